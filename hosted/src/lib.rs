@@ -1,0 +1,6 @@
+//! The memory server on a host operating system.
+//!
+//! Two homes live here: the threads home ([`threads`]), where memsrv runs on
+//! its own thread and each client process is a handle on some other thread,
+//! and the `memsrvd` daemon ([`daemon`]), which real host processes reach
+//! over a Unix socket with the arena shared at the same address in each.

@@ -1,0 +1,31 @@
+//! Wire format of the nommu memory server.
+//!
+//! This crate owns everything that crosses a transport: the fixed frame
+//! header ([`FrameHeader`]), the message bodies ([`Request`], [`Reply`]), the
+//! Linux errno values ([`Errno`]), the Linux flag constants ([`linux`]) and
+//! the encode/decode helpers over fixed buffers ([`frame`]). Every frame has a
+//! known maximum size ([`MAX_FRAME`]), so no home needs a heap to receive one.
+//!
+//! `docs/protocol.md` at the repository root describes the format; the golden
+//! vectors in `tests/golden.rs` pin it.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod errno;
+pub mod frame;
+pub mod header;
+pub mod linux;
+pub mod message;
+
+pub use errno::Errno;
+pub use frame::{decode_reply, decode_request, encode_reply, encode_request, DecodeError, Frame};
+pub use header::{FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
+pub use message::{OffsetUnit, ProcView, Reply, Request, Sysctl, PROC_CHUNK};
+
+/// Largest body a frame may carry, in bytes.
+pub const MAX_BODY: usize = 2032;
+/// Largest frame (header and body), in bytes. Receive buffers of this size
+/// always suffice.
+pub const MAX_FRAME: usize = HEADER_LEN + MAX_BODY;
+/// The page size of every home.
+pub const PAGE_SIZE: u64 = 4096;
