@@ -4,3 +4,6 @@
 //! its own thread and each client process is a handle on some other thread,
 //! and the `memsrvd` daemon ([`daemon`]), which real host processes reach
 //! over a Unix socket with the arena shared at the same address in each.
+
+pub mod daemon;
+pub mod threads;

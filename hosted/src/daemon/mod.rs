@@ -1,0 +1,1 @@
+//! The `memsrvd` daemon: host processes connect over a Unix socket.

@@ -1,0 +1,1 @@
+//! The threads home: memsrv on its own thread, client processes as handles.
