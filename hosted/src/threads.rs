@@ -1,1 +1,202 @@
 //! The threads home: memsrv on its own thread, client processes as handles.
+//!
+//! The arena is one host allocation, so every address memsrv returns is a
+//! real pointer any handle can dereference (one address space shared by all
+//! processes, as on a no-MMU machine). Each [`Process`] is a
+//! [`nommu::Client`] whose calls travel as encoded frames over crossbeam
+//! channels: one queue into the server thread shared by everyone, one reply
+//! queue per connection. Both ends poll their queue briefly before parking
+//! ([`Tuning`]), because waking a parked thread costs more than the call.
+//!
+//! Stats and invariant checks are control messages on the same queue as the
+//! frames ([`ThreadsHome::inspect`]), so they observe every message sent
+//! before them and need no lock on the hot path.
+//!
+//! ```
+//! use hosted::threads::ThreadsHome;
+//! use protocol::linux::{PROT_READ, PROT_WRITE};
+//!
+//! let home = ThreadsHome::with_arena_size(1 << 20).unwrap();
+//! let process = home.spawn_process().unwrap();
+//! let addr = process.mmap_anon(4096, PROT_READ | PROT_WRITE).unwrap();
+//! process.write(addr, b"hello").unwrap();
+//! process.munmap(addr, 4096).unwrap();
+//! drop(process);
+//! assert_eq!(home.stats().unwrap().mmap_copy_pages, 0);
+//! home.check_invariants().unwrap();
+//! ```
+
+mod arena;
+mod packet;
+mod process;
+mod routes;
+mod server;
+mod spin;
+mod transport;
+
+pub use arena::{Arena, ArenaMemory};
+pub use process::Process;
+pub use server::Server;
+pub use transport::ChannelTransport;
+
+use crossbeam_channel::{bounded, unbounded, Sender};
+use memsrv::{Config, Credentials, MemoryServer, Stats};
+use protocol::Errno;
+use server::{ServerLoop, ToServer};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long each end polls its queue before parking. Measured by
+/// `benches/mmap.rs`; zero means block at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// A client waiting for its reply.
+    pub client_spin: Duration,
+    /// The server waiting for the next message.
+    pub server_spin: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            client_spin: Duration::from_micros(20),
+            server_spin: Duration::from_micros(20),
+        }
+    }
+}
+
+/// The credentials of processes spawned without naming any: the server
+/// numbers them itself.
+pub const ROOT: Credentials = Credentials {
+    pid: None,
+    uid: 0,
+    gid: 0,
+};
+
+/// A running threads home. Dropping it stops and joins the server thread;
+/// process handles that outlive it get `ENOTCONN` from every call.
+pub struct ThreadsHome {
+    requests: Sender<ToServer>,
+    arena: Arc<Arena>,
+    tuning: Tuning,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ThreadsHome {
+    /// Start with `config`; its `arena_base` is replaced by the address of
+    /// the arena allocated here, of `config.arena_size` bytes.
+    pub fn start(config: Config) -> Result<Self, Errno> {
+        Self::start_tuned(config, Tuning::default())
+    }
+
+    /// Start with the default configuration and an arena of `size` bytes.
+    pub fn with_arena_size(size: u64) -> Result<Self, Errno> {
+        Self::start(Config {
+            arena_size: size,
+            ..Config::default()
+        })
+    }
+
+    /// Start with explicit spin budgets.
+    pub fn start_tuned(mut config: Config, tuning: Tuning) -> Result<Self, Errno> {
+        let arena = Arc::new(Arena::new(config.arena_size)?);
+        config.arena_base = arena.base();
+        let server = MemoryServer::new(config, ArenaMemory(Arc::clone(&arena)))?;
+        let (requests, inbox) = unbounded();
+        let thread = std::thread::Builder::new()
+            .name("memsrv".into())
+            .spawn(move || ServerLoop::new(server, tuning.server_spin).run(inbox))
+            .map_err(|_| Errno::EAGAIN)?;
+        Ok(Self {
+            requests,
+            arena,
+            tuning,
+            thread: Some(thread),
+        })
+    }
+
+    /// A new process with its own empty address space.
+    pub fn spawn_process(&self) -> Result<Process, Errno> {
+        self.spawn_process_as(ROOT)
+    }
+
+    /// A new process speaking with `credentials`.
+    pub fn spawn_process_as(&self, credentials: Credentials) -> Result<Process, Errno> {
+        self.open(credentials, None)
+    }
+
+    /// The connection of a clone child, named by the ticket
+    /// [`nommu::Client::clone_process`] returned to its parent.
+    pub fn attach(&self, ticket: u64) -> Result<Process, Errno> {
+        self.open(ROOT, Some(ticket))
+    }
+
+    fn open(&self, credentials: Credentials, ticket: Option<u64>) -> Result<Process, Errno> {
+        let transport =
+            ChannelTransport::connect(&self.requests, credentials, self.tuning.client_spin)?;
+        Process::hello(transport, Arc::clone(&self.arena), ticket)
+    }
+
+    /// Run `look` on the server thread, between two messages, and return
+    /// what it returns.
+    pub fn inspect<R, F>(&self, look: F) -> Result<R, Errno>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Server) -> R + Send + 'static,
+    {
+        let (answer, answered) = bounded(1);
+        let inspection: server::Inspection = Box::new(move |server| {
+            let _ = answer.send(look(server));
+        });
+        self.requests
+            .send(ToServer::Inspect(inspection))
+            .map_err(|_| Errno::ENOTCONN)?;
+        answered.recv().map_err(|_| Errno::ENOTCONN)
+    }
+
+    /// memsrv's counters, after every message sent before this call.
+    pub fn stats(&self) -> Result<Stats, Errno> {
+        self.inspect(|server| server.stats())
+    }
+
+    /// memsrv's invariant check, after every message sent before this call.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.inspect(|server| server.check_invariants())
+            .unwrap_or_else(|errno| Err(format!("server thread unreachable: {errno}")))
+    }
+
+    /// The arena every address lies in.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// Copy `bytes` to `addr` in the arena (`EFAULT` outside it).
+    pub fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        self.arena.write(addr, bytes)
+    }
+
+    /// Copy from `addr` in the arena (`EFAULT` outside it).
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.arena.read(addr, buf)
+    }
+
+    /// Stop the server thread and wait for it; `EIO` if it had panicked.
+    pub fn shutdown(mut self) -> Result<(), Errno> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), Errno> {
+        let _ = self.requests.send(ToServer::Shutdown);
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| Errno::EIO),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ThreadsHome {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
