@@ -1,0 +1,193 @@
+//! Address spaces (Linux `mm_struct`) and their mappings (VMAs).
+//!
+//! VMAs are kept in an ordered multimap keyed `(start, end, seq)`, the
+//! Legacy rb-tree order, so identical mappings coexist (spec §3.4 server
+//! decision). Mappings of one address space may overlap (shared regions), so
+//! an address lookup scans back from the address only as far as the longest
+//! mapping could reach, never over the whole set.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use core::ops::Bound;
+
+use crate::region::{BackingObject, RegionId};
+use crate::vm_flags::VmFlags;
+
+/// An address space's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MmId(pub u64);
+
+/// Where a VMA sits: its range, then its creation sequence for equal ranges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VmaKey {
+    pub start: u64,
+    pub end: u64,
+    pub seq: u64,
+}
+
+/// One mapping of one address space (spec §1.3).
+#[derive(Clone, Debug)]
+pub struct Vma {
+    pub region: RegionId,
+    pub pgoff: u64,
+    pub flags: VmFlags,
+    /// The mapping's own reference to its backing object.
+    pub backing: Option<Arc<BackingObject>>,
+}
+
+/// One address space, shared by every process that uses it (`CLONE_VM`).
+#[derive(Default)]
+pub struct Mm {
+    vmas: BTreeMap<VmaKey, Vma>,
+    /// Multiset of VMA lengths, to bound the backward scan of [`Mm::find_vma`].
+    lengths: BTreeMap<u64, u32>,
+    /// Processes (live or waiting to be claimed) using this address space.
+    pub users: u32,
+}
+
+impl Mm {
+    pub fn new() -> Self {
+        Self {
+            users: 1,
+            ..Self::default()
+        }
+    }
+
+    /// `map_count`.
+    pub fn map_count(&self) -> usize {
+        self.vmas.len()
+    }
+
+    pub fn get(&self, key: &VmaKey) -> Option<&Vma> {
+        self.vmas.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &VmaKey) -> Option<&mut Vma> {
+        self.vmas.get_mut(key)
+    }
+
+    pub fn insert(&mut self, key: VmaKey, vma: Vma) {
+        *self.lengths.entry(key.end - key.start).or_insert(0) += 1;
+        self.vmas.insert(key, vma);
+    }
+
+    pub fn remove(&mut self, key: &VmaKey) -> Option<Vma> {
+        let vma = self.vmas.remove(key)?;
+        let len = key.end - key.start;
+        if let Some(n) = self.lengths.get_mut(&len) {
+            *n -= 1;
+            if *n == 0 {
+                self.lengths.remove(&len);
+            }
+        }
+        Some(vma)
+    }
+
+    /// Change a VMA's range (the key moves; the record stays the same).
+    pub fn rekey(&mut self, key: &VmaKey, start: u64, end: u64) -> Option<VmaKey> {
+        let vma = self.remove(key)?;
+        let new = VmaKey {
+            start,
+            end,
+            seq: key.seq,
+        };
+        self.insert(new, vma);
+        Some(new)
+    }
+
+    /// `find_vma` (Legacy): the first mapping, in `(start, end, seq)` order,
+    /// that contains `addr`.
+    pub fn find_vma(&self, addr: u64) -> Option<VmaKey> {
+        let longest = *self.lengths.keys().next_back()?;
+        let upper = VmaKey {
+            start: addr,
+            end: u64::MAX,
+            seq: u64::MAX,
+        };
+        let mut first = None;
+        for (key, _) in self.vmas.range(..=upper).rev() {
+            if key.start.saturating_add(longest) <= addr {
+                break;
+            }
+            if addr < key.end {
+                first = Some(*key);
+            }
+        }
+        first
+    }
+
+    /// The mapping after `key` in address order.
+    pub fn next_after(&self, key: &VmaKey) -> Option<VmaKey> {
+        self.vmas
+            .range((Bound::Excluded(*key), Bound::Unbounded))
+            .next()
+            .map(|(k, _)| *k)
+    }
+
+    /// Every mapping in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (&VmaKey, &Vma)> + '_ {
+        self.vmas.iter()
+    }
+
+    /// The lowest mapping, for tearing an address space down in order.
+    pub fn first(&self) -> Option<VmaKey> {
+        self.vmas.keys().next().copied()
+    }
+
+    /// Consistency of the length index (invariant checker).
+    pub fn check_lengths(&self) -> Result<(), alloc::string::String> {
+        let mut expect: BTreeMap<u64, u32> = BTreeMap::new();
+        for key in self.vmas.keys() {
+            if key.start >= key.end {
+                return Err(alloc::format!("empty or inverted VMA {key:?}"));
+            }
+            *expect.entry(key.end - key.start).or_insert(0) += 1;
+        }
+        if expect != self.lengths {
+            return Err("VMA length index out of date".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma() -> Vma {
+        Vma {
+            region: RegionId(0),
+            pgoff: 0,
+            flags: 0,
+            backing: None,
+        }
+    }
+
+    fn key(start: u64, end: u64, seq: u64) -> VmaKey {
+        VmaKey { start, end, seq }
+    }
+
+    #[test]
+    fn find_vma_takes_the_first_containing_mapping() {
+        let mut mm = Mm::new();
+        mm.insert(key(0x1000, 0x5000, 0), vma());
+        mm.insert(key(0x2000, 0x3000, 1), vma());
+        mm.insert(key(0x2000, 0x3000, 2), vma());
+        mm.insert(key(0x8000, 0x9000, 3), vma());
+        assert_eq!(mm.find_vma(0x2800), Some(key(0x1000, 0x5000, 0)));
+        assert_eq!(mm.find_vma(0x5000), None);
+        assert_eq!(mm.find_vma(0x8fff), Some(key(0x8000, 0x9000, 3)));
+        assert_eq!(mm.find_vma(0x0), None);
+        mm.remove(&key(0x1000, 0x5000, 0));
+        assert_eq!(mm.find_vma(0x2800), Some(key(0x2000, 0x3000, 1)));
+        assert_eq!(
+            mm.next_after(&key(0x2000, 0x3000, 1)),
+            Some(key(0x2000, 0x3000, 2))
+        );
+        mm.check_lengths().unwrap();
+        let k = mm.rekey(&key(0x8000, 0x9000, 3), 0x8000, 0x8800).unwrap();
+        assert_eq!(mm.find_vma(0x8900), None);
+        assert_eq!(mm.find_vma(0x8000), Some(k));
+        mm.check_lengths().unwrap();
+    }
+}

@@ -1,0 +1,164 @@
+//! `munmap` and the teardown paths (spec §3.5, §5): `do_munmap`,
+//! `split_vma`, `shrink_vma`, `delete_vma`, `put_region`, `exit_mmap`.
+
+use protocol::{Errno, PAGE_SIZE};
+
+use crate::mm::{Mm, MmId, Vma, VmaKey};
+use crate::nommu::{page_align, Nommu};
+use crate::region::{Region, RegionId};
+use crate::vm_flags::is_copy;
+
+impl Nommu {
+    /// `do_munmap` (Legacy lookup: `start` must lie inside a mapping).
+    pub fn do_munmap(&mut self, mm_id: MmId, start: u64, len: u64) -> Result<(), Errno> {
+        let len = page_align(len).ok_or(Errno::EINVAL)?;
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        // Linux would wrap; a range past the top of the address space names
+        // no mapping, so refuse it as one that matches nothing.
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let mut mm = self.mms.remove(&mm_id).ok_or(Errno::EINVAL)?;
+        let result = self.munmap_in(&mut mm, start, end);
+        self.mms.insert(mm_id, mm);
+        result
+    }
+
+    fn munmap_in(&mut self, mm: &mut Mm, start: u64, end: u64) -> Result<(), Errno> {
+        let found = mm.find_vma(start).ok_or(Errno::EINVAL)?;
+        let file_backed = mm.get(&found).is_some_and(|v| v.backing.is_some());
+        if file_backed {
+            // Partial unmapping is impossible: walk on until a mapping ends
+            // exactly at `end`; only that one goes.
+            let mut at = Some(found);
+            while let Some(key) = at {
+                if start > key.start {
+                    return Err(Errno::EINVAL);
+                }
+                if end == key.end {
+                    self.delete_vma(mm, &key);
+                    return Ok(());
+                }
+                at = mm.next_after(&key);
+            }
+            return Err(Errno::EINVAL);
+        }
+        // Anonymous: the range must be a page-aligned part of this mapping.
+        if start == found.start && end == found.end {
+            self.delete_vma(mm, &found);
+            return Ok(());
+        }
+        if start < found.start || end > found.end {
+            return Err(Errno::EINVAL);
+        }
+        if start % PAGE_SIZE != 0 || (end != found.end && end % PAGE_SIZE != 0) {
+            return Err(Errno::EINVAL);
+        }
+        let mut key = found;
+        if start != found.start && end != found.end {
+            key = self.split_vma(mm, &found, start)?;
+        }
+        self.shrink_vma(mm, &key, start, end);
+        Ok(())
+    }
+
+    /// `split_vma(..., new_below = 1)`: cut the anonymous mapping at `addr`
+    /// into a new lower mapping with its own new lower region; the original
+    /// keeps the part from `addr`. Returns the original's new key.
+    pub fn split_vma(&mut self, mm: &mut Mm, key: &VmaKey, addr: u64) -> Result<VmaKey, Errno> {
+        let vma = mm.get(key).cloned().ok_or(Errno::EINVAL)?;
+        if vma.backing.is_some() {
+            return Err(Errno::ENOMEM);
+        }
+        if mm.map_count() >= self.tunables.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let old = self.regions.get(vma.region).cloned().ok_or(Errno::EINVAL)?;
+        let npages = (addr - key.start) / PAGE_SIZE;
+        let lower_region = self.regions.add(Region {
+            end: addr,
+            top: addr,
+            ..old.clone()
+        });
+        let lower_key = self.next_vma_key(key.start, addr);
+        mm.insert(
+            lower_key,
+            Vma {
+                region: lower_region,
+                ..vma.clone()
+            },
+        );
+        // The upper part keeps the original records, moved up.
+        self.regions.set_start(vma.region, addr);
+        if let Some(r) = self.regions.get_mut(vma.region) {
+            r.pgoff = old.pgoff.wrapping_add(npages);
+        }
+        let upper = mm.rekey(key, addr, key.end).ok_or(Errno::EINVAL)?;
+        if let Some(v) = mm.get_mut(&upper) {
+            v.pgoff = vma.pgoff.wrapping_add(npages);
+        }
+        Ok(upper)
+    }
+
+    /// `shrink_vma`: cut `[from, to)` off the head or the tail of an
+    /// anonymous mapping and its region, freeing the pages (for a tail cut,
+    /// the untrimmed slack up to the old top as well).
+    pub fn shrink_vma(&mut self, mm: &mut Mm, key: &VmaKey, from: u64, to: u64) {
+        let Some(region_id) = mm.get(key).map(|v| v.region) else {
+            return;
+        };
+        let Some(region) = self.regions.get(region_id).cloned() else {
+            return;
+        };
+        let (free_from, free_to) = if from > key.start {
+            mm.rekey(key, key.start, from);
+            if let Some(r) = self.regions.get_mut(region_id) {
+                r.end = from;
+                r.top = from;
+            }
+            (from, region.top)
+        } else {
+            // Linux leaves pgoff alone when the head goes.
+            mm.rekey(key, to, key.end);
+            self.regions.set_start(region_id, to);
+            (from, to)
+        };
+        if is_copy(region.flags) {
+            self.free_page_series(free_from, free_to);
+        }
+    }
+
+    /// `delete_vma_from_mm` + `delete_vma`: the mapping goes and drops its
+    /// region usage.
+    pub fn delete_vma(&mut self, mm: &mut Mm, key: &VmaKey) {
+        if let Some(vma) = mm.remove(key) {
+            // The mapping's backing reference is dropped with `vma`.
+            self.put_region(vma.region);
+        }
+    }
+
+    /// `__put_nommu_region`: the last user frees a copy's `[start, top)`.
+    pub fn put_region(&mut self, id: RegionId) {
+        let last = match self.regions.get_mut(id) {
+            Some(r) => {
+                r.usage = r.usage.saturating_sub(1);
+                r.usage == 0
+            }
+            None => false,
+        };
+        if last {
+            if let Some(r) = self.regions.remove(id) {
+                if is_copy(r.flags) {
+                    self.free_page_series(r.start, r.top);
+                }
+            }
+        }
+    }
+
+    /// `exit_mmap`: every mapping goes, in address order (spec §5.2).
+    pub fn exit_mmap(&mut self, mm: &mut Mm) {
+        while let Some(key) = mm.first() {
+            self.delete_vma(mm, &key);
+        }
+    }
+}

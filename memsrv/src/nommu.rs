@@ -1,0 +1,124 @@
+//! The shared mapping state of the whole machine — pages, regions and
+//! address spaces — with the `mm/nommu.c` operations implemented on it in
+//! [`crate::mmap`] and [`crate::munmap`]. Processes and connections live
+//! elsewhere ([`crate::process`]); this part only knows address spaces.
+
+use alloc::collections::BTreeMap;
+
+use crate::mm::{Mm, MmId, VmaKey};
+use crate::page_alloc::{PageAllocator, PageIndex};
+use crate::region::RegionRegistry;
+use protocol::PAGE_SIZE;
+
+/// Limits and switches the mapping code consults (from [`crate::Config`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Tunables {
+    pub nr_trim_pages: u32,
+    pub allow_uninitialized: bool,
+    pub max_map_count: usize,
+    /// `ULONG_MAX` of the clients' ABI: lengths and page offsets wrap here.
+    pub ulong_max: u64,
+}
+
+pub struct Nommu {
+    /// First byte of the arena.
+    pub base: u64,
+    pub arena_size: u64,
+    pub pages: PageAllocator,
+    pub regions: RegionRegistry,
+    pub mms: BTreeMap<MmId, Mm>,
+    /// `mmap_pages_allocated`: pages held by copy regions.
+    pub mmap_copy_pages: u64,
+    pub tunables: Tunables,
+    next_mm: u64,
+    next_vma_seq: u64,
+}
+
+impl Nommu {
+    pub fn new(base: u64, arena_size: u64, max_order: u32, tunables: Tunables) -> Self {
+        // The caller checked that the page count fits a PageIndex.
+        let npages = (arena_size / PAGE_SIZE) as PageIndex;
+        Self {
+            base,
+            arena_size,
+            pages: PageAllocator::new(npages, max_order),
+            regions: RegionRegistry::default(),
+            mms: BTreeMap::new(),
+            mmap_copy_pages: 0,
+            tunables,
+            next_mm: 1,
+            next_vma_seq: 0,
+        }
+    }
+
+    /// A new, empty address space with one user.
+    pub fn new_mm(&mut self) -> MmId {
+        let id = MmId(self.next_mm);
+        self.next_mm += 1;
+        self.mms.insert(id, Mm::new());
+        id
+    }
+
+    /// Another process uses `mm` (`CLONE_VM`).
+    pub fn get_mm(&mut self, mm: MmId) {
+        if let Some(m) = self.mms.get_mut(&mm) {
+            m.users += 1;
+        }
+    }
+
+    /// `mmput`: a user is gone; the last one tears the address space down.
+    pub fn put_mm(&mut self, mm: MmId) {
+        let last = match self.mms.get_mut(&mm) {
+            Some(m) => {
+                m.users = m.users.saturating_sub(1);
+                m.users == 0
+            }
+            None => false,
+        };
+        if last {
+            if let Some(mut m) = self.mms.remove(&mm) {
+                self.exit_mmap(&mut m);
+            }
+        }
+    }
+
+    pub fn next_vma_key(&mut self, start: u64, end: u64) -> VmaKey {
+        let seq = self.next_vma_seq;
+        self.next_vma_seq += 1;
+        VmaKey { start, end, seq }
+    }
+
+    pub fn addr_of(&self, page: PageIndex) -> u64 {
+        self.base + u64::from(page) * PAGE_SIZE
+    }
+
+    /// The page index of an arena address (`addr` must lie in the arena).
+    pub fn page_of(&self, addr: u64) -> PageIndex {
+        ((addr - self.base) / PAGE_SIZE) as PageIndex
+    }
+
+    /// Whether `[start, end)` lies inside the arena.
+    pub fn in_arena(&self, start: u64, end: u64) -> bool {
+        start >= self.base && start <= end && end - self.base <= self.arena_size
+    }
+
+    /// `free_page_series`: give `[from, to)` back and uncount it from `MmapCopy`.
+    pub fn free_page_series(&mut self, from: u64, to: u64) {
+        if to <= from || !self.in_arena(from, to) {
+            return;
+        }
+        let first = self.page_of(from);
+        let count = ((to - from) / PAGE_SIZE) as u32;
+        self.pages.free_range(first, count);
+        self.mmap_copy_pages = self.mmap_copy_pages.saturating_sub(u64::from(count));
+    }
+
+    pub fn vma_count(&self) -> usize {
+        self.mms.values().map(Mm::map_count).sum()
+    }
+}
+
+/// `PAGE_ALIGN`, `None` on wrap-around.
+pub fn page_align(len: u64) -> Option<u64> {
+    Some(len.checked_add(PAGE_SIZE - 1)? & !(PAGE_SIZE - 1))
+}

@@ -1,0 +1,156 @@
+//! Regions (Linux `vm_region`): the global, shared, reference-counted runs of
+//! memory that back mappings, and their registry ordered by start address.
+//!
+//! Several regions may share a start address (spec §3.4 server decision), so
+//! the registry's order is `(start, creation sequence)`; a region keeps a
+//! stable [`RegionId`] while its start moves (munmap of its head).
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use crate::vm_flags::VmFlags;
+
+/// A region's identity: its creation sequence number, never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionId(pub u64);
+
+/// The object a file-backed region or mapping refers to (Linux `struct file`
+/// as far as mappings need it). Anonymous memory has none.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BackingObject {
+    /// Identity of the underlying object (inode): regions of the same
+    /// object are reuse candidates for each other.
+    pub object: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub inode: u64,
+    /// Path shown in `/proc` maps.
+    pub path: String,
+}
+
+/// One region (spec §1.3).
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    /// End of the memory actually owned (> `end` for untrimmed copies).
+    pub top: u64,
+    pub pgoff: u64,
+    pub flags: VmFlags,
+    pub backing: Option<Arc<BackingObject>>,
+    /// Mappings, in every process, that reference the region.
+    pub usage: u32,
+    /// Set once the first executable mapping flushed the icache; read when
+    /// file-backed executable mappings arrive.
+    #[allow(dead_code)]
+    pub icache_flushed: bool,
+}
+
+/// The global registry (`nommu_region_tree`).
+#[derive(Default)]
+pub struct RegionRegistry {
+    by_id: BTreeMap<RegionId, Region>,
+    by_start: BTreeSet<(u64, RegionId)>,
+    next_seq: u64,
+}
+
+impl RegionRegistry {
+    /// `add_nommu_region`.
+    pub fn add(&mut self, region: Region) -> RegionId {
+        let id = RegionId(self.next_seq);
+        self.next_seq += 1;
+        self.by_start.insert((region.start, id));
+        self.by_id.insert(id, region);
+        id
+    }
+
+    /// `delete_nommu_region`: take it out of the registry.
+    pub fn remove(&mut self, id: RegionId) -> Option<Region> {
+        let region = self.by_id.remove(&id)?;
+        self.by_start.remove(&(region.start, id));
+        Some(region)
+    }
+
+    pub fn get(&self, id: RegionId) -> Option<&Region> {
+        self.by_id.get(&id)
+    }
+
+    /// Change anything but the start.
+    pub fn get_mut(&mut self, id: RegionId) -> Option<&mut Region> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// Move a region's start, keeping the ordered index right.
+    pub fn set_start(&mut self, id: RegionId, start: u64) {
+        if let Some(region) = self.by_id.get_mut(&id) {
+            self.by_start.remove(&(region.start, id));
+            region.start = start;
+            self.by_start.insert((start, id));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Regions in registry order (`/proc/maps` order).
+    pub fn iter_ordered(&self) -> impl Iterator<Item = (RegionId, &Region)> + '_ {
+        self.by_start
+            .iter()
+            .filter_map(move |&(_, id)| self.by_id.get(&id).map(|r| (id, r)))
+    }
+
+    /// Index consistency for the invariant checker.
+    pub fn check_index(&self) -> Result<(), String> {
+        if self.by_start.len() != self.by_id.len() {
+            return Err(alloc::format!(
+                "region index holds {} entries for {} regions",
+                self.by_start.len(),
+                self.by_id.len()
+            ));
+        }
+        for &(start, id) in &self.by_start {
+            match self.by_id.get(&id) {
+                Some(r) if r.start == start => {}
+                _ => return Err(alloc::format!("region index entry {start:#x}/{id:?} stale")),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(start: u64) -> Region {
+        Region {
+            start,
+            end: start + 4096,
+            top: start + 4096,
+            pgoff: 0,
+            flags: 0,
+            backing: None,
+            usage: 1,
+            icache_flushed: false,
+        }
+    }
+
+    #[test]
+    fn same_start_regions_coexist_in_creation_order() {
+        let mut reg = RegionRegistry::default();
+        let b = reg.add(region(0x2000));
+        let a1 = reg.add(region(0x1000));
+        let a2 = reg.add(region(0x1000));
+        let order: alloc::vec::Vec<_> = reg.iter_ordered().map(|(id, _)| id).collect();
+        assert_eq!(order, [a1, a2, b]);
+        reg.set_start(a1, 0x3000);
+        let order: alloc::vec::Vec<_> = reg.iter_ordered().map(|(id, _)| id).collect();
+        assert_eq!(order, [a2, b, a1]);
+        reg.check_index().unwrap();
+        assert!(reg.remove(a2).is_some());
+        assert_eq!(reg.len(), 2);
+        reg.check_index().unwrap();
+    }
+}

@@ -1,0 +1,6 @@
+//! Server-level tests: a simulated memory, the spec's conformance vectors
+//! and a model-checked random walk.
+
+mod conformance;
+mod property;
+pub mod sim;

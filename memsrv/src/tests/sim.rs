@@ -1,0 +1,157 @@
+//! A simulated physical memory and a small harness around the server.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::{ClientId, Config, Credentials, MemoryServer, PhysicalMemory};
+use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use protocol::{Errno, OffsetUnit, ProcView, Reply, Request, PAGE_SIZE};
+
+/// The arena as a byte vector indexed by `addr − base`.
+pub struct SimMemory {
+    pub base: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl SimMemory {
+    /// Filled with 0xEE so a missing zero-fill shows.
+    pub fn new(base: u64, size: u64) -> Self {
+        Self {
+            base,
+            bytes: vec![0xEE; size as usize],
+        }
+    }
+
+    pub fn slice(&self, addr: u64, len: u64) -> &[u8] {
+        let from = (addr - self.base) as usize;
+        &self.bytes[from..from + len as usize]
+    }
+}
+
+impl PhysicalMemory for SimMemory {
+    fn fill(&mut self, addr: u64, len: u64, byte: u8) {
+        let from = (addr - self.base) as usize;
+        self.bytes[from..from + len as usize].fill(byte);
+    }
+}
+
+pub const BASE: u64 = 0x00a0_0000;
+pub const P: u64 = PAGE_SIZE;
+pub const RW: u32 = PROT_READ | PROT_WRITE;
+pub const ANON: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
+
+/// A server over a simulated arena of `pages` pages at [`BASE`].
+pub fn server_with(pages: u64, tweak: impl FnOnce(&mut Config)) -> MemoryServer<SimMemory> {
+    let mut config = Config {
+        arena_base: BASE,
+        arena_size: pages * P,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let memory = SimMemory::new(config.arena_base, config.arena_size);
+    MemoryServer::new(config, memory).unwrap()
+}
+
+pub fn server(pages: u64) -> MemoryServer<SimMemory> {
+    server_with(pages, |_| {})
+}
+
+/// Connect `client` with these credentials and say Hello.
+pub fn hello(
+    s: &mut MemoryServer<SimMemory>,
+    client: u64,
+    uid: u32,
+    ticket: Option<u64>,
+) -> Result<u32, Errno> {
+    s.connect(
+        ClientId(client),
+        Credentials {
+            pid: None,
+            uid,
+            gid: uid,
+        },
+    );
+    match s.handle(ClientId(client), Request::Hello { ticket }) {
+        Reply::Hello { pid, .. } => Ok(pid),
+        Reply::Error(e) => Err(e),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+pub fn mmap(
+    s: &mut MemoryServer<SimMemory>,
+    c: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+) -> Result<u64, Errno> {
+    mmap_full(s, c, 0, len, prot, flags, -1, 0, OffsetUnit::Bytes)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn mmap_full(
+    s: &mut MemoryServer<SimMemory>,
+    c: u64,
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    fd: i32,
+    offset: u64,
+    unit: OffsetUnit,
+) -> Result<u64, Errno> {
+    let r = s.handle(
+        ClientId(c),
+        Request::Mmap {
+            addr,
+            len,
+            prot,
+            flags,
+            fd,
+            offset,
+            unit,
+        },
+    );
+    match r {
+        Reply::Mapped { addr } => Ok(addr),
+        Reply::Error(e) => Err(e),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+pub fn munmap(s: &mut MemoryServer<SimMemory>, c: u64, addr: u64, len: u64) -> Result<(), Errno> {
+    s.handle(ClientId(c), Request::Munmap { addr, len })
+        .into_result()
+        .map(|_| ())
+}
+
+/// The whole text of a `/proc` view, read chunk by chunk.
+pub fn read_proc(s: &mut MemoryServer<SimMemory>, c: u64, view: ProcView) -> Result<String, Errno> {
+    let mut out = Vec::new();
+    loop {
+        let r = s.handle(
+            ClientId(c),
+            Request::ReadProc {
+                view,
+                offset: out.len() as u32,
+            },
+        );
+        match r.into_result()? {
+            Reply::ProcText { total, data } => {
+                if data.is_empty() {
+                    assert_eq!(out.len(), total as usize);
+                    break;
+                }
+                out.extend_from_slice(&data);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// `MmapCopy` in kB as `/proc/meminfo` shows it.
+pub fn mmap_copy_kb(s: &MemoryServer<SimMemory>) -> u64 {
+    s.stats().mmap_copy_pages * 4
+}
