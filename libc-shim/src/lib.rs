@@ -9,7 +9,12 @@
 //! (`include/nommu.h`).
 #![cfg_attr(not(feature = "host"), no_std)]
 
+#[cfg(feature = "conformance")]
+extern crate alloc;
+
 pub mod client;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 pub use client::{Client, Transport};
 pub use protocol::Errno;

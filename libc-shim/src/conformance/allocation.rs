@@ -1,0 +1,110 @@
+//! §14.4 Allocation and trimming: power-of-two blocks, `nr_trim_pages`,
+//! zero fill.
+
+use super::support::{expect_filled, fill, Process, TrimPages, P, PRIVATE_ANON, RW};
+use super::{Failure, Home, Section, Vector};
+use protocol::linux::MAP_UNINITIALIZED;
+use protocol::{Errno, Sysctl};
+
+const S: Section = Section::Allocation;
+
+#[rustfmt::skip]
+pub const VECTORS: &[Vector] = &[
+    Vector { id: 57, section: S, name: "5 pages cost 20 kB (trimmed)", run: v57_trimmed },
+    Vector { id: 58, section: S, name: "nr_trim_pages = 0 keeps the block", run: v58_no_trim },
+    Vector { id: 59, section: S, name: "nr_trim_pages = 4 trims large excess only", run: v59_trim_threshold },
+    Vector { id: 60, section: S, name: "reused pages read zero", run: v60_reused_pages_zeroed },
+    Vector { id: 61, section: S, name: "unaligned length maps and unmaps", run: v61_unaligned_length },
+    Vector { id: 62, section: S, name: "nr_trim_pages refuses -1", run: v62_negative_trim },
+    Vector { id: 63, section: S, name: "MAP_UNINITIALIZED not permitted: zeroed", run: v63_uninitialized_zeroed },
+];
+
+fn v57_trimmed(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let a = ok!(p.anon(5 * P), "mmap 5 pages");
+    ensure_eq!(p.mc_delta(before)?, 20, "MC delta after 5 pages");
+    ok!(p.munmap(a, 5 * P), "munmap");
+    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap");
+    Ok(())
+}
+
+fn v58_no_trim(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let _trim = TrimPages::set(&p, 0)?;
+    let before = p.mmap_copy_kb()?;
+    let a = ok!(p.anon(5 * P), "mmap 5 pages");
+    ensure_eq!(p.mc_delta(before)?, 32, "MC delta after 5 pages");
+    ok!(p.munmap(a, 5 * P), "munmap");
+    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap (−32)");
+    Ok(())
+}
+
+fn v59_trim_threshold(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let _trim = TrimPages::set(&p, 4)?;
+    for (pages, kb) in [(5u64, 32i64), (9, 36), (3, 16)] {
+        let before = p.mmap_copy_kb()?;
+        ok!(p.anon(pages * P), "mmap {pages} pages");
+        ensure_eq!(p.mc_delta(before)?, kb, "MC delta after {pages} pages");
+    }
+    Ok(())
+}
+
+/// Another process writes pages and frees them; a new anonymous mapping
+/// of the same size (very likely the same pages) reads zero.
+fn v60_reused_pages_zeroed(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let b = Process::spawn(home)?;
+    let len = 8 * P;
+    let old = ok!(b.anon(len), "B: mmap 8 pages");
+    fill(home, old, len, 0xa5)?;
+    ok!(b.munmap(old, len), "B: munmap");
+    drop(b);
+    let a = Process::spawn(home)?;
+    let new = ok!(a.anon(len), "A: mmap 8 pages");
+    expect_filled(home, new, len, 0, "A's fresh mapping")
+}
+
+fn v61_unaligned_length(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let a = ok!(p.anon(100), "mmap 100 bytes");
+    ensure_eq!(a % P, 0, "alignment of {a:#x}");
+    ensure_eq!(p.mc_delta(before)?, 4, "MC delta after 100 bytes");
+    ok!(p.munmap(a, 100), "munmap(addr, 100)");
+    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap");
+    Ok(())
+}
+
+fn v62_negative_trim(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let value = p.nr_trim_pages()?;
+    ensure_errno!(
+        p.client().write_sysctl(Sysctl::NrTrimPages, -1),
+        Errno::EINVAL,
+        "writing -1 to nr_trim_pages"
+    );
+    ensure_eq!(
+        p.nr_trim_pages()?,
+        value,
+        "nr_trim_pages after the refused write"
+    );
+    Ok(())
+}
+
+/// Pages are dirtied and freed first, so a mapping that skipped the zero
+/// fill would show it.
+fn v63_uninitialized_zeroed(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let len = 4 * P;
+    let old = ok!(p.anon(len), "mmap 4 pages");
+    fill(home, old, len, 0xff)?;
+    ok!(p.munmap(old, len), "munmap");
+    let a = ok!(
+        p.mmap(0, len, RW, PRIVATE_ANON | MAP_UNINITIALIZED),
+        "mmap with MAP_UNINITIALIZED"
+    );
+    expect_filled(home, a, len, 0, "the MAP_UNINITIALIZED mapping")
+}

@@ -1,0 +1,311 @@
+//! What the vectors share: assertion macros that return a [`Failure`]
+//! naming the line, a process wrapper over the client core, and readers
+//! for the `/proc` texts the vectors measure with.
+
+use super::{Connection, Failure, Home};
+use crate::{Client, Transport};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use protocol::{Errno, ProcView, Sysctl, MAX_FRAME, PAGE_SIZE};
+
+/// The page size, `P` in the spec.
+pub const P: u64 = PAGE_SIZE;
+/// `PROT_READ | PROT_WRITE`.
+pub const RW: u32 = PROT_READ | PROT_WRITE;
+/// `MAP_PRIVATE | MAP_ANONYMOUS`.
+pub const PRIVATE_ANON: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
+
+/// A failure at the caller's line.
+pub fn failure(line: u32, message: String) -> Failure {
+    Failure {
+        message: format!("line {line}: {message}"),
+    }
+}
+
+/// Fail unless the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err($crate::conformance::support::failure(line!(), alloc::format!($($fmt)+)));
+        }
+    };
+}
+
+/// Fail unless the two values are equal.
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr, $($fmt:tt)+) => {{
+        let (left, right) = (&$left, &$right);
+        if left != right {
+            return Err($crate::conformance::support::failure(
+                line!(),
+                alloc::format!("{}: got {:?}, expected {:?}", alloc::format!($($fmt)+), left, right),
+            ));
+        }
+    }};
+}
+
+/// Fail unless the call failed with exactly this errno.
+macro_rules! ensure_errno {
+    ($result:expr, $errno:expr, $($fmt:tt)+) => {{
+        let result = $result;
+        if result.as_ref().err() != Some(&$errno) {
+            return Err($crate::conformance::support::failure(
+                line!(),
+                alloc::format!("{}: got {:?}, expected Err({:?})", alloc::format!($($fmt)+), result, $errno),
+            ));
+        }
+    }};
+}
+
+/// The value of a call that must succeed (a step of the set-up, say).
+macro_rules! ok {
+    ($result:expr, $($fmt:tt)+) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => {
+                return Err($crate::conformance::support::failure(
+                    line!(),
+                    alloc::format!("{}: unexpected error {:?}", alloc::format!($($fmt)+), error),
+                ))
+            }
+        }
+    };
+}
+
+/// A borrowed transport as a [`Transport`], so the client core can run
+/// over whatever the home's connection is.
+pub struct DynTransport<'a>(pub &'a dyn Transport);
+
+impl Transport for DynTransport<'_> {
+    fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        self.0.call(request, reply)
+    }
+}
+
+/// A process as the vectors use it.
+pub struct Process<'h> {
+    connection: Box<dyn Connection + 'h>,
+}
+
+impl<'h> Process<'h> {
+    /// A new process of `home`.
+    pub fn spawn(home: &'h dyn Home) -> Result<Self, Failure> {
+        let connection = home
+            .spawn()
+            .map_err(|e| failure(line!(), format!("spawning a process: {e:?}")))?;
+        Ok(Self { connection })
+    }
+
+    /// The clone child named by `ticket`.
+    pub fn attach(home: &'h dyn Home, ticket: u64) -> Result<Self, Failure> {
+        let connection = home
+            .attach(ticket)
+            .map_err(|e| failure(line!(), format!("attaching a clone child: {e:?}")))?;
+        Ok(Self { connection })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.connection.pid()
+    }
+
+    /// The client core over this process's connection.
+    pub fn client(&self) -> Client<DynTransport<'_>> {
+        super::client(&*self.connection)
+    }
+
+    /// `mmap(hint, len, prot, flags, -1, 0)`.
+    pub fn mmap(&self, hint: u64, len: u64, prot: u32, flags: u32) -> Result<u64, Errno> {
+        self.client().mmap(hint, len, prot, flags, -1, 0)
+    }
+
+    /// `mmap(0, len, RW, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`.
+    pub fn anon(&self, len: u64) -> Result<u64, Errno> {
+        self.mmap(0, len, RW, PRIVATE_ANON)
+    }
+
+    pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        self.client().munmap(addr, len)
+    }
+
+    /// The whole text of a `/proc` view.
+    pub fn proc_text(&self, view: ProcView) -> Result<String, Failure> {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let total = self
+                .client()
+                .read_proc(view, &mut buf)
+                .map_err(|e| failure(line!(), format!("reading {view:?}: {e:?}")))?;
+            if total <= buf.len() {
+                buf.truncate(total);
+                break;
+            }
+            buf = vec![0u8; total];
+        }
+        String::from_utf8(buf).map_err(|_| failure(line!(), format!("{view:?} is not UTF-8")))
+    }
+
+    /// `/proc/<pid>/maps` of this process.
+    pub fn maps(&self) -> Result<String, Failure> {
+        self.proc_text(ProcView::ProcessMaps { pid: self.pid() })
+    }
+
+    /// The `MmapCopy` value of `/proc/meminfo`, in kB.
+    pub fn mmap_copy_kb(&self) -> Result<u64, Failure> {
+        let text = self.proc_text(ProcView::Meminfo)?;
+        mmap_copy_kb(&text).ok_or_else(|| {
+            failure(
+                line!(),
+                format!("no readable MmapCopy line in /proc/meminfo: {text:?}"),
+            )
+        })
+    }
+
+    /// How much `MmapCopy` (kB) changed since it read `before`.
+    pub fn mc_delta(&self, before: u64) -> Result<i64, Failure> {
+        Ok(self.mmap_copy_kb()? as i64 - before as i64)
+    }
+
+    /// `/proc/sys/vm/nr_trim_pages`.
+    pub fn nr_trim_pages(&self) -> Result<i64, Failure> {
+        self.client()
+            .read_sysctl(Sysctl::NrTrimPages)
+            .map_err(|e| failure(line!(), format!("reading nr_trim_pages: {e:?}")))
+    }
+}
+
+/// `nr_trim_pages` set for the life of the guard, then put back.
+pub struct TrimPages<'p, 'h> {
+    process: &'p Process<'h>,
+    saved: i64,
+}
+
+impl<'p, 'h> TrimPages<'p, 'h> {
+    pub fn set(process: &'p Process<'h>, value: i64) -> Result<Self, Failure> {
+        let saved = process.nr_trim_pages()?;
+        process
+            .client()
+            .write_sysctl(Sysctl::NrTrimPages, value)
+            .map_err(|e| failure(line!(), format!("writing nr_trim_pages = {value}: {e:?}")))?;
+        Ok(Self { process, saved })
+    }
+}
+
+impl Drop for TrimPages<'_, '_> {
+    fn drop(&mut self) {
+        // Nothing to report to from here; a vector that depends on the
+        // restored value reads it itself.
+        let _ = self
+            .process
+            .client()
+            .write_sysctl(Sysctl::NrTrimPages, self.saved);
+    }
+}
+
+/// The kB figure of the `MmapCopy:` line.
+pub fn mmap_copy_kb(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MmapCopy:"))?;
+    let value = line.strip_prefix("MmapCopy:")?.trim().strip_suffix("kB")?;
+    value.trim().parse().ok()
+}
+
+/// The address ranges of a maps text, in the order listed.
+pub fn ranges(maps: &str) -> Result<Vec<(u64, u64)>, Failure> {
+    maps.lines()
+        .map(|line| {
+            let field = line.split(' ').next().unwrap_or("");
+            let (start, end) = field
+                .split_once('-')
+                .ok_or_else(|| failure(line!(), format!("maps line without a range: {line:?}")))?;
+            let parse = |hex: &str| {
+                u64::from_str_radix(hex, 16)
+                    .map_err(|_| failure(line!(), format!("bad address in maps line {line:?}")))
+            };
+            Ok((parse(start)?, parse(end)?))
+        })
+        .collect()
+}
+
+/// The ranges of a maps text that overlap `[start, end)`.
+pub fn ranges_within(maps: &str, start: u64, end: u64) -> Result<Vec<(u64, u64)>, Failure> {
+    Ok(ranges(maps)?
+        .into_iter()
+        .filter(|&(s, e)| s < end && start < e)
+        .collect())
+}
+
+/// The maps line of an anonymous private RW mapping, as §9.1 formats it.
+pub fn anon_rw_line(start: u64, end: u64) -> String {
+    format!("{start:08x}-{end:08x} rw-p 00000000 00:00 0 ")
+}
+
+/// Fail unless `len` bytes at `addr` all equal `byte`.
+pub fn expect_filled(
+    home: &dyn Home,
+    addr: u64,
+    len: u64,
+    byte: u8,
+    what: &str,
+) -> Result<(), Failure> {
+    let mut page = [0u8; P as usize];
+    let mut at = addr;
+    while at < addr + len {
+        let n = (addr + len - at).min(P) as usize;
+        home.read(at, &mut page[..n])
+            .map_err(|e| failure(line!(), format!("{what}: reading {at:#x}: {e:?}")))?;
+        if let Some(i) = page[..n].iter().position(|&b| b != byte) {
+            return Err(failure(
+                line!(),
+                format!(
+                    "{what}: byte at {:#x} is {:#04x}, expected {byte:#04x}",
+                    at + i as u64,
+                    page[i]
+                ),
+            ));
+        }
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Set `len` bytes at `addr` to `byte`.
+pub fn fill(home: &dyn Home, addr: u64, len: u64, byte: u8) -> Result<(), Failure> {
+    let page = [byte; P as usize];
+    let mut at = addr;
+    while at < addr + len {
+        let n = (addr + len - at).min(P) as usize;
+        home.write(at, &page[..n])
+            .map_err(|e| failure(line!(), format!("writing {at:#x}: {e:?}")))?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_and_maps_parse() {
+        let meminfo = "MemTotal:          1024 kB\nMmapCopy:             20 kB\n";
+        assert_eq!(mmap_copy_kb(meminfo), Some(20));
+        assert_eq!(mmap_copy_kb("MemTotal: 1 kB\n"), None);
+        let maps = "00a40000-00a42000 rw-p 00000000 00:00 0 \n7f0000001000-7f0000003000 rw-p 00000000 00:00 0 \n";
+        assert_eq!(
+            ranges(maps).unwrap(),
+            [(0xa40000, 0xa42000), (0x7f0000001000, 0x7f0000003000)]
+        );
+        assert_eq!(
+            ranges_within(maps, 0xa41000, 0xa50000).unwrap(),
+            [(0xa40000, 0xa42000)]
+        );
+        assert!(ranges("garbage\n").is_err());
+        assert_eq!(
+            anon_rw_line(0xa40000, 0xa42000),
+            "00a40000-00a42000 rw-p 00000000 00:00 0 "
+        );
+    }
+}
