@@ -159,7 +159,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// arena that is not page aligned, wraps, or has more pages than the
     /// allocator indexes, an order above 30, or a word size other than 4/8.
     pub fn new(config: Config, memory: M) -> Result<Self, Errno> {
-        let aligned = config.arena_base % PAGE_SIZE == 0 && config.arena_size % PAGE_SIZE == 0;
+        let aligned = config.arena_base.is_multiple_of(PAGE_SIZE)
+            && config.arena_size.is_multiple_of(PAGE_SIZE);
         let fits = config.arena_base.checked_add(config.arena_size).is_some()
             && config.arena_size / PAGE_SIZE < u64::from(u32::MAX);
         if !aligned

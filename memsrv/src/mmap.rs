@@ -44,7 +44,7 @@ pub struct ValidatedRequest {
 /// becomes a page offset; `mmap2` passes pages through unchecked.
 pub fn offset_to_pgoff(offset: u64, unit: OffsetUnit) -> Result<u64, Errno> {
     match unit {
-        OffsetUnit::Bytes if offset % PAGE_SIZE != 0 => Err(Errno::EINVAL),
+        OffsetUnit::Bytes if !offset.is_multiple_of(PAGE_SIZE) => Err(Errno::EINVAL),
         OffsetUnit::Bytes => Ok(offset / PAGE_SIZE),
         OffsetUnit::Pages => Ok(offset),
     }

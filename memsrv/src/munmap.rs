@@ -51,7 +51,8 @@ impl Nommu {
         if start < found.start || end > found.end {
             return Err(Errno::EINVAL);
         }
-        if start % PAGE_SIZE != 0 || (end != found.end && end % PAGE_SIZE != 0) {
+        if !start.is_multiple_of(PAGE_SIZE) || (end != found.end && !end.is_multiple_of(PAGE_SIZE))
+        {
             return Err(Errno::EINVAL);
         }
         let mut key = found;

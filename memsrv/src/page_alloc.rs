@@ -226,7 +226,9 @@ impl PageAllocator {
                 if self.prev[a] != prev {
                     return Err(format!("block {at}: bad back link"));
                 }
-                if at % (1 << order) != 0 || u64::from(at) + (1 << order) > u64::from(self.npages) {
+                if !at.is_multiple_of(1 << order)
+                    || u64::from(at) + (1 << order) > u64::from(self.npages)
+                {
                     return Err(format!("block {at} of order {order} misplaced"));
                 }
                 if order < self.max_order {

@@ -1,1 +1,771 @@
+//! The spec's conformance vectors (§14) that anonymous memory, munmap,
+//! processes and /proc can run, plus the session rules of this server.
 
+use alloc::vec::Vec;
+
+use super::sim::*;
+use crate::{ClientId, Credentials, Effect, PhysicalMemory};
+use protocol::linux::*;
+use protocol::{
+    decode_reply, encode_request, Errno, OffsetUnit, ProcView, Reply, Request, Sysctl, MAX_FRAME,
+};
+
+fn ok(s: &crate::MemoryServer<SimMemory>) {
+    s.check_invariants().unwrap();
+}
+
+// §14.1 argument validation.
+
+#[test]
+fn vectors_1_to_7_and_19_validation() {
+    let mut s = server(256);
+    hello(&mut s, 1, 1000, None).unwrap();
+    let anon = |s: &mut _, len, flags| mmap(s, 1, len, RW, flags);
+    assert_eq!(anon(&mut s, P, ANON | MAP_FIXED), Err(Errno::EINVAL)); // 1
+    let a = mmap_full(
+        &mut s,
+        1,
+        0x1234_0000,
+        P,
+        RW,
+        ANON,
+        -1,
+        0,
+        OffsetUnit::Bytes,
+    )
+    .unwrap(); // 2
+    assert_eq!(a % P, 0);
+    assert_ne!(a, 0x1234_0000);
+    assert_eq!(anon(&mut s, 0, ANON), Err(Errno::EINVAL)); // 3
+    assert_eq!(anon(&mut s, P, MAP_ANONYMOUS), Err(Errno::EINVAL)); // 4
+    assert_eq!(
+        anon(&mut s, P, MAP_SHARED_VALIDATE | MAP_ANONYMOUS),
+        Err(Errno::EINVAL)
+    ); // 5
+    assert_eq!(anon(&mut s, u64::MAX - 100, ANON), Err(Errno::ENOMEM)); // 6
+    let v7 = mmap_full(&mut s, 1, 0, P, RW, ANON, -1, u64::MAX, OffsetUnit::Pages);
+    assert_eq!(v7, Err(Errno::EOVERFLOW)); // 7
+    let v19 = mmap_full(
+        &mut s,
+        1,
+        0x1234_0000,
+        P,
+        RW,
+        ANON | MAP_FIXED_NOREPLACE,
+        -1,
+        0,
+        OffsetUnit::Bytes,
+    );
+    assert!(v19.is_ok()); // 19
+    ok(&s);
+}
+
+#[test]
+fn vectors_6_and_7_for_a_32_bit_client() {
+    let mut s = server_with(64, |c| c.word_size = 4);
+    hello(&mut s, 1, 0, None).unwrap();
+    assert_eq!(
+        mmap(&mut s, 1, u64::from(u32::MAX) - 100, RW, ANON),
+        Err(Errno::ENOMEM)
+    );
+    let v7 = mmap_full(
+        &mut s,
+        1,
+        0,
+        P,
+        RW,
+        ANON,
+        -1,
+        u64::from(u32::MAX),
+        OffsetUnit::Pages,
+    );
+    assert_eq!(v7, Err(Errno::EOVERFLOW));
+}
+
+#[test]
+fn vectors_8_and_9_offset_alignment_before_ebadf() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    let file = |s: &mut _, off, unit| mmap_full(s, 1, 0, P, PROT_READ, MAP_PRIVATE, 3, off, unit);
+    assert_eq!(file(&mut s, 100, OffsetUnit::Bytes), Err(Errno::EINVAL)); // 8
+    assert_eq!(file(&mut s, 0, OffsetUnit::Bytes), Err(Errno::EBADF));
+    // mmap2 has no alignment check.
+    assert_eq!(file(&mut s, 100, OffsetUnit::Pages), Err(Errno::EBADF));
+    // EBADF comes before the §2.2 checks.
+    let fixed = mmap_full(&mut s, 1, 0, 0, RW, MAP_FIXED, 1234, 0, OffsetUnit::Bytes);
+    assert_eq!(fixed, Err(Errno::EBADF)); // 9
+                                          // With MAP_ANONYMOUS the fd is ignored, but the byte offset is not.
+    let anon = mmap_full(&mut s, 1, 0, P, RW, ANON, 1234, 100, OffsetUnit::Bytes);
+    assert_eq!(anon, Err(Errno::EINVAL));
+    assert!(mmap_full(&mut s, 1, 0, P, RW, ANON, 1234, 8192, OffsetUnit::Bytes).is_ok());
+    ok(&s);
+}
+
+#[test]
+fn vector_44_anonymous_shared_is_private_and_zeroed() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    hello(&mut s, 2, 0, None).unwrap();
+    let shared = MAP_SHARED | MAP_ANONYMOUS;
+    let a = mmap(&mut s, 1, P, RW, shared).unwrap();
+    s.memory_mut().fill(a, 1, 1);
+    let b = mmap(&mut s, 2, P, RW, shared).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(s.memory().slice(b, 1), [0]);
+    ok(&s);
+}
+
+// §14.4 allocation and trimming.
+
+#[test]
+fn vector_57_five_pages_cost_twenty_kb() {
+    let mut s = server(256);
+    hello(&mut s, 1, 0, None).unwrap();
+    mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 20);
+    assert_eq!(s.stats().free_pages, 256 - 5);
+    ok(&s);
+}
+
+#[test]
+fn vector_58_no_trimming_keeps_the_block() {
+    let mut s = server_with(256, |c| c.nr_trim_pages = 0);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 32);
+    munmap(&mut s, 1, a, 5 * P).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 0);
+    assert_eq!(s.stats().free_pages, 256);
+    ok(&s);
+}
+
+#[test]
+fn vector_59_trim_threshold_four() {
+    let mut s = server_with(256, |c| c.nr_trim_pages = 4);
+    hello(&mut s, 1, 0, None).unwrap();
+    let mut before = mmap_copy_kb(&s);
+    for (pages, kb) in [(5, 32), (9, 36), (3, 16)] {
+        mmap(&mut s, 1, pages * P, RW, ANON).unwrap();
+        assert_eq!(mmap_copy_kb(&s) - before, kb, "{pages} pages");
+        before = mmap_copy_kb(&s);
+        ok(&s);
+    }
+}
+
+#[test]
+fn vector_59_via_the_sysctl() {
+    let mut s = server(256);
+    hello(&mut s, 1, 0, None).unwrap();
+    let w = s.handle(
+        ClientId(1),
+        Request::WriteSysctl {
+            name: Sysctl::NrTrimPages,
+            value: 4,
+        },
+    );
+    assert_eq!(w, Reply::Done);
+    mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 32);
+}
+
+#[test]
+fn vector_60_recycled_pages_read_zero() {
+    let mut s = server(16);
+    hello(&mut s, 1, 0, None).unwrap();
+    hello(&mut s, 2, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 16 * P, RW, ANON).unwrap();
+    s.memory_mut().fill(a, 16 * P, 0x5a);
+    munmap(&mut s, 1, a, 16 * P).unwrap();
+    let b = mmap(&mut s, 2, 16 * P, RW, ANON).unwrap();
+    assert_eq!(a, b);
+    assert!(s.memory().slice(b, 16 * P).iter().all(|&x| x == 0));
+}
+
+#[test]
+fn vector_61_unaligned_length() {
+    let mut s = server(16);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 100, RW, ANON).unwrap();
+    assert_eq!(a % P, 0);
+    assert!(s.memory().slice(a, P).iter().all(|&x| x == 0));
+    munmap(&mut s, 1, a, 100).unwrap();
+    assert_eq!(s.stats().free_pages, 16);
+    ok(&s);
+}
+
+#[test]
+fn vector_62_negative_trim_is_refused() {
+    let mut s = server(16);
+    hello(&mut s, 1, 0, None).unwrap();
+    let write = |s: &mut crate::MemoryServer<SimMemory>, c, value| {
+        s.handle(
+            ClientId(c),
+            Request::WriteSysctl {
+                name: Sysctl::NrTrimPages,
+                value,
+            },
+        )
+    };
+    let read = |s: &mut crate::MemoryServer<SimMemory>| {
+        s.handle(
+            ClientId(1),
+            Request::ReadSysctl {
+                name: Sysctl::NrTrimPages,
+            },
+        )
+    };
+    assert_eq!(write(&mut s, 1, -1), Reply::Error(Errno::EINVAL));
+    assert_eq!(read(&mut s), Reply::Value(1));
+    assert_eq!(write(&mut s, 1, 1 << 31), Reply::Error(Errno::EINVAL));
+    assert_eq!(write(&mut s, 1, 0), Reply::Done);
+    assert_eq!(read(&mut s), Reply::Value(0));
+    // The file is 0644: only root may write it.
+    hello(&mut s, 2, 1000, None).unwrap();
+    assert_eq!(write(&mut s, 2, 3), Reply::Error(Errno::EACCES));
+    assert_eq!(read(&mut s), Reply::Value(0));
+}
+
+#[test]
+fn vector_63_uninitialized_is_zeroed_unless_permitted() {
+    for allow in [false, true] {
+        let mut s = server_with(16, |c| c.allow_uninitialized = allow);
+        hello(&mut s, 1, 0, None).unwrap();
+        let a = mmap(&mut s, 1, P, RW, ANON | MAP_UNINITIALIZED).unwrap();
+        let first = s.memory().slice(a, 1)[0];
+        assert_eq!(first, if allow { 0xEE } else { 0 });
+        // Without the flag, zeroed even when permitted.
+        let b = mmap(&mut s, 1, P, RW, ANON).unwrap();
+        assert_eq!(s.memory().slice(b, 1)[0], 0);
+    }
+}
+
+#[test]
+fn requests_above_the_maximum_order_fail_enomem() {
+    let mut s = server_with(4096, |c| c.max_order = 10);
+    hello(&mut s, 1, 0, None).unwrap();
+    assert!(mmap(&mut s, 1, 1024 * P, RW, ANON).is_ok());
+    assert_eq!(mmap(&mut s, 1, 1025 * P, RW, ANON), Err(Errno::ENOMEM));
+    ok(&s);
+}
+
+#[test]
+fn exhaustion_fails_enomem_and_recovers() {
+    let mut s = server(8);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 8 * P, RW, ANON).unwrap();
+    assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ENOMEM));
+    munmap(&mut s, 1, a + 4 * P, 4 * P).unwrap();
+    assert!(mmap(&mut s, 1, 4 * P, RW, ANON).is_ok());
+    ok(&s);
+}
+
+// §14.5 munmap.
+
+fn four_pages() -> (crate::MemoryServer<SimMemory>, u64) {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
+    (s, a)
+}
+
+fn maps(s: &mut crate::MemoryServer<SimMemory>) -> Vec<(u64, u64)> {
+    read_proc(s, 1, ProcView::SelfMaps)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (a, b) = l.split(' ').next().unwrap().split_once('-').unwrap();
+            (
+                u64::from_str_radix(a, 16).unwrap(),
+                u64::from_str_radix(b, 16).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn vector_64_hole_punch() {
+    let (mut s, a) = four_pages();
+    s.memory_mut().fill(a, 4 * P, 7);
+    munmap(&mut s, 1, a + P, P).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 12);
+    assert_eq!(maps(&mut s), [(a, a + P), (a + 2 * P, a + 4 * P)]);
+    assert_eq!(s.memory().slice(a, 1), [7]);
+    assert_eq!(s.memory().slice(a + 3 * P, 1), [7]);
+    ok(&s);
+    // Both halves can go on their own.
+    munmap(&mut s, 1, a + 2 * P, 2 * P).unwrap();
+    munmap(&mut s, 1, a, P).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 0);
+    assert_eq!(s.stats().free_pages, 64);
+    ok(&s);
+}
+
+#[test]
+fn vectors_65_66_70_71_refusals() {
+    let (mut s, a) = four_pages();
+    assert_eq!(munmap(&mut s, 1, a + 3 * P, 2 * P), Err(Errno::EINVAL)); // 65
+    assert_eq!(munmap(&mut s, 1, a + 100, P), Err(Errno::EINVAL)); // 66
+    assert_eq!(munmap(&mut s, 1, a + 64 * P, P), Err(Errno::EINVAL)); // 70
+    assert_eq!(munmap(&mut s, 1, a, 0), Err(Errno::EINVAL)); // 71
+    assert_eq!(munmap(&mut s, 1, a, u64::MAX), Err(Errno::EINVAL));
+    assert_eq!(
+        munmap(&mut s, 1, u64::MAX - P + 1, 2 * P),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(mmap_copy_kb(&s), 16);
+    ok(&s);
+}
+
+#[test]
+fn vector_67_head_trim() {
+    let (mut s, a) = four_pages();
+    munmap(&mut s, 1, a, P).unwrap();
+    assert_eq!(maps(&mut s), [(a + P, a + 4 * P)]);
+    assert_eq!(mmap_copy_kb(&s), 12);
+    ok(&s);
+}
+
+#[test]
+fn vector_68_tail_trim_frees_the_slack() {
+    let mut s = server_with(64, |c| c.nr_trim_pages = 0);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 32);
+    munmap(&mut s, 1, a + 4 * P, P).unwrap();
+    assert_eq!(mmap_copy_kb(&s), 16);
+    assert_eq!(s.stats().free_pages, 60);
+    ok(&s);
+}
+
+#[test]
+fn spanning_two_adjacent_mappings_is_refused() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 2 * P, RW, ANON).unwrap();
+    let b = mmap(&mut s, 1, 2 * P, RW, ANON).unwrap();
+    let (lo, _) = if a < b { (a, b) } else { (b, a) };
+    assert_eq!(munmap(&mut s, 1, lo, 4 * P), Err(Errno::EINVAL));
+    ok(&s);
+}
+
+#[test]
+fn split_needs_room_under_max_map_count() {
+    let mut s = server_with(64, |c| c.max_map_count = 2);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
+    let b = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
+    assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ENOMEM));
+    assert_eq!(munmap(&mut s, 1, a + P, P), Err(Errno::ENOMEM));
+    // Trims need no new record.
+    munmap(&mut s, 1, a, P).unwrap();
+    munmap(&mut s, 1, b + 3 * P, P).unwrap();
+    ok(&s);
+}
+
+#[test]
+fn global_maps_show_regions_after_a_split() {
+    let (mut s, a) = four_pages();
+    munmap(&mut s, 1, a + P, P).unwrap();
+    let text = read_proc(&mut s, 1, ProcView::GlobalMaps).unwrap();
+    // As in Linux, the upper region's page offset moves with the split at
+    // A+P (one page) but not with the cut of the freed head page after it.
+    let expect = alloc::format!(
+        "{:08x}-{:08x} rw-p 00000000 00:00 0 \n{:08x}-{:08x} rw-p 00001000 00:00 0 \n",
+        a,
+        a + P,
+        a + 2 * P,
+        a + 4 * P
+    );
+    assert_eq!(text, expect);
+}
+
+#[test]
+fn global_maps_show_end_not_top() {
+    let mut s = server_with(64, |c| c.nr_trim_pages = 0);
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 5 * P, RW | PROT_EXEC, ANON).unwrap();
+    let text = read_proc(&mut s, 1, ProcView::GlobalMaps).unwrap();
+    assert_eq!(
+        text,
+        alloc::format!("{:08x}-{:08x} rwxp 00000000 00:00 0 \n", a, a + 5 * P)
+    );
+}
+
+// §14.10 /proc.
+
+#[test]
+fn vector_108_through_the_server() {
+    let mut s = server_with(64, |c| {
+        c.arena_base = 0x00a4_0000;
+        c.word_size = 4;
+    });
+    hello(&mut s, 1, 0, None).unwrap();
+    let a = mmap(&mut s, 1, 8192, RW, ANON).unwrap();
+    assert_eq!(a, 0x00a4_0000);
+    let text = read_proc(&mut s, 1, ProcView::SelfMaps).unwrap();
+    assert_eq!(text, "00a40000-00a42000 rw-p 00000000 00:00 0 \n");
+}
+
+#[test]
+fn vector_111_meminfo_through_the_server() {
+    let mut s = server(256);
+    hello(&mut s, 1, 0, None).unwrap();
+    mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+    let text = read_proc(&mut s, 1, ProcView::Meminfo).unwrap();
+    assert!(text.contains("\nMmapCopy:             20 kB\n"));
+    assert!(text.starts_with("MemTotal:           1024 kB\nMemFree:            1004 kB\n"));
+}
+
+#[test]
+fn proc_text_is_read_in_chunks() {
+    let mut s = server(256);
+    hello(&mut s, 1, 0, None).unwrap();
+    for _ in 0..60 {
+        mmap(&mut s, 1, P, RW, ANON).unwrap();
+    }
+    let text = read_proc(&mut s, 1, ProcView::SelfMaps).unwrap();
+    assert_eq!(text.lines().count(), 60);
+    assert!(text.len() > protocol::PROC_CHUNK);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    // Past the end: empty data, the total still told.
+    let r = s.handle(
+        ClientId(1),
+        Request::ReadProc {
+            view: ProcView::SelfMaps,
+            offset: u32::MAX,
+        },
+    );
+    match r {
+        Reply::ProcText { total, data } => {
+            assert_eq!(total as usize, text.len());
+            assert!(data.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn process_maps_need_ptrace_read_access() {
+    let mut s = server(64);
+    let alice = hello(&mut s, 1, 1000, None).unwrap();
+    let bob = hello(&mut s, 2, 1001, None).unwrap();
+    hello(&mut s, 3, 0, None).unwrap();
+    hello(&mut s, 4, 1000, None).unwrap();
+    mmap(&mut s, 1, P, RW, ANON).unwrap();
+    let view = ProcView::ProcessMaps { pid: alice };
+    assert_eq!(read_proc(&mut s, 2, view), Err(Errno::EACCES));
+    assert_eq!(read_proc(&mut s, 3, view).unwrap().lines().count(), 1);
+    assert_eq!(read_proc(&mut s, 4, view).unwrap().lines().count(), 1);
+    assert_eq!(
+        read_proc(&mut s, 1, ProcView::ProcessMaps { pid: bob }),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(
+        read_proc(&mut s, 3, ProcView::ProcessMaps { pid: 999 }),
+        Err(Errno::ESRCH)
+    );
+    // /proc/maps is world-readable.
+    assert_eq!(
+        read_proc(&mut s, 2, ProcView::GlobalMaps)
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+}
+
+// §14.11 process model.
+
+fn clone(s: &mut crate::MemoryServer<SimMemory>, c: u64, flags: u64) -> Result<(u32, u64), Errno> {
+    match s
+        .handle(ClientId(c), Request::Clone { flags })
+        .into_result()?
+    {
+        Reply::Cloned { pid, ticket } => Ok((pid, ticket)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn vector_113_fork_is_einval() {
+    let mut s = server(16);
+    hello(&mut s, 1, 0, None).unwrap();
+    assert_eq!(
+        s.handle(ClientId(1), Request::Fork),
+        Reply::Error(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn vector_114_vfork_child_maps_into_the_parent() {
+    let mut s = server(64);
+    let parent = hello(&mut s, 1, 0, None).unwrap();
+    let (child, ticket) = clone(&mut s, 1, CLONE_VM | CLONE_VFORK | SIGCHLD).unwrap();
+    assert_eq!(hello(&mut s, 2, 0, Some(ticket)), Ok(child));
+    assert_ne!(child, parent);
+    let a = mmap(&mut s, 2, P, RW, ANON).unwrap();
+    assert_eq!(s.handle(ClientId(2), Request::Exit), Reply::Done);
+    ok(&s);
+    let text = read_proc(&mut s, 1, ProcView::ProcessMaps { pid: parent }).unwrap();
+    assert_eq!(
+        text,
+        alloc::format!("{:08x}-{:08x} rw-p 00000000 00:00 0 \n", a, a + P)
+    );
+    munmap(&mut s, 1, a, P).unwrap();
+    assert_eq!(s.stats().mmap_copy_pages, 0);
+    ok(&s);
+}
+
+#[test]
+fn vector_115_clone_without_clone_vm_gets_an_empty_space() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    mmap(&mut s, 1, P, RW, ANON).unwrap();
+    let (child, ticket) = clone(&mut s, 1, SIGCHLD).unwrap();
+    // Visible (empty) before and after the child connects.
+    let text = read_proc(&mut s, 1, ProcView::ProcessMaps { pid: child }).unwrap();
+    assert_eq!(text, "");
+    hello(&mut s, 2, 0, Some(ticket)).unwrap();
+    assert_eq!(read_proc(&mut s, 2, ProcView::SelfMaps).unwrap(), "");
+    // The child's mappings are its own.
+    mmap(&mut s, 2, P, RW, ANON).unwrap();
+    assert_eq!(
+        read_proc(&mut s, 1, ProcView::SelfMaps)
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    ok(&s);
+}
+
+#[test]
+fn shared_address_space_survives_until_its_last_user() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    let (_, t) = clone(&mut s, 1, CLONE_VM).unwrap();
+    hello(&mut s, 2, 0, Some(t)).unwrap();
+    let a = mmap(&mut s, 1, 3 * P, RW, ANON).unwrap();
+    s.disconnect(ClientId(1));
+    ok(&s);
+    assert_eq!(s.stats().mmap_copy_pages, 3);
+    munmap(&mut s, 2, a, P).unwrap();
+    s.disconnect(ClientId(2));
+    assert_eq!(s.stats().mmap_copy_pages, 0);
+    assert_eq!(s.stats().free_pages, 64);
+    assert_eq!(s.stats().processes, 0);
+    ok(&s);
+}
+
+#[test]
+fn tickets_are_single_use_and_die_with_the_parent() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    let (_, t1) = clone(&mut s, 1, CLONE_VM).unwrap();
+    let (_, t2) = clone(&mut s, 1, 0).unwrap();
+    assert_ne!(t1, t2);
+    hello(&mut s, 2, 0, Some(t1)).unwrap();
+    assert_eq!(hello(&mut s, 3, 0, Some(t1)), Err(Errno::ESRCH));
+    assert_eq!(hello(&mut s, 3, 0, Some(t1 ^ 1)), Err(Errno::ESRCH));
+    assert_eq!(s.stats().processes, 3);
+    s.handle(ClientId(1), Request::Exit);
+    ok(&s);
+    // The unclaimed child went with its parent; the claimed one lives on.
+    assert_eq!(s.stats().processes, 1);
+    assert_eq!(hello(&mut s, 3, 0, Some(t2)), Err(Errno::ESRCH));
+    ok(&s);
+}
+
+#[test]
+fn pending_children_are_bounded() {
+    let mut s = server_with(16, |c| c.max_pending_children = 2);
+    hello(&mut s, 1, 0, None).unwrap();
+    clone(&mut s, 1, 0).unwrap();
+    clone(&mut s, 1, CLONE_VM).unwrap();
+    assert_eq!(clone(&mut s, 1, 0), Err(Errno::EAGAIN));
+    ok(&s);
+}
+
+#[test]
+fn clone_children_inherit_credentials() {
+    let mut s = server(16);
+    hello(&mut s, 1, 1000, None).unwrap();
+    let (child, t) = clone(&mut s, 1, 0).unwrap();
+    // The ticket is the capability: the claimer's own uid does not matter.
+    hello(&mut s, 2, 0, Some(t)).unwrap();
+    hello(&mut s, 3, 1001, None).unwrap();
+    assert_eq!(
+        read_proc(&mut s, 3, ProcView::ProcessMaps { pid: child }),
+        Err(Errno::EACCES)
+    );
+    assert!(read_proc(&mut s, 1, ProcView::ProcessMaps { pid: child }).is_ok());
+}
+
+#[test]
+fn session_rules() {
+    let mut s = server(16);
+    // Unknown connection.
+    assert_eq!(
+        s.handle(ClientId(9), Request::Hello { ticket: None }),
+        Reply::Error(Errno::ENOTCONN)
+    );
+    s.connect(
+        ClientId(1),
+        Credentials {
+            pid: None,
+            uid: 0,
+            gid: 0,
+        },
+    );
+    // Anything but Hello before Hello.
+    assert_eq!(
+        s.handle(ClientId(1), Request::Fork),
+        Reply::Error(Errno::ESRCH)
+    );
+    assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ESRCH));
+    let first = match s.handle(ClientId(1), Request::Hello { ticket: None }) {
+        Reply::Hello {
+            pid,
+            arena_base,
+            arena_size,
+        } => {
+            assert_eq!((arena_base, arena_size), (BASE, 16 * P));
+            pid
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first, 1);
+    // A second Hello on a bound connection.
+    assert_eq!(
+        s.handle(ClientId(1), Request::Hello { ticket: None }),
+        Reply::Error(Errno::EINVAL)
+    );
+    // After Exit the connection is unbound and may say Hello again.
+    mmap(&mut s, 1, P, RW, ANON).unwrap();
+    assert_eq!(s.handle(ClientId(1), Request::Exit), Reply::Done);
+    assert_eq!(s.stats().free_pages, 16);
+    assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ESRCH));
+    let second = match s.handle(ClientId(1), Request::Hello { ticket: None }) {
+        Reply::Hello { pid, .. } => pid,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(second, 2);
+    ok(&s);
+}
+
+#[test]
+fn host_pids_join_their_process() {
+    let mut s = server_with(16, |c| c.first_pid = 100_000);
+    let creds = |uid| Credentials {
+        pid: Some(4242),
+        uid,
+        gid: uid,
+    };
+    s.connect(ClientId(1), creds(5));
+    s.connect(ClientId(2), creds(5));
+    s.connect(ClientId(3), creds(6));
+    let h = Request::Hello { ticket: None };
+    assert!(matches!(
+        s.handle(ClientId(1), h.clone()),
+        Reply::Hello { pid: 4242, .. }
+    ));
+    assert!(matches!(
+        s.handle(ClientId(2), h.clone()),
+        Reply::Hello { pid: 4242, .. }
+    ));
+    assert_eq!(
+        s.handle(ClientId(3), h.clone()),
+        Reply::Error(Errno::EACCES)
+    );
+    let a = mmap(&mut s, 1, P, RW, ANON).unwrap();
+    // Both connections see one address space.
+    munmap(&mut s, 2, a, P).unwrap();
+    s.disconnect(ClientId(1));
+    assert_eq!(s.stats().processes, 1);
+    s.disconnect(ClientId(2));
+    assert_eq!(s.stats().processes, 0);
+    // Server-numbered clone children start at first_pid.
+    s.connect(ClientId(4), creds(5));
+    s.handle(ClientId(4), h);
+    let (child, _) = clone(&mut s, 4, 0).unwrap();
+    assert_eq!(child, 100_000);
+    ok(&s);
+}
+
+// Frames.
+
+#[test]
+fn frames_echo_tags_and_bad_frames_get_errors() {
+    let mut s = server(16);
+    hello(&mut s, 1, 0, None).unwrap();
+    let mut buf = [0u8; MAX_FRAME];
+    let len = encode_request(0xdead_beef, &Request::Fork, &mut buf);
+    let mut effects = Vec::new();
+    s.handle_frame(ClientId(1), &buf[..len], &mut effects);
+    // Truncated: the header is intact, so the tag is echoed.
+    s.handle_frame(ClientId(1), &buf[..len - 1], &mut effects);
+    // Too short to carry a tag: the connection is dropped.
+    s.handle_frame(ClientId(1), &buf[..3], &mut effects);
+    assert_eq!(effects.len(), 3);
+    let reply = |e: &Effect| match e {
+        Effect::Reply { to, frame } => {
+            assert_eq!(*to, ClientId(1));
+            decode_reply(frame.as_slice()).unwrap()
+        }
+        Effect::Drop { .. } => panic!("dropped"),
+    };
+    let r0 = reply(&effects[0]);
+    assert_eq!(
+        (r0.tag, r0.message),
+        (0xdead_beef, Reply::Error(Errno::EINVAL))
+    );
+    let r1 = reply(&effects[1]);
+    assert_eq!(
+        (r1.tag, r1.message),
+        (0xdead_beef, Reply::Error(Errno::EBADMSG))
+    );
+    assert!(matches!(
+        effects[2],
+        Effect::Drop {
+            client: ClientId(1)
+        }
+    ));
+}
+
+#[test]
+fn random_frames_never_panic() {
+    let mut s = server(64);
+    hello(&mut s, 1, 0, None).unwrap();
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        rng = crate::process::splitmix64(rng);
+        rng
+    };
+    let mut buf = [0u8; MAX_FRAME];
+    let mut effects = Vec::new();
+    for round in 0..3000 {
+        // Start from a valid frame and corrupt the body.
+        let req = Request::Mmap {
+            addr: next(),
+            len: next() % (1 << 20),
+            prot: next() as u32,
+            flags: next() as u32,
+            fd: next() as i32,
+            offset: next(),
+            unit: OffsetUnit::Pages,
+        };
+        let len = encode_request(round, &req, &mut buf);
+        let mut frame = buf[..len].to_vec();
+        for _ in 0..(next() % 4) {
+            let i = 16 + (next() as usize) % (len - 16);
+            frame[i] = next() as u8;
+        }
+        effects.clear();
+        s.handle_frame(ClientId(1), &frame, &mut effects);
+        assert_eq!(effects.len(), 1);
+        ok(&s);
+    }
+}
