@@ -15,6 +15,8 @@ extern crate alloc;
 pub mod client;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "host")]
+pub mod host;
 
 pub use client::{Client, Transport};
 pub use protocol::Errno;

@@ -1,0 +1,188 @@
+//! `memsrvd`'s command line.
+
+use nommu::host::DEFAULT_SOCKET;
+use std::path::PathBuf;
+
+/// Where the arena appears in every process unless told otherwise: high in
+/// the 47-bit user address space, far from where the host places heaps,
+/// stacks and libraries.
+pub const DEFAULT_ARENA_BASE: u64 = 0x2000_0000_0000;
+/// The arena's size unless told otherwise.
+pub const DEFAULT_ARENA_SIZE: u64 = 64 << 20;
+
+/// The daemon's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub socket: PathBuf,
+    pub arena_base: u64,
+    pub arena_size: u64,
+    pub nr_trim_pages: u32,
+    pub allow_uninitialized: bool,
+    pub max_clients: usize,
+}
+
+impl Options {
+    /// The defaults, with the socket from `$NOMMU_SOCKET` if set.
+    pub fn from_env() -> Self {
+        Self {
+            socket: std::env::var_os("NOMMU_SOCKET")
+                .map(Into::into)
+                .unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            arena_base: DEFAULT_ARENA_BASE,
+            arena_size: DEFAULT_ARENA_SIZE,
+            nr_trim_pages: 1,
+            allow_uninitialized: false,
+            max_clients: 1024,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Serve(Options),
+    Help,
+}
+
+/// `memsrvd --help`.
+pub const HELP: &str = "\
+memsrvd - the nommu memory server for host processes
+
+Usage: memsrvd [OPTIONS]
+
+Host processes linking libnommu connect over a Unix SOCK_SEQPACKET socket;
+the arena (a memory file) is mapped at the same address in the daemon and
+every client, so one address means the same bytes in every process.
+
+Options:
+  --socket PATH          listen on PATH (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
+  --arena-size SIZE      arena size in bytes, a multiple of 4096; suffixes K, M, G
+                         (default: 64M)
+  --arena-base ADDR      arena address in every process, page aligned, decimal or
+                         0x-hex (default: 0x200000000000)
+  --nr-trim-pages N      initial /proc/sys/vm/nr_trim_pages (default: 1)
+  --allow-uninitialized  honour MAP_UNINITIALIZED (CONFIG_MMAP_ALLOW_UNINITIALIZED)
+  --max-clients N        most connections served at once (default: 1024)
+  -h, --help             print this help
+
+Once ready to serve it prints one line to standard output:
+  memsrvd: ready on PATH (arena BASE+SIZE, pid PID)
+SIGINT or SIGTERM removes the socket and exits.
+";
+
+/// A number in decimal or `0x` hex, with an optional K/M/G suffix.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 10),
+        b'm' | b'M' => (&text[..text.len() - 1], 20),
+        b'g' | b'G' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let value = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).ok()?,
+        None => digits.replace('_', "").parse().ok()?,
+    };
+    value.checked_mul(1u64 << shift)
+}
+
+/// Parse the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut options = Options::from_env();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs {what}"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--socket" => options.socket = value("a path")?.into(),
+            "--arena-size" => {
+                let v = value("a size")?;
+                options.arena_size = parse_size(&v)
+                    .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
+                    .ok_or_else(|| {
+                        format!("bad --arena-size {v:?}: a non-zero multiple of 4096")
+                    })?;
+            }
+            "--arena-base" => {
+                let v = value("an address")?;
+                options.arena_base = parse_size(&v)
+                    .filter(|b| *b > 0 && b % protocol::PAGE_SIZE == 0)
+                    .ok_or_else(|| format!("bad --arena-base {v:?}: a page-aligned address"))?;
+            }
+            "--nr-trim-pages" => {
+                let v = value("a number")?;
+                options.nr_trim_pages = v
+                    .parse()
+                    .map_err(|_| format!("bad --nr-trim-pages {v:?}"))?;
+            }
+            "--max-clients" => {
+                let v = value("a number")?;
+                options.max_clients = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("bad --max-clients {v:?}"))?;
+            }
+            "--allow-uninitialized" => options.allow_uninitialized = true,
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    if options.arena_base.checked_add(options.arena_size).is_none() {
+        return Err("the arena does not fit the address space".into());
+    }
+    Ok(Command::Serve(options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sizes_take_suffixes_and_hex() {
+        assert_eq!(parse_size("64M"), Some(64 << 20));
+        assert_eq!(parse_size("0x1000"), Some(4096));
+        assert_eq!(parse_size("8k"), Some(8192));
+        assert_eq!(parse_size("x"), None);
+    }
+
+    #[test]
+    fn options_parse() {
+        let Command::Serve(o) = parse(args(&[
+            "--socket",
+            "/tmp/x.sock",
+            "--arena-size=16M",
+            "--arena-base",
+            "0x300000000000",
+            "--nr-trim-pages",
+            "0",
+            "--allow-uninitialized",
+        ]))
+        .unwrap() else {
+            panic!("expected Serve")
+        };
+        assert_eq!(o.socket, PathBuf::from("/tmp/x.sock"));
+        assert_eq!(o.arena_size, 16 << 20);
+        assert_eq!(o.arena_base, 0x3000_0000_0000);
+        assert_eq!(o.nr_trim_pages, 0);
+        assert!(o.allow_uninitialized);
+        assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
+        assert!(parse(args(&["--arena-size", "100"])).is_err());
+        assert!(parse(args(&["--bogus"])).is_err());
+        assert!(parse(args(&["--socket"])).is_err());
+    }
+}

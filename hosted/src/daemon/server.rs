@@ -1,0 +1,61 @@
+//! The state every connection thread shares: the memsrv state machine
+//! behind a mutex (it never blocks, so the lock is held for microseconds),
+//! the arena, and the connection registry.
+
+use super::arena::Arena;
+use super::registry::Registry;
+use memsrv::{ClientId, Credentials, Effect, MemoryServer};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
+
+/// The daemon's shared state.
+pub struct Server {
+    memsrv: Mutex<MemoryServer<Arena>>,
+    pub registry: Registry,
+    arena_file: OwnedFd,
+    arena_base: u64,
+    arena_size: u64,
+}
+
+impl Server {
+    /// `arena_file` is a second descriptor of the arena memory file, so
+    /// welcoming a client does not take the memsrv lock.
+    pub fn new(memsrv: MemoryServer<Arena>, arena_file: OwnedFd, max_clients: usize) -> Self {
+        let (arena_base, arena_size) = (memsrv.memory().base(), memsrv.memory().size());
+        Self {
+            memsrv: Mutex::new(memsrv),
+            registry: Registry::new(max_clients),
+            arena_file,
+            arena_base,
+            arena_size,
+        }
+    }
+
+    fn memsrv(&self) -> MutexGuard<'_, MemoryServer<Arena>> {
+        self.memsrv.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The arena memory file, passed to each client in its welcome.
+    pub fn arena_file(&self) -> BorrowedFd<'_> {
+        self.arena_file.as_fd()
+    }
+
+    pub fn arena(&self) -> (u64, u64) {
+        (self.arena_base, self.arena_size)
+    }
+
+    pub fn connect(&self, client: ClientId, credentials: Credentials) {
+        self.memsrv().connect(client, credentials);
+    }
+
+    /// The connection is gone: memsrv releases everything it held.
+    pub fn disconnect(&self, client: ClientId) {
+        self.memsrv().disconnect(client);
+    }
+
+    /// Hand one frame from `client` to memsrv; its effects land in
+    /// `effects` for the caller to carry out after the lock is dropped.
+    pub fn handle_frame(&self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
+        self.memsrv().handle_frame(client, frame, effects);
+    }
+}

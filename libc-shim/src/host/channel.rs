@@ -1,0 +1,269 @@
+//! The per-connection shared page: the fast request/reply path between one
+//! client connection and its `memsrvd` thread.
+//!
+//! A SEQPACKET round trip costs about 8 µs because each side sleeps in the
+//! kernel and must be woken; a word polled in shared memory costs well under
+//! 1 µs. So each connection gets a small memory file holding one request
+//! slot and one reply slot, each guarded by a sequence number:
+//!
+//! * client: write the frame and its length, publish `request_seq + 1`
+//!   (release), then — after a full fence — ring the daemon's eventfd only if
+//!   the daemon flagged itself asleep;
+//! * daemon: spin briefly on `request_seq`; before sleeping set
+//!   `daemon_asleep`, fence, and look at `request_seq` once more (so either
+//!   it sees the request or the client sees the flag: no lost wake-up), then
+//!   `poll` on the socket and the eventfd, bounded;
+//! * daemon: write the reply and its length, publish `reply_seq = request
+//!   sequence` (release), fence, and `FUTEX_WAKE` only if `client_waiting`;
+//! * client: spin briefly on `reply_seq`, then set `client_waiting`, fence,
+//!   recheck and `FUTEX_WAIT` on `reply_seq` with a bound, checking the
+//!   socket for a hang-up after each timeout.
+//!
+//! Frames are stored as little-endian words in atomics: the two sides are
+//! different processes and a peer may scribble on the page at any time, so
+//! each side copies the frame out before decoding it and trusts nothing but
+//! what it copied.
+
+use super::mapping::Mapping;
+use super::sys::{file_identity, sealed_memfd};
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use protocol::{Errno, MAX_FRAME};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Size of the channel memory file.
+pub const CHANNEL_LEN: usize = 8192;
+/// How long the client spins on the reply before parking on the futex.
+pub const CLIENT_SPIN: Duration = Duration::from_micros(20);
+/// How long a daemon thread spins for the next request before sleeping.
+pub const DAEMON_SPIN: Duration = Duration::from_micros(20);
+
+const FRAME_WORDS: usize = MAX_FRAME / 8;
+const _: () = assert!(MAX_FRAME.is_multiple_of(8));
+
+/// Words the client writes (its own cache line).
+#[repr(C, align(64))]
+struct ClientLine {
+    request_seq: AtomicU32,
+    request_len: AtomicU32,
+    client_waiting: AtomicU32,
+}
+
+/// Words the daemon writes (its own cache line).
+#[repr(C, align(64))]
+struct DaemonLine {
+    reply_seq: AtomicU32,
+    reply_len: AtomicU32,
+    daemon_asleep: AtomicU32,
+}
+
+/// The layout of the channel memory file. Every field is an atomic, valid
+/// for any bit pattern, so whatever a peer writes it stays a valid value.
+#[repr(C)]
+struct ChannelPage {
+    client: ClientLine,
+    daemon: DaemonLine,
+    request: [AtomicU64; FRAME_WORDS],
+    reply: [AtomicU64; FRAME_WORDS],
+}
+
+const _: () = assert!(core::mem::size_of::<ChannelPage>() <= CHANNEL_LEN);
+
+fn store_frame(slot: &[AtomicU64; FRAME_WORDS], frame: &[u8]) {
+    for (word, chunk) in slot.iter().zip(frame.chunks(8)) {
+        let mut bytes = [0u8; 8];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+    }
+}
+
+fn load_frame(slot: &[AtomicU64; FRAME_WORDS], len: usize, out: &mut [u8; MAX_FRAME]) {
+    for (word, chunk) in slot.iter().zip(out[..len].chunks_mut(8)) {
+        let bytes = word.load(Ordering::Relaxed).to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+/// A request the daemon found in the slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Posted {
+    /// A frame of this length was copied out; answer with this sequence.
+    Frame { seq: u32, len: usize },
+    /// The client wrote a length no frame can have.
+    Oversized { seq: u32 },
+}
+
+/// One mapped channel page (either side).
+#[derive(Debug)]
+pub struct Channel {
+    map: Mapping,
+}
+
+impl Channel {
+    /// A new channel memory file, sealed against resizing, and this side's
+    /// mapping of it (the daemon's side).
+    pub fn create() -> Result<(Self, OwnedFd), Errno> {
+        let fd = sealed_memfd(c"nommu-channel", CHANNEL_LEN as u64)?;
+        let map = Mapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
+        Ok((Self { map }, fd))
+    }
+
+    /// Map a channel memory file received from the daemon.
+    pub fn open(fd: BorrowedFd<'_>) -> Result<Self, Errno> {
+        let (size, _, _) = file_identity(fd)?;
+        if size < CHANNEL_LEN as u64 {
+            return Err(Errno::EPROTO);
+        }
+        Ok(Self {
+            map: Mapping::anywhere(fd, CHANNEL_LEN)?,
+        })
+    }
+
+    fn page(&self) -> &ChannelPage {
+        // SAFETY: the mapping is page aligned, CHANNEL_LEN bytes long (at
+        // least size_of::<ChannelPage>, asserted above), backed by a memory
+        // file sealed against shrinking, and lives as long as `self`. Every
+        // field is an atomic integer, valid for any bytes and meant for
+        // concurrent access, so a shared reference is sound even while the
+        // other process writes.
+        unsafe { &*(self.map.addr() as *const ChannelPage) }
+    }
+
+    // ---- client side ----
+
+    /// Publish `frame` as the next request; returns its sequence number and
+    /// whether the daemon must be woken (it flagged itself asleep).
+    pub fn post_request(&self, frame: &[u8]) -> (u32, bool) {
+        let page = self.page();
+        let len = frame.len().min(MAX_FRAME);
+        store_frame(&page.request, &frame[..len]);
+        page.client.request_len.store(len as u32, Ordering::Relaxed);
+        let seq = page
+            .client
+            .request_seq
+            .load(Ordering::Relaxed)
+            .wrapping_add(1);
+        page.client.request_seq.store(seq, Ordering::Release);
+        // Dekker: our seq store is ordered before our read of the flag; the
+        // daemon's flag store before its read of seq.
+        fence(Ordering::SeqCst);
+        (seq, page.daemon.daemon_asleep.load(Ordering::Relaxed) != 0)
+    }
+
+    /// Spin up to [`CLIENT_SPIN`] for the reply to `seq`; `true` once it is
+    /// there.
+    pub fn spin_for_reply(&self, seq: u32) -> bool {
+        let reply_seq = &self.page().daemon.reply_seq;
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if reply_seq.load(Ordering::Acquire) == seq {
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+            if start.elapsed() >= CLIENT_SPIN {
+                return false;
+            }
+        }
+    }
+
+    /// Sleep (at most `timeout`) until the reply to `seq` may be there;
+    /// `true` once it is. Sets `client_waiting` first so the daemon wakes
+    /// us, and rechecks after the fence so a reply published in between is
+    /// not slept through.
+    pub fn park_for_reply(&self, seq: u32, timeout: Duration) -> bool {
+        let page = self.page();
+        page.client.client_waiting.store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let current = page.daemon.reply_seq.load(Ordering::Acquire);
+        if current != seq {
+            super::sys::futex_wait(&page.daemon.reply_seq, current, timeout);
+        }
+        let done = page.daemon.reply_seq.load(Ordering::Acquire) == seq;
+        if done {
+            page.client.client_waiting.store(0, Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// Copy the reply out; `EPROTO` if the daemon wrote an impossible
+    /// length.
+    pub fn take_reply(&self, out: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        let page = self.page();
+        page.client.client_waiting.store(0, Ordering::Relaxed);
+        let len = page.daemon.reply_len.load(Ordering::Relaxed) as usize;
+        if len > MAX_FRAME {
+            return Err(Errno::EPROTO);
+        }
+        load_frame(&page.reply, len, out);
+        Ok(len)
+    }
+
+    // ---- daemon side ----
+
+    /// The request published after `last_seen`, copied into `out`.
+    pub fn take_request(&self, last_seen: u32, out: &mut [u8; MAX_FRAME]) -> Option<Posted> {
+        let page = self.page();
+        let seq = page.client.request_seq.load(Ordering::Acquire);
+        if seq == last_seen {
+            return None;
+        }
+        let len = page.client.request_len.load(Ordering::Relaxed) as usize;
+        if len > MAX_FRAME {
+            return Some(Posted::Oversized { seq });
+        }
+        load_frame(&page.request, len, out);
+        Some(Posted::Frame { seq, len })
+    }
+
+    /// Spin up to [`DAEMON_SPIN`] for a request after `last_seen`.
+    pub fn spin_for_request(&self, last_seen: u32) -> bool {
+        let request_seq = &self.page().client.request_seq;
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if request_seq.load(Ordering::Relaxed) != last_seen {
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+            if start.elapsed() >= DAEMON_SPIN {
+                return false;
+            }
+        }
+    }
+
+    /// Flag the daemon side asleep; returns `false` (and clears the flag)
+    /// if a request after `last_seen` arrived meanwhile, so the caller must
+    /// not sleep.
+    pub fn announce_sleep(&self, last_seen: u32) -> bool {
+        let page = self.page();
+        page.daemon.daemon_asleep.store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if page.client.request_seq.load(Ordering::Relaxed) != last_seen {
+            page.daemon.daemon_asleep.store(0, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The daemon side is awake again.
+    pub fn announce_awake(&self) {
+        self.page().daemon.daemon_asleep.store(0, Ordering::Relaxed);
+    }
+
+    /// Publish `frame` as the answer to request `seq`, waking the client if
+    /// it parked.
+    pub fn post_reply(&self, seq: u32, frame: &[u8]) {
+        let page = self.page();
+        let len = frame.len().min(MAX_FRAME);
+        store_frame(&page.reply, &frame[..len]);
+        page.daemon.reply_len.store(len as u32, Ordering::Relaxed);
+        page.daemon.reply_seq.store(seq, Ordering::Release);
+        fence(Ordering::SeqCst);
+        if page.client.client_waiting.load(Ordering::Relaxed) != 0 {
+            super::sys::futex_wake(&page.daemon.reply_seq);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! A connection to `memsrvd`: the handshake, and the [`Transport`] that
+//! carries frames over the shared channel page (fast path) or the socket.
+
+use super::arena::ArenaLease;
+use super::channel::Channel;
+use super::socket::{Datagram, SeqPacket, MAX_FDS};
+use super::sys::eventfd_ring;
+use crate::client::{Client, Transport, Welcome};
+use core::fmt;
+use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where `memsrvd` listens unless told otherwise (also the daemon's
+/// default): `$NOMMU_SOCKET`, else this path.
+pub const DEFAULT_SOCKET: &str = "/tmp/nommu.sock";
+
+/// How long a parked client sleeps before it checks the daemon is alive.
+const PARK_SLICE: Duration = Duration::from_millis(50);
+
+/// The tag of the handshake frame; [`Client`] numbers its own from 1.
+const HELLO_TAG: u32 = 0;
+
+/// Why [`Connection::connect`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The socket could not be reached (no daemon, no permission, ...).
+    Socket(Errno),
+    /// The daemon refused the handshake with this errno.
+    Refused(Errno),
+    /// The arena's address range is already mapped in this process, so the
+    /// arena cannot appear at the same address as in every other process.
+    ArenaTaken { base: u64, size: u64 },
+    /// The arena or channel could not be mapped for another reason.
+    Map(Errno),
+    /// The daemon's answer was not a valid welcome.
+    Protocol,
+}
+
+impl ConnectError {
+    /// The errno a C caller sees.
+    pub fn errno(self) -> Errno {
+        match self {
+            Self::Socket(e) | Self::Refused(e) | Self::Map(e) => e,
+            Self::ArenaTaken { .. } => Errno::EEXIST,
+            Self::Protocol => Errno::EPROTO,
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Socket(e) => write!(f, "cannot reach memsrvd: {e}"),
+            Self::Refused(e) => write!(f, "memsrvd refused the handshake: {e}"),
+            Self::ArenaTaken { base, size } => write!(
+                f,
+                "the arena [{base:#x}, {:#x}) is already mapped in this process; \
+                 it must appear at the same address in every process",
+                base + size
+            ),
+            Self::Map(e) => write!(f, "cannot map the arena or channel: {e}"),
+            Self::Protocol => f.write_str("memsrvd sent an invalid welcome"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// How to connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Use the shared channel page for requests (else every request goes
+    /// over the socket).
+    pub fast_path: bool,
+    /// The clone ticket to present in the handshake, if this connection is
+    /// a clone child.
+    pub ticket: Option<u64>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            fast_path: true,
+            ticket: None,
+        }
+    }
+}
+
+/// The fast path: the channel page and the daemon thread's doorbell.
+#[derive(Debug)]
+struct FastPath {
+    channel: Channel,
+    doorbell: OwnedFd,
+}
+
+/// One connection to `memsrvd`, speaking for this process. Callers on
+/// several threads are serialised by a lock; a call allocates nothing.
+#[derive(Debug)]
+pub struct Connection {
+    socket: SeqPacket,
+    fast: Option<FastPath>,
+    arena: ArenaLease,
+    welcome: Welcome,
+    lock: Mutex<()>,
+}
+
+impl Connection {
+    /// Connect to the daemon at `path`, shake hands and map the arena.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client<Connection>, ConnectError> {
+        Self::connect_with(path, ConnectOptions::default())
+    }
+
+    /// [`Connection::connect`] with options.
+    pub fn connect_with(
+        path: impl AsRef<Path>,
+        options: ConnectOptions,
+    ) -> Result<Client<Connection>, ConnectError> {
+        Self::open(path.as_ref().as_os_str().as_bytes(), options).map(Client::new)
+    }
+
+    /// The socket path from `$NOMMU_SOCKET`, else [`DEFAULT_SOCKET`].
+    pub fn default_path() -> std::path::PathBuf {
+        std::env::var_os("NOMMU_SOCKET")
+            .map(Into::into)
+            .unwrap_or_else(|| DEFAULT_SOCKET.into())
+    }
+
+    pub(crate) fn open(path: &[u8], options: ConnectOptions) -> Result<Self, ConnectError> {
+        let socket = SeqPacket::connect(path).map_err(ConnectError::Socket)?;
+        let mut frame = [0u8; MAX_FRAME];
+        let len = encode_request(
+            HELLO_TAG,
+            &Request::Hello {
+                ticket: options.ticket,
+            },
+            &mut frame,
+        );
+        socket.send(&frame[..len]).map_err(ConnectError::Socket)?;
+        let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
+        let (got, _) = socket
+            .recv_with_fds(&mut frame, &mut fds)
+            .map_err(ConnectError::Socket)?;
+        let copied = match got {
+            Datagram::Frame { copied, len } if copied == len => copied,
+            Datagram::Frame { .. } => return Err(ConnectError::Protocol),
+            Datagram::Closed => return Err(ConnectError::Socket(Errno::ENOTCONN)),
+        };
+        let reply = decode_reply(&frame[..copied]).map_err(|_| ConnectError::Protocol)?;
+        if reply.tag != HELLO_TAG {
+            return Err(ConnectError::Protocol);
+        }
+        let welcome = match reply.message {
+            Reply::Hello {
+                pid,
+                arena_base,
+                arena_size,
+            } => Welcome {
+                pid,
+                arena_base,
+                arena_size,
+            },
+            Reply::Error(e) => return Err(ConnectError::Refused(e)),
+            _ => return Err(ConnectError::Protocol),
+        };
+        let [arena_fd, channel_fd, doorbell, _] = fds;
+        let arena_fd = arena_fd.ok_or(ConnectError::Protocol)?;
+        let arena = ArenaLease::map(arena_fd.as_fd(), welcome.arena_base, welcome.arena_size)
+            .map_err(|e| match e {
+                Errno::EEXIST => ConnectError::ArenaTaken {
+                    base: welcome.arena_base,
+                    size: welcome.arena_size,
+                },
+                other => ConnectError::Map(other),
+            })?;
+        let fast = match (options.fast_path, channel_fd, doorbell) {
+            (true, Some(channel), Some(doorbell)) => Some(FastPath {
+                channel: Channel::open(channel.as_fd()).map_err(ConnectError::Map)?,
+                doorbell,
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            socket,
+            fast,
+            arena,
+            welcome,
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// What the handshake told: our pid and the arena.
+    pub fn welcome(&self) -> Welcome {
+        self.welcome
+    }
+
+    /// The arena's first address and size (mapped here at that address).
+    pub fn arena(&self) -> (u64, u64) {
+        (self.arena.base(), self.arena.size())
+    }
+
+    /// Whether requests travel through the shared channel page.
+    pub fn uses_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Send one frame over the socket and wait there for the answer,
+    /// whatever the fast path setting (the fallback path; tests use it).
+    pub fn call_on_socket(
+        &self,
+        request: &[u8],
+        reply: &mut [u8; MAX_FRAME],
+    ) -> Result<usize, Errno> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.socket_round_trip(request, reply)
+    }
+
+    fn socket_round_trip(
+        &self,
+        request: &[u8],
+        reply: &mut [u8; MAX_FRAME],
+    ) -> Result<usize, Errno> {
+        self.socket.send(request).map_err(|_| Errno::ENOTCONN)?;
+        match self.socket.recv(reply)? {
+            Datagram::Frame { copied, len } if copied == len => Ok(copied),
+            Datagram::Frame { .. } => Err(Errno::EMSGSIZE),
+            Datagram::Closed => Err(Errno::ENOTCONN),
+        }
+    }
+
+    fn channel_round_trip(
+        &self,
+        fast: &FastPath,
+        request: &[u8],
+        reply: &mut [u8; MAX_FRAME],
+    ) -> Result<usize, Errno> {
+        if request.len() > MAX_FRAME {
+            return Err(Errno::EMSGSIZE);
+        }
+        let (seq, wake) = fast.channel.post_request(request);
+        if wake {
+            eventfd_ring(fast.doorbell.as_fd());
+        }
+        if !fast.channel.spin_for_reply(seq) {
+            while !fast.channel.park_for_reply(seq, PARK_SLICE) {
+                if self.socket.hung_up() {
+                    return Err(Errno::ENOTCONN);
+                }
+            }
+        }
+        fast.channel.take_reply(reply)
+    }
+}
+
+impl Transport for Connection {
+    fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        match &self.fast {
+            Some(fast) => self.channel_round_trip(fast, request, reply),
+            None => self.socket_round_trip(request, reply),
+        }
+    }
+}

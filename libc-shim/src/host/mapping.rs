@@ -1,0 +1,52 @@
+//! An owned `MAP_SHARED` mapping of a memory file, unmapped on drop.
+
+use super::sys::{map_shared, unmap};
+use protocol::Errno;
+use std::os::fd::BorrowedFd;
+
+/// A shared read-write mapping this value owns. It never replaces an
+/// existing mapping (see [`super::sys::map_shared`]).
+#[derive(Debug)]
+pub struct Mapping {
+    addr: usize,
+    len: usize,
+}
+
+impl Mapping {
+    /// Map `len` bytes of `fd` wherever the kernel likes.
+    pub fn anywhere(fd: BorrowedFd<'_>, len: usize) -> Result<Self, Errno> {
+        Ok(Self {
+            addr: map_shared(fd, len, None)?,
+            len,
+        })
+    }
+
+    /// Map `len` bytes of `fd` exactly at `addr`; `EEXIST` if anything is
+    /// mapped there already.
+    pub fn exactly_at(fd: BorrowedFd<'_>, len: usize, addr: usize) -> Result<Self, Errno> {
+        Ok(Self {
+            addr: map_shared(fd, len, Some(addr))?,
+            len,
+        })
+    }
+
+    pub fn addr(&self) -> usize {
+        self.addr
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: this value created the mapping and owns it; borrows of
+        // its memory (e.g. a channel page) cannot outlive `self`.
+        unsafe { unmap(self.addr, self.len) };
+    }
+}

@@ -1,0 +1,310 @@
+//! `SOCK_SEQPACKET` Unix sockets: one frame per datagram, descriptors
+//! passed with `SCM_RIGHTS`, peer credentials with `SO_PEERCRED`. Both the
+//! shim (client side) and the `memsrvd` daemon use these wrappers.
+
+use super::sys::{last_errno, poll};
+use protocol::Errno;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Most descriptors one message carries (the daemon's welcome passes three).
+pub const MAX_FDS: usize = 4;
+
+/// Room for one `SCM_RIGHTS` message of [`MAX_FDS`] descriptors, aligned
+/// as `cmsghdr` requires.
+#[repr(C, align(8))]
+struct ControlBuf([u8; 64]);
+
+const _: () = assert!(
+    core::mem::size_of::<libc::cmsghdr>() + MAX_FDS * 4 <= 64,
+    "ControlBuf too small for MAX_FDS"
+);
+
+/// What the peer is, as the kernel saw it at `connect` time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCred {
+    pub pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One datagram as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Datagram {
+    /// `copied` bytes landed in the buffer; the datagram was `len` long
+    /// (more than `copied` if it did not fit).
+    Frame { copied: usize, len: usize },
+    /// The peer hung up (or sent an empty datagram, which no frame is).
+    Closed,
+}
+
+/// A connected `SOCK_SEQPACKET` Unix socket.
+#[derive(Debug)]
+pub struct SeqPacket {
+    fd: OwnedFd,
+}
+
+impl AsFd for SeqPacket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A `sockaddr_un` for `path`; `ENAMETOOLONG` if it does not fit.
+pub fn unix_address(path: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { core::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if path.is_empty() || path.len() >= addr.sun_path.len() || path.contains(&0) {
+        return Err(Errno(libc::ENAMETOOLONG as u16));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(path) {
+        *dst = *src as libc::c_char;
+    }
+    let len = core::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+/// A new, unconnected `SOCK_SEQPACKET` Unix socket (close-on-exec).
+pub fn new_socket() -> Result<OwnedFd, Errno> {
+    // SAFETY: plain call; the result is checked before it is owned.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl SeqPacket {
+    /// Connect to the socket at `path`.
+    pub fn connect(path: &[u8]) -> Result<Self, Errno> {
+        let fd = new_socket()?;
+        let (addr, len) = unix_address(path)?;
+        loop {
+            // SAFETY: `addr` is a live sockaddr_un of `len` valid bytes.
+            let ret = unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_un).cast(),
+                    len,
+                )
+            };
+            if ret == 0 {
+                return Ok(Self { fd });
+            }
+            let e = last_errno();
+            if i32::from(e.0) != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Wrap an already connected socket (one `accept` returned).
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self { fd }
+    }
+
+    /// The peer's pid, uid and gid as the kernel recorded them.
+    pub fn peer_credentials(&self) -> Result<PeerCred, Errno> {
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
+        let mut len = core::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: `cred` and `len` are live locals of the sizes passed.
+        let ret = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        if ret != 0 {
+            return Err(last_errno());
+        }
+        Ok(PeerCred {
+            pid: cred.pid as u32,
+            uid: cred.uid,
+            gid: cred.gid,
+        })
+    }
+
+    /// Send one frame as one datagram (never raising SIGPIPE).
+    pub fn send(&self, frame: &[u8]) -> Result<(), Errno> {
+        self.send_with_fds(frame, &[])
+    }
+
+    /// Send one frame with descriptors attached (`SCM_RIGHTS`).
+    pub fn send_with_fds(&self, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        if fds.len() > MAX_FDS {
+            return Err(Errno::EINVAL);
+        }
+        let mut iov = libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        };
+        let mut control = ControlBuf([0; 64]);
+        // SAFETY: msghdr is plain data; all zeroes is a valid value.
+        let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if !fds.is_empty() {
+            let payload = (fds.len() * core::mem::size_of::<libc::c_int>()) as u32;
+            msg.msg_control = control.0.as_mut_ptr().cast();
+            // SAFETY: CMSG_SPACE is pure arithmetic.
+            msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as _;
+            // SAFETY: the control buffer is aligned for cmsghdr and large
+            // enough for one header and MAX_FDS descriptors (checked at
+            // compile time above), so the first header and its data lie
+            // inside it.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                for (i, fd) in fds.iter().enumerate() {
+                    data.add(i).write_unaligned(fd.as_raw_fd());
+                }
+            }
+        }
+        loop {
+            // SAFETY: `msg` points at live buffers (the frame, `iov`,
+            // `control`) for the duration of the call.
+            let ret = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+            if ret >= 0 {
+                return Ok(());
+            }
+            let e = last_errno();
+            if i32::from(e.0) != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Receive one datagram into `buf`, blocking. Descriptors a peer
+    /// attaches are refused (the kernel closes them: no control buffer).
+    pub fn recv(&self, buf: &mut [u8]) -> Result<Datagram, Errno> {
+        loop {
+            // SAFETY: `buf` is live and writable for `buf.len()` bytes.
+            let ret = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_TRUNC,
+                )
+            };
+            match ret {
+                0 => return Ok(Datagram::Closed),
+                n if n > 0 => {
+                    let len = n as usize;
+                    return Ok(Datagram::Frame {
+                        copied: len.min(buf.len()),
+                        len,
+                    });
+                }
+                _ => {
+                    let e = last_errno();
+                    if i32::from(e.0) == libc::ECONNRESET {
+                        return Ok(Datagram::Closed);
+                    }
+                    if i32::from(e.0) != libc::EINTR {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Receive one datagram and up to [`MAX_FDS`] descriptors passed with
+    /// it; returns the datagram and how many of `fds` were filled.
+    pub fn recv_with_fds(
+        &self,
+        buf: &mut [u8],
+        fds: &mut [Option<OwnedFd>; MAX_FDS],
+    ) -> Result<(Datagram, usize), Errno> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = ControlBuf([0; 64]);
+        // SAFETY: msghdr is plain data; all zeroes is a valid value.
+        let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = control.0.len() as _;
+        let ret = loop {
+            // SAFETY: `msg` points at live, writable buffers for the call.
+            let ret = unsafe {
+                libc::recvmsg(
+                    self.fd.as_raw_fd(),
+                    &mut msg,
+                    libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC,
+                )
+            };
+            if ret >= 0 {
+                break ret as usize;
+            }
+            let e = last_errno();
+            if i32::from(e.0) != libc::EINTR {
+                return Err(e);
+            }
+        };
+        let mut count = 0;
+        // SAFETY: the kernel filled `control` with `msg_controllen` bytes of
+        // well-formed cmsg headers; CMSG_FIRSTHDR/NXTHDR stay inside it, and
+        // each SCM_RIGHTS payload holds `(cmsg_len - CMSG_LEN(0)) / 4`
+        // descriptors that are now ours (each is owned exactly once below).
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                    let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                    for i in 0..bytes / core::mem::size_of::<libc::c_int>() {
+                        let fd = OwnedFd::from_raw_fd(data.add(i).read_unaligned());
+                        if count < MAX_FDS {
+                            fds[count] = Some(fd);
+                            count += 1;
+                        }
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        let datagram = if ret == 0 {
+            Datagram::Closed
+        } else {
+            Datagram::Frame {
+                copied: ret.min(buf.len()),
+                len: ret,
+            }
+        };
+        Ok((datagram, count))
+    }
+
+    /// Whether the peer has hung up, without waiting.
+    pub fn hung_up(&self) -> bool {
+        let mut fds = [libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        }];
+        match poll(&mut fds, 0) {
+            Ok(_) => fds[0].revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0,
+            Err(_) => true,
+        }
+    }
+
+    /// Shut both directions down: the peer (and any thread of ours polling
+    /// this socket) sees a hang-up at once.
+    pub fn shutdown(&self) {
+        // SAFETY: plain call on a descriptor we own.
+        unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+}

@@ -1,0 +1,177 @@
+//! Thin wrappers over the few system calls the host transport needs.
+//!
+//! Every `unsafe` block of the host side that talks to the kernel lives
+//! here or in [`super::socket`], small and commented; callers get safe
+//! functions over integers, atomics and owned descriptors. Memory is mapped
+//! with `syscall(SYS_mmap, ..)`, never through the `mmap` symbol: with
+//! feature `posix` this library *is* `mmap`, and calling it would recurse.
+
+use core::sync::atomic::AtomicU32;
+use protocol::Errno;
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// The calling thread's `errno` as a protocol errno.
+pub fn last_errno() -> Errno {
+    let raw = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    Errno(u16::try_from(raw).unwrap_or(Errno::EIO.0))
+}
+
+/// Store `errno` for a C caller.
+pub(crate) fn set_errno(errno: Errno) {
+    // SAFETY: `__errno_location` returns the calling thread's errno slot,
+    // valid for the life of the thread.
+    unsafe { *libc::__errno_location() = errno.as_i32() };
+}
+
+fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret < 0 {
+        Err(last_errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn owned(fd: libc::c_int) -> Result<OwnedFd, Errno> {
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: the kernel just returned `fd` as a new descriptor that nothing
+    // else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Map `len` bytes of `fd` shared and read-write, anywhere or exactly at
+/// `at`. A fixed address is asked for with `MAP_FIXED_NOREPLACE`, so an
+/// existing mapping is never replaced: a taken address fails with `EEXIST`.
+pub fn map_shared(fd: BorrowedFd<'_>, len: usize, at: Option<usize>) -> Result<usize, Errno> {
+    let (hint, extra) = match at {
+        Some(addr) => (addr, libc::MAP_FIXED_NOREPLACE),
+        None => (0, 0),
+    };
+    // SAFETY: without MAP_FIXED the kernel only places the mapping in free
+    // address space (MAP_FIXED_NOREPLACE fails instead of replacing), so no
+    // memory anyone uses is touched.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mmap,
+            hint,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | extra,
+            fd.as_raw_fd(),
+            0usize,
+        )
+    };
+    let addr = check(ret)? as usize;
+    if at.is_some_and(|want| want != addr) {
+        // A kernel older than 4.17 ignores MAP_FIXED_NOREPLACE and treats
+        // the address as a hint: undo and report the address as taken.
+        // SAFETY: `[addr, addr+len)` is the mapping just created above.
+        unsafe { unmap(addr, len) };
+        return Err(Errno::EEXIST);
+    }
+    Ok(addr)
+}
+
+/// Remove a mapping made by [`map_shared`].
+///
+/// # Safety
+/// `[addr, addr+len)` must be a mapping the caller owns and nothing may use
+/// it afterwards.
+pub(crate) unsafe fn unmap(addr: usize, len: usize) {
+    // SAFETY: the caller owns the range (this function's contract).
+    unsafe { libc::syscall(libc::SYS_munmap, addr, len) };
+}
+
+/// A memory file of `len` bytes, sealed against shrinking and growing so a
+/// peer holding it cannot pull pages out from under our mapping (which
+/// would turn our next access into SIGBUS).
+pub fn sealed_memfd(name: &CStr, len: u64) -> Result<OwnedFd, Errno> {
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let fd = owned(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    })?;
+    let size = libc::off_t::try_from(len).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: plain calls on a descriptor we own.
+    unsafe {
+        check(libc::ftruncate(fd.as_raw_fd(), size).into())?;
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        check(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals).into())?;
+    }
+    Ok(fd)
+}
+
+/// Size, device and inode of an open file.
+pub fn file_identity(fd: BorrowedFd<'_>) -> Result<(u64, u64, u64), Errno> {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `st` is a writable stat buffer; fstat fills it on success.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) }.into())?;
+    // SAFETY: fstat succeeded, so the buffer is initialised (it was zeroed
+    // before in any case).
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_size as u64, st.st_dev, st.st_ino))
+}
+
+/// A non-blocking eventfd: the doorbell a client rings to wake a daemon
+/// thread that flagged itself asleep.
+pub fn eventfd() -> Result<OwnedFd, Errno> {
+    // SAFETY: plain call; the result is checked by `owned`.
+    owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+}
+
+/// Ring an eventfd doorbell.
+pub fn eventfd_ring(fd: BorrowedFd<'_>) {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a live local buffer. A full counter
+    // (EAGAIN) already means "ringing", so the result does not matter.
+    unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+}
+
+/// Reset an eventfd doorbell.
+pub fn eventfd_drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a live local buffer; the fd is
+    // non-blocking, and an empty counter (EAGAIN) is the expected outcome.
+    unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+}
+
+/// Sleep while `word` holds `expected`, at most `timeout`. Works across
+/// processes (a non-private futex on a shared mapping). Returns on a wake,
+/// a changed value, a signal or the timeout alike; the caller rechecks.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: the kernel only reads the word (alive for the borrow) and
+    // the timespec (a live local).
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        )
+    };
+}
+
+/// Wake every thread sleeping in [`futex_wait`] on `word`, in any process.
+pub fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the word's address as a key.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+}
+
+/// `poll` over `fds` for at most `timeout_ms` (-1: no limit); returns how
+/// many descriptors are ready. `EINTR` counts as "none ready".
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
+    // SAFETY: `fds` is a live, writable slice of pollfd of the given length.
+    let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    match check(ret.into()) {
+        Ok(n) => Ok(n as usize),
+        Err(Errno(e)) if i32::from(e) == libc::EINTR => Ok(0),
+        Err(e) => Err(e),
+    }
+}
