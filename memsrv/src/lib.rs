@@ -7,6 +7,17 @@
 //! [`MemoryServer::handle_frame`] and carries out the [`Effect`]s it returns.
 //! Who sent a frame is the [`ClientId`] the transport names, never a field
 //! of the message.
+//!
+//! Sessions: a connection first sends `Hello`. `Hello { ticket: None }`
+//! makes a new process — numbered by the host pid in [`Credentials`] when
+//! there is one (further connections of the same host pid and uid join it),
+//! else from [`Config::first_pid`] up. `Hello { ticket: Some(t) }` claims the
+//! clone child `t` names (single use; unknown or used → `ESRCH`). A second
+//! `Hello` on a bound connection → `EINVAL`; anything else before `Hello` →
+//! `ESRCH`; a connection the transport never announced → `ENOTCONN`. `Exit`
+//! ends the process and unbinds its connections (they may say `Hello`
+//! again); [`MemoryServer::disconnect`] of a process's last connection is an
+//! exit. Unclaimed clone children end with their parent.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -143,6 +154,7 @@ pub struct Stats {
     pub mmap_copy_pages: u64,
     pub regions: usize,
     pub vmas: usize,
+    /// Running processes and clone children not claimed yet.
     pub processes: usize,
 }
 
