@@ -138,6 +138,9 @@ impl FrameBuf {
 
 /// Something the home must do on the server's behalf.
 #[derive(Clone)]
+// Replies stay inline: effects are reused between frames, so boxing would
+// add an allocation per reply for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Effect {
     /// Send this frame to that client.
     Reply { to: ClientId, frame: FrameBuf },
