@@ -6,7 +6,9 @@
 //! [`nommu::Client`] whose calls travel as encoded frames over crossbeam
 //! channels: one queue into the server thread shared by everyone, one reply
 //! queue per connection. Both ends poll their queue briefly before parking
-//! ([`Tuning`]), because waking a parked thread costs more than the call.
+//! ([`Tuning`]), because waking a parked thread costs more than the call;
+//! only as many clients spin at once as there are cores besides the
+//! server's, so a crowd of waiting clients does not starve the server.
 //!
 //! Stats and invariant checks are control messages on the same queue as the
 //! frames ([`ThreadsHome::inspect`]), so they observe every message sent
@@ -43,6 +45,7 @@ use crossbeam_channel::{bounded, unbounded, Sender};
 use memsrv::{Config, Credentials, MemoryServer, Stats};
 use protocol::Errno;
 use server::{ServerLoop, ToServer};
+use spin::SpinGate;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -80,6 +83,7 @@ pub struct ThreadsHome {
     requests: Sender<ToServer>,
     arena: Arc<Arena>,
     tuning: Tuning,
+    gate: Arc<SpinGate>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -112,6 +116,7 @@ impl ThreadsHome {
             requests,
             arena,
             tuning,
+            gate: Arc::new(SpinGate::for_this_machine()),
             thread: Some(thread),
         })
     }
@@ -133,8 +138,9 @@ impl ThreadsHome {
     }
 
     fn open(&self, credentials: Credentials, ticket: Option<u64>) -> Result<Process, Errno> {
-        let transport =
-            ChannelTransport::connect(&self.requests, credentials, self.tuning.client_spin)?;
+        let gate = Arc::clone(&self.gate);
+        let spin = self.tuning.client_spin;
+        let transport = ChannelTransport::connect(&self.requests, credentials, spin, gate)?;
         Process::hello(transport, Arc::clone(&self.arena), ticket)
     }
 

@@ -4,9 +4,51 @@
 //! polled queue 0.1–0.7 µs; an mmap round trip is well under that. So both
 //! ends poll their queue for a few microseconds before parking, which keeps
 //! the hot path free of wake-ups without burning a core while idle.
+//!
+//! Spinning only pays while the peer has a core to answer on: with more
+//! waiting clients than cores, spinners steal the server's time. A
+//! [`SpinGate`] therefore lets only as many clients spin at once as there
+//! are cores besides the server's; the others block at once.
 
 use crossbeam_channel::{Receiver, RecvError, TryRecvError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// How many clients may spin at the same time.
+#[derive(Debug)]
+pub struct SpinGate {
+    spinning: AtomicUsize,
+    limit: usize,
+}
+
+impl SpinGate {
+    /// A gate for `limit` concurrent spinners.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            spinning: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// One spinner per core not taken by the server thread.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(cores.saturating_sub(1))
+    }
+
+    /// Receive from `rx`, spinning for up to `budget` if a spin slot is
+    /// free, else blocking at once.
+    pub fn recv<T>(&self, rx: &Receiver<T>, budget: Duration) -> Result<T, RecvError> {
+        let taken = self.spinning.fetch_add(1, Ordering::Relaxed);
+        let result = if taken < self.limit {
+            recv_spinning(rx, budget)
+        } else {
+            rx.recv()
+        };
+        self.spinning.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+}
 
 /// Polls between clock reads: a clock read costs about as much as a
 /// few dozen polls, so it is amortised.
@@ -50,5 +92,16 @@ mod tests {
         sender.join().unwrap();
         assert_eq!(recv_spinning(&rx, Duration::from_micros(5)), Err(RecvError));
         assert_eq!(recv_spinning(&rx, Duration::ZERO), Err(RecvError));
+    }
+
+    #[test]
+    fn a_closed_gate_blocks_and_an_open_one_spins() {
+        let (tx, rx) = bounded(2);
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert_eq!(SpinGate::new(0).recv(&rx, Duration::from_micros(5)), Ok(1));
+        let gate = SpinGate::new(1);
+        assert_eq!(gate.recv(&rx, Duration::from_micros(5)), Ok(2));
+        assert_eq!(gate.spinning.load(Ordering::Relaxed), 0);
     }
 }

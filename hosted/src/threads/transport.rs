@@ -4,12 +4,12 @@
 
 use super::packet::Packet;
 use super::server::ToServer;
-use super::spin::recv_spinning;
+use super::spin::SpinGate;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use memsrv::{ClientId, Credentials};
 use nommu::Transport;
 use protocol::{Errno, MAX_FRAME};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Replies a connection's queue holds. One call is outstanding at a time,
@@ -25,6 +25,7 @@ pub struct ChannelTransport {
     /// one after the other, so replies cannot be swapped.
     replies: Mutex<Receiver<Packet>>,
     spin: Duration,
+    gate: Arc<SpinGate>,
 }
 
 impl ChannelTransport {
@@ -33,6 +34,7 @@ impl ChannelTransport {
         server: &Sender<ToServer>,
         credentials: Credentials,
         spin: Duration,
+        gate: Arc<SpinGate>,
     ) -> Result<Self, Errno> {
         let (reply, replies) = bounded(REPLY_DEPTH);
         let (welcome, welcomed) = bounded(1);
@@ -49,6 +51,7 @@ impl ChannelTransport {
             server: server.clone(),
             replies: Mutex::new(replies),
             spin,
+            gate,
         })
     }
 
@@ -69,7 +72,10 @@ impl Transport for ChannelTransport {
             })
             .map_err(|_| Errno::ENOTCONN)?;
         // Closure of the reply channel is the server closing the connection.
-        let answer = recv_spinning(&replies, self.spin).map_err(|_| Errno::ENOTCONN)?;
+        let answer = self
+            .gate
+            .recv(&replies, self.spin)
+            .map_err(|_| Errno::ENOTCONN)?;
         let bytes = answer.as_slice();
         reply[..bytes.len()].copy_from_slice(bytes);
         Ok(bytes.len())

@@ -1,0 +1,331 @@
+//! Many client threads hammering one threads home: random anonymous
+//! mappings of random sizes and flags, a per-page pattern written through
+//! the real pointers and read back, cuts of whole mappings, heads, tails and
+//! holes, vfork and clone children. Each thread keeps a model of its
+//! process's mappings and compares it with `/proc/self/maps` now and then; a
+//! monitor thread runs memsrv's invariant check throughout. At the end
+//! every page must be free again.
+
+use hosted::threads::{Process, ThreadsHome};
+use memsrv::Config;
+use protocol::linux::{
+    CLONE_VFORK, CLONE_VM, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE,
+    MAP_PRIVATE, MAP_SHARED, MAP_UNINITIALIZED, PROT_EXEC, PROT_READ, PROT_WRITE, SIGCHLD,
+};
+use protocol::{Errno, ProcView, PAGE_SIZE as P};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const THREADS: u64 = 8;
+/// Server calls per thread: 8 × 12 500 = 10^5 in all.
+const CALLS_PER_THREAD: u64 = 12_500;
+/// Live mappings a thread keeps at most.
+const MAX_LIVE: usize = 24;
+
+/// xorshift64*: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One live mapping of the model: `[start, end)`, pages patterned with `seed`.
+#[derive(Clone, Copy, Debug)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    seed: u8,
+}
+
+/// The byte that fills page `addr` of a mapping with `seed` (never 0, so a
+/// page that was zeroed behind the model's back shows).
+fn tag(seed: u8, addr: u64) -> u8 {
+    seed.wrapping_add((addr / P) as u8) | 1
+}
+
+/// Write each page's pattern: its own address first (catches two mappings
+/// sharing a page), then the tag byte.
+fn pattern(process: &Process, m: Mapping) {
+    for addr in (m.start..m.end).step_by(P as usize) {
+        process.fill(addr, P, tag(m.seed, addr)).unwrap();
+        process.write(addr, &addr.to_le_bytes()).unwrap();
+    }
+}
+
+fn verify(process: &Process, m: Mapping) {
+    let mut page = vec![0u8; P as usize];
+    for addr in (m.start..m.end).step_by(P as usize) {
+        process.read(addr, &mut page).unwrap();
+        let mut expected = vec![tag(m.seed, addr); P as usize];
+        expected[..8].copy_from_slice(&addr.to_le_bytes());
+        assert!(page == expected, "page {addr:#x} of {m:?} lost its pattern");
+    }
+}
+
+fn verify_zero(process: &Process, m: Mapping) {
+    let mut page = vec![0u8; P as usize];
+    for addr in (m.start..m.end).step_by(P as usize) {
+        process.read(addr, &mut page).unwrap();
+        // A slice comparison is a memcmp even in a debug build.
+        assert!(
+            page[..] == [0u8; P as usize],
+            "fresh page {addr:#x} not zero"
+        );
+    }
+}
+
+/// A random valid anonymous mmap by `process`: checked zero, then patterned.
+fn map(rng: &mut Rng, process: &Process) -> Mapping {
+    let pages = match rng.below(10) {
+        0 => 17 + rng.below(48),
+        _ => 1 + rng.below(16),
+    };
+    let len = pages * P - rng.below(P);
+    let prot = match rng.below(2) {
+        0 => PROT_READ | PROT_WRITE,
+        _ => PROT_READ | PROT_WRITE | PROT_EXEC,
+    };
+    let (hint, flags) = match rng.below(5) {
+        0 => (0, MAP_SHARED | MAP_ANONYMOUS),
+        1 => (0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_UNINITIALIZED),
+        2 => (
+            0x1234_0000,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+        ),
+        3 => (0x5000, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE),
+        _ => (0, MAP_PRIVATE | MAP_ANONYMOUS),
+    };
+    let start = process
+        .client()
+        .mmap(hint, len, prot, flags, -1, 0)
+        .unwrap_or_else(|e| panic!("mmap of {len} bytes: {e:?}"));
+    assert_eq!(start % P, 0);
+    let m = Mapping {
+        start,
+        end: start + pages * P,
+        seed: rng.next() as u8,
+    };
+    verify_zero(process, m);
+    pattern(process, m);
+    m
+}
+
+/// A process, its model, and the thread's count of server calls.
+struct Worker<'h> {
+    home: &'h ThreadsHome,
+    process: Process,
+    live: Vec<Mapping>,
+    rng: Rng,
+    calls: u64,
+}
+
+impl<'h> Worker<'h> {
+    fn new(home: &'h ThreadsHome, seed: u64) -> Self {
+        Self {
+            home,
+            process: home.spawn_process().expect("spawn"),
+            live: Vec::new(),
+            rng: Rng(seed | 1),
+            calls: 1,
+        }
+    }
+
+    /// Cut a random live mapping: whole, head, tail or a hole.
+    fn cut(&mut self) {
+        let i = self.rng.below(self.live.len() as u64) as usize;
+        let m = self.live.swap_remove(i);
+        verify(&self.process, m);
+        let pages = (m.end - m.start) / P;
+        let (from, to) = match (pages, self.rng.below(4)) {
+            (1, _) | (_, 0) => (0, pages),
+            (_, 1) => (0, 1 + self.rng.below(pages - 1)),
+            (_, 2) => (1 + self.rng.below(pages - 1), pages),
+            (2, _) => (1, 2),
+            _ => {
+                let a = 1 + self.rng.below(pages - 2);
+                (a, a + 1 + self.rng.below(pages - 1 - a))
+            }
+        };
+        let (cut_start, cut_end) = (m.start + from * P, m.start + to * P);
+        self.calls += 1;
+        self.process
+            .munmap(cut_start, cut_end - cut_start)
+            .unwrap_or_else(|e| panic!("munmap [{cut_start:#x}, {cut_end:#x}) of {m:?}: {e:?}"));
+        for (start, end) in [(m.start, cut_start), (cut_end, m.end)] {
+            if start < end {
+                let piece = Mapping { start, end, ..m };
+                verify(&self.process, piece);
+                self.live.push(piece);
+            }
+        }
+    }
+
+    /// Calls the server must refuse, with the exact errno.
+    fn refused(&mut self) {
+        let client = self.process.client();
+        let anon = MAP_PRIVATE | MAP_ANONYMOUS;
+        let rw = PROT_READ | PROT_WRITE;
+        assert_eq!(
+            client.mmap(0, P, rw, anon | MAP_FIXED, -1, 0),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(client.mmap(0, 0, rw, anon, -1, 0), Err(Errno::EINVAL));
+        assert_eq!(client.munmap(0x10, P), Err(Errno::EINVAL));
+        assert_eq!(client.fork(), Err(Errno::EINVAL));
+        self.calls += 4;
+    }
+
+    /// A vfork child maps and exits: its mappings are the parent's.
+    fn vfork_child(&mut self) {
+        let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+        let (pid, ticket) = self.process.clone_process(flags).unwrap();
+        let child = self.home.attach(ticket).unwrap();
+        assert_eq!(child.pid(), pid);
+        for _ in 0..1 + self.rng.below(3) {
+            self.live.push(map(&mut self.rng, &child));
+            self.calls += 1;
+        }
+        child.exit().unwrap();
+        self.calls += 3;
+    }
+
+    /// A clone without CLONE_VM: an empty address space of its own, all
+    /// released when the child goes (by exit or by dropping the handle).
+    fn clone_child(&mut self) {
+        let (_, ticket) = self.process.clone_process(SIGCHLD).unwrap();
+        let child = self.home.attach(ticket).unwrap();
+        let empty = child.client().read_proc(ProcView::SelfMaps, &mut [0; 16]);
+        assert_eq!(empty, Ok(0));
+        let m = map(&mut self.rng, &child);
+        verify(&child, m);
+        if self.rng.below(2) == 0 {
+            child.exit().unwrap();
+            self.calls += 1;
+        }
+        self.calls += 4;
+    }
+
+    /// The model equals `/proc/self/maps`.
+    fn compare_maps(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let client = self.process.client();
+        let n = client.read_proc(ProcView::SelfMaps, &mut buf).unwrap();
+        self.calls += 1 + n as u64 / 1024;
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let listed: Vec<(u64, u64)> = text
+            .lines()
+            .map(|line| {
+                let range = line.split(' ').next().unwrap();
+                let (s, e) = range.split_once('-').unwrap();
+                let hex = |h| u64::from_str_radix(h, 16).unwrap();
+                (hex(s), hex(e))
+            })
+            .collect();
+        let mut model: Vec<(u64, u64)> = self.live.iter().map(|m| (m.start, m.end)).collect();
+        model.sort_unstable();
+        assert_eq!(listed, model, "maps and model differ");
+    }
+
+    /// The process exits (or just goes away) and a new one takes its place.
+    fn respawn(&mut self) {
+        let fresh = self.home.spawn_process().unwrap();
+        let old = std::mem::replace(&mut self.process, fresh);
+        if self.rng.below(2) == 0 {
+            old.exit().unwrap();
+            self.calls += 1;
+        }
+        self.live.clear();
+        self.calls += 1;
+    }
+
+    fn step(&mut self) {
+        match self.rng.below(100) {
+            0..=39 if self.live.len() < MAX_LIVE => {
+                self.live.push(map(&mut self.rng, &self.process));
+                self.calls += 1;
+            }
+            0..=69 if !self.live.is_empty() => self.cut(),
+            70..=79 if !self.live.is_empty() => {
+                let m = self.live[self.rng.below(self.live.len() as u64) as usize];
+                verify(&self.process, m);
+            }
+            80..=84 => self.refused(),
+            85..=86 => self.vfork_child(),
+            87..=88 => self.clone_child(),
+            89..=91 => self.compare_maps(),
+            92 => self.respawn(),
+            _ if !self.live.is_empty() => self.cut(),
+            _ => {}
+        }
+    }
+
+    /// Run until this thread has made its share of server calls; the
+    /// process goes away with the worker.
+    fn run(mut self) -> u64 {
+        while self.calls < CALLS_PER_THREAD {
+            self.step();
+        }
+        self.compare_maps();
+        for m in &self.live {
+            verify(&self.process, *m);
+        }
+        self.calls
+    }
+}
+
+#[test]
+fn many_threads_many_calls_no_violation_nothing_leaked() {
+    let config = Config {
+        arena_size: 64 << 20,
+        ..Config::default()
+    };
+    let home = ThreadsHome::start(config).expect("start");
+    let done = AtomicBool::new(false);
+    let checks = AtomicU64::new(0);
+    let started = Instant::now();
+    let calls: u64 = std::thread::scope(|scope| {
+        let monitor = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                home.check_invariants().expect("invariants during the run");
+                checks.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let workers: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let home = &home;
+                scope.spawn(move || Worker::new(home, 0x9e37_79b9 * (i + 1)).run())
+            })
+            .collect();
+        let calls = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        done.store(true, Ordering::Relaxed);
+        monitor.join().unwrap();
+        calls
+    });
+    let elapsed = started.elapsed();
+    eprintln!(
+        "{calls} server calls from {THREADS} threads in {elapsed:?}, {} invariant checks",
+        checks.load(Ordering::Relaxed)
+    );
+    assert!(calls >= 100_000);
+    assert!(checks.load(Ordering::Relaxed) > 0);
+    home.check_invariants().expect("invariants at the end");
+    let stats = home.stats().unwrap();
+    assert_eq!(stats.free_pages, stats.total_pages, "{stats:?}");
+    assert_eq!(stats.mmap_copy_pages, 0, "{stats:?}");
+    assert_eq!(
+        (stats.regions, stats.vmas, stats.processes),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    home.shutdown().unwrap();
+}
