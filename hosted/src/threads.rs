@@ -33,22 +33,22 @@ mod packet;
 mod process;
 mod routes;
 mod server;
-mod spin;
 mod transport;
+mod wait;
 
 pub use arena::{Arena, ArenaMemory};
 pub use process::Process;
 pub use server::Server;
 pub use transport::ChannelTransport;
 
-use crossbeam_channel::{bounded, unbounded, Sender};
+use crossbeam_channel::{bounded, unbounded};
 use memsrv::{Config, Credentials, MemoryServer, Stats};
 use protocol::Errno;
-use server::{ServerLoop, ToServer};
-use spin::SpinGate;
+use server::{Inbox, ServerLoop, ToServer};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use wait::{Doorbell, SpinGate};
 
 /// How long each end polls its queue before parking. Measured by
 /// `benches/mmap.rs`; zero means block at once.
@@ -80,7 +80,7 @@ pub const ROOT: Credentials = Credentials {
 /// A running threads home. Dropping it stops and joins the server thread;
 /// process handles that outlive it get `ENOTCONN` from every call.
 pub struct ThreadsHome {
-    requests: Sender<ToServer>,
+    inbox: Inbox,
     arena: Arc<Arena>,
     tuning: Tuning,
     gate: Arc<SpinGate>,
@@ -107,13 +107,16 @@ impl ThreadsHome {
         let arena = Arc::new(Arena::new(config.arena_size)?);
         config.arena_base = arena.base();
         let server = MemoryServer::new(config, ArenaMemory(Arc::clone(&arena)))?;
-        let (requests, inbox) = unbounded();
+        let (queue, received) = unbounded();
+        let bell = Arc::new(Doorbell::default());
+        let server_bell = Arc::clone(&bell);
         let thread = std::thread::Builder::new()
             .name("memsrv".into())
-            .spawn(move || ServerLoop::new(server, tuning.server_spin).run(inbox))
+            .spawn(move || ServerLoop::new(server, tuning.server_spin).run(received, server_bell))
             .map_err(|_| Errno::EAGAIN)?;
+        bell.set_server(thread.thread().clone());
         Ok(Self {
-            requests,
+            inbox: Inbox::new(queue, bell),
             arena,
             tuning,
             gate: Arc::new(SpinGate::for_this_machine()),
@@ -140,7 +143,7 @@ impl ThreadsHome {
     fn open(&self, credentials: Credentials, ticket: Option<u64>) -> Result<Process, Errno> {
         let gate = Arc::clone(&self.gate);
         let spin = self.tuning.client_spin;
-        let transport = ChannelTransport::connect(&self.requests, credentials, spin, gate)?;
+        let transport = ChannelTransport::connect(&self.inbox, credentials, spin, gate)?;
         Process::hello(transport, Arc::clone(&self.arena), ticket)
     }
 
@@ -155,9 +158,7 @@ impl ThreadsHome {
         let inspection: server::Inspection = Box::new(move |server| {
             let _ = answer.send(look(server));
         });
-        self.requests
-            .send(ToServer::Inspect(inspection))
-            .map_err(|_| Errno::ENOTCONN)?;
+        self.inbox.send(ToServer::Inspect(inspection))?;
         answered.recv().map_err(|_| Errno::ENOTCONN)
     }
 
@@ -193,7 +194,7 @@ impl ThreadsHome {
     }
 
     fn stop(&mut self) -> Result<(), Errno> {
-        let _ = self.requests.send(ToServer::Shutdown);
+        let _ = self.inbox.send(ToServer::Shutdown);
         match self.thread.take() {
             Some(thread) => thread.join().map_err(|_| Errno::EIO),
             None => Ok(()),

@@ -9,6 +9,7 @@ use protocol::{Errno, MAX_FRAME};
 const INLINE: usize = 120;
 
 /// One encoded frame, exactly as memsrv or the client core produced it.
+#[derive(Debug)]
 pub enum Packet {
     Inline { len: u8, bytes: [u8; INLINE] },
     Heap(Box<[u8]>),

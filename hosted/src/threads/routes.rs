@@ -1,4 +1,4 @@
-//! The server thread's table of connections: which reply channel a
+//! The server thread's table of connections: which reply slot a
 //! [`ClientId`] names.
 //!
 //! An id is a slot index (low 32 bits) and that slot's generation (high 32
@@ -6,13 +6,13 @@
 //! connections per slot, so a late frame or effect for a closed connection
 //! is recognised as stale instead of reaching the slot's next owner.
 
-use super::packet::Packet;
-use crossbeam_channel::Sender;
+use super::wait::ReplySlot;
 use memsrv::ClientId;
+use std::sync::Arc;
 
 struct Slot {
     generation: u32,
-    reply: Option<Sender<Packet>>,
+    reply: Option<Arc<ReplySlot>>,
 }
 
 #[derive(Default)]
@@ -26,8 +26,8 @@ fn split(id: ClientId) -> (usize, u32) {
 }
 
 impl Routes {
-    /// Open a connection replying on `reply`; returns its new id.
-    pub fn open(&mut self, reply: Sender<Packet>) -> ClientId {
+    /// Open a connection replying into `reply`; returns its new id.
+    pub fn open(&mut self, reply: Arc<ReplySlot>) -> ClientId {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -43,23 +43,25 @@ impl Routes {
         ClientId((u64::from(slot.generation) << 32) | u64::from(index))
     }
 
-    /// The reply channel of a live connection.
-    pub fn get(&self, id: ClientId) -> Option<&Sender<Packet>> {
+    /// The reply slot of a live connection.
+    pub fn get(&self, id: ClientId) -> Option<&ReplySlot> {
         let (index, generation) = split(id);
         let slot = self.slots.get(index)?;
         if slot.generation != generation {
             return None;
         }
-        slot.reply.as_ref()
+        slot.reply.as_deref()
     }
 
-    /// Close a connection (dropping its reply channel, which the peer sees
-    /// as closure). Returns whether it was open.
+    /// Close a connection (the peer's waiting call, if any, fails with
+    /// `ENOTCONN`). Returns whether it was open.
     pub fn close(&mut self, id: ClientId) -> bool {
         let (index, generation) = split(id);
         match self.slots.get_mut(index) {
             Some(slot) if slot.generation == generation && slot.reply.is_some() => {
-                slot.reply = None;
+                if let Some(reply) = slot.reply.take() {
+                    reply.close();
+                }
                 slot.generation = slot.generation.wrapping_add(1).max(1);
                 self.free.push(index as u32);
                 true
@@ -69,15 +71,23 @@ impl Routes {
     }
 }
 
+impl Drop for Routes {
+    /// The server is going away: every waiting client is told.
+    fn drop(&mut self) {
+        for reply in self.slots.iter_mut().filter_map(|slot| slot.reply.take()) {
+            reply.close();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_channel::bounded;
 
     #[test]
     fn reused_slots_get_new_generations() {
         let mut routes = Routes::default();
-        let (tx, _rx) = bounded(1);
+        let tx = Arc::new(ReplySlot::default());
         let a = routes.open(tx.clone());
         let b = routes.open(tx.clone());
         assert_ne!(a, b);

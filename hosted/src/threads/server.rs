@@ -9,9 +9,11 @@
 use super::arena::ArenaMemory;
 use super::packet::Packet;
 use super::routes::Routes;
-use super::spin::recv_spinning;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use super::wait::{AdaptiveSpin, Doorbell, ReplySlot};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use memsrv::{ClientId, Credentials, Effect, MemoryServer};
+use protocol::Errno;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The server as the threads home runs it.
@@ -25,7 +27,7 @@ pub enum ToServer {
     /// A new connection: replies go to `reply`; its id comes back on `welcome`.
     Connect {
         credentials: Credentials,
-        reply: Sender<Packet>,
+        reply: Arc<ReplySlot>,
         welcome: Sender<ClientId>,
     },
     /// One encoded request frame from `from` (named by the transport, never
@@ -39,12 +41,33 @@ pub enum ToServer {
     Shutdown,
 }
 
+/// The way into the server thread: the queue, and the doorbell that wakes
+/// the server when it sleeps.
+#[derive(Clone)]
+pub struct Inbox {
+    queue: Sender<ToServer>,
+    bell: Arc<Doorbell>,
+}
+
+impl Inbox {
+    pub fn new(queue: Sender<ToServer>, bell: Arc<Doorbell>) -> Self {
+        Self { queue, bell }
+    }
+
+    /// Queue `message`; `ENOTCONN` once the server thread is gone.
+    pub fn send(&self, message: ToServer) -> Result<(), Errno> {
+        self.queue.send(message).map_err(|_| Errno::ENOTCONN)?;
+        self.bell.ring();
+        Ok(())
+    }
+}
+
 /// The loop's state.
 pub struct ServerLoop {
     server: Server,
     routes: Routes,
     effects: Vec<Effect>,
-    spin: Duration,
+    spin: AdaptiveSpin,
 }
 
 impl ServerLoop {
@@ -53,13 +76,28 @@ impl ServerLoop {
             server,
             routes: Routes::default(),
             effects: Vec::new(),
-            spin,
+            spin: AdaptiveSpin::new(spin),
+        }
+    }
+
+    /// The next message: polled for the spin budget, then slept for.
+    /// `None` once every sender is gone.
+    fn next(&mut self, queue: &Receiver<ToServer>, bell: &Doorbell) -> Option<ToServer> {
+        loop {
+            match queue.try_recv() {
+                Ok(message) => return Some(message),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            if !self.spin.spin_until(|| !queue.is_empty()) {
+                bell.sleep_unless(|| !queue.is_empty());
+            }
         }
     }
 
     /// Serve until told to stop or every sender is gone.
-    pub fn run(mut self, requests: Receiver<ToServer>) {
-        while let Ok(message) = recv_spinning(&requests, self.spin) {
+    pub fn run(mut self, queue: Receiver<ToServer>, bell: Arc<Doorbell>) {
+        while let Some(message) = self.next(&queue, &bell) {
             match message {
                 ToServer::Connect {
                     credentials,
@@ -102,17 +140,11 @@ impl ServerLoop {
         let Some(reply) = self.routes.get(to) else {
             return;
         };
-        let sent = match Packet::copy_from(frame) {
-            Ok(packet) => reply.try_send(packet),
-            Err(_) => return self.close(to),
-        };
-        match sent {
-            Ok(()) => {}
-            // A client has one call outstanding; a full reply queue means it
-            // is not reading its replies, and the server will not wait for it.
-            Err(TrySendError::Full(_)) => self.close(to),
-            // The peer is gone; its Disconnect is on its way.
-            Err(TrySendError::Disconnected(_)) => {}
+        // A client has one call outstanding; a reply it never took means it
+        // is not reading its replies, and the server will not wait for it.
+        let delivered = Packet::copy_from(frame).map(|packet| reply.deliver(packet));
+        if !matches!(delivered, Ok(Ok(()))) {
+            self.close(to);
         }
     }
 

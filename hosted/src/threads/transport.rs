@@ -1,56 +1,49 @@
-//! The client side of the channels: a [`Transport`] that sends each request
-//! frame to the server thread and waits for the reply on the connection's
-//! own channel.
+//! The client side: a [`Transport`] that queues each request frame for the
+//! server thread and waits for the reply in the connection's own slot.
 
 use super::packet::Packet;
-use super::server::ToServer;
-use super::spin::SpinGate;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use super::server::{Inbox, ToServer};
+use super::wait::{AdaptiveSpin, ReplySlot, SpinGate};
+use crossbeam_channel::bounded;
 use memsrv::{ClientId, Credentials};
 use nommu::Transport;
 use protocol::{Errno, MAX_FRAME};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// Replies a connection's queue holds. One call is outstanding at a time,
-/// so one reply is ever queued; the slack only matters for a misbehaving
-/// server, which is then cut off rather than blocked on.
-const REPLY_DEPTH: usize = 4;
-
 /// One connection to the server thread. Dropping it closes the connection.
 pub struct ChannelTransport {
     id: ClientId,
-    server: Sender<ToServer>,
+    inbox: Inbox,
+    reply: Arc<ReplySlot>,
     /// Held for a whole call: concurrent callers of one client are served
-    /// one after the other, so replies cannot be swapped.
-    replies: Mutex<Receiver<Packet>>,
-    spin: Duration,
+    /// one after the other, so replies cannot be swapped. It guards the
+    /// connection's spin budget, which learns from each call.
+    calls: Mutex<AdaptiveSpin>,
     gate: Arc<SpinGate>,
 }
 
 impl ChannelTransport {
     /// Open a connection: the server thread assigns the id.
     pub(crate) fn connect(
-        server: &Sender<ToServer>,
+        inbox: &Inbox,
         credentials: Credentials,
         spin: Duration,
         gate: Arc<SpinGate>,
     ) -> Result<Self, Errno> {
-        let (reply, replies) = bounded(REPLY_DEPTH);
+        let reply = Arc::new(ReplySlot::default());
         let (welcome, welcomed) = bounded(1);
-        server
-            .send(ToServer::Connect {
-                credentials,
-                reply,
-                welcome,
-            })
-            .map_err(|_| Errno::ENOTCONN)?;
+        inbox.send(ToServer::Connect {
+            credentials,
+            reply: Arc::clone(&reply),
+            welcome,
+        })?;
         let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)?;
         Ok(Self {
             id,
-            server: server.clone(),
-            replies: Mutex::new(replies),
-            spin,
+            inbox: inbox.clone(),
+            reply,
+            calls: Mutex::new(AdaptiveSpin::new(spin)),
             gate,
         })
     }
@@ -63,20 +56,15 @@ impl ChannelTransport {
 
 impl Transport for ChannelTransport {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        let replies = self.replies.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut spin = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let packet = Packet::copy_from(request)?;
-        self.server
-            .send(ToServer::Frame {
-                from: self.id,
-                packet,
-            })
-            .map_err(|_| Errno::ENOTCONN)?;
-        // Closure of the reply channel is the server closing the connection.
-        let answer = self
-            .gate
-            .recv(&replies, self.spin)
-            .map_err(|_| Errno::ENOTCONN)?;
+        self.inbox.send(ToServer::Frame {
+            from: self.id,
+            packet,
+        })?;
+        let answer = self.reply.take(&self.gate, &mut spin)?;
         let bytes = answer.as_slice();
+        // `Packet` never holds more than MAX_FRAME bytes.
         reply[..bytes.len()].copy_from_slice(bytes);
         Ok(bytes.len())
     }
@@ -85,6 +73,6 @@ impl Transport for ChannelTransport {
 impl Drop for ChannelTransport {
     fn drop(&mut self) {
         // If the server thread is gone there is nothing left to release.
-        let _ = self.server.send(ToServer::Disconnect { client: self.id });
+        let _ = self.inbox.send(ToServer::Disconnect { client: self.id });
     }
 }
