@@ -1,0 +1,67 @@
+//! The memsrvd rows: a private daemon on its own socket, and clients over
+//! its shared-memory fast path and over the socket alone.
+
+use nommu::host::{ConnectOptions, Connection};
+use nommu::Client;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A `memsrvd` started for this run, killed on drop.
+pub struct Daemon {
+    child: Child,
+    socket: std::path::PathBuf,
+}
+
+impl Daemon {
+    /// Start the workspace's `memsrvd` with a 64 MiB arena; `None` (with a
+    /// note printed) if it does not come up.
+    pub fn start() -> Option<Self> {
+        let socket = std::env::temp_dir().join(format!("nommu-bench-{}.sock", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--arena-base", "0x300000000000", "--arena-size", "64M"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| println!("  memsrvd: cannot start: {e}"))
+            .ok()?;
+        let stdout = child.stdout.take()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let daemon = Self { child, socket };
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.starts_with("memsrvd: ready") => Some(daemon),
+            other => {
+                println!("  memsrvd: not ready: {other:?}");
+                None
+            }
+        }
+    }
+
+    /// A client of this process, over the fast path or the socket alone.
+    pub fn connect(&self, fast_path: bool) -> Option<Client<Connection>> {
+        let options = ConnectOptions {
+            fast_path,
+            ticket: None,
+        };
+        Connection::connect_with(&self.socket, options)
+            .map_err(|e| println!("  memsrvd: cannot connect: {e}"))
+            .ok()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
