@@ -36,6 +36,9 @@ mod server;
 mod transport;
 mod wait;
 
+#[cfg(test)]
+mod tests;
+
 pub use arena::{Arena, ArenaMemory};
 pub use process::Process;
 pub use server::Server;

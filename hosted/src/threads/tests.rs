@@ -1,0 +1,136 @@
+//! The threads home's own behaviour: connection life cycle, bad frames,
+//! concurrent callers, shutdown.
+
+use super::*;
+use nommu::Transport;
+use protocol::linux::{PROT_READ, PROT_WRITE};
+use protocol::{encode_request, Request, MAX_FRAME};
+
+const RW: u32 = PROT_READ | PROT_WRITE;
+
+fn home() -> ThreadsHome {
+    ThreadsHome::with_arena_size(4 << 20).unwrap()
+}
+
+#[test]
+fn addresses_are_real_pointers_and_drop_releases_everything() {
+    let home = home();
+    let a = home.spawn_process().unwrap();
+    let b = home.spawn_process().unwrap();
+    assert_ne!(a.pid(), b.pid());
+    let x = a.mmap_anon(3 * 4096, RW).unwrap();
+    assert_eq!(a.welcome().arena_base, home.arena().base());
+    let ptr = a.ptr(x, 3 * 4096).unwrap();
+    assert_eq!(ptr as u64, x);
+    a.write(x + 4096, b"shared bytes").unwrap();
+    let mut seen = [0u8; 12];
+    b.read(x + 4096, &mut seen).unwrap();
+    assert_eq!(&seen, b"shared bytes");
+    assert_eq!(home.stats().unwrap().mmap_copy_pages, 3);
+    drop(a);
+    let stats = home.stats().unwrap();
+    assert_eq!((stats.mmap_copy_pages, stats.processes), (0, 1));
+    assert_eq!(b.write(home.arena().base() - 1, b"x"), Err(Errno::EFAULT));
+    home.check_invariants().unwrap();
+}
+
+#[test]
+fn a_frame_without_a_header_closes_only_that_connection() {
+    let home = home();
+    let bad = home.spawn_process().unwrap();
+    let good = home.spawn_process().unwrap();
+    bad.mmap_anon(4096, RW).unwrap();
+    let mut reply = [0u8; MAX_FRAME];
+    let transport = bad.client().transport();
+    assert_eq!(transport.call(b"junk", &mut reply), Err(Errno::ENOTCONN));
+    assert_eq!(bad.mmap_anon(4096, RW), Err(Errno::ENOTCONN));
+    assert!(good.mmap_anon(4096, RW).is_ok());
+    let stats = home.stats().unwrap();
+    assert_eq!((stats.processes, stats.mmap_copy_pages), (1, 1));
+    home.check_invariants().unwrap();
+}
+
+#[test]
+fn a_frame_with_a_header_but_a_bad_body_gets_an_error_reply() {
+    let home = home();
+    let p = home.spawn_process().unwrap();
+    let mut frame = [0u8; MAX_FRAME];
+    let len = encode_request(7, &Request::Fork, &mut frame);
+    frame[len - 1] = 0xff;
+    let mut reply = [0u8; MAX_FRAME];
+    let got = p
+        .client()
+        .transport()
+        .call(&frame[..len], &mut reply)
+        .unwrap();
+    let answer = protocol::decode_reply(&reply[..got]).unwrap();
+    assert_eq!(answer.tag, 7);
+    assert!(matches!(answer.message, protocol::Reply::Error(_)));
+    assert!(p.mmap_anon(4096, RW).is_ok());
+    let oversized = vec![0u8; MAX_FRAME + 1];
+    assert_eq!(
+        p.client().transport().call(&oversized, &mut reply),
+        Err(Errno::EMSGSIZE)
+    );
+}
+
+#[test]
+fn clone_children_attach_by_ticket_once() {
+    let home = home();
+    let parent = home.spawn_process().unwrap();
+    let (pid, ticket) = parent.clone_process(protocol::linux::SIGCHLD).unwrap();
+    let child = home.attach(ticket).unwrap();
+    assert_eq!(child.pid(), pid);
+    assert!(home.attach(ticket).is_err());
+    assert!(home.attach(ticket ^ 1).is_err());
+    child.exit().unwrap();
+    assert_eq!(home.stats().unwrap().processes, 1);
+}
+
+#[test]
+fn concurrent_callers_of_one_process_are_serialised() {
+    let home = home();
+    let p = home.spawn_process().unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..200 {
+                    let x = p.mmap_anon(4096, RW).unwrap();
+                    p.munmap(x, 4096).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(home.stats().unwrap().mmap_copy_pages, 0);
+    home.check_invariants().unwrap();
+}
+
+#[test]
+fn after_shutdown_calls_fail_with_enotconn() {
+    let home = home();
+    let p = home.spawn_process().unwrap();
+    let x = p.mmap_anon(4096, RW).unwrap();
+    home.shutdown().unwrap();
+    assert_eq!(p.mmap_anon(4096, RW), Err(Errno::ENOTCONN));
+    // The arena outlives the server while a handle holds it.
+    p.write(x, b"still memory").unwrap();
+}
+
+#[test]
+fn a_blocking_home_works_too() {
+    let tuning = Tuning {
+        client_spin: Duration::ZERO,
+        server_spin: Duration::ZERO,
+    };
+    let config = Config {
+        arena_size: 1 << 20,
+        ..Config::default()
+    };
+    let home = ThreadsHome::start_tuned(config, tuning).unwrap();
+    let p = home.spawn_process().unwrap();
+    for _ in 0..100 {
+        let x = p.mmap_anon(8192, RW).unwrap();
+        p.munmap(x, 8192).unwrap();
+    }
+    assert_eq!(ThreadsHome::with_arena_size(100).err(), Some(Errno::EINVAL));
+}
