@@ -3,12 +3,15 @@
 //! The arena is one host allocation, so every address memsrv returns is a
 //! real pointer any handle can dereference (one address space shared by all
 //! processes, as on a no-MMU machine). Each [`Process`] is a
-//! [`nommu::Client`] whose calls travel as encoded frames over crossbeam
-//! channels: one queue into the server thread shared by everyone, one reply
-//! queue per connection. Both ends poll their queue briefly before parking
-//! ([`Tuning`]), because waking a parked thread costs more than the call;
-//! only as many clients spin at once as there are cores besides the
-//! server's, so a crowd of waiting clients does not starve the server.
+//! [`nommu::Client`] whose calls travel as encoded frames: into the server
+//! thread over one crossbeam queue shared by everyone (the transport names
+//! the sender), back through a one-deep reply slot per connection (a
+//! connection has one call outstanding). Both ends poll briefly before
+//! parking ([`Tuning`]), because waking a parked thread costs more than the
+//! call; they park on a futex directly, never through crossbeam's blocking
+//! receive, whose `sched_yield`s hand the core to other processes on a
+//! loaded machine. Only as many clients spin at once as there are cores
+//! besides the server's, and a spin that keeps failing shrinks (`wait`).
 //!
 //! Stats and invariant checks are control messages on the same queue as the
 //! frames ([`ThreadsHome::inspect`]), so they observe every message sent
@@ -53,8 +56,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use wait::{Doorbell, SpinGate};
 
-/// How long each end polls its queue before parking. Measured by
-/// `benches/mmap.rs`; zero means block at once.
+/// How long each end polls at most before parking (the budget adapts
+/// below this, see `wait`). Zero means park at once. 20 µs measured best
+/// with `benches/mmap.rs` on the 2-core machines: shorter budgets miss
+/// replies that a server wake-up (tens of µs on an idle virtual CPU) would
+/// then delay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tuning {
     /// A client waiting for its reply.
