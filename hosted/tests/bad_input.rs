@@ -8,11 +8,13 @@
 mod daemon;
 
 use daemon::{meminfo_field, proc_text, Daemon};
-use nommu::host::socket::{Datagram, SeqPacket};
+use nommu::host::channel::{Channel, Spin};
+use nommu::host::socket::{Datagram, SeqPacket, MAX_FDS};
 use protocol::{
     decode_reply, encode_request, Errno, MessageKind, ProcView, Reply, Request, HEADER_LEN, MAGIC,
     MAX_FRAME, VERSION,
 };
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -382,4 +384,82 @@ fn many_connections_come_and_go() {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("memory held after every connection left");
+}
+
+/// A hand-made channel client: the socket, the channel page and the
+/// daemon thread's doorbell.
+struct RawChannel {
+    raw: Raw,
+    channel: Channel,
+    doorbell: OwnedFd,
+}
+
+/// Shake hands by hand and map the channel page the welcome hands over.
+fn raw_channel(d: &Daemon) -> RawChannel {
+    let raw = Raw::connect(d);
+    raw.send(&request(0, &Request::Hello { ticket: None }));
+    let mut buf = [0u8; MAX_FRAME];
+    let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
+    let (got, count) = raw.0.recv_with_fds(&mut buf, &mut fds).unwrap();
+    assert!(matches!(got, Datagram::Frame { .. }));
+    assert_eq!(count, 3, "arena, channel and doorbell");
+    let channel = Channel::open(fds[1].as_ref().unwrap().as_fd()).unwrap();
+    let doorbell = fds[2].take().unwrap();
+    RawChannel {
+        raw,
+        channel,
+        doorbell,
+    }
+}
+
+/// Post `frame` on the channel and wait (bounded) for the answer there.
+fn channel_call(rc: &RawChannel, frame: &[u8]) -> Option<(u32, Reply)> {
+    let (raw, channel) = (&rc.raw, &rc.channel);
+    let (seq, wake) = channel.post_request(frame);
+    if wake {
+        nommu::host::sys::eventfd_ring(rc.doorbell.as_fd());
+    }
+    for _ in 0..400 {
+        if channel.spin_for_reply(seq) == Spin::Ready
+            || channel.park_for_reply(seq, Duration::from_millis(5))
+        {
+            let mut out = [0u8; MAX_FRAME];
+            let len = channel.take_reply(&mut out).unwrap();
+            let f = decode_reply(&out[..len]).expect("the daemon's reply decodes");
+            return Some((f.tag, f.message));
+        }
+        if raw.0.hung_up() {
+            return None;
+        }
+    }
+    panic!("no answer on the channel");
+}
+
+#[test]
+fn garbage_on_the_channel_page_gets_answers_there() {
+    let mut d = Daemon::start();
+    let bystander = Bystander::start(&d);
+    let rc = raw_channel(&d);
+    // A good request first.
+    match channel_call(&rc, &request(1, &mmap_request())) {
+        Some((1, Reply::Mapped { .. })) => {}
+        other => panic!("expected a mapping, got {other:?}"),
+    }
+    let mut rng = Rng(0xc4a7_7e1d_0000_0002);
+    for tag in 2..300u32 {
+        let len = rng.below(60) as usize;
+        let mut frame = header(MessageKind::Request as u16, VERSION, tag, len as u32);
+        frame.extend(rng.bytes(len));
+        match channel_call(&rc, &frame) {
+            Some((got, _)) => assert_eq!(got, tag),
+            None => panic!("dropped although the header was readable"),
+        }
+    }
+    // Bad magic on the channel: the connection is dropped.
+    let mut bad = request(400, &Request::Exit);
+    bad[0] = b'X';
+    assert_eq!(channel_call(&rc, &bad), None);
+    bystander.still_served();
+    assert_daemon_whole(&mut d);
+    bystander.finish();
 }

@@ -222,3 +222,56 @@ fn rust_clients_on_threads_share_one_process() {
     drop((a, b));
     assert_all_free(&d);
 }
+
+#[test]
+fn calls_to_a_dead_daemon_fail_instead_of_hanging() {
+    let mut d = Daemon::start();
+    let fast = d.client();
+    let slow = d.socket_client();
+    assert!(fast.transport().uses_fast_path());
+    assert!(!slow.transport().uses_fast_path());
+    let addr = fast.mmap(0, 4096, 3, 0x22, -1, 0).unwrap();
+    d.child().kill().unwrap();
+    d.child().wait().unwrap();
+    let start = Instant::now();
+    assert_eq!(fast.munmap(addr, 4096), Err(protocol::Errno::ENOTCONN));
+    assert_eq!(
+        slow.mmap(0, 4096, 3, 0x22, -1, 0),
+        Err(protocol::Errno::ENOTCONN)
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn no_wake_up_is_lost_across_sleeps() {
+    // Calls separated by pauses of every length around the spin budgets
+    // land on both sides of each sleep/wake boundary; any lost wake-up
+    // would stall a call until the bounded wait expires (50 ms), so the
+    // whole run is timed against a generous ceiling.
+    let d = Daemon::start();
+    let clients = [d.client(), d.client(), d.client()];
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for (i, client) in clients.iter().enumerate() {
+            s.spawn(move || {
+                let mut seed = 0x9e37_79b9_u64 + i as u64;
+                for _ in 0..600 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let pause = Duration::from_micros(seed % 120);
+                    let addr = client.mmap(0, 4096, 3, 0x22, -1, 0).unwrap();
+                    std::thread::sleep(pause);
+                    client.munmap(addr, 4096).unwrap();
+                    if seed.is_multiple_of(7) {
+                        std::thread::sleep(pause * 5);
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    drop(clients);
+    assert_all_free(&d);
+}

@@ -1,22 +1,37 @@
 //! One connection's thread: receive frames, hand them to memsrv, carry out
 //! the effects, and release everything when the peer goes.
 //!
-//! The thread is the only writer to its socket. Replies memsrv addresses to
-//! other connections are posted to their [`Peer`] outbox and delivered by
-//! their own threads.
+//! Requests arrive two ways. The shared channel page (handed over with the
+//! welcome; see `nommu::host::channel`) is the hot path: the thread spins
+//! briefly for the next request, then flags itself asleep and sleeps in
+//! `poll` on the socket and its doorbell eventfd, which the client rings
+//! only when it sees that flag. The socket carries the handshake, any frame
+//! a client chooses to send there (answered there), and the hang-up that
+//! ends the connection. Every sleep is bounded.
+//!
+//! The thread is the only writer to its socket and channel. Replies memsrv
+//! addresses to other connections are posted to their [`Peer`] outbox and
+//! delivered by their own threads.
 
+use super::affinity;
 use super::registry::Peer;
 use super::server::Server;
+use super::spin_gate::SpinPermit;
 use memsrv::{Effect, FrameBuf};
+use nommu::host::channel::{Channel, Posted, Spin};
 use nommu::host::socket::Datagram;
 use nommu::host::sys::{eventfd_drain, poll};
 use protocol::{decode_reply, Reply, MAX_FRAME};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// How long a quiet connection sleeps before it looks around again
 /// (a bound on every wait; wake-ups normally come much sooner).
 const IDLE_POLL_MS: i32 = 1000;
+
+/// Least time between two moves away from a client's CPU.
+const MOVE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Receive buffer: one byte more than any frame, so an over-long datagram
 /// reaches memsrv as over-long (it answers `EMSGSIZE` or `EBADMSG`).
@@ -27,12 +42,24 @@ const RECV_LEN: usize = MAX_FRAME + 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
     Socket,
+    /// The channel page; the reply answers this request sequence number.
+    Channel(u32),
 }
 
 /// The state of one connection's thread.
 struct Session {
     server: Arc<Server>,
     peer: Arc<Peer>,
+    /// The channel page and the memory file the client maps it from.
+    channel: Channel,
+    channel_file: OwnedFd,
+    /// The last channel request sequence number taken.
+    last_seq: u32,
+    /// Whether the last request came over the channel: only then is the
+    /// next one likely to follow within the spin budget.
+    spinning: bool,
+    /// When the thread last moved off its client's CPU.
+    last_move: Option<Instant>,
     /// Whether the welcome (with the arena file) has been sent.
     welcomed: bool,
     /// The path of the last request memsrv did not answer at once.
@@ -44,10 +71,15 @@ struct Session {
 
 /// Serve one connection until its peer hangs up, dies or is cut off; then
 /// memsrv releases everything the connection held.
-pub fn serve(server: Arc<Server>, peer: Arc<Peer>) {
+pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: Channel, channel_file: OwnedFd) {
     let mut session = Session {
         server,
         peer,
+        channel,
+        channel_file,
+        last_seq: 0,
+        spinning: false,
+        last_move: None,
         welcomed: false,
         pending: None,
         effects: Vec::with_capacity(4),
@@ -64,6 +96,9 @@ impl Session {
     fn run(&mut self) {
         let mut buf = [0u8; RECV_LEN];
         while self.open && !self.peer.is_cut() {
+            if self.welcomed && self.serve_channel() {
+                continue;
+            }
             let mut fds = [
                 libc::pollfd {
                     fd: self.peer.socket.as_fd().as_raw_fd(),
@@ -76,7 +111,9 @@ impl Session {
                     revents: 0,
                 },
             ];
-            if poll(&mut fds, IDLE_POLL_MS).is_err() {
+            let polled = poll(&mut fds, IDLE_POLL_MS);
+            self.channel.announce_awake();
+            if polled.is_err() {
                 return;
             }
             if fds[1].revents != 0 {
@@ -94,8 +131,61 @@ impl Session {
         }
     }
 
+    /// Serve the channel while requests keep coming; `true` if one was
+    /// served (look again), `false` once the thread may sleep (the asleep
+    /// flag is then set, so the client will ring the doorbell).
+    fn serve_channel(&mut self) -> bool {
+        let mut frame = [0u8; MAX_FRAME];
+        let posted = match self.channel.take_request(self.last_seq, &mut frame) {
+            Some(posted) => posted,
+            None if self.spinning && self.spin() => return true,
+            None if self.channel.announce_sleep(self.last_seq) => {
+                self.spinning = false;
+                return false;
+            }
+            None => return true,
+        };
+        match posted {
+            Posted::Frame { seq, len } => {
+                self.last_seq = seq;
+                self.spinning = true;
+                self.handle(&frame[..len], Path::Channel(seq));
+            }
+            Posted::Oversized { seq } => {
+                // A length no frame has: the client scribbled on its page.
+                self.last_seq = seq;
+                self.open = false;
+            }
+        }
+        true
+    }
+
+    /// Spin briefly for the next channel request, if a permit is free.
+    /// Finding the client on our CPU, move to another CPU (now and then)
+    /// and spin there: two threads handing one CPU back and forth would
+    /// otherwise stay together, each call paying two wake-ups.
+    fn spin(&mut self) -> bool {
+        let Some(_permit) = SpinPermit::try_take() else {
+            return false;
+        };
+        match self.channel.spin_for_request(self.last_seq) {
+            Spin::Ready => true,
+            Spin::Expired => false,
+            Spin::SharedCpu(cpu) => {
+                let now = Instant::now();
+                if self.last_move.is_some_and(|t| now - t < MOVE_INTERVAL) {
+                    return false;
+                }
+                self.last_move = Some(now);
+                affinity::move_off(cpu)
+                    && self.channel.spin_for_request(self.last_seq) == Spin::Ready
+            }
+        }
+    }
+
     /// Read one datagram from the socket and answer it there.
     fn serve_socket(&mut self, buf: &mut [u8; RECV_LEN]) {
+        self.spinning = false;
         match self.peer.socket.recv(buf) {
             Ok(Datagram::Frame { copied, .. }) => self.handle(&buf[..copied], Path::Socket),
             Ok(Datagram::Closed) | Err(_) => self.open = false,
@@ -145,17 +235,25 @@ impl Session {
     }
 
     /// Send one reply the way its request came. The first successful Hello
-    /// reply carries the arena memory file.
+    /// reply carries the arena memory file, the channel memory file and the
+    /// doorbell.
     fn reply(&mut self, path: Path, frame: &FrameBuf) {
         let bytes = frame.as_slice();
         let sent = match path {
             Path::Socket if !self.welcomed && is_welcome(bytes) => {
                 self.welcomed = true;
-                self.peer
-                    .socket
-                    .send_with_fds(bytes, &[self.server.arena_file()])
+                let fds = [
+                    self.server.arena_file(),
+                    self.channel_file.as_fd(),
+                    self.peer.doorbell.as_fd(),
+                ];
+                self.peer.socket.send_with_fds(bytes, &fds)
             }
             Path::Socket => self.peer.socket.send(bytes),
+            Path::Channel(seq) => {
+                self.channel.post_reply(seq, bytes);
+                Ok(())
+            }
         };
         if sent.is_err() {
             self.open = false;

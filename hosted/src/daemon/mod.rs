@@ -9,11 +9,14 @@
 //! * [`server`]: memsrv behind a mutex, shared by every connection thread.
 //! * [`connection`]: one thread per connection; the peer's identity comes
 //!   from `SO_PEERCRED`, never from a message.
+//! * [`affinity`]: moving a spinning thread off its client's CPU.
+//! * [`spin_gate`]: at most one spinning connection thread per spare CPU.
 //! * [`options`]: the command line.
 //!
 //! The client side (handshake, shared channel page, C ABI) lives in
 //! `nommu::host`.
 
+pub mod affinity;
 pub mod arena;
 pub mod connection;
 pub mod listener;
@@ -21,10 +24,12 @@ pub mod options;
 pub mod registry;
 pub mod server;
 pub mod signals;
+pub mod spin_gate;
 
 use arena::Arena;
 use listener::Listener;
 use memsrv::{Config, Credentials, MemoryServer};
+use nommu::host::channel::Channel;
 use nommu::host::socket::SeqPacket;
 use nommu::host::sys::{eventfd, poll};
 pub use options::{Command, Options};
@@ -109,6 +114,9 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket) {
     let Ok(doorbell) = eventfd() else {
         return;
     };
+    let Ok((channel, channel_file)) = Channel::create() else {
+        return;
+    };
     let Some(peer) = server.registry.register(socket, doorbell) else {
         return;
     };
@@ -125,7 +133,7 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket) {
     let spawned = std::thread::Builder::new()
         .name("memsrvd-conn".into())
         .stack_size(CONNECTION_STACK)
-        .spawn(move || connection::serve(thread_server, thread_peer));
+        .spawn(move || connection::serve(thread_server, thread_peer, channel, channel_file));
     if spawned.is_err() {
         server.registry.unregister(peer.id);
         server.disconnect(peer.id);

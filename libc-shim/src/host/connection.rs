@@ -2,7 +2,7 @@
 //! carries frames over the shared channel page (fast path) or the socket.
 
 use super::arena::ArenaLease;
-use super::channel::Channel;
+use super::channel::{Channel, Spin};
 use super::socket::{Datagram, SeqPacket, MAX_FDS};
 use super::sys::eventfd_ring;
 use crate::client::{Client, Transport, Welcome};
@@ -244,7 +244,7 @@ impl Connection {
         if wake {
             eventfd_ring(fast.doorbell.as_fd());
         }
-        if !fast.channel.spin_for_reply(seq) {
+        if fast.channel.spin_for_reply(seq) != Spin::Ready {
             while !fast.channel.park_for_reply(seq, PARK_SLICE) {
                 if self.socket.hung_up() {
                     return Err(Errno::ENOTCONN);
