@@ -89,3 +89,67 @@ fn a_second_daemon_on_a_live_socket_refuses() {
     // The first daemon still serves.
     assert!(d.ctl(&["meminfo"]).contains("MemTotal"));
 }
+
+#[test]
+fn sigterm_removes_the_socket_and_exits_cleanly() {
+    let mut d = daemon::Daemon::start();
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(d.pid as i32, libc::SIGTERM) }, 0);
+    let status = d.child().wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!d.socket.exists(), "the socket was left behind");
+}
+
+#[test]
+fn a_stale_socket_left_by_a_dead_daemon_is_replaced() {
+    let mut first = daemon::Daemon::start();
+    let path = first.socket.clone();
+    first.child().kill().unwrap();
+    first.child().wait().unwrap();
+    assert!(path.exists(), "SIGKILL leaves the socket behind");
+    // A new daemon on the same path starts and serves.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
+        .args(["--socket", path.to_str().unwrap(), "--arena-size", "1M"])
+        .args(["--arena-base", "0x3f0000000000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(second.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served = Command::new(env!("CARGO_BIN_EXE_nommu-ctl"))
+        .args(["--socket", path.to_str().unwrap(), "meminfo"])
+        .output()
+        .unwrap();
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = std::fs::remove_file(&path);
+    assert!(line.starts_with("memsrvd: ready on "), "{line:?}");
+    let text = String::from_utf8_lossy(&served.stdout);
+    assert_eq!(
+        daemon::meminfo_field(&text, "MemTotal"),
+        Some(1024),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_taken_arena_address_is_a_clear_error() {
+    use nommu::host::mapping::Mapping;
+    use nommu::host::sys::sealed_memfd;
+    use nommu::host::{ConnectError, Connection};
+    use std::os::fd::AsFd;
+    let d = daemon::Daemon::start();
+    let squatter = sealed_memfd(c"squatter", 4096).unwrap();
+    let _taken = Mapping::exactly_at(squatter.as_fd(), 4096, d.arena_base as usize + 8192)
+        .expect("map inside the arena's range");
+    let Err(err) = Connection::connect(&d.socket) else {
+        panic!("connected although the arena's range is taken");
+    };
+    assert!(matches!(err, ConnectError::ArenaTaken { base, .. } if base == d.arena_base));
+    assert!(err.to_string().contains("already mapped"), "{err}");
+    // nommu-ctl, another process, connects fine.
+    assert!(d.ctl(&["meminfo"]).contains("MemTotal"));
+}
