@@ -37,7 +37,10 @@ extern "C" {
 #endif
 
 /* Exported with feature "posix" (libnommu.a): the POSIX calls, served by
- * memsrvd with no-MMU semantics. Same signatures as <sys/mman.h>. */
+ * memsrvd with no-MMU semantics. Same signatures as <sys/mman.h>. Every
+ * call goes to the server: fd names a file of the server's own (host file
+ * descriptors mean nothing there), and memory the host libc maps for itself
+ * (malloc arenas, thread stacks, libraries) never passes through here. */
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset);
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t offset);
 int munmap(void *addr, size_t len);

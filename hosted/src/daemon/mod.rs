@@ -72,14 +72,18 @@ pub fn run(options: &Options) -> Result<(), String> {
     let server = Arc::new(Server::new(memsrv, arena_file, options.max_clients));
     let listener = Listener::bind(&options.socket)
         .map_err(|e| format!("cannot listen on {}: {e}", options.socket.display()))?;
-    println!(
+    // A closed stdout must not kill the daemon: the line is for whoever
+    // started it, if they listen.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
         "memsrvd: ready on {} (arena {:#x}+{:#x}, pid {})",
         listener.path().display(),
         options.arena_base,
         options.arena_size,
         std::process::id()
     );
-    let _ = std::io::stdout().flush();
+    let _ = stdout.flush();
     loop {
         let mut fds = [
             libc::pollfd {
@@ -98,8 +102,11 @@ pub fn run(options: &Options) -> Result<(), String> {
             return Ok(());
         }
         if fds[0].revents != 0 {
-            if let Some(socket) = listener.accept() {
-                welcome(&server, socket);
+            match listener.accept() {
+                Some(socket) => welcome(&server, socket),
+                // Out of descriptors, say: let connections close first
+                // rather than spin on a listener that stays readable.
+                None => std::thread::sleep(std::time::Duration::from_millis(10)),
             }
         }
     }
