@@ -11,7 +11,8 @@
 //! call; they park on a futex directly, never through crossbeam's blocking
 //! receive, whose `sched_yield`s hand the core to other processes on a
 //! loaded machine. Only as many clients spin at once as there are cores
-//! besides the server's, and a spin that keeps failing shrinks (`wait`).
+//! besides the server's, and no side spins while its peer runs on its own
+//! core (`wait`).
 //!
 //! Stats and invariant checks are control messages on the same queue as the
 //! frames ([`ThreadsHome::inspect`]), so they observe every message sent
@@ -56,8 +57,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use wait::{Doorbell, SpinGate};
 
-/// How long each end polls at most before parking (the budget adapts
-/// below this, see `wait`). Zero means park at once. 20 µs measured best
+/// How long each end polls before parking (unless its peer runs on the
+/// same core, see `wait`). Zero means park at once. 20 µs measured best
 /// with `benches/mmap.rs` on the 2-core machines: shorter budgets miss
 /// replies that a server wake-up (tens of µs on an idle virtual CPU) would
 /// then delay.

@@ -9,7 +9,7 @@
 use super::arena::ArenaMemory;
 use super::packet::Packet;
 use super::routes::Routes;
-use super::wait::{AdaptiveSpin, Doorbell, ReplySlot};
+use super::wait::{current_cpu, same_cpu, spin_until, Doorbell, ReplySlot};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use memsrv::{ClientId, Credentials, Effect, MemoryServer};
 use protocol::Errno;
@@ -54,6 +54,11 @@ impl Inbox {
         Self { queue, bell }
     }
 
+    /// The core the server thread last ran on.
+    pub fn server_cpu(&self) -> i32 {
+        self.bell.server_cpu()
+    }
+
     /// Queue `message`; `ENOTCONN` once the server thread is gone.
     pub fn send(&self, message: ToServer) -> Result<(), Errno> {
         self.queue.send(message).map_err(|_| Errno::ENOTCONN)?;
@@ -67,7 +72,9 @@ pub struct ServerLoop {
     server: Server,
     routes: Routes,
     effects: Vec<Effect>,
-    spin: AdaptiveSpin,
+    spin: Duration,
+    /// The core of the client last answered: likely the next to ask.
+    peer_cpu: i32,
 }
 
 impl ServerLoop {
@@ -76,20 +83,24 @@ impl ServerLoop {
             server,
             routes: Routes::default(),
             effects: Vec::new(),
-            spin: AdaptiveSpin::new(spin),
+            spin,
+            peer_cpu: -1,
         }
     }
 
     /// The next message: polled for the spin budget, then slept for.
     /// `None` once every sender is gone.
-    fn next(&mut self, queue: &Receiver<ToServer>, bell: &Doorbell) -> Option<ToServer> {
+    fn next(&self, queue: &Receiver<ToServer>, bell: &Doorbell) -> Option<ToServer> {
         loop {
             match queue.try_recv() {
                 Ok(message) => return Some(message),
                 Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => {}
             }
-            if !self.spin.spin_until(|| !queue.is_empty()) {
+            let here = current_cpu();
+            bell.set_server_cpu(here);
+            let may_spin = !same_cpu(here, self.peer_cpu);
+            if !(may_spin && spin_until(self.spin, || !queue.is_empty())) {
                 bell.sleep_unless(|| !queue.is_empty());
             }
         }
@@ -142,6 +153,7 @@ impl ServerLoop {
         };
         // A client has one call outstanding; a reply it never took means it
         // is not reading its replies, and the server will not wait for it.
+        self.peer_cpu = reply.client_cpu();
         let delivered = Packet::copy_from(frame).map(|packet| reply.deliver(packet));
         if !matches!(delivered, Ok(Ok(()))) {
             self.close(to);

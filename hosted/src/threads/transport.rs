@@ -3,7 +3,7 @@
 
 use super::packet::Packet;
 use super::server::{Inbox, ToServer};
-use super::wait::{AdaptiveSpin, ReplySlot, SpinGate};
+use super::wait::{current_cpu, same_cpu, ReplySlot, SpinGate};
 use crossbeam_channel::bounded;
 use memsrv::{ClientId, Credentials};
 use nommu::Transport;
@@ -17,9 +17,9 @@ pub struct ChannelTransport {
     inbox: Inbox,
     reply: Arc<ReplySlot>,
     /// Held for a whole call: concurrent callers of one client are served
-    /// one after the other, so replies cannot be swapped. It guards the
-    /// connection's spin budget, which learns from each call.
-    calls: Mutex<AdaptiveSpin>,
+    /// one after the other, so replies cannot be swapped.
+    calls: Mutex<()>,
+    spin: Duration,
     gate: Arc<SpinGate>,
 }
 
@@ -43,7 +43,8 @@ impl ChannelTransport {
             id,
             inbox: inbox.clone(),
             reply,
-            calls: Mutex::new(AdaptiveSpin::new(spin)),
+            calls: Mutex::new(()),
+            spin,
             gate,
         })
     }
@@ -56,13 +57,17 @@ impl ChannelTransport {
 
 impl Transport for ChannelTransport {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        let mut spin = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let _call = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let packet = Packet::copy_from(request)?;
+        let here = current_cpu();
+        self.reply.set_client_cpu(here);
         self.inbox.send(ToServer::Frame {
             from: self.id,
             packet,
         })?;
-        let answer = self.reply.take(&self.gate, &mut spin)?;
+        // Spinning against a server on this very core would only delay it.
+        let may_spin = !same_cpu(here, self.inbox.server_cpu());
+        let answer = self.reply.take(&self.gate, self.spin, may_spin)?;
         let bytes = answer.as_slice();
         // `Packet` never holds more than MAX_FRAME bytes.
         reply[..bytes.len()].copy_from_slice(bytes);

@@ -7,12 +7,15 @@
 //! with other processes on the machine, one `sched_yield` can hand the core
 //! away for a whole time slice.
 //!
-//! A spin that keeps failing is worse than none: when the peer shares the
-//! core (the scheduler likes to put a woken thread next to its waker, and
-//! other processes may hold the second core) the spinner only delays it. So
-//! each waiter keeps an [`AdaptiveSpin`]: the full budget after a wait that
-//! spinning satisfied, half of it after one it did not, down to a short
-//! probe that finds out when spinning pays again.
+//! Spinning only pays while the peer runs on another core. The scheduler
+//! likes to put a woken thread on its waker's core, and other processes may
+//! hold the second one; then a spinner only delays the peer it waits for.
+//! So each side publishes the core it last ran on and does not spin when
+//! the peer's core is its own (the rule adaptive mutexes follow). The
+//! budget itself stays fixed: shrinking it after a failed spin was tried
+//! and measured worse, because on a virtual machine waking a parked peer
+//! whose core went idle costs tens of µs, so one miss cascaded into a run
+//! of parks.
 //!
 //! Both wake-ups use the same no-lost-wake-up handshake: the sleeper sets
 //! its "asleep" flag, fences, and looks once more before parking; the waker
@@ -22,7 +25,7 @@
 
 use super::packet::Packet;
 use protocol::Errno;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -33,6 +36,18 @@ const PARK_SLICE: Duration = Duration::from_millis(50);
 /// Polls between clock reads (a clock read costs about as much as a few
 /// dozen polls).
 const POLLS_PER_CLOCK_READ: u32 = 32;
+
+/// The core the calling thread runs on, or −1 where the host cannot tell.
+pub fn current_cpu() -> i32 {
+    // SAFETY: `sched_getcpu` takes no arguments and only reports the
+    // calling thread's current core.
+    unsafe { libc::sched_getcpu() }
+}
+
+/// Whether two published cores are known to be one and the same.
+pub fn same_cpu(a: i32, b: i32) -> bool {
+    a >= 0 && a == b
+}
 
 /// Poll `ready` for up to `budget`; whether it became true.
 pub fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
@@ -50,45 +65,6 @@ pub fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
         if start.elapsed() >= budget {
             return ready();
         }
-    }
-}
-
-/// The shortest spin an [`AdaptiveSpin`] falls to: enough for a round trip
-/// between two running cores, so success is noticed.
-const PROBE: Duration = Duration::from_micros(2);
-
-/// A spin budget that follows how often spinning succeeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AdaptiveSpin {
-    max: Duration,
-    now: Duration,
-}
-
-impl AdaptiveSpin {
-    pub fn new(max: Duration) -> Self {
-        Self { max, now: max }
-    }
-
-    /// The budget for the next wait.
-    #[cfg(test)]
-    pub fn budget(&self) -> Duration {
-        self.now
-    }
-
-    /// Poll `ready` for the current budget, and adapt it to the outcome.
-    pub fn spin_until(&mut self, ready: impl FnMut() -> bool) -> bool {
-        let done = spin_until(self.now, ready);
-        self.record(done);
-        done
-    }
-
-    /// Learn from one wait: full budget after success, half after failure.
-    pub fn record(&mut self, spinning_sufficed: bool) {
-        self.now = if spinning_sufficed {
-            self.max
-        } else {
-            (self.now / 2).max(PROBE.min(self.max))
-        };
     }
 }
 
@@ -116,11 +92,10 @@ impl SpinGate {
         Self::new(cores.saturating_sub(1))
     }
 
-    /// Poll `ready` for `spin`'s budget if a spin slot is free (only a
-    /// spin that ran teaches `spin` anything).
-    pub fn spin_until(&self, spin: &mut AdaptiveSpin, ready: impl FnMut() -> bool) -> bool {
+    /// Poll `ready` for `budget` if a spin slot is free.
+    pub fn spin_until(&self, budget: Duration, ready: impl FnMut() -> bool) -> bool {
         let taken = self.spinning.fetch_add(1, Ordering::Relaxed);
-        let done = taken < self.limit && spin.spin_until(ready);
+        let done = taken < self.limit && spin_until(budget, ready);
         self.spinning.fetch_sub(1, Ordering::Relaxed);
         done
     }
@@ -132,12 +107,24 @@ impl SpinGate {
 pub struct Doorbell {
     asleep: AtomicBool,
     server: OnceLock<Thread>,
+    /// The core the server last ran on.
+    server_cpu: AtomicI32,
 }
 
 impl Doorbell {
     /// Name the thread to wake (once, when it is spawned).
     pub fn set_server(&self, thread: Thread) {
         let _ = self.server.set(thread);
+    }
+
+    /// Server side: publish the core it runs on.
+    pub fn set_server_cpu(&self, cpu: i32) {
+        self.server_cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// The core the server last ran on.
+    pub fn server_cpu(&self) -> i32 {
+        self.server_cpu.load(Ordering::Relaxed)
     }
 
     /// After queueing a message: wake the server if it sleeps.
@@ -171,6 +158,8 @@ pub struct ReplySlot {
     packet: Mutex<Option<Packet>>,
     waiting: AtomicBool,
     waiter: Mutex<Option<Thread>>,
+    /// The core the client last waited on.
+    client_cpu: AtomicI32,
 }
 
 impl ReplySlot {
@@ -205,14 +194,25 @@ impl ReplySlot {
         }
     }
 
+    /// Client side: publish the core it waits on.
+    pub fn set_client_cpu(&self, cpu: i32) {
+        self.client_cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// The core the client last waited on.
+    pub fn client_cpu(&self) -> i32 {
+        self.client_cpu.load(Ordering::Relaxed)
+    }
+
     fn ready(&self) -> bool {
         self.full.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire)
     }
 
-    /// Client side: wait for the reply, polling for `spin`'s budget if the
-    /// gate allows, then parking. `ENOTCONN` once the server closed the slot.
-    pub fn take(&self, gate: &SpinGate, spin: &mut AdaptiveSpin) -> Result<Packet, Errno> {
-        if !gate.spin_until(spin, || self.ready()) {
+    /// Client side: wait for the reply, polling for `budget` if `may_spin`
+    /// and the gate allow, then parking. `ENOTCONN` once the server closed
+    /// the slot.
+    pub fn take(&self, gate: &SpinGate, budget: Duration, may_spin: bool) -> Result<Packet, Errno> {
+        if !(may_spin && gate.spin_until(budget, || self.ready())) {
             *self.waiter.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some(std::thread::current());
             while !self.ready() {
@@ -249,48 +249,44 @@ mod tests {
         assert!(spin_until(Duration::from_micros(5), || true));
         assert!(!spin_until(Duration::from_micros(5), || false));
         assert!(!spin_until(Duration::ZERO, || false));
-        let mut spin = AdaptiveSpin::new(Duration::from_micros(5));
-        assert!(!SpinGate::new(0).spin_until(&mut spin, || true));
+        let budget = Duration::from_micros(5);
+        assert!(!SpinGate::new(0).spin_until(budget, || true));
         let gate = SpinGate::new(1);
-        assert!(gate.spin_until(&mut spin, || true));
+        assert!(gate.spin_until(budget, || true));
         assert_eq!(gate.spinning.load(Ordering::Relaxed), 0);
     }
 
     #[test]
-    fn the_budget_halves_on_failure_down_to_a_probe_and_recovers() {
-        let max = Duration::from_micros(20);
-        let mut spin = AdaptiveSpin::new(max);
-        assert!(!spin.spin_until(|| false));
-        assert_eq!(spin.budget(), max / 2);
-        for _ in 0..10 {
-            spin.record(false);
-        }
-        assert_eq!(spin.budget(), PROBE);
-        assert!(spin.spin_until(|| true));
-        assert_eq!(spin.budget(), max);
-        let mut none = AdaptiveSpin::new(Duration::ZERO);
-        none.record(false);
-        assert_eq!(none.budget(), Duration::ZERO);
+    fn cores_are_compared_only_when_known() {
+        assert!(current_cpu() >= -1);
+        assert!(same_cpu(1, 1));
+        assert!(!same_cpu(1, 0));
+        assert!(!same_cpu(-1, -1));
     }
 
     #[test]
     fn a_parked_client_gets_its_reply_and_sees_closure() {
         let slot = Arc::new(ReplySlot::default());
         let gate = SpinGate::new(0);
-        let spin = &mut AdaptiveSpin::new(Duration::ZERO);
         let server = Arc::clone(&slot);
         let replier = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             assert!(server.deliver(Packet::copy_from(b"reply").unwrap()).is_ok());
         });
-        let packet = slot.take(&gate, spin).unwrap();
+        let packet = slot.take(&gate, Duration::ZERO, true).unwrap();
         assert_eq!(packet.as_slice(), b"reply");
         replier.join().unwrap();
         assert!(slot.deliver(Packet::copy_from(b"1").unwrap()).is_ok());
         assert!(slot.deliver(Packet::copy_from(b"2").unwrap()).is_err());
-        assert_eq!(slot.take(&gate, spin).unwrap().as_slice(), b"1");
+        assert_eq!(
+            slot.take(&gate, Duration::ZERO, true).unwrap().as_slice(),
+            b"1"
+        );
         slot.close();
-        assert_eq!(slot.take(&gate, spin).unwrap_err(), Errno::ENOTCONN);
+        assert_eq!(
+            slot.take(&gate, Duration::ZERO, true).unwrap_err(),
+            Errno::ENOTCONN
+        );
     }
 
     #[test]
