@@ -107,9 +107,15 @@ impl SpinGate {
 pub struct Doorbell {
     asleep: AtomicBool,
     server: OnceLock<Thread>,
-    /// The core the server last ran on.
-    server_cpu: AtomicI32,
+    /// The core the server last ran on, on a line of its own: clients
+    /// read it on every call, the server writes it rarely.
+    server_cpu: Padded<AtomicI32>,
 }
+
+/// A value alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Padded<T>(T);
 
 impl Doorbell {
     /// Name the thread to wake (once, when it is spawned).
@@ -119,18 +125,24 @@ impl Doorbell {
 
     /// Server side: publish the core it runs on.
     pub fn set_server_cpu(&self, cpu: i32) {
-        self.server_cpu.store(cpu, Ordering::Relaxed);
+        // Stored only on change: a store would pull the line from every
+        // client that reads it.
+        if self.server_cpu.0.load(Ordering::Relaxed) != cpu {
+            self.server_cpu.0.store(cpu, Ordering::Relaxed);
+        }
     }
 
     /// The core the server last ran on.
     pub fn server_cpu(&self) -> i32 {
-        self.server_cpu.load(Ordering::Relaxed)
+        self.server_cpu.0.load(Ordering::Relaxed)
     }
 
     /// After queueing a message: wake the server if it sleeps.
     pub fn ring(&self) {
         fence(Ordering::SeqCst);
-        if self.asleep.swap(false, Ordering::SeqCst) {
+        // Look before claiming: a swap would take the line exclusive on
+        // every call, even while the server spins.
+        if self.asleep.load(Ordering::SeqCst) && self.asleep.swap(false, Ordering::SeqCst) {
             if let Some(server) = self.server.get() {
                 server.unpark();
             }
@@ -186,7 +198,7 @@ impl ReplySlot {
 
     fn wake(&self) {
         fence(Ordering::SeqCst);
-        if self.waiting.swap(false, Ordering::SeqCst) {
+        if self.waiting.load(Ordering::SeqCst) && self.waiting.swap(false, Ordering::SeqCst) {
             let waiter = self.waiter.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(thread) = waiter.as_ref() {
                 thread.unpark();
@@ -196,7 +208,9 @@ impl ReplySlot {
 
     /// Client side: publish the core it waits on.
     pub fn set_client_cpu(&self, cpu: i32) {
-        self.client_cpu.store(cpu, Ordering::Relaxed);
+        if self.client_cpu.load(Ordering::Relaxed) != cpu {
+            self.client_cpu.store(cpu, Ordering::Relaxed);
+        }
     }
 
     /// The core the client last waited on.
