@@ -329,6 +329,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 self.vm.tunables.nr_trim_pages = value as u32;
                 Ok(Reply::Done)
             }
+            // File calls and backing devices are not served yet.
+            _ => Err(Errno::ENOSYS),
         }
     }
 

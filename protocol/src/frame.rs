@@ -1,7 +1,7 @@
 //! Encoding and decoding whole frames over caller-supplied buffers.
 
 use crate::header::{FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
-use crate::{Errno, Reply, Request, MAX_BODY, MAX_FRAME};
+use crate::{DriverReply, DriverRequest, Errno, Reply, Request, MAX_BODY, MAX_FRAME};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zerocopy::{FromBytes, IntoBytes};
@@ -134,4 +134,44 @@ pub fn decode_request(frame: &[u8]) -> Result<Frame<Request>, DecodeError> {
 /// Decode one whole reply frame (exactly the bytes of one frame).
 pub fn decode_reply(frame: &[u8]) -> Result<Frame<Reply>, DecodeError> {
     decode(MessageKind::Reply, frame)
+}
+
+/// Encode a driver request frame (memory server → backing device).
+pub fn encode_driver_request(
+    tag: u32,
+    request: &DriverRequest,
+    buf: &mut [u8; MAX_FRAME],
+) -> usize {
+    encode(MessageKind::DriverRequest, tag, request, buf)
+}
+
+/// Encode a driver reply frame (backing device → memory server).
+pub fn encode_driver_reply(tag: u32, reply: &DriverReply, buf: &mut [u8; MAX_FRAME]) -> usize {
+    encode(MessageKind::DriverReply, tag, reply, buf)
+}
+
+/// Decode one whole driver request frame.
+pub fn decode_driver_request(frame: &[u8]) -> Result<Frame<DriverRequest>, DecodeError> {
+    decode(MessageKind::DriverRequest, frame)
+}
+
+/// Decode one whole driver reply frame.
+pub fn decode_driver_reply(frame: &[u8]) -> Result<Frame<DriverReply>, DecodeError> {
+    decode(MessageKind::DriverReply, frame)
+}
+
+/// A frame arriving at the memory server: a client's request, or a
+/// backing device's reply to one of the server's own requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    Request(Frame<Request>),
+    DriverReply(Frame<DriverReply>),
+}
+
+/// Decode one whole frame sent to the memory server, of either kind.
+pub fn decode_incoming(frame: &[u8]) -> Result<Incoming, DecodeError> {
+    match frame.get(6..8) {
+        Some([4, 0]) => decode_driver_reply(frame).map(Incoming::DriverReply),
+        _ => decode_request(frame).map(Incoming::Request),
+    }
 }

@@ -20,6 +20,11 @@ pub enum MessageKind {
     Request = 1,
     /// The memory server's [`crate::Reply`] to a client.
     Reply = 2,
+    /// The memory server's [`crate::DriverRequest`] to a backing-device
+    /// server (tags chosen by the memory server).
+    DriverRequest = 3,
+    /// A backing-device server's [`crate::DriverReply`], echoing the tag.
+    DriverReply = 4,
 }
 
 impl MessageKind {
@@ -28,6 +33,8 @@ impl MessageKind {
         match raw {
             1 => Some(Self::Request),
             2 => Some(Self::Reply),
+            3 => Some(Self::DriverRequest),
+            4 => Some(Self::DriverReply),
             _ => None,
         }
     }

@@ -10,17 +10,31 @@
 //! vectors in `tests/golden.rs` pin it.
 #![no_std]
 #![forbid(unsafe_code)]
+// Messages hold bounded buffers inline on purpose: frames are decoded into
+// fixed storage, and boxing would need a heap that not every home has.
+#![allow(clippy::large_enum_variant)]
 
+pub mod driver;
 pub mod errno;
 pub mod frame;
 pub mod header;
 pub mod linux;
 pub mod message;
 
+pub use driver::{
+    DriverOps, DriverRegistration, DriverReply, DriverRequest, FileStat, ObjectInfo, ObjectKind,
+};
 pub use errno::Errno;
-pub use frame::{decode_reply, decode_request, encode_reply, encode_request, DecodeError, Frame};
+pub use frame::{
+    decode_driver_reply, decode_driver_request, decode_incoming, decode_reply, decode_request,
+    encode_driver_reply, encode_driver_request, encode_reply, encode_request, DecodeError, Frame,
+    Incoming,
+};
 pub use header::{FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
-pub use message::{OffsetUnit, ProcView, Reply, Request, Sysctl, PROC_CHUNK};
+pub use message::{
+    Bytes, MountName, OffsetUnit, Path, ProcView, Reply, Request, Sysctl, DATA_CHUNK, MAX_MOUNTS,
+    PATH_MAX, PROC_CHUNK,
+};
 
 /// Largest body a frame may carry, in bytes.
 pub const MAX_BODY: usize = 2032;

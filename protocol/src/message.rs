@@ -7,6 +7,19 @@ use serde::{Deserialize, Serialize};
 
 /// Most bytes of `/proc` text one [`Reply::ProcText`] carries.
 pub const PROC_CHUNK: usize = 1024;
+/// Most file bytes one `read`/`write` frame carries; longer calls loop.
+pub const DATA_CHUNK: usize = 1024;
+/// Longest path on the wire, in bytes (`open`, driver lookups).
+pub const PATH_MAX: usize = 256;
+/// Most mounts [`Reply::Mounts`] lists.
+pub const MAX_MOUNTS: usize = 16;
+
+/// A path as the client gave it.
+pub type Path = heapless::String<PATH_MAX>;
+/// Where a backing device sits in the namespace (`/rom`, `/dev/fb0`).
+pub type MountName = heapless::String<64>;
+/// File bytes carried in a frame.
+pub type Bytes = Vec<u8, DATA_CHUNK>;
 
 /// How [`Request::Mmap`] gives the file offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,12 +85,57 @@ pub enum Request {
     ReadSysctl { name: Sysctl },
     /// Write a `/proc/sys/vm` value. Answered by [`Reply::Done`].
     WriteSysctl { name: Sysctl, value: i64 },
+    /// `open(path, flags, mode)` of a path under a server mount. Answered
+    /// by [`Reply::Fd`]; the fd belongs to the caller's process alone.
+    Open { path: Path, flags: u32, mode: u32 },
+    /// `close(fd)`. Answered by [`Reply::Done`].
+    Close { fd: i32 },
+    /// `read`/`pread` of at most [`DATA_CHUNK`] bytes (`offset: None` reads
+    /// at and advances the file position). Answered by [`Reply::Data`].
+    Read {
+        fd: i32,
+        len: u32,
+        offset: Option<u64>,
+    },
+    /// `write`/`pwrite`. Answered by [`Reply::Count`].
+    Write {
+        fd: i32,
+        data: Bytes,
+        offset: Option<u64>,
+    },
+    /// `ftruncate(fd, len)`. Answered by [`Reply::Done`].
+    Ftruncate { fd: i32, len: u64 },
+    /// `fstat(fd)`. Answered by [`Reply::Stat`].
+    Fstat { fd: i32 },
+    /// `lseek(fd, offset, whence)`. Answered by [`Reply::Offset`].
+    Lseek { fd: i32, offset: i64, whence: u32 },
+    /// The connection becomes a backing-device server for one mount.
+    /// Answered by [`Reply::Registered`]; from then on the server sends it
+    /// [`crate::DriverRequest`] frames.
+    RegisterDriver(crate::DriverRegistration),
+    /// A backing device asks for `pages` contiguous zeroed pages of the
+    /// arena for its own storage (a memory filesystem's file, a ramdisk, a
+    /// screen). Answered by [`Reply::Mapped`].
+    AllocBacking { pages: u64 },
+    /// A backing device returns storage it got with `AllocBacking`.
+    /// Answered by [`Reply::Done`].
+    FreeBacking { addr: u64, pages: u64 },
+    /// A backing device is about to change mode (flash program/erase):
+    /// granted ([`Reply::Done`]) only while no direct mapping of the
+    /// object exists; until `EndExclusive`, new mappings of it are copies
+    /// read through the device or refused (`EBUSY`).
+    BeginExclusive { object: u64 },
+    /// The device shows data again.
+    EndExclusive { object: u64 },
+    /// The mounts the server serves. Answered by [`Reply::Mounts`].
+    ListMounts,
+    /// Start tracing `pid` (ptrace attach): its new private file mappings
+    /// are never shareable. Answered by [`Reply::Done`].
+    PtraceAttach { pid: u32 },
+    /// Stop tracing `pid`.
+    PtraceDetach { pid: u32 },
 }
 
-/// The memory server's answer. Its frame echoes the request's tag.
-// `ProcText` is large on purpose: frames are bounded and received into
-// fixed buffers, so boxing it would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// The call failed with this errno (also the answer to a frame that
@@ -105,6 +163,20 @@ pub enum Reply {
     },
     /// A value read.
     Value(i64),
+    /// A new file descriptor.
+    Fd(i32),
+    /// Bytes read (fewer than asked at end of file; none at or past it).
+    Data(Bytes),
+    /// Bytes written.
+    Count(u64),
+    /// What `fstat` tells.
+    Stat(crate::FileStat),
+    /// The new file position.
+    Offset(u64),
+    /// The connection now serves a mount; requests name this driver id.
+    Registered { driver: u32 },
+    /// Every mount point served.
+    Mounts(Vec<MountName, MAX_MOUNTS>),
 }
 
 impl Reply {

@@ -155,6 +155,23 @@ fn message_sizes_stay_bounded() {
         &mut buf,
     );
     assert!(len <= MAX_FRAME, "largest reply is {len} bytes");
+    let path = heapless::String::try_from("/".repeat(protocol::PATH_MAX).as_str()).unwrap();
+    let open = Request::Open {
+        path,
+        flags: u32::MAX,
+        mode: u32::MAX,
+    };
+    assert!(encode_request(1, &open, &mut buf) <= MAX_FRAME);
+    let data = heapless::Vec::from_slice(&[0xffu8; protocol::DATA_CHUNK]).unwrap();
+    let write = Request::Write {
+        fd: i32::MIN,
+        data,
+        offset: Some(u64::MAX),
+    };
+    assert!(encode_request(1, &write, &mut buf) <= MAX_FRAME);
+    let name: protocol::MountName = heapless::String::try_from("/".repeat(64).as_str()).unwrap();
+    let mounts = (0..protocol::MAX_MOUNTS).map(|_| name.clone()).collect();
+    assert!(encode_reply(1, &Reply::Mounts(mounts), &mut buf) <= MAX_FRAME);
     let hello = Reply::Hello {
         pid: u32::MAX,
         arena_base: u64::MAX,

@@ -2,8 +2,10 @@
 //! format change and must bump `protocol::VERSION` and `docs/protocol.md`.
 
 use protocol::{
-    decode_reply, decode_request, encode_reply, encode_request, Errno, OffsetUnit, ProcView, Reply,
-    Request, Sysctl, MAX_FRAME,
+    decode_driver_reply, decode_driver_request, decode_incoming, decode_reply, decode_request,
+    encode_driver_reply, encode_driver_request, encode_reply, encode_request, DriverOps,
+    DriverRegistration, DriverReply, DriverRequest, Errno, FileStat, Incoming, ObjectInfo,
+    ObjectKind, OffsetUnit, ProcView, Reply, Request, Sysctl, MAX_FRAME,
 };
 
 fn hex(bytes: &[u8]) -> String {
@@ -18,6 +20,14 @@ fn hex(bytes: &[u8]) -> String {
 /// given body length.
 fn header(kind: u8, body_len: u8) -> String {
     format!("4e 4d 4d 55 01 00 {kind:02x} 00 2a 00 00 00 {body_len:02x} 00 00 00")
+}
+
+fn s<const N: usize>(text: &str) -> heapless::String<N> {
+    heapless::String::try_from(text).unwrap()
+}
+
+fn bytes(data: &[u8]) -> protocol::Bytes {
+    heapless::Vec::from_slice(data).unwrap()
 }
 
 fn request_frame(request: &Request) -> String {
@@ -131,6 +141,64 @@ fn requests() {
             },
             "08 00 01",
         ),
+        (
+            Request::Open {
+                path: s("/rom/t"),
+                flags: 2,
+                mode: 0o600,
+            },
+            "09 06 2f 72 6f 6d 2f 74 02 80 03",
+        ),
+        (Request::Close { fd: 3 }, "0a 06"),
+        (
+            Request::Read {
+                fd: 3,
+                len: 100,
+                offset: None,
+            },
+            "0b 06 64 00",
+        ),
+        (
+            Request::Write {
+                fd: 3,
+                data: bytes(b"hi"),
+                offset: Some(4096),
+            },
+            "0c 06 02 68 69 01 80 20",
+        ),
+        (Request::Ftruncate { fd: 3, len: 8192 }, "0d 06 80 40"),
+        (Request::Fstat { fd: 3 }, "0e 06"),
+        (
+            Request::Lseek {
+                fd: 3,
+                offset: -1,
+                whence: 2,
+            },
+            "0f 06 01 02",
+        ),
+        (
+            Request::RegisterDriver(DriverRegistration {
+                name: s("romfs"),
+                mount: s("/rom"),
+                dev: (31, 2),
+                noexec: false,
+                read_only: true,
+            }),
+            "10 05 72 6f 6d 66 73 04 2f 72 6f 6d 1f 02 00 01",
+        ),
+        (Request::AllocBacking { pages: 2 }, "11 02"),
+        (
+            Request::FreeBacking {
+                addr: 0x1000,
+                pages: 2,
+            },
+            "12 80 20 02",
+        ),
+        (Request::BeginExclusive { object: 7 }, "13 07"),
+        (Request::EndExclusive { object: 7 }, "14 07"),
+        (Request::ListMounts, "15"),
+        (Request::PtraceAttach { pid: 5 }, "16 05"),
+        (Request::PtraceDetach { pid: 5 }, "17 05"),
     ];
     for (request, body) in cases {
         expect(request_frame(request), 1, body);
@@ -162,8 +230,148 @@ fn replies() {
             "05 03 03 61 62 0a",
         ),
         (Reply::Value(1), "06 02"),
+        (Reply::Fd(3), "07 06"),
+        (Reply::Data(bytes(b"hi")), "08 02 68 69"),
+        (Reply::Count(2), "09 02"),
+        (
+            Reply::Stat(FileStat {
+                dev: (31, 2),
+                ino: 37,
+                mode: 0o100644,
+                size: 10000,
+                uid: 0,
+                gid: 0,
+            }),
+            "0a 1f 02 25 a4 83 02 90 4e 00 00",
+        ),
+        (Reply::Offset(4096), "0b 80 20"),
+        (Reply::Registered { driver: 1 }, "0c 01"),
+        (
+            Reply::Mounts(heapless::Vec::from_slice(&[s("/rom")]).unwrap()),
+            "0d 01 04 2f 72 6f 6d",
+        ),
     ];
     for (reply, body) in cases {
         expect(reply_frame(reply), 2, body);
+    }
+}
+
+#[test]
+fn driver_requests() {
+    let cases: &[(DriverRequest, &str)] = &[
+        (
+            DriverRequest::Lookup {
+                path: s("t"),
+                flags: 0,
+                mode: 0,
+            },
+            "00 01 74 00 00",
+        ),
+        (
+            DriverRequest::Read {
+                object: 7,
+                offset: 0,
+                len: 8192,
+                dest: 0x1000,
+            },
+            "01 07 00 80 40 80 20",
+        ),
+        (
+            DriverRequest::ReadData {
+                object: 7,
+                offset: 0,
+                len: 100,
+            },
+            "02 07 00 64",
+        ),
+        (
+            DriverRequest::WriteData {
+                object: 7,
+                offset: 0,
+                data: bytes(b"hi"),
+            },
+            "03 07 00 02 68 69",
+        ),
+        (
+            DriverRequest::GetUnmappedArea {
+                object: 7,
+                len: 8192,
+                pgoff: 0,
+                flags: 2,
+            },
+            "04 07 80 40 00 02",
+        ),
+        (
+            DriverRequest::Mmap {
+                object: 7,
+                start: 0x1000,
+                len: 8192,
+                pgoff: 0,
+                vm_flags: 0x275,
+            },
+            "05 07 80 20 80 40 00 f5 04",
+        ),
+        (
+            DriverRequest::CloseVma {
+                object: 7,
+                start: 0x1000,
+                len: 8192,
+            },
+            "06 07 80 20 80 40",
+        ),
+        (
+            DriverRequest::Truncate {
+                object: 7,
+                size: 8192,
+            },
+            "07 07 80 40",
+        ),
+        (DriverRequest::Stat { object: 7 }, "08 07"),
+        (DriverRequest::Release { object: 7 }, "09 07"),
+    ];
+    let mut buf = [0u8; MAX_FRAME];
+    for (request, body) in cases {
+        let len = encode_driver_request(0x2a, request, &mut buf);
+        assert_eq!(
+            &decode_driver_request(&buf[..len]).unwrap().message,
+            request
+        );
+        expect(hex(&buf[..len]), 3, body);
+    }
+}
+
+#[test]
+fn driver_replies() {
+    let info = ObjectInfo {
+        object: 7,
+        ino: 37,
+        kind: ObjectKind::RegularFile,
+        mode: 0o644,
+        size: 10000,
+        caps: None,
+        ops: DriverOps(DriverOps::MMAP | DriverOps::READ),
+        io_memory: false,
+    };
+    let cases: &[(DriverReply, &str)] = &[
+        (DriverReply::Error(Errno::ENOSYS), "00 26"),
+        (DriverReply::Done, "01"),
+        (
+            DriverReply::Opened(info),
+            "02 07 25 00 a4 03 90 4e 00 03 00",
+        ),
+        (DriverReply::Count(8192), "03 80 40"),
+        (DriverReply::Data(bytes(b"hi")), "04 02 68 69"),
+        (DriverReply::Address(0x4000_1230), "05 b0 a4 80 80 04"),
+    ];
+    let mut buf = [0u8; MAX_FRAME];
+    for (reply, body) in cases {
+        let len = encode_driver_reply(0x2a, reply, &mut buf);
+        assert_eq!(&decode_driver_reply(&buf[..len]).unwrap().message, reply);
+        // The server's decoder tells a driver reply from a client request.
+        match decode_incoming(&buf[..len]).unwrap() {
+            Incoming::DriverReply(frame) => assert_eq!(&frame.message, reply),
+            other => panic!("decoded as {other:?}"),
+        }
+        expect(hex(&buf[..len]), 4, body);
     }
 }
