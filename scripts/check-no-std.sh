@@ -11,4 +11,4 @@ export CARGO_TARGET_DIR="${NO_STD_TARGET_DIR:-$PWD/target-nostd}"
 exec /usr/bin/cargo build --release \
     --target riscv64gc-unknown-none-elf \
     -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
-    -p protocol -p memsrv "$@"
+    -p protocol -p memsrv -p drivers "$@"
