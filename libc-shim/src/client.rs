@@ -2,7 +2,8 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
-    decode_reply, encode_request, Errno, OffsetUnit, ProcView, Reply, Request, Sysctl, MAX_FRAME,
+    decode_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat, MountName,
+    OffsetUnit, Path, ProcView, Reply, Request, Sysctl, DATA_CHUNK, MAX_FRAME,
 };
 
 /// Carries one request frame to the memory server and its reply back.
@@ -175,6 +176,171 @@ impl<T: Transport> Client<T> {
 
     pub fn write_sysctl(&self, name: Sysctl, value: i64) -> Result<(), Errno> {
         self.expect_done(&Request::WriteSysctl { name, value })
+    }
+
+    /// `open(path, flags, mode)` of a path under a server mount; returns
+    /// the new descriptor. A path longer than [`protocol::PATH_MAX`] →
+    /// `ENAMETOOLONG`.
+    pub fn open(&self, path: &str, flags: u32, mode: u32) -> Result<i32, Errno> {
+        let path = Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?;
+        match self.call(&Request::Open { path, flags, mode })? {
+            Reply::Fd(fd) => Ok(fd),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    pub fn close(&self, fd: i32) -> Result<(), Errno> {
+        self.expect_done(&Request::Close { fd })
+    }
+
+    /// `read(fd, buf)` at the file position, in [`DATA_CHUNK`] pieces until
+    /// `buf` is full or a piece comes back short (end of file). Returns the
+    /// bytes read; an error after some bytes were read ends the loop with
+    /// the count so far, as a short read.
+    pub fn read(&self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.read_loop(fd, buf, None)
+    }
+
+    /// `pread(fd, buf, offset)`: as [`Client::read`] at `offset`, leaving
+    /// the file position alone.
+    pub fn pread(&self, fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        self.read_loop(fd, buf, Some(offset))
+    }
+
+    fn read_loop(&self, fd: i32, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let want = (buf.len() - done).min(DATA_CHUNK);
+            let at = offset.map(|o| o.saturating_add(done as u64));
+            let reply = self.call(&Request::Read {
+                fd,
+                len: want as u32,
+                offset: at,
+            });
+            let data = match reply {
+                Ok(Reply::Data(data)) => data,
+                Ok(_) if done == 0 => return Err(Errno::EPROTO),
+                Err(e) if done == 0 => return Err(e),
+                _ => break,
+            };
+            // A server that sends more than asked is not believed.
+            let got = data.len().min(want);
+            buf[done..done + got].copy_from_slice(&data[..got]);
+            done += got;
+            if got < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// `write(fd, data)` at the file position (or at the end with
+    /// `O_APPEND`), in [`DATA_CHUNK`] pieces. Returns the bytes written; a
+    /// short piece or an error after some bytes ends the loop with the
+    /// count so far.
+    pub fn write(&self, fd: i32, data: &[u8]) -> Result<usize, Errno> {
+        self.write_loop(fd, data, None)
+    }
+
+    /// `pwrite(fd, data, offset)`.
+    pub fn pwrite(&self, fd: i32, data: &[u8], offset: u64) -> Result<usize, Errno> {
+        self.write_loop(fd, data, Some(offset))
+    }
+
+    fn write_loop(&self, fd: i32, data: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+        let mut done = 0usize;
+        // `write(fd, "", 0)` still reaches the server (it checks the fd).
+        loop {
+            let piece = &data[done..(done + DATA_CHUNK).min(data.len())];
+            let mut bytes = Bytes::new();
+            // Cannot fail: a piece is at most DATA_CHUNK long.
+            let _ = bytes.extend_from_slice(piece);
+            let at = offset.map(|o| o.saturating_add(done as u64));
+            let reply = self.call(&Request::Write {
+                fd,
+                data: bytes,
+                offset: at,
+            });
+            let count = match reply {
+                Ok(Reply::Count(n)) => n,
+                Ok(_) if done == 0 => return Err(Errno::EPROTO),
+                Err(e) if done == 0 => return Err(e),
+                _ => break,
+            };
+            let wrote = (count as usize).min(piece.len());
+            done += wrote;
+            if wrote < piece.len() || done >= data.len() {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    pub fn ftruncate(&self, fd: i32, len: u64) -> Result<(), Errno> {
+        self.expect_done(&Request::Ftruncate { fd, len })
+    }
+
+    pub fn fstat(&self, fd: i32) -> Result<FileStat, Errno> {
+        match self.call(&Request::Fstat { fd })? {
+            Reply::Stat(stat) => Ok(stat),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `lseek(fd, offset, whence)`; returns the new position.
+    pub fn lseek(&self, fd: i32, offset: i64, whence: u32) -> Result<u64, Errno> {
+        match self.call(&Request::Lseek { fd, offset, whence })? {
+            Reply::Offset(pos) => Ok(pos),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// The mount points the server serves (at most [`protocol::MAX_MOUNTS`]).
+    pub fn list_mounts(&self) -> Result<impl Iterator<Item = MountName>, Errno> {
+        match self.call(&Request::ListMounts)? {
+            Reply::Mounts(mounts) => Ok(mounts.into_iter()),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// Start tracing `pid`: its new private file mappings are never
+    /// shareable (spec §2.3, §3.1).
+    pub fn ptrace_attach(&self, pid: u32) -> Result<(), Errno> {
+        self.expect_done(&Request::PtraceAttach { pid })
+    }
+
+    pub fn ptrace_detach(&self, pid: u32) -> Result<(), Errno> {
+        self.expect_done(&Request::PtraceDetach { pid })
+    }
+
+    /// This connection becomes the backing-device server of one mount;
+    /// returns the driver id.
+    pub fn register_driver(&self, registration: DriverRegistration) -> Result<u32, Errno> {
+        match self.call(&Request::RegisterDriver(registration))? {
+            Reply::Registered { driver } => Ok(driver),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `pages` contiguous zeroed arena pages for a driver's own storage;
+    /// returns their address.
+    pub fn alloc_backing(&self, pages: u64) -> Result<u64, Errno> {
+        match self.call(&Request::AllocBacking { pages })? {
+            Reply::Mapped { addr } => Ok(addr),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    pub fn free_backing(&self, addr: u64, pages: u64) -> Result<(), Errno> {
+        self.expect_done(&Request::FreeBacking { addr, pages })
+    }
+
+    pub fn begin_exclusive(&self, object: u64) -> Result<(), Errno> {
+        self.expect_done(&Request::BeginExclusive { object })
+    }
+
+    pub fn end_exclusive(&self, object: u64) -> Result<(), Errno> {
+        self.expect_done(&Request::EndExclusive { object })
     }
 
     fn expect_done(&self, request: &Request) -> Result<(), Errno> {
