@@ -33,6 +33,7 @@
 //! ```
 
 mod arena;
+mod driver;
 mod packet;
 mod process;
 mod routes;
@@ -44,11 +45,13 @@ mod wait;
 mod tests;
 
 pub use arena::{Arena, ArenaMemory};
+pub use driver::{request_frame, ArenaHost, DriverConnection, Mount};
 pub use process::Process;
 pub use server::Server;
 pub use transport::ChannelTransport;
 
-use crossbeam_channel::{bounded, unbounded};
+use crossbeam_channel::{bounded, never, unbounded};
+use drivers::BackingDevice;
 use memsrv::{Config, Credentials, MemoryServer, Stats};
 use protocol::Errno;
 use server::{Inbox, ServerLoop, ToServer};
@@ -155,6 +158,20 @@ impl ThreadsHome {
         let spin = self.tuning.client_spin;
         let transport = ChannelTransport::connect(&self.inbox, credentials, spin, gate)?;
         Process::hello(transport, Arc::clone(&self.arena), ticket)
+    }
+
+    /// Run `device` as a backing-device server on a thread of its own:
+    /// it connects, registers its mount, runs `start` and then answers
+    /// memsrv's driver requests. Returns once `start` is done; dropping the
+    /// [`Mount`] stops the driver (memsrv sees it die).
+    pub fn mount(&self, device: Box<dyn BackingDevice + Send>) -> Result<Mount, Errno> {
+        driver::spawn(&self.inbox, ROOT, Arc::clone(&self.arena), device)
+    }
+
+    /// A bare driver connection, for a test that speaks for a driver by
+    /// hand (registration, replies, misbehaviour).
+    pub fn connect_driver(&self, credentials: Credentials) -> Result<DriverConnection, Errno> {
+        DriverConnection::connect(&self.inbox, credentials, never())
     }
 
     /// Run `look` on the server thread, between two messages, and return

@@ -5,16 +5,23 @@
 //! server sees each sender's messages in the order they were sent: a
 //! `Disconnect` sent before a `Inspect` is always handled first, and a test
 //! that drops its processes and then reads the stats sees their memory freed.
+//!
+//! memsrv has no clock: while a driver is connected the loop gives it the
+//! time every [`TICK`] (between messages, and by waking from its sleep), so
+//! a driver that does not answer is timed out.
 
 use super::arena::ArenaMemory;
 use super::packet::Packet;
-use super::routes::Routes;
-use super::wait::{current_cpu, same_cpu, spin_until, Doorbell, ReplySlot};
+use super::routes::{Routes, Sink};
+use super::wait::{current_cpu, same_cpu, spin_until, Doorbell};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use memsrv::{ClientId, Credentials, Effect, MemoryServer};
 use protocol::Errno;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often memsrv is given the time while a driver is connected.
+pub const TICK: Duration = Duration::from_millis(2);
 
 /// The server as the threads home runs it.
 pub type Server = MemoryServer<ArenaMemory>;
@@ -24,10 +31,11 @@ pub type Inspection = Box<dyn FnOnce(&Server) + Send>;
 
 /// A message to the server thread.
 pub enum ToServer {
-    /// A new connection: replies go to `reply`; its id comes back on `welcome`.
+    /// A new connection: its frames go to `reply`; its id comes back on
+    /// `welcome`.
     Connect {
         credentials: Credentials,
-        reply: Arc<ReplySlot>,
+        reply: Sink,
         welcome: Sender<ClientId>,
     },
     /// One encoded request frame from `from` (named by the transport, never
@@ -75,6 +83,9 @@ pub struct ServerLoop {
     spin: Duration,
     /// The core of the client last answered: likely the next to ask.
     peer_cpu: i32,
+    /// When the loop started: memsrv's time is milliseconds since then.
+    started: Instant,
+    last_tick: Instant,
 }
 
 impl ServerLoop {
@@ -85,13 +96,19 @@ impl ServerLoop {
             effects: Vec::new(),
             spin,
             peer_cpu: -1,
+            started: Instant::now(),
+            last_tick: Instant::now(),
         }
     }
 
     /// The next message: polled for the spin budget, then slept for.
     /// `None` once every sender is gone.
-    fn next(&self, queue: &Receiver<ToServer>, bell: &Doorbell) -> Option<ToServer> {
+    fn next(&mut self, queue: &Receiver<ToServer>, bell: &Doorbell) -> Option<ToServer> {
         loop {
+            let clock = self.routes.has_queues();
+            if clock {
+                self.tick_if_due();
+            }
             match queue.try_recv() {
                 Ok(message) => return Some(message),
                 Err(TryRecvError::Disconnected) => return None,
@@ -101,7 +118,11 @@ impl ServerLoop {
             bell.set_server_cpu(here);
             let may_spin = !same_cpu(here, self.peer_cpu);
             if !(may_spin && spin_until(self.spin, || !queue.is_empty())) {
-                bell.sleep_unless(|| !queue.is_empty());
+                if clock {
+                    bell.sleep_unless_for(TICK, || !queue.is_empty());
+                } else {
+                    bell.sleep_unless(|| !queue.is_empty());
+                }
             }
         }
     }
@@ -138,24 +159,59 @@ impl ServerLoop {
         let mut effects = std::mem::take(&mut self.effects);
         self.server
             .handle_frame(from, packet.as_slice(), &mut effects);
+        self.carry_out(effects);
+    }
+
+    /// Give memsrv the time if a [`TICK`] has passed since the last time.
+    fn tick_if_due(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_tick) < TICK {
+            return;
+        }
+        self.last_tick = now;
+        let now_ms =
+            u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
+        let effects = std::mem::take(&mut self.effects);
+        let effects = self.memsrv_tick(now_ms, effects);
+        self.carry_out(effects);
+    }
+
+    /// memsrv's timer entry point (driver timeouts).
+    fn memsrv_tick(&mut self, _now_ms: u64, effects: Vec<Effect>) -> Vec<Effect> {
+        effects
+    }
+
+    fn carry_out(&mut self, mut effects: Vec<Effect>) {
         for effect in effects.drain(..) {
+            #[allow(unreachable_patterns)]
             match effect {
                 Effect::Reply { to, frame } => self.deliver(to, frame.as_slice()),
                 Effect::Drop { client } => self.close(client),
+                // Effects a newer memsrv may add are not for this home yet.
+                _ => {}
             }
         }
         self.effects = effects;
     }
 
     fn deliver(&mut self, to: ClientId, frame: &[u8]) {
-        let Some(reply) = self.routes.get(to) else {
+        let Some(sink) = self.routes.get(to) else {
             return;
         };
-        // A client has one call outstanding; a reply it never took means it
-        // is not reading its replies, and the server will not wait for it.
-        self.peer_cpu = reply.client_cpu();
-        let delivered = Packet::copy_from(frame).map(|packet| reply.deliver(packet));
-        if !matches!(delivered, Ok(Ok(()))) {
+        let delivered = match sink {
+            // A client has one call outstanding; a reply it never took means
+            // it is not reading its replies, and the server will not wait for
+            // it.
+            Sink::Slot(reply) => {
+                self.peer_cpu = reply.client_cpu();
+                Packet::copy_from(frame).is_ok_and(|packet| reply.deliver(packet).is_ok())
+            }
+            // A driver's queue is unbounded: it never blocks the server.
+            Sink::Queue(queue) => {
+                Packet::copy_from(frame).is_ok_and(|packet| queue.send(packet).is_ok())
+            }
+        };
+        if !delivered {
             self.close(to);
         }
     }

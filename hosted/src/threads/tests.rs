@@ -134,3 +134,44 @@ fn a_blocking_home_works_too() {
     }
     assert_eq!(ThreadsHome::with_arena_size(100).err(), Some(Errno::EINVAL));
 }
+
+#[test]
+fn a_driver_connection_carries_its_own_calls_and_sorts_frames_by_kind() {
+    let home = home();
+    let connection = home.connect_driver(ROOT).unwrap();
+    let id = connection.id();
+    let client = nommu::Client::new(connection);
+    client.hello(None).unwrap();
+    let x = client
+        .mmap(
+            0,
+            4096,
+            RW,
+            protocol::linux::MAP_PRIVATE | protocol::linux::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+        .unwrap();
+    client.munmap(x, 4096).unwrap();
+    // A reply nobody waits for is not a driver request.
+    let connection = client.transport();
+    connection
+        .send(&request_frame(
+            99,
+            &Request::ReadSysctl {
+                name: protocol::Sysctl::NrTrimPages,
+            },
+        ))
+        .unwrap();
+    let waited = connection.next_request(Some(Duration::from_millis(50)));
+    assert_eq!(waited, Ok(None));
+    assert_eq!(client.read_sysctl(protocol::Sysctl::NrTrimPages), Ok(1));
+    // Garbage without a header closes the connection.
+    connection.send(b"junk").unwrap();
+    assert_eq!(
+        connection.recv_frame(Some(Duration::from_secs(5))),
+        Err(Errno::ENOTCONN)
+    );
+    assert_ne!(id, home.connect_driver(ROOT).unwrap().id());
+    home.check_invariants().unwrap();
+}

@@ -2,6 +2,7 @@
 //! server thread and waits for the reply in the connection's own slot.
 
 use super::packet::Packet;
+use super::routes::Sink;
 use super::server::{Inbox, ToServer};
 use super::wait::{current_cpu, same_cpu, ReplySlot, SpinGate};
 use crossbeam_channel::bounded;
@@ -35,7 +36,7 @@ impl ChannelTransport {
         let (welcome, welcomed) = bounded(1);
         inbox.send(ToServer::Connect {
             credentials,
-            reply: Arc::clone(&reply),
+            reply: Sink::Slot(Arc::clone(&reply)),
             welcome,
         })?;
         let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)?;

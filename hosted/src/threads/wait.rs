@@ -151,11 +151,17 @@ impl Doorbell {
 
     /// Server side: park unless `ready` turns true once "asleep" is
     /// announced.
-    pub fn sleep_unless(&self, mut ready: impl FnMut() -> bool) {
+    pub fn sleep_unless(&self, ready: impl FnMut() -> bool) {
+        self.sleep_unless_for(PARK_SLICE, ready);
+    }
+
+    /// As [`Doorbell::sleep_unless`], parking at most `limit` (a server
+    /// with a clock to keep wakes on time without a message).
+    pub fn sleep_unless_for(&self, limit: Duration, mut ready: impl FnMut() -> bool) {
         self.asleep.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if !ready() {
-            std::thread::park_timeout(PARK_SLICE);
+            std::thread::park_timeout(limit.min(PARK_SLICE));
         }
         self.asleep.store(false, Ordering::Relaxed);
     }
