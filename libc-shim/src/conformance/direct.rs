@@ -1,19 +1,472 @@
-//! §14.2 Direct versus copy: only vector 44 (anonymous `MAP_SHARED` is
-//! plain private memory) needs no backing; the rest of the section waits
-//! for files and devices and is not listed here.
+//! §14.2 Direct versus copy: which requests get the backing's own memory
+//! (§2.4, §2.6, §11) and which get a private copy, and what a copy holds.
+//!
+//! The spec's absolute addresses become the home's landmarks: `/rom/t`'s
+//! data (`0x40001230`: image base in the arena + the file's data offset,
+//! not page aligned), the test device's base (`0x50000000`) and the
+//! `/dev/mem` window (`0x20000000`).
 
-use super::support::{expect_filled, Process, P, RW};
-use super::{Failure, Home, Section, Vector};
-use protocol::linux::{MAP_ANONYMOUS, MAP_SHARED};
+use super::env::{
+    caps, data_f_byte, rom_t_byte, TestDeviceConfig, DATA_F, DATA_F_LEN, MEM, MTD0, MTD1, O_RDONLY,
+    O_RDWR, ROM_T, TST, TST_READ_BYTE, ZERO,
+};
+use super::support::{expect_bytes, expect_filled, fill, landmark, Process, Tst, P, RW};
+use super::{Failure, Home, Landmark, Section, Vector};
+use alloc::vec;
+use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
+use protocol::Errno;
 
 const S: Section = Section::DirectCopy;
+const R: u32 = PROT_READ;
+const RX: u32 = PROT_READ | PROT_EXEC;
 
-pub const VECTORS: &[Vector] = &[Vector {
-    id: 44,
-    section: S,
-    name: "anonymous MAP_SHARED is not shared between processes",
-    run: v44_shared_anon_is_private,
-}];
+#[rustfmt::skip]
+pub const VECTORS: &[Vector] = &[
+    Vector { id: 22, section: S, name: "romfs PRIVATE R is direct (XIP), not page aligned", run: v22_rom_xip },
+    Vector { id: 23, section: S, name: "romfs PRIVATE RW is a copy", run: v23_rom_private_rw },
+    Vector { id: 24, section: S, name: "romfs PRIVATE R|X shares the XIP region", run: v24_rom_rx },
+    Vector { id: 25, section: S, name: "SHARED RW without the WRITE capability", run: v25_shared_rw_without_write },
+    Vector { id: 26, section: S, name: "get_unmapped_area ENOSYS: PRIVATE R copies", run: v26_gua_enosys_private },
+    Vector { id: 27, section: S, name: "get_unmapped_area ENOSYS: SHARED R refused", run: v27_gua_enosys_shared },
+    Vector { id: 28, section: S, name: "get_unmapped_area EINVAL fails the call", run: v28_gua_einval },
+    Vector { id: 29, section: S, name: "mmap ENOSYS: private copies, shared refused", run: v29_mmap_enosys },
+    Vector { id: 30, section: S, name: "mmap EIO fails the call and leaves no region", run: v30_mmap_eio },
+    Vector { id: 31, section: S, name: "PRIVATE without COPY", run: v31_private_without_copy },
+    Vector { id: 32, section: S, name: "PRIVATE R|X without EXEC copies", run: v32_rx_without_exec },
+    Vector { id: 33, section: S, name: "a copy past EOF is zero filled", run: v33_copy_past_eof },
+    Vector { id: 34, section: S, name: "a copy wholly beyond EOF is all zero", run: v34_copy_beyond_eof },
+    Vector { id: 35, section: S, name: "memory fs SHARED RW aliases the file", run: v35_memfs_shared_aliases },
+    Vector { id: 36, section: S, name: "memory fs pages written apart: SHARED refused, PRIVATE copies", run: v36_memfs_written_pages },
+    Vector { id: 37, section: S, name: "memory fs SHARED past EOF", run: v37_memfs_shared_past_eof },
+    Vector { id: 38, section: S, name: "romfs beyond EOF: PRIVATE R refused, RW zero copy", run: v38_rom_beyond_eof },
+    Vector { id: 39, section: S, name: "MTD NOR flash: copies only", run: v39_mtd_flash },
+    Vector { id: 40, section: S, name: "MTD ROM: PRIVATE refused", run: v40_mtd_rom_private },
+    Vector { id: 41, section: S, name: "/dev/mem SHARED RW: address = offset", run: v41_dev_mem_shared },
+    Vector { id: 42, section: S, name: "/dev/mem PRIVATE refused", run: v42_dev_mem_private },
+    Vector { id: 43, section: S, name: "/dev/zero: private zero copies only", run: v43_dev_zero },
+    Vector { id: 44, section: S, name: "anonymous MAP_SHARED is not shared between processes", run: v44_shared_anon_is_private },
+];
+
+/// `open(path, flags)` that must succeed.
+fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
+    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
+}
+
+/// The capabilities vectors 26–29 give `/dev/tst`.
+const DCRW: u8 = caps::DIRECT | caps::COPY | caps::READ | caps::WRITE;
+
+/// `/rom/t`'s data is the spec's `0x40001230` ([`Landmark::RomTData`]).
+fn v22_rom_xip(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let t = landmark(home, Landmark::RomTData)?;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let x = p.open_map(ROM_T, O_RDONLY, 8192, R, MAP_PRIVATE, 0)?;
+    ensure_eq!(
+        x,
+        t,
+        "address of PRIVATE R of /rom/t (the file's data in the image)"
+    );
+    ensure!(
+        x % P != 0,
+        "{x:#x} is page aligned; the spec's XIP address is not"
+    );
+    ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
+    expect_bytes(home, x, 8192, rom_t_byte, "/rom/t through the XIP mapping")?;
+    ok!(p.munmap(x, 8192), "munmap");
+    Ok(())
+}
+
+fn v23_rom_private_rw(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let t = landmark(home, Landmark::RomTData)?;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let x = p.open_map(ROM_T, O_RDONLY, 8192, RW, MAP_PRIVATE, 0)?;
+    ensure!(x != t, "PRIVATE RW got the XIP address {t:#x}");
+    ensure_eq!(x % P, 0, "alignment of the copy {x:#x}");
+    expect_bytes(home, x, 8192, rom_t_byte, "the copy of /rom/t bytes 0-8191")?;
+    ensure_eq!(p.mc_delta(before)?, 8, "MC delta");
+    // The copy is private: writing it leaves the image alone.
+    fill(home, x, 16, 0)?;
+    expect_bytes(
+        home,
+        t,
+        16,
+        rom_t_byte,
+        "/rom/t in the image after writing the copy",
+    )?;
+    Ok(())
+}
+
+/// The R and R|X mappings share one region: one line in `/proc/maps`.
+fn v24_rom_rx(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let t = landmark(home, Landmark::RomTData)?;
+    let p = Process::spawn(home)?;
+    let q = Process::spawn(home)?;
+    let rx = p.open_map(ROM_T, O_RDONLY, 8192, RX, MAP_PRIVATE, 0)?;
+    ensure_eq!(rx, t, "address of PRIVATE R|X of /rom/t");
+    let r = q.open_map(ROM_T, O_RDONLY, 8192, R, MAP_PRIVATE, 0)?;
+    ensure_eq!(
+        r,
+        t,
+        "address of PRIVATE R of /rom/t while the R|X mapping lives"
+    );
+    let maps = p.global_maps()?;
+    let lines = maps
+        .lines()
+        .filter(|l| l.starts_with(&alloc::format!("{t:08x}-")))
+        .count();
+    ensure_eq!(lines, 1, "/proc/maps lines for the XIP region: {maps:?}");
+    Ok(())
+}
+
+fn v25_shared_rw_without_write(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let config = TestDeviceConfig {
+        caps: Some(caps::DIRECT | caps::COPY | caps::READ),
+        ..TestDeviceConfig::default()
+    };
+    let _tst = Tst::set(home, config)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDWR)?;
+    ensure_errno!(
+        p.map_fd(P, RW, MAP_SHARED, fd, 0),
+        Errno::EINVAL,
+        "SHARED RW of /dev/tst declaring DIRECT|COPY|READ"
+    );
+    Ok(())
+}
+
+fn gua_fails(errno: Errno) -> TestDeviceConfig {
+    TestDeviceConfig {
+        caps: Some(DCRW),
+        get_unmapped_area: Some(Err(errno)),
+        ..TestDeviceConfig::default()
+    }
+}
+
+fn v26_gua_enosys_private(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let tst = Tst::set(home, gua_fails(Errno::ENOSYS))?;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    let x = ok!(p.map_fd(P, R, MAP_PRIVATE, fd, 0), "PRIVATE R of /dev/tst");
+    ensure_eq!(x % P, 0, "alignment of the copy {x:#x}");
+    ensure!(x != tst.base(), "the copy is at the device's base {x:#x}");
+    expect_filled(home, x, P, TST_READ_BYTE, "the copy")?;
+    ensure_eq!(p.mc_delta(before)?, 4, "MC delta");
+    Ok(())
+}
+
+fn v27_gua_enosys_shared(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let _tst = Tst::set(home, gua_fails(Errno::ENOSYS))?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED R of /dev/tst whose get_unmapped_area says ENOSYS"
+    );
+    Ok(())
+}
+
+fn v28_gua_einval(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let _tst = Tst::set(home, gua_fails(Errno::EINVAL))?;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_PRIVATE, fd, 0),
+        Errno::EINVAL,
+        "PRIVATE R of /dev/tst whose get_unmapped_area says EINVAL"
+    );
+    ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
+    Ok(())
+}
+
+fn v29_mmap_enosys(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let config = TestDeviceConfig {
+        caps: Some(DCRW),
+        mmap: Err(Errno::ENOSYS),
+        ..TestDeviceConfig::default()
+    };
+    let tst = Tst::set(home, config)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    let x = ok!(p.map_fd(P, R, MAP_PRIVATE, fd, 0), "PRIVATE R of /dev/tst");
+    ensure!(x != tst.base(), "PRIVATE R got the device's base {x:#x}");
+    ensure_eq!(x % P, 0, "alignment of the copy {x:#x}");
+    expect_filled(home, x, P, TST_READ_BYTE, "the copy")?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED R of /dev/tst whose mmap says ENOSYS"
+    );
+    Ok(())
+}
+
+fn v30_mmap_eio(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let config = TestDeviceConfig {
+        mmap: Err(Errno::EIO),
+        ..TestDeviceConfig::default()
+    };
+    let _tst = Tst::set(home, config)?;
+    let p = Process::spawn(home)?;
+    let regions = p.global_maps()?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_SHARED, fd, 0),
+        Errno::EIO,
+        "SHARED R of /dev/tst whose mmap says EIO"
+    );
+    ensure_eq!(p.global_maps()?, regions, "/proc/maps after the refusal");
+    ensure_eq!(p.maps()?, "", "the process's maps after the refusal");
+    Ok(())
+}
+
+fn v31_private_without_copy(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let config = TestDeviceConfig {
+        caps: Some(caps::DIRECT | caps::READ),
+        ..TestDeviceConfig::default()
+    };
+    let _tst = Tst::set(home, config)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_PRIVATE, fd, 0),
+        Errno::ENODEV,
+        "PRIVATE R of /dev/tst declaring DIRECT|READ"
+    );
+    Ok(())
+}
+
+fn v32_rx_without_exec(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let config = TestDeviceConfig {
+        caps: Some(caps::DIRECT | caps::COPY | caps::READ),
+        ..TestDeviceConfig::default()
+    };
+    let tst = Tst::set(home, config)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    let x = ok!(
+        p.map_fd(P, RX, MAP_PRIVATE, fd, 0),
+        "PRIVATE R|X of /dev/tst"
+    );
+    ensure!(x != tst.base(), "PRIVATE R|X got the device's base {x:#x}");
+    expect_filled(home, x, P, TST_READ_BYTE, "the copy")?;
+    Ok(())
+}
+
+fn data_or_zero(i: u64) -> u8 {
+    if i < DATA_F_LEN {
+        data_f_byte(i)
+    } else {
+        0
+    }
+}
+
+fn v33_copy_past_eof(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let x = p.open_map(DATA_F, O_RDONLY, 12288, R, MAP_PRIVATE, 0)?;
+    expect_bytes(home, x, 12288, data_or_zero, "/data/f copy of 12288 bytes")?;
+    Ok(())
+}
+
+fn v34_copy_beyond_eof(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, DATA_F, O_RDONLY)?;
+    let x = ok!(
+        p.client().mmap2(0, P, R, MAP_PRIVATE, fd, 5),
+        "PRIVATE R of /data/f at pgoff 5"
+    );
+    expect_filled(home, x, P, 0, "the copy beyond EOF")?;
+    Ok(())
+}
+
+fn v35_memfs_shared_aliases(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let fd = p.fresh_file("/tmp/s", 8192)?;
+    let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
+    ok!(home.write(x + 5000, b"through X"), "store through X");
+    let mut seen = [0u8; 9];
+    let got = ok!(p.client().pread(fd, &mut seen, 5000), "pread of /tmp/s");
+    ensure_eq!(
+        &seen[..got],
+        b"through X",
+        "pread after the store through X"
+    );
+    let wrote = ok!(p.client().pwrite(fd, b"by pwrite", 100), "pwrite of /tmp/s");
+    ensure_eq!(wrote, 9, "bytes written by pwrite");
+    ok!(home.read(x + 100, &mut seen), "load through X");
+    ensure_eq!(&seen, b"by pwrite", "bytes through X after pwrite");
+    Ok(())
+}
+
+fn v36_memfs_written_pages(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let fd = p.fresh_file("/tmp/w", 0)?;
+    let data = vec![0x5au8; 3 * P as usize];
+    let wrote = ok!(p.client().write(fd, &data), "write() of 3 pages to /tmp/w");
+    ensure_eq!(wrote, data.len(), "bytes written");
+    let before = p.mmap_copy_kb()?;
+    ensure_errno!(
+        p.map_fd(3 * P, R, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED R of /tmp/w (pages written apart)"
+    );
+    let x = ok!(
+        p.map_fd(3 * P, R, MAP_PRIVATE, fd, 0),
+        "PRIVATE R of /tmp/w"
+    );
+    expect_filled(home, x, 3 * P, 0x5a, "the copy of /tmp/w")?;
+    ensure_eq!(p.mc_delta(before)?, 12, "MC delta");
+    Ok(())
+}
+
+fn v37_memfs_shared_past_eof(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = p.fresh_file("/tmp/s", 8192)?;
+    ensure_errno!(
+        p.map_fd(12288, R, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED R of the 8192-byte /tmp/s, len 12288"
+    );
+    Ok(())
+}
+
+fn v38_rom_beyond_eof(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, ROM_T, O_RDONLY)?;
+    ensure_errno!(
+        p.client().mmap2(0, P, R, MAP_PRIVATE, fd, 10),
+        Errno::EINVAL,
+        "PRIVATE R of /rom/t at pgoff 10"
+    );
+    let x = ok!(
+        p.client().mmap2(0, P, RW, MAP_PRIVATE, fd, 10),
+        "PRIVATE RW of /rom/t at pgoff 10"
+    );
+    expect_filled(home, x, P, 0, "the copy beyond EOF")?;
+    Ok(())
+}
+
+/// "Contents = flash contents": compared with what `pread` of the device
+/// gives.
+fn v39_mtd_flash(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, MTD1, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED R of /dev/mtd1 (NOR flash)"
+    );
+    for pages in [1u64, 2] {
+        let before = p.mmap_copy_kb()?;
+        let x = ok!(
+            p.map_fd(pages * P, R, MAP_PRIVATE, fd, 0),
+            "PRIVATE R of /dev/mtd1, {pages} page(s)"
+        );
+        ensure_eq!(
+            p.mc_delta(before)? as u64,
+            4 * pages,
+            "MC delta for {pages} page(s)"
+        );
+        let mut flash = vec![0u8; (pages * P) as usize];
+        let got = ok!(p.client().pread(fd, &mut flash, 0), "pread of /dev/mtd1");
+        ensure_eq!(got, flash.len(), "bytes read from /dev/mtd1");
+        expect_bytes(
+            home,
+            x,
+            pages * P,
+            |i| flash[i as usize],
+            "the copy of the flash",
+        )?;
+        ok!(p.munmap(x, pages * P), "munmap");
+    }
+    Ok(())
+}
+
+fn v40_mtd_rom_private(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, MTD0, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_PRIVATE, fd, 0),
+        Errno::EACCES,
+        "PRIVATE R of /dev/mtd0 (ROM type)"
+    );
+    Ok(())
+}
+
+/// The spec's physical address `0x20000000` is a page-aligned address of
+/// this home's memory ([`Landmark::DevMemWindow`]).
+fn v41_dev_mem_shared(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let window = landmark(home, Landmark::DevMemWindow)?;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let fd = open(&p, MEM, O_RDWR)?;
+    let x = ok!(
+        p.map_fd(P, RW, MAP_SHARED, fd, window),
+        "SHARED RW of /dev/mem at offset {window:#x}"
+    );
+    ensure_eq!(x, window, "address of the /dev/mem mapping");
+    ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
+    ok!(p.munmap(x, P), "munmap");
+    Ok(())
+}
+
+fn v42_dev_mem_private(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let window = landmark(home, Landmark::DevMemWindow)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, MEM, O_RDWR)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_PRIVATE, fd, window),
+        Errno::ENODEV,
+        "PRIVATE R of /dev/mem"
+    );
+    Ok(())
+}
+
+fn v43_dev_zero(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let fd = open(&p, ZERO, O_RDWR)?;
+    let x = ok!(
+        p.map_fd(8192, RW, MAP_PRIVATE, fd, 0),
+        "PRIVATE RW of /dev/zero"
+    );
+    expect_filled(home, x, 8192, 0, "the /dev/zero copy")?;
+    ensure_eq!(p.mc_delta(before)?, 8, "MC delta");
+    ensure_errno!(
+        p.map_fd(8192, RW, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED RW of /dev/zero opened O_RDWR"
+    );
+    let read_only = open(&p, ZERO, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(8192, RW, MAP_SHARED, read_only, 0),
+        Errno::EACCES,
+        "SHARED RW of /dev/zero opened O_RDONLY"
+    );
+    Ok(())
+}
 
 fn v44_shared_anon_is_private(home: &mut dyn Home) -> Result<(), Failure> {
     let home: &dyn Home = home;

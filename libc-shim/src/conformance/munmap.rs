@@ -1,7 +1,12 @@
-//! §14.5 `munmap`: anonymous mappings cut at page granularity (§5.1).
+//! §14.5 `munmap`: anonymous mappings cut at page granularity, file
+//! mappings only whole (§5.1), shared regions outliving one process (§5.2).
 
-use super::support::{expect_filled, fill, ranges_within, Process, TrimPages, P};
-use super::{Deferred, Failure, Home, Section, Vector};
+use super::env::{data_f_byte, DATA_F, O_RDONLY, ROM_T};
+use super::support::{
+    expect_bytes, expect_filled, fill, landmark, ranges_within, Process, TrimPages, P,
+};
+use super::{Failure, Home, Landmark, Section, Vector};
+use protocol::linux::{MAP_PRIVATE, PROT_READ};
 use protocol::Errno;
 
 const S: Section = Section::Munmap;
@@ -13,15 +18,11 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 66, section: S, name: "an unaligned start is refused", run: v66_unaligned_start },
     Vector { id: 67, section: S, name: "cutting the head", run: v67_head },
     Vector { id: 68, section: S, name: "cutting the tail frees the slack", run: v68_tail_with_slack },
+    Vector { id: 69, section: S, name: "a file copy is unmapped only whole", run: v69_file_copy_whole },
     Vector { id: 70, section: S, name: "an address in no mapping", run: v70_unmapped },
     Vector { id: 71, section: S, name: "zero length is refused", run: v71_zero_length },
-];
-
-#[rustfmt::skip]
-pub const DEFERRED: &[Deferred] = &[
-    Deferred { id: 69, section: S, needs: "files: a /data/f copy" },
-    Deferred { id: 72, section: S, needs: "device backings: a /rom/t direct mapping" },
-    Deferred { id: 73, section: S, needs: "files: a copy region shared by two processes (anonymous regions are never shared)" },
+    Vector { id: 72, section: S, name: "an unaligned XIP mapping with its own length", run: v72_xip_unaligned },
+    Vector { id: 73, section: S, name: "a shared copy outlives one of its processes", run: v73_shared_copy_exit },
 ];
 
 /// 4 anonymous pages, page `i` filled with `i + 1`; returns the start.
@@ -146,4 +147,59 @@ fn v70_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
 fn v71_zero_length(home: &mut dyn Home) -> Result<(), Failure> {
     let p = Process::spawn(home)?;
     refused(home, &p, 0, 0)
+}
+
+fn v69_file_copy_whole(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    ensure_errno!(p.munmap(a, P), Errno::EINVAL, "munmap(A, P) of a file copy");
+    expect_bytes(home, a, 2 * P, data_f_byte, "the copy after the refusal")?;
+    ok!(p.munmap(a, 2 * P), "munmap(A, 2P)");
+    ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
+    Ok(())
+}
+
+/// The spec's `0x40001230` is [`Landmark::RomTData`].
+fn v72_xip_unaligned(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let t = landmark(home, Landmark::RomTData)?;
+    let p = Process::spawn(home)?;
+    let x = p.open_map(ROM_T, O_RDONLY, 8192, PROT_READ, MAP_PRIVATE, 0)?;
+    ensure_eq!(x, t, "the XIP address");
+    ok!(p.munmap(x, 8192), "munmap(X, 8192)");
+    ensure_eq!(
+        ranges_within(&p.maps()?, x, x + 8192)?,
+        [],
+        "maps after munmap"
+    );
+    Ok(())
+}
+
+/// "A exits" is A's `Exit` (its connection closes with it).
+fn v73_shared_copy_exit(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let a = Process::spawn(home)?;
+    let b = Process::spawn(home)?;
+    let before = b.mmap_copy_kb()?;
+    let x = a.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    let y = b.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    ensure_eq!(y, x, "B shares A's copy");
+    let shared = b.mc_delta(before)?;
+    ensure_eq!(shared, 8, "MC delta of the shared copy");
+    ok!(a.client().exit(), "A exits");
+    drop(a);
+    ensure_eq!(b.mc_delta(before)?, shared, "MC after A exited");
+    expect_bytes(home, y, 2 * P, data_f_byte, "B's mapping after A exited")?;
+    ensure_eq!(
+        ranges_within(&b.maps()?, y, y + 2 * P)?,
+        [(y, y + 2 * P)],
+        "B's maps"
+    );
+    let observer = Process::spawn(home)?;
+    ok!(b.client().exit(), "B exits");
+    drop(b);
+    ensure_eq!(observer.mc_delta(before)?, 0, "MC after B exited");
+    Ok(())
 }

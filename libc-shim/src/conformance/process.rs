@@ -18,8 +18,8 @@ pub const VECTORS: &[Vector] = &[
 
 #[rustfmt::skip]
 pub const DEFERRED: &[Deferred] = &[
-    Deferred { id: 116, section: S, needs: "ptrace (PTRACE_PEEKDATA)" },
-    Deferred { id: 117, section: S, needs: "ptrace, /rom/t and /data/f" },
+    Deferred { id: 116, section: S, needs: "PTRACE_PEEKDATA: the protocol has attach/detach but no remote access request" },
+    Deferred { id: 117, section: S, needs: "PTRACE_POKEDATA: the protocol has attach/detach but no remote access request" },
     Deferred { id: 118, section: S, needs: "brk" },
     Deferred { id: 119, section: S, needs: "execve (the loader mapping a new image)" },
 ];

@@ -2,7 +2,8 @@
 //! naming the line, a process wrapper over the client core, and readers
 //! for the `/proc` texts the vectors measure with.
 
-use super::{Connection, Failure, Home};
+use super::env::{TestDevice, TestDeviceConfig, O_CREAT, O_RDWR, O_TRUNC};
+use super::{Connection, Failure, Home, Landmark};
 use crate::{Client, Transport};
 use alloc::boxed::Box;
 use alloc::format;
@@ -131,6 +132,67 @@ impl<'h> Process<'h> {
         self.client().munmap(addr, len)
     }
 
+    /// `open(path, flags, 0600)`.
+    pub fn open(&self, path: &str, flags: u32) -> Result<i32, Errno> {
+        self.client().open(path, flags, 0o600)
+    }
+
+    /// `mmap(0, len, prot, flags, fd, offset)` with a byte offset.
+    pub fn map_fd(
+        &self,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        fd: i32,
+        offset: u64,
+    ) -> Result<u64, Errno> {
+        self.client().mmap(0, len, prot, flags, fd, offset)
+    }
+
+    /// `open(path, flags)` then `mmap(0, len, prot, flags, fd, offset)`;
+    /// the descriptor stays open (closed with the process).
+    pub fn open_map(
+        &self,
+        path: &str,
+        open_flags: u32,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        offset: u64,
+    ) -> Result<u64, Failure> {
+        let fd = self
+            .open(path, open_flags)
+            .map_err(|e| failure(line!(), format!("open({path:?}, {open_flags:#o}): {e:?}")))?;
+        self.map_fd(len, prot, flags, fd, offset).map_err(|e| {
+            failure(
+                line!(),
+                format!("mmap of {path} (len {len:#x}, prot {prot:#x}, flags {flags:#x}, offset {offset:#x}): {e:?}"),
+            )
+        })
+    }
+
+    /// A memory-filesystem file truncated from 0 to `size` (the way to
+    /// get one contiguous run, §7.5), opened `O_RDWR`; returns the fd.
+    pub fn fresh_file(&self, path: &str, size: u64) -> Result<i32, Failure> {
+        let fd = self.open(path, O_CREAT | O_RDWR | O_TRUNC).map_err(|e| {
+            failure(
+                line!(),
+                format!("open({path:?}, O_CREAT|O_RDWR|O_TRUNC): {e:?}"),
+            )
+        })?;
+        if size > 0 {
+            self.client().ftruncate(fd, size).map_err(|e| {
+                failure(line!(), format!("ftruncate({path}, {size}) from 0: {e:?}"))
+            })?;
+        }
+        Ok(fd)
+    }
+
+    /// `/proc/maps`: every region.
+    pub fn global_maps(&self) -> Result<String, Failure> {
+        self.proc_text(ProcView::GlobalMaps)
+    }
+
     /// The whole text of a `/proc` view.
     pub fn proc_text(&self, view: ProcView) -> Result<String, Failure> {
         let mut buf = vec![0u8; 4096];
@@ -203,6 +265,86 @@ impl Drop for TrimPages<'_, '_> {
             .client()
             .write_sysctl(Sysctl::NrTrimPages, self.saved);
     }
+}
+
+/// `/dev/tst` configured for the life of the guard, then put back to the
+/// default device.
+pub struct Tst<'h> {
+    device: &'h dyn TestDevice,
+}
+
+impl<'h> Tst<'h> {
+    /// The home's `/dev/tst`, configured as `config`.
+    pub fn set(home: &'h dyn Home, config: TestDeviceConfig) -> Result<Self, Failure> {
+        let device = home
+            .test_device()
+            .ok_or_else(|| failure(line!(), "the home has no /dev/tst".into()))?;
+        device.configure(config);
+        Ok(Self { device })
+    }
+
+    /// Where the device's page 0 lives (the spec's `0x50000000`).
+    pub fn base(&self) -> u64 {
+        self.device.base()
+    }
+
+    pub fn counters(&self) -> super::TestDeviceCounters {
+        self.device.counters()
+    }
+}
+
+impl Drop for Tst<'_> {
+    fn drop(&mut self) {
+        self.device.configure(TestDeviceConfig::default());
+    }
+}
+
+/// The home's address for a landmark of the test environment.
+pub fn landmark(home: &dyn Home, which: Landmark) -> Result<u64, Failure> {
+    home.landmark(which)
+        .ok_or_else(|| failure(line!(), format!("the home does not place {which:?}")))
+}
+
+/// Fail unless `len` bytes at `addr` are `byte_at(0..len)`.
+pub fn expect_bytes(
+    home: &dyn Home,
+    addr: u64,
+    len: u64,
+    byte_at: impl Fn(u64) -> u8,
+    what: &str,
+) -> Result<(), Failure> {
+    let mut page = [0u8; P as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(P) as usize;
+        home.read(addr + done, &mut page[..n]).map_err(|e| {
+            failure(
+                line!(),
+                format!("{what}: reading {:#x}: {e:?}", addr + done),
+            )
+        })?;
+        for (i, &got) in page[..n].iter().enumerate() {
+            let at = done + i as u64;
+            if got != byte_at(at) {
+                return Err(failure(
+                    line!(),
+                    format!(
+                        "{what}: byte {at} (at {:#x}) is {got:#04x}, expected {:#04x}",
+                        addr + at,
+                        byte_at(at)
+                    ),
+                ));
+            }
+        }
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// The lines of a maps text whose range is exactly `[start, end)`.
+pub fn lines_for(maps: &str, start: u64, end: u64) -> Vec<&str> {
+    let range = format!("{start:08x}-{end:08x} ");
+    maps.lines().filter(|l| l.starts_with(&range)).collect()
 }
 
 /// The kB figure of the `MmapCopy:` line.

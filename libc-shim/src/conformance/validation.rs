@@ -1,10 +1,14 @@
-//! §14.1 Argument validation: the order and errnos of §2.1–§2.2, for the
-//! requests that need no file or device.
+//! §14.1 Argument validation: the order and errnos of §2.1–§2.2.
 
-use super::support::{ranges_within, Process, P, PRIVATE_ANON, RW};
-use super::{Deferred, Failure, Home, Section, Vector};
+use super::env::{
+    caps, TestDeviceConfig, DATA_F, DATA_NOEXEC_F, FB0, O_RDONLY, O_RDWR, O_WRONLY, PIPE, SOCKET,
+    TST,
+};
+use super::support::{landmark, ranges_within, Process, Tst, P, PRIVATE_ANON, RW};
+use super::{Failure, Home, Landmark, Section, Vector};
 use protocol::linux::{
-    MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED_VALIDATE, PROT_READ,
+    MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
+    PROT_EXEC, PROT_READ,
 };
 use protocol::Errno;
 
@@ -21,22 +25,18 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 7, section: S, name: "mmap2 page offset overflow", run: v7_pgoff_overflow },
     Vector { id: 8, section: S, name: "unaligned byte offset, before the fd", run: v8_unaligned_offset },
     Vector { id: 9, section: S, name: "an fd that is not open", run: v9_bad_fd },
+    Vector { id: 10, section: S, name: "a pipe has no mmap method", run: v10_pipe },
+    Vector { id: 11, section: S, name: "a socket declares no capabilities", run: v11_socket },
+    Vector { id: 12, section: S, name: "a file opened O_WRONLY", run: v12_write_only },
+    Vector { id: 13, section: S, name: "SHARED RW of a file opened O_RDONLY", run: v13_shared_rw_read_only },
+    Vector { id: 14, section: S, name: "SHARED of a copy-only file", run: v14_shared_copy_only },
+    Vector { id: 15, section: S, name: "PRIVATE of a framebuffer", run: v15_fb_private },
+    Vector { id: 16, section: S, name: "SHARED R|X of a framebuffer", run: v16_fb_exec },
+    Vector { id: 17, section: S, name: "SHARED RW of a framebuffer: its screen", run: v17_fb_shared },
+    Vector { id: 18, section: S, name: "PROT_EXEC on a noexec mount", run: v18_noexec },
     Vector { id: 19, section: S, name: "MAP_FIXED_NOREPLACE is only a hint", run: v19_fixed_noreplace },
-];
-
-#[rustfmt::skip]
-pub const DEFERRED: &[Deferred] = &[
-    Deferred { id: 10, section: S, needs: "pipes (a descriptor with no mmap method)" },
-    Deferred { id: 11, section: S, needs: "sockets" },
-    Deferred { id: 12, section: S, needs: "files: /data/f opened O_WRONLY" },
-    Deferred { id: 13, section: S, needs: "the memory filesystem (/tmp/x)" },
-    Deferred { id: 14, section: S, needs: "files on the copy-only filesystem (/data/f)" },
-    Deferred { id: 15, section: S, needs: "device backings (/dev/fb0)" },
-    Deferred { id: 16, section: S, needs: "device backings (/dev/fb0)" },
-    Deferred { id: 17, section: S, needs: "device backings (/dev/fb0)" },
-    Deferred { id: 18, section: S, needs: "files and a noexec mount" },
-    Deferred { id: 20, section: S, needs: "the configurable test device (/dev/tst)" },
-    Deferred { id: 21, section: S, needs: "the configurable test device (/dev/tst)" },
+    Vector { id: 20, section: S, name: "a device without get_unmapped_area", run: v20_no_get_unmapped_area },
+    Vector { id: 21, section: S, name: "COPY without a read method", run: v21_no_read },
 ];
 
 /// `call` fails with exactly `errno` and leaves the maps and `MmapCopy`
@@ -129,11 +129,18 @@ fn v7_pgoff_overflow(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// §2.1 item 2: the byte-offset entry point refuses an unaligned offset
-/// before the descriptor is looked up. The vector's `/data/f` waits for
-/// files; the rule is checked with a descriptor that is not open (where the
-/// fd test would give `EBADF` if it came first) and without one.
+/// before the descriptor is looked up: with `/data/f`, with a descriptor
+/// that is not open (where the fd test would give `EBADF` if it came
+/// first) and without one.
 fn v8_unaligned_offset(home: &mut dyn Home) -> Result<(), Failure> {
     let p = Process::spawn(home)?;
+    let fd = ok!(p.open(DATA_F, O_RDONLY), "open {DATA_F}");
+    refused(
+        &p,
+        Errno::EINVAL,
+        "mmap of /data/f at byte offset 100",
+        |p| p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 100),
+    )?;
     refused(
         &p,
         Errno::EINVAL,
@@ -165,4 +172,152 @@ fn v19_fixed_noreplace(home: &mut dyn Home) -> Result<(), Failure> {
     ensure_eq!(addr % P, 0, "alignment of {addr:#x}");
     ok!(p.munmap(addr, P), "munmap");
     Ok(())
+}
+
+/// `open(path, flags)` that must succeed.
+fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
+    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
+}
+
+fn v10_pipe(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, PIPE, O_RDONLY)?;
+    refused(&p, Errno::ENODEV, "PRIVATE R of a pipe's read end", |p| {
+        p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
+    })
+}
+
+fn v11_socket(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, SOCKET, O_RDWR)?;
+    refused(&p, Errno::EINVAL, "PRIVATE R of a socket", |p| {
+        p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
+    })
+}
+
+fn v12_write_only(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, DATA_F, O_WRONLY)?;
+    refused(
+        &p,
+        Errno::EACCES,
+        "PRIVATE R of /data/f opened O_WRONLY",
+        |p| p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0),
+    )
+}
+
+fn v13_shared_rw_read_only(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let writer = p.fresh_file("/tmp/x", 8192)?;
+    ok!(p.client().close(writer), "close /tmp/x");
+    let fd = open(&p, "/tmp/x", O_RDONLY)?;
+    refused(
+        &p,
+        Errno::EACCES,
+        "SHARED RW of /tmp/x opened O_RDONLY",
+        |p| p.map_fd(8192, RW, MAP_SHARED, fd, 0),
+    )
+}
+
+fn v14_shared_copy_only(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, DATA_F, O_RDONLY)?;
+    refused(&p, Errno::ENODEV, "SHARED R of /data/f", |p| {
+        p.map_fd(P, PROT_READ, MAP_SHARED, fd, 0)
+    })
+}
+
+fn v15_fb_private(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, FB0, O_RDWR)?;
+    refused(&p, Errno::ENODEV, "PRIVATE R of /dev/fb0", |p| {
+        p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
+    })
+}
+
+fn v16_fb_exec(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, FB0, O_RDWR)?;
+    refused(&p, Errno::EINVAL, "SHARED R|X of /dev/fb0", |p| {
+        p.map_fd(P, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0)
+    })
+}
+
+/// The spec's `0x30000000` is the screen base the framebuffer driver got
+/// in this home's arena ([`Landmark::FrameBuffer`]).
+fn v17_fb_shared(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let screen = landmark(home, Landmark::FrameBuffer)?;
+    let p = Process::spawn(home)?;
+    let before = p.mmap_copy_kb()?;
+    let fd = open(&p, FB0, O_RDWR)?;
+    let x = ok!(
+        p.map_fd(8192, RW, MAP_SHARED, fd, 0),
+        "SHARED RW of /dev/fb0, len 8192"
+    );
+    ensure_eq!(x, screen, "address of the mapping (the screen base)");
+    ensure_eq!(p.mc_delta(before)?, 0, "MC delta of a direct mapping");
+    ok!(p.munmap(x, 8192), "munmap of the screen");
+    Ok(())
+}
+
+/// `/data` remounted `noexec` is [`DATA_NOEXEC_F`]: the same file on a
+/// second copy-only mount registered `noexec` (the protocol has no
+/// remount). The same request on the executable mount succeeds, so the
+/// refusal is the mount's doing.
+fn v18_noexec(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let fd = open(&p, DATA_NOEXEC_F, O_RDONLY)?;
+    refused(
+        &p,
+        Errno::EPERM,
+        "PRIVATE R|X of /data/f on a noexec mount",
+        |p| p.map_fd(P, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0),
+    )?;
+    let fd = open(&p, DATA_F, O_RDONLY)?;
+    let x = ok!(
+        p.map_fd(P, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0),
+        "PRIVATE R|X of /data/f on the executable mount"
+    );
+    ok!(p.munmap(x, P), "munmap");
+    Ok(())
+}
+
+fn v20_no_get_unmapped_area(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let _tst = Tst::set(
+        home,
+        TestDeviceConfig {
+            get_unmapped_area: None,
+            ..TestDeviceConfig::default()
+        },
+    )?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    refused(
+        &p,
+        Errno::ENODEV,
+        "SHARED R of /dev/tst without get_unmapped_area",
+        |p| p.map_fd(P, PROT_READ, MAP_SHARED, fd, 0),
+    )
+}
+
+fn v21_no_read(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let _tst = Tst::set(
+        home,
+        TestDeviceConfig {
+            caps: Some(caps::COPY | caps::DIRECT | caps::READ),
+            read: false,
+            ..TestDeviceConfig::default()
+        },
+    )?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDONLY)?;
+    refused(
+        &p,
+        Errno::ENODEV,
+        "PRIVATE R of /dev/tst without a read method",
+        |p| p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0),
+    )
 }

@@ -1,0 +1,107 @@
+//! §14.12 Backing contract (§11): the driver is asked to approve every new
+//! direct mapping and told of every removed one; declared capabilities and
+//! the defaults decide what is direct.
+
+use super::env::{TestDeviceConfig, O_RDONLY, O_RDWR, RAMDISK, RAMDISK_DIRECT, TST};
+use super::support::{landmark, Process, Tst, P, RW};
+use super::{Failure, Home, Landmark, Section, Vector};
+use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
+use protocol::Errno;
+
+const S: Section = Section::Backing;
+const R: u32 = PROT_READ;
+
+#[rustfmt::skip]
+pub const VECTORS: &[Vector] = &[
+    Vector { id: 120, section: S, name: "mmap and close once per mapping", run: v120_per_mapping_hooks },
+    Vector { id: 121, section: S, name: "a device declaring no capabilities", run: v121_default_caps },
+    Vector { id: 122, section: S, name: "ramdisk: default COPY, or DIRECT over its array", run: v122_ramdisk },
+];
+
+/// `open(path, flags)` that must succeed.
+fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
+    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
+}
+
+fn v120_per_mapping_hooks(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let tst = Tst::set(home, TestDeviceConfig::default())?;
+    let p = Process::spawn(home)?;
+    let start = tst.counters();
+    let fd = open(&p, TST, O_RDONLY)?;
+    let x = ok!(p.map_fd(P, R, MAP_SHARED, fd, 0), "first SHARED R");
+    let y = ok!(p.map_fd(P, R, MAP_SHARED, fd, 0), "second SHARED R");
+    ensure_eq!((x, y), (tst.base(), tst.base()), "both addresses");
+    ensure_eq!(
+        tst.counters().mmap_calls - start.mmap_calls,
+        2,
+        "driver mmap calls"
+    );
+    ok!(p.munmap(x, P), "first munmap");
+    ok!(p.munmap(y, P), "second munmap");
+    // The close calls are not waited for; a lookup on the same driver
+    // is served after them.
+    let _ = p.open(TST, O_RDONLY);
+    ensure_eq!(
+        tst.counters().close_calls - start.close_calls,
+        2,
+        "driver close calls"
+    );
+    Ok(())
+}
+
+/// The spec's `0x50000000` is the device's base.
+fn v121_default_caps(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let config = TestDeviceConfig {
+        caps: None,
+        get_unmapped_area: Some(Ok(())),
+        ..TestDeviceConfig::default()
+    };
+    let tst = Tst::set(home, config)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, TST, O_RDWR)?;
+    let x = ok!(p.map_fd(P, RW, MAP_SHARED, fd, 0), "SHARED RW");
+    ensure_eq!(x, tst.base(), "SHARED RW address");
+    ensure_errno!(
+        p.map_fd(P, R, MAP_PRIVATE, fd, 0),
+        Errno::ENODEV,
+        "PRIVATE R"
+    );
+    ensure_errno!(
+        p.map_fd(P, R | PROT_EXEC, MAP_SHARED, fd, 0),
+        Errno::EINVAL,
+        "SHARED R|X"
+    );
+    ok!(p.munmap(x, P), "munmap");
+    Ok(())
+}
+
+/// The direct ramdisk's array is [`Landmark::RamdiskArray`].
+fn v122_ramdisk(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let array = landmark(home, Landmark::RamdiskArray)?;
+    let p = Process::spawn(home)?;
+    let fd = open(&p, RAMDISK, O_RDONLY)?;
+    ensure_errno!(
+        p.map_fd(P, R, MAP_SHARED, fd, 0),
+        Errno::ENODEV,
+        "SHARED R of the default ramdisk"
+    );
+    let before = p.mmap_copy_kb()?;
+    let c = ok!(
+        p.map_fd(P, R, MAP_PRIVATE, fd, 0),
+        "PRIVATE R of the default ramdisk"
+    );
+    ensure_eq!(p.mc_delta(before)?, 4, "MC delta of the copy");
+    ensure_eq!(c % P, 0, "alignment of the copy {c:#x}");
+    let direct = open(&p, RAMDISK_DIRECT, O_RDWR)?;
+    let before = p.mmap_copy_kb()?;
+    let x = ok!(
+        p.map_fd(P, RW, MAP_SHARED, direct, 0),
+        "SHARED RW of the ramdisk declaring DIRECT|COPY|READ|WRITE"
+    );
+    ensure_eq!(x, array, "address (the ramdisk's array)");
+    ensure_eq!(p.mc_delta(before)?, 0, "MC delta of the direct mapping");
+    Ok(())
+}
