@@ -165,7 +165,21 @@ impl ThreadsHome {
     /// memsrv's driver requests. Returns once `start` is done; dropping the
     /// [`Mount`] stops the driver (memsrv sees it die).
     pub fn mount(&self, device: Box<dyn BackingDevice + Send>) -> Result<Mount, Errno> {
-        driver::spawn(&self.inbox, ROOT, Arc::clone(&self.arena), device)
+        let arena = Arc::clone(&self.arena);
+        let device = driver::Boxed(device);
+        driver::spawn(&self.inbox, ROOT, arena, device, |_| ()).map(|(mount, ())| mount)
+    }
+
+    /// As [`ThreadsHome::mount`], and once `start` is done run `look` on
+    /// the device (on its thread) and return what it saw: where a driver
+    /// put its storage, a control handle.
+    pub fn mount_with<D, R, F>(&self, device: D, look: F) -> Result<(Mount, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&D) -> R + Send + 'static,
+    {
+        driver::spawn(&self.inbox, ROOT, Arc::clone(&self.arena), device, look)
     }
 
     /// A bare driver connection, for a test that speaks for a driver by

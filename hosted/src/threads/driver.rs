@@ -301,20 +301,48 @@ pub(crate) fn register(
     }
 }
 
-/// Start `device` on a thread of its own: connect, register, `start`, then
-/// serve. Returns once `start` finished (requests that arrive meanwhile
-/// are queued and served after).
-pub(crate) fn spawn(
+/// A boxed device as a [`BackingDevice`] of its own.
+pub(crate) struct Boxed(pub Box<dyn BackingDevice + Send>);
+
+impl BackingDevice for Boxed {
+    fn registration(&self) -> protocol::DriverRegistration {
+        self.0.registration()
+    }
+
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        self.0.start(host)
+    }
+
+    fn serve(
+        &mut self,
+        request: protocol::DriverRequest,
+        host: &mut dyn DriverHost,
+    ) -> protocol::DriverReply {
+        self.0.serve(request, host)
+    }
+}
+
+/// Start `device` on a thread of its own: connect, register, `start`, run
+/// `look` on the started device, then serve. Returns once `look` ran
+/// (requests that arrive meanwhile are queued and served after), with what
+/// it returned.
+pub(crate) fn spawn<D, R, F>(
     inbox: &Inbox,
     credentials: Credentials,
     arena: Arc<Arena>,
-    mut device: Box<dyn BackingDevice + Send>,
-) -> Result<Mount, Errno> {
+    mut device: D,
+    look: F,
+) -> Result<(Mount, R), Errno>
+where
+    D: BackingDevice + Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(&D) -> R + Send + 'static,
+{
     let registration = device.registration();
     let mount = registration.mount.as_str().to_owned();
     let (stop, stopped) = bounded::<()>(0);
     let connection = DriverConnection::connect(inbox, credentials, stopped)?;
-    let (ready, started) = bounded::<Result<u32, Errno>>(1);
+    let (ready, started) = bounded::<Result<(u32, R), Errno>>(1);
     let thread = std::thread::Builder::new()
         .name(format!("driver {mount}"))
         .spawn(move || {
@@ -331,8 +359,8 @@ pub(crate) fn spawn(
                 let _ = ready.send(Err(e));
                 return;
             }
-            let _ = ready.send(Ok(driver));
-            serve(&mut *device, &client, &mut host);
+            let _ = ready.send(Ok((driver, look(&device))));
+            serve(&mut device, &client, &mut host);
         })
         .map_err(|_| Errno::EAGAIN)?;
     let mut handle = Mount {
@@ -342,9 +370,9 @@ pub(crate) fn spawn(
         thread: Some(thread),
     };
     match started.recv() {
-        Ok(Ok(driver)) => {
+        Ok(Ok((driver, seen))) => {
             handle.driver = driver;
-            Ok(handle)
+            Ok((handle, seen))
         }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Errno::EIO),
