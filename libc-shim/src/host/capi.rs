@@ -7,10 +7,16 @@
 //! connection's own and allocates nothing.
 
 use super::connection::{ConnectOptions, Connection, DEFAULT_SOCKET};
+use super::files::FDS;
 use super::sys::set_errno;
 use crate::client::Client;
 use core::ffi::{c_char, c_int, c_void, CStr};
-use protocol::{Errno, ProcView};
+use core::sync::atomic::{AtomicU32, Ordering};
+use protocol::linux::MAP_ANONYMOUS;
+use protocol::{
+    decode_reply, encode_request, Errno, ProcView, Reply, Request, MAX_FRAME, PAGE_SIZE,
+};
+use std::os::fd::BorrowedFd;
 use std::sync::{Mutex, OnceLock};
 
 static GLOBAL: OnceLock<Client<Connection>> = OnceLock::new();
@@ -45,11 +51,22 @@ pub fn global() -> Result<&'static Client<Connection>, Errno> {
     Ok(GLOBAL.get_or_init(|| Client::new(connection)))
 }
 
+/// Where the daemon's host-file driver sits; an `Open` of exactly this
+/// path must carry the descriptor.
+const HOST_FD_PATH: &str = "/.host-fd";
+
 /// The `MAP_FAILED` of C.
 const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
 
 /// `mmap` through the memory server. Sets `errno` and returns `MAP_FAILED`
 /// on failure.
+///
+/// `fd` may be a server file (one `nommu_open`/`open` gave for a path
+/// under a server mount) or a host descriptor: a host file is handed to
+/// the daemon over the socket, opened there through its host-file driver
+/// (a copy-only filesystem: `MAP_PRIVATE` gives a copy, `MAP_SHARED`
+/// `ENODEV`, a pipe `ENODEV`, a socket `EINVAL`, a write-only descriptor
+/// `EACCES`), mapped, and closed again on the server.
 #[no_mangle]
 pub extern "C" fn nommu_mmap(
     addr: *mut c_void,
@@ -62,7 +79,7 @@ pub extern "C" fn nommu_mmap(
     let result = u64::try_from(offset)
         .map_err(|_| Errno::EINVAL)
         .and_then(|offset| {
-            global()?.mmap(
+            map(
                 addr as u64,
                 len as u64,
                 prot as u32,
@@ -77,6 +94,59 @@ pub extern "C" fn nommu_mmap(
             set_errno(e);
             MAP_FAILED
         }
+    }
+}
+
+fn map(addr: u64, len: u64, prot: u32, flags: u32, fd: c_int, offset: u64) -> Result<u64, Errno> {
+    let client = global()?;
+    if flags & MAP_ANONYMOUS != 0 || fd < 0 {
+        return client.mmap(addr, len, prot, flags, fd, offset);
+    }
+    if let Some(server) = FDS.server_fd(fd) {
+        return client.mmap(addr, len, prot, flags, server, offset);
+    }
+    // Spec §2.1: an unaligned byte offset fails before the descriptor is
+    // looked at.
+    if !offset.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let server = open_host_file(client, fd)?;
+    let mapped = client.mmap(addr, len, prot, flags, server, offset);
+    let _ = client.close(server);
+    mapped
+}
+
+/// Tags of host-file opens, apart from the client's own numbering.
+static HOST_FILE_TAG: AtomicU32 = AtomicU32::new(0x8000_0000);
+
+/// Hand host descriptor `fd` to the daemon; returns the server descriptor
+/// it was opened as (the caller closes it).
+fn open_host_file(client: &Client<Connection>, fd: c_int) -> Result<i32, Errno> {
+    let tag = HOST_FILE_TAG.fetch_add(1, Ordering::Relaxed) | 0x8000_0000;
+    let open = Request::Open {
+        path: protocol::Path::try_from(HOST_FD_PATH).map_err(|_| Errno::ENAMETOOLONG)?,
+        flags: 0,
+        mode: 0,
+    };
+    let mut frame = [0u8; MAX_FRAME];
+    let len = encode_request(tag, &open, &mut frame);
+    let mut back = [0u8; MAX_FRAME];
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: the descriptor is only passed to sendmsg for the duration of
+    // the call; if the program closes it meanwhile, sendmsg fails EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let got = client
+        .transport()
+        .call_with_fd(&frame[..len], borrowed, &mut back)?;
+    let reply = decode_reply(&back[..got]).map_err(|e| e.errno())?;
+    if reply.tag != tag {
+        return Err(Errno::EPROTO);
+    }
+    match reply.message.into_result()? {
+        Reply::Fd(server) => Ok(server),
+        _ => Err(Errno::EPROTO),
     }
 }
 

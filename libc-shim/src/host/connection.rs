@@ -8,7 +8,7 @@ use super::sys::eventfd_ring;
 use crate::client::{Client, Transport, Welcome};
 use core::fmt;
 use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -216,6 +216,31 @@ impl Connection {
     ) -> Result<usize, Errno> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.socket_round_trip(request, reply)
+    }
+
+    /// Send one frame over the socket with descriptor `fd` attached
+    /// (`SCM_RIGHTS`) and wait there for the answer. The daemon accepts a
+    /// descriptor only on `Open { path: "/.host-fd" }` (a host file to
+    /// map). A descriptor that is not open fails `EBADF` here.
+    pub fn call_with_fd(
+        &self,
+        request: &[u8],
+        fd: BorrowedFd<'_>,
+        reply: &mut [u8; MAX_FRAME],
+    ) -> Result<usize, Errno> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.socket.send_with_fds(request, &[fd]).map_err(|e| {
+            if e == Errno::EBADF {
+                e
+            } else {
+                Errno::ENOTCONN
+            }
+        })?;
+        match self.socket.recv(reply)? {
+            Datagram::Frame { copied, len } if copied == len => Ok(copied),
+            Datagram::Frame { .. } => Err(Errno::EMSGSIZE),
+            Datagram::Closed => Err(Errno::ENOTCONN),
+        }
     }
 
     fn socket_round_trip(

@@ -20,6 +20,8 @@ pub mod arena;
 pub mod capi;
 pub mod channel;
 pub mod connection;
+pub mod fileapi;
+pub mod files;
 pub mod mapping;
 #[cfg(feature = "posix")]
 pub mod posix;

@@ -36,3 +36,230 @@ pub extern "C" fn mmap64(
 pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
     nommu_munmap(addr, len)
 }
+
+// The file calls. A path under a server mount or a descriptor standing for
+// a server file goes to the memory server, everything else to the host
+// kernel (see `super::files`).
+//
+// `open` and `openat` are variadic in C (`int open(const char *, int,
+// ...)`). Rust cannot define a variadic function, so they are defined with
+// the mode as a fixed third (fourth) argument: on the Linux ABIs this
+// library builds for (x86-64 System V, AArch64 AAPCS64) an integer
+// variadic argument travels in the same register as the fixed one would,
+// and the mode is only read when `O_CREAT` or `O_TMPFILE` says the caller
+// passed it.
+
+use super::fileapi::{
+    nommu_close, nommu_fstat, nommu_ftruncate, nommu_lseek, nommu_open, nommu_openat, nommu_pread,
+    nommu_pwrite, nommu_read, nommu_write,
+};
+use core::ffi::c_char;
+
+/// `int open(const char *path, int flags, ...)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: u32) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_open(path, flags, mode) }
+}
+
+/// `open` with large-file support (the same call on a 64-bit host).
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: u32) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_open(path, flags, mode) }
+}
+
+/// `int openat(int dirfd, const char *path, int flags, ...)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn openat(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_openat(dirfd, path, flags, mode) }
+}
+
+/// `openat` with large-file support.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn openat64(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_openat(dirfd, path, flags, mode) }
+}
+
+/// glibc's `_FORTIFY_SOURCE` form of `open` without a mode.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+    if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        // What glibc does: O_CREAT without a mode is a bug in the caller.
+        std::process::abort();
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_open(path, flags, 0) }
+}
+
+/// glibc's `_FORTIFY_SOURCE` form of `open64` without a mode.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { __open_2(path, flags) }
+}
+
+/// `int close(int fd)`.
+#[no_mangle]
+pub extern "C" fn close(fd: c_int) -> c_int {
+    nommu_close(fd)
+}
+
+/// `ssize_t read(int fd, void *buf, size_t len)`.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_read(fd, buf, len) }
+}
+
+/// `ssize_t write(int fd, const void *buf, size_t len)`.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_write(fd, buf, len) }
+}
+
+/// `ssize_t pread(int fd, void *buf, size_t len, off_t offset)`.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pread(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    offset: libc::off_t,
+) -> isize {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_pread(fd, buf, len, offset) }
+}
+
+/// `pread` with a 64-bit offset (the same call on a 64-bit host).
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pread64(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    offset: libc::off64_t,
+) -> isize {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_pread(fd, buf, len, offset) }
+}
+
+/// `ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)`.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pwrite(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    offset: libc::off_t,
+) -> isize {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_pwrite(fd, buf, len, offset) }
+}
+
+/// `pwrite` with a 64-bit offset.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pwrite64(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    offset: libc::off64_t,
+) -> isize {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_pwrite(fd, buf, len, offset) }
+}
+
+/// `int ftruncate(int fd, off_t len)`.
+#[no_mangle]
+pub extern "C" fn ftruncate(fd: c_int, len: libc::off_t) -> c_int {
+    nommu_ftruncate(fd, len)
+}
+
+/// `ftruncate` with a 64-bit length.
+#[no_mangle]
+pub extern "C" fn ftruncate64(fd: c_int, len: libc::off64_t) -> c_int {
+    nommu_ftruncate(fd, len)
+}
+
+/// `off_t lseek(int fd, off_t offset, int whence)`.
+#[no_mangle]
+pub extern "C" fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
+    nommu_lseek(fd, offset, whence)
+}
+
+/// `lseek` with 64-bit offsets.
+#[no_mangle]
+pub extern "C" fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t {
+    nommu_lseek(fd, offset, whence)
+}
+
+/// `int fstat(int fd, struct stat *st)`.
+///
+/// # Safety
+/// `st` must be writable for one `struct stat`.
+#[no_mangle]
+pub unsafe extern "C" fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_fstat(fd, st) }
+}
+
+/// `fstat` into a `struct stat64` (the same layout on a 64-bit host).
+///
+/// # Safety
+/// `st` must be writable for one `struct stat64`.
+#[no_mangle]
+pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
+    const _: () = assert!(
+        core::mem::size_of::<libc::stat>() == core::mem::size_of::<libc::stat64>(),
+        "struct stat64 differs from struct stat on this target"
+    );
+    // SAFETY: the caller's contract; the two structs have one layout here
+    // (checked above).
+    unsafe { nommu_fstat(fd, st.cast()) }
+}

@@ -99,6 +99,27 @@ impl SeqPacket {
         }
     }
 
+    /// A connected pair (close-on-exec): one end for each side of an
+    /// in-process connection.
+    pub fn pair() -> Result<(Self, Self), Errno> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is a live array of two ints for socketpair to fill.
+        let ret = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        if ret != 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: both descriptors are fresh and each is owned once here.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        Ok((Self { fd: a }, Self { fd: b }))
+    }
+
     /// Wrap an already connected socket (one `accept` returned).
     pub fn from_fd(fd: OwnedFd) -> Self {
         Self { fd }

@@ -5,6 +5,12 @@
 //! functions over integers, atomics and owned descriptors. Memory is mapped
 //! with `syscall(SYS_mmap, ..)`, never through the `mmap` symbol: with
 //! feature `posix` this library *is* `mmap`, and calling it would recurse.
+//! The same holds for the file calls it exports (`open`, `read`, `write`,
+//! `fstat`, `ftruncate`, `lseek`, `close`, ...): the library reaches the
+//! host's through `syscall` (the `host_*` functions here), never through
+//! those symbols. (A descriptor the library owns may still be closed with
+//! the `close` symbol, by `OwnedFd`: the exported `close` hands any
+//! descriptor that is not a server file straight to the host.)
 
 use core::sync::atomic::AtomicU32;
 use protocol::Errno;
@@ -96,7 +102,7 @@ pub fn sealed_memfd(name: &CStr, len: u64) -> Result<OwnedFd, Errno> {
     let size = libc::off_t::try_from(len).map_err(|_| Errno::EINVAL)?;
     // SAFETY: plain calls on a descriptor we own.
     unsafe {
-        check(libc::ftruncate(fd.as_raw_fd(), size).into())?;
+        check(libc::syscall(libc::SYS_ftruncate, fd.as_raw_fd(), size))?;
         let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
         check(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals).into())?;
     }
@@ -107,7 +113,7 @@ pub fn sealed_memfd(name: &CStr, len: u64) -> Result<OwnedFd, Errno> {
 pub fn file_identity(fd: BorrowedFd<'_>) -> Result<(u64, u64, u64), Errno> {
     let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: `st` is a writable stat buffer; fstat fills it on success.
-    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) }.into())?;
+    check(unsafe { libc::syscall(libc::SYS_fstat, fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded, so the buffer is initialised (it was zeroed
     // before in any case).
     let st = unsafe { st.assume_init() };
@@ -126,7 +132,7 @@ pub fn eventfd_ring(fd: BorrowedFd<'_>) {
     let one = 1u64.to_ne_bytes();
     // SAFETY: writes 8 bytes from a live local buffer. A full counter
     // (EAGAIN) already means "ringing", so the result does not matter.
-    unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    unsafe { libc::syscall(libc::SYS_write, fd.as_raw_fd(), one.as_ptr(), one.len()) };
 }
 
 /// Reset an eventfd doorbell.
@@ -134,7 +140,7 @@ pub fn eventfd_drain(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 8];
     // SAFETY: reads at most 8 bytes into a live local buffer; the fd is
     // non-blocking, and an empty counter (EAGAIN) is the expected outcome.
-    unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    unsafe { libc::syscall(libc::SYS_read, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
 }
 
 /// Sleep while `word` holds `expected`, at most `timeout`. Works across
@@ -173,5 +179,93 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
         Ok(n) => Ok(n as usize),
         Err(Errno(e)) if i32::from(e) == libc::EINTR => Ok(0),
         Err(e) => Err(e),
+    }
+}
+
+/// The host kernel's file calls, reached with `syscall` (never through the
+/// library's own exported names). Each returns what the kernel returned,
+/// -1 with `errno` set on failure, like the libc call of the same name.
+pub mod host {
+    use core::ffi::{c_char, c_int, c_void};
+
+    /// `openat(dirfd, path, flags, mode)`.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string (or a pointer the kernel may
+    /// fault on: it then fails `EFAULT`).
+    pub unsafe fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
+        // SAFETY: the kernel reads the path (the caller's contract) and
+        // takes the rest as integers.
+        unsafe { libc::syscall(libc::SYS_openat, dirfd, path, flags, mode) as c_int }
+    }
+
+    /// `close(fd)`.
+    pub fn close(fd: c_int) -> c_int {
+        // SAFETY: closing a descriptor touches no memory of ours; closing
+        // one that is in use is the caller's business, as with close(2).
+        unsafe { libc::syscall(libc::SYS_close, fd) as c_int }
+    }
+
+    /// `read(fd, buf, len)`.
+    ///
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    pub unsafe fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+        // SAFETY: the kernel writes at most `len` bytes at `buf`.
+        unsafe { libc::syscall(libc::SYS_read, fd, buf, len) as isize }
+    }
+
+    /// `write(fd, buf, len)`.
+    ///
+    /// # Safety
+    /// `buf` must be readable for `len` bytes.
+    pub unsafe fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
+        // SAFETY: the kernel reads at most `len` bytes at `buf`.
+        unsafe { libc::syscall(libc::SYS_write, fd, buf, len) as isize }
+    }
+
+    /// `pread(fd, buf, len, offset)`.
+    ///
+    /// # Safety
+    /// As [`read`].
+    pub unsafe fn pread(fd: c_int, buf: *mut c_void, len: usize, offset: i64) -> isize {
+        // SAFETY: as `read`.
+        unsafe { libc::syscall(libc::SYS_pread64, fd, buf, len, offset) as isize }
+    }
+
+    /// `pwrite(fd, buf, len, offset)`.
+    ///
+    /// # Safety
+    /// As [`write`].
+    pub unsafe fn pwrite(fd: c_int, buf: *const c_void, len: usize, offset: i64) -> isize {
+        // SAFETY: as `write`.
+        unsafe { libc::syscall(libc::SYS_pwrite64, fd, buf, len, offset) as isize }
+    }
+
+    /// `ftruncate(fd, len)`.
+    pub fn ftruncate(fd: c_int, len: i64) -> c_int {
+        // SAFETY: integers only.
+        unsafe { libc::syscall(libc::SYS_ftruncate, fd, len) as c_int }
+    }
+
+    /// `lseek(fd, offset, whence)`.
+    pub fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64 {
+        // SAFETY: integers only.
+        unsafe { libc::syscall(libc::SYS_lseek, fd, offset, whence) as i64 }
+    }
+
+    /// `fstat(fd, st)`.
+    ///
+    /// # Safety
+    /// `st` must be writable for one `struct stat`.
+    pub unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
+        // SAFETY: the kernel writes one struct stat at `st`.
+        unsafe { libc::syscall(libc::SYS_fstat, fd, st) as c_int }
+    }
+
+    /// `fcntl(fd, F_GETFL)`.
+    pub fn getfl(fd: c_int) -> c_int {
+        // SAFETY: integers only.
+        unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) as c_int }
     }
 }

@@ -1,0 +1,306 @@
+//! The file calls of the C ABI (`nommu_open`, `nommu_read`, ...), always
+//! exported. A path under a server mount, and a descriptor that stands for
+//! a server file, go to the memory server; everything else goes to the
+//! host kernel ([`super::files`] says how that is decided). On failure a
+//! call sets `errno` and returns -1, as its libc namesake does.
+
+use super::capi::global;
+use super::files::{self, open_on_server, route_path, Route, FDS};
+use super::sys::{host, set_errno};
+use core::ffi::{c_char, c_int, c_void, CStr};
+use protocol::{Errno, FileStat, DATA_CHUNK};
+
+/// Linux's cap on one read or write (`MAX_RW_COUNT`).
+const MAX_RW: usize = 0x7fff_f000;
+
+fn fail<T>(e: Errno, value: T) -> T {
+    set_errno(e);
+    value
+}
+
+/// `open(path, flags, mode)`: a path under a server mount opens a server
+/// file (the descriptor returned stands for it), any other path a host
+/// file. `mode` is read only with `O_CREAT` or `O_TMPFILE`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_open(path: *const c_char, flags: c_int, mode: u32) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { open_at(libc::AT_FDCWD, path, flags, mode) }
+}
+
+/// `openat(dirfd, path, flags, mode)`: an absolute path is routed as by
+/// [`nommu_open`]; a relative one always goes to the host.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_openat(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { open_at(dirfd, path, flags, mode) }
+}
+
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub(crate) unsafe fn open_at(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
+    // `mode` is only there when the flags say so (the C caller passes it
+    // as a variadic argument, else the register holds anything).
+    let mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        mode
+    } else {
+        0
+    };
+    if path.is_null() {
+        return fail(Errno::EFAULT, -1);
+    }
+    // SAFETY: the caller passes a NUL-terminated string.
+    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+    match route_path(bytes) {
+        // SAFETY: `path` is the caller's NUL-terminated string.
+        Route::Host => unsafe { host::openat(dirfd, path, flags, mode) },
+        Route::Server(client, normal) => match open_on_server(client, &normal, flags, mode) {
+            Ok(fd) => fd,
+            Err(e) => fail(e, -1),
+        },
+    }
+}
+
+/// `close(fd)`.
+#[no_mangle]
+pub extern "C" fn nommu_close(fd: c_int) -> c_int {
+    match files::close(fd) {
+        Ok(()) => 0,
+        Err(e) => fail(e, -1),
+    }
+}
+
+/// Read a server file into `buf` in chunks (`offset: None` at the file
+/// position). The bytes are copied out of a local chunk, so the caller's
+/// buffer is only ever written.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
+    let client = match global() {
+        Ok(c) => c,
+        Err(e) => return fail(e, -1),
+    };
+    let len = len.min(MAX_RW);
+    if buf.is_null() && len != 0 {
+        return fail(Errno::EFAULT, -1);
+    }
+    let mut chunk = [0u8; DATA_CHUNK];
+    let mut done = 0usize;
+    loop {
+        let want = (len - done).min(DATA_CHUNK);
+        let got = match offset {
+            Some(at) => client.pread(server, &mut chunk[..want], at + done as u64),
+            None => client.read(server, &mut chunk[..want]),
+        };
+        let got = match got {
+            Ok(n) => n.min(want),
+            Err(e) if done == 0 => return fail(e, -1),
+            Err(_) => break,
+        };
+        // SAFETY: `done + got <= len`, and the caller passes `len`
+        // writable bytes at `buf`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.cast::<u8>().add(done), got);
+        }
+        done += got;
+        if got < want || done >= len {
+            break;
+        }
+    }
+    done as isize
+}
+
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+unsafe fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
+    let client = match global() {
+        Ok(c) => c,
+        Err(e) => return fail(e, -1),
+    };
+    let len = len.min(MAX_RW);
+    let data: &[u8] = if len == 0 {
+        &[]
+    } else if buf.is_null() {
+        return fail(Errno::EFAULT, -1);
+    } else {
+        // SAFETY: the caller passes `len` readable (initialised) bytes.
+        unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) }
+    };
+    let wrote = match offset {
+        Some(at) => client.pwrite(server, data, at),
+        None => client.write(server, data),
+    };
+    match wrote {
+        Ok(n) => n as isize,
+        Err(e) => fail(e, -1),
+    }
+}
+
+fn offset_of(offset: i64) -> Result<u64, Errno> {
+    u64::try_from(offset).map_err(|_| Errno::EINVAL)
+}
+
+/// `read(fd, buf, len)`.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+    match FDS.server_fd(fd) {
+        // SAFETY: the caller's contract, passed on.
+        Some(server) => unsafe { server_read(server, buf, len, None) },
+        // SAFETY: the caller's contract, passed on.
+        None => unsafe { host::read(fd, buf, len) },
+    }
+}
+
+/// `write(fd, buf, len)`.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_write(fd: c_int, buf: *const c_void, len: usize) -> isize {
+    match FDS.server_fd(fd) {
+        // SAFETY: the caller's contract, passed on.
+        Some(server) => unsafe { server_write(server, buf, len, None) },
+        // SAFETY: the caller's contract, passed on.
+        None => unsafe { host::write(fd, buf, len) },
+    }
+}
+
+/// `pread(fd, buf, len, offset)`.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_pread(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    offset: libc::off_t,
+) -> isize {
+    match FDS.server_fd(fd) {
+        Some(server) => match offset_of(offset) {
+            // SAFETY: the caller's contract, passed on.
+            Ok(at) => unsafe { server_read(server, buf, len, Some(at)) },
+            Err(e) => fail(e, -1),
+        },
+        // SAFETY: the caller's contract, passed on.
+        None => unsafe { host::pread(fd, buf, len, offset) },
+    }
+}
+
+/// `pwrite(fd, buf, len, offset)`.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_pwrite(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    offset: libc::off_t,
+) -> isize {
+    match FDS.server_fd(fd) {
+        Some(server) => match offset_of(offset) {
+            // SAFETY: the caller's contract, passed on.
+            Ok(at) => unsafe { server_write(server, buf, len, Some(at)) },
+            Err(e) => fail(e, -1),
+        },
+        // SAFETY: the caller's contract, passed on.
+        None => unsafe { host::pwrite(fd, buf, len, offset) },
+    }
+}
+
+/// `ftruncate(fd, len)`.
+#[no_mangle]
+pub extern "C" fn nommu_ftruncate(fd: c_int, len: libc::off_t) -> c_int {
+    let Some(server) = FDS.server_fd(fd) else {
+        return host::ftruncate(fd, len);
+    };
+    let result = offset_of(len).and_then(|len| global()?.ftruncate(server, len));
+    match result {
+        Ok(()) => 0,
+        Err(e) => fail(e, -1),
+    }
+}
+
+/// `lseek(fd, offset, whence)`.
+#[no_mangle]
+pub extern "C" fn nommu_lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
+    let Some(server) = FDS.server_fd(fd) else {
+        return host::lseek(fd, offset, whence);
+    };
+    let result = u32::try_from(whence)
+        .map_err(|_| Errno::EINVAL)
+        .and_then(|whence| global()?.lseek(server, offset, whence));
+    match result.and_then(|pos| i64::try_from(pos).map_err(|_| Errno::EOVERFLOW)) {
+        Ok(pos) => pos,
+        Err(e) => fail(e, -1),
+    }
+}
+
+/// A host `struct stat` for what the server told.
+fn host_stat(stat: &FileStat) -> libc::stat {
+    // SAFETY: struct stat is plain integers; all zeroes is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    st.st_dev = libc::makedev(u32::from(stat.dev.0), u32::from(stat.dev.1));
+    st.st_ino = stat.ino;
+    st.st_mode = stat.mode;
+    st.st_nlink = 1;
+    st.st_uid = stat.uid;
+    st.st_gid = stat.gid;
+    st.st_size = i64::try_from(stat.size).unwrap_or(i64::MAX);
+    st.st_blksize = 4096;
+    st.st_blocks = (st.st_size + 511) / 512;
+    st
+}
+
+/// `fstat(fd, st)`: a server file's attributes as the server tells them
+/// (device, inode, mode with type bits, size, owner), any other descriptor
+/// the host's.
+///
+/// # Safety
+/// `st` must be writable for one `struct stat`.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_fstat(fd: c_int, st: *mut libc::stat) -> c_int {
+    let Some(server) = FDS.server_fd(fd) else {
+        // SAFETY: the caller's contract, passed on.
+        return unsafe { host::fstat(fd, st) };
+    };
+    if st.is_null() {
+        return fail(Errno::EFAULT, -1);
+    }
+    match global().and_then(|c| c.fstat(server)) {
+        Ok(stat) => {
+            // SAFETY: the caller passes a writable struct stat.
+            unsafe { st.write(host_stat(&stat)) };
+            0
+        }
+        Err(e) => fail(e, -1),
+    }
+}
+
+/// Ask the server for its mounts again (a driver that registered after
+/// this process connected); 0, or -1 with `errno` set.
+#[no_mangle]
+pub extern "C" fn nommu_refresh_mounts() -> c_int {
+    match global() {
+        Ok(client) => {
+            files::refresh_mounts(client);
+            0
+        }
+        Err(e) => fail(e, -1),
+    }
+}
