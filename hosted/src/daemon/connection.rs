@@ -9,19 +9,40 @@
 //! a client chooses to send there (answered there), and the hang-up that
 //! ends the connection. Every sleep is bounded.
 //!
-//! The thread is the only writer to its socket and channel. Replies memsrv
+//! The thread is the only writer to its socket and channel. Frames memsrv
 //! addresses to other connections are posted to their [`Peer`] outbox and
 //! delivered by their own threads.
+//!
+//! Which way a frame goes is decided by its kind and tag, not by who
+//! produced it: a reply (kind 2) whose tag is the one of the channel
+//! request still waiting goes to the channel page — also when it comes
+//! later, from another thread (a deferred reply: memsrv answers once a
+//! driver has answered it, or timed out); every other frame, a driver
+//! request (kind 3) to a driver included, goes over the socket. A driver
+//! reply (kind 4) arriving here is handed to memsrv like a request but
+//! waits for no answer.
+//!
+//! A request arriving over the socket with a descriptor attached
+//! (`SCM_RIGHTS`) is only accepted as `Open { path: "/.host-fd" }`: the
+//! descriptor goes to the host-file driver under a fresh token
+//! ([`super::hostfile`]) and memsrv sees `Open { path: "/.host-fd/<token>" }`
+//! with the descriptor's own access mode. Descriptors on any other frame
+//! are closed.
 
 use super::affinity;
+use super::driver::{frame_kind, frame_tag};
+use super::hostfile::HOST_FD_MOUNT;
 use super::registry::Peer;
 use super::server::Server;
 use super::spin_gate::SpinPermit;
 use memsrv::{Effect, FrameBuf};
 use nommu::host::channel::{Channel, Posted, Spin};
-use nommu::host::socket::Datagram;
+use nommu::host::socket::{Datagram, MAX_FDS};
 use nommu::host::sys::{eventfd_drain, poll};
-use protocol::{decode_reply, Reply, MAX_FRAME};
+use protocol::{
+    decode_reply, decode_request, encode_reply, encode_request, Errno, MessageKind, Reply, Request,
+    MAX_FRAME,
+};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,13 +58,19 @@ const MOVE_INTERVAL: Duration = Duration::from_millis(10);
 /// reaches memsrv as over-long (it answers `EMSGSIZE` or `EBADMSG`).
 const RECV_LEN: usize = MAX_FRAME + 1;
 
-/// Where the request being answered came from, so its reply goes back the
-/// same way.
+/// Where a frame came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
     Socket,
-    /// The channel page; the reply answers this request sequence number.
+    /// The channel page, with the request's sequence number.
     Channel(u32),
+}
+
+/// The channel request not answered yet: its tag and sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ChannelWait {
+    tag: u32,
+    seq: u32,
 }
 
 /// The state of one connection's thread.
@@ -62,8 +89,8 @@ struct Session {
     last_move: Option<Instant>,
     /// Whether the welcome (with the arena file) has been sent.
     welcomed: bool,
-    /// The path of the last request memsrv did not answer at once.
-    pending: Option<Path>,
+    /// The channel request waiting for its reply, if any.
+    waiting: Option<ChannelWait>,
     effects: Vec<Effect>,
     outbox: Vec<FrameBuf>,
     open: bool,
@@ -81,7 +108,7 @@ pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: Channel, channel_fil
         spinning: false,
         last_move: None,
         welcomed: false,
-        pending: None,
+        waiting: None,
         effects: Vec::with_capacity(4),
         outbox: Vec::new(),
         open: true,
@@ -183,77 +210,147 @@ impl Session {
         }
     }
 
-    /// Read one datagram from the socket and answer it there.
+    /// Read one datagram from the socket (with any descriptors) and
+    /// answer it there.
     fn serve_socket(&mut self, buf: &mut [u8; RECV_LEN]) {
         self.spinning = false;
-        match self.peer.socket.recv(buf) {
-            Ok(Datagram::Frame { copied, .. }) => self.handle(&buf[..copied], Path::Socket),
-            Ok(Datagram::Closed) | Err(_) => self.open = false,
+        let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
+        match self.peer.socket.recv_with_fds(buf, &mut fds) {
+            Ok((Datagram::Frame { copied, .. }, 0)) => self.handle(&buf[..copied], Path::Socket),
+            Ok((Datagram::Frame { copied, .. }, _)) => {
+                let [first, second, ..] = &mut fds;
+                let single = second.is_none();
+                let first = first.take();
+                // The others are closed before anything is answered.
+                drop(fds);
+                match first {
+                    Some(fd) => self.handle_with_fd(&buf[..copied], fd, single),
+                    None => self.handle(&buf[..copied], Path::Socket),
+                }
+            }
+            Ok((Datagram::Closed, _)) | Err(_) => self.open = false,
         }
+    }
+
+    /// A frame that came with descriptors: only a host-file open may carry
+    /// one (see the module docs); on any other frame they are closed and
+    /// the frame is served as usual.
+    fn handle_with_fd(&mut self, frame: &[u8], fd: OwnedFd, single: bool) {
+        let host_file = match decode_request(frame) {
+            Ok(request) => match request.message {
+                Request::Open { ref path, .. } if path.as_str() == HOST_FD_MOUNT => {
+                    Some(request.tag)
+                }
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        let Some(tag) = host_file else {
+            drop(fd);
+            return self.handle(frame, Path::Socket);
+        };
+        if !single {
+            return self.refuse(frame, Errno::EINVAL);
+        }
+        match self.server.host_files.admit(fd) {
+            Ok((path, flags)) => {
+                let Ok(path) = protocol::Path::try_from(path.as_str()) else {
+                    return self.refuse(frame, Errno::ENAMETOOLONG);
+                };
+                let open = Request::Open {
+                    path,
+                    flags,
+                    mode: 0,
+                };
+                let mut rewritten = [0u8; MAX_FRAME];
+                let len = encode_request(tag, &open, &mut rewritten);
+                self.handle(&rewritten[..len], Path::Socket);
+            }
+            Err(e) => self.refuse(frame, e),
+        }
+    }
+
+    /// Answer a request over the socket with an error, without memsrv.
+    fn refuse(&mut self, frame: &[u8], errno: Errno) {
+        let Some(tag) = frame_tag(frame) else {
+            self.open = false;
+            return;
+        };
+        let mut reply = FrameBuf {
+            len: 0,
+            bytes: [0u8; MAX_FRAME],
+        };
+        reply.len = encode_reply(tag, &Reply::Error(errno), &mut reply.bytes);
+        self.send_socket(&reply);
     }
 
     /// Hand one frame to memsrv and carry out what it says.
     fn handle(&mut self, frame: &[u8], path: Path) {
+        if let Path::Channel(seq) = path {
+            // The reply to this request goes to the channel, whenever and
+            // from wherever it comes (frames of other kinds on the channel
+            // wait for no reply).
+            self.waiting = match (frame_kind(frame), frame_tag(frame)) {
+                (Some(k), Some(tag)) if k == MessageKind::Request as u16 => {
+                    Some(ChannelWait { tag, seq })
+                }
+                _ => None,
+            };
+        }
         let me = self.peer.id;
         self.server.handle_frame(me, frame, &mut self.effects);
-        let mut answered = false;
         let mut effects = core::mem::take(&mut self.effects);
         for effect in effects.drain(..) {
             match effect {
-                Effect::Reply { to, frame } if to == me => {
-                    answered = true;
-                    self.reply(path, &frame);
-                }
-                Effect::Reply { to, frame } => {
-                    if let Some(other) = self.server.registry.get(to) {
-                        other.post(frame);
-                    }
-                }
+                Effect::Reply { to, frame } if to == me => self.deliver(&frame),
                 Effect::Drop { client } if client == me => self.open = false,
-                Effect::Drop { client } => {
-                    if let Some(other) = self.server.registry.get(client) {
-                        other.cut();
-                    }
-                }
+                other => self.server.route(other),
             }
         }
         self.effects = effects;
-        if !answered {
-            self.pending = Some(path);
-        }
     }
 
-    /// Deliver replies other threads produced for this connection.
+    /// Deliver frames other threads produced for this connection (deferred
+    /// replies, driver requests).
     fn deliver_outbox(&mut self) {
         self.peer.take_outbox(&mut self.outbox);
         let mut outbox = core::mem::take(&mut self.outbox);
         for frame in outbox.drain(..) {
-            let path = self.pending.take().unwrap_or(Path::Socket);
-            self.reply(path, &frame);
+            self.deliver(&frame);
         }
         self.outbox = outbox;
     }
 
-    /// Send one reply the way its request came. The first successful Hello
-    /// reply carries the arena memory file, the channel memory file and the
-    /// doorbell.
-    fn reply(&mut self, path: Path, frame: &FrameBuf) {
+    /// Send one frame the way it belongs: the reply to the waiting channel
+    /// request to the channel, everything else over the socket.
+    fn deliver(&mut self, frame: &FrameBuf) {
         let bytes = frame.as_slice();
-        let sent = match path {
-            Path::Socket if !self.welcomed && is_welcome(bytes) => {
-                self.welcomed = true;
-                let fds = [
-                    self.server.arena_file(),
-                    self.channel_file.as_fd(),
-                    self.peer.doorbell.as_fd(),
-                ];
-                self.peer.socket.send_with_fds(bytes, &fds)
+        if let Some(wait) = self.waiting {
+            let is_reply = frame_kind(bytes) == Some(MessageKind::Reply as u16);
+            if is_reply && frame_tag(bytes) == Some(wait.tag) {
+                self.waiting = None;
+                self.channel.post_reply(wait.seq, bytes);
+                return;
             }
-            Path::Socket => self.peer.socket.send(bytes),
-            Path::Channel(seq) => {
-                self.channel.post_reply(seq, bytes);
-                Ok(())
-            }
+        }
+        self.send_socket(frame);
+    }
+
+    /// Send one frame over the socket. The first successful Hello reply
+    /// carries the arena memory file, the channel memory file and the
+    /// doorbell.
+    fn send_socket(&mut self, frame: &FrameBuf) {
+        let bytes = frame.as_slice();
+        let sent = if !self.welcomed && is_welcome(bytes) {
+            self.welcomed = true;
+            let fds = [
+                self.server.arena_file(),
+                self.channel_file.as_fd(),
+                self.peer.doorbell.as_fd(),
+            ];
+            self.peer.socket.send_with_fds(bytes, &fds)
+        } else {
+            self.peer.socket.send(bytes)
         };
         if sent.is_err() {
             self.open = false;

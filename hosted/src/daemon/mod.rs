@@ -19,6 +19,8 @@
 pub mod affinity;
 pub mod arena;
 pub mod connection;
+pub mod driver;
+pub mod hostfile;
 pub mod listener;
 pub mod options;
 pub mod registry;

@@ -19,6 +19,53 @@ pub struct Options {
     pub nr_trim_pages: u32,
     pub allow_uninitialized: bool,
     pub max_clients: usize,
+    /// Built-in backing devices, each served by a driver thread.
+    pub mounts: Vec<MountSpec>,
+}
+
+/// One `--mount POINT=KIND[:ARG]`: a backing device and where it sits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountSpec {
+    /// The mount point: a directory (`/rom`) or a device (`/dev/fb0`).
+    pub point: String,
+    /// The driver (`romfs`, `ramfs`, `hostdir`, ...).
+    pub kind: String,
+    /// The driver's argument (an image, a directory, a size), if any.
+    pub arg: Option<String>,
+}
+
+impl MountSpec {
+    /// Parse `POINT=KIND[:ARG]`. The point must be an absolute path of
+    /// plain components (no `.`/`..`, no trailing `/`); the kind a known
+    /// driver name (checked when the device is built).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (point, rest) = text
+            .split_once('=')
+            .ok_or_else(|| format!("bad mount {text:?}: POINT=KIND[:ARG]"))?;
+        let plain = point.len() > 1
+            && point.len() < 64
+            && point.starts_with('/')
+            && point[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
+        if !plain {
+            return Err(format!(
+                "bad mount point {point:?}: an absolute path like /rom or /dev/fb0"
+            ));
+        }
+        let (kind, arg) = match rest.split_once(':') {
+            Some((k, a)) => (k, Some(a.to_string())),
+            None => (rest, None),
+        };
+        if kind.is_empty() {
+            return Err(format!("bad mount {text:?}: no driver kind"));
+        }
+        Ok(Self {
+            point: point.to_string(),
+            kind: kind.to_string(),
+            arg,
+        })
+    }
 }
 
 impl Options {
@@ -33,6 +80,7 @@ impl Options {
             nr_trim_pages: 1,
             allow_uninitialized: false,
             max_clients: 1024,
+            mounts: Vec::new(),
         }
     }
 }
@@ -63,6 +111,26 @@ Options:
   --nr-trim-pages N      initial /proc/sys/vm/nr_trim_pages (default: 1)
   --allow-uninitialized  honour MAP_UNINITIALIZED (CONFIG_MMAP_ALLOW_UNINITIALIZED)
   --max-clients N        most connections served at once (default: 1024)
+  --mount POINT=KIND[:ARG]
+                         serve a backing device at POINT from a driver thread
+                         of the daemon (repeat for more); KIND[:ARG] is one of
+                           romfs:IMAGE      a genromfs image, read-only, direct
+                                            (XIP) mappings
+                           ramfs            memory filesystem (/dev/shm, /tmp):
+                                            open O_CREAT, ftruncate, MAP_SHARED
+                           tmpfs            the same as ramfs
+                           hostdir:DIR      copy-only filesystem over host
+                                            directory DIR (MAP_PRIVATE copies,
+                                            MAP_SHARED fails ENODEV)
+                           fbdev:WxH        a framebuffer of W x H 32-bit pixels
+                           mtd:IMAGE[,TYPE] an MTD device holding IMAGE; TYPE is
+                                            rom (default), ram, nor or nand
+                           ramdisk:SIZE     a memory block device of SIZE bytes
+                                            (suffixes K, M, G)
+                           devzero, devmem  /dev/zero, /dev/mem
+                         e.g. --mount /rom=romfs:rom.img --mount /dev/shm=ramfs
+                         A driver can also run as a process of its own:
+                         nommu-driver --socket PATH --mount POINT=KIND[:ARG].
   -h, --help             print this help
 
 Once ready to serve it prints one line to standard output:
@@ -135,6 +203,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .ok_or_else(|| format!("bad --max-clients {v:?}"))?;
             }
             "--allow-uninitialized" => options.allow_uninitialized = true,
+            "--mount" => {
+                let spec = MountSpec::parse(&value("POINT=KIND[:ARG]")?)?;
+                if options.mounts.iter().any(|m| m.point == spec.point) {
+                    return Err(format!("{} is mounted twice", spec.point));
+                }
+                options.mounts.push(spec);
+            }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }

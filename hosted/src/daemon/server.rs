@@ -3,15 +3,18 @@
 //! the arena, and the connection registry.
 
 use super::arena::Arena;
+use super::hostfile::HostFiles;
 use super::registry::Registry;
 use memsrv::{ClientId, Credentials, Effect, MemoryServer};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The daemon's shared state.
 pub struct Server {
     memsrv: Mutex<MemoryServer<Arena>>,
     pub registry: Registry,
+    /// Host descriptors clients handed over, for the host-file driver.
+    pub host_files: Arc<HostFiles>,
     arena_file: OwnedFd,
     arena_base: u64,
     arena_size: u64,
@@ -25,6 +28,7 @@ impl Server {
         Self {
             memsrv: Mutex::new(memsrv),
             registry: Registry::new(max_clients),
+            host_files: Arc::new(HostFiles::new()),
             arena_file,
             arena_base,
             arena_size,
@@ -53,9 +57,28 @@ impl Server {
         self.memsrv().disconnect(client);
     }
 
-    /// Hand one frame from `client` to memsrv; its effects land in
-    /// `effects` for the caller to carry out after the lock is dropped.
+    /// Hand one frame from `client` to memsrv (a request, or a driver's
+    /// reply); its effects land in `effects` for the caller to carry out
+    /// after the lock is dropped.
     pub fn handle_frame(&self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
         self.memsrv().handle_frame(client, frame, effects);
+    }
+
+    /// Carry out one effect for a connection other than the caller's own:
+    /// a frame is posted to the addressee's outbox (its thread sends it),
+    /// a drop cuts the connection. A connection that is gone is skipped.
+    pub fn route(&self, effect: Effect) {
+        match effect {
+            Effect::Reply { to, frame } => {
+                if let Some(peer) = self.registry.get(to) {
+                    peer.post(frame);
+                }
+            }
+            Effect::Drop { client } => {
+                if let Some(peer) = self.registry.get(client) {
+                    peer.cut();
+                }
+            }
+        }
     }
 }
