@@ -11,9 +11,55 @@
 //! Drivers keep their storage in the arena (memory they get from the server
 //! with [`DriverHost::alloc_backing`]), so a direct mapping is simply the
 //! address where the bytes already live, the same in every process.
+//!
+//! The drivers (one module each):
+//!
+//! | module | object | mapping |
+//! | --- | --- | --- |
+//! | [`ramfs`] | memory filesystem (`/tmp`, `/dev/shm`) | direct when contiguous (spec §7.5) |
+//! | [`ramdisk`] | block device | copy, or direct by choice |
+//! | [`fbdev`] | framebuffer | direct (shared only) |
+//! | [`devmem`], [`devzero`], [`iomem`] | `/dev/mem`, `/dev/zero`, register memory | as Linux |
+//!
+//! No request and no image can make a driver panic: every size and offset
+//! from the wire is checked arithmetic, every slice access is checked (the
+//! lints below hold the library code to that).
 #![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+// Messages hold bounded buffers inline on purpose (see `protocol`).
+#![allow(clippy::large_enum_variant)]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+mod device;
+pub mod flags;
+pub mod mount;
+mod window;
+
+pub mod fbdev;
+pub mod iomem;
+pub mod ramdisk;
+pub mod ramfs;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use mount::MountPoint;
 
 use protocol::{
     decode_driver_request, encode_driver_reply, DriverRegistration, DriverReply, DriverRequest,
@@ -36,6 +82,48 @@ pub trait DriverHost {
     fn begin_exclusive(&mut self, object: u64) -> Result<(), Errno>;
     /// Show data again ([`protocol::Request::EndExclusive`]).
     fn end_exclusive(&mut self, object: u64) -> Result<(), Errno>;
+
+    /// Copy `len` arena bytes from `src` to `dest` (the ranges do not
+    /// overlap). The provided version goes through a small buffer; a home
+    /// that can move memory directly may do better.
+    fn copy_arena(&mut self, src: u64, dest: u64, len: u64) -> Result<(), Errno> {
+        let mut buf = [0u8; COPY_CHUNK];
+        let mut done = 0u64;
+        while done < len {
+            let n = chunk_len(len.saturating_sub(done));
+            let part = buf.get_mut(..n).ok_or(Errno::EIO)?;
+            self.read_arena(src.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            self.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            done = done.saturating_add(n as u64);
+        }
+        Ok(())
+    }
+
+    /// Set `len` arena bytes at `addr` to `value`.
+    fn fill_arena(&mut self, addr: u64, value: u8, len: u64) -> Result<(), Errno> {
+        let buf = [value; COPY_CHUNK];
+        let mut done = 0u64;
+        while done < len {
+            let n = chunk_len(len.saturating_sub(done));
+            let part = buf.get(..n).ok_or(Errno::EIO)?;
+            self.write_arena(addr.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            done = done.saturating_add(n as u64);
+        }
+        Ok(())
+    }
+}
+
+/// The reply for a request a driver handled as a `Result`.
+pub(crate) fn answer(result: Result<DriverReply, Errno>) -> DriverReply {
+    result.unwrap_or_else(DriverReply::Error)
+}
+
+/// Bytes the provided [`DriverHost`] copy loops move per step (small: a
+/// bare-metal driver task has a small stack).
+const COPY_CHUNK: usize = 1024;
+
+fn chunk_len(remaining: u64) -> usize {
+    usize::try_from(remaining).map_or(COPY_CHUNK, |r| r.min(COPY_CHUNK))
 }
 
 /// One backing device, served one request at a time.
@@ -66,7 +154,11 @@ pub fn serve_frame(
         }
         Err(e) => {
             let tag = e.tag()?;
-            Some(encode_driver_reply(tag, &DriverReply::Error(e.errno()), out))
+            Some(encode_driver_reply(
+                tag,
+                &DriverReply::Error(e.errno()),
+                out,
+            ))
         }
     }
 }

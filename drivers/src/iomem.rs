@@ -1,0 +1,103 @@
+//! iomem: a character device whose memory is device registers (a
+//! memory-mapped I/O window), mapped in place and marked as I/O memory.
+//!
+//! The server refuses futexes and ptrace access on such mappings (spec §8,
+//! §10.5): a register is not memory a process may sleep on or poke. The
+//! window is arena memory standing for the registers, allocated at start.
+
+use crate::device::{self, WindowDevice};
+use crate::flags::{page_offset, vm};
+use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::window::Window;
+use crate::{answer, BackingDevice, DriverHost};
+use protocol::{
+    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+};
+
+/// A register window of `size` bytes.
+pub struct IoMem {
+    mount: MountPoint,
+    size: u64,
+    ino: u64,
+    window: Option<Window>,
+}
+
+impl IoMem {
+    pub fn new(mount: MountPoint, size: u64) -> Self {
+        Self {
+            mount,
+            size,
+            ino: 1,
+            window: None,
+        }
+    }
+
+    /// The inode number `/proc/<pid>/maps` shows.
+    pub fn with_ino(mut self, ino: u64) -> Self {
+        self.ino = ino;
+        self
+    }
+
+    /// The window's arena address, once started.
+    pub fn base(&self) -> Option<u64> {
+        self.window.map(|w| w.base)
+    }
+}
+
+impl WindowDevice for IoMem {
+    fn contents(&self) -> Option<Window> {
+        self.window
+    }
+
+    /// Default character-device capabilities (`DIRECT|READ|WRITE`), I/O memory.
+    fn info(&self, window: Window) -> ObjectInfo {
+        ObjectInfo {
+            object: DEVICE_OBJECT,
+            ino: self.ino,
+            kind: ObjectKind::CharDevice,
+            mode: 0o660,
+            size: window.len,
+            caps: None,
+            ops: DriverOps(
+                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
+            ),
+            io_memory: true,
+        }
+    }
+
+    /// The window + pgoff·P; a range outside it → `EINVAL`.
+    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let offset = page_offset(pgoff)?;
+        if len == 0 || offset >= window.len || len > window.len.saturating_sub(offset) {
+            return Err(Errno::EINVAL);
+        }
+        window.addr(offset)
+    }
+
+    /// Shareable mappings only (a register window is never copied).
+    fn mmap(&self, vm_flags: u32) -> Result<(), Errno> {
+        if vm::is_shareable(vm_flags) {
+            Ok(())
+        } else {
+            Err(Errno::ENOSYS)
+        }
+    }
+}
+
+impl BackingDevice for IoMem {
+    fn registration(&self) -> DriverRegistration {
+        self.mount.registration("iomem", false)
+    }
+
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        if self.window.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        self.window = Some(Window::allocate(host, self.size)?);
+        Ok(())
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        answer(device::serve(self, request, host))
+    }
+}

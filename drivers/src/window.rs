@@ -1,0 +1,86 @@
+//! A device's contents as one fixed run of arena bytes (a ramdisk array,
+//! a screen, a flash window, register memory): reads and writes clip at
+//! its end the way Linux's block and character devices do.
+
+use crate::flags::{available, data_len, pages};
+use crate::DriverHost;
+use protocol::{Bytes, Errno};
+
+/// `len` bytes of the arena at `base`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub base: u64,
+    pub len: u64,
+}
+
+impl Window {
+    /// Zeroed, contiguous storage for `len` (> 0) bytes.
+    pub fn allocate(host: &mut dyn DriverHost, len: u64) -> Result<Self, Errno> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let base = host.alloc_backing(pages(len))?;
+        Ok(Self { base, len })
+    }
+
+    /// The arena address of byte `offset` (which must lie inside).
+    pub fn addr(&self, offset: u64) -> Result<u64, Errno> {
+        if offset > self.len {
+            return Err(Errno::EINVAL);
+        }
+        self.base.checked_add(offset).ok_or(Errno::EFAULT)
+    }
+
+    /// `read()`: at most `len` bytes from `offset`, none at or past the end.
+    pub fn read_data(
+        &self,
+        host: &mut dyn DriverHost,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, Errno> {
+        let want = data_len(len) as u64;
+        let n = available(offset, want, self.len);
+        let mut bytes = crate::flags::zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
+        if n > 0 {
+            host.read_arena(self.addr(offset)?, &mut bytes)?;
+        }
+        Ok(bytes)
+    }
+
+    /// Fill a private copy at `dest` from `offset`; short at the end.
+    pub fn read_into(
+        &self,
+        host: &mut dyn DriverHost,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        let n = available(offset, len, self.len);
+        if n > 0 {
+            host.copy_arena(self.addr(offset)?, dest, n)?;
+        }
+        Ok(n)
+    }
+
+    /// `write()`: short at the end; `ENOSPC` at or past it (as block and
+    /// framebuffer devices answer).
+    pub fn write_data(
+        &self,
+        host: &mut dyn DriverHost,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, Errno> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = available(offset, data.len() as u64, self.len);
+        if n == 0 {
+            return Err(Errno::ENOSPC);
+        }
+        let part = data
+            .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
+            .ok_or(Errno::EIO)?;
+        host.write_arena(self.addr(offset)?, part)?;
+        Ok(n)
+    }
+}
