@@ -122,3 +122,104 @@ impl BackingDevice for Framebuffer {
         answer(device::serve(self, request, host))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    /// Spec §14.0's `/dev/fb0`: 1 MiB of screen.
+    fn fb() -> (Framebuffer, TestHost) {
+        let mut host = TestHost::new();
+        let mut fb = Framebuffer::new(MountPoint::new("/dev/fb0", (29, 0)).unwrap(), 512, 512);
+        fb.start(&mut host).unwrap();
+        (fb, host)
+    }
+
+    #[test]
+    fn default_character_device_capabilities() {
+        let (mut fb, mut host) = fb();
+        let info = opened(fb.serve(lookup("", 0o2, 0), &mut host));
+        assert_eq!(info.kind, ObjectKind::CharDevice);
+        assert_eq!(info.caps, None);
+        assert_eq!(info.size, 1 << 20);
+        assert_eq!(
+            info.ops.0,
+            DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA
+        );
+        assert!(!info.io_memory);
+        assert_eq!(host.allocated_pages(), 256);
+    }
+
+    /// Vector 17, and the server's pgoff·P (not Linux's pgoff bytes).
+    #[test]
+    fn get_unmapped_area_is_the_screen() {
+        let (mut fb, mut host) = fb();
+        let base = fb.screen_base().unwrap();
+        assert_eq!(
+            address(fb.serve(get_unmapped_area(1, 8192, 0), &mut host)),
+            base
+        );
+        assert_eq!(
+            address(fb.serve(get_unmapped_area(1, 4096, 3), &mut host)),
+            base + 3 * 4096
+        );
+        assert_eq!(
+            address(fb.serve(get_unmapped_area(1, 1 << 20, 0), &mut host)),
+            base
+        );
+        for (len, pgoff) in [
+            ((1 << 20) + 1, 0),
+            (4096, 256),
+            (8192, 255),
+            (1, (1 << 20) + 1),
+            (1, u64::MAX),
+        ] {
+            assert_eq!(
+                error(fb.serve(get_unmapped_area(1, len, pgoff), &mut host)),
+                Errno::EINVAL,
+                "len {len} pgoff {pgoff}"
+            );
+        }
+        assert_eq!(
+            fb.serve(mmap(1, base, 8192, 0, 0x8 | 0x80), &mut host),
+            DriverReply::Done
+        );
+    }
+
+    #[test]
+    fn writes_follow_fb_write() {
+        let (mut fb, mut host) = fb();
+        let base = fb.screen_base().unwrap();
+        let end = 1u64 << 20;
+        assert_eq!(count(fb.serve(write_data(1, 0, b"pixel"), &mut host)), 5);
+        assert_eq!(host.read(base, 5), b"pixel");
+        assert_eq!(count(fb.serve(write_data(1, end - 1, b"xy"), &mut host)), 1);
+        assert_eq!(
+            error(fb.serve(write_data(1, end, b"x"), &mut host)),
+            Errno::ENOSPC
+        );
+        assert_eq!(
+            error(fb.serve(write_data(1, end + 1, b"x"), &mut host)),
+            Errno::EFBIG
+        );
+        host.store(base + 100, b"seen");
+        assert_eq!(data(fb.serve(read_data(1, 100, 4), &mut host)), b"seen");
+        assert_eq!(data(fb.serve(read_data(1, end, 4), &mut host)), b"");
+    }
+
+    #[test]
+    fn impossible_screens_do_not_start() {
+        let mut host = TestHost::new();
+        let m = MountPoint::new("/dev/fb1", (29, 1)).unwrap();
+        assert_eq!(
+            Framebuffer::new(m.clone(), 0, 10).start(&mut host),
+            Err(Errno::EINVAL)
+        );
+        let overflow = Framebuffer::new(m.clone(), u32::MAX, u32::MAX);
+        assert_eq!(overflow.size, None);
+        let mut huge = Framebuffer::new(m, 65536, 65536);
+        assert_eq!(huge.start(&mut host), Err(Errno::ENOMEM));
+        assert_eq!(error(huge.serve(lookup("", 0, 0), &mut host)), Errno::EIO);
+    }
+}

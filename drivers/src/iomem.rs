@@ -101,3 +101,49 @@ impl BackingDevice for IoMem {
         answer(device::serve(self, request, host))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::vm::{MAYOVERLAY, SHARED};
+    use crate::testing::*;
+
+    #[test]
+    fn register_memory_is_direct_io_memory() {
+        let mut host = TestHost::new();
+        let mut io = IoMem::new(MountPoint::new("/dev/regs", (10, 1)).unwrap(), 8192).with_ino(77);
+        io.start(&mut host).unwrap();
+        let base = io.base().unwrap();
+        let info = opened(io.serve(lookup("", 0o2, 0), &mut host));
+        assert!(info.io_memory);
+        assert_eq!(info.caps, None);
+        assert_eq!(info.kind, ObjectKind::CharDevice);
+        assert_eq!(info.ino, 77);
+        assert_eq!(
+            address(io.serve(get_unmapped_area(1, 4096, 1), &mut host)),
+            base + 4096
+        );
+        assert_eq!(
+            error(io.serve(get_unmapped_area(1, 8192, 1), &mut host)),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            io.serve(mmap(1, base, 4096, 0, SHARED), &mut host),
+            DriverReply::Done
+        );
+        assert_eq!(
+            io.serve(mmap(1, base, 4096, 0, MAYOVERLAY), &mut host),
+            DriverReply::Done
+        );
+        assert_eq!(
+            error(io.serve(mmap(1, base, 4096, 0, 0x3), &mut host)),
+            Errno::ENOSYS
+        );
+        assert_eq!(
+            count(io.serve(write_data(1, 4, &[1, 2, 3, 4]), &mut host)),
+            4
+        );
+        assert_eq!(host.read(base + 4, 4), [1, 2, 3, 4]);
+        assert_eq!(io.registration().mount.as_str(), "/dev/regs");
+    }
+}

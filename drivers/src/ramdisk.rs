@@ -126,3 +126,142 @@ impl BackingDevice for Ramdisk {
         answer(device::serve(self, request, host))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::vm::{MAYOVERLAY, SHARED};
+    use crate::testing::*;
+
+    fn disk(mapping: RamdiskMapping) -> (Ramdisk, TestHost) {
+        let mut host = TestHost::new();
+        let mut d = Ramdisk::new(
+            MountPoint::new("/dev/ram0", (1, 0)).unwrap(),
+            3 * 4096,
+            mapping,
+        );
+        d.start(&mut host).unwrap();
+        (d, host)
+    }
+
+    /// Vector 122, first half: default capabilities, copies only.
+    #[test]
+    fn by_default_it_is_copy_only() {
+        let (mut d, mut host) = disk(RamdiskMapping::Copy);
+        let info = opened(d.serve(lookup("", 0o2, 0), &mut host));
+        assert_eq!(info.kind, ObjectKind::BlockDevice);
+        assert_eq!(info.caps, None);
+        assert!(!info.ops.has(DriverOps::GET_UNMAPPED_AREA));
+        assert!(info.ops.has(DriverOps::MMAP) && info.ops.has(DriverOps::READ));
+        assert_eq!(info.size, 3 * 4096);
+        assert_eq!(
+            error(d.serve(get_unmapped_area(1, 4096, 0), &mut host)),
+            Errno::ENOSYS
+        );
+        assert_eq!(
+            error(d.serve(mmap(1, 0, 4096, 0, SHARED), &mut host)),
+            Errno::ENOSYS
+        );
+        assert_eq!(d.registration().name.as_str(), "ramdisk");
+        assert_eq!(host.allocated_pages(), 3);
+    }
+
+    /// Vector 122, second half: declared DIRECT, the array address.
+    #[test]
+    fn declared_direct_hands_out_the_array() {
+        let (mut d, mut host) = disk(RamdiskMapping::Direct);
+        let base = d.base().unwrap();
+        let info = opened(d.serve(lookup("", 0o2, 0), &mut host));
+        assert_eq!(info.caps, Some(0x08 | 0x01 | 0x10 | 0x20));
+        assert!(info.ops.has(DriverOps::GET_UNMAPPED_AREA));
+        assert_eq!(
+            address(d.serve(get_unmapped_area(1, 8192, 0), &mut host)),
+            base
+        );
+        assert_eq!(
+            address(d.serve(get_unmapped_area(1, 4096, 2), &mut host)),
+            base + 8192
+        );
+        for (len, pgoff) in [(8192, 2), (4096, 3), (0, 0), (4 * 4096, 0), (1, u64::MAX)] {
+            assert_eq!(
+                error(d.serve(get_unmapped_area(1, len, pgoff), &mut host)),
+                Errno::EINVAL,
+                "len {len} pgoff {pgoff}"
+            );
+        }
+        assert_eq!(
+            d.serve(mmap(1, base, 4096, 0, SHARED), &mut host),
+            DriverReply::Done
+        );
+        assert_eq!(
+            d.serve(mmap(1, base, 4096, 0, MAYOVERLAY), &mut host),
+            DriverReply::Done
+        );
+        assert_eq!(
+            error(d.serve(mmap(1, base, 4096, 0, 0x3), &mut host)),
+            Errno::ENOSYS
+        );
+        // A store through the mapping is what reads see.
+        host.store(base + 10, b"disk");
+        assert_eq!(data(d.serve(read_data(1, 10, 4), &mut host)), b"disk");
+    }
+
+    #[test]
+    fn reads_and_writes_clip_at_the_end() {
+        let (mut d, mut host) = disk(RamdiskMapping::Copy);
+        let end = 3 * 4096;
+        assert_eq!(
+            count(d.serve(write_data(1, end - 2, b"abcd"), &mut host)),
+            2
+        );
+        assert_eq!(
+            error(d.serve(write_data(1, end, b"x"), &mut host)),
+            Errno::ENOSPC
+        );
+        assert_eq!(
+            error(d.serve(write_data(1, u64::MAX, b"x"), &mut host)),
+            Errno::ENOSPC
+        );
+        assert_eq!(
+            data(d.serve(read_data(1, end - 4, 100), &mut host)),
+            b"\0\0ab"
+        );
+        assert_eq!(data(d.serve(read_data(1, end, 100), &mut host)), b"");
+        let dest = host.alloc_backing(1).unwrap();
+        assert_eq!(
+            count(d.serve(read_into(1, end - 10, 4096, dest), &mut host)),
+            10
+        );
+        assert_eq!(&host.read(dest, 10)[8..], b"ab");
+    }
+
+    #[test]
+    fn only_the_device_path_and_handle_exist() {
+        let (mut d, mut host) = disk(RamdiskMapping::Copy);
+        assert_eq!(error(d.serve(lookup("x", 0, 0), &mut host)), Errno::ENOENT);
+        assert_eq!(
+            error(d.serve(lookup("", 0o300, 0), &mut host)),
+            Errno::EEXIST
+        );
+        assert_eq!(error(d.serve(read_data(2, 0, 1), &mut host)), Errno::EBADF);
+        assert_eq!(
+            error(d.serve(DriverRequest::Truncate { object: 1, size: 0 }, &mut host)),
+            Errno::EINVAL
+        );
+        assert_eq!(d.start(&mut host), Err(Errno::EBUSY));
+    }
+
+    #[test]
+    fn an_empty_or_unallocatable_disk_does_not_start() {
+        let mut host = TestHost::new();
+        let m = MountPoint::new("/dev/ram1", (1, 1)).unwrap();
+        assert_eq!(
+            Ramdisk::new(m.clone(), 0, RamdiskMapping::Copy).start(&mut host),
+            Err(Errno::EINVAL)
+        );
+        let mut big = Ramdisk::new(m, 1 << 40, RamdiskMapping::Copy);
+        assert_eq!(big.start(&mut host), Err(Errno::ENOMEM));
+        // Not started: requests fail cleanly.
+        assert_eq!(error(big.serve(lookup("", 0, 0), &mut host)), Errno::EIO);
+    }
+}
