@@ -7,14 +7,21 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 
+use crate::files::Files;
 use crate::mm::MmId;
 use crate::nommu::Nommu;
+use crate::pending::Pending;
 use crate::process::{ProcState, ProcessTable};
 use crate::region::RegionId;
 use crate::vm_flags::is_copy;
 use protocol::PAGE_SIZE;
 
-pub fn check(vm: &Nommu, procs: &ProcessTable) -> Result<(), String> {
+pub fn check(
+    vm: &Nommu,
+    procs: &ProcessTable,
+    _files: &Files,
+    _pending: &Pending,
+) -> Result<(), String> {
     check_pages(vm)?;
     check_regions_and_vmas(vm)?;
     check_processes(vm, procs)

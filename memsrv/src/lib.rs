@@ -23,29 +23,47 @@
 
 extern crate alloc;
 
+mod backing;
+mod devices;
+mod fcntl;
+mod file_io;
+mod file_mmap;
+mod files;
 mod invariants;
 mod mm;
 mod mmap;
 mod munmap;
 mod nommu;
+mod open;
 mod page_alloc;
+mod pending;
 mod proc_fs;
 mod process;
+mod ptrace;
 mod region;
+mod release;
+mod truncate;
 pub mod vm_flags;
 
 #[cfg(test)]
 mod tests;
 
 use alloc::vec::Vec;
+use protocol::linux::MAP_ANONYMOUS;
 use protocol::{
-    decode_request, encode_reply, Errno, ProcView, Reply, Request, Sysctl, MAX_FRAME, PAGE_SIZE,
-    PROC_CHUNK,
+    decode_incoming, encode_driver_request, encode_reply, DriverReply, DriverRequest, Errno,
+    Incoming, ProcView, Reply, Request, Sysctl, MAX_FRAME, PAGE_SIZE, PROC_CHUNK,
 };
 
-use crate::mmap::MmapArgs;
+use crate::files::Files;
+use crate::mmap::{offset_to_pgoff, MmapArgs};
 use crate::nommu::{Nommu, Tunables};
+use crate::pending::Pending;
 use crate::process::{Connection, ProcessTable};
+
+/// `EINPROGRESS`: what [`MemoryServer::handle`] answers for a request whose
+/// reply has to wait for a driver (the reply follows as an effect).
+pub const EINPROGRESS: Errno = Errno(115);
 
 /// Configuration fixed at start.
 #[derive(Clone, Debug)]
@@ -74,6 +92,13 @@ pub struct Config {
     pub word_size: u32,
     /// Most clone children one process may have waiting to be claimed.
     pub max_pending_children: usize,
+    /// How long a driver may take to answer one request before the
+    /// operation waiting for it fails `EIO` (measured by [`MemoryServer::tick`]).
+    pub driver_timeout_ms: u64,
+    /// Most descriptors one process may hold (`RLIMIT_NOFILE`; `EMFILE`).
+    pub max_open_files: usize,
+    /// Most calls one connection may have waiting for drivers (`EAGAIN`).
+    pub max_pending_ops: usize,
 }
 
 impl Default for Config {
@@ -89,6 +114,9 @@ impl Default for Config {
             ticket_secret: 0x9e37_79b9_7f4a_7c15,
             word_size: 8,
             max_pending_children: 64,
+            driver_timeout_ms: 2000,
+            max_open_files: 1024,
+            max_pending_ops: 16,
         }
     }
 }
@@ -134,6 +162,12 @@ impl FrameBuf {
         let len = encode_reply(tag, reply, &mut bytes);
         Self { len, bytes }
     }
+
+    fn driver_request(tag: u32, request: &DriverRequest) -> Self {
+        let mut bytes = [0u8; MAX_FRAME];
+        let len = encode_driver_request(tag, request, &mut bytes);
+        Self { len, bytes }
+    }
 }
 
 /// Something the home must do on the server's behalf.
@@ -142,7 +176,8 @@ impl FrameBuf {
 // add an allocation per reply for nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Effect {
-    /// Send this frame to that client.
+    /// Send this frame to that client: a reply (kind 2) to a client, or a
+    /// driver request (kind 3) to a driver's connection.
     Reply { to: ClientId, frame: FrameBuf },
     /// Close that client's connection (a frame that could not be answered).
     Drop { client: ClientId },
@@ -159,6 +194,29 @@ pub struct Stats {
     pub vmas: usize,
     /// Running processes and clone children not claimed yet.
     pub processes: usize,
+    /// Pages drivers hold for their storage (`Shmem` in pages).
+    pub backing_pages: u64,
+    /// Objects known (descriptors, mappings or operations refer to them).
+    pub objects: usize,
+    /// Open file descriptions.
+    pub open_files: usize,
+    /// Calls waiting for a driver (client calls and notifications).
+    pub pending_ops: usize,
+    /// Live drivers.
+    pub drivers: usize,
+}
+
+/// Who is calling, as the server knows it when a request arrives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller {
+    pub client: ClientId,
+    pub tag: u32,
+    pub pid: u32,
+    pub mm: mm::MmId,
+    pub uid: u32,
+    pub gid: u32,
+    /// Traced at the time of the call (spec §2.3, §3.1).
+    pub ptraced: bool,
 }
 
 /// The memory server.
@@ -167,6 +225,11 @@ pub struct MemoryServer<M: PhysicalMemory> {
     config: Config,
     vm: Nommu,
     procs: ProcessTable,
+    files: Files,
+    pending: Pending,
+    /// Effects produced where no effect list was given ([`Self::handle`],
+    /// [`Self::disconnect`]); handed out with the next frame or tick.
+    outbox: Vec<Effect>,
 }
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -207,6 +270,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             config,
             vm,
             procs,
+            files: Files::default(),
+            pending: Pending::default(),
+            outbox: Vec::new(),
         })
     }
 
@@ -227,60 +293,228 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// A connection closed or its peer died: release what it held. The
-    /// process exits if this was its last connection.
+    /// process exits if this was its last connection; a driver's
+    /// connection takes the driver down (its pending calls fail `EIO`).
+    /// Effects this causes (`EIO` replies, `CloseVma` to drivers) are
+    /// handed out with the next [`Self::handle_frame`] or [`Self::tick`];
+    /// [`Self::disconnect_with`] hands them out at once.
     pub fn disconnect(&mut self, client: ClientId) {
-        self.procs.disconnect(&mut self.vm, client);
+        let mut fx = core::mem::take(&mut self.outbox);
+        self.disconnect_with(client, &mut fx);
+        self.outbox = fx;
     }
 
-    /// Decode one frame from `client`, act on it, and push the resulting
-    /// effects (at least one reply or drop for every frame).
+    /// [`Self::disconnect`], pushing the effects it causes.
+    pub fn disconnect_with(&mut self, client: ClientId, effects: &mut Vec<Effect>) {
+        self.flush_outbox(effects);
+        if let Some(driver) = self.files.driver_of(client) {
+            self.driver_died(driver, effects);
+        }
+        self.procs.disconnect(&mut self.vm, client);
+        self.settle(effects);
+    }
+
+    /// Decode one frame from `client` — a request, or a driver's reply to
+    /// one of the server's requests — act on it, and push the resulting
+    /// effects: the reply to a request (now, or later when the drivers it
+    /// waits for have answered), requests to drivers, replies that were
+    /// waiting for this one.
     pub fn handle_frame(&mut self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
-        match decode_request(frame) {
-            Ok(f) => {
-                let reply = self.handle(client, f.message);
-                effects.push(Effect::Reply {
-                    to: client,
-                    frame: FrameBuf::reply(f.tag, &reply),
-                });
+        self.flush_outbox(effects);
+        match decode_incoming(frame) {
+            Ok(Incoming::Request(f)) => self.handle_request(client, f.tag, f.message, effects),
+            Ok(Incoming::DriverReply(f)) => {
+                self.handle_driver_reply(client, f.tag, f.message, effects)
             }
-            Err(e) => match e.tag() {
-                Some(tag) => effects.push(Effect::Reply {
-                    to: client,
-                    frame: FrameBuf::reply(tag, &Reply::Error(e.errno())),
-                }),
-                None => effects.push(Effect::Drop { client }),
-            },
+            Err(e) => {
+                let driver_kind = frame.get(6..8) == Some(&[4, 0][..]);
+                match (e.tag(), self.files.driver_of(client)) {
+                    (Some(tag), Some(driver)) if driver_kind => {
+                        self.driver_reply(driver, tag, Err(e.errno()), effects);
+                        self.settle(effects);
+                    }
+                    (Some(tag), _) => effects.push(Effect::Reply {
+                        to: client,
+                        frame: FrameBuf::reply(tag, &Reply::Error(e.errno())),
+                    }),
+                    (None, _) => effects.push(Effect::Drop { client }),
+                }
+            }
         }
     }
 
-    /// Act on one decoded request from `client` and answer it. Cheap enough
-    /// for a benchmark harness to call directly (no encoding involved).
-    pub fn handle(&mut self, client: ClientId, request: Request) -> Reply {
-        self.dispatch(client, request).unwrap_or_else(Reply::Error)
+    /// Act on one decoded request from `client` with tag `tag`. Its reply
+    /// is pushed to `effects` as an [`Effect::Reply`] echoing the tag, now
+    /// or — when the request waits for a driver — from a later call.
+    pub fn handle_request(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: Request,
+        effects: &mut Vec<Effect>,
+    ) {
+        if let Some(reply) = self.request(client, tag, request, effects) {
+            effects.push(Effect::Reply {
+                to: client,
+                frame: FrameBuf::reply(tag, &reply),
+            });
+        }
     }
 
-    fn dispatch(&mut self, client: ClientId, request: Request) -> Result<Reply, Errno> {
+    /// A driver's answer (`client` must be a driver's connection; anyone
+    /// else is told `EPROTO`).
+    pub fn handle_driver_reply(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        reply: DriverReply,
+        effects: &mut Vec<Effect>,
+    ) {
+        match self.files.driver_of(client) {
+            Some(driver) => {
+                self.driver_reply(driver, tag, Ok(reply), effects);
+                self.settle(effects);
+            }
+            None => effects.push(Effect::Reply {
+                to: client,
+                frame: FrameBuf::reply(tag, &Reply::Error(Errno::EPROTO)),
+            }),
+        }
+    }
+
+    /// The home's clock, in milliseconds from any fixed origin, moving
+    /// forward. Call it every few milliseconds: driver requests unanswered
+    /// for [`Config::driver_timeout_ms`] fail their operation with `EIO`.
+    /// A request's time starts at the first tick after it was sent.
+    pub fn tick(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        self.flush_outbox(effects);
+        let now = self.pending.clock.map_or(now_ms, |c| c.max(now_ms));
+        self.pending.clock = Some(now);
+        self.expire_calls(now, effects);
+        self.settle(effects);
+    }
+
+    /// Act on one decoded request from `client` and answer it at once —
+    /// a convenience for callers that route no effects (benchmarks, tests
+    /// of anonymous memory). A request that has to wait for a driver is
+    /// answered [`EINPROGRESS`] here; its real reply (tag 0) and the driver
+    /// requests it caused come out of [`Self::take_effects`] or with the
+    /// next frame or tick.
+    pub fn handle(&mut self, client: ClientId, request: Request) -> Reply {
+        let mut fx = core::mem::take(&mut self.outbox);
+        let reply = self.request(client, 0, request, &mut fx);
+        self.outbox = fx;
+        reply.unwrap_or(Reply::Error(EINPROGRESS))
+    }
+
+    /// The effects [`Self::handle`] and [`Self::disconnect`] produced.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        core::mem::take(&mut self.outbox)
+    }
+
+    fn flush_outbox(&mut self, effects: &mut Vec<Effect>) {
+        if !self.outbox.is_empty() {
+            effects.append(&mut self.outbox);
+        }
+    }
+
+    /// One request: `Some(reply)` now, or `None` if it waits for a driver.
+    fn request(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: Request,
+        fx: &mut Vec<Effect>,
+    ) -> Option<Reply> {
+        let reply = match self.dispatch(client, tag, request, fx) {
+            Ok(reply) => reply,
+            Err(e) => Some(Reply::Error(e)),
+        };
+        self.settle(fx);
+        reply
+    }
+
+    /// Carry out what the last step left for later: descriptors of exited
+    /// processes, removed file mappings (`CloseVma`, references), due
+    /// `Release`s, and operations whose turn came. Cheap when idle.
+    fn settle(&mut self, fx: &mut Vec<Effect>) {
+        loop {
+            if !self.procs.exited.is_empty() {
+                self.reap_exited();
+            } else if !self.vm.notices.is_empty() {
+                self.take_notices(fx);
+            } else if !self.pending.releases.is_empty() {
+                self.send_releases(fx);
+            } else if !self.pending.ready.is_empty() {
+                self.run_ready(fx);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: Request,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Option<Reply>, Errno> {
         if let Request::Hello { ticket } = request {
             let pid = self.procs.hello(&mut self.vm, client, ticket)?;
-            return Ok(Reply::Hello {
+            return Ok(Some(Reply::Hello {
                 pid,
                 arena_base: self.config.arena_base,
                 arena_size: self.config.arena_size,
-            });
+            }));
+        }
+        // Calls a driver makes need no process.
+        match request {
+            Request::RegisterDriver(registration) => {
+                return self.register_driver(client, registration).map(Some)
+            }
+            Request::AllocBacking { pages } => return self.alloc_backing(client, pages).map(Some),
+            Request::FreeBacking { addr, pages } => {
+                return self.free_backing(client, addr, pages).map(Some)
+            }
+            Request::BeginExclusive { object } => {
+                return self.begin_exclusive(client, object).map(Some)
+            }
+            Request::EndExclusive { object } => {
+                return self.end_exclusive(client, object).map(Some)
+            }
+            Request::ListMounts => {
+                if !self.procs.conns.contains_key(&client) {
+                    return Err(Errno::ENOTCONN);
+                }
+                return Ok(Some(Reply::Mounts(self.files.mount_names())));
+            }
+            _ => {}
         }
         let (pid, caller) = self.procs.caller(client)?;
-        let (mm, uid) = (caller.mm, caller.uid);
+        let (mm, uid, gid) = (caller.mm, caller.uid, caller.gid);
+        let ptraced = caller.tracer.is_some();
+        let who = Caller {
+            client,
+            tag,
+            pid,
+            mm,
+            uid,
+            gid,
+            ptraced,
+        };
         match request {
             Request::Hello { .. } => Err(Errno::EINVAL),
             Request::Clone { flags } => {
                 let max = self.config.max_pending_children;
-                let (pid, ticket) = self.procs.clone_process(&mut self.vm, client, flags, max)?;
-                Ok(Reply::Cloned { pid, ticket })
+                let (child, ticket) = self.procs.clone_process(&mut self.vm, client, flags, max)?;
+                self.files.copy_table(pid, child);
+                Ok(Some(Reply::Cloned { pid: child, ticket }))
             }
             Request::Fork => Err(Errno::EINVAL),
             Request::Exit => {
                 self.procs.exit(&mut self.vm, pid);
-                Ok(Reply::Done)
+                Ok(Some(Reply::Done))
             }
             Request::Mmap {
                 addr,
@@ -297,23 +531,27 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     prot,
                     flags,
                     fd,
-                    offset,
-                    unit,
                 };
-                let addr = self.vm.do_mmap(mm, &args, &mut self.memory)?;
-                Ok(Reply::Mapped { addr })
+                let pgoff = offset_to_pgoff(offset, unit)?;
+                if flags & MAP_ANONYMOUS == 0 {
+                    return self.mmap_file(&who, &args, pgoff, fx);
+                }
+                let addr = self.vm.do_mmap_anon(mm, &args, pgoff, &mut self.memory)?;
+                Ok(Some(Reply::Mapped { addr }))
             }
             Request::Munmap { addr, len } => {
                 self.vm.do_munmap(mm, addr, len)?;
-                Ok(Reply::Done)
+                Ok(Some(Reply::Done))
             }
             Request::ReadProc { view, offset } => {
                 let text = self.proc_text(view, mm, uid)?;
-                Ok(proc_slice(&text, offset))
+                Ok(Some(proc_slice(&text, offset)))
             }
             Request::ReadSysctl {
                 name: Sysctl::NrTrimPages,
-            } => Ok(Reply::Value(i64::from(self.vm.tunables.nr_trim_pages))),
+            } => Ok(Some(Reply::Value(i64::from(
+                self.vm.tunables.nr_trim_pages,
+            )))),
             Request::WriteSysctl {
                 name: Sysctl::NrTrimPages,
                 value,
@@ -327,10 +565,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     return Err(Errno::EINVAL);
                 }
                 self.vm.tunables.nr_trim_pages = value as u32;
-                Ok(Reply::Done)
+                Ok(Some(Reply::Done))
             }
-            // File calls and backing devices are not served yet.
-            _ => Err(Errno::ENOSYS),
+            Request::Open { path, flags, mode } => self.sys_open(&who, &path, flags, mode, fx),
+            Request::Close { fd } => self.sys_close(pid, fd),
+            Request::Read { fd, len, offset } => self.sys_read(&who, fd, len, offset, fx),
+            Request::Write { fd, data, offset } => self.sys_write(&who, fd, data, offset, fx),
+            Request::Ftruncate { fd, len } => self.sys_ftruncate(&who, fd, len, fx),
+            Request::Fstat { fd } => self.sys_fstat(&who, fd, fx),
+            Request::Lseek { fd, offset, whence } => self.sys_lseek(&who, fd, offset, whence, fx),
+            Request::PtraceAttach { pid: target } => self.ptrace_attach(pid, uid, target),
+            Request::PtraceDetach { pid: target } => self.ptrace_detach(pid, target),
+            // Handled above.
+            Request::RegisterDriver(_)
+            | Request::AllocBacking { .. }
+            | Request::FreeBacking { .. }
+            | Request::BeginExclusive { .. }
+            | Request::EndExclusive { .. }
+            | Request::ListMounts => Err(Errno::EINVAL),
         }
     }
 
@@ -363,13 +615,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 total: self.vm.pages.total_pages(),
                 free: self.vm.pages.free_pages(),
                 mmap_copy: self.vm.mmap_copy_pages,
+                shmem: self.vm.backing.pages,
             }),
         })
     }
 
     /// Check every internal invariant (tests run this after every step).
     pub fn check_invariants(&self) -> Result<(), alloc::string::String> {
-        invariants::check(&self.vm, &self.procs)
+        invariants::check(&self.vm, &self.procs, &self.files, &self.pending)
     }
 
     pub fn stats(&self) -> Stats {
@@ -380,6 +633,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             regions: self.vm.regions.len(),
             vmas: self.vm.vma_count(),
             processes: self.procs.procs.len(),
+            backing_pages: self.vm.backing.pages,
+            objects: self.files.objects.len(),
+            open_files: self.files.open.len(),
+            pending_ops: self.pending.ops.len(),
+            drivers: self.files.by_client.len(),
         }
     }
 

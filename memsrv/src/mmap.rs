@@ -1,13 +1,8 @@
-//! `mmap`: the entry checks (spec §2.1), `validate_mmap_request` (§2.2),
-//! and the private-memory set-up `do_mmap_private` (§2.6, §4).
-//!
-//! Only anonymous mappings exist yet; a request without `MAP_ANONYMOUS`
-//! fails `EBADF` because there is no descriptor table, after the byte-offset
-//! alignment check exactly where Linux makes it.
+//! `mmap`: the entry checks (spec §2.1), `validate_mmap_request` steps
+//! 1–5 (§2.2), and the anonymous set-up `do_mmap_private` (§2.6, §4). File
+//! mappings continue in [`crate::file_mmap`].
 
-use protocol::linux::{
-    MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MAP_TYPE, MAP_UNINITIALIZED,
-};
+use protocol::linux::{MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MAP_TYPE, MAP_UNINITIALIZED};
 use protocol::{Errno, OffsetUnit, PAGE_SIZE};
 
 use crate::mm::{MmId, Vma};
@@ -25,11 +20,8 @@ pub struct MmapArgs {
     pub len: u64,
     pub prot: u32,
     pub flags: u32,
-    /// Read once the server has descriptors (file-backed mappings).
-    #[allow(dead_code)]
+    /// Ignored with `MAP_ANONYMOUS`.
     pub fd: i32,
-    pub offset: u64,
-    pub unit: OffsetUnit,
 }
 
 /// What validation leaves of a request: the hint is gone and `len` is
@@ -82,18 +74,15 @@ pub fn validate_mmap_request(
 }
 
 impl Nommu {
-    /// `do_mmap` for the caller's address space `mm`; returns the address.
-    pub fn do_mmap<M: PhysicalMemory>(
+    /// `do_mmap` of anonymous memory for the caller's address space `mm`
+    /// (`pgoff` from the entry wrapper); returns the address.
+    pub fn do_mmap_anon<M: PhysicalMemory>(
         &mut self,
         mm: MmId,
         args: &MmapArgs,
+        pgoff: u64,
         memory: &mut M,
     ) -> Result<u64, Errno> {
-        let pgoff = offset_to_pgoff(args.offset, args.unit)?;
-        if args.flags & MAP_ANONYMOUS == 0 {
-            // No descriptor table yet: no fd is open.
-            return Err(Errno::EBADF);
-        }
         let req = validate_mmap_request(
             args.len,
             args.flags,
@@ -173,6 +162,7 @@ impl Nommu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::linux::MAP_ANONYMOUS;
 
     const PRIV: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
 

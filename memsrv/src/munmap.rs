@@ -4,8 +4,8 @@
 use protocol::{Errno, PAGE_SIZE};
 
 use crate::mm::{Mm, MmId, Vma, VmaKey};
-use crate::nommu::{page_align, Nommu};
-use crate::region::{Region, RegionId};
+use crate::nommu::{page_align, Nommu, Notice};
+use crate::region::{ObjectKey, Region, RegionId};
 use crate::vm_flags::is_copy;
 
 impl Nommu {
@@ -19,12 +19,12 @@ impl Nommu {
         // no mapping, so refuse it as one that matches nothing.
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         let mut mm = self.mms.remove(&mm_id).ok_or(Errno::EINVAL)?;
-        let result = self.munmap_in(&mut mm, start, end);
+        let result = self.munmap_in(mm_id, &mut mm, start, end);
         self.mms.insert(mm_id, mm);
         result
     }
 
-    fn munmap_in(&mut self, mm: &mut Mm, start: u64, end: u64) -> Result<(), Errno> {
+    fn munmap_in(&mut self, mm_id: MmId, mm: &mut Mm, start: u64, end: u64) -> Result<(), Errno> {
         let found = mm.find_vma(start).ok_or(Errno::EINVAL)?;
         let file_backed = mm.get(&found).is_some_and(|v| v.backing.is_some());
         if file_backed {
@@ -36,7 +36,7 @@ impl Nommu {
                     return Err(Errno::EINVAL);
                 }
                 if end == key.end {
-                    self.delete_vma(mm, &key);
+                    self.delete_vma(mm_id, mm, &key);
                     return Ok(());
                 }
                 at = mm.next_after(&key);
@@ -45,7 +45,7 @@ impl Nommu {
         }
         // Anonymous: the range must be a page-aligned part of this mapping.
         if start == found.start && end == found.end {
-            self.delete_vma(mm, &found);
+            self.delete_vma(mm_id, mm, &found);
             return Ok(());
         }
         if start < found.start || end > found.end {
@@ -130,10 +130,25 @@ impl Nommu {
     }
 
     /// `delete_vma_from_mm` + `delete_vma`: the mapping goes and drops its
-    /// region usage.
-    pub fn delete_vma(&mut self, mm: &mut Mm, key: &VmaKey) {
+    /// region usage. A file mapping leaves the object's index and tells the
+    /// file side (its `close` callback, its object reference).
+    pub fn delete_vma(&mut self, mm_id: MmId, mm: &mut Mm, key: &VmaKey) {
         if let Some(vma) = mm.remove(key) {
-            // The mapping's backing reference is dropped with `vma`.
+            if let Some(b) = &vma.backing {
+                let direct = self
+                    .regions
+                    .get(vma.region)
+                    .is_some_and(|r| !is_copy(r.flags));
+                if let Some(maps) = self.files.get_mut(&b.key) {
+                    maps.vmas.remove(&(mm_id, *key));
+                }
+                self.notices.push(Notice::VmaGone {
+                    key: b.key,
+                    start: key.start,
+                    len: key.end - key.start,
+                    direct,
+                });
+            }
             self.put_region(vma.region);
         }
     }
@@ -152,14 +167,33 @@ impl Nommu {
                 if is_copy(r.flags) {
                     self.free_page_series(r.start, r.top);
                 }
+                if let Some(b) = &r.backing {
+                    self.unindex_region(b.key, id, r.pgoff);
+                    self.notices.push(Notice::RegionGone {
+                        key: b.key,
+                        id,
+                        direct: !is_copy(r.flags),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Take a file region out of its object's index.
+    fn unindex_region(&mut self, key: ObjectKey, id: RegionId, pgoff: u64) {
+        if let Some(maps) = self.files.get_mut(&key) {
+            maps.shareable.remove(&(pgoff, id));
+            maps.regions.remove(&id);
+            if maps.is_empty() {
+                self.files.remove(&key);
             }
         }
     }
 
     /// `exit_mmap`: every mapping goes, in address order (spec §5.2).
-    pub fn exit_mmap(&mut self, mm: &mut Mm) {
+    pub fn exit_mmap(&mut self, mm_id: MmId, mm: &mut Mm) {
         while let Some(key) = mm.first() {
-            self.delete_vma(mm, &key);
+            self.delete_vma(mm_id, mm, &key);
         }
     }
 }
@@ -191,7 +225,10 @@ mod tests {
 
     fn file() -> Arc<BackingObject> {
         Arc::new(BackingObject {
-            object: 37,
+            key: crate::region::ObjectKey {
+                driver: crate::region::DriverId(1),
+                object: 37,
+            },
             dev_major: 0x1f,
             dev_minor: 2,
             inode: 37,

@@ -3,11 +3,13 @@
 //! [`crate::mmap`] and [`crate::munmap`]. Processes and connections live
 //! elsewhere ([`crate::process`]); this part only knows address spaces.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
+use crate::backing::BackingRuns;
 use crate::mm::{Mm, MmId, VmaKey};
 use crate::page_alloc::{PageAllocator, PageIndex};
-use crate::region::RegionRegistry;
+use crate::region::{ObjectKey, RegionId, RegionRegistry};
 use protocol::PAGE_SIZE;
 
 /// Limits and switches the mapping code consults (from [`crate::Config`]).
@@ -20,6 +22,47 @@ pub struct Tunables {
     pub ulong_max: u64,
 }
 
+/// The mappings and regions of one backing object (Linux's
+/// `i_mmap` interval tree and the part of the region tree that holds the
+/// object), so the §3 reuse search and the §7.5 truncate checks never walk
+/// the whole registry.
+#[derive(Default, Debug)]
+pub struct ObjectMaps {
+    /// Shareable regions of the object by `(pgoff, id)`.
+    pub shareable: BTreeSet<(u64, RegionId)>,
+    /// Every region of the object.
+    pub regions: BTreeSet<RegionId>,
+    /// Every mapping of the object, in every address space.
+    pub vmas: BTreeSet<(MmId, VmaKey)>,
+}
+
+impl ObjectMaps {
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty() && self.vmas.is_empty()
+    }
+}
+
+/// What the mapping code tells the file side when a file mapping or region
+/// goes away (the object's reference count, `CloseVma`, dead drivers'
+/// storage). Anonymous memory never produces one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A mapping of `key` was removed; `direct` if the driver approved it
+    /// (its region is not a copy).
+    VmaGone {
+        key: ObjectKey,
+        start: u64,
+        len: u64,
+        direct: bool,
+    },
+    /// A region of `key` left the registry.
+    RegionGone {
+        key: ObjectKey,
+        id: RegionId,
+        direct: bool,
+    },
+}
+
 pub struct Nommu {
     /// First byte of the arena.
     pub base: u64,
@@ -30,6 +73,12 @@ pub struct Nommu {
     /// `mmap_pages_allocated`: pages held by copy regions.
     pub mmap_copy_pages: u64,
     pub tunables: Tunables,
+    /// Per-object index of regions and mappings.
+    pub files: BTreeMap<ObjectKey, ObjectMaps>,
+    /// File mappings and regions removed since the server last looked.
+    pub notices: Vec<Notice>,
+    /// Storage handed to drivers (`AllocBacking`).
+    pub backing: BackingRuns,
     next_mm: u64,
     next_vma_seq: u64,
 }
@@ -46,6 +95,9 @@ impl Nommu {
             mms: BTreeMap::new(),
             mmap_copy_pages: 0,
             tunables,
+            files: BTreeMap::new(),
+            notices: Vec::new(),
+            backing: BackingRuns::default(),
             next_mm: 1,
             next_vma_seq: 0,
         }
@@ -77,7 +129,7 @@ impl Nommu {
         };
         if last {
             if let Some(mut m) = self.mms.remove(&mm) {
-                self.exit_mmap(&mut m);
+                self.exit_mmap(mm, &mut m);
             }
         }
     }

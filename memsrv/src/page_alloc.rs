@@ -79,6 +79,11 @@ impl PageAllocator {
         self.free_pages
     }
 
+    /// Largest block order handed out.
+    pub fn max_order(&self) -> u32 {
+        self.max_order
+    }
+
     /// Take one block of `2^order` pages, splitting a larger one if needed.
     pub fn alloc_block(&mut self, order: u32) -> Option<PageIndex> {
         if order > self.max_order {

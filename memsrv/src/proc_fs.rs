@@ -112,6 +112,8 @@ pub struct MemCounts {
     pub total: u64,
     pub free: u64,
     pub mmap_copy: u64,
+    /// Pages drivers keep their storage in.
+    pub shmem: u64,
 }
 
 /// `/proc/meminfo` as a no-MMU kernel without highmem, swap devices, zswap,
@@ -149,7 +151,7 @@ pub fn meminfo(c: &MemCounts) -> String {
     kb("Writeback:", 0);
     kb("AnonPages:", 0);
     kb("Mapped:", 0);
-    kb("Shmem:", 0);
+    kb("Shmem:", c.shmem);
     kb("KReclaimable:", 0);
     kb("Slab:", 0);
     kb("SReclaimable:", 0);
@@ -191,7 +193,10 @@ mod tests {
     #[test]
     fn vector_109_file_line_pads_to_column_48() {
         let file = BackingObject {
-            object: 37,
+            key: crate::region::ObjectKey {
+                driver: crate::region::DriverId(1),
+                object: 37,
+            },
             dev_major: 0x1f,
             dev_minor: 2,
             inode: 37,
@@ -236,6 +241,7 @@ mod tests {
             total: 256,
             free: 251,
             mmap_copy: 5,
+            shmem: 0,
         });
         assert!(text.contains("\nMmapCopy:             20 kB\n"));
         assert!(text.starts_with("MemTotal:           1024 kB\nMemFree:            1004 kB\n"));

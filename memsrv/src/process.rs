@@ -7,6 +7,7 @@
 //! process ends with `Exit` or when its last connection goes.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
 use crate::mm::MmId;
 use crate::nommu::Nommu;
@@ -37,6 +38,9 @@ pub struct Process {
     pub connections: BTreeSet<ClientId>,
     /// Tickets of this process's children not claimed yet.
     pub pending_children: BTreeSet<u64>,
+    /// The process tracing this one (`PtraceAttach`): its new private file
+    /// mappings are not shareable.
+    pub tracer: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +62,9 @@ pub struct ProcessTable {
     pub conns: BTreeMap<ClientId, Connection>,
     /// Unclaimed tickets → child pid.
     pub tickets: BTreeMap<u64, u32>,
+    /// Processes that ended since the server last looked (their
+    /// descriptors are still to be closed).
+    pub exited: Vec<u32>,
     first_pid: u32,
     next_pid: u32,
     ticket_secret: u64,
@@ -71,6 +78,7 @@ impl ProcessTable {
             procs: BTreeMap::new(),
             conns: BTreeMap::new(),
             tickets: BTreeMap::new(),
+            exited: Vec::new(),
             first_pid,
             next_pid: first_pid,
             ticket_secret,
@@ -184,6 +192,7 @@ impl ProcessTable {
                 state: ProcState::Live,
                 connections: BTreeSet::new(),
                 pending_children: BTreeSet::new(),
+                tracer: None,
             },
         );
     }
@@ -225,6 +234,7 @@ impl ProcessTable {
                 },
                 connections: BTreeSet::new(),
                 pending_children: BTreeSet::new(),
+                tracer: None,
             },
         );
         if let Some(p) = self.procs.get_mut(&parent_pid) {
@@ -239,9 +249,11 @@ impl ProcessTable {
         let Some(p) = self.procs.remove(&pid) else {
             return;
         };
+        self.exited.push(pid);
         for ticket in &p.pending_children {
             if let Some(child) = self.tickets.remove(ticket) {
                 if let Some(c) = self.procs.remove(&child) {
+                    self.exited.push(child);
                     vm.put_mm(c.mm);
                 }
             }

@@ -15,13 +15,27 @@ use crate::vm_flags::VmFlags;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RegionId(pub u64);
 
+/// A registered backing device (driver). Numbers are never reused, so a
+/// restarted driver is never mistaken for the old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DriverId(pub u32);
+
+/// One object of one driver: the identity region sharing keys on (Linux's
+/// inode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub driver: DriverId,
+    /// The driver's own handle for it.
+    pub object: u64,
+}
+
 /// The object a file-backed region or mapping refers to (Linux `struct file`
 /// as far as mappings need it). Anonymous memory has none.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BackingObject {
     /// Identity of the underlying object (inode): regions of the same
     /// object are reuse candidates for each other.
-    pub object: u64,
+    pub key: ObjectKey,
     pub dev_major: u32,
     pub dev_minor: u32,
     pub inode: u64,

@@ -1,0 +1,439 @@
+//! The file side of the server: the mount table (which driver serves which
+//! path), the drivers, the object table keyed `(driver, object)` with its
+//! reference counts and per-object operation queues, the open file
+//! descriptions and each process's descriptor table.
+//!
+//! An object's reference count is the number of open descriptions,
+//! regions and mappings naming it plus the pending operations holding it;
+//! when it falls to zero the driver is sent `Release`. Descriptors are per
+//! process, numbered from 3 upward (lowest free), copied on `clone` and
+//! closed on exit.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::fcntl::Access;
+use crate::pending::OpId;
+use crate::region::{BackingObject, DriverId, ObjectKey};
+use crate::ClientId;
+use protocol::{DriverRegistration, Errno, MountName, ObjectInfo, MAX_MOUNTS};
+
+/// Descriptors start here (0–2 belong to the host's stdio).
+pub const FIRST_FD: i32 = 3;
+/// Timed-out call tags a driver may still answer late without being taken
+/// for confused.
+const EXPIRED_TAGS_KEPT: usize = 32;
+
+/// An open file description's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u64);
+
+/// A registered backing device.
+#[derive(Debug)]
+pub struct Driver {
+    /// The connection it answers on.
+    pub client: ClientId,
+    pub registration: DriverRegistration,
+    /// The driver connection's uid and gid: the owner of its objects for
+    /// permission checks and `fstat`.
+    pub owner: (u32, u32),
+    /// False once its connection closed: its mount is gone, calls fail `EIO`.
+    pub alive: bool,
+    /// Objects in a mode change (`BeginExclusive`).
+    pub exclusive: BTreeSet<u64>,
+    /// Tags of calls that timed out, most recent last.
+    pub expired: VecDeque<u32>,
+}
+
+impl Driver {
+    pub fn note_expired(&mut self, tag: u32) {
+        if self.expired.len() >= EXPIRED_TAGS_KEPT {
+            self.expired.pop_front();
+        }
+        self.expired.push_back(tag);
+    }
+}
+
+/// One object some descriptor, region, mapping or operation refers to.
+#[derive(Debug)]
+pub struct Object {
+    /// What the last lookup or stat said.
+    pub info: ObjectInfo,
+    /// Identity and `/proc` face shared with regions and mappings.
+    pub backing: Arc<BackingObject>,
+    pub refs: u32,
+    /// The operation that holds the object now, and those waiting.
+    pub active: Option<OpId>,
+    pub queue: VecDeque<OpId>,
+}
+
+impl Object {
+    /// Nothing refers to it and nothing waits on it.
+    pub fn idle(&self) -> bool {
+        self.refs == 0 && self.active.is_none() && self.queue.is_empty()
+    }
+}
+
+/// An open file description (shared by the descriptors `clone` copied).
+#[derive(Clone, Copy, Debug)]
+pub struct OpenFile {
+    pub key: ObjectKey,
+    pub access: Access,
+    pub append: bool,
+    pub pos: u64,
+    /// Descriptors naming it, in every table.
+    pub refs: u32,
+}
+
+#[derive(Default)]
+pub struct Files {
+    /// Mount point → driver.
+    pub mounts: BTreeMap<String, DriverId>,
+    pub drivers: BTreeMap<DriverId, Driver>,
+    /// Live drivers by connection.
+    pub by_client: BTreeMap<ClientId, DriverId>,
+    pub objects: BTreeMap<ObjectKey, Object>,
+    pub open: BTreeMap<FileId, OpenFile>,
+    /// Descriptor tables by pid (no entry: empty).
+    pub fds: BTreeMap<u32, BTreeMap<i32, FileId>>,
+    next_driver: u32,
+    next_file: u64,
+}
+
+/// Whether a mount name is an absolute path without a trailing `/`
+/// (except `/` itself) or empty components.
+fn valid_mount(mount: &str) -> bool {
+    mount == "/"
+        || (mount.starts_with('/')
+            && !mount.ends_with('/')
+            && !mount.contains("//")
+            && !mount.split('/').any(|c| c == "." || c == ".."))
+}
+
+impl Files {
+    /// `RegisterDriver` from `client`.
+    pub fn register(
+        &mut self,
+        client: ClientId,
+        owner: (u32, u32),
+        registration: DriverRegistration,
+    ) -> Result<DriverId, Errno> {
+        if self.by_client.contains_key(&client) {
+            // A connection serves one mount.
+            return Err(Errno::EINVAL);
+        }
+        if !valid_mount(&registration.mount) {
+            return Err(Errno::EINVAL);
+        }
+        if self.mounts.contains_key(registration.mount.as_str()) {
+            return Err(Errno::EBUSY);
+        }
+        if self.mounts.len() >= MAX_MOUNTS {
+            return Err(Errno::ENOSPC);
+        }
+        self.next_driver = self.next_driver.checked_add(1).ok_or(Errno::ENOSPC)?;
+        let id = DriverId(self.next_driver);
+        self.mounts
+            .insert(String::from(registration.mount.as_str()), id);
+        self.by_client.insert(client, id);
+        self.drivers.insert(
+            id,
+            Driver {
+                client,
+                registration,
+                owner,
+                alive: true,
+                exclusive: BTreeSet::new(),
+                expired: VecDeque::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// The live driver a connection is, if it is one.
+    pub fn driver_of(&self, client: ClientId) -> Option<DriverId> {
+        self.by_client.get(&client).copied()
+    }
+
+    pub fn alive(&self, driver: DriverId) -> bool {
+        self.drivers.get(&driver).is_some_and(|d| d.alive)
+    }
+
+    /// The driver's connection closed: the mount goes; what refers to its
+    /// objects stays until released, but calls fail.
+    pub fn kill(&mut self, driver: DriverId) {
+        if let Some(d) = self.drivers.get_mut(&driver) {
+            d.alive = false;
+            d.exclusive.clear();
+            self.by_client.remove(&d.client);
+            self.mounts.remove(d.registration.mount.as_str());
+        }
+    }
+
+    /// The mount serving `path` (the longest mount that is the path itself
+    /// or a prefix of it followed by `/`) and the rest of the path without
+    /// its leading `/` (`""` for the mount itself).
+    pub fn resolve<'p>(&self, path: &'p str) -> Result<(DriverId, &'p str), Errno> {
+        if !path.starts_with('/') {
+            return Err(Errno::ENOENT);
+        }
+        let mut prefix = path;
+        loop {
+            if let Some(&driver) = self.mounts.get(prefix) {
+                let rest = &path[prefix.len()..];
+                return Ok((driver, rest.trim_start_matches('/')));
+            }
+            match prefix.rfind('/') {
+                Some(0) if prefix != "/" => prefix = "/",
+                Some(0) | None => return Err(Errno::ENOENT),
+                Some(i) => prefix = &prefix[..i],
+            }
+        }
+    }
+
+    /// Every mount point, for `ListMounts`.
+    pub fn mount_names(&self) -> heapless::Vec<MountName, MAX_MOUNTS> {
+        let mut out = heapless::Vec::new();
+        for name in self.mounts.keys() {
+            let mut m = MountName::new();
+            if m.push_str(name).is_ok() {
+                let _ = out.push(m);
+            }
+        }
+        out
+    }
+
+    /// `/proc` name of an object: mount + `/` + lookup path, or the device
+    /// mount itself.
+    pub fn display_path(&self, driver: DriverId, lookup: &str) -> String {
+        let mount = self
+            .drivers
+            .get(&driver)
+            .map(|d| d.registration.mount.as_str())
+            .unwrap_or("");
+        let mut path = String::from(mount);
+        if !lookup.is_empty() {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(lookup);
+        }
+        path
+    }
+
+    /// A new open file description (one descriptor reference).
+    pub fn new_file(&mut self, key: ObjectKey, access: Access, append: bool) -> FileId {
+        self.next_file += 1;
+        let id = FileId(self.next_file);
+        self.open.insert(
+            id,
+            OpenFile {
+                key,
+                access,
+                append,
+                pos: 0,
+                refs: 1,
+            },
+        );
+        id
+    }
+
+    /// Install `file` at the lowest free descriptor of `pid`.
+    pub fn install_fd(&mut self, pid: u32, file: FileId, max: usize) -> Result<i32, Errno> {
+        let table = self.fds.entry(pid).or_default();
+        if table.len() >= max {
+            return Err(Errno::EMFILE);
+        }
+        let mut fd = FIRST_FD;
+        for &used in table.keys() {
+            if used != fd {
+                break;
+            }
+            fd = fd.checked_add(1).ok_or(Errno::EMFILE)?;
+        }
+        table.insert(fd, file);
+        Ok(fd)
+    }
+
+    /// The description behind `fd` of `pid`.
+    pub fn file_of(&self, pid: u32, fd: i32) -> Result<(FileId, OpenFile), Errno> {
+        let id = *self
+            .fds
+            .get(&pid)
+            .and_then(|t| t.get(&fd))
+            .ok_or(Errno::EBADF)?;
+        let file = *self.open.get(&id).ok_or(Errno::EBADF)?;
+        Ok((id, file))
+    }
+
+    /// Remove `fd` from `pid`'s table.
+    pub fn remove_fd(&mut self, pid: u32, fd: i32) -> Result<FileId, Errno> {
+        let table = self.fds.get_mut(&pid).ok_or(Errno::EBADF)?;
+        let id = table.remove(&fd).ok_or(Errno::EBADF)?;
+        if table.is_empty() {
+            self.fds.remove(&pid);
+        }
+        Ok(id)
+    }
+
+    /// Drop one descriptor reference to `file`; the object whose reference
+    /// the description held when it is gone.
+    pub fn put_file(&mut self, file: FileId) -> Option<ObjectKey> {
+        let f = self.open.get_mut(&file)?;
+        f.refs = f.refs.saturating_sub(1);
+        if f.refs == 0 {
+            return self.open.remove(&file).map(|f| f.key);
+        }
+        None
+    }
+
+    /// `clone`: the child gets a copy of the parent's table (sharing the
+    /// descriptions).
+    pub fn copy_table(&mut self, from: u32, to: u32) {
+        let Some(table) = self.fds.get(&from).cloned() else {
+            return;
+        };
+        for id in table.values() {
+            if let Some(f) = self.open.get_mut(id) {
+                f.refs += 1;
+            }
+        }
+        self.fds.insert(to, table);
+    }
+
+    /// Everything `pid` had open (its table is gone).
+    pub fn take_table(&mut self, pid: u32) -> Vec<FileId> {
+        self.fds
+            .remove(&pid)
+            .map(|t| t.into_values().collect())
+            .unwrap_or_default()
+    }
+
+    /// One more reference to an object that exists.
+    pub fn get_object(&mut self, key: ObjectKey) {
+        if let Some(o) = self.objects.get_mut(&key) {
+            o.refs += 1;
+        }
+    }
+
+    /// The object for a lookup answer: found (its info refreshed) or made.
+    /// Takes one reference.
+    pub fn object_for(&mut self, driver: DriverId, info: ObjectInfo, lookup: &str) -> ObjectKey {
+        let key = ObjectKey {
+            driver,
+            object: info.object,
+        };
+        if let Some(o) = self.objects.get_mut(&key) {
+            o.info = info;
+            o.refs += 1;
+            return key;
+        }
+        let (dev_major, dev_minor) = self
+            .drivers
+            .get(&driver)
+            .map(|d| d.registration.dev)
+            .unwrap_or((0, 0));
+        let backing = Arc::new(BackingObject {
+            key,
+            dev_major: u32::from(dev_major),
+            dev_minor: u32::from(dev_minor),
+            inode: info.ino,
+            path: self.display_path(driver, lookup),
+        });
+        self.objects.insert(
+            key,
+            Object {
+                info,
+                backing,
+                refs: 1,
+                active: None,
+                queue: VecDeque::new(),
+            },
+        );
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(mount: &str) -> DriverRegistration {
+        DriverRegistration {
+            name: heapless::String::try_from("t").unwrap(),
+            mount: MountName::try_from(mount).unwrap(),
+            dev: (1, 2),
+            noexec: false,
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let mut f = Files::default();
+        let dev = f.register(ClientId(1), (0, 0), reg("/dev")).unwrap();
+        let fb = f.register(ClientId(2), (0, 0), reg("/dev/fb0")).unwrap();
+        let root = f.register(ClientId(3), (0, 0), reg("/")).unwrap();
+        assert_eq!(
+            f.register(ClientId(4), (0, 0), reg("/dev")),
+            Err(Errno::EBUSY)
+        );
+        assert_eq!(
+            f.register(ClientId(1), (0, 0), reg("/x")),
+            Err(Errno::EINVAL)
+        );
+        for bad in ["dev", "/dev/", "/a//b", "/a/../b", ""] {
+            assert_eq!(
+                f.register(ClientId(9), (0, 0), reg(bad)),
+                Err(Errno::EINVAL)
+            );
+        }
+        assert_eq!(f.resolve("/dev/fb0"), Ok((fb, "")));
+        assert_eq!(f.resolve("/dev/fb0/x"), Ok((fb, "x")));
+        assert_eq!(f.resolve("/dev/fb01"), Ok((dev, "fb01")));
+        assert_eq!(f.resolve("/dev"), Ok((dev, "")));
+        assert_eq!(f.resolve("/devx/a"), Ok((root, "devx/a")));
+        assert_eq!(f.resolve("/"), Ok((root, "")));
+        assert_eq!(f.resolve("rel"), Err(Errno::ENOENT));
+        f.kill(root);
+        assert_eq!(f.resolve("/devx/a"), Err(Errno::ENOENT));
+        assert_eq!(f.display_path(fb, ""), "/dev/fb0");
+        assert_eq!(f.display_path(dev, "zero"), "/dev/zero");
+        assert_eq!(f.display_path(root, "a"), "/a");
+        assert_eq!(f.mount_names().len(), 2);
+    }
+
+    #[test]
+    fn descriptors_take_the_lowest_free_number() {
+        let mut f = Files::default();
+        let key = ObjectKey {
+            driver: DriverId(1),
+            object: 1,
+        };
+        let acc = Access {
+            read: true,
+            write: false,
+        };
+        let mut fds = Vec::new();
+        for _ in 0..3 {
+            let id = f.new_file(key, acc, false);
+            fds.push(f.install_fd(7, id, 10).unwrap());
+        }
+        assert_eq!(fds, [3, 4, 5]);
+        let gone = f.remove_fd(7, 4).unwrap();
+        assert_eq!(f.put_file(gone), Some(key));
+        let id = f.new_file(key, acc, false);
+        assert_eq!(f.install_fd(7, id, 10), Ok(4));
+        let id = f.new_file(key, acc, false);
+        assert_eq!(f.install_fd(7, id, 3), Err(Errno::EMFILE));
+        f.copy_table(7, 8);
+        let (id3, file) = f.file_of(8, 3).unwrap();
+        assert_eq!(file.refs, 2);
+        assert_eq!(f.file_of(9, 3).map(|_| ()), Err(Errno::EBADF));
+        assert_eq!(f.take_table(7).len(), 3);
+        assert_eq!(f.put_file(id3), None);
+        assert_eq!(f.put_file(id3), Some(key));
+    }
+}

@@ -1,0 +1,210 @@
+//! `open` and `close` of paths under driver mounts.
+//!
+//! `Open` resolves the mount (longest prefix), refuses write access on a
+//! read-only mount (`EROFS`), asks the driver to look the path up, checks
+//! the object's permission bits against the caller (the driver's
+//! connection owns its objects; uid 0 passes), and installs a descriptor
+//! at the lowest free number from 3. `O_TRUNC` is not passed to the
+//! driver: the server truncates through the §7.5 rules itself, so a file
+//! under a shared mapping cannot be emptied behind it (`ETXTBSY`).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::fcntl::{permitted, Access, O_APPEND, O_CREAT, O_TRUNC};
+use crate::pending::{driver_errno, Input, Op, OpKind, Step};
+use crate::region::{DriverId, ObjectKey};
+use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
+use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Path, Reply};
+
+/// Where an open stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenState {
+    Lookup,
+    /// `O_TRUNC`: asking the current size.
+    TruncStat,
+    /// `O_TRUNC`: the driver truncates from `old` to 0.
+    Truncating {
+        old: u64,
+    },
+}
+
+pub struct OpenOp {
+    /// The path relative to the mount.
+    pub lookup: Path,
+    pub flags: u32,
+    pub mode: u32,
+    pub access: Access,
+    pub caller: (u32, u32),
+    pub read_only: bool,
+    pub state: OpenState,
+}
+
+impl<M: PhysicalMemory> MemoryServer<M> {
+    pub(crate) fn sys_open(
+        &mut self,
+        who: &Caller,
+        path: &str,
+        flags: u32,
+        mode: u32,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Option<Reply>, Errno> {
+        let access = Access::from_flags(flags).ok_or(Errno::EINVAL)?;
+        let (driver, rest) = self.files.resolve(path)?;
+        let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
+        let read_only = self
+            .files
+            .drivers
+            .get(&driver)
+            .is_some_and(|d| d.registration.read_only);
+        if read_only && (access.write || flags & O_TRUNC != 0) {
+            return Err(Errno::EROFS);
+        }
+        let open = self.files.fds.get(&who.pid).map_or(0, |t| t.len());
+        if open >= self.config.max_open_files {
+            return Err(Errno::EMFILE);
+        }
+        let op = Op {
+            client: Some((who.client, who.tag)),
+            pid: who.pid,
+            driver,
+            object: None,
+            holds_object: false,
+            call: None,
+            kind: OpKind::Open(OpenOp {
+                lookup,
+                flags,
+                mode,
+                access,
+                caller: (who.uid, who.gid),
+                read_only,
+                state: OpenState::Lookup,
+            }),
+        };
+        Ok(self.submit_op(op, fx))
+    }
+
+    pub(crate) fn sys_close(&mut self, pid: u32, fd: i32) -> Result<Option<Reply>, Errno> {
+        let file = self.files.remove_fd(pid, fd)?;
+        if let Some(key) = self.files.put_file(file) {
+            self.unref_object(key);
+        }
+        Ok(Some(Reply::Done))
+    }
+
+    pub(crate) fn open_step(
+        &mut self,
+        o: &mut OpenOp,
+        driver: DriverId,
+        pid: u32,
+        object: &mut Option<ObjectKey>,
+        holds: &mut bool,
+        input: Input,
+    ) -> Step {
+        let reply = match input {
+            Input::Start => {
+                return match (o.state, *object) {
+                    (OpenState::Lookup, _) => {
+                        let mut flags = o.flags & !O_TRUNC;
+                        if o.read_only {
+                            flags &= !O_CREAT;
+                        }
+                        Step::Send(DriverRequest::Lookup {
+                            path: o.lookup.clone(),
+                            flags,
+                            mode: o.mode,
+                        })
+                    }
+                    (OpenState::TruncStat, Some(key)) => {
+                        Step::Send(DriverRequest::Stat { object: key.object })
+                    }
+                    _ => Step::Done(Err(Errno::EIO)),
+                };
+            }
+            Input::Reply(r) => r,
+        };
+        match (o.state, reply, *object) {
+            (OpenState::Lookup, DriverReply::Opened(info), _) => {
+                let lookup = String::from(o.lookup.as_str());
+                let key = self.files.object_for(driver, info, &lookup);
+                *object = Some(key);
+                *holds = true;
+                let truncate = o.flags & O_TRUNC != 0;
+                if info.kind == ObjectKind::Directory && (o.access.write || truncate) {
+                    return Step::Done(Err(Errno::EISDIR));
+                }
+                let owner = self.files.drivers.get(&driver).map_or((0, 0), |d| d.owner);
+                let want = Access {
+                    read: o.access.read,
+                    write: o.access.write || truncate,
+                };
+                if !permitted(info.mode, owner, o.caller, want) {
+                    return Step::Done(Err(Errno::EACCES));
+                }
+                let device = matches!(
+                    info.kind,
+                    ObjectKind::CharDevice | ObjectKind::BlockDevice | ObjectKind::Fifo
+                );
+                if truncate && o.access.write && !device && info.ops.has(DriverOps::TRUNCATE) {
+                    o.state = OpenState::TruncStat;
+                    return Step::Queue;
+                }
+                Step::Done(self.install_open(o, key, pid, holds))
+            }
+            (OpenState::Lookup, DriverReply::Error(e), _) => {
+                if e == Errno::ENOENT && o.read_only && o.flags & O_CREAT != 0 {
+                    Step::Done(Err(Errno::EROFS))
+                } else {
+                    Step::Done(Err(driver_errno(e)))
+                }
+            }
+            (OpenState::TruncStat, DriverReply::Opened(info), Some(key)) => {
+                let old = self.refresh_info(key, &info);
+                if old == 0 {
+                    return Step::Done(self.install_open(o, key, pid, holds));
+                }
+                if let Err(e) = self.truncate_allowed(key, old, 0) {
+                    return Step::Done(Err(e));
+                }
+                o.state = OpenState::Truncating { old };
+                Step::Send(DriverRequest::Truncate {
+                    object: key.object,
+                    size: 0,
+                })
+            }
+            (OpenState::Truncating { old }, DriverReply::Done, Some(key)) => {
+                self.truncate_done(key, old, 0);
+                Step::Done(self.install_open(o, key, pid, holds))
+            }
+            (_, DriverReply::Error(e), _) => Step::Done(Err(driver_errno(e))),
+            _ => Step::Done(Err(Errno::EIO)),
+        }
+    }
+
+    /// The open succeeded: a description and the lowest free descriptor.
+    fn install_open(
+        &mut self,
+        o: &OpenOp,
+        key: ObjectKey,
+        pid: u32,
+        holds: &mut bool,
+    ) -> Result<Reply, Errno> {
+        if !self.procs.procs.contains_key(&pid) {
+            return Err(Errno::ESRCH);
+        }
+        let file = self.files.new_file(key, o.access, o.flags & O_APPEND != 0);
+        match self.files.install_fd(pid, file, self.config.max_open_files) {
+            Ok(fd) => {
+                // The description now holds the operation's reference.
+                *holds = false;
+                Ok(Reply::Fd(fd))
+            }
+            Err(e) => {
+                // The description goes without dropping the reference it
+                // would have taken over: the operation still holds it.
+                self.files.open.remove(&file);
+                Err(e)
+            }
+        }
+    }
+}
