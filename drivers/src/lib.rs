@@ -17,6 +17,7 @@
 //! | module | object | mapping |
 //! | --- | --- | --- |
 //! | [`ramfs`] | memory filesystem (`/tmp`, `/dev/shm`) | direct when contiguous (spec §7.5) |
+//! | [`romfs`] | read-only filesystem image on ROM | direct, execute in place |
 //! | [`ramdisk`] | block device | copy, or direct by choice |
 //! | [`fbdev`] | framebuffer | direct (shared only) |
 //! | [`devmem`], [`devzero`], [`iomem`] | `/dev/mem`, `/dev/zero`, register memory | as Linux |
@@ -55,6 +56,7 @@ pub mod fbdev;
 pub mod iomem;
 pub mod ramdisk;
 pub mod ramfs;
+pub mod romfs;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

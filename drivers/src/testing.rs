@@ -1,6 +1,6 @@
 //! Test support other crates may reuse (feature `testing`): a
 //! [`DriverHost`] over a plain byte vector that checks what drivers do
-//! with it, and request builders.
+//! with it, request builders, and a romfs image writer for exact layouts.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,6 +8,10 @@
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects
 )]
+
+mod romfs_image;
+
+pub use romfs_image::{checksum as romfs_checksum, RomfsImage};
 
 use crate::DriverHost;
 use alloc::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,287 @@
+//! romfs: a read-only filesystem image on ROM, mapped in place.
+//!
+//! The image stands for a flash chip: [`Romfs::mount`] checks it whole
+//! (superblock and header checksums, every offset, every chain) and
+//! indexes it; [`BackingDevice::start`] copies it into the arena, where it
+//! then lives like memory-mapped ROM. A read-only private or shared
+//! mapping of a file is simply the address of its data inside the image
+//! (execute in place), usually not page aligned (spec §4.3, vector 22).
+//!
+//! `get_unmapped_area` follows Linux's `romfs_get_unmapped_area` with the
+//! MTD "point" of a ROM that is always mapped (spec §11.2 romfs row); the
+//! [`Medium`] chooses the capabilities, as the MTD type under romfs does.
+
+mod format;
+mod index;
+mod lookup;
+
+pub use format::RomfsError;
+
+use crate::flags::{cap, open, page_offset, pages, vm, P};
+use crate::mount::MountPoint;
+use crate::window::Window;
+use crate::{answer, BackingDevice, DriverHost};
+use alloc::vec::Vec;
+use index::{Index, Node};
+use protocol::{
+    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+};
+
+/// What the image sits on, which decides the capabilities (spec §2.4 rows
+/// "romfs on MTD ROM / MTD RAM / block device").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Medium {
+    /// MTD ROM: `COPY|DIRECT|READ|EXEC` (the default).
+    MtdRom,
+    /// MTD RAM: `COPY|DIRECT|READ|WRITE|EXEC` (still a read-only mount).
+    MtdRam,
+    /// A block device or flash that cannot be pointed at: `COPY` only,
+    /// `get_unmapped_area` answers `ENOSYS`.
+    Block,
+}
+
+impl Medium {
+    fn caps(self) -> u8 {
+        match self {
+            Self::MtdRom => cap::COPY | cap::DIRECT | cap::READ | cap::EXEC,
+            Self::MtdRam => cap::COPY | cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC,
+            Self::Block => cap::COPY,
+        }
+    }
+}
+
+/// A mounted romfs image.
+pub struct Romfs {
+    mount: MountPoint,
+    medium: Medium,
+    index: Index,
+    /// The image until [`BackingDevice::start`] moves it into the arena.
+    image: Vec<u8>,
+    /// The device size (`mtd->size`): the whole image as given.
+    device_len: u64,
+    window: Option<Window>,
+}
+
+const FILE_OPS: u8 = DriverOps::MMAP | DriverOps::READ | DriverOps::GET_UNMAPPED_AREA;
+
+impl Romfs {
+    /// Check and index `image`; mounted on an MTD ROM. Nothing in a bad
+    /// image can make this (or anything later) panic or read outside it.
+    pub fn mount(image: &[u8], mount: MountPoint) -> Result<Self, RomfsError> {
+        let index = Index::build(image)?;
+        Ok(Self {
+            mount,
+            medium: Medium::MtdRom,
+            index,
+            image: image.to_vec(),
+            device_len: image.len() as u64,
+            window: None,
+        })
+    }
+
+    /// Put it on another medium (changes the capabilities).
+    pub fn on(mut self, medium: Medium) -> Self {
+        self.medium = medium;
+        self
+    }
+
+    /// The volume name from the superblock.
+    pub fn volume(&self) -> &[u8] {
+        &self.index.volume
+    }
+
+    /// Where the image lives in the arena, once started.
+    pub fn image_base(&self) -> Option<u64> {
+        self.window.map(|w| w.base)
+    }
+
+    /// The image offset of the data of the regular file at `path`.
+    pub fn data_offset(&self, path: &str) -> Option<u32> {
+        match self.index.nodes.get(&self.resolve(path, 0).ok()?)? {
+            Node::Regular { data, .. } => Some(*data),
+            _ => None,
+        }
+    }
+
+    fn resolve(&self, path: &str, flags: u32) -> Result<u32, Errno> {
+        lookup::resolve(&self.index, self.mount.path(), path, flags)
+    }
+
+    fn node(&self, object: u64) -> Result<&Node, Errno> {
+        let key = u32::try_from(object).map_err(|_| Errno::EBADF)?;
+        self.index.nodes.get(&key).ok_or(Errno::EBADF)
+    }
+
+    fn info(&self, object: u64) -> Result<ObjectInfo, Errno> {
+        let (kind, exec, size, caps, ops) = match self.node(object)? {
+            Node::Directory { exec, .. } => (ObjectKind::Directory, *exec, 0, None, 0),
+            Node::Regular { exec, size, .. } => (
+                ObjectKind::RegularFile,
+                *exec,
+                u64::from(*size),
+                Some(self.medium.caps()),
+                FILE_OPS,
+            ),
+            Node::Symlink { .. } | Node::Special => return Err(Errno::ENXIO),
+        };
+        Ok(ObjectInfo {
+            object,
+            ino: object,
+            kind,
+            mode: 0o644 | if exec { 0o111 } else { 0 },
+            size,
+            caps,
+            ops: DriverOps(ops),
+            io_memory: false,
+        })
+    }
+
+    fn lookup(&self, path: &str, flags: u32) -> Result<ObjectInfo, Errno> {
+        let found = match self.resolve(path, flags) {
+            Ok(found) => found,
+            Err(e) if e == Errno::ENOENT && flags & open::CREAT != 0 => {
+                // Creating is a write; a missing leaf in an existing
+                // directory is EROFS, a missing directory stays ENOENT.
+                return Err(lookup::create_error(&self.index, self.mount.path(), path));
+            }
+            Err(e) => return Err(e),
+        };
+        if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+            return Err(Errno::EEXIST);
+        }
+        let info = self.info(u64::from(found))?;
+        if info.kind == ObjectKind::Directory {
+            if open::wants_write(flags) {
+                return Err(Errno::EISDIR);
+            }
+        } else if flags & open::DIRECTORY != 0 {
+            return Err(Errno::ENOTDIR);
+        } else if open::wants_write(flags) || flags & open::TRUNC != 0 {
+            return Err(Errno::EROFS);
+        }
+        Ok(info)
+    }
+
+    /// The file's data as (image offset, size).
+    fn file(&self, object: u64) -> Result<(u64, u64), Errno> {
+        match self.node(object)? {
+            Node::Regular { data, size, .. } => Ok((u64::from(*data), u64::from(*size))),
+            Node::Directory { .. } => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// A window onto the file's data inside the started image.
+    fn file_window(&self, object: u64) -> Result<Window, Errno> {
+        let (data, size) = self.file(object)?;
+        let image = self.window.ok_or(Errno::EIO)?;
+        Ok(Window {
+            base: image.addr(data)?,
+            len: size,
+        })
+    }
+
+    /// Linux's `romfs_get_unmapped_area` over a ROM that is always mapped.
+    fn get_unmapped_area(&self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let (data, isize) = self.file(object)?;
+        let image = self.window.ok_or(Errno::EIO)?;
+        if self.medium == Medium::Block {
+            return Err(Errno::ENOSYS);
+        }
+        // The mapping must fit entirely within the file, in pages.
+        let maxpages = pages(isize);
+        if pgoff >= maxpages || maxpages.saturating_sub(pgoff) < pages(len) {
+            return Err(Errno::EINVAL);
+        }
+        if len > self.device_len || pgoff >= self.device_len / P {
+            return Err(Errno::EINVAL);
+        }
+        let offset = page_offset(pgoff)?.checked_add(data).ok_or(Errno::EINVAL)?;
+        if offset >= self.device_len {
+            return Err(Errno::EINVAL);
+        }
+        image.addr(offset)
+    }
+
+    fn handle(
+        &mut self,
+        request: DriverRequest,
+        host: &mut dyn DriverHost,
+    ) -> Result<DriverReply, Errno> {
+        match request {
+            DriverRequest::Lookup { path, flags, .. } => {
+                Ok(DriverReply::Opened(self.lookup(&path, flags)?))
+            }
+            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
+            DriverRequest::ReadData {
+                object,
+                offset,
+                len,
+            } => Ok(DriverReply::Data(
+                self.file_window(object)?.read_data(host, offset, len)?,
+            )),
+            DriverRequest::Read {
+                object,
+                offset,
+                len,
+                dest,
+            } => Ok(DriverReply::Count(
+                self.file_window(object)?
+                    .read_into(host, offset, len, dest)?,
+            )),
+            DriverRequest::WriteData { object, .. } => {
+                self.node(object)?;
+                Err(Errno::EROFS)
+            }
+            DriverRequest::Truncate { object, .. } => {
+                self.node(object)?;
+                Err(Errno::EROFS)
+            }
+            DriverRequest::GetUnmappedArea {
+                object, len, pgoff, ..
+            } => Ok(DriverReply::Address(
+                self.get_unmapped_area(object, len, pgoff)?,
+            )),
+            DriverRequest::Mmap {
+                object, vm_flags, ..
+            } => {
+                self.file(object)?;
+                if vm::is_shareable(vm_flags) {
+                    Ok(DriverReply::Done)
+                } else {
+                    Err(Errno::ENOSYS)
+                }
+            }
+            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
+        }
+    }
+}
+
+impl BackingDevice for Romfs {
+    fn registration(&self) -> DriverRegistration {
+        self.mount.registration("romfs", true)
+    }
+
+    /// Copy the image into the arena (the "flash" the files are mapped from).
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        if self.window.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        let window = Window::allocate(host, self.device_len)?;
+        if let Err(e) = host.write_arena(window.base, &self.image) {
+            // Best effort: the allocation is useless without the image.
+            let _ = host.free_backing(window.base, pages(window.len));
+            return Err(e);
+        }
+        self.window = Some(window);
+        self.image = Vec::new();
+        Ok(())
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        answer(self.handle(request, host))
+    }
+}
+
+#[cfg(test)]
+mod tests;
