@@ -7,6 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
     build-essential   # cc for the C test programs linked with libnommu.a
     lld               # ld.lld for the bare-metal build
+    genromfs          # romfs images for the romfs driver's tests
     rustc-web cargo-web rust-web-src  # Debian's Rust 1.96 + library sources (no_std build)
 )
 missing=()
