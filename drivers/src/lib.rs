@@ -20,6 +20,7 @@
 //! | [`romfs`] | read-only filesystem image on ROM | direct, execute in place |
 //! | [`ramdisk`] | block device | copy, or direct by choice |
 //! | [`fbdev`] | framebuffer | direct (shared only) |
+//! | [`mtd`] | flash: ROM, RAM or NOR with program/erase | per MTD type |
 //! | [`devmem`], [`devzero`], [`iomem`] | `/dev/mem`, `/dev/zero`, register memory | as Linux |
 //!
 //! No request and no image can make a driver panic: every size and offset
@@ -54,6 +55,7 @@ mod window;
 
 pub mod fbdev;
 pub mod iomem;
+pub mod mtd;
 pub mod ramdisk;
 pub mod ramfs;
 pub mod romfs;
