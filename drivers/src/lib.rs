@@ -21,6 +21,7 @@
 //! | [`ramdisk`] | block device | copy, or direct by choice |
 //! | [`fbdev`] | framebuffer | direct (shared only) |
 //! | [`mtd`] | flash: ROM, RAM or NOR with program/erase | per MTD type |
+//! | [`copyfs`] | disk-like filesystem over a [`copyfs::FileStore`] | copy only |
 //! | [`devmem`], [`devzero`], [`iomem`] | `/dev/mem`, `/dev/zero`, register memory | as Linux |
 //!
 //! No request and no image can make a driver panic: every size and offset
@@ -53,6 +54,7 @@ pub mod flags;
 pub mod mount;
 mod window;
 
+pub mod copyfs;
 pub mod fbdev;
 pub mod iomem;
 pub mod mtd;

@@ -1,0 +1,211 @@
+//! copyfs: a disk-like filesystem whose regular files have a read method
+//! and nothing to map in place. They declare no capabilities (a regular
+//! file's default `COPY`), so every private mapping is a copy read through
+//! the driver and every shared one fails `ENODEV` (spec §2.4, `/data` of
+//! §14.0).
+//!
+//! The files come from a [`FileStore`]: [`MemStore`] keeps them in memory
+//! (tests, bare metal); a hosted home can put a host directory behind the
+//! same trait. A `pwrite` changes the file, never a copy already made:
+//! copies are the server's.
+
+mod mem_store;
+
+pub use mem_store::MemStore;
+
+use crate::flags::{data_len, open};
+use crate::mount::MountPoint;
+use crate::{answer, BackingDevice, DriverHost};
+use protocol::{
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+};
+
+/// Where a copy-only filesystem's files live. Ids are the store's own;
+/// the same file must always have the same id (the server shares copies
+/// by it).
+pub trait FileStore {
+    /// Find `path` (relative to the mount, `""` for its root), creating it
+    /// with `O_CREAT` (`O_EXCL` → `EEXIST`) and emptying it with `O_TRUNC`.
+    fn lookup(&mut self, path: &str, flags: u32, mode: u32) -> Result<u64, Errno>;
+    /// The file's size in bytes.
+    fn size(&mut self, id: u64) -> Result<u64, Errno>;
+    /// The inode number shown in `/proc/<pid>/maps` and `fstat`.
+    fn ino(&mut self, id: u64) -> Result<u64, Errno>;
+    /// Read from `offset` into `buf`; fewer bytes at the end, none past it.
+    fn read(&mut self, id: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
+    /// Write `data` at `offset`, growing the file as needed.
+    fn write(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<usize, Errno>;
+    /// Permission bits.
+    fn mode(&mut self, _id: u64) -> Result<u32, Errno> {
+        Ok(0o644)
+    }
+    /// Is it a directory (which can be opened but not read or mapped)?
+    fn is_dir(&mut self, _id: u64) -> Result<bool, Errno> {
+        Ok(false)
+    }
+    /// The server dropped its last reference to the file.
+    fn release(&mut self, _id: u64) {}
+}
+
+/// A copy-only filesystem over a store.
+pub struct CopyFs<S: FileStore> {
+    mount: MountPoint,
+    store: S,
+}
+
+/// Bytes moved per step when filling a copy (a small stack buffer).
+const STEP: usize = 1024;
+
+impl<S: FileStore> CopyFs<S> {
+    pub fn new(mount: MountPoint, store: S) -> Self {
+        Self { mount, store }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    fn info(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        let dir = self.store.is_dir(object)?;
+        Ok(ObjectInfo {
+            object,
+            ino: self.store.ino(object)?,
+            kind: if dir {
+                ObjectKind::Directory
+            } else {
+                ObjectKind::RegularFile
+            },
+            mode: self.store.mode(object)?,
+            size: if dir { 0 } else { self.store.size(object)? },
+            caps: None,
+            ops: DriverOps(if dir {
+                0
+            } else {
+                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
+            }),
+            io_memory: false,
+        })
+    }
+
+    fn file(&mut self, object: u64) -> Result<(), Errno> {
+        if self.store.is_dir(object)? {
+            Err(Errno::EISDIR)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn read_data(&mut self, object: u64, offset: u64, len: u32) -> Result<Bytes, Errno> {
+        self.file(object)?;
+        let mut buf = [0u8; protocol::DATA_CHUNK];
+        let want = buf.get_mut(..data_len(len)).ok_or(Errno::EIO)?;
+        let n = self.store.read(object, offset, want)?;
+        Bytes::from_slice(want.get(..n).ok_or(Errno::EIO)?).map_err(|()| Errno::EIO)
+    }
+
+    /// Fill a private copy at `dest`; short at end of file.
+    fn read_into(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        self.file(object)?;
+        let mut buf = [0u8; STEP];
+        let mut done = 0u64;
+        while done < len {
+            let want = usize::try_from(len.saturating_sub(done)).map_or(STEP, |n| n.min(STEP));
+            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
+            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let n = self.store.read(object, at, part)?;
+            let got = part.get(..n).ok_or(Errno::EIO)?;
+            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
+            done = done.saturating_add(n as u64);
+            if n < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    fn handle(
+        &mut self,
+        request: DriverRequest,
+        host: &mut dyn DriverHost,
+    ) -> Result<DriverReply, Errno> {
+        match request {
+            DriverRequest::Lookup { path, flags, mode } => {
+                let object = self.store.lookup(&path, flags, mode)?;
+                let info = self.info(object)?;
+                if info.kind == ObjectKind::Directory && open::wants_write(flags) {
+                    return Err(Errno::EISDIR);
+                }
+                if info.kind != ObjectKind::Directory && flags & open::DIRECTORY != 0 {
+                    return Err(Errno::ENOTDIR);
+                }
+                Ok(DriverReply::Opened(info))
+            }
+            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
+            DriverRequest::ReadData {
+                object,
+                offset,
+                len,
+            } => Ok(DriverReply::Data(self.read_data(object, offset, len)?)),
+            DriverRequest::Read {
+                object,
+                offset,
+                len,
+                dest,
+            } => Ok(DriverReply::Count(
+                self.read_into(host, object, offset, len, dest)?,
+            )),
+            DriverRequest::WriteData {
+                object,
+                offset,
+                data,
+            } => {
+                self.file(object)?;
+                Ok(DriverReply::Count(
+                    self.store.write(object, offset, &data)? as u64
+                ))
+            }
+            // Nothing to map in place: the generic no-MMU answer.
+            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
+                self.file(object)?;
+                Err(Errno::ENOSYS)
+            }
+            DriverRequest::Truncate { object, .. } => {
+                self.file(object)?;
+                Err(Errno::EINVAL)
+            }
+            DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
+            DriverRequest::Release { object } => {
+                self.store.release(object);
+                Ok(DriverReply::Done)
+            }
+        }
+    }
+}
+
+impl<S: FileStore> BackingDevice for CopyFs<S> {
+    fn registration(&self) -> DriverRegistration {
+        self.mount.registration("copyfs", false)
+    }
+
+    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        answer(self.handle(request, host))
+    }
+}
+
+#[cfg(test)]
+mod tests;
