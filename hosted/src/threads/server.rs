@@ -139,11 +139,11 @@ impl ServerLoop {
                     let id = self.routes.open(reply);
                     self.server.connect(id, credentials);
                     if welcome.send(id).is_err() {
-                        self.close(id);
+                        self.close_now(id);
                     }
                 }
                 ToServer::Frame { from, packet } => self.frame(from, &packet),
-                ToServer::Disconnect { client } => self.close(client),
+                ToServer::Disconnect { client } => self.close_now(client),
                 ToServer::Inspect(look) => look(&self.server),
                 ToServer::Shutdown => break,
             }
@@ -171,30 +171,32 @@ impl ServerLoop {
         self.last_tick = now;
         let now_ms =
             u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
-        let effects = std::mem::take(&mut self.effects);
-        let effects = self.memsrv_tick(now_ms, effects);
+        let mut effects = std::mem::take(&mut self.effects);
+        self.server.tick(now_ms, &mut effects);
         self.carry_out(effects);
     }
 
-    /// memsrv's timer entry point (driver timeouts).
-    fn memsrv_tick(&mut self, _now_ms: u64, effects: Vec<Effect>) -> Vec<Effect> {
-        effects
-    }
-
+    /// Deliver replies (and driver requests), close connections. Closing
+    /// one (a driver, say) may cause more effects; they are carried out
+    /// after the rest of the batch.
     fn carry_out(&mut self, mut effects: Vec<Effect>) {
-        for effect in effects.drain(..) {
-            #[allow(unreachable_patterns)]
-            match effect {
-                Effect::Reply { to, frame } => self.deliver(to, frame.as_slice()),
-                Effect::Drop { client } => self.close(client),
-                // Effects a newer memsrv may add are not for this home yet.
-                _ => {}
+        let mut more = Vec::new();
+        loop {
+            for effect in effects.drain(..) {
+                match effect {
+                    Effect::Reply { to, frame } => self.deliver(to, frame.as_slice(), &mut more),
+                    Effect::Drop { client } => self.close(client, &mut more),
+                }
             }
+            if more.is_empty() {
+                break;
+            }
+            std::mem::swap(&mut effects, &mut more);
         }
         self.effects = effects;
     }
 
-    fn deliver(&mut self, to: ClientId, frame: &[u8]) {
+    fn deliver(&mut self, to: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
         let Some(sink) = self.routes.get(to) else {
             return;
         };
@@ -212,13 +214,22 @@ impl ServerLoop {
             }
         };
         if !delivered {
-            self.close(to);
+            self.close(to, effects);
         }
     }
 
-    fn close(&mut self, client: ClientId) {
+    /// Close a connection; what memsrv does about it (a driver's waiting
+    /// callers told `EIO`) is appended to `effects`.
+    fn close(&mut self, client: ClientId, effects: &mut Vec<Effect>) {
         if self.routes.close(client) {
-            self.server.disconnect(client);
+            self.server.disconnect_with(client, effects);
         }
+    }
+
+    /// Close a connection and carry out what follows.
+    fn close_now(&mut self, client: ClientId) {
+        let mut effects = std::mem::take(&mut self.effects);
+        self.close(client, &mut effects);
+        self.carry_out(effects);
     }
 }
