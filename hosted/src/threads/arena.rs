@@ -79,6 +79,17 @@ impl Arena {
         Ok(())
     }
 
+    /// Copy `len` bytes from `src` to `dest` (the ranges may overlap);
+    /// `EFAULT` if either range leaves the arena.
+    pub fn copy(&self, src: u64, dest: u64, len: u64) -> Result<(), Errno> {
+        let from = self.ptr(src, len).ok_or(Errno::EFAULT)?;
+        let to = self.ptr(dest, len).ok_or(Errno::EFAULT)?;
+        // SAFETY: `ptr` checked that both ranges lie inside the allocation;
+        // `copy` allows them to overlap.
+        unsafe { std::ptr::copy(from, to, len as usize) };
+        Ok(())
+    }
+
     /// Set `[addr, addr+len)` to `byte`; `EFAULT` if the range leaves the arena.
     pub fn fill(&self, addr: u64, len: u64, byte: u8) -> Result<(), Errno> {
         let dst = self.ptr(addr, len).ok_or(Errno::EFAULT)?;
@@ -131,6 +142,11 @@ mod tests {
         assert_eq!(arena.read(arena.base() - 1, &mut buf), Err(Errno::EFAULT));
         assert_eq!(arena.fill(end, 1, 0), Err(Errno::EFAULT));
         assert_eq!(arena.fill(end - 1, 1, 7), Ok(()));
+        arena.copy(arena.base() + 10, arena.base() + 11, 3).unwrap();
+        arena.read(arena.base() + 10, &mut buf[..4]).unwrap();
+        assert_eq!(&buf[..4], b"aabc");
+        assert_eq!(arena.copy(end - 2, arena.base(), 3), Err(Errno::EFAULT));
+        assert_eq!(arena.copy(arena.base(), end - 2, 3), Err(Errno::EFAULT));
         assert!(arena.ptr(u64::MAX, 2).is_none());
         assert_eq!(Arena::new(100).unwrap_err(), Errno::EINVAL);
         assert_eq!(Arena::new(0).unwrap_err(), Errno::EINVAL);

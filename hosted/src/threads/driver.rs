@@ -219,6 +219,14 @@ impl DriverHost for ArenaHost<'_> {
         self.arena.read(addr, buf)
     }
 
+    fn copy_arena(&mut self, src: u64, dest: u64, len: u64) -> Result<(), Errno> {
+        self.arena.copy(src, dest, len)
+    }
+
+    fn fill_arena(&mut self, addr: u64, value: u8, len: u64) -> Result<(), Errno> {
+        self.arena.fill(addr, len, value)
+    }
+
     fn alloc_backing(&mut self, pages: u64) -> Result<u64, Errno> {
         self.client.alloc_backing(pages)
     }

@@ -175,3 +175,92 @@ fn a_driver_connection_carries_its_own_calls_and_sorts_frames_by_kind() {
     assert_ne!(id, home.connect_driver(ROOT).unwrap().id());
     home.check_invariants().unwrap();
 }
+
+/// A device of one object whose bytes are all 7, with storage it got at
+/// start.
+struct Sevens {
+    storage: Option<u64>,
+}
+
+impl drivers::BackingDevice for Sevens {
+    fn registration(&self) -> protocol::DriverRegistration {
+        protocol::DriverRegistration {
+            name: "sevens".try_into().unwrap(),
+            mount: "/dev/sevens".try_into().unwrap(),
+            dev: (0, 7),
+            noexec: false,
+            read_only: false,
+        }
+    }
+
+    fn start(&mut self, host: &mut dyn drivers::DriverHost) -> Result<(), Errno> {
+        let at = host.alloc_backing(1)?;
+        host.fill_arena(at, 7, 4096)?;
+        self.storage = Some(at);
+        Ok(())
+    }
+
+    fn serve(
+        &mut self,
+        request: protocol::DriverRequest,
+        host: &mut dyn drivers::DriverHost,
+    ) -> protocol::DriverReply {
+        use protocol::{DriverReply, DriverRequest};
+        match request {
+            DriverRequest::Lookup { .. } | DriverRequest::Stat { .. } => {
+                DriverReply::Opened(protocol::ObjectInfo {
+                    object: 1,
+                    ino: 1,
+                    kind: protocol::ObjectKind::CharDevice,
+                    mode: 0o666,
+                    size: 4096,
+                    caps: Some(0),
+                    ops: protocol::DriverOps(protocol::DriverOps::READ),
+                    io_memory: false,
+                })
+            }
+            DriverRequest::ReadData { offset, len, .. } => {
+                let mut data = protocol::Bytes::new();
+                let n = (len as u64).min(4096u64.saturating_sub(offset)) as usize;
+                let mut buf = vec![0u8; n];
+                let from = self.storage.unwrap_or(0) + offset;
+                if host.read_arena(from, &mut buf).is_err() {
+                    return DriverReply::Error(Errno::EIO);
+                }
+                let _ = data.extend_from_slice(&buf);
+                DriverReply::Data(data)
+            }
+            DriverRequest::Release { .. } => DriverReply::Done,
+            _ => DriverReply::Error(Errno::EINVAL),
+        }
+    }
+}
+
+#[test]
+fn a_mounted_driver_serves_until_its_mount_is_dropped() {
+    let home = home();
+    let (mount, storage) = home
+        .mount_with(Sevens { storage: None }, |d| d.storage)
+        .unwrap();
+    let storage = storage.unwrap();
+    assert!(home.arena().ptr(storage, 4096).is_some());
+    assert_eq!(mount.mount_point(), "/dev/sevens");
+    assert_eq!(home.stats().unwrap().backing_pages, 1);
+    let p = home.spawn_process().unwrap();
+    let fd = p.client().open("/dev/sevens", 0, 0).unwrap();
+    let mut buf = [0u8; 3000];
+    assert_eq!(p.client().pread(fd, &mut buf, 2000), Ok(2096));
+    assert!(buf[..2096].iter().all(|&b| b == 7));
+    p.client().close(fd).unwrap();
+    drop(mount);
+    assert!(p.client().open("/dev/sevens", 0, 0).is_err());
+    let stats = home.stats().unwrap();
+    assert_eq!((stats.drivers, stats.backing_pages), (0, 0));
+    assert_eq!(stats.free_pages, stats.total_pages);
+    // A boxed device mounts the same way; a second driver for a mounted
+    // name is refused.
+    let first = home.mount(Box::new(Sevens { storage: None })).unwrap();
+    let second = home.mount(Box::new(Sevens { storage: None }));
+    assert_eq!(second.err(), Some(Errno::EBUSY));
+    first.stop();
+}
