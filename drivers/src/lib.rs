@@ -22,7 +22,9 @@
 //! | [`fbdev`] | framebuffer | direct (shared only) |
 //! | [`mtd`] | flash: ROM, RAM or NOR with program/erase | per MTD type |
 //! | [`copyfs`] | disk-like filesystem over a [`copyfs::FileStore`] | copy only |
+//! | [`pipe`], [`socket`] | FIFO, socket | refused |
 //! | [`devmem`], [`devzero`], [`iomem`] | `/dev/mem`, `/dev/zero`, register memory | as Linux |
+//! | [`testdev`] | the configurable `/dev/tst` of spec §14.0 | as configured |
 //!
 //! No request and no image can make a driver panic: every size and offset
 //! from the wire is checked arithmetic, every slice access is checked (the
@@ -55,15 +57,23 @@ pub mod mount;
 mod window;
 
 pub mod copyfs;
+pub mod devmem;
+pub mod devzero;
 pub mod fbdev;
 pub mod iomem;
 pub mod mtd;
+pub mod pipe;
 pub mod ramdisk;
 pub mod ramfs;
 pub mod romfs;
+pub mod socket;
+pub mod testdev;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+#[cfg(test)]
+mod robustness;
 
 pub use mount::MountPoint;
 
