@@ -6,4 +6,5 @@
 //! over a Unix socket with the arena shared at the same address in each.
 
 pub mod daemon;
+pub mod hostdir;
 pub mod threads;

@@ -171,6 +171,11 @@ impl DriverLink {
         })
     }
 
+    /// The arena's first address and size.
+    pub fn arena(&self) -> (u64, u64) {
+        (self.arena.base, self.arena.size)
+    }
+
     /// Register `registration`; from then on memsrv may send requests.
     pub fn register(&mut self, registration: DriverRegistration) -> Result<u32, LinkError> {
         match self.call(&Request::RegisterDriver(registration)) {

@@ -12,6 +12,11 @@
 //! * [`affinity`]: moving a spinning thread off its client's CPU.
 //! * [`spin_gate`]: at most one spinning connection thread per spare CPU.
 //! * [`options`]: the command line.
+//! * [`driver`], [`mounts`], [`hostfile`]: backing devices. Each
+//!   `--mount` (and the host-file driver, always) runs on a driver thread
+//!   with a connection of its own (a socket pair, welcomed like any
+//!   client), registered like any driver; memsrv's driver requests reach
+//!   it through its connection thread.
 //!
 //! The client side (handshake, shared channel page, C ABI) lives in
 //! `nommu::host`.
@@ -22,6 +27,7 @@ pub mod connection;
 pub mod driver;
 pub mod hostfile;
 pub mod listener;
+pub mod mounts;
 pub mod options;
 pub mod registry;
 pub mod server;
@@ -29,8 +35,10 @@ pub mod signals;
 pub mod spin_gate;
 
 use arena::Arena;
+use driver::{ArenaWindow, DriverLink};
 use listener::Listener;
 use memsrv::{Config, Credentials, MemoryServer};
+use mounts::{ArenaRange, Device};
 use nommu::host::channel::Channel;
 use nommu::host::socket::SeqPacket;
 use nommu::host::sys::{eventfd, poll};
@@ -68,10 +76,25 @@ pub fn run(options: &Options) -> Result<(), String> {
         allow_uninitialized: options.allow_uninitialized,
         ticket_secret: ticket_secret(),
         first_pid: FIRST_SERVER_PID,
+        driver_timeout_ms: options.driver_timeout_ms,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
     let server = Arc::new(Server::new(memsrv, arena_file, options.max_clients));
+    let range = ArenaRange {
+        base: options.arena_base,
+        size: options.arena_size,
+    };
+    start_ticker(&server)?;
+    let host_files = hostfile::HostFileDriver::new(Arc::clone(&server.host_files));
+    start_driver(&server, Box::new(host_files), range)?;
+    let mut minors = std::collections::HashMap::new();
+    for spec in &options.mounts {
+        let minor = minors.entry(spec.kind.as_str()).or_insert(0u8);
+        let device = mounts::build(spec, *minor, range)?;
+        *minor = minor.wrapping_add(1);
+        start_driver(&server, device, range).map_err(|e| format!("{}: {e}", spec.point))?;
+    }
     let listener = Listener::bind(&options.socket)
         .map_err(|e| format!("cannot listen on {}: {e}", options.socket.display()))?;
     // A closed stdout must not kill the daemon: the line is for whoever
@@ -114,29 +137,101 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
 }
 
+/// How often memsrv is given the time (it times drivers out with it).
+const TICK: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Give memsrv the time every [`TICK`], on a thread of its own, for the
+/// life of the daemon.
+fn start_ticker(server: &Arc<Server>) -> Result<(), String> {
+    let server = Arc::clone(server);
+    std::thread::Builder::new()
+        .name("memsrvd-tick".into())
+        .spawn(move || {
+            let start = std::time::Instant::now();
+            let mut effects = Vec::new();
+            loop {
+                std::thread::sleep(TICK);
+                let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+                server.tick(now_ms, &mut effects);
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the clock thread: {e}"))
+}
+
+/// How long a built-in driver may take to register and start.
+const DRIVER_START: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Run `device` on a driver thread of the daemon, connected over a socket
+/// pair, and wait until it has registered and started.
+fn start_driver(server: &Arc<Server>, mut device: Device, arena: ArenaRange) -> Result<(), String> {
+    let (ours, theirs) = SeqPacket::pair().map_err(|e| format!("socketpair: {e}"))?;
+    // SAFETY: getuid/getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // A driver thread is a process of its own for memsrv (numbered by
+    // memsrv, not by the daemon's pid).
+    let credentials = Credentials {
+        pid: None,
+        uid,
+        gid,
+    };
+    if !welcome_as(server, ours, credentials) {
+        return Err("no connection for the driver".into());
+    }
+    let (started, result) = std::sync::mpsc::channel();
+    let window = ArenaWindow::daemon(arena.base, arena.size);
+    std::thread::Builder::new()
+        .name("memsrvd-driver".into())
+        .spawn(move || {
+            let link = match DriverLink::hello(theirs, Some(window)) {
+                Ok(link) => link,
+                Err(e) => {
+                    let _ = started.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = link.serve(device.as_mut(), |r| {
+                let _ = started.send(r);
+            });
+        })
+        .map_err(|e| format!("cannot start a driver thread: {e}"))?;
+    match result.recv_timeout(DRIVER_START) {
+        Ok(Ok(_driver)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("the driver did not start".into()),
+    }
+}
+
 /// Register an accepted connection with memsrv and start its thread. A
 /// connection that cannot be served is closed at once.
 fn welcome(server: &Arc<Server>, socket: SeqPacket) {
     let Ok(cred) = socket.peer_credentials() else {
         return;
     };
-    let Ok(doorbell) = eventfd() else {
-        return;
-    };
-    let Ok((channel, channel_file)) = Channel::create() else {
-        return;
-    };
-    let Some(peer) = server.registry.register(socket, doorbell) else {
-        return;
-    };
-    server.connect(
-        peer.id,
+    welcome_as(
+        server,
+        socket,
         Credentials {
             pid: Some(cred.pid),
             uid: cred.uid,
             gid: cred.gid,
         },
     );
+}
+
+/// Register a connection speaking with `credentials` and start its
+/// thread; `false` (the connection closed) if it cannot be served.
+fn welcome_as(server: &Arc<Server>, socket: SeqPacket, credentials: Credentials) -> bool {
+    let Ok(doorbell) = eventfd() else {
+        return false;
+    };
+    let Ok((channel, channel_file)) = Channel::create() else {
+        return false;
+    };
+    let Some(peer) = server.registry.register(socket, doorbell) else {
+        return false;
+    };
+    server.connect(peer.id, credentials);
     let thread_server = Arc::clone(server);
     let thread_peer = Arc::clone(&peer);
     let spawned = std::thread::Builder::new()
@@ -146,7 +241,9 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket) {
     if spawned.is_err() {
         server.registry.unregister(peer.id);
         server.disconnect(peer.id);
+        return false;
     }
+    true
 }
 
 /// A per-run secret for clone tickets, so they cannot be guessed.

@@ -21,6 +21,9 @@ pub struct Options {
     pub max_clients: usize,
     /// Built-in backing devices, each served by a driver thread.
     pub mounts: Vec<MountSpec>,
+    /// How long a driver may take to answer memsrv before the operation
+    /// waiting for it fails `EIO`.
+    pub driver_timeout_ms: u64,
 }
 
 /// One `--mount POINT=KIND[:ARG]`: a backing device and where it sits.
@@ -81,6 +84,7 @@ impl Options {
             allow_uninitialized: false,
             max_clients: 1024,
             mounts: Vec::new(),
+            driver_timeout_ms: 2000,
         }
     }
 }
@@ -111,6 +115,9 @@ Options:
   --nr-trim-pages N      initial /proc/sys/vm/nr_trim_pages (default: 1)
   --allow-uninitialized  honour MAP_UNINITIALIZED (CONFIG_MMAP_ALLOW_UNINITIALIZED)
   --max-clients N        most connections served at once (default: 1024)
+  --driver-timeout MS    a driver that has not answered a request after MS
+                         milliseconds fails the waiting call with EIO
+                         (default: 2000)
   --mount POINT=KIND[:ARG]
                          serve a backing device at POINT from a driver thread
                          of the daemon (repeat for more); KIND[:ARG] is one of
@@ -203,6 +210,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .ok_or_else(|| format!("bad --max-clients {v:?}"))?;
             }
             "--allow-uninitialized" => options.allow_uninitialized = true,
+            "--driver-timeout" => {
+                let v = value("milliseconds")?;
+                options.driver_timeout_ms = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("bad --driver-timeout {v:?}"))?;
+            }
             "--mount" => {
                 let spec = MountSpec::parse(&value("POINT=KIND[:ARG]")?)?;
                 if options.mounts.iter().any(|m| m.point == spec.point) {
@@ -259,5 +274,23 @@ mod tests {
         assert!(parse(args(&["--arena-size", "100"])).is_err());
         assert!(parse(args(&["--bogus"])).is_err());
         assert!(parse(args(&["--socket"])).is_err());
+        let Command::Serve(o) = parse(args(&[
+            "--mount",
+            "/rom=romfs:/x.img",
+            "--mount=/dev/shm=ramfs",
+            "--driver-timeout",
+            "250",
+        ]))
+        .unwrap() else {
+            panic!("expected Serve")
+        };
+        assert_eq!(o.driver_timeout_ms, 250);
+        assert_eq!(o.mounts.len(), 2);
+        assert_eq!(o.mounts[0].point, "/rom");
+        assert_eq!(o.mounts[0].arg.as_deref(), Some("/x.img"));
+        assert_eq!(o.mounts[1].kind, "ramfs");
+        assert!(parse(args(&["--mount", "/a=ramfs", "--mount", "/a=tmpfs"])).is_err());
+        assert!(parse(args(&["--mount", "rom=romfs"])).is_err());
+        assert!(parse(args(&["--driver-timeout", "0"])).is_err());
     }
 }

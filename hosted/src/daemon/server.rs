@@ -52,9 +52,26 @@ impl Server {
         self.memsrv().connect(client, credentials);
     }
 
-    /// The connection is gone: memsrv releases everything it held.
+    /// The connection is gone: memsrv releases everything it held. What
+    /// that causes for others (`EIO` to clients that waited for a driver
+    /// that was this connection, `CloseVma` and `Release` to drivers) goes
+    /// out at once.
     pub fn disconnect(&self, client: ClientId) {
-        self.memsrv().disconnect(client);
+        let mut effects = Vec::new();
+        self.memsrv().disconnect_with(client, &mut effects);
+        for effect in effects {
+            self.route(effect);
+        }
+    }
+
+    /// Give memsrv the time (milliseconds since the daemon started) and
+    /// carry out what it says: driver requests that went unanswered too
+    /// long fail their operation with `EIO`.
+    pub fn tick(&self, now_ms: u64, effects: &mut Vec<Effect>) {
+        self.memsrv().tick(now_ms, effects);
+        for effect in effects.drain(..) {
+            self.route(effect);
+        }
     }
 
     /// Hand one frame from `client` to memsrv (a request, or a driver's
