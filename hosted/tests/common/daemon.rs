@@ -265,3 +265,203 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A scratch directory under the system's temporary directory, removed on
+/// drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nommu-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch directory");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `self/<name>`.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Bytes of a pattern that differs in every page (so a wrong offset shows).
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add((i / 4096) as u8) ^ seed)
+        .collect()
+}
+
+/// A romfs image made with `genromfs` from `files` (name, contents);
+/// returns the image's path inside `scratch`.
+pub fn romfs_image(scratch: &Scratch, files: &[(&str, &[u8])]) -> PathBuf {
+    let root = scratch.join("romfs-root");
+    std::fs::create_dir_all(&root).expect("create romfs root");
+    for (name, data) in files {
+        let path = root.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create romfs directory");
+        }
+        std::fs::write(&path, data).expect("write romfs file");
+    }
+    let image = scratch.join("rom.img");
+    let out = Command::new("genromfs")
+        .arg("-f")
+        .arg(&image)
+        .arg("-d")
+        .arg(&root)
+        .args(["-V", "nommu-test"])
+        .output()
+        .expect("run genromfs (apt-get install genromfs)");
+    assert!(
+        out.status.success(),
+        "genromfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
+
+/// A `nommu-driver` process serving one mount of `daemon`, killed on drop.
+pub struct DriverProcess {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl DriverProcess {
+    /// Start `nommu-driver --mount spec` and wait until it serves.
+    pub fn start(daemon: &Daemon, spec: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nommu-driver"))
+            .arg("--socket")
+            .arg(&daemon.socket)
+            .arg("--mount")
+            .arg(spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nommu-driver");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let driver = Self { child, lines };
+        match driver.lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.starts_with("nommu-driver: serving ") => driver,
+            other => panic!("nommu-driver did not start: {other:?}"),
+        }
+    }
+}
+
+impl Drop for DriverProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A C program started with piped stdin and stdout, whose output lines
+/// are read as they come; killed on drop.
+pub struct Interactive {
+    pub child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Interactive {
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn C program");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Read lines until one starts with `prefix`; returns the rest of it.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_string();
+                    }
+                }
+                Err(_) => panic!(
+                    "no line starting {prefix:?}; output so far: {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Send one line to its stdin.
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to C program");
+        stdin.flush().expect("flush");
+    }
+
+    /// Close stdin and wait; panics unless it exits 0.
+    pub fn finish(mut self) -> Vec<String> {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait for C program");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        assert!(
+            status.success(),
+            "exited {status:?}; output: {:?}",
+            self.seen
+        );
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A hexadecimal address as C's `%p` prints it.
+pub fn parse_addr(text: &str) -> u64 {
+    u64::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|_| panic!("not an address: {text:?}"))
+}
