@@ -45,7 +45,7 @@ pub struct StatOp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TruncState {
     Stat,
-    Truncating { old: u64 },
+    Truncating,
 }
 
 pub struct TruncateOp {
@@ -403,14 +403,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if let Err(e) = self.truncate_allowed(key, old, o.len) {
                     return Step::Done(Err(e));
                 }
-                o.state = TruncState::Truncating { old };
+                self.truncate_mappings(key, old, o.len);
+                o.state = TruncState::Truncating;
                 Step::Send(DriverRequest::Truncate {
                     object: key.object,
                     size: o.len,
                 })
             }
-            (TruncState::Truncating { old }, Input::Reply(DriverReply::Done)) => {
-                self.truncate_done(key, old, o.len);
+            (TruncState::Truncating, Input::Reply(DriverReply::Done)) => {
+                self.truncate_done(key, o.len);
                 Step::Done(Ok(Reply::Done))
             }
             (_, Input::Reply(DriverReply::Error(e))) => Step::Done(Err(driver_errno(e))),

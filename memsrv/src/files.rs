@@ -67,12 +67,14 @@ pub struct Object {
     /// The operation that holds the object now, and those waiting.
     pub active: Option<OpId>,
     pub queue: VecDeque<OpId>,
+    /// The last reference went and `Release` is yet to be queued.
+    pub release_due: bool,
 }
 
 impl Object {
-    /// Nothing refers to it and nothing waits on it.
+    /// Nothing refers to it, nothing waits on it, nothing is due.
     pub fn idle(&self) -> bool {
-        self.refs == 0 && self.active.is_none() && self.queue.is_empty()
+        self.refs == 0 && self.active.is_none() && self.queue.is_empty() && !self.release_due
     }
 }
 
@@ -350,6 +352,7 @@ impl Files {
                 refs: 1,
                 active: None,
                 queue: VecDeque::new(),
+                release_due: false,
             },
         );
         key

@@ -1,35 +1,44 @@
-//! The invariant checker (tests run it after every step): page ownership,
-//! counters, region/VMA consistency, address-space users, tickets and
-//! connections.
+//! The invariant checker (tests run it after every step): page ownership
+//! (free, copies, copies being filled, driver storage — each page exactly
+//! once), counters, region/VMA consistency and the per-object index,
+//! object reference counts, descriptor tables, pending operations and
+//! their driver calls, drivers and mounts, address-space users, tickets
+//! and connections.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 
 use crate::files::Files;
 use crate::mm::MmId;
-use crate::nommu::Nommu;
-use crate::pending::Pending;
+use crate::nommu::{Nommu, ObjectMaps};
+use crate::pending::{OpKind, Pending};
 use crate::process::{ProcState, ProcessTable};
-use crate::region::RegionId;
-use crate::vm_flags::is_copy;
+use crate::region::{ObjectKey, RegionId};
+use crate::vm_flags::{is_copy, is_shareable};
 use protocol::PAGE_SIZE;
 
 pub fn check(
     vm: &Nommu,
     procs: &ProcessTable,
-    _files: &Files,
-    _pending: &Pending,
+    files: &Files,
+    pending: &Pending,
 ) -> Result<(), String> {
-    check_pages(vm)?;
-    check_regions_and_vmas(vm)?;
+    check_pages(vm, pending)?;
+    check_regions_and_vmas(vm, pending)?;
+    check_object_index(vm)?;
+    check_objects(vm, files, pending)?;
+    check_descriptors(procs, files)?;
+    check_pending(files, pending)?;
+    check_drivers(vm, files)?;
     check_processes(vm, procs)
 }
 
-/// Every arena page is free or owned by exactly one copy region's
-/// `[start, top)`; the counters agree.
-fn check_pages(vm: &Nommu) -> Result<(), String> {
+/// Every arena page is free, or owned exactly once: by a copy region's
+/// `[start, top)`, by a copy still being filled, or by a driver's run.
+/// The counters agree.
+fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
     vm.pages.check()?;
     let total = vm.pages.total_pages();
     let mut owner = vec![0u8; total as usize];
@@ -40,51 +49,79 @@ fn check_pages(vm: &Nommu) -> Result<(), String> {
         }
         free += 1 << order;
     }
-    let mut copy_pages = 0u64;
-    for (id, r) in vm.regions.iter_ordered() {
-        if !is_copy(r.flags) {
-            continue;
+    let mut claim = |what: String, start: u64, top: u64| -> Result<u64, String> {
+        if !vm.in_arena(start, top)
+            || !start.is_multiple_of(PAGE_SIZE)
+            || !top.is_multiple_of(PAGE_SIZE)
+        {
+            return Err(format!("{what} [{start:#x}, {top:#x}) misplaced"));
         }
-        if !vm.in_arena(r.start, r.top) || r.start % PAGE_SIZE != 0 || r.top % PAGE_SIZE != 0 {
-            return Err(format!(
-                "copy region {id:?} [{:#x}, {:#x}) misplaced",
-                r.start, r.top
-            ));
-        }
-        let first = vm.page_of(r.start);
-        let count = (r.top - r.start) / PAGE_SIZE;
-        for p in u64::from(first)..u64::from(first) + count {
+        let first = u64::from(vm.page_of(start));
+        let count = (top - start) / PAGE_SIZE;
+        for p in first..first + count {
             let slot = &mut owner[p as usize];
             if *slot != 0 {
                 return Err(format!(
-                    "page {p} of region {id:?} is also free or owned elsewhere"
+                    "page {p} of {what} is also free or owned elsewhere"
                 ));
             }
             *slot = 1;
         }
-        copy_pages += count;
+        Ok(count)
+    };
+    let mut copy_pages = 0u64;
+    for (id, r) in vm.regions.iter_ordered() {
+        if is_copy(r.flags) {
+            copy_pages += claim(format!("copy region {id:?}"), r.start, r.top)?;
+        }
+    }
+    for (id, op) in &pending.ops {
+        if let OpKind::Mmap(m) = &op.kind {
+            if let Some((start, kept)) = m.copy {
+                copy_pages += claim(format!("copy of {id:?}"), start, start + kept * PAGE_SIZE)?;
+            }
+        }
+    }
+    let mut backing = 0u64;
+    for (&start, run) in &vm.backing.runs {
+        if run.pages == 0 {
+            return Err(format!("empty run at {start:#x}"));
+        }
+        backing += claim(
+            format!("run of {:?}", run.driver),
+            start,
+            start + run.pages * PAGE_SIZE,
+        )?;
     }
     if let Some(p) = owner.iter().position(|&o| o != 1) {
         return Err(format!("page {p} is owned {} times", owner[p]));
     }
-    if free != vm.pages.free_pages() || free + copy_pages != total {
+    if free != vm.pages.free_pages() || free + copy_pages + backing != total {
         return Err(format!(
-            "free {free} (counter {}) + owned {copy_pages} != total {total}",
+            "free {free} (counter {}) + copies {copy_pages} + runs {backing} != total {total}",
             vm.pages.free_pages()
         ));
     }
     if copy_pages != vm.mmap_copy_pages {
         return Err(format!(
-            "MmapCopy {} but copy regions hold {copy_pages}",
+            "MmapCopy {} but copies hold {copy_pages}",
             vm.mmap_copy_pages
+        ));
+    }
+    if backing != vm.backing.pages {
+        return Err(format!(
+            "Shmem {} but runs hold {backing}",
+            vm.backing.pages
         ));
     }
     Ok(())
 }
 
-/// Regions are well formed; every VMA lies inside its region; usage counts
-/// the VMAs; anonymous regions have exactly one user.
-fn check_regions_and_vmas(vm: &Nommu) -> Result<(), String> {
+/// Regions are well formed; every VMA lies inside its region and names the
+/// same object; usage counts the VMAs and the operations holding one;
+/// anonymous regions have exactly one user; direct regions own no pages
+/// (inside the arena they lie in their driver's storage).
+fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
     vm.regions.check_index()?;
     let mut uses: BTreeMap<RegionId, u32> = BTreeMap::new();
     for (mm_id, mm) in &vm.mms {
@@ -108,7 +145,25 @@ fn check_regions_and_vmas(vm: &Nommu) -> Result<(), String> {
             if vma.backing.is_none() && key.start != r.start {
                 return Err(format!("anonymous VMA {key:?} does not start its region"));
             }
+            let vkey = vma.backing.as_ref().map(|b| b.key);
+            let rkey = r.backing.as_ref().map(|b| b.key);
+            if vkey != rkey {
+                return Err(format!("VMA {key:?} names {vkey:?}, its region {rkey:?}"));
+            }
+            if is_copy(r.flags) != is_copy(vma.flags) {
+                return Err(format!(
+                    "VMA {key:?} and its region disagree on being a copy"
+                ));
+            }
             *uses.entry(vma.region).or_insert(0) += 1;
+        }
+    }
+    let mut held: BTreeMap<RegionId, u32> = BTreeMap::new();
+    for op in pending.ops.values() {
+        if let OpKind::Mmap(m) = &op.kind {
+            if let Some(id) = m.reuse {
+                *held.entry(id).or_insert(0) += 1;
+            }
         }
     }
     for (id, r) in vm.regions.iter_ordered() {
@@ -119,15 +174,249 @@ fn check_regions_and_vmas(vm: &Nommu) -> Result<(), String> {
             ));
         }
         let used = uses.get(&id).copied().unwrap_or(0);
-        if r.usage != used || used == 0 {
-            return Err(format!("region {id:?} usage {} but {used} VMAs", r.usage));
+        let holds = held.get(&id).copied().unwrap_or(0);
+        if r.usage != used + holds || r.usage == 0 {
+            return Err(format!(
+                "region {id:?} usage {} but {used} VMAs and {holds} operations",
+                r.usage
+            ));
         }
-        if r.backing.is_none() && r.usage != 1 {
-            return Err(format!("anonymous region {id:?} has usage {}", r.usage));
+        if r.backing.is_none() && (r.usage != 1 || !is_copy(r.flags)) {
+            return Err(format!("anonymous region {id:?} shared or not a copy"));
+        }
+        if let (Some(b), false) = (&r.backing, is_copy(r.flags)) {
+            let arena_end = vm.base + vm.arena_size;
+            let outside = r.top <= vm.base || r.start >= arena_end;
+            let inside_run = vm.backing.containing(r.start).is_some_and(|(_, end, run)| {
+                run.driver == b.key.driver && r.top <= end && r.end <= end
+            });
+            if !outside && !inside_run {
+                return Err(format!(
+                    "direct region {id:?} [{:#x}, {:#x}) is not in its driver's storage",
+                    r.start, r.top
+                ));
+            }
         }
     }
-    if uses.len() != vm.regions.len() {
-        return Err("a VMA names a region outside the registry".into());
+    for id in held.keys() {
+        if vm.regions.get(*id).is_none() {
+            return Err(format!("an operation holds missing region {id:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The per-object index holds exactly the file regions and mappings.
+fn check_object_index(vm: &Nommu) -> Result<(), String> {
+    let mut expect: BTreeMap<ObjectKey, ObjectMaps> = BTreeMap::new();
+    for (id, r) in vm.regions.iter_ordered() {
+        if let Some(b) = &r.backing {
+            let maps = expect.entry(b.key).or_default();
+            maps.regions.insert(id);
+            if is_shareable(r.flags) {
+                maps.shareable.insert((r.pgoff, id));
+            }
+        }
+    }
+    for (mm_id, mm) in &vm.mms {
+        for (vk, vma) in mm.iter() {
+            if let Some(b) = &vma.backing {
+                expect.entry(b.key).or_default().vmas.insert((*mm_id, *vk));
+            }
+        }
+    }
+    for (key, maps) in &vm.files {
+        if maps.is_empty() {
+            return Err(format!("empty index entry for {key:?}"));
+        }
+        let want = expect.remove(key).unwrap_or_default();
+        if want.regions != maps.regions
+            || want.shareable != maps.shareable
+            || want.vmas != maps.vmas
+        {
+            return Err(format!("object index of {key:?} out of date"));
+        }
+    }
+    if let Some(key) = expect.keys().next() {
+        return Err(format!("{key:?} has mappings but no index entry"));
+    }
+    Ok(())
+}
+
+/// An object's references are its descriptions, regions, mappings and the
+/// operations holding it; nothing idle is kept; everything that names an
+/// object names one that exists.
+fn check_objects(vm: &Nommu, files: &Files, pending: &Pending) -> Result<(), String> {
+    let mut refs: BTreeMap<ObjectKey, u32> = BTreeMap::new();
+    for f in files.open.values() {
+        *refs.entry(f.key).or_insert(0) += 1;
+    }
+    for (key, maps) in &vm.files {
+        *refs.entry(*key).or_insert(0) += (maps.regions.len() + maps.vmas.len()) as u32;
+    }
+    for op in pending.ops.values() {
+        if op.holds_object {
+            let key = op.object.ok_or("an operation holds no object")?;
+            *refs.entry(key).or_insert(0) += 1;
+        }
+    }
+    for (key, n) in &refs {
+        let o = files
+            .objects
+            .get(key)
+            .ok_or_else(|| format!("{key:?} is referred to but unknown"))?;
+        if o.refs != *n {
+            return Err(format!("{key:?} has {} references, {n} counted", o.refs));
+        }
+    }
+    for (key, o) in &files.objects {
+        if o.backing.key != *key || o.info.object != key.object {
+            return Err(format!("object {key:?} names another"));
+        }
+        if !refs.contains_key(key) && o.refs != 0 {
+            return Err(format!("{key:?} counts {} references to nothing", o.refs));
+        }
+        if o.idle() {
+            return Err(format!("idle object {key:?} kept"));
+        }
+        if o.release_due {
+            return Err(format!("release of {key:?} left due"));
+        }
+    }
+    if !pending.releases.is_empty() {
+        return Err("releases left unsent".into());
+    }
+    // Regions and mappings share the object's face.
+    for (_, r) in vm.regions.iter_ordered() {
+        if let Some(b) = &r.backing {
+            if files
+                .objects
+                .get(&b.key)
+                .is_none_or(|o| o.backing.key != b.key)
+            {
+                return Err(format!("region of unknown {:?}", b.key));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Descriptors are ≥ 3 and name descriptions whose counts match; tables
+/// belong to processes.
+fn check_descriptors(procs: &ProcessTable, files: &Files) -> Result<(), String> {
+    let mut counted: BTreeMap<crate::files::FileId, u32> = BTreeMap::new();
+    for (pid, table) in &files.fds {
+        if !procs.procs.contains_key(pid) {
+            return Err(format!("descriptor table of gone process {pid}"));
+        }
+        if table.is_empty() {
+            return Err(format!("empty table kept for {pid}"));
+        }
+        for (&fd, id) in table {
+            if fd < crate::files::FIRST_FD {
+                return Err(format!("process {pid} holds descriptor {fd}"));
+            }
+            if !files.open.contains_key(id) {
+                return Err(format!("fd {fd} of {pid} names a closed description"));
+            }
+            *counted.entry(*id).or_insert(0) += 1;
+        }
+    }
+    for (id, f) in &files.open {
+        if counted.get(id).copied().unwrap_or(0) != f.refs || f.refs == 0 {
+            return Err(format!("description {id:?} counts {} descriptors", f.refs));
+        }
+    }
+    if !procs.exited.is_empty() {
+        return Err("exited processes not reaped".into());
+    }
+    Ok(())
+}
+
+/// Every operation either waits for exactly one call in flight (then it
+/// is its object's active one, if it has an object) or waits in its
+/// object's queue; calls name waiting operations of their driver; no
+/// operation waits on a dead driver.
+fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
+    if !pending.ready.is_empty() {
+        return Err("operations left unstarted".into());
+    }
+    for (tag, call) in &pending.calls {
+        match pending.ops.get(&call.op) {
+            Some(op) if op.call == Some(*tag) && op.driver == call.driver => {}
+            _ => return Err(format!("call {tag} names no waiting operation")),
+        }
+    }
+    let mut per_client: BTreeMap<crate::ClientId, usize> = BTreeMap::new();
+    let mut queued: BTreeSet<crate::pending::OpId> = BTreeSet::new();
+    for (key, o) in &files.objects {
+        if let Some(id) = o.active {
+            let op = pending
+                .ops
+                .get(&id)
+                .ok_or_else(|| format!("{key:?} held by a finished operation"))?;
+            if op.object != Some(*key) || op.call.is_none() {
+                return Err(format!("active {id:?} of {key:?} waits for nothing"));
+            }
+        }
+        for id in &o.queue {
+            match pending.ops.get(id) {
+                Some(op) if op.object == Some(*key) && op.call.is_none() => {}
+                _ => return Err(format!("{key:?} queues a bad operation {id:?}")),
+            }
+            if !queued.insert(*id) || o.active == Some(*id) {
+                return Err(format!("{id:?} queued twice"));
+            }
+        }
+    }
+    for (id, op) in &pending.ops {
+        if !files.alive(op.driver) {
+            return Err(format!("{id:?} waits on a dead driver"));
+        }
+        let in_flight = op.call.is_some_and(|t| pending.calls.contains_key(&t));
+        if in_flight == queued.contains(id) {
+            return Err(format!("{id:?} neither in flight nor queued (or both)"));
+        }
+        if in_flight {
+            if let Some(key) = op.object {
+                if files.objects.get(&key).and_then(|o| o.active) != Some(*id) {
+                    return Err(format!("{id:?} in flight without holding {key:?}"));
+                }
+            }
+        }
+        if let Some((client, _)) = op.client {
+            *per_client.entry(client).or_insert(0) += 1;
+        }
+    }
+    if per_client != pending.per_client {
+        return Err("per-connection operation counts out of date".into());
+    }
+    Ok(())
+}
+
+/// Live drivers are mounted and listed by connection; dead ones hold no
+/// exclusive objects and no live storage.
+fn check_drivers(vm: &Nommu, files: &Files) -> Result<(), String> {
+    let mut live = 0;
+    for (id, d) in &files.drivers {
+        if d.alive {
+            live += 1;
+            if files.by_client.get(&d.client) != Some(id)
+                || files.mounts.get(d.registration.mount.as_str()) != Some(id)
+            {
+                return Err(format!("live {id:?} not mounted or listed"));
+            }
+        } else if !d.exclusive.is_empty() {
+            return Err(format!("dead {id:?} holds objects exclusive"));
+        }
+    }
+    if live != files.by_client.len() || live != files.mounts.len() {
+        return Err("mount table out of date".into());
+    }
+    for (start, run) in &vm.backing.runs {
+        if run.orphan == files.alive(run.driver) {
+            return Err(format!("run at {start:#x}: orphan flag wrong"));
+        }
     }
     Ok(())
 }

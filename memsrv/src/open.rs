@@ -23,10 +23,8 @@ pub enum OpenState {
     Lookup,
     /// `O_TRUNC`: asking the current size.
     TruncStat,
-    /// `O_TRUNC`: the driver truncates from `old` to 0.
-    Truncating {
-        old: u64,
-    },
+    /// `O_TRUNC`: the driver truncates to 0.
+    Truncating,
 }
 
 pub struct OpenOp {
@@ -166,14 +164,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if let Err(e) = self.truncate_allowed(key, old, 0) {
                     return Step::Done(Err(e));
                 }
-                o.state = OpenState::Truncating { old };
+                self.truncate_mappings(key, old, 0);
+                o.state = OpenState::Truncating;
                 Step::Send(DriverRequest::Truncate {
                     object: key.object,
                     size: 0,
                 })
             }
-            (OpenState::Truncating { old }, DriverReply::Done, Some(key)) => {
-                self.truncate_done(key, old, 0);
+            (OpenState::Truncating, DriverReply::Done, Some(key)) => {
+                self.truncate_done(key, 0);
                 Step::Done(self.install_open(o, key, pid, holds))
             }
             (_, DriverReply::Error(e), _) => Step::Done(Err(driver_errno(e))),

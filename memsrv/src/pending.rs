@@ -284,6 +284,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Drop one reference to an object; at zero the driver is told
     /// (`Release`, after whatever is queued), a dead driver's object goes.
     pub(crate) fn unref_object(&mut self, key: ObjectKey) {
+        let alive = self.files.alive(key.driver);
         let Some(obj) = self.files.objects.get_mut(&key) else {
             return;
         };
@@ -291,7 +292,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if obj.refs > 0 {
             return;
         }
-        if self.files.alive(key.driver) {
+        if alive {
+            obj.release_due = true;
             self.pending.releases.push(key);
         } else {
             self.forget_if_idle(key);

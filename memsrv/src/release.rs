@@ -73,8 +73,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
-            let due = self.files.objects.get(&key).is_some_and(|o| o.refs == 0);
-            if due && self.files.alive(key.driver) {
+            let alive = self.files.alive(key.driver);
+            let due = match self.files.objects.get_mut(&key) {
+                Some(o) if o.release_due => {
+                    o.release_due = false;
+                    o.refs == 0
+                }
+                _ => false,
+            };
+            if due && alive {
                 self.notify(key, DriverRequest::Release { object: key.object }, fx);
             } else {
                 self.forget_if_idle(key);

@@ -98,11 +98,17 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(())
     }
 
-    /// The driver changed the size: cut the regions past a shrunk end.
-    pub(crate) fn truncate_done(&mut self, key: ObjectKey, old: u64, new: u64) {
+    /// The check passed: before the driver drops pages, the regions
+    /// reaching past a shrunk end are cut (as `ramfs_nommu_resize` does
+    /// before `truncate_setsize`), so no region points at freed storage.
+    pub(crate) fn truncate_mappings(&mut self, key: ObjectKey, old: u64, new: u64) {
         if new < old {
             self.vm.shrink_file_regions(key, new);
         }
+    }
+
+    /// The driver changed the size.
+    pub(crate) fn truncate_done(&mut self, key: ObjectKey, new: u64) {
         if let Some(o) = self.files.objects.get_mut(&key) {
             o.info.size = new;
         }

@@ -2,5 +2,8 @@
 //! and a model-checked random walk.
 
 mod conformance;
+pub mod fake_driver;
+mod files;
 mod property;
+pub mod rig;
 pub mod sim;

@@ -27,6 +27,11 @@ impl SimMemory {
         let from = (addr - self.base) as usize;
         &self.bytes[from..from + len as usize]
     }
+
+    pub fn bytes_at(&mut self, addr: u64, len: u64) -> &mut [u8] {
+        let from = (addr - self.base) as usize;
+        &mut self.bytes[from..from + len as usize]
+    }
 }
 
 impl PhysicalMemory for SimMemory {
