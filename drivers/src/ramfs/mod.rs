@@ -352,12 +352,19 @@ impl Ramfs {
         Ok(done)
     }
 
-    /// Visit the file's bytes `[offset, offset + len)` page by page: the
-    /// arena address of each piece, or `None` for a hole (reads as zero).
-    fn pieces(&self, object: u64, offset: u64, len: u64) -> Result<Vec<(Option<u64>, u64)>, Errno> {
+    /// Visit the file's bytes `[offset, offset + len)` (clipped at its
+    /// size) page by page: `visit(done, addr, n)` for each piece, `addr`
+    /// being its arena address or `None` for a hole (reads as zero).
+    /// Returns the bytes visited.
+    fn each_piece(
+        &self,
+        object: u64,
+        offset: u64,
+        len: u64,
+        mut visit: impl FnMut(u64, Option<u64>, u64) -> Result<(), Errno>,
+    ) -> Result<u64, Errno> {
         let file = self.file(object)?;
         let n = available(offset, len, file.size);
-        let mut out = Vec::new();
         let mut done = 0u64;
         while done < n {
             let pos = offset.saturating_add(done);
@@ -367,10 +374,10 @@ impl Ramfs {
                 Some(page) => Some(page.checked_add(in_page).ok_or(Errno::EIO)?),
                 None => None,
             };
-            out.push((addr, step));
+            visit(done, addr, step)?;
             done = done.saturating_add(step);
         }
-        Ok(out)
+        Ok(done)
     }
 
     fn read_data(
@@ -380,19 +387,20 @@ impl Ramfs {
         len: u32,
         host: &mut dyn DriverHost,
     ) -> Result<Bytes, Errno> {
-        let pieces = self.pieces(object, offset, data_len(len) as u64)?;
-        let total: u64 = pieces.iter().map(|(_, n)| *n).sum();
+        let size = self.file(object)?.size;
+        let total = available(offset, data_len(len) as u64, size);
         let mut bytes =
             crate::flags::zeroed_bytes(usize::try_from(total).map_err(|_| Errno::EIO)?)?;
-        let mut at = 0usize;
-        for (addr, n) in pieces {
-            let n = usize::try_from(n).map_err(|_| Errno::EIO)?;
-            let end = at.checked_add(n).ok_or(Errno::EIO)?;
+        self.each_piece(object, offset, total, |done, addr, n| {
             if let Some(addr) = addr {
+                let at = usize::try_from(done).map_err(|_| Errno::EIO)?;
+                let end = at
+                    .checked_add(usize::try_from(n).map_err(|_| Errno::EIO)?)
+                    .ok_or(Errno::EIO)?;
                 host.read_arena(addr, bytes.get_mut(at..end).ok_or(Errno::EIO)?)?;
             }
-            at = end;
-        }
+            Ok(())
+        })?;
         Ok(bytes)
     }
 
@@ -404,17 +412,13 @@ impl Ramfs {
         dest: u64,
         host: &mut dyn DriverHost,
     ) -> Result<u64, Errno> {
-        let mut at = dest;
-        let mut done = 0u64;
-        for (addr, n) in self.pieces(object, offset, len)? {
+        self.each_piece(object, offset, len, |done, addr, n| {
+            let at = dest.checked_add(done).ok_or(Errno::EFAULT)?;
             match addr {
-                Some(addr) => host.copy_arena(addr, at, n)?,
-                None => host.fill_arena(at, 0, n)?,
+                Some(addr) => host.copy_arena(addr, at, n),
+                None => host.fill_arena(at, 0, n),
             }
-            at = at.checked_add(n).ok_or(Errno::EFAULT)?;
-            done = done.saturating_add(n);
-        }
-        Ok(done)
+        })
     }
 
     /// Spec §7.5: the page of `pgoff` when `[pgoff, pgoff + pages(len))`

@@ -548,3 +548,16 @@ fn random_operations_match_a_model() {
         assert_eq!(host.allocated_pages(), 0, "seed {seed}");
     }
 }
+
+#[test]
+fn a_huge_sparse_copy_stops_at_the_arena_end() {
+    let (mut fs, mut host) = fs();
+    let f = create(&mut fs, &mut host, "f").object;
+    fs.serve(write_data(f, 0, b"x"), &mut host);
+    assert_eq!(truncate(&mut fs, &mut host, f, 5 << 30), DriverReply::Done);
+    let dest = host.alloc_backing(1).unwrap();
+    assert_eq!(
+        error(fs.serve(read_into(f, 0, 5 << 30, dest), &mut host)),
+        Errno::EFAULT
+    );
+}

@@ -11,6 +11,8 @@ use protocol::Errno;
 /// Symbolic links followed in one lookup (Linux allows 40; a romfs tree
 /// needs few).
 const MAX_SYMLINKS: usize = 8;
+/// Longest link target followed (Linux `PATH_MAX`).
+const MAX_TARGET: usize = 4096;
 
 fn split(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     path.split(|b| *b == b'/').map(<[u8]>::to_vec)
@@ -56,6 +58,9 @@ pub(super) fn resolve(index: &Index, mount: &str, path: &str, flags: u32) -> Res
                         links = links.saturating_add(1);
                         if links > MAX_SYMLINKS {
                             return Err(ELOOP);
+                        }
+                        if target.len() > MAX_TARGET {
+                            return Err(Errno::ENAMETOOLONG);
                         }
                         let rest = absolute_within(target, mount)?;
                         if let Some(rest) = rest {

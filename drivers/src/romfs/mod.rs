@@ -151,7 +151,7 @@ impl Romfs {
         }
         let info = self.info(u64::from(found))?;
         if info.kind == ObjectKind::Directory {
-            if open::wants_write(flags) {
+            if open::wants_write(flags) || flags & open::CREAT != 0 {
                 return Err(Errno::EISDIR);
             }
         } else if flags & open::DIRECTORY != 0 {

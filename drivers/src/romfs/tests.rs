@@ -200,6 +200,8 @@ fn a_read_only_filesystem_refuses_writes() {
         ("f", RDONLY | TRUNC, Errno::EROFS),
         ("f", RDONLY | DIRECTORY, Errno::ENOTDIR),
         ("d", RDWR, Errno::EISDIR),
+        ("d", CREAT | RDONLY, Errno::EISDIR),
+        ("", CREAT | RDONLY, Errno::EISDIR),
     ] {
         assert_eq!(
             error(fs.serve(lookup(path, flags, 0o644), &mut host)),
@@ -652,5 +654,19 @@ fn corrupted_images_never_panic() {
     assert!(
         accepted > 100,
         "the corruptions should leave some images valid ({accepted})"
+    );
+}
+
+#[test]
+fn overlong_link_targets_are_refused() {
+    let target = "a/".repeat(2100);
+    let image = RomfsImage::new("l")
+        .file("a", b"x")
+        .symlink("long", &target)
+        .build();
+    let (mut fs, mut host) = started(&image);
+    assert_eq!(
+        error(fs.serve(lookup("long", RDONLY, 0), &mut host)),
+        Errno::ENAMETOOLONG
     );
 }
