@@ -315,7 +315,6 @@ fn a_driver_asking_for_storage_while_a_request_is_queued() {
 }
 
 #[test]
-#[ignore = "memsrv's invariant checker does not count drivers' backing runs yet (page owned 0 times)"]
 fn a_real_driver_killed_under_a_shared_mapping() {
     let home = home();
     let before = home.stats().unwrap();

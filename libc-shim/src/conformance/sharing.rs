@@ -226,11 +226,9 @@ fn v54_direct_shared(home: &mut dyn Home) -> Result<(), Failure> {
     ensure_eq!(mapped.mmap_calls - start.mmap_calls, 2, "driver mmap calls");
     ok!(a.munmap(x, P), "A: munmap");
     ok!(b.munmap(y, P), "B: munmap");
-    // Nobody waits for the close calls' answers; a later call to the same
-    // driver comes after them.
-    let _ = b.open(TST, O_RDONLY);
+    let seen = tst.closes_seen(&b, fb, start, 2);
     ensure_eq!(
-        tst.counters().close_calls - start.close_calls,
+        seen.close_calls - start.close_calls,
         2,
         "driver close calls"
     );

@@ -291,6 +291,29 @@ impl<'h> Tst<'h> {
     pub fn counters(&self) -> super::TestDeviceCounters {
         self.device.counters()
     }
+
+    /// The counters once the device has been told of `closes` more
+    /// removed mappings than `since` counted, or after a bounded wait.
+    /// memsrv does not wait for the device to answer a `close`, and queues
+    /// each behind the object's earlier calls; an `fstat` of the object
+    /// through `fd` is queued behind them too, so when it returns they
+    /// have been served.
+    pub fn closes_seen(
+        &self,
+        p: &Process<'_>,
+        fd: i32,
+        since: super::TestDeviceCounters,
+        closes: u64,
+    ) -> super::TestDeviceCounters {
+        for _ in 0..100 {
+            let _ = p.client().fstat(fd);
+            let now = self.counters();
+            if now.close_calls >= since.close_calls + closes {
+                return now;
+            }
+        }
+        self.counters()
+    }
 }
 
 impl Drop for Tst<'_> {
