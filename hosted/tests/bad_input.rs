@@ -463,3 +463,97 @@ fn garbage_on_the_channel_page_gets_answers_there() {
     assert_daemon_whole(&mut d);
     bystander.finish();
 }
+
+/// `Open { path }` as raw bytes.
+fn open_request(tag: u32, path: &str) -> Vec<u8> {
+    request(
+        tag,
+        &Request::Open {
+            path: protocol::Path::try_from(path).unwrap(),
+            flags: 0,
+            mode: 0,
+        },
+    )
+}
+
+#[test]
+fn host_descriptors_are_checked_and_not_kept() {
+    use std::os::fd::AsFd;
+    let mut d = Daemon::start();
+    let bystander = Bystander::start(&d);
+    let raw = Raw::connect(&d);
+    raw.send(&request(1, &Request::Hello { ticket: None }));
+    let mut buf = vec![0u8; 64 << 10];
+    let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
+    let (got, _) = raw.0.recv_with_fds(&mut buf, &mut fds).unwrap();
+    assert!(matches!(got, Datagram::Frame { .. }));
+    drop(fds);
+    let fd_count = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fd_count(d.pid);
+
+    let file = std::fs::File::open("/proc/self/exe").unwrap();
+    // Two descriptors on a host-file open: refused.
+    raw.0
+        .send_with_fds(&open_request(2, "/.host-fd"), &[file.as_fd(), file.as_fd()])
+        .unwrap();
+    raw.expect_error(2, Errno::EINVAL);
+    // None: there is nothing to open.
+    raw.send(&open_request(3, "/.host-fd"));
+    raw.expect_error(3, Errno::EBADF);
+    // A guessed token opens nothing.
+    raw.send(&open_request(
+        4,
+        "/.host-fd/0123456789abcdef0123456789abcdef",
+    ));
+    raw.expect_error(4, Errno::ENOENT);
+    // An O_PATH descriptor cannot be read.
+    let path_only = {
+        // SAFETY: a NUL-terminated literal; the result is checked.
+        let fd = unsafe { libc::open(c"/proc/self/exe".as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: a fresh descriptor owned once.
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+    };
+    raw.0
+        .send_with_fds(&open_request(5, "/.host-fd"), &[path_only.as_fd()])
+        .unwrap();
+    raw.expect_error(5, Errno::EBADF);
+    // A descriptor on another path is closed and the open served as usual.
+    raw.0
+        .send_with_fds(&open_request(6, "/nowhere/x"), &[file.as_fd()])
+        .unwrap();
+    raw.expect_error(6, Errno::ENOENT);
+
+    // Host files opened and closed again leave no descriptor behind.
+    for round in 0..50u32 {
+        let tag = 100 + 2 * round;
+        raw.0
+            .send_with_fds(&open_request(tag, "/.host-fd"), &[file.as_fd()])
+            .unwrap();
+        let Some((t, Reply::Fd(fd))) = raw.answer() else {
+            panic!("host-file open refused");
+        };
+        assert_eq!(t, tag);
+        raw.send(&request(tag + 1, &Request::Close { fd }));
+        assert_eq!(raw.answer(), Some((tag + 1, Reply::Done)));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = fd_count(d.pid);
+        if after <= before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon kept host descriptors: {before} -> {after}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bystander.still_served();
+    bystander.finish();
+    assert_daemon_whole(&mut d);
+}

@@ -21,6 +21,16 @@ fn memsrvd_help_documents_every_option() {
         "--nr-trim-pages",
         "--allow-uninitialized",
         "--max-clients",
+        "--driver-timeout",
+        "--mount POINT=KIND[:ARG]",
+        "romfs:IMAGE",
+        "ramfs",
+        "tmpfs",
+        "hostdir:DIR",
+        "fbdev:WxH",
+        "mtd:IMAGE",
+        "ramdisk:SIZE",
+        "nommu-driver",
         "--help",
         "NOMMU_SOCKET",
     ] {
@@ -35,10 +45,120 @@ fn memsrvd_rejects_bad_arguments() {
         &["--arena-size", "123"],
         &["--arena-base", "0x1001"],
         &["--socket"],
+        &["--mount", "rom=romfs:x.img"],
+        &["--mount", "/rom"],
+        &["--mount", "/a=ramfs", "--mount", "/a=tmpfs"],
+        &["--driver-timeout", "soon"],
     ] {
         let out = run(env!("CARGO_BIN_EXE_memsrvd"), args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn memsrvd_refuses_a_mount_it_cannot_serve() {
+    let socket = std::env::temp_dir().join(format!("nommu-cli-mount-{}.sock", std::process::id()));
+    for (mount, says) in [
+        ("/rom=romfs:/nonexistent/rom.img", "cannot read image"),
+        ("/rom=romfs:/dev/null", "not a romfs image"),
+        ("/x=bogus", "unknown driver kind"),
+        ("/data=hostdir:/nonexistent/dir", "cannot use directory"),
+        ("/dev/fb0=fbdev:wide", "bad geometry"),
+    ] {
+        let out = run(
+            env!("CARGO_BIN_EXE_memsrvd"),
+            &[
+                "--socket",
+                socket.to_str().unwrap(),
+                "--arena-size",
+                "1M",
+                "--arena-base",
+                "0x3e0000000000",
+                "--mount",
+                mount,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{mount}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{mount}: {stderr}");
+        assert!(!socket.exists(), "{mount}: the socket was bound");
+    }
+}
+
+#[test]
+fn nommu_driver_help_and_bad_arguments() {
+    let out = run(env!("CARGO_BIN_EXE_nommu-driver"), &["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "--socket",
+        "--mount POINT=KIND[:ARG]",
+        "romfs:IMAGE",
+        "serving",
+    ] {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+    for args in [&[][..], &["--bogus"], &["--mount", "nope"]] {
+        let out = run(env!("CARGO_BIN_EXE_nommu-driver"), args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    let out = run(
+        env!("CARGO_BIN_EXE_nommu-driver"),
+        &[
+            "--socket",
+            "/nonexistent/nommu.sock",
+            "--mount",
+            "/tmp=ramfs",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/nommu.sock"));
+}
+
+#[test]
+fn memsrvd_with_mounts_serves_them_and_lists_them() {
+    let d = daemon::Daemon::start_with(&[
+        "--mount",
+        "/dev/shm=ramfs",
+        "--mount",
+        "/dev/fb0=fbdev:64x32",
+        "--mount",
+        "/dev/ram0=ramdisk:64K",
+        "--mount",
+        "/dev/zero=devzero",
+    ]);
+    let client = d.client();
+    let mounts: Vec<String> = client
+        .list_mounts()
+        .unwrap()
+        .map(|m| m.as_str().to_string())
+        .collect();
+    for point in ["/dev/shm", "/dev/fb0", "/dev/ram0", "/dev/zero"] {
+        assert!(mounts.iter().any(|m| m == point), "{point}: {mounts:?}");
+    }
+    // The framebuffer maps shared in place; the ramdisk is copy-only.
+    let fb = client.open("/dev/fb0", 2, 0).unwrap();
+    assert_eq!(client.fstat(fb).unwrap().size, 64 * 32 * 4);
+    let screen = client.mmap(0, 8192, 3, 1, fb, 0).unwrap();
+    assert_eq!(
+        client.mmap(0, 4096, 1, 2, fb, 0),
+        Err(protocol::Errno::ENODEV)
+    );
+    let ram = client.open("/dev/ram0", 2, 0).unwrap();
+    assert_eq!(
+        client.mmap(0, 4096, 1, 1, ram, 0),
+        Err(protocol::Errno::ENODEV)
+    );
+    let zero = client.open("/dev/zero", 0, 0).unwrap();
+    let zeros = client.mmap(0, 8192, 3, 2, zero, 0).unwrap();
+    let maps = d.ctl(&["maps"]);
+    assert!(maps.contains(&format!("{screen:08x}")), "{maps}");
+    client.munmap(screen, 8192).unwrap();
+    client.munmap(zeros, 8192).unwrap();
+    for fd in [fb, ram, zero] {
+        client.close(fd).unwrap();
     }
 }
 
