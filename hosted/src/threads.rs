@@ -18,6 +18,18 @@
 //! frames ([`ThreadsHome::inspect`]), so they observe every message sent
 //! before them and need no lock on the hot path.
 //!
+//! Backing devices run here too ([`ThreadsHome::mount`]): each driver is a
+//! server on a thread of its own, with a connection whose frames go to a
+//! queue rather than a reply slot, because memsrv sends it requests of its
+//! own (kind 3) at any time, even while the driver waits for the reply to
+//! one of its calls (`AllocBacking` from inside `start` or `serve`); those
+//! are kept and served afterwards ([`DriverConnection`]). While a driver
+//! is connected the server thread wakes at least every
+//! [`TICK`] to give memsrv the time, so a driver that does not
+//! answer is timed out. Dropping a [`Mount`] stops its driver the way a
+//! crash would: the connection closes and memsrv fails what waited for it
+//! with `EIO`.
+//!
 //! ```
 //! use hosted::threads::ThreadsHome;
 //! use protocol::linux::{PROT_READ, PROT_WRITE};
@@ -47,7 +59,7 @@ mod tests;
 pub use arena::{Arena, ArenaMemory};
 pub use driver::{request_frame, ArenaHost, DriverConnection, Mount};
 pub use process::Process;
-pub use server::Server;
+pub use server::{Server, TICK};
 pub use transport::ChannelTransport;
 
 use crossbeam_channel::{bounded, never, unbounded};
