@@ -329,3 +329,102 @@ fn many_threads_many_calls_no_violation_nothing_leaked() {
     );
     home.shutdown().unwrap();
 }
+
+/// Files and drivers under load: a memory filesystem and a copy-only one
+/// mounted, four threads each making its own `/tmp` file mappable,
+/// mapping it shared, storing through the pointer and reading back with
+/// `pread` (and the reverse), while sharing read-only copies of one
+/// `/data` file with each other, among anonymous mappings. The invariants
+/// are checked throughout; at the end only the drivers' storage is held.
+#[test]
+fn file_mappings_through_drivers_under_load() {
+    use drivers::copyfs::{CopyFs, MemStore};
+    use drivers::ramfs::Ramfs;
+    use drivers::MountPoint;
+    const O_RDWR: u32 = 2;
+    const O_CREAT: u32 = 0o100;
+    const O_TRUNC: u32 = 0o1000;
+    const ROUNDS: u64 = 150;
+    let home = ThreadsHome::start(Config {
+        arena_size: 32 << 20,
+        ..Config::default()
+    })
+    .expect("start");
+    let data: Vec<u8> = (0..5 * P).map(|i| (i % 253) as u8).collect();
+    let store = MemStore::new().with_file("f", 37, &data);
+    let data_mount = MountPoint::new("/data", (0x1f, 2)).unwrap();
+    let _data = home
+        .mount(Box::new(CopyFs::new(data_mount, store)))
+        .unwrap();
+    let tmp_mount = MountPoint::new("/tmp", (0, 0x10)).unwrap();
+    let _tmp = home
+        .mount(Box::new(Ramfs::new(tmp_mount).scatter_written_pages(true)))
+        .unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let monitor = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                home.check_invariants().expect("invariants during the run");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let workers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (home, data) = (&home, &data);
+                scope.spawn(move || {
+                    let mut rng = Rng(0x5bd1_e995 * (t + 1));
+                    let p = home.spawn_process().unwrap();
+                    let c = p.client();
+                    let path = format!("/tmp/load{t}");
+                    for round in 0..ROUNDS {
+                        let pages = 1 + rng.below(4);
+                        let fd = c.open(&path, O_CREAT | O_RDWR | O_TRUNC, 0o600).unwrap();
+                        c.ftruncate(fd, pages * P).unwrap();
+                        let x = c
+                            .mmap(0, pages * P, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                            .unwrap();
+                        let byte = (round as u8) | 1;
+                        p.fill(x, pages * P, byte).unwrap();
+                        let mut back = vec![0u8; (pages * P) as usize];
+                        assert_eq!(c.pread(fd, &mut back, 0).unwrap(), back.len());
+                        assert!(back.iter().all(|&b| b == byte), "pread after a store");
+                        c.pwrite(fd, &[!byte; 64], P / 2).unwrap();
+                        let mut seen = [0u8; 64];
+                        p.read(x + P / 2, &mut seen).unwrap();
+                        assert_eq!(seen, [!byte; 64], "a store through pwrite");
+                        let pgoff = rng.below(5);
+                        let dfd = c.open("/data/f", 0, 0).unwrap();
+                        let y = c
+                            .mmap(0, P, PROT_READ, MAP_PRIVATE, dfd, pgoff * P)
+                            .unwrap();
+                        let mut page = vec![0u8; P as usize];
+                        p.read(y, &mut page).unwrap();
+                        let at = (pgoff * P) as usize;
+                        assert!(page[..] == data[at..at + P as usize], "a /data/f copy");
+                        let anon = P * (1 + rng.below(3));
+                        let z = p.mmap_anon(anon, PROT_READ | PROT_WRITE).unwrap();
+                        c.munmap(y, P).unwrap();
+                        c.munmap(x, pages * P).unwrap();
+                        p.munmap(z, anon).unwrap();
+                        c.close(dfd).unwrap();
+                        c.close(fd).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        monitor.join().unwrap();
+    });
+    home.check_invariants().expect("invariants at the end");
+    let stats = home.stats().unwrap();
+    assert_eq!(stats.mmap_copy_pages, 0, "{stats:?}");
+    assert_eq!(
+        stats.free_pages + stats.backing_pages,
+        stats.total_pages,
+        "{stats:?}"
+    );
+    assert_eq!((stats.regions, stats.open_files), (0, 0), "{stats:?}");
+}
