@@ -262,4 +262,190 @@ fn main() {
     drop((spinner, blocker));
     spinning.check_invariants().unwrap();
     blocking.check_invariants().unwrap();
+    file_rows::run();
+}
+
+/// File mappings through memsrvd: a 64 KiB read-only private mapping of a
+/// romfs file (direct: the address where the image lies, no copy), of a
+/// file on a copy-only filesystem over a host directory (a copy read
+/// through the driver every time), and of the same host file handed over
+/// by descriptor (the host-file driver), against the host kernel's own
+/// mmap of that file. Each cycle is mmap + read one byte per page +
+/// munmap; the file stays open.
+mod file_rows {
+    use super::{iterations, measure, row, RUNS};
+    use nommu::host::{ConnectOptions, Connection};
+    use nommu::Client;
+    use protocol::linux::{MAP_PRIVATE, PROT_READ};
+    use protocol::PAGE_SIZE;
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::AsRawFd;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    const LEN: u64 = 64 << 10;
+    /// Far from the other daemon rows' arena (this section's host-file row
+    /// keeps the library's own connection, and its arena, to the end).
+    const ARENA_BASE: &str = "0x310000000000";
+
+    /// Read one byte in every page of `[addr, addr+len)`.
+    fn touch_read(addr: u64, len: u64) -> u64 {
+        let mut sum = 0u64;
+        for offset in (0..len).step_by(PAGE_SIZE as usize) {
+            let ptr: *const u8 = std::ptr::with_exposed_provenance((addr + offset) as usize);
+            // SAFETY: the caller passes a live readable mapping of `len` bytes.
+            sum += u64::from(unsafe { ptr.read_volatile() });
+        }
+        sum
+    }
+
+    struct Setup {
+        child: Child,
+        socket: PathBuf,
+        dir: PathBuf,
+    }
+
+    impl Drop for Setup {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_file(&self.socket);
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A daemon with `/rom` (a genromfs image holding `f`) and `/data`
+    /// (a host directory holding `f`); `None` with a note if it cannot be
+    /// set up.
+    fn setup() -> Option<Setup> {
+        let dir = std::env::temp_dir().join(format!("nommu-bench-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (root, data) = (dir.join("rom"), dir.join("data"));
+        std::fs::create_dir_all(&root).ok()?;
+        std::fs::create_dir_all(&data).ok()?;
+        let bytes: Vec<u8> = (0..LEN).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(root.join("f"), &bytes).ok()?;
+        std::fs::write(data.join("f"), &bytes).ok()?;
+        let image = dir.join("rom.img");
+        let made = Command::new("genromfs")
+            .arg("-f")
+            .arg(&image)
+            .arg("-d")
+            .arg(&root)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            println!("  (file rows skipped: genromfs is not installed)");
+            let _ = std::fs::remove_dir_all(&dir);
+            return None;
+        }
+        let socket = dir.join("memsrvd.sock");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--arena-base", ARENA_BASE, "--arena-size", "64M"])
+            .arg("--mount")
+            .arg(format!("/rom=romfs:{}", image.display()))
+            .arg("--mount")
+            .arg(format!("/data=hostdir:{}", data.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .ok()?;
+        let stdout = child.stdout.take()?;
+        let setup = Setup { child, socket, dir };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.starts_with("memsrvd: ready") => Some(setup),
+            other => {
+                println!("  (file rows skipped: memsrvd not ready: {other:?})");
+                None
+            }
+        }
+    }
+
+    /// mmap + touch + munmap of server file `fd` through `client`.
+    fn server_cycle(client: &Client<Connection>, fd: i32) {
+        let addr = client.mmap(0, LEN, PROT_READ, MAP_PRIVATE, fd, 0).unwrap();
+        std::hint::black_box(touch_read(addr, LEN));
+        client.munmap(addr, LEN).unwrap();
+    }
+
+    /// The host kernel's mmap of host file `fd`.
+    fn host_cycle(fd: i32) {
+        // SAFETY: a fresh private read-only mapping with no hint aliases
+        // nothing; it is unmapped below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN as usize,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                fd,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED);
+        std::hint::black_box(touch_read(ptr as usize as u64, LEN));
+        // SAFETY: the mapping made above, used no more.
+        unsafe { libc::munmap(ptr, LEN as usize) };
+    }
+
+    /// The shim's C `mmap` of a host descriptor: handed to the daemon,
+    /// mapped through its host-file driver, the server descriptor closed.
+    fn host_fd_cycle(fd: i32) {
+        let ptr = nommu::host::capi::nommu_mmap(
+            std::ptr::null_mut(),
+            LEN as usize,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            fd,
+            0,
+        );
+        assert_ne!(
+            ptr, !0usize as *mut libc::c_void,
+            "nommu_mmap of a host file"
+        );
+        std::hint::black_box(touch_read(ptr as usize as u64, LEN));
+        assert_eq!(nommu::host::capi::nommu_munmap(ptr, LEN as usize), 0);
+    }
+
+    pub fn run() {
+        let n = iterations(LEN) / 4;
+        println!(
+            "file mappings, 64 KiB PROT_READ MAP_PRIVATE: mmap + read one byte per page + \
+             munmap, median ns of {RUNS} runs of {n} cycles"
+        );
+        let Some(setup) = setup() else {
+            return;
+        };
+        let host_file = std::fs::File::open(setup.dir.join("data").join("f")).unwrap();
+        let host = measure(n, || host_cycle(host_file.as_raw_fd()));
+        row("host mmap of the host file", host, host);
+        let options = ConnectOptions {
+            fast_path: true,
+            ticket: None,
+        };
+        let Ok(client) = Connection::connect_with(&setup.socket, options) else {
+            println!("  (file rows skipped: cannot connect)");
+            return;
+        };
+        let rom = client.open("/rom/f", 0, 0).unwrap();
+        let figure = measure(n, || server_cycle(&client, rom));
+        row("memsrvd romfs (direct)", figure, host);
+        let data = client.open("/data/f", 0, 0).unwrap();
+        let figure = measure(n, || server_cycle(&client, data));
+        row("memsrvd hostdir (copy)", figure, host);
+        // The C ABI's own connection, found through NOMMU_SOCKET.
+        std::env::set_var("NOMMU_SOCKET", &setup.socket);
+        let figure = measure(n, || host_fd_cycle(host_file.as_raw_fd()));
+        row("memsrvd host fd (SCM_RIGHTS, copy)", figure, host);
+    }
 }
