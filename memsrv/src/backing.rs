@@ -44,6 +44,19 @@ impl BackingRuns {
         (addr < end).then_some((start, end, *run))
     }
 
+    /// Whether `[start, end)` is covered by adjacent runs that all pass
+    /// `ok`.
+    pub fn covers(&self, start: u64, end: u64, ok: impl Fn(&BackingRun) -> bool) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.containing(at) {
+                Some((_, run_end, run)) if ok(&run) => at = run_end,
+                _ => return false,
+            }
+        }
+        true
+    }
+
     fn insert(&mut self, start: u64, run: BackingRun) {
         if run.pages > 0 {
             self.runs.insert(start, run);
@@ -112,8 +125,8 @@ impl Nommu {
     }
 
     /// Whether a driver may hand out `[start, start+len)` for a direct
-    /// mapping: inside one of its own live runs, or wholly outside the
-    /// arena (device memory the server does not manage).
+    /// mapping: covered by its own live runs (adjacent runs join), or
+    /// wholly outside the arena (device memory the server does not manage).
     pub fn direct_range_ok(&self, driver: DriverId, start: u64, len: u64) -> bool {
         let Some(end) = start.checked_add(len) else {
             return false;
@@ -122,10 +135,8 @@ impl Nommu {
         if end <= self.base || start >= arena_end {
             return true;
         }
-        match self.backing.containing(start) {
-            Some((_, run_end, run)) => run.driver == driver && !run.orphan && end <= run_end,
-            None => false,
-        }
+        self.backing
+            .covers(start, end, |run| run.driver == driver && !run.orphan)
     }
 
     /// The extents of the direct regions of `driver`'s objects.
@@ -227,10 +238,16 @@ mod tests {
         assert!(vm.direct_range_ok(d, a + 3 * P + 0x230, P));
         assert!(!vm.direct_range_ok(d, a + 3 * P + 0x230, 2 * P));
         assert!(!vm.direct_range_ok(d, a + P, P), "freed");
+        let b = vm.alloc_backing(d, 1, &mut mem).unwrap();
+        let c = vm.alloc_backing(d, 1, &mut mem).unwrap();
+        let (lo, hi) = (b.min(c), b.max(c));
+        assert_eq!(hi - lo, P, "adjacent single pages");
+        assert!(vm.direct_range_ok(d, lo, 2 * P), "adjacent runs join");
         assert!(!vm.direct_range_ok(DriverId(2), a, P));
         assert!(vm.direct_range_ok(d, 0x4000_0000, P), "outside the arena");
         vm.orphan_backing(d);
         assert_eq!((vm.backing.pages, vm.pages.free_pages()), (0, 64));
+        assert!(!vm.direct_range_ok(d, lo, P), "orphans are not handed out");
         vm.pages.check().unwrap();
     }
 }

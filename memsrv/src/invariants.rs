@@ -187,9 +187,9 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         if let (Some(b), false) = (&r.backing, is_copy(r.flags)) {
             let arena_end = vm.base + vm.arena_size;
             let outside = r.top <= vm.base || r.start >= arena_end;
-            let inside_run = vm.backing.containing(r.start).is_some_and(|(_, end, run)| {
-                run.driver == b.key.driver && r.top <= end && r.end <= end
-            });
+            let inside_run = vm
+                .backing
+                .covers(r.start, r.end.max(r.top), |run| run.driver == b.key.driver);
             if !outside && !inside_run {
                 return Err(format!(
                     "direct region {id:?} [{:#x}, {:#x}) is not in its driver's storage",

@@ -208,36 +208,9 @@ impl FakeDriver {
             }
             DriverRequest::GetUnmappedArea {
                 object, len, pgoff, ..
-            } => {
-                let o = self.objects.get(&object).ok_or(Errno::ENOENT)?;
-                if let Some(r) = o.gua {
-                    return r.map(DriverReply::Address);
-                }
-                let pages = len.div_ceil(P);
-                let size_pages = o.info.size.div_ceil(P);
-                match &o.store {
-                    Store::Heap(_) => Err(Errno::ENOSYS),
-                    Store::Window { base } => {
-                        if pgoff >= size_pages.max(1) {
-                            return Err(Errno::EINVAL);
-                        }
-                        Ok(DriverReply::Address(base + pgoff * P))
-                    }
-                    Store::Arena(list) => {
-                        // §7.5: in EOF and physically consecutive.
-                        if pgoff >= size_pages || size_pages - pgoff < pages {
-                            return Err(Errno::ENOSYS);
-                        }
-                        let first = list[pgoff as usize];
-                        for i in 0..pages {
-                            if list.get((pgoff + i) as usize) != Some(&(first + i * P)) {
-                                return Err(Errno::ENOSYS);
-                            }
-                        }
-                        Ok(DriverReply::Address(first))
-                    }
-                }
-            }
+            } => self
+                .unmapped_area(object, len, pgoff)
+                .map(DriverReply::Address),
             DriverRequest::Mmap {
                 object, vm_flags, ..
             } => {
@@ -308,6 +281,40 @@ impl FakeDriver {
         }
     }
 
+    /// The driver's `get_unmapped_area` answer.
+    pub fn unmapped_area(&self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let o = self.objects.get(&object).ok_or(Errno::ENOENT)?;
+        if let Some(r) = o.gua {
+            return r;
+        }
+        let pages = len.div_ceil(P);
+        let size_pages = o.info.size.div_ceil(P);
+        match &o.store {
+            Store::Heap(_) => Err(Errno::ENOSYS),
+            Store::Window { base } => {
+                if pgoff >= size_pages.max(1) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(base + pgoff * P)
+            }
+            Store::Arena(list) => {
+                // §7.5: in EOF and physically consecutive.
+                if pgoff >= size_pages || size_pages - pgoff < pages {
+                    return Err(Errno::ENOSYS);
+                }
+                let Some(&first) = list.get(pgoff as usize) else {
+                    return Err(Errno::ENOSYS);
+                };
+                for i in 0..pages {
+                    if list.get((pgoff + i) as usize) != Some(&(first + i * P)) {
+                        return Err(Errno::ENOSYS);
+                    }
+                }
+                Ok(first)
+            }
+        }
+    }
+
     fn read_bytes(
         &self,
         object: u64,
@@ -349,7 +356,15 @@ impl FakeDriver {
         let mut fresh = Vec::new();
         if have < need {
             for _ in have..need {
-                fresh.push(self.alloc(s, 1)?);
+                match self.alloc(s, 1) {
+                    Ok(a) => fresh.push(a),
+                    Err(e) => {
+                        for &a in &fresh {
+                            self.free(s, a, 1)?;
+                        }
+                        return Err(e);
+                    }
+                }
             }
         }
         let o = self.objects.get_mut(&object).unwrap();
@@ -389,11 +404,11 @@ impl FakeDriver {
             Store::Arena(pages) => {
                 if old == 0 && size > 0 {
                     // §7.5: one contiguous zeroed run.
+                    let n = size.div_ceil(P);
+                    let base = self.alloc(s, n)?;
                     for &a in pages.iter() {
                         self.free(s, a, 1)?;
                     }
-                    let n = size.div_ceil(P);
-                    let base = self.alloc(s, n)?;
                     *pages = (0..n).map(|i| base + i * P).collect();
                 } else if size < old {
                     let keep = size.div_ceil(P) as usize;
@@ -401,8 +416,8 @@ impl FakeDriver {
                         self.free(s, a, 1)?;
                     }
                     pages.truncate(keep);
-                    // The kept last page's tail reads as zero.
-                    if let Some(&last) = pages.last() {
+                    // The tail of the page holding the new end reads as zero.
+                    if let (true, Some(&last)) = (pages.len() == keep, pages.last()) {
                         let cut = size % P;
                         if cut != 0 {
                             s.memory_mut().bytes_at(last + cut, P - cut).fill(0);

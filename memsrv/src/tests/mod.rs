@@ -5,5 +5,6 @@ mod conformance;
 pub mod fake_driver;
 mod files;
 mod property;
+mod property_files;
 pub mod rig;
 pub mod sim;
