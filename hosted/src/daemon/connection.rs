@@ -298,15 +298,13 @@ impl Session {
             };
         }
         let me = self.peer.id;
-        self.server.handle_frame(me, frame, &mut self.effects);
+        let server = Arc::clone(&self.server);
+        server.handle_frame(me, frame, &mut self.effects);
         let mut effects = core::mem::take(&mut self.effects);
-        for effect in effects.drain(..) {
-            match effect {
-                Effect::Reply { to, frame } if to == me => self.deliver(&frame),
-                Effect::Drop { client } if client == me => self.open = false,
-                other => self.server.route(other),
-            }
-        }
+        server.carry_out(&mut effects, Some(me), &mut |effect| match effect {
+            Effect::Reply { frame, .. } => self.deliver(&frame),
+            Effect::Drop { .. } => self.open = false,
+        });
         self.effects = effects;
     }
 

@@ -12,11 +12,12 @@
 //! * [`affinity`]: moving a spinning thread off its client's CPU.
 //! * [`spin_gate`]: at most one spinning connection thread per spare CPU.
 //! * [`options`]: the command line.
-//! * [`driver`], [`mounts`], [`hostfile`]: backing devices. Each
-//!   `--mount` (and the host-file driver, always) runs on a driver thread
-//!   with a connection of its own (a socket pair, welcomed like any
-//!   client), registered like any driver; memsrv's driver requests reach
-//!   it through its connection thread.
+//! * [`mounts`], [`inproc`], [`hostfile`]: built-in backing devices. Each
+//!   `--mount` (and the host-file driver, always) has a connection of its
+//!   own, registered like any driver; memsrv's requests to it are served
+//!   in place by the daemon thread that carries them out ([`inproc`]).
+//! * [`driver`]: the loop of a driver in a process of its own
+//!   (`nommu-driver`), over the socket.
 //!
 //! The client side (handshake, shared channel page, C ABI) lives in
 //! `nommu::host`.
@@ -26,6 +27,7 @@ pub mod arena;
 pub mod connection;
 pub mod driver;
 pub mod hostfile;
+pub mod inproc;
 pub mod listener;
 pub mod mounts;
 pub mod options;
@@ -35,10 +37,9 @@ pub mod signals;
 pub mod spin_gate;
 
 use arena::Arena;
-use driver::{ArenaWindow, DriverLink};
 use listener::Listener;
 use memsrv::{Config, Credentials, MemoryServer};
-use mounts::{ArenaRange, Device};
+use mounts::ArenaRange;
 use nommu::host::channel::Channel;
 use nommu::host::socket::SeqPacket;
 use nommu::host::sys::{eventfd, poll};
@@ -87,13 +88,14 @@ pub fn run(options: &Options) -> Result<(), String> {
     };
     start_ticker(&server)?;
     let host_files = hostfile::HostFileDriver::new(Arc::clone(&server.host_files));
-    start_driver(&server, Box::new(host_files), range)?;
+    inproc::start(&server, Box::new(host_files), 1)
+        .map_err(|e| format!("the host-file driver: {e}"))?;
     let mut minors = std::collections::HashMap::new();
-    for spec in &options.mounts {
+    for (n, spec) in (2..).zip(&options.mounts) {
         let minor = minors.entry(spec.kind.as_str()).or_insert(0u8);
         let device = mounts::build(spec, *minor, range)?;
         *minor = minor.wrapping_add(1);
-        start_driver(&server, device, range).map_err(|e| format!("{}: {e}", spec.point))?;
+        inproc::start(&server, device, n).map_err(|e| format!("{}: {e}", spec.point))?;
     }
     let listener = Listener::bind(&options.socket)
         .map_err(|e| format!("cannot listen on {}: {e}", options.socket.display()))?;
@@ -157,49 +159,6 @@ fn start_ticker(server: &Arc<Server>) -> Result<(), String> {
         })
         .map(drop)
         .map_err(|e| format!("cannot start the clock thread: {e}"))
-}
-
-/// How long a built-in driver may take to register and start.
-const DRIVER_START: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Run `device` on a driver thread of the daemon, connected over a socket
-/// pair, and wait until it has registered and started.
-fn start_driver(server: &Arc<Server>, mut device: Device, arena: ArenaRange) -> Result<(), String> {
-    let (ours, theirs) = SeqPacket::pair().map_err(|e| format!("socketpair: {e}"))?;
-    // SAFETY: getuid/getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    // A driver thread is a process of its own for memsrv (numbered by
-    // memsrv, not by the daemon's pid).
-    let credentials = Credentials {
-        pid: None,
-        uid,
-        gid,
-    };
-    if !welcome_as(server, ours, credentials) {
-        return Err("no connection for the driver".into());
-    }
-    let (started, result) = std::sync::mpsc::channel();
-    let window = ArenaWindow::daemon(arena.base, arena.size);
-    std::thread::Builder::new()
-        .name("memsrvd-driver".into())
-        .spawn(move || {
-            let link = match DriverLink::hello(theirs, Some(window)) {
-                Ok(link) => link,
-                Err(e) => {
-                    let _ = started.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            let _ = link.serve(device.as_mut(), |r| {
-                let _ = started.send(r);
-            });
-        })
-        .map_err(|e| format!("cannot start a driver thread: {e}"))?;
-    match result.recv_timeout(DRIVER_START) {
-        Ok(Ok(_driver)) => Ok(()),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err("the driver did not start".into()),
-    }
 }
 
 /// Register an accepted connection with memsrv and start its thread. A

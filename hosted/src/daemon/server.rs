@@ -3,7 +3,9 @@
 //! the arena, and the connection registry.
 
 use super::arena::Arena;
+use super::driver::ArenaWindow;
 use super::hostfile::HostFiles;
+use super::inproc::{self, InProc};
 use super::registry::Registry;
 use memsrv::{ClientId, Credentials, Effect, MemoryServer};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -15,6 +17,8 @@ pub struct Server {
     pub registry: Registry,
     /// Host descriptors clients handed over, for the host-file driver.
     pub host_files: Arc<HostFiles>,
+    /// The built-in drivers, served in place.
+    pub inproc: InProc,
     arena_file: OwnedFd,
     arena_base: u64,
     arena_size: u64,
@@ -29,6 +33,7 @@ impl Server {
             memsrv: Mutex::new(memsrv),
             registry: Registry::new(max_clients),
             host_files: Arc::new(HostFiles::new()),
+            inproc: InProc::new(),
             arena_file,
             arena_base,
             arena_size,
@@ -48,20 +53,23 @@ impl Server {
         (self.arena_base, self.arena_size)
     }
 
+    /// The daemon's own view of the arena, for built-in drivers.
+    pub fn arena_window(&self) -> ArenaWindow {
+        ArenaWindow::daemon(self.arena_base, self.arena_size)
+    }
+
     pub fn connect(&self, client: ClientId, credentials: Credentials) {
         self.memsrv().connect(client, credentials);
     }
 
     /// The connection is gone: memsrv releases everything it held. What
     /// that causes for others (`EIO` to clients that waited for a driver
-    /// that was this connection, `CloseVma` and `Release` to drivers) goes
-    /// out at once.
+    /// that was this connection, `CloseVma` and `Release` to drivers) is
+    /// carried out at once.
     pub fn disconnect(&self, client: ClientId) {
         let mut effects = Vec::new();
         self.memsrv().disconnect_with(client, &mut effects);
-        for effect in effects {
-            self.route(effect);
-        }
+        self.carry_out(&mut effects, None, &mut |_| {});
     }
 
     /// Give memsrv the time (milliseconds since the daemon started) and
@@ -69,9 +77,7 @@ impl Server {
     /// long fail their operation with `EIO`.
     pub fn tick(&self, now_ms: u64, effects: &mut Vec<Effect>) {
         self.memsrv().tick(now_ms, effects);
-        for effect in effects.drain(..) {
-            self.route(effect);
-        }
+        self.carry_out(effects, None, &mut |_| {});
     }
 
     /// Hand one frame from `client` to memsrv (a request, or a driver's
@@ -79,6 +85,36 @@ impl Server {
     /// after the lock is dropped.
     pub fn handle_frame(&self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
         self.memsrv().handle_frame(client, frame, effects);
+    }
+
+    /// Carry out memsrv's effects, emptying `effects`: those addressed to
+    /// `me` (the caller's own connection) go to `own`; a driver request
+    /// to a built-in driver is served here and now, and what memsrv makes
+    /// of the answer is carried out in turn; everything else is handed to
+    /// the addressee's connection thread ([`Self::route`]).
+    pub fn carry_out(
+        &self,
+        effects: &mut Vec<Effect>,
+        me: Option<ClientId>,
+        own: &mut dyn FnMut(Effect),
+    ) {
+        let mut more = Vec::new();
+        while !effects.is_empty() {
+            for effect in effects.drain(..) {
+                match effect {
+                    Effect::Reply { to, .. } | Effect::Drop { client: to } if Some(to) == me => {
+                        own(effect)
+                    }
+                    Effect::Reply { to, frame } if self.inproc.is_inproc(to) => {
+                        inproc::serve(self, to, frame.as_slice(), &mut more)
+                    }
+                    // A built-in driver is part of the daemon: never cut.
+                    Effect::Drop { client } if self.inproc.is_inproc(client) => {}
+                    other => self.route(other),
+                }
+            }
+            std::mem::swap(effects, &mut more);
+        }
     }
 
     /// Carry out one effect for a connection other than the caller's own:
