@@ -119,7 +119,16 @@ fn nommu_driver_help_and_bad_arguments() {
 
 #[test]
 fn memsrvd_with_mounts_serves_them_and_lists_them() {
+    let scratch = daemon::Scratch::new("cli-mtd");
+    let flash = daemon::pattern(64 << 10, 0x42);
+    std::fs::write(scratch.join("flash.img"), &flash).unwrap();
+    let rom = format!("/dev/mtd0=mtd:{}", scratch.join("flash.img").display());
+    let nor = format!("/dev/mtd1=mtd:{},nor", scratch.join("flash.img").display());
     let d = daemon::Daemon::start_with(&[
+        "--mount",
+        &rom,
+        "--mount",
+        &nor,
         "--mount",
         "/dev/shm=ramfs",
         "--mount",
@@ -135,7 +144,14 @@ fn memsrvd_with_mounts_serves_them_and_lists_them() {
         .unwrap()
         .map(|m| m.as_str().to_string())
         .collect();
-    for point in ["/dev/shm", "/dev/fb0", "/dev/ram0", "/dev/zero"] {
+    for point in [
+        "/dev/shm",
+        "/dev/fb0",
+        "/dev/ram0",
+        "/dev/zero",
+        "/dev/mtd0",
+        "/dev/mtd1",
+    ] {
         assert!(mounts.iter().any(|m| m == point), "{point}: {mounts:?}");
     }
     // The framebuffer maps shared in place; the ramdisk is copy-only.
@@ -157,7 +173,29 @@ fn memsrvd_with_mounts_serves_them_and_lists_them() {
     assert!(maps.contains(&format!("{screen:08x}")), "{maps}");
     client.munmap(screen, 8192).unwrap();
     client.munmap(zeros, 8192).unwrap();
-    for fd in [fb, ram, zero] {
+    // MTD ROM: shared read-only in place, private refused (spec vector
+    // 40); NOR flash: copies only (vector 39).
+    let mtd0 = client.open("/dev/mtd0", 0, 0).unwrap();
+    let direct = client.mmap(0, 4096, 1, 1, mtd0, 0).unwrap();
+    // SAFETY: a live mapping inside the arena this process maps.
+    let seen = unsafe { std::slice::from_raw_parts(direct as usize as *const u8, 4096) };
+    assert_eq!(seen, &flash[..4096]);
+    assert_eq!(
+        client.mmap(0, 4096, 1, 2, mtd0, 0),
+        Err(protocol::Errno::EACCES)
+    );
+    let mtd1 = client.open("/dev/mtd1", 0, 0).unwrap();
+    assert_eq!(
+        client.mmap(0, 4096, 1, 1, mtd1, 0),
+        Err(protocol::Errno::ENODEV)
+    );
+    let copy = client.mmap(0, 4096, 1, 2, mtd1, 4096).unwrap();
+    // SAFETY: as above.
+    let seen = unsafe { std::slice::from_raw_parts(copy as usize as *const u8, 4096) };
+    assert_eq!(seen, &flash[4096..8192]);
+    client.munmap(direct, 4096).unwrap();
+    client.munmap(copy, 4096).unwrap();
+    for fd in [fb, ram, zero, mtd0, mtd1] {
         client.close(fd).unwrap();
     }
 }

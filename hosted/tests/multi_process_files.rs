@@ -71,7 +71,8 @@ fn two_c_programs_map_one_romfs_file_at_one_address() {
     let d = Daemon::start_with(&["--mount", &mount]);
 
     let (a, addr_a, sum_a) = hold(&d, &["/rom/t", "8192", "r", "private"]);
-    let (b, addr_b, sum_b) = hold(&d, &["/rom/t", "8192", "r", "private"]);
+    // The shim's path test is lexical: this is /rom/t too.
+    let (b, addr_b, sum_b) = hold(&d, &["//rom/./lib/../t", "8192", "r", "private"]);
     assert_eq!(
         addr_a, addr_b,
         "two read-only private mappings of a romfs file"
