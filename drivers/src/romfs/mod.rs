@@ -267,10 +267,15 @@ impl BackingDevice for Romfs {
         if self.window.is_some() {
             return Err(Errno::EBUSY);
         }
-        let window = Window::allocate(host, self.device_len)?;
+        // One spare page past the image: a mapping of a file's last page
+        // may run past the image's end (Linux clips only what it asks of the
+        // device), and memsrv maps directly only inside a driver's storage.
+        let reserved = self.device_len.checked_add(P).ok_or(Errno::EFBIG)?;
+        let mut window = Window::allocate(host, reserved)?;
+        window.len = self.device_len;
         if let Err(e) = host.write_arena(window.base, &self.image) {
             // Best effort: the allocation is useless without the image.
-            let _ = host.free_backing(window.base, pages(window.len));
+            let _ = host.free_backing(window.base, pages(reserved));
             return Err(e);
         }
         self.window = Some(window);
