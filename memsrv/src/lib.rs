@@ -65,6 +65,15 @@ use crate::process::{Connection, ProcessTable};
 /// reply has to wait for a driver (the reply follows as an effect).
 pub const EINPROGRESS: Errno = Errno(115);
 
+/// Inside the server: "the reply comes later" (drivers' errnos never
+/// carry this value to a client: they are mapped to `EIO`).
+const DEFERRED: Errno = EINPROGRESS;
+
+/// `Some(reply)` now, or the reply comes later.
+fn deferred(reply: Option<Reply>) -> Result<Reply, Errno> {
+    reply.ok_or(DEFERRED)
+}
+
 /// Configuration fixed at start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -353,12 +362,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         effects: &mut Vec<Effect>,
     ) {
-        if let Some(reply) = self.request(client, tag, request, effects) {
-            effects.push(Effect::Reply {
-                to: client,
-                frame: FrameBuf::reply(tag, &reply),
-            });
-        }
+        let reply = match self.request(client, tag, request, effects) {
+            Err(DEFERRED) => return,
+            Ok(reply) => reply,
+            Err(e) => Reply::Error(e),
+        };
+        effects.push(Effect::Reply {
+            to: client,
+            frame: FrameBuf::reply(tag, &reply),
+        });
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
@@ -402,9 +414,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// next frame or tick.
     pub fn handle(&mut self, client: ClientId, request: Request) -> Reply {
         let mut fx = core::mem::take(&mut self.outbox);
-        let reply = self.request(client, 0, request, &mut fx);
+        let result = self.dispatch(client, 0, request, &mut fx);
+        self.settle(&mut fx);
         self.outbox = fx;
-        reply.unwrap_or(Reply::Error(EINPROGRESS))
+        // (Unwrapped last, straight into the caller's slot: the anonymous
+        // fast path copies its reply once.) A deferred request answers
+        // `DEFERRED`, which is EINPROGRESS.
+        result.unwrap_or_else(Reply::Error)
     }
 
     /// The effects [`Self::handle`] and [`Self::disconnect`] produced.
@@ -418,18 +434,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
     }
 
-    /// One request: `Some(reply)` now, or `None` if it waits for a driver.
+    /// One request: the reply now, or `Err(DEFERRED)` if it waits for a
+    /// driver. (The reply stays a plain `Result<Reply, _>`: the anonymous
+    /// fast path moves it once, as before drivers existed.)
+    #[inline(always)]
     fn request(
         &mut self,
         client: ClientId,
         tag: u32,
         request: Request,
         fx: &mut Vec<Effect>,
-    ) -> Option<Reply> {
-        let reply = match self.dispatch(client, tag, request, fx) {
-            Ok(reply) => reply,
-            Err(e) => Some(Reply::Error(e)),
-        };
+    ) -> Result<Reply, Errno> {
+        let reply = self.dispatch(client, tag, request, fx);
         self.settle(fx);
         reply
     }
@@ -453,43 +469,33 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
     }
 
+    #[inline(always)]
     fn dispatch(
         &mut self,
         client: ClientId,
         tag: u32,
         request: Request,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Reply, Errno> {
         if let Request::Hello { ticket } = request {
             let pid = self.procs.hello(&mut self.vm, client, ticket)?;
-            return Ok(Some(Reply::Hello {
+            return Ok(Reply::Hello {
                 pid,
                 arena_base: self.config.arena_base,
                 arena_size: self.config.arena_size,
-            }));
+            });
         }
         // Calls a driver makes need no process.
-        match request {
-            Request::RegisterDriver(registration) => {
-                return self.register_driver(client, registration).map(Some)
-            }
-            Request::AllocBacking { pages } => return self.alloc_backing(client, pages).map(Some),
-            Request::FreeBacking { addr, pages } => {
-                return self.free_backing(client, addr, pages).map(Some)
-            }
-            Request::BeginExclusive { object } => {
-                return self.begin_exclusive(client, object).map(Some)
-            }
-            Request::EndExclusive { object } => {
-                return self.end_exclusive(client, object).map(Some)
-            }
-            Request::ListMounts => {
-                if !self.procs.conns.contains_key(&client) {
-                    return Err(Errno::ENOTCONN);
-                }
-                return Ok(Some(Reply::Mounts(self.files.mount_names())));
-            }
-            _ => {}
+        if matches!(
+            request,
+            Request::RegisterDriver(_)
+                | Request::AllocBacking { .. }
+                | Request::FreeBacking { .. }
+                | Request::BeginExclusive { .. }
+                | Request::EndExclusive { .. }
+                | Request::ListMounts
+        ) {
+            return self.driver_call(client, request).and_then(deferred);
         }
         let (pid, caller) = self.procs.caller(client)?;
         let (mm, uid, gid) = (caller.mm, caller.uid, caller.gid);
@@ -509,12 +515,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let max = self.config.max_pending_children;
                 let (child, ticket) = self.procs.clone_process(&mut self.vm, client, flags, max)?;
                 self.files.copy_table(pid, child);
-                Ok(Some(Reply::Cloned { pid: child, ticket }))
+                Ok(Reply::Cloned { pid: child, ticket })
             }
             Request::Fork => Err(Errno::EINVAL),
             Request::Exit => {
                 self.procs.exit(&mut self.vm, pid);
-                Ok(Some(Reply::Done))
+                Ok(Reply::Done)
             }
             Request::Mmap {
                 addr,
@@ -534,24 +540,22 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 };
                 let pgoff = offset_to_pgoff(offset, unit)?;
                 if flags & MAP_ANONYMOUS == 0 {
-                    return self.mmap_file(&who, &args, pgoff, fx);
+                    return self.mmap_file(&who, &args, pgoff, fx).and_then(deferred);
                 }
                 let addr = self.vm.do_mmap_anon(mm, &args, pgoff, &mut self.memory)?;
-                Ok(Some(Reply::Mapped { addr }))
+                Ok(Reply::Mapped { addr })
             }
             Request::Munmap { addr, len } => {
                 self.vm.do_munmap(mm, addr, len)?;
-                Ok(Some(Reply::Done))
+                Ok(Reply::Done)
             }
             Request::ReadProc { view, offset } => {
                 let text = self.proc_text(view, mm, uid)?;
-                Ok(Some(proc_slice(&text, offset)))
+                Ok(proc_slice(&text, offset))
             }
             Request::ReadSysctl {
                 name: Sysctl::NrTrimPages,
-            } => Ok(Some(Reply::Value(i64::from(
-                self.vm.tunables.nr_trim_pages,
-            )))),
+            } => Ok(Reply::Value(i64::from(self.vm.tunables.nr_trim_pages))),
             Request::WriteSysctl {
                 name: Sysctl::NrTrimPages,
                 value,
@@ -565,17 +569,31 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     return Err(Errno::EINVAL);
                 }
                 self.vm.tunables.nr_trim_pages = value as u32;
-                Ok(Some(Reply::Done))
+                Ok(Reply::Done)
             }
-            Request::Open { path, flags, mode } => self.sys_open(&who, &path, flags, mode, fx),
-            Request::Close { fd } => self.sys_close(pid, fd),
-            Request::Read { fd, len, offset } => self.sys_read(&who, fd, len, offset, fx),
-            Request::Write { fd, data, offset } => self.sys_write(&who, fd, data, offset, fx),
-            Request::Ftruncate { fd, len } => self.sys_ftruncate(&who, fd, len, fx),
-            Request::Fstat { fd } => self.sys_fstat(&who, fd, fx),
-            Request::Lseek { fd, offset, whence } => self.sys_lseek(&who, fd, offset, whence, fx),
-            Request::PtraceAttach { pid: target } => self.ptrace_attach(pid, uid, target),
-            Request::PtraceDetach { pid: target } => self.ptrace_detach(pid, target),
+            Request::Open { path, flags, mode } => self
+                .sys_open(&who, &path, flags, mode, fx)
+                .and_then(deferred),
+            Request::Close { fd } => self.sys_close(pid, fd).and_then(deferred),
+            Request::Read { fd, len, offset } => {
+                self.sys_read(&who, fd, len, offset, fx).and_then(deferred)
+            }
+            Request::Write { fd, data, offset } => self
+                .sys_write(&who, fd, data, offset, fx)
+                .and_then(deferred),
+            Request::Ftruncate { fd, len } => {
+                self.sys_ftruncate(&who, fd, len, fx).and_then(deferred)
+            }
+            Request::Fstat { fd } => self.sys_fstat(&who, fd, fx).and_then(deferred),
+            Request::Lseek { fd, offset, whence } => self
+                .sys_lseek(&who, fd, offset, whence, fx)
+                .and_then(deferred),
+            Request::PtraceAttach { pid: target } => {
+                self.ptrace_attach(pid, uid, target).and_then(deferred)
+            }
+            Request::PtraceDetach { pid: target } => {
+                self.ptrace_detach(pid, target).and_then(deferred)
+            }
             // Handled above.
             Request::RegisterDriver(_)
             | Request::AllocBacking { .. }
@@ -583,6 +601,29 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             | Request::BeginExclusive { .. }
             | Request::EndExclusive { .. }
             | Request::ListMounts => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The calls a driver makes on its own connection (no process needed).
+    #[inline(never)]
+    fn driver_call(&mut self, client: ClientId, request: Request) -> Result<Option<Reply>, Errno> {
+        match request {
+            Request::RegisterDriver(registration) => {
+                self.register_driver(client, registration).map(Some)
+            }
+            Request::AllocBacking { pages } => self.alloc_backing(client, pages).map(Some),
+            Request::FreeBacking { addr, pages } => {
+                self.free_backing(client, addr, pages).map(Some)
+            }
+            Request::BeginExclusive { object } => self.begin_exclusive(client, object).map(Some),
+            Request::EndExclusive { object } => self.end_exclusive(client, object).map(Some),
+            Request::ListMounts => {
+                if !self.procs.conns.contains_key(&client) {
+                    return Err(Errno::ENOTCONN);
+                }
+                Ok(Some(Reply::Mounts(self.files.mount_names())))
+            }
+            _ => Err(Errno::EINVAL),
         }
     }
 

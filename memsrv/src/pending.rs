@@ -407,9 +407,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 }
 
 /// A driver's errno as a client may see it: `ENOSYS` (an internal signal,
-/// spec §13) and nonsense (0) become `EIO`.
+/// spec §13), the server's own "reply comes later" marker and nonsense (0)
+/// become `EIO`.
 pub fn driver_errno(e: Errno) -> Errno {
-    if e == Errno::ENOSYS || e.0 == 0 {
+    if e == Errno::ENOSYS || e == crate::EINPROGRESS || e.0 == 0 {
         Errno::EIO
     } else {
         e
