@@ -8,6 +8,7 @@ pub const O_RDONLY: u32 = 0o0;
 pub const O_WRONLY: u32 = 0o1;
 pub const O_RDWR: u32 = 0o2;
 pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
 pub const O_TRUNC: u32 = 0o1000;
 pub const O_APPEND: u32 = 0o2000;
 

@@ -45,6 +45,8 @@ pub struct Driver {
     pub exclusive: BTreeSet<u64>,
     /// Tags of calls that timed out, most recent last.
     pub expired: VecDeque<u32>,
+    /// Objects whose `Release` waits for the lookups in flight.
+    pub parked_releases: BTreeSet<u64>,
 }
 
 impl Driver {
@@ -149,6 +151,7 @@ impl Files {
                 alive: true,
                 exclusive: BTreeSet::new(),
                 expired: VecDeque::new(),
+                parked_releases: BTreeSet::new(),
             },
         );
         Ok(id)
@@ -169,6 +172,11 @@ impl Files {
         if let Some(d) = self.drivers.get_mut(&driver) {
             d.alive = false;
             d.exclusive.clear();
+            for object in core::mem::take(&mut d.parked_releases) {
+                if let Some(o) = self.objects.get_mut(&ObjectKey { driver, object }) {
+                    o.release_due = false;
+                }
+            }
             self.by_client.remove(&d.client);
             self.mounts.remove(d.registration.mount.as_str());
         }

@@ -134,7 +134,13 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
                 .regions
                 .get(vma.region)
                 .ok_or_else(|| format!("{mm_id:?} VMA {key:?} names a missing region"))?;
-            if key.start < r.start || key.end > r.end {
+            // A region cut inside a page by truncation (§7.5) is still
+            // shared by whole pages (§3.2 counts `pages(end − start)`), so
+            // a mapping of it may reach to the end of its last page.
+            let reach = r
+                .start
+                .saturating_add(crate::nommu::page_align(r.end - r.start).unwrap_or(u64::MAX));
+            if key.start < r.start || key.end > reach {
                 return Err(format!(
                     "VMA {key:?} outside its region [{:#x}, {:#x})",
                     r.start, r.end
@@ -279,7 +285,11 @@ fn check_objects(vm: &Nommu, files: &Files, pending: &Pending) -> Result<(), Str
         if o.idle() {
             return Err(format!("idle object {key:?} kept"));
         }
-        if o.release_due {
+        let parked = files
+            .drivers
+            .get(&key.driver)
+            .is_some_and(|d| d.parked_releases.contains(&key.object));
+        if o.release_due != parked {
             return Err(format!("release of {key:?} left due"));
         }
     }

@@ -11,7 +11,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::fcntl::{permitted, Access, O_APPEND, O_CREAT, O_TRUNC};
+use crate::fcntl::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
 use crate::pending::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::{DriverId, ObjectKey};
 use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
@@ -127,6 +127,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let key = self.files.object_for(driver, info, &lookup);
                 *object = Some(key);
                 *holds = true;
+                // The lookup went without O_CREAT on a read-only mount;
+                // an exclusive create of an existing file is still EEXIST.
+                if o.read_only && o.flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
+                    return Step::Done(Err(Errno::EEXIST));
+                }
                 let truncate = o.flags & O_TRUNC != 0;
                 if info.kind == ObjectKind::Directory && (o.access.write || truncate) {
                     return Step::Done(Err(Errno::EISDIR));

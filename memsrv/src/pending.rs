@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use crate::file_io::{ReadOp, SeekOp, StatOp, TruncateOp, WriteOp};
 use crate::file_mmap::MmapOp;
-use crate::open::OpenOp;
+use crate::open::{OpenOp, OpenState};
 use crate::region::{DriverId, ObjectKey};
 use crate::{ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
 use protocol::{DriverReply, DriverRequest, Errno, Reply};
@@ -189,6 +189,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             return;
         };
         op.call = None;
+        if let OpKind::Open(_) = op.kind {
+            // Whatever this step does, its lookup is no longer in flight
+            // once it has run.
+            let driver = op.driver;
+            self.advance_op(id, op, input, fx);
+            self.unpark_releases(driver);
+        } else {
+            self.advance_op(id, op, input, fx);
+        }
+    }
+
+    fn advance_op(&mut self, id: OpId, mut op: Op, input: Input, fx: &mut Vec<Effect>) {
         let step = if self.files.alive(op.driver) {
             self.op_step(&mut op, input)
         } else {
@@ -229,7 +241,40 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             if let Some(tag) = op.call.take() {
                 self.pending.calls.remove(&tag);
             }
+            let driver = op.driver;
             self.finish(id, op, Err(errno), fx);
+            self.unpark_releases(driver);
+        }
+    }
+
+    /// Whether a lookup is in flight to `driver` (it may name any of the
+    /// driver's objects, so a `Release` waits for it).
+    fn lookup_in_flight(&self, driver: DriverId) -> bool {
+        self.pending.ops.values().any(|op| {
+            op.driver == driver
+                && op.call.is_some()
+                && matches!(&op.kind, OpKind::Open(o) if o.state == OpenState::Lookup)
+        })
+    }
+
+    /// Releases parked behind lookups become due again once no lookup of
+    /// the driver is in flight.
+    fn unpark_releases(&mut self, driver: DriverId) {
+        let parked = self
+            .files
+            .drivers
+            .get(&driver)
+            .is_some_and(|d| !d.parked_releases.is_empty());
+        if !parked || self.lookup_in_flight(driver) {
+            return;
+        }
+        if let Some(d) = self.files.drivers.get_mut(&driver) {
+            let objects = core::mem::take(&mut d.parked_releases);
+            self.pending.releases.extend(
+                objects
+                    .into_iter()
+                    .map(|object| ObjectKey { driver, object }),
+            );
         }
     }
 
@@ -377,9 +422,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let key = op.object;
         let pid = op.pid;
         match &mut op.kind {
-            OpKind::Notify(request) => match input {
-                Input::Start => Step::Send(request.clone()),
-                Input::Reply(_) => Step::Done(Ok(Reply::Done)),
+            OpKind::Notify(request) => match (input, key) {
+                (Input::Start, Some(key)) if matches!(request, DriverRequest::Release { .. }) => {
+                    self.start_release(key, request)
+                }
+                (Input::Start, _) => Step::Send(request.clone()),
+                (Input::Reply(_), _) => Step::Done(Ok(Reply::Done)),
             },
             OpKind::Open(o) => self.open_step(
                 o,
@@ -396,6 +444,26 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             OpKind::Truncate(o) => self.truncate_step(o, key, input),
             OpKind::Mmap(o) => self.mmap_step(o, key, input),
         }
+    }
+
+    /// A `Release` whose turn came: not sent if a lookup named the object
+    /// again meanwhile; parked while a lookup of the driver is in flight
+    /// (its answer may name the object: the driver must see the release
+    /// first or not at all).
+    fn start_release(&mut self, key: ObjectKey, request: &DriverRequest) -> Step {
+        if self.files.objects.get(&key).is_none_or(|o| o.refs > 0) {
+            return Step::Done(Ok(Reply::Done));
+        }
+        if self.lookup_in_flight(key.driver) {
+            if let Some(o) = self.files.objects.get_mut(&key) {
+                o.release_due = true;
+            }
+            if let Some(d) = self.files.drivers.get_mut(&key.driver) {
+                d.parked_releases.insert(key.object);
+            }
+            return Step::Done(Ok(Reply::Done));
+        }
+        Step::Send(request.clone())
     }
 
     /// Give back what a failed operation held.

@@ -181,6 +181,10 @@ fn open_checks() {
     assert_eq!(r.open(1, "/rom/t", RDONLY | O_TRUNC), Err(Errno::EROFS));
     assert_eq!(r.open(1, "/rom/new", RDONLY | O_CREAT), Err(Errno::EROFS));
     assert!(r.open(1, "/rom/t", RDONLY | O_CREAT).is_ok());
+    assert_eq!(
+        r.open(1, "/rom/t", RDONLY | O_CREAT | 0o200),
+        Err(Errno::EEXIST)
+    );
     // Permission bits against the driver's owner (uid 1000): others need
     // the "other" bits, root passes.
     r.process(7, 2000);
@@ -830,6 +834,25 @@ fn shrinking_cuts_direct_regions_and_checks_private_direct_mappings() {
     r.ok();
 }
 
+#[test]
+fn a_region_cut_inside_a_page_is_still_shared_by_whole_pages() {
+    let mut r = env();
+    let a = r.open(1, "/tmp/a", RDWR | O_CREAT).unwrap();
+    r.ftruncate(1, a, 2 * P).unwrap();
+    let x = r.mmap(1, 2 * P, R, SH, a, 0).unwrap();
+    assert_eq!(r.mmap(1, P, R, SH, a, 0), Ok(x));
+    r.munmap(1, x, 2 * P).unwrap();
+    // Page 1 stays (5000 bytes need two pages); the region ends at 5000.
+    r.ftruncate(1, a, 5000).unwrap();
+    let head = alloc::format!("{:08x}-{:08x}", x, x + 5000);
+    assert!(global_lines(&mut r).iter().any(|l| l.starts_with(&head)));
+    // A two-page request is contained in the region's two pages (§3.2
+    // counts pages): it shares it, as Linux does.
+    let a2 = r_open(&mut r, 2, "/tmp/a");
+    assert_eq!(r.mmap(2, 2 * P, R, SH, a2, 0), Ok(x));
+    r.ok();
+}
+
 // §14.10.
 
 #[test]
@@ -1039,6 +1062,41 @@ fn driver_death_fails_pending_and_queued_operations() {
     assert_eq!(r.s.stats().backing_pages, 8);
     r.close(1, sa).unwrap();
     assert_eq!(r.s.stats().objects, 0);
+    r.ok();
+}
+
+#[test]
+fn a_release_waiting_its_turn_is_dropped_when_the_object_is_opened_again() {
+    let mut r = env();
+    let f = r.open(1, "/data/f", RDONLY).unwrap();
+    r.d(DATA).hold = true;
+    // A read holds the object; the close makes the Release due behind it.
+    let read = r.send(
+        1,
+        Request::Read {
+            fd: f,
+            len: 4,
+            offset: Some(0),
+        },
+    );
+    assert_eq!(r.call(1, Request::Close { fd: f }), Reply::Done);
+    // Another open looks the object up again before the Release's turn.
+    let open = r.send(
+        2,
+        Request::Open {
+            path: protocol::Path::try_from("/data/f").unwrap(),
+            flags: RDONLY,
+            mode: 0,
+        },
+    );
+    r.release_held(DATA);
+    assert!(matches!(r.reply(1, read), Some(Reply::Data(_))));
+    assert_eq!(r.reply(2, open), Some(Reply::Fd(3)));
+    // The read's answer dropped the last reference while the lookup was
+    // in flight: the Release waited for it, the lookup named the object
+    // again, and no Release was sent (the driver never saw a lookup of an
+    // object it was then told to release).
+    assert_eq!(r.d(DATA).obj("f").releases, 0);
     r.ok();
 }
 
