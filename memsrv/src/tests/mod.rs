@@ -1,6 +1,7 @@
 //! Server-level tests: a simulated memory, the spec's conformance vectors
 //! and a model-checked random walk.
 
+mod chaos;
 mod conformance;
 pub mod fake_driver;
 mod files;
