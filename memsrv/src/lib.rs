@@ -18,7 +18,18 @@
 //! ends the process and unbinds its connections (they may say `Hello`
 //! again); [`MemoryServer::disconnect`] of a process's last connection is an
 //! exit. Unclaimed clone children end with their parent.
-#![no_std]
+//!
+//! Drivers (`docs/backing-devices.md`): a connection that sends
+//! `RegisterDriver` (no `Hello` needed) serves a mount; the server sends it
+//! driver requests as [`Effect::Reply`] frames of kind 3 and it answers
+//! with kind-4 frames through [`MemoryServer::handle_frame`]. A client call
+//! that needs a driver (open, read, write, lseek to the end, fstat,
+//! ftruncate, mmap of a file) becomes a pending operation:
+//! [`MemoryServer::handle_frame`] then pushes no reply;
+//! the reply (tag echoed) is pushed by the later call that completes it —
+//! the driver's answer, the driver's death ([`MemoryServer::disconnect_with`])
+//! or a timeout ([`MemoryServer::tick`]). Operations on one object run one
+//! at a time, in order; other clients are served meanwhile.
 #![forbid(unsafe_code)]
 
 extern crate alloc;
