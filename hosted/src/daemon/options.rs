@@ -119,8 +119,8 @@ Options:
                          milliseconds fails the waiting call with EIO
                          (default: 2000)
   --mount POINT=KIND[:ARG]
-                         serve a backing device at POINT from a driver thread
-                         of the daemon (repeat for more); KIND[:ARG] is one of
+                         serve a backing device at POINT from a driver built
+                         into the daemon (repeat for more); KIND[:ARG] is one of
                            romfs:IMAGE      a genromfs image, read-only, direct
                                             (XIP) mappings
                            ramfs            memory filesystem (/dev/shm, /tmp):
