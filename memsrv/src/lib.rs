@@ -30,6 +30,7 @@
 //! the driver's answer, the driver's death ([`MemoryServer::disconnect_with`])
 //! or a timeout ([`MemoryServer::tick`]). Operations on one object run one
 //! at a time, in order; other clients are served meanwhile.
+#![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
