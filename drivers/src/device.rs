@@ -102,6 +102,8 @@ pub(crate) fn serve<D: WindowDevice>(
             check_device(object)?;
             Err(Errno::EINVAL)
         }
+        // Device names and read-mostly files are not removed through the server.
+        DriverRequest::Unlink { .. } => Err(Errno::EPERM),
         DriverRequest::CloseVma { object, .. } | DriverRequest::Release { object } => {
             check_device(object)?;
             Ok(DriverReply::Done)

@@ -150,6 +150,8 @@ impl DevMem {
                 check_device(object)?;
                 Err(Errno::EINVAL)
             }
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

@@ -80,6 +80,8 @@ impl DevZero {
                 check_device(object)?;
                 Err(Errno::EINVAL)
             }
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

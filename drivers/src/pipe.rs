@@ -112,6 +112,8 @@ impl Pipe {
                 check_device(object)?;
                 Err(Errno::EINVAL)
             }
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

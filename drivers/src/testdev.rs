@@ -336,6 +336,8 @@ impl TestDev {
                 self.check(object)?;
                 Err(Errno::EINVAL)
             }
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 self.check(object)?;
                 Ok(DriverReply::Done)

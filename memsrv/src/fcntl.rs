@@ -3,14 +3,9 @@
 
 use protocol::ObjectKind;
 
-pub const O_ACCMODE: u32 = 0o3;
-pub const O_RDONLY: u32 = 0o0;
-pub const O_WRONLY: u32 = 0o1;
-pub const O_RDWR: u32 = 0o2;
-pub const O_CREAT: u32 = 0o100;
-pub const O_EXCL: u32 = 0o200;
-pub const O_TRUNC: u32 = 0o1000;
-pub const O_APPEND: u32 = 0o2000;
+pub use protocol::linux::{
+    O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
+};
 
 pub const SEEK_SET: u32 = 0;
 pub const SEEK_CUR: u32 = 1;

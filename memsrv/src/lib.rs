@@ -613,6 +613,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             | Request::BeginExclusive { .. }
             | Request::EndExclusive { .. }
             | Request::ListMounts => Err(Errno::EINVAL),
+            // Shared memory, futexes, mremap and the process calls are the
+            // next step; until then they are refused plainly.
+            Request::Shmget { .. }
+            | Request::Shmat { .. }
+            | Request::Shmdt { .. }
+            | Request::ShmStat { .. }
+            | Request::ShmSet { .. }
+            | Request::ShmRemove { .. }
+            | Request::Unlink { .. }
+            | Request::Futex { .. }
+            | Request::Mremap { .. }
+            | Request::MemoryCall { .. }
+            | Request::Exec
+            | Request::PtracePeek { .. }
+            | Request::PtracePoke { .. } => Err(Errno::ENOSYS),
         }
     }
 
@@ -670,6 +685,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 mmap_copy: self.vm.mmap_copy_pages,
                 shmem: self.vm.backing.pages,
             }),
+            ProcView::SysvShm => return Err(Errno::ENOENT),
         })
     }
 

@@ -160,6 +160,9 @@ pub enum DriverRequest {
     /// No descriptor and no mapping refers to the object any more.
     /// Answered by [`DriverReply::Done`].
     Release { object: u64 },
+    /// Remove the name `path` (relative to the mount); the object lives on
+    /// while referenced. Answered by [`DriverReply::Done`].
+    Unlink { path: Path },
 }
 
 /// A driver's answer.

@@ -41,6 +41,8 @@ pub enum ProcView {
     SelfMaps,
     /// `/proc/meminfo`.
     Meminfo,
+    /// `/proc/sysvipc/shm`: every SysV segment, in Linux's format.
+    SysvShm,
 }
 
 /// A tunable under `/proc/sys/vm`.
@@ -134,6 +136,102 @@ pub enum Request {
     PtraceAttach { pid: u32 },
     /// Stop tracing `pid`.
     PtraceDetach { pid: u32 },
+    /// `shmget(key, size, shmflg)`. Answered by [`Reply::Value`] (the id).
+    Shmget { key: i32, size: u64, flags: i32 },
+    /// `shmat(shmid, shmaddr, shmflg)`. Answered by [`Reply::Mapped`].
+    Shmat { shmid: i32, addr: u64, flags: i32 },
+    /// `shmdt(shmaddr)`. Answered by [`Reply::Done`].
+    Shmdt { addr: u64 },
+    /// `shmctl(shmid, IPC_STAT)`. Answered by [`Reply::ShmStat`].
+    ShmStat { shmid: i32 },
+    /// `shmctl(shmid, IPC_SET)` with the new owner and mode bits.
+    /// Answered by [`Reply::Done`].
+    ShmSet {
+        shmid: i32,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    /// `shmctl(shmid, IPC_RMID)`. Answered by [`Reply::Done`].
+    ShmRemove { shmid: i32 },
+    /// `unlink(path)` under a server mount (`shm_unlink`). Answered by
+    /// [`Reply::Done`].
+    Unlink { path: Path },
+    /// `futex(uaddr, op, val, timeout, uaddr2, val3)`. `timeout_ns` is
+    /// relative for `FUTEX_WAIT` and absolute (on the server's clock) for
+    /// `FUTEX_WAIT_BITSET`; for the requeue operations `val2` carries the
+    /// count the C call passes in the timeout argument. Answered by
+    /// [`Reply::Value`] — for a wait, when it is woken or times out.
+    Futex {
+        uaddr: u64,
+        op: u32,
+        val: u32,
+        timeout_ns: Option<u64>,
+        val2: u32,
+        uaddr2: u64,
+        val3: u32,
+    },
+    /// `mremap(addr, old_len, new_len, flags, new_addr)`. Answered by
+    /// [`Reply::Mapped`].
+    Mremap {
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u32,
+        new_addr: u64,
+    },
+    /// `msync`, `mprotect`, `madvise`, `mlock`, `mlock2`, `munlock`,
+    /// `mlockall`, `munlockall`, `mincore` (`arg` is the flags, prot or
+    /// advice). Answered by [`Reply::Done`], or [`Reply::Data`] (one byte a
+    /// page, at most [`DATA_CHUNK`] pages a call) for `mincore`.
+    MemoryCall {
+        call: MemoryCall,
+        addr: u64,
+        len: u64,
+        arg: u32,
+    },
+    /// `execve`: the process gets a new, empty address space (the old one
+    /// loses a user; a `vfork` parent resumes). Answered by [`Reply::Done`].
+    Exec,
+    /// `PTRACE_PEEKDATA`: one word of `pid`'s memory. Answered by
+    /// [`Reply::Value`].
+    PtracePeek { pid: u32, addr: u64 },
+    /// `PTRACE_POKEDATA`: store one word. Answered by [`Reply::Done`].
+    PtracePoke { pid: u32, addr: u64, word: u64 },
+}
+
+/// Which of the small memory calls [`Request::MemoryCall`] carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemoryCall {
+    Msync,
+    Mprotect,
+    Madvise,
+    Mlock,
+    Mlock2,
+    Munlock,
+    Mlockall,
+    Munlockall,
+    Mincore,
+}
+
+/// What `shmctl(IPC_STAT)` tells (`struct shmid_ds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShmStat {
+    pub key: i32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// Permission bits, plus `SHM_DEST` (0o1000) once removal is pending.
+    pub mode: u32,
+    pub size: u64,
+    /// Seconds on the server's clock.
+    pub atime: u64,
+    pub dtime: u64,
+    pub ctime: u64,
+    pub cpid: u32,
+    pub lpid: u32,
+    pub nattch: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +275,8 @@ pub enum Reply {
     Registered { driver: u32 },
     /// Every mount point served.
     Mounts(Vec<MountName, MAX_MOUNTS>),
+    /// What `shmctl(IPC_STAT)` tells.
+    ShmStat(ShmStat),
 }
 
 impl Reply {

@@ -4,8 +4,8 @@
 use protocol::{
     decode_driver_reply, decode_driver_request, decode_incoming, decode_reply, decode_request,
     encode_driver_reply, encode_driver_request, encode_reply, encode_request, DriverOps,
-    DriverRegistration, DriverReply, DriverRequest, Errno, FileStat, Incoming, ObjectInfo,
-    ObjectKind, OffsetUnit, ProcView, Reply, Request, Sysctl, MAX_FRAME,
+    DriverRegistration, DriverReply, DriverRequest, Errno, FileStat, Incoming, MemoryCall,
+    ObjectInfo, ObjectKind, OffsetUnit, ProcView, Reply, Request, ShmStat, Sysctl, MAX_FRAME,
 };
 
 fn hex(bytes: &[u8]) -> String {
@@ -199,6 +199,94 @@ fn requests() {
         (Request::ListMounts, "15"),
         (Request::PtraceAttach { pid: 5 }, "16 05"),
         (Request::PtraceDetach { pid: 5 }, "17 05"),
+        (
+            Request::Shmget {
+                key: 23,
+                size: 4,
+                flags: 0o1666,
+            },
+            "18 2e 04 ec 0e",
+        ),
+        (
+            Request::Shmat {
+                shmid: 1,
+                addr: 0,
+                flags: 0,
+            },
+            "19 02 00 00",
+        ),
+        (Request::Shmdt { addr: 0x1000 }, "1a 80 20"),
+        (Request::ShmStat { shmid: 1 }, "1b 02"),
+        (
+            Request::ShmSet {
+                shmid: 1,
+                uid: 2,
+                gid: 3,
+                mode: 0o600,
+            },
+            "1c 02 02 03 80 03",
+        ),
+        (Request::ShmRemove { shmid: 1 }, "1d 02"),
+        (
+            Request::Unlink {
+                path: s("/dev/shm/a"),
+            },
+            "1e 0a 2f 64 65 76 2f 73 68 6d 2f 61",
+        ),
+        (
+            Request::Futex {
+                uaddr: 0x1000,
+                op: 0,
+                val: 0,
+                timeout_ns: Some(1000),
+                val2: 0,
+                uaddr2: 0,
+                val3: 0,
+            },
+            "1f 80 20 00 00 01 e8 07 00 00 00",
+        ),
+        (
+            Request::Mremap {
+                addr: 0x1000,
+                old_len: 8192,
+                new_len: 4096,
+                flags: 1,
+                new_addr: 0,
+            },
+            "20 80 20 80 40 80 20 01 00",
+        ),
+        (
+            Request::MemoryCall {
+                call: MemoryCall::Mincore,
+                addr: 0x1000,
+                len: 4096,
+                arg: 0,
+            },
+            "21 08 80 20 80 20 00",
+        ),
+        (Request::Exec, "22"),
+        (
+            Request::PtracePeek {
+                pid: 5,
+                addr: 0x1000,
+            },
+            "23 05 80 20",
+        ),
+        (
+            Request::PtracePoke {
+                pid: 5,
+                addr: 0x1000,
+                word: 1,
+            },
+            "24 05 80 20 01",
+        ),
+        (
+            Request::ReadProc {
+                view: ProcView::SysvShm,
+                offset: 0,
+            },
+            "06 04 00",
+        ),
     ];
     for (request, body) in cases {
         expect(request_frame(request), 1, body);
@@ -249,6 +337,24 @@ fn replies() {
         (
             Reply::Mounts(heapless::Vec::from_slice(&[s("/rom")]).unwrap()),
             "0d 01 04 2f 72 6f 6d",
+        ),
+        (
+            Reply::ShmStat(ShmStat {
+                key: 23,
+                uid: 0,
+                gid: 0,
+                cuid: 0,
+                cgid: 0,
+                mode: 0o666,
+                size: 4,
+                atime: 1,
+                dtime: 0,
+                ctime: 1,
+                cpid: 7,
+                lpid: 7,
+                nattch: 2,
+            }),
+            "0e 2e 00 00 00 00 b6 03 04 01 00 01 07 07 02",
         ),
     ];
     for (reply, body) in cases {
@@ -328,6 +434,7 @@ fn driver_requests() {
         ),
         (DriverRequest::Stat { object: 7 }, "08 07"),
         (DriverRequest::Release { object: 7 }, "09 07"),
+        (DriverRequest::Unlink { path: s("a") }, "0a 01 61"),
     ];
     let mut buf = [0u8; MAX_FRAME];
     for (request, body) in cases {

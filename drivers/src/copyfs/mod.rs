@@ -185,6 +185,8 @@ impl<S: FileStore> CopyFs<S> {
                 Err(Errno::EINVAL)
             }
             DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 self.store.release(object);
                 Ok(DriverReply::Done)

@@ -373,6 +373,8 @@ impl Mtd {
                 }
             }
             DriverRequest::Truncate { .. } => Err(Errno::EINVAL),
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

@@ -493,6 +493,7 @@ impl Ramfs {
                 }
             }
             DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
+            DriverRequest::Unlink { path } => self.unlink(&path, host).map(|()| DriverReply::Done),
             DriverRequest::Release { object } => {
                 if object != ROOT {
                     let file = self.file_mut(object)?;

@@ -252,6 +252,8 @@ impl Romfs {
                     Err(Errno::ENOSYS)
                 }
             }
+            // Device names and read-mostly files are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

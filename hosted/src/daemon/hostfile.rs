@@ -297,6 +297,8 @@ impl BackingDevice for HostFileDriver {
                 DriverReply::Done
             }
             DriverRequest::CloseVma { .. } => DriverReply::Done,
+            // Host files have no names in the server's namespace.
+            DriverRequest::Unlink { .. } => DriverReply::Error(Errno::EPERM),
             DriverRequest::GetUnmappedArea { .. } | DriverRequest::Mmap { .. } => {
                 DriverReply::Error(Errno::ENOSYS)
             }

@@ -231,6 +231,7 @@ impl FakeDriver {
                 }
                 Ok(DriverReply::Done)
             }
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;

@@ -18,9 +18,7 @@ use protocol::{
 pub const RDONLY: u32 = 0;
 pub const WRONLY: u32 = 1;
 pub const RDWR: u32 = 2;
-pub const O_CREAT: u32 = 0o100;
-pub const O_TRUNC: u32 = 0o1000;
-pub const O_APPEND: u32 = 0o2000;
+pub use protocol::linux::O_CREAT;
 pub const SH: u32 = MAP_SHARED;
 pub const PR: u32 = MAP_PRIVATE;
 
