@@ -148,6 +148,18 @@ pub trait PhysicalMemory {
     /// Set `len` bytes at `addr` to `byte`. `[addr, addr+len)` always lies
     /// inside the arena.
     fn fill(&mut self, addr: u64, len: u64, byte: u8);
+    /// Copy the bytes at `[addr, addr+buf.len())` into `buf` (ptrace
+    /// peeks). The range always lies inside the arena.
+    fn read(&self, addr: u64, buf: &mut [u8]);
+    /// Copy `bytes` to `addr` (ptrace pokes). The range always lies inside
+    /// the arena.
+    fn write(&mut self, addr: u64, bytes: &[u8]);
+    /// Copy `len` bytes from `src` to `dst`; the ranges may overlap (a
+    /// mapping moved by `mremap`). Both always lie inside the arena.
+    fn copy(&mut self, src: u64, dst: u64, len: u64);
+    /// The aligned 32-bit word at `addr`, read as a futex reads it: one
+    /// atomic load, since clients store to it concurrently.
+    fn load_u32(&self, addr: u64) -> u32;
 }
 
 /// A transport's name for one connection. The transport makes it unique

@@ -41,22 +41,59 @@ impl Arena {
     }
 }
 
+impl Arena {
+    /// A pointer to `[addr, addr+len)` if it lies inside the arena.
+    fn span(&self, addr: u64, len: u64) -> Option<*mut u8> {
+        let end = addr.checked_add(len)?;
+        (addr >= self.base && end <= self.base + self.size())
+            .then(|| std::ptr::with_exposed_provenance_mut::<u8>(addr as usize))
+    }
+}
+
+// memsrv promises arena addresses; anything else is refused rather than
+// scribbled on the daemon's own memory. Clients may touch the same bytes
+// concurrently; on no-MMU that is their business, and plain bytes have no
+// invalid values. The mapping lives as long as `self` and is backed by a
+// memory file sealed against shrinking.
 impl PhysicalMemory for Arena {
     fn fill(&mut self, addr: u64, len: u64, byte: u8) {
-        let inside = addr >= self.base
-            && addr
-                .checked_add(len)
-                .is_some_and(|end| end <= self.base + self.size());
-        if !inside {
-            // memsrv promises arena addresses; refuse anything else rather
-            // than scribble on the daemon's own memory.
-            return;
+        if let Some(dst) = self.span(addr, len) {
+            // SAFETY: `span` checked the range lies inside our mapping.
+            unsafe { core::ptr::write_bytes(dst, byte, len as usize) };
         }
-        // SAFETY: `[addr, addr+len)` lies inside our mapping (checked
-        // above), which lives as long as `self` and is backed by a memory
-        // file sealed against shrinking. Clients may write the same bytes
-        // concurrently; on no-MMU that is their business, and plain bytes
-        // have no invalid values.
-        unsafe { core::ptr::write_bytes(addr as usize as *mut u8, byte, len as usize) };
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) {
+        if let Some(src) = self.span(addr, buf.len() as u64) {
+            // SAFETY: `span` checked the range; `buf` is a distinct slice.
+            unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+        }
+    }
+
+    fn write(&mut self, addr: u64, bytes: &[u8]) {
+        if let Some(dst) = self.span(addr, bytes.len() as u64) {
+            // SAFETY: `span` checked the range; `bytes` is a distinct slice.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        }
+    }
+
+    fn copy(&mut self, src: u64, dst: u64, len: u64) {
+        if let (Some(from), Some(to)) = (self.span(src, len), self.span(dst, len)) {
+            // SAFETY: `span` checked both ranges; `copy` allows overlap.
+            unsafe { core::ptr::copy(from, to, len as usize) };
+        }
+    }
+
+    fn load_u32(&self, addr: u64) -> u32 {
+        match self.span(addr, 4) {
+            Some(word) if addr.is_multiple_of(4) => {
+                // SAFETY: `span` checked the word lies inside the mapping and
+                // it is 4-byte aligned; clients store to it concurrently,
+                // hence the atomic load.
+                let atomic = unsafe { std::sync::atomic::AtomicU32::from_ptr(word.cast()) };
+                atomic.load(std::sync::atomic::Ordering::SeqCst)
+            }
+            _ => 0,
+        }
     }
 }

@@ -114,12 +114,44 @@ impl Drop for Arena {
 #[derive(Clone, Debug)]
 pub struct ArenaMemory(pub Arc<Arena>);
 
+// memsrv promises every range lies inside the arena; a range that did not
+// would be a server bug, refused by the arena's bounds checks rather than
+// written (and caught in debug builds).
 impl PhysicalMemory for ArenaMemory {
     fn fill(&mut self, addr: u64, len: u64, byte: u8) {
-        // memsrv promises the range lies inside the arena; a range that did
-        // not would be a server bug, refused here rather than written.
-        let filled = self.0.fill(addr, len, byte);
-        debug_assert!(filled.is_ok(), "memsrv filled outside the arena");
+        let done = self.0.fill(addr, len, byte);
+        debug_assert!(done.is_ok(), "memsrv filled outside the arena");
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) {
+        let done = self.0.read(addr, buf);
+        debug_assert!(done.is_ok(), "memsrv read outside the arena");
+    }
+
+    fn write(&mut self, addr: u64, bytes: &[u8]) {
+        let done = self.0.write(addr, bytes);
+        debug_assert!(done.is_ok(), "memsrv wrote outside the arena");
+    }
+
+    fn copy(&mut self, src: u64, dst: u64, len: u64) {
+        let done = self.0.copy(src, dst, len);
+        debug_assert!(done.is_ok(), "memsrv copied outside the arena");
+    }
+
+    fn load_u32(&self, addr: u64) -> u32 {
+        match self.0.ptr(addr, 4) {
+            Some(word) if word.align_offset(4) == 0 => {
+                // SAFETY: `ptr` checked the 4 bytes lie inside the live
+                // allocation and the address is 4-byte aligned; clients
+                // store to the word concurrently, hence the atomic load.
+                let atomic = unsafe { std::sync::atomic::AtomicU32::from_ptr(word.cast()) };
+                atomic.load(std::sync::atomic::Ordering::SeqCst)
+            }
+            _ => {
+                debug_assert!(false, "memsrv loaded a futex word outside the arena");
+                0
+            }
+        }
     }
 }
 

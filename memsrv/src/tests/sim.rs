@@ -36,8 +36,28 @@ impl SimMemory {
 
 impl PhysicalMemory for SimMemory {
     fn fill(&mut self, addr: u64, len: u64, byte: u8) {
-        let from = (addr - self.base) as usize;
-        self.bytes[from..from + len as usize].fill(byte);
+        self.bytes_at(addr, len).fill(byte);
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) {
+        buf.copy_from_slice(self.slice(addr, buf.len() as u64));
+    }
+
+    fn write(&mut self, addr: u64, bytes: &[u8]) {
+        self.bytes_at(addr, bytes.len() as u64)
+            .copy_from_slice(bytes);
+    }
+
+    fn copy(&mut self, src: u64, dst: u64, len: u64) {
+        let from = (src - self.base) as usize;
+        let to = (dst - self.base) as usize;
+        self.bytes.copy_within(from..from + len as usize, to);
+    }
+
+    fn load_u32(&self, addr: u64) -> u32 {
+        let mut word = [0u8; 4];
+        self.read(addr, &mut word);
+        u32::from_ne_bytes(word)
     }
 }
 
