@@ -2,8 +2,8 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
-    decode_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat, MountName,
-    OffsetUnit, Path, ProcView, Reply, Request, Sysctl, DATA_CHUNK, MAX_FRAME,
+    decode_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat, MemoryCall,
+    MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_FRAME,
 };
 
 /// Carries one request frame to the memory server and its reply back.
@@ -341,6 +341,199 @@ impl<T: Transport> Client<T> {
 
     pub fn end_exclusive(&self, object: u64) -> Result<(), Errno> {
         self.expect_done(&Request::EndExclusive { object })
+    }
+
+    /// `shmget(key, size, shmflg)`; returns the segment id.
+    pub fn shmget(&self, key: i32, size: u64, flags: i32) -> Result<i32, Errno> {
+        match self.call(&Request::Shmget { key, size, flags })? {
+            Reply::Value(id) => i32::try_from(id).map_err(|_| Errno::EPROTO),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `shmat(shmid, shmaddr, shmflg)`; returns the attach address (on
+    /// no-MMU every attach of a segment returns the same address).
+    pub fn shmat(&self, shmid: i32, addr: u64, flags: i32) -> Result<u64, Errno> {
+        match self.call(&Request::Shmat { shmid, addr, flags })? {
+            Reply::Mapped { addr } => Ok(addr),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `shmdt(shmaddr)`: removes exactly one attachment.
+    pub fn shmdt(&self, addr: u64) -> Result<(), Errno> {
+        self.expect_done(&Request::Shmdt { addr })
+    }
+
+    /// `shmctl(shmid, IPC_STAT)`.
+    pub fn shm_stat(&self, shmid: i32) -> Result<ShmStat, Errno> {
+        match self.call(&Request::ShmStat { shmid })? {
+            Reply::ShmStat(stat) => Ok(stat),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `shmctl(shmid, IPC_SET)`: new owner and permission bits.
+    pub fn shm_set(&self, shmid: i32, uid: u32, gid: u32, mode: u32) -> Result<(), Errno> {
+        self.expect_done(&Request::ShmSet {
+            shmid,
+            uid,
+            gid,
+            mode,
+        })
+    }
+
+    /// `shmctl(shmid, IPC_RMID)`.
+    pub fn shm_remove(&self, shmid: i32) -> Result<(), Errno> {
+        self.expect_done(&Request::ShmRemove { shmid })
+    }
+
+    /// `unlink(path)` under a server mount (`shm_unlink`). A path longer
+    /// than [`protocol::PATH_MAX`] → `ENAMETOOLONG`.
+    pub fn unlink(&self, path: &str) -> Result<(), Errno> {
+        let path = Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?;
+        self.expect_done(&Request::Unlink { path })
+    }
+
+    /// `futex(uaddr, op, val, timeout, uaddr2, val3)`; returns the call's
+    /// value (woken count, requeued count, 0 for a wait that was woken).
+    ///
+    /// A wait (`FUTEX_WAIT`, `FUTEX_WAIT_BITSET`) does not return until the
+    /// server answers: it blocks the calling thread and, because a
+    /// transport carries one call at a time, every other call on the same
+    /// connection. A thread that waits on a futex therefore needs its own
+    /// connection (its own process, or a `CLONE_VM` child with its own
+    /// transport) — the waker must not share the waiter's connection.
+    #[allow(clippy::too_many_arguments)]
+    pub fn futex(
+        &self,
+        uaddr: u64,
+        op: u32,
+        val: u32,
+        timeout_ns: Option<u64>,
+        val2: u32,
+        uaddr2: u64,
+        val3: u32,
+    ) -> Result<i64, Errno> {
+        match self.call(&Request::Futex {
+            uaddr,
+            op,
+            val,
+            timeout_ns,
+            val2,
+            uaddr2,
+            val3,
+        })? {
+            Reply::Value(v) => Ok(v),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `mremap(addr, old_len, new_len, flags, new_addr)`; returns the
+    /// mapping's address afterwards.
+    pub fn mremap(
+        &self,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u32,
+        new_addr: u64,
+    ) -> Result<u64, Errno> {
+        match self.call(&Request::Mremap {
+            addr,
+            old_len,
+            new_len,
+            flags,
+            new_addr,
+        })? {
+            Reply::Mapped { addr } => Ok(addr),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `msync`, `mprotect`, `madvise`, `mlock`, `mlock2`, `munlock`,
+    /// `mlockall`, `munlockall` (`arg` is the flags, prot or advice). For
+    /// `mincore` use [`Client::mincore`].
+    pub fn memory_call(
+        &self,
+        call: MemoryCall,
+        addr: u64,
+        len: u64,
+        arg: u32,
+    ) -> Result<(), Errno> {
+        match self.call(&Request::MemoryCall {
+            call,
+            addr,
+            len,
+            arg,
+        })? {
+            Reply::Done => Ok(()),
+            // A mincore through this entry: the page bytes are dropped.
+            Reply::Data(_) if call == MemoryCall::Mincore => Ok(()),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `mincore(addr, len, vec)`: one byte a page into `vec`, asked for in
+    /// pieces of at most [`DATA_CHUNK`] pages. `vec` shorter than the
+    /// range's page count → `EFAULT` before anything is sent. `page` is
+    /// the page size the caller uses to count pages (the server checks the
+    /// range itself).
+    pub fn mincore(&self, addr: u64, len: u64, page: u64, vec: &mut [u8]) -> Result<(), Errno> {
+        if page == 0 || !page.is_power_of_two() {
+            return Err(Errno::EINVAL);
+        }
+        let pages = len.div_ceil(page);
+        if pages > vec.len() as u64 {
+            return Err(Errno::EFAULT);
+        }
+        let pages = pages as usize;
+        let mut done = 0usize;
+        // `mincore(addr, 0, vec)` still reaches the server (it checks addr).
+        loop {
+            let take = (pages - done).min(DATA_CHUNK);
+            let at = addr.checked_add(done as u64 * page).ok_or(Errno::ENOMEM)?;
+            let piece_len = if done + take == pages {
+                len - done as u64 * page
+            } else {
+                take as u64 * page
+            };
+            let data = match self.call(&Request::MemoryCall {
+                call: MemoryCall::Mincore,
+                addr: at,
+                len: piece_len,
+                arg: 0,
+            })? {
+                Reply::Data(data) => data,
+                _ => return Err(Errno::EPROTO),
+            };
+            if data.len() != take {
+                return Err(Errno::EPROTO);
+            }
+            vec[done..done + take].copy_from_slice(&data);
+            done += take;
+            if done >= pages {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `execve`: the caller gets a new, empty address space.
+    pub fn exec(&self) -> Result<(), Errno> {
+        self.expect_done(&Request::Exec)
+    }
+
+    /// `PTRACE_PEEKDATA`: one word of `pid`'s memory.
+    pub fn ptrace_peek(&self, pid: u32, addr: u64) -> Result<u64, Errno> {
+        match self.call(&Request::PtracePeek { pid, addr })? {
+            Reply::Value(v) => Ok(v as u64),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// `PTRACE_POKEDATA`: store one word in `pid`'s memory.
+    pub fn ptrace_poke(&self, pid: u32, addr: u64, word: u64) -> Result<(), Errno> {
+        self.expect_done(&Request::PtracePoke { pid, addr, word })
     }
 
     fn expect_done(&self, request: &Request) -> Result<(), Errno> {
