@@ -47,6 +47,45 @@
  * mapping the same range of the same file, as on no-MMU Linux), MAP_SHARED
  * fails ENODEV, a pipe ENODEV, a socket EINVAL, a write-only descriptor
  * EACCES. Later writes to the file do not reach the copy.
+ *
+ * Shared memory, futexes, mremap and the small memory calls. SysV shm
+ * (shmget/shmat/shmdt/shmctl) is always the server's: a segment is one
+ * contiguous block and every shmat of it, in any process, returns the same
+ * address. shmctl knows IPC_STAT (fills a real struct shmid_ds; mode has
+ * SHM_DEST once removal is pending), IPC_SET (uid, gid, mode bits) and
+ * IPC_RMID; other commands fail EINVAL. shm_open(name) opens
+ * "/dev/shm/NAME" with O_NOFOLLOW|O_CLOEXEC added (leading '/'s dropped;
+ * an empty name, "." / "..", or another '/' fail EINVAL; longer than 255
+ * ENAMETOOLONG) through open(): when the server has a /dev/shm mount
+ * (memsrvd --mount /dev/shm=ramfs) the object is a server file that
+ * MAP_SHARED maps for every process alike; without that mount the host's
+ * /dev/shm is used, like any path outside the server's mounts (and mmap of
+ * it gives private copies only). shm_unlink follows the same rule.
+ *
+ * futex(), mremap(), msync(), mprotect(), madvise(), mlock(), mlock2(),
+ * munlock() and mincore() on an address inside the arena go to the server;
+ * on any other address (the stack, static data, host-libc memory) to the
+ * host kernel. mlockall()/munlockall() concern the server's mappings only.
+ * mremap() with MREMAP_MAYMOVE may move a private anonymous mapping (or
+ * private writable copy) that cannot grow in place - an extension; a daemon
+ * started with --strict-mremap keeps Linux's rule (ENOMEM past the first
+ * size). mincore() reports every page resident.
+ *
+ * Futex waits and threads. A FUTEX_WAIT or FUTEX_WAIT_BITSET is answered
+ * by the server only when the word is woken or the wait times out, and a
+ * connection carries one call at a time. So a waiting thread never holds
+ * the process's main connection: it borrows a secondary connection from a
+ * small pool (making one on its first wait), waits on it and returns it.
+ * A secondary connection speaks for the same process (the daemon binds a
+ * connection from the same host pid to the live process), so waiters and
+ * wakers of one address space meet as threads do; other threads keep
+ * calling freely meanwhile. Each idle pooled connection keeps one daemon
+ * thread. Timeouts: relative for FUTEX_WAIT, absolute CLOCK_MONOTONIC (or
+ * CLOCK_REALTIME with FUTEX_CLOCK_REALTIME) for FUTEX_WAIT_BITSET; for
+ * FUTEX_REQUEUE/FUTEX_CMP_REQUEUE the timeout argument carries val2 as a
+ * number, as Linux reads it. A wait in the server is not interrupted by a
+ * signal (the handler runs, the wait goes on). If the process dies while
+ * waiting, its connections close and the server drops its waiters.
  */
 #ifndef NOMMU_H
 #define NOMMU_H
@@ -56,6 +95,8 @@
 
 struct stat;
 struct stat64;
+struct shmid_ds;
+struct timespec;
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +132,28 @@ off_t lseek64(int fd, off_t offset, int whence);
 int fstat(int fd, struct stat *st);
 int fstat64(int fd, struct stat64 *st);
 
+/* Shared memory, futexes, mremap and the small memory calls, also exported
+ * with feature "posix" (signatures of <sys/shm.h>, <sys/mman.h>; futex has
+ * the system call's shape - glibc has no such function). */
+int shmget(key_t key, size_t size, int shmflg);
+void *shmat(int shmid, const void *shmaddr, int shmflg);
+int shmdt(const void *shmaddr);
+int shmctl(int shmid, int cmd, struct shmid_ds *buf);
+int shm_open(const char *name, int oflag, mode_t mode);
+int shm_unlink(const char *name);
+int futex(int *uaddr, int op, int val, const struct timespec *timeout,
+          int *uaddr2, int val3);
+void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
+int msync(void *addr, size_t len, int flags);
+int mprotect(void *addr, size_t len, int prot);
+int madvise(void *addr, size_t len, int advice);
+int mlock(const void *addr, size_t len);
+int mlock2(const void *addr, size_t len, unsigned int flags);
+int munlock(const void *addr, size_t len);
+int mlockall(int flags);
+int munlockall(void);
+int mincore(void *addr, size_t len, unsigned char *vec);
+
 /* Always exported: the same calls under names that never clash with the
  * host libc. */
 void *nommu_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset);
@@ -105,6 +168,26 @@ ssize_t nommu_pwrite(int fd, const void *buf, size_t len, off_t offset);
 int nommu_ftruncate(int fd, off_t len);
 off_t nommu_lseek(int fd, off_t offset, int whence);
 int nommu_fstat(int fd, struct stat *st);
+int nommu_shmget(key_t key, size_t size, int shmflg);
+void *nommu_shmat(int shmid, const void *shmaddr, int shmflg);
+int nommu_shmdt(const void *shmaddr);
+int nommu_shmctl(int shmid, int cmd, struct shmid_ds *buf);
+int nommu_shm_open(const char *name, int oflag, mode_t mode);
+int nommu_shm_unlink(const char *name);
+int nommu_futex(int *uaddr, int op, int val, const struct timespec *timeout,
+                int *uaddr2, int val3);
+/* new_address is read only with MREMAP_FIXED. */
+void *nommu_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
+                   void *new_address);
+int nommu_msync(void *addr, size_t len, int flags);
+int nommu_mprotect(void *addr, size_t len, int prot);
+int nommu_madvise(void *addr, size_t len, int advice);
+int nommu_mlock(const void *addr, size_t len);
+int nommu_mlock2(const void *addr, size_t len, unsigned int flags);
+int nommu_munlock(const void *addr, size_t len);
+int nommu_mlockall(int flags);
+int nommu_munlockall(void);
+int nommu_mincore(void *addr, size_t len, unsigned char *vec);
 
 /* Ask the server for its mounts again (a driver registered after this
  * process connected). Returns 0, or -1 with errno set. */

@@ -7,7 +7,7 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec;
 
 use crate::files::Files;
@@ -16,6 +16,7 @@ use crate::nommu::{Nommu, ObjectMaps};
 use crate::pending::{OpKind, Pending};
 use crate::process::{ProcState, ProcessTable};
 use crate::region::{ObjectKey, RegionId};
+use crate::shm::SHM_DRIVER;
 use crate::vm_flags::{is_copy, is_shareable};
 use protocol::PAGE_SIZE;
 
@@ -32,7 +33,8 @@ pub fn check(
     check_descriptors(procs, files)?;
     check_pending(files, pending)?;
     check_drivers(vm, files)?;
-    check_processes(vm, procs)
+    check_processes(vm, procs)?;
+    check_shm(vm)
 }
 
 /// Every arena page is free, or owned exactly once: by a copy region's
@@ -82,6 +84,20 @@ fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
             }
         }
     }
+    let mut shm_pages = 0u64;
+    for (id, seg) in &vm.shm.segs {
+        shm_pages += claim(
+            format!("shm segment {id}"),
+            seg.addr,
+            seg.addr + seg.pages * PAGE_SIZE,
+        )?;
+    }
+    if shm_pages != vm.shm.pages {
+        return Err(format!(
+            "shm_tot {} but segments hold {shm_pages}",
+            vm.shm.pages
+        ));
+    }
     let mut backing = 0u64;
     for (&start, run) in &vm.backing.runs {
         if run.pages == 0 {
@@ -96,9 +112,9 @@ fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
     if let Some(p) = owner.iter().position(|&o| o != 1) {
         return Err(format!("page {p} is owned {} times", owner[p]));
     }
-    if free != vm.pages.free_pages() || free + copy_pages + backing != total {
+    if free != vm.pages.free_pages() || free + copy_pages + backing + shm_pages != total {
         return Err(format!(
-            "free {free} (counter {}) + copies {copy_pages} + runs {backing} != total {total}",
+            "free {free} (counter {}) + copies {copy_pages} + runs {backing} + shm {shm_pages} != total {total}",
             vm.pages.free_pages()
         ));
     }
@@ -190,7 +206,19 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         if r.backing.is_none() && (r.usage != 1 || !is_copy(r.flags)) {
             return Err(format!("anonymous region {id:?} shared or not a copy"));
         }
-        if let (Some(b), false) = (&r.backing, is_copy(r.flags)) {
+        if let Some(b) = r.backing.as_ref().filter(|b| b.key.driver == SHM_DRIVER) {
+            let seg = i32::try_from(b.key.object)
+                .ok()
+                .and_then(|i| vm.shm.segs.get(&i))
+                .ok_or_else(|| format!("region {id:?} of a gone shm segment"))?;
+            if is_copy(r.flags)
+                || r.start != seg.addr
+                || r.top != seg.addr + seg.pages * PAGE_SIZE
+                || seg.region != Some(id)
+            {
+                return Err(format!("region {id:?} is not its shm segment's"));
+            }
+        } else if let (Some(b), false) = (&r.backing, is_copy(r.flags)) {
             let arena_end = vm.base + vm.arena_size;
             let outside = r.top <= vm.base || r.start >= arena_end;
             let inside_run = vm
@@ -216,7 +244,7 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
 fn check_object_index(vm: &Nommu) -> Result<(), String> {
     let mut expect: BTreeMap<ObjectKey, ObjectMaps> = BTreeMap::new();
     for (id, r) in vm.regions.iter_ordered() {
-        if let Some(b) = &r.backing {
+        if let Some(b) = r.backing.as_ref().filter(|b| b.key.driver != SHM_DRIVER) {
             let maps = expect.entry(b.key).or_default();
             maps.regions.insert(id);
             if is_shareable(r.flags) {
@@ -226,7 +254,7 @@ fn check_object_index(vm: &Nommu) -> Result<(), String> {
     }
     for (mm_id, mm) in &vm.mms {
         for (vk, vma) in mm.iter() {
-            if let Some(b) = &vma.backing {
+            if let Some(b) = vma.backing.as_ref().filter(|b| b.key.driver != SHM_DRIVER) {
                 expect.entry(b.key).or_default().vmas.insert((*mm_id, *vk));
             }
         }
@@ -298,7 +326,7 @@ fn check_objects(vm: &Nommu, files: &Files, pending: &Pending) -> Result<(), Str
     }
     // Regions and mappings share the object's face.
     for (_, r) in vm.regions.iter_ordered() {
-        if let Some(b) = &r.backing {
+        if let Some(b) = r.backing.as_ref().filter(|b| b.key.driver != SHM_DRIVER) {
             if files
                 .objects
                 .get(&b.key)
@@ -494,6 +522,60 @@ fn check_processes(vm: &Nommu, procs: &ProcessTable) -> Result<(), String> {
         if mm.users != n || n == 0 {
             return Err(format!("{id:?} has {} users but {n} processes", mm.users));
         }
+    }
+    Ok(())
+}
+
+/// SysV segments: `shm_nattch` counts exactly the attachment mappings; a
+/// segment marked for removal has attachments (else it would be gone);
+/// public keys index exactly the live, unremoved keyed segments; every
+/// attachment names a live segment at its pages.
+fn check_shm(vm: &Nommu) -> Result<(), String> {
+    let mut attached: BTreeMap<i32, u64> = BTreeMap::new();
+    for mm in vm.mms.values() {
+        for (key, vma) in mm.iter() {
+            let Some(b) = vma.backing.as_ref().filter(|b| b.key.driver == SHM_DRIVER) else {
+                continue;
+            };
+            let id = i32::try_from(b.key.object).map_err(|_| "bad shm id".to_string())?;
+            let seg = vm
+                .shm
+                .segs
+                .get(&id)
+                .ok_or_else(|| format!("attachment {key:?} of gone segment {id}"))?;
+            if key.start != seg.addr || key.end != seg.addr + seg.pages * PAGE_SIZE {
+                return Err(format!("attachment {key:?} is not segment {id}'s pages"));
+            }
+            *attached.entry(id).or_insert(0) += 1;
+        }
+    }
+    for (id, seg) in &vm.shm.segs {
+        let n = attached.get(id).copied().unwrap_or(0);
+        if seg.nattch != n {
+            return Err(format!(
+                "segment {id}: nattch {} but {n} attachments",
+                seg.nattch
+            ));
+        }
+        if n == 0 && seg.mode & protocol::linux::SHM_DEST != 0 {
+            return Err(format!("removed segment {id} kept without attachments"));
+        }
+        let public =
+            seg.key != protocol::linux::IPC_PRIVATE && seg.mode & protocol::linux::SHM_DEST == 0;
+        if public != (vm.shm.by_key.get(&seg.key) == Some(id)) {
+            return Err(format!("key index wrong for segment {id}"));
+        }
+        if n > 0 && seg.region.is_none_or(|r| vm.regions.get(r).is_none()) {
+            return Err(format!("attached segment {id} without its region"));
+        }
+    }
+    for (key, id) in &vm.shm.by_key {
+        if vm.shm.segs.get(id).is_none_or(|s| s.key != *key) {
+            return Err(format!("key {key} indexes a wrong segment"));
+        }
+    }
+    if vm.shm.segs.len() > crate::shm::SHMMNI {
+        return Err("too many segments".into());
     }
     Ok(())
 }

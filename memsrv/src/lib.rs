@@ -37,13 +37,16 @@ extern crate alloc;
 
 mod backing;
 mod devices;
+mod exec;
 mod fcntl;
 mod file_io;
 mod file_mmap;
 mod files;
 mod invariants;
+mod memcalls;
 mod mm;
 mod mmap;
+mod mremap;
 mod munmap;
 mod nommu;
 mod open;
@@ -54,7 +57,9 @@ mod process;
 mod ptrace;
 mod region;
 mod release;
+mod shm;
 mod truncate;
+mod unlink;
 pub mod vm_flags;
 
 #[cfg(test)]
@@ -120,6 +125,13 @@ pub struct Config {
     pub max_open_files: usize,
     /// Most calls one connection may have waiting for drivers (`EAGAIN`).
     pub max_pending_ops: usize,
+    /// Linux's `mremap` exactly (spec §6: never moves). `false` (the
+    /// default) enables the documented extension: with `MREMAP_MAYMOVE`
+    /// (and without `MREMAP_FIXED`), a private anonymous mapping or
+    /// private-writable copy that cannot grow within its region is grown
+    /// into its region's untrimmed slack or moved to a new region (contents
+    /// copied, old pages freed).
+    pub strict_mremap: bool,
 }
 
 impl Default for Config {
@@ -138,6 +150,7 @@ impl Default for Config {
             driver_timeout_ms: 2000,
             max_open_files: 1024,
             max_pending_ops: 16,
+            strict_mremap: false,
         }
     }
 }
@@ -625,21 +638,40 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             | Request::BeginExclusive { .. }
             | Request::EndExclusive { .. }
             | Request::ListMounts => Err(Errno::EINVAL),
-            // Shared memory, futexes, mremap and the process calls are the
-            // next step; until then they are refused plainly.
-            Request::Shmget { .. }
-            | Request::Shmat { .. }
-            | Request::Shmdt { .. }
-            | Request::ShmStat { .. }
-            | Request::ShmSet { .. }
-            | Request::ShmRemove { .. }
-            | Request::Unlink { .. }
-            | Request::Futex { .. }
-            | Request::Mremap { .. }
-            | Request::MemoryCall { .. }
-            | Request::Exec
-            | Request::PtracePeek { .. }
-            | Request::PtracePoke { .. } => Err(Errno::ENOSYS),
+            Request::Shmget { key, size, flags } => self.shmget(&who, key, size, flags),
+            Request::Shmat { shmid, addr, flags } => self.shmat(&who, shmid, addr, flags),
+            Request::Shmdt { addr } => self.shmdt(&who, addr),
+            Request::ShmStat { shmid } => self.shm_stat(&who, shmid),
+            Request::ShmSet {
+                shmid,
+                uid,
+                gid,
+                mode,
+            } => self.shm_set(&who, shmid, uid, gid, mode),
+            Request::ShmRemove { shmid } => self.shm_remove(&who, shmid),
+            Request::Unlink { path } => self.sys_unlink(&who, &path, fx).and_then(deferred),
+            Request::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => self.sys_mremap(mm, addr, old_len, new_len, flags, new_addr),
+            Request::MemoryCall {
+                call,
+                addr,
+                len,
+                arg,
+            } => memcalls::memory_call(call, addr, len, arg),
+            Request::Exec => self.sys_exec(pid),
+            Request::PtracePeek { pid: target, addr } => self.ptrace_peek(uid, target, addr),
+            Request::PtracePoke {
+                pid: target,
+                addr,
+                word,
+            } => self.ptrace_poke(uid, target, addr, word),
+            // Futexes are the next step; until then they are refused plainly.
+            Request::Futex { .. } => Err(Errno::ENOSYS),
         }
     }
 
@@ -695,9 +727,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 total: self.vm.pages.total_pages(),
                 free: self.vm.pages.free_pages(),
                 mmap_copy: self.vm.mmap_copy_pages,
-                shmem: self.vm.backing.pages,
+                shmem: self.vm.backing.pages + self.vm.shm.pages,
             }),
-            ProcView::SysvShm => return Err(Errno::ENOENT),
+            ProcView::SysvShm => shm::sysvipc_shm(&self.vm.shm, word),
         })
     }
 

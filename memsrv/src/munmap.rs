@@ -6,6 +6,7 @@ use protocol::{Errno, PAGE_SIZE};
 use crate::mm::{Mm, MmId, Vma, VmaKey};
 use crate::nommu::{page_align, Nommu, Notice};
 use crate::region::{ObjectKey, Region, RegionId};
+use crate::shm::SHM_DRIVER;
 use crate::vm_flags::is_copy;
 
 impl Nommu {
@@ -150,6 +151,9 @@ impl Nommu {
                 });
             }
             self.put_region(vma.region);
+            if let Some(b) = vma.backing.as_ref().filter(|b| b.key.driver == SHM_DRIVER) {
+                self.shm_vma_gone(b.key.object);
+            }
         }
     }
 

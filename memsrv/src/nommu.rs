@@ -79,6 +79,8 @@ pub struct Nommu {
     pub notices: Vec<Notice>,
     /// Storage handed to drivers (`AllocBacking`).
     pub backing: BackingRuns,
+    /// SysV shared memory segments (spec §7.1–§7.4).
+    pub shm: crate::shm::ShmTable,
     next_mm: u64,
     next_vma_seq: u64,
 }
@@ -98,6 +100,7 @@ impl Nommu {
             files: BTreeMap::new(),
             notices: Vec::new(),
             backing: BackingRuns::default(),
+            shm: crate::shm::ShmTable::default(),
             next_mm: 1,
             next_vma_seq: 0,
         }

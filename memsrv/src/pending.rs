@@ -34,6 +34,8 @@ pub enum OpKind {
     Stat(StatOp),
     Truncate(TruncateOp),
     Mmap(MmapOp),
+    /// `unlink` of this path (relative to the mount).
+    Unlink(protocol::Path),
     /// A request nobody waits for (`CloseVma`, `Release`): it still takes
     /// its turn in the object's queue.
     Notify(DriverRequest),
@@ -443,6 +445,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             OpKind::Stat(o) => self.stat_step(o, key, input),
             OpKind::Truncate(o) => self.truncate_step(o, key, input),
             OpKind::Mmap(o) => self.mmap_step(o, key, input),
+            OpKind::Unlink(path) => self.unlink_step(path, input),
         }
     }
 

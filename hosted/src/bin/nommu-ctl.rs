@@ -13,6 +13,10 @@ Usage: nommu-ctl [--socket PATH] COMMAND
 Commands:
   maps [PID]   /proc/maps (every region), or /proc/PID/maps of one process
   meminfo      /proc/meminfo
+  ipcs         SysV shared memory segments, as `ipcs -m` lists them
+               (key shmid owner perms bytes nattch status; status dest
+               once IPC_RMID waits for the last detach)
+  sysvipc      /proc/sysvipc/shm as the server writes it
   help         print this help
 
 Options:
@@ -54,6 +58,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             pid: pid.parse().map_err(|_| format!("bad pid {pid:?}"))?,
         },
         ["meminfo"] => ProcView::Meminfo,
+        ["ipcs"] | ["sysvipc"] => ProcView::SysvShm,
         [] => {
             eprint!("{HELP}");
             return Ok(ExitCode::from(2));
@@ -73,6 +78,85 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         }
         text.resize(total, 0);
     }
-    print!("{}", String::from_utf8_lossy(&text));
+    let text = String::from_utf8_lossy(&text);
+    if rest.first().map(String::as_str) == Some("ipcs") {
+        print!("{}", ipcs(&text));
+    } else {
+        print!("{text}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `SHM_DEST`: removal waits for the last detach.
+const SHM_DEST: u32 = 0o1000;
+/// `SHM_LOCKED`.
+const SHM_LOCKED: u32 = 0o2000;
+
+/// `/proc/sysvipc/shm` text laid out as `ipcs -m` does. Columns are found
+/// by the header's names; a row that cannot be read is skipped.
+fn ipcs(proc_text: &str) -> String {
+    let mut lines = proc_text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let mut out = String::from("\n------ Shared Memory Segments --------\n");
+    out.push_str(&format!(
+        "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10} {:<12}\n",
+        "key", "shmid", "owner", "perms", "bytes", "nattch", "status"
+    ));
+    let (Some(key), Some(id), Some(perms), Some(size), Some(nattch), Some(uid)) = (
+        col("key"),
+        col("shmid"),
+        col("perms"),
+        col("size"),
+        col("nattch"),
+        col("uid"),
+    ) else {
+        return out;
+    };
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let get = |i: usize| fields.get(i).copied();
+        let (Some(k), Some(i), Some(p), Some(s), Some(n), Some(u)) = (
+            get(key).and_then(|v| v.parse::<i64>().ok()),
+            get(id),
+            get(perms).and_then(|v| u32::from_str_radix(v, 8).ok()),
+            get(size),
+            get(nattch),
+            get(uid),
+        ) else {
+            continue;
+        };
+        let mut status = Vec::new();
+        if p & SHM_DEST != 0 {
+            status.push("dest");
+        }
+        if p & SHM_LOCKED != 0 {
+            status.push("locked");
+        }
+        out.push_str(&format!(
+            "0x{:08x} {:<10} {:<10} {:<10o} {:<10} {:<10} {:<12}\n",
+            k as u32,
+            i,
+            user_name(u),
+            p & 0o777,
+            s,
+            n,
+            status.join(" ")
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// The login name of uid `uid` from /etc/passwd, else the number.
+fn user_name(uid: &str) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
 }

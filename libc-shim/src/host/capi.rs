@@ -32,6 +32,15 @@ pub fn global() -> Result<&'static Client<Connection>, Errno> {
     if let Some(client) = GLOBAL.get() {
         return Ok(client);
     }
+    let connection = open_connection()?;
+    Ok(GLOBAL.get_or_init(|| Client::new(connection)))
+}
+
+/// A new connection to the daemon named by `$NOMMU_SOCKET` (else
+/// [`DEFAULT_SOCKET`]). Made without a ticket, it speaks for the process
+/// the daemon knows by this host pid: the first one makes the process, a
+/// later one (a futex waiter's, see [`super::ipc`]) joins it.
+pub(crate) fn open_connection() -> Result<Connection, Errno> {
     // SAFETY: getenv returns null or a NUL-terminated string owned by the
     // environment; it is copied into the connection's path at once.
     let path = unsafe {
@@ -47,8 +56,7 @@ pub fn global() -> Result<&'static Client<Connection>, Errno> {
         fast_path: std::env::var_os("NOMMU_TRANSPORT").is_none_or(|v| v != "socket"),
         ticket: None,
     };
-    let connection = Connection::open(path, options).map_err(|e| e.errno())?;
-    Ok(GLOBAL.get_or_init(|| Client::new(connection)))
+    Connection::open(path, options).map_err(|e| e.errno())
 }
 
 /// Where the daemon's host-file driver sits; an `Open` of exactly this

@@ -263,3 +263,153 @@ pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
     // (checked above).
     unsafe { nommu_fstat(fd, st.cast()) }
 }
+
+// Shared memory, futexes, mremap and the small memory calls (see
+// `super::ipc`: arena addresses go to the server, others to the host).
+
+use super::ipc::{
+    nommu_futex, nommu_madvise, nommu_mincore, nommu_mlock, nommu_mlock2, nommu_mlockall,
+    nommu_mprotect, nommu_mremap, nommu_msync, nommu_munlock, nommu_munlockall, nommu_shm_open,
+    nommu_shm_unlink, nommu_shmat, nommu_shmctl, nommu_shmdt, nommu_shmget,
+};
+use core::ffi::c_uint;
+
+/// `int shmget(key_t key, size_t size, int shmflg)`.
+#[no_mangle]
+pub extern "C" fn shmget(key: libc::key_t, size: usize, flags: c_int) -> c_int {
+    nommu_shmget(key, size, flags)
+}
+
+/// `void *shmat(int shmid, const void *shmaddr, int shmflg)`.
+#[no_mangle]
+pub extern "C" fn shmat(shmid: c_int, addr: *const c_void, flags: c_int) -> *mut c_void {
+    nommu_shmat(shmid, addr, flags)
+}
+
+/// `int shmdt(const void *shmaddr)`.
+#[no_mangle]
+pub extern "C" fn shmdt(addr: *const c_void) -> c_int {
+    nommu_shmdt(addr)
+}
+
+/// `int shmctl(int shmid, int cmd, struct shmid_ds *buf)`.
+///
+/// # Safety
+/// As [`nommu_shmctl`].
+#[no_mangle]
+pub unsafe extern "C" fn shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::shmid_ds) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_shmctl(shmid, cmd, buf) }
+}
+
+/// `int shm_open(const char *name, int oflag, mode_t mode)`.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn shm_open(name: *const c_char, oflag: c_int, mode: u32) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_shm_open(name, oflag, mode) }
+}
+
+/// `int shm_unlink(const char *name)`.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_shm_unlink(name) }
+}
+
+/// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
+/// int *uaddr2, int val3)` (glibc has no such function; this one is the
+/// system call's shape).
+///
+/// # Safety
+/// As [`nommu_futex`].
+#[no_mangle]
+pub unsafe extern "C" fn futex(
+    uaddr: *mut c_int,
+    op: c_int,
+    val: c_int,
+    timeout: *const libc::timespec,
+    uaddr2: *mut c_int,
+    val3: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) }
+}
+
+/// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+/// ...)`. Variadic in C; defined with `new_address` as a fixed fifth
+/// argument, which the ABIs this library builds for pass in the same
+/// register (read only with `MREMAP_FIXED`, as for `open`'s mode).
+#[no_mangle]
+pub extern "C" fn mremap(
+    old: *mut c_void,
+    old_len: usize,
+    new_len: usize,
+    flags: c_int,
+    new_address: *mut c_void,
+) -> *mut c_void {
+    nommu_mremap(old, old_len, new_len, flags, new_address)
+}
+
+/// `int msync(void *addr, size_t len, int flags)`.
+#[no_mangle]
+pub extern "C" fn msync(addr: *mut c_void, len: usize, flags: c_int) -> c_int {
+    nommu_msync(addr, len, flags)
+}
+
+/// `int mprotect(void *addr, size_t len, int prot)`.
+#[no_mangle]
+pub extern "C" fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int {
+    nommu_mprotect(addr, len, prot)
+}
+
+/// `int madvise(void *addr, size_t len, int advice)`.
+#[no_mangle]
+pub extern "C" fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int {
+    nommu_madvise(addr, len, advice)
+}
+
+/// `int mlock(const void *addr, size_t len)`.
+#[no_mangle]
+pub extern "C" fn mlock(addr: *const c_void, len: usize) -> c_int {
+    nommu_mlock(addr, len)
+}
+
+/// `int mlock2(const void *addr, size_t len, unsigned int flags)`.
+#[no_mangle]
+pub extern "C" fn mlock2(addr: *const c_void, len: usize, flags: c_uint) -> c_int {
+    nommu_mlock2(addr, len, flags)
+}
+
+/// `int munlock(const void *addr, size_t len)`.
+#[no_mangle]
+pub extern "C" fn munlock(addr: *const c_void, len: usize) -> c_int {
+    nommu_munlock(addr, len)
+}
+
+/// `int mlockall(int flags)`.
+#[no_mangle]
+pub extern "C" fn mlockall(flags: c_int) -> c_int {
+    nommu_mlockall(flags)
+}
+
+/// `int munlockall(void)`.
+#[no_mangle]
+pub extern "C" fn munlockall() -> c_int {
+    nommu_munlockall()
+}
+
+/// `int mincore(void *addr, size_t len, unsigned char *vec)`.
+///
+/// # Safety
+/// As [`nommu_mincore`].
+#[no_mangle]
+pub unsafe extern "C" fn mincore(addr: *mut c_void, len: usize, vec: *mut u8) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_mincore(addr, len, vec) }
+}

@@ -231,7 +231,16 @@ impl FakeDriver {
                 }
                 Ok(DriverReply::Done)
             }
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            // A memory filesystem removes the name; the object lives on.
+            DriverRequest::Unlink { path } => {
+                let p = String::from(path.as_str());
+                let id = *self.paths.get(&p).ok_or(Errno::ENOENT)?;
+                if self.objects[&id].info.kind != ObjectKind::MemoryFile {
+                    return Err(Errno::EPERM);
+                }
+                self.paths.remove(&p);
+                Ok(DriverReply::Done)
+            }
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;

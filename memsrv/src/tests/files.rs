@@ -17,23 +17,23 @@ const R: u32 = PROT_READ;
 const RW: u32 = PROT_READ | PROT_WRITE;
 const RX: u32 = PROT_READ | PROT_EXEC;
 
-const DATA: u64 = 100;
-const TMP: u64 = 101;
-const ROM: u64 = 102;
+pub(super) const DATA: u64 = 100;
+pub(super) const TMP: u64 = 101;
+pub(super) const ROM: u64 = 102;
 const TST: u64 = 103;
 const FB: u64 = 104;
 
-const ROM_DATA: u64 = 0x1230;
+pub(super) const ROM_DATA: u64 = 0x1230;
 const TST_BASE: u64 = 0x5000_0000;
 const FB_BASE: u64 = 0x3000_0000;
 
 /// `/data/f`, `/tmp`, `/rom/t`, `/dev/tst`, `/dev/fb0` as §14.0 has them,
 /// and two processes on connections 1 and 2.
-fn env() -> Rig {
+pub(super) fn env() -> Rig {
     env_with(|_| {})
 }
 
-fn env_with(tweak: impl FnOnce(&mut crate::Config)) -> Rig {
+pub(super) fn env_with(tweak: impl FnOnce(&mut crate::Config)) -> Rig {
     let mut r = Rig::with(512, |c| {
         c.word_size = 4;
         tweak(c);

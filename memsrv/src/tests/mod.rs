@@ -8,4 +8,5 @@ mod files;
 mod property;
 mod property_files;
 pub mod rig;
+mod shm_mremap;
 pub mod sim;

@@ -1,0 +1,58 @@
+//! `unlink(path)` (`shm_unlink`, spec §7.5): the mount is resolved as for
+//! `open` and the driver asked (`DriverRequest::Unlink`); the memory
+//! filesystem removes the name, others answer `EPERM`. The object itself
+//! lives on while descriptors, mappings or regions refer to it (the
+//! server holds its references; the driver drops the data at `Release`).
+
+use alloc::vec::Vec;
+
+use protocol::{DriverReply, DriverRequest, Errno, Path, Reply};
+
+use crate::pending::{driver_errno, Input, Op, OpKind, Step};
+use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
+
+impl<M: PhysicalMemory> MemoryServer<M> {
+    /// `Unlink { path }`: `EROFS` on a read-only mount, else the driver
+    /// decides.
+    pub(crate) fn sys_unlink(
+        &mut self,
+        who: &Caller,
+        path: &str,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Option<Reply>, Errno> {
+        let (driver, rest) = self.files.resolve(path)?;
+        if rest.is_empty() {
+            // The mount point itself is a directory: EISDIR from unlink.
+            return Err(Errno::EISDIR);
+        }
+        let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
+        let read_only = self
+            .files
+            .drivers
+            .get(&driver)
+            .is_some_and(|d| d.registration.read_only);
+        if read_only {
+            return Err(Errno::EROFS);
+        }
+        let op = Op {
+            client: Some((who.client, who.tag)),
+            pid: who.pid,
+            driver,
+            object: None,
+            holds_object: false,
+            call: None,
+            kind: OpKind::Unlink(lookup),
+        };
+        Ok(self.submit_op(op, fx))
+    }
+
+    /// One step of an unlink: ask, then pass the answer on.
+    pub(crate) fn unlink_step(&mut self, path: &Path, input: Input) -> Step {
+        match input {
+            Input::Start => Step::Send(DriverRequest::Unlink { path: path.clone() }),
+            Input::Reply(DriverReply::Done) => Step::Done(Ok(Reply::Done)),
+            Input::Reply(DriverReply::Error(e)) => Step::Done(Err(driver_errno(e))),
+            Input::Reply(_) => Step::Done(Err(Errno::EIO)),
+        }
+    }
+}
