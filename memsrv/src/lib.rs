@@ -42,6 +42,7 @@ mod fcntl;
 mod file_io;
 mod file_mmap;
 mod files;
+mod futex;
 mod invariants;
 mod memcalls;
 mod mm;
@@ -273,6 +274,8 @@ pub struct MemoryServer<M: PhysicalMemory> {
     procs: ProcessTable,
     files: Files,
     pending: Pending,
+    /// Held `FUTEX_WAIT`s.
+    futex: futex::Futexes,
     /// Effects produced where no effect list was given ([`Self::handle`],
     /// [`Self::disconnect`]); handed out with the next frame or tick.
     outbox: Vec<Effect>,
@@ -318,6 +321,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             procs,
             files: Files::default(),
             pending: Pending::default(),
+            futex: futex::Futexes::default(),
             outbox: Vec::new(),
         })
     }
@@ -357,6 +361,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             self.driver_died(driver, effects);
         }
         self.procs.disconnect(&mut self.vm, client);
+        self.futex_prune();
         self.settle(effects);
     }
 
@@ -440,6 +445,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let now = self.pending.clock.map_or(now_ms, |c| c.max(now_ms));
         self.pending.clock = Some(now);
         self.expire_calls(now, effects);
+        self.futex_tick(now, effects);
         self.settle(effects);
     }
 
@@ -493,6 +499,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     fn settle(&mut self, fx: &mut Vec<Effect>) {
         loop {
             if !self.procs.exited.is_empty() {
+                self.futex_prune();
                 self.reap_exited();
             } else if !self.vm.notices.is_empty() {
                 self.take_notices(fx);
@@ -631,6 +638,26 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Request::PtraceDetach { pid: target } => {
                 self.ptrace_detach(pid, target).and_then(deferred)
             }
+            Request::Futex {
+                uaddr,
+                op,
+                val,
+                timeout_ns,
+                val2,
+                uaddr2,
+                val3,
+            } => {
+                let args = futex::FutexArgs {
+                    uaddr,
+                    op,
+                    val,
+                    timeout_ns,
+                    val2,
+                    uaddr2,
+                    val3,
+                };
+                self.sys_futex(&who, &args, fx).and_then(deferred)
+            }
             // Handled above.
             Request::RegisterDriver(_)
             | Request::AllocBacking { .. }
@@ -670,8 +697,6 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 addr,
                 word,
             } => self.ptrace_poke(uid, target, addr, word),
-            // Futexes are the next step; until then they are refused plainly.
-            Request::Futex { .. } => Err(Errno::ENOSYS),
         }
     }
 
@@ -735,7 +760,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Check every internal invariant (tests run this after every step).
     pub fn check_invariants(&self) -> Result<(), alloc::string::String> {
-        invariants::check(&self.vm, &self.procs, &self.files, &self.pending)
+        invariants::check(&self.vm, &self.procs, &self.files, &self.pending)?;
+        self.futex.check(&self.procs, self.config.max_pending_ops)
     }
 
     pub fn stats(&self) -> Stats {
