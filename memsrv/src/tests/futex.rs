@@ -664,3 +664,46 @@ fn random_walk(seed: u64) -> [u64; 4] {
     // What is still waiting is answered by a wake of everything.
     seen
 }
+
+#[test]
+fn vector_105_sysv_segment() {
+    let mut r = env();
+    let flags = IPC_CREAT | 0o600;
+    let shmid = match r.call(
+        1,
+        Request::Shmget {
+            key: 0x105,
+            size: P,
+            flags,
+        },
+    ) {
+        Reply::Value(v) => i32::try_from(v).unwrap(),
+        other => panic!("shmget: {other:?}"),
+    };
+    let attach = |r: &mut Rig, c: u64| match r.call(
+        c,
+        Request::Shmat {
+            shmid,
+            addr: 0,
+            flags: 0,
+        },
+    ) {
+        Reply::Mapped { addr } => addr,
+        other => panic!("shmat: {other:?}"),
+    };
+    let a = attach(&mut r, 1);
+    let b = attach(&mut r, 2);
+    r.ok();
+    // A waits on the first word (0); B stores 1 and wakes: 1, A returns 0.
+    let tag = wait(&mut r, 1, a, FUTEX_WAIT, 0, None);
+    assert!(held(&mut r, 1, tag));
+    store(&mut r, b, 1);
+    assert_eq!(wake(&mut r, 2, b, FUTEX_WAKE, 1), Ok(1));
+    assert_eq!(r.reply(1, tag), Some(Reply::Value(0)));
+    // A second word of the segment is another futex.
+    store(&mut r, a + 8, 0);
+    let tag = wait(&mut r, 2, b + 8, FUTEX_WAIT, 0, None);
+    assert_eq!(wake(&mut r, 1, a + 4, FUTEX_WAKE, 1), Ok(0));
+    assert_eq!(wake(&mut r, 1, a + 8, FUTEX_WAKE, 1), Ok(1));
+    assert_eq!(r.reply(2, tag), Some(Reply::Value(0)));
+}
