@@ -223,6 +223,9 @@ fn daemon_rows(len: u64, n: u32, host: Figure) {
 }
 
 fn main() {
+    if ipc_rows::pong_mode() {
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "mmap + touch one byte per page + munmap: median ns per cycle of {RUNS} runs \
@@ -263,6 +266,7 @@ fn main() {
     spinning.check_invariants().unwrap();
     blocking.check_invariants().unwrap();
     file_rows::run();
+    ipc_rows::run();
 }
 
 /// File mappings through memsrvd: a 64 KiB read-only private mapping of a
@@ -447,5 +451,332 @@ mod file_rows {
         std::env::set_var("NOMMU_SOCKET", &setup.socket);
         let figure = measure(n, || host_fd_cycle(host_file.as_raw_fd()));
         row("memsrvd host fd (SCM_RIGHTS, copy)", figure, host);
+    }
+}
+
+/// Shared memory and futexes through memsrvd against the host's own
+/// calls: a SysV shmget + shmat + shmdt + IPC_RMID cycle, a POSIX
+/// shm_open + ftruncate + mmap + munmap + close + shm_unlink cycle (the
+/// server's ramfs at /dev/shm; the host's tmpfs /dev/shm), and a futex
+/// ping-pong round trip between two processes over a shared word (memsrvd:
+/// this process and a re-executed copy of it attached to one SysV segment;
+/// host: this process and a forked child over a shared anonymous mapping).
+mod ipc_rows {
+    use super::{measure, row, RUNS};
+    use nommu::host::{ConnectOptions, Connection};
+    use nommu::Client;
+    use protocol::linux::{
+        FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, IPC_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, PROT_READ,
+        PROT_WRITE,
+    };
+    use protocol::Errno;
+    use std::io::{BufRead, BufReader};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    const ARENA_BASE: &str = "0x320000000000";
+    /// The environment variable that turns the bench into the pong side.
+    const PONG: &str = "NOMMU_BENCH_PONG";
+    /// The word's value that ends the pong side.
+    const STOP: u32 = u32::MAX;
+    const ROUNDS: u32 = 2_000;
+
+    struct Setup {
+        child: Child,
+        socket: PathBuf,
+    }
+
+    impl Drop for Setup {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+
+    fn setup() -> Option<Setup> {
+        let socket =
+            std::env::temp_dir().join(format!("nommu-bench-ipc-{}.sock", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--arena-base", ARENA_BASE, "--arena-size", "64M"])
+            .args(["--mount", "/dev/shm=ramfs"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .ok()?;
+        let stdout = child.stdout.take()?;
+        let setup = Setup { child, socket };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.starts_with("memsrvd: ready") => Some(setup),
+            other => {
+                println!("  (ipc rows skipped: memsrvd not ready: {other:?})");
+                None
+            }
+        }
+    }
+
+    fn word(addr: u64) -> &'static AtomicU32 {
+        let ptr: *const AtomicU32 = std::ptr::with_exposed_provenance(addr as usize);
+        // SAFETY: `addr` is a live, 4-byte aligned shared mapping (a SysV
+        // segment in the arena, or a host shared mapping) kept for the
+        // rest of the process; other processes change it only atomically.
+        unsafe { &*ptr }
+    }
+
+    // ---- memsrvd ----
+
+    fn sysv_cycle(c: &Client<Connection>) {
+        let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let at = c.shmat(id, 0, 0).unwrap();
+        c.shmdt(at).unwrap();
+        c.shm_remove(id).unwrap();
+    }
+
+    fn posix_cycle(c: &Client<Connection>) {
+        let fd = c.open("/dev/shm/bench", O_CREAT | O_RDWR, 0o600).unwrap();
+        c.ftruncate(fd, 4096).unwrap();
+        let at = c
+            .mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            .unwrap();
+        c.munmap(at, 4096).unwrap();
+        c.close(fd).unwrap();
+        c.unlink("/dev/shm/bench").unwrap();
+    }
+
+    fn server_wait(c: &Client<Connection>, addr: u64, while_value: u32) {
+        while word(addr).load(Ordering::Acquire) == while_value {
+            match c.futex(addr, FUTEX_WAIT, while_value, None, 0, 0, 0) {
+                Ok(_) | Err(Errno::EAGAIN) => {}
+                Err(e) => panic!("futex wait: {e}"),
+            }
+        }
+    }
+
+    fn server_set_and_wake(c: &Client<Connection>, addr: u64, value: u32) {
+        word(addr).store(value, Ordering::Release);
+        c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0).unwrap();
+    }
+
+    /// The pong side, in a re-executed copy of the bench: answer every odd
+    /// value v with v + 1 until [`STOP`]. `true` if this process was one.
+    pub fn pong_mode() -> bool {
+        let Ok(spec) = std::env::var(PONG) else {
+            return false;
+        };
+        let mut parts = spec.splitn(3, ':');
+        let (Some(kind), Some(a), Some(b)) = (parts.next(), parts.next(), parts.next()) else {
+            return true;
+        };
+        if kind == "server" {
+            let Ok(c) = Connection::connect(b) else {
+                return true;
+            };
+            let Ok(id) = a.parse::<i32>() else {
+                return true;
+            };
+            let Ok(addr) = c.shmat(id, 0, 0) else {
+                return true;
+            };
+            let mut last = 0;
+            loop {
+                server_wait(&c, addr, last);
+                let v = word(addr).load(Ordering::Acquire);
+                if v == STOP {
+                    break;
+                }
+                last = v + 1;
+                server_set_and_wake(&c, addr, last);
+            }
+            let _ = c.shmdt(addr);
+        }
+        true
+    }
+
+    fn server_ping_pong(setup: &Setup, c: &Client<Connection>) -> Option<super::Figure> {
+        let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).ok()?;
+        let addr = c.shmat(id, 0, 0).ok()?;
+        let _ = c.shm_remove(id);
+        let exe = std::env::current_exe().ok()?;
+        let mut pong = Command::new(exe)
+            .env(PONG, format!("server:{id}:{}", setup.socket.display()))
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut value = 0u32;
+        let figure = measure(ROUNDS, || {
+            value += 1;
+            server_set_and_wake(c, addr, value);
+            server_wait(c, addr, value);
+            value += 1;
+        });
+        server_set_and_wake(c, addr, STOP);
+        let _ = pong.wait();
+        let _ = c.shmdt(addr);
+        Some(figure)
+    }
+
+    // ---- host ----
+
+    fn host_sysv_cycle() {
+        // SAFETY: plain SysV calls on a private segment this cycle creates,
+        // attaches, detaches and removes; nothing else refers to it.
+        unsafe {
+            let id = libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600);
+            assert!(id >= 0);
+            let at = libc::shmat(id, std::ptr::null(), 0);
+            assert_ne!(at as isize, -1);
+            libc::shmdt(at);
+            libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+        }
+    }
+
+    fn host_posix_cycle() {
+        let name = c"/nommu-bench-host";
+        // SAFETY: a fresh shm object mapped, unmapped, closed and unlinked
+        // within the cycle; the mapping aliases nothing.
+        unsafe {
+            let fd = libc::shm_open(name.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600);
+            assert!(fd >= 0);
+            libc::ftruncate(fd, 4096);
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            libc::munmap(p, 4096);
+            libc::close(fd);
+            libc::shm_unlink(name.as_ptr());
+        }
+    }
+
+    fn host_futex(w: &AtomicU32, op: i32, val: u32) {
+        // SAFETY: the word is a live shared mapping; no timeout is passed.
+        unsafe { libc::syscall(libc::SYS_futex, w.as_ptr(), op, val, 0usize, 0usize, 0u32) };
+    }
+
+    fn host_wait(w: &AtomicU32, while_value: u32) {
+        while w.load(Ordering::Acquire) == while_value {
+            host_futex(w, libc::FUTEX_WAIT, while_value);
+        }
+    }
+
+    fn host_set_and_wake(w: &AtomicU32, value: u32) {
+        w.store(value, Ordering::Release);
+        host_futex(w, libc::FUTEX_WAKE, 1);
+    }
+
+    fn host_ping_pong() -> Option<super::Figure> {
+        // SAFETY: a fresh shared anonymous page, inherited by the child.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return None;
+        }
+        let w = word(page as usize as u64);
+        // SAFETY: the child only runs atomics and raw futex syscalls on the
+        // shared page, then _exit: nothing that needs the parent's other
+        // threads or locks.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let mut last = 0;
+            loop {
+                host_wait(w, last);
+                let v = w.load(Ordering::Acquire);
+                if v == STOP {
+                    // SAFETY: ends the child at once, running nothing else.
+                    unsafe { libc::_exit(0) };
+                }
+                last = v + 1;
+                host_set_and_wake(w, last);
+            }
+        }
+        if pid < 0 {
+            return None;
+        }
+        let mut value = 0u32;
+        let figure = measure(ROUNDS, || {
+            value += 1;
+            host_set_and_wake(w, value);
+            host_wait(w, value);
+            value += 1;
+        });
+        host_set_and_wake(w, STOP);
+        // SAFETY: reaping our own child; then unmapping the page used no
+        // more.
+        unsafe {
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            libc::munmap(page, 4096);
+        }
+        Some(figure)
+    }
+
+    pub fn run() {
+        let n = 1_000;
+        println!(
+            "shared memory and futexes: median ns of {RUNS} runs of {n} cycles \
+             ({ROUNDS} round trips for ping-pong)"
+        );
+        let Some(setup) = setup() else {
+            return;
+        };
+        let options = ConnectOptions {
+            fast_path: true,
+            ticket: None,
+        };
+        let Ok(c) = Connection::connect_with(&setup.socket, options) else {
+            println!("  (ipc rows skipped: cannot connect)");
+            return;
+        };
+        let host = measure(n, host_sysv_cycle);
+        row("host SysV shmget+shmat+shmdt+RMID", host, host);
+        if c.shmget(IPC_PRIVATE, 1, 0)
+            .is_err_and(|e| e == Errno::ENOSYS)
+        {
+            println!("  (memsrvd rows skipped: the server has no SysV shm yet)");
+        } else {
+            row(
+                "memsrvd SysV shmget+shmat+shmdt+RMID",
+                measure(n, || sysv_cycle(&c)),
+                host,
+            );
+        }
+        let host = measure(n, host_posix_cycle);
+        row("host shm_open+ftruncate+mmap+..+unlink", host, host);
+        row(
+            "memsrvd shm_open+..+unlink (ramfs)",
+            measure(n, || posix_cycle(&c)),
+            host,
+        );
+        if let Some(host) = host_ping_pong() {
+            row("host futex ping-pong (2 procs)", host, host);
+            match server_ping_pong(&setup, &c) {
+                Some(figure) => row("memsrvd futex ping-pong (2 procs)", figure, host),
+                None => println!("  (memsrvd ping-pong skipped: no SysV shm or futex yet)"),
+            }
+        }
     }
 }

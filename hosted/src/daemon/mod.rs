@@ -78,6 +78,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         ticket_secret: ticket_secret(),
         first_pid: FIRST_SERVER_PID,
         driver_timeout_ms: options.driver_timeout_ms,
+        strict_mremap: options.strict_mremap,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;

@@ -18,6 +18,9 @@ pub struct Options {
     pub arena_size: u64,
     pub nr_trim_pages: u32,
     pub allow_uninitialized: bool,
+    /// Linux's `mremap` exactly: never move, never grow past the first
+    /// size (memsrv `Config::strict_mremap`).
+    pub strict_mremap: bool,
     pub max_clients: usize,
     /// Built-in backing devices, each served by a driver thread.
     pub mounts: Vec<MountSpec>,
@@ -82,6 +85,7 @@ impl Options {
             arena_size: DEFAULT_ARENA_SIZE,
             nr_trim_pages: 1,
             allow_uninitialized: false,
+            strict_mremap: false,
             max_clients: 1024,
             mounts: Vec::new(),
             driver_timeout_ms: 2000,
@@ -114,6 +118,11 @@ Options:
                          0x-hex (default: 0x200000000000)
   --nr-trim-pages N      initial /proc/sys/vm/nr_trim_pages (default: 1)
   --allow-uninitialized  honour MAP_UNINITIALIZED (CONFIG_MMAP_ALLOW_UNINITIALIZED)
+  --strict-mremap        mremap exactly as no-MMU Linux: never move a mapping
+                         and never grow it past its first size (ENOMEM).
+                         Without it (the default) MREMAP_MAYMOVE moves a
+                         private anonymous mapping or private writable copy
+                         that cannot grow in place (contents copied)
   --max-clients N        most connections served at once (default: 1024)
   --driver-timeout MS    a driver that has not answered a request after MS
                          milliseconds fails the waiting call with EIO
@@ -210,6 +219,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .ok_or_else(|| format!("bad --max-clients {v:?}"))?;
             }
             "--allow-uninitialized" => options.allow_uninitialized = true,
+            "--strict-mremap" => options.strict_mremap = true,
             "--driver-timeout" => {
                 let v = value("milliseconds")?;
                 options.driver_timeout_ms = v
@@ -261,6 +271,7 @@ mod tests {
             "--nr-trim-pages",
             "0",
             "--allow-uninitialized",
+            "--strict-mremap",
         ]))
         .unwrap() else {
             panic!("expected Serve")
@@ -270,6 +281,7 @@ mod tests {
         assert_eq!(o.arena_base, 0x3000_0000_0000);
         assert_eq!(o.nr_trim_pages, 0);
         assert!(o.allow_uninitialized);
+        assert!(o.strict_mremap);
         assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
         assert!(parse(args(&["--arena-size", "100"])).is_err());
         assert!(parse(args(&["--bogus"])).is_err());
