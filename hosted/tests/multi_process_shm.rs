@@ -188,3 +188,14 @@ fn mremap_strict_refuses_to_move() {
     assert!(out.contains("mremap: ok"), "{out}");
     assert_all_free(&d);
 }
+
+#[test]
+fn futex_timeouts_and_a_waiting_thread_blocks_no_other() {
+    let d = Daemon::start();
+    let out = check(
+        c_command(&d, "futex_threads").output().unwrap(),
+        "futex_threads",
+    );
+    assert!(out.contains("futex_threads: ok"), "{out}");
+    assert_all_free(&d);
+}

@@ -143,19 +143,32 @@ pub fn run(options: &Options) -> Result<(), String> {
 /// How often memsrv is given the time (it times drivers out with it).
 const TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Give memsrv the time every [`TICK`], on a thread of its own, for the
-/// life of the daemon.
+/// The host's `CLOCK_MONOTONIC` in milliseconds: memsrv's clock. Clients
+/// on the same host share it, so an absolute futex timeout
+/// (`FUTEX_WAIT_BITSET`, which the shim sends as `CLOCK_MONOTONIC`
+/// nanoseconds) means the same instant here as there.
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into a live local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1000
+        + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000
+}
+
+/// Give memsrv the time ([`monotonic_ms`]) every [`TICK`], on a thread of
+/// its own, for the life of the daemon.
 fn start_ticker(server: &Arc<Server>) -> Result<(), String> {
     let server = Arc::clone(server);
     std::thread::Builder::new()
         .name("memsrvd-tick".into())
         .spawn(move || {
-            let start = std::time::Instant::now();
             let mut effects = Vec::new();
             loop {
                 std::thread::sleep(TICK);
-                let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-                server.tick(now_ms, &mut effects);
+                server.tick(monotonic_ms(), &mut effects);
             }
         })
         .map(drop)
