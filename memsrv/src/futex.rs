@@ -349,9 +349,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     return Err(Errno::EINVAL);
                 }
                 let key = self.futex_key(who.mm, a.uaddr, private)?;
-                // Linux wakes one even when asked for none (or a negative
-                // count): its loop checks the count after each wake.
-                let n = count(a.val).unwrap_or(0).max(1);
+                // An unsigned count: at most `val` (`INT_MAX` or `-1` from
+                // C both mean "all"; 0 wakes nobody).
+                let n = usize::try_from(a.val).unwrap_or(usize::MAX);
                 let woken = self.futex_wake(&key, bitset, n, fx);
                 Ok(Some(Reply::Value(woken as i64)))
             }

@@ -281,10 +281,11 @@ fn wake_is_fifo_and_counted() {
     assert_eq!(r.reply(1, tags[0].1), Some(Reply::Value(0)));
     assert_eq!(r.reply(2, tags[1].1), Some(Reply::Value(0)));
     assert!(held(&mut r, 3, tags[2].1));
-    // A count of 0 still wakes one, as Linux does.
-    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, 0), Ok(1));
+    // A count of 0 wakes nobody; u32::MAX (C's -1) wakes all.
+    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, 0), Ok(0));
+    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, 1), Ok(1));
     assert_eq!(r.reply(3, tags[2].1), Some(Reply::Value(0)));
-    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, i32::MAX as u32), Ok(2));
+    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, u32::MAX), Ok(2));
     assert_eq!(r.reply(4, tags[3].1), Some(Reply::Value(0)));
     assert_eq!(r.reply(5, tags[4].1), Some(Reply::Value(0)));
 }
@@ -519,20 +520,22 @@ struct MWaiter {
 
 #[test]
 fn random_walk_matches_the_model() {
-    let mut seen = [0u64; 4];
+    let mut seen = [0u64; 5];
     for seed in 0..12u64 {
         let s = random_walk(seed);
         for (t, x) in seen.iter_mut().zip(s) {
             *t += x;
         }
     }
-    // Every outcome happened: woken, timed out, EAGAIN, dropped by exit.
+    // Every outcome happened: woken, timed out, EAGAIN, dropped by exit,
+    // requeued.
     assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
 }
 
-/// Counts of waits woken, timed out, refused EAGAIN, dropped by exits.
-fn random_walk(seed: u64) -> [u64; 4] {
-    let mut seen = [0u64; 4];
+/// Counts of waits woken, timed out, refused EAGAIN, dropped by exits,
+/// requeued.
+fn random_walk(seed: u64) -> [u64; 5] {
+    let mut seen = [0u64; 5];
     let mut rng = Rng(seed.wrapping_mul(0x1234_5678_9abc_def1));
     let mut r = env();
     // Clients 1, 2: separate processes; 3: a CLONE_VM thread of 1; 4: another process.
@@ -563,19 +566,22 @@ fn random_walk(seed: u64) -> [u64; 4] {
     for _step in 0..300 {
         let c = live[rng.below(live.len() as u64) as usize];
         let word = rng.below(3);
+        let word2 = rng.below(3);
         let private = rng.below(2) == 0;
-        let (addr, key) = if rng.below(2) == 0 {
-            let addr = anon_of[&c] + 4 * word;
-            (addr, MKey::Private(group(c), word))
-        } else {
-            (shared_at + 4 * word, MKey::Shared(word))
-        };
+        let in_file = rng.below(2) == 1;
         let flag = if private { PRIV } else { 0 };
-        // A private-flag wait on the shared file keys by address space.
-        let key = match (key, private) {
-            (MKey::Shared(w), true) => MKey::Private(100 + group(c), w),
-            (k, _) => k,
+        let locate = |w: u64| -> (u64, MKey) {
+            if !in_file {
+                (anon_of[&c] + 4 * w, MKey::Private(group(c), w))
+            } else if private {
+                // A private-flag wait on the shared file keys by address space.
+                (shared_at + 4 * w, MKey::Private(100 + group(c), w))
+            } else {
+                (shared_at + 4 * w, MKey::Shared(w))
+            }
         };
+        let (addr, key) = locate(word);
+        let (addr2, key2) = locate(word2);
         match rng.below(10) {
             0..=3 => {
                 if waiting.iter().any(|w| w.client == c) {
@@ -624,6 +630,44 @@ fn random_walk(seed: u64) -> [u64; 4] {
                 }
                 let tag = r.send(c, req(addr, FUTEX_WAKE | flag, n, None));
                 expect.insert((ClientId(c), tag), Reply::Value(i64::from(woken)));
+            }
+            7 if rng.below(2) == 0 => {
+                // CMP_REQUEUE: wake n, move m to word2 (joining its tail).
+                let (n, m) = (rng.below(3) as u32, rng.below(3) as u32);
+                let cur = r.s.memory().load_u32(addr);
+                let val3 = if rng.below(4) == 0 { cur ^ 1 } else { cur };
+                let tag = r.send(
+                    c,
+                    requeue(addr, FUTEX_CMP_REQUEUE | flag, n, m, addr2, val3),
+                );
+                if val3 != cur {
+                    expect.insert((ClientId(c), tag), Reply::Error(Errno::EAGAIN));
+                } else {
+                    let mut done = 0u32;
+                    let mut i = 0;
+                    let mut moved = Vec::new();
+                    while i < waiting.len() && done < n + m {
+                        if waiting[i].key != key {
+                            i += 1;
+                            continue;
+                        }
+                        if done < n {
+                            let w = waiting.remove(i);
+                            expect.insert((ClientId(w.client), w.tag), Reply::Value(0));
+                            seen[0] += 1;
+                        } else if key != key2 {
+                            let mut w = waiting.remove(i);
+                            w.key = key2;
+                            moved.push(w);
+                            seen[4] += 1;
+                        } else {
+                            i += 1;
+                        }
+                        done += 1;
+                    }
+                    waiting.extend(moved);
+                    expect.insert((ClientId(c), tag), Reply::Value(i64::from(done)));
+                }
             }
             7 => {
                 store(&mut r, addr, rng.below(2) as u32);
