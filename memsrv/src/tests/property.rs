@@ -4,7 +4,9 @@
 //! /proc reads from several processes, each checked against a simple
 //! reference model. After every step: the invariant checker, the counters,
 //! the byte pattern of every live mapping (catches overlaps and stray
-//! frees), and zero-fill of every new mapping.
+//! frees), and zero-fill of every new mapping. Also SysV segments
+//! (shmget/shmat/shmdt/IPC_STAT/IPC_RMID, exec) and mremap (strict, or
+//! with the moving extension) against the same model.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -46,13 +48,31 @@ struct MMapping {
     start: u64,
     end: u64,
     top: u64,
+    /// The region's end (mremap may leave the mapping shorter).
+    rend: u64,
     pattern: u8,
+}
+
+/// A SysV segment.
+#[derive(Clone, Debug)]
+struct MSeg {
+    key: i32,
+    size: u64,
+    pages: u64,
+    /// Learnt at the first attach.
+    addr: Option<u64>,
+    uid: u32,
+    mode: u32,
+    nattch: u64,
+    dest: bool,
 }
 
 #[derive(Default)]
 struct MMm {
     /// Sorted by start; anonymous mappings never overlap.
     maps: Vec<MMapping>,
+    /// SysV attachments: start, end, id.
+    shm: Vec<(u64, u64, i32)>,
     users: u32,
 }
 
@@ -82,15 +102,40 @@ struct Model {
     next_mm: u64,
     next_client: u64,
     next_pattern: u8,
+    segs: BTreeMap<i32, MSeg>,
+    shm_pages: u64,
+    strict_mremap: bool,
 }
 
 impl Model {
+    /// An attachment went away.
+    fn shm_gone(&mut self, id: i32) {
+        let seg = self.segs.get_mut(&id).unwrap();
+        seg.nattch -= 1;
+        if seg.nattch == 0 && seg.dest {
+            let seg = self.segs.remove(&id).unwrap();
+            self.free += seg.pages;
+            self.shm_pages -= seg.pages;
+        }
+    }
+
+    /// `ipcperms` with gid = uid (as the walk's processes have).
+    fn shm_allowed(seg: &MSeg, uid: u32, want: u32) -> bool {
+        let granted = if uid == seg.uid {
+            seg.mode >> 6
+        } else {
+            seg.mode
+        };
+        uid == 0 || want & !granted & 7 == 0
+    }
+
     fn new_mm(&mut self) -> u64 {
         self.next_mm += 1;
         self.mms.insert(
             self.next_mm,
             MMm {
                 maps: Vec::new(),
+                shm: Vec::new(),
                 users: 1,
             },
         );
@@ -104,6 +149,9 @@ impl Model {
             let m = self.mms.remove(&mm).unwrap();
             for map in m.maps {
                 self.free += (map.top - map.start) / P;
+            }
+            for (_, _, id) in m.shm {
+                self.shm_gone(id);
             }
         }
     }
@@ -196,7 +244,7 @@ fn expect_mmap(
     }
     let pages = aligned / P;
     let order = pages.next_power_of_two().trailing_zeros();
-    if order > m.max_order || mm.maps.len() >= m.max_map_count {
+    if order > m.max_order || mm.maps.len() + mm.shm.len() >= m.max_map_count {
         return Fail(Errno::ENOMEM);
     }
     Alloc {
@@ -280,6 +328,9 @@ impl Walk {
             next_mm: 0,
             next_client: 0,
             next_pattern: 0,
+            segs: BTreeMap::new(),
+            shm_pages: 0,
+            strict_mremap: c.strict_mremap,
         };
         Self {
             s,
@@ -331,11 +382,17 @@ impl Walk {
             21..=23 => self.op_exit(),
             24..=26 => self.op_disconnect(),
             27..=56 => self.op_mmap(),
-            57..=88 => self.op_munmap(),
+            57..=80 => self.op_munmap(),
+            81..=84 => self.op_shm_other(),
+            85..=86 => self.op_shmget(),
+            87..=88 => self.op_mremap(),
             89..=92 => self.op_read_maps(),
             93..=94 => self.op_sysctl(),
             95 => self.op_unbound_request(),
-            _ => self.op_mmap(),
+            96 => self.op_exec(),
+            97 => self.op_shmget(),
+            98 => self.op_shm_other(),
+            _ => self.op_mremap(),
         }
         self.verify();
     }
@@ -634,6 +691,7 @@ impl Walk {
             start: addr,
             end: addr + len,
             top,
+            rend: addr + len,
             pattern,
         });
         mm.maps.sort_by_key(|m| m.start);
@@ -728,13 +786,399 @@ impl Walk {
         for map in &self.m.mms[&tp.mm].maps {
             expect.push_str(&alloc::format!("{:08x}-{:08x} ", map.start, map.end));
         }
+        let mut atts = self.m.mms[&tp.mm].shm.clone();
+        atts.sort();
         let text = got.unwrap();
         let mut seen = alloc::string::String::new();
+        let mut seen_atts = Vec::new();
         for line in text.lines() {
+            if line.contains("/SYSV") {
+                let start = u64::from_str_radix(&line[..8], 16).unwrap();
+                let end = u64::from_str_radix(&line[9..17], 16).unwrap();
+                let id: i32 = line[38..].split(' ').next().unwrap().parse().unwrap();
+                assert!(line.ends_with(" (deleted)"), "{line:?}");
+                assert_eq!(&line[21..22], "S", "{line:?}");
+                seen_atts.push((start, end, id));
+                continue;
+            }
             seen.push_str(&line[..18]);
             assert!(line.ends_with(" 00:00 0 "), "{line:?}");
         }
+        seen_atts.sort();
         assert_eq!(seen, expect);
+        assert_eq!(seen_atts, atts);
+    }
+
+    fn op_exec(&mut self) {
+        let Some((c, pid)) = self.some_caller() else {
+            return;
+        };
+        assert_eq!(self.call(c, Request::Exec), Reply::Done);
+        let old = self.m.procs[&pid].mm;
+        let new = self.m.new_mm();
+        self.m.procs.get_mut(&pid).unwrap().mm = new;
+        self.m.put_mm(old);
+        self.count("exec");
+    }
+
+    fn uid_of(&self, pid: u32) -> u32 {
+        self.m.procs[&pid].uid
+    }
+
+    fn op_shmget(&mut self) {
+        let Some((c, pid)) = self.some_caller() else {
+            return;
+        };
+        let uid = self.uid_of(pid);
+        let key = [IPC_PRIVATE, 1, 2, 3][self.r.below(4) as usize];
+        let size = match self.r.below(10) {
+            0 => 0,
+            1 => (1 << (self.m.max_order + 12)) + 1,
+            _ => 1 + self.r.below(6 * P),
+        };
+        let mode = [0o600, 0o666, 0o400, 0o644][self.r.below(4) as usize];
+        let mut flags = mode;
+        if self.r.chance(60) {
+            flags |= IPC_CREAT;
+        }
+        if self.r.chance(20) {
+            flags |= IPC_EXCL;
+        }
+        let reply = self.call(c, Request::Shmget { key, size, flags });
+        let public = self
+            .m
+            .segs
+            .iter()
+            .find(|(_, s)| key != IPC_PRIVATE && s.key == key && !s.dest)
+            .map(|(&id, s)| (id, s.clone()));
+        let expect = match public {
+            Some(_) if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 => Err(Errno::EEXIST),
+            Some((_, seg)) if seg.size < size => Err(Errno::EINVAL),
+            Some((_, seg)) if !Model::shm_allowed(&seg, uid, requested(flags)) => {
+                Err(Errno::EACCES)
+            }
+            Some((id, _)) => Ok(Some(id)),
+            None if key != IPC_PRIVATE && flags & IPC_CREAT == 0 => Err(Errno::ENOENT),
+            None if size == 0 => Err(Errno::EINVAL),
+            None if (size.div_ceil(P)).next_power_of_two().trailing_zeros() > self.m.max_order => {
+                Err(Errno::EFBIG)
+            }
+            None => Ok(None),
+        };
+        match (expect, reply) {
+            (Err(e), reply) => {
+                assert_eq!(reply, Reply::Error(e), "shmget({key}, {size}, {flags:#o})");
+                self.count("shmget refused");
+            }
+            (Ok(Some(id)), reply) => {
+                assert_eq!(reply, Reply::Value(i64::from(id)));
+                self.count("shmget found");
+            }
+            (Ok(None), Reply::Error(Errno::ENOMEM)) => {
+                let order = size.div_ceil(P).next_power_of_two().trailing_zeros();
+                assert!(!self.s.has_free_block(order));
+                self.count("shmget out of memory");
+            }
+            (Ok(None), Reply::Value(id)) => {
+                let id = id as i32;
+                assert!(!self.m.segs.contains_key(&id));
+                let pages = size.div_ceil(P);
+                self.m.free -= pages;
+                self.m.shm_pages += pages;
+                self.m.segs.insert(
+                    id,
+                    MSeg {
+                        key,
+                        size,
+                        pages,
+                        addr: None,
+                        uid,
+                        mode: mode as u32,
+                        nattch: 0,
+                        dest: false,
+                    },
+                );
+                self.count("shmget created");
+            }
+            (Ok(None), other) => panic!("shmget: {other:?}"),
+        }
+    }
+
+    /// A segment id: mostly a live one, sometimes a stale or bogus one.
+    fn some_shmid(&mut self) -> i32 {
+        let ids: Vec<i32> = self.m.segs.keys().copied().collect();
+        match self.r.pick(&ids) {
+            Some(id) if self.r.chance(85) => id,
+            _ => [-1, 7777, 0, 1][self.r.below(4) as usize],
+        }
+    }
+
+    fn op_shm_other(&mut self) {
+        let Some((c, pid)) = self.some_caller() else {
+            return;
+        };
+        let uid = self.uid_of(pid);
+        let mm_id = self.m.procs[&pid].mm;
+        match self.r.below(10) {
+            0..=3 => {
+                let id = self.some_shmid();
+                let flags = [0, 0, SHM_RDONLY, SHM_EXEC, SHM_REMAP][self.r.below(5) as usize];
+                let addr = if self.r.chance(10) { 0x10000 } else { 0 };
+                let reply = self.call(
+                    c,
+                    Request::Shmat {
+                        shmid: id,
+                        addr,
+                        flags,
+                    },
+                );
+                let want = if flags & SHM_RDONLY != 0 { 4 } else { 6 }
+                    | if flags & SHM_EXEC != 0 { 1 } else { 0 };
+                let mm = &self.m.mms[&mm_id];
+                let count = mm.maps.len() + mm.shm.len();
+                let expect = match self.m.segs.get(&id) {
+                    _ if id < 0 => Err(Errno::EINVAL),
+                    _ if addr == 0 && flags & SHM_REMAP != 0 => Err(Errno::EINVAL),
+                    None => Err(Errno::EINVAL),
+                    Some(seg) if !Model::shm_allowed(seg, uid, want) => Err(Errno::EACCES),
+                    Some(_) if addr != 0 => Err(Errno::EINVAL),
+                    Some(_) if count >= self.m.max_map_count => Err(Errno::ENOMEM),
+                    Some(seg) => Ok(seg.addr),
+                };
+                match (expect, reply) {
+                    (Err(e), r) => {
+                        assert_eq!(r, Reply::Error(e), "shmat({id}, {addr:#x}, {flags:#o})");
+                        self.count("shmat refused");
+                    }
+                    (Ok(known), Reply::Mapped { addr }) => {
+                        if let Some(k) = known {
+                            assert_eq!(addr, k, "attaches differ");
+                        }
+                        let seg = self.m.segs.get_mut(&id).unwrap();
+                        seg.addr = Some(addr);
+                        seg.nattch += 1;
+                        let end = addr + seg.pages * P;
+                        self.m
+                            .mms
+                            .get_mut(&mm_id)
+                            .unwrap()
+                            .shm
+                            .push((addr, end, id));
+                        self.count("shmat ok");
+                    }
+                    (Ok(_), other) => panic!("shmat: {other:?}"),
+                }
+            }
+            4..=6 => {
+                let atts = self.m.mms[&mm_id].shm.clone();
+                let addr = match self.r.pick(&atts) {
+                    Some(a) if self.r.chance(80) => a.0,
+                    Some(a) => a.0 + [1, P][self.r.below(2) as usize],
+                    None => BASE + self.r.below(self.m.arena_pages) * P,
+                };
+                let reply = self.call(c, Request::Shmdt { addr });
+                match atts.iter().position(|a| a.0 == addr) {
+                    Some(j) => {
+                        assert_eq!(reply, Reply::Done, "shmdt({addr:#x})");
+                        let mm = self.m.mms.get_mut(&mm_id).unwrap();
+                        // Any of identical attachments: they are alike.
+                        let (_, _, id) = mm.shm.remove(j);
+                        self.m.shm_gone(id);
+                        self.count("shmdt ok");
+                    }
+                    None => {
+                        assert_eq!(reply, Reply::Error(Errno::EINVAL), "shmdt({addr:#x})");
+                        self.count("shmdt refused");
+                    }
+                }
+            }
+            7 | 8 => {
+                let id = self.some_shmid();
+                let reply = self.call(c, Request::ShmStat { shmid: id });
+                match self.m.segs.get(&id) {
+                    None => assert_eq!(reply, Reply::Error(Errno::EINVAL)),
+                    Some(seg) if !Model::shm_allowed(seg, uid, 4) => {
+                        assert_eq!(reply, Reply::Error(Errno::EACCES))
+                    }
+                    Some(seg) => match reply {
+                        Reply::ShmStat(st) => {
+                            assert_eq!(st.nattch, seg.nattch);
+                            assert_eq!(st.size, seg.size);
+                            assert_eq!(st.mode & SHM_DEST != 0, seg.dest);
+                            self.count("shm stat");
+                        }
+                        other => panic!("IPC_STAT: {other:?}"),
+                    },
+                }
+            }
+            _ => {
+                let id = self.some_shmid();
+                let reply = self.call(c, Request::ShmRemove { shmid: id });
+                match self.m.segs.get_mut(&id) {
+                    None => assert_eq!(reply, Reply::Error(Errno::EINVAL)),
+                    Some(seg) if uid != 0 && uid != seg.uid => {
+                        assert_eq!(reply, Reply::Error(Errno::EPERM))
+                    }
+                    Some(seg) => {
+                        assert_eq!(reply, Reply::Done);
+                        if seg.nattch == 0 {
+                            let pages = seg.pages;
+                            self.m.segs.remove(&id);
+                            self.m.free += pages;
+                            self.m.shm_pages -= pages;
+                            self.count("shm rmid destroyed");
+                        } else {
+                            seg.dest = true;
+                            seg.key = IPC_PRIVATE;
+                            self.count("shm rmid pending");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn op_mremap(&mut self) {
+        let Some((c, pid)) = self.some_caller() else {
+            return;
+        };
+        let mm_id = self.m.procs[&pid].mm;
+        let maps = self.m.mms[&mm_id].maps.clone();
+        let atts = self.m.mms[&mm_id].shm.clone();
+        let (addr, old_len, target) = match (self.r.pick(&maps), self.r.pick(&atts)) {
+            (_, Some(a)) if self.r.chance(8) => (a.0, a.1 - a.0, None),
+            (Some(map), _) if self.r.chance(85) => {
+                let old = if self.r.chance(90) {
+                    map.end - map.start - self.r.below(P)
+                } else {
+                    (1 + self.r.below(8)) * P
+                };
+                (map.start, old, Some(map))
+            }
+            (Some(map), _) => (map.start + 1, P, None),
+            _ => (BASE, P, None),
+        };
+        let new_len = match self.r.below(10) {
+            0 => 0,
+            1 => u64::MAX - self.r.below(P),
+            _ => 1 + self.r.below(10 * P),
+        };
+        let flags = [
+            0,
+            MREMAP_MAYMOVE,
+            MREMAP_MAYMOVE,
+            MREMAP_MAYMOVE | MREMAP_FIXED,
+            MREMAP_FIXED,
+        ][self.r.below(5) as usize];
+        let new_addr = if self.r.chance(70) { addr } else { addr + P };
+        let reply = self.call(
+            c,
+            Request::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            },
+        );
+        let align = |l: u64| l.checked_add(P - 1).map(|x| x / P * P).filter(|&x| x != 0);
+        let (Some(old), Some(new)) = (align(old_len), align(new_len)) else {
+            assert_eq!(reply, Reply::Error(Errno::EINVAL));
+            self.count("mremap refused");
+            return;
+        };
+        if addr % P != 0 || (flags & MREMAP_FIXED != 0 && new_addr != addr) {
+            assert_eq!(reply, Reply::Error(Errno::EINVAL));
+            self.count("mremap refused");
+            return;
+        }
+        if atts.iter().any(|a| a.0 == addr && a.1 == addr + old) {
+            assert_eq!(reply, Reply::Error(Errno::EPERM));
+            self.count("mremap shm eperm");
+            return;
+        }
+        let Some(map) = target.filter(|m| m.end == addr + old) else {
+            assert_eq!(
+                reply,
+                Reply::Error(Errno::EINVAL),
+                "mremap({addr:#x}, {old:#x})"
+            );
+            self.count("mremap refused");
+            return;
+        };
+        let i = maps.iter().position(|m| m.start == map.start).unwrap();
+        if new <= map.rend - map.start {
+            assert_eq!(reply, Reply::Mapped { addr }, "mremap in region");
+            self.m.mms.get_mut(&mm_id).unwrap().maps[i].end = addr + new;
+            self.count("mremap in place");
+            return;
+        }
+        let moving = flags & MREMAP_MAYMOVE != 0 && flags & MREMAP_FIXED == 0;
+        if self.m.strict_mremap || !moving {
+            assert_eq!(reply, Reply::Error(Errno::ENOMEM));
+            self.count("mremap enomem");
+            return;
+        }
+        if addr.checked_add(new).is_some_and(|e| e <= map.top) {
+            assert_eq!(reply, Reply::Mapped { addr }, "mremap into slack");
+            let old_end = map.end;
+            let m = &mut self.m.mms.get_mut(&mm_id).unwrap().maps[i];
+            m.end = addr + new;
+            m.rend = addr + new;
+            // The grown part is new memory: zero, then the pattern.
+            assert!(self
+                .s
+                .memory()
+                .slice(map.rend, addr + new - map.rend)
+                .iter()
+                .all(|&b| b == 0));
+            let _ = old_end;
+            self.s.memory_mut().fill(map.start, new, map.pattern);
+            self.count("mremap grown in slack");
+            return;
+        }
+        let pages = new / P;
+        let b = match reply {
+            Reply::Mapped { addr: b } => b,
+            Reply::Error(Errno::ENOMEM) => {
+                let order = pages.next_power_of_two().trailing_zeros();
+                assert!(order > self.m.max_order || !self.s.has_free_block(order));
+                self.count("mremap move out of memory");
+                return;
+            }
+            other => panic!("mremap move: {other:?}"),
+        };
+        let used = map.end - map.start;
+        assert!(
+            self.s
+                .memory()
+                .slice(b, used)
+                .iter()
+                .all(|&x| x == map.pattern),
+            "contents not moved"
+        );
+        assert!(
+            self.s
+                .memory()
+                .slice(b + used, new - used)
+                .iter()
+                .all(|&x| x == 0),
+            "tail not zero"
+        );
+        let kept = self.m.kept(pages);
+        self.m.free += (map.top - map.start) / P;
+        self.m.free -= kept;
+        let mm = self.m.mms.get_mut(&mm_id).unwrap();
+        mm.maps[i] = MMapping {
+            start: b,
+            end: b + new,
+            top: b + kept * P,
+            rend: b + new,
+            pattern: map.pattern,
+        };
+        mm.maps.sort_by_key(|m| m.start);
+        self.s.memory_mut().fill(b, new, map.pattern);
+        self.count("mremap moved");
     }
 
     fn verify(&mut self) {
@@ -743,11 +1187,26 @@ impl Walk {
         }
         let st = self.s.stats();
         assert_eq!(st.free_pages, self.m.free, "step {}", self.steps);
-        assert_eq!(st.mmap_copy_pages, self.m.arena_pages - self.m.free);
+        assert_eq!(
+            st.mmap_copy_pages,
+            self.m.arena_pages - self.m.free - self.m.shm_pages
+        );
         assert_eq!(st.processes, self.m.procs.len());
-        let vmas: usize = self.m.mms.values().map(|m| m.maps.len()).sum();
-        assert_eq!(st.vmas, vmas);
-        assert_eq!(st.regions, vmas);
+        let anon: usize = self.m.mms.values().map(|m| m.maps.len()).sum();
+        let attached: usize = self.m.mms.values().map(|m| m.shm.len()).sum();
+        assert_eq!(st.vmas, anon + attached);
+        let segs_mapped = self.m.segs.values().filter(|s| s.nattch > 0).count();
+        assert_eq!(st.regions, anon + segs_mapped);
+        for (id, seg) in &self.m.segs {
+            let n = self
+                .m
+                .mms
+                .values()
+                .flat_map(|m| m.shm.iter())
+                .filter(|a| a.2 == *id)
+                .count();
+            assert_eq!(seg.nattch, n as u64, "model nattch of {id}");
+        }
         for mm in self.m.mms.values() {
             for map in &mm.maps {
                 let page = [map.pattern; P as usize];
@@ -775,6 +1234,9 @@ fn model_munmap(m: &mut Model, mm_id: u64, addr: u64, len: u64) -> Result<&'stat
         return Err(Errno::EINVAL);
     }
     let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+    if let Some(r) = model_munmap_shm(m, mm_id, addr, end) {
+        return r;
+    }
     let max = m.max_map_count;
     let mm = m.mms.get_mut(&mm_id).unwrap();
     let i = mm
@@ -800,14 +1262,16 @@ fn model_munmap(m: &mut Model, mm_id: u64, addr: u64, len: u64) -> Result<&'stat
         } else if end == map.end {
             mm.maps[i].end = addr;
             mm.maps[i].top = addr;
+            mm.maps[i].rend = addr;
             freed = map.top - addr;
             kind = "munmap tail";
         } else {
-            if mm.maps.len() >= max {
+            if mm.maps.len() + mm.shm.len() >= max {
                 return Err(Errno::ENOMEM);
             }
             mm.maps[i].end = addr;
             mm.maps[i].top = addr;
+            mm.maps[i].rend = addr;
             mm.maps.insert(i + 1, MMapping { start: end, ..map });
             freed = end - addr;
             kind = "munmap hole";
@@ -815,6 +1279,63 @@ fn model_munmap(m: &mut Model, mm_id: u64, addr: u64, len: u64) -> Result<&'stat
     }
     m.free += freed / P;
     Ok(kind)
+}
+
+/// munmap when `addr` lies in a SysV attachment: the file-mapping walk
+/// (from that mapping on, in address order, the first one ending exactly
+/// at `end` goes; the start must be the attachment's).
+fn model_munmap_shm(
+    m: &mut Model,
+    mm_id: u64,
+    addr: u64,
+    end: u64,
+) -> Option<Result<&'static str, Errno>> {
+    let mm = m.mms.get_mut(&mm_id).unwrap();
+    let att = mm
+        .shm
+        .iter()
+        .filter(|a| a.0 <= addr && addr < a.1)
+        .min_by_key(|a| (a.0, a.1))
+        .copied()?;
+    if addr != att.0 {
+        return Some(Err(Errno::EINVAL));
+    }
+    // Every mapping from the attachment on, in (start, end) order.
+    let mut later: Vec<(u64, u64, Option<usize>)> = mm
+        .maps
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.start, x.end, Some(i)))
+        .chain(mm.shm.iter().map(|a| (a.0, a.1, None)))
+        .filter(|x| (x.0, x.1) >= (att.0, att.1))
+        .collect();
+    later.sort_by_key(|x| (x.0, x.1));
+    let Some(hit) = later.into_iter().find(|x| x.1 == end) else {
+        return Some(Err(Errno::EINVAL));
+    };
+    Some(Ok(match hit.2 {
+        Some(i) => {
+            let map = mm.maps.remove(i);
+            m.free += (map.top - map.start) / P;
+            "munmap anon after an attachment"
+        }
+        None => {
+            let j = mm
+                .shm
+                .iter()
+                .position(|a| (a.0, a.1) == (hit.0, hit.1))
+                .unwrap();
+            let (_, _, id) = mm.shm.remove(j);
+            m.shm_gone(id);
+            "munmap attachment"
+        }
+    }))
+}
+
+/// Requested bits of a `shmget` flag word.
+fn requested(flags: i32) -> u32 {
+    let f = flags as u32;
+    ((f >> 6) | (f >> 3) | f) & 7
 }
 
 fn run(seed: u64, steps: u64, pages: u64, tweak: impl FnOnce(&mut Config)) {
@@ -832,7 +1353,13 @@ fn run(seed: u64, steps: u64, pages: u64, tweak: impl FnOnce(&mut Config)) {
     }
     w.s.check_invariants().unwrap();
     let st = w.s.stats();
-    assert_eq!((st.free_pages, st.processes, st.regions), (pages, 0, 0));
+    // Segments not removed outlive every process (spec §7.4); removed
+    // ones went with their last attacher.
+    let kept: u64 = w.m.segs.values().filter(|s| !s.dest).map(|s| s.pages).sum();
+    assert_eq!(
+        (st.free_pages, st.processes, st.regions),
+        (pages - kept, 0, 0)
+    );
     if steps >= 3000 {
         for what in [
             "mmap ok",
@@ -846,6 +1373,10 @@ fn run(seed: u64, steps: u64, pages: u64, tweak: impl FnOnce(&mut Config)) {
             "clone claimed",
             "exit of a shared address space",
             "exit releasing unclaimed children",
+            "shmget created",
+            "shmat ok",
+            "mremap in place",
+            "mremap refused",
         ] {
             assert!(
                 w.tally.get(what).copied().unwrap_or(0) >= 5,
@@ -885,6 +1416,14 @@ fn random_walk_small_arena() {
         c.max_order = 7;
         c.nr_trim_pages = 2;
         c.max_map_count = 10;
+    });
+}
+
+#[test]
+fn random_walk_strict_mremap() {
+    run(21, 3000, 512, |c| {
+        c.max_order = 6;
+        c.strict_mremap = true;
     });
 }
 
