@@ -199,3 +199,14 @@ fn futex_timeouts_and_a_waiting_thread_blocks_no_other() {
     assert!(out.contains("futex_threads: ok"), "{out}");
     assert_all_free(&d);
 }
+
+#[test]
+fn shmctl_from_c_fills_a_real_shmid_ds() {
+    let d = Daemon::start();
+    let out = check(
+        c_command(&d, "shmctl").arg("4242").output().unwrap(),
+        "shmctl",
+    );
+    assert!(out.contains("shmctl: ok"), "{out}");
+    assert_all_free(&d);
+}
