@@ -210,3 +210,11 @@ fn shmctl_from_c_fills_a_real_shmid_ds() {
     assert!(out.contains("shmctl: ok"), "{out}");
     assert_all_free(&d);
 }
+
+#[test]
+fn small_memory_calls_are_enosys_on_server_memory_and_the_hosts_elsewhere() {
+    let d = Daemon::start();
+    let out = check(c_command(&d, "memcalls").output().unwrap(), "memcalls");
+    assert!(out.contains("memcalls: ok"), "{out}");
+    assert_all_free(&d);
+}
