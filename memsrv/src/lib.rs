@@ -251,6 +251,10 @@ pub struct Stats {
     pub pending_ops: usize,
     /// Live drivers.
     pub drivers: usize,
+    /// Pages SysV segments hold (also part of `Shmem` in `/proc/meminfo`).
+    pub shm_pages: u64,
+    /// SysV segments (including those marked for removal).
+    pub shm_segments: usize,
 }
 
 /// Who is calling, as the server knows it when a request arrives.
@@ -777,6 +781,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             open_files: self.files.open.len(),
             pending_ops: self.pending.ops.len(),
             drivers: self.files.by_client.len(),
+            shm_pages: self.vm.shm.pages,
+            shm_segments: self.vm.shm.segs.len(),
         }
     }
 

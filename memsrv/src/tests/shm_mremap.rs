@@ -338,6 +338,7 @@ fn vectors_86_to_90_and_95_attach_detach_remove() {
     hello(&mut s, 2, 1000, None).unwrap();
     let id = shmget(&mut s, 1, K, 8192, IPC_CREAT | 0o600).unwrap();
     assert_eq!(s.stats().mmap_copy_pages, 0);
+    assert_eq!((s.stats().shm_pages, s.stats().shm_segments), (2, 1));
     let shmem = read_proc(&mut s, 1, ProcView::Meminfo).unwrap();
     assert!(
         shmem
