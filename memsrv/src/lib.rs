@@ -448,6 +448,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         self.flush_outbox(effects);
         let now = self.pending.clock.map_or(now_ms, |c| c.max(now_ms));
         self.pending.clock = Some(now);
+        self.vm.shm.now_s = now / 1000;
         self.expire_calls(now, effects);
         self.futex_tick(now, effects);
         self.settle(effects);
@@ -548,6 +549,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let (pid, caller) = self.procs.caller(client)?;
         let (mm, uid, gid) = (caller.mm, caller.uid, caller.gid);
         let ptraced = caller.tracer.is_some();
+        self.vm.shm.actor = pid;
         let who = Caller {
             client,
             tag,

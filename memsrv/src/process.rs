@@ -249,6 +249,8 @@ impl ProcessTable {
         let Some(p) = self.procs.remove(&pid) else {
             return;
         };
+        // Detaches on the way out are this process's (shm_lpid).
+        vm.shm.actor = pid;
         self.exited.push(pid);
         for ticket in &p.pending_children {
             if let Some(child) = self.tickets.remove(ticket) {

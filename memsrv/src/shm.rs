@@ -16,7 +16,9 @@
 //!
 //! `shm_nattch` is the number of attachment mappings; it drops whenever one
 //! goes away — `shmdt`, `munmap` of it, exit or exec — in
-//! [`Nommu::shm_vma_gone`]. A segment marked for removal (`SHM_DEST`) is
+//! [`Nommu::shm_vma_gone`], which also records `shm_dtime` and `shm_lpid`
+//! (the process whose call or exit removed it, as Linux's `shm_close`).
+//! Times are seconds of the server's clock at the last tick. A segment marked for removal (`SHM_DEST`) is
 //! destroyed, and its pages freed, when the count reaches 0.
 
 use alloc::collections::BTreeMap;
@@ -84,6 +86,11 @@ pub struct ShmTable {
     next_id: i32,
     /// Pages all segments hold (`shm_tot`).
     pub pages: u64,
+    /// The process whose call (or exit) is running: a detach records it
+    /// as `shm_lpid`, whatever path removed the attachment.
+    pub actor: u32,
+    /// The server's clock at the last tick, in seconds.
+    pub now_s: u64,
 }
 
 /// `ipcperms`: may a caller with `uid`/`gid` have the `want` bits (r=4,
@@ -127,6 +134,8 @@ impl Nommu {
         let destroy = match self.shm.segs.get_mut(&id) {
             Some(seg) => {
                 seg.nattch = seg.nattch.saturating_sub(1);
+                seg.dtime = self.shm.now_s;
+                seg.lpid = self.shm.actor;
                 seg.nattch == 0 && seg.mode & SHM_DEST != 0
             }
             None => false,
@@ -154,7 +163,7 @@ impl Nommu {
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// Seconds on the server's clock (the last tick).
     fn shm_now(&self) -> u64 {
-        self.pending.clock.unwrap_or(0) / 1000
+        self.vm.shm.now_s
     }
 
     /// `shmget(key, size, shmflg)` (spec §7.1).
@@ -383,18 +392,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         });
         let result = match found {
             Some(key) => {
-                let id = mm
-                    .get(&key)
-                    .and_then(|v| v.backing.as_ref())
-                    .map(|b| b.key.object);
-                let now = self.shm_now();
-                if let Some(seg) = id
-                    .and_then(|i| i32::try_from(i).ok())
-                    .and_then(|i| self.vm.shm.segs.get_mut(&i))
-                {
-                    seg.dtime = now;
-                    seg.lpid = who.pid;
-                }
+                // shm_vma_gone records dtime and lpid.
+                self.vm.shm.actor = who.pid;
                 self.vm.delete_vma(mm_id, &mut mm, &key);
                 Ok(Reply::Done)
             }

@@ -485,16 +485,21 @@ fn vector_94_last_attacher_exit_destroys_a_removed_segment() {
     shmat(&mut s, 2, id, 0, 0).unwrap();
     assert_eq!(rmid(&mut s, 1, id), Ok(()));
     assert_eq!(stat(&mut s, 1, id).unwrap().nattch, 2);
-    assert_eq!(call(&mut s, 2, Request::Exit), Ok(Reply::Done));
+    s.tick(3_000, &mut Vec::new());
+    assert_eq!(call(&mut s, 2, Request::Exec), Ok(Reply::Done));
     assert_eq!(stat(&mut s, 1, id), Err(Errno::EINVAL));
     assert_eq!(s.stats().free_pages, free);
-    // Without RMID the segment outlives its attachers.
+    // Without RMID the segment outlives its attachers; the exit is the
+    // last detach (dtime, lpid).
     let id = shmget(&mut s, 1, K, P, IPC_CREAT | 0o666).unwrap();
     shmat(&mut s, 1, id, 0, 0).unwrap();
+    s.tick(4_000, &mut Vec::new());
+    let lpid = stat(&mut s, 1, id).unwrap().cpid;
     s.disconnect(ClientId(1));
     ok(&s);
     hello(&mut s, 3, 0, None).unwrap();
-    assert_eq!(stat(&mut s, 3, id).unwrap().nattch, 0);
+    let st = stat(&mut s, 3, id).unwrap();
+    assert_eq!((st.nattch, st.dtime, st.lpid), (0, 4, lpid));
     // munmap of an attachment is a detach too.
     let x = shmat(&mut s, 3, id, 0, 0).unwrap();
     assert_eq!(munmap(&mut s, 3, x, P), Ok(()));
