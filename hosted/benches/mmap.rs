@@ -752,25 +752,26 @@ mod ipc_rows {
             return;
         };
         let host = measure(n, host_sysv_cycle);
-        row("host SysV shmget+shmat+shmdt+RMID", host, host);
+        row("host SysV shmget+at+dt+IPC_RMID", host, host);
         if c.shmget(IPC_PRIVATE, 1, 0)
             .is_err_and(|e| e == Errno::ENOSYS)
         {
             println!("  (memsrvd rows skipped: the server has no SysV shm yet)");
         } else {
             row(
-                "memsrvd SysV shmget+shmat+shmdt+RMID",
+                "memsrvd SysV shmget+at+dt+IPC_RMID",
                 measure(n, || sysv_cycle(&c)),
                 host,
             );
         }
         let host = measure(n, host_posix_cycle);
-        row("host shm_open+ftruncate+mmap+..+unlink", host, host);
-        row(
-            "memsrvd shm_open+..+unlink (ramfs)",
-            measure(n, || posix_cycle(&c)),
-            host,
-        );
+        row("host shm_open+..+shm_unlink", host, host);
+        if c.unlink("/dev/shm/none").is_err_and(|e| e == Errno::ENOSYS) {
+            println!("  (memsrvd shm_open row skipped: the server has no unlink yet)");
+        } else {
+            let figure = measure(n, || posix_cycle(&c));
+            row("memsrvd shm_open+..+shm_unlink", figure, host);
+        }
         if let Some(host) = host_ping_pong() {
             row("host futex ping-pong (2 procs)", host, host);
             match server_ping_pong(&setup, &c) {

@@ -218,3 +218,14 @@ fn small_memory_calls_are_enosys_on_server_memory_and_the_hosts_elsewhere() {
     assert!(out.contains("memcalls: ok"), "{out}");
     assert_all_free(&d);
 }
+
+#[test]
+fn futex_requeue_takes_val2_from_the_timeout_argument() {
+    let d = Daemon::start();
+    let out = check(
+        c_command(&d, "futex_requeue").output().unwrap(),
+        "futex_requeue",
+    );
+    assert!(out.contains("futex_requeue: ok"), "{out}");
+    assert_all_free(&d);
+}

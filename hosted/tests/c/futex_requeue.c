@@ -1,0 +1,75 @@
+/* futex_requeue: FUTEX_CMP_REQUEUE and FUTEX_REQUEUE through the server,
+ * with val2 passed in the timeout argument as Linux reads it.
+ * Three threads wait on word a. CMP_REQUEUE(a, wake 1, val2 = 1 to b,
+ * val3 = *a) returns 2 (one woken, one requeued); with a stale val3 it
+ * fails EAGAIN. REQUEUE(a, wake 0, val2 = 5 to b) moves the last one
+ * (returns 1). FUTEX_WAKE(b, 10) then wakes the two on b. Every waiter's
+ * futex returns 0. Prints "futex_requeue: ok". */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "nommu.h"
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "futex_requeue: %s:%d: ", __FILE__, __LINE__);   \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fprintf(stderr, " (%s)\n", strerror(errno));                     \
+            exit(1);                                                         \
+        }                                                                    \
+    } while (0)
+
+static int *a, *b;
+static int results[3];
+static int started;
+
+static void *waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    __atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
+    results[i] = futex(a, FUTEX_WAIT, 0, NULL, NULL, 0);
+    return NULL;
+}
+
+/* The timeout argument carrying a count, as the kernel reads it. */
+#define VAL2(n) ((const struct timespec *)(uintptr_t)(n))
+
+int main(void) {
+    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(page != MAP_FAILED, "mmap");
+    a = page;
+    b = page + 16;
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        results[i] = -2;
+        CHECK(pthread_create(&t[i], NULL, waiter, (void *)(intptr_t)i) == 0, "pthread_create");
+    }
+    while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 3)
+        usleep(1000);
+    usleep(200000);
+    errno = 0;
+    CHECK(futex(a, FUTEX_CMP_REQUEUE, 1, VAL2(1), b, 7) == -1 && errno == EAGAIN,
+          "stale val3");
+    int r = futex(a, FUTEX_CMP_REQUEUE, 1, VAL2(1), b, 0);
+    CHECK(r == 2, "CMP_REQUEUE returned %d", r);
+    r = futex(a, FUTEX_REQUEUE, 0, VAL2(5), b, 0);
+    CHECK(r == 1, "REQUEUE returned %d", r);
+    CHECK(futex(a, FUTEX_WAKE, 10, NULL, NULL, 0) == 0, "a is empty");
+    r = futex(b, FUTEX_WAKE, 10, NULL, NULL, 0);
+    CHECK(r == 2, "wake b returned %d", r);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(results[i] == 0, "waiter %d got %d", i, results[i]);
+    }
+    CHECK(munmap(page, 4096) == 0, "munmap");
+    printf("futex_requeue: ok\n");
+    return 0;
+}
