@@ -137,7 +137,12 @@ impl Files {
         if self.mounts.len() >= MAX_MOUNTS {
             return Err(Errno::ENOSPC);
         }
-        self.next_driver = self.next_driver.checked_add(1).ok_or(Errno::ENOSPC)?;
+        // The last number is the SysV segments' pseudo-driver.
+        self.next_driver = self
+            .next_driver
+            .checked_add(1)
+            .filter(|&n| n != crate::shm::SHM_DRIVER.0)
+            .ok_or(Errno::ENOSPC)?;
         let id = DriverId(self.next_driver);
         self.mounts
             .insert(String::from(registration.mount.as_str()), id);
