@@ -13,7 +13,8 @@ use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// `Unlink { path }`: `EROFS` on a read-only mount, else the driver
-    /// decides.
+    /// decides (the mount point itself goes as an empty path: a device
+    /// answers `EPERM`, the memory filesystem `ENOENT`).
     pub(crate) fn sys_unlink(
         &mut self,
         who: &Caller,
@@ -21,10 +22,6 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         fx: &mut Vec<Effect>,
     ) -> Result<Option<Reply>, Errno> {
         let (driver, rest) = self.files.resolve(path)?;
-        if rest.is_empty() {
-            // The mount point itself is a directory: EISDIR from unlink.
-            return Err(Errno::EISDIR);
-        }
         let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
         let read_only = self
             .files

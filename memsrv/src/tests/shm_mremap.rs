@@ -569,6 +569,7 @@ fn unlink_keeps_a_mapped_memory_file_alive() {
     assert_eq!(r.call(1, unlink("/data/f")), Reply::Error(Errno::EPERM));
     assert_eq!(r.call(1, unlink("/rom/t")), Reply::Error(Errno::EROFS));
     assert_eq!(r.call(1, unlink("/nowhere/x")), Reply::Error(Errno::ENOENT));
+    assert_eq!(r.call(1, unlink("/dev/tst")), Reply::Error(Errno::EPERM));
     assert_eq!(r.munmap(1, x, 8192), Ok(()));
     r.ok();
     let _ = (DATA, ROM);
