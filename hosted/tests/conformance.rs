@@ -19,7 +19,7 @@ use drivers::socket::Socket;
 use drivers::testdev::{TestDev, TestDevConfig};
 use drivers::MountPoint;
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
-use memsrv::{Config, Stats};
+use memsrv::{Config, Credentials, Stats};
 use nommu::conformance::env::{
     self, data_f_byte, rom_t_byte, DATA_DEV, DATA_F_INO, DATA_F_LEN, O_RDONLY, ROM_T_LEN,
 };
@@ -42,6 +42,14 @@ impl Connection for Handle {
 
     fn transport(&self) -> &dyn Transport {
         self.0.client().transport()
+    }
+
+    fn begin(&self, request: &[u8]) -> Result<(), Errno> {
+        self.0.client().transport().begin(request)
+    }
+
+    fn finish(&self, reply: &mut [u8; protocol::MAX_FRAME]) -> Result<usize, Errno> {
+        self.0.client().transport().finish(reply)
     }
 }
 
@@ -246,6 +254,15 @@ impl Home for Threads {
         Ok(Box::new(Handle(self.home.spawn_process()?)))
     }
 
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn Connection + '_>, Errno> {
+        let credentials = Credentials {
+            pid: None,
+            uid,
+            gid,
+        };
+        Ok(Box::new(Handle(self.home.spawn_process_as(credentials)?)))
+    }
+
     fn attach(&self, ticket: u64) -> Result<Box<dyn Connection + '_>, Errno> {
         Ok(Box::new(Handle(self.home.attach(ticket)?)))
     }
@@ -277,10 +294,13 @@ impl Home for Threads {
 }
 
 /// The spec's test environment (§14.0): nr_trim_pages 1, MAP_UNINITIALIZED
-/// not permitted, order 10; 16 MiB of arena.
+/// not permitted, order 10; 16 MiB of arena; `mremap` never moves (the
+/// strict profile §14.6 describes; the default is tested separately).
 fn start() -> Threads {
     let config = Config {
         arena_size: 16 << 20,
+        // §14.6 describes the strict profile (vector 75).
+        strict_mremap: true,
         ..Config::default()
     };
     let home = ThreadsHome::start(config).expect("start the threads home");
@@ -433,4 +453,50 @@ fn the_environment_is_what_the_vectors_assume() {
     assert_ne!(home.env.rom_t % 4096, 0, "/rom/t's data is page aligned");
     drop(p);
     assert_eq!(leftovers(&home.home), None);
+}
+
+/// memsrv's default (not the strict profile §14.6 describes): a private
+/// anonymous mapping grown past its region with `MREMAP_MAYMOVE` moves,
+/// keeping its contents; without `MREMAP_MAYMOVE` it cannot grow.
+#[test]
+fn mremap_moves_a_grown_anonymous_mapping_by_default() {
+    use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE};
+    const P: u64 = 4096;
+    let config = Config {
+        arena_size: 16 << 20,
+        ..Config::default()
+    };
+    assert!(!config.strict_mremap, "moving is the default");
+    let home = ThreadsHome::start(config).expect("start the threads home");
+    let p = home.spawn_process().unwrap();
+    let rw = PROT_READ | PROT_WRITE;
+    let a = p
+        .client()
+        .mmap(0, 4 * P, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    let bytes: Vec<u8> = (0..4 * P).map(|i| (i % 251) as u8).collect();
+    p.write(a, &bytes).unwrap();
+    // Something right behind, so growing in place is impossible anyway.
+    let _fence = p
+        .client()
+        .mmap(0, P, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    assert_eq!(p.client().mremap(a, 4 * P, 8 * P, 0, 0), Err(Errno::ENOMEM));
+    let b = p
+        .client()
+        .mremap(a, 4 * P, 8 * P, MREMAP_MAYMOVE, 0)
+        .expect("mremap with MREMAP_MAYMOVE");
+    assert_ne!(b, a, "the mapping moved");
+    let mut moved = vec![0u8; 4 * P as usize];
+    p.read(b, &mut moved).unwrap();
+    assert!(moved == bytes, "the contents moved with it");
+    let mut tail = vec![1u8; 4 * P as usize];
+    p.read(b + 4 * P, &mut tail).unwrap();
+    assert!(tail.iter().all(|&v| v == 0), "the new pages are zero");
+    assert_eq!(p.client().munmap(a, 4 * P), Err(Errno::EINVAL), "A is gone");
+    p.client()
+        .munmap(b, 8 * P)
+        .expect("munmap of the moved mapping");
+    drop(p);
+    assert_eq!(leftovers(&home), None);
 }

@@ -56,23 +56,41 @@ impl ChannelTransport {
     }
 }
 
-impl Transport for ChannelTransport {
-    fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        let _call = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+impl ChannelTransport {
+    /// The first half of a split call: queue `request` for the server and
+    /// return at once; [`ChannelTransport::finish`] collects the reply. A
+    /// call whose answer is deferred (a futex wait) can so be started on
+    /// one connection while the same thread goes on with others. Between
+    /// the two halves no other call may use this connection (its reply
+    /// would be taken for this one's; the client core then sees the wrong
+    /// tag and answers `EPROTO`).
+    pub fn begin(&self, request: &[u8]) -> Result<(), Errno> {
         let packet = Packet::copy_from(request)?;
-        let here = current_cpu();
-        self.reply.set_client_cpu(here);
+        self.reply.set_client_cpu(current_cpu());
         self.inbox.send(ToServer::Frame {
             from: self.id,
             packet,
-        })?;
+        })
+    }
+
+    /// The second half of a split call: wait for the reply to the frame
+    /// [`ChannelTransport::begin`] queued and copy it into `reply`.
+    pub fn finish(&self, reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         // Spinning against a server on this very core would only delay it.
-        let may_spin = !same_cpu(here, self.inbox.server_cpu());
+        let may_spin = !same_cpu(current_cpu(), self.inbox.server_cpu());
         let answer = self.reply.take(&self.gate, self.spin, may_spin)?;
         let bytes = answer.as_slice();
         // `Packet` never holds more than MAX_FRAME bytes.
         reply[..bytes.len()].copy_from_slice(bytes);
         Ok(bytes.len())
+    }
+}
+
+impl Transport for ChannelTransport {
+    fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        let _call = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        self.begin(request)?;
+        self.finish(reply)
     }
 }
 

@@ -1,10 +1,13 @@
 //! §14.11 Process model: fork is refused, vfork children share the
 //! parent's address space, clone without `CLONE_VM` gets an empty one
-//! (§10).
+//! (§10); remote access through ptrace is clipped to one mapping and
+//! needs its write permission; `execve` gives a vfork child its own
+//! address space.
 
-use super::support::{ranges_within, Process, P};
+use super::env::{data_f_byte, DATA_F, O_RDONLY, ROM_T};
+use super::support::{expect_bytes, ranges, ranges_within, Process, P};
 use super::{Deferred, Failure, Home, Section, Vector};
-use protocol::linux::{CLONE_VFORK, CLONE_VM, SIGCHLD};
+use protocol::linux::{CLONE_VFORK, CLONE_VM, MAP_PRIVATE, PROT_READ, SIGCHLD};
 use protocol::{Errno, ProcView};
 
 const S: Section = Section::ProcessModel;
@@ -14,14 +17,14 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 113, section: S, name: "fork is refused", run: v113_fork },
     Vector { id: 114, section: S, name: "a vfork child's mapping is the parent's", run: v114_vfork_child_maps },
     Vector { id: 115, section: S, name: "clone without CLONE_VM: empty address space", run: v115_clone_without_vm },
+    Vector { id: 116, section: S, name: "PTRACE_PEEKDATA never spans two mappings", run: v116_peek },
+    Vector { id: 117, section: S, name: "PTRACE_POKEDATA needs a writable mapping", run: v117_poke },
+    Vector { id: 119, section: S, name: "a vfork child's execve leaves the parent alone", run: v119_vfork_exec },
 ];
 
 #[rustfmt::skip]
 pub const DEFERRED: &[Deferred] = &[
-    Deferred { id: 116, section: S, needs: "PTRACE_PEEKDATA: the protocol has attach/detach but no remote access request" },
-    Deferred { id: 117, section: S, needs: "PTRACE_POKEDATA: the protocol has attach/detach but no remote access request" },
     Deferred { id: 118, section: S, needs: "brk" },
-    Deferred { id: 119, section: S, needs: "execve (the loader mapping a new image)" },
 ];
 
 fn v113_fork(home: &mut dyn Home) -> Result<(), Failure> {
@@ -77,5 +80,96 @@ fn v115_clone_without_vm(home: &mut dyn Home) -> Result<(), Failure> {
         [(a, a + P)],
         "the parent's maps after the child exited"
     );
+    Ok(())
+}
+
+/// The debugger attaches first, as `PTRACE_PEEKDATA` requires.
+fn v116_peek(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let debugger = Process::spawn(home)?;
+    let t = Process::spawn(home)?;
+    let a = ok!(t.anon(P), "target: mmap 1 page");
+    ok!(
+        home.write(a + 8, &0x1122_3344_5566_7788u64.to_ne_bytes()),
+        "target: store a word"
+    );
+    let c = debugger.client();
+    ok!(c.ptrace_attach(t.pid()), "ptrace attach");
+    ensure_eq!(
+        ok!(c.ptrace_peek(t.pid(), a + 8), "PEEKDATA of a word inside"),
+        0x1122_3344_5566_7788,
+        "the word"
+    );
+    ensure_errno!(
+        c.ptrace_peek(t.pid(), a + P - 2),
+        Errno::EIO,
+        "PEEKDATA 2 bytes before the end"
+    );
+    ok!(t.munmap(a, P), "target: munmap");
+    ensure_errno!(
+        c.ptrace_peek(t.pid(), a),
+        Errno::EIO,
+        "PEEKDATA of an unmapped address"
+    );
+    ok!(c.ptrace_detach(t.pid()), "ptrace detach");
+    Ok(())
+}
+
+fn v117_poke(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let debugger = Process::spawn(home)?;
+    let t = Process::spawn(home)?;
+    let u = Process::spawn(home)?;
+    let rom = t.open_map(ROM_T, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    let x = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    let y = u.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    ensure_eq!(y, x, "U's address of the shared /data/f copy");
+    let c = debugger.client();
+    ok!(c.ptrace_attach(t.pid()), "ptrace attach");
+    ensure_errno!(
+        c.ptrace_poke(t.pid(), rom, 0x5a5a),
+        Errno::EIO,
+        "POKEDATA into the /rom/t direct mapping"
+    );
+    let word = 0x0102_0304_0506_0708u64;
+    ok!(
+        c.ptrace_poke(t.pid(), x + 16, word),
+        "POKEDATA into the /data/f copy"
+    );
+    let mut seen = [0u8; 8];
+    ok!(home.read(y + 16, &mut seen), "U: load");
+    ensure_eq!(u64::from_ne_bytes(seen), word, "U sees the poked word");
+    expect_bytes(home, x, 16, data_f_byte, "the copy before the poked word")?;
+    ok!(c.ptrace_detach(t.pid()), "ptrace detach");
+    Ok(())
+}
+
+fn v119_vfork_exec(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let parent = Process::spawn(home)?;
+    let a = ok!(parent.anon(P), "parent: mmap 1 page");
+    let before = parent.maps()?;
+    let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+    let (_, ticket) = ok!(parent.client().clone_process(flags), "vfork");
+    let child = Process::attach(home, ticket)?;
+    ok!(child.client().exec(), "child: execve");
+    ensure_eq!(child.maps()?, "", "the child's maps right after execve");
+    let c = ok!(child.anon(2 * P), "child: the new image's mapping");
+    ensure_eq!(
+        parent.maps()?,
+        before,
+        "the parent's maps after the child's execve"
+    );
+    ensure_eq!(
+        ranges(&child.maps()?)?,
+        [(c, c + 2 * P)],
+        "the child's maps"
+    );
+    ensure_eq!(
+        ranges_within(&parent.maps()?, c, c + 2 * P)?,
+        [],
+        "the child's mapping in the parent's maps"
+    );
+    ok!(parent.munmap(a, P), "parent: munmap");
     Ok(())
 }

@@ -11,7 +11,9 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
-use protocol::{Errno, ProcView, Sysctl, MAX_FRAME, PAGE_SIZE};
+use protocol::{
+    decode_reply, encode_request, Errno, ProcView, Reply, Request, Sysctl, MAX_FRAME, PAGE_SIZE,
+};
 
 /// The page size, `P` in the spec.
 pub const P: u64 = PAGE_SIZE;
@@ -99,6 +101,29 @@ impl<'h> Process<'h> {
             .spawn()
             .map_err(|e| failure(line!(), format!("spawning a process: {e:?}")))?;
         Ok(Self { connection })
+    }
+
+    /// A new process of `home` running as `uid`/`gid`.
+    pub fn spawn_as(home: &'h dyn Home, uid: u32, gid: u32) -> Result<Self, Failure> {
+        let connection = home.spawn_as(uid, gid).map_err(|e| {
+            failure(
+                line!(),
+                format!("spawning a process as uid {uid}, gid {gid}: {e:?}"),
+            )
+        })?;
+        Ok(Self { connection })
+    }
+
+    /// Start `request` without waiting for its answer (a futex wait);
+    /// [`Pending::finish`] waits for it. Until then this process makes no
+    /// other call.
+    pub fn begin(&self, request: &Request) -> Result<Pending<'_, 'h>, Failure> {
+        let mut out = [0u8; MAX_FRAME];
+        let len = encode_request(PENDING_TAG, request, &mut out);
+        self.connection
+            .begin(&out[..len])
+            .map_err(|e| failure(line!(), format!("starting {request:?}: {e:?}")))?;
+        Ok(Pending { process: self })
     }
 
     /// The clone child named by `ticket`.
@@ -236,6 +261,27 @@ impl<'h> Process<'h> {
         self.client()
             .read_sysctl(Sysctl::NrTrimPages)
             .map_err(|e| failure(line!(), format!("reading nr_trim_pages: {e:?}")))
+    }
+}
+
+/// The tag of split calls (the client core counts from 1 per client).
+const PENDING_TAG: u32 = u32::MAX;
+
+/// A call [`Process::begin`] started.
+pub struct Pending<'p, 'h> {
+    process: &'p Process<'h>,
+}
+
+impl Pending<'_, '_> {
+    /// Wait for the answer; an error reply becomes `Err`.
+    pub fn finish(self) -> Result<Reply, Errno> {
+        let mut back = [0u8; MAX_FRAME];
+        let got = self.process.connection.finish(&mut back)?;
+        let frame = decode_reply(back.get(..got).ok_or(Errno::EPROTO)?).map_err(|e| e.errno())?;
+        if frame.tag != PENDING_TAG {
+            return Err(Errno::EPROTO);
+        }
+        frame.message.into_result()
     }
 }
 

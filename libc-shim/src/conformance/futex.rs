@@ -1,0 +1,165 @@
+//! §14.9 Futexes in the server profile (§8.3): the documented contract,
+//! where shareable mappings are keyed by the object so that processes
+//! sharing a segment meet, and everything else by address space.
+//!
+//! A wait is answered only when it is woken, so vectors 105 and 106 start
+//! it as a split call ([`Process::begin`], [`super::Connection::begin`])
+//! and wake it from another process on the same thread of control. They
+//! rely on the home delivering the wait to the server before the waker's
+//! later calls (see [`super::Connection::begin`]).
+
+use super::env::{MEM, O_RDWR};
+use super::support::{landmark, Process, P, RW};
+use super::{Failure, Home, Landmark, Section, Vector};
+use protocol::linux::{
+    CLONE_VM, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, MAP_SHARED,
+};
+use protocol::{Errno, Reply, Request};
+
+const S: Section = Section::Futex;
+
+#[rustfmt::skip]
+pub const VECTORS: &[Vector] = &[
+    Vector { id: 102, section: S, name: "misaligned word", run: v102_misaligned },
+    Vector { id: 103, section: S, name: "a word in no mapping", run: v103_unmapped },
+    Vector { id: 104, section: S, name: "a word in an I/O mapping", run: v104_io_mapping },
+    Vector { id: 105, section: S, name: "two processes meet on a shm segment", run: v105_shm_processes },
+    Vector { id: 106, section: S, name: "two CLONE_VM threads, private futex", run: v106_threads },
+    Vector { id: 107, section: S, name: "the word is not the expected value", run: v107_value_changed },
+];
+
+/// `futex(uaddr, op, val, NULL, NULL, 0)`.
+pub fn futex(p: &Process<'_>, uaddr: u64, op: u32, val: u32) -> Result<i64, Errno> {
+    p.client().futex(uaddr, op, val, None, 0, 0, 0)
+}
+
+/// The request of a `FUTEX_WAIT`-family call without timeout.
+pub fn wait_request(uaddr: u64, op: u32, val: u32) -> Request {
+    Request::Futex {
+        uaddr,
+        op,
+        val,
+        timeout_ns: None,
+        val2: 0,
+        uaddr2: 0,
+        val3: 0,
+    }
+}
+
+fn v102_misaligned(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let x = ok!(p.anon(P), "mmap 1 page");
+    ensure_errno!(
+        futex(&p, x + 2, FUTEX_WAIT, 0),
+        Errno::EINVAL,
+        "FUTEX_WAIT at X+2"
+    );
+    ensure_errno!(
+        futex(&p, x + 2, FUTEX_WAKE, 1),
+        Errno::EINVAL,
+        "FUTEX_WAKE at X+2"
+    );
+    Ok(())
+}
+
+fn v103_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let x = ok!(p.anon(P), "mmap 1 page");
+    ok!(p.munmap(x, P), "munmap it again");
+    ensure_errno!(
+        futex(&p, x, FUTEX_WAIT, 0),
+        Errno::EFAULT,
+        "FUTEX_WAIT in no mapping"
+    );
+    Ok(())
+}
+
+/// `/dev/mem` is the home's [`Landmark::DevMemWindow`] (as in vector 41).
+fn v104_io_mapping(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let window = landmark(home, Landmark::DevMemWindow)?;
+    let p = Process::spawn(home)?;
+    let fd = ok!(p.open(MEM, O_RDWR), "open /dev/mem");
+    let x = ok!(
+        p.map_fd(P, RW, MAP_SHARED, fd, window),
+        "SHARED RW of /dev/mem"
+    );
+    ensure_errno!(
+        futex(&p, x, FUTEX_WAIT, 0),
+        Errno::EPERM,
+        "FUTEX_WAIT in /dev/mem"
+    );
+    ok!(p.munmap(x, P), "munmap");
+    Ok(())
+}
+
+/// The waiter's answer, which must be `0`.
+fn woken(reply: Result<Reply, Errno>) -> Result<(), Failure> {
+    match reply {
+        Ok(Reply::Value(0)) => Ok(()),
+        other => Err(super::support::failure(
+            line!(),
+            alloc::format!("the waiter's FUTEX_WAIT: got {other:?}, expected Value(0)"),
+        )),
+    }
+}
+
+fn v105_shm_processes(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let a = Process::spawn(home)?;
+    let b = Process::spawn(home)?;
+    let id = ok!(a.client().shmget(0x105, 4, IPC_CREAT | 0o666), "A: shmget");
+    // Removed now, destroyed when both attachments are gone.
+    let x = ok!(a.client().shmat(id, 0, 0), "A: shmat");
+    let y = ok!(b.client().shmat(id, 0, 0), "B: shmat");
+    ok!(
+        a.client().shm_remove(id),
+        "IPC_RMID (deferred while attached)"
+    );
+    ensure_eq!(y, x, "B's address");
+    ok!(home.write(x, &0u32.to_ne_bytes()), "the word = 0");
+    let waiting = a.begin(&wait_request(x, FUTEX_WAIT, 0))?;
+    ok!(home.write(y, &1u32.to_ne_bytes()), "B: the word = 1");
+    let woke = futex(&b, y, FUTEX_WAKE, 1);
+    woken(waiting.finish())?;
+    ensure_eq!(woke, Ok(1), "B: FUTEX_WAKE(X, 1)");
+    Ok(())
+}
+
+fn v106_threads(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let parent = Process::spawn(home)?;
+    let w = ok!(parent.anon(P), "mmap 1 page");
+    let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
+    let thread = Process::attach(home, ticket)?;
+    let op = FUTEX_PRIVATE_FLAG;
+    let waiting = thread.begin(&wait_request(w, FUTEX_WAIT | op, 0))?;
+    ok!(home.write(w, &1u32.to_ne_bytes()), "the word = 1");
+    let woke = futex(&parent, w, FUTEX_WAKE | op, 1);
+    woken(waiting.finish())?;
+    ensure_eq!(woke, Ok(1), "FUTEX_WAKE_PRIVATE(w, 1)");
+    ensure_eq!(
+        futex(&parent, w, FUTEX_WAKE | op, 1),
+        Ok(0),
+        "a second wake"
+    );
+    Ok(())
+}
+
+fn v107_value_changed(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let p = Process::spawn(home)?;
+    let x = ok!(p.anon(P), "mmap 1 page");
+    ok!(home.write(x, &7u32.to_ne_bytes()), "the word = 7");
+    ensure_errno!(
+        futex(&p, x, FUTEX_WAIT, 0),
+        Errno::EAGAIN,
+        "FUTEX_WAIT expecting 0"
+    );
+    ensure_errno!(
+        futex(&p, x, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0),
+        Errno::EAGAIN,
+        "FUTEX_WAIT_PRIVATE expecting 0"
+    );
+    Ok(())
+}

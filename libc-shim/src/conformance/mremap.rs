@@ -1,0 +1,189 @@
+//! §14.6 `mremap` (§6), in the strict profile the spec describes: a
+//! mapping never moves, `MREMAP_MAYMOVE` is ignored, and the bound is the
+//! region's mapped length. A home runs these with memsrv's
+//! `Config::strict_mremap` set (memsrv's default moves a private anonymous
+//! mapping that outgrows its region when `MREMAP_MAYMOVE` allows it, which
+//! vector 75 would see).
+
+use super::env::{DATA_F, O_RDONLY};
+use super::support::{Process, TrimPages, P, RW};
+use super::{Failure, Home, Section, Vector};
+use protocol::linux::{MAP_PRIVATE, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ};
+use protocol::Errno;
+
+const S: Section = Section::Mremap;
+
+#[rustfmt::skip]
+pub const VECTORS: &[Vector] = &[
+    Vector { id: 74, section: S, name: "shrink, then grow back in place", run: v74_shrink_grow },
+    Vector { id: 75, section: S, name: "growing past the region: ENOMEM even with MAYMOVE", run: v75_no_move },
+    Vector { id: 76, section: S, name: "the bound is the mapped length, not the allocation", run: v76_bound_is_mapped_length },
+    Vector { id: 77, section: S, name: "old_len must match the mapping", run: v77_old_len_mismatch },
+    Vector { id: 78, section: S, name: "a shareable mapping cannot be resized", run: v78_shareable },
+    Vector { id: 79, section: S, name: "a private writable file copy can be resized", run: v79_private_copy },
+    Vector { id: 80, section: S, name: "MREMAP_FIXED only at the same address", run: v80_fixed },
+    Vector { id: 81, section: S, name: "misaligned address, zero length", run: v81_bad_arguments },
+    Vector { id: 82, section: S, name: "after shrinking, munmap takes the new length", run: v82_munmap_after_shrink },
+    Vector { id: 83, section: S, name: "a traced private read-only file mapping can be resized", run: v83_traced },
+];
+
+fn v74_shrink_grow(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = ok!(p.anon(4 * P), "mmap 4 pages");
+    let c = p.client();
+    ensure_eq!(
+        ok!(c.mremap(a, 4 * P, 2 * P, 0, 0), "mremap 4P -> 2P"),
+        a,
+        "address after shrinking"
+    );
+    ensure_eq!(
+        ok!(c.mremap(a, 2 * P, 4 * P, 0, 0), "mremap 2P -> 4P"),
+        a,
+        "address after growing back"
+    );
+    ok!(p.munmap(a, 4 * P), "munmap 4P");
+    Ok(())
+}
+
+fn v75_no_move(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = ok!(p.anon(4 * P), "mmap 4 pages");
+    ensure_errno!(
+        p.client().mremap(a, 4 * P, 5 * P, MREMAP_MAYMOVE, 0),
+        Errno::ENOMEM,
+        "mremap 4P -> 5P with MREMAP_MAYMOVE"
+    );
+    let maps = p.maps()?;
+    ensure_eq!(
+        super::support::ranges_within(&maps, a, a + 8 * P)?,
+        [(a, a + 4 * P)],
+        "the mapping after the refusal"
+    );
+    Ok(())
+}
+
+fn v76_bound_is_mapped_length(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let _trim = TrimPages::set(&p, 0)?;
+    let a = ok!(p.anon(5 * P), "mmap 5 pages (8 allocated)");
+    ensure_errno!(
+        p.client().mremap(a, 5 * P, 6 * P, 0, 0),
+        Errno::ENOMEM,
+        "mremap 5P -> 6P into the slack"
+    );
+    ok!(p.munmap(a, 5 * P), "munmap");
+    Ok(())
+}
+
+fn v77_old_len_mismatch(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = ok!(p.anon(4 * P), "mmap 4 pages");
+    ensure_errno!(
+        p.client().mremap(a, 3 * P, 2 * P, 0, 0),
+        Errno::EINVAL,
+        "mremap with old_len 3P of a 4P mapping"
+    );
+    Ok(())
+}
+
+fn v78_shareable(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    ensure_errno!(
+        p.client().mremap(a, 2 * P, P, 0, 0),
+        Errno::EPERM,
+        "mremap of a PRIVATE R /data/f mapping"
+    );
+    Ok(())
+}
+
+fn v79_private_copy(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = p.open_map(DATA_F, O_RDONLY, 2 * P, RW, MAP_PRIVATE, 0)?;
+    ensure_eq!(
+        ok!(p.client().mremap(a, 2 * P, P, 0, 0), "mremap 2P -> P"),
+        a,
+        "address of the PRIVATE RW copy after shrinking"
+    );
+    ok!(p.munmap(a, P), "munmap of the shrunk mapping");
+    Ok(())
+}
+
+fn v80_fixed(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = ok!(p.anon(4 * P), "mmap 4 pages");
+    let b = a + 16 * P;
+    let c = p.client();
+    ensure_errno!(
+        c.mremap(a, 4 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, b),
+        Errno::EINVAL,
+        "MAYMOVE|FIXED to another address"
+    );
+    ensure_eq!(
+        ok!(
+            c.mremap(a, 4 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, a),
+            "MAYMOVE|FIXED to A"
+        ),
+        a,
+        "address"
+    );
+    ok!(p.munmap(a, 2 * P), "munmap 2P");
+    Ok(())
+}
+
+fn v81_bad_arguments(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = ok!(p.anon(4 * P), "mmap 4 pages");
+    let c = p.client();
+    ensure_errno!(
+        c.mremap(a + 1, 4 * P, 2 * P, 0, 0),
+        Errno::EINVAL,
+        "mremap(A+1, ...)"
+    );
+    ensure_errno!(
+        c.mremap(a, 4 * P, 0, 0, 0),
+        Errno::EINVAL,
+        "mremap with new_len 0"
+    );
+    ensure_errno!(
+        c.mremap(a, 0, 2 * P, 0, 0),
+        Errno::EINVAL,
+        "mremap with old_len 0"
+    );
+    ok!(p.munmap(a, 4 * P), "munmap: nothing changed");
+    Ok(())
+}
+
+fn v82_munmap_after_shrink(home: &mut dyn Home) -> Result<(), Failure> {
+    let p = Process::spawn(home)?;
+    let a = ok!(p.anon(4 * P), "mmap 4 pages");
+    ok!(p.client().mremap(a, 4 * P, 2 * P, 0, 0), "mremap 4P -> 2P");
+    let before = p.mmap_copy_kb()?;
+    ensure_errno!(
+        p.munmap(a, 4 * P),
+        Errno::EINVAL,
+        "munmap(A, 4P) of the 2P mapping"
+    );
+    ok!(p.munmap(a, 2 * P), "munmap(A, 2P)");
+    ensure_eq!(p.mc_delta(before)?, -16, "MC delta of the munmap");
+    Ok(())
+}
+
+fn v83_traced(home: &mut dyn Home) -> Result<(), Failure> {
+    let home: &dyn Home = home;
+    let debugger = Process::spawn(home)?;
+    let t = Process::spawn(home)?;
+    ok!(debugger.client().ptrace_attach(t.pid()), "ptrace attach");
+    let a = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
+    ensure_eq!(
+        ok!(
+            t.client().mremap(a, 2 * P, P, 0, 0),
+            "traced: mremap 2P -> P"
+        ),
+        a,
+        "address after shrinking"
+    );
+    ok!(t.munmap(a, P), "munmap P");
+    ok!(debugger.client().ptrace_detach(t.pid()), "ptrace detach");
+    Ok(())
+}
