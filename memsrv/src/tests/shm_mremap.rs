@@ -708,3 +708,25 @@ fn memory_calls_are_enosys() {
         );
     }
 }
+
+#[test]
+fn shm_rnd_and_the_32_bit_proc_view() {
+    let mut s = server_with(64, |c| c.word_size = 4);
+    hello(&mut s, 1, 0, None).unwrap();
+    let id = shmget(&mut s, 1, IPC_PRIVATE, P, 0o600).unwrap();
+    // Unaligned without SHM_RND: EINVAL before the lookup.
+    assert_eq!(shmat(&mut s, 1, 9999, 0x10001, 0), Err(Errno::EINVAL));
+    // Rounded to 0 with SHM_REMAP: EINVAL early too.
+    assert_eq!(
+        shmat(&mut s, 1, 9999, 0x123, SHM_RND | SHM_REMAP),
+        Err(Errno::EINVAL)
+    );
+    // Rounded, acceptable: refused only as MAP_FIXED, after the lookup.
+    assert_eq!(shmat(&mut s, 1, id, 0x10001, SHM_RND), Err(Errno::EINVAL));
+    let text = read_proc(&mut s, 1, ProcView::SysvShm).unwrap();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "       key      shmid perms       size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime        rss       swap"
+    );
+    assert_eq!(text.lines().count(), 2);
+}
