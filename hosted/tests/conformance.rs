@@ -309,7 +309,8 @@ fn start() -> Threads {
 }
 
 /// Nothing of the vector's is left: no copies, every page free except the
-/// drivers' storage, no open file, no object, no call waiting. Drivers
+/// drivers' storage, no open file, no object, no call waiting, no SysV
+/// segment. Drivers
 /// answer `Release` and `close` after the vector's processes are gone, so
 /// the server is given a moment to settle.
 fn leftovers(home: &ThreadsHome) -> Option<String> {
@@ -319,6 +320,8 @@ fn leftovers(home: &ThreadsHome) -> Option<String> {
             && s.open_files == 0
             && s.objects == 0
             && s.pending_ops == 0
+            && s.shm_segments == 0
+            && s.shm_pages == 0
     };
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {

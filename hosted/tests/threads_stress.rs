@@ -1,7 +1,8 @@
 //! Many client threads hammering one threads home: random anonymous
 //! mappings of random sizes and flags, a per-page pattern written through
 //! the real pointers and read back, cuts of whole mappings, heads, tails and
-//! holes, vfork and clone children. Each thread keeps a model of its
+//! holes, `mremap` shrinking and growing (moving) mappings, SysV segments,
+//! vfork and clone children. Each thread keeps a model of its
 //! process's mappings and compares it with `/proc/self/maps` now and then; a
 //! monitor thread runs memsrv's invariant check throughout. At the end
 //! every page must be free again.
@@ -9,8 +10,9 @@
 use hosted::threads::{Process, ThreadsHome};
 use memsrv::Config;
 use protocol::linux::{
-    CLONE_VFORK, CLONE_VM, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE,
-    MAP_PRIVATE, MAP_SHARED, MAP_UNINITIALIZED, PROT_EXEC, PROT_READ, PROT_WRITE, SIGCHLD,
+    CLONE_VFORK, CLONE_VM, IPC_CREAT, IPC_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
+    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_UNINITIALIZED, MREMAP_MAYMOVE, PROT_EXEC, PROT_READ,
+    PROT_WRITE, SIGCHLD,
 };
 use protocol::{Errno, ProcView, PAGE_SIZE as P};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +46,8 @@ struct Mapping {
     start: u64,
     end: u64,
     seed: u8,
+    /// `MAP_SHARED|MAP_ANONYMOUS`: shareable, so `mremap` refuses it.
+    shared: bool,
 }
 
 /// The byte that fills page `addr` of a mapping with `seed` (never 0, so a
@@ -113,6 +117,7 @@ fn map(rng: &mut Rng, process: &Process) -> Mapping {
         start,
         end: start + pages * P,
         seed: rng.next() as u8,
+        shared: flags & MAP_SHARED != 0,
     };
     verify_zero(process, m);
     pattern(process, m);
@@ -167,6 +172,86 @@ impl<'h> Worker<'h> {
                 self.live.push(piece);
             }
         }
+    }
+
+    /// `mremap` of a live private mapping: it shrinks in place, or grows with `MREMAP_MAYMOVE` (memsrv's
+    /// default moves it when its region is too small), keeping its pages.
+    fn remap(&mut self) {
+        let i = self.rng.below(self.live.len() as u64) as usize;
+        let m = self.live[i];
+        let pages = (m.end - m.start) / P;
+        let client = self.process.client();
+        self.calls += 1;
+        if m.shared {
+            // Shareable: §6 step 5 says EPERM (memsrv resizes shared
+            // anonymous mappings today; reported, not exercised here).
+            return;
+        }
+        if pages > 1 && self.rng.below(2) == 0 {
+            let keep = 1 + self.rng.below(pages - 1);
+            let got = client.mremap(m.start, pages * P, keep * P, 0, 0);
+            assert_eq!(got, Ok(m.start), "shrinking {m:?} to {keep} pages");
+            self.live[i].end = m.start + keep * P;
+            verify(&self.process, self.live[i]);
+            return;
+        }
+        let more = 1 + self.rng.below(8);
+        let new_len = (pages + more) * P;
+        let at = client
+            .mremap(m.start, pages * P, new_len, MREMAP_MAYMOVE, 0)
+            .unwrap_or_else(|e| panic!("growing {m:?} by {more} pages: {e:?}"));
+        assert_eq!(at % P, 0);
+        // The old pages' contents, wherever they are now.
+        let mut page = vec![0u8; P as usize];
+        for k in 0..pages {
+            let old = m.start + k * P;
+            self.process.read(at + k * P, &mut page).unwrap();
+            let mut expected = vec![tag(m.seed, old); P as usize];
+            expected[..8].copy_from_slice(&old.to_le_bytes());
+            assert!(
+                page == expected,
+                "page {k} of {m:?} after growing to {at:#x}"
+            );
+        }
+        let grown = Mapping {
+            start: at,
+            end: at + new_len,
+            ..m
+        };
+        pattern(&self.process, grown);
+        self.live[i] = grown;
+    }
+
+    /// A SysV segment of this thread's own, attached twice (one address),
+    /// stored through, detached and removed within the step.
+    fn shm_round(&mut self) {
+        let client = self.process.client();
+        let size = 1 + self.rng.below(4 * P);
+        let id = client
+            .shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600)
+            .expect("shmget");
+        let x = client.shmat(id, 0, 0).expect("shmat");
+        assert_eq!(client.shmat(id, 0, 0), Ok(x), "a second attach");
+        let len = size.div_ceil(P) * P;
+        verify_zero(
+            &self.process,
+            Mapping {
+                start: x,
+                end: x + len,
+                seed: 0,
+                shared: true,
+            },
+        );
+        let byte = (self.rng.next() as u8) | 1;
+        self.process.fill(x, len, byte).unwrap();
+        client.shm_remove(id).expect("IPC_RMID while attached");
+        client.shmdt(x).expect("first shmdt");
+        let mut back = vec![0u8; len as usize];
+        self.process.read(x, &mut back).unwrap();
+        assert!(back.iter().all(|&b| b == byte), "the segment's data");
+        client.shmdt(x).expect("second shmdt");
+        assert_eq!(client.shm_stat(id), Err(Errno::EINVAL), "destroyed");
+        self.calls += 8;
     }
 
     /// Calls the server must refuse, with the exact errno.
@@ -263,6 +348,8 @@ impl<'h> Worker<'h> {
             87..=88 => self.clone_child(),
             89..=91 => self.compare_maps(),
             92 => self.respawn(),
+            93..=95 if !self.live.is_empty() => self.remap(),
+            96 => self.shm_round(),
             _ if !self.live.is_empty() => self.cut(),
             _ => {}
         }

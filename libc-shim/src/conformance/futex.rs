@@ -6,7 +6,9 @@
 //! it as a split call ([`Process::begin`], [`super::Connection::begin`])
 //! and wake it from another process on the same thread of control. They
 //! rely on the home delivering the wait to the server before the waker's
-//! later calls (see [`super::Connection::begin`]).
+//! later calls (see [`super::Connection::begin`]): the waker makes one
+//! round trip before it stores to the word (a store is no server call and
+//! would otherwise overtake the queued wait).
 
 use super::env::{MEM, O_RDWR};
 use super::support::{landmark, Process, P, RW};
@@ -93,6 +95,14 @@ fn v104_io_mapping(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
+/// One round trip of `p`: when it returns, the server has taken in every
+/// frame queued before it, the waiter's `FUTEX_WAIT` included, so a store
+/// to the word after it cannot overtake the wait.
+fn settled(p: &Process<'_>) -> Result<(), Failure> {
+    ok!(p.nr_trim_pages(), "a round trip after the wait was queued");
+    Ok(())
+}
+
 /// The waiter's answer, which must be `0`.
 fn woken(reply: Result<Reply, Errno>) -> Result<(), Failure> {
     match reply {
@@ -119,6 +129,7 @@ fn v105_shm_processes(home: &mut dyn Home) -> Result<(), Failure> {
     ensure_eq!(y, x, "B's address");
     ok!(home.write(x, &0u32.to_ne_bytes()), "the word = 0");
     let waiting = a.begin(&wait_request(x, FUTEX_WAIT, 0))?;
+    settled(&b)?;
     ok!(home.write(y, &1u32.to_ne_bytes()), "B: the word = 1");
     let woke = futex(&b, y, FUTEX_WAKE, 1);
     woken(waiting.finish())?;
@@ -134,6 +145,7 @@ fn v106_threads(home: &mut dyn Home) -> Result<(), Failure> {
     let thread = Process::attach(home, ticket)?;
     let op = FUTEX_PRIVATE_FLAG;
     let waiting = thread.begin(&wait_request(w, FUTEX_WAIT | op, 0))?;
+    settled(&parent)?;
     ok!(home.write(w, &1u32.to_ne_bytes()), "the word = 1");
     let woke = futex(&parent, w, FUTEX_WAKE | op, 1);
     woken(waiting.finish())?;

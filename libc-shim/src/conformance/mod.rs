@@ -16,8 +16,8 @@
 //!
 //! Encoded ([`VECTORS`]): every vector of §14.1 (1–21), §14.2 (22–44),
 //! §14.3 (45–56), §14.4 (57–63), §14.5 (64–73), §14.6 (74–83), §14.7
-//! (84–95), §14.8 (96–100), §14.10 (108–112) and §14.12 (120–122), and
-//! §14.11 vectors 113–117 and 119.
+//! (84–95), §14.8 (96–100), §14.9 (102–107), §14.10 (108–112) and §14.12
+//! (120–122), and §14.11 vectors 113–117 and 119.
 //!
 //! Vectors with files and devices need the §14.0 test environment: the
 //! home builds it as [`env`] describes and offers the `/dev/tst` handle and
@@ -29,7 +29,7 @@
 //!
 //! Encoded but pending ([`PENDING`]: the server answers their calls with
 //! `ENOSYS` until the feature lands, then they move into [`VECTORS`]):
-//! §14.9 (102–107, futexes).
+//! none at present.
 //!
 //! §14.6 describes the strict profile: a home runs it with memsrv's
 //! `Config::strict_mremap` (the default moves a grown private anonymous
@@ -237,13 +237,14 @@ const SECTIONS: &[&[Vector]] = &[
     mremap::VECTORS,
     sysv_shm::VECTORS,
     memfs::VECTORS,
+    futex::VECTORS,
     proc::VECTORS,
     process::VECTORS,
     backing::VECTORS,
 ];
 
 /// Encoded vectors whose server side has not landed yet: [`PENDING`].
-const PENDING_SECTIONS: &[&[Vector]] = &[futex::VECTORS];
+const PENDING_SECTIONS: &[&[Vector]] = &[];
 
 const DEFERRED_SECTIONS: &[&[Deferred]] = &[memfs::DEFERRED, process::DEFERRED];
 
