@@ -349,9 +349,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     return Err(Errno::EINVAL);
                 }
                 let key = self.futex_key(who.mm, a.uaddr, private)?;
-                // An unsigned count: at most `val` (`INT_MAX` or `-1` from
-                // C both mean "all"; 0 wakes nobody).
-                let n = usize::try_from(a.val).unwrap_or(usize::MAX);
+                // Linux's `futex_wake` counts an `int` and stops once
+                // `++woken >= nr_wake`: 0 or a negative count still wakes
+                // one waiter, `INT_MAX` wakes all.
+                let n = usize::try_from(i32::from_ne_bytes(a.val.to_ne_bytes()))
+                    .map_or(1, |n| n.max(1));
                 let woken = self.futex_wake(&key, bitset, n, fx);
                 Ok(Some(Reply::Value(woken as i64)))
             }

@@ -281,12 +281,14 @@ fn wake_is_fifo_and_counted() {
     assert_eq!(r.reply(1, tags[0].1), Some(Reply::Value(0)));
     assert_eq!(r.reply(2, tags[1].1), Some(Reply::Value(0)));
     assert!(held(&mut r, 3, tags[2].1));
-    // A count of 0 wakes nobody; u32::MAX (C's -1) wakes all.
-    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, 0), Ok(0));
-    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, 1), Ok(1));
+    // As Linux's futex_wake: a count of 0 (or C's -1) still wakes one;
+    // INT_MAX wakes all.
+    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, 0), Ok(1));
     assert_eq!(r.reply(3, tags[2].1), Some(Reply::Value(0)));
-    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, u32::MAX), Ok(2));
+    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, u32::MAX), Ok(1));
     assert_eq!(r.reply(4, tags[3].1), Some(Reply::Value(0)));
+    assert!(held(&mut r, 5, tags[4].1));
+    assert_eq!(wake(&mut r, 1, a, FUTEX_WAKE, i32::MAX as u32), Ok(1));
     assert_eq!(r.reply(5, tags[4].1), Some(Reply::Value(0)));
 }
 
