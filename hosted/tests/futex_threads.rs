@@ -219,6 +219,15 @@ fn play(p: &Process, addr: u64, parity: u32, stop: &AtomicBool) -> Result<u64, S
     Ok(waits)
 }
 
+/// Counts a finished player when dropped.
+struct Done<'a>(&'a AtomicU32);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// 8 threads in 4 pairs play futex ping-pong over one segment per pair,
 /// 10^5 round trips each: nobody is left sleeping, and afterwards no
 /// page, segment or waiter is left.
@@ -252,9 +261,10 @@ fn futex_ping_pong_over_shared_segments() {
                 let (stop, done) = (&stop, &done);
                 pair.iter().zip(0..).map(move |(p, parity)| {
                     s.spawn(move || {
-                        let result = play(p, x, parity, stop);
-                        done.fetch_add(1, Ordering::SeqCst);
-                        result
+                        // Counted even if the player panics, so the
+                        // watchdog loop ends.
+                        let _done = Done(done);
+                        play(p, x, parity, stop)
                     })
                 })
             })

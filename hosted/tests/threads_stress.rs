@@ -393,10 +393,15 @@ fn many_threads_many_calls_no_violation_nothing_leaked() {
                 scope.spawn(move || Worker::new(home, 0x9e37_79b9 * (i + 1)).run())
             })
             .collect();
-        let calls = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        let results: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
+        // Stop the monitor before reporting a worker's panic, or the
+        // scope would wait for it forever.
         done.store(true, Ordering::Relaxed);
         monitor.join().unwrap();
-        calls
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .sum()
     });
     let elapsed = started.elapsed();
     eprintln!(
