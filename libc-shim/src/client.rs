@@ -543,3 +543,76 @@ impl<T: Transport> Client<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+    use protocol::{decode_request, encode_reply};
+
+    /// Answers every `mincore` with one byte a page (the page's index in
+    /// the arena, truncated), and counts the calls.
+    struct Mincore {
+        calls: Cell<u32>,
+    }
+
+    impl Transport for Mincore {
+        fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+            self.calls.set(self.calls.get() + 1);
+            let frame = decode_request(request).map_err(|e| e.errno())?;
+            let answer = match frame.message {
+                Request::MemoryCall {
+                    call: MemoryCall::Mincore,
+                    addr,
+                    len,
+                    ..
+                } => {
+                    let pages = len.div_ceil(4096);
+                    let mut data = Bytes::new();
+                    for page in 0..pages {
+                        if data.push(((addr / 4096 + page) & 0x7f) as u8).is_err() {
+                            return Ok(encode_reply(
+                                frame.tag,
+                                &Reply::Error(Errno::EINVAL),
+                                reply,
+                            ));
+                        }
+                    }
+                    Reply::Data(data)
+                }
+                _ => Reply::Error(Errno::ENOSYS),
+            };
+            Ok(encode_reply(frame.tag, &answer, reply))
+        }
+    }
+
+    #[test]
+    fn mincore_asks_in_pieces_of_at_most_data_chunk_pages() {
+        let client = Client::new(Mincore {
+            calls: Cell::new(0),
+        });
+        let pages = 2 * DATA_CHUNK + 3;
+        let mut vec = [0xffu8; 2 * DATA_CHUNK + 3];
+        let addr = 0x40_0000u64;
+        // The last page is partial.
+        let len = (pages as u64 - 1) * 4096 + 100;
+        client.mincore(addr, len, 4096, &mut vec).unwrap();
+        assert_eq!(client.transport().calls.get(), 3);
+        for (i, &b) in vec.iter().enumerate() {
+            assert_eq!(b, ((addr / 4096 + i as u64) & 0x7f) as u8, "page {i}");
+        }
+        let mut short = [0u8; 2];
+        assert_eq!(
+            client.mincore(addr, 3 * 4096, 4096, &mut short),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            client.mincore(addr, 4096, 1000, &mut short),
+            Err(Errno::EINVAL)
+        );
+        // Zero length still asks the server (it checks the address).
+        client.transport().calls.set(0);
+        client.mincore(addr, 0, 4096, &mut short).unwrap();
+        assert_eq!(client.transport().calls.get(), 1);
+    }
+}
