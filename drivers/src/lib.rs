@@ -67,6 +67,7 @@ pub mod ramdisk;
 pub mod ramfs;
 pub mod romfs;
 pub mod socket;
+pub mod stream;
 pub mod testdev;
 
 #[cfg(any(test, feature = "testing"))]

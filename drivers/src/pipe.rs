@@ -1,142 +1,33 @@
 //! pipe: a FIFO. It has no mmap method at all, so every mapping of it
 //! fails `ENODEV` before capabilities are looked at (spec §2.2 step 6,
-//! vector 10). Data written is read back in order; the driver cannot
-//! block, so an empty or full pipe answers `EAGAIN` (as `O_NONBLOCK`).
+//! vector 10).
 
-use crate::flags::{data_len, open};
-use crate::mount::{check_device, device_lookup, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
-use alloc::collections::VecDeque;
-use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use crate::stream::{ByteStream, StreamFlavor};
+use protocol::{DriverOps, ObjectKind};
 
-/// Bytes a pipe holds (Linux's default pipe buffer).
-pub const PIPE_CAPACITY: usize = 65536;
+pub use crate::stream::PIPE_CAPACITY;
 
-/// The bytes in flight through a pipe or socket.
-pub(crate) struct ByteQueue {
-    bytes: VecDeque<u8>,
-}
+/// A FIFO's lookup answer: read and write, no mmap method.
+pub enum Fifo {}
 
-impl ByteQueue {
-    pub fn new() -> Self {
-        Self {
-            bytes: VecDeque::new(),
-        }
-    }
-
-    /// Take up to `len` bytes; `EAGAIN` when there are none.
-    pub fn read(&mut self, len: u32) -> Result<Bytes, Errno> {
-        if self.bytes.is_empty() && len > 0 {
-            return Err(Errno::EAGAIN);
-        }
-        let n = data_len(len).min(self.bytes.len());
-        let mut out = Bytes::new();
-        for b in self.bytes.drain(..n) {
-            out.push(b).map_err(|_| Errno::EIO)?;
-        }
-        Ok(out)
-    }
-
-    /// Queue as much of `data` as fits; `EAGAIN` when nothing does.
-    pub fn write(&mut self, data: &[u8]) -> Result<u64, Errno> {
-        let room = PIPE_CAPACITY.saturating_sub(self.bytes.len());
-        if room == 0 && !data.is_empty() {
-            return Err(Errno::EAGAIN);
-        }
-        let n = data.len().min(room);
-        self.bytes.extend(data.iter().take(n));
-        Ok(n as u64)
-    }
+impl StreamFlavor for Fifo {
+    const NAME: &'static str = "pipe";
+    const KIND: ObjectKind = ObjectKind::Fifo;
+    const MODE: u32 = 0o666;
+    const OPS: u8 = DriverOps::READ | DriverOps::WRITE;
 }
 
 /// A FIFO device.
-pub struct Pipe {
-    mount: MountPoint,
-    ino: u64,
-    queue: ByteQueue,
-}
-
-impl Pipe {
-    pub fn new(mount: MountPoint) -> Self {
-        Self {
-            mount,
-            ino: 1,
-            queue: ByteQueue::new(),
-        }
-    }
-
-    fn info(&self) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::Fifo,
-            mode: 0o666,
-            size: 0,
-            caps: None,
-            ops: DriverOps(DriverOps::READ | DriverOps::WRITE),
-            io_memory: false,
-        }
-    }
-
-    fn handle(&mut self, request: DriverRequest) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_lookup(&path)?;
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                    return Err(Errno::EEXIST);
-                }
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::ReadData { object, len, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Data(self.queue.read(len)?))
-            }
-            DriverRequest::WriteData { object, data, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Count(self.queue.write(&data)?))
-            }
-            // No mmap method: nothing to map, nothing to copy from.
-            DriverRequest::Read { object, .. }
-            | DriverRequest::GetUnmappedArea { object, .. }
-            | DriverRequest::Mmap { object, .. } => {
-                check_device(object)?;
-                Err(Errno::ENODEV)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
-        }
-    }
-}
-
-impl BackingDevice for Pipe {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("pipe", false)
-    }
-
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Ok(())
-    }
-
-    fn serve(&mut self, request: DriverRequest, _host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request))
-    }
-}
+pub type Pipe = ByteStream<Fifo>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mount::MountPoint;
+    use crate::stream::ByteQueue;
     use crate::testing::*;
+    use crate::BackingDevice;
+    use protocol::Errno;
 
     #[test]
     fn a_fifo_has_no_mmap_method() {
