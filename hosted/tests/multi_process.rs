@@ -6,41 +6,11 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, meminfo_field, proc_text, ChildGuard, Daemon};
+use daemon::{c_command, check, meminfo_field, proc_text, ChildGuard, Daemon};
 use protocol::ProcView;
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn check(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// Every page free and no anonymous memory held, as `/proc/meminfo` says.
-fn assert_all_free(d: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = d.ctl(&["meminfo"]);
-        let total = meminfo_field(&text, "MemTotal").unwrap();
-        let free = meminfo_field(&text, "MemFree").unwrap();
-        let copy = meminfo_field(&text, "MmapCopy").unwrap();
-        if total == free && copy == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "memory not released: MemTotal {total} MemFree {free} MmapCopy {copy}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Start C program `hold` and wait for its "ready"; returns the guard and
 /// the mappings it reported.
@@ -74,7 +44,7 @@ fn c_program_maps_writes_reads_back_and_unmaps() {
     assert!(out.contains("basic: ok"), "{out}");
     assert!(out.contains("--- self/maps"), "{out}");
     assert!(out.contains("MemTotal:"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -94,7 +64,7 @@ fn several_c_programs_at_once() {
         let out = check(child.wait_with_output().unwrap(), "basic");
         assert!(out.contains("basic: ok"));
     }
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -108,7 +78,7 @@ fn multi_threaded_c_client() {
         "threads",
     );
     assert!(out.contains("threads: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -123,7 +93,7 @@ fn multi_threaded_c_client_over_the_socket_path() {
         "threads (socket)",
     );
     assert!(out.contains("threads: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -143,7 +113,7 @@ fn killed_client_releases_everything_and_others_are_still_served() {
 
     holder.0.kill().expect("SIGKILL the holder");
     holder.0.wait().unwrap();
-    assert_all_free(&d);
+    d.assert_all_free();
     let maps = d.ctl(&["maps"]);
     for (addr, _) in &held {
         assert!(
@@ -159,7 +129,7 @@ fn killed_client_releases_everything_and_others_are_still_served() {
     let out = check(c_command(&d, "basic").arg("4").output().unwrap(), "basic");
     assert!(out.contains("basic: ok"));
     drop(client);
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -195,7 +165,7 @@ fn one_address_means_the_same_bytes_in_every_process() {
     }
     drop(holder);
     drop(client);
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -220,7 +190,7 @@ fn rust_clients_on_threads_share_one_process() {
         }
     });
     drop((a, b));
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -273,5 +243,5 @@ fn no_wake_up_is_lost_across_sleeps() {
     let elapsed = start.elapsed();
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
     drop(clients);
-    assert_all_free(&d);
+    d.assert_all_free();
 }

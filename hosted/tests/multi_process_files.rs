@@ -7,12 +7,11 @@
 mod daemon;
 
 use daemon::{
-    c_command, meminfo_field, parse_addr, pattern, proc_text, romfs_image, Daemon, Interactive,
-    Scratch,
+    c_command, check, meminfo_field, parse_addr, pattern, proc_text, romfs_image, Daemon,
+    Interactive, Scratch,
 };
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::{Errno, ProcView};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// FNV-1a, as `mapfile` prints it.
@@ -23,17 +22,6 @@ fn fnv(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-fn check(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// No copy memory held and no region left, as the daemon says.

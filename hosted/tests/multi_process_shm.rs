@@ -8,41 +8,11 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, meminfo_field, parse_addr, ChildGuard, Daemon, Interactive};
+use daemon::{c_command, check, parse_addr, ChildGuard, Daemon, Interactive};
 use protocol::linux::FUTEX_WAKE;
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn check(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// Every page free and no anonymous memory held, as `/proc/meminfo` says.
-fn assert_all_free(d: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = d.ctl(&["meminfo"]);
-        let total = meminfo_field(&text, "MemTotal").unwrap();
-        let free = meminfo_field(&text, "MemFree").unwrap();
-        let copy = meminfo_field(&text, "MmapCopy").unwrap();
-        if total == free && copy == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "memory not released: MemTotal {total} MemFree {free} MmapCopy {copy}\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The `nommu-ctl ipcs` row of segment `shmid`, split into its columns
 /// (key shmid owner perms bytes nattch [status]).
@@ -83,7 +53,7 @@ fn seed_futex_demonstration_across_two_processes() {
     c.shm_remove(id).unwrap();
     assert!(ipcs_row(&d, id).is_none());
     drop(c);
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -129,7 +99,7 @@ fn killed_process_leaves_no_attachment_waiter_or_page_behind() {
     c.shmdt(at).unwrap();
     c.shm_remove(id).unwrap();
     drop(c);
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -162,7 +132,7 @@ fn posix_shm_between_two_processes_survives_close_and_unlink() {
         "posix_shm names",
     );
     assert!(out.contains("posix_shm: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -174,7 +144,7 @@ fn mremap_moves_by_default() {
     );
     assert!(out.contains("moved: 1"), "{out}");
     assert!(out.contains("mremap: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -186,7 +156,7 @@ fn mremap_strict_refuses_to_move() {
     );
     assert!(out.contains("moved: 0"), "{out}");
     assert!(out.contains("mremap: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -197,7 +167,7 @@ fn futex_timeouts_and_a_waiting_thread_blocks_no_other() {
         "futex_threads",
     );
     assert!(out.contains("futex_threads: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -208,7 +178,7 @@ fn shmctl_from_c_fills_a_real_shmid_ds() {
         "shmctl",
     );
     assert!(out.contains("shmctl: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -216,7 +186,7 @@ fn small_memory_calls_are_enosys_on_server_memory_and_the_hosts_elsewhere() {
     let d = Daemon::start();
     let out = check(c_command(&d, "memcalls").output().unwrap(), "memcalls");
     assert!(out.contains("memcalls: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }
 
 #[test]
@@ -227,5 +197,5 @@ fn futex_requeue_takes_val2_from_the_timeout_argument() {
         "futex_requeue",
     );
     assert!(out.contains("futex_requeue: ok"), "{out}");
-    assert_all_free(&d);
+    d.assert_all_free();
 }

@@ -9,10 +9,10 @@ use protocol::ProcView;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The arena size tests use (small: several daemons run at once).
 pub const ARENA_SIZE: u64 = 16 << 20;
@@ -35,7 +35,41 @@ pub struct Daemon {
     pub pid: u32,
 }
 
+/// The standard output of a program that must have succeeded; a failure
+/// shows both of its outputs.
+pub fn check(out: Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 impl Daemon {
+    /// Wait until every page is free and no anonymous memory is held, as
+    /// `/proc/meminfo` says (releases happen on connection threads, so give
+    /// them a moment).
+    pub fn assert_all_free(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.ctl(&["meminfo"]);
+            let total = meminfo_field(&text, "MemTotal").unwrap();
+            let free = meminfo_field(&text, "MemFree").unwrap();
+            let copy = meminfo_field(&text, "MmapCopy").unwrap();
+            if total == free && copy == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "memory not released: MemTotal {total} MemFree {free} MmapCopy {copy}\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Start a daemon on a fresh socket with a fresh arena address (distinct
     /// within this test process, which may connect to several at once).
     pub fn start() -> Self {
