@@ -5,6 +5,7 @@
 //! and the `memsrvd` daemon ([`daemon`]), which real host processes reach
 //! over a Unix socket with the arena shared at the same address in each.
 
+pub mod cli;
 pub mod daemon;
 pub mod hostdir;
 pub mod threads;

@@ -28,6 +28,7 @@ daemon's address, so that range must be free here).
 ";
 
 fn main() -> ExitCode {
+    hosted::cli::exit_quietly_on_closed_stdout();
     match run(std::env::args().skip(1).collect()) {
         Ok(code) => code,
         Err(e) => {
