@@ -8,5 +8,6 @@ mod files;
 mod property;
 mod property_files;
 pub mod rig;
+mod rng;
 mod shm_mremap;
 pub mod sim;

@@ -11,37 +11,11 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use super::rng::Rng;
 use super::sim::*;
-use crate::process::splitmix64;
 use crate::{ClientId, Config, Credentials, MemoryServer, PhysicalMemory};
 use protocol::linux::*;
 use protocol::{Errno, OffsetUnit, ProcView, Reply, Request, Sysctl};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = splitmix64(self.0);
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(items[self.below(items.len() as u64) as usize])
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 struct MMapping {

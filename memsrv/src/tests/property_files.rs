@@ -17,37 +17,11 @@ use alloc::vec::Vec;
 
 use super::fake_driver::*;
 use super::rig::*;
+use super::rng::Rng;
 use super::sim::{BASE, P};
-use crate::process::splitmix64;
 use crate::ClientId;
 use protocol::linux::*;
 use protocol::{DriverOps, Errno, ObjectKind, Reply, Request};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = splitmix64(self.0);
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(items[self.below(items.len() as u64) as usize])
-        }
-    }
-}
 
 const PAGES: u64 = 512;
 const TST_BASE: u64 = 0x5000_0000;
