@@ -143,29 +143,15 @@ impl Core {
 
     /// mmap + munmap, no touch: the server's own cost.
     fn pair(&mut self, len: u64) {
-        let mapped = self.server.handle(
-            self.client,
-            Request::Mmap {
-                addr: 0,
-                len,
-                prot: RW,
-                flags: ANON,
-                fd: -1,
-                offset: 0,
-                unit: OffsetUnit::Bytes,
-            },
-        );
-        let Reply::Mapped { addr } = mapped else {
-            panic!("mmap: {mapped:?}")
-        };
-        let done = self
-            .server
-            .handle(self.client, Request::Munmap { addr, len });
-        assert_eq!(black_box(done), Reply::Done);
+        self.map_unmap(len, false);
     }
 
     /// The same with the page touches, like the other rows.
     fn cycle(&mut self, len: u64) {
+        self.map_unmap(len, true);
+    }
+
+    fn map_unmap(&mut self, len: u64, touch_pages: bool) {
         let mapped = self.server.handle(
             self.client,
             Request::Mmap {
@@ -181,7 +167,9 @@ impl Core {
         let Reply::Mapped { addr } = mapped else {
             panic!("mmap: {mapped:?}")
         };
-        touch(self.arena.ptr(addr, len).unwrap(), len);
+        if touch_pages {
+            touch(self.arena.ptr(addr, len).unwrap(), len);
+        }
         let done = self
             .server
             .handle(self.client, Request::Munmap { addr, len });
