@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 for v in $(env | awk -F= '/^(CARGO|RUSTUP|RUSTC)/ {print $1}'); do unset "$v"; done
 export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${NO_STD_TARGET_DIR:-$PWD/target-nostd}"
-exec /usr/bin/cargo build --release \
+/usr/bin/cargo build --release \
     --target riscv64gc-unknown-none-elf \
     -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
     -p protocol -p memsrv -p drivers "$@"
+/usr/bin/cargo build --release \
+    --target riscv64gc-unknown-none-elf \
+    -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
+    -p libc-shim --no-default-features --features conformance

@@ -199,12 +199,15 @@ pub fn libnommu() -> &'static Path {
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&root)
             .args([
-                "build",
+                "rustc",
                 "-p",
                 "libc-shim",
+                "--lib",
                 "--release",
                 "--features",
                 "posix",
+                "--crate-type",
+                "staticlib",
             ])
             .arg("--target-dir")
             .arg(&target);
