@@ -17,14 +17,18 @@
 //! | module | object | mapping |
 //! | --- | --- | --- |
 //! | [`ramfs`] | memory filesystem (`/tmp`, `/dev/shm`) | direct when contiguous (spec §7.5) |
-//! | [`romfs`] | read-only filesystem image on ROM | direct, execute in place |
+//! | [`romfs`] | read-only filesystem image on ROM (copied in, or in place on flash) | direct, execute in place |
 //! | [`ramdisk`] | block device | copy, or direct by choice |
 //! | [`fbdev`] | framebuffer | direct (shared only) |
-//! | [`mtd`] | flash: ROM, RAM or NOR with program/erase | per MTD type |
+//! | [`mtd`] | flash: ROM, RAM or NOR with program/erase, in the arena or on a [`flash::FlashChip`] | per MTD type |
+//! | [`blockdev`] | disk over a [`blockdev::BlockDevice`] (sectors) | copy only |
 //! | [`copyfs`] | disk-like filesystem over a [`copyfs::FileStore`] | copy only |
 //! | [`pipe`], [`socket`] | FIFO, socket | refused |
 //! | [`devmem`], [`devzero`], [`iomem`] | `/dev/mem`, `/dev/zero`, register memory | as Linux |
 //! | [`testdev`] | the configurable `/dev/tst` of spec §14.0 | as configured |
+//!
+//! [`flash`] and [`blockdev::BlockDevice`] are the narrow hardware
+//! interfaces a board implements to put real chips and disks behind them.
 //!
 //! No request and no image can make a driver panic: every size and offset
 //! from the wire is checked arithmetic, every slice access is checked (the
@@ -56,10 +60,12 @@ pub mod flags;
 pub mod mount;
 mod window;
 
+pub mod blockdev;
 pub mod copyfs;
 pub mod devmem;
 pub mod devzero;
 pub mod fbdev;
+pub mod flash;
 pub mod iomem;
 pub mod mtd;
 pub mod pipe;

@@ -1,6 +1,7 @@
 //! Test support other crates may reuse (feature `testing`): a
 //! [`DriverHost`] over a plain byte vector that checks what drivers do
-//! with it, request builders, and a romfs image writer for exact layouts.
+//! with it, request builders, a romfs image writer for exact layouts, and
+//! simulated hardware (a NOR chip, a disk) for the drivers over devices.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,8 +11,10 @@
 )]
 
 mod romfs_image;
+mod sim;
 
 pub use romfs_image::{checksum as romfs_checksum, RomfsImage};
+pub use sim::{DiskStats, FlashStats, SimDisk, SimFlash};
 
 use crate::DriverHost;
 use alloc::collections::{BTreeMap, BTreeSet};

@@ -31,11 +31,21 @@
 //! ROM and RAM windows always can, NOR cannot (`ENODEV`) unless built with
 //! [`Mtd::with_direct_window`] — not Linux: a NOR chip mapped in place,
 //! kept safe by the exclusive sections above.
+//!
+//! Real flash: [`Mtd::on_chip`] runs the device over a [`FlashChip`]
+//! instead of the arena. Reads and the copies for private mappings come
+//! from the chip, programming and erasing are the chip's commands inside
+//! the same exclusive sections (the chip itself shows the status words),
+//! and a direct mapping is the chip's read-array address.
+
+mod chip;
 
 use crate::flags::{available, cap, open, pages, P};
+use crate::flash::FlashChip;
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
 use crate::{answer, BackingDevice, DriverHost};
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use protocol::{
@@ -63,6 +73,8 @@ pub enum MtdType {
 enum Contents {
     Image(Vec<u8>),
     Blank(u64),
+    /// The bytes live on a real chip, never in the arena.
+    Chip(Box<dyn FlashChip + Send>),
 }
 
 /// An MTD character device.
@@ -107,6 +119,23 @@ impl Mtd {
         }
     }
 
+    /// A device over a real chip: size and erase blocks are the chip's,
+    /// nothing is copied into the arena. `kind` is [`MtdType::Nor`] (or
+    /// [`MtdType::Rom`] for a chip never written); [`MtdType::Ram`] fails
+    /// to start (`EINVAL`): flash cannot be overwritten in place.
+    pub fn on_chip(mount: MountPoint, kind: MtdType, chip: Box<dyn FlashChip + Send>) -> Self {
+        Self {
+            mount,
+            kind,
+            erase_size: chip.erase_size(),
+            size: chip.size(),
+            direct_nor: false,
+            ino: 1,
+            contents: Contents::Chip(chip),
+            window: None,
+        }
+    }
+
     /// NOR flash that can be mapped in place (`COPY|DIRECT|READ|EXEC`),
     /// protected by the exclusive sections. No effect on other types.
     pub fn with_direct_window(mut self) -> Self {
@@ -120,7 +149,8 @@ impl Mtd {
         self
     }
 
-    /// The chip's arena address, once started.
+    /// The chip's address (in the arena, or a real chip's read-array
+    /// address), once started.
     pub fn base(&self) -> Option<u64> {
         self.window.map(|w| w.base)
     }
@@ -129,7 +159,22 @@ impl Mtd {
         self.window.ok_or(Errno::EIO)
     }
 
+    /// The real chip, if the device runs over one.
+    fn chip(&mut self) -> Option<&mut (dyn FlashChip + Send + 'static)> {
+        match &mut self.contents {
+            Contents::Chip(chip) => Some(chip.as_mut()),
+            _ => None,
+        }
+    }
+
     fn caps(&self) -> u8 {
+        let mappable = match &self.contents {
+            Contents::Chip(chip) => chip.read_array_addr().is_some(),
+            _ => true,
+        };
+        if !mappable {
+            return cap::COPY;
+        }
         match self.kind {
             MtdType::Rom => cap::COPY | cap::DIRECT | cap::READ | cap::EXEC,
             MtdType::Ram => cap::COPY | cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC,
@@ -232,6 +277,13 @@ impl Mtd {
             return Err(Errno::ENOSPC);
         }
         let end = offset.saturating_add(n);
+        if let Some(chip) = self.chip() {
+            let part = data
+                .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
+                .ok_or(Errno::EIO)?;
+            chip::program(chip, host, offset, part)?;
+            return Ok(n);
+        }
         let first = offset.checked_div(self.erase_size).ok_or(Errno::EINVAL)?;
         let last = pages_of(end, self.erase_size);
         self.exclusive(host, window, first..last, |block_start, block| {
@@ -259,6 +311,10 @@ impl Mtd {
         }
         let block = |n: u64| n.checked_div(self.erase_size).unwrap_or(0);
         let blocks = block(offset)..block(end);
+        let (erase_size, kind) = (self.erase_size, self.kind);
+        if let (Some(chip), MtdType::Nor) = (self.chip(), kind) {
+            return chip::erase(chip, host, offset..end, erase_size);
+        }
         match self.kind {
             MtdType::Rom => Err(Errno::EROFS),
             MtdType::Ram => host.fill_arena(window.addr(offset)?, ERASED, len),
@@ -329,9 +385,13 @@ impl Mtd {
                     return Err(Errno::EINVAL);
                 }
                 device(object)?;
-                Ok(DriverReply::Data(
-                    self.window()?.read_data(host, offset, len)?,
-                ))
+                let window = self.window()?;
+                match self.chip() {
+                    Some(chip) => Ok(DriverReply::Data(chip::read_data(
+                        chip, window.len, offset, len,
+                    )?)),
+                    None => Ok(DriverReply::Data(window.read_data(host, offset, len)?)),
+                }
             }
             DriverRequest::Read {
                 object,
@@ -340,9 +400,15 @@ impl Mtd {
                 dest,
             } => {
                 device(object)?;
-                Ok(DriverReply::Count(
-                    self.window()?.read_into(host, offset, len, dest)?,
-                ))
+                let window = self.window()?;
+                match self.chip() {
+                    Some(chip) => Ok(DriverReply::Count(chip::read_into(
+                        chip, host, window.len, offset, len, dest,
+                    )?)),
+                    None => Ok(DriverReply::Count(
+                        window.read_into(host, offset, len, dest)?,
+                    )),
+                }
             }
             DriverRequest::WriteData {
                 object,
@@ -428,13 +494,25 @@ impl BackingDevice for Mtd {
         if self.erase_size == 0 || !self.size.is_multiple_of(self.erase_size) {
             return Err(Errno::EINVAL);
         }
+        if let Contents::Chip(chip) = &self.contents {
+            // Nothing to copy: the chip is its own storage.
+            if self.kind == MtdType::Ram || self.size == 0 {
+                return Err(Errno::EINVAL);
+            }
+            let base = chip.read_array_addr().unwrap_or(0);
+            self.window = Some(Window {
+                base,
+                len: self.size,
+            });
+            return Ok(());
+        }
         let window = Window::allocate(host, self.size)?;
         let filled = match &self.contents {
             Contents::Image(image) => host.write_arena(window.base, image),
             Contents::Blank(len) if self.kind != MtdType::Ram => {
                 host.fill_arena(window.base, ERASED, *len)
             }
-            Contents::Blank(_) => Ok(()),
+            Contents::Blank(_) | Contents::Chip(_) => Ok(()),
         };
         if let Err(e) = filled {
             let _ = host.free_backing(window.base, pages(window.len));

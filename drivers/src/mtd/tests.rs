@@ -2,6 +2,7 @@ use super::*;
 use crate::flags::open::{RDONLY, RDWR, WRONLY};
 use crate::flags::vm::{MAYOVERLAY, MAYSHARE, SHARED};
 use crate::testing::*;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 const BLOCK: u64 = 4096;
@@ -355,4 +356,228 @@ fn blank_devices_and_bad_geometry() {
         Errno::EIO
     );
     assert_eq!(unstarted.erase(&mut host, 0, BLOCK), Err(Errno::EIO));
+}
+
+/// A host that tells the simulated chip when an exclusive section is held.
+struct Probe<'a> {
+    host: &'a mut TestHost,
+    stats: alloc::sync::Arc<FlashStats>,
+}
+
+impl DriverHost for Probe<'_> {
+    fn write_arena(&mut self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        self.host.write_arena(addr, bytes)
+    }
+    fn read_arena(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.host.read_arena(addr, buf)
+    }
+    fn alloc_backing(&mut self, pages: u64) -> Result<u64, Errno> {
+        self.host.alloc_backing(pages)
+    }
+    fn free_backing(&mut self, addr: u64, pages: u64) -> Result<(), Errno> {
+        self.host.free_backing(addr, pages)
+    }
+    fn begin_exclusive(&mut self, object: u64) -> Result<(), Errno> {
+        self.host.begin_exclusive(object)?;
+        self.stats.exclusive.store(true, SeqCst);
+        Ok(())
+    }
+    fn end_exclusive(&mut self, object: u64) -> Result<(), Errno> {
+        self.stats.exclusive.store(false, SeqCst);
+        self.host.end_exclusive(object)
+    }
+}
+
+use core::sync::atomic::Ordering::SeqCst;
+
+const FLASH_AT: u64 = 0x2200_0000;
+
+fn on_chip(addr: Option<u64>) -> (Mtd, TestHost, alloc::sync::Arc<FlashStats>) {
+    let chip = SimFlash::new(&image(), BLOCK, addr);
+    let stats = chip.stats.clone();
+    let mut host = TestHost::new();
+    let mut mtd = Mtd::on_chip(
+        MountPoint::new("/dev/mtd4", (90, 8)).unwrap(),
+        MtdType::Nor,
+        Box::new(chip),
+    )
+    .with_direct_window();
+    mtd.start(&mut host).unwrap();
+    (mtd, host, stats)
+}
+
+fn sections(host: &TestHost) -> (usize, usize) {
+    let begins = host
+        .events()
+        .iter()
+        .filter(|e| matches!(e, HostEvent::BeginExclusive(1)))
+        .count();
+    let ends = host
+        .events()
+        .iter()
+        .filter(|e| matches!(e, HostEvent::EndExclusive(1)))
+        .count();
+    (begins, ends)
+}
+
+/// Nothing is copied into the arena; reads and mapping copies come from
+/// the chip; a direct mapping is the chip's read-array address.
+#[test]
+fn a_chip_is_read_in_place_and_mapped_at_its_address() {
+    let (mut mtd, mut host, stats) = on_chip(Some(FLASH_AT));
+    assert_eq!(host.allocated_pages(), 0);
+    assert_eq!(mtd.base(), Some(FLASH_AT));
+    let info = opened(mtd.serve(lookup("", RDWR, 0), &mut host));
+    assert_eq!(info.caps, Some(0x01 | 0x08 | 0x10 | 0x40));
+    assert_eq!(info.size, 4 * BLOCK);
+    assert_eq!(
+        address(mtd.serve(get_unmapped_area(1, 4096, 2), &mut host)),
+        FLASH_AT + 8192
+    );
+    assert_eq!(
+        data(mtd.serve(read_data(1, 4 * BLOCK - 3, 8), &mut host)),
+        &image()[4 * BLOCK as usize - 3..]
+    );
+    let dest = host.alloc_backing(2).unwrap();
+    assert_eq!(
+        count(mtd.serve(read_into(1, 100, 8192, dest), &mut host)),
+        8192
+    );
+    assert_eq!(host.read(dest, 8192), &image()[100..8292]);
+    assert!(stats.reads.load(SeqCst) > 0);
+    // A chip without a read-array address is copy only.
+    let (mut hidden, mut host, _) = on_chip(None);
+    assert_eq!(
+        opened(hidden.serve(lookup("", RDONLY, 0), &mut host)).caps,
+        Some(0x01)
+    );
+    assert_eq!(
+        error(hidden.serve(get_unmapped_area(1, 4096, 0), &mut host)),
+        Errno::ENODEV
+    );
+}
+
+/// Programs and erases are the chip's own commands, each inside one
+/// exclusive section; the chip's NOR rules are never broken (the driver
+/// asks it for `old & new` only).
+#[test]
+fn a_chip_programs_and_erases_inside_exclusive_sections() {
+    let (mut mtd, mut host, stats) = on_chip(Some(FLASH_AT));
+    host.clear_events();
+    let mut probe = Probe {
+        host: &mut host,
+        stats: stats.clone(),
+    };
+    mtd.erase(&mut probe, 0, 2 * BLOCK).unwrap();
+    assert_eq!(stats.erases.load(SeqCst), 2);
+    assert_eq!(
+        count(mtd.serve(
+            write_data(1, BLOCK - 2, &[0x0F, 0xF0, 0x00, 0x3C]),
+            &mut probe
+        )),
+        4
+    );
+    // 0 → 1 asked for: the bits stay 0 (AND), the chip is not refused.
+    assert_eq!(
+        count(mtd.serve(write_data(1, BLOCK - 2, &[0xF0, 0xFF]), &mut probe)),
+        2
+    );
+    assert_eq!(
+        data(mtd.serve(read_data(1, BLOCK - 3, 6), &mut probe)),
+        [0xFF, 0x00, 0xF0, 0x00, 0x3C, 0xFF]
+    );
+    // The erase control object goes to the chip as well.
+    let mut cmd = Vec::new();
+    cmd.extend_from_slice(&0u32.to_le_bytes());
+    cmd.extend_from_slice(&(BLOCK as u32).to_le_bytes());
+    assert_eq!(
+        count(mtd.serve(write_data(ERASE_OBJECT, 0, &cmd), &mut probe)),
+        8
+    );
+    assert_eq!(
+        data(mtd.serve(read_data(1, BLOCK - 2, 4), &mut probe)),
+        [0xFF, 0xFF, 0x00, 0x3C]
+    );
+    assert_eq!(stats.outside_exclusive.load(SeqCst), 0);
+    assert_eq!(stats.erases.load(SeqCst), 3);
+    assert_eq!(sections(&host), (4, 4), "one section per operation");
+    assert!(!host.in_exclusive(1));
+    // Untouched blocks keep the image; nothing went into the arena.
+    assert_eq!(host.allocated_pages(), 0);
+    assert_eq!(
+        data(mtd.serve(read_data(1, 3 * BLOCK, 16), &mut host)),
+        &image()[3 * BLOCK as usize..3 * BLOCK as usize + 16]
+    );
+}
+
+/// A chip error fails the operation with the chip's errno and still ends
+/// the section; a mapped device never reaches the chip.
+#[test]
+fn chip_errors_and_mapped_devices() {
+    let (mut mtd, mut host, stats) = on_chip(Some(FLASH_AT));
+    host.clear_events();
+    stats.fail_next.store(true, SeqCst);
+    assert_eq!(
+        error(mtd.serve(write_data(1, 0, &[0]), &mut host)),
+        Errno::EIO
+    );
+    stats.fail_next.store(true, SeqCst);
+    assert_eq!(mtd.erase(&mut host, 0, BLOCK), Err(Errno::EIO));
+    assert_eq!(sections(&host), (2, 2));
+    assert!(!host.in_exclusive(1));
+    host.set_mapped(1);
+    host.clear_events();
+    let before = (stats.programs.load(SeqCst), stats.erases.load(SeqCst));
+    assert_eq!(
+        error(mtd.serve(write_data(1, 0, &[0]), &mut host)),
+        Errno::EBUSY
+    );
+    assert_eq!(mtd.erase(&mut host, BLOCK, BLOCK), Err(Errno::EBUSY));
+    assert!(host.events().is_empty());
+    assert_eq!(
+        (stats.programs.load(SeqCst), stats.erases.load(SeqCst)),
+        before
+    );
+    // Bad ranges are refused before the chip is asked.
+    host.set_unmapped(1);
+    assert_eq!(mtd.erase(&mut host, 1, BLOCK), Err(Errno::EINVAL));
+    assert_eq!(
+        error(mtd.serve(write_data(1, 4 * BLOCK, &[0]), &mut host)),
+        Errno::ENOSPC
+    );
+}
+
+#[test]
+fn chip_geometry_and_types() {
+    let mut host = TestHost::new();
+    let m = MountPoint::new("/dev/mtd5", (90, 10)).unwrap();
+    // A ROM chip reads and maps but refuses writes and erases.
+    let mut rom = Mtd::on_chip(
+        m.clone(),
+        MtdType::Rom,
+        Box::new(SimFlash::new(&image(), BLOCK, Some(FLASH_AT))),
+    );
+    rom.start(&mut host).unwrap();
+    assert_eq!(
+        address(rom.serve(get_unmapped_area(1, 4096, 1), &mut host)),
+        FLASH_AT + 4096
+    );
+    assert_eq!(rom.erase(&mut host, 0, BLOCK), Err(Errno::EROFS));
+    for (chip, why) in [
+        (
+            SimFlash::new(&image(), 5000, None),
+            "blocks must divide the chip",
+        ),
+        (SimFlash::new(&image(), 0, None), "no erase size"),
+        (SimFlash::new(&[], BLOCK, None), "empty"),
+    ] {
+        let mut mtd = Mtd::on_chip(m.clone(), MtdType::Nor, Box::new(chip));
+        assert_eq!(mtd.start(&mut host), Err(Errno::EINVAL), "{why}");
+    }
+    let mut ram = Mtd::on_chip(
+        m,
+        MtdType::Ram,
+        Box::new(SimFlash::new(&image(), BLOCK, None)),
+    );
+    assert_eq!(ram.start(&mut host), Err(Errno::EINVAL));
 }

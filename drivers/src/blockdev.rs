@@ -1,0 +1,319 @@
+//! blockdev: a disk behind a narrow sector interface ([`BlockDevice`]:
+//! a virtio-blk device, an SD card), mounted as a device node like
+//! [`crate::ramdisk`].
+//!
+//! Its bytes are not memory, so it is copy only: it declares
+//! `COPY|READ|WRITE` and has no `get_unmapped_area`; a private (or
+//! read-only shared) mapping is a copy the server allocates and the
+//! driver fills sector by sector (`Read { dest }`). `read`/`write` go
+//! through sectors too; a range that starts or ends inside a sector reads
+//! that sector, patches it and writes it back. Like Linux's block devices:
+//! a read at or past the end returns nothing, a write there fails
+//! `ENOSPC`, a write across it is short.
+
+use crate::flags::{available, cap, data_len, open, zeroed_bytes};
+use crate::mount::{check_device, device_lookup, MountPoint, DEVICE_OBJECT};
+use crate::{answer, BackingDevice, DriverHost};
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use protocol::{
+    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+};
+
+/// A disk addressed in whole sectors.
+pub trait BlockDevice {
+    /// Bytes per sector (> 0; 512 for virtio-blk).
+    fn sector_size(&self) -> usize;
+    /// Sectors on the disk.
+    fn sector_count(&self) -> u64;
+    /// Read `buf.len() / sector_size` sectors from sector `first`
+    /// (`buf.len()` is a multiple of the sector size).
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Errno>;
+    /// Write `data.len() / sector_size` sectors at sector `first`.
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), Errno>;
+}
+
+/// Largest sector this driver accepts (keeps its buffers small).
+pub const MAX_SECTOR: usize = 64 * 1024;
+/// Bytes a mapping copy moves per step (whole sectors, at least one).
+const STAGE: usize = 4096;
+
+/// A block device served copy only.
+pub struct BlockDev {
+    mount: MountPoint,
+    ino: u64,
+    disk: Box<dyn BlockDevice + Send>,
+    size: u64,
+    started: bool,
+    /// One sector, for read-modify-write.
+    sector: Vec<u8>,
+    /// Whole sectors, for the copies into the arena.
+    stage: Vec<u8>,
+}
+
+impl BlockDev {
+    /// The device node at `mount` (e.g. `/dev/vda`) over `disk`.
+    pub fn new(mount: MountPoint, disk: Box<dyn BlockDevice + Send>) -> Self {
+        Self {
+            mount,
+            ino: 1,
+            disk,
+            size: 0,
+            started: false,
+            sector: Vec::new(),
+            stage: Vec::new(),
+        }
+    }
+
+    /// The inode number `/proc/<pid>/maps` shows.
+    pub fn with_ino(mut self, ino: u64) -> Self {
+        self.ino = ino;
+        self
+    }
+
+    /// The disk size in bytes, once started.
+    pub fn size(&self) -> Option<u64> {
+        self.started.then_some(self.size)
+    }
+
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        if !self.started {
+            return Err(Errno::EIO);
+        }
+        Ok(ObjectInfo {
+            object: DEVICE_OBJECT,
+            ino: self.ino,
+            kind: ObjectKind::BlockDevice,
+            mode: 0o660,
+            size: self.size,
+            caps: Some(cap::COPY | cap::READ | cap::WRITE),
+            ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
+            io_memory: false,
+        })
+    }
+
+    /// Fill the arena copy at `dest` from `offset`; short at the end.
+    fn read_into(
+        &mut self,
+        host: &mut dyn DriverHost,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        let n = available(offset, len, self.size);
+        let mut done = 0u64;
+        while done < n {
+            let step = usize::try_from(n.saturating_sub(done))
+                .map_or(self.stage.len(), |r| r.min(self.stage.len()));
+            let part = self.stage.get_mut(..step).ok_or(Errno::EIO)?;
+            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            read_bytes(self.disk.as_mut(), &mut self.sector, at, part)?;
+            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            done = done.saturating_add(step as u64);
+        }
+        Ok(n)
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<u64, Errno> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = available(offset, data.len() as u64, self.size);
+        if n == 0 {
+            return Err(Errno::ENOSPC);
+        }
+        let part = data
+            .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
+            .ok_or(Errno::EIO)?;
+        write_bytes(self.disk.as_mut(), &mut self.sector, offset, part)?;
+        Ok(n)
+    }
+
+    fn handle(
+        &mut self,
+        request: DriverRequest,
+        host: &mut dyn DriverHost,
+    ) -> Result<DriverReply, Errno> {
+        match request {
+            DriverRequest::Lookup { path, flags, .. } => {
+                device_lookup(&path)?;
+                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+                    return Err(Errno::EEXIST);
+                }
+                if flags & open::DIRECTORY != 0 {
+                    return Err(Errno::ENOTDIR);
+                }
+                Ok(DriverReply::Opened(self.info()?))
+            }
+            DriverRequest::Stat { object } => {
+                check_device(object)?;
+                Ok(DriverReply::Opened(self.info()?))
+            }
+            DriverRequest::ReadData {
+                object,
+                offset,
+                len,
+            } => {
+                check_device(object)?;
+                self.info()?;
+                let n = available(offset, data_len(len) as u64, self.size);
+                let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
+                read_bytes(self.disk.as_mut(), &mut self.sector, offset, &mut bytes)?;
+                Ok(DriverReply::Data(bytes))
+            }
+            DriverRequest::Read {
+                object,
+                offset,
+                len,
+                dest,
+            } => {
+                check_device(object)?;
+                self.info()?;
+                Ok(DriverReply::Count(self.read_into(host, offset, len, dest)?))
+            }
+            DriverRequest::WriteData {
+                object,
+                offset,
+                data,
+            } => {
+                check_device(object)?;
+                self.info()?;
+                Ok(DriverReply::Count(self.write(offset, &data)?))
+            }
+            // Never direct: the generic block-device answers.
+            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
+                check_device(object)?;
+                Err(Errno::ENOSYS)
+            }
+            DriverRequest::Truncate { object, .. } => {
+                check_device(object)?;
+                Err(Errno::EINVAL)
+            }
+            // Device names are not removed through the server.
+            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            DriverRequest::CloseVma { object, .. } | DriverRequest::Release { object } => {
+                check_device(object)?;
+                Ok(DriverReply::Done)
+            }
+        }
+    }
+}
+
+/// Where byte `at` lies: (sector, offset inside it).
+fn locate(at: u64, sector_size: u64) -> Result<(u64, usize), Errno> {
+    let sector = at.checked_div(sector_size).ok_or(Errno::EINVAL)?;
+    let within = at.checked_rem(sector_size).ok_or(Errno::EINVAL)?;
+    Ok((sector, usize::try_from(within).map_err(|_| Errno::EINVAL)?))
+}
+
+/// Read `buf.len()` bytes at byte `offset` (inside the disk): whole
+/// sectors straight into `buf`, partial ones through `sector`.
+fn read_bytes(
+    disk: &mut dyn BlockDevice,
+    sector: &mut [u8],
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(), Errno> {
+    let size = sector.len();
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = offset.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+        let (index, within) = locate(at, size as u64)?;
+        let rest = buf.get_mut(done..).ok_or(Errno::EIO)?;
+        let whole = rest
+            .len()
+            .checked_div(size)
+            .unwrap_or(0)
+            .saturating_mul(size);
+        let step = if within == 0 && whole > 0 {
+            disk.read_sectors(index, rest.get_mut(..whole).ok_or(Errno::EIO)?)?;
+            whole
+        } else {
+            disk.read_sectors(index, sector)?;
+            let part = sector.get(within..).ok_or(Errno::EIO)?;
+            let step = part.len().min(rest.len());
+            rest.get_mut(..step)
+                .ok_or(Errno::EIO)?
+                .copy_from_slice(part.get(..step).ok_or(Errno::EIO)?);
+            step
+        };
+        done = done.saturating_add(step);
+    }
+    Ok(())
+}
+
+/// Write `data` at byte `offset` (inside the disk): whole sectors
+/// straight from `data`, partial ones read, patched and written back.
+fn write_bytes(
+    disk: &mut dyn BlockDevice,
+    sector: &mut [u8],
+    offset: u64,
+    data: &[u8],
+) -> Result<(), Errno> {
+    let size = sector.len();
+    let mut done = 0usize;
+    while done < data.len() {
+        let at = offset.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+        let (index, within) = locate(at, size as u64)?;
+        let rest = data.get(done..).ok_or(Errno::EIO)?;
+        let whole = rest
+            .len()
+            .checked_div(size)
+            .unwrap_or(0)
+            .saturating_mul(size);
+        let step = if within == 0 && whole > 0 {
+            disk.write_sectors(index, rest.get(..whole).ok_or(Errno::EIO)?)?;
+            whole
+        } else {
+            disk.read_sectors(index, sector)?;
+            let part = sector.get_mut(within..).ok_or(Errno::EIO)?;
+            let step = part.len().min(rest.len());
+            part.get_mut(..step)
+                .ok_or(Errno::EIO)?
+                .copy_from_slice(rest.get(..step).ok_or(Errno::EIO)?);
+            disk.write_sectors(index, sector)?;
+            step
+        };
+        done = done.saturating_add(step);
+    }
+    Ok(())
+}
+
+impl BackingDevice for BlockDev {
+    fn registration(&self) -> DriverRegistration {
+        self.mount.registration("blockdev", false)
+    }
+
+    /// Check the geometry and allocate the sector buffers (nothing in the
+    /// arena: the disk is its own storage).
+    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
+        if self.started {
+            return Err(Errno::EBUSY);
+        }
+        let sector = self.disk.sector_size();
+        if sector == 0 || sector > MAX_SECTOR {
+            return Err(Errno::EINVAL);
+        }
+        self.size = self
+            .disk
+            .sector_count()
+            .checked_mul(sector as u64)
+            .ok_or(Errno::EFBIG)?;
+        if self.size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let per_stage = STAGE.checked_div(sector).unwrap_or(0).max(1);
+        self.sector = vec![0; sector];
+        self.stage = vec![0; sector.saturating_mul(per_stage)];
+        self.started = true;
+        Ok(())
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        answer(self.handle(request, host))
+    }
+}
+
+#[cfg(test)]
+mod tests;
