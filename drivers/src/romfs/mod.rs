@@ -7,6 +7,10 @@
 //! mapping of a file is simply the address of its data inside the image
 //! (execute in place), usually not page aligned (spec §4.3, vector 22).
 //!
+//! In place ([`Romfs::in_place`]): an image that already sits in flash
+//! outside the arena, at a fixed physical address. Nothing is allocated or
+//! copied; reads come from the image, direct mappings are its address.
+//!
 //! `get_unmapped_area` follows Linux's `romfs_get_unmapped_area` with the
 //! MTD "point" of a ROM that is always mapped (spec §11.2 romfs row); the
 //! [`Medium`] chooses the capabilities, as the MTD type under romfs does.
@@ -17,14 +21,14 @@ mod lookup;
 
 pub use format::RomfsError;
 
-use crate::flags::{cap, open, page_offset, pages, vm, P};
+use crate::flags::{available, cap, data_len, open, page_offset, pages, vm, P};
 use crate::mount::MountPoint;
 use crate::window::Window;
 use crate::{answer, BackingDevice, DriverHost};
 use alloc::vec::Vec;
 use index::{Index, Node};
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// What the image sits on, which decides the capabilities (spec §2.4 rows
@@ -50,16 +54,34 @@ impl Medium {
     }
 }
 
+/// Where the image's bytes are.
+enum Source {
+    /// Ours until [`BackingDevice::start`] moves it into the arena.
+    Owned(Vec<u8>),
+    /// Already in memory (flash) at `addr`, for good.
+    InPlace { image: &'static [u8], addr: u64 },
+}
+
 /// A mounted romfs image.
 pub struct Romfs {
     mount: MountPoint,
     medium: Medium,
     index: Index,
-    /// The image until [`BackingDevice::start`] moves it into the arena.
-    image: Vec<u8>,
+    source: Source,
     /// The device size (`mtd->size`): the whole image as given.
     device_len: u64,
     window: Option<Window>,
+}
+
+/// The full size the superblock at the start of `header` announces (the
+/// length of the slice [`Romfs::in_place`] needs), if it is a romfs
+/// superblock; only the first 12 bytes are read.
+pub fn image_size(header: &[u8]) -> Option<u64> {
+    if header.get(..8)? != format::MAGIC.as_slice() {
+        return None;
+    }
+    let size = header.get(8..12)?;
+    Some(size.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
 }
 
 const FILE_OPS: u8 = DriverOps::MMAP | DriverOps::READ | DriverOps::GET_UNMAPPED_AREA;
@@ -73,7 +95,27 @@ impl Romfs {
             mount,
             medium: Medium::MtdRom,
             index,
-            image: image.to_vec(),
+            source: Source::Owned(image.to_vec()),
+            device_len: image.len() as u64,
+            window: None,
+        })
+    }
+
+    /// Check and index an image that stays where it is: `image` is the
+    /// memory at physical address `addr` (flash in read-array mode, outside
+    /// the arena), readable for the life of the driver and never written.
+    /// Start allocates nothing; mappings are `addr + ` the file's offset.
+    pub fn in_place(
+        image: &'static [u8],
+        addr: u64,
+        mount: MountPoint,
+    ) -> Result<Self, RomfsError> {
+        let index = Index::build(image)?;
+        Ok(Self {
+            mount,
+            medium: Medium::MtdRom,
+            index,
+            source: Source::InPlace { image, addr },
             device_len: image.len() as u64,
             window: None,
         })
@@ -90,7 +132,8 @@ impl Romfs {
         &self.index.volume
     }
 
-    /// Where the image lives in the arena, once started.
+    /// Where the image lives (in the arena, or its address in place),
+    /// once started.
     pub fn image_base(&self) -> Option<u64> {
         self.window.map(|w| w.base)
     }
@@ -181,6 +224,52 @@ impl Romfs {
         })
     }
 
+    /// The bytes of an in-place image at `[data + offset, …)` of a file of
+    /// `size` bytes at image offset `data`: at most `want`, none past the
+    /// file's end.
+    fn in_place_bytes(&self, object: u64, offset: u64, want: u64) -> Result<&[u8], Errno> {
+        let (data, size) = self.file(object)?;
+        let Source::InPlace { image, .. } = &self.source else {
+            return Err(Errno::EIO);
+        };
+        self.window.ok_or(Errno::EIO)?;
+        let n = available(offset, want, size);
+        let start = data.saturating_add(offset.min(size));
+        let start = usize::try_from(start).map_err(|_| Errno::EIO)?;
+        let end = start.saturating_add(usize::try_from(n).map_err(|_| Errno::EIO)?);
+        image.get(start..end).ok_or(Errno::EIO)
+    }
+
+    fn read_data(
+        &self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, Errno> {
+        if !matches!(self.source, Source::InPlace { .. }) {
+            return self.file_window(object)?.read_data(host, offset, len);
+        }
+        let part = self.in_place_bytes(object, offset, data_len(len) as u64)?;
+        Bytes::from_slice(part).map_err(|()| Errno::EIO)
+    }
+
+    fn read_into(
+        &self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        if !matches!(self.source, Source::InPlace { .. }) {
+            return self.file_window(object)?.read_into(host, offset, len, dest);
+        }
+        let part = self.in_place_bytes(object, offset, len)?;
+        host.write_arena(dest, part)?;
+        Ok(part.len() as u64)
+    }
+
     /// Linux's `romfs_get_unmapped_area` over a ROM that is always mapped.
     fn get_unmapped_area(&self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
         let (data, isize) = self.file(object)?;
@@ -218,7 +307,7 @@ impl Romfs {
                 offset,
                 len,
             } => Ok(DriverReply::Data(
-                self.file_window(object)?.read_data(host, offset, len)?,
+                self.read_data(host, object, offset, len)?,
             )),
             DriverRequest::Read {
                 object,
@@ -226,8 +315,7 @@ impl Romfs {
                 len,
                 dest,
             } => Ok(DriverReply::Count(
-                self.file_window(object)?
-                    .read_into(host, offset, len, dest)?,
+                self.read_into(host, object, offset, len, dest)?,
             )),
             DriverRequest::WriteData { object, .. } => {
                 self.node(object)?;
@@ -264,24 +352,39 @@ impl BackingDevice for Romfs {
         self.mount.registration("romfs", true)
     }
 
-    /// Copy the image into the arena (the "flash" the files are mapped from).
+    /// Copy the image into the arena (the "flash" the files are mapped
+    /// from); an image in place only gets its window.
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
         if self.window.is_some() {
             return Err(Errno::EBUSY);
         }
+        let image = match &self.source {
+            Source::Owned(image) => image,
+            Source::InPlace { addr, .. } => {
+                // One more page must stay addressable (see below).
+                let end = self.device_len.checked_add(P);
+                addr.checked_add(end.ok_or(Errno::EFBIG)?)
+                    .ok_or(Errno::EFAULT)?;
+                self.window = Some(Window {
+                    base: *addr,
+                    len: self.device_len,
+                });
+                return Ok(());
+            }
+        };
         // One spare page past the image: a mapping of a file's last page
         // may run past the image's end (Linux clips only what it asks of the
         // device), and memsrv maps directly only inside a driver's storage.
         let reserved = self.device_len.checked_add(P).ok_or(Errno::EFBIG)?;
         let mut window = Window::allocate(host, reserved)?;
         window.len = self.device_len;
-        if let Err(e) = host.write_arena(window.base, &self.image) {
+        if let Err(e) = host.write_arena(window.base, image) {
             // Best effort: the allocation is useless without the image.
             let _ = host.free_backing(window.base, pages(reserved));
             return Err(e);
         }
         self.window = Some(window);
-        self.image = Vec::new();
+        self.source = Source::Owned(Vec::new());
         Ok(())
     }
 

@@ -670,3 +670,94 @@ fn overlong_link_targets_are_refused() {
         Errno::ENAMETOOLONG
     );
 }
+
+/// An image that already sits in flash at a fixed address: nothing is
+/// allocated or copied, reads come from the image, direct mappings are
+/// the flash address, and the RomTData landmark (image base + data
+/// offset) is that address too.
+#[test]
+fn an_image_in_place_is_served_where_it_is() {
+    const FLASH: u64 = 0x2300_0000;
+    let t: Vec<u8> = (0..20000).map(pattern).collect();
+    let image: &'static [u8] = alloc::boxed::Box::leak(
+        RomfsImage::new("rom")
+            .file("pad", &alloc::vec![0; 0x1190])
+            .file("t", &t)
+            .build()
+            .into_boxed_slice(),
+    );
+    // What a board does: read the superblock, take that many bytes.
+    let size = image_size(image).unwrap() as usize;
+    assert!(size <= image.len());
+    let image = &image[..size];
+    let mut host = TestHost::new();
+    let mut fs = Romfs::in_place(image, FLASH, mount_point()).unwrap();
+    assert_eq!(fs.image_base(), None, "not started");
+    fs.start(&mut host).unwrap();
+    assert!(host.events().is_empty(), "{:?}", host.events());
+    assert_eq!(host.allocated_pages(), 0);
+    assert_eq!(fs.image_base(), Some(FLASH));
+    assert_eq!(fs.data_offset("t"), Some(0x1230));
+    let t_obj = open(&mut fs, &mut host, "t").object;
+    assert_eq!(
+        address(fs.serve(get_unmapped_area(t_obj, 8192, 0), &mut host)),
+        FLASH + 0x1230
+    );
+    assert_eq!(
+        address(fs.serve(get_unmapped_area(t_obj, 4096, 4), &mut host)),
+        FLASH + 0x1230 + 4 * 4096
+    );
+    assert_eq!(
+        error(fs.serve(get_unmapped_area(t_obj, 4096, 5), &mut host)),
+        Errno::EINVAL
+    );
+    assert_eq!(read_all(&mut fs, &mut host, t_obj), t);
+    assert_eq!(
+        data(fs.serve(read_data(t_obj, 19998, 100), &mut host)),
+        &t[19998..]
+    );
+    assert_eq!(data(fs.serve(read_data(t_obj, 20000, 1), &mut host)), b"");
+    assert_eq!(
+        data(fs.serve(read_data(t_obj, u64::MAX, 1), &mut host)),
+        b""
+    );
+    // Copies for private mappings come from the image.
+    let dest = host.alloc_backing(2).unwrap();
+    assert_eq!(
+        count(fs.serve(read_into(t_obj, 4 * 4096, 8192, dest), &mut host)),
+        20000 - 4 * 4096
+    );
+    assert_eq!(host.read(dest, 20000 - 4 * 4096), &t[4 * 4096..]);
+    assert_eq!(
+        count(fs.serve(read_into(t_obj, 10 * 4096, 4096, dest), &mut host)),
+        0
+    );
+    assert_eq!(
+        error(fs.serve(write_data(t_obj, 0, b"x"), &mut host)),
+        Errno::EROFS
+    );
+    assert_eq!(fs.start(&mut host), Err(Errno::EBUSY));
+}
+
+#[test]
+fn images_in_place_are_checked_like_any_other() {
+    let mut host = TestHost::new();
+    assert!(Romfs::in_place(&GOOD[..GOOD.len() - 16], 0x2300_0000, mount_point()).is_err());
+    assert!(Romfs::in_place(b"-rom1fs-", 0x2300_0000, mount_point()).is_err());
+    // An address where the image (and its spare page) would wrap.
+    let mut fs = Romfs::in_place(GOOD, u64::MAX - 4096, mount_point()).unwrap();
+    assert_eq!(fs.start(&mut host), Err(Errno::EFAULT));
+    let f = opened(fs.serve(lookup("f", RDONLY, 0), &mut host)).object;
+    assert_eq!(error(fs.serve(read_data(f, 0, 4), &mut host)), Errno::EIO);
+    // Medium still chooses the capabilities.
+    let mut fs = Romfs::in_place(GOOD, 0x2300_0000, mount_point())
+        .unwrap()
+        .on(Medium::Block);
+    fs.start(&mut host).unwrap();
+    let f = open(&mut fs, &mut host, "f");
+    assert_eq!(f.caps, Some(0x01));
+    assert_eq!(read_all(&mut fs, &mut host, f.object), b"hello");
+    assert_eq!(image_size(b"-rom1fs"), None);
+    assert_eq!(image_size(b"-rom2fs-\0\0\0\x10"), None);
+    assert_eq!(image_size(b"-rom1fs-\0\0\x01\x10"), Some(0x110));
+}
