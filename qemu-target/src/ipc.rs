@@ -30,6 +30,16 @@ const UP_DEPTH: usize = 8;
 const DOWN_DEPTH: usize = 32;
 /// A deadline that never comes.
 pub const NEVER: u64 = u64::MAX;
+/// Bytes of a task's name kept for fault reports.
+pub const TASK_NAME: usize = 16;
+const PRIVILEGED: u64 = 1 << 63;
+
+impl Task {
+    pub fn name(&self) -> &str {
+        let len = self.name.iter().position(|b| *b == 0).unwrap_or(TASK_NAME);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("?")
+    }
+}
 
 /// The registers a trap saves: `x1..x31` (slot 0 unused), the float
 /// registers and `fcsr`, the trapped pc, and the kernel stack to switch to.
@@ -67,6 +77,8 @@ pub mod reg {
     pub const A2: usize = 12;
     pub const A3: usize = 13;
     pub const A4: usize = 14;
+    pub const A5: usize = 15;
+    pub const A6: usize = 16;
     pub const A7: usize = 17;
 }
 
@@ -103,14 +115,20 @@ pub enum Sys {
     Sleep = 11,
     /// `(code)`: end the run (0 passes); privileged tasks only.
     PowerOff = 12,
+    /// `(entry, arg, stack top, tls, name ptr, name len | privileged <<
+    /// 63, exit trampoline)` → task: start a task; privileged tasks only.
+    Spawn = 13,
+    /// `(task, deadline)` → `(0, exit code)`: wait for a task to end and
+    /// free its slot.
+    Join = 14,
 }
 
 impl Sys {
     fn from_raw(raw: u64) -> Option<Self> {
         use Sys::*;
-        const ALL: [Sys; 13] = [
+        const ALL: [Sys; 15] = [
             Console, Exit, Connect, Close, Send, Recv, Call, Receive, Reply, Hangup, Yield, Sleep,
-            PowerOff,
+            PowerOff, Spawn, Join,
         ];
         ALL.into_iter().find(|s| *s as u64 == raw)
     }
@@ -162,12 +180,14 @@ pub enum TaskState {
     /// Blocked in [`Sys::Receive`].
     Receive { addr: u64, cap: u64, deadline: u64 },
     Sleep { deadline: u64 },
+    /// Blocked in [`Sys::Join`].
+    Join { task: TaskId, deadline: u64 },
     Exited { code: i64 },
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct Task {
-    pub name: &'static str,
+    name: [u8; TASK_NAME],
     pub state: TaskState,
     /// May connect with other credentials and power the board off.
     pub privileged: bool,
@@ -277,7 +297,7 @@ impl Default for Kernel {
 impl Kernel {
     pub const fn new() -> Self {
         const EMPTY: Task = Task {
-            name: "",
+            name: [0; TASK_NAME],
             state: TaskState::Empty,
             privileged: false,
             frame: TrapFrame::zeroed(),
@@ -298,8 +318,11 @@ impl Kernel {
 
     /// Add a task that starts at `entry(arg)` on the stack ending at
     /// `stack_top`, with `tp` = `tls` and `ra` = `exit_trampoline`.
-    pub fn spawn(&mut self, name: &'static str, start: TaskStart) -> Option<TaskId> {
+    pub fn spawn(&mut self, name: &str, start: TaskStart) -> Option<TaskId> {
         let id = self.tasks.iter().position(|t| t.state == TaskState::Empty)?;
+        let mut short = [0u8; TASK_NAME];
+        let n = name.len().min(TASK_NAME);
+        short[..n].copy_from_slice(&name.as_bytes()[..n]);
         let mut frame = TrapFrame::zeroed();
         frame.sepc = start.entry;
         frame.regs[reg::SP] = start.stack_top;
@@ -308,7 +331,7 @@ impl Kernel {
         frame.regs[reg::RA] = start.exit_trampoline;
         frame.regs[reg::A0] = start.arg;
         self.tasks[id] = Task {
-            name,
+            name: short,
             state: TaskState::Ready,
             privileged: start.privileged,
             frame,
@@ -338,6 +361,7 @@ impl Kernel {
                     (deadline, neg(Errno::ETIMEDOUT))
                 }
                 TaskState::Sleep { deadline } => (deadline, 0),
+                TaskState::Join { deadline, .. } => (deadline, neg(Errno::ETIMEDOUT)),
                 _ => continue,
             };
             if deadline <= now_ms {
@@ -354,7 +378,8 @@ impl Kernel {
             .filter_map(|t| match t.state {
                 TaskState::Recv { deadline, .. }
                 | TaskState::Receive { deadline, .. }
-                | TaskState::Sleep { deadline } => Some(deadline),
+                | TaskState::Sleep { deadline }
+                | TaskState::Join { deadline, .. } => Some(deadline),
                 _ => None,
             })
             .min()
@@ -406,12 +431,62 @@ impl Kernel {
             }
             Some(Sys::PowerOff) if self.tasks[id].privileged => return Outcome::PowerOff(a0),
             Some(Sys::PowerOff) => Err(Errno::EPERM),
+            Some(Sys::Spawn) => self.spawn_call(id, r, machine),
+            Some(Sys::Join) => self.join(id, a0, a1, now_ms),
         };
         self.tasks[id].frame.regs[reg::A0] = match result {
             Ok(v) => v,
             Err(e) => neg(e),
         };
         Outcome::Continue
+    }
+
+    fn spawn_call(
+        &mut self,
+        id: TaskId,
+        r: [u64; 32],
+        machine: &mut dyn Machine,
+    ) -> Result<u64, Errno> {
+        if !self.tasks[id].privileged {
+            return Err(Errno::EPERM);
+        }
+        let mut name = [0u8; TASK_NAME];
+        let len = (r[reg::A5] & !PRIVILEGED).min(TASK_NAME as u64) as usize;
+        if !machine.copy_in(r[reg::A4], &mut name[..len]) {
+            return Err(Errno::EFAULT);
+        }
+        let start = TaskStart {
+            entry: r[reg::A0],
+            arg: r[reg::A1],
+            stack_top: r[reg::A2],
+            tls: r[reg::A3],
+            gp: self.tasks[id].frame.regs[reg::GP],
+            exit_trampoline: r[reg::A6],
+            privileged: r[reg::A5] & PRIVILEGED != 0,
+        };
+        let name = core::str::from_utf8(&name[..len]).map_err(|_| Errno::EINVAL)?;
+        let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
+        Ok(child as u64)
+    }
+
+    fn join(&mut self, id: TaskId, task: u64, deadline: u64, now_ms: u64) -> Result<u64, Errno> {
+        let task = usize::try_from(task)
+            .ok()
+            .filter(|t| *t < MAX_TASKS && *t != id)
+            .ok_or(Errno::ESRCH)?;
+        match self.tasks[task].state {
+            TaskState::Empty => Err(Errno::ESRCH),
+            TaskState::Exited { code } => {
+                self.tasks[task].state = TaskState::Empty;
+                self.tasks[id].frame.regs[reg::A1] = code as u64;
+                Ok(0)
+            }
+            _ if deadline <= now_ms => Err(Errno::ETIMEDOUT),
+            _ => {
+                self.tasks[id].state = TaskState::Join { task, deadline };
+                Ok(0)
+            }
+        }
     }
 
     fn console(&mut self, addr: u64, len: u64, machine: &mut dyn Machine) -> Result<u64, Errno> {
@@ -432,6 +507,16 @@ impl Kernel {
     /// connections fail their clients.
     pub fn exit(&mut self, id: TaskId, code: i64, machine: &mut dyn Machine) {
         self.tasks[id].state = TaskState::Exited { code };
+        if let Some(joiner) = self
+            .tasks
+            .iter()
+            .position(|t| matches!(t.state, TaskState::Join { task, .. } if task == id))
+        {
+            self.tasks[joiner].frame.regs[reg::A0] = 0;
+            self.tasks[joiner].frame.regs[reg::A1] = code as u64;
+            self.tasks[joiner].state = TaskState::Ready;
+            self.tasks[id].state = TaskState::Empty;
+        }
         for slot in 0..MAX_CONNECTIONS {
             let c = &self.connections[slot];
             if c.side == Side::Free {

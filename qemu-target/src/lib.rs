@@ -1,16 +1,41 @@
 //! The bare-metal home: a small kernel for QEMU's riscv64 `virt` board,
 //! paging off (`satp` = Bare), that runs memsrv, the drivers and test
-//! programs (Rust and C) as tasks.
+//! programs (Rust and C) as tasks in user mode.
 //!
-//! The kernel's IPC core ([`ipc`]) is plain code, tested on the host; the
-//! rest (boot, traps, timer, devices, tasks) exists only for
-//! `riscv64gc-unknown-none-elf`, built by `scripts/board.sh`.
+//! | module | owns |
+//! | --- | --- |
+//! | [`ipc`] | the task table, scheduler and IPC (plain code, tested on the host) |
+//! | `arch` | boot entry, trap vectors, CSRs, SBI calls |
+//! | `kernel` | the trap handler, timer and idle loop |
+//! | `memory` | the physical memory map and raw access to it |
+//! | `console` | the UART and the exit device |
+//! | `sys` | the task side: system calls, spawning, printing, the shim transport |
+//! | `devices` | QEMU's flash and virtio-blk as backing-device hardware |
+//! | `tasks` | memsrv, drivers and the test programs as tasks |
+//!
+//! Everything but [`ipc`] exists only for `riscv64gc-unknown-none-elf`,
+//! built by `scripts/board.sh`.
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
+#[cfg(target_os = "none")]
+extern crate alloc;
+
 pub mod ipc;
 
 #[cfg(target_os = "none")]
+pub mod arch;
+#[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
 pub mod devices;
+#[cfg(target_os = "none")]
+pub mod kernel;
+#[cfg(target_os = "none")]
+pub mod memory;
+#[cfg(target_os = "none")]
+pub mod sys;
+#[cfg(target_os = "none")]
+pub mod tasks;

@@ -317,3 +317,26 @@ fn the_scheduler_takes_ready_tasks_in_turn() {
     let order: Vec<_> = (0..4).map(|_| w.k.schedule()).collect();
     assert_eq!(order, [Some(1), Some(0), Some(1), Some(0)]);
 }
+
+#[test]
+fn a_privileged_task_spawns_and_joins_a_task_that_exits() {
+    let mut w = World::new();
+    w.k.tasks[1].privileged = true;
+    w.put(CLIENT_BUF, b"worker");
+    let child = w.sys(1, Sys::Spawn, &[0x200, 7, 0x3000, 0, CLIENT_BUF, 6]);
+    assert_eq!(child, 2);
+    assert_eq!(w.k.tasks[2].name(), "worker");
+    assert_eq!(w.k.tasks[2].frame.regs[reg::A0], 7);
+    assert_eq!(w.k.tasks[2].frame.sepc, 0x200);
+    w.sys(1, Sys::Join, &[2, NEVER]);
+    assert!(matches!(w.state(1), TaskState::Join { task: 2, .. }));
+    w.sys(2, Sys::Exit, &[(-5i64) as u64]);
+    assert_eq!(w.state(1), TaskState::Ready);
+    assert_eq!((w.a(1, 0), w.a(1, 1)), (0, -5));
+    assert_eq!(w.state(2), TaskState::Empty, "joined: the slot is free");
+    assert_eq!(w.sys(1, Sys::Join, &[2, NEVER]), errno(Errno::ESRCH));
+    assert_eq!(
+        w.sys(0, Sys::Spawn, &[0x200, 0, 0, 0, CLIENT_BUF, 1]),
+        errno(Errno::EPERM)
+    );
+}

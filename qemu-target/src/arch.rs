@@ -1,0 +1,273 @@
+//! riscv64 specifics: the boot entry, the trap vectors that save and
+//! restore a task's [`TrapFrame`](crate::ipc::TrapFrame), CSR access and
+//! the SBI calls the kernel makes. All assembly lives here.
+
+use core::arch::{asm, global_asm};
+
+// Boot: OpenSBI enters in S-mode at 0x80200000 with a0 = hart id and
+// a1 = the device tree. Clear .bss, take the boot stack, run the kernel.
+//
+// Trap vectors. While a task runs, `sscratch` holds its TrapFrame; the
+// user vector swaps it into t6, saves every register there, and calls
+// `trap_handler` on the kernel stack, which returns the frame of the task
+// to run next; `restore_frame` loads it and returns to user mode. While
+// the kernel itself runs, `stvec` points at the kernel vector, which only
+// reports (the kernel never expects a trap).
+global_asm!(
+    r#"
+    .option arch, +d
+    .section .text.entry
+    .globl _start
+_start:
+    la sp, __kernel_stack_top
+    la t0, __bss_start
+    la t1, __bss_end
+1:  bgeu t0, t1, 2f
+    sd zero, 0(t0)
+    addi t0, t0, 8
+    j 1b
+2:  call kmain
+3:  wfi
+    j 3b
+
+    .section .text
+    .align 4
+    .globl user_trap_vector
+user_trap_vector:
+    csrrw t6, sscratch, t6
+    sd x1, 8(t6)
+    sd x2, 16(t6)
+    sd x3, 24(t6)
+    sd x4, 32(t6)
+    sd x5, 40(t6)
+    sd x6, 48(t6)
+    sd x7, 56(t6)
+    sd x8, 64(t6)
+    sd x9, 72(t6)
+    sd x10, 80(t6)
+    sd x11, 88(t6)
+    sd x12, 96(t6)
+    sd x13, 104(t6)
+    sd x14, 112(t6)
+    sd x15, 120(t6)
+    sd x16, 128(t6)
+    sd x17, 136(t6)
+    sd x18, 144(t6)
+    sd x19, 152(t6)
+    sd x20, 160(t6)
+    sd x21, 168(t6)
+    sd x22, 176(t6)
+    sd x23, 184(t6)
+    sd x24, 192(t6)
+    sd x25, 200(t6)
+    sd x26, 208(t6)
+    sd x27, 216(t6)
+    sd x28, 224(t6)
+    sd x29, 232(t6)
+    sd x30, 240(t6)
+    csrr t5, sscratch
+    sd t5, 248(t6)
+    fsd f0, 256(t6)
+    fsd f1, 264(t6)
+    fsd f2, 272(t6)
+    fsd f3, 280(t6)
+    fsd f4, 288(t6)
+    fsd f5, 296(t6)
+    fsd f6, 304(t6)
+    fsd f7, 312(t6)
+    fsd f8, 320(t6)
+    fsd f9, 328(t6)
+    fsd f10, 336(t6)
+    fsd f11, 344(t6)
+    fsd f12, 352(t6)
+    fsd f13, 360(t6)
+    fsd f14, 368(t6)
+    fsd f15, 376(t6)
+    fsd f16, 384(t6)
+    fsd f17, 392(t6)
+    fsd f18, 400(t6)
+    fsd f19, 408(t6)
+    fsd f20, 416(t6)
+    fsd f21, 424(t6)
+    fsd f22, 432(t6)
+    fsd f23, 440(t6)
+    fsd f24, 448(t6)
+    fsd f25, 456(t6)
+    fsd f26, 464(t6)
+    fsd f27, 472(t6)
+    fsd f28, 480(t6)
+    fsd f29, 488(t6)
+    fsd f30, 496(t6)
+    fsd f31, 504(t6)
+    frcsr t5
+    sd t5, 512(t6)
+    csrr t5, sepc
+    sd t5, 520(t6)
+    ld sp, 528(t6)
+    la t5, kernel_trap_vector
+    csrw stvec, t5
+    mv a0, t6
+    call trap_handler
+    .globl restore_frame
+restore_frame:
+    la t5, user_trap_vector
+    csrw stvec, t5
+    csrw sscratch, a0
+    ld t5, 520(a0)
+    csrw sepc, t5
+    ld t5, 512(a0)
+    fscsr t5
+    fld f0, 256(a0)
+    fld f1, 264(a0)
+    fld f2, 272(a0)
+    fld f3, 280(a0)
+    fld f4, 288(a0)
+    fld f5, 296(a0)
+    fld f6, 304(a0)
+    fld f7, 312(a0)
+    fld f8, 320(a0)
+    fld f9, 328(a0)
+    fld f10, 336(a0)
+    fld f11, 344(a0)
+    fld f12, 352(a0)
+    fld f13, 360(a0)
+    fld f14, 368(a0)
+    fld f15, 376(a0)
+    fld f16, 384(a0)
+    fld f17, 392(a0)
+    fld f18, 400(a0)
+    fld f19, 408(a0)
+    fld f20, 416(a0)
+    fld f21, 424(a0)
+    fld f22, 432(a0)
+    fld f23, 440(a0)
+    fld f24, 448(a0)
+    fld f25, 456(a0)
+    fld f26, 464(a0)
+    fld f27, 472(a0)
+    fld f28, 480(a0)
+    fld f29, 488(a0)
+    fld f30, 496(a0)
+    fld f31, 504(a0)
+    ld x1, 8(a0)
+    ld x2, 16(a0)
+    ld x3, 24(a0)
+    ld x4, 32(a0)
+    ld x5, 40(a0)
+    ld x6, 48(a0)
+    ld x7, 56(a0)
+    ld x8, 64(a0)
+    ld x9, 72(a0)
+    ld x11, 88(a0)
+    ld x12, 96(a0)
+    ld x13, 104(a0)
+    ld x14, 112(a0)
+    ld x15, 120(a0)
+    ld x16, 128(a0)
+    ld x17, 136(a0)
+    ld x18, 144(a0)
+    ld x19, 152(a0)
+    ld x20, 160(a0)
+    ld x21, 168(a0)
+    ld x22, 176(a0)
+    ld x23, 184(a0)
+    ld x24, 192(a0)
+    ld x25, 200(a0)
+    ld x26, 208(a0)
+    ld x27, 216(a0)
+    ld x28, 224(a0)
+    ld x29, 232(a0)
+    ld x30, 240(a0)
+    ld x31, 248(a0)
+    ld x10, 80(a0)
+    sret
+
+    .align 4
+    .globl kernel_trap_vector
+kernel_trap_vector:
+    la sp, __kernel_stack_top
+    call kernel_trap
+4:  wfi
+    j 4b
+"#
+);
+
+extern "C" {
+    fn restore_frame(frame: *mut crate::ipc::TrapFrame) -> !;
+    fn kernel_trap_vector();
+}
+
+/// `sstatus` bits the kernel sets once.
+const SSTATUS_FS_INITIAL: u64 = 1 << 13;
+const SSTATUS_SPP: u64 = 1 << 8;
+const SSTATUS_SIE: u64 = 1 << 1;
+const SIE_STIE: u64 = 1 << 5;
+/// `time` and `instret` readable from user mode (`cycle` too).
+const SCOUNTEREN_CY_TM_IR: u64 = 0b111;
+
+/// Put the hart in the state the kernel runs in: traps to the kernel
+/// vector, interrupts off in S-mode (the kernel polls), the timer
+/// interrupt enabled for user mode, floating point on, counters readable.
+pub fn init_hart() {
+    let vector = kernel_trap_vector as *const () as usize as u64;
+    // SAFETY: the CSRs written here configure this hart's traps, interrupt
+    // enables, FPU state and counter visibility; the values are valid and
+    // the kernel is single-hart, so nothing else depends on their old
+    // values.
+    unsafe {
+        asm!("csrw stvec, {}", in(reg) vector);
+        asm!("csrc sstatus, {}", in(reg) SSTATUS_SIE | SSTATUS_SPP);
+        asm!("csrs sstatus, {}", in(reg) SSTATUS_FS_INITIAL);
+        asm!("csrs sie, {}", in(reg) SIE_STIE);
+        asm!("csrw scounteren, {}", in(reg) SCOUNTEREN_CY_TM_IR);
+    }
+}
+
+/// Enter a task for the first time (or after the kernel idled).
+pub fn enter(frame: *mut crate::ipc::TrapFrame) -> ! {
+    // SAFETY: `frame` is a task's frame in the kernel's task table, set up
+    // by `Kernel::spawn` with a valid pc and stack; restore_frame returns
+    // to user mode through it and never comes back here.
+    unsafe { restore_frame(frame) }
+}
+
+/// The trap's cause, trapped pc and trap value.
+pub fn trap_cause() -> (u64, u64, u64) {
+    let (scause, sepc, stval): (u64, u64, u64);
+    // SAFETY: reading trap CSRs has no side effects.
+    unsafe {
+        asm!("csrr {}, scause", out(reg) scause);
+        asm!("csrr {}, sepc", out(reg) sepc);
+        asm!("csrr {}, stval", out(reg) stval);
+    }
+    (scause, sepc, stval)
+}
+
+/// The `time` counter (10 MHz on QEMU virt).
+pub fn ticks() -> u64 {
+    let t: u64;
+    // SAFETY: reading the time CSR has no side effects.
+    unsafe { asm!("rdtime {}", out(reg) t) };
+    t
+}
+
+pub const TICKS_PER_MS: u64 = 10_000;
+
+/// Ask the SBI to raise the timer interrupt at `ticks` (this also clears
+/// a pending one).
+pub fn set_timer(ticks: u64) {
+    const TIME_EXTENSION: u64 = 0x5449_4D45;
+    // SAFETY: the SBI TIME extension's set_timer (function 0) only
+    // programs the timer; OpenSBI preserves every register but a0/a1.
+    unsafe {
+        asm!("ecall", inlateout("a0") ticks => _, lateout("a1") _,
+             in("a6") 0u64, in("a7") TIME_EXTENSION, options(nostack));
+    }
+}
+
+/// Sleep until an interrupt is pending (interrupts stay off in S-mode;
+/// `wfi` still wakes).
+pub fn wait_for_interrupt() {
+    // SAFETY: wfi only stalls the hart until an interrupt is pending.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}

@@ -1,0 +1,214 @@
+//! The kernel proper: the task table, the trap handler (system calls,
+//! the timer, faults) and the idle loop. Runs with interrupts off on one
+//! hart; every entry comes through a trap, so nothing here is reentered.
+
+use crate::arch;
+use crate::console;
+use crate::ipc::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
+use crate::kprintln;
+use crate::memory;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the hart is in the kernel (for the panic handler: a task's
+/// panic ends the task, the kernel's ends the run).
+static IN_KERNEL: AtomicBool = AtomicBool::new(true);
+
+pub fn in_kernel() -> bool {
+    IN_KERNEL.load(Ordering::Relaxed)
+}
+
+/// Time slice before a busy task is preempted.
+const SLICE_MS: u64 = 10;
+
+struct State {
+    kernel: Kernel,
+    current: usize,
+    /// The timer value last programmed.
+    armed: u64,
+}
+
+struct Global(UnsafeCell<State>);
+
+// SAFETY: the kernel runs on one hart with interrupts off; the state is
+// only touched from `kmain` before the first task and from trap handling,
+// which never overlap or nest.
+unsafe impl Sync for Global {}
+
+static STATE: Global = Global(UnsafeCell::new(State {
+    kernel: Kernel::new(),
+    current: 0,
+    armed: NEVER,
+}));
+
+fn state() -> &'static mut State {
+    // SAFETY: see `Global`: one hart, no nesting, so no two references
+    // are live at once.
+    unsafe { &mut *STATE.0.get() }
+}
+
+/// Task memory as the kernel copies it: any RAM after the firmware.
+struct Board;
+
+impl Machine for Board {
+    fn copy_out(&mut self, addr: u64, bytes: &[u8]) -> bool {
+        memory::write(addr, bytes)
+    }
+
+    fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> bool {
+        memory::read(addr, out)
+    }
+
+    fn console(&mut self, bytes: &[u8]) {
+        console::put_bytes(bytes);
+    }
+}
+
+pub fn now_ms() -> u64 {
+    arch::ticks() / arch::TICKS_PER_MS
+}
+
+/// Start the first task and never return.
+pub fn start(name: &str, start: TaskStart) -> ! {
+    arch::init_hart();
+    let s = state();
+    let Some(id) = s.kernel.spawn(name, start) else {
+        kprintln!("kernel: cannot start {name}");
+        console::power_off(2);
+    };
+    s.current = id;
+    s.kernel.tasks[id].frame.kernel_sp = kernel_stack_top();
+    arm(s, now_ms() + SLICE_MS);
+    IN_KERNEL.store(false, Ordering::Relaxed);
+    arch::enter(&mut s.kernel.tasks[id].frame);
+}
+
+fn kernel_stack_top() -> u64 {
+    extern "C" {
+        static __kernel_stack_top: u8;
+    }
+    // Only the address is taken: the linker script's top of the kernel stack.
+    core::ptr::addr_of!(__kernel_stack_top) as u64
+}
+
+fn arm(s: &mut State, at_ms: u64) {
+    s.armed = at_ms;
+    arch::set_timer(at_ms.saturating_mul(arch::TICKS_PER_MS));
+}
+
+const INTERRUPT: u64 = 1 << 63;
+const TIMER_INTERRUPT: u64 = INTERRUPT | 5;
+const ECALL_FROM_USER: u64 = 8;
+
+fn cause_name(scause: u64) -> &'static str {
+    match scause {
+        0 => "instruction address misaligned",
+        1 => "instruction access fault",
+        2 => "illegal instruction",
+        3 => "breakpoint",
+        4 => "load address misaligned",
+        5 => "load access fault",
+        6 => "store address misaligned",
+        7 => "store access fault",
+        12 => "instruction page fault",
+        13 => "load page fault",
+        15 => "store page fault",
+        _ => "unexpected trap",
+    }
+}
+
+/// Every trap from a task lands here with its registers saved in its
+/// frame; returns the frame to resume.
+#[no_mangle]
+extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ipc::TrapFrame {
+    IN_KERNEL.store(true, Ordering::Relaxed);
+    let s = state();
+    let (scause, sepc, stval) = arch::trap_cause();
+    let now = now_ms();
+    let current = s.current;
+    let mut preempt = false;
+    match scause {
+        TIMER_INTERRUPT => {
+            s.armed = NEVER;
+            s.kernel.expire(now);
+            preempt = true;
+        }
+        ECALL_FROM_USER => {
+            s.kernel.tasks[current].frame.sepc = sepc + 4;
+            if let Outcome::PowerOff(code) = s.kernel.syscall(current, now, &mut Board) {
+                kprintln!("kernel: powered off by {} with {code}", s.kernel.tasks[current].name());
+                console::power_off(code);
+            }
+        }
+        _ => {
+            let task = &s.kernel.tasks[current];
+            kprintln!(
+                "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
+                task.name(),
+                cause_name(scause),
+                task.frame.regs[reg::RA],
+                task.frame.regs[reg::SP],
+            );
+            s.kernel.exit(current, 128 + scause as i64, &mut Board);
+        }
+    }
+    let next = if !preempt && s.kernel.tasks[current].state == TaskState::Ready {
+        current
+    } else {
+        next_task(s)
+    };
+    s.current = next;
+    let deadline = s.kernel.next_deadline().min(now_ms() + SLICE_MS);
+    if deadline < s.armed || s.armed == NEVER {
+        arm(s, deadline);
+    }
+    let frame = &mut s.kernel.tasks[next].frame;
+    frame.kernel_sp = kernel_stack_top();
+    IN_KERNEL.store(false, Ordering::Relaxed);
+    frame
+}
+
+/// The next ready task, idling until a deadline makes one ready.
+fn next_task(s: &mut State) -> usize {
+    loop {
+        if let Some(id) = s.kernel.schedule() {
+            return id;
+        }
+        let deadline = s.kernel.next_deadline();
+        if deadline == NEVER {
+            report_deadlock(s);
+        }
+        arm(s, deadline);
+        while now_ms() < deadline {
+            arch::wait_for_interrupt();
+        }
+        s.kernel.expire(now_ms());
+    }
+}
+
+/// No task can run and none waits for a time: nothing will ever happen
+/// again. Say who waits for what, and fail the run.
+fn report_deadlock(s: &State) -> ! {
+    if !s.kernel.any_alive() {
+        kprintln!("kernel: every task has ended");
+        console::power_off(3);
+    }
+    kprintln!("kernel: deadlock, every task is blocked:");
+    for (id, task) in s.kernel.tasks.iter().enumerate() {
+        if task.state != TaskState::Empty {
+            kprintln!("  {id} {}: {:?}", task.name(), task.state);
+        }
+    }
+    console::power_off(4);
+}
+
+/// A trap taken in the kernel itself: a kernel bug. Report and stop.
+#[no_mangle]
+extern "C" fn kernel_trap() -> ! {
+    let (scause, sepc, stval) = arch::trap_cause();
+    kprintln!(
+        "kernel: trap in the kernel: {} (scause {scause:#x}) at pc {sepc:#x}, stval {stval:#x}",
+        cause_name(scause)
+    );
+    console::power_off(5);
+}

@@ -1,0 +1,144 @@
+//! The board's physical memory: where things are, and the one place that
+//! reads and writes it through raw addresses.
+//!
+//! ```text
+//! 0x8000_0000  OpenSBI
+//! 0x8020_0000  the image (text, data, bss with the kernel stack and task table)
+//! __image_end  the task heap (stacks and Rust allocations of every task)
+//!              the arena: every page memsrv hands out, to the end of RAM
+//! ```
+//! With paging off an address is the same in every task; bounds checks
+//! here keep the kernel and memsrv inside RAM and the flash window.
+
+use core::ops::Range;
+
+pub const RAM_BASE: u64 = 0x8000_0000;
+/// The board is started with `-m 128M`.
+pub const RAM_SIZE: u64 = 128 << 20;
+pub const RAM_END: u64 = RAM_BASE + RAM_SIZE;
+/// Where OpenSBI ends and the image begins.
+pub const IMAGE_BASE: u64 = 0x8020_0000;
+/// The task heap.
+pub const HEAP_SIZE: u64 = 24 << 20;
+pub const PAGE: u64 = 4096;
+/// QEMU virt's second CFI flash bank (the first may hold firmware).
+pub const FLASH_BASE: u64 = 0x2200_0000;
+pub const FLASH_SIZE: u64 = 32 << 20;
+
+extern "C" {
+    static __image_end: u8;
+}
+
+fn image_end() -> u64 {
+    // Only the address is taken: the linker script puts the symbol at the
+    // page-aligned end of the image.
+    core::ptr::addr_of!(__image_end) as u64
+}
+
+/// The task heap's range.
+pub fn heap() -> Range<u64> {
+    let start = image_end().next_multiple_of(PAGE);
+    start..start + HEAP_SIZE
+}
+
+/// The arena's range: the rest of RAM.
+pub fn arena() -> Range<u64> {
+    heap().end..RAM_END
+}
+
+/// Memory tasks may name in system calls: all RAM after the firmware.
+pub fn task_memory() -> Range<u64> {
+    IMAGE_BASE..RAM_END
+}
+
+fn within(range: &Range<u64>, addr: u64, len: usize) -> bool {
+    addr >= range.start
+        && addr
+            .checked_add(len as u64)
+            .is_some_and(|end| end <= range.end)
+}
+
+/// Whether `[addr, addr+len)` is RAM a task may use, or the flash window
+/// (read only: writing flash takes its command sequence).
+pub fn readable(addr: u64, len: usize) -> bool {
+    within(&task_memory(), addr, len) || within(&(FLASH_BASE..FLASH_BASE + FLASH_SIZE), addr, len)
+}
+
+pub fn writable(addr: u64, len: usize) -> bool {
+    within(&task_memory(), addr, len)
+}
+
+/// Copy `bytes` to physical `addr`; false (and nothing written) outside
+/// task memory.
+pub fn write(addr: u64, bytes: &[u8]) -> bool {
+    if !writable(addr, bytes.len()) {
+        return false;
+    }
+    // SAFETY: the range lies in RAM (checked above); with no MMU every
+    // task may write any RAM, which is the machine this board models.
+    // `bytes` may be the same memory (a task's own buffer) only if the
+    // caller made it so; copy handles overlap.
+    unsafe { core::ptr::copy(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+    true
+}
+
+/// Fill `out` from physical `addr`; false outside RAM and flash.
+pub fn read(addr: u64, out: &mut [u8]) -> bool {
+    if !readable(addr, out.len()) {
+        return false;
+    }
+    // SAFETY: the range lies in RAM or the flash window (checked above),
+    // both always readable on this board.
+    unsafe { core::ptr::copy(addr as *const u8, out.as_mut_ptr(), out.len()) };
+    true
+}
+
+/// Set `len` bytes at `addr`.
+pub fn fill(addr: u64, byte: u8, len: u64) -> bool {
+    let Ok(n) = usize::try_from(len) else {
+        return false;
+    };
+    if !writable(addr, n) {
+        return false;
+    }
+    // SAFETY: the range lies in RAM (checked above).
+    unsafe { core::ptr::write_bytes(addr as *mut u8, byte, n) };
+    true
+}
+
+/// Copy `len` bytes from `src` to `dst` (may overlap).
+pub fn copy(src: u64, dst: u64, len: u64) -> bool {
+    let Ok(n) = usize::try_from(len) else {
+        return false;
+    };
+    if !readable(src, n) || !writable(dst, n) {
+        return false;
+    }
+    // SAFETY: both ranges are checked above; `copy` allows overlap.
+    unsafe { core::ptr::copy(src as *const u8, dst as *mut u8, n) };
+    true
+}
+
+/// One atomic load of the aligned word at `addr` (a futex word).
+pub fn load_u32(addr: u64) -> Option<u32> {
+    if addr % 4 != 0 || !readable(addr, 4) {
+        return None;
+    }
+    // SAFETY: aligned and inside RAM or flash (checked above); an atomic
+    // load because other tasks store to futex words concurrently.
+    let word = unsafe { &*(addr as *const core::sync::atomic::AtomicU32) };
+    Some(word.load(core::sync::atomic::Ordering::Acquire))
+}
+
+/// A readable, `'static` view of flash (for romfs in place).
+pub fn flash(offset: u64, len: u64) -> Option<&'static [u8]> {
+    let n = usize::try_from(len).ok()?;
+    let addr = FLASH_BASE.checked_add(offset)?;
+    if !within(&(FLASH_BASE..FLASH_BASE + FLASH_SIZE), addr, n) {
+        return None;
+    }
+    // SAFETY: the range lies inside the flash window, which stays mapped
+    // for the machine's life; callers only read it while the flash is in
+    // read-array mode (romfs is never programmed).
+    Some(unsafe { core::slice::from_raw_parts(addr as *const u8, n) })
+}

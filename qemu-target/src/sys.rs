@@ -1,0 +1,319 @@
+//! The task side of the kernel: system call wrappers, task spawning,
+//! console printing, and [`Channel`], the shim's transport over a
+//! connection.
+
+use crate::ipc::{ConnId, Event, Sys, NEVER};
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::arch::asm;
+use core::fmt;
+use protocol::{Errno, MAX_FRAME};
+
+/// The raw system call: `a0..a2` back.
+fn syscall(nr: Sys, args: [u64; 7]) -> (u64, u64, u64) {
+    let (a0, a1, a2);
+    // SAFETY: ecall enters the kernel, which reads a0..a6 and a7, touches
+    // only the memory the arguments name (checked against RAM), writes
+    // a0..a2 and restores every other register.
+    unsafe {
+        asm!("ecall",
+            inlateout("a0") args[0] => a0, inlateout("a1") args[1] => a1,
+            inlateout("a2") args[2] => a2, in("a3") args[3], in("a4") args[4],
+            in("a5") args[5], in("a6") args[6], in("a7") nr as u64,
+            options(nostack));
+    }
+    (a0, a1, a2)
+}
+
+fn result(a0: u64) -> Result<u64, Errno> {
+    let v = a0 as i64;
+    if (-4095..0).contains(&v) {
+        Err(Errno((-v) as u16))
+    } else {
+        Ok(a0)
+    }
+}
+
+fn call0(nr: Sys, args: &[u64]) -> Result<u64, Errno> {
+    let mut all = [0u64; 7];
+    all[..args.len()].copy_from_slice(args);
+    result(syscall(nr, all).0)
+}
+
+pub fn console(bytes: &[u8]) {
+    let _ = call0(Sys::Console, &[bytes.as_ptr() as u64, bytes.len() as u64]);
+}
+
+pub fn exit(code: i64) -> ! {
+    let _ = call0(Sys::Exit, &[code as u64]);
+    unreachable_after_exit()
+}
+
+fn unreachable_after_exit() -> ! {
+    // The kernel never resumes an exited task.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Open a connection to `server`, as `(uid, gid)` (not (0, 0) needs a
+/// privileged task).
+pub fn connect(server: usize, uid: u32, gid: u32) -> Result<ConnId, Errno> {
+    call0(
+        Sys::Connect,
+        &[server as u64, u64::from(uid), u64::from(gid)],
+    )
+}
+
+pub fn close(conn: ConnId) -> Result<(), Errno> {
+    call0(Sys::Close, &[conn]).map(drop)
+}
+
+/// Queue `frame` to the server; waits (yielding) while the kernel's
+/// queues are full.
+pub fn send(conn: ConnId, frame: &[u8]) -> Result<(), Errno> {
+    loop {
+        match call0(Sys::Send, &[conn, frame.as_ptr() as u64, frame.len() as u64]) {
+            Err(Errno::EAGAIN) => yield_now(),
+            r => return r.map(drop),
+        }
+    }
+}
+
+/// The next frame the server sent on `conn`.
+pub fn recv(conn: ConnId, buf: &mut [u8], deadline: u64) -> Result<usize, Errno> {
+    let args = [conn, buf.as_mut_ptr() as u64, buf.len() as u64, deadline];
+    call0(Sys::Recv, &args).map(|n| n as usize)
+}
+
+/// Send `request` and wait for the next frame on `conn`.
+pub fn call(conn: ConnId, request: &[u8], reply: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        let args = [
+            conn,
+            request.as_ptr() as u64,
+            request.len() as u64,
+            reply.as_mut_ptr() as u64,
+            reply.len() as u64,
+        ];
+        match call0(Sys::Call, &args) {
+            Err(Errno::EAGAIN) => yield_now(),
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
+/// What a server's receive produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    Frame { conn: ConnId, len: usize },
+    /// A frame that did not fit the buffer (or could not be copied).
+    Bad { conn: ConnId, errno: Errno },
+    Open { conn: ConnId, uid: u32, gid: u32 },
+    Hangup { conn: ConnId },
+}
+
+pub fn receive(buf: &mut [u8], deadline: u64) -> Result<Received, Errno> {
+    let (a0, a1, a2) = syscall(
+        Sys::Receive,
+        [buf.as_mut_ptr() as u64, buf.len() as u64, deadline, 0, 0, 0, 0],
+    );
+    let conn = result(a0)?;
+    Ok(match a2 {
+        x if x == Event::Open as u64 => Received::Open {
+            conn,
+            uid: (a1 >> 32) as u32,
+            gid: a1 as u32,
+        },
+        x if x == Event::Hangup as u64 => Received::Hangup { conn },
+        _ => match result(a1) {
+            Ok(len) => Received::Frame {
+                conn,
+                len: len as usize,
+            },
+            Err(errno) => Received::Bad { conn, errno },
+        },
+    })
+}
+
+/// Answer on `conn` (or send unasked); waits while queues are full.
+pub fn reply(conn: ConnId, frame: &[u8]) -> Result<(), Errno> {
+    loop {
+        match call0(Sys::Reply, &[conn, frame.as_ptr() as u64, frame.len() as u64]) {
+            Err(Errno::EAGAIN) => yield_now(),
+            r => return r.map(drop),
+        }
+    }
+}
+
+pub fn hangup(conn: ConnId) -> Result<(), Errno> {
+    call0(Sys::Hangup, &[conn]).map(drop)
+}
+
+pub fn yield_now() {
+    let _ = call0(Sys::Yield, &[]);
+}
+
+pub fn sleep_until(deadline_ms: u64) {
+    let _ = call0(Sys::Sleep, &[deadline_ms]);
+}
+
+pub fn power_off(code: u64) -> ! {
+    let _ = call0(Sys::PowerOff, &[code]);
+    exit(code as i64)
+}
+
+/// Milliseconds since boot (`time` is readable in user mode).
+pub fn now_ms() -> u64 {
+    crate::arch::ticks() / crate::arch::TICKS_PER_MS
+}
+
+/// Instructions retired so far (exact under QEMU `-icount`).
+pub fn instructions() -> u64 {
+    let n: u64;
+    // SAFETY: reading instret has no side effects; the kernel made it
+    // readable in user mode.
+    unsafe { asm!("rdinstret {}", out(reg) n) };
+    n
+}
+
+pub const FOREVER: u64 = NEVER;
+
+/// A started task: its id and its stack (freed when joined).
+pub struct Task {
+    pub id: usize,
+    stack: Vec<u8>,
+}
+
+impl Task {
+    /// Wait for the task to end; its exit code.
+    pub fn join(self) -> Result<i64, Errno> {
+        let (a0, a1, _) = syscall(Sys::Join, [self.id as u64, NEVER, 0, 0, 0, 0, 0]);
+        result(a0)?;
+        drop(self.stack);
+        Ok(a1 as i64)
+    }
+}
+
+type Body = Box<dyn FnOnce() -> i64 + Send>;
+
+extern "C" fn run_body(arg: u64) -> i64 {
+    // SAFETY: `arg` is the pointer `spawn` made with Box::into_raw of a
+    // Box<Body>, handed to exactly this one task, which takes it back once.
+    let body: Box<Body> = unsafe { Box::from_raw(arg as *mut Body) };
+    body()
+}
+
+extern "C" fn task_return(code: i64) -> ! {
+    exit(code)
+}
+
+/// Start `body` as a task with a stack of `stack` bytes (privileged
+/// tasks only); `tls` is the task's thread pointer (0: none).
+pub fn spawn_with_tls(
+    name: &str,
+    stack: usize,
+    privileged: bool,
+    tls: u64,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    let stack_mem = vec![0u8; stack];
+    let top = (stack_mem.as_ptr() as u64 + stack as u64) & !15;
+    let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
+    let flags = name.len() as u64 | if privileged { 1 << 63 } else { 0 };
+    let r = call0(
+        Sys::Spawn,
+        &[
+            run_body as *const () as usize as u64,
+            arg,
+            top,
+            tls,
+            name.as_ptr() as u64,
+            flags,
+            task_return as *const () as usize as u64,
+        ],
+    );
+    match r {
+        Ok(id) => Ok(Task {
+            id: id as usize,
+            stack: stack_mem,
+        }),
+        Err(e) => {
+            // SAFETY: the kernel refused, so no task took the box.
+            drop(unsafe { Box::from_raw(arg as *mut Body) });
+            Err(e)
+        }
+    }
+}
+
+pub fn spawn(
+    name: &str,
+    stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    spawn_with_tls(name, stack, false, 0, body)
+}
+
+/// A connection as the shim's transport: one call at a time.
+pub struct Channel {
+    pub conn: ConnId,
+}
+
+impl nommu::Transport for Channel {
+    fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        call(self.conn, request, reply)
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let _ = close(self.conn);
+    }
+}
+
+/// Console output from a task, a line at a time.
+pub struct Out {
+    buf: heapless::Vec<u8, 256>,
+}
+
+impl Out {
+    pub const fn new() -> Self {
+        Self {
+            buf: heapless::Vec::new(),
+        }
+    }
+
+    pub fn flush(&mut self) {
+        console(&self.buf);
+        self.buf.clear();
+    }
+}
+
+impl Default for Out {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Write for Out {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.buf.push(b).is_err() {
+                self.flush();
+                let _ = self.buf.push(b);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut out = $crate::sys::Out::new();
+        let _ = writeln!(out, $($arg)*);
+        out.flush();
+    }};
+}

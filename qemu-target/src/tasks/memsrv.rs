@@ -1,0 +1,200 @@
+//! memsrv as a task: receive a frame, let the state machine handle it,
+//! carry out its effects (replies to clients, requests to drivers, drops),
+//! and tick it for driver and futex timeouts. The same `MemoryServer` the
+//! hosted homes run, over kernel IPC.
+
+use crate::memory;
+use crate::sys::{self, Received};
+use alloc::vec::Vec;
+use memsrv::{ClientId, Config, Credentials, Effect, MemoryServer, PhysicalMemory, Stats};
+use protocol::MAX_FRAME;
+
+/// The arena as memsrv sees it: raw RAM. memsrv only names arena
+/// addresses, which `memory` checks again.
+pub struct BoardMemory;
+
+impl PhysicalMemory for BoardMemory {
+    fn fill(&mut self, addr: u64, len: u64, byte: u8) {
+        memory::fill(addr, byte, len);
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) {
+        memory::read(addr, buf);
+    }
+
+    fn write(&mut self, addr: u64, bytes: &[u8]) {
+        memory::write(addr, bytes);
+    }
+
+    fn copy(&mut self, src: u64, dst: u64, len: u64) {
+        memory::copy(src, dst, len);
+    }
+
+    fn load_u32(&self, addr: u64) -> u32 {
+        memory::load_u32(addr).unwrap_or(0)
+    }
+}
+
+/// How often memsrv is ticked while idle.
+const TICK_MS: u64 = 5;
+
+/// Connections opened as this uid are the board's inspector: their frames
+/// are not protocol frames but requests for [`Inspection`].
+pub const INSPECTOR_UID: u32 = u32::MAX;
+
+/// What the inspector learns: the server's counters and whether its
+/// invariants hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Inspection {
+    pub stats: Stats,
+    pub invariants_hold: bool,
+}
+
+/// Serve forever (or until the arena cannot be set up).
+pub fn serve(config: Config) -> i64 {
+    let mut server = match MemoryServer::new(config, BoardMemory) {
+        Ok(server) => server,
+        Err(e) => {
+            crate::println!("memsrv: cannot start: {e:?}");
+            return 1;
+        }
+    };
+    let mut effects = Vec::new();
+    let mut frame = [0u8; MAX_FRAME];
+    let mut inspectors: Vec<u64> = Vec::new();
+    let mut last_tick = 0;
+    loop {
+        let now = sys::now_ms();
+        match sys::receive(&mut frame, now + TICK_MS) {
+            Ok(Received::Open { conn, uid, .. }) if uid == INSPECTOR_UID => inspectors.push(conn),
+            Ok(Received::Open { conn, uid, gid }) => {
+                let credentials = Credentials {
+                    pid: None,
+                    uid,
+                    gid,
+                };
+                server.connect(ClientId(conn), credentials);
+            }
+            Ok(Received::Frame { conn, .. }) if inspectors.contains(&conn) => {
+                inspect(&server, conn);
+            }
+            Ok(Received::Frame { conn, len }) => {
+                server.handle_frame(ClientId(conn), &frame[..len], &mut effects);
+            }
+            Ok(Received::Bad { conn, .. }) => {
+                let _ = sys::hangup(conn);
+                server.disconnect_with(ClientId(conn), &mut effects);
+            }
+            Ok(Received::Hangup { conn }) => {
+                inspectors.retain(|c| *c != conn);
+                server.disconnect_with(ClientId(conn), &mut effects);
+            }
+            Err(_) => {}
+        }
+        let now = sys::now_ms();
+        if now >= last_tick + TICK_MS {
+            last_tick = now;
+            server.tick(now, &mut effects);
+        }
+        carry_out(&mut server, &mut effects);
+    }
+}
+
+/// Deliver effects, including those that delivering causes (a dropped
+/// client's release may answer others).
+fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>) {
+    let mut more = Vec::new();
+    while !effects.is_empty() {
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Reply { to, frame } => {
+                    if sys::reply(to.0, &frame.bytes[..frame.len]).is_err() {
+                        // The peer is gone; its hang-up is on its way.
+                    }
+                }
+                Effect::Drop { client } => {
+                    let _ = sys::hangup(client.0);
+                    server.disconnect_with(client, &mut more);
+                }
+            }
+        }
+        core::mem::swap(effects, &mut more);
+    }
+}
+
+fn inspect(server: &MemoryServer<BoardMemory>, conn: u64) {
+    let inspection = Inspection {
+        stats: server.stats(),
+        invariants_hold: server.check_invariants().is_ok(),
+    };
+    let _ = sys::reply(conn, &encode(&inspection));
+}
+
+fn encode(i: &Inspection) -> [u8; 8 * INSPECTION_WORDS] {
+    let s = &i.stats;
+    let words: [u64; INSPECTION_WORDS] = [
+        s.total_pages,
+        s.free_pages,
+        s.mmap_copy_pages,
+        s.backing_pages,
+        s.objects as u64,
+        s.open_files as u64,
+        s.pending_ops as u64,
+        s.shm_segments as u64,
+        s.shm_pages,
+        s.processes as u64,
+        u64::from(i.invariants_hold),
+    ];
+    let mut out = [0u8; 8 * INSPECTION_WORDS];
+    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+const INSPECTION_WORDS: usize = 11;
+
+/// The inspector's view, decoded (board tests only need these counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub total_pages: u64,
+    pub free_pages: u64,
+    pub mmap_copy_pages: u64,
+    pub backing_pages: u64,
+    pub objects: u64,
+    pub open_files: u64,
+    pub pending_ops: u64,
+    pub shm_segments: u64,
+    pub shm_pages: u64,
+    pub processes: u64,
+    pub invariants_hold: bool,
+}
+
+/// Ask memsrv (task `server`) for its counters over an inspector
+/// connection `conn`.
+pub fn inspect_over(conn: u64) -> Result<Counters, protocol::Errno> {
+    let mut reply = [0u8; MAX_FRAME];
+    let n = sys::call(conn, b"inspect", &mut reply)?;
+    if n != 8 * INSPECTION_WORDS {
+        return Err(protocol::Errno::EPROTO);
+    }
+    let mut w = [0u64; INSPECTION_WORDS];
+    for (i, chunk) in reply[..n].chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        w[i] = u64::from_le_bytes(b);
+    }
+    Ok(Counters {
+        total_pages: w[0],
+        free_pages: w[1],
+        mmap_copy_pages: w[2],
+        backing_pages: w[3],
+        objects: w[4],
+        open_files: w[5],
+        pending_ops: w[6],
+        shm_segments: w[7],
+        shm_pages: w[8],
+        processes: w[9],
+        invariants_hold: w[10] != 0,
+    })
+}
