@@ -44,7 +44,8 @@ impl Mmio {
     /// The address of the aligned word at `offset`, if inside.
     fn word(self, offset: usize) -> Option<*mut u32> {
         let end = offset.checked_add(4)?;
-        (offset % 4 == 0 && end <= self.len).then(|| self.base.wrapping_add(offset) as *mut u32)
+        (offset.is_multiple_of(4) && end <= self.len)
+            .then(|| self.base.wrapping_add(offset) as *mut u32)
     }
 
     /// A 32-bit register read; outside the window reads all ones (a bus

@@ -263,8 +263,10 @@ impl VirtioBlk {
         // notification.
         fence(Ordering::SeqCst);
         let idx = self.avail_idx.wrapping_add(1);
-        q.word(AVAIL)
-            .store(AVAIL_NO_INTERRUPT | (u32::from(idx) << 16), Ordering::Release);
+        q.word(AVAIL).store(
+            AVAIL_NO_INTERRUPT | (u32::from(idx) << 16),
+            Ordering::Release,
+        );
         self.avail_idx = idx;
         fence(Ordering::SeqCst);
         self.regs.write32(QUEUE_NOTIFY, 0);
@@ -292,7 +294,7 @@ impl VirtioBlk {
 
     /// Check a transfer of `len` bytes from sector `first`.
     fn check(&self, first: u64, len: usize) -> Result<(), Errno> {
-        if len % SECTOR != 0 {
+        if !len.is_multiple_of(SECTOR) {
             return Err(Errno::EINVAL);
         }
         let end = first
