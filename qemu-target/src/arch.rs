@@ -15,7 +15,7 @@ use core::arch::{asm, global_asm};
 // reports (the kernel never expects a trap).
 global_asm!(
     r#"
-    .option arch, +d
+    .option arch, +a, +d
     .section .text.entry
     .globl _start
 _start:
@@ -110,6 +110,11 @@ user_trap_vector:
     call trap_handler
     .globl restore_frame
 restore_frame:
+    # Drop any LR reservation the last task held, so a task preempted
+    # between its LR and SC cannot have its SC succeed against another
+    # task's reservation (slot 0 of the frame is unused, so the store is
+    # harmless if it happens).
+    sc.d zero, zero, 0(a0)
     la t5, user_trap_vector
     csrw stvec, t5
     csrw sscratch, a0

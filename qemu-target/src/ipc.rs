@@ -22,7 +22,7 @@
 use heapless::Deque;
 use protocol::{Errno, MAX_FRAME};
 
-pub const MAX_TASKS: usize = 16;
+pub const MAX_TASKS: usize = 32;
 pub const MAX_CONNECTIONS: usize = 128;
 /// Frames queued in the kernel at once (over all connections).
 pub const FRAME_POOL: usize = 256;
@@ -33,6 +33,9 @@ pub const NEVER: u64 = u64::MAX;
 /// Bytes of a task's name kept for fault reports.
 pub const TASK_NAME: usize = 16;
 const PRIVILEGED: u64 = 1 << 63;
+/// The word kept at the bottom of every task stack: a task whose stack
+/// ran over it is stopped at its next trap (see [`Kernel::stack_intact`]).
+pub const STACK_CANARY: u64 = 0x5afe_57ac_6b0d_dead;
 
 impl Task {
     pub fn name(&self) -> &str {
@@ -115,8 +118,9 @@ pub enum Sys {
     Sleep = 11,
     /// `(code)`: end the run (0 passes); privileged tasks only.
     PowerOff = 12,
-    /// `(entry, arg, stack top, tls, name ptr, name len | privileged <<
-    /// 63, exit trampoline)` → task: start a task; privileged tasks only.
+    /// `(entry, arg, stack top, tls, name ptr, name len | stack size <<
+    /// 16 | privileged << 63, exit trampoline)` → task: start a task;
+    /// privileged tasks only.
     Spawn = 13,
     /// `(task, deadline)` → `(0, exit code)`: wait for a task to end and
     /// free its slot.
@@ -191,6 +195,8 @@ pub struct Task {
     pub state: TaskState,
     /// May connect with other credentials and power the board off.
     pub privileged: bool,
+    /// The lowest address of the task's stack (0: not known).
+    pub stack_bottom: u64,
     pub frame: TrapFrame,
 }
 
@@ -271,6 +277,8 @@ impl FramePool {
 pub enum Outcome {
     /// Return to the caller (or schedule, if it blocked).
     Continue,
+    /// The caller gave up its time slice: run someone else first.
+    Yield,
     /// Power the board off with this code.
     PowerOff(u64),
 }
@@ -300,6 +308,7 @@ impl Kernel {
             name: [0; TASK_NAME],
             state: TaskState::Empty,
             privileged: false,
+            stack_bottom: 0,
             frame: TrapFrame::zeroed(),
         };
         Self {
@@ -334,6 +343,7 @@ impl Kernel {
             name: short,
             state: TaskState::Ready,
             privileged: start.privileged,
+            stack_bottom: start.stack_bottom,
             frame,
         };
         Some(id)
@@ -393,6 +403,19 @@ impl Kernel {
             .any(|t| !matches!(t.state, TaskState::Empty | TaskState::Exited { .. }))
     }
 
+    /// Whether task `id`'s stack pointer is still above its stack's bottom
+    /// and the canary there is whole.
+    pub fn stack_intact(&self, id: TaskId, machine: &mut dyn Machine) -> bool {
+        let task = &self.tasks[id];
+        if task.stack_bottom == 0 {
+            return true;
+        }
+        let mut word = [0u8; 8];
+        task.frame.regs[reg::SP] > task.stack_bottom + 8
+            && machine.copy_in(task.stack_bottom, &mut word)
+            && u64::from_le_bytes(word) == STACK_CANARY
+    }
+
     /// Handle the system call task `id` trapped with (its `sepc` already
     /// past the `ecall`).
     pub fn syscall(&mut self, id: TaskId, now_ms: u64, machine: &mut dyn Machine) -> Outcome {
@@ -422,7 +445,10 @@ impl Kernel {
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
             Some(Sys::Hangup) => self.hangup(id, a0),
-            Some(Sys::Yield) => Ok(0),
+            Some(Sys::Yield) => {
+                self.tasks[id].frame.regs[reg::A0] = 0;
+                return Outcome::Yield;
+            }
             Some(Sys::Sleep) => {
                 if a0 > now_ms {
                     self.tasks[id].state = TaskState::Sleep { deadline: a0 };
@@ -451,7 +477,12 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         let mut name = [0u8; TASK_NAME];
-        let len = (r[reg::A5] & !PRIVILEGED).min(TASK_NAME as u64) as usize;
+        let len = (r[reg::A5] & 0xffff).min(TASK_NAME as u64) as usize;
+        let stack_size = (r[reg::A5] & !PRIVILEGED) >> 16;
+        let stack_bottom = r[reg::A2].checked_sub(stack_size).ok_or(Errno::EINVAL)?;
+        if stack_size < 8 || !machine.copy_out(stack_bottom, &STACK_CANARY.to_le_bytes()) {
+            return Err(Errno::EFAULT);
+        }
         if !machine.copy_in(r[reg::A4], &mut name[..len]) {
             return Err(Errno::EFAULT);
         }
@@ -463,6 +494,7 @@ impl Kernel {
             gp: self.tasks[id].frame.regs[reg::GP],
             exit_trampoline: r[reg::A6],
             privileged: r[reg::A5] & PRIVILEGED != 0,
+            stack_bottom,
         };
         let name = core::str::from_utf8(&name[..len]).map_err(|_| Errno::EINVAL)?;
         let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
@@ -839,6 +871,8 @@ pub struct TaskStart {
     pub gp: u64,
     pub exit_trampoline: u64,
     pub privileged: bool,
+    /// The stack's lowest address, holding [`STACK_CANARY`] (0: unchecked).
+    pub stack_bottom: u64,
 }
 
 #[cfg(test)]

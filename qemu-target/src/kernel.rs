@@ -135,9 +135,16 @@ extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ip
         }
         ECALL_FROM_USER => {
             s.kernel.tasks[current].frame.sepc = sepc + 4;
-            if let Outcome::PowerOff(code) = s.kernel.syscall(current, now, &mut Board) {
-                kprintln!("kernel: powered off by {} with {code}", s.kernel.tasks[current].name());
-                console::power_off(code);
+            match s.kernel.syscall(current, now, &mut Board) {
+                Outcome::Continue => {}
+                Outcome::Yield => preempt = true,
+                Outcome::PowerOff(code) => {
+                    kprintln!(
+                        "kernel: powered off by {} with {code}",
+                        s.kernel.tasks[current].name()
+                    );
+                    console::power_off(code);
+                }
             }
         }
         _ => {
@@ -151,6 +158,18 @@ extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ip
             );
             s.kernel.exit(current, 128 + scause as i64, &mut Board);
         }
+    }
+    if s.kernel.tasks[current].state == TaskState::Ready
+        && !s.kernel.stack_intact(current, &mut Board)
+    {
+        let task = &s.kernel.tasks[current];
+        kprintln!(
+            "kernel: task {} ({current}) killed: stack overflow (sp {:#x}, stack bottom {:#x}, pc {sepc:#x})",
+            task.name(),
+            task.frame.regs[reg::SP],
+            task.stack_bottom
+        );
+        s.kernel.exit(current, 128 + 64, &mut Board);
     }
     let next = if !preempt && s.kernel.tasks[current].state == TaskState::Ready {
         current

@@ -52,6 +52,7 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
             gp: 0,
             exit_trampoline: tasks::init::entry as *const () as usize as u64,
             privileged: true,
+            stack_bottom: 0,
         },
     )
 }

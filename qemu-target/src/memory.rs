@@ -21,9 +21,9 @@ pub const IMAGE_BASE: u64 = 0x8020_0000;
 /// The task heap.
 pub const HEAP_SIZE: u64 = 24 << 20;
 pub const PAGE: u64 = 4096;
-/// QEMU virt's second CFI flash bank (the first may hold firmware).
-pub const FLASH_BASE: u64 = 0x2200_0000;
-pub const FLASH_SIZE: u64 = 32 << 20;
+/// QEMU virt's two CFI flash banks (romfs in place, the MTD chip).
+pub const FLASH_BASE: u64 = 0x2000_0000;
+pub const FLASH_SIZE: u64 = 64 << 20;
 
 extern "C" {
     static __image_end: u8;
@@ -128,17 +128,4 @@ pub fn load_u32(addr: u64) -> Option<u32> {
     // load because other tasks store to futex words concurrently.
     let word = unsafe { &*(addr as *const core::sync::atomic::AtomicU32) };
     Some(word.load(core::sync::atomic::Ordering::Acquire))
-}
-
-/// A readable, `'static` view of flash (for romfs in place).
-pub fn flash(offset: u64, len: u64) -> Option<&'static [u8]> {
-    let n = usize::try_from(len).ok()?;
-    let addr = FLASH_BASE.checked_add(offset)?;
-    if !within(&(FLASH_BASE..FLASH_BASE + FLASH_SIZE), addr, n) {
-        return None;
-    }
-    // SAFETY: the range lies inside the flash window, which stays mapped
-    // for the machine's life; callers only read it while the flash is in
-    // read-array mode (romfs is never programmed).
-    Some(unsafe { core::slice::from_raw_parts(addr as *const u8, n) })
 }

@@ -183,10 +183,18 @@ pub const FOREVER: u64 = NEVER;
 /// A started task: its id and its stack (freed when joined).
 pub struct Task {
     pub id: usize,
-    stack: Vec<u8>,
+    stack: Vec<u128>,
 }
 
 impl Task {
+    /// Let the task run for the rest of the machine's life (a server):
+    /// its stack is never freed. Its id.
+    pub fn detach(self) -> usize {
+        let id = self.id;
+        core::mem::forget(self.stack);
+        id
+    }
+
     /// Wait for the task to end; its exit code.
     pub fn join(self) -> Result<i64, Errno> {
         let (a0, a1, _) = syscall(Sys::Join, [self.id as u64, NEVER, 0, 0, 0, 0, 0]);
@@ -218,10 +226,17 @@ pub fn spawn_with_tls(
     tls: u64,
     body: impl FnOnce() -> i64 + Send + 'static,
 ) -> Result<Task, Errno> {
-    let stack_mem = vec![0u8; stack];
-    let top = (stack_mem.as_ptr() as u64 + stack as u64) & !15;
+    if stack < 4096 {
+        return Err(Errno::EINVAL);
+    }
+    // u128 words: the stack pointer must stay 16-byte aligned.
+    let stack_mem = vec![0u128; stack / 16];
+    let stack = stack_mem.len() * 16;
+    let top = stack_mem.as_ptr() as u64 + stack as u64;
     let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
-    let flags = name.len() as u64 | if privileged { 1 << 63 } else { 0 };
+    let flags = name.len().min(0xffff) as u64
+        | (stack as u64) << 16
+        | if privileged { 1 << 63 } else { 0 };
     let r = call0(
         Sys::Spawn,
         &[

@@ -22,6 +22,12 @@ use core::sync::atomic::{AtomicBool, Ordering};
 pub const FLASH_BANK0: usize = 0x2000_0000;
 pub const FLASH_BANK1: usize = 0x2200_0000;
 pub const FLASH_BANK_SIZE: usize = 32 << 20;
+/// Where the romfs image starts in bank 0. Bank 0 is the boot flash: with
+/// a pflash0 image QEMU starts the machine from 0x2000_0000 (OpenSBI jumps
+/// there, not to the kernel), so its first sector holds a two-instruction
+/// stub that jumps on to the image at 0x8020_0000, and the romfs image
+/// follows in the next sector.
+pub const ROMFS_OFFSET: usize = 256 << 10;
 
 /// A device's register window: `len` bytes at `base`.
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +76,7 @@ impl Mmio {
 /// A romfs image found in flash, for [`drivers::romfs::Romfs::in_place`].
 #[derive(Clone, Copy, Debug)]
 pub struct RomImage {
+    /// The image and the rest of the bank after it (the medium).
     pub image: &'static [u8],
     /// Its physical address (a direct mapping of a file is this + the
     /// file's data offset).
@@ -89,19 +96,26 @@ static BANK0_TAKEN: AtomicBool = AtomicBool::new(false);
 /// if=pflash,unit=0`: with a legacy pflash0 drive QEMU starts the machine
 /// from flash instead of OpenSBI.
 pub fn romfs_in_bank0() -> Option<RomImage> {
-    let bank = Mmio::fixed(FLASH_BANK0, FLASH_BANK_SIZE);
+    let base = FLASH_BANK0 + ROMFS_OFFSET;
+    let bank = Mmio::fixed(base, FLASH_BANK_SIZE - ROMFS_OFFSET);
     let mut header = [0u8; 12];
     for (i, chunk) in header.chunks_mut(4).enumerate() {
         chunk.copy_from_slice(&bank.read32(i * 4).to_le_bytes());
     }
     let size = usize::try_from(drivers::romfs::image_size(&header)?).ok()?;
-    if size > FLASH_BANK_SIZE || BANK0_TAKEN.swap(true, Ordering::SeqCst) {
+    if size > FLASH_BANK_SIZE - ROMFS_OFFSET || BANK0_TAKEN.swap(true, Ordering::SeqCst) {
         return None;
     }
-    // SAFETY: `size` bytes of flash bank 0 (checked above), plain readable memory in read-array mode, never written while the program runs.
-    let image = unsafe { core::slice::from_raw_parts(FLASH_BANK0 as *const u8, size) };
+    // The medium is the rest of the bank, not just the image: like Linux's
+    // romfs on an MTD partition, a mapping may run past the image's end
+    // as long as it stays on the device.
+    let medium = FLASH_BANK_SIZE - ROMFS_OFFSET;
+    // SAFETY: the rest of flash bank 0 from the image on (inside the bank,
+    // checked above), plain readable memory in read-array mode, never
+    // written while the program runs.
+    let image = unsafe { core::slice::from_raw_parts(base as *const u8, medium) };
     Some(RomImage {
         image,
-        addr: FLASH_BANK0 as u64,
+        addr: base as u64,
     })
 }

@@ -65,6 +65,7 @@ fn start(privileged: bool) -> TaskStart {
         gp: 0,
         exit_trampoline: 0,
         privileged,
+        stack_bottom: 0,
     }
 }
 
@@ -91,10 +92,8 @@ impl World {
         for (i, a) in args.iter().enumerate() {
             frame.regs[reg::A0 + i] = *a;
         }
-        assert_eq!(
-            self.k.syscall(task, self.now, &mut self.ram),
-            Outcome::Continue
-        );
+        let outcome = self.k.syscall(task, self.now, &mut self.ram);
+        assert_eq!(outcome == Outcome::Yield, nr == Sys::Yield);
         self.a(task, 0)
     }
 
@@ -323,8 +322,19 @@ fn a_privileged_task_spawns_and_joins_a_task_that_exits() {
     let mut w = World::new();
     w.k.tasks[1].privileged = true;
     w.put(CLIENT_BUF, b"worker");
-    let child = w.sys(1, Sys::Spawn, &[0x200, 7, 0x3000, 0, CLIENT_BUF, 6]);
+    let stack = 0x800u64;
+    let child = w.sys(
+        1,
+        Sys::Spawn,
+        &[0x200, 7, BASE + 0x3800, 0, CLIENT_BUF, 6 | stack << 16],
+    );
     assert_eq!(child, 2);
+    assert!(w.k.stack_intact(2, &mut w.ram));
+    w.k.tasks[2].frame.regs[reg::SP] = BASE + 0x3000 + 4;
+    assert!(!w.k.stack_intact(2, &mut w.ram), "sp below the bottom");
+    w.k.tasks[2].frame.regs[reg::SP] = BASE + 0x3400;
+    w.put(BASE + 0x3000, &[0; 8]);
+    assert!(!w.k.stack_intact(2, &mut w.ram), "canary overwritten");
     assert_eq!(w.k.tasks[2].name(), "worker");
     assert_eq!(w.k.tasks[2].frame.regs[reg::A0], 7);
     assert_eq!(w.k.tasks[2].frame.sepc, 0x200);

@@ -1,5 +1,9 @@
 //! The tasks the board runs: memsrv, the drivers, and the programs that
 //! exercise them.
 
+pub mod conformance;
+pub mod demo;
+pub mod driver;
 pub mod init;
 pub mod memsrv;
+pub mod suite;
