@@ -5,6 +5,7 @@
 #   scripts/board.sh run       build, then boot it with the console here
 #                              (the demo: servers start, mappings, /proc/maps)
 #   scripts/board.sh image     print the image's path
+#   scripts/board.sh flash DIR write the flash images into DIR
 #
 # The image is built with Debian's Rust (rustc-web 1.96, library sources
 # from rust-web-src) for riscv64gc-unknown-none-elf, linked by ld.lld; see
@@ -25,15 +26,48 @@ build() {
         -p qemu-target --bin board --features "board${BOARD_FEATURES:+,$BOARD_FEATURES}"
 }
 
+# Flash bank 0 is the boot flash: QEMU starts a machine with a pflash0
+# image from flash (and loads no -kernel), so its first sector holds
+# `auipc t0, 0x60200; jr t0`, a jump to the image at 0x80200000 (loaded by
+# QEMU's loader device), and a romfs image follows at 256 KiB. Bank 1 is
+# the NOR chip behind /dev/mtd1. Both are exactly 32 MiB, erased (0xff)
+# where nothing is written.
+flash() {
+    local dir=$1 root
+    mkdir -p "$dir"
+    root=$(mktemp -d)
+    # /rom/t: 20000 bytes of (i*13+101) % 241, the conformance tables' file.
+    perl -e 'print pack("C*", map { ($_ * 13 + 101) % 241 } 0 .. 19999)' >"$root/t"
+    echo "served in place from NOR flash by the romfs driver" >"$root/hello.txt"
+    genromfs -f "$dir/romfs.img" -d "$root" -V rom
+    rm -rf "$root"
+    perl -e 'print pack("V2", 0x60200297, 0x00028067), "\xff" x (256 * 1024 - 8)' >"$dir/bank0.img"
+    cat "$dir/romfs.img" >>"$dir/bank0.img"
+    perl -e 'print "\xff" x ((32 << 20) - (-s $ARGV[0]))' "$dir/bank0.img" >>"$dir/bank0.img"
+    # Bank 1: a pattern in the first 64 KiB, erased after.
+    perl -e 'print pack("C*", map { (($_ * 13) ^ ($_ >> 8)) & 0xff } 0 .. 65535), "\xff" x ((32 << 20) - 65536)' >"$dir/nor.img"
+}
+
+qemu() {
+    local dir=$1
+    shift
+    exec qemu-system-riscv64 -machine virt,pflash0=rom,pflash1=nor -m 128M -bios default \
+        -display none -serial stdio -monitor none -no-reboot \
+        -accel tcg,thread=single \
+        -blockdev "driver=file,filename=$dir/bank0.img,node-name=rom,read-only=on" \
+        -blockdev "driver=file,filename=$dir/nor.img,node-name=nor" \
+        "$@" -device "loader,file=$image"
+}
+
 case "${1:-run}" in
     build) build ;;
     image) echo "$image" ;;
+    flash) flash "$2" ;;
     run)
         build
         shift || true
-        exec qemu-system-riscv64 -machine virt -m 128M -bios default \
-            -display none -serial stdio -monitor none -no-reboot \
-            -accel tcg,thread=single "$@" -kernel "$image"
+        flash "$CARGO_TARGET_DIR/flash"
+        qemu "$CARGO_TARGET_DIR/flash" "$@"
         ;;
     *) echo "usage: $0 build|run|image" >&2; exit 2 ;;
 esac
