@@ -5,7 +5,7 @@
 #   scripts/board.sh run       build, then boot it with the console here
 #                              (the demo: servers start, mappings, /proc/maps)
 #   scripts/board.sh image     print the image's path
-#   scripts/board.sh flash DIR write the flash images into DIR
+#   scripts/board.sh flash DIR write the flash and disk images into DIR
 #
 # The image is built with Debian's Rust (rustc-web 1.96, library sources
 # from rust-web-src) for riscv64gc-unknown-none-elf, linked by ld.lld; see
@@ -44,6 +44,8 @@ flash() {
     perl -e 'print pack("V2", 0x60200297, 0x00028067), "\xff" x (256 * 1024 - 8)' >"$dir/bank0.img"
     cat "$dir/romfs.img" >>"$dir/bank0.img"
     perl -e 'print "\xff" x ((32 << 20) - (-s $ARGV[0]))' "$dir/bank0.img" >>"$dir/bank0.img"
+    # The virtio-blk disk: 1 MiB of (i*7+3) % 253.
+    perl -e 'print pack("C*", map { ($_ * 7 + 3) % 253 } 0 .. (1 << 20) - 1)' >"$dir/disk.img"
     # Bank 1: a pattern in the first 64 KiB, erased after.
     perl -e 'print pack("C*", map { (($_ * 13) ^ ($_ >> 8)) & 0xff } 0 .. 65535), "\xff" x ((32 << 20) - 65536)' >"$dir/nor.img"
 }
@@ -56,6 +58,8 @@ qemu() {
         -accel tcg,thread=single \
         -blockdev "driver=file,filename=$dir/bank0.img,node-name=rom,read-only=on" \
         -blockdev "driver=file,filename=$dir/nor.img,node-name=nor" \
+        -drive "file=$dir/disk.img,if=none,format=raw,id=disk" \
+        -device virtio-blk-device,drive=disk \
         "$@" -device "loader,file=$image"
 }
 

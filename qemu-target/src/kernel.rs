@@ -24,7 +24,8 @@ const SLICE_MS: u64 = 10;
 struct State {
     kernel: Kernel,
     current: usize,
-    /// The timer value last programmed.
+    /// The deadline (ms) the timer was last programmed for; 0: none (so
+    /// the state is all zeros and lives in .bss, not in the image).
     armed: u64,
 }
 
@@ -38,7 +39,7 @@ unsafe impl Sync for Global {}
 static STATE: Global = Global(UnsafeCell::new(State {
     kernel: Kernel::new(),
     current: 0,
-    armed: NEVER,
+    armed: 0,
 }));
 
 fn state() -> &'static mut State {
@@ -129,7 +130,7 @@ extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ip
     let mut preempt = false;
     match scause {
         TIMER_INTERRUPT => {
-            s.armed = NEVER;
+            s.armed = 0;
             s.kernel.expire(now);
             preempt = true;
         }
@@ -178,7 +179,7 @@ extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ip
     };
     s.current = next;
     let deadline = s.kernel.next_deadline().min(now_ms() + SLICE_MS);
-    if deadline < s.armed || s.armed == NEVER {
+    if deadline < s.armed || s.armed == 0 {
         arm(s, deadline);
     }
     let frame = &mut s.kernel.tasks[next].frame;
