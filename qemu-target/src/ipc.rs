@@ -180,13 +180,29 @@ pub enum TaskState {
     Empty,
     Ready,
     /// Blocked in [`Sys::Recv`] (or the second half of [`Sys::Call`]).
-    Recv { conn: ConnId, addr: u64, cap: u64, deadline: u64 },
+    Recv {
+        conn: ConnId,
+        addr: u64,
+        cap: u64,
+        deadline: u64,
+    },
     /// Blocked in [`Sys::Receive`].
-    Receive { addr: u64, cap: u64, deadline: u64 },
-    Sleep { deadline: u64 },
+    Receive {
+        addr: u64,
+        cap: u64,
+        deadline: u64,
+    },
+    Sleep {
+        deadline: u64,
+    },
     /// Blocked in [`Sys::Join`].
-    Join { task: TaskId, deadline: u64 },
-    Exited { code: i64 },
+    Join {
+        task: TaskId,
+        deadline: u64,
+    },
+    Exited {
+        code: i64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -328,7 +344,10 @@ impl Kernel {
     /// Add a task that starts at `entry(arg)` on the stack ending at
     /// `stack_top`, with `tp` = `tls` and `ra` = `exit_trampoline`.
     pub fn spawn(&mut self, name: &str, start: TaskStart) -> Option<TaskId> {
-        let id = self.tasks.iter().position(|t| t.state == TaskState::Empty)?;
+        let id = self
+            .tasks
+            .iter()
+            .position(|t| t.state == TaskState::Empty)?;
         let mut short = [0u8; TASK_NAME];
         let n = name.len().min(TASK_NAME);
         short[..n].copy_from_slice(&name.as_bytes()[..n]);
@@ -420,13 +439,7 @@ impl Kernel {
     /// past the `ecall`).
     pub fn syscall(&mut self, id: TaskId, now_ms: u64, machine: &mut dyn Machine) -> Outcome {
         let r = self.tasks[id].frame.regs;
-        let (a0, a1, a2, a3, a4) = (
-            r[reg::A0],
-            r[reg::A1],
-            r[reg::A2],
-            r[reg::A3],
-            r[reg::A4],
-        );
+        let (a0, a1, a2, a3, a4) = (r[reg::A0], r[reg::A1], r[reg::A2], r[reg::A3], r[reg::A4]);
         let result = match Sys::from_raw(r[reg::A7]) {
             None => Err(Errno::ENOSYS),
             Some(Sys::Console) => self.console(a0, a1, machine),
@@ -619,7 +632,11 @@ impl Kernel {
     fn drain(&mut self, slot: usize, up: bool) {
         loop {
             let c = &mut self.connections[slot];
-            let ix = if up { c.up.pop_front() } else { c.down.pop_front() };
+            let ix = if up {
+                c.up.pop_front()
+            } else {
+                c.down.pop_front()
+            };
             match ix {
                 Some(ix) => self.pool.put_back(ix),
                 None => break,

@@ -74,7 +74,10 @@ pub fn close(conn: ConnId) -> Result<(), Errno> {
 /// queues are full.
 pub fn send(conn: ConnId, frame: &[u8]) -> Result<(), Errno> {
     loop {
-        match call0(Sys::Send, &[conn, frame.as_ptr() as u64, frame.len() as u64]) {
+        match call0(
+            Sys::Send,
+            &[conn, frame.as_ptr() as u64, frame.len() as u64],
+        ) {
             Err(Errno::EAGAIN) => yield_now(),
             r => return r.map(drop),
         }
@@ -107,17 +110,37 @@ pub fn call(conn: ConnId, request: &[u8], reply: &mut [u8]) -> Result<usize, Err
 /// What a server's receive produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
-    Frame { conn: ConnId, len: usize },
+    Frame {
+        conn: ConnId,
+        len: usize,
+    },
     /// A frame that did not fit the buffer (or could not be copied).
-    Bad { conn: ConnId, errno: Errno },
-    Open { conn: ConnId, uid: u32, gid: u32 },
-    Hangup { conn: ConnId },
+    Bad {
+        conn: ConnId,
+        errno: Errno,
+    },
+    Open {
+        conn: ConnId,
+        uid: u32,
+        gid: u32,
+    },
+    Hangup {
+        conn: ConnId,
+    },
 }
 
 pub fn receive(buf: &mut [u8], deadline: u64) -> Result<Received, Errno> {
     let (a0, a1, a2) = syscall(
         Sys::Receive,
-        [buf.as_mut_ptr() as u64, buf.len() as u64, deadline, 0, 0, 0, 0],
+        [
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            deadline,
+            0,
+            0,
+            0,
+            0,
+        ],
     );
     let conn = result(a0)?;
     Ok(match a2 {
@@ -140,7 +163,10 @@ pub fn receive(buf: &mut [u8], deadline: u64) -> Result<Received, Errno> {
 /// Answer on `conn` (or send unasked); waits while queues are full.
 pub fn reply(conn: ConnId, frame: &[u8]) -> Result<(), Errno> {
     loop {
-        match call0(Sys::Reply, &[conn, frame.as_ptr() as u64, frame.len() as u64]) {
+        match call0(
+            Sys::Reply,
+            &[conn, frame.as_ptr() as u64, frame.len() as u64],
+        ) {
             Err(Errno::EAGAIN) => yield_now(),
             r => return r.map(drop),
         }
@@ -234,9 +260,8 @@ pub fn spawn_with_tls(
     let stack = stack_mem.len() * 16;
     let top = stack_mem.as_ptr() as u64 + stack as u64;
     let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
-    let flags = name.len().min(0xffff) as u64
-        | (stack as u64) << 16
-        | if privileged { 1 << 63 } else { 0 };
+    let flags =
+        name.len().min(0xffff) as u64 | (stack as u64) << 16 | if privileged { 1 << 63 } else { 0 };
     let r = call0(
         Sys::Spawn,
         &[

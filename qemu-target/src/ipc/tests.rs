@@ -16,10 +16,7 @@ impl Machine for Ram {
         let Some(at) = addr.checked_sub(BASE) else {
             return false;
         };
-        match self
-            .bytes
-            .get_mut(at as usize..at as usize + bytes.len())
-        {
+        match self.bytes.get_mut(at as usize..at as usize + bytes.len()) {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
                 true
@@ -163,7 +160,10 @@ fn split_calls_and_unasked_frames_queue_in_order() {
     let conn = w.connect();
     for (i, text) in [b"one", b"two"].iter().enumerate() {
         w.put(CLIENT_BUF + i as u64 * 16, *text);
-        assert_eq!(w.sys(1, Sys::Send, &[conn, CLIENT_BUF + i as u64 * 16, 3]), 0);
+        assert_eq!(
+            w.sys(1, Sys::Send, &[conn, CLIENT_BUF + i as u64 * 16, 3]),
+            0
+        );
     }
     assert_eq!(w.state(1), TaskState::Ready, "send does not block");
     for text in [b"one", b"two"] {
@@ -258,7 +258,10 @@ fn bad_arguments_are_errors_not_faults() {
         w.sys(1, Sys::Send, &[conn, CLIENT_BUF, MAX_FRAME as u64 + 1]),
         errno(Errno::EMSGSIZE)
     );
-    assert_eq!(w.sys(1, Sys::Send, &[conn + 1, CLIENT_BUF, 1]), errno(Errno::EBADF));
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn + 1, CLIENT_BUF, 1]),
+        errno(Errno::EBADF)
+    );
     assert_eq!(
         w.sys(0, Sys::Send, &[conn, CLIENT_BUF, 1]),
         errno(Errno::EBADF),

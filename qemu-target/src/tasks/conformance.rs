@@ -30,8 +30,7 @@ use drivers::testdev::{TestDev, TestDevConfig};
 use drivers::MountPoint;
 use nommu::conformance::env::{self, data_f_byte, DATA_DEV, DATA_F_INO, DATA_F_LEN};
 use nommu::conformance::{
-    Connection, Home, Landmark, TestDevice, TestDeviceConfig, TestDeviceCounters, Vector,
-    VECTORS,
+    Connection, Home, Landmark, TestDevice, TestDeviceConfig, TestDeviceCounters, Vector, VECTORS,
 };
 use nommu::{Client, Transport};
 use protocol::Errno;

@@ -42,7 +42,10 @@ fn start_servers(memsrv: usize) -> Result<(), Errno> {
     let point = |path, dev| MountPoint::new(path, dev).map_err(|_| Errno::EINVAL);
     let tmp = point("/tmp", (0, 0x10))?;
     let (m, ()) = mount(memsrv, Ramfs::new(tmp), |_| ())?;
-    println!("demo: ramfs serves /tmp (task {}, driver {})", m.task, m.driver);
+    println!(
+        "demo: ramfs serves /tmp (task {}, driver {})",
+        m.task, m.driver
+    );
     match romfs_in_bank0() {
         Some(rom) => {
             let at = point("/rom", (0x1f, 0))?;

@@ -125,7 +125,13 @@ where
 {
     let registration = device.registration();
     let mut name = heapless::String::<16>::new();
-    for c in registration.mount.as_str().chars().rev().take_while(|c| *c != '/') {
+    for c in registration
+        .mount
+        .as_str()
+        .chars()
+        .rev()
+        .take_while(|c| *c != '/')
+    {
         let _ = name.push(c);
     }
     let name: heapless::String<16> = name.chars().rev().collect();

@@ -48,7 +48,9 @@ fn process(memsrv: usize) -> Result<Client<Channel>, String> {
 /// fails as NOR flash does.
 fn nor_flash(memsrv: usize) -> Check {
     let p = process(memsrv)?;
-    let fd = p.open("/dev/mtd1", O_RDWR, 0).map_err(errno("open /dev/mtd1"))?;
+    let fd = p
+        .open("/dev/mtd1", O_RDWR, 0)
+        .map_err(errno("open /dev/mtd1"))?;
     let ctl = p
         .open("/dev/mtd1/erase", O_RDWR, 0)
         .map_err(errno("open /dev/mtd1/erase"))?;
@@ -57,7 +59,8 @@ fn nor_flash(memsrv: usize) -> Check {
     erase[4..].copy_from_slice(&block.to_le_bytes());
     p.write(ctl, &erase).map_err(errno("erase block 0"))?;
     let mut back = vec![0u8; 4096];
-    p.pread(fd, &mut back, 0).map_err(errno("pread after erase"))?;
+    p.pread(fd, &mut back, 0)
+        .map_err(errno("pread after erase"))?;
     if back.iter().any(|b| *b != 0xff) {
         return Err("block 0 not erased".into());
     }
@@ -98,7 +101,9 @@ fn virtio_disk(memsrv: usize) -> Check {
     mount(memsrv, BlockDev::new(point, Box::new(disk)), |_| ())
         .map_err(errno("mounting /dev/vda"))?;
     let p = process(memsrv)?;
-    let fd = p.open("/dev/vda", O_RDWR, 0).map_err(errno("open /dev/vda"))?;
+    let fd = p
+        .open("/dev/vda", O_RDWR, 0)
+        .map_err(errno("open /dev/vda"))?;
     let mut buf = vec![0u8; 3 * P as usize];
     p.pread(fd, &mut buf, 0).map_err(errno("pread"))?;
     if let Some(i) = (0..buf.len()).find(|&i| buf[i] != disk_byte(i as u64)) {
@@ -122,7 +127,8 @@ fn virtio_disk(memsrv: usize) -> Check {
         other => return Err(format!("MAP_SHARED of a copy-only disk: {other:?}")),
     }
     let patch: vec::Vec<u8> = (0..700u32).map(|i| (i * 3) as u8).collect();
-    p.pwrite(fd, &patch, 500).map_err(errno("pwrite across sectors"))?;
+    p.pwrite(fd, &patch, 500)
+        .map_err(errno("pwrite across sectors"))?;
     p.pread(fd, &mut buf[..1400], 0).map_err(errno("pread"))?;
     let expect = |i: usize| {
         if (500..1200).contains(&i) {
