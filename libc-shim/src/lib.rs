@@ -6,12 +6,17 @@
 //! threads home, the `memsrvd` connection ([`host`], feature `host`), kernel
 //! IPC on the board. With feature `posix` the static library `libnommu.a`
 //! also exports `mmap`, `mmap64` and `munmap` for C programs
-//! (`include/nommu.h`).
+//! (`include/nommu.h`). With feature `c-abi` ([`c_abi`], `no_std`) the
+//! same names go to a home without an OS underneath (the riscv64 board),
+//! which registers how a call reaches the calling task's connection.
 #![cfg_attr(not(feature = "host"), no_std)]
 
 #[cfg(feature = "conformance")]
 extern crate alloc;
 
+pub mod abi;
+#[cfg(feature = "c-abi")]
+pub mod c_abi;
 pub mod client;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -9,6 +9,7 @@
 use super::connection::{ConnectOptions, Connection, DEFAULT_SOCKET};
 use super::files::FDS;
 use super::sys::set_errno;
+use crate::abi::MAP_FAILED;
 use crate::client::Client;
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -62,9 +63,6 @@ pub(crate) fn open_connection() -> Result<Connection, Errno> {
 /// Where the daemon's host-file driver sits; an `Open` of exactly this
 /// path must carry the descriptor.
 const HOST_FD_PATH: &str = "/.host-fd";
-
-/// The `MAP_FAILED` of C.
-const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
 
 /// `mmap` through the memory server. Sets `errno` and returns `MAP_FAILED`
 /// on failure.

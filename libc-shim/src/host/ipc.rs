@@ -23,6 +23,7 @@ use super::connection::Connection;
 use super::fileapi::open_at;
 use super::files::{route_path, Route};
 use super::sys::set_errno;
+use crate::abi::{self, MAP_FAILED, SHM_PATH_MAX};
 use crate::client::Client;
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use protocol::linux::{
@@ -31,9 +32,6 @@ use protocol::linux::{
 };
 use protocol::{Errno, MemoryCall, PAGE_SIZE};
 use std::sync::Mutex;
-
-/// The `MAP_FAILED` of C (also what `shmat` returns on failure).
-const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
 
 /// Idle secondary connections for futex waiters.
 static WAITERS: Mutex<Vec<Client<Connection>>> = Mutex::new(Vec::new());
@@ -101,8 +99,7 @@ pub extern "C" fn nommu_shmdt(addr: *const c_void) -> c_int {
 /// `IPC_STAT`).
 #[no_mangle]
 pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::shmid_ds) -> c_int {
-    // glibc may add IPC_64 (0x100) to the command.
-    let cmd = cmd & !0x100;
+    let cmd = abi::shmctl_cmd(cmd);
     let client = match global() {
         Ok(c) => c,
         Err(e) => return fail(e, -1),
@@ -152,32 +149,13 @@ pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::
 
 // ---- POSIX shared memory ----
 
-/// Longest name `shm_open` takes (`NAME_MAX`).
-const NAME_MAX: usize = 255;
-/// Where POSIX shared memory objects live.
-const SHM_DIR: &[u8] = b"/dev/shm/";
-
-/// `/dev/shm/NAME` for a `shm_open` name, NUL terminated, as glibc
-/// builds it: leading slashes are dropped; an empty name, one with another
-/// '/', "." or ".." → `EINVAL`; longer than `NAME_MAX` → `ENAMETOOLONG`.
-fn shm_path(name: *const c_char) -> Result<([u8; SHM_DIR.len() + NAME_MAX + 1], usize), Errno> {
+/// `/dev/shm/NAME` for a C `shm_open` name ([`crate::abi::shm_path`]).
+fn shm_path(name: *const c_char) -> Result<([u8; SHM_PATH_MAX], usize), Errno> {
     if name.is_null() {
         return Err(Errno::EFAULT);
     }
     // SAFETY: the C caller passes a NUL-terminated name.
-    let bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-    let start = bytes.iter().position(|b| *b != b'/').unwrap_or(bytes.len());
-    let name = &bytes[start..];
-    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-        return Err(Errno::EINVAL);
-    }
-    if name.len() > NAME_MAX {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    let mut path = [0u8; SHM_DIR.len() + NAME_MAX + 1];
-    path[..SHM_DIR.len()].copy_from_slice(SHM_DIR);
-    path[SHM_DIR.len()..SHM_DIR.len() + name.len()].copy_from_slice(name);
-    Ok((path, SHM_DIR.len() + name.len()))
+    abi::shm_path(unsafe { CStr::from_ptr(name) }.to_bytes())
 }
 
 /// `int shm_open(const char *name, int oflag, mode_t mode)`: `open` of
@@ -229,12 +207,7 @@ pub unsafe extern "C" fn nommu_shm_unlink(name: *const c_char) -> c_int {
 // ---- futexes ----
 
 fn timespec_ns(ts: &libc::timespec) -> Result<u64, Errno> {
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64))
+    abi::timespec_ns(ts.tv_sec, ts.tv_nsec)
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
