@@ -171,6 +171,11 @@ pub trait Machine {
     fn copy_out(&mut self, addr: u64, bytes: &[u8]) -> bool;
     /// Fill `out` from `addr`; false if the range is not task memory.
     fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> bool;
+    /// Copy `len` bytes between two tasks' memory; false if either range
+    /// is not task memory.
+    fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool;
+    /// Whether `[addr, addr+len)` is task memory.
+    fn contains(&self, addr: u64, len: usize) -> bool;
     fn console(&mut self, bytes: &[u8]);
 }
 
@@ -234,6 +239,8 @@ struct Connection {
     credentials: (u32, u32),
     /// The server has not yet seen [`Event::Open`].
     opening: bool,
+    /// In [`Kernel::ready`].
+    listed: bool,
     up: Deque<u16, UP_DEPTH>,
     down: Deque<u16, DOWN_DEPTH>,
 }
@@ -246,6 +253,7 @@ impl Connection {
         server: 0,
         credentials: (0, 0),
         opening: false,
+        listed: false,
         up: Deque::new(),
         down: Deque::new(),
     };
@@ -264,18 +272,22 @@ struct FramePool {
 }
 
 impl FramePool {
-    fn take(&mut self, frame: &[u8]) -> Option<u16> {
+    /// A slot filled with the `len` bytes at task address `addr`.
+    fn take(&mut self, machine: &mut dyn Machine, addr: u64, len: usize) -> Result<u16, Errno> {
         if !self.initialised {
             for i in (0..FRAME_POOL as u16).rev() {
                 let _ = self.free.push(i);
             }
             self.initialised = true;
         }
-        let ix = self.free.pop()?;
+        let ix = self.free.pop().ok_or(Errno::EAGAIN)?;
         let slot = usize::from(ix);
-        self.bytes[slot][..frame.len()].copy_from_slice(frame);
-        self.len[slot] = frame.len() as u16;
-        Some(ix)
+        if !machine.copy_in(addr, &mut self.bytes[slot][..len]) {
+            let _ = self.free.push(ix);
+            return Err(Errno::EFAULT);
+        }
+        self.len[slot] = len as u16;
+        Ok(ix)
     }
 
     fn get(&self, ix: u16) -> &[u8] {
@@ -303,9 +315,12 @@ pub struct Kernel {
     pub tasks: [Task; MAX_TASKS],
     connections: [Connection; MAX_CONNECTIONS],
     pool: FramePool,
-    /// Round-robin position, for the scheduler and for fair receives.
+    /// Round-robin position of the scheduler.
     last_run: usize,
-    last_received: usize,
+    /// Connections that may have an event for their server (opened, a
+    /// frame queued, hung up), oldest first: a receive takes the first
+    /// one of its own instead of scanning every connection.
+    ready: Deque<u16, MAX_CONNECTIONS>,
 }
 
 fn neg(e: Errno) -> u64 {
@@ -337,7 +352,7 @@ impl Kernel {
                 initialised: false,
             },
             last_run: 0,
-            last_received: 0,
+            ready: Deque::new(),
         }
     }
 
@@ -613,6 +628,7 @@ impl Kernel {
         c.credentials = credentials;
         c.opening = true;
         let cid = c.id(slot);
+        self.mark(slot);
         self.deliver_to_server(server, machine);
         Ok(cid)
     }
@@ -659,6 +675,7 @@ impl Kernel {
                 self.drain(slot, false);
                 self.connections[slot].side = Side::ClientGone;
                 let server = self.connections[slot].server;
+                self.mark(slot);
                 self.deliver_to_server(server, machine);
             }
             Side::ClientGone | Side::Free => return Err(Errno::EBADF),
@@ -687,20 +704,30 @@ impl Kernel {
         Ok(0)
     }
 
-    fn read_frame(
-        machine: &mut dyn Machine,
-        addr: u64,
-        len: u64,
-        buf: &mut [u8; MAX_FRAME],
-    ) -> Result<usize, Errno> {
-        let len = usize::try_from(len)
+    fn frame_len(len: u64) -> Result<usize, Errno> {
+        usize::try_from(len)
             .ok()
             .filter(|l| *l <= MAX_FRAME)
-            .ok_or(Errno::EMSGSIZE)?;
-        if !machine.copy_in(addr, &mut buf[..len]) {
-            return Err(Errno::EFAULT);
+            .ok_or(Errno::EMSGSIZE)
+    }
+
+    /// Put `slot` on the ready list (once).
+    fn mark(&mut self, slot: usize) {
+        if !self.connections[slot].listed && self.ready.push_back(slot as u16).is_ok() {
+            self.connections[slot].listed = true;
         }
-        Ok(len)
+    }
+
+    /// Copy a frame from one task's memory straight into a waiting task's
+    /// buffer; the waiter's result register value.
+    fn copy_direct(machine: &mut dyn Machine, from: u64, len: usize, to: u64, cap: u64) -> u64 {
+        if len as u64 > cap {
+            neg(Errno::EMSGSIZE)
+        } else if !machine.copy(from, to, len) {
+            neg(Errno::EFAULT)
+        } else {
+            len as u64
+        }
     }
 
     fn send(
@@ -715,15 +742,28 @@ impl Kernel {
         if self.connections[slot].side != Side::Open {
             return Err(Errno::ENOTCONN);
         }
-        let mut buf = [0u8; MAX_FRAME];
-        let len = Self::read_frame(machine, addr, len, &mut buf)?;
+        let len = Self::frame_len(len)?;
+        let server = self.connections[slot].server;
+        // A server blocked in receive has no other event waiting (it
+        // would have taken it), so the frame goes straight to it.
+        if !machine.contains(addr, len) {
+            return Err(Errno::EFAULT);
+        }
+        if let TaskState::Receive { addr: to, cap, .. } = self.tasks[server].state {
+            let a1 = Self::copy_direct(machine, addr, len, to, cap);
+            let frame = &mut self.tasks[server].frame;
+            frame.regs[reg::A0] = self.connections[slot].id(slot);
+            frame.regs[reg::A1] = a1;
+            frame.regs[reg::A2] = Event::Frame as u64;
+            self.tasks[server].state = TaskState::Ready;
+            return Ok(0);
+        }
         if self.connections[slot].up.is_full() {
             return Err(Errno::EAGAIN);
         }
-        let ix = self.pool.take(&buf[..len]).ok_or(Errno::EAGAIN)?;
+        let ix = self.pool.take(machine, addr, len)?;
         let _ = self.connections[slot].up.push_back(ix);
-        let server = self.connections[slot].server;
-        self.deliver_to_server(server, machine);
+        self.mark(slot);
         Ok(0)
     }
 
@@ -802,10 +842,21 @@ impl Kernel {
         let TaskState::Receive { addr, cap, .. } = self.tasks[server].state else {
             return false;
         };
-        for step in 1..=MAX_CONNECTIONS {
-            let slot = (self.last_received + step) % MAX_CONNECTIONS;
+        // One turn around the ready list: others' entries go back in
+        // order; this server's first connection with an event is served
+        // and, if it has more, queued again behind the rest (fairness).
+        for _ in 0..self.ready.len() {
+            let Some(entry) = self.ready.pop_front() else {
+                break;
+            };
+            let slot = usize::from(entry);
             let c = &mut self.connections[slot];
-            if c.side == Side::Free || c.server != server {
+            if c.side == Side::Free {
+                c.listed = false;
+                continue;
+            }
+            if c.server != server {
+                let _ = self.ready.push_back(entry);
                 continue;
             }
             let cid = c.id(slot);
@@ -818,12 +869,19 @@ impl Kernel {
                 // negated errno in place of the length.
                 (self.hand_over(ix, addr, cap, machine), Event::Frame)
             } else if c.side == Side::ClientGone {
+                c.listed = false;
                 self.free(slot);
                 (0, Event::Hangup)
             } else {
+                c.listed = false;
                 continue;
             };
-            self.last_received = slot;
+            let c = &self.connections[slot];
+            if c.side != Side::Free && (!c.up.is_empty() || c.side == Side::ClientGone) {
+                let _ = self.ready.push_back(entry);
+            } else {
+                self.connections[slot].listed = false;
+            }
             let frame = &mut self.tasks[server].frame;
             frame.regs[reg::A0] = cid;
             frame.regs[reg::A1] = a1;
@@ -846,8 +904,7 @@ impl Kernel {
         if self.connections[slot].side != Side::Open {
             return Err(Errno::ENOTCONN);
         }
-        let mut buf = [0u8; MAX_FRAME];
-        let len = Self::read_frame(machine, addr, len, &mut buf)?;
+        let len = Self::frame_len(len)?;
         let client = self.connections[slot].client;
         if let TaskState::Recv {
             conn,
@@ -857,13 +914,10 @@ impl Kernel {
         } = self.tasks[client].state
         {
             if conn == cid && self.connections[slot].down.is_empty() {
-                let result = if len as u64 > cap {
-                    neg(Errno::EMSGSIZE)
-                } else if !machine.copy_out(to, &buf[..len]) {
-                    neg(Errno::EFAULT)
-                } else {
-                    len as u64
-                };
+                if !machine.contains(addr, len) {
+                    return Err(Errno::EFAULT);
+                }
+                let result = Self::copy_direct(machine, addr, len, to, cap);
                 self.tasks[client].frame.regs[reg::A0] = result;
                 self.tasks[client].state = TaskState::Ready;
                 return Ok(0);
@@ -872,7 +926,7 @@ impl Kernel {
         if self.connections[slot].down.is_full() {
             return Err(Errno::EAGAIN);
         }
-        let ix = self.pool.take(&buf[..len]).ok_or(Errno::EAGAIN)?;
+        let ix = self.pool.take(machine, addr, len)?;
         let _ = self.connections[slot].down.push_back(ix);
         Ok(0)
     }

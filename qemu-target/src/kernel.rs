@@ -60,6 +60,14 @@ impl Machine for Board {
         memory::read(addr, out)
     }
 
+    fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool {
+        memory::copy(src, dst, len as u64)
+    }
+
+    fn contains(&self, addr: u64, len: usize) -> bool {
+        memory::readable(addr, len)
+    }
+
     fn console(&mut self, bytes: &[u8]) {
         console::put_bytes(bytes);
     }

@@ -38,6 +38,16 @@ impl Machine for Ram {
         }
     }
 
+    fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool {
+        let mut buf = vec![0; len];
+        self.copy_in(src, &mut buf) && self.copy_out(dst, &buf)
+    }
+
+    fn contains(&self, addr: u64, len: usize) -> bool {
+        addr.checked_sub(BASE)
+            .is_some_and(|at| at as usize + len <= self.bytes.len())
+    }
+
     fn console(&mut self, bytes: &[u8]) {
         self.console.extend_from_slice(bytes);
     }
@@ -352,4 +362,25 @@ fn a_privileged_task_spawns_and_joins_a_task_that_exits() {
         w.sys(0, Sys::Spawn, &[0x200, 0, 0, 0, CLIENT_BUF, 1]),
         errno(Errno::EPERM)
     );
+}
+
+#[test]
+fn a_server_takes_its_connections_in_turn() {
+    let mut w = World::new();
+    let a = w.connect();
+    let b = w.connect();
+    for _ in 0..2 {
+        w.put(CLIENT_BUF, b"a");
+        w.sys(1, Sys::Send, &[a, CLIENT_BUF, 1]);
+        w.put(CLIENT_BUF, b"bb");
+        w.sys(1, Sys::Send, &[b, CLIENT_BUF, 2]);
+    }
+    let order: Vec<(u64, i64)> = (0..4)
+        .map(|_| w.receive())
+        .map(|(c, n, _)| (c, n))
+        .collect();
+    assert_eq!(order, [(a, 1), (b, 2), (a, 1), (b, 2)]);
+    // Nothing left: a receive with a past deadline times out.
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, 0]);
+    assert_eq!(w.a(0, 0), errno(Errno::ETIMEDOUT));
 }
