@@ -1,8 +1,103 @@
-//! The board image's link: the linker script, for the board binary only.
+//! The board image's link: the linker script, and the C programs in `c/`
+//! (compiled with the riscv C toolchain against picolibc's headers,
+//! archived, and linked with picolibc's libc and libgcc) — for the board
+//! binary only, when building for `target_os = "none"`. A host build runs
+//! none of this.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The board's C compiler and the flags every C object of the image is
+/// built with: rv64gc/lp64d like the Rust code, addresses anywhere
+/// (medany: RAM is at 0x8000_0000), no linker relaxation (ld.lld cannot
+/// relax GCC's objects), and picolibc's headers and TLS model from its
+/// specs file. No crt0 is linked: picolibc's writes an M-mode register,
+/// and the kernel starts C tasks itself (`tasks::c_program`).
+const CC: &str = "riscv64-unknown-elf-gcc";
+const AR: &str = "riscv64-unknown-elf-ar";
+const CFLAGS: &[&str] = &[
+    "-march=rv64gc",
+    "-mabi=lp64d",
+    "-mcmodel=medany",
+    "-mno-relax",
+    "-O2",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "--specs=picolibc.specs",
+];
+/// picolibc's C library for this ISA and ABI.
+const PICOLIBC: &str = "/usr/lib/picolibc/riscv64-unknown-elf/lib/rv64imafdc/lp64d/libc.a";
+
+fn run(cmd: &mut Command) {
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (apt-get install gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)"));
+    assert!(status.success(), "{cmd:?} failed: {status}");
+}
+
+/// Compile `c/*.c` into `libboard_c.a` in `out`; its path.
+fn c_programs(dir: &Path, out: &Path) -> PathBuf {
+    let c = dir.join("c");
+    println!("cargo:rerun-if-changed={}", c.display());
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&c)
+        .expect("qemu-target/c")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let include = c.join("include");
+    for entry in std::fs::read_dir(&include).expect("qemu-target/c/include") {
+        println!(
+            "cargo:rerun-if-changed={}",
+            entry.expect("a directory entry").path().display()
+        );
+    }
+    let mut objects = Vec::new();
+    for source in &sources {
+        println!("cargo:rerun-if-changed={}", source.display());
+        let object = out
+            .join(source.file_stem().expect("a file name"))
+            .with_extension("o");
+        run(Command::new(CC)
+            .args(CFLAGS)
+            .arg("-I")
+            .arg(&include)
+            .arg("-c")
+            .arg(source)
+            .arg("-o")
+            .arg(&object));
+        objects.push(object);
+    }
+    let archive = out.join("libboard_c.a");
+    let _ = std::fs::remove_file(&archive);
+    run(Command::new(AR).arg("crs").arg(&archive).args(&objects));
+    archive
+}
+
+fn libgcc() -> PathBuf {
+    let out = Command::new(CC)
+        .args(["-march=rv64gc", "-mabi=lp64d", "-print-libgcc-file-name"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {CC}: {e}"));
+    assert!(out.status.success(), "{CC} -print-libgcc-file-name failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=link.ld");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
         println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
+        let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+        let archive = c_programs(Path::new(&dir), &out);
+        // ld.lld looks archives up regardless of their order, so the C
+        // objects find the shim's C ABI (in the nommu rlib) and picolibc
+        // finds the glue's stdout.
+        for lib in [archive, PathBuf::from(PICOLIBC), libgcc()] {
+            println!("cargo:rustc-link-arg-bins={}", lib.display());
+        }
     }
 }
