@@ -125,7 +125,13 @@ fn boot(image: &Path, extra: &[String]) -> Run {
     let mut child = Command::new("qemu-system-riscv64")
         .args(["-machine", "virt,pflash0=rom,pflash1=nor", "-m", "128M"])
         .args(["-bios", "default", "-display", "none", "-serial", "stdio"])
-        .args(["-monitor", "none", "-no-reboot", "-accel", "tcg,thread=single"])
+        .args([
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-accel",
+            "tcg,thread=single",
+        ])
         .args(extra)
         // Not -kernel: with a pflash0 image QEMU starts from flash and
         // loads no kernel, so the image is loaded as data and bank 0's
@@ -136,7 +142,9 @@ fn boot(image: &Path, extra: &[String]) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start qemu-system-riscv64 (apt-get install -t bookworm-backports qemu-system-riscv)");
+        .expect(
+            "start qemu-system-riscv64 (apt-get install -t bookworm-backports qemu-system-riscv)",
+        );
     let mut stdout = child.stdout.take().expect("piped stdout");
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
@@ -211,4 +219,19 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         .filter(|l| l.starts_with("conformance: ok "))
         .count();
     assert_eq!(passed, nommu::conformance::VECTORS.len(), "{}", run.console);
+    // The C program (picolibc + the shim's C ABI) ran as two tasks, each
+    // finished its checks without a failure, and memsrv was clean after.
+    for line in [
+        "c: ok mmap /rom/t PROT_READ MAP_PRIVATE is direct (in flash)",
+        "c: ok futex: FUTEX_WAIT in one task, woken by FUTEX_WAKE from another",
+        "c: main done, 0 failures",
+        "c: waker done, 0 failures",
+        "c-program: PASS",
+    ] {
+        assert!(
+            run.console.lines().any(|l| l == line),
+            "missing {line:?}:\n{}",
+            run.console
+        );
+    }
 }

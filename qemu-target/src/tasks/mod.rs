@@ -1,6 +1,7 @@
 //! The tasks the board runs: memsrv, the drivers, and the programs that
 //! exercise them.
 
+pub mod c_program;
 pub mod conformance;
 pub mod demo;
 pub mod driver;
