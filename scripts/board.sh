@@ -4,6 +4,8 @@
 #   scripts/board.sh build     build target-board/.../release/board
 #   scripts/board.sh run       build, then boot it with the console here
 #                              (the demo: servers start, mappings, /proc/maps)
+#   scripts/board.sh boot      boot the image last built (extra arguments go
+#                              to QEMU, e.g. -icount shift=0)
 #   scripts/board.sh image     print the image's path
 #   scripts/board.sh flash DIR write the flash and disk images into DIR
 #
@@ -67,11 +69,11 @@ case "${1:-run}" in
     build) build ;;
     image) echo "$image" ;;
     flash) flash "$2" ;;
-    run)
-        build
+    run | boot)
+        [ "$1" = run ] && build
         shift || true
         flash "$CARGO_TARGET_DIR/flash"
         qemu "$CARGO_TARGET_DIR/flash" "$@"
         ;;
-    *) echo "usage: $0 build|run|image" >&2; exit 2 ;;
+    *) echo "usage: $0 build|run|boot|image|flash DIR" >&2; exit 2 ;;
 esac

@@ -6,17 +6,13 @@
 //! Needs what `scripts/setup-debian.sh` installs (Debian's Rust for the
 //! riscv build, ld.lld, the riscv C toolchain, QEMU 10, genromfs).
 
-use nommu::conformance::env::{rom_t_byte, ROM_T_LEN};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// QEMU's flash banks are exactly this big.
-const FLASH_BANK: usize = 32 << 20;
-/// Everything on the board (boot, ~120 vectors, the C program) finishes
-/// in seconds; a hang ends here.
+/// Everything on the board (boot, ~120 vectors, the device checks, the C
+/// program) finishes in seconds; a hang ends here.
 const DEADLINE: Duration = Duration::from_secs(300);
 
 fn workspace() -> PathBuf {
@@ -26,93 +22,29 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-fn scratch() -> PathBuf {
-    let dir = workspace().join("target-board").join("test-images");
-    std::fs::create_dir_all(&dir).expect("a directory for the flash images");
-    dir
-}
-
-/// Build the test image once per test process, with the outer cargo's
+/// Build the test image (feature `suite`) with the outer cargo's
 /// environment cleared (the script uses Debian's toolchain).
-fn image() -> &'static Path {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let script = workspace().join("scripts").join("board.sh");
-        let mut cmd = Command::new("bash");
-        cmd.arg(&script).arg("build").env("BOARD_FEATURES", "suite");
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if (key.starts_with("CARGO") && key != "CARGO_HOME")
-                || key.starts_with("RUSTC")
-                || key.starts_with("RUSTUP")
-                || ["MAKEFLAGS", "MFLAGS", "RUSTFLAGS"].contains(&key.as_str())
-            {
-                cmd.env_remove(&key);
-            }
+fn build_test_image() {
+    let script = workspace().join("scripts").join("board.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).arg("build").env("BOARD_FEATURES", "suite");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if (key.starts_with("CARGO") && key != "CARGO_HOME")
+            || key.starts_with("RUSTC")
+            || key.starts_with("RUSTUP")
+            || ["MAKEFLAGS", "MFLAGS", "RUSTFLAGS"].contains(&key.as_str())
+        {
+            cmd.env_remove(&key);
         }
-        let out = cmd.output().expect("run scripts/board.sh build");
-        assert!(
-            out.status.success(),
-            "building the board image failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = Command::new("bash")
-            .arg(&script)
-            .arg("image")
-            .output()
-            .expect("ask scripts/board.sh for the image path");
-        PathBuf::from(String::from_utf8_lossy(&path.stdout).trim())
-    })
-}
-
-/// The boot stub in flash bank 0's first sector: with a pflash0 image
-/// QEMU starts from 0x2000_0000, so `auipc t0, 0x60200; jr t0` goes on to
-/// the kernel image at 0x8020_0000 (a0 and a1 from OpenSBI untouched).
-const BOOT_STUB: [u32; 2] = [0x6020_0297, 0x0002_8067];
-/// Where the romfs image starts in bank 0 (the board's `ROMFS_OFFSET`).
-const ROMFS_OFFSET: usize = 256 << 10;
-
-/// Flash bank 0: the boot stub, then a romfs image holding `t` (the
-/// §14.0 `/rom/t`), padded with erased flash to the bank's size.
-fn rom_bank(dir: &Path) -> PathBuf {
-    let root = dir.join("rom-root");
-    std::fs::create_dir_all(&root).expect("romfs root");
-    let t: Vec<u8> = (0..ROM_T_LEN).map(rom_t_byte).collect();
-    std::fs::write(root.join("t"), t).expect("write rom/t");
-    let image = dir.join("rom.img");
-    let status = Command::new("genromfs")
-        .arg("-f")
-        .arg(&image)
-        .arg("-d")
-        .arg(&root)
-        .arg("-V")
-        .arg("rom")
-        .status()
-        .expect("run genromfs (apt-get install genromfs)");
-    assert!(status.success(), "genromfs failed: {status}");
-    let romfs = std::fs::read(&image).expect("read the romfs image");
-    assert!(romfs.len() <= FLASH_BANK - ROMFS_OFFSET);
-    let mut bank = vec![0xffu8; FLASH_BANK];
-    for (i, word) in BOOT_STUB.iter().enumerate() {
-        bank[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
     }
-    bank[ROMFS_OFFSET..ROMFS_OFFSET + romfs.len()].copy_from_slice(&romfs);
-    let bank_image = dir.join("bank0.img");
-    std::fs::write(&bank_image, bank).expect("write flash bank 0");
-    bank_image
-}
-
-/// Flash bank 1: the NOR chip behind `/dev/mtd1`, erased but for a
-/// pattern in its first block.
-fn nor_bank(dir: &Path) -> PathBuf {
-    let mut bytes = vec![0xffu8; FLASH_BANK];
-    for (i, b) in bytes.iter_mut().take(64 << 10).enumerate() {
-        *b = (i as u8).wrapping_mul(13) ^ (i >> 8) as u8;
-    }
-    let image = dir.join("nor.img");
-    std::fs::write(&image, bytes).expect("write the NOR flash image");
-    image
+    let out = cmd.output().expect("run scripts/board.sh build");
+    assert!(
+        out.status.success(),
+        "building the board image failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Run {
@@ -121,30 +53,19 @@ struct Run {
     timed_out: bool,
 }
 
-fn boot(image: &Path, extra: &[String]) -> Run {
-    let mut child = Command::new("qemu-system-riscv64")
-        .args(["-machine", "virt,pflash0=rom,pflash1=nor", "-m", "128M"])
-        .args(["-bios", "default", "-display", "none", "-serial", "stdio"])
-        .args([
-            "-monitor",
-            "none",
-            "-no-reboot",
-            "-accel",
-            "tcg,thread=single",
-        ])
-        .args(extra)
-        // Not -kernel: with a pflash0 image QEMU starts from flash and
-        // loads no kernel, so the image is loaded as data and bank 0's
-        // boot stub jumps to it.
-        .arg("-device")
-        .arg(format!("loader,file={}", image.display()))
+/// Boot the image last built through `scripts/board.sh boot`, which
+/// writes the flash and disk images (romfs with `/rom/t` in bank 0 behind
+/// the boot stub, the NOR chip in bank 1, the virtio-blk disk) and execs
+/// QEMU, so killing the child ends QEMU.
+fn boot() -> Run {
+    let mut child = Command::new("bash")
+        .arg(workspace().join("scripts").join("board.sh"))
+        .arg("boot")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect(
-            "start qemu-system-riscv64 (apt-get install -t bookworm-backports qemu-system-riscv)",
-        );
+        .expect("run scripts/board.sh boot");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
@@ -176,25 +97,10 @@ fn boot(image: &Path, extra: &[String]) -> Run {
     }
 }
 
-fn flash_args(dir: &Path) -> Vec<String> {
-    let rom = rom_bank(dir);
-    let nor = nor_bank(dir);
-    vec![
-        "-blockdev".into(),
-        format!(
-            "driver=file,filename={},node-name=rom,read-only=on",
-            rom.display()
-        ),
-        "-blockdev".into(),
-        format!("driver=file,filename={},node-name=nor", nor.display()),
-    ]
-}
-
 #[test]
 fn the_board_runs_every_suite_and_powers_off_with_success() {
-    let image = image();
-    let dir = scratch();
-    let run = boot(image, &flash_args(&dir));
+    build_test_image();
+    let run = boot();
     let failures: Vec<&str> = run
         .console
         .lines()
@@ -227,6 +133,10 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "c: main done, 0 failures",
         "c: waker done, 0 failures",
         "c-program: PASS",
+        // Real devices: the CFI chip erased and programmed through
+        // /dev/mtd1, the virtio-blk disk served copy only.
+        "hardware: ok nor-flash",
+        "hardware: ok virtio-blk",
     ] {
         assert!(
             run.console.lines().any(|l| l == line),

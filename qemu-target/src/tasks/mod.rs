@@ -5,6 +5,7 @@ pub mod c_program;
 pub mod conformance;
 pub mod demo;
 pub mod driver;
+pub mod hardware;
 pub mod init;
 pub mod memsrv;
 pub mod suite;

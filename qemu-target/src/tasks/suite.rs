@@ -8,6 +8,7 @@ pub fn run(memsrv: usize) -> u64 {
     let mut failed = 0;
     let conformance = super::conformance::run(memsrv);
     failed += conformance;
+    failed += super::hardware::run(memsrv);
     failed += super::c_program::run(memsrv);
     if failed == 0 {
         println!("board: PASS");
