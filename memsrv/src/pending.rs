@@ -407,7 +407,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let mut expired = Vec::new();
         for (&tag, call) in self.pending.calls.iter_mut() {
             let sent = *call.sent.get_or_insert(now);
-            if now.saturating_sub(sent) >= timeout {
+            // Strictly more: the clock counts whole milliseconds, so a
+            // difference equal to the timeout may be up to 1 ms short of it.
+            if now.saturating_sub(sent) > timeout {
                 expired.push((tag, call.driver, call.op));
             }
         }
