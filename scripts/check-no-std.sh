@@ -15,4 +15,4 @@ export CARGO_TARGET_DIR="${NO_STD_TARGET_DIR:-$PWD/target-nostd}"
 /usr/bin/cargo build --release \
     --target riscv64gc-unknown-none-elf \
     -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
-    -p libc-shim --no-default-features --features conformance,c-abi
+    -p libc-shim --no-default-features --features conformance,c-abi,malloc

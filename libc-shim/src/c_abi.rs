@@ -84,7 +84,22 @@ fn home() -> Option<&'static dyn Home> {
 }
 
 /// The registered home as a transport.
-struct Current(&'static dyn Home);
+pub(crate) struct Current(&'static dyn Home);
+
+/// A client for the calling task (the allocator's page source); `None`
+/// with no home registered.
+#[cfg(feature = "malloc")]
+pub(crate) fn current_client() -> Option<Client<Current>> {
+    home().map(|h| Client::new(Current(h)))
+}
+
+/// Set the calling task's `errno` (nothing with no home registered).
+#[cfg(feature = "malloc")]
+pub(crate) fn set_current_errno(errno: Errno) {
+    if let Some(home) = home() {
+        home.set_errno(errno);
+    }
+}
 
 impl Transport for Current {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {

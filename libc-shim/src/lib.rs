@@ -9,6 +9,9 @@
 //! (`include/nommu.h`). With feature `c-abi` ([`c_abi`], `no_std`) the
 //! same names go to a home without an OS underneath (the riscv64 board),
 //! which registers how a call reaches the calling task's connection.
+//! With feature `malloc` ([`malloc`]) it has a `malloc` family for ported
+//! programs that takes all its memory from the server's `mmap`
+//! (`include/nommu_malloc.h`).
 #![cfg_attr(not(feature = "host"), no_std)]
 
 #[cfg(feature = "conformance")]
@@ -22,6 +25,8 @@ pub mod client;
 pub mod conformance;
 #[cfg(feature = "host")]
 pub mod host;
+#[cfg(feature = "malloc")]
+pub mod malloc;
 
 pub use client::{Client, Transport};
 pub use protocol::Errno;
