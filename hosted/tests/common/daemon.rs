@@ -187,7 +187,7 @@ pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// Build `libnommu.a` (feature `posix`) once per test process, in its own
+/// Build `libnommu.a` (features `posix` and `malloc`) once per test process, in its own
 /// target directory, with the outer cargo's environment cleared so the
 /// nested build neither inherits its settings nor waits on its lock.
 pub fn libnommu() -> &'static Path {
@@ -205,7 +205,7 @@ pub fn libnommu() -> &'static Path {
                 "--lib",
                 "--release",
                 "--features",
-                "posix",
+                "posix,malloc",
                 "--crate-type",
                 "staticlib",
             ])
