@@ -1,0 +1,261 @@
+//! Ported apps: Lua 5.4 and SQLite, C programs nobody here wrote, linked
+//! with `libnommu.a` the way uClinux ports are, every heap allocation a
+//! request to `memsrvd` (the nommu allocator, `nommu_malloc.h`). Each app
+//! also runs built with the host's own allocator and libc; the outputs
+//! must be the same, and the daemon must have every page back at the end.
+
+#[path = "common/daemon.rs"]
+mod daemon;
+
+use daemon::{check, libnommu, workspace, Daemon, Scratch};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+/// Rows the SQLite driver inserts here (the benchmark uses 20000; the
+/// tests run a debug daemon on two cores).
+const ROWS: &str = "4000";
+
+/// Where `build.rs` put a static library or include directory.
+struct App {
+    driver: &'static str,
+    include: &'static str,
+    lib: &'static str,
+}
+
+const LUA: App = App {
+    driver: "lua_driver",
+    include: env!("NOMMU_LUA_INCLUDE"),
+    lib: env!("NOMMU_LUA_LIB"),
+};
+
+const SQLITE: App = App {
+    driver: "sqlite_driver",
+    include: env!("NOMMU_SQLITE_INCLUDE"),
+    lib: env!("NOMMU_SQLITE_LIB"),
+};
+
+/// Compile an app's driver: with `nommu`, against `libnommu.a` and the
+/// nommu allocator (`-DNOMMU_MALLOC`); else with the host's libc only.
+fn build(app: &App, nommu: bool) -> PathBuf {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    let _one_at_a_time = LOCK
+        .get_or_init(|| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let root = workspace();
+    let dir = root
+        .join("target")
+        .join("nommu-shim")
+        .join(format!("apps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the apps' output directory");
+    let exe = dir.join(format!(
+        "{}-{}",
+        app.driver,
+        if nommu { "nommu" } else { "host" }
+    ));
+    if exe.exists() {
+        return exe;
+    }
+    let mut cc = Command::new("cc");
+    cc.args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(app.include);
+    if nommu {
+        cc.arg("-DNOMMU_MALLOC")
+            .arg("-I")
+            .arg(root.join("libc-shim").join("include"));
+    }
+    cc.arg(
+        root.join("hosted/tests/c")
+            .join(format!("{}.c", app.driver)),
+    )
+    .arg(app.lib);
+    if nommu {
+        cc.arg(libnommu());
+    }
+    let out = cc
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "compiling {}.c failed:\n{}",
+        app.driver,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// The allocator's counts from the driver's stderr line
+/// `nommu_malloc: mmap N munmap N mremap N mapped N`.
+fn stats(out: &Output) -> [u64; 4] {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("nommu_malloc: "))
+        .unwrap_or_else(|| panic!("no allocator statistics in stderr:\n{text}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut counts = [0u64; 4];
+    for (i, key) in ["mmap", "munmap", "mremap", "mapped"].iter().enumerate() {
+        let at = words.iter().position(|w| w == key).expect(key);
+        counts[i] = words[at + 1].parse().expect("a count");
+    }
+    counts
+}
+
+/// The lines every run must print alike (`# ` lines describe the
+/// environment).
+fn results(stdout: &str) -> Vec<&str> {
+    stdout.lines().filter(|l| !l.starts_with("# ")).collect()
+}
+
+fn script() -> PathBuf {
+    workspace().join("hosted/tests/lua/alloc_heavy.lua")
+}
+
+#[test]
+fn lua_on_the_nommu_allocator_matches_the_host_build() {
+    let d = Daemon::start_with(&["--arena-size", "64M"]);
+    let nommu = Command::new(build(&LUA, true))
+        .arg(script())
+        .env("NOMMU_SOCKET", &d.socket)
+        .output()
+        .expect("run lua_driver (nommu)");
+    let counts = stats(&nommu);
+    let nommu_out = check(nommu, "lua_driver (nommu)");
+    let host_out = check(
+        Command::new(build(&LUA, false))
+            .arg(script())
+            .output()
+            .expect("run lua_driver (host)"),
+        "lua_driver (host)",
+    );
+    assert!(nommu_out.contains("total "), "{nommu_out}");
+    assert_eq!(nommu_out.lines().count(), 7, "{nommu_out}");
+    assert_eq!(
+        nommu_out, host_out,
+        "Lua's output differs between allocators"
+    );
+    assert!(
+        counts[0] > 0,
+        "the allocator asked the server for nothing: {counts:?}"
+    );
+    d.assert_all_free();
+}
+
+/// Remove the database files the SQLite driver leaves on the server's
+/// ramfs (the shim serves no `unlink`; SQLite's own calls of it reach the
+/// host), so that every page can come back.
+fn remove_ramfs_files(d: &Daemon, dir: &str) {
+    let client = d.client();
+    for db in ["mem.db", "wal-shared.db", "wal-excl.db"] {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let _ = client.unlink(&format!("{dir}/{db}{suffix}"));
+        }
+    }
+}
+
+fn note<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{stdout}"))
+}
+
+#[test]
+fn sqlite_on_ramfs_and_copy_only_files_matches_the_host_build() {
+    // The copy-only filesystem serves a host directory at that same path,
+    // so the path calls the shim leaves to the host (stat(), access(),
+    // unlink() of journals) see the files the server serves.
+    let disk = Scratch::new("sqlite-disk");
+    let disk_dir = disk.path().display().to_string();
+    let copy_mount = format!("{disk_dir}=hostdir:{disk_dir}");
+    let d = Daemon::start_with(&[
+        "--arena-size",
+        "64M",
+        "--mount",
+        "/apps-mem=ramfs",
+        "--mount",
+        &copy_mount,
+    ]);
+    let nommu = Command::new(build(&SQLITE, true))
+        .args(["/apps-mem", &disk_dir, ROWS])
+        .env("NOMMU_SOCKET", &d.socket)
+        .output()
+        .expect("run sqlite_driver (nommu)");
+    let counts = stats(&nommu);
+    let nommu_out = check(nommu, "sqlite_driver (nommu)");
+
+    let host_mem = Scratch::new("sqlite-host-mem");
+    let host_disk = Scratch::new("sqlite-host-disk");
+    let host_out = check(
+        Command::new(build(&SQLITE, false))
+            .arg(host_mem.path())
+            .arg(host_disk.path())
+            .arg(ROWS)
+            .output()
+            .expect("run sqlite_driver (host)"),
+        "sqlite_driver (host)",
+    );
+    assert_eq!(
+        results(&nommu_out),
+        results(&host_out),
+        "SQLite's results differ between the nommu and host builds\nnommu:\n{nommu_out}\nhost:\n{host_out}"
+    );
+    let rows: u32 = ROWS.parse().unwrap();
+    let expected = rows - rows / 7;
+    assert_eq!(
+        nommu_out
+            .matches(&format!("reopen: {expected} rows"))
+            .count(),
+        2,
+        "{nommu_out}"
+    );
+    assert_eq!(nommu_out.matches("integrity: ok").count(), 2, "{nommu_out}");
+
+    // What no-MMU does to WAL: SQLite's unix VFS takes fcntl() write locks
+    // on the descriptor, which for a server file is a read-only /dev/null
+    // stand-in (EBADF, SQLITE_IOERR_LOCK = 3850) - it never reaches the
+    // MAP_SHARED mapping of the -shm file. The host build's WAL works.
+    for fs in ["mem", "disk"] {
+        let line = note(
+            &nommu_out,
+            &format!("# {fs} wal (vfs unix, normal locking): a write"),
+        );
+        assert!(
+            line.contains("fails") && line.contains("3850") && line.contains("errno 9"),
+            "{line}"
+        );
+        let line = note(
+            &host_out,
+            &format!("# {fs} wal (vfs unix, normal locking): a write"),
+        );
+        assert!(line.ends_with("a write works"), "{line}");
+    }
+    // Without locks and shared memory (exclusive locking, wal-index in the
+    // heap): creating the -wal file needs stat() of the database path,
+    // which the shim does not serve (ENOENT on ramfs, SQLITE_IOERR_FSTAT
+    // = 1802); on the copy-only filesystem the host's stat() finds it, and
+    // the first commit's fsync() of the stand-in fails EINVAL
+    // (SQLITE_IOERR_FSYNC = 1034).
+    let line = note(
+        &nommu_out,
+        "# mem wal (vfs unix-none, exclusive locking): a write",
+    );
+    assert!(line.contains("1802") && line.contains("errno 2"), "{line}");
+    let line = note(
+        &nommu_out,
+        "# disk wal (vfs unix-none, exclusive locking): a write",
+    );
+    assert!(line.contains("1034") && line.contains("errno 22"), "{line}");
+
+    assert!(
+        counts[0] > 0,
+        "the allocator asked the server for nothing: {counts:?}"
+    );
+    remove_ramfs_files(&d, "/apps-mem");
+    d.assert_all_free();
+    assert!(Path::new(&disk_dir).join("disk.db").exists());
+}
