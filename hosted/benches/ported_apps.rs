@@ -3,7 +3,9 @@
 //! allocator's mmap/munmap/mremap request counts.
 //!
 //! `cargo bench -p hosted --bench ported_apps` (Lua's alloc_heavy.lua;
-//! SQLite with 20000 rows on ramfs and on copy-only files).
+//! SQLite with 20000 rows, its databases once in host directories - the
+//! allocator's cost alone - and once on the server's ramfs and copy-only
+//! files, where every page read and write is a request too).
 
 #[path = "../tests/common/daemon.rs"]
 mod daemon;
@@ -81,7 +83,7 @@ fn counts(out: &Output) -> String {
 fn report(name: &str, host: Vec<Duration>, nommu: Vec<Duration>, last: &Output) {
     let (h, n) = (median(host), median(nommu));
     println!(
-        "{name:<8} host {:>9.1} ms   nommu {:>9.1} ms   ratio {:>5.2}x   requests: {}",
+        "{name:<22} host {:>9.1} ms   nommu {:>9.1} ms   ratio {:>5.2}x   requests: {}",
         h.as_secs_f64() * 1e3,
         n.as_secs_f64() * 1e3,
         n.as_secs_f64() / h.as_secs_f64(),
@@ -122,6 +124,7 @@ fn main() {
         build("sqlite_driver", sqlite.0, sqlite.1, true),
     );
     let (mut host, mut nommu, mut last) = (Vec::new(), Vec::new(), None);
+    let (mut alloc_only, mut alloc_last) = (Vec::new(), None);
     for _ in 0..RUNS {
         let (a, b) = (Scratch::new("bench-mem"), Scratch::new("bench-disk"));
         let mut cmd = Command::new(&host_exe);
@@ -139,6 +142,17 @@ fn main() {
             "--mount",
             &mount,
         ]);
+        // The allocator alone: the databases in host directories.
+        let (a, b) = (Scratch::new("bench-mem"), Scratch::new("bench-disk"));
+        let mut cmd = Command::new(&nommu_exe);
+        cmd.arg(a.path())
+            .arg(b.path())
+            .arg("20000")
+            .env("NOMMU_SOCKET", &d.socket);
+        let (t, out) = run(cmd);
+        alloc_only.push(t);
+        alloc_last = Some(out);
+        // The allocator and the server's files (ramfs, copy-only).
         let mut cmd = Command::new(&nommu_exe);
         cmd.args(["/apps-mem", &dir, "20000"])
             .env("NOMMU_SOCKET", &d.socket);
@@ -146,5 +160,11 @@ fn main() {
         nommu.push(t);
         last = Some(out);
     }
-    report("sqlite", host, nommu, &last.expect("a run"));
+    report(
+        "sqlite, host files",
+        host.clone(),
+        alloc_only,
+        &alloc_last.expect("a run"),
+    );
+    report("sqlite, server files", host, nommu, &last.expect("a run"));
 }
