@@ -127,7 +127,8 @@ static sqlite3 *open_db(const char *path, const char *vfs)
     return db;
 }
 
-/* Try WAL mode in dir with `vfs` (NULL: the default, "unix"), in
+/* Try WAL mode in dir with `vfs` (NULL: the default, "unix") and no
+ * fsync() (synchronous=OFF, as the workload), in
  * exclusive locking mode if `exclusive` (the wal-index then lives in heap
  * memory, no -shm file is mapped): switch, then write (the first write
  * creates the -wal file and, in normal locking mode, maps the -shm file
@@ -138,6 +139,7 @@ static void try_wal(const char *name, const char *dir, const char *vfs, int excl
     snprintf(path, sizeof path, "%s/wal-%s.db", dir, exclusive ? "excl" : "shared");
     sqlite3 *db = open_db(path, vfs);
     const char *how = exclusive ? "exclusive" : "normal";
+    exec(db, "PRAGMA synchronous=OFF");
     if (exclusive)
         exec(db, "PRAGMA locking_mode=EXCLUSIVE");
     text_of(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
