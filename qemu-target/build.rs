@@ -30,6 +30,8 @@ const CFLAGS: &[&str] = &[
 ];
 /// picolibc's C library for this ISA and ABI.
 const PICOLIBC: &str = "/usr/lib/picolibc/riscv64-unknown-elf/lib/rv64imafdc/lp64d/libc.a";
+/// picolibc's libm (Lua's math library).
+const LIBM: &str = "/usr/lib/picolibc/riscv64-unknown-elf/lib/rv64imafdc/lp64d/libm.a";
 
 fn run(cmd: &mut Command) {
     let status = cmd
@@ -65,6 +67,8 @@ fn c_programs(dir: &Path, out: &Path) -> PathBuf {
             .args(CFLAGS)
             .arg("-I")
             .arg(&include)
+            .arg("-I")
+            .arg(dir.join("..").join("libc-shim").join("include"))
             .arg("-c")
             .arg(source)
             .arg("-o")
@@ -75,6 +79,33 @@ fn c_programs(dir: &Path, out: &Path) -> PathBuf {
     let _ = std::fs::remove_file(&archive);
     run(Command::new(AR).arg("crs").arg(&archive).args(&objects));
     archive
+}
+
+/// Lua 5.4 from the `lua-src` crate, compiled for the board. lua-src
+/// knows no bare-metal target, so it is told riscv64 Linux (it then
+/// builds Lua as POSIX C) while cc-rs compiles for this build's target
+/// with the board's compiler and picolibc: cc-rs reads the target-specific
+/// `CC_`/`AR_`/`CFLAGS_` variables (the ABI flag comes last, so lp64d
+/// wins over cc-rs's own choice). `c/lua-stubs` stands in for the one
+/// POSIX header picolibc lacks. Its path.
+fn lua(dir: &Path, out: &Path) -> PathBuf {
+    let stubs = dir.join("c").join("lua-stubs");
+    println!("cargo:rerun-if-changed={}", stubs.display());
+    let target = std::env::var("TARGET").expect("cargo sets TARGET");
+    let key = target.replace('-', "_");
+    let cflags = format!(
+        "-march=rv64gc -mabi=lp64d -mcmodel=medany -mno-relax --specs=picolibc.specs \
+         -D_setjmp=setjmp -D_longjmp=longjmp -I{}",
+        stubs.display()
+    );
+    std::env::set_var(format!("CC_{key}"), CC);
+    std::env::set_var(format!("AR_{key}"), AR);
+    std::env::set_var(format!("CFLAGS_{key}"), cflags);
+    let artifacts = lua_src::Build::new()
+        .target("riscv64gc-unknown-linux-gnu")
+        .out_dir(out.join("lua"))
+        .build(lua_src::Lua54);
+    artifacts.lib_dir().join("liblua5.4.a")
 }
 
 fn libgcc() -> PathBuf {
@@ -93,10 +124,17 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
         let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
         let archive = c_programs(Path::new(&dir), &out);
+        let lua = lua(Path::new(&dir), &out);
         // ld.lld looks archives up regardless of their order, so the C
         // objects find the shim's C ABI (in the nommu rlib) and picolibc
         // finds the glue's stdout.
-        for lib in [archive, PathBuf::from(PICOLIBC), libgcc()] {
+        for lib in [
+            archive,
+            lua,
+            PathBuf::from(PICOLIBC),
+            PathBuf::from(LIBM),
+            libgcc(),
+        ] {
             println!("cargo:rustc-link-arg-bins={}", lib.display());
         }
     }

@@ -41,6 +41,8 @@ flash() {
     # /rom/t: 20000 bytes of (i*13+101) % 241, the conformance tables' file.
     perl -e 'print pack("C*", map { ($_ * 13 + 101) % 241 } 0 .. 19999)' >"$root/t"
     echo "served in place from NOR flash by the romfs driver" >"$root/hello.txt"
+    # The ported-app test's Lua script (the hosted test runs the same file).
+    cp hosted/tests/lua/alloc_heavy.lua "$root/"
     genromfs -f "$dir/romfs.img" -d "$root" -V rom
     rm -rf "$root"
     perl -e 'print pack("V2", 0x60200297, 0x00028067), "\xff" x (256 * 1024 - 8)' >"$dir/bank0.img"

@@ -144,4 +144,29 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             run.console
         );
     }
+    // Lua, a ported app on the shim's malloc, printed what the host's own
+    // Lua prints for the same script (the hosted test checks the host
+    // build against the same file).
+    let expected =
+        std::fs::read_to_string(workspace().join("hosted/tests/lua/alloc_heavy.expected"))
+            .expect("hosted/tests/lua/alloc_heavy.expected");
+    let lua: Vec<&str> = run
+        .console
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .skip_while(|l| *l != "lua: output begins")
+        .skip(1)
+        .take_while(|l| *l != "lua: output ends")
+        .collect();
+    assert_eq!(
+        lua,
+        expected.lines().collect::<Vec<_>>(),
+        "Lua's output on the board:\n{}",
+        run.console
+    );
+    assert!(
+        run.console.lines().any(|l| l.starts_with("lua: PASS")),
+        "{}",
+        run.console
+    );
 }

@@ -84,7 +84,7 @@ static HOME: &dyn Home = &BoardHome;
 
 /// A task's thread-local block: the `.tdata` template, then zeroed
 /// `.tbss`, 16-byte aligned (`tp` points at its start on RISC-V).
-struct TlsBlock {
+pub(crate) struct TlsBlock {
     ptr: *mut u8,
     layout: Layout,
 }
@@ -120,9 +120,10 @@ impl Drop for TlsBlock {
     }
 }
 
-/// The program's body as task `name`: connect, hello, `main(args)`,
-/// close. Its exit code (-1 if it could not become a process).
-fn body(memsrv: usize, name: &str, args: Vec<String>) -> i64 {
+/// Run `f` in the calling C task as a process: connect, hello, put the
+/// connection in the task's slot, `f()`, flush stdout, close. Its exit
+/// code (-1 if it could not become a process).
+pub(crate) fn as_process(memsrv: usize, name: &str, f: impl FnOnce() -> c_int) -> i64 {
     let conn = match sys::connect(memsrv, 0, 0) {
         Ok(c) => c,
         Err(e) => {
@@ -135,31 +136,52 @@ fn body(memsrv: usize, name: &str, args: Vec<String>) -> i64 {
         println!("c-program: {name}: hello: {e:?}");
         return -1;
     }
+    // SAFETY: this task runs with its own TLS block (tp); the slot is its
+    // own.
+    unsafe { *board_connection() = conn as c_long };
+    let code = f();
+    // SAFETY: as above.
+    unsafe {
+        board_stdio_flush();
+        *board_connection() = -1;
+    }
+    // Closing the connection ends the process on memsrv.
+    drop(client);
+    i64::from(code)
+}
+
+/// The C program's `main(args)` as task `name`.
+fn body(memsrv: usize, name: &str, args: Vec<String>) -> i64 {
     let args: Vec<CString> = args
         .into_iter()
         .filter_map(|a| CString::new(a).ok())
         .collect();
     let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(core::ptr::null());
-    // SAFETY: this task runs with its own TLS block (tp); the slot is its
-    // own. `argv` is a NULL-terminated array of NUL-terminated strings
-    // that outlive the call.
-    let code = unsafe {
-        *board_connection() = conn as c_long;
-        let code = main(args.len() as c_int, argv.as_ptr());
-        board_stdio_flush();
-        *board_connection() = -1;
-        code
-    };
-    // Closing the connection ends the process on memsrv.
-    drop(client);
-    i64::from(code)
+    as_process(memsrv, name, || {
+        // SAFETY: `argv` is a NULL-terminated array of NUL-terminated
+        // strings that outlive the call.
+        unsafe { main(args.len() as c_int, argv.as_ptr()) }
+    })
+}
+
+/// Start `body` as a C task `name` (its own TLS block, which the caller
+/// keeps until the task is joined).
+pub(crate) fn spawn_c_task(
+    name: &str,
+    stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<(sys::Task, TlsBlock), Errno> {
+    c_abi::set_home(&HOME);
+    let tls = TlsBlock::new().ok_or(Errno::ENOMEM)?;
+    let task = sys::spawn_with_tls(name, stack, false, tls.ptr as u64, body)?;
+    Ok((task, tls))
 }
 
 /// Whether memsrv is back to `before` (no mapping, file, object, segment
 /// or process of the C tasks left), waiting a moment for drivers'
 /// releases; what is left otherwise.
-fn left_behind(inspector: u64, before: &Counters) -> Option<String> {
+pub(crate) fn left_behind(inspector: u64, before: &Counters) -> Option<String> {
     let same = |c: &Counters| {
         c.mmap_copy_pages == before.mmap_copy_pages
             && c.free_pages + c.backing_pages == before.free_pages + before.backing_pages
@@ -188,7 +210,6 @@ fn left_behind(inspector: u64, before: &Counters) -> Option<String> {
 /// `c-program: PASS` or `c-program: FAILED ...` lines and returns the
 /// number of failures.
 pub fn run(memsrv: usize) -> usize {
-    c_abi::set_home(&HOME);
     let inspector = match sys::connect(memsrv, INSPECTOR_UID, 0) {
         Ok(c) => c,
         Err(e) => {
@@ -208,11 +229,6 @@ pub fn run(memsrv: usize) -> usize {
     let mut failed = 0;
     let mut tasks = Vec::new();
     for role in ["main", "waker"] {
-        let Some(tls) = TlsBlock::new() else {
-            println!("c-program: FAILED no memory for {role}'s TLS block");
-            failed += 1;
-            continue;
-        };
         let args = ["nommu_test", role]
             .into_iter()
             .map(String::from)
@@ -220,10 +236,8 @@ pub fn run(memsrv: usize) -> usize {
             .collect();
         let name = format!("c:{role}");
         let task_name = name.clone();
-        match sys::spawn_with_tls(&name, C_STACK, false, tls.ptr as u64, move || {
-            body(memsrv, &task_name, args)
-        }) {
-            Ok(task) => tasks.push((role, task, tls)),
+        match spawn_c_task(&name, C_STACK, move || body(memsrv, &task_name, args)) {
+            Ok((task, tls)) => tasks.push((role, task, tls)),
             Err(e) => {
                 println!("c-program: FAILED cannot start {role}: {e:?}");
                 failed += 1;
@@ -254,4 +268,12 @@ pub fn run(memsrv: usize) -> usize {
         println!("c-program: PASS");
     }
     failed
+}
+
+/// `_exit` of the board's C programs: flush the task's output and end it.
+#[no_mangle]
+extern "C" fn board_task_exit(code: c_int) -> ! {
+    // SAFETY: called from a C task, which has its TLS block.
+    unsafe { board_stdio_flush() };
+    sys::exit(i64::from(code))
 }

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod driver;
 pub mod hardware;
 pub mod init;
+pub mod lua;
 pub mod memsrv;
 pub mod suite;

@@ -10,6 +10,7 @@ pub fn run(memsrv: usize) -> u64 {
     failed += conformance;
     failed += super::hardware::run(memsrv);
     failed += super::c_program::run(memsrv);
+    failed += super::lua::run(memsrv);
     if failed == 0 {
         println!("board: PASS");
         0
