@@ -64,6 +64,15 @@ pub trait Home: Sync {
 
     /// Store `errno` (a Linux value) in the calling task's C `errno`.
     fn set_errno(&self, errno: Errno);
+
+    /// The calling task's word for its own malloc state (null until its
+    /// first allocation), when the home gives each task one; `None` (the
+    /// default) keeps one state for the whole image. A home whose tasks
+    /// are processes but share one data segment must give one: each
+    /// process's mappings go when it ends.
+    fn malloc_slot(&self) -> Option<*mut *mut core::ffi::c_void> {
+        None
+    }
 }
 
 static HOME: AtomicPtr<&'static dyn Home> = AtomicPtr::new(core::ptr::null_mut());
@@ -91,6 +100,12 @@ pub(crate) struct Current(&'static dyn Home);
 #[cfg(feature = "malloc")]
 pub(crate) fn current_client() -> Option<Client<Current>> {
     home().map(|h| Client::new(Current(h)))
+}
+
+/// The calling task's malloc-state word, if the home gives tasks one.
+#[cfg(feature = "malloc")]
+pub(crate) fn current_malloc_slot() -> Option<*mut *mut core::ffi::c_void> {
+    home().and_then(|h| h.malloc_slot())
 }
 
 /// Set the calling task's `errno` (nothing with no home registered).

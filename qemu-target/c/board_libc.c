@@ -66,3 +66,12 @@ void board_stdio_flush(void)
 {
     board_flush(stdout);
 }
+
+/* The calling task's malloc state (the shim's allocator keeps one per
+ * process: tasks share this image's data, but not their mappings). */
+static __thread void *board_heap;
+
+void **board_malloc_slot(void)
+{
+    return &board_heap;
+}

@@ -47,9 +47,9 @@ mod platform {
 
     static HEAP: Mutex<Heap<ServerPages>> = Mutex::new(Heap::new(ServerPages));
 
-    pub(super) fn with_heap<R>(f: impl FnOnce(&mut Heap<ServerPages>) -> R) -> R {
+    pub(super) fn with_heap<R>(f: impl FnOnce(&mut Heap<ServerPages>) -> R) -> Option<R> {
         let mut heap = HEAP.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut heap)
+        Some(f(&mut heap))
     }
 
     pub(super) fn with_client<R>(
@@ -71,10 +71,40 @@ mod platform {
     use protocol::Errno;
     use spinning_top::{const_spinlock, Spinlock};
 
+    /// The image's one state, for homes that give tasks no slot.
     static HEAP: Spinlock<Heap<ServerPages>> = const_spinlock(Heap::new(ServerPages));
 
-    pub(super) fn with_heap<R>(f: impl FnOnce(&mut Heap<ServerPages>) -> R) -> R {
-        f(&mut HEAP.lock())
+    /// The calling task's own state, made on first use in a page of its
+    /// process (so it goes with the process, like the segments it names).
+    /// A task is one thread: no lock.
+    fn own_heap(slot: *mut *mut core::ffi::c_void) -> Option<*mut Heap<ServerPages>> {
+        // SAFETY: the home's slot is the calling task's word, valid while
+        // it runs; only this task reads or writes it.
+        let current = unsafe { *slot };
+        if !current.is_null() {
+            return Some(current.cast());
+        }
+        // Not through the page source: the state is not one of the heap's
+        // segments (and stays out of its counts).
+        let size = core::mem::size_of::<Heap<ServerPages>>().next_multiple_of(4096) as u64;
+        let page = with_client(|c| c.mmap(0, size, super::PROT, super::MAP_FLAGS, -1, 0)).ok()?;
+        let heap = page as usize as *mut Heap<ServerPages>;
+        // SAFETY: a fresh private mapping of at least `size` bytes, page
+        // aligned (more than the state's alignment), owned by this task.
+        unsafe {
+            heap.write(Heap::new(ServerPages));
+            *slot = heap.cast();
+        }
+        Some(heap)
+    }
+
+    pub(super) fn with_heap<R>(f: impl FnOnce(&mut Heap<ServerPages>) -> R) -> Option<R> {
+        match c_abi::current_malloc_slot() {
+            // SAFETY: the state lives in the task's page until its process
+            // ends, and only this task (one thread) uses it.
+            Some(slot) => own_heap(slot).map(|heap| f(unsafe { &mut *heap })),
+            None => Some(f(&mut HEAP.lock())),
+        }
     }
 
     pub(super) fn with_client<R>(
@@ -128,7 +158,7 @@ fn block(p: *mut u8) -> *mut c_void {
 /// `void *nommu_malloc(size_t size)`.
 #[no_mangle]
 pub extern "C" fn nommu_malloc(size: usize) -> *mut c_void {
-    block(with_heap(|h| h.malloc(size)))
+    block(with_heap(|h| h.malloc(size)).unwrap_or(ptr::null_mut()))
 }
 
 /// `void nommu_free(void *p)`.
@@ -145,7 +175,7 @@ pub unsafe extern "C" fn nommu_free(p: *mut c_void) {
 /// honours `MAP_UNINITIALIZED`.
 #[no_mangle]
 pub extern "C" fn nommu_calloc(n: usize, size: usize) -> *mut c_void {
-    block(with_heap(|h| h.calloc(n, size)))
+    block(with_heap(|h| h.calloc(n, size)).unwrap_or(ptr::null_mut()))
 }
 
 /// `void *nommu_realloc(void *p, size_t size)`.
@@ -155,7 +185,7 @@ pub extern "C" fn nommu_calloc(n: usize, size: usize) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn nommu_realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: per the contract.
-    let q = with_heap(|h| unsafe { h.realloc(p.cast(), size) });
+    let q = with_heap(|h| unsafe { h.realloc(p.cast(), size) }).unwrap_or(ptr::null_mut());
     // realloc(p, 0) freed p: a null answer is no failure then.
     if q.is_null() && (size != 0 || p.is_null()) {
         set_errno(Errno::ENOMEM);
@@ -181,7 +211,7 @@ pub unsafe extern "C" fn nommu_posix_memalign(
     if out.is_null() {
         return Errno::EFAULT.as_i32();
     }
-    let p = with_heap(|h| h.memalign(align, size));
+    let p = with_heap(|h| h.memalign(align, size)).unwrap_or(ptr::null_mut());
     if p.is_null() {
         return Errno::ENOMEM.as_i32();
     }
@@ -198,7 +228,7 @@ pub extern "C" fn nommu_aligned_alloc(align: usize, size: usize) -> *mut c_void 
         set_errno(Errno::EINVAL);
         return ptr::null_mut();
     }
-    block(with_heap(|h| h.memalign(align.max(MALLOC_ALIGNMENT), size)))
+    block(with_heap(|h| h.memalign(align.max(MALLOC_ALIGNMENT), size)).unwrap_or(ptr::null_mut()))
 }
 
 /// `size_t nommu_malloc_usable_size(void *p)`: 0 for null.
@@ -208,7 +238,7 @@ pub extern "C" fn nommu_aligned_alloc(align: usize, size: usize) -> *mut c_void 
 #[no_mangle]
 pub unsafe extern "C" fn nommu_malloc_usable_size(p: *mut c_void) -> usize {
     // SAFETY: per the contract.
-    with_heap(|h| unsafe { h.usable_size(p.cast()) })
+    with_heap(|h| unsafe { h.usable_size(p.cast()) }).unwrap_or(0)
 }
 
 /// `struct nommu_malloc_stats` of `nommu_malloc.h`.
@@ -252,5 +282,5 @@ pub unsafe extern "C" fn nommu_malloc_stats(out: *mut NommuMallocStats) {
 /// was released, else 0.
 #[no_mangle]
 pub extern "C" fn nommu_malloc_trim(pad: usize) -> c_int {
-    c_int::from(with_heap(|h| h.trim(pad)))
+    c_int::from(with_heap(|h| h.trim(pad)).unwrap_or(false))
 }

@@ -27,7 +27,7 @@ use alloc::ffi::CString;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::ffi::{c_char, c_int, c_long};
+use core::ffi::{c_char, c_int, c_long, c_void};
 use nommu::c_abi::{self, Home};
 use nommu::Client;
 use protocol::{Errno, MAX_FRAME};
@@ -41,6 +41,8 @@ extern "C" {
     fn board_connection() -> *mut c_long;
     /// Write out the calling task's partial stdout line.
     fn board_stdio_flush();
+    /// The calling task's malloc-state word.
+    fn board_malloc_slot() -> *mut *mut c_void;
     static __tdata_start: u8;
     static __tdata_end: u8;
     static __tbss_end: u8;
@@ -77,6 +79,11 @@ impl Home for BoardHome {
     fn set_errno(&self, errno: Errno) {
         // SAFETY: as above; errno is an int in the calling task's block.
         unsafe { *board_errno() = c_int::from(errno.0) };
+    }
+
+    fn malloc_slot(&self) -> Option<*mut *mut c_void> {
+        // SAFETY: only C tasks allocate; the word is in their TLS block.
+        Some(unsafe { board_malloc_slot() })
     }
 }
 

@@ -167,10 +167,9 @@ fn drive(script: &[u8]) -> c_int {
     // ends, so the output is out before the marker.
     println!("lua: output ends");
     let mut stats = MallocStats::default();
-    // SAFETY: trims and fills the struct. The C tasks share one malloc
-    // state (one image, one .bss), while each maps through its own
-    // process: the heap must be empty before this process ends, or a
-    // later task would allocate from segments memsrv already took back.
+    // SAFETY: trims and fills the struct. After lua_close every block is
+    // free: the trim gives every segment back, so nothing stays mapped
+    // (the allocator leaks nothing through the server).
     unsafe {
         nommu_malloc_trim(0);
         nommu_malloc_stats(&mut stats);
