@@ -13,7 +13,7 @@ use protocol::{Errno, FileStat, DATA_CHUNK};
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
 const MAX_RW: usize = 0x7fff_f000;
 
-fn fail<T>(e: Errno, value: T) -> T {
+pub(crate) fn fail<T>(e: Errno, value: T) -> T {
     set_errno(e);
     value
 }
@@ -252,7 +252,7 @@ pub extern "C" fn nommu_lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> 
 }
 
 /// A host `struct stat` for what the server told.
-fn host_stat(stat: &FileStat) -> libc::stat {
+pub(crate) fn host_stat(stat: &FileStat) -> libc::stat {
     // SAFETY: struct stat is plain integers; all zeroes is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     st.st_dev = libc::makedev(u32::from(stat.dev.0), u32::from(stat.dev.1));

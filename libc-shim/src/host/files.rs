@@ -83,6 +83,53 @@ impl FdTable {
 /// Every server file this process has open.
 pub static FDS: FdTable = FdTable::new();
 
+/// Host descriptor → the file status flags of the server file it stands
+/// for (access mode, `O_APPEND`, `O_NONBLOCK`, ...), as `fcntl(F_GETFL)`
+/// answers them. Meaningful only while [`FDS`] has the descriptor.
+pub struct FlagTable {
+    slots: [AtomicI32; MAX_TRACKED_FDS],
+}
+
+impl FlagTable {
+    const fn new() -> Self {
+        Self {
+            slots: [const { AtomicI32::new(0) }; MAX_TRACKED_FDS],
+        }
+    }
+
+    /// The flags recorded for host descriptor `fd` (0 if out of range).
+    pub fn get(&self, fd: i32) -> i32 {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+            .map_or(0, |s| s.load(Ordering::Acquire))
+    }
+
+    /// Record the flags of host descriptor `fd`.
+    pub fn set(&self, fd: i32, flags: i32) {
+        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.slots.get(i)) {
+            slot.store(flags, Ordering::Release);
+        }
+    }
+}
+
+/// The file status flags of every server file this process has open.
+pub static FLAGS: FlagTable = FlagTable::new();
+
+/// The flags `F_GETFL` reports for a file opened with `flags`: the access
+/// mode and status flags, without the open-time-only ones (as Linux keeps
+/// them).
+pub fn status_flags(flags: i32) -> i32 {
+    let open_only = libc::O_CREAT
+        | libc::O_EXCL
+        | libc::O_NOCTTY
+        | libc::O_TRUNC
+        | libc::O_CLOEXEC
+        | libc::O_DIRECTORY
+        | libc::O_NOFOLLOW;
+    flags & !open_only
+}
+
 /// A mount point, as the server named it.
 #[derive(Clone, Copy)]
 struct Mount {
@@ -272,6 +319,7 @@ pub fn open_on_server(
         let _ = client.close(server);
         return Err(e);
     }
+    FLAGS.set(host, status_flags(flags));
     match FDS.bind(host, server) {
         Ok(stale) => {
             if let Some(stale) = stale {

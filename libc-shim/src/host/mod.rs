@@ -22,6 +22,7 @@ pub mod channel;
 pub mod connection;
 pub mod fileapi;
 pub mod files;
+pub mod fsapi;
 pub mod ipc;
 pub mod mapping;
 #[cfg(feature = "posix")]

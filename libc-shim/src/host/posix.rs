@@ -264,6 +264,133 @@ pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
     unsafe { nommu_fstat(fd, st.cast()) }
 }
 
+// fcntl, the path calls and fsync (see `super::fsapi`).
+//
+// `fcntl` is variadic in C (`int fcntl(int fd, int cmd, ...)`): it is
+// defined with the third argument as a fixed pointer-sized integer. glibc
+// itself reads it as `va_arg(ap, void *)` whatever the command, and on
+// x86-64 System V and AArch64 AAPCS64 (Linux) the first variadic integer
+// or pointer argument travels in the register a fixed third argument
+// would (rdx, x2); a command without an argument leaves it unread.
+// glibc's headers name `fcntl64` when `_FILE_OFFSET_BITS=64` (SQLite's
+// build), the same call on a 64-bit host. Since glibc 2.33 `stat`,
+// `lstat` (and `stat64`, `lstat64`) are real symbols the headers call,
+// not `__xstat` wrappers.
+
+use super::fsapi::{
+    nommu_access, nommu_fchmod, nommu_fchown, nommu_fcntl, nommu_fdatasync, nommu_fsync,
+    nommu_lstat, nommu_stat, nommu_unlink,
+};
+
+/// `int fcntl(int fd, int cmd, ...)`.
+///
+/// # Safety
+/// As [`nommu_fcntl`].
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_fcntl(fd, cmd, arg) }
+}
+
+/// `fcntl` with 64-bit locks (the same call on a 64-bit host).
+///
+/// # Safety
+/// As [`nommu_fcntl`].
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    const _: () = assert!(
+        core::mem::size_of::<libc::flock>() == core::mem::size_of::<libc::flock64>(),
+        "struct flock64 differs from struct flock on this target"
+    );
+    // SAFETY: the caller's contract; the two structs have one layout here.
+    unsafe { nommu_fcntl(fd, cmd, arg) }
+}
+
+/// `int stat(const char *path, struct stat *st)`.
+///
+/// # Safety
+/// As [`nommu_stat`].
+#[no_mangle]
+pub unsafe extern "C" fn stat(path: *const c_char, st: *mut libc::stat) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_stat(path, st) }
+}
+
+/// `stat` into a `struct stat64` (one layout with `struct stat` here, see
+/// `fstat64`).
+///
+/// # Safety
+/// As [`nommu_stat`].
+#[no_mangle]
+pub unsafe extern "C" fn stat64(path: *const c_char, st: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's contract; one layout (checked at `fstat64`).
+    unsafe { nommu_stat(path, st.cast()) }
+}
+
+/// `int lstat(const char *path, struct stat *st)`.
+///
+/// # Safety
+/// As [`nommu_lstat`].
+#[no_mangle]
+pub unsafe extern "C" fn lstat(path: *const c_char, st: *mut libc::stat) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_lstat(path, st) }
+}
+
+/// `lstat` into a `struct stat64`.
+///
+/// # Safety
+/// As [`nommu_lstat`].
+#[no_mangle]
+pub unsafe extern "C" fn lstat64(path: *const c_char, st: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's contract; one layout (checked at `fstat64`).
+    unsafe { nommu_lstat(path, st.cast()) }
+}
+
+/// `int access(const char *path, int mode)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn access(path: *const c_char, mode: c_int) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_access(path, mode) }
+}
+
+/// `int unlink(const char *path)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_unlink(path) }
+}
+
+/// `int fsync(int fd)`.
+#[no_mangle]
+pub extern "C" fn fsync(fd: c_int) -> c_int {
+    nommu_fsync(fd)
+}
+
+/// `int fdatasync(int fd)`.
+#[no_mangle]
+pub extern "C" fn fdatasync(fd: c_int) -> c_int {
+    nommu_fdatasync(fd)
+}
+
+/// `int fchmod(int fd, mode_t mode)`.
+#[no_mangle]
+pub extern "C" fn fchmod(fd: c_int, mode: u32) -> c_int {
+    nommu_fchmod(fd, mode)
+}
+
+/// `int fchown(int fd, uid_t uid, gid_t gid)`.
+#[no_mangle]
+pub extern "C" fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
+    nommu_fchown(fd, uid, gid)
+}
+
 // Shared memory, futexes, mremap and the small memory calls (see
 // `super::ipc`: arena addresses go to the server, others to the host).
 

@@ -268,4 +268,67 @@ pub mod host {
         // SAFETY: integers only.
         unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) as c_int }
     }
+
+    /// `fcntl(fd, cmd, arg)`: `arg` as the kernel takes it (an integer or
+    /// a pointer, pointer-sized).
+    ///
+    /// # Safety
+    /// When `cmd` takes a pointer, `arg` must point to what the command
+    /// reads or writes.
+    pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+        // SAFETY: the caller's contract for pointer commands.
+        unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) as c_int }
+    }
+
+    /// `fstatat(AT_FDCWD, path, st, flags)` (`stat`, or `lstat` with
+    /// `AT_SYMLINK_NOFOLLOW`).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string and `st` writable for one
+    /// `struct stat`.
+    pub unsafe fn stat_at(path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int {
+        // SAFETY: the kernel reads the path and writes one struct stat.
+        unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path, st, flags) as c_int }
+    }
+
+    /// `access(path, mode)`.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub unsafe fn access(path: *const c_char, mode: c_int) -> c_int {
+        // SAFETY: the kernel reads the path.
+        unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, path, mode) as c_int }
+    }
+
+    /// `unlink(path)`.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub unsafe fn unlink(path: *const c_char) -> c_int {
+        // SAFETY: the kernel reads the path.
+        unsafe { libc::syscall(libc::SYS_unlinkat, libc::AT_FDCWD, path, 0) as c_int }
+    }
+
+    /// `fsync(fd)`, or `fdatasync(fd)` when `data_only`.
+    pub fn fsync(fd: c_int, data_only: bool) -> c_int {
+        let nr = if data_only {
+            libc::SYS_fdatasync
+        } else {
+            libc::SYS_fsync
+        };
+        // SAFETY: integers only.
+        unsafe { libc::syscall(nr, fd) as c_int }
+    }
+
+    /// `fchmod(fd, mode)`.
+    pub fn fchmod(fd: c_int, mode: u32) -> c_int {
+        // SAFETY: integers only.
+        unsafe { libc::syscall(libc::SYS_fchmod, fd, mode) as c_int }
+    }
+
+    /// `fchown(fd, uid, gid)`.
+    pub fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
+        // SAFETY: integers only.
+        unsafe { libc::syscall(libc::SYS_fchown, fd, uid, gid) as c_int }
+    }
 }
