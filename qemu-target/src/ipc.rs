@@ -210,6 +210,19 @@ pub enum TaskState {
     },
 }
 
+impl TaskState {
+    /// When this wait ends by itself ([`NEVER`] if it does not).
+    pub fn deadline(&self) -> u64 {
+        match *self {
+            TaskState::Recv { deadline, .. }
+            | TaskState::Receive { deadline, .. }
+            | TaskState::Sleep { deadline }
+            | TaskState::Join { deadline, .. } => deadline,
+            _ => NEVER,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Task {
     name: [u8; TASK_NAME],
@@ -419,13 +432,7 @@ impl Kernel {
     pub fn next_deadline(&self) -> u64 {
         self.tasks
             .iter()
-            .filter_map(|t| match t.state {
-                TaskState::Recv { deadline, .. }
-                | TaskState::Receive { deadline, .. }
-                | TaskState::Sleep { deadline }
-                | TaskState::Join { deadline, .. } => Some(deadline),
-                _ => None,
-            })
+            .map(|t| t.state.deadline())
             .min()
             .unwrap_or(NEVER)
     }

@@ -186,7 +186,15 @@ extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ip
         next_task(s)
     };
     s.current = next;
-    let deadline = s.kernel.next_deadline().min(now_ms() + SLICE_MS);
+    // Only a timer that fired (armed = 0) needs every deadline; otherwise
+    // the one wait this call may have begun is the only new deadline (a
+    // wake only removes one: firing early is harmless).
+    let deadline = if s.armed == 0 {
+        s.kernel.next_deadline()
+    } else {
+        s.kernel.tasks[current].state.deadline()
+    };
+    let deadline = deadline.min(now_ms() + SLICE_MS);
     if deadline < s.armed || s.armed == 0 {
         arm(s, deadline);
     }

@@ -105,19 +105,22 @@ pub fn serve(config: Config) -> i64 {
 fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>) {
     let mut more = Vec::new();
     while !effects.is_empty() {
-        for effect in effects.drain(..) {
+        // By reference: an effect holds a whole frame buffer, and moving
+        // it out would copy that.
+        for effect in effects.iter() {
             match effect {
                 Effect::Reply { to, frame } => {
-                    if sys::reply(to.0, &frame.bytes[..frame.len]).is_err() {
+                    if sys::reply(to.0, frame.as_slice()).is_err() {
                         // The peer is gone; its hang-up is on its way.
                     }
                 }
                 Effect::Drop { client } => {
                     let _ = sys::hangup(client.0);
-                    server.disconnect_with(client, &mut more);
+                    server.disconnect_with(*client, &mut more);
                 }
             }
         }
+        effects.clear();
         core::mem::swap(effects, &mut more);
     }
 }
