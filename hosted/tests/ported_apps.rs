@@ -152,11 +152,18 @@ fn lua_on_the_nommu_allocator_matches_the_host_build() {
 }
 
 /// Remove the database files the SQLite driver leaves on the server's
-/// ramfs (the shim serves no `unlink`; SQLite's own calls of it reach the
-/// host), so that every page can come back.
+/// ramfs, so that every page can come back.
 fn remove_ramfs_files(d: &Daemon, dir: &str) {
     let client = d.client();
-    for db in ["mem.db", "wal-shared.db", "wal-excl.db"] {
+    let dbs = [
+        "mem.db",
+        "wal-shared.db",
+        "wal-excl.db",
+        "journal-DELETE.db",
+        "journal-TRUNCATE.db",
+        "journal-PERSIST.db",
+    ];
+    for db in dbs {
         for suffix in ["", "-journal", "-wal", "-shm"] {
             let _ = client.unlink(&format!("{dir}/{db}{suffix}"));
         }
@@ -172,9 +179,8 @@ fn note<'a>(stdout: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn sqlite_on_ramfs_and_copy_only_files_matches_the_host_build() {
-    // The copy-only filesystem serves a host directory at that same path,
-    // so the path calls the shim leaves to the host (stat(), access(),
-    // unlink() of journals) see the files the server serves.
+    // The copy-only filesystem serves a host directory at that same path
+    // (the host build's directories are plain host ones).
     let disk = Scratch::new("sqlite-disk");
     let disk_dir = disk.path().display().to_string();
     let copy_mount = format!("{disk_dir}=hostdir:{disk_dir}");
@@ -221,40 +227,64 @@ fn sqlite_on_ramfs_and_copy_only_files_matches_the_host_build() {
     );
     assert_eq!(nommu_out.matches("integrity: ok").count(), 2, "{nommu_out}");
 
-    // What no-MMU does to WAL: SQLite's unix VFS takes fcntl() write locks
-    // on the descriptor, which for a server file is a read-only /dev/null
-    // stand-in (EBADF, SQLITE_IOERR_LOCK = 3850) - it never reaches the
-    // MAP_SHARED mapping of the -shm file. The host build's WAL works.
-    for fs in ["mem", "disk"] {
-        let line = note(
-            &nommu_out,
-            &format!("# {fs} wal (vfs unix, normal locking): a write"),
-        );
+    // SQLite's default VFS throughout ("unix": fcntl() record locks,
+    // which the shim answers for server files; fsync, which succeeds;
+    // stat() of paths, which the server answers). What stays: no-MMU
+    // shares only memory that exists once.
+    let nommu_says = |prefix: &str| note(&nommu_out, prefix).to_string();
+    // ramfs: the -shm file is extended the way SQLite does it (truncate to
+    // 3 bytes, then one byte written at the end of each 4 KiB page), so its
+    // pages are scattered and cannot be mapped shared in place: ENODEV
+    // (SQLITE_IOERR_SHMMAP = 5386), as Linux's ramfs on no-MMU answers.
+    let line = nommu_says("# mem wal (normal locking): a write");
+    assert!(
+        line.contains("fails") && line.contains("code 5386") && line.contains("errno 19"),
+        "{line}"
+    );
+    assert!(
+        nommu_out.contains("(19) mmap(/apps-mem/wal-shared.db-shm)"),
+        "{nommu_out}"
+    );
+    // The copy-only filesystem: switching to WAL deletes the rollback
+    // journal, which it cannot (unlink EPERM: SQLITE_IOERR_DELETE = 2570);
+    // the journal left behind is hot and rolling it back truncates the
+    // database, which copy-only files refuse (EINVAL,
+    // SQLITE_IOERR_TRUNCATE = 1546): WAL stops before the -shm file.
+    for how in ["normal", "exclusive"] {
+        let line = nommu_says(&format!("# disk wal ({how} locking): a write"));
         assert!(
-            line.contains("fails") && line.contains("3850") && line.contains("errno 9"),
+            line.contains("fails") && line.contains("code 1546") && line.contains("errno 22"),
             "{line}"
         );
-        let line = note(
-            &host_out,
-            &format!("# {fs} wal (vfs unix, normal locking): a write"),
-        );
-        assert!(line.ends_with("a write works"), "{line}");
     }
-    // Without locks and shared memory (exclusive locking, wal-index in the
-    // heap): creating the -wal file needs stat() of the database path,
-    // which the shim does not serve (ENOENT on ramfs, SQLITE_IOERR_FSTAT
-    // = 1802); on the copy-only filesystem, mounted at its own host path,
-    // the host's stat() finds the file and WAL works.
-    let line = note(
-        &nommu_out,
-        "# mem wal (vfs unix-none, exclusive locking): a write",
-    );
-    assert!(line.contains("1802") && line.contains("errno 2"), "{line}");
-    let line = note(
-        &nommu_out,
-        "# disk wal (vfs unix-none, exclusive locking): a write",
-    );
-    assert!(line.ends_with("a write works"), "{line}");
+    // Exclusive locking keeps the wal-index in the heap: WAL works on ramfs.
+    assert!(nommu_says("# mem wal (exclusive locking): a write").ends_with("a write works"));
+    // The shared mapping itself, made by hand as SQLite's unixShmMap makes
+    // it: ENODEV on both (copy-only files have no memory to share; ramfs
+    // pages written one at a time are not contiguous).
+    for fs in ["mem", "disk"] {
+        let line = nommu_says(&format!("# {fs} -shm probe: MAP_SHARED"));
+        assert!(line.ends_with("fails, errno 19 No such device"), "{line}");
+    }
+    // Rollback journals: every mode works on ramfs; on the copy-only
+    // filesystem DELETE fails at unlink (EPERM, 2570), TRUNCATE at
+    // ftruncate (EINVAL, 1546), PERSIST works.
+    for journal in ["DELETE", "TRUNCATE", "PERSIST"] {
+        let line = nommu_says(&format!("# mem journal {journal} "));
+        assert!(line.ends_with("commits work"), "{line}");
+    }
+    let line = nommu_says("# disk journal DELETE ");
+    assert!(line.contains("code 2570, errno 1 "), "{line}");
+    let line = nommu_says("# disk journal TRUNCATE ");
+    assert!(line.contains("code 1546, errno 22 "), "{line}");
+    assert!(nommu_says("# disk journal PERSIST ").ends_with("commits work"));
+    // The host build: everything works.
+    for line in host_out.lines().filter(|l| l.starts_with("# ")) {
+        assert!(
+            !line.contains("fails") && !line.starts_with("# log"),
+            "the host build: {line}\n{host_out}"
+        );
+    }
 
     assert!(
         counts[0] > 0,

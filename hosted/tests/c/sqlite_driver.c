@@ -5,9 +5,13 @@
  *
  * MEMDIR is a directory of the memory server's memory filesystem (ramfs),
  * DISKDIR one of its copy-only filesystem (a host directory mounted at its
- * own host path); the host build runs on two plain host directories. In
- * each it first tries WAL mode, then creates a database with a journal
- * mode that works there, inserts ROWS rows (default 20000) in
+ * own host path); the host build runs on two plain host directories. All
+ * with SQLite's default VFS ("unix": fcntl() record locks, fsync) and
+ * default synchronous. In each it first tries WAL mode (normal and
+ * exclusive locking), maps a -shm-like file MAP_SHARED by hand, tries the
+ * rollback-journal modes DELETE, TRUNCATE and PERSIST, then creates a
+ * database with a journal mode that works there, inserts ROWS rows
+ * (default 20000) in
  * transactions, builds indexes, queries with aggregates and ORDER BY,
  * updates, deletes, closes, reopens and checks integrity.
  *
@@ -20,10 +24,13 @@
  *   nommu_malloc: mmap N munmap N mremap N mapped N
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "sqlite3.h"
 
@@ -127,32 +134,90 @@ static sqlite3 *open_db(const char *path, const char *vfs)
     return db;
 }
 
-/* Try WAL mode in dir with `vfs` (NULL: the default, "unix") and no
- * fsync() (synchronous=OFF, as the workload), in
- * exclusive locking mode if `exclusive` (the wal-index then lives in heap
- * memory, no -shm file is mapped): switch, then write (the first write
- * creates the -wal file and, in normal locking mode, maps the -shm file
- * MAP_SHARED). Reports each step. */
-static void try_wal(const char *name, const char *dir, const char *vfs, int exclusive)
+/* SQLite's own error log (unixLogError: which system call failed on
+ * which file, with errno), as "# log" lines. */
+static void log_line(void *ud, int code, const char *msg)
+{
+    (void)ud;
+    printf("# log %d: %s\n", code, msg);
+}
+
+/* Try WAL mode in dir with the default VFS ("unix": fcntl() record locks,
+ * the wal-index in the -shm file mapped MAP_SHARED) and default
+ * synchronous, in exclusive locking mode if `exclusive` (the wal-index
+ * then lives in heap memory, no -shm file is mapped): switch, then write
+ * (the first write creates the -wal file and, in normal locking mode,
+ * maps the -shm file). Reports each step. */
+static void try_wal(const char *name, const char *dir, int exclusive)
 {
     char path[512], mode[256];
     snprintf(path, sizeof path, "%s/wal-%s.db", dir, exclusive ? "excl" : "shared");
-    sqlite3 *db = open_db(path, vfs);
+    sqlite3 *db = open_db(path, NULL);
     const char *how = exclusive ? "exclusive" : "normal";
-    exec(db, "PRAGMA synchronous=OFF");
     if (exclusive)
         exec(db, "PRAGMA locking_mode=EXCLUSIVE");
     text_of(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
-    printf("# %s wal (vfs %s, %s locking): journal_mode=WAL answers %s\n", name,
-           vfs ? vfs : "unix", how, mode);
+    printf("# %s wal (%s locking): journal_mode=WAL answers %s\n", name, how, mode);
     char *err = NULL;
     int rc = sqlite3_exec(db, "CREATE TABLE w(x); INSERT INTO w VALUES (1)", NULL, NULL, &err);
     if (rc == SQLITE_OK)
-        printf("# %s wal (vfs %s, %s locking): a write works\n", name, vfs ? vfs : "unix", how);
+        printf("# %s wal (%s locking): a write works\n", name, how);
     else
-        printf("# %s wal (vfs %s, %s locking): a write fails: %s (extended code %d, errno %d "
+        printf("# %s wal (%s locking): a write fails: %s (extended code %d, errno %d %s)\n", name,
+               how, err ? err : "?", sqlite3_extended_errcode(db), sqlite3_system_errno(db),
+               strerror(sqlite3_system_errno(db)));
+    sqlite3_free(err);
+    sqlite3_close(db);
+}
+
+/* What SQLite's unixShmMap does with the -shm file, done by hand: extend
+ * it to 32 KiB by writing the last byte of each 4 KiB page, then map the
+ * 32 KiB region MAP_SHARED, read-write. */
+static void probe_shm_map(const char *name, const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/probe.db-shm", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0) {
+        printf("# %s -shm probe: open fails, errno %d %s\n", name, errno, strerror(errno));
+        return;
+    }
+    for (int pg = 0; pg < 8; pg++)
+        if (pwrite(fd, "", 1, (off_t)pg * 4096 + 4095) != 1)
+            printf("# %s -shm probe: pwrite fails, errno %d %s\n", name, errno, strerror(errno));
+    void *p = mmap(NULL, 32768, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        printf("# %s -shm probe: MAP_SHARED of 32 KiB fails, errno %d %s\n", name, errno,
+               strerror(errno));
+    } else {
+        printf("# %s -shm probe: MAP_SHARED of 32 KiB works\n", name);
+        munmap(p, 32768);
+    }
+    close(fd);
+    unlink(path);
+}
+
+/* Try rollback-journal mode `journal` in dir: a table and two committed
+ * transactions (the journal file is created, written, synced and, at each
+ * commit, deleted / truncated / kept). Reports the outcome. */
+static void try_journal(const char *name, const char *dir, const char *journal)
+{
+    char path[512], mode[256], sql[128];
+    snprintf(path, sizeof path, "%s/journal-%s.db", dir, journal);
+    sqlite3 *db = open_db(path, NULL);
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", journal);
+    text_of(db, sql, mode, sizeof mode);
+    char *err = NULL;
+    int rc = sqlite3_exec(db,
+                          "CREATE TABLE j(x); INSERT INTO j VALUES (1); "
+                          "BEGIN; INSERT INTO j VALUES (2); UPDATE j SET x = x + 1; COMMIT",
+                          NULL, NULL, &err);
+    if (rc == SQLITE_OK)
+        printf("# %s journal %s (answers %s): commits work\n", name, journal, mode);
+    else
+        printf("# %s journal %s (answers %s): a commit fails: %s (extended code %d, errno %d "
                "%s)\n",
-               name, vfs ? vfs : "unix", how, err ? err : "?", sqlite3_extended_errcode(db),
+               name, journal, mode, err ? err : "?", sqlite3_extended_errcode(db),
                sqlite3_system_errno(db), strerror(sqlite3_system_errno(db)));
     sqlite3_free(err);
     sqlite3_close(db);
@@ -179,7 +244,6 @@ static void workload(const char *name, const char *dir, const char *vfs, const c
     text_of(db, sql, mode, sizeof mode);
     printf("# %s: vfs %s, journal_mode=%s answers %s\n", name, vfs ? vfs : "default", journal,
            mode);
-    exec(db, "PRAGMA synchronous=OFF");
     exec(db, "PRAGMA cache_size=-512");
     exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, grp INTEGER, name TEXT, val REAL, "
              "data BLOB)");
@@ -269,20 +333,29 @@ int main(int argc, char **argv)
         return 1;
     }
 #endif
+    sqlite3_config(SQLITE_CONFIG_LOG, log_line, NULL);
     if (sqlite3_initialize() != SQLITE_OK) {
         fprintf(stderr, "sqlite_driver: sqlite3_initialize failed\n");
         return 1;
     }
     printf("sqlite %s\n", sqlite3_libversion());
-    try_wal("mem", argv[1], NULL, 0);
-    try_wal("disk", argv[2], NULL, 0);
-    try_wal("mem", argv[1], "unix-none", 1);
-    try_wal("disk", argv[2], "unix-none", 1);
-    /* "unix-none": no fcntl() record locks (see the README's "Ported
-     * apps"); the journal in memory on ramfs, a kept (PERSIST) file on the
-     * copy-only filesystem. */
-    workload("mem", argv[1], "unix-none", "MEMORY", rows);
-    workload("disk", argv[2], "unix-none", "PERSIST", rows);
+    /* The default VFS ("unix": fcntl() record locks, fsync) and default
+     * synchronous (FULL) throughout. */
+    const char *dirs[2][2] = {{"mem", argv[1]}, {"disk", argv[2]}};
+    for (int i = 0; i < 2; i++) {
+        try_wal(dirs[i][0], dirs[i][1], 0);
+        try_wal(dirs[i][0], dirs[i][1], 1);
+        probe_shm_map(dirs[i][0], dirs[i][1]);
+        try_journal(dirs[i][0], dirs[i][1], "DELETE");
+        try_journal(dirs[i][0], dirs[i][1], "TRUNCATE");
+        try_journal(dirs[i][0], dirs[i][1], "PERSIST");
+    }
+    /* The workload in a rollback-journal mode that works on each: DELETE
+     * (SQLite's default) on ramfs; on the copy-only filesystem, whose
+     * files can be neither truncated nor unlinked through the server,
+     * PERSIST. */
+    workload("mem", argv[1], NULL, "DELETE", rows);
+    workload("disk", argv[2], NULL, "PERSIST", rows);
     sqlite3_shutdown();
     fflush(stdout);
 #ifdef NOMMU_MALLOC
