@@ -36,9 +36,37 @@
  * and "." are dropped and ".." removes the component before it. A server
  * file is named by an ordinary host descriptor (a close-on-exec descriptor
  * of /dev/null, reserved so numbers never collide); read, write, pread,
- * pwrite, lseek, ftruncate, fstat, close and mmap on it go to the server,
- * and on any other descriptor to the host. Only those calls know server
- * files: dup(), fcntl(), stdio's fdopen() and the like see /dev/null.
+ * pwrite, lseek, ftruncate, fstat, fcntl, fsync, fdatasync, fchmod,
+ * fchown, close and mmap on it go to the server (or are answered by the
+ * library), and on any other descriptor to the host. Only those calls know
+ * server files: dup(), stdio's fdopen() and the like see /dev/null.
+ *
+ * fcntl on a server file: F_GETLK, F_SETLK, F_SETLKW are POSIX record
+ * locks of this process only. A process's own locks never conflict with
+ * each other, so they are checked as Linux checks them (EINVAL for a bad
+ * l_type, l_whence or range, EBADF for a read lock without read access or
+ * a write lock without write access, EFAULT for a NULL struct flock), then
+ * F_SETLK/F_SETLKW succeed and F_GETLK answers F_UNLCK. The server keeps
+ * no locks: locks do NOT exclude other processes (two processes writing
+ * one SQLite database on a server file corrupt it). F_OFD_* fail EINVAL.
+ * F_GETFL answers the open flags; F_SETFL changes O_NONBLOCK, O_ASYNC,
+ * O_DIRECT, O_NOATIME, not O_APPEND (EINVAL); F_GETFD/F_SETFD act on the
+ * stand-in, which keeps FD_CLOEXEC (a server file does not survive exec);
+ * other commands reach the stand-in. The third argument is taken as a
+ * pointer-sized value: glibc reads it as void *, and on x86-64 and
+ * AArch64 Linux a variadic argument travels where a fixed one would.
+ * fsync/fdatasync of a server file succeed at once: its bytes live in the
+ * server, there is nothing to flush. fchmod/fchown of a server file
+ * succeed only when nothing changes (EPERM otherwise: the server has no
+ * such call).
+ *
+ * stat, lstat (and stat64, lstat64), access and unlink of an absolute
+ * path under a mount go to the server: stat opens the path (read-only, or
+ * write-only when reading is refused), fstats and closes it (server files
+ * are never symbolic links, so lstat answers alike); access opens it with
+ * the access asked (X_OK looks at the mode bits); unlink is the server's
+ * (ramfs removes the name; drivers without names to remove, e.g. the
+ * copy-only host directory, answer EPERM). Other paths go to the host.
  *
  * mmap() of a host descriptor (a file the program opened outside the
  * server's mounts) hands the descriptor to the daemon (SCM_RIGHTS), which
@@ -131,6 +159,18 @@ off_t lseek(int fd, off_t offset, int whence);
 off_t lseek64(int fd, off_t offset, int whence);
 int fstat(int fd, struct stat *st);
 int fstat64(int fd, struct stat64 *st);
+int fcntl(int fd, int cmd, ...);
+int fcntl64(int fd, int cmd, ...);
+int stat(const char *path, struct stat *st);
+int stat64(const char *path, struct stat64 *st);
+int lstat(const char *path, struct stat *st);
+int lstat64(const char *path, struct stat64 *st);
+int access(const char *path, int mode);
+int unlink(const char *path);
+int fsync(int fd);
+int fdatasync(int fd);
+int fchmod(int fd, mode_t mode);
+int fchown(int fd, uid_t uid, gid_t gid);
 
 /* Shared memory, futexes, mremap and the small memory calls, also exported
  * with feature "posix" (signatures of <sys/shm.h>, <sys/mman.h>; futex has
@@ -168,6 +208,16 @@ ssize_t nommu_pwrite(int fd, const void *buf, size_t len, off_t offset);
 int nommu_ftruncate(int fd, off_t len);
 off_t nommu_lseek(int fd, off_t offset, int whence);
 int nommu_fstat(int fd, struct stat *st);
+/* arg: the third fcntl argument (an integer or a pointer, as a long). */
+int nommu_fcntl(int fd, int cmd, unsigned long arg);
+int nommu_stat(const char *path, struct stat *st);
+int nommu_lstat(const char *path, struct stat *st);
+int nommu_access(const char *path, int mode);
+int nommu_unlink(const char *path);
+int nommu_fsync(int fd);
+int nommu_fdatasync(int fd);
+int nommu_fchmod(int fd, mode_t mode);
+int nommu_fchown(int fd, uid_t uid, gid_t gid);
 int nommu_shmget(key_t key, size_t size, int shmflg);
 void *nommu_shmat(int shmid, const void *shmaddr, int shmflg);
 int nommu_shmdt(const void *shmaddr);
