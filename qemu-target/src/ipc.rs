@@ -711,11 +711,30 @@ impl Kernel {
         Ok(0)
     }
 
-    fn frame_len(len: u64) -> Result<usize, Errno> {
-        usize::try_from(len)
+    /// The checks of a frame going out on `cid` from `id` (its client, or
+    /// its server): the connection is open, the frame not too long and in
+    /// the sender's memory. Its slot and length.
+    fn outgoing(
+        &self,
+        id: TaskId,
+        cid: ConnId,
+        as_client: bool,
+        addr: u64,
+        len: u64,
+        machine: &mut dyn Machine,
+    ) -> Result<(usize, usize), Errno> {
+        let slot = self.slot_of(cid, id, as_client)?;
+        if self.connections[slot].side != Side::Open {
+            return Err(Errno::ENOTCONN);
+        }
+        let len = usize::try_from(len)
             .ok()
             .filter(|l| *l <= MAX_FRAME)
-            .ok_or(Errno::EMSGSIZE)
+            .ok_or(Errno::EMSGSIZE)?;
+        if !machine.contains(addr, len) {
+            return Err(Errno::EFAULT);
+        }
+        Ok((slot, len))
     }
 
     /// Put `slot` on the ready list (once).
@@ -745,17 +764,10 @@ impl Kernel {
         len: u64,
         machine: &mut dyn Machine,
     ) -> Result<u64, Errno> {
-        let slot = self.slot_of(cid, id, true)?;
-        if self.connections[slot].side != Side::Open {
-            return Err(Errno::ENOTCONN);
-        }
-        let len = Self::frame_len(len)?;
+        let (slot, len) = self.outgoing(id, cid, true, addr, len, machine)?;
         let server = self.connections[slot].server;
         // A server blocked in receive has no other event waiting (it
         // would have taken it), so the frame goes straight to it.
-        if !machine.contains(addr, len) {
-            return Err(Errno::EFAULT);
-        }
         if let TaskState::Receive { addr: to, cap, .. } = self.tasks[server].state {
             let a1 = Self::copy_direct(machine, addr, len, to, cap);
             let frame = &mut self.tasks[server].frame;
@@ -907,11 +919,7 @@ impl Kernel {
         len: u64,
         machine: &mut dyn Machine,
     ) -> Result<u64, Errno> {
-        let slot = self.slot_of(cid, id, false)?;
-        if self.connections[slot].side != Side::Open {
-            return Err(Errno::ENOTCONN);
-        }
-        let len = Self::frame_len(len)?;
+        let (slot, len) = self.outgoing(id, cid, false, addr, len, machine)?;
         let client = self.connections[slot].client;
         if let TaskState::Recv {
             conn,
@@ -921,9 +929,6 @@ impl Kernel {
         } = self.tasks[client].state
         {
             if conn == cid && self.connections[slot].down.is_empty() {
-                if !machine.contains(addr, len) {
-                    return Err(Errno::EFAULT);
-                }
                 let result = Self::copy_direct(machine, addr, len, to, cap);
                 self.tasks[client].frame.regs[reg::A0] = result;
                 self.tasks[client].state = TaskState::Ready;
