@@ -9,4 +9,5 @@ pub mod hardware;
 pub mod init;
 pub mod lua;
 pub mod memsrv;
+pub mod robustness;
 pub mod suite;

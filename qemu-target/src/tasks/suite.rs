@@ -9,6 +9,7 @@ pub fn run(memsrv: usize) -> u64 {
     let conformance = super::conformance::run(memsrv);
     failed += conformance;
     failed += super::hardware::run(memsrv);
+    failed += super::robustness::run(memsrv);
     failed += super::c_program::run(memsrv);
     failed += super::lua::run(memsrv);
     if failed == 0 {

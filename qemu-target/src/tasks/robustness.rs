@@ -1,0 +1,102 @@
+//! Bad input on the board: a task that faults is reported and ended while
+//! everyone else goes on; a task that sends memsrv garbage loses its
+//! connection, not the server; bad system-call arguments are errors.
+
+use crate::println;
+use crate::sys::{self, Channel};
+use alloc::format;
+use alloc::string::String;
+use nommu::Client;
+use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use protocol::{Errno, MAX_FRAME};
+
+/// Nothing answers at this physical address (past the end of RAM).
+const NOTHING_THERE: u64 = 0x9000_0000;
+/// The kernel's exit code for a task killed by a load access fault
+/// (128 + scause 5).
+const KILLED_BY_LOAD_FAULT: i64 = 128 + 5;
+
+type Check = Result<(), String>;
+
+/// One anonymous mapping made and undone by a fresh process: memsrv still
+/// serves.
+fn memsrv_serves(memsrv: usize) -> Check {
+    let client = Client::new(Channel {
+        conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
+    });
+    client.hello(None).map_err(|e| format!("hello: {e:?}"))?;
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    let a = client
+        .mmap(0, 4096, PROT_READ | PROT_WRITE, flags, -1, 0)
+        .map_err(|e| format!("mmap: {e:?}"))?;
+    client.munmap(a, 4096).map_err(|e| format!("munmap: {e:?}"))
+}
+
+/// A task that loads from where nothing is is killed with a report; its
+/// connection to memsrv closes with it.
+fn a_faulting_task_ends_alone(memsrv: usize) -> Check {
+    let task = sys::spawn("faulter", 16 << 10, move || {
+        let _held = sys::connect(memsrv, 0, 0);
+        // SAFETY: deliberately not: the load faults, and the kernel ends
+        // this task before the value is used.
+        let value = unsafe { core::ptr::read_volatile(NOTHING_THERE as *const u64) };
+        value as i64
+    })
+    .map_err(|e| format!("spawn: {e:?}"))?;
+    match task.join() {
+        Ok(KILLED_BY_LOAD_FAULT) => memsrv_serves(memsrv),
+        other => Err(format!("the faulting task ended with {other:?}")),
+    }
+}
+
+/// Frames memsrv cannot read: it drops that connection and serves on.
+fn garbage_costs_only_the_sender(memsrv: usize) -> Check {
+    let conn = sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?;
+    let mut reply = [0u8; MAX_FRAME];
+    let garbage = [0xA5u8; 64];
+    let answer = sys::call(conn, &garbage, &mut reply);
+    let _ = sys::close(conn);
+    if answer.is_ok() {
+        return Err(format!("garbage was answered: {answer:?}"));
+    }
+    memsrv_serves(memsrv)
+}
+
+/// Bad system-call arguments: errors, not faults (bad addresses are the
+/// kernel's unit tests: a Rust slice cannot name one).
+fn bad_arguments_are_errors(memsrv: usize) -> Check {
+    if sys::connect(999, 0, 0) != Err(Errno::ESRCH) {
+        return Err("a connection to no task".into());
+    }
+    if sys::close(0xdead_0001) != Err(Errno::EBADF) {
+        return Err("closing a connection that is not there".into());
+    }
+    let mut reply = [0u8; MAX_FRAME];
+    if sys::call(0xdead_0001, b"x", &mut reply) != Err(Errno::EBADF) {
+        return Err("a call on a connection that is not there".into());
+    }
+    memsrv_serves(memsrv)
+}
+
+/// Run the checks; the number that failed.
+pub fn run(memsrv: usize) -> usize {
+    let checks: [(&str, fn(usize) -> Check); 3] = [
+        ("a faulting task ends alone", a_faulting_task_ends_alone),
+        (
+            "garbage costs only the sender",
+            garbage_costs_only_the_sender,
+        ),
+        ("bad arguments are errors", bad_arguments_are_errors),
+    ];
+    let mut failed = 0;
+    for (name, check) in checks {
+        match check(memsrv) {
+            Ok(()) => println!("robustness: ok {name}"),
+            Err(e) => {
+                failed += 1;
+                println!("robustness: FAILED {name}: {e}");
+            }
+        }
+    }
+    failed
+}
