@@ -322,6 +322,19 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// [`Client::register_driver`], first saying `Hello` if memsrv wants
+    /// the connection to be a process (`ESRCH`): how every home starts a
+    /// driver on a fresh connection.
+    pub fn register_driver_process(&self, registration: DriverRegistration) -> Result<u32, Errno> {
+        match self.register_driver(registration.clone()) {
+            Err(Errno::ESRCH) => {
+                self.hello(None)?;
+                self.register_driver(registration)
+            }
+            other => other,
+        }
+    }
+
     /// `pages` contiguous zeroed arena pages for a driver's own storage;
     /// returns their address.
     pub fn alloc_backing(&self, pages: u64) -> Result<u64, Errno> {

@@ -294,21 +294,6 @@ impl std::fmt::Debug for Mount {
     }
 }
 
-/// Say `RegisterDriver` on `client`. memsrv may want the connection to be
-/// a process first (`Hello`); then that is said and registration retried.
-pub(crate) fn register(
-    client: &Client<DriverConnection>,
-    registration: protocol::DriverRegistration,
-) -> Result<u32, Errno> {
-    match client.register_driver(registration.clone()) {
-        Err(Errno::ESRCH) => {
-            client.hello(None)?;
-            client.register_driver(registration)
-        }
-        other => other,
-    }
-}
-
 /// A boxed device as a [`BackingDevice`] of its own.
 pub(crate) struct Boxed(pub Box<dyn BackingDevice + Send>);
 
@@ -356,7 +341,7 @@ where
         .spawn(move || {
             let client = Client::new(connection);
             let mut host = ArenaHost::new(&client, &arena);
-            let driver = match register(&client, registration) {
+            let driver = match client.register_driver_process(registration) {
                 Ok(driver) => driver,
                 Err(e) => {
                     let _ = ready.send(Err(e));

@@ -150,7 +150,7 @@ where
             backlog: RefCell::new(VecDeque::new()),
         });
         let mut host = BoardHost { client: &client };
-        let driver = match register(&client, registration) {
+        let driver = match client.register_driver_process(registration) {
             Ok(d) => d,
             Err(e) => {
                 *report.lock() = Some(Err(e));
@@ -181,21 +181,6 @@ where
             });
         }
         sys::yield_now();
-    }
-}
-
-/// Say `RegisterDriver`; memsrv may want the connection to be a process
-/// first (`Hello`).
-fn register(
-    client: &Client<DriverLink>,
-    registration: protocol::DriverRegistration,
-) -> Result<u32, Errno> {
-    match client.register_driver(registration.clone()) {
-        Err(Errno::ESRCH) => {
-            client.hello(None)?;
-            client.register_driver(registration)
-        }
-        other => other,
     }
 }
 
