@@ -186,6 +186,29 @@ impl TestDevConfig {
         self.0.gua_calls.store(0, ORDER);
     }
 
+    /// Reset, then configure the answers a conformance vector asks for
+    /// (the fields of `nommu::conformance::TestDeviceConfig`): declared
+    /// capabilities, the `get_unmapped_area` method and its answer (`None`:
+    /// no method), the `mmap` answer, and whether `read` and `close` exist.
+    pub fn configure(
+        &self,
+        caps: Option<u8>,
+        get_unmapped_area: Option<Result<(), Errno>>,
+        mmap: Result<(), Errno>,
+        read: bool,
+        close: bool,
+    ) {
+        self.reset();
+        self.set_caps(caps);
+        self.set_get_unmapped_area_method(get_unmapped_area.is_some());
+        if let Some(answer) = get_unmapped_area {
+            self.set_get_unmapped_area_result(answer);
+        }
+        self.set_mmap_result(mmap);
+        self.set_read_method(read);
+        self.set_close_method(close);
+    }
+
     /// Back to spec §14.0's defaults (a new generation; counters reset).
     pub fn reset(&self) {
         let s = &self.0;

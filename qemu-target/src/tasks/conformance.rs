@@ -63,16 +63,13 @@ struct TstHandle(TestDevConfig);
 
 impl TestDevice for TstHandle {
     fn configure(&self, wanted: TestDeviceConfig) {
-        let c = &self.0;
-        c.reset();
-        c.set_caps(wanted.caps);
-        c.set_get_unmapped_area_method(wanted.get_unmapped_area.is_some());
-        if let Some(answer) = wanted.get_unmapped_area {
-            c.set_get_unmapped_area_result(answer);
-        }
-        c.set_mmap_result(wanted.mmap);
-        c.set_read_method(wanted.read);
-        c.set_close_method(wanted.close);
+        self.0.configure(
+            wanted.caps,
+            wanted.get_unmapped_area,
+            wanted.mmap,
+            wanted.read,
+            wanted.close,
+        );
     }
 
     fn base(&self) -> u64 {
