@@ -200,11 +200,39 @@ impl BlockDev {
     }
 }
 
-/// Where byte `at` lies: (sector, offset inside it).
-fn locate(at: u64, sector_size: u64) -> Result<(u64, usize), Errno> {
-    let sector = at.checked_div(sector_size).ok_or(Errno::EINVAL)?;
-    let within = at.checked_rem(sector_size).ok_or(Errno::EINVAL)?;
-    Ok((sector, usize::try_from(within).map_err(|_| Errno::EINVAL)?))
+/// The next run of an I/O that is `done` bytes past byte `offset` with
+/// `left` bytes to go: whole sectors straight to or from the caller's
+/// buffer when it starts on a sector boundary and spans at least one,
+/// else the part of one sector that goes through the sector buffer.
+enum Run {
+    Whole {
+        sector: u64,
+        len: usize,
+    },
+    Part {
+        sector: u64,
+        within: usize,
+        len: usize,
+    },
+}
+
+fn next_run(offset: u64, done: usize, left: usize, size: usize) -> Result<Run, Errno> {
+    let at = offset.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+    let size64 = size as u64;
+    let sector = at.checked_div(size64).ok_or(Errno::EINVAL)?;
+    let within =
+        usize::try_from(at.checked_rem(size64).ok_or(Errno::EINVAL)?).map_err(|_| Errno::EINVAL)?;
+    let whole = left.checked_div(size).unwrap_or(0).saturating_mul(size);
+    Ok(if within == 0 && whole > 0 {
+        Run::Whole { sector, len: whole }
+    } else {
+        let len = size.saturating_sub(within).min(left);
+        Run::Part {
+            sector,
+            within,
+            len,
+        }
+    })
 }
 
 /// Read `buf.len()` bytes at byte `offset` (inside the disk): whole
@@ -215,28 +243,26 @@ fn read_bytes(
     offset: u64,
     buf: &mut [u8],
 ) -> Result<(), Errno> {
-    let size = sector.len();
     let mut done = 0usize;
     while done < buf.len() {
-        let at = offset.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-        let (index, within) = locate(at, size as u64)?;
         let rest = buf.get_mut(done..).ok_or(Errno::EIO)?;
-        let whole = rest
-            .len()
-            .checked_div(size)
-            .unwrap_or(0)
-            .saturating_mul(size);
-        let step = if within == 0 && whole > 0 {
-            disk.read_sectors(index, rest.get_mut(..whole).ok_or(Errno::EIO)?)?;
-            whole
-        } else {
-            disk.read_sectors(index, sector)?;
-            let part = sector.get(within..).ok_or(Errno::EIO)?;
-            let step = part.len().min(rest.len());
-            rest.get_mut(..step)
-                .ok_or(Errno::EIO)?
-                .copy_from_slice(part.get(..step).ok_or(Errno::EIO)?);
-            step
+        let step = match next_run(offset, done, rest.len(), sector.len())? {
+            Run::Whole { sector: index, len } => {
+                disk.read_sectors(index, rest.get_mut(..len).ok_or(Errno::EIO)?)?;
+                len
+            }
+            Run::Part {
+                sector: index,
+                within,
+                len,
+            } => {
+                disk.read_sectors(index, sector)?;
+                let part = sector.get(within..within.saturating_add(len));
+                rest.get_mut(..len)
+                    .ok_or(Errno::EIO)?
+                    .copy_from_slice(part.ok_or(Errno::EIO)?);
+                len
+            }
         };
         done = done.saturating_add(step);
     }
@@ -251,29 +277,27 @@ fn write_bytes(
     offset: u64,
     data: &[u8],
 ) -> Result<(), Errno> {
-    let size = sector.len();
     let mut done = 0usize;
     while done < data.len() {
-        let at = offset.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-        let (index, within) = locate(at, size as u64)?;
         let rest = data.get(done..).ok_or(Errno::EIO)?;
-        let whole = rest
-            .len()
-            .checked_div(size)
-            .unwrap_or(0)
-            .saturating_mul(size);
-        let step = if within == 0 && whole > 0 {
-            disk.write_sectors(index, rest.get(..whole).ok_or(Errno::EIO)?)?;
-            whole
-        } else {
-            disk.read_sectors(index, sector)?;
-            let part = sector.get_mut(within..).ok_or(Errno::EIO)?;
-            let step = part.len().min(rest.len());
-            part.get_mut(..step)
-                .ok_or(Errno::EIO)?
-                .copy_from_slice(rest.get(..step).ok_or(Errno::EIO)?);
-            disk.write_sectors(index, sector)?;
-            step
+        let step = match next_run(offset, done, rest.len(), sector.len())? {
+            Run::Whole { sector: index, len } => {
+                disk.write_sectors(index, rest.get(..len).ok_or(Errno::EIO)?)?;
+                len
+            }
+            Run::Part {
+                sector: index,
+                within,
+                len,
+            } => {
+                disk.read_sectors(index, sector)?;
+                sector
+                    .get_mut(within..within.saturating_add(len))
+                    .ok_or(Errno::EIO)?
+                    .copy_from_slice(rest.get(..len).ok_or(Errno::EIO)?);
+                disk.write_sectors(index, sector)?;
+                len
+            }
         };
         done = done.saturating_add(step);
     }
