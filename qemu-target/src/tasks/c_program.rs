@@ -19,7 +19,7 @@
 //! stay up after the conformance run, so this runs after it. Afterwards
 //! memsrv's counters must be back where they were.
 
-use super::memsrv::{inspect_over, Counters, INSPECTOR_UID};
+use super::memsrv::{inspect_over, settle, INSPECTOR_UID};
 use crate::println;
 use crate::sys::{self, Channel};
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
@@ -28,6 +28,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_long, c_void};
+use memsrv::Stats;
 use nommu::c_abi::{self, Home};
 use nommu::Client;
 use protocol::{Errno, MAX_FRAME};
@@ -188,8 +189,8 @@ pub(crate) fn spawn_c_task(
 /// Whether memsrv is back to `before` (no mapping, file, object, segment
 /// or process of the C tasks left), waiting a moment for drivers'
 /// releases; what is left otherwise.
-pub(crate) fn left_behind(inspector: u64, before: &Counters) -> Option<String> {
-    let same = |c: &Counters| {
+pub(crate) fn left_behind(inspector: u64, before: &Stats) -> Option<String> {
+    let left = settle(inspector, |c| {
         c.mmap_copy_pages == before.mmap_copy_pages
             && c.free_pages + c.backing_pages == before.free_pages + before.backing_pages
             && c.objects == before.objects
@@ -198,19 +199,8 @@ pub(crate) fn left_behind(inspector: u64, before: &Counters) -> Option<String> {
             && c.shm_segments == before.shm_segments
             && c.shm_pages == before.shm_pages
             && c.processes == before.processes
-    };
-    let deadline = sys::now_ms() + 2000;
-    loop {
-        match inspect_over(inspector) {
-            Ok(c) if !c.invariants_hold => return Some(format!("invariants broken: {c:?}")),
-            Ok(c) if same(&c) => return None,
-            Ok(c) if sys::now_ms() >= deadline => {
-                return Some(format!("before {before:?}, after {c:?}"))
-            }
-            Err(e) => return Some(format!("no counters: {e:?}")),
-            Ok(_) => sys::sleep_until(sys::now_ms() + 1),
-        }
-    }
+    });
+    left.map(|after| format!("before {before:?}, after {after}"))
 }
 
 /// Run the C program's two tasks and wait for them; prints
@@ -224,7 +214,7 @@ pub fn run(memsrv: usize) -> usize {
             return 1;
         }
     };
-    let before = match inspect_over(inspector) {
+    let before = match inspect_over(inspector).map(|i| i.stats) {
         Ok(c) => c,
         Err(e) => {
             println!("c-program: FAILED no counters: {e:?}");

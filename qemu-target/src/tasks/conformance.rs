@@ -6,7 +6,7 @@
 //! real program and erase commands.
 
 use super::driver::{mount, Mount};
-use super::memsrv::{inspect_over, Counters, INSPECTOR_UID};
+use super::memsrv::{settle, INSPECTOR_UID};
 use crate::devices::{romfs_in_bank0, CfiFlash};
 use crate::memory;
 use crate::println;
@@ -249,7 +249,7 @@ pub fn build(memsrv: usize) -> Result<Board, String> {
 /// Drivers answer releases after the processes are gone, so memsrv is
 /// given a moment.
 fn leftovers(inspector: u64) -> Option<String> {
-    let clean = |c: &Counters| {
+    settle(inspector, |c| {
         c.mmap_copy_pages == 0
             && c.free_pages + c.backing_pages == c.total_pages
             && c.open_files == 0
@@ -257,17 +257,7 @@ fn leftovers(inspector: u64) -> Option<String> {
             && c.pending_ops == 0
             && c.shm_segments == 0
             && c.shm_pages == 0
-    };
-    let deadline = sys::now_ms() + 2000;
-    loop {
-        match inspect_over(inspector) {
-            Ok(c) if !c.invariants_hold => return Some(format!("invariants broken: {c:?}")),
-            Ok(c) if clean(&c) => return None,
-            Ok(c) if sys::now_ms() >= deadline => return Some(format!("{c:?}")),
-            Err(e) => return Some(format!("no counters: {e:?}")),
-            Ok(_) => sys::sleep_until(sys::now_ms() + 1),
-        }
-    }
+    })
 }
 
 fn run_one(board: &mut Board, inspector: u64, vector: &Vector) -> Vec<String> {

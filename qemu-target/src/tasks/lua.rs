@@ -9,7 +9,7 @@
 //! `lua: output begins` and `lua: output ends`; the host test compares it
 //! with the output the host's own Lua gives. The driver is a few calls of
 //! Lua's C API, declared here (Lua 5.4's ABI), so the board needs none of
-//! Lua's headers.
+//! Lua's headers; the allocator is the shim's, called directly.
 
 use super::c_program::{as_process, left_behind, spawn_c_task};
 use super::memsrv::{inspect_over, INSPECTOR_UID};
@@ -17,6 +17,9 @@ use crate::println;
 use crate::sys::{self, Channel};
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_void};
+use nommu::malloc::capi::{
+    nommu_free, nommu_malloc_stats, nommu_malloc_trim, nommu_realloc, NommuMallocStats,
+};
 use nommu::Client;
 use protocol::Errno;
 
@@ -28,16 +31,6 @@ struct LuaState {
 
 type LuaAlloc = unsafe extern "C" fn(*mut c_void, *mut c_void, usize, usize) -> *mut c_void;
 type LuaCFunction = unsafe extern "C" fn(*mut LuaState) -> c_int;
-
-/// What the shim's malloc reports (`nommu_malloc.h`).
-#[repr(C)]
-#[derive(Default)]
-struct MallocStats {
-    mmap_calls: u64,
-    munmap_calls: u64,
-    mremap_calls: u64,
-    mapped_bytes: u64,
-}
 
 extern "C" {
     fn lua_newstate(f: LuaAlloc, ud: *mut c_void) -> *mut LuaState;
@@ -66,10 +59,6 @@ extern "C" {
     fn luaopen_math(l: *mut LuaState) -> c_int;
     fn luaopen_coroutine(l: *mut LuaState) -> c_int;
     fn luaopen_utf8(l: *mut LuaState) -> c_int;
-    fn nommu_realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
-    fn nommu_free(ptr: *mut c_void);
-    fn nommu_malloc_stats(stats: *mut MallocStats);
-    fn nommu_malloc_trim(pad: usize) -> c_int;
 }
 
 const LUA_OK: c_int = 0;
@@ -166,14 +155,13 @@ fn drive(script: &[u8]) -> c_int {
     // Lua's print ends every line, and the glue writes each line as it
     // ends, so the output is out before the marker.
     println!("lua: output ends");
-    let mut stats = MallocStats::default();
-    // SAFETY: trims and fills the struct. After lua_close every block is
-    // free: the trim gives every segment back, so nothing stays mapped
-    // (the allocator leaks nothing through the server).
-    unsafe {
-        nommu_malloc_trim(0);
-        nommu_malloc_stats(&mut stats);
-    }
+    let mut stats = NommuMallocStats::default();
+    // After lua_close every block is free: the trim gives every segment
+    // back, so nothing stays mapped (the allocator leaks nothing through
+    // the server).
+    nommu_malloc_trim(0);
+    // SAFETY: a writable struct of the right type.
+    unsafe { nommu_malloc_stats(&mut stats) };
     println!(
         "lua: malloc made mmap {} munmap {} mremap {} requests; {} bytes mapped after lua_close",
         stats.mmap_calls, stats.munmap_calls, stats.mremap_calls, stats.mapped_bytes
@@ -198,7 +186,7 @@ pub fn run(memsrv: usize) -> usize {
         println!("lua: FAILED no inspector connection");
         return 1;
     };
-    let before = inspect_over(inspector);
+    let before = inspect_over(inspector).map(|i| i.stats);
     let started = sys::now_ms();
     let task = spawn_c_task("lua", LUA_STACK, move || {
         as_process(memsrv, "lua", || drive(&script))

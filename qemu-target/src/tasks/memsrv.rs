@@ -157,25 +157,9 @@ fn encode(i: &Inspection) -> [u8; 8 * INSPECTION_WORDS] {
 
 const INSPECTION_WORDS: usize = 11;
 
-/// The inspector's view, decoded (board tests only need these counters).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Counters {
-    pub total_pages: u64,
-    pub free_pages: u64,
-    pub mmap_copy_pages: u64,
-    pub backing_pages: u64,
-    pub objects: u64,
-    pub open_files: u64,
-    pub pending_ops: u64,
-    pub shm_segments: u64,
-    pub shm_pages: u64,
-    pub processes: u64,
-    pub invariants_hold: bool,
-}
-
-/// Ask memsrv (task `server`) for its counters over an inspector
-/// connection `conn`.
-pub fn inspect_over(conn: u64) -> Result<Counters, protocol::Errno> {
+/// Ask memsrv for its counters over an inspector connection `conn` (the
+/// counters the inspector does not carry read 0).
+pub fn inspect_over(conn: u64) -> Result<Inspection, protocol::Errno> {
     let mut reply = [0u8; MAX_FRAME];
     let n = sys::call(conn, b"inspect", &mut reply)?;
     if n != 8 * INSPECTION_WORDS {
@@ -187,17 +171,39 @@ pub fn inspect_over(conn: u64) -> Result<Counters, protocol::Errno> {
         b.copy_from_slice(chunk);
         w[i] = u64::from_le_bytes(b);
     }
-    Ok(Counters {
+    let stats = Stats {
         total_pages: w[0],
         free_pages: w[1],
         mmap_copy_pages: w[2],
         backing_pages: w[3],
-        objects: w[4],
-        open_files: w[5],
-        pending_ops: w[6],
-        shm_segments: w[7],
+        objects: w[4] as usize,
+        open_files: w[5] as usize,
+        pending_ops: w[6] as usize,
+        shm_segments: w[7] as usize,
         shm_pages: w[8],
-        processes: w[9],
+        processes: w[9] as usize,
+        ..Stats::default()
+    };
+    Ok(Inspection {
+        stats,
         invariants_hold: w[10] != 0,
     })
+}
+
+/// Wait (up to 2 s: drivers answer releases after a process is gone) until
+/// memsrv's counters satisfy `done` with its invariants holding; `None`,
+/// or what the counters were when that did not happen.
+pub fn settle(inspector: u64, done: impl Fn(&Stats) -> bool) -> Option<alloc::string::String> {
+    let deadline = sys::now_ms() + 2000;
+    loop {
+        match inspect_over(inspector) {
+            Ok(i) if !i.invariants_hold => {
+                return Some(alloc::format!("invariants broken: {:?}", i.stats))
+            }
+            Ok(i) if done(&i.stats) => return None,
+            Ok(i) if sys::now_ms() >= deadline => return Some(alloc::format!("{:?}", i.stats)),
+            Err(e) => return Some(alloc::format!("no counters: {e:?}")),
+            Ok(_) => sys::sleep_until(sys::now_ms() + 1),
+        }
+    }
 }
