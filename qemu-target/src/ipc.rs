@@ -770,11 +770,7 @@ impl Kernel {
         // would have taken it), so the frame goes straight to it.
         if let TaskState::Receive { addr: to, cap, .. } = self.tasks[server].state {
             let a1 = Self::copy_direct(machine, addr, len, to, cap);
-            let frame = &mut self.tasks[server].frame;
-            frame.regs[reg::A0] = self.connections[slot].id(slot);
-            frame.regs[reg::A1] = a1;
-            frame.regs[reg::A2] = Event::Frame as u64;
-            self.tasks[server].state = TaskState::Ready;
+            self.end_receive(server, self.connections[slot].id(slot), a1, Event::Frame);
             return Ok(0);
         }
         if self.connections[slot].up.is_full() {
@@ -901,14 +897,19 @@ impl Kernel {
             } else {
                 self.connections[slot].listed = false;
             }
-            let frame = &mut self.tasks[server].frame;
-            frame.regs[reg::A0] = cid;
-            frame.regs[reg::A1] = a1;
-            frame.regs[reg::A2] = event as u64;
-            self.tasks[server].state = TaskState::Ready;
+            self.end_receive(server, cid, a1, event);
             return true;
         }
         false
+    }
+
+    /// Complete `server`'s [`Sys::Receive`] with an event of `cid`.
+    fn end_receive(&mut self, server: TaskId, cid: ConnId, a1: u64, event: Event) {
+        let task = &mut self.tasks[server];
+        task.frame.regs[reg::A0] = cid;
+        task.frame.regs[reg::A1] = a1;
+        task.frame.regs[reg::A2] = event as u64;
+        task.state = TaskState::Ready;
     }
 
     fn reply(
