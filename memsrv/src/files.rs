@@ -15,7 +15,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::fcntl::Access;
-use crate::pending::OpId;
+use crate::ops::OpId;
 use crate::region::{BackingObject, DriverId, ObjectKey};
 use crate::ClientId;
 use protocol::{DriverRegistration, Errno, MountName, ObjectInfo, MAX_MOUNTS};

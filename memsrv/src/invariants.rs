@@ -13,7 +13,7 @@ use alloc::vec;
 use crate::files::Files;
 use crate::mm::MmId;
 use crate::nommu::{Nommu, ObjectMaps};
-use crate::pending::{OpKind, Pending};
+use crate::ops::{OpKind, Pending};
 use crate::process::{ProcState, ProcessTable};
 use crate::region::{ObjectKey, RegionId};
 use crate::shm::SHM_DRIVER;
@@ -386,7 +386,7 @@ fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
         }
     }
     let mut per_client: BTreeMap<crate::ClientId, usize> = BTreeMap::new();
-    let mut queued: BTreeSet<crate::pending::OpId> = BTreeSet::new();
+    let mut queued: BTreeSet<crate::ops::OpId> = BTreeSet::new();
     for (key, o) in &files.objects {
         if let Some(id) = o.active {
             let op = pending

@@ -36,11 +36,8 @@
 extern crate alloc;
 
 mod backing;
-mod devices;
 mod exec;
 mod fcntl;
-mod file_io;
-mod file_mmap;
 mod files;
 mod futex;
 mod invariants;
@@ -50,9 +47,8 @@ mod mmap;
 mod mremap;
 mod munmap;
 mod nommu;
-mod open;
+mod ops;
 mod page_alloc;
-mod pending;
 mod proc_fs;
 mod process;
 mod ptrace;
@@ -60,7 +56,6 @@ mod region;
 mod release;
 mod shm;
 mod truncate;
-mod unlink;
 pub mod vm_flags;
 
 #[cfg(test)]
@@ -76,7 +71,7 @@ use protocol::{
 use crate::files::Files;
 use crate::mmap::{offset_to_pgoff, MmapArgs};
 use crate::nommu::{Nommu, Tunables};
-use crate::pending::Pending;
+use crate::ops::Pending;
 use crate::process::{Connection, ProcessTable};
 
 /// `EINPROGRESS`: what [`MemoryServer::handle`] answers for a request whose

@@ -1,6 +1,6 @@
 //! `mmap`: the entry checks (spec §2.1), `validate_mmap_request` steps
 //! 1–5 (§2.2), and the anonymous set-up `do_mmap_private` (§2.6, §4). File
-//! mappings continue in [`crate::file_mmap`].
+//! mappings continue in [`crate::ops::file_mmap`].
 
 use protocol::linux::{MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MAP_TYPE, MAP_UNINITIALIZED};
 use protocol::{Errno, OffsetUnit, PAGE_SIZE};

@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::fcntl::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
-use crate::pending::{driver_errno, Input, Op, OpKind, Step};
+use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::{DriverId, ObjectKey};
 use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
 use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Path, Reply};

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use protocol::{DriverReply, DriverRequest, Errno, Path, Reply};
 
-use crate::pending::{driver_errno, Input, Op, OpKind, Step};
+use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
 
 impl<M: PhysicalMemory> MemoryServer<M> {

@@ -11,12 +11,18 @@
 //! operation with `EIO`; the operation's undo step then removes whatever
 //! it had built (region usage, pages, object references).
 
+mod driver_calls;
+pub mod file_io;
+pub mod file_mmap;
+pub mod open;
+mod unlink;
+
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use crate::file_io::{ReadOp, SeekOp, StatOp, TruncateOp, WriteOp};
-use crate::file_mmap::MmapOp;
-use crate::open::{OpenOp, OpenState};
+use crate::ops::file_io::{ReadOp, SeekOp, StatOp, TruncateOp, WriteOp};
+use crate::ops::file_mmap::MmapOp;
+use crate::ops::open::{OpenOp, OpenState};
 use crate::region::{DriverId, ObjectKey};
 use crate::{ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
 use protocol::{DriverReply, DriverRequest, Errno, Reply};

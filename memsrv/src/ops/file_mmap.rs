@@ -18,7 +18,7 @@ use crate::fcntl::{Access, MAX_OFFSET};
 use crate::mm::{MmId, Vma};
 use crate::mmap::{validate_mmap_request, MmapArgs};
 use crate::nommu::{page_align, Nommu};
-use crate::pending::{driver_errno, Input, Op, OpId, OpKind, Step};
+use crate::ops::{driver_errno, Input, Op, OpId, OpKind, Step};
 use crate::process::ProcState;
 use crate::region::{ObjectKey, Region, RegionId};
 use crate::vm_flags::{

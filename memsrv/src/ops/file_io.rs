@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::fcntl::{is_stream, type_bits, MAX_OFFSET, SEEK_CUR, SEEK_END, SEEK_SET};
 use crate::files::FileId;
-use crate::pending::{driver_errno, Input, Op, OpKind, Step};
+use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::ObjectKey;
 use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
 use protocol::{
