@@ -205,7 +205,7 @@ mod tests {
     const P: u64 = PAGE_SIZE;
     const BASE: u64 = 0x10_0000;
 
-    fn vm() -> (Nommu, SimMemory) {
+    fn nommu() -> (Nommu, SimMemory) {
         let tunables = Tunables {
             nr_trim_pages: 1,
             allow_uninitialized: false,
@@ -220,34 +220,40 @@ mod tests {
 
     #[test]
     fn runs_are_zeroed_counted_and_split_on_free() {
-        let (mut vm, mut mem) = vm();
+        let (mut nommu, mut mem) = nommu();
         let d = DriverId(1);
-        let a = vm.alloc_backing(d, 5, &mut mem).unwrap();
+        let a = nommu.alloc_backing(d, 5, &mut mem).unwrap();
         assert!(mem.slice(a, 5 * P).iter().all(|&b| b == 0));
-        assert_eq!((vm.backing.pages, vm.pages.free_pages()), (5, 59));
-        assert_eq!(vm.alloc_backing(d, 0, &mut mem), Err(Errno::EINVAL));
-        assert_eq!(vm.alloc_backing(d, 17, &mut mem), Err(Errno::ENOMEM));
+        assert_eq!((nommu.backing.pages, nommu.pages.free_pages()), (5, 59));
+        assert_eq!(nommu.alloc_backing(d, 0, &mut mem), Err(Errno::EINVAL));
+        assert_eq!(nommu.alloc_backing(d, 17, &mut mem), Err(Errno::ENOMEM));
         // Not the driver's, not aligned, past the run.
-        assert_eq!(vm.free_backing(DriverId(2), a, 1), Err(Errno::EINVAL));
-        assert_eq!(vm.free_backing(d, a + 1, 1), Err(Errno::EINVAL));
-        assert_eq!(vm.free_backing(d, a, 6), Err(Errno::EINVAL));
+        assert_eq!(nommu.free_backing(DriverId(2), a, 1), Err(Errno::EINVAL));
+        assert_eq!(nommu.free_backing(d, a + 1, 1), Err(Errno::EINVAL));
+        assert_eq!(nommu.free_backing(d, a, 6), Err(Errno::EINVAL));
         // A hole in the middle leaves two runs.
-        vm.free_backing(d, a + P, 2).unwrap();
-        assert_eq!(vm.backing.runs.len(), 2);
-        assert_eq!(vm.backing.pages, 3);
-        assert!(vm.direct_range_ok(d, a + 3 * P + 0x230, P));
-        assert!(!vm.direct_range_ok(d, a + 3 * P + 0x230, 2 * P));
-        assert!(!vm.direct_range_ok(d, a + P, P), "freed");
-        let b = vm.alloc_backing(d, 1, &mut mem).unwrap();
-        let c = vm.alloc_backing(d, 1, &mut mem).unwrap();
+        nommu.free_backing(d, a + P, 2).unwrap();
+        assert_eq!(nommu.backing.runs.len(), 2);
+        assert_eq!(nommu.backing.pages, 3);
+        assert!(nommu.direct_range_ok(d, a + 3 * P + 0x230, P));
+        assert!(!nommu.direct_range_ok(d, a + 3 * P + 0x230, 2 * P));
+        assert!(!nommu.direct_range_ok(d, a + P, P), "freed");
+        let b = nommu.alloc_backing(d, 1, &mut mem).unwrap();
+        let c = nommu.alloc_backing(d, 1, &mut mem).unwrap();
         let (lo, hi) = (b.min(c), b.max(c));
         assert_eq!(hi - lo, P, "adjacent single pages");
-        assert!(vm.direct_range_ok(d, lo, 2 * P), "adjacent runs join");
-        assert!(!vm.direct_range_ok(DriverId(2), a, P));
-        assert!(vm.direct_range_ok(d, 0x4000_0000, P), "outside the arena");
-        vm.orphan_backing(d);
-        assert_eq!((vm.backing.pages, vm.pages.free_pages()), (0, 64));
-        assert!(!vm.direct_range_ok(d, lo, P), "orphans are not handed out");
-        vm.pages.check().unwrap();
+        assert!(nommu.direct_range_ok(d, lo, 2 * P), "adjacent runs join");
+        assert!(!nommu.direct_range_ok(DriverId(2), a, P));
+        assert!(
+            nommu.direct_range_ok(d, 0x4000_0000, P),
+            "outside the arena"
+        );
+        nommu.orphan_backing(d);
+        assert_eq!((nommu.backing.pages, nommu.pages.free_pages()), (0, 64));
+        assert!(
+            !nommu.direct_range_ok(d, lo, P),
+            "orphans are not handed out"
+        );
+        nommu.pages.check().unwrap();
     }
 }

@@ -20,11 +20,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             .get(&pid)
             .map(|p| p.mm)
             .ok_or(Errno::ESRCH)?;
-        let new = self.vm.new_mm();
+        let new = self.nommu.new_mm();
         if let Some(p) = self.procs.procs.get_mut(&pid) {
             p.mm = new;
         }
-        self.vm.put_mm(old);
+        self.nommu.put_mm(old);
         Ok(Reply::Done)
     }
 }

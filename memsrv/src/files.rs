@@ -14,7 +14,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::fcntl::Access;
+use crate::file_flags::Access;
 use crate::ops::OpId;
 use crate::region::{BackingObject, DriverId, ObjectKey};
 use crate::ClientId;

@@ -391,7 +391,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 Err(Errno::EFAULT)
             };
         }
-        let space = self.vm.mms.get(&mm).ok_or(Errno::EFAULT)?;
+        let space = self.nommu.mms.get(&mm).ok_or(Errno::EFAULT)?;
         let vkey = space.find_vma(addr).ok_or(Errno::EFAULT)?;
         let vma = space.get(&vkey).ok_or(Errno::EFAULT)?;
         if vma.flags & (VM_IO | VM_READ) != VM_READ {
@@ -441,7 +441,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if self.memory.load_u32(uaddr) != val {
             return Err(Errno::EAGAIN);
         }
-        if let (Timeout::At(at), Some(now)) = (timeout, self.pending.clock) {
+        if let (Timeout::At(at), Some(now)) = (timeout, self.ops.clock) {
             if at <= now {
                 return Err(ETIMEDOUT);
             }

@@ -13,7 +13,7 @@ use alloc::vec;
 use crate::files::Files;
 use crate::mm::MmId;
 use crate::nommu::{Nommu, ObjectMaps};
-use crate::ops::{OpKind, Pending};
+use crate::ops::{OpKind, Operations};
 use crate::process::{ProcState, ProcessTable};
 use crate::region::{ObjectKey, RegionId};
 use crate::shm::SHM_DRIVER;
@@ -21,44 +21,44 @@ use crate::vm_flags::{is_copy, is_shareable};
 use protocol::PAGE_SIZE;
 
 pub fn check(
-    vm: &Nommu,
+    nommu: &Nommu,
     procs: &ProcessTable,
     files: &Files,
-    pending: &Pending,
+    ops: &Operations,
 ) -> Result<(), String> {
-    check_pages(vm, pending)?;
-    check_regions_and_vmas(vm, pending)?;
-    check_object_index(vm)?;
-    check_objects(vm, files, pending)?;
+    check_pages(nommu, ops)?;
+    check_regions_and_vmas(nommu, ops)?;
+    check_object_index(nommu)?;
+    check_objects(nommu, files, ops)?;
     check_descriptors(procs, files)?;
-    check_pending(files, pending)?;
-    check_drivers(vm, files)?;
-    check_processes(vm, procs)?;
-    check_shm(vm)
+    check_operations(files, ops)?;
+    check_drivers(nommu, files)?;
+    check_processes(nommu, procs)?;
+    check_shm(nommu)
 }
 
 /// Every arena page is free, or owned exactly once: by a copy region's
 /// `[start, top)`, by a copy still being filled, or by a driver's run.
 /// The counters agree.
-fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
-    vm.pages.check()?;
-    let total = vm.pages.total_pages();
+fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
+    nommu.pages.check()?;
+    let total = nommu.pages.total_pages();
     let mut owner = vec![0u8; total as usize];
     let mut free = 0u64;
-    for (first, order) in vm.pages.free_blocks() {
+    for (first, order) in nommu.pages.free_blocks() {
         for p in first..first + (1 << order) {
             owner[p as usize] += 1;
         }
         free += 1 << order;
     }
     let mut claim = |what: String, start: u64, top: u64| -> Result<u64, String> {
-        if !vm.in_arena(start, top)
+        if !nommu.in_arena(start, top)
             || !start.is_multiple_of(PAGE_SIZE)
             || !top.is_multiple_of(PAGE_SIZE)
         {
             return Err(format!("{what} [{start:#x}, {top:#x}) misplaced"));
         }
-        let first = u64::from(vm.page_of(start));
+        let first = u64::from(nommu.page_of(start));
         let count = (top - start) / PAGE_SIZE;
         for p in first..first + count {
             let slot = &mut owner[p as usize];
@@ -72,12 +72,12 @@ fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         Ok(count)
     };
     let mut copy_pages = 0u64;
-    for (id, r) in vm.regions.iter_ordered() {
+    for (id, r) in nommu.regions.iter_ordered() {
         if is_copy(r.flags) {
             copy_pages += claim(format!("copy region {id:?}"), r.start, r.top)?;
         }
     }
-    for (id, op) in &pending.ops {
+    for (id, op) in &ops.live {
         if let OpKind::Mmap(m) = &op.kind {
             if let Some((start, kept)) = m.copy {
                 copy_pages += claim(format!("copy of {id:?}"), start, start + kept * PAGE_SIZE)?;
@@ -85,21 +85,21 @@ fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         }
     }
     let mut shm_pages = 0u64;
-    for (id, seg) in &vm.shm.segs {
+    for (id, seg) in &nommu.shm.segs {
         shm_pages += claim(
             format!("shm segment {id}"),
             seg.addr,
             seg.addr + seg.pages * PAGE_SIZE,
         )?;
     }
-    if shm_pages != vm.shm.pages {
+    if shm_pages != nommu.shm.pages {
         return Err(format!(
             "shm_tot {} but segments hold {shm_pages}",
-            vm.shm.pages
+            nommu.shm.pages
         ));
     }
     let mut backing = 0u64;
-    for (&start, run) in &vm.backing.runs {
+    for (&start, run) in &nommu.backing.runs {
         if run.pages == 0 {
             return Err(format!("empty run at {start:#x}"));
         }
@@ -112,22 +112,22 @@ fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
     if let Some(p) = owner.iter().position(|&o| o != 1) {
         return Err(format!("page {p} is owned {} times", owner[p]));
     }
-    if free != vm.pages.free_pages() || free + copy_pages + backing + shm_pages != total {
+    if free != nommu.pages.free_pages() || free + copy_pages + backing + shm_pages != total {
         return Err(format!(
             "free {free} (counter {}) + copies {copy_pages} + runs {backing} + shm {shm_pages} != total {total}",
-            vm.pages.free_pages()
+            nommu.pages.free_pages()
         ));
     }
-    if copy_pages != vm.mmap_copy_pages {
+    if copy_pages != nommu.mmap_copy_pages {
         return Err(format!(
             "MmapCopy {} but copies hold {copy_pages}",
-            vm.mmap_copy_pages
+            nommu.mmap_copy_pages
         ));
     }
-    if backing != vm.backing.pages {
+    if backing != nommu.backing.pages {
         return Err(format!(
             "Shmem {} but runs hold {backing}",
-            vm.backing.pages
+            nommu.backing.pages
         ));
     }
     Ok(())
@@ -137,16 +137,16 @@ fn check_pages(vm: &Nommu, pending: &Pending) -> Result<(), String> {
 /// same object; usage counts the VMAs and the operations holding one;
 /// anonymous regions have exactly one user; direct regions own no pages
 /// (inside the arena they lie in their driver's storage).
-fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
-    vm.regions.check_index()?;
+fn check_regions_and_vmas(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
+    nommu.regions.check_index()?;
     let mut uses: BTreeMap<RegionId, u32> = BTreeMap::new();
-    for (mm_id, mm) in &vm.mms {
+    for (mm_id, mm) in &nommu.mms {
         mm.check_lengths()?;
-        if mm.map_count() > vm.tunables.max_map_count {
+        if mm.map_count() > nommu.tunables.max_map_count {
             return Err(format!("{mm_id:?} holds {} mappings", mm.map_count()));
         }
         for (key, vma) in mm.iter() {
-            let r = vm
+            let r = nommu
                 .regions
                 .get(vma.region)
                 .ok_or_else(|| format!("{mm_id:?} VMA {key:?} names a missing region"))?;
@@ -181,14 +181,14 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         }
     }
     let mut held: BTreeMap<RegionId, u32> = BTreeMap::new();
-    for op in pending.ops.values() {
+    for op in ops.live.values() {
         if let OpKind::Mmap(m) = &op.kind {
             if let Some(id) = m.reuse {
                 *held.entry(id).or_insert(0) += 1;
             }
         }
     }
-    for (id, r) in vm.regions.iter_ordered() {
+    for (id, r) in nommu.regions.iter_ordered() {
         if !(r.start < r.end && r.end <= r.top) {
             return Err(format!(
                 "region {id:?} has start {:#x} end {:#x} top {:#x}",
@@ -209,7 +209,7 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         if let Some(b) = r.backing.as_ref().filter(|b| b.key.driver == SHM_DRIVER) {
             let seg = i32::try_from(b.key.object)
                 .ok()
-                .and_then(|i| vm.shm.segs.get(&i))
+                .and_then(|i| nommu.shm.segs.get(&i))
                 .ok_or_else(|| format!("region {id:?} of a gone shm segment"))?;
             if is_copy(r.flags)
                 || r.start != seg.addr
@@ -219,9 +219,9 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
                 return Err(format!("region {id:?} is not its shm segment's"));
             }
         } else if let (Some(b), false) = (&r.backing, is_copy(r.flags)) {
-            let arena_end = vm.base + vm.arena_size;
-            let outside = r.top <= vm.base || r.start >= arena_end;
-            let inside_run = vm
+            let arena_end = nommu.base + nommu.arena_size;
+            let outside = r.top <= nommu.base || r.start >= arena_end;
+            let inside_run = nommu
                 .backing
                 .covers(r.start, r.end.max(r.top), |run| run.driver == b.key.driver);
             if !outside && !inside_run {
@@ -233,7 +233,7 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
         }
     }
     for id in held.keys() {
-        if vm.regions.get(*id).is_none() {
+        if nommu.regions.get(*id).is_none() {
             return Err(format!("an operation holds missing region {id:?}"));
         }
     }
@@ -241,9 +241,9 @@ fn check_regions_and_vmas(vm: &Nommu, pending: &Pending) -> Result<(), String> {
 }
 
 /// The per-object index holds exactly the file regions and mappings.
-fn check_object_index(vm: &Nommu) -> Result<(), String> {
+fn check_object_index(nommu: &Nommu) -> Result<(), String> {
     let mut expect: BTreeMap<ObjectKey, ObjectMaps> = BTreeMap::new();
-    for (id, r) in vm.regions.iter_ordered() {
+    for (id, r) in nommu.regions.iter_ordered() {
         if let Some(b) = r.backing.as_ref().filter(|b| b.key.driver != SHM_DRIVER) {
             let maps = expect.entry(b.key).or_default();
             maps.regions.insert(id);
@@ -252,14 +252,14 @@ fn check_object_index(vm: &Nommu) -> Result<(), String> {
             }
         }
     }
-    for (mm_id, mm) in &vm.mms {
+    for (mm_id, mm) in &nommu.mms {
         for (vk, vma) in mm.iter() {
             if let Some(b) = vma.backing.as_ref().filter(|b| b.key.driver != SHM_DRIVER) {
                 expect.entry(b.key).or_default().vmas.insert((*mm_id, *vk));
             }
         }
     }
-    for (key, maps) in &vm.files {
+    for (key, maps) in &nommu.files {
         if maps.is_empty() {
             return Err(format!("empty index entry for {key:?}"));
         }
@@ -280,15 +280,15 @@ fn check_object_index(vm: &Nommu) -> Result<(), String> {
 /// An object's references are its descriptions, regions, mappings and the
 /// operations holding it; nothing idle is kept; everything that names an
 /// object names one that exists.
-fn check_objects(vm: &Nommu, files: &Files, pending: &Pending) -> Result<(), String> {
+fn check_objects(nommu: &Nommu, files: &Files, ops: &Operations) -> Result<(), String> {
     let mut refs: BTreeMap<ObjectKey, u32> = BTreeMap::new();
     for f in files.open.values() {
         *refs.entry(f.key).or_insert(0) += 1;
     }
-    for (key, maps) in &vm.files {
+    for (key, maps) in &nommu.files {
         *refs.entry(*key).or_insert(0) += (maps.regions.len() + maps.vmas.len()) as u32;
     }
-    for op in pending.ops.values() {
+    for op in ops.live.values() {
         if op.holds_object {
             let key = op.object.ok_or("an operation holds no object")?;
             *refs.entry(key).or_insert(0) += 1;
@@ -321,11 +321,11 @@ fn check_objects(vm: &Nommu, files: &Files, pending: &Pending) -> Result<(), Str
             return Err(format!("release of {key:?} left due"));
         }
     }
-    if !pending.releases.is_empty() {
+    if !ops.releases.is_empty() {
         return Err("releases left unsent".into());
     }
     // Regions and mappings share the object's face.
-    for (_, r) in vm.regions.iter_ordered() {
+    for (_, r) in nommu.regions.iter_ordered() {
         if let Some(b) = r.backing.as_ref().filter(|b| b.key.driver != SHM_DRIVER) {
             if files
                 .objects
@@ -375,12 +375,12 @@ fn check_descriptors(procs: &ProcessTable, files: &Files) -> Result<(), String> 
 /// is its object's active one, if it has an object) or waits in its
 /// object's queue; calls name waiting operations of their driver; no
 /// operation waits on a dead driver.
-fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
-    if !pending.ready.is_empty() {
+fn check_operations(files: &Files, ops: &Operations) -> Result<(), String> {
+    if !ops.ready.is_empty() {
         return Err("operations left unstarted".into());
     }
-    for (tag, call) in &pending.calls {
-        match pending.ops.get(&call.op) {
+    for (tag, call) in &ops.calls {
+        match ops.live.get(&call.op) {
             Some(op) if op.call == Some(*tag) && op.driver == call.driver => {}
             _ => return Err(format!("call {tag} names no waiting operation")),
         }
@@ -389,8 +389,8 @@ fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
     let mut queued: BTreeSet<crate::ops::OpId> = BTreeSet::new();
     for (key, o) in &files.objects {
         if let Some(id) = o.active {
-            let op = pending
-                .ops
+            let op = ops
+                .live
                 .get(&id)
                 .ok_or_else(|| format!("{key:?} held by a finished operation"))?;
             if op.object != Some(*key) || op.call.is_none() {
@@ -398,7 +398,7 @@ fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
             }
         }
         for id in &o.queue {
-            match pending.ops.get(id) {
+            match ops.live.get(id) {
                 Some(op) if op.object == Some(*key) && op.call.is_none() => {}
                 _ => return Err(format!("{key:?} queues a bad operation {id:?}")),
             }
@@ -407,11 +407,11 @@ fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
             }
         }
     }
-    for (id, op) in &pending.ops {
+    for (id, op) in &ops.live {
         if !files.alive(op.driver) {
             return Err(format!("{id:?} waits on a dead driver"));
         }
-        let in_flight = op.call.is_some_and(|t| pending.calls.contains_key(&t));
+        let in_flight = op.call.is_some_and(|t| ops.calls.contains_key(&t));
         if in_flight == queued.contains(id) {
             return Err(format!("{id:?} neither in flight nor queued (or both)"));
         }
@@ -426,7 +426,7 @@ fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
             *per_client.entry(client).or_insert(0) += 1;
         }
     }
-    if per_client != pending.per_client {
+    if per_client != ops.per_client {
         return Err("per-connection operation counts out of date".into());
     }
     Ok(())
@@ -434,7 +434,7 @@ fn check_pending(files: &Files, pending: &Pending) -> Result<(), String> {
 
 /// Live drivers are mounted and listed by connection; dead ones hold no
 /// exclusive objects and no live storage.
-fn check_drivers(vm: &Nommu, files: &Files) -> Result<(), String> {
+fn check_drivers(nommu: &Nommu, files: &Files) -> Result<(), String> {
     let mut live = 0;
     for (id, d) in &files.drivers {
         if d.alive {
@@ -451,7 +451,7 @@ fn check_drivers(vm: &Nommu, files: &Files) -> Result<(), String> {
     if live != files.by_client.len() || live != files.mounts.len() {
         return Err("mount table out of date".into());
     }
-    for (start, run) in &vm.backing.runs {
+    for (start, run) in &nommu.backing.runs {
         if run.orphan == files.alive(run.driver) {
             return Err(format!("run at {start:#x}: orphan flag wrong"));
         }
@@ -461,11 +461,11 @@ fn check_drivers(vm: &Nommu, files: &Files) -> Result<(), String> {
 
 /// Address-space users match the processes; tickets, pending children and
 /// connections point at each other both ways.
-fn check_processes(vm: &Nommu, procs: &ProcessTable) -> Result<(), String> {
+fn check_processes(nommu: &Nommu, procs: &ProcessTable) -> Result<(), String> {
     let mut users: BTreeMap<MmId, u32> = BTreeMap::new();
     for (&pid, p) in &procs.procs {
         *users.entry(p.mm).or_insert(0) += 1;
-        if !vm.mms.contains_key(&p.mm) {
+        if !nommu.mms.contains_key(&p.mm) {
             return Err(format!("process {pid} uses a missing address space"));
         }
         if let ProcState::Pending { ticket, parent } = p.state {
@@ -517,7 +517,7 @@ fn check_processes(vm: &Nommu, procs: &ProcessTable) -> Result<(), String> {
             }
         }
     }
-    for (id, mm) in &vm.mms {
+    for (id, mm) in &nommu.mms {
         let n = users.get(id).copied().unwrap_or(0);
         if mm.users != n || n == 0 {
             return Err(format!("{id:?} has {} users but {n} processes", mm.users));
@@ -530,15 +530,15 @@ fn check_processes(vm: &Nommu, procs: &ProcessTable) -> Result<(), String> {
 /// segment marked for removal has attachments (else it would be gone);
 /// public keys index exactly the live, unremoved keyed segments; every
 /// attachment names a live segment at its pages.
-fn check_shm(vm: &Nommu) -> Result<(), String> {
+fn check_shm(nommu: &Nommu) -> Result<(), String> {
     let mut attached: BTreeMap<i32, u64> = BTreeMap::new();
-    for mm in vm.mms.values() {
+    for mm in nommu.mms.values() {
         for (key, vma) in mm.iter() {
             let Some(b) = vma.backing.as_ref().filter(|b| b.key.driver == SHM_DRIVER) else {
                 continue;
             };
             let id = i32::try_from(b.key.object).map_err(|_| "bad shm id".to_string())?;
-            let seg = vm
+            let seg = nommu
                 .shm
                 .segs
                 .get(&id)
@@ -549,7 +549,7 @@ fn check_shm(vm: &Nommu) -> Result<(), String> {
             *attached.entry(id).or_insert(0) += 1;
         }
     }
-    for (id, seg) in &vm.shm.segs {
+    for (id, seg) in &nommu.shm.segs {
         let n = attached.get(id).copied().unwrap_or(0);
         if seg.nattch != n {
             return Err(format!(
@@ -562,19 +562,19 @@ fn check_shm(vm: &Nommu) -> Result<(), String> {
         }
         let public =
             seg.key != protocol::linux::IPC_PRIVATE && seg.mode & protocol::linux::SHM_DEST == 0;
-        if public != (vm.shm.by_key.get(&seg.key) == Some(id)) {
+        if public != (nommu.shm.by_key.get(&seg.key) == Some(id)) {
             return Err(format!("key index wrong for segment {id}"));
         }
-        if n > 0 && seg.region.is_none_or(|r| vm.regions.get(r).is_none()) {
+        if n > 0 && seg.region.is_none_or(|r| nommu.regions.get(r).is_none()) {
             return Err(format!("attached segment {id} without its region"));
         }
     }
-    for (key, id) in &vm.shm.by_key {
-        if vm.shm.segs.get(id).is_none_or(|s| s.key != *key) {
+    for (key, id) in &nommu.shm.by_key {
+        if nommu.shm.segs.get(id).is_none_or(|s| s.key != *key) {
             return Err(format!("key {key} indexes a wrong segment"));
         }
     }
-    if vm.shm.segs.len() > crate::shm::SHMMNI {
+    if nommu.shm.segs.len() > crate::shm::SHMMNI {
         return Err("too many segments".into());
     }
     Ok(())

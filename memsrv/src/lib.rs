@@ -37,7 +37,7 @@ extern crate alloc;
 
 mod backing;
 mod exec;
-mod fcntl;
+mod file_flags;
 mod files;
 mod futex;
 mod invariants;
@@ -71,7 +71,7 @@ use protocol::{
 use crate::files::Files;
 use crate::mmap::{offset_to_pgoff, MmapArgs};
 use crate::nommu::{Nommu, Tunables};
-use crate::ops::Pending;
+use crate::ops::Operations;
 use crate::process::{Connection, ProcessTable};
 
 /// `EINPROGRESS`: what [`MemoryServer::handle`] answers for a request whose
@@ -269,10 +269,10 @@ pub(crate) struct Caller {
 pub struct MemoryServer<M: PhysicalMemory> {
     memory: M,
     config: Config,
-    vm: Nommu,
+    nommu: Nommu,
     procs: ProcessTable,
     files: Files,
-    pending: Pending,
+    ops: Operations,
     /// Held `FUTEX_WAIT`s.
     futex: futex::Futexes,
     /// Effects produced where no effect list was given ([`Self::handle`],
@@ -306,7 +306,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 u64::MAX
             },
         };
-        let vm = Nommu::new(
+        let nommu = Nommu::new(
             config.arena_base,
             config.arena_size,
             config.max_order,
@@ -316,10 +316,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(Self {
             memory,
             config,
-            vm,
+            nommu,
             procs,
             files: Files::default(),
-            pending: Pending::default(),
+            ops: Operations::default(),
             futex: futex::Futexes::default(),
             outbox: Vec::new(),
         })
@@ -359,7 +359,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(driver) = self.files.driver_of(client) {
             self.driver_died(driver, effects);
         }
-        self.procs.disconnect(&mut self.vm, client);
+        self.procs.disconnect(&mut self.nommu, client);
         self.futex_prune();
         self.settle(effects);
     }
@@ -441,9 +441,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// A request's time starts at the first tick after it was sent.
     pub fn tick(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
         self.flush_outbox(effects);
-        let now = self.pending.clock.map_or(now_ms, |c| c.max(now_ms));
-        self.pending.clock = Some(now);
-        self.vm.shm.now_s = now / 1000;
+        let now = self.ops.clock.map_or(now_ms, |c| c.max(now_ms));
+        self.ops.clock = Some(now);
+        self.nommu.shm.now_s = now / 1000;
         self.expire_calls(now, effects);
         self.futex_tick(now, effects);
         self.settle(effects);
@@ -501,11 +501,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             if !self.procs.exited.is_empty() {
                 self.futex_prune();
                 self.reap_exited();
-            } else if !self.vm.notices.is_empty() {
+            } else if !self.nommu.notices.is_empty() {
                 self.take_notices(fx);
-            } else if !self.pending.releases.is_empty() {
+            } else if !self.ops.releases.is_empty() {
                 self.send_releases(fx);
-            } else if !self.pending.ready.is_empty() {
+            } else if !self.ops.ready.is_empty() {
                 self.run_ready(fx);
             } else {
                 break;
@@ -522,7 +522,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         fx: &mut Vec<Effect>,
     ) -> Result<Reply, Errno> {
         if let Request::Hello { ticket } = request {
-            let pid = self.procs.hello(&mut self.vm, client, ticket)?;
+            let pid = self.procs.hello(&mut self.nommu, client, ticket)?;
             return Ok(Reply::Hello {
                 pid,
                 arena_base: self.config.arena_base,
@@ -544,7 +544,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let (pid, caller) = self.procs.caller(client)?;
         let (mm, uid, gid) = (caller.mm, caller.uid, caller.gid);
         let ptraced = caller.tracer.is_some();
-        self.vm.shm.actor = pid;
+        self.nommu.shm.actor = pid;
         let who = Caller {
             client,
             tag,
@@ -558,13 +558,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Request::Hello { .. } => Err(Errno::EINVAL),
             Request::Clone { flags } => {
                 let max = self.config.max_pending_children;
-                let (child, ticket) = self.procs.clone_process(&mut self.vm, client, flags, max)?;
+                let (child, ticket) =
+                    self.procs
+                        .clone_process(&mut self.nommu, client, flags, max)?;
                 self.files.copy_table(pid, child);
                 Ok(Reply::Cloned { pid: child, ticket })
             }
             Request::Fork => Err(Errno::EINVAL),
             Request::Exit => {
-                self.procs.exit(&mut self.vm, pid);
+                self.procs.exit(&mut self.nommu, pid);
                 Ok(Reply::Done)
             }
             Request::Mmap {
@@ -587,11 +589,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if flags & MAP_ANONYMOUS == 0 {
                     return self.mmap_file(&who, &args, pgoff, fx).and_then(deferred);
                 }
-                let addr = self.vm.do_mmap_anon(mm, &args, pgoff, &mut self.memory)?;
+                let addr = self
+                    .nommu
+                    .do_mmap_anon(mm, &args, pgoff, &mut self.memory)?;
                 Ok(Reply::Mapped { addr })
             }
             Request::Munmap { addr, len } => {
-                self.vm.do_munmap(mm, addr, len)?;
+                self.nommu.do_munmap(mm, addr, len)?;
                 Ok(Reply::Done)
             }
             Request::ReadProc { view, offset } => {
@@ -600,7 +604,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
             Request::ReadSysctl {
                 name: Sysctl::NrTrimPages,
-            } => Ok(Reply::Value(i64::from(self.vm.tunables.nr_trim_pages))),
+            } => Ok(Reply::Value(i64::from(self.nommu.tunables.nr_trim_pages))),
             Request::WriteSysctl {
                 name: Sysctl::NrTrimPages,
                 value,
@@ -613,7 +617,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if !(0..=i64::from(i32::MAX)).contains(&value) {
                     return Err(Errno::EINVAL);
                 }
-                self.vm.tunables.nr_trim_pages = value as u32;
+                self.nommu.tunables.nr_trim_pages = value as u32;
                 Ok(Reply::Done)
             }
             Request::Open { path, flags, mode } => self
@@ -732,14 +736,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     ) -> Result<alloc::string::String, Errno> {
         let word = self.config.word_size;
         let maps_of = |id: mm::MmId| {
-            self.vm
+            self.nommu
                 .mms
                 .get(&id)
                 .map(|m| proc_fs::process_maps(m, word))
                 .unwrap_or_default()
         };
         Ok(match view {
-            ProcView::GlobalMaps => proc_fs::global_maps(&self.vm.regions, word),
+            ProcView::GlobalMaps => proc_fs::global_maps(&self.nommu.regions, word),
             ProcView::SelfMaps => maps_of(mm),
             ProcView::ProcessMaps { pid } => {
                 let target = self.procs.procs.get(&pid).ok_or(Errno::ESRCH)?;
@@ -750,36 +754,36 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 maps_of(target.mm)
             }
             ProcView::Meminfo => proc_fs::meminfo(&proc_fs::MemCounts {
-                total: self.vm.pages.total_pages(),
-                free: self.vm.pages.free_pages(),
-                mmap_copy: self.vm.mmap_copy_pages,
-                shmem: self.vm.backing.pages + self.vm.shm.pages,
+                total: self.nommu.pages.total_pages(),
+                free: self.nommu.pages.free_pages(),
+                mmap_copy: self.nommu.mmap_copy_pages,
+                shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
-            ProcView::SysvShm => shm::sysvipc_shm(&self.vm.shm, word),
+            ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
         })
     }
 
     /// Check every internal invariant (tests run this after every step).
     pub fn check_invariants(&self) -> Result<(), alloc::string::String> {
-        invariants::check(&self.vm, &self.procs, &self.files, &self.pending)?;
+        invariants::check(&self.nommu, &self.procs, &self.files, &self.ops)?;
         self.futex.check(&self.procs, self.config.max_pending_ops)
     }
 
     pub fn stats(&self) -> Stats {
         Stats {
-            total_pages: self.vm.pages.total_pages(),
-            free_pages: self.vm.pages.free_pages(),
-            mmap_copy_pages: self.vm.mmap_copy_pages,
-            regions: self.vm.regions.len(),
-            vmas: self.vm.vma_count(),
+            total_pages: self.nommu.pages.total_pages(),
+            free_pages: self.nommu.pages.free_pages(),
+            mmap_copy_pages: self.nommu.mmap_copy_pages,
+            regions: self.nommu.regions.len(),
+            vmas: self.nommu.vma_count(),
             processes: self.procs.procs.len(),
-            backing_pages: self.vm.backing.pages,
+            backing_pages: self.nommu.backing.pages,
             objects: self.files.objects.len(),
             open_files: self.files.open.len(),
-            pending_ops: self.pending.ops.len(),
+            pending_ops: self.ops.live.len(),
             drivers: self.files.by_client.len(),
-            shm_pages: self.vm.shm.pages,
-            shm_segments: self.vm.shm.segs.len(),
+            shm_pages: self.nommu.shm.pages,
+            shm_segments: self.nommu.shm.segs.len(),
         }
     }
 
@@ -799,7 +803,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Whether the allocator holds a free block of `2^order` pages (lets a
     /// test tell a fragmented arena from a wrong `ENOMEM`).
     pub fn has_free_block(&self, order: u32) -> bool {
-        self.vm.pages.has_block(order)
+        self.nommu.pages.has_block(order)
     }
 }
 

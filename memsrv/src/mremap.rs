@@ -38,7 +38,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         new_addr: u64,
     ) -> Result<Reply, Errno> {
         let strict = self.config.strict_mremap;
-        let addr = self.vm.do_mremap(
+        let addr = self.nommu.do_mremap(
             mm,
             addr,
             old_len,

@@ -215,16 +215,16 @@ mod tests {
     const P: u64 = PAGE_SIZE;
     const BASE: u64 = 0x10_0000;
 
-    fn vm() -> (Nommu, MmId) {
+    fn nommu() -> (Nommu, MmId) {
         let tunables = Tunables {
             nr_trim_pages: 1,
             allow_uninitialized: false,
             max_map_count: 100,
             ulong_max: u64::MAX,
         };
-        let mut vm = Nommu::new(BASE, 64 * P, 10, tunables);
-        let mm = vm.new_mm();
-        (vm, mm)
+        let mut nommu = Nommu::new(BASE, 64 * P, 10, tunables);
+        let mm = nommu.new_mm();
+        (nommu, mm)
     }
 
     fn file() -> Arc<BackingObject> {
@@ -240,9 +240,9 @@ mod tests {
         })
     }
 
-    fn region(vm: &mut Nommu, start: u64, len: u64, copy: bool) -> RegionId {
+    fn region(nommu: &mut Nommu, start: u64, len: u64, copy: bool) -> RegionId {
         let flags = VM_READ | VM_MAYREAD | VM_MAYOVERLAY | if copy { VM_MAPPED_COPY } else { 0 };
-        vm.regions.add(Region {
+        nommu.regions.add(Region {
             start,
             end: start + len,
             top: (start + len + P - 1) & !(P - 1),
@@ -254,11 +254,11 @@ mod tests {
         })
     }
 
-    fn map(vm: &mut Nommu, mm: MmId, region: RegionId, start: u64, len: u64) -> VmaKey {
-        vm.regions.get_mut(region).unwrap().usage += 1;
-        let flags = vm.regions.get(region).unwrap().flags;
-        let key = vm.next_vma_key(start, start + len);
-        vm.mms.get_mut(&mm).unwrap().insert(
+    fn map(nommu: &mut Nommu, mm: MmId, region: RegionId, start: u64, len: u64) -> VmaKey {
+        nommu.regions.get_mut(region).unwrap().usage += 1;
+        let flags = nommu.regions.get(region).unwrap().flags;
+        let key = nommu.next_vma_key(start, start + len);
+        nommu.mms.get_mut(&mm).unwrap().insert(
             key,
             Vma {
                 region,
@@ -272,66 +272,66 @@ mod tests {
 
     #[test]
     fn vector_72_unaligned_direct_mapping_goes_whole() {
-        let (mut vm, mm) = vm();
+        let (mut nommu, mm) = nommu();
         let x = 0x4000_1230;
-        let r = region(&mut vm, x, 8192, false);
-        map(&mut vm, mm, r, x, 8192);
-        assert_eq!(vm.do_munmap(mm, x + P, P), Err(Errno::EINVAL));
-        assert_eq!(vm.do_munmap(mm, x, 8192), Ok(()));
-        assert_eq!(vm.regions.len(), 0);
-        assert_eq!(vm.pages.free_pages(), 64);
+        let r = region(&mut nommu, x, 8192, false);
+        map(&mut nommu, mm, r, x, 8192);
+        assert_eq!(nommu.do_munmap(mm, x + P, P), Err(Errno::EINVAL));
+        assert_eq!(nommu.do_munmap(mm, x, 8192), Ok(()));
+        assert_eq!(nommu.regions.len(), 0);
+        assert_eq!(nommu.pages.free_pages(), 64);
     }
 
     #[test]
     fn vector_69_file_copies_cannot_be_cut() {
-        let (mut vm, mm) = vm();
-        let (first, kept) = vm.pages.alloc_copy(2, 1).unwrap();
-        vm.mmap_copy_pages += kept;
-        let a = vm.addr_of(first);
-        let r = region(&mut vm, a, 2 * P, true);
-        map(&mut vm, mm, r, a, 2 * P);
-        assert_eq!(vm.do_munmap(mm, a, P), Err(Errno::EINVAL));
-        assert_eq!(vm.do_munmap(mm, a + P, P), Err(Errno::EINVAL));
-        assert_eq!(vm.do_munmap(mm, a, 2 * P), Ok(()));
-        assert_eq!((vm.pages.free_pages(), vm.mmap_copy_pages), (64, 0));
+        let (mut nommu, mm) = nommu();
+        let (first, kept) = nommu.pages.alloc_copy(2, 1).unwrap();
+        nommu.mmap_copy_pages += kept;
+        let a = nommu.addr_of(first);
+        let r = region(&mut nommu, a, 2 * P, true);
+        map(&mut nommu, mm, r, a, 2 * P);
+        assert_eq!(nommu.do_munmap(mm, a, P), Err(Errno::EINVAL));
+        assert_eq!(nommu.do_munmap(mm, a + P, P), Err(Errno::EINVAL));
+        assert_eq!(nommu.do_munmap(mm, a, 2 * P), Ok(()));
+        assert_eq!((nommu.pages.free_pages(), nommu.mmap_copy_pages), (64, 0));
     }
 
     #[test]
     fn the_walk_removes_the_later_mapping_that_ends_at_end() {
-        let (mut vm, mm) = vm();
+        let (mut nommu, mm) = nommu();
         let x = 0x5000_0000;
-        let r = region(&mut vm, x, 4 * P, false);
-        let small = map(&mut vm, mm, r, x, 2 * P);
-        let big = map(&mut vm, mm, r, x, 4 * P);
-        assert_eq!(vm.do_munmap(mm, x, 4 * P), Ok(()));
-        let m = &vm.mms[&mm];
+        let r = region(&mut nommu, x, 4 * P, false);
+        let small = map(&mut nommu, mm, r, x, 2 * P);
+        let big = map(&mut nommu, mm, r, x, 4 * P);
+        assert_eq!(nommu.do_munmap(mm, x, 4 * P), Ok(()));
+        let m = &nommu.mms[&mm];
         assert!(m.get(&small).is_some() && m.get(&big).is_none());
-        assert_eq!(vm.regions.get(r).unwrap().usage, 1);
+        assert_eq!(nommu.regions.get(r).unwrap().usage, 1);
         // No mapping ends at x + 3P.
-        assert_eq!(vm.do_munmap(mm, x, 3 * P), Err(Errno::EINVAL));
+        assert_eq!(nommu.do_munmap(mm, x, 3 * P), Err(Errno::EINVAL));
     }
 
     #[test]
     fn vector_53_identical_mappings_go_one_at_a_time() {
-        let (mut vm, mm) = vm();
+        let (mut nommu, mm) = nommu();
         let x = 0x5000_0000;
-        let r = region(&mut vm, x, 2 * P, false);
-        map(&mut vm, mm, r, x, 2 * P);
-        map(&mut vm, mm, r, x, 2 * P);
-        assert_eq!(vm.do_munmap(mm, x, 2 * P), Ok(()));
-        assert_eq!(vm.regions.get(r).unwrap().usage, 1);
-        assert_eq!(vm.do_munmap(mm, x, 2 * P), Ok(()));
-        assert!(vm.regions.get(r).is_none());
-        assert_eq!(vm.do_munmap(mm, x, 2 * P), Err(Errno::EINVAL));
+        let r = region(&mut nommu, x, 2 * P, false);
+        map(&mut nommu, mm, r, x, 2 * P);
+        map(&mut nommu, mm, r, x, 2 * P);
+        assert_eq!(nommu.do_munmap(mm, x, 2 * P), Ok(()));
+        assert_eq!(nommu.regions.get(r).unwrap().usage, 1);
+        assert_eq!(nommu.do_munmap(mm, x, 2 * P), Ok(()));
+        assert!(nommu.regions.get(r).is_none());
+        assert_eq!(nommu.do_munmap(mm, x, 2 * P), Err(Errno::EINVAL));
     }
 
     #[test]
     fn file_mappings_are_never_split() {
-        let (mut vm, mm) = vm();
+        let (mut nommu, mm) = nommu();
         let x = 0x5000_0000;
-        let r = region(&mut vm, x, 4 * P, false);
-        let key = map(&mut vm, mm, r, x, 4 * P);
-        let mut m = vm.mms.remove(&mm).unwrap();
-        assert_eq!(vm.split_vma(&mut m, &key, x + P), Err(Errno::ENOMEM));
+        let r = region(&mut nommu, x, 4 * P, false);
+        let key = map(&mut nommu, mm, r, x, 4 * P);
+        let mut m = nommu.mms.remove(&mm).unwrap();
+        assert_eq!(nommu.split_vma(&mut m, &key, x + P), Err(Errno::ENOMEM));
     }
 }

@@ -127,7 +127,7 @@ impl ProcessTable {
     /// the same host pid, or to the clone child named by `ticket`.
     pub fn hello(
         &mut self,
-        vm: &mut Nommu,
+        nommu: &mut Nommu,
         client: ClientId,
         ticket: Option<u64>,
     ) -> Result<u32, Errno> {
@@ -160,13 +160,13 @@ impl ProcessTable {
                     // A server-numbered process holds that number.
                     Some(_) => return Err(Errno::EEXIST),
                     None => {
-                        self.create(vm, hp, creds, true);
+                        self.create(nommu, hp, creds, true);
                         hp
                     }
                 },
                 None => {
                     let pid = self.alloc_pid()?;
-                    self.create(vm, pid, creds, false);
+                    self.create(nommu, pid, creds, false);
                     pid
                 }
             },
@@ -180,8 +180,8 @@ impl ProcessTable {
         Ok(pid)
     }
 
-    fn create(&mut self, vm: &mut Nommu, pid: u32, creds: Credentials, host_pid: bool) {
-        let mm = vm.new_mm();
+    fn create(&mut self, nommu: &mut Nommu, pid: u32, creds: Credentials, host_pid: bool) {
+        let mm = nommu.new_mm();
         self.procs.insert(
             pid,
             Process {
@@ -200,7 +200,7 @@ impl ProcessTable {
     /// `clone(flags)`: prepare a child for a new connection to claim.
     pub fn clone_process(
         &mut self,
-        vm: &mut Nommu,
+        nommu: &mut Nommu,
         client: ClientId,
         flags: u64,
         max_pending: usize,
@@ -212,12 +212,12 @@ impl ProcessTable {
         let (parent_mm, uid, gid) = (parent.mm, parent.uid, parent.gid);
         let pid = self.alloc_pid()?;
         let mm = if flags & CLONE_VM != 0 {
-            vm.get_mm(parent_mm);
+            nommu.get_mm(parent_mm);
             parent_mm
         } else {
             // Not refused by Linux: the child gets a new, empty address
             // space (spec §10.3 server decision).
-            vm.new_mm()
+            nommu.new_mm()
         };
         let ticket = self.new_ticket();
         self.tickets.insert(ticket, pid);
@@ -245,18 +245,18 @@ impl ProcessTable {
 
     /// The process ends: children nobody claimed go with it, every
     /// connection it had becomes unbound, its address space loses a user.
-    pub fn exit(&mut self, vm: &mut Nommu, pid: u32) {
+    pub fn exit(&mut self, nommu: &mut Nommu, pid: u32) {
         let Some(p) = self.procs.remove(&pid) else {
             return;
         };
         // Detaches on the way out are this process's (shm_lpid).
-        vm.shm.actor = pid;
+        nommu.shm.actor = pid;
         self.exited.push(pid);
         for ticket in &p.pending_children {
             if let Some(child) = self.tickets.remove(ticket) {
                 if let Some(c) = self.procs.remove(&child) {
                     self.exited.push(child);
-                    vm.put_mm(c.mm);
+                    nommu.put_mm(c.mm);
                 }
             }
         }
@@ -271,11 +271,11 @@ impl ProcessTable {
                 c.pid = None;
             }
         }
-        vm.put_mm(p.mm);
+        nommu.put_mm(p.mm);
     }
 
     /// A connection went away; its process ends if it was the last one.
-    pub fn disconnect(&mut self, vm: &mut Nommu, client: ClientId) {
+    pub fn disconnect(&mut self, nommu: &mut Nommu, client: ClientId) {
         let Some(conn) = self.conns.remove(&client) else {
             return;
         };
@@ -290,7 +290,7 @@ impl ProcessTable {
             None => false,
         };
         if last {
-            self.exit(vm, pid);
+            self.exit(nommu, pid);
         }
     }
 }

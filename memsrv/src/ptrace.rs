@@ -64,7 +64,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     fn word_range(&self, mm: MmId, addr: u64, need: VmFlags) -> Result<usize, Errno> {
         let len = u64::from(self.config.word_size);
         let end = addr.checked_add(len).ok_or(Errno::EIO)?;
-        let m = self.vm.mms.get(&mm).ok_or(Errno::EIO)?;
+        let m = self.nommu.mms.get(&mm).ok_or(Errno::EIO)?;
         let key = m.find_vma(addr).ok_or(Errno::EIO)?;
         let vma = m.get(&key).ok_or(Errno::EIO)?;
         // Clipped to the mapping: a word crossing its end is short.
@@ -74,7 +74,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if vma.flags & need == 0 || vma.flags & (VM_IO | VM_PFNMAP) != 0 {
             return Err(Errno::EIO);
         }
-        if !self.vm.in_arena(addr, end) {
+        if !self.nommu.in_arena(addr, end) {
             return Err(Errno::EIO);
         }
         Ok(len as usize)

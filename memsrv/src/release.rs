@@ -32,7 +32,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Act on the file mappings and regions the mapping code removed.
     pub(crate) fn take_notices(&mut self, fx: &mut Vec<Effect>) {
-        let notices = core::mem::take(&mut self.vm.notices);
+        let notices = core::mem::take(&mut self.nommu.notices);
         for notice in notices {
             match notice {
                 Notice::VmaGone {
@@ -59,7 +59,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 Notice::RegionGone { key, direct, .. } => {
                     self.unref_object(key);
                     if direct && !self.files.alive(key.driver) {
-                        self.vm.free_orphans(key.driver);
+                        self.nommu.free_orphans(key.driver);
                     }
                 }
             }
@@ -69,7 +69,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Send `Release` for objects whose last reference went (after
     /// whatever is queued on them).
     pub(crate) fn send_releases(&mut self, fx: &mut Vec<Effect>) {
-        let mut keys = core::mem::take(&mut self.pending.releases);
+        let mut keys = core::mem::take(&mut self.ops.releases);
         keys.sort_unstable();
         keys.dedup();
         for key in keys {

@@ -163,7 +163,7 @@ impl Nommu {
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// Seconds on the server's clock (the last tick).
     fn shm_now(&self) -> u64 {
-        self.vm.shm.now_s
+        self.nommu.shm.now_s
     }
 
     /// `shmget(key, size, shmflg)` (spec §7.1).
@@ -175,14 +175,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         flags: i32,
     ) -> Result<Reply, Errno> {
         if key != IPC_PRIVATE {
-            match self.vm.shm.by_key.get(&key).copied() {
+            match self.nommu.shm.by_key.get(&key).copied() {
                 None if flags & IPC_CREAT == 0 => return Err(Errno::ENOENT),
                 None => {}
                 Some(_) if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 => {
                     return Err(Errno::EEXIST)
                 }
                 Some(id) => {
-                    let seg = self.vm.shm.segs.get(&id).ok_or(Errno::EINVAL)?;
+                    let seg = self.nommu.shm.segs.get(&id).ok_or(Errno::EINVAL)?;
                     // shm_more_checks comes before the permission check.
                     if seg.size < size {
                         return Err(Errno::EINVAL);
@@ -205,7 +205,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         size: u64,
         flags: i32,
     ) -> Result<Reply, Errno> {
-        let ulong_max = self.vm.tunables.ulong_max;
+        let ulong_max = self.nommu.tunables.ulong_max;
         let shmmax = ulong_max.saturating_sub(1 << 24);
         if size < 1 || size > shmmax {
             return Err(Errno::EINVAL);
@@ -217,27 +217,27 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let pages = len / PAGE_SIZE;
         // shmall: ULONG_MAX − 2^24 pages by default; the arena bounds it
         // first.
-        match self.vm.shm.pages.checked_add(pages) {
+        match self.nommu.shm.pages.checked_add(pages) {
             Some(t) if t <= shmmax => {}
             _ => return Err(Errno::ENOSPC),
         }
         // ramfs_nommu_expand_for_mapping: one contiguous run.
-        if order_for(pages) > self.vm.pages.max_order() {
+        if order_for(pages) > self.nommu.pages.max_order() {
             return Err(Errno::EFBIG);
         }
-        if self.vm.shm.segs.len() >= SHMMNI {
+        if self.nommu.shm.segs.len() >= SHMMNI {
             return Err(Errno::ENOSPC);
         }
-        let (first, kept) = self.vm.pages.alloc_copy(pages, 1).ok_or(Errno::ENOMEM)?;
-        let addr = self.vm.addr_of(first);
+        let (first, kept) = self.nommu.pages.alloc_copy(pages, 1).ok_or(Errno::ENOMEM)?;
+        let addr = self.nommu.addr_of(first);
         if kept > pages {
             // nr_trim_pages 1 keeps exactly `pages`; be safe anyway.
             let extra = u32::try_from(kept - pages).unwrap_or(0);
-            self.vm.pages.free_range(first + pages as u32, extra);
+            self.nommu.pages.free_range(first + pages as u32, extra);
         }
         self.memory.fill(addr, len, 0);
-        self.vm.shm.pages += pages;
-        let id = self.vm.shm.new_id();
+        self.nommu.shm.pages += pages;
+        let id = self.nommu.shm.new_id();
         let now = self.shm_now();
         let object = Arc::new(BackingObject {
             key: ObjectKey {
@@ -249,7 +249,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             inode: id as u64,
             path: format!("/SYSV{:08x} (deleted)", key as u32),
         });
-        self.vm.shm.segs.insert(
+        self.nommu.shm.segs.insert(
             id,
             Segment {
                 key,
@@ -272,7 +272,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             },
         );
         if key != IPC_PRIVATE {
-            self.vm.shm.by_key.insert(key, id);
+            self.nommu.shm.by_key.insert(key, id);
         }
         Ok(Reply::Value(i64::from(id)))
     }
@@ -315,7 +315,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             want
         };
         vm_flags |= VM_SHARED | VM_MAYSHARE;
-        let seg = self.vm.shm.segs.get(&shmid).ok_or(Errno::EINVAL)?;
+        let seg = self.nommu.shm.segs.get(&shmid).ok_or(Errno::EINVAL)?;
         if !ipcperms(seg, who.uid, who.gid, want) {
             return Err(Errno::EACCES);
         }
@@ -331,19 +331,19 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             seg.object.clone(),
             seg.region,
         );
-        match self.vm.mms.get(&who.mm) {
-            Some(m) if m.map_count() < self.vm.tunables.max_map_count => {}
+        match self.nommu.mms.get(&who.mm) {
+            Some(m) if m.map_count() < self.nommu.tunables.max_map_count => {}
             _ => return Err(Errno::ENOMEM),
         }
         let end = start + len;
-        let region = match region.filter(|r| self.vm.regions.get(*r).is_some()) {
+        let region = match region.filter(|r| self.nommu.regions.get(*r).is_some()) {
             Some(r) => {
-                if let Some(reg) = self.vm.regions.get_mut(r) {
+                if let Some(reg) = self.nommu.regions.get_mut(r) {
                     reg.usage += 1;
                 }
                 r
             }
-            None => self.vm.regions.add(Region {
+            None => self.nommu.regions.add(Region {
                 start,
                 end,
                 top: end,
@@ -354,8 +354,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 icache_flushed: false,
             }),
         };
-        let key = self.vm.next_vma_key(start, end);
-        if let Some(m) = self.vm.mms.get_mut(&who.mm) {
+        let key = self.nommu.next_vma_key(start, end);
+        if let Some(m) = self.nommu.mms.get_mut(&who.mm) {
             m.insert(
                 key,
                 Vma {
@@ -367,7 +367,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             );
         }
         let now = self.shm_now();
-        if let Some(seg) = self.vm.shm.segs.get_mut(&shmid) {
+        if let Some(seg) = self.nommu.shm.segs.get_mut(&shmid) {
             seg.region = Some(region);
             seg.nattch += 1;
             seg.atime = now;
@@ -382,7 +382,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             return Err(Errno::EINVAL);
         }
         let mm_id: MmId = who.mm;
-        let mut mm = self.vm.mms.remove(&mm_id).ok_or(Errno::EINVAL)?;
+        let mut mm = self.nommu.mms.remove(&mm_id).ok_or(Errno::EINVAL)?;
         let found = mm.find_vma(addr).filter(|k| {
             k.start == addr
                 && mm
@@ -393,19 +393,19 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let result = match found {
             Some(key) => {
                 // shm_vma_gone records dtime and lpid.
-                self.vm.shm.actor = who.pid;
-                self.vm.delete_vma(mm_id, &mut mm, &key);
+                self.nommu.shm.actor = who.pid;
+                self.nommu.delete_vma(mm_id, &mut mm, &key);
                 Ok(Reply::Done)
             }
             None => Err(Errno::EINVAL),
         };
-        self.vm.mms.insert(mm_id, mm);
+        self.nommu.mms.insert(mm_id, mm);
         result
     }
 
     /// `shmctl(IPC_STAT)`: needs read permission.
     pub(crate) fn shm_stat(&self, who: &Caller, shmid: i32) -> Result<Reply, Errno> {
-        let seg = self.vm.shm.segs.get(&shmid).ok_or(Errno::EINVAL)?;
+        let seg = self.nommu.shm.segs.get(&shmid).ok_or(Errno::EINVAL)?;
         if !ipcperms(seg, who.uid, who.gid, 4) {
             return Err(Errno::EACCES);
         }
@@ -437,7 +437,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         mode: u32,
     ) -> Result<Reply, Errno> {
         let now = self.shm_now();
-        let seg = self.vm.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
+        let seg = self.nommu.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
         if who.uid != 0 && who.uid != seg.uid && who.uid != seg.cuid {
             return Err(Errno::EPERM);
         }
@@ -450,18 +450,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// `shmctl(IPC_RMID)` (spec §7.4).
     pub(crate) fn shm_remove(&mut self, who: &Caller, shmid: i32) -> Result<Reply, Errno> {
-        let seg = self.vm.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
+        let seg = self.nommu.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
         if who.uid != 0 && who.uid != seg.uid && who.uid != seg.cuid {
             return Err(Errno::EPERM);
         }
         if seg.nattch == 0 {
-            self.vm.shm_destroy(shmid);
+            self.nommu.shm_destroy(shmid);
         } else {
             let key = seg.key;
             seg.mode |= SHM_DEST;
             seg.key = IPC_PRIVATE;
-            if self.vm.shm.by_key.get(&key) == Some(&shmid) {
-                self.vm.shm.by_key.remove(&key);
+            if self.nommu.shm.by_key.get(&key) == Some(&shmid) {
+                self.nommu.shm.by_key.remove(&key);
             }
         }
         Ok(Reply::Done)

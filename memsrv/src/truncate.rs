@@ -88,12 +88,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 return Err(Errno::EFBIG);
             }
             let pages = page_align(new).map_or(u64::MAX, |l| l / PAGE_SIZE);
-            if order_for(pages) > self.vm.pages.max_order() {
+            if order_for(pages) > self.nommu.pages.max_order() {
                 return Err(Errno::EFBIG);
             }
         }
         if new < old {
-            self.vm.check_truncate_mappings(key, new)?;
+            self.nommu.check_truncate_mappings(key, new)?;
         }
         Ok(())
     }
@@ -103,7 +103,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// before `truncate_setsize`), so no region points at freed storage.
     pub(crate) fn truncate_mappings(&mut self, key: ObjectKey, old: u64, new: u64) {
         if new < old {
-            self.vm.shrink_file_regions(key, new);
+            self.nommu.shrink_file_regions(key, new);
         }
     }
 

@@ -33,7 +33,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     pub(crate) fn alloc_backing(&mut self, client: ClientId, pages: u64) -> Result<Reply, Errno> {
         let driver = self.calling_driver(client)?;
-        let addr = self.vm.alloc_backing(driver, pages, &mut self.memory)?;
+        let addr = self.nommu.alloc_backing(driver, pages, &mut self.memory)?;
         Ok(Reply::Mapped { addr })
     }
 
@@ -44,7 +44,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         pages: u64,
     ) -> Result<Reply, Errno> {
         let driver = self.calling_driver(client)?;
-        self.vm.free_backing(driver, addr, pages)?;
+        self.nommu.free_backing(driver, addr, pages)?;
         Ok(Reply::Done)
     }
 
@@ -58,10 +58,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     ) -> Result<Reply, Errno> {
         let driver = self.calling_driver(client)?;
         let key = ObjectKey { driver, object };
-        let direct_region = self.vm.files.get(&key).is_some_and(|maps| {
+        let direct_region = self.nommu.files.get(&key).is_some_and(|maps| {
             maps.regions
                 .iter()
-                .filter_map(|id| self.vm.regions.get(*id))
+                .filter_map(|id| self.nommu.regions.get(*id))
                 .any(|r| !is_copy(r.flags))
         });
         let direct_coming = self.files.objects.get(&key).is_some_and(|o| {
@@ -102,7 +102,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn driver_died(&mut self, driver: DriverId, fx: &mut Vec<Effect>) {
         self.files.kill(driver);
         self.fail_driver_calls(driver, fx);
-        self.vm.orphan_backing(driver);
+        self.nommu.orphan_backing(driver);
         let idle: Vec<ObjectKey> = self
             .files
             .objects

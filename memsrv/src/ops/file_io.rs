@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 
-use crate::fcntl::{is_stream, type_bits, MAX_OFFSET, SEEK_CUR, SEEK_END, SEEK_SET};
+use crate::file_flags::{is_stream, type_bits, MAX_OFFSET, SEEK_CUR, SEEK_END, SEEK_SET};
 use crate::files::FileId;
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::ObjectKey;

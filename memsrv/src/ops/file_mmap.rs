@@ -14,7 +14,7 @@
 
 use alloc::vec::Vec;
 
-use crate::fcntl::{Access, MAX_OFFSET};
+use crate::file_flags::{Access, MAX_OFFSET};
 use crate::mm::{MmId, Vma};
 use crate::mmap::{validate_mmap_request, MmapArgs};
 use crate::nommu::{page_align, Nommu};
@@ -234,7 +234,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         fx: &mut Vec<Effect>,
     ) -> Result<Option<Reply>, Errno> {
         let (_, file) = self.files.file_of(who.pid, args.fd)?;
-        let ulong_max = self.vm.tunables.ulong_max;
+        let ulong_max = self.nommu.tunables.ulong_max;
         // A direct mapping may lie outside the arena, so the task limit is
         // the clients' address space; a copy too big fails at allocation.
         let req = validate_mmap_request(args.len, args.flags, pgoff, ulong_max, ulong_max)?;
@@ -297,7 +297,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         };
         match (o.state, reply) {
             (MmapState::UnmappedArea, DriverReply::Address(addr)) => {
-                if !self.vm.direct_range_ok(key.driver, addr, o.len) {
+                if !self.nommu.direct_range_ok(key.driver, addr, o.len) {
                     return Step::Done(Err(Errno::EIO));
                 }
                 o.addr = Some(addr);
@@ -354,22 +354,22 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             o.caps &= !NOMMU_MAP_DIRECT;
         }
         let full = self
-            .vm
+            .nommu
             .mms
             .get(&o.mm)
-            .is_none_or(|m| m.map_count() >= self.vm.tunables.max_map_count);
+            .is_none_or(|m| m.map_count() >= self.nommu.tunables.max_map_count);
         if full {
             return Step::Done(Err(Errno::ENOMEM));
         }
         if is_shareable(o.vm_flags) {
             let direct = o.caps & NOMMU_MAP_DIRECT != 0;
             match self
-                .vm
+                .nommu
                 .find_shareable_region(key, o.pgoff, o.len / PAGE_SIZE, direct)
             {
                 Shareable::Mismatch => return Step::Done(Err(Errno::EINVAL)),
                 Shareable::Found(id) => {
-                    let Some(r) = self.vm.regions.get_mut(id) else {
+                    let Some(r) = self.nommu.regions.get_mut(id) else {
                         return Step::Done(Err(Errno::EIO));
                     };
                     r.usage += 1;
@@ -436,14 +436,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             _ => return Step::Done(Err(Errno::EINVAL)),
         };
         let Some((first, kept)) = self
-            .vm
+            .nommu
             .pages
-            .alloc_copy(o.len / PAGE_SIZE, self.vm.tunables.nr_trim_pages)
+            .alloc_copy(o.len / PAGE_SIZE, self.nommu.tunables.nr_trim_pages)
         else {
             return Step::Done(Err(Errno::ENOMEM));
         };
-        let start = self.vm.addr_of(first);
-        self.vm.mmap_copy_pages += kept;
+        let start = self.nommu.addr_of(first);
+        self.nommu.mmap_copy_pages += kept;
         o.copy = Some((start, kept));
         o.state = MmapState::ReadCopy;
         Step::Send(DriverRequest::Read {
@@ -471,10 +471,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             return Err(Errno::ESRCH);
         }
         let full = self
-            .vm
+            .nommu
             .mms
             .get(&o.mm)
-            .is_none_or(|m| m.map_count() >= self.vm.tunables.max_map_count);
+            .is_none_or(|m| m.map_count() >= self.nommu.tunables.max_map_count);
         if full {
             return Err(Errno::ENOMEM);
         }
@@ -486,7 +486,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             .ok_or(Errno::EIO)?;
         let io = if o.io_memory { VM_IO | VM_PFNMAP } else { 0 };
         let (region, start, flags) = if let Some(id) = o.reuse {
-            let r = self.vm.regions.get(id).ok_or(Errno::EIO)?;
+            let r = self.nommu.regions.get(id).ok_or(Errno::EIO)?;
             let start = r.start + (o.pgoff - r.pgoff) * PAGE_SIZE;
             let flags = if is_copy(r.flags) {
                 o.vm_flags | VM_MAPPED_COPY
@@ -504,7 +504,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 (None, Some(addr)) => (addr, addr + o.len, o.vm_flags | io),
                 (None, None) => return Err(Errno::EIO),
             };
-            let id = self.vm.add_file_region(
+            let id = self.nommu.add_file_region(
                 key,
                 Region {
                     start,
@@ -520,7 +520,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             self.files.get_object(key);
             (id, start, flags)
         };
-        self.vm.add_file_vma(
+        self.nommu.add_file_vma(
             key,
             o.mm,
             start,
@@ -533,7 +533,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             },
         );
         self.files.get_object(key);
-        if let Some(r) = self.vm.regions.get_mut(region) {
+        if let Some(r) = self.nommu.regions.get_mut(region) {
             // Flushed once, by the first executable mapping.
             if flags & VM_EXEC != 0 {
                 r.icache_flushed = true;
@@ -545,21 +545,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Give back what a failed mapping held.
     pub(crate) fn mmap_undo(&mut self, o: &mut MmapOp) {
         if let Some(id) = o.reuse.take() {
-            self.vm.put_region(id);
+            self.nommu.put_region(id);
         }
         if let Some((start, kept)) = o.copy.take() {
-            self.vm.free_page_series(start, start + kept * PAGE_SIZE);
+            self.nommu.free_page_series(start, start + kept * PAGE_SIZE);
         }
     }
 
     /// Whether an operation may still create or reuse a direct mapping
     /// (`BeginExclusive` must wait until it has not).
     pub(crate) fn op_may_map_direct(&self, id: OpId) -> bool {
-        match self.pending.ops.get(&id).map(|op| &op.kind) {
+        match self.ops.live.get(&id).map(|op| &op.kind) {
             Some(OpKind::Mmap(m)) => {
                 m.caps & NOMMU_MAP_DIRECT != 0
                     || m.reuse
-                        .and_then(|r| self.vm.regions.get(r))
+                        .and_then(|r| self.nommu.regions.get(r))
                         .is_some_and(|r| !is_copy(r.flags))
             }
             _ => false,

@@ -89,9 +89,12 @@ pub struct Call {
     pub sent: Option<u64>,
 }
 
+/// Every operation not finished yet, the driver requests in flight, and
+/// what is due next.
 #[derive(Default)]
-pub struct Pending {
-    pub ops: BTreeMap<OpId, Op>,
+pub struct Operations {
+    /// Operations not finished yet.
+    pub live: BTreeMap<OpId, Op>,
     pub calls: BTreeMap<u32, Call>,
     /// Operations whose turn came, to be started.
     pub ready: VecDeque<OpId>,
@@ -108,7 +111,7 @@ pub struct Pending {
     next_tag: u32,
 }
 
-impl Pending {
+impl Operations {
     fn new_tag(&mut self) -> u32 {
         loop {
             self.next_tag = self.next_tag.wrapping_add(1);
@@ -124,7 +127,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// `None` if the reply comes later as an effect.
     pub(crate) fn submit_op(&mut self, op: Op, fx: &mut Vec<Effect>) -> Option<Reply> {
         if let Some((client, _)) = op.client {
-            let n = self.pending.per_client.get(&client).copied().unwrap_or(0);
+            let n = self.ops.per_client.get(&client).copied().unwrap_or(0);
             if n >= self.config.max_pending_ops {
                 let mut op = op;
                 self.op_undo(&mut op);
@@ -133,10 +136,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
         }
         let id = self.new_op(op);
-        let outer = self.pending.submitting.replace(id);
+        let outer = self.ops.submitting.replace(id);
         self.schedule(id, fx);
-        self.pending.submitting = outer;
-        self.pending.sync_reply.take()
+        self.ops.submitting = outer;
+        self.ops.sync_reply.take()
     }
 
     /// Start an operation nobody waits for.
@@ -156,18 +159,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     fn new_op(&mut self, op: Op) -> OpId {
         if let Some((client, _)) = op.client {
-            *self.pending.per_client.entry(client).or_insert(0) += 1;
+            *self.ops.per_client.entry(client).or_insert(0) += 1;
         }
-        self.pending.next_op += 1;
-        let id = OpId(self.pending.next_op);
-        self.pending.ops.insert(id, op);
+        self.ops.next_op += 1;
+        let id = OpId(self.ops.next_op);
+        self.ops.live.insert(id, op);
         id
     }
 
     /// Run the operation now if its object is free (or it has none),
     /// else queue it behind the object's current operation.
     fn schedule(&mut self, id: OpId, fx: &mut Vec<Effect>) {
-        let key = self.pending.ops.get(&id).and_then(|op| op.object);
+        let key = self.ops.live.get(&id).and_then(|op| op.object);
         if let Some(key) = key {
             match self.files.objects.get_mut(&key) {
                 Some(obj) if obj.active.is_none() => obj.active = Some(id),
@@ -186,14 +189,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Start the operations whose turn came.
     pub(crate) fn run_ready(&mut self, fx: &mut Vec<Effect>) {
-        while let Some(id) = self.pending.ready.pop_front() {
+        while let Some(id) = self.ops.ready.pop_front() {
             self.advance(id, Input::Start, fx);
         }
     }
 
     /// Feed the operation one input and carry out what it decides.
     fn advance(&mut self, id: OpId, input: Input, fx: &mut Vec<Effect>) {
-        let Some(mut op) = self.pending.ops.remove(&id) else {
+        let Some(mut op) = self.ops.live.remove(&id) else {
             return;
         };
         op.call = None;
@@ -219,24 +222,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let Some(client) = self.files.drivers.get(&op.driver).map(|d| d.client) else {
                     return self.finish(id, op, Err(Errno::EIO), fx);
                 };
-                let tag = self.pending.new_tag();
-                self.pending.calls.insert(
+                let tag = self.ops.new_tag();
+                self.ops.calls.insert(
                     tag,
                     Call {
                         driver: op.driver,
                         op: id,
-                        sent: self.pending.clock,
+                        sent: self.ops.clock,
                     },
                 );
                 op.call = Some(tag);
-                self.pending.ops.insert(id, op);
+                self.ops.live.insert(id, op);
                 fx.push(Effect::Reply {
                     to: client,
                     frame: FrameBuf::driver_request(tag, &request),
                 });
             }
             Step::Queue => {
-                self.pending.ops.insert(id, op);
+                self.ops.live.insert(id, op);
                 self.schedule(id, fx);
             }
             Step::Done(result) => self.finish(id, op, result, fx),
@@ -245,9 +248,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Fail an operation (driver death, bad answer, timeout).
     pub(crate) fn fail(&mut self, id: OpId, errno: Errno, fx: &mut Vec<Effect>) {
-        if let Some(mut op) = self.pending.ops.remove(&id) {
+        if let Some(mut op) = self.ops.live.remove(&id) {
             if let Some(tag) = op.call.take() {
-                self.pending.calls.remove(&tag);
+                self.ops.calls.remove(&tag);
             }
             let driver = op.driver;
             self.finish(id, op, Err(errno), fx);
@@ -258,7 +261,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Whether a lookup is in flight to `driver` (it may name any of the
     /// driver's objects, so a `Release` waits for it).
     fn lookup_in_flight(&self, driver: DriverId) -> bool {
-        self.pending.ops.values().any(|op| {
+        self.ops.live.values().any(|op| {
             op.driver == driver
                 && op.call.is_some()
                 && matches!(&op.kind, OpKind::Open(o) if o.state == OpenState::Lookup)
@@ -278,7 +281,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
         if let Some(d) = self.files.drivers.get_mut(&driver) {
             let objects = core::mem::take(&mut d.parked_releases);
-            self.pending.releases.extend(
+            self.ops.releases.extend(
                 objects
                     .into_iter()
                     .map(|object| ObjectKey { driver, object }),
@@ -298,7 +301,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if obj.active == Some(id) {
                     obj.active = obj.queue.pop_front();
                     if let Some(next) = obj.active {
-                        self.pending.ready.push_back(next);
+                        self.ops.ready.push_back(next);
                     }
                 } else {
                     obj.queue.retain(|&q| q != id);
@@ -307,15 +310,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             self.forget_if_idle(key);
         }
         if let Some((client, tag)) = op.client {
-            if let Some(n) = self.pending.per_client.get_mut(&client) {
+            if let Some(n) = self.ops.per_client.get_mut(&client) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    self.pending.per_client.remove(&client);
+                    self.ops.per_client.remove(&client);
                 }
             }
             let reply = result.unwrap_or_else(Reply::Error);
-            if self.pending.submitting == Some(id) {
-                self.pending.sync_reply = Some(reply);
+            if self.ops.submitting == Some(id) {
+                self.ops.sync_reply = Some(reply);
             } else if self.procs.conns.contains_key(&client) {
                 fx.push(Effect::Reply {
                     to: client,
@@ -347,7 +350,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
         if alive {
             obj.release_due = true;
-            self.pending.releases.push(key);
+            self.ops.releases.push(key);
         } else {
             self.forget_if_idle(key);
         }
@@ -368,10 +371,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         reply: Result<DriverReply, Errno>,
         fx: &mut Vec<Effect>,
     ) {
-        match self.pending.calls.get(&tag).copied() {
+        match self.ops.calls.get(&tag).copied() {
             Some(call) if call.driver == driver => {
-                self.pending.calls.remove(&tag);
-                if let Some(op) = self.pending.ops.get_mut(&call.op) {
+                self.ops.calls.remove(&tag);
+                if let Some(op) = self.ops.live.get_mut(&call.op) {
                     op.call = None;
                 }
                 match reply {
@@ -396,7 +399,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Fail every request in flight to `driver`.
     pub(crate) fn fail_driver_calls(&mut self, driver: DriverId, fx: &mut Vec<Effect>) {
         let ops: Vec<OpId> = self
-            .pending
+            .ops
             .calls
             .values()
             .filter(|c| c.driver == driver)
@@ -411,7 +414,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn expire_calls(&mut self, now: u64, fx: &mut Vec<Effect>) {
         let timeout = self.config.driver_timeout_ms;
         let mut expired = Vec::new();
-        for (&tag, call) in self.pending.calls.iter_mut() {
+        for (&tag, call) in self.ops.calls.iter_mut() {
             let sent = *call.sent.get_or_insert(now);
             // Strictly more: the clock counts whole milliseconds, so a
             // difference equal to the timeout may be up to 1 ms short of it.

@@ -11,7 +11,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::fcntl::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
+use crate::file_flags::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::{DriverId, ObjectKey};
 use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
