@@ -36,6 +36,8 @@
 extern crate alloc;
 
 mod backing;
+mod config;
+mod effects;
 mod exec;
 mod file_flags;
 mod files;
@@ -55,17 +57,22 @@ mod ptrace;
 mod region;
 mod release;
 mod shm;
+mod stats;
 mod truncate;
 pub mod vm_flags;
 
 #[cfg(test)]
 mod tests;
 
+pub use config::Config;
+pub use effects::{Effect, FrameBuf};
+pub use stats::Stats;
+
 use alloc::vec::Vec;
 use protocol::linux::MAP_ANONYMOUS;
 use protocol::{
-    decode_incoming, encode_driver_request, encode_reply, DriverReply, DriverRequest, Errno,
-    Incoming, ProcView, Reply, Request, Sysctl, MAX_FRAME, PAGE_SIZE, PROC_CHUNK,
+    decode_incoming, DriverReply, Errno, Incoming, ProcView, Reply, Request, Sysctl, PAGE_SIZE,
+    PROC_CHUNK,
 };
 
 use crate::files::Files;
@@ -85,70 +92,6 @@ const DEFERRED: Errno = EINPROGRESS;
 /// `Some(reply)` now, or the reply comes later.
 fn deferred(reply: Option<Reply>) -> Result<Reply, Errno> {
     reply.ok_or(DEFERRED)
-}
-
-/// Configuration fixed at start.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Address of the first byte of the arena (page aligned).
-    pub arena_base: u64,
-    /// Size of the arena in bytes (a multiple of the page size).
-    pub arena_size: u64,
-    /// `/proc/sys/vm/nr_trim_pages` at start (spec §4.2; default 1).
-    pub nr_trim_pages: u32,
-    /// Whether `MAP_UNINITIALIZED` is honoured (`CONFIG_MMAP_ALLOW_UNINITIALIZED`).
-    pub allow_uninitialized: bool,
-    /// Largest contiguous allocation order, in pages (Linux default 10).
-    pub max_order: u32,
-    /// First process id the server hands out itself. Homes that also pass
-    /// host pids should start above the host's pid range, so the two never
-    /// meet.
-    pub first_pid: u32,
-    /// Most mappings one address space may hold (`max_map_count`).
-    pub max_map_count: usize,
-    /// Seed mixed into clone tickets so they cannot be guessed.
-    pub ticket_secret: u64,
-    /// `sizeof(long)` of the clients' ABI (4 or 8): the `/proc` maps path
-    /// column (`25 + 6·sizeof(void*) − 1`) and where lengths and page
-    /// offsets wrap in `mmap` validation.
-    pub word_size: u32,
-    /// Most clone children one process may have waiting to be claimed.
-    pub max_pending_children: usize,
-    /// How long a driver may take to answer one request before the
-    /// operation waiting for it fails `EIO` (measured by [`MemoryServer::tick`]).
-    pub driver_timeout_ms: u64,
-    /// Most descriptors one process may hold (`RLIMIT_NOFILE`; `EMFILE`).
-    pub max_open_files: usize,
-    /// Most calls one connection may have waiting for drivers (`EAGAIN`).
-    pub max_pending_ops: usize,
-    /// Linux's `mremap` exactly (spec §6: never moves). `false` (the
-    /// default) enables the documented extension: with `MREMAP_MAYMOVE`
-    /// (and without `MREMAP_FIXED`), a private anonymous mapping or
-    /// private-writable copy that cannot grow within its region is grown
-    /// into its region's untrimmed slack or moved to a new region (contents
-    /// copied, old pages freed).
-    pub strict_mremap: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            arena_base: 0,
-            arena_size: 0,
-            nr_trim_pages: 1,
-            allow_uninitialized: false,
-            max_order: 10,
-            first_pid: 1,
-            max_map_count: 65530,
-            ticket_secret: 0x9e37_79b9_7f4a_7c15,
-            word_size: 8,
-            max_pending_children: 64,
-            driver_timeout_ms: 2000,
-            max_open_files: 1024,
-            max_pending_ops: 16,
-            strict_mremap: false,
-        }
-    }
 }
 
 /// The memory the arena addresses refer to. The home supplies it: real
@@ -185,71 +128,6 @@ pub struct Credentials {
     pub pid: Option<u32>,
     pub uid: u32,
     pub gid: u32,
-}
-
-/// An encoded frame ready to send.
-#[derive(Clone)]
-pub struct FrameBuf {
-    pub len: usize,
-    pub bytes: [u8; MAX_FRAME],
-}
-
-impl FrameBuf {
-    pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-
-    fn reply(tag: u32, reply: &Reply) -> Self {
-        let mut bytes = [0u8; MAX_FRAME];
-        let len = encode_reply(tag, reply, &mut bytes);
-        Self { len, bytes }
-    }
-
-    fn driver_request(tag: u32, request: &DriverRequest) -> Self {
-        let mut bytes = [0u8; MAX_FRAME];
-        let len = encode_driver_request(tag, request, &mut bytes);
-        Self { len, bytes }
-    }
-}
-
-/// Something the home must do on the server's behalf.
-#[derive(Clone)]
-// Replies stay inline: effects are reused between frames, so boxing would
-// add an allocation per reply for nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Effect {
-    /// Send this frame to that client: a reply (kind 2) to a client, or a
-    /// driver request (kind 3) to a driver's connection.
-    Reply { to: ClientId, frame: FrameBuf },
-    /// Close that client's connection (a frame that could not be answered).
-    Drop { client: ClientId },
-}
-
-/// Counters a home or test reads without going through `/proc` text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub total_pages: u64,
-    pub free_pages: u64,
-    /// Pages held by copy and anonymous regions (`MmapCopy` in pages).
-    pub mmap_copy_pages: u64,
-    pub regions: usize,
-    pub vmas: usize,
-    /// Running processes and clone children not claimed yet.
-    pub processes: usize,
-    /// Pages drivers hold for their storage (`Shmem` in pages).
-    pub backing_pages: u64,
-    /// Objects known (descriptors, mappings or operations refer to them).
-    pub objects: usize,
-    /// Open file descriptions.
-    pub open_files: usize,
-    /// Calls waiting for a driver (client calls and notifications).
-    pub pending_ops: usize,
-    /// Live drivers.
-    pub drivers: usize,
-    /// Pages SysV segments hold (also part of `Shmem` in `/proc/meminfo`).
-    pub shm_pages: u64,
-    /// SysV segments (including those marked for removal).
-    pub shm_segments: usize,
 }
 
 /// Who is calling, as the server knows it when a request arrives.
@@ -702,29 +580,6 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 addr,
                 word,
             } => self.ptrace_poke(uid, target, addr, word),
-        }
-    }
-
-    /// The calls a driver makes on its own connection (no process needed).
-    #[inline(never)]
-    fn driver_call(&mut self, client: ClientId, request: Request) -> Result<Option<Reply>, Errno> {
-        match request {
-            Request::RegisterDriver(registration) => {
-                self.register_driver(client, registration).map(Some)
-            }
-            Request::AllocBacking { pages } => self.alloc_backing(client, pages).map(Some),
-            Request::FreeBacking { addr, pages } => {
-                self.free_backing(client, addr, pages).map(Some)
-            }
-            Request::BeginExclusive { object } => self.begin_exclusive(client, object).map(Some),
-            Request::EndExclusive { object } => self.end_exclusive(client, object).map(Some),
-            Request::ListMounts => {
-                if !self.procs.conns.contains_key(&client) {
-                    return Err(Errno::ENOTCONN);
-                }
-                Ok(Some(Reply::Mounts(self.files.mount_names())))
-            }
-            _ => Err(Errno::EINVAL),
         }
     }
 

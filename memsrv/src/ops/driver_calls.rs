@@ -7,9 +7,36 @@ use alloc::vec::Vec;
 use crate::region::{DriverId, ObjectKey};
 use crate::vm_flags::is_copy;
 use crate::{ClientId, Effect, MemoryServer, PhysicalMemory};
-use protocol::{DriverRegistration, Errno, Reply};
+use protocol::{DriverRegistration, Errno, Reply, Request};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
+    /// The calls a driver makes on its own connection (no process needed).
+    #[inline(never)]
+    pub(crate) fn driver_call(
+        &mut self,
+        client: ClientId,
+        request: Request,
+    ) -> Result<Option<Reply>, Errno> {
+        match request {
+            Request::RegisterDriver(registration) => {
+                self.register_driver(client, registration).map(Some)
+            }
+            Request::AllocBacking { pages } => self.alloc_backing(client, pages).map(Some),
+            Request::FreeBacking { addr, pages } => {
+                self.free_backing(client, addr, pages).map(Some)
+            }
+            Request::BeginExclusive { object } => self.begin_exclusive(client, object).map(Some),
+            Request::EndExclusive { object } => self.end_exclusive(client, object).map(Some),
+            Request::ListMounts => {
+                if !self.procs.conns.contains_key(&client) {
+                    return Err(Errno::ENOTCONN);
+                }
+                Ok(Some(Reply::Mounts(self.files.mount_names())))
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     /// `RegisterDriver`: the connection serves `registration.mount` from
     /// now on (`EBUSY` if another driver does).
     pub(crate) fn register_driver(

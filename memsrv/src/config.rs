@@ -1,0 +1,67 @@
+//! The server's configuration, fixed at start: the arena, the spec §4.2
+//! and §6 tunables, and the limits a home sets (descriptors, operations,
+//! clone children, driver timeout).
+
+/// Configuration fixed at start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address of the first byte of the arena (page aligned).
+    pub arena_base: u64,
+    /// Size of the arena in bytes (a multiple of the page size).
+    pub arena_size: u64,
+    /// `/proc/sys/vm/nr_trim_pages` at start (spec §4.2; default 1).
+    pub nr_trim_pages: u32,
+    /// Whether `MAP_UNINITIALIZED` is honoured (`CONFIG_MMAP_ALLOW_UNINITIALIZED`).
+    pub allow_uninitialized: bool,
+    /// Largest contiguous allocation order, in pages (Linux default 10).
+    pub max_order: u32,
+    /// First process id the server hands out itself. Homes that also pass
+    /// host pids should start above the host's pid range, so the two never
+    /// meet.
+    pub first_pid: u32,
+    /// Most mappings one address space may hold (`max_map_count`).
+    pub max_map_count: usize,
+    /// Seed mixed into clone tickets so they cannot be guessed.
+    pub ticket_secret: u64,
+    /// `sizeof(long)` of the clients' ABI (4 or 8): the `/proc` maps path
+    /// column (`25 + 6·sizeof(void*) − 1`) and where lengths and page
+    /// offsets wrap in `mmap` validation.
+    pub word_size: u32,
+    /// Most clone children one process may have waiting to be claimed.
+    pub max_pending_children: usize,
+    /// How long a driver may take to answer one request before the
+    /// operation waiting for it fails `EIO` (measured by [`crate::MemoryServer::tick`]).
+    pub driver_timeout_ms: u64,
+    /// Most descriptors one process may hold (`RLIMIT_NOFILE`; `EMFILE`).
+    pub max_open_files: usize,
+    /// Most calls one connection may have waiting for drivers (`EAGAIN`).
+    pub max_pending_ops: usize,
+    /// Linux's `mremap` exactly (spec §6: never moves). `false` (the
+    /// default) enables the documented extension: with `MREMAP_MAYMOVE`
+    /// (and without `MREMAP_FIXED`), a private anonymous mapping or
+    /// private-writable copy that cannot grow within its region is grown
+    /// into its region's untrimmed slack or moved to a new region (contents
+    /// copied, old pages freed).
+    pub strict_mremap: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            arena_base: 0,
+            arena_size: 0,
+            nr_trim_pages: 1,
+            allow_uninitialized: false,
+            max_order: 10,
+            first_pid: 1,
+            max_map_count: 65530,
+            ticket_secret: 0x9e37_79b9_7f4a_7c15,
+            word_size: 8,
+            max_pending_children: 64,
+            driver_timeout_ms: 2000,
+            max_open_files: 1024,
+            max_pending_ops: 16,
+            strict_mremap: false,
+        }
+    }
+}
