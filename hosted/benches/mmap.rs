@@ -11,7 +11,7 @@
 mod daemon;
 
 use hosted::threads::{Arena, ArenaMemory, Process, ThreadsHome, Tuning};
-use memsrv::{ClientId, Config, Credentials, MemoryServer};
+use memsrv::{Answer, ClientId, Config, Credentials, MemoryServer};
 use nommu::host::Connection;
 use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
@@ -133,7 +133,7 @@ impl Core {
         };
         server.connect(client, credentials);
         let hello = server.handle(client, Request::Hello { ticket: None });
-        assert!(matches!(hello, Reply::Hello { .. }), "{hello:?}");
+        assert!(matches!(hello, Answer::Now(Reply::Hello { .. })), "{hello:?}");
         Self {
             server,
             arena,
@@ -164,7 +164,7 @@ impl Core {
                 unit: OffsetUnit::Bytes,
             },
         );
-        let Reply::Mapped { addr } = mapped else {
+        let Answer::Now(Reply::Mapped { addr }) = mapped else {
             panic!("mmap: {mapped:?}")
         };
         if touch_pages {

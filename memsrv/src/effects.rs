@@ -1,9 +1,37 @@
-//! What the server asks of its home: the [`Effect`]s each call pushes, and
-//! the encoded frames ([`FrameBuf`]) they carry.
+//! What the server asks of its home: the [`Effect`]s each call pushes, the
+//! encoded frames ([`FrameBuf`]) they carry, and a request's [`Answer`]
+//! (now, or later as an effect).
 
 use protocol::{encode_driver_request, encode_reply, DriverRequest, Reply, MAX_FRAME};
 
 use crate::ClientId;
+
+/// A request's answer: the reply now, or later — when the drivers it waits
+/// for have answered (or died, or timed out), the reply is pushed as an
+/// [`Effect`] with the request's tag.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Now(Reply),
+    Later,
+}
+
+impl Answer {
+    /// The reply, if it came now.
+    pub fn now(self) -> Option<Reply> {
+        match self {
+            Self::Now(reply) => Some(reply),
+            Self::Later => None,
+        }
+    }
+}
+
+/// An answer is a reply if it came now (lets callers compare with the
+/// reply they expect).
+impl PartialEq<Reply> for Answer {
+    fn eq(&self, reply: &Reply) -> bool {
+        matches!(self, Self::Now(r) if r == reply)
+    }
+}
 
 /// An encoded frame ready to send.
 #[derive(Clone)]

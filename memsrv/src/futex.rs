@@ -28,7 +28,7 @@ use crate::mm::MmId;
 use crate::process::{ProcState, ProcessTable};
 use crate::region::{ObjectKey, RegionId};
 use crate::vm_flags::{is_shareable, VM_IO, VM_READ};
-use crate::{Caller, ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
+use crate::{Answer, Caller, ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
 use protocol::linux::{
     FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE,
     FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE,
@@ -315,7 +315,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         who: &Caller,
         a: &FutexArgs,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let cmd = a.op & FUTEX_CMD_MASK;
         let private = a.op & FUTEX_PRIVATE_FLAG != 0;
         if a.op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
@@ -355,7 +355,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let n = usize::try_from(i32::from_ne_bytes(a.val.to_ne_bytes()))
                     .map_or(1, |n| n.max(1));
                 let woken = self.futex_wake(&key, bitset, n, fx);
-                Ok(Some(Reply::Value(woken as i64)))
+                Ok(Answer::Now(Reply::Value(woken as i64)))
             }
             FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
                 let nr_wake = count(a.val)?;
@@ -366,7 +366,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     return Err(Errno::EAGAIN);
                 }
                 let n = self.futex_requeue(&key1, &key2, nr_wake, nr_requeue, fx);
-                Ok(Some(Reply::Value(n as i64)))
+                Ok(Answer::Now(Reply::Value(n as i64)))
             }
             _ => Err(Errno::ENOSYS),
         }
@@ -436,7 +436,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         val: u32,
         bitset: u32,
         timeout: Timeout,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let key = self.futex_key(who.mm, uaddr, private)?;
         if self.memory.load_u32(uaddr) != val {
             return Err(Errno::EAGAIN);
@@ -457,7 +457,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             bitset,
             timeout,
         });
-        Ok(None)
+        Ok(Answer::Later)
     }
 
     /// Wake up to `n` waiters of `key` (oldest first); how many woke.

@@ -65,7 +65,7 @@ pub mod vm_flags;
 mod tests;
 
 pub use config::Config;
-pub use effects::{Effect, FrameBuf};
+pub use effects::{Answer, Effect, FrameBuf};
 pub use stats::Stats;
 
 use alloc::vec::Vec;
@@ -80,19 +80,6 @@ use crate::mmap::{offset_to_pgoff, MmapArgs};
 use crate::nommu::{Nommu, Tunables};
 use crate::ops::Operations;
 use crate::process::{Connection, ProcessTable};
-
-/// `EINPROGRESS`: what [`MemoryServer::handle`] answers for a request whose
-/// reply has to wait for a driver (the reply follows as an effect).
-pub const EINPROGRESS: Errno = Errno(115);
-
-/// Inside the server: "the reply comes later" (drivers' errnos never
-/// carry this value to a client: they are mapped to `EIO`).
-const DEFERRED: Errno = EINPROGRESS;
-
-/// `Some(reply)` now, or the reply comes later.
-fn deferred(reply: Option<Reply>) -> Result<Reply, Errno> {
-    reply.ok_or(DEFERRED)
-}
 
 /// The memory the arena addresses refer to. The home supplies it: real
 /// memory in every home, a simulated buffer in tests.
@@ -282,8 +269,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         effects: &mut Vec<Effect>,
     ) {
         let reply = match self.request(client, tag, request, effects) {
-            Err(DEFERRED) => return,
-            Ok(reply) => reply,
+            Ok(Answer::Later) => return,
+            Ok(Answer::Now(reply)) => reply,
             Err(e) => Reply::Error(e),
         };
         effects.push(Effect::Reply {
@@ -330,18 +317,26 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Act on one decoded request from `client` and answer it at once —
     /// a convenience for callers that route no effects (benchmarks, tests
     /// of anonymous memory). A request that has to wait for a driver is
-    /// answered [`EINPROGRESS`] here; its real reply (tag 0) and the driver
-    /// requests it caused come out of [`Self::take_effects`] or with the
-    /// next frame or tick.
-    pub fn handle(&mut self, client: ClientId, request: Request) -> Reply {
+    /// answered [`Answer::Later`] here; its real reply (tag 0) and the
+    /// driver requests it caused come out of [`Self::take_effects`] or with
+    /// the next frame or tick.
+    pub fn handle(&mut self, client: ClientId, request: Request) -> Answer {
         let mut fx = core::mem::take(&mut self.outbox);
         let result = self.dispatch(client, 0, request, &mut fx);
         self.settle(&mut fx);
         self.outbox = fx;
         // (Unwrapped last, straight into the caller's slot: the anonymous
-        // fast path copies its reply once.) A deferred request answers
-        // `DEFERRED`, which is EINPROGRESS.
-        result.unwrap_or_else(Reply::Error)
+        // fast path copies its reply once.)
+        result.unwrap_or_else(|e| Answer::Now(Reply::Error(e)))
+    }
+
+    /// [`Self::handle`] for a request the test knows is answered at once.
+    #[cfg(test)]
+    pub(crate) fn handle_now(&mut self, client: ClientId, request: Request) -> Reply {
+        match self.handle(client, request) {
+            Answer::Now(reply) => reply,
+            Answer::Later => panic!("the reply comes later"),
+        }
     }
 
     /// The effects [`Self::handle`] and [`Self::disconnect`] produced.
@@ -355,9 +350,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
     }
 
-    /// One request: the reply now, or `Err(DEFERRED)` if it waits for a
-    /// driver. (The reply stays a plain `Result<Reply, _>`: the anonymous
-    /// fast path moves it once, as before drivers existed.)
+    /// One request: the reply now, or [`Answer::Later`] if it waits for a
+    /// driver.
     #[inline(always)]
     fn request(
         &mut self,
@@ -365,7 +359,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         tag: u32,
         request: Request,
         fx: &mut Vec<Effect>,
-    ) -> Result<Reply, Errno> {
+    ) -> Result<Answer, Errno> {
         let reply = self.dispatch(client, tag, request, fx);
         self.settle(fx);
         reply
@@ -398,14 +392,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         tag: u32,
         request: Request,
         fx: &mut Vec<Effect>,
-    ) -> Result<Reply, Errno> {
+    ) -> Result<Answer, Errno> {
         if let Request::Hello { ticket } = request {
             let pid = self.procs.hello(&mut self.nommu, client, ticket)?;
-            return Ok(Reply::Hello {
+            return Ok(Answer::Now(Reply::Hello {
                 pid,
                 arena_base: self.config.arena_base,
                 arena_size: self.config.arena_size,
-            });
+            }));
         }
         // Calls a driver makes need no process.
         if matches!(
@@ -417,7 +411,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 | Request::EndExclusive { .. }
                 | Request::ListMounts
         ) {
-            return self.driver_call(client, request).and_then(deferred);
+            return self.driver_call(client, request);
         }
         let (pid, caller) = self.procs.caller(client)?;
         let (mm, uid, gid) = (caller.mm, caller.uid, caller.gid);
@@ -432,7 +426,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             gid,
             ptraced,
         };
-        match request {
+        let reply = match request {
             Request::Hello { .. } => Err(Errno::EINVAL),
             Request::Clone { flags } => {
                 let max = self.config.max_pending_children;
@@ -465,7 +459,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 };
                 let pgoff = offset_to_pgoff(offset, unit)?;
                 if flags & MAP_ANONYMOUS == 0 {
-                    return self.mmap_file(&who, &args, pgoff, fx).and_then(deferred);
+                    return self.mmap_file(&who, &args, pgoff, fx);
                 }
                 let addr = self
                     .nommu
@@ -498,29 +492,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 self.nommu.tunables.nr_trim_pages = value as u32;
                 Ok(Reply::Done)
             }
-            Request::Open { path, flags, mode } => self
-                .sys_open(&who, &path, flags, mode, fx)
-                .and_then(deferred),
-            Request::Close { fd } => self.sys_close(pid, fd).and_then(deferred),
-            Request::Read { fd, len, offset } => {
-                self.sys_read(&who, fd, len, offset, fx).and_then(deferred)
+            Request::Open { path, flags, mode } => {
+                return self.sys_open(&who, &path, flags, mode, fx)
             }
-            Request::Write { fd, data, offset } => self
-                .sys_write(&who, fd, data, offset, fx)
-                .and_then(deferred),
-            Request::Ftruncate { fd, len } => {
-                self.sys_ftruncate(&who, fd, len, fx).and_then(deferred)
+            Request::Close { fd } => return self.sys_close(pid, fd),
+            Request::Read { fd, len, offset } => return self.sys_read(&who, fd, len, offset, fx),
+            Request::Write { fd, data, offset } => {
+                return self.sys_write(&who, fd, data, offset, fx)
             }
-            Request::Fstat { fd } => self.sys_fstat(&who, fd, fx).and_then(deferred),
-            Request::Lseek { fd, offset, whence } => self
-                .sys_lseek(&who, fd, offset, whence, fx)
-                .and_then(deferred),
-            Request::PtraceAttach { pid: target } => {
-                self.ptrace_attach(pid, uid, target).and_then(deferred)
+            Request::Ftruncate { fd, len } => return self.sys_ftruncate(&who, fd, len, fx),
+            Request::Fstat { fd } => return self.sys_fstat(&who, fd, fx),
+            Request::Lseek { fd, offset, whence } => {
+                return self.sys_lseek(&who, fd, offset, whence, fx)
             }
-            Request::PtraceDetach { pid: target } => {
-                self.ptrace_detach(pid, target).and_then(deferred)
-            }
+            Request::PtraceAttach { pid: target } => return self.ptrace_attach(pid, uid, target),
+            Request::PtraceDetach { pid: target } => return self.ptrace_detach(pid, target),
             Request::Futex {
                 uaddr,
                 op,
@@ -539,7 +525,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     uaddr2,
                     val3,
                 };
-                self.sys_futex(&who, &args, fx).and_then(deferred)
+                return self.sys_futex(&who, &args, fx);
             }
             // Handled above.
             Request::RegisterDriver(_)
@@ -559,7 +545,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 mode,
             } => self.shm_set(&who, shmid, uid, gid, mode),
             Request::ShmRemove { shmid } => self.shm_remove(&who, shmid),
-            Request::Unlink { path } => self.sys_unlink(&who, &path, fx).and_then(deferred),
+            Request::Unlink { path } => return self.sys_unlink(&who, &path, fx),
             Request::Mremap {
                 addr,
                 old_len,
@@ -580,7 +566,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 addr,
                 word,
             } => self.ptrace_poke(uid, target, addr, word),
-        }
+        };
+        reply.map(Answer::Now)
     }
 
     fn proc_text(

@@ -16,7 +16,7 @@
 
 use crate::mm::MmId;
 use crate::vm_flags::{VmFlags, VM_IO, VM_MAYREAD, VM_MAYWRITE, VM_PFNMAP};
-use crate::{MemoryServer, PhysicalMemory};
+use crate::{Answer, MemoryServer, PhysicalMemory};
 use protocol::{Errno, Reply};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -28,21 +28,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         me: u32,
         uid: u32,
         target: u32,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let t = self.procs.procs.get_mut(&target).ok_or(Errno::ESRCH)?;
         if target == me || t.tracer.is_some() || (uid != 0 && uid != t.uid) {
             return Err(Errno::EPERM);
         }
         t.tracer = Some(me);
-        Ok(Some(Reply::Done))
+        Ok(Answer::Now(Reply::Done))
     }
 
     /// `me` stops tracing `target` (`ESRCH` unless `me` traces it).
-    pub(crate) fn ptrace_detach(&mut self, me: u32, target: u32) -> Result<Option<Reply>, Errno> {
+    pub(crate) fn ptrace_detach(&mut self, me: u32, target: u32) -> Result<Answer, Errno> {
         match self.procs.procs.get_mut(&target) {
             Some(t) if t.tracer == Some(me) => {
                 t.tracer = None;
-                Ok(Some(Reply::Done))
+                Ok(Answer::Now(Reply::Done))
             }
             _ => Err(Errno::ESRCH),
         }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use crate::region::{DriverId, ObjectKey};
 use crate::vm_flags::is_copy;
-use crate::{ClientId, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, ClientId, Effect, MemoryServer, PhysicalMemory};
 use protocol::{DriverRegistration, Errno, Reply, Request};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -16,22 +16,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         &mut self,
         client: ClientId,
         request: Request,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         match request {
             Request::RegisterDriver(registration) => {
-                self.register_driver(client, registration).map(Some)
+                self.register_driver(client, registration).map(Answer::Now)
             }
-            Request::AllocBacking { pages } => self.alloc_backing(client, pages).map(Some),
+            Request::AllocBacking { pages } => self.alloc_backing(client, pages).map(Answer::Now),
             Request::FreeBacking { addr, pages } => {
-                self.free_backing(client, addr, pages).map(Some)
+                self.free_backing(client, addr, pages).map(Answer::Now)
             }
-            Request::BeginExclusive { object } => self.begin_exclusive(client, object).map(Some),
-            Request::EndExclusive { object } => self.end_exclusive(client, object).map(Some),
+            Request::BeginExclusive { object } => {
+                self.begin_exclusive(client, object).map(Answer::Now)
+            }
+            Request::EndExclusive { object } => self.end_exclusive(client, object).map(Answer::Now),
             Request::ListMounts => {
                 if !self.procs.conns.contains_key(&client) {
                     return Err(Errno::ENOTCONN);
                 }
-                Ok(Some(Reply::Mounts(self.files.mount_names())))
+                Ok(Answer::Now(Reply::Mounts(self.files.mount_names())))
             }
             _ => Err(Errno::EINVAL),
         }

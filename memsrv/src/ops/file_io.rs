@@ -9,7 +9,7 @@ use crate::file_flags::{is_stream, type_bits, MAX_OFFSET, SEEK_CUR, SEEK_END, SE
 use crate::files::FileId;
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::ObjectKey;
-use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
 use protocol::{
     Bytes, DriverOps, DriverReply, DriverRequest, Errno, FileStat, ObjectInfo, ObjectKind, Reply,
     DATA_CHUNK,
@@ -94,7 +94,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         len: u32,
         offset: Option<u64>,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (file, f) = self.files.file_of(who.pid, fd)?;
         if !f.access.read {
             return Err(Errno::EBADF);
@@ -114,7 +114,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
         let len = len.min(DATA_CHUNK as u32);
         if len == 0 {
-            return Ok(Some(Reply::Data(Bytes::new())));
+            return Ok(Answer::Now(Reply::Data(Bytes::new())));
         }
         let op = self.object_op(
             who,
@@ -170,7 +170,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         data: Bytes,
         offset: Option<u64>,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (file, f) = self.files.file_of(who.pid, fd)?;
         if !f.access.write {
             return Err(Errno::EBADF);
@@ -186,7 +186,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             return Err(Errno::EINVAL);
         }
         if data.is_empty() {
-            return Ok(Some(Reply::Count(0)));
+            return Ok(Answer::Now(Reply::Count(0)));
         }
         let sizing = offset.is_none() && f.append;
         let op = self.object_op(
@@ -263,7 +263,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         offset: i64,
         whence: u32,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (file, f) = self.files.file_of(who.pid, fd)?;
         let info = self.info_of(f.key)?;
         if is_stream(info.kind) {
@@ -282,7 +282,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(f) = self.files.open.get_mut(&file) {
             f.pos = pos;
         }
-        Ok(Some(Reply::Offset(pos)))
+        Ok(Answer::Now(Reply::Offset(pos)))
     }
 
     pub(crate) fn seek_step(
@@ -316,7 +316,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         who: &Caller,
         fd: i32,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (_, f) = self.files.file_of(who.pid, fd)?;
         let op = self.object_op(who, f.key, OpKind::Stat(StatOp));
         Ok(self.submit_op(op, fx))
@@ -365,7 +365,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         fd: i32,
         len: u64,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (_, f) = self.files.file_of(who.pid, fd)?;
         if len > MAX_OFFSET || !f.access.write {
             return Err(Errno::EINVAL);

@@ -26,7 +26,7 @@ use crate::vm_flags::{
     NOMMU_MAP_DIRECT, NOMMU_MAP_EXEC, NOMMU_MAP_READ, NOMMU_MAP_WRITE, VM_EXEC, VM_IO,
     VM_MAPPED_COPY, VM_PFNMAP,
 };
-use crate::{Caller, ClientId, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, Caller, ClientId, Effect, MemoryServer, PhysicalMemory};
 use protocol::linux::{MAP_SHARED, MAP_TYPE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use protocol::{
     DriverOps, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind, Reply, PAGE_SIZE,
@@ -232,7 +232,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         args: &MmapArgs,
         pgoff: u64,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (_, file) = self.files.file_of(who.pid, args.fd)?;
         let ulong_max = self.nommu.tunables.ulong_max;
         // A direct mapping may lie outside the arena, so the task limit is

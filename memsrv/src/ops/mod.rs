@@ -125,11 +125,14 @@ impl Operations {
     }
 }
 
+/// `EINPROGRESS` (asm-generic 115): no call a driver serves answers it in
+/// Linux, and a client would read it as "still under way".
+const EINPROGRESS: Errno = Errno(115);
+
 /// A driver's errno as a client may see it: `ENOSYS` (an internal signal,
-/// spec §13), the server's own "reply comes later" marker and nonsense (0)
-/// become `EIO`.
+/// spec §13), `EINPROGRESS` and nonsense (0) become `EIO`.
 pub fn driver_errno(e: Errno) -> Errno {
-    if e == Errno::ENOSYS || e == crate::EINPROGRESS || e.0 == 0 {
+    if e == Errno::ENOSYS || e == EINPROGRESS || e.0 == 0 {
         Errno::EIO
     } else {
         e

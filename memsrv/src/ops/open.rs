@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use crate::file_flags::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::{DriverId, ObjectKey};
-use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
 use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Path, Reply};
 
 /// Where an open stands.
@@ -46,7 +46,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         flags: u32,
         mode: u32,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let access = Access::from_flags(flags).ok_or(Errno::EINVAL)?;
         let (driver, rest) = self.files.resolve(path)?;
         let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
@@ -82,12 +82,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(self.submit_op(op, fx))
     }
 
-    pub(crate) fn sys_close(&mut self, pid: u32, fd: i32) -> Result<Option<Reply>, Errno> {
+    pub(crate) fn sys_close(&mut self, pid: u32, fd: i32) -> Result<Answer, Errno> {
         let file = self.files.remove_fd(pid, fd)?;
         if let Some(key) = self.files.put_file(file) {
             self.unref_object(key);
         }
-        Ok(Some(Reply::Done))
+        Ok(Answer::Now(Reply::Done))
     }
 
     pub(crate) fn open_step(

@@ -6,25 +6,29 @@
 use alloc::vec::Vec;
 
 use super::*;
+use crate::Answer;
 
 impl<M: PhysicalMemory> MemoryServer<M> {
-    /// Start a client operation; `Some(reply)` if it finished at once,
-    /// `None` if the reply comes later as an effect.
-    pub(crate) fn submit_op(&mut self, op: Op, fx: &mut Vec<Effect>) -> Option<Reply> {
+    /// Start a client operation; [`Answer::Now`] if it finished at once,
+    /// [`Answer::Later`] if the reply comes later as an effect.
+    pub(crate) fn submit_op(&mut self, op: Op, fx: &mut Vec<Effect>) -> Answer {
         if let Some((client, _)) = op.client {
             let n = self.ops.per_client.get(&client).copied().unwrap_or(0);
             if n >= self.config.max_pending_ops {
                 let mut op = op;
                 self.op_undo(&mut op);
                 self.drop_op_ref(&mut op);
-                return Some(Reply::Error(Errno::EAGAIN));
+                return Answer::Now(Reply::Error(Errno::EAGAIN));
             }
         }
         let id = self.new_op(op);
         let outer = self.ops.submitting.replace(id);
         self.schedule(id, fx);
         self.ops.submitting = outer;
-        self.ops.sync_reply.take()
+        self.ops
+            .sync_reply
+            .take()
+            .map_or(Answer::Later, Answer::Now)
     }
 
     /// Start an operation nobody waits for.

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use protocol::{DriverReply, DriverRequest, Errno, Path, Reply};
 
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
-use crate::{Caller, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// `Unlink { path }`: `EROFS` on a read-only mount, else the driver
@@ -20,7 +20,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         who: &Caller,
         path: &str,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Reply>, Errno> {
+    ) -> Result<Answer, Errno> {
         let (driver, rest) = self.files.resolve(path)?;
         let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
         let read_only = self

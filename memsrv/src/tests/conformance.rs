@@ -431,7 +431,7 @@ fn proc_text_is_read_in_chunks() {
     sorted.sort();
     assert_eq!(lines, sorted);
     // Past the end: empty data, the total still told.
-    let r = s.handle(
+    let r = s.handle_now(
         ClientId(1),
         Request::ReadProc {
             view: ProcView::SelfMaps,
@@ -481,7 +481,7 @@ fn process_maps_need_ptrace_read_access() {
 
 fn clone(s: &mut crate::MemoryServer<SimMemory>, c: u64, flags: u64) -> Result<(u32, u64), Errno> {
     match s
-        .handle(ClientId(c), Request::Clone { flags })
+        .handle_now(ClientId(c), Request::Clone { flags })
         .into_result()?
     {
         Reply::Cloned { pid, ticket } => Ok((pid, ticket)),
@@ -626,7 +626,7 @@ fn session_rules() {
         Reply::Error(Errno::ESRCH)
     );
     assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ESRCH));
-    let first = match s.handle(ClientId(1), Request::Hello { ticket: None }) {
+    let first = match s.handle_now(ClientId(1), Request::Hello { ticket: None }) {
         Reply::Hello {
             pid,
             arena_base,
@@ -648,7 +648,7 @@ fn session_rules() {
     assert_eq!(s.handle(ClientId(1), Request::Exit), Reply::Done);
     assert_eq!(s.stats().free_pages, 16);
     assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ESRCH));
-    let second = match s.handle(ClientId(1), Request::Hello { ticket: None }) {
+    let second = match s.handle_now(ClientId(1), Request::Hello { ticket: None }) {
         Reply::Hello { pid, .. } => pid,
         other => panic!("{other:?}"),
     };
@@ -669,11 +669,11 @@ fn host_pids_join_their_process() {
     s.connect(ClientId(3), creds(6));
     let h = Request::Hello { ticket: None };
     assert!(matches!(
-        s.handle(ClientId(1), h.clone()),
+        s.handle_now(ClientId(1), h.clone()),
         Reply::Hello { pid: 4242, .. }
     ));
     assert!(matches!(
-        s.handle(ClientId(2), h.clone()),
+        s.handle_now(ClientId(2), h.clone()),
         Reply::Hello { pid: 4242, .. }
     ));
     assert_eq!(

@@ -161,7 +161,7 @@ impl FakeDriver {
     }
 
     fn alloc(&self, s: &mut MemoryServer<SimMemory>, pages: u64) -> Result<u64, Errno> {
-        match s.handle(self.client, Request::AllocBacking { pages }) {
+        match s.handle_now(self.client, Request::AllocBacking { pages }) {
             Reply::Mapped { addr } => Ok(addr),
             Reply::Error(e) => Err(e),
             other => panic!("AllocBacking: {other:?}"),
@@ -169,7 +169,7 @@ impl FakeDriver {
     }
 
     fn free(&self, s: &mut MemoryServer<SimMemory>, addr: u64, pages: u64) -> Result<(), Errno> {
-        s.handle(self.client, Request::FreeBacking { addr, pages })
+        s.handle_now(self.client, Request::FreeBacking { addr, pages })
             .into_result()
             .map(|_| ())
     }

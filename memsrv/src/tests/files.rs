@@ -54,7 +54,7 @@ pub(super) fn env_with(tweak: impl FnOnce(&mut crate::Config)) -> Rig {
     r.driver(ROM, "/rom", (0x1f, 0), false, true);
     r.add(ROM, "t", |d, s| {
         // The image holds the file at offset 0x1230.
-        let base = match s.handle(d.client, Request::AllocBacking { pages: 8 }) {
+        let base = match s.handle_now(d.client, Request::AllocBacking { pages: 8 }) {
             Reply::Mapped { addr } => addr,
             other => panic!("{other:?}"),
         };

@@ -320,7 +320,7 @@ impl Walk {
     }
 
     fn call(&mut self, client: u64, req: Request) -> Reply {
-        self.s.handle(ClientId(client), req)
+        self.s.handle_now(ClientId(client), req)
     }
 
     fn new_client(&mut self, uid: u32, host_pid: Option<u32>) -> u64 {

@@ -21,7 +21,7 @@ fn ok(s: &S) {
 }
 
 fn call(s: &mut S, c: u64, req: Request) -> Result<Reply, Errno> {
-    let r = s.handle(ClientId(c), req).into_result();
+    let r = s.handle_now(ClientId(c), req).into_result();
     ok(s);
     r
 }
@@ -35,7 +35,7 @@ fn proc_as(s: &mut S, c: u64, uid: u32, gid: u32) -> u32 {
             gid,
         },
     );
-    match s.handle(ClientId(c), Request::Hello { ticket: None }) {
+    match s.handle_now(ClientId(c), Request::Hello { ticket: None }) {
         Reply::Hello { pid, .. } => pid,
         other => panic!("{other:?}"),
     }
@@ -651,7 +651,7 @@ fn vector_119_vfork_child_exec_leaves_the_parent_alone() {
     let a = mmap(&mut s, 1, P, RW, ANON).unwrap();
     let id = shmget(&mut s, 1, IPC_PRIVATE, P, 0o600).unwrap();
     let x = shmat(&mut s, 1, id, 0, 0).unwrap();
-    let Reply::Cloned { ticket, .. } = s.handle(
+    let Reply::Cloned { ticket, .. } = s.handle_now(
         ClientId(1),
         Request::Clone {
             flags: 0x100 | 0x4000 | 17,

@@ -97,7 +97,7 @@ pub fn hello(
             gid: uid,
         },
     );
-    match s.handle(ClientId(client), Request::Hello { ticket }) {
+    match s.handle_now(ClientId(client), Request::Hello { ticket }) {
         Reply::Hello { pid, .. } => Ok(pid),
         Reply::Error(e) => Err(e),
         other => panic!("unexpected {other:?}"),
@@ -126,7 +126,7 @@ pub fn mmap_full(
     offset: u64,
     unit: OffsetUnit,
 ) -> Result<u64, Errno> {
-    let r = s.handle(
+    let r = s.handle_now(
         ClientId(c),
         Request::Mmap {
             addr,
@@ -146,7 +146,7 @@ pub fn mmap_full(
 }
 
 pub fn munmap(s: &mut MemoryServer<SimMemory>, c: u64, addr: u64, len: u64) -> Result<(), Errno> {
-    s.handle(ClientId(c), Request::Munmap { addr, len })
+    s.handle_now(ClientId(c), Request::Munmap { addr, len })
         .into_result()
         .map(|_| ())
 }
@@ -155,7 +155,7 @@ pub fn munmap(s: &mut MemoryServer<SimMemory>, c: u64, addr: u64, len: u64) -> R
 pub fn read_proc(s: &mut MemoryServer<SimMemory>, c: u64, view: ProcView) -> Result<String, Errno> {
     let mut out = Vec::new();
     loop {
-        let r = s.handle(
+        let r = s.handle_now(
             ClientId(c),
             Request::ReadProc {
                 view,
