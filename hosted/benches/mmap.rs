@@ -133,7 +133,10 @@ impl Core {
         };
         server.connect(client, credentials);
         let hello = server.handle(client, Request::Hello { ticket: None });
-        assert!(matches!(hello, Answer::Now(Reply::Hello { .. })), "{hello:?}");
+        assert!(
+            matches!(hello, Answer::Now(Reply::Hello { .. })),
+            "{hello:?}"
+        );
         Self {
             server,
             arena,

@@ -66,7 +66,7 @@ impl FrameBuf {
 pub enum Effect {
     /// Send this frame to that client: a reply (kind 2) to a client, or a
     /// driver request (kind 3) to a driver's connection.
-    Reply { to: ClientId, frame: FrameBuf },
+    Send { to: ClientId, frame: FrameBuf },
     /// Close that client's connection (a frame that could not be answered).
     Drop { client: ClientId },
 }

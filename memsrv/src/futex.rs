@@ -5,7 +5,7 @@
 //! value, parks the caller's `(connection, tag)` under the futex's key. A
 //! wake, a timeout ([`crate::MemoryServer::tick`]) or the end of the
 //! waiting connection ends the wait; the first two push the held reply as
-//! an [`Effect::Reply`], the last one drops it (nobody is left to read it).
+//! an [`Effect::Send`], the last one drops it (nobody is left to read it).
 //!
 //! Keys: `FUTEX_PRIVATE_FLAG` takes the cheap `(address space, address)`
 //! key without looking at mappings. Otherwise the caller's mapping holding
@@ -520,7 +520,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 }
 
 fn answer(w: &Waiter, reply: &Reply, fx: &mut Vec<Effect>) {
-    fx.push(Effect::Reply {
+    fx.push(Effect::Send {
         to: w.client,
         frame: FrameBuf::reply(w.tag, reply),
     });

@@ -21,7 +21,7 @@
 //!
 //! Drivers (`docs/backing-devices.md`): a connection that sends
 //! `RegisterDriver` (no `Hello` needed) serves a mount; the server sends it
-//! driver requests as [`Effect::Reply`] frames of kind 3 and it answers
+//! driver requests as [`Effect::Send`] frames of kind 3 and it answers
 //! with kind-4 frames through [`MemoryServer::handle_frame`]. A client call
 //! that needs a driver (open, read, write, lseek to the end, fstat,
 //! ftruncate, mmap of a file) becomes a pending operation:
@@ -248,7 +248,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                         self.driver_reply(driver, tag, Err(e.errno()), effects);
                         self.settle(effects);
                     }
-                    (Some(tag), _) => effects.push(Effect::Reply {
+                    (Some(tag), _) => effects.push(Effect::Send {
                         to: client,
                         frame: FrameBuf::reply(tag, &Reply::Error(e.errno())),
                     }),
@@ -259,7 +259,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// Act on one decoded request from `client` with tag `tag`. Its reply
-    /// is pushed to `effects` as an [`Effect::Reply`] echoing the tag, now
+    /// is pushed to `effects` as an [`Effect::Send`] echoing the tag, now
     /// or — when the request waits for a driver — from a later call.
     pub fn handle_request(
         &mut self,
@@ -273,7 +273,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Ok(Answer::Now(reply)) => reply,
             Err(e) => Reply::Error(e),
         };
-        effects.push(Effect::Reply {
+        effects.push(Effect::Send {
             to: client,
             frame: FrameBuf::reply(tag, &reply),
         });
@@ -293,7 +293,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 self.driver_reply(driver, tag, Ok(reply), effects);
                 self.settle(effects);
             }
-            None => effects.push(Effect::Reply {
+            None => effects.push(Effect::Send {
                 to: client,
                 frame: FrameBuf::reply(tag, &Reply::Error(Errno::EPROTO)),
             }),

@@ -302,7 +302,7 @@ impl Session {
         server.handle_frame(me, frame, &mut self.effects);
         let mut effects = core::mem::take(&mut self.effects);
         server.carry_out(&mut effects, Some(me), &mut |effect| match effect {
-            Effect::Reply { frame, .. } => self.deliver(&frame),
+            Effect::Send { frame, .. } => self.deliver(&frame),
             Effect::Drop { .. } => self.open = false,
         });
         self.effects = effects;

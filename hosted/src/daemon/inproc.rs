@@ -91,14 +91,14 @@ impl Host<'_> {
         let mut answer = None;
         for effect in effects {
             match effect {
-                Effect::Reply { to, frame }
+                Effect::Send { to, frame }
                     if to == self.id
                         && answer.is_none()
                         && frame_kind(frame.as_slice()) == Some(MessageKind::Reply as u16) =>
                 {
                     match decode_reply(frame.as_slice()) {
                         Ok(reply) if reply.tag == tag => answer = Some(reply.message),
-                        _ => self.deferred.push(Effect::Reply { to, frame }),
+                        _ => self.deferred.push(Effect::Send { to, frame }),
                     }
                 }
                 other => self.deferred.push(other),

@@ -102,10 +102,10 @@ impl Server {
         while !effects.is_empty() {
             for effect in effects.drain(..) {
                 match effect {
-                    Effect::Reply { to, .. } | Effect::Drop { client: to } if Some(to) == me => {
+                    Effect::Send { to, .. } | Effect::Drop { client: to } if Some(to) == me => {
                         own(effect)
                     }
-                    Effect::Reply { to, frame } if self.inproc.is_inproc(to) => {
+                    Effect::Send { to, frame } if self.inproc.is_inproc(to) => {
                         inproc::serve(self, to, frame.as_slice(), &mut more)
                     }
                     // A built-in driver is part of the daemon: never cut.
@@ -122,7 +122,7 @@ impl Server {
     /// a drop cuts the connection. A connection that is gone is skipped.
     pub fn route(&self, effect: Effect) {
         match effect {
-            Effect::Reply { to, frame } => {
+            Effect::Send { to, frame } => {
                 if let Some(peer) = self.registry.get(to) {
                     peer.post(frame);
                 }

@@ -184,7 +184,7 @@ impl ServerLoop {
         loop {
             for effect in effects.drain(..) {
                 match effect {
-                    Effect::Reply { to, frame } => self.deliver(to, frame.as_slice(), &mut more),
+                    Effect::Send { to, frame } => self.deliver(to, frame.as_slice(), &mut more),
                     Effect::Drop { client } => self.close(client, &mut more),
                 }
             }

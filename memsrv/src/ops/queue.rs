@@ -120,7 +120,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             if self.ops.submitting == Some(id) {
                 self.ops.sync_reply = Some(reply);
             } else if self.procs.conns.contains_key(&client) {
-                fx.push(Effect::Reply {
+                fx.push(Effect::Send {
                     to: client,
                     frame: FrameBuf::reply(tag, &reply),
                 });

@@ -46,7 +46,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 );
                 op.call = Some(tag);
                 self.ops.live.insert(id, op);
-                fx.push(Effect::Reply {
+                fx.push(Effect::Send {
                     to: client,
                     frame: FrameBuf::driver_request(tag, &request),
                 });

@@ -71,7 +71,7 @@ impl Chaos {
         let mut fx = core::mem::take(&mut self.fx);
         fx.extend(self.s.take_effects());
         for e in fx.drain(..) {
-            if let Effect::Reply { to, frame } = e {
+            if let Effect::Send { to, frame } = e {
                 let bytes = frame.as_slice();
                 if to == ClientId(self.driver) && bytes.get(6..8) == Some(&[3, 0][..]) {
                     let f = decode_driver_request(bytes).expect("a bad driver request");

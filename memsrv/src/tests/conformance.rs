@@ -711,7 +711,7 @@ fn frames_echo_tags_and_bad_frames_get_errors() {
     s.handle_frame(ClientId(1), &buf[..3], &mut effects);
     assert_eq!(effects.len(), 3);
     let reply = |e: &Effect| match e {
-        Effect::Reply { to, frame } => {
+        Effect::Send { to, frame } => {
             assert_eq!(*to, ClientId(1));
             decode_reply(frame.as_slice()).unwrap()
         }

@@ -1187,7 +1187,7 @@ fn enosys_never_reaches_a_client() {
 fn replies_to(fx: &[crate::Effect], c: u64) -> Vec<(u32, Reply)> {
     fx.iter()
         .filter_map(|e| match e {
-            crate::Effect::Reply { to, frame } if *to == ClientId(c) => {
+            crate::Effect::Send { to, frame } if *to == ClientId(c) => {
                 protocol::decode_reply(frame.as_slice())
                     .ok()
                     .map(|f| (f.tag, f.message))

@@ -123,7 +123,7 @@ impl Rig {
                 break;
             };
             match effect {
-                Effect::Reply { to, frame } => {
+                Effect::Send { to, frame } => {
                     let request = frame.as_slice().get(6..8) == Some(&[3, 0][..]);
                     if let (true, Some(d)) = (request, self.drivers.get_mut(&to)) {
                         if let Some(answer) = d.serve_frame(frame.as_slice(), &mut self.s) {

@@ -109,7 +109,7 @@ fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>) 
         // it out would copy that.
         for effect in effects.iter() {
             match effect {
-                Effect::Reply { to, frame } => {
+                Effect::Send { to, frame } => {
                     if sys::reply(to.0, frame.as_slice()).is_err() {
                         // The peer is gone; its hang-up is on its way.
                     }
