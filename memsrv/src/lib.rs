@@ -65,7 +65,7 @@ pub mod vm_flags;
 mod tests;
 
 pub use config::Config;
-pub use effects::{Answer, Effect, FrameBuf};
+pub use effects::{carry_out, Answer, Courier, Effect, FrameBuf};
 pub use stats::Stats;
 
 use alloc::vec::Vec;

@@ -35,7 +35,7 @@ use super::hostfile::HOST_FD_MOUNT;
 use super::registry::Peer;
 use super::server::Server;
 use super::spin_gate::SpinPermit;
-use memsrv::{Effect, FrameBuf};
+use memsrv::{ClientId, Courier, Effect, FrameBuf};
 use nommu::host::channel::{Channel, Posted, Spin};
 use nommu::host::socket::{Datagram, MAX_FDS};
 use nommu::host::sys::{eventfd_drain, poll};
@@ -117,6 +117,18 @@ pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: Channel, channel_fil
     let Session { server, peer, .. } = session;
     server.registry.unregister(peer.id);
     server.disconnect(peer.id);
+}
+
+/// Effects for the session's own connection: frames go to its peer, a
+/// drop ends the session.
+impl Courier for Session {
+    fn send(&mut self, _to: ClientId, frame: &FrameBuf, _more: &mut Vec<Effect>) {
+        self.deliver(frame);
+    }
+
+    fn close(&mut self, _client: ClientId, _more: &mut Vec<Effect>) {
+        self.open = false;
+    }
 }
 
 impl Session {
@@ -301,10 +313,7 @@ impl Session {
         let server = Arc::clone(&self.server);
         server.handle_frame(me, frame, &mut self.effects);
         let mut effects = core::mem::take(&mut self.effects);
-        server.carry_out(&mut effects, Some(me), &mut |effect| match effect {
-            Effect::Send { frame, .. } => self.deliver(&frame),
-            Effect::Drop { .. } => self.open = false,
-        });
+        server.carry_out(&mut effects, Some((me, self)));
         self.effects = effects;
     }
 

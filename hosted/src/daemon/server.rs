@@ -7,7 +7,7 @@ use super::driver::ArenaWindow;
 use super::hostfile::HostFiles;
 use super::inproc::{self, InProc};
 use super::registry::Registry;
-use memsrv::{ClientId, Credentials, Effect, MemoryServer};
+use memsrv::{ClientId, Courier, Credentials, Effect, FrameBuf, MemoryServer};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -69,7 +69,7 @@ impl Server {
     pub fn disconnect(&self, client: ClientId) {
         let mut effects = Vec::new();
         self.memsrv().disconnect_with(client, &mut effects);
-        self.carry_out(&mut effects, None, &mut |_| {});
+        self.carry_out(&mut effects, None);
     }
 
     /// Give memsrv the time (milliseconds since the daemon started) and
@@ -77,7 +77,7 @@ impl Server {
     /// long fail their operation with `EIO`.
     pub fn tick(&self, now_ms: u64, effects: &mut Vec<Effect>) {
         self.memsrv().tick(now_ms, effects);
-        self.carry_out(effects, None, &mut |_| {});
+        self.carry_out(effects, None);
     }
 
     /// Hand one frame from `client` to memsrv (a request, or a driver's
@@ -88,33 +88,12 @@ impl Server {
     }
 
     /// Carry out memsrv's effects, emptying `effects`: those addressed to
-    /// `me` (the caller's own connection) go to `own`; a driver request
-    /// to a built-in driver is served here and now, and what memsrv makes
-    /// of the answer is carried out in turn; everything else is handed to
-    /// the addressee's connection thread ([`Self::route`]).
-    pub fn carry_out(
-        &self,
-        effects: &mut Vec<Effect>,
-        me: Option<ClientId>,
-        own: &mut dyn FnMut(Effect),
-    ) {
-        let mut more = Vec::new();
-        while !effects.is_empty() {
-            for effect in effects.drain(..) {
-                match effect {
-                    Effect::Send { to, .. } | Effect::Drop { client: to } if Some(to) == me => {
-                        own(effect)
-                    }
-                    Effect::Send { to, frame } if self.inproc.is_inproc(to) => {
-                        inproc::serve(self, to, frame.as_slice(), &mut more)
-                    }
-                    // A built-in driver is part of the daemon: never cut.
-                    Effect::Drop { client } if self.inproc.is_inproc(client) => {}
-                    other => self.route(other),
-                }
-            }
-            std::mem::swap(effects, &mut more);
-        }
+    /// the caller's own connection go to `own`; a driver request to a
+    /// built-in driver is served here and now, and what memsrv makes of
+    /// the answer is carried out in turn; everything else is handed to the
+    /// addressee's connection thread (its outbox, or a cut).
+    pub fn carry_out(&self, effects: &mut Vec<Effect>, own: Option<(ClientId, &mut dyn Courier)>) {
+        memsrv::carry_out(&mut Routing { server: self, own }, effects);
     }
 
     /// Carry out one effect for a connection other than the caller's own:
@@ -122,16 +101,57 @@ impl Server {
     /// a drop cuts the connection. A connection that is gone is skipped.
     pub fn route(&self, effect: Effect) {
         match effect {
-            Effect::Send { to, frame } => {
-                if let Some(peer) = self.registry.get(to) {
-                    peer.post(frame);
-                }
-            }
-            Effect::Drop { client } => {
-                if let Some(peer) = self.registry.get(client) {
-                    peer.cut();
-                }
-            }
+            Effect::Send { to, frame } => self.post(to, frame),
+            Effect::Drop { client } => self.cut(client),
+        }
+    }
+
+    fn post(&self, to: ClientId, frame: FrameBuf) {
+        if let Some(peer) = self.registry.get(to) {
+            peer.post(frame);
+        }
+    }
+
+    fn cut(&self, client: ClientId) {
+        if let Some(peer) = self.registry.get(client) {
+            peer.cut();
+        }
+    }
+}
+
+/// The daemon's side of memsrv's effects, for one caller.
+struct Routing<'a, 'o> {
+    server: &'a Server,
+    own: Option<(ClientId, &'o mut dyn Courier)>,
+}
+
+impl Routing<'_, '_> {
+    fn own(&mut self, to: ClientId) -> Option<&mut dyn Courier> {
+        match &mut self.own {
+            Some((me, own)) if *me == to => Some(&mut **own),
+            _ => None,
+        }
+    }
+}
+
+impl Courier for Routing<'_, '_> {
+    fn send(&mut self, to: ClientId, frame: &FrameBuf, more: &mut Vec<Effect>) {
+        if let Some(own) = self.own(to) {
+            own.send(to, frame, more);
+        } else if self.server.inproc.is_inproc(to) {
+            inproc::serve(self.server, to, frame.as_slice(), more);
+        } else {
+            self.server.post(to, frame.clone());
+        }
+    }
+
+    fn close(&mut self, client: ClientId, more: &mut Vec<Effect>) {
+        if let Some(own) = self.own(client) {
+            own.close(client, more);
+        } else if self.server.inproc.is_inproc(client) {
+            // A built-in driver is part of the daemon: never cut.
+        } else {
+            self.server.cut(client);
         }
     }
 }

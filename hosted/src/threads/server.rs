@@ -15,7 +15,7 @@ use super::packet::Packet;
 use super::routes::{Routes, Sink};
 use super::wait::{current_cpu, same_cpu, spin_until, Doorbell};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use memsrv::{ClientId, Credentials, Effect, MemoryServer};
+use memsrv::{ClientId, Courier, Credentials, Effect, FrameBuf, MemoryServer};
 use protocol::Errno;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,23 +176,10 @@ impl ServerLoop {
         self.carry_out(effects);
     }
 
-    /// Deliver replies (and driver requests), close connections. Closing
-    /// one (a driver, say) may cause more effects; they are carried out
-    /// after the rest of the batch.
+    /// Deliver replies (and driver requests), close connections, and
+    /// carry out what that causes in turn.
     fn carry_out(&mut self, mut effects: Vec<Effect>) {
-        let mut more = Vec::new();
-        loop {
-            for effect in effects.drain(..) {
-                match effect {
-                    Effect::Send { to, frame } => self.deliver(to, frame.as_slice(), &mut more),
-                    Effect::Drop { client } => self.close(client, &mut more),
-                }
-            }
-            if more.is_empty() {
-                break;
-            }
-            std::mem::swap(&mut effects, &mut more);
-        }
+        memsrv::carry_out(self, &mut effects);
         self.effects = effects;
     }
 
@@ -231,5 +218,15 @@ impl ServerLoop {
         let mut effects = std::mem::take(&mut self.effects);
         self.close(client, &mut effects);
         self.carry_out(effects);
+    }
+}
+
+impl Courier for ServerLoop {
+    fn send(&mut self, to: ClientId, frame: &FrameBuf, more: &mut Vec<Effect>) {
+        self.deliver(to, frame.as_slice(), more);
+    }
+
+    fn close(&mut self, client: ClientId, more: &mut Vec<Effect>) {
+        ServerLoop::close(self, client, more);
     }
 }

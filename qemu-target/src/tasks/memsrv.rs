@@ -6,7 +6,9 @@
 use crate::memory;
 use crate::sys::{self, Received};
 use alloc::vec::Vec;
-use memsrv::{ClientId, Config, Credentials, Effect, MemoryServer, PhysicalMemory, Stats};
+use memsrv::{
+    ClientId, Config, Courier, Credentials, Effect, FrameBuf, MemoryServer, PhysicalMemory, Stats,
+};
 use protocol::MAX_FRAME;
 
 /// The arena as memsrv sees it: raw RAM. memsrv only names arena
@@ -103,25 +105,24 @@ pub fn serve(config: Config) -> i64 {
 /// Deliver effects, including those that delivering causes (a dropped
 /// client's release may answer others).
 fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>) {
-    let mut more = Vec::new();
-    while !effects.is_empty() {
-        // By reference: an effect holds a whole frame buffer, and moving
-        // it out would copy that.
-        for effect in effects.iter() {
-            match effect {
-                Effect::Send { to, frame } => {
-                    if sys::reply(to.0, frame.as_slice()).is_err() {
-                        // The peer is gone; its hang-up is on its way.
-                    }
-                }
-                Effect::Drop { client } => {
-                    let _ = sys::hangup(client.0);
-                    server.disconnect_with(*client, &mut more);
-                }
-            }
+    memsrv::carry_out(&mut Board { server }, effects);
+}
+
+/// The board's side of memsrv's effects: frames go out over kernel IPC.
+struct Board<'a> {
+    server: &'a mut MemoryServer<BoardMemory>,
+}
+
+impl Courier for Board<'_> {
+    fn send(&mut self, to: ClientId, frame: &FrameBuf, _more: &mut Vec<Effect>) {
+        if sys::reply(to.0, frame.as_slice()).is_err() {
+            // The peer is gone; its hang-up is on its way.
         }
-        effects.clear();
-        core::mem::swap(effects, &mut more);
+    }
+
+    fn close(&mut self, client: ClientId, more: &mut Vec<Effect>) {
+        let _ = sys::hangup(client.0);
+        self.server.disconnect_with(client, more);
     }
 }
 
