@@ -4,7 +4,8 @@
 //! per-process VMA sets, the `/proc` text and the invariant checker. It
 //! never blocks, spawns or reads a clock: a home (threads, the `memsrvd`
 //! daemon, the bare-metal kernel) feeds it frames with
-//! [`MemoryServer::handle_frame`] and carries out the [`Effect`]s it returns.
+//! [`MemoryServer::handle_frame`] and carries out the [`Effect`]s it returns
+//! with [`carry_out`], through its own [`Courier`].
 //! Who sent a frame is the [`ClientId`] the transport names, never a field
 //! of the message.
 //!
@@ -35,31 +36,44 @@
 
 extern crate alloc;
 
-mod backing;
+// What a home sees besides `MemoryServer`: its configuration, the effects
+// it carries out, the counters it reads.
 mod config;
 mod effects;
-mod exec;
-mod file_flags;
-mod files;
-mod futex;
-mod invariants;
-mod memcalls;
+mod stats;
+
+// The mapping state (mm/nommu.c): pages, regions, address spaces.
 mod mm;
+mod nommu;
+mod page_alloc;
+mod region;
+pub mod vm_flags;
+
+// The memory calls on that state (spec §2–§7, §10).
+mod exec;
+mod memcalls;
 mod mmap;
 mod mremap;
 mod munmap;
-mod nommu;
-mod ops;
-mod page_alloc;
-mod proc_fs;
+mod release;
+mod truncate;
+
+// Processes and what they share besides mappings (spec §8, §7.1–§7.4).
+mod futex;
 mod process;
 mod ptrace;
-mod region;
-mod release;
 mod shm;
-mod stats;
-mod truncate;
-pub mod vm_flags;
+
+// Files and the drivers behind them: the mount table and descriptors, the
+// operations that wait for a driver, the storage drivers hold.
+mod backing;
+mod file_flags;
+mod files;
+mod ops;
+
+// Reading the state: `/proc` texts (spec §9) and the invariant checker.
+mod invariants;
+mod proc_fs;
 
 #[cfg(test)]
 mod tests;
