@@ -1,4 +1,4 @@
-//! Pending continuations: every client call that needs a driver becomes an
+//! Driver-bound operations (continuations): every client call that needs a driver becomes an
 //! operation that sends one driver request at a time and continues when
 //! the answer comes (MINIX's suspended reply). The client's reply is held
 //! meanwhile; other clients are served.
@@ -10,6 +10,12 @@
 //! does not answer within [`crate::Config::driver_timeout_ms`] fails the
 //! operation with `EIO`; the operation's undo step then removes whatever
 //! it had built (region usage, pages, object references).
+//!
+//! The folder: `queue` (submit, wait for the object, finish), `step`
+//! (advance an operation, driver answers), `undo` (fail, time out, give
+//! back), one file per operation (`open`, `file_io`, `file_mmap`,
+//! `unlink`), and `driver_calls`, the calls a driver makes on its own
+//! connection and what its death undoes.
 
 mod driver_calls;
 pub mod file_io;
