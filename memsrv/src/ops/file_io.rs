@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::file_flags::{is_stream, type_bits, MAX_OFFSET, SEEK_CUR, SEEK_END, SEEK_SET};
 use crate::files::FileId;
-use crate::ops::{driver_errno, Input, Op, OpKind, Step};
+use crate::ops::{driver_errno, unexpected, Input, Op, OpKind, Step};
 use crate::region::ObjectKey;
 use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
 use protocol::{
@@ -55,20 +55,12 @@ pub struct TruncateOp {
 
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// An operation on the object behind a descriptor (holding a reference).
-    fn object_op(&mut self, who: &Caller, key: ObjectKey, kind: OpKind) -> Op {
+    pub(super) fn object_op(&mut self, who: &Caller, key: ObjectKey, kind: OpKind) -> Op {
         self.files.get_object(key);
-        Op {
-            client: Some((who.client, who.tag)),
-            pid: who.pid,
-            driver: key.driver,
-            object: Some(key),
-            holds_object: true,
-            call: None,
-            kind,
-        }
+        Op::for_caller(who, key.driver, Some(key), kind)
     }
 
-    fn info_of(&self, key: ObjectKey) -> Result<ObjectInfo, Errno> {
+    pub(super) fn info_of(&self, key: ObjectKey) -> Result<ObjectInfo, Errno> {
         self.files
             .objects
             .get(&key)
@@ -106,12 +98,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if !info.ops.has(DriverOps::READ) {
             return Err(Errno::EINVAL);
         }
-        if offset.is_some() && is_stream(info.kind) {
-            return Err(Errno::ESPIPE);
-        }
-        if offset.is_some_and(|o| o > MAX_OFFSET) {
-            return Err(Errno::EINVAL);
-        }
+        check_offset(info.kind, offset)?;
         let len = len.min(DATA_CHUNK as u32);
         if len == 0 {
             return Ok(Answer::Now(Reply::Data(Bytes::new())));
@@ -129,15 +116,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(self.submit_op(op, fx))
     }
 
-    pub(crate) fn read_step(
-        &mut self,
-        o: &mut ReadOp,
-        key: Option<ObjectKey>,
-        input: Input,
-    ) -> Step {
-        let Some(key) = key else {
-            return Step::Done(Err(Errno::EIO));
-        };
+    pub(crate) fn read_step(&mut self, o: &mut ReadOp, key: ObjectKey, input: Input) -> Step {
         match input {
             Input::Start => {
                 o.at = self.position(o.file, o.offset);
@@ -158,8 +137,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 }
                 Step::Done(Ok(Reply::Data(bytes)))
             }
-            Input::Reply(DriverReply::Error(e)) => Step::Done(Err(driver_errno(e))),
-            Input::Reply(_) => Step::Done(Err(Errno::EIO)),
+            Input::Reply(other) => unexpected(other),
         }
     }
 
@@ -179,12 +157,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if !info.ops.has(DriverOps::WRITE) {
             return Err(Errno::EINVAL);
         }
-        if offset.is_some() && is_stream(info.kind) {
-            return Err(Errno::ESPIPE);
-        }
-        if offset.is_some_and(|o| o > MAX_OFFSET) {
-            return Err(Errno::EINVAL);
-        }
+        check_offset(info.kind, offset)?;
         if data.is_empty() {
             return Ok(Answer::Now(Reply::Count(0)));
         }
@@ -203,15 +176,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(self.submit_op(op, fx))
     }
 
-    pub(crate) fn write_step(
-        &mut self,
-        o: &mut WriteOp,
-        key: Option<ObjectKey>,
-        input: Input,
-    ) -> Step {
-        let Some(key) = key else {
-            return Step::Done(Err(Errno::EIO));
-        };
+    pub(crate) fn write_step(&mut self, o: &mut WriteOp, key: ObjectKey, input: Input) -> Step {
         match input {
             Input::Start if o.sizing => Step::Send(DriverRequest::Stat { object: key.object }),
             Input::Start => self.send_write(o, key),
@@ -234,8 +199,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 }
                 Step::Done(Ok(Reply::Count(n)))
             }
-            Input::Reply(DriverReply::Error(e)) => Step::Done(Err(driver_errno(e))),
-            Input::Reply(_) => Step::Done(Err(Errno::EIO)),
+            Input::Reply(other) => unexpected(other),
         }
     }
 
@@ -285,15 +249,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(Answer::Now(Reply::Offset(pos)))
     }
 
-    pub(crate) fn seek_step(
-        &mut self,
-        o: &mut SeekOp,
-        key: Option<ObjectKey>,
-        input: Input,
-    ) -> Step {
-        let Some(key) = key else {
-            return Step::Done(Err(Errno::EIO));
-        };
+    pub(crate) fn seek_step(&mut self, o: &mut SeekOp, key: ObjectKey, input: Input) -> Step {
         match input {
             Input::Start => Step::Send(DriverRequest::Stat { object: key.object }),
             Input::Reply(DriverReply::Opened(info)) => {
@@ -306,8 +262,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 });
                 Step::Done(result)
             }
-            Input::Reply(DriverReply::Error(e)) => Step::Done(Err(driver_errno(e))),
-            Input::Reply(_) => Step::Done(Err(Errno::EIO)),
+            Input::Reply(other) => unexpected(other),
         }
     }
 
@@ -322,15 +277,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(self.submit_op(op, fx))
     }
 
-    pub(crate) fn stat_step(
-        &mut self,
-        _o: &mut StatOp,
-        key: Option<ObjectKey>,
-        input: Input,
-    ) -> Step {
-        let Some(key) = key else {
-            return Step::Done(Err(Errno::EIO));
-        };
+    pub(crate) fn stat_step(&mut self, _o: &mut StatOp, key: ObjectKey, input: Input) -> Step {
         match input {
             Input::Start => Step::Send(DriverRequest::Stat { object: key.object }),
             Input::Reply(DriverReply::Opened(info)) => {
@@ -352,8 +299,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     gid: d.owner.1,
                 })))
             }
-            Input::Reply(DriverReply::Error(e)) => Step::Done(Err(driver_errno(e))),
-            Input::Reply(_) => Step::Done(Err(Errno::EIO)),
+            Input::Reply(other) => unexpected(other),
         }
     }
 
@@ -388,12 +334,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn truncate_step(
         &mut self,
         o: &mut TruncateOp,
-        key: Option<ObjectKey>,
+        key: ObjectKey,
         input: Input,
     ) -> Step {
-        let Some(key) = key else {
-            return Step::Done(Err(Errno::EIO));
-        };
         match (o.state, input) {
             (TruncState::Stat, Input::Start) => {
                 Step::Send(DriverRequest::Stat { object: key.object })
@@ -430,4 +373,16 @@ fn seek_to(base: u64, offset: i64) -> Result<u64, Errno> {
         None if offset < 0 => Err(Errno::EINVAL),
         None => Err(Errno::EOVERFLOW),
     }
+}
+
+/// `pread`/`pwrite`'s offset: none on a stream (`ESPIPE`), none past the
+/// largest file offset (`EINVAL`).
+fn check_offset(kind: ObjectKind, offset: Option<u64>) -> Result<(), Errno> {
+    if offset.is_some() && is_stream(kind) {
+        return Err(Errno::ESPIPE);
+    }
+    if offset.is_some_and(|o| o > MAX_OFFSET) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }

@@ -18,7 +18,7 @@ use crate::file_flags::{Access, MAX_OFFSET};
 use crate::mm::{MmId, Vma};
 use crate::mmap::{validate_mmap_request, MmapArgs};
 use crate::nommu::{page_align, Nommu};
-use crate::ops::{driver_errno, Input, Op, OpId, OpKind, Step};
+use crate::ops::{driver_errno, Input, OpId, OpKind, Step};
 use crate::process::ProcState;
 use crate::region::{ObjectKey, Region, RegionId};
 use crate::vm_flags::{
@@ -239,12 +239,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         // the clients' address space; a copy too big fails at allocation.
         let req = validate_mmap_request(args.len, args.flags, pgoff, ulong_max, ulong_max)?;
         let key = file.key;
-        let info = self
-            .files
-            .objects
-            .get(&key)
-            .map(|o| o.info)
-            .ok_or(Errno::EBADF)?;
+        let info = self.info_of(key)?;
         let noexec = self
             .files
             .drivers
@@ -253,15 +248,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let caps = validate_file_mapping(&info, file.access, noexec, args.prot, args.flags)?;
         let vm_flags =
             determine_vm_flags(MappingKind::File, args.prot, args.flags, caps, who.ptraced);
-        self.files.get_object(key);
-        let op = Op {
-            client: Some((who.client, who.tag)),
-            pid: who.pid,
-            driver: key.driver,
-            object: Some(key),
-            holds_object: true,
-            call: None,
-            kind: OpKind::Mmap(MmapOp {
+        let op = self.object_op(
+            who,
+            key,
+            OpKind::Mmap(MmapOp {
                 client: who.client,
                 pid: who.pid,
                 mm: who.mm,
@@ -277,19 +267,19 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 addr: None,
                 copy: None,
             }),
-        };
+        );
         Ok(self.submit_op(op, fx))
     }
 
-    pub(crate) fn mmap_step(
-        &mut self,
-        o: &mut MmapOp,
-        key: Option<ObjectKey>,
-        input: Input,
-    ) -> Step {
-        let Some(key) = key else {
-            return Step::Done(Err(Errno::EIO));
-        };
+    /// Whether the address space is gone or holds `max_map_count` mappings.
+    fn mm_full(&self, mm: MmId) -> bool {
+        self.nommu
+            .mms
+            .get(&mm)
+            .is_none_or(|m| m.map_count() >= self.nommu.tunables.max_map_count)
+    }
+
+    pub(crate) fn mmap_step(&mut self, o: &mut MmapOp, key: ObjectKey, input: Input) -> Step {
         let reply = match (o.state, input) {
             (MmapState::Start, Input::Start) => return self.mmap_start(o, key),
             (_, Input::Reply(reply)) => reply,
@@ -353,12 +343,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
             o.caps &= !NOMMU_MAP_DIRECT;
         }
-        let full = self
-            .nommu
-            .mms
-            .get(&o.mm)
-            .is_none_or(|m| m.map_count() >= self.nommu.tunables.max_map_count);
-        if full {
+        if self.mm_full(o.mm) {
             return Step::Done(Err(Errno::ENOMEM));
         }
         if is_shareable(o.vm_flags) {
@@ -470,12 +455,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if !live {
             return Err(Errno::ESRCH);
         }
-        let full = self
-            .nommu
-            .mms
-            .get(&o.mm)
-            .is_none_or(|m| m.map_count() >= self.nommu.tunables.max_map_count);
-        if full {
+        if self.mm_full(o.mm) {
             return Err(Errno::ENOMEM);
         }
         let backing = self

@@ -33,7 +33,7 @@ use crate::ops::file_io::{ReadOp, SeekOp, StatOp, TruncateOp, WriteOp};
 use crate::ops::file_mmap::MmapOp;
 use crate::ops::open::{OpenOp, OpenState};
 use crate::region::{DriverId, ObjectKey};
-use crate::{ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
+use crate::{Caller, ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
 use protocol::{DriverReply, DriverRequest, Errno, Reply};
 
 /// An operation's identity.
@@ -69,6 +69,28 @@ pub struct Op {
     /// The tag of the driver request in flight.
     pub call: Option<u32>,
     pub kind: OpKind,
+}
+
+impl Op {
+    /// An operation `who` waits for: on `object` (holding a reference to
+    /// it) when the call names an open object, else on the driver alone
+    /// until a lookup names one.
+    pub fn for_caller(
+        who: &Caller,
+        driver: DriverId,
+        object: Option<ObjectKey>,
+        kind: OpKind,
+    ) -> Self {
+        Self {
+            client: Some((who.client, who.tag)),
+            pid: who.pid,
+            driver,
+            object,
+            holds_object: object.is_some(),
+            call: None,
+            kind,
+        }
+    }
 }
 
 /// What one step of an operation decided.
@@ -142,5 +164,14 @@ pub fn driver_errno(e: Errno) -> Errno {
         Errno::EIO
     } else {
         e
+    }
+}
+
+/// The step for a driver answer an operation did not expect at this
+/// point: the driver's error as a client may see it, else `EIO`.
+pub fn unexpected(reply: DriverReply) -> Step {
+    match reply {
+        DriverReply::Error(e) => Step::Done(Err(driver_errno(e))),
+        _ => Step::Done(Err(Errno::EIO)),
     }
 }

@@ -48,13 +48,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
         let access = Access::from_flags(flags).ok_or(Errno::EINVAL)?;
-        let (driver, rest) = self.files.resolve(path)?;
-        let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
-        let read_only = self
-            .files
-            .drivers
-            .get(&driver)
-            .is_some_and(|d| d.registration.read_only);
+        let (driver, lookup, read_only) = self.resolve_mount(path)?;
         if read_only && (access.write || flags & O_TRUNC != 0) {
             return Err(Errno::EROFS);
         }
@@ -62,14 +56,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if open >= self.config.max_open_files {
             return Err(Errno::EMFILE);
         }
-        let op = Op {
-            client: Some((who.client, who.tag)),
-            pid: who.pid,
+        let op = Op::for_caller(
+            who,
             driver,
-            object: None,
-            holds_object: false,
-            call: None,
-            kind: OpKind::Open(OpenOp {
+            None,
+            OpKind::Open(OpenOp {
                 lookup,
                 flags,
                 mode,
@@ -78,8 +69,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 read_only,
                 state: OpenState::Lookup,
             }),
-        };
+        );
         Ok(self.submit_op(op, fx))
+    }
+
+    /// The mount serving `path`, the path relative to it, and whether the
+    /// mount is read-only.
+    pub(crate) fn resolve_mount(&self, path: &str) -> Result<(DriverId, Path, bool), Errno> {
+        let (driver, rest) = self.files.resolve(path)?;
+        let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
+        let read_only = self
+            .files
+            .drivers
+            .get(&driver)
+            .is_some_and(|d| d.registration.read_only);
+        Ok((driver, lookup, read_only))
     }
 
     pub(crate) fn sys_close(&mut self, pid: u32, fd: i32) -> Result<Answer, Errno> {

@@ -112,13 +112,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 &mut op.holds_object,
                 input,
             ),
-            OpKind::Read(o) => self.read_step(o, key, input),
-            OpKind::Write(o) => self.write_step(o, key, input),
-            OpKind::Seek(o) => self.seek_step(o, key, input),
-            OpKind::Stat(o) => self.stat_step(o, key, input),
-            OpKind::Truncate(o) => self.truncate_step(o, key, input),
-            OpKind::Mmap(o) => self.mmap_step(o, key, input),
             OpKind::Unlink(path) => self.unlink_step(path, input),
+            // The operations on an open object know it from the start.
+            kind => {
+                let Some(key) = key else {
+                    return Step::Done(Err(Errno::EIO));
+                };
+                match kind {
+                    OpKind::Read(o) => self.read_step(o, key, input),
+                    OpKind::Write(o) => self.write_step(o, key, input),
+                    OpKind::Seek(o) => self.seek_step(o, key, input),
+                    OpKind::Stat(o) => self.stat_step(o, key, input),
+                    OpKind::Truncate(o) => self.truncate_step(o, key, input),
+                    OpKind::Mmap(o) => self.mmap_step(o, key, input),
+                    OpKind::Notify(_) | OpKind::Open(_) | OpKind::Unlink(_) => {
+                        Step::Done(Err(Errno::EIO))
+                    }
+                }
+            }
         }
     }
 

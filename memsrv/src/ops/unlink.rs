@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use protocol::{DriverReply, DriverRequest, Errno, Path, Reply};
 
-use crate::ops::{driver_errno, Input, Op, OpKind, Step};
+use crate::ops::{unexpected, Input, Op, OpKind, Step};
 use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -21,25 +21,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         path: &str,
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
-        let (driver, rest) = self.files.resolve(path)?;
-        let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
-        let read_only = self
-            .files
-            .drivers
-            .get(&driver)
-            .is_some_and(|d| d.registration.read_only);
+        let (driver, lookup, read_only) = self.resolve_mount(path)?;
         if read_only {
             return Err(Errno::EROFS);
         }
-        let op = Op {
-            client: Some((who.client, who.tag)),
-            pid: who.pid,
-            driver,
-            object: None,
-            holds_object: false,
-            call: None,
-            kind: OpKind::Unlink(lookup),
-        };
+        let op = Op::for_caller(who, driver, None, OpKind::Unlink(lookup));
         Ok(self.submit_op(op, fx))
     }
 
@@ -48,8 +34,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         match input {
             Input::Start => Step::Send(DriverRequest::Unlink { path: path.clone() }),
             Input::Reply(DriverReply::Done) => Step::Done(Ok(Reply::Done)),
-            Input::Reply(DriverReply::Error(e)) => Step::Done(Err(driver_errno(e))),
-            Input::Reply(_) => Step::Done(Err(Errno::EIO)),
+            Input::Reply(other) => unexpected(other),
         }
     }
 }
