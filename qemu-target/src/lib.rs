@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`ipc`] | the task table, scheduler and IPC (plain code, tested on the host) |
 //! | `arch` | boot entry, trap vectors, CSRs, SBI calls |
-//! | `kernel` | the trap handler, timer and idle loop |
+//! | `trap` | the trap path: system calls, the timer, faults, the idle loop |
 //! | `memory` | the physical memory map and raw access to it |
 //! | `console` | the UART and the exit device |
 //! | `sys` | the task side: system calls, spawning, printing, the shim transport |
@@ -32,10 +32,10 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod devices;
 #[cfg(target_os = "none")]
-pub mod kernel;
-#[cfg(target_os = "none")]
 pub mod memory;
 #[cfg(target_os = "none")]
 pub mod sys;
 #[cfg(target_os = "none")]
 pub mod tasks;
+#[cfg(target_os = "none")]
+pub mod trap;

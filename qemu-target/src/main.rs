@@ -7,7 +7,7 @@ extern crate alloc;
 
 use linked_list_allocator::LockedHeap;
 use qemu_target::ipc::TaskStart;
-use qemu_target::{console, kernel, kprintln, memory, tasks};
+use qemu_target::{console, kprintln, memory, tasks, trap};
 
 /// Every task's Rust heap (stacks included). Its lock is a spin lock: a
 /// task preempted while holding it only delays the others.
@@ -42,7 +42,7 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
             .init(heap.start as *mut u8, (heap.end - heap.start) as usize)
     };
     let stack_top = core::ptr::addr_of_mut!(INIT_STACK_MEM) as u64 + INIT_STACK as u64;
-    kernel::start(
+    trap::start(
         "init",
         TaskStart {
             entry: tasks::init::entry as *const () as usize as u64,
@@ -59,7 +59,7 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    if kernel::in_kernel() {
+    if trap::in_kernel() {
         kprintln!("kernel panic: {info}");
         console::power_off(6);
     }

@@ -1,6 +1,7 @@
-//! The kernel proper: the task table, the trap handler (system calls,
-//! the timer, faults) and the idle loop. Runs with interrupts off on one
-//! hart; every entry comes through a trap, so nothing here is reentered.
+//! The trap path: every trap from a task (system calls, the timer,
+//! faults) goes to the kernel state in [`ipc`](crate::ipc) from here, and
+//! here the hart idles. Runs with interrupts off on one hart; every entry
+//! comes through a trap, so nothing here is reentered.
 
 use crate::arch;
 use crate::console;
