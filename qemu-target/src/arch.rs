@@ -1,5 +1,5 @@
 //! riscv64 specifics: the boot entry, the trap vectors that save and
-//! restore a task's [`TrapFrame`](crate::ipc::TrapFrame), CSR access and
+//! restore a task's [`TrapFrame`](crate::kernel::TrapFrame), CSR access and
 //! the SBI calls the kernel makes. All assembly lives here.
 
 use core::arch::{asm, global_asm};
@@ -198,7 +198,7 @@ kernel_trap_vector:
 );
 
 extern "C" {
-    fn restore_frame(frame: *mut crate::ipc::TrapFrame) -> !;
+    fn restore_frame(frame: *mut crate::kernel::TrapFrame) -> !;
     fn kernel_trap_vector();
 }
 
@@ -229,7 +229,7 @@ pub fn init_hart() {
 }
 
 /// Enter a task for the first time (or after the kernel idled).
-pub fn enter(frame: *mut crate::ipc::TrapFrame) -> ! {
+pub fn enter(frame: *mut crate::kernel::TrapFrame) -> ! {
     // SAFETY: `frame` is a task's frame in the kernel's task table, set up
     // by `Kernel::spawn` with a valid pc and stack; restore_frame returns
     // to user mode through it and never comes back here.

@@ -4,7 +4,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`ipc`] | the task table, scheduler and IPC (plain code, tested on the host) |
+//! | [`kernel`] | the task table, scheduler and IPC (plain code, tested on the host) |
 //! | `arch` | boot entry, trap vectors, CSRs, SBI calls |
 //! | `trap` | the trap path: system calls, the timer, faults, the idle loop |
 //! | `memory` | the physical memory map and raw access to it |
@@ -13,7 +13,7 @@
 //! | `devices` | QEMU's flash and virtio-blk as backing-device hardware |
 //! | `tasks` | memsrv, drivers and the test programs as tasks |
 //!
-//! Everything but [`ipc`] exists only for `riscv64gc-unknown-none-elf`,
+//! Everything but [`kernel`] exists only for `riscv64gc-unknown-none-elf`,
 //! built by `scripts/board.sh`.
 #![no_std]
 
@@ -23,7 +23,7 @@ extern crate std;
 #[cfg(target_os = "none")]
 extern crate alloc;
 
-pub mod ipc;
+pub mod kernel;
 
 #[cfg(target_os = "none")]
 pub mod arch;

@@ -6,7 +6,7 @@
 extern crate alloc;
 
 use linked_list_allocator::LockedHeap;
-use qemu_target::ipc::TaskStart;
+use qemu_target::kernel::TaskStart;
 use qemu_target::{console, kprintln, memory, tasks, trap};
 
 /// Every task's Rust heap (stacks included). Its lock is a spin lock: a

@@ -2,7 +2,7 @@
 //! console printing, and [`Channel`], the shim's transport over a
 //! connection.
 
-use crate::ipc::{ConnId, Event, Sys, NEVER};
+use crate::kernel::{ConnId, Event, Sys, NEVER};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;

@@ -1,11 +1,11 @@
 //! The trap path: every trap from a task (system calls, the timer,
-//! faults) goes to the kernel state in [`ipc`](crate::ipc) from here, and
-//! here the hart idles. Runs with interrupts off on one hart; every entry
+//! faults) goes from here to the [`kernel`](crate::kernel)'s plain code,
+//! and here the hart idles. Runs with interrupts off on one hart; every entry
 //! comes through a trap, so nothing here is reentered.
 
 use crate::arch;
 use crate::console;
-use crate::ipc::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
+use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
 use crate::kprintln;
 use crate::memory;
 use core::cell::UnsafeCell;
@@ -130,7 +130,7 @@ fn cause_name(scause: u64) -> &'static str {
 /// Every trap from a task lands here with its registers saved in its
 /// frame; returns the frame to resume.
 #[no_mangle]
-extern "C" fn trap_handler(_frame: *mut crate::ipc::TrapFrame) -> *mut crate::ipc::TrapFrame {
+extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate::kernel::TrapFrame {
     IN_KERNEL.store(true, Ordering::Relaxed);
     let s = state();
     let (scause, sepc, stval) = arch::trap_cause();

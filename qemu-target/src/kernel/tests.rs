@@ -1,4 +1,6 @@
+use super::ipc::UP_DEPTH;
 use super::*;
+use protocol::MAX_FRAME;
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;

@@ -1,0 +1,202 @@
+//! The board's kernel as plain code: every system call is a method on
+//! [`Kernel`] that reads its arguments from the calling task's saved
+//! registers and writes results into the registers of whichever tasks it
+//! completes. The trap path ([`trap`](crate::trap), board only) does the
+//! rest: saving and restoring those registers. Nothing here allocates or
+//! touches the hardware, so it is unit-tested on the host.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | this file | the kernel's state, the system call numbers and their dispatch, [`Machine`] |
+//! | [`task_table`] | tasks: saved registers, state, start, exit, join, the stack canary |
+//! | [`scheduler`] | which ready task runs next, and the deadlines that wake blocked ones |
+//! | [`ipc`] | connections and their frames: send, receive, reply, the frame pool |
+
+pub mod ipc;
+pub mod scheduler;
+pub mod task_table;
+
+pub use ipc::{ConnId, Event, FRAME_POOL, MAX_CONNECTIONS};
+pub use scheduler::NEVER;
+pub use task_table::{
+    reg, Task, TaskId, TaskStart, TaskState, TrapFrame, MAX_TASKS, STACK_CANARY, TASK_NAME,
+};
+
+use heapless::Deque;
+use ipc::{Connection, FramePool};
+use protocol::Errno;
+
+/// System call numbers (in `a7`; arguments in `a0..a4`; results in
+/// `a0..a2`, `a0` negative errno on failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Sys {
+    /// `(ptr, len)`: write bytes to the console.
+    Console = 0,
+    /// `(code)`: end the calling task.
+    Exit = 1,
+    /// `(server task, uid, gid)` → connection. Only privileged tasks may
+    /// name credentials other than their own.
+    Connect = 2,
+    /// `(conn)`: the client closes; the server sees a hang-up.
+    Close = 3,
+    /// `(conn, ptr, len)`: queue a frame to the other end, do not wait.
+    Send = 4,
+    /// `(conn, ptr, cap, deadline)` → length: the client's next frame.
+    Recv = 5,
+    /// `(conn, ptr, len, reply ptr, reply cap)` → reply length.
+    Call = 6,
+    /// `(ptr, cap, deadline)` → `(conn, len or credentials, event)`: the
+    /// server's next event ([`Event`]).
+    Receive = 7,
+    /// `(conn, ptr, len)`: the server answers (or sends unasked).
+    Reply = 8,
+    /// `(conn)`: the server drops a client.
+    Hangup = 9,
+    /// Give up the rest of the time slice.
+    Yield = 10,
+    /// `(deadline)`: sleep until then.
+    Sleep = 11,
+    /// `(code)`: end the run (0 passes); privileged tasks only.
+    PowerOff = 12,
+    /// `(entry, arg, stack top, tls, name ptr, name len | stack size <<
+    /// 16 | privileged << 63, exit trampoline)` → task: start a task;
+    /// privileged tasks only.
+    Spawn = 13,
+    /// `(task, deadline)` → `(0, exit code)`: wait for a task to end and
+    /// free its slot.
+    Join = 14,
+}
+
+impl Sys {
+    fn from_raw(raw: u64) -> Option<Self> {
+        use Sys::*;
+        const ALL: [Sys; 15] = [
+            Console, Exit, Connect, Close, Send, Recv, Call, Receive, Reply, Hangup, Yield, Sleep,
+            PowerOff, Spawn, Join,
+        ];
+        ALL.into_iter().find(|s| *s as u64 == raw)
+    }
+}
+
+/// Where the kernel may copy to and from a task's memory, and where its
+/// console goes (the board: RAM bounds and the UART; tests: a vector).
+pub trait Machine {
+    /// Copy `bytes` to `addr`; false if the range is not task memory.
+    fn copy_out(&mut self, addr: u64, bytes: &[u8]) -> bool;
+    /// Fill `out` from `addr`; false if the range is not task memory.
+    fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> bool;
+    /// Copy `len` bytes between two tasks' memory; false if either range
+    /// is not task memory.
+    fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool;
+    /// Whether `[addr, addr+len)` is task memory.
+    fn contains(&self, addr: u64, len: usize) -> bool;
+    fn console(&mut self, bytes: &[u8]);
+}
+
+/// What the trap handler must do after a system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Return to the caller (or schedule, if it blocked).
+    Continue,
+    /// The caller gave up its time slice: run someone else first.
+    Yield,
+    /// Power the board off with this code.
+    PowerOff(u64),
+}
+
+pub struct Kernel {
+    pub tasks: [Task; MAX_TASKS],
+    connections: [Connection; MAX_CONNECTIONS],
+    pool: FramePool,
+    /// Round-robin position of the scheduler.
+    last_run: usize,
+    /// Connections that may have an event for their server (opened, a
+    /// frame queued, hung up), oldest first: a receive takes the first
+    /// one of its own instead of scanning every connection.
+    ready: Deque<u16, MAX_CONNECTIONS>,
+}
+
+fn neg(e: Errno) -> u64 {
+    (-i64::from(e.0)) as u64
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Kernel {
+    pub const fn new() -> Self {
+        Self {
+            tasks: [Task::EMPTY; MAX_TASKS],
+            connections: [Connection::FREE; MAX_CONNECTIONS],
+            pool: FramePool::new(),
+            last_run: 0,
+            ready: Deque::new(),
+        }
+    }
+
+    /// Handle the system call task `id` trapped with (its `sepc` already
+    /// past the `ecall`).
+    pub fn syscall(&mut self, id: TaskId, now_ms: u64, machine: &mut dyn Machine) -> Outcome {
+        let r = self.tasks[id].frame.regs;
+        let (a0, a1, a2, a3, a4) = (r[reg::A0], r[reg::A1], r[reg::A2], r[reg::A3], r[reg::A4]);
+        let result = match Sys::from_raw(r[reg::A7]) {
+            None => Err(Errno::ENOSYS),
+            Some(Sys::Console) => self.console(a0, a1, machine),
+            Some(Sys::Exit) => {
+                self.exit(id, a0 as i64, machine);
+                return Outcome::Continue;
+            }
+            Some(Sys::Connect) => self.connect(id, a0, a1, a2, machine),
+            Some(Sys::Close) => self.close(id, a0, machine),
+            Some(Sys::Send) => self.send(id, a0, a1, a2, machine),
+            Some(Sys::Recv) => return self.recv(id, a0, a1, a2, a3, now_ms, machine),
+            Some(Sys::Call) => match self.send(id, a0, a1, a2, machine) {
+                Ok(_) => return self.recv(id, a0, a3, a4, NEVER, now_ms, machine),
+                Err(e) => Err(e),
+            },
+            Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
+            Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
+            Some(Sys::Hangup) => self.hangup(id, a0),
+            Some(Sys::Yield) => {
+                self.tasks[id].frame.regs[reg::A0] = 0;
+                return Outcome::Yield;
+            }
+            Some(Sys::Sleep) => {
+                if a0 > now_ms {
+                    self.tasks[id].state = TaskState::Sleep { deadline: a0 };
+                }
+                Ok(0)
+            }
+            Some(Sys::PowerOff) if self.tasks[id].privileged => return Outcome::PowerOff(a0),
+            Some(Sys::PowerOff) => Err(Errno::EPERM),
+            Some(Sys::Spawn) => self.spawn_call(id, r, machine),
+            Some(Sys::Join) => self.join(id, a0, a1, now_ms),
+        };
+        self.tasks[id].frame.regs[reg::A0] = match result {
+            Ok(v) => v,
+            Err(e) => neg(e),
+        };
+        Outcome::Continue
+    }
+
+    fn console(&mut self, addr: u64, len: u64, machine: &mut dyn Machine) -> Result<u64, Errno> {
+        let mut buf = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            if !machine.copy_in(addr.wrapping_add(done), &mut buf[..n]) {
+                return Err(Errno::EFAULT);
+            }
+            machine.console(&buf[..n]);
+            done += n as u64;
+        }
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests;
