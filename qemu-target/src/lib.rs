@@ -8,6 +8,7 @@
 //! | `arch` | boot entry, trap vectors, CSRs, SBI calls |
 //! | `trap` | the trap path: system calls, the timer, faults, the idle loop |
 //! | `memory` | the physical memory map and raw access to it |
+//! | `c_runtime` | C tasks' thread-local blocks, the C glue's accessors, `main`, Lua's C API |
 //! | `console` | the UART and the exit device |
 //! | `sys` | the task side: system calls, spawning, printing, the shim transport |
 //! | `devices` | QEMU's flash and virtio-blk as backing-device hardware |
@@ -27,6 +28,8 @@ pub mod kernel;
 
 #[cfg(target_os = "none")]
 pub mod arch;
+#[cfg(target_os = "none")]
+pub mod c_runtime;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]

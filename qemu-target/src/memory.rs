@@ -129,3 +129,16 @@ pub fn load_u32(addr: u64) -> Option<u32> {
     let word = unsafe { &*(addr as *const core::sync::atomic::AtomicU32) };
     Some(word.load(core::sync::atomic::Ordering::Acquire))
 }
+
+/// Nothing answers at this physical address (past the end of RAM, no
+/// device).
+pub const NOTHING_THERE: u64 = 0x9000_0000;
+
+/// Load the word at [`NOTHING_THERE`]: a load access fault, so the kernel
+/// ends the calling task and this never returns to it (the robustness
+/// suite's faulting task).
+pub fn load_from_nothing() -> u64 {
+    // SAFETY: no memory is read: the load traps, and the kernel kills the
+    // task before the value could be used. Volatile so it is not elided.
+    unsafe { core::ptr::read_volatile(NOTHING_THERE as *const u64) }
+}

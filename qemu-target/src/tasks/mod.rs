@@ -1,7 +1,11 @@
 //! The tasks the board runs: memsrv, the drivers, and the programs that
-//! exercise them.
+//! exercise them. Safe code only: raw memory is [`memory`](crate::memory)'s,
+//! the C side of C tasks is [`c_runtime`](crate::c_runtime)'s.
+#![deny(unsafe_code)]
 
 pub mod c_program;
+// Its /dev/mem window is raw memory from the allocator (`alloc_zeroed`).
+#[allow(unsafe_code)]
 pub mod conformance;
 pub mod demo;
 pub mod driver;

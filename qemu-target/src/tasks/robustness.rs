@@ -2,6 +2,7 @@
 //! everyone else goes on; a task that sends memsrv garbage loses its
 //! connection, not the server; bad system-call arguments are errors.
 
+use crate::memory;
 use crate::println;
 use crate::sys::{self, Channel};
 use alloc::format;
@@ -10,8 +11,6 @@ use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use protocol::{Errno, MAX_FRAME};
 
-/// Nothing answers at this physical address (past the end of RAM).
-const NOTHING_THERE: u64 = 0x9000_0000;
 /// The kernel's exit code for a task killed by a load access fault
 /// (128 + scause 5).
 const KILLED_BY_LOAD_FAULT: i64 = 128 + 5;
@@ -37,10 +36,7 @@ fn memsrv_serves(memsrv: usize) -> Check {
 fn a_faulting_task_ends_alone(memsrv: usize) -> Check {
     let task = sys::spawn("faulter", 16 << 10, move || {
         let _held = sys::connect(memsrv, 0, 0);
-        // SAFETY: deliberately not: the load faults, and the kernel ends
-        // this task before the value is used.
-        let value = unsafe { core::ptr::read_volatile(NOTHING_THERE as *const u64) };
-        value as i64
+        memory::load_from_nothing() as i64
     })
     .map_err(|e| format!("spawn: {e:?}"))?;
     match task.join() {
