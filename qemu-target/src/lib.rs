@@ -17,6 +17,7 @@
 //! Everything but [`kernel`] exists only for `riscv64gc-unknown-none-elf`,
 //! built by `scripts/board.sh`.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(test)]
 extern crate std;

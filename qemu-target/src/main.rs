@@ -1,6 +1,7 @@
 //! The board image: boot, hand the RAM after the image to the task heap
 //! and the arena, and start the init task, which starts everything else.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 extern crate alloc;
