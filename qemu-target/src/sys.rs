@@ -1,6 +1,6 @@
 //! The task side of the kernel: system call wrappers, task spawning,
-//! console printing, and [`Channel`], the shim's transport over a
-//! connection.
+//! console printing, and [`IpcTransport`], the shim's transport over a
+//! kernel IPC connection.
 
 use crate::kernel::{ConnId, Event, Sys, NEVER};
 use alloc::boxed::Box;
@@ -295,18 +295,18 @@ pub fn spawn(
     spawn_with_tls(name, stack, false, 0, body)
 }
 
-/// A connection as the shim's transport: one call at a time.
-pub struct Channel {
+/// A kernel IPC connection as the shim's transport: one call at a time.
+pub struct IpcTransport {
     pub conn: ConnId,
 }
 
-impl nommu::Transport for Channel {
+impl nommu::Transport for IpcTransport {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         call(self.conn, request, reply)
     }
 }
 
-impl Drop for Channel {
+impl Drop for IpcTransport {
     fn drop(&mut self) {
         let _ = close(self.conn);
     }

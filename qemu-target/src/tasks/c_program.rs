@@ -19,7 +19,7 @@
 use super::memsrv::{inspect_over, settle, INSPECTOR_UID};
 use crate::c_runtime::{self, CTask};
 use crate::println;
-use crate::sys::{self, Channel};
+use crate::sys::{self, IpcTransport};
 use alloc::ffi::CString;
 use alloc::format;
 use alloc::string::String;
@@ -47,7 +47,7 @@ pub(crate) fn as_process(
             return -1;
         }
     };
-    let client = Client::new(Channel { conn });
+    let client = Client::new(IpcTransport { conn });
     if let Err(e) = client.hello(None) {
         println!("c-program: {name}: hello: {e:?}");
         return -1;

@@ -10,7 +10,7 @@ use super::memsrv::{settle, INSPECTOR_UID};
 use crate::devices::{romfs_in_bank0, CfiFlash};
 use crate::memory;
 use crate::println;
-use crate::sys::{self, Channel, FOREVER};
+use crate::sys::{self, IpcTransport, FOREVER};
 use alloc::alloc::{alloc_zeroed, Layout};
 use alloc::boxed::Box;
 use alloc::format;
@@ -38,7 +38,7 @@ use protocol::Errno;
 /// A process: one connection to memsrv.
 struct Process {
     pid: u32,
-    client: Client<Channel>,
+    client: Client<IpcTransport>,
 }
 
 impl Connection for Process {
@@ -97,7 +97,7 @@ pub struct Board {
 
 impl Board {
     fn connect(&self, uid: u32, gid: u32, ticket: Option<u64>) -> Result<Process, Errno> {
-        let channel = Channel {
+        let channel = IpcTransport {
             conn: sys::connect(self.memsrv, uid, gid)?,
         };
         let client = Client::new(channel);

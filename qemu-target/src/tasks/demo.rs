@@ -8,7 +8,7 @@
 use super::driver::mount;
 use crate::devices::romfs_in_bank0;
 use crate::println;
-use crate::sys::{self, Channel};
+use crate::sys::{self, IpcTransport};
 use drivers::ramfs::Ramfs;
 use drivers::romfs::Romfs;
 use drivers::MountPoint;
@@ -21,7 +21,7 @@ use protocol::{Errno, ProcView};
 /// mmap+munmap pairs timed at the end.
 const ROUND_TRIPS: u64 = 1000;
 
-fn show(client: &Client<Channel>, view: ProcView, title: &str, max_lines: usize) {
+fn show(client: &Client<IpcTransport>, view: ProcView, title: &str, max_lines: usize) {
     let mut text = alloc::vec![0u8; 4096];
     match client.read_proc(view, &mut text) {
         Ok(n) => {
@@ -61,7 +61,7 @@ fn start_servers(memsrv: usize) -> Result<(), Errno> {
     Ok(())
 }
 
-fn map_things(client: &Client<Channel>, started: u64) -> Result<(), Errno> {
+fn map_things(client: &Client<IpcTransport>, started: u64) -> Result<(), Errno> {
     let rw = PROT_READ | PROT_WRITE;
     let a = client.mmap(0, 16 << 10, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)?;
     println!(
@@ -97,7 +97,7 @@ fn map_things(client: &Client<Channel>, started: u64) -> Result<(), Errno> {
 
 /// Instructions (all of them: the client, the kernel, memsrv) per
 /// mmap+munmap pair of one anonymous page.
-fn time_round_trips(client: &Client<Channel>) -> Result<(), Errno> {
+fn time_round_trips(client: &Client<IpcTransport>) -> Result<(), Errno> {
     let rw = PROT_READ | PROT_WRITE;
     let flags = MAP_PRIVATE | MAP_ANONYMOUS;
     let pair = || -> Result<(), Errno> {
@@ -132,7 +132,7 @@ fn time_round_trips(client: &Client<Channel>) -> Result<(), Errno> {
 
 fn demo(memsrv: usize, started: u64) -> Result<(), Errno> {
     start_servers(memsrv)?;
-    let client = Client::new(Channel {
+    let client = Client::new(IpcTransport {
         conn: sys::connect(memsrv, 0, 0)?,
     });
     let me = client.hello(None)?;

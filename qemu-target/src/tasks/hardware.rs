@@ -10,7 +10,7 @@ use super::driver::mount;
 use crate::devices::{VirtioBlk, FLASH_BANK1};
 use crate::memory;
 use crate::println;
-use crate::sys::{self, Channel};
+use crate::sys::{self, IpcTransport};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -35,9 +35,9 @@ fn errno(what: &str) -> impl Fn(Errno) -> String + '_ {
     move |e| format!("{what}: {e:?}")
 }
 
-fn process(memsrv: usize) -> Result<Client<Channel>, String> {
+fn process(memsrv: usize) -> Result<Client<IpcTransport>, String> {
     let conn = sys::connect(memsrv, 0, 0).map_err(errno("connect"))?;
-    let client = Client::new(Channel { conn });
+    let client = Client::new(IpcTransport { conn });
     client.hello(None).map_err(errno("hello"))?;
     Ok(client)
 }

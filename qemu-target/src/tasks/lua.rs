@@ -16,7 +16,7 @@ use super::memsrv::{inspect_over, INSPECTOR_UID};
 use crate::c_runtime::lua_api::Lua;
 use crate::c_runtime::{self, CTask};
 use crate::println;
-use crate::sys::{self, Channel};
+use crate::sys::{self, IpcTransport};
 use alloc::vec::Vec;
 use core::ffi::c_int;
 use nommu::malloc::capi::nommu_malloc_trim;
@@ -28,7 +28,7 @@ const LUA_STACK: usize = 256 << 10;
 
 /// Read the script off romfs through memsrv.
 fn read_script(memsrv: usize) -> Result<Vec<u8>, Errno> {
-    let client = Client::new(Channel {
+    let client = Client::new(IpcTransport {
         conn: sys::connect(memsrv, 0, 0)?,
     });
     client.hello(None)?;

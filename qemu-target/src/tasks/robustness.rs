@@ -4,7 +4,7 @@
 
 use crate::memory;
 use crate::println;
-use crate::sys::{self, Channel};
+use crate::sys::{self, IpcTransport};
 use alloc::format;
 use alloc::string::String;
 use nommu::Client;
@@ -20,7 +20,7 @@ type Check = Result<(), String>;
 /// One anonymous mapping made and undone by a fresh process: memsrv still
 /// serves.
 fn memsrv_serves(memsrv: usize) -> Check {
-    let client = Client::new(Channel {
+    let client = Client::new(IpcTransport {
         conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
     });
     client.hello(None).map_err(|e| format!("hello: {e:?}"))?;
