@@ -11,7 +11,7 @@ use std::process::Command;
 /// (medany: RAM is at 0x8000_0000), no linker relaxation (ld.lld cannot
 /// relax GCC's objects), and picolibc's headers and TLS model from its
 /// specs file. No crt0 is linked: picolibc's writes an M-mode register,
-/// and the kernel starts C tasks itself (`tasks::c_program`).
+/// and the board starts C tasks itself (`c_runtime::spawn`).
 const CC: &str = "riscv64-unknown-elf-gcc";
 const AR: &str = "riscv64-unknown-elf-ar";
 const CFLAGS: &[&str] = &[
