@@ -105,6 +105,8 @@ pub enum Outcome {
     PowerOff(u64),
 }
 
+/// The kernel's whole state: the task table, the connections and the
+/// frames queued on them.
 pub struct Kernel {
     pub tasks: [Task; MAX_TASKS],
     connections: [Connection; MAX_CONNECTIONS],
