@@ -18,6 +18,7 @@ use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::ffi::CString;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_long, c_void};
+use core::marker::PhantomData;
 use nommu::c_abi::Home;
 use nommu::malloc::capi::{nommu_malloc_stats, NommuMallocStats};
 use protocol::{Errno, MAX_FRAME};
@@ -121,9 +122,10 @@ impl Drop for TlsBlock {
 }
 
 /// Proof that the calling task is a C task: it runs with its own TLS
-/// block. Only [`spawn`] makes one, inside the task it starts.
+/// block. Only [`spawn`] makes one, inside the task it starts; it is
+/// neither `Send` nor `Sync`, so it cannot reach another task.
 pub struct CTask {
-    _private: (),
+    _not_send: PhantomData<*const ()>,
 }
 
 impl CTask {
@@ -171,7 +173,9 @@ pub fn spawn(
     nommu::c_abi::set_home(&HOME);
     let tls = TlsBlock::new().ok_or(Errno::ENOMEM)?;
     let task = sys::spawn_with_tls(name, stack, false, tls.ptr as u64, move || {
-        body(&CTask { _private: () })
+        body(&CTask {
+            _not_send: PhantomData,
+        })
     })?;
     Ok((task, tls))
 }
