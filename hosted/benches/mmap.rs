@@ -12,7 +12,7 @@ mod daemon;
 
 use hosted::threads::{Arena, ArenaMemory, Process, ThreadsHome, Tuning};
 use memsrv::{Answer, ClientId, Config, Credentials, MemoryServer};
-use nommu::host::Connection;
+use nommu::transport::Connection;
 use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use protocol::{OffsetUnit, Reply, Request, PAGE_SIZE};
@@ -269,7 +269,7 @@ fn main() {
 /// munmap; the file stays open.
 mod file_rows {
     use super::{iterations, measure, row, RUNS};
-    use nommu::host::{ConnectOptions, Connection};
+    use nommu::transport::{ConnectOptions, Connection};
     use nommu::Client;
     use protocol::linux::{MAP_PRIVATE, PROT_READ};
     use protocol::PAGE_SIZE;
@@ -396,7 +396,7 @@ mod file_rows {
     /// The shim's C `mmap` of a host descriptor: handed to the daemon,
     /// mapped through its host-file driver, the server descriptor closed.
     fn host_fd_cycle(fd: i32) {
-        let ptr = nommu::host::capi::nommu_mmap(
+        let ptr = nommu::capi::host::mmap::nommu_mmap(
             std::ptr::null_mut(),
             LEN as usize,
             libc::PROT_READ,
@@ -409,7 +409,7 @@ mod file_rows {
             "nommu_mmap of a host file"
         );
         std::hint::black_box(touch_read(ptr as usize as u64, LEN));
-        assert_eq!(nommu::host::capi::nommu_munmap(ptr, LEN as usize), 0);
+        assert_eq!(nommu::capi::host::mmap::nommu_munmap(ptr, LEN as usize), 0);
     }
 
     pub fn run() {
@@ -454,7 +454,7 @@ mod file_rows {
 /// host: this process and a forked child over a shared anonymous mapping).
 mod ipc_rows {
     use super::{measure, row, RUNS};
-    use nommu::host::{ConnectOptions, Connection};
+    use nommu::transport::{ConnectOptions, Connection};
     use nommu::Client;
     use protocol::linux::{
         FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, IPC_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, PROT_READ,

@@ -8,8 +8,8 @@
 mod daemon;
 
 use daemon::{meminfo_field, proc_text, Daemon};
-use nommu::host::channel::{Channel, Spin};
-use nommu::host::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::transport::channel_page::{Channel, Spin};
 use protocol::{
     decode_reply, encode_request, Errno, MessageKind, ProcView, Reply, Request, HEADER_LEN, MAGIC,
     MAX_FRAME, VERSION,
@@ -429,7 +429,7 @@ fn channel_call(rc: &RawChannel, frame: &[u8]) -> Option<(u32, Reply)> {
     let (raw, channel) = (&rc.raw, &rc.channel);
     let (seq, wake) = channel.post_request(frame);
     if wake {
-        nommu::host::sys::eventfd_ring(rc.doorbell.as_fd());
+        nommu::sys::eventfd_ring(rc.doorbell.as_fd());
     }
     for _ in 0..400 {
         if channel.spin_for_reply(seq) == Spin::Ready

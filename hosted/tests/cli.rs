@@ -295,9 +295,9 @@ fn a_stale_socket_left_by_a_dead_daemon_is_replaced() {
 
 #[test]
 fn a_taken_arena_address_is_a_clear_error() {
-    use nommu::host::mapping::Mapping;
-    use nommu::host::sys::sealed_memfd;
-    use nommu::host::{ConnectError, Connection};
+    use nommu::sys::sealed_memfd;
+    use nommu::transport::mapping::Mapping;
+    use nommu::transport::{ConnectError, Connection};
     use std::os::fd::AsFd;
     let d = daemon::Daemon::start();
     let squatter = sealed_memfd(c"squatter", 4096).unwrap();

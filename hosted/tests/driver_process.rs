@@ -8,9 +8,9 @@
 mod daemon;
 
 use daemon::{c_command, parse_addr, pattern, romfs_image, Daemon, DriverProcess, Scratch};
-use nommu::host::socket::{Datagram, SeqPacket, MAX_FDS};
-use nommu::host::sys::poll;
-use nommu::host::Connection;
+use nommu::sys::poll;
+use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::transport::Connection;
 use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::{

@@ -1,7 +1,7 @@
 //! The memsrvd rows: a private daemon on its own socket, and clients over
 //! its shared-memory fast path and over the socket alone.
 
-use nommu::host::{ConnectOptions, Connection};
+use nommu::transport::{ConnectOptions, Connection};
 use nommu::Client;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,6 @@
 //! `nommu-ctl`: read the memory server's `/proc` views from the shell.
 
-use nommu::host::Connection;
+use nommu::transport::Connection;
 use protocol::ProcView;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@
 //! `--client N` as a client), so `cargo run --bin nommu-demo` is enough.
 
 use hosted::daemon::{self, options, Command as DaemonCommand};
-use nommu::host::Connection;
+use nommu::transport::Connection;
 use nommu::{Client, Errno};
 use protocol::linux::{MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::ProcView;

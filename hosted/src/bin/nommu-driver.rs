@@ -4,8 +4,8 @@
 use hosted::daemon::driver::DriverLink;
 use hosted::daemon::mounts::{self, ArenaRange};
 use hosted::daemon::options::MountSpec;
-use nommu::host::socket::SeqPacket;
-use nommu::host::Connection;
+use nommu::sys::socket::SeqPacket;
+use nommu::transport::Connection;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! every client maps it at too.
 
 use memsrv::PhysicalMemory;
-use nommu::host::mapping::Mapping;
-use nommu::host::sys::sealed_memfd;
+use nommu::sys::sealed_memfd;
+use nommu::transport::mapping::Mapping;
 use protocol::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 

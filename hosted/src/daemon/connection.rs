@@ -2,7 +2,7 @@
 //! the effects, and release everything when the peer goes.
 //!
 //! Requests arrive two ways. The shared channel page (handed over with the
-//! welcome; see `nommu::host::channel`) is the hot path: the thread spins
+//! welcome; see `nommu::transport::channel_page`) is the hot path: the thread spins
 //! briefly for the next request, then flags itself asleep and sleeps in
 //! `poll` on the socket and its doorbell eventfd, which the client rings
 //! only when it sees that flag. The socket carries the handshake, any frame
@@ -36,9 +36,9 @@ use super::registry::Peer;
 use super::server::Server;
 use super::spin_gate::SpinPermit;
 use memsrv::{ClientId, Courier, Effect, FrameBuf};
-use nommu::host::channel::{Channel, Posted, Spin};
-use nommu::host::socket::{Datagram, MAX_FDS};
-use nommu::host::sys::{eventfd_drain, poll};
+use nommu::sys::socket::{Datagram, MAX_FDS};
+use nommu::sys::{eventfd_drain, poll};
+use nommu::transport::channel_page::{Channel, Posted, Spin};
 use protocol::{
     decode_reply, decode_request, encode_reply, encode_request, Errno, MessageKind, Reply, Request,
     MAX_FRAME,

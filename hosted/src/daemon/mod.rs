@@ -20,7 +20,7 @@
 //!   (`nommu-driver`), over the socket.
 //!
 //! The client side (handshake, shared channel page, C ABI) lives in
-//! `nommu::host`.
+//! `nommu::transport`.
 
 pub mod affinity;
 pub mod arena;
@@ -40,9 +40,9 @@ use arena::Arena;
 use listener::Listener;
 use memsrv::{Config, Credentials, MemoryServer};
 use mounts::ArenaRange;
-use nommu::host::channel::Channel;
-use nommu::host::socket::SeqPacket;
-use nommu::host::sys::{eventfd, poll};
+use nommu::sys::socket::SeqPacket;
+use nommu::sys::{eventfd, poll};
+use nommu::transport::channel_page::Channel;
 pub use options::{Command, Options};
 use server::Server;
 use std::io::Write;

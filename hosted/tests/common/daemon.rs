@@ -3,7 +3,7 @@
 //! failure; build `libnommu.a` and C test programs against it.
 #![allow(dead_code)]
 
-use nommu::host::{ConnectOptions, Connection};
+use nommu::transport::{ConnectOptions, Connection};
 use nommu::Client;
 use protocol::ProcView;
 use std::collections::HashMap;

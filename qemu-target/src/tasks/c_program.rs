@@ -1,5 +1,5 @@
 //! The C test program (`c/nommu_test.c`, linked with picolibc and the
-//! shim's C ABI, `nommu::c_abi`) as tasks.
+//! shim's C ABI, `nommu::capi::board`) as tasks.
 //!
 //! Each C task is a process: it opens its own connection to memsrv and
 //! says hello before `main` runs, and closes it (memsrv ends the process)
@@ -29,7 +29,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_long, c_void};
 use memsrv::Stats;
-use nommu::c_abi::{self, Home};
+use nommu::capi::board::{self as c_abi, Home};
 use nommu::Client;
 use protocol::{Errno, MAX_FRAME};
 

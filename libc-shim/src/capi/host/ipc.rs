@@ -18,13 +18,13 @@
 //! exists, and the pool keeps at most as many as were ever waiting at
 //! once. Every other call (wakes, requeues) goes over the main connection.
 
-use super::capi::{global, open_connection};
-use super::connection::Connection;
 use super::fileapi::open_at;
 use super::files::{route_path, Route};
-use super::sys::set_errno;
+use super::mmap::{global, open_connection};
 use crate::abi::{self, MAP_FAILED, SHM_PATH_MAX};
 use crate::client::Client;
+use crate::sys::set_errno;
+use crate::transport::connection::Connection;
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use protocol::linux::{
     FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT,

@@ -2,7 +2,7 @@
 //! static library built with feature `posix`: a C program linking it gets
 //! the memory server's mapping calls in place of the host kernel's.
 
-use super::capi::{nommu_mmap, nommu_munmap};
+use super::mmap::{nommu_mmap, nommu_munmap};
 use core::ffi::{c_int, c_void};
 
 /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.

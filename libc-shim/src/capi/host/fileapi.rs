@@ -4,9 +4,9 @@
 //! host kernel ([`super::files`] says how that is decided). On failure a
 //! call sets `errno` and returns -1, as its libc namesake does.
 
-use super::capi::global;
 use super::files::{self, open_on_server, route_path, Route, FDS};
-use super::sys::{host, set_errno};
+use super::mmap::global;
+use crate::sys::{host, set_errno};
 use core::ffi::{c_char, c_int, c_void, CStr};
 use protocol::{Errno, FileStat, DATA_CHUNK};
 

@@ -19,11 +19,11 @@
 //! * **Host files in `mmap`.** A host descriptor given to `mmap` is handed
 //!   to the daemon over the socket (`SCM_RIGHTS`, see
 //!   `hosted::daemon::hostfile`), opened there as a server file, mapped,
-//!   and closed again ([`super::capi::nommu_mmap`]).
+//!   and closed again ([`super::mmap::nommu_mmap`]).
 
-use super::capi::global;
-use super::connection::Connection;
+use super::mmap::global;
 use crate::client::Client;
+use crate::transport::connection::Connection;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use protocol::{Errno, MAX_MOUNTS, PATH_MAX};
@@ -307,7 +307,7 @@ pub fn open_on_server(
     let server = client.open(text, flags as u32, mode)?;
     // SAFETY: a NUL-terminated literal.
     let host = unsafe {
-        super::sys::host::openat(
+        crate::sys::host::openat(
             libc::AT_FDCWD,
             c"/dev/null".as_ptr(),
             libc::O_RDONLY | libc::O_CLOEXEC,
@@ -315,7 +315,7 @@ pub fn open_on_server(
         )
     };
     if host < 0 {
-        let e = super::sys::last_errno();
+        let e = crate::sys::last_errno();
         let _ = client.close(server);
         return Err(e);
     }
@@ -328,7 +328,7 @@ pub fn open_on_server(
             Ok(host)
         }
         Err(e) => {
-            super::sys::host::close(host);
+            crate::sys::host::close(host);
             let _ = client.close(server);
             Err(e)
         }
@@ -341,12 +341,12 @@ pub fn close(fd: i32) -> Result<(), Errno> {
     match FDS.unbind(fd) {
         Some(server) => {
             let result = global().and_then(|c| c.close(server));
-            super::sys::host::close(fd);
+            crate::sys::host::close(fd);
             result
         }
         None => {
-            if super::sys::host::close(fd) < 0 {
-                Err(super::sys::last_errno())
+            if crate::sys::host::close(fd) < 0 {
+                Err(crate::sys::last_errno())
             } else {
                 Ok(())
             }

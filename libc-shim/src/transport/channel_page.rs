@@ -32,7 +32,7 @@
 //! what it copied.
 
 use super::mapping::Mapping;
-use super::sys::{file_identity, sealed_memfd};
+use crate::sys::{file_identity, sealed_memfd};
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use protocol::{Errno, MAX_FRAME};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -235,7 +235,7 @@ impl Channel {
         fence(Ordering::SeqCst);
         let current = page.daemon.reply_seq.load(Ordering::Acquire);
         if current != seq {
-            super::sys::futex_wait(&page.daemon.reply_seq, current, timeout);
+            crate::sys::futex_wait(&page.daemon.reply_seq, current, timeout);
         }
         let done = page.daemon.reply_seq.load(Ordering::Acquire) == seq;
         if done {
@@ -317,7 +317,7 @@ impl Channel {
         page.daemon.reply_seq.store(seq, Ordering::Release);
         fence(Ordering::SeqCst);
         if page.client.client_waiting.load(Ordering::Relaxed) != 0 {
-            super::sys::futex_wake(&page.daemon.reply_seq);
+            crate::sys::futex_wake(&page.daemon.reply_seq);
         }
     }
 }

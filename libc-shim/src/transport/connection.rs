@@ -2,10 +2,10 @@
 //! carries frames over the shared channel page (fast path) or the socket.
 
 use super::arena::ArenaLease;
-use super::channel::{Channel, Spin};
-use super::socket::{Datagram, SeqPacket, MAX_FDS};
-use super::sys::eventfd_ring;
+use super::channel_page::{Channel, Spin};
 use crate::client::{Client, Transport, Welcome};
+use crate::sys::eventfd_ring;
+use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
 use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -1,11 +1,11 @@
 //! An owned `MAP_SHARED` mapping of a memory file, unmapped on drop.
 
-use super::sys::{map_shared, unmap};
+use crate::sys::{map_shared, unmap};
 use protocol::Errno;
 use std::os::fd::BorrowedFd;
 
 /// A shared read-write mapping this value owns. It never replaces an
-/// existing mapping (see [`super::sys::map_shared`]).
+/// existing mapping (see [`crate::sys::map_shared`]).
 #[derive(Debug)]
 pub struct Mapping {
     addr: usize,

@@ -7,7 +7,7 @@
 //! arena at an address already taken fails with `EEXIST`.
 
 use super::mapping::Mapping;
-use super::sys::file_identity;
+use crate::sys::file_identity;
 use protocol::Errno;
 use std::os::fd::BorrowedFd;
 use std::sync::Mutex;

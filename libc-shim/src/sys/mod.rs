@@ -1,7 +1,7 @@
 //! Thin wrappers over the few system calls the host transport needs.
 //!
 //! Every `unsafe` block of the host side that talks to the kernel lives
-//! here or in [`super::socket`], small and commented; callers get safe
+//! here or in [`socket`], small and commented; callers get safe
 //! functions over integers, atomics and owned descriptors. Memory is mapped
 //! with `syscall(SYS_mmap, ..)`, never through the `mmap` symbol: with
 //! feature `posix` this library *is* `mmap`, and calling it would recurse.
@@ -11,6 +11,8 @@
 //! those symbols. (A descriptor the library owns may still be closed with
 //! the `close` symbol, by `OwnedFd`: the exported `close` hands any
 //! descriptor that is not a server file straight to the host.)
+
+pub mod socket;
 
 use core::sync::atomic::AtomicU32;
 use protocol::Errno;

@@ -2,15 +2,15 @@
 //! over one process-wide connection made lazily on first use.
 //!
 //! The connection is found through `$NOMMU_SOCKET` (else
-//! [`super::DEFAULT_SOCKET`]) and made once, under a lock, by whichever
+//! [`crate::transport::DEFAULT_SOCKET`]) and made once, under a lock, by whichever
 //! thread calls first; after that a call takes no lock but the
 //! connection's own and allocates nothing.
 
-use super::connection::{ConnectOptions, Connection, DEFAULT_SOCKET};
 use super::files::FDS;
-use super::sys::set_errno;
 use crate::abi::MAP_FAILED;
 use crate::client::Client;
+use crate::sys::set_errno;
+use crate::transport::connection::{ConnectOptions, Connection, DEFAULT_SOCKET};
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::linux::MAP_ANONYMOUS;
