@@ -6,7 +6,7 @@
 //! `--client N` as a client), so `cargo run --bin nommu-demo` is enough.
 
 use hosted::daemon::{self, options, Command as DaemonCommand};
-use nommu::transport::Connection;
+use nommu::transport::DaemonConnection;
 use nommu::{Client, Errno};
 use protocol::linux::{MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::ProcView;
@@ -58,7 +58,7 @@ fn client(args: &[String]) -> Result<(), String> {
         .and_then(|a| a.parse().ok())
         .ok_or("--client N")?;
     let socket = args.get(1).ok_or("--client N SOCKET")?;
-    let c = Connection::connect(socket).map_err(|e| format!("connect: {e:?}"))?;
+    let c = DaemonConnection::connect(socket).map_err(|e| format!("connect: {e:?}"))?;
     let pid = c.transport().welcome().pid;
     let rw = PROT_READ | PROT_WRITE;
     let anon = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -125,10 +125,10 @@ impl Drop for Reaped {
     }
 }
 
-fn connect_when_ready(socket: &str) -> Result<Client<Connection>, String> {
+fn connect_when_ready(socket: &str) -> Result<Client<DaemonConnection>, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match Connection::connect(socket) {
+        match DaemonConnection::connect(socket) {
             Ok(c) => return Ok(c),
             Err(e) if Instant::now() > deadline => return Err(format!("daemon not ready: {e:?}")),
             Err(_) => std::thread::sleep(Duration::from_millis(20)),

@@ -38,7 +38,7 @@ use super::spin_gate::SpinPermit;
 use memsrv::{ClientId, Courier, Effect, FrameBuf};
 use nommu::sys::socket::{Datagram, MAX_FDS};
 use nommu::sys::{eventfd_drain, poll};
-use nommu::transport::channel_page::{Channel, Posted, Spin};
+use nommu::transport::channel_page::{ChannelPage, Posted, Spin};
 use protocol::{
     decode_reply, decode_request, encode_reply, encode_request, Errno, MessageKind, Reply, Request,
     MAX_FRAME,
@@ -78,7 +78,7 @@ struct Session {
     server: Arc<Server>,
     peer: Arc<Peer>,
     /// The channel page and the memory file the client maps it from.
-    channel: Channel,
+    channel: ChannelPage,
     channel_file: OwnedFd,
     /// The last channel request sequence number taken.
     last_seq: u32,
@@ -98,7 +98,7 @@ struct Session {
 
 /// Serve one connection until its peer hangs up, dies or is cut off; then
 /// memsrv releases everything the connection held.
-pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: Channel, channel_file: OwnedFd) {
+pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: ChannelPage, channel_file: OwnedFd) {
     let mut session = Session {
         server,
         peer,

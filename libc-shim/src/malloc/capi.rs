@@ -41,7 +41,7 @@ pub struct ServerPages;
 mod platform {
     use super::{Heap, ServerPages};
     use crate::client::Client;
-    use crate::transport::Connection;
+    use crate::transport::DaemonConnection;
     use protocol::Errno;
     use std::sync::Mutex;
 
@@ -53,7 +53,7 @@ mod platform {
     }
 
     pub(super) fn with_client<R>(
-        f: impl FnOnce(&Client<Connection>) -> Result<R, Errno>,
+        f: impl FnOnce(&Client<DaemonConnection>) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
         f(crate::capi::host::mmap::global()?)
     }

@@ -31,7 +31,7 @@
 //! each side copies the frame out before decoding it and trusts nothing but
 //! what it copied.
 
-use super::mapping::Mapping;
+use super::mapping::SharedMapping;
 use crate::sys::{file_identity, sealed_memfd};
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use protocol::{Errno, MAX_FRAME};
@@ -76,14 +76,14 @@ struct DaemonLine {
 /// The layout of the channel memory file. Every field is an atomic, valid
 /// for any bit pattern, so whatever a peer writes it stays a valid value.
 #[repr(C)]
-struct ChannelPage {
+struct PageLayout {
     client: ClientLine,
     daemon: DaemonLine,
     request: [AtomicU64; FRAME_WORDS],
     reply: [AtomicU64; FRAME_WORDS],
 }
 
-const _: () = assert!(core::mem::size_of::<ChannelPage>() <= CHANNEL_LEN);
+const _: () = assert!(core::mem::size_of::<PageLayout>() <= CHANNEL_LEN);
 
 fn store_frame(slot: &[AtomicU64; FRAME_WORDS], frame: &[u8]) {
     for (word, chunk) in slot.iter().zip(frame.chunks(8)) {
@@ -156,16 +156,16 @@ pub enum Posted {
 
 /// One mapped channel page (either side).
 #[derive(Debug)]
-pub struct Channel {
-    map: Mapping,
+pub struct ChannelPage {
+    map: SharedMapping,
 }
 
-impl Channel {
+impl ChannelPage {
     /// A new channel memory file, sealed against resizing, and this side's
     /// mapping of it (the daemon's side).
     pub fn create() -> Result<(Self, OwnedFd), Errno> {
         let fd = sealed_memfd(c"nommu-channel", CHANNEL_LEN as u64)?;
-        let map = Mapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
+        let map = SharedMapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
         Ok((Self { map }, fd))
     }
 
@@ -176,18 +176,18 @@ impl Channel {
             return Err(Errno::EPROTO);
         }
         Ok(Self {
-            map: Mapping::anywhere(fd, CHANNEL_LEN)?,
+            map: SharedMapping::anywhere(fd, CHANNEL_LEN)?,
         })
     }
 
-    fn page(&self) -> &ChannelPage {
+    fn page(&self) -> &PageLayout {
         // SAFETY: the mapping is page aligned, CHANNEL_LEN bytes long (at
-        // least size_of::<ChannelPage>, asserted above), backed by a memory
+        // least size_of::<PageLayout>, asserted above), backed by a memory
         // file sealed against shrinking, and lives as long as `self`. Every
         // field is an atomic integer, valid for any bytes and meant for
         // concurrent access, so a shared reference is sound even while the
         // other process writes.
-        unsafe { &*(self.map.addr() as *const ChannelPage) }
+        unsafe { &*(self.map.addr() as *const PageLayout) }
     }
 
     // ---- client side ----

@@ -23,7 +23,7 @@
 
 use super::mmap::global;
 use crate::client::Client;
-use crate::transport::connection::Connection;
+use crate::transport::connection::DaemonConnection;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use protocol::{Errno, MAX_MOUNTS, PATH_MAX};
@@ -166,7 +166,7 @@ std::thread_local! {
 
 /// Ask the server for its mounts again (a driver may have registered since
 /// the connection was made).
-pub fn refresh_mounts(client: &Client<Connection>) {
+pub fn refresh_mounts(client: &Client<DaemonConnection>) {
     let mut table = MOUNTS.lock().unwrap_or_else(|e| e.into_inner());
     table.count = 0;
     if let Ok(list) = client.list_mounts() {
@@ -191,7 +191,7 @@ pub fn refresh_mounts(client: &Client<Connection>) {
 /// The process-wide client if the daemon can be reached, with the mounts
 /// loaded. `None` (the host takes the call) when it cannot, or when called
 /// from inside the connection's own set-up.
-pub fn client_for_paths() -> Option<&'static Client<Connection>> {
+pub fn client_for_paths() -> Option<&'static Client<DaemonConnection>> {
     if CONNECTING.with(Cell::get) {
         return None;
     }
@@ -272,7 +272,7 @@ fn under(path: &[u8], mount: &[u8]) -> bool {
 #[allow(clippy::large_enum_variant)]
 pub enum Route {
     Host,
-    Server(&'static Client<Connection>, NormalPath),
+    Server(&'static Client<DaemonConnection>, NormalPath),
 }
 
 /// Decide where `path` goes (connecting if need be).
@@ -298,7 +298,7 @@ pub fn route_path(path: &[u8]) -> Route {
 /// Open `path` on the server and give the program a host descriptor that
 /// stands for it.
 pub fn open_on_server(
-    client: &Client<Connection>,
+    client: &Client<DaemonConnection>,
     path: &NormalPath,
     flags: i32,
     mode: u32,

@@ -159,7 +159,7 @@ unsafe fn record_lock(
 /// The server's attributes of `path`: open (read-only, else write-only),
 /// `fstat`, close.
 fn stat_on_server(
-    client: &crate::client::Client<crate::transport::Connection>,
+    client: &crate::client::Client<crate::transport::DaemonConnection>,
     path: &str,
 ) -> Result<FileStat, Errno> {
     let fd = match client.open(path, libc::O_RDONLY as u32, 0) {
@@ -269,7 +269,7 @@ pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int
 }
 
 fn access_on_server(
-    client: &crate::client::Client<crate::transport::Connection>,
+    client: &crate::client::Client<crate::transport::DaemonConnection>,
     path: &str,
     mode: c_int,
 ) -> Result<(), Errno> {

@@ -24,7 +24,7 @@ use super::mmap::{global, open_connection};
 use crate::abi::{self, MAP_FAILED, SHM_PATH_MAX};
 use crate::client::Client;
 use crate::sys::set_errno;
-use crate::transport::connection::Connection;
+use crate::transport::connection::DaemonConnection;
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use protocol::linux::{
     FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT,
@@ -34,7 +34,7 @@ use protocol::{Errno, MemoryCall, PAGE_SIZE};
 use std::sync::Mutex;
 
 /// Idle secondary connections for futex waiters.
-static WAITERS: Mutex<Vec<Client<Connection>>> = Mutex::new(Vec::new());
+static WAITERS: Mutex<Vec<Client<DaemonConnection>>> = Mutex::new(Vec::new());
 
 fn fail<T>(e: Errno, value: T) -> T {
     set_errno(e);
@@ -50,7 +50,7 @@ fn status(result: Result<(), Errno>) -> c_int {
 
 /// Whether `[addr, addr+len)` touches the arena (connecting if need be;
 /// no daemon means no arena, and the host takes the call).
-fn in_arena(addr: u64, len: u64) -> Option<&'static Client<Connection>> {
+fn in_arena(addr: u64, len: u64) -> Option<&'static Client<DaemonConnection>> {
     let client = global().ok()?;
     let (base, size) = client.transport().arena();
     let end = addr.saturating_add(len.max(1));
@@ -284,7 +284,7 @@ pub unsafe extern "C" fn nommu_futex(
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => (None, timeout as usize as u32),
         _ => (None, 0),
     };
-    let call = |c: &Client<Connection>| {
+    let call = |c: &Client<DaemonConnection>| {
         c.futex(
             uaddr as u64,
             op as u32,
@@ -309,7 +309,7 @@ pub unsafe extern "C" fn nommu_futex(
 /// Run a blocking call on a secondary connection of this process, taken
 /// from the pool (or made) and put back afterwards unless it broke.
 fn wait_on_own_connection(
-    call: impl FnOnce(&Client<Connection>) -> Result<i64, Errno>,
+    call: impl FnOnce(&Client<DaemonConnection>) -> Result<i64, Errno>,
 ) -> Result<i64, Errno> {
     let idle = WAITERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
     let client = match idle {

@@ -10,7 +10,7 @@ use super::files::FDS;
 use crate::abi::MAP_FAILED;
 use crate::client::Client;
 use crate::sys::set_errno;
-use crate::transport::connection::{ConnectOptions, Connection, DEFAULT_SOCKET};
+use crate::transport::connection::{ConnectOptions, DaemonConnection, DEFAULT_SOCKET};
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::linux::MAP_ANONYMOUS;
@@ -20,12 +20,12 @@ use protocol::{
 use std::os::fd::BorrowedFd;
 use std::sync::{Mutex, OnceLock};
 
-static GLOBAL: OnceLock<Client<Connection>> = OnceLock::new();
+static GLOBAL: OnceLock<Client<DaemonConnection>> = OnceLock::new();
 static CONNECTING: Mutex<()> = Mutex::new(());
 
 /// The process-wide client, connecting on first use. A failed attempt is
 /// not remembered: the next call tries again.
-pub fn global() -> Result<&'static Client<Connection>, Errno> {
+pub fn global() -> Result<&'static Client<DaemonConnection>, Errno> {
     if let Some(client) = GLOBAL.get() {
         return Ok(client);
     }
@@ -41,7 +41,7 @@ pub fn global() -> Result<&'static Client<Connection>, Errno> {
 /// [`DEFAULT_SOCKET`]). Made without a ticket, it speaks for the process
 /// the daemon knows by this host pid: the first one makes the process, a
 /// later one (a futex waiter's, see [`super::ipc`]) joins it.
-pub(crate) fn open_connection() -> Result<Connection, Errno> {
+pub(crate) fn open_connection() -> Result<DaemonConnection, Errno> {
     // SAFETY: getenv returns null or a NUL-terminated string owned by the
     // environment; it is copied into the connection's path at once.
     let path = unsafe {
@@ -57,7 +57,7 @@ pub(crate) fn open_connection() -> Result<Connection, Errno> {
         fast_path: std::env::var_os("NOMMU_TRANSPORT").is_none_or(|v| v != "socket"),
         ticket: None,
     };
-    Connection::open(path, options).map_err(|e| e.errno())
+    DaemonConnection::open(path, options).map_err(|e| e.errno())
 }
 
 /// Where the daemon's host-file driver sits; an `Open` of exactly this
@@ -127,7 +127,7 @@ static HOST_FILE_TAG: AtomicU32 = AtomicU32::new(0x8000_0000);
 
 /// Hand host descriptor `fd` to the daemon; returns the server descriptor
 /// it was opened as (the caller closes it).
-fn open_host_file(client: &Client<Connection>, fd: c_int) -> Result<i32, Errno> {
+fn open_host_file(client: &Client<DaemonConnection>, fd: c_int) -> Result<i32, Errno> {
     let tag = HOST_FILE_TAG.fetch_add(1, Ordering::Relaxed) | 0x8000_0000;
     let open = Request::Open {
         path: protocol::Path::try_from(HOST_FD_PATH).map_err(|_| Errno::ENAMETOOLONG)?,
