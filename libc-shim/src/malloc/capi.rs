@@ -1,7 +1,7 @@
 //! The C names of the allocator (`include/nommu_malloc.h`): one heap per
 //! process behind a lock, its pages from the process's memory-server
 //! connection (feature `host`: the `memsrvd` connection of
-//! [`crate::capi::host::mmap::global`]; feature `c-abi`: the registered
+//! [`crate::capi::host::process::global`]; feature `c-abi`: the registered
 //! `crate::capi::board::Home` of the calling task).
 //!
 //! The names carry a `nommu_` prefix so that linking the library never
@@ -55,7 +55,7 @@ mod platform {
     pub(super) fn with_client<R>(
         f: impl FnOnce(&Client<DaemonConnection>) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        f(crate::capi::host::mmap::global()?)
+        f(crate::capi::host::process::global()?)
     }
 
     pub(super) fn set_errno(errno: Errno) {

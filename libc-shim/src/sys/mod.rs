@@ -26,6 +26,22 @@ pub fn last_errno() -> Errno {
     Errno(u16::try_from(raw).unwrap_or(Errno::EIO.0))
 }
 
+/// The value of environment variable `name`, read with the C library's
+/// `getenv` (no allocation, no lock: usable from inside the C entry
+/// points before anything else is set up).
+pub fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: `name` is NUL terminated; getenv returns null or a
+    // NUL-terminated string owned by the environment.
+    let raw = unsafe { libc::getenv(name.as_ptr()) };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, so a NUL-terminated string. The environment keeps
+    // it while no one calls `setenv`/`putenv` on this name; the shim reads
+    // its variables once per connection and copies them at once.
+    Some(unsafe { CStr::from_ptr(raw) }.to_bytes())
+}
+
 /// Store `errno` for a C caller.
 pub(crate) fn set_errno(errno: Errno) {
     // SAFETY: `__errno_location` returns the calling thread's errno slot,
@@ -229,7 +245,7 @@ pub mod host {
     /// `pread(fd, buf, len, offset)`.
     ///
     /// # Safety
-    /// As [`read`].
+    /// As [`read()`].
     pub unsafe fn pread(fd: c_int, buf: *mut c_void, len: usize, offset: i64) -> isize {
         // SAFETY: as `read`.
         unsafe { libc::syscall(libc::SYS_pread64, fd, buf, len, offset) as isize }
@@ -238,7 +254,7 @@ pub mod host {
     /// `pwrite(fd, buf, len, offset)`.
     ///
     /// # Safety
-    /// As [`write`].
+    /// As [`write()`].
     pub unsafe fn pwrite(fd: c_int, buf: *const c_void, len: usize, offset: i64) -> isize {
         // SAFETY: as `write`.
         unsafe { libc::syscall(libc::SYS_pwrite64, fd, buf, len, offset) as isize }

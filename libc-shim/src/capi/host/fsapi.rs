@@ -41,9 +41,10 @@
 //!   change an object's mode or owner. Asking for what it already has
 //!   succeeds, anything else fails `EPERM`; the stand-in is never changed.
 
-use super::fileapi::{fail, host_stat};
-use super::files::{route_path, Route, FDS, FLAGS};
-use super::mmap::global;
+use super::fail;
+use super::fileapi::host_stat;
+use super::files::{route_path, Route};
+use super::process::{global, FDS, FLAGS};
 use crate::sys::host;
 use core::ffi::{c_char, c_int, CStr};
 use protocol::{Errno, FileStat};

@@ -20,33 +20,17 @@
 
 use super::fileapi::open_at;
 use super::files::{route_path, Route};
-use super::mmap::{global, open_connection};
+use super::process::{give_back_waiter, global, take_waiter};
+use super::{fail, status};
 use crate::abi::{self, MAP_FAILED, SHM_PATH_MAX};
 use crate::client::Client;
-use crate::sys::set_errno;
-use crate::transport::connection::DaemonConnection;
+use crate::transport::DaemonConnection;
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use protocol::linux::{
     FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT,
     FUTEX_WAIT_BITSET, MREMAP_FIXED,
 };
 use protocol::{Errno, MemoryCall, PAGE_SIZE};
-use std::sync::Mutex;
-
-/// Idle secondary connections for futex waiters.
-static WAITERS: Mutex<Vec<Client<DaemonConnection>>> = Mutex::new(Vec::new());
-
-fn fail<T>(e: Errno, value: T) -> T {
-    set_errno(e);
-    value
-}
-
-fn status(result: Result<(), Errno>) -> c_int {
-    match result {
-        Ok(()) => 0,
-        Err(e) => fail(e, -1),
-    }
-}
 
 /// Whether `[addr, addr+len)` touches the arena (connecting if need be;
 /// no daemon means no arena, and the host takes the call).
@@ -311,17 +295,10 @@ pub unsafe extern "C" fn nommu_futex(
 fn wait_on_own_connection(
     call: impl FnOnce(&Client<DaemonConnection>) -> Result<i64, Errno>,
 ) -> Result<i64, Errno> {
-    let idle = WAITERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let client = match idle {
-        Some(c) => c,
-        None => Client::new(open_connection()?),
-    };
+    let client = take_waiter()?;
     let result = call(&client);
     if result != Err(Errno::ENOTCONN) {
-        WAITERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(client);
+        give_back_waiter(client);
     }
     result
 }

@@ -6,14 +6,37 @@
 //! * [`fileapi`], [`fsapi`]: the file calls, routed to the server or the
 //!   host ([`files`] decides which).
 //! * [`ipc`]: shared memory, futexes, `mremap` and the small memory calls.
+//! * [`process`]: the process-wide state all of them share (the
+//!   connection, the descriptor table [`fd_table`], the mount list); the
+//!   other modules hold no `static` and depend on it, never it on them.
 //!
 //! Raw system calls (the host's half of every routed call) go through
 //! [`crate::sys`]; requests to the server through [`crate::transport`].
 
+pub mod fd_table;
 pub mod fileapi;
 pub mod files;
 pub mod fsapi;
 pub mod ipc;
 pub mod mmap;
+pub mod paths;
 #[cfg(feature = "posix")]
 pub mod posix;
+pub mod process;
+
+use core::ffi::c_int;
+use protocol::Errno;
+
+/// Set `errno` to `e` and return `value` (the C failure return).
+pub(crate) fn fail<T>(e: Errno, value: T) -> T {
+    crate::sys::set_errno(e);
+    value
+}
+
+/// 0, or -1 with `errno` set: a C call's status.
+pub(crate) fn status(result: Result<(), Errno>) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(e) => fail(e, -1),
+    }
+}
