@@ -5,7 +5,8 @@
 //! * [`mmap`]: `mmap`/`munmap`, `/proc` views, the pid and the arena.
 //! * [`fileapi`], [`fsapi`]: the file calls, routed to the server or the
 //!   host ([`files`] decides which).
-//! * [`ipc`]: shared memory, futexes, `mremap` and the small memory calls.
+//! * [`shm`]: SysV and POSIX shared memory; [`futex`]: futexes;
+//!   [`memory`]: `mremap` and the small memory calls (`msync`, `mlock`, ...).
 //! * [`process`]: the process-wide state all of them share (the
 //!   connection, the descriptor table [`fd_table`], the mount list); the
 //!   other modules hold no `static` and depend on it, never it on them.
@@ -17,12 +18,14 @@ pub mod fd_table;
 pub mod fileapi;
 pub mod files;
 pub mod fsapi;
-pub mod ipc;
+pub mod futex;
+pub mod memory;
 pub mod mmap;
 pub mod paths;
 #[cfg(feature = "posix")]
 pub mod posix;
 pub mod process;
+pub mod shm;
 
 use core::ffi::c_int;
 use protocol::Errno;

@@ -51,7 +51,7 @@ pub(crate) fn open_connection() -> Result<DaemonConnection, Errno> {
 // ---- futex waiters' connections ----
 
 /// Idle secondary connections for futex waiters (see
-/// [`super::ipc`]: a wait holds a connection until it is woken).
+/// [`super::futex`]: a wait holds a connection until it is woken).
 static WAITERS: Mutex<Vec<Client<DaemonConnection>>> = Mutex::new(Vec::new());
 
 /// An idle secondary connection of this process, or a new one.
