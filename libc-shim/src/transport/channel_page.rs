@@ -102,9 +102,7 @@ fn load_frame(slot: &[AtomicU64; FRAME_WORDS], len: usize, out: &mut [u8; MAX_FR
 
 /// The CPU this thread runs on (`u32::MAX` if unknown).
 fn current_cpu() -> u32 {
-    // SAFETY: sched_getcpu takes no arguments and only reads the vDSO.
-    let cpu = unsafe { libc::sched_getcpu() };
-    u32::try_from(cpu).unwrap_or(u32::MAX)
+    crate::sys::current_cpu().unwrap_or(u32::MAX)
 }
 
 /// How a spin ended.

@@ -15,10 +15,11 @@
 //! once. Every other call (wakes, requeues) goes over the main connection.
 
 use super::fail;
-use super::memory::{host_int, in_arena};
+use super::memory::in_arena;
 use super::process::{give_back_waiter, take_waiter};
 use crate::abi;
 use crate::client::Client;
+use crate::sys::host;
 use crate::transport::DaemonConnection;
 use core::ffi::c_int;
 use protocol::linux::{
@@ -32,19 +33,7 @@ fn timespec_ns(ts: &libc::timespec) -> Result<u64, Errno> {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: the kernel writes one timespec into a live local.
-    unsafe {
-        libc::syscall(
-            libc::SYS_clock_gettime,
-            clock,
-            &mut ts as *mut libc::timespec,
-        )
-    };
-    timespec_ns(&ts).unwrap_or(0)
+    timespec_ns(&crate::sys::clock_now(clock)).unwrap_or(0)
 }
 
 /// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
@@ -72,10 +61,9 @@ pub unsafe extern "C" fn nommu_futex(
     val3: c_int,
 ) -> c_int {
     let Some(client) = in_arena(uaddr as u64, 4) else {
-        // SAFETY: the host kernel checks every pointer itself.
-        return host_int(unsafe {
-            libc::syscall(libc::SYS_futex, uaddr, op, val, timeout, uaddr2, val3)
-        });
+        // SAFETY: a word outside the arena is host memory, the C caller's
+        // business as with futex(2); the kernel checks every pointer.
+        return unsafe { host::futex(uaddr, op, val, timeout, uaddr2, val3) };
     };
     let cmd = op as u32 & FUTEX_CMD_MASK;
     let read_timeout = || -> Result<Option<u64>, Errno> {

@@ -5,14 +5,16 @@
 //!
 //! Addresses: a call on memory inside the arena goes to the memory server;
 //! a call wholly outside it (the program's own stack, static data, memory
-//! the host libc mapped) goes to the host kernel with a raw `syscall`, so
+//! the host libc mapped) goes to the host kernel by system call, so
 //! linking the library never breaks a program's calls on host memory.
-//! [`in_arena`] decides, for futexes too.
+//! `in_arena` decides, for futexes too. The host's calls are those of
+//! [`crate::sys::host`].
 
 use super::process::global;
 use super::{fail, status};
 use crate::abi::MAP_FAILED;
 use crate::client::Client;
+use crate::sys::host;
 use crate::transport::DaemonConnection;
 use core::ffi::{c_int, c_long, c_uint, c_void};
 use protocol::linux::MREMAP_FIXED;
@@ -25,12 +27,6 @@ pub(crate) fn in_arena(addr: u64, len: u64) -> Option<&'static Client<DaemonConn
     let (base, size) = client.transport().arena();
     let end = addr.saturating_add(len.max(1));
     (addr < base.saturating_add(size) && end > base).then_some(client)
-}
-
-/// A raw host syscall's result as the C call returns it (errno set by
-/// `syscall` itself).
-pub(crate) fn host_int(ret: c_long) -> c_int {
-    ret as c_int
 }
 
 /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
@@ -52,22 +48,12 @@ pub extern "C" fn nommu_mremap(
         core::ptr::null_mut()
     };
     let Some(client) = in_arena(old as u64, old_len as u64) else {
-        // SAFETY: the host kernel checks the addresses itself.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_mremap,
-                old as usize,
-                old_len,
-                new_len,
-                flags,
-                new_address as usize,
-            )
-        };
-        return if ret == -1 {
-            MAP_FAILED
-        } else {
-            ret as usize as *mut c_void
-        };
+        // SAFETY: host memory outside the arena is the C caller's own,
+        // which it may move as with mremap(2); the kernel checks the
+        // addresses.
+        let moved =
+            unsafe { host::mremap(old as usize, old_len, new_len, flags, new_address as usize) };
+        return moved as *mut c_void;
     };
     match client.mremap(
         old as u64,
@@ -82,13 +68,14 @@ pub extern "C" fn nommu_mremap(
 }
 
 /// One small memory call: to the server for an arena range, else the host
-/// syscall `sys` with `(addr, len, arg)`.
+/// system call `sys` with `(addr, len, arg)`.
 fn memory_call(call: MemoryCall, sys: c_long, addr: *mut c_void, len: usize, arg: c_uint) -> c_int {
     match in_arena(addr as u64, len as u64) {
         Some(client) => status(client.memory_call(call, addr as u64, len as u64, arg)),
-        // SAFETY: the host kernel checks the range itself; no memory of
-        // ours is passed.
-        None => host_int(unsafe { libc::syscall(sys, addr, len, arg) }),
+        // SAFETY: host memory outside the arena is the C caller's own, on
+        // which it may call these as on the host; the kernel checks the
+        // range and no memory of ours is passed.
+        None => unsafe { host::range_call(sys, addr, len, arg) },
     }
 }
 
@@ -180,7 +167,7 @@ pub extern "C" fn nommu_munlockall() -> c_int {
 pub unsafe extern "C" fn nommu_mincore(addr: *mut c_void, len: usize, vec: *mut u8) -> c_int {
     let Some(client) = in_arena(addr as u64, len as u64) else {
         // SAFETY: the kernel writes the page bytes, checking `vec` itself.
-        return host_int(unsafe { libc::syscall(libc::SYS_mincore, addr, len, vec) });
+        return unsafe { host::mincore(addr, len, vec) };
     };
     let pages = (len as u64).div_ceil(PAGE_SIZE);
     if vec.is_null() && pages != 0 {

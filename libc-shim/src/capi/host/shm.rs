@@ -7,10 +7,10 @@
 
 use super::fileapi::open_at;
 use super::files::{route_path, Route};
-use super::memory::host_int;
 use super::process::global;
 use super::{fail, status};
 use crate::abi::{self, MAP_FAILED, SHM_PATH_MAX};
+use crate::sys::host;
 use core::ffi::{c_char, c_int, c_void, CStr};
 use protocol::Errno;
 
@@ -148,9 +148,7 @@ pub unsafe extern "C" fn nommu_shm_unlink(name: *const c_char) -> c_int {
             };
             status(client.unlink(text))
         }
-        // SAFETY: the kernel reads the NUL-terminated path.
-        Route::Host => {
-            host_int(unsafe { libc::syscall(libc::SYS_unlinkat, libc::AT_FDCWD, path.as_ptr(), 0) })
-        }
+        // SAFETY: `path` is NUL terminated (zero filled past the name).
+        Route::Host => unsafe { host::unlink(path.as_ptr().cast()) },
     }
 }
