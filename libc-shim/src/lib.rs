@@ -28,6 +28,8 @@ pub mod conformance;
 #[cfg(feature = "malloc")]
 pub mod malloc;
 #[cfg(feature = "host")]
+pub mod spin;
+#[cfg(feature = "host")]
 pub mod sys;
 #[cfg(feature = "host")]
 pub mod transport;

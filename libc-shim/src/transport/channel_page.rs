@@ -24,7 +24,8 @@
 //! 2-core machine two spinners sharing a CPU would hand it back and forth
 //! forever. So each side publishes the CPU it runs on, and a spinner that
 //! finds the peer on its own CPU stops at once and sleeps, which lets the
-//! scheduler place the peer elsewhere.
+//! scheduler place the peer elsewhere. The spin and the sleeper's half of
+//! the handshake are [`crate::spin`]'s, shared with the threads home.
 //!
 //! Frames are stored as little-endian words in atomics: the two sides are
 //! different processes and a peer may scribble on the page at any time, so
@@ -32,11 +33,15 @@
 //! what it copied.
 
 use super::mapping::SharedMapping;
+use crate::spin::{current_cpu, park_unless, spin_beside};
 use crate::sys::{file_identity, sealed_memfd};
+use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use protocol::{Errno, MAX_FRAME};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use crate::spin::Spin;
 
 /// Size of the channel memory file.
 pub const CHANNEL_LEN: usize = 8192;
@@ -97,49 +102,6 @@ fn load_frame(slot: &[AtomicU64; FRAME_WORDS], len: usize, out: &mut [u8; MAX_FR
     for (word, chunk) in slot.iter().zip(out[..len].chunks_mut(8)) {
         let bytes = word.load(Ordering::Relaxed).to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
-    }
-}
-
-/// The CPU this thread runs on (`u32::MAX` if unknown).
-fn current_cpu() -> u32 {
-    crate::sys::current_cpu().unwrap_or(u32::MAX)
-}
-
-/// How a spin ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spin {
-    /// What we waited for is there.
-    Ready,
-    /// The budget ran out.
-    Expired,
-    /// The peer last ran on our CPU: it cannot run while we spin.
-    SharedCpu(u32),
-}
-
-/// Spin until `ready()` or `budget` passes, publishing our CPU in `mine`
-/// and giving up early when the peer's published CPU (`theirs`) is ours.
-fn spin_while(
-    budget: Duration,
-    mine: &AtomicU32,
-    theirs: &AtomicU32,
-    ready: impl Fn() -> bool,
-) -> Spin {
-    let start = Instant::now();
-    loop {
-        let cpu = current_cpu();
-        mine.store(cpu, Ordering::Relaxed);
-        for _ in 0..64 {
-            if ready() {
-                return Spin::Ready;
-            }
-            core::hint::spin_loop();
-        }
-        if cpu != u32::MAX && theirs.load(Ordering::Relaxed) == cpu {
-            return Spin::SharedCpu(cpu);
-        }
-        if start.elapsed() >= budget {
-            return if ready() { Spin::Ready } else { Spin::Expired };
-        }
     }
 }
 
@@ -215,7 +177,7 @@ impl ChannelPage {
     /// Spin up to [`CLIENT_SPIN`] for the reply to `seq`.
     pub fn spin_for_reply(&self, seq: u32) -> Spin {
         let page = self.page();
-        spin_while(
+        spin_beside(
             CLIENT_SPIN,
             &page.client.client_cpu,
             &page.daemon.daemon_cpu,
@@ -229,12 +191,15 @@ impl ChannelPage {
     /// not slept through.
     pub fn park_for_reply(&self, seq: u32, timeout: Duration) -> bool {
         let page = self.page();
-        page.client.client_waiting.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let current = page.daemon.reply_seq.load(Ordering::Acquire);
-        if current != seq {
-            crate::sys::futex_wait(&page.daemon.reply_seq, current, timeout);
-        }
+        let seen = Cell::new(seq);
+        park_unless(
+            || page.client.client_waiting.store(1, Ordering::Relaxed),
+            || {
+                seen.set(page.daemon.reply_seq.load(Ordering::Acquire));
+                seen.get() == seq
+            },
+            || crate::sys::futex_wait(&page.daemon.reply_seq, seen.get(), timeout),
+        );
         let done = page.daemon.reply_seq.load(Ordering::Acquire) == seq;
         if done {
             page.client.client_waiting.store(0, Ordering::Relaxed);
@@ -275,7 +240,7 @@ impl ChannelPage {
     /// Spin up to [`DAEMON_SPIN`] for a request after `last_seen`.
     pub fn spin_for_request(&self, last_seen: u32) -> Spin {
         let page = self.page();
-        spin_while(
+        spin_beside(
             DAEMON_SPIN,
             &page.daemon.daemon_cpu,
             &page.client.client_cpu,
@@ -288,13 +253,16 @@ impl ChannelPage {
     /// not sleep.
     pub fn announce_sleep(&self, last_seen: u32) -> bool {
         let page = self.page();
-        page.daemon.daemon_asleep.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        if page.client.request_seq.load(Ordering::Relaxed) != last_seen {
+        let arrived = park_unless(
+            || page.daemon.daemon_asleep.store(1, Ordering::Relaxed),
+            || page.client.request_seq.load(Ordering::Relaxed) != last_seen,
+            // The daemon sleeps in its own poll, after this returns.
+            || {},
+        );
+        if arrived {
             page.daemon.daemon_asleep.store(0, Ordering::Relaxed);
-            return false;
         }
-        true
+        !arrived
     }
 
     /// The daemon side is awake again.
