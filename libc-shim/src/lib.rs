@@ -15,6 +15,7 @@
 //! `malloc` family for ported programs that takes all its memory from the
 //! server's `mmap` (`include/nommu_malloc.h`).
 #![cfg_attr(not(feature = "host"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "conformance")]
 extern crate alloc;

@@ -5,6 +5,8 @@
 //! One binary plays every part (re-executed with `--serve` as the daemon and
 //! `--client N` as a client), so `cargo run --bin nommu-demo` is enough.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use hosted::daemon::{self, options, Command as DaemonCommand};
 use nommu::transport::DaemonConnection;
 use nommu::{Client, Errno};
