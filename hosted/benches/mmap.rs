@@ -12,7 +12,7 @@ mod daemon;
 
 use hosted::threads::{Arena, ArenaMemory, Process, ThreadsHome, Tuning};
 use memsrv::{Answer, ClientId, Config, Credentials, MemoryServer};
-use nommu::host::Connection;
+use nommu::transport::DaemonConnection;
 use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use protocol::{OffsetUnit, Reply, Request, PAGE_SIZE};
@@ -191,7 +191,7 @@ fn row(label: &str, figure: Figure, host: Figure) {
 
 /// One cycle through a memsrvd client: the arena is mapped at the same
 /// address in this process, so the returned address is dereferenced.
-fn daemon_cycle(client: &Client<Connection>, len: u64) {
+fn daemon_cycle(client: &Client<DaemonConnection>, len: u64) {
     let addr = client.mmap(0, len, RW, ANON, -1, 0).unwrap();
     touch(std::ptr::with_exposed_provenance_mut(addr as usize), len);
     client.munmap(addr, len).unwrap();
@@ -269,7 +269,7 @@ fn main() {
 /// munmap; the file stays open.
 mod file_rows {
     use super::{iterations, measure, row, RUNS};
-    use nommu::host::{ConnectOptions, Connection};
+    use nommu::transport::{ConnectOptions, DaemonConnection};
     use nommu::Client;
     use protocol::linux::{MAP_PRIVATE, PROT_READ};
     use protocol::PAGE_SIZE;
@@ -367,7 +367,7 @@ mod file_rows {
     }
 
     /// mmap + touch + munmap of server file `fd` through `client`.
-    fn server_cycle(client: &Client<Connection>, fd: i32) {
+    fn server_cycle(client: &Client<DaemonConnection>, fd: i32) {
         let addr = client.mmap(0, LEN, PROT_READ, MAP_PRIVATE, fd, 0).unwrap();
         std::hint::black_box(touch_read(addr, LEN));
         client.munmap(addr, LEN).unwrap();
@@ -396,7 +396,7 @@ mod file_rows {
     /// The shim's C `mmap` of a host descriptor: handed to the daemon,
     /// mapped through its host-file driver, the server descriptor closed.
     fn host_fd_cycle(fd: i32) {
-        let ptr = nommu::host::capi::nommu_mmap(
+        let ptr = nommu::capi::host::mmap::nommu_mmap(
             std::ptr::null_mut(),
             LEN as usize,
             libc::PROT_READ,
@@ -409,7 +409,7 @@ mod file_rows {
             "nommu_mmap of a host file"
         );
         std::hint::black_box(touch_read(ptr as usize as u64, LEN));
-        assert_eq!(nommu::host::capi::nommu_munmap(ptr, LEN as usize), 0);
+        assert_eq!(nommu::capi::host::mmap::nommu_munmap(ptr, LEN as usize), 0);
     }
 
     pub fn run() {
@@ -428,7 +428,7 @@ mod file_rows {
             fast_path: true,
             ticket: None,
         };
-        let Ok(client) = Connection::connect_with(&setup.socket, options) else {
+        let Ok(client) = DaemonConnection::connect_with(&setup.socket, options) else {
             println!("  (file rows skipped: cannot connect)");
             return;
         };
@@ -454,7 +454,7 @@ mod file_rows {
 /// host: this process and a forked child over a shared anonymous mapping).
 mod ipc_rows {
     use super::{measure, row, RUNS};
-    use nommu::host::{ConnectOptions, Connection};
+    use nommu::transport::{ConnectOptions, DaemonConnection};
     use nommu::Client;
     use protocol::linux::{
         FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, IPC_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, PROT_READ,
@@ -528,14 +528,14 @@ mod ipc_rows {
 
     // ---- memsrvd ----
 
-    fn sysv_cycle(c: &Client<Connection>) {
+    fn sysv_cycle(c: &Client<DaemonConnection>) {
         let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
         let at = c.shmat(id, 0, 0).unwrap();
         c.shmdt(at).unwrap();
         c.shm_remove(id).unwrap();
     }
 
-    fn posix_cycle(c: &Client<Connection>) {
+    fn posix_cycle(c: &Client<DaemonConnection>) {
         let fd = c.open("/dev/shm/bench", O_CREAT | O_RDWR, 0o600).unwrap();
         c.ftruncate(fd, 4096).unwrap();
         let at = c
@@ -546,7 +546,7 @@ mod ipc_rows {
         c.unlink("/dev/shm/bench").unwrap();
     }
 
-    fn server_wait(c: &Client<Connection>, addr: u64, while_value: u32) {
+    fn server_wait(c: &Client<DaemonConnection>, addr: u64, while_value: u32) {
         while word(addr).load(Ordering::Acquire) == while_value {
             match c.futex(addr, FUTEX_WAIT, while_value, None, 0, 0, 0) {
                 Ok(_) | Err(Errno::EAGAIN) => {}
@@ -555,7 +555,7 @@ mod ipc_rows {
         }
     }
 
-    fn server_set_and_wake(c: &Client<Connection>, addr: u64, value: u32) {
+    fn server_set_and_wake(c: &Client<DaemonConnection>, addr: u64, value: u32) {
         word(addr).store(value, Ordering::Release);
         c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0).unwrap();
     }
@@ -571,7 +571,7 @@ mod ipc_rows {
             return true;
         };
         if kind == "server" {
-            let Ok(c) = Connection::connect(b) else {
+            let Ok(c) = DaemonConnection::connect(b) else {
                 return true;
             };
             let Ok(id) = a.parse::<i32>() else {
@@ -595,7 +595,7 @@ mod ipc_rows {
         true
     }
 
-    fn server_ping_pong(setup: &Setup, c: &Client<Connection>) -> Option<super::Figure> {
+    fn server_ping_pong(setup: &Setup, c: &Client<DaemonConnection>) -> Option<super::Figure> {
         let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).ok()?;
         let addr = c.shmat(id, 0, 0).ok()?;
         let _ = c.shm_remove(id);
@@ -738,7 +738,7 @@ mod ipc_rows {
             fast_path: true,
             ticket: None,
         };
-        let Ok(c) = Connection::connect_with(&setup.socket, options) else {
+        let Ok(c) = DaemonConnection::connect_with(&setup.socket, options) else {
             println!("  (ipc rows skipped: cannot connect)");
             return;
         };

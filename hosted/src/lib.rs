@@ -5,6 +5,8 @@
 //! and the `memsrvd` daemon ([`daemon`]), which real host processes reach
 //! over a Unix socket with the arena shared at the same address in each.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 pub mod cli;
 pub mod daemon;
 pub mod hostdir;

@@ -8,8 +8,8 @@
 mod daemon;
 
 use daemon::{meminfo_field, proc_text, Daemon};
-use nommu::host::channel::{Channel, Spin};
-use nommu::host::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::transport::channel_page::{ChannelPage, Spin};
 use protocol::{
     decode_reply, encode_request, Errno, MessageKind, ProcView, Reply, Request, HEADER_LEN, MAGIC,
     MAX_FRAME, VERSION,
@@ -402,7 +402,7 @@ fn many_connections_come_and_go() {
 /// daemon thread's doorbell.
 struct RawChannel {
     raw: Raw,
-    channel: Channel,
+    channel: ChannelPage,
     doorbell: OwnedFd,
 }
 
@@ -415,7 +415,7 @@ fn raw_channel(d: &Daemon) -> RawChannel {
     let (got, count) = raw.0.recv_with_fds(&mut buf, &mut fds).unwrap();
     assert!(matches!(got, Datagram::Frame { .. }));
     assert_eq!(count, 3, "arena, channel and doorbell");
-    let channel = Channel::open(fds[1].as_ref().unwrap().as_fd()).unwrap();
+    let channel = ChannelPage::open(fds[1].as_ref().unwrap().as_fd()).unwrap();
     let doorbell = fds[2].take().unwrap();
     RawChannel {
         raw,
@@ -429,7 +429,7 @@ fn channel_call(rc: &RawChannel, frame: &[u8]) -> Option<(u32, Reply)> {
     let (raw, channel) = (&rc.raw, &rc.channel);
     let (seq, wake) = channel.post_request(frame);
     if wake {
-        nommu::host::sys::eventfd_ring(rc.doorbell.as_fd());
+        nommu::sys::eventfd_ring(rc.doorbell.as_fd());
     }
     for _ in 0..400 {
         if channel.spin_for_reply(seq) == Spin::Ready

@@ -295,15 +295,15 @@ fn a_stale_socket_left_by_a_dead_daemon_is_replaced() {
 
 #[test]
 fn a_taken_arena_address_is_a_clear_error() {
-    use nommu::host::mapping::Mapping;
-    use nommu::host::sys::sealed_memfd;
-    use nommu::host::{ConnectError, Connection};
+    use nommu::sys::sealed_memfd;
+    use nommu::transport::mapping::SharedMapping;
+    use nommu::transport::{ConnectError, DaemonConnection};
     use std::os::fd::AsFd;
     let d = daemon::Daemon::start();
     let squatter = sealed_memfd(c"squatter", 4096).unwrap();
-    let _taken = Mapping::exactly_at(squatter.as_fd(), 4096, d.arena_base as usize + 8192)
+    let _taken = SharedMapping::exactly_at(squatter.as_fd(), 4096, d.arena_base as usize + 8192)
         .expect("map inside the arena's range");
-    let Err(err) = Connection::connect(&d.socket) else {
+    let Err(err) = DaemonConnection::connect(&d.socket) else {
         panic!("connected although the arena's range is taken");
     };
     assert!(matches!(err, ConnectError::ArenaTaken { base, .. } if base == d.arena_base));

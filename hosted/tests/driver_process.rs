@@ -8,9 +8,9 @@
 mod daemon;
 
 use daemon::{c_command, parse_addr, pattern, romfs_image, Daemon, DriverProcess, Scratch};
-use nommu::host::socket::{Datagram, SeqPacket, MAX_FDS};
-use nommu::host::sys::poll;
-use nommu::host::Connection;
+use nommu::sys::poll;
+use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::transport::DaemonConnection;
 use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::{
@@ -123,7 +123,7 @@ fn device(object: u64) -> ObjectInfo {
     }
 }
 
-type Shared = Arc<Client<Connection>>;
+type Shared = Arc<Client<DaemonConnection>>;
 
 /// `open(path)` on a thread; its result arrives on the receiver.
 fn open_in_background(client: &Shared, path: &str) -> mpsc::Receiver<Result<i32, Errno>> {

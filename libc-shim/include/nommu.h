@@ -2,11 +2,13 @@
  * nommu.h - C interface of libnommu, the client library of the nommu
  * memory server (memsrvd).
  *
- * A program linking libnommu.a (built with
- *   cargo build -p libc-shim --release --features posix
- * ) gets the memory server's mmap/munmap in place of the host kernel's:
+ * A program linking libnommu.a gets the memory server's mmap/munmap in
+ * place of the host kernel's. The crate builds as an rlib only (so that it
+ * also builds for bare metal); the static library is asked for explicitly:
  *
- *   cc prog.c path/to/libnommu.a -lpthread -ldl -lm
+ *   cargo rustc -p libc-shim --lib --release --features posix \
+ *       --crate-type staticlib
+ *   cc prog.c target/release/libnommu.a -lpthread -ldl -lm
  *
  * The library finds the daemon through the environment variable
  * NOMMU_SOCKET (default /tmp/nommu.sock) and connects lazily, once, on the
@@ -23,7 +25,9 @@
  * socket instead of the shared channel page (for comparison only).
  *
  * The library itself never calls the symbols it exports (it reaches the host
- * kernel with syscall()), so exporting them cannot recurse. A fork()ed child
+ * kernel with syscall()), so exporting them cannot recurse; the one
+ * exception is close() of a descriptor the library owns, which its own
+ * close() hands straight to the host. A fork()ed child
  * inherits the parent's connection and would speak for the parent: on
  * no-MMU there is no fork, use vfork+exec.
  *

@@ -1,7 +1,7 @@
 //! Pure pieces of the C ABI that every home's C functions share: the
 //! `shm_open` name rule, timespec conversion, which open flags carry a
-//! mode. No I/O and no std, so the host library ([`crate::host`]) and the
-//! bare-metal C ABI (`c_abi`, feature `c-abi`) both use them.
+//! mode. No I/O and no std, so the host library ([`crate::capi::host`]) and the
+//! bare-metal C ABI (`capi::board`, feature `c-abi`) both use them.
 
 use core::ffi::c_void;
 use protocol::Errno;

@@ -19,7 +19,7 @@ use alloc::ffi::CString;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_long, c_void};
 use core::marker::PhantomData;
-use nommu::c_abi::Home;
+use nommu::capi::board::Home;
 use nommu::malloc::capi::{nommu_malloc_stats, NommuMallocStats};
 use protocol::{Errno, MAX_FRAME};
 
@@ -170,7 +170,7 @@ pub fn spawn(
     body: impl FnOnce(&CTask) -> i64 + Send + 'static,
 ) -> Result<(sys::Task, TlsBlock), Errno> {
     static HOME: &dyn Home = &BoardHome;
-    nommu::c_abi::set_home(&HOME);
+    nommu::capi::board::set_home(&HOME);
     let tls = TlsBlock::new().ok_or(Errno::ENOMEM)?;
     let task = sys::spawn_with_tls(name, stack, false, tls.ptr as u64, move || {
         body(&CTask {

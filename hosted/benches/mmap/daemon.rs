@@ -1,7 +1,7 @@
 //! The memsrvd rows: a private daemon on its own socket, and clients over
 //! its shared-memory fast path and over the socket alone.
 
-use nommu::host::{ConnectOptions, Connection};
+use nommu::transport::{ConnectOptions, DaemonConnection};
 use nommu::Client;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -47,12 +47,12 @@ impl Daemon {
     }
 
     /// A client of this process, over the fast path or the socket alone.
-    pub fn connect(&self, fast_path: bool) -> Option<Client<Connection>> {
+    pub fn connect(&self, fast_path: bool) -> Option<Client<DaemonConnection>> {
         let options = ConnectOptions {
             fast_path,
             ticket: None,
         };
-        Connection::connect_with(&self.socket, options)
+        DaemonConnection::connect_with(&self.socket, options)
             .map_err(|e| println!("  memsrvd: cannot connect: {e}"))
             .ok()
     }

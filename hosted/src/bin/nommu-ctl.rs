@@ -1,6 +1,6 @@
 //! `nommu-ctl`: read the memory server's `/proc` views from the shell.
 
-use nommu::host::Connection;
+use nommu::transport::DaemonConnection;
 use protocol::ProcView;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,8 +66,9 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         }
         _ => return Err(format!("unknown command {:?} (try --help)", rest.join(" "))),
     };
-    let path = socket.unwrap_or_else(Connection::default_path);
-    let client = Connection::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = socket.unwrap_or_else(DaemonConnection::default_path);
+    let client =
+        DaemonConnection::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut text = vec![0u8; 64 << 10];
     loop {
         let total = client

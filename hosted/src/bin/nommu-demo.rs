@@ -5,8 +5,10 @@
 //! One binary plays every part (re-executed with `--serve` as the daemon and
 //! `--client N` as a client), so `cargo run --bin nommu-demo` is enough.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use hosted::daemon::{self, options, Command as DaemonCommand};
-use nommu::host::Connection;
+use nommu::transport::DaemonConnection;
 use nommu::{Client, Errno};
 use protocol::linux::{MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::ProcView;
@@ -58,7 +60,7 @@ fn client(args: &[String]) -> Result<(), String> {
         .and_then(|a| a.parse().ok())
         .ok_or("--client N")?;
     let socket = args.get(1).ok_or("--client N SOCKET")?;
-    let c = Connection::connect(socket).map_err(|e| format!("connect: {e:?}"))?;
+    let c = DaemonConnection::connect(socket).map_err(|e| format!("connect: {e:?}"))?;
     let pid = c.transport().welcome().pid;
     let rw = PROT_READ | PROT_WRITE;
     let anon = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -125,10 +127,10 @@ impl Drop for Reaped {
     }
 }
 
-fn connect_when_ready(socket: &str) -> Result<Client<Connection>, String> {
+fn connect_when_ready(socket: &str) -> Result<Client<DaemonConnection>, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match Connection::connect(socket) {
+        match DaemonConnection::connect(socket) {
             Ok(c) => return Ok(c),
             Err(e) if Instant::now() > deadline => return Err(format!("daemon not ready: {e:?}")),
             Err(_) => std::thread::sleep(Duration::from_millis(20)),

@@ -4,8 +4,8 @@
 use hosted::daemon::driver::DriverLink;
 use hosted::daemon::mounts::{self, ArenaRange};
 use hosted::daemon::options::MountSpec;
-use nommu::host::socket::SeqPacket;
-use nommu::host::Connection;
+use nommu::sys::socket::SeqPacket;
+use nommu::transport::DaemonConnection;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -81,7 +81,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         eprint!("nommu-driver: --mount is needed\n\n{HELP}");
         return Ok(ExitCode::from(2));
     };
-    let path = socket.unwrap_or_else(Connection::default_path);
+    let path = socket.unwrap_or_else(DaemonConnection::default_path);
     let socket = SeqPacket::connect(path.as_os_str().as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let link = DriverLink::hello(socket, None).map_err(|e| e.to_string())?;

@@ -2,28 +2,28 @@
 //! every client maps it at too.
 
 use memsrv::PhysicalMemory;
-use nommu::host::mapping::Mapping;
-use nommu::host::sys::sealed_memfd;
+use nommu::sys::sealed_memfd;
+use nommu::transport::mapping::SharedMapping;
 use protocol::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The arena memory file and the daemon's mapping of it. memsrv fills it
 /// (zeroing new anonymous mappings); clients read and write it directly.
 #[derive(Debug)]
-pub struct Arena {
+pub struct ArenaFile {
     file: OwnedFd,
-    map: Mapping,
+    map: SharedMapping,
     base: u64,
 }
 
-impl Arena {
+impl ArenaFile {
     /// Create the memory file and map it exactly at `base` (never over an
     /// existing mapping).
     pub fn create(base: u64, size: u64) -> Result<Self, Errno> {
         let len = usize::try_from(size).map_err(|_| Errno::EINVAL)?;
         let addr = usize::try_from(base).map_err(|_| Errno::EINVAL)?;
         let file = sealed_memfd(c"nommu-arena", size)?;
-        let map = Mapping::exactly_at(file.as_fd(), len, addr)?;
+        let map = SharedMapping::exactly_at(file.as_fd(), len, addr)?;
         Ok(Self { file, map, base })
     }
 
@@ -41,7 +41,7 @@ impl Arena {
     }
 }
 
-impl Arena {
+impl ArenaFile {
     /// A pointer to `[addr, addr+len)` if it lies inside the arena.
     fn span(&self, addr: u64, len: u64) -> Option<*mut u8> {
         let end = addr.checked_add(len)?;
@@ -55,7 +55,7 @@ impl Arena {
 // concurrently; on no-MMU that is their business, and plain bytes have no
 // invalid values. The mapping lives as long as `self` and is backed by a
 // memory file sealed against shrinking.
-impl PhysicalMemory for Arena {
+impl PhysicalMemory for ArenaFile {
     fn fill(&mut self, addr: u64, len: u64, byte: u8) {
         if let Some(dst) = self.span(addr, len) {
             // SAFETY: `span` checked the range lies inside our mapping.

@@ -2,7 +2,7 @@
 //! the effects, and release everything when the peer goes.
 //!
 //! Requests arrive two ways. The shared channel page (handed over with the
-//! welcome; see `nommu::host::channel`) is the hot path: the thread spins
+//! welcome; see `nommu::transport::channel_page`) is the hot path: the thread spins
 //! briefly for the next request, then flags itself asleep and sleeps in
 //! `poll` on the socket and its doorbell eventfd, which the client rings
 //! only when it sees that flag. The socket carries the handshake, any frame
@@ -36,9 +36,9 @@ use super::registry::Peer;
 use super::server::Server;
 use super::spin_gate::SpinPermit;
 use memsrv::{ClientId, Courier, Effect, FrameBuf};
-use nommu::host::channel::{Channel, Posted, Spin};
-use nommu::host::socket::{Datagram, MAX_FDS};
-use nommu::host::sys::{eventfd_drain, poll};
+use nommu::sys::socket::{Datagram, MAX_FDS};
+use nommu::sys::{eventfd_drain, poll};
+use nommu::transport::channel_page::{ChannelPage, Posted, Spin};
 use protocol::{
     decode_reply, decode_request, encode_reply, encode_request, Errno, MessageKind, Reply, Request,
     MAX_FRAME,
@@ -78,7 +78,7 @@ struct Session {
     server: Arc<Server>,
     peer: Arc<Peer>,
     /// The channel page and the memory file the client maps it from.
-    channel: Channel,
+    channel: ChannelPage,
     channel_file: OwnedFd,
     /// The last channel request sequence number taken.
     last_seq: u32,
@@ -98,7 +98,7 @@ struct Session {
 
 /// Serve one connection until its peer hangs up, dies or is cut off; then
 /// memsrv releases everything the connection held.
-pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: Channel, channel_file: OwnedFd) {
+pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: ChannelPage, channel_file: OwnedFd) {
     let mut session = Session {
         server,
         peer,

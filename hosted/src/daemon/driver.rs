@@ -14,8 +14,8 @@
 //! device reads and writes its storage in place ([`ArenaWindow`]).
 
 use drivers::{serve_frame, BackingDevice, DriverHost};
-use nommu::host::arena::ArenaLease;
-use nommu::host::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
+use nommu::transport::arena::ArenaLease;
 use protocol::{
     decode_reply, encode_request, DriverRegistration, Errno, MessageKind, Reply, Request, MAX_FRAME,
 };

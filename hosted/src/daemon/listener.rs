@@ -1,8 +1,8 @@
 //! The daemon's listening socket: bound only once the server is ready, the
 //! path removed again when the daemon stops.
 
-use nommu::host::socket::{new_socket, unix_address, SeqPacket};
-use nommu::host::sys::last_errno;
+use nommu::sys::last_errno;
+use nommu::sys::socket::{new_socket, unix_address, SeqPacket};
 use protocol::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;

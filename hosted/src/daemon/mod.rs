@@ -20,7 +20,7 @@
 //!   (`nommu-driver`), over the socket.
 //!
 //! The client side (handshake, shared channel page, C ABI) lives in
-//! `nommu::host`.
+//! `nommu::transport`.
 
 pub mod affinity;
 pub mod arena;
@@ -36,13 +36,13 @@ pub mod server;
 pub mod signals;
 pub mod spin_gate;
 
-use arena::Arena;
+use arena::ArenaFile;
 use listener::Listener;
 use memsrv::{Config, Credentials, MemoryServer};
 use mounts::ArenaRange;
-use nommu::host::channel::Channel;
-use nommu::host::socket::SeqPacket;
-use nommu::host::sys::{eventfd, poll};
+use nommu::sys::socket::SeqPacket;
+use nommu::sys::{eventfd, poll};
+use nommu::transport::channel_page::ChannelPage;
 pub use options::{Command, Options};
 use server::Server;
 use std::io::Write;
@@ -60,7 +60,7 @@ const CONNECTION_STACK: usize = 256 << 10;
 /// SIGTERM. Errors are for the operator (printed by `main`).
 pub fn run(options: &Options) -> Result<(), String> {
     let stop = signals::stop_signals().map_err(|e| format!("cannot set up signals: {e}"))?;
-    let arena = Arena::create(options.arena_base, options.arena_size).map_err(|e| {
+    let arena = ArenaFile::create(options.arena_base, options.arena_size).map_err(|e| {
         format!(
             "cannot map the arena at {:#x} (+{:#x}): {e}",
             options.arena_base, options.arena_size
@@ -198,7 +198,7 @@ fn welcome_as(server: &Arc<Server>, socket: SeqPacket, credentials: Credentials)
     let Ok(doorbell) = eventfd() else {
         return false;
     };
-    let Ok((channel, channel_file)) = Channel::create() else {
+    let Ok((channel, channel_file)) = ChannelPage::create() else {
         return false;
     };
     let Some(peer) = server.registry.register(socket, doorbell) else {

@@ -1,6 +1,6 @@
 //! `memsrvd`'s command line.
 
-use nommu::host::DEFAULT_SOCKET;
+use nommu::transport::DEFAULT_SOCKET;
 use std::path::PathBuf;
 
 /// Where the arena appears in every process unless told otherwise: high in

@@ -6,8 +6,8 @@
 //! successor in the same slot.
 
 use memsrv::{ClientId, FrameBuf};
-use nommu::host::socket::SeqPacket;
-use nommu::host::sys::eventfd_ring;
+use nommu::sys::eventfd_ring;
+use nommu::sys::socket::SeqPacket;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -144,7 +144,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nommu::host::sys::eventfd;
+    use nommu::sys::eventfd;
 
     fn pair() -> SeqPacket {
         let mut fds = [0; 2];

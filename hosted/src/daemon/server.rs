@@ -2,7 +2,7 @@
 //! behind a mutex (it never blocks, so the lock is held for microseconds),
 //! the arena, and the connection registry.
 
-use super::arena::Arena;
+use super::arena::ArenaFile;
 use super::driver::ArenaWindow;
 use super::hostfile::HostFiles;
 use super::inproc::{self, InProc};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The daemon's shared state.
 pub struct Server {
-    memsrv: Mutex<MemoryServer<Arena>>,
+    memsrv: Mutex<MemoryServer<ArenaFile>>,
     pub registry: Registry,
     /// Host descriptors clients handed over, for the host-file driver.
     pub host_files: Arc<HostFiles>,
@@ -27,7 +27,7 @@ pub struct Server {
 impl Server {
     /// `arena_file` is a second descriptor of the arena memory file, so
     /// welcoming a client does not take the memsrv lock.
-    pub fn new(memsrv: MemoryServer<Arena>, arena_file: OwnedFd, max_clients: usize) -> Self {
+    pub fn new(memsrv: MemoryServer<ArenaFile>, arena_file: OwnedFd, max_clients: usize) -> Self {
         let (arena_base, arena_size) = (memsrv.memory().base(), memsrv.memory().size());
         Self {
             memsrv: Mutex::new(memsrv),
@@ -40,7 +40,7 @@ impl Server {
         }
     }
 
-    fn memsrv(&self) -> MutexGuard<'_, MemoryServer<Arena>> {
+    fn memsrv(&self) -> MutexGuard<'_, MemoryServer<ArenaFile>> {
         self.memsrv.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -1,7 +1,7 @@
 //! SIGINT and SIGTERM as a descriptor the accept loop polls, so the daemon
 //! can remove its socket and exit cleanly instead of dying mid-step.
 
-use nommu::host::sys::last_errno;
+use nommu::sys::last_errno;
 use protocol::Errno;
 use std::os::fd::{FromRawFd, OwnedFd};
 

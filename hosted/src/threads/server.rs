@@ -63,7 +63,7 @@ impl Inbox {
     }
 
     /// The core the server thread last ran on.
-    pub fn server_cpu(&self) -> i32 {
+    pub fn server_cpu(&self) -> u32 {
         self.bell.server_cpu()
     }
 
@@ -82,7 +82,7 @@ pub struct ServerLoop {
     effects: Vec<Effect>,
     spin: Duration,
     /// The core of the client last answered: likely the next to ask.
-    peer_cpu: i32,
+    peer_cpu: u32,
     /// When the loop started: memsrv's time is milliseconds since then.
     started: Instant,
     last_tick: Instant,
@@ -95,7 +95,7 @@ impl ServerLoop {
             routes: Routes::default(),
             effects: Vec::new(),
             spin,
-            peer_cpu: -1,
+            peer_cpu: nommu::spin::UNKNOWN_CPU,
             started: Instant::now(),
             last_tick: Instant::now(),
         }

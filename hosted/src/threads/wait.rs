@@ -17,89 +17,26 @@
 //! whose core went idle costs tens of µs, so one miss cascaded into a run
 //! of parks.
 //!
-//! Both wake-ups use the same no-lost-wake-up handshake: the sleeper sets
-//! its "asleep" flag, fences, and looks once more before parking; the waker
-//! publishes, fences, and unparks only if the flag was set. Parks are also
-//! bounded ([`PARK_SLICE`]), so even a bug here would cost a delay, not a
-//! hang.
+//! Both wake-ups use the same no-lost-wake-up handshake
+//! ([`nommu::spin::park_unless`]): the sleeper sets its "asleep" flag,
+//! fences, and looks once more before parking; the waker publishes,
+//! fences, and unparks only if the flag was set. Parks are also bounded
+//! ([`PARK_SLICE`]), so even a bug here would cost a delay, not a hang.
+//! The spin itself, the CPU rule and the [`SpinGate`] are the shim's
+//! ([`nommu::spin`]), shared with the `memsrvd` channel page.
 
 use super::packet::Packet;
+use nommu::spin::park_unless;
 use protocol::Errno;
-use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest single park; the sleeper then looks again.
 const PARK_SLICE: Duration = Duration::from_millis(50);
 
-/// Polls between clock reads (a clock read costs about as much as a few
-/// dozen polls).
-const POLLS_PER_CLOCK_READ: u32 = 32;
-
-/// The core the calling thread runs on, or −1 where the host cannot tell.
-pub fn current_cpu() -> i32 {
-    // SAFETY: `sched_getcpu` takes no arguments and only reports the
-    // calling thread's current core.
-    unsafe { libc::sched_getcpu() }
-}
-
-/// Whether two published cores are known to be one and the same.
-pub fn same_cpu(a: i32, b: i32) -> bool {
-    a >= 0 && a == b
-}
-
-/// Poll `ready` for up to `budget`; whether it became true.
-pub fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    if budget.is_zero() {
-        return ready();
-    }
-    let start = Instant::now();
-    loop {
-        for _ in 0..POLLS_PER_CLOCK_READ {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        if start.elapsed() >= budget {
-            return ready();
-        }
-    }
-}
-
-/// Spinning only pays while the peer has a core to answer on: with more
-/// waiting clients than cores, spinners steal the server's time. The gate
-/// lets only as many clients spin at once as there are cores besides the
-/// server's; the others park at once.
-#[derive(Debug)]
-pub struct SpinGate {
-    spinning: AtomicUsize,
-    limit: usize,
-}
-
-impl SpinGate {
-    pub fn new(limit: usize) -> Self {
-        Self {
-            spinning: AtomicUsize::new(0),
-            limit,
-        }
-    }
-
-    /// One spinner per core not taken by the server thread.
-    pub fn for_this_machine() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new(cores.saturating_sub(1))
-    }
-
-    /// Poll `ready` for `budget` if a spin slot is free.
-    pub fn spin_until(&self, budget: Duration, ready: impl FnMut() -> bool) -> bool {
-        let taken = self.spinning.fetch_add(1, Ordering::Relaxed);
-        let done = taken < self.limit && spin_until(budget, ready);
-        self.spinning.fetch_sub(1, Ordering::Relaxed);
-        done
-    }
-}
+pub use nommu::spin::{current_cpu, same_cpu, spin_until, SpinGate};
 
 /// The server thread's doorbell: clients ring it after queueing a message,
 /// and it unparks the server only if the server said it was going to sleep.
@@ -109,7 +46,7 @@ pub struct Doorbell {
     server: OnceLock<Thread>,
     /// The core the server last ran on, on a line of its own: clients
     /// read it on every call, the server writes it rarely.
-    server_cpu: Padded<AtomicI32>,
+    server_cpu: Padded<AtomicU32>,
 }
 
 /// A value alone on its cache line.
@@ -124,7 +61,7 @@ impl Doorbell {
     }
 
     /// Server side: publish the core it runs on.
-    pub fn set_server_cpu(&self, cpu: i32) {
+    pub fn set_server_cpu(&self, cpu: u32) {
         // Stored only on change: a store would pull the line from every
         // client that reads it.
         if self.server_cpu.0.load(Ordering::Relaxed) != cpu {
@@ -133,7 +70,7 @@ impl Doorbell {
     }
 
     /// The core the server last ran on.
-    pub fn server_cpu(&self) -> i32 {
+    pub fn server_cpu(&self) -> u32 {
         self.server_cpu.0.load(Ordering::Relaxed)
     }
 
@@ -157,12 +94,12 @@ impl Doorbell {
 
     /// As [`Doorbell::sleep_unless`], parking at most `limit` (a server
     /// with a clock to keep wakes on time without a message).
-    pub fn sleep_unless_for(&self, limit: Duration, mut ready: impl FnMut() -> bool) {
-        self.asleep.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if !ready() {
-            std::thread::park_timeout(limit.min(PARK_SLICE));
-        }
+    pub fn sleep_unless_for(&self, limit: Duration, ready: impl FnMut() -> bool) {
+        park_unless(
+            || self.asleep.store(true, Ordering::SeqCst),
+            ready,
+            || std::thread::park_timeout(limit.min(PARK_SLICE)),
+        );
         self.asleep.store(false, Ordering::Relaxed);
     }
 }
@@ -177,7 +114,7 @@ pub struct ReplySlot {
     waiting: AtomicBool,
     waiter: Mutex<Option<Thread>>,
     /// The core the client last waited on.
-    client_cpu: AtomicI32,
+    client_cpu: AtomicU32,
 }
 
 impl ReplySlot {
@@ -213,14 +150,14 @@ impl ReplySlot {
     }
 
     /// Client side: publish the core it waits on.
-    pub fn set_client_cpu(&self, cpu: i32) {
+    pub fn set_client_cpu(&self, cpu: u32) {
         if self.client_cpu.load(Ordering::Relaxed) != cpu {
             self.client_cpu.store(cpu, Ordering::Relaxed);
         }
     }
 
     /// The core the client last waited on.
-    pub fn client_cpu(&self) -> i32 {
+    pub fn client_cpu(&self) -> u32 {
         self.client_cpu.load(Ordering::Relaxed)
     }
 
@@ -236,11 +173,11 @@ impl ReplySlot {
             *self.waiter.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some(std::thread::current());
             while !self.ready() {
-                self.waiting.store(true, Ordering::SeqCst);
-                fence(Ordering::SeqCst);
-                if !self.ready() {
-                    std::thread::park_timeout(PARK_SLICE);
-                }
+                park_unless(
+                    || self.waiting.store(true, Ordering::SeqCst),
+                    || self.ready(),
+                    || std::thread::park_timeout(PARK_SLICE),
+                );
             }
             self.waiting.store(false, Ordering::Relaxed);
         }
@@ -263,26 +200,7 @@ impl ReplySlot {
 mod tests {
     use super::*;
     use std::sync::Arc;
-
-    #[test]
-    fn spin_until_sees_readiness_and_gives_up_after_the_budget() {
-        assert!(spin_until(Duration::from_micros(5), || true));
-        assert!(!spin_until(Duration::from_micros(5), || false));
-        assert!(!spin_until(Duration::ZERO, || false));
-        let budget = Duration::from_micros(5);
-        assert!(!SpinGate::new(0).spin_until(budget, || true));
-        let gate = SpinGate::new(1);
-        assert!(gate.spin_until(budget, || true));
-        assert_eq!(gate.spinning.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn cores_are_compared_only_when_known() {
-        assert!(current_cpu() >= -1);
-        assert!(same_cpu(1, 1));
-        assert!(!same_cpu(1, 0));
-        assert!(!same_cpu(-1, -1));
-    }
+    use std::time::Instant;
 
     #[test]
     fn a_parked_client_gets_its_reply_and_sees_closure() {

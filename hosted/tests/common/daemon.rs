@@ -3,7 +3,7 @@
 //! failure; build `libnommu.a` and C test programs against it.
 #![allow(dead_code)]
 
-use nommu::host::{ConnectOptions, Connection};
+use nommu::transport::{ConnectOptions, DaemonConnection};
 use nommu::Client;
 use protocol::ProcView;
 use std::collections::HashMap;
@@ -117,13 +117,13 @@ impl Daemon {
     }
 
     /// A Rust client speaking for this test process.
-    pub fn client(&self) -> Client<Connection> {
-        Connection::connect(&self.socket).expect("connect to memsrvd")
+    pub fn client(&self) -> Client<DaemonConnection> {
+        DaemonConnection::connect(&self.socket).expect("connect to memsrvd")
     }
 
     /// A Rust client whose requests all travel over the socket.
-    pub fn socket_client(&self) -> Client<Connection> {
-        Connection::connect_with(
+    pub fn socket_client(&self) -> Client<DaemonConnection> {
+        DaemonConnection::connect_with(
             &self.socket,
             ConnectOptions {
                 fast_path: false,
@@ -169,7 +169,7 @@ impl Drop for Daemon {
 }
 
 /// `/proc/...` text through a client.
-pub fn proc_text(client: &Client<Connection>, view: ProcView) -> String {
+pub fn proc_text(client: &Client<DaemonConnection>, view: ProcView) -> String {
     let mut buf = vec![0u8; 256 << 10];
     let total = client.read_proc(view, &mut buf).expect("read /proc view");
     buf.truncate(total.min(buf.len()));

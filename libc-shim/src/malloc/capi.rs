@@ -1,8 +1,8 @@
 //! The C names of the allocator (`include/nommu_malloc.h`): one heap per
 //! process behind a lock, its pages from the process's memory-server
 //! connection (feature `host`: the `memsrvd` connection of
-//! [`crate::host::capi::global`]; feature `c-abi`: the registered
-//! [`crate::c_abi::Home`] of the calling task).
+//! [`crate::capi::host::process::global`]; feature `c-abi`: the registered
+//! `crate::capi::board::Home` of the calling task).
 //!
 //! The names carry a `nommu_` prefix so that linking the library never
 //! replaces the host libc's own `malloc`; a port opts in, per file, with
@@ -41,7 +41,7 @@ pub struct ServerPages;
 mod platform {
     use super::{Heap, ServerPages};
     use crate::client::Client;
-    use crate::host::connection::Connection;
+    use crate::transport::DaemonConnection;
     use protocol::Errno;
     use std::sync::Mutex;
 
@@ -53,20 +53,20 @@ mod platform {
     }
 
     pub(super) fn with_client<R>(
-        f: impl FnOnce(&Client<Connection>) -> Result<R, Errno>,
+        f: impl FnOnce(&Client<DaemonConnection>) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        f(crate::host::capi::global()?)
+        f(crate::capi::host::process::global()?)
     }
 
     pub(super) fn set_errno(errno: Errno) {
-        crate::host::sys::set_errno(errno);
+        crate::sys::set_errno(errno);
     }
 }
 
 #[cfg(all(feature = "c-abi", not(feature = "host")))]
 mod platform {
     use super::{Heap, ServerPages};
-    use crate::c_abi;
+    use crate::capi::board as c_abi;
     use crate::client::Client;
     use protocol::Errno;
     use spinning_top::{const_spinlock, Spinlock};

@@ -49,7 +49,7 @@
 //!
 //! Every request to the server goes through a [`PageSource`] (map, unmap,
 //! remap) and is counted in its [`Stats`]: the host library's source is
-//! the `memsrvd` connection, the board's the registered `c_abi::Home`. The
+//! the `memsrvd` connection, the board's the registered `capi::board::Home`. The
 //! C names (`nommu_malloc`, ..., `include/nommu_malloc.h`) are in
 //! [`capi`]; the heap is one per process behind a lock.
 

@@ -1,5 +1,5 @@
 //! The C test program (`c/nommu_test.c`, linked with picolibc and the
-//! shim's C ABI, `nommu::c_abi`) as tasks.
+//! shim's C ABI, `nommu::capi::board`) as tasks.
 //!
 //! Each C task is a process: it opens its own connection to memsrv and
 //! says hello before `main` runs, and closes it (memsrv ends the process)

@@ -24,19 +24,24 @@
 //! 2-core machine two spinners sharing a CPU would hand it back and forth
 //! forever. So each side publishes the CPU it runs on, and a spinner that
 //! finds the peer on its own CPU stops at once and sleeps, which lets the
-//! scheduler place the peer elsewhere.
+//! scheduler place the peer elsewhere. The spin and the sleeper's half of
+//! the handshake are [`crate::spin`]'s, shared with the threads home.
 //!
 //! Frames are stored as little-endian words in atomics: the two sides are
 //! different processes and a peer may scribble on the page at any time, so
 //! each side copies the frame out before decoding it and trusts nothing but
 //! what it copied.
 
-use super::mapping::Mapping;
-use super::sys::{file_identity, sealed_memfd};
+use super::mapping::SharedMapping;
+use crate::spin::{current_cpu, park_unless, spin_beside};
+use crate::sys::{file_identity, sealed_memfd};
+use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use protocol::{Errno, MAX_FRAME};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use crate::spin::Spin;
 
 /// Size of the channel memory file.
 pub const CHANNEL_LEN: usize = 8192;
@@ -76,14 +81,14 @@ struct DaemonLine {
 /// The layout of the channel memory file. Every field is an atomic, valid
 /// for any bit pattern, so whatever a peer writes it stays a valid value.
 #[repr(C)]
-struct ChannelPage {
+struct PageLayout {
     client: ClientLine,
     daemon: DaemonLine,
     request: [AtomicU64; FRAME_WORDS],
     reply: [AtomicU64; FRAME_WORDS],
 }
 
-const _: () = assert!(core::mem::size_of::<ChannelPage>() <= CHANNEL_LEN);
+const _: () = assert!(core::mem::size_of::<PageLayout>() <= CHANNEL_LEN);
 
 fn store_frame(slot: &[AtomicU64; FRAME_WORDS], frame: &[u8]) {
     for (word, chunk) in slot.iter().zip(frame.chunks(8)) {
@@ -100,51 +105,6 @@ fn load_frame(slot: &[AtomicU64; FRAME_WORDS], len: usize, out: &mut [u8; MAX_FR
     }
 }
 
-/// The CPU this thread runs on (`u32::MAX` if unknown).
-fn current_cpu() -> u32 {
-    // SAFETY: sched_getcpu takes no arguments and only reads the vDSO.
-    let cpu = unsafe { libc::sched_getcpu() };
-    u32::try_from(cpu).unwrap_or(u32::MAX)
-}
-
-/// How a spin ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spin {
-    /// What we waited for is there.
-    Ready,
-    /// The budget ran out.
-    Expired,
-    /// The peer last ran on our CPU: it cannot run while we spin.
-    SharedCpu(u32),
-}
-
-/// Spin until `ready()` or `budget` passes, publishing our CPU in `mine`
-/// and giving up early when the peer's published CPU (`theirs`) is ours.
-fn spin_while(
-    budget: Duration,
-    mine: &AtomicU32,
-    theirs: &AtomicU32,
-    ready: impl Fn() -> bool,
-) -> Spin {
-    let start = Instant::now();
-    loop {
-        let cpu = current_cpu();
-        mine.store(cpu, Ordering::Relaxed);
-        for _ in 0..64 {
-            if ready() {
-                return Spin::Ready;
-            }
-            core::hint::spin_loop();
-        }
-        if cpu != u32::MAX && theirs.load(Ordering::Relaxed) == cpu {
-            return Spin::SharedCpu(cpu);
-        }
-        if start.elapsed() >= budget {
-            return if ready() { Spin::Ready } else { Spin::Expired };
-        }
-    }
-}
-
 /// A request the daemon found in the slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Posted {
@@ -156,16 +116,16 @@ pub enum Posted {
 
 /// One mapped channel page (either side).
 #[derive(Debug)]
-pub struct Channel {
-    map: Mapping,
+pub struct ChannelPage {
+    map: SharedMapping,
 }
 
-impl Channel {
+impl ChannelPage {
     /// A new channel memory file, sealed against resizing, and this side's
     /// mapping of it (the daemon's side).
     pub fn create() -> Result<(Self, OwnedFd), Errno> {
         let fd = sealed_memfd(c"nommu-channel", CHANNEL_LEN as u64)?;
-        let map = Mapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
+        let map = SharedMapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
         Ok((Self { map }, fd))
     }
 
@@ -176,18 +136,18 @@ impl Channel {
             return Err(Errno::EPROTO);
         }
         Ok(Self {
-            map: Mapping::anywhere(fd, CHANNEL_LEN)?,
+            map: SharedMapping::anywhere(fd, CHANNEL_LEN)?,
         })
     }
 
-    fn page(&self) -> &ChannelPage {
+    fn page(&self) -> &PageLayout {
         // SAFETY: the mapping is page aligned, CHANNEL_LEN bytes long (at
-        // least size_of::<ChannelPage>, asserted above), backed by a memory
+        // least size_of::<PageLayout>, asserted above), backed by a memory
         // file sealed against shrinking, and lives as long as `self`. Every
         // field is an atomic integer, valid for any bytes and meant for
         // concurrent access, so a shared reference is sound even while the
         // other process writes.
-        unsafe { &*(self.map.addr() as *const ChannelPage) }
+        unsafe { &*(self.map.addr() as *const PageLayout) }
     }
 
     // ---- client side ----
@@ -217,7 +177,7 @@ impl Channel {
     /// Spin up to [`CLIENT_SPIN`] for the reply to `seq`.
     pub fn spin_for_reply(&self, seq: u32) -> Spin {
         let page = self.page();
-        spin_while(
+        spin_beside(
             CLIENT_SPIN,
             &page.client.client_cpu,
             &page.daemon.daemon_cpu,
@@ -231,12 +191,15 @@ impl Channel {
     /// not slept through.
     pub fn park_for_reply(&self, seq: u32, timeout: Duration) -> bool {
         let page = self.page();
-        page.client.client_waiting.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let current = page.daemon.reply_seq.load(Ordering::Acquire);
-        if current != seq {
-            super::sys::futex_wait(&page.daemon.reply_seq, current, timeout);
-        }
+        let seen = Cell::new(seq);
+        park_unless(
+            || page.client.client_waiting.store(1, Ordering::Relaxed),
+            || {
+                seen.set(page.daemon.reply_seq.load(Ordering::Acquire));
+                seen.get() == seq
+            },
+            || crate::sys::futex_wait(&page.daemon.reply_seq, seen.get(), timeout),
+        );
         let done = page.daemon.reply_seq.load(Ordering::Acquire) == seq;
         if done {
             page.client.client_waiting.store(0, Ordering::Relaxed);
@@ -277,7 +240,7 @@ impl Channel {
     /// Spin up to [`DAEMON_SPIN`] for a request after `last_seen`.
     pub fn spin_for_request(&self, last_seen: u32) -> Spin {
         let page = self.page();
-        spin_while(
+        spin_beside(
             DAEMON_SPIN,
             &page.daemon.daemon_cpu,
             &page.client.client_cpu,
@@ -290,13 +253,16 @@ impl Channel {
     /// not sleep.
     pub fn announce_sleep(&self, last_seen: u32) -> bool {
         let page = self.page();
-        page.daemon.daemon_asleep.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        if page.client.request_seq.load(Ordering::Relaxed) != last_seen {
+        let arrived = park_unless(
+            || page.daemon.daemon_asleep.store(1, Ordering::Relaxed),
+            || page.client.request_seq.load(Ordering::Relaxed) != last_seen,
+            // The daemon sleeps in its own poll, after this returns.
+            || {},
+        );
+        if arrived {
             page.daemon.daemon_asleep.store(0, Ordering::Relaxed);
-            return false;
         }
-        true
+        !arrived
     }
 
     /// The daemon side is awake again.
@@ -317,7 +283,7 @@ impl Channel {
         page.daemon.reply_seq.store(seq, Ordering::Release);
         fence(Ordering::SeqCst);
         if page.client.client_waiting.load(Ordering::Relaxed) != 0 {
-            super::sys::futex_wake(&page.daemon.reply_seq);
+            crate::sys::futex_wake(&page.daemon.reply_seq);
         }
     }
 }

@@ -1,18 +1,18 @@
 //! An owned `MAP_SHARED` mapping of a memory file, unmapped on drop.
 
-use super::sys::{map_shared, unmap};
+use crate::sys::{map_shared, unmap};
 use protocol::Errno;
 use std::os::fd::BorrowedFd;
 
 /// A shared read-write mapping this value owns. It never replaces an
-/// existing mapping (see [`super::sys::map_shared`]).
+/// existing mapping (see [`crate::sys::map_shared`]).
 #[derive(Debug)]
-pub struct Mapping {
+pub struct SharedMapping {
     addr: usize,
     len: usize,
 }
 
-impl Mapping {
+impl SharedMapping {
     /// Map `len` bytes of `fd` wherever the kernel likes.
     pub fn anywhere(fd: BorrowedFd<'_>, len: usize) -> Result<Self, Errno> {
         Ok(Self {
@@ -43,7 +43,7 @@ impl Mapping {
     }
 }
 
-impl Drop for Mapping {
+impl Drop for SharedMapping {
     fn drop(&mut self) {
         // SAFETY: this value created the mapping and owns it; borrows of
         // its memory (e.g. a channel page) cannot outlive `self`.

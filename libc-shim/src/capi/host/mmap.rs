@@ -1,64 +1,19 @@
-//! The C functions every build of the host library exports (`nommu_*`),
-//! over one process-wide connection made lazily on first use.
-//!
-//! The connection is found through `$NOMMU_SOCKET` (else
-//! [`super::DEFAULT_SOCKET`]) and made once, under a lock, by whichever
-//! thread calls first; after that a call takes no lock but the
-//! connection's own and allocates nothing.
+//! `mmap` and `munmap` of the host C surface (`nommu_*`, always
+//! exported), and what a program may ask about its place in the server:
+//! its `/proc` views, its pid and the arena. The connection they use is
+//! the process-wide one of [`super::process`].
 
-use super::connection::{ConnectOptions, Connection, DEFAULT_SOCKET};
-use super::files::FDS;
-use super::sys::set_errno;
+use super::process::{global, next_host_file_tag, FDS};
 use crate::abi::MAP_FAILED;
 use crate::client::Client;
+use crate::sys::set_errno;
+use crate::transport::DaemonConnection;
 use core::ffi::{c_char, c_int, c_void, CStr};
-use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::linux::MAP_ANONYMOUS;
 use protocol::{
     decode_reply, encode_request, Errno, ProcView, Reply, Request, MAX_FRAME, PAGE_SIZE,
 };
 use std::os::fd::BorrowedFd;
-use std::sync::{Mutex, OnceLock};
-
-static GLOBAL: OnceLock<Client<Connection>> = OnceLock::new();
-static CONNECTING: Mutex<()> = Mutex::new(());
-
-/// The process-wide client, connecting on first use. A failed attempt is
-/// not remembered: the next call tries again.
-pub fn global() -> Result<&'static Client<Connection>, Errno> {
-    if let Some(client) = GLOBAL.get() {
-        return Ok(client);
-    }
-    let _guard = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(client) = GLOBAL.get() {
-        return Ok(client);
-    }
-    let connection = open_connection()?;
-    Ok(GLOBAL.get_or_init(|| Client::new(connection)))
-}
-
-/// A new connection to the daemon named by `$NOMMU_SOCKET` (else
-/// [`DEFAULT_SOCKET`]). Made without a ticket, it speaks for the process
-/// the daemon knows by this host pid: the first one makes the process, a
-/// later one (a futex waiter's, see [`super::ipc`]) joins it.
-pub(crate) fn open_connection() -> Result<Connection, Errno> {
-    // SAFETY: getenv returns null or a NUL-terminated string owned by the
-    // environment; it is copied into the connection's path at once.
-    let path = unsafe {
-        let raw = libc::getenv(c"NOMMU_SOCKET".as_ptr());
-        if raw.is_null() {
-            DEFAULT_SOCKET.as_bytes()
-        } else {
-            CStr::from_ptr(raw).to_bytes()
-        }
-    };
-    let options = ConnectOptions {
-        // NOMMU_TRANSPORT=socket turns the shared channel off (to compare).
-        fast_path: std::env::var_os("NOMMU_TRANSPORT").is_none_or(|v| v != "socket"),
-        ticket: None,
-    };
-    Connection::open(path, options).map_err(|e| e.errno())
-}
 
 /// Where the daemon's host-file driver sits; an `Open` of exactly this
 /// path must carry the descriptor.
@@ -122,13 +77,10 @@ fn map(addr: u64, len: u64, prot: u32, flags: u32, fd: c_int, offset: u64) -> Re
     mapped
 }
 
-/// Tags of host-file opens, apart from the client's own numbering.
-static HOST_FILE_TAG: AtomicU32 = AtomicU32::new(0x8000_0000);
-
 /// Hand host descriptor `fd` to the daemon; returns the server descriptor
 /// it was opened as (the caller closes it).
-fn open_host_file(client: &Client<Connection>, fd: c_int) -> Result<i32, Errno> {
-    let tag = HOST_FILE_TAG.fetch_add(1, Ordering::Relaxed) | 0x8000_0000;
+fn open_host_file(client: &Client<DaemonConnection>, fd: c_int) -> Result<i32, Errno> {
+    let tag = next_host_file_tag();
     let open = Request::Open {
         path: protocol::Path::try_from(HOST_FD_PATH).map_err(|_| Errno::ENAMETOOLONG)?,
         flags: 0,
@@ -169,7 +121,7 @@ pub extern "C" fn nommu_munmap(addr: *mut c_void, len: usize) -> c_int {
     }
 }
 
-/// Which view a `/proc` name means: "maps", "self/maps", "<pid>/maps",
+/// Which view a `/proc` name means: "maps", "self/maps", "`<pid>`/maps",
 /// "meminfo" (a leading "/proc/" is allowed).
 pub fn parse_view(name: &[u8]) -> Option<ProcView> {
     let name = name.strip_prefix(b"/proc/").unwrap_or(name);

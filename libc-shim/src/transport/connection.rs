@@ -2,10 +2,10 @@
 //! carries frames over the shared channel page (fast path) or the socket.
 
 use super::arena::ArenaLease;
-use super::channel::{Channel, Spin};
-use super::socket::{Datagram, SeqPacket, MAX_FDS};
-use super::sys::eventfd_ring;
+use super::channel_page::{ChannelPage, Spin};
 use crate::client::{Client, Transport, Welcome};
+use crate::sys::eventfd_ring;
+use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
 use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -24,7 +24,7 @@ const PARK_SLICE: Duration = Duration::from_millis(50);
 /// The tag of the handshake frame; [`Client`] numbers its own from 1.
 const HELLO_TAG: u32 = 0;
 
-/// Why [`Connection::connect`] failed.
+/// Why [`DaemonConnection::connect`] failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectError {
     /// The socket could not be reached (no daemon, no permission, ...).
@@ -93,14 +93,14 @@ impl Default for ConnectOptions {
 /// The fast path: the channel page and the daemon thread's doorbell.
 #[derive(Debug)]
 struct FastPath {
-    channel: Channel,
+    channel: ChannelPage,
     doorbell: OwnedFd,
 }
 
 /// One connection to `memsrvd`, speaking for this process. Callers on
 /// several threads are serialised by a lock; a call allocates nothing.
 #[derive(Debug)]
-pub struct Connection {
+pub struct DaemonConnection {
     socket: SeqPacket,
     fast: Option<FastPath>,
     arena: ArenaLease,
@@ -108,17 +108,17 @@ pub struct Connection {
     lock: Mutex<()>,
 }
 
-impl Connection {
+impl DaemonConnection {
     /// Connect to the daemon at `path`, shake hands and map the arena.
-    pub fn connect(path: impl AsRef<Path>) -> Result<Client<Connection>, ConnectError> {
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client<DaemonConnection>, ConnectError> {
         Self::connect_with(path, ConnectOptions::default())
     }
 
-    /// [`Connection::connect`] with options.
+    /// [`DaemonConnection::connect`] with options.
     pub fn connect_with(
         path: impl AsRef<Path>,
         options: ConnectOptions,
-    ) -> Result<Client<Connection>, ConnectError> {
+    ) -> Result<Client<DaemonConnection>, ConnectError> {
         Self::open(path.as_ref().as_os_str().as_bytes(), options).map(Client::new)
     }
 
@@ -178,7 +178,7 @@ impl Connection {
             })?;
         let fast = match (options.fast_path, channel_fd, doorbell) {
             (true, Some(channel), Some(doorbell)) => Some(FastPath {
-                channel: Channel::open(channel.as_fd()).map_err(ConnectError::Map)?,
+                channel: ChannelPage::open(channel.as_fd()).map_err(ConnectError::Map)?,
                 doorbell,
             }),
             _ => None,
@@ -280,7 +280,7 @@ impl Connection {
     }
 }
 
-impl Transport for Connection {
+impl Transport for DaemonConnection {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         match &self.fast {

@@ -2,7 +2,7 @@
 //! passed with `SCM_RIGHTS`, peer credentials with `SO_PEERCRED`. Both the
 //! shim (client side) and the `memsrvd` daemon use these wrappers.
 
-use super::sys::{last_errno, poll};
+use super::{last_errno, poll};
 use protocol::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 

@@ -4,19 +4,15 @@
 //! host kernel ([`super::files`] says how that is decided). On failure a
 //! call sets `errno` and returns -1, as its libc namesake does.
 
-use super::capi::global;
-use super::files::{self, open_on_server, route_path, Route, FDS};
-use super::sys::{host, set_errno};
+use super::fail;
+use super::files::{self, open_on_server, route_path, Route};
+use super::process::{self, global, FDS};
+use crate::sys::host;
 use core::ffi::{c_char, c_int, c_void, CStr};
 use protocol::{Errno, FileStat, DATA_CHUNK};
 
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
 const MAX_RW: usize = 0x7fff_f000;
-
-pub(crate) fn fail<T>(e: Errno, value: T) -> T {
-    set_errno(e);
-    value
-}
 
 /// `open(path, flags, mode)`: a path under a server mount opens a server
 /// file (the descriptor returned stands for it), any other path a host
@@ -298,7 +294,7 @@ pub unsafe extern "C" fn nommu_fstat(fd: c_int, st: *mut libc::stat) -> c_int {
 pub extern "C" fn nommu_refresh_mounts() -> c_int {
     match global() {
         Ok(client) => {
-            files::refresh_mounts(client);
+            process::refresh_mounts(client);
             0
         }
         Err(e) => fail(e, -1),

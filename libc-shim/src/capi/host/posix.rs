@@ -2,7 +2,7 @@
 //! static library built with feature `posix`: a C program linking it gets
 //! the memory server's mapping calls in place of the host kernel's.
 
-use super::capi::{nommu_mmap, nommu_munmap};
+use super::mmap::{nommu_mmap, nommu_munmap};
 use core::ffi::{c_int, c_void};
 
 /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
@@ -392,12 +392,16 @@ pub extern "C" fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
 }
 
 // Shared memory, futexes, mremap and the small memory calls (see
-// `super::ipc`: arena addresses go to the server, others to the host).
+// `super::shm`, `super::futex` and `super::memory`: arena addresses go to
+// the server, others to the host).
 
-use super::ipc::{
-    nommu_futex, nommu_madvise, nommu_mincore, nommu_mlock, nommu_mlock2, nommu_mlockall,
-    nommu_mprotect, nommu_mremap, nommu_msync, nommu_munlock, nommu_munlockall, nommu_shm_open,
-    nommu_shm_unlink, nommu_shmat, nommu_shmctl, nommu_shmdt, nommu_shmget,
+use super::futex::nommu_futex;
+use super::memory::{
+    nommu_madvise, nommu_mincore, nommu_mlock, nommu_mlock2, nommu_mlockall, nommu_mprotect,
+    nommu_mremap, nommu_msync, nommu_munlock, nommu_munlockall,
+};
+use super::shm::{
+    nommu_shm_open, nommu_shm_unlink, nommu_shmat, nommu_shmctl, nommu_shmdt, nommu_shmget,
 };
 use core::ffi::c_uint;
 

@@ -6,8 +6,8 @@
 //! by the memory file's device and inode and counted; a second daemon's
 //! arena at an address already taken fails with `EEXIST`.
 
-use super::mapping::Mapping;
-use super::sys::file_identity;
+use super::mapping::SharedMapping;
+use crate::sys::file_identity;
 use protocol::Errno;
 use std::os::fd::BorrowedFd;
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ struct Entry {
     dev: u64,
     ino: u64,
     refs: usize,
-    map: Mapping,
+    map: SharedMapping,
 }
 
 static ARENAS: Mutex<[Option<Entry>; MAX_ARENAS]> = Mutex::new([const { None }; MAX_ARENAS]);
@@ -62,7 +62,7 @@ impl ArenaLease {
             .iter_mut()
             .find(|e| e.is_none())
             .ok_or(Errno::ENOMEM)?;
-        let map = Mapping::exactly_at(fd, len, addr)?;
+        let map = SharedMapping::exactly_at(fd, len, addr)?;
         *free = Some(Entry {
             dev,
             ino,

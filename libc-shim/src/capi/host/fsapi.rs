@@ -41,10 +41,11 @@
 //!   change an object's mode or owner. Asking for what it already has
 //!   succeeds, anything else fails `EPERM`; the stand-in is never changed.
 
-use super::capi::global;
-use super::fileapi::{fail, host_stat};
-use super::files::{route_path, Route, FDS, FLAGS};
-use super::sys::host;
+use super::fail;
+use super::fileapi::host_stat;
+use super::files::{route_path, Route};
+use super::process::{global, FDS, FLAGS};
+use crate::sys::host;
 use core::ffi::{c_char, c_int, CStr};
 use protocol::{Errno, FileStat};
 
@@ -159,7 +160,7 @@ unsafe fn record_lock(
 /// The server's attributes of `path`: open (read-only, else write-only),
 /// `fstat`, close.
 fn stat_on_server(
-    client: &crate::client::Client<super::Connection>,
+    client: &crate::client::Client<crate::transport::DaemonConnection>,
     path: &str,
 ) -> Result<FileStat, Errno> {
     let fd = match client.open(path, libc::O_RDONLY as u32, 0) {
@@ -269,7 +270,7 @@ pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int
 }
 
 fn access_on_server(
-    client: &crate::client::Client<super::Connection>,
+    client: &crate::client::Client<crate::transport::DaemonConnection>,
     path: &str,
     mode: c_int,
 ) -> Result<(), Errno> {

@@ -1,16 +1,25 @@
-//! Thin wrappers over the few system calls the host transport needs.
+//! Every system call the shim makes, and every other call into the host C
+//! library, goes through this module: no other module of the crate calls a
+//! `libc` function (they use its types, constants and pure helpers such as
+//! `makedev` only). Callers get safe functions over integers, atomics and
+//! owned descriptors where the call can be made safe, and small
+//! `unsafe fn`s with their contract written down where it cannot (the
+//! [`host`] calls on a C caller's pointers). [`socket`] holds the
+//! `SOCK_SEQPACKET` calls.
 //!
-//! Every `unsafe` block of the host side that talks to the kernel lives
-//! here or in [`super::socket`], small and commented; callers get safe
-//! functions over integers, atomics and owned descriptors. Memory is mapped
-//! with `syscall(SYS_mmap, ..)`, never through the `mmap` symbol: with
-//! feature `posix` this library *is* `mmap`, and calling it would recurse.
-//! The same holds for the file calls it exports (`open`, `read`, `write`,
-//! `fstat`, `ftruncate`, `lseek`, `close`, ...): the library reaches the
-//! host's through `syscall` (the `host_*` functions here), never through
-//! those symbols. (A descriptor the library owns may still be closed with
-//! the `close` symbol, by `OwnedFd`: the exported `close` hands any
-//! descriptor that is not a server file straight to the host.)
+//! System calls are made with `syscall(SYS_..)`, never through the libc
+//! symbol of the same name, wherever the library exports that name itself:
+//! with feature `posix` this library *is* `mmap`, `open`, `read`, `write`,
+//! `fstat`, `fcntl`, `ftruncate`, `lseek`, `close`, `futex`, `mremap`, ...,
+//! and calling one of those would come back into the library (or recurse).
+//! The calls made through libc symbols (`getenv`, `sched_getcpu`, `poll`
+//! and the socket calls) are names the library does not export. One
+//! exception is deliberate: a descriptor the library owns is closed by
+//! `OwnedFd`'s drop through the `close` symbol, which is the library's own
+//! `close` when it exports it, and that hands any descriptor that is not
+//! a server file straight to the host.
+
+pub mod socket;
 
 use core::sync::atomic::AtomicU32;
 use protocol::Errno;
@@ -22,6 +31,22 @@ use std::time::Duration;
 pub fn last_errno() -> Errno {
     let raw = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
     Errno(u16::try_from(raw).unwrap_or(Errno::EIO.0))
+}
+
+/// The value of environment variable `name`, read with the C library's
+/// `getenv` (no allocation, no lock: usable from inside the C entry
+/// points before anything else is set up).
+pub fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: `name` is NUL terminated; getenv returns null or a
+    // NUL-terminated string owned by the environment.
+    let raw = unsafe { libc::getenv(name.as_ptr()) };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, so a NUL-terminated string. The environment keeps
+    // it while no one calls `setenv`/`putenv` on this name; the shim reads
+    // its variables once per connection and copies them at once.
+    Some(unsafe { CStr::from_ptr(raw) }.to_bytes())
 }
 
 /// Store `errno` for a C caller.
@@ -97,14 +122,23 @@ pub(crate) unsafe fn unmap(addr: usize, len: usize) {
 pub fn sealed_memfd(name: &CStr, len: u64) -> Result<OwnedFd, Errno> {
     // SAFETY: `name` is a valid NUL-terminated string.
     let fd = owned(unsafe {
-        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        libc::syscall(
+            libc::SYS_memfd_create,
+            name.as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        ) as libc::c_int
     })?;
     let size = libc::off_t::try_from(len).map_err(|_| Errno::EINVAL)?;
     // SAFETY: plain calls on a descriptor we own.
     unsafe {
         check(libc::syscall(libc::SYS_ftruncate, fd.as_raw_fd(), size))?;
         let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        check(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals).into())?;
+        check(libc::syscall(
+            libc::SYS_fcntl,
+            fd.as_raw_fd(),
+            libc::F_ADD_SEALS,
+            seals,
+        ))?;
     }
     Ok(fd)
 }
@@ -124,7 +158,13 @@ pub fn file_identity(fd: BorrowedFd<'_>) -> Result<(u64, u64, u64), Errno> {
 /// thread that flagged itself asleep.
 pub fn eventfd() -> Result<OwnedFd, Errno> {
     // SAFETY: plain call; the result is checked by `owned`.
-    owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_eventfd2,
+            0,
+            libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
+        ) as libc::c_int
+    })
 }
 
 /// Ring an eventfd doorbell.
@@ -170,6 +210,30 @@ pub fn futex_wake(word: &AtomicU32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }
 
+/// The time on `clock` (`CLOCK_REALTIME`, `CLOCK_MONOTONIC`, ...).
+pub fn clock_now(clock: libc::clockid_t) -> libc::timespec {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec into a live local.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clock_gettime,
+            clock,
+            &mut ts as *mut libc::timespec,
+        )
+    };
+    ts
+}
+
+/// The CPU the calling thread runs on, `None` where the host cannot tell.
+pub fn current_cpu() -> Option<u32> {
+    // SAFETY: sched_getcpu takes no arguments and only reads the vDSO.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
+}
+
 /// `poll` over `fds` for at most `timeout_ms` (-1: no limit); returns how
 /// many descriptors are ready. `EINTR` counts as "none ready".
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
@@ -182,9 +246,11 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
     }
 }
 
-/// The host kernel's file calls, reached with `syscall` (never through the
-/// library's own exported names). Each returns what the kernel returned,
-/// -1 with `errno` set on failure, like the libc call of the same name.
+/// The host kernel's calls that the C surface passes a C caller's
+/// arguments on to (file calls, futexes, `mremap`, the small memory
+/// calls), reached with `syscall` (never through the library's own
+/// exported names). Each returns what the kernel returned, -1 with `errno`
+/// set on failure, like the libc call of the same name.
 pub mod host {
     use core::ffi::{c_char, c_int, c_void};
 
@@ -227,7 +293,7 @@ pub mod host {
     /// `pread(fd, buf, len, offset)`.
     ///
     /// # Safety
-    /// As [`read`].
+    /// As [`read()`].
     pub unsafe fn pread(fd: c_int, buf: *mut c_void, len: usize, offset: i64) -> isize {
         // SAFETY: as `read`.
         unsafe { libc::syscall(libc::SYS_pread64, fd, buf, len, offset) as isize }
@@ -236,7 +302,7 @@ pub mod host {
     /// `pwrite(fd, buf, len, offset)`.
     ///
     /// # Safety
-    /// As [`write`].
+    /// As [`write()`].
     pub unsafe fn pwrite(fd: c_int, buf: *const c_void, len: usize, offset: i64) -> isize {
         // SAFETY: as `write`.
         unsafe { libc::syscall(libc::SYS_pwrite64, fd, buf, len, offset) as isize }
@@ -330,5 +396,65 @@ pub mod host {
     pub fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
         // SAFETY: integers only.
         unsafe { libc::syscall(libc::SYS_fchown, fd, uid, gid) as c_int }
+    }
+
+    /// `futex(uaddr, op, val, timeout, uaddr2, val3)` on host memory.
+    ///
+    /// # Safety
+    /// The pointers must be what `op` reads or writes (the kernel checks
+    /// that they are mapped and fails `EFAULT` otherwise; a wait or wake
+    /// touches only the words).
+    pub unsafe fn futex(
+        uaddr: *mut c_int,
+        op: c_int,
+        val: c_int,
+        timeout: *const libc::timespec,
+        uaddr2: *mut c_int,
+        val3: c_int,
+    ) -> c_int {
+        // SAFETY: the caller's contract; the kernel checks every pointer.
+        unsafe { libc::syscall(libc::SYS_futex, uaddr, op, val, timeout, uaddr2, val3) as c_int }
+    }
+
+    /// `mremap(old, old_len, new_len, flags, new_address)`; the new
+    /// address, or `usize::MAX` (`MAP_FAILED`) with `errno` set.
+    ///
+    /// # Safety
+    /// Moving or shrinking a mapping invalidates whatever pointed into
+    /// the old range: the caller must own it, as with mremap(2).
+    pub unsafe fn mremap(
+        old: usize,
+        old_len: usize,
+        new_len: usize,
+        flags: c_int,
+        new_address: usize,
+    ) -> usize {
+        // SAFETY: the caller owns the range (this function's contract);
+        // the kernel checks the addresses.
+        unsafe {
+            libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new_address) as usize
+        }
+    }
+
+    /// One of the small memory calls on host memory: `nr` is
+    /// `SYS_msync`, `SYS_mprotect`, `SYS_madvise`, `SYS_mlock`,
+    /// `SYS_mlock2` or `SYS_munlock`, called as `(addr, len, arg)`.
+    ///
+    /// # Safety
+    /// `mprotect` and `madvise` change what the range's memory does: the
+    /// caller must own `[addr, addr+len)`, as with those calls.
+    pub unsafe fn range_call(nr: libc::c_long, addr: *mut c_void, len: usize, arg: u32) -> c_int {
+        // SAFETY: the caller's contract; no memory of ours is passed.
+        unsafe { libc::syscall(nr, addr, len, arg) as c_int }
+    }
+
+    /// `mincore(addr, len, vec)`.
+    ///
+    /// # Safety
+    /// `vec` must be writable for one byte per page of the range (the
+    /// kernel faults `EFAULT` on an unmapped one).
+    pub unsafe fn mincore(addr: *mut c_void, len: usize, vec: *mut u8) -> c_int {
+        // SAFETY: the kernel writes one byte a page at `vec`.
+        unsafe { libc::syscall(libc::SYS_mincore, addr, len, vec) as c_int }
     }
 }

@@ -1,0 +1,114 @@
+//! Files in a program that links the shim: which calls go to the memory
+//! server and which to the host.
+//!
+//! * **Paths.** An absolute path that lies under one of the server's
+//!   mounts (asked once with `ListMounts`, after the connection is made;
+//!   [`super::process::refresh_mounts`] asks again) goes to the server; every other path —
+//!   relative ones included — goes to the host kernel. The test is lexical:
+//!   repeated `/` and `.` are dropped and `..` removes the component before
+//!   it, then the longest mount that is the path itself or a prefix of it
+//!   followed by `/` wins.
+//! * **Descriptors.** A server file's descriptor belongs to the server's
+//!   fd table, which the host knows nothing of. So that the numbers never
+//!   collide with the host's, each server descriptor is given a real host
+//!   descriptor (of `/dev/null`, close-on-exec) and the program sees only
+//!   that one; a fixed table ([`super::fd_table::FdTable`], no heap) maps it to the server's
+//!   number. A call on a descriptor found in the table goes to the server,
+//!   every other descriptor to the host kernel (by `syscall`, never through
+//!   the library's own exported names).
+//! * **Host files in `mmap`.** A host descriptor given to `mmap` is handed
+//!   to the daemon over the socket (`SCM_RIGHTS`, see
+//!   `hosted::daemon::hostfile`), opened there as a server file, mapped,
+//!   and closed again ([`super::mmap::nommu_mmap`]).
+//!
+//! The state this rests on (the connection, the tables, the mount list)
+//! lives in [`super::process`]; the lexical path rules in [`super::paths`].
+
+use super::fd_table::status_flags;
+use super::paths::{normalise, NormalPath};
+use super::process::{client_for_paths, global, is_mounted, FDS, FLAGS};
+use crate::client::Client;
+use crate::transport::DaemonConnection;
+use protocol::Errno;
+
+/// Where a path-based call goes.
+// The path stays inline: the request path allocates nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Route {
+    Host,
+    Server(&'static Client<DaemonConnection>, NormalPath),
+}
+
+/// Decide where `path` goes (connecting if need be).
+pub fn route_path(path: &[u8]) -> Route {
+    let Some(normal) = normalise(path) else {
+        return Route::Host;
+    };
+    let Some(client) = client_for_paths() else {
+        return Route::Host;
+    };
+    if is_mounted(normal.as_bytes()) {
+        Route::Server(client, normal)
+    } else {
+        Route::Host
+    }
+}
+
+/// Open `path` on the server and give the program a host descriptor that
+/// stands for it.
+pub fn open_on_server(
+    client: &Client<DaemonConnection>,
+    path: &NormalPath,
+    flags: i32,
+    mode: u32,
+) -> Result<i32, Errno> {
+    let text = path.as_str().ok_or(Errno::ENOENT)?;
+    let server = client.open(text, flags as u32, mode)?;
+    // SAFETY: a NUL-terminated literal.
+    let host = unsafe {
+        crate::sys::host::openat(
+            libc::AT_FDCWD,
+            c"/dev/null".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
+        )
+    };
+    if host < 0 {
+        let e = crate::sys::last_errno();
+        let _ = client.close(server);
+        return Err(e);
+    }
+    FLAGS.set(host, status_flags(flags));
+    match FDS.bind(host, server) {
+        Ok(stale) => {
+            if let Some(stale) = stale {
+                let _ = client.close(stale);
+            }
+            Ok(host)
+        }
+        Err(e) => {
+            crate::sys::host::close(host);
+            let _ = client.close(server);
+            Err(e)
+        }
+    }
+}
+
+/// Close a descriptor: a server file's on the server (then its host
+/// stand-in), any other on the host.
+pub fn close(fd: i32) -> Result<(), Errno> {
+    match FDS.unbind(fd) {
+        Some(server) => {
+            let result = global().and_then(|c| c.close(server));
+            crate::sys::host::close(fd);
+            result
+        }
+        None => {
+            if crate::sys::host::close(fd) < 0 {
+                Err(crate::sys::last_errno())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}

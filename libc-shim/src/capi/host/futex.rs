@@ -1,0 +1,129 @@
+//! Futexes of the host C surface (`nommu_futex`, always exported; `posix`
+//! re-exports it as `futex`): a word inside the arena goes to the memory
+//! server (so two processes attached to one segment meet on it), any
+//! other word to the host kernel.
+//!
+//! Waits. A `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` is answered only when
+//! the word is woken or the wait times out, and a connection carries one
+//! call at a time. So a waiting thread never uses the process-wide
+//! connection: it takes a connection of its own from a small pool of
+//! secondary connections (making one the first time), waits on it and puts
+//! it back. A secondary connection is made without a clone ticket from the
+//! same host pid, so the daemon binds it to the same process (one address
+//! space, one futex key space); it costs one daemon thread while it
+//! exists, and the pool keeps at most as many as were ever waiting at
+//! once. Every other call (wakes, requeues) goes over the main connection.
+
+use super::fail;
+use super::memory::in_arena;
+use super::process::{give_back_waiter, take_waiter};
+use crate::abi;
+use crate::client::Client;
+use crate::sys::host;
+use crate::transport::DaemonConnection;
+use core::ffi::c_int;
+use protocol::linux::{
+    FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT,
+    FUTEX_WAIT_BITSET,
+};
+use protocol::Errno;
+
+fn timespec_ns(ts: &libc::timespec) -> Result<u64, Errno> {
+    abi::timespec_ns(ts.tv_sec, ts.tv_nsec)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    timespec_ns(&crate::sys::clock_now(clock)).unwrap_or(0)
+}
+
+/// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
+/// int *uaddr2, int val3)`.
+///
+/// A word inside the arena goes to the memory server (so two processes
+/// attached to one segment meet on it); any other word to the host
+/// kernel. `timeout` is relative for `FUTEX_WAIT`, absolute for
+/// `FUTEX_WAIT_BITSET` (`CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with
+/// `FUTEX_CLOCK_REALTIME`; sent to the server as an absolute
+/// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`
+/// carries `val2` as a number, as Linux reads it. A wait blocks only the
+/// calling thread (see the module docs).
+///
+/// # Safety
+/// `timeout` must be null or readable for one `struct timespec` when the
+/// operation reads it as one.
+#[no_mangle]
+pub unsafe extern "C" fn nommu_futex(
+    uaddr: *mut c_int,
+    op: c_int,
+    val: c_int,
+    timeout: *const libc::timespec,
+    uaddr2: *mut c_int,
+    val3: c_int,
+) -> c_int {
+    let Some(client) = in_arena(uaddr as u64, 4) else {
+        // SAFETY: a word outside the arena is host memory, the C caller's
+        // business as with futex(2); the kernel checks every pointer.
+        return unsafe { host::futex(uaddr, op, val, timeout, uaddr2, val3) };
+    };
+    let cmd = op as u32 & FUTEX_CMD_MASK;
+    let read_timeout = || -> Result<Option<u64>, Errno> {
+        if timeout.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: the caller passes a readable timespec for a wait.
+        let ts = unsafe { timeout.read_unaligned() };
+        timespec_ns(&ts).map(Some)
+    };
+    let (timeout_ns, val2) = match cmd {
+        FUTEX_WAIT => match read_timeout() {
+            Ok(t) => (t, 0),
+            Err(e) => return fail(e, -1),
+        },
+        FUTEX_WAIT_BITSET => match read_timeout() {
+            Ok(Some(abs)) if op as u32 & FUTEX_CLOCK_REALTIME != 0 => {
+                let (real, mono) = (
+                    clock_ns(libc::CLOCK_REALTIME),
+                    clock_ns(libc::CLOCK_MONOTONIC),
+                );
+                (Some(mono.saturating_add(abs.saturating_sub(real))), 0)
+            }
+            Ok(t) => (t, 0),
+            Err(e) => return fail(e, -1),
+        },
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => (None, timeout as usize as u32),
+        _ => (None, 0),
+    };
+    let call = |c: &Client<DaemonConnection>| {
+        c.futex(
+            uaddr as u64,
+            op as u32,
+            val as u32,
+            timeout_ns,
+            val2,
+            uaddr2 as u64,
+            val3 as u32,
+        )
+    };
+    let result = if cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET {
+        wait_on_own_connection(call)
+    } else {
+        call(client)
+    };
+    match result {
+        Ok(v) => v as c_int,
+        Err(e) => fail(e, -1),
+    }
+}
+
+/// Run a blocking call on a secondary connection of this process, taken
+/// from the pool (or made) and put back afterwards unless it broke.
+fn wait_on_own_connection(
+    call: impl FnOnce(&Client<DaemonConnection>) -> Result<i64, Errno>,
+) -> Result<i64, Errno> {
+    let client = take_waiter()?;
+    let result = call(&client);
+    if result != Err(Errno::ENOTCONN) {
+        give_back_waiter(client);
+    }
+    result
+}

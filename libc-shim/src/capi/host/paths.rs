@@ -1,0 +1,96 @@
+//! Paths for the mount test, handled lexically: a path normalised
+//! (repeated `/` and `.` dropped, `..` resolved) and whether it lies under
+//! a mount. No I/O.
+
+use protocol::PATH_MAX;
+
+/// A path normalised for the mount test.
+pub struct NormalPath {
+    buf: [u8; PATH_MAX],
+    len: usize,
+}
+
+impl NormalPath {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The path as the server takes it (`None` if not UTF-8).
+    pub fn as_str(&self) -> Option<&str> {
+        core::str::from_utf8(self.as_bytes()).ok()
+    }
+}
+
+/// `path` with repeated `/` and `.` dropped and `..` resolved lexically;
+/// `None` for a relative path or one longer than [`PATH_MAX`].
+pub fn normalise(path: &[u8]) -> Option<NormalPath> {
+    if path.first() != Some(&b'/') {
+        return None;
+    }
+    let mut out = NormalPath {
+        buf: [0; PATH_MAX],
+        len: 0,
+    };
+    for part in path.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                let keep = out.buf[..out.len]
+                    .iter()
+                    .rposition(|b| *b == b'/')
+                    .unwrap_or(0);
+                out.len = keep;
+            }
+            name => {
+                let end = out.len + 1 + name.len();
+                if end > PATH_MAX {
+                    return None;
+                }
+                out.buf[out.len] = b'/';
+                out.buf[out.len + 1..end].copy_from_slice(name);
+                out.len = end;
+            }
+        }
+    }
+    if out.len == 0 {
+        out.buf[0] = b'/';
+        out.len = 1;
+    }
+    Some(out)
+}
+
+/// Whether `path` (normalised) lies under `mount`.
+pub(crate) fn under(path: &[u8], mount: &[u8]) -> bool {
+    path.strip_prefix(mount)
+        .is_some_and(|rest| rest.is_empty() || rest[0] == b'/' || mount == b"/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Option<String> {
+        normalise(p.as_bytes()).map(|n| n.as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn paths_normalise_lexically() {
+        assert_eq!(norm("/rom/t").as_deref(), Some("/rom/t"));
+        assert_eq!(norm("//rom///./t/").as_deref(), Some("/rom/t"));
+        assert_eq!(norm("/rom/../etc/passwd").as_deref(), Some("/etc/passwd"));
+        assert_eq!(norm("/../..").as_deref(), Some("/"));
+        assert_eq!(norm("rom/t"), None);
+        assert_eq!(norm(""), None);
+        let long = format!("/{}", "a".repeat(PATH_MAX));
+        assert_eq!(norm(&long), None);
+    }
+
+    #[test]
+    fn mounts_match_whole_components() {
+        assert!(under(b"/rom", b"/rom"));
+        assert!(under(b"/rom/t", b"/rom"));
+        assert!(!under(b"/romx", b"/rom"));
+        assert!(under(b"/dev/fb0", b"/dev/fb0"));
+        assert!(!under(b"/dev/fb01", b"/dev/fb0"));
+    }
+}
