@@ -401,6 +401,11 @@ impl<T: Transport> Client<T> {
         self.expect_done(&Request::ShmRemove { shmid })
     }
 
+    /// `shmctl(shmid, SHM_LOCK)` (`lock`) or `SHM_UNLOCK`.
+    pub fn shm_lock(&self, shmid: i32, lock: bool) -> Result<(), Errno> {
+        self.expect_done(&Request::ShmLock { shmid, lock })
+    }
+
     /// `unlink(path)` under a server mount (`shm_unlink`). A path longer
     /// than [`protocol::PATH_MAX`] → `ENAMETOOLONG`.
     pub fn unlink(&self, path: &str) -> Result<(), Errno> {

@@ -7,13 +7,23 @@
 //! waiting connection ends the wait; the first two push the held reply as
 //! an [`Effect::Send`], the last one drops it (nobody is left to read it).
 //!
-//! Keys: `FUTEX_PRIVATE_FLAG` takes the cheap `(address space, address)`
-//! key without looking at mappings. Otherwise the caller's mapping holding
-//! the word decides: none → `EFAULT`, device memory (`VM_IO`) → `EPERM`,
-//! unreadable → `EACCES`; a shareable mapping keys on what backs it (the
-//! object and its file page, or the region for a shareable mapping without
-//! an object), so processes mapping one object meet; anything else keys
-//! on `(address space, address)`.
+//! Keys: the caller's mapping holding the word is looked up for every
+//! operation, and for both words of a requeue: none → `EFAULT`,
+//! unreadable → `EACCES`. `FUTEX_PRIVATE_FLAG` then takes the cheap
+//! `(address space, address)` key. Otherwise device memory (`VM_IO`) →
+//! `EPERM`; a shareable mapping keys on what backs it (the object and its
+//! file page, or the region for a shareable mapping without an object), so
+//! processes mapping one object meet; anything else keys on `(address
+//! space, address)`.
+//!
+//! Server decision beside §8.3: §8.2's legacy private forms only checked
+//! `access_ok`, so a private-flag word in no mapping was accepted (a wait
+//! slept, a wake found nobody). MMU Linux answers `EFAULT` there, with or
+//! without the flag, and a port must meet the same error, so here a word
+//! outside the caller's mappings is `EFAULT` whatever the flag. A mapping
+//! without read permission keeps §8.3's `EACCES` (MMU Linux would fault
+//! it `EFAULT`); an I/O mapping stays usable under the private key, which
+//! names no page of it.
 //!
 //! Waiters of one key wake oldest first; a requeued waiter joins the tail
 //! of its new queue. Each connection holds at most
@@ -372,8 +382,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
     }
 
-    /// The key of the word at `addr` for the address space `mm` (§8.2).
-    /// On success the word lies inside the arena.
+    /// The key of the word at `addr` for the address space `mm` (§8.2,
+    /// with the private forms' mapping check of the module docs). On
+    /// success the word lies inside one of `mm`'s mappings and the arena.
     fn futex_key(&self, mm: MmId, addr: u64, private: bool) -> Result<FutexKey, Errno> {
         if !addr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
@@ -384,16 +395,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 .checked_add(4)
                 .zip(base.checked_add(self.config.arena_size))
                 .is_some_and(|(end, top)| end <= top);
-        if private {
-            return if in_arena {
-                Ok(FutexKey::Private { mm, addr })
-            } else {
-                Err(Errno::EFAULT)
-            };
-        }
         let space = self.nommu.mms.get(&mm).ok_or(Errno::EFAULT)?;
         let vkey = space.find_vma(addr).ok_or(Errno::EFAULT)?;
         let vma = space.get(&vkey).ok_or(Errno::EFAULT)?;
+        if private {
+            return match (vma.flags & VM_READ != 0, in_arena) {
+                (false, _) => Err(Errno::EACCES),
+                (true, false) => Err(Errno::EFAULT),
+                (true, true) => Ok(FutexKey::Private { mm, addr }),
+            };
+        }
         if vma.flags & (VM_IO | VM_READ) != VM_READ {
             return Err(if vma.flags & VM_IO != 0 {
                 Errno::EPERM

@@ -559,6 +559,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 mode,
             } => self.shm_set(&who, shmid, uid, gid, mode),
             Request::ShmRemove { shmid } => self.shm_remove(&who, shmid),
+            Request::ShmLock { shmid, lock } => self.shm_lock(&who, shmid, lock),
             Request::Unlink { path } => return self.sys_unlink(&who, &path, fx),
             Request::Mremap {
                 addr,

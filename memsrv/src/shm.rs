@@ -20,6 +20,9 @@
 //! (the process whose call or exit removed it, as Linux's `shm_close`).
 //! Times are seconds of the server's clock at the last tick. A segment marked for removal (`SHM_DEST`) is
 //! destroyed, and its pages freed, when the count reaches 0.
+//!
+//! `SHM_LOCK`/`SHM_UNLOCK` only set and clear the `SHM_LOCKED` mode bit
+//! (`shmctl_do_lock`): the pages are the arena's and never swap.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -28,7 +31,8 @@ use alloc::sync::Arc;
 use core::fmt::Write;
 
 use protocol::linux::{
-    IPC_CREAT, IPC_EXCL, IPC_PRIVATE, SHM_DEST, SHM_EXEC, SHM_RDONLY, SHM_REMAP, SHM_RND,
+    IPC_CREAT, IPC_EXCL, IPC_PRIVATE, SHM_DEST, SHM_EXEC, SHM_LOCKED, SHM_RDONLY, SHM_REMAP,
+    SHM_RND,
 };
 use protocol::{Errno, Reply, ShmStat, PAGE_SIZE};
 
@@ -445,6 +449,33 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         seg.gid = gid;
         seg.mode = (seg.mode & !PERM_BITS) | (mode & PERM_BITS);
         seg.ctime = now;
+        Ok(Reply::Done)
+    }
+
+    /// `shmctl(SHM_LOCK)` / `shmctl(SHM_UNLOCK)` (`shmctl_do_lock`): the
+    /// owner, the creator or root (`CAP_IPC_LOCK`) sets or clears
+    /// `SHM_LOCKED`, else `EPERM`; an unknown id is `EINVAL` (a segment
+    /// being destroyed would be `EIDRM`; destruction is atomic here, so
+    /// its id is simply unknown). A segment's pages never swap on no-MMU,
+    /// so the bit is all there is to it; server decision: the lock is not
+    /// counted against the caller's `RLIMIT_MEMLOCK`, which the server
+    /// does not know (Linux refuses a non-root `SHM_LOCK` with a zero
+    /// limit `EPERM`, and beyond the limit `ENOMEM`). `shm_ctime` stays.
+    pub(crate) fn shm_lock(
+        &mut self,
+        who: &Caller,
+        shmid: i32,
+        lock: bool,
+    ) -> Result<Reply, Errno> {
+        let seg = self.nommu.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
+        if who.uid != 0 && who.uid != seg.uid && who.uid != seg.cuid {
+            return Err(Errno::EPERM);
+        }
+        if lock {
+            seg.mode |= SHM_LOCKED;
+        } else {
+            seg.mode &= !SHM_LOCKED;
+        }
         Ok(Reply::Done)
     }
 

@@ -64,6 +64,11 @@ pub const SHM_REMAP: i32 = 0o40000;
 pub const SHM_EXEC: i32 = 0o100000;
 /// Mode bit of a segment whose removal waits for its last detach.
 pub const SHM_DEST: u32 = 0o1000;
+/// Mode bit of a segment `SHM_LOCK`ed in memory.
+pub const SHM_LOCKED: u32 = 0o2000;
+/// `shmctl` commands beyond `IPC_*`.
+pub const SHM_LOCK: i32 = 11;
+pub const SHM_UNLOCK: i32 = 12;
 
 /// `open` flags (asm-generic values).
 pub const O_ACCMODE: u32 = 0o3;

@@ -198,6 +198,10 @@ pub enum Request {
     PtracePeek { pid: u32, addr: u64 },
     /// `PTRACE_POKEDATA`: store one word. Answered by [`Reply::Done`].
     PtracePoke { pid: u32, addr: u64, word: u64 },
+    /// `shmctl(shmid, SHM_LOCK)` (`lock: true`) or `SHM_UNLOCK`: sets or
+    /// clears the segment's `SHM_LOCKED` mode bit. Answered by
+    /// [`Reply::Done`].
+    ShmLock { shmid: i32, lock: bool },
 }
 
 /// Which of the small memory calls [`Request::MemoryCall`] carries.

@@ -281,6 +281,20 @@ fn requests() {
             "24 05 80 20 01",
         ),
         (
+            Request::ShmLock {
+                shmid: 1,
+                lock: true,
+            },
+            "25 02 01",
+        ),
+        (
+            Request::ShmLock {
+                shmid: 1,
+                lock: false,
+            },
+            "25 02 00",
+        ),
+        (
             Request::ReadProc {
                 view: ProcView::SysvShm,
                 offset: 0,

@@ -1,12 +1,15 @@
 //! The daemon's listening socket: bound only once the server is ready, the
-//! path removed again when the daemon stops.
+//! path removed again when the daemon stops. Its permission bits and group
+//! are set before it listens (every local user by default: the server
+//! checks each call's credentials, so a process that dropped its
+//! privileges before its first call still connects).
 
 use nommu::sys::last_errno;
 use nommu::sys::socket::{new_socket, unix_address, SeqPacket};
 use protocol::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A listening `SOCK_SEQPACKET` socket that owns its path.
@@ -43,9 +46,11 @@ impl std::fmt::Display for BindError {
 }
 
 impl Listener {
-    /// Bind and listen at `path`. A stale socket (nobody accepting) left by
-    /// a daemon that died is replaced; a live one is not.
-    pub fn bind(path: &Path) -> Result<Self, BindError> {
+    /// Bind and listen at `path`, with permission bits `mode` and group
+    /// `group` (the daemon's when `None`). A stale socket (nobody
+    /// accepting) left by a daemon that died is replaced; a live one is
+    /// not.
+    pub fn bind(path: &Path, mode: u32, group: Option<u32>) -> Result<Self, BindError> {
         let bytes = path.as_os_str().as_bytes();
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {
@@ -58,8 +63,7 @@ impl Listener {
         }
         let fd = new_socket().map_err(BindError::Os)?;
         let (addr, len) = unix_address(bytes).map_err(BindError::Os)?;
-        // SAFETY: `addr` is a live sockaddr_un of `len` valid bytes; listen
-        // is a plain call on a descriptor we own.
+        // SAFETY: `addr` is a live sockaddr_un of `len` valid bytes.
         unsafe {
             if libc::bind(
                 fd.as_raw_fd(),
@@ -69,14 +73,26 @@ impl Listener {
             {
                 return Err(BindError::Os(last_errno()));
             }
-            if libc::listen(fd.as_raw_fd(), 128) != 0 {
+        }
+        // The bound path carries the umask's bits until set here, before
+        // anyone can connect.
+        let listener = Self {
+            fd,
+            path: path.to_path_buf(),
+        };
+        if let Some(gid) = group {
+            std::os::unix::fs::chown(path, None, Some(gid))
+                .map_err(|e| BindError::Os(io_errno(&e)))?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| BindError::Os(io_errno(&e)))?;
+        // SAFETY: listen is a plain call on a descriptor we own.
+        unsafe {
+            if libc::listen(listener.fd.as_raw_fd(), 128) != 0 {
                 return Err(BindError::Os(last_errno()));
             }
         }
-        Ok(Self {
-            fd,
-            path: path.to_path_buf(),
-        })
+        Ok(listener)
     }
 
     /// Accept one connection (close-on-exec); `None` if the attempt failed
@@ -102,6 +118,15 @@ impl Listener {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The errno of a failed `std::fs` call.
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno(
+        e.raw_os_error()
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(5),
+    )
 }
 
 impl Drop for Listener {

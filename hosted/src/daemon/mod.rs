@@ -98,7 +98,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         *minor = minor.wrapping_add(1);
         inproc::start(&server, device, n).map_err(|e| format!("{}: {e}", spec.point))?;
     }
-    let listener = Listener::bind(&options.socket)
+    let listener = Listener::bind(&options.socket, options.socket_mode, options.socket_group)
         .map_err(|e| format!("cannot listen on {}: {e}", options.socket.display()))?;
     // A closed stdout must not kill the daemon: the line is for whoever
     // started it, if they listen.

@@ -9,11 +9,20 @@ use std::path::PathBuf;
 pub const DEFAULT_ARENA_BASE: u64 = 0x2000_0000_0000;
 /// The arena's size unless told otherwise.
 pub const DEFAULT_ARENA_SIZE: u64 = 64 << 20;
+/// Every local user may connect, also a process that dropped its
+/// privileges before its first call: each call is checked against the
+/// caller's credentials, not the socket's permissions.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o666;
 
 /// The daemon's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     pub socket: PathBuf,
+    /// The socket's permission bits: who may connect (the server checks
+    /// each call's credentials itself).
+    pub socket_mode: u32,
+    /// The socket's group, if not the daemon's.
+    pub socket_group: Option<u32>,
     pub arena_base: u64,
     pub arena_size: u64,
     pub nr_trim_pages: u32,
@@ -81,6 +90,8 @@ impl Options {
             socket: std::env::var_os("NOMMU_SOCKET")
                 .map(Into::into)
                 .unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            socket_mode: DEFAULT_SOCKET_MODE,
+            socket_group: None,
             arena_base: DEFAULT_ARENA_BASE,
             arena_size: DEFAULT_ARENA_SIZE,
             nr_trim_pages: 1,
@@ -112,6 +123,10 @@ every client, so one address means the same bytes in every process.
 
 Options:
   --socket PATH          listen on PATH (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
+  --socket-mode MODE     the socket's permission bits, octal (default: 0666: every
+                         local user may connect; each call is checked)
+  --socket-group GROUP   the socket's group, a name or a number (default: the
+                         daemon's)
   --arena-size SIZE      arena size in bytes, a multiple of 4096; suffixes K, M, G
                          (default: 64M)
   --arena-base ADDR      arena address in every process, page aligned, decimal or
@@ -172,6 +187,31 @@ pub fn parse_size(text: &str) -> Option<u64> {
     value.checked_mul(1u64 << shift)
 }
 
+/// A group's id from its number or its name (`getgrnam_r`).
+pub fn group_id(text: &str) -> Option<u32> {
+    if let Ok(gid) = text.parse() {
+        return Some(gid);
+    }
+    let name = std::ffi::CString::new(text).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: all-zero bytes are a valid `struct group` (integers and null
+    // pointers); getgrnam_r only fills it.
+    let mut group: libc::group = unsafe { core::mem::zeroed() };
+    let mut found: *mut libc::group = core::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `group`, `buf` (its length passed)
+    // and `found` are live and writable for the call.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut group,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(group.gr_gid)
+}
+
 /// Parse the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut options = Options::from_env();
@@ -190,6 +230,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--socket" => options.socket = value("a path")?.into(),
+            "--socket-mode" => {
+                let v = value("an octal mode")?;
+                options.socket_mode = u32::from_str_radix(v.trim_start_matches("0o"), 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| format!("bad --socket-mode {v:?}: octal, at most 0777"))?;
+            }
+            "--socket-group" => {
+                let v = value("a group")?;
+                options.socket_group = Some(
+                    group_id(&v)
+                        .ok_or_else(|| format!("bad --socket-group {v:?}: no such group"))?,
+                );
+            }
             "--arena-size" => {
                 let v = value("a size")?;
                 options.arena_size = parse_size(&v)
@@ -277,6 +331,8 @@ mod tests {
             panic!("expected Serve")
         };
         assert_eq!(o.socket, PathBuf::from("/tmp/x.sock"));
+        assert_eq!(o.socket_mode, 0o666);
+        assert_eq!(o.socket_group, None);
         assert_eq!(o.arena_size, 16 << 20);
         assert_eq!(o.arena_base, 0x3000_0000_0000);
         assert_eq!(o.nr_trim_pages, 0);
@@ -304,5 +360,26 @@ mod tests {
         assert!(parse(args(&["--mount", "/a=ramfs", "--mount", "/a=tmpfs"])).is_err());
         assert!(parse(args(&["--mount", "rom=romfs"])).is_err());
         assert!(parse(args(&["--driver-timeout", "0"])).is_err());
+    }
+
+    #[test]
+    fn socket_mode_and_group_parse() {
+        let Command::Serve(o) =
+            parse(args(&["--socket-mode", "0660", "--socket-group=root"])).unwrap()
+        else {
+            panic!("expected Serve")
+        };
+        assert_eq!(o.socket_mode, 0o660);
+        assert_eq!(o.socket_group, Some(0));
+        let Command::Serve(o) =
+            parse(args(&["--socket-group", "4242", "--socket-mode=600"])).unwrap()
+        else {
+            panic!("expected Serve")
+        };
+        assert_eq!((o.socket_mode, o.socket_group), (0o600, Some(4242)));
+        for bad in ["888", "1777", "x", ""] {
+            assert!(parse(args(&["--socket-mode", bad])).is_err(), "{bad:?}");
+        }
+        assert!(parse(args(&["--socket-group", "no-such-group-here"])).is_err());
     }
 }

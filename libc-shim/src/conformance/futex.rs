@@ -14,7 +14,7 @@ use super::env::{MEM, O_RDWR};
 use super::support::{landmark, Process, P, RW};
 use super::{Failure, Home, Landmark, Section, Vector};
 use protocol::linux::{
-    CLONE_VM, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, MAP_SHARED,
+    CLONE_VM, FUTEX_CMP_REQUEUE, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, MAP_SHARED,
 };
 use protocol::{Errno, Reply, Request};
 
@@ -66,6 +66,8 @@ fn v102_misaligned(home: &mut dyn Home) -> Result<(), Failure> {
 
 fn v103_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
     let p = Process::spawn(home)?;
+    // `y` is mapped first, so it cannot take `x`'s place once `x` goes.
+    let y = ok!(p.anon(P), "mmap a page");
     let x = ok!(p.anon(P), "mmap 1 page");
     ok!(p.munmap(x, P), "munmap it again");
     ensure_errno!(
@@ -73,6 +75,26 @@ fn v103_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
         Errno::EFAULT,
         "FUTEX_WAIT in no mapping"
     );
+    // Server decision beside §8.3 (as MMU Linux): the private forms and a
+    // requeue's second word are looked up too.
+    ensure_errno!(
+        futex(&p, x, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0),
+        Errno::EFAULT,
+        "FUTEX_WAIT_PRIVATE in no mapping"
+    );
+    ensure_errno!(
+        futex(&p, x, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1),
+        Errno::EFAULT,
+        "FUTEX_WAKE_PRIVATE in no mapping"
+    );
+    for op in [FUTEX_CMP_REQUEUE, FUTEX_CMP_REQUEUE | FUTEX_PRIVATE_FLAG] {
+        ensure_errno!(
+            p.client().futex(y, op, 1, None, 1, x, 0),
+            Errno::EFAULT,
+            "FUTEX_CMP_REQUEUE to a word in no mapping"
+        );
+    }
+    ok!(p.munmap(y, P), "munmap");
     Ok(())
 }
 

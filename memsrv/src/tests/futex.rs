@@ -132,10 +132,10 @@ fn vector_103_no_mapping_is_efault() {
         Err(Errno::EFAULT)
     );
     assert_eq!(wake(&mut r, 2, a, FUTEX_WAKE, 1), Err(Errno::EFAULT));
-    // The private key skips the lookup, but not the arena.
+    // The private key needs a mapping too (server decision, futex.rs).
     assert_eq!(
         call(&mut r, 2, req(a, FUTEX_WAIT | PRIV, 1, None)),
-        Err(Errno::EAGAIN)
+        Err(Errno::EFAULT)
     );
     assert_eq!(
         call(&mut r, 1, req(4, FUTEX_WAIT | PRIV, 0, None)),
@@ -754,3 +754,6 @@ fn vector_105_sysv_segment() {
     assert_eq!(wake(&mut r, 1, a + 8, FUTEX_WAKE, 1), Ok(1));
     assert_eq!(r.reply(2, tag), Some(Reply::Value(0)));
 }
+
+#[path = "futex_efault.rs"]
+mod efault;

@@ -730,3 +730,6 @@ fn shm_rnd_and_the_32_bit_proc_view() {
     );
     assert_eq!(text.lines().count(), 2);
 }
+
+#[path = "shm_lock.rs"]
+mod shm_lock;

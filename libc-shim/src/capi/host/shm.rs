@@ -43,7 +43,8 @@ pub extern "C" fn nommu_shmdt(addr: *const c_void) -> c_int {
 
 /// `int shmctl(int shmid, int cmd, struct shmid_ds *buf)`: `IPC_STAT`
 /// fills `buf`, `IPC_SET` takes the owner and mode bits from it,
-/// `IPC_RMID` ignores it; any other command fails `EINVAL`.
+/// `IPC_RMID`, `SHM_LOCK` and `SHM_UNLOCK` ignore it; any other command
+/// fails `EINVAL`.
 ///
 /// # Safety
 /// `buf` must be null or point to one `struct shmid_ds` (writable for
@@ -94,6 +95,7 @@ pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::
             let perm = unsafe { (*buf).shm_perm };
             status(client.shm_set(shmid, perm.uid, perm.gid, u32::from(perm.mode) & 0o777))
         }
+        libc::SHM_LOCK | libc::SHM_UNLOCK => status(client.shm_lock(shmid, cmd == libc::SHM_LOCK)),
         _ => fail(Errno::EINVAL, -1),
     }
 }
