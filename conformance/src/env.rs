@@ -4,6 +4,11 @@
 //! addresses that cannot be the spec's absolute ones in a home whose
 //! "physical memory" is an arena somewhere in a host address space.
 //!
+//! [`build`] mounts it, the same for every home: the home says how it
+//! runs a driver ([`Mounter`]) and what differs on its machine ([`Setup`]:
+//! `/rom` copied or in place, `/dev/mtd1` simulated or a real chip, where
+//! `/dev/mem`'s window lies).
+//!
 //! | path | what | spec |
 //! | --- | --- | --- |
 //! | [`DATA_F`] | copy-only filesystem file, [`DATA_F_LEN`] bytes of [`data_f_byte`], device `1f:02`, inode 37 | `/data/f` |
@@ -12,7 +17,7 @@
 //! | [`ROM_T`] | romfs file of [`ROM_T_LEN`] bytes of [`rom_t_byte`], on an MTD-ROM-like image in the arena | `/rom/t` |
 //! | [`FB0`] | framebuffer, 1 MiB | `/dev/fb0` |
 //! | [`MTD0`], [`MTD1`] | MTD character devices, ROM type and NOR flash type | `/dev/mtd0`, `/dev/mtd1` |
-//! | [`TST`] | the configurable test device ([`TestDevice`]) | `/dev/tst` |
+//! | [`TST`] | the configurable test device (`drivers::testdev`, configured through [`TestDevControl`]) | `/dev/tst` |
 //! | [`MEM`], [`ZERO`] | `/dev/mem`, `/dev/zero` | |
 //! | [`PIPE`], [`SOCKET`] | a FIFO and a socket object | "pipe read end", "socket" |
 //! | [`RAMDISK`], [`RAMDISK_DIRECT`] | ramdisk with default capabilities, and one declaring `DIRECT\|COPY\|READ\|WRITE` | vector 122 |
@@ -21,6 +26,26 @@
 //! remount` request the protocol does not have; a second mount of the same
 //! file, made `noexec` at registration, is how the environment offers it.
 
+pub use drivers::testdev::{TestDevConfig, TestDevControl, TestDevCounters};
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ops::Range;
+use drivers::copyfs::{CopyFs, MemStore};
+use drivers::devmem::DevMem;
+use drivers::devzero::DevZero;
+use drivers::fbdev::Framebuffer;
+use drivers::flash::FlashChip;
+use drivers::mtd::{Mtd, MtdType};
+use drivers::pipe::Pipe;
+use drivers::ramdisk::{Ramdisk, RamdiskMapping};
+use drivers::ramfs::Ramfs;
+use drivers::romfs::Romfs;
+use drivers::socket::Socket;
+use drivers::testdev::TestDev;
+use drivers::{BackingDevice, MountPoint};
 use protocol::Errno;
 
 /// `/data/f`: 10000 bytes on the copy-only filesystem.
@@ -97,54 +122,208 @@ pub enum Landmark {
     RamdiskArray,
 }
 
-/// How `/dev/tst` answers; [`TestDeviceConfig::default`] is the spec's
-/// default device (§14.0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TestDeviceConfig {
-    /// Declared capabilities ([`caps`]); `None` declares nothing (the
-    /// character-device defaults `DIRECT|READ|WRITE` apply).
-    pub caps: Option<u8>,
-    /// `None`: no `get_unmapped_area` method. `Some(Ok(()))`: it answers
-    /// [`TestDevice::base`] `+ pgoff·P`. `Some(Err(e))`: it fails with `e`
-    /// (`ENOSYS` = "copy instead").
-    pub get_unmapped_area: Option<Result<(), Errno>>,
-    /// What its `mmap` answers.
-    pub mmap: Result<(), Errno>,
-    /// Whether it has a read method (reads give `0xAA` bytes).
-    pub read: bool,
-    /// Whether it has a per-mapping `close` hook.
-    pub close: bool,
+/// The byte every read of `/dev/tst` gives.
+pub const TST_READ_BYTE: u8 = drivers::testdev::DEFAULT_READ_BYTE;
+
+/// Every mount point of the environment, as `ListMounts` names them.
+pub const MOUNT_POINTS: &[&str] = &[
+    "/data",
+    "/data-noexec",
+    "/tmp",
+    "/dev/shm",
+    "/rom",
+    FB0,
+    MTD0,
+    MTD1,
+    TST,
+    MEM,
+    ZERO,
+    PIPE,
+    SOCKET,
+    RAMDISK,
+    RAMDISK_DIRECT,
+];
+
+/// How a home runs one backing device: as a driver of its own (a thread,
+/// a task, a connection), registered with memsrv and started.
+pub trait Mounter {
+    /// What keeps the driver running; dropping it stops the driver.
+    type Mount;
+    /// Run `device`; once its `start` is done, `look` runs on it and what
+    /// it returns comes back (where the driver put its storage).
+    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Self::Mount, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static;
 }
 
-impl Default for TestDeviceConfig {
-    fn default() -> Self {
-        Self {
-            caps: None,
-            get_unmapped_area: Some(Ok(())),
-            mmap: Ok(()),
-            read: true,
-            close: true,
+/// Where `/rom`'s image (a romfs holding `t`) comes from.
+pub enum RomImage {
+    /// Copied into the arena when the driver starts (a host).
+    Copied(&'static [u8]),
+    /// Read where it lies, at `addr` (a board's flash bank).
+    InPlace { image: &'static [u8], addr: u64 },
+}
+
+/// What `/dev/mtd1` (NOR flash) is.
+pub enum NorFlash {
+    /// 64 KiB of flash simulated in the arena.
+    Simulated,
+    /// A real chip, with its program and erase commands.
+    Chip(Box<dyn FlashChip + Send>),
+}
+
+/// What differs between homes' environments.
+pub struct Setup {
+    pub rom: RomImage,
+    pub nor: NorFlash,
+    /// Memory outside the arena standing for device memory: `/dev/mem`'s
+    /// window (memsrv lets a driver hand out arena addresses only from its
+    /// own storage, and device memory lies outside). At least one page.
+    pub device_memory: Range<u64>,
+}
+
+/// The environment, mounted: the drivers keep running while it lives.
+pub struct Environment<M> {
+    /// `/dev/tst`'s handle.
+    pub tst: TestDevControl,
+    rom_t: u64,
+    screen: u64,
+    ramdisk: u64,
+    device_memory: u64,
+    /// Mount handles, in mount order.
+    pub mounts: Vec<M>,
+}
+
+impl<M> Environment<M> {
+    /// Where this environment placed a landmark.
+    pub fn landmark(&self, which: Landmark) -> u64 {
+        match which {
+            Landmark::RomTData => self.rom_t,
+            Landmark::FrameBuffer => self.screen,
+            Landmark::DevMemWindow => self.device_memory,
+            Landmark::RamdiskArray => self.ramdisk,
         }
     }
 }
 
-/// The byte every read of `/dev/tst` gives.
-pub const TST_READ_BYTE: u8 = 0xAA;
-
-/// What `/dev/tst` has been asked so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TestDeviceCounters {
-    /// `mmap` approvals asked for.
-    pub mmap_calls: u64,
-    /// `close` calls for removed mappings.
-    pub close_calls: u64,
+fn at(path: &str, dev: (u8, u8)) -> Result<MountPoint, String> {
+    MountPoint::new(path, dev).map_err(|e| format!("mount point {path}: {e:?}"))
 }
 
-/// The configuration handle of `/dev/tst`. A new configuration applies to
-/// opens made after it (memsrv learns capabilities and methods at lookup).
-pub trait TestDevice {
-    fn configure(&self, config: TestDeviceConfig);
-    /// Where page 0 of the device lives: the spec's `0x50000000`.
-    fn base(&self) -> u64;
-    fn counters(&self) -> TestDeviceCounters;
+/// Bytes that are not a multiple of anything the vectors use.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// Mount every device of the table above through `mounter`.
+///
+/// * `/data` and `/data-noexec`: copy-only filesystems over in-memory
+///   stores, each holding `f` ([`DATA_F_LEN`] bytes of [`data_f_byte`],
+///   inode [`DATA_F_INO`], device [`DATA_DEV`]). `/data-noexec` is mounted
+///   `noexec`: it stands for `/data` remounted `noexec` (vector 18); its
+///   copy of `f` is separate, so a `pwrite` to `/data/f` does not reach it.
+/// * `/tmp`, `/dev/shm`: ramfs, pages added by `write()` scattered.
+/// * `/rom`: romfs over [`Setup::rom`]; the spec's `0x40001230` is the
+///   image's address plus `t`'s data offset in it.
+/// * `/dev/fb0` (512×512 bytes), `/dev/mtd0` (ROM type), `/dev/mtd1`
+///   ([`Setup::nor`]), `/dev/tst` (a window of 16 arena pages as its base),
+///   `/dev/mem` over [`Setup::device_memory`], `/dev/zero`, a FIFO and a
+///   socket object, `/dev/ram0` (default capabilities) and `/dev/ram1`
+///   (`DIRECT`, vector 122).
+pub fn build<M: Mounter>(mounter: &mut M, setup: Setup) -> Result<Environment<M::Mount>, String> {
+    fn fail(what: &str) -> impl Fn(Errno) -> String + '_ {
+        move |e| format!("mounting {what}: {e:?}")
+    }
+    fn none<D>(_: &D) {}
+    let mut mounts = Vec::new();
+    let data: Vec<u8> = (0..DATA_F_LEN).map(data_f_byte).collect();
+    for (path, minor, noexec) in [("/data", DATA_DEV.1, false), ("/data-noexec", 0x03, true)] {
+        let mut point = at(path, (DATA_DEV.0, minor))?;
+        if noexec {
+            point = point.noexec();
+        }
+        let store = MemStore::new().with_file("f", DATA_F_INO, &data);
+        let (mount, ()) = mounter
+            .mount(CopyFs::new(point, store), none)
+            .map_err(fail(path))?;
+        mounts.push(mount);
+    }
+    for (path, minor) in [("/tmp", 0x10), ("/dev/shm", 0x11)] {
+        let fs = Ramfs::new(at(path, (0, minor))?).scatter_written_pages(true);
+        mounts.push(mounter.mount(fs, none).map_err(fail(path))?.0);
+    }
+    let point = at("/rom", (0x1f, 0x00))?;
+    let rom = match setup.rom {
+        RomImage::Copied(image) => Romfs::mount(image, point),
+        RomImage::InPlace { image, addr } => Romfs::in_place(image, addr, point),
+    }
+    .map_err(|e| format!("indexing the romfs image: {e:?}"))?;
+    let (mount, rom_t) = mounter
+        .mount(rom, |rom| {
+            Some(rom.image_base()? + u64::from(rom.data_offset("t")?))
+        })
+        .map_err(fail("/rom"))?;
+    mounts.push(mount);
+    let rom_t = rom_t.ok_or("romfs: no address for t")?;
+    let fb = Framebuffer::new(at(FB0, (29, 0))?, 512, 512);
+    let (mount, screen) = mounter
+        .mount(fb, Framebuffer::screen_base)
+        .map_err(fail(FB0))?;
+    mounts.push(mount);
+    let screen = screen.ok_or("fbdev: no screen")?;
+    let mtd0 = Mtd::new(
+        at(MTD0, (90, 0))?,
+        MtdType::Rom,
+        &pattern(64 << 10, 7),
+        16 << 10,
+    );
+    mounts.push(mounter.mount(mtd0, none).map_err(fail(MTD0))?.0);
+    let mtd1 = match setup.nor {
+        NorFlash::Simulated => Mtd::new(
+            at(MTD1, (90, 2))?,
+            MtdType::Nor,
+            &pattern(64 << 10, 13),
+            16 << 10,
+        ),
+        NorFlash::Chip(chip) => Mtd::on_chip(at(MTD1, (90, 2))?, MtdType::Nor, chip),
+    };
+    mounts.push(mounter.mount(mtd1, none).map_err(fail(MTD1))?.0);
+    let (tst, control) = TestDev::new(at(TST, (240, 0))?);
+    mounts.push(
+        mounter
+            .mount(tst.with_window(16), none)
+            .map_err(fail(TST))?
+            .0,
+    );
+    let device_memory = setup.device_memory.start;
+    let mem = DevMem::new(at(MEM, (1, 1))?, setup.device_memory);
+    mounts.push(mounter.mount(mem, none).map_err(fail(MEM))?.0);
+    let zero = DevZero::new(at(ZERO, (1, 5))?);
+    mounts.push(mounter.mount(zero, none).map_err(fail(ZERO))?.0);
+    let pipe = Pipe::new(at(PIPE, (0, 0x12))?);
+    mounts.push(mounter.mount(pipe, none).map_err(fail(PIPE))?.0);
+    let socket = Socket::new(at(SOCKET, (0, 0x13))?);
+    mounts.push(mounter.mount(socket, none).map_err(fail(SOCKET))?.0);
+    let ram0 = Ramdisk::new(at(RAMDISK, (1, 0))?, 64 << 10, RamdiskMapping::Copy);
+    mounts.push(mounter.mount(ram0, none).map_err(fail(RAMDISK))?.0);
+    let ram1 = Ramdisk::new(
+        at(RAMDISK_DIRECT, (1, 1))?,
+        64 << 10,
+        RamdiskMapping::Direct,
+    );
+    let (mount, ramdisk) = mounter
+        .mount(ram1, Ramdisk::base)
+        .map_err(fail(RAMDISK_DIRECT))?;
+    mounts.push(mount);
+    Ok(Environment {
+        tst: control,
+        rom_t,
+        screen,
+        ramdisk: ramdisk.ok_or("ramdisk: no array")?,
+        device_memory,
+        mounts,
+    })
 }

@@ -1,32 +1,27 @@
-//! The spec's conformance vectors (`nommu::conformance`) through the
-//! threads home, with the test environment of spec §14.0 mounted (see
-//! [`Env`]): each vector on a fresh home, then all in sequence on one home
-//! (so a vector that leaves state behind is caught too). Every failure is
-//! reported, not just the first; after every vector memsrv's invariants
-//! are checked, and every page must be free again except the drivers' own
-//! storage.
+//! The spec's conformance vectors (the `conformance` crate) in the hosted
+//! homes, each with the test environment of spec §14.0 mounted
+//! (`conformance::env::build`):
+//!
+//! * the threads home: each vector on a fresh home, then all in sequence on
+//!   one home (so a vector that leaves state behind is caught too); after
+//!   every vector memsrv's invariants are checked, and every page must be
+//!   free again except the drivers' own storage;
+//! * the `memsrvd` daemon: all vectors in sequence through the real daemon,
+//!   its socket and shared-page transport, with the drivers as connections
+//!   of their own.
+//!
+//! Every failure is reported, not just the first, under the home's name.
 
-use drivers::copyfs::{CopyFs, MemStore};
-use drivers::devmem::DevMem;
-use drivers::devzero::DevZero;
-use drivers::fbdev::Framebuffer;
-use drivers::mtd::{Mtd, MtdType};
-use drivers::pipe::Pipe;
-use drivers::ramdisk::{Ramdisk, RamdiskMapping};
-use drivers::ramfs::Ramfs;
-use drivers::romfs::Romfs;
-use drivers::socket::Socket;
-use drivers::testdev::{TestDev, TestDevConfig};
-use drivers::MountPoint;
+use conformance::env::{
+    self, data_f_byte, rom_t_byte, Environment, Mounter, NorFlash, RomImage, Setup, DATA_DEV,
+    DATA_F_INO, DATA_F_LEN, O_RDONLY, ROM_T_LEN,
+};
+use conformance::{
+    Harness, Landmark, ProcessConnection, TestDevControl, Vector, DEFERRED, VECTORS,
+};
+use drivers::BackingDevice;
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
 use memsrv::{Config, Credentials, Stats};
-use nommu::conformance::env::{
-    self, data_f_byte, rom_t_byte, DATA_DEV, DATA_F_INO, DATA_F_LEN, O_RDONLY, ROM_T_LEN,
-};
-use nommu::conformance::{
-    Connection, Home, Landmark, TestDevice, TestDeviceConfig, TestDeviceCounters, Vector, DEFERRED,
-    VECTORS,
-};
 use nommu::Transport;
 use protocol::Errno;
 use std::sync::OnceLock;
@@ -35,7 +30,7 @@ use std::time::{Duration, Instant};
 /// A threads-home process as the tables see it.
 struct Handle(Process);
 
-impl Connection for Handle {
+impl ProcessConnection for Handle {
     fn pid(&self) -> u32 {
         self.0.pid()
     }
@@ -53,71 +48,12 @@ impl Connection for Handle {
     }
 }
 
-/// `/dev/tst`'s handle as the tables see it. A change resets the
-/// counters; the runner lets every call of one vector settle (no call
-/// waiting in memsrv) before the next vector configures the device.
-struct TstHandle {
-    config: TestDevConfig,
-}
-
-impl TestDevice for TstHandle {
-    fn configure(&self, wanted: TestDeviceConfig) {
-        self.config.configure(
-            wanted.caps,
-            wanted.get_unmapped_area,
-            wanted.mmap,
-            wanted.read,
-            wanted.close,
-        );
-    }
-
-    fn base(&self) -> u64 {
-        self.config.base()
-    }
-
-    fn counters(&self) -> TestDeviceCounters {
-        TestDeviceCounters {
-            mmap_calls: self.config.mmap_calls(),
-            close_calls: self.config.close_calls(),
-        }
-    }
-}
-
-/// The spec's test environment (§14.0) on one threads home: every mount
-/// `nommu::conformance::env` names, each driver on its own thread.
-///
-/// * `/data` and `/data-noexec`: copy-only filesystems over in-memory
-///   stores, each holding `f` (10000 bytes of `data_f_byte`, inode 37,
-///   device `1f:02`). `/data-noexec` is mounted `noexec`: it stands for
-///   `/data` remounted `noexec` (vector 18), which the protocol cannot
-///   express; its copy of `f` is separate, so a `pwrite` to `/data/f`
-///   does not reach it.
-/// * `/tmp`, `/dev/shm`: ramfs, pages added by `write()` scattered.
-/// * `/rom`: romfs over an image `genromfs` builds at test time holding
-///   `t` (20000 bytes of `rom_t_byte`). The spec's `0x40001230` is the
-///   image's arena address plus `t`'s data offset in it.
-/// * `/dev/fb0` (1 MiB), `/dev/mtd0` (ROM type), `/dev/mtd1` (NOR flash),
-///   `/dev/tst` (with a window of arena pages as its base), `/dev/zero`,
-///   a FIFO and a socket object, `/dev/ram0` (default capabilities) and
-///   `/dev/ram1` (`DIRECT`, vector 122).
-/// * `/dev/mem` over a range of host memory outside the arena (memsrv
-///   lets a driver hand out arena addresses only from its own storage;
-///   device memory lies outside): its first page is the spec's
-///   `0x20000000`.
-struct Env {
-    tst: TstHandle,
-    rom_t: u64,
-    screen: u64,
-    ramdisk: u64,
-    device_memory: Arena,
-    _mounts: Vec<Mount>,
-}
-
 /// `/rom`'s image, built once per test run with `genromfs`.
 fn rom_image() -> &'static [u8] {
     static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("nommu-threads-rom-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("nommu-conformance-rom-{}", std::process::id()));
         let root = dir.join("root");
         std::fs::create_dir_all(&root).expect("a scratch directory for the romfs image");
         let t: Vec<u8> = (0..ROM_T_LEN).map(rom_t_byte).collect();
@@ -139,103 +75,29 @@ fn rom_image() -> &'static [u8] {
     })
 }
 
-fn at(path: &str, dev: (u8, u8)) -> MountPoint {
-    MountPoint::new(path, dev).expect("a valid mount point")
+/// The hosted homes' environment: `/rom` copied into the arena, NOR flash
+/// simulated, `/dev/mem` over `device_memory` (host memory outside the
+/// arena).
+fn setup(device_memory: &Arena) -> Setup {
+    Setup {
+        rom: RomImage::Copied(rom_image()),
+        nor: NorFlash::Simulated,
+        device_memory: device_memory.base()..device_memory.base() + device_memory.size(),
+    }
 }
 
-/// Bytes that are not a multiple of anything the vectors use.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(seed) ^ (i >> 8) as u8)
-        .collect()
-}
+/// The threads home runs each driver on a thread of its own.
+struct ThreadsMounter<'h>(&'h ThreadsHome);
 
-impl Env {
-    fn build(home: &ThreadsHome) -> Result<Self, String> {
-        fn fail(what: &str) -> impl Fn(Errno) -> String + '_ {
-            move |e| format!("mounting {what}: {e:?}")
-        }
-        let mut mounts = Vec::new();
-        let data: Vec<u8> = (0..DATA_F_LEN).map(data_f_byte).collect();
-        for (path, minor, noexec) in [("/data", DATA_DEV.1, false), ("/data-noexec", 0x03, true)] {
-            let mut point = at(path, (DATA_DEV.0, minor));
-            if noexec {
-                point = point.noexec();
-            }
-            let store = MemStore::new().with_file("f", DATA_F_INO, &data);
-            mounts.push(
-                home.mount(Box::new(CopyFs::new(point, store)))
-                    .map_err(fail(path))?,
-            );
-        }
-        for (path, minor) in [("/tmp", 0x10), ("/dev/shm", 0x11)] {
-            let fs = Ramfs::new(at(path, (0, minor))).scatter_written_pages(true);
-            mounts.push(home.mount(Box::new(fs)).map_err(fail(path))?);
-        }
-        let rom = Romfs::mount(rom_image(), at("/rom", (0x1f, 0x00)))
-            .map_err(|e| format!("indexing the romfs image: {e:?}"))?;
-        let (mount, rom_t) = home
-            .mount_with(rom, |rom| {
-                Some(rom.image_base()? + u64::from(rom.data_offset("t")?))
-            })
-            .map_err(fail("/rom"))?;
-        mounts.push(mount);
-        let rom_t = rom_t.ok_or("romfs: no arena address for t")?;
-        let fb = Framebuffer::new(at(env::FB0, (29, 0)), 512, 512);
-        let (mount, screen) = home
-            .mount_with(fb, |fb| fb.screen_base())
-            .map_err(fail(env::FB0))?;
-        mounts.push(mount);
-        let screen = screen.ok_or("fbdev: no screen")?;
-        let mtd0 = Mtd::new(
-            at(env::MTD0, (90, 0)),
-            MtdType::Rom,
-            &pattern(64 << 10, 7),
-            16 << 10,
-        );
-        let mtd1 = Mtd::new(
-            at(env::MTD1, (90, 2)),
-            MtdType::Nor,
-            &pattern(64 << 10, 13),
-            16 << 10,
-        );
-        mounts.push(home.mount(Box::new(mtd0)).map_err(fail(env::MTD0))?);
-        mounts.push(home.mount(Box::new(mtd1)).map_err(fail(env::MTD1))?);
-        let (tst, config) = TestDev::new(at(env::TST, (240, 0)));
-        mounts.push(
-            home.mount(Box::new(tst.with_window(16)))
-                .map_err(fail(env::TST))?,
-        );
-        let device_memory = Arena::new(16 * 4096).map_err(|e| format!("device memory: {e:?}"))?;
-        let valid = device_memory.base()..device_memory.base() + device_memory.size();
-        let mem = DevMem::new(at(env::MEM, (1, 1)), valid);
-        mounts.push(home.mount(Box::new(mem)).map_err(fail(env::MEM))?);
-        let zero = DevZero::new(at(env::ZERO, (1, 5)));
-        mounts.push(home.mount(Box::new(zero)).map_err(fail(env::ZERO))?);
-        let pipe = Pipe::new(at(env::PIPE, (0, 0x12)));
-        mounts.push(home.mount(Box::new(pipe)).map_err(fail(env::PIPE))?);
-        let socket = Socket::new(at(env::SOCKET, (0, 0x13)));
-        mounts.push(home.mount(Box::new(socket)).map_err(fail(env::SOCKET))?);
-        let ram0 = Ramdisk::new(at(env::RAMDISK, (1, 0)), 64 << 10, RamdiskMapping::Copy);
-        mounts.push(home.mount(Box::new(ram0)).map_err(fail(env::RAMDISK))?);
-        let ram1 = Ramdisk::new(
-            at(env::RAMDISK_DIRECT, (1, 1)),
-            64 << 10,
-            RamdiskMapping::Direct,
-        );
-        let (mount, ramdisk) = home
-            .mount_with(ram1, |disk| disk.base())
-            .map_err(fail(env::RAMDISK_DIRECT))?;
-        mounts.push(mount);
-        let ramdisk = ramdisk.ok_or("ramdisk: no array")?;
-        Ok(Self {
-            tst: TstHandle { config },
-            rom_t,
-            screen,
-            ramdisk,
-            device_memory,
-            _mounts: mounts,
-        })
+impl Mounter for ThreadsMounter<'_> {
+    type Mount = Mount;
+
+    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Mount, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static,
+    {
+        self.0.mount_with(device, look)
     }
 }
 
@@ -243,15 +105,17 @@ impl Env {
 /// environment: its drivers then see their connections close and stop.
 struct Threads {
     home: ThreadsHome,
-    env: Env,
+    env: Environment<Mount>,
+    /// `/dev/mem`'s window: it must outlive the driver handing it out.
+    _device_memory: Arena,
 }
 
-impl Home for Threads {
-    fn spawn(&self) -> Result<Box<dyn Connection + '_>, Errno> {
+impl Harness for Threads {
+    fn spawn(&self) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(Handle(self.home.spawn_process()?)))
     }
 
-    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         let credentials = Credentials {
             pid: None,
             uid,
@@ -260,7 +124,7 @@ impl Home for Threads {
         Ok(Box::new(Handle(self.home.spawn_process_as(credentials)?)))
     }
 
-    fn attach(&self, ticket: u64) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(Handle(self.home.attach(ticket)?)))
     }
 
@@ -272,17 +136,12 @@ impl Home for Threads {
         self.home.write(addr, bytes)
     }
 
-    fn test_device(&self) -> Option<&dyn TestDevice> {
+    fn test_device(&self) -> Option<&TestDevControl> {
         Some(&self.env.tst)
     }
 
     fn landmark(&self, which: Landmark) -> Option<u64> {
-        Some(match which {
-            Landmark::RomTData => self.env.rom_t,
-            Landmark::FrameBuffer => self.env.screen,
-            Landmark::DevMemWindow => self.env.device_memory.base(),
-            Landmark::RamdiskArray => self.env.ramdisk,
-        })
+        Some(self.env.landmark(which))
     }
 
     fn word_size(&self) -> u32 {
@@ -301,8 +160,14 @@ fn start() -> Threads {
         ..Config::default()
     };
     let home = ThreadsHome::start(config).expect("start the threads home");
-    let env = Env::build(&home).unwrap_or_else(|e| panic!("the test environment: {e}"));
-    Threads { home, env }
+    let device_memory = Arena::new(16 * 4096).expect("device memory");
+    let env = env::build(&mut ThreadsMounter(&home), setup(&device_memory))
+        .unwrap_or_else(|e| panic!("the test environment: {e}"));
+    Threads {
+        home,
+        env,
+        _device_memory: device_memory,
+    }
 }
 
 /// Nothing of the vector's is left: no copies, every page free except the
@@ -347,31 +212,37 @@ fn run(home: &mut Threads, vector: &Vector) -> Vec<String> {
     failures
 }
 
-fn report(failures: &[String]) {
+/// Print each failure under the home's name; fail if there is any.
+fn report(home: &str, failures: &[String]) {
     for failure in failures {
-        eprintln!("FAILED {failure}");
+        eprintln!("{home}: FAILED {failure}");
     }
     assert!(
         failures.is_empty(),
-        "{} of {} vector checks failed (see above)",
+        "{home}: {} of {} vector checks failed (see above)",
         failures.len(),
         VECTORS.len()
     );
 }
 
 #[test]
-fn every_vector_on_a_fresh_home() {
+fn threads_home_runs_every_vector_on_a_fresh_home() {
     let mut failures = Vec::new();
     for vector in VECTORS {
         let mut home = start();
         failures.extend(run(&mut home, vector));
     }
-    eprintln!("{} vectors run, {} deferred", VECTORS.len(), DEFERRED.len());
-    report(&failures);
+    eprintln!(
+        "threads home: {} vectors run, {} deferred",
+        VECTORS.len(),
+        DEFERRED.len()
+    );
+    report("threads home", &failures);
 }
 
+/// All vectors in sequence on one threads home.
 #[test]
-fn every_vector_in_sequence_on_one_home() {
+fn threads_home_runs_all_vectors() {
     let mut home = start();
     let trim = home
         .home
@@ -394,7 +265,7 @@ fn every_vector_in_sequence_on_one_home() {
             "nr_trim_pages not restored: {trim:?} before, {after:?} after"
         ));
     }
-    report(&failures);
+    report("threads home", &failures);
 }
 
 /// The environment itself: every mount is listed, and `/data/f` and
@@ -409,23 +280,7 @@ fn the_environment_is_what_the_vectors_assume() {
         .unwrap()
         .map(|m| m.as_str().to_owned())
         .collect();
-    for path in [
-        "/data",
-        "/data-noexec",
-        "/tmp",
-        "/dev/shm",
-        "/rom",
-        env::FB0,
-        env::MTD0,
-        env::MTD1,
-        env::TST,
-        env::MEM,
-        env::ZERO,
-        env::PIPE,
-        env::SOCKET,
-        env::RAMDISK,
-        env::RAMDISK_DIRECT,
-    ] {
+    for path in env::MOUNT_POINTS {
         assert!(mounts.iter().any(|m| m == path), "{path} not in {mounts:?}");
     }
     for (path, len, byte) in [
@@ -450,7 +305,11 @@ fn the_environment_is_what_the_vectors_assume() {
     let fd = p.client().open(env::DATA_F, O_RDONLY, 0).unwrap();
     let stat = p.client().fstat(fd).unwrap();
     assert_eq!((stat.dev, stat.ino), (DATA_DEV, DATA_F_INO));
-    assert_ne!(home.env.rom_t % 4096, 0, "/rom/t's data is page aligned");
+    assert_ne!(
+        home.env.landmark(Landmark::RomTData) % 4096,
+        0,
+        "/rom/t's data is page aligned"
+    );
     drop(p);
     assert_eq!(leftovers(&home.home), None);
 }

@@ -14,15 +14,10 @@
 //! (`include/nommu_malloc.h`).
 #![cfg_attr(not(feature = "host"), no_std)]
 
-#[cfg(feature = "conformance")]
-extern crate alloc;
-
 pub mod abi;
 #[cfg(feature = "c-abi")]
 pub mod c_abi;
 pub mod client;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 #[cfg(feature = "host")]
 pub mod host;
 #[cfg(feature = "malloc")]
