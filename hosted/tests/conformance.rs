@@ -19,13 +19,23 @@ use conformance::env::{
 use conformance::{
     Harness, Landmark, ProcessConnection, TestDevControl, Vector, DEFERRED, VECTORS,
 };
-use drivers::BackingDevice;
+use drivers::{BackingDevice, DriverHost};
+use hosted::daemon::driver::{ArenaWindow, DriverLink};
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
 use memsrv::{Config, Credentials, Stats};
-use nommu::Transport;
-use protocol::Errno;
-use std::sync::OnceLock;
+use nommu::host::socket::SeqPacket;
+use nommu::host::{ConnectOptions, Connection};
+use nommu::{Client, Transport};
+use protocol::{DriverRegistration, DriverReply, DriverRequest, Errno, ProcView, MAX_FRAME};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+#[path = "common/daemon.rs"]
+mod daemon;
 
 /// A threads-home process as the tables see it.
 struct Handle(Process);
@@ -358,4 +368,319 @@ fn mremap_moves_a_grown_anonymous_mapping_by_default() {
         .expect("munmap of the moved mapping");
     drop(p);
     assert_eq!(leftovers(&home), None);
+}
+
+// The memsrvd home.
+
+/// How long a split call's frame is given to reach memsrv before
+/// [`ProcessConnection::begin`] returns. The daemon serves each connection
+/// on a thread of its own, so nothing orders one connection's frames after
+/// another's; the waiter's frame is posted at once and memsrv takes it in
+/// well within this.
+const SPLIT_CALL_DELIVERY: Duration = Duration::from_millis(200);
+
+/// A split call's thread, with the reply it got.
+type CallThread = JoinHandle<(Result<usize, Errno>, Box<[u8; MAX_FRAME]>)>;
+
+/// A `memsrvd` process: a connection of its own (the daemon runs with
+/// `--process-per-connection`), calls over the shared channel page.
+struct DaemonProcess<'h> {
+    client: Option<Arc<Client<Connection>>>,
+    /// The split call under way, made on a thread of its own.
+    call: Mutex<Option<CallThread>>,
+    /// Who watches the process go when it is dropped.
+    inspector: &'h Client<Connection>,
+}
+
+impl<'h> DaemonProcess<'h> {
+    fn new(client: Client<Connection>, inspector: &'h Client<Connection>) -> Self {
+        Self {
+            client: Some(Arc::new(client)),
+            call: Mutex::new(None),
+            inspector,
+        }
+    }
+
+    fn client(&self) -> &Arc<Client<Connection>> {
+        self.client.as_ref().expect("the client lives until drop")
+    }
+}
+
+/// The daemon releases a process on its connection's thread once the
+/// connection closes, after the close returned here; the tables expect a
+/// dropped process to be gone (vector 87 counts attachments right after),
+/// as it is in the homes whose server takes every frame in order. So a
+/// drop waits (up to 2 s) until memsrv no longer knows the pid.
+impl Drop for DaemonProcess<'_> {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        drop(self.client.take());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut buf = [0u8; 64];
+        while Instant::now() < deadline {
+            let view = ProcView::ProcessMaps { pid };
+            if self.inspector.read_proc(view, &mut buf) == Err(Errno::ESRCH) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl ProcessConnection for DaemonProcess<'_> {
+    fn pid(&self) -> u32 {
+        self.client().transport().welcome().pid
+    }
+
+    fn transport(&self) -> &dyn Transport {
+        self.client().transport()
+    }
+
+    fn begin(&self, request: &[u8]) -> Result<(), Errno> {
+        let client = Arc::clone(self.client());
+        let request = request.to_vec();
+        let thread = std::thread::spawn(move || {
+            let mut reply = Box::new([0u8; MAX_FRAME]);
+            let got = client.transport().call(&request, &mut reply);
+            (got, reply)
+        });
+        *self.call.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        std::thread::sleep(SPLIT_CALL_DELIVERY);
+        Ok(())
+    }
+
+    fn finish(&self, reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        let thread = self
+            .call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or(Errno::EINVAL)?;
+        let (got, frame) = thread.join().map_err(|_| Errno::EIO)?;
+        let len = got?;
+        reply[..len].copy_from_slice(&frame[..len]);
+        Ok(len)
+    }
+}
+
+/// A device served over its own driver connection, which reports once it
+/// has started (with what `look` saw) or why it could not.
+struct Reporting<D, R> {
+    device: D,
+    look: fn(&D) -> R,
+    started: Option<mpsc::Sender<Result<R, Errno>>>,
+}
+
+impl<D: BackingDevice, R> BackingDevice for Reporting<D, R> {
+    fn registration(&self) -> DriverRegistration {
+        self.device.registration()
+    }
+
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        let result = self.device.start(host);
+        if let Some(started) = self.started.take() {
+            let _ = started.send(result.map(|()| (self.look)(&self.device)));
+        }
+        result
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        self.device.serve(request, host)
+    }
+}
+
+/// Drivers of the memsrvd home: each on a thread of the test process,
+/// registered over a socket connection of its own like `nommu-driver`.
+/// A driver stops when the daemon goes away.
+struct DaemonMounter<'d> {
+    socket: &'d Path,
+}
+
+impl Mounter for DaemonMounter<'_> {
+    type Mount = JoinHandle<()>;
+
+    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(JoinHandle<()>, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static,
+    {
+        let socket = SeqPacket::connect(self.socket.as_os_str().as_bytes())?;
+        let (started, outcome) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let link = match DriverLink::hello(socket, None) {
+                Ok(link) => link,
+                Err(e) => return eprintln!("memsrvd home: a driver's hello: {e}"),
+            };
+            let mut device = Reporting {
+                device,
+                look,
+                started: Some(started),
+            };
+            let _ = link.serve(&mut device, |result| {
+                if let Err(e) = result {
+                    eprintln!("memsrvd home: a driver did not start: {e}");
+                }
+            });
+        });
+        // A driver that failed before starting dropped the sender.
+        let seen = outcome.recv().map_err(|_| Errno::EIO)??;
+        Ok((thread, seen))
+    }
+}
+
+/// Connect to `socket` as user `uid`, group `gid` (memsrvd takes a
+/// process's credentials from `SO_PEERCRED` at connect time). The test
+/// runs as root; a thread of its own changes its effective ids with the
+/// raw system calls, which (unlike the libc wrappers) change only the
+/// calling thread, and ends right after connecting.
+fn connect_as(socket: &Path, uid: u32, gid: u32) -> Result<Client<Connection>, Errno> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let keep = libc::c_long::from(-1i32);
+                // SAFETY: setresgid and setresuid take three ids by value
+                // and touch no memory of ours; -1 keeps an id unchanged.
+                let (g, u) = unsafe {
+                    (
+                        libc::syscall(libc::SYS_setresgid, keep, libc::c_long::from(gid), keep),
+                        libc::syscall(libc::SYS_setresuid, keep, libc::c_long::from(uid), keep),
+                    )
+                };
+                if g != 0 || u != 0 {
+                    return Err(Errno::EPERM);
+                }
+                Connection::connect(socket).map_err(|e| e.errno())
+            })
+            .join()
+            .unwrap_or(Err(Errno::EIO))
+    })
+}
+
+/// The `memsrvd` home as the tables see it: the real daemon, its socket
+/// and shared-page transport, with the §14.0 environment's drivers as
+/// connections of this test process. The environment is dropped first:
+/// its driver threads end when the daemon is killed.
+struct Memsrvd {
+    env: Environment<JoinHandle<()>>,
+    /// A process of this test that reads `/proc` between vectors; its
+    /// connection also keeps the arena mapped here for `read`/`write`.
+    inspector: Client<Connection>,
+    arena: ArenaWindow,
+    _device_memory: Arena,
+    daemon: daemon::Daemon,
+    socket: PathBuf,
+}
+
+impl Harness for Memsrvd {
+    fn spawn(&self) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
+        let client = Connection::connect(&self.socket).map_err(|e| e.errno())?;
+        Ok(Box::new(DaemonProcess::new(client, &self.inspector)))
+    }
+
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
+        let client = connect_as(&self.socket, uid, gid)?;
+        Ok(Box::new(DaemonProcess::new(client, &self.inspector)))
+    }
+
+    fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
+        let options = ConnectOptions {
+            fast_path: true,
+            ticket: Some(ticket),
+        };
+        let client = Connection::connect_with(&self.socket, options).map_err(|e| e.errno())?;
+        Ok(Box::new(DaemonProcess::new(client, &self.inspector)))
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.arena.read(addr, buf)
+    }
+
+    fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        self.arena.write(addr, bytes)
+    }
+
+    fn test_device(&self) -> Option<&TestDevControl> {
+        Some(&self.env.tst)
+    }
+
+    fn landmark(&self, which: Landmark) -> Option<u64> {
+        Some(self.env.landmark(which))
+    }
+}
+
+/// A `memsrvd` with the §14.0 settings (its defaults: nr_trim_pages 1,
+/// MAP_UNINITIALIZED not permitted; 16 MiB of arena), the strict `mremap`
+/// profile §14.6 describes, and a process per connection; the environment
+/// mounted. Its socket is open to every user (vectors 92 and 93 connect
+/// as other users).
+fn start_memsrvd() -> Memsrvd {
+    let daemon = daemon::Daemon::start_with(&["--strict-mremap", "--process-per-connection"]);
+    let socket = daemon.socket.clone();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777))
+        .expect("opening the daemon's socket to every user");
+    let device_memory = Arena::new(16 * 4096).expect("device memory");
+    let env = env::build(
+        &mut DaemonMounter { socket: &socket },
+        setup(&device_memory),
+    )
+    .unwrap_or_else(|e| panic!("memsrvd home: the test environment: {e}"));
+    let inspector = Connection::connect(&socket).expect("an inspector connection");
+    let (base, size) = inspector.transport().arena();
+    Memsrvd {
+        env,
+        inspector,
+        arena: ArenaWindow::daemon(base, size),
+        _device_memory: device_memory,
+        daemon,
+        socket,
+    }
+}
+
+/// Nothing of the vector's is left, as `/proc` shows it: no copies, every
+/// page free except the drivers' storage (`Shmem`), no SysV segment.
+/// Releases happen on the daemon's connection threads after a process's
+/// connection closes, so the daemon is given a moment.
+fn memsrvd_leftovers(home: &Memsrvd) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let meminfo = daemon::proc_text(&home.inspector, ProcView::Meminfo);
+        let shm = daemon::proc_text(&home.inspector, ProcView::SysvShm);
+        let field = |key| daemon::meminfo_field(&meminfo, key).unwrap_or(u64::MAX);
+        let clean = field("MmapCopy") == 0
+            && field("MemFree") + field("Shmem") == field("MemTotal")
+            && shm.lines().count() <= 1;
+        if clean {
+            return None;
+        }
+        if Instant::now() >= deadline {
+            return Some(format!("{meminfo}{shm}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// All vectors in sequence on one `memsrvd`.
+#[test]
+fn memsrvd_runs_all_vectors() {
+    let mut home = start_memsrvd();
+    let trim = home.inspector.read_sysctl(protocol::Sysctl::NrTrimPages);
+    let mut failures = Vec::new();
+    for vector in VECTORS {
+        if let Err(failure) = (vector.run)(&mut home) {
+            failures.push(format!("{vector:?}: {failure}"));
+        }
+        if let Some(left) = memsrvd_leftovers(&home) {
+            failures.push(format!("{vector:?}: left behind: {left}"));
+        }
+    }
+    let after = home.inspector.read_sysctl(protocol::Sysctl::NrTrimPages);
+    if after != trim {
+        failures.push(format!(
+            "nr_trim_pages not restored: {trim:?} before, {after:?} after"
+        ));
+    }
+    assert!(home.daemon.alive(), "memsrvd died");
+    eprintln!("memsrvd home: {} vectors run", VECTORS.len());
+    report("memsrvd home", &failures);
 }
