@@ -1,5 +1,5 @@
 //! The spec's conformance vectors (§14) as table tests every home runs,
-//! and the §14.0 test environment they run in ([`env`]).
+//! and the §14.0 test environment they run in ([`env`](mod@env)).
 //!
 //! A home (the threads home, the `memsrvd` daemon, the bare-metal kernel,
 //! memsrv's bare state machine) implements [`Harness`]; a runner calls each
@@ -23,7 +23,7 @@
 //! (120–122), and §14.11 vectors 113–117 and 119.
 //!
 //! Vectors with files and devices need the §14.0 test environment: the
-//! home builds it as [`env`] describes and offers the `/dev/tst` handle and
+//! home builds it as [`env`](mod@env) describes and offers the `/dev/tst` handle and
 //! the addresses the spec gives absolutely through [`Harness::test_device`]
 //! and [`Harness::landmark`]. Where the spec names an absolute address
 //! (`0x40001230`, `0x30000000`, `0x50000000`, `0x20000000`, `0x00a50000`)
@@ -125,7 +125,7 @@ pub trait Harness {
     /// Store bytes at an arena address.
     fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno>;
     /// The configuration handle of `/dev/tst` (§14.0), if the home built
-    /// the test environment ([`env`]).
+    /// the test environment ([`env`](mod@env)).
     fn test_device(&self) -> Option<&TestDevControl> {
         None
     }

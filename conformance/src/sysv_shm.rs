@@ -3,7 +3,7 @@
 //! deferred while attached.
 //!
 //! Segments outlive their processes, so every vector removes what it made
-//! (a [`Segment`] guard does `IPC_RMID` when dropped). Keys are distinct
+//! (a `Segment` guard does `IPC_RMID` when dropped). Keys are distinct
 //! per vector so that a vector failing half-way does not disturb the next
 //! one on the same server. The permission vectors run as ordinary users
 //! ([`Harness::spawn_as`]): root would pass every check (`CAP_IPC_OWNER`).
