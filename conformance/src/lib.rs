@@ -93,7 +93,10 @@ pub trait ProcessConnection {
     /// fail, naming it).
     ///
     /// Bare metal implements it as "post the message, do not block"; the
-    /// threads home as "queue the frame".
+    /// threads home as "queue the frame"; memsrv's bare state machine as
+    /// "handle the frame"; the `memsrvd` test home, whose daemon orders no
+    /// connection after another, as "call on a thread of its own and give
+    /// the frame time to arrive".
     fn begin(&self, request: &[u8]) -> Result<(), Errno> {
         let _ = request;
         Err(Errno::ENOSYS)
