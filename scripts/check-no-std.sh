@@ -11,8 +11,8 @@ export CARGO_TARGET_DIR="${NO_STD_TARGET_DIR:-$PWD/target-nostd}"
 /usr/bin/cargo build --release \
     --target riscv64gc-unknown-none-elf \
     -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
-    -p protocol -p memsrv -p drivers "$@"
+    -p protocol -p memsrv -p drivers -p conformance "$@"
 /usr/bin/cargo build --release \
     --target riscv64gc-unknown-none-elf \
     -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
-    -p libc-shim --no-default-features --features conformance,c-abi,malloc
+    -p libc-shim --no-default-features --features c-abi,malloc

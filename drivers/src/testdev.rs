@@ -1,8 +1,9 @@
 //! testdev: the configurable test character device `/dev/tst` of spec
-//! §14.0. A test holds a [`TestDevConfig`] handle (cheap to clone, `Send +
+//! §14.0. A test holds a [`TestDevControl`] handle (cheap to clone, `Send +
 //! Sync`: the driver usually runs on another thread) and changes, between
-//! vectors, what the device declares and answers; it reads back how often
-//! the server called `mmap` and `close`.
+//! vectors, what the device declares and answers (a [`TestDevConfig`], or
+//! one setting at a time); it reads back how often the server called
+//! `mmap` and `close` ([`TestDevCounters`]).
 //!
 //! What the server learns at lookup (capabilities, methods, I/O memory)
 //! is part of the object: each change to it starts a new *generation*,
@@ -50,7 +51,47 @@ struct Shared {
 
 /// The test's handle on a [`TestDev`].
 #[derive(Clone)]
-pub struct TestDevConfig(Arc<Shared>);
+pub struct TestDevControl(Arc<Shared>);
+
+/// How `/dev/tst` answers, as a whole; [`TestDevConfig::default`] is the
+/// spec's default device (§14.0). [`TestDevControl::configure`] applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestDevConfig {
+    /// Declared capabilities (spec §1.1 bits); `None` declares nothing (the
+    /// character-device defaults `DIRECT|READ|WRITE` apply).
+    pub caps: Option<u8>,
+    /// `None`: no `get_unmapped_area` method. `Some(Ok(()))`: it answers
+    /// [`TestDevControl::base`] `+ pgoff·P`. `Some(Err(e))`: it fails with
+    /// `e` (`ENOSYS` = "copy instead").
+    pub get_unmapped_area: Option<Result<(), Errno>>,
+    /// What its `mmap` answers.
+    pub mmap: Result<(), Errno>,
+    /// Whether it has a read method (reads give [`DEFAULT_READ_BYTE`]).
+    pub read: bool,
+    /// Whether it has a per-mapping `close` hook.
+    pub close: bool,
+}
+
+impl Default for TestDevConfig {
+    fn default() -> Self {
+        Self {
+            caps: None,
+            get_unmapped_area: Some(Ok(())),
+            mmap: Ok(()),
+            read: true,
+            close: true,
+        }
+    }
+}
+
+/// What `/dev/tst` has been asked since its counters were last reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TestDevCounters {
+    /// `mmap` approvals asked for.
+    pub mmap_calls: u64,
+    /// `close` calls for removed mappings.
+    pub close_calls: u64,
+}
 
 const ORDER: Ordering = Ordering::SeqCst;
 
@@ -69,7 +110,7 @@ fn code_result(code: u16) -> Result<(), Errno> {
     }
 }
 
-impl TestDevConfig {
+impl TestDevControl {
     fn new() -> Self {
         Self(Arc::new(Shared {
             generation: AtomicU64::new(1),
@@ -186,27 +227,26 @@ impl TestDevConfig {
         self.0.gua_calls.store(0, ORDER);
     }
 
-    /// Reset, then configure the answers a conformance vector asks for
-    /// (the fields of `nommu::conformance::TestDeviceConfig`): declared
-    /// capabilities, the `get_unmapped_area` method and its answer (`None`:
-    /// no method), the `mmap` answer, and whether `read` and `close` exist.
-    pub fn configure(
-        &self,
-        caps: Option<u8>,
-        get_unmapped_area: Option<Result<(), Errno>>,
-        mmap: Result<(), Errno>,
-        read: bool,
-        close: bool,
-    ) {
+    /// `mmap` and `close` calls since the last reset.
+    pub fn counters(&self) -> TestDevCounters {
+        TestDevCounters {
+            mmap_calls: self.mmap_calls(),
+            close_calls: self.close_calls(),
+        }
+    }
+
+    /// Reset, then answer as `config` says (a conformance vector's
+    /// device).
+    pub fn configure(&self, config: TestDevConfig) {
         self.reset();
-        self.set_caps(caps);
-        self.set_get_unmapped_area_method(get_unmapped_area.is_some());
-        if let Some(answer) = get_unmapped_area {
+        self.set_caps(config.caps);
+        self.set_get_unmapped_area_method(config.get_unmapped_area.is_some());
+        if let Some(answer) = config.get_unmapped_area {
             self.set_get_unmapped_area_result(answer);
         }
-        self.set_mmap_result(mmap);
-        self.set_read_method(read);
-        self.set_close_method(close);
+        self.set_mmap_result(config.mmap);
+        self.set_read_method(config.read);
+        self.set_close_method(config.close);
     }
 
     /// Back to spec §14.0's defaults (a new generation; counters reset).
@@ -229,15 +269,15 @@ impl TestDevConfig {
 /// The configurable test device.
 pub struct TestDev {
     mount: MountPoint,
-    config: TestDevConfig,
+    config: TestDevControl,
     ino: u64,
     window_pages: u64,
 }
 
 impl TestDev {
     /// A device with spec §14.0's defaults, and the handle to change them.
-    pub fn new(mount: MountPoint) -> (Self, TestDevConfig) {
-        let config = TestDevConfig::new();
+    pub fn new(mount: MountPoint) -> (Self, TestDevControl) {
+        let config = TestDevControl::new();
         let dev = Self {
             mount,
             config: config.clone(),
@@ -392,7 +432,7 @@ mod tests {
     use super::*;
     use crate::testing::*;
 
-    fn tst() -> (TestDev, TestDevConfig, TestHost) {
+    fn tst() -> (TestDev, TestDevControl, TestHost) {
         let (mut dev, cfg) = TestDev::new(MountPoint::new("/dev/tst", (10, 99)).unwrap());
         let mut host = TestHost::new();
         dev.start(&mut host).unwrap();
@@ -402,7 +442,7 @@ mod tests {
     #[test]
     fn the_handle_can_cross_threads() {
         fn send_sync<T: Send + Sync + Clone + 'static>() {}
-        send_sync::<TestDevConfig>();
+        send_sync::<TestDevControl>();
         let (_, cfg, _) = tst();
         let other = cfg.clone();
         std::thread::spawn(move || other.set_read_byte(0x11))
@@ -549,6 +589,41 @@ mod tests {
             error(dev.serve(lookup("x", 0, 0), &mut host)),
             Errno::ENOENT
         );
+    }
+
+    /// A whole configuration at once, as the conformance vectors set it;
+    /// each one starts from fresh counters.
+    #[test]
+    fn configure_applies_a_whole_configuration() {
+        let (mut dev, ctl, mut host) = tst();
+        ctl.configure(TestDevConfig {
+            caps: Some(0x08),
+            get_unmapped_area: None,
+            mmap: Err(Errno::EIO),
+            read: false,
+            close: false,
+        });
+        let info = opened(dev.serve(lookup("", 0, 0), &mut host));
+        assert_eq!(info.caps, Some(0x08));
+        assert_eq!(info.ops.0, DriverOps::MMAP | DriverOps::WRITE);
+        assert_eq!(
+            error(dev.serve(mmap(info.object, 0, 4096, 0, 0x8), &mut host)),
+            Errno::EIO
+        );
+        assert_eq!(
+            ctl.counters(),
+            TestDevCounters {
+                mmap_calls: 1,
+                close_calls: 0
+            }
+        );
+        ctl.configure(TestDevConfig::default());
+        assert_eq!(ctl.counters(), TestDevCounters::default());
+        let again = opened(dev.serve(lookup("", 0, 0), &mut host));
+        assert_ne!(again.object, info.object);
+        assert_eq!(again.caps, None);
+        assert!(again.ops.has(DriverOps::GET_UNMAPPED_AREA));
+        assert!(again.ops.has(DriverOps::CLOSE_VMA));
     }
 
     #[test]

@@ -1,41 +1,46 @@
-//! The spec's conformance vectors (`nommu::conformance`) through the
-//! threads home, with the test environment of spec §14.0 mounted (see
-//! [`Env`]): each vector on a fresh home, then all in sequence on one home
-//! (so a vector that leaves state behind is caught too). Every failure is
-//! reported, not just the first; after every vector memsrv's invariants
-//! are checked, and every page must be free again except the drivers' own
-//! storage.
+//! The spec's conformance vectors (the `conformance` crate) in the hosted
+//! homes, each with the test environment of spec §14.0 mounted
+//! (`conformance::env::build`):
+//!
+//! * the threads home: each vector on a fresh home, then all in sequence on
+//!   one home (so a vector that leaves state behind is caught too); after
+//!   every vector memsrv's invariants are checked, and every page must be
+//!   free again except the drivers' own storage;
+//! * the `memsrvd` daemon: all vectors in sequence through the real daemon,
+//!   its socket and shared-page transport, with the drivers as connections
+//!   of their own.
+//!
+//! Every failure is reported, not just the first, under the home's name.
 
-use drivers::copyfs::{CopyFs, MemStore};
-use drivers::devmem::DevMem;
-use drivers::devzero::DevZero;
-use drivers::fbdev::Framebuffer;
-use drivers::mtd::{Mtd, MtdType};
-use drivers::pipe::Pipe;
-use drivers::ramdisk::{Ramdisk, RamdiskMapping};
-use drivers::ramfs::Ramfs;
-use drivers::romfs::Romfs;
-use drivers::socket::Socket;
-use drivers::testdev::{TestDev, TestDevConfig};
-use drivers::MountPoint;
+use conformance::env::{
+    self, data_f_byte, rom_t_byte, Environment, Mounter, NorFlash, RomImage, Setup, DATA_DEV,
+    DATA_F_INO, DATA_F_LEN, O_RDONLY, ROM_T_LEN,
+};
+use conformance::{
+    Harness, Landmark, ProcessConnection, TestDevControl, Vector, DEFERRED, VECTORS,
+};
+use drivers::{BackingDevice, DriverHost};
+use hosted::daemon::driver::{ArenaWindow, DriverLink};
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
 use memsrv::{Config, Credentials, Stats};
-use nommu::conformance::env::{
-    self, data_f_byte, rom_t_byte, DATA_DEV, DATA_F_INO, DATA_F_LEN, O_RDONLY, ROM_T_LEN,
-};
-use nommu::conformance::{
-    Connection, Home, Landmark, TestDevice, TestDeviceConfig, TestDeviceCounters, Vector, DEFERRED,
-    VECTORS,
-};
-use nommu::Transport;
-use protocol::Errno;
-use std::sync::OnceLock;
+use nommu::sys::socket::SeqPacket;
+use nommu::transport::{ConnectOptions, DaemonConnection};
+use nommu::{Client, Transport};
+use protocol::{DriverRegistration, DriverReply, DriverRequest, Errno, ProcView, MAX_FRAME};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+#[path = "common/daemon.rs"]
+mod daemon;
 
 /// A threads-home process as the tables see it.
 struct Handle(Process);
 
-impl Connection for Handle {
+impl ProcessConnection for Handle {
     fn pid(&self) -> u32 {
         self.0.pid()
     }
@@ -53,71 +58,12 @@ impl Connection for Handle {
     }
 }
 
-/// `/dev/tst`'s handle as the tables see it. A change resets the
-/// counters; the runner lets every call of one vector settle (no call
-/// waiting in memsrv) before the next vector configures the device.
-struct TstHandle {
-    config: TestDevConfig,
-}
-
-impl TestDevice for TstHandle {
-    fn configure(&self, wanted: TestDeviceConfig) {
-        self.config.configure(
-            wanted.caps,
-            wanted.get_unmapped_area,
-            wanted.mmap,
-            wanted.read,
-            wanted.close,
-        );
-    }
-
-    fn base(&self) -> u64 {
-        self.config.base()
-    }
-
-    fn counters(&self) -> TestDeviceCounters {
-        TestDeviceCounters {
-            mmap_calls: self.config.mmap_calls(),
-            close_calls: self.config.close_calls(),
-        }
-    }
-}
-
-/// The spec's test environment (§14.0) on one threads home: every mount
-/// `nommu::conformance::env` names, each driver on its own thread.
-///
-/// * `/data` and `/data-noexec`: copy-only filesystems over in-memory
-///   stores, each holding `f` (10000 bytes of `data_f_byte`, inode 37,
-///   device `1f:02`). `/data-noexec` is mounted `noexec`: it stands for
-///   `/data` remounted `noexec` (vector 18), which the protocol cannot
-///   express; its copy of `f` is separate, so a `pwrite` to `/data/f`
-///   does not reach it.
-/// * `/tmp`, `/dev/shm`: ramfs, pages added by `write()` scattered.
-/// * `/rom`: romfs over an image `genromfs` builds at test time holding
-///   `t` (20000 bytes of `rom_t_byte`). The spec's `0x40001230` is the
-///   image's arena address plus `t`'s data offset in it.
-/// * `/dev/fb0` (1 MiB), `/dev/mtd0` (ROM type), `/dev/mtd1` (NOR flash),
-///   `/dev/tst` (with a window of arena pages as its base), `/dev/zero`,
-///   a FIFO and a socket object, `/dev/ram0` (default capabilities) and
-///   `/dev/ram1` (`DIRECT`, vector 122).
-/// * `/dev/mem` over a range of host memory outside the arena (memsrv
-///   lets a driver hand out arena addresses only from its own storage;
-///   device memory lies outside): its first page is the spec's
-///   `0x20000000`.
-struct Env {
-    tst: TstHandle,
-    rom_t: u64,
-    screen: u64,
-    ramdisk: u64,
-    device_memory: Arena,
-    _mounts: Vec<Mount>,
-}
-
 /// `/rom`'s image, built once per test run with `genromfs`.
 fn rom_image() -> &'static [u8] {
     static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("nommu-threads-rom-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("nommu-conformance-rom-{}", std::process::id()));
         let root = dir.join("root");
         std::fs::create_dir_all(&root).expect("a scratch directory for the romfs image");
         let t: Vec<u8> = (0..ROM_T_LEN).map(rom_t_byte).collect();
@@ -139,103 +85,29 @@ fn rom_image() -> &'static [u8] {
     })
 }
 
-fn at(path: &str, dev: (u8, u8)) -> MountPoint {
-    MountPoint::new(path, dev).expect("a valid mount point")
+/// The hosted homes' environment: `/rom` copied into the arena, NOR flash
+/// simulated, `/dev/mem` over `device_memory` (host memory outside the
+/// arena).
+fn setup(device_memory: &Arena) -> Setup {
+    Setup {
+        rom: RomImage::Copied(rom_image()),
+        nor: NorFlash::Simulated,
+        device_memory: device_memory.base()..device_memory.base() + device_memory.size(),
+    }
 }
 
-/// Bytes that are not a multiple of anything the vectors use.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(seed) ^ (i >> 8) as u8)
-        .collect()
-}
+/// The threads home runs each driver on a thread of its own.
+struct ThreadsMounter<'h>(&'h ThreadsHome);
 
-impl Env {
-    fn build(home: &ThreadsHome) -> Result<Self, String> {
-        fn fail(what: &str) -> impl Fn(Errno) -> String + '_ {
-            move |e| format!("mounting {what}: {e:?}")
-        }
-        let mut mounts = Vec::new();
-        let data: Vec<u8> = (0..DATA_F_LEN).map(data_f_byte).collect();
-        for (path, minor, noexec) in [("/data", DATA_DEV.1, false), ("/data-noexec", 0x03, true)] {
-            let mut point = at(path, (DATA_DEV.0, minor));
-            if noexec {
-                point = point.noexec();
-            }
-            let store = MemStore::new().with_file("f", DATA_F_INO, &data);
-            mounts.push(
-                home.mount(Box::new(CopyFs::new(point, store)))
-                    .map_err(fail(path))?,
-            );
-        }
-        for (path, minor) in [("/tmp", 0x10), ("/dev/shm", 0x11)] {
-            let fs = Ramfs::new(at(path, (0, minor))).scatter_written_pages(true);
-            mounts.push(home.mount(Box::new(fs)).map_err(fail(path))?);
-        }
-        let rom = Romfs::mount(rom_image(), at("/rom", (0x1f, 0x00)))
-            .map_err(|e| format!("indexing the romfs image: {e:?}"))?;
-        let (mount, rom_t) = home
-            .mount_with(rom, |rom| {
-                Some(rom.image_base()? + u64::from(rom.data_offset("t")?))
-            })
-            .map_err(fail("/rom"))?;
-        mounts.push(mount);
-        let rom_t = rom_t.ok_or("romfs: no arena address for t")?;
-        let fb = Framebuffer::new(at(env::FB0, (29, 0)), 512, 512);
-        let (mount, screen) = home
-            .mount_with(fb, |fb| fb.screen_base())
-            .map_err(fail(env::FB0))?;
-        mounts.push(mount);
-        let screen = screen.ok_or("fbdev: no screen")?;
-        let mtd0 = Mtd::new(
-            at(env::MTD0, (90, 0)),
-            MtdType::Rom,
-            &pattern(64 << 10, 7),
-            16 << 10,
-        );
-        let mtd1 = Mtd::new(
-            at(env::MTD1, (90, 2)),
-            MtdType::Nor,
-            &pattern(64 << 10, 13),
-            16 << 10,
-        );
-        mounts.push(home.mount(Box::new(mtd0)).map_err(fail(env::MTD0))?);
-        mounts.push(home.mount(Box::new(mtd1)).map_err(fail(env::MTD1))?);
-        let (tst, config) = TestDev::new(at(env::TST, (240, 0)));
-        mounts.push(
-            home.mount(Box::new(tst.with_window(16)))
-                .map_err(fail(env::TST))?,
-        );
-        let device_memory = Arena::new(16 * 4096).map_err(|e| format!("device memory: {e:?}"))?;
-        let valid = device_memory.base()..device_memory.base() + device_memory.size();
-        let mem = DevMem::new(at(env::MEM, (1, 1)), valid);
-        mounts.push(home.mount(Box::new(mem)).map_err(fail(env::MEM))?);
-        let zero = DevZero::new(at(env::ZERO, (1, 5)));
-        mounts.push(home.mount(Box::new(zero)).map_err(fail(env::ZERO))?);
-        let pipe = Pipe::new(at(env::PIPE, (0, 0x12)));
-        mounts.push(home.mount(Box::new(pipe)).map_err(fail(env::PIPE))?);
-        let socket = Socket::new(at(env::SOCKET, (0, 0x13)));
-        mounts.push(home.mount(Box::new(socket)).map_err(fail(env::SOCKET))?);
-        let ram0 = Ramdisk::new(at(env::RAMDISK, (1, 0)), 64 << 10, RamdiskMapping::Copy);
-        mounts.push(home.mount(Box::new(ram0)).map_err(fail(env::RAMDISK))?);
-        let ram1 = Ramdisk::new(
-            at(env::RAMDISK_DIRECT, (1, 1)),
-            64 << 10,
-            RamdiskMapping::Direct,
-        );
-        let (mount, ramdisk) = home
-            .mount_with(ram1, |disk| disk.base())
-            .map_err(fail(env::RAMDISK_DIRECT))?;
-        mounts.push(mount);
-        let ramdisk = ramdisk.ok_or("ramdisk: no array")?;
-        Ok(Self {
-            tst: TstHandle { config },
-            rom_t,
-            screen,
-            ramdisk,
-            device_memory,
-            _mounts: mounts,
-        })
+impl Mounter for ThreadsMounter<'_> {
+    type Mount = Mount;
+
+    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Mount, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static,
+    {
+        self.0.mount_with(device, look)
     }
 }
 
@@ -243,15 +115,17 @@ impl Env {
 /// environment: its drivers then see their connections close and stop.
 struct Threads {
     home: ThreadsHome,
-    env: Env,
+    env: Environment<Mount>,
+    /// `/dev/mem`'s window: it must outlive the driver handing it out.
+    _device_memory: Arena,
 }
 
-impl Home for Threads {
-    fn spawn(&self) -> Result<Box<dyn Connection + '_>, Errno> {
+impl Harness for Threads {
+    fn spawn(&self) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(Handle(self.home.spawn_process()?)))
     }
 
-    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         let credentials = Credentials {
             pid: None,
             uid,
@@ -260,7 +134,7 @@ impl Home for Threads {
         Ok(Box::new(Handle(self.home.spawn_process_as(credentials)?)))
     }
 
-    fn attach(&self, ticket: u64) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(Handle(self.home.attach(ticket)?)))
     }
 
@@ -272,17 +146,12 @@ impl Home for Threads {
         self.home.write(addr, bytes)
     }
 
-    fn test_device(&self) -> Option<&dyn TestDevice> {
+    fn test_device(&self) -> Option<&TestDevControl> {
         Some(&self.env.tst)
     }
 
     fn landmark(&self, which: Landmark) -> Option<u64> {
-        Some(match which {
-            Landmark::RomTData => self.env.rom_t,
-            Landmark::FrameBuffer => self.env.screen,
-            Landmark::DevMemWindow => self.env.device_memory.base(),
-            Landmark::RamdiskArray => self.env.ramdisk,
-        })
+        Some(self.env.landmark(which))
     }
 
     fn word_size(&self) -> u32 {
@@ -301,8 +170,14 @@ fn start() -> Threads {
         ..Config::default()
     };
     let home = ThreadsHome::start(config).expect("start the threads home");
-    let env = Env::build(&home).unwrap_or_else(|e| panic!("the test environment: {e}"));
-    Threads { home, env }
+    let device_memory = Arena::new(16 * 4096).expect("device memory");
+    let env = env::build(&mut ThreadsMounter(&home), setup(&device_memory))
+        .unwrap_or_else(|e| panic!("the test environment: {e}"));
+    Threads {
+        home,
+        env,
+        _device_memory: device_memory,
+    }
 }
 
 /// Nothing of the vector's is left: no copies, every page free except the
@@ -347,31 +222,37 @@ fn run(home: &mut Threads, vector: &Vector) -> Vec<String> {
     failures
 }
 
-fn report(failures: &[String]) {
+/// Print each failure under the home's name; fail if there is any.
+fn report(home: &str, failures: &[String]) {
     for failure in failures {
-        eprintln!("FAILED {failure}");
+        eprintln!("{home}: FAILED {failure}");
     }
     assert!(
         failures.is_empty(),
-        "{} of {} vector checks failed (see above)",
+        "{home}: {} of {} vector checks failed (see above)",
         failures.len(),
         VECTORS.len()
     );
 }
 
 #[test]
-fn every_vector_on_a_fresh_home() {
+fn threads_home_runs_every_vector_on_a_fresh_home() {
     let mut failures = Vec::new();
     for vector in VECTORS {
         let mut home = start();
         failures.extend(run(&mut home, vector));
     }
-    eprintln!("{} vectors run, {} deferred", VECTORS.len(), DEFERRED.len());
-    report(&failures);
+    eprintln!(
+        "threads home: {} vectors run, {} deferred",
+        VECTORS.len(),
+        DEFERRED.len()
+    );
+    report("threads home", &failures);
 }
 
+/// All vectors in sequence on one threads home.
 #[test]
-fn every_vector_in_sequence_on_one_home() {
+fn threads_home_runs_all_vectors() {
     let mut home = start();
     let trim = home
         .home
@@ -394,7 +275,7 @@ fn every_vector_in_sequence_on_one_home() {
             "nr_trim_pages not restored: {trim:?} before, {after:?} after"
         ));
     }
-    report(&failures);
+    report("threads home", &failures);
 }
 
 /// The environment itself: every mount is listed, and `/data/f` and
@@ -409,23 +290,7 @@ fn the_environment_is_what_the_vectors_assume() {
         .unwrap()
         .map(|m| m.as_str().to_owned())
         .collect();
-    for path in [
-        "/data",
-        "/data-noexec",
-        "/tmp",
-        "/dev/shm",
-        "/rom",
-        env::FB0,
-        env::MTD0,
-        env::MTD1,
-        env::TST,
-        env::MEM,
-        env::ZERO,
-        env::PIPE,
-        env::SOCKET,
-        env::RAMDISK,
-        env::RAMDISK_DIRECT,
-    ] {
+    for path in env::MOUNT_POINTS {
         assert!(mounts.iter().any(|m| m == path), "{path} not in {mounts:?}");
     }
     for (path, len, byte) in [
@@ -450,7 +315,11 @@ fn the_environment_is_what_the_vectors_assume() {
     let fd = p.client().open(env::DATA_F, O_RDONLY, 0).unwrap();
     let stat = p.client().fstat(fd).unwrap();
     assert_eq!((stat.dev, stat.ino), (DATA_DEV, DATA_F_INO));
-    assert_ne!(home.env.rom_t % 4096, 0, "/rom/t's data is page aligned");
+    assert_ne!(
+        home.env.landmark(Landmark::RomTData) % 4096,
+        0,
+        "/rom/t's data is page aligned"
+    );
     drop(p);
     assert_eq!(leftovers(&home.home), None);
 }
@@ -499,4 +368,320 @@ fn mremap_moves_a_grown_anonymous_mapping_by_default() {
         .expect("munmap of the moved mapping");
     drop(p);
     assert_eq!(leftovers(&home), None);
+}
+
+// The memsrvd home.
+
+/// How long a split call's frame is given to reach memsrv before
+/// [`ProcessConnection::begin`] returns. The daemon serves each connection
+/// on a thread of its own, so nothing orders one connection's frames after
+/// another's; the waiter's frame is posted at once and memsrv takes it in
+/// well within this.
+const SPLIT_CALL_DELIVERY: Duration = Duration::from_millis(200);
+
+/// A split call's thread, with the reply it got.
+type CallThread = JoinHandle<(Result<usize, Errno>, Box<[u8; MAX_FRAME]>)>;
+
+/// A `memsrvd` process: a connection of its own (the daemon runs with
+/// `--process-per-connection`), calls over the shared channel page.
+struct DaemonProcess<'h> {
+    client: Option<Arc<Client<DaemonConnection>>>,
+    /// The split call under way, made on a thread of its own.
+    call: Mutex<Option<CallThread>>,
+    /// Who watches the process go when it is dropped.
+    inspector: &'h Client<DaemonConnection>,
+}
+
+impl<'h> DaemonProcess<'h> {
+    fn new(client: Client<DaemonConnection>, inspector: &'h Client<DaemonConnection>) -> Self {
+        Self {
+            client: Some(Arc::new(client)),
+            call: Mutex::new(None),
+            inspector,
+        }
+    }
+
+    fn client(&self) -> &Arc<Client<DaemonConnection>> {
+        self.client.as_ref().expect("the client lives until drop")
+    }
+}
+
+/// The daemon releases a process on its connection's thread once the
+/// connection closes, after the close returned here; the tables expect a
+/// dropped process to be gone (vector 87 counts attachments right after),
+/// as it is in the homes whose server takes every frame in order. So a
+/// drop waits (up to 2 s) until memsrv no longer knows the pid.
+impl Drop for DaemonProcess<'_> {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        drop(self.client.take());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut buf = [0u8; 64];
+        while Instant::now() < deadline {
+            let view = ProcView::ProcessMaps { pid };
+            if self.inspector.read_proc(view, &mut buf) == Err(Errno::ESRCH) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl ProcessConnection for DaemonProcess<'_> {
+    fn pid(&self) -> u32 {
+        self.client().transport().welcome().pid
+    }
+
+    fn transport(&self) -> &dyn Transport {
+        self.client().transport()
+    }
+
+    fn begin(&self, request: &[u8]) -> Result<(), Errno> {
+        let client = Arc::clone(self.client());
+        let request = request.to_vec();
+        let thread = std::thread::spawn(move || {
+            let mut reply = Box::new([0u8; MAX_FRAME]);
+            let got = client.transport().call(&request, &mut reply);
+            (got, reply)
+        });
+        *self.call.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        std::thread::sleep(SPLIT_CALL_DELIVERY);
+        Ok(())
+    }
+
+    fn finish(&self, reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
+        let thread = self
+            .call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or(Errno::EINVAL)?;
+        let (got, frame) = thread.join().map_err(|_| Errno::EIO)?;
+        let len = got?;
+        reply[..len].copy_from_slice(&frame[..len]);
+        Ok(len)
+    }
+}
+
+/// A device served over its own driver connection, which reports once it
+/// has started (with what `look` saw) or why it could not.
+struct Reporting<D, R> {
+    device: D,
+    look: fn(&D) -> R,
+    started: Option<mpsc::Sender<Result<R, Errno>>>,
+}
+
+impl<D: BackingDevice, R> BackingDevice for Reporting<D, R> {
+    fn registration(&self) -> DriverRegistration {
+        self.device.registration()
+    }
+
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        let result = self.device.start(host);
+        if let Some(started) = self.started.take() {
+            let _ = started.send(result.map(|()| (self.look)(&self.device)));
+        }
+        result
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        self.device.serve(request, host)
+    }
+}
+
+/// Drivers of the memsrvd home: each on a thread of the test process,
+/// registered over a socket connection of its own like `nommu-driver`.
+/// A driver stops when the daemon goes away.
+struct DaemonMounter<'d> {
+    socket: &'d Path,
+}
+
+impl Mounter for DaemonMounter<'_> {
+    type Mount = JoinHandle<()>;
+
+    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(JoinHandle<()>, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static,
+    {
+        let socket = SeqPacket::connect(self.socket.as_os_str().as_bytes())?;
+        let (started, outcome) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let link = match DriverLink::hello(socket, None) {
+                Ok(link) => link,
+                Err(e) => return eprintln!("memsrvd home: a driver's hello: {e}"),
+            };
+            let mut device = Reporting {
+                device,
+                look,
+                started: Some(started),
+            };
+            let _ = link.serve(&mut device, |result| {
+                if let Err(e) = result {
+                    eprintln!("memsrvd home: a driver did not start: {e}");
+                }
+            });
+        });
+        // A driver that failed before starting dropped the sender.
+        let seen = outcome.recv().map_err(|_| Errno::EIO)??;
+        Ok((thread, seen))
+    }
+}
+
+/// Connect to `socket` as user `uid`, group `gid` (memsrvd takes a
+/// process's credentials from `SO_PEERCRED` at connect time). The test
+/// runs as root; a thread of its own changes its effective ids with the
+/// raw system calls, which (unlike the libc wrappers) change only the
+/// calling thread, and ends right after connecting.
+fn connect_as(socket: &Path, uid: u32, gid: u32) -> Result<Client<DaemonConnection>, Errno> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let keep = libc::c_long::from(-1i32);
+                // SAFETY: setresgid and setresuid take three ids by value
+                // and touch no memory of ours; -1 keeps an id unchanged.
+                let (g, u) = unsafe {
+                    (
+                        libc::syscall(libc::SYS_setresgid, keep, libc::c_long::from(gid), keep),
+                        libc::syscall(libc::SYS_setresuid, keep, libc::c_long::from(uid), keep),
+                    )
+                };
+                if g != 0 || u != 0 {
+                    return Err(Errno::EPERM);
+                }
+                DaemonConnection::connect(socket).map_err(|e| e.errno())
+            })
+            .join()
+            .unwrap_or(Err(Errno::EIO))
+    })
+}
+
+/// The `memsrvd` home as the tables see it: the real daemon, its socket
+/// and shared-page transport, with the §14.0 environment's drivers as
+/// connections of this test process. The environment is dropped first:
+/// its driver threads end when the daemon is killed.
+struct Memsrvd {
+    env: Environment<JoinHandle<()>>,
+    /// A process of this test that reads `/proc` between vectors; its
+    /// connection also keeps the arena mapped here for `read`/`write`.
+    inspector: Client<DaemonConnection>,
+    arena: ArenaWindow,
+    _device_memory: Arena,
+    daemon: daemon::Daemon,
+    socket: PathBuf,
+}
+
+impl Harness for Memsrvd {
+    fn spawn(&self) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
+        let client = DaemonConnection::connect(&self.socket).map_err(|e| e.errno())?;
+        Ok(Box::new(DaemonProcess::new(client, &self.inspector)))
+    }
+
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
+        let client = connect_as(&self.socket, uid, gid)?;
+        Ok(Box::new(DaemonProcess::new(client, &self.inspector)))
+    }
+
+    fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
+        let options = ConnectOptions {
+            fast_path: true,
+            ticket: Some(ticket),
+        };
+        let client =
+            DaemonConnection::connect_with(&self.socket, options).map_err(|e| e.errno())?;
+        Ok(Box::new(DaemonProcess::new(client, &self.inspector)))
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.arena.read(addr, buf)
+    }
+
+    fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        self.arena.write(addr, bytes)
+    }
+
+    fn test_device(&self) -> Option<&TestDevControl> {
+        Some(&self.env.tst)
+    }
+
+    fn landmark(&self, which: Landmark) -> Option<u64> {
+        Some(self.env.landmark(which))
+    }
+}
+
+/// A `memsrvd` with the §14.0 settings (its defaults: nr_trim_pages 1,
+/// MAP_UNINITIALIZED not permitted; 16 MiB of arena), the strict `mremap`
+/// profile §14.6 describes, and a process per connection; the environment
+/// mounted. Its socket is open to every user (vectors 92 and 93 connect
+/// as other users).
+fn start_memsrvd() -> Memsrvd {
+    let daemon = daemon::Daemon::start_with(&["--strict-mremap", "--process-per-connection"]);
+    let socket = daemon.socket.clone();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777))
+        .expect("opening the daemon's socket to every user");
+    let device_memory = Arena::new(16 * 4096).expect("device memory");
+    let env = env::build(
+        &mut DaemonMounter { socket: &socket },
+        setup(&device_memory),
+    )
+    .unwrap_or_else(|e| panic!("memsrvd home: the test environment: {e}"));
+    let inspector = DaemonConnection::connect(&socket).expect("an inspector connection");
+    let (base, size) = inspector.transport().arena();
+    Memsrvd {
+        env,
+        inspector,
+        arena: ArenaWindow::daemon(base, size),
+        _device_memory: device_memory,
+        daemon,
+        socket,
+    }
+}
+
+/// Nothing of the vector's is left, as `/proc` shows it: no copies, every
+/// page free except the drivers' storage (`Shmem`), no SysV segment.
+/// Releases happen on the daemon's connection threads after a process's
+/// connection closes, so the daemon is given a moment.
+fn memsrvd_leftovers(home: &Memsrvd) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let meminfo = daemon::proc_text(&home.inspector, ProcView::Meminfo);
+        let shm = daemon::proc_text(&home.inspector, ProcView::SysvShm);
+        let field = |key| daemon::meminfo_field(&meminfo, key).unwrap_or(u64::MAX);
+        let clean = field("MmapCopy") == 0
+            && field("MemFree") + field("Shmem") == field("MemTotal")
+            && shm.lines().count() <= 1;
+        if clean {
+            return None;
+        }
+        if Instant::now() >= deadline {
+            return Some(format!("{meminfo}{shm}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// All vectors in sequence on one `memsrvd`.
+#[test]
+fn memsrvd_runs_all_vectors() {
+    let mut home = start_memsrvd();
+    let trim = home.inspector.read_sysctl(protocol::Sysctl::NrTrimPages);
+    let mut failures = Vec::new();
+    for vector in VECTORS {
+        if let Err(failure) = (vector.run)(&mut home) {
+            failures.push(format!("{vector:?}: {failure}"));
+        }
+        if let Some(left) = memsrvd_leftovers(&home) {
+            failures.push(format!("{vector:?}: left behind: {left}"));
+        }
+    }
+    let after = home.inspector.read_sysctl(protocol::Sysctl::NrTrimPages);
+    if after != trim {
+        failures.push(format!(
+            "nr_trim_pages not restored: {trim:?} before, {after:?} after"
+        ));
+    }
+    assert!(home.daemon.alive(), "memsrvd died");
+    eprintln!("memsrvd home: {} vectors run", VECTORS.len());
+    report("memsrvd home", &failures);
 }

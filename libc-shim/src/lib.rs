@@ -17,15 +17,10 @@
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "conformance")]
-extern crate alloc;
-
 pub mod abi;
 #[cfg(any(feature = "host", feature = "c-abi"))]
 pub mod capi;
 pub mod client;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 #[cfg(feature = "malloc")]
 pub mod malloc;
 #[cfg(feature = "host")]

@@ -120,13 +120,18 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         run.console,
         failures.join("\n")
     );
-    // Every conformance vector reported, none skipped.
+    // Every conformance vector reported, none skipped, under the board's name.
+    assert!(
+        run.console.contains("conformance: home board"),
+        "{}",
+        run.console
+    );
     let passed = run
         .console
         .lines()
         .filter(|l| l.starts_with("conformance: ok "))
         .count();
-    assert_eq!(passed, nommu::conformance::VECTORS.len(), "{}", run.console);
+    assert_eq!(passed, conformance::VECTORS.len(), "{}", run.console);
     // The C program (picolibc + the shim's C ABI) ran as two tasks, each
     // finished its checks without a failure, and memsrv was clean after.
     for line in [

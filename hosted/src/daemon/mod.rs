@@ -131,7 +131,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         }
         if fds[0].revents != 0 {
             match listener.accept() {
-                Some(socket) => welcome(&server, socket),
+                Some(socket) => welcome(&server, socket, options.process_per_connection),
                 // Out of descriptors, say: let connections close first
                 // rather than spin on a listener that stays readable.
                 None => std::thread::sleep(std::time::Duration::from_millis(10)),
@@ -176,8 +176,9 @@ fn start_ticker(server: &Arc<Server>) -> Result<(), String> {
 }
 
 /// Register an accepted connection with memsrv and start its thread. A
-/// connection that cannot be served is closed at once.
-fn welcome(server: &Arc<Server>, socket: SeqPacket) {
+/// connection that cannot be served is closed at once. Its process is its
+/// host pid's, unless `process_per_connection` has memsrv number one.
+fn welcome(server: &Arc<Server>, socket: SeqPacket, process_per_connection: bool) {
     let Ok(cred) = socket.peer_credentials() else {
         return;
     };
@@ -185,7 +186,7 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket) {
         server,
         socket,
         Credentials {
-            pid: Some(cred.pid),
+            pid: (!process_per_connection).then_some(cred.pid),
             uid: cred.uid,
             gid: cred.gid,
         },

@@ -36,6 +36,10 @@ pub struct Options {
     /// How long a driver may take to answer memsrv before the operation
     /// waiting for it fails `EIO`.
     pub driver_timeout_ms: u64,
+    /// Make every connection a process of its own, numbered by memsrv,
+    /// instead of joining the process of its host pid (a test speaking
+    /// for many processes from one host process).
+    pub process_per_connection: bool,
 }
 
 /// One `--mount POINT=KIND[:ARG]`: a backing device and where it sits.
@@ -100,6 +104,7 @@ impl Options {
             max_clients: 1024,
             mounts: Vec::new(),
             driver_timeout_ms: 2000,
+            process_per_connection: false,
         }
     }
 }
@@ -139,6 +144,11 @@ Options:
                          private anonymous mapping or private writable copy
                          that cannot grow in place (contents copied)
   --max-clients N        most connections served at once (default: 1024)
+  --process-per-connection
+                         every connection is a process of its own, numbered
+                         by the server (default: the connections of one host
+                         process share its process and pid); for tests that
+                         speak for many processes from one host process
   --driver-timeout MS    a driver that has not answered a request after MS
                          milliseconds fails the waiting call with EIO
                          (default: 2000)
@@ -274,6 +284,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             "--allow-uninitialized" => options.allow_uninitialized = true,
             "--strict-mremap" => options.strict_mremap = true,
+            "--process-per-connection" => options.process_per_connection = true,
             "--driver-timeout" => {
                 let v = value("milliseconds")?;
                 options.driver_timeout_ms = v
@@ -326,6 +337,7 @@ mod tests {
             "0",
             "--allow-uninitialized",
             "--strict-mremap",
+            "--process-per-connection",
         ]))
         .unwrap() else {
             panic!("expected Serve")
@@ -338,6 +350,8 @@ mod tests {
         assert_eq!(o.nr_trim_pages, 0);
         assert!(o.allow_uninitialized);
         assert!(o.strict_mremap);
+        assert!(o.process_per_connection);
+        assert!(!Options::from_env().process_per_connection);
         assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
         assert!(parse(args(&["--arena-size", "100"])).is_err());
         assert!(parse(args(&["--bogus"])).is_err());

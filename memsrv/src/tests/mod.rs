@@ -1,5 +1,6 @@
-//! Server-level tests: a simulated memory, the spec's conformance vectors
-//! and a model-checked random walk.
+//! Server-level tests: a simulated memory, the spec's conformance tables
+//! on the bare state machine, state-machine tests and a model-checked
+//! random walk.
 
 mod chaos;
 mod conformance;
@@ -11,3 +12,4 @@ pub mod rig;
 mod rng;
 mod shm_mremap;
 pub mod sim;
+mod tables;

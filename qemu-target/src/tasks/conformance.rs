@@ -1,4 +1,4 @@
-//! The spec's conformance tables (`nommu::conformance`) on the board:
+//! The spec's conformance tables (the `conformance` crate) on the board:
 //! the same vectors the hosted homes run, through kernel IPC to the memsrv
 //! task, with the §14.0 environment built from driver tasks. Where the
 //! board has real hardware the environment uses it: `/rom` is a romfs image
@@ -16,24 +16,14 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use drivers::copyfs::{CopyFs, MemStore};
-use drivers::devmem::DevMem;
-use drivers::devzero::DevZero;
-use drivers::fbdev::Framebuffer;
-use drivers::mtd::{Mtd, MtdType};
-use drivers::pipe::Pipe;
-use drivers::ramdisk::{Ramdisk, RamdiskMapping};
-use drivers::ramfs::Ramfs;
-use drivers::romfs::Romfs;
-use drivers::socket::Socket;
-use drivers::testdev::{TestDev, TestDevConfig};
-use drivers::MountPoint;
-use nommu::conformance::env::{self, data_f_byte, DATA_DEV, DATA_F_INO, DATA_F_LEN};
-use nommu::conformance::{
-    Connection, Home, Landmark, TestDevice, TestDeviceConfig, TestDeviceCounters, Vector, VECTORS,
-};
+use conformance::env::{self, Environment, Mounter, NorFlash, RomImage, Setup};
+use conformance::{Harness, Landmark, ProcessConnection, TestDevControl, Vector, VECTORS};
+use drivers::BackingDevice;
 use nommu::{Client, Transport};
 use protocol::Errno;
+
+/// The name the board's conformance lines carry.
+const HOME: &str = "board";
 
 /// A process: one connection to memsrv.
 struct Process {
@@ -41,7 +31,7 @@ struct Process {
     client: Client<IpcTransport>,
 }
 
-impl Connection for Process {
+impl ProcessConnection for Process {
     fn pid(&self) -> u32 {
         self.pid
     }
@@ -59,40 +49,10 @@ impl Connection for Process {
     }
 }
 
-struct TstHandle(TestDevConfig);
-
-impl TestDevice for TstHandle {
-    fn configure(&self, wanted: TestDeviceConfig) {
-        self.0.configure(
-            wanted.caps,
-            wanted.get_unmapped_area,
-            wanted.mmap,
-            wanted.read,
-            wanted.close,
-        );
-    }
-
-    fn base(&self) -> u64 {
-        self.0.base()
-    }
-
-    fn counters(&self) -> TestDeviceCounters {
-        TestDeviceCounters {
-            mmap_calls: self.0.mmap_calls(),
-            close_calls: self.0.close_calls(),
-        }
-    }
-}
-
 /// The board as the tables see it.
 pub struct Board {
     memsrv: usize,
-    tst: TstHandle,
-    rom_t: u64,
-    screen: u64,
-    ramdisk: u64,
-    device_memory: u64,
-    _mounts: Vec<Mount>,
+    env: Environment<Mount>,
 }
 
 impl Board {
@@ -106,16 +66,16 @@ impl Board {
     }
 }
 
-impl Home for Board {
-    fn spawn(&self) -> Result<Box<dyn Connection + '_>, Errno> {
+impl Harness for Board {
+    fn spawn(&self) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(self.connect(0, 0, None)?))
     }
 
-    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(self.connect(uid, gid, None)?))
     }
 
-    fn attach(&self, ticket: u64) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         Ok(Box::new(self.connect(0, 0, Some(ticket))?))
     }
 
@@ -129,29 +89,30 @@ impl Home for Board {
             .ok_or(Errno::EFAULT)
     }
 
-    fn test_device(&self) -> Option<&dyn TestDevice> {
-        Some(&self.tst)
+    fn test_device(&self) -> Option<&TestDevControl> {
+        Some(&self.env.tst)
     }
 
     fn landmark(&self, which: Landmark) -> Option<u64> {
-        Some(match which {
-            Landmark::RomTData => self.rom_t,
-            Landmark::FrameBuffer => self.screen,
-            Landmark::DevMemWindow => self.device_memory,
-            Landmark::RamdiskArray => self.ramdisk,
-        })
+        Some(self.env.landmark(which))
     }
 }
 
-fn at(path: &str, dev: (u8, u8)) -> Result<MountPoint, String> {
-    MountPoint::new(path, dev).map_err(|e| format!("mount point {path}: {e:?}"))
+/// The board runs each driver as a task of its own.
+struct TaskMounter {
+    memsrv: usize,
 }
 
-/// Bytes that are not a multiple of anything the vectors use.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(seed) ^ (i >> 8) as u8)
-        .collect()
+impl Mounter for TaskMounter {
+    type Mount = Mount;
+
+    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Mount, R), Errno>
+    where
+        D: BackingDevice + Send + 'static,
+        R: Send + 'static,
+    {
+        mount(self.memsrv, device, look)
+    }
 }
 
 /// Pages of RAM outside the arena standing for device memory (`/dev/mem`'s
@@ -168,80 +129,23 @@ fn device_memory(pages: usize) -> Result<u64, String> {
     Ok(p as u64)
 }
 
-/// Mount every device of §14.0 (see `nommu::conformance::env`).
+/// Mount every device of §14.0 (`conformance::env::build`), on the
+/// board's hardware where it has some: `/rom` in place in flash bank 0,
+/// `/dev/mtd1` the CFI flash of bank 1.
 pub fn build(memsrv: usize) -> Result<Board, String> {
-    let fail = |what: &'static str| move |e: Errno| format!("mounting {what}: {e:?}");
-    let mut mounts = Vec::new();
-    let data: Vec<u8> = (0..DATA_F_LEN).map(data_f_byte).collect();
-    for (path, minor, noexec) in [("/data", DATA_DEV.1, false), ("/data-noexec", 0x03, true)] {
-        let mut point = at(path, (DATA_DEV.0, minor))?;
-        if noexec {
-            point = point.noexec();
-        }
-        let store = MemStore::new().with_file("f", DATA_F_INO, &data);
-        let (m, ()) = mount(memsrv, CopyFs::new(point, store), |_| ()).map_err(fail("/data"))?;
-        mounts.push(m);
-    }
-    for (path, minor) in [("/tmp", 0x10), ("/dev/shm", 0x11)] {
-        let fs = Ramfs::new(at(path, (0, minor))?).scatter_written_pages(true);
-        mounts.push(mount(memsrv, fs, |_| ()).map_err(fail("ramfs"))?.0);
-    }
     let rom = romfs_in_bank0().ok_or("no romfs image in flash bank 0 (pflash0)")?;
-    let rom = Romfs::in_place(rom.image, rom.addr, at("/rom", (0x1f, 0x00))?)
-        .map_err(|e| format!("indexing the romfs image in flash: {e:?}"))?;
-    let (m, rom_t) = mount(memsrv, rom, |rom| {
-        Some(rom.image_base()? + u64::from(rom.data_offset("t")?))
-    })
-    .map_err(fail("/rom"))?;
-    mounts.push(m);
-    let rom_t = rom_t.ok_or("romfs: no address for t")?;
-    let fb = Framebuffer::new(at(env::FB0, (29, 0))?, 512, 512);
-    let (m, screen) = mount(memsrv, fb, |fb| fb.screen_base()).map_err(fail("/dev/fb0"))?;
-    mounts.push(m);
-    let screen = screen.ok_or("fbdev: no screen")?;
-    let mtd0 = Mtd::new(
-        at(env::MTD0, (90, 0))?,
-        MtdType::Rom,
-        &pattern(64 << 10, 7),
-        16 << 10,
-    );
-    mounts.push(mount(memsrv, mtd0, |_| ()).map_err(fail("/dev/mtd0"))?.0);
     let chip = CfiFlash::take_bank1().ok_or("no CFI flash in bank 1 (pflash1)")?;
-    let mtd1 = Mtd::on_chip(at(env::MTD1, (90, 2))?, MtdType::Nor, Box::new(chip));
-    mounts.push(mount(memsrv, mtd1, |_| ()).map_err(fail("/dev/mtd1"))?.0);
-    let (tst, config) = TestDev::new(at(env::TST, (240, 0))?);
-    mounts.push(
-        mount(memsrv, tst.with_window(16), |_| ())
-            .map_err(fail("/dev/tst"))?
-            .0,
-    );
     let window = device_memory(16)?;
-    let mem = DevMem::new(at(env::MEM, (1, 1))?, window..window + 16 * 4096);
-    mounts.push(mount(memsrv, mem, |_| ()).map_err(fail("/dev/mem"))?.0);
-    let zero = DevZero::new(at(env::ZERO, (1, 5))?);
-    mounts.push(mount(memsrv, zero, |_| ()).map_err(fail("/dev/zero"))?.0);
-    let pipe = Pipe::new(at(env::PIPE, (0, 0x12))?);
-    mounts.push(mount(memsrv, pipe, |_| ()).map_err(fail("pipe"))?.0);
-    let socket = Socket::new(at(env::SOCKET, (0, 0x13))?);
-    mounts.push(mount(memsrv, socket, |_| ()).map_err(fail("socket"))?.0);
-    let ram0 = Ramdisk::new(at(env::RAMDISK, (1, 0))?, 64 << 10, RamdiskMapping::Copy);
-    mounts.push(mount(memsrv, ram0, |_| ()).map_err(fail("/dev/ram0"))?.0);
-    let ram1 = Ramdisk::new(
-        at(env::RAMDISK_DIRECT, (1, 1))?,
-        64 << 10,
-        RamdiskMapping::Direct,
-    );
-    let (m, ramdisk) = mount(memsrv, ram1, |d| d.base()).map_err(fail("/dev/ram1"))?;
-    mounts.push(m);
-    Ok(Board {
-        memsrv,
-        tst: TstHandle(config),
-        rom_t,
-        screen,
-        ramdisk: ramdisk.ok_or("ramdisk: no array")?,
-        device_memory: window,
-        _mounts: mounts,
-    })
+    let setup = Setup {
+        rom: RomImage::InPlace {
+            image: rom.image,
+            addr: rom.addr,
+        },
+        nor: NorFlash::Chip(Box::new(chip)),
+        device_memory: window..window + 16 * 4096,
+    };
+    let env = env::build(&mut TaskMounter { memsrv }, setup)?;
+    Ok(Board { memsrv, env })
 }
 
 /// Nothing of the vector's is left: no copies, every page free but the
@@ -277,17 +181,18 @@ pub fn run(memsrv: usize) -> usize {
     let mut board = match build(memsrv) {
         Ok(board) => board,
         Err(e) => {
-            println!("conformance: the test environment: {e}");
+            println!("conformance: {HOME}: the test environment: {e}");
             return 1;
         }
     };
     let inspector = match sys::connect(memsrv, INSPECTOR_UID, 0) {
         Ok(c) => c,
         Err(e) => {
-            println!("conformance: no inspector connection: {e:?}");
+            println!("conformance: {HOME}: no inspector connection: {e:?}");
             return 1;
         }
     };
+    println!("conformance: home {HOME}");
     let mut failed = 0;
     for vector in VECTORS {
         let failures = run_one(&mut board, inspector, vector);
@@ -296,13 +201,13 @@ pub fn run(memsrv: usize) -> usize {
         } else {
             failed += 1;
             for f in failures {
-                println!("conformance: FAILED {f}");
+                println!("conformance: {HOME}: FAILED {f}");
             }
         }
     }
     let _ = sys::close(inspector);
     println!(
-        "conformance: {} of {} vectors passed",
+        "conformance: {HOME}: {} of {} vectors passed",
         VECTORS.len() - failed,
         VECTORS.len()
     );

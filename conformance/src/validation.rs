@@ -1,11 +1,10 @@
 //! §14.1 Argument validation: the order and errnos of §2.1–§2.2.
 
 use super::env::{
-    caps, TestDeviceConfig, DATA_F, DATA_NOEXEC_F, FB0, O_RDONLY, O_RDWR, O_WRONLY, PIPE, SOCKET,
-    TST,
+    caps, TestDevConfig, DATA_F, DATA_NOEXEC_F, FB0, O_RDONLY, O_RDWR, O_WRONLY, PIPE, SOCKET, TST,
 };
 use super::support::{landmark, ranges_within, Process, Tst, P, PRIVATE_ANON, RW};
-use super::{Failure, Home, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
     PROT_EXEC, PROT_READ,
@@ -54,8 +53,8 @@ fn refused(
     Ok(())
 }
 
-fn v1_map_fixed(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v1_map_fixed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(
         &p,
         Errno::EINVAL,
@@ -64,8 +63,8 @@ fn v1_map_fixed(home: &mut dyn Home) -> Result<(), Failure> {
     )
 }
 
-fn v2_hint_ignored(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v2_hint_ignored(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let addr = ok!(p.mmap(0x1234_0000, P, RW, PRIVATE_ANON), "mmap with a hint");
     ensure_eq!(addr % P, 0, "alignment of {addr:#x}");
     let maps = p.maps()?;
@@ -78,15 +77,15 @@ fn v2_hint_ignored(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v3_zero_length(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v3_zero_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(&p, Errno::EINVAL, "mmap of length 0", |p| {
         p.mmap(0, 0, RW, PRIVATE_ANON)
     })
 }
 
-fn v4_type_zero(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v4_type_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(
         &p,
         Errno::EINVAL,
@@ -95,8 +94,8 @@ fn v4_type_zero(home: &mut dyn Home) -> Result<(), Failure> {
     )
 }
 
-fn v5_shared_validate(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v5_shared_validate(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(
         &p,
         Errno::EINVAL,
@@ -106,8 +105,8 @@ fn v5_shared_validate(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// `SIZE_MAX − 100` of the wire's 64-bit length: page alignment wraps.
-fn v6_huge_length(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v6_huge_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(
         &p,
         Errno::ENOMEM,
@@ -118,8 +117,8 @@ fn v6_huge_length(home: &mut dyn Home) -> Result<(), Failure> {
 
 /// `ULONG_MAX` of the wire's 64-bit page offset: `pgoff + pages(len)`
 /// overflows, and the check applies to anonymous mappings too.
-fn v7_pgoff_overflow(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v7_pgoff_overflow(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(
         &p,
         Errno::EOVERFLOW,
@@ -132,8 +131,8 @@ fn v7_pgoff_overflow(home: &mut dyn Home) -> Result<(), Failure> {
 /// before the descriptor is looked up: with `/data/f`, with a descriptor
 /// that is not open (where the fd test would give `EBADF` if it came
 /// first) and without one.
-fn v8_unaligned_offset(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v8_unaligned_offset(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = ok!(p.open(DATA_F, O_RDONLY), "open {DATA_F}");
     refused(
         &p,
@@ -155,15 +154,15 @@ fn v8_unaligned_offset(home: &mut dyn Home) -> Result<(), Failure> {
     )
 }
 
-fn v9_bad_fd(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v9_bad_fd(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     refused(&p, Errno::EBADF, "mmap of fd 1234 (not open)", |p| {
         p.client().mmap(0, P, PROT_READ, MAP_PRIVATE, 1234, 0)
     })
 }
 
-fn v19_fixed_noreplace(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v19_fixed_noreplace(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let flags = PRIVATE_ANON | MAP_FIXED_NOREPLACE;
     let addr = ok!(
         p.mmap(0x1234_0000, P, RW, flags),
@@ -179,24 +178,24 @@ fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
     Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
 }
 
-fn v10_pipe(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v10_pipe(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, PIPE, O_RDONLY)?;
     refused(&p, Errno::ENODEV, "PRIVATE R of a pipe's read end", |p| {
         p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
     })
 }
 
-fn v11_socket(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v11_socket(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, SOCKET, O_RDWR)?;
     refused(&p, Errno::EINVAL, "PRIVATE R of a socket", |p| {
         p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
     })
 }
 
-fn v12_write_only(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v12_write_only(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_F, O_WRONLY)?;
     refused(
         &p,
@@ -206,8 +205,8 @@ fn v12_write_only(home: &mut dyn Home) -> Result<(), Failure> {
     )
 }
 
-fn v13_shared_rw_read_only(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v13_shared_rw_read_only(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let writer = p.fresh_file("/tmp/x", 8192)?;
     ok!(p.client().close(writer), "close /tmp/x");
     let fd = open(&p, "/tmp/x", O_RDONLY)?;
@@ -219,24 +218,24 @@ fn v13_shared_rw_read_only(home: &mut dyn Home) -> Result<(), Failure> {
     )
 }
 
-fn v14_shared_copy_only(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v14_shared_copy_only(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_F, O_RDONLY)?;
     refused(&p, Errno::ENODEV, "SHARED R of /data/f", |p| {
         p.map_fd(P, PROT_READ, MAP_SHARED, fd, 0)
     })
 }
 
-fn v15_fb_private(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v15_fb_private(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, FB0, O_RDWR)?;
     refused(&p, Errno::ENODEV, "PRIVATE R of /dev/fb0", |p| {
         p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
     })
 }
 
-fn v16_fb_exec(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v16_fb_exec(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, FB0, O_RDWR)?;
     refused(&p, Errno::EINVAL, "SHARED R|X of /dev/fb0", |p| {
         p.map_fd(P, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0)
@@ -245,10 +244,10 @@ fn v16_fb_exec(home: &mut dyn Home) -> Result<(), Failure> {
 
 /// The spec's `0x30000000` is the screen base the framebuffer driver got
 /// in this home's arena ([`Landmark::FrameBuffer`]).
-fn v17_fb_shared(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let screen = landmark(home, Landmark::FrameBuffer)?;
-    let p = Process::spawn(home)?;
+fn v17_fb_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let screen = landmark(harness, Landmark::FrameBuffer)?;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let fd = open(&p, FB0, O_RDWR)?;
     let x = ok!(
@@ -265,8 +264,8 @@ fn v17_fb_shared(home: &mut dyn Home) -> Result<(), Failure> {
 /// second copy-only mount registered `noexec` (the protocol has no
 /// remount). The same request on the executable mount succeeds, so the
 /// refusal is the mount's doing.
-fn v18_noexec(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v18_noexec(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_NOEXEC_F, O_RDONLY)?;
     refused(
         &p,
@@ -283,16 +282,16 @@ fn v18_noexec(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v20_no_get_unmapped_area(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
+fn v20_no_get_unmapped_area(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
     let _tst = Tst::set(
-        home,
-        TestDeviceConfig {
+        harness,
+        TestDevConfig {
             get_unmapped_area: None,
-            ..TestDeviceConfig::default()
+            ..TestDevConfig::default()
         },
     )?;
-    let p = Process::spawn(home)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     refused(
         &p,
@@ -302,17 +301,17 @@ fn v20_no_get_unmapped_area(home: &mut dyn Home) -> Result<(), Failure> {
     )
 }
 
-fn v21_no_read(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
+fn v21_no_read(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
     let _tst = Tst::set(
-        home,
-        TestDeviceConfig {
+        harness,
+        TestDevConfig {
             caps: Some(caps::COPY | caps::DIRECT | caps::READ),
             read: false,
-            ..TestDeviceConfig::default()
+            ..TestDevConfig::default()
         },
     )?;
-    let p = Process::spawn(home)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     refused(
         &p,

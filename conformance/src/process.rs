@@ -6,7 +6,7 @@
 
 use super::env::{data_f_byte, DATA_F, O_RDONLY, ROM_T};
 use super::support::{expect_bytes, ranges, ranges_within, Process, P};
-use super::{Deferred, Failure, Home, Section, Vector};
+use super::{Deferred, Failure, Harness, Section, Vector};
 use protocol::linux::{CLONE_VFORK, CLONE_VM, MAP_PRIVATE, PROT_READ, SIGCHLD};
 use protocol::{Errno, ProcView};
 
@@ -27,19 +27,19 @@ pub const DEFERRED: &[Deferred] = &[
     Deferred { id: 118, section: S, needs: "brk" },
 ];
 
-fn v113_fork(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v113_fork(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     ensure_errno!(p.client().fork(), Errno::EINVAL, "fork()");
     Ok(())
 }
 
-fn v114_vfork_child_maps(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let parent = Process::spawn(home)?;
+fn v114_vfork_child_maps(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let parent = Process::spawn(harness)?;
     let before = parent.mmap_copy_kb()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     let (pid, ticket) = ok!(parent.client().clone_process(flags), "vfork");
-    let child = Process::attach(home, ticket)?;
+    let child = Process::attach(harness, ticket)?;
     ensure_eq!(child.pid(), pid, "the child's pid");
     let c = ok!(child.anon(P), "child: mmap 1 page");
     ok!(child.client().exit(), "child: _exit");
@@ -55,12 +55,12 @@ fn v114_vfork_child_maps(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v115_clone_without_vm(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let parent = Process::spawn(home)?;
+fn v115_clone_without_vm(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
     let (pid, ticket) = ok!(parent.client().clone_process(SIGCHLD), "clone(SIGCHLD)");
-    let child = Process::attach(home, ticket)?;
+    let child = Process::attach(harness, ticket)?;
     ensure_eq!(child.pid(), pid, "the child's pid");
     ensure_eq!(child.maps()?, "", "/proc/<child>/maps");
     ensure_eq!(
@@ -84,13 +84,13 @@ fn v115_clone_without_vm(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// The debugger attaches first, as `PTRACE_PEEKDATA` requires.
-fn v116_peek(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let debugger = Process::spawn(home)?;
-    let t = Process::spawn(home)?;
+fn v116_peek(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let debugger = Process::spawn(harness)?;
+    let t = Process::spawn(harness)?;
     let a = ok!(t.anon(P), "target: mmap 1 page");
     ok!(
-        home.write(a + 8, &0x1122_3344_5566_7788u64.to_ne_bytes()),
+        harness.write(a + 8, &0x1122_3344_5566_7788u64.to_ne_bytes()),
         "target: store a word"
     );
     let c = debugger.client();
@@ -115,11 +115,11 @@ fn v116_peek(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v117_poke(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let debugger = Process::spawn(home)?;
-    let t = Process::spawn(home)?;
-    let u = Process::spawn(home)?;
+fn v117_poke(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let debugger = Process::spawn(harness)?;
+    let t = Process::spawn(harness)?;
+    let u = Process::spawn(harness)?;
     let rom = t.open_map(ROM_T, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let x = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let y = u.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
@@ -137,21 +137,27 @@ fn v117_poke(home: &mut dyn Home) -> Result<(), Failure> {
         "POKEDATA into the /data/f copy"
     );
     let mut seen = [0u8; 8];
-    ok!(home.read(y + 16, &mut seen), "U: load");
+    ok!(harness.read(y + 16, &mut seen), "U: load");
     ensure_eq!(u64::from_ne_bytes(seen), word, "U sees the poked word");
-    expect_bytes(home, x, 16, data_f_byte, "the copy before the poked word")?;
+    expect_bytes(
+        harness,
+        x,
+        16,
+        data_f_byte,
+        "the copy before the poked word",
+    )?;
     ok!(c.ptrace_detach(t.pid()), "ptrace detach");
     Ok(())
 }
 
-fn v119_vfork_exec(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let parent = Process::spawn(home)?;
+fn v119_vfork_exec(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
     let before = parent.maps()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     let (_, ticket) = ok!(parent.client().clone_process(flags), "vfork");
-    let child = Process::attach(home, ticket)?;
+    let child = Process::attach(harness, ticket)?;
     ok!(child.client().exec(), "child: execve");
     ensure_eq!(child.maps()?, "", "the child's maps right after execve");
     let c = ok!(child.anon(2 * P), "child: the new image's mapping");

@@ -1,8 +1,8 @@
 //! §14.10 `/proc`: the exact text of the maps and meminfo lines (§9).
 
-use super::env::{TestDeviceConfig, DATA_DEV, DATA_F, DATA_F_INO, O_RDONLY, TST};
+use super::env::{TestDevConfig, DATA_DEV, DATA_F, DATA_F_INO, O_RDONLY, TST};
 use super::support::{anon_rw_line, lines_for, Process, Tst, P, RW};
-use super::{Failure, Home, Section, Vector};
+use super::{Failure, Harness, Section, Vector};
 use alloc::format;
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ};
 use protocol::ProcView;
@@ -20,8 +20,8 @@ pub const VECTORS: &[Vector] = &[
 
 /// The spec's address 0x00a40000 is wherever the allocator puts the
 /// mapping here; the line is checked for the address returned.
-fn v108_anon_maps_line(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v108_anon_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(2 * P), "mmap 8192 bytes RW");
     let maps = p.maps()?;
     let line = format!("{}\n", anon_rw_line(a, a + 2 * P));
@@ -31,8 +31,8 @@ fn v108_anon_maps_line(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// Needs `MmapCopy` at 0 before the vector, as the spec's "zero baseline".
-fn v111_meminfo_line(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v111_meminfo_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     ensure_eq!(before, 0, "MmapCopy baseline (the vector needs 0)");
     ok!(p.anon(5 * P), "mmap 5 pages");
@@ -48,16 +48,16 @@ fn v111_meminfo_line(home: &mut dyn Home) -> Result<(), Failure> {
 /// The spec's 0x00a50000 is wherever the copy lands. The path column is
 /// `25 + 6·sizeof(void*) − 1` (48 on the spec's 32-bit system, 72 with
 /// 8-byte words): the line is padded with spaces to it, then one space.
-fn v109_file_maps_line(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v109_file_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 3 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let (major, minor) = DATA_DEV;
     let head = format!(
         "{a:08x}-{:08x} r--p 00000000 {major:02x}:{minor:02x} {DATA_F_INO} ",
         a + 3 * P
     );
-    let column = (25 + 6 * home.word_size() - 1) as usize;
+    let column = (25 + 6 * harness.word_size() - 1) as usize;
     let line = format!("{head:<column$} {DATA_F}");
     let maps = p.maps()?;
     let found = maps.lines().any(|l| l == line);
@@ -65,8 +65,8 @@ fn v109_file_maps_line(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v110_shared_perms(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v110_shared_perms(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/s", 8192)?;
     let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
     let maps = p.maps()?;
@@ -78,11 +78,11 @@ fn v110_shared_perms(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// Vector 54's two shared mappings of `/dev/tst`: one direct region.
-fn v112_direct_region_listed(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let tst = Tst::set(home, TestDeviceConfig::default())?;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v112_direct_region_listed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let tst = Tst::set(harness, TestDevConfig::default())?;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let x = a.open_map(TST, O_RDONLY, P, PROT_READ, MAP_SHARED, 0)?;
     let y = b.open_map(TST, O_RDONLY, P, PROT_READ, MAP_SHARED, 0)?;
     ensure_eq!((x, y), (tst.base(), tst.base()), "both addresses");

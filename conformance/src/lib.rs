@@ -1,10 +1,13 @@
-//! The spec's conformance vectors (§14) as table tests every home runs.
+//! The spec's conformance vectors (§14) as table tests every home runs,
+//! and the §14.0 test environment they run in ([`env`](mod@env)).
 //!
-//! A home (the threads home, the `memsrvd` daemon, the bare-metal kernel)
-//! implements [`Home`]; a runner calls each [`Vector`]'s `run` on it and
-//! collects the [`Failure`]s. The tables use only `core` and `alloc` and
-//! speak through the real client core ([`Client`]), so every home runs the
-//! same code unchanged.
+//! A home (the threads home, the `memsrvd` daemon, the bare-metal kernel,
+//! memsrv's bare state machine) implements [`Harness`]; a runner calls each
+//! [`Vector`]'s `run` on it and collects the [`Failure`]s. The tables use
+//! only `core` and `alloc` and speak through the real client core
+//! ([`Client`], crate `nommu`), so every home runs the same code unchanged.
+//! The crate depends on `protocol`, the client core and `drivers` (the
+//! environment's devices), never on a home.
 //!
 //! Each vector starts from whatever state the home is in and measures
 //! against it ("MC" deltas are relative to the value before the vector); it
@@ -20,9 +23,9 @@
 //! (120–122), and §14.11 vectors 113–117 and 119.
 //!
 //! Vectors with files and devices need the §14.0 test environment: the
-//! home builds it as [`env`] describes and offers the `/dev/tst` handle and
-//! the addresses the spec gives absolutely through [`Home::test_device`]
-//! and [`Home::landmark`]. Where the spec names an absolute address
+//! home builds it as [`env`](mod@env) describes and offers the `/dev/tst` handle and
+//! the addresses the spec gives absolutely through [`Harness::test_device`]
+//! and [`Harness::landmark`]. Where the spec names an absolute address
 //! (`0x40001230`, `0x30000000`, `0x50000000`, `0x20000000`, `0x00a50000`)
 //! the vector compares with the home's landmark or with the address the
 //! server returned, and says so in its documentation.
@@ -35,12 +38,16 @@
 //! `Config::strict_mremap` (the default moves a grown private anonymous
 //! mapping when `MREMAP_MAYMOVE` allows, which vector 75 refuses). §14.7
 //! vectors 92 and 93 need processes with chosen credentials
-//! ([`Home::spawn_as`]); §14.9 vectors 105 and 106 need a call outstanding
-//! on one connection while another makes calls ([`Connection::begin`],
-//! [`Connection::finish`]).
+//! ([`Harness::spawn_as`]); §14.9 vectors 105 and 106 need a call outstanding
+//! on one connection while another makes calls ([`ProcessConnection::begin`],
+//! [`ProcessConnection::finish`]).
 //!
 //! Deferred ([`DEFERRED`] lists each with its reason): 101 (no resource
 //! limits or signals in the protocol) and 118 (brk).
+
+#![no_std]
+
+extern crate alloc;
 
 #[macro_use]
 mod support;
@@ -59,18 +66,18 @@ mod sharing;
 pub mod sysv_shm;
 mod validation;
 
-pub use env::{Landmark, TestDevice, TestDeviceConfig, TestDeviceCounters};
-pub use support::{DynTransport, Pending, Process, TrimPages};
+pub use env::{Landmark, TestDevConfig, TestDevControl, TestDevCounters};
+pub use support::{DynTransport, Process, SplitCall, TrimPages};
 
-use crate::{Client, Transport};
 use alloc::boxed::Box;
 use alloc::string::String;
+use nommu::{Client, Transport};
 use protocol::Errno;
 
 /// A connection the home opened and greeted (Hello already said), speaking
 /// for one process. Dropping it closes the connection, which releases what
 /// the process alone held.
-pub trait Connection {
+pub trait ProcessConnection {
     /// The pid the server gave in its Hello reply.
     fn pid(&self) -> u32;
     /// The transport this process's calls go through.
@@ -81,18 +88,21 @@ pub trait Connection {
     /// same thread of control makes calls on others. A home must deliver
     /// the frame to the server before any frame sent after `begin`
     /// returns, on any connection (the vectors rely on the order). Until
-    /// [`Connection::finish`] no other call may use this connection. A
+    /// [`ProcessConnection::finish`] no other call may use this connection. A
     /// home without split calls answers `ENOSYS` (the futex vectors then
     /// fail, naming it).
     ///
     /// Bare metal implements it as "post the message, do not block"; the
-    /// threads home as "queue the frame".
+    /// threads home as "queue the frame"; memsrv's bare state machine as
+    /// "handle the frame"; the `memsrvd` test home, whose daemon orders no
+    /// connection after another, as "call on a thread of its own and give
+    /// the frame time to arrive".
     fn begin(&self, request: &[u8]) -> Result<(), Errno> {
         let _ = request;
         Err(Errno::ENOSYS)
     }
     /// The second half of a split call: block until the reply to the frame
-    /// [`Connection::begin`] sent arrives; returns its length.
+    /// [`ProcessConnection::begin`] sent arrives; returns its length.
     fn finish(&self, reply: &mut [u8; protocol::MAX_FRAME]) -> Result<usize, Errno> {
         let _ = reply;
         Err(Errno::ENOSYS)
@@ -100,26 +110,26 @@ pub trait Connection {
 }
 
 /// What a home offers the vectors.
-pub trait Home {
+pub trait Harness {
     /// A new process with an empty address space.
-    fn spawn(&self) -> Result<Box<dyn Connection + '_>, Errno>;
+    fn spawn(&self) -> Result<Box<dyn ProcessConnection + '_>, Errno>;
     /// A new process with an empty address space and the given user and
     /// group (SysV permission vectors). A home that cannot choose
     /// credentials answers `ENOSYS`.
-    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn Connection + '_>, Errno> {
+    fn spawn_as(&self, uid: u32, gid: u32) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         let _ = (uid, gid);
         Err(Errno::ENOSYS)
     }
     /// The connection of a clone child, named by the ticket its parent's
     /// `clone` returned.
-    fn attach(&self, ticket: u64) -> Result<Box<dyn Connection + '_>, Errno>;
+    fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno>;
     /// Load bytes from an arena address (any process's memory: no MMU).
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno>;
     /// Store bytes at an arena address.
     fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno>;
     /// The configuration handle of `/dev/tst` (§14.0), if the home built
-    /// the test environment ([`env`]).
-    fn test_device(&self) -> Option<&dyn TestDevice> {
+    /// the test environment ([`env`](mod@env)).
+    fn test_device(&self) -> Option<&TestDevControl> {
         None
     }
     /// Where an object the spec places at an absolute address lives here.
@@ -203,7 +213,7 @@ pub struct Vector {
     pub section: Section,
     /// What it checks, briefly.
     pub name: &'static str,
-    pub run: fn(&mut dyn Home) -> Result<(), Failure>,
+    pub run: fn(&mut dyn Harness) -> Result<(), Failure>,
 }
 
 impl core::fmt::Debug for Vector {
@@ -292,7 +302,7 @@ pub const PENDING: &[Vector] = &ALL_PENDING;
 pub const DEFERRED: &[Deferred] = &ALL_DEFERRED;
 
 /// A client core over a connection's transport.
-pub fn client(connection: &dyn Connection) -> Client<DynTransport<'_>> {
+pub fn client(connection: &dyn ProcessConnection) -> Client<DynTransport<'_>> {
     Client::new(DynTransport(connection.transport()))
 }
 

@@ -3,13 +3,13 @@
 //! deferred while attached.
 //!
 //! Segments outlive their processes, so every vector removes what it made
-//! (a [`Segment`] guard does `IPC_RMID` when dropped). Keys are distinct
+//! (a `Segment` guard does `IPC_RMID` when dropped). Keys are distinct
 //! per vector so that a vector failing half-way does not disturb the next
 //! one on the same server. The permission vectors run as ordinary users
-//! ([`Home::spawn_as`]): root would pass every check (`CAP_IPC_OWNER`).
+//! ([`Harness::spawn_as`]): root would pass every check (`CAP_IPC_OWNER`).
 
 use super::support::{expect_filled, fill, Process, P};
-use super::{Failure, Home, Section, Vector};
+use super::{Failure, Harness, Section, Vector};
 use alloc::format;
 use alloc::vec::Vec;
 use protocol::linux::{
@@ -68,8 +68,8 @@ fn stat(p: &Process<'_>, id: i32) -> Result<ShmStat, Failure> {
     Ok(ok!(p.client().shm_stat(id), "shmctl({id}, IPC_STAT)"))
 }
 
-fn v84_size_zero(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v84_size_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     ensure_errno!(
         p.client().shmget(IPC_PRIVATE, 0, IPC_CREAT | 0o600),
         Errno::EINVAL,
@@ -78,8 +78,8 @@ fn v84_size_zero(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v85_too_big(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v85_too_big(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let result = p.client().shmget(IPC_PRIVATE, (4 << 20) + 1, 0o600);
     if let Ok(id) = result {
         let _ = p.client().shm_remove(id);
@@ -88,8 +88,8 @@ fn v85_too_big(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v86_same_address(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v86_same_address(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(p.client().shmat(seg.id, 0, 0), "first shmat");
     let y = ok!(p.client().shmat(seg.id, 0, 0), "second shmat");
@@ -99,14 +99,14 @@ fn v86_same_address(home: &mut dyn Home) -> Result<(), Failure> {
     ensure_eq!(s.nattch, 2, "nattch");
     ensure_eq!(s.size, 8192, "shm_segsz");
     ensure_eq!(s.key, K, "key");
-    expect_filled(home, x, 8192, 0, "a new segment")?;
+    expect_filled(harness, x, 8192, 0, "a new segment")?;
     Ok(())
 }
 
-fn v87_other_process(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v87_other_process(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let seg = Segment::get(&a, K + 1, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(a.client().shmat(seg.id, 0, 0), "A: shmat");
     ok!(a.client().shmat(seg.id, 0, 0), "A: second shmat");
@@ -118,15 +118,15 @@ fn v87_other_process(home: &mut dyn Home) -> Result<(), Failure> {
         "B's address"
     );
     ensure_eq!(stat(&b, id)?.nattch, 3, "nattch");
-    fill(home, x, 8192, 0x5a)?;
+    fill(harness, x, 8192, 0x5a)?;
     drop(b);
     ensure_eq!(stat(&a, id)?.nattch, 2, "nattch once B is gone");
-    expect_filled(home, x, 8192, 0x5a, "the segment after B left")?;
+    expect_filled(harness, x, 8192, 0x5a, "the segment after B left")?;
     Ok(())
 }
 
-fn v88_no_address(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v88_no_address(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 2, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
     ensure_errno!(
@@ -144,16 +144,16 @@ fn v88_no_address(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v89_shmdt(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v89_shmdt(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 3, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
     let x = ok!(c.shmat(seg.id, 0, 0), "first shmat");
     ok!(c.shmat(seg.id, 0, 0), "second shmat");
-    fill(home, x, 8192, 0x33)?;
+    fill(harness, x, 8192, 0x33)?;
     ok!(c.shmdt(x), "shmdt(X)");
     ensure_eq!(stat(&p, seg.id)?.nattch, 1, "nattch after one shmdt");
-    expect_filled(home, x, 8192, 0x33, "X through the other attachment")?;
+    expect_filled(harness, x, 8192, 0x33, "X through the other attachment")?;
     let maps = p.maps()?;
     ensure_eq!(
         super::support::lines_for(&maps, x, x + 8192).len(),
@@ -168,8 +168,8 @@ fn v89_shmdt(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v90_rmid_attached(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v90_rmid_attached(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 4, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
     let x = ok!(c.shmat(seg.id, 0, 0), "shmat");
@@ -202,8 +202,8 @@ fn v90_rmid_attached(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v91_existing_key(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v91_existing_key(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 5, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
     ensure_errno!(
@@ -224,10 +224,10 @@ fn v91_existing_key(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v92_other_user(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let owner = Process::spawn_as(home, 1, 1)?;
-    let other = Process::spawn_as(home, 2, 2)?;
+fn v92_other_user(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let owner = Process::spawn_as(harness, 1, 1)?;
+    let other = Process::spawn_as(harness, 2, 2)?;
     let seg = Segment::get(&owner, K + 6, 8192, IPC_CREAT | 0o600)?;
     let c = other.client();
     let id = ok!(c.shmget(K + 6, 0, 0), "uid 2: shmget(K, 0, 0)");
@@ -249,9 +249,9 @@ fn v92_other_user(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v93_modes(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn_as(home, 1, 1)?;
+fn v93_modes(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn_as(harness, 1, 1)?;
     let rw = Segment::get(&p, K + 7, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
     ensure_errno!(
@@ -278,10 +278,10 @@ fn v93_modes(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v94_last_attacher_exits(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let watcher = Process::spawn(home)?;
-    let a = Process::spawn(home)?;
+fn v94_last_attacher_exits(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let watcher = Process::spawn(harness)?;
+    let a = Process::spawn(harness)?;
     let id = ok!(a.client().shmget(K + 9, 8192, IPC_CREAT | 0o600), "shmget");
     ok!(a.client().shmat(id, 0, 0), "shmat");
     ok!(a.client().shm_remove(id), "IPC_RMID while attached");
@@ -296,8 +296,8 @@ fn v94_last_attacher_exits(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v95_maps_line(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v95_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(p.client().shmat(seg.id, 0, 0), "shmat");
     let maps = p.maps()?;

@@ -2,14 +2,14 @@
 //! naming the line, a process wrapper over the client core, and readers
 //! for the `/proc` texts the vectors measure with.
 
-use super::env::{TestDevice, TestDeviceConfig, O_CREAT, O_RDWR, O_TRUNC};
-use super::{Connection, Failure, Home, Landmark};
-use crate::{Client, Transport};
+use super::env::{TestDevConfig, TestDevControl, TestDevCounters, O_CREAT, O_RDWR, O_TRUNC};
+use super::{Failure, Harness, Landmark, ProcessConnection};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use nommu::{Client, Transport};
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use protocol::{
     decode_reply, encode_request, Errno, ProcView, Reply, Request, Sysctl, MAX_FRAME, PAGE_SIZE,
@@ -33,7 +33,7 @@ pub fn failure(line: u32, message: String) -> Failure {
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
         if !$cond {
-            return Err($crate::conformance::support::failure(line!(), alloc::format!($($fmt)+)));
+            return Err($crate::support::failure(line!(), alloc::format!($($fmt)+)));
         }
     };
 }
@@ -43,7 +43,7 @@ macro_rules! ensure_eq {
     ($left:expr, $right:expr, $($fmt:tt)+) => {{
         let (left, right) = (&$left, &$right);
         if left != right {
-            return Err($crate::conformance::support::failure(
+            return Err($crate::support::failure(
                 line!(),
                 alloc::format!("{}: got {:?}, expected {:?}", alloc::format!($($fmt)+), left, right),
             ));
@@ -56,7 +56,7 @@ macro_rules! ensure_errno {
     ($result:expr, $errno:expr, $($fmt:tt)+) => {{
         let result = $result;
         if result.as_ref().err() != Some(&$errno) {
-            return Err($crate::conformance::support::failure(
+            return Err($crate::support::failure(
                 line!(),
                 alloc::format!("{}: got {:?}, expected Err({:?})", alloc::format!($($fmt)+), result, $errno),
             ));
@@ -70,7 +70,7 @@ macro_rules! ok {
         match $result {
             Ok(value) => value,
             Err(error) => {
-                return Err($crate::conformance::support::failure(
+                return Err($crate::support::failure(
                     line!(),
                     alloc::format!("{}: unexpected error {:?}", alloc::format!($($fmt)+), error),
                 ))
@@ -91,21 +91,21 @@ impl Transport for DynTransport<'_> {
 
 /// A process as the vectors use it.
 pub struct Process<'h> {
-    connection: Box<dyn Connection + 'h>,
+    connection: Box<dyn ProcessConnection + 'h>,
 }
 
 impl<'h> Process<'h> {
     /// A new process of `home`.
-    pub fn spawn(home: &'h dyn Home) -> Result<Self, Failure> {
-        let connection = home
+    pub fn spawn(harness: &'h dyn Harness) -> Result<Self, Failure> {
+        let connection = harness
             .spawn()
             .map_err(|e| failure(line!(), format!("spawning a process: {e:?}")))?;
         Ok(Self { connection })
     }
 
     /// A new process of `home` running as `uid`/`gid`.
-    pub fn spawn_as(home: &'h dyn Home, uid: u32, gid: u32) -> Result<Self, Failure> {
-        let connection = home.spawn_as(uid, gid).map_err(|e| {
+    pub fn spawn_as(harness: &'h dyn Harness, uid: u32, gid: u32) -> Result<Self, Failure> {
+        let connection = harness.spawn_as(uid, gid).map_err(|e| {
             failure(
                 line!(),
                 format!("spawning a process as uid {uid}, gid {gid}: {e:?}"),
@@ -115,20 +115,20 @@ impl<'h> Process<'h> {
     }
 
     /// Start `request` without waiting for its answer (a futex wait);
-    /// [`Pending::finish`] waits for it. Until then this process makes no
+    /// [`SplitCall::finish`] waits for it. Until then this process makes no
     /// other call.
-    pub fn begin(&self, request: &Request) -> Result<Pending<'_, 'h>, Failure> {
+    pub fn begin(&self, request: &Request) -> Result<SplitCall<'_, 'h>, Failure> {
         let mut out = [0u8; MAX_FRAME];
         let len = encode_request(PENDING_TAG, request, &mut out);
         self.connection
             .begin(&out[..len])
             .map_err(|e| failure(line!(), format!("starting {request:?}: {e:?}")))?;
-        Ok(Pending { process: self })
+        Ok(SplitCall { process: self })
     }
 
     /// The clone child named by `ticket`.
-    pub fn attach(home: &'h dyn Home, ticket: u64) -> Result<Self, Failure> {
-        let connection = home
+    pub fn attach(harness: &'h dyn Harness, ticket: u64) -> Result<Self, Failure> {
+        let connection = harness
             .attach(ticket)
             .map_err(|e| failure(line!(), format!("attaching a clone child: {e:?}")))?;
         Ok(Self { connection })
@@ -268,11 +268,11 @@ impl<'h> Process<'h> {
 const PENDING_TAG: u32 = u32::MAX;
 
 /// A call [`Process::begin`] started.
-pub struct Pending<'p, 'h> {
+pub struct SplitCall<'p, 'h> {
     process: &'p Process<'h>,
 }
 
-impl Pending<'_, '_> {
+impl SplitCall<'_, '_> {
     /// Wait for the answer; an error reply becomes `Err`.
     pub fn finish(self) -> Result<Reply, Errno> {
         let mut back = [0u8; MAX_FRAME];
@@ -316,15 +316,15 @@ impl Drop for TrimPages<'_, '_> {
 /// `/dev/tst` configured for the life of the guard, then put back to the
 /// default device.
 pub struct Tst<'h> {
-    device: &'h dyn TestDevice,
+    device: &'h TestDevControl,
 }
 
 impl<'h> Tst<'h> {
     /// The home's `/dev/tst`, configured as `config`.
-    pub fn set(home: &'h dyn Home, config: TestDeviceConfig) -> Result<Self, Failure> {
-        let device = home
+    pub fn set(harness: &'h dyn Harness, config: TestDevConfig) -> Result<Self, Failure> {
+        let device = harness
             .test_device()
-            .ok_or_else(|| failure(line!(), "the home has no /dev/tst".into()))?;
+            .ok_or_else(|| failure(line!(), "the harness has no /dev/tst".into()))?;
         device.configure(config);
         Ok(Self { device })
     }
@@ -334,7 +334,7 @@ impl<'h> Tst<'h> {
         self.device.base()
     }
 
-    pub fn counters(&self) -> super::TestDeviceCounters {
+    pub fn counters(&self) -> TestDevCounters {
         self.device.counters()
     }
 
@@ -348,9 +348,9 @@ impl<'h> Tst<'h> {
         &self,
         p: &Process<'_>,
         fd: i32,
-        since: super::TestDeviceCounters,
+        since: TestDevCounters,
         closes: u64,
-    ) -> super::TestDeviceCounters {
+    ) -> TestDevCounters {
         for _ in 0..100 {
             let _ = p.client().fstat(fd);
             let now = self.counters();
@@ -364,19 +364,20 @@ impl<'h> Tst<'h> {
 
 impl Drop for Tst<'_> {
     fn drop(&mut self) {
-        self.device.configure(TestDeviceConfig::default());
+        self.device.configure(TestDevConfig::default());
     }
 }
 
 /// The home's address for a landmark of the test environment.
-pub fn landmark(home: &dyn Home, which: Landmark) -> Result<u64, Failure> {
-    home.landmark(which)
-        .ok_or_else(|| failure(line!(), format!("the home does not place {which:?}")))
+pub fn landmark(harness: &dyn Harness, which: Landmark) -> Result<u64, Failure> {
+    harness
+        .landmark(which)
+        .ok_or_else(|| failure(line!(), format!("the harness does not place {which:?}")))
 }
 
 /// Fail unless `len` bytes at `addr` are `byte_at(0..len)`.
 pub fn expect_bytes(
-    home: &dyn Home,
+    harness: &dyn Harness,
     addr: u64,
     len: u64,
     byte_at: impl Fn(u64) -> u8,
@@ -386,7 +387,7 @@ pub fn expect_bytes(
     let mut done = 0;
     while done < len {
         let n = (len - done).min(P) as usize;
-        home.read(addr + done, &mut page[..n]).map_err(|e| {
+        harness.read(addr + done, &mut page[..n]).map_err(|e| {
             failure(
                 line!(),
                 format!("{what}: reading {:#x}: {e:?}", addr + done),
@@ -455,7 +456,7 @@ pub fn anon_rw_line(start: u64, end: u64) -> String {
 
 /// Fail unless `len` bytes at `addr` all equal `byte`.
 pub fn expect_filled(
-    home: &dyn Home,
+    harness: &dyn Harness,
     addr: u64,
     len: u64,
     byte: u8,
@@ -465,7 +466,8 @@ pub fn expect_filled(
     let mut at = addr;
     while at < addr + len {
         let n = (addr + len - at).min(P) as usize;
-        home.read(at, &mut page[..n])
+        harness
+            .read(at, &mut page[..n])
             .map_err(|e| failure(line!(), format!("{what}: reading {at:#x}: {e:?}")))?;
         if let Some(i) = page[..n].iter().position(|&b| b != byte) {
             return Err(failure(
@@ -483,12 +485,13 @@ pub fn expect_filled(
 }
 
 /// Set `len` bytes at `addr` to `byte`.
-pub fn fill(home: &dyn Home, addr: u64, len: u64, byte: u8) -> Result<(), Failure> {
+pub fn fill(harness: &dyn Harness, addr: u64, len: u64, byte: u8) -> Result<(), Failure> {
     let page = [byte; P as usize];
     let mut at = addr;
     while at < addr + len {
         let n = (addr + len - at).min(P) as usize;
-        home.write(at, &page[..n])
+        harness
+            .write(at, &page[..n])
             .map_err(|e| failure(line!(), format!("writing {at:#x}: {e:?}")))?;
         at += n as u64;
     }

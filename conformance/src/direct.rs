@@ -7,11 +7,11 @@
 //! `/dev/mem` window (`0x20000000`).
 
 use super::env::{
-    caps, data_f_byte, rom_t_byte, TestDeviceConfig, DATA_F, DATA_F_LEN, MEM, MTD0, MTD1, O_RDONLY,
+    caps, data_f_byte, rom_t_byte, TestDevConfig, DATA_F, DATA_F_LEN, MEM, MTD0, MTD1, O_RDONLY,
     O_RDWR, ROM_T, TST, TST_READ_BYTE, ZERO,
 };
 use super::support::{expect_bytes, expect_filled, fill, landmark, Process, Tst, P, RW};
-use super::{Failure, Home, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark, Section, Vector};
 use alloc::vec;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
 use protocol::Errno;
@@ -56,10 +56,10 @@ fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
 const DCRW: u8 = caps::DIRECT | caps::COPY | caps::READ | caps::WRITE;
 
 /// `/rom/t`'s data is the spec's `0x40001230` ([`Landmark::RomTData`]).
-fn v22_rom_xip(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let t = landmark(home, Landmark::RomTData)?;
-    let p = Process::spawn(home)?;
+fn v22_rom_xip(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let t = landmark(harness, Landmark::RomTData)?;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let x = p.open_map(ROM_T, O_RDONLY, 8192, R, MAP_PRIVATE, 0)?;
     ensure_eq!(
@@ -72,7 +72,13 @@ fn v22_rom_xip(home: &mut dyn Home) -> Result<(), Failure> {
         "{x:#x} is page aligned; the spec's XIP address is not"
     );
     ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
-    expect_bytes(home, x, 8192, rom_t_byte, "/rom/t through the XIP mapping")?;
+    expect_bytes(
+        harness,
+        x,
+        8192,
+        rom_t_byte,
+        "/rom/t through the XIP mapping",
+    )?;
     ok!(p.munmap(x, 8192), "munmap");
     // The whole file, its last page running past its data (and perhaps past
     // the image): still in place, as Linux's romfs clips only what it asks
@@ -84,20 +90,26 @@ fn v22_rom_xip(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v23_rom_private_rw(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let t = landmark(home, Landmark::RomTData)?;
-    let p = Process::spawn(home)?;
+fn v23_rom_private_rw(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let t = landmark(harness, Landmark::RomTData)?;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let x = p.open_map(ROM_T, O_RDONLY, 8192, RW, MAP_PRIVATE, 0)?;
     ensure!(x != t, "PRIVATE RW got the XIP address {t:#x}");
     ensure_eq!(x % P, 0, "alignment of the copy {x:#x}");
-    expect_bytes(home, x, 8192, rom_t_byte, "the copy of /rom/t bytes 0-8191")?;
+    expect_bytes(
+        harness,
+        x,
+        8192,
+        rom_t_byte,
+        "the copy of /rom/t bytes 0-8191",
+    )?;
     ensure_eq!(p.mc_delta(before)?, 8, "MC delta");
     // The copy is private: writing it leaves the image alone.
-    fill(home, x, 16, 0)?;
+    fill(harness, x, 16, 0)?;
     expect_bytes(
-        home,
+        harness,
         t,
         16,
         rom_t_byte,
@@ -107,11 +119,11 @@ fn v23_rom_private_rw(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// The R and R|X mappings share one region: one line in `/proc/maps`.
-fn v24_rom_rx(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let t = landmark(home, Landmark::RomTData)?;
-    let p = Process::spawn(home)?;
-    let q = Process::spawn(home)?;
+fn v24_rom_rx(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let t = landmark(harness, Landmark::RomTData)?;
+    let p = Process::spawn(harness)?;
+    let q = Process::spawn(harness)?;
     let rx = p.open_map(ROM_T, O_RDONLY, 8192, RX, MAP_PRIVATE, 0)?;
     ensure_eq!(rx, t, "address of PRIVATE R|X of /rom/t");
     let r = q.open_map(ROM_T, O_RDONLY, 8192, R, MAP_PRIVATE, 0)?;
@@ -129,14 +141,14 @@ fn v24_rom_rx(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v25_shared_rw_without_write(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let config = TestDeviceConfig {
+fn v25_shared_rw_without_write(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let config = TestDevConfig {
         caps: Some(caps::DIRECT | caps::COPY | caps::READ),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     };
-    let _tst = Tst::set(home, config)?;
-    let p = Process::spawn(home)?;
+    let _tst = Tst::set(harness, config)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDWR)?;
     ensure_errno!(
         p.map_fd(P, RW, MAP_SHARED, fd, 0),
@@ -146,32 +158,32 @@ fn v25_shared_rw_without_write(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn gua_fails(errno: Errno) -> TestDeviceConfig {
-    TestDeviceConfig {
+fn gua_fails(errno: Errno) -> TestDevConfig {
+    TestDevConfig {
         caps: Some(DCRW),
         get_unmapped_area: Some(Err(errno)),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     }
 }
 
-fn v26_gua_enosys_private(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let tst = Tst::set(home, gua_fails(Errno::ENOSYS))?;
-    let p = Process::spawn(home)?;
+fn v26_gua_enosys_private(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let tst = Tst::set(harness, gua_fails(Errno::ENOSYS))?;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let fd = open(&p, TST, O_RDONLY)?;
     let x = ok!(p.map_fd(P, R, MAP_PRIVATE, fd, 0), "PRIVATE R of /dev/tst");
     ensure_eq!(x % P, 0, "alignment of the copy {x:#x}");
     ensure!(x != tst.base(), "the copy is at the device's base {x:#x}");
-    expect_filled(home, x, P, TST_READ_BYTE, "the copy")?;
+    expect_filled(harness, x, P, TST_READ_BYTE, "the copy")?;
     ensure_eq!(p.mc_delta(before)?, 4, "MC delta");
     Ok(())
 }
 
-fn v27_gua_enosys_shared(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let _tst = Tst::set(home, gua_fails(Errno::ENOSYS))?;
-    let p = Process::spawn(home)?;
+fn v27_gua_enosys_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let _tst = Tst::set(harness, gua_fails(Errno::ENOSYS))?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_SHARED, fd, 0),
@@ -181,10 +193,10 @@ fn v27_gua_enosys_shared(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v28_gua_einval(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let _tst = Tst::set(home, gua_fails(Errno::EINVAL))?;
-    let p = Process::spawn(home)?;
+fn v28_gua_einval(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let _tst = Tst::set(harness, gua_fails(Errno::EINVAL))?;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let fd = open(&p, TST, O_RDONLY)?;
     ensure_errno!(
@@ -199,15 +211,15 @@ fn v28_gua_einval(home: &mut dyn Home) -> Result<(), Failure> {
 /// The shared request comes first: a private read-only copy would be
 /// shareable, and a later `MAP_SHARED` request of the same range lands on
 /// it (§3.2) instead of asking the device.
-fn v29_mmap_enosys(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let config = TestDeviceConfig {
+fn v29_mmap_enosys(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let config = TestDevConfig {
         caps: Some(DCRW),
         mmap: Err(Errno::ENOSYS),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     };
-    let tst = Tst::set(home, config)?;
-    let p = Process::spawn(home)?;
+    let tst = Tst::set(harness, config)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_SHARED, fd, 0),
@@ -217,18 +229,18 @@ fn v29_mmap_enosys(home: &mut dyn Home) -> Result<(), Failure> {
     let x = ok!(p.map_fd(P, R, MAP_PRIVATE, fd, 0), "PRIVATE R of /dev/tst");
     ensure!(x != tst.base(), "PRIVATE R got the device's base {x:#x}");
     ensure_eq!(x % P, 0, "alignment of the copy {x:#x}");
-    expect_filled(home, x, P, TST_READ_BYTE, "the copy")?;
+    expect_filled(harness, x, P, TST_READ_BYTE, "the copy")?;
     Ok(())
 }
 
-fn v30_mmap_eio(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let config = TestDeviceConfig {
+fn v30_mmap_eio(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let config = TestDevConfig {
         mmap: Err(Errno::EIO),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     };
-    let _tst = Tst::set(home, config)?;
-    let p = Process::spawn(home)?;
+    let _tst = Tst::set(harness, config)?;
+    let p = Process::spawn(harness)?;
     let regions = p.global_maps()?;
     let fd = open(&p, TST, O_RDONLY)?;
     ensure_errno!(
@@ -241,14 +253,14 @@ fn v30_mmap_eio(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v31_private_without_copy(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let config = TestDeviceConfig {
+fn v31_private_without_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let config = TestDevConfig {
         caps: Some(caps::DIRECT | caps::READ),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     };
-    let _tst = Tst::set(home, config)?;
-    let p = Process::spawn(home)?;
+    let _tst = Tst::set(harness, config)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_PRIVATE, fd, 0),
@@ -258,21 +270,21 @@ fn v31_private_without_copy(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v32_rx_without_exec(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let config = TestDeviceConfig {
+fn v32_rx_without_exec(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let config = TestDevConfig {
         caps: Some(caps::DIRECT | caps::COPY | caps::READ),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     };
-    let tst = Tst::set(home, config)?;
-    let p = Process::spawn(home)?;
+    let tst = Tst::set(harness, config)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     let x = ok!(
         p.map_fd(P, RX, MAP_PRIVATE, fd, 0),
         "PRIVATE R|X of /dev/tst"
     );
     ensure!(x != tst.base(), "PRIVATE R|X got the device's base {x:#x}");
-    expect_filled(home, x, P, TST_READ_BYTE, "the copy")?;
+    expect_filled(harness, x, P, TST_READ_BYTE, "the copy")?;
     Ok(())
 }
 
@@ -285,32 +297,38 @@ pub(super) fn data_or_zero(i: u64) -> u8 {
     }
 }
 
-fn v33_copy_past_eof(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v33_copy_past_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let x = p.open_map(DATA_F, O_RDONLY, 12288, R, MAP_PRIVATE, 0)?;
-    expect_bytes(home, x, 12288, data_or_zero, "/data/f copy of 12288 bytes")?;
+    expect_bytes(
+        harness,
+        x,
+        12288,
+        data_or_zero,
+        "/data/f copy of 12288 bytes",
+    )?;
     Ok(())
 }
 
-fn v34_copy_beyond_eof(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v34_copy_beyond_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_F, O_RDONLY)?;
     let x = ok!(
         p.client().mmap2(0, P, R, MAP_PRIVATE, fd, 5),
         "PRIVATE R of /data/f at pgoff 5"
     );
-    expect_filled(home, x, P, 0, "the copy beyond EOF")?;
+    expect_filled(harness, x, P, 0, "the copy beyond EOF")?;
     Ok(())
 }
 
-fn v35_memfs_shared_aliases(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v35_memfs_shared_aliases(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/s", 8192)?;
     let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
-    ok!(home.write(x + 5000, b"through X"), "store through X");
+    ok!(harness.write(x + 5000, b"through X"), "store through X");
     let mut seen = [0u8; 9];
     let got = ok!(p.client().pread(fd, &mut seen, 5000), "pread of /tmp/s");
     ensure_eq!(
@@ -320,14 +338,14 @@ fn v35_memfs_shared_aliases(home: &mut dyn Home) -> Result<(), Failure> {
     );
     let wrote = ok!(p.client().pwrite(fd, b"by pwrite", 100), "pwrite of /tmp/s");
     ensure_eq!(wrote, 9, "bytes written by pwrite");
-    ok!(home.read(x + 100, &mut seen), "load through X");
+    ok!(harness.read(x + 100, &mut seen), "load through X");
     ensure_eq!(&seen, b"by pwrite", "bytes through X after pwrite");
     Ok(())
 }
 
-fn v36_memfs_written_pages(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v36_memfs_written_pages(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/w", 0)?;
     let data = vec![0x5au8; 3 * P as usize];
     let wrote = ok!(p.client().write(fd, &data), "write() of 3 pages to /tmp/w");
@@ -342,13 +360,13 @@ fn v36_memfs_written_pages(home: &mut dyn Home) -> Result<(), Failure> {
         p.map_fd(3 * P, R, MAP_PRIVATE, fd, 0),
         "PRIVATE R of /tmp/w"
     );
-    expect_filled(home, x, 3 * P, 0x5a, "the copy of /tmp/w")?;
+    expect_filled(harness, x, 3 * P, 0x5a, "the copy of /tmp/w")?;
     ensure_eq!(p.mc_delta(before)?, 12, "MC delta");
     Ok(())
 }
 
-fn v37_memfs_shared_past_eof(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v37_memfs_shared_past_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/s", 8192)?;
     ensure_errno!(
         p.map_fd(12288, R, MAP_SHARED, fd, 0),
@@ -358,9 +376,9 @@ fn v37_memfs_shared_past_eof(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v38_rom_beyond_eof(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v38_rom_beyond_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, ROM_T, O_RDONLY)?;
     ensure_errno!(
         p.client().mmap2(0, P, R, MAP_PRIVATE, fd, 10),
@@ -371,15 +389,15 @@ fn v38_rom_beyond_eof(home: &mut dyn Home) -> Result<(), Failure> {
         p.client().mmap2(0, P, RW, MAP_PRIVATE, fd, 10),
         "PRIVATE RW of /rom/t at pgoff 10"
     );
-    expect_filled(home, x, P, 0, "the copy beyond EOF")?;
+    expect_filled(harness, x, P, 0, "the copy beyond EOF")?;
     Ok(())
 }
 
 /// "Contents = flash contents": compared with what `pread` of the device
 /// gives.
-fn v39_mtd_flash(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v39_mtd_flash(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, MTD1, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_SHARED, fd, 0),
@@ -401,7 +419,7 @@ fn v39_mtd_flash(home: &mut dyn Home) -> Result<(), Failure> {
         let got = ok!(p.client().pread(fd, &mut flash, 0), "pread of /dev/mtd1");
         ensure_eq!(got, flash.len(), "bytes read from /dev/mtd1");
         expect_bytes(
-            home,
+            harness,
             x,
             pages * P,
             |i| flash[i as usize],
@@ -412,8 +430,8 @@ fn v39_mtd_flash(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v40_mtd_rom_private(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v40_mtd_rom_private(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = open(&p, MTD0, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_PRIVATE, fd, 0),
@@ -425,10 +443,10 @@ fn v40_mtd_rom_private(home: &mut dyn Home) -> Result<(), Failure> {
 
 /// The spec's physical address `0x20000000` is a page-aligned address of
 /// this home's memory ([`Landmark::DevMemWindow`]).
-fn v41_dev_mem_shared(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let window = landmark(home, Landmark::DevMemWindow)?;
-    let p = Process::spawn(home)?;
+fn v41_dev_mem_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let window = landmark(harness, Landmark::DevMemWindow)?;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let fd = open(&p, MEM, O_RDWR)?;
     let x = ok!(
@@ -441,10 +459,10 @@ fn v41_dev_mem_shared(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v42_dev_mem_private(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let window = landmark(home, Landmark::DevMemWindow)?;
-    let p = Process::spawn(home)?;
+fn v42_dev_mem_private(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let window = landmark(harness, Landmark::DevMemWindow)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, MEM, O_RDWR)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_PRIVATE, fd, window),
@@ -454,16 +472,16 @@ fn v42_dev_mem_private(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v43_dev_zero(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v43_dev_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let fd = open(&p, ZERO, O_RDWR)?;
     let x = ok!(
         p.map_fd(8192, RW, MAP_PRIVATE, fd, 0),
         "PRIVATE RW of /dev/zero"
     );
-    expect_filled(home, x, 8192, 0, "the /dev/zero copy")?;
+    expect_filled(harness, x, 8192, 0, "the /dev/zero copy")?;
     ensure_eq!(p.mc_delta(before)?, 8, "MC delta");
     ensure_errno!(
         p.map_fd(8192, RW, MAP_SHARED, fd, 0),
@@ -479,18 +497,21 @@ fn v43_dev_zero(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v44_shared_anon_is_private(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v44_shared_anon_is_private(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let shared_anon = MAP_SHARED | MAP_ANONYMOUS;
     let x = ok!(a.mmap(0, P, RW, shared_anon), "A: mmap SHARED|ANON");
-    ok!(home.write(x, &1u32.to_ne_bytes()), "A: store 1 at {x:#x}");
+    ok!(
+        harness.write(x, &1u32.to_ne_bytes()),
+        "A: store 1 at {x:#x}"
+    );
     let y = ok!(b.mmap(0, P, RW, shared_anon), "B: mmap SHARED|ANON");
     ensure!(y != x, "B got A's address {x:#x}");
-    expect_filled(home, y, P, 0, "B's page")?;
+    expect_filled(harness, y, P, 0, "B's page")?;
     let mut word = [0u8; 4];
-    ok!(home.read(x, &mut word), "A: load {x:#x}");
+    ok!(harness.read(x, &mut word), "A: load {x:#x}");
     ensure_eq!(u32::from_ne_bytes(word), 1, "A's word after B mapped");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! zero fill.
 
 use super::support::{expect_filled, fill, Process, TrimPages, P, PRIVATE_ANON, RW};
-use super::{Failure, Home, Section, Vector};
+use super::{Failure, Harness, Section, Vector};
 use protocol::linux::MAP_UNINITIALIZED;
 use protocol::{Errno, Sysctl};
 
@@ -19,8 +19,8 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 63, section: S, name: "MAP_UNINITIALIZED not permitted: zeroed", run: v63_uninitialized_zeroed },
 ];
 
-fn v57_trimmed(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v57_trimmed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages");
     ensure_eq!(p.mc_delta(before)?, 20, "MC delta after 5 pages");
@@ -29,8 +29,8 @@ fn v57_trimmed(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v58_no_trim(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v58_no_trim(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let before = p.mmap_copy_kb()?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages");
@@ -40,8 +40,8 @@ fn v58_no_trim(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v59_trim_threshold(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v59_trim_threshold(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 4)?;
     for (pages, kb) in [(5u64, 32i64), (9, 36), (3, 16)] {
         let before = p.mmap_copy_kb()?;
@@ -53,21 +53,21 @@ fn v59_trim_threshold(home: &mut dyn Home) -> Result<(), Failure> {
 
 /// Another process writes pages and frees them; a new anonymous mapping
 /// of the same size (very likely the same pages) reads zero.
-fn v60_reused_pages_zeroed(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let b = Process::spawn(home)?;
+fn v60_reused_pages_zeroed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let b = Process::spawn(harness)?;
     let len = 8 * P;
     let old = ok!(b.anon(len), "B: mmap 8 pages");
-    fill(home, old, len, 0xa5)?;
+    fill(harness, old, len, 0xa5)?;
     ok!(b.munmap(old, len), "B: munmap");
     drop(b);
-    let a = Process::spawn(home)?;
+    let a = Process::spawn(harness)?;
     let new = ok!(a.anon(len), "A: mmap 8 pages");
-    expect_filled(home, new, len, 0, "A's fresh mapping")
+    expect_filled(harness, new, len, 0, "A's fresh mapping")
 }
 
-fn v61_unaligned_length(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v61_unaligned_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = ok!(p.anon(100), "mmap 100 bytes");
     ensure_eq!(a % P, 0, "alignment of {a:#x}");
@@ -77,8 +77,8 @@ fn v61_unaligned_length(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v62_negative_trim(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v62_negative_trim(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let value = p.nr_trim_pages()?;
     ensure_errno!(
         p.client().write_sysctl(Sysctl::NrTrimPages, -1),
@@ -95,16 +95,16 @@ fn v62_negative_trim(home: &mut dyn Home) -> Result<(), Failure> {
 
 /// Pages are dirtied and freed first, so a mapping that skipped the zero
 /// fill would show it.
-fn v63_uninitialized_zeroed(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v63_uninitialized_zeroed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let len = 4 * P;
     let old = ok!(p.anon(len), "mmap 4 pages");
-    fill(home, old, len, 0xff)?;
+    fill(harness, old, len, 0xff)?;
     ok!(p.munmap(old, len), "munmap");
     let a = ok!(
         p.mmap(0, len, RW, PRIVATE_ANON | MAP_UNINITIALIZED),
         "mmap with MAP_UNINITIALIZED"
     );
-    expect_filled(home, a, len, 0, "the MAP_UNINITIALIZED mapping")
+    expect_filled(harness, a, len, 0, "the MAP_UNINITIALIZED mapping")
 }

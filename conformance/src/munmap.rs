@@ -5,7 +5,7 @@ use super::env::{data_f_byte, DATA_F, O_RDONLY, ROM_T};
 use super::support::{
     expect_bytes, expect_filled, fill, landmark, ranges_within, Process, TrimPages, P,
 };
-use super::{Failure, Home, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{MAP_PRIVATE, PROT_READ};
 use protocol::Errno;
 
@@ -26,10 +26,10 @@ pub const VECTORS: &[Vector] = &[
 ];
 
 /// 4 anonymous pages, page `i` filled with `i + 1`; returns the start.
-fn four_pages(home: &dyn Home, p: &Process<'_>) -> Result<u64, Failure> {
+fn four_pages(harness: &dyn Harness, p: &Process<'_>) -> Result<u64, Failure> {
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     for i in 0..4 {
-        fill(home, a + i * P, P, i as u8 + 1)?;
+        fill(harness, a + i * P, P, i as u8 + 1)?;
     }
     Ok(a)
 }
@@ -40,8 +40,8 @@ fn around(p: &Process<'_>, a: u64) -> Result<alloc::vec::Vec<(u64, u64)>, Failur
 }
 
 /// A refused `munmap` changes nothing.
-fn refused(home: &dyn Home, p: &Process<'_>, addr: u64, len: u64) -> Result<(), Failure> {
-    let a = four_pages(home, p)?;
+fn refused(harness: &dyn Harness, p: &Process<'_>, addr: u64, len: u64) -> Result<(), Failure> {
+    let a = four_pages(harness, p)?;
     let (addr, before) = (a + addr, p.mmap_copy_kb()?);
     ensure_errno!(
         p.munmap(addr, len),
@@ -56,7 +56,7 @@ fn refused(home: &dyn Home, p: &Process<'_>, addr: u64, len: u64) -> Result<(), 
     ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
     for i in 0..4 {
         expect_filled(
-            home,
+            harness,
             a + i * P,
             P,
             i as u8 + 1,
@@ -66,10 +66,10 @@ fn refused(home: &dyn Home, p: &Process<'_>, addr: u64, len: u64) -> Result<(), 
     Ok(())
 }
 
-fn v64_hole(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
-    let a = four_pages(home, &p)?;
+fn v64_hole(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
+    let a = four_pages(harness, &p)?;
     let before = p.mmap_copy_kb()?;
     ok!(p.munmap(a + P, P), "munmap(A+P, P)");
     ensure_eq!(p.mc_delta(before)?, -4, "MC delta");
@@ -79,7 +79,7 @@ fn v64_hole(home: &mut dyn Home) -> Result<(), Failure> {
         "maps lines around A"
     );
     for i in [0, 2, 3] {
-        expect_filled(home, a + i * P, P, i as u8 + 1, "remaining pages")?;
+        expect_filled(harness, a + i * P, P, i as u8 + 1, "remaining pages")?;
     }
     ok!(p.munmap(a, P), "munmap of the lower part");
     ok!(p.munmap(a + 2 * P, 2 * P), "munmap of the upper part");
@@ -91,34 +91,34 @@ fn v64_hole(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v65_past_end(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
-    refused(home, &p, 3 * P, 2 * P)
+fn v65_past_end(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
+    refused(harness, &p, 3 * P, 2 * P)
 }
 
-fn v66_unaligned_start(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
-    refused(home, &p, 100, P)
+fn v66_unaligned_start(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
+    refused(harness, &p, 100, P)
 }
 
-fn v67_head(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
-    let a = four_pages(home, &p)?;
+fn v67_head(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
+    let a = four_pages(harness, &p)?;
     let before = p.mmap_copy_kb()?;
     ok!(p.munmap(a, P), "munmap(A, P)");
     ensure_eq!(around(&p, a)?, [(a + P, a + 4 * P)], "maps lines around A");
     ensure_eq!(p.mc_delta(before)?, -4, "MC delta");
     for i in 1..4 {
-        expect_filled(home, a + i * P, P, i as u8 + 1, "remaining pages")?;
+        expect_filled(harness, a + i * P, P, i as u8 + 1, "remaining pages")?;
     }
     ok!(p.munmap(a + P, 3 * P), "munmap of the rest");
     Ok(())
 }
 
-fn v68_tail_with_slack(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v68_tail_with_slack(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let before = p.mmap_copy_kb()?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages");
@@ -135,8 +135,8 @@ fn v68_tail_with_slack(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v70_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v70_unmapped(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(P), "mmap 1 page");
     ok!(p.munmap(a, P), "munmap");
     ensure_errno!(p.munmap(a, P), Errno::EINVAL, "munmap of {a:#x} again");
@@ -144,28 +144,28 @@ fn v70_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v71_zero_length(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
-    refused(home, &p, 0, 0)
+fn v71_zero_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
+    refused(harness, &p, 0, 0)
 }
 
-fn v69_file_copy_whole(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v69_file_copy_whole(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_errno!(p.munmap(a, P), Errno::EINVAL, "munmap(A, P) of a file copy");
-    expect_bytes(home, a, 2 * P, data_f_byte, "the copy after the refusal")?;
+    expect_bytes(harness, a, 2 * P, data_f_byte, "the copy after the refusal")?;
     ok!(p.munmap(a, 2 * P), "munmap(A, 2P)");
     ensure_eq!(p.mc_delta(before)?, 0, "MC delta");
     Ok(())
 }
 
 /// The spec's `0x40001230` is [`Landmark::RomTData`].
-fn v72_xip_unaligned(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let t = landmark(home, Landmark::RomTData)?;
-    let p = Process::spawn(home)?;
+fn v72_xip_unaligned(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let t = landmark(harness, Landmark::RomTData)?;
+    let p = Process::spawn(harness)?;
     let x = p.open_map(ROM_T, O_RDONLY, 8192, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_eq!(x, t, "the XIP address");
     ok!(p.munmap(x, 8192), "munmap(X, 8192)");
@@ -178,10 +178,10 @@ fn v72_xip_unaligned(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// "A exits" is A's `Exit` (its connection closes with it).
-fn v73_shared_copy_exit(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v73_shared_copy_exit(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let before = b.mmap_copy_kb()?;
     let x = a.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let y = b.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
@@ -191,13 +191,13 @@ fn v73_shared_copy_exit(home: &mut dyn Home) -> Result<(), Failure> {
     ok!(a.client().exit(), "A exits");
     drop(a);
     ensure_eq!(b.mc_delta(before)?, shared, "MC after A exited");
-    expect_bytes(home, y, 2 * P, data_f_byte, "B's mapping after A exited")?;
+    expect_bytes(harness, y, 2 * P, data_f_byte, "B's mapping after A exited")?;
     ensure_eq!(
         ranges_within(&b.maps()?, y, y + 2 * P)?,
         [(y, y + 2 * P)],
         "B's maps"
     );
-    let observer = Process::spawn(home)?;
+    let observer = Process::spawn(harness)?;
     ok!(b.client().exit(), "B exits");
     drop(b);
     ensure_eq!(observer.mc_delta(before)?, 0, "MC after B exited");

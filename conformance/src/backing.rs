@@ -2,9 +2,9 @@
 //! direct mapping and told of every removed one; declared capabilities and
 //! the defaults decide what is direct.
 
-use super::env::{TestDeviceConfig, O_RDONLY, O_RDWR, RAMDISK, RAMDISK_DIRECT, TST};
+use super::env::{TestDevConfig, O_RDONLY, O_RDWR, RAMDISK, RAMDISK_DIRECT, TST};
 use super::support::{landmark, Process, Tst, P, RW};
-use super::{Failure, Home, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
 use protocol::Errno;
 
@@ -23,10 +23,10 @@ fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
     Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
 }
 
-fn v120_per_mapping_hooks(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let tst = Tst::set(home, TestDeviceConfig::default())?;
-    let p = Process::spawn(home)?;
+fn v120_per_mapping_hooks(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let tst = Tst::set(harness, TestDevConfig::default())?;
+    let p = Process::spawn(harness)?;
     let start = tst.counters();
     let fd = open(&p, TST, O_RDONLY)?;
     let x = ok!(p.map_fd(P, R, MAP_SHARED, fd, 0), "first SHARED R");
@@ -49,15 +49,15 @@ fn v120_per_mapping_hooks(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// The spec's `0x50000000` is the device's base.
-fn v121_default_caps(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let config = TestDeviceConfig {
+fn v121_default_caps(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let config = TestDevConfig {
         caps: None,
         get_unmapped_area: Some(Ok(())),
-        ..TestDeviceConfig::default()
+        ..TestDevConfig::default()
     };
-    let tst = Tst::set(home, config)?;
-    let p = Process::spawn(home)?;
+    let tst = Tst::set(harness, config)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDWR)?;
     let x = ok!(p.map_fd(P, RW, MAP_SHARED, fd, 0), "SHARED RW");
     ensure_eq!(x, tst.base(), "SHARED RW address");
@@ -76,10 +76,10 @@ fn v121_default_caps(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// The direct ramdisk's array is [`Landmark::RamdiskArray`].
-fn v122_ramdisk(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let array = landmark(home, Landmark::RamdiskArray)?;
-    let p = Process::spawn(home)?;
+fn v122_ramdisk(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let array = landmark(harness, Landmark::RamdiskArray)?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, RAMDISK, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_SHARED, fd, 0),

@@ -8,7 +8,7 @@
 
 use super::env::{O_CREAT, O_RDWR};
 use super::support::{Process, RW};
-use super::{Deferred, Failure, Home, Section, Vector};
+use super::{Deferred, Failure, Harness, Section, Vector};
 use protocol::linux::MAP_SHARED;
 use protocol::Errno;
 
@@ -28,10 +28,10 @@ pub const DEFERRED: &[Deferred] = &[
     Deferred { id: 101, section: S, needs: "RLIMIT_FSIZE and SIGXFSZ: the protocol has no resource limits and no signals" },
 ];
 
-fn v96_shared_address(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v96_shared_address(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let fa = a.fresh_file("/dev/shm/a", 8192)?;
     let x = ok!(
         a.map_fd(8192, RW, MAP_SHARED, fa, 0),
@@ -43,15 +43,15 @@ fn v96_shared_address(home: &mut dyn Home) -> Result<(), Failure> {
         "B: SHARED RW of /dev/shm/a"
     );
     ensure_eq!(y, x, "B's address");
-    ok!(home.write(x + 8000, b"from A"), "A: store");
+    ok!(harness.write(x + 8000, b"from A"), "A: store");
     let mut seen = [0u8; 6];
-    ok!(home.read(y + 8000, &mut seen), "B: load");
+    ok!(harness.read(y + 8000, &mut seen), "B: load");
     ensure_eq!(&seen, b"from A", "B sees A's store");
     Ok(())
 }
 
-fn v97_shrink_under_mapping(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v97_shrink_under_mapping(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/dev/shm/a", 8192)?;
     let x = ok!(
         p.map_fd(8192, RW, MAP_SHARED, fd, 0),
@@ -72,8 +72,8 @@ fn v97_shrink_under_mapping(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v98_shrink(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v98_shrink(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/dev/shm/b", 8192)?;
     ok!(
         p.client().ftruncate(fd, 4096),
@@ -89,8 +89,8 @@ fn v98_shrink(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v99_grow(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v99_grow(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/dev/shm/c", 8192)?;
     ok!(
         p.client().ftruncate(fd, 16384),
@@ -108,8 +108,8 @@ fn v99_grow(home: &mut dyn Home) -> Result<(), Failure> {
 
 /// The wire's length is 64 bits, so this is the 64-bit-length truncate
 /// call the spec asks for. 8 MiB needs order 11, above the maximum 10.
-fn v100_too_big(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v100_too_big(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     for (name, size) in [("5 GiB", 5u64 << 30), ("8 MiB", 8 << 20)] {
         let fd = p.fresh_file("/dev/shm/big", 0)?;
         ensure_errno!(

@@ -2,9 +2,9 @@
 //! mappings of the same object range reuse one region, in any process.
 
 use super::direct::data_or_zero;
-use super::env::{data_f_byte, TestDeviceConfig, DATA_F, O_RDONLY, O_RDWR, TST};
+use super::env::{data_f_byte, TestDevConfig, DATA_F, O_RDONLY, O_RDWR, TST};
 use super::support::{expect_bytes, lines_for, Process, Tst, P, RW};
-use super::{Failure, Home, Section, Vector};
+use super::{Failure, Harness, Section, Vector};
 use alloc::vec::Vec;
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ};
 use protocol::Errno;
@@ -47,34 +47,34 @@ fn mapped(p: &Process<'_>, prot: u32, pgoff: u64, pages: u64) -> Result<u64, Fai
     ))
 }
 
-fn v45_same_address(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v45_same_address(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let before = a.mmap_copy_kb()?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
     ensure_eq!(y, x, "B's address");
     ensure_eq!(a.mc_delta(before)?, 8, "MC delta for both");
-    expect_bytes(home, y, 8192, data_f_byte, "B's view of /data/f")?;
+    expect_bytes(harness, y, 8192, data_f_byte, "B's view of /data/f")?;
     Ok(())
 }
 
-fn v46_contained(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v46_contained(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 4)?;
     let y = mapped(&b, R, 1, 2)?;
     ensure_eq!(y, x + P, "B's address for pgoff 1, 2 pages");
-    expect_bytes(home, y, 2 * P, |i| data_or_zero(i + P), "B's pages")?;
+    expect_bytes(harness, y, 2 * P, |i| data_or_zero(i + P), "B's pages")?;
     Ok(())
 }
 
-fn v47_mismatched(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v47_mismatched(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     mapped(&a, R, 0, 2)?;
     let before = b.mmap_copy_kb()?;
     ensure_errno!(
@@ -86,8 +86,8 @@ fn v47_mismatched(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v48_mismatched_same_process(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v48_mismatched_same_process(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     mapped(&p, R, 0, 1)?;
     ensure_errno!(
         map_data(&p, R, 0, 4),
@@ -97,20 +97,20 @@ fn v48_mismatched_same_process(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v49_rw_after_r(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v49_rw_after_r(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, RW, 0, 2)?;
     ensure!(y != x, "PRIVATE RW got the shared copy {x:#x}");
     Ok(())
 }
 
-fn v50_r_after_rw(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v50_r_after_rw(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let x = mapped(&a, RW, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
     ensure!(y != x, "PRIVATE R got A's private RW copy {x:#x}");
@@ -146,10 +146,10 @@ impl Drop for Rewritten<'_, '_> {
     }
 }
 
-fn v51_stale_copy(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v51_stale_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let _rewritten = Rewritten::new(&a, &[0xee; 64])?;
     let mut now = [0u8; 64];
@@ -161,16 +161,16 @@ fn v51_stale_copy(home: &mut dyn Home) -> Result<(), Failure> {
     ensure_eq!(now, [0xee; 64], "the file after pwrite");
     let y = mapped(&b, R, 0, 2)?;
     ensure_eq!(y, x, "B's address");
-    expect_bytes(home, y, 8192, data_f_byte, "B's view (the old bytes)")?;
+    expect_bytes(harness, y, 8192, data_f_byte, "B's view (the old bytes)")?;
     Ok(())
 }
 
-fn v52_traced(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let debugger = Process::spawn(home)?;
-    let t = Process::spawn(home)?;
-    let u = Process::spawn(home)?;
-    let v = Process::spawn(home)?;
+fn v52_traced(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let debugger = Process::spawn(harness)?;
+    let t = Process::spawn(harness)?;
+    let u = Process::spawn(harness)?;
+    let v = Process::spawn(harness)?;
     ok!(
         debugger.client().ptrace_attach(t.pid()),
         "ptrace attach to T"
@@ -180,7 +180,7 @@ fn v52_traced(home: &mut dyn Home) -> Result<(), Failure> {
     ensure!(y != x, "untraced U got traced T's private mapping {x:#x}");
     let z = mapped(&v, R, 0, 2)?;
     ensure_eq!(z, y, "V's address (U's)");
-    expect_bytes(home, x, 8192, data_f_byte, "T's copy")?;
+    expect_bytes(harness, x, 8192, data_f_byte, "T's copy")?;
     ok!(
         debugger.client().ptrace_detach(t.pid()),
         "ptrace detach from T"
@@ -188,9 +188,9 @@ fn v52_traced(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v53_twice_in_one_process(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v53_twice_in_one_process(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let x = mapped(&p, R, 0, 2)?;
     let y = mapped(&p, R, 0, 2)?;
@@ -201,7 +201,7 @@ fn v53_twice_in_one_process(home: &mut dyn Home) -> Result<(), Failure> {
         "maps lines for the two mappings"
     );
     ok!(p.munmap(x, 8192), "first munmap");
-    expect_bytes(home, x, 8192, data_f_byte, "the copy after one munmap")?;
+    expect_bytes(harness, x, 8192, data_f_byte, "the copy after one munmap")?;
     ok!(p.munmap(x, 8192), "second munmap");
     ensure_eq!(p.mc_delta(before)?, 0, "MC delta after both munmaps");
     ensure_errno!(p.munmap(x, 8192), Errno::EINVAL, "a third munmap");
@@ -209,12 +209,12 @@ fn v53_twice_in_one_process(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// The spec's `0x50000000` is the test device's base
-/// ([`super::TestDevice::base`]).
-fn v54_direct_shared(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let tst = Tst::set(home, TestDeviceConfig::default())?;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+/// ([`TestDevControl::base`](super::TestDevControl::base)).
+fn v54_direct_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let tst = Tst::set(harness, TestDevConfig::default())?;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let start = tst.counters();
     let fa = open(&a, TST, O_RDONLY)?;
     let fb = open(&b, TST, O_RDONLY)?;
@@ -235,10 +235,10 @@ fn v54_direct_shared(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v55_one_line(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v55_one_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
     ensure_eq!(y, x, "B's address");
@@ -251,10 +251,10 @@ fn v55_one_line(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v56_duplicate_start(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let tst = Tst::set(home, TestDeviceConfig::default())?;
-    let p = Process::spawn(home)?;
+fn v56_duplicate_start(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let tst = Tst::set(harness, TestDevConfig::default())?;
+    let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
     let x = ok!(p.map_fd(2 * P, R, MAP_SHARED, fd, 0), "SHARED R pages 0-1");
     let y = ok!(p.map_fd(4 * P, R, MAP_SHARED, fd, 0), "SHARED R pages 0-3");

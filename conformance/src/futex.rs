@@ -3,16 +3,16 @@
 //! sharing a segment meet, and everything else by address space.
 //!
 //! A wait is answered only when it is woken, so vectors 105 and 106 start
-//! it as a split call ([`Process::begin`], [`super::Connection::begin`])
+//! it as a split call ([`Process::begin`], [`super::ProcessConnection::begin`])
 //! and wake it from another process on the same thread of control. They
 //! rely on the home delivering the wait to the server before the waker's
-//! later calls (see [`super::Connection::begin`]): the waker makes one
+//! later calls (see [`super::ProcessConnection::begin`]): the waker makes one
 //! round trip before it stores to the word (a store is no server call and
 //! would otherwise overtake the queued wait).
 
 use super::env::{MEM, O_RDWR};
 use super::support::{landmark, Process, P, RW};
-use super::{Failure, Home, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{
     CLONE_VM, FUTEX_CMP_REQUEUE, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, MAP_SHARED,
 };
@@ -48,8 +48,8 @@ pub fn wait_request(uaddr: u64, op: u32, val: u32) -> Request {
     }
 }
 
-fn v102_misaligned(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v102_misaligned(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let x = ok!(p.anon(P), "mmap 1 page");
     ensure_errno!(
         futex(&p, x + 2, FUTEX_WAIT, 0),
@@ -64,8 +64,8 @@ fn v102_misaligned(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v103_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v103_unmapped(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     // `y` is mapped first, so it cannot take `x`'s place once `x` goes.
     let y = ok!(p.anon(P), "mmap a page");
     let x = ok!(p.anon(P), "mmap 1 page");
@@ -99,10 +99,10 @@ fn v103_unmapped(home: &mut dyn Home) -> Result<(), Failure> {
 }
 
 /// `/dev/mem` is the home's [`Landmark::DevMemWindow`] (as in vector 41).
-fn v104_io_mapping(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let window = landmark(home, Landmark::DevMemWindow)?;
-    let p = Process::spawn(home)?;
+fn v104_io_mapping(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let window = landmark(harness, Landmark::DevMemWindow)?;
+    let p = Process::spawn(harness)?;
     let fd = ok!(p.open(MEM, O_RDWR), "open /dev/mem");
     let x = ok!(
         p.map_fd(P, RW, MAP_SHARED, fd, window),
@@ -136,10 +136,10 @@ fn woken(reply: Result<Reply, Errno>) -> Result<(), Failure> {
     }
 }
 
-fn v105_shm_processes(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let a = Process::spawn(home)?;
-    let b = Process::spawn(home)?;
+fn v105_shm_processes(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let a = Process::spawn(harness)?;
+    let b = Process::spawn(harness)?;
     let id = ok!(a.client().shmget(0x105, 4, IPC_CREAT | 0o666), "A: shmget");
     // Removed now, destroyed when both attachments are gone.
     let x = ok!(a.client().shmat(id, 0, 0), "A: shmat");
@@ -149,26 +149,26 @@ fn v105_shm_processes(home: &mut dyn Home) -> Result<(), Failure> {
         "IPC_RMID (deferred while attached)"
     );
     ensure_eq!(y, x, "B's address");
-    ok!(home.write(x, &0u32.to_ne_bytes()), "the word = 0");
+    ok!(harness.write(x, &0u32.to_ne_bytes()), "the word = 0");
     let waiting = a.begin(&wait_request(x, FUTEX_WAIT, 0))?;
     settled(&b)?;
-    ok!(home.write(y, &1u32.to_ne_bytes()), "B: the word = 1");
+    ok!(harness.write(y, &1u32.to_ne_bytes()), "B: the word = 1");
     let woke = futex(&b, y, FUTEX_WAKE, 1);
     woken(waiting.finish())?;
     ensure_eq!(woke, Ok(1), "B: FUTEX_WAKE(X, 1)");
     Ok(())
 }
 
-fn v106_threads(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let parent = Process::spawn(home)?;
+fn v106_threads(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let parent = Process::spawn(harness)?;
     let w = ok!(parent.anon(P), "mmap 1 page");
     let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
-    let thread = Process::attach(home, ticket)?;
+    let thread = Process::attach(harness, ticket)?;
     let op = FUTEX_PRIVATE_FLAG;
     let waiting = thread.begin(&wait_request(w, FUTEX_WAIT | op, 0))?;
     settled(&parent)?;
-    ok!(home.write(w, &1u32.to_ne_bytes()), "the word = 1");
+    ok!(harness.write(w, &1u32.to_ne_bytes()), "the word = 1");
     let woke = futex(&parent, w, FUTEX_WAKE | op, 1);
     woken(waiting.finish())?;
     ensure_eq!(woke, Ok(1), "FUTEX_WAKE_PRIVATE(w, 1)");
@@ -180,11 +180,11 @@ fn v106_threads(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v107_value_changed(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let p = Process::spawn(home)?;
+fn v107_value_changed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let p = Process::spawn(harness)?;
     let x = ok!(p.anon(P), "mmap 1 page");
-    ok!(home.write(x, &7u32.to_ne_bytes()), "the word = 7");
+    ok!(harness.write(x, &7u32.to_ne_bytes()), "the word = 7");
     ensure_errno!(
         futex(&p, x, FUTEX_WAIT, 0),
         Errno::EAGAIN,

@@ -7,7 +7,7 @@
 
 use super::env::{DATA_F, O_RDONLY};
 use super::support::{Process, TrimPages, P, RW};
-use super::{Failure, Home, Section, Vector};
+use super::{Failure, Harness, Section, Vector};
 use protocol::linux::{MAP_PRIVATE, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ};
 use protocol::Errno;
 
@@ -27,8 +27,8 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 83, section: S, name: "a traced private read-only file mapping can be resized", run: v83_traced },
 ];
 
-fn v74_shrink_grow(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v74_shrink_grow(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let c = p.client();
     ensure_eq!(
@@ -45,8 +45,8 @@ fn v74_shrink_grow(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v75_no_move(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v75_no_move(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ensure_errno!(
         p.client().mremap(a, 4 * P, 5 * P, MREMAP_MAYMOVE, 0),
@@ -62,8 +62,8 @@ fn v75_no_move(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v76_bound_is_mapped_length(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v76_bound_is_mapped_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages (8 allocated)");
     ensure_errno!(
@@ -75,8 +75,8 @@ fn v76_bound_is_mapped_length(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v77_old_len_mismatch(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v77_old_len_mismatch(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ensure_errno!(
         p.client().mremap(a, 3 * P, 2 * P, 0, 0),
@@ -86,8 +86,8 @@ fn v77_old_len_mismatch(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v78_shareable(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v78_shareable(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_errno!(
         p.client().mremap(a, 2 * P, P, 0, 0),
@@ -97,8 +97,8 @@ fn v78_shareable(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v79_private_copy(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v79_private_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, RW, MAP_PRIVATE, 0)?;
     ensure_eq!(
         ok!(p.client().mremap(a, 2 * P, P, 0, 0), "mremap 2P -> P"),
@@ -109,8 +109,8 @@ fn v79_private_copy(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v80_fixed(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v80_fixed(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let b = a + 16 * P;
     let c = p.client();
@@ -131,8 +131,8 @@ fn v80_fixed(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v81_bad_arguments(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v81_bad_arguments(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let c = p.client();
     ensure_errno!(
@@ -154,8 +154,8 @@ fn v81_bad_arguments(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v82_munmap_after_shrink(home: &mut dyn Home) -> Result<(), Failure> {
-    let p = Process::spawn(home)?;
+fn v82_munmap_after_shrink(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ok!(p.client().mremap(a, 4 * P, 2 * P, 0, 0), "mremap 4P -> 2P");
     let before = p.mmap_copy_kb()?;
@@ -169,10 +169,10 @@ fn v82_munmap_after_shrink(home: &mut dyn Home) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v83_traced(home: &mut dyn Home) -> Result<(), Failure> {
-    let home: &dyn Home = home;
-    let debugger = Process::spawn(home)?;
-    let t = Process::spawn(home)?;
+fn v83_traced(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let debugger = Process::spawn(harness)?;
+    let t = Process::spawn(harness)?;
     ok!(debugger.client().ptrace_attach(t.pid()), "ptrace attach");
     let a = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_eq!(
