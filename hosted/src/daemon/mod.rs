@@ -43,7 +43,7 @@ use mounts::ArenaRange;
 use nommu::host::channel::Channel;
 use nommu::host::socket::SeqPacket;
 use nommu::host::sys::{eventfd, poll};
-pub use options::{Command, Options};
+pub use options::Options;
 use server::Server;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
