@@ -2,11 +2,15 @@
  * nommu.h - C interface of libnommu, the client library of the nommu
  * memory server (memsrvd).
  *
- * A program linking libnommu.a (built with
- *   cargo build -p libc-shim --release --features posix
- * ) gets the memory server's mmap/munmap in place of the host kernel's:
+ * A program linking libnommu gets the memory server's mmap/munmap in place
+ * of the host kernel's. scripts/install.sh PREFIX installs libnommu.a,
+ * libnommu.so, these headers and nommu.pc; then
  *
- *   cc prog.c path/to/libnommu.a -lpthread -ldl -lm
+ *   cc prog.c $(pkg-config --cflags --libs nommu)
+ *
+ * (the library alone: cargo rustc -p libc-shim --lib --release
+ * --features posix --crate-type staticlib, then
+ * cc prog.c path/to/libnommu.a -lpthread -ldl -lm).
  *
  * The library finds the daemon through the environment variable
  * NOMMU_SOCKET (default /tmp/nommu.sock) and connects lazily, once, on the
