@@ -1,7 +1,8 @@
 //! `scripts/install.sh PREFIX` gives a tree a C programmer uses with
 //! pkg-config alone: the installed memsrvd serves a program compiled with
 //! `cc prog.c $(pkg-config --cflags --libs nommu)`, and one linked with the
-//! static library and `Libs.private`.
+//! static library and `Libs.private`, and `examples/c-port` builds with its
+//! Makefile and runs.
 
 #[path = "common/daemon.rs"]
 mod daemon;
@@ -151,4 +152,25 @@ fn an_installed_tree_builds_and_serves_a_c_program_with_pkg_config_alone() {
         let addr = u64::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap();
         assert!((base..base + size).contains(&addr), "{program}: {text}");
     }
+
+    // The example port: its Makefile, pkg-config and the installed tree.
+    let make = Command::new("make")
+        .arg("-C")
+        .arg(root.join("examples").join("c-port"))
+        .arg(format!("O={}", scratch.path().display()))
+        .arg(format!("NOMMU_SOCKET={}", socket.display()))
+        .arg("run")
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .output()
+        .expect("run make");
+    let text = daemon::check(make, "make -C examples/c-port run");
+    assert!(text.contains(" distinct words; heap at 0x"), "{text}");
+    let calls = text
+        .lines()
+        .find_map(|l| l.strip_prefix("server calls: mmap "))
+        .unwrap_or_else(|| panic!("no server calls reported:\n{text}"));
+    let mmaps: u64 = calls.split(',').next().unwrap().parse().unwrap();
+    assert!(mmaps > 0, "{text}");
 }
