@@ -229,9 +229,13 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// `memsrvd`'s arguments as clap reads them: each overrides one field of
 /// [`Options::from_env`]. `--help` is generated from these definitions.
 #[derive(clap::Parser, Clone, Debug, Default)]
+// A repeated option takes its last value (`--arena-size 1M --arena-size
+// 16M`), as callers that add to a default command line rely on; `--mount`
+// repeats to add mounts.
 #[command(
     name = "memsrvd",
     version,
+    args_override_self = true,
     about = "memsrvd - the nommu memory server for host processes",
     long_about = "memsrvd - the nommu memory server for host processes\n\n\
         Host processes linking libnommu connect over a Unix SOCK_SEQPACKET socket; \
@@ -401,6 +405,8 @@ mod tests {
         assert_eq!(o.nr_trim_pages, 0);
         assert!(o.allow_uninitialized);
         assert!(o.strict_mremap);
+        let last = parse_args(&["--arena-size", "1M", "--arena-size", "16M"]).unwrap();
+        assert_eq!(last.arena_size, 16 << 20);
         let defaults = parse_args(&[]).unwrap();
         assert_eq!(defaults, Options::from_env());
         let help = parse_args(&["--help"]).unwrap_err();
