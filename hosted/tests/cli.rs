@@ -1,4 +1,5 @@
-//! The command-line tools answer `--help` and reject nonsense.
+//! The command-line tools answer `--help` and `--version`, reject nonsense
+//! with exit code 2, and list the mount kinds they accept.
 
 #[path = "common/daemon.rs"]
 mod daemon;
@@ -22,7 +23,7 @@ fn memsrvd_help_documents_every_option() {
         "--allow-uninitialized",
         "--max-clients",
         "--driver-timeout",
-        "--mount POINT=KIND[:ARG]",
+        "--mount <POINT=KIND[:ARG]>",
         "romfs:IMAGE",
         "ramfs",
         "tmpfs",
@@ -49,6 +50,10 @@ fn memsrvd_rejects_bad_arguments() {
         &["--mount", "/rom"],
         &["--mount", "/a=ramfs", "--mount", "/a=tmpfs"],
         &["--driver-timeout", "soon"],
+        &["--mount", "/x=bogus"],
+        &["--mount", "/dev/mtd0=nand:x.img"],
+        &["--mount", "/rom=romfs"],
+        &["--mount", "/dev/shm=ramfs:x"],
     ] {
         let out = run(env!("CARGO_BIN_EXE_memsrvd"), args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -62,7 +67,6 @@ fn memsrvd_refuses_a_mount_it_cannot_serve() {
     for (mount, says) in [
         ("/rom=romfs:/nonexistent/rom.img", "cannot read image"),
         ("/rom=romfs:/dev/null", "not a romfs image"),
-        ("/x=bogus", "unknown driver kind"),
         ("/data=hostdir:/nonexistent/dir", "cannot use directory"),
         ("/dev/fb0=fbdev:wide", "bad geometry"),
     ] {
@@ -93,15 +97,21 @@ fn nommu_driver_help_and_bad_arguments() {
     let text = String::from_utf8(out.stdout).unwrap();
     for word in [
         "--socket",
-        "--mount POINT=KIND[:ARG]",
+        "--mount <POINT=KIND[:ARG]>",
         "romfs:IMAGE",
         "serving",
     ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
-    for args in [&[][..], &["--bogus"], &["--mount", "nope"]] {
+    for args in [
+        &[][..],
+        &["--bogus"],
+        &["--mount", "nope"],
+        &["--mount", "/x=bogus"],
+        &["--mount", "/a=ramfs", "--mount", "/b=ramfs"],
+    ] {
         let out = run(env!("CARGO_BIN_EXE_nommu-driver"), args);
-        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
     let out = run(
@@ -205,8 +215,109 @@ fn nommu_ctl_help_lists_commands() {
     let out = run(env!("CARGO_BIN_EXE_nommu-ctl"), &["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for word in ["maps [PID]", "meminfo", "--socket"] {
+    for word in ["maps", "meminfo", "ipcs", "sysvipc", "--socket"] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+}
+
+/// The four tools, by name and path.
+const TOOLS: [(&str, &str); 4] = [
+    ("memsrvd", env!("CARGO_BIN_EXE_memsrvd")),
+    ("nommu-ctl", env!("CARGO_BIN_EXE_nommu-ctl")),
+    ("nommu-driver", env!("CARGO_BIN_EXE_nommu-driver")),
+    ("nommu-demo", env!("CARGO_BIN_EXE_nommu-demo")),
+];
+
+#[test]
+fn every_tool_tells_its_version() {
+    for (name, exe) in TOOLS {
+        let out = run(exe, &["--version"]);
+        assert!(out.status.success(), "{name}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            text.trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION")),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_usage_error_exits_2() {
+    for (name, exe) in TOOLS {
+        for args in [
+            &["--no-such-option"][..],
+            &["--socket"],
+            &["stray", "words"],
+        ] {
+            let out = run(exe, args);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
+        }
+    }
+    for args in [&[][..], &["maps", "notapid"], &["maps", "1", "2"]] {
+        let out = run(env!("CARGO_BIN_EXE_nommu-ctl"), args);
+        assert_eq!(out.status.code(), Some(2), "nommu-ctl {args:?}");
+    }
+}
+
+/// The `KIND[:ARG]` entries of a tool's `--help`, by kind name.
+fn listed_kinds(exe: &str) -> Vec<(String, bool)> {
+    let out = run(exe, &["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let list = text
+        .split_once("Mount kinds (--mount POINT=KIND[:ARG]):\n")
+        .unwrap_or_else(|| panic!("no mount kinds in --help:\n{text}"))
+        .1;
+    list.lines()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let usage = l.split_whitespace().next().unwrap();
+            match usage.split_once(':') {
+                Some((kind, _)) => (kind.to_string(), true),
+                None => (usage.to_string(), false),
+            }
+        })
+        .collect()
+}
+
+/// Both tools list the same kinds, each exactly the ones `--mount`
+/// accepts: every listed kind parses (`nommu-driver` then fails only to
+/// reach its daemon), an unlisted one is a usage error naming the list.
+#[test]
+fn help_lists_exactly_the_accepted_mount_kinds() {
+    let kinds = listed_kinds(env!("CARGO_BIN_EXE_memsrvd"));
+    assert_eq!(kinds, listed_kinds(env!("CARGO_BIN_EXE_nommu-driver")));
+    assert!(kinds.len() >= 10, "{kinds:?}");
+    for (kind, takes_arg) in &kinds {
+        let mount = match takes_arg {
+            true => format!("/m={kind}:/nonexistent/arg"),
+            false => format!("/m={kind}"),
+        };
+        let out = run(
+            env!("CARGO_BIN_EXE_nommu-driver"),
+            &["--socket", "/nonexistent/nommu.sock", "--mount", &mount],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mount}: {stderr}");
+        assert!(
+            stderr.contains("/nonexistent/nommu.sock"),
+            "{mount}: {stderr}"
+        );
+    }
+    let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+    for unlisted in ["nand", "bogus", "romfs2"] {
+        for exe in [
+            env!("CARGO_BIN_EXE_memsrvd"),
+            env!("CARGO_BIN_EXE_nommu-driver"),
+        ] {
+            let out = run(exe, &["--mount", &format!("/m={unlisted}")]);
+            assert_eq!(out.status.code(), Some(2), "{unlisted}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(&names.join(", ")), "{stderr}");
+        }
     }
 }
 

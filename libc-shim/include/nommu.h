@@ -2,13 +2,15 @@
  * nommu.h - C interface of libnommu, the client library of the nommu
  * memory server (memsrvd).
  *
- * A program linking libnommu.a gets the memory server's mmap/munmap in
- * place of the host kernel's. The crate builds as an rlib only (so that it
- * also builds for bare metal); the static library is asked for explicitly:
+ * A program linking libnommu gets the memory server's mmap/munmap in place
+ * of the host kernel's. scripts/install.sh PREFIX installs libnommu.a,
+ * libnommu.so, these headers and nommu.pc; then
  *
- *   cargo rustc -p libc-shim --lib --release --features posix \
- *       --crate-type staticlib
- *   cc prog.c target/release/libnommu.a -lpthread -ldl -lm
+ *   cc prog.c $(pkg-config --cflags --libs nommu)
+ *
+ * (the library alone: cargo rustc -p libc-shim --lib --release
+ * --features posix --crate-type staticlib, then
+ * cc prog.c path/to/libnommu.a -lpthread -ldl -lm).
  *
  * The library finds the daemon through the environment variable
  * NOMMU_SOCKET (default /tmp/nommu.sock) and connects lazily, once, on the

@@ -1,24 +1,16 @@
 //! `memsrvd`: the nommu memory server for host processes (see `--help`).
 
-use hosted::daemon::{self, options, Command};
+use hosted::daemon::{self, options};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match options::parse(std::env::args().skip(1)) {
-        Ok(Command::Help) => {
-            print!("{}", options::HELP);
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Serve(opts)) => match daemon::run(&opts) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("memsrvd: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    // `--help`, `--version` and usage errors print and exit (0 or 2) here.
+    let opts = options::parse(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    match daemon::run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("memsrvd: {e}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,36 +1,50 @@
 //! `nommu-ctl`: read the memory server's `/proc` views from the shell.
 
+use clap::{Parser, Subcommand};
 use nommu::transport::DaemonConnection;
 use protocol::ProcView;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const HELP: &str = "\
-nommu-ctl - inspect a running memsrvd
+/// `nommu-ctl`'s arguments; `--help` is generated from them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nommu-ctl",
+    version,
+    about = "nommu-ctl - inspect a running memsrvd",
+    after_help = "nommu-ctl connects as a process of its own (it maps the arena at the \
+        daemon's address, so that range must be free here).",
+    arg_required_else_help = true
+)]
+struct Args {
+    /// The daemon's socket (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
+    #[arg(long, value_name = "PATH", global = true)]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    view: View,
+}
 
-Usage: nommu-ctl [--socket PATH] COMMAND
-
-Commands:
-  maps [PID]   /proc/maps (every region), or /proc/PID/maps of one process
-  meminfo      /proc/meminfo
-  ipcs         SysV shared memory segments, as `ipcs -m` lists them
-               (key shmid owner perms bytes nattch status; status dest
-               once IPC_RMID waits for the last detach)
-  sysvipc      /proc/sysvipc/shm as the server writes it
-  help         print this help
-
-Options:
-  --socket PATH  the daemon's socket (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
-  -h, --help     print this help
-
-nommu-ctl connects as a process of its own (it maps the arena at the
-daemon's address, so that range must be free here).
-";
+/// The views `nommu-ctl` prints.
+#[derive(Subcommand, Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    /// /proc/maps (every region), or /proc/PID/maps of one process
+    Maps { pid: Option<u32> },
+    /// /proc/meminfo
+    Meminfo,
+    /// SysV shared memory segments, as `ipcs -m` lists them (key shmid owner
+    /// perms bytes nattch status; status dest once IPC_RMID waits for the
+    /// last detach)
+    Ipcs,
+    /// /proc/sysvipc/shm as the server writes it
+    Sysvipc,
+}
 
 fn main() -> ExitCode {
     hosted::cli::exit_quietly_on_closed_stdout();
-    match run(std::env::args().skip(1).collect()) {
-        Ok(code) => code,
+    // `--help`, `--version` and usage errors print and exit (0 or 2) here.
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nommu-ctl: {e}");
             ExitCode::FAILURE
@@ -38,33 +52,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Vec<String>) -> Result<ExitCode, String> {
-    let mut socket: Option<PathBuf> = None;
-    let mut rest = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" | "help" => {
-                print!("{HELP}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            "--socket" => socket = Some(args.next().ok_or("--socket needs a path")?.into()),
-            s if s.starts_with("--socket=") => socket = Some(s["--socket=".len()..].into()),
-            _ => rest.push(arg),
-        }
-    }
-    let view = match rest.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["maps"] => ProcView::GlobalMaps,
-        ["maps", pid] => ProcView::ProcessMaps {
-            pid: pid.parse().map_err(|_| format!("bad pid {pid:?}"))?,
-        },
-        ["meminfo"] => ProcView::Meminfo,
-        ["ipcs"] | ["sysvipc"] => ProcView::SysvShm,
-        [] => {
-            eprint!("{HELP}");
-            return Ok(ExitCode::from(2));
-        }
-        _ => return Err(format!("unknown command {:?} (try --help)", rest.join(" "))),
+fn run(
+    Args {
+        socket,
+        view: asked,
+    }: Args,
+) -> Result<(), String> {
+    let view = match asked {
+        View::Maps { pid: None } => ProcView::GlobalMaps,
+        View::Maps { pid: Some(pid) } => ProcView::ProcessMaps { pid },
+        View::Meminfo => ProcView::Meminfo,
+        View::Ipcs | View::Sysvipc => ProcView::SysvShm,
     };
     let path = socket.unwrap_or_else(DaemonConnection::default_path);
     let client =
@@ -81,12 +79,12 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         text.resize(total, 0);
     }
     let text = String::from_utf8_lossy(&text);
-    if rest.first().map(String::as_str) == Some("ipcs") {
+    if asked == View::Ipcs {
         print!("{}", ipcs(&text));
     } else {
         print!("{text}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `SHM_DEST`: removal waits for the last detach.

@@ -7,7 +7,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-use hosted::daemon::{self, options, Command as DaemonCommand};
+use clap::{Parser, Subcommand};
+use hosted::daemon::{self, options::DaemonArgs};
 use nommu::transport::DaemonConnection;
 use nommu::{Client, Errno};
 use protocol::linux::{MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
@@ -18,16 +19,36 @@ use std::time::{Duration, Instant};
 
 const PAGE: u64 = 4096;
 
+/// `nommu-demo`'s arguments. The parts it plays when it re-executes itself
+/// are hidden subcommands spelt as flags.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nommu-demo",
+    version,
+    about = "nommu-demo - start memsrvd, map memory from three processes, print /proc"
+)]
+struct Args {
+    #[command(subcommand)]
+    role: Option<Role>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// The daemon, with memsrvd's options
+    #[command(long_flag = "serve", hide = true)]
+    Serve(DaemonArgs),
+    /// Client N of the daemon on SOCKET
+    #[command(long_flag = "client", hide = true)]
+    Client { n: u64, socket: String },
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("--serve") => serve(&args[1..]),
-        Some("--client") => client(&args[1..]),
-        Some("-h") | Some("--help") => {
-            println!("nommu-demo: start memsrvd, map memory from three processes, print /proc");
-            Ok(())
-        }
-        _ => orchestrate(),
+    hosted::cli::exit_quietly_on_closed_stdout();
+    // `--help`, `--version` and usage errors print and exit (0 or 2) here.
+    let result = match Args::parse().role {
+        Some(Role::Serve(args)) => args.into_options().and_then(|opts| daemon::run(&opts)),
+        Some(Role::Client { n, socket }) => client(n, &socket),
+        None => orchestrate(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -35,13 +56,6 @@ fn main() -> ExitCode {
             eprintln!("nommu-demo: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn serve(args: &[String]) -> Result<(), String> {
-    match options::parse(args.iter().cloned())? {
-        DaemonCommand::Serve(opts) => daemon::run(&opts),
-        DaemonCommand::Help => Ok(()),
     }
 }
 
@@ -54,12 +68,7 @@ fn read_proc<T: nommu::Transport>(client: &Client<T>, view: ProcView) -> Result<
 
 /// A client process: map a few things, write into them, report, and hold
 /// the mappings until the orchestrator closes our stdin.
-fn client(args: &[String]) -> Result<(), String> {
-    let n: u64 = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .ok_or("--client N")?;
-    let socket = args.get(1).ok_or("--client N SOCKET")?;
+fn client(n: u64, socket: &str) -> Result<(), String> {
     let c = DaemonConnection::connect(socket).map_err(|e| format!("connect: {e:?}"))?;
     let pid = c.transport().welcome().pid;
     let rw = PROT_READ | PROT_WRITE;

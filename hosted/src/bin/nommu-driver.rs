@@ -1,9 +1,10 @@
 //! `nommu-driver`: one backing device served by a host process of its own
 //! (see `--help`).
 
+use clap::{CommandFactory, FromArgMatches, Parser};
 use hosted::daemon::driver::DriverLink;
 use hosted::daemon::mounts::{self, ArenaRange};
-use hosted::daemon::options::MountSpec;
+use hosted::daemon::options::{self, MountSpec};
 use nommu::sys::socket::SeqPacket;
 use nommu::transport::DaemonConnection;
 use std::io::Write;
@@ -11,32 +12,40 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const HELP: &str = "\
-nommu-driver - serve one backing device to a running memsrvd
+/// `nommu-driver`'s arguments; `--help` is generated from them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nommu-driver",
+    version,
+    about = "nommu-driver - serve one backing device to a running memsrvd",
+    long_about = "nommu-driver - serve one backing device to a running memsrvd\n\n\
+        Connects to memsrvd as a process of its own (mapping the arena at the \
+        daemon's address), registers the device at POINT and answers the memory \
+        server's requests about it until the daemon goes away or the process is \
+        stopped; then memsrv fails whatever waited for it with EIO and the mount is \
+        free again."
+)]
+struct Args {
+    /// The daemon's socket (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The device to serve, as for memsrvd --mount; the kinds are listed below
+    #[arg(long, value_name = "POINT=KIND[:ARG]", value_parser = MountSpec::parse)]
+    mount: MountSpec,
+}
 
-Usage: nommu-driver [--socket PATH] --mount POINT=KIND[:ARG]
-
-Connects to memsrvd as a process of its own (mapping the arena at the
-daemon's address), registers the device at POINT and answers the memory
-server's requests about it until the daemon goes away or the process is
-stopped; then memsrv fails whatever waited for it with EIO and the mount is
-free again. KIND[:ARG] is as for memsrvd --mount:
-  romfs:IMAGE, ramfs, tmpfs, hostdir:DIR, fbdev:WxH, mtd:IMAGE[,rom|ram|nor],
-  ramdisk:SIZE[,direct], devzero, devmem, pipe, socket
-
-Options:
-  --socket PATH            the daemon's socket (default: $NOMMU_SOCKET, else
-                           /tmp/nommu.sock)
-  --mount POINT=KIND[:ARG] the device to serve
-  -h, --help               print this help
-
+/// What `--help` ends with.
+const AFTER_HELP: &str = "\
 Once registered it prints one line to standard output:
-  nommu-driver: serving POINT (driver ID)
-";
+  nommu-driver: serving POINT (driver ID)";
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
-        Ok(code) => code,
+    let command =
+        Args::command().after_help(format!("{}\n\n{AFTER_HELP}", options::mount_kinds_help()));
+    // `--help`, `--version` and usage errors print and exit (0 or 2) here.
+    let args = Args::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nommu-driver: {e}");
             ExitCode::FAILURE
@@ -44,43 +53,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Vec<String>) -> Result<ExitCode, String> {
-    let mut socket: Option<PathBuf> = None;
-    let mut mount: Option<MountSpec> = None;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs {what}"))
-        };
-        match name.as_str() {
-            "-h" | "--help" => {
-                print!("{HELP}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            "--socket" => socket = Some(value("a path")?.into()),
-            "--mount" => {
-                if mount.is_some() {
-                    return Err("one --mount per driver process".into());
-                }
-                mount = Some(MountSpec::parse(&value("POINT=KIND[:ARG]")?)?);
-            }
-            other => {
-                eprintln!("nommu-driver: unknown argument {other:?}\n\n{HELP}");
-                return Ok(ExitCode::from(2));
-            }
-        }
-    }
-    let Some(spec) = mount else {
-        eprint!("nommu-driver: --mount is needed\n\n{HELP}");
-        return Ok(ExitCode::from(2));
-    };
+fn run(
+    Args {
+        socket,
+        mount: spec,
+    }: Args,
+) -> Result<(), String> {
     let path = socket.unwrap_or_else(DaemonConnection::default_path);
     let socket = SeqPacket::connect(path.as_os_str().as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -100,6 +78,5 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     if let Some(e) = failed {
         return Err(format!("{}: {e}", spec.point));
     }
-    served.map_err(|e| e.to_string())?;
-    Ok(ExitCode::SUCCESS)
+    served.map_err(|e| e.to_string())
 }

@@ -43,7 +43,7 @@ use mounts::ArenaRange;
 use nommu::sys::socket::SeqPacket;
 use nommu::sys::{eventfd, poll};
 use nommu::transport::channel_page::ChannelPage;
-pub use options::{Command, Options};
+pub use options::Options;
 use server::Server;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};

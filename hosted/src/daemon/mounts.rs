@@ -1,7 +1,7 @@
 //! Backing devices from `--mount POINT=KIND[:ARG]` (memsrvd's built-in
 //! drivers and `nommu-driver` alike).
 
-use super::options::{parse_size, MountSpec};
+use super::options::{mount_kind_names, parse_size, MountSpec};
 use crate::hostdir::HostDir;
 use drivers::copyfs::CopyFs;
 use drivers::devmem::DevMem;
@@ -17,10 +17,6 @@ use drivers::{BackingDevice, MountPoint};
 
 /// A device a driver thread or process owns.
 pub type Device = Box<dyn BackingDevice + Send>;
-
-/// The driver kinds `--mount` knows, for messages.
-pub const KINDS: &str =
-    "romfs, ramfs, tmpfs, hostdir, fbdev, mtd, ramdisk, devzero, devmem, pipe, socket";
 
 /// The arena, for drivers whose answers are arena addresses (`/dev/mem`).
 #[derive(Clone, Copy, Debug)]
@@ -144,8 +140,9 @@ pub fn build(spec: &MountSpec, minor: u8, arena: ArenaRange) -> Result<Device, S
         }
         other => {
             return Err(format!(
-                "{}: unknown driver kind {other:?} (one of {KINDS})",
-                spec.point
+                "{}: unknown driver kind {other:?} (one of {})",
+                spec.point,
+                mount_kind_names()
             ))
         }
     };
@@ -183,6 +180,21 @@ mod tests {
         }
     }
 
+    /// A spec as a caller may build it, without `MountSpec::parse`'s
+    /// checks of the kind and of the argument's presence.
+    fn unchecked(text: &str) -> MountSpec {
+        let (point, rest) = text.split_once('=').unwrap();
+        let (kind, arg) = match rest.split_once(':') {
+            Some((k, a)) => (k, Some(a.to_string())),
+            None => (rest, None),
+        };
+        MountSpec {
+            point: point.into(),
+            kind: kind.into(),
+            arg,
+        }
+    }
+
     #[test]
     fn bad_specs_are_refused_with_a_reason() {
         for text in [
@@ -194,7 +206,7 @@ mod tests {
             "/x=bogus",
             "/data=hostdir:/nonexistent/dir",
         ] {
-            let e = build(&spec(text), 0, ARENA).err().unwrap();
+            let e = build(&unchecked(text), 0, ARENA).err().unwrap();
             assert!(e.starts_with(text.split_once('=').unwrap().0), "{e}");
         }
     }

@@ -1,5 +1,9 @@
-//! `memsrvd`'s command line.
+//! `memsrvd`'s command line: the daemon's settings ([`Options`]), the
+//! arguments that set them (clap parses them and writes `--help` from the
+//! same definitions), and the one list of mount kinds that `memsrvd` and
+//! `nommu-driver` both accept and describe.
 
+use clap::{CommandFactory, FromArgMatches};
 use nommu::transport::DEFAULT_SOCKET;
 use std::path::PathBuf;
 
@@ -42,6 +46,101 @@ pub struct Options {
     pub process_per_connection: bool,
 }
 
+/// A kind of backing device `--mount` can serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountKind {
+    /// What follows `POINT=`: the driver's name.
+    pub name: &'static str,
+    /// The argument after `KIND:` as help shows it, if the kind needs one;
+    /// `None`: the kind takes no argument.
+    pub arg: Option<&'static str>,
+    /// What the device is, for `--help`.
+    pub about: &'static str,
+}
+
+/// Every kind `--mount` accepts, in the order `--help` lists them. A kind
+/// is accepted only if it is here, and `mounts::build` builds each.
+pub const MOUNT_KINDS: &[MountKind] = &[
+    MountKind {
+        name: "romfs",
+        arg: Some("IMAGE"),
+        about: "a genromfs image, read-only, direct (XIP) mappings",
+    },
+    MountKind {
+        name: "ramfs",
+        arg: None,
+        about: "memory filesystem (/dev/shm, /tmp): open O_CREAT, ftruncate, MAP_SHARED",
+    },
+    MountKind {
+        name: "tmpfs",
+        arg: None,
+        about: "the same as ramfs",
+    },
+    MountKind {
+        name: "hostdir",
+        arg: Some("DIR"),
+        about: "copy-only filesystem over host directory DIR (MAP_PRIVATE copies, MAP_SHARED fails ENODEV)",
+    },
+    MountKind {
+        name: "fbdev",
+        arg: Some("WxH"),
+        about: "a framebuffer of W x H 32-bit pixels",
+    },
+    MountKind {
+        name: "mtd",
+        arg: Some("IMAGE[,rom|ram|nor]"),
+        about: "an MTD device holding IMAGE, of type rom (the default), ram or nor",
+    },
+    MountKind {
+        name: "ramdisk",
+        arg: Some("SIZE[,copy|direct]"),
+        about: "a memory block device of SIZE bytes (suffixes K, M, G), copy-only unless direct",
+    },
+    MountKind {
+        name: "devzero",
+        arg: None,
+        about: "/dev/zero",
+    },
+    MountKind {
+        name: "devmem",
+        arg: None,
+        about: "/dev/mem over the arena",
+    },
+    MountKind {
+        name: "pipe",
+        arg: None,
+        about: "a pipe (FIFO) device",
+    },
+    MountKind {
+        name: "socket",
+        arg: None,
+        about: "a socket device",
+    },
+];
+
+/// The kinds' names, comma-separated, for messages.
+pub fn mount_kind_names() -> String {
+    MOUNT_KINDS
+        .iter()
+        .map(|k| k.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The kinds as `--help` of `memsrvd` and `nommu-driver` lists them.
+pub fn mount_kinds_help() -> String {
+    let mut text = String::from("Mount kinds (--mount POINT=KIND[:ARG]):\n");
+    for kind in MOUNT_KINDS {
+        let usage = match kind.arg {
+            Some(arg) => format!("{}:{arg}", kind.name),
+            None => kind.name.to_string(),
+        };
+        text.push_str(&format!("  {usage:<26} {}\n", kind.about));
+    }
+    text.push_str("e.g. --mount /rom=romfs:rom.img --mount /dev/shm=ramfs");
+    text
+}
+
 /// One `--mount POINT=KIND[:ARG]`: a backing device and where it sits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountSpec {
@@ -55,8 +154,10 @@ pub struct MountSpec {
 
 impl MountSpec {
     /// Parse `POINT=KIND[:ARG]`. The point must be an absolute path of
-    /// plain components (no `.`/`..`, no trailing `/`); the kind a known
-    /// driver name (checked when the device is built).
+    /// plain components (no `.`/`..`, no trailing `/`); the kind one of
+    /// [`MOUNT_KINDS`], with an argument if and only if it takes one. What
+    /// the argument names (an image, a geometry) is checked when the device
+    /// is built.
     pub fn parse(text: &str) -> Result<Self, String> {
         let (point, rest) = text
             .split_once('=')
@@ -78,6 +179,20 @@ impl MountSpec {
         };
         if kind.is_empty() {
             return Err(format!("bad mount {text:?}: no driver kind"));
+        }
+        let known = MOUNT_KINDS.iter().find(|k| k.name == kind).ok_or_else(|| {
+            format!(
+                "unknown driver kind {kind:?} (one of {})",
+                mount_kind_names()
+            )
+        })?;
+        match (known.arg, &arg) {
+            (Some(what), None) => return Err(format!("{point}: {kind} needs :{what}")),
+            (Some(what), Some(a)) if a.is_empty() => {
+                return Err(format!("{point}: {kind} needs :{what}"))
+            }
+            (None, Some(_)) => return Err(format!("{point}: {kind} takes no argument")),
+            _ => {}
         }
         Ok(Self {
             point: point.to_string(),
@@ -109,76 +224,6 @@ impl Options {
     }
 }
 
-/// What the command line asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    Serve(Options),
-    Help,
-}
-
-/// `memsrvd --help`.
-pub const HELP: &str = "\
-memsrvd - the nommu memory server for host processes
-
-Usage: memsrvd [OPTIONS]
-
-Host processes linking libnommu connect over a Unix SOCK_SEQPACKET socket;
-the arena (a memory file) is mapped at the same address in the daemon and
-every client, so one address means the same bytes in every process.
-
-Options:
-  --socket PATH          listen on PATH (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
-  --socket-mode MODE     the socket's permission bits, octal (default: 0666: every
-                         local user may connect; each call is checked)
-  --socket-group GROUP   the socket's group, a name or a number (default: the
-                         daemon's)
-  --arena-size SIZE      arena size in bytes, a multiple of 4096; suffixes K, M, G
-                         (default: 64M)
-  --arena-base ADDR      arena address in every process, page aligned, decimal or
-                         0x-hex (default: 0x200000000000)
-  --nr-trim-pages N      initial /proc/sys/vm/nr_trim_pages (default: 1)
-  --allow-uninitialized  honour MAP_UNINITIALIZED (CONFIG_MMAP_ALLOW_UNINITIALIZED)
-  --strict-mremap        mremap exactly as no-MMU Linux: never move a mapping
-                         and never grow it past its first size (ENOMEM).
-                         Without it (the default) MREMAP_MAYMOVE moves a
-                         private anonymous mapping or private writable copy
-                         that cannot grow in place (contents copied)
-  --max-clients N        most connections served at once (default: 1024)
-  --process-per-connection
-                         every connection is a process of its own, numbered
-                         by the server (default: the connections of one host
-                         process share its process and pid); for tests that
-                         speak for many processes from one host process
-  --driver-timeout MS    a driver that has not answered a request after MS
-                         milliseconds fails the waiting call with EIO
-                         (default: 2000)
-  --mount POINT=KIND[:ARG]
-                         serve a backing device at POINT from a driver built
-                         into the daemon (repeat for more); KIND[:ARG] is one of
-                           romfs:IMAGE      a genromfs image, read-only, direct
-                                            (XIP) mappings
-                           ramfs            memory filesystem (/dev/shm, /tmp):
-                                            open O_CREAT, ftruncate, MAP_SHARED
-                           tmpfs            the same as ramfs
-                           hostdir:DIR      copy-only filesystem over host
-                                            directory DIR (MAP_PRIVATE copies,
-                                            MAP_SHARED fails ENODEV)
-                           fbdev:WxH        a framebuffer of W x H 32-bit pixels
-                           mtd:IMAGE[,TYPE] an MTD device holding IMAGE; TYPE is
-                                            rom (default), ram, nor or nand
-                           ramdisk:SIZE     a memory block device of SIZE bytes
-                                            (suffixes K, M, G)
-                           devzero, devmem  /dev/zero, /dev/mem
-                         e.g. --mount /rom=romfs:rom.img --mount /dev/shm=ramfs
-                         A driver can also run as a process of its own:
-                         nommu-driver --socket PATH --mount POINT=KIND[:ARG].
-  -h, --help             print this help
-
-Once ready to serve it prints one line to standard output:
-  memsrvd: ready on PATH (arena BASE+SIZE, pid PID)
-SIGINT or SIGTERM removes the socket and exits.
-";
-
 /// A number in decimal or `0x` hex, with an optional K/M/G suffix.
 pub fn parse_size(text: &str) -> Option<u64> {
     let (digits, shift) = match text.as_bytes().last()? {
@@ -195,6 +240,88 @@ pub fn parse_size(text: &str) -> Option<u64> {
         None => digits.replace('_', "").parse().ok()?,
     };
     value.checked_mul(1u64 << shift)
+}
+
+/// `memsrvd`'s arguments as clap reads them: each overrides one field of
+/// [`Options::from_env`]. `--help` is generated from these definitions.
+#[derive(clap::Parser, Clone, Debug, Default)]
+// A repeated option takes its last value (`--arena-size 1M --arena-size
+// 16M`), as callers that add to a default command line rely on; `--mount`
+// repeats to add mounts.
+#[command(
+    name = "memsrvd",
+    version,
+    args_override_self = true,
+    about = "memsrvd - the nommu memory server for host processes",
+    long_about = "memsrvd - the nommu memory server for host processes\n\n\
+        Host processes linking libnommu connect over a Unix SOCK_SEQPACKET socket; \
+        the arena (a memory file) is mapped at the same address in the daemon and \
+        every client, so one address means the same bytes in every process."
+)]
+pub struct DaemonArgs {
+    /// Listen on PATH (default: $NOMMU_SOCKET, else /tmp/nommu.sock)
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The socket's permission bits, octal (default: 0666: every local user
+    /// may connect; each call is checked)
+    #[arg(long, value_name = "MODE", value_parser = socket_mode)]
+    pub socket_mode: Option<u32>,
+    /// The socket's group, a name or a number (default: the daemon's)
+    #[arg(long, value_name = "GROUP", value_parser = socket_group)]
+    pub socket_group: Option<u32>,
+    /// Arena size in bytes, a multiple of 4096; suffixes K, M, G (default: 64M)
+    #[arg(long, value_name = "SIZE", value_parser = arena_size)]
+    pub arena_size: Option<u64>,
+    /// Arena address in every process, page aligned, decimal or 0x-hex
+    /// (default: 0x200000000000)
+    #[arg(long, value_name = "ADDR", value_parser = arena_base)]
+    pub arena_base: Option<u64>,
+    /// Initial /proc/sys/vm/nr_trim_pages (default: 1)
+    #[arg(long, value_name = "N")]
+    pub nr_trim_pages: Option<u32>,
+    /// Honour MAP_UNINITIALIZED (CONFIG_MMAP_ALLOW_UNINITIALIZED)
+    #[arg(long)]
+    pub allow_uninitialized: bool,
+    /// mremap exactly as no-MMU Linux: never move a mapping and never grow
+    /// it past its first size (ENOMEM). Without it (the default)
+    /// MREMAP_MAYMOVE moves a private anonymous mapping or private writable
+    /// copy that cannot grow in place (contents copied)
+    #[arg(long)]
+    pub strict_mremap: bool,
+    /// Every connection is a process of its own, numbered by the server
+    /// (default: the connections of one host process share its process and
+    /// pid); for tests that speak for many processes from one host process
+    #[arg(long)]
+    pub process_per_connection: bool,
+    /// Most connections served at once (default: 1024)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_clients: Option<u64>,
+    /// A driver that has not answered a request after MS milliseconds fails
+    /// the waiting call with EIO (default: 2000)
+    #[arg(long = "driver-timeout", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub driver_timeout_ms: Option<u64>,
+    /// Serve a backing device at POINT from a driver built into the daemon
+    /// (repeat for more); the kinds are listed below. A driver can also run
+    /// as a process of its own: nommu-driver --socket PATH --mount POINT=KIND[:ARG]
+    #[arg(long = "mount", value_name = "POINT=KIND[:ARG]", value_parser = MountSpec::parse)]
+    pub mounts: Vec<MountSpec>,
+}
+
+/// What `memsrvd --help` ends with.
+const DAEMON_AFTER_HELP: &str = "\
+Once ready to serve it prints one line to standard output:
+  memsrvd: ready on PATH (arena BASE+SIZE, pid PID)
+SIGINT or SIGTERM removes the socket and exits.";
+
+fn socket_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| "octal, at most 0777".into())
+}
+
+fn socket_group(text: &str) -> Result<u32, String> {
+    group_id(text).ok_or_else(|| "no such group".into())
 }
 
 /// A group's id from its number or its name (`getgrnam_r`).
@@ -222,99 +349,98 @@ pub fn group_id(text: &str) -> Option<u32> {
     (rc == 0 && !found.is_null()).then_some(group.gr_gid)
 }
 
-/// Parse the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut options = Options::from_env();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs {what}"))
-        };
-        match name.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--socket" => options.socket = value("a path")?.into(),
-            "--socket-mode" => {
-                let v = value("an octal mode")?;
-                options.socket_mode = u32::from_str_radix(v.trim_start_matches("0o"), 8)
-                    .ok()
-                    .filter(|m| *m <= 0o777)
-                    .ok_or_else(|| format!("bad --socket-mode {v:?}: octal, at most 0777"))?;
-            }
-            "--socket-group" => {
-                let v = value("a group")?;
-                options.socket_group = Some(
-                    group_id(&v)
-                        .ok_or_else(|| format!("bad --socket-group {v:?}: no such group"))?,
-                );
-            }
-            "--arena-size" => {
-                let v = value("a size")?;
-                options.arena_size = parse_size(&v)
-                    .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
-                    .ok_or_else(|| {
-                        format!("bad --arena-size {v:?}: a non-zero multiple of 4096")
-                    })?;
-            }
-            "--arena-base" => {
-                let v = value("an address")?;
-                options.arena_base = parse_size(&v)
-                    .filter(|b| *b > 0 && b % protocol::PAGE_SIZE == 0)
-                    .ok_or_else(|| format!("bad --arena-base {v:?}: a page-aligned address"))?;
-            }
-            "--nr-trim-pages" => {
-                let v = value("a number")?;
-                options.nr_trim_pages = v
-                    .parse()
-                    .map_err(|_| format!("bad --nr-trim-pages {v:?}"))?;
-            }
-            "--max-clients" => {
-                let v = value("a number")?;
-                options.max_clients = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("bad --max-clients {v:?}"))?;
-            }
-            "--allow-uninitialized" => options.allow_uninitialized = true,
-            "--strict-mremap" => options.strict_mremap = true,
-            "--process-per-connection" => options.process_per_connection = true,
-            "--driver-timeout" => {
-                let v = value("milliseconds")?;
-                options.driver_timeout_ms = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("bad --driver-timeout {v:?}"))?;
-            }
-            "--mount" => {
-                let spec = MountSpec::parse(&value("POINT=KIND[:ARG]")?)?;
-                if options.mounts.iter().any(|m| m.point == spec.point) {
-                    return Err(format!("{} is mounted twice", spec.point));
-                }
-                options.mounts.push(spec);
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
+fn arena_size(text: &str) -> Result<u64, String> {
+    parse_size(text)
+        .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
+        .ok_or_else(|| "a non-zero multiple of 4096 (suffixes K, M, G)".into())
+}
+
+fn arena_base(text: &str) -> Result<u64, String> {
+    parse_size(text)
+        .filter(|b| *b > 0 && b % protocol::PAGE_SIZE == 0)
+        .ok_or_else(|| "a page-aligned address".into())
+}
+
+impl DaemonArgs {
+    /// The settings these arguments ask for, over the defaults; an error
+    /// is a usage error (arguments that contradict each other).
+    pub fn into_options(self) -> Result<Options, String> {
+        let mut options = Options::from_env();
+        if let Some(socket) = self.socket {
+            options.socket = socket;
         }
+        if let Some(mode) = self.socket_mode {
+            options.socket_mode = mode;
+        }
+        if self.socket_group.is_some() {
+            options.socket_group = self.socket_group;
+        }
+        if let Some(size) = self.arena_size {
+            options.arena_size = size;
+        }
+        if let Some(base) = self.arena_base {
+            options.arena_base = base;
+        }
+        if let Some(n) = self.nr_trim_pages {
+            options.nr_trim_pages = n;
+        }
+        options.allow_uninitialized |= self.allow_uninitialized;
+        options.strict_mremap |= self.strict_mremap;
+        options.process_per_connection |= self.process_per_connection;
+        if let Some(n) = self.max_clients {
+            options.max_clients = usize::try_from(n).map_err(|_| "too many --max-clients")?;
+        }
+        if let Some(ms) = self.driver_timeout_ms {
+            options.driver_timeout_ms = ms;
+        }
+        for spec in self.mounts {
+            if options.mounts.iter().any(|m| m.point == spec.point) {
+                return Err(format!("{} is mounted twice", spec.point));
+            }
+            options.mounts.push(spec);
+        }
+        if options.arena_base.checked_add(options.arena_size).is_none() {
+            return Err("the arena does not fit the address space".into());
+        }
+        Ok(options)
     }
-    if options.arena_base.checked_add(options.arena_size).is_none() {
-        return Err("the arena does not fit the address space".into());
-    }
-    Ok(Command::Serve(options))
+}
+
+/// `memsrvd`'s command: [`DaemonArgs`] with the mount kinds and the ready
+/// line described after the options.
+pub fn command() -> clap::Command {
+    DaemonArgs::command().after_help(format!("{}\n\n{DAEMON_AFTER_HELP}", mount_kinds_help()))
+}
+
+/// Parse a whole command line (program name first). `--help`, `--version`
+/// and usage errors come back as the [`clap::Error`] to `exit()` with:
+/// it prints them and exits 0 or 2.
+pub fn parse<I, T>(argv: I) -> Result<Options, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(argv)?;
+    DaemonArgs::from_arg_matches(&matches)
+        .map_err(|e| e.format(&mut command))?
+        .into_options()
+        .map_err(|e| command.error(clap::error::ErrorKind::ArgumentConflict, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::mounts::{self, ArenaRange};
+    use clap::error::ErrorKind;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse_args(list: &[&str]) -> Result<Options, clap::Error> {
+        parse(std::iter::once("memsrvd").chain(list.iter().copied()))
+    }
+
+    /// A usage error: clap prints it and the tool exits 2.
+    fn usage_error(list: &[&str]) -> bool {
+        parse_args(list).is_err_and(|e| e.exit_code() == 2 && e.use_stderr())
     }
 
     #[test]
@@ -326,8 +452,13 @@ mod tests {
     }
 
     #[test]
+    fn the_definitions_are_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
     fn options_parse() {
-        let Command::Serve(o) = parse(args(&[
+        let o = parse_args(&[
             "--socket",
             "/tmp/x.sock",
             "--arena-size=16M",
@@ -338,62 +469,114 @@ mod tests {
             "--allow-uninitialized",
             "--strict-mremap",
             "--process-per-connection",
-        ]))
-        .unwrap() else {
-            panic!("expected Serve")
-        };
-        assert_eq!(o.socket, PathBuf::from("/tmp/x.sock"));
+        ])
+        .unwrap();
+        assert!(o.process_per_connection);
+        assert!(!Options::from_env().process_per_connection);
         assert_eq!(o.socket_mode, 0o666);
         assert_eq!(o.socket_group, None);
+        let o = parse_args(&["--socket-mode", "0600", "--socket-group", "65534"]).unwrap();
+        assert_eq!(o.socket_mode, 0o600);
+        assert_eq!(o.socket_group, Some(65534));
+        assert_eq!(
+            parse_args(&["--socket-group", "root"])
+                .unwrap()
+                .socket_group,
+            Some(0)
+        );
+        assert!(usage_error(&["--socket-mode", "0999"]));
+        assert!(usage_error(&["--socket-mode", "01777"]));
+        assert!(usage_error(&["--socket-group", "no-such-group-here"]));
+        assert_eq!(o.socket, PathBuf::from("/tmp/x.sock"));
         assert_eq!(o.arena_size, 16 << 20);
         assert_eq!(o.arena_base, 0x3000_0000_0000);
         assert_eq!(o.nr_trim_pages, 0);
         assert!(o.allow_uninitialized);
         assert!(o.strict_mremap);
-        assert!(o.process_per_connection);
-        assert!(!Options::from_env().process_per_connection);
-        assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
-        assert!(parse(args(&["--arena-size", "100"])).is_err());
-        assert!(parse(args(&["--bogus"])).is_err());
-        assert!(parse(args(&["--socket"])).is_err());
-        let Command::Serve(o) = parse(args(&[
+        let last = parse_args(&["--arena-size", "1M", "--arena-size", "16M"]).unwrap();
+        assert_eq!(last.arena_size, 16 << 20);
+        let defaults = parse_args(&[]).unwrap();
+        assert_eq!(defaults, Options::from_env());
+        let help = parse_args(&["--help"]).unwrap_err();
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
+        let version = parse_args(&["--version"]).unwrap_err();
+        assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+        assert_eq!(version.exit_code(), 0);
+        assert!(usage_error(&["--arena-size", "100"]));
+        assert!(usage_error(&["--bogus"]));
+        assert!(usage_error(&["--socket"]));
+        let o = parse_args(&[
             "--mount",
             "/rom=romfs:/x.img",
             "--mount=/dev/shm=ramfs",
             "--driver-timeout",
             "250",
-        ]))
-        .unwrap() else {
-            panic!("expected Serve")
-        };
+        ])
+        .unwrap();
         assert_eq!(o.driver_timeout_ms, 250);
         assert_eq!(o.mounts.len(), 2);
         assert_eq!(o.mounts[0].point, "/rom");
         assert_eq!(o.mounts[0].arg.as_deref(), Some("/x.img"));
         assert_eq!(o.mounts[1].kind, "ramfs");
-        assert!(parse(args(&["--mount", "/a=ramfs", "--mount", "/a=tmpfs"])).is_err());
-        assert!(parse(args(&["--mount", "rom=romfs"])).is_err());
-        assert!(parse(args(&["--driver-timeout", "0"])).is_err());
+        assert!(usage_error(&["--mount", "/a=ramfs", "--mount", "/a=tmpfs"]));
+        assert!(usage_error(&["--mount", "rom=romfs"]));
+        assert!(usage_error(&["--driver-timeout", "0"]));
+        assert!(usage_error(&["--max-clients", "0"]));
+        assert!(usage_error(&[
+            "--arena-base",
+            "0xfffffffffffff000",
+            "--arena-size",
+            "8K"
+        ]));
     }
 
     #[test]
-    fn socket_mode_and_group_parse() {
-        let Command::Serve(o) =
-            parse(args(&["--socket-mode", "0660", "--socket-group=root"])).unwrap()
-        else {
-            panic!("expected Serve")
-        };
-        assert_eq!(o.socket_mode, 0o660);
-        assert_eq!(o.socket_group, Some(0));
-        let Command::Serve(o) =
-            parse(args(&["--socket-group", "4242", "--socket-mode=600"])).unwrap()
-        else {
-            panic!("expected Serve")
-        };
-        assert_eq!((o.socket_mode, o.socket_group), (0o600, Some(4242)));
-        for bad in ["888", "1777", "x", ""] {
-            assert!(parse(args(&["--socket-mode", bad])).is_err(), "{bad:?}");
+    fn mounts_of_unknown_kinds_or_wrong_arguments_are_usage_errors() {
+        for bad in [
+            "/x=bogus",
+            "/dev/mtd0=nand",
+            "/rom=romfs",
+            "/rom=romfs:",
+            "/tmp=ramfs:big",
+            "/dev/zero=devzero:1",
+        ] {
+            assert!(usage_error(&["--mount", bad]), "{bad}");
         }
-        assert!(parse(args(&["--socket-group", "no-such-group-here"])).is_err());
+        let err = MountSpec::parse("/x=bogus").unwrap_err();
+        assert!(err.contains(&mount_kind_names()), "{err}");
+    }
+
+    /// Every listed kind is one `mounts::build` builds: with a bad
+    /// argument it fails on that argument, never as an unknown kind.
+    #[test]
+    fn every_listed_kind_is_built() {
+        let arena = ArenaRange {
+            base: 0x3d00_0000_0000,
+            size: 1 << 20,
+        };
+        for kind in MOUNT_KINDS {
+            let text = match kind.arg {
+                Some(_) => format!("/m={}:/nonexistent/x", kind.name),
+                None => format!("/m={}", kind.name),
+            };
+            let spec = MountSpec::parse(&text).unwrap();
+            if let Err(e) = mounts::build(&spec, 0, arena) {
+                assert!(!e.contains("unknown driver kind"), "{text}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn help_lists_every_kind_once() {
+        let help = command().render_long_help().to_string();
+        for kind in MOUNT_KINDS {
+            let usage = match kind.arg {
+                Some(arg) => format!("  {}:{arg} ", kind.name),
+                None => format!("  {} ", kind.name),
+            };
+            assert_eq!(help.matches(&usage).count(), 1, "{usage}:\n{help}");
+        }
+        assert!(!help.contains("nand"), "{help}");
     }
 }
