@@ -475,9 +475,9 @@ mod tests {
         assert!(!Options::from_env().process_per_connection);
         assert_eq!(o.socket_mode, 0o666);
         assert_eq!(o.socket_group, None);
-        let o = parse_args(&["--socket-mode", "0600", "--socket-group", "65534"]).unwrap();
-        assert_eq!(o.socket_mode, 0o600);
-        assert_eq!(o.socket_group, Some(65534));
+        let modes = parse_args(&["--socket-mode", "0600", "--socket-group", "65534"]).unwrap();
+        assert_eq!(modes.socket_mode, 0o600);
+        assert_eq!(modes.socket_group, Some(65534));
         assert_eq!(
             parse_args(&["--socket-group", "root"])
                 .unwrap()
