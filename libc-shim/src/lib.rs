@@ -11,10 +11,12 @@
 //! which registers how a call reaches the calling task's connection.
 //! With feature `malloc` ([`malloc`]) it has a `malloc` family for ported
 //! programs that takes all its memory from the server's `mmap`
-//! (`include/nommu_malloc.h`).
+//! (`include/nommu_malloc.h`). With feature `driver` ([`driver_link`],
+//! `no_std` with `alloc`) it has the one connection loop a backing device
+//! runs in every home.
 #![cfg_attr(not(feature = "host"), no_std)]
 
-#[cfg(feature = "conformance")]
+#[cfg(any(feature = "conformance", feature = "driver"))]
 extern crate alloc;
 
 pub mod abi;
@@ -23,6 +25,8 @@ pub mod c_abi;
 pub mod client;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "driver")]
+pub mod driver_link;
 #[cfg(feature = "host")]
 pub mod host;
 #[cfg(feature = "malloc")]
