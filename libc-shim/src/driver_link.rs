@@ -180,18 +180,20 @@ impl<A: ArenaAccess + ?Sized> ArenaAccess for &A {
 
 /// What a driver may ask of its home while it starts and serves: the arena,
 /// and memsrv's driver-side calls over the driver's own connection.
-pub struct LinkHost<'a, T: DriverTransport, A: ArenaAccess> {
-    client: &'a Client<DriverLink<T>>,
+/// The client is normally a `Client<DriverLink<_>>`, or a home's wrapper
+/// around a [`DriverLink`].
+pub struct LinkHost<'a, C: Transport, A: ArenaAccess> {
+    client: &'a Client<C>,
     arena: A,
 }
 
-impl<'a, T: DriverTransport, A: ArenaAccess> LinkHost<'a, T, A> {
-    pub fn new(client: &'a Client<DriverLink<T>>, arena: A) -> Self {
+impl<'a, C: Transport, A: ArenaAccess> LinkHost<'a, C, A> {
+    pub fn new(client: &'a Client<C>, arena: A) -> Self {
         Self { client, arena }
     }
 }
 
-impl<T: DriverTransport, A: ArenaAccess> DriverHost for LinkHost<'_, T, A> {
+impl<C: Transport, A: ArenaAccess> DriverHost for LinkHost<'_, C, A> {
     fn write_arena(&mut self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         self.arena.write(addr, bytes)
     }
