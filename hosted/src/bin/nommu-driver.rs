@@ -1,7 +1,7 @@
 //! `nommu-driver`: one backing device served by a host process of its own
 //! (see `--help`).
 
-use hosted::daemon::driver::DriverLink;
+use hosted::daemon::driver::SocketDriver;
 use hosted::daemon::mounts::{self, ArenaRange};
 use hosted::daemon::options::MountSpec;
 use nommu::host::socket::SeqPacket;
@@ -84,7 +84,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let path = socket.unwrap_or_else(Connection::default_path);
     let socket = SeqPacket::connect(path.as_os_str().as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let link = DriverLink::hello(socket, None).map_err(|e| e.to_string())?;
+    let link = SocketDriver::hello(socket, None).map_err(|e| e.to_string())?;
     let (base, size) = link.arena();
     let mut device = mounts::build(&spec, 0, ArenaRange { base, size })?;
     let point = spec.point.clone();
