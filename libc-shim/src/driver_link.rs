@@ -13,8 +13,8 @@
 //! it is the [`Transport`] a [`Client`] speaks through for the driver,
 //! [`DriverLink::serve`] is the driver loop, and [`LinkHost`] is the
 //! [`DriverHost`] a device is handed (the arena, and memsrv's driver-side
-//! calls through the client). [`Client::register_driver_process`] is how a
-//! driver starts on a fresh connection.
+//! calls through the client). [`start_driver`] registers and starts a
+//! device on a fresh connection.
 
 use crate::client::{Client, Transport};
 use alloc::boxed::Box;
@@ -145,6 +145,20 @@ impl<T: DriverTransport> Transport for DriverLink<T> {
             }
         }
     }
+}
+
+/// Start `device` on a fresh connection: register it
+/// ([`Client::register_driver_process`]), then `start` it with `host`.
+/// Returns the driver id memsrv gave; from then on memsrv may send it
+/// requests, which [`DriverLink::serve`] answers.
+pub fn start_driver<C: Transport>(
+    client: &Client<C>,
+    device: &mut dyn BackingDevice,
+    host: &mut dyn DriverHost,
+) -> Result<u32, Errno> {
+    let driver = client.register_driver_process(device.registration())?;
+    device.start(host)?;
+    Ok(driver)
 }
 
 /// The arena as a home lets its drivers reach it. Each access is checked

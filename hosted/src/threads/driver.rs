@@ -22,7 +22,7 @@ use super::server::{Inbox, ToServer};
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver, Sender};
 use drivers::{BackingDevice, DriverHost};
 use memsrv::{ClientId, Credentials};
-use nommu::driver_link::{ArenaAccess, DriverLink, DriverTransport, LinkHost};
+use nommu::driver_link::{start_driver, ArenaAccess, DriverLink, DriverTransport, LinkHost};
 use nommu::{Client, Transport};
 use protocol::{Errno, Request, MAX_FRAME};
 use std::sync::Arc;
@@ -272,8 +272,7 @@ where
     R: Send + 'static,
     F: FnOnce(&D) -> R + Send + 'static,
 {
-    let registration = device.registration();
-    let mount = registration.mount.as_str().to_owned();
+    let mount = device.registration().mount.as_str().to_owned();
     let (stop, stopped) = bounded::<()>(0);
     let connection = DriverConnection::connect(inbox, credentials, stopped)?;
     let (ready, started) = bounded::<Result<(u32, R), Errno>>(1);
@@ -282,17 +281,13 @@ where
         .spawn(move || {
             let client = Client::new(connection);
             let mut host: ArenaHost = LinkHost::new(&client, &arena);
-            let driver = match client.register_driver_process(registration) {
+            let driver = match start_driver(&client, &mut device, &mut host) {
                 Ok(driver) => driver,
                 Err(e) => {
                     let _ = ready.send(Err(e));
                     return;
                 }
             };
-            if let Err(e) = device.start(&mut host) {
-                let _ = ready.send(Err(e));
-                return;
-            }
             let _ = ready.send(Ok((driver, look(&device))));
             // Ends when the connection closes or the driver is told to
             // stop; an unanswerable request ends the connection too.

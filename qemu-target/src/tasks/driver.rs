@@ -10,7 +10,7 @@ use crate::memory;
 use crate::sys::{self, FOREVER};
 use alloc::sync::Arc;
 use drivers::BackingDevice;
-use nommu::driver_link::{ArenaAccess, DriverLink, DriverTransport, LinkHost};
+use nommu::driver_link::{start_driver, ArenaAccess, DriverLink, DriverTransport, LinkHost};
 use nommu::Client;
 use protocol::{Errno, MAX_FRAME};
 use spinning_top::Spinlock;
@@ -91,9 +91,9 @@ where
     R: Send + 'static,
     F: FnOnce(&D) -> R + Send + 'static,
 {
-    let registration = device.registration();
     let mut name = heapless::String::<16>::new();
-    for c in registration
+    for c in device
+        .registration()
         .mount
         .as_str()
         .chars()
@@ -115,17 +115,13 @@ where
         };
         let client = Client::new(DriverLink::new(DriverIpc { conn }));
         let mut host = LinkHost::new(&client, BoardMemory);
-        let driver = match client.register_driver_process(registration) {
+        let driver = match start_driver(&client, &mut device, &mut host) {
             Ok(d) => d,
             Err(e) => {
                 *report.lock() = Some(Err(e));
                 return 1;
             }
         };
-        if let Err(e) = device.start(&mut host) {
-            *report.lock() = Some(Err(e));
-            return 1;
-        }
         *report.lock() = Some(Ok((driver, look(&device))));
         drop(report);
         // Ends when the connection does; an unanswerable request ends it
