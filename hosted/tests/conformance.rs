@@ -20,7 +20,7 @@ use conformance::{
     Harness, Landmark, ProcessConnection, TestDevControl, Vector, DEFERRED, VECTORS,
 };
 use drivers::{BackingDevice, DriverHost};
-use hosted::daemon::driver::{ArenaWindow, DriverLink};
+use hosted::daemon::driver::{ArenaWindow, SocketDriver};
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
 use memsrv::{Config, Credentials, Stats};
 use nommu::sys::socket::SeqPacket;
@@ -507,7 +507,7 @@ impl Mounter for DaemonMounter<'_> {
         let socket = SeqPacket::connect(self.socket.as_os_str().as_bytes())?;
         let (started, outcome) = mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let link = match DriverLink::hello(socket, None) {
+            let link = match SocketDriver::hello(socket, None) {
                 Ok(link) => link,
                 Err(e) => return eprintln!("memsrvd home: a driver's hello: {e}"),
             };

@@ -13,14 +13,21 @@
 //! calling task's connection. Every raw system call the host side makes
 //! goes through [`sys`]. With feature `malloc` ([`malloc`]) it has a
 //! `malloc` family for ported programs that takes all its memory from the
-//! server's `mmap` (`include/nommu_malloc.h`).
+//! server's `mmap` (`include/nommu_malloc.h`). With feature `driver`
+//! ([`driver_link`], `no_std` with `alloc`) it has the one connection loop
+//! a backing device runs in every home.
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "driver")]
+extern crate alloc;
 
 pub mod abi;
 #[cfg(any(feature = "host", feature = "c-abi"))]
 pub mod capi;
 pub mod client;
+#[cfg(feature = "driver")]
+pub mod driver_link;
 #[cfg(feature = "malloc")]
 pub mod malloc;
 #[cfg(feature = "host")]

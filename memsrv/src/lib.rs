@@ -256,7 +256,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 self.handle_driver_reply(client, f.tag, f.message, effects)
             }
             Err(e) => {
-                let driver_kind = frame.get(6..8) == Some(&[4, 0][..]);
+                let driver_kind = matches!(
+                    protocol::peek(frame),
+                    Some((protocol::MessageKind::DriverReply, _))
+                );
                 match (e.tag(), self.files.driver_of(client)) {
                     (Some(tag), Some(driver)) if driver_kind => {
                         self.driver_reply(driver, tag, Err(e.errno()), effects);

@@ -1,6 +1,6 @@
 //! Encoding and decoding whole frames over caller-supplied buffers.
 
-use crate::header::{FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
+use crate::header::{peek, FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
 use crate::{DriverReply, DriverRequest, Errno, Reply, Request, MAX_BODY, MAX_FRAME};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -170,8 +170,10 @@ pub enum Incoming {
 
 /// Decode one whole frame sent to the memory server, of either kind.
 pub fn decode_incoming(frame: &[u8]) -> Result<Incoming, DecodeError> {
-    match frame.get(6..8) {
-        Some([4, 0]) => decode_driver_reply(frame).map(Incoming::DriverReply),
+    match peek(frame) {
+        Some((MessageKind::DriverReply, _)) => {
+            decode_driver_reply(frame).map(Incoming::DriverReply)
+        }
         _ => decode_request(frame).map(Incoming::Request),
     }
 }

@@ -73,6 +73,25 @@ impl FrameHeader {
     }
 }
 
+/// The kind and tag of `frame`, read from its header without decoding the
+/// body: how a home routes a frame (a reply to the call waiting for its tag,
+/// a driver request to the driver's backlog) without reading header bytes
+/// itself.
+///
+/// `None` when nothing can be addressed: the frame is shorter than a header,
+/// does not start with [`MAGIC`], or names a kind this version does not
+/// know. The version and the body length are not checked here: a frame
+/// refused for those still has a tag ([`crate::DecodeError::tag`]) and its
+/// error reply must reach the waiting caller like any reply. Decoding
+/// ([`crate::frame`]) checks everything.
+pub fn peek(frame: &[u8]) -> Option<(MessageKind, u32)> {
+    let (header, _) = FrameHeader::read_from_prefix(frame).ok()?;
+    if header.magic != MAGIC {
+        return None;
+    }
+    Some((MessageKind::from_raw(header.kind.get())?, header.tag.get()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

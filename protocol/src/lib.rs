@@ -2,8 +2,9 @@
 //!
 //! This crate owns everything that crosses a transport: the fixed frame
 //! header ([`FrameHeader`]), the message bodies ([`Request`], [`Reply`]), the
-//! Linux errno values ([`Errno`]), the Linux flag constants ([`linux`]) and
-//! the encode/decode helpers over fixed buffers ([`frame`]). Every frame has a
+//! Linux errno values ([`Errno`]), the Linux flag constants ([`linux`]),
+//! the encode/decode helpers over fixed buffers ([`frame`]) and the one
+//! header read a home routes frames by ([`peek`]). Every frame has a
 //! known maximum size ([`MAX_FRAME`]), so no home needs a heap to receive one.
 //!
 //! `docs/protocol.md` at the repository root describes the format; the golden
@@ -30,7 +31,7 @@ pub use frame::{
     encode_driver_reply, encode_driver_request, encode_reply, encode_request, DecodeError, Frame,
     Incoming,
 };
-pub use header::{FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
+pub use header::{peek, FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
 pub use message::{
     Bytes, MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl,
     DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,

@@ -2,7 +2,7 @@
 //! (see `--help`).
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use hosted::daemon::driver::DriverLink;
+use hosted::daemon::driver::SocketDriver;
 use hosted::daemon::mounts::{self, ArenaRange};
 use hosted::daemon::options::{self, MountSpec};
 use nommu::sys::socket::SeqPacket;
@@ -62,7 +62,7 @@ fn run(
     let path = socket.unwrap_or_else(DaemonConnection::default_path);
     let socket = SeqPacket::connect(path.as_os_str().as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let link = DriverLink::hello(socket, None).map_err(|e| e.to_string())?;
+    let link = SocketDriver::hello(socket, None).map_err(|e| e.to_string())?;
     let (base, size) = link.arena();
     let mut device = mounts::build(&spec, 0, ArenaRange { base, size })?;
     let point = spec.point.clone();

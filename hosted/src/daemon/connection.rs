@@ -30,7 +30,6 @@
 //! are closed.
 
 use super::affinity;
-use super::driver::{frame_kind, frame_tag};
 use super::hostfile::HOST_FD_MOUNT;
 use super::registry::Peer;
 use super::server::Server;
@@ -40,8 +39,8 @@ use nommu::sys::socket::{Datagram, MAX_FDS};
 use nommu::sys::{eventfd_drain, poll};
 use nommu::transport::channel_page::{ChannelPage, Posted, Spin};
 use protocol::{
-    decode_reply, decode_request, encode_reply, encode_request, Errno, MessageKind, Reply, Request,
-    MAX_FRAME,
+    decode_reply, decode_request, encode_reply, encode_request, peek, Errno, MessageKind, Reply,
+    Request, MAX_FRAME,
 };
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -262,12 +261,12 @@ impl Session {
             return self.handle(frame, Path::Socket);
         };
         if !single {
-            return self.refuse(frame, Errno::EINVAL);
+            return self.refuse(tag, Errno::EINVAL);
         }
         match self.server.host_files.admit(fd) {
             Ok((path, flags)) => {
                 let Ok(path) = protocol::Path::try_from(path.as_str()) else {
-                    return self.refuse(frame, Errno::ENAMETOOLONG);
+                    return self.refuse(tag, Errno::ENAMETOOLONG);
                 };
                 let open = Request::Open {
                     path,
@@ -278,16 +277,13 @@ impl Session {
                 let len = encode_request(tag, &open, &mut rewritten);
                 self.handle(&rewritten[..len], Path::Socket);
             }
-            Err(e) => self.refuse(frame, e),
+            Err(e) => self.refuse(tag, e),
         }
     }
 
-    /// Answer a request over the socket with an error, without memsrv.
-    fn refuse(&mut self, frame: &[u8], errno: Errno) {
-        let Some(tag) = frame_tag(frame) else {
-            self.open = false;
-            return;
-        };
+    /// Answer the request `tag` over the socket with an error, without
+    /// memsrv.
+    fn refuse(&mut self, tag: u32, errno: Errno) {
         let mut reply = FrameBuf {
             len: 0,
             bytes: [0u8; MAX_FRAME],
@@ -302,10 +298,8 @@ impl Session {
             // The reply to this request goes to the channel, whenever and
             // from wherever it comes (frames of other kinds on the channel
             // wait for no reply).
-            self.waiting = match (frame_kind(frame), frame_tag(frame)) {
-                (Some(k), Some(tag)) if k == MessageKind::Request as u16 => {
-                    Some(ChannelWait { tag, seq })
-                }
+            self.waiting = match peek(frame) {
+                Some((MessageKind::Request, tag)) => Some(ChannelWait { tag, seq }),
                 _ => None,
             };
         }
@@ -333,8 +327,7 @@ impl Session {
     fn deliver(&mut self, frame: &FrameBuf) {
         let bytes = frame.as_slice();
         if let Some(wait) = self.waiting {
-            let is_reply = frame_kind(bytes) == Some(MessageKind::Reply as u16);
-            if is_reply && frame_tag(bytes) == Some(wait.tag) {
+            if peek(bytes) == Some((MessageKind::Reply, wait.tag)) {
                 self.waiting = None;
                 self.channel.post_reply(wait.seq, bytes);
                 return;

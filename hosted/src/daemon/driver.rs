@@ -1,44 +1,25 @@
-//! A backing device's side of a connection: the loop every driver runs,
-//! whether it is a thread of `memsrvd` (over a socket pair) or a process
-//! of its own (`nommu-driver`, over the daemon's socket).
+//! A backing device's side of a connection to memsrvd: a process of its
+//! own (`nommu-driver`) over the daemon's socket.
 //!
-//! The driver says `Hello`, registers ([`protocol::Request::RegisterDriver`]),
-//! starts the device, then answers the [`protocol::DriverRequest`] frames
-//! (kind 3) memsrv sends with [`protocol::DriverReply`] frames (kind 4),
-//! through [`drivers::serve_frame`]. Its own calls (`AllocBacking`, ...)
-//! travel as ordinary requests; a driver request that arrives while the
-//! driver waits for such a reply is queued and served after. Everything
-//! travels over the socket (the shared channel page is for clients).
+//! The driver says `Hello` (the welcome carries the arena file, mapped
+//! here at the daemon's address), registers
+//! ([`protocol::Request::RegisterDriver`]), starts the device, then runs
+//! the shared driver loop ([`DriverLink::serve`]) until the daemon closes
+//! the connection. Everything travels over the socket ([`DriverSocket`];
+//! the shared channel page is for clients).
 //!
-//! The arena is mapped at the same address here as in the daemon, so the
-//! device reads and writes its storage in place ([`ArenaWindow`]).
+//! The device reads and writes its storage in place through the mapping
+//! ([`ArenaWindow`]).
 
-use drivers::{serve_frame, BackingDevice, DriverHost};
+use drivers::BackingDevice;
+use nommu::driver_link::{ArenaAccess, DriverLink, DriverTransport, LinkHost};
 use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use nommu::transport::arena::ArenaLease;
-use protocol::{
-    decode_reply, encode_request, DriverRegistration, Errno, MessageKind, Reply, Request, MAX_FRAME,
-};
-use std::collections::VecDeque;
+use nommu::Client;
+use protocol::{Errno, MAX_FRAME};
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
-
-/// The tag of the handshake; later requests count up from 1.
-const HELLO_TAG: u32 = 0;
-
-/// Most driver requests queued while the driver waits for its own reply
-/// (memsrv sends at most one per object; more means a confused server).
-const MAX_QUEUED: usize = 4096;
-
-/// The kind of a frame, from its header (`None` if too short to say).
-pub fn frame_kind(frame: &[u8]) -> Option<u16> {
-    Some(u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]))
-}
-
-/// The tag of a frame, from its header.
-pub fn frame_tag(frame: &[u8]) -> Option<u32> {
-    let bytes = frame.get(8..12)?;
-    Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
 
 /// The arena as this process sees it: `[base, base+size)` is mapped
 /// shared and read-write, at the same address as in the daemon.
@@ -89,15 +70,93 @@ impl ArenaWindow {
     }
 }
 
-/// A driver's connection to memsrvd.
-pub struct DriverLink {
+impl ArenaAccess for ArenaWindow {
+    fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        ArenaWindow::write(self, addr, bytes)
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        ArenaWindow::read(self, addr, buf)
+    }
+
+    fn copy(&self, src: u64, dest: u64, len: u64) -> Result<(), Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::EFAULT)?;
+        let from = self.check(src, len)?;
+        let to = self.check(dest, len)?;
+        // SAFETY: both ranges lie inside the live arena (checked above);
+        // `copy` allows them to overlap.
+        unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len) };
+        Ok(())
+    }
+
+    fn fill(&self, addr: u64, value: u8, len: u64) -> Result<(), Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::EFAULT)?;
+        let at = self.check(addr, len)?;
+        // SAFETY: the range lies inside the live arena (checked above).
+        unsafe { core::ptr::write_bytes(at as *mut u8, value, len) };
+        Ok(())
+    }
+}
+
+/// How a driver process's frames move: over its socket to memsrvd. The
+/// welcome's descriptor (the arena file) is kept for the taking.
+pub struct DriverSocket {
     socket: SeqPacket,
+    /// The first descriptor of the last frame that carried any.
+    fd: RefCell<Option<OwnedFd>>,
+}
+
+impl DriverSocket {
+    pub fn new(socket: SeqPacket) -> Self {
+        Self {
+            socket,
+            fd: RefCell::new(None),
+        }
+    }
+
+    /// The descriptor that came with a frame (the welcome's arena file).
+    fn take_fd(&self) -> Option<OwnedFd> {
+        self.fd.borrow_mut().take()
+    }
+}
+
+impl DriverTransport for DriverSocket {
+    /// Waits on the socket end only when the daemon goes.
+    type Deadline = Infallible;
+
+    fn send(&self, frame: &[u8]) -> Result<(), Errno> {
+        self.socket.send(frame).map_err(|_| Errno::ENOTCONN)
+    }
+
+    fn receive(
+        &self,
+        buf: &mut [u8; MAX_FRAME],
+        _: Option<Infallible>,
+    ) -> Result<Option<usize>, Errno> {
+        loop {
+            let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
+            match self.socket.recv_with_fds(buf, &mut fds) {
+                Ok((Datagram::Frame { copied, len }, got)) => {
+                    if got > 0 {
+                        let [first, ..] = fds;
+                        *self.fd.borrow_mut() = first;
+                    }
+                    if copied == len {
+                        return Ok(Some(copied));
+                    }
+                    // Longer than any frame: nothing memsrv sends; dropped.
+                }
+                Ok((Datagram::Closed, _)) | Err(_) => return Err(Errno::ENOTCONN),
+            }
+        }
+    }
+}
+
+/// A driver process's connection to memsrvd: the shared link over its
+/// socket, and the arena as mapped here.
+pub struct SocketDriver {
+    client: Client<DriverLink<DriverSocket>>,
     arena: ArenaWindow,
-    next_tag: u32,
-    /// Driver requests that arrived while waiting for a reply.
-    queue: VecDeque<Vec<u8>>,
-    /// The id memsrv gave the driver.
-    pub driver: u32,
 }
 
 /// Why a driver stopped.
@@ -121,38 +180,24 @@ impl std::fmt::Display for LinkError {
     }
 }
 
-impl DriverLink {
+impl SocketDriver {
     /// Say Hello over `socket` (a fresh connection). With `window` the
-    /// arena is already mapped here (a driver thread of the daemon);
-    /// without it the arena file of the welcome is mapped now.
+    /// arena is already mapped here; without it the arena file of the
+    /// welcome is mapped now.
     pub fn hello(socket: SeqPacket, window: Option<ArenaWindow>) -> Result<Self, LinkError> {
-        let mut frame = [0u8; MAX_FRAME];
-        let len = encode_request(HELLO_TAG, &Request::Hello { ticket: None }, &mut frame);
-        socket.send(&frame[..len]).map_err(|_| LinkError::Closed)?;
-        let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
-        let (got, _) = socket
-            .recv_with_fds(&mut frame, &mut fds)
-            .map_err(|_| LinkError::Closed)?;
-        let copied = match got {
-            Datagram::Frame { copied, len } if copied == len => copied,
-            Datagram::Frame { .. } => return Err(LinkError::Protocol("over-long welcome")),
-            Datagram::Closed => return Err(LinkError::Closed),
-        };
-        let reply = decode_reply(&frame[..copied]).map_err(|_| LinkError::Protocol("welcome"))?;
-        let (base, size) = match reply.message {
-            Reply::Hello {
-                arena_base,
-                arena_size,
-                ..
-            } => (arena_base, arena_size),
-            Reply::Error(e) => return Err(LinkError::Refused("hello", e)),
-            _ => return Err(LinkError::Protocol("welcome")),
-        };
+        let client = Client::new(DriverLink::new(DriverSocket::new(socket)));
+        let welcome = client.hello(None).map_err(|e| match e {
+            Errno::ENOTCONN => LinkError::Closed,
+            e => LinkError::Refused("hello", e),
+        })?;
         let arena = match window {
             Some(w) => w,
             None => {
-                let [arena_fd, ..] = fds;
-                let arena_fd = arena_fd.ok_or(LinkError::Protocol("no arena file"))?;
+                let socket = client.transport().transport();
+                let arena_fd = socket
+                    .take_fd()
+                    .ok_or(LinkError::Protocol("no arena file"))?;
+                let (base, size) = (welcome.arena_base, welcome.arena_size);
                 let lease = ArenaLease::map(arena_fd.as_fd(), base, size)
                     .map_err(|e| LinkError::Refused("mapping the arena", e))?;
                 ArenaWindow {
@@ -162,13 +207,7 @@ impl DriverLink {
                 }
             }
         };
-        Ok(Self {
-            socket,
-            arena,
-            next_tag: HELLO_TAG + 1,
-            queue: VecDeque::new(),
-            driver: 0,
-        })
+        Ok(Self { client, arena })
     }
 
     /// The arena's first address and size.
@@ -176,133 +215,32 @@ impl DriverLink {
         (self.arena.base, self.arena.size)
     }
 
-    /// Register `registration`; from then on memsrv may send requests.
-    pub fn register(&mut self, registration: DriverRegistration) -> Result<u32, LinkError> {
-        match self.call(&Request::RegisterDriver(registration)) {
-            Ok(Reply::Registered { driver }) => {
-                self.driver = driver;
-                Ok(driver)
-            }
-            Ok(_) => Err(LinkError::Protocol("registration reply")),
-            Err(e) => Err(LinkError::Refused("registration", e)),
-        }
-    }
-
     /// Register `device`, start it, and serve it until the daemon closes
     /// the connection. `started` is told once the device runs (or why
     /// not).
     pub fn serve(
-        mut self,
+        self,
         device: &mut dyn BackingDevice,
         started: impl FnOnce(Result<u32, String>),
     ) -> Result<(), LinkError> {
-        let driver = match self.register(device.registration()) {
+        let client = &self.client;
+        let driver = match client.register_driver(device.registration()) {
             Ok(driver) => driver,
             Err(e) => {
+                let e = LinkError::Refused("registration", e);
                 started(Err(e.to_string()));
                 return Err(e);
             }
         };
-        if let Err(e) = device.start(&mut self) {
+        let mut host = LinkHost::new(client, &self.arena);
+        if let Err(e) = device.start(&mut host) {
             started(Err(format!("the device did not start: {e}")));
             return Err(LinkError::Refused("start", e));
         }
         started(Ok(driver));
-        let mut buf = [0u8; MAX_FRAME + 1];
-        let mut out = [0u8; MAX_FRAME];
-        loop {
-            let frame = match self.queue.pop_front() {
-                Some(frame) => frame,
-                None => match self.socket.recv(&mut buf) {
-                    Ok(Datagram::Frame { copied, .. }) => buf[..copied].to_vec(),
-                    Ok(Datagram::Closed) | Err(_) => return Ok(()),
-                },
-            };
-            if frame_kind(&frame) != Some(MessageKind::DriverRequest as u16) {
-                // A late reply to a call that gave up, or noise: nothing
-                // waits for it.
-                continue;
-            }
-            match serve_frame(device, &frame, &mut self, &mut out) {
-                Some(len) => {
-                    if self.socket.send(&out[..len]).is_err() {
-                        return Ok(());
-                    }
-                }
-                None => return Err(LinkError::Protocol("an unreadable driver request")),
-            }
-        }
-    }
-
-    /// Send one request and wait for its reply, queuing driver requests
-    /// that arrive meanwhile.
-    pub fn call(&mut self, request: &Request) -> Result<Reply, Errno> {
-        let tag = self.next_tag;
-        self.next_tag = self.next_tag.wrapping_add(1).max(1);
-        let mut frame = [0u8; MAX_FRAME];
-        let len = encode_request(tag, request, &mut frame);
-        self.socket
-            .send(&frame[..len])
-            .map_err(|_| Errno::ENOTCONN)?;
-        let mut buf = [0u8; MAX_FRAME + 1];
-        loop {
-            let copied = match self.socket.recv(&mut buf) {
-                Ok(Datagram::Frame { copied, .. }) => copied,
-                Ok(Datagram::Closed) | Err(_) => return Err(Errno::ENOTCONN),
-            };
-            let frame = &buf[..copied];
-            match frame_kind(frame) {
-                Some(k) if k == MessageKind::DriverRequest as u16 => {
-                    if self.queue.len() >= MAX_QUEUED {
-                        return Err(Errno::EPROTO);
-                    }
-                    self.queue.push_back(frame.to_vec());
-                }
-                Some(k) if k == MessageKind::Reply as u16 => match decode_reply(frame) {
-                    Ok(reply) if reply.tag == tag => return reply.message.into_result(),
-                    // A stray reply: not ours.
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-    }
-}
-
-impl DriverHost for DriverLink {
-    fn write_arena(&mut self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
-        self.arena.write(addr, bytes)
-    }
-
-    fn read_arena(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.arena.read(addr, buf)
-    }
-
-    fn alloc_backing(&mut self, pages: u64) -> Result<u64, Errno> {
-        match self.call(&Request::AllocBacking { pages })? {
-            Reply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
-    }
-
-    fn free_backing(&mut self, addr: u64, pages: u64) -> Result<(), Errno> {
-        self.expect_done(&Request::FreeBacking { addr, pages })
-    }
-
-    fn begin_exclusive(&mut self, object: u64) -> Result<(), Errno> {
-        self.expect_done(&Request::BeginExclusive { object })
-    }
-
-    fn end_exclusive(&mut self, object: u64) -> Result<(), Errno> {
-        self.expect_done(&Request::EndExclusive { object })
-    }
-}
-
-impl DriverLink {
-    fn expect_done(&mut self, request: &Request) -> Result<(), Errno> {
-        match self.call(request)? {
-            Reply::Done => Ok(()),
-            _ => Err(Errno::EPROTO),
-        }
+        client
+            .transport()
+            .serve(device, &mut host)
+            .map_err(|_| LinkError::Protocol("an unreadable driver request"))
     }
 }

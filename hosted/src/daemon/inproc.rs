@@ -19,12 +19,12 @@
 //! out only after the device's lock is released, so a request to the same
 //! device never waits for itself.
 
-use super::driver::{frame_kind, ArenaWindow};
+use super::driver::ArenaWindow;
 use super::mounts::Device;
 use super::server::Server;
 use drivers::{serve_frame, DriverHost};
 use memsrv::{ClientId, Credentials, Effect};
-use protocol::{decode_reply, encode_request, Errno, MessageKind, Reply, Request, MAX_FRAME};
+use protocol::{decode_reply, encode_request, peek, Errno, MessageKind, Reply, Request, MAX_FRAME};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -94,10 +94,10 @@ impl Host<'_> {
                 Effect::Send { to, frame }
                     if to == self.id
                         && answer.is_none()
-                        && frame_kind(frame.as_slice()) == Some(MessageKind::Reply as u16) =>
+                        && peek(frame.as_slice()) == Some((MessageKind::Reply, tag)) =>
                 {
                     match decode_reply(frame.as_slice()) {
-                        Ok(reply) if reply.tag == tag => answer = Some(reply.message),
+                        Ok(reply) => answer = Some(reply.message),
                         _ => self.deferred.push(Effect::Send { to, frame }),
                     }
                 }
@@ -201,7 +201,7 @@ pub fn start(server: &Server, mut device: Device, number: u64) -> Result<ClientI
 /// those of the driver's own calls) land in `effects`. Anything else sent
 /// to a built-in driver (a late reply) is dropped.
 pub fn serve(server: &Server, id: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
-    if frame_kind(frame) != Some(MessageKind::DriverRequest as u16) {
+    if !matches!(peek(frame), Some((MessageKind::DriverRequest, _))) {
         return;
     }
     let Some(driver) = server.inproc.get(id) else {

@@ -1,20 +1,18 @@
 //! Backing-device servers (drivers) in the threads home.
 //!
 //! A driver runs on a thread of its own as a server: [`DriverConnection`]
-//! is its connection to memsrv. Everything memsrv sends it arrives on one
-//! queue, in order: replies to the driver's own requests (kind 2) and
-//! memsrv's driver requests (kind 3). Only one of the driver's own calls is
-//! outstanding at a time ([`DriverConnection`] is a [`Transport`], so the
-//! ordinary [`Client`] speaks for it); a driver request that arrives while
-//! the driver waits for such a reply (memsrv asked about another object
-//! while the driver was in `start` or `serve` calling `AllocBacking`) is
-//! kept and handed out afterwards by [`DriverConnection::next_request`].
+//! is its connection to memsrv, the shared [`DriverLink`] over this home's
+//! transport ([`DriverQueue`]: memsrv's inbox out, the connection's own
+//! queue back). The link keeps the driver requests that arrive while one of
+//! the driver's own calls waits and serves them after;
+//! [`DriverConnection`] is a [`Transport`], so the ordinary [`Client`]
+//! speaks for the driver.
 //!
 //! [`ThreadsHome::mount`](super::ThreadsHome::mount) runs a
-//! [`BackingDevice`] on such a connection: register, `start`, then serve
-//! frames with [`drivers::serve_frame`] until the connection closes or the
-//! [`Mount`] handle stops it. Tests that need a driver misbehaving in ways
-//! a `BackingDevice` cannot (never answering, answering garbage) use a
+//! [`BackingDevice`] on such a connection: register, `start`, then
+//! [`DriverLink::serve`] until the connection closes or the [`Mount`]
+//! handle stops it. Tests that need a driver misbehaving in ways a
+//! `BackingDevice` cannot (never answering, answering garbage) use a
 //! [`DriverConnection`] directly.
 
 use super::arena::Arena;
@@ -22,47 +20,74 @@ use super::packet::Packet;
 use super::routes::Sink;
 use super::server::{Inbox, ToServer};
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver, Sender};
-use drivers::{serve_frame, BackingDevice, DriverHost};
+use drivers::{BackingDevice, DriverHost};
 use memsrv::{ClientId, Credentials};
+use nommu::driver_link::{start_driver, ArenaAccess, DriverLink, DriverTransport, LinkHost};
 use nommu::{Client, Transport};
-use protocol::{Errno, MessageKind, Request, MAX_FRAME};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use protocol::{Errno, Request, MAX_FRAME};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The kind field of a frame's header, if it has one.
-fn kind_of(frame: &[u8]) -> Option<u16> {
-    frame.get(6..8).map(|b| u16::from_le_bytes([b[0], b[1]]))
-}
-
-/// The tag field of a frame's header, if it has one.
-fn tag_of(frame: &[u8]) -> Option<u32> {
-    frame
-        .get(8..12)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// A driver's connection to memsrv. Dropping it closes the connection:
-/// memsrv fails whatever it was waiting for from this driver with `EIO`.
-pub struct DriverConnection {
+/// How a driver's frames move in the threads home: into memsrv's inbox,
+/// and back on the connection's own queue. Dropping it closes the
+/// connection.
+pub struct DriverQueue {
     id: ClientId,
     inbox: Inbox,
     frames: Receiver<Packet>,
     /// Disconnects (its sender is dropped) when the driver is told to stop.
     stop: Receiver<()>,
-    /// Driver requests that arrived while a call waited for its reply.
-    queued: Mutex<VecDeque<Packet>>,
-    /// One call at a time.
-    calls: Mutex<()>,
 }
 
-/// What one wait on the connection produced.
-enum Received {
-    Frame(Packet),
-    TimedOut,
-    /// The connection closed, or the driver was told to stop.
-    Gone,
+impl DriverTransport for DriverQueue {
+    type Deadline = Instant;
+
+    fn send(&self, frame: &[u8]) -> Result<(), Errno> {
+        let packet = Packet::copy_from(frame)?;
+        self.inbox.send(ToServer::Frame {
+            from: self.id,
+            packet,
+        })
+    }
+
+    /// `ENOTCONN` once the connection closed or the driver was told to
+    /// stop.
+    fn receive(
+        &self,
+        buf: &mut [u8; MAX_FRAME],
+        deadline: Option<Instant>,
+    ) -> Result<Option<usize>, Errno> {
+        let timeout = match deadline {
+            Some(at) => crossbeam_channel::at(at),
+            None => never(),
+        };
+        select! {
+            recv(self.frames) -> frame => {
+                let packet = frame.map_err(|_| Errno::ENOTCONN)?;
+                let bytes = packet.as_slice();
+                let len = bytes.len();
+                buf.get_mut(..len).ok_or(Errno::EMSGSIZE)?.copy_from_slice(bytes);
+                Ok(Some(len))
+            },
+            recv(self.stop) -> _ => Err(Errno::ENOTCONN),
+            recv(timeout) -> _ => Ok(None),
+        }
+    }
+}
+
+impl Drop for DriverQueue {
+    fn drop(&mut self) {
+        // If the server thread is gone there is nothing left to release.
+        let _ = self.inbox.send(ToServer::Disconnect { client: self.id });
+    }
+}
+
+/// A driver's connection to memsrv (the [`DriverLink`] over a
+/// [`DriverQueue`]). Dropping it closes the connection: memsrv fails
+/// whatever it was waiting for from this driver with `EIO`.
+pub struct DriverConnection {
+    link: DriverLink<DriverQueue>,
 }
 
 impl DriverConnection {
@@ -83,166 +108,82 @@ impl DriverConnection {
         })?;
         let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)?;
         Ok(Self {
-            id,
-            inbox: inbox.clone(),
-            frames,
-            stop,
-            queued: Mutex::new(VecDeque::new()),
-            calls: Mutex::new(()),
+            link: DriverLink::new(DriverQueue {
+                id,
+                inbox: inbox.clone(),
+                frames,
+                stop,
+            }),
         })
     }
 
     /// The server's name for this connection.
     pub fn id(&self) -> ClientId {
-        self.id
+        self.link.transport().id
+    }
+
+    /// The link: the driver loop runs on it.
+    pub fn link(&self) -> &DriverLink<DriverQueue> {
+        &self.link
     }
 
     /// Send one raw frame to memsrv (a driver reply, or anything a test
     /// wants to try).
     pub fn send(&self, frame: &[u8]) -> Result<(), Errno> {
-        let packet = Packet::copy_from(frame)?;
-        self.inbox.send(ToServer::Frame {
-            from: self.id,
-            packet,
-        })
-    }
-
-    fn receive(&self, deadline: Option<Instant>) -> Received {
-        let timeout = match deadline {
-            Some(at) => crossbeam_channel::at(at),
-            None => never(),
-        };
-        select! {
-            recv(self.frames) -> frame => match frame {
-                Ok(packet) => Received::Frame(packet),
-                Err(_) => Received::Gone,
-            },
-            recv(self.stop) -> _ => Received::Gone,
-            recv(timeout) -> _ => Received::TimedOut,
-        }
+        self.link.transport().send(frame)
     }
 
     /// The next frame memsrv sent, of any kind, ignoring what
-    /// [`DriverConnection::next_request`] queued: `Ok(None)` after
+    /// [`DriverConnection::next_request`] kept: `Ok(None)` after
     /// `timeout`, `ENOTCONN` once the connection closed.
     pub fn recv_frame(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Errno> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        match self.receive(deadline) {
-            Received::Frame(packet) => Ok(Some(packet.as_slice().to_vec())),
-            Received::TimedOut => Ok(None),
-            Received::Gone => Err(Errno::ENOTCONN),
-        }
+        let mut buf = [0u8; MAX_FRAME];
+        let got = self.link.transport().receive(&mut buf, deadline(timeout))?;
+        Ok(got.map(|len| buf[..len].to_vec()))
     }
 
-    /// The next driver request (kind 3) frame: one queued during a call
+    /// The next driver request (kind 3) frame: one kept during a call
     /// first, else the next to arrive. Stray replies are dropped.
     /// `Ok(None)` after `timeout`; `ENOTCONN` once the connection closed
     /// or the driver was told to stop.
     pub fn next_request(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Errno> {
-        if let Some(packet) = self.lock_queued().pop_front() {
-            return Ok(Some(packet.as_slice().to_vec()));
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            match self.receive(deadline) {
-                Received::Frame(packet) => {
-                    if kind_of(packet.as_slice()) == Some(MessageKind::DriverRequest as u16) {
-                        return Ok(Some(packet.as_slice().to_vec()));
-                    }
-                    // A reply nobody waits for (its call gave up).
-                }
-                Received::TimedOut => return Ok(None),
-                Received::Gone => return Err(Errno::ENOTCONN),
-            }
-        }
+        let mut buf = [0u8; MAX_FRAME];
+        let got = self.link.next_request(&mut buf, deadline(timeout))?;
+        Ok(got.map(|len| buf[..len].to_vec()))
     }
+}
 
-    fn lock_queued(&self) -> std::sync::MutexGuard<'_, VecDeque<Packet>> {
-        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| Instant::now() + t)
 }
 
 impl Transport for DriverConnection {
-    /// The driver's own request: send it, then wait for the reply with its
-    /// tag, keeping every driver request that arrives meanwhile.
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        let _call = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        let tag = tag_of(request);
-        self.send(request)?;
-        loop {
-            let packet = match self.receive(None) {
-                Received::Frame(packet) => packet,
-                _ => return Err(Errno::ENOTCONN),
-            };
-            let frame = packet.as_slice();
-            match kind_of(frame) {
-                Some(k) if k == MessageKind::DriverRequest as u16 => {
-                    self.lock_queued().push_back(packet);
-                }
-                Some(k) if k == MessageKind::Reply as u16 && tag_of(frame) == tag => {
-                    reply[..frame.len()].copy_from_slice(frame);
-                    return Ok(frame.len());
-                }
-                // A stale reply, or something that is no frame at all.
-                _ => {}
-            }
-        }
+        self.link.call(request, reply)
     }
 }
 
-impl Drop for DriverConnection {
-    fn drop(&mut self) {
-        // If the server thread is gone there is nothing left to release.
-        let _ = self.inbox.send(ToServer::Disconnect { client: self.id });
+impl ArenaAccess for Arena {
+    fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        Arena::write(self, addr, bytes)
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        Arena::read(self, addr, buf)
+    }
+
+    fn copy(&self, src: u64, dest: u64, len: u64) -> Result<(), Errno> {
+        Arena::copy(self, src, dest, len)
+    }
+
+    fn fill(&self, addr: u64, value: u8, len: u64) -> Result<(), Errno> {
+        Arena::fill(self, addr, len, value)
     }
 }
 
 /// What a driver may ask of the threads home while it serves: the arena
 /// (bounds-checked) and memsrv's driver-side calls over its own connection.
-pub struct ArenaHost<'a> {
-    client: &'a Client<DriverConnection>,
-    arena: &'a Arena,
-}
-
-impl<'a> ArenaHost<'a> {
-    pub fn new(client: &'a Client<DriverConnection>, arena: &'a Arena) -> Self {
-        Self { client, arena }
-    }
-}
-
-impl DriverHost for ArenaHost<'_> {
-    fn write_arena(&mut self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
-        self.arena.write(addr, bytes)
-    }
-
-    fn read_arena(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.arena.read(addr, buf)
-    }
-
-    fn copy_arena(&mut self, src: u64, dest: u64, len: u64) -> Result<(), Errno> {
-        self.arena.copy(src, dest, len)
-    }
-
-    fn fill_arena(&mut self, addr: u64, value: u8, len: u64) -> Result<(), Errno> {
-        self.arena.fill(addr, len, value)
-    }
-
-    fn alloc_backing(&mut self, pages: u64) -> Result<u64, Errno> {
-        self.client.alloc_backing(pages)
-    }
-
-    fn free_backing(&mut self, addr: u64, pages: u64) -> Result<(), Errno> {
-        self.client.free_backing(addr, pages)
-    }
-
-    fn begin_exclusive(&mut self, object: u64) -> Result<(), Errno> {
-        self.client.begin_exclusive(object)
-    }
-
-    fn end_exclusive(&mut self, object: u64) -> Result<(), Errno> {
-        self.client.end_exclusive(object)
-    }
-}
+pub type ArenaHost<'a> = LinkHost<'a, DriverConnection, &'a Arena>;
 
 /// A running driver. Dropping the handle (or [`Mount::stop`]) stops the
 /// driver thread and closes its connection, as a driver that dies does:
@@ -331,8 +272,7 @@ where
     R: Send + 'static,
     F: FnOnce(&D) -> R + Send + 'static,
 {
-    let registration = device.registration();
-    let mount = registration.mount.as_str().to_owned();
+    let mount = device.registration().mount.as_str().to_owned();
     let (stop, stopped) = bounded::<()>(0);
     let connection = DriverConnection::connect(inbox, credentials, stopped)?;
     let (ready, started) = bounded::<Result<(u32, R), Errno>>(1);
@@ -340,20 +280,18 @@ where
         .name(format!("driver {mount}"))
         .spawn(move || {
             let client = Client::new(connection);
-            let mut host = ArenaHost::new(&client, &arena);
-            let driver = match client.register_driver_process(registration) {
+            let mut host: ArenaHost = LinkHost::new(&client, &arena);
+            let driver = match start_driver(&client, &mut device, &mut host) {
                 Ok(driver) => driver,
                 Err(e) => {
                     let _ = ready.send(Err(e));
                     return;
                 }
             };
-            if let Err(e) = device.start(&mut host) {
-                let _ = ready.send(Err(e));
-                return;
-            }
             let _ = ready.send(Ok((driver, look(&device))));
-            serve(&mut device, &client, &mut host);
+            // Ends when the connection closes or the driver is told to
+            // stop; an unanswerable request ends the connection too.
+            let _ = client.transport().link().serve(&mut device, &mut host);
         })
         .map_err(|_| Errno::EAGAIN)?;
     let mut handle = Mount {
@@ -369,22 +307,6 @@ where
         }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Errno::EIO),
-    }
-}
-
-/// The driver loop: each driver request frame is served and answered, in
-/// order, until the connection closes. A frame `serve_frame` cannot
-/// address an answer to ends the connection.
-fn serve(device: &mut dyn BackingDevice, client: &Client<DriverConnection>, host: &mut ArenaHost) {
-    let connection = client.transport();
-    let mut out = Box::new([0u8; MAX_FRAME]);
-    while let Ok(Some(frame)) = connection.next_request(None) {
-        let Some(len) = serve_frame(device, &frame, host, &mut out) else {
-            return;
-        };
-        if connection.send(&out[..len]).is_err() {
-            return;
-        }
     }
 }
 

@@ -73,7 +73,12 @@ impl Chaos {
         for e in fx.drain(..) {
             if let Effect::Send { to, frame } = e {
                 let bytes = frame.as_slice();
-                if to == ClientId(self.driver) && bytes.get(6..8) == Some(&[3, 0][..]) {
+                if to == ClientId(self.driver)
+                    && matches!(
+                        protocol::peek(bytes),
+                        Some((protocol::MessageKind::DriverRequest, _))
+                    )
+                {
                     let f = decode_driver_request(bytes).expect("a bad driver request");
                     self.inbox.push((f.tag, f.message));
                 } else if let Ok(r) = decode_reply(bytes) {

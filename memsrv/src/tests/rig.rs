@@ -124,7 +124,10 @@ impl Rig {
             };
             match effect {
                 Effect::Send { to, frame } => {
-                    let request = frame.as_slice().get(6..8) == Some(&[3, 0][..]);
+                    let request = matches!(
+                        protocol::peek(frame.as_slice()),
+                        Some((protocol::MessageKind::DriverRequest, _))
+                    );
                     if let (true, Some(d)) = (request, self.drivers.get_mut(&to)) {
                         if let Some(answer) = d.serve_frame(frame.as_slice(), &mut self.s) {
                             let mut fx = Vec::new();
