@@ -2,15 +2,16 @@
 //! change can be judged without the machine's noise:
 //! `scripts/count-instructions.sh` runs this under callgrind and divides.
 //!
-//! Each case runs a warm-up, then `N` iterations inside its own
-//! `#[inline(never)]` function (`measured_*`), which is all callgrind
-//! counts (`--toggle-collect`). The cases: a 4 KiB anonymous mmap+munmap
-//! pair through [`MemoryServer::handle`] (decoded requests, no frames), the
-//! same pair as frames through [`MemoryServer::handle_frame`] (decode,
-//! act, encode the reply effect; the client's side of it — encoding the
-//! munmap request, decoding the replies — is counted too, a few hundred
-//! instructions), and a trivial request (a sysctl read) through both. Run directly (`cargo bench -p memsrv --bench
-//! core_instructions`) it also prints wall-clock figures.
+//! Each case runs a warm-up and then `N` iterations, both through its own
+//! `#[inline(never)]` function (`measured_*`). The cases: a 4 KiB
+//! anonymous mmap+munmap pair through [`MemoryServer::handle`] (decoded
+//! requests, no frames), the same pair as frames through
+//! [`MemoryServer::handle_frame`] (decode, act, encode the reply effect),
+//! and a trivial request (a sysctl read) through both. The script counts
+//! inside `measured_*` for the first kind and inside `handle_frame` alone
+//! for the second (the client's encoding and decoding stay out), over the
+//! warm-up and the `N` iterations. Run directly (`cargo bench -p memsrv
+//! --bench core_instructions`) it prints wall-clock figures.
 
 use memsrv::{Answer, ClientId, Config, Credentials, Effect, MemoryServer, PhysicalMemory};
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
@@ -154,7 +155,11 @@ fn frame_pair(server: &mut MemoryServer<Bytes>, frames: &mut Frames) {
     };
     let munmap = Request::Munmap { addr, len: LEN };
     let len = encode_request(8, &munmap, &mut frames.munmap);
-    server.handle_frame(CLIENT, black_box(&frames.munmap[..len]), &mut frames.effects);
+    server.handle_frame(
+        CLIENT,
+        black_box(&frames.munmap[..len]),
+        &mut frames.effects,
+    );
     assert!(frames.reply() == Reply::Done);
 }
 
@@ -191,42 +196,63 @@ fn measured_frame_sysctls(server: &mut MemoryServer<Bytes>, frames: &mut Frames,
     }
 }
 
-/// Iterations per case: the first argument that is a number, else 10,000.
-fn iterations() -> u32 {
-    std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000)
+/// Warm-up iterations before each measured loop: the allocator's lists,
+/// the maps' nodes, the effect list reach their steady state.
+const WARM_UP: u32 = 100;
+
+/// The cases, by the name `count-instructions.sh` passes.
+const CASES: [&str; 4] = ["pairs", "sysctls", "frame_pairs", "frame_sysctls"];
+
+/// `[CASE] [ITERATIONS]`: one case (default: all), `ITERATIONS` each
+/// (default 10,000).
+fn arguments() -> (Vec<&'static str>, u32) {
+    let mut cases = Vec::new();
+    let mut n = 10_000;
+    for arg in std::env::args().skip(1) {
+        if let Ok(count) = arg.parse() {
+            n = count;
+        } else if let Some(case) = CASES.iter().find(|c| **c == arg) {
+            cases.push(*case);
+        }
+    }
+    if cases.is_empty() {
+        cases.extend(CASES);
+    }
+    (cases, n)
 }
 
 fn main() {
-    let n = iterations();
+    let (cases, n) = arguments();
     let mut server = server();
     let mut frames = Frames::new();
-    // Warm-up: the allocator's lists, the maps' nodes, the effect list.
-    for _ in 0..100 {
-        pair(&mut server);
-        sysctl(&mut server);
-        frame_pair(&mut server, &mut frames);
-        frame_sysctl(&mut server, &mut frames);
-    }
-    let timed = |label: &str, run: &mut dyn FnMut()| {
-        let start = Instant::now();
-        run();
-        let ns = start.elapsed().as_nanos() as f64 / f64::from(n);
-        println!("{label:<40} {ns:>8.1} ns  = {:>6.2} M/s", 1e3 / ns);
-    };
     println!("memsrv core, {n} iterations per case (wall clock; see count-instructions.sh)");
-    timed("mmap+munmap pair (4 KiB anonymous)", &mut || {
-        measured_pairs(&mut server, n)
-    });
-    timed("sysctl read", &mut || measured_sysctls(&mut server, n));
-    timed("mmap+munmap pair as frames", &mut || {
-        measured_frame_pairs(&mut server, &mut frames, n)
-    });
-    timed("sysctl read as a frame", &mut || {
-        measured_frame_sysctls(&mut server, &mut frames, n)
-    });
+    for case in cases {
+        let start = Instant::now();
+        let label = match case {
+            "pairs" => {
+                measured_pairs(&mut server, WARM_UP);
+                measured_pairs(&mut server, n);
+                "mmap+munmap pair (4 KiB anonymous)"
+            }
+            "sysctls" => {
+                measured_sysctls(&mut server, WARM_UP);
+                measured_sysctls(&mut server, n);
+                "sysctl read"
+            }
+            "frame_pairs" => {
+                measured_frame_pairs(&mut server, &mut frames, WARM_UP);
+                measured_frame_pairs(&mut server, &mut frames, n);
+                "mmap+munmap pair as frames"
+            }
+            _ => {
+                measured_frame_sysctls(&mut server, &mut frames, WARM_UP);
+                measured_frame_sysctls(&mut server, &mut frames, n);
+                "sysctl read as a frame"
+            }
+        };
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(n + WARM_UP);
+        println!("{label:<40} {ns:>8.1} ns  = {:>6.2} M/s", 1e3 / ns);
+    }
     server.check_invariants().unwrap();
     assert_eq!(server.stats().vmas, 0);
 }
