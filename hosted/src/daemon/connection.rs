@@ -40,8 +40,7 @@ use nommu::host::channel::{Channel, Posted, Spin};
 use nommu::host::socket::{Datagram, MAX_FDS};
 use nommu::host::sys::{eventfd_drain, poll};
 use protocol::{
-    decode_reply, decode_request, encode_reply, encode_request, Errno, MessageKind, Reply, Request,
-    MAX_FRAME,
+    decode_reply, decode_request, encode_request, Errno, MessageKind, Reply, Request, MAX_FRAME,
 };
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -288,12 +287,7 @@ impl Session {
             self.open = false;
             return;
         };
-        let mut reply = FrameBuf {
-            len: 0,
-            bytes: [0u8; MAX_FRAME],
-        };
-        reply.len = encode_reply(tag, &Reply::Error(errno), &mut reply.bytes);
-        self.send_socket(&reply);
+        self.send_socket(&FrameBuf::reply(tag, &Reply::Error(errno)));
     }
 
     /// Hand one frame to memsrv and carry out what it says.
