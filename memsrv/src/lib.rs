@@ -282,15 +282,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         effects: &mut Vec<Effect>,
     ) {
-        let reply = match self.request(client, tag, request, effects) {
+        // The reply is encoded where it lies: a `Reply` is a kilobyte, a
+        // move would copy all of it.
+        let frame = match &self.request(client, tag, request, effects) {
             Ok(Answer::Later) => return,
-            Ok(Answer::Now(reply)) => reply,
-            Err(e) => Reply::Error(e),
+            Ok(Answer::Now(reply)) => FrameBuf::reply(tag, reply),
+            Err(e) => FrameBuf::reply(tag, &Reply::Error(*e)),
         };
-        effects.push(Effect::Send {
-            to: client,
-            frame: FrameBuf::reply(tag, &reply),
-        });
+        effects.push(Effect::Send { to: client, frame });
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
@@ -339,9 +338,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let result = self.dispatch(client, 0, request, &mut fx);
         self.settle(&mut fx);
         self.outbox = fx;
-        // (Unwrapped last, straight into the caller's slot: the anonymous
-        // fast path copies its reply once.)
-        result.unwrap_or_else(|e| Answer::Now(Reply::Error(e)))
+        match result {
+            Ok(answer) => answer,
+            Err(e) => Answer::Now(Reply::Error(e)),
+        }
     }
 
     /// [`Self::handle`] for a request the test knows is answered at once.
@@ -478,11 +478,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let addr = self
                     .nommu
                     .do_mmap_anon(mm, &args, pgoff, &mut self.memory)?;
-                Ok(Reply::Mapped { addr })
+                // The common calls build their answer in place: a `Reply`
+                // is a kilobyte, and each rewrapping would copy it.
+                return Ok(Answer::Now(Reply::Mapped { addr }));
             }
             Request::Munmap { addr, len } => {
                 self.nommu.do_munmap(mm, addr, len)?;
-                Ok(Reply::Done)
+                return Ok(Answer::Now(Reply::Done));
             }
             Request::ReadProc { view, offset } => {
                 let text = self.proc_text(view, mm, uid)?;
@@ -490,7 +492,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
             Request::ReadSysctl {
                 name: Sysctl::NrTrimPages,
-            } => Ok(Reply::Value(i64::from(self.nommu.tunables.nr_trim_pages))),
+            } => {
+                let value = i64::from(self.nommu.tunables.nr_trim_pages);
+                return Ok(Answer::Now(Reply::Value(value)));
+            }
             Request::WriteSysctl {
                 name: Sysctl::NrTrimPages,
                 value,
