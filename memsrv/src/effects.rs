@@ -228,6 +228,12 @@ mod tests {
     }
 
     #[test]
+    fn an_effect_is_small() {
+        // Effects are pushed, moved and carried out by value.
+        assert!(core::mem::size_of::<Effect>() <= 64);
+    }
+
+    #[test]
     fn the_common_replies_are_held_inline() {
         for reply in [
             Reply::Mapped { addr: u64::MAX },
