@@ -734,6 +734,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 /// receives it (its return slot, or the frame they are encoded into): a
 /// `Reply` is a kilobyte, and every move of one on the way — into a
 /// `Result`, out of it — would copy all of it.
+// Boxing the large variant would cost an allocation per other request.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Mapped(u64),
     Done,
