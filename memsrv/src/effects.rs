@@ -3,8 +3,11 @@
 //! (now, or later as an effect), and the one loop every home carries them
 //! out with ([`carry_out`], through the home's [`Courier`]).
 
-use protocol::{encode_driver_request, encode_reply, DriverRequest, Reply, MAX_FRAME};
+use protocol::{DriverRequest, FrameHeader, MessageKind, Reply, HEADER_LEN, MAX_BODY};
+use serde::Serialize;
+use zerocopy::IntoBytes;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::ClientId;
@@ -39,36 +42,93 @@ impl PartialEq<Reply> for Answer {
     }
 }
 
-/// An encoded frame ready to send.
+/// Frames up to this many bytes (header included) are held inline; larger
+/// ones (file data, `/proc` text, paths) on the heap, at their own length.
+/// The common replies (`Mapped`, `Done`, `Value`, `Error`, `Hello`) fit.
+const INLINE_FRAME: usize = 54;
+
+/// An encoded frame ready to send: header and body, exactly as long as the
+/// frame is (never the 2 KiB of the largest one), so building, moving and
+/// sending one costs what its bytes cost.
 #[derive(Clone)]
 pub struct FrameBuf {
-    pub len: usize,
-    pub bytes: [u8; MAX_FRAME],
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE_FRAME] },
+    Heap(Box<[u8]>),
 }
 
 impl FrameBuf {
+    /// The frame's bytes.
     pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        match &self.repr {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(bytes) => bytes,
+        }
     }
 
-    pub(crate) fn reply(tag: u32, reply: &Reply) -> Self {
-        let mut bytes = [0u8; MAX_FRAME];
-        let len = encode_reply(tag, reply, &mut bytes);
-        Self { len, bytes }
+    /// A reply frame (kind 2) with tag `tag`.
+    pub fn reply(tag: u32, reply: &Reply) -> Self {
+        Self::encode(MessageKind::Reply, tag, reply)
     }
 
-    pub(crate) fn driver_request(tag: u32, request: &DriverRequest) -> Self {
-        let mut bytes = [0u8; MAX_FRAME];
-        let len = encode_driver_request(tag, request, &mut bytes);
-        Self { len, bytes }
+    /// A driver request frame (kind 3) with tag `tag`.
+    pub fn driver_request(tag: u32, request: &DriverRequest) -> Self {
+        Self::encode(MessageKind::DriverRequest, tag, request)
+    }
+
+    /// Encode the body straight into the inline bytes; a body too long for
+    /// them is encoded again onto the heap. The bytes are those
+    /// `protocol::encode_*` produce (the `frames_match_the_protocol` test).
+    fn encode<T: Serialize>(kind: MessageKind, tag: u32, message: &T) -> Self {
+        let mut bytes = [0u8; INLINE_FRAME];
+        if let Ok(body) = postcard::to_slice(message, &mut bytes[HEADER_LEN..]) {
+            let body_len = body.len();
+            let len = HEADER_LEN + body_len;
+            bytes[..HEADER_LEN].copy_from_slice(FrameHeader::new(kind, tag, body_len).as_bytes());
+            // len ≤ INLINE_FRAME < 256.
+            return Self {
+                repr: Repr::Inline {
+                    len: len as u8,
+                    bytes,
+                },
+            };
+        }
+        let mut frame = Vec::with_capacity(HEADER_LEN + 2 * INLINE_FRAME);
+        frame.resize(HEADER_LEN, 0);
+        // Every message is bounded by construction (the protocol's
+        // `message_sizes_stay_bounded` test guards MAX_BODY), and a Vec
+        // takes any length, so this cannot fail.
+        let mut frame = postcard::to_extend(message, frame).unwrap_or_default();
+        let body_len = frame.len().saturating_sub(HEADER_LEN);
+        if frame.len() < HEADER_LEN || body_len > MAX_BODY {
+            unreachable_bound();
+        }
+        frame[..HEADER_LEN].copy_from_slice(FrameHeader::new(kind, tag, body_len).as_bytes());
+        Self {
+            repr: Repr::Heap(frame.into_boxed_slice()),
+        }
     }
 }
 
+impl core::fmt::Debug for FrameBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FrameBuf")
+            .field("len", &self.as_slice().len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cold]
+fn unreachable_bound() -> ! {
+    panic!("a message exceeded MAX_BODY; the protocol's size bound is broken")
+}
+
 /// Something the home must do on the server's behalf.
-#[derive(Clone)]
-// Replies stay inline: effects are reused between frames, so boxing would
-// add an allocation per reply for nothing.
-#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
 pub enum Effect {
     /// Send this frame to that client: a reply (kind 2) to a client, or a
     /// driver request (kind 3) to a driver's connection.
@@ -94,8 +154,6 @@ pub trait Courier {
 pub fn carry_out(courier: &mut impl Courier, effects: &mut Vec<Effect>) {
     let mut more = Vec::new();
     while !effects.is_empty() {
-        // By reference: an effect holds a whole frame buffer, and moving
-        // it out would copy that.
         for effect in effects.iter() {
             match effect {
                 Effect::Send { to, frame } => courier.send(*to, frame, &mut more),
@@ -107,5 +165,87 @@ pub fn carry_out(courier: &mut impl Courier, effects: &mut Vec<Effect>) {
     }
     if more.capacity() > effects.capacity() {
         core::mem::swap(effects, &mut more);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{encode_driver_request, encode_reply, Errno, MAX_FRAME, PROC_CHUNK};
+
+    fn protocol_reply(tag: u32, reply: &Reply) -> alloc::vec::Vec<u8> {
+        let mut buf = [0u8; MAX_FRAME];
+        let len = encode_reply(tag, reply, &mut buf);
+        buf[..len].to_vec()
+    }
+
+    #[test]
+    fn frames_match_the_protocol() {
+        let full = heapless::Vec::from_slice(&[0xa5; PROC_CHUNK]).unwrap();
+        let replies = [
+            Reply::Done,
+            Reply::Error(Errno::ENOMEM),
+            Reply::Mapped { addr: u64::MAX },
+            Reply::Value(i64::MIN),
+            Reply::Hello {
+                pid: u32::MAX,
+                arena_base: u64::MAX,
+                arena_size: u64::MAX,
+            },
+            // Just past the inline bytes, and the largest reply there is.
+            Reply::ProcText {
+                total: 1,
+                data: heapless::Vec::from_slice(&[7; INLINE_FRAME]).unwrap(),
+            },
+            Reply::ProcText {
+                total: u32::MAX,
+                data: full,
+            },
+        ];
+        for (tag, reply) in replies.iter().enumerate() {
+            let tag = u32::MAX - tag as u32;
+            let frame = FrameBuf::reply(tag, reply);
+            assert_eq!(
+                frame.as_slice(),
+                &protocol_reply(tag, reply)[..],
+                "{reply:?}"
+            );
+        }
+        let request = DriverRequest::Lookup {
+            path: "a/long/enough/path/to/leave/the/inline/bytes"
+                .try_into()
+                .unwrap(),
+            flags: 0o1102,
+            mode: 0o644,
+        };
+        let mut buf = [0u8; MAX_FRAME];
+        let len = encode_driver_request(9, &request, &mut buf);
+        assert!(len > INLINE_FRAME);
+        assert_eq!(
+            FrameBuf::driver_request(9, &request).as_slice(),
+            &buf[..len]
+        );
+    }
+
+    #[test]
+    fn an_effect_is_small() {
+        // Effects are pushed, moved and carried out by value.
+        assert!(core::mem::size_of::<Effect>() <= 64);
+    }
+
+    #[test]
+    fn the_common_replies_are_held_inline() {
+        for reply in [
+            Reply::Mapped { addr: u64::MAX },
+            Reply::Error(Errno::EINVAL),
+            Reply::Hello {
+                pid: u32::MAX,
+                arena_base: u64::MAX,
+                arena_size: u64::MAX,
+            },
+        ] {
+            let frame = FrameBuf::reply(1, &reply);
+            assert!(matches!(frame.repr, Repr::Inline { .. }), "{reply:?}");
+        }
     }
 }

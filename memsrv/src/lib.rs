@@ -285,15 +285,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         effects: &mut Vec<Effect>,
     ) {
-        let reply = match self.request(client, tag, request, effects) {
-            Ok(Answer::Later) => return,
-            Ok(Answer::Now(reply)) => reply,
-            Err(e) => Reply::Error(e),
+        // The reply is encoded where it lies: a `Reply` is a kilobyte, a
+        // move would copy all of it.
+        let Some(frame) = self.request(client, tag, request, effects).frame(tag) else {
+            return;
         };
-        effects.push(Effect::Send {
-            to: client,
-            frame: FrameBuf::reply(tag, &reply),
-        });
+        effects.push(Effect::Send { to: client, frame });
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
@@ -339,12 +336,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// the next frame or tick.
     pub fn handle(&mut self, client: ClientId, request: Request) -> Answer {
         let mut fx = core::mem::take(&mut self.outbox);
-        let result = self.dispatch(client, 0, request, &mut fx);
+        let outcome = self.dispatch(client, 0, request, &mut fx);
         self.settle(&mut fx);
         self.outbox = fx;
-        // (Unwrapped last, straight into the caller's slot: the anonymous
-        // fast path copies its reply once.)
-        result.unwrap_or_else(|e| Answer::Now(Reply::Error(e)))
+        outcome.into_answer()
     }
 
     /// [`Self::handle`] for a request the test knows is answered at once.
@@ -376,10 +371,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         tag: u32,
         request: Request,
         fx: &mut Vec<Effect>,
-    ) -> Result<Answer, Errno> {
-        let reply = self.dispatch(client, tag, request, fx);
+    ) -> Outcome {
+        let outcome = self.dispatch(client, tag, request, fx);
         self.settle(fx);
-        reply
+        outcome
     }
 
     /// Carry out what the last step left for later: descriptors of exited
@@ -402,8 +397,89 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
     }
 
+    /// One request's outcome, errors included; the common calls (anonymous
+    /// mmap, munmap, the sysctl read) are served first.
     #[inline(always)]
     fn dispatch(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: Request,
+        fx: &mut Vec<Effect>,
+    ) -> Outcome {
+        match request {
+            Request::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                offset,
+                unit,
+            } if flags & MAP_ANONYMOUS != 0 => {
+                let args = MmapArgs {
+                    addr,
+                    len,
+                    prot,
+                    flags,
+                    fd,
+                };
+                match self.mmap_anon(client, &args, offset, unit) {
+                    Ok(addr) => Outcome::Mapped(addr),
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+            Request::Munmap { addr, len } => match self.munmap(client, addr, len) {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Failed(e),
+            },
+            Request::ReadSysctl {
+                name: Sysctl::NrTrimPages,
+            } => match self.caller_mm(client) {
+                Ok(_) => Outcome::Value(i64::from(self.nommu.tunables.nr_trim_pages)),
+                Err(e) => Outcome::Failed(e),
+            },
+            request => match self.dispatch_other(client, tag, request, fx) {
+                Ok(answer) => Outcome::Answer(answer),
+                Err(e) => Outcome::Failed(e),
+            },
+        }
+    }
+
+    /// The calling process's address space, for the common calls (the
+    /// same checks, in the same order, as [`Self::dispatch_other`]'s).
+    #[inline(always)]
+    fn caller_mm(&mut self, client: ClientId) -> Result<mm::MmId, Errno> {
+        let (pid, caller) = self.procs.caller(client)?;
+        let mm = caller.mm;
+        self.nommu.shm.actor = pid;
+        Ok(mm)
+    }
+
+    /// Anonymous `mmap` (spec §2, §4).
+    #[inline(always)]
+    fn mmap_anon(
+        &mut self,
+        client: ClientId,
+        args: &MmapArgs,
+        offset: u64,
+        unit: protocol::OffsetUnit,
+    ) -> Result<u64, Errno> {
+        let mm = self.caller_mm(client)?;
+        let pgoff = offset_to_pgoff(offset, unit)?;
+        self.nommu.do_mmap_anon(mm, args, pgoff, &mut self.memory)
+    }
+
+    /// `munmap` (spec §3.5).
+    #[inline(always)]
+    fn munmap(&mut self, client: ClientId, addr: u64, len: u64) -> Result<(), Errno> {
+        let mm = self.caller_mm(client)?;
+        self.nommu.do_munmap(mm, addr, len)
+    }
+
+    /// Every other request.
+    #[inline(always)]
+    fn dispatch_other(
         &mut self,
         client: ClientId,
         tag: u32,
@@ -474,26 +550,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     flags,
                     fd,
                 };
+                // Anonymous mappings were served by `dispatch`.
                 let pgoff = offset_to_pgoff(offset, unit)?;
-                if flags & MAP_ANONYMOUS == 0 {
-                    return self.mmap_file(&who, &args, pgoff, fx);
-                }
-                let addr = self
-                    .nommu
-                    .do_mmap_anon(mm, &args, pgoff, &mut self.memory)?;
-                Ok(Reply::Mapped { addr })
-            }
-            Request::Munmap { addr, len } => {
-                self.nommu.do_munmap(mm, addr, len)?;
-                Ok(Reply::Done)
+                return self.mmap_file(&who, &args, pgoff, fx);
             }
             Request::ReadProc { view, offset } => {
                 let text = self.proc_text(view, mm, uid)?;
                 Ok(proc_slice(&text, offset))
             }
-            Request::ReadSysctl {
-                name: Sysctl::NrTrimPages,
-            } => Ok(Reply::Value(i64::from(self.nommu.tunables.nr_trim_pages))),
+            // Served by `dispatch`.
+            Request::Munmap { .. } | Request::ReadSysctl { .. } => Err(Errno::EINVAL),
             Request::WriteSysctl {
                 name: Sysctl::NrTrimPages,
                 value,
@@ -664,6 +730,47 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// test tell a fragmented arena from a wrong `ENOMEM`).
     pub fn has_free_block(&self, order: u32) -> bool {
         self.nommu.pages.has_block(order)
+    }
+}
+
+/// What [`MemoryServer::dispatch`] produced. The common small replies are
+/// carried as their values and become a `Reply` only where the caller
+/// receives it (its return slot, or the frame they are encoded into): a
+/// `Reply` is a kilobyte, and every move of one on the way — into a
+/// `Result`, out of it — would copy all of it.
+// Boxing the large variant would cost an allocation per other request.
+#[allow(clippy::large_enum_variant)]
+enum Outcome {
+    Mapped(u64),
+    Done,
+    Value(i64),
+    Failed(Errno),
+    Answer(Answer),
+}
+
+impl Outcome {
+    #[inline(always)]
+    fn into_answer(self) -> Answer {
+        match self {
+            Self::Mapped(addr) => Answer::Now(Reply::Mapped { addr }),
+            Self::Done => Answer::Now(Reply::Done),
+            Self::Value(value) => Answer::Now(Reply::Value(value)),
+            Self::Failed(e) => Answer::Now(Reply::Error(e)),
+            Self::Answer(answer) => answer,
+        }
+    }
+
+    /// The reply frame with tag `tag`, unless the reply comes later.
+    #[inline(always)]
+    fn frame(&self, tag: u32) -> Option<FrameBuf> {
+        Some(match self {
+            Self::Mapped(addr) => FrameBuf::reply(tag, &Reply::Mapped { addr: *addr }),
+            Self::Done => FrameBuf::reply(tag, &Reply::Done),
+            Self::Value(value) => FrameBuf::reply(tag, &Reply::Value(*value)),
+            Self::Failed(e) => FrameBuf::reply(tag, &Reply::Error(*e)),
+            Self::Answer(Answer::Now(reply)) => FrameBuf::reply(tag, reply),
+            Self::Answer(Answer::Later) => return None,
+        })
     }
 }
 

@@ -4,7 +4,8 @@
 //! Legacy rb-tree order, so identical mappings coexist (spec §3.4 server
 //! decision). Mappings of one address space may overlap (shared regions), so
 //! an address lookup scans back from the address only as far as the longest
-//! mapping could reach, never over the whole set.
+//! mapping could reach (known within a factor of two from a count of
+//! mappings per power-of-two length class), never over the whole set.
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -35,12 +36,61 @@ pub struct Vma {
     pub backing: Option<Arc<BackingObject>>,
 }
 
+/// How many mappings there are of each length class, to bound the backward
+/// scan of [`Mm::find_vma`]: class `k` holds the lengths of bit length
+/// `k + 1` (`[2^k, 2^(k+1))`). Counting costs an array slot per change,
+/// where an exact multiset of lengths would cost a tree update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LengthClasses {
+    count: [u32; 64],
+    /// Bit `k` set while class `k` is not empty.
+    occupied: u64,
+}
+
+impl Default for LengthClasses {
+    fn default() -> Self {
+        Self {
+            count: [0; 64],
+            occupied: 0,
+        }
+    }
+}
+
+impl LengthClasses {
+    /// The class of a length ≥ 1.
+    fn class(len: u64) -> usize {
+        (63 - len.max(1).leading_zeros()) as usize
+    }
+
+    fn add(&mut self, len: u64) {
+        let k = Self::class(len);
+        self.count[k] += 1;
+        self.occupied |= 1 << k;
+    }
+
+    fn remove(&mut self, len: u64) {
+        let k = Self::class(len);
+        self.count[k] = self.count[k].saturating_sub(1);
+        if self.count[k] == 0 {
+            self.occupied &= !(1 << k);
+        }
+    }
+
+    /// At least the longest length counted (less than twice it); `None`
+    /// when nothing is counted.
+    fn longest_bound(&self) -> Option<u64> {
+        let k = 63 - self.occupied.checked_ilog2()?;
+        Some(u64::MAX >> k)
+    }
+}
+
 /// One address space, shared by every process that uses it (`CLONE_VM`).
 #[derive(Default)]
 pub struct Mm {
     vmas: BTreeMap<VmaKey, Vma>,
-    /// Multiset of VMA lengths, to bound the backward scan of [`Mm::find_vma`].
-    lengths: BTreeMap<u64, u32>,
+    /// The mappings' lengths by class, to bound the backward scan of
+    /// [`Mm::find_vma`].
+    lengths: LengthClasses,
     /// Processes (live or waiting to be claimed) using this address space.
     pub users: u32,
 }
@@ -67,19 +117,13 @@ impl Mm {
     }
 
     pub fn insert(&mut self, key: VmaKey, vma: Vma) {
-        *self.lengths.entry(key.end - key.start).or_insert(0) += 1;
+        self.lengths.add(key.end - key.start);
         self.vmas.insert(key, vma);
     }
 
     pub fn remove(&mut self, key: &VmaKey) -> Option<Vma> {
         let vma = self.vmas.remove(key)?;
-        let len = key.end - key.start;
-        if let Some(n) = self.lengths.get_mut(&len) {
-            *n -= 1;
-            if *n == 0 {
-                self.lengths.remove(&len);
-            }
-        }
+        self.lengths.remove(key.end - key.start);
         Some(vma)
     }
 
@@ -98,7 +142,7 @@ impl Mm {
     /// `find_vma` (Legacy): the first mapping, in `(start, end, seq)` order,
     /// that contains `addr`.
     pub fn find_vma(&self, addr: u64) -> Option<VmaKey> {
-        let longest = *self.lengths.keys().next_back()?;
+        let longest = self.lengths.longest_bound()?;
         let upper = VmaKey {
             start: addr,
             end: u64::MAX,
@@ -136,12 +180,12 @@ impl Mm {
 
     /// Consistency of the length index (invariant checker).
     pub fn check_lengths(&self) -> Result<(), alloc::string::String> {
-        let mut expect: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut expect = LengthClasses::default();
         for key in self.vmas.keys() {
             if key.start >= key.end {
                 return Err(alloc::format!("empty or inverted VMA {key:?}"));
             }
-            *expect.entry(key.end - key.start).or_insert(0) += 1;
+            expect.add(key.end - key.start);
         }
         if expect != self.lengths {
             return Err("VMA length index out of date".into());
@@ -186,8 +230,30 @@ mod tests {
         );
         mm.check_lengths().unwrap();
         let k = mm.rekey(&key(0x8000, 0x9000, 3), 0x8000, 0x8800).unwrap();
+        assert_eq!(mm.lengths.longest_bound(), Some(0x1fff));
         assert_eq!(mm.find_vma(0x8900), None);
         assert_eq!(mm.find_vma(0x8000), Some(k));
         mm.check_lengths().unwrap();
+    }
+
+    #[test]
+    fn the_scan_bound_covers_the_longest_mapping_within_twice_its_length() {
+        let mut classes = LengthClasses::default();
+        assert_eq!(classes.longest_bound(), None);
+        for len in [1, 4096, 4097, 0x3000, u64::MAX] {
+            classes.add(len);
+            let bound = classes.longest_bound().unwrap();
+            assert!(bound >= len && bound / 2 < len, "{len:#x}: {bound:#x}");
+            classes.remove(len);
+        }
+        classes.add(4096);
+        classes.add(1 << 20);
+        classes.add(1 << 20);
+        classes.remove(1 << 20);
+        assert_eq!(classes.longest_bound(), Some((2 << 20) - 1));
+        classes.remove(1 << 20);
+        assert_eq!(classes.longest_bound(), Some(8191));
+        classes.remove(4096);
+        assert_eq!(classes.longest_bound(), None);
     }
 }

@@ -19,9 +19,17 @@ impl Nommu {
         // Linux would wrap; a range past the top of the address space names
         // no mapping, so refuse it as one that matches nothing.
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        let mut mm = self.mms.remove(&mm_id).ok_or(Errno::EINVAL)?;
-        let result = self.munmap_in(mm_id, &mut mm, start, end);
-        self.mms.insert(mm_id, mm);
+        // The steps below need the address space and the rest of the state
+        // at once, so the map of address spaces is set aside for the call
+        // (a move of its root; none of those steps looks at another address
+        // space) where removing and re-inserting the one address space
+        // would rebalance the map twice.
+        let mut mms = core::mem::take(&mut self.mms);
+        let result = match mms.get_mut(&mm_id) {
+            Some(mm) => self.munmap_in(mm_id, mm, start, end),
+            None => Err(Errno::EINVAL),
+        };
+        self.mms = mms;
         result
     }
 

@@ -5,9 +5,10 @@
 //! the registry's order is `(start, creation sequence)`; a region keeps a
 //! stable [`RegionId`] while its start moves (munmap of its head).
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::sync::Arc;
+use hashbrown::HashMap;
 
 use crate::vm_flags::VmFlags;
 
@@ -64,7 +65,10 @@ pub struct Region {
 /// The global registry (`nommu_region_tree`).
 #[derive(Default)]
 pub struct RegionRegistry {
-    by_id: BTreeMap<RegionId, Region>,
+    /// The regions by id: a hash map, since only the start index needs an
+    /// order (and no code walks this one), and a lookup or update there
+    /// costs no tree walk.
+    by_id: HashMap<RegionId, Region>,
     by_start: BTreeSet<(u64, RegionId)>,
     next_seq: u64,
 }

@@ -39,8 +39,8 @@ use nommu::sys::socket::{Datagram, MAX_FDS};
 use nommu::sys::{eventfd_drain, poll};
 use nommu::transport::channel_page::{ChannelPage, Posted, Spin};
 use protocol::{
-    decode_reply, decode_request, encode_reply, encode_request, peek, Errno, MessageKind, Reply,
-    Request, MAX_FRAME,
+    decode_reply, decode_request, encode_request, peek, Errno, MessageKind, Reply, Request,
+    MAX_FRAME,
 };
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -284,12 +284,7 @@ impl Session {
     /// Answer the request `tag` over the socket with an error, without
     /// memsrv.
     fn refuse(&mut self, tag: u32, errno: Errno) {
-        let mut reply = FrameBuf {
-            len: 0,
-            bytes: [0u8; MAX_FRAME],
-        };
-        reply.len = encode_reply(tag, &Reply::Error(errno), &mut reply.bytes);
-        self.send_socket(&reply);
+        self.send_socket(&FrameBuf::reply(tag, &Reply::Error(errno)));
     }
 
     /// Hand one frame to memsrv and carry out what it says.
