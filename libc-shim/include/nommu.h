@@ -24,6 +24,13 @@
  * MAP_FAILED or -1. NOMMU_TRANSPORT=socket makes requests travel over the
  * socket instead of the shared channel page (for comparison only).
  *
+ * Pointers. Every pointer the library reads or writes for its caller (a
+ * struct shmid_ds, struct stat, struct flock, futex timeout, read/write
+ * buffer, path string, ...) is reached the way the kernel reaches user
+ * memory, through a system call that checks it (process_vm_readv/
+ * process_vm_writev on this process, else a pipe): one the kernel would
+ * reject (unmapped, read-only for a write) fails EFAULT, never a crash.
+ *
  * The library itself never calls the symbols it exports (it reaches the host
  * kernel with syscall()), so exporting them cannot recurse; the one
  * exception is close() of a descriptor the library owns, which its own
@@ -49,7 +56,7 @@
  * locks of this process only. A process's own locks never conflict with
  * each other, so they are checked as Linux checks them (EINVAL for a bad
  * l_type, l_whence or range, EBADF for a read lock without read access or
- * a write lock without write access, EFAULT for a NULL struct flock), then
+ * a write lock without write access, EFAULT for a bad struct flock), then
  * F_SETLK/F_SETLKW succeed and F_GETLK answers F_UNLCK. The server keeps
  * no locks: locks do NOT exclude other processes (two processes writing
  * one SQLite database on a server file corrupt it). F_OFD_* fail EINVAL.

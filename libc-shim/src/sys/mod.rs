@@ -5,7 +5,8 @@
 //! owned descriptors where the call can be made safe, and small
 //! `unsafe fn`s with their contract written down where it cannot (the
 //! [`host`] calls on a C caller's pointers). [`socket`] holds the
-//! `SOCK_SEQPACKET` calls.
+//! `SOCK_SEQPACKET` calls, [`user`] the copies from and to memory a C
+//! caller handed the shim (`EFAULT` for a bad pointer, never a fault).
 //!
 //! System calls are made with `syscall(SYS_..)`, never through the libc
 //! symbol of the same name, wherever the library exports that name itself:
@@ -20,6 +21,7 @@
 //! a server file straight to the host.
 
 pub mod socket;
+pub mod user;
 
 use core::sync::atomic::AtomicU32;
 use protocol::Errno;

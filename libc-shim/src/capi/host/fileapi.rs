@@ -6,9 +6,10 @@
 
 use super::fail;
 use super::files::{self, open_on_server, route_path, Route};
+use super::paths::CallerPath;
 use super::process::{self, global, FDS};
-use crate::sys::host;
-use core::ffi::{c_char, c_int, c_void, CStr};
+use crate::sys::{host, user};
+use core::ffi::{c_char, c_int, c_void};
 use protocol::{Errno, FileStat, DATA_CHUNK};
 
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
@@ -43,7 +44,8 @@ pub unsafe extern "C" fn nommu_openat(
 }
 
 /// # Safety
-/// `path` must be a NUL-terminated string.
+/// `path` must be a NUL-terminated string (a pointer that cannot be read
+/// fails `EFAULT`).
 pub(crate) unsafe fn open_at(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
     // `mode` is only there when the flags say so (the C caller passes it
     // as a variadic argument, else the register holds anything).
@@ -52,14 +54,13 @@ pub(crate) unsafe fn open_at(dirfd: c_int, path: *const c_char, flags: c_int, mo
     } else {
         0
     };
-    if path.is_null() {
-        return fail(Errno::EFAULT, -1);
-    }
-    // SAFETY: the caller passes a NUL-terminated string.
-    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-    match route_path(bytes) {
-        // SAFETY: `path` is the caller's NUL-terminated string.
-        Route::Host => unsafe { host::openat(dirfd, path, flags, mode) },
+    let path = match CallerPath::copy_in(path) {
+        Ok(p) => p,
+        Err(e) => return fail(e, -1),
+    };
+    match route_path(path.as_bytes()) {
+        // SAFETY: the copy is a NUL-terminated string.
+        Route::Host => unsafe { host::openat(dirfd, path.as_ptr(), flags, mode) },
         Route::Server(client, normal) => match open_on_server(client, &normal, flags, mode) {
             Ok(fd) => fd,
             Err(e) => fail(e, -1),
@@ -77,20 +78,15 @@ pub extern "C" fn nommu_close(fd: c_int) -> c_int {
 }
 
 /// Read a server file into `buf` in chunks (`offset: None` at the file
-/// position). The bytes are copied out of a local chunk, so the caller's
-/// buffer is only ever written.
-///
-/// # Safety
-/// `buf` must be writable for `len` bytes.
-unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
+/// position). Each chunk is read into a local buffer and copied out as
+/// the kernel copies to user memory: a `buf` that cannot be written
+/// fails `EFAULT` (or ends the read short after some bytes).
+fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
     let client = match global() {
         Ok(c) => c,
         Err(e) => return fail(e, -1),
     };
     let len = len.min(MAX_RW);
-    if buf.is_null() && len != 0 {
-        return fail(Errno::EFAULT, -1);
-    }
     let mut chunk = [0u8; DATA_CHUNK];
     let mut done = 0usize;
     loop {
@@ -104,10 +100,12 @@ unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<
             Err(e) if done == 0 => return fail(e, -1),
             Err(_) => break,
         };
-        // SAFETY: `done + got <= len`, and the caller passes `len`
-        // writable bytes at `buf`.
-        unsafe {
-            core::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.cast::<u8>().add(done), got);
+        let at = (buf as usize).wrapping_add(done) as *mut c_void;
+        if let Err(e) = user::copy_to_user(at, &chunk[..got]) {
+            if done == 0 {
+                return fail(e, -1);
+            }
+            break;
         }
         done += got;
         if got < want || done >= len {
@@ -117,30 +115,42 @@ unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<
     done as isize
 }
 
-/// # Safety
-/// `buf` must be readable for `len` bytes.
-unsafe fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
+/// Write `buf` to a server file in chunks, each copied in from the
+/// caller's memory first (`EFAULT` for bytes that cannot be read; after
+/// some bytes were written, a short count).
+fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
     let client = match global() {
         Ok(c) => c,
         Err(e) => return fail(e, -1),
     };
     let len = len.min(MAX_RW);
-    let data: &[u8] = if len == 0 {
-        &[]
-    } else if buf.is_null() {
-        return fail(Errno::EFAULT, -1);
-    } else {
-        // SAFETY: the caller passes `len` readable (initialised) bytes.
-        unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) }
-    };
-    let wrote = match offset {
-        Some(at) => client.pwrite(server, data, at),
-        None => client.write(server, data),
-    };
-    match wrote {
-        Ok(n) => n as isize,
-        Err(e) => fail(e, -1),
+    let mut chunk = [0u8; DATA_CHUNK];
+    let mut done = 0usize;
+    // `write(fd, "", 0)` still reaches the server (it checks the fd).
+    loop {
+        let want = (len - done).min(DATA_CHUNK);
+        let at = (buf as usize).wrapping_add(done) as *const c_void;
+        if let Err(e) = user::copy_from_user(&mut chunk[..want], at) {
+            if done == 0 {
+                return fail(e, -1);
+            }
+            break;
+        }
+        let wrote = match offset {
+            Some(o) => client.pwrite(server, &chunk[..want], o + done as u64),
+            None => client.write(server, &chunk[..want]),
+        };
+        let wrote = match wrote {
+            Ok(n) => n.min(want),
+            Err(e) if done == 0 => return fail(e, -1),
+            Err(_) => break,
+        };
+        done += wrote;
+        if wrote < want || done >= len {
+            break;
+        }
     }
+    done as isize
 }
 
 fn offset_of(offset: i64) -> Result<u64, Errno> {
@@ -154,8 +164,7 @@ fn offset_of(offset: i64) -> Result<u64, Errno> {
 #[no_mangle]
 pub unsafe extern "C" fn nommu_read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
     match FDS.server_fd(fd) {
-        // SAFETY: the caller's contract, passed on.
-        Some(server) => unsafe { server_read(server, buf, len, None) },
+        Some(server) => server_read(server, buf, len, None),
         // SAFETY: the caller's contract, passed on.
         None => unsafe { host::read(fd, buf, len) },
     }
@@ -168,8 +177,7 @@ pub unsafe extern "C" fn nommu_read(fd: c_int, buf: *mut c_void, len: usize) -> 
 #[no_mangle]
 pub unsafe extern "C" fn nommu_write(fd: c_int, buf: *const c_void, len: usize) -> isize {
     match FDS.server_fd(fd) {
-        // SAFETY: the caller's contract, passed on.
-        Some(server) => unsafe { server_write(server, buf, len, None) },
+        Some(server) => server_write(server, buf, len, None),
         // SAFETY: the caller's contract, passed on.
         None => unsafe { host::write(fd, buf, len) },
     }
@@ -188,8 +196,7 @@ pub unsafe extern "C" fn nommu_pread(
 ) -> isize {
     match FDS.server_fd(fd) {
         Some(server) => match offset_of(offset) {
-            // SAFETY: the caller's contract, passed on.
-            Ok(at) => unsafe { server_read(server, buf, len, Some(at)) },
+            Ok(at) => server_read(server, buf, len, Some(at)),
             Err(e) => fail(e, -1),
         },
         // SAFETY: the caller's contract, passed on.
@@ -210,8 +217,7 @@ pub unsafe extern "C" fn nommu_pwrite(
 ) -> isize {
     match FDS.server_fd(fd) {
         Some(server) => match offset_of(offset) {
-            // SAFETY: the caller's contract, passed on.
-            Ok(at) => unsafe { server_write(server, buf, len, Some(at)) },
+            Ok(at) => server_write(server, buf, len, Some(at)),
             Err(e) => fail(e, -1),
         },
         // SAFETY: the caller's contract, passed on.
@@ -275,15 +281,11 @@ pub unsafe extern "C" fn nommu_fstat(fd: c_int, st: *mut libc::stat) -> c_int {
         // SAFETY: the caller's contract, passed on.
         return unsafe { host::fstat(fd, st) };
     };
-    if st.is_null() {
-        return fail(Errno::EFAULT, -1);
-    }
-    match global().and_then(|c| c.fstat(server)) {
-        Ok(stat) => {
-            // SAFETY: the caller passes a writable struct stat.
-            unsafe { st.write(host_stat(&stat)) };
-            0
-        }
+    let result = global()
+        .and_then(|c| c.fstat(server))
+        .and_then(|stat| user::write_to_user(st, &host_stat(&stat)));
+    match result {
+        Ok(()) => 0,
         Err(e) => fail(e, -1),
     }
 }

@@ -50,7 +50,8 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 ///
 /// # Safety
 /// `timeout` must be null or readable for one `struct timespec` when the
-/// operation reads it as one.
+/// operation reads it as one (for a word in the arena, one that cannot be
+/// read fails `EFAULT`; the host kernel checks its own).
 #[no_mangle]
 pub unsafe extern "C" fn nommu_futex(
     uaddr: *mut c_int,
@@ -70,8 +71,9 @@ pub unsafe extern "C" fn nommu_futex(
         if timeout.is_null() {
             return Ok(None);
         }
-        // SAFETY: the caller passes a readable timespec for a wait.
-        let ts = unsafe { timeout.read_unaligned() };
+        // SAFETY: struct timespec is plain integers; one that cannot be
+        // read fails EFAULT, as from the kernel.
+        let ts = unsafe { crate::sys::user::read_from_user(timeout) }?;
         timespec_ns(&ts).map(Some)
     };
     let (timeout_ns, val2) = match cmd {
