@@ -1,6 +1,8 @@
 //! The shim's side of what the Linux Test Project found, each shown by a
 //! C program linked with `libnommu.a` against a private `memsrvd`: a bad
-//! pointer handed to the library gives `EFAULT`, never a crash.
+//! pointer handed to the library gives `EFAULT`, never a crash; a child
+//! made by `fork()` connects as a new process, never speaking for its
+//! parent.
 
 #[path = "common/daemon.rs"]
 mod daemon;
@@ -15,5 +17,25 @@ fn bad_pointers_are_efault() {
         "bad_pointers",
     );
     assert!(out.contains("bad_pointers: ok"), "{out}");
+    d.assert_all_free();
+}
+
+/// `nobody`/`nogroup`: an unprivileged user and group.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn a_forked_child_speaks_for_itself() {
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "this test switches users: run it as root"
+    );
+    let d = Daemon::start_with(&["--mount", "/srv=ramfs"]);
+    let out = c_command(&d, "fork_child")
+        .args([NOBODY.to_string(), NOBODY.to_string()])
+        .output()
+        .unwrap();
+    let out = check(out, "fork_child");
+    assert!(out.contains("fork_child: ok"), "{out}");
     d.assert_all_free();
 }

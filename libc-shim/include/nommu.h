@@ -34,9 +34,18 @@
  * The library itself never calls the symbols it exports (it reaches the host
  * kernel with syscall()), so exporting them cannot recurse; the one
  * exception is close() of a descriptor the library owns, which its own
- * close() hands straight to the host. A fork()ed child
- * inherits the parent's connection and would speak for the parent: on
- * no-MMU there is no fork, use vfork+exec.
+ * close() hands straight to the host.
+ *
+ * fork(). A child made by fork() never speaks for its parent: the library's
+ * pthread_atfork handlers (registered when it first connects) close the
+ * child's copies of the parent's connections and server files (those
+ * descriptors fail EBADF in the child), and the child's next call connects
+ * anew, as a new process of the server with an empty address space (as
+ * clone without CLONE_VM gives) and the child's own pid and credentials (a
+ * child that setuid()s first acts as the new user). The arena stays
+ * mapped: memory the parent shares (a SysV segment, a MAP_SHARED server
+ * file) is the same bytes in the child once it attaches it. A child made
+ * by a raw clone system call, which runs no atfork handlers, is not seen.
  *
  * Files. The daemon serves files and devices through backing-device
  * drivers mounted at paths (memsrvd --mount, e.g. /rom, /dev/shm, /data,

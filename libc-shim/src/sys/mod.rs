@@ -248,6 +248,24 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
     }
 }
 
+/// Register handlers the C library runs around `fork()`: `prepare` in
+/// the forking thread before the fork, `parent` in it after, `child` in
+/// the child's only thread after.
+pub fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) -> Result<(), Errno> {
+    // SAFETY: three functions that live as long as the program (they are
+    // `fn` items of this library).
+    let ret = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Errno(u16::try_from(ret).unwrap_or(Errno::EIO.0)))
+    }
+}
+
 /// The host kernel's calls that the C surface passes a C caller's
 /// arguments on to (file calls, futexes, `mremap`, the small memory
 /// calls), reached with `syscall` (never through the library's own

@@ -8,7 +8,7 @@ use crate::sys::eventfd_ring;
 use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
 use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -190,6 +190,20 @@ impl DaemonConnection {
             welcome,
             lock: Mutex::new(()),
         })
+    }
+
+    /// Let go of this connection in a child made by `fork()`: close the
+    /// child's copies of the socket and the doorbell, so the daemon sees
+    /// the parent's connection end when the *parent* closes it, and leave
+    /// the arena mapped (it is `MAP_SHARED`; the child's own connection
+    /// shares the mapping). Nothing is sent: the connection speaks for
+    /// the parent. The connection must never be used or dropped again
+    /// (the caller leaks it); a stray use meets closed descriptors.
+    pub(crate) fn close_in_forked_child(&self) {
+        crate::sys::host::close(self.socket.as_fd().as_raw_fd());
+        if let Some(fast) = &self.fast {
+            crate::sys::host::close(fast.doorbell.as_raw_fd());
+        }
     }
 
     /// What the handshake told: our pid and the arena.

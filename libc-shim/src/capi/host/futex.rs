@@ -16,7 +16,7 @@
 
 use super::fail;
 use super::memory::in_arena;
-use super::process::{give_back_waiter, take_waiter};
+use super::process::{discard_waiter, give_back_waiter, take_waiter};
 use crate::abi;
 use crate::client::Client;
 use crate::sys::host;
@@ -124,7 +124,9 @@ fn wait_on_own_connection(
 ) -> Result<i64, Errno> {
     let client = take_waiter()?;
     let result = call(&client);
-    if result != Err(Errno::ENOTCONN) {
+    if result == Err(Errno::ENOTCONN) {
+        discard_waiter(client);
+    } else {
         give_back_waiter(client);
     }
     result
