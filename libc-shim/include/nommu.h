@@ -12,7 +12,10 @@
  *
  * The library finds the daemon through the environment variable
  * NOMMU_SOCKET (default /tmp/nommu.sock) and connects lazily, once, on the
- * first call from any thread. The connection hands over the arena, which is
+ * first call from any thread. Connecting never puts the thread to sleep (it
+ * waits for the daemon's welcome polling and yielding), so a first call acts
+ * as any other: a FUTEX_WAIT that connects does not look asleep before its
+ * wait is queued. The connection hands over the arena, which is
  * mapped at the same address in this process as in the daemon and every
  * other client: an address returned by mmap means the same bytes in every
  * process, as on a machine without an MMU. The arena's address range must

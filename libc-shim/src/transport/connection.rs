@@ -21,6 +21,10 @@ pub const DEFAULT_SOCKET: &str = "/tmp/nommu.sock";
 /// How long a parked client sleeps before it checks the daemon is alive.
 const PARK_SLICE: Duration = Duration::from_millis(50);
 
+/// How long the handshake waits for the welcome awake (see
+/// [`DaemonConnection::open`]) before it sleeps in `recvmsg`.
+const WELCOME_AWAKE: Duration = Duration::from_secs(2);
+
 /// The tag of the handshake frame; [`Client`] numbers its own from 1.
 const HELLO_TAG: u32 = 0;
 
@@ -140,6 +144,12 @@ impl DaemonConnection {
             &mut frame,
         );
         socket.send(&frame[..len]).map_err(ConnectError::Socket)?;
+        // The connection may be made inside a caller's first call, and
+        // that call may be a FUTEX_WAIT: a thread asleep in recvmsg here
+        // looks waiting (to /proc, to a waker that waits for it to sleep)
+        // before its wait is queued. So the welcome is awaited awake, and
+        // only a daemon slower than WELCOME_AWAKE is slept on.
+        socket.wait_readable_awake(WELCOME_AWAKE);
         let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
         let (got, _) = socket
             .recv_with_fds(&mut frame, &mut fds)

@@ -1,6 +1,8 @@
 //! The process-wide state of the host C surface, in one place: the one
-//! connection to `memsrvd` (made lazily, by whichever thread calls first;
-//! a child made by `fork()` lets go of its parent's and makes its own),
+//! connection to `memsrvd` (made lazily, by whichever thread calls first,
+//! without ever sleeping so that no call acts differently for being the
+//! first; a child made by `fork()` lets go of its parent's and makes its
+//! own),
 //! the descriptor and status-flag tables, the server's mount list, the
 //! idle connections of futex waiters and the tag counter of host-file
 //! opens. No other module of the C surface holds a `static`; they all ask
@@ -14,7 +16,7 @@ use core::cell::{Cell, RefCell};
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use protocol::{Errno, MAX_MOUNTS};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, MutexGuard, Once, TryLockError};
 
 // ---- the connection ----
 
@@ -42,7 +44,7 @@ pub fn global() -> Result<&'static Client<DaemonConnection>, Errno> {
         // SAFETY: a non-null CLIENT is a leaked Box that is never freed.
         return Ok(unsafe { &*current });
     }
-    let _guard = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = lock_awake(&CONNECTING);
     let current = CLIENT.load(Ordering::Acquire);
     if !current.is_null() {
         // SAFETY: as above.
@@ -61,6 +63,20 @@ pub fn global() -> Result<&'static Client<DaemonConnection>, Errno> {
     let client: &'static Client<DaemonConnection> = Box::leak(Box::new(Client::new(connection)));
     CLIENT.store(ptr::from_ref(client).cast_mut(), Ordering::Release);
     Ok(client)
+}
+
+/// Take `lock` without sleeping: try, yield, try again. A connection is
+/// made inside a caller's call, maybe its first, maybe a FUTEX_WAIT, and
+/// a thread asleep on a lock looks waiting before its wait is queued (see
+/// `DaemonConnection::open`); connections are made rarely and quickly.
+fn lock_awake<T>(lock: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    loop {
+        match lock.try_lock() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
 }
 
 /// A new connection to the daemon named by `$NOMMU_SOCKET` (else
@@ -151,7 +167,7 @@ pub(crate) fn take_waiter() -> Result<Client<DaemonConnection>, Errno> {
     match idle {
         Some(client) => Ok(client),
         None => {
-            let _guard = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = lock_awake(&CONNECTING);
             Ok(Client::new(open_connection()?))
         }
     }
