@@ -3,8 +3,7 @@
 //! pointer handed to the library gives `EFAULT`, never a crash; a child
 //! made by `fork()` connects as a new process, never speaking for its
 //! parent; a `FUTEX_WAIT` that is a program's first call (the library
-//! connects inside it) is woken like any other; `chmod`, `chown` and their
-//! path forms of a server path are the server's.
+//! connects inside it) is woken like any other.
 
 #[path = "common/daemon.rs"]
 mod daemon;
@@ -54,16 +53,5 @@ fn a_first_call_futex_wait_is_woken_like_any_other() {
         let out = check(out, &format!("futex_first run {run}"));
         assert!(out.contains("futex_first: ok"), "{out}");
     }
-    d.assert_all_free();
-}
-
-#[test]
-fn chmod_and_chown_of_server_paths_are_the_servers() {
-    let d = Daemon::start_with(&["--mount", "/srv=ramfs"]);
-    let out = check(
-        c_command(&d, "chmod_paths").output().unwrap(),
-        "chmod_paths",
-    );
-    assert!(out.contains("chmod_paths: ok"), "{out}");
     d.assert_all_free();
 }

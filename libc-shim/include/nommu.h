@@ -79,10 +79,9 @@
  * pointer-sized value: glibc reads it as void *, and on x86-64 and
  * AArch64 Linux a variadic argument travels where a fixed one would.
  * fsync/fdatasync of a server file succeed at once: its bytes live in the
- * server, there is nothing to flush. fchmod/fchown of a server file, and
- * chmod, fchmodat, chown, fchownat, lchown of an absolute path under a
- * mount, succeed only when nothing changes (EPERM otherwise: the server has
- * no call to change a mode or owner); other paths go to the host.
+ * server, there is nothing to flush. fchmod/fchown of a server file
+ * succeed only when nothing changes (EPERM otherwise: the server has no
+ * such call).
  *
  * stat, lstat (and stat64, lstat64), access and unlink of an absolute
  * path under a mount go to the server: stat opens the path (read-only, or
@@ -195,11 +194,6 @@ int fsync(int fd);
 int fdatasync(int fd);
 int fchmod(int fd, mode_t mode);
 int fchown(int fd, uid_t uid, gid_t gid);
-int chmod(const char *path, mode_t mode);
-int fchmodat(int dirfd, const char *path, mode_t mode, int flags);
-int chown(const char *path, uid_t uid, gid_t gid);
-int lchown(const char *path, uid_t uid, gid_t gid);
-int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
 
 /* Shared memory, futexes, mremap and the small memory calls, also exported
  * with feature "posix" (signatures of <sys/shm.h>, <sys/mman.h>; futex has
@@ -247,11 +241,6 @@ int nommu_fsync(int fd);
 int nommu_fdatasync(int fd);
 int nommu_fchmod(int fd, mode_t mode);
 int nommu_fchown(int fd, uid_t uid, gid_t gid);
-int nommu_chmod(const char *path, mode_t mode);
-int nommu_fchmodat(int dirfd, const char *path, mode_t mode, int flags);
-int nommu_chown(const char *path, uid_t uid, gid_t gid);
-int nommu_lchown(const char *path, uid_t uid, gid_t gid);
-int nommu_fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
 int nommu_shmget(key_t key, size_t size, int shmflg);
 void *nommu_shmat(int shmid, const void *shmaddr, int shmflg);
 int nommu_shmdt(const void *shmaddr);

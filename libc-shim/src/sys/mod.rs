@@ -418,40 +418,6 @@ pub mod host {
         unsafe { libc::syscall(libc::SYS_fchown, fd, uid, gid) as c_int }
     }
 
-    /// `fchmodat(dirfd, path, mode, flags)`: the old system call for
-    /// `flags` 0, `fchmodat2` for any other (`EOPNOTSUPP` where the kernel
-    /// has no `fchmodat2`, as glibc answers for a symbolic link).
-    ///
-    /// # Safety
-    /// `path` must be a NUL-terminated string.
-    pub unsafe fn fchmodat(dirfd: c_int, path: *const c_char, mode: u32, flags: c_int) -> c_int {
-        if flags == 0 {
-            // SAFETY: the kernel reads the path.
-            return unsafe { libc::syscall(libc::SYS_fchmodat, dirfd, path, mode) as c_int };
-        }
-        // SAFETY: the kernel reads the path.
-        let ret = unsafe { libc::syscall(libc::SYS_fchmodat2, dirfd, path, mode, flags) as c_int };
-        if ret < 0 && super::last_errno() == protocol::Errno::ENOSYS {
-            super::set_errno(protocol::Errno(libc::EOPNOTSUPP as u16));
-        }
-        ret
-    }
-
-    /// `fchownat(dirfd, path, uid, gid, flags)`.
-    ///
-    /// # Safety
-    /// `path` must be a NUL-terminated string.
-    pub unsafe fn fchownat(
-        dirfd: c_int,
-        path: *const c_char,
-        uid: u32,
-        gid: u32,
-        flags: c_int,
-    ) -> c_int {
-        // SAFETY: the kernel reads the path.
-        unsafe { libc::syscall(libc::SYS_fchownat, dirfd, path, uid, gid, flags) as c_int }
-    }
-
     /// `futex(uaddr, op, val, timeout, uaddr2, val3)` on host memory.
     ///
     /// # Safety

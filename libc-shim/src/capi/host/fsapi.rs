@@ -37,11 +37,9 @@
 //!   live in the server (ramfs pages, a driver's device), and the server's
 //!   writes have reached the driver when `write` returns; nothing is left
 //!   to flush from this process.
-//! * **`fchmod`/`fchown`** of a server file, and **`chmod`, `fchmodat`,
-//!   `chown`, `fchownat`, `lchown`** of a path under a server mount: the
-//!   server has no call to change an object's mode or owner. Asking for
-//!   what it already has succeeds, anything else fails `EPERM` (the file
-//!   is looked at as `stat` looks); the stand-in is never changed.
+//! * **`fchmod`/`fchown`** of a server file: the server has no call to
+//!   change an object's mode or owner. Asking for what it already has
+//!   succeeds, anything else fails `EPERM`; the stand-in is never changed.
 
 use super::fail;
 use super::fileapi::host_stat;
@@ -324,26 +322,6 @@ pub extern "C" fn nommu_fdatasync(fd: c_int) -> c_int {
     }
 }
 
-/// Whether `chmod` to `mode` changes nothing the server has (the server
-/// cannot change a mode: 0 when it is already `mode`, else `EPERM`).
-fn mode_unchanged(stat: &FileStat, mode: u32) -> Result<(), Errno> {
-    if stat.mode & 0o7777 == mode & 0o7777 {
-        Ok(())
-    } else {
-        Err(Errno::EPERM)
-    }
-}
-
-/// Whether `chown` to `uid`/`gid` (-1: unchanged) changes nothing the
-/// server has (0), else `EPERM`.
-fn owner_unchanged(stat: &FileStat, uid: u32, gid: u32) -> Result<(), Errno> {
-    if (uid == u32::MAX || uid == stat.uid) && (gid == u32::MAX || gid == stat.gid) {
-        Ok(())
-    } else {
-        Err(Errno::EPERM)
-    }
-}
-
 /// `fchmod(fd, mode)`: on a server file, 0 when the permission bits are
 /// already `mode`, else `EPERM` (the server cannot change them).
 #[no_mangle]
@@ -351,8 +329,9 @@ pub extern "C" fn nommu_fchmod(fd: c_int, mode: u32) -> c_int {
     let Some(server) = FDS.server_fd(fd) else {
         return host::fchmod(fd, mode);
     };
-    match global().and_then(|c| mode_unchanged(&c.fstat(server)?, mode)) {
-        Ok(()) => 0,
+    match global().and_then(|c| c.fstat(server)) {
+        Ok(stat) if stat.mode & 0o7777 == mode & 0o7777 => 0,
+        Ok(_) => fail(Errno::EPERM, -1),
         Err(e) => fail(e, -1),
     }
 }
@@ -364,137 +343,13 @@ pub extern "C" fn nommu_fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
     let Some(server) = FDS.server_fd(fd) else {
         return host::fchown(fd, uid, gid);
     };
-    match global().and_then(|c| owner_unchanged(&c.fstat(server)?, uid, gid)) {
-        Ok(()) => 0,
+    match global().and_then(|c| c.fstat(server)) {
+        Ok(stat)
+            if (uid == u32::MAX || uid == stat.uid) && (gid == u32::MAX || gid == stat.gid) =>
+        {
+            0
+        }
+        Ok(_) => fail(Errno::EPERM, -1),
         Err(e) => fail(e, -1),
     }
-}
-
-// ---- chmod, chown and their path forms ----
-
-/// A path call of the `*at` family: an absolute path under a server mount
-/// is answered by `server` with the server's attributes of it; any other
-/// (relative ones included, whatever `dirfd`) by `on_host` with the
-/// copied path. `AT_EMPTY_PATH` with an empty path acts on `dirfd` itself
-/// through `on_fd`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string (one that cannot be read fails
-/// `EFAULT`).
-unsafe fn attribute_call(
-    path: *const c_char,
-    flags: c_int,
-    dirfd: c_int,
-    server: impl FnOnce(&FileStat) -> Result<(), Errno>,
-    on_fd: impl FnOnce(c_int) -> c_int,
-    on_host: impl FnOnce(&CallerPath) -> c_int,
-) -> c_int {
-    let path = match CallerPath::copy_in(path) {
-        Ok(p) => p,
-        Err(e) => return fail(e, -1),
-    };
-    if path.as_bytes().is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        return on_fd(dirfd);
-    }
-    match route_path(path.as_bytes()) {
-        Route::Host => on_host(&path),
-        Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| stat_on_server(client, text))
-                .and_then(|stat| server(&stat));
-            match result {
-                Ok(()) => 0,
-                Err(e) => fail(e, -1),
-            }
-        }
-    }
-}
-
-/// `fchmodat(dirfd, path, mode, flags)`: for an absolute path under a
-/// server mount, as [`nommu_fchmod`] on the file (server files are never
-/// symbolic links, so `AT_SYMLINK_NOFOLLOW` changes nothing); any other
-/// path goes to the host.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn nommu_fchmodat(
-    dirfd: c_int,
-    path: *const c_char,
-    mode: u32,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: the caller's contract; the host is handed the NUL-terminated
-    // copy.
-    unsafe {
-        attribute_call(
-            path,
-            flags,
-            dirfd,
-            |stat| mode_unchanged(stat, mode),
-            |fd| nommu_fchmod(fd, mode),
-            |copy| host::fchmodat(dirfd, copy.as_ptr(), mode, flags),
-        )
-    }
-}
-
-/// `chmod(path, mode)`: `fchmodat(AT_FDCWD, path, mode, 0)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn nommu_chmod(path: *const c_char, mode: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchmodat(libc::AT_FDCWD, path, mode, 0) }
-}
-
-/// `fchownat(dirfd, path, uid, gid, flags)`: for an absolute path under a
-/// server mount, as [`nommu_fchown`] on the file; any other path goes to
-/// the host.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn nommu_fchownat(
-    dirfd: c_int,
-    path: *const c_char,
-    uid: u32,
-    gid: u32,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: the caller's contract; the host is handed the NUL-terminated
-    // copy.
-    unsafe {
-        attribute_call(
-            path,
-            flags,
-            dirfd,
-            |stat| owner_unchanged(stat, uid, gid),
-            |fd| nommu_fchown(fd, uid, gid),
-            |copy| host::fchownat(dirfd, copy.as_ptr(), uid, gid, flags),
-        )
-    }
-}
-
-/// `chown(path, uid, gid)`: `fchownat(AT_FDCWD, path, uid, gid, 0)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn nommu_chown(path: *const c_char, uid: u32, gid: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchownat(libc::AT_FDCWD, path, uid, gid, 0) }
-}
-
-/// `lchown(path, uid, gid)`: `fchownat(AT_FDCWD, path, uid, gid,
-/// AT_SYMLINK_NOFOLLOW)` (a server file is never a symbolic link).
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn nommu_lchown(path: *const c_char, uid: u32, gid: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchownat(libc::AT_FDCWD, path, uid, gid, libc::AT_SYMLINK_NOFOLLOW) }
 }

@@ -278,9 +278,8 @@ pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
 // not `__xstat` wrappers.
 
 use super::fsapi::{
-    nommu_access, nommu_chmod, nommu_chown, nommu_fchmod, nommu_fchmodat, nommu_fchown,
-    nommu_fchownat, nommu_fcntl, nommu_fdatasync, nommu_fsync, nommu_lchown, nommu_lstat,
-    nommu_stat, nommu_unlink,
+    nommu_access, nommu_fchmod, nommu_fchown, nommu_fcntl, nommu_fdatasync, nommu_fsync,
+    nommu_lstat, nommu_stat, nommu_unlink,
 };
 
 /// `int fcntl(int fd, int cmd, ...)`.
@@ -390,68 +389,6 @@ pub extern "C" fn fchmod(fd: c_int, mode: u32) -> c_int {
 #[no_mangle]
 pub extern "C" fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
     nommu_fchown(fd, uid, gid)
-}
-
-/// `int chmod(const char *path, mode_t mode)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn chmod(path: *const c_char, mode: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_chmod(path, mode) }
-}
-
-/// `int fchmodat(int dirfd, const char *path, mode_t mode, int flags)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn fchmodat(
-    dirfd: c_int,
-    path: *const c_char,
-    mode: u32,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchmodat(dirfd, path, mode, flags) }
-}
-
-/// `int chown(const char *path, uid_t uid, gid_t gid)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn chown(path: *const c_char, uid: u32, gid: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_chown(path, uid, gid) }
-}
-
-/// `int lchown(const char *path, uid_t uid, gid_t gid)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn lchown(path: *const c_char, uid: u32, gid: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_lchown(path, uid, gid) }
-}
-
-/// `int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int
-/// flags)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn fchownat(
-    dirfd: c_int,
-    path: *const c_char,
-    uid: u32,
-    gid: u32,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchownat(dirfd, path, uid, gid, flags) }
 }
 
 // Shared memory, futexes, mremap and the small memory calls (see
