@@ -6,8 +6,9 @@
  *    differs, the parent's page is not its mapping (munmap EINVAL, not in
  *    its /proc/self/maps), the parent's server file is not its own (EBADF),
  *    and the segment it attaches counts as a second attachment;
- *  - a child that switches to UID/GID before its first call acts as that
- *    user: shmat of the 0600 root segment fails EACCES.
+ *  - a child that opens a host file, then switches to UID/GID before its
+ *    first server call, acts as that user: shmat of the 0600 root segment
+ *    fails EACCES.
  * Afterwards the parent's connection, page, segment and file still work.
  * Prints "fork_child: ok". */
 #define _GNU_SOURCE
@@ -74,6 +75,11 @@ static void as_root_child(void) {
 }
 
 static void as_user_child(uid_t uid, gid_t gid) {
+    /* A host file opened first (as LTP's harness writes its child's
+     * /proc/self/oom_score_adj) is the host's: no connection yet, so the
+     * first server call below still connects as the new user. */
+    int host = open("/proc/self/status", O_RDONLY);
+    CHECK(host >= 0 && close(host) == 0, "open a host file");
     CHECK(setgroups(0, NULL) == 0, "setgroups");
     CHECK(setgid(gid) == 0, "setgid");
     CHECK(setuid(uid) == 0, "setuid");

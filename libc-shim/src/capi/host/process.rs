@@ -283,6 +283,12 @@ pub fn client_for_paths() -> Option<&'static Client<DaemonConnection>> {
     client
 }
 
+/// Whether the mount list was loaded (by this process, or by its parent
+/// before a fork).
+pub(crate) fn mounts_known() -> bool {
+    MOUNTS_LOADED.load(Ordering::Acquire)
+}
+
 /// Whether `path` (normalised) lies under one of the server's mounts as
 /// last loaded.
 pub(crate) fn is_mounted(path: &[u8]) -> bool {
