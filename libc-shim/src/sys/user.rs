@@ -104,10 +104,20 @@ fn copy(write: bool, local: *mut c_void, user: usize, len: usize) -> Result<(), 
         return Err(Errno::EFAULT);
     }
     match process_vm(write, local, user, len) {
-        Vm::Moved(n) if n == len => return Ok(()),
-        Vm::Moved(_) => return Err(Errno::EFAULT),
-        Vm::Unavailable => {}
+        Vm::Moved(n) if n == len => Ok(()),
+        Vm::Moved(_) => Err(Errno::EFAULT),
+        Vm::Unavailable => copy_through_pipe(write, local, user, len),
     }
+}
+
+/// [`copy`] where `process_vm_*` are refused: through a pipe, at most
+/// one pipe's worth at a time.
+fn copy_through_pipe(
+    write: bool,
+    local: *mut c_void,
+    user: usize,
+    len: usize,
+) -> Result<(), Errno> {
     let pipe = Pipe::new()?;
     let mut done = 0;
     while done < len {
@@ -188,4 +198,135 @@ pub fn copy_string_from_user(out: &mut [u8], user: *const c_void) -> Result<usiz
         at += want;
     }
     Err(Errno::ENAMETOOLONG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page of this process's own, unmapped again on drop; `None`
+    /// protection leaves it inaccessible.
+    struct Page(usize);
+
+    impl Page {
+        fn new(prot: i32) -> Self {
+            // SAFETY: a fresh anonymous mapping anywhere.
+            let addr = unsafe {
+                libc::syscall(
+                    libc::SYS_mmap,
+                    0usize,
+                    PAGE,
+                    prot,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0usize,
+                )
+            };
+            assert!(addr > 0, "mmap");
+            Self(addr as usize)
+        }
+    }
+
+    impl Drop for Page {
+        fn drop(&mut self) {
+            // SAFETY: the page mapped in `new`, used by nobody else.
+            unsafe { super::super::unmap(self.0, PAGE) };
+        }
+    }
+
+    #[test]
+    fn good_memory_is_copied_both_ways() {
+        let page = Page::new(libc::PROT_READ | libc::PROT_WRITE);
+        let at = (page.0 + PAGE - 4) as *mut c_void;
+        copy_to_user(at, b"abcd").unwrap();
+        let mut back = [0u8; 4];
+        copy_from_user(&mut back, at).unwrap();
+        assert_eq!(&back, b"abcd");
+        let mut name = [0u8; 16];
+        assert_eq!(
+            copy_string_from_user(&mut name, c"/x".as_ptr().cast()),
+            Ok(2)
+        );
+        assert_eq!(&name[..3], b"/x\0");
+    }
+
+    #[test]
+    fn bad_memory_is_efault() {
+        let none = Page::new(libc::PROT_NONE);
+        let read_only = Page::new(libc::PROT_READ);
+        let mut buf = [0u8; 8];
+        for bad in [8usize, none.0, usize::MAX - 3] {
+            assert_eq!(
+                copy_from_user(&mut buf, bad as *const c_void),
+                Err(Errno::EFAULT)
+            );
+            assert_eq!(copy_to_user(bad as *mut c_void, &buf), Err(Errno::EFAULT));
+        }
+        assert_eq!(
+            copy_to_user(read_only.0 as *mut c_void, &buf),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            copy_string_from_user(&mut buf, 8 as *const c_void),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            // SAFETY: any bit pattern is a valid u64.
+            unsafe { read_from_user(none.0 as *const u64) },
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(write_to_user(none.0 as *mut u64, &1), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn a_string_is_read_up_to_its_nul_only() {
+        // A name that ends in the last byte of a page followed by an
+        // inaccessible one.
+        let page = Page::new(libc::PROT_READ | libc::PROT_WRITE);
+        let _after = Page::new(libc::PROT_NONE);
+        let at = page.0 + PAGE - 3;
+        copy_to_user(at as *mut c_void, b"ab\0").unwrap();
+        let mut name = [0xffu8; 64];
+        let got = copy_string_from_user(&mut name, at as *const c_void);
+        // The next mapping may not follow this page directly; either way
+        // the string ends before the page does.
+        assert_eq!(got, Ok(2));
+        let mut short = [0u8; 2];
+        assert_eq!(
+            copy_string_from_user(&mut short, at as *const c_void),
+            Err(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn the_pipe_fallback_copies_and_faults_alike() {
+        let page = Page::new(libc::PROT_READ | libc::PROT_WRITE);
+        let read_only = Page::new(libc::PROT_READ);
+        let mut data = *b"0123456789";
+        assert_eq!(
+            copy_through_pipe(true, data.as_mut_ptr().cast(), page.0, data.len()),
+            Ok(())
+        );
+        let mut back = [0u8; 10];
+        assert_eq!(
+            copy_through_pipe(false, back.as_mut_ptr().cast(), page.0, back.len()),
+            Ok(())
+        );
+        assert_eq!(back, data);
+        // A whole page (the most one pass moves).
+        let mut big = vec![7u8; PAGE];
+        assert_eq!(
+            copy_through_pipe(false, big.as_mut_ptr().cast(), page.0, PAGE),
+            Ok(())
+        );
+        assert_eq!(&big[..10], b"0123456789");
+        assert_eq!(
+            copy_through_pipe(false, back.as_mut_ptr().cast(), 8, back.len()),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            copy_through_pipe(true, data.as_mut_ptr().cast(), read_only.0, data.len()),
+            Err(Errno::EFAULT)
+        );
+    }
 }

@@ -115,12 +115,22 @@ unsafe extern "C" fn before_fork() {
         WAITERS.lock().unwrap_or_else(|e| e.into_inner()),
         MOUNTS.lock().unwrap_or_else(|e| e.into_inner()),
     );
-    HELD_OVER_FORK.with(|held| *held.borrow_mut() = Some(guards));
+    // A thread being torn down has no thread-locals left: the guards are
+    // then dropped here and the child takes the pool's lock itself.
+    let _ = HELD_OVER_FORK.try_with(|held| *held.borrow_mut() = Some(guards));
+}
+
+/// The locks [`before_fork`] took in this thread, if it could keep them.
+fn take_held_over_fork() -> Option<ForkGuards> {
+    HELD_OVER_FORK
+        .try_with(|held| held.borrow_mut().take())
+        .ok()
+        .flatten()
 }
 
 /// After `fork()`, in the parent: nothing changed; let the locks go.
 unsafe extern "C" fn after_fork_in_parent() {
-    HELD_OVER_FORK.with(|held| held.borrow_mut().take());
+    drop(take_held_over_fork());
 }
 
 /// After `fork()`, in the child: every connection this process holds
@@ -128,19 +138,22 @@ unsafe extern "C" fn after_fork_in_parent() {
 /// descriptors are closed, nothing is sent) so the child's next call
 /// connects as a new process, and drop the server files: they are the
 /// parent's, so their stand-in descriptors are closed in the child (a
-/// call on one fails `EBADF`).
+/// call on one fails `EBADF`). The mount list stays: it is the daemon's.
 unsafe extern "C" fn in_forked_child() {
-    let Some((connecting, mut waiters, mounts)) =
-        HELD_OVER_FORK.with(|held| held.borrow_mut().take())
-    else {
-        return;
-    };
+    let mut held = take_held_over_fork();
     let parents = CLIENT.swap(ptr::null_mut(), Ordering::AcqRel);
     if !parents.is_null() {
         // SAFETY: a leaked Box that is never freed; it stays leaked.
         unsafe { &*parents }.transport().close_in_forked_child();
     }
-    for waiter in waiters.drain(..) {
+    let idle = match held {
+        Some((_, ref mut waiters, _)) => core::mem::take(&mut **waiters),
+        None => WAITERS
+            .try_lock()
+            .map(|mut waiters| core::mem::take(&mut *waiters))
+            .unwrap_or_default(),
+    };
+    for waiter in idle {
         waiter.transport().close_in_forked_child();
         // Its descriptors are closed: never drop it (that would close
         // them again).
@@ -149,7 +162,7 @@ unsafe extern "C" fn in_forked_child() {
     FDS.unbind_all(|fd| {
         crate::sys::host::close(fd);
     });
-    drop((connecting, waiters, mounts));
+    drop(held);
 }
 
 // ---- futex waiters' connections ----
