@@ -100,11 +100,19 @@ int main(void) {
     char back[16];
     CHECK(pread(fd, back, 16, 0) == 16 && memcmp(back, "0123456789abcdef", 16) == 0,
           "pread back");
+    /* A buffer in the arena (the library's own mmap) is copied directly. */
+    char *arena = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(arena != MAP_FAILED, "mmap in the arena");
+    CHECK(pread(fd, arena + page - 16, 16, 0) == 16 &&
+              memcmp(arena + page - 16, "0123456789abcdef", 16) == 0,
+          "pread into the arena");
+    CHECK(pwrite(fd, arena + page - 16, 16, 16) == 16, "pwrite from the arena");
+    CHECK(munmap(arena, page) == 0, "munmap");
     CHECK(close(fd) == 0, "close");
     struct stat st;
     EFAULTS(stat("/srv/f", BAD), "stat(/srv/f, 8)");
     EFAULTS(lstat("/srv/f", (struct stat *)readonly), "lstat(/srv/f, read-only)");
-    CHECK(stat("/srv/f", &st) == 0 && st.st_size == 16, "stat");
+    CHECK(stat("/srv/f", &st) == 0 && st.st_size == 32, "stat");
     EFAULTS(open(BAD, O_RDONLY), "open(8)");
     EFAULTS(stat(BAD, &st), "stat(8)");
     EFAULTS(access(BAD, F_OK), "access(8)");

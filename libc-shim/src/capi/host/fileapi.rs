@@ -8,7 +8,9 @@ use super::fail;
 use super::files::{self, open_on_server, route_path, Route};
 use super::paths::CallerPath;
 use super::process::{self, global, FDS};
+use crate::client::Client;
 use crate::sys::{host, user};
+use crate::transport::DaemonConnection;
 use core::ffi::{c_char, c_int, c_void};
 use protocol::{Errno, FileStat, DATA_CHUNK};
 
@@ -77,10 +79,52 @@ pub extern "C" fn nommu_close(fd: c_int) -> c_int {
     }
 }
 
+/// Whether `[addr, addr+len)` lies wholly inside `client`'s arena.
+fn wholly_in_arena(client: &Client<DaemonConnection>, addr: usize, len: usize) -> bool {
+    let (base, size) = client.transport().arena();
+    let (addr, len) = (addr as u64, len as u64);
+    addr >= base && addr.checked_add(len).is_some_and(|end| end <= base + size)
+}
+
+/// Copy `data` to the caller's buffer at `to`. A buffer wholly inside the
+/// arena is copied directly (the hot case: `nommu_malloc` memory); any
+/// other goes through the checked copy (`EFAULT`).
+fn copy_out(
+    client: &'static Client<DaemonConnection>,
+    to: usize,
+    data: &[u8],
+) -> Result<(), Errno> {
+    if !wholly_in_arena(client, to, data.len()) {
+        return user::copy_to_user(to as *mut c_void, data);
+    }
+    // SAFETY: the range lies in the arena, which is mapped read-write in
+    // this process for as long as it lives (the process-wide client that
+    // holds it is never dropped; a forked child keeps the mapping), so
+    // the write cannot fault; `data` is a local chunk, apart from it.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), to as *mut u8, data.len()) };
+    Ok(())
+}
+
+/// Copy the caller's bytes at `from` into `out`, as [`copy_out`] copies
+/// the other way.
+fn copy_in(
+    client: &'static Client<DaemonConnection>,
+    out: &mut [u8],
+    from: usize,
+) -> Result<(), Errno> {
+    if !wholly_in_arena(client, from, out.len()) {
+        return user::copy_from_user(out, from as *const c_void);
+    }
+    // SAFETY: as in `copy_out`: arena memory stays mapped and readable;
+    // `out` is a local chunk, apart from it.
+    unsafe { core::ptr::copy_nonoverlapping(from as *const u8, out.as_mut_ptr(), out.len()) };
+    Ok(())
+}
+
 /// Read a server file into `buf` in chunks (`offset: None` at the file
-/// position). Each chunk is read into a local buffer and copied out as
-/// the kernel copies to user memory: a `buf` that cannot be written
-/// fails `EFAULT` (or ends the read short after some bytes).
+/// position). Each chunk is read into a local buffer and copied out
+/// ([`copy_out`]): a `buf` that cannot be written fails `EFAULT` (or ends
+/// the read short after some bytes).
 fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
     let client = match global() {
         Ok(c) => c,
@@ -100,8 +144,7 @@ fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -
             Err(e) if done == 0 => return fail(e, -1),
             Err(_) => break,
         };
-        let at = (buf as usize).wrapping_add(done) as *mut c_void;
-        if let Err(e) = user::copy_to_user(at, &chunk[..got]) {
+        if let Err(e) = copy_out(client, (buf as usize).wrapping_add(done), &chunk[..got]) {
             if done == 0 {
                 return fail(e, -1);
             }
@@ -129,8 +172,11 @@ fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>
     // `write(fd, "", 0)` still reaches the server (it checks the fd).
     loop {
         let want = (len - done).min(DATA_CHUNK);
-        let at = (buf as usize).wrapping_add(done) as *const c_void;
-        if let Err(e) = user::copy_from_user(&mut chunk[..want], at) {
+        if let Err(e) = copy_in(
+            client,
+            &mut chunk[..want],
+            (buf as usize).wrapping_add(done),
+        ) {
             if done == 0 {
                 return fail(e, -1);
             }
