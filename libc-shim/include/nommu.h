@@ -14,7 +14,10 @@
  *
  * The library finds the daemon through the environment variable
  * NOMMU_SOCKET (default /tmp/nommu.sock) and connects lazily, once, on the
- * first call from any thread. The connection hands over the arena, which is
+ * first call from any thread. Connecting never puts the thread to sleep (it
+ * waits for the daemon's welcome polling and yielding), so a first call acts
+ * as any other: a FUTEX_WAIT that connects does not look asleep before its
+ * wait is queued. The connection hands over the arena, which is
  * mapped at the same address in this process as in the daemon and every
  * other client: an address returned by mmap means the same bytes in every
  * process, as on a machine without an MMU. The arena's address range must
@@ -26,12 +29,28 @@
  * MAP_FAILED or -1. NOMMU_TRANSPORT=socket makes requests travel over the
  * socket instead of the shared channel page (for comparison only).
  *
+ * Pointers. Every pointer the library reads or writes for its caller (a
+ * struct shmid_ds, struct stat, struct flock, futex timeout, read/write
+ * buffer, path string, ...) is reached the way the kernel reaches user
+ * memory, through a system call that checks it (process_vm_readv/
+ * process_vm_writev on this process, else a pipe): one the kernel would
+ * reject (unmapped, read-only for a write) fails EFAULT, never a crash.
+ *
  * The library itself never calls the symbols it exports (it reaches the host
  * kernel with syscall()), so exporting them cannot recurse; the one
  * exception is close() of a descriptor the library owns, which its own
- * close() hands straight to the host. A fork()ed child
- * inherits the parent's connection and would speak for the parent: on
- * no-MMU there is no fork, use vfork+exec.
+ * close() hands straight to the host.
+ *
+ * fork(). A child made by fork() never speaks for its parent: the library's
+ * pthread_atfork handlers (registered when it first connects) close the
+ * child's copies of the parent's connections and server files (those
+ * descriptors fail EBADF in the child), and the child's next call connects
+ * anew, as a new process of the server with an empty address space (as
+ * clone without CLONE_VM gives) and the child's own pid and credentials (a
+ * child that setuid()s first acts as the new user). The arena stays
+ * mapped: memory the parent shares (a SysV segment, a MAP_SHARED server
+ * file) is the same bytes in the child once it attaches it. A child made
+ * by a raw clone system call, which runs no atfork handlers, is not seen.
  *
  * Files. The daemon serves files and devices through backing-device
  * drivers mounted at paths (memsrvd --mount, e.g. /rom, /dev/shm, /data,
@@ -51,7 +70,7 @@
  * locks of this process only. A process's own locks never conflict with
  * each other, so they are checked as Linux checks them (EINVAL for a bad
  * l_type, l_whence or range, EBADF for a read lock without read access or
- * a write lock without write access, EFAULT for a NULL struct flock), then
+ * a write lock without write access, EFAULT for a bad struct flock), then
  * F_SETLK/F_SETLKW succeed and F_GETLK answers F_UNLCK. The server keeps
  * no locks: locks do NOT exclude other processes (two processes writing
  * one SQLite database on a server file corrupt it). F_OFD_* fail EINVAL.

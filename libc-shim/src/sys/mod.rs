@@ -5,7 +5,8 @@
 //! owned descriptors where the call can be made safe, and small
 //! `unsafe fn`s with their contract written down where it cannot (the
 //! [`host`] calls on a C caller's pointers). [`socket`] holds the
-//! `SOCK_SEQPACKET` calls.
+//! `SOCK_SEQPACKET` calls, [`user`] the copies from and to memory a C
+//! caller handed the shim (`EFAULT` for a bad pointer, never a fault).
 //!
 //! System calls are made with `syscall(SYS_..)`, never through the libc
 //! symbol of the same name, wherever the library exports that name itself:
@@ -20,6 +21,7 @@
 //! a server file straight to the host.
 
 pub mod socket;
+pub mod user;
 
 use core::sync::atomic::AtomicU32;
 use protocol::Errno;
@@ -243,6 +245,24 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
         Ok(n) => Ok(n as usize),
         Err(Errno(e)) if i32::from(e) == libc::EINTR => Ok(0),
         Err(e) => Err(e),
+    }
+}
+
+/// Register handlers the C library runs around `fork()`: `prepare` in
+/// the forking thread before the fork, `parent` in it after, `child` in
+/// the child's only thread after.
+pub fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) -> Result<(), Errno> {
+    // SAFETY: three functions that live as long as the program (they are
+    // `fn` items of this library).
+    let ret = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Errno(u16::try_from(ret).unwrap_or(Errno::EIO.0)))
     }
 }
 

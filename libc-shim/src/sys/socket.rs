@@ -5,6 +5,7 @@
 use super::{last_errno, poll};
 use protocol::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 /// Most descriptors one message carries (the daemon's welcome passes three).
 pub const MAX_FDS: usize = 4;
@@ -307,6 +308,27 @@ impl SeqPacket {
             }
         };
         Ok((datagram, count))
+    }
+
+    /// Wait up to `budget` for a datagram (or a hang-up) without sleeping:
+    /// poll without a timeout, yielding the CPU between polls, so the
+    /// thread stays runnable throughout. `false` when the budget ran out.
+    pub fn wait_readable_awake(&self, budget: Duration) -> bool {
+        let deadline = Instant::now() + budget;
+        loop {
+            let mut fds = [libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if !matches!(poll(&mut fds, 0), Ok(0)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Whether the peer has hung up, without waiting.

@@ -8,7 +8,7 @@ use crate::sys::eventfd_ring;
 use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
 use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,6 +20,10 @@ pub const DEFAULT_SOCKET: &str = "/tmp/nommu.sock";
 
 /// How long a parked client sleeps before it checks the daemon is alive.
 const PARK_SLICE: Duration = Duration::from_millis(50);
+
+/// How long the handshake waits for the welcome awake (see
+/// [`DaemonConnection::open`]) before it sleeps in `recvmsg`.
+const WELCOME_AWAKE: Duration = Duration::from_secs(2);
 
 /// The tag of the handshake frame; [`Client`] numbers its own from 1.
 const HELLO_TAG: u32 = 0;
@@ -140,6 +144,12 @@ impl DaemonConnection {
             &mut frame,
         );
         socket.send(&frame[..len]).map_err(ConnectError::Socket)?;
+        // The connection may be made inside a caller's first call, and
+        // that call may be a FUTEX_WAIT: a thread asleep in recvmsg here
+        // looks waiting (to /proc, to a waker that waits for it to sleep)
+        // before its wait is queued. So the welcome is awaited awake, and
+        // only a daemon slower than WELCOME_AWAKE is slept on.
+        socket.wait_readable_awake(WELCOME_AWAKE);
         let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
         let (got, _) = socket
             .recv_with_fds(&mut frame, &mut fds)
@@ -190,6 +200,20 @@ impl DaemonConnection {
             welcome,
             lock: Mutex::new(()),
         })
+    }
+
+    /// Let go of this connection in a child made by `fork()`: close the
+    /// child's copies of the socket and the doorbell, so the daemon sees
+    /// the parent's connection end when the *parent* closes it, and leave
+    /// the arena mapped (it is `MAP_SHARED`; the child's own connection
+    /// shares the mapping). Nothing is sent: the connection speaks for
+    /// the parent. The connection must never be used or dropped again
+    /// (the caller leaks it); a stray use meets closed descriptors.
+    pub(crate) fn close_in_forked_child(&self) {
+        crate::sys::host::close(self.socket.as_fd().as_raw_fd());
+        if let Some(fast) = &self.fast {
+            crate::sys::host::close(fast.doorbell.as_raw_fd());
+        }
     }
 
     /// What the handshake told: our pid and the arena.

@@ -46,6 +46,17 @@ impl FdTable {
         })
     }
 
+    /// Forget every binding; `each` is given each host descriptor that
+    /// stood for a server file.
+    pub(crate) fn unbind_all(&self, mut each: impl FnMut(i32)) {
+        for (fd, slot) in self.slots.iter().enumerate() {
+            if slot.swap(0, Ordering::AcqRel) != 0 {
+                // Below MAX_TRACKED_FDS, so it fits.
+                each(fd as i32);
+            }
+        }
+    }
+
     /// Forget host descriptor `fd`; returns the server descriptor it stood
     /// for (only one of several racing callers gets it).
     pub(crate) fn unbind(&self, fd: i32) -> Option<i32> {

@@ -6,9 +6,12 @@
 
 use super::fail;
 use super::files::{self, open_on_server, route_path, Route};
+use super::paths::CallerPath;
 use super::process::{self, global, FDS};
-use crate::sys::host;
-use core::ffi::{c_char, c_int, c_void, CStr};
+use crate::client::Client;
+use crate::sys::{host, user};
+use crate::transport::DaemonConnection;
+use core::ffi::{c_char, c_int, c_void};
 use protocol::{Errno, FileStat, DATA_CHUNK};
 
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
@@ -43,7 +46,8 @@ pub unsafe extern "C" fn nommu_openat(
 }
 
 /// # Safety
-/// `path` must be a NUL-terminated string.
+/// `path` must be a NUL-terminated string (a pointer that cannot be read
+/// fails `EFAULT`).
 pub(crate) unsafe fn open_at(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_int {
     // `mode` is only there when the flags say so (the C caller passes it
     // as a variadic argument, else the register holds anything).
@@ -52,14 +56,13 @@ pub(crate) unsafe fn open_at(dirfd: c_int, path: *const c_char, flags: c_int, mo
     } else {
         0
     };
-    if path.is_null() {
-        return fail(Errno::EFAULT, -1);
-    }
-    // SAFETY: the caller passes a NUL-terminated string.
-    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-    match route_path(bytes) {
-        // SAFETY: `path` is the caller's NUL-terminated string.
-        Route::Host => unsafe { host::openat(dirfd, path, flags, mode) },
+    let path = match CallerPath::copy_in(path) {
+        Ok(p) => p,
+        Err(e) => return fail(e, -1),
+    };
+    match route_path(path.as_bytes()) {
+        // SAFETY: the copy is a NUL-terminated string.
+        Route::Host => unsafe { host::openat(dirfd, path.as_ptr(), flags, mode) },
         Route::Server(client, normal) => match open_on_server(client, &normal, flags, mode) {
             Ok(fd) => fd,
             Err(e) => fail(e, -1),
@@ -76,21 +79,58 @@ pub extern "C" fn nommu_close(fd: c_int) -> c_int {
     }
 }
 
+/// Whether `[addr, addr+len)` lies wholly inside `client`'s arena.
+fn wholly_in_arena(client: &Client<DaemonConnection>, addr: usize, len: usize) -> bool {
+    let (base, size) = client.transport().arena();
+    let (addr, len) = (addr as u64, len as u64);
+    addr >= base && addr.checked_add(len).is_some_and(|end| end <= base + size)
+}
+
+/// Copy `data` to the caller's buffer at `to`. A buffer wholly inside the
+/// arena is copied directly (the hot case: `nommu_malloc` memory); any
+/// other goes through the checked copy (`EFAULT`).
+fn copy_out(
+    client: &'static Client<DaemonConnection>,
+    to: usize,
+    data: &[u8],
+) -> Result<(), Errno> {
+    if !wholly_in_arena(client, to, data.len()) {
+        return user::copy_to_user(to as *mut c_void, data);
+    }
+    // SAFETY: the range lies in the arena, which is mapped read-write in
+    // this process for as long as it lives (the process-wide client that
+    // holds it is never dropped; a forked child keeps the mapping), so
+    // the write cannot fault; `data` is a local chunk, apart from it.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), to as *mut u8, data.len()) };
+    Ok(())
+}
+
+/// Copy the caller's bytes at `from` into `out`, as [`copy_out`] copies
+/// the other way.
+fn copy_in(
+    client: &'static Client<DaemonConnection>,
+    out: &mut [u8],
+    from: usize,
+) -> Result<(), Errno> {
+    if !wholly_in_arena(client, from, out.len()) {
+        return user::copy_from_user(out, from as *const c_void);
+    }
+    // SAFETY: as in `copy_out`: arena memory stays mapped and readable;
+    // `out` is a local chunk, apart from it.
+    unsafe { core::ptr::copy_nonoverlapping(from as *const u8, out.as_mut_ptr(), out.len()) };
+    Ok(())
+}
+
 /// Read a server file into `buf` in chunks (`offset: None` at the file
-/// position). The bytes are copied out of a local chunk, so the caller's
-/// buffer is only ever written.
-///
-/// # Safety
-/// `buf` must be writable for `len` bytes.
-unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
+/// position). Each chunk is read into a local buffer and copied out
+/// ([`copy_out`]): a `buf` that cannot be written fails `EFAULT` (or ends
+/// the read short after some bytes).
+fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
     let client = match global() {
         Ok(c) => c,
         Err(e) => return fail(e, -1),
     };
     let len = len.min(MAX_RW);
-    if buf.is_null() && len != 0 {
-        return fail(Errno::EFAULT, -1);
-    }
     let mut chunk = [0u8; DATA_CHUNK];
     let mut done = 0usize;
     loop {
@@ -104,10 +144,11 @@ unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<
             Err(e) if done == 0 => return fail(e, -1),
             Err(_) => break,
         };
-        // SAFETY: `done + got <= len`, and the caller passes `len`
-        // writable bytes at `buf`.
-        unsafe {
-            core::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.cast::<u8>().add(done), got);
+        if let Err(e) = copy_out(client, (buf as usize).wrapping_add(done), &chunk[..got]) {
+            if done == 0 {
+                return fail(e, -1);
+            }
+            break;
         }
         done += got;
         if got < want || done >= len {
@@ -117,30 +158,45 @@ unsafe fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<
     done as isize
 }
 
-/// # Safety
-/// `buf` must be readable for `len` bytes.
-unsafe fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
+/// Write `buf` to a server file in chunks, each copied in from the
+/// caller's memory first (`EFAULT` for bytes that cannot be read; after
+/// some bytes were written, a short count).
+fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
     let client = match global() {
         Ok(c) => c,
         Err(e) => return fail(e, -1),
     };
     let len = len.min(MAX_RW);
-    let data: &[u8] = if len == 0 {
-        &[]
-    } else if buf.is_null() {
-        return fail(Errno::EFAULT, -1);
-    } else {
-        // SAFETY: the caller passes `len` readable (initialised) bytes.
-        unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) }
-    };
-    let wrote = match offset {
-        Some(at) => client.pwrite(server, data, at),
-        None => client.write(server, data),
-    };
-    match wrote {
-        Ok(n) => n as isize,
-        Err(e) => fail(e, -1),
+    let mut chunk = [0u8; DATA_CHUNK];
+    let mut done = 0usize;
+    // `write(fd, "", 0)` still reaches the server (it checks the fd).
+    loop {
+        let want = (len - done).min(DATA_CHUNK);
+        if let Err(e) = copy_in(
+            client,
+            &mut chunk[..want],
+            (buf as usize).wrapping_add(done),
+        ) {
+            if done == 0 {
+                return fail(e, -1);
+            }
+            break;
+        }
+        let wrote = match offset {
+            Some(o) => client.pwrite(server, &chunk[..want], o + done as u64),
+            None => client.write(server, &chunk[..want]),
+        };
+        let wrote = match wrote {
+            Ok(n) => n.min(want),
+            Err(e) if done == 0 => return fail(e, -1),
+            Err(_) => break,
+        };
+        done += wrote;
+        if wrote < want || done >= len {
+            break;
+        }
     }
+    done as isize
 }
 
 fn offset_of(offset: i64) -> Result<u64, Errno> {
@@ -154,8 +210,7 @@ fn offset_of(offset: i64) -> Result<u64, Errno> {
 #[no_mangle]
 pub unsafe extern "C" fn nommu_read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
     match FDS.server_fd(fd) {
-        // SAFETY: the caller's contract, passed on.
-        Some(server) => unsafe { server_read(server, buf, len, None) },
+        Some(server) => server_read(server, buf, len, None),
         // SAFETY: the caller's contract, passed on.
         None => unsafe { host::read(fd, buf, len) },
     }
@@ -168,8 +223,7 @@ pub unsafe extern "C" fn nommu_read(fd: c_int, buf: *mut c_void, len: usize) -> 
 #[no_mangle]
 pub unsafe extern "C" fn nommu_write(fd: c_int, buf: *const c_void, len: usize) -> isize {
     match FDS.server_fd(fd) {
-        // SAFETY: the caller's contract, passed on.
-        Some(server) => unsafe { server_write(server, buf, len, None) },
+        Some(server) => server_write(server, buf, len, None),
         // SAFETY: the caller's contract, passed on.
         None => unsafe { host::write(fd, buf, len) },
     }
@@ -188,8 +242,7 @@ pub unsafe extern "C" fn nommu_pread(
 ) -> isize {
     match FDS.server_fd(fd) {
         Some(server) => match offset_of(offset) {
-            // SAFETY: the caller's contract, passed on.
-            Ok(at) => unsafe { server_read(server, buf, len, Some(at)) },
+            Ok(at) => server_read(server, buf, len, Some(at)),
             Err(e) => fail(e, -1),
         },
         // SAFETY: the caller's contract, passed on.
@@ -210,8 +263,7 @@ pub unsafe extern "C" fn nommu_pwrite(
 ) -> isize {
     match FDS.server_fd(fd) {
         Some(server) => match offset_of(offset) {
-            // SAFETY: the caller's contract, passed on.
-            Ok(at) => unsafe { server_write(server, buf, len, Some(at)) },
+            Ok(at) => server_write(server, buf, len, Some(at)),
             Err(e) => fail(e, -1),
         },
         // SAFETY: the caller's contract, passed on.
@@ -275,15 +327,11 @@ pub unsafe extern "C" fn nommu_fstat(fd: c_int, st: *mut libc::stat) -> c_int {
         // SAFETY: the caller's contract, passed on.
         return unsafe { host::fstat(fd, st) };
     };
-    if st.is_null() {
-        return fail(Errno::EFAULT, -1);
-    }
-    match global().and_then(|c| c.fstat(server)) {
-        Ok(stat) => {
-            // SAFETY: the caller passes a writable struct stat.
-            unsafe { st.write(host_stat(&stat)) };
-            0
-        }
+    let result = global()
+        .and_then(|c| c.fstat(server))
+        .and_then(|stat| user::write_to_user(st, &host_stat(&stat)));
+    match result {
+        Ok(()) => 0,
         Err(e) => fail(e, -1),
     }
 }

@@ -2,9 +2,11 @@
 //! server and which to the host.
 //!
 //! * **Paths.** An absolute path that lies under one of the server's
-//!   mounts (asked once with `ListMounts`, after the connection is made;
-//!   [`super::process::refresh_mounts`] asks again) goes to the server; every other path —
-//!   relative ones included — goes to the host kernel. The test is lexical:
+//!   mounts (asked once with `ListMounts`, after the connection is made,
+//!   and kept by a forked child; [`super::process::refresh_mounts`] asks
+//!   again) goes to the server; every other path — relative ones
+//!   included — goes to the host kernel, without connecting once the
+//!   mounts are known. The test is lexical:
 //!   repeated `/` and `.` are dropped and `..` removes the component before
 //!   it, then the longest mount that is the path itself or a prefix of it
 //!   followed by `/` wins.
@@ -26,7 +28,7 @@
 
 use super::fd_table::status_flags;
 use super::paths::{normalise, NormalPath};
-use super::process::{client_for_paths, global, is_mounted, FDS, FLAGS};
+use super::process::{client_for_paths, global, is_mounted, mounts_known, FDS, FLAGS};
 use crate::client::Client;
 use crate::transport::DaemonConnection;
 use protocol::Errno;
@@ -44,6 +46,14 @@ pub fn route_path(path: &[u8]) -> Route {
     let Some(normal) = normalise(path) else {
         return Route::Host;
     };
+    // With the mount list known (loaded by this process, or by its parent
+    // before a fork: the daemon's mounts are every process's), a path
+    // outside them goes to the host without connecting. So a forked child
+    // that opens host files, then switches user, still makes its first
+    // server call, and so its connection, as the new user.
+    if mounts_known() && !is_mounted(normal.as_bytes()) {
+        return Route::Host;
+    }
     let Some(client) = client_for_paths() else {
         return Route::Host;
     };

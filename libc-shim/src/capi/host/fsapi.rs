@@ -44,9 +44,10 @@
 use super::fail;
 use super::fileapi::host_stat;
 use super::files::{route_path, Route};
+use super::paths::CallerPath;
 use super::process::{global, FDS, FLAGS};
-use crate::sys::host;
-use core::ffi::{c_char, c_int, CStr};
+use crate::sys::{host, user};
+use core::ffi::{c_char, c_int};
 use protocol::{Errno, FileStat};
 
 // ---- fcntl ----
@@ -105,11 +106,8 @@ unsafe fn record_lock(
     cmd: c_int,
     lock: *mut libc::flock,
 ) -> Result<(), Errno> {
-    if lock.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    // SAFETY: the caller's contract.
-    let mut request = unsafe { lock.read() };
+    // SAFETY: struct flock is plain integers.
+    let mut request = unsafe { user::read_from_user(lock) }?;
     let kind = c_int::from(request.l_type);
     let getlk = cmd == libc::F_GETLK;
     let valid = if getlk {
@@ -142,9 +140,7 @@ unsafe fn record_lock(
     if getlk {
         // No lock of another owner can exist: the range is free.
         request.l_type = libc::F_UNLCK as libc::c_short;
-        // SAFETY: the caller's struct flock, written back.
-        unsafe { lock.write(request) };
-        return Ok(());
+        return user::write_to_user(lock, &request);
     }
     let access = FLAGS.get(fd) & libc::O_ACCMODE;
     let readable = access == libc::O_RDONLY || access == libc::O_RDWR;
@@ -172,45 +168,29 @@ fn stat_on_server(
     stat
 }
 
-/// The bytes of a C path (`EFAULT` for null).
-///
-/// # Safety
-/// `path` must be null or a NUL-terminated string.
-unsafe fn path_bytes<'a>(path: *const c_char) -> Result<&'a [u8], Errno> {
-    if path.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    // SAFETY: the caller's contract.
-    Ok(unsafe { CStr::from_ptr(path) }.to_bytes())
-}
-
 /// `stat`/`lstat` (`flags` 0 or `AT_SYMLINK_NOFOLLOW` for the host).
 ///
 /// # Safety
-/// `path` a NUL-terminated string, `st` writable for one `struct stat`.
+/// `path` a NUL-terminated string, `st` writable for one `struct stat`
+/// (for a server path, pointers that cannot be read or written fail
+/// `EFAULT`; the host kernel checks its own).
 unsafe fn stat_path(path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int {
-    // SAFETY: the caller's contract.
-    let bytes = match unsafe { path_bytes(path) } {
-        Ok(b) => b,
+    let path = match CallerPath::copy_in(path) {
+        Ok(p) => p,
         Err(e) => return fail(e, -1),
     };
-    match route_path(bytes) {
-        // SAFETY: the caller's contract, passed on.
-        Route::Host => unsafe { host::stat_at(path, st, flags) },
+    match route_path(path.as_bytes()) {
+        // SAFETY: the copy is NUL terminated; `st` is the caller's, which
+        // the kernel checks.
+        Route::Host => unsafe { host::stat_at(path.as_ptr(), st, flags) },
         Route::Server(client, normal) => {
-            if st.is_null() {
-                return fail(Errno::EFAULT, -1);
-            }
-            let text = match normal.as_str() {
-                Some(t) => t,
-                None => return fail(Errno::ENOENT, -1),
-            };
-            match stat_on_server(client, text) {
-                Ok(stat) => {
-                    // SAFETY: the caller passes a writable struct stat.
-                    unsafe { st.write(host_stat(&stat)) };
-                    0
-                }
+            let result = normal
+                .as_str()
+                .ok_or(Errno::ENOENT)
+                .and_then(|text| stat_on_server(client, text))
+                .and_then(|stat| user::write_to_user(st, &host_stat(&stat)));
+            match result {
+                Ok(()) => 0,
                 Err(e) => fail(e, -1),
             }
         }
@@ -248,14 +228,13 @@ pub unsafe extern "C" fn nommu_lstat(path: *const c_char, st: *mut libc::stat) -
 /// `path` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int {
-    // SAFETY: the caller's contract.
-    let bytes = match unsafe { path_bytes(path) } {
-        Ok(b) => b,
+    let path = match CallerPath::copy_in(path) {
+        Ok(p) => p,
         Err(e) => return fail(e, -1),
     };
-    match route_path(bytes) {
-        // SAFETY: the caller's contract, passed on.
-        Route::Host => unsafe { host::access(path, mode) },
+    match route_path(path.as_bytes()) {
+        // SAFETY: the copy is a NUL-terminated string.
+        Route::Host => unsafe { host::access(path.as_ptr(), mode) },
         Route::Server(client, normal) => {
             let result = normal
                 .as_str()
@@ -302,14 +281,13 @@ fn access_on_server(
 /// `path` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn nommu_unlink(path: *const c_char) -> c_int {
-    // SAFETY: the caller's contract.
-    let bytes = match unsafe { path_bytes(path) } {
-        Ok(b) => b,
+    let path = match CallerPath::copy_in(path) {
+        Ok(p) => p,
         Err(e) => return fail(e, -1),
     };
-    match route_path(bytes) {
-        // SAFETY: the caller's contract, passed on.
-        Route::Host => unsafe { host::unlink(path) },
+    match route_path(path.as_bytes()) {
+        // SAFETY: the copy is a NUL-terminated string.
+        Route::Host => unsafe { host::unlink(path.as_ptr()) },
         Route::Server(client, normal) => {
             let result = normal
                 .as_str()

@@ -16,7 +16,7 @@
 
 use super::fail;
 use super::memory::in_arena;
-use super::process::{give_back_waiter, take_waiter};
+use super::process::{discard_waiter, give_back_waiter, take_waiter};
 use crate::abi;
 use crate::client::Client;
 use crate::sys::host;
@@ -50,7 +50,8 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 ///
 /// # Safety
 /// `timeout` must be null or readable for one `struct timespec` when the
-/// operation reads it as one.
+/// operation reads it as one (for a word in the arena, one that cannot be
+/// read fails `EFAULT`; the host kernel checks its own).
 #[no_mangle]
 pub unsafe extern "C" fn nommu_futex(
     uaddr: *mut c_int,
@@ -70,8 +71,9 @@ pub unsafe extern "C" fn nommu_futex(
         if timeout.is_null() {
             return Ok(None);
         }
-        // SAFETY: the caller passes a readable timespec for a wait.
-        let ts = unsafe { timeout.read_unaligned() };
+        // SAFETY: struct timespec is plain integers; one that cannot be
+        // read fails EFAULT, as from the kernel.
+        let ts = unsafe { crate::sys::user::read_from_user(timeout) }?;
         timespec_ns(&ts).map(Some)
     };
     let (timeout_ns, val2) = match cmd {
@@ -122,7 +124,9 @@ fn wait_on_own_connection(
 ) -> Result<i64, Errno> {
     let client = take_waiter()?;
     let result = call(&client);
-    if result != Err(Errno::ENOTCONN) {
+    if result == Err(Errno::ENOTCONN) {
+        discard_waiter(client);
+    } else {
         give_back_waiter(client);
     }
     result

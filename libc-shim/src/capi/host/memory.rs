@@ -14,7 +14,7 @@ use super::process::global;
 use super::{fail, status};
 use crate::abi::MAP_FAILED;
 use crate::client::Client;
-use crate::sys::host;
+use crate::sys::{host, user};
 use crate::transport::DaemonConnection;
 use core::ffi::{c_int, c_long, c_uint, c_void};
 use protocol::linux::MREMAP_FIXED;
@@ -162,7 +162,9 @@ pub extern "C" fn nommu_munlockall() -> c_int {
 /// page (bit 0 set: resident — always, on no-MMU).
 ///
 /// # Safety
-/// `vec` must be writable for one byte per page of `[addr, addr+len)`.
+/// `vec` must be writable for one byte per page of `[addr, addr+len)`
+/// (for an arena range, one that cannot be written fails `EFAULT`; the
+/// host kernel checks its own).
 #[no_mangle]
 pub unsafe extern "C" fn nommu_mincore(addr: *mut c_void, len: usize, vec: *mut u8) -> c_int {
     let Some(client) = in_arena(addr as u64, len as u64) else {
@@ -170,17 +172,17 @@ pub unsafe extern "C" fn nommu_mincore(addr: *mut c_void, len: usize, vec: *mut 
         return unsafe { host::mincore(addr, len, vec) };
     };
     let pages = (len as u64).div_ceil(PAGE_SIZE);
-    if vec.is_null() && pages != 0 {
-        return fail(Errno::EFAULT, -1);
-    }
-    let Ok(count) = usize::try_from(pages) else {
-        return fail(Errno::ENOMEM, -1);
+    // A range longer than the arena cannot be all mapped (Linux: ENOMEM);
+    // checked before the page bytes are allocated.
+    let (_, arena_size) = client.transport().arena();
+    let count = match usize::try_from(pages) {
+        Ok(n) if pages <= arena_size / PAGE_SIZE + 1 => n,
+        _ => return fail(Errno::ENOMEM, -1),
     };
-    let out: &mut [u8] = if count == 0 {
-        &mut []
-    } else {
-        // SAFETY: the caller passes one writable byte per page.
-        unsafe { core::slice::from_raw_parts_mut(vec, count) }
-    };
-    status(client.mincore(addr as u64, len as u64, PAGE_SIZE, out))
+    let mut out = vec![0u8; count];
+    status(
+        client
+            .mincore(addr as u64, len as u64, PAGE_SIZE, &mut out)
+            .and_then(|()| user::copy_to_user(vec.cast(), &out)),
+    )
 }

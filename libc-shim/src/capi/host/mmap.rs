@@ -3,12 +3,13 @@
 //! its `/proc` views, its pid and the arena. The connection they use is
 //! the process-wide one of [`super::process`].
 
+use super::paths::CallerPath;
 use super::process::{global, next_host_file_tag, FDS};
 use crate::abi::MAP_FAILED;
 use crate::client::Client;
-use crate::sys::set_errno;
+use crate::sys::{set_errno, user};
 use crate::transport::DaemonConnection;
-use core::ffi::{c_char, c_int, c_void, CStr};
+use core::ffi::{c_char, c_int, c_void};
 use protocol::linux::MAP_ANONYMOUS;
 use protocol::{
     decode_reply, encode_request, Errno, ProcView, Reply, Request, MAX_FRAME, PAGE_SIZE,
@@ -139,41 +140,28 @@ pub fn parse_view(name: &[u8]) -> Option<ProcView> {
 
 /// Copy the `/proc` text `view` into `buf` (at most `len - 1` bytes, then a
 /// NUL) and return the whole text's length, as `snprintf` does; -1 and
-/// `errno` on failure (`EINVAL` for an unknown view).
-///
-/// # Safety
-/// `view` must be a NUL-terminated string and `buf` writable for `len`
-/// bytes (or null with `len` 0).
+/// `errno` on failure (`EINVAL` for an unknown view, `EFAULT` for a
+/// pointer that cannot be read or written).
 #[no_mangle]
-pub unsafe extern "C" fn nommu_read_proc(
-    view: *const c_char,
-    buf: *mut c_char,
-    len: usize,
-) -> isize {
-    if view.is_null() || (buf.is_null() && len != 0) {
-        set_errno(Errno::EFAULT);
-        return -1;
-    }
-    // SAFETY: the caller passes a NUL-terminated string (contract above).
-    let name = unsafe { CStr::from_ptr(view) }.to_bytes();
-    let Some(view) = parse_view(name) else {
-        set_errno(Errno::EINVAL);
-        return -1;
-    };
-    let out: &mut [u8] = if len == 0 {
-        &mut []
-    } else {
-        // SAFETY: the caller passes `len` writable bytes at `buf`.
-        unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) }
-    };
-    let room = out.len().saturating_sub(1);
-    match global().and_then(|c| c.read_proc(view, &mut out[..room])) {
-        Ok(total) => {
-            if let Some(end) = out.get_mut(total.min(room)) {
-                *end = 0;
-            }
-            total as isize
+pub extern "C" fn nommu_read_proc(view: *const c_char, buf: *mut c_char, len: usize) -> isize {
+    let result = CallerPath::copy_in(view).and_then(|name| {
+        let view = parse_view(name.as_bytes()).ok_or(Errno::EINVAL)?;
+        let client = global()?;
+        // Room for the text as it is now (and some growth), never more
+        // than the caller's `len`: a huge `len` allocates nothing extra.
+        let now = client.read_proc(view, &mut [])?;
+        let mut text = vec![0u8; len.min(now.saturating_add(PAGE_SIZE as usize))];
+        let room = text.len().saturating_sub(1);
+        let total = client.read_proc(view, &mut text[..room])?;
+        if let Some(end) = text.get_mut(total.min(room)) {
+            *end = 0;
         }
+        let shown = (total.min(room) + 1).min(text.len());
+        user::copy_to_user(buf.cast(), &text[..shown])?;
+        Ok(total)
+    });
+    match result {
+        Ok(total) => total as isize,
         Err(e) => {
             set_errno(e);
             -1
@@ -195,26 +183,22 @@ pub extern "C" fn nommu_pid() -> c_int {
 }
 
 /// The arena's first address and size, connecting if need be; 0 on
-/// success, -1 and `errno` on failure.
-///
-/// # Safety
-/// `base` and `size` must each be null or writable.
+/// success, -1 and `errno` on failure. `base` and `size` may each be null
+/// (not written); a pointer that cannot be written fails `EFAULT`.
 #[no_mangle]
-pub unsafe extern "C" fn nommu_arena(base: *mut *mut c_void, size: *mut usize) -> c_int {
-    match global() {
-        Ok(client) => {
-            let (b, s) = client.transport().arena();
-            // SAFETY: the caller passes null or writable pointers.
-            unsafe {
-                if !base.is_null() {
-                    *base = b as usize as *mut c_void;
-                }
-                if !size.is_null() {
-                    *size = s as usize;
-                }
-            }
-            0
+pub extern "C" fn nommu_arena(base: *mut *mut c_void, size: *mut usize) -> c_int {
+    let result = global().and_then(|client| {
+        let (b, s) = client.transport().arena();
+        if !base.is_null() {
+            user::write_to_user(base, &(b as usize as *mut c_void))?;
         }
+        if !size.is_null() {
+            user::write_to_user(size, &(s as usize))?;
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
         Err(e) => {
             set_errno(e);
             -1

@@ -1,8 +1,40 @@
 //! Paths for the mount test, handled lexically: a path normalised
 //! (repeated `/` and `.` dropped, `..` resolved) and whether it lies under
-//! a mount. No I/O.
+//! a mount; and a C caller's path string, copied in the way the kernel
+//! copies one ([`CallerPath`]).
 
-use protocol::PATH_MAX;
+use core::ffi::{c_char, c_void};
+use protocol::{Errno, PATH_MAX};
+
+/// The host's limit on a path with its NUL (Linux's `PATH_MAX`).
+const HOST_PATH_MAX: usize = 4096;
+
+/// A C caller's path string, copied out of its memory: `EFAULT` for a
+/// pointer that cannot be read (null included), `ENAMETOOLONG` past the
+/// host's `PATH_MAX`, as the kernel's own path calls answer.
+pub struct CallerPath {
+    buf: [u8; HOST_PATH_MAX],
+    len: usize,
+}
+
+impl CallerPath {
+    /// Copy the NUL-terminated string at `path`.
+    pub fn copy_in(path: *const c_char) -> Result<Self, Errno> {
+        let mut buf = [0u8; HOST_PATH_MAX];
+        let len = crate::sys::user::copy_string_from_user(&mut buf, path.cast::<c_void>())?;
+        Ok(Self { buf, len })
+    }
+
+    /// The path's bytes, without the NUL.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The copy as a C string (NUL terminated), to hand the host kernel.
+    pub fn as_ptr(&self) -> *const c_char {
+        self.buf.as_ptr().cast()
+    }
+}
 
 /// A path normalised for the mount test.
 pub struct NormalPath {

@@ -1,5 +1,8 @@
 //! The process-wide state of the host C surface, in one place: the one
-//! connection to `memsrvd` (made lazily, by whichever thread calls first),
+//! connection to `memsrvd` (made lazily, by whichever thread calls first,
+//! without ever sleeping so that no call acts differently for being the
+//! first; a child made by `fork()` lets go of its parent's and makes its
+//! own),
 //! the descriptor and status-flag tables, the server's mount list, the
 //! idle connections of futex waiters and the tag counter of host-file
 //! opens. No other module of the C surface holds a `static`; they all ask
@@ -9,29 +12,71 @@ use super::fd_table::{FdTable, FlagTable};
 use super::paths::under;
 use crate::client::Client;
 use crate::transport::{ConnectOptions, DaemonConnection, DEFAULT_SOCKET};
-use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::cell::{Cell, RefCell};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use protocol::{Errno, MAX_MOUNTS};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, Once, TryLockError};
 
 // ---- the connection ----
 
-static CLIENT: OnceLock<Client<DaemonConnection>> = OnceLock::new();
+/// The process-wide client: null until the first connection, then a
+/// leaked `Box` (never freed, so a reference handed out stays valid). A
+/// child made by `fork()` sets it back to null ([`in_forked_child`]).
+static CLIENT: AtomicPtr<Client<DaemonConnection>> = AtomicPtr::new(ptr::null_mut());
+/// Held while a connection is made (the main one or a waiter's), and
+/// across `fork()` so a child never inherits it held.
 static CONNECTING: Mutex<()> = Mutex::new(());
+static FORK_HANDLERS: Once = Once::new();
 
 /// The process-wide client, connecting on first use. A failed attempt is
 /// not remembered: the next call tries again. After the first success a
 /// call takes no lock but the connection's own and allocates nothing.
+///
+/// A child made by `fork()` never uses its parent's connection: its first
+/// call connects anew, and the daemon, which knows a process by the host
+/// pid and credentials of the connecting process, makes it a new process
+/// (an empty address space, as `clone` without `CLONE_VM` gives; the
+/// arena stays mapped, being `MAP_SHARED`). See [`in_forked_child`].
 pub fn global() -> Result<&'static Client<DaemonConnection>, Errno> {
-    if let Some(client) = CLIENT.get() {
-        return Ok(client);
+    let current = CLIENT.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: a non-null CLIENT is a leaked Box that is never freed.
+        return Ok(unsafe { &*current });
     }
-    let _guard = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(client) = CLIENT.get() {
-        return Ok(client);
+    let _guard = lock_awake(&CONNECTING);
+    let current = CLIENT.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: as above.
+        return Ok(unsafe { &*current });
     }
     let connection = open_connection()?;
-    Ok(CLIENT.get_or_init(|| Client::new(connection)))
+    let mut registered = Ok(());
+    FORK_HANDLERS.call_once(|| {
+        registered = crate::sys::at_fork(before_fork, after_fork_in_parent, in_forked_child);
+    });
+    if let Err(e) = registered {
+        // Without the handlers a forked child would speak for us.
+        connection.close_in_forked_child();
+        return Err(e);
+    }
+    let client: &'static Client<DaemonConnection> = Box::leak(Box::new(Client::new(connection)));
+    CLIENT.store(ptr::from_ref(client).cast_mut(), Ordering::Release);
+    Ok(client)
+}
+
+/// Take `lock` without sleeping: try, yield, try again. A connection is
+/// made inside a caller's call, maybe its first, maybe a FUTEX_WAIT, and
+/// a thread asleep on a lock looks waiting before its wait is queued (see
+/// `DaemonConnection::open`); connections are made rarely and quickly.
+fn lock_awake<T>(lock: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    loop {
+        match lock.try_lock() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
 }
 
 /// A new connection to the daemon named by `$NOMMU_SOCKET` (else
@@ -48,6 +93,78 @@ pub(crate) fn open_connection() -> Result<DaemonConnection, Errno> {
     DaemonConnection::open(path, options).map_err(|e| e.errno())
 }
 
+// ---- fork ----
+
+type ForkGuards = (
+    MutexGuard<'static, ()>,
+    MutexGuard<'static, Vec<Client<DaemonConnection>>>,
+    MutexGuard<'static, MountTable>,
+);
+
+std::thread_local! {
+    /// The locks [`before_fork`] took, released after the fork on both
+    /// sides (the child's only thread is a copy of the forking one).
+    static HELD_OVER_FORK: RefCell<Option<ForkGuards>> = const { RefCell::new(None) };
+}
+
+/// Before `fork()`: take the locks the child will need, so none is
+/// inherited held by a thread that does not exist in the child.
+unsafe extern "C" fn before_fork() {
+    let guards = (
+        CONNECTING.lock().unwrap_or_else(|e| e.into_inner()),
+        WAITERS.lock().unwrap_or_else(|e| e.into_inner()),
+        MOUNTS.lock().unwrap_or_else(|e| e.into_inner()),
+    );
+    // A thread being torn down has no thread-locals left: the guards are
+    // then dropped here and the child takes the pool's lock itself.
+    let _ = HELD_OVER_FORK.try_with(|held| *held.borrow_mut() = Some(guards));
+}
+
+/// The locks [`before_fork`] took in this thread, if it could keep them.
+fn take_held_over_fork() -> Option<ForkGuards> {
+    HELD_OVER_FORK
+        .try_with(|held| held.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
+/// After `fork()`, in the parent: nothing changed; let the locks go.
+unsafe extern "C" fn after_fork_in_parent() {
+    drop(take_held_over_fork());
+}
+
+/// After `fork()`, in the child: every connection this process holds
+/// speaks for the parent. Let go of them (the child's copies of their
+/// descriptors are closed, nothing is sent) so the child's next call
+/// connects as a new process, and drop the server files: they are the
+/// parent's, so their stand-in descriptors are closed in the child (a
+/// call on one fails `EBADF`). The mount list stays: it is the daemon's.
+unsafe extern "C" fn in_forked_child() {
+    let mut held = take_held_over_fork();
+    let parents = CLIENT.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !parents.is_null() {
+        // SAFETY: a leaked Box that is never freed; it stays leaked.
+        unsafe { &*parents }.transport().close_in_forked_child();
+    }
+    let idle = match held {
+        Some((_, ref mut waiters, _)) => core::mem::take(&mut **waiters),
+        None => WAITERS
+            .try_lock()
+            .map(|mut waiters| core::mem::take(&mut *waiters))
+            .unwrap_or_default(),
+    };
+    for waiter in idle {
+        waiter.transport().close_in_forked_child();
+        // Its descriptors are closed: never drop it (that would close
+        // them again).
+        core::mem::forget(waiter);
+    }
+    FDS.unbind_all(|fd| {
+        crate::sys::host::close(fd);
+    });
+    drop(held);
+}
+
 // ---- futex waiters' connections ----
 
 /// Idle secondary connections for futex waiters (see
@@ -56,10 +173,16 @@ static WAITERS: Mutex<Vec<Client<DaemonConnection>>> = Mutex::new(Vec::new());
 
 /// An idle secondary connection of this process, or a new one.
 pub(crate) fn take_waiter() -> Result<Client<DaemonConnection>, Errno> {
+    // The main connection first: it registers the fork handlers, and a
+    // waiter's connection joins the process it made.
+    global()?;
     let idle = WAITERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
     match idle {
         Some(client) => Ok(client),
-        None => Ok(Client::new(open_connection()?)),
+        None => {
+            let _guard = lock_awake(&CONNECTING);
+            Ok(Client::new(open_connection()?))
+        }
     }
 }
 
@@ -69,6 +192,13 @@ pub(crate) fn give_back_waiter(client: Client<DaemonConnection>) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(client);
+}
+
+/// Drop a secondary connection that broke (under the connecting lock, as
+/// its arena lease is counted under it).
+pub(crate) fn discard_waiter(client: Client<DaemonConnection>) {
+    let _guard = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
+    drop(client);
 }
 
 // ---- descriptors ----
@@ -164,6 +294,12 @@ pub fn client_for_paths() -> Option<&'static Client<DaemonConnection>> {
     }
     SETTING_UP.with(|c| c.set(false));
     client
+}
+
+/// Whether the mount list was loaded (by this process, or by its parent
+/// before a fork).
+pub(crate) fn mounts_known() -> bool {
+    MOUNTS_LOADED.load(Ordering::Acquire)
 }
 
 /// Whether `path` (normalised) lies under one of the server's mounts as

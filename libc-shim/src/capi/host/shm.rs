@@ -7,11 +7,12 @@
 
 use super::fileapi::open_at;
 use super::files::{route_path, Route};
+use super::paths::CallerPath;
 use super::process::global;
 use super::{fail, status};
 use crate::abi::{self, MAP_FAILED, SHM_PATH_MAX};
-use crate::sys::host;
-use core::ffi::{c_char, c_int, c_void, CStr};
+use crate::sys::{host, user};
+use core::ffi::{c_char, c_int, c_void};
 use protocol::Errno;
 
 // ---- SysV shared memory ----
@@ -48,7 +49,8 @@ pub extern "C" fn nommu_shmdt(addr: *const c_void) -> c_int {
 ///
 /// # Safety
 /// `buf` must be null or point to one `struct shmid_ds` (writable for
-/// `IPC_STAT`).
+/// `IPC_STAT`); one that cannot be read or written fails `EFAULT`, as
+/// from the kernel.
 #[no_mangle]
 pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::shmid_ds) -> c_int {
     let cmd = abi::shmctl_cmd(cmd);
@@ -59,9 +61,6 @@ pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::
     match cmd {
         libc::IPC_RMID => status(client.shm_remove(shmid)),
         libc::IPC_STAT => {
-            if buf.is_null() {
-                return fail(Errno::EFAULT, -1);
-            }
             let stat = match client.shm_stat(shmid) {
                 Ok(s) => s,
                 Err(e) => return fail(e, -1),
@@ -83,16 +82,19 @@ pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::
             ds.shm_cpid = stat.cpid as libc::pid_t;
             ds.shm_lpid = stat.lpid as libc::pid_t;
             ds.shm_nattch = stat.nattch as libc::shmatt_t;
-            // SAFETY: the caller passes a writable struct shmid_ds.
-            unsafe { buf.write(ds) };
-            0
+            // As the kernel: the segment is looked up first, then the
+            // answer copied out (`EFAULT` for a `buf` it cannot write).
+            status(user::write_to_user(buf, &ds))
         }
         libc::IPC_SET => {
-            if buf.is_null() {
-                return fail(Errno::EFAULT, -1);
-            }
-            // SAFETY: the caller passes a readable struct shmid_ds.
-            let perm = unsafe { (*buf).shm_perm };
+            // As the kernel: `buf` is copied in before the segment is
+            // looked up.
+            // SAFETY: struct shmid_ds is plain integers.
+            let ds = match unsafe { user::read_from_user(buf) } {
+                Ok(ds) => ds,
+                Err(e) => return fail(e, -1),
+            };
+            let perm = ds.shm_perm;
             status(client.shm_set(shmid, perm.uid, perm.gid, u32::from(perm.mode) & 0o777))
         }
         libc::SHM_LOCK | libc::SHM_UNLOCK => status(client.shm_lock(shmid, cmd == libc::SHM_LOCK)),
@@ -104,11 +106,8 @@ pub unsafe extern "C" fn nommu_shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::
 
 /// `/dev/shm/NAME` for a C `shm_open` name ([`crate::abi::shm_path`]).
 fn shm_path(name: *const c_char) -> Result<([u8; SHM_PATH_MAX], usize), Errno> {
-    if name.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    // SAFETY: the C caller passes a NUL-terminated name.
-    abi::shm_path(unsafe { CStr::from_ptr(name) }.to_bytes())
+    let name = CallerPath::copy_in(name)?;
+    abi::shm_path(name.as_bytes())
 }
 
 /// `int shm_open(const char *name, int oflag, mode_t mode)`: `open` of
