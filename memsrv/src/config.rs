@@ -21,7 +21,10 @@ pub struct Config {
     pub first_pid: u32,
     /// Most mappings one address space may hold (`max_map_count`).
     pub max_map_count: usize,
-    /// Seed mixed into clone tickets so they cannot be guessed.
+    /// Seed mixed into clone tickets so they cannot be guessed. Every home
+    /// draws one per start (the daemon and the threads home from the
+    /// host's random source, the board from timer jitter at boot); the
+    /// default is fixed, for tests that want repeatable tickets.
     pub ticket_secret: u64,
     /// `sizeof(long)` of the clients' ABI (4 or 8): the `/proc` maps path
     /// column (`25 + 6·sizeof(void*) − 1`) and where lengths and page
