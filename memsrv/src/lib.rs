@@ -575,12 +575,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 arg,
             } => memcalls::memory_call(call, addr, len, arg),
             Request::Exec => self.sys_exec(pid),
-            Request::PtracePeek { pid: target, addr } => self.ptrace_peek(uid, target, addr),
+            Request::PtracePeek { pid: target, addr } => self.ptrace_peek(pid, target, addr),
             Request::PtracePoke {
                 pid: target,
                 addr,
                 word,
-            } => self.ptrace_poke(uid, target, addr, word),
+            } => self.ptrace_poke(pid, target, addr, word),
         };
         reply.map(Answer::Now)
     }

@@ -193,10 +193,12 @@ pub enum Request {
     /// `execve`: the process gets a new, empty address space (the old one
     /// loses a user; a `vfork` parent resumes). Answered by [`Reply::Done`].
     Exec,
-    /// `PTRACE_PEEKDATA`: one word of `pid`'s memory. Answered by
-    /// [`Reply::Value`].
+    /// `PTRACE_PEEKDATA`: one word of `pid`'s memory, for the process
+    /// tracing `pid` alone (`PtraceAttach` first; `ESRCH` for anyone
+    /// else). Answered by [`Reply::Value`].
     PtracePeek { pid: u32, addr: u64 },
-    /// `PTRACE_POKEDATA`: store one word. Answered by [`Reply::Done`].
+    /// `PTRACE_POKEDATA`: store one word (the tracer alone, as for
+    /// `PtracePeek`). Answered by [`Reply::Done`].
     PtracePoke { pid: u32, addr: u64, word: u64 },
     /// `shmctl(shmid, SHM_LOCK)` (`lock: true`) or `SHM_UNLOCK`: sets or
     /// clears the segment's `SHM_LOCKED` mode bit. Answered by
