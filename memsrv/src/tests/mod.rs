@@ -9,5 +9,6 @@ mod property;
 mod property_files;
 pub mod rig;
 mod rng;
+mod security;
 mod shm_mremap;
 pub mod sim;
