@@ -36,6 +36,8 @@ pub struct Options {
     /// How long a driver may take to answer memsrv before the operation
     /// waiting for it fails `EIO`.
     pub driver_timeout_ms: u64,
+    /// Who besides root may serve a mount (`--drivers USER|:GROUP`).
+    pub drivers: memsrv::DriverOwner,
 }
 
 /// One `--mount POINT=KIND[:ARG]`: a backing device and where it sits.
@@ -100,6 +102,7 @@ impl Options {
             max_clients: 1024,
             mounts: Vec::new(),
             driver_timeout_ms: 2000,
+            drivers: memsrv::DriverOwner::Root,
         }
     }
 }
@@ -162,6 +165,12 @@ Options:
                          e.g. --mount /rom=romfs:rom.img --mount /dev/shm=ramfs
                          A driver can also run as a process of its own:
                          nommu-driver --socket PATH --mount POINT=KIND[:ARG].
+  --drivers USER|:GROUP  who besides root may serve a mount (RegisterDriver):
+                         a user, or with a leading colon a group's members,
+                         by name or number (default: root alone, and the
+                         daemon's own user when it does not run as root).
+                         Anyone else is refused EPERM; a mount point already
+                         served, or above or inside one, EBUSY
   -h, --help             print this help
 
 Once ready to serve it prints one line to standard output:
@@ -210,6 +219,43 @@ pub fn group_id(text: &str) -> Option<u32> {
         )
     };
     (rc == 0 && !found.is_null()).then_some(group.gr_gid)
+}
+
+/// A user's id from its number or its name (`getpwnam_r`).
+pub fn user_id(text: &str) -> Option<u32> {
+    if let Ok(uid) = text.parse() {
+        return Some(uid);
+    }
+    let name = std::ffi::CString::new(text).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: all-zero bytes are a valid `struct passwd` (integers and null
+    // pointers); getpwnam_r only fills it.
+    let mut user: libc::passwd = unsafe { core::mem::zeroed() };
+    let mut found: *mut libc::passwd = core::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `user`, `buf` (its length passed)
+    // and `found` are live and writable for the call.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut user,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(user.pw_uid)
+}
+
+/// `--drivers USER|:GROUP`.
+fn parse_drivers(text: &str) -> Result<memsrv::DriverOwner, String> {
+    match text.strip_prefix(':') {
+        Some(group) => group_id(group)
+            .map(memsrv::DriverOwner::Group)
+            .ok_or_else(|| format!("bad --drivers {text:?}: no such group")),
+        None => user_id(text)
+            .map(memsrv::DriverOwner::User)
+            .ok_or_else(|| format!("bad --drivers {text:?}: no such user")),
+    }
 }
 
 /// Parse the arguments after the program name.
@@ -282,6 +328,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("bad --driver-timeout {v:?}"))?;
             }
+            "--drivers" => options.drivers = parse_drivers(&value("a user or :group")?)?,
             "--mount" => {
                 let spec = MountSpec::parse(&value("POINT=KIND[:ARG]")?)?;
                 if options.mounts.iter().any(|m| m.point == spec.point) {
@@ -381,5 +428,22 @@ mod tests {
             assert!(parse(args(&["--socket-mode", bad])).is_err(), "{bad:?}");
         }
         assert!(parse(args(&["--socket-group", "no-such-group-here"])).is_err());
+    }
+
+    #[test]
+    fn drivers_name_a_user_or_a_group() {
+        use memsrv::DriverOwner;
+        let drivers = |list: &[&str]| match parse(args(list)).unwrap() {
+            Command::Serve(o) => o.drivers,
+            Command::Help => panic!("expected Serve"),
+        };
+        assert_eq!(drivers(&[]), DriverOwner::Root);
+        assert_eq!(drivers(&["--drivers", "root"]), DriverOwner::User(0));
+        assert_eq!(drivers(&["--drivers=1234"]), DriverOwner::User(1234));
+        assert_eq!(drivers(&["--drivers", ":root"]), DriverOwner::Group(0));
+        assert_eq!(drivers(&["--drivers", ":77"]), DriverOwner::Group(77));
+        assert!(parse(args(&["--drivers", "no-such-user-here"])).is_err());
+        assert!(parse(args(&["--drivers", ":no-such-group-here"])).is_err());
+        assert!(parse(args(&["--drivers"])).is_err());
     }
 }

@@ -153,6 +153,37 @@ impl SeqPacket {
         })
     }
 
+    /// The peer's supplementary groups as the kernel recorded them at
+    /// `connect` time (`SO_PEERGROUPS`).
+    pub fn peer_groups(&self) -> Result<Vec<u32>, Errno> {
+        let mut groups: Vec<libc::gid_t> = vec![0; 32];
+        loop {
+            let mut len = (groups.len() * core::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+            // SAFETY: `groups` is live and writable for `len` bytes, `len`
+            // a live local.
+            let ret = unsafe {
+                libc::getsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_PEERGROUPS,
+                    groups.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            let count = len as usize / core::mem::size_of::<libc::gid_t>();
+            if ret == 0 {
+                groups.truncate(count);
+                return Ok(groups);
+            }
+            let e = last_errno();
+            // ERANGE: `len` now says how much room the list needs.
+            if i32::from(e.0) != libc::ERANGE || count <= groups.len() {
+                return Err(e);
+            }
+            groups.resize(count, 0);
+        }
+    }
+
     /// Send one frame as one datagram (never raising SIGPIPE).
     pub fn send(&self, frame: &[u8]) -> Result<(), Errno> {
         self.send_with_fds(frame, &[])
