@@ -137,3 +137,18 @@ fn a_served_point_and_points_above_or_inside_it_are_busy() {
     assert!(mounts(&d).contains(&"/dev/shm2".to_string()));
     drop(sibling);
 }
+
+#[test]
+fn identity_is_the_callers_at_each_call_and_new_files_take_the_umask() {
+    assert!(root(), "these tests switch users: run them as root");
+    let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs"]);
+    let out = check(
+        c_command(&d, "identity")
+            .arg(NOBODY.to_string())
+            .output()
+            .unwrap(),
+        "identity",
+    );
+    assert!(out.contains("identity: ok"), "{out}");
+    d.assert_all_free();
+}

@@ -596,6 +596,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             } => self.shm_set(&who, shmid, uid, gid, mode),
             Request::ShmRemove { shmid } => self.shm_remove(&who, shmid),
             Request::ShmLock { shmid, lock } => self.shm_lock(&who, shmid, lock),
+            // Answered by a transport that carries vouched-for ids (it
+            // calls `set_identity`); memsrv alone cannot know them.
+            Request::Identity => Err(Errno::EINVAL),
             Request::Unlink { path } => return self.sys_unlink(&who, &path, fx),
             Request::Mremap {
                 addr,

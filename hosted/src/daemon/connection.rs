@@ -22,6 +22,12 @@
 //! reply (kind 4) arriving here is handed to memsrv like a request but
 //! waits for no answer.
 //!
+//! The peer's identity: `SO_PEERCRED` at connect, then each `Identity`
+//! request over the socket, whose ids are the `SCM_CREDENTIALS` the kernel
+//! attached (the socket passes credentials, and the kernel lets a sender
+//! claim only ids it has); the daemon answers it itself. Identity is only
+//! ever taken from there, never from a message field.
+//!
 //! A request arriving over the socket with a descriptor attached
 //! (`SCM_RIGHTS`) is only accepted as `Open { path: "/.host-fd" }`: the
 //! descriptor goes to the host-file driver under a fresh token
@@ -36,7 +42,7 @@ use super::registry::Peer;
 use super::server::Server;
 use super::spin_gate::SpinPermit;
 use memsrv::{ClientId, Courier, Effect, FrameBuf};
-use nommu::sys::socket::{Datagram, MAX_FDS};
+use nommu::sys::socket::{Datagram, PeerCred, MAX_FDS};
 use nommu::sys::{eventfd_drain, poll};
 use nommu::transport::channel_page::{ChannelPage, Posted, Spin};
 use protocol::{
@@ -227,9 +233,13 @@ impl Session {
     fn serve_socket(&mut self, buf: &mut [u8; RECV_LEN]) {
         self.spinning = false;
         let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
-        match self.peer.socket.recv_with_fds(buf, &mut fds) {
-            Ok((Datagram::Frame { copied, .. }, 0)) => self.handle(&buf[..copied], Path::Socket),
-            Ok((Datagram::Frame { copied, .. }, _)) => {
+        match self.peer.socket.recv_with_ancillary(buf, &mut fds) {
+            Ok((Datagram::Frame { copied, .. }, _, cred)) if is_identity(&buf[..copied]) => {
+                drop(fds);
+                self.change_identity(&buf[..copied], cred);
+            }
+            Ok((Datagram::Frame { copied, .. }, 0, _)) => self.handle(&buf[..copied], Path::Socket),
+            Ok((Datagram::Frame { copied, .. }, _, _)) => {
                 let [first, second, ..] = &mut fds;
                 let single = second.is_none();
                 let first = first.take();
@@ -240,7 +250,21 @@ impl Session {
                     None => self.handle(&buf[..copied], Path::Socket),
                 }
             }
-            Ok((Datagram::Closed, _)) | Err(_) => self.open = false,
+            Ok((Datagram::Closed, _, _)) | Err(_) => self.open = false,
+        }
+    }
+
+    /// `Identity`: the peer's effective ids are now the ones the kernel
+    /// attached to the frame (`SCM_CREDENTIALS`, which it checked against
+    /// the sender's own ids); nothing in the message counts.
+    fn change_identity(&mut self, frame: &[u8], cred: Option<PeerCred>) {
+        let result = match cred {
+            Some(c) => self.server.set_identity(self.peer.id, c.uid, c.gid),
+            None => Err(Errno::EINVAL),
+        };
+        match result {
+            Ok(()) => self.answer(frame, &Reply::Done),
+            Err(e) => self.refuse(frame, e),
         }
     }
 
@@ -284,6 +308,11 @@ impl Session {
 
     /// Answer a request over the socket with an error, without memsrv.
     fn refuse(&mut self, frame: &[u8], errno: Errno) {
+        self.answer(frame, &Reply::Error(errno));
+    }
+
+    /// Answer a request over the socket, without memsrv.
+    fn answer(&mut self, frame: &[u8], message: &Reply) {
         let Some(tag) = frame_tag(frame) else {
             self.open = false;
             return;
@@ -292,7 +321,7 @@ impl Session {
             len: 0,
             bytes: [0u8; MAX_FRAME],
         };
-        reply.len = encode_reply(tag, &Reply::Error(errno), &mut reply.bytes);
+        reply.len = encode_reply(tag, message, &mut reply.bytes);
         self.send_socket(&reply);
     }
 
@@ -363,6 +392,15 @@ impl Session {
             self.open = false;
         }
     }
+}
+
+/// Whether `frame` is an `Identity` request (answered by the daemon from
+/// the frame's credentials, see `Session::change_identity`).
+fn is_identity(frame: &[u8]) -> bool {
+    matches!(
+        decode_request(frame).map(|f| f.message),
+        Ok(Request::Identity)
+    )
 }
 
 /// Whether `frame` is a successful Hello reply.

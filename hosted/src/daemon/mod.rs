@@ -199,6 +199,10 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket) {
     let Ok(groups) = socket.peer_groups() else {
         return;
     };
+    // Later identity changes come as SCM_CREDENTIALS (see `connection`).
+    if socket.pass_credentials().is_err() {
+        return;
+    }
     let credentials = Credentials {
         pid: Some(cred.pid),
         uid: cred.uid,
