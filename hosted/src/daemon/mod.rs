@@ -196,9 +196,9 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket) {
     let Ok(cred) = socket.peer_credentials() else {
         return;
     };
-    let Ok(groups) = socket.peer_groups() else {
-        return;
-    };
+    // A kernel without SO_PEERGROUPS (before 4.13) names none: the peer
+    // then counts by its primary group alone, never for more.
+    let groups = socket.peer_groups().unwrap_or_default();
     // Later identity changes come as SCM_CREDENTIALS (see `connection`).
     if socket.pass_credentials().is_err() {
         return;
