@@ -127,10 +127,13 @@ impl ThreadsHome {
         })
     }
 
-    /// Start with explicit spin budgets.
+    /// Start with explicit spin budgets. The clone-ticket secret the
+    /// configuration names is mixed with one drawn from the host for this
+    /// start, so tickets of one start tell nothing about another's.
     pub fn start_tuned(mut config: Config, tuning: Tuning) -> Result<Self, Errno> {
         let arena = Arc::new(Arena::new(config.arena_size)?);
         config.arena_base = arena.base();
+        config.ticket_secret ^= fresh_secret();
         let server = MemoryServer::new(config, ArenaMemory(Arc::clone(&arena)))?;
         let (queue, received) = unbounded();
         let bell = Arc::new(Doorbell::default());
@@ -253,6 +256,13 @@ impl ThreadsHome {
             None => Ok(()),
         }
     }
+}
+
+/// A secret drawn for one start: std's `RandomState` keys come from the
+/// host's random source (`getrandom`).
+pub fn fresh_secret() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
 }
 
 impl Drop for ThreadsHome {

@@ -2,6 +2,21 @@
 //! and §6 tunables, and the limits a home sets (descriptors, operations,
 //! clone children, driver timeout).
 
+/// Who besides root may serve a mount (`RegisterDriver`); anyone else is
+/// refused `EPERM`. A driver decides what every process sees under its
+/// mount, so serving one is a privilege (`memsrvd --drivers`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DriverOwner {
+    /// Root alone (the default).
+    #[default]
+    Root,
+    /// Root and this user.
+    User(u32),
+    /// Root and the members of this group (primary or supplementary, as
+    /// the transport reports them).
+    Group(u32),
+}
+
 /// Configuration fixed at start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -21,7 +36,10 @@ pub struct Config {
     pub first_pid: u32,
     /// Most mappings one address space may hold (`max_map_count`).
     pub max_map_count: usize,
-    /// Seed mixed into clone tickets so they cannot be guessed.
+    /// Seed mixed into clone tickets so they cannot be guessed. Every home
+    /// draws one per start (the daemon and the threads home from the
+    /// host's random source, the board from timer jitter at boot); the
+    /// default is fixed, for tests that want repeatable tickets.
     pub ticket_secret: u64,
     /// `sizeof(long)` of the clients' ABI (4 or 8): the `/proc` maps path
     /// column (`25 + 6·sizeof(void*) − 1`) and where lengths and page
@@ -43,6 +61,8 @@ pub struct Config {
     /// into its region's untrimmed slack or moved to a new region (contents
     /// copied, old pages freed).
     pub strict_mremap: bool,
+    /// Who may serve a mount besides root.
+    pub drivers: DriverOwner,
 }
 
 impl Default for Config {
@@ -62,6 +82,7 @@ impl Default for Config {
             max_open_files: 1024,
             max_pending_ops: 16,
             strict_mremap: false,
+            drivers: DriverOwner::Root,
         }
     }
 }

@@ -116,6 +116,17 @@ fn valid_mount(mount: &str) -> bool {
             && !mount.split('/').any(|c| c == "." || c == ".."))
 }
 
+/// Whether one mount point is the other, or lies under it.
+fn overlaps(a: &str, b: &str) -> bool {
+    let under = |inner: &str, outer: &str| {
+        outer == "/"
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    a == b || under(a, b) || under(b, a)
+}
+
 impl Files {
     /// `RegisterDriver` from `client`.
     pub fn register(
@@ -131,7 +142,11 @@ impl Files {
         if !valid_mount(&registration.mount) {
             return Err(Errno::EINVAL);
         }
-        if self.mounts.contains_key(registration.mount.as_str()) {
+        // One driver decides what a path is: a point already served, or
+        // one above or inside a served point (which would take part of
+        // that driver's names, or hand it part of its own), is refused.
+        let mount = registration.mount.as_str();
+        if self.mounts.keys().any(|m| overlaps(m, mount)) {
             return Err(Errno::EBUSY);
         }
         if self.mounts.len() >= MAX_MOUNTS {
@@ -387,15 +402,21 @@ mod tests {
     }
 
     #[test]
-    fn longest_prefix_wins() {
+    fn mount_points_neither_repeat_nor_nest() {
         let mut f = Files::default();
-        let dev = f.register(ClientId(1), (0, 0), reg("/dev")).unwrap();
+        let shm = f.register(ClientId(1), (0, 0), reg("/dev/shm")).unwrap();
         let fb = f.register(ClientId(2), (0, 0), reg("/dev/fb0")).unwrap();
-        let root = f.register(ClientId(3), (0, 0), reg("/")).unwrap();
-        assert_eq!(
-            f.register(ClientId(4), (0, 0), reg("/dev")),
-            Err(Errno::EBUSY)
-        );
+        let rom = f.register(ClientId(3), (0, 0), reg("/rom")).unwrap();
+        // The same point, one inside a served point, one enclosing one.
+        for busy in ["/dev/shm", "/dev/shm/x", "/dev", "/", "/rom/a/b"] {
+            assert_eq!(
+                f.register(ClientId(4), (0, 0), reg(busy)),
+                Err(Errno::EBUSY),
+                "{busy}"
+            );
+        }
+        // A name that only starts like a served point is no nesting.
+        let shm2 = f.register(ClientId(5), (0, 0), reg("/dev/shm2")).unwrap();
         assert_eq!(
             f.register(ClientId(1), (0, 0), reg("/x")),
             Err(Errno::EINVAL)
@@ -408,17 +429,38 @@ mod tests {
         }
         assert_eq!(f.resolve("/dev/fb0"), Ok((fb, "")));
         assert_eq!(f.resolve("/dev/fb0/x"), Ok((fb, "x")));
-        assert_eq!(f.resolve("/dev/fb01"), Ok((dev, "fb01")));
-        assert_eq!(f.resolve("/dev"), Ok((dev, "")));
+        assert_eq!(f.resolve("/dev/fb01"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve("/dev/shm/a"), Ok((shm, "a")));
+        assert_eq!(f.resolve("/dev/shm2/a"), Ok((shm2, "a")));
+        assert_eq!(f.resolve("/dev"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve("/rom"), Ok((rom, "")));
+        assert_eq!(f.resolve("/"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve("rel"), Err(Errno::ENOENT));
+        // Once a driver is gone its point, and what it enclosed, is free.
+        f.kill(shm);
+        assert_eq!(f.resolve("/dev/shm/a"), Err(Errno::ENOENT));
+        let under = f
+            .register(ClientId(6), (0, 0), reg("/dev/shm/deep"))
+            .unwrap();
+        assert_eq!(f.resolve("/dev/shm/deep/z"), Ok((under, "z")));
+        assert_eq!(f.display_path(fb, ""), "/dev/fb0");
+        assert_eq!(f.display_path(rom, "a"), "/rom/a");
+        assert_eq!(f.mount_names().len(), 4);
+    }
+
+    #[test]
+    fn the_root_mount_takes_every_path_and_so_stands_alone() {
+        let mut f = Files::default();
+        let root = f.register(ClientId(1), (0, 0), reg("/")).unwrap();
         assert_eq!(f.resolve("/devx/a"), Ok((root, "devx/a")));
         assert_eq!(f.resolve("/"), Ok((root, "")));
-        assert_eq!(f.resolve("rel"), Err(Errno::ENOENT));
+        assert_eq!(f.display_path(root, "a"), "/a");
+        assert_eq!(
+            f.register(ClientId(2), (0, 0), reg("/dev")),
+            Err(Errno::EBUSY)
+        );
         f.kill(root);
         assert_eq!(f.resolve("/devx/a"), Err(Errno::ENOENT));
-        assert_eq!(f.display_path(fb, ""), "/dev/fb0");
-        assert_eq!(f.display_path(dev, "zero"), "/dev/zero");
-        assert_eq!(f.display_path(root, "a"), "/a");
-        assert_eq!(f.mount_names().len(), 2);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`MemoryServer::handle_frame`] and carries out the [`Effect`]s it returns
 //! with [`carry_out`], through its own [`Courier`].
 //! Who sent a frame is the [`ClientId`] the transport names, never a field
-//! of the message.
+//! of the message; what it may do follows the [`Credentials`] the transport
+//! reported, as changed since by [`MemoryServer::set_identity`].
 //!
 //! Sessions: a connection first sends `Hello`. `Hello { ticket: None }`
 //! makes a new process — numbered by the host pid in [`Credentials`] when
@@ -21,7 +22,9 @@
 //! exit. Unclaimed clone children end with their parent.
 //!
 //! Drivers (`docs/backing-devices.md`): a connection that sends
-//! `RegisterDriver` (no `Hello` needed) serves a mount; the server sends it
+//! `RegisterDriver` (no `Hello` needed; root or [`Config::drivers`] alone,
+//! else `EPERM`; a point served, or above or inside one, `EBUSY`) serves a
+//! mount; the server sends it
 //! driver requests as [`Effect::Send`] frames of kind 3 and it answers
 //! with kind-4 frames through [`MemoryServer::handle_frame`]. A client call
 //! that needs a driver (open, read, write, lseek to the end, fstat,
@@ -78,7 +81,7 @@ mod proc_fs;
 #[cfg(test)]
 mod tests;
 
-pub use config::Config;
+pub use config::{Config, DriverOwner};
 pub use effects::{carry_out, Answer, Courier, Effect, FrameBuf};
 pub use stats::Stats;
 
@@ -207,6 +210,19 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// A transport accepted a connection. It speaks for no process until
     /// its `Hello`.
     pub fn connect(&mut self, client: ClientId, credentials: Credentials) {
+        self.connect_in_groups(client, credentials, &[]);
+    }
+
+    /// [`Self::connect`] for a peer that is also a member of the
+    /// supplementary `groups` (as the transport learned them from the host,
+    /// e.g. `SO_PEERGROUPS`): they count where group membership does
+    /// ([`DriverOwner::Group`]).
+    pub fn connect_in_groups(
+        &mut self,
+        client: ClientId,
+        credentials: Credentials,
+        groups: &[u32],
+    ) {
         if self.procs.conns.contains_key(&client) {
             // A transport reusing a live id: the old connection is gone.
             self.disconnect(client);
@@ -215,9 +231,29 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             client,
             Connection {
                 credentials,
+                groups: groups.to_vec(),
                 pid: None,
             },
         );
+    }
+
+    /// The peer's effective user and group ids changed (`seteuid`,
+    /// `setegid`): calls from now on are checked against these, as the
+    /// kernel checks each system call against the caller's credentials at
+    /// that moment. The home passes only ids the host vouched for
+    /// (`SCM_CREDENTIALS`), never ones a message names. The process the
+    /// connection speaks for takes them too (its owner as other callers'
+    /// checks see it). `ENOTCONN` for a connection the transport never
+    /// announced.
+    pub fn set_identity(&mut self, client: ClientId, uid: u32, gid: u32) -> Result<(), Errno> {
+        let conn = self.procs.conns.get_mut(&client).ok_or(Errno::ENOTCONN)?;
+        conn.credentials.uid = uid;
+        conn.credentials.gid = gid;
+        if let Some(p) = conn.pid.and_then(|pid| self.procs.procs.get_mut(&pid)) {
+            p.uid = uid;
+            p.gid = gid;
+        }
+        Ok(())
     }
 
     /// A connection closed or its peer died: release what it held. The
@@ -629,6 +665,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             } => self.shm_set(&who, shmid, uid, gid, mode),
             Request::ShmRemove { shmid } => self.shm_remove(&who, shmid),
             Request::ShmLock { shmid, lock } => self.shm_lock(&who, shmid, lock),
+            // Answered by a transport that carries vouched-for ids (it
+            // calls `set_identity`); memsrv alone cannot know them.
+            Request::Identity => Err(Errno::EINVAL),
             Request::Unlink { path } => return self.sys_unlink(&who, &path, fx),
             Request::Mremap {
                 addr,
@@ -644,12 +683,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 arg,
             } => memcalls::memory_call(call, addr, len, arg),
             Request::Exec => self.sys_exec(pid),
-            Request::PtracePeek { pid: target, addr } => self.ptrace_peek(uid, target, addr),
+            Request::PtracePeek { pid: target, addr } => self.ptrace_peek(pid, target, addr),
             Request::PtracePoke {
                 pid: target,
                 addr,
                 word,
-            } => self.ptrace_poke(uid, target, addr, word),
+            } => self.ptrace_poke(pid, target, addr, word),
         };
         reply.map(Answer::Now)
     }

@@ -43,9 +43,11 @@ pub struct Process {
     pub tracer: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Connection {
     pub credentials: Credentials,
+    /// Supplementary groups, as the transport reported them.
+    pub groups: Vec<u32>,
     pub pid: Option<u32>,
 }
 
@@ -131,7 +133,7 @@ impl ProcessTable {
         client: ClientId,
         ticket: Option<u64>,
     ) -> Result<u32, Errno> {
-        let conn = *self.conns.get(&client).ok_or(Errno::ENOTCONN)?;
+        let conn = self.conns.get(&client).ok_or(Errno::ENOTCONN)?;
         if conn.pid.is_some() {
             // A connection speaks for one process for its whole life.
             return Err(Errno::EINVAL);

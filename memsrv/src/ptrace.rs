@@ -3,8 +3,10 @@
 //! (spec §2.3, §3.1, §10.5).
 //!
 //! `PtracePeek`/`PtracePoke` (`PTRACE_PEEKDATA`/`POKEDATA` through
-//! `access_process_vm`, spec §10.5): the caller must be allowed to trace
-//! the target (same uid, or root: else `EPERM`; unknown pid `ESRCH`); the
+//! `access_process_vm`, spec §10.5): as `ptrace(2)` requires, the caller
+//! must be the target's tracer — attached with `PtraceAttach`, which is
+//! where the permission check (same uid, or root) is made; anyone else,
+//! and an unknown pid, gets `ESRCH` (Linux's `ptrace_check_attach`). The
 //! word (`sizeof(long)` of the clients' ABI, [`crate::Config::word_size`])
 //! must start inside one of the target's mappings and is clipped to that
 //! mapping, so a word crossing its end is a short transfer; reads need
@@ -50,13 +52,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 }
 
 impl<M: PhysicalMemory> MemoryServer<M> {
-    /// The target's address space if a caller with `uid` may trace `target`.
-    fn traceable_mm(&self, uid: u32, target: u32) -> Result<MmId, Errno> {
-        let t = self.procs.procs.get(&target).ok_or(Errno::ESRCH)?;
-        if uid != 0 && uid != t.uid {
-            return Err(Errno::EPERM);
+    /// The target's address space if `me` traces `target` (`ESRCH` else).
+    fn traced_mm(&self, me: u32, target: u32) -> Result<MmId, Errno> {
+        match self.procs.procs.get(&target) {
+            Some(t) if t.tracer == Some(me) => Ok(t.mm),
+            _ => Err(Errno::ESRCH),
         }
-        Ok(t.mm)
     }
 
     /// Where a whole word at `addr` of `mm` may be transferred with the
@@ -81,8 +82,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// `PTRACE_PEEKDATA`: the word, little-endian.
-    pub(crate) fn ptrace_peek(&self, uid: u32, target: u32, addr: u64) -> Result<Reply, Errno> {
-        let mm = self.traceable_mm(uid, target)?;
+    pub(crate) fn ptrace_peek(&self, me: u32, target: u32, addr: u64) -> Result<Reply, Errno> {
+        let mm = self.traced_mm(me, target)?;
         let len = self.word_range(mm, addr, VM_MAYREAD)?;
         let mut buf = [0u8; 8];
         let word = buf.get_mut(..len).ok_or(Errno::EIO)?;
@@ -94,12 +95,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// little-endian.
     pub(crate) fn ptrace_poke(
         &mut self,
-        uid: u32,
+        me: u32,
         target: u32,
         addr: u64,
         word: u64,
     ) -> Result<Reply, Errno> {
-        let mm = self.traceable_mm(uid, target)?;
+        let mm = self.traced_mm(me, target)?;
         let len = self.word_range(mm, addr, VM_MAYWRITE)?;
         let bytes = word.to_le_bytes();
         self.memory.write(addr, bytes.get(..len).ok_or(Errno::EIO)?);

@@ -33,8 +33,8 @@ pub use frame::{
 };
 pub use header::{peek, FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
 pub use message::{
-    Bytes, MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl,
-    DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
+    frame_checks_identity, Bytes, MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply,
+    Request, ShmStat, Sysctl, DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
 };
 
 /// Largest body a frame may carry, in bytes.

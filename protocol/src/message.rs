@@ -193,15 +193,87 @@ pub enum Request {
     /// `execve`: the process gets a new, empty address space (the old one
     /// loses a user; a `vfork` parent resumes). Answered by [`Reply::Done`].
     Exec,
-    /// `PTRACE_PEEKDATA`: one word of `pid`'s memory. Answered by
-    /// [`Reply::Value`].
+    /// `PTRACE_PEEKDATA`: one word of `pid`'s memory, for the process
+    /// tracing `pid` alone (`PtraceAttach` first; `ESRCH` for anyone
+    /// else). Answered by [`Reply::Value`].
     PtracePeek { pid: u32, addr: u64 },
-    /// `PTRACE_POKEDATA`: store one word. Answered by [`Reply::Done`].
+    /// `PTRACE_POKEDATA`: store one word (the tracer alone, as for
+    /// `PtracePeek`). Answered by [`Reply::Done`].
     PtracePoke { pid: u32, addr: u64, word: u64 },
     /// `shmctl(shmid, SHM_LOCK)` (`lock: true`) or `SHM_UNLOCK`: sets or
     /// clears the segment's `SHM_LOCKED` mode bit. Answered by
     /// [`Reply::Done`].
     ShmLock { shmid: i32, lock: bool },
+    /// The sender's effective user and group ids changed (`seteuid`,
+    /// `setegid`). The ids are not in the message: the transport carries
+    /// them where the host kernel vouches for them (`SCM_CREDENTIALS` on
+    /// the daemon's socket), and the home answers [`Reply::Done`] once the
+    /// calls after it are judged by them. A home without such a transport
+    /// answers `EINVAL`.
+    Identity,
+}
+
+impl Request {
+    /// Whether the server judges this request by the caller's identity
+    /// (permissions, a new object's owner, a child's credentials): before
+    /// sending one, a client whose effective ids changed says
+    /// [`Request::Identity`].
+    pub fn checks_identity(&self) -> bool {
+        match self {
+            Request::Clone { .. }
+            | Request::ReadProc { .. }
+            | Request::WriteSysctl { .. }
+            | Request::Open { .. }
+            | Request::PtraceAttach { .. }
+            | Request::Shmget { .. }
+            | Request::Shmat { .. }
+            | Request::ShmStat { .. }
+            | Request::ShmSet { .. }
+            | Request::ShmRemove { .. }
+            | Request::ShmLock { .. }
+            | Request::Unlink { .. }
+            | Request::RegisterDriver(_) => true,
+            Request::Hello { .. }
+            | Request::Fork
+            | Request::Exit
+            | Request::Mmap { .. }
+            | Request::Munmap { .. }
+            | Request::ReadSysctl { .. }
+            | Request::Close { .. }
+            | Request::Read { .. }
+            | Request::Write { .. }
+            | Request::Ftruncate { .. }
+            | Request::Fstat { .. }
+            | Request::Lseek { .. }
+            | Request::AllocBacking { .. }
+            | Request::FreeBacking { .. }
+            | Request::BeginExclusive { .. }
+            | Request::EndExclusive { .. }
+            | Request::ListMounts
+            | Request::PtraceDetach { .. }
+            | Request::Shmdt { .. }
+            | Request::Futex { .. }
+            | Request::Mremap { .. }
+            | Request::MemoryCall { .. }
+            | Request::Exec
+            | Request::PtracePeek { .. }
+            | Request::PtracePoke { .. }
+            | Request::Identity => false,
+        }
+    }
+}
+
+/// Variant indices of the requests [`Request::checks_identity`] names,
+/// so a transport can tell from an encoded frame's first body byte.
+const IDENTITY_CHECKED: [u8; 13] = [1, 6, 8, 9, 16, 22, 24, 25, 27, 28, 29, 30, 37];
+
+/// [`Request::checks_identity`] of an encoded request frame, read from
+/// its first body byte (every variant index is below 128, one varint
+/// byte) without decoding it. `false` for a frame too short to say.
+pub fn frame_checks_identity(frame: &[u8]) -> bool {
+    frame
+        .get(crate::HEADER_LEN)
+        .is_some_and(|index| IDENTITY_CHECKED.contains(index))
 }
 
 /// Which of the small memory calls [`Request::MemoryCall`] carries.

@@ -294,6 +294,7 @@ fn requests() {
             },
             "25 02 00",
         ),
+        (Request::Identity, "26"),
         (
             Request::ReadProc {
                 view: ProcView::SysvShm,
@@ -304,7 +305,16 @@ fn requests() {
     ];
     for (request, body) in cases {
         expect(request_frame(request), 1, body);
+        // A transport tells the identity-checked requests from the frame.
+        let mut buf = [0u8; MAX_FRAME];
+        let len = encode_request(0x2a, request, &mut buf);
+        assert_eq!(
+            protocol::frame_checks_identity(&buf[..len]),
+            request.checks_identity(),
+            "{request:?}"
+        );
     }
+    assert!(!protocol::frame_checks_identity(&[0u8; 16]));
 }
 
 #[test]

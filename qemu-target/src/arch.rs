@@ -258,6 +258,15 @@ pub fn ticks() -> u64 {
 
 pub const TICKS_PER_MS: u64 = 10_000;
 
+/// The `cycle` counter (under QEMU's TCG, the host's cycle counter).
+pub fn cycles() -> u64 {
+    let c: u64;
+    // SAFETY: reading the cycle CSR has no side effects; the kernel made
+    // it readable in user mode.
+    unsafe { asm!("rdcycle {}", out(reg) c) };
+    c
+}
+
 /// Ask the SBI to raise the timer interrupt at `ticks` (this also clears
 /// a pending one).
 pub fn set_timer(ticks: u64) {

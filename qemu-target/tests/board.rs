@@ -205,6 +205,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "robustness: ok a faulting task ends alone",
         "robustness: ok garbage costs only the sender",
         "robustness: ok bad arguments are errors",
+        "robustness: ok a clone ticket is made",
     ] {
         assert!(
             run.console.lines().any(|l| l == line),
@@ -245,4 +246,18 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "{}",
         run.console
     );
+    // Clone tickets are seeded per boot: the same clone, made after the
+    // same suites, gets another ticket on a second boot.
+    let ticket = |console: &str| {
+        console
+            .lines()
+            .find_map(|l| {
+                l.trim_end_matches('\r')
+                    .strip_prefix("robustness: clone ticket ")
+            })
+            .map(str::to_owned)
+            .expect("the robustness suite prints a clone ticket")
+    };
+    let again = boot();
+    assert_ne!(ticket(&run.console), ticket(&again.console));
 }

@@ -22,6 +22,12 @@
 //! reply (kind 4) arriving here is handed to memsrv like a request but
 //! waits for no answer.
 //!
+//! The peer's identity: `SO_PEERCRED` at connect, then each `Identity`
+//! request over the socket, whose ids are the `SCM_CREDENTIALS` the kernel
+//! attached (the socket passes credentials, and the kernel lets a sender
+//! claim only ids it has); the daemon answers it itself. Identity is only
+//! ever taken from there, never from a message field.
+//!
 //! A request arriving over the socket with a descriptor attached
 //! (`SCM_RIGHTS`) is only accepted as `Open { path: "/.host-fd" }`: the
 //! descriptor goes to the host-file driver under a fresh token
@@ -35,7 +41,7 @@ use super::registry::Peer;
 use super::server::Server;
 use super::spin_gate::SpinPermit;
 use memsrv::{ClientId, Courier, Effect, FrameBuf};
-use nommu::sys::socket::{Datagram, MAX_FDS};
+use nommu::sys::socket::{Datagram, PeerCred, MAX_FDS};
 use nommu::sys::{eventfd_drain, poll};
 use nommu::transport::channel_page::{ChannelPage, Posted, Spin};
 use protocol::{
@@ -226,9 +232,13 @@ impl Session {
     fn serve_socket(&mut self, buf: &mut [u8; RECV_LEN]) {
         self.spinning = false;
         let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
-        match self.peer.socket.recv_with_fds(buf, &mut fds) {
-            Ok((Datagram::Frame { copied, .. }, 0)) => self.handle(&buf[..copied], Path::Socket),
-            Ok((Datagram::Frame { copied, .. }, _)) => {
+        match self.peer.socket.recv_with_ancillary(buf, &mut fds) {
+            Ok((Datagram::Frame { copied, .. }, _, cred)) if is_identity(&buf[..copied]) => {
+                drop(fds);
+                self.change_identity(&buf[..copied], cred);
+            }
+            Ok((Datagram::Frame { copied, .. }, 0, _)) => self.handle(&buf[..copied], Path::Socket),
+            Ok((Datagram::Frame { copied, .. }, _, _)) => {
                 let [first, second, ..] = &mut fds;
                 let single = second.is_none();
                 let first = first.take();
@@ -239,7 +249,25 @@ impl Session {
                     None => self.handle(&buf[..copied], Path::Socket),
                 }
             }
-            Ok((Datagram::Closed, _)) | Err(_) => self.open = false,
+            Ok((Datagram::Closed, _, _)) | Err(_) => self.open = false,
+        }
+    }
+
+    /// `Identity`: the peer's effective ids are now the ones the kernel
+    /// attached to the frame (`SCM_CREDENTIALS`, which it checked against
+    /// the sender's own ids); nothing in the message counts.
+    fn change_identity(&mut self, frame: &[u8], cred: Option<PeerCred>) {
+        let result = match cred {
+            Some(c) => self.server.set_identity(self.peer.id, c.uid, c.gid),
+            None => Err(Errno::EINVAL),
+        };
+        let Some((_, tag)) = peek(frame) else {
+            self.open = false;
+            return;
+        };
+        match result {
+            Ok(()) => self.answer(tag, &Reply::Done),
+            Err(e) => self.refuse(tag, e),
         }
     }
 
@@ -284,7 +312,12 @@ impl Session {
     /// Answer the request `tag` over the socket with an error, without
     /// memsrv.
     fn refuse(&mut self, tag: u32, errno: Errno) {
-        self.send_socket(&FrameBuf::reply(tag, &Reply::Error(errno)));
+        self.answer(tag, &Reply::Error(errno));
+    }
+
+    /// Answer the request `tag` over the socket, without memsrv.
+    fn answer(&mut self, tag: u32, message: &Reply) {
+        self.send_socket(&FrameBuf::reply(tag, message));
     }
 
     /// Hand one frame to memsrv and carry out what it says.
@@ -351,6 +384,15 @@ impl Session {
             self.open = false;
         }
     }
+}
+
+/// Whether `frame` is an `Identity` request (answered by the daemon from
+/// the frame's credentials, see `Session::change_identity`).
+fn is_identity(frame: &[u8]) -> bool {
+    matches!(
+        decode_request(frame).map(|f| f.message),
+        Ok(Request::Identity)
+    )
 }
 
 /// Whether `frame` is a successful Hello reply.

@@ -38,7 +38,7 @@ pub mod spin_gate;
 
 use arena::ArenaFile;
 use listener::Listener;
-use memsrv::{Config, Credentials, MemoryServer};
+use memsrv::{Config, Credentials, DriverOwner, MemoryServer};
 use mounts::ArenaRange;
 use nommu::sys::socket::SeqPacket;
 use nommu::sys::{eventfd, poll};
@@ -79,6 +79,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         first_pid: FIRST_SERVER_PID,
         driver_timeout_ms: options.driver_timeout_ms,
         strict_mremap: options.strict_mremap,
+        drivers: drivers(options.drivers),
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
@@ -140,6 +141,18 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
 }
 
+/// Who may serve a mount: as the operator said; by default root, and the
+/// daemon's own user when it is not root (its built-in drivers are the
+/// daemon itself, and whoever connects to its socket trusts it already).
+fn drivers(configured: DriverOwner) -> DriverOwner {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let own = unsafe { libc::getuid() };
+    match configured {
+        DriverOwner::Root if own != 0 => DriverOwner::User(own),
+        other => other,
+    }
+}
+
 /// How often memsrv is given the time (it times drivers out with it).
 const TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -178,24 +191,36 @@ fn start_ticker(server: &Arc<Server>) -> Result<(), String> {
 /// Register an accepted connection with memsrv and start its thread. A
 /// connection that cannot be served is closed at once. Its process is its
 /// host pid's, unless `process_per_connection` has memsrv number one.
+/// The peer's identity is the kernel's: `SO_PEERCRED` and
+/// `SO_PEERGROUPS` at connect time.
 fn welcome(server: &Arc<Server>, socket: SeqPacket, process_per_connection: bool) {
     let Ok(cred) = socket.peer_credentials() else {
         return;
     };
-    welcome_as(
-        server,
-        socket,
-        Credentials {
-            pid: (!process_per_connection).then_some(cred.pid),
-            uid: cred.uid,
-            gid: cred.gid,
-        },
-    );
+    // A kernel without SO_PEERGROUPS (before 4.13) names none: the peer
+    // then counts by its primary group alone, never for more.
+    let groups = socket.peer_groups().unwrap_or_default();
+    // Later identity changes come as SCM_CREDENTIALS (see `connection`).
+    if socket.pass_credentials().is_err() {
+        return;
+    }
+    let credentials = Credentials {
+        pid: (!process_per_connection).then_some(cred.pid),
+        uid: cred.uid,
+        gid: cred.gid,
+    };
+    welcome_as(server, socket, credentials, &groups);
 }
 
-/// Register a connection speaking with `credentials` and start its
-/// thread; `false` (the connection closed) if it cannot be served.
-fn welcome_as(server: &Arc<Server>, socket: SeqPacket, credentials: Credentials) -> bool {
+/// Register a connection speaking with `credentials` (and membership of
+/// `groups`) and start its thread; `false` (the connection closed) if it
+/// cannot be served.
+fn welcome_as(
+    server: &Arc<Server>,
+    socket: SeqPacket,
+    credentials: Credentials,
+    groups: &[u32],
+) -> bool {
     let Ok(doorbell) = eventfd() else {
         return false;
     };
@@ -205,7 +230,7 @@ fn welcome_as(server: &Arc<Server>, socket: SeqPacket, credentials: Credentials)
     let Some(peer) = server.registry.register(socket, doorbell) else {
         return false;
     };
-    server.connect(peer.id, credentials);
+    server.connect_in_groups(peer.id, credentials, groups);
     let thread_server = Arc::clone(server);
     let thread_peer = Arc::clone(&peer);
     let spawned = std::thread::Builder::new()

@@ -44,6 +44,8 @@ pub struct Options {
     /// instead of joining the process of its host pid (a test speaking
     /// for many processes from one host process).
     pub process_per_connection: bool,
+    /// Who besides root may serve a mount (`--drivers USER|:GROUP`).
+    pub drivers: memsrv::DriverOwner,
 }
 
 /// A kind of backing device `--mount` can serve.
@@ -220,6 +222,7 @@ impl Options {
             mounts: Vec::new(),
             driver_timeout_ms: 2000,
             process_per_connection: false,
+            drivers: memsrv::DriverOwner::Root,
         }
     }
 }
@@ -303,6 +306,13 @@ pub struct DaemonArgs {
     /// Serve a backing device at POINT from a driver built into the daemon
     /// (repeat for more); the kinds are listed below. A driver can also run
     /// as a process of its own: nommu-driver --socket PATH --mount POINT=KIND[:ARG]
+    /// Who besides root may serve a mount (RegisterDriver): a user, or with
+    /// a leading colon a group's members, by name or number (default: root
+    /// alone, and the daemon's own user when it does not run as root).
+    /// Anyone else is refused EPERM; a mount point already served, or above
+    /// or inside one, EBUSY
+    #[arg(long, value_name = "USER|:GROUP", value_parser = parse_drivers)]
+    pub drivers: Option<memsrv::DriverOwner>,
     #[arg(long = "mount", value_name = "POINT=KIND[:ARG]", value_parser = MountSpec::parse)]
     pub mounts: Vec<MountSpec>,
 }
@@ -349,6 +359,43 @@ pub fn group_id(text: &str) -> Option<u32> {
     (rc == 0 && !found.is_null()).then_some(group.gr_gid)
 }
 
+/// A user's id from its number or its name (`getpwnam_r`).
+pub fn user_id(text: &str) -> Option<u32> {
+    if let Ok(uid) = text.parse() {
+        return Some(uid);
+    }
+    let name = std::ffi::CString::new(text).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: all-zero bytes are a valid `struct passwd` (integers and null
+    // pointers); getpwnam_r only fills it.
+    let mut user: libc::passwd = unsafe { core::mem::zeroed() };
+    let mut found: *mut libc::passwd = core::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `user`, `buf` (its length passed)
+    // and `found` are live and writable for the call.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut user,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(user.pw_uid)
+}
+
+/// `--drivers USER|:GROUP`.
+fn parse_drivers(text: &str) -> Result<memsrv::DriverOwner, String> {
+    match text.strip_prefix(':') {
+        Some(group) => group_id(group)
+            .map(memsrv::DriverOwner::Group)
+            .ok_or_else(|| "no such group".into()),
+        None => user_id(text)
+            .map(memsrv::DriverOwner::User)
+            .ok_or_else(|| "no such user".into()),
+    }
+}
+
 fn arena_size(text: &str) -> Result<u64, String> {
     parse_size(text)
         .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
@@ -387,6 +434,9 @@ impl DaemonArgs {
         options.allow_uninitialized |= self.allow_uninitialized;
         options.strict_mremap |= self.strict_mremap;
         options.process_per_connection |= self.process_per_connection;
+        if let Some(drivers) = self.drivers {
+            options.drivers = drivers;
+        }
         if let Some(n) = self.max_clients {
             options.max_clients = usize::try_from(n).map_err(|_| "too many --max-clients")?;
         }
@@ -578,5 +628,19 @@ mod tests {
             assert_eq!(help.matches(&usage).count(), 1, "{usage}:\n{help}");
         }
         assert!(!help.contains("nand"), "{help}");
+    }
+
+    #[test]
+    fn drivers_name_a_user_or_a_group() {
+        use memsrv::DriverOwner;
+        let drivers = |list: &[&str]| parse_args(list).unwrap().drivers;
+        assert_eq!(drivers(&[]), DriverOwner::Root);
+        assert_eq!(drivers(&["--drivers", "root"]), DriverOwner::User(0));
+        assert_eq!(drivers(&["--drivers=1234"]), DriverOwner::User(1234));
+        assert_eq!(drivers(&["--drivers", ":root"]), DriverOwner::Group(0));
+        assert_eq!(drivers(&["--drivers", ":77"]), DriverOwner::Group(77));
+        assert!(usage_error(&["--drivers", "no-such-user-here"]));
+        assert!(usage_error(&["--drivers", ":no-such-group-here"]));
+        assert!(usage_error(&["--drivers"]));
     }
 }

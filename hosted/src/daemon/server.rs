@@ -62,6 +62,22 @@ impl Server {
         self.memsrv().connect(client, credentials);
     }
 
+    /// [`Self::connect`] for a peer in supplementary `groups`.
+    pub fn connect_in_groups(&self, client: ClientId, credentials: Credentials, groups: &[u32]) {
+        self.memsrv().connect_in_groups(client, credentials, groups);
+    }
+
+    /// The peer's effective ids changed, as the host kernel vouched
+    /// (`SCM_CREDENTIALS`): calls from now on are checked against them.
+    pub fn set_identity(
+        &self,
+        client: ClientId,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), protocol::Errno> {
+        self.memsrv().set_identity(client, uid, gid)
+    }
+
     /// The connection is gone: memsrv releases everything it held. What
     /// that causes for others (`EIO` to clients that waited for a driver
     /// that was this connection, `CloseVma` and `Release` to drivers) is

@@ -88,6 +88,19 @@ fn clone_children_attach_by_ticket_once() {
 }
 
 #[test]
+fn two_starts_give_different_tickets_for_the_same_clone() {
+    // The same configuration, the same first clone of the same first
+    // process: only the per-start secret tells the tickets apart.
+    let ticket = || {
+        let home = home();
+        let parent = home.spawn_process().unwrap();
+        parent.clone_process(protocol::linux::SIGCHLD).unwrap().1
+    };
+    let (a, b) = (ticket(), ticket());
+    assert_ne!(a, b);
+}
+
+#[test]
 fn concurrent_callers_of_one_process_are_serialised() {
     let home = home();
     let p = home.spawn_process().unwrap();

@@ -377,11 +377,18 @@ pub struct DriverProcess {
 impl DriverProcess {
     /// Start `nommu-driver --mount spec` and wait until it serves.
     pub fn start(daemon: &Daemon, spec: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nommu-driver"))
-            .arg("--socket")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
+        cmd.arg("--socket")
             .arg(&daemon.socket)
             .arg("--mount")
-            .arg(spec)
+            .arg(spec);
+        Self::spawn(cmd)
+    }
+
+    /// Start a `nommu-driver` command made by the caller (another user,
+    /// say) and wait until it serves.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

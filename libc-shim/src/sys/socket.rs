@@ -1,5 +1,7 @@
 //! `SOCK_SEQPACKET` Unix sockets: one frame per datagram, descriptors
-//! passed with `SCM_RIGHTS`, peer credentials with `SO_PEERCRED`. Both the
+//! passed with `SCM_RIGHTS`, peer credentials with `SO_PEERCRED` (at
+//! connect time) and `SCM_CREDENTIALS` (per message, checked by the
+//! kernel: a sender without privilege can claim only its own ids). Both the
 //! shim (client side) and the `memsrvd` daemon use these wrappers.
 
 use super::{last_errno, poll};
@@ -10,14 +12,20 @@ use std::time::{Duration, Instant};
 /// Most descriptors one message carries (the daemon's welcome passes three).
 pub const MAX_FDS: usize = 4;
 
-/// Room for one `SCM_RIGHTS` message of [`MAX_FDS`] descriptors, aligned
-/// as `cmsghdr` requires.
+/// Room for one `SCM_RIGHTS` message of [`MAX_FDS`] descriptors and one
+/// `SCM_CREDENTIALS` message, aligned as `cmsghdr` requires.
 #[repr(C, align(8))]
-struct ControlBuf([u8; 64]);
+struct ControlBuf([u8; CONTROL_LEN]);
+
+const CONTROL_LEN: usize = 128;
 
 const _: () = assert!(
-    core::mem::size_of::<libc::cmsghdr>() + MAX_FDS * 4 <= 64,
-    "ControlBuf too small for MAX_FDS"
+    2 * core::mem::size_of::<libc::cmsghdr>()
+        + MAX_FDS * 4
+        + core::mem::size_of::<libc::ucred>()
+        + 16
+        <= CONTROL_LEN,
+    "ControlBuf too small for MAX_FDS and credentials"
 );
 
 /// What the peer is, as the kernel saw it at `connect` time.
@@ -154,6 +162,107 @@ impl SeqPacket {
         })
     }
 
+    /// The peer's supplementary groups as the kernel recorded them at
+    /// `connect` time (`SO_PEERGROUPS`).
+    pub fn peer_groups(&self) -> Result<Vec<u32>, Errno> {
+        let mut groups: Vec<libc::gid_t> = vec![0; 32];
+        loop {
+            let mut len = (groups.len() * core::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+            // SAFETY: `groups` is live and writable for `len` bytes, `len`
+            // a live local.
+            let ret = unsafe {
+                libc::getsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_PEERGROUPS,
+                    groups.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            let count = len as usize / core::mem::size_of::<libc::gid_t>();
+            if ret == 0 {
+                groups.truncate(count);
+                return Ok(groups);
+            }
+            let e = last_errno();
+            // ERANGE: `len` now says how much room the list needs.
+            if i32::from(e.0) != libc::ERANGE || count <= groups.len() {
+                return Err(e);
+            }
+            groups.resize(count, 0);
+        }
+    }
+
+    /// Have the kernel attach each incoming message's sender credentials
+    /// (`SO_PASSCRED`): the ones the sender claimed with
+    /// [`Self::send_credentials`] once the kernel checked them, else its
+    /// real ids.
+    pub fn pass_credentials(&self) -> Result<(), Errno> {
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a live int of the size passed.
+        let ret = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PASSCRED,
+                (&on as *const libc::c_int).cast(),
+                core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if ret != 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    /// Send one frame with this process's `uid`/`gid` claimed as
+    /// `SCM_CREDENTIALS`. The kernel refuses (`EPERM`) ids that are not the
+    /// sender's real, effective or saved ones, unless it may set ids.
+    pub fn send_credentials(&self, frame: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
+        let mut iov = libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        };
+        let mut control = ControlBuf([0; CONTROL_LEN]);
+        // SAFETY: msghdr is plain data; all zeroes is a valid value.
+        let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        let payload = core::mem::size_of::<libc::ucred>() as u32;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is pure arithmetic.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as _;
+        let cred = libc::ucred {
+            // SAFETY: getpid cannot fail and touches no memory.
+            pid: unsafe { libc::getpid() },
+            uid,
+            gid,
+        };
+        // SAFETY: the control buffer is aligned for cmsghdr and holds one
+        // header and a ucred (checked at compile time above).
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_CREDENTIALS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
+            libc::CMSG_DATA(cmsg)
+                .cast::<libc::ucred>()
+                .write_unaligned(cred);
+        }
+        loop {
+            // SAFETY: `msg` points at live buffers (the frame, `iov`,
+            // `control`) for the duration of the call.
+            let ret = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+            if ret >= 0 {
+                return Ok(());
+            }
+            let e = last_errno();
+            if i32::from(e.0) != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
     /// Send one frame as one datagram (never raising SIGPIPE).
     pub fn send(&self, frame: &[u8]) -> Result<(), Errno> {
         self.send_with_fds(frame, &[])
@@ -168,7 +277,7 @@ impl SeqPacket {
             iov_base: frame.as_ptr() as *mut libc::c_void,
             iov_len: frame.len(),
         };
-        let mut control = ControlBuf([0; 64]);
+        let mut control = ControlBuf([0; CONTROL_LEN]);
         // SAFETY: msghdr is plain data; all zeroes is a valid value.
         let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -249,11 +358,23 @@ impl SeqPacket {
         buf: &mut [u8],
         fds: &mut [Option<OwnedFd>; MAX_FDS],
     ) -> Result<(Datagram, usize), Errno> {
+        self.recv_with_ancillary(buf, fds)
+            .map(|(datagram, count, _)| (datagram, count))
+    }
+
+    /// [`Self::recv_with_fds`], also returning the sender's credentials
+    /// as the kernel checked them (`SCM_CREDENTIALS`: only with
+    /// [`Self::pass_credentials`] on).
+    pub fn recv_with_ancillary(
+        &self,
+        buf: &mut [u8],
+        fds: &mut [Option<OwnedFd>; MAX_FDS],
+    ) -> Result<(Datagram, usize, Option<PeerCred>), Errno> {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        let mut control = ControlBuf([0; 64]);
+        let mut control = ControlBuf([0; CONTROL_LEN]);
         // SAFETY: msghdr is plain data; all zeroes is a valid value.
         let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -278,13 +399,28 @@ impl SeqPacket {
             }
         };
         let mut count = 0;
+        let mut cred = None;
         // SAFETY: the kernel filled `control` with `msg_controllen` bytes of
         // well-formed cmsg headers; CMSG_FIRSTHDR/NXTHDR stay inside it, and
         // each SCM_RIGHTS payload holds `(cmsg_len - CMSG_LEN(0)) / 4`
-        // descriptors that are now ours (each is owned exactly once below).
+        // descriptors that are now ours (each is owned exactly once below);
+        // an SCM_CREDENTIALS payload is one `ucred`, read unaligned.
         unsafe {
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
+                let full = (*cmsg).cmsg_len as usize
+                    >= libc::CMSG_LEN(core::mem::size_of::<libc::ucred>() as u32) as usize;
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                    && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
+                    && full
+                {
+                    let u = libc::CMSG_DATA(cmsg).cast::<libc::ucred>().read_unaligned();
+                    cred = Some(PeerCred {
+                        pid: u.pid as u32,
+                        uid: u.uid,
+                        gid: u.gid,
+                    });
+                }
                 if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                     let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
                     let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
@@ -307,7 +443,7 @@ impl SeqPacket {
                 len: ret,
             }
         };
-        Ok((datagram, count))
+        Ok((datagram, count, cred))
     }
 
     /// Wait up to `budget` for a datagram (or a hang-up) without sleeping:

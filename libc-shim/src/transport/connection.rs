@@ -7,10 +7,13 @@ use crate::client::{Client, Transport, Welcome};
 use crate::sys::eventfd_ring;
 use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
-use protocol::{decode_reply, encode_request, Errno, Reply, Request, MAX_FRAME};
+use protocol::{
+    decode_reply, encode_request, frame_checks_identity, Errno, Reply, Request, MAX_FRAME,
+};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,6 +30,17 @@ const WELCOME_AWAKE: Duration = Duration::from_secs(2);
 
 /// The tag of the handshake frame; [`Client`] numbers its own from 1.
 const HELLO_TAG: u32 = 0;
+/// The tag of [`Request::Identity`] frames (answered before anything else
+/// is sent, so they need no number of their own).
+const IDENTITY_TAG: u32 = 0;
+
+/// This process's effective uid and gid, packed as the connection keeps
+/// them.
+fn effective_ids() -> u64 {
+    // SAFETY: geteuid/getegid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    (u64::from(uid) << 32) | u64::from(gid)
+}
 
 /// Why [`DaemonConnection::connect`] failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +123,10 @@ pub struct DaemonConnection {
     fast: Option<FastPath>,
     arena: ArenaLease,
     welcome: Welcome,
+    /// The effective ids the daemon last heard (`SO_PEERCRED` at connect,
+    /// then [`Request::Identity`]), packed by [`effective_ids`]; written
+    /// under `lock`.
+    identity: AtomicU64,
     lock: Mutex<()>,
 }
 
@@ -134,6 +152,9 @@ impl DaemonConnection {
     }
 
     pub(crate) fn open(path: &[u8], options: ConnectOptions) -> Result<Self, ConnectError> {
+        // Read before connecting: the kernel records the ids at connect,
+        // so a change racing with it is at worst told once more.
+        let identity = effective_ids();
         let socket = SeqPacket::connect(path).map_err(ConnectError::Socket)?;
         let mut frame = [0u8; MAX_FRAME];
         let len = encode_request(
@@ -198,6 +219,7 @@ impl DaemonConnection {
             fast,
             arena,
             welcome,
+            identity: AtomicU64::new(identity),
             lock: Mutex::new(()),
         })
     }
@@ -239,6 +261,9 @@ impl DaemonConnection {
         reply: &mut [u8; MAX_FRAME],
     ) -> Result<usize, Errno> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if frame_checks_identity(request) {
+            self.sync_identity()?;
+        }
         self.socket_round_trip(request, reply)
     }
 
@@ -253,6 +278,9 @@ impl DaemonConnection {
         reply: &mut [u8; MAX_FRAME],
     ) -> Result<usize, Errno> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if frame_checks_identity(request) {
+            self.sync_identity()?;
+        }
         self.socket.send_with_fds(request, &[fd]).map_err(|e| {
             if e == Errno::EBADF {
                 e
@@ -264,6 +292,45 @@ impl DaemonConnection {
             Datagram::Frame { copied, len } if copied == len => Ok(copied),
             Datagram::Frame { .. } => Err(Errno::EMSGSIZE),
             Datagram::Closed => Err(Errno::ENOTCONN),
+        }
+    }
+
+    /// Before a call the server judges by identity: if this process's
+    /// effective ids changed since the daemon last heard them (`seteuid`,
+    /// `setegid`), tell it with [`Request::Identity`], the ids claimed as
+    /// `SCM_CREDENTIALS` so the host kernel vouches for them. Two
+    /// `get*id` calls otherwise; called with `lock` held. An error fails
+    /// the call rather than let it run under the old ids.
+    fn sync_identity(&self) -> Result<(), Errno> {
+        let now = effective_ids();
+        if now == self.identity.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut frame = [0u8; MAX_FRAME];
+        let len = encode_request(IDENTITY_TAG, &Request::Identity, &mut frame);
+        let (uid, gid) = ((now >> 32) as u32, now as u32);
+        self.socket
+            .send_credentials(&frame[..len], uid, gid)
+            .map_err(|e| {
+                if e == Errno::EPERM {
+                    e
+                } else {
+                    Errno::ENOTCONN
+                }
+            })?;
+        let mut reply = [0u8; MAX_FRAME];
+        let copied = match self.socket.recv(&mut reply)? {
+            Datagram::Frame { copied, len } if copied == len => copied,
+            Datagram::Frame { .. } => return Err(Errno::EMSGSIZE),
+            Datagram::Closed => return Err(Errno::ENOTCONN),
+        };
+        match decode_reply(&reply[..copied]).map(|r| (r.tag, r.message)) {
+            Ok((IDENTITY_TAG, Reply::Done)) => {
+                self.identity.store(now, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok((_, Reply::Error(e))) => Err(e),
+            _ => Err(Errno::EPROTO),
         }
     }
 
@@ -307,6 +374,9 @@ impl DaemonConnection {
 impl Transport for DaemonConnection {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if frame_checks_identity(request) {
+            self.sync_identity()?;
+        }
         match &self.fast {
             Some(fast) => self.channel_round_trip(fast, request, reply),
             None => self.socket_round_trip(request, reply),

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use crate::region::{DriverId, ObjectKey};
 use crate::vm_flags::is_copy;
-use crate::{Answer, ClientId, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, ClientId, DriverOwner, Effect, MemoryServer, PhysicalMemory};
 use protocol::{DriverRegistration, Errno, Reply, Request};
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -40,14 +40,26 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// `RegisterDriver`: the connection serves `registration.mount` from
-    /// now on (`EBUSY` if another driver does).
+    /// now on. Only root or the [`DriverOwner`] the home configured may
+    /// (`EPERM`), judged by the credentials the transport reported; a
+    /// mount point already served, or above or inside one, is `EBUSY`.
     pub(crate) fn register_driver(
         &mut self,
         client: ClientId,
         registration: DriverRegistration,
     ) -> Result<Reply, Errno> {
         let conn = self.procs.conns.get(&client).ok_or(Errno::ENOTCONN)?;
-        let owner = (conn.credentials.uid, conn.credentials.gid);
+        let (uid, gid) = (conn.credentials.uid, conn.credentials.gid);
+        let allowed = uid == 0
+            || match self.config.drivers {
+                DriverOwner::Root => false,
+                DriverOwner::User(u) => uid == u,
+                DriverOwner::Group(g) => gid == g || conn.groups.contains(&g),
+            };
+        if !allowed {
+            return Err(Errno::EPERM);
+        }
+        let owner = (uid, gid);
         let id = self.files.register(client, owner, registration)?;
         Ok(Reply::Registered { driver: id.0 })
     }

@@ -10,6 +10,7 @@ mod property;
 mod property_files;
 pub mod rig;
 mod rng;
+mod security;
 mod shm_mremap;
 pub mod sim;
 mod tables;

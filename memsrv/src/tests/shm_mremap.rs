@@ -588,12 +588,24 @@ fn vector_116_peek_across_the_end_and_outside() {
         .bytes_at(a, 8)
         .copy_from_slice(&7u64.to_le_bytes());
     let peek = |s: &mut S, c, addr| call(s, c, Request::PtracePeek { pid: t, addr });
+    // ptrace(2): only the tracer peeks; before the attach the target is
+    // not there for the caller.
+    assert_eq!(peek(&mut s, 2, a), Err(Errno::ESRCH));
+    assert_eq!(
+        call(&mut s, 2, Request::PtraceAttach { pid: t }),
+        Ok(Reply::Done)
+    );
     assert_eq!(peek(&mut s, 2, a), Ok(Reply::Value(7)));
     assert_eq!(peek(&mut s, 2, a + P - 2), Err(Errno::EIO));
     assert_eq!(peek(&mut s, 2, a + P - 8), Ok(Reply::Value(0)));
     assert_eq!(peek(&mut s, 2, a + 2 * P), Err(Errno::EIO));
     assert_eq!(peek(&mut s, 2, u64::MAX - 3), Err(Errno::EIO));
-    assert_eq!(peek(&mut s, 3, a), Err(Errno::EPERM));
+    // Another user may not attach, so never peeks.
+    assert_eq!(
+        call(&mut s, 3, Request::PtraceAttach { pid: t }),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(peek(&mut s, 3, a), Err(Errno::ESRCH));
     assert_eq!(
         call(&mut s, 2, Request::PtracePeek { pid: 9999, addr: a }),
         Err(Errno::ESRCH)
@@ -611,6 +623,18 @@ fn vector_116_peek_across_the_end_and_outside() {
         Ok(Reply::Done)
     );
     assert_eq!(s.memory().slice(a + 8, 8), 0x0102u64.to_le_bytes());
+    // Detached, the tracer is a stranger again.
+    assert_eq!(
+        call(&mut s, 2, Request::PtraceDetach { pid: t }),
+        Ok(Reply::Done)
+    );
+    assert_eq!(peek(&mut s, 2, a), Err(Errno::ESRCH));
+    let poke = Request::PtracePoke {
+        pid: t,
+        addr: a,
+        word: 1,
+    };
+    assert_eq!(call(&mut s, 2, poke), Err(Errno::ESRCH));
 }
 
 #[test]
@@ -624,6 +648,15 @@ fn vector_117_poke_rules() {
         addr,
         word: 0x55,
     };
+    // A shared /data/f copy, made before the attach (a traced process's
+    // new private file mappings are never shared).
+    let f3 = r.open(3, "/data/f", RDONLY).unwrap();
+    let f2 = r.open(2, "/data/f", RDONLY).unwrap();
+    let a = r.mmap(3, 8192, PROT_READ, PR, f3, 0).unwrap();
+    assert_eq!(r.mmap(2, 8192, PROT_READ, PR, f2, 0), Ok(a));
+    // Not attached: the target is not there for the caller.
+    assert_eq!(r.call(1, poke(a + 16)), Reply::Error(Errno::ESRCH));
+    assert_eq!(r.call(1, Request::PtraceAttach { pid: p3 }), Reply::Done);
     assert_eq!(r.call(1, poke(x)), Reply::Error(Errno::EIO));
     // Peeks of the direct mapping work.
     // The env's clients are 32-bit: a word is 4 bytes.
@@ -632,11 +665,7 @@ fn vector_117_poke_rules() {
         r.call(1, Request::PtracePeek { pid: p3, addr: x }),
         Reply::Value(want as i64)
     );
-    // A shared /data/f copy: the poke is seen by every sharer.
-    let f3 = r.open(3, "/data/f", RDONLY).unwrap();
-    let f2 = r.open(2, "/data/f", RDONLY).unwrap();
-    let a = r.mmap(3, 8192, PROT_READ, PR, f3, 0).unwrap();
-    assert_eq!(r.mmap(2, 8192, PROT_READ, PR, f2, 0), Ok(a));
+    // The poke into the shared copy is seen by every sharer.
     assert_eq!(r.call(1, poke(a + 16)), Reply::Done);
     assert_eq!(r.bytes(a + 16, 4), 0x55u32.to_le_bytes());
     // A word crossing the end of the mapping is short.

@@ -66,11 +66,17 @@ pub const P: u64 = PAGE_SIZE;
 pub const RW: u32 = PROT_READ | PROT_WRITE;
 pub const ANON: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
 
-/// A server over a simulated arena of `pages` pages at [`BASE`].
+/// The user the tests' drivers run as (the owner of their objects),
+/// allowed to serve mounts.
+pub const DRIVER_UID: u32 = 1000;
+
+/// A server over a simulated arena of `pages` pages at [`BASE`]; root and
+/// [`DRIVER_UID`] may serve mounts.
 pub fn server_with(pages: u64, tweak: impl FnOnce(&mut Config)) -> MemoryServer<SimMemory> {
     let mut config = Config {
         arena_base: BASE,
         arena_size: pages * P,
+        drivers: crate::DriverOwner::User(DRIVER_UID),
         ..Config::default()
     };
     tweak(&mut config);

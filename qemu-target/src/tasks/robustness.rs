@@ -74,9 +74,34 @@ fn bad_arguments_are_errors(memsrv: usize) -> Check {
     memsrv_serves(memsrv)
 }
 
+/// A clone ticket, printed so the board test can compare two boots: the
+/// suites before this make the same clones in the same order every boot,
+/// so only the per-boot secret can make the tickets differ. The child is
+/// claimed and ends at once, so the printed ticket opens nothing.
+fn clone_ticket(memsrv: usize) -> Check {
+    let client = Client::new(IpcTransport {
+        conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
+    });
+    client.hello(None).map_err(|e| format!("hello: {e:?}"))?;
+    let (_, ticket) = client
+        .clone_process(protocol::linux::SIGCHLD)
+        .map_err(|e| format!("clone: {e:?}"))?;
+    let child = Client::new(IpcTransport {
+        conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
+    });
+    child
+        .hello(Some(ticket))
+        .map_err(|e| format!("hello with the ticket: {e:?}"))?;
+    child.exit().map_err(|e| format!("child exit: {e:?}"))?;
+    client.exit().map_err(|e| format!("exit: {e:?}"))?;
+    println!("robustness: clone ticket {ticket:#018x}");
+    Ok(())
+}
+
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 3] = [
+    let checks: [(&str, fn(usize) -> Check); 4] = [
+        ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
             "garbage costs only the sender",

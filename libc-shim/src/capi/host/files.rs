@@ -73,6 +73,13 @@ pub fn open_on_server(
     mode: u32,
 ) -> Result<i32, Errno> {
     let text = path.as_str().ok_or(Errno::ENOENT)?;
+    // The kernel applies the process umask to a new file's mode; the
+    // server cannot see it, so it is applied here.
+    let mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        mode & !process_umask()
+    } else {
+        mode
+    };
     let server = client.open(text, flags as u32, mode)?;
     // SAFETY: a NUL-terminated literal.
     let host = unsafe {
@@ -120,5 +127,25 @@ pub fn close(fd: i32) -> Result<(), Errno> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The process umask, read from `/proc/self/status` (`Umask:`, Linux
+/// 4.7+) without changing it; where that line is missing, `umask(2)` is
+/// set and at once restored (another thread's `open` in between would see
+/// a zero mask).
+fn process_umask() -> u32 {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"));
+        if let Some(mask) = line.and_then(|m| u32::from_str_radix(m.trim(), 8).ok()) {
+            return mask & 0o777;
+        }
+    }
+    // SAFETY: umask cannot fail and touches no memory; the old mask is put
+    // back at once.
+    unsafe {
+        let old = libc::umask(0);
+        libc::umask(old);
+        old & 0o777
     }
 }
