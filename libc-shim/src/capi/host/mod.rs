@@ -10,6 +10,8 @@
 //! * [`process`]: the process-wide state all of them share (the
 //!   connection, the descriptor table [`fd_table`], the mount list); the
 //!   other modules hold no `static` and depend on it, never it on them.
+//! * [`preload`] (feature `posix`): what `nommu-run` asks of the library it
+//!   preloads (counts, trace, the report at exit, `fork` refused).
 //!
 //! Raw system calls (the host's half of every routed call) go through
 //! [`crate::sys`]; requests to the server through [`crate::transport`].
@@ -24,6 +26,8 @@ pub mod mmap;
 pub mod paths;
 #[cfg(feature = "posix")]
 pub mod posix;
+#[cfg(feature = "posix")]
+pub mod preload;
 pub mod process;
 pub mod shm;
 

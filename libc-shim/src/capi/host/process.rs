@@ -34,6 +34,11 @@ pub fn global() -> Result<&'static Client<DaemonConnection>, Errno> {
     Ok(CLIENT.get_or_init(|| Client::new(connection)))
 }
 
+/// Whether this process has made its connection (without making it).
+pub fn connected() -> bool {
+    CLIENT.get().is_some()
+}
+
 /// A new connection to the daemon named by `$NOMMU_SOCKET` (else
 /// [`DEFAULT_SOCKET`]). Made without a ticket, it speaks for the process
 /// the daemon knows by this host pid: the first one makes the process, a
