@@ -15,36 +15,51 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// Build `libnommu.so` (feature `posix`) once per test process, in its own
-/// target directory, with the outer cargo's environment cleared so the
-/// nested build neither inherits its settings nor waits on its lock.
+/// Build the library with `features` as a cdylib once per test process,
+/// in its own target directory `dir`, with the outer cargo's environment
+/// cleared so the nested build neither inherits its settings nor waits on
+/// its lock; returns the `libnommu.so` it made.
+fn build_so(dir: &str, features: &str) -> PathBuf {
+    let root = workspace();
+    let target = root.join("target").join(dir);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["rustc", "-p", "libc-shim", "--lib", "--release"])
+        .args(["--features", features, "--crate-type", "cdylib"])
+        .arg("--target-dir")
+        .arg(&target);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
+        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd.output().expect("run cargo for libnommu.so");
+    assert!(
+        out.status.success(),
+        "building libnommu.so ({features}) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = target.join("release").join("libnommu.so");
+    assert!(lib.exists(), "{} missing", lib.display());
+    lib
+}
+
+/// `libnommu.so` as `scripts/install.sh` builds it (feature `posix`).
 fn libnommu_so() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| build_so("nommu-run-lib", "posix"))
+}
+
+/// `libnommu-malloc.so` (feature `preload-malloc`), for `--malloc`.
+fn libnommu_malloc_so() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        let root = workspace();
-        let target = root.join("target").join("nommu-run-lib");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args(["rustc", "-p", "libc-shim", "--lib", "--release"])
-            .args(["--features", "posix", "--crate-type", "cdylib"])
-            .arg("--target-dir")
-            .arg(&target);
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
-            if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.output().expect("run cargo for libnommu.so");
-        assert!(
-            out.status.success(),
-            "building libnommu.so failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = target.join("release").join("libnommu.so");
-        assert!(lib.exists(), "{} missing", lib.display());
+        let built = build_so("nommu-run-malloc", "preload-malloc");
+        let lib = built.with_file_name("libnommu-malloc.so");
+        std::fs::copy(&built, &lib).expect("copy libnommu-malloc.so");
         lib
     })
 }
@@ -68,10 +83,10 @@ impl Drop for Scratch {
     }
 }
 
-/// Compile `hosted/tests/c/unmodified.c` with plain `cc` (no libnommu).
-fn unmodified_program(scratch: &Scratch) -> PathBuf {
-    let exe = scratch.0.join("unmodified");
-    let source = workspace().join("hosted/tests/c/unmodified.c");
+/// Compile `hosted/tests/c/<name>.c` with plain `cc` (no libnommu).
+fn plain_program(scratch: &Scratch, name: &str) -> PathBuf {
+    let exe = scratch.0.join(name);
+    let source = workspace().join(format!("hosted/tests/c/{name}.c"));
     let out = Command::new("cc")
         .args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
         .arg(source)
@@ -81,7 +96,7 @@ fn unmodified_program(scratch: &Scratch) -> PathBuf {
         .expect("run cc");
     assert!(
         out.status.success(),
-        "compiling unmodified.c failed:\n{}",
+        "compiling {name}.c failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     exe
@@ -161,7 +176,7 @@ fn python_prints_what_it_prints_alone_and_its_arenas_reach_memsrv() {
 #[test]
 fn a_plain_c_program_gets_the_no_mmu_answers_and_its_mappings_are_listed() {
     let scratch = Scratch::new("c");
-    let exe = unmodified_program(&scratch);
+    let exe = plain_program(&scratch, "unmodified");
     let mut cmd = nommu_run();
     cmd.arg("--").arg(&exe).arg(&scratch.0);
     let (stdout, stderr) = run(cmd);
@@ -200,7 +215,7 @@ fn a_plain_c_program_gets_the_no_mmu_answers_and_its_mappings_are_listed() {
 #[test]
 fn trace_gives_the_no_mmu_reason_for_a_refusal() {
     let scratch = Scratch::new("trace");
-    let exe = unmodified_program(&scratch);
+    let exe = plain_program(&scratch, "unmodified");
     let file = scratch.0.join("unmodified.dat");
     let mut cmd = nommu_run();
     cmd.arg("--trace").arg("--").arg(&exe).arg(&scratch.0);
@@ -277,4 +292,56 @@ fn usage_errors_exit_2() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
+}
+
+#[test]
+fn with_malloc_the_c_library_allocator_takes_its_blocks_from_the_arena() {
+    let scratch = Scratch::new("malloc");
+    let exe = plain_program(&scratch, "heap");
+    let arena = 0x2000_0000_0000u64..0x2000_0000_0000 + (16 << 20);
+    let address = |stdout: &str, what: &str| {
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(what))
+            .unwrap_or_else(|| panic!("no {what}in {stdout}"));
+        u64::from_str_radix(line, 16).unwrap()
+    };
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-run"));
+    cmd.arg("--malloc")
+        .arg("--library")
+        .arg(libnommu_malloc_so())
+        .args(["--arena-size", "16M", "--"])
+        .arg(&exe);
+    let (stdout, stderr) = run(cmd);
+    assert!(stdout.ends_with("heap ok\n"), "{stdout}\n{stderr}");
+    for what in ["small ", "large "] {
+        let at = address(&stdout, what);
+        assert!(
+            arena.contains(&at),
+            "{what}block at {at:#x}, not in the arena"
+        );
+    }
+
+    // Without --malloc the C library's own heap serves them.
+    let mut cmd = nommu_run();
+    cmd.arg("--").arg(&exe);
+    let (stdout, stderr) = run(cmd);
+    assert!(stdout.ends_with("heap ok\n"), "{stdout}\n{stderr}");
+    let at = address(&stdout, "small ");
+    assert!(!arena.contains(&at), "small block at {at:#x} in the arena");
+}
+
+#[test]
+fn with_malloc_python_still_prints_what_it_prints_alone() {
+    let script = "print(sum(len(str(i) * 50) for i in range(30000)), [1, 2] * 3)";
+    let alone = Command::new(PYTHON).args(["-c", script]).output().unwrap();
+    assert!(alone.status.success(), "{alone:?}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-run"));
+    cmd.arg("--malloc")
+        .arg("--library")
+        .arg(libnommu_malloc_so())
+        .args(["--", PYTHON, "-c", script]);
+    let (stdout, stderr) = run(cmd);
+    assert_eq!(stdout.as_bytes(), &alone.stdout[..], "{stderr}");
 }
