@@ -182,18 +182,19 @@ fn a_plain_c_program_gets_the_no_mmu_answers_and_its_mappings_are_listed() {
     let (stdout, stderr) = run(cmd);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        lines[..5],
+        lines[..6],
         [
             "map_fixed EINVAL",
             "map_shared_file ENODEV",
             "map_private_file OK",
             "shmat same",
             "fork ENOSYS",
+            "vfork_exec OK",
         ],
         "stderr:\n{stderr}"
     );
     // The mapping it left is listed in /proc/maps format.
-    let left = lines[5].strip_prefix("left ").expect("left line");
+    let left = lines[6].strip_prefix("left ").expect("left line");
     let listed = stderr
         .lines()
         .find(|l| l.starts_with(left))
@@ -344,4 +345,75 @@ fn with_malloc_python_still_prints_what_it_prints_alone() {
         .args(["--", PYTHON, "-c", script]);
     let (stdout, stderr) = run(cmd);
     assert_eq!(stdout.as_bytes(), &alone.stdout[..], "{stderr}");
+}
+
+#[test]
+fn scripts_install_sh_installs_nommu_run_with_the_libraries_it_preloads() {
+    let root = workspace();
+    let scratch = Scratch::new("install");
+    let prefix = scratch.0.join("prefix");
+    // The target directory the install test uses too (one release build
+    // for both); none of the outer cargo's settings, so the nested build
+    // neither waits on this one's lock nor inherits it.
+    let mut install = Command::new(root.join("scripts").join("install.sh"));
+    install.arg(&prefix).env(
+        "CARGO_TARGET_DIR",
+        root.join("target").join("nommu-install"),
+    );
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if (key.starts_with("CARGO_") && key != "CARGO_HOME")
+            || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str())
+        {
+            install.env_remove(&key);
+        }
+    }
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        // The cargo running this test, first on PATH for the script.
+        let mut dirs = vec![Path::new(&cargo).parent().unwrap().to_path_buf()];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        install.env("PATH", std::env::join_paths(dirs).unwrap());
+    }
+    let out = install.output().expect("run install.sh");
+    assert!(
+        out.status.success(),
+        "install.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in ["bin/nommu-run", "lib/libnommu.so", "lib/libnommu-malloc.so"] {
+        assert!(prefix.join(file).is_file(), "{file} not installed");
+    }
+
+    let nommu_run = prefix.join("bin/nommu-run");
+    let mut cmd = Command::new(&nommu_run);
+    cmd.env_remove("NOMMU_LIBRARY").args([
+        "--arena-size",
+        "16M",
+        "--",
+        PYTHON,
+        "-c",
+        "print('installed')",
+    ]);
+    let (stdout, stderr) = run(cmd);
+    assert_eq!(stdout, "installed\n", "{stderr}");
+    assert!(summary_counts(&stderr, "mmap").0 > 0, "{stderr}");
+
+    let exe = plain_program(&scratch, "heap");
+    let mut cmd = Command::new(&nommu_run);
+    cmd.env_remove("NOMMU_LIBRARY")
+        .args(["--malloc", "--arena-size", "16M", "--"])
+        .arg(&exe);
+    let (stdout, stderr) = run(cmd);
+    assert!(stdout.ends_with("heap ok\n"), "{stdout}\n{stderr}");
+    let small = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("small "))
+        .expect("small line");
+    let small = u64::from_str_radix(small, 16).unwrap();
+    assert!(
+        (0x2000_0000_0000..0x2000_0100_0000).contains(&small),
+        "malloc did not reach the arena: {small:#x}"
+    );
 }

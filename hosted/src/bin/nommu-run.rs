@@ -18,7 +18,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The call kinds in the library's report, in its order.
+/// The call kinds in the library's report, in its order (a kind a newer
+/// library reports beyond these is added after them).
 const CALLS: [&str; 12] = [
     "mmap",
     "munmap",
@@ -343,12 +344,15 @@ fn run(args: &Args, daemon_argv: &[String]) -> Result<ExitCode, String> {
     let main_pid = child.id();
 
     let reports = read_reports(&reports);
-    let mut totals: Vec<(&str, u64, u64)> = CALLS.iter().map(|c| (*c, 0, 0)).collect();
+    let mut totals: Vec<(String, u64, u64)> = CALLS.iter().map(|c| (c.to_string(), 0, 0)).collect();
     for report in &reports {
         for (name, served, refused) in &report.counts {
-            if let Some(total) = totals.iter_mut().find(|t| t.0 == name) {
-                total.1 += served;
-                total.2 += refused;
+            match totals.iter_mut().find(|t| t.0 == *name) {
+                Some(total) => {
+                    total.1 += served;
+                    total.2 += refused;
+                }
+                None => totals.push((name.clone(), *served, *refused)),
             }
         }
         let who = if report.host_pid == main_pid {

@@ -1,6 +1,6 @@
 /* An ordinary C program, built without libnommu, that does what breaks on
  * a machine without an MMU: MAP_FIXED, MAP_SHARED of a disk file, two
- * shmat()s of one segment, fork(). Under nommu-run each answer is the
+ * shmat()s of one segment, fork() (and vfork + exec, which works). Under nommu-run each answer is the
  * no-MMU one; it prints what it got, one line each, and leaves one
  * anonymous mapping and the segment mapped for the report at exit.
  * argv[1]: a directory for its scratch file. */
@@ -73,6 +73,19 @@ int main(int argc, char **argv)
     if (child > 0)
         waitpid(child, NULL, 0);
     printf("fork %s\n", child < 0 ? err(errno) : "OK");
+
+    /* vfork + exec: what a no-MMU program does instead. */
+    fflush(stdout);
+    pid_t spawned = vfork();
+    if (spawned == 0) {
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    int status = -1;
+    if (spawned > 0)
+        waitpid(spawned, &status, 0);
+    printf("vfork_exec %s\n", spawned < 0 ? err(errno)
+                             : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "OK" : "FAILED");
 
     /* Left mapped on purpose: the report at exit lists it. */
     char *left = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

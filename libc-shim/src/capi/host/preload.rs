@@ -483,3 +483,37 @@ extern "C" fn at_exit() {
 #[used]
 #[link_section = ".fini_array"]
 static AT_EXIT: extern "C" fn() = at_exit;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_counts_in_its_own_slot() {
+        for (slot, call) in CALLS.iter().enumerate() {
+            assert_eq!(*call as usize, slot, "{call:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_have_their_no_mmu_reasons() {
+        assert_eq!(
+            reason(Call::Mmap, Errno::ENODEV, MAP_SHARED),
+            "a regular file cannot be shared without an MMU"
+        );
+        assert!(reason(Call::Mmap, Errno::EINVAL, MAP_PRIVATE | MAP_FIXED).starts_with("MAP_FIXED"));
+        assert!(reason(Call::Fork, Errno::ENOSYS, 0).contains("vfork"));
+        assert_eq!(reason(Call::Shmdt, Errno::EPERM, 0), "");
+    }
+
+    #[test]
+    fn flags_are_named() {
+        assert_eq!(
+            map_names(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED),
+            "MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS"
+        );
+        assert_eq!(map_names(MAP_SHARED | 0x8000_0000), "MAP_SHARED|0x80000000");
+        assert_eq!(prot_names(PROT_READ | PROT_WRITE), "PROT_READ|PROT_WRITE");
+        assert_eq!(prot_names(0), "PROT_NONE");
+    }
+}
