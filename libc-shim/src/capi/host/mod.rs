@@ -10,7 +10,7 @@
 //! * [`process`]: the process-wide state all of them share (the
 //!   connection, the descriptor table [`fd_table`], the mount list); the
 //!   other modules hold no `static` and depend on it, never it on them.
-//! * [`preload`] (feature `posix`): what `nommu-run` asks of the library it
+//! * [`preload`]: what `nommu-run` asks of the library it
 //!   preloads (counts, trace, the report at exit, `fork` refused);
 //!   [`malloc_names`] (feature `preload-malloc`): the C library's
 //!   allocator names over the mmap-only allocator.
@@ -30,7 +30,6 @@ pub mod mmap;
 pub mod paths;
 #[cfg(feature = "posix")]
 pub mod posix;
-#[cfg(feature = "posix")]
 pub mod preload;
 pub mod process;
 pub mod shm;

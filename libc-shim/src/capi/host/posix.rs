@@ -446,11 +446,10 @@ pub unsafe extern "C" fn shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::shmid_
 pub unsafe extern "C" fn shm_open(name: *const c_char, oflag: c_int, mode: u32) -> c_int {
     // SAFETY: the caller's contract, passed on.
     let fd = unsafe { nommu_shm_open(name, oflag, mode) };
-    // SAFETY: the caller's contract: null or NUL-terminated.
     let request = || {
-        format!("shm_open(\"{}\", {oflag:#o})", unsafe {
-            preload::c_text(name)
-        })
+        // SAFETY: the caller's contract: a NUL-terminated string.
+        let shown = unsafe { preload::c_text(name) };
+        format!("shm_open(\"{shown}\", {oflag:#o})")
     };
     preload::int_call(Call::ShmOpen, request, fd.into()) as c_int
 }
@@ -463,8 +462,11 @@ pub unsafe extern "C" fn shm_open(name: *const c_char, oflag: c_int, mode: u32) 
 pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
     // SAFETY: the caller's contract, passed on.
     let rc = unsafe { nommu_shm_unlink(name) };
-    // SAFETY: the caller's contract: null or NUL-terminated.
-    let request = || format!("shm_unlink(\"{}\")", unsafe { preload::c_text(name) });
+    let request = || {
+        // SAFETY: the caller's contract: a NUL-terminated string.
+        let shown = unsafe { preload::c_text(name) };
+        format!("shm_unlink(\"{shown}\")")
+    };
     preload::int_call(Call::ShmUnlink, request, rc.into()) as c_int
 }
 

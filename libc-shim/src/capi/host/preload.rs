@@ -5,7 +5,9 @@
 //! the process's `/proc/<pid>/maps` as the server sees it), `fork` refused
 //! as no-MMU Linux refuses it, and the calls passed to the host kernel
 //! that the server must not take (a stack that grows down, a file placed
-//! over the program's own host mappings, unmapping host memory).
+//! over the program's own host mappings, unmapping host memory). The
+//! exported names (`fork`, and `mmap`, ... in `super::posix`) and the
+//! report at exit come with feature `posix`.
 //!
 //! Each is switched on by an environment variable `nommu-run` sets; a
 //! program linking `libnommu.a` without them sees only the counting.
@@ -16,7 +18,7 @@
 
 use super::files::{route_path, Route};
 use super::memory::in_arena;
-use super::process::{global, FDS};
+use super::process::FDS;
 use crate::abi::MAP_FAILED;
 use crate::sys::{getenv, host, last_errno, set_errno};
 use core::ffi::{c_char, c_int, c_void, CStr};
@@ -26,7 +28,7 @@ use protocol::linux::{
     MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, MAP_SHARED, MAP_STACK, PROT_EXEC,
     PROT_READ, PROT_WRITE,
 };
-use protocol::{Errno, ProcView};
+use protocol::Errno;
 
 /// A kind of call the report counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,9 +84,8 @@ impl Call {
     }
 }
 
-const ZERO: AtomicU64 = AtomicU64::new(0);
-static SERVED: [AtomicU64; CALLS.len()] = [ZERO; CALLS.len()];
-static REFUSED: [AtomicU64; CALLS.len()] = [ZERO; CALLS.len()];
+static SERVED: [AtomicU64; CALLS.len()] = [const { AtomicU64::new(0) }; CALLS.len()];
+static REFUSED: [AtomicU64; CALLS.len()] = [const { AtomicU64::new(0) }; CALLS.len()];
 
 /// Count one answer to `call`.
 fn count(call: Call, refused: bool) {
@@ -268,7 +269,8 @@ pub fn mmap(
     if mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
         // SAFETY: the C caller's own request, as mmap(2) would take it; the
         // kernel checks every argument.
-        let got = unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, offset) };
+        let got =
+            unsafe { libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset) };
         return got as usize as *mut c_void;
     }
     let got = super::mmap::nommu_mmap(addr, len, prot, flags, fd, offset);
@@ -301,7 +303,7 @@ pub fn munmap(addr: *mut c_void, len: usize) -> c_int {
     if under_run() && in_arena(addr as u64, len as u64).is_none() {
         // SAFETY: host memory outside the arena, the C caller's own to
         // unmap as with munmap(2).
-        return unsafe { libc::syscall(libc::SYS_munmap, addr, len) } as c_int;
+        return unsafe { libc::syscall(libc::SYS_munmap, addr as usize, len) } as c_int;
     }
     let rc = super::mmap::nommu_munmap(addr, len);
     count(Call::Munmap, rc < 0);
@@ -406,6 +408,7 @@ pub unsafe fn opened(path: *const c_char, fd: c_int) -> c_int {
     fd
 }
 
+#[cfg(feature = "posix")]
 /// `pid_t fork(void)`: refused `ENOSYS` under `NOMMU_REFUSE_FORK` (a
 /// no-MMU kernel has no fork: the child would share the parent's memory);
 /// otherwise the host C library's own `fork`.
@@ -431,6 +434,7 @@ pub extern "C" fn fork() -> libc::pid_t {
 /// line `call NAME SERVED REFUSED` per kind, then `maps` and the text of
 /// `/proc/<pid>/maps` the server holds for this process (nothing if the
 /// process never connected).
+#[cfg(feature = "posix")]
 fn write_report() {
     let Some(dir) = getenv(c"NOMMU_RUN_REPORT").filter(|d| !d.is_empty()) else {
         return;
@@ -443,9 +447,9 @@ fn write_report() {
     }
     text.push_str("maps\n");
     if super::process::connected() {
-        if let Ok(client) = global() {
+        if let Ok(client) = super::process::global() {
             let mut buf = vec![0u8; 256 * 1024];
-            if let Ok(total) = client.read_proc(ProcView::SelfMaps, &mut buf) {
+            if let Ok(total) = client.read_proc(protocol::ProcView::SelfMaps, &mut buf) {
                 text.push_str(&String::from_utf8_lossy(&buf[..total.min(buf.len())]));
             }
         }
@@ -473,6 +477,7 @@ fn write_report() {
     host::close(fd);
 }
 
+#[cfg(feature = "posix")]
 extern "C" fn at_exit() {
     write_report();
 }
@@ -480,6 +485,7 @@ extern "C" fn at_exit() {
 /// Run [`write_report`] when the program exits (the C library calls the
 /// `.fini_array` functions of every loaded object at `exit`, after the
 /// program's own `atexit` handlers).
+#[cfg(feature = "posix")]
 #[used]
 #[link_section = ".fini_array"]
 static AT_EXIT: extern "C" fn() = at_exit;
