@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the memory server like a C library:
-#   PREFIX/bin                memsrvd, nommu-ctl, nommu-driver (and nommu-run
-#                             when it is built)
-#   PREFIX/lib                libnommu.a, libnommu.so
+#   PREFIX/bin                memsrvd, nommu-ctl, nommu-driver, nommu-run
+#   PREFIX/lib                libnommu.a, libnommu.so, libnommu-malloc.so
+#                             (what nommu-run --malloc preloads)
 #   PREFIX/include            nommu.h, nommu_malloc.h, nommu_malloc_names.h
 #   PREFIX/lib/pkgconfig      nommu.pc
 # after which  cc prog.c $(pkg-config --cflags --libs nommu)  builds a
@@ -26,19 +26,21 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 echo "== building the tools and libnommu (release)"
 cargo build --release -p hosted --bins
 # The library crate is an rlib so that it also builds for bare metal; the C
-# libraries come from the same sources with the exported POSIX names.
+# libraries come from the same sources with the exported POSIX names. First
+# the variant that also exports malloc & co. (nommu-run --malloc), kept
+# under its own name: the plain build that follows writes libnommu.so again.
+cargo rustc -p libc-shim --lib --release --features preload-malloc --crate-type cdylib
+cp "$target/release/libnommu.so" "$target/release/libnommu-malloc.so"
 cargo rustc -p libc-shim --lib --release --features posix --crate-type staticlib,cdylib
 
 echo "== installing into $prefix"
 install -d "$prefix/bin" "$prefix/lib/pkgconfig" "$prefix/include"
-for tool in memsrvd nommu-ctl nommu-driver; do
+for tool in memsrvd nommu-ctl nommu-driver nommu-run; do
     install -m 755 "$target/release/$tool" "$prefix/bin/$tool"
 done
-if [ -x "$target/release/nommu-run" ]; then
-    install -m 755 "$target/release/nommu-run" "$prefix/bin/nommu-run"
-fi
 install -m 644 "$target/release/libnommu.a" "$prefix/lib/libnommu.a"
 install -m 755 "$target/release/libnommu.so" "$prefix/lib/libnommu.so"
+install -m 755 "$target/release/libnommu-malloc.so" "$prefix/lib/libnommu-malloc.so"
 install -m 644 libc-shim/include/*.h "$prefix/include/"
 
 # Libs.private: what the static library needs from the system, as rustc's

@@ -10,6 +10,10 @@
 //! * [`process`]: the process-wide state all of them share (the
 //!   connection, the descriptor table [`fd_table`], the mount list); the
 //!   other modules hold no `static` and depend on it, never it on them.
+//! * [`preload`]: what `nommu-run` asks of the library it
+//!   preloads (counts, trace, the report at exit, `fork` refused);
+//!   [`malloc_names`] (feature `preload-malloc`): the C library's
+//!   allocator names over the mmap-only allocator.
 //!
 //! Raw system calls (the host's half of every routed call) go through
 //! [`crate::sys`]; requests to the server through [`crate::transport`].
@@ -19,11 +23,14 @@ pub mod fileapi;
 pub mod files;
 pub mod fsapi;
 pub mod futex;
+#[cfg(feature = "preload-malloc")]
+pub mod malloc_names;
 pub mod memory;
 pub mod mmap;
 pub mod paths;
 #[cfg(feature = "posix")]
 pub mod posix;
+pub mod preload;
 pub mod process;
 pub mod shm;
 

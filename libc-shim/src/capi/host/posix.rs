@@ -2,7 +2,7 @@
 //! static library built with feature `posix`: a C program linking it gets
 //! the memory server's mapping calls in place of the host kernel's.
 
-use super::mmap::{nommu_mmap, nommu_munmap};
+use super::preload::{self, Call};
 use core::ffi::{c_int, c_void};
 
 /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
@@ -15,7 +15,7 @@ pub extern "C" fn mmap(
     fd: c_int,
     offset: libc::off_t,
 ) -> *mut c_void {
-    nommu_mmap(addr, len, prot, flags, fd, offset)
+    preload::mmap(addr, len, prot, flags, fd, offset)
 }
 
 /// `mmap` with a 64-bit offset (the same call on a 64-bit host).
@@ -28,13 +28,13 @@ pub extern "C" fn mmap64(
     fd: c_int,
     offset: libc::off64_t,
 ) -> *mut c_void {
-    nommu_mmap(addr, len, prot, flags, fd, offset)
+    preload::mmap(addr, len, prot, flags, fd, offset)
 }
 
 /// `int munmap(void *addr, size_t len)`.
 #[no_mangle]
 pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
-    nommu_munmap(addr, len)
+    preload::munmap(addr, len)
 }
 
 // The file calls. A path under a server mount or a descriptor standing for
@@ -62,7 +62,7 @@ use core::ffi::c_char;
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: u32) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_open(path, flags, mode) }
+    unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
 }
 
 /// `open` with large-file support (the same call on a 64-bit host).
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: u32) -> c
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: u32) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_open(path, flags, mode) }
+    unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
 }
 
 /// `int openat(int dirfd, const char *path, int flags, ...)`.
@@ -87,7 +87,7 @@ pub unsafe extern "C" fn openat(
     mode: u32,
 ) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_openat(dirfd, path, flags, mode) }
+    unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
 }
 
 /// `openat` with large-file support.
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn openat64(
     mode: u32,
 ) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_openat(dirfd, path, flags, mode) }
+    unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
 }
 
 /// glibc's `_FORTIFY_SOURCE` form of `open` without a mode.
@@ -398,29 +398,29 @@ pub extern "C" fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
 use super::futex::nommu_futex;
 use super::memory::{
     nommu_madvise, nommu_mincore, nommu_mlock, nommu_mlock2, nommu_mlockall, nommu_mprotect,
-    nommu_mremap, nommu_msync, nommu_munlock, nommu_munlockall,
+    nommu_msync, nommu_munlock, nommu_munlockall,
 };
-use super::shm::{
-    nommu_shm_open, nommu_shm_unlink, nommu_shmat, nommu_shmctl, nommu_shmdt, nommu_shmget,
-};
+use super::shm::{nommu_shm_open, nommu_shm_unlink, nommu_shmctl, nommu_shmdt, nommu_shmget};
 use core::ffi::c_uint;
 
 /// `int shmget(key_t key, size_t size, int shmflg)`.
 #[no_mangle]
 pub extern "C" fn shmget(key: libc::key_t, size: usize, flags: c_int) -> c_int {
-    nommu_shmget(key, size, flags)
+    let request = || format!("shmget({key:#x}, {size}, {flags:#o})");
+    preload::int_call(Call::Shmget, request, nommu_shmget(key, size, flags).into()) as c_int
 }
 
 /// `void *shmat(int shmid, const void *shmaddr, int shmflg)`.
 #[no_mangle]
 pub extern "C" fn shmat(shmid: c_int, addr: *const c_void, flags: c_int) -> *mut c_void {
-    nommu_shmat(shmid, addr, flags)
+    preload::shmat(shmid, addr, flags)
 }
 
 /// `int shmdt(const void *shmaddr)`.
 #[no_mangle]
 pub extern "C" fn shmdt(addr: *const c_void) -> c_int {
-    nommu_shmdt(addr)
+    let request = || format!("shmdt({:#x})", addr as usize);
+    preload::int_call(Call::Shmdt, request, nommu_shmdt(addr).into()) as c_int
 }
 
 /// `int shmctl(int shmid, int cmd, struct shmid_ds *buf)`.
@@ -430,7 +430,12 @@ pub extern "C" fn shmdt(addr: *const c_void) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::shmid_ds) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_shmctl(shmid, cmd, buf) }
+    let rc = unsafe { nommu_shmctl(shmid, cmd, buf) };
+    preload::int_call(
+        Call::Shmctl,
+        || format!("shmctl({shmid}, {cmd})"),
+        rc.into(),
+    ) as c_int
 }
 
 /// `int shm_open(const char *name, int oflag, mode_t mode)`.
@@ -440,7 +445,13 @@ pub unsafe extern "C" fn shmctl(shmid: c_int, cmd: c_int, buf: *mut libc::shmid_
 #[no_mangle]
 pub unsafe extern "C" fn shm_open(name: *const c_char, oflag: c_int, mode: u32) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_shm_open(name, oflag, mode) }
+    let fd = unsafe { nommu_shm_open(name, oflag, mode) };
+    let request = || {
+        // SAFETY: the caller's contract: a NUL-terminated string.
+        let shown = unsafe { preload::c_text(name) };
+        format!("shm_open(\"{shown}\", {oflag:#o})")
+    };
+    preload::int_call(Call::ShmOpen, request, fd.into()) as c_int
 }
 
 /// `int shm_unlink(const char *name)`.
@@ -450,7 +461,13 @@ pub unsafe extern "C" fn shm_open(name: *const c_char, oflag: c_int, mode: u32) 
 #[no_mangle]
 pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_shm_unlink(name) }
+    let rc = unsafe { nommu_shm_unlink(name) };
+    let request = || {
+        // SAFETY: the caller's contract: a NUL-terminated string.
+        let shown = unsafe { preload::c_text(name) };
+        format!("shm_unlink(\"{shown}\")")
+    };
+    preload::int_call(Call::ShmUnlink, request, rc.into()) as c_int
 }
 
 /// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
@@ -468,8 +485,14 @@ pub unsafe extern "C" fn futex(
     uaddr2: *mut c_int,
     val3: c_int,
 ) -> c_int {
+    let served = super::memory::in_arena(uaddr as u64, 4).is_some();
     // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) }
+    let rc = unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) };
+    if served {
+        let request = || format!("futex({:#x}, {op}, {val})", uaddr as usize);
+        preload::int_call(Call::Futex, request, rc.into());
+    }
+    rc
 }
 
 /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
@@ -484,7 +507,7 @@ pub extern "C" fn mremap(
     flags: c_int,
     new_address: *mut c_void,
 ) -> *mut c_void {
-    nommu_mremap(old, old_len, new_len, flags, new_address)
+    preload::mremap(old, old_len, new_len, flags, new_address)
 }
 
 /// `int msync(void *addr, size_t len, int flags)`.

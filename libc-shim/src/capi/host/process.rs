@@ -79,6 +79,11 @@ fn lock_awake<T>(lock: &'static Mutex<T>) -> MutexGuard<'static, T> {
     }
 }
 
+/// Whether this process has made its connection (without making it).
+pub fn connected() -> bool {
+    !CLIENT.load(Ordering::Acquire).is_null()
+}
+
 /// A new connection to the daemon named by `$NOMMU_SOCKET` (else
 /// [`DEFAULT_SOCKET`]). Made without a ticket, it speaks for the process
 /// the daemon knows by this host pid: the first one makes the process, a
