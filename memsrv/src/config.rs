@@ -43,6 +43,11 @@ pub struct Config {
     /// into its region's untrimmed slack or moved to a new region (contents
     /// copied, old pages freed).
     pub strict_mremap: bool,
+    /// Where copies and anonymous memory are placed in the arena (spec
+    /// §4.1 fixes only their sizes): [`Placement::Grouped`] (the default)
+    /// keeps large free blocks after long churn; [`Placement::Linux`] is
+    /// Linux's buddy allocator exactly.
+    pub placement: crate::Placement,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             max_open_files: 1024,
             max_pending_ops: 16,
             strict_mremap: false,
+            placement: crate::Placement::Grouped,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `/proc` texts, byte for byte in Linux's formats (spec §9):
 //! `/proc/<pid>/maps` (`task_nommu.c`), `/proc/maps` (`fs/proc/nommu.c`)
-//! and `/proc/meminfo` (`fs/proc/meminfo.c`, no-MMU build).
+//! `/proc/meminfo` (`fs/proc/meminfo.c`, no-MMU build) and
+//! `/proc/buddyinfo` (`frag_show_print` in mm/vmstat.c).
 
 use alloc::string::String;
 use core::fmt::Write;
@@ -171,6 +172,18 @@ pub fn meminfo(c: &MemCounts) -> String {
     out
 }
 
+/// `/proc/buddyinfo` for the arena as one node with one zone: `Node 0,
+/// zone   Normal` (`"Node %d, zone %8s "`), then the free blocks of each
+/// order, smallest first, each `"%6lu "`, then a newline.
+pub fn buddyinfo(free_per_order: &[u32]) -> String {
+    let mut out = String::from("Node 0, zone   Normal ");
+    for n in free_per_order {
+        let _ = write!(out, "{n:6} ");
+    }
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +246,41 @@ mod tests {
         };
         write_maps_line(&mut s, &line, 8);
         assert_eq!(s, "00000000-00001000 rw-S 00002000 00:00 0 \n");
+    }
+
+    #[test]
+    fn buddyinfo_in_linux_format() {
+        let text = buddyinfo(&[3, 0, 12, 1, 0, 0, 0, 0, 0, 0, 15]);
+        assert_eq!(
+            text,
+            "Node 0, zone   Normal      3      0     12      1      0      0      0      0      0      0     15 \n"
+        );
+    }
+
+    #[test]
+    fn buddyinfo_of_a_fresh_and_a_split_arena() {
+        use crate::page_alloc::{PageAllocator, Placement};
+        for placement in [Placement::Linux, Placement::Grouped] {
+            let mut pages = PageAllocator::new(1024 + 8, 10, placement);
+            let text = buddyinfo(pages.free_counts());
+            let counts: alloc::vec::Vec<&str> = text.split_whitespace().skip(4).collect();
+            assert_eq!(
+                counts,
+                ["0", "0", "0", "1", "0", "0", "0", "0", "0", "0", "1"]
+            );
+            pages.alloc_copy(3, 1).unwrap();
+            let text = buddyinfo(pages.free_counts());
+            let counts: alloc::vec::Vec<&str> = text.split_whitespace().skip(4).collect();
+            let expect = match placement {
+                // Linux splits the smallest block (the 8 pages at the end):
+                // 3 kept, 1 back, the 4 beside them free.
+                Placement::Linux => ["1", "0", "1", "0", "0", "0", "0", "0", "0", "0", "1"],
+                // Small requests pack at the arena's low end: the first
+                // 1024 pages are split down to 4, 3 of them kept.
+                Placement::Grouped => ["1", "0", "1", "2", "1", "1", "1", "1", "1", "1", "0"],
+            };
+            assert_eq!(counts, expect, "{placement:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ Usage: nommu-ctl [--socket PATH] COMMAND
 Commands:
   maps [PID]   /proc/maps (every region), or /proc/PID/maps of one process
   meminfo      /proc/meminfo
+  buddyinfo    /proc/buddyinfo (free blocks of the arena per order)
   ipcs         SysV shared memory segments, as `ipcs -m` lists them
                (key shmid owner perms bytes nattch status; status dest
                once IPC_RMID waits for the last detach)
@@ -59,6 +60,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             pid: pid.parse().map_err(|_| format!("bad pid {pid:?}"))?,
         },
         ["meminfo"] => ProcView::Meminfo,
+        ["buddyinfo"] => ProcView::Buddyinfo,
         ["ipcs"] | ["sysvipc"] => ProcView::SysvShm,
         [] => {
             eprint!("{HELP}");
