@@ -618,7 +618,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
-            ProcView::Buddyinfo => proc_fs::buddyinfo(self.nommu.pages.free_counts()),
+            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.pages.free_counts()),
         })
     }
 
