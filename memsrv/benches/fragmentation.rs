@@ -7,6 +7,11 @@
 //! call; then the cost of the common 4 KiB `mmap` + `munmap` pair on an
 //! empty arena. Run with `cargo bench -p memsrv --bench fragmentation`.
 //!
+//! "must hold" (issue figures, 50 and 70 %): no mapping failed, the largest
+//! mapping still possible is at least half of min(free memory, the largest
+//! order's block), and free memory is within 3 % of what Linux's
+//! placement leaves for the same mappings.
+//!
 //! The memory behind the arena does nothing (no zeroing): the figures are
 //! the server's bookkeeping, which is what placement changes.
 
@@ -156,6 +161,9 @@ struct Outcome {
     failed_fill: u32,
     failed: u32,
     free_pages: u64,
+    /// Pages the surviving mappings asked for (what §4.1 keeps for them
+    /// under any placement with `nr_trim_pages` 1).
+    held_pages: u64,
     largest: u64,
     ns_per_call: f64,
     buddyinfo: String,
@@ -199,6 +207,7 @@ fn churn(placement: Placement, fill_percent: u64) -> Outcome {
         failed_fill,
         failed,
         free_pages: server.free_pages(),
+        held_pages: held.iter().map(|&(_, len)| len / PAGE_SIZE).sum(),
         largest: server.largest_mapping(),
         ns_per_call: elapsed.as_nanos() as f64 / calls as f64,
         buddyinfo: server.buddyinfo(),
@@ -241,12 +250,13 @@ fn main() {
          sizes 85 % 1-2 pages, 15 % 3-64 pages, seed {SEED:#x}"
     );
     println!(
-        "{:>5} {:>9} {:>12} {:>8} {:>11} {:>15} {:>10}  {}",
+        "{:>5} {:>9} {:>12} {:>8} {:>9} {:>9} {:>12} {:>9}  {}",
         "fill",
         "placement",
         "failed(fill)",
         "failed",
         "free MiB",
+        "held MiB",
         "largest KiB",
         "ns/call",
         "must hold"
@@ -254,9 +264,12 @@ fn main() {
     let mut buddy = Vec::new();
     for fill in [30, 50, 70] {
         let outcomes: Vec<Outcome> = placements.iter().map(|&p| churn(p, fill)).collect();
-        let linux_free = outcomes[0].free_pages;
         for (&p, o) in placements.iter().zip(&outcomes) {
             let half = o.free_pages.min(largest_order_pages) / 2;
+            // Linux's placement drops the mappings that fail, so its free
+            // figure is not one for the same load: compare with what it
+            // leaves for these mappings, arena − their trimmed sizes.
+            let linux_free = ARENA / PAGE_SIZE - o.held_pages;
             let near_linux = o.free_pages * 100 >= linux_free * 97;
             let holds = o.failed == 0 && o.largest >= half && near_linux;
             let verdict = match (p, fill) {
@@ -265,12 +278,13 @@ fn main() {
                 _ => "FAILS",
             };
             println!(
-                "{:>4}% {:>9} {:>12} {:>8} {:>11.1} {:>15} {:>10.1}  {}",
+                "{:>4}% {:>9} {:>12} {:>8} {:>9.1} {:>9.1} {:>12} {:>9.1}  {}",
                 fill,
                 name(p),
                 o.failed_fill,
                 o.failed,
                 mib(o.free_pages),
+                mib(o.held_pages),
                 o.largest * PAGE_SIZE / 1024,
                 o.ns_per_call,
                 verdict
