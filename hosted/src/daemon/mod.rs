@@ -79,6 +79,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         first_pid: FIRST_SERVER_PID,
         driver_timeout_ms: options.driver_timeout_ms,
         strict_mremap: options.strict_mremap,
+        placement: options.placement,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;

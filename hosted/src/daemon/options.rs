@@ -1,5 +1,6 @@
 //! `memsrvd`'s command line.
 
+use memsrv::Placement;
 use nommu::host::DEFAULT_SOCKET;
 use std::path::PathBuf;
 
@@ -21,6 +22,9 @@ pub struct Options {
     /// Linux's `mremap` exactly: never move, never grow past the first
     /// size (memsrv `Config::strict_mremap`).
     pub strict_mremap: bool,
+    /// Where copies and anonymous memory go in the arena (memsrv
+    /// `Config::placement`).
+    pub placement: Placement,
     pub max_clients: usize,
     /// Built-in backing devices, each served by a driver thread.
     pub mounts: Vec<MountSpec>,
@@ -86,6 +90,7 @@ impl Options {
             nr_trim_pages: 1,
             allow_uninitialized: false,
             strict_mremap: false,
+            placement: Placement::Grouped,
             max_clients: 1024,
             mounts: Vec::new(),
             driver_timeout_ms: 2000,
@@ -123,6 +128,11 @@ Options:
                          Without it (the default) MREMAP_MAYMOVE moves a
                          private anonymous mapping or private writable copy
                          that cannot grow in place (contents copied)
+  --placement KIND       where copies and anonymous memory go in the arena:
+                         grouped (the default) takes only the pages a mapping
+                         keeps, from free runs by size, and keeps large runs
+                         free after long churn; linux is no-MMU Linux's buddy
+                         allocator exactly (2^order blocks, trimmed)
   --max-clients N        most connections served at once (default: 1024)
   --driver-timeout MS    a driver that has not answered a request after MS
                          milliseconds fails the waiting call with EIO
@@ -220,6 +230,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             "--allow-uninitialized" => options.allow_uninitialized = true,
             "--strict-mremap" => options.strict_mremap = true,
+            "--placement" => {
+                let v = value("linux or grouped")?;
+                options.placement = match v.as_str() {
+                    "linux" => Placement::Linux,
+                    "grouped" => Placement::Grouped,
+                    _ => return Err(format!("bad --placement {v:?}: linux or grouped")),
+                };
+            }
             "--driver-timeout" => {
                 let v = value("milliseconds")?;
                 options.driver_timeout_ms = v
@@ -282,7 +300,13 @@ mod tests {
         assert_eq!(o.nr_trim_pages, 0);
         assert!(o.allow_uninitialized);
         assert!(o.strict_mremap);
+        assert_eq!(o.placement, Placement::Grouped);
         assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
+        let Command::Serve(o) = parse(args(&["--placement", "linux"])).unwrap() else {
+            panic!("expected Serve")
+        };
+        assert_eq!(o.placement, Placement::Linux);
+        assert!(parse(args(&["--placement=first-fit"])).is_err());
         assert!(parse(args(&["--arena-size", "100"])).is_err());
         assert!(parse(args(&["--bogus"])).is_err());
         assert!(parse(args(&["--socket"])).is_err());
