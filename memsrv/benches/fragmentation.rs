@@ -250,7 +250,7 @@ fn main() {
          sizes 85 % 1-2 pages, 15 % 3-64 pages, seed {SEED:#x}"
     );
     println!(
-        "{:>5} {:>9} {:>12} {:>8} {:>9} {:>9} {:>12} {:>9}  {}",
+        "{:>5} {:>9} {:>12} {:>8} {:>9} {:>9} {:>12} {:>9}  must hold",
         "fill",
         "placement",
         "failed(fill)",
@@ -259,7 +259,6 @@ fn main() {
         "held MiB",
         "largest KiB",
         "ns/call",
-        "must hold"
     );
     let mut buddy = Vec::new();
     for fill in [30, 50, 70] {

@@ -62,7 +62,7 @@ pub struct Extents {
     next: Vec<u32>,
     prev: Vec<u32>,
     /// First extent of each class, or `NIL`.
-    class_head: [u32; CLASSES],
+    class_head: Vec<u32>,
     /// Bit `c` set while class `c` holds an extent.
     nonempty: u128,
     free_pages: u64,
@@ -80,7 +80,7 @@ impl Extents {
             first_at_last: vec![0; n],
             next: vec![NIL; n],
             prev: vec![NIL; n],
-            class_head: [NIL; CLASSES],
+            class_head: vec![NIL; CLASSES],
             nonempty: 0,
             free_pages: 0,
         };
