@@ -27,6 +27,7 @@ const BASE: u64 = 0x1000_0000;
 const CHURN: u32 = 20_000;
 const SEED: u64 = 0x5eed_f4a9_0000_0016;
 const PAIRS: u32 = 1_000_000;
+const ROUNDS: u32 = 5;
 
 /// An arena whose bytes are never looked at.
 struct NoMemory;
@@ -295,9 +296,18 @@ fn main() {
     for line in buddy {
         println!("  {line}");
     }
-    println!("\n4 KiB anonymous mmap + munmap on an empty arena ({PAIRS} pairs):");
-    for p in placements {
-        let ns = pair_cost(p);
+    // The machine may be shared: alternate the placements and keep each
+    // one's best round.
+    let mut best = [f64::INFINITY; 2];
+    for _ in 0..ROUNDS {
+        for (i, &p) in placements.iter().enumerate() {
+            best[i] = best[i].min(pair_cost(p));
+        }
+    }
+    println!(
+        "\n4 KiB anonymous mmap + munmap on an empty arena ({PAIRS} pairs, best of {ROUNDS}):"
+    );
+    for (&p, ns) in placements.iter().zip(best) {
         println!(
             "  {:>9}: {:>6.1} ns/pair  ({:.2} M pairs/s)",
             name(p),
