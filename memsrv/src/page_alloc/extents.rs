@@ -97,6 +97,9 @@ impl Extents {
 
     /// Take `pages` contiguous pages (`1 ≤ pages ≤ 2^max_order`).
     pub fn alloc(&mut self, pages: u32) -> Option<PageIndex> {
+        if pages == 0 {
+            return None;
+        }
         let c = class_of(pages);
         // The extents of class `c` itself fit only if long enough: try its
         // first; past it every class fits (good fit, no list walk).
@@ -249,8 +252,7 @@ impl Extents {
     /// Free blocks per order, order 0 first, as [`Self::free_blocks`] cuts them.
     pub fn free_counts(&self) -> Vec<u32> {
         let mut counts = vec![0u32; self.max_order as usize + 1];
-        for (first, len) in self.extents() {
-            let _ = first;
+        for (_, len) in self.extents() {
             let mut left = len;
             while left > 0 {
                 let order = (31 - left.leading_zeros()).min(self.max_order);
