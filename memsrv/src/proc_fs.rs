@@ -280,6 +280,25 @@ mod tests {
     }
 
     #[test]
+    fn buddyinfo_is_served() {
+        use crate::tests::sim::{hello, mmap, read_proc, server, ANON, P, RW};
+        let mut s = server(64);
+        hello(&mut s, 1, 0, None).unwrap();
+        let counts = |s: &mut _| -> alloc::vec::Vec<u32> {
+            let text = read_proc(s, 1, protocol::ProcView::Buddyinfo).unwrap();
+            assert!(text.starts_with("Node 0, zone   Normal ") && text.ends_with(" \n"));
+            text.split_whitespace()
+                .skip(4)
+                .map(|n| n.parse().unwrap())
+                .collect()
+        };
+        assert_eq!(counts(&mut s), [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+        // 59 pages left: 32 + 16 + 8 + 2 + 1.
+        assert_eq!(counts(&mut s), [1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
     fn vector_111_meminfo_mmapcopy_line() {
         let text = meminfo(&MemCounts {
             total: 256,
