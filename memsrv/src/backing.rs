@@ -213,7 +213,7 @@ mod tests {
             ulong_max: u64::MAX,
         };
         (
-            Nommu::new(BASE, 64 * P, 4, tunables),
+            Nommu::new(BASE, 64 * P, 4, crate::Placement::default(), tunables),
             SimMemory::new(BASE, 64 * P),
         )
     }

@@ -63,6 +63,11 @@ pub struct Config {
     pub strict_mremap: bool,
     /// Who may serve a mount besides root.
     pub drivers: DriverOwner,
+    /// Where copies and anonymous memory are placed in the arena (spec
+    /// §4.1 fixes only their sizes): [`Placement::Grouped`] (the default)
+    /// keeps large free blocks after long churn; [`Placement::Linux`] is
+    /// Linux's buddy allocator exactly.
+    pub placement: crate::Placement,
 }
 
 impl Default for Config {
@@ -83,6 +88,7 @@ impl Default for Config {
             max_pending_ops: 16,
             strict_mremap: false,
             drivers: DriverOwner::Root,
+            placement: crate::Placement::Grouped,
         }
     }
 }

@@ -83,6 +83,7 @@ mod tests;
 
 pub use config::{Config, DriverOwner};
 pub use effects::{carry_out, Answer, Courier, Effect, FrameBuf};
+pub use page_alloc::Placement;
 pub use stats::Stats;
 
 use alloc::vec::Vec;
@@ -192,6 +193,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             config.arena_base,
             config.arena_size,
             config.max_order,
+            config.placement,
             tunables,
         );
         let procs = ProcessTable::new(config.first_pid, config.ticket_secret);
@@ -725,6 +727,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
+            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.pages.free_counts()),
         })
     }
 

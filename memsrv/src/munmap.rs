@@ -230,7 +230,7 @@ mod tests {
             max_map_count: 100,
             ulong_max: u64::MAX,
         };
-        let mut nommu = Nommu::new(BASE, 64 * P, 10, tunables);
+        let mut nommu = Nommu::new(BASE, 64 * P, 10, crate::Placement::default(), tunables);
         let mm = nommu.new_mm();
         (nommu, mm)
     }

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use crate::backing::BackingRuns;
 use crate::mm::{Mm, MmId, VmaKey};
-use crate::page_alloc::{PageAllocator, PageIndex};
+use crate::page_alloc::{PageAllocator, PageIndex, Placement};
 use crate::region::{ObjectKey, RegionId, RegionRegistry};
 use protocol::PAGE_SIZE;
 
@@ -86,13 +86,19 @@ pub struct Nommu {
 }
 
 impl Nommu {
-    pub fn new(base: u64, arena_size: u64, max_order: u32, tunables: Tunables) -> Self {
+    pub fn new(
+        base: u64,
+        arena_size: u64,
+        max_order: u32,
+        placement: Placement,
+        tunables: Tunables,
+    ) -> Self {
         // The caller checked that the page count fits a PageIndex.
         let npages = (arena_size / PAGE_SIZE) as PageIndex;
         Self {
             base,
             arena_size,
-            pages: PageAllocator::new(npages, max_order),
+            pages: PageAllocator::new(npages, max_order, placement),
             regions: RegionRegistry::default(),
             mms: BTreeMap::new(),
             mmap_copy_pages: 0,

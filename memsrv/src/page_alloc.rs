@@ -1,19 +1,28 @@
-//! The page allocator: a buddy allocator of power-of-two page blocks over the
-//! arena, with the no-MMU trimming of spec §4.1/§4.2 on top.
+//! The page allocator: the arena's pages for copies, anonymous memory,
+//! SysV segments and driver storage, with the no-MMU sizes of spec
+//! §4.1/§4.2 (`order_for` is Linux `get_order`; `pages_to_keep` the trim
+//! of `do_mmap_private` in mm/nommu.c).
 //!
-//! All metadata (a per-page head marker and intrusive free-list links) is
-//! allocated once in [`PageAllocator::new`] and never grows, so no client can
-//! make the allocator itself consume more memory.
+//! Where a request's pages come from is the server's choice
+//! ([`Placement`]): Linux's buddy allocator exactly ([`buddy`]), or the
+//! grouped placement (the default, [`extents`]), which keeps the memory
+//! trimming saves and large free runs after long churn.
+//!
+//! All metadata (per-page marks and links, per-order or per-class heads)
+//! is allocated once in [`PageAllocator::new`] and never grows, so no
+//! client can make the allocator itself consume more memory.
 
-use alloc::vec;
+mod buddy;
+mod extents;
+
+use alloc::string::String;
 use alloc::vec::Vec;
+
+use buddy::Buddy;
+use extents::Extents;
 
 /// Index of a page inside the arena (0 = the arena's first page).
 pub type PageIndex = u32;
-
-const NIL: u32 = u32::MAX;
-/// Marks `head[i]` as the first page of a free block; the low bits hold the order.
-const FREE_HEAD: u8 = 0x80;
 
 /// Largest order the allocator accepts (2^30 pages = 4 TiB): keeps every
 /// block size and index inside `u32`.
@@ -40,35 +49,49 @@ pub fn pages_to_keep(pages: u64, nr_trim_pages: u32) -> u64 {
     }
 }
 
-/// Buddy allocator over `npages` pages.
+/// Where the allocator takes a request's pages from (spec §4.1 fixes
+/// only how many it holds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Linux's buddy allocator exactly: the `2^order` block from the
+    /// smallest order that has one, the block freed last first, a split's
+    /// lower half kept, a trimmed excess cut off the block's end.
+    Linux,
+    /// The kept pages only, from free runs in TLSF-style size classes
+    /// (good fit), small requests from a run's low end and large ones from
+    /// its high end; freed pages merge with both free neighbours. No
+    /// trimmed tails are left to pepper the arena, and a mapping of `n`
+    /// pages needs `n` free pages in a row, not an aligned `2^order` block.
+    #[default]
+    Grouped,
+}
+
+/// The arena's free pages under one [`Placement`].
+enum Pages {
+    Linux(Buddy),
+    Grouped(Extents),
+}
+
+/// The page allocator over `npages` pages.
 pub struct PageAllocator {
     npages: u32,
     max_order: u32,
-    /// `FREE_HEAD | order` for the first page of a free block, else 0.
-    head: Vec<u8>,
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    /// First free block of each order, or `NIL`.
-    free_list: Vec<u32>,
-    free_pages: u64,
+    pages: Pages,
 }
 
 impl PageAllocator {
-    /// All `npages` pages free, carved into the largest aligned blocks.
-    pub fn new(npages: u32, max_order: u32) -> Self {
+    /// All `npages` pages free.
+    pub fn new(npages: u32, max_order: u32, placement: Placement) -> Self {
         let max_order = max_order.min(ORDER_LIMIT);
-        let n = npages as usize;
-        let mut this = Self {
+        let pages = match placement {
+            Placement::Linux => Pages::Linux(Buddy::new(npages, max_order)),
+            Placement::Grouped => Pages::Grouped(Extents::new(npages, max_order)),
+        };
+        Self {
             npages,
             max_order,
-            head: vec![0; n],
-            next: vec![NIL; n],
-            prev: vec![NIL; n],
-            free_list: vec![NIL; max_order as usize + 1],
-            free_pages: 0,
-        };
-        this.free_range(0, npages);
-        this
+            pages,
+        }
     }
 
     pub fn total_pages(&self) -> u64 {
@@ -76,7 +99,10 @@ impl PageAllocator {
     }
 
     pub fn free_pages(&self) -> u64 {
-        self.free_pages
+        match &self.pages {
+            Pages::Linux(b) => b.free_pages(),
+            Pages::Grouped(e) => e.free_pages(),
+        }
     }
 
     /// Largest block order handed out.
@@ -84,26 +110,14 @@ impl PageAllocator {
         self.max_order
     }
 
-    /// Take one block of `2^order` pages, splitting a larger one if needed.
+    /// Take `2^order` pages.
+    #[cfg(test)]
     pub fn alloc_block(&mut self, order: u32) -> Option<PageIndex> {
-        if order > self.max_order {
-            return None;
-        }
-        let found = (order..=self.max_order).find(|&o| self.free_list[o as usize] != NIL)?;
-        let block = self.free_list[found as usize];
-        self.unlink(block, found);
-        // Hand the upper halves back until the block has the wanted size.
-        let mut o = found;
-        while o > order {
-            o -= 1;
-            self.link(block + (1 << o), o);
-        }
-        self.free_pages -= 1u64 << order;
-        Some(block)
+        self.alloc_copy(1 << order, 0).map(|(first, _)| first)
     }
 
-    /// Allocate `pages` contiguous pages for a copy (spec §4.1): take the
-    /// power-of-two block and trim it per `nr_trim_pages`. Returns the first
+    /// Allocate `pages` contiguous pages for a copy (spec §4.1): the
+    /// power-of-two block trimmed per `nr_trim_pages`. Returns the first
     /// page and the number of pages kept (≥ `pages`).
     pub fn alloc_copy(&mut self, pages: u64, nr_trim_pages: u32) -> Option<(PageIndex, u64)> {
         if pages == 0 {
@@ -113,154 +127,68 @@ impl PageAllocator {
         if order > self.max_order {
             return None;
         }
-        let first = self.alloc_block(order)?;
         let keep = pages_to_keep(pages, nr_trim_pages);
-        let block = 1u64 << order;
-        if keep < block {
-            // keep < block ≤ 2^max_order, so both fit in u32.
-            self.free_range(first + keep as u32, (block - keep) as u32);
+        // keep ≤ 2^order ≤ 2^max_order, so it fits in u32.
+        match &mut self.pages {
+            Pages::Linux(b) => {
+                let first = b.alloc_block(order)?;
+                let block = 1u64 << order;
+                if keep < block {
+                    b.free_range(first + keep as u32, (block - keep) as u32);
+                }
+                Some((first, keep))
+            }
+            Pages::Grouped(e) => e.alloc(keep as u32).map(|first| (first, keep)),
         }
-        Some((first, keep))
     }
 
-    /// Return `count` pages starting at `first` (any alignment): they are
-    /// split into aligned blocks, each merged with its free buddies.
+    /// Return `count` pages starting at `first` (any alignment): they merge
+    /// with the free pages beside them.
     pub fn free_range(&mut self, first: PageIndex, count: u32) {
-        let mut at = first;
-        let end = first + count;
-        while at < end {
-            let mut order = if at == 0 {
-                self.max_order
-            } else {
-                at.trailing_zeros().min(self.max_order)
-            };
-            while (1u32 << order) > end - at {
-                order -= 1;
-            }
-            self.free_block(at, order);
-            at += 1 << order;
+        match &mut self.pages {
+            Pages::Linux(b) => b.free_range(first, count),
+            Pages::Grouped(e) => e.free_range(first, count),
         }
     }
 
-    fn free_block(&mut self, mut block: PageIndex, mut order: u32) {
-        self.free_pages += 1u64 << order;
-        while order < self.max_order {
-            let buddy = block ^ (1 << order);
-            let fits = u64::from(buddy) + (1u64 << order) <= u64::from(self.npages);
-            if !fits || self.head[buddy as usize] != FREE_HEAD | order as u8 {
-                break;
-            }
-            self.unlink(buddy, order);
-            block = block.min(buddy);
-            order += 1;
-        }
-        self.link(block, order);
-    }
-
-    fn link(&mut self, block: PageIndex, order: u32) {
-        let b = block as usize;
-        let old = self.free_list[order as usize];
-        self.head[b] = FREE_HEAD | order as u8;
-        self.next[b] = old;
-        self.prev[b] = NIL;
-        if old != NIL {
-            self.prev[old as usize] = block;
-        }
-        self.free_list[order as usize] = block;
-    }
-
-    fn unlink(&mut self, block: PageIndex, order: u32) {
-        let b = block as usize;
-        let (next, prev) = (self.next[b], self.prev[b]);
-        if prev == NIL {
-            self.free_list[order as usize] = next;
-        } else {
-            self.next[prev as usize] = next;
-        }
-        if next != NIL {
-            self.prev[next as usize] = prev;
-        }
-        self.head[b] = 0;
-        self.next[b] = NIL;
-        self.prev[b] = NIL;
-    }
-
-    /// Whether a free block of at least `2^order` pages exists.
+    /// Whether a request of `2^order` pages would be served now.
     pub fn has_block(&self, order: u32) -> bool {
         order <= self.max_order
-            && (order..=self.max_order).any(|o| self.free_list[o as usize] != NIL)
-    }
-
-    /// Every free block as `(first page, order)`.
-    pub fn free_blocks(&self) -> impl Iterator<Item = (PageIndex, u32)> + '_ {
-        (0..=self.max_order).flat_map(move |order| {
-            let mut at = self.free_list[order as usize];
-            core::iter::from_fn(move || {
-                if at == NIL {
-                    return None;
-                }
-                let this = at;
-                at = self.next[at as usize];
-                Some((this, order))
-            })
-        })
-    }
-
-    /// The allocator's own consistency: list links, head markers, alignment,
-    /// no two free buddies left unmerged, and the free page count.
-    pub fn check(&self) -> Result<(), alloc::string::String> {
-        use alloc::format;
-        let mut counted = 0u64;
-        let mut heads = 0usize;
-        for order in 0..=self.max_order {
-            let mut prev = NIL;
-            let mut at = self.free_list[order as usize];
-            let mut steps = 0u64;
-            while at != NIL {
-                steps += 1;
-                if steps > u64::from(self.npages) {
-                    return Err(format!("free list {order} loops"));
-                }
-                let a = at as usize;
-                if self.head[a] != FREE_HEAD | order as u8 {
-                    return Err(format!(
-                        "block {at} in list {order} has head {:#x}",
-                        self.head[a]
-                    ));
-                }
-                if self.prev[a] != prev {
-                    return Err(format!("block {at}: bad back link"));
-                }
-                if !at.is_multiple_of(1 << order)
-                    || u64::from(at) + (1 << order) > u64::from(self.npages)
-                {
-                    return Err(format!("block {at} of order {order} misplaced"));
-                }
-                if order < self.max_order {
-                    let buddy = at ^ (1 << order);
-                    if (buddy as usize) < self.head.len()
-                        && self.head[buddy as usize] == FREE_HEAD | order as u8
-                    {
-                        return Err(format!("free buddies {at} and {buddy} not merged"));
-                    }
-                }
-                counted += 1 << order;
-                heads += 1;
-                prev = at;
-                at = self.next[a];
+            && match &self.pages {
+                Pages::Linux(b) => b.has_block(order),
+                Pages::Grouped(e) => e.has_run(1 << order),
             }
+    }
+
+    /// The largest order [`Self::has_block`] says yes to.
+    #[cfg(test)]
+    pub fn largest_free_order(&self) -> Option<u32> {
+        (0..=self.max_order).rev().find(|&o| self.has_block(o))
+    }
+
+    /// Free blocks per order, order 0 first (`/proc/buddyinfo`): the buddy
+    /// lists, or each free run cut into the largest blocks it holds.
+    pub fn free_counts(&self) -> Vec<u32> {
+        match &self.pages {
+            Pages::Linux(b) => b.free_counts(),
+            Pages::Grouped(e) => e.free_counts(),
         }
-        let marked = self.head.iter().filter(|&&h| h & FREE_HEAD != 0).count();
-        if marked != heads {
-            return Err(format!("{marked} head markers but {heads} listed blocks"));
+    }
+
+    /// Every free page, as `(first page, order)` blocks.
+    pub fn free_blocks(&self) -> Vec<(PageIndex, u32)> {
+        match &self.pages {
+            Pages::Linux(b) => b.free_blocks(),
+            Pages::Grouped(e) => e.free_blocks(),
         }
-        if counted != self.free_pages {
-            return Err(format!(
-                "free count {} but lists hold {counted}",
-                self.free_pages
-            ));
+    }
+
+    /// The allocator's own consistency.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.pages {
+            Pages::Linux(b) => b.check(),
+            Pages::Grouped(e) => e.check(),
         }
-        Ok(())
     }
 }
 
@@ -295,81 +223,212 @@ mod tests {
         assert_eq!(pages_to_keep(4, 1), 4);
     }
 
+    const BOTH: [Placement; 2] = [Placement::Linux, Placement::Grouped];
+
     #[test]
     fn trimmed_excess_returns_to_the_allocator() {
-        for (trim, n, kept) in [
-            (1u32, 5u64, 5u64),
-            (0, 5, 8),
-            (4, 5, 8),
-            (4, 9, 9),
-            (4, 3, 4),
-        ] {
-            let mut a = PageAllocator::new(64, 10);
-            let (first, k) = a.alloc_copy(n, trim).unwrap();
-            assert_eq!(k, kept);
-            assert_eq!(first % 8, 0);
-            assert_eq!(a.free_pages(), 64 - kept);
+        for placement in BOTH {
+            for (trim, n, kept) in [
+                (1u32, 5u64, 5u64),
+                (0, 5, 8),
+                (4, 5, 8),
+                (4, 9, 9),
+                (4, 3, 4),
+            ] {
+                let mut a = PageAllocator::new(64, 10, placement);
+                let (first, k) = a.alloc_copy(n, trim).unwrap();
+                assert_eq!(k, kept);
+                if placement == Placement::Linux {
+                    // Kept from the block's start, the excess cut off its end.
+                    assert_eq!(first % 8, 0);
+                } else {
+                    // Three pages and more are taken from the arena's high end.
+                    assert_eq!(u64::from(first) + k, 64);
+                }
+                assert_eq!(a.free_pages(), 64 - kept);
+                check(&a);
+                a.free_range(first, k as u32);
+                assert_eq!(a.free_pages(), 64);
+                check(&a);
+                assert!(a.has_block(6));
+            }
+        }
+    }
+
+    #[test]
+    fn linux_takes_the_block_freed_last() {
+        let mut a = PageAllocator::new(64, 10, Placement::Linux);
+        let blocks: Vec<_> = (0..4).map(|_| a.alloc_block(0).unwrap()).collect();
+        assert_eq!(blocks, [0, 1, 2, 3]);
+        a.free_range(1, 1);
+        a.free_range(3, 1);
+        assert_eq!(a.alloc_block(0), Some(3));
+        assert_eq!(a.alloc_block(0), Some(1));
+    }
+
+    #[test]
+    fn grouped_packs_small_low_and_large_high() {
+        let mut a = PageAllocator::new(1024, 10, Placement::Grouped);
+        let small: Vec<_> = (0..4).map(|_| a.alloc_copy(1, 1).unwrap().0).collect();
+        assert_eq!(small, [0, 1, 2, 3]);
+        // 33 pages: exactly 33, at the top; the next large one below it.
+        assert_eq!(a.alloc_copy(33, 1), Some((1024 - 33, 33)));
+        assert_eq!(a.alloc_copy(5, 1), Some((1024 - 38, 5)));
+        // A freed hole is refilled (good fit) before the big run is cut.
+        a.free_range(1, 1);
+        assert_eq!(a.alloc_copy(1, 1), Some((1, 1)));
+        a.free_range(1024 - 33, 33);
+        assert_eq!(a.alloc_copy(20, 1), Some((1024 - 20, 20)));
+        // 13 pages left there, merged with nothing: a request of 64 comes
+        // from the big run, 16 takes the 13's class only if it fits.
+        assert_eq!(a.alloc_copy(13, 1), Some((1024 - 33, 13)));
+        check(&a);
+        a.free_range(1024 - 20, 20);
+        a.free_range(1024 - 33, 13);
+        a.free_range(1024 - 38, 5);
+        a.free_range(0, 4);
+        check(&a);
+        assert_eq!(a.free_blocks(), [(0, 10)]);
+    }
+
+    #[test]
+    fn grouped_needs_a_run_not_an_aligned_block() {
+        // Pages 1..=64 free, 0 held: Linux has no aligned 64, grouped has
+        // the run.
+        for placement in BOTH {
+            let mut a = PageAllocator::new(128, 10, placement);
+            let (held, _) = a.alloc_copy(128, 1).unwrap();
+            a.free_range(held + 1, 64);
+            assert_eq!(a.has_block(6), placement == Placement::Grouped);
+            assert_eq!(
+                a.alloc_copy(64, 1).is_some(),
+                placement == Placement::Grouped
+            );
             check(&a);
-            a.free_range(first, k as u32);
-            assert_eq!(a.free_pages(), 64);
+        }
+    }
+
+    /// The fragmentation bench's churn on the allocator alone: 64 MiB,
+    /// 70 % held, 20,000 random frees and allocations of mostly 1–2 pages,
+    /// some up to 64, `nr_trim_pages` 1.
+    #[test]
+    fn grouped_survives_churn_with_large_runs_free() {
+        let mut a = PageAllocator::new(16384, 10, Placement::Grouped);
+        let mut seed = 0x5eed_u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let size = |r: &mut dyn FnMut(u64) -> u64| {
+            if r(100) < 85 {
+                1 + r(2)
+            } else {
+                3 + r(62)
+            }
+        };
+        let mut held: Vec<(PageIndex, u64)> = Vec::new();
+        let mut held_pages = 0;
+        while held_pages < 16384 * 70 / 100 {
+            let n = size(&mut rand);
+            held.push(a.alloc_copy(n, 1).unwrap());
+            held_pages += n;
+        }
+        for _ in 0..20_000 {
+            let (first, kept) = held.swap_remove(rand(held.len() as u64) as usize);
+            a.free_range(first, kept as u32);
+            let n = size(&mut rand);
+            let got = a.alloc_copy(n, 1);
+            assert!(got.is_some(), "{n} pages failed, {} free", a.free_pages());
+            held.push(got.unwrap());
+        }
+        check(&a);
+        let held: u64 = held.iter().map(|&(_, k)| k).sum();
+        assert_eq!(a.free_pages(), 16384 - held);
+        let largest = 1u64 << a.largest_free_order().unwrap();
+        assert!(largest >= a.free_pages().min(1024) / 2, "largest {largest}");
+    }
+
+    #[test]
+    fn largest_free_order_and_counts() {
+        for placement in BOTH {
+            let mut a = PageAllocator::new(1024, 10, placement);
+            assert_eq!(a.largest_free_order(), Some(10));
+            assert_eq!(a.free_counts(), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            let b = a.alloc_block(0).unwrap();
+            assert_eq!(a.largest_free_order(), Some(9));
+            assert_eq!(a.free_counts(), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+            a.free_range(b, 1);
+            assert_eq!(a.largest_free_order(), Some(10));
             check(&a);
-            assert!(a.has_block(6));
         }
     }
 
     #[test]
     fn freed_blocks_coalesce_back_to_the_largest_order() {
-        let mut a = PageAllocator::new(1024, 10);
-        let mut got = Vec::new();
-        for _ in 0..1024 {
-            got.push(a.alloc_block(0).unwrap());
+        for placement in BOTH {
+            let mut a = PageAllocator::new(1024, 10, placement);
+            let mut got = Vec::new();
+            for _ in 0..1024 {
+                got.push(a.alloc_block(0).unwrap());
+            }
+            assert!(a.alloc_block(0).is_none());
+            assert_eq!(a.free_pages(), 0);
+            check(&a);
+            // Free in an interleaved order: evens then odds.
+            for &p in got.iter().filter(|p| *p % 2 == 0) {
+                a.free_range(p, 1);
+            }
+            assert!(!a.has_block(1));
+            for &p in got.iter().filter(|p| *p % 2 == 1) {
+                a.free_range(p, 1);
+            }
+            check(&a);
+            assert_eq!(a.free_blocks(), [(0, 10)]);
         }
-        assert!(a.alloc_block(0).is_none());
-        assert_eq!(a.free_pages(), 0);
-        check(&a);
-        // Free in an interleaved order: evens then odds.
-        for &p in got.iter().filter(|p| *p % 2 == 0) {
-            a.free_range(p, 1);
-        }
-        assert!(!a.has_block(1));
-        for &p in got.iter().filter(|p| *p % 2 == 1) {
-            a.free_range(p, 1);
-        }
-        check(&a);
-        assert_eq!(a.free_blocks().collect::<Vec<_>>(), [(0, 10)]);
     }
 
     #[test]
     fn partial_frees_of_a_block_merge() {
-        let mut a = PageAllocator::new(16, 4);
-        let b = a.alloc_block(4).unwrap();
-        a.free_range(b + 3, 5); // pages 3..8
-        a.free_range(b + 11, 5); // pages 11..16
-        check(&a);
-        assert_eq!(a.free_pages(), 10);
-        a.free_range(b, 3);
-        a.free_range(b + 8, 3);
-        check(&a);
-        assert_eq!(a.free_blocks().collect::<Vec<_>>(), [(0, 4)]);
+        for placement in BOTH {
+            let mut a = PageAllocator::new(16, 4, placement);
+            let b = a.alloc_block(4).unwrap();
+            a.free_range(b + 3, 5); // pages 3..8
+            a.free_range(b + 11, 5); // pages 11..16
+            check(&a);
+            assert_eq!(a.free_pages(), 10);
+            a.free_range(b, 3);
+            a.free_range(b + 8, 3);
+            check(&a);
+            assert_eq!(a.free_blocks(), [(0, 4)]);
+        }
     }
 
     #[test]
     fn exhaustion_and_orders_above_max() {
-        let mut a = PageAllocator::new(24, 3);
-        assert!(a.alloc_copy(9, 1).is_none(), "order 4 > max 3");
-        assert!(a.alloc_copy(8, 1).is_some());
-        assert!(a.alloc_copy(8, 1).is_some());
-        assert!(a.alloc_copy(8, 1).is_some());
-        assert!(a.alloc_copy(1, 1).is_none());
-        check(&a);
+        for placement in BOTH {
+            let mut a = PageAllocator::new(24, 3, placement);
+            assert!(a.alloc_copy(9, 1).is_none(), "order 4 > max 3");
+            assert!(a.alloc_copy(8, 1).is_some());
+            assert!(a.alloc_copy(8, 1).is_some());
+            assert!(a.alloc_copy(8, 1).is_some());
+            assert!(a.alloc_copy(1, 1).is_none());
+            check(&a);
+        }
     }
 
     #[test]
     fn arena_not_a_multiple_of_the_largest_block() {
-        let a = PageAllocator::new(13, 10);
-        check(&a);
-        assert_eq!(a.free_blocks().map(|(_, o)| 1u32 << o).sum::<u32>(), 13);
-        assert!(a.has_block(3));
-        assert!(!a.has_block(4));
+        for placement in BOTH {
+            let a = PageAllocator::new(13, 10, placement);
+            check(&a);
+            assert_eq!(
+                a.free_blocks().iter().map(|(_, o)| 1u32 << *o).sum::<u32>(),
+                13
+            );
+            assert!(a.has_block(3));
+            assert!(!a.has_block(4));
+        }
     }
 }

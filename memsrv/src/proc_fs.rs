@@ -1,6 +1,7 @@
 //! The `/proc` texts, byte for byte in Linux's formats (spec §9):
 //! `/proc/<pid>/maps` (`task_nommu.c`), `/proc/maps` (`fs/proc/nommu.c`)
-//! and `/proc/meminfo` (`fs/proc/meminfo.c`, no-MMU build).
+//! `/proc/meminfo` (`fs/proc/meminfo.c`, no-MMU build) and
+//! `/proc/buddyinfo` (`frag_show_print` in mm/vmstat.c).
 
 use alloc::string::String;
 use core::fmt::Write;
@@ -171,6 +172,18 @@ pub fn meminfo(c: &MemCounts) -> String {
     out
 }
 
+/// `/proc/buddyinfo` for the arena as one node with one zone: `Node 0,
+/// zone   Normal` (`"Node %d, zone %8s "`), then the free blocks of each
+/// order, smallest first, each `"%6lu "`, then a newline.
+pub fn buddyinfo(free_per_order: &[u32]) -> String {
+    let mut out = String::from("Node 0, zone   Normal ");
+    for n in free_per_order {
+        let _ = write!(out, "{n:6} ");
+    }
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +246,56 @@ mod tests {
         };
         write_maps_line(&mut s, &line, 8);
         assert_eq!(s, "00000000-00001000 rw-S 00002000 00:00 0 \n");
+    }
+
+    #[test]
+    fn buddyinfo_in_linux_format() {
+        let text = buddyinfo(&[3, 0, 12, 1, 0, 0, 0, 0, 0, 0, 15]);
+        assert_eq!(
+            text,
+            "Node 0, zone   Normal      3      0     12      1      0      0      0      0      0      0     15 \n"
+        );
+    }
+
+    #[test]
+    fn buddyinfo_of_a_fresh_and_a_split_arena() {
+        use crate::page_alloc::{PageAllocator, Placement};
+        for placement in [Placement::Linux, Placement::Grouped] {
+            let mut pages = PageAllocator::new(1024 + 8, 10, placement);
+            let text = buddyinfo(&pages.free_counts());
+            let counts: alloc::vec::Vec<&str> = text.split_whitespace().skip(4).collect();
+            assert_eq!(
+                counts,
+                ["0", "0", "0", "1", "0", "0", "0", "0", "0", "0", "1"]
+            );
+            pages.alloc_copy(3, 1).unwrap();
+            let text = buddyinfo(&pages.free_counts());
+            let counts: alloc::vec::Vec<&str> = text.split_whitespace().skip(4).collect();
+            // Linux splits the 8 pages at the end: 3 kept, 1 back, the 4
+            // beside them free. Grouped cuts 3 from the top of its one run
+            // of 1032, leaving 1029 = 1024 + 4 + 1.
+            let expect = ["1", "0", "1", "0", "0", "0", "0", "0", "0", "0", "1"];
+            assert_eq!(counts, expect, "{placement:?}");
+        }
+    }
+
+    #[test]
+    fn buddyinfo_is_served() {
+        use crate::tests::sim::{hello, mmap, read_proc, server, ANON, P, RW};
+        let mut s = server(64);
+        hello(&mut s, 1, 0, None).unwrap();
+        let counts = |s: &mut _| -> alloc::vec::Vec<u32> {
+            let text = read_proc(s, 1, protocol::ProcView::Buddyinfo).unwrap();
+            assert!(text.starts_with("Node 0, zone   Normal ") && text.ends_with(" \n"));
+            text.split_whitespace()
+                .skip(4)
+                .map(|n| n.parse().unwrap())
+                .collect()
+        };
+        assert_eq!(counts(&mut s), [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
+        // 59 pages left: 32 + 16 + 8 + 2 + 1.
+        assert_eq!(counts(&mut s), [1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -31,6 +31,8 @@ enum View {
     Maps { pid: Option<u32> },
     /// /proc/meminfo
     Meminfo,
+    /// /proc/buddyinfo (free blocks of the arena per order)
+    Buddyinfo,
     /// SysV shared memory segments, as `ipcs -m` lists them (key shmid owner
     /// perms bytes nattch status; status dest once IPC_RMID waits for the
     /// last detach)
@@ -62,6 +64,7 @@ fn run(
         View::Maps { pid: None } => ProcView::GlobalMaps,
         View::Maps { pid: Some(pid) } => ProcView::ProcessMaps { pid },
         View::Meminfo => ProcView::Meminfo,
+        View::Buddyinfo => ProcView::Buddyinfo,
         View::Ipcs | View::Sysvipc => ProcView::SysvShm,
     };
     let path = socket.unwrap_or_else(DaemonConnection::default_path);

@@ -80,6 +80,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         driver_timeout_ms: options.driver_timeout_ms,
         strict_mremap: options.strict_mremap,
         drivers: drivers(options.drivers),
+        placement: options.placement,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;

@@ -4,6 +4,7 @@
 //! `nommu-driver` both accept and describe.
 
 use clap::{CommandFactory, FromArgMatches};
+use memsrv::Placement;
 use nommu::transport::DEFAULT_SOCKET;
 use std::path::PathBuf;
 
@@ -46,6 +47,9 @@ pub struct Options {
     pub process_per_connection: bool,
     /// Who besides root may serve a mount (`--drivers USER|:GROUP`).
     pub drivers: memsrv::DriverOwner,
+    /// Where copies and anonymous memory go in the arena (memsrv
+    /// `Config::placement`).
+    pub placement: Placement,
 }
 
 /// A kind of backing device `--mount` can serve.
@@ -223,6 +227,7 @@ impl Options {
             driver_timeout_ms: 2000,
             process_per_connection: false,
             drivers: memsrv::DriverOwner::Root,
+            placement: Placement::Grouped,
         }
     }
 }
@@ -303,9 +308,6 @@ pub struct DaemonArgs {
     /// the waiting call with EIO (default: 2000)
     #[arg(long = "driver-timeout", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub driver_timeout_ms: Option<u64>,
-    /// Serve a backing device at POINT from a driver built into the daemon
-    /// (repeat for more); the kinds are listed below. A driver can also run
-    /// as a process of its own: nommu-driver --socket PATH --mount POINT=KIND[:ARG]
     /// Who besides root may serve a mount (RegisterDriver): a user, or with
     /// a leading colon a group's members, by name or number (default: root
     /// alone, and the daemon's own user when it does not run as root).
@@ -313,6 +315,15 @@ pub struct DaemonArgs {
     /// or inside one, EBUSY
     #[arg(long, value_name = "USER|:GROUP", value_parser = parse_drivers)]
     pub drivers: Option<memsrv::DriverOwner>,
+    /// Where copies and anonymous memory go in the arena: grouped (the
+    /// default) takes only the pages a mapping keeps, from free runs by size,
+    /// and keeps large runs free after long churn; linux is no-MMU Linux's
+    /// buddy allocator exactly (2^order blocks, trimmed)
+    #[arg(long, value_name = "KIND", value_parser = placement)]
+    pub placement: Option<Placement>,
+    /// Serve a backing device at POINT from a driver built into the daemon
+    /// (repeat for more); the kinds are listed below. A driver can also run
+    /// as a process of its own: nommu-driver --socket PATH --mount POINT=KIND[:ARG]
     #[arg(long = "mount", value_name = "POINT=KIND[:ARG]", value_parser = MountSpec::parse)]
     pub mounts: Vec<MountSpec>,
 }
@@ -396,6 +407,14 @@ fn parse_drivers(text: &str) -> Result<memsrv::DriverOwner, String> {
     }
 }
 
+fn placement(text: &str) -> Result<Placement, String> {
+    match text {
+        "linux" => Ok(Placement::Linux),
+        "grouped" => Ok(Placement::Grouped),
+        _ => Err("linux or grouped".into()),
+    }
+}
+
 fn arena_size(text: &str) -> Result<u64, String> {
     parse_size(text)
         .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
@@ -436,6 +455,9 @@ impl DaemonArgs {
         options.process_per_connection |= self.process_per_connection;
         if let Some(drivers) = self.drivers {
             options.drivers = drivers;
+        }
+        if let Some(placement) = self.placement {
+            options.placement = placement;
         }
         if let Some(n) = self.max_clients {
             options.max_clients = usize::try_from(n).map_err(|_| "too many --max-clients")?;
@@ -543,6 +565,12 @@ mod tests {
         assert_eq!(o.nr_trim_pages, 0);
         assert!(o.allow_uninitialized);
         assert!(o.strict_mremap);
+        assert_eq!(o.placement, Placement::Grouped);
+        assert_eq!(
+            parse_args(&["--placement", "linux"]).unwrap().placement,
+            Placement::Linux
+        );
+        assert!(usage_error(&["--placement=first-fit"]));
         let last = parse_args(&["--arena-size", "1M", "--arena-size", "16M"]).unwrap();
         assert_eq!(last.arena_size, 16 << 20);
         let defaults = parse_args(&[]).unwrap();

@@ -622,6 +622,16 @@ fn random_walk_strict_mremap() {
     });
 }
 
+/// The same walk under Linux's buddy placement (the others run the
+/// default, grouped one).
+#[test]
+fn random_walk_linux_placement() {
+    run(22, 3000, 512, |c| {
+        c.max_order = 6;
+        c.placement = crate::Placement::Linux;
+    });
+}
+
 #[test]
 fn random_walk_more_seeds() {
     for seed in 10..16 {

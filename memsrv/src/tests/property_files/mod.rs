@@ -611,12 +611,12 @@ fn run(seed: u64, steps: u64) {
 
 #[test]
 fn file_walk_seed_1() {
-    run(1, 2500);
+    run(1, 4000);
 }
 
 #[test]
 fn file_walk_seed_3() {
-    run(3, 2500);
+    run(3, 4000);
 }
 
 #[test]
