@@ -256,6 +256,14 @@ pub fn ticks() -> u64 {
     t
 }
 
+/// Instructions retired so far (exact under QEMU `-icount`).
+pub fn instructions() -> u64 {
+    let n: u64;
+    // SAFETY: reading instret has no side effects.
+    unsafe { asm!("rdinstret {}", out(reg) n) };
+    n
+}
+
 pub const TICKS_PER_MS: u64 = 10_000;
 
 /// Ask the SBI to raise the timer interrupt at `ticks` (this also clears

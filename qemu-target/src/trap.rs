@@ -24,6 +24,7 @@ const SLICE_MS: u64 = 10;
 
 struct State {
     kernel: Kernel,
+    profile: Profile,
     current: usize,
     /// The deadline (ms) the timer was last programmed for; 0: none (so
     /// the state is all zeros and lives in .bss, not in the image).
@@ -39,6 +40,7 @@ unsafe impl Sync for Global {}
 
 static STATE: Global = Global(UnsafeCell::new(State {
     kernel: Kernel::new(),
+    profile: Profile::new(),
     current: 0,
     armed: 0,
 }));
@@ -47,6 +49,62 @@ fn state() -> &'static mut State {
     // SAFETY: see `Global`: one hart, no nesting, so no two references
     // are live at once.
     unsafe { &mut *STATE.0.get() }
+}
+
+/// Where the instructions went, when the image is built with
+/// `BOARD_PROFILE` set: each task's own (from the kernel's return to its
+/// next trap) and the kernel's (the trap handler; the assembly that saves
+/// and restores registers is not counted, its cost is fixed). A window
+/// ends at a console write that follows at least a million instructions,
+/// and is printed: the demo's timed loops are one window.
+struct Profile {
+    /// Instructions retired when the handler last returned to a task.
+    left_kernel: u64,
+    kernel: u64,
+    traps: u64,
+    task: [u64; crate::kernel::MAX_TASKS],
+}
+
+const PROFILE: bool = option_env!("BOARD_PROFILE").is_some();
+
+impl Profile {
+    const fn new() -> Self {
+        Self {
+            left_kernel: 0,
+            kernel: 0,
+            traps: 0,
+            task: [0; crate::kernel::MAX_TASKS],
+        }
+    }
+
+    fn enter(&mut self, task: usize) -> u64 {
+        let now = arch::instructions();
+        self.task[task] += now.saturating_sub(self.left_kernel);
+        self.traps += 1;
+        now
+    }
+
+    fn leave(&mut self, entered: u64) {
+        let now = arch::instructions();
+        self.kernel += now - entered;
+        self.left_kernel = now;
+    }
+
+    fn report(&mut self, kernel: &Kernel) {
+        let users: u64 = self.task.iter().sum();
+        if users + self.kernel >= 1_000_000 {
+            kprintln!(
+                "profile: {} traps, {} instructions in the trap handler",
+                self.traps,
+                self.kernel
+            );
+            for (id, n) in self.task.iter().enumerate().filter(|(_, n)| **n > 0) {
+                kprintln!("profile:   task {id} {}: {n}", kernel.tasks[id].name());
+            }
+        }
+        *self = Self::new();
+        self.left_kernel = arch::instructions();
+    }
 }
 
 /// Task memory as the kernel copies it: any RAM after the firmware.
@@ -133,6 +191,11 @@ fn cause_name(scause: u64) -> &'static str {
 extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate::kernel::TrapFrame {
     IN_KERNEL.store(true, Ordering::Relaxed);
     let s = state();
+    let entered = if PROFILE {
+        s.profile.enter(s.current)
+    } else {
+        0
+    };
     let (scause, sepc, stval) = arch::trap_cause();
     let now = now_ms();
     let current = s.current;
@@ -144,6 +207,9 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
             preempt = true;
         }
         ECALL_FROM_USER => {
+            if PROFILE && s.kernel.tasks[current].frame.regs[reg::A7] == 0 {
+                s.profile.report(&s.kernel);
+            }
             s.kernel.tasks[current].frame.sepc = sepc + 4;
             match s.kernel.syscall(current, now, &mut Board) {
                 Outcome::Continue => {}
@@ -201,6 +267,9 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     }
     let frame = &mut s.kernel.tasks[next].frame;
     frame.kernel_sp = kernel_stack_top();
+    if PROFILE {
+        s.profile.leave(entered);
+    }
     IN_KERNEL.store(false, Ordering::Relaxed);
     frame
 }
