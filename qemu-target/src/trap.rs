@@ -247,8 +247,15 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
         );
         s.kernel.exit(current, 128 + 64, &mut Board);
     }
-    let next = if !preempt && s.kernel.tasks[current].state == TaskState::Ready {
+    // A task that blocked in IPC hands the hart straight to the peer it
+    // woke (a call to the server, a receive to the client just answered);
+    // only a preemption or a wait nobody answered goes round robin.
+    let next = if preempt {
+        next_task(s)
+    } else if s.kernel.tasks[current].state == TaskState::Ready {
         current
+    } else if let Some(peer) = s.kernel.handoff() {
+        peer
     } else {
         next_task(s)
     };

@@ -464,6 +464,7 @@ impl Kernel {
         task.frame.regs[reg::A1] = a1;
         task.frame.regs[reg::A2] = event as u64;
         task.state = TaskState::Ready;
+        self.handoff = Some(server);
     }
 
     pub(super) fn reply(
@@ -487,6 +488,7 @@ impl Kernel {
                 let result = Self::copy_direct(machine, addr, len, to, cap);
                 self.tasks[client].frame.regs[reg::A0] = result;
                 self.tasks[client].state = TaskState::Ready;
+                self.handoff = Some(client);
                 return Ok(0);
             }
         }

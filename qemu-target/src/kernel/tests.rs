@@ -386,3 +386,47 @@ fn a_server_takes_its_connections_in_turn() {
     w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, 0]);
     assert_eq!(w.a(0, 0), errno(Errno::ETIMEDOUT));
 }
+
+#[test]
+fn a_call_switches_straight_to_the_waiting_server_and_the_reply_straight_back() {
+    let mut w = World::new();
+    // A third ready task, which round robin would run before either.
+    assert_eq!(w.k.spawn("bystander", start(false)), Some(2));
+    let conn = w.connect();
+    assert_eq!(w.k.handoff(), Some(0), "the receive that took the open");
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert_eq!(w.k.handoff(), None, "the receive woke nobody");
+    w.put(CLIENT_BUF, b"ping");
+    w.sys(1, Sys::Call, &[conn, CLIENT_BUF, 4, REPLY_BUF, 64]);
+    assert!(matches!(w.state(1), TaskState::Recv { .. }));
+    assert_eq!(
+        w.k.handoff(),
+        Some(0),
+        "the caller hands over to the server"
+    );
+    assert_eq!(w.k.handoff(), None, "a handoff is taken once");
+    w.put(SERVER_BUF, b"pong");
+    assert_eq!(w.sys(0, Sys::Reply, &[conn, SERVER_BUF, 4]), 0);
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert!(matches!(w.state(0), TaskState::Receive { .. }));
+    assert_eq!(
+        w.k.handoff(),
+        Some(1),
+        "the server hands back to the client"
+    );
+    assert_eq!((w.a(1, 0), w.get(REPLY_BUF, 4)), (4, b"pong".to_vec()));
+    // Round robin goes on from the task handed over to.
+    assert_eq!(w.k.schedule(), Some(2));
+}
+
+#[test]
+fn a_handoff_to_a_task_that_blocked_again_is_refused() {
+    let mut w = World::new();
+    let conn = w.connect();
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 1]);
+    // The server was woken, but waits again before the client blocks.
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert!(matches!(w.state(0), TaskState::Receive { .. }));
+    assert_eq!(w.k.handoff(), None);
+}
