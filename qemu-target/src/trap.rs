@@ -29,6 +29,9 @@ struct State {
     /// The deadline (ms) the timer was last programmed for; 0: none (so
     /// the state is all zeros and lives in .bss, not in the image).
     armed: u64,
+    /// Whose float state the float registers hold (`None`: nobody's, or
+    /// a reset `fcsr`): a switch loads them only when it changes owner.
+    fp_owner: Option<usize>,
 }
 
 struct Global(UnsafeCell<State>);
@@ -43,6 +46,7 @@ static STATE: Global = Global(UnsafeCell::new(State {
     profile: Profile::new(),
     current: 0,
     armed: 0,
+    fp_owner: None,
 }));
 
 fn state() -> &'static mut State {
@@ -272,6 +276,9 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     if deadline < s.armed || s.armed == 0 {
         arm(s, deadline);
     }
+    if next != current {
+        switch_fp(s, current, next);
+    }
     let frame = &mut s.kernel.tasks[next].frame;
     frame.kernel_sp = kernel_stack_top();
     if PROFILE {
@@ -279,6 +286,28 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     }
     IN_KERNEL.store(false, Ordering::Relaxed);
     frame
+}
+
+/// The float registers on a switch from `from` to `to`. The entry code
+/// saved them if `from` wrote them (the kernel's own code uses none), so
+/// they hold `from`'s state if it has one; they are loaded only if `to`
+/// has a state and it is not already there. A task that never used the
+/// FPU leaves them as they are (so its peer's state stays in place), only
+/// with `fcsr` reset if it is not already, so it does not round with
+/// another task's mode.
+fn switch_fp(s: &mut State, from: usize, to: usize) {
+    if s.kernel.tasks[from].frame.fp_saved {
+        s.fp_owner = Some(from);
+    }
+    let frame = &s.kernel.tasks[to].frame;
+    if frame.fp_saved {
+        if s.fp_owner != Some(to) {
+            arch::fp_restore(frame);
+            s.fp_owner = Some(to);
+        }
+    } else if arch::fp_reset() {
+        s.fp_owner = None;
+    }
 }
 
 /// The next ready task, idling until a deadline makes one ready.
