@@ -10,13 +10,13 @@
 //! | this file | the kernel's state, the system call numbers and their dispatch, [`Machine`] |
 //! | [`task_table`] | tasks: saved registers, state, start, exit, join, the stack canary |
 //! | [`scheduler`] | which ready task runs next, and the deadlines that wake blocked ones |
-//! | [`ipc`] | connections and their frames: send, receive, reply, the frame pool |
+//! | [`ipc`] | connections and their frames: send, receive, reply, the short slots and the frame pool |
 
 pub mod ipc;
 pub mod scheduler;
 pub mod task_table;
 
-pub use ipc::{ConnId, Event, FRAME_POOL, MAX_CONNECTIONS};
+pub use ipc::{ConnId, Event, FRAME_POOL, MAX_CONNECTIONS, SHORT_FRAME};
 pub use scheduler::NEVER;
 pub use task_table::{
     reg, Task, TaskId, TaskStart, TaskState, TrapFrame, MAX_TASKS, STACK_CANARY, TASK_NAME,

@@ -430,3 +430,40 @@ fn a_handoff_to_a_task_that_blocked_again_is_refused() {
     assert!(matches!(w.state(0), TaskState::Receive { .. }));
     assert_eq!(w.k.handoff(), None);
 }
+
+#[test]
+fn a_short_queued_frame_waits_in_its_connection_not_the_pool() {
+    let mut w = World::new();
+    let conn = w.connect();
+    // No pool slot left: only the connections' own short slots.
+    w.k.pool.initialised = true;
+    w.k.pool.free.clear();
+    w.put(CLIENT_BUF, &[7; SHORT_FRAME]);
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn, CLIENT_BUF, SHORT_FRAME as u64 + 1]),
+        errno(Errno::EAGAIN),
+        "a longer frame needs the pool"
+    );
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn, CLIENT_BUF, SHORT_FRAME as u64]),
+        0
+    );
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 1]),
+        errno(Errno::EAGAIN),
+        "one short frame per direction"
+    );
+    w.put(SERVER_BUF, b"unasked");
+    assert_eq!(w.sys(0, Sys::Reply, &[conn, SERVER_BUF, 7]), 0);
+    let (c, len, event) = w.receive();
+    assert_eq!(
+        (c, len, event),
+        (conn, SHORT_FRAME as i64, Event::Frame as u64)
+    );
+    assert_eq!(w.get(SERVER_BUF, SHORT_FRAME), vec![7; SHORT_FRAME]);
+    assert_eq!(w.sys(1, Sys::Recv, &[conn, REPLY_BUF, 64, NEVER]), 7);
+    assert_eq!(w.get(REPLY_BUF, 7), b"unasked");
+    // Both slots are free again.
+    assert_eq!(w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 2]), 0);
+    assert_eq!(w.k.pool.free.len(), 0);
+}
