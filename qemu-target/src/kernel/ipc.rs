@@ -329,6 +329,17 @@ impl Kernel {
         }
     }
 
+    /// Let `task`, just woken by a frame, run when the running task
+    /// blocks, unless a task woken earlier is still waiting for its turn:
+    /// a server that sends a driver a request and then answers a client
+    /// lets the driver run first, as the order of wake-ups says.
+    fn hand_to(&mut self, task: TaskId) {
+        match self.handoff {
+            Some(earlier) if earlier != task && self.tasks[earlier].state == TaskState::Ready => {}
+            _ => self.handoff = Some(task),
+        }
+    }
+
     /// Copy a frame from one task's memory straight into a waiting task's
     /// buffer; the waiter's result register value.
     fn copy_direct(machine: &mut dyn Machine, from: u64, len: usize, to: u64, cap: u64) -> u64 {
@@ -356,6 +367,10 @@ impl Kernel {
         if let TaskState::Receive { addr: to, cap, .. } = self.tasks[server].state {
             let a1 = Self::copy_direct(machine, addr, len, to, cap);
             self.end_receive(server, self.connections[slot].id(slot), a1, Event::Frame);
+            // Only a frame hands the hart over, not an open or a hang-up:
+            // a task's exit leaves the order of what runs next to the
+            // scheduler.
+            self.hand_to(server);
             return Ok(0);
         }
         if self.connections[slot].up.is_full() {
@@ -537,7 +552,6 @@ impl Kernel {
         task.frame.regs[reg::A1] = a1;
         task.frame.regs[reg::A2] = event as u64;
         task.state = TaskState::Ready;
-        self.handoff = Some(server);
     }
 
     pub(super) fn reply(
@@ -561,7 +575,7 @@ impl Kernel {
                 let result = Self::copy_direct(machine, addr, len, to, cap);
                 self.tasks[client].frame.regs[reg::A0] = result;
                 self.tasks[client].state = TaskState::Ready;
-                self.handoff = Some(client);
+                self.hand_to(client);
                 return Ok(0);
             }
         }

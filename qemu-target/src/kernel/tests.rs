@@ -393,7 +393,7 @@ fn a_call_switches_straight_to_the_waiting_server_and_the_reply_straight_back() 
     // A third ready task, which round robin would run before either.
     assert_eq!(w.k.spawn("bystander", start(false)), Some(2));
     let conn = w.connect();
-    assert_eq!(w.k.handoff(), Some(0), "the receive that took the open");
+    assert_eq!(w.k.handoff(), None, "an open hands nothing over");
     w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
     assert_eq!(w.k.handoff(), None, "the receive woke nobody");
     w.put(CLIENT_BUF, b"ping");
@@ -466,4 +466,21 @@ fn a_short_queued_frame_waits_in_its_connection_not_the_pool() {
     // Both slots are free again.
     assert_eq!(w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 2]), 0);
     assert_eq!(w.k.pool.free.len(), 0);
+}
+
+#[test]
+fn the_task_woken_first_is_handed_the_hart_first() {
+    let mut w = World::new();
+    assert_eq!(w.k.spawn("client-b", start(false)), Some(2));
+    let conn = w.connect();
+    let b = w.sys(2, Sys::Connect, &[0, 0, 0]) as u64;
+    assert_eq!(w.receive().0, b);
+    // Both clients wait for frames; the server answers 1, then 2.
+    w.sys(1, Sys::Recv, &[conn, REPLY_BUF, 64, NEVER]);
+    w.sys(2, Sys::Recv, &[b, REPLY_BUF + 64, 64, NEVER]);
+    w.k.handoff();
+    assert_eq!(w.sys(0, Sys::Reply, &[conn, SERVER_BUF, 1]), 0);
+    assert_eq!(w.sys(0, Sys::Reply, &[b, SERVER_BUF, 1]), 0);
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert_eq!(w.k.handoff(), Some(1), "the first one woken");
 }
