@@ -260,7 +260,10 @@ fn fp_clean() {
 /// Load the float registers and `fcsr` from `frame`.
 pub fn fp_restore(frame: &crate::kernel::TrapFrame) {
     // SAFETY: fp_load reads the frame's fregs and fcsr, writes only the
-    // float registers, fcsr and t0 (a caller-saved register), and returns.
+    // float registers, fcsr and t0 (caller-saved), and returns. It also
+    // overwrites the callee-saved float registers, which is sound because
+    // the kernel's code keeps nothing in float registers: they hold the
+    // task's state, which is the point.
     unsafe { fp_load(frame) };
     fp_clean();
 }
