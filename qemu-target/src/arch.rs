@@ -67,6 +67,16 @@ user_trap_vector:
     sd x30, 240(t6)
     csrr t5, sscratch
     sd t5, 248(t6)
+    # The float registers only if the task wrote them since the kernel
+    # last saved or loaded them (sstatus.FS = Dirty): then they are saved,
+    # the frame says so (fp_saved) and FS becomes Clean (clearing its low
+    # bit, 1 << 13). The trap handler loads them back only when another
+    # task's values are in them (see trap.rs).
+    csrr t5, sstatus
+    srli t5, t5, 13
+    andi t5, t5, 3
+    addi t5, t5, -3
+    bnez t5, 5f
     fsd f0, 256(t6)
     fsd f1, 264(t6)
     fsd f2, 272(t6)
@@ -101,6 +111,11 @@ user_trap_vector:
     fsd f31, 504(t6)
     frcsr t5
     sd t5, 512(t6)
+    li t5, 1
+    sb t5, 536(t6)
+    lui t5, 2
+    csrc sstatus, t5
+5:
     csrr t5, sepc
     sd t5, 520(t6)
     ld sp, 528(t6)
@@ -120,40 +135,6 @@ restore_frame:
     csrw sscratch, a0
     ld t5, 520(a0)
     csrw sepc, t5
-    ld t5, 512(a0)
-    fscsr t5
-    fld f0, 256(a0)
-    fld f1, 264(a0)
-    fld f2, 272(a0)
-    fld f3, 280(a0)
-    fld f4, 288(a0)
-    fld f5, 296(a0)
-    fld f6, 304(a0)
-    fld f7, 312(a0)
-    fld f8, 320(a0)
-    fld f9, 328(a0)
-    fld f10, 336(a0)
-    fld f11, 344(a0)
-    fld f12, 352(a0)
-    fld f13, 360(a0)
-    fld f14, 368(a0)
-    fld f15, 376(a0)
-    fld f16, 384(a0)
-    fld f17, 392(a0)
-    fld f18, 400(a0)
-    fld f19, 408(a0)
-    fld f20, 416(a0)
-    fld f21, 424(a0)
-    fld f22, 432(a0)
-    fld f23, 440(a0)
-    fld f24, 448(a0)
-    fld f25, 456(a0)
-    fld f26, 464(a0)
-    fld f27, 472(a0)
-    fld f28, 480(a0)
-    fld f29, 488(a0)
-    fld f30, 496(a0)
-    fld f31, 504(a0)
     ld x1, 8(a0)
     ld x2, 16(a0)
     ld x3, 24(a0)
@@ -187,6 +168,44 @@ restore_frame:
     ld x10, 80(a0)
     sret
 
+    .globl fp_load
+fp_load:
+    ld t0, 512(a0)
+    fscsr t0
+    fld f0, 256(a0)
+    fld f1, 264(a0)
+    fld f2, 272(a0)
+    fld f3, 280(a0)
+    fld f4, 288(a0)
+    fld f5, 296(a0)
+    fld f6, 304(a0)
+    fld f7, 312(a0)
+    fld f8, 320(a0)
+    fld f9, 328(a0)
+    fld f10, 336(a0)
+    fld f11, 344(a0)
+    fld f12, 352(a0)
+    fld f13, 360(a0)
+    fld f14, 368(a0)
+    fld f15, 376(a0)
+    fld f16, 384(a0)
+    fld f17, 392(a0)
+    fld f18, 400(a0)
+    fld f19, 408(a0)
+    fld f20, 416(a0)
+    fld f21, 424(a0)
+    fld f22, 432(a0)
+    fld f23, 440(a0)
+    fld f24, 448(a0)
+    fld f25, 456(a0)
+    fld f26, 464(a0)
+    fld f27, 472(a0)
+    fld f28, 480(a0)
+    fld f29, 488(a0)
+    fld f30, 496(a0)
+    fld f31, 504(a0)
+    ret
+
     .align 4
     .globl kernel_trap_vector
 kernel_trap_vector:
@@ -199,6 +218,7 @@ kernel_trap_vector:
 
 extern "C" {
     fn restore_frame(frame: *mut crate::kernel::TrapFrame) -> !;
+    fn fp_load(frame: *const crate::kernel::TrapFrame);
     fn kernel_trap_vector();
 }
 
@@ -228,6 +248,43 @@ pub fn init_hart() {
     }
 }
 
+/// Mark the float registers clean (they match a saved state, or were
+/// reset): the task's next write to them sets Dirty again. Only with FS
+/// Dirty.
+fn fp_clean() {
+    // SAFETY: clearing FS's low bit turns Dirty into Clean; the callers
+    // only do it with FS Dirty.
+    unsafe { asm!("csrc sstatus, {}", in(reg) SSTATUS_FS_INITIAL) };
+}
+
+/// Load the float registers and `fcsr` from `frame`.
+pub fn fp_restore(frame: &crate::kernel::TrapFrame) {
+    // SAFETY: fp_load reads the frame's fregs and fcsr, writes only the
+    // float registers, fcsr and t0 (caller-saved), and returns. It also
+    // overwrites the callee-saved float registers, which is sound because
+    // the kernel's code keeps nothing in float registers: they hold the
+    // task's state, which is the point.
+    unsafe { fp_load(frame) };
+    fp_clean();
+}
+
+/// Reset `fcsr` (rounding mode and flags) for a task that never used the
+/// FPU, so it does not compute with another task's rounding mode; whether
+/// it had to (it was not zero).
+pub fn fp_reset() -> bool {
+    let fcsr: u64;
+    // SAFETY: reading fcsr has no side effects.
+    unsafe { asm!("frcsr {}", out(reg) fcsr) };
+    if fcsr == 0 {
+        return false;
+    }
+    // SAFETY: writing fcsr changes only float rounding and flags, which
+    // belong to the task about to run.
+    unsafe { asm!("fscsr zero") };
+    fp_clean();
+    true
+}
+
 /// Enter a task for the first time (or after the kernel idled).
 pub fn enter(frame: *mut crate::kernel::TrapFrame) -> ! {
     // SAFETY: `frame` is a task's frame in the kernel's task table, set up
@@ -254,6 +311,14 @@ pub fn ticks() -> u64 {
     // SAFETY: reading the time CSR has no side effects.
     unsafe { asm!("rdtime {}", out(reg) t) };
     t
+}
+
+/// Instructions retired so far (exact under QEMU `-icount`).
+pub fn instructions() -> u64 {
+    let n: u64;
+    // SAFETY: reading instret has no side effects.
+    unsafe { asm!("rdinstret {}", out(reg) n) };
+    n
 }
 
 pub const TICKS_PER_MS: u64 = 10_000;

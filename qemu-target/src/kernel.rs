@@ -10,13 +10,13 @@
 //! | this file | the kernel's state, the system call numbers and their dispatch, [`Machine`] |
 //! | [`task_table`] | tasks: saved registers, state, start, exit, join, the stack canary |
 //! | [`scheduler`] | which ready task runs next, and the deadlines that wake blocked ones |
-//! | [`ipc`] | connections and their frames: send, receive, reply, the frame pool |
+//! | [`ipc`] | connections and their frames: send, receive, reply, the short slots and the frame pool |
 
 pub mod ipc;
 pub mod scheduler;
 pub mod task_table;
 
-pub use ipc::{ConnId, Event, FRAME_POOL, MAX_CONNECTIONS};
+pub use ipc::{ConnId, Event, FRAME_POOL, MAX_CONNECTIONS, SHORT_FRAME};
 pub use scheduler::NEVER;
 pub use task_table::{
     reg, Task, TaskId, TaskStart, TaskState, TrapFrame, MAX_TASKS, STACK_CANARY, TASK_NAME,
@@ -71,11 +71,24 @@ pub enum Sys {
 impl Sys {
     fn from_raw(raw: u64) -> Option<Self> {
         use Sys::*;
-        const ALL: [Sys; 15] = [
-            Console, Exit, Connect, Close, Send, Recv, Call, Receive, Reply, Hangup, Yield, Sleep,
-            PowerOff, Spawn, Join,
-        ];
-        ALL.into_iter().find(|s| *s as u64 == raw)
+        Some(match raw {
+            0 => Console,
+            1 => Exit,
+            2 => Connect,
+            3 => Close,
+            4 => Send,
+            5 => Recv,
+            6 => Call,
+            7 => Receive,
+            8 => Reply,
+            9 => Hangup,
+            10 => Yield,
+            11 => Sleep,
+            12 => PowerOff,
+            13 => Spawn,
+            14 => Join,
+            _ => return None,
+        })
     }
 }
 
@@ -113,6 +126,10 @@ pub struct Kernel {
     pool: FramePool,
     /// Round-robin position of the scheduler.
     last_run: usize,
+    /// The task an IPC last made ready (a server handed a call, a client
+    /// handed its reply): when the running task blocks, it runs next
+    /// without a pass over the task table ([`Kernel::handoff`]).
+    handoff: Option<TaskId>,
     /// Connections that may have an event for their server (opened, a
     /// frame queued, hung up), oldest first: a receive takes the first
     /// one of its own instead of scanning every connection.
@@ -136,6 +153,7 @@ impl Kernel {
             connections: [Connection::FREE; MAX_CONNECTIONS],
             pool: FramePool::new(),
             last_run: 0,
+            handoff: None,
             ready: Deque::new(),
         }
     }
@@ -143,7 +161,9 @@ impl Kernel {
     /// Handle the system call task `id` trapped with (its `sepc` already
     /// past the `ecall`).
     pub fn syscall(&mut self, id: TaskId, now_ms: u64, machine: &mut dyn Machine) -> Outcome {
-        let r = self.tasks[id].frame.regs;
+        // Only the argument registers are read: copying the whole
+        // register file would cost more than most calls.
+        let r = &self.tasks[id].frame.regs;
         let (a0, a1, a2, a3, a4) = (r[reg::A0], r[reg::A1], r[reg::A2], r[reg::A3], r[reg::A4]);
         let result = match Sys::from_raw(r[reg::A7]) {
             None => Err(Errno::ENOSYS),
@@ -175,7 +195,10 @@ impl Kernel {
             }
             Some(Sys::PowerOff) if self.tasks[id].privileged => return Outcome::PowerOff(a0),
             Some(Sys::PowerOff) => Err(Errno::EPERM),
-            Some(Sys::Spawn) => self.spawn_call(id, r, machine),
+            Some(Sys::Spawn) => {
+                let r = self.tasks[id].frame.regs;
+                self.spawn_call(id, r, machine)
+            }
             Some(Sys::Join) => self.join(id, a0, a1, now_ms),
         };
         self.tasks[id].frame.regs[reg::A0] = match result {

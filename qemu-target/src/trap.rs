@@ -24,10 +24,14 @@ const SLICE_MS: u64 = 10;
 
 struct State {
     kernel: Kernel,
+    profile: Profile,
     current: usize,
     /// The deadline (ms) the timer was last programmed for; 0: none (so
     /// the state is all zeros and lives in .bss, not in the image).
     armed: u64,
+    /// Whose float state the float registers hold (`None`: nobody's, or
+    /// a reset `fcsr`): a switch loads them only when it changes owner.
+    fp_owner: Option<usize>,
 }
 
 struct Global(UnsafeCell<State>);
@@ -39,14 +43,72 @@ unsafe impl Sync for Global {}
 
 static STATE: Global = Global(UnsafeCell::new(State {
     kernel: Kernel::new(),
+    profile: Profile::new(),
     current: 0,
     armed: 0,
+    fp_owner: None,
 }));
 
 fn state() -> &'static mut State {
     // SAFETY: see `Global`: one hart, no nesting, so no two references
     // are live at once.
     unsafe { &mut *STATE.0.get() }
+}
+
+/// Where the instructions went, when the image is built with
+/// `BOARD_PROFILE` set: each task's own (from the kernel's return to its
+/// next trap) and the kernel's (the trap handler; the assembly that saves
+/// and restores registers is not counted, its cost is fixed). A window
+/// ends at a console write that follows at least a million instructions,
+/// and is printed: the demo's timed loops are one window.
+struct Profile {
+    /// Instructions retired when the handler last returned to a task.
+    left_kernel: u64,
+    kernel: u64,
+    traps: u64,
+    task: [u64; crate::kernel::MAX_TASKS],
+}
+
+const PROFILE: bool = option_env!("BOARD_PROFILE").is_some();
+
+impl Profile {
+    const fn new() -> Self {
+        Self {
+            left_kernel: 0,
+            kernel: 0,
+            traps: 0,
+            task: [0; crate::kernel::MAX_TASKS],
+        }
+    }
+
+    fn enter(&mut self, task: usize) -> u64 {
+        let now = arch::instructions();
+        self.task[task] += now.saturating_sub(self.left_kernel);
+        self.traps += 1;
+        now
+    }
+
+    fn leave(&mut self, entered: u64) {
+        let now = arch::instructions();
+        self.kernel += now - entered;
+        self.left_kernel = now;
+    }
+
+    fn report(&mut self, kernel: &Kernel) {
+        let users: u64 = self.task.iter().sum();
+        if users + self.kernel >= 1_000_000 {
+            kprintln!(
+                "profile: {} traps, {} instructions in the trap handler",
+                self.traps,
+                self.kernel
+            );
+            for (id, n) in self.task.iter().enumerate().filter(|(_, n)| **n > 0) {
+                kprintln!("profile:   task {id} {}: {n}", kernel.tasks[id].name());
+            }
+        }
+        *self = Self::new();
+        self.left_kernel = arch::instructions();
+    }
 }
 
 /// Task memory as the kernel copies it: any RAM after the firmware.
@@ -133,6 +195,11 @@ fn cause_name(scause: u64) -> &'static str {
 extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate::kernel::TrapFrame {
     IN_KERNEL.store(true, Ordering::Relaxed);
     let s = state();
+    let entered = if PROFILE {
+        s.profile.enter(s.current)
+    } else {
+        0
+    };
     let (scause, sepc, stval) = arch::trap_cause();
     let now = now_ms();
     let current = s.current;
@@ -144,6 +211,9 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
             preempt = true;
         }
         ECALL_FROM_USER => {
+            if PROFILE && s.kernel.tasks[current].frame.regs[reg::A7] == 0 {
+                s.profile.report(&s.kernel);
+            }
             s.kernel.tasks[current].frame.sepc = sepc + 4;
             match s.kernel.syscall(current, now, &mut Board) {
                 Outcome::Continue => {}
@@ -181,8 +251,15 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
         );
         s.kernel.exit(current, 128 + 64, &mut Board);
     }
-    let next = if !preempt && s.kernel.tasks[current].state == TaskState::Ready {
+    // A task that blocked in IPC hands the hart straight to the peer it
+    // woke (a call to the server, a receive to the client just answered);
+    // only a preemption or a wait nobody answered goes round robin.
+    let next = if preempt {
+        next_task(s)
+    } else if s.kernel.tasks[current].state == TaskState::Ready {
         current
+    } else if let Some(peer) = s.kernel.handoff() {
+        peer
     } else {
         next_task(s)
     };
@@ -199,10 +276,38 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     if deadline < s.armed || s.armed == 0 {
         arm(s, deadline);
     }
+    if next != current {
+        switch_fp(s, current, next);
+    }
     let frame = &mut s.kernel.tasks[next].frame;
     frame.kernel_sp = kernel_stack_top();
+    if PROFILE {
+        s.profile.leave(entered);
+    }
     IN_KERNEL.store(false, Ordering::Relaxed);
     frame
+}
+
+/// The float registers on a switch from `from` to `to`. The entry code
+/// saved them if `from` wrote them (the kernel's own code uses none), so
+/// they hold `from`'s state if it has one; they are loaded only if `to`
+/// has a state and it is not already there. A task that never used the
+/// FPU leaves them as they are (so its peer's state stays in place), only
+/// with `fcsr` reset if it is not already, so it does not round with
+/// another task's mode.
+fn switch_fp(s: &mut State, from: usize, to: usize) {
+    if s.kernel.tasks[from].frame.fp_saved {
+        s.fp_owner = Some(from);
+    }
+    let frame = &s.kernel.tasks[to].frame;
+    if frame.fp_saved {
+        if s.fp_owner != Some(to) {
+            arch::fp_restore(frame);
+            s.fp_owner = Some(to);
+        }
+    } else if arch::fp_reset() {
+        s.fp_owner = None;
+    }
 }
 
 /// The next ready task, idling until a deadline makes one ready.

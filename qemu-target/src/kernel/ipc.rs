@@ -10,8 +10,11 @@
 //! memory. A frame goes straight into the waiting peer's buffer when the
 //! peer is already blocked, so the common call costs no queueing.
 //!
-//! Nothing here allocates: frames live in a fixed pool, and a full pool or
-//! queue is `EAGAIN` to the sender, which retries.
+//! A frame that must wait in a queue is copied once into the kernel: a
+//! short one ([`SHORT_FRAME`] bytes or less, most requests and replies)
+//! into its connection's own slot for that direction, others (or a second
+//! short one) into a fixed pool. Nothing here allocates, and a full pool
+//! or queue is `EAGAIN` to the sender, which retries.
 
 use super::task_table::{reg, TaskId, TaskState};
 use super::{neg, Kernel, Machine, Outcome};
@@ -23,6 +26,15 @@ pub const MAX_CONNECTIONS: usize = 128;
 pub const FRAME_POOL: usize = 256;
 pub(super) const UP_DEPTH: usize = 8;
 pub(super) const DOWN_DEPTH: usize = 32;
+/// The longest frame a connection keeps in its own slot instead of the
+/// pool (a header and a short body).
+pub const SHORT_FRAME: usize = 64;
+/// A queue entry naming the connection's short slot rather than a pool
+/// slot.
+const SHORT: u16 = u16::MAX;
+/// Index of a direction's short slot in [`Connection::short`].
+const UP: usize = 0;
+const DOWN: usize = 1;
 
 /// What a server's [`Sys::Receive`](super::Sys::Receive) reports in `a2`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +83,23 @@ pub(super) struct Connection {
     listed: bool,
     up: Deque<u16, UP_DEPTH>,
     down: Deque<u16, DOWN_DEPTH>,
+    /// One short frame queued up and one down, outside the pool.
+    short: [ShortFrame; 2],
+}
+
+/// A connection's slot for one short queued frame.
+#[derive(Clone, Copy)]
+pub(super) struct ShortFrame {
+    bytes: [u8; SHORT_FRAME],
+    /// Its length; `None` while free.
+    len: Option<u8>,
+}
+
+impl ShortFrame {
+    const FREE: ShortFrame = ShortFrame {
+        bytes: [0; SHORT_FRAME],
+        len: None,
+    };
 }
 
 impl Connection {
@@ -84,6 +113,7 @@ impl Connection {
         listed: false,
         up: Deque::new(),
         down: Deque::new(),
+        short: [ShortFrame::FREE; 2],
     };
 
     fn id(&self, slot: usize) -> ConnId {
@@ -96,7 +126,7 @@ pub(super) struct FramePool {
     bytes: [[u8; MAX_FRAME]; FRAME_POOL],
     len: [u16; FRAME_POOL],
     pub(super) free: heapless::Vec<u16, FRAME_POOL>,
-    initialised: bool,
+    pub(super) initialised: bool,
 }
 
 impl FramePool {
@@ -193,6 +223,7 @@ impl Kernel {
                 c.down.pop_front()
             };
             match ix {
+                Some(SHORT) => c.short[if up { UP } else { DOWN }].len = None,
                 Some(ix) => self.pool.put_back(ix),
                 None => break,
             }
@@ -298,6 +329,17 @@ impl Kernel {
         }
     }
 
+    /// Let `task`, just woken by a frame, run when the running task
+    /// blocks, unless a task woken earlier is still waiting for its turn:
+    /// a server that sends a driver a request and then answers a client
+    /// lets the driver run first, as the order of wake-ups says.
+    fn hand_to(&mut self, task: TaskId) {
+        match self.handoff {
+            Some(earlier) if earlier != task && self.tasks[earlier].state == TaskState::Ready => {}
+            _ => self.handoff = Some(task),
+        }
+    }
+
     /// Copy a frame from one task's memory straight into a waiting task's
     /// buffer; the waiter's result register value.
     fn copy_direct(machine: &mut dyn Machine, from: u64, len: usize, to: u64, cap: u64) -> u64 {
@@ -325,12 +367,16 @@ impl Kernel {
         if let TaskState::Receive { addr: to, cap, .. } = self.tasks[server].state {
             let a1 = Self::copy_direct(machine, addr, len, to, cap);
             self.end_receive(server, self.connections[slot].id(slot), a1, Event::Frame);
+            // Only a frame hands the hart over, not an open or a hang-up:
+            // a task's exit leaves the order of what runs next to the
+            // scheduler.
+            self.hand_to(server);
             return Ok(0);
         }
         if self.connections[slot].up.is_full() {
             return Err(Errno::EAGAIN);
         }
-        let ix = self.pool.take(machine, addr, len)?;
+        let ix = self.keep(slot, UP, machine, addr, len)?;
         let _ = self.connections[slot].up.push_back(ix);
         self.mark(slot);
         Ok(0)
@@ -350,7 +396,7 @@ impl Kernel {
         let result = match self.slot_of(cid, id, true) {
             Err(e) => Err(e),
             Ok(slot) => match self.connections[slot].down.pop_front() {
-                Some(ix) => Ok(self.hand_over(ix, addr, cap, machine)),
+                Some(ix) => Ok(self.hand_over(slot, DOWN, ix, addr, cap, machine)),
                 None if self.connections[slot].side != Side::Open => Err(Errno::ENOTCONN),
                 None if deadline <= now_ms => Err(Errno::ETIMEDOUT),
                 None => {
@@ -368,10 +414,45 @@ impl Kernel {
         Outcome::Continue
     }
 
-    /// Copy pooled frame `ix` to a task's buffer and free it; the result
-    /// register value (length, or `-EMSGSIZE`/`-EFAULT`).
-    fn hand_over(&mut self, ix: u16, addr: u64, cap: u64, machine: &mut dyn Machine) -> u64 {
-        let frame = self.pool.get(ix);
+    /// Copy the `len` bytes at task address `addr` into the kernel to
+    /// wait in direction `dir` of connection `slot`: into its short slot
+    /// if they fit and it is free, else into the pool. The queue entry.
+    fn keep(
+        &mut self,
+        slot: usize,
+        dir: usize,
+        machine: &mut dyn Machine,
+        addr: u64,
+        len: usize,
+    ) -> Result<u16, Errno> {
+        let short = &mut self.connections[slot].short[dir];
+        if len <= SHORT_FRAME && short.len.is_none() {
+            if !machine.copy_in(addr, &mut short.bytes[..len]) {
+                return Err(Errno::EFAULT);
+            }
+            short.len = Some(len as u8);
+            return Ok(SHORT);
+        }
+        self.pool.take(machine, addr, len)
+    }
+
+    /// Copy queued frame `ix` of direction `dir` of connection `slot` to
+    /// a task's buffer and free it; the result register value (length,
+    /// or `-EMSGSIZE`/`-EFAULT`).
+    fn hand_over(
+        &mut self,
+        slot: usize,
+        dir: usize,
+        ix: u16,
+        addr: u64,
+        cap: u64,
+        machine: &mut dyn Machine,
+    ) -> u64 {
+        let short = &mut self.connections[slot].short[dir];
+        let frame = match (ix, short.len) {
+            (SHORT, len) => &short.bytes[..usize::from(len.unwrap_or(0))],
+            _ => self.pool.get(ix),
+        };
         let result = if frame.len() as u64 > cap {
             neg(Errno::EMSGSIZE)
         } else if !machine.copy_out(addr, frame) {
@@ -379,7 +460,11 @@ impl Kernel {
         } else {
             frame.len() as u64
         };
-        self.pool.put_back(ix);
+        if ix == SHORT {
+            short.len = None;
+        } else {
+            self.pool.put_back(ix);
+        }
         result
     }
 
@@ -436,7 +521,10 @@ impl Kernel {
             } else if let Some(ix) = c.up.pop_front() {
                 // A frame the server's buffer cannot take arrives as a
                 // negated errno in place of the length.
-                (self.hand_over(ix, addr, cap, machine), Event::Frame)
+                (
+                    self.hand_over(slot, UP, ix, addr, cap, machine),
+                    Event::Frame,
+                )
             } else if c.side == Side::ClientGone {
                 c.listed = false;
                 self.free(slot);
@@ -487,13 +575,14 @@ impl Kernel {
                 let result = Self::copy_direct(machine, addr, len, to, cap);
                 self.tasks[client].frame.regs[reg::A0] = result;
                 self.tasks[client].state = TaskState::Ready;
+                self.hand_to(client);
                 return Ok(0);
             }
         }
         if self.connections[slot].down.is_full() {
             return Err(Errno::EAGAIN);
         }
-        let ix = self.pool.take(machine, addr, len)?;
+        let ix = self.keep(slot, DOWN, machine, addr, len)?;
         let _ = self.connections[slot].down.push_back(ix);
         Ok(0)
     }

@@ -1,5 +1,6 @@
-//! The scheduler: which ready task runs next (round robin), and the
-//! deadlines that wake blocked tasks (time-outs and sleeps).
+//! The scheduler: which ready task runs next (the one an IPC just woke,
+//! else round robin), and the deadlines that wake blocked tasks (time-outs
+//! and sleeps).
 
 use super::task_table::{reg, TaskId, TaskState, MAX_TASKS};
 use super::{neg, Kernel};
@@ -20,6 +21,20 @@ impl Kernel {
             }
         }
         None
+    }
+
+    /// The task the last IPC made ready, if it still is: a client that
+    /// blocked in a call runs the server it handed the request to, a
+    /// server that blocks in receive runs the client it just answered,
+    /// with no pass over the task table. `None` leaves the choice to
+    /// [`Kernel::schedule`].
+    pub fn handoff(&mut self) -> Option<TaskId> {
+        let id = self.handoff.take()?;
+        if self.tasks[id].state != TaskState::Ready {
+            return None;
+        }
+        self.last_run = id;
+        Some(id)
     }
 
     /// Wake every task whose deadline has passed (`ETIMEDOUT`, or 0 for a

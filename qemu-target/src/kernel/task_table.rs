@@ -18,8 +18,9 @@ pub const STACK_CANARY: u64 = 0x5afe_57ac_6b0d_dead;
 pub type TaskId = usize;
 
 /// The registers a trap saves: `x1..x31` (slot 0 unused), the float
-/// registers and `fcsr`, the trapped pc, and the kernel stack to switch to.
-/// The layout is fixed for the trap entry code.
+/// registers and `fcsr` (only once the task has written them:
+/// `fp_saved`), the trapped pc, and the kernel stack to switch to. The
+/// layout is fixed for the trap entry code.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TrapFrame {
@@ -28,7 +29,13 @@ pub struct TrapFrame {
     pub fcsr: u64,
     pub sepc: u64,
     pub kernel_sp: u64,
+    /// `fregs` and `fcsr` hold the task's float state (it has used the
+    /// FPU); until then the task has none to restore.
+    pub fp_saved: bool,
 }
+
+// The trap entry code stores `fp_saved` at this offset.
+const _: () = assert!(core::mem::offset_of!(TrapFrame, fp_saved) == 536);
 
 impl TrapFrame {
     pub const fn zeroed() -> Self {
@@ -38,6 +45,7 @@ impl TrapFrame {
             fcsr: 0,
             sepc: 0,
             kernel_sp: 0,
+            fp_saved: false,
         }
     }
 }

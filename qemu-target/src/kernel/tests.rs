@@ -386,3 +386,101 @@ fn a_server_takes_its_connections_in_turn() {
     w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, 0]);
     assert_eq!(w.a(0, 0), errno(Errno::ETIMEDOUT));
 }
+
+#[test]
+fn a_call_switches_straight_to_the_waiting_server_and_the_reply_straight_back() {
+    let mut w = World::new();
+    // A third ready task, which round robin would run before either.
+    assert_eq!(w.k.spawn("bystander", start(false)), Some(2));
+    let conn = w.connect();
+    assert_eq!(w.k.handoff(), None, "an open hands nothing over");
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert_eq!(w.k.handoff(), None, "the receive woke nobody");
+    w.put(CLIENT_BUF, b"ping");
+    w.sys(1, Sys::Call, &[conn, CLIENT_BUF, 4, REPLY_BUF, 64]);
+    assert!(matches!(w.state(1), TaskState::Recv { .. }));
+    assert_eq!(
+        w.k.handoff(),
+        Some(0),
+        "the caller hands over to the server"
+    );
+    assert_eq!(w.k.handoff(), None, "a handoff is taken once");
+    w.put(SERVER_BUF, b"pong");
+    assert_eq!(w.sys(0, Sys::Reply, &[conn, SERVER_BUF, 4]), 0);
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert!(matches!(w.state(0), TaskState::Receive { .. }));
+    assert_eq!(
+        w.k.handoff(),
+        Some(1),
+        "the server hands back to the client"
+    );
+    assert_eq!((w.a(1, 0), w.get(REPLY_BUF, 4)), (4, b"pong".to_vec()));
+    // Round robin goes on from the task handed over to.
+    assert_eq!(w.k.schedule(), Some(2));
+}
+
+#[test]
+fn a_handoff_to_a_task_that_blocked_again_is_refused() {
+    let mut w = World::new();
+    let conn = w.connect();
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 1]);
+    // The server was woken, but waits again before the client blocks.
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert!(matches!(w.state(0), TaskState::Receive { .. }));
+    assert_eq!(w.k.handoff(), None);
+}
+
+#[test]
+fn a_short_queued_frame_waits_in_its_connection_not_the_pool() {
+    let mut w = World::new();
+    let conn = w.connect();
+    // No pool slot left: only the connections' own short slots.
+    w.k.pool.initialised = true;
+    w.k.pool.free.clear();
+    w.put(CLIENT_BUF, &[7; SHORT_FRAME]);
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn, CLIENT_BUF, SHORT_FRAME as u64 + 1]),
+        errno(Errno::EAGAIN),
+        "a longer frame needs the pool"
+    );
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn, CLIENT_BUF, SHORT_FRAME as u64]),
+        0
+    );
+    assert_eq!(
+        w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 1]),
+        errno(Errno::EAGAIN),
+        "one short frame per direction"
+    );
+    w.put(SERVER_BUF, b"unasked");
+    assert_eq!(w.sys(0, Sys::Reply, &[conn, SERVER_BUF, 7]), 0);
+    let (c, len, event) = w.receive();
+    assert_eq!(
+        (c, len, event),
+        (conn, SHORT_FRAME as i64, Event::Frame as u64)
+    );
+    assert_eq!(w.get(SERVER_BUF, SHORT_FRAME), vec![7; SHORT_FRAME]);
+    assert_eq!(w.sys(1, Sys::Recv, &[conn, REPLY_BUF, 64, NEVER]), 7);
+    assert_eq!(w.get(REPLY_BUF, 7), b"unasked");
+    // Both slots are free again.
+    assert_eq!(w.sys(1, Sys::Send, &[conn, CLIENT_BUF, 2]), 0);
+    assert_eq!(w.k.pool.free.len(), 0);
+}
+
+#[test]
+fn the_task_woken_first_is_handed_the_hart_first() {
+    let mut w = World::new();
+    assert_eq!(w.k.spawn("client-b", start(false)), Some(2));
+    let conn = w.connect();
+    let b = w.sys(2, Sys::Connect, &[0, 0, 0]) as u64;
+    assert_eq!(w.receive().0, b);
+    // Both clients wait for frames; the server answers 1, then 2.
+    w.sys(1, Sys::Recv, &[conn, REPLY_BUF, 64, NEVER]);
+    w.sys(2, Sys::Recv, &[b, REPLY_BUF + 64, 64, NEVER]);
+    w.k.handoff();
+    assert_eq!(w.sys(0, Sys::Reply, &[conn, SERVER_BUF, 1]), 0);
+    assert_eq!(w.sys(0, Sys::Reply, &[b, SERVER_BUF, 1]), 0);
+    w.sys(0, Sys::Receive, &[SERVER_BUF, MAX_FRAME as u64, NEVER]);
+    assert_eq!(w.k.handoff(), Some(1), "the first one woken");
+}
