@@ -427,6 +427,7 @@ mod file_rows {
         let options = ConnectOptions {
             fast_path: true,
             ticket: None,
+            follow_identity: true,
         };
         let Ok(client) = DaemonConnection::connect_with(&setup.socket, options) else {
             println!("  (file rows skipped: cannot connect)");
@@ -737,6 +738,7 @@ mod ipc_rows {
         let options = ConnectOptions {
             fast_path: true,
             ticket: None,
+            follow_identity: true,
         };
         let Ok(c) = DaemonConnection::connect_with(&setup.socket, options) else {
             println!("  (ipc rows skipped: cannot connect)");

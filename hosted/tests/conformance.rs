@@ -549,7 +549,14 @@ fn connect_as(socket: &Path, uid: u32, gid: u32) -> Result<Client<DaemonConnecti
                 if g != 0 || u != 0 {
                     return Err(Errno::EPERM);
                 }
-                DaemonConnection::connect(socket).map_err(|e| e.errno())
+                // The vectors call from the test's own (root) thread: the
+                // connection keeps the ids it connected with rather than
+                // tell the server the caller's.
+                let options = ConnectOptions {
+                    follow_identity: false,
+                    ..ConnectOptions::default()
+                };
+                DaemonConnection::connect_with(socket, options).map_err(|e| e.errno())
             })
             .join()
             .unwrap_or(Err(Errno::EIO))
@@ -584,8 +591,8 @@ impl Harness for Memsrvd {
 
     fn attach(&self, ticket: u64) -> Result<Box<dyn ProcessConnection + '_>, Errno> {
         let options = ConnectOptions {
-            fast_path: true,
             ticket: Some(ticket),
+            ..ConnectOptions::default()
         };
         let client =
             DaemonConnection::connect_with(&self.socket, options).map_err(|e| e.errno())?;

@@ -51,6 +51,7 @@ impl Daemon {
         let options = ConnectOptions {
             fast_path,
             ticket: None,
+            follow_identity: true,
         };
         DaemonConnection::connect_with(&self.socket, options)
             .map_err(|e| println!("  memsrvd: cannot connect: {e}"))

@@ -128,6 +128,7 @@ impl Daemon {
             ConnectOptions {
                 fast_path: false,
                 ticket: None,
+                follow_identity: true,
             },
         )
         .expect("connect to memsrvd")

@@ -97,6 +97,11 @@ pub struct ConnectOptions {
     /// The clone ticket to present in the handshake, if this connection is
     /// a clone child.
     pub ticket: Option<u64>,
+    /// Tell the server when this process's effective ids change
+    /// ([`Request::Identity`]). Off only for a connection that stands for
+    /// other ids than the calling thread's: a test that connected from a
+    /// thread with ids of its own and calls from another.
+    pub follow_identity: bool,
 }
 
 impl Default for ConnectOptions {
@@ -104,6 +109,7 @@ impl Default for ConnectOptions {
         Self {
             fast_path: true,
             ticket: None,
+            follow_identity: true,
         }
     }
 }
@@ -127,6 +133,8 @@ pub struct DaemonConnection {
     /// then [`Request::Identity`]), packed by [`effective_ids`]; written
     /// under `lock`.
     identity: AtomicU64,
+    /// [`ConnectOptions::follow_identity`].
+    follow_identity: bool,
     lock: Mutex<()>,
 }
 
@@ -220,6 +228,7 @@ impl DaemonConnection {
             arena,
             welcome,
             identity: AtomicU64::new(identity),
+            follow_identity: options.follow_identity,
             lock: Mutex::new(()),
         })
     }
@@ -303,7 +312,7 @@ impl DaemonConnection {
     /// the call rather than let it run under the old ids.
     fn sync_identity(&self) -> Result<(), Errno> {
         let now = effective_ids();
-        if now == self.identity.load(Ordering::Relaxed) {
+        if !self.follow_identity || now == self.identity.load(Ordering::Relaxed) {
             return Ok(());
         }
         let mut frame = [0u8; MAX_FRAME];

@@ -94,6 +94,7 @@ pub(crate) fn open_connection() -> Result<DaemonConnection, Errno> {
         // NOMMU_TRANSPORT=socket turns the shared channel off (to compare).
         fast_path: std::env::var_os("NOMMU_TRANSPORT").is_none_or(|v| v != "socket"),
         ticket: None,
+        follow_identity: true,
     };
     DaemonConnection::open(path, options).map_err(|e| e.errno())
 }
