@@ -686,6 +686,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
+            ProcView::Buddyinfo => {
+                let pages = &self.nommu.pages;
+                let mut counts = alloc::vec![0u32; pages.max_order() as usize + 1];
+                for (_, order) in pages.free_blocks() {
+                    if let Some(n) = counts.get_mut(order as usize) {
+                        *n += 1;
+                    }
+                }
+                proc_fs::buddyinfo(&counts)
+            }
         })
     }
 

@@ -1,6 +1,7 @@
 //! The `/proc` texts, byte for byte in Linux's formats (spec §9):
 //! `/proc/<pid>/maps` (`task_nommu.c`), `/proc/maps` (`fs/proc/nommu.c`)
-//! and `/proc/meminfo` (`fs/proc/meminfo.c`, no-MMU build).
+//! `/proc/meminfo` (`fs/proc/meminfo.c`, no-MMU build) and
+//! `/proc/buddyinfo` (`frag_show_print` in mm/vmstat.c).
 
 use alloc::string::String;
 use core::fmt::Write;
@@ -171,6 +172,18 @@ pub fn meminfo(c: &MemCounts) -> String {
     out
 }
 
+/// `/proc/buddyinfo` for the arena as one node with one zone: `Node 0,
+/// zone   Normal` (`"Node %d, zone %8s "`), then the free blocks of each
+/// order, smallest first, each `"%6lu "`, then a newline.
+pub fn buddyinfo(free_per_order: &[u32]) -> String {
+    let mut out = String::from("Node 0, zone   Normal ");
+    for n in free_per_order {
+        let _ = write!(out, "{n:6} ");
+    }
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +246,15 @@ mod tests {
         };
         write_maps_line(&mut s, &line, 8);
         assert_eq!(s, "00000000-00001000 rw-S 00002000 00:00 0 \n");
+    }
+
+    #[test]
+    fn buddyinfo_in_linux_format() {
+        let text = buddyinfo(&[3, 0, 12, 1, 0, 0, 0, 0, 0, 0, 15]);
+        assert_eq!(
+            text,
+            "Node 0, zone   Normal      3      0     12      1      0      0      0      0      0      0     15 \n"
+        );
     }
 
     #[test]

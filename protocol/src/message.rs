@@ -43,6 +43,8 @@ pub enum ProcView {
     Meminfo,
     /// `/proc/sysvipc/shm`: every SysV segment, in Linux's format.
     SysvShm,
+    /// `/proc/buddyinfo`: the arena's free blocks per order.
+    Buddyinfo,
 }
 
 /// A tunable under `/proc/sys/vm`.
