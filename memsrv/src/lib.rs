@@ -659,14 +659,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     fn usage(&self) -> Vec<u8> {
         use protocol::message::{ArenaUsage, FreeBlock, ProcessUsage};
         let pages = &self.nommu.pages;
-        let free: Vec<FreeBlock> = pages
-            .free_blocks()
-            .into_iter()
-            .map(|(page, order)| FreeBlock {
+        let mut free = Vec::new();
+        for (page, order) in pages.free_blocks() {
+            free.push(FreeBlock {
                 start: self.config.arena_base + u64::from(page) * PAGE_SIZE,
                 order,
-            })
-            .collect();
+            });
+        }
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let head = ArenaUsage {
             arena_base: self.config.arena_base,
