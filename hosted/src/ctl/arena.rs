@@ -289,8 +289,19 @@ impl ArenaMap {
         if let Some((start, pages)) = self.largest_free {
             let first = ((start - self.base) / PAGE_SIZE) as usize;
             let last = first + pages as usize - 1;
-            // Outline each row the block crosses.
-            for row in first / ROW..=last / ROW {
+            // A block of whole rows gets one outline; else each row it
+            // crosses gets its own.
+            let whole_rows = first % ROW == 0 && (last + 1) % ROW == 0;
+            if whole_rows {
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="10" y="{}" width="{}" height="{}" fill="none" stroke="red" stroke-width="1.5"/>"#,
+                    10 + first / ROW * CELL,
+                    ROW * CELL,
+                    (last + 1 - first) / ROW * CELL - 1
+                );
+            }
+            for row in (first / ROW..=last / ROW).filter(|_| !whole_rows) {
                 let a = first.max(row * ROW) - row * ROW;
                 let b = last.min(row * ROW + ROW - 1) - row * ROW;
                 let _ = writeln!(
@@ -326,12 +337,13 @@ impl ArenaMap {
 }
 
 /// Holder `i`'s fill colour: free light grey, the server dark grey, then
-/// hues spread around the wheel.
+/// hues spread around the wheel from blue (red marks the largest free
+/// block).
 fn colour(i: usize) -> String {
     match i {
         0 => "#e8e8e8".into(),
         1 => "#555555".into(),
-        n => format!("hsl({}, 65%, 50%)", ((n - 2) * 137) % 360),
+        n => format!("hsl({}, 65%, 50%)", (210 + (n - 2) * 137) % 360),
     }
 }
 
