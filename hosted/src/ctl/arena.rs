@@ -151,8 +151,10 @@ impl ArenaMap {
                     holders.len() - 1
                 });
             let from = index(region.start).min(total);
-            let to = index(region.end + PAGE_SIZE - 1).min(total);
-            page[from..to].fill(at);
+            let to = index(region.end.saturating_add(PAGE_SIZE - 1)).min(total);
+            if from < to {
+                page[from..to].fill(at);
+            }
         }
         let largest_free = usage
             .free
@@ -287,11 +289,13 @@ impl ArenaMap {
             }
         }
         if let Some((start, pages)) = self.largest_free {
-            let first = ((start - self.base) / PAGE_SIZE) as usize;
-            let last = first + pages as usize - 1;
+            let first = (start.saturating_sub(self.base) / PAGE_SIZE) as usize;
+            // The block as drawn: inside the arena.
+            let last = (first + pages as usize - 1).min(self.page.len().saturating_sub(1));
+            let first = first.min(last);
             // A block of whole rows gets one outline; else each row it
             // crosses gets its own.
-            let whole_rows = first % ROW == 0 && (last + 1) % ROW == 0;
+            let whole_rows = first.is_multiple_of(ROW) && (last + 1).is_multiple_of(ROW);
             if whole_rows {
                 let _ = writeln!(
                     out,
