@@ -45,6 +45,46 @@ pub enum ProcView {
     SysvShm,
     /// `/proc/buddyinfo`: the arena's free blocks per order.
     Buddyinfo,
+    /// Not text: the arena's counts for tools, postcard-encoded as one
+    /// [`ArenaUsage`], then its `processes` [`ProcessUsage`]s, then its
+    /// `free_blocks` [`FreeBlock`]s (so no tool parses `/proc` text back).
+    Usage,
+}
+
+/// How [`ProcView::Usage`] begins: the arena and its counts, in pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArenaUsage {
+    pub arena_base: u64,
+    pub total_pages: u64,
+    pub free_pages: u64,
+    /// Pages of copy and anonymous regions (`MmapCopy`).
+    pub mmap_copy_pages: u64,
+    /// Pages drivers keep their storage in.
+    pub backing_pages: u64,
+    /// Pages SysV segments hold.
+    pub shm_pages: u64,
+    pub regions: u32,
+    pub vmas: u32,
+    pub processes: u32,
+    pub free_blocks: u32,
+}
+
+/// One process in [`ProcView::Usage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUsage {
+    pub pid: u32,
+    /// Its mappings (VMAs).
+    pub mappings: u32,
+    /// The bytes they span.
+    pub bytes: u64,
+}
+
+/// One free block of the arena in [`ProcView::Usage`]: `2^order` pages
+/// from `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreeBlock {
+    pub start: u64,
+    pub order: u32,
 }
 
 /// A tunable under `/proc/sys/vm`.

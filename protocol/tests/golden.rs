@@ -302,6 +302,20 @@ fn requests() {
             },
             "06 04 00",
         ),
+        (
+            Request::ReadProc {
+                view: ProcView::Buddyinfo,
+                offset: 0,
+            },
+            "06 05 00",
+        ),
+        (
+            Request::ReadProc {
+                view: ProcView::Usage,
+                offset: 0,
+            },
+            "06 06 00",
+        ),
     ];
     for (request, body) in cases {
         expect(request_frame(request), 1, body);
@@ -315,6 +329,40 @@ fn requests() {
         );
     }
     assert!(!protocol::frame_checks_identity(&[0u8; 16]));
+}
+
+/// The items `ProcView::Usage` carries, one after another.
+#[test]
+fn usage_view_items() {
+    use protocol::message::{ArenaUsage, FreeBlock, ProcessUsage};
+    let mut buf = [0u8; 64];
+    let head = ArenaUsage {
+        arena_base: 0x1000,
+        total_pages: 256,
+        free_pages: 250,
+        mmap_copy_pages: 5,
+        backing_pages: 0,
+        shm_pages: 1,
+        regions: 2,
+        vmas: 3,
+        processes: 1,
+        free_blocks: 4,
+    };
+    let bytes = postcard::to_slice(&head, &mut buf).unwrap();
+    assert_eq!(hex(bytes), "80 20 80 02 fa 01 05 00 01 02 03 01 04");
+    let process = ProcessUsage {
+        pid: 300,
+        mappings: 2,
+        bytes: 8192,
+    };
+    let bytes = postcard::to_slice(&process, &mut buf).unwrap();
+    assert_eq!(hex(bytes), "ac 02 02 80 40");
+    let block = FreeBlock {
+        start: 0x1000,
+        order: 3,
+    };
+    let bytes = postcard::to_slice(&block, &mut buf).unwrap();
+    assert_eq!(hex(bytes), "80 20 03");
 }
 
 #[test]
