@@ -53,14 +53,31 @@ fn refused(
     Ok(())
 }
 
-fn v1_map_fixed(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(
-        &p,
-        Errno::EINVAL,
-        "mmap(0, P, RW, PRIVATE|ANON|FIXED)",
-        |p| p.mmap(0, P, RW, PRIVATE_ANON | MAP_FIXED),
-    )
+/// Vectors whose whole test is one [`refused`] call in a fresh process:
+/// name, errno, what the call is, and the call.
+macro_rules! refused_vectors {
+    ($($(#[$doc:meta])* $name:ident: $errno:ident, $what:literal, |$p:ident| $call:expr;)*) => {
+        $(
+            $(#[$doc])*
+            fn $name(harness: &mut dyn Harness) -> Result<(), Failure> {
+                let p = Process::spawn(harness)?;
+                refused(&p, Errno::$errno, $what, |$p| $call)
+            }
+        )*
+    };
+}
+
+refused_vectors! {
+    v1_map_fixed: EINVAL, "mmap(0, P, RW, PRIVATE|ANON|FIXED)", |p| p.mmap(0, P, RW, PRIVATE_ANON | MAP_FIXED);
+    v3_zero_length: EINVAL, "mmap of length 0", |p| p.mmap(0, 0, RW, PRIVATE_ANON);
+    v4_type_zero: EINVAL, "mmap with flags MAP_ANONYMOUS only", |p| p.mmap(0, P, RW, MAP_ANONYMOUS);
+    v5_shared_validate: EINVAL, "mmap with MAP_SHARED_VALIDATE|MAP_ANONYMOUS", |p| p.mmap(0, P, RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS);
+    /// `SIZE_MAX − 100` of the wire's 64-bit length: page alignment wraps.
+    v6_huge_length: ENOMEM, "anonymous mmap of SIZE_MAX - 100 bytes", |p| p.mmap(0, u64::MAX - 100, RW, PRIVATE_ANON);
+    /// `ULONG_MAX` of the wire's 64-bit page offset: `pgoff + pages(len)`
+    /// overflows, and the check applies to anonymous mappings too.
+    v7_pgoff_overflow: EOVERFLOW, "anonymous mmap2 with pgoff ULONG_MAX", |p| p.client().mmap2(0, P, RW, PRIVATE_ANON, -1, u64::MAX);
+    v9_bad_fd: EBADF, "mmap of fd 1234 (not open)", |p| p.client().mmap(0, P, PROT_READ, MAP_PRIVATE, 1234, 0);
 }
 
 fn v2_hint_ignored(harness: &mut dyn Harness) -> Result<(), Failure> {
@@ -75,56 +92,6 @@ fn v2_hint_ignored(harness: &mut dyn Harness) -> Result<(), Failure> {
     );
     ok!(p.munmap(addr, P), "munmap");
     Ok(())
-}
-
-fn v3_zero_length(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(&p, Errno::EINVAL, "mmap of length 0", |p| {
-        p.mmap(0, 0, RW, PRIVATE_ANON)
-    })
-}
-
-fn v4_type_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(
-        &p,
-        Errno::EINVAL,
-        "mmap with flags MAP_ANONYMOUS only",
-        |p| p.mmap(0, P, RW, MAP_ANONYMOUS),
-    )
-}
-
-fn v5_shared_validate(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(
-        &p,
-        Errno::EINVAL,
-        "mmap with MAP_SHARED_VALIDATE|MAP_ANONYMOUS",
-        |p| p.mmap(0, P, RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS),
-    )
-}
-
-/// `SIZE_MAX − 100` of the wire's 64-bit length: page alignment wraps.
-fn v6_huge_length(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(
-        &p,
-        Errno::ENOMEM,
-        "anonymous mmap of SIZE_MAX - 100 bytes",
-        |p| p.mmap(0, u64::MAX - 100, RW, PRIVATE_ANON),
-    )
-}
-
-/// `ULONG_MAX` of the wire's 64-bit page offset: `pgoff + pages(len)`
-/// overflows, and the check applies to anonymous mappings too.
-fn v7_pgoff_overflow(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(
-        &p,
-        Errno::EOVERFLOW,
-        "anonymous mmap2 with pgoff ULONG_MAX",
-        |p| p.client().mmap2(0, P, RW, PRIVATE_ANON, -1, u64::MAX),
-    )
 }
 
 /// §2.1 item 2: the byte-offset entry point refuses an unaligned offset
@@ -154,13 +121,6 @@ fn v8_unaligned_offset(harness: &mut dyn Harness) -> Result<(), Failure> {
     )
 }
 
-fn v9_bad_fd(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    refused(&p, Errno::EBADF, "mmap of fd 1234 (not open)", |p| {
-        p.client().mmap(0, P, PROT_READ, MAP_PRIVATE, 1234, 0)
-    })
-}
-
 fn v19_fixed_noreplace(harness: &mut dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let flags = PRIVATE_ANON | MAP_FIXED_NOREPLACE;
@@ -178,31 +138,39 @@ fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
     Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
 }
 
-fn v10_pipe(harness: &mut dyn Harness) -> Result<(), Failure> {
+/// In a fresh process, `path` opened with `open_flags` and mapped from
+/// offset 0 as `(len, prot, flags)` is [`refused`] with `errno`.
+fn map_refused(
+    harness: &dyn Harness,
+    (path, open_flags): (&str, u32),
+    (len, prot, flags): (u64, u32, u32),
+    errno: Errno,
+    what: &str,
+) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let fd = open(&p, PIPE, O_RDONLY)?;
-    refused(&p, Errno::ENODEV, "PRIVATE R of a pipe's read end", |p| {
-        p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
-    })
+    let fd = open(&p, path, open_flags)?;
+    refused(&p, errno, what, |p| p.map_fd(len, prot, flags, fd, 0))
 }
 
-fn v11_socket(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, SOCKET, O_RDWR)?;
-    refused(&p, Errno::EINVAL, "PRIVATE R of a socket", |p| {
-        p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
-    })
+/// Vectors whose whole test is one [`map_refused`]: name, the file and
+/// how it is opened, the mapping, the errno and what the mapping is.
+macro_rules! map_refused_vectors {
+    ($($name:ident: $file:expr, ($len:expr, $prot:expr, $flags:expr), $errno:ident, $what:literal;)*) => {
+        $(
+            fn $name(harness: &mut dyn Harness) -> Result<(), Failure> {
+                map_refused(harness, $file, ($len, $prot, $flags), Errno::$errno, $what)
+            }
+        )*
+    };
 }
 
-fn v12_write_only(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, DATA_F, O_WRONLY)?;
-    refused(
-        &p,
-        Errno::EACCES,
-        "PRIVATE R of /data/f opened O_WRONLY",
-        |p| p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0),
-    )
+map_refused_vectors! {
+    v10_pipe: (PIPE, O_RDONLY), (P, PROT_READ, MAP_PRIVATE), ENODEV, "PRIVATE R of a pipe's read end";
+    v11_socket: (SOCKET, O_RDWR), (P, PROT_READ, MAP_PRIVATE), EINVAL, "PRIVATE R of a socket";
+    v12_write_only: (DATA_F, O_WRONLY), (P, PROT_READ, MAP_PRIVATE), EACCES, "PRIVATE R of /data/f opened O_WRONLY";
+    v14_shared_copy_only: (DATA_F, O_RDONLY), (P, PROT_READ, MAP_SHARED), ENODEV, "SHARED R of /data/f";
+    v15_fb_private: (FB0, O_RDWR), (P, PROT_READ, MAP_PRIVATE), ENODEV, "PRIVATE R of /dev/fb0";
+    v16_fb_exec: (FB0, O_RDWR), (P, PROT_READ | PROT_EXEC, MAP_SHARED), EINVAL, "SHARED R|X of /dev/fb0";
 }
 
 fn v13_shared_rw_read_only(harness: &mut dyn Harness) -> Result<(), Failure> {
@@ -216,30 +184,6 @@ fn v13_shared_rw_read_only(harness: &mut dyn Harness) -> Result<(), Failure> {
         "SHARED RW of /tmp/x opened O_RDONLY",
         |p| p.map_fd(8192, RW, MAP_SHARED, fd, 0),
     )
-}
-
-fn v14_shared_copy_only(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, DATA_F, O_RDONLY)?;
-    refused(&p, Errno::ENODEV, "SHARED R of /data/f", |p| {
-        p.map_fd(P, PROT_READ, MAP_SHARED, fd, 0)
-    })
-}
-
-fn v15_fb_private(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, FB0, O_RDWR)?;
-    refused(&p, Errno::ENODEV, "PRIVATE R of /dev/fb0", |p| {
-        p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0)
-    })
-}
-
-fn v16_fb_exec(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, FB0, O_RDWR)?;
-    refused(&p, Errno::EINVAL, "SHARED R|X of /dev/fb0", |p| {
-        p.map_fd(P, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0)
-    })
 }
 
 /// The spec's `0x30000000` is the screen base the framebuffer driver got
@@ -291,13 +235,13 @@ fn v20_no_get_unmapped_area(harness: &mut dyn Harness) -> Result<(), Failure> {
             ..TestDevConfig::default()
         },
     )?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
-    refused(
-        &p,
+    let what = "SHARED R of /dev/tst without get_unmapped_area";
+    map_refused(
+        harness,
+        (TST, O_RDONLY),
+        (P, PROT_READ, MAP_SHARED),
         Errno::ENODEV,
-        "SHARED R of /dev/tst without get_unmapped_area",
-        |p| p.map_fd(P, PROT_READ, MAP_SHARED, fd, 0),
+        what,
     )
 }
 
@@ -311,12 +255,12 @@ fn v21_no_read(harness: &mut dyn Harness) -> Result<(), Failure> {
             ..TestDevConfig::default()
         },
     )?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
-    refused(
-        &p,
+    let what = "PRIVATE R of /dev/tst without a read method";
+    map_refused(
+        harness,
+        (TST, O_RDONLY),
+        (P, PROT_READ, MAP_PRIVATE),
         Errno::ENODEV,
-        "PRIVATE R of /dev/tst without a read method",
-        |p| p.map_fd(P, PROT_READ, MAP_PRIVATE, fd, 0),
+        what,
     )
 }

@@ -12,7 +12,7 @@
 //! `ENOSPC`, a write across it is short.
 
 use crate::flags::{available, cap, data_len, open, zeroed_bytes};
-use crate::mount::{check_device, device_lookup, MountPoint, DEVICE_OBJECT};
+use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
 use crate::{answer, BackingDevice, DriverHost};
 use alloc::boxed::Box;
 use alloc::vec;
@@ -137,10 +137,7 @@ impl BlockDev {
     ) -> Result<DriverReply, Errno> {
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                device_lookup(&path)?;
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                    return Err(Errno::EEXIST);
-                }
+                device_open(&path, flags)?;
                 if flags & open::DIRECTORY != 0 {
                     return Err(Errno::ENOTDIR);
                 }

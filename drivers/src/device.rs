@@ -4,7 +4,7 @@
 //! mapping questions, with only what differs left to each device.
 
 use crate::flags::open;
-use crate::mount::{check_device, device_lookup, DEVICE_OBJECT};
+use crate::mount::{check_device, device_open, DEVICE_OBJECT};
 use crate::window::Window;
 use crate::DriverHost;
 use protocol::{DriverReply, DriverRequest, Errno, ObjectInfo};
@@ -45,10 +45,7 @@ pub(crate) fn serve<D: WindowDevice>(
     };
     match request {
         DriverRequest::Lookup { path, flags, .. } => {
-            device_lookup(&path)?;
-            if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                return Err(Errno::EEXIST);
-            }
+            device_open(&path, flags)?;
             if flags & open::DIRECTORY != 0 {
                 return Err(Errno::ENOTDIR);
             }

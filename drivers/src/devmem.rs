@@ -3,8 +3,8 @@
 //! 41); here "physical memory" is the arena and offsets are arena
 //! addresses. Its mappings are I/O memory (no futexes, no ptrace).
 
-use crate::flags::{available, cap, data_len, open, page_offset, vm};
-use crate::mount::{check_device, device_lookup, MountPoint, DEVICE_OBJECT};
+use crate::flags::{available, cap, data_len, page_offset, vm};
+use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
 use crate::{answer, BackingDevice, DriverHost};
 use core::ops::Range;
 use protocol::{
@@ -78,10 +78,7 @@ impl DevMem {
     ) -> Result<DriverReply, Errno> {
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                device_lookup(&path)?;
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                    return Err(Errno::EEXIST);
-                }
+                device_open(&path, flags)?;
                 Ok(DriverReply::Opened(self.info()))
             }
             DriverRequest::Stat { object } => {
@@ -160,10 +157,6 @@ impl DevMem {
 impl BackingDevice for DevMem {
     fn registration(&self) -> DriverRegistration {
         self.mount.registration("mem", false)
-    }
-
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Ok(())
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

@@ -2,8 +2,8 @@
 //! private copy full of zeros (spec §2.4, vector 43); reads give zeros
 //! forever and writes are swallowed.
 
-use crate::flags::{cap, data_len, open, zeroed_bytes};
-use crate::mount::{check_device, device_lookup, MountPoint, DEVICE_OBJECT};
+use crate::flags::{cap, data_len, zeroed_bytes};
+use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
 use crate::{answer, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
@@ -45,10 +45,7 @@ impl DevZero {
     ) -> Result<DriverReply, Errno> {
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                device_lookup(&path)?;
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                    return Err(Errno::EEXIST);
-                }
+                device_open(&path, flags)?;
                 Ok(DriverReply::Opened(self.info()))
             }
             DriverRequest::Stat { object } => {
@@ -90,10 +87,6 @@ impl DevZero {
 impl BackingDevice for DevZero {
     fn registration(&self) -> DriverRegistration {
         self.mount.registration("zero", false)
-    }
-
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Ok(())
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

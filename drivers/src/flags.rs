@@ -51,6 +51,11 @@ pub mod open {
     pub const fn wants_write(flags: u32) -> bool {
         flags & ACCMODE != RDONLY
     }
+
+    /// `O_CREAT|O_EXCL`: the name must not exist yet (`EEXIST` if it does).
+    pub const fn creates_exclusively(flags: u32) -> bool {
+        flags & (CREAT | EXCL) == CREAT | EXCL
+    }
 }
 
 /// `ELOOP`: too many symbolic links (the protocol has no name for it yet).

@@ -154,8 +154,11 @@ pub trait BackingDevice {
     /// Name, mount point, device number and mount flags.
     fn registration(&self) -> DriverRegistration;
     /// Called once after registration, before any request: allocate
-    /// storage, load images.
-    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno>;
+    /// storage, load images. A device that holds nothing until asked has
+    /// nothing to do.
+    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
+        Ok(())
+    }
     /// Answer one request from the memory server.
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply;
 }

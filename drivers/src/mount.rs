@@ -4,6 +4,7 @@
 //! mount the same driver at `/tmp` and at `/dev/shm`, with the device
 //! numbers its `/proc/<pid>/maps` should show.
 
+use crate::flags::open;
 use protocol::{DriverRegistration, Errno, MountName};
 
 /// The mount point, device number and `noexec` flag of one driver.
@@ -76,6 +77,16 @@ pub(crate) fn device_lookup(path: &str) -> Result<u64, Errno> {
     } else {
         Err(Errno::ENOENT)
     }
+}
+
+/// Opening a single-device mount: only the empty path, which always
+/// exists, so `O_CREAT|O_EXCL` fails `EEXIST`.
+pub(crate) fn device_open(path: &str, flags: u32) -> Result<(), Errno> {
+    device_lookup(path)?;
+    if open::creates_exclusively(flags) {
+        return Err(Errno::EEXIST);
+    }
+    Ok(())
 }
 
 /// Requests must name the device's handle.

@@ -4,8 +4,8 @@
 //! differs between them is only what the server learns at lookup
 //! ([`StreamFlavor`]), which decides the errno of a mapping (spec §2.2).
 
-use crate::flags::{data_len, open};
-use crate::mount::{check_device, device_lookup, MountPoint, DEVICE_OBJECT};
+use crate::flags::data_len;
+use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
 use crate::{answer, BackingDevice, DriverHost};
 use alloc::collections::VecDeque;
 use core::marker::PhantomData;
@@ -97,10 +97,7 @@ impl<F: StreamFlavor> ByteStream<F> {
     fn handle(&mut self, request: DriverRequest) -> Result<DriverReply, Errno> {
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                device_lookup(&path)?;
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                    return Err(Errno::EEXIST);
-                }
+                device_open(&path, flags)?;
                 Ok(DriverReply::Opened(self.info()))
             }
             DriverRequest::Stat { object } => {
@@ -137,10 +134,6 @@ impl<F: StreamFlavor> ByteStream<F> {
 impl<F: StreamFlavor> BackingDevice for ByteStream<F> {
     fn registration(&self) -> DriverRegistration {
         self.mount.registration(F::NAME, false)
-    }
-
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Ok(())
     }
 
     fn serve(&mut self, request: DriverRequest, _host: &mut dyn DriverHost) -> DriverReply {

@@ -13,8 +13,8 @@
 //! Answers (`get_unmapped_area`, `mmap`, read data) are read from the
 //! configuration at each request.
 
-use crate::flags::{data_len, open, page_offset};
-use crate::mount::MountPoint;
+use crate::flags::{data_len, page_offset};
+use crate::mount::{device_open, MountPoint};
 use crate::{answer, BackingDevice, DriverHost};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
@@ -342,12 +342,7 @@ impl TestDev {
         let s = Arc::clone(&self.config.0);
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                if !path.is_empty() {
-                    return Err(Errno::ENOENT);
-                }
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
-                    return Err(Errno::EEXIST);
-                }
+                device_open(&path, flags)?;
                 Ok(DriverReply::Opened(self.info(self.config.generation())))
             }
             DriverRequest::Stat { object } => {

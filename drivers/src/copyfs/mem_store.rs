@@ -93,7 +93,7 @@ impl FileStore for MemStore {
         }
         let id = match self.paths.get(path) {
             Some(&id) => {
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+                if open::creates_exclusively(flags) {
                     return Err(Errno::EEXIST);
                 }
                 if flags & open::TRUNC != 0 {

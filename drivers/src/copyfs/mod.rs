@@ -200,10 +200,6 @@ impl<S: FileStore> BackingDevice for CopyFs<S> {
         self.mount.registration("copyfs", false)
     }
 
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Ok(())
-    }
-
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
         answer(self.handle(request, host))
     }

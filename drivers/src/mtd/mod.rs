@@ -221,7 +221,7 @@ impl Mtd {
             ERASE_PATH if self.kind != MtdType::Rom => ERASE_OBJECT,
             _ => return Err(Errno::ENOENT),
         };
-        if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+        if open::creates_exclusively(flags) {
             return Err(Errno::EEXIST);
         }
         // mtdchar_open: a device that cannot be written cannot be opened

@@ -168,7 +168,7 @@ impl Ramfs {
         host: &mut dyn DriverHost,
     ) -> Result<ObjectInfo, Errno> {
         if matches!(path, "" | "." | "..") {
-            if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+            if open::creates_exclusively(flags) {
                 return Err(Errno::EEXIST);
             }
             if open::wants_write(flags) || flags & open::CREAT != 0 {
@@ -184,7 +184,7 @@ impl Ramfs {
         }
         let object = match self.names.get(path) {
             Some(&object) => {
-                if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+                if open::creates_exclusively(flags) {
                     return Err(Errno::EEXIST);
                 }
                 if flags & open::DIRECTORY != 0 {
@@ -511,10 +511,6 @@ impl Ramfs {
 impl BackingDevice for Ramfs {
     fn registration(&self) -> DriverRegistration {
         self.mount.registration("ramfs", false)
-    }
-
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Ok(())
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

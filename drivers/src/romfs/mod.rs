@@ -189,7 +189,7 @@ impl Romfs {
             }
             Err(e) => return Err(e),
         };
-        if flags & (open::CREAT | open::EXCL) == open::CREAT | open::EXCL {
+        if open::creates_exclusively(flags) {
             return Err(Errno::EEXIST);
         }
         let info = self.info(u64::from(found))?;
