@@ -385,10 +385,13 @@ pub unsafe fn c_text(text: *const c_char) -> String {
 /// # Safety
 /// `path` must be null or a NUL-terminated string.
 pub unsafe fn opened(path: *const c_char, fd: c_int) -> c_int {
-    if path.is_null() {
+    // A path the call refused EFAULT is not the caller's to read: look at
+    // it only once the open itself has read it.
+    if path.is_null() || (fd < 0 && last_errno() == Errno::EFAULT) {
         return fd;
     }
-    // SAFETY: the caller's contract: a NUL-terminated string.
+    // SAFETY: the caller's contract: a NUL-terminated string, and the open
+    // above read it without a fault.
     let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
     let served = if fd >= 0 {
         FDS.server_fd(fd).is_some()
