@@ -159,10 +159,7 @@ fn main() {
     let program = c_program(&Path::new(&dir).join("c"));
     println!(
         "cargo:rustc-env=BOARD_C_PROGRAM={}",
-        program
-            .file_name()
-            .expect("a file name")
-            .to_string_lossy()
+        program.file_name().expect("a file name").to_string_lossy()
     );
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
         println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
