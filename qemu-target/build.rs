@@ -3,6 +3,10 @@
 //! archived, and linked with picolibc's libc and libgcc) — for the board
 //! binary only, when building for `target_os = "none"`. A host build runs
 //! none of this.
+//!
+//! `NOMMU_BOARD_C=/abs/path/prog.c` puts a user's C program in the image
+//! in place of the test program `c/nommu_test.c` (the glue in `c/` stays);
+//! its file name reaches the crate as `BOARD_C_PROGRAM`.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -40,7 +44,30 @@ fn run(cmd: &mut Command) {
     assert!(status.success(), "{cmd:?} failed: {status}");
 }
 
-/// Compile `c/*.c` into `libboard_c.a` in `out`; its path.
+/// The test program, whose `main` the board runs unless `NOMMU_BOARD_C`
+/// names another C file.
+const TEST_PROGRAM: &str = "nommu_test.c";
+
+/// The C program whose `main` the image runs: `NOMMU_BOARD_C` if set (an
+/// absolute path), else `c/nommu_test.c`.
+fn c_program(c: &Path) -> PathBuf {
+    println!("cargo:rerun-if-env-changed=NOMMU_BOARD_C");
+    match std::env::var_os("NOMMU_BOARD_C") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_absolute() && path.is_file(),
+                "NOMMU_BOARD_C={} is not an absolute path to a C file",
+                path.display()
+            );
+            path
+        }
+        _ => c.join(TEST_PROGRAM),
+    }
+}
+
+/// Compile `c/*.c` (the glue, and the C program: `c/nommu_test.c` or
+/// `NOMMU_BOARD_C`) into `libboard_c.a` in `out`; its path.
 fn c_programs(dir: &Path, out: &Path) -> PathBuf {
     let c = dir.join("c");
     println!("cargo:rerun-if-changed={}", c.display());
@@ -48,8 +75,10 @@ fn c_programs(dir: &Path, out: &Path) -> PathBuf {
         .expect("qemu-target/c")
         .map(|e| e.expect("a directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .filter(|p| p.file_name().is_some_and(|n| n != TEST_PROGRAM))
         .collect();
     sources.sort();
+    sources.push(c_program(&c));
     let include = c.join("include");
     for entry in std::fs::read_dir(&include).expect("qemu-target/c/include") {
         println!(
@@ -60,11 +89,18 @@ fn c_programs(dir: &Path, out: &Path) -> PathBuf {
     let mut objects = Vec::new();
     for source in &sources {
         println!("cargo:rerun-if-changed={}", source.display());
-        let object = out
-            .join(source.file_stem().expect("a file name"))
-            .with_extension("o");
+        // A glue file is ours; the user's program gets an object name of
+        // its own (it may share a stem with a glue file) and is not held
+        // to -Werror: a warning is theirs to weigh.
+        let own = source.starts_with(&c);
+        let stem = source.file_stem().expect("a file name").to_string_lossy();
+        let object = if own {
+            out.join(format!("{stem}.o"))
+        } else {
+            out.join(format!("program-{stem}.o"))
+        };
         run(Command::new(CC)
-            .args(CFLAGS)
+            .args(CFLAGS.iter().filter(|f| own || **f != "-Werror"))
             .arg("-I")
             .arg(&include)
             .arg("-I")
@@ -120,6 +156,11 @@ fn libgcc() -> PathBuf {
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=link.ld");
+    let program = c_program(&Path::new(&dir).join("c"));
+    println!(
+        "cargo:rustc-env=BOARD_C_PROGRAM={}",
+        program.file_name().expect("a file name").to_string_lossy()
+    );
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
         println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
         let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

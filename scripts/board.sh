@@ -6,6 +6,11 @@
 #                              (the demo: servers start, mappings, /proc/maps)
 #   scripts/board.sh boot      boot the image last built (extra arguments go
 #                              to QEMU, e.g. -icount shift=0)
+#   scripts/board.sh run --c prog.c
+#                              build with prog.c as the board's C program,
+#                              boot: its stdout on the console, then
+#                              "board: prog.c exited N"; QEMU's status is
+#                              N (0: pass). `build --c prog.c` only builds.
 #   scripts/board.sh image     print the image's path
 #   scripts/board.sh flash DIR write the flash and disk images into DIR
 #
@@ -67,7 +72,25 @@ qemu() {
         "$@" -device "loader,file=$image"
 }
 
-case "${1:-run}" in
+# `--c FILE` right after build or run: the user's C program, by absolute
+# path (build.rs reads NOMMU_BOARD_C), with feature user-c.
+cmd=${1:-run}
+[ $# -gt 0 ] && shift
+if [ "$cmd" = build ] || [ "$cmd" = run ]; then
+    if [ "${1:-}" = --c ]; then
+        [ $# -ge 2 ] && [ -f "$2" ] || { echo "$0: --c needs a C file" >&2; exit 2; }
+        NOMMU_BOARD_C=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+        export NOMMU_BOARD_C
+        BOARD_FEATURES="${BOARD_FEATURES:+$BOARD_FEATURES,}user-c"
+        shift 2
+    else
+        # A plain build is the demo or the suites, with the test program.
+        unset NOMMU_BOARD_C
+    fi
+fi
+set -- "$cmd" "$@"
+
+case "$1" in
     build) build ;;
     image) echo "$image" ;;
     flash) flash "$2" ;;
@@ -77,5 +100,5 @@ case "${1:-run}" in
         flash "$CARGO_TARGET_DIR/flash"
         qemu "$CARGO_TARGET_DIR/flash" "$@"
         ;;
-    *) echo "usage: $0 build|run|boot|image|flash DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 build|run [--c FILE.c]|boot|image|flash DIR" >&2; exit 2 ;;
 esac

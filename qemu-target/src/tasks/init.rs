@@ -1,6 +1,7 @@
 //! The init task (privileged): starts memsrv on the arena, then runs what
-//! the image was built for (the demo, or with feature `suite` the test
-//! suites) and powers the board off with the result.
+//! the image was built for (the demo; with feature `suite` the test
+//! suites; with feature `user-c` a user's C program) and powers the board
+//! off with the result.
 
 use crate::println;
 use crate::sys;
@@ -63,9 +64,11 @@ pub extern "C" fn entry(_arg: u64) -> ! {
     );
     #[cfg(feature = "suite")]
     let code = super::suite::run(memsrv);
-    #[cfg(not(feature = "suite"))]
+    #[cfg(all(feature = "user-c", not(feature = "suite")))]
+    let code = super::user_program::run(memsrv);
+    #[cfg(not(any(feature = "suite", feature = "user-c")))]
     let code = super::demo::run(memsrv, started);
-    #[cfg(feature = "suite")]
+    #[cfg(any(feature = "suite", feature = "user-c"))]
     let _ = started;
     sys::power_off(code)
 }

@@ -15,3 +15,4 @@ pub mod lua;
 pub mod memsrv;
 pub mod robustness;
 pub mod suite;
+pub mod user_program;
