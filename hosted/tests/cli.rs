@@ -68,7 +68,6 @@ fn memsrvd_refuses_a_mount_it_cannot_serve() {
         ("/rom=romfs:/nonexistent/rom.img", "cannot read image"),
         ("/rom=romfs:/dev/null", "not a romfs image"),
         ("/data=hostdir:/nonexistent/dir", "cannot use directory"),
-        ("/dev/fb0=fbdev:wide", "bad geometry"),
     ] {
         let out = run(
             env!("CARGO_BIN_EXE_memsrvd"),
@@ -84,6 +83,22 @@ fn memsrvd_refuses_a_mount_it_cannot_serve() {
             ],
         );
         assert_eq!(out.status.code(), Some(1), "{mount}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{mount}: {stderr}");
+        assert!(!socket.exists(), "{mount}: the socket was bound");
+    }
+    // An argument of the wrong form is a usage error, found before any
+    // device is built.
+    for (mount, says) in [
+        ("/dev/fb0=fbdev:wide", "bad geometry"),
+        ("/dev/mtd0=mtd:x.img,nand", "bad mtd type"),
+        ("/dev/ram0=ramdisk:lots", "bad ramdisk size"),
+    ] {
+        let out = run(
+            env!("CARGO_BIN_EXE_memsrvd"),
+            &["--socket", socket.to_str().unwrap(), "--mount", mount],
+        );
+        assert_eq!(out.status.code(), Some(2), "{mount}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{mount}: {stderr}");
         assert!(!socket.exists(), "{mount}: the socket was bound");
@@ -292,9 +307,12 @@ fn help_lists_exactly_the_accepted_mount_kinds() {
     assert_eq!(kinds, listed_kinds(env!("CARGO_BIN_EXE_nommu-driver")));
     assert!(kinds.len() >= 10, "{kinds:?}");
     for (kind, takes_arg) in &kinds {
-        let mount = match takes_arg {
-            true => format!("/m={kind}:/nonexistent/arg"),
-            false => format!("/m={kind}"),
+        // An argument of the right form, naming nothing where it names a file.
+        let mount = match (kind.as_str(), takes_arg) {
+            ("fbdev", _) => "/m=fbdev:4x4".to_string(),
+            ("ramdisk", _) => "/m=ramdisk:64K".to_string(),
+            (_, true) => format!("/m={kind}:/nonexistent/arg"),
+            (_, false) => format!("/m={kind}"),
         };
         let out = run(
             env!("CARGO_BIN_EXE_nommu-driver"),

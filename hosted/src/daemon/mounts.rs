@@ -1,7 +1,7 @@
 //! Backing devices from `--mount POINT=KIND[:ARG]` (memsrvd's built-in
 //! drivers and `nommu-driver` alike).
 
-use super::options::{mount_kind_names, parse_size, MountSpec};
+use super::options::{geometry, mount_kind_names, parse_size, MountSpec};
 use crate::hostdir::HostDir;
 use drivers::copyfs::CopyFs;
 use drivers::devmem::DevMem;
@@ -54,13 +54,6 @@ fn no_arg(spec: &MountSpec) -> Result<(), String> {
 
 fn read_image(spec: &MountSpec, path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: cannot read image {path}: {e}", spec.point))
-}
-
-/// `WxH`.
-fn geometry(text: &str) -> Option<(u32, u32)> {
-    let (w, h) = text.split_once(['x', 'X'])?;
-    let (w, h) = (w.parse().ok()?, h.parse().ok()?);
-    (w > 0 && h > 0 && u64::from(w) * u64::from(h) * 4 <= 1 << 30).then_some((w, h))
 }
 
 /// Build the device `spec` names; `minor` numbers it among mounts of its

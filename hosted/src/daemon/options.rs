@@ -200,12 +200,49 @@ impl MountSpec {
             (None, Some(_)) => return Err(format!("{point}: {kind} takes no argument")),
             _ => {}
         }
+        if let Some(a) = &arg {
+            argument_form(kind, a).map_err(|e| format!("{point}: {e}"))?;
+        }
         Ok(Self {
             point: point.to_string(),
             kind: kind.to_string(),
             arg,
         })
     }
+}
+
+/// Whether a mount kind's argument has its form (what the command line
+/// can judge; whether an image exists is found when the device is built).
+fn argument_form(kind: &str, arg: &str) -> Result<(), String> {
+    match kind {
+        "fbdev" => geometry(arg)
+            .map(|_| ())
+            .ok_or_else(|| format!("bad geometry {arg:?} (WxH)")),
+        "mtd" => match arg.rsplit_once(',') {
+            Some((path, "rom" | "ram" | "nor")) if !path.is_empty() => Ok(()),
+            Some((_, other)) => Err(format!("bad mtd type {other:?} (rom, ram or nor)")),
+            None => Ok(()),
+        },
+        "ramdisk" => {
+            let size = match arg.split_once(',') {
+                Some((size, "direct" | "copy")) => size,
+                Some(_) => return Err(format!("bad ramdisk {arg:?} (SIZE[,copy|direct])")),
+                None => arg,
+            };
+            parse_size(size)
+                .filter(|s| *s > 0)
+                .map(|_| ())
+                .ok_or_else(|| format!("bad ramdisk size {size:?}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A framebuffer geometry `WxH` of at most 1 GiB of 32-bit pixels.
+pub fn geometry(text: &str) -> Option<(u32, u32)> {
+    let (w, h) = text.split_once(['x', 'X'])?;
+    let (w, h) = (w.parse().ok()?, h.parse().ok()?);
+    (w > 0 && h > 0 && u64::from(w) * u64::from(h) * 4 <= 1 << 30).then_some((w, h))
 }
 
 impl Options {
@@ -634,9 +671,12 @@ mod tests {
             size: 1 << 20,
         };
         for kind in MOUNT_KINDS {
-            let text = match kind.arg {
-                Some(_) => format!("/m={}:/nonexistent/x", kind.name),
-                None => format!("/m={}", kind.name),
+            // An argument of the right form, naming nothing where it names a file.
+            let text = match (kind.name, kind.arg) {
+                ("fbdev", _) => "/m=fbdev:4x4".to_string(),
+                ("ramdisk", _) => "/m=ramdisk:64K".to_string(),
+                (name, Some(_)) => format!("/m={name}:/nonexistent/x"),
+                (name, None) => format!("/m={name}"),
             };
             let spec = MountSpec::parse(&text).unwrap();
             if let Err(e) = mounts::build(&spec, 0, arena) {
@@ -670,5 +710,26 @@ mod tests {
         assert!(usage_error(&["--drivers", "no-such-user-here"]));
         assert!(usage_error(&["--drivers", ":no-such-group-here"]));
         assert!(usage_error(&["--drivers"]));
+    }
+
+    #[test]
+    fn a_mount_argument_of_the_wrong_form_is_a_usage_error() {
+        for bad in [
+            "/dev/fb0=fbdev:640",
+            "/dev/fb0=fbdev:0x480",
+            "/dev/mtd0=mtd:x.img,nand",
+            "/dev/ram0=ramdisk:lots",
+            "/dev/ram0=ramdisk:1M,fast",
+        ] {
+            assert!(usage_error(&["--mount", bad]), "{bad}");
+        }
+        for good in [
+            "/dev/fb0=fbdev:640x480",
+            "/dev/mtd0=mtd:x.img,nor",
+            "/dev/mtd0=mtd:x.img",
+            "/dev/ram0=ramdisk:1M,direct",
+        ] {
+            assert!(parse_args(&["--mount", good]).is_ok(), "{good}");
+        }
     }
 }
