@@ -98,14 +98,18 @@ struct FastPath {
 }
 
 /// One connection to `memsrvd`, speaking for this process. Callers on
-/// several threads are serialised by a lock; a call allocates nothing.
+/// several threads are serialised by a lock; a call allocates nothing and
+/// zeroes nothing.
 #[derive(Debug)]
 pub struct DaemonConnection {
     socket: SeqPacket,
     fast: Option<FastPath>,
     arena: ArenaLease,
     welcome: Welcome,
-    lock: Mutex<()>,
+    /// The frame a socket call is encoded into and its reply received
+    /// into, allocated once; its lock serialises every call (channel page
+    /// calls too).
+    socket_frame: Mutex<Box<[u8; MAX_FRAME]>>,
 }
 
 impl DaemonConnection {
@@ -188,7 +192,7 @@ impl DaemonConnection {
             fast,
             arena,
             welcome,
-            lock: Mutex::new(()),
+            socket_frame: Mutex::new(Box::new([0u8; MAX_FRAME])),
         })
     }
 
@@ -214,7 +218,7 @@ impl DaemonConnection {
         request: &[u8],
         reply: &mut [u8; MAX_FRAME],
     ) -> Result<usize, Errno> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         self.socket_round_trip(request, reply)
     }
 
@@ -228,7 +232,7 @@ impl DaemonConnection {
         fd: BorrowedFd<'_>,
         reply: &mut [u8; MAX_FRAME],
     ) -> Result<usize, Errno> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         self.socket.send_with_fds(request, &[fd]).map_err(|e| {
             if e == Errno::EBADF {
                 e
@@ -266,6 +270,12 @@ impl DaemonConnection {
             return Err(Errno::EMSGSIZE);
         }
         let (seq, wake) = fast.channel.post_request(request);
+        self.await_channel_reply(fast, seq, wake)?;
+        fast.channel.take_reply(reply)
+    }
+
+    /// Ring the daemon if it sleeps, then wait for the reply to `seq`.
+    fn await_channel_reply(&self, fast: &FastPath, seq: u32, wake: bool) -> Result<(), Errno> {
         if wake {
             eventfd_ring(fast.doorbell.as_fd());
         }
@@ -276,16 +286,49 @@ impl DaemonConnection {
                 }
             }
         }
-        fast.channel.take_reply(reply)
+        Ok(())
     }
 }
 
 impl Transport for DaemonConnection {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         match &self.fast {
             Some(fast) => self.channel_round_trip(fast, request, reply),
             None => self.socket_round_trip(request, reply),
+        }
+    }
+
+    /// The request is encoded straight into the channel page's request
+    /// slot and the reply decoded from its reply slot; over the socket,
+    /// both use the connection's one frame buffer.
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        let mut frame = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
+        match &self.fast {
+            Some(fast) => {
+                let (seq, wake) = fast.channel.post_request_with(encode);
+                self.await_channel_reply(fast, seq, wake)?;
+                fast.channel.read_reply(decode)
+            }
+            None => {
+                let frame: &mut [u8; MAX_FRAME] = &mut frame;
+                let len = encode(frame).min(MAX_FRAME);
+                self.socket
+                    .send(&frame[..len])
+                    .map_err(|_| Errno::ENOTCONN)?;
+                match self.socket.recv(frame)? {
+                    Datagram::Frame { copied, len } if copied == len => {
+                        decode(&frame[..copied]);
+                        Ok(())
+                    }
+                    Datagram::Frame { .. } => Err(Errno::EMSGSIZE),
+                    Datagram::Closed => Err(Errno::ENOTCONN),
+                }
+            }
         }
     }
 }
