@@ -87,6 +87,14 @@ impl Transport for DynTransport<'_> {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         self.0.call(request, reply)
     }
+
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        self.0.exchange(encode, decode)
+    }
 }
 
 /// A process as the vectors use it.

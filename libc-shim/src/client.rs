@@ -8,10 +8,37 @@ use protocol::{
 
 /// Carries one request frame to the memory server and its reply back.
 /// Implementations serialise concurrent callers themselves.
+///
+/// A frame is its header and `body_len` bytes: the client core encodes a
+/// request straight into the place it travels from and decodes the reply
+/// where it arrived ([`Transport::exchange`]), so a call costs what its
+/// bytes cost, not the size of the largest frame.
 pub trait Transport {
-    /// Send `request` (one whole frame) and write the reply frame into
-    /// `reply`; returns the reply's length.
+    /// Send `request` (one whole frame, as given: tests send malformed
+    /// ones this way) and copy the reply frame into `reply`; returns the
+    /// reply's length.
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno>;
+
+    /// One round trip through the transport's own places: `encode` writes
+    /// the request frame into the place it is sent from and returns its
+    /// length; `decode` reads the reply frame (exactly its bytes) where it
+    /// arrived. Either runs at most once, `decode` only after a reply came.
+    ///
+    /// The default lends two buffers on the stack to [`Transport::call`];
+    /// a transport with a place of its own (a shared page, a buffer per
+    /// connection) overrides it.
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        let mut out = [0u8; MAX_FRAME];
+        let len = encode(&mut out);
+        let mut back = [0u8; MAX_FRAME];
+        let got = self.call(out.get(..len).ok_or(Errno::EMSGSIZE)?, &mut back)?;
+        decode(back.get(..got).ok_or(Errno::EMSGSIZE)?);
+        Ok(())
+    }
 }
 
 /// What [`Client::hello`] learns.
@@ -43,11 +70,12 @@ impl<T: Transport> Client<T> {
     /// Send one request and wait for its reply; an error reply becomes `Err`.
     pub fn call(&self, request: &Request) -> Result<Reply, Errno> {
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
-        let mut out = [0u8; MAX_FRAME];
-        let len = encode_request(tag, request, &mut out);
-        let mut back = [0u8; MAX_FRAME];
-        let got = self.transport.call(&out[..len], &mut back)?;
-        let frame = decode_reply(&back[..got]).map_err(|e| e.errno())?;
+        let mut decoded = Err(Errno::EPROTO);
+        self.transport
+            .exchange(&mut |out| encode_request(tag, request, out), &mut |frame| {
+                decoded = decode_reply(frame).map_err(|e| e.errno())
+            })?;
+        let frame = decoded?;
         if frame.tag != tag {
             return Err(Errno::EPROTO);
         }

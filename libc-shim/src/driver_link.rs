@@ -54,6 +54,9 @@ pub struct DriverLink<T: DriverTransport> {
     transport: T,
     /// Driver requests that arrived while a call waited for its reply.
     kept: RefCell<VecDeque<Vec<u8>>>,
+    /// The frame the driver's own calls are encoded into and their replies
+    /// received into, allocated once.
+    frame: RefCell<Box<[u8; MAX_FRAME]>>,
 }
 
 impl<T: DriverTransport> DriverLink<T> {
@@ -61,6 +64,7 @@ impl<T: DriverTransport> DriverLink<T> {
         Self {
             transport,
             kept: RefCell::new(VecDeque::new()),
+            frame: RefCell::new(Box::new([0u8; MAX_FRAME])),
         }
     }
 
@@ -131,6 +135,32 @@ impl<T: DriverTransport> Transport for DriverLink<T> {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         let (_, tag) = peek(request).ok_or(Errno::EINVAL)?;
         self.transport.send(request)?;
+        self.await_reply(tag, reply)
+    }
+
+    /// The same over the link's own frame: the request is encoded into it
+    /// and the reply received over it.
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        // Only a call made while decoding (none is) would find it lent.
+        let mut frame = self.frame.try_borrow_mut().map_err(|_| Errno::EBUSY)?;
+        let len = encode(&mut frame);
+        let request = frame.get(..len).ok_or(Errno::EMSGSIZE)?;
+        let (_, tag) = peek(request).ok_or(Errno::EINVAL)?;
+        self.transport.send(request)?;
+        let got = self.await_reply(tag, &mut frame)?;
+        decode(frame.get(..got).ok_or(Errno::EMSGSIZE)?);
+        Ok(())
+    }
+}
+
+impl<T: DriverTransport> DriverLink<T> {
+    /// Wait for the reply with `tag`, keeping every driver request that
+    /// arrives meanwhile; its length in `reply`.
+    fn await_reply(&self, tag: u32, reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         loop {
             let len = self
                 .transport

@@ -7,6 +7,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::asm;
+use core::cell::RefCell;
 use core::fmt;
 use protocol::{Errno, MAX_FRAME};
 
@@ -99,6 +100,32 @@ pub fn call(conn: ConnId, request: &[u8], reply: &mut [u8]) -> Result<usize, Err
             request.len() as u64,
             reply.as_mut_ptr() as u64,
             reply.len() as u64,
+        ];
+        match call0(Sys::Call, &args) {
+            Err(Errno::EAGAIN) => yield_now(),
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
+/// [`call`] with one buffer: the request is the first `len` bytes of
+/// `frame` and the reply is written over it (the kernel takes the request
+/// when it is sent, before any reply can exist). The reply's length.
+pub fn call_in_place(
+    conn: ConnId,
+    frame: &mut [u8; MAX_FRAME],
+    len: usize,
+) -> Result<usize, Errno> {
+    if len > MAX_FRAME {
+        return Err(Errno::EMSGSIZE);
+    }
+    loop {
+        let args = [
+            conn,
+            frame.as_ptr() as u64,
+            len as u64,
+            frame.as_mut_ptr() as u64,
+            MAX_FRAME as u64,
         ];
         match call0(Sys::Call, &args) {
             Err(Errno::EAGAIN) => yield_now(),
@@ -298,11 +325,36 @@ pub fn spawn(
 /// A kernel IPC connection as the shim's transport: one call at a time.
 pub struct IpcTransport {
     pub conn: ConnId,
+    /// The connection's frame, allocated once (a task's stack is small):
+    /// a request is encoded into it and its reply received over it.
+    frame: RefCell<Box<[u8; MAX_FRAME]>>,
+}
+
+impl IpcTransport {
+    pub fn new(conn: ConnId) -> Self {
+        Self {
+            conn,
+            frame: RefCell::new(Box::new([0; MAX_FRAME])),
+        }
+    }
 }
 
 impl nommu::Transport for IpcTransport {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         call(self.conn, request, reply)
+    }
+
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        // A call made while decoding (none is) would find the frame lent.
+        let mut frame = self.frame.try_borrow_mut().map_err(|_| Errno::EBUSY)?;
+        let len = encode(&mut frame);
+        let got = call_in_place(self.conn, &mut frame, len)?;
+        decode(frame.get(..got).ok_or(Errno::EMSGSIZE)?);
+        Ok(())
     }
 }
 

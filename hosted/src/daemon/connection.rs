@@ -85,6 +85,10 @@ struct Session {
     /// The channel page and the memory file the client maps it from.
     channel: ChannelPage,
     channel_file: OwnedFd,
+    /// Where channel requests are copied out to (their length's worth
+    /// only), allocated at the first one and kept: a request zeroes
+    /// nothing.
+    channel_frame: Option<Box<[u8; MAX_FRAME]>>,
     /// The last channel request sequence number taken.
     last_seq: u32,
     /// Whether the last request came over the channel: only then is the
@@ -109,6 +113,7 @@ pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: ChannelPage, channel
         peer,
         channel,
         channel_file,
+        channel_frame: None,
         last_seq: 0,
         spinning: false,
         last_move: None,
@@ -179,8 +184,20 @@ impl Session {
     /// served (look again), `false` once the thread may sleep (the asleep
     /// flag is then set, so the client will ring the doorbell).
     fn serve_channel(&mut self) -> bool {
-        let mut frame = [0u8; MAX_FRAME];
-        let posted = match self.channel.take_request(self.last_seq, &mut frame) {
+        let mut frame = self
+            .channel_frame
+            .take()
+            .unwrap_or_else(|| Box::new([0u8; MAX_FRAME]));
+        let posted = self.channel.take_request(self.last_seq, &mut frame);
+        let served = self.serve_posted(posted, &frame);
+        self.channel_frame = Some(frame);
+        served
+    }
+
+    /// Serve what [`Session::serve_channel`] found; `frame` holds the
+    /// request's bytes (and nothing of it past its length is read).
+    fn serve_posted(&mut self, posted: Option<Posted>, frame: &[u8; MAX_FRAME]) -> bool {
+        let posted = match posted {
             Some(posted) => posted,
             None if self.spinning && self.spin() => return true,
             None if self.channel.announce_sleep(self.last_seq) => {

@@ -161,6 +161,14 @@ impl Transport for DriverConnection {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         self.link.call(request, reply)
     }
+
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        self.link.exchange(encode, decode)
+    }
 }
 
 impl ArenaAccess for Arena {

@@ -17,9 +17,10 @@ pub struct ChannelTransport {
     id: ClientId,
     inbox: Inbox,
     reply: Arc<ReplySlot>,
-    /// Held for a whole call: concurrent callers of one client are served
-    /// one after the other, so replies cannot be swapped.
-    calls: Mutex<()>,
+    /// The frame a request is encoded into, allocated once; held for a
+    /// whole call: concurrent callers of one client are served one after
+    /// the other, so replies cannot be swapped.
+    calls: Mutex<Box<[u8; MAX_FRAME]>>,
     spin: Duration,
     gate: Arc<SpinGate>,
 }
@@ -44,7 +45,7 @@ impl ChannelTransport {
             id,
             inbox: inbox.clone(),
             reply,
-            calls: Mutex::new(()),
+            calls: Mutex::new(Box::new([0u8; MAX_FRAME])),
             spin,
             gate,
         })
@@ -65,7 +66,10 @@ impl ChannelTransport {
     /// would be taken for this one's; the client core then sees the wrong
     /// tag and answers `EPROTO`).
     pub fn begin(&self, request: &[u8]) -> Result<(), Errno> {
-        let packet = Packet::copy_from(request)?;
+        self.send(Packet::copy_from(request)?)
+    }
+
+    fn send(&self, packet: Packet) -> Result<(), Errno> {
         self.reply.set_client_cpu(current_cpu());
         self.inbox.send(ToServer::Frame {
             from: self.id,
@@ -76,13 +80,18 @@ impl ChannelTransport {
     /// The second half of a split call: wait for the reply to the frame
     /// [`ChannelTransport::begin`] queued and copy it into `reply`.
     pub fn finish(&self, reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        // Spinning against a server on this very core would only delay it.
-        let may_spin = !same_cpu(current_cpu(), self.inbox.server_cpu());
-        let answer = self.reply.take(&self.gate, self.spin, may_spin)?;
+        let answer = self.answer()?;
         let bytes = answer.as_slice();
         // `Packet` never holds more than MAX_FRAME bytes.
         reply[..bytes.len()].copy_from_slice(bytes);
         Ok(bytes.len())
+    }
+
+    /// Wait for the reply packet to the frame sent last.
+    fn answer(&self) -> Result<Packet, Errno> {
+        // Spinning against a server on this very core would only delay it.
+        let may_spin = !same_cpu(current_cpu(), self.inbox.server_cpu());
+        self.reply.take(&self.gate, self.spin, may_spin)
     }
 }
 
@@ -91,6 +100,20 @@ impl Transport for ChannelTransport {
         let _call = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         self.begin(request)?;
         self.finish(reply)
+    }
+
+    /// The request is encoded into the connection's frame and travels as a
+    /// packet of its length; the reply is decoded in its packet.
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        let mut frame = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let len = encode(&mut frame);
+        self.send(Packet::copy_from(frame.get(..len).ok_or(Errno::EMSGSIZE)?)?)?;
+        decode(self.answer()?.as_slice());
+        Ok(())
     }
 }
 

@@ -27,10 +27,16 @@
 //! scheduler place the peer elsewhere. The spin and the sleeper's half of
 //! the handshake are [`crate::spin`]'s, shared with the threads home.
 //!
-//! Frames are stored as little-endian words in atomics: the two sides are
-//! different processes and a peer may scribble on the page at any time, so
-//! each side copies the frame out before decoding it and trusts nothing but
-//! what it copied.
+//! A frame is its header and `body_len` bytes, and only those travel: the
+//! length word says how many bytes of a slot are the frame, and nothing
+//! past it is copied or read.
+//!
+//! The daemon does not trust its client: the page holds little-endian
+//! words in atomics (valid for any bit pattern), and the daemon copies a
+//! request out before decoding it and trusts nothing but what it copied.
+//! The client trusts its daemon (which already manages its arena), so it
+//! encodes its request straight into the request slot and decodes the
+//! reply straight from the reply slot, each while that slot is its own.
 
 use super::mapping::SharedMapping;
 use crate::spin::{current_cpu, park_unless, spin_beside};
@@ -158,6 +164,34 @@ impl ChannelPage {
         let page = self.page();
         let len = frame.len().min(MAX_FRAME);
         store_frame(&page.request, &frame[..len]);
+        self.publish_request(len)
+    }
+
+    /// Encode the next request straight into the request slot (`encode`
+    /// returns the frame's length) and publish it as [`post_request`]
+    /// does.
+    ///
+    /// [`post_request`]: ChannelPage::post_request
+    pub fn post_request_with(
+        &self,
+        encode: impl FnOnce(&mut [u8; MAX_FRAME]) -> usize,
+    ) -> (u32, bool) {
+        let page = self.page();
+        let slot = page.request.as_ptr() as *mut [u8; MAX_FRAME];
+        // SAFETY: the slot is MAX_FRAME bytes (FRAME_WORDS words) inside
+        // the mapping, which lives as long as `self`; atomics are
+        // `UnsafeCell`s, so writing through a pointer derived from a shared
+        // reference to them is allowed, and any bytes are valid `u8`s. The
+        // slot is the client's until it publishes the request below: the
+        // caller holds the connection's lock (no other thread of this
+        // process touches the page) and the daemon reads the slot only
+        // after seeing the new sequence number.
+        let len = encode(unsafe { &mut *slot }).min(MAX_FRAME);
+        self.publish_request(len)
+    }
+
+    fn publish_request(&self, len: usize) -> (u32, bool) {
+        let page = self.page();
         page.client.request_len.store(len as u32, Ordering::Relaxed);
         page.client
             .client_cpu
@@ -218,6 +252,26 @@ impl ChannelPage {
         }
         load_frame(&page.reply, len, out);
         Ok(len)
+    }
+
+    /// Decode the reply where it lies: `decode` gets exactly the reply
+    /// frame's bytes (its length word's worth, nothing past it);
+    /// `EPROTO` if the daemon wrote an impossible length.
+    pub fn read_reply(&self, decode: impl FnOnce(&[u8])) -> Result<(), Errno> {
+        let page = self.page();
+        page.client.client_waiting.store(0, Ordering::Relaxed);
+        let len = page.daemon.reply_len.load(Ordering::Relaxed) as usize;
+        if len > MAX_FRAME {
+            return Err(Errno::EPROTO);
+        }
+        let slot = page.reply.as_ptr() as *const u8;
+        // SAFETY: `len` ≤ MAX_FRAME, the slot's size, inside the mapping
+        // that lives as long as `self`; any bytes are valid `u8`s. The
+        // caller saw the reply published (acquire on `reply_seq`) and holds
+        // the connection's lock until it has decoded, and the daemon writes
+        // the slot again only after the next request is posted.
+        decode(unsafe { core::slice::from_raw_parts(slot, len) });
+        Ok(())
     }
 
     // ---- daemon side ----
@@ -285,5 +339,157 @@ impl ChannelPage {
         if page.client.client_waiting.load(Ordering::Relaxed) != 0 {
             crate::sys::futex_wake(&page.daemon.reply_seq);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{decode_reply, decode_request, encode_reply, encode_request, DecodeError};
+    use protocol::{Reply, Request};
+
+    /// The daemon's mapping and a client's mapping of one page.
+    fn pair() -> (ChannelPage, ChannelPage) {
+        let (daemon, fd) = ChannelPage::create().unwrap();
+        let client = ChannelPage::open(fd.as_fd()).unwrap();
+        (daemon, client)
+    }
+
+    fn munmap_frame(tag: u32) -> ([u8; MAX_FRAME], usize) {
+        let mut frame = [0u8; MAX_FRAME];
+        let len = encode_request(
+            tag,
+            &Request::Munmap {
+                addr: 0x1000,
+                len: 4096,
+            },
+            &mut frame,
+        );
+        (frame, len)
+    }
+
+    /// What the daemon copies out: the posted length's bytes, the rest of
+    /// its buffer (here a marker) untouched.
+    fn take(daemon: &ChannelPage, last_seen: u32) -> (usize, [u8; MAX_FRAME]) {
+        let mut out = [0xa5u8; MAX_FRAME];
+        match daemon.take_request(last_seen, &mut out) {
+            Some(Posted::Frame { seq, len }) => {
+                assert_eq!(seq, last_seen + 1);
+                (len, out)
+            }
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_encoded_in_the_slot_is_copied_out_by_its_length_alone() {
+        let (daemon, client) = pair();
+        let (frame, len) = munmap_frame(7);
+        // A long frame first leaves bytes in the slot past the next one.
+        client.post_request_with(|slot| {
+            slot.fill(0xee);
+            MAX_FRAME
+        });
+        let _ = take(&daemon, 0);
+        let (seq, _) = client.post_request_with(|slot| {
+            encode_request(
+                7,
+                &Request::Munmap {
+                    addr: 0x1000,
+                    len: 4096,
+                },
+                slot,
+            )
+        });
+        assert_eq!(seq, 2);
+        let (got, out) = take(&daemon, 1);
+        assert_eq!(got, len);
+        assert_eq!(&out[..len], &frame[..len]);
+        assert!(out[len..].iter().all(|&b| b == 0xa5), "read past the frame");
+        assert_eq!(decode_request(&out[..got]).unwrap().tag, 7);
+    }
+
+    #[test]
+    fn a_body_longer_than_its_header_says_is_refused() {
+        let (daemon, client) = pair();
+        let (_, len) = munmap_frame(9);
+        // Three bytes more than the header announces.
+        client.post_request_with(|slot| {
+            let len = encode_request(
+                9,
+                &Request::Munmap {
+                    addr: 0x1000,
+                    len: 4096,
+                },
+                slot,
+            );
+            slot[len..len + 3].copy_from_slice(&[1, 2, 3]);
+            len + 3
+        });
+        let (got, out) = take(&daemon, 0);
+        assert_eq!(got, len + 3);
+        assert_eq!(
+            decode_request(&out[..got]),
+            Err(DecodeError::TrailingBytes { tag: 9 })
+        );
+    }
+
+    #[test]
+    fn a_receive_never_reads_past_the_bytes_posted() {
+        let (daemon, client) = pair();
+        let (frame, len) = munmap_frame(11);
+        // The whole frame lies in the slot, but only part of it is posted:
+        // the header announces more than arrived.
+        client.post_request_with(|slot| {
+            slot[..len].copy_from_slice(&frame[..len]);
+            len - 2
+        });
+        let (got, out) = take(&daemon, 0);
+        assert_eq!(got, len - 2);
+        assert!(
+            out[got..].iter().all(|&b| b == 0xa5),
+            "read past the posted bytes"
+        );
+        assert_eq!(
+            decode_request(&out[..got]),
+            Err(DecodeError::Truncated { tag: 11 })
+        );
+        // A length past the slot is refused without copying anything.
+        client.post_request_with(|_| MAX_FRAME);
+        let page = client.page();
+        page.client
+            .request_len
+            .store(MAX_FRAME as u32 + 1, Ordering::Relaxed);
+        assert_eq!(
+            daemon.take_request(1, &mut [0u8; MAX_FRAME]),
+            Some(Posted::Oversized { seq: 2 })
+        );
+    }
+
+    #[test]
+    fn the_client_decodes_exactly_the_reply_bytes_where_they_lie() {
+        let (daemon, client) = pair();
+        let mut long = [0u8; MAX_FRAME];
+        long.fill(0xee);
+        daemon.post_reply(1, &long);
+        let mut reply = [0u8; MAX_FRAME];
+        let len = encode_reply(3, &Reply::Done, &mut reply);
+        daemon.post_reply(2, &reply[..len]);
+        let mut seen = None;
+        client
+            .read_reply(|frame| seen = Some((frame.len(), decode_reply(frame))))
+            .unwrap();
+        let (seen_len, decoded) = seen.unwrap();
+        assert_eq!(seen_len, len);
+        assert_eq!(decoded.unwrap().message, Reply::Done);
+        // An impossible length from the daemon is refused, nothing read.
+        daemon
+            .page()
+            .daemon
+            .reply_len
+            .store(MAX_FRAME as u32 + 1, Ordering::Relaxed);
+        let mut called = false;
+        assert_eq!(client.read_reply(|_| called = true), Err(Errno::EPROTO));
+        assert!(!called);
     }
 }

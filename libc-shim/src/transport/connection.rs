@@ -122,7 +122,8 @@ struct FastPath {
 }
 
 /// One connection to `memsrvd`, speaking for this process. Callers on
-/// several threads are serialised by a lock; a call allocates nothing.
+/// several threads are serialised by a lock; a call allocates nothing and
+/// zeroes nothing.
 #[derive(Debug)]
 pub struct DaemonConnection {
     socket: SeqPacket,
@@ -131,11 +132,14 @@ pub struct DaemonConnection {
     welcome: Welcome,
     /// The effective ids the daemon last heard (`SO_PEERCRED` at connect,
     /// then [`Request::Identity`]), packed by [`effective_ids`]; written
-    /// under `lock`.
+    /// under `socket_frame`'s lock.
     identity: AtomicU64,
     /// [`ConnectOptions::follow_identity`].
     follow_identity: bool,
-    lock: Mutex<()>,
+    /// The frame a socket call is encoded into and its reply received
+    /// into, allocated once; its lock serialises every call (channel page
+    /// calls too).
+    socket_frame: Mutex<Box<[u8; MAX_FRAME]>>,
 }
 
 impl DaemonConnection {
@@ -229,7 +233,7 @@ impl DaemonConnection {
             welcome,
             identity: AtomicU64::new(identity),
             follow_identity: options.follow_identity,
-            lock: Mutex::new(()),
+            socket_frame: Mutex::new(Box::new([0u8; MAX_FRAME])),
         })
     }
 
@@ -269,7 +273,7 @@ impl DaemonConnection {
         request: &[u8],
         reply: &mut [u8; MAX_FRAME],
     ) -> Result<usize, Errno> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         if frame_checks_identity(request) {
             self.sync_identity()?;
         }
@@ -286,7 +290,7 @@ impl DaemonConnection {
         fd: BorrowedFd<'_>,
         reply: &mut [u8; MAX_FRAME],
     ) -> Result<usize, Errno> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         if frame_checks_identity(request) {
             self.sync_identity()?;
         }
@@ -366,6 +370,12 @@ impl DaemonConnection {
             return Err(Errno::EMSGSIZE);
         }
         let (seq, wake) = fast.channel.post_request(request);
+        self.await_channel_reply(fast, seq, wake)?;
+        fast.channel.take_reply(reply)
+    }
+
+    /// Ring the daemon if it sleeps, then wait for the reply to `seq`.
+    fn await_channel_reply(&self, fast: &FastPath, seq: u32, wake: bool) -> Result<(), Errno> {
         if wake {
             eventfd_ring(fast.doorbell.as_fd());
         }
@@ -376,19 +386,59 @@ impl DaemonConnection {
                 }
             }
         }
-        fast.channel.take_reply(reply)
+        Ok(())
     }
 }
 
 impl Transport for DaemonConnection {
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         if frame_checks_identity(request) {
             self.sync_identity()?;
         }
         match &self.fast {
             Some(fast) => self.channel_round_trip(fast, request, reply),
             None => self.socket_round_trip(request, reply),
+        }
+    }
+
+    /// The request is encoded into the connection's one frame buffer and
+    /// copied by its length into the channel page's request slot (or sent
+    /// from it over the socket); the reply is decoded where it lies, in
+    /// the reply slot or the same buffer.
+    fn exchange(
+        &self,
+        encode: &mut dyn FnMut(&mut [u8; MAX_FRAME]) -> usize,
+        decode: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        let mut frame = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
+        let frame: &mut [u8; MAX_FRAME] = &mut frame;
+        // Encoded here first (a copy of its length into the slot after) so
+        // that a call the server judges by identity is preceded by the
+        // caller's current ids.
+        let len = encode(frame).min(MAX_FRAME);
+        if frame_checks_identity(&frame[..len]) {
+            self.sync_identity()?;
+        }
+        match &self.fast {
+            Some(fast) => {
+                let (seq, wake) = fast.channel.post_request(&frame[..len]);
+                self.await_channel_reply(fast, seq, wake)?;
+                fast.channel.read_reply(decode)
+            }
+            None => {
+                self.socket
+                    .send(&frame[..len])
+                    .map_err(|_| Errno::ENOTCONN)?;
+                match self.socket.recv(frame)? {
+                    Datagram::Frame { copied, len } if copied == len => {
+                        decode(&frame[..copied]);
+                        Ok(())
+                    }
+                    Datagram::Frame { .. } => Err(Errno::EMSGSIZE),
+                    Datagram::Closed => Err(Errno::ENOTCONN),
+                }
+            }
         }
     }
 }

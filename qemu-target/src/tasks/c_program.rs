@@ -47,7 +47,7 @@ pub(crate) fn as_process(
             return -1;
         }
     };
-    let client = Client::new(IpcTransport { conn });
+    let client = Client::new(IpcTransport::new(conn));
     if let Err(e) = client.hello(None) {
         println!("c-program: {name}: hello: {e:?}");
         return -1;

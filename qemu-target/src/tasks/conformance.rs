@@ -57,9 +57,7 @@ pub struct Board {
 
 impl Board {
     fn connect(&self, uid: u32, gid: u32, ticket: Option<u64>) -> Result<Process, Errno> {
-        let channel = IpcTransport {
-            conn: sys::connect(self.memsrv, uid, gid)?,
-        };
+        let channel = IpcTransport::new(sys::connect(self.memsrv, uid, gid)?);
         let client = Client::new(channel);
         let pid = client.hello(ticket)?.pid;
         Ok(Process { pid, client })

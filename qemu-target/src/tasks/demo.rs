@@ -132,9 +132,7 @@ fn time_round_trips(client: &Client<IpcTransport>) -> Result<(), Errno> {
 
 fn demo(memsrv: usize, started: u64) -> Result<(), Errno> {
     start_servers(memsrv)?;
-    let client = Client::new(IpcTransport {
-        conn: sys::connect(memsrv, 0, 0)?,
-    });
+    let client = Client::new(IpcTransport::new(sys::connect(memsrv, 0, 0)?));
     let me = client.hello(None)?;
     println!("demo: process {} connected", me.pid);
     map_things(&client, started)?;

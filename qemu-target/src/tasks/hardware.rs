@@ -37,7 +37,7 @@ fn errno(what: &str) -> impl Fn(Errno) -> String + '_ {
 
 fn process(memsrv: usize) -> Result<Client<IpcTransport>, String> {
     let conn = sys::connect(memsrv, 0, 0).map_err(errno("connect"))?;
-    let client = Client::new(IpcTransport { conn });
+    let client = Client::new(IpcTransport::new(conn));
     client.hello(None).map_err(errno("hello"))?;
     Ok(client)
 }

@@ -28,9 +28,7 @@ const LUA_STACK: usize = 256 << 10;
 
 /// Read the script off romfs through memsrv.
 fn read_script(memsrv: usize) -> Result<Vec<u8>, Errno> {
-    let client = Client::new(IpcTransport {
-        conn: sys::connect(memsrv, 0, 0)?,
-    });
+    let client = Client::new(IpcTransport::new(sys::connect(memsrv, 0, 0)?));
     client.hello(None)?;
     let fd = client.open(SCRIPT, 0, 0)?;
     let mut script = Vec::new();

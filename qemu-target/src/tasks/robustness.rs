@@ -20,9 +20,9 @@ type Check = Result<(), String>;
 /// One anonymous mapping made and undone by a fresh process: memsrv still
 /// serves.
 fn memsrv_serves(memsrv: usize) -> Check {
-    let client = Client::new(IpcTransport {
-        conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
-    });
+    let client = Client::new(IpcTransport::new(
+        sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
+    ));
     client.hello(None).map_err(|e| format!("hello: {e:?}"))?;
     let flags = MAP_PRIVATE | MAP_ANONYMOUS;
     let a = client
