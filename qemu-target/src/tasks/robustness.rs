@@ -79,16 +79,16 @@ fn bad_arguments_are_errors(memsrv: usize) -> Check {
 /// so only the per-boot secret can make the tickets differ. The child is
 /// claimed and ends at once, so the printed ticket opens nothing.
 fn clone_ticket(memsrv: usize) -> Check {
-    let client = Client::new(IpcTransport {
-        conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
-    });
+    let client = Client::new(IpcTransport::new(
+        sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
+    ));
     client.hello(None).map_err(|e| format!("hello: {e:?}"))?;
     let (_, ticket) = client
         .clone_process(protocol::linux::SIGCHLD)
         .map_err(|e| format!("clone: {e:?}"))?;
-    let child = Client::new(IpcTransport {
-        conn: sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
-    });
+    let child = Client::new(IpcTransport::new(
+        sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
+    ));
     child
         .hello(Some(ticket))
         .map_err(|e| format!("hello with the ticket: {e:?}"))?;
