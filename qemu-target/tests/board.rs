@@ -8,39 +8,22 @@
 //! Without them the test says so and skips the board, unless
 //! `NOMMU_REQUIRE_BOARD=1` (as CI sets) makes that a failure.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{board_sh, board_tools_present, run_with_deadline, workspace, Run};
+use std::time::Duration;
 
 /// Everything on the board (boot, ~120 vectors, the device checks, the C
 /// program) finishes in seconds; a hang ends here.
 const DEADLINE: Duration = Duration::from_secs(300);
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("qemu-target lives in the workspace")
-        .to_path_buf()
-}
-
 /// Build the test image (feature `suite`) with the outer cargo's
 /// environment cleared (the script uses Debian's toolchain).
 fn build_test_image() {
-    let script = workspace().join("scripts").join("board.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script).arg("build").env("BOARD_FEATURES", "suite");
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if (key.starts_with("CARGO") && key != "CARGO_HOME")
-            || key.starts_with("RUSTC")
-            || key.starts_with("RUSTUP")
-            || ["MAKEFLAGS", "MFLAGS", "RUSTFLAGS"].contains(&key.as_str())
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd.output().expect("run scripts/board.sh build");
+    let out = board_sh(&["build"])
+        .env("BOARD_FEATURES", "suite")
+        .output()
+        .expect("run scripts/board.sh build");
     assert!(
         out.status.success(),
         "building the board image failed:\n{}{}",
@@ -49,110 +32,17 @@ fn build_test_image() {
     );
 }
 
-struct Run {
-    console: String,
-    status: Option<i32>,
-    timed_out: bool,
-}
-
 /// Boot the image last built through `scripts/board.sh boot`, which
 /// writes the flash and disk images (romfs with `/rom/t` in bank 0 behind
 /// the boot stub, the NOR chip in bank 1, the virtio-blk disk) and execs
 /// QEMU, so killing the child ends QEMU.
 fn boot() -> Run {
-    let mut child = Command::new("bash")
-        .arg(workspace().join("scripts").join("board.sh"))
-        .arg("boot")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run scripts/board.sh boot");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
-        out
-    });
-    let started = Instant::now();
-    let (status, timed_out) = loop {
-        if let Some(status) = child.try_wait().expect("wait for qemu") {
-            break (status.code(), false);
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break (None, true);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let mut console = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
-    console.push_str(&err);
-    Run {
-        console,
-        status,
-        timed_out,
-    }
-}
-
-/// The tools the board's build and boot use that are not on this machine.
-fn missing_tools() -> Vec<&'static str> {
-    let on_path = |name: &str| {
-        std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-            .unwrap_or(false)
-    };
-    let mut missing = Vec::new();
-    for (tool, present) in [
-        ("qemu-system-riscv64", on_path("qemu-system-riscv64")),
-        (
-            "riscv64-unknown-elf-gcc",
-            on_path("riscv64-unknown-elf-gcc"),
-        ),
-        ("ld.lld", on_path("ld.lld")),
-        ("genromfs", on_path("genromfs")),
-        ("/usr/bin/cargo", Path::new("/usr/bin/cargo").is_file()),
-        ("/usr/bin/rustc", Path::new("/usr/bin/rustc").is_file()),
-    ] {
-        if !present {
-            missing.push(tool);
-        }
-    }
-    missing
-}
-
-/// Whether to boot the board: yes when its tools are here; else skip with
-/// a message, or fail when `NOMMU_REQUIRE_BOARD=1`.
-fn board_tools_present() -> bool {
-    let missing = missing_tools();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!(
-        "the board is not tested: {} not found (scripts/setup-debian.sh --board installs them)",
-        missing.join(", ")
-    );
-    let required = std::env::var("NOMMU_REQUIRE_BOARD").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{message}; NOMMU_REQUIRE_BOARD=1 requires the board"
-    );
-    // Straight to stderr: the harness would hide an eprintln! of a test
-    // that passes.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {message}; set NOMMU_REQUIRE_BOARD=1 to make this a failure"
-    );
-    false
+    run_with_deadline(board_sh(&["boot"]), DEADLINE)
 }
 
 #[test]
 fn the_board_runs_every_suite_and_powers_off_with_success() {
-    if !board_tools_present() {
+    if !board_tools_present("the board") {
         return;
     }
     build_test_image();
