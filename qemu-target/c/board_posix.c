@@ -33,6 +33,10 @@ void *memalign(size_t align, size_t size) { return nommu_aligned_alloc(align, si
 
 void _exit(int code) { board_task_exit(code); }
 
+/* picolibc's exit() runs the fini array and then _fini, which a bare image
+ * has no other source of: nothing is left to finish here. */
+void _fini(void) {}
+
 /* One process per task; the board has no signals to deliver, so a signal
  * sent to oneself (raise, abort) ends the task like a fatal one would. */
 pid_t getpid(void) { return 1; }

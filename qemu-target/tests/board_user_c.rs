@@ -66,14 +66,16 @@ fn a_users_c_file_runs_on_the_board_and_its_exit_code_is_the_status() {
     );
     assert_eq!(run.status, Some(0), "{}", run.console);
 
-    // A program returning 7: its output, `exited 7`, and QEMU's status 7.
+    // A program ending with exit(7) (picolibc's exit, atexit handlers run):
+    // its output, `exited 7`, and QEMU's status 7.
     let dir = std::env::temp_dir().join(format!("board-user-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let failing = dir.join("fails.c");
     std::fs::write(
         &failing,
-        "#include <stdio.h>\n\
-         int main(void) { printf(\"fails.c: returning 7\\n\"); return 7; }\n",
+        "#include <stdio.h>\n#include <stdlib.h>\n\
+         static void bye(void) { printf(\"fails.c: atexit ran\\n\"); }\n\
+         int main(void) { atexit(bye); printf(\"fails.c: returning 7\\n\"); exit(7); }\n",
     )
     .expect("write fails.c");
     let run = run_program(failing.to_str().expect("a UTF-8 temporary path"));
@@ -81,7 +83,9 @@ fn a_users_c_file_runs_on_the_board_and_its_exit_code_is_the_status() {
     assert!(!run.timed_out, "the board hung:\n{}", run.console);
     let console = lines(&run.console);
     assert!(
-        console.contains(&"fails.c: returning 7") && console.contains(&"board: fails.c exited 7"),
+        console.contains(&"fails.c: returning 7")
+            && console.contains(&"fails.c: atexit ran")
+            && console.contains(&"board: fails.c exited 7"),
         "{}",
         run.console
     );
