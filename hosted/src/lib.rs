@@ -11,3 +11,10 @@ pub mod cli;
 pub mod daemon;
 pub mod hostdir;
 pub mod threads;
+
+/// A secret drawn for one start (clone tickets, in both homes): std's
+/// `RandomState` keys come from the host's random source (`getrandom`).
+pub fn fresh_secret() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
+}

@@ -133,7 +133,7 @@ impl ThreadsHome {
     pub fn start_tuned(mut config: Config, tuning: Tuning) -> Result<Self, Errno> {
         let arena = Arc::new(Arena::new(config.arena_size)?);
         config.arena_base = arena.base();
-        config.ticket_secret ^= fresh_secret();
+        config.ticket_secret ^= crate::fresh_secret();
         let server = MemoryServer::new(config, ArenaMemory(Arc::clone(&arena)))?;
         let (queue, received) = unbounded();
         let bell = Arc::new(Doorbell::default());
@@ -256,13 +256,6 @@ impl ThreadsHome {
             None => Ok(()),
         }
     }
-}
-
-/// A secret drawn for one start: std's `RandomState` keys come from the
-/// host's random source (`getrandom`).
-pub fn fresh_secret() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id())
 }
 
 impl Drop for ThreadsHome {

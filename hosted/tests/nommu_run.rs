@@ -3,48 +3,17 @@
 //! memsrvd get the no-MMU answers, and the report at exit lists what they
 //! left mapped and counts the calls served and refused.
 
+#[path = "common/daemon.rs"]
+mod daemon;
+
+use daemon::workspace;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The workspace root.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("hosted lives in the workspace")
-        .to_path_buf()
-}
-
-/// Build the library with `features` as a cdylib once per test process,
-/// in its own target directory `dir`, with the outer cargo's environment
-/// cleared so the nested build neither inherits its settings nor waits on
-/// its lock; returns the `libnommu.so` it made.
+/// `libnommu.so` with `features`, built into `target/<dir>`.
 fn build_so(dir: &str, features: &str) -> PathBuf {
-    let root = workspace();
-    let target = root.join("target").join(dir);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["rustc", "-p", "libc-shim", "--lib", "--release"])
-        .args(["--features", features, "--crate-type", "cdylib"])
-        .arg("--target-dir")
-        .arg(&target);
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
-        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd.output().expect("run cargo for libnommu.so");
-    assert!(
-        out.status.success(),
-        "building libnommu.so ({features}) failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lib = target.join("release").join("libnommu.so");
-    assert!(lib.exists(), "{} missing", lib.display());
-    lib
+    daemon::build_shim(dir, features, "cdylib")
 }
 
 /// `libnommu.so` as `scripts/install.sh` builds it (feature `posix`).

@@ -75,7 +75,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         arena_size: options.arena_size,
         nr_trim_pages: options.nr_trim_pages,
         allow_uninitialized: options.allow_uninitialized,
-        ticket_secret: ticket_secret(),
+        ticket_secret: crate::fresh_secret(),
         first_pid: FIRST_SERVER_PID,
         driver_timeout_ms: options.driver_timeout_ms,
         strict_mremap: options.strict_mremap,
@@ -244,10 +244,4 @@ fn welcome_as(
         return false;
     }
     true
-}
-
-/// A per-run secret for clone tickets, so they cannot be guessed.
-fn ticket_secret() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id())
 }

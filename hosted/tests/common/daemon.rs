@@ -188,47 +188,48 @@ pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// Build `libnommu.a` (features `posix` and `malloc`) once per test process, in its own
-/// target directory, with the outer cargo's environment cleared so the
-/// nested build neither inherits its settings nor waits on its lock.
+/// Build the shim as `crate_type` (`staticlib` or `cdylib`) with
+/// `features` into `target/<dir>`, with the outer cargo's environment
+/// cleared so the nested build neither inherits its settings nor waits on
+/// its lock; returns the library file (`libnommu.a` or `libnommu.so`).
+pub fn build_shim(dir: &str, features: &str, crate_type: &str) -> PathBuf {
+    let root = workspace();
+    let target = root.join("target").join(dir);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["rustc", "-p", "libc-shim", "--lib", "--release"])
+        .args(["--features", features, "--crate-type", crate_type])
+        .arg("--target-dir")
+        .arg(&target);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
+        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd.output().expect("run cargo for libnommu");
+    assert!(
+        out.status.success(),
+        "building libnommu ({crate_type}, {features}) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = if crate_type == "cdylib" {
+        "libnommu.so"
+    } else {
+        "libnommu.a"
+    };
+    let lib = target.join("release").join(file);
+    assert!(lib.exists(), "{} missing", lib.display());
+    lib
+}
+
+/// `libnommu.a` (features `posix` and `malloc`), built once per test
+/// process.
 pub fn libnommu() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let root = workspace();
-        let target = root.join("target").join("nommu-shim");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args([
-                "rustc",
-                "-p",
-                "libc-shim",
-                "--lib",
-                "--release",
-                "--features",
-                "posix,malloc",
-                "--crate-type",
-                "staticlib",
-            ])
-            .arg("--target-dir")
-            .arg(&target);
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
-            if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.output().expect("run cargo for libnommu.a");
-        assert!(
-            out.status.success(),
-            "building libnommu.a failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = target.join("release").join("libnommu.a");
-        assert!(lib.exists(), "{} missing", lib.display());
-        lib
-    })
+    LIB.get_or_init(|| build_shim("nommu-shim", "posix,malloc", "staticlib"))
 }
 
 /// Compile `hosted/tests/c/<name>.c` against `libnommu.a`, once per test
