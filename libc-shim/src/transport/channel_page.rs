@@ -167,11 +167,15 @@ impl ChannelPage {
         self.publish_request(len)
     }
 
-    /// Encode the next request straight into the request slot (`encode`
-    /// returns the frame's length) and publish it as [`post_request`]
-    /// does.
+    /// Write the next request straight into the request slot (`encode`
+    /// returns the length to publish) and publish it as [`post_request`]
+    /// does. Only the tests use it, to play a client that leaves bytes in
+    /// the slot past what it posts; the connection encodes into its own
+    /// frame first, since a call the server judges by identity must be
+    /// preceded by the caller's ids before the request is published.
     ///
     /// [`post_request`]: ChannelPage::post_request
+    #[cfg(test)]
     pub fn post_request_with(
         &self,
         encode: impl FnOnce(&mut [u8; MAX_FRAME]) -> usize,
