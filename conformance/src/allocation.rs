@@ -19,7 +19,7 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 63, section: S, name: "MAP_UNINITIALIZED not permitted: zeroed", run: v63_uninitialized_zeroed },
 ];
 
-fn v57_trimmed(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v57_trimmed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages");
@@ -29,7 +29,7 @@ fn v57_trimmed(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v58_no_trim(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v58_no_trim(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let before = p.mmap_copy_kb()?;
@@ -40,7 +40,7 @@ fn v58_no_trim(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v59_trim_threshold(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v59_trim_threshold(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 4)?;
     for (pages, kb) in [(5u64, 32i64), (9, 36), (3, 16)] {
@@ -53,8 +53,7 @@ fn v59_trim_threshold(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// Another process writes pages and frees them; a new anonymous mapping
 /// of the same size (very likely the same pages) reads zero.
-fn v60_reused_pages_zeroed(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v60_reused_pages_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     let b = Process::spawn(harness)?;
     let len = 8 * P;
     let old = ok!(b.anon(len), "B: mmap 8 pages");
@@ -66,7 +65,7 @@ fn v60_reused_pages_zeroed(harness: &mut dyn Harness) -> Result<(), Failure> {
     expect_filled(harness, new, len, 0, "A's fresh mapping")
 }
 
-fn v61_unaligned_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v61_unaligned_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = ok!(p.anon(100), "mmap 100 bytes");
@@ -77,7 +76,7 @@ fn v61_unaligned_length(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v62_negative_trim(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v62_negative_trim(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let value = p.nr_trim_pages()?;
     ensure_errno!(
@@ -95,8 +94,7 @@ fn v62_negative_trim(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// Pages are dirtied and freed first, so a mapping that skipped the zero
 /// fill would show it.
-fn v63_uninitialized_zeroed(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v63_uninitialized_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let len = 4 * P;
     let old = ok!(p.anon(len), "mmap 4 pages");

@@ -23,8 +23,7 @@ fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
     Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
 }
 
-fn v120_per_mapping_hooks(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v120_per_mapping_hooks(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let p = Process::spawn(harness)?;
     let start = tst.counters();
@@ -49,8 +48,7 @@ fn v120_per_mapping_hooks(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// The spec's `0x50000000` is the device's base.
-fn v121_default_caps(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v121_default_caps(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: None,
         get_unmapped_area: Some(Ok(())),
@@ -76,8 +74,7 @@ fn v121_default_caps(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// The direct ramdisk's array is [`Landmark::RamdiskArray`].
-fn v122_ramdisk(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v122_ramdisk(harness: &dyn Harness) -> Result<(), Failure> {
     let array = landmark(harness, Landmark::RamdiskArray)?;
     let p = Process::spawn(harness)?;
     let fd = open(&p, RAMDISK, O_RDONLY)?;

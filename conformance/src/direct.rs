@@ -56,8 +56,7 @@ fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
 const DCRW: u8 = caps::DIRECT | caps::COPY | caps::READ | caps::WRITE;
 
 /// `/rom/t`'s data is the spec's `0x40001230` ([`Landmark::RomTData`]).
-fn v22_rom_xip(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v22_rom_xip(harness: &dyn Harness) -> Result<(), Failure> {
     let t = landmark(harness, Landmark::RomTData)?;
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
@@ -90,8 +89,7 @@ fn v22_rom_xip(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v23_rom_private_rw(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v23_rom_private_rw(harness: &dyn Harness) -> Result<(), Failure> {
     let t = landmark(harness, Landmark::RomTData)?;
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
@@ -119,8 +117,7 @@ fn v23_rom_private_rw(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// The R and R|X mappings share one region: one line in `/proc/maps`.
-fn v24_rom_rx(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v24_rom_rx(harness: &dyn Harness) -> Result<(), Failure> {
     let t = landmark(harness, Landmark::RomTData)?;
     let p = Process::spawn(harness)?;
     let q = Process::spawn(harness)?;
@@ -141,8 +138,7 @@ fn v24_rom_rx(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v25_shared_rw_without_write(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v25_shared_rw_without_write(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: Some(caps::DIRECT | caps::COPY | caps::READ),
         ..TestDevConfig::default()
@@ -166,8 +162,7 @@ fn gua_fails(errno: Errno) -> TestDevConfig {
     }
 }
 
-fn v26_gua_enosys_private(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v26_gua_enosys_private(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, gua_fails(Errno::ENOSYS))?;
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
@@ -180,8 +175,7 @@ fn v26_gua_enosys_private(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v27_gua_enosys_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v27_gua_enosys_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let _tst = Tst::set(harness, gua_fails(Errno::ENOSYS))?;
     let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;
@@ -193,8 +187,7 @@ fn v27_gua_enosys_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v28_gua_einval(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v28_gua_einval(harness: &dyn Harness) -> Result<(), Failure> {
     let _tst = Tst::set(harness, gua_fails(Errno::EINVAL))?;
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
@@ -211,8 +204,7 @@ fn v28_gua_einval(harness: &mut dyn Harness) -> Result<(), Failure> {
 /// The shared request comes first: a private read-only copy would be
 /// shareable, and a later `MAP_SHARED` request of the same range lands on
 /// it (§3.2) instead of asking the device.
-fn v29_mmap_enosys(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v29_mmap_enosys(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: Some(DCRW),
         mmap: Err(Errno::ENOSYS),
@@ -233,8 +225,7 @@ fn v29_mmap_enosys(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v30_mmap_eio(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v30_mmap_eio(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         mmap: Err(Errno::EIO),
         ..TestDevConfig::default()
@@ -253,8 +244,7 @@ fn v30_mmap_eio(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v31_private_without_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v31_private_without_copy(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: Some(caps::DIRECT | caps::READ),
         ..TestDevConfig::default()
@@ -270,8 +260,7 @@ fn v31_private_without_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v32_rx_without_exec(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v32_rx_without_exec(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: Some(caps::DIRECT | caps::COPY | caps::READ),
         ..TestDevConfig::default()
@@ -297,8 +286,7 @@ pub(super) fn data_or_zero(i: u64) -> u8 {
     }
 }
 
-fn v33_copy_past_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v33_copy_past_eof(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let x = p.open_map(DATA_F, O_RDONLY, 12288, R, MAP_PRIVATE, 0)?;
     expect_bytes(
@@ -311,8 +299,7 @@ fn v33_copy_past_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v34_copy_beyond_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v34_copy_beyond_eof(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_F, O_RDONLY)?;
     let x = ok!(
@@ -323,8 +310,7 @@ fn v34_copy_beyond_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v35_memfs_shared_aliases(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v35_memfs_shared_aliases(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/s", 8192)?;
     let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
@@ -343,8 +329,7 @@ fn v35_memfs_shared_aliases(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v36_memfs_written_pages(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v36_memfs_written_pages(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/w", 0)?;
     let data = vec![0x5au8; 3 * P as usize];
@@ -365,7 +350,7 @@ fn v36_memfs_written_pages(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v37_memfs_shared_past_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v37_memfs_shared_past_eof(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/s", 8192)?;
     ensure_errno!(
@@ -376,8 +361,7 @@ fn v37_memfs_shared_past_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v38_rom_beyond_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v38_rom_beyond_eof(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = open(&p, ROM_T, O_RDONLY)?;
     ensure_errno!(
@@ -395,8 +379,7 @@ fn v38_rom_beyond_eof(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// "Contents = flash contents": compared with what `pread` of the device
 /// gives.
-fn v39_mtd_flash(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v39_mtd_flash(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = open(&p, MTD1, O_RDONLY)?;
     ensure_errno!(
@@ -430,7 +413,7 @@ fn v39_mtd_flash(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v40_mtd_rom_private(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v40_mtd_rom_private(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = open(&p, MTD0, O_RDONLY)?;
     ensure_errno!(
@@ -443,8 +426,7 @@ fn v40_mtd_rom_private(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// The spec's physical address `0x20000000` is a page-aligned address of
 /// this home's memory ([`Landmark::DevMemWindow`]).
-fn v41_dev_mem_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v41_dev_mem_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let window = landmark(harness, Landmark::DevMemWindow)?;
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
@@ -459,8 +441,7 @@ fn v41_dev_mem_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v42_dev_mem_private(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v42_dev_mem_private(harness: &dyn Harness) -> Result<(), Failure> {
     let window = landmark(harness, Landmark::DevMemWindow)?;
     let p = Process::spawn(harness)?;
     let fd = open(&p, MEM, O_RDWR)?;
@@ -472,8 +453,7 @@ fn v42_dev_mem_private(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v43_dev_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v43_dev_zero(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let fd = open(&p, ZERO, O_RDWR)?;
@@ -497,8 +477,7 @@ fn v43_dev_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v44_shared_anon_is_private(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v44_shared_anon_is_private(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let shared_anon = MAP_SHARED | MAP_ANONYMOUS;

@@ -48,7 +48,7 @@ pub fn wait_request(uaddr: u64, op: u32, val: u32) -> Request {
     }
 }
 
-fn v102_misaligned(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v102_misaligned(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let x = ok!(p.anon(P), "mmap 1 page");
     ensure_errno!(
@@ -64,7 +64,7 @@ fn v102_misaligned(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v103_unmapped(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v103_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     // `y` is mapped first, so it cannot take `x`'s place once `x` goes.
     let y = ok!(p.anon(P), "mmap a page");
@@ -99,8 +99,7 @@ fn v103_unmapped(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// `/dev/mem` is the home's [`Landmark::DevMemWindow`] (as in vector 41).
-fn v104_io_mapping(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v104_io_mapping(harness: &dyn Harness) -> Result<(), Failure> {
     let window = landmark(harness, Landmark::DevMemWindow)?;
     let p = Process::spawn(harness)?;
     let fd = ok!(p.open(MEM, O_RDWR), "open /dev/mem");
@@ -136,8 +135,7 @@ fn woken(reply: Result<Reply, Errno>) -> Result<(), Failure> {
     }
 }
 
-fn v105_shm_processes(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v105_shm_processes(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let id = ok!(a.client().shmget(0x105, 4, IPC_CREAT | 0o666), "A: shmget");
@@ -159,8 +157,7 @@ fn v105_shm_processes(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v106_threads(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v106_threads(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let w = ok!(parent.anon(P), "mmap 1 page");
     let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
@@ -180,8 +177,7 @@ fn v106_threads(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v107_value_changed(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v107_value_changed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let x = ok!(p.anon(P), "mmap 1 page");
     ok!(harness.write(x, &7u32.to_ne_bytes()), "the word = 7");

@@ -213,7 +213,7 @@ pub struct Vector {
     pub section: Section,
     /// What it checks, briefly.
     pub name: &'static str,
-    pub run: fn(&mut dyn Harness) -> Result<(), Failure>,
+    pub run: fn(&dyn Harness) -> Result<(), Failure>,
 }
 
 impl core::fmt::Debug for Vector {

@@ -28,8 +28,7 @@ pub const DEFERRED: &[Deferred] = &[
     Deferred { id: 101, section: S, needs: "RLIMIT_FSIZE and SIGXFSZ: the protocol has no resource limits and no signals" },
 ];
 
-fn v96_shared_address(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let fa = a.fresh_file("/dev/shm/a", 8192)?;
@@ -50,7 +49,7 @@ fn v96_shared_address(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v97_shrink_under_mapping(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v97_shrink_under_mapping(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/dev/shm/a", 8192)?;
     let x = ok!(
@@ -72,7 +71,7 @@ fn v97_shrink_under_mapping(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v98_shrink(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v98_shrink(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/dev/shm/b", 8192)?;
     ok!(
@@ -89,7 +88,7 @@ fn v98_shrink(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v99_grow(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v99_grow(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/dev/shm/c", 8192)?;
     ok!(
@@ -108,7 +107,7 @@ fn v99_grow(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// The wire's length is 64 bits, so this is the 64-bit-length truncate
 /// call the spec asks for. 8 MiB needs order 11, above the maximum 10.
-fn v100_too_big(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v100_too_big(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     for (name, size) in [("5 GiB", 5u64 << 30), ("8 MiB", 8 << 20)] {
         let fd = p.fresh_file("/dev/shm/big", 0)?;

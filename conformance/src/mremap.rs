@@ -27,7 +27,7 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 83, section: S, name: "a traced private read-only file mapping can be resized", run: v83_traced },
 ];
 
-fn v74_shrink_grow(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v74_shrink_grow(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let c = p.client();
@@ -45,7 +45,7 @@ fn v74_shrink_grow(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v75_no_move(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v75_no_move(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ensure_errno!(
@@ -62,7 +62,7 @@ fn v75_no_move(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v76_bound_is_mapped_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v76_bound_is_mapped_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages (8 allocated)");
@@ -75,7 +75,7 @@ fn v76_bound_is_mapped_length(harness: &mut dyn Harness) -> Result<(), Failure> 
     Ok(())
 }
 
-fn v77_old_len_mismatch(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v77_old_len_mismatch(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ensure_errno!(
@@ -86,7 +86,7 @@ fn v77_old_len_mismatch(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v78_shareable(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v78_shareable(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_errno!(
@@ -97,7 +97,7 @@ fn v78_shareable(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v79_private_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v79_private_copy(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, RW, MAP_PRIVATE, 0)?;
     ensure_eq!(
@@ -109,7 +109,7 @@ fn v79_private_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v80_fixed(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v80_fixed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let b = a + 16 * P;
@@ -131,7 +131,7 @@ fn v80_fixed(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v81_bad_arguments(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v81_bad_arguments(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let c = p.client();
@@ -154,7 +154,7 @@ fn v81_bad_arguments(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v82_munmap_after_shrink(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v82_munmap_after_shrink(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ok!(p.client().mremap(a, 4 * P, 2 * P, 0, 0), "mremap 4P -> 2P");
@@ -169,8 +169,7 @@ fn v82_munmap_after_shrink(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v83_traced(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v83_traced(harness: &dyn Harness) -> Result<(), Failure> {
     let debugger = Process::spawn(harness)?;
     let t = Process::spawn(harness)?;
     ok!(debugger.client().ptrace_attach(t.pid()), "ptrace attach");

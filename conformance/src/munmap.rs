@@ -66,8 +66,7 @@ fn refused(harness: &dyn Harness, p: &Process<'_>, addr: u64, len: u64) -> Resul
     Ok(())
 }
 
-fn v64_hole(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v64_hole(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = four_pages(harness, &p)?;
     let before = p.mmap_copy_kb()?;
@@ -91,18 +90,17 @@ fn v64_hole(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v65_past_end(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v65_past_end(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     refused(harness, &p, 3 * P, 2 * P)
 }
 
-fn v66_unaligned_start(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v66_unaligned_start(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     refused(harness, &p, 100, P)
 }
 
-fn v67_head(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v67_head(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = four_pages(harness, &p)?;
     let before = p.mmap_copy_kb()?;
@@ -116,8 +114,7 @@ fn v67_head(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v68_tail_with_slack(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v68_tail_with_slack(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let before = p.mmap_copy_kb()?;
@@ -135,7 +132,7 @@ fn v68_tail_with_slack(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v70_unmapped(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v70_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(P), "mmap 1 page");
     ok!(p.munmap(a, P), "munmap");
@@ -144,13 +141,12 @@ fn v70_unmapped(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v71_zero_length(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v71_zero_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     refused(harness, &p, 0, 0)
 }
 
-fn v69_file_copy_whole(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v69_file_copy_whole(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
@@ -162,8 +158,7 @@ fn v69_file_copy_whole(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// The spec's `0x40001230` is [`Landmark::RomTData`].
-fn v72_xip_unaligned(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v72_xip_unaligned(harness: &dyn Harness) -> Result<(), Failure> {
     let t = landmark(harness, Landmark::RomTData)?;
     let p = Process::spawn(harness)?;
     let x = p.open_map(ROM_T, O_RDONLY, 8192, PROT_READ, MAP_PRIVATE, 0)?;
@@ -178,8 +173,7 @@ fn v72_xip_unaligned(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// "A exits" is A's `Exit` (its connection closes with it).
-fn v73_shared_copy_exit(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v73_shared_copy_exit(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let before = b.mmap_copy_kb()?;

@@ -20,7 +20,7 @@ pub const VECTORS: &[Vector] = &[
 
 /// The spec's address 0x00a40000 is wherever the allocator puts the
 /// mapping here; the line is checked for the address returned.
-fn v108_anon_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v108_anon_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(2 * P), "mmap 8192 bytes RW");
     let maps = p.maps()?;
@@ -31,7 +31,7 @@ fn v108_anon_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// Needs `MmapCopy` at 0 before the vector, as the spec's "zero baseline".
-fn v111_meminfo_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v111_meminfo_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     ensure_eq!(before, 0, "MmapCopy baseline (the vector needs 0)");
@@ -48,8 +48,7 @@ fn v111_meminfo_line(harness: &mut dyn Harness) -> Result<(), Failure> {
 /// The spec's 0x00a50000 is wherever the copy lands. The path column is
 /// `25 + 6·sizeof(void*) − 1` (48 on the spec's 32-bit system, 72 with
 /// 8-byte words): the line is padded with spaces to it, then one space.
-fn v109_file_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v109_file_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 3 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let (major, minor) = DATA_DEV;
@@ -65,7 +64,7 @@ fn v109_file_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v110_shared_perms(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v110_shared_perms(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = p.fresh_file("/tmp/s", 8192)?;
     let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
@@ -78,8 +77,7 @@ fn v110_shared_perms(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// Vector 54's two shared mappings of `/dev/tst`: one direct region.
-fn v112_direct_region_listed(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v112_direct_region_listed(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;

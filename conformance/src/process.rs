@@ -27,14 +27,13 @@ pub const DEFERRED: &[Deferred] = &[
     Deferred { id: 118, section: S, needs: "brk" },
 ];
 
-fn v113_fork(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v113_fork(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     ensure_errno!(p.client().fork(), Errno::EINVAL, "fork()");
     Ok(())
 }
 
-fn v114_vfork_child_maps(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v114_vfork_child_maps(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let before = parent.mmap_copy_kb()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
@@ -55,8 +54,7 @@ fn v114_vfork_child_maps(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v115_clone_without_vm(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v115_clone_without_vm(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
     let (pid, ticket) = ok!(parent.client().clone_process(SIGCHLD), "clone(SIGCHLD)");
@@ -84,8 +82,7 @@ fn v115_clone_without_vm(harness: &mut dyn Harness) -> Result<(), Failure> {
 }
 
 /// The debugger attaches first, as `PTRACE_PEEKDATA` requires.
-fn v116_peek(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v116_peek(harness: &dyn Harness) -> Result<(), Failure> {
     let debugger = Process::spawn(harness)?;
     let t = Process::spawn(harness)?;
     let a = ok!(t.anon(P), "target: mmap 1 page");
@@ -115,8 +112,7 @@ fn v116_peek(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v117_poke(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v117_poke(harness: &dyn Harness) -> Result<(), Failure> {
     let debugger = Process::spawn(harness)?;
     let t = Process::spawn(harness)?;
     let u = Process::spawn(harness)?;
@@ -150,8 +146,7 @@ fn v117_poke(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v119_vfork_exec(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v119_vfork_exec(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
     let before = parent.maps()?;

@@ -47,8 +47,7 @@ fn mapped(p: &Process<'_>, prot: u32, pgoff: u64, pages: u64) -> Result<u64, Fai
     ))
 }
 
-fn v45_same_address(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v45_same_address(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let before = a.mmap_copy_kb()?;
@@ -60,8 +59,7 @@ fn v45_same_address(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v46_contained(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v46_contained(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 4)?;
@@ -71,8 +69,7 @@ fn v46_contained(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v47_mismatched(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v47_mismatched(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     mapped(&a, R, 0, 2)?;
@@ -86,7 +83,7 @@ fn v47_mismatched(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v48_mismatched_same_process(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v48_mismatched_same_process(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     mapped(&p, R, 0, 1)?;
     ensure_errno!(
@@ -97,8 +94,7 @@ fn v48_mismatched_same_process(harness: &mut dyn Harness) -> Result<(), Failure>
     Ok(())
 }
 
-fn v49_rw_after_r(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v49_rw_after_r(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 2)?;
@@ -107,8 +103,7 @@ fn v49_rw_after_r(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v50_r_after_rw(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v50_r_after_rw(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let x = mapped(&a, RW, 0, 2)?;
@@ -146,8 +141,7 @@ impl Drop for Rewritten<'_, '_> {
     }
 }
 
-fn v51_stale_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v51_stale_copy(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 2)?;
@@ -165,8 +159,7 @@ fn v51_stale_copy(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v52_traced(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v52_traced(harness: &dyn Harness) -> Result<(), Failure> {
     let debugger = Process::spawn(harness)?;
     let t = Process::spawn(harness)?;
     let u = Process::spawn(harness)?;
@@ -188,8 +181,7 @@ fn v52_traced(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v53_twice_in_one_process(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v53_twice_in_one_process(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let x = mapped(&p, R, 0, 2)?;
@@ -210,8 +202,7 @@ fn v53_twice_in_one_process(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// The spec's `0x50000000` is the test device's base
 /// ([`TestDevControl::base`](super::TestDevControl::base)).
-fn v54_direct_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v54_direct_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
@@ -235,8 +226,7 @@ fn v54_direct_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v55_one_line(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v55_one_line(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let x = mapped(&a, R, 0, 2)?;
@@ -251,8 +241,7 @@ fn v55_one_line(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v56_duplicate_start(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v56_duplicate_start(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let p = Process::spawn(harness)?;
     let fd = open(&p, TST, O_RDONLY)?;

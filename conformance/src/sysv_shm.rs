@@ -68,7 +68,7 @@ fn stat(p: &Process<'_>, id: i32) -> Result<ShmStat, Failure> {
     Ok(ok!(p.client().shm_stat(id), "shmctl({id}, IPC_STAT)"))
 }
 
-fn v84_size_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v84_size_zero(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     ensure_errno!(
         p.client().shmget(IPC_PRIVATE, 0, IPC_CREAT | 0o600),
@@ -78,7 +78,7 @@ fn v84_size_zero(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v85_too_big(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v85_too_big(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let result = p.client().shmget(IPC_PRIVATE, (4 << 20) + 1, 0o600);
     if let Ok(id) = result {
@@ -88,7 +88,7 @@ fn v85_too_big(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v86_same_address(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v86_same_address(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(p.client().shmat(seg.id, 0, 0), "first shmat");
@@ -103,8 +103,7 @@ fn v86_same_address(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v87_other_process(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v87_other_process(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let seg = Segment::get(&a, K + 1, 8192, IPC_CREAT | 0o600)?;
@@ -125,7 +124,7 @@ fn v87_other_process(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v88_no_address(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v88_no_address(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 2, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -144,7 +143,7 @@ fn v88_no_address(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v89_shmdt(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v89_shmdt(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 3, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -168,7 +167,7 @@ fn v89_shmdt(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v90_rmid_attached(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v90_rmid_attached(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 4, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -202,7 +201,7 @@ fn v90_rmid_attached(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v91_existing_key(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v91_existing_key(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 5, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -224,8 +223,7 @@ fn v91_existing_key(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v92_other_user(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v92_other_user(harness: &dyn Harness) -> Result<(), Failure> {
     let owner = Process::spawn_as(harness, 1, 1)?;
     let other = Process::spawn_as(harness, 2, 2)?;
     let seg = Segment::get(&owner, K + 6, 8192, IPC_CREAT | 0o600)?;
@@ -249,8 +247,7 @@ fn v92_other_user(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v93_modes(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v93_modes(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn_as(harness, 1, 1)?;
     let rw = Segment::get(&p, K + 7, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -278,8 +275,7 @@ fn v93_modes(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v94_last_attacher_exits(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v94_last_attacher_exits(harness: &dyn Harness) -> Result<(), Failure> {
     let watcher = Process::spawn(harness)?;
     let a = Process::spawn(harness)?;
     let id = ok!(a.client().shmget(K + 9, 8192, IPC_CREAT | 0o600), "shmget");
@@ -296,7 +292,7 @@ fn v94_last_attacher_exits(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v95_maps_line(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v95_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(p.client().shmat(seg.id, 0, 0), "shmat");

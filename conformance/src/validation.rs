@@ -59,7 +59,7 @@ macro_rules! refused_vectors {
     ($($(#[$doc:meta])* $name:ident: $errno:ident, $what:literal, |$p:ident| $call:expr;)*) => {
         $(
             $(#[$doc])*
-            fn $name(harness: &mut dyn Harness) -> Result<(), Failure> {
+            fn $name(harness: &dyn Harness) -> Result<(), Failure> {
                 let p = Process::spawn(harness)?;
                 refused(&p, Errno::$errno, $what, |$p| $call)
             }
@@ -80,7 +80,7 @@ refused_vectors! {
     v9_bad_fd: EBADF, "mmap of fd 1234 (not open)", |p| p.client().mmap(0, P, PROT_READ, MAP_PRIVATE, 1234, 0);
 }
 
-fn v2_hint_ignored(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v2_hint_ignored(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let addr = ok!(p.mmap(0x1234_0000, P, RW, PRIVATE_ANON), "mmap with a hint");
     ensure_eq!(addr % P, 0, "alignment of {addr:#x}");
@@ -98,7 +98,7 @@ fn v2_hint_ignored(harness: &mut dyn Harness) -> Result<(), Failure> {
 /// before the descriptor is looked up: with `/data/f`, with a descriptor
 /// that is not open (where the fd test would give `EBADF` if it came
 /// first) and without one.
-fn v8_unaligned_offset(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v8_unaligned_offset(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = ok!(p.open(DATA_F, O_RDONLY), "open {DATA_F}");
     refused(
@@ -121,7 +121,7 @@ fn v8_unaligned_offset(harness: &mut dyn Harness) -> Result<(), Failure> {
     )
 }
 
-fn v19_fixed_noreplace(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v19_fixed_noreplace(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let flags = PRIVATE_ANON | MAP_FIXED_NOREPLACE;
     let addr = ok!(
@@ -157,7 +157,7 @@ fn map_refused(
 macro_rules! map_refused_vectors {
     ($($name:ident: $file:expr, ($len:expr, $prot:expr, $flags:expr), $errno:ident, $what:literal;)*) => {
         $(
-            fn $name(harness: &mut dyn Harness) -> Result<(), Failure> {
+            fn $name(harness: &dyn Harness) -> Result<(), Failure> {
                 map_refused(harness, $file, ($len, $prot, $flags), Errno::$errno, $what)
             }
         )*
@@ -173,7 +173,7 @@ map_refused_vectors! {
     v16_fb_exec: (FB0, O_RDWR), (P, PROT_READ | PROT_EXEC, MAP_SHARED), EINVAL, "SHARED R|X of /dev/fb0";
 }
 
-fn v13_shared_rw_read_only(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v13_shared_rw_read_only(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let writer = p.fresh_file("/tmp/x", 8192)?;
     ok!(p.client().close(writer), "close /tmp/x");
@@ -188,8 +188,7 @@ fn v13_shared_rw_read_only(harness: &mut dyn Harness) -> Result<(), Failure> {
 
 /// The spec's `0x30000000` is the screen base the framebuffer driver got
 /// in this home's arena ([`Landmark::FrameBuffer`]).
-fn v17_fb_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v17_fb_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let screen = landmark(harness, Landmark::FrameBuffer)?;
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
@@ -208,7 +207,7 @@ fn v17_fb_shared(harness: &mut dyn Harness) -> Result<(), Failure> {
 /// second copy-only mount registered `noexec` (the protocol has no
 /// remount). The same request on the executable mount succeeds, so the
 /// refusal is the mount's doing.
-fn v18_noexec(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v18_noexec(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_NOEXEC_F, O_RDONLY)?;
     refused(
@@ -226,8 +225,7 @@ fn v18_noexec(harness: &mut dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v20_no_get_unmapped_area(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v20_no_get_unmapped_area(harness: &dyn Harness) -> Result<(), Failure> {
     let _tst = Tst::set(
         harness,
         TestDevConfig {
@@ -245,8 +243,7 @@ fn v20_no_get_unmapped_area(harness: &mut dyn Harness) -> Result<(), Failure> {
     )
 }
 
-fn v21_no_read(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v21_no_read(harness: &dyn Harness) -> Result<(), Failure> {
     let _tst = Tst::set(
         harness,
         TestDevConfig {
