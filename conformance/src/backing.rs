@@ -3,7 +3,7 @@
 //! the defaults decide what is direct.
 
 use super::env::{TestDevConfig, O_RDONLY, O_RDWR, RAMDISK, RAMDISK_DIRECT, TST};
-use super::support::{landmark, Process, Tst, P, RW};
+use super::support::{landmark, open, Process, Tst, P, RW};
 use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
 use protocol::Errno;
@@ -17,11 +17,6 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 121, section: S, name: "a device declaring no capabilities", run: v121_default_caps },
     Vector { id: 122, section: S, name: "ramdisk: default COPY, or DIRECT over its array", run: v122_ramdisk },
 ];
-
-/// `open(path, flags)` that must succeed.
-fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
-    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
-}
 
 fn v120_per_mapping_hooks(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
@@ -54,9 +49,7 @@ fn v121_default_caps(harness: &dyn Harness) -> Result<(), Failure> {
         get_unmapped_area: Some(Ok(())),
         ..TestDevConfig::default()
     };
-    let tst = Tst::set(harness, config)?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDWR)?;
+    let (tst, p, fd) = Tst::opened(harness, config, O_RDWR)?;
     let x = ok!(p.map_fd(P, RW, MAP_SHARED, fd, 0), "SHARED RW");
     ensure_eq!(x, tst.base(), "SHARED RW address");
     ensure_errno!(

@@ -10,7 +10,7 @@ use super::env::{
     caps, data_f_byte, rom_t_byte, TestDevConfig, DATA_F, DATA_F_LEN, MEM, MTD0, MTD1, O_RDONLY,
     O_RDWR, ROM_T, TST, TST_READ_BYTE, ZERO,
 };
-use super::support::{expect_bytes, expect_filled, fill, landmark, Process, Tst, P, RW};
+use super::support::{expect_bytes, expect_filled, fill, landmark, open, Process, Tst, P, RW};
 use super::{Failure, Harness, Landmark, Section, Vector};
 use alloc::vec;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
@@ -46,11 +46,6 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 43, section: S, name: "/dev/zero: private zero copies only", run: v43_dev_zero },
     Vector { id: 44, section: S, name: "anonymous MAP_SHARED is not shared between processes", run: v44_shared_anon_is_private },
 ];
-
-/// `open(path, flags)` that must succeed.
-fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
-    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
-}
 
 /// The capabilities vectors 26–29 give `/dev/tst`.
 const DCRW: u8 = caps::DIRECT | caps::COPY | caps::READ | caps::WRITE;
@@ -143,9 +138,7 @@ fn v25_shared_rw_without_write(harness: &dyn Harness) -> Result<(), Failure> {
         caps: Some(caps::DIRECT | caps::COPY | caps::READ),
         ..TestDevConfig::default()
     };
-    let _tst = Tst::set(harness, config)?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDWR)?;
+    let (_tst, p, fd) = Tst::opened(harness, config, O_RDWR)?;
     ensure_errno!(
         p.map_fd(P, RW, MAP_SHARED, fd, 0),
         Errno::EINVAL,
@@ -176,9 +169,7 @@ fn v26_gua_enosys_private(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v27_gua_enosys_shared(harness: &dyn Harness) -> Result<(), Failure> {
-    let _tst = Tst::set(harness, gua_fails(Errno::ENOSYS))?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
+    let (_tst, p, fd) = Tst::opened(harness, gua_fails(Errno::ENOSYS), O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_SHARED, fd, 0),
         Errno::ENODEV,
@@ -210,9 +201,7 @@ fn v29_mmap_enosys(harness: &dyn Harness) -> Result<(), Failure> {
         mmap: Err(Errno::ENOSYS),
         ..TestDevConfig::default()
     };
-    let tst = Tst::set(harness, config)?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
+    let (tst, p, fd) = Tst::opened(harness, config, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_SHARED, fd, 0),
         Errno::ENODEV,
@@ -249,9 +238,7 @@ fn v31_private_without_copy(harness: &dyn Harness) -> Result<(), Failure> {
         caps: Some(caps::DIRECT | caps::READ),
         ..TestDevConfig::default()
     };
-    let _tst = Tst::set(harness, config)?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
+    let (_tst, p, fd) = Tst::opened(harness, config, O_RDONLY)?;
     ensure_errno!(
         p.map_fd(P, R, MAP_PRIVATE, fd, 0),
         Errno::ENODEV,
@@ -265,9 +252,7 @@ fn v32_rx_without_exec(harness: &dyn Harness) -> Result<(), Failure> {
         caps: Some(caps::DIRECT | caps::COPY | caps::READ),
         ..TestDevConfig::default()
     };
-    let tst = Tst::set(harness, config)?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
+    let (tst, p, fd) = Tst::opened(harness, config, O_RDONLY)?;
     let x = ok!(
         p.map_fd(P, RX, MAP_PRIVATE, fd, 0),
         "PRIVATE R|X of /dev/tst"

@@ -3,7 +3,7 @@
 
 use super::direct::data_or_zero;
 use super::env::{data_f_byte, TestDevConfig, DATA_F, O_RDONLY, O_RDWR, TST};
-use super::support::{expect_bytes, lines_for, Process, Tst, P, RW};
+use super::support::{expect_bytes, lines_for, open, Process, Tst, P, RW};
 use super::{Failure, Harness, Section, Vector};
 use alloc::vec::Vec;
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ};
@@ -27,11 +27,6 @@ pub const VECTORS: &[Vector] = &[
     Vector { id: 55, section: S, name: "a shared copy is one line of /proc/maps", run: v55_one_line },
     Vector { id: 56, section: S, name: "a direct request over a smaller direct region", run: v56_duplicate_start },
 ];
-
-/// `open(path, flags)` that must succeed.
-fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
-    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
-}
 
 /// `/data/f` mapped `prot`, `MAP_PRIVATE`, `pages` pages from `pgoff`.
 fn map_data(p: &Process<'_>, prot: u32, pgoff: u64, pages: u64) -> Result<u64, Errno> {
@@ -242,9 +237,7 @@ fn v55_one_line(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v56_duplicate_start(harness: &dyn Harness) -> Result<(), Failure> {
-    let tst = Tst::set(harness, TestDevConfig::default())?;
-    let p = Process::spawn(harness)?;
-    let fd = open(&p, TST, O_RDONLY)?;
+    let (tst, p, fd) = Tst::opened(harness, TestDevConfig::default(), O_RDONLY)?;
     let x = ok!(p.map_fd(2 * P, R, MAP_SHARED, fd, 0), "SHARED R pages 0-1");
     let y = ok!(p.map_fd(4 * P, R, MAP_SHARED, fd, 0), "SHARED R pages 0-3");
     ensure_eq!(x, tst.base(), "pages 0-1");

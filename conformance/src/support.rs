@@ -1,6 +1,8 @@
 //! What the vectors share: assertion macros that return a [`Failure`]
-//! naming the line, a process wrapper over the client core, and readers
-//! for the `/proc` texts the vectors measure with.
+//! naming the line, a process wrapper over the client core, the set-up
+//! steps several sections take (opening a file that must open, `/dev/tst`
+//! configured for one vector), and readers for the `/proc` texts the
+//! vectors measure with.
 
 use super::env::{TestDevConfig, TestDevControl, TestDevCounters, O_CREAT, O_RDWR, O_TRUNC};
 use super::{Failure, Harness, Landmark, ProcessConnection};
@@ -337,6 +339,20 @@ impl<'h> Tst<'h> {
         Ok(Self { device })
     }
 
+    /// The home's `/dev/tst` configured as `config`, then a new process
+    /// that opened it with `flags`: how the device vectors begin. The
+    /// guard comes first so that it outlives the process.
+    pub fn opened(
+        harness: &'h dyn Harness,
+        config: TestDevConfig,
+        flags: u32,
+    ) -> Result<(Self, Process<'h>, i32), Failure> {
+        let tst = Self::set(harness, config)?;
+        let p = Process::spawn(harness)?;
+        let fd = open(&p, super::env::TST, flags)?;
+        Ok((tst, p, fd))
+    }
+
     /// Where the device's page 0 lives (the spec's `0x50000000`).
     pub fn base(&self) -> u64 {
         self.device.base()
@@ -374,6 +390,11 @@ impl Drop for Tst<'_> {
     fn drop(&mut self) {
         self.device.configure(TestDevConfig::default());
     }
+}
+
+/// `open(path, flags)` that must succeed.
+pub fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
+    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
 }
 
 /// The home's address for a landmark of the test environment.

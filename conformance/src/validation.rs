@@ -3,7 +3,7 @@
 use super::env::{
     caps, TestDevConfig, DATA_F, DATA_NOEXEC_F, FB0, O_RDONLY, O_RDWR, O_WRONLY, PIPE, SOCKET, TST,
 };
-use super::support::{landmark, ranges_within, Process, Tst, P, PRIVATE_ANON, RW};
+use super::support::{landmark, open, ranges_within, Process, Tst, P, PRIVATE_ANON, RW};
 use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
@@ -131,11 +131,6 @@ fn v19_fixed_noreplace(harness: &dyn Harness) -> Result<(), Failure> {
     ensure_eq!(addr % P, 0, "alignment of {addr:#x}");
     ok!(p.munmap(addr, P), "munmap");
     Ok(())
-}
-
-/// `open(path, flags)` that must succeed.
-fn open(p: &Process<'_>, path: &str, flags: u32) -> Result<i32, Failure> {
-    Ok(ok!(p.open(path, flags), "open({path:?}, {flags:#o})"))
 }
 
 /// In a fresh process, `path` opened with `open_flags` and mapped from
