@@ -103,7 +103,7 @@ pub(super) fn env_with(tweak: impl FnOnce(&mut crate::Config)) -> Rig {
 
 /// `/dev/tst` with these capabilities: every method, a close hook,
 /// `get_unmapped_area` → 0x50000000 + pgoff·P, reads of 0xAA.
-fn tst(caps: u8) -> FakeObject {
+pub(super) fn tst(caps: u8) -> FakeObject {
     let mut o = FakeObject::new(
         0,
         ObjectKind::CharDevice,

@@ -29,7 +29,6 @@ mod mappings;
 mod processes;
 
 const PAGES: u64 = 512;
-const TST_BASE: u64 = 0x5000_0000;
 const TST_PAGES: u64 = 4;
 const MEM_FILES: [&str; 3] = ["/tmp/a", "/tmp/b", "/tmp/c"];
 const DATA_FILES: [&str; 2] = ["/data/f", "/data/g"];
@@ -148,6 +147,19 @@ impl Model {
     fn id(&mut self) -> u64 {
         self.next += 1;
         self.next
+    }
+
+    /// A new address space with one user; returns its id.
+    fn new_mm(&mut self) -> u64 {
+        let mm = self.id();
+        self.mms.insert(
+            mm,
+            MMm {
+                maps: BTreeMap::new(),
+                users: 1,
+            },
+        );
+        mm
     }
 
     fn alive(&self, key: Key) -> bool {
@@ -348,19 +360,10 @@ impl Walk {
             Dev::Tst => {
                 self.r.driver(c, "/dev/tst", (0xa, 1), false, false);
                 self.r.add(c, "", |_, _| {
-                    let mut o = FakeObject::new(
-                        0,
-                        ObjectKind::CharDevice,
-                        Some(0x01 | 0x08 | 0x10 | 0x20),
-                        DriverOps::MMAP
-                            | DriverOps::READ
-                            | DriverOps::WRITE
-                            | DriverOps::GET_UNMAPPED_AREA
-                            | DriverOps::CLOSE_VMA,
-                        Store::Window { base: TST_BASE },
-                    );
+                    // The §14.0 device of the file tests, cut to a few
+                    // pages so that the walk reaches its end.
+                    let mut o = super::files::tst(0x01 | 0x08 | 0x10 | 0x20);
                     o.info.size = TST_PAGES * P;
-                    o.read_fill = Some(0xAA);
                     o
                 });
             }

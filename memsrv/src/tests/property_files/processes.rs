@@ -7,14 +7,7 @@ impl Walk {
     pub(super) fn op_new_process(&mut self) {
         let c = self.client();
         let pid = self.r.process(c, 0);
-        let mm = self.m.id();
-        self.m.mms.insert(
-            mm,
-            MMm {
-                maps: BTreeMap::new(),
-                users: 1,
-            },
-        );
+        let mm = self.m.new_mm();
         self.m.procs.insert(
             pid,
             MProc {
@@ -42,15 +35,7 @@ impl Walk {
             self.m.mms.get_mut(&pmm).unwrap().users += 1;
             pmm
         } else {
-            let mm = self.m.id();
-            self.m.mms.insert(
-                mm,
-                MMm {
-                    maps: BTreeMap::new(),
-                    users: 1,
-                },
-            );
-            mm
+            self.m.new_mm()
         };
         for d in fds.values() {
             self.m.descs.get_mut(d).unwrap().refs += 1;
