@@ -72,36 +72,40 @@ fn v97_shrink_under_mapping(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v98_shrink(harness: &dyn Harness) -> Result<(), Failure> {
-    let p = Process::spawn(harness)?;
-    let fd = p.fresh_file("/dev/shm/b", 8192)?;
-    ok!(
-        p.client().ftruncate(fd, 4096),
-        "ftruncate(4096) without mappings"
-    );
-    ensure_errno!(
-        p.map_fd(8192, RW, MAP_SHARED, fd, 0),
-        Errno::ENODEV,
-        "SHARED len 8192 of the 4096-byte file"
-    );
-    let x = ok!(p.map_fd(4096, RW, MAP_SHARED, fd, 0), "SHARED len 4096");
-    ok!(p.munmap(x, 4096), "munmap");
-    Ok(())
+    resized(harness, "/dev/shm/b", 4096, 8192, 4096)
 }
 
 fn v99_grow(harness: &dyn Harness) -> Result<(), Failure> {
+    resized(harness, "/dev/shm/c", 16384, 16384, 8192)
+}
+
+/// Vectors 98 and 99: an 8192-byte file truncated to `size` without
+/// mappings; a SHARED mapping of `refused` bytes fails `ENODEV` (the
+/// mappable range is what truncating from 0 made, cut by a shrink but
+/// never grown), one of `mappable` bytes works.
+fn resized(
+    harness: &dyn Harness,
+    path: &str,
+    size: u64,
+    refused: u64,
+    mappable: u64,
+) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let fd = p.fresh_file("/dev/shm/c", 8192)?;
+    let fd = p.fresh_file(path, 8192)?;
     ok!(
-        p.client().ftruncate(fd, 16384),
-        "ftruncate(16384) of the 8192-byte file"
+        p.client().ftruncate(fd, size),
+        "ftruncate(8192 -> {size}) without mappings"
     );
     ensure_errno!(
-        p.map_fd(16384, RW, MAP_SHARED, fd, 0),
+        p.map_fd(refused, RW, MAP_SHARED, fd, 0),
         Errno::ENODEV,
-        "SHARED len 16384"
+        "SHARED len {refused} of the {size}-byte file"
     );
-    let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED len 8192");
-    ok!(p.munmap(x, 8192), "munmap");
+    let x = ok!(
+        p.map_fd(mappable, RW, MAP_SHARED, fd, 0),
+        "SHARED len {mappable}"
+    );
+    ok!(p.munmap(x, mappable), "munmap");
     Ok(())
 }
 
