@@ -33,12 +33,7 @@ fn v120_per_mapping_hooks(harness: &dyn Harness) -> Result<(), Failure> {
     );
     ok!(p.munmap(x, P), "first munmap");
     ok!(p.munmap(y, P), "second munmap");
-    let seen = tst.closes_seen(&p, fd, start, 2);
-    ensure_eq!(
-        seen.close_calls - start.close_calls,
-        2,
-        "driver close calls"
-    );
+    tst.expect_closes(&p, fd, start, 2)?;
     Ok(())
 }
 

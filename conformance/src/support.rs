@@ -362,27 +362,32 @@ impl<'h> Tst<'h> {
         self.device.counters()
     }
 
-    /// The counters once the device has been told of `closes` more
-    /// removed mappings than `since` counted, or after a bounded wait.
-    /// memsrv does not wait for the device to answer a `close`, and queues
-    /// each behind the object's earlier calls; an `fstat` of the object
-    /// through `fd` is queued behind them too, so when it returns they
-    /// have been served.
-    pub fn closes_seen(
+    /// Fail unless the device is told of exactly `closes` more removed
+    /// mappings than `since` counted. memsrv does not wait for the device
+    /// to answer a `close`, and queues each behind the object's earlier
+    /// calls; an `fstat` of the object through `fd` is queued behind them
+    /// too, so when it returns they have been served. The wait is bounded.
+    pub fn expect_closes(
         &self,
         p: &Process<'_>,
         fd: i32,
         since: TestDevCounters,
         closes: u64,
-    ) -> TestDevCounters {
+    ) -> Result<(), Failure> {
+        let mut seen = self.counters();
         for _ in 0..100 {
             let _ = p.client().fstat(fd);
-            let now = self.counters();
-            if now.close_calls >= since.close_calls + closes {
-                return now;
+            seen = self.counters();
+            if seen.close_calls >= since.close_calls + closes {
+                break;
             }
         }
-        self.counters()
+        ensure_eq!(
+            seen.close_calls - since.close_calls,
+            closes,
+            "driver close calls"
+        );
+        Ok(())
     }
 }
 
