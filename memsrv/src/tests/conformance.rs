@@ -51,8 +51,7 @@ fn vectors_6_and_7_for_a_32_bit_client() {
 /// not its byte offset.
 #[test]
 fn offset_checks_of_mmap2_and_anonymous_mappings_and_the_ebadf_order() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     let file = |s: &mut _, off, unit| mmap_full(s, 1, 0, P, PROT_READ, MAP_PRIVATE, 3, off, unit);
     assert_eq!(file(&mut s, 100, OffsetUnit::Bytes), Err(Errno::EINVAL)); // 8
     assert_eq!(file(&mut s, 0, OffsetUnit::Bytes), Err(Errno::EBADF));
@@ -74,8 +73,7 @@ fn offset_checks_of_mmap2_and_anonymous_mappings_and_the_ebadf_order() {
 /// 8-page block are free again.
 #[test]
 fn trimming_returns_the_excess_to_the_free_pages() {
-    let mut s = server(256);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(256);
     mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
     assert_eq!(mmap_copy_kb(&s), 20);
     assert_eq!(s.stats().free_pages, 256 - 5);
@@ -86,8 +84,7 @@ fn trimming_returns_the_excess_to_the_free_pages() {
 /// process dirtied (the tables can only expect it).
 #[test]
 fn recycled_pages_are_reused_and_read_zero() {
-    let mut s = server(16);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(16);
     hello(&mut s, 2, 0, None).unwrap();
     let a = mmap(&mut s, 1, 16 * P, RW, ANON).unwrap();
     s.memory_mut().fill(a, 16 * P, 0x5a);
@@ -100,8 +97,7 @@ fn recycled_pages_are_reused_and_read_zero() {
 /// Vector 61 on memory that starts dirty (0xEE): the page is zeroed.
 #[test]
 fn an_unaligned_length_maps_one_zeroed_page_and_frees_it() {
-    let mut s = server(16);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(16);
     let a = mmap(&mut s, 1, 100, RW, ANON).unwrap();
     assert_eq!(a % P, 0);
     assert!(s.memory().slice(a, P).iter().all(|&x| x == 0));
@@ -114,8 +110,7 @@ fn an_unaligned_length_maps_one_zeroed_page_and_frees_it() {
 /// 0644 mode.
 #[test]
 fn nr_trim_pages_writes_are_range_and_permission_checked() {
-    let mut s = server(16);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(16);
     let write = |s: &mut crate::MemoryServer<SimMemory>, c, value| {
         s.handle(
             ClientId(c),
@@ -171,8 +166,7 @@ fn requests_above_the_maximum_order_fail_enomem() {
 
 #[test]
 fn exhaustion_fails_enomem_and_recovers() {
-    let mut s = server(8);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(8);
     let a = mmap(&mut s, 1, 8 * P, RW, ANON).unwrap();
     assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ENOMEM));
     munmap(&mut s, 1, a + 4 * P, 4 * P).unwrap();
@@ -183,8 +177,7 @@ fn exhaustion_fails_enomem_and_recovers() {
 // §14.5 munmap.
 
 fn four_pages() -> (crate::MemoryServer<SimMemory>, u64) {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     let a = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
     (s, a)
 }
@@ -204,8 +197,7 @@ fn munmap_refuses_ranges_that_wrap() {
 
 #[test]
 fn spanning_two_adjacent_mappings_is_refused() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     let a = mmap(&mut s, 1, 2 * P, RW, ANON).unwrap();
     let b = mmap(&mut s, 1, 2 * P, RW, ANON).unwrap();
     let (lo, _) = if a < b { (a, b) } else { (b, a) };
@@ -276,8 +268,7 @@ fn vector_108_at_the_spec_address_for_a_32_bit_client() {
 /// Vector 111's `MmapCopy` with the totals only a known arena gives.
 #[test]
 fn meminfo_totals_through_the_server() {
-    let mut s = server(256);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(256);
     mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
     let text = read_proc(&mut s, 1, ProcView::Meminfo).unwrap();
     assert!(text.contains("\nMmapCopy:             20 kB\n"));
@@ -286,8 +277,7 @@ fn meminfo_totals_through_the_server() {
 
 #[test]
 fn proc_text_is_read_in_chunks() {
-    let mut s = server(256);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(256);
     for _ in 0..60 {
         mmap(&mut s, 1, P, RW, ANON).unwrap();
     }
@@ -361,8 +351,7 @@ fn clone(s: &mut crate::MemoryServer<SimMemory>, c: u64, flags: u64) -> Result<(
 /// and its mappings do not show in the parent.
 #[test]
 fn a_clone_child_without_clone_vm_starts_empty_and_stays_apart() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     mmap(&mut s, 1, P, RW, ANON).unwrap();
     let (child, ticket) = clone(&mut s, 1, SIGCHLD).unwrap();
     // Visible (empty) before and after the child connects.
@@ -384,8 +373,7 @@ fn a_clone_child_without_clone_vm_starts_empty_and_stays_apart() {
 
 #[test]
 fn shared_address_space_survives_until_its_last_user() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     let (_, t) = clone(&mut s, 1, CLONE_VM).unwrap();
     hello(&mut s, 2, 0, Some(t)).unwrap();
     let a = mmap(&mut s, 1, 3 * P, RW, ANON).unwrap();
@@ -402,8 +390,7 @@ fn shared_address_space_survives_until_its_last_user() {
 
 #[test]
 fn tickets_are_single_use_and_die_with_the_parent() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     let (_, t1) = clone(&mut s, 1, CLONE_VM).unwrap();
     let (_, t2) = clone(&mut s, 1, 0).unwrap();
     assert_ne!(t1, t2);
@@ -539,8 +526,7 @@ fn host_pids_join_their_process() {
 
 #[test]
 fn frames_echo_tags_and_bad_frames_get_errors() {
-    let mut s = server(16);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(16);
     let mut buf = [0u8; MAX_FRAME];
     let len = encode_request(0xdead_beef, &Request::Fork, &mut buf);
     let mut effects = Vec::new();
@@ -577,8 +563,7 @@ fn frames_echo_tags_and_bad_frames_get_errors() {
 
 #[test]
 fn random_frames_never_panic() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     let mut rng = 0x1234_5678_9abc_def0u64;
     let mut next = || {
         rng = crate::process::splitmix64(rng);

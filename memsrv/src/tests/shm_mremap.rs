@@ -312,8 +312,7 @@ const K: i32 = 0x1234;
 
 #[test]
 fn vectors_84_85_sizes() {
-    let mut s = server(2048);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(2048);
     assert_eq!(
         shmget(&mut s, 1, IPC_PRIVATE, 0, IPC_CREAT | 0o600),
         Err(Errno::EINVAL)
@@ -476,8 +475,7 @@ fn vectors_91_to_93_keys_and_permissions() {
 
 #[test]
 fn vector_94_last_attacher_exit_destroys_a_removed_segment() {
-    let mut s = server(64);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(64);
     hello(&mut s, 2, 0, None).unwrap();
     let free = s.stats().free_pages;
     let id = shmget(&mut s, 1, K, 3 * P, IPC_CREAT | 0o666).unwrap();
@@ -541,8 +539,7 @@ fn shm_times_pids_and_proc_text() {
 
 #[test]
 fn shm_limits() {
-    let mut s = server(8);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(8);
     assert!(shmget(&mut s, 1, IPC_PRIVATE, 8 * P, 0o600).is_ok());
     assert_eq!(shmget(&mut s, 1, IPC_PRIVATE, P, 0o600), Err(Errno::ENOMEM));
     ok(&s);
@@ -708,8 +705,7 @@ fn vector_119_vfork_child_exec_leaves_the_parent_alone() {
 
 #[test]
 fn memory_calls_are_enosys() {
-    let mut s = server(16);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process(16);
     let a = mmap(&mut s, 1, P, RW, ANON).unwrap();
     for call_kind in [
         protocol::MemoryCall::Msync,

@@ -88,6 +88,14 @@ pub fn server(pages: u64) -> MemoryServer<SimMemory> {
     server_with(pages, |_| {})
 }
 
+/// A server of `pages` pages whose connection 1 is a root process (how
+/// most single-server tests begin).
+pub fn root_process(pages: u64) -> MemoryServer<SimMemory> {
+    let mut s = server(pages);
+    hello(&mut s, 1, 0, None).unwrap();
+    s
+}
+
 /// Connect `client` with these credentials and say Hello.
 pub fn hello(
     s: &mut MemoryServer<SimMemory>,
