@@ -281,6 +281,15 @@ impl Rig {
         Ok(done)
     }
 
+    /// A memory-filesystem file opened `O_RDWR | O_CREAT` by `c` and
+    /// truncated from 0 to `size` (the way to get one contiguous run,
+    /// §7.5); returns the descriptor.
+    pub fn memory_file(&mut self, c: u64, path: &str, size: u64) -> i32 {
+        let fd = self.open(c, path, RDWR | O_CREAT).unwrap();
+        self.ftruncate(c, fd, size).unwrap();
+        fd
+    }
+
     pub fn ftruncate(&mut self, c: u64, fd: i32, len: u64) -> Result<(), Errno> {
         self.call(c, Request::Ftruncate { fd, len })
             .into_result()

@@ -44,8 +44,7 @@ fn backing_calls_are_for_drivers_only() {
 #[test]
 fn storage_under_a_mapping_cannot_be_freed() {
     let mut r = env();
-    let s = r.open(1, "/tmp/s", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, s, P).unwrap();
+    let s = r.memory_file(1, "/tmp/s", P);
     let x = r.mmap(1, P, RW, SH, s, 0).unwrap();
     assert_eq!(
         r.call(TMP, Request::FreeBacking { addr: x, pages: 1 }),
@@ -57,8 +56,7 @@ fn storage_under_a_mapping_cannot_be_freed() {
 #[test]
 fn exclusive_mode() {
     let mut r = env();
-    let s = r.open(1, "/tmp/s", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, s, 2 * P).unwrap();
+    let s = r.memory_file(1, "/tmp/s", 2 * P);
     let obj = r.d(TMP).paths["s"];
     let x = r.mmap(1, P, R, SH, s, 0).unwrap();
     assert_eq!(

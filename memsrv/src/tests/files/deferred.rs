@@ -107,8 +107,7 @@ fn the_first_tick_starts_the_clock() {
 #[test]
 fn driver_death_fails_pending_and_queued_operations() {
     let mut r = env();
-    let sa = r.open(1, "/tmp/s", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, sa, 2 * P).unwrap();
+    let sa = r.memory_file(1, "/tmp/s", 2 * P);
     let x = r.mmap(1, 2 * P, RW, SH, sa, 0).unwrap();
     r.d(TMP).hold = true;
     let t1 = r.send(1, Rig::mmap_req(P, R, PR, sa, 1));

@@ -8,8 +8,7 @@ use super::*;
 #[test]
 fn vectors_96_to_100_posix_shm() {
     let mut r = env();
-    let a = r.open(1, "/tmp/a", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, a, 8192).unwrap();
+    let a = r.memory_file(1, "/tmp/a", 8192);
     let x = r.mmap(1, 8192, RW, SH, a, 0).unwrap();
     let ab = r.open(2, "/tmp/a", RDWR).unwrap();
     assert_eq!(r.mmap(2, 8192, RW, SH, ab, 0), Ok(x));
@@ -20,14 +19,12 @@ fn vectors_96_to_100_posix_shm() {
     // Growing is fine.
     r.ftruncate(1, a, 3 * P).unwrap();
     // 98.
-    let b = r.open(1, "/tmp/b", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, b, 8192).unwrap();
+    let b = r.memory_file(1, "/tmp/b", 8192);
     r.ftruncate(1, b, 4096).unwrap();
     assert_eq!(r.mmap(1, 8192, R, SH, b, 0), Err(Errno::ENODEV));
     assert!(r.mmap(1, 4096, R, SH, b, 0).is_ok());
     // 99.
-    let c = r.open(1, "/tmp/c", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, c, 8192).unwrap();
+    let c = r.memory_file(1, "/tmp/c", 8192);
     r.ftruncate(1, c, 16384).unwrap();
     assert_eq!(r.mmap(1, 16384, R, SH, c, 0), Err(Errno::ENODEV));
     assert!(r.mmap(1, 8192, R, SH, c, 0).is_ok());
@@ -46,8 +43,7 @@ fn vectors_96_to_100_posix_shm() {
 #[test]
 fn shrinking_cuts_direct_regions_and_checks_private_direct_mappings() {
     let mut r = env();
-    let a = r.open(1, "/tmp/a", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, a, 4 * P).unwrap();
+    let a = r.memory_file(1, "/tmp/a", 4 * P);
     // Private read-only of a contiguous memory file: direct.
     let x = r.mmap(1, 2 * P, R, PR, a, 2).unwrap();
     let base = r.mmap(1, 4 * P, R, SH, a, 0).unwrap();
@@ -76,8 +72,7 @@ fn shrinking_cuts_direct_regions_and_checks_private_direct_mappings() {
 #[test]
 fn a_region_cut_inside_a_page_is_still_shared_by_whole_pages() {
     let mut r = env();
-    let a = r.open(1, "/tmp/a", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, a, 2 * P).unwrap();
+    let a = r.memory_file(1, "/tmp/a", 2 * P);
     let x = r.mmap(1, 2 * P, R, SH, a, 0).unwrap();
     assert_eq!(r.mmap(1, P, R, SH, a, 0), Ok(x));
     r.munmap(1, x, 2 * P).unwrap();
@@ -105,8 +100,7 @@ fn vectors_109_110_proc_lines() {
     assert!(line.starts_with(&head), "{line:?}");
     assert_eq!(line.find('/'), Some(49));
     assert!(line.ends_with(" /data/f"));
-    let s = r.open(1, "/tmp/s", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, s, P).unwrap();
+    let s = r.memory_file(1, "/tmp/s", P);
     let b = r.mmap(1, P, RW, SH, s, 0).unwrap();
     let maps = r.maps(1, ProcView::SelfMaps);
     let line = maps

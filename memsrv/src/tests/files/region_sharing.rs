@@ -79,8 +79,7 @@ fn vector_52_traced_mappings_are_not_shared() {
     // The traced mapping shows `p` and holds its own copy.
     assert_eq!(mc(&r), 8);
     // A traced process still shares MAP_SHARED mappings.
-    let s = r.open(4, "/tmp/s", RDWR | O_CREAT).unwrap();
-    r.ftruncate(4, s, P).unwrap();
+    let s = r.memory_file(4, "/tmp/s", P);
     let a = r.mmap(4, P, RW, SH, s, 0).unwrap();
     let s1 = r.open(1, "/tmp/s", RDWR).unwrap();
     assert_eq!(r.mmap(1, P, RW, SH, s1, 0), Ok(a));

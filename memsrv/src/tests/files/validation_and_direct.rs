@@ -220,8 +220,7 @@ fn vectors_33_34_copies_zero_fill_past_eof() {
 fn vectors_35_to_37_memory_files() {
     let mut r = env();
     // 35.
-    let s = r.open(1, "/tmp/s", RDWR | O_CREAT).unwrap();
-    r.ftruncate(1, s, 8192).unwrap();
+    let s = r.memory_file(1, "/tmp/s", 8192);
     let x = r.mmap(1, 8192, RW, SH, s, 0).unwrap();
     r.s.memory_mut().bytes_at(x + 10, 1)[0] = 0x5a;
     assert_eq!(r.pread(1, s, 1, 10).unwrap(), [0x5a]);
