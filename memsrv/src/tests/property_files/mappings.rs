@@ -77,15 +77,7 @@ impl Walk {
                     *self.m.tst_mmaps.entry(key.0).or_insert(0) += 1;
                 }
                 let shareable = true;
-                let region = self.add_region(
-                    key,
-                    addr,
-                    addr + pages * P,
-                    addr + pages * P,
-                    pgoff,
-                    false,
-                    shareable,
-                );
+                let region = self.add_region(key, addr, pages, pgoff, false, shareable);
                 let content = if dev_of(key.1) == Dev::Tst {
                     Content::Device
                 } else {
@@ -117,15 +109,7 @@ impl Walk {
                     "copy contents",
                     self.steps,
                 );
-                let region = self.add_region(
-                    key,
-                    addr,
-                    addr + pages * P,
-                    addr + pages * P,
-                    pgoff,
-                    true,
-                    shareable,
-                );
+                let region = self.add_region(key, addr, pages, pgoff, true, shareable);
                 self.m.copy_pages += pages;
                 let content = if shareable {
                     Content::Snapshot(bytes)
@@ -144,25 +128,27 @@ impl Walk {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A new region of `pages` pages at `start`, used by one mapping, its
+    /// top at its end (a shrink of the file may cut both later); returns
+    /// its id.
     pub(super) fn add_region(
         &mut self,
         key: Key,
         start: u64,
-        end: u64,
-        top: u64,
+        pages: u64,
         pgoff: u64,
         copy: bool,
         shareable: bool,
     ) -> u64 {
         let id = self.m.id();
+        let end = start + pages * P;
         self.m.regions.insert(
             id,
             MRegion {
                 key,
                 start,
                 end,
-                top,
+                top: end,
                 pgoff,
                 copy,
                 shareable,
