@@ -80,20 +80,10 @@ pub const RAMDISK: &str = "/dev/ram0";
 pub const RAMDISK_DIRECT: &str = "/dev/ram1";
 
 /// Linux `open` flags (asm-generic values), carried raw.
-pub const O_RDONLY: u32 = 0;
-pub const O_WRONLY: u32 = 0o1;
-pub const O_RDWR: u32 = 0o2;
-pub const O_CREAT: u32 = 0o100;
-pub const O_TRUNC: u32 = 0o1000;
+pub use protocol::linux::{O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
 
 /// Capability bits a backing declares (spec §1.1).
-pub mod caps {
-    pub const COPY: u8 = 0x01;
-    pub const DIRECT: u8 = 0x08;
-    pub const READ: u8 = 0x10;
-    pub const WRITE: u8 = 0x20;
-    pub const EXEC: u8 = 0x40;
-}
+pub use drivers::flags::cap as caps;
 
 /// Byte `i` of `/data/f` (and of `/data-noexec/f`): not periodic in the
 /// page size, so a page read from the wrong offset shows.

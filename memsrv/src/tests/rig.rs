@@ -15,10 +15,7 @@ use protocol::{
     OffsetUnit, Path, Reply, Request, MAX_FRAME,
 };
 
-pub const RDONLY: u32 = 0;
-pub const WRONLY: u32 = 1;
-pub const RDWR: u32 = 2;
-pub use protocol::linux::O_CREAT;
+pub use protocol::linux::{O_CREAT, O_RDONLY as RDONLY, O_RDWR as RDWR, O_WRONLY as WRONLY};
 pub const SH: u32 = MAP_SHARED;
 pub const PR: u32 = MAP_PRIVATE;
 
