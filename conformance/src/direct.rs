@@ -114,8 +114,7 @@ fn v23_rom_private_rw(harness: &dyn Harness) -> Result<(), Failure> {
 /// The R and R|X mappings share one region: one line in `/proc/maps`.
 fn v24_rom_rx(harness: &dyn Harness) -> Result<(), Failure> {
     let t = landmark(harness, Landmark::RomTData)?;
-    let p = Process::spawn(harness)?;
-    let q = Process::spawn(harness)?;
+    let (p, q) = Process::two(harness)?;
     let rx = p.open_map(ROM_T, O_RDONLY, 8192, RX, MAP_PRIVATE, 0)?;
     ensure_eq!(rx, t, "address of PRIVATE R|X of /rom/t");
     let r = q.open_map(ROM_T, O_RDONLY, 8192, R, MAP_PRIVATE, 0)?;
@@ -463,8 +462,7 @@ fn v43_dev_zero(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v44_shared_anon_is_private(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let shared_anon = MAP_SHARED | MAP_ANONYMOUS;
     let x = ok!(a.mmap(0, P, RW, shared_anon), "A: mmap SHARED|ANON");
     ok!(

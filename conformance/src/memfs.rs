@@ -29,8 +29,7 @@ pub const DEFERRED: &[Deferred] = &[
 ];
 
 fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let fa = a.fresh_file("/dev/shm/a", 8192)?;
     let x = ok!(
         a.map_fd(8192, RW, MAP_SHARED, fa, 0),

@@ -170,8 +170,7 @@ fn v82_munmap_after_shrink(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v83_traced(harness: &dyn Harness) -> Result<(), Failure> {
-    let debugger = Process::spawn(harness)?;
-    let t = Process::spawn(harness)?;
+    let (debugger, t) = Process::two(harness)?;
     ok!(debugger.client().ptrace_attach(t.pid()), "ptrace attach");
     let a = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_eq!(

@@ -174,8 +174,7 @@ fn v72_xip_unaligned(harness: &dyn Harness) -> Result<(), Failure> {
 
 /// "A exits" is A's `Exit` (its connection closes with it).
 fn v73_shared_copy_exit(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let before = b.mmap_copy_kb()?;
     let x = a.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let y = b.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;

@@ -79,8 +79,7 @@ fn v110_shared_perms(harness: &dyn Harness) -> Result<(), Failure> {
 /// Vector 54's two shared mappings of `/dev/tst`: one direct region.
 fn v112_direct_region_listed(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let x = a.open_map(TST, O_RDONLY, P, PROT_READ, MAP_SHARED, 0)?;
     let y = b.open_map(TST, O_RDONLY, P, PROT_READ, MAP_SHARED, 0)?;
     ensure_eq!((x, y), (tst.base(), tst.base()), "both addresses");

@@ -83,8 +83,7 @@ fn v115_clone_without_vm(harness: &dyn Harness) -> Result<(), Failure> {
 
 /// The debugger attaches first, as `PTRACE_PEEKDATA` requires.
 fn v116_peek(harness: &dyn Harness) -> Result<(), Failure> {
-    let debugger = Process::spawn(harness)?;
-    let t = Process::spawn(harness)?;
+    let (debugger, t) = Process::two(harness)?;
     let a = ok!(t.anon(P), "target: mmap 1 page");
     ok!(
         harness.write(a + 8, &0x1122_3344_5566_7788u64.to_ne_bytes()),
@@ -113,8 +112,7 @@ fn v116_peek(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v117_poke(harness: &dyn Harness) -> Result<(), Failure> {
-    let debugger = Process::spawn(harness)?;
-    let t = Process::spawn(harness)?;
+    let (debugger, t) = Process::two(harness)?;
     let u = Process::spawn(harness)?;
     let rom = t.open_map(ROM_T, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let x = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;

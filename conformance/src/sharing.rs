@@ -43,8 +43,7 @@ fn mapped(p: &Process<'_>, prot: u32, pgoff: u64, pages: u64) -> Result<u64, Fai
 }
 
 fn v45_same_address(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let before = a.mmap_copy_kb()?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
@@ -55,8 +54,7 @@ fn v45_same_address(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v46_contained(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 4)?;
     let y = mapped(&b, R, 1, 2)?;
     ensure_eq!(y, x + P, "B's address for pgoff 1, 2 pages");
@@ -65,8 +63,7 @@ fn v46_contained(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v47_mismatched(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     mapped(&a, R, 0, 2)?;
     let before = b.mmap_copy_kb()?;
     ensure_errno!(
@@ -90,8 +87,7 @@ fn v48_mismatched_same_process(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v49_rw_after_r(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, RW, 0, 2)?;
     ensure!(y != x, "PRIVATE RW got the shared copy {x:#x}");
@@ -99,8 +95,7 @@ fn v49_rw_after_r(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v50_r_after_rw(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let x = mapped(&a, RW, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
     ensure!(y != x, "PRIVATE R got A's private RW copy {x:#x}");
@@ -137,8 +132,7 @@ impl Drop for Rewritten<'_, '_> {
 }
 
 fn v51_stale_copy(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let _rewritten = Rewritten::new(&a, &[0xee; 64])?;
     let mut now = [0u8; 64];
@@ -155,10 +149,8 @@ fn v51_stale_copy(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v52_traced(harness: &dyn Harness) -> Result<(), Failure> {
-    let debugger = Process::spawn(harness)?;
-    let t = Process::spawn(harness)?;
-    let u = Process::spawn(harness)?;
-    let v = Process::spawn(harness)?;
+    let (debugger, t) = Process::two(harness)?;
+    let (u, v) = Process::two(harness)?;
     ok!(
         debugger.client().ptrace_attach(t.pid()),
         "ptrace attach to T"
@@ -199,8 +191,7 @@ fn v53_twice_in_one_process(harness: &dyn Harness) -> Result<(), Failure> {
 /// ([`TestDevControl::base`](super::TestDevControl::base)).
 fn v54_direct_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let start = tst.counters();
     let fa = open(&a, TST, O_RDONLY)?;
     let fb = open(&b, TST, O_RDONLY)?;
@@ -217,8 +208,7 @@ fn v54_direct_shared(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v55_one_line(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
     ensure_eq!(y, x, "B's address");

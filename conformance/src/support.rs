@@ -113,6 +113,13 @@ impl<'h> Process<'h> {
         Ok(Self { connection })
     }
 
+    /// Two new processes of `home`, spawned in order (the vectors' A and
+    /// B, or a debugger and its tracee).
+    pub fn two(harness: &'h dyn Harness) -> Result<(Self, Self), Failure> {
+        let first = Self::spawn(harness)?;
+        Ok((first, Self::spawn(harness)?))
+    }
+
     /// A new process of `home` running as `uid`/`gid`.
     pub fn spawn_as(harness: &'h dyn Harness, uid: u32, gid: u32) -> Result<Self, Failure> {
         let connection = harness.spawn_as(uid, gid).map_err(|e| {

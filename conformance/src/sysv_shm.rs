@@ -104,8 +104,7 @@ fn v86_same_address(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v87_other_process(harness: &dyn Harness) -> Result<(), Failure> {
-    let a = Process::spawn(harness)?;
-    let b = Process::spawn(harness)?;
+    let (a, b) = Process::two(harness)?;
     let seg = Segment::get(&a, K + 1, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(a.client().shmat(seg.id, 0, 0), "A: shmat");
     ok!(a.client().shmat(seg.id, 0, 0), "A: second shmat");
@@ -276,8 +275,7 @@ fn v93_modes(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v94_last_attacher_exits(harness: &dyn Harness) -> Result<(), Failure> {
-    let watcher = Process::spawn(harness)?;
-    let a = Process::spawn(harness)?;
+    let (watcher, a) = Process::two(harness)?;
     let id = ok!(a.client().shmget(K + 9, 8192, IPC_CREAT | 0o600), "shmget");
     ok!(a.client().shmat(id, 0, 0), "shmat");
     ok!(a.client().shm_remove(id), "IPC_RMID while attached");
