@@ -87,18 +87,21 @@ fn v48_mismatched_same_process(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v49_rw_after_r(harness: &dyn Harness) -> Result<(), Failure> {
-    let (a, b) = Process::two(harness)?;
-    let x = mapped(&a, R, 0, 2)?;
-    let y = mapped(&b, RW, 0, 2)?;
-    ensure!(y != x, "PRIVATE RW got the shared copy {x:#x}");
-    Ok(())
+    apart(harness, R, RW, "PRIVATE RW got the shared copy")
 }
 
 fn v50_r_after_rw(harness: &dyn Harness) -> Result<(), Failure> {
+    apart(harness, RW, R, "PRIVATE R got A's private RW copy")
+}
+
+/// Vectors 49 and 50: A maps pages 0-1 of `/data/f` with `first`, B with
+/// `second`; a writable copy is nobody else's, so B gets a copy of its own
+/// (`shared` says what it would be to get A's).
+fn apart(harness: &dyn Harness, first: u32, second: u32, shared: &str) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
-    let x = mapped(&a, RW, 0, 2)?;
-    let y = mapped(&b, R, 0, 2)?;
-    ensure!(y != x, "PRIVATE R got A's private RW copy {x:#x}");
+    let x = mapped(&a, first, 0, 2)?;
+    let y = mapped(&b, second, 0, 2)?;
+    ensure!(y != x, "{shared} {x:#x}");
     Ok(())
 }
 
