@@ -21,23 +21,26 @@ pub const VECTORS: &[Vector] = &[
 
 fn v57_trimmed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let before = p.mmap_copy_kb()?;
-    let a = ok!(p.anon(5 * P), "mmap 5 pages");
-    ensure_eq!(p.mc_delta(before)?, 20, "MC delta after 5 pages");
-    ok!(p.munmap(a, 5 * P), "munmap");
-    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap");
+    mapped_and_freed(&p, 5 * P, 20)?;
     Ok(())
 }
 
 fn v58_no_trim(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
-    let before = p.mmap_copy_kb()?;
-    let a = ok!(p.anon(5 * P), "mmap 5 pages");
-    ensure_eq!(p.mc_delta(before)?, 32, "MC delta after 5 pages");
-    ok!(p.munmap(a, 5 * P), "munmap");
-    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap (−32)");
+    mapped_and_freed(&p, 5 * P, 32)?;
     Ok(())
+}
+
+/// An anonymous mapping of `len` bytes costs `kb` of `MmapCopy`, and its
+/// `munmap(addr, len)` gives all of it back; returns the address it had.
+fn mapped_and_freed(p: &Process<'_>, len: u64, kb: i64) -> Result<u64, Failure> {
+    let before = p.mmap_copy_kb()?;
+    let a = ok!(p.anon(len), "mmap {len} bytes");
+    ensure_eq!(p.mc_delta(before)?, kb, "MC delta after {len} bytes");
+    ok!(p.munmap(a, len), "munmap(addr, {len})");
+    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap (-{kb})");
+    Ok(a)
 }
 
 fn v59_trim_threshold(harness: &dyn Harness) -> Result<(), Failure> {
@@ -56,9 +59,7 @@ fn v59_trim_threshold(harness: &dyn Harness) -> Result<(), Failure> {
 fn v60_reused_pages_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     let b = Process::spawn(harness)?;
     let len = 8 * P;
-    let old = ok!(b.anon(len), "B: mmap 8 pages");
-    fill(harness, old, len, 0xa5)?;
-    ok!(b.munmap(old, len), "B: munmap");
+    dirty_and_free(harness, &b, len, 0xa5)?;
     drop(b);
     let a = Process::spawn(harness)?;
     let new = ok!(a.anon(len), "A: mmap 8 pages");
@@ -67,12 +68,8 @@ fn v60_reused_pages_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
 
 fn v61_unaligned_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let before = p.mmap_copy_kb()?;
-    let a = ok!(p.anon(100), "mmap 100 bytes");
+    let a = mapped_and_freed(&p, 100, 4)?;
     ensure_eq!(a % P, 0, "alignment of {a:#x}");
-    ensure_eq!(p.mc_delta(before)?, 4, "MC delta after 100 bytes");
-    ok!(p.munmap(a, 100), "munmap(addr, 100)");
-    ensure_eq!(p.mmap_copy_kb()?, before, "MC after munmap");
     Ok(())
 }
 
@@ -97,12 +94,24 @@ fn v62_negative_trim(harness: &dyn Harness) -> Result<(), Failure> {
 fn v63_uninitialized_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let len = 4 * P;
-    let old = ok!(p.anon(len), "mmap 4 pages");
-    fill(harness, old, len, 0xff)?;
-    ok!(p.munmap(old, len), "munmap");
+    dirty_and_free(harness, &p, len, 0xff)?;
     let a = ok!(
         p.mmap(0, len, RW, PRIVATE_ANON | MAP_UNINITIALIZED),
         "mmap with MAP_UNINITIALIZED"
     );
     expect_filled(harness, a, len, 0, "the MAP_UNINITIALIZED mapping")
+}
+
+/// `p` maps `len` bytes, fills them with `byte` and unmaps them, so that
+/// pages handed out next show whether they were zeroed.
+fn dirty_and_free(
+    harness: &dyn Harness,
+    p: &Process<'_>,
+    len: u64,
+    byte: u8,
+) -> Result<(), Failure> {
+    let old = ok!(p.anon(len), "mmap {len} bytes to dirty");
+    fill(harness, old, len, byte)?;
+    ok!(p.munmap(old, len), "munmap of the dirtied pages");
+    Ok(())
 }
