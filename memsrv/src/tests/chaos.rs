@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use super::sim::*;
 use crate::process::splitmix64;
-use crate::{ClientId, Credentials, Effect};
+use crate::{ClientId, Effect};
 use protocol::{
     decode_driver_request, decode_reply, encode_driver_reply, encode_request, Bytes, DriverOps,
     DriverRegistration, DriverReply, DriverRequest, Errno, MountName, ObjectInfo, ObjectKind,
@@ -44,14 +44,7 @@ impl Chaos {
     fn register(&mut self) {
         self.driver += 1;
         let d = ClientId(self.driver);
-        self.s.connect(
-            d,
-            Credentials {
-                pid: None,
-                uid: 0,
-                gid: 0,
-            },
-        );
+        self.s.connect(d, user(0, 0));
         let reg = DriverRegistration {
             name: heapless::String::try_from("chaos").unwrap(),
             mount: MountName::try_from("/x").unwrap(),

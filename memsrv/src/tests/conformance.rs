@@ -26,8 +26,7 @@ fn ok(s: &crate::MemoryServer<SimMemory>) {
 
 #[test]
 fn vectors_6_and_7_for_a_32_bit_client() {
-    let mut s = server_with(64, |c| c.word_size = 4);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(64, |c| c.word_size = 4);
     assert_eq!(
         mmap(&mut s, 1, u64::from(u32::MAX) - 100, RW, ANON),
         Err(Errno::ENOMEM)
@@ -144,8 +143,7 @@ fn nr_trim_pages_writes_are_range_and_permission_checked() {
 #[test]
 fn map_uninitialized_skips_the_zero_fill_only_when_permitted() {
     for allow in [false, true] {
-        let mut s = server_with(16, |c| c.allow_uninitialized = allow);
-        hello(&mut s, 1, 0, None).unwrap();
+        let mut s = root_process_with(16, |c| c.allow_uninitialized = allow);
         let a = mmap(&mut s, 1, P, RW, ANON | MAP_UNINITIALIZED).unwrap();
         let first = s.memory().slice(a, 1)[0];
         assert_eq!(first, if allow { 0xEE } else { 0 });
@@ -157,8 +155,7 @@ fn map_uninitialized_skips_the_zero_fill_only_when_permitted() {
 
 #[test]
 fn requests_above_the_maximum_order_fail_enomem() {
-    let mut s = server_with(4096, |c| c.max_order = 10);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(4096, |c| c.max_order = 10);
     assert!(mmap(&mut s, 1, 1024 * P, RW, ANON).is_ok());
     assert_eq!(mmap(&mut s, 1, 1025 * P, RW, ANON), Err(Errno::ENOMEM));
     ok(&s);
@@ -207,8 +204,7 @@ fn spanning_two_adjacent_mappings_is_refused() {
 
 #[test]
 fn split_needs_room_under_max_map_count() {
-    let mut s = server_with(64, |c| c.max_map_count = 2);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(64, |c| c.max_map_count = 2);
     let a = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
     let b = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
     assert_eq!(mmap(&mut s, 1, P, RW, ANON), Err(Errno::ENOMEM));
@@ -238,8 +234,7 @@ fn global_maps_show_regions_after_a_split() {
 
 #[test]
 fn global_maps_show_end_not_top() {
-    let mut s = server_with(64, |c| c.nr_trim_pages = 0);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(64, |c| c.nr_trim_pages = 0);
     let a = mmap(&mut s, 1, 5 * P, RW | PROT_EXEC, ANON).unwrap();
     let text = read_proc(&mut s, 1, ProcView::GlobalMaps).unwrap();
     assert_eq!(
@@ -408,8 +403,7 @@ fn tickets_are_single_use_and_die_with_the_parent() {
 
 #[test]
 fn pending_children_are_bounded() {
-    let mut s = server_with(16, |c| c.max_pending_children = 2);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(16, |c| c.max_pending_children = 2);
     clone(&mut s, 1, 0).unwrap();
     clone(&mut s, 1, CLONE_VM).unwrap();
     assert_eq!(clone(&mut s, 1, 0), Err(Errno::EAGAIN));
@@ -439,14 +433,7 @@ fn session_rules() {
         s.handle(ClientId(9), Request::Hello { ticket: None }),
         Reply::Error(Errno::ENOTCONN)
     );
-    s.connect(
-        ClientId(1),
-        Credentials {
-            pid: None,
-            uid: 0,
-            gid: 0,
-        },
-    );
+    s.connect(ClientId(1), user(0, 0));
     // Anything but Hello before Hello.
     assert_eq!(
         s.handle(ClientId(1), Request::Fork),

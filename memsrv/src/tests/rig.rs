@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use super::fake_driver::{FakeDriver, FakeObject};
 use super::sim::*;
-use crate::{ClientId, Credentials, Effect, MemoryServer};
+use crate::{ClientId, Effect, MemoryServer};
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED};
 use protocol::{
     decode_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat, MountName,
@@ -51,14 +51,7 @@ impl Rig {
     pub fn driver(&mut self, c: u64, mount: &str, dev: (u8, u8), noexec: bool, ro: bool) {
         let client = ClientId(c);
         // Drivers run as the clients' user (owner of their objects).
-        self.s.connect(
-            client,
-            Credentials {
-                pid: None,
-                uid: 1000,
-                gid: 1000,
-            },
-        );
+        self.s.connect(client, user(DRIVER_UID, DRIVER_UID));
         let reg = DriverRegistration {
             name: heapless::String::try_from("fake").unwrap(),
             mount: MountName::try_from(mount).unwrap(),

@@ -3,8 +3,8 @@
 //! configured user or group), and a changed effective identity
 //! ([`MemoryServer::set_identity`]) governs the calls after it.
 
-use super::sim::{hello, server_with, SimMemory};
-use crate::{ClientId, Credentials, DriverOwner, MemoryServer};
+use super::sim::{hello, server_with, user, SimMemory};
+use crate::{ClientId, DriverOwner, MemoryServer};
 use protocol::{DriverRegistration, Errno, MountName, Reply, Request, Sysctl};
 
 fn registration(mount: &str) -> Request {
@@ -15,14 +15,6 @@ fn registration(mount: &str) -> Request {
         noexec: false,
         read_only: false,
     })
-}
-
-fn as_user(uid: u32, gid: u32) -> Credentials {
-    Credentials {
-        pid: None,
-        uid,
-        gid,
-    }
 }
 
 fn register(s: &mut MemoryServer<SimMemory>, c: u64, mount: &str) -> Result<(), Errno> {
@@ -40,11 +32,11 @@ fn server(drivers: DriverOwner) -> MemoryServer<SimMemory> {
 #[test]
 fn by_default_only_root_serves_a_mount() {
     let mut s = server(DriverOwner::Root);
-    s.connect(ClientId(1), as_user(65534, 65534));
+    s.connect(ClientId(1), user(65534, 65534));
     assert_eq!(register(&mut s, 1, "/etc"), Err(Errno::EPERM));
     // Refused, it serves nothing: the point is still free for root.
     assert_eq!(s.stats().drivers, 0);
-    s.connect(ClientId(2), as_user(0, 0));
+    s.connect(ClientId(2), user(0, 0));
     assert_eq!(register(&mut s, 2, "/etc"), Ok(()));
     s.check_invariants().unwrap();
 }
@@ -52,33 +44,33 @@ fn by_default_only_root_serves_a_mount() {
 #[test]
 fn the_named_user_serves_and_no_other() {
     let mut s = server(DriverOwner::User(1000));
-    s.connect(ClientId(1), as_user(1001, 1000));
+    s.connect(ClientId(1), user(1001, 1000));
     assert_eq!(register(&mut s, 1, "/data"), Err(Errno::EPERM));
-    s.connect(ClientId(2), as_user(1000, 1000));
+    s.connect(ClientId(2), user(1000, 1000));
     assert_eq!(register(&mut s, 2, "/data"), Ok(()));
 }
 
 #[test]
 fn members_of_the_named_group_serve_primary_or_supplementary() {
     let mut s = server(DriverOwner::Group(50));
-    s.connect(ClientId(1), as_user(1001, 1001));
+    s.connect(ClientId(1), user(1001, 1001));
     assert_eq!(register(&mut s, 1, "/a"), Err(Errno::EPERM));
-    s.connect_in_groups(ClientId(2), as_user(1001, 1001), &[20, 50]);
+    s.connect_in_groups(ClientId(2), user(1001, 1001), &[20, 50]);
     assert_eq!(register(&mut s, 2, "/a"), Ok(()));
-    s.connect(ClientId(3), as_user(1002, 50));
+    s.connect(ClientId(3), user(1002, 50));
     assert_eq!(register(&mut s, 3, "/b"), Ok(()));
     // The group is not a user id.
-    s.connect(ClientId(4), as_user(50, 1003));
+    s.connect(ClientId(4), user(50, 1003));
     assert_eq!(register(&mut s, 4, "/c"), Err(Errno::EPERM));
 }
 
 #[test]
 fn a_served_point_and_points_above_or_inside_it_are_busy() {
     let mut s = server(DriverOwner::Root);
-    s.connect(ClientId(1), as_user(0, 0));
+    s.connect(ClientId(1), user(0, 0));
     assert_eq!(register(&mut s, 1, "/dev/shm"), Ok(()));
     for (c, busy) in [(2, "/dev/shm"), (3, "/dev/shm/sub"), (4, "/dev"), (5, "/")] {
-        s.connect(ClientId(c), as_user(0, 0));
+        s.connect(ClientId(c), user(0, 0));
         assert_eq!(register(&mut s, c, busy), Err(Errno::EBUSY), "{busy}");
     }
     // The driver gone, its point is free again.

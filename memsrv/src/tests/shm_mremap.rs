@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::files::{env, DATA, ROM};
 use super::rig::*;
 use super::sim::*;
-use crate::{ClientId, Credentials, MemoryServer};
+use crate::{ClientId, MemoryServer};
 use protocol::linux::*;
 use protocol::{Errno, ProcView, Reply, Request, ShmStat};
 
@@ -27,14 +27,7 @@ fn call(s: &mut S, c: u64, req: Request) -> Result<Reply, Errno> {
 }
 
 fn proc_as(s: &mut S, c: u64, uid: u32, gid: u32) -> u32 {
-    s.connect(
-        ClientId(c),
-        Credentials {
-            pid: None,
-            uid,
-            gid,
-        },
-    );
+    s.connect(ClientId(c), user(uid, gid));
     match s.handle_now(ClientId(c), Request::Hello { ticket: None }) {
         Reply::Hello { pid, .. } => pid,
         other => panic!("{other:?}"),
@@ -102,8 +95,7 @@ fn mc(s: &S) -> u64 {
 // §14.6 mremap.
 
 fn anon4(strict: bool) -> (S, u64) {
-    let mut s = server_with(64, |c| c.strict_mremap = strict);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(64, |c| c.strict_mremap = strict);
     let a = mmap(&mut s, 1, 4 * P, RW, ANON).unwrap();
     (s, a)
 }
@@ -163,8 +155,7 @@ fn vector_75_extension_moves_with_maymove() {
 
 #[test]
 fn extension_grows_into_the_slack_in_place() {
-    let mut s = server_with(64, |c| c.nr_trim_pages = 0);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(64, |c| c.nr_trim_pages = 0);
     let a = mmap(&mut s, 1, 5 * P, RW, ANON).unwrap();
     s.memory_mut().bytes_at(a, 5 * P).fill(1);
     // 76 (flags 0): ENOMEM even with slack.
@@ -736,8 +727,7 @@ fn memory_calls_are_enosys() {
 
 #[test]
 fn shm_rnd_and_the_32_bit_proc_view() {
-    let mut s = server_with(64, |c| c.word_size = 4);
-    hello(&mut s, 1, 0, None).unwrap();
+    let mut s = root_process_with(64, |c| c.word_size = 4);
     let id = shmget(&mut s, 1, IPC_PRIVATE, P, 0o600).unwrap();
     // Unaligned without SHM_RND: EINVAL before the lookup.
     assert_eq!(shmat(&mut s, 1, 9999, 0x10001, 0), Err(Errno::EINVAL));

@@ -91,9 +91,24 @@ pub fn server(pages: u64) -> MemoryServer<SimMemory> {
 /// A server of `pages` pages whose connection 1 is a root process (how
 /// most single-server tests begin).
 pub fn root_process(pages: u64) -> MemoryServer<SimMemory> {
-    let mut s = server(pages);
+    root_process_with(pages, |_| {})
+}
+
+/// [`root_process`] with the configuration changed by `tweak`.
+pub fn root_process_with(pages: u64, tweak: impl FnOnce(&mut Config)) -> MemoryServer<SimMemory> {
+    let mut s = server_with(pages, tweak);
     hello(&mut s, 1, 0, None).unwrap();
     s
+}
+
+/// The credentials of a connection as user `uid`, group `gid`, with no
+/// host pid to vouch for.
+pub fn user(uid: u32, gid: u32) -> Credentials {
+    Credentials {
+        pid: None,
+        uid,
+        gid,
+    }
 }
 
 /// Connect `client` with these credentials and say Hello.
@@ -103,14 +118,7 @@ pub fn hello(
     uid: u32,
     ticket: Option<u64>,
 ) -> Result<u32, Errno> {
-    s.connect(
-        ClientId(client),
-        Credentials {
-            pid: None,
-            uid,
-            gid: uid,
-        },
-    );
+    s.connect(ClientId(client), user(uid, uid));
     match s.handle_now(ClientId(client), Request::Hello { ticket }) {
         Reply::Hello { pid, .. } => Ok(pid),
         Reply::Error(e) => Err(e),

@@ -16,8 +16,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use super::sim::{SimMemory, BASE, P};
-use crate::{ClientId, Config, Credentials, Effect, MemoryServer, Stats};
+use super::sim::{user, SimMemory, BASE, P};
+use crate::{ClientId, Config, Effect, MemoryServer, Stats};
 use conformance::env::{self, Mounter, NorFlash, RomImage, Setup, ROM_T_LEN};
 use conformance::{Harness, Landmark, ProcessConnection, TestDevControl, VECTORS};
 use drivers::testing::RomfsImage;
@@ -73,12 +73,7 @@ impl Machine {
     fn connect(&mut self, uid: u32, gid: u32) -> ClientId {
         let client = ClientId(self.next_client);
         self.next_client += 1;
-        let credentials = Credentials {
-            pid: None,
-            uid,
-            gid,
-        };
-        self.s.connect(client, credentials);
+        self.s.connect(client, user(uid, gid));
         client
     }
 

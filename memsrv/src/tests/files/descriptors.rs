@@ -109,14 +109,7 @@ fn mounts_are_exclusive_and_listed() {
         noexec: false,
         read_only: false,
     };
-    r.s.connect(
-        ClientId(200),
-        crate::Credentials {
-            pid: None,
-            uid: 0,
-            gid: 0,
-        },
-    );
+    r.s.connect(ClientId(200), user(0, 0));
     assert_eq!(
         r.call(200, Request::RegisterDriver(reg.clone())),
         Reply::Error(Errno::EBUSY)

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use super::fake_driver::*;
 use super::rig::*;
-use super::sim::{BASE, P};
+use super::sim::{user, BASE, P};
 use crate::ClientId;
 use protocol::linux::*;
 use protocol::{DriverOps, DriverRequest, Errno, ObjectKind, ProcView, Reply, Request};
