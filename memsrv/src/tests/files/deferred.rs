@@ -49,8 +49,7 @@ fn replies_wait_for_the_driver_while_others_are_served() {
 #[test]
 fn one_object_one_request_at_a_time() {
     let mut r = env();
-    let fa = r.open(1, "/data/f", RDONLY).unwrap();
-    let fb = r.open(2, "/data/f", RDONLY).unwrap();
+    let (fa, fb) = open_in_both(&mut r, "/data/f", RDONLY);
     r.d(DATA).hold = true;
     let t1 = r.send(1, Rig::mmap_req(P, R, PR, fa, 0));
     let t2 = r.send(2, Rig::mmap_req(P, R, PR, fb, 0));

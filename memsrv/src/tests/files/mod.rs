@@ -135,6 +135,13 @@ fn global_lines(r: &mut Rig) -> Vec<alloc::string::String> {
         .collect()
 }
 
+/// `path` opened with `flags` by both of the environment's processes
+/// (connections 1 and 2); their descriptors, in that order.
+fn open_in_both(r: &mut Rig, path: &str, flags: u32) -> (i32, i32) {
+    let first = r.open(1, path, flags).unwrap();
+    (first, r.open(2, path, flags).unwrap())
+}
+
 fn r_open(r: &mut Rig, c: u64, path: &str) -> i32 {
     r.open(c, path, RDWR).unwrap()
 }

@@ -7,8 +7,7 @@ use super::*;
 #[test]
 fn vectors_45_46_55_shared_copies() {
     let mut r = env();
-    let fa = r.open(1, "/data/f", RDONLY).unwrap();
-    let fb = r.open(2, "/data/f", RDONLY).unwrap();
+    let (fa, fb) = open_in_both(&mut r, "/data/f", RDONLY);
     let a = r.mmap(1, 8192, R, PR, fa, 0).unwrap();
     let b = r.mmap(2, 8192, R, PR, fb, 0).unwrap();
     assert_eq!(a, b);
@@ -34,8 +33,7 @@ fn vectors_45_46_55_shared_copies() {
 #[test]
 fn vectors_47_48_mismatched_copies() {
     let mut r = env();
-    let fa = r.open(1, "/data/f", RDONLY).unwrap();
-    let fb = r.open(2, "/data/f", RDONLY).unwrap();
+    let (fa, fb) = open_in_both(&mut r, "/data/f", RDONLY);
     r.mmap(1, 2 * P, R, PR, fa, 0).unwrap();
     assert_eq!(r.mmap(2, 3 * P, R, PR, fb, 1), Err(Errno::EINVAL));
     // 48 in one process.
@@ -47,8 +45,7 @@ fn vectors_47_48_mismatched_copies() {
 #[test]
 fn vectors_49_to_51_writable_copies_and_snapshots() {
     let mut r = env();
-    let fa = r.open(1, "/data/f", RDONLY).unwrap();
-    let fb = r.open(2, "/data/f", RDONLY).unwrap();
+    let (fa, fb) = open_in_both(&mut r, "/data/f", RDONLY);
     let x = r.mmap(1, P, R, PR, fa, 0).unwrap();
     assert_ne!(r.mmap(2, P, RW, PR, fb, 0).unwrap(), x);
     let w = r.mmap(1, P, RW, PR, fa, 1).unwrap();
@@ -70,8 +67,7 @@ fn vector_52_traced_mappings_are_not_shared() {
     // Process 3 traces process 4.
     assert_eq!(r.call(3, Request::PtraceAttach { pid: t_pid }), Reply::Done);
     let ft = r.open(4, "/data/f", RDONLY).unwrap();
-    let fu = r.open(1, "/data/f", RDONLY).unwrap();
-    let fv = r.open(2, "/data/f", RDONLY).unwrap();
+    let (fu, fv) = open_in_both(&mut r, "/data/f", RDONLY);
     let x = r.mmap(4, P, R, PR, ft, 0).unwrap();
     let u = r.mmap(1, P, R, PR, fu, 0).unwrap();
     assert_ne!(u, x);
@@ -106,8 +102,7 @@ fn vector_53_identical_mappings_in_one_process() {
 #[test]
 fn vectors_54_56_112_120_direct_device_sharing() {
     let mut r = env();
-    let ta = r.open(1, "/dev/tst", RDWR).unwrap();
-    let tb = r.open(2, "/dev/tst", RDWR).unwrap();
+    let (ta, tb) = open_in_both(&mut r, "/dev/tst", RDWR);
     assert_eq!(r.mmap(1, P, R, SH, ta, 0), Ok(TST_BASE));
     assert_eq!(r.mmap(2, P, R, SH, tb, 0), Ok(TST_BASE));
     assert_eq!(r.d(TST).obj("").mmaps, 2);
