@@ -221,37 +221,38 @@ fn v18_noexec(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 fn v20_no_get_unmapped_area(harness: &dyn Harness) -> Result<(), Failure> {
-    let _tst = Tst::set(
-        harness,
-        TestDevConfig {
-            get_unmapped_area: None,
-            ..TestDevConfig::default()
-        },
-    )?;
+    let config = TestDevConfig {
+        get_unmapped_area: None,
+        ..TestDevConfig::default()
+    };
     let what = "SHARED R of /dev/tst without get_unmapped_area";
-    map_refused(
-        harness,
-        (TST, O_RDONLY),
-        (P, PROT_READ, MAP_SHARED),
-        Errno::ENODEV,
-        what,
-    )
+    tst_map_refused(harness, config, MAP_SHARED, what)
 }
 
 fn v21_no_read(harness: &dyn Harness) -> Result<(), Failure> {
-    let _tst = Tst::set(
-        harness,
-        TestDevConfig {
-            caps: Some(caps::COPY | caps::DIRECT | caps::READ),
-            read: false,
-            ..TestDevConfig::default()
-        },
-    )?;
+    let config = TestDevConfig {
+        caps: Some(caps::COPY | caps::DIRECT | caps::READ),
+        read: false,
+        ..TestDevConfig::default()
+    };
     let what = "PRIVATE R of /dev/tst without a read method";
+    tst_map_refused(harness, config, MAP_PRIVATE, what)
+}
+
+/// Vectors 20 and 21: with `/dev/tst` configured as `config`, one page
+/// of it opened read-only and mapped `PROT_READ` with `flags` is
+/// [`map_refused`] with `ENODEV`.
+fn tst_map_refused(
+    harness: &dyn Harness,
+    config: TestDevConfig,
+    flags: u32,
+    what: &str,
+) -> Result<(), Failure> {
+    let _tst = Tst::set(harness, config)?;
     map_refused(
         harness,
         (TST, O_RDONLY),
-        (P, PROT_READ, MAP_PRIVATE),
+        (P, PROT_READ, flags),
         Errno::ENODEV,
         what,
     )
