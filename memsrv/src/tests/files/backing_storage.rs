@@ -59,19 +59,10 @@ fn exclusive_mode() {
     let s = r.memory_file(1, "/tmp/s", 2 * P);
     let obj = r.d(TMP).paths["s"];
     let x = r.mmap(1, P, R, SH, s, 0).unwrap();
-    assert_eq!(
-        r.call(TMP, Request::BeginExclusive { object: obj }),
-        Reply::Error(Errno::EBUSY)
-    );
+    assert_eq!(begin_exclusive(&mut r, obj), Reply::Error(Errno::EBUSY));
     r.munmap(1, x, P).unwrap();
-    assert_eq!(
-        r.call(TMP, Request::BeginExclusive { object: obj }),
-        Reply::Done
-    );
-    assert_eq!(
-        r.call(TMP, Request::BeginExclusive { object: obj }),
-        Reply::Error(Errno::EBUSY)
-    );
+    assert_eq!(begin_exclusive(&mut r, obj), Reply::Done);
+    assert_eq!(begin_exclusive(&mut r, obj), Reply::Error(Errno::EBUSY));
     // Shared → EBUSY; private → a copy read through the driver.
     assert_eq!(r.mmap(1, P, R, SH, s, 0), Err(Errno::EBUSY));
     let c = r.mmap(1, P, R, PR, s, 0).unwrap();
@@ -81,14 +72,8 @@ fn exclusive_mode() {
         .iter()
         .any(|q| matches!(q, DriverRequest::Read { dest, .. } if *dest == c)));
     assert_eq!(mc(&r), 4);
-    assert_eq!(
-        r.call(TMP, Request::EndExclusive { object: obj }),
-        Reply::Done
-    );
-    assert_eq!(
-        r.call(TMP, Request::EndExclusive { object: obj }),
-        Reply::Error(Errno::EINVAL)
-    );
+    assert_eq!(end_exclusive(&mut r, obj), Reply::Done);
+    assert_eq!(end_exclusive(&mut r, obj), Reply::Error(Errno::EINVAL));
     // The copy is shareable: a later private request reuses it.
     assert_eq!(
         {
@@ -136,4 +121,14 @@ fn ptrace_permissions() {
     );
     let _ = root;
     r.ok();
+}
+
+/// The `/tmp` driver asks for exclusive use of `object`.
+fn begin_exclusive(r: &mut Rig, object: u64) -> Reply {
+    r.call(TMP, Request::BeginExclusive { object })
+}
+
+/// The `/tmp` driver gives exclusive use of `object` back.
+fn end_exclusive(r: &mut Rig, object: u64) -> Reply {
+    r.call(TMP, Request::EndExclusive { object })
 }
