@@ -201,15 +201,7 @@ impl Rig {
     }
 
     pub fn mmap_req(len: u64, prot: u32, flags: u32, fd: i32, pgoff: u64) -> Request {
-        Request::Mmap {
-            addr: 0,
-            len,
-            prot,
-            flags,
-            fd,
-            offset: pgoff,
-            unit: OffsetUnit::Pages,
-        }
+        mmap_request(0, len, prot, flags, fd, pgoff, OffsetUnit::Pages)
     }
 
     pub fn mmap(

@@ -136,6 +136,32 @@ pub fn mmap(
     mmap_full(s, c, 0, len, prot, flags, -1, 0, OffsetUnit::Bytes)
 }
 
+/// The `Mmap` request of these arguments, as a client sends it.
+pub fn mmap_request(
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    fd: i32,
+    offset: u64,
+    unit: OffsetUnit,
+) -> Request {
+    Request::Mmap {
+        addr,
+        len,
+        prot,
+        flags,
+        fd,
+        offset,
+        unit,
+    }
+}
+
+/// `mmap(0, len, RW, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)` as a request.
+pub fn anon_request(len: u64) -> Request {
+    mmap_request(0, len, RW, ANON, -1, 0, OffsetUnit::Bytes)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn mmap_full(
     s: &mut MemoryServer<SimMemory>,
@@ -150,15 +176,7 @@ pub fn mmap_full(
 ) -> Result<u64, Errno> {
     let r = s.handle_now(
         ClientId(c),
-        Request::Mmap {
-            addr,
-            len,
-            prot,
-            flags,
-            fd,
-            offset,
-            unit,
-        },
+        mmap_request(addr, len, prot, flags, fd, offset, unit),
     );
     match r {
         Reply::Mapped { addr } => Ok(addr),

@@ -12,21 +12,7 @@ fn replies_wait_for_the_driver_while_others_are_served() {
     let tag = r.send(1, Rig::mmap_req(P, R, PR, f, 0));
     assert_eq!(r.reply(1, tag), None);
     // Another client is served meanwhile.
-    assert!(r
-        .call(
-            2,
-            Request::Mmap {
-                addr: 0,
-                len: P,
-                prot: RW,
-                flags: MAP_PRIVATE | MAP_ANONYMOUS,
-                fd: -1,
-                offset: 0,
-                unit: protocol::OffsetUnit::Bytes
-            }
-        )
-        .into_result()
-        .is_ok());
+    assert!(r.call(2, anon_request(P)).into_result().is_ok());
     // An open of the same driver waits as well (it needs a lookup).
     let open = r.send(
         2,

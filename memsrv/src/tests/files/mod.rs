@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use super::fake_driver::*;
 use super::rig::*;
-use super::sim::{user, BASE, P};
+use super::sim::{anon_request, mmap_request, user, BASE, P};
 use crate::ClientId;
 use protocol::linux::*;
 use protocol::{DriverOps, DriverRequest, Errno, ObjectKind, ProcView, Reply, Request};

@@ -9,15 +9,7 @@ use super::*;
 fn vectors_9_to_21_validation_with_files() {
     let mut r = env();
     // 8, 9: the byte offset is checked before the descriptor.
-    let req = Request::Mmap {
-        addr: 0,
-        len: P,
-        prot: R,
-        flags: PR,
-        fd: 1234,
-        offset: 100,
-        unit: protocol::OffsetUnit::Bytes,
-    };
+    let req = mmap_request(0, P, R, PR, 1234, 100, protocol::OffsetUnit::Bytes);
     assert_eq!(r.call(1, req), Reply::Error(Errno::EINVAL));
     assert_eq!(r.mmap(1, P, R, PR, 1234, 0), Err(Errno::EBADF));
     // 12.

@@ -13,18 +13,7 @@ impl Walk {
         let expect = expect_mmap(&self.m, &self.m.mms[&mm_id], len, flags, offset, unit);
         let hint = if self.r.chance(20) { self.r.next() } else { 0 };
         let fd = self.r.below(5) as i32 - 1;
-        let reply = self.call(
-            c,
-            Request::Mmap {
-                addr: hint,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-                unit,
-            },
-        );
+        let reply = self.call(c, mmap_request(hint, len, prot, flags, fd, offset, unit));
         let (len, order) = match expect {
             MmapExpect::Fail(e) => {
                 assert_eq!(

@@ -361,18 +361,7 @@ impl Walk {
             return;
         };
         let pages = 1 + self.g.below(4);
-        let got = self.r.call(
-            c,
-            Request::Mmap {
-                addr: 0,
-                len: pages * P,
-                prot: PROT_READ | PROT_WRITE,
-                flags: MAP_PRIVATE | MAP_ANONYMOUS,
-                fd: -1,
-                offset: 0,
-                unit: protocol::OffsetUnit::Bytes,
-            },
-        );
+        let got = self.r.call(c, anon_request(pages * P));
         let addr = match got {
             Reply::Mapped { addr } => addr,
             Reply::Error(Errno::ENOMEM) => return,

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use super::fake_driver::*;
 use super::rig::*;
 use super::rng::Rng;
-use super::sim::{BASE, P};
+use super::sim::{anon_request, BASE, P};
 use crate::ClientId;
 use protocol::linux::*;
 use protocol::{DriverOps, Errno, ObjectKind, Reply, Request};
