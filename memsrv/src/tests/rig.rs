@@ -181,13 +181,17 @@ impl Rig {
 
     // Client calls.
 
-    pub fn open(&mut self, c: u64, path: &str, flags: u32) -> Result<i32, Errno> {
-        let req = Request::Open {
+    /// `open(path, flags, 0644)` as a request.
+    pub fn open_req(path: &str, flags: u32) -> Request {
+        Request::Open {
             path: Path::try_from(path).unwrap(),
             flags,
             mode: 0o644,
-        };
-        match self.call(c, req) {
+        }
+    }
+
+    pub fn open(&mut self, c: u64, path: &str, flags: u32) -> Result<i32, Errno> {
+        match self.call(c, Self::open_req(path, flags)) {
             Reply::Fd(fd) => Ok(fd),
             Reply::Error(e) => Err(e),
             other => panic!("open: {other:?}"),

@@ -14,14 +14,7 @@ fn replies_wait_for_the_driver_while_others_are_served() {
     // Another client is served meanwhile.
     assert!(r.call(2, anon_request(P)).into_result().is_ok());
     // An open of the same driver waits as well (it needs a lookup).
-    let open = r.send(
-        2,
-        Request::Open {
-            path: protocol::Path::try_from("/data/f").unwrap(),
-            flags: RDONLY,
-            mode: 0,
-        },
-    );
+    let open = r.send(2, Rig::open_req("/data/f", RDONLY));
     assert_eq!(r.reply(2, open), None);
     assert_eq!(r.s.stats().pending_ops, 2);
     r.ok();
@@ -96,14 +89,7 @@ fn driver_death_fails_pending_and_queued_operations() {
     let x = r.mmap(1, 2 * P, RW, SH, sa, 0).unwrap();
     r.d(TMP).hold = true;
     let t1 = r.send(1, Rig::mmap_req(P, R, PR, sa, 1));
-    let t2 = r.send(
-        2,
-        Request::Open {
-            path: protocol::Path::try_from("/tmp/s").unwrap(),
-            flags: RDONLY,
-            mode: 0,
-        },
-    );
+    let t2 = r.send(2, Rig::open_req("/tmp/s", RDONLY));
     let t3 = r.send(1, Request::Fstat { fd: sa });
     let free_before_death = r.s.stats().free_pages;
     r.kill_driver(TMP);
@@ -141,14 +127,7 @@ fn a_release_waiting_its_turn_is_dropped_when_the_object_is_opened_again() {
     );
     assert_eq!(r.call(1, Request::Close { fd: f }), Reply::Done);
     // Another open looks the object up again before the Release's turn.
-    let open = r.send(
-        2,
-        Request::Open {
-            path: protocol::Path::try_from("/data/f").unwrap(),
-            flags: RDONLY,
-            mode: 0,
-        },
-    );
+    let open = r.send(2, Rig::open_req("/data/f", RDONLY));
     r.release_held(DATA);
     assert!(matches!(r.reply(1, read), Some(Reply::Data(_))));
     assert_eq!(r.reply(2, open), Some(Reply::Fd(3)));
