@@ -296,8 +296,7 @@ fn v34_copy_beyond_eof(harness: &dyn Harness) -> Result<(), Failure> {
 
 fn v35_memfs_shared_aliases(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let fd = p.fresh_file("/tmp/s", 8192)?;
-    let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
+    let (fd, x) = p.shared_fresh_file("/tmp/s", 8192)?;
     ok!(harness.write(x + 5000, b"through X"), "store through X");
     let mut seen = [0u8; 9];
     let got = ok!(p.client().pread(fd, &mut seen, 5000), "pread of /tmp/s");

@@ -30,11 +30,7 @@ pub const DEFERRED: &[Deferred] = &[
 
 fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
-    let fa = a.fresh_file("/dev/shm/a", 8192)?;
-    let x = ok!(
-        a.map_fd(8192, RW, MAP_SHARED, fa, 0),
-        "A: SHARED RW of /dev/shm/a"
-    );
+    let (_, x) = a.shared_fresh_file("/dev/shm/a", 8192)?;
     let fb = ok!(b.open("/dev/shm/a", O_CREAT | O_RDWR), "B: open /dev/shm/a");
     let y = ok!(
         b.map_fd(8192, RW, MAP_SHARED, fb, 0),
@@ -50,11 +46,7 @@ fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
 
 fn v97_shrink_under_mapping(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let fd = p.fresh_file("/dev/shm/a", 8192)?;
-    let x = ok!(
-        p.map_fd(8192, RW, MAP_SHARED, fd, 0),
-        "SHARED RW of /dev/shm/a"
-    );
+    let (fd, x) = p.shared_fresh_file("/dev/shm/a", 8192)?;
     ensure_errno!(
         p.client().ftruncate(fd, 4096),
         Errno::ETXTBSY,

@@ -1,7 +1,7 @@
 //! §14.10 `/proc`: the exact text of the maps and meminfo lines (§9).
 
 use super::env::{TestDevConfig, DATA_DEV, DATA_F, DATA_F_INO, O_RDONLY, TST};
-use super::support::{anon_rw_line, lines_for, Process, Tst, P, RW};
+use super::support::{anon_rw_line, lines_for, Process, Tst, P};
 use super::{Failure, Harness, Section, Vector};
 use alloc::format;
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ};
@@ -66,8 +66,7 @@ fn v109_file_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
 
 fn v110_shared_perms(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
-    let fd = p.fresh_file("/tmp/s", 8192)?;
-    let x = ok!(p.map_fd(8192, RW, MAP_SHARED, fd, 0), "SHARED RW of /tmp/s");
+    let (_, x) = p.shared_fresh_file("/tmp/s", 8192)?;
     let maps = p.maps()?;
     let lines = lines_for(&maps, x, x + 8192);
     ensure_eq!(lines.len(), 1, "maps lines for {x:#x}: {maps:?}");

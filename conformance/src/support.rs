@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use nommu::{Client, Transport};
-use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::{
     decode_reply, encode_request, Errno, ProcView, Reply, Request, Sysctl, MAX_FRAME, PAGE_SIZE,
 };
@@ -228,6 +228,16 @@ impl<'h> Process<'h> {
             })?;
         }
         Ok(fd)
+    }
+
+    /// A [`Process::fresh_file`] of `size` bytes mapped whole, SHARED and
+    /// read-write; returns the fd and the address.
+    pub fn shared_fresh_file(&self, path: &str, size: u64) -> Result<(i32, u64), Failure> {
+        let fd = self.fresh_file(path, size)?;
+        let addr = self
+            .map_fd(size, RW, MAP_SHARED, fd, 0)
+            .map_err(|e| failure(line!(), format!("SHARED RW of {path}: {e:?}")))?;
+        Ok((fd, addr))
     }
 
     /// `/proc/maps`: every region.
