@@ -31,16 +31,10 @@ fn vectors_6_and_7_for_a_32_bit_client() {
         mmap(&mut s, 1, u64::from(u32::MAX) - 100, RW, ANON),
         Err(Errno::ENOMEM)
     );
-    let v7 = mmap_full(
+    let v7 = mmap_call(
         &mut s,
         1,
-        0,
-        P,
-        RW,
-        ANON,
-        -1,
-        u64::from(u32::MAX),
-        OffsetUnit::Pages,
+        mmap_request(0, P, RW, ANON, -1, u64::from(u32::MAX), OffsetUnit::Pages),
     );
     assert_eq!(v7, Err(Errno::EOVERFLOW));
 }
@@ -51,18 +45,37 @@ fn vectors_6_and_7_for_a_32_bit_client() {
 #[test]
 fn offset_checks_of_mmap2_and_anonymous_mappings_and_the_ebadf_order() {
     let mut s = root_process(64);
-    let file = |s: &mut _, off, unit| mmap_full(s, 1, 0, P, PROT_READ, MAP_PRIVATE, 3, off, unit);
+    let file = |s: &mut _, off, unit| {
+        mmap_call(
+            s,
+            1,
+            mmap_request(0, P, PROT_READ, MAP_PRIVATE, 3, off, unit),
+        )
+    };
     assert_eq!(file(&mut s, 100, OffsetUnit::Bytes), Err(Errno::EINVAL)); // 8
     assert_eq!(file(&mut s, 0, OffsetUnit::Bytes), Err(Errno::EBADF));
     // mmap2 has no alignment check.
     assert_eq!(file(&mut s, 100, OffsetUnit::Pages), Err(Errno::EBADF));
     // EBADF comes before the §2.2 checks.
-    let fixed = mmap_full(&mut s, 1, 0, 0, RW, MAP_FIXED, 1234, 0, OffsetUnit::Bytes);
+    let fixed = mmap_call(
+        &mut s,
+        1,
+        mmap_request(0, 0, RW, MAP_FIXED, 1234, 0, OffsetUnit::Bytes),
+    );
     assert_eq!(fixed, Err(Errno::EBADF)); // 9
                                           // With MAP_ANONYMOUS the fd is ignored, but the byte offset is not.
-    let anon = mmap_full(&mut s, 1, 0, P, RW, ANON, 1234, 100, OffsetUnit::Bytes);
+    let anon = mmap_call(
+        &mut s,
+        1,
+        mmap_request(0, P, RW, ANON, 1234, 100, OffsetUnit::Bytes),
+    );
     assert_eq!(anon, Err(Errno::EINVAL));
-    assert!(mmap_full(&mut s, 1, 0, P, RW, ANON, 1234, 8192, OffsetUnit::Bytes).is_ok());
+    assert!(mmap_call(
+        &mut s,
+        1,
+        mmap_request(0, P, RW, ANON, 1234, 8192, OffsetUnit::Bytes)
+    )
+    .is_ok());
     ok(&s);
 }
 

@@ -133,7 +133,11 @@ pub fn mmap(
     prot: u32,
     flags: u32,
 ) -> Result<u64, Errno> {
-    mmap_full(s, c, 0, len, prot, flags, -1, 0, OffsetUnit::Bytes)
+    mmap_call(
+        s,
+        c,
+        mmap_request(0, len, prot, flags, -1, 0, OffsetUnit::Bytes),
+    )
 }
 
 /// The `Mmap` request of these arguments, as a client sends it.
@@ -162,23 +166,9 @@ pub fn anon_request(len: u64) -> Request {
     mmap_request(0, len, RW, ANON, -1, 0, OffsetUnit::Bytes)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn mmap_full(
-    s: &mut MemoryServer<SimMemory>,
-    c: u64,
-    addr: u64,
-    len: u64,
-    prot: u32,
-    flags: u32,
-    fd: i32,
-    offset: u64,
-    unit: OffsetUnit,
-) -> Result<u64, Errno> {
-    let r = s.handle_now(
-        ClientId(c),
-        mmap_request(addr, len, prot, flags, fd, offset, unit),
-    );
-    match r {
+/// Send an `Mmap` request for connection `c`: the address, or the errno.
+pub fn mmap_call(s: &mut MemoryServer<SimMemory>, c: u64, request: Request) -> Result<u64, Errno> {
+    match s.handle_now(ClientId(c), request) {
         Reply::Mapped { addr } => Ok(addr),
         Reply::Error(e) => Err(e),
         other => panic!("unexpected {other:?}"),
