@@ -11,14 +11,15 @@
 //! a read at or past the end returns nothing, a write there fails
 //! `ENOSPC`, a write across it is short.
 
-use crate::flags::{available, cap, data_len, open, zeroed_bytes};
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::device::{not_a_directory, SingleDevice};
+use crate::flags::{available, cap, data_len, zeroed_bytes};
+use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::{methods, BackingDevice, DriverHost};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// A disk addressed in whole sectors.
@@ -76,7 +77,9 @@ impl BlockDev {
     pub fn size(&self) -> Option<u64> {
         self.started.then_some(self.size)
     }
+}
 
+impl SingleDevice for BlockDev {
     fn info(&self) -> Result<ObjectInfo, Errno> {
         if !self.started {
             return Err(Errno::EIO);
@@ -93,6 +96,23 @@ impl BlockDev {
         })
     }
 
+    fn open(&self, flags: u32) -> Result<(), Errno> {
+        not_a_directory(flags)
+    }
+
+    fn read_data(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, Errno> {
+        self.info()?;
+        let n = available(offset, data_len(len) as u64, self.size);
+        let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
+        read_bytes(self.disk.as_mut(), &mut self.sector, offset, &mut bytes)?;
+        Ok(bytes)
+    }
+
     /// Fill the arena copy at `dest` from `offset`; short at the end.
     fn read_into(
         &mut self,
@@ -101,6 +121,7 @@ impl BlockDev {
         len: u64,
         dest: u64,
     ) -> Result<u64, Errno> {
+        self.info()?;
         let n = available(offset, len, self.size);
         let mut done = 0u64;
         while done < n {
@@ -115,7 +136,13 @@ impl BlockDev {
         Ok(n)
     }
 
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<u64, Errno> {
+    fn write_data(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, Errno> {
+        self.info()?;
         if data.is_empty() {
             return Ok(0);
         }
@@ -130,71 +157,7 @@ impl BlockDev {
         Ok(n)
     }
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                if flags & open::DIRECTORY != 0 {
-                    return Err(Errno::ENOTDIR);
-                }
-                Ok(DriverReply::Opened(self.info()?))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()?))
-            }
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => {
-                check_device(object)?;
-                self.info()?;
-                let n = available(offset, data_len(len) as u64, self.size);
-                let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
-                read_bytes(self.disk.as_mut(), &mut self.sector, offset, &mut bytes)?;
-                Ok(DriverReply::Data(bytes))
-            }
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => {
-                check_device(object)?;
-                self.info()?;
-                Ok(DriverReply::Count(self.read_into(host, offset, len, dest)?))
-            }
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => {
-                check_device(object)?;
-                self.info()?;
-                Ok(DriverReply::Count(self.write(offset, &data)?))
-            }
-            // Never direct: the generic block-device answers.
-            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
-                check_device(object)?;
-                Err(Errno::ENOSYS)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { object, .. } | DriverRequest::Release { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Done)
-            }
-        }
-    }
+    // Never direct: the default `ENOSYS` is the generic block-device answer.
 }
 
 /// The next run of an I/O that is `done` bytes past byte `offset` with
@@ -332,7 +295,7 @@ impl BackingDevice for BlockDev {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -3,12 +3,13 @@
 //! 41); here "physical memory" is the arena and offsets are arena
 //! addresses. Its mappings are I/O memory (no futexes, no ptrace).
 
-use crate::flags::{available, cap, data_len, page_offset, vm};
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::device::SingleDevice;
+use crate::flags::{available, cap, data_len, page_offset, zeroed_bytes};
+use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::{methods, BackingDevice, DriverHost};
 use core::ops::Range;
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// `/dev/mem` over the physical range `valid` (the arena).
@@ -34,21 +35,6 @@ impl DevMem {
         self
     }
 
-    fn info(&self) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o640,
-            size: 0,
-            caps: Some(cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC),
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
-            io_memory: true,
-        }
-    }
-
     /// `[pgoff·P, pgoff·P + len)` is valid physical memory: its address.
     fn range(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
         let start = page_offset(pgoff)?;
@@ -70,87 +56,77 @@ impl DevMem {
         }
         Ok(available(offset, len, self.valid.end))
     }
+}
 
-    fn handle(
+impl SingleDevice for DevMem {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        Ok(ObjectInfo {
+            object: DEVICE_OBJECT,
+            ino: self.ino,
+            kind: ObjectKind::CharDevice,
+            mode: 0o640,
+            size: 0,
+            caps: Some(cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC),
+            ops: DriverOps(
+                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
+            ),
+            io_memory: true,
+        })
+    }
+
+    fn read_data(
         &mut self,
-        request: DriverRequest,
         host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => {
-                check_device(object)?;
-                let n = self.span(offset, data_len(len) as u64)?;
-                let mut bytes =
-                    crate::flags::zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
-                if n > 0 {
-                    host.read_arena(offset, &mut bytes)?;
-                }
-                Ok(DriverReply::Data(bytes))
-            }
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => {
-                check_device(object)?;
-                let n = self.span(offset, len)?;
-                host.copy_arena(offset, dest, n)?;
-                Ok(DriverReply::Count(n))
-            }
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => {
-                check_device(object)?;
-                let n = self.span(offset, data.len() as u64)?;
-                let part = data
-                    .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
-                    .ok_or(Errno::EIO)?;
-                host.write_arena(offset, part)?;
-                Ok(DriverReply::Count(n))
-            }
-            DriverRequest::GetUnmappedArea {
-                object, len, pgoff, ..
-            } => {
-                check_device(object)?;
-                Ok(DriverReply::Address(self.range(len, pgoff)?))
-            }
-            DriverRequest::Mmap {
-                object,
-                len,
-                pgoff,
-                vm_flags,
-                ..
-            } => {
-                check_device(object)?;
-                if !vm::is_shareable(vm_flags) {
-                    return Err(Errno::ENOSYS);
-                }
-                self.range(len, pgoff)?;
-                Ok(DriverReply::Done)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, Errno> {
+        let n = self.span(offset, data_len(len) as u64)?;
+        let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
+        if n > 0 {
+            host.read_arena(offset, &mut bytes)?;
         }
+        Ok(bytes)
+    }
+
+    fn read_into(
+        &mut self,
+        host: &mut dyn DriverHost,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        let n = self.span(offset, len)?;
+        host.copy_arena(offset, dest, n)?;
+        Ok(n)
+    }
+
+    fn write_data(
+        &mut self,
+        host: &mut dyn DriverHost,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, Errno> {
+        let n = self.span(offset, data.len() as u64)?;
+        let part = data
+            .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
+            .ok_or(Errno::EIO)?;
+        host.write_arena(offset, part)?;
+        Ok(n)
+    }
+
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        self.range(len, pgoff)
+    }
+
+    fn mmap(&self, len: u64, pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        methods::shareable_only(vm_flags)?;
+        self.range(len, pgoff)?;
+        Ok(())
+    }
+
+    /// Any handle closes (the mount has only the one).
+    fn close(&mut self, _object: u64) -> Result<(), Errno> {
+        Ok(())
     }
 }
 
@@ -160,7 +136,7 @@ impl BackingDevice for DevMem {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

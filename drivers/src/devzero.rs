@@ -2,11 +2,12 @@
 //! private copy full of zeros (spec §2.4, vector 43); reads give zeros
 //! forever and writes are swallowed.
 
+use crate::device::SingleDevice;
 use crate::flags::{cap, data_len, zeroed_bytes};
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 pub struct DevZero {
@@ -24,9 +25,11 @@ impl DevZero {
         self.ino = ino;
         self
     }
+}
 
-    fn info(&self) -> ObjectInfo {
-        ObjectInfo {
+impl SingleDevice for DevZero {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        Ok(ObjectInfo {
             object: DEVICE_OBJECT,
             ino: self.ino,
             kind: ObjectKind::CharDevice,
@@ -35,52 +38,44 @@ impl DevZero {
             caps: Some(cap::COPY),
             ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
             io_memory: false,
-        }
+        })
     }
 
-    fn handle(
+    fn read_data(
         &mut self,
-        request: DriverRequest,
+        _host: &mut dyn DriverHost,
+        _offset: u64,
+        len: u32,
+    ) -> Result<Bytes, Errno> {
+        zeroed_bytes(data_len(len))
+    }
+
+    fn read_into(
+        &mut self,
         host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::ReadData { object, len, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Data(zeroed_bytes(data_len(len))?))
-            }
-            DriverRequest::Read {
-                object, len, dest, ..
-            } => {
-                check_device(object)?;
-                host.fill_arena(dest, 0, len)?;
-                Ok(DriverReply::Count(len))
-            }
-            DriverRequest::WriteData { object, data, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Count(data.len() as u64))
-            }
-            // No DIRECT: the server never asks; Linux's mmap_zero on
-            // no-MMU answers ENOSYS.
-            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
-                check_device(object)?;
-                Err(Errno::ENOSYS)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
-        }
+        _offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        host.fill_arena(dest, 0, len)?;
+        Ok(len)
+    }
+
+    fn write_data(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        _offset: u64,
+        data: &[u8],
+    ) -> Result<u64, Errno> {
+        Ok(data.len() as u64)
+    }
+
+    // No DIRECT: the server never asks for a mapping in place; the default
+    // `ENOSYS` is Linux's mmap_zero on no-MMU.
+
+    /// Any handle closes (the mount has only the one).
+    fn close(&mut self, _object: u64) -> Result<(), Errno> {
+        Ok(())
     }
 }
 
@@ -90,7 +85,7 @@ impl BackingDevice for DevZero {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

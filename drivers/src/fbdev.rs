@@ -7,11 +7,11 @@
 //! `get_fb_unmapped_area` with the server decision of §11.2: the screen
 //! base plus pgoff·P (Linux adds pgoff as bytes).
 
-use crate::device::{self, WindowDevice};
+use crate::device::WindowDevice;
 use crate::flags::page_offset;
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -119,7 +119,7 @@ impl BackingDevice for Framebuffer {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(device::serve(self, request, host))
+        methods::serve(self, request, host)
     }
 }
 

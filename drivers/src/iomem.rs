@@ -5,11 +5,11 @@
 //! §10.5): a register is not memory a process may sleep on or poke. The
 //! window is arena memory standing for the registers, allocated at start.
 
-use crate::device::{self, WindowDevice};
-use crate::flags::{page_offset, vm};
+use crate::device::WindowDevice;
+use crate::flags::page_offset;
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -76,11 +76,7 @@ impl WindowDevice for IoMem {
 
     /// Shareable mappings only (a register window is never copied).
     fn mmap(&self, vm_flags: u32) -> Result<(), Errno> {
-        if vm::is_shareable(vm_flags) {
-            Ok(())
-        } else {
-            Err(Errno::ENOSYS)
-        }
+        methods::shareable_only(vm_flags)
     }
 }
 
@@ -98,7 +94,7 @@ impl BackingDevice for IoMem {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(device::serve(self, request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -57,6 +57,7 @@ extern crate std;
 
 mod device;
 pub mod flags;
+mod methods;
 pub mod mount;
 mod window;
 

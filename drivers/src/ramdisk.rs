@@ -6,11 +6,11 @@
 //! §11.2 lets a ramdisk server declare `DIRECT` instead and hand out its
 //! array ([`RamdiskMapping::Direct`], vector 122).
 
-use crate::device::{self, WindowDevice};
+use crate::device::WindowDevice;
 use crate::flags::{cap, page_offset, vm};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -123,7 +123,7 @@ impl BackingDevice for Ramdisk {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(device::serve(self, request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -1,0 +1,166 @@
+//! A driver's methods, one per [`DriverRequest`] (as Linux's
+//! `file_operations` has one per call), and [`serve`], the one place that
+//! turns a request into its method call and the result into the
+//! [`DriverReply`]. Where most drivers answer alike, the method's default
+//! is that answer, so a driver writes only what is its own.
+
+use crate::DriverHost;
+use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo};
+
+/// The methods of one driver's objects.
+pub(crate) trait Methods {
+    /// `EBADF` unless `object` is a handle this driver gave out (what the
+    /// default methods check before answering).
+    fn check(&self, object: u64) -> Result<(), Errno>;
+
+    /// Find (or create) `path`; what the server learns of the object.
+    fn lookup(
+        &mut self,
+        host: &mut dyn DriverHost,
+        path: &str,
+        flags: u32,
+        mode: u32,
+    ) -> Result<ObjectInfo, Errno>;
+
+    /// Current size and attributes.
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno>;
+
+    /// `read()` data: at most `len` bytes from `offset`.
+    fn read_data(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u32,
+    ) -> Result<Bytes, Errno>;
+
+    /// Fill the private copy at arena address `dest`; the bytes delivered.
+    fn read_into(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno>;
+
+    /// `write()`: the bytes taken.
+    fn write_data(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, Errno>;
+
+    /// Where `[pgoff·P, pgoff·P + len)` lives. Default: nothing lives in
+    /// place, the generic no-MMU answer `ENOSYS` (copy instead).
+    fn get_unmapped_area(&mut self, object: u64, _len: u64, _pgoff: u64) -> Result<u64, Errno> {
+        self.check(object)?;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Approve one direct mapping. Default: none is possible (`ENOSYS`).
+    fn mmap(&mut self, object: u64, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
+        self.check(object)?;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Change the size. Default: the size is fixed (`EINVAL`).
+    fn truncate(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        object: u64,
+        _size: u64,
+    ) -> Result<(), Errno> {
+        self.check(object)?;
+        Err(Errno::EINVAL)
+    }
+
+    /// Remove a name. Default: device names and read-mostly files are not
+    /// removed through the server (`EPERM`).
+    fn unlink(&mut self, _host: &mut dyn DriverHost, _path: &str) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// One mapping went away. Default: nothing to do.
+    fn close_vma(&mut self, _object: u64) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Nothing refers to the object any more. Default: nothing to free.
+    fn release(&mut self, _host: &mut dyn DriverHost, _object: u64) -> Result<(), Errno> {
+        Ok(())
+    }
+}
+
+/// Answer `request` with the method it names; an error is the reply.
+pub(crate) fn serve<M: Methods + ?Sized>(
+    driver: &mut M,
+    request: DriverRequest,
+    host: &mut dyn DriverHost,
+) -> DriverReply {
+    let result = match request {
+        DriverRequest::Lookup { path, flags, mode } => driver
+            .lookup(host, &path, flags, mode)
+            .map(DriverReply::Opened),
+        DriverRequest::Stat { object } => driver.stat(object).map(DriverReply::Opened),
+        DriverRequest::ReadData {
+            object,
+            offset,
+            len,
+        } => driver
+            .read_data(host, object, offset, len)
+            .map(DriverReply::Data),
+        DriverRequest::Read {
+            object,
+            offset,
+            len,
+            dest,
+        } => driver
+            .read_into(host, object, offset, len, dest)
+            .map(DriverReply::Count),
+        DriverRequest::WriteData {
+            object,
+            offset,
+            data,
+        } => driver
+            .write_data(host, object, offset, &data)
+            .map(DriverReply::Count),
+        DriverRequest::GetUnmappedArea {
+            object, len, pgoff, ..
+        } => driver
+            .get_unmapped_area(object, len, pgoff)
+            .map(DriverReply::Address),
+        DriverRequest::Mmap {
+            object,
+            len,
+            pgoff,
+            vm_flags,
+            ..
+        } => driver
+            .mmap(object, len, pgoff, vm_flags)
+            .map(|()| DriverReply::Done),
+        DriverRequest::Truncate { object, size } => driver
+            .truncate(host, object, size)
+            .map(|()| DriverReply::Done),
+        DriverRequest::Unlink { path } => driver.unlink(host, &path).map(|()| DriverReply::Done),
+        DriverRequest::CloseVma { object, .. } => {
+            driver.close_vma(object).map(|()| DriverReply::Done)
+        }
+        DriverRequest::Release { object } => {
+            driver.release(host, object).map(|()| DriverReply::Done)
+        }
+    };
+    result.unwrap_or_else(DriverReply::Error)
+}
+
+/// Spec §1.2/§11.1: approve only shareable mappings for direct use;
+/// anything else is "not possible" (`ENOSYS`).
+pub(crate) fn shareable_only(vm_flags: u32) -> Result<(), Errno> {
+    if crate::flags::vm::is_shareable(vm_flags) {
+        Ok(())
+    } else {
+        Err(Errno::ENOSYS)
+    }
+}
