@@ -11,7 +11,7 @@
 //! a read at or past the end returns nothing, a write there fails
 //! `ENOSPC`, a write across it is short.
 
-use crate::device::{not_a_directory, SingleDevice};
+use crate::device::SingleDevice;
 use crate::flags::{available, cap, data_len, zeroed_bytes};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::{methods, BackingDevice, DriverHost};
@@ -94,10 +94,6 @@ impl SingleDevice for BlockDev {
             ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
             io_memory: false,
         })
-    }
-
-    fn open(&self, flags: u32) -> Result<(), Errno> {
-        not_a_directory(flags)
     }
 
     fn read_data(

@@ -59,6 +59,8 @@ impl DevMem {
 }
 
 impl SingleDevice for DevMem {
+    const STRICT: bool = false;
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
             object: DEVICE_OBJECT,
@@ -121,11 +123,6 @@ impl SingleDevice for DevMem {
     fn mmap(&self, len: u64, pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
         methods::shareable_only(vm_flags)?;
         self.range(len, pgoff)?;
-        Ok(())
-    }
-
-    /// Any handle closes (the mount has only the one).
-    fn close(&mut self, _object: u64) -> Result<(), Errno> {
         Ok(())
     }
 }

@@ -28,6 +28,8 @@ impl DevZero {
 }
 
 impl SingleDevice for DevZero {
+    const STRICT: bool = false;
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
             object: DEVICE_OBJECT,
@@ -72,11 +74,6 @@ impl SingleDevice for DevZero {
 
     // No DIRECT: the server never asks for a mapping in place; the default
     // `ENOSYS` is Linux's mmap_zero on no-MMU.
-
-    /// Any handle closes (the mount has only the one).
-    fn close(&mut self, _object: u64) -> Result<(), Errno> {
-        Ok(())
-    }
 }
 
 impl BackingDevice for DevZero {

@@ -7,7 +7,7 @@
 //! `get_fb_unmapped_area` with the server decision of §11.2: the screen
 //! base plus pgoff·P (Linux adds pgoff as bytes).
 
-use crate::device::WindowDevice;
+use crate::device::SingleDevice;
 use crate::flags::page_offset;
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
@@ -53,13 +53,10 @@ impl Framebuffer {
     }
 }
 
-impl WindowDevice for Framebuffer {
-    fn contents(&self) -> Option<Window> {
-        self.window
-    }
-
-    fn info(&self, window: Window) -> ObjectInfo {
-        ObjectInfo {
+impl SingleDevice for Framebuffer {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        let window = self.window()?;
+        Ok(ObjectInfo {
             object: DEVICE_OBJECT,
             ino: self.ino,
             kind: ObjectKind::CharDevice,
@@ -70,12 +67,17 @@ impl WindowDevice for Framebuffer {
                 DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
             ),
             io_memory: false,
-        }
+        })
+    }
+
+    fn window(&self) -> Result<Window, Errno> {
+        self.window.ok_or(Errno::EIO)
     }
 
     /// `pgoff > size` or `len > size − pgoff·P` → `EINVAL`; else the
     /// screen base + pgoff·P.
-    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let window = self.window()?;
         let offset = page_offset(pgoff)?;
         if pgoff > window.len || offset > window.len || len > window.len.saturating_sub(offset) {
             return Err(Errno::EINVAL);
@@ -84,18 +86,19 @@ impl WindowDevice for Framebuffer {
     }
 
     /// Any mapping the server got this far with (only shared ones can).
-    fn mmap(&self, _vm_flags: u32) -> Result<(), Errno> {
+    fn mmap(&self, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
+        self.window()?;
         Ok(())
     }
 
     /// `fb_write`: past the end `EFBIG`, at the end `ENOSPC`, else short.
-    fn write(
+    fn write_data(
         &mut self,
         host: &mut dyn DriverHost,
-        window: Window,
         offset: u64,
         data: &[u8],
     ) -> Result<u64, Errno> {
+        let window = self.window()?;
         if offset > window.len {
             return Err(Errno::EFBIG);
         }
@@ -110,12 +113,9 @@ impl BackingDevice for Framebuffer {
 
     /// Allocate the screen, contiguous and zeroed (black).
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.window.is_some() {
-            return Err(Errno::EBUSY);
-        }
+        // Without a size no window was ever made: this hides no `EBUSY`.
         let size = self.size.ok_or(Errno::EINVAL)?;
-        self.window = Some(Window::allocate(host, size)?);
-        Ok(())
+        Window::start(&mut self.window, host, size)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

@@ -5,8 +5,7 @@
 //! §10.5): a register is not memory a process may sleep on or poke. The
 //! window is arena memory standing for the registers, allocated at start.
 
-use crate::device::WindowDevice;
-use crate::flags::page_offset;
+use crate::device::SingleDevice;
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
 use crate::{methods, BackingDevice, DriverHost};
@@ -44,14 +43,11 @@ impl IoMem {
     }
 }
 
-impl WindowDevice for IoMem {
-    fn contents(&self) -> Option<Window> {
-        self.window
-    }
-
+impl SingleDevice for IoMem {
     /// Default character-device capabilities (`DIRECT|READ|WRITE`), I/O memory.
-    fn info(&self, window: Window) -> ObjectInfo {
-        ObjectInfo {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        let window = self.window()?;
+        Ok(ObjectInfo {
             object: DEVICE_OBJECT,
             ino: self.ino,
             kind: ObjectKind::CharDevice,
@@ -62,20 +58,21 @@ impl WindowDevice for IoMem {
                 DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
             ),
             io_memory: true,
-        }
+        })
+    }
+
+    fn window(&self) -> Result<Window, Errno> {
+        self.window.ok_or(Errno::EIO)
     }
 
     /// The window + pgoff·P; a range outside it → `EINVAL`.
-    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
-        let offset = page_offset(pgoff)?;
-        if len == 0 || offset >= window.len || len > window.len.saturating_sub(offset) {
-            return Err(Errno::EINVAL);
-        }
-        window.addr(offset)
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        self.window()?.range(len, pgoff)
     }
 
     /// Shareable mappings only (a register window is never copied).
-    fn mmap(&self, vm_flags: u32) -> Result<(), Errno> {
+    fn mmap(&self, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.window()?;
         methods::shareable_only(vm_flags)
     }
 }
@@ -86,11 +83,7 @@ impl BackingDevice for IoMem {
     }
 
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.window.is_some() {
-            return Err(Errno::EBUSY);
-        }
-        self.window = Some(Window::allocate(host, self.size)?);
-        Ok(())
+        Window::start(&mut self.window, host, self.size)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

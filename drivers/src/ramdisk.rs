@@ -6,8 +6,8 @@
 //! §11.2 lets a ramdisk server declare `DIRECT` instead and hand out its
 //! array ([`RamdiskMapping::Direct`], vector 122).
 
-use crate::device::WindowDevice;
-use crate::flags::{cap, page_offset, vm};
+use crate::device::SingleDevice;
+use crate::flags::{cap, vm};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
 use crate::{methods, BackingDevice, DriverHost};
@@ -58,12 +58,9 @@ impl Ramdisk {
     }
 }
 
-impl WindowDevice for Ramdisk {
-    fn contents(&self) -> Option<Window> {
-        self.window
-    }
-
-    fn info(&self, window: Window) -> ObjectInfo {
+impl SingleDevice for Ramdisk {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        let window = self.window()?;
         let (caps, ops) = match self.mapping {
             RamdiskMapping::Copy => (None, DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
             RamdiskMapping::Direct => (
@@ -71,7 +68,7 @@ impl WindowDevice for Ramdisk {
                 DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
             ),
         };
-        ObjectInfo {
+        Ok(ObjectInfo {
             object: DEVICE_OBJECT,
             ino: self.ino,
             kind: ObjectKind::BlockDevice,
@@ -80,26 +77,28 @@ impl WindowDevice for Ramdisk {
             caps,
             ops: DriverOps(ops),
             io_memory: false,
-        }
+        })
+    }
+
+    fn window(&self) -> Result<Window, Errno> {
+        self.window.ok_or(Errno::EIO)
     }
 
     /// The array address of `[pgoff·P, pgoff·P + len)`; a range outside
     /// the device is a bad offset (`EINVAL`), as for MTD devices. Without
     /// `DIRECT` there is no such method (`ENOSYS`).
-    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let window = self.window()?;
         if self.mapping == RamdiskMapping::Copy {
             return Err(Errno::ENOSYS);
         }
-        let offset = page_offset(pgoff)?;
-        if len == 0 || offset >= window.len || len > window.len.saturating_sub(offset) {
-            return Err(Errno::EINVAL);
-        }
-        window.addr(offset)
+        window.range(len, pgoff)
     }
 
     /// Shareable mappings of a direct ramdisk; everything else is the
     /// generic block-device answer, `ENOSYS`.
-    fn mmap(&self, vm_flags: u32) -> Result<(), Errno> {
+    fn mmap(&self, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.window()?;
         if self.mapping == RamdiskMapping::Direct && vm::is_shareable(vm_flags) {
             Ok(())
         } else {
@@ -115,11 +114,7 @@ impl BackingDevice for Ramdisk {
 
     /// Allocate the whole array, contiguous and zeroed.
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.window.is_some() {
-            return Err(Errno::EBUSY);
-        }
-        self.window = Some(Window::allocate(host, self.size)?);
-        Ok(())
+        Window::start(&mut self.window, host, self.size)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

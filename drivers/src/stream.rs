@@ -84,6 +84,8 @@ impl<F: StreamFlavor> ByteStream<F> {
 }
 
 impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
+    const STRICT: bool = false;
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
             object: DEVICE_OBJECT,
@@ -133,11 +135,6 @@ impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
 
     fn mmap(&self, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
         Err(Errno::ENODEV)
-    }
-
-    /// Any handle closes (the mount has only the one).
-    fn close(&mut self, _object: u64) -> Result<(), Errno> {
-        Ok(())
     }
 }
 

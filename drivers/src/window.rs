@@ -2,7 +2,7 @@
 //! a screen, a flash window, register memory): reads and writes clip at
 //! its end the way Linux's block and character devices do.
 
-use crate::flags::{available, data_len, pages};
+use crate::flags::{available, data_len, page_offset, pages};
 use crate::DriverHost;
 use protocol::{Bytes, Errno};
 
@@ -21,6 +21,29 @@ impl Window {
         }
         let base = host.alloc_backing(pages(len))?;
         Ok(Self { base, len })
+    }
+
+    /// Allocate the contents at start, once (`EBUSY` on a second start).
+    pub fn start(
+        slot: &mut Option<Self>,
+        host: &mut dyn DriverHost,
+        len: u64,
+    ) -> Result<(), Errno> {
+        if slot.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        *slot = Some(Self::allocate(host, len)?);
+        Ok(())
+    }
+
+    /// The address of `[pgoff·P, pgoff·P + len)`, which must be non-empty
+    /// and lie inside (else `EINVAL`, a bad offset).
+    pub fn range(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let offset = page_offset(pgoff)?;
+        if len == 0 || offset >= self.len || len > self.len.saturating_sub(offset) {
+            return Err(Errno::EINVAL);
+        }
+        self.addr(offset)
     }
 
     /// The arena address of byte `offset` (which must lie inside).
