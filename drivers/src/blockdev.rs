@@ -13,8 +13,9 @@
 
 use crate::device::SingleDevice;
 use crate::flags::{available, cap, data_len, zeroed_bytes};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::{methods, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -96,12 +97,8 @@ impl SingleDevice for BlockDev {
         })
     }
 
-    fn read_data(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        let ReadData { offset, len, .. } = req;
         self.info()?;
         let n = available(offset, data_len(len) as u64, self.size);
         let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
@@ -110,13 +107,10 @@ impl SingleDevice for BlockDev {
     }
 
     /// Fill the arena copy at `dest` from `offset`; short at the end.
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        let ReadInto {
+            offset, len, dest, ..
+        } = req;
         self.info()?;
         let n = available(offset, len, self.size);
         let mut done = 0u64;
@@ -132,12 +126,8 @@ impl SingleDevice for BlockDev {
         Ok(n)
     }
 
-    fn write_data(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let WriteData { offset, data, .. } = req;
         self.info()?;
         if data.is_empty() {
             return Ok(0);

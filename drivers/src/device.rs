@@ -6,14 +6,14 @@
 //! framebuffer, register memory) also gets its reads and writes from it.
 
 use crate::flags::open;
-use crate::methods::Methods;
+use crate::methods::{Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::{check_device, device_open};
 use crate::window::Window;
 use crate::DriverHost;
 use protocol::{Bytes, Errno, ObjectInfo};
 
 /// A device that is its mount's only object; the handle is checked before
-/// any of these is called.
+/// any of these is called (their requests' `object` is the device).
 pub(crate) trait SingleDevice {
     /// Whether opening with `O_DIRECTORY` fails `ENOTDIR`, and `CloseVma`
     /// and `Release` check the handle (`EBADF`). `/dev/mem`, `/dev/zero`
@@ -27,31 +27,20 @@ pub(crate) trait SingleDevice {
         Err(Errno::EIO)
     }
     /// Default: from the window.
-    fn read_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        let ReadData { offset, len, .. } = req;
         self.window()?.read_data(host, offset, len)
     }
     /// Default: from the window.
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        let ReadInto {
+            offset, len, dest, ..
+        } = req;
         self.window()?.read_into(host, offset, len, dest)
     }
     /// Default: into the window.
-    fn write_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let WriteData { offset, data, .. } = req;
         self.window()?.write_data(host, offset, data)
     }
     /// Default: nothing lives in place (`ENOSYS`).
@@ -73,17 +62,12 @@ fn close<D: SingleDevice>(object: u64) -> Result<(), Errno> {
 }
 
 impl<D: SingleDevice> Methods for D {
-    fn check(&self, object: u64) -> Result<(), Errno> {
+    fn check(&mut self, object: u64) -> Result<(), Errno> {
         check_device(object)
     }
 
-    fn lookup(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        path: &str,
-        flags: u32,
-        _mode: u32,
-    ) -> Result<ObjectInfo, Errno> {
+    fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        let Lookup { path, flags, .. } = req;
         device_open(path, flags)?;
         if D::STRICT && flags & open::DIRECTORY != 0 {
             return Err(Errno::ENOTDIR);
@@ -96,38 +80,19 @@ impl<D: SingleDevice> Methods for D {
         self.info()
     }
 
-    fn read_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
-        check_device(object)?;
-        SingleDevice::read_data(self, host, offset, len)
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        check_device(req.object)?;
+        SingleDevice::read_data(self, host, req)
     }
 
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
-        check_device(object)?;
-        SingleDevice::read_into(self, host, offset, len, dest)
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        check_device(req.object)?;
+        SingleDevice::read_into(self, host, req)
     }
 
-    fn write_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
-        check_device(object)?;
-        SingleDevice::write_data(self, host, offset, data)
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        check_device(req.object)?;
+        SingleDevice::write_data(self, host, req)
     }
 
     fn get_unmapped_area(&mut self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {

@@ -5,8 +5,9 @@
 
 use crate::device::SingleDevice;
 use crate::flags::{available, cap, data_len, page_offset, zeroed_bytes};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::{methods, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use core::ops::Range;
 use protocol::{
     Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
@@ -76,12 +77,8 @@ impl SingleDevice for DevMem {
         })
     }
 
-    fn read_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        let ReadData { offset, len, .. } = req;
         let n = self.span(offset, data_len(len) as u64)?;
         let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
         if n > 0 {
@@ -90,24 +87,17 @@ impl SingleDevice for DevMem {
         Ok(bytes)
     }
 
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        let ReadInto {
+            offset, len, dest, ..
+        } = req;
         let n = self.span(offset, len)?;
         host.copy_arena(offset, dest, n)?;
         Ok(n)
     }
 
-    fn write_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let WriteData { offset, data, .. } = req;
         let n = self.span(offset, data.len() as u64)?;
         let part = data
             .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)

@@ -4,8 +4,9 @@
 
 use crate::device::SingleDevice;
 use crate::flags::{cap, data_len, zeroed_bytes};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::{methods, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use protocol::{
     Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -43,32 +44,19 @@ impl SingleDevice for DevZero {
         })
     }
 
-    fn read_data(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        _offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        let ReadData { len, .. } = req;
         zeroed_bytes(data_len(len))
     }
 
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        _offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        let ReadInto { len, dest, .. } = req;
         host.fill_arena(dest, 0, len)?;
         Ok(len)
     }
 
-    fn write_data(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        _offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let WriteData { data, .. } = req;
         Ok(data.len() as u64)
     }
 

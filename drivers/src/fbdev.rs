@@ -9,9 +9,10 @@
 
 use crate::device::SingleDevice;
 use crate::flags::page_offset;
+use crate::methods::{self, WriteData};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
-use crate::{methods, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -92,12 +93,8 @@ impl SingleDevice for Framebuffer {
     }
 
     /// `fb_write`: past the end `EFBIG`, at the end `ENOSPC`, else short.
-    fn write_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let WriteData { offset, data, .. } = req;
         let window = self.window()?;
         if offset > window.len {
             return Err(Errno::EFBIG);

@@ -7,51 +7,60 @@
 use crate::DriverHost;
 use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo};
 
-/// The methods of one driver's objects.
+/// The fields of a `Lookup` request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookup<'a> {
+    pub path: &'a str,
+    pub flags: u32,
+    pub mode: u32,
+}
+
+/// The fields of a `ReadData` request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadData {
+    pub object: u64,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// The fields of a `Read` request (a private copy at `dest` to fill).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadInto {
+    pub object: u64,
+    pub offset: u64,
+    pub len: u64,
+    pub dest: u64,
+}
+
+/// The fields of a `WriteData` request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriteData<'a> {
+    pub object: u64,
+    pub offset: u64,
+    pub data: &'a [u8],
+}
+
+/// The methods of one driver's objects. The data requests' fields come
+/// as one struct each, so no driver can swap two of their numbers.
 pub(crate) trait Methods {
     /// `EBADF` unless `object` is a handle this driver gave out (what the
     /// default methods check before answering).
-    fn check(&self, object: u64) -> Result<(), Errno>;
+    fn check(&mut self, object: u64) -> Result<(), Errno>;
 
     /// Find (or create) `path`; what the server learns of the object.
-    fn lookup(
-        &mut self,
-        host: &mut dyn DriverHost,
-        path: &str,
-        flags: u32,
-        mode: u32,
-    ) -> Result<ObjectInfo, Errno>;
+    fn lookup(&mut self, host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno>;
 
     /// Current size and attributes.
     fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno>;
 
     /// `read()` data: at most `len` bytes from `offset`.
-    fn read_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno>;
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno>;
 
     /// Fill the private copy at arena address `dest`; the bytes delivered.
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno>;
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno>;
 
     /// `write()`: the bytes taken.
-    fn write_data(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno>;
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno>;
 
     /// Where `[pgoff·P, pgoff·P + len)` lives. Default: nothing lives in
     /// place, the generic no-MMU answer `ENOSYS` (copy instead).
@@ -101,32 +110,53 @@ pub(crate) fn serve<M: Methods + ?Sized>(
     host: &mut dyn DriverHost,
 ) -> DriverReply {
     let result = match request {
-        DriverRequest::Lookup { path, flags, mode } => driver
-            .lookup(host, &path, flags, mode)
-            .map(DriverReply::Opened),
+        DriverRequest::Lookup { path, flags, mode } => {
+            let req = Lookup {
+                path: &path,
+                flags,
+                mode,
+            };
+            driver.lookup(host, req).map(DriverReply::Opened)
+        }
         DriverRequest::Stat { object } => driver.stat(object).map(DriverReply::Opened),
         DriverRequest::ReadData {
             object,
             offset,
             len,
-        } => driver
-            .read_data(host, object, offset, len)
-            .map(DriverReply::Data),
+        } => {
+            let req = ReadData {
+                object,
+                offset,
+                len,
+            };
+            driver.read_data(host, req).map(DriverReply::Data)
+        }
         DriverRequest::Read {
             object,
             offset,
             len,
             dest,
-        } => driver
-            .read_into(host, object, offset, len, dest)
-            .map(DriverReply::Count),
+        } => {
+            let req = ReadInto {
+                object,
+                offset,
+                len,
+                dest,
+            };
+            driver.read_into(host, req).map(DriverReply::Count)
+        }
         DriverRequest::WriteData {
             object,
             offset,
             data,
-        } => driver
-            .write_data(host, object, offset, &data)
-            .map(DriverReply::Count),
+        } => {
+            let req = WriteData {
+                object,
+                offset,
+                data: &data,
+            };
+            driver.write_data(host, req).map(DriverReply::Count)
+        }
         DriverRequest::GetUnmappedArea {
             object, len, pgoff, ..
         } => driver

@@ -6,8 +6,9 @@
 
 use crate::device::SingleDevice;
 use crate::flags::data_len;
+use crate::methods::{self, ReadData, ReadInto, WriteData};
 use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::{methods, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use alloc::collections::VecDeque;
 use core::marker::PhantomData;
 use protocol::{
@@ -99,33 +100,19 @@ impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
         })
     }
 
-    fn read_data(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        _offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        let ReadData { len, .. } = req;
         self.queue.read(len)
     }
 
     /// Nothing to copy from, nor to map (a FIFO has no mmap method; a
     /// socket's is Linux's `sock_no_mmap`): `ENODEV`, here and below.
-    fn read_into(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        _offset: u64,
-        _len: u64,
-        _dest: u64,
-    ) -> Result<u64, Errno> {
+    fn read_into(&mut self, _host: &mut dyn DriverHost, _req: ReadInto) -> Result<u64, Errno> {
         Err(Errno::ENODEV)
     }
 
-    fn write_data(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        _offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let WriteData { data, .. } = req;
         self.queue.write(data)
     }
 
