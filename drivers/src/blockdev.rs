@@ -98,48 +98,44 @@ impl SingleDevice for BlockDev {
     }
 
     fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData { offset, len, .. } = req;
         self.info()?;
-        let n = available(offset, data_len(len) as u64, self.size);
+        let n = available(req.offset, data_len(req.len) as u64, self.size);
         let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
-        read_bytes(self.disk.as_mut(), &mut self.sector, offset, &mut bytes)?;
+        read_bytes(self.disk.as_mut(), &mut self.sector, req.offset, &mut bytes)?;
         Ok(bytes)
     }
 
     /// Fill the arena copy at `dest` from `offset`; short at the end.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
-        let ReadInto {
-            offset, len, dest, ..
-        } = req;
         self.info()?;
-        let n = available(offset, len, self.size);
+        let n = available(req.offset, req.len, self.size);
         let mut done = 0u64;
         while done < n {
             let step = usize::try_from(n.saturating_sub(done))
                 .map_or(self.stage.len(), |r| r.min(self.stage.len()));
             let part = self.stage.get_mut(..step).ok_or(Errno::EIO)?;
-            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
             read_bytes(self.disk.as_mut(), &mut self.sector, at, part)?;
-            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            host.write_arena(req.dest.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
             done = done.saturating_add(step as u64);
         }
         Ok(n)
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { offset, data, .. } = req;
         self.info()?;
-        if data.is_empty() {
+        if req.data.is_empty() {
             return Ok(0);
         }
-        let n = available(offset, data.len() as u64, self.size);
+        let n = available(req.offset, req.data.len() as u64, self.size);
         if n == 0 {
             return Err(Errno::ENOSPC);
         }
-        let part = data
+        let part = req
+            .data
             .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
             .ok_or(Errno::EIO)?;
-        write_bytes(self.disk.as_mut(), &mut self.sector, offset, part)?;
+        write_bytes(self.disk.as_mut(), &mut self.sector, req.offset, part)?;
         Ok(n)
     }
 

@@ -28,20 +28,16 @@ pub(crate) trait SingleDevice {
     }
     /// Default: from the window.
     fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData { offset, len, .. } = req;
-        self.window()?.read_data(host, offset, len)
+        self.window()?.read_data(host, req.offset, req.len)
     }
     /// Default: from the window.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
-        let ReadInto {
-            offset, len, dest, ..
-        } = req;
-        self.window()?.read_into(host, offset, len, dest)
+        self.window()?
+            .read_into(host, req.offset, req.len, req.dest)
     }
     /// Default: into the window.
     fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { offset, data, .. } = req;
-        self.window()?.write_data(host, offset, data)
+        self.window()?.write_data(host, req.offset, req.data)
     }
     /// Default: nothing lives in place (`ENOSYS`).
     fn get_unmapped_area(&self, _len: u64, _pgoff: u64) -> Result<u64, Errno> {
@@ -67,9 +63,8 @@ impl<D: SingleDevice> Methods for D {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        let Lookup { path, flags, .. } = req;
-        device_open(path, flags)?;
-        if D::STRICT && flags & open::DIRECTORY != 0 {
+        device_open(req.path, req.flags)?;
+        if D::STRICT && req.flags & open::DIRECTORY != 0 {
             return Err(Errno::ENOTDIR);
         }
         self.info()

@@ -78,31 +78,27 @@ impl SingleDevice for DevMem {
     }
 
     fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData { offset, len, .. } = req;
-        let n = self.span(offset, data_len(len) as u64)?;
+        let n = self.span(req.offset, data_len(req.len) as u64)?;
         let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
         if n > 0 {
-            host.read_arena(offset, &mut bytes)?;
+            host.read_arena(req.offset, &mut bytes)?;
         }
         Ok(bytes)
     }
 
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
-        let ReadInto {
-            offset, len, dest, ..
-        } = req;
-        let n = self.span(offset, len)?;
-        host.copy_arena(offset, dest, n)?;
+        let n = self.span(req.offset, req.len)?;
+        host.copy_arena(req.offset, req.dest, n)?;
         Ok(n)
     }
 
     fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { offset, data, .. } = req;
-        let n = self.span(offset, data.len() as u64)?;
-        let part = data
+        let n = self.span(req.offset, req.data.len() as u64)?;
+        let part = req
+            .data
             .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
             .ok_or(Errno::EIO)?;
-        host.write_arena(offset, part)?;
+        host.write_arena(req.offset, part)?;
         Ok(n)
     }
 

@@ -45,19 +45,16 @@ impl SingleDevice for DevZero {
     }
 
     fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData { len, .. } = req;
-        zeroed_bytes(data_len(len))
+        zeroed_bytes(data_len(req.len))
     }
 
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
-        let ReadInto { len, dest, .. } = req;
-        host.fill_arena(dest, 0, len)?;
-        Ok(len)
+        host.fill_arena(req.dest, 0, req.len)?;
+        Ok(req.len)
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { data, .. } = req;
-        Ok(data.len() as u64)
+        Ok(req.data.len() as u64)
     }
 
     // No DIRECT: the server never asks for a mapping in place; the default

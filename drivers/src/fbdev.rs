@@ -94,12 +94,11 @@ impl SingleDevice for Framebuffer {
 
     /// `fb_write`: past the end `EFBIG`, at the end `ENOSPC`, else short.
     fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { offset, data, .. } = req;
         let window = self.window()?;
-        if offset > window.len {
+        if req.offset > window.len {
             return Err(Errno::EFBIG);
         }
-        window.write_data(host, offset, data)
+        window.write_data(host, req.offset, req.data)
     }
 }
 

@@ -137,11 +137,6 @@ pub trait DriverHost {
     }
 }
 
-/// The reply for a request a driver handled as a `Result`.
-pub(crate) fn answer(result: Result<DriverReply, Errno>) -> DriverReply {
-    result.unwrap_or_else(DriverReply::Error)
-}
-
 /// Bytes the provided [`DriverHost`] copy loops move per step (small: a
 /// bare-metal driver task has a small stack).
 const COPY_CHUNK: usize = 1024;

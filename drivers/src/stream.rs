@@ -101,8 +101,7 @@ impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
     }
 
     fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData { len, .. } = req;
-        self.queue.read(len)
+        self.queue.read(req.len)
     }
 
     /// Nothing to copy from, nor to map (a FIFO has no mmap method; a
@@ -112,8 +111,7 @@ impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { data, .. } = req;
-        self.queue.write(data)
+        self.queue.write(req.data)
     }
 
     fn get_unmapped_area(&self, _len: u64, _pgoff: u64) -> Result<u64, Errno> {

@@ -107,13 +107,12 @@ impl<S: FileStore> Methods for CopyFs<S> {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        let Lookup { path, flags, mode } = req;
-        let object = self.store.lookup(path, flags, mode)?;
+        let object = self.store.lookup(req.path, req.flags, req.mode)?;
         let info = self.info(object)?;
-        if info.kind == ObjectKind::Directory && open::wants_write(flags) {
+        if info.kind == ObjectKind::Directory && open::wants_write(req.flags) {
             return Err(Errno::EISDIR);
         }
-        if info.kind != ObjectKind::Directory && flags & open::DIRECTORY != 0 {
+        if info.kind != ObjectKind::Directory && req.flags & open::DIRECTORY != 0 {
             return Err(Errno::ENOTDIR);
         }
         Ok(info)
@@ -124,36 +123,25 @@ impl<S: FileStore> Methods for CopyFs<S> {
     }
 
     fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData {
-            object,
-            offset,
-            len,
-        } = req;
-        self.file(object)?;
+        self.file(req.object)?;
         let mut buf = [0u8; protocol::DATA_CHUNK];
-        let want = buf.get_mut(..data_len(len)).ok_or(Errno::EIO)?;
-        let n = self.store.read(object, offset, want)?;
+        let want = buf.get_mut(..data_len(req.len)).ok_or(Errno::EIO)?;
+        let n = self.store.read(req.object, req.offset, want)?;
         Bytes::from_slice(want.get(..n).ok_or(Errno::EIO)?).map_err(|()| Errno::EIO)
     }
 
     /// Fill a private copy at `dest`; short at end of file.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
-        let ReadInto {
-            object,
-            offset,
-            len,
-            dest,
-        } = req;
-        self.file(object)?;
+        self.file(req.object)?;
         let mut buf = [0u8; STEP];
         let mut done = 0u64;
-        while done < len {
-            let want = usize::try_from(len.saturating_sub(done)).map_or(STEP, |n| n.min(STEP));
+        while done < req.len {
+            let want = usize::try_from(req.len.saturating_sub(done)).map_or(STEP, |n| n.min(STEP));
             let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
-            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
-            let n = self.store.read(object, at, part)?;
+            let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let n = self.store.read(req.object, at, part)?;
             let got = part.get(..n).ok_or(Errno::EIO)?;
-            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
+            host.write_arena(req.dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
             done = done.saturating_add(n as u64);
             if n < want {
                 break;
@@ -163,13 +151,8 @@ impl<S: FileStore> Methods for CopyFs<S> {
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData {
-            object,
-            offset,
-            data,
-        } = req;
-        self.file(object)?;
-        Ok(self.store.write(object, offset, data)? as u64)
+        self.file(req.object)?;
+        Ok(self.store.write(req.object, req.offset, req.data)? as u64)
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU

@@ -222,27 +222,30 @@ impl Methods for Romfs {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        let Lookup { path, flags, .. } = req;
-        let found = match self.resolve(path, flags) {
+        let found = match self.resolve(req.path, req.flags) {
             Ok(found) => found,
-            Err(e) if e == Errno::ENOENT && flags & open::CREAT != 0 => {
+            Err(e) if e == Errno::ENOENT && req.flags & open::CREAT != 0 => {
                 // Creating is a write; a missing leaf in an existing
                 // directory is EROFS, a missing directory stays ENOENT.
-                return Err(lookup::create_error(&self.index, self.mount.path(), path));
+                return Err(lookup::create_error(
+                    &self.index,
+                    self.mount.path(),
+                    req.path,
+                ));
             }
             Err(e) => return Err(e),
         };
-        if open::creates_exclusively(flags) {
+        if open::creates_exclusively(req.flags) {
             return Err(Errno::EEXIST);
         }
         let info = self.info(u64::from(found))?;
         if info.kind == ObjectKind::Directory {
-            if open::wants_write(flags) || flags & open::CREAT != 0 {
+            if open::wants_write(req.flags) || req.flags & open::CREAT != 0 {
                 return Err(Errno::EISDIR);
             }
-        } else if flags & open::DIRECTORY != 0 {
+        } else if req.flags & open::DIRECTORY != 0 {
             return Err(Errno::ENOTDIR);
-        } else if open::wants_write(flags) || flags & open::TRUNC != 0 {
+        } else if open::wants_write(req.flags) || req.flags & open::TRUNC != 0 {
             return Err(Errno::EROFS);
         }
         Ok(info)
@@ -253,37 +256,29 @@ impl Methods for Romfs {
     }
 
     fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
-        let ReadData {
-            object,
-            offset,
-            len,
-        } = req;
         if !matches!(self.source, Source::InPlace { .. }) {
-            return self.file_window(object)?.read_data(host, offset, len);
+            return self
+                .file_window(req.object)?
+                .read_data(host, req.offset, req.len);
         }
-        let part = self.in_place_bytes(object, offset, data_len(len) as u64)?;
+        let part = self.in_place_bytes(req.object, req.offset, data_len(req.len) as u64)?;
         Bytes::from_slice(part).map_err(|()| Errno::EIO)
     }
 
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
-        let ReadInto {
-            object,
-            offset,
-            len,
-            dest,
-        } = req;
         if !matches!(self.source, Source::InPlace { .. }) {
-            return self.file_window(object)?.read_into(host, offset, len, dest);
+            return self
+                .file_window(req.object)?
+                .read_into(host, req.offset, req.len, req.dest);
         }
-        let part = self.in_place_bytes(object, offset, len)?;
-        host.write_arena(dest, part)?;
+        let part = self.in_place_bytes(req.object, req.offset, req.len)?;
+        host.write_arena(req.dest, part)?;
         Ok(part.len() as u64)
     }
 
     /// A read-only filesystem: no write, no resize.
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
-        let WriteData { object, .. } = req;
-        self.check(object)?;
+        self.check(req.object)?;
         Err(Errno::EROFS)
     }
 
