@@ -11,16 +11,16 @@
 //! a read at or past the end returns nothing, a write there fails
 //! `ENOSPC`, a write across it is short.
 
-use crate::device::SingleDevice;
+use crate::device::{device_info, SingleDevice};
 use crate::flags::{available, cap, data_len, zeroed_bytes};
 use crate::methods::{self, ReadData, ReadInto, WriteData};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// A disk addressed in whole sectors.
@@ -86,14 +86,9 @@ impl SingleDevice for BlockDev {
             return Err(Errno::EIO);
         }
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::BlockDevice,
-            mode: 0o660,
             size: self.size,
             caps: Some(cap::COPY | cap::READ | cap::WRITE),
-            ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
-            io_memory: false,
+            ..device_info(self.ino, ObjectKind::BlockDevice, 0o660)
         })
     }
 

@@ -1,5 +1,5 @@
 //! Single-device mounts (`/dev/mem`, `/dev/zero`, a pipe, a disk, a
-//! screen): one object, [`crate::mount::DEVICE_OBJECT`], reached by the
+//! screen): one object, [`DEVICE_OBJECT`], reached by the
 //! empty path. [`SingleDevice`] gives such a device the [`Methods`] every
 //! one of them answers alike (the lookup, the handle check, stat,
 //! truncate); a device whose contents are one arena [`Window`] (ramdisk,
@@ -7,10 +7,10 @@
 
 use crate::flags::open;
 use crate::methods::{Lookup, Methods, ReadData, ReadInto, WriteData};
-use crate::mount::{check_device, device_open};
+use crate::mount::{check_device, device_open, DEVICE_OBJECT};
 use crate::window::Window;
 use crate::DriverHost;
-use protocol::{Bytes, Errno, ObjectInfo};
+use protocol::{Bytes, DriverOps, Errno, ObjectInfo, ObjectKind};
 
 /// A device that is its mount's only object; the handle is checked before
 /// any of these is called (their requests' `object` is the device).
@@ -46,6 +46,27 @@ pub(crate) trait SingleDevice {
     /// Default: no direct mapping is possible (`ENOSYS`).
     fn mmap(&self, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
         Err(Errno::ENOSYS)
+    }
+}
+
+/// The methods of a device mapped in place: `get_unmapped_area` besides
+/// `mmap`, `read` and `write`.
+pub(crate) const IN_PLACE_OPS: u8 =
+    DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA;
+
+/// What lookup tells of a single device, with what most devices share
+/// (no size, no declared capabilities, `mmap`, `read` and `write`
+/// methods, ordinary memory) for each to change what is its own.
+pub(crate) fn device_info(ino: u64, kind: ObjectKind, mode: u32) -> ObjectInfo {
+    ObjectInfo {
+        object: DEVICE_OBJECT,
+        ino,
+        kind,
+        mode,
+        size: 0,
+        caps: None,
+        ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
+        io_memory: false,
     }
 }
 

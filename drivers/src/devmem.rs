@@ -3,10 +3,10 @@
 //! 41); here "physical memory" is the arena and offsets are arena
 //! addresses. Its mappings are I/O memory (no futexes, no ptrace).
 
-use crate::device::SingleDevice;
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::{available, cap, data_len, page_offset, zeroed_bytes};
 use crate::methods::{self, ReadData, ReadInto, WriteData};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use core::ops::Range;
 use protocol::{
@@ -64,16 +64,10 @@ impl SingleDevice for DevMem {
 
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o640,
-            size: 0,
             caps: Some(cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC),
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
+            ops: DriverOps(IN_PLACE_OPS),
             io_memory: true,
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o640)
         })
     }
 

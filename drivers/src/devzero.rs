@@ -2,13 +2,13 @@
 //! private copy full of zeros (spec §2.4, vector 43); reads give zeros
 //! forever and writes are swallowed.
 
-use crate::device::SingleDevice;
+use crate::device::{device_info, SingleDevice};
 use crate::flags::{cap, data_len, zeroed_bytes};
 use crate::methods::{self, ReadData, ReadInto, WriteData};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 pub struct DevZero {
@@ -33,14 +33,8 @@ impl SingleDevice for DevZero {
 
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o666,
-            size: 0,
             caps: Some(cap::COPY),
-            ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
-            io_memory: false,
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o666)
         })
     }
 
@@ -75,6 +69,7 @@ impl BackingDevice for DevZero {
 mod tests {
     use super::*;
     use crate::testing::*;
+    use protocol::DriverOps;
 
     /// Vector 43: copies full of zeros, nothing direct.
     #[test]

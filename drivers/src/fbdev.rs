@@ -7,10 +7,10 @@
 //! `get_fb_unmapped_area` with the server decision of §11.2: the screen
 //! base plus pgoff·P (Linux adds pgoff as bytes).
 
-use crate::device::SingleDevice;
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::page_offset;
 use crate::methods::{self, WriteData};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::mount::MountPoint;
 use crate::window::Window;
 use crate::{BackingDevice, DriverHost};
 use protocol::{
@@ -58,16 +58,9 @@ impl SingleDevice for Framebuffer {
     fn info(&self) -> Result<ObjectInfo, Errno> {
         let window = self.window()?;
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o666,
             size: window.len,
-            caps: None,
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
-            io_memory: false,
+            ops: DriverOps(IN_PLACE_OPS),
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o666)
         })
     }
 

@@ -5,8 +5,8 @@
 //! §10.5): a register is not memory a process may sleep on or poke. The
 //! window is arena memory standing for the registers, allocated at start.
 
-use crate::device::SingleDevice;
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
+use crate::mount::MountPoint;
 use crate::window::Window;
 use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
@@ -48,16 +48,10 @@ impl SingleDevice for IoMem {
     fn info(&self) -> Result<ObjectInfo, Errno> {
         let window = self.window()?;
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o660,
             size: window.len,
-            caps: None,
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
+            ops: DriverOps(IN_PLACE_OPS),
             io_memory: true,
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o660)
         })
     }
 

@@ -6,9 +6,9 @@
 //! §11.2 lets a ramdisk server declare `DIRECT` instead and hand out its
 //! array ([`RamdiskMapping::Direct`], vector 122).
 
-use crate::device::SingleDevice;
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::{cap, vm};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::mount::MountPoint;
 use crate::window::Window;
 use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
@@ -65,18 +65,14 @@ impl SingleDevice for Ramdisk {
             RamdiskMapping::Copy => (None, DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
             RamdiskMapping::Direct => (
                 Some(cap::DIRECT | cap::COPY | cap::READ | cap::WRITE),
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
+                IN_PLACE_OPS,
             ),
         };
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::BlockDevice,
-            mode: 0o660,
             size: window.len,
             caps,
             ops: DriverOps(ops),
-            io_memory: false,
+            ..device_info(self.ino, ObjectKind::BlockDevice, 0o660)
         })
     }
 

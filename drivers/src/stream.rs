@@ -4,10 +4,10 @@
 //! differs between them is only what the server learns at lookup
 //! ([`StreamFlavor`]), which decides the errno of a mapping (spec §2.2).
 
-use crate::device::SingleDevice;
+use crate::device::{device_info, SingleDevice};
 use crate::flags::data_len;
 use crate::methods::{self, ReadData, ReadInto, WriteData};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use alloc::collections::VecDeque;
 use core::marker::PhantomData;
@@ -89,14 +89,8 @@ impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
 
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: F::KIND,
-            mode: F::MODE,
-            size: 0,
-            caps: None,
             ops: DriverOps(F::OPS),
-            io_memory: false,
+            ..device_info(self.ino, F::KIND, F::MODE)
         })
     }
 

@@ -3,6 +3,7 @@ use crate::flags::vm::SHARED;
 use crate::testing::*;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering::SeqCst;
+use protocol::DriverOps;
 
 const SECTOR: usize = 512;
 const SECTORS: u64 = 24;
