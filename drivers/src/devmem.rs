@@ -174,13 +174,13 @@ mod tests {
             m.serve(mmap(1, 0x2000_0000, 4096, pgoff, MAYOVERLAY), &mut host),
             DriverReply::Done
         );
-        assert_eq!(
-            error(m.serve(mmap(1, 0x2000_0000, 4096, pgoff, 0x1 | 0x10), &mut host)),
-            Errno::ENOSYS
-        );
-        assert_eq!(
-            error(m.serve(mmap(1, 0x1000_0000, 4096, 0x10000, SHARED), &mut host)),
-            Errno::EINVAL
+        assert_errors(
+            &mut m,
+            &mut host,
+            &[
+                (mmap(1, 0x2000_0000, 4096, pgoff, 0x1 | 0x10), Errno::ENOSYS),
+                (mmap(1, 0x1000_0000, 4096, 0x10000, SHARED), Errno::EINVAL),
+            ],
         );
     }
 
@@ -197,14 +197,7 @@ mod tests {
             b"phys"
         );
         let end = 0x2000_0000 + 16 * 4096;
-        assert_eq!(
-            count(m.serve(write_data(1, end - 2, b"abcd"), &mut host)),
-            2
-        );
-        assert_eq!(
-            error(m.serve(write_data(1, end, b"x"), &mut host)),
-            Errno::EFAULT
-        );
+        assert_writes_stop_at(&mut m, &mut host, end, Errno::EFAULT);
         assert_eq!(
             error(m.serve(read_data(1, 0x1000, 4), &mut host)),
             Errno::EFAULT

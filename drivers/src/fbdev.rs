@@ -184,13 +184,13 @@ mod tests {
         assert_eq!(count(fb.serve(write_data(1, 0, b"pixel"), &mut host)), 5);
         assert_eq!(host.read(base, 5), b"pixel");
         assert_eq!(count(fb.serve(write_data(1, end - 1, b"xy"), &mut host)), 1);
-        assert_eq!(
-            error(fb.serve(write_data(1, end, b"x"), &mut host)),
-            Errno::ENOSPC
-        );
-        assert_eq!(
-            error(fb.serve(write_data(1, end + 1, b"x"), &mut host)),
-            Errno::EFBIG
+        assert_errors(
+            &mut fb,
+            &mut host,
+            &[
+                (write_data(1, end, b"x"), Errno::ENOSPC),
+                (write_data(1, end + 1, b"x"), Errno::EFBIG),
+            ],
         );
         host.store(base + 100, b"seen");
         assert_eq!(data(fb.serve(read_data(1, 100, 4), &mut host)), b"seen");

@@ -145,14 +145,7 @@ mod tests {
         assert!(!info.ops.has(DriverOps::GET_UNMAPPED_AREA));
         assert!(info.ops.has(DriverOps::MMAP) && info.ops.has(DriverOps::READ));
         assert_eq!(info.size, 3 * 4096);
-        assert_eq!(
-            error(d.serve(get_unmapped_area(1, 4096, 0), &mut host)),
-            Errno::ENOSYS
-        );
-        assert_eq!(
-            error(d.serve(mmap(1, 0, 4096, 0, SHARED), &mut host)),
-            Errno::ENOSYS
-        );
+        assert_copy_only(&mut d, &mut host);
         assert_eq!(d.registration().name.as_str(), "ramdisk");
         assert_eq!(host.allocated_pages(), 3);
     }
@@ -201,14 +194,7 @@ mod tests {
     fn reads_and_writes_clip_at_the_end() {
         let (mut d, mut host) = disk(RamdiskMapping::Copy);
         let end = 3 * 4096;
-        assert_eq!(
-            count(d.serve(write_data(1, end - 2, b"abcd"), &mut host)),
-            2
-        );
-        assert_eq!(
-            error(d.serve(write_data(1, end, b"x"), &mut host)),
-            Errno::ENOSPC
-        );
+        assert_writes_stop_at(&mut d, &mut host, end, Errno::ENOSPC);
         assert_eq!(
             error(d.serve(write_data(1, u64::MAX, b"x"), &mut host)),
             Errno::ENOSPC
@@ -229,15 +215,18 @@ mod tests {
     #[test]
     fn only_the_device_path_and_handle_exist() {
         let (mut d, mut host) = disk(RamdiskMapping::Copy);
-        assert_eq!(error(d.serve(lookup("x", 0, 0), &mut host)), Errno::ENOENT);
-        assert_eq!(
-            error(d.serve(lookup("", 0o300, 0), &mut host)),
-            Errno::EEXIST
-        );
-        assert_eq!(error(d.serve(read_data(2, 0, 1), &mut host)), Errno::EBADF);
-        assert_eq!(
-            error(d.serve(DriverRequest::Truncate { object: 1, size: 0 }, &mut host)),
-            Errno::EINVAL
+        assert_errors(
+            &mut d,
+            &mut host,
+            &[
+                (lookup("x", 0, 0), Errno::ENOENT),
+                (lookup("", 0o300, 0), Errno::EEXIST),
+                (read_data(2, 0, 1), Errno::EBADF),
+                (
+                    DriverRequest::Truncate { object: 1, size: 0 },
+                    Errno::EINVAL,
+                ),
+            ],
         );
         assert_eq!(d.start(&mut host), Err(Errno::EBUSY));
     }

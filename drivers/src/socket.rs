@@ -43,11 +43,14 @@ mod tests {
         );
         assert_eq!(count(s.serve(write_data(1, 0, b"ping"), &mut host)), 4);
         assert_eq!(data(s.serve(read_data(1, 0, 10), &mut host)), b"ping");
-        assert_eq!(
-            error(s.serve(read_data(1, 0, 10), &mut host)),
-            Errno::EAGAIN
+        assert_errors(
+            &mut s,
+            &mut host,
+            &[
+                (read_data(1, 0, 10), Errno::EAGAIN),
+                (read_data(2, 0, 10), Errno::EBADF),
+            ],
         );
-        assert_eq!(error(s.serve(read_data(2, 0, 10), &mut host)), Errno::EBADF);
         assert_eq!(s.registration().name.as_str(), "socket");
     }
 }

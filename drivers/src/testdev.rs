@@ -560,13 +560,13 @@ mod tests {
         assert!(!opened(dev.serve(lookup("", 0, 0), &mut host))
             .ops
             .has(DriverOps::MMAP));
-        assert_eq!(
-            error(dev.serve(read_data(0, 0, 1), &mut host)),
-            Errno::EBADF
-        );
-        assert_eq!(
-            error(dev.serve(read_data(cfg.generation() + 1, 0, 1), &mut host)),
-            Errno::EBADF
+        assert_errors(
+            &mut dev,
+            &mut host,
+            &[
+                (read_data(0, 0, 1), Errno::EBADF),
+                (read_data(cfg.generation() + 1, 0, 1), Errno::EBADF),
+            ],
         );
         cfg.reset();
         let again = opened(dev.serve(lookup("", 0, 0), &mut host));

@@ -58,17 +58,14 @@ fn capabilities_follow_the_type() {
 fn rom_is_read_only_and_maps_shared_only() {
     let (mut mtd, mut host) = device(MtdType::Rom);
     let base = mtd.base().unwrap();
-    assert_eq!(
-        error(mtd.serve(lookup("", RDWR, 0), &mut host)),
-        Errno::EACCES
-    );
-    assert_eq!(
-        error(mtd.serve(lookup("", WRONLY, 0), &mut host)),
-        Errno::EACCES
-    );
-    assert_eq!(
-        error(mtd.serve(lookup(ERASE_PATH, RDONLY, 0), &mut host)),
-        Errno::ENOENT
+    assert_errors(
+        &mut mtd,
+        &mut host,
+        &[
+            (lookup("", RDWR, 0), Errno::EACCES),
+            (lookup("", WRONLY, 0), Errno::EACCES),
+            (lookup(ERASE_PATH, RDONLY, 0), Errno::ENOENT),
+        ],
     );
     assert_eq!(
         address(mtd.serve(get_unmapped_area(1, 8192, 1), &mut host)),
@@ -78,13 +75,16 @@ fn rom_is_read_only_and_maps_shared_only() {
         mtd.serve(mmap(1, base, 4096, 0, SHARED | MAYSHARE), &mut host),
         DriverReply::Done
     );
-    assert_eq!(
-        error(mtd.serve(mmap(1, base, 4096, 0, 0x1 | 0x10 | MAYOVERLAY), &mut host)),
-        Errno::EACCES
-    );
-    assert_eq!(
-        error(mtd.serve(write_data(1, 0, b"x"), &mut host)),
-        Errno::EROFS
+    assert_errors(
+        &mut mtd,
+        &mut host,
+        &[
+            (
+                mmap(1, base, 4096, 0, 0x1 | 0x10 | MAYOVERLAY),
+                Errno::EACCES,
+            ),
+            (write_data(1, 0, b"x"), Errno::EROFS),
+        ],
     );
     assert_eq!(mtd.erase(&mut host, 0, BLOCK), Err(Errno::EROFS));
 }
@@ -315,13 +315,13 @@ fn the_erase_control_object_takes_erase_info_user() {
             "{bad:?}"
         );
     }
-    assert_eq!(
-        error(mtd.serve(read_data(ERASE_OBJECT, 0, 8), &mut host)),
-        Errno::EINVAL
-    );
-    assert_eq!(
-        error(mtd.serve(get_unmapped_area(ERASE_OBJECT, 4096, 0), &mut host)),
-        Errno::EBADF
+    assert_errors(
+        &mut mtd,
+        &mut host,
+        &[
+            (read_data(ERASE_OBJECT, 0, 8), Errno::EINVAL),
+            (get_unmapped_area(ERASE_OBJECT, 4096, 0), Errno::EBADF),
+        ],
     );
     assert!(!host.in_exclusive(1));
 }
