@@ -11,7 +11,7 @@ use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::page_offset;
 use crate::methods::{self, WriteData};
 use crate::mount::MountPoint;
-use crate::window::Window;
+use crate::window::{Storage, Window};
 use crate::{BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
@@ -22,10 +22,9 @@ const BYTES_PER_PIXEL: u64 = 4;
 /// A framebuffer device.
 pub struct Framebuffer {
     mount: MountPoint,
-    /// Screen bytes; `None` when width × height × 4 overflows.
-    size: Option<u64>,
     ino: u64,
-    window: Option<Window>,
+    /// The screen; no size when width × height × 4 overflows.
+    screen: Storage,
 }
 
 impl Framebuffer {
@@ -36,9 +35,8 @@ impl Framebuffer {
             .and_then(|p| p.checked_mul(BYTES_PER_PIXEL));
         Self {
             mount,
-            size,
             ino: 1,
-            window: None,
+            screen: Storage::new(size),
         }
     }
 
@@ -50,7 +48,7 @@ impl Framebuffer {
 
     /// The screen's arena address, once started.
     pub fn screen_base(&self) -> Option<u64> {
-        self.window.map(|w| w.base)
+        self.screen.base()
     }
 }
 
@@ -65,7 +63,7 @@ impl SingleDevice for Framebuffer {
     }
 
     fn window(&self) -> Result<Window, Errno> {
-        self.window.ok_or(Errno::EIO)
+        self.screen.window()
     }
 
     /// `pgoff > size` or `len > size − pgoff·P` → `EINVAL`; else the
@@ -102,9 +100,7 @@ impl BackingDevice for Framebuffer {
 
     /// Allocate the screen, contiguous and zeroed (black).
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        // Without a size no window was ever made: this hides no `EBUSY`.
-        let size = self.size.ok_or(Errno::EINVAL)?;
-        Window::start(&mut self.window, host, size)
+        self.screen.start(host)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
@@ -206,7 +202,7 @@ mod tests {
             Err(Errno::EINVAL)
         );
         let overflow = Framebuffer::new(m.clone(), u32::MAX, u32::MAX);
-        assert_eq!(overflow.size, None);
+        assert_eq!(overflow.screen.size(), None);
         let mut huge = Framebuffer::new(m, 65536, 65536);
         assert_eq!(huge.start(&mut host), Err(Errno::ENOMEM));
         assert_eq!(error(huge.serve(lookup("", 0, 0), &mut host)), Errno::EIO);

@@ -7,7 +7,7 @@
 
 use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::mount::MountPoint;
-use crate::window::Window;
+use crate::window::{Storage, Window};
 use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
@@ -16,18 +16,16 @@ use protocol::{
 /// A register window of `size` bytes.
 pub struct IoMem {
     mount: MountPoint,
-    size: u64,
     ino: u64,
-    window: Option<Window>,
+    registers: Storage,
 }
 
 impl IoMem {
     pub fn new(mount: MountPoint, size: u64) -> Self {
         Self {
             mount,
-            size,
             ino: 1,
-            window: None,
+            registers: Storage::new(Some(size)),
         }
     }
 
@@ -39,7 +37,7 @@ impl IoMem {
 
     /// The window's arena address, once started.
     pub fn base(&self) -> Option<u64> {
-        self.window.map(|w| w.base)
+        self.registers.base()
     }
 }
 
@@ -56,7 +54,7 @@ impl SingleDevice for IoMem {
     }
 
     fn window(&self) -> Result<Window, Errno> {
-        self.window.ok_or(Errno::EIO)
+        self.registers.window()
     }
 
     /// The window + pgoff·P; a range outside it → `EINVAL`.
@@ -77,7 +75,7 @@ impl BackingDevice for IoMem {
     }
 
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Window::start(&mut self.window, host, self.size)
+        self.registers.start(host)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {

@@ -9,7 +9,7 @@
 use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::{cap, vm};
 use crate::mount::MountPoint;
-use crate::window::Window;
+use crate::window::{Storage, Window};
 use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
@@ -28,10 +28,9 @@ pub enum RamdiskMapping {
 /// A memory-backed block device.
 pub struct Ramdisk {
     mount: MountPoint,
-    size: u64,
     mapping: RamdiskMapping,
     ino: u64,
-    window: Option<Window>,
+    array: Storage,
 }
 
 impl Ramdisk {
@@ -39,10 +38,9 @@ impl Ramdisk {
     pub fn new(mount: MountPoint, size: u64, mapping: RamdiskMapping) -> Self {
         Self {
             mount,
-            size,
             mapping,
             ino: 1,
-            window: None,
+            array: Storage::new(Some(size)),
         }
     }
 
@@ -54,7 +52,7 @@ impl Ramdisk {
 
     /// The array's arena address, once started.
     pub fn base(&self) -> Option<u64> {
-        self.window.map(|w| w.base)
+        self.array.base()
     }
 }
 
@@ -77,7 +75,7 @@ impl SingleDevice for Ramdisk {
     }
 
     fn window(&self) -> Result<Window, Errno> {
-        self.window.ok_or(Errno::EIO)
+        self.array.window()
     }
 
     /// The array address of `[pgoff·P, pgoff·P + len)`; a range outside
@@ -110,7 +108,7 @@ impl BackingDevice for Ramdisk {
 
     /// Allocate the whole array, contiguous and zeroed.
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        Window::start(&mut self.window, host, self.size)
+        self.array.start(host)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
