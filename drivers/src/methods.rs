@@ -2,14 +2,16 @@
 //! `file_operations` has one per call), and [`serve`], the one place that
 //! turns a request into its method call and the result into the
 //! [`DriverReply`]. Where most drivers answer alike, the method's default
-//! is that answer, so a driver writes only what is its own.
+//! is that answer, so a driver writes only what is its own. Every driver
+//! here answers through it, and so can a home's own (the daemon's host
+//! files): its [`crate::BackingDevice::serve`] is one call to [`serve`].
 
 use crate::DriverHost;
 use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo};
 
 /// The fields of a `Lookup` request.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Lookup<'a> {
+pub struct Lookup<'a> {
     pub path: &'a str,
     pub flags: u32,
     pub mode: u32,
@@ -17,7 +19,7 @@ pub(crate) struct Lookup<'a> {
 
 /// The fields of a `ReadData` request.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ReadData {
+pub struct ReadData {
     pub object: u64,
     pub offset: u64,
     pub len: u32,
@@ -25,7 +27,7 @@ pub(crate) struct ReadData {
 
 /// The fields of a `Read` request (a private copy at `dest` to fill).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ReadInto {
+pub struct ReadInto {
     pub object: u64,
     pub offset: u64,
     pub len: u64,
@@ -34,7 +36,7 @@ pub(crate) struct ReadInto {
 
 /// The fields of a `WriteData` request.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct WriteData<'a> {
+pub struct WriteData<'a> {
     pub object: u64,
     pub offset: u64,
     pub data: &'a [u8],
@@ -42,7 +44,7 @@ pub(crate) struct WriteData<'a> {
 
 /// The methods of one driver's objects. The data requests' fields come
 /// as one struct each, so no driver can swap two of their numbers.
-pub(crate) trait Methods {
+pub trait Methods {
     /// `EBADF` unless `object` is a handle this driver gave out (what the
     /// default methods check before answering).
     fn check(&mut self, object: u64) -> Result<(), Errno>;
@@ -104,7 +106,7 @@ pub(crate) trait Methods {
 }
 
 /// Answer `request` with the method it names; an error is the reply.
-pub(crate) fn serve<M: Methods + ?Sized>(
+pub fn serve<M: Methods + ?Sized>(
     driver: &mut M,
     request: DriverRequest,
     host: &mut dyn DriverHost,
