@@ -74,9 +74,8 @@ mod tests {
     /// Vector 43: copies full of zeros, nothing direct.
     #[test]
     fn zeros_by_copy_only() {
-        let mut host = TestHost::new();
-        let mut z = DevZero::new(MountPoint::new("/dev/zero", (1, 5)).unwrap());
-        z.start(&mut host).unwrap();
+        let (mut z, mut host) =
+            started(DevZero::new(MountPoint::new("/dev/zero", (1, 5)).unwrap()));
         let info = opened(z.serve(lookup("", 0o2, 0), &mut host));
         assert_eq!(info.caps, Some(0x01));
         assert!(info.ops.has(DriverOps::MMAP) && info.ops.has(DriverOps::READ));

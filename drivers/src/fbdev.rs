@@ -115,10 +115,11 @@ mod tests {
 
     /// Spec §14.0's `/dev/fb0`: 1 MiB of screen.
     fn fb() -> (Framebuffer, TestHost) {
-        let mut host = TestHost::new();
-        let mut fb = Framebuffer::new(MountPoint::new("/dev/fb0", (29, 0)).unwrap(), 512, 512);
-        fb.start(&mut host).unwrap();
-        (fb, host)
+        started(Framebuffer::new(
+            MountPoint::new("/dev/fb0", (29, 0)).unwrap(),
+            512,
+            512,
+        ))
     }
 
     #[test]

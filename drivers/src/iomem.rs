@@ -91,9 +91,8 @@ mod tests {
 
     #[test]
     fn register_memory_is_direct_io_memory() {
-        let mut host = TestHost::new();
-        let mut io = IoMem::new(MountPoint::new("/dev/regs", (10, 1)).unwrap(), 8192).with_ino(77);
-        io.start(&mut host).unwrap();
+        let (mut io, mut host) =
+            started(IoMem::new(MountPoint::new("/dev/regs", (10, 1)).unwrap(), 8192).with_ino(77));
         let base = io.base().unwrap();
         let info = opened(io.serve(lookup("", 0o2, 0), &mut host));
         assert!(info.io_memory);

@@ -31,9 +31,7 @@ mod tests {
 
     #[test]
     fn a_fifo_has_no_mmap_method() {
-        let mut host = TestHost::new();
-        let mut p = Pipe::new(MountPoint::new("/dev/fifo", (0, 5)).unwrap());
-        p.start(&mut host).unwrap();
+        let (mut p, mut host) = started(Pipe::new(MountPoint::new("/dev/fifo", (0, 5)).unwrap()));
         let info = opened(p.serve(lookup("", 0o2, 0), &mut host));
         assert_eq!(info.kind, ObjectKind::Fifo);
         assert!(!info.ops.has(DriverOps::MMAP));

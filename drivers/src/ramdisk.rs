@@ -123,14 +123,11 @@ mod tests {
     use crate::testing::*;
 
     fn disk(mapping: RamdiskMapping) -> (Ramdisk, TestHost) {
-        let mut host = TestHost::new();
-        let mut d = Ramdisk::new(
+        started(Ramdisk::new(
             MountPoint::new("/dev/ram0", (1, 0)).unwrap(),
             3 * 4096,
             mapping,
-        );
-        d.start(&mut host).unwrap();
-        (d, host)
+        ))
     }
 
     /// Vector 122, first half: default capabilities, copies only.

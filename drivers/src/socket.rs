@@ -30,9 +30,7 @@ mod tests {
 
     #[test]
     fn a_socket_has_an_mmap_method_but_nothing_to_map() {
-        let mut host = TestHost::new();
-        let mut s = Socket::new(MountPoint::new("/dev/sock", (0, 6)).unwrap());
-        s.start(&mut host).unwrap();
+        let (mut s, mut host) = started(Socket::new(MountPoint::new("/dev/sock", (0, 6)).unwrap()));
         let info = opened(s.serve(lookup("", 0o2, 0), &mut host));
         assert_eq!(info.kind, ObjectKind::Socket);
         assert!(info.ops.has(DriverOps::MMAP));

@@ -385,6 +385,13 @@ pub fn error(reply: DriverReply) -> Errno {
     }
 }
 
+/// `device` started on a fresh [`TestHost`] (most tests' first lines).
+pub fn started<D: BackingDevice>(mut device: D) -> (D, TestHost) {
+    let mut host = TestHost::new();
+    device.start(&mut host).expect("the device starts");
+    (device, host)
+}
+
 /// Serve each request in turn and check that it fails with its errno (a
 /// failure names the request): one table instead of one assertion each.
 pub fn assert_errors(
@@ -424,6 +431,17 @@ pub fn assert_writes_stop_at(
     assert_eq!(count(across), 2, "a write across the end");
     let at = device.serve(write_data(1, end, b"x"), host);
     assert_eq!(error(at), at_end, "a write at the end");
+}
+
+/// A filesystem's root, opened read-only: a directory without methods,
+/// refused for writing (`EISDIR`). Its lookup answer.
+pub fn assert_root_is_a_directory(fs: &mut dyn BackingDevice, host: &mut TestHost) -> ObjectInfo {
+    let root = opened(fs.serve(lookup("", crate::flags::open::RDONLY, 0), host));
+    assert_eq!(root.kind, protocol::ObjectKind::Directory);
+    assert_eq!(root.ops.0, 0, "a directory has no methods");
+    let write = lookup("", crate::flags::open::RDWR, 0);
+    assert_eq!(error(fs.serve(write, host)), Errno::EISDIR);
+    root
 }
 
 /// A small deterministic generator for randomised tests (xorshift64*).

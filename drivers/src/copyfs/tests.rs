@@ -116,14 +116,11 @@ fn create_exclusive_truncate_and_the_root() {
         opened(fs.serve(lookup("f", WRONLY | TRUNC, 0), &mut host)).size,
         0
     );
-    let root = opened(fs.serve(lookup("", RDONLY, 0), &mut host));
-    assert_eq!(root.kind, ObjectKind::Directory);
-    assert_eq!(root.ops.0, 0);
+    let root = assert_root_is_a_directory(&mut fs, &mut host);
     assert_errors(
         &mut fs,
         &mut host,
         &[
-            (lookup("", RDWR, 0), Errno::EISDIR),
             (read_data(root.object, 0, 1), Errno::EISDIR),
             (read_data(999, 0, 1), Errno::EBADF),
         ],

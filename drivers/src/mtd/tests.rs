@@ -12,15 +12,12 @@ fn image() -> Vec<u8> {
 }
 
 fn device(kind: MtdType) -> (Mtd, TestHost) {
-    let mut host = TestHost::new();
-    let mut mtd = Mtd::new(
+    started(Mtd::new(
         MountPoint::new("/dev/mtd0", (90, 0)).unwrap(),
         kind,
         &image(),
         BLOCK,
-    );
-    mtd.start(&mut host).unwrap();
-    (mtd, host)
+    ))
 }
 
 #[test]
@@ -245,15 +242,15 @@ fn a_program_spanning_two_blocks_changes_both() {
 /// write fails EBUSY and the window never shows status words.
 #[test]
 fn a_mapped_device_refuses_program_and_erase() {
-    let mut host = TestHost::new();
-    let mut mtd = Mtd::new(
-        MountPoint::new("/dev/mtd2", (90, 4)).unwrap(),
-        MtdType::Nor,
-        &image(),
-        BLOCK,
-    )
-    .with_direct_window();
-    mtd.start(&mut host).unwrap();
+    let (mut mtd, mut host) = started(
+        Mtd::new(
+            MountPoint::new("/dev/mtd2", (90, 4)).unwrap(),
+            MtdType::Nor,
+            &image(),
+            BLOCK,
+        )
+        .with_direct_window(),
+    );
     let base = mtd.base().unwrap();
     let info = opened(mtd.serve(lookup("", RDWR, 0), &mut host));
     assert_eq!(info.caps, Some(0x01 | 0x08 | 0x10 | 0x40));
@@ -395,14 +392,14 @@ const FLASH_AT: u64 = 0x2200_0000;
 fn on_chip(addr: Option<u64>) -> (Mtd, TestHost, alloc::sync::Arc<FlashStats>) {
     let chip = SimFlash::new(&image(), BLOCK, addr);
     let stats = chip.stats.clone();
-    let mut host = TestHost::new();
-    let mut mtd = Mtd::on_chip(
-        MountPoint::new("/dev/mtd4", (90, 8)).unwrap(),
-        MtdType::Nor,
-        Box::new(chip),
-    )
-    .with_direct_window();
-    mtd.start(&mut host).unwrap();
+    let (mtd, host) = started(
+        Mtd::on_chip(
+            MountPoint::new("/dev/mtd4", (90, 8)).unwrap(),
+            MtdType::Nor,
+            Box::new(chip),
+        )
+        .with_direct_window(),
+    );
     (mtd, host, stats)
 }
 

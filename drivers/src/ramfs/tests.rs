@@ -6,10 +6,7 @@ use alloc::vec;
 use protocol::DriverRequest;
 
 fn fs() -> (Ramfs, TestHost) {
-    let mut host = TestHost::new();
-    let mut fs = Ramfs::new(MountPoint::new("/tmp", (0, 12)).unwrap());
-    fs.start(&mut host).unwrap();
-    (fs, host)
+    started(Ramfs::new(MountPoint::new("/tmp", (0, 12)).unwrap()))
 }
 
 fn scattered() -> (Ramfs, TestHost) {
@@ -84,14 +81,11 @@ fn create_open_and_refusals() {
 #[test]
 fn the_root_is_a_directory() {
     let (mut fs, mut host) = fs();
-    let root = opened(fs.serve(lookup("", RDONLY, 0), &mut host));
-    assert_eq!(root.kind, ObjectKind::Directory);
-    assert_eq!(root.ops.0, 0);
+    let root = assert_root_is_a_directory(&mut fs, &mut host);
     assert_errors(
         &mut fs,
         &mut host,
         &[
-            (lookup("", RDWR, 0), Errno::EISDIR),
             (lookup("", CREAT, 0), Errno::EISDIR),
             (read_data(root.object, 0, 10), Errno::EISDIR),
             (write_data(root.object, 0, b"x"), Errno::EISDIR),
