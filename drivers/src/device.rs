@@ -1,9 +1,10 @@
 //! Single-device mounts (`/dev/mem`, `/dev/zero`, a pipe, a disk, a
-//! screen): one object, [`DEVICE_OBJECT`], reached by the
-//! empty path. [`SingleDevice`] gives such a device the [`Methods`] every
-//! one of them answers alike (the lookup, the handle check, stat,
-//! truncate); a device whose contents are one arena [`Window`] (ramdisk,
-//! framebuffer, register memory) also gets its reads and writes from it.
+//! screen): one object, [`DEVICE_OBJECT`], reached by the empty path.
+//! [`SingleDevice`] gives such a device the [`Methods`] every one of them
+//! answers alike (the lookup, the handle check, stat, truncate) and the
+//! lookup answer they share ([`device_info`]); a device whose contents
+//! are one arena [`Window`] (ramdisk, framebuffer, register memory) also
+//! gets its reads and writes from it.
 
 use crate::flags::open;
 use crate::methods::{Lookup, Methods, ReadData, ReadInto, WriteData};

@@ -45,8 +45,9 @@ pub struct WriteData<'a> {
 /// The methods of one driver's objects. The data requests' fields come
 /// as one struct each, so no driver can swap two of their numbers.
 pub trait Methods {
-    /// `EBADF` unless `object` is a handle this driver gave out (what the
-    /// default methods check before answering).
+    /// Refuse an `object` these requests cannot name: `EBADF` for a
+    /// handle this driver never gave out (a filesystem also refuses its
+    /// directories, `EISDIR`). The default methods check this first.
     fn check(&mut self, object: u64) -> Result<(), Errno>;
 
     /// Find (or create) `path`; what the server learns of the object.
