@@ -24,6 +24,22 @@ impl Window {
         Ok(Self { base, len })
     }
 
+    /// Storage for `len` bytes, filled by `fill` (given its address). When
+    /// filling fails the storage goes back, best effort (it is useless
+    /// unfilled), and the fill's error is the answer.
+    pub fn allocate_filled(
+        host: &mut dyn DriverHost,
+        len: u64,
+        fill: impl FnOnce(&mut dyn DriverHost, u64) -> Result<(), Errno>,
+    ) -> Result<Self, Errno> {
+        let window = Self::allocate(host, len)?;
+        if let Err(e) = fill(host, window.base) {
+            let _ = host.free_backing(window.base, pages(len));
+            return Err(e);
+        }
+        Ok(window)
+    }
+
     /// The address of `[pgoff·P, pgoff·P + len)`, which must be non-empty
     /// and lie inside (else `EINVAL`, a bad offset).
     pub fn range(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {

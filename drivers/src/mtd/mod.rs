@@ -40,7 +40,7 @@
 
 mod chip;
 
-use crate::flags::{available, cap, open, pages, P};
+use crate::flags::{available, cap, open, P};
 use crate::flash::FlashChip;
 use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::{check_device, MountPoint, DEVICE_OBJECT};
@@ -482,18 +482,13 @@ impl BackingDevice for Mtd {
             });
             return Ok(());
         }
-        let window = Window::allocate(host, self.size)?;
-        let filled = match &self.contents {
-            Contents::Image(image) => host.write_arena(window.base, image),
+        let window = Window::allocate_filled(host, self.size, |host, base| match &self.contents {
+            Contents::Image(image) => host.write_arena(base, image),
             Contents::Blank(len) if self.kind != MtdType::Ram => {
-                host.fill_arena(window.base, ERASED, *len)
+                host.fill_arena(base, ERASED, *len)
             }
             Contents::Blank(_) | Contents::Chip(_) => Ok(()),
-        };
-        if let Err(e) = filled {
-            let _ = host.free_backing(window.base, pages(window.len));
-            return Err(e);
-        }
+        })?;
         self.window = Some(window);
         self.contents = Contents::Blank(0);
         Ok(())

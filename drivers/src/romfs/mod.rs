@@ -349,13 +349,9 @@ impl BackingDevice for Romfs {
         // may run past the image's end (Linux clips only what it asks of the
         // device), and memsrv maps directly only inside a driver's storage.
         let reserved = self.device_len.checked_add(P).ok_or(Errno::EFBIG)?;
-        let mut window = Window::allocate(host, reserved)?;
+        let mut window =
+            Window::allocate_filled(host, reserved, |host, base| host.write_arena(base, image))?;
         window.len = self.device_len;
-        if let Err(e) = host.write_arena(window.base, image) {
-            // Best effort: the allocation is useless without the image.
-            let _ = host.free_backing(window.base, pages(reserved));
-            return Err(e);
-        }
         self.window = Some(window);
         self.source = Source::Owned(Vec::new());
         Ok(())
