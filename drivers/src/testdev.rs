@@ -135,6 +135,13 @@ impl TestDevControl {
         self.0.generation.fetch_add(1, ORDER);
     }
 
+    /// Change one thing lookup tells (a method present or not, I/O
+    /// memory): a new generation, so the next open is a new object.
+    fn set_lookup_flag(&self, flag: &AtomicBool, value: bool) {
+        flag.store(value, ORDER);
+        self.bump();
+    }
+
     /// The object handle lookups give now.
     pub fn generation(&self) -> u64 {
         self.0.generation.load(ORDER)
@@ -154,32 +161,27 @@ impl TestDevControl {
 
     /// Whether it has an mmap method at all.
     pub fn set_mmap_method(&self, present: bool) {
-        self.0.has_mmap.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_mmap, present);
     }
 
     /// Whether it has a read method (vector 21 removes it).
     pub fn set_read_method(&self, present: bool) {
-        self.0.has_read.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_read, present);
     }
 
     /// Whether it has `get_unmapped_area` (vector 20 removes it).
     pub fn set_get_unmapped_area_method(&self, present: bool) {
-        self.0.has_get_unmapped_area.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_get_unmapped_area, present);
     }
 
     /// Whether it wants `close` for every mapping removed (default yes).
     pub fn set_close_method(&self, present: bool) {
-        self.0.has_close.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_close, present);
     }
 
     /// Whether its mappings are I/O memory.
     pub fn set_io_memory(&self, io: bool) {
-        self.0.io_memory.store(io, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.io_memory, io);
     }
 
     /// `get_unmapped_area` answers `base + pgoff·P`.
