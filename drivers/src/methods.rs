@@ -45,6 +45,11 @@ pub struct WriteData<'a> {
 /// The methods of one driver's objects. The data requests' fields come
 /// as one struct each, so no driver can swap two of their numbers.
 pub trait Methods {
+    /// What the default [`Methods::truncate`] answers: the size cannot
+    /// change (`EINVAL`), or, on a read-only filesystem, nothing can
+    /// (`EROFS`).
+    const FIXED_SIZE: Errno = Errno::EINVAL;
+
     /// Refuse an `object` these requests cannot name: `EBADF` for a
     /// handle this driver never gave out (a filesystem also refuses its
     /// directories, `EISDIR`). The default methods check this first.
@@ -78,7 +83,7 @@ pub trait Methods {
         Err(Errno::ENOSYS)
     }
 
-    /// Change the size. Default: the size is fixed (`EINVAL`).
+    /// Change the size. Default: it is fixed ([`Methods::FIXED_SIZE`]).
     fn truncate(
         &mut self,
         _host: &mut dyn DriverHost,
@@ -86,7 +91,7 @@ pub trait Methods {
         _size: u64,
     ) -> Result<(), Errno> {
         self.check(object)?;
-        Err(Errno::EINVAL)
+        Err(Self::FIXED_SIZE)
     }
 
     /// Remove a name. Default: device names and read-mostly files are not

@@ -217,6 +217,8 @@ impl Romfs {
 }
 
 impl Methods for Romfs {
+    const FIXED_SIZE: Errno = Errno::EROFS;
+
     fn check(&mut self, object: u64) -> Result<(), Errno> {
         self.node(object).map(|_| ())
     }
@@ -276,19 +278,9 @@ impl Methods for Romfs {
         Ok(part.len() as u64)
     }
 
-    /// A read-only filesystem: no write, no resize.
+    /// A read-only filesystem: no write (and no resize, `FIXED_SIZE`).
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
         self.check(req.object)?;
-        Err(Errno::EROFS)
-    }
-
-    fn truncate(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        object: u64,
-        _size: u64,
-    ) -> Result<(), Errno> {
-        self.check(object)?;
         Err(Errno::EROFS)
     }
 
