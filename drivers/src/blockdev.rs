@@ -11,14 +11,16 @@
 //! a read at or past the end returns nothing, a write there fails
 //! `ENOSPC`, a write across it is short.
 
-use crate::flags::{available, cap, data_len, open, zeroed_bytes};
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::device::{device_info, SingleDevice};
+use crate::flags::{available, cap, data_len, zeroed_bytes};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::mount::MountPoint;
+use crate::{BackingDevice, DriverHost};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// A disk addressed in whole sectors.
@@ -76,125 +78,63 @@ impl BlockDev {
     pub fn size(&self) -> Option<u64> {
         self.started.then_some(self.size)
     }
+}
 
+impl SingleDevice for BlockDev {
     fn info(&self) -> Result<ObjectInfo, Errno> {
         if !self.started {
             return Err(Errno::EIO);
         }
         Ok(ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::BlockDevice,
-            mode: 0o660,
             size: self.size,
             caps: Some(cap::COPY | cap::READ | cap::WRITE),
-            ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
-            io_memory: false,
+            ..device_info(self.ino, ObjectKind::BlockDevice, 0o660)
         })
     }
 
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        self.info()?;
+        let n = available(req.offset, data_len(req.len) as u64, self.size);
+        let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
+        read_bytes(self.disk.as_mut(), &mut self.sector, req.offset, &mut bytes)?;
+        Ok(bytes)
+    }
+
     /// Fill the arena copy at `dest` from `offset`; short at the end.
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
-        let n = available(offset, len, self.size);
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        self.info()?;
+        let n = available(req.offset, req.len, self.size);
         let mut done = 0u64;
         while done < n {
             let step = usize::try_from(n.saturating_sub(done))
                 .map_or(self.stage.len(), |r| r.min(self.stage.len()));
             let part = self.stage.get_mut(..step).ok_or(Errno::EIO)?;
-            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
             read_bytes(self.disk.as_mut(), &mut self.sector, at, part)?;
-            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            host.write_arena(req.dest.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
             done = done.saturating_add(step as u64);
         }
         Ok(n)
     }
 
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<u64, Errno> {
-        if data.is_empty() {
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        self.info()?;
+        if req.data.is_empty() {
             return Ok(0);
         }
-        let n = available(offset, data.len() as u64, self.size);
+        let n = available(req.offset, req.data.len() as u64, self.size);
         if n == 0 {
             return Err(Errno::ENOSPC);
         }
-        let part = data
+        let part = req
+            .data
             .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
             .ok_or(Errno::EIO)?;
-        write_bytes(self.disk.as_mut(), &mut self.sector, offset, part)?;
+        write_bytes(self.disk.as_mut(), &mut self.sector, req.offset, part)?;
         Ok(n)
     }
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                if flags & open::DIRECTORY != 0 {
-                    return Err(Errno::ENOTDIR);
-                }
-                Ok(DriverReply::Opened(self.info()?))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()?))
-            }
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => {
-                check_device(object)?;
-                self.info()?;
-                let n = available(offset, data_len(len) as u64, self.size);
-                let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
-                read_bytes(self.disk.as_mut(), &mut self.sector, offset, &mut bytes)?;
-                Ok(DriverReply::Data(bytes))
-            }
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => {
-                check_device(object)?;
-                self.info()?;
-                Ok(DriverReply::Count(self.read_into(host, offset, len, dest)?))
-            }
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => {
-                check_device(object)?;
-                self.info()?;
-                Ok(DriverReply::Count(self.write(offset, &data)?))
-            }
-            // Never direct: the generic block-device answers.
-            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
-                check_device(object)?;
-                Err(Errno::ENOSYS)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { object, .. } | DriverRequest::Release { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Done)
-            }
-        }
-    }
+    // Never direct: the default `ENOSYS` is the generic block-device answer.
 }
 
 /// The next run of an I/O that is `done` bytes past byte `offset` with
@@ -332,7 +272,7 @@ impl BackingDevice for BlockDev {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -3,12 +3,14 @@
 //! 41); here "physical memory" is the arena and offsets are arena
 //! addresses. Its mappings are I/O memory (no futexes, no ptrace).
 
-use crate::flags::{available, cap, data_len, page_offset, vm};
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
+use crate::flags::{available, cap, data_len, page_offset, zeroed_bytes};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::mount::MountPoint;
+use crate::{BackingDevice, DriverHost};
 use core::ops::Range;
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// `/dev/mem` over the physical range `valid` (the arena).
@@ -34,21 +36,6 @@ impl DevMem {
         self
     }
 
-    fn info(&self) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o640,
-            size: 0,
-            caps: Some(cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC),
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
-            io_memory: true,
-        }
-    }
-
     /// `[pgoff·P, pgoff·P + len)` is valid physical memory: its address.
     fn range(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
         let start = page_offset(pgoff)?;
@@ -70,87 +57,53 @@ impl DevMem {
         }
         Ok(available(offset, len, self.valid.end))
     }
+}
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => {
-                check_device(object)?;
-                let n = self.span(offset, data_len(len) as u64)?;
-                let mut bytes =
-                    crate::flags::zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
-                if n > 0 {
-                    host.read_arena(offset, &mut bytes)?;
-                }
-                Ok(DriverReply::Data(bytes))
-            }
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => {
-                check_device(object)?;
-                let n = self.span(offset, len)?;
-                host.copy_arena(offset, dest, n)?;
-                Ok(DriverReply::Count(n))
-            }
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => {
-                check_device(object)?;
-                let n = self.span(offset, data.len() as u64)?;
-                let part = data
-                    .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
-                    .ok_or(Errno::EIO)?;
-                host.write_arena(offset, part)?;
-                Ok(DriverReply::Count(n))
-            }
-            DriverRequest::GetUnmappedArea {
-                object, len, pgoff, ..
-            } => {
-                check_device(object)?;
-                Ok(DriverReply::Address(self.range(len, pgoff)?))
-            }
-            DriverRequest::Mmap {
-                object,
-                len,
-                pgoff,
-                vm_flags,
-                ..
-            } => {
-                check_device(object)?;
-                if !vm::is_shareable(vm_flags) {
-                    return Err(Errno::ENOSYS);
-                }
-                self.range(len, pgoff)?;
-                Ok(DriverReply::Done)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
+impl SingleDevice for DevMem {
+    const STRICT: bool = false;
+
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        Ok(ObjectInfo {
+            caps: Some(cap::DIRECT | cap::READ | cap::WRITE | cap::EXEC),
+            ops: DriverOps(IN_PLACE_OPS),
+            io_memory: true,
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o640)
+        })
+    }
+
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        let n = self.span(req.offset, data_len(req.len) as u64)?;
+        let mut bytes = zeroed_bytes(usize::try_from(n).map_err(|_| Errno::EIO)?)?;
+        if n > 0 {
+            host.read_arena(req.offset, &mut bytes)?;
         }
+        Ok(bytes)
+    }
+
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        let n = self.span(req.offset, req.len)?;
+        host.copy_arena(req.offset, req.dest, n)?;
+        Ok(n)
+    }
+
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let n = self.span(req.offset, req.data.len() as u64)?;
+        let part = req
+            .data
+            .get(..usize::try_from(n).map_err(|_| Errno::EIO)?)
+            .ok_or(Errno::EIO)?;
+        host.write_arena(req.offset, part)?;
+        Ok(n)
+    }
+
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        self.range(len, pgoff)
+    }
+
+    fn mmap(&self, len: u64, pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        methods::shareable_only(vm_flags)?;
+        self.range(len, pgoff)?;
+        Ok(())
     }
 }
 
@@ -160,7 +113,7 @@ impl BackingDevice for DevMem {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 
@@ -221,13 +174,13 @@ mod tests {
             m.serve(mmap(1, 0x2000_0000, 4096, pgoff, MAYOVERLAY), &mut host),
             DriverReply::Done
         );
-        assert_eq!(
-            error(m.serve(mmap(1, 0x2000_0000, 4096, pgoff, 0x1 | 0x10), &mut host)),
-            Errno::ENOSYS
-        );
-        assert_eq!(
-            error(m.serve(mmap(1, 0x1000_0000, 4096, 0x10000, SHARED), &mut host)),
-            Errno::EINVAL
+        assert_errors(
+            &mut m,
+            &mut host,
+            &[
+                (mmap(1, 0x2000_0000, 4096, pgoff, 0x1 | 0x10), Errno::ENOSYS),
+                (mmap(1, 0x1000_0000, 4096, 0x10000, SHARED), Errno::EINVAL),
+            ],
         );
     }
 
@@ -244,14 +197,7 @@ mod tests {
             b"phys"
         );
         let end = 0x2000_0000 + 16 * 4096;
-        assert_eq!(
-            count(m.serve(write_data(1, end - 2, b"abcd"), &mut host)),
-            2
-        );
-        assert_eq!(
-            error(m.serve(write_data(1, end, b"x"), &mut host)),
-            Errno::EFAULT
-        );
+        assert_writes_stop_at(&mut m, &mut host, end, Errno::EFAULT);
         assert_eq!(
             error(m.serve(read_data(1, 0x1000, 4), &mut host)),
             Errno::EFAULT

@@ -2,11 +2,13 @@
 //! private copy full of zeros (spec §2.4, vector 43); reads give zeros
 //! forever and writes are swallowed.
 
+use crate::device::{device_info, SingleDevice};
 use crate::flags::{cap, data_len, zeroed_bytes};
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::mount::MountPoint;
+use crate::{BackingDevice, DriverHost};
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 pub struct DevZero {
@@ -24,64 +26,33 @@ impl DevZero {
         self.ino = ino;
         self
     }
+}
 
-    fn info(&self) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o666,
-            size: 0,
+impl SingleDevice for DevZero {
+    const STRICT: bool = false;
+
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        Ok(ObjectInfo {
             caps: Some(cap::COPY),
-            ops: DriverOps(DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
-            io_memory: false,
-        }
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o666)
+        })
     }
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::ReadData { object, len, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Data(zeroed_bytes(data_len(len))?))
-            }
-            DriverRequest::Read {
-                object, len, dest, ..
-            } => {
-                check_device(object)?;
-                host.fill_arena(dest, 0, len)?;
-                Ok(DriverReply::Count(len))
-            }
-            DriverRequest::WriteData { object, data, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Count(data.len() as u64))
-            }
-            // No DIRECT: the server never asks; Linux's mmap_zero on
-            // no-MMU answers ENOSYS.
-            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
-                check_device(object)?;
-                Err(Errno::ENOSYS)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
-        }
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        zeroed_bytes(data_len(req.len))
     }
+
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        host.fill_arena(req.dest, 0, req.len)?;
+        Ok(req.len)
+    }
+
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        Ok(req.data.len() as u64)
+    }
+
+    // No DIRECT: the server never asks for a mapping in place; the default
+    // `ENOSYS` is Linux's mmap_zero on no-MMU.
 }
 
 impl BackingDevice for DevZero {
@@ -90,7 +61,7 @@ impl BackingDevice for DevZero {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 
@@ -98,13 +69,13 @@ impl BackingDevice for DevZero {
 mod tests {
     use super::*;
     use crate::testing::*;
+    use protocol::DriverOps;
 
     /// Vector 43: copies full of zeros, nothing direct.
     #[test]
     fn zeros_by_copy_only() {
-        let mut host = TestHost::new();
-        let mut z = DevZero::new(MountPoint::new("/dev/zero", (1, 5)).unwrap());
-        z.start(&mut host).unwrap();
+        let (mut z, mut host) =
+            started(DevZero::new(MountPoint::new("/dev/zero", (1, 5)).unwrap()));
         let info = opened(z.serve(lookup("", 0o2, 0), &mut host));
         assert_eq!(info.caps, Some(0x01));
         assert!(info.ops.has(DriverOps::MMAP) && info.ops.has(DriverOps::READ));
@@ -117,13 +88,6 @@ mod tests {
             [0; 1024]
         );
         assert_eq!(count(z.serve(write_data(1, 0, b"gone"), &mut host)), 4);
-        assert_eq!(
-            error(z.serve(mmap(1, 0, 4096, 0, 0x8), &mut host)),
-            Errno::ENOSYS
-        );
-        assert_eq!(
-            error(z.serve(get_unmapped_area(1, 4096, 0), &mut host)),
-            Errno::ENOSYS
-        );
+        assert_copy_only(&mut z, &mut host);
     }
 }

@@ -7,11 +7,12 @@
 //! `get_fb_unmapped_area` with the server decision of §11.2: the screen
 //! base plus pgoff·P (Linux adds pgoff as bytes).
 
-use crate::device::{self, WindowDevice};
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::page_offset;
-use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::methods::{self, WriteData};
+use crate::mount::MountPoint;
+use crate::window::{Storage, Window};
+use crate::{BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -21,10 +22,9 @@ const BYTES_PER_PIXEL: u64 = 4;
 /// A framebuffer device.
 pub struct Framebuffer {
     mount: MountPoint,
-    /// Screen bytes; `None` when width × height × 4 overflows.
-    size: Option<u64>,
     ino: u64,
-    window: Option<Window>,
+    /// The screen; no size when width × height × 4 overflows.
+    screen: Storage,
 }
 
 impl Framebuffer {
@@ -35,9 +35,8 @@ impl Framebuffer {
             .and_then(|p| p.checked_mul(BYTES_PER_PIXEL));
         Self {
             mount,
-            size,
             ino: 1,
-            window: None,
+            screen: Storage::new(size),
         }
     }
 
@@ -49,33 +48,28 @@ impl Framebuffer {
 
     /// The screen's arena address, once started.
     pub fn screen_base(&self) -> Option<u64> {
-        self.window.map(|w| w.base)
+        self.screen.base()
     }
 }
 
-impl WindowDevice for Framebuffer {
-    fn contents(&self) -> Option<Window> {
-        self.window
+impl SingleDevice for Framebuffer {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        let window = self.window()?;
+        Ok(ObjectInfo {
+            size: window.len,
+            ops: DriverOps(IN_PLACE_OPS),
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o666)
+        })
     }
 
-    fn info(&self, window: Window) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o666,
-            size: window.len,
-            caps: None,
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
-            io_memory: false,
-        }
+    fn window(&self) -> Result<Window, Errno> {
+        self.screen.window()
     }
 
     /// `pgoff > size` or `len > size − pgoff·P` → `EINVAL`; else the
     /// screen base + pgoff·P.
-    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let window = self.window()?;
         let offset = page_offset(pgoff)?;
         if pgoff > window.len || offset > window.len || len > window.len.saturating_sub(offset) {
             return Err(Errno::EINVAL);
@@ -84,22 +78,18 @@ impl WindowDevice for Framebuffer {
     }
 
     /// Any mapping the server got this far with (only shared ones can).
-    fn mmap(&self, _vm_flags: u32) -> Result<(), Errno> {
+    fn mmap(&self, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
+        self.window()?;
         Ok(())
     }
 
     /// `fb_write`: past the end `EFBIG`, at the end `ENOSPC`, else short.
-    fn write(
-        &mut self,
-        host: &mut dyn DriverHost,
-        window: Window,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, Errno> {
-        if offset > window.len {
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        let window = self.window()?;
+        if req.offset > window.len {
             return Err(Errno::EFBIG);
         }
-        window.write_data(host, offset, data)
+        window.write_data(host, req.offset, req.data)
     }
 }
 
@@ -110,16 +100,11 @@ impl BackingDevice for Framebuffer {
 
     /// Allocate the screen, contiguous and zeroed (black).
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.window.is_some() {
-            return Err(Errno::EBUSY);
-        }
-        let size = self.size.ok_or(Errno::EINVAL)?;
-        self.window = Some(Window::allocate(host, size)?);
-        Ok(())
+        self.screen.start(host)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(device::serve(self, request, host))
+        methods::serve(self, request, host)
     }
 }
 
@@ -130,10 +115,11 @@ mod tests {
 
     /// Spec §14.0's `/dev/fb0`: 1 MiB of screen.
     fn fb() -> (Framebuffer, TestHost) {
-        let mut host = TestHost::new();
-        let mut fb = Framebuffer::new(MountPoint::new("/dev/fb0", (29, 0)).unwrap(), 512, 512);
-        fb.start(&mut host).unwrap();
-        (fb, host)
+        started(Framebuffer::new(
+            MountPoint::new("/dev/fb0", (29, 0)).unwrap(),
+            512,
+            512,
+        ))
     }
 
     #[test]
@@ -195,13 +181,13 @@ mod tests {
         assert_eq!(count(fb.serve(write_data(1, 0, b"pixel"), &mut host)), 5);
         assert_eq!(host.read(base, 5), b"pixel");
         assert_eq!(count(fb.serve(write_data(1, end - 1, b"xy"), &mut host)), 1);
-        assert_eq!(
-            error(fb.serve(write_data(1, end, b"x"), &mut host)),
-            Errno::ENOSPC
-        );
-        assert_eq!(
-            error(fb.serve(write_data(1, end + 1, b"x"), &mut host)),
-            Errno::EFBIG
+        assert_errors(
+            &mut fb,
+            &mut host,
+            &[
+                (write_data(1, end, b"x"), Errno::ENOSPC),
+                (write_data(1, end + 1, b"x"), Errno::EFBIG),
+            ],
         );
         host.store(base + 100, b"seen");
         assert_eq!(data(fb.serve(read_data(1, 100, 4), &mut host)), b"seen");
@@ -217,7 +203,7 @@ mod tests {
             Err(Errno::EINVAL)
         );
         let overflow = Framebuffer::new(m.clone(), u32::MAX, u32::MAX);
-        assert_eq!(overflow.size, None);
+        assert_eq!(overflow.screen.size(), None);
         let mut huge = Framebuffer::new(m, 65536, 65536);
         assert_eq!(huge.start(&mut host), Err(Errno::ENOMEM));
         assert_eq!(error(huge.serve(lookup("", 0, 0), &mut host)), Errno::EIO);

@@ -5,11 +5,10 @@
 //! §10.5): a register is not memory a process may sleep on or poke. The
 //! window is arena memory standing for the registers, allocated at start.
 
-use crate::device::{self, WindowDevice};
-use crate::flags::{page_offset, vm};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
+use crate::mount::MountPoint;
+use crate::window::{Storage, Window};
+use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -17,18 +16,16 @@ use protocol::{
 /// A register window of `size` bytes.
 pub struct IoMem {
     mount: MountPoint,
-    size: u64,
     ino: u64,
-    window: Option<Window>,
+    registers: Storage,
 }
 
 impl IoMem {
     pub fn new(mount: MountPoint, size: u64) -> Self {
         Self {
             mount,
-            size,
             ino: 1,
-            window: None,
+            registers: Storage::new(Some(size)),
         }
     }
 
@@ -40,47 +37,35 @@ impl IoMem {
 
     /// The window's arena address, once started.
     pub fn base(&self) -> Option<u64> {
-        self.window.map(|w| w.base)
+        self.registers.base()
     }
 }
 
-impl WindowDevice for IoMem {
-    fn contents(&self) -> Option<Window> {
-        self.window
+impl SingleDevice for IoMem {
+    /// Default character-device capabilities (`DIRECT|READ|WRITE`), I/O memory.
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        let window = self.window()?;
+        Ok(ObjectInfo {
+            size: window.len,
+            ops: DriverOps(IN_PLACE_OPS),
+            io_memory: true,
+            ..device_info(self.ino, ObjectKind::CharDevice, 0o660)
+        })
     }
 
-    /// Default character-device capabilities (`DIRECT|READ|WRITE`), I/O memory.
-    fn info(&self, window: Window) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::CharDevice,
-            mode: 0o660,
-            size: window.len,
-            caps: None,
-            ops: DriverOps(
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
-            ),
-            io_memory: true,
-        }
+    fn window(&self) -> Result<Window, Errno> {
+        self.registers.window()
     }
 
     /// The window + pgoff·P; a range outside it → `EINVAL`.
-    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
-        let offset = page_offset(pgoff)?;
-        if len == 0 || offset >= window.len || len > window.len.saturating_sub(offset) {
-            return Err(Errno::EINVAL);
-        }
-        window.addr(offset)
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        self.window()?.range(len, pgoff)
     }
 
     /// Shareable mappings only (a register window is never copied).
-    fn mmap(&self, vm_flags: u32) -> Result<(), Errno> {
-        if vm::is_shareable(vm_flags) {
-            Ok(())
-        } else {
-            Err(Errno::ENOSYS)
-        }
+    fn mmap(&self, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.window()?;
+        methods::shareable_only(vm_flags)
     }
 }
 
@@ -90,15 +75,11 @@ impl BackingDevice for IoMem {
     }
 
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.window.is_some() {
-            return Err(Errno::EBUSY);
-        }
-        self.window = Some(Window::allocate(host, self.size)?);
-        Ok(())
+        self.registers.start(host)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(device::serve(self, request, host))
+        methods::serve(self, request, host)
     }
 }
 
@@ -110,9 +91,8 @@ mod tests {
 
     #[test]
     fn register_memory_is_direct_io_memory() {
-        let mut host = TestHost::new();
-        let mut io = IoMem::new(MountPoint::new("/dev/regs", (10, 1)).unwrap(), 8192).with_ino(77);
-        io.start(&mut host).unwrap();
+        let (mut io, mut host) =
+            started(IoMem::new(MountPoint::new("/dev/regs", (10, 1)).unwrap(), 8192).with_ino(77));
         let base = io.base().unwrap();
         let info = opened(io.serve(lookup("", 0o2, 0), &mut host));
         assert!(info.io_memory);

@@ -3,7 +3,8 @@
 //! Each driver is a module that owns one kind of backing device and
 //! implements [`BackingDevice`]: it declares where it is mounted
 //! ([`BackingDevice::registration`]) and answers the memory server's
-//! [`DriverRequest`]s one at a time ([`BackingDevice::serve`]). A home runs
+//! [`DriverRequest`]s one at a time ([`BackingDevice::serve`], which hands
+//! each request to its method in [`methods`]). A home runs
 //! each driver as a server of its own (a thread, a host process, a task):
 //! it registers the driver over an ordinary connection, then feeds it the
 //! frames the memory server sends, through [`serve_frame`].
@@ -57,6 +58,7 @@ extern crate std;
 
 mod device;
 pub mod flags;
+pub mod methods;
 pub mod mount;
 mod window;
 
@@ -134,11 +136,6 @@ pub trait DriverHost {
         }
         Ok(())
     }
-}
-
-/// The reply for a request a driver handled as a `Result`.
-pub(crate) fn answer(result: Result<DriverReply, Errno>) -> DriverReply {
-    result.unwrap_or_else(DriverReply::Error)
 }
 
 /// Bytes the provided [`DriverHost`] copy loops move per step (small: a

@@ -31,24 +31,19 @@ mod tests {
 
     #[test]
     fn a_fifo_has_no_mmap_method() {
-        let mut host = TestHost::new();
-        let mut p = Pipe::new(MountPoint::new("/dev/fifo", (0, 5)).unwrap());
-        p.start(&mut host).unwrap();
+        let (mut p, mut host) = started(Pipe::new(MountPoint::new("/dev/fifo", (0, 5)).unwrap()));
         let info = opened(p.serve(lookup("", 0o2, 0), &mut host));
         assert_eq!(info.kind, ObjectKind::Fifo);
         assert!(!info.ops.has(DriverOps::MMAP));
         assert_eq!(info.caps, None);
-        assert_eq!(
-            error(p.serve(mmap(1, 0, 4096, 0, 0x8), &mut host)),
-            Errno::ENODEV
-        );
-        assert_eq!(
-            error(p.serve(read_into(1, 0, 10, 0), &mut host)),
-            Errno::ENODEV
-        );
-        assert_eq!(
-            error(p.serve(read_data(1, 0, 10), &mut host)),
-            Errno::EAGAIN
+        assert_errors(
+            &mut p,
+            &mut host,
+            &[
+                (mmap(1, 0, 4096, 0, 0x8), Errno::ENODEV),
+                (read_into(1, 0, 10, 0), Errno::ENODEV),
+                (read_data(1, 0, 10), Errno::EAGAIN),
+            ],
         );
         assert_eq!(count(p.serve(write_data(1, 0, b"first"), &mut host)), 5);
         assert_eq!(count(p.serve(write_data(1, 0, b"second"), &mut host)), 6);

@@ -6,11 +6,11 @@
 //! §11.2 lets a ramdisk server declare `DIRECT` instead and hand out its
 //! array ([`RamdiskMapping::Direct`], vector 122).
 
-use crate::device::{self, WindowDevice};
-use crate::flags::{cap, page_offset, vm};
-use crate::mount::{MountPoint, DEVICE_OBJECT};
-use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
+use crate::flags::{cap, vm};
+use crate::mount::MountPoint;
+use crate::window::{Storage, Window};
+use crate::{methods, BackingDevice, DriverHost};
 use protocol::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -28,10 +28,9 @@ pub enum RamdiskMapping {
 /// A memory-backed block device.
 pub struct Ramdisk {
     mount: MountPoint,
-    size: u64,
     mapping: RamdiskMapping,
     ino: u64,
-    window: Option<Window>,
+    array: Storage,
 }
 
 impl Ramdisk {
@@ -39,10 +38,9 @@ impl Ramdisk {
     pub fn new(mount: MountPoint, size: u64, mapping: RamdiskMapping) -> Self {
         Self {
             mount,
-            size,
             mapping,
             ino: 1,
-            window: None,
+            array: Storage::new(Some(size)),
         }
     }
 
@@ -54,52 +52,47 @@ impl Ramdisk {
 
     /// The array's arena address, once started.
     pub fn base(&self) -> Option<u64> {
-        self.window.map(|w| w.base)
+        self.array.base()
     }
 }
 
-impl WindowDevice for Ramdisk {
-    fn contents(&self) -> Option<Window> {
-        self.window
-    }
-
-    fn info(&self, window: Window) -> ObjectInfo {
+impl SingleDevice for Ramdisk {
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        let window = self.window()?;
         let (caps, ops) = match self.mapping {
             RamdiskMapping::Copy => (None, DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE),
             RamdiskMapping::Direct => (
                 Some(cap::DIRECT | cap::COPY | cap::READ | cap::WRITE),
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::GET_UNMAPPED_AREA,
+                IN_PLACE_OPS,
             ),
         };
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: ObjectKind::BlockDevice,
-            mode: 0o660,
+        Ok(ObjectInfo {
             size: window.len,
             caps,
             ops: DriverOps(ops),
-            io_memory: false,
-        }
+            ..device_info(self.ino, ObjectKind::BlockDevice, 0o660)
+        })
+    }
+
+    fn window(&self) -> Result<Window, Errno> {
+        self.array.window()
     }
 
     /// The array address of `[pgoff·P, pgoff·P + len)`; a range outside
     /// the device is a bad offset (`EINVAL`), as for MTD devices. Without
     /// `DIRECT` there is no such method (`ENOSYS`).
-    fn get_unmapped_area(&self, window: Window, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        let window = self.window()?;
         if self.mapping == RamdiskMapping::Copy {
             return Err(Errno::ENOSYS);
         }
-        let offset = page_offset(pgoff)?;
-        if len == 0 || offset >= window.len || len > window.len.saturating_sub(offset) {
-            return Err(Errno::EINVAL);
-        }
-        window.addr(offset)
+        window.range(len, pgoff)
     }
 
     /// Shareable mappings of a direct ramdisk; everything else is the
     /// generic block-device answer, `ENOSYS`.
-    fn mmap(&self, vm_flags: u32) -> Result<(), Errno> {
+    fn mmap(&self, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.window()?;
         if self.mapping == RamdiskMapping::Direct && vm::is_shareable(vm_flags) {
             Ok(())
         } else {
@@ -115,15 +108,11 @@ impl BackingDevice for Ramdisk {
 
     /// Allocate the whole array, contiguous and zeroed.
     fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.window.is_some() {
-            return Err(Errno::EBUSY);
-        }
-        self.window = Some(Window::allocate(host, self.size)?);
-        Ok(())
+        self.array.start(host)
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(device::serve(self, request, host))
+        methods::serve(self, request, host)
     }
 }
 
@@ -134,14 +123,11 @@ mod tests {
     use crate::testing::*;
 
     fn disk(mapping: RamdiskMapping) -> (Ramdisk, TestHost) {
-        let mut host = TestHost::new();
-        let mut d = Ramdisk::new(
+        started(Ramdisk::new(
             MountPoint::new("/dev/ram0", (1, 0)).unwrap(),
             3 * 4096,
             mapping,
-        );
-        d.start(&mut host).unwrap();
-        (d, host)
+        ))
     }
 
     /// Vector 122, first half: default capabilities, copies only.
@@ -154,14 +140,7 @@ mod tests {
         assert!(!info.ops.has(DriverOps::GET_UNMAPPED_AREA));
         assert!(info.ops.has(DriverOps::MMAP) && info.ops.has(DriverOps::READ));
         assert_eq!(info.size, 3 * 4096);
-        assert_eq!(
-            error(d.serve(get_unmapped_area(1, 4096, 0), &mut host)),
-            Errno::ENOSYS
-        );
-        assert_eq!(
-            error(d.serve(mmap(1, 0, 4096, 0, SHARED), &mut host)),
-            Errno::ENOSYS
-        );
+        assert_copy_only(&mut d, &mut host);
         assert_eq!(d.registration().name.as_str(), "ramdisk");
         assert_eq!(host.allocated_pages(), 3);
     }
@@ -210,14 +189,7 @@ mod tests {
     fn reads_and_writes_clip_at_the_end() {
         let (mut d, mut host) = disk(RamdiskMapping::Copy);
         let end = 3 * 4096;
-        assert_eq!(
-            count(d.serve(write_data(1, end - 2, b"abcd"), &mut host)),
-            2
-        );
-        assert_eq!(
-            error(d.serve(write_data(1, end, b"x"), &mut host)),
-            Errno::ENOSPC
-        );
+        assert_writes_stop_at(&mut d, &mut host, end, Errno::ENOSPC);
         assert_eq!(
             error(d.serve(write_data(1, u64::MAX, b"x"), &mut host)),
             Errno::ENOSPC
@@ -238,15 +210,18 @@ mod tests {
     #[test]
     fn only_the_device_path_and_handle_exist() {
         let (mut d, mut host) = disk(RamdiskMapping::Copy);
-        assert_eq!(error(d.serve(lookup("x", 0, 0), &mut host)), Errno::ENOENT);
-        assert_eq!(
-            error(d.serve(lookup("", 0o300, 0), &mut host)),
-            Errno::EEXIST
-        );
-        assert_eq!(error(d.serve(read_data(2, 0, 1), &mut host)), Errno::EBADF);
-        assert_eq!(
-            error(d.serve(DriverRequest::Truncate { object: 1, size: 0 }, &mut host)),
-            Errno::EINVAL
+        assert_errors(
+            &mut d,
+            &mut host,
+            &[
+                (lookup("x", 0, 0), Errno::ENOENT),
+                (lookup("", 0o300, 0), Errno::EEXIST),
+                (read_data(2, 0, 1), Errno::EBADF),
+                (
+                    DriverRequest::Truncate { object: 1, size: 0 },
+                    Errno::EINVAL,
+                ),
+            ],
         );
         assert_eq!(d.start(&mut host), Err(Errno::EBUSY));
     }

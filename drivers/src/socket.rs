@@ -30,9 +30,7 @@ mod tests {
 
     #[test]
     fn a_socket_has_an_mmap_method_but_nothing_to_map() {
-        let mut host = TestHost::new();
-        let mut s = Socket::new(MountPoint::new("/dev/sock", (0, 6)).unwrap());
-        s.start(&mut host).unwrap();
+        let (mut s, mut host) = started(Socket::new(MountPoint::new("/dev/sock", (0, 6)).unwrap()));
         let info = opened(s.serve(lookup("", 0o2, 0), &mut host));
         assert_eq!(info.kind, ObjectKind::Socket);
         assert!(info.ops.has(DriverOps::MMAP));
@@ -43,11 +41,14 @@ mod tests {
         );
         assert_eq!(count(s.serve(write_data(1, 0, b"ping"), &mut host)), 4);
         assert_eq!(data(s.serve(read_data(1, 0, 10), &mut host)), b"ping");
-        assert_eq!(
-            error(s.serve(read_data(1, 0, 10), &mut host)),
-            Errno::EAGAIN
+        assert_errors(
+            &mut s,
+            &mut host,
+            &[
+                (read_data(1, 0, 10), Errno::EAGAIN),
+                (read_data(2, 0, 10), Errno::EBADF),
+            ],
         );
-        assert_eq!(error(s.serve(read_data(2, 0, 10), &mut host)), Errno::EBADF);
         assert_eq!(s.registration().name.as_str(), "socket");
     }
 }

@@ -4,9 +4,11 @@
 //! differs between them is only what the server learns at lookup
 //! ([`StreamFlavor`]), which decides the errno of a mapping (spec §2.2).
 
+use crate::device::{device_info, SingleDevice};
 use crate::flags::data_len;
-use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::mount::MountPoint;
+use crate::{BackingDevice, DriverHost};
 use alloc::collections::VecDeque;
 use core::marker::PhantomData;
 use protocol::{
@@ -80,54 +82,38 @@ impl<F: StreamFlavor> ByteStream<F> {
             flavor: PhantomData,
         }
     }
+}
 
-    fn info(&self) -> ObjectInfo {
-        ObjectInfo {
-            object: DEVICE_OBJECT,
-            ino: self.ino,
-            kind: F::KIND,
-            mode: F::MODE,
-            size: 0,
-            caps: None,
+impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
+    const STRICT: bool = false;
+
+    fn info(&self) -> Result<ObjectInfo, Errno> {
+        Ok(ObjectInfo {
             ops: DriverOps(F::OPS),
-            io_memory: false,
-        }
+            ..device_info(self.ino, F::KIND, F::MODE)
+        })
     }
 
-    fn handle(&mut self, request: DriverRequest) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::Stat { object } => {
-                check_device(object)?;
-                Ok(DriverReply::Opened(self.info()))
-            }
-            DriverRequest::ReadData { object, len, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Data(self.queue.read(len)?))
-            }
-            DriverRequest::WriteData { object, data, .. } => {
-                check_device(object)?;
-                Ok(DriverReply::Count(self.queue.write(&data)?))
-            }
-            // Nothing to map and nothing to copy from (a FIFO has no mmap
-            // method; a socket's is Linux's `sock_no_mmap`).
-            DriverRequest::Read { object, .. }
-            | DriverRequest::GetUnmappedArea { object, .. }
-            | DriverRequest::Mmap { object, .. } => {
-                check_device(object)?;
-                Err(Errno::ENODEV)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                check_device(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
-        }
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        self.queue.read(req.len)
+    }
+
+    /// Nothing to copy from, nor to map (a FIFO has no mmap method; a
+    /// socket's is Linux's `sock_no_mmap`): `ENODEV`, here and below.
+    fn read_into(&mut self, _host: &mut dyn DriverHost, _req: ReadInto) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
+
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        self.queue.write(req.data)
+    }
+
+    fn get_unmapped_area(&self, _len: u64, _pgoff: u64) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
+
+    fn mmap(&self, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
+        Err(Errno::ENODEV)
     }
 }
 
@@ -136,7 +122,7 @@ impl<F: StreamFlavor> BackingDevice for ByteStream<F> {
         self.mount.registration(F::NAME, false)
     }
 
-    fn serve(&mut self, request: DriverRequest, _host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request))
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        methods::serve(self, request, host)
     }
 }

@@ -14,8 +14,9 @@
 //! configuration at each request.
 
 use crate::flags::{data_len, page_offset};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::{device_open, MountPoint};
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
 use protocol::{
@@ -134,6 +135,13 @@ impl TestDevControl {
         self.0.generation.fetch_add(1, ORDER);
     }
 
+    /// Change one thing lookup tells (a method present or not, I/O
+    /// memory): a new generation, so the next open is a new object.
+    fn set_lookup_flag(&self, flag: &AtomicBool, value: bool) {
+        flag.store(value, ORDER);
+        self.bump();
+    }
+
     /// The object handle lookups give now.
     pub fn generation(&self) -> u64 {
         self.0.generation.load(ORDER)
@@ -153,32 +161,27 @@ impl TestDevControl {
 
     /// Whether it has an mmap method at all.
     pub fn set_mmap_method(&self, present: bool) {
-        self.0.has_mmap.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_mmap, present);
     }
 
     /// Whether it has a read method (vector 21 removes it).
     pub fn set_read_method(&self, present: bool) {
-        self.0.has_read.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_read, present);
     }
 
     /// Whether it has `get_unmapped_area` (vector 20 removes it).
     pub fn set_get_unmapped_area_method(&self, present: bool) {
-        self.0.has_get_unmapped_area.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_get_unmapped_area, present);
     }
 
     /// Whether it wants `close` for every mapping removed (default yes).
     pub fn set_close_method(&self, present: bool) {
-        self.0.has_close.store(present, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.has_close, present);
     }
 
     /// Whether its mappings are I/O memory.
     pub fn set_io_memory(&self, io: bool) {
-        self.0.io_memory.store(io, ORDER);
-        self.bump();
+        self.set_lookup_flag(&self.0.io_memory, io);
     }
 
     /// `get_unmapped_area` answers `base + pgoff·P`.
@@ -324,9 +327,11 @@ impl TestDev {
             io_memory: s.io_memory.load(ORDER),
         }
     }
+}
 
+impl Methods for TestDev {
     /// Any generation handed out so far is a valid handle.
-    fn check(&self, object: u64) -> Result<(), Errno> {
+    fn check(&mut self, object: u64) -> Result<(), Errno> {
         if object >= 1 && object <= self.config.generation() {
             Ok(())
         } else {
@@ -334,73 +339,62 @@ impl TestDev {
         }
     }
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        let s = Arc::clone(&self.config.0);
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                device_open(&path, flags)?;
-                Ok(DriverReply::Opened(self.info(self.config.generation())))
-            }
-            DriverRequest::Stat { object } => {
-                self.check(object)?;
-                Ok(DriverReply::Opened(self.info(object)))
-            }
-            DriverRequest::ReadData { object, len, .. } => {
-                self.check(object)?;
-                let mut bytes = Bytes::new();
-                bytes
-                    .resize(data_len(len), s.read_byte.load(ORDER))
-                    .map_err(|()| Errno::EIO)?;
-                Ok(DriverReply::Data(bytes))
-            }
-            DriverRequest::Read {
-                object, len, dest, ..
-            } => {
-                self.check(object)?;
-                host.fill_arena(dest, s.read_byte.load(ORDER), len)?;
-                Ok(DriverReply::Count(len))
-            }
-            DriverRequest::WriteData { object, data, .. } => {
-                self.check(object)?;
-                Ok(DriverReply::Count(data.len() as u64))
-            }
-            DriverRequest::GetUnmappedArea { object, pgoff, .. } => {
-                self.check(object)?;
-                s.gua_calls.fetch_add(1, ORDER);
-                code_result(s.gua_errno.load(ORDER))?;
-                let addr = s
-                    .base
-                    .load(ORDER)
-                    .checked_add(page_offset(pgoff)?)
-                    .ok_or(Errno::EINVAL)?;
-                Ok(DriverReply::Address(addr))
-            }
-            DriverRequest::Mmap { object, .. } => {
-                self.check(object)?;
-                s.mmap_calls.fetch_add(1, ORDER);
-                code_result(s.mmap_errno.load(ORDER))?;
-                Ok(DriverReply::Done)
-            }
-            DriverRequest::CloseVma { object, .. } => {
-                self.check(object)?;
-                s.close_calls.fetch_add(1, ORDER);
-                Ok(DriverReply::Done)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                self.check(object)?;
-                Err(Errno::EINVAL)
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::Release { object } => {
-                self.check(object)?;
-                Ok(DriverReply::Done)
-            }
-        }
+    fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        device_open(req.path, req.flags)?;
+        Ok(self.info(self.config.generation()))
+    }
+
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        self.check(object)?;
+        Ok(self.info(object))
+    }
+
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        self.check(req.object)?;
+        let mut bytes = Bytes::new();
+        bytes
+            .resize(data_len(req.len), self.config.0.read_byte.load(ORDER))
+            .map_err(|()| Errno::EIO)?;
+        Ok(bytes)
+    }
+
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        self.check(req.object)?;
+        host.fill_arena(req.dest, self.config.0.read_byte.load(ORDER), req.len)?;
+        Ok(req.len)
+    }
+
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        self.check(req.object)?;
+        Ok(req.data.len() as u64)
+    }
+
+    fn get_unmapped_area(&mut self, object: u64, _len: u64, pgoff: u64) -> Result<u64, Errno> {
+        self.check(object)?;
+        let s = &self.config.0;
+        s.gua_calls.fetch_add(1, ORDER);
+        code_result(s.gua_errno.load(ORDER))?;
+        s.base
+            .load(ORDER)
+            .checked_add(page_offset(pgoff)?)
+            .ok_or(Errno::EINVAL)
+    }
+
+    fn mmap(&mut self, object: u64, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
+        self.check(object)?;
+        let s = &self.config.0;
+        s.mmap_calls.fetch_add(1, ORDER);
+        code_result(s.mmap_errno.load(ORDER))
+    }
+
+    fn close_vma(&mut self, object: u64) -> Result<(), Errno> {
+        self.check(object)?;
+        self.config.0.close_calls.fetch_add(1, ORDER);
+        Ok(())
+    }
+
+    fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
+        self.check(object)
     }
 }
 
@@ -418,7 +412,7 @@ impl BackingDevice for TestDev {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 
@@ -568,13 +562,13 @@ mod tests {
         assert!(!opened(dev.serve(lookup("", 0, 0), &mut host))
             .ops
             .has(DriverOps::MMAP));
-        assert_eq!(
-            error(dev.serve(read_data(0, 0, 1), &mut host)),
-            Errno::EBADF
-        );
-        assert_eq!(
-            error(dev.serve(read_data(cfg.generation() + 1, 0, 1), &mut host)),
-            Errno::EBADF
+        assert_errors(
+            &mut dev,
+            &mut host,
+            &[
+                (read_data(0, 0, 1), Errno::EBADF),
+                (read_data(cfg.generation() + 1, 0, 1), Errno::EBADF),
+            ],
         );
         cfg.reset();
         let again = opened(dev.serve(lookup("", 0, 0), &mut host));

@@ -1,7 +1,9 @@
 //! Test support other crates may reuse (feature `testing`): a
 //! [`DriverHost`] over a plain byte vector that checks what drivers do
-//! with it, request builders, a romfs image writer for exact layouts, and
-//! simulated hardware (a NOR chip, a disk) for the drivers over devices.
+//! with it, request builders, checks that several drivers' tests share
+//! (a table of refusals, copy-only devices, the end of a device), a romfs
+//! image writer for exact layouts, and simulated hardware (a NOR chip, a
+//! disk) for the drivers over devices.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,7 +18,7 @@ mod sim;
 pub use romfs_image::{checksum as romfs_checksum, RomfsImage};
 pub use sim::{DiskStats, FlashStats, SimDisk, SimFlash};
 
-use crate::DriverHost;
+use crate::{BackingDevice, DriverHost};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -381,6 +383,65 @@ pub fn error(reply: DriverReply) -> Errno {
         DriverReply::Error(e) => e,
         other => panic!("expected Error, got {other:?}"),
     }
+}
+
+/// `device` started on a fresh [`TestHost`] (most tests' first lines).
+pub fn started<D: BackingDevice>(mut device: D) -> (D, TestHost) {
+    let mut host = TestHost::new();
+    device.start(&mut host).expect("the device starts");
+    (device, host)
+}
+
+/// Serve each request in turn and check that it fails with its errno (a
+/// failure names the request): one table instead of one assertion each.
+pub fn assert_errors(
+    device: &mut dyn BackingDevice,
+    host: &mut TestHost,
+    cases: &[(DriverRequest, Errno)],
+) {
+    for (request, errno) in cases {
+        let reply = device.serve(request.clone(), host);
+        assert_eq!(reply, DriverReply::Error(*errno), "{request:?}");
+    }
+}
+
+/// A device that is only ever copied (block devices, `/dev/zero`):
+/// `get_unmapped_area` and a shared `mmap` of handle 1 fail `ENOSYS`.
+pub fn assert_copy_only(device: &mut dyn BackingDevice, host: &mut TestHost) {
+    assert_errors(
+        device,
+        host,
+        &[
+            (get_unmapped_area(1, 4096, 0), Errno::ENOSYS),
+            (mmap(1, 0, 4096, 0, crate::flags::vm::SHARED), Errno::ENOSYS),
+        ],
+    );
+}
+
+/// The end of a device of `end` bytes at handle 1, as Linux's block and
+/// memory devices treat it: a write across it is short, one at it fails
+/// `at_end`.
+pub fn assert_writes_stop_at(
+    device: &mut dyn BackingDevice,
+    host: &mut TestHost,
+    end: u64,
+    at_end: Errno,
+) {
+    let across = device.serve(write_data(1, end - 2, b"abcd"), host);
+    assert_eq!(count(across), 2, "a write across the end");
+    let at = device.serve(write_data(1, end, b"x"), host);
+    assert_eq!(error(at), at_end, "a write at the end");
+}
+
+/// A filesystem's root, opened read-only: a directory without methods,
+/// refused for writing (`EISDIR`). Its lookup answer.
+pub fn assert_root_is_a_directory(fs: &mut dyn BackingDevice, host: &mut TestHost) -> ObjectInfo {
+    let root = opened(fs.serve(lookup("", crate::flags::open::RDONLY, 0), host));
+    assert_eq!(root.kind, protocol::ObjectKind::Directory);
+    assert_eq!(root.ops.0, 0, "a directory has no methods");
+    let write = lookup("", crate::flags::open::RDWR, 0);
+    assert_eq!(error(fs.serve(write, host)), Errno::EISDIR);
+    root
 }
 
 /// A small deterministic generator for randomised tests (xorshift64*).

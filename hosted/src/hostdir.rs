@@ -52,6 +52,27 @@ fn errno(e: &std::io::Error) -> Errno {
     }
 }
 
+/// Repeat `step` (one `read_at` or `write_at` from byte `done` of the
+/// request on) until `len` bytes moved or the file ends; retried when
+/// interrupted. A failure after some bytes moved ends the run short, as a
+/// short `read`/`write` does; a failure before any is the error.
+fn repeat_io(
+    len: usize,
+    mut step: impl FnMut(usize) -> std::io::Result<usize>,
+) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < len {
+        match step(done) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if done == 0 => return Err(errno(&e)),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
 impl HostDir {
     /// Serve the directory `dir` (which must exist).
     pub fn new(dir: impl AsRef<Path>) -> Result<Self, String> {
@@ -183,17 +204,10 @@ impl FileStore for HostDir {
 
     fn read(&mut self, id: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let file = self.entry(id)?;
-        let mut done = 0;
-        while done < buf.len() {
-            match file.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if done == 0 => return Err(errno(&e)),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        let len = buf.len();
+        repeat_io(len, |done| {
+            file.read_at(&mut buf[done..], offset.saturating_add(done as u64))
+        })
     }
 
     fn write(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<usize, Errno> {
@@ -204,17 +218,9 @@ impl FileStore for HostDir {
             return Err(Errno::EFBIG);
         }
         let file = self.entry(id)?;
-        let mut done = 0;
-        while done < data.len() {
-            match file.write_at(&data[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if done == 0 => return Err(errno(&e)),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        repeat_io(data.len(), |done| {
+            file.write_at(&data[done..], offset + done as u64)
+        })
     }
 
     fn release(&mut self, id: u64) {

@@ -1,8 +1,8 @@
 use super::*;
-use crate::flags::vm::SHARED;
 use crate::testing::*;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering::SeqCst;
+use protocol::DriverOps;
 
 const SECTOR: usize = 512;
 const SECTORS: u64 = 24;
@@ -33,14 +33,7 @@ fn it_is_a_copy_only_block_device() {
     assert_eq!(info.size, SIZE);
     assert!(!info.ops.has(DriverOps::GET_UNMAPPED_AREA));
     assert!(info.ops.has(DriverOps::MMAP) && info.ops.has(DriverOps::READ));
-    assert_eq!(
-        error(d.serve(get_unmapped_area(1, 4096, 0), &mut host)),
-        Errno::ENOSYS
-    );
-    assert_eq!(
-        error(d.serve(mmap(1, 0, 4096, 0, SHARED), &mut host)),
-        Errno::ENOSYS
-    );
+    assert_copy_only(&mut d, &mut host);
     assert_eq!(d.registration().name.as_str(), "blockdev");
     assert_eq!(host.allocated_pages(), 0, "nothing in the arena");
     assert_eq!(d.size(), Some(SIZE));
@@ -109,14 +102,7 @@ fn data_of(d: &mut BlockDev, host: &mut TestHost, offset: u64, len: u64) -> Vec<
 #[test]
 fn out_of_range_is_linux_block_device_behaviour() {
     let (mut d, mut host, stats) = disk();
-    assert_eq!(
-        count(d.serve(write_data(1, SIZE - 2, b"abcd"), &mut host)),
-        2
-    );
-    assert_eq!(
-        error(d.serve(write_data(1, SIZE, b"x"), &mut host)),
-        Errno::ENOSPC
-    );
+    assert_writes_stop_at(&mut d, &mut host, SIZE, Errno::ENOSPC);
     assert_eq!(
         error(d.serve(write_data(1, u64::MAX, b"x"), &mut host)),
         Errno::ENOSPC
@@ -126,15 +112,18 @@ fn out_of_range_is_linux_block_device_behaviour() {
     assert_eq!(data(d.serve(read_data(1, SIZE, 100), &mut host)), b"");
     assert_eq!(data(d.serve(read_data(1, u64::MAX, 100), &mut host)), b"");
     assert_eq!(stats.bad_calls.load(SeqCst), 0);
-    assert_eq!(error(d.serve(read_data(2, 0, 1), &mut host)), Errno::EBADF);
-    assert_eq!(error(d.serve(lookup("x", 0, 0), &mut host)), Errno::ENOENT);
-    assert_eq!(
-        error(d.serve(lookup("", 0o300, 0), &mut host)),
-        Errno::EEXIST
-    );
-    assert_eq!(
-        error(d.serve(DriverRequest::Truncate { object: 1, size: 0 }, &mut host)),
-        Errno::EINVAL
+    assert_errors(
+        &mut d,
+        &mut host,
+        &[
+            (read_data(2, 0, 1), Errno::EBADF),
+            (lookup("x", 0, 0), Errno::ENOENT),
+            (lookup("", 0o300, 0), Errno::EEXIST),
+            (
+                DriverRequest::Truncate { object: 1, size: 0 },
+                Errno::EINVAL,
+            ),
+        ],
     );
 }
 
@@ -164,8 +153,14 @@ fn bad_geometry_does_not_start() {
     ] {
         let mut d = BlockDev::new(m.clone(), Box::new(sim));
         assert_eq!(d.start(&mut host), Err(Errno::EINVAL));
-        assert_eq!(error(d.serve(lookup("", 0, 0), &mut host)), Errno::EIO);
-        assert_eq!(error(d.serve(read_data(1, 0, 1), &mut host)), Errno::EIO);
+        assert_errors(
+            &mut d,
+            &mut host,
+            &[
+                (lookup("", 0, 0), Errno::EIO),
+                (read_data(1, 0, 1), Errno::EIO),
+            ],
+        );
     }
     let mut d = BlockDev::new(m, Box::new(SimDisk::new(4096, 2)));
     d.start(&mut host).unwrap();

@@ -14,8 +14,9 @@ mod mem_store;
 pub use mem_store::MemStore;
 
 use crate::flags::{data_len, open};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use protocol::{
     Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
@@ -98,34 +99,49 @@ impl<S: FileStore> CopyFs<S> {
             Ok(())
         }
     }
+}
 
-    fn read_data(&mut self, object: u64, offset: u64, len: u32) -> Result<Bytes, Errno> {
-        self.file(object)?;
+impl<S: FileStore> Methods for CopyFs<S> {
+    fn check(&mut self, object: u64) -> Result<(), Errno> {
+        self.file(object)
+    }
+
+    fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        let object = self.store.lookup(req.path, req.flags, req.mode)?;
+        let info = self.info(object)?;
+        if info.kind == ObjectKind::Directory && open::wants_write(req.flags) {
+            return Err(Errno::EISDIR);
+        }
+        if info.kind != ObjectKind::Directory && req.flags & open::DIRECTORY != 0 {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(info)
+    }
+
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        self.info(object)
+    }
+
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        self.file(req.object)?;
         let mut buf = [0u8; protocol::DATA_CHUNK];
-        let want = buf.get_mut(..data_len(len)).ok_or(Errno::EIO)?;
-        let n = self.store.read(object, offset, want)?;
+        let want = buf.get_mut(..data_len(req.len)).ok_or(Errno::EIO)?;
+        let n = self.store.read(req.object, req.offset, want)?;
         Bytes::from_slice(want.get(..n).ok_or(Errno::EIO)?).map_err(|()| Errno::EIO)
     }
 
     /// Fill a private copy at `dest`; short at end of file.
-    fn read_into(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
-        self.file(object)?;
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        self.file(req.object)?;
         let mut buf = [0u8; STEP];
         let mut done = 0u64;
-        while done < len {
-            let want = usize::try_from(len.saturating_sub(done)).map_or(STEP, |n| n.min(STEP));
+        while done < req.len {
+            let want = usize::try_from(req.len.saturating_sub(done)).map_or(STEP, |n| n.min(STEP));
             let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
-            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
-            let n = self.store.read(object, at, part)?;
+            let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let n = self.store.read(req.object, at, part)?;
             let got = part.get(..n).ok_or(Errno::EIO)?;
-            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
+            host.write_arena(req.dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
             done = done.saturating_add(n as u64);
             if n < want {
                 break;
@@ -134,64 +150,17 @@ impl<S: FileStore> CopyFs<S> {
         Ok(done)
     }
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, mode } => {
-                let object = self.store.lookup(&path, flags, mode)?;
-                let info = self.info(object)?;
-                if info.kind == ObjectKind::Directory && open::wants_write(flags) {
-                    return Err(Errno::EISDIR);
-                }
-                if info.kind != ObjectKind::Directory && flags & open::DIRECTORY != 0 {
-                    return Err(Errno::ENOTDIR);
-                }
-                Ok(DriverReply::Opened(info))
-            }
-            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => Ok(DriverReply::Data(self.read_data(object, offset, len)?)),
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => Ok(DriverReply::Count(
-                self.read_into(host, object, offset, len, dest)?,
-            )),
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => {
-                self.file(object)?;
-                Ok(DriverReply::Count(
-                    self.store.write(object, offset, &data)? as u64
-                ))
-            }
-            // Nothing to map in place: the generic no-MMU answer.
-            DriverRequest::GetUnmappedArea { object, .. } | DriverRequest::Mmap { object, .. } => {
-                self.file(object)?;
-                Err(Errno::ENOSYS)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                self.file(object)?;
-                Err(Errno::EINVAL)
-            }
-            DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::Release { object } => {
-                self.store.release(object);
-                Ok(DriverReply::Done)
-            }
-        }
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        self.file(req.object)?;
+        Ok(self.store.write(req.object, req.offset, req.data)? as u64)
+    }
+
+    // Nothing to map in place: the default `ENOSYS`, the generic no-MMU
+    // answer; nor to resize (`EINVAL`).
+
+    fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
+        self.store.release(object);
+        Ok(())
     }
 }
 
@@ -201,7 +170,7 @@ impl<S: FileStore> BackingDevice for CopyFs<S> {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -35,13 +35,13 @@ fn regular_files_are_copy_only() {
     );
     assert_eq!(f.size, 10000);
     assert_eq!(f.mode, 0o644);
-    assert_eq!(
-        error(fs.serve(get_unmapped_area(f.object, 4096, 0), &mut host)),
-        Errno::ENOSYS
-    );
-    assert_eq!(
-        error(fs.serve(mmap(f.object, 0, 4096, 0, 0x8), &mut host)),
-        Errno::ENOSYS
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (get_unmapped_area(f.object, 4096, 0), Errno::ENOSYS),
+            (mmap(f.object, 0, 4096, 0, 0x8), Errno::ENOSYS),
+        ],
     );
 }
 
@@ -116,20 +116,14 @@ fn create_exclusive_truncate_and_the_root() {
         opened(fs.serve(lookup("f", WRONLY | TRUNC, 0), &mut host)).size,
         0
     );
-    let root = opened(fs.serve(lookup("", RDONLY, 0), &mut host));
-    assert_eq!(root.kind, ObjectKind::Directory);
-    assert_eq!(root.ops.0, 0);
-    assert_eq!(
-        error(fs.serve(lookup("", RDWR, 0), &mut host)),
-        Errno::EISDIR
-    );
-    assert_eq!(
-        error(fs.serve(read_data(root.object, 0, 1), &mut host)),
-        Errno::EISDIR
-    );
-    assert_eq!(
-        error(fs.serve(read_data(999, 0, 1), &mut host)),
-        Errno::EBADF
+    let root = assert_root_is_a_directory(&mut fs, &mut host);
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (read_data(root.object, 0, 1), Errno::EISDIR),
+            (read_data(999, 0, 1), Errno::EBADF),
+        ],
     );
     assert_eq!(
         fs.serve(DriverRequest::Release { object: g.object }, &mut host),
@@ -165,12 +159,12 @@ fn store_errors_come_through() {
     let o = opened(fs.serve(lookup("x", RDONLY, 0), &mut host)).object;
     assert_eq!(error(fs.serve(read_data(o, 0, 10), &mut host)), Errno::EIO);
     let dest = host.alloc_backing(1).unwrap();
-    assert_eq!(
-        error(fs.serve(read_into(o, 0, 10, dest), &mut host)),
-        Errno::EIO
-    );
-    assert_eq!(
-        error(fs.serve(write_data(o, 0, b"x"), &mut host)),
-        Errno::ENOSPC
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (read_into(o, 0, 10, dest), Errno::EIO),
+            (write_data(o, 0, b"x"), Errno::ENOSPC),
+        ],
     );
 }

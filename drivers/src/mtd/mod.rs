@@ -40,16 +40,17 @@
 
 mod chip;
 
-use crate::flags::{available, cap, open, pages, P};
+use crate::flags::{available, cap, open, P};
 use crate::flash::FlashChip;
-use crate::mount::{MountPoint, DEVICE_OBJECT};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
+use crate::mount::{check_device, MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 
 /// What every byte of a block reads while it is programmed or erased
@@ -215,40 +216,6 @@ impl Mtd {
         }
     }
 
-    fn lookup(&self, path: &str, flags: u32) -> Result<ObjectInfo, Errno> {
-        let object = match path {
-            "" => DEVICE_OBJECT,
-            ERASE_PATH if self.kind != MtdType::Rom => ERASE_OBJECT,
-            _ => return Err(Errno::ENOENT),
-        };
-        if open::creates_exclusively(flags) {
-            return Err(Errno::EEXIST);
-        }
-        // mtdchar_open: a device that cannot be written cannot be opened
-        // for writing.
-        if self.kind == MtdType::Rom && open::wants_write(flags) {
-            return Err(Errno::EACCES);
-        }
-        self.info(object)
-    }
-
-    /// `mtdchar_get_unmapped_area`, then the chip's "point".
-    fn get_unmapped_area(&self, len: u64, pgoff: u64) -> Result<u64, Errno> {
-        let window = self.window()?;
-        if len > window.len || pgoff >= window.len / P {
-            return Err(Errno::EINVAL);
-        }
-        let offset = pgoff.checked_mul(P).ok_or(Errno::EINVAL)?;
-        if offset > window.len.saturating_sub(len) {
-            return Err(Errno::EINVAL);
-        }
-        if self.caps() & cap::DIRECT == 0 {
-            // The chip cannot be pointed at (Current: ENODEV).
-            return Err(Errno::ENODEV);
-        }
-        window.addr(offset)
-    }
-
     /// `write()` on the device: `ENOSPC` at the end, short before it.
     fn write(&mut self, host: &mut dyn DriverHost, offset: u64, data: &[u8]) -> Result<u64, Errno> {
         let window = self.window()?;
@@ -358,91 +325,100 @@ impl Mtd {
         self.erase(host, start, length)?;
         Ok(data.len() as u64)
     }
+}
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        let device = |object: u64| {
-            if object == DEVICE_OBJECT {
-                Ok(())
-            } else {
-                Err(Errno::EBADF)
-            }
+impl Methods for Mtd {
+    /// The device itself; the erase node answers only `WriteData`.
+    fn check(&mut self, object: u64) -> Result<(), Errno> {
+        check_device(object)
+    }
+
+    fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        let object = match req.path {
+            "" => DEVICE_OBJECT,
+            ERASE_PATH if self.kind != MtdType::Rom => ERASE_OBJECT,
+            _ => return Err(Errno::ENOENT),
         };
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                Ok(DriverReply::Opened(self.lookup(&path, flags)?))
-            }
-            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => {
-                if object == ERASE_OBJECT {
-                    return Err(Errno::EINVAL);
-                }
-                device(object)?;
-                let window = self.window()?;
-                match self.chip() {
-                    Some(chip) => Ok(DriverReply::Data(chip::read_data(
-                        chip, window.len, offset, len,
-                    )?)),
-                    None => Ok(DriverReply::Data(window.read_data(host, offset, len)?)),
-                }
-            }
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => {
-                device(object)?;
-                let window = self.window()?;
-                match self.chip() {
-                    Some(chip) => Ok(DriverReply::Count(chip::read_into(
-                        chip, host, window.len, offset, len, dest,
-                    )?)),
-                    None => Ok(DriverReply::Count(
-                        window.read_into(host, offset, len, dest)?,
-                    )),
-                }
-            }
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => match object {
-                DEVICE_OBJECT => Ok(DriverReply::Count(self.write(host, offset, &data)?)),
-                ERASE_OBJECT if self.kind != MtdType::Rom => {
-                    Ok(DriverReply::Count(self.erase_command(host, &data)?))
-                }
-                _ => Err(Errno::EBADF),
-            },
-            DriverRequest::GetUnmappedArea {
-                object, len, pgoff, ..
-            } => {
-                device(object)?;
-                Ok(DriverReply::Address(self.get_unmapped_area(len, pgoff)?))
-            }
-            DriverRequest::Mmap {
-                object, vm_flags, ..
-            } => {
-                device(object)?;
-                // Current mtdchar_mmap on no-MMU.
-                if vm_flags & crate::flags::vm::SHARED != 0 {
-                    Ok(DriverReply::Done)
-                } else {
-                    Err(Errno::EACCES)
-                }
-            }
-            DriverRequest::Truncate { .. } => Err(Errno::EINVAL),
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
+        if open::creates_exclusively(req.flags) {
+            return Err(Errno::EEXIST);
         }
+        // mtdchar_open: a device that cannot be written cannot be opened
+        // for writing.
+        if self.kind == MtdType::Rom && open::wants_write(req.flags) {
+            return Err(Errno::EACCES);
+        }
+        self.info(object)
+    }
+
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        self.info(object)
+    }
+
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        if req.object == ERASE_OBJECT {
+            return Err(Errno::EINVAL);
+        }
+        self.check(req.object)?;
+        let window = self.window()?;
+        match self.chip() {
+            Some(chip) => chip::read_data(chip, window.len, req.offset, req.len),
+            None => window.read_data(host, req.offset, req.len),
+        }
+    }
+
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        self.check(req.object)?;
+        let window = self.window()?;
+        match self.chip() {
+            Some(chip) => chip::read_into(chip, host, window.len, req.offset, req.len, req.dest),
+            None => window.read_into(host, req.offset, req.len, req.dest),
+        }
+    }
+
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        match req.object {
+            DEVICE_OBJECT => self.write(host, req.offset, req.data),
+            ERASE_OBJECT if self.kind != MtdType::Rom => self.erase_command(host, req.data),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// `mtdchar_get_unmapped_area`, then the chip's "point".
+    fn get_unmapped_area(&mut self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        self.check(object)?;
+        let window = self.window()?;
+        if len > window.len || pgoff >= window.len / P {
+            return Err(Errno::EINVAL);
+        }
+        let offset = pgoff.checked_mul(P).ok_or(Errno::EINVAL)?;
+        if offset > window.len.saturating_sub(len) {
+            return Err(Errno::EINVAL);
+        }
+        if self.caps() & cap::DIRECT == 0 {
+            // The chip cannot be pointed at (Current: ENODEV).
+            return Err(Errno::ENODEV);
+        }
+        window.addr(offset)
+    }
+
+    fn mmap(&mut self, object: u64, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.check(object)?;
+        // Current mtdchar_mmap on no-MMU.
+        if vm_flags & crate::flags::vm::SHARED != 0 {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
+    }
+
+    /// A flash device's size is the chip's (`EINVAL`, whatever the handle).
+    fn truncate(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        _object: u64,
+        _size: u64,
+    ) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
     }
 }
 
@@ -506,25 +482,20 @@ impl BackingDevice for Mtd {
             });
             return Ok(());
         }
-        let window = Window::allocate(host, self.size)?;
-        let filled = match &self.contents {
-            Contents::Image(image) => host.write_arena(window.base, image),
+        let window = Window::allocate_filled(host, self.size, |host, base| match &self.contents {
+            Contents::Image(image) => host.write_arena(base, image),
             Contents::Blank(len) if self.kind != MtdType::Ram => {
-                host.fill_arena(window.base, ERASED, *len)
+                host.fill_arena(base, ERASED, *len)
             }
             Contents::Blank(_) | Contents::Chip(_) => Ok(()),
-        };
-        if let Err(e) = filled {
-            let _ = host.free_backing(window.base, pages(window.len));
-            return Err(e);
-        }
+        })?;
         self.window = Some(window);
         self.contents = Contents::Blank(0);
         Ok(())
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -12,15 +12,12 @@ fn image() -> Vec<u8> {
 }
 
 fn device(kind: MtdType) -> (Mtd, TestHost) {
-    let mut host = TestHost::new();
-    let mut mtd = Mtd::new(
+    started(Mtd::new(
         MountPoint::new("/dev/mtd0", (90, 0)).unwrap(),
         kind,
         &image(),
         BLOCK,
-    );
-    mtd.start(&mut host).unwrap();
-    (mtd, host)
+    ))
 }
 
 #[test]
@@ -58,17 +55,14 @@ fn capabilities_follow_the_type() {
 fn rom_is_read_only_and_maps_shared_only() {
     let (mut mtd, mut host) = device(MtdType::Rom);
     let base = mtd.base().unwrap();
-    assert_eq!(
-        error(mtd.serve(lookup("", RDWR, 0), &mut host)),
-        Errno::EACCES
-    );
-    assert_eq!(
-        error(mtd.serve(lookup("", WRONLY, 0), &mut host)),
-        Errno::EACCES
-    );
-    assert_eq!(
-        error(mtd.serve(lookup(ERASE_PATH, RDONLY, 0), &mut host)),
-        Errno::ENOENT
+    assert_errors(
+        &mut mtd,
+        &mut host,
+        &[
+            (lookup("", RDWR, 0), Errno::EACCES),
+            (lookup("", WRONLY, 0), Errno::EACCES),
+            (lookup(ERASE_PATH, RDONLY, 0), Errno::ENOENT),
+        ],
     );
     assert_eq!(
         address(mtd.serve(get_unmapped_area(1, 8192, 1), &mut host)),
@@ -78,13 +72,16 @@ fn rom_is_read_only_and_maps_shared_only() {
         mtd.serve(mmap(1, base, 4096, 0, SHARED | MAYSHARE), &mut host),
         DriverReply::Done
     );
-    assert_eq!(
-        error(mtd.serve(mmap(1, base, 4096, 0, 0x1 | 0x10 | MAYOVERLAY), &mut host)),
-        Errno::EACCES
-    );
-    assert_eq!(
-        error(mtd.serve(write_data(1, 0, b"x"), &mut host)),
-        Errno::EROFS
+    assert_errors(
+        &mut mtd,
+        &mut host,
+        &[
+            (
+                mmap(1, base, 4096, 0, 0x1 | 0x10 | MAYOVERLAY),
+                Errno::EACCES,
+            ),
+            (write_data(1, 0, b"x"), Errno::EROFS),
+        ],
     );
     assert_eq!(mtd.erase(&mut host, 0, BLOCK), Err(Errno::EROFS));
 }
@@ -245,15 +242,15 @@ fn a_program_spanning_two_blocks_changes_both() {
 /// write fails EBUSY and the window never shows status words.
 #[test]
 fn a_mapped_device_refuses_program_and_erase() {
-    let mut host = TestHost::new();
-    let mut mtd = Mtd::new(
-        MountPoint::new("/dev/mtd2", (90, 4)).unwrap(),
-        MtdType::Nor,
-        &image(),
-        BLOCK,
-    )
-    .with_direct_window();
-    mtd.start(&mut host).unwrap();
+    let (mut mtd, mut host) = started(
+        Mtd::new(
+            MountPoint::new("/dev/mtd2", (90, 4)).unwrap(),
+            MtdType::Nor,
+            &image(),
+            BLOCK,
+        )
+        .with_direct_window(),
+    );
     let base = mtd.base().unwrap();
     let info = opened(mtd.serve(lookup("", RDWR, 0), &mut host));
     assert_eq!(info.caps, Some(0x01 | 0x08 | 0x10 | 0x40));
@@ -315,13 +312,13 @@ fn the_erase_control_object_takes_erase_info_user() {
             "{bad:?}"
         );
     }
-    assert_eq!(
-        error(mtd.serve(read_data(ERASE_OBJECT, 0, 8), &mut host)),
-        Errno::EINVAL
-    );
-    assert_eq!(
-        error(mtd.serve(get_unmapped_area(ERASE_OBJECT, 4096, 0), &mut host)),
-        Errno::EBADF
+    assert_errors(
+        &mut mtd,
+        &mut host,
+        &[
+            (read_data(ERASE_OBJECT, 0, 8), Errno::EINVAL),
+            (get_unmapped_area(ERASE_OBJECT, 4096, 0), Errno::EBADF),
+        ],
     );
     assert!(!host.in_exclusive(1));
 }
@@ -395,14 +392,14 @@ const FLASH_AT: u64 = 0x2200_0000;
 fn on_chip(addr: Option<u64>) -> (Mtd, TestHost, alloc::sync::Arc<FlashStats>) {
     let chip = SimFlash::new(&image(), BLOCK, addr);
     let stats = chip.stats.clone();
-    let mut host = TestHost::new();
-    let mut mtd = Mtd::on_chip(
-        MountPoint::new("/dev/mtd4", (90, 8)).unwrap(),
-        MtdType::Nor,
-        Box::new(chip),
-    )
-    .with_direct_window();
-    mtd.start(&mut host).unwrap();
+    let (mtd, host) = started(
+        Mtd::on_chip(
+            MountPoint::new("/dev/mtd4", (90, 8)).unwrap(),
+            MtdType::Nor,
+            Box::new(chip),
+        )
+        .with_direct_window(),
+    );
     (mtd, host, stats)
 }
 

@@ -15,9 +15,10 @@
 
 mod runs;
 
-use crate::flags::{available, cap, data_len, open, pages, vm, P};
+use crate::flags::{available, cap, data_len, open, pages, P};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -442,69 +443,61 @@ impl Ramfs {
         }
         Ok(first)
     }
+}
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, mode } => {
-                Ok(DriverReply::Opened(self.lookup(&path, flags, mode, host)?))
-            }
-            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => Ok(DriverReply::Data(
-                self.read_data(object, offset, len, host)?,
-            )),
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => Ok(DriverReply::Count(
-                self.read_into(object, offset, len, dest, host)?,
-            )),
-            DriverRequest::WriteData {
-                object,
-                offset,
-                data,
-            } => Ok(DriverReply::Count(self.write(object, offset, &data, host)?)),
-            DriverRequest::Truncate { object, size } => {
-                self.set_size(object, size, host)?;
-                Ok(DriverReply::Done)
-            }
-            DriverRequest::GetUnmappedArea {
-                object, len, pgoff, ..
-            } => Ok(DriverReply::Address(
-                self.get_unmapped_area(object, len, pgoff)?,
-            )),
-            DriverRequest::Mmap {
-                object, vm_flags, ..
-            } => {
-                self.file(object)?;
-                if vm::is_shareable(vm_flags) {
-                    Ok(DriverReply::Done)
-                } else {
-                    Err(Errno::ENOSYS)
-                }
-            }
-            DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
-            DriverRequest::Unlink { path } => self.unlink(&path, host).map(|()| DriverReply::Done),
-            DriverRequest::Release { object } => {
-                if object != ROOT {
-                    let file = self.file_mut(object)?;
-                    file.in_use = false;
-                    if !file.linked {
-                        self.destroy(object, host)?;
-                    }
-                }
-                Ok(DriverReply::Done)
+/// The requests, answered by the methods above (inherent names win in
+/// `Ramfs::…` paths, so these calls do not recurse).
+impl Methods for Ramfs {
+    fn check(&mut self, object: u64) -> Result<(), Errno> {
+        self.file(object).map(|_| ())
+    }
+
+    fn lookup(&mut self, host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        Ramfs::lookup(self, req.path, req.flags, req.mode, host)
+    }
+
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        self.info(object)
+    }
+
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        Ramfs::read_data(self, req.object, req.offset, req.len, host)
+    }
+
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        Ramfs::read_into(self, req.object, req.offset, req.len, req.dest, host)
+    }
+
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        self.write(req.object, req.offset, req.data, host)
+    }
+
+    fn truncate(&mut self, host: &mut dyn DriverHost, object: u64, size: u64) -> Result<(), Errno> {
+        self.set_size(object, size, host)
+    }
+
+    fn get_unmapped_area(&mut self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+        Ramfs::get_unmapped_area(self, object, len, pgoff)
+    }
+
+    fn mmap(&mut self, object: u64, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.check(object)?;
+        methods::shareable_only(vm_flags)
+    }
+
+    fn unlink(&mut self, host: &mut dyn DriverHost, path: &str) -> Result<(), Errno> {
+        Ramfs::unlink(self, path, host)
+    }
+
+    fn release(&mut self, host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
+        if object != ROOT {
+            let file = self.file_mut(object)?;
+            file.in_use = false;
+            if !file.linked {
+                self.destroy(object, host)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -514,7 +507,7 @@ impl BackingDevice for Ramfs {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

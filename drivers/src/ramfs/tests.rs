@@ -6,10 +6,7 @@ use alloc::vec;
 use protocol::DriverRequest;
 
 fn fs() -> (Ramfs, TestHost) {
-    let mut host = TestHost::new();
-    let mut fs = Ramfs::new(MountPoint::new("/tmp", (0, 12)).unwrap());
-    fs.start(&mut host).unwrap();
-    (fs, host)
+    started(Ramfs::new(MountPoint::new("/tmp", (0, 12)).unwrap()))
 }
 
 fn scattered() -> (Ramfs, TestHost) {
@@ -84,24 +81,15 @@ fn create_open_and_refusals() {
 #[test]
 fn the_root_is_a_directory() {
     let (mut fs, mut host) = fs();
-    let root = opened(fs.serve(lookup("", RDONLY, 0), &mut host));
-    assert_eq!(root.kind, ObjectKind::Directory);
-    assert_eq!(root.ops.0, 0);
-    assert_eq!(
-        error(fs.serve(lookup("", RDWR, 0), &mut host)),
-        Errno::EISDIR
-    );
-    assert_eq!(
-        error(fs.serve(lookup("", CREAT, 0), &mut host)),
-        Errno::EISDIR
-    );
-    assert_eq!(
-        error(fs.serve(read_data(root.object, 0, 10), &mut host)),
-        Errno::EISDIR
-    );
-    assert_eq!(
-        error(fs.serve(write_data(root.object, 0, b"x"), &mut host)),
-        Errno::EISDIR
+    let root = assert_root_is_a_directory(&mut fs, &mut host);
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (lookup("", CREAT, 0), Errno::EISDIR),
+            (read_data(root.object, 0, 10), Errno::EISDIR),
+            (write_data(root.object, 0, b"x"), Errno::EISDIR),
+        ],
     );
 }
 
@@ -155,13 +143,13 @@ fn truncate_from_zero_is_one_mappable_run() {
         8192
     );
     // Vector 37: beyond EOF, copy instead (the server makes it ENODEV).
-    assert_eq!(
-        error(fs.serve(get_unmapped_area(s, 12288, 0), &mut host)),
-        Errno::ENOSYS
-    );
-    assert_eq!(
-        error(fs.serve(get_unmapped_area(s, 4096, 2), &mut host)),
-        Errno::ENOSYS
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (get_unmapped_area(s, 12288, 0), Errno::ENOSYS),
+            (get_unmapped_area(s, 4096, 2), Errno::ENOSYS),
+        ],
     );
 }
 
@@ -280,13 +268,13 @@ fn shrinking_and_growing_a_non_empty_file() {
         [[0; 10], [0; 10]].concat()
     );
     assert_eq!(data(fs.serve(read_data(b, 10000, 8), &mut host)), [0; 8]);
-    assert_eq!(
-        error(fs.serve(get_unmapped_area(b, 16384, 0), &mut host)),
-        Errno::ENOSYS
-    );
-    assert_eq!(
-        error(fs.serve(get_unmapped_area(b, 4096, 1), &mut host)),
-        Errno::ENOSYS
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (get_unmapped_area(b, 16384, 0), Errno::ENOSYS),
+            (get_unmapped_area(b, 4096, 1), Errno::ENOSYS),
+        ],
     );
     // Same size: nothing happens.
     host.clear_events();
@@ -375,13 +363,13 @@ fn reads_are_short_at_end_of_file_and_holes_read_zero() {
 fn writes_past_the_size_limit_are_refused() {
     let (mut fs, mut host) = fs();
     let f = create(&mut fs, &mut host, "f").object;
-    assert_eq!(
-        error(fs.serve(write_data(f, u64::MAX - 1, b"xy"), &mut host)),
-        Errno::EFBIG
-    );
-    assert_eq!(
-        error(fs.serve(write_data(f, i64::MAX as u64, b"x"), &mut host)),
-        Errno::EFBIG
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (write_data(f, u64::MAX - 1, b"xy"), Errno::EFBIG),
+            (write_data(f, i64::MAX as u64, b"x"), Errno::EFBIG),
+        ],
     );
     assert_eq!(count(fs.serve(write_data(f, 0, b""), &mut host)), 0);
     assert_eq!(host.allocated_pages(), 0);

@@ -21,10 +21,11 @@ mod lookup;
 
 pub use format::RomfsError;
 
-use crate::flags::{available, cap, data_len, open, page_offset, pages, vm, P};
+use crate::flags::{available, cap, data_len, open, page_offset, pages, P};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
 use crate::window::Window;
-use crate::{answer, BackingDevice, DriverHost};
+use crate::{BackingDevice, DriverHost};
 use alloc::vec::Vec;
 use index::{Index, Node};
 use protocol::{
@@ -179,32 +180,6 @@ impl Romfs {
         })
     }
 
-    fn lookup(&self, path: &str, flags: u32) -> Result<ObjectInfo, Errno> {
-        let found = match self.resolve(path, flags) {
-            Ok(found) => found,
-            Err(e) if e == Errno::ENOENT && flags & open::CREAT != 0 => {
-                // Creating is a write; a missing leaf in an existing
-                // directory is EROFS, a missing directory stays ENOENT.
-                return Err(lookup::create_error(&self.index, self.mount.path(), path));
-            }
-            Err(e) => return Err(e),
-        };
-        if open::creates_exclusively(flags) {
-            return Err(Errno::EEXIST);
-        }
-        let info = self.info(u64::from(found))?;
-        if info.kind == ObjectKind::Directory {
-            if open::wants_write(flags) || flags & open::CREAT != 0 {
-                return Err(Errno::EISDIR);
-            }
-        } else if flags & open::DIRECTORY != 0 {
-            return Err(Errno::ENOTDIR);
-        } else if open::wants_write(flags) || flags & open::TRUNC != 0 {
-            return Err(Errno::EROFS);
-        }
-        Ok(info)
-    }
-
     /// The file's data as (image offset, size).
     fn file(&self, object: u64) -> Result<(u64, u64), Errno> {
         match self.node(object)? {
@@ -239,39 +214,78 @@ impl Romfs {
         let end = start.saturating_add(usize::try_from(n).map_err(|_| Errno::EIO)?);
         image.get(start..end).ok_or(Errno::EIO)
     }
+}
 
-    fn read_data(
-        &self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u32,
-    ) -> Result<Bytes, Errno> {
-        if !matches!(self.source, Source::InPlace { .. }) {
-            return self.file_window(object)?.read_data(host, offset, len);
+impl Methods for Romfs {
+    const FIXED_SIZE: Errno = Errno::EROFS;
+
+    fn check(&mut self, object: u64) -> Result<(), Errno> {
+        self.node(object).map(|_| ())
+    }
+
+    fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        let found = match self.resolve(req.path, req.flags) {
+            Ok(found) => found,
+            Err(e) if e == Errno::ENOENT && req.flags & open::CREAT != 0 => {
+                // Creating is a write; a missing leaf in an existing
+                // directory is EROFS, a missing directory stays ENOENT.
+                return Err(lookup::create_error(
+                    &self.index,
+                    self.mount.path(),
+                    req.path,
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        if open::creates_exclusively(req.flags) {
+            return Err(Errno::EEXIST);
         }
-        let part = self.in_place_bytes(object, offset, data_len(len) as u64)?;
+        let info = self.info(u64::from(found))?;
+        if info.kind == ObjectKind::Directory {
+            if open::wants_write(req.flags) || req.flags & open::CREAT != 0 {
+                return Err(Errno::EISDIR);
+            }
+        } else if req.flags & open::DIRECTORY != 0 {
+            return Err(Errno::ENOTDIR);
+        } else if open::wants_write(req.flags) || req.flags & open::TRUNC != 0 {
+            return Err(Errno::EROFS);
+        }
+        Ok(info)
+    }
+
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        self.info(object)
+    }
+
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        if !matches!(self.source, Source::InPlace { .. }) {
+            return self
+                .file_window(req.object)?
+                .read_data(host, req.offset, req.len);
+        }
+        let part = self.in_place_bytes(req.object, req.offset, data_len(req.len) as u64)?;
         Bytes::from_slice(part).map_err(|()| Errno::EIO)
     }
 
-    fn read_into(
-        &self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u64,
-        dest: u64,
-    ) -> Result<u64, Errno> {
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
         if !matches!(self.source, Source::InPlace { .. }) {
-            return self.file_window(object)?.read_into(host, offset, len, dest);
+            return self
+                .file_window(req.object)?
+                .read_into(host, req.offset, req.len, req.dest);
         }
-        let part = self.in_place_bytes(object, offset, len)?;
-        host.write_arena(dest, part)?;
+        let part = self.in_place_bytes(req.object, req.offset, req.len)?;
+        host.write_arena(req.dest, part)?;
         Ok(part.len() as u64)
     }
 
+    /// A read-only filesystem: no write (and no resize, `FIXED_SIZE`).
+    fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
+        self.check(req.object)?;
+        Err(Errno::EROFS)
+    }
+
     /// Linux's `romfs_get_unmapped_area` over a ROM that is always mapped.
-    fn get_unmapped_area(&self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
+    fn get_unmapped_area(&mut self, object: u64, len: u64, pgoff: u64) -> Result<u64, Errno> {
         let (data, isize) = self.file(object)?;
         let image = self.window.ok_or(Errno::EIO)?;
         if self.medium == Medium::Block {
@@ -292,58 +306,9 @@ impl Romfs {
         image.addr(offset)
     }
 
-    fn handle(
-        &mut self,
-        request: DriverRequest,
-        host: &mut dyn DriverHost,
-    ) -> Result<DriverReply, Errno> {
-        match request {
-            DriverRequest::Lookup { path, flags, .. } => {
-                Ok(DriverReply::Opened(self.lookup(&path, flags)?))
-            }
-            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => Ok(DriverReply::Data(
-                self.read_data(host, object, offset, len)?,
-            )),
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => Ok(DriverReply::Count(
-                self.read_into(host, object, offset, len, dest)?,
-            )),
-            DriverRequest::WriteData { object, .. } => {
-                self.node(object)?;
-                Err(Errno::EROFS)
-            }
-            DriverRequest::Truncate { object, .. } => {
-                self.node(object)?;
-                Err(Errno::EROFS)
-            }
-            DriverRequest::GetUnmappedArea {
-                object, len, pgoff, ..
-            } => Ok(DriverReply::Address(
-                self.get_unmapped_area(object, len, pgoff)?,
-            )),
-            DriverRequest::Mmap {
-                object, vm_flags, ..
-            } => {
-                self.file(object)?;
-                if vm::is_shareable(vm_flags) {
-                    Ok(DriverReply::Done)
-                } else {
-                    Err(Errno::ENOSYS)
-                }
-            }
-            // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
-            DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
-        }
+    fn mmap(&mut self, object: u64, _len: u64, _pgoff: u64, vm_flags: u32) -> Result<(), Errno> {
+        self.file(object)?;
+        methods::shareable_only(vm_flags)
     }
 }
 
@@ -376,20 +341,16 @@ impl BackingDevice for Romfs {
         // may run past the image's end (Linux clips only what it asks of the
         // device), and memsrv maps directly only inside a driver's storage.
         let reserved = self.device_len.checked_add(P).ok_or(Errno::EFBIG)?;
-        let mut window = Window::allocate(host, reserved)?;
+        let mut window =
+            Window::allocate_filled(host, reserved, |host, base| host.write_arena(base, image))?;
         window.len = self.device_len;
-        if let Err(e) = host.write_arena(window.base, image) {
-            // Best effort: the allocation is useless without the image.
-            let _ = host.free_backing(window.base, pages(reserved));
-            return Err(e);
-        }
         self.window = Some(window);
         self.source = Source::Owned(Vec::new());
         Ok(())
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        answer(self.handle(request, host))
+        methods::serve(self, request, host)
     }
 }
 

@@ -210,13 +210,13 @@ fn a_read_only_filesystem_refuses_writes() {
         );
     }
     let f = open(&mut fs, &mut host, "f").object;
-    assert_eq!(
-        error(fs.serve(write_data(f, 0, b"x"), &mut host)),
-        Errno::EROFS
-    );
-    assert_eq!(
-        error(fs.serve(DriverRequest::Truncate { object: f, size: 0 }, &mut host)),
-        Errno::EROFS
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (write_data(f, 0, b"x"), Errno::EROFS),
+            (DriverRequest::Truncate { object: f, size: 0 }, Errno::EROFS),
+        ],
     );
 }
 
@@ -338,31 +338,34 @@ fn requests_before_start_or_for_unknown_objects_fail_cleanly() {
     let mut host = TestHost::new();
     let mut fs = Romfs::mount(GOOD, mount_point()).unwrap();
     let f = opened(fs.serve(lookup("f", RDONLY, 0), &mut host)).object;
-    assert_eq!(error(fs.serve(read_data(f, 0, 4), &mut host)), Errno::EIO);
-    assert_eq!(
-        error(fs.serve(get_unmapped_area(f, 4, 0), &mut host)),
-        Errno::EIO
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (read_data(f, 0, 4), Errno::EIO),
+            (get_unmapped_area(f, 4, 0), Errno::EIO),
+        ],
     );
     fs.start(&mut host).unwrap();
     assert_eq!(fs.start(&mut host), Err(Errno::EBUSY));
     for object in [0, 1, 0x61, u64::MAX] {
-        assert_eq!(
-            error(fs.serve(read_data(object, 0, 4), &mut host)),
-            Errno::EBADF
-        );
-        assert_eq!(
-            error(fs.serve(DriverRequest::Stat { object }, &mut host)),
-            Errno::EBADF
+        assert_errors(
+            &mut fs,
+            &mut host,
+            &[
+                (read_data(object, 0, 4), Errno::EBADF),
+                (DriverRequest::Stat { object }, Errno::EBADF),
+            ],
         );
     }
     let d = opened(fs.serve(lookup("d", RDONLY, 0), &mut host)).object;
-    assert_eq!(
-        error(fs.serve(read_data(d, 0, 4), &mut host)),
-        Errno::EISDIR
-    );
-    assert_eq!(
-        error(fs.serve(mmap(d, 0, 4, 0, SHARED), &mut host)),
-        Errno::EISDIR
+    assert_errors(
+        &mut fs,
+        &mut host,
+        &[
+            (read_data(d, 0, 4), Errno::EISDIR),
+            (mmap(d, 0, 4, 0, SHARED), Errno::EISDIR),
+        ],
     );
 }
 

@@ -18,9 +18,10 @@
 //! privately and read-only shares one copy, as on any copy-only
 //! filesystem (spec §3).
 
+use drivers::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use drivers::{BackingDevice, DriverHost};
 use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
 };
 use std::collections::HashMap;
 use std::fs::File;
@@ -225,7 +226,7 @@ impl HostFileDriver {
         Ok(done)
     }
 
-    fn read_data(&self, object: u64, offset: u64, len: u32) -> Result<protocol::Bytes, Errno> {
+    fn read_data(&self, object: u64, offset: u64, len: u32) -> Result<Bytes, Errno> {
         let file = &self.objects.get(&object).ok_or(Errno::EBADF)?.file;
         let mut buf = [0u8; protocol::DATA_CHUNK];
         let want = (len as usize).min(buf.len());
@@ -236,7 +237,7 @@ impl HostFileDriver {
                 Err(_) => return Err(Errno::EIO),
             }
         };
-        protocol::Bytes::from_slice(&buf[..got]).map_err(|_| Errno::EIO)
+        Bytes::from_slice(&buf[..got]).map_err(|_| Errno::EIO)
     }
 }
 
@@ -246,10 +247,46 @@ fn readable(file: &File) -> bool {
     flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY
 }
 
-fn answer<T>(result: Result<T, Errno>, ok: impl FnOnce(T) -> DriverReply) -> DriverReply {
-    match result {
-        Ok(v) => ok(v),
-        Err(e) => DriverReply::Error(e),
+/// Host files' methods. Refusals (`ENOSYS` for a mapping in place,
+/// `EINVAL` for a resize) come whatever the handle, so the handle check
+/// passes them all.
+impl Methods for HostFileDriver {
+    fn check(&mut self, _object: u64) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
+        HostFileDriver::lookup(self, req.path)
+    }
+
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
+        self.info(object)
+    }
+
+    fn read_data(&mut self, _host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno> {
+        HostFileDriver::read_data(self, req.object, req.offset, req.len)
+    }
+
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
+        self.read_into_arena(req.object, req.offset, req.len, req.dest, host)
+    }
+
+    fn write_data(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        _req: WriteData<'_>,
+    ) -> Result<u64, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    // Host files have no names in the server's namespace: the default
+    // unlink answer, `EPERM`.
+
+    fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
+        if let Some(gone) = self.objects.remove(&object) {
+            self.by_inode.remove(&gone.key);
+        }
+        Ok(())
     }
 }
 
@@ -273,39 +310,7 @@ impl BackingDevice for HostFileDriver {
     }
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        match request {
-            DriverRequest::Lookup { path, .. } => answer(self.lookup(&path), DriverReply::Opened),
-            DriverRequest::Stat { object } => answer(self.info(object), DriverReply::Opened),
-            DriverRequest::Read {
-                object,
-                offset,
-                len,
-                dest,
-            } => answer(
-                self.read_into_arena(object, offset, len, dest, host),
-                DriverReply::Count,
-            ),
-            DriverRequest::ReadData {
-                object,
-                offset,
-                len,
-            } => answer(self.read_data(object, offset, len), DriverReply::Data),
-            DriverRequest::Release { object } => {
-                if let Some(gone) = self.objects.remove(&object) {
-                    self.by_inode.remove(&gone.key);
-                }
-                DriverReply::Done
-            }
-            DriverRequest::CloseVma { .. } => DriverReply::Done,
-            // Host files have no names in the server's namespace.
-            DriverRequest::Unlink { .. } => DriverReply::Error(Errno::EPERM),
-            DriverRequest::GetUnmappedArea { .. } | DriverRequest::Mmap { .. } => {
-                DriverReply::Error(Errno::ENOSYS)
-            }
-            DriverRequest::WriteData { .. } | DriverRequest::Truncate { .. } => {
-                DriverReply::Error(Errno::EINVAL)
-            }
-        }
+        methods::serve(self, request, host)
     }
 }
 

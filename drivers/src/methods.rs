@@ -1,0 +1,204 @@
+//! A driver's methods, one per [`DriverRequest`] (as Linux's
+//! `file_operations` has one per call), and [`serve`], the one place that
+//! turns a request into its method call and the result into the
+//! [`DriverReply`]. Where most drivers answer alike, the method's default
+//! is that answer, so a driver writes only what is its own. Every driver
+//! here answers through it, and so can a home's own (the daemon's host
+//! files): its [`crate::BackingDevice::serve`] is one call to [`serve`].
+
+use crate::DriverHost;
+use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo};
+
+/// The fields of a `Lookup` request.
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup<'a> {
+    pub path: &'a str,
+    pub flags: u32,
+    pub mode: u32,
+}
+
+/// The fields of a `ReadData` request.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadData {
+    pub object: u64,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// The fields of a `Read` request (a private copy at `dest` to fill).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadInto {
+    pub object: u64,
+    pub offset: u64,
+    pub len: u64,
+    pub dest: u64,
+}
+
+/// The fields of a `WriteData` request.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteData<'a> {
+    pub object: u64,
+    pub offset: u64,
+    pub data: &'a [u8],
+}
+
+/// The methods of one driver's objects. The data requests' fields come
+/// as one struct each, so no driver can swap two of their numbers.
+pub trait Methods {
+    /// What the default [`Methods::truncate`] answers: the size cannot
+    /// change (`EINVAL`), or, on a read-only filesystem, nothing can
+    /// (`EROFS`).
+    const FIXED_SIZE: Errno = Errno::EINVAL;
+
+    /// Refuse an `object` these requests cannot name: `EBADF` for a
+    /// handle this driver never gave out (a filesystem also refuses its
+    /// directories, `EISDIR`). The default methods check this first.
+    fn check(&mut self, object: u64) -> Result<(), Errno>;
+
+    /// Find (or create) `path`; what the server learns of the object.
+    fn lookup(&mut self, host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno>;
+
+    /// Current size and attributes.
+    fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno>;
+
+    /// `read()` data: at most `len` bytes from `offset`.
+    fn read_data(&mut self, host: &mut dyn DriverHost, req: ReadData) -> Result<Bytes, Errno>;
+
+    /// Fill the private copy at arena address `dest`; the bytes delivered.
+    fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno>;
+
+    /// `write()`: the bytes taken.
+    fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno>;
+
+    /// Where `[pgoff·P, pgoff·P + len)` lives. Default: nothing lives in
+    /// place, the generic no-MMU answer `ENOSYS` (copy instead).
+    fn get_unmapped_area(&mut self, object: u64, _len: u64, _pgoff: u64) -> Result<u64, Errno> {
+        self.check(object)?;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Approve one direct mapping. Default: none is possible (`ENOSYS`).
+    fn mmap(&mut self, object: u64, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
+        self.check(object)?;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Change the size. Default: it is fixed ([`Methods::FIXED_SIZE`]).
+    fn truncate(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        object: u64,
+        _size: u64,
+    ) -> Result<(), Errno> {
+        self.check(object)?;
+        Err(Self::FIXED_SIZE)
+    }
+
+    /// Remove a name. Default: device names and read-mostly files are not
+    /// removed through the server (`EPERM`).
+    fn unlink(&mut self, _host: &mut dyn DriverHost, _path: &str) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// One mapping went away. Default: nothing to do.
+    fn close_vma(&mut self, _object: u64) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Nothing refers to the object any more. Default: nothing to free.
+    fn release(&mut self, _host: &mut dyn DriverHost, _object: u64) -> Result<(), Errno> {
+        Ok(())
+    }
+}
+
+/// Answer `request` with the method it names; an error is the reply.
+pub fn serve<M: Methods + ?Sized>(
+    driver: &mut M,
+    request: DriverRequest,
+    host: &mut dyn DriverHost,
+) -> DriverReply {
+    let result = match request {
+        DriverRequest::Lookup { path, flags, mode } => {
+            let req = Lookup {
+                path: &path,
+                flags,
+                mode,
+            };
+            driver.lookup(host, req).map(DriverReply::Opened)
+        }
+        DriverRequest::Stat { object } => driver.stat(object).map(DriverReply::Opened),
+        DriverRequest::ReadData {
+            object,
+            offset,
+            len,
+        } => {
+            let req = ReadData {
+                object,
+                offset,
+                len,
+            };
+            driver.read_data(host, req).map(DriverReply::Data)
+        }
+        DriverRequest::Read {
+            object,
+            offset,
+            len,
+            dest,
+        } => {
+            let req = ReadInto {
+                object,
+                offset,
+                len,
+                dest,
+            };
+            driver.read_into(host, req).map(DriverReply::Count)
+        }
+        DriverRequest::WriteData {
+            object,
+            offset,
+            data,
+        } => {
+            let req = WriteData {
+                object,
+                offset,
+                data: &data,
+            };
+            driver.write_data(host, req).map(DriverReply::Count)
+        }
+        DriverRequest::GetUnmappedArea {
+            object, len, pgoff, ..
+        } => driver
+            .get_unmapped_area(object, len, pgoff)
+            .map(DriverReply::Address),
+        DriverRequest::Mmap {
+            object,
+            len,
+            pgoff,
+            vm_flags,
+            ..
+        } => driver
+            .mmap(object, len, pgoff, vm_flags)
+            .map(|()| DriverReply::Done),
+        DriverRequest::Truncate { object, size } => driver
+            .truncate(host, object, size)
+            .map(|()| DriverReply::Done),
+        DriverRequest::Unlink { path } => driver.unlink(host, &path).map(|()| DriverReply::Done),
+        DriverRequest::CloseVma { object, .. } => {
+            driver.close_vma(object).map(|()| DriverReply::Done)
+        }
+        DriverRequest::Release { object } => {
+            driver.release(host, object).map(|()| DriverReply::Done)
+        }
+    };
+    result.unwrap_or_else(DriverReply::Error)
+}
+
+/// Spec §1.2/§11.1: approve only shareable mappings for direct use;
+/// anything else is "not possible" (`ENOSYS`).
+pub(crate) fn shareable_only(vm_flags: u32) -> Result<(), Errno> {
+    if crate::flags::vm::is_shareable(vm_flags) {
+        Ok(())
+    } else {
+        Err(Errno::ENOSYS)
+    }
+}
