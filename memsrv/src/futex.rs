@@ -8,22 +8,23 @@
 //! an [`Effect::Send`], the last one drops it (nobody is left to read it).
 //!
 //! Keys: the caller's mapping holding the word is looked up for every
-//! operation, and for both words of a requeue: none → `EFAULT`,
-//! unreadable → `EACCES`. `FUTEX_PRIVATE_FLAG` then takes the cheap
-//! `(address space, address)` key. Otherwise device memory (`VM_IO`) →
-//! `EPERM`; a shareable mapping keys on what backs it (the object and its
-//! file page, or the region for a shareable mapping without an object), so
-//! processes mapping one object meet; anything else keys on `(address
-//! space, address)`.
+//! operation, and for both words of a requeue or `FUTEX_WAKE_OP`: none or
+//! unreadable → `EFAULT`. Without `FUTEX_PRIVATE_FLAG`, device memory
+//! (`VM_IO`) → `EPERM` first. `FUTEX_PRIVATE_FLAG` then takes the cheap
+//! `(address space, address)` key. Otherwise a shareable mapping keys on
+//! what backs it (the object and its file page, or the region for a
+//! shareable mapping without an object), so processes mapping one object
+//! meet; anything else keys on `(address space, address)`.
 //!
-//! Server decision beside §8.3: §8.2's legacy private forms only checked
-//! `access_ok`, so a private-flag word in no mapping was accepted (a wait
-//! slept, a wake found nobody). MMU Linux answers `EFAULT` there, with or
-//! without the flag, and a port must meet the same error, so here a word
-//! outside the caller's mappings is `EFAULT` whatever the flag. A mapping
-//! without read permission keeps §8.3's `EACCES` (MMU Linux would fault
-//! it `EFAULT`); an I/O mapping stays usable under the private key, which
-//! names no page of it.
+//! Server decision beside §8.3 (`docs/futex.md`): §8.2's legacy private
+//! forms only checked `access_ok`, so a private-flag word in no mapping was
+//! accepted (a wait slept, a wake found nobody), and §8.2 step 3 answers
+//! `EACCES` for a mapping without read permission. MMU Linux answers
+//! `EFAULT` for both, with or without the flag, and a port must meet the
+//! same error (LTP's bad address is a `PROT_NONE` mapping), so here both
+//! are `EFAULT` whatever the flag. An I/O mapping keeps §8.2's `EPERM`
+//! without the flag and stays usable under the private key, which names
+//! no page of it.
 //!
 //! Waiters of one key wake oldest first; a requeued waiter joins the tail
 //! of its new queue. Each connection holds at most
@@ -398,23 +399,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let space = self.nommu.mms.get(&mm).ok_or(Errno::EFAULT)?;
         let vkey = space.find_vma(addr).ok_or(Errno::EFAULT)?;
         let vma = space.get(&vkey).ok_or(Errno::EFAULT)?;
-        if private {
-            return match (vma.flags & VM_READ != 0, in_arena) {
-                (false, _) => Err(Errno::EACCES),
-                (true, false) => Err(Errno::EFAULT),
-                (true, true) => Ok(FutexKey::Private { mm, addr }),
-            };
+        if !private && vma.flags & VM_IO != 0 {
+            return Err(Errno::EPERM);
         }
-        if vma.flags & (VM_IO | VM_READ) != VM_READ {
-            return Err(if vma.flags & VM_IO != 0 {
-                Errno::EPERM
-            } else {
-                Errno::EACCES
-            });
-        }
-        if !in_arena {
-            // Memory outside the arena the server cannot read.
+        // No read permission, or memory outside the arena the server
+        // cannot read: MMU Linux's fault (module docs).
+        if vma.flags & VM_READ == 0 || !in_arena {
             return Err(Errno::EFAULT);
+        }
+        if private {
+            return Ok(FutexKey::Private { mm, addr });
         }
         if !is_shareable(vma.flags) {
             return Ok(FutexKey::Private { mm, addr });
