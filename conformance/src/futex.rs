@@ -14,8 +14,9 @@ use super::env::{MEM, O_RDWR};
 use super::support::{landmark, Process, P, PRIVATE_ANON, RW};
 use super::{Failure, Harness, Landmark, Section, Vector};
 use protocol::linux::{
-    CLONE_VM, FUTEX_CMP_REQUEUE, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, MAP_SHARED,
-    PROT_NONE,
+    futex_op, CLONE_VM, FUTEX_CMP_REQUEUE, FUTEX_OP_ADD, FUTEX_OP_CMP_EQ, FUTEX_OP_CMP_GT,
+    FUTEX_OP_SET, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAKE_OP, IPC_CREAT, MAP_SHARED,
+    PROT_NONE, PROT_READ,
 };
 use protocol::{Errno, Reply, Request};
 
@@ -36,6 +37,7 @@ pub const VECTORS: &[Vector] = &[
 #[rustfmt::skip]
 pub const BEYOND_SPEC: &[Vector] = &[
     Vector { id: 123, section: S, name: "a word in a mapping without read permission", run: v123_unreadable },
+    Vector { id: 124, section: S, name: "FUTEX_WAKE_OP", run: v124_wake_op },
 ];
 
 /// `futex(uaddr, op, val, NULL, NULL, 0)`.
@@ -233,5 +235,60 @@ fn v123_unreadable(harness: &mut dyn Harness) -> Result<(), Failure> {
     }
     ok!(p.munmap(none, P), "munmap PROT_NONE");
     ok!(p.munmap(good, P), "munmap");
+    Ok(())
+}
+
+/// The word at `addr`, read through the home.
+fn word(harness: &dyn Harness, addr: u64) -> Result<u32, Failure> {
+    let mut b = [0u8; 4];
+    ok!(harness.read(addr, &mut b), "read the word");
+    Ok(u32::from_ne_bytes(b))
+}
+
+/// `FUTEX_WAKE_OP` as Linux's `futex_wake_op`: the operation on the second
+/// word returns its old value, the comparison of that decides whether its
+/// waiters wake; a second word without write permission is `EFAULT`, an
+/// unknown operation `ENOSYS`.
+fn v124_wake_op(harness: &mut dyn Harness) -> Result<(), Failure> {
+    let harness: &dyn Harness = harness;
+    let parent = Process::spawn(harness)?;
+    let a = ok!(parent.anon(P), "mmap the first word");
+    let b = ok!(parent.anon(P), "mmap the second word");
+    let ro = ok!(parent.mmap(0, P, PROT_READ, PRIVATE_ANON), "mmap read-only");
+    let wake_op =
+        |op: u32, uaddr2: u64, val3: u32| parent.client().futex(a, op, 1, None, 1, uaddr2, val3);
+    ok!(harness.write(b, &5u32.to_ne_bytes()), "the second word = 5");
+    let add2 = futex_op(FUTEX_OP_ADD, 2, FUTEX_OP_CMP_EQ, 5);
+    ensure_eq!(
+        wake_op(FUTEX_WAKE_OP, b, add2),
+        Ok(0),
+        "ADD 2, nobody waits"
+    );
+    ensure_eq!(word(harness, b)?, 7, "the second word after ADD 2");
+    ensure_errno!(
+        wake_op(FUTEX_WAKE_OP, ro, add2),
+        Errno::EFAULT,
+        "FUTEX_WAKE_OP on a read-only second word"
+    );
+    ensure_errno!(
+        wake_op(FUTEX_WAKE_OP, b, futex_op(7, 0, FUTEX_OP_CMP_EQ, 0)),
+        Errno::ENOSYS,
+        "FUTEX_WAKE_OP with operation 7"
+    );
+    ensure_eq!(word(harness, b)?, 7, "the second word after the refusals");
+    // A thread waits on the second word; SET 0 with "old > 6" wakes it.
+    let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
+    let thread = Process::attach(harness, ticket)?;
+    let private = FUTEX_PRIVATE_FLAG;
+    let waiting = thread.begin(&wait_request(b, FUTEX_WAIT | private, 7))?;
+    settled(&parent)?;
+    let woke = wake_op(
+        FUTEX_WAKE_OP | private,
+        b,
+        futex_op(FUTEX_OP_SET, 0, FUTEX_OP_CMP_GT, 6),
+    );
+    woken(waiting.finish())?;
+    ensure_eq!(woke, Ok(1), "FUTEX_WAKE_OP_PRIVATE: SET 0 if old > 6");
+    ensure_eq!(word(harness, b)?, 0, "the second word after SET 0");
     Ok(())
 }

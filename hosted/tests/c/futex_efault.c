@@ -3,8 +3,8 @@
  * A page mapped and unmapped again (still inside the arena, so the call
  * goes to the server): FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET and
  * FUTEX_WAKE_BITSET on it fail EFAULT with and without FUTEX_PRIVATE_FLAG,
- * and so do FUTEX_REQUEUE and FUTEX_CMP_REQUEUE with it as uaddr or as
- * uaddr2. A PROT_NONE mapping (LTP's bad address) answers EFAULT too, as
+ * and so do FUTEX_REQUEUE, FUTEX_CMP_REQUEUE and FUTEX_WAKE_OP with it as
+ * uaddr or as uaddr2. A PROT_NONE mapping (LTP's bad address) answers EFAULT too, as
  * on MMU Linux (a server decision beside spec §8.3, docs/futex.md); a good
  * word still works (a wake finds nobody). Prints "futex_efault: ok". */
 #define _GNU_SOURCE
@@ -52,6 +52,9 @@ static long wait_briefly(int *uaddr, int op) {
     return futex(uaddr, op, 0, &t, NULL, -1);
 }
 
+/* FUTEX_WAKE_OP's val3 storing 0 over the good word's 0. */
+#define SET_0 FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)
+
 /* Every form with `bad` as the word it checks, `good` the other word. */
 static void every_form(int *bad, int *good, int err, const char *what) {
     static const int privs[] = {0, FUTEX_PRIVATE_FLAG};
@@ -73,6 +76,10 @@ static void every_form(int *bad, int *good, int err, const char *what) {
               "%s CMP_REQUEUE uaddr flag %#x", what, f);
         CHECK(call(good, FUTEX_CMP_REQUEUE | f, 1, 1, bad, 0) == -1 && errno == err,
               "%s CMP_REQUEUE uaddr2 flag %#x", what, f);
+        CHECK(call(bad, FUTEX_WAKE_OP | f, 1, 1, good, SET_0) == -1 && errno == err,
+              "%s WAKE_OP uaddr flag %#x", what, f);
+        CHECK(call(good, FUTEX_WAKE_OP | f, 1, 1, bad, SET_0) == -1 && errno == err,
+              "%s WAKE_OP uaddr2 flag %#x", what, f);
     }
 }
 
@@ -103,6 +110,7 @@ int main(void) {
     CHECK(call(good, FUTEX_WAKE, 1, 0, NULL, 0) == 0, "WAKE good");
     CHECK(call(good, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, 0, NULL, 0) == 0, "WAKE_PRIVATE good");
     CHECK(call(good, FUTEX_CMP_REQUEUE, 1, 1, good + 1, 0) == 0, "CMP_REQUEUE good");
+    CHECK(call(good, FUTEX_WAKE_OP, 1, 1, good + 1, SET_0) == 0, "WAKE_OP good");
     errno = 0;
     CHECK(call(good, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 1, 0, NULL, 0) == -1 && errno == EAGAIN,
           "WAIT_PRIVATE on a changed value");

@@ -24,7 +24,7 @@ use crate::transport::DaemonConnection;
 use core::ffi::c_int;
 use protocol::linux::{
     FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT,
-    FUTEX_WAIT_BITSET,
+    FUTEX_WAIT_BITSET, FUTEX_WAKE_OP,
 };
 use protocol::Errno;
 
@@ -44,8 +44,8 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 /// kernel. `timeout` is relative for `FUTEX_WAIT`, absolute for
 /// `FUTEX_WAIT_BITSET` (`CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with
 /// `FUTEX_CLOCK_REALTIME`; sent to the server as an absolute
-/// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`
-/// carries `val2` as a number, as Linux reads it. A wait blocks only the
+/// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`/
+/// `FUTEX_WAKE_OP` carries `val2` as a number, as Linux reads it. A wait blocks only the
 /// calling thread (see the module docs).
 ///
 /// # Safety
@@ -92,7 +92,7 @@ pub unsafe extern "C" fn nommu_futex(
             Ok(t) => (t, 0),
             Err(e) => return fail(e, -1),
         },
-        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => (None, timeout as usize as u32),
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => (None, timeout as usize as u32),
         _ => (None, 0),
     };
     let call = |c: &Client<DaemonConnection>| {
