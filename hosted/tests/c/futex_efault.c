@@ -6,7 +6,10 @@
  * and so do FUTEX_REQUEUE, FUTEX_CMP_REQUEUE and FUTEX_WAKE_OP with it as
  * uaddr or as uaddr2. A PROT_NONE mapping (LTP's bad address) answers EFAULT too, as
  * on MMU Linux (a server decision beside spec §8.3, docs/futex.md); a good
- * word still works (a wake finds nobody). Prints "futex_efault: ok". */
+ * word still works (a wake finds nobody). A two-word operation from a word
+ * outside the arena (a static) to a bad arena word is EFAULT too, and so is
+ * a wait whose timeout points into an unmapped or PROT_NONE arena page
+ * (the host maps the whole arena read-write). Prints "futex_efault: ok". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
@@ -105,6 +108,20 @@ int main(void) {
 
     every_form(gone, good, EFAULT, "unmapped");
     every_form(none, good, EFAULT, "PROT_NONE");
+
+    /* LTP's futex_cmp_requeue03: uaddr a static, uaddr2 bad. */
+    static int host_word;
+    int *bads[] = {gone, none};
+    for (int i = 0; i < 2; i++) {
+        CHECK(call(&host_word, FUTEX_CMP_REQUEUE, 1, 1, bads[i], 0) == -1 && errno == EFAULT,
+              "CMP_REQUEUE from a static to bad word %d", i);
+        CHECK(call(&host_word, FUTEX_WAKE_OP, 1, 1, bads[i], SET_0) == -1 && errno == EFAULT,
+              "WAKE_OP from a static to bad word %d", i);
+        /* LTP's futex_wait06: the timeout is the bad pointer. */
+        CHECK(call(good, FUTEX_WAIT, 0, (long)(uintptr_t)bads[i], NULL, 0) == -1 &&
+                  errno == EFAULT,
+              "WAIT with a timeout in bad word %d", i);
+    }
 
     /* The good word itself: nobody waits, nothing fails. */
     CHECK(call(good, FUTEX_WAKE, 1, 0, NULL, 0) == 0, "WAKE good");
