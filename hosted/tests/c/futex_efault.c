@@ -8,8 +8,8 @@
  * on MMU Linux (a server decision beside spec §8.3, docs/futex.md); a good
  * word still works (a wake finds nobody). A two-word operation from a word
  * outside the arena (a static) to a bad arena word is EFAULT too, and so is
- * a wait whose timeout points into an unmapped or PROT_NONE arena page
- * (the host maps the whole arena read-write). Prints "futex_efault: ok". */
+ * a wait (on an arena word or a static) whose timeout points into an
+ * unmapped or PROT_NONE arena page (the host maps the arena read-write). Prints "futex_efault: ok". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
@@ -117,10 +117,14 @@ int main(void) {
               "CMP_REQUEUE from a static to bad word %d", i);
         CHECK(call(&host_word, FUTEX_WAKE_OP, 1, 1, bads[i], SET_0) == -1 && errno == EFAULT,
               "WAKE_OP from a static to bad word %d", i);
-        /* LTP's futex_wait06: the timeout is the bad pointer. */
+        /* LTP's futex_wait06: the timeout is the bad pointer, for an
+         * arena word and for a static (which the host kernel waits on). */
         CHECK(call(good, FUTEX_WAIT, 0, (long)(uintptr_t)bads[i], NULL, 0) == -1 &&
                   errno == EFAULT,
               "WAIT with a timeout in bad word %d", i);
+        CHECK(call(&host_word, FUTEX_WAIT, 0, (long)(uintptr_t)bads[i], NULL, 0) == -1 &&
+                  errno == EFAULT,
+              "WAIT on a static with a timeout in bad word %d", i);
     }
 
     /* The good word itself: nobody waits, nothing fails. */

@@ -8,9 +8,10 @@
 //! rather than let the host requeue or wake on one side only.
 //!
 //! The host maps the whole arena read-write, so it cannot tell a
-//! `PROT_NONE` mapping (or a hole) in it from good memory; a timeout in
-//! the arena is therefore checked with the server before it is read
-//! ([`arena_readable`]), as the kernel's copy of it would fault.
+//! `PROT_NONE` mapping (or a hole) in it from good memory; a wait's
+//! timeout in the arena is therefore checked with the server before it is
+//! read or handed to the host kernel ([`arena_readable`]), as the kernel's
+//! copy of it would fault.
 //!
 //! Waits. A `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` is answered only when
 //! the word is woken or the wait times out, and a connection carries one
@@ -94,6 +95,16 @@ pub unsafe extern "C" fn nommu_futex(
     val3: c_int,
 ) -> c_int {
     let cmd = op as u32 & FUTEX_CMD_MASK;
+    // Checked first, for host words too: the kernel copies the timeout
+    // before it looks at the word.
+    if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) && !timeout.is_null() {
+        let len = size_of::<libc::timespec>() as u64;
+        if let Some(c) = in_arena(timeout as u64, len) {
+            if let Err(e) = arena_readable(c, timeout as u64, len) {
+                return fail(e, -1);
+            }
+        }
+    }
     let second = || two_words(cmd).then(|| in_arena(uaddr2 as u64, 4)).flatten();
     let Some(client) = in_arena(uaddr as u64, 4).or_else(second) else {
         // SAFETY: a word outside the arena is host memory, the C caller's
@@ -103,10 +114,6 @@ pub unsafe extern "C" fn nommu_futex(
     let read_timeout = || -> Result<Option<u64>, Errno> {
         if timeout.is_null() {
             return Ok(None);
-        }
-        let len = size_of::<libc::timespec>() as u64;
-        if let Some(c) = in_arena(timeout as u64, len) {
-            arena_readable(c, timeout as u64, len)?;
         }
         // SAFETY: struct timespec is plain integers; one that cannot be
         // read fails EFAULT, as from the kernel.
