@@ -20,7 +20,10 @@
 //! Encoded ([`VECTORS`]): every vector of §14.1 (1–21), §14.2 (22–44),
 //! §14.3 (45–56), §14.4 (57–63), §14.5 (64–73), §14.6 (74–83), §14.7
 //! (84–95), §14.8 (96–100), §14.9 (102–107), §14.10 (108–112) and §14.12
-//! (120–122), and §14.11 vectors 113–117 and 119.
+//! (120–122), and §14.11 vectors 113–117 and 119. Beyond the spec's list,
+//! the project's own vectors for its server decisions follow in
+//! [`VECTORS`]: 123 (futex `EFAULT` on an unreadable mapping) and 124
+//! (`FUTEX_WAKE_OP`).
 //!
 //! Vectors with files and devices need the §14.0 test environment: the
 //! home builds it as [`env`](mod@env) describes and offers the `/dev/tst` handle and
@@ -251,6 +254,7 @@ const SECTIONS: &[&[Vector]] = &[
     proc::VECTORS,
     process::VECTORS,
     backing::VECTORS,
+    futex::BEYOND_SPEC,
 ];
 
 /// Encoded vectors whose server side has not landed yet: [`PENDING`].
@@ -314,7 +318,7 @@ mod tests {
     /// encoded or deferred, exactly once.
     #[test]
     fn covered_sections_are_complete_and_unique() {
-        let expected: alloc::vec::Vec<u32> = (1..=122).collect();
+        let expected: alloc::vec::Vec<u32> = (1..=124).collect();
         let mut seen: alloc::vec::Vec<u32> = VECTORS
             .iter()
             .chain(PENDING)

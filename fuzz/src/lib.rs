@@ -69,6 +69,13 @@ impl PhysicalMemory for Arena {
         self.read(addr, &mut word);
         u32::from_ne_bytes(word)
     }
+
+    // One thread owns these bytes: a load then a store is atomic enough.
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
+        let old = self.load_u32(addr);
+        self.write(addr, &f(old).to_ne_bytes());
+        old
+    }
 }
 
 thread_local! {

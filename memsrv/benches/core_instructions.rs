@@ -58,6 +58,14 @@ impl PhysicalMemory for Bytes {
         let at = self.at(addr);
         u32::from_le_bytes(self.0[at..at + 4].try_into().unwrap())
     }
+
+    // One thread owns these bytes: a load then a store is atomic enough.
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
+        let old = self.load_u32(addr);
+        let at = self.at(addr);
+        self.0[at..at + 4].copy_from_slice(&f(old).to_le_bytes());
+        old
+    }
 }
 
 const CLIENT: ClientId = ClientId(1);

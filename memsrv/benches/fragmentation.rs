@@ -55,6 +55,9 @@ impl PhysicalMemory for NoMemory {
     fn load_u32(&self, _: u64) -> u32 {
         0
     }
+    fn update_u32(&mut self, _: u64, _: &dyn Fn(u32) -> u32) -> u32 {
+        0
+    }
 }
 
 /// xorshift64*: a fixed seed gives the same churn for every placement.

@@ -8,22 +8,30 @@
 //! an [`Effect::Send`], the last one drops it (nobody is left to read it).
 //!
 //! Keys: the caller's mapping holding the word is looked up for every
-//! operation, and for both words of a requeue: none → `EFAULT`,
-//! unreadable → `EACCES`. `FUTEX_PRIVATE_FLAG` then takes the cheap
-//! `(address space, address)` key. Otherwise device memory (`VM_IO`) →
-//! `EPERM`; a shareable mapping keys on what backs it (the object and its
-//! file page, or the region for a shareable mapping without an object), so
-//! processes mapping one object meet; anything else keys on `(address
-//! space, address)`.
+//! operation, and for both words of a requeue or `FUTEX_WAKE_OP`: none or
+//! unreadable → `EFAULT`. Without `FUTEX_PRIVATE_FLAG`, device memory
+//! (`VM_IO`) → `EPERM` first. `FUTEX_PRIVATE_FLAG` then takes the cheap
+//! `(address space, address)` key. Otherwise a shareable mapping keys on
+//! what backs it (the object and its file page, or the region for a
+//! shareable mapping without an object), so processes mapping one object
+//! meet; anything else keys on `(address space, address)`.
 //!
-//! Server decision beside §8.3: §8.2's legacy private forms only checked
-//! `access_ok`, so a private-flag word in no mapping was accepted (a wait
-//! slept, a wake found nobody). MMU Linux answers `EFAULT` there, with or
-//! without the flag, and a port must meet the same error, so here a word
-//! outside the caller's mappings is `EFAULT` whatever the flag. A mapping
-//! without read permission keeps §8.3's `EACCES` (MMU Linux would fault
-//! it `EFAULT`); an I/O mapping stays usable under the private key, which
-//! names no page of it.
+//! Server decision beside §8.3 (`docs/futex.md`): §8.2's legacy private
+//! forms only checked `access_ok`, so a private-flag word in no mapping was
+//! accepted (a wait slept, a wake found nobody), and §8.2 step 3 answers
+//! `EACCES` for a mapping without read permission. MMU Linux answers
+//! `EFAULT` for both, with or without the flag, and a port must meet the
+//! same error (LTP's bad address is a `PROT_NONE` mapping), so here both
+//! are `EFAULT` whatever the flag. An I/O mapping keeps §8.2's `EPERM`
+//! without the flag and stays usable under the private key, which names
+//! no page of it.
+//!
+//! `FUTEX_WAKE_OP` (Linux's `futex_wake_op`): both keys are looked up (the
+//! second word must also be writable, `EFAULT` otherwise), the operation
+//! encoded in `val3` is applied to the second word in one atomic step
+//! ([`PhysicalMemory::update_u32`]), up to `val` waiters of the first word
+//! wake, and, when the comparison holds for the word's old value, up to
+//! `val2` of the second.
 //!
 //! Waiters of one key wake oldest first; a requeued waiter joins the tail
 //! of its new queue. Each connection holds at most
@@ -37,12 +45,14 @@ use alloc::vec::Vec;
 use crate::mm::MmId;
 use crate::process::{ProcState, ProcessTable};
 use crate::region::{ObjectKey, RegionId};
-use crate::vm_flags::{is_shareable, VM_IO, VM_READ};
+use crate::vm_flags::{is_shareable, VM_IO, VM_READ, VM_WRITE};
 use crate::{Answer, Caller, ClientId, Effect, FrameBuf, MemoryServer, PhysicalMemory};
 use protocol::linux::{
-    FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE,
-    FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE,
-    FUTEX_WAKE_BITSET,
+    FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_OP_ADD,
+    FUTEX_OP_ANDN, FUTEX_OP_CMP_EQ, FUTEX_OP_CMP_GE, FUTEX_OP_CMP_GT, FUTEX_OP_CMP_LE,
+    FUTEX_OP_CMP_LT, FUTEX_OP_CMP_NE, FUTEX_OP_OPARG_SHIFT, FUTEX_OP_OR, FUTEX_OP_SET,
+    FUTEX_OP_XOR, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE,
+    FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
 };
 use protocol::{Errno, Reply, PAGE_SIZE};
 
@@ -312,6 +322,99 @@ fn ns_to_ms(ns: u64) -> u64 {
     ns / NS_PER_MS + u64::from(!ns.is_multiple_of(NS_PER_MS))
 }
 
+/// How many a wake's `int` count lets wake: Linux's `futex_wake` and
+/// `futex_wake_op` stop once `++woken >= nr_wake`, so 0 or a negative
+/// count still wakes one waiter, `INT_MAX` wakes all.
+fn wake_count(v: u32) -> usize {
+    usize::try_from(i32::from_ne_bytes(v.to_ne_bytes())).map_or(1, |n| n.max(1))
+}
+
+/// Whether the word is written (`FUTEX_WAKE_OP`'s second word) or only
+/// read (Linux's `FUTEX_WRITE` / `FUTEX_READ` of `get_futex_key`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// What `FUTEX_WAKE_OP` does to the second word.
+#[derive(Clone, Copy, Debug)]
+enum WordOp {
+    Set,
+    Add,
+    Or,
+    AndNot,
+    Xor,
+}
+
+/// `FUTEX_WAKE_OP`'s `val3`, decoded as Linux's `futex_atomic_op_inuser`.
+#[derive(Clone, Copy, Debug)]
+struct WakeOp {
+    op: WordOp,
+    oparg: u32,
+    cmp: u32,
+    cmparg: i32,
+}
+
+/// The low 12 bits of `v` as a signed number.
+fn sign_extend_12(v: u32) -> i32 {
+    i32::from_ne_bytes(((v & 0xfff) << 20).to_ne_bytes()) >> 20
+}
+
+impl WakeOp {
+    /// `ENOSYS` for an operation Linux does not know (before the word is
+    /// touched); the comparison is checked after, as Linux does.
+    fn decode(encoded: u32) -> Result<Self, Errno> {
+        let op = match (encoded >> 28) & 7 {
+            FUTEX_OP_SET => WordOp::Set,
+            FUTEX_OP_ADD => WordOp::Add,
+            FUTEX_OP_OR => WordOp::Or,
+            FUTEX_OP_ANDN => WordOp::AndNot,
+            FUTEX_OP_XOR => WordOp::Xor,
+            _ => return Err(Errno::ENOSYS),
+        };
+        let mut oparg = sign_extend_12(encoded >> 12);
+        if encoded & (FUTEX_OP_OPARG_SHIFT << 28) != 0 {
+            // Linux warns about a shift outside 0..=31 and masks it.
+            oparg = 1i32 << (oparg & 31);
+        }
+        Ok(WakeOp {
+            op,
+            oparg: u32::from_ne_bytes(oparg.to_ne_bytes()),
+            cmp: (encoded >> 24) & 0xf,
+            cmparg: sign_extend_12(encoded),
+        })
+    }
+
+    /// The word's new value.
+    fn apply(self, old: u32) -> u32 {
+        match self.op {
+            WordOp::Set => self.oparg,
+            WordOp::Add => old.wrapping_add(self.oparg),
+            WordOp::Or => old | self.oparg,
+            WordOp::AndNot => old & !self.oparg,
+            WordOp::Xor => old ^ self.oparg,
+        }
+    }
+
+    /// Whether the second word's waiters wake, from its old value (a
+    /// signed `int`, as Linux compares it); `ENOSYS` for an unknown
+    /// comparison.
+    fn holds(self, old: u32) -> Result<bool, Errno> {
+        let old = i32::from_ne_bytes(old.to_ne_bytes());
+        let arg = self.cmparg;
+        Ok(match self.cmp {
+            FUTEX_OP_CMP_EQ => old == arg,
+            FUTEX_OP_CMP_NE => old != arg,
+            FUTEX_OP_CMP_LT => old < arg,
+            FUTEX_OP_CMP_LE => old <= arg,
+            FUTEX_OP_CMP_GT => old > arg,
+            FUTEX_OP_CMP_GE => old >= arg,
+            _ => return Err(Errno::ENOSYS),
+        })
+    }
+}
+
 /// A count the C call passes as an `int`: negative → `EINVAL`.
 fn count(v: u32) -> Result<usize, Errno> {
     let n = i32::from_ne_bytes(v.to_ne_bytes());
@@ -358,20 +461,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if bitset == 0 {
                     return Err(Errno::EINVAL);
                 }
-                let key = self.futex_key(who.mm, a.uaddr, private)?;
-                // Linux's `futex_wake` counts an `int` and stops once
-                // `++woken >= nr_wake`: 0 or a negative count still wakes
-                // one waiter, `INT_MAX` wakes all.
-                let n = usize::try_from(i32::from_ne_bytes(a.val.to_ne_bytes()))
-                    .map_or(1, |n| n.max(1));
-                let woken = self.futex_wake(&key, bitset, n, fx);
+                let key = self.futex_key(who.mm, a.uaddr, private, Access::Read)?;
+                let woken = self.futex_wake(&key, bitset, wake_count(a.val), fx);
                 Ok(Answer::Now(Reply::Value(woken as i64)))
             }
+            FUTEX_WAKE_OP => self.futex_wake_op(who, a, private, fx),
             FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
                 let nr_wake = count(a.val)?;
                 let nr_requeue = count(a.val2)?;
-                let key1 = self.futex_key(who.mm, a.uaddr, private)?;
-                let key2 = self.futex_key(who.mm, a.uaddr2, private)?;
+                let key1 = self.futex_key(who.mm, a.uaddr, private, Access::Read)?;
+                let key2 = self.futex_key(who.mm, a.uaddr2, private, Access::Read)?;
                 if cmd == FUTEX_CMP_REQUEUE && self.memory.load_u32(a.uaddr) != a.val3 {
                     return Err(Errno::EAGAIN);
                 }
@@ -383,9 +482,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// The key of the word at `addr` for the address space `mm` (§8.2,
-    /// with the private forms' mapping check of the module docs). On
-    /// success the word lies inside one of `mm`'s mappings and the arena.
-    fn futex_key(&self, mm: MmId, addr: u64, private: bool) -> Result<FutexKey, Errno> {
+    /// with the mapping checks of the module docs; a word to be written
+    /// needs a writable mapping). On success the word lies inside one of
+    /// `mm`'s mappings and the arena.
+    fn futex_key(
+        &self,
+        mm: MmId,
+        addr: u64,
+        private: bool,
+        access: Access,
+    ) -> Result<FutexKey, Errno> {
         if !addr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
@@ -398,23 +504,20 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let space = self.nommu.mms.get(&mm).ok_or(Errno::EFAULT)?;
         let vkey = space.find_vma(addr).ok_or(Errno::EFAULT)?;
         let vma = space.get(&vkey).ok_or(Errno::EFAULT)?;
-        if private {
-            return match (vma.flags & VM_READ != 0, in_arena) {
-                (false, _) => Err(Errno::EACCES),
-                (true, false) => Err(Errno::EFAULT),
-                (true, true) => Ok(FutexKey::Private { mm, addr }),
-            };
+        if !private && vma.flags & VM_IO != 0 {
+            return Err(Errno::EPERM);
         }
-        if vma.flags & (VM_IO | VM_READ) != VM_READ {
-            return Err(if vma.flags & VM_IO != 0 {
-                Errno::EPERM
-            } else {
-                Errno::EACCES
-            });
-        }
-        if !in_arena {
-            // Memory outside the arena the server cannot read.
+        // No read (or, to be written, write) permission, or memory outside
+        // the arena the server cannot reach: MMU Linux's fault (module docs).
+        let needs = match access {
+            Access::Read => VM_READ,
+            Access::Write => VM_READ | VM_WRITE,
+        };
+        if vma.flags & needs != needs || !in_arena {
             return Err(Errno::EFAULT);
+        }
+        if private {
+            return Ok(FutexKey::Private { mm, addr });
         }
         if !is_shareable(vma.flags) {
             return Ok(FutexKey::Private { mm, addr });
@@ -448,7 +551,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         bitset: u32,
         timeout: Timeout,
     ) -> Result<Answer, Errno> {
-        let key = self.futex_key(who.mm, uaddr, private)?;
+        let key = self.futex_key(who.mm, uaddr, private, Access::Read)?;
         if self.memory.load_u32(uaddr) != val {
             return Err(Errno::EAGAIN);
         }
@@ -482,6 +585,29 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
         }
         woken
+    }
+
+    /// `FUTEX_WAKE_OP` (Linux's `futex_wake_op`, module docs): how many
+    /// woke on both words.
+    fn futex_wake_op(
+        &mut self,
+        who: &Caller,
+        a: &FutexArgs,
+        private: bool,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Answer, Errno> {
+        let key1 = self.futex_key(who.mm, a.uaddr, private, Access::Read)?;
+        let key2 = self.futex_key(who.mm, a.uaddr2, private, Access::Write)?;
+        let op = WakeOp::decode(a.val3)?;
+        let old = self.memory.update_u32(a.uaddr2, &|v| op.apply(v));
+        // As Linux, an unknown comparison fails after the word changed.
+        let wake2 = op.holds(old)?;
+        let any = FUTEX_BITSET_MATCH_ANY;
+        let mut woken = self.futex_wake(&key1, any, wake_count(a.val), fx);
+        if wake2 {
+            woken = woken.saturating_add(self.futex_wake(&key2, any, wake_count(a.val2), fx));
+        }
+        Ok(Answer::Now(Reply::Value(woken as i64)))
     }
 
     /// Wake `nr_wake` waiters of `key1`, move up to `nr_requeue` more to

@@ -117,6 +117,11 @@ pub trait PhysicalMemory {
     /// The aligned 32-bit word at `addr`, read as a futex reads it: one
     /// atomic load, since clients store to it concurrently.
     fn load_u32(&self, addr: u64) -> u32;
+    /// Replace the aligned 32-bit word at `addr` by `f(old)` in one atomic
+    /// step and return `old` (`FUTEX_WAKE_OP`'s operation: clients store
+    /// to the word concurrently, and a load then a store would lose their
+    /// update). `f` may be called more than once (a compare-exchange loop).
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32;
 }
 
 /// A transport's name for one connection. The transport makes it unique

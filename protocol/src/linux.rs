@@ -39,12 +39,34 @@ pub const FUTEX_WAIT: u32 = 0;
 pub const FUTEX_WAKE: u32 = 1;
 pub const FUTEX_REQUEUE: u32 = 3;
 pub const FUTEX_CMP_REQUEUE: u32 = 4;
+pub const FUTEX_WAKE_OP: u32 = 5;
 pub const FUTEX_WAIT_BITSET: u32 = 9;
 pub const FUTEX_WAKE_BITSET: u32 = 10;
 pub const FUTEX_PRIVATE_FLAG: u32 = 128;
 pub const FUTEX_CLOCK_REALTIME: u32 = 256;
 pub const FUTEX_CMD_MASK: u32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
 pub const FUTEX_BITSET_MATCH_ANY: u32 = 0xffff_ffff;
+
+/// `FUTEX_WAKE_OP`'s `val3`: `op` (bits 28–30; bit 31 = shift), `cmp`
+/// (24–27), `oparg` (12–23) and `cmparg` (0–11), as `FUTEX_OP` builds it.
+pub const FUTEX_OP_SET: u32 = 0;
+pub const FUTEX_OP_ADD: u32 = 1;
+pub const FUTEX_OP_OR: u32 = 2;
+pub const FUTEX_OP_ANDN: u32 = 3;
+pub const FUTEX_OP_XOR: u32 = 4;
+/// Added to an op: the operand is `1 << oparg`.
+pub const FUTEX_OP_OPARG_SHIFT: u32 = 8;
+pub const FUTEX_OP_CMP_EQ: u32 = 0;
+pub const FUTEX_OP_CMP_NE: u32 = 1;
+pub const FUTEX_OP_CMP_LT: u32 = 2;
+pub const FUTEX_OP_CMP_LE: u32 = 3;
+pub const FUTEX_OP_CMP_GT: u32 = 4;
+pub const FUTEX_OP_CMP_GE: u32 = 5;
+
+/// Linux's `FUTEX_OP(op, oparg, cmp, cmparg)`: a `FUTEX_WAKE_OP` `val3`.
+pub const fn futex_op(op: u32, oparg: u32, cmp: u32, cmparg: u32) -> u32 {
+    ((op & 0xf) << 28) | ((cmp & 0xf) << 24) | ((oparg & 0xfff) << 12) | (cmparg & 0xfff)
+}
 
 /// `mremap` flags.
 pub const MREMAP_MAYMOVE: u32 = 1;

@@ -201,8 +201,9 @@ pub enum Request {
     Unlink { path: Path },
     /// `futex(uaddr, op, val, timeout, uaddr2, val3)`. `timeout_ns` is
     /// relative for `FUTEX_WAIT` and absolute (on the server's clock) for
-    /// `FUTEX_WAIT_BITSET`; for the requeue operations `val2` carries the
-    /// count the C call passes in the timeout argument. Answered by
+    /// `FUTEX_WAIT_BITSET`; for the requeue operations and
+    /// `FUTEX_WAKE_OP` `val2` carries the count the C call passes in the
+    /// timeout argument. Answered by
     /// [`Reply::Value`] — for a wait, when it is woken or times out.
     Futex {
         uaddr: u64,

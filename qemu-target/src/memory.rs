@@ -130,6 +130,22 @@ pub fn load_u32(addr: u64) -> Option<u32> {
     Some(word.load(core::sync::atomic::Ordering::Acquire))
 }
 
+/// Replace the aligned word at `addr` by `f(old)` in one atomic step (a
+/// `FUTEX_WAKE_OP`); the old value, or `None` outside task memory.
+pub fn update_u32(addr: u64, f: &dyn Fn(u32) -> u32) -> Option<u32> {
+    if addr % 4 != 0 || !writable(addr, 4) {
+        return None;
+    }
+    // SAFETY: aligned and inside task RAM (checked above); atomic because
+    // other tasks store to futex words concurrently.
+    let word = unsafe { &*(addr as *const core::sync::atomic::AtomicU32) };
+    let ord = core::sync::atomic::Ordering::AcqRel;
+    let load = core::sync::atomic::Ordering::Acquire;
+    match word.fetch_update(ord, load, |old| Some(f(old))) {
+        Ok(old) | Err(old) => Some(old),
+    }
+}
+
 /// Nothing answers at this physical address (past the end of RAM, no
 /// device).
 pub const NOTHING_THERE: u64 = 0x9000_0000;

@@ -96,4 +96,19 @@ impl PhysicalMemory for ArenaFile {
             _ => 0,
         }
     }
+
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
+        match self.span(addr, 4) {
+            Some(word) if addr.is_multiple_of(4) => {
+                // SAFETY: as in `load_u32`: inside the mapping, aligned, and
+                // stored to concurrently by clients.
+                let atomic = unsafe { std::sync::atomic::AtomicU32::from_ptr(word.cast()) };
+                let ord = std::sync::atomic::Ordering::SeqCst;
+                match atomic.fetch_update(ord, ord, |old| Some(f(old))) {
+                    Ok(old) | Err(old) => old,
+                }
+            }
+            _ => 0,
+        }
+    }
 }

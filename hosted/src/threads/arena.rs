@@ -153,6 +153,24 @@ impl PhysicalMemory for ArenaMemory {
             }
         }
     }
+
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
+        match self.0.ptr(addr, 4) {
+            Some(word) if word.align_offset(4) == 0 => {
+                // SAFETY: as in `load_u32`: inside the live allocation,
+                // aligned, and stored to concurrently by clients.
+                let atomic = unsafe { std::sync::atomic::AtomicU32::from_ptr(word.cast()) };
+                let ord = std::sync::atomic::Ordering::SeqCst;
+                match atomic.fetch_update(ord, ord, |old| Some(f(old))) {
+                    Ok(old) | Err(old) => old,
+                }
+            }
+            _ => {
+                debug_assert!(false, "memsrv updated a futex word outside the arena");
+                0
+            }
+        }
+    }
 }
 
 #[cfg(test)]

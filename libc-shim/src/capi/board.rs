@@ -50,8 +50,8 @@ use crate::client::{Client, Transport};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use protocol::linux::{
-    FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, IPC_RMID,
-    IPC_SET, IPC_STAT, MREMAP_FIXED,
+    FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE_OP,
+    IPC_RMID, IPC_SET, IPC_STAT, MREMAP_FIXED,
 };
 use protocol::{Errno, MAX_FRAME};
 
@@ -545,7 +545,7 @@ pub struct Timespec {
 /// timespec *timeout, uint32_t *uaddr2, uint32_t val3)`: the futex system
 /// call's shape (a freestanding libc has no `syscall`). `timeout` is read
 /// as a `struct timespec` for the waits and as the count `val2` for
-/// `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`, as Linux reads it. Returns what
+/// `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`/`FUTEX_WAKE_OP`, as Linux reads it. Returns what
 /// the server answered (0 for a wait, the number woken or requeued), or
 /// -1 with `errno` (`EAGAIN`: the word did not hold `val`; `ETIMEDOUT`).
 ///
@@ -569,7 +569,7 @@ pub unsafe extern "C" fn nommu_futex(
                 let ts = unsafe { timeout.read_unaligned() };
                 (Some(abi::timespec_ns(ts.tv_sec, ts.tv_nsec)?), 0)
             }
-            FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => (None, timeout as usize as u32),
+            FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => (None, timeout as usize as u32),
             _ => (None, 0),
         };
         let v = c.futex(

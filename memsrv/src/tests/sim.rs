@@ -59,6 +59,13 @@ impl PhysicalMemory for SimMemory {
         self.read(addr, &mut word);
         u32::from_ne_bytes(word)
     }
+
+    // One thread owns these bytes: a load then a store is atomic enough.
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
+        let old = self.load_u32(addr);
+        self.write(addr, &f(old).to_ne_bytes());
+        old
+    }
 }
 
 pub const BASE: u64 = 0x00a0_0000;

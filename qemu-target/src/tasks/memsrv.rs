@@ -35,6 +35,10 @@ impl PhysicalMemory for BoardMemory {
     fn load_u32(&self, addr: u64) -> u32 {
         memory::load_u32(addr).unwrap_or(0)
     }
+
+    fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
+        memory::update_u32(addr, f).unwrap_or(0)
+    }
 }
 
 /// How often memsrv is ticked while idle.

@@ -1,7 +1,17 @@
 //! Futexes of the host C surface (`nommu_futex`, always exported; `posix`
 //! re-exports it as `futex`): a word inside the arena goes to the memory
 //! server (so two processes attached to one segment meet on it), any
-//! other word to the host kernel.
+//! other word to the host kernel. An operation on two words (`FUTEX_REQUEUE`,
+//! `FUTEX_CMP_REQUEUE`, `FUTEX_WAKE_OP`) goes to the server when either
+//! lies in the arena: the server's waiters and the host kernel's never
+//! meet, so it answers `EFAULT` for a word outside the caller's mappings
+//! rather than let the host requeue or wake on one side only.
+//!
+//! The host maps the whole arena read-write, so it cannot tell a
+//! `PROT_NONE` mapping (or a hole) in it from good memory; a wait's
+//! timeout in the arena is therefore checked with the server before it is
+//! read or handed to the host kernel ([`arena_readable`]), as the kernel's
+//! copy of it would fault.
 //!
 //! Waits. A `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` is answered only when
 //! the word is woken or the wait times out, and a connection carries one
@@ -23,8 +33,8 @@ use crate::sys::host;
 use crate::transport::DaemonConnection;
 use core::ffi::c_int;
 use protocol::linux::{
-    FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT,
-    FUTEX_WAIT_BITSET,
+    FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE,
+    FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE_OP,
 };
 use protocol::Errno;
 
@@ -36,6 +46,29 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     timespec_ns(&crate::sys::clock_now(clock)).unwrap_or(0)
 }
 
+/// Whether the operation reads a second word at `uaddr2`.
+fn two_words(cmd: u32) -> bool {
+    matches!(cmd, FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP)
+}
+
+/// `EFAULT` unless the `len` bytes at `addr` (at most a page, inside the
+/// arena) lie in mappings of this process the server lets it read. Asked
+/// with a private `FUTEX_CMP_REQUEUE` from each end's word to itself that
+/// wakes and moves nobody: its one effect is the server's mapping check of
+/// a futex word (`docs/futex.md`); `EAGAIN` (the word differs from
+/// `val3`) means the word was read.
+fn arena_readable(client: &Client<DaemonConnection>, addr: u64, len: u64) -> Result<(), Errno> {
+    let last = addr.saturating_add(len.max(1) - 1);
+    for word in [addr & !3, last & !3] {
+        let op = FUTEX_CMP_REQUEUE | FUTEX_PRIVATE_FLAG;
+        match client.futex(word, op, 0, None, 0, word, 0) {
+            Ok(_) | Err(Errno::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
 /// int *uaddr2, int val3)`.
 ///
@@ -44,8 +77,8 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 /// kernel. `timeout` is relative for `FUTEX_WAIT`, absolute for
 /// `FUTEX_WAIT_BITSET` (`CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with
 /// `FUTEX_CLOCK_REALTIME`; sent to the server as an absolute
-/// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`
-/// carries `val2` as a number, as Linux reads it. A wait blocks only the
+/// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`/
+/// `FUTEX_WAKE_OP` carries `val2` as a number, as Linux reads it. A wait blocks only the
 /// calling thread (see the module docs).
 ///
 /// # Safety
@@ -61,12 +94,23 @@ pub unsafe extern "C" fn nommu_futex(
     uaddr2: *mut c_int,
     val3: c_int,
 ) -> c_int {
-    let Some(client) = in_arena(uaddr as u64, 4) else {
+    let cmd = op as u32 & FUTEX_CMD_MASK;
+    // Checked first, for host words too: the kernel copies the timeout
+    // before it looks at the word.
+    if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) && !timeout.is_null() {
+        let len = size_of::<libc::timespec>() as u64;
+        if let Some(c) = in_arena(timeout as u64, len) {
+            if let Err(e) = arena_readable(c, timeout as u64, len) {
+                return fail(e, -1);
+            }
+        }
+    }
+    let second = || two_words(cmd).then(|| in_arena(uaddr2 as u64, 4)).flatten();
+    let Some(client) = in_arena(uaddr as u64, 4).or_else(second) else {
         // SAFETY: a word outside the arena is host memory, the C caller's
         // business as with futex(2); the kernel checks every pointer.
         return unsafe { host::futex(uaddr, op, val, timeout, uaddr2, val3) };
     };
-    let cmd = op as u32 & FUTEX_CMD_MASK;
     let read_timeout = || -> Result<Option<u64>, Errno> {
         if timeout.is_null() {
             return Ok(None);
@@ -92,7 +136,7 @@ pub unsafe extern "C" fn nommu_futex(
             Ok(t) => (t, 0),
             Err(e) => return fail(e, -1),
         },
-        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => (None, timeout as usize as u32),
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => (None, timeout as usize as u32),
         _ => (None, 0),
     };
     let call = |c: &Client<DaemonConnection>| {

@@ -1,0 +1,84 @@
+/* futex_wake_op: FUTEX_WAKE_OP through the server, with val2 passed in the
+ * timeout argument as Linux reads it.
+ * Two threads wait on word a, two on word b (b holds 3). WAKE_OP(a, wake
+ * 1, val2 = 1, b, ADD 1 if old == 3) returns 2 (one on each word) and b
+ * becomes 4; WAKE_OP(a, 1, 1, b, SET 0 if old == 3) returns 1 (the
+ * comparison of the old 4 fails: only a's last waiter) and b becomes 0;
+ * WAKE_OP(a, 1, 1, b, XOR 8 if old < 1) wakes b's last one (returns 1),
+ * b becomes 8. Operation 7 is ENOSYS and leaves b. Every waiter's futex
+ * returns 0 (or EAGAIN if b changed before it slept: none here).
+ * Prints "futex_wake_op: ok". */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "nommu.h"
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "futex_wake_op: %s:%d: ", __FILE__, __LINE__);   \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fprintf(stderr, " (%s)\n", strerror(errno));                     \
+            exit(1);                                                         \
+        }                                                                    \
+    } while (0)
+
+static int *a, *b;
+static int results[4];
+static int started;
+
+static void *waiter(void *arg) {
+    int i = (int)(intptr_t)arg;
+    int *word = i < 2 ? a : b;
+    __atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
+    results[i] = futex(word, FUTEX_WAIT, *word, NULL, NULL, 0);
+    return NULL;
+}
+
+/* The timeout argument carrying a count, as the kernel reads it. */
+#define VAL2(n) ((const struct timespec *)(uintptr_t)(n))
+
+static int wake_op(int val3) {
+    errno = 0;
+    return futex(a, FUTEX_WAKE_OP, 1, VAL2(1), b, val3);
+}
+
+int main(void) {
+    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(page != MAP_FAILED, "mmap");
+    a = page;
+    b = page + 16;
+    *b = 3;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        results[i] = -2;
+        CHECK(pthread_create(&t[i], NULL, waiter, (void *)(intptr_t)i) == 0, "pthread_create");
+    }
+    while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 4)
+        usleep(1000);
+    usleep(200000);
+    CHECK(wake_op(FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 3)) == 2, "ADD 1 if old == 3");
+    CHECK(*b == 4, "b after ADD: %d", *b);
+    CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 3)) == 1, "SET 0 if old == 3");
+    CHECK(*b == 0, "b after SET: %d", *b);
+    CHECK(wake_op(FUTEX_OP(FUTEX_OP_XOR, 8, FUTEX_OP_CMP_LT, 1)) == 1, "XOR 8 if old < 1");
+    CHECK(*b == 8, "b after XOR: %d", *b);
+    CHECK(wake_op(FUTEX_OP(7, 1, FUTEX_OP_CMP_EQ, 0)) == -1 && errno == ENOSYS, "op 7");
+    CHECK(*b == 8, "b after op 7: %d", *b);
+    CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) == 0, "nobody left");
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(results[i] == 0, "waiter %d got %d", i, results[i]);
+    }
+    CHECK(munmap(page, 4096) == 0, "munmap");
+    printf("futex_wake_op: ok\n");
+    return 0;
+}
