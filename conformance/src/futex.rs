@@ -207,7 +207,7 @@ fn v107_value_changed(harness: &dyn Harness) -> Result<(), Failure> {
 /// LTP's bad address (`tst_get_bad_addr`): a `PROT_NONE` anonymous page.
 /// §8.2 step 3 answers `EACCES`; MMU Linux faults it `EFAULT` and so does
 /// this server, for `uaddr` and `uaddr2`, with or without the private flag.
-fn v123_unreadable(harness: &mut dyn Harness) -> Result<(), Failure> {
+fn v123_unreadable(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let good = ok!(p.anon(P), "mmap 1 page");
     let none = ok!(p.mmap(0, P, PROT_NONE, PRIVATE_ANON), "mmap PROT_NONE");
@@ -245,8 +245,7 @@ fn word(harness: &dyn Harness, addr: u64) -> Result<u32, Failure> {
 /// word returns its old value, the comparison of that decides whether its
 /// waiters wake; a second word without write permission is `EFAULT`, an
 /// unknown operation `ENOSYS`.
-fn v124_wake_op(harness: &mut dyn Harness) -> Result<(), Failure> {
-    let harness: &dyn Harness = harness;
+fn v124_wake_op(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "mmap the first word");
     let b = ok!(parent.anon(P), "mmap the second word");
