@@ -23,15 +23,8 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "posix_shm: %s:%d: ", __FILE__, __LINE__);       \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "posix_shm"
+#include "check.h"
 
 static void names(void) {
     static const char *bad[] = {"", "/", "//", "/a/b", "a/b", ".", "/..", NULL};
