@@ -10,7 +10,7 @@
 #[path = "../tests/common/daemon.rs"]
 mod daemon;
 
-use daemon::{libnommu, workspace, Daemon, Scratch};
+use daemon::{compile_app_driver, workspace, Daemon, Scratch};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -22,36 +22,7 @@ fn build(driver: &str, include: &str, lib: &str, nommu: bool) -> PathBuf {
     let dir = root.join("target").join("nommu-shim").join("apps-bench");
     std::fs::create_dir_all(&dir).expect("create the output directory");
     let exe = dir.join(format!("{driver}-{}", if nommu { "nommu" } else { "host" }));
-    let mut cc = Command::new("cc");
-    cc.args([
-        "-std=gnu11",
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-I",
-        include,
-    ]);
-    if nommu {
-        cc.arg("-DNOMMU_MALLOC")
-            .arg("-I")
-            .arg(root.join("libc-shim").join("include"));
-    }
-    cc.arg(root.join("hosted/tests/c").join(format!("{driver}.c")))
-        .arg(lib);
-    if nommu {
-        cc.arg(libnommu());
-    }
-    let out = cc
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {driver}.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compile_app_driver(driver, include, lib, nommu, &exe);
     exe
 }
 

@@ -7,7 +7,7 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{check, libnommu, workspace, Daemon, Scratch};
+use daemon::{check, compile_app_driver, workspace, Daemon, Scratch};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
@@ -35,8 +35,9 @@ const SQLITE: App = App {
     lib: env!("NOMMU_SQLITE_LIB"),
 };
 
-/// Compile an app's driver: with `nommu`, against `libnommu.a` and the
-/// nommu allocator (`-DNOMMU_MALLOC`); else with the host's libc only.
+/// An app's driver, compiled once per test process: with `nommu`, against
+/// `libnommu.a` and the nommu allocator (`-DNOMMU_MALLOC`); else with the
+/// host's libc only.
 fn build(app: &App, nommu: bool) -> PathBuf {
     static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
     let _one_at_a_time = LOCK
@@ -54,37 +55,9 @@ fn build(app: &App, nommu: bool) -> PathBuf {
         app.driver,
         if nommu { "nommu" } else { "host" }
     ));
-    if exe.exists() {
-        return exe;
+    if !exe.exists() {
+        compile_app_driver(app.driver, app.include, app.lib, nommu, &exe);
     }
-    let mut cc = Command::new("cc");
-    cc.args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg("-I")
-        .arg(app.include);
-    if nommu {
-        cc.arg("-DNOMMU_MALLOC")
-            .arg("-I")
-            .arg(root.join("libc-shim").join("include"));
-    }
-    cc.arg(
-        root.join("hosted/tests/c")
-            .join(format!("{}.c", app.driver)),
-    )
-    .arg(app.lib);
-    if nommu {
-        cc.arg(libnommu());
-    }
-    let out = cc
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {}.c failed:\n{}",
-        app.driver,
-        String::from_utf8_lossy(&out.stderr)
-    );
     exe
 }
 

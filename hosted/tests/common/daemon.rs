@@ -1,6 +1,8 @@
 //! Test helpers for the multi-process home: start a private `memsrvd`
 //! (own socket, own arena address) and kill it when the test ends, even on
-//! failure; build `libnommu.a` and C test programs against it.
+//! failure; build `libnommu.a` and C test programs against it (one `cc`
+//! command line for all of them), install the tree with
+//! `scripts/install.sh`.
 #![allow(dead_code)]
 
 use nommu::transport::{ConnectOptions, DaemonConnection};
@@ -9,7 +11,7 @@ use protocol::ProcView;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -202,13 +204,7 @@ pub fn build_shim(dir: &str, features: &str, crate_type: &str) -> PathBuf {
         .args(["--features", features, "--crate-type", crate_type])
         .arg("--target-dir")
         .arg(&target);
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
-        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
-            cmd.env_remove(&key);
-        }
-    }
+    without_outer_cargo(&mut cmd);
     let out = cmd.output().expect("run cargo for libnommu");
     assert!(
         out.status.success(),
@@ -225,11 +221,96 @@ pub fn build_shim(dir: &str, features: &str, crate_type: &str) -> PathBuf {
     lib
 }
 
+/// Clear the outer cargo's settings from `cmd` (a nested cargo build), so
+/// it neither inherits them nor waits on the outer build's lock.
+pub fn without_outer_cargo(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
+        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
+/// `scripts/install.sh prefix`, building into `target/nommu-install` (one
+/// release build for every test that installs) with the cargo running
+/// this test first on PATH and none of its settings.
+pub fn install_sh(prefix: &Path) -> Command {
+    let root = workspace();
+    let mut install = Command::new(root.join("scripts").join("install.sh"));
+    install.arg(prefix);
+    without_outer_cargo(&mut install);
+    install.env(
+        "CARGO_TARGET_DIR",
+        root.join("target").join("nommu-install"),
+    );
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let dir = Path::new(&cargo).parent().unwrap().to_path_buf();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir];
+        dirs.extend(std::env::split_paths(&path));
+        install.env("PATH", std::env::join_paths(dirs).unwrap());
+    }
+    install
+}
+
 /// `libnommu.a` (features `posix` and `malloc`), built once per test
 /// process.
 pub fn libnommu() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| build_shim("nommu-shim", "posix,malloc", "staticlib"))
+}
+
+/// `cc` with the flags every C program of these tests builds with: C11
+/// with GNU extensions, optimised, every warning an error.
+pub fn cc() -> Command {
+    let mut cc = Command::new("cc");
+    cc.args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"]);
+    cc
+}
+
+/// The host libraries a program linked with `libnommu.a` needs.
+pub const HOST_LIBS: [&str; 3] = ["-lpthread", "-ldl", "-lm"];
+
+/// `hosted/tests/c/<name>.c`.
+pub fn c_source(name: &str) -> PathBuf {
+    workspace()
+        .join("hosted")
+        .join("tests")
+        .join("c")
+        .join(format!("{name}.c"))
+}
+
+/// Run `cc` (from [`cc`], with its sources and libraries) to write `exe`;
+/// panics with the compiler's messages unless it succeeded.
+pub fn compile(mut cc: Command, exe: &Path, name: &str) {
+    let out = cc.arg("-o").arg(exe).output().expect("run cc");
+    assert!(
+        out.status.success(),
+        "compiling {name}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compile a ported app's driver `hosted/tests/c/<driver>.c` into `exe`
+/// with the app's headers (`include`) and static library (`lib`): with
+/// `nommu`, against `libnommu.a` and the nommu allocator
+/// (`-DNOMMU_MALLOC`); else with the host's libc only.
+pub fn compile_app_driver(driver: &str, include: &str, lib: &str, nommu: bool, exe: &Path) {
+    let mut cc = cc();
+    cc.arg("-I").arg(include);
+    if nommu {
+        cc.arg("-DNOMMU_MALLOC")
+            .arg("-I")
+            .arg(workspace().join("libc-shim").join("include"));
+    }
+    cc.arg(c_source(driver)).arg(lib);
+    if nommu {
+        cc.arg(libnommu());
+    }
+    cc.args(HOST_LIBS);
+    compile(cc, exe, driver);
 }
 
 /// Compile `hosted/tests/c/<name>.c` against `libnommu.a`, once per test
@@ -248,26 +329,13 @@ pub fn c_program(name: &str) -> PathBuf {
     let dir = parent.join(format!("c-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create C output directory");
     let exe = dir.join(name);
-    let out = Command::new("cc")
-        .args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg("-I")
+    let mut cc = cc();
+    cc.arg("-I")
         .arg(root.join("libc-shim").join("include"))
-        .arg(
-            root.join("hosted")
-                .join("tests")
-                .join("c")
-                .join(format!("{name}.c")),
-        )
+        .arg(c_source(name))
         .arg(lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {name}.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(HOST_LIBS);
+    compile(cc, &exe, name);
     built.insert(name.to_string(), exe.clone());
     exe
 }
@@ -370,6 +438,21 @@ pub fn romfs_image(scratch: &Scratch, files: &[(&str, &[u8])]) -> PathBuf {
     image
 }
 
+/// A child's output lines as they come, read by a thread of their own
+/// until the child closes it or the receiver is gone.
+fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// A `nommu-driver` process serving one mount of `daemon`, killed on drop.
 pub struct DriverProcess {
     pub child: Child,
@@ -395,16 +478,7 @@ impl DriverProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn nommu-driver");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = read_lines(child.stdout.take().expect("piped stdout"));
         let driver = Self { child, lines };
         match driver.lines.recv_timeout(Duration::from_secs(20)) {
             Ok(line) if line.starts_with("nommu-driver: serving ") => driver,
@@ -439,16 +513,7 @@ impl Interactive {
             .spawn()
             .expect("spawn C program");
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = read_lines(child.stdout.take().expect("piped stdout"));
         Self {
             child,
             stdin,
