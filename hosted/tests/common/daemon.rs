@@ -179,6 +179,15 @@ pub fn proc_text(client: &Client<DaemonConnection>, view: ProcView) -> String {
     String::from_utf8(buf).expect("utf-8 /proc text")
 }
 
+/// The mount points the daemon lists, through `client`.
+pub fn mount_points(client: &Client<DaemonConnection>) -> Vec<String> {
+    client
+        .list_mounts()
+        .unwrap()
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
 /// A `/proc/meminfo` field in kB (`None` if absent).
 pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
@@ -361,6 +370,26 @@ pub fn c_command(daemon: &Daemon, name: &str) -> Command {
     let mut cmd = Command::new(c_program(name));
     cmd.env("NOMMU_SOCKET", &daemon.socket);
     cmd
+}
+
+/// The standard output of `cmd`, run to the end: it must exit 0 and print
+/// every one of `expect`.
+pub fn run_expecting(cmd: &mut Command, what: &str, expect: &[&str]) -> String {
+    let out = check(cmd.output().expect("run a C program"), what);
+    for text in expect {
+        assert!(out.contains(text), "{what}: no {text:?} in\n{out}");
+    }
+    out
+}
+
+/// Run C program `name` with `args` on a daemon of its own (started with
+/// `daemon_args`): it must exit 0, print every one of `expect` and leave
+/// every page free.
+pub fn c_program_alone(daemon_args: &[&str], name: &str, args: &[&str], expect: &[&str]) {
+    let d = Daemon::start_with(daemon_args);
+    let what = [name].iter().chain(args).copied().collect::<Vec<_>>();
+    run_expecting(c_command(&d, name).args(args), &what.join(" "), expect);
+    d.assert_all_free();
 }
 
 /// A child process killed on drop (a C client a test may leave running).
