@@ -183,6 +183,26 @@ fn check_block<P: PageSource>(heap: &Heap<P>, b: &Block) {
     assert!(unsafe { heap.usable_size(b.p) } >= b.size);
 }
 
+/// Check a new block `(p, size, align)`, fill it with the pattern of
+/// `seed` and keep it among the `live` ones.
+fn keep<P: PageSource>(
+    heap: &Heap<P>,
+    live: &mut Vec<Block>,
+    new: (*mut u8, usize, usize),
+    seed: u8,
+) {
+    let (p, size, align) = new;
+    let b = Block {
+        p,
+        size,
+        align,
+        seed,
+    };
+    check_block(heap, &b);
+    fill(&b);
+    live.push(b);
+}
+
 #[test]
 fn random_walk_keeps_contents_and_gives_everything_back() {
     let src = fake(false, None);
@@ -194,15 +214,8 @@ fn random_walk_keeps_contents_and_gives_everything_back() {
         match below(&mut rng, 10) {
             0..=3 if live.len() < 400 => {
                 let size = request_size(&mut rng);
-                let b = Block {
-                    p: heap.malloc(size),
-                    size,
-                    align: MALLOC_ALIGNMENT,
-                    seed,
-                };
-                check_block(&heap, &b);
-                fill(&b);
-                live.push(b);
+                let p = heap.malloc(size);
+                keep(&heap, &mut live, (p, size, MALLOC_ALIGNMENT), seed);
             }
             4 if live.len() < 400 => {
                 let size = request_size(&mut rng);
@@ -211,29 +224,14 @@ fn random_walk_keeps_contents_and_gives_everything_back() {
                 assert!(unsafe { core::slice::from_raw_parts(p, size) }
                     .iter()
                     .all(|&x| x == 0));
-                let b = Block {
-                    p,
-                    size,
-                    align: MALLOC_ALIGNMENT,
-                    seed,
-                };
-                check_block(&heap, &b);
-                fill(&b);
-                live.push(b);
+                keep(&heap, &mut live, (p, size, MALLOC_ALIGNMENT), seed);
             }
             5 if live.len() < 400 => {
                 let span = if below(&mut rng, 10) == 0 { 12 } else { 8 };
                 let align = 1 << (5 + below(&mut rng, span));
                 let size = request_size(&mut rng);
-                let b = Block {
-                    p: heap.memalign(align, size),
-                    size,
-                    align,
-                    seed,
-                };
-                check_block(&heap, &b);
-                fill(&b);
-                live.push(b);
+                let p = heap.memalign(align, size);
+                keep(&heap, &mut live, (p, size, align), seed);
             }
             6..=7 if !live.is_empty() => {
                 let i = below(&mut rng, live.len() as u64);
