@@ -7,8 +7,8 @@
 mod daemon;
 
 use daemon::{
-    c_command, check, meminfo_field, parse_addr, pattern, proc_text, romfs_image, run_expecting,
-    Daemon, Interactive, Scratch,
+    c_command, check, create_and_join, meminfo_field, parse_addr, pattern, proc_text, romfs_image,
+    run_expecting, Daemon, Interactive, Scratch,
 };
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::{Errno, ProcView};
@@ -226,25 +226,8 @@ fn posix_shm_on_a_memory_filesystem_is_shared_between_processes() {
     let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs", "--mount", "/tmp=tmpfs"]);
     for dir in ["/dev/shm", "/tmp"] {
         let path = format!("{dir}/segment");
-        let mut cmd = c_command(&d, "shm");
-        cmd.args(["create", &path]);
-        let mut creator = Interactive::spawn(cmd);
-        let addr = parse_addr(&creator.expect("addr "));
-        creator.expect("ready");
-        let out = run_expecting(
-            &mut c_command(&d, "shm").args(["join", &path]),
-            "shm join",
-            &["shm: ok"],
-        );
-        let joined = out
-            .lines()
-            .find_map(|l| l.strip_prefix("addr "))
-            .map(parse_addr)
-            .unwrap();
-        assert_eq!(joined, addr, "both processes map the file's pages in place");
-        creator.say("check");
-        let lines = creator.finish();
-        assert!(lines.iter().any(|l| l == "shm: ok"), "{lines:?}");
+        // Both processes map the file's pages in place.
+        create_and_join(&d, "shm", &path, &path, "check");
         // The global /proc/maps names no region of it any more, and this
         // process still finds the file with its bytes.
         let client = d.client();

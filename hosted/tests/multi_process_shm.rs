@@ -9,7 +9,8 @@
 mod daemon;
 
 use daemon::{
-    c_command, c_program_alone, check, parse_addr, run_expecting, ChildGuard, Daemon, Interactive,
+    c_command, c_program_alone, check, create_and_join, parse_addr, run_expecting, ChildGuard,
+    Daemon, Interactive,
 };
 use protocol::linux::FUTEX_WAKE;
 use std::io::{BufRead, BufReader};
@@ -107,25 +108,7 @@ fn killed_process_leaves_no_attachment_waiter_or_page_behind() {
 #[test]
 fn posix_shm_between_two_processes_survives_close_and_unlink() {
     let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs"]);
-    let mut cmd = c_command(&d, "posix_shm");
-    cmd.args(["create", "/pshm"]);
-    let mut creator = Interactive::spawn(cmd);
-    let addr = parse_addr(&creator.expect("addr"));
-    creator.expect("ready");
-    let out = run_expecting(
-        &mut c_command(&d, "posix_shm").args(["join", "pshm"]),
-        "posix_shm join",
-        &["posix_shm: ok"],
-    );
-    let join_addr = out
-        .lines()
-        .find_map(|l| l.strip_prefix("addr "))
-        .map(parse_addr)
-        .unwrap();
-    assert_eq!(join_addr, addr, "one object, one address");
-    creator.say("go");
-    let lines = creator.finish();
-    assert!(lines.iter().any(|l| l == "posix_shm: ok"), "{lines:?}");
+    create_and_join(&d, "posix_shm", "/pshm", "pshm", "go");
     run_expecting(
         &mut c_command(&d, "posix_shm").arg("names"),
         "posix_shm names",

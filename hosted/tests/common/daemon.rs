@@ -600,6 +600,33 @@ impl Drop for Interactive {
     }
 }
 
+/// One object shared by two runs of C program `name`: `name create
+/// created` maps it, prints `addr <p>` and `ready` and waits; `name join
+/// joined` maps it at the same address; then the creator, told `go`,
+/// checks what the joiner stored. Both must print `<name>: ok`.
+pub fn create_and_join(d: &Daemon, name: &str, created: &str, joined: &str, go: &str) {
+    let ok = format!("{name}: ok");
+    let mut cmd = c_command(d, name);
+    cmd.args(["create", created]);
+    let mut creator = Interactive::spawn(cmd);
+    let addr = parse_addr(&creator.expect("addr "));
+    creator.expect("ready");
+    let out = run_expecting(
+        c_command(d, name).args(["join", joined]),
+        &format!("{name} join"),
+        &[&ok],
+    );
+    let join_addr = out
+        .lines()
+        .find_map(|l| l.strip_prefix("addr "))
+        .map(parse_addr)
+        .unwrap();
+    assert_eq!(join_addr, addr, "{name}: one object, one address");
+    creator.say(go);
+    let lines = creator.finish();
+    assert!(lines.iter().any(|l| *l == ok), "{lines:?}");
+}
+
 /// A hexadecimal address as C's `%p` prints it.
 pub fn parse_addr(text: &str) -> u64 {
     u64::from_str_radix(text.trim().trim_start_matches("0x"), 16)
