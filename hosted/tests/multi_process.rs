@@ -78,7 +78,7 @@ fn multi_threaded_c_client() {
 fn multi_threaded_c_client_over_the_socket_path() {
     let d = Daemon::start();
     run_expecting(
-        &mut c_command(&d, "threads")
+        c_command(&d, "threads")
             .env("NOMMU_TRANSPORT", "socket")
             .args(["4", "100"]),
         "threads (socket)",
@@ -117,11 +117,7 @@ fn killed_client_releases_everything_and_others_are_still_served() {
     let client = d.client();
     let addr = client.mmap(0, 4096, 3, 0x22, -1, 0).unwrap();
     client.munmap(addr, 4096).unwrap();
-    run_expecting(
-        &mut c_command(&d, "basic").arg("4"),
-        "basic",
-        &["basic: ok"],
-    );
+    run_expecting(c_command(&d, "basic").arg("4"), "basic", &["basic: ok"]);
     drop(client);
     d.assert_all_free();
 }

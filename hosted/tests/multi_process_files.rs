@@ -99,7 +99,7 @@ fn two_c_programs_map_one_romfs_file_at_one_address() {
     b.finish();
     // Read-execute at a page offset: direct too, the same bytes as read().
     let out = run_expecting(
-        &mut c_command(&d, "mapfile").args(["/rom/t", "4096", "rx", "private", "1"]),
+        c_command(&d, "mapfile").args(["/rom/t", "4096", "rx", "private", "1"]),
         "mapfile /rom/t rx",
         &["size 20000"],
     );
@@ -136,7 +136,7 @@ fn a_copy_only_file_refuses_shared_and_private_is_a_snapshot() {
     assert_eq!(held_addr % 4096, 0, "a copy is page aligned");
 
     run_expecting(
-        &mut c_command(&d, "copyonly").args(["/data/f", "/data/new"]),
+        c_command(&d, "copyonly").args(["/data/f", "/data/new"]),
         "copyonly",
         &["copyonly: ok"],
     );
@@ -186,7 +186,7 @@ fn host_files_map_as_copies_through_the_daemon() {
     let d = Daemon::start();
     let file = dir.join("host-file");
     run_expecting(
-        &mut c_command(&d, "hostfds").arg(&file),
+        c_command(&d, "hostfds").arg(&file),
         "hostfds",
         &["hostfds: ok"],
     );

@@ -110,7 +110,7 @@ fn posix_shm_between_two_processes_survives_close_and_unlink() {
     let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs"]);
     create_and_join(&d, "posix_shm", "/pshm", "pshm", "go");
     run_expecting(
-        &mut c_command(&d, "posix_shm").arg("names"),
+        c_command(&d, "posix_shm").arg("names"),
         "posix_shm names",
         &["posix_shm: ok"],
     );

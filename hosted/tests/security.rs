@@ -86,7 +86,7 @@ fn an_unprivileged_driver_is_refused_and_root_files_stay_untouched() {
     // The root program reads its host file and creates one beside it: both
     // are the host's.
     run_expecting(
-        &mut c_command(&d, "host_files").arg(&point),
+        c_command(&d, "host_files").arg(&point),
         "host_files",
         &["host_files: ok"],
     );

@@ -624,7 +624,7 @@ pub fn create_and_join(d: &Daemon, name: &str, created: &str, joined: &str, go: 
     assert_eq!(join_addr, addr, "{name}: one object, one address");
     creator.say(go);
     let lines = creator.finish();
-    assert!(lines.iter().any(|l| *l == ok), "{lines:?}");
+    assert!(lines.contains(&ok), "{lines:?}");
 }
 
 /// A hexadecimal address as C's `%p` prints it.
