@@ -603,7 +603,8 @@ impl Drop for Interactive {
 /// One object shared by two runs of C program `name`: `name create
 /// created` maps it, prints `addr <p>` and `ready` and waits; `name join
 /// joined` maps it at the same address; then the creator, told `go`,
-/// checks what the joiner stored. Both must print `<name>: ok`.
+/// checks what the joiner stored (the C side: `c/create_join.h`). Both
+/// must print `<name>: ok`.
 pub fn create_and_join(d: &Daemon, name: &str, created: &str, joined: &str, go: &str) {
     let ok = format!("{name}: ok");
     let mut cmd = c_command(d, name);
