@@ -10,7 +10,7 @@
 #[path = "../tests/common/daemon.rs"]
 mod daemon;
 
-use daemon::{compile_app_driver, workspace, Daemon, Scratch};
+use daemon::{compile_app_driver, workspace, Daemon, Scratch, SqliteDaemon};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -102,17 +102,8 @@ fn main() {
         cmd.arg(a.path()).arg(b.path()).arg("20000");
         host.push(run(cmd).0);
         // A fresh daemon each run: the databases start empty.
-        let disk = Scratch::new("bench-copy");
-        let dir = disk.path().display().to_string();
-        let mount = format!("{dir}=hostdir:{dir}");
-        let d = Daemon::start_with(&[
-            "--arena-size",
-            "256M",
-            "--mount",
-            "/apps-mem=ramfs",
-            "--mount",
-            &mount,
-        ]);
+        let server = SqliteDaemon::start("256M");
+        let d = &server.daemon;
         // The allocator alone: the databases in host directories.
         let (a, b) = (Scratch::new("bench-mem"), Scratch::new("bench-disk"));
         let mut cmd = Command::new(&nommu_exe);
@@ -125,7 +116,7 @@ fn main() {
         alloc_last = Some(out);
         // The allocator and the server's files (ramfs, copy-only).
         let mut cmd = Command::new(&nommu_exe);
-        cmd.args(["/apps-mem", &dir, "20000"])
+        cmd.args(["/apps-mem", &server.disk_dir, "20000"])
             .env("NOMMU_SOCKET", &d.socket);
         let (t, out) = run(cmd);
         nommu.push(t);

@@ -322,6 +322,39 @@ pub fn compile_app_driver(driver: &str, include: &str, lib: &str, nommu: bool, e
     compile(cc, exe, driver);
 }
 
+/// A daemon for the SQLite driver's databases on the server: a ramfs at
+/// `/apps-mem`, and a copy-only filesystem serving a fresh host directory
+/// at that directory's own path (so the host build can use the same path).
+pub struct SqliteDaemon {
+    /// Dropped first: the daemon, then its directory.
+    pub daemon: Daemon,
+    /// The copy-only directory's path.
+    pub disk_dir: String,
+    _disk: Scratch,
+}
+
+impl SqliteDaemon {
+    /// Start one with an arena of `arena_size` (e.g. `"64M"`).
+    pub fn start(arena_size: &str) -> Self {
+        let disk = Scratch::new("sqlite-disk");
+        let disk_dir = disk.path().display().to_string();
+        let copy_mount = format!("{disk_dir}=hostdir:{disk_dir}");
+        let daemon = Daemon::start_with(&[
+            "--arena-size",
+            arena_size,
+            "--mount",
+            "/apps-mem=ramfs",
+            "--mount",
+            &copy_mount,
+        ]);
+        Self {
+            daemon,
+            disk_dir,
+            _disk: disk,
+        }
+    }
+}
+
 /// Compile `hosted/tests/c/<name>.c` against `libnommu.a`, once per test
 /// process; returns the executable.
 pub fn c_program(name: &str) -> PathBuf {
