@@ -452,6 +452,13 @@ impl Rng {
         Self(seed | 1)
     }
 
+    /// A generator starting from `state` as given (non-zero), for a test
+    /// or bench whose recorded runs came from that exact stream.
+    pub fn from_state(state: u64) -> Self {
+        assert_ne!(state, 0, "xorshift64* never leaves the zero state");
+        Self(state)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;

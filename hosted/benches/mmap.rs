@@ -268,16 +268,15 @@ fn main() {
 /// mmap of that file. Each cycle is mmap + read one byte per page +
 /// munmap; the file stays open.
 mod file_rows {
+    use super::daemon::Daemon;
     use super::{iterations, measure, row, RUNS};
-    use nommu::transport::{ConnectOptions, DaemonConnection};
+    use nommu::transport::DaemonConnection;
     use nommu::Client;
     use protocol::linux::{MAP_PRIVATE, PROT_READ};
     use protocol::PAGE_SIZE;
-    use std::io::{BufRead, BufReader};
     use std::os::fd::AsRawFd;
     use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::Duration;
+    use std::process::Command;
 
     const LEN: u64 = 64 << 10;
     /// Far from the other daemon rows' arena (this section's host-file row
@@ -295,18 +294,18 @@ mod file_rows {
         sum
     }
 
+    /// The daemon, then its files' directory: fields drop in this order.
     struct Setup {
-        child: Child,
-        socket: PathBuf,
-        dir: PathBuf,
+        daemon: Daemon,
+        dir: Scratch,
     }
 
-    impl Drop for Setup {
+    /// A directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
         fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_file(&self.socket);
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -334,33 +333,17 @@ mod file_rows {
             let _ = std::fs::remove_dir_all(&dir);
             return None;
         }
-        let socket = dir.join("memsrvd.sock");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--arena-base", ARENA_BASE, "--arena-size", "64M"])
-            .arg("--mount")
-            .arg(format!("/rom=romfs:{}", image.display()))
-            .arg("--mount")
-            .arg(format!("/data=hostdir:{}", data.display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .ok()?;
-        let stdout = child.stdout.take()?;
-        let setup = Setup { child, socket, dir };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.starts_with("memsrvd: ready") => Some(setup),
-            other => {
-                println!("  (file rows skipped: memsrvd not ready: {other:?})");
+        let dir = Scratch(dir);
+        let mounts = [
+            "--mount".to_string(),
+            format!("/rom=romfs:{}", image.display()),
+            "--mount".to_string(),
+            format!("/data=hostdir:{}", data.display()),
+        ];
+        match Daemon::start_at(dir.0.join("memsrvd.sock"), ARENA_BASE, &mounts) {
+            Ok(daemon) => Some(Setup { daemon, dir }),
+            Err(e) => {
+                println!("  (file rows skipped: memsrvd {e})");
                 None
             }
         }
@@ -421,15 +404,10 @@ mod file_rows {
         let Some(setup) = setup() else {
             return;
         };
-        let host_file = std::fs::File::open(setup.dir.join("data").join("f")).unwrap();
+        let host_file = std::fs::File::open(setup.dir.0.join("data").join("f")).unwrap();
         let host = measure(n, || host_cycle(host_file.as_raw_fd()));
         row("host mmap of the host file", host, host);
-        let options = ConnectOptions {
-            fast_path: true,
-            ticket: None,
-            follow_identity: true,
-        };
-        let Ok(client) = DaemonConnection::connect_with(&setup.socket, options) else {
+        let Some(client) = setup.daemon.connect(true) else {
             println!("  (file rows skipped: cannot connect)");
             return;
         };
@@ -440,7 +418,7 @@ mod file_rows {
         let figure = measure(n, || server_cycle(&client, data));
         row("memsrvd hostdir (copy)", figure, host);
         // The C ABI's own connection, found through NOMMU_SOCKET.
-        std::env::set_var("NOMMU_SOCKET", &setup.socket);
+        std::env::set_var("NOMMU_SOCKET", &setup.daemon.socket);
         let figure = measure(n, || host_fd_cycle(host_file.as_raw_fd()));
         row("memsrvd host fd (SCM_RIGHTS, copy)", figure, host);
     }
@@ -454,19 +432,17 @@ mod file_rows {
 /// this process and a re-executed copy of it attached to one SysV segment;
 /// host: this process and a forked child over a shared anonymous mapping).
 mod ipc_rows {
+    use super::daemon::Daemon;
     use super::{measure, row, RUNS};
-    use nommu::transport::{ConnectOptions, DaemonConnection};
+    use nommu::transport::DaemonConnection;
     use nommu::Client;
     use protocol::linux::{
         FUTEX_WAIT, FUTEX_WAKE, IPC_CREAT, IPC_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, PROT_READ,
         PROT_WRITE,
     };
     use protocol::Errno;
-    use std::io::{BufRead, BufReader};
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::Duration;
 
     const ARENA_BASE: &str = "0x320000000000";
     /// The environment variable that turns the bench into the pong side.
@@ -475,48 +451,13 @@ mod ipc_rows {
     const STOP: u32 = u32::MAX;
     const ROUNDS: u32 = 2_000;
 
-    struct Setup {
-        child: Child,
-        socket: PathBuf,
-    }
-
-    impl Drop for Setup {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_file(&self.socket);
-        }
-    }
-
-    fn setup() -> Option<Setup> {
+    fn setup() -> Option<Daemon> {
         let socket =
             std::env::temp_dir().join(format!("nommu-bench-ipc-{}.sock", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--arena-base", ARENA_BASE, "--arena-size", "64M"])
-            .args(["--mount", "/dev/shm=ramfs"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .ok()?;
-        let stdout = child.stdout.take()?;
-        let setup = Setup { child, socket };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.starts_with("memsrvd: ready") => Some(setup),
-            other => {
-                println!("  (ipc rows skipped: memsrvd not ready: {other:?})");
-                None
-            }
-        }
+        let mounts = ["--mount".to_string(), "/dev/shm=ramfs".to_string()];
+        Daemon::start_at(socket, ARENA_BASE, &mounts)
+            .map_err(|e| println!("  (ipc rows skipped: memsrvd {e})"))
+            .ok()
     }
 
     fn word(addr: u64) -> &'static AtomicU32 {
@@ -596,7 +537,7 @@ mod ipc_rows {
         true
     }
 
-    fn server_ping_pong(setup: &Setup, c: &Client<DaemonConnection>) -> Option<super::Figure> {
+    fn server_ping_pong(setup: &Daemon, c: &Client<DaemonConnection>) -> Option<super::Figure> {
         let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).ok()?;
         let addr = c.shmat(id, 0, 0).ok()?;
         let _ = c.shm_remove(id);
@@ -735,12 +676,7 @@ mod ipc_rows {
         let Some(setup) = setup() else {
             return;
         };
-        let options = ConnectOptions {
-            fast_path: true,
-            ticket: None,
-            follow_identity: true,
-        };
-        let Ok(c) = DaemonConnection::connect_with(&setup.socket, options) else {
+        let Some(c) = setup.connect(true) else {
             println!("  (ipc rows skipped: cannot connect)");
             return;
         };

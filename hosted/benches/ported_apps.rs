@@ -10,7 +10,7 @@
 #[path = "../tests/common/daemon.rs"]
 mod daemon;
 
-use daemon::{libnommu, workspace, Daemon, Scratch};
+use daemon::{compile_app_driver, workspace, Daemon, Scratch, SqliteDaemon};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -22,36 +22,7 @@ fn build(driver: &str, include: &str, lib: &str, nommu: bool) -> PathBuf {
     let dir = root.join("target").join("nommu-shim").join("apps-bench");
     std::fs::create_dir_all(&dir).expect("create the output directory");
     let exe = dir.join(format!("{driver}-{}", if nommu { "nommu" } else { "host" }));
-    let mut cc = Command::new("cc");
-    cc.args([
-        "-std=gnu11",
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-I",
-        include,
-    ]);
-    if nommu {
-        cc.arg("-DNOMMU_MALLOC")
-            .arg("-I")
-            .arg(root.join("libc-shim").join("include"));
-    }
-    cc.arg(root.join("hosted/tests/c").join(format!("{driver}.c")))
-        .arg(lib);
-    if nommu {
-        cc.arg(libnommu());
-    }
-    let out = cc
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {driver}.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compile_app_driver(driver, include, lib, nommu, &exe);
     exe
 }
 
@@ -131,17 +102,8 @@ fn main() {
         cmd.arg(a.path()).arg(b.path()).arg("20000");
         host.push(run(cmd).0);
         // A fresh daemon each run: the databases start empty.
-        let disk = Scratch::new("bench-copy");
-        let dir = disk.path().display().to_string();
-        let mount = format!("{dir}=hostdir:{dir}");
-        let d = Daemon::start_with(&[
-            "--arena-size",
-            "256M",
-            "--mount",
-            "/apps-mem=ramfs",
-            "--mount",
-            &mount,
-        ]);
+        let server = SqliteDaemon::start("256M");
+        let d = &server.daemon;
         // The allocator alone: the databases in host directories.
         let (a, b) = (Scratch::new("bench-mem"), Scratch::new("bench-disk"));
         let mut cmd = Command::new(&nommu_exe);
@@ -154,7 +116,7 @@ fn main() {
         alloc_last = Some(out);
         // The allocator and the server's files (ramfs, copy-only).
         let mut cmd = Command::new(&nommu_exe);
-        cmd.args(["/apps-mem", &dir, "20000"])
+        cmd.args(["/apps-mem", &server.disk_dir, "20000"])
             .env("NOMMU_SOCKET", &d.socket);
         let (t, out) = run(cmd);
         nommu.push(t);

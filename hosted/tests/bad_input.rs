@@ -8,6 +8,7 @@
 mod daemon;
 
 use daemon::{meminfo_field, proc_text, Daemon};
+use drivers::testing::Rng;
 use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use nommu::transport::channel_page::{ChannelPage, Spin};
 use protocol::{
@@ -240,31 +241,16 @@ fn each_kind_of_malformed_frame_gets_its_answer() {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+/// `len` bytes from `rng` (a fixed seed, so failures reproduce).
+fn random_bytes(rng: &mut Rng, len: usize) -> Vec<u8> {
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
 #[test]
 fn random_bytes_never_take_the_daemon_down() {
     let mut d = Daemon::start();
     let bystander = Bystander::start(&d);
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = Rng::from_state(0x5eed_1234_abcd_0001);
     let mut raw = Raw::connect(&d);
     let (mut replies, mut drops) = (0, 0);
     for round in 0..600u32 {
@@ -273,21 +259,21 @@ fn random_bytes_never_take_the_daemon_down() {
             // Pure noise (almost never a valid magic: dropped).
             0 => {
                 let len = rng.below(200) as usize + 1;
-                rng.bytes(len)
+                random_bytes(&mut rng, len)
             }
             // A valid header over a random body of random length.
             1 | 2 => {
                 let len = rng.below(80) as usize;
                 let mut f = header(MessageKind::Request as u16, VERSION, tag, len as u32);
-                f.extend(rng.bytes(len));
+                f.extend(random_bytes(&mut rng, len));
                 f
             }
             // A valid header whose length field lies.
             _ => {
                 let len = rng.below(64) as usize;
-                let claimed = rng.next() as u32;
+                let claimed = rng.next_u64() as u32;
                 let mut f = header(MessageKind::Request as u16, VERSION, tag, claimed);
-                f.extend(rng.bytes(len));
+                f.extend(random_bytes(&mut rng, len));
                 f
             }
         };
@@ -457,11 +443,11 @@ fn garbage_on_the_channel_page_gets_answers_there() {
         Some((1, Reply::Mapped { .. })) => {}
         other => panic!("expected a mapping, got {other:?}"),
     }
-    let mut rng = Rng(0xc4a7_7e1d_0000_0002);
+    let mut rng = Rng::from_state(0xc4a7_7e1d_0000_0002);
     for tag in 2..300u32 {
         let len = rng.below(60) as usize;
         let mut frame = header(MessageKind::Request as u16, VERSION, tag, len as u32);
-        frame.extend(rng.bytes(len));
+        frame.extend(random_bytes(&mut rng, len));
         match channel_call(&rc, &frame) {
             Some((got, _)) => assert_eq!(got, tag),
             None => panic!("dropped although the header was readable"),

@@ -10,33 +10,46 @@ fn run(exe: &str, args: &[&str]) -> std::process::Output {
     Command::new(exe).args(args).output().expect("run tool")
 }
 
+/// A tool's `--help` text (it must succeed).
+fn help(exe: &str) -> String {
+    let out = run(exe, &["--help"]);
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A tool's `--help` names every one of `words`.
+fn help_mentions(exe: &str, words: &[&str]) {
+    let text = help(exe);
+    for word in words {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+}
+
 #[test]
 fn memsrvd_help_documents_every_option() {
-    let out = run(env!("CARGO_BIN_EXE_memsrvd"), &["--help"]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    for option in [
-        "--socket",
-        "--arena-size",
-        "--arena-base",
-        "--nr-trim-pages",
-        "--allow-uninitialized",
-        "--max-clients",
-        "--driver-timeout",
-        "--mount <POINT=KIND[:ARG]>",
-        "romfs:IMAGE",
-        "ramfs",
-        "tmpfs",
-        "hostdir:DIR",
-        "fbdev:WxH",
-        "mtd:IMAGE",
-        "ramdisk:SIZE",
-        "nommu-driver",
-        "--help",
-        "NOMMU_SOCKET",
-    ] {
-        assert!(text.contains(option), "--help lacks {option}:\n{text}");
-    }
+    help_mentions(
+        env!("CARGO_BIN_EXE_memsrvd"),
+        &[
+            "--socket",
+            "--arena-size",
+            "--arena-base",
+            "--nr-trim-pages",
+            "--allow-uninitialized",
+            "--max-clients",
+            "--driver-timeout",
+            "--mount <POINT=KIND[:ARG]>",
+            "romfs:IMAGE",
+            "ramfs",
+            "tmpfs",
+            "hostdir:DIR",
+            "fbdev:WxH",
+            "mtd:IMAGE",
+            "ramdisk:SIZE",
+            "nommu-driver",
+            "--help",
+            "NOMMU_SOCKET",
+        ],
+    );
 }
 
 #[test]
@@ -107,17 +120,15 @@ fn memsrvd_refuses_a_mount_it_cannot_serve() {
 
 #[test]
 fn nommu_driver_help_and_bad_arguments() {
-    let out = run(env!("CARGO_BIN_EXE_nommu-driver"), &["--help"]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    for word in [
-        "--socket",
-        "--mount <POINT=KIND[:ARG]>",
-        "romfs:IMAGE",
-        "serving",
-    ] {
-        assert!(text.contains(word), "--help lacks {word}:\n{text}");
-    }
+    help_mentions(
+        env!("CARGO_BIN_EXE_nommu-driver"),
+        &[
+            "--socket",
+            "--mount <POINT=KIND[:ARG]>",
+            "romfs:IMAGE",
+            "serving",
+        ],
+    );
     for args in [
         &[][..],
         &["--bogus"],
@@ -164,11 +175,7 @@ fn memsrvd_with_mounts_serves_them_and_lists_them() {
         "/dev/zero=devzero",
     ]);
     let client = d.client();
-    let mounts: Vec<String> = client
-        .list_mounts()
-        .unwrap()
-        .map(|m| m.as_str().to_string())
-        .collect();
+    let mounts = daemon::mount_points(&client);
     for point in [
         "/dev/shm",
         "/dev/fb0",
@@ -227,12 +234,10 @@ fn memsrvd_with_mounts_serves_them_and_lists_them() {
 
 #[test]
 fn nommu_ctl_help_lists_commands() {
-    let out = run(env!("CARGO_BIN_EXE_nommu-ctl"), &["--help"]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    for word in ["maps", "meminfo", "ipcs", "sysvipc", "--socket"] {
-        assert!(text.contains(word), "--help lacks {word}:\n{text}");
-    }
+    help_mentions(
+        env!("CARGO_BIN_EXE_nommu-ctl"),
+        &["maps", "meminfo", "ipcs", "sysvipc", "--socket"],
+    );
 }
 
 /// The four tools, by name and path.
@@ -279,9 +284,7 @@ fn every_usage_error_exits_2() {
 
 /// The `KIND[:ARG]` entries of a tool's `--help`, by kind name.
 fn listed_kinds(exe: &str) -> Vec<(String, bool)> {
-    let out = run(exe, &["--help"]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = help(exe);
     let list = text
         .split_once("Mount kinds (--mount POINT=KIND[:ARG]):\n")
         .unwrap_or_else(|| panic!("no mount kinds in --help:\n{text}"))

@@ -16,7 +16,7 @@ use protocol::{
     decode_driver_request, encode_driver_reply, DriverOps, DriverRegistration, DriverReply,
     DriverRequest, Errno, Frame, ObjectInfo, ObjectKind, Request, MAX_FRAME,
 };
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -117,14 +117,28 @@ fn others_are_served(home: &ThreadsHome) {
     assert!(other.client().list_mounts().is_ok());
 }
 
-fn open_in_background(
-    p: &std::sync::Arc<Process>,
-    path: &'static str,
-) -> mpsc::Receiver<Result<i32, Errno>> {
-    let p = std::sync::Arc::clone(p);
+fn open_in_background(p: &Arc<Process>, path: &'static str) -> mpsc::Receiver<Result<i32, Errno>> {
+    let p = Arc::clone(p);
     in_background(move || p.client().open(path, O_RDONLY, 0))
 }
 
+/// A home with a fake driver at `/dev/fake`, and a process to call it
+/// from threads of the test's own.
+fn home_with_fake() -> (ThreadsHome, Fake, Arc<Process>) {
+    let home = home();
+    let fake = Fake::register(&home, "/dev/fake");
+    let p = Arc::new(home.spawn_process().unwrap());
+    (home, fake, p)
+}
+
+/// The end of every misbehaving driver's story: others are served, the
+/// invariants hold and no call is left waiting.
+fn others_are_served_and_all_settles(home: &ThreadsHome) {
+    others_are_served(home);
+    settled(home);
+}
+
+/// The invariants hold and no call is left waiting.
 fn settled(home: &ThreadsHome) {
     home.check_invariants().unwrap();
     let deadline = Instant::now() + PATIENCE;
@@ -140,9 +154,7 @@ fn settled(home: &ThreadsHome) {
 
 #[test]
 fn a_driver_that_dies_mid_call_fails_the_call_with_eio() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     let lookup = fake.next();
     assert!(matches!(lookup.message, DriverRequest::Lookup { .. }));
@@ -162,9 +174,7 @@ fn a_driver_that_dies_mid_call_fails_the_call_with_eio() {
 
 #[test]
 fn a_driver_that_never_answers_is_timed_out() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let started = Instant::now();
     let opened = open_in_background(&p, "/dev/fake");
     let lookup = fake.next();
@@ -185,9 +195,7 @@ fn a_driver_that_never_answers_is_timed_out() {
 
 #[test]
 fn garbage_from_a_driver_closes_it_and_fails_its_calls() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     fake.next();
     fake.connection().send(b"not a frame at all").unwrap();
@@ -197,15 +205,12 @@ fn garbage_from_a_driver_closes_it_and_fails_its_calls() {
         Err(Errno::ENOTCONN),
         "memsrv keeps talking to a driver that sent garbage"
     );
-    others_are_served(&home);
-    settled(&home);
+    others_are_served_and_all_settles(&home);
 }
 
 #[test]
 fn a_reply_with_a_bad_body_fails_that_call() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     let lookup = fake.next();
     let mut out = [0u8; MAX_FRAME];
@@ -214,15 +219,12 @@ fn a_reply_with_a_bad_body_fails_that_call() {
     out[16] = 0xee;
     fake.connection().send(&out[..len]).unwrap();
     assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(Errno::EIO));
-    others_are_served(&home);
-    settled(&home);
+    others_are_served_and_all_settles(&home);
 }
 
 #[test]
 fn the_wrong_reply_variant_fails_the_call() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     for wrong in [
         DriverReply::Count(3),
         DriverReply::Address(0x1000),
@@ -244,33 +246,27 @@ fn the_wrong_reply_variant_fails_the_call() {
         fake.answer(lookup.tag, &DriverReply::Error(answer));
         assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(expected));
     }
-    others_are_served(&home);
-    settled(&home);
+    others_are_served_and_all_settles(&home);
 }
 
 #[test]
 fn an_answer_to_nothing_fails_what_the_driver_was_asked() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     let lookup = fake.next();
     fake.answer(lookup.tag ^ 0x5a5a_0000, &DriverReply::Opened(device(1)));
     assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(Errno::EIO));
-    others_are_served(&home);
-    settled(&home);
+    others_are_served_and_all_settles(&home);
 }
 
 #[test]
 fn a_device_answering_mmap_with_an_address_outside_its_storage_is_refused() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     let lookup = fake.next();
     fake.answer(lookup.tag, &DriverReply::Opened(device(1)));
     let fd = opened.recv_timeout(PATIENCE).unwrap().unwrap();
-    let q = std::sync::Arc::clone(&p);
+    let q = Arc::clone(&p);
     let mapped = in_background(move || q.client().mmap(0, P, PROT_READ, MAP_SHARED, fd, 0));
     let gua = fake.next();
     assert!(matches!(gua.message, DriverRequest::GetUnmappedArea { .. }));
@@ -279,17 +275,14 @@ fn a_device_answering_mmap_with_an_address_outside_its_storage_is_refused() {
     fake.answer(gua.tag, &DriverReply::Address(stolen));
     let result = mapped.recv_timeout(PATIENCE).unwrap();
     assert!(result.is_err(), "mapped another's page: {result:?}");
-    others_are_served(&home);
-    settled(&home);
+    others_are_served_and_all_settles(&home);
 }
 
 #[test]
 fn a_driver_asking_for_storage_while_a_request_is_queued() {
     // The fake asks for storage (its own call) while memsrv has sent it a
     // lookup: the lookup is kept and handed out afterwards.
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     // Wait until the lookup is on its way, without taking it.
     let deadline = Instant::now() + PATIENCE;
@@ -354,9 +347,7 @@ fn a_real_driver_killed_under_a_shared_mapping() {
 
 #[test]
 fn many_clients_while_one_driver_stalls() {
-    let home = home();
-    let fake = Fake::register(&home, "/dev/fake");
-    let p = std::sync::Arc::new(home.spawn_process().unwrap());
+    let (home, fake, p) = home_with_fake();
     let opened = open_in_background(&p, "/dev/fake");
     fake.next();
     thread::scope(|scope| {

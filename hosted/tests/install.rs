@@ -8,7 +8,7 @@
 mod daemon;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// A C program: its mmap is the server's (an arena address, no
@@ -51,29 +51,7 @@ fn an_installed_tree_builds_and_serves_a_c_program_with_pkg_config_alone() {
     let root = daemon::workspace();
     let scratch = daemon::Scratch::new("install");
     let prefix = scratch.join("prefix");
-    // Its own target directory, and none of the outer cargo's settings, so
-    // the nested build neither waits on this one's lock nor inherits it.
-    let mut install = Command::new(root.join("scripts").join("install.sh"));
-    install.arg(&prefix).env(
-        "CARGO_TARGET_DIR",
-        root.join("target").join("nommu-install"),
-    );
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if (key.starts_with("CARGO_") && key != "CARGO_HOME")
-            || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str())
-        {
-            install.env_remove(&key);
-        }
-    }
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        // The cargo running this test, first on PATH for the script.
-        let dir = Path::new(&cargo).parent().unwrap().to_path_buf();
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![dir];
-        dirs.extend(std::env::split_paths(&path));
-        install.env("PATH", std::env::join_paths(dirs).unwrap());
-    }
+    let mut install = daemon::install_sh(&prefix);
     daemon::check(install.output().expect("run install.sh"), "install.sh");
     for file in [
         "bin/memsrvd",

@@ -9,7 +9,7 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, check, Daemon};
+use daemon::{c_command, c_program_alone, check, Daemon};
 use protocol::linux::SHM_LOCKED;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -53,13 +53,7 @@ fn shm_lock_and_unlock() {
 
 #[test]
 fn futex_outside_the_mappings_is_efault() {
-    let d = Daemon::start();
-    let out = check(
-        c_command(&d, "futex_efault").output().unwrap(),
-        "futex_efault",
-    );
-    assert!(out.contains("futex_efault: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "futex_efault", &[], &["futex_efault: ok"]);
 }
 
 fn socket_mode(d: &Daemon) -> (u32, u32) {

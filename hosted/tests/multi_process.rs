@@ -6,7 +6,9 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, check, meminfo_field, proc_text, ChildGuard, Daemon};
+use daemon::{
+    c_command, c_program_alone, check, meminfo_field, proc_text, run_expecting, ChildGuard, Daemon,
+};
 use protocol::ProcView;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -39,12 +41,12 @@ fn start_holder(d: &Daemon, mappings: u32, pages: u32, byte: u8) -> (ChildGuard,
 
 #[test]
 fn c_program_maps_writes_reads_back_and_unmaps() {
-    let d = Daemon::start();
-    let out = check(c_command(&d, "basic").arg("16").output().unwrap(), "basic");
-    assert!(out.contains("basic: ok"), "{out}");
-    assert!(out.contains("--- self/maps"), "{out}");
-    assert!(out.contains("MemTotal:"), "{out}");
-    d.assert_all_free();
+    c_program_alone(
+        &[],
+        "basic",
+        &["16"],
+        &["basic: ok", "--- self/maps", "MemTotal:"],
+    );
 }
 
 #[test]
@@ -69,30 +71,19 @@ fn several_c_programs_at_once() {
 
 #[test]
 fn multi_threaded_c_client() {
-    let d = Daemon::start();
-    let out = check(
-        c_command(&d, "threads")
-            .args(["8", "200"])
-            .output()
-            .unwrap(),
-        "threads",
-    );
-    assert!(out.contains("threads: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "threads", &["8", "200"], &["threads: ok"]);
 }
 
 #[test]
 fn multi_threaded_c_client_over_the_socket_path() {
     let d = Daemon::start();
-    let out = check(
+    run_expecting(
         c_command(&d, "threads")
             .env("NOMMU_TRANSPORT", "socket")
-            .args(["4", "100"])
-            .output()
-            .unwrap(),
+            .args(["4", "100"]),
         "threads (socket)",
+        &["threads: ok"],
     );
-    assert!(out.contains("threads: ok"), "{out}");
     d.assert_all_free();
 }
 
@@ -126,8 +117,7 @@ fn killed_client_releases_everything_and_others_are_still_served() {
     let client = d.client();
     let addr = client.mmap(0, 4096, 3, 0x22, -1, 0).unwrap();
     client.munmap(addr, 4096).unwrap();
-    let out = check(c_command(&d, "basic").arg("4").output().unwrap(), "basic");
-    assert!(out.contains("basic: ok"));
+    run_expecting(c_command(&d, "basic").arg("4"), "basic", &["basic: ok"]);
     drop(client);
     d.assert_all_free();
 }

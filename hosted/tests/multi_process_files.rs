@@ -7,8 +7,8 @@
 mod daemon;
 
 use daemon::{
-    c_command, check, meminfo_field, parse_addr, pattern, proc_text, romfs_image, Daemon,
-    Interactive, Scratch,
+    c_command, check, create_and_join, meminfo_field, parse_addr, pattern, proc_text, romfs_image,
+    run_expecting, Daemon, Interactive, Scratch,
 };
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use protocol::{Errno, ProcView};
@@ -98,14 +98,11 @@ fn two_c_programs_map_one_romfs_file_at_one_address() {
     a.finish();
     b.finish();
     // Read-execute at a page offset: direct too, the same bytes as read().
-    let out = check(
-        c_command(&d, "mapfile")
-            .args(["/rom/t", "4096", "rx", "private", "1"])
-            .output()
-            .unwrap(),
+    let out = run_expecting(
+        c_command(&d, "mapfile").args(["/rom/t", "4096", "rx", "private", "1"]),
         "mapfile /rom/t rx",
+        &["size 20000"],
     );
-    assert!(out.contains("size 20000"), "{out}");
     assert!(
         out.contains(&format!("sum {}", fnv(&t[4096..8192]))),
         "{out}"
@@ -138,14 +135,11 @@ fn a_copy_only_file_refuses_shared_and_private_is_a_snapshot() {
     assert_eq!(held_sum, fnv(&g), "the copy is the file, zero past its end");
     assert_eq!(held_addr % 4096, 0, "a copy is page aligned");
 
-    let out = check(
-        c_command(&d, "copyonly")
-            .args(["/data/f", "/data/new"])
-            .output()
-            .unwrap(),
+    run_expecting(
+        c_command(&d, "copyonly").args(["/data/f", "/data/new"]),
         "copyonly",
+        &["copyonly: ok"],
     );
-    assert!(out.contains("copyonly: ok"), "{out}");
     // The server's writes went to the host files.
     assert_eq!(std::fs::read(dir.join("f")).unwrap(), vec![b'Z'; 10000]);
     assert_eq!(std::fs::read(dir.join("new")).unwrap(), b"new file\n");
@@ -191,11 +185,11 @@ fn host_files_map_as_copies_through_the_daemon() {
     let dir = Scratch::new("hostfiles");
     let d = Daemon::start();
     let file = dir.join("host-file");
-    let out = check(
-        c_command(&d, "hostfds").arg(&file).output().unwrap(),
+    run_expecting(
+        c_command(&d, "hostfds").arg(&file),
         "hostfds",
+        &["hostfds: ok"],
     );
-    assert!(out.contains("hostfds: ok"), "{out}");
     // The host file is what the program wrote, through the host.
     let on_disk = std::fs::read(&file).unwrap();
     assert_eq!(on_disk.len(), 6000);
@@ -232,25 +226,8 @@ fn posix_shm_on_a_memory_filesystem_is_shared_between_processes() {
     let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs", "--mount", "/tmp=tmpfs"]);
     for dir in ["/dev/shm", "/tmp"] {
         let path = format!("{dir}/segment");
-        let mut cmd = c_command(&d, "shm");
-        cmd.args(["create", &path]);
-        let mut creator = Interactive::spawn(cmd);
-        let addr = parse_addr(&creator.expect("addr "));
-        creator.expect("ready");
-        let out = check(
-            c_command(&d, "shm").args(["join", &path]).output().unwrap(),
-            "shm join",
-        );
-        assert!(out.contains("shm: ok"), "{out}");
-        let joined = out
-            .lines()
-            .find_map(|l| l.strip_prefix("addr "))
-            .map(parse_addr)
-            .unwrap();
-        assert_eq!(joined, addr, "both processes map the file's pages in place");
-        creator.say("check");
-        let lines = creator.finish();
-        assert!(lines.iter().any(|l| l == "shm: ok"), "{lines:?}");
+        // Both processes map the file's pages in place.
+        create_and_join(&d, "shm", &path, &path, "check");
         // The global /proc/maps names no region of it any more, and this
         // process still finds the file with its bytes.
         let client = d.client();

@@ -8,7 +8,10 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, check, parse_addr, ChildGuard, Daemon, Interactive};
+use daemon::{
+    c_command, c_program_alone, check, create_and_join, parse_addr, run_expecting, ChildGuard,
+    Daemon, Interactive,
+};
 use protocol::linux::FUTEX_WAKE;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -105,97 +108,46 @@ fn killed_process_leaves_no_attachment_waiter_or_page_behind() {
 #[test]
 fn posix_shm_between_two_processes_survives_close_and_unlink() {
     let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs"]);
-    let mut cmd = c_command(&d, "posix_shm");
-    cmd.args(["create", "/pshm"]);
-    let mut creator = Interactive::spawn(cmd);
-    let addr = parse_addr(&creator.expect("addr"));
-    creator.expect("ready");
-    let out = check(
-        c_command(&d, "posix_shm")
-            .args(["join", "pshm"])
-            .output()
-            .unwrap(),
-        "posix_shm join",
-    );
-    assert!(out.contains("posix_shm: ok"), "{out}");
-    let join_addr = out
-        .lines()
-        .find_map(|l| l.strip_prefix("addr "))
-        .map(parse_addr)
-        .unwrap();
-    assert_eq!(join_addr, addr, "one object, one address");
-    creator.say("go");
-    let lines = creator.finish();
-    assert!(lines.iter().any(|l| l == "posix_shm: ok"), "{lines:?}");
-    let out = check(
-        c_command(&d, "posix_shm").arg("names").output().unwrap(),
+    create_and_join(&d, "posix_shm", "/pshm", "pshm", "go");
+    run_expecting(
+        c_command(&d, "posix_shm").arg("names"),
         "posix_shm names",
+        &["posix_shm: ok"],
     );
-    assert!(out.contains("posix_shm: ok"), "{out}");
     d.assert_all_free();
 }
 
 #[test]
 fn mremap_moves_by_default() {
-    let d = Daemon::start();
-    let out = check(
-        c_command(&d, "mremap").arg("move").output().unwrap(),
-        "mremap move",
-    );
-    assert!(out.contains("moved: 1"), "{out}");
-    assert!(out.contains("mremap: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "mremap", &["move"], &["moved: 1", "mremap: ok"]);
 }
 
 #[test]
 fn mremap_strict_refuses_to_move() {
-    let d = Daemon::start_with(&["--strict-mremap"]);
-    let out = check(
-        c_command(&d, "mremap").arg("strict").output().unwrap(),
-        "mremap strict",
+    c_program_alone(
+        &["--strict-mremap"],
+        "mremap",
+        &["strict"],
+        &["moved: 0", "mremap: ok"],
     );
-    assert!(out.contains("moved: 0"), "{out}");
-    assert!(out.contains("mremap: ok"), "{out}");
-    d.assert_all_free();
 }
 
 #[test]
 fn futex_timeouts_and_a_waiting_thread_blocks_no_other() {
-    let d = Daemon::start();
-    let out = check(
-        c_command(&d, "futex_threads").output().unwrap(),
-        "futex_threads",
-    );
-    assert!(out.contains("futex_threads: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "futex_threads", &[], &["futex_threads: ok"]);
 }
 
 #[test]
 fn shmctl_from_c_fills_a_real_shmid_ds() {
-    let d = Daemon::start();
-    let out = check(
-        c_command(&d, "shmctl").arg("4242").output().unwrap(),
-        "shmctl",
-    );
-    assert!(out.contains("shmctl: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "shmctl", &["4242"], &["shmctl: ok"]);
 }
 
 #[test]
 fn small_memory_calls_are_enosys_on_server_memory_and_the_hosts_elsewhere() {
-    let d = Daemon::start();
-    let out = check(c_command(&d, "memcalls").output().unwrap(), "memcalls");
-    assert!(out.contains("memcalls: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "memcalls", &[], &["memcalls: ok"]);
 }
 
 #[test]
 fn futex_requeue_takes_val2_from_the_timeout_argument() {
-    let d = Daemon::start();
-    let out = check(
-        c_command(&d, "futex_requeue").output().unwrap(),
-        "futex_requeue",
-    );
-    assert!(out.contains("futex_requeue: ok"), "{out}");
-    d.assert_all_free();
+    c_program_alone(&[], "futex_requeue", &[], &["futex_requeue: ok"]);
 }

@@ -6,7 +6,7 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::workspace;
+use daemon::Scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -33,41 +33,12 @@ fn libnommu_malloc_so() -> &'static Path {
     })
 }
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("nommu-run-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch directory");
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Compile `hosted/tests/c/<name>.c` with plain `cc` (no libnommu).
 fn plain_program(scratch: &Scratch, name: &str) -> PathBuf {
-    let exe = scratch.0.join(name);
-    let source = workspace().join(format!("hosted/tests/c/{name}.c"));
-    let out = Command::new("cc")
-        .args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg(source)
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {name}.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let exe = scratch.join(name);
+    let mut cc = daemon::cc();
+    cc.arg(daemon::c_source(name));
+    daemon::compile(cc, &exe, name);
     exe
 }
 
@@ -90,6 +61,33 @@ fn run(mut cmd: Command) -> (String, String) {
         out.status
     );
     (stdout, stderr)
+}
+
+/// The address a `<what><hex>` line of `stdout` gives.
+fn address(stdout: &str, what: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(what))
+        .unwrap_or_else(|| panic!("no {what}in {stdout}"));
+    u64::from_str_radix(line, 16).unwrap()
+}
+
+/// `nommu_run` (an installed one: no `NOMMU_LIBRARY`, the library found
+/// beside it) runs python printing `word`, and python's arenas reach the
+/// server.
+fn python_prints_under(nommu_run: &Path, word: &str) {
+    let mut cmd = Command::new(nommu_run);
+    cmd.env_remove("NOMMU_LIBRARY").args([
+        "--arena-size",
+        "16M",
+        "--",
+        PYTHON,
+        "-c",
+        &format!("print('{word}')"),
+    ]);
+    let (stdout, stderr) = run(cmd);
+    assert_eq!(stdout, format!("{word}\n"), "{stderr}");
+    assert!(summary_counts(&stderr, "mmap").0 > 0, "{stderr}");
 }
 
 /// The served and refused counts of `call` in the summary line.
@@ -228,18 +226,7 @@ fn the_library_is_found_in_lib_beside_an_installed_nommu_run() {
     ] {
         std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
     }
-    let mut cmd = Command::new(bin.join("nommu-run"));
-    cmd.env_remove("NOMMU_LIBRARY").args([
-        "--arena-size",
-        "16M",
-        "--",
-        PYTHON,
-        "-c",
-        "print('found')",
-    ]);
-    let (stdout, stderr) = run(cmd);
-    assert_eq!(stdout, "found\n", "{stderr}");
-    assert!(summary_counts(&stderr, "mmap").0 > 0, "{stderr}");
+    python_prints_under(&bin.join("nommu-run"), "found");
 }
 
 #[test]
@@ -269,13 +256,6 @@ fn with_malloc_the_c_library_allocator_takes_its_blocks_from_the_arena() {
     let scratch = Scratch::new("malloc");
     let exe = plain_program(&scratch, "heap");
     let arena = 0x2000_0000_0000u64..0x2000_0000_0000 + (16 << 20);
-    let address = |stdout: &str, what: &str| {
-        let line = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(what))
-            .unwrap_or_else(|| panic!("no {what}in {stdout}"));
-        u64::from_str_radix(line, 16).unwrap()
-    };
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-run"));
     cmd.arg("--malloc")
@@ -318,56 +298,16 @@ fn with_malloc_python_still_prints_what_it_prints_alone() {
 
 #[test]
 fn scripts_install_sh_installs_nommu_run_with_the_libraries_it_preloads() {
-    let root = workspace();
     let scratch = Scratch::new("install");
-    let prefix = scratch.0.join("prefix");
-    // The target directory the install test uses too (one release build
-    // for both); none of the outer cargo's settings, so the nested build
-    // neither waits on this one's lock nor inherits it.
-    let mut install = Command::new(root.join("scripts").join("install.sh"));
-    install.arg(&prefix).env(
-        "CARGO_TARGET_DIR",
-        root.join("target").join("nommu-install"),
-    );
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if (key.starts_with("CARGO_") && key != "CARGO_HOME")
-            || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str())
-        {
-            install.env_remove(&key);
-        }
-    }
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        // The cargo running this test, first on PATH for the script.
-        let mut dirs = vec![Path::new(&cargo).parent().unwrap().to_path_buf()];
-        dirs.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
-        install.env("PATH", std::env::join_paths(dirs).unwrap());
-    }
-    let out = install.output().expect("run install.sh");
-    assert!(
-        out.status.success(),
-        "install.sh failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let prefix = scratch.join("prefix");
+    let mut install = daemon::install_sh(&prefix);
+    daemon::check(install.output().expect("run install.sh"), "install.sh");
     for file in ["bin/nommu-run", "lib/libnommu.so", "lib/libnommu-malloc.so"] {
         assert!(prefix.join(file).is_file(), "{file} not installed");
     }
 
     let nommu_run = prefix.join("bin/nommu-run");
-    let mut cmd = Command::new(&nommu_run);
-    cmd.env_remove("NOMMU_LIBRARY").args([
-        "--arena-size",
-        "16M",
-        "--",
-        PYTHON,
-        "-c",
-        "print('installed')",
-    ]);
-    let (stdout, stderr) = run(cmd);
-    assert_eq!(stdout, "installed\n", "{stderr}");
-    assert!(summary_counts(&stderr, "mmap").0 > 0, "{stderr}");
+    python_prints_under(&nommu_run, "installed");
 
     let exe = plain_program(&scratch, "heap");
     let mut cmd = Command::new(&nommu_run);
@@ -376,11 +316,7 @@ fn scripts_install_sh_installs_nommu_run_with_the_libraries_it_preloads() {
         .arg(&exe);
     let (stdout, stderr) = run(cmd);
     assert!(stdout.ends_with("heap ok\n"), "{stdout}\n{stderr}");
-    let small = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("small "))
-        .expect("small line");
-    let small = u64::from_str_radix(small, 16).unwrap();
+    let small = address(&stdout, "small ");
     assert!(
         (0x2000_0000_0000..0x2000_0100_0000).contains(&small),
         "malloc did not reach the arena: {small:#x}"

@@ -7,7 +7,7 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{check, libnommu, workspace, Daemon, Scratch};
+use daemon::{check, compile_app_driver, workspace, Daemon, Scratch, SqliteDaemon};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
@@ -35,8 +35,9 @@ const SQLITE: App = App {
     lib: env!("NOMMU_SQLITE_LIB"),
 };
 
-/// Compile an app's driver: with `nommu`, against `libnommu.a` and the
-/// nommu allocator (`-DNOMMU_MALLOC`); else with the host's libc only.
+/// An app's driver, compiled once per test process: with `nommu`, against
+/// `libnommu.a` and the nommu allocator (`-DNOMMU_MALLOC`); else with the
+/// host's libc only.
 fn build(app: &App, nommu: bool) -> PathBuf {
     static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
     let _one_at_a_time = LOCK
@@ -54,37 +55,9 @@ fn build(app: &App, nommu: bool) -> PathBuf {
         app.driver,
         if nommu { "nommu" } else { "host" }
     ));
-    if exe.exists() {
-        return exe;
+    if !exe.exists() {
+        compile_app_driver(app.driver, app.include, app.lib, nommu, &exe);
     }
-    let mut cc = Command::new("cc");
-    cc.args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg("-I")
-        .arg(app.include);
-    if nommu {
-        cc.arg("-DNOMMU_MALLOC")
-            .arg("-I")
-            .arg(root.join("libc-shim").join("include"));
-    }
-    cc.arg(
-        root.join("hosted/tests/c")
-            .join(format!("{}.c", app.driver)),
-    )
-    .arg(app.lib);
-    if nommu {
-        cc.arg(libnommu());
-    }
-    let out = cc
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {}.c failed:\n{}",
-        app.driver,
-        String::from_utf8_lossy(&out.stderr)
-    );
     exe
 }
 
@@ -179,21 +152,11 @@ fn note<'a>(stdout: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn sqlite_on_ramfs_and_copy_only_files_matches_the_host_build() {
-    // The copy-only filesystem serves a host directory at that same path
-    // (the host build's directories are plain host ones).
-    let disk = Scratch::new("sqlite-disk");
-    let disk_dir = disk.path().display().to_string();
-    let copy_mount = format!("{disk_dir}=hostdir:{disk_dir}");
-    let d = Daemon::start_with(&[
-        "--arena-size",
-        "64M",
-        "--mount",
-        "/apps-mem=ramfs",
-        "--mount",
-        &copy_mount,
-    ]);
+    // The host build's directories are plain host ones.
+    let server = SqliteDaemon::start("64M");
+    let d = &server.daemon;
     let nommu = Command::new(build(&SQLITE, true))
-        .args(["/apps-mem", &disk_dir, ROWS])
+        .args(["/apps-mem", &server.disk_dir, ROWS])
         .env("NOMMU_SOCKET", &d.socket)
         .output()
         .expect("run sqlite_driver (nommu)");
@@ -290,7 +253,7 @@ fn sqlite_on_ramfs_and_copy_only_files_matches_the_host_build() {
         counts[0] > 0,
         "the allocator asked the server for nothing: {counts:?}"
     );
-    remove_ramfs_files(&d, "/apps-mem");
+    remove_ramfs_files(d, "/apps-mem");
     d.assert_all_free();
-    assert!(Path::new(&disk_dir).join("disk.db").exists());
+    assert!(Path::new(&server.disk_dir).join("disk.db").exists());
 }

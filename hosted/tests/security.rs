@@ -6,7 +6,9 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, check, Daemon, DriverProcess, Scratch};
+use daemon::{
+    c_command, c_program_alone, mount_points, run_expecting, Daemon, DriverProcess, Scratch,
+};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -59,11 +61,7 @@ fn refused_driver(d: &Daemon, spec: &str, as_user: Option<u32>) -> String {
 }
 
 fn mounts(d: &Daemon) -> Vec<String> {
-    d.client()
-        .list_mounts()
-        .unwrap()
-        .map(|m| m.as_str().to_string())
-        .collect()
+    mount_points(&d.client())
 }
 
 /// A scratch directory with a host file `host` a root program owns.
@@ -87,11 +85,11 @@ fn an_unprivileged_driver_is_refused_and_root_files_stay_untouched() {
     assert!(!mounts(&d).contains(&point), "{:?}", mounts(&d));
     // The root program reads its host file and creates one beside it: both
     // are the host's.
-    let out = check(
-        c_command(&d, "host_files").arg(&point).output().unwrap(),
+    run_expecting(
+        c_command(&d, "host_files").arg(&point),
         "host_files",
+        &["host_files: ok"],
     );
-    assert!(out.contains("host_files: ok"), "{out}");
     assert_eq!(
         std::fs::read_to_string(dir.join("host")).unwrap(),
         "host file\n"
@@ -141,14 +139,10 @@ fn a_served_point_and_points_above_or_inside_it_are_busy() {
 #[test]
 fn identity_is_the_callers_at_each_call_and_new_files_take_the_umask() {
     assert!(root(), "these tests switch users: run them as root");
-    let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs"]);
-    let out = check(
-        c_command(&d, "identity")
-            .arg(NOBODY.to_string())
-            .output()
-            .unwrap(),
+    c_program_alone(
+        &["--mount", "/dev/shm=ramfs"],
         "identity",
+        &[&NOBODY.to_string()],
+        &["identity: ok"],
     );
-    assert!(out.contains("identity: ok"), "{out}");
-    d.assert_all_free();
 }

@@ -7,6 +7,7 @@
 //! monitor thread runs memsrv's invariant check throughout. At the end
 //! every page must be free again.
 
+use drivers::testing::Rng;
 use hosted::threads::{Process, ThreadsHome};
 use memsrv::Config;
 use protocol::linux::{
@@ -23,22 +24,6 @@ const THREADS: u64 = 8;
 const CALLS_PER_THREAD: u64 = 12_500;
 /// Live mappings a thread keeps at most.
 const MAX_LIVE: usize = 24;
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One live mapping of the model: `[start, end)`, pages patterned with `seed`.
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +101,7 @@ fn map(rng: &mut Rng, process: &Process) -> Mapping {
     let m = Mapping {
         start,
         end: start + pages * P,
-        seed: rng.next() as u8,
+        seed: rng.next_u64() as u8,
         shared: flags & MAP_SHARED != 0,
     };
     verify_zero(process, m);
@@ -139,7 +124,7 @@ impl<'h> Worker<'h> {
             home,
             process: home.spawn_process().expect("spawn"),
             live: Vec::new(),
-            rng: Rng(seed | 1),
+            rng: Rng::new(seed),
             calls: 1,
         }
     }
@@ -242,7 +227,7 @@ impl<'h> Worker<'h> {
                 shared: true,
             },
         );
-        let byte = (self.rng.next() as u8) | 1;
+        let byte = (self.rng.next_u64() as u8) | 1;
         self.process.fill(x, len, byte).unwrap();
         client.shm_remove(id).expect("IPC_RMID while attached");
         client.shmdt(x).expect("first shmdt");
@@ -464,7 +449,7 @@ fn file_mappings_through_drivers_under_load() {
             .map(|t| {
                 let (home, data) = (&home, &data);
                 scope.spawn(move || {
-                    let mut rng = Rng(0x5bd1_e995 * (t + 1));
+                    let mut rng = Rng::from_state(0x5bd1_e995 * (t + 1));
                     let p = home.spawn_process().unwrap();
                     let c = p.client();
                     let path = format!("/tmp/load{t}");

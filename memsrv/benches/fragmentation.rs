@@ -18,6 +18,8 @@
 
 use std::hint::black_box;
 
+use drivers::testing::Rng;
+
 use memsrv::{Answer, ClientId, Config, Credentials, MemoryServer, PhysicalMemory, Placement};
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use protocol::{OffsetUnit, ProcView, Reply, Request, PAGE_SIZE};
@@ -60,28 +62,13 @@ impl PhysicalMemory for NoMemory {
     }
 }
 
-/// xorshift64*: a fixed seed gives the same churn for every placement.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Mostly 1–2 pages (85 %), else 3–64 pages.
-    fn mapping_pages(&mut self) -> u64 {
-        if self.below(100) < 85 {
-            1 + self.below(2)
-        } else {
-            3 + self.below(62)
-        }
+/// A mapping's size in pages: mostly 1–2 (85 %), else 3–64. A fixed seed
+/// gives the same churn for every placement.
+fn mapping_pages(rng: &mut Rng) -> u64 {
+    if rng.below(100) < 85 {
+        1 + rng.below(2)
+    } else {
+        3 + rng.below(62)
     }
 }
 
@@ -188,13 +175,13 @@ struct Outcome {
 
 fn churn(placement: Placement, fill_percent: u64) -> Outcome {
     let mut server = Server::new(placement);
-    let mut rng = Rng(SEED ^ fill_percent);
+    let mut rng = Rng::from_state(SEED ^ fill_percent);
     let target = ARENA / PAGE_SIZE * fill_percent / 100;
     let mut held: Vec<(u64, u64)> = Vec::new();
     let mut held_pages = 0;
     let mut failed_fill = 0;
     while held_pages < target {
-        let pages = rng.mapping_pages();
+        let pages = mapping_pages(&mut rng);
         match server.mmap(pages * PAGE_SIZE) {
             Some(addr) => {
                 held.push((addr, pages * PAGE_SIZE));
@@ -212,7 +199,7 @@ fn churn(placement: Placement, fill_percent: u64) -> Outcome {
             server.munmap(addr, len);
             calls += 1;
         }
-        let len = rng.mapping_pages() * PAGE_SIZE;
+        let len = mapping_pages(&mut rng) * PAGE_SIZE;
         calls += 1;
         match server.mmap(len) {
             Some(addr) => held.push((addr, len)),

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{board_sh, board_tools_present, run_with_deadline, workspace, Run};
+use common::{board_sh, board_tools_present, build_board, run_with_deadline, workspace, Run};
 use std::time::Duration;
 
 /// Everything on the board (boot, ~120 vectors, the device checks, the C
@@ -20,16 +20,9 @@ const DEADLINE: Duration = Duration::from_secs(300);
 /// Build the test image (feature `suite`) with the outer cargo's
 /// environment cleared (the script uses Debian's toolchain).
 fn build_test_image() {
-    let out = board_sh(&["build"])
-        .env("BOARD_FEATURES", "suite")
-        .output()
-        .expect("run scripts/board.sh build");
-    assert!(
-        out.status.success(),
-        "building the board image failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut build = board_sh(&["build"]);
+    build.env("BOARD_FEATURES", "suite");
+    build_board(build, "image");
 }
 
 /// Boot the image last built through `scripts/board.sh boot`, which

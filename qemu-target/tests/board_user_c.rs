@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{board_sh, board_tools_present, run_with_deadline, Run};
+use common::{board_sh, board_tools_present, build_board, run_with_deadline, Run};
 use std::time::Duration;
 
 /// The boot itself takes seconds; a hang ends here (the image is built
@@ -19,14 +19,9 @@ const DEADLINE: Duration = Duration::from_secs(300);
 /// Build the image with `program` (`build --c`), then `run --c` it under
 /// the deadline (the build is then up to date).
 fn run_program(program: &str) -> Run {
-    let out = board_sh(&["build", "--c", program])
-        .output()
-        .expect("run scripts/board.sh build --c");
-    assert!(
-        out.status.success(),
-        "building the board with {program} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    build_board(
+        board_sh(&["build", "--c", program]),
+        &format!("with {program}"),
     );
     run_with_deadline(board_sh(&["run", "--c", program]), DEADLINE)
 }

@@ -24,15 +24,8 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "bad_pointers: %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "bad_pointers"
+#include "check.h"
 
 /* `call` fails -1 (or MAP_FAILED-like) with EFAULT. */
 #define EFAULTS(call, what)                                                  \

@@ -26,16 +26,8 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "fork_child[%d]: %s:%d: ", (int)getpid(),        \
-                    __FILE__, __LINE__);                                     \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PREFIX() fprintf(stderr, "fork_child[%d]: ", (int)getpid())
+#include "check.h"
 
 static long page;
 static char *mapped;

@@ -23,15 +23,8 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "futex_efault: %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "futex_efault"
+#include "check.h"
 
 static long call(int *uaddr, int op, int val, long val2, int *uaddr2, int val3) {
     errno = 0;

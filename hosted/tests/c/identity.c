@@ -22,15 +22,8 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "identity: %s:%d: ", __FILE__, __LINE__);        \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "identity"
+#include "check.h"
 
 static unsigned created_mode(const char *name, mode_t mask) {
     umask(mask);

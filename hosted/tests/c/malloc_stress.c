@@ -25,15 +25,8 @@
 #include "nommu.h"
 #include "nommu_malloc_names.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "malloc_stress: %s:%d: ", __FILE__, __LINE__);   \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "malloc_stress"
+#include "check.h"
 
 #define SLOTS 48
 #define STEPS 3000

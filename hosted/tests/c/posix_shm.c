@@ -23,15 +23,9 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "posix_shm: %s:%d: ", __FILE__, __LINE__);       \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "posix_shm"
+#include "check.h"
+#include "create_join.h"
 
 static void names(void) {
     static const char *bad[] = {"", "/", "//", "/a/b", "a/b", ".", "/..", NULL};
@@ -71,12 +65,7 @@ int main(int argc, char **argv) {
     CHECK(close(fd) == 0, "close");
     printf("addr %p\n", (void *)p);
     if (create) {
-        strcpy(p, "from create");
-        printf("ready\n");
-        fflush(stdout);
-        char line[16];
-        CHECK(fgets(line, sizeof line, stdin) != NULL, "stdin closed");
-        CHECK(strcmp(p + 4096, "from join") == 0, "join's bytes missing");
+        create_then_wait_for_join(p);
         CHECK(shm_unlink(name) == 0, "shm_unlink");
         CHECK(strcmp(p, "from create") == 0, "bytes gone after unlink");
         strcpy(p + 100, "still mapped");
@@ -85,8 +74,7 @@ int main(int argc, char **argv) {
         CHECK(shm_open(name, O_RDWR, 0) == -1 && errno == ENOENT,
               "shm_open after unlink");
     } else {
-        CHECK(strcmp(p, "from create") == 0, "create's bytes missing");
-        strcpy(p + 4096, "from join");
+        join_created(p);
     }
     CHECK(munmap(p, 8192) == 0, "munmap");
     printf("posix_shm: ok\n");

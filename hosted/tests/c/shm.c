@@ -20,15 +20,9 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "shm: %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "shm"
+#include "check.h"
+#include "create_join.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {
@@ -49,19 +43,13 @@ int main(int argc, char **argv) {
     CHECK(p != MAP_FAILED, "mmap");
     printf("addr %p\n", (void *)p);
     if (create) {
-        strcpy(p, "from create");
-        printf("ready\n");
-        fflush(stdout);
-        char line[16];
-        CHECK(fgets(line, sizeof line, stdin) != NULL, "stdin closed");
-        CHECK(strcmp(p + 4096, "from join") == 0, "join's bytes missing");
+        create_then_wait_for_join(p);
         /* The file has the bytes too: a shared mapping aliases it. */
         char buf[16] = {0};
         CHECK(pread(fd, buf, 9, 4096) == 9, "pread");
         CHECK(strcmp(buf, "from join") == 0, "pread gives %s", buf);
     } else {
-        CHECK(strcmp(p, "from create") == 0, "create's bytes missing");
-        strcpy(p + 4096, "from join");
+        join_created(p);
     }
     CHECK(munmap(p, 8192) == 0, "munmap");
     CHECK(close(fd) == 0, "close");

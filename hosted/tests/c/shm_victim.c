@@ -19,15 +19,8 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "shm_victim: %s:%d: ", __FILE__, __LINE__);      \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "shm_victim"
+#include "check.h"
 
 int main(int argc, char **argv) {
     CHECK(argc == 3, "usage: shm_victim KEY NAME");

@@ -1,6 +1,8 @@
 //! Test helpers for the multi-process home: start a private `memsrvd`
 //! (own socket, own arena address) and kill it when the test ends, even on
-//! failure; build `libnommu.a` and C test programs against it.
+//! failure; build `libnommu.a` and C test programs against it (one `cc`
+//! command line for all of them), install the tree with
+//! `scripts/install.sh`.
 #![allow(dead_code)]
 
 use nommu::transport::{ConnectOptions, DaemonConnection};
@@ -9,7 +11,7 @@ use protocol::ProcView;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -177,6 +179,15 @@ pub fn proc_text(client: &Client<DaemonConnection>, view: ProcView) -> String {
     String::from_utf8(buf).expect("utf-8 /proc text")
 }
 
+/// The mount points the daemon lists, through `client`.
+pub fn mount_points(client: &Client<DaemonConnection>) -> Vec<String> {
+    client
+        .list_mounts()
+        .unwrap()
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
 /// A `/proc/meminfo` field in kB (`None` if absent).
 pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
@@ -202,13 +213,7 @@ pub fn build_shim(dir: &str, features: &str, crate_type: &str) -> PathBuf {
         .args(["--features", features, "--crate-type", crate_type])
         .arg("--target-dir")
         .arg(&target);
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
-        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
-            cmd.env_remove(&key);
-        }
-    }
+    without_outer_cargo(&mut cmd);
     let out = cmd.output().expect("run cargo for libnommu");
     assert!(
         out.status.success(),
@@ -225,11 +230,129 @@ pub fn build_shim(dir: &str, features: &str, crate_type: &str) -> PathBuf {
     lib
 }
 
+/// Clear the outer cargo's settings from `cmd` (a nested cargo build), so
+/// it neither inherits them nor waits on the outer build's lock.
+pub fn without_outer_cargo(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let outer = key.starts_with("CARGO_") && key != "CARGO_HOME";
+        if outer || ["RUSTC_WRAPPER", "MAKEFLAGS", "MFLAGS"].contains(&key.as_str()) {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
+/// `scripts/install.sh prefix`, building into `target/nommu-install` (one
+/// release build for every test that installs) with the cargo running
+/// this test first on PATH and none of its settings.
+pub fn install_sh(prefix: &Path) -> Command {
+    let root = workspace();
+    let mut install = Command::new(root.join("scripts").join("install.sh"));
+    install.arg(prefix);
+    without_outer_cargo(&mut install);
+    install.env(
+        "CARGO_TARGET_DIR",
+        root.join("target").join("nommu-install"),
+    );
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let dir = Path::new(&cargo).parent().unwrap().to_path_buf();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir];
+        dirs.extend(std::env::split_paths(&path));
+        install.env("PATH", std::env::join_paths(dirs).unwrap());
+    }
+    install
+}
+
 /// `libnommu.a` (features `posix` and `malloc`), built once per test
 /// process.
 pub fn libnommu() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| build_shim("nommu-shim", "posix,malloc", "staticlib"))
+}
+
+/// `cc` with the flags every C program of these tests builds with: C11
+/// with GNU extensions, optimised, every warning an error.
+pub fn cc() -> Command {
+    let mut cc = Command::new("cc");
+    cc.args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"]);
+    cc
+}
+
+/// The host libraries a program linked with `libnommu.a` needs.
+pub const HOST_LIBS: [&str; 3] = ["-lpthread", "-ldl", "-lm"];
+
+/// `hosted/tests/c/<name>.c`.
+pub fn c_source(name: &str) -> PathBuf {
+    workspace()
+        .join("hosted")
+        .join("tests")
+        .join("c")
+        .join(format!("{name}.c"))
+}
+
+/// Run `cc` (from [`cc`], with its sources and libraries) to write `exe`;
+/// panics with the compiler's messages unless it succeeded.
+pub fn compile(mut cc: Command, exe: &Path, name: &str) {
+    let out = cc.arg("-o").arg(exe).output().expect("run cc");
+    assert!(
+        out.status.success(),
+        "compiling {name}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compile a ported app's driver `hosted/tests/c/<driver>.c` into `exe`
+/// with the app's headers (`include`) and static library (`lib`): with
+/// `nommu`, against `libnommu.a` and the nommu allocator
+/// (`-DNOMMU_MALLOC`); else with the host's libc only.
+pub fn compile_app_driver(driver: &str, include: &str, lib: &str, nommu: bool, exe: &Path) {
+    let mut cc = cc();
+    cc.arg("-I").arg(include);
+    if nommu {
+        cc.arg("-DNOMMU_MALLOC")
+            .arg("-I")
+            .arg(workspace().join("libc-shim").join("include"));
+    }
+    cc.arg(c_source(driver)).arg(lib);
+    if nommu {
+        cc.arg(libnommu());
+    }
+    cc.args(HOST_LIBS);
+    compile(cc, exe, driver);
+}
+
+/// A daemon for the SQLite driver's databases on the server: a ramfs at
+/// `/apps-mem`, and a copy-only filesystem serving a fresh host directory
+/// at that directory's own path (so the host build can use the same path).
+pub struct SqliteDaemon {
+    /// Dropped first: the daemon, then its directory.
+    pub daemon: Daemon,
+    /// The copy-only directory's path.
+    pub disk_dir: String,
+    _disk: Scratch,
+}
+
+impl SqliteDaemon {
+    /// Start one with an arena of `arena_size` (e.g. `"64M"`).
+    pub fn start(arena_size: &str) -> Self {
+        let disk = Scratch::new("sqlite-disk");
+        let disk_dir = disk.path().display().to_string();
+        let copy_mount = format!("{disk_dir}=hostdir:{disk_dir}");
+        let daemon = Daemon::start_with(&[
+            "--arena-size",
+            arena_size,
+            "--mount",
+            "/apps-mem=ramfs",
+            "--mount",
+            &copy_mount,
+        ]);
+        Self {
+            daemon,
+            disk_dir,
+            _disk: disk,
+        }
+    }
 }
 
 /// Compile `hosted/tests/c/<name>.c` against `libnommu.a`, once per test
@@ -248,26 +371,13 @@ pub fn c_program(name: &str) -> PathBuf {
     let dir = parent.join(format!("c-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create C output directory");
     let exe = dir.join(name);
-    let out = Command::new("cc")
-        .args(["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg("-I")
+    let mut cc = cc();
+    cc.arg("-I")
         .arg(root.join("libc-shim").join("include"))
-        .arg(
-            root.join("hosted")
-                .join("tests")
-                .join("c")
-                .join(format!("{name}.c")),
-        )
+        .arg(c_source(name))
         .arg(lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "compiling {name}.c failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(HOST_LIBS);
+    compile(cc, &exe, name);
     built.insert(name.to_string(), exe.clone());
     exe
 }
@@ -293,6 +403,26 @@ pub fn c_command(daemon: &Daemon, name: &str) -> Command {
     let mut cmd = Command::new(c_program(name));
     cmd.env("NOMMU_SOCKET", &daemon.socket);
     cmd
+}
+
+/// The standard output of `cmd`, run to the end: it must exit 0 and print
+/// every one of `expect`.
+pub fn run_expecting(cmd: &mut Command, what: &str, expect: &[&str]) -> String {
+    let out = check(cmd.output().expect("run a C program"), what);
+    for text in expect {
+        assert!(out.contains(text), "{what}: no {text:?} in\n{out}");
+    }
+    out
+}
+
+/// Run C program `name` with `args` on a daemon of its own (started with
+/// `daemon_args`): it must exit 0, print every one of `expect` and leave
+/// every page free.
+pub fn c_program_alone(daemon_args: &[&str], name: &str, args: &[&str], expect: &[&str]) {
+    let d = Daemon::start_with(daemon_args);
+    let what = [name].iter().chain(args).copied().collect::<Vec<_>>();
+    run_expecting(c_command(&d, name).args(args), &what.join(" "), expect);
+    d.assert_all_free();
 }
 
 /// A child process killed on drop (a C client a test may leave running).
@@ -370,6 +500,21 @@ pub fn romfs_image(scratch: &Scratch, files: &[(&str, &[u8])]) -> PathBuf {
     image
 }
 
+/// A child's output lines as they come, read by a thread of their own
+/// until the child closes it or the receiver is gone.
+fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// A `nommu-driver` process serving one mount of `daemon`, killed on drop.
 pub struct DriverProcess {
     pub child: Child,
@@ -395,16 +540,7 @@ impl DriverProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn nommu-driver");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = read_lines(child.stdout.take().expect("piped stdout"));
         let driver = Self { child, lines };
         match driver.lines.recv_timeout(Duration::from_secs(20)) {
             Ok(line) if line.starts_with("nommu-driver: serving ") => driver,
@@ -439,16 +575,7 @@ impl Interactive {
             .spawn()
             .expect("spawn C program");
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = read_lines(child.stdout.take().expect("piped stdout"));
         Self {
             child,
             stdin,
@@ -504,6 +631,34 @@ impl Drop for Interactive {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One object shared by two runs of C program `name`: `name create
+/// created` maps it, prints `addr <p>` and `ready` and waits; `name join
+/// joined` maps it at the same address; then the creator, told `go`,
+/// checks what the joiner stored (the C side: `c/create_join.h`). Both
+/// must print `<name>: ok`.
+pub fn create_and_join(d: &Daemon, name: &str, created: &str, joined: &str, go: &str) {
+    let ok = format!("{name}: ok");
+    let mut cmd = c_command(d, name);
+    cmd.args(["create", created]);
+    let mut creator = Interactive::spawn(cmd);
+    let addr = parse_addr(&creator.expect("addr "));
+    creator.expect("ready");
+    let out = run_expecting(
+        c_command(d, name).args(["join", joined]),
+        &format!("{name} join"),
+        &[&ok],
+    );
+    let join_addr = out
+        .lines()
+        .find_map(|l| l.strip_prefix("addr "))
+        .map(parse_addr)
+        .unwrap();
+    assert_eq!(join_addr, addr, "{name}: one object, one address");
+    creator.say(go);
+    let lines = creator.finish();
+    assert!(lines.contains(&ok), "{lines:?}");
 }
 
 /// A hexadecimal address as C's `%p` prints it.

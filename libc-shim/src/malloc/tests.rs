@@ -5,6 +5,7 @@
 extern crate std;
 
 use super::*;
+use drivers::testing::Rng;
 use std::alloc::{alloc, dealloc, Layout};
 use std::boxed::Box;
 use std::collections::BTreeMap;
@@ -133,28 +134,18 @@ impl PageSource for Src {
     }
 }
 
-/// xorshift64*, enough for a reproducible walk.
-struct Rng(u64);
+/// A value in `0..n` from `rng`, as an index or a size.
+fn below(rng: &mut Rng, n: u64) -> usize {
+    rng.below(n) as usize
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> usize {
-        (self.next() % n) as usize
-    }
-
-    fn size(&mut self) -> usize {
-        match self.below(100) {
-            0..=69 => self.below(256),
-            70..=89 => 256 + self.below(16 << 10),
-            90..=95 => 16 << 10 | self.below(MMAP_THRESHOLD as u64),
-            _ => MMAP_THRESHOLD / 2 + self.below(1 << 20),
-        }
+/// A request size: mostly small, some medium, a few past the mmap threshold.
+fn request_size(rng: &mut Rng) -> usize {
+    match below(rng, 100) {
+        0..=69 => below(rng, 256),
+        70..=89 => 256 + below(rng, 16 << 10),
+        90..=95 => 16 << 10 | below(rng, MMAP_THRESHOLD as u64),
+        _ => MMAP_THRESHOLD / 2 + below(rng, 1 << 20),
     }
 }
 
@@ -192,61 +183,59 @@ fn check_block<P: PageSource>(heap: &Heap<P>, b: &Block) {
     assert!(unsafe { heap.usable_size(b.p) } >= b.size);
 }
 
+/// Check a new block `(p, size, align)`, fill it with the pattern of
+/// `seed` and keep it among the `live` ones.
+fn keep<P: PageSource>(
+    heap: &Heap<P>,
+    live: &mut Vec<Block>,
+    new: (*mut u8, usize, usize),
+    seed: u8,
+) {
+    let (p, size, align) = new;
+    let b = Block {
+        p,
+        size,
+        align,
+        seed,
+    };
+    check_block(heap, &b);
+    fill(&b);
+    live.push(b);
+}
+
 #[test]
 fn random_walk_keeps_contents_and_gives_everything_back() {
     let src = fake(false, None);
     let mut heap = Heap::new(src);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::from_state(0x9e37_79b9_7f4a_7c15);
     let mut live: Vec<Block> = Vec::new();
     for step in 0..8_000u32 {
         let seed = step as u8;
-        match rng.below(10) {
+        match below(&mut rng, 10) {
             0..=3 if live.len() < 400 => {
-                let size = rng.size();
-                let b = Block {
-                    p: heap.malloc(size),
-                    size,
-                    align: MALLOC_ALIGNMENT,
-                    seed,
-                };
-                check_block(&heap, &b);
-                fill(&b);
-                live.push(b);
+                let size = request_size(&mut rng);
+                let p = heap.malloc(size);
+                keep(&heap, &mut live, (p, size, MALLOC_ALIGNMENT), seed);
             }
             4 if live.len() < 400 => {
-                let size = rng.size();
+                let size = request_size(&mut rng);
                 let p = heap.calloc(1, size);
                 // SAFETY: `p` holds `size` bytes.
                 assert!(unsafe { core::slice::from_raw_parts(p, size) }
                     .iter()
                     .all(|&x| x == 0));
-                let b = Block {
-                    p,
-                    size,
-                    align: MALLOC_ALIGNMENT,
-                    seed,
-                };
-                check_block(&heap, &b);
-                fill(&b);
-                live.push(b);
+                keep(&heap, &mut live, (p, size, MALLOC_ALIGNMENT), seed);
             }
             5 if live.len() < 400 => {
-                let span = if rng.below(10) == 0 { 12 } else { 8 };
-                let align = 1 << (5 + rng.below(span));
-                let size = rng.size();
-                let b = Block {
-                    p: heap.memalign(align, size),
-                    size,
-                    align,
-                    seed,
-                };
-                check_block(&heap, &b);
-                fill(&b);
-                live.push(b);
+                let span = if below(&mut rng, 10) == 0 { 12 } else { 8 };
+                let align = 1 << (5 + below(&mut rng, span));
+                let size = request_size(&mut rng);
+                let p = heap.memalign(align, size);
+                keep(&heap, &mut live, (p, size, align), seed);
             }
             6..=7 if !live.is_empty() => {
-                let i = rng.below(live.len() as u64);
-                let size = rng.size();
+                let i = below(&mut rng, live.len() as u64);
+                let size = request_size(&mut rng);
                 let b = &mut live[i];
                 check(b, b.size);
                 // SAFETY: a live block.
@@ -261,7 +250,7 @@ fn random_walk_keeps_contents_and_gives_everything_back() {
                 fill(b);
             }
             _ if !live.is_empty() => {
-                let b = live.swap_remove(rng.below(live.len() as u64));
+                let b = live.swap_remove(below(&mut rng, live.len() as u64));
                 check(&b, b.size);
                 // SAFETY: a live block.
                 unsafe { heap.free(b.p) };

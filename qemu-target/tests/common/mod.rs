@@ -1,6 +1,6 @@
 //! What the board's tests share: `scripts/board.sh` with the outer cargo's
-//! environment cleared (the script uses Debian's toolchain), a run of it
-//! under a deadline with the console collected, and the check that the
+//! environment cleared (the script uses Debian's toolchain), a build with
+//! it that must succeed, a run of it under a deadline with the console collected, and the check that the
 //! board's tools are on this machine.
 
 use std::io::{Read, Write};
@@ -35,6 +35,18 @@ pub fn board_sh(args: &[&str]) -> Command {
         }
     }
     cmd
+}
+
+/// Run a `board.sh build` command made by [`board_sh`]; panics with
+/// both its outputs, naming `what` was built, unless it succeeded.
+pub fn build_board(mut cmd: Command, what: &str) {
+    let out = cmd.output().expect("run scripts/board.sh build");
+    assert!(
+        out.status.success(),
+        "building the board {what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// What a boot showed.
