@@ -5,6 +5,7 @@
 
 use crate::arch;
 use crate::console;
+use crate::kernel::pmp::{self, Access, Refill};
 use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
 use crate::kprintln;
 use crate::memory;
@@ -32,6 +33,8 @@ struct State {
     /// Whose float state the float registers hold (`None`: nobody's, or
     /// a reset `fcsr`): a switch loads them only when it changes owner.
     fp_owner: Option<usize>,
+    /// The PMP entries the hart holds (all off at reset).
+    pmp_held: pmp::Entries,
 }
 
 struct Global(UnsafeCell<State>);
@@ -47,6 +50,7 @@ static STATE: Global = Global(UnsafeCell::new(State {
     current: 0,
     armed: 0,
     fp_owner: None,
+    pmp_held: [pmp::Entry { cfg: 0, addr: 0 }; pmp::PMP_ENTRIES],
 }));
 
 fn state() -> &'static mut State {
@@ -149,6 +153,8 @@ pub fn start(name: &str, start: TaskStart) -> ! {
         console::power_off(2);
     };
     s.current = id;
+    s.kernel.protection.enable(memory::pmp_layout());
+    load_pmp(s, id);
     s.kernel.tasks[id].frame.kernel_sp = kernel_stack_top();
     arm(s, now_ms() + SLICE_MS);
     IN_KERNEL.store(false, Ordering::Relaxed);
@@ -169,7 +175,7 @@ fn arm(s: &mut State, at_ms: u64) {
 }
 
 const INTERRUPT: u64 = 1 << 63;
-const TIMER_INTERRUPT: u64 = INTERRUPT | 5;
+const TIMER_INTERRUPT: u64 = INTERRUPT | 7;
 const ECALL_FROM_USER: u64 = 8;
 
 fn cause_name(scause: u64) -> &'static str {
@@ -227,8 +233,20 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
                 }
             }
         }
+        _ if Access::from_cause(scause).is_some()
+            && s.kernel.access_fault(current, stval) == Refill::Loaded =>
+        {
+            // The range was the task's, now loaded: the access runs again.
+        }
         _ => {
             let task = &s.kernel.tasks[current];
+            if let Some(access) = Access::from_cause(scause) {
+                kprintln!(
+                    "kernel: task {} ({current}) stray {} at {stval:#x}: not its memory",
+                    task.name(),
+                    access.name()
+                );
+            }
             kprintln!(
                 "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
                 task.name(),
@@ -279,6 +297,7 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     if next != current {
         switch_fp(s, current, next);
     }
+    load_pmp(s, next);
     let frame = &mut s.kernel.tasks[next].frame;
     frame.kernel_sp = kernel_stack_top();
     if PROFILE {
@@ -307,6 +326,14 @@ fn switch_fp(s: &mut State, from: usize, to: usize) {
         }
     } else if arch::fp_reset() {
         s.fp_owner = None;
+    }
+}
+
+/// Give the hart task `next`'s PMP entries, writing only those that
+/// differ from what it holds.
+fn load_pmp(s: &mut State, next: usize) {
+    if let Some(entries) = s.kernel.protection.switch_to(next) {
+        arch::pmp_load(&mut s.pmp_held, &entries);
     }
 }
 

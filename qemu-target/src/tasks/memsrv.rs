@@ -5,6 +5,7 @@
 
 use crate::memory;
 use crate::sys::{self, Received};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use memsrv::{
     ClientId, Config, Courier, Credentials, Effect, FrameBuf, MemoryServer, PhysicalMemory, Stats,
@@ -65,6 +66,7 @@ pub fn serve(config: Config) -> i64 {
     let mut frame = [0u8; MAX_FRAME];
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
+    let mut told = Told::default();
     loop {
         let now = sys::now_ms();
         match sys::receive(&mut frame, now + TICK_MS) {
@@ -89,6 +91,7 @@ pub fn serve(config: Config) -> i64 {
             }
             Ok(Received::Hangup { conn }) => {
                 inspectors.retain(|c| *c != conn);
+                told.ranges.remove(&conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Err(_) => {}
@@ -98,23 +101,55 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
-        carry_out(&mut server, &mut effects);
+        carry_out(&mut server, &mut effects, &mut told);
+    }
+}
+
+/// The arena ranges the kernel was last told each connection's process
+/// has mapped, and a list to build the next in.
+#[derive(Default)]
+struct Told {
+    ranges: BTreeMap<u64, Vec<(u64, u64)>>,
+    scratch: Vec<(u64, u64)>,
+}
+
+impl Told {
+    /// Before memsrv answers `client`, tell the kernel the ranges its
+    /// process has mapped if they changed, so its task may touch what a
+    /// `mmap` just gave and no longer what a `munmap` took.
+    fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId) {
+        server.mapped_ranges(client, &mut self.scratch);
+        // Too many for the kernel: join the closest neighbours (the gaps
+        // between them become reachable too).
+        while self.scratch.len() > crate::kernel::pmp::REGIONS_PER_CONN {
+            let i = (1..self.scratch.len())
+                .min_by_key(|&i| self.scratch[i].0 - self.scratch[i - 1].1)
+                .unwrap_or(1);
+            self.scratch[i - 1].1 = self.scratch[i].1;
+            self.scratch.remove(i);
+        }
+        let told = self.ranges.entry(client.0).or_default();
+        if *told != self.scratch && sys::set_regions(client.0, &self.scratch).is_ok() {
+            told.clone_from(&self.scratch);
+        }
     }
 }
 
 /// Deliver effects, including those that delivering causes (a dropped
 /// client's release may answer others).
-fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>) {
-    memsrv::carry_out(&mut Board { server }, effects);
+fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>, told: &mut Told) {
+    memsrv::carry_out(&mut Board { server, told }, effects);
 }
 
 /// The board's side of memsrv's effects: frames go out over kernel IPC.
 struct Board<'a> {
     server: &'a mut MemoryServer<BoardMemory>,
+    told: &'a mut Told,
 }
 
 impl Courier for Board<'_> {
     fn send(&mut self, to: ClientId, frame: &FrameBuf, _more: &mut Vec<Effect>) {
+        self.told.update(self.server, to);
         if sys::reply(to.0, frame.as_slice()).is_err() {
             // The peer is gone; its hang-up is on its way.
         }

@@ -1,0 +1,429 @@
+//! Task isolation with RISC-V PMP, as plain code: what each task may touch
+//! and the 16 PMP entries that say so while it runs. The kernel runs in
+//! M-mode, which PMP does not bind; tasks run in U-mode, which it does.
+//!
+//! * A **user** task may read and execute the flash and the image's text,
+//!   read and write the image's data and the task heap (every task's stack
+//!   and Rust allocations live there, under one allocator), and in the
+//!   arena only the ranges memsrv says its processes have mapped
+//!   ([`Sys::Regions`](super::Sys::Regions), memsrv's view of their VMAs).
+//! * A **server** (memsrv, the drivers) may also touch the whole arena, the
+//!   devices' MMIO window and write the flash: what they serve.
+//! * A **privileged** task (init) may touch everything.
+//!
+//! Entries 0–3 are fixed per role; entries 4–15 hold a user task's arena
+//! ranges as TOR pairs, six at a time. A task with more ranges than that
+//! takes an access fault on a range that is not loaded, and the kernel
+//! loads it in place of the oldest one ([`Protection::refill`]), as a TLB
+//! is refilled; an access outside every range is stray and ends the task.
+
+use super::ipc::ConnId;
+use super::task_table::{TaskId, MAX_TASKS};
+use super::{Kernel, Machine, MAX_CONNECTIONS};
+use core::ops::Range;
+use protocol::Errno;
+
+/// PMP entries QEMU's virt board gives a hart.
+pub const PMP_ENTRIES: usize = 16;
+/// Arena ranges memsrv may name for one connection: beyond this memsrv
+/// joins neighbours (granting the gaps between them).
+pub const REGIONS_PER_CONN: usize = 32;
+/// Entries kept for the role's fixed layout.
+const FIXED: usize = 4;
+/// Arena ranges loaded at once (a TOR pair each).
+pub const RESIDENT: usize = (PMP_ENTRIES - FIXED) / 2;
+
+/// `pmpcfg` bits of one entry.
+pub mod cfg {
+    pub const R: u8 = 1;
+    pub const W: u8 = 2;
+    pub const X: u8 = 4;
+    /// Top of range: from the previous entry's address to this one's.
+    pub const TOR: u8 = 1 << 3;
+    /// Naturally aligned power of two.
+    pub const NAPOT: u8 = 3 << 3;
+}
+
+/// One PMP entry as written: its `pmpcfg` byte and its `pmpaddr` (the
+/// address shifted right by 2). All zero: off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub cfg: u8,
+    pub addr: u64,
+}
+
+impl Entry {
+    const OFF: Entry = Entry { cfg: 0, addr: 0 };
+
+    /// A TOR base: off, only its address counts.
+    fn base(at: u64) -> Entry {
+        Entry {
+            cfg: 0,
+            addr: at >> 2,
+        }
+    }
+
+    fn top(at: u64, perms: u8) -> Entry {
+        Entry {
+            cfg: cfg::TOR | perms,
+            addr: at >> 2,
+        }
+    }
+
+    /// `[base, base + size)`, `size` a power of two ≥ 8 and `base` aligned
+    /// to it.
+    fn napot(base: u64, size: u64, perms: u8) -> Entry {
+        Entry {
+            cfg: cfg::NAPOT | perms,
+            addr: (base | (size / 2 - 1)) >> 2,
+        }
+    }
+
+    /// Every address.
+    fn everything() -> Entry {
+        Entry {
+            cfg: cfg::NAPOT | cfg::R | cfg::W | cfg::X,
+            addr: u64::MAX >> 10,
+        }
+    }
+}
+
+pub type Entries = [Entry; PMP_ENTRIES];
+
+/// What a task may touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Its own: the fixed part and the arena ranges its processes mapped.
+    User,
+    /// memsrv or a driver: the arena, the devices and the flash too.
+    Server,
+    /// Everything (init).
+    Privileged,
+}
+
+/// The board's memory map as PMP sees it (set once at boot; the host
+/// tests make one up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Flash: naturally aligned, a power of two.
+    pub flash: Range<u64>,
+    /// The image's text and read-only data.
+    pub text: Range<u64>,
+    /// From the end of the text: data, bss, the task heap.
+    pub data_end: u64,
+    /// The arena: from `data_end`.
+    pub arena_end: u64,
+    /// The devices' MMIO window: naturally aligned, a power of two.
+    pub devices: Range<u64>,
+}
+
+/// Why an access fault happened, as the report names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Fetch,
+    Load,
+    Store,
+}
+
+impl Access {
+    /// The access an `mcause` names, if it is an access fault.
+    pub fn from_cause(cause: u64) -> Option<Access> {
+        match cause {
+            1 => Some(Access::Fetch),
+            5 => Some(Access::Load),
+            7 => Some(Access::Store),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Fetch => "fetch",
+            Access::Load => "load",
+            Access::Store => "store",
+        }
+    }
+}
+
+/// The arena ranges memsrv named for one connection's process.
+#[derive(Clone, Copy)]
+struct ConnRegions {
+    /// The connection they were named for (its generation included, so a
+    /// reused slot does not inherit them).
+    conn: ConnId,
+    client: TaskId,
+    len: usize,
+    ranges: [(u64, u64); REGIONS_PER_CONN],
+}
+
+impl ConnRegions {
+    const NONE: ConnRegions = ConnRegions {
+        conn: u64::MAX,
+        client: 0,
+        len: 0,
+        ranges: [(0, 0); REGIONS_PER_CONN],
+    };
+}
+
+#[derive(Clone, Copy)]
+struct TaskPmp {
+    role: Role,
+    /// The arena ranges loaded for it, oldest replaced first.
+    resident: [Option<(u64, u64)>; RESIDENT],
+    next_victim: usize,
+}
+
+impl TaskPmp {
+    const NEW: TaskPmp = TaskPmp {
+        role: Role::User,
+        resident: [None; RESIDENT],
+        next_victim: 0,
+    };
+}
+
+/// Every task's protection and the connections' arena ranges.
+pub struct Protection {
+    layout: Option<Layout>,
+    tasks: [TaskPmp; MAX_TASKS],
+    conns: [ConnRegions; MAX_CONNECTIONS],
+    /// The task whose entries the hart holds, and whether they changed
+    /// since they were written (`None`: nobody's yet).
+    loaded: Option<TaskId>,
+    stale: bool,
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`Protection::refill`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refill {
+    /// The address is the task's: its range is loaded, retry the access.
+    Loaded,
+    /// Not the task's memory: a stray access.
+    Stray,
+}
+
+impl Protection {
+    pub const fn new() -> Self {
+        Self {
+            layout: None,
+            tasks: [TaskPmp::NEW; MAX_TASKS],
+            conns: [ConnRegions::NONE; MAX_CONNECTIONS],
+            loaded: None,
+            stale: true,
+        }
+    }
+
+    /// Turn protection on with the board's memory map (until then, and in
+    /// the host tests that never call it, tasks are unconfined).
+    pub fn enable(&mut self, layout: Layout) {
+        self.layout = Some(layout);
+        self.stale = true;
+    }
+
+    pub fn role(&self, task: TaskId) -> Role {
+        self.tasks[task].role
+    }
+
+    /// A task starts in slot `task` with `role`, nothing loaded.
+    pub fn start(&mut self, task: TaskId, role: Role) {
+        self.tasks[task] = TaskPmp {
+            role,
+            ..TaskPmp::NEW
+        };
+        self.changed(task);
+    }
+
+    fn changed(&mut self, task: TaskId) {
+        if self.loaded == Some(task) {
+            self.stale = true;
+        }
+    }
+
+    /// memsrv names the arena ranges connection `conn` (client task
+    /// `client`) has mapped; they replace the last ones, and any range of
+    /// that task's loaded entries is unloaded, so an unmapped range is
+    /// gone before memsrv answers the unmap. `false` for a range outside
+    /// the arena or too many.
+    pub fn set_regions(
+        &mut self,
+        conn: ConnId,
+        slot: usize,
+        client: TaskId,
+        ranges: &[(u64, u64)],
+    ) -> bool {
+        let Some(layout) = &self.layout else {
+            return true;
+        };
+        let arena = layout.data_end..layout.arena_end;
+        if ranges.len() > REGIONS_PER_CONN
+            || ranges.iter().any(|&(s, e)| {
+                s >= e || s < arena.start || e > arena.end || s % 4 != 0 || e % 4 != 0
+            })
+        {
+            return false;
+        }
+        let entry = &mut self.conns[slot];
+        entry.conn = conn;
+        entry.client = client;
+        entry.len = ranges.len();
+        entry.ranges[..ranges.len()].copy_from_slice(ranges);
+        let t = &mut self.tasks[client];
+        t.resident = [None; RESIDENT];
+        t.next_victim = 0;
+        self.changed(client);
+        true
+    }
+
+    /// The connection whose ranges slot `slot` holds.
+    fn conn_named(&self, slot: usize) -> ConnId {
+        self.conns[slot].conn
+    }
+
+    /// Task `task` took an access fault at `addr`. `live(slot)` says
+    /// whether the connection named in that slot is still open with
+    /// `task` as its client. If a range of its processes holds `addr` and
+    /// is not loaded, load it.
+    pub fn refill(&mut self, task: TaskId, addr: u64, live: impl Fn(usize) -> bool) -> Refill {
+        if self.layout.is_none() || self.tasks[task].role != Role::User {
+            return Refill::Stray;
+        }
+        let found = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(slot, c)| c.client == task && c.len > 0 && live(*slot))
+            .flat_map(|(_, c)| c.ranges[..c.len].iter())
+            .find(|&&(s, e)| s <= addr && addr < e)
+            .copied();
+        let Some(range) = found else {
+            return Refill::Stray;
+        };
+        let t = &mut self.tasks[task];
+        // Already loaded: the access runs past the range's end.
+        if t.resident.contains(&Some(range)) {
+            return Refill::Stray;
+        }
+        t.resident[t.next_victim] = Some(range);
+        t.next_victim = (t.next_victim + 1) % RESIDENT;
+        self.changed(task);
+        Refill::Loaded
+    }
+
+    /// The entries task `task` runs with.
+    pub fn entries(&self, task: TaskId) -> Entries {
+        let mut e = [Entry::OFF; PMP_ENTRIES];
+        let Some(l) = &self.layout else {
+            e[0] = Entry::everything();
+            return e;
+        };
+        let t = &self.tasks[task];
+        let flash_size = l.flash.end - l.flash.start;
+        let rwx = cfg::R | cfg::W | cfg::X;
+        match t.role {
+            Role::Privileged => e[0] = Entry::everything(),
+            Role::Server | Role::User => {
+                let flash = if t.role == Role::Server {
+                    rwx
+                } else {
+                    cfg::R | cfg::X
+                };
+                e[0] = Entry::napot(l.flash.start, flash_size, flash);
+                e[1] = Entry::base(l.text.start);
+                e[2] = Entry::top(l.text.end, cfg::R | cfg::X);
+                e[3] = Entry::top(l.data_end, cfg::R | cfg::W);
+            }
+        }
+        match t.role {
+            Role::Privileged => {}
+            Role::Server => {
+                // The arena follows the data: entry 3's top is its base.
+                e[FIXED] = Entry::top(l.arena_end, cfg::R | cfg::W);
+                let size = l.devices.end - l.devices.start;
+                e[FIXED + 1] = Entry::napot(l.devices.start, size, cfg::R | cfg::W);
+            }
+            Role::User => {
+                for (i, range) in t.resident.iter().enumerate() {
+                    if let Some((start, end)) = *range {
+                        e[FIXED + 2 * i] = Entry::base(start);
+                        e[FIXED + 2 * i + 1] = Entry::top(end, cfg::R | cfg::W);
+                    }
+                }
+            }
+        }
+        e
+    }
+
+    /// The entries to write before task `next` runs, if the hart does not
+    /// hold them already: only a switch, a refill or a new range list
+    /// changes them.
+    pub fn switch_to(&mut self, next: TaskId) -> Option<Entries> {
+        if self.loaded == Some(next) && !self.stale {
+            return None;
+        }
+        self.loaded = Some(next);
+        self.stale = false;
+        Some(self.entries(next))
+    }
+}
+
+impl Kernel {
+    /// `Regions(conn, ptr, count)`: memsrv (a server task, the server of
+    /// `conn`) names the arena ranges `conn`'s process has mapped: `count`
+    /// pairs of little-endian `(start, end)` words at `ptr`.
+    pub(super) fn set_regions(
+        &mut self,
+        id: TaskId,
+        conn: u64,
+        addr: u64,
+        count: u64,
+        machine: &mut dyn Machine,
+    ) -> Result<u64, Errno> {
+        if self.protection.role(id) != Role::Server {
+            return Err(Errno::EPERM);
+        }
+        let (slot, client, _) = self
+            .peers(conn)
+            .filter(|(_, _, server)| *server == id)
+            .ok_or(Errno::EBADF)?;
+        let count = usize::try_from(count)
+            .ok()
+            .filter(|n| *n <= REGIONS_PER_CONN)
+            .ok_or(Errno::EINVAL)?;
+        let mut bytes = [0u8; 16 * REGIONS_PER_CONN];
+        if !machine.copy_in(addr, &mut bytes[..16 * count]) {
+            return Err(Errno::EFAULT);
+        }
+        let mut ranges = [(0u64, 0u64); REGIONS_PER_CONN];
+        for (range, b) in ranges.iter_mut().zip(bytes.chunks_exact(16)).take(count) {
+            let word = |i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&b[i..i + 8]);
+                u64::from_le_bytes(w)
+            };
+            *range = (word(0), word(8));
+        }
+        if !self
+            .protection
+            .set_regions(conn, slot, client, &ranges[..count])
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(0)
+    }
+
+    /// Task `id` took an access fault at `addr`: load its range if it has
+    /// one there.
+    pub fn access_fault(&mut self, id: TaskId, addr: u64) -> Refill {
+        let mut live = [false; MAX_CONNECTIONS];
+        for (slot, open) in live.iter_mut().enumerate() {
+            let conn = self.protection.conn_named(slot);
+            *open = self.peers(conn).is_some_and(|(_, client, _)| client == id);
+        }
+        self.protection.refill(id, addr, |slot| live[slot])
+    }
+}
