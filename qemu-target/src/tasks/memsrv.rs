@@ -106,10 +106,11 @@ pub fn serve(config: Config) -> i64 {
 }
 
 /// The arena ranges the kernel was last told each connection's process
-/// has mapped, and a list to build the next in.
+/// has mapped (`None`: its task is not confined, the kernel need not be
+/// told), and a list to build the next in.
 #[derive(Default)]
 struct Told {
-    ranges: BTreeMap<u64, Vec<(u64, u64)>>,
+    ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
     scratch: Vec<(u64, u64)>,
 }
 
@@ -118,6 +119,13 @@ impl Told {
     /// process has mapped if they changed, so its task may touch what a
     /// `mmap` just gave and no longer what a `munmap` took.
     fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId) {
+        let slot = self
+            .ranges
+            .entry(client.0)
+            .or_insert_with(|| Some(Vec::new()));
+        let Some(told) = slot else {
+            return;
+        };
         server.mapped_ranges(client, &mut self.scratch);
         // Too many for the kernel: join the closest neighbours (the gaps
         // between them become reachable too).
@@ -128,9 +136,14 @@ impl Told {
             self.scratch[i - 1].1 = self.scratch[i].1;
             self.scratch.remove(i);
         }
-        let told = self.ranges.entry(client.0).or_default();
-        if *told != self.scratch && sys::set_regions(client.0, &self.scratch).is_ok() {
-            told.clone_from(&self.scratch);
+        if *told == self.scratch {
+            return;
+        }
+        match sys::set_regions(client.0, &self.scratch) {
+            Ok(true) => told.clone_from(&self.scratch),
+            Ok(false) => *slot = None,
+            // The client is gone: its hang-up is on its way.
+            Err(_) => {}
         }
     }
 }
