@@ -354,41 +354,33 @@ pub fn wait_for_interrupt() {
     unsafe { asm!("wfi", options(nomem, nostack)) };
 }
 
-/// Write the PMP entries of `next` that differ from `held` (what the hart
-/// holds), and remember them: a switch between two tasks of the same role
-/// writes only their arena entries.
-pub fn pmp_load(held: &mut crate::kernel::pmp::Entries, next: &crate::kernel::pmp::Entries) {
-    macro_rules! addr {
-        ($i:expr, $($n:literal)*) => {
-            match $i {
-                // SAFETY: pmpaddrN only bounds what U-mode may touch; the
-                // kernel runs in M-mode, unlocked entries do not bind it.
-                $($n => unsafe { asm!(concat!("csrw pmpaddr", $n, ", {}"), in(reg) next[$n].addr) },)*
-                _ => {}
-            }
-        };
-    }
-    let mut cfg_changed = [false; 2];
-    for i in 0..next.len() {
-        if held[i].addr != next[i].addr {
-            addr!(i, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+/// The hart's PMP registers.
+pub struct Pmp;
+
+impl crate::kernel::pmp::PmpRegisters for Pmp {
+    fn set_addr(&mut self, index: usize, addr: u64) {
+        macro_rules! write {
+            ($($n:literal)*) => {
+                match index {
+                    // SAFETY: pmpaddrN only bounds what U-mode may touch;
+                    // the kernel runs in M-mode, which unlocked entries do
+                    // not bind.
+                    $($n => unsafe { asm!(concat!("csrw pmpaddr", $n, ", {}"), in(reg) addr) },)*
+                    _ => {}
+                }
+            };
         }
-        if held[i].cfg != next[i].cfg {
-            cfg_changed[i / 8] = true;
+        write!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    }
+
+    fn set_cfg(&mut self, first: usize, word: u64) {
+        if first == 0 {
+            // SAFETY: as for pmpaddr; pmpcfg0 holds entries 0–7, none
+            // locked.
+            unsafe { asm!("csrw pmpcfg0, {}", in(reg) word) };
+        } else {
+            // SAFETY: as above; on RV64 pmpcfg2 holds entries 8–15.
+            unsafe { asm!("csrw pmpcfg2, {}", in(reg) word) };
         }
     }
-    let word = |half: usize| {
-        (0..8).fold(0u64, |w, i| {
-            w | u64::from(next[half * 8 + i].cfg) << (8 * i)
-        })
-    };
-    if cfg_changed[0] {
-        // SAFETY: as above; pmpcfg0 holds entries 0–7, none locked.
-        unsafe { asm!("csrw pmpcfg0, {}", in(reg) word(0)) };
-    }
-    if cfg_changed[1] {
-        // SAFETY: as above; pmpcfg2 holds entries 8–15 on RV64.
-        unsafe { asm!("csrw pmpcfg2, {}", in(reg) word(1)) };
-    }
-    *held = *next;
 }

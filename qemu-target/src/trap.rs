@@ -5,7 +5,7 @@
 
 use crate::arch;
 use crate::console;
-use crate::kernel::pmp::{self, Access, Refill};
+use crate::kernel::pmp::{Access, Refill};
 use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
 use crate::kprintln;
 use crate::memory;
@@ -33,8 +33,6 @@ struct State {
     /// Whose float state the float registers hold (`None`: nobody's, or
     /// a reset `fcsr`): a switch loads them only when it changes owner.
     fp_owner: Option<usize>,
-    /// The PMP entries the hart holds (all off at reset).
-    pmp_held: pmp::Entries,
 }
 
 struct Global(UnsafeCell<State>);
@@ -50,7 +48,6 @@ static STATE: Global = Global(UnsafeCell::new(State {
     current: 0,
     armed: 0,
     fp_owner: None,
-    pmp_held: [pmp::Entry { cfg: 0, addr: 0 }; pmp::PMP_ENTRIES],
 }));
 
 fn state() -> &'static mut State {
@@ -332,9 +329,7 @@ fn switch_fp(s: &mut State, from: usize, to: usize) {
 /// Give the hart task `next`'s PMP entries, writing only those that
 /// differ from what it holds.
 fn load_pmp(s: &mut State, next: usize) {
-    if let Some(entries) = s.kernel.protection.switch_to(next) {
-        arch::pmp_load(&mut s.pmp_held, &entries);
-    }
+    s.kernel.protection.switch_to(next, &mut arch::Pmp);
 }
 
 /// The next ready task, idling until a deadline makes one ready.

@@ -53,8 +53,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    const OFF: Entry = Entry { cfg: 0, addr: 0 };
-
     /// A TOR base: off, only its address counts.
     fn base(at: u64) -> Entry {
         Entry {
@@ -88,7 +86,34 @@ impl Entry {
     }
 }
 
-pub type Entries = [Entry; PMP_ENTRIES];
+/// All entries as the registers hold them: the addresses, and the
+/// configuration bytes packed eight to a `pmpcfg` word (`pmpcfg0`,
+/// `pmpcfg2` on RV64), so a switch compares words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entries {
+    pub addr: [u64; PMP_ENTRIES],
+    pub cfg: [u64; PMP_ENTRIES / 8],
+}
+
+impl Entries {
+    const OFF: Entries = Entries {
+        addr: [0; PMP_ENTRIES],
+        cfg: [0; PMP_ENTRIES / 8],
+    };
+
+    pub fn get(&self, i: usize) -> Entry {
+        Entry {
+            cfg: (self.cfg[i / 8] >> (8 * (i % 8))) as u8,
+            addr: self.addr[i],
+        }
+    }
+
+    fn set(&mut self, i: usize, e: Entry) {
+        let shift = 8 * (i % 8);
+        self.addr[i] = e.addr;
+        self.cfg[i / 8] = (self.cfg[i / 8] & !(0xff << shift)) | u64::from(e.cfg) << shift;
+    }
+}
 
 /// What a task may touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +215,19 @@ pub struct Protection {
     /// since they were written (`None`: nobody's yet).
     loaded: Option<TaskId>,
     stale: bool,
+    /// Each task's entries, computed when its protection changes (rarely)
+    /// so a switch only compares.
+    entries: [Entries; MAX_TASKS],
+    /// The entries the hart holds (all off at reset).
+    held: Entries,
+}
+
+/// The hart's PMP registers (the board's; a record in the tests).
+pub trait PmpRegisters {
+    /// Write `pmpaddr<index>`.
+    fn set_addr(&mut self, index: usize, addr: u64);
+    /// Write the `pmpcfg` register holding entries `first..first + 8`.
+    fn set_cfg(&mut self, first: usize, word: u64);
 }
 
 impl Default for Protection {
@@ -215,6 +253,8 @@ impl Protection {
             conns: [ConnRegions::NONE; MAX_CONNECTIONS],
             loaded: None,
             stale: true,
+            entries: [Entries::OFF; MAX_TASKS],
+            held: Entries::OFF,
         }
     }
 
@@ -222,7 +262,9 @@ impl Protection {
     /// the host tests that never call it, tasks are unconfined).
     pub fn enable(&mut self, layout: Layout) {
         self.layout = Some(layout);
-        self.stale = true;
+        for task in 0..MAX_TASKS {
+            self.changed(task);
+        }
     }
 
     pub fn role(&self, task: TaskId) -> Role {
@@ -239,6 +281,7 @@ impl Protection {
     }
 
     fn changed(&mut self, task: TaskId) {
+        self.entries[task] = self.compute(task);
         if self.loaded == Some(task) {
             self.stale = true;
         }
@@ -315,42 +358,49 @@ impl Protection {
     }
 
     /// The entries task `task` runs with.
-    pub fn entries(&self, task: TaskId) -> Entries {
-        let mut e = [Entry::OFF; PMP_ENTRIES];
+    pub fn entries(&self, task: TaskId) -> &Entries {
+        &self.entries[task]
+    }
+
+    fn compute(&self, task: TaskId) -> Entries {
+        let mut e = Entries::OFF;
         let Some(l) = &self.layout else {
-            e[0] = Entry::everything();
+            e.set(0, Entry::everything());
             return e;
         };
         let t = &self.tasks[task];
         let flash_size = l.flash.end - l.flash.start;
         let rwx = cfg::R | cfg::W | cfg::X;
         match t.role {
-            Role::Privileged => e[0] = Entry::everything(),
+            Role::Privileged => e.set(0, Entry::everything()),
             Role::Server | Role::User => {
                 let flash = if t.role == Role::Server {
                     rwx
                 } else {
                     cfg::R | cfg::X
                 };
-                e[0] = Entry::napot(l.flash.start, flash_size, flash);
-                e[1] = Entry::base(l.text.start);
-                e[2] = Entry::top(l.text.end, cfg::R | cfg::X);
-                e[3] = Entry::top(l.data_end, cfg::R | cfg::W);
+                e.set(0, Entry::napot(l.flash.start, flash_size, flash));
+                e.set(1, Entry::base(l.text.start));
+                e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
+                e.set(3, Entry::top(l.data_end, cfg::R | cfg::W));
             }
         }
         match t.role {
             Role::Privileged => {}
             Role::Server => {
                 // The arena follows the data: entry 3's top is its base.
-                e[FIXED] = Entry::top(l.arena_end, cfg::R | cfg::W);
+                e.set(FIXED, Entry::top(l.arena_end, cfg::R | cfg::W));
                 let size = l.devices.end - l.devices.start;
-                e[FIXED + 1] = Entry::napot(l.devices.start, size, cfg::R | cfg::W);
+                e.set(
+                    FIXED + 1,
+                    Entry::napot(l.devices.start, size, cfg::R | cfg::W),
+                );
             }
             Role::User => {
                 for (i, range) in t.resident.iter().enumerate() {
                     if let Some((start, end)) = *range {
-                        e[FIXED + 2 * i] = Entry::base(start);
-                        e[FIXED + 2 * i + 1] = Entry::top(end, cfg::R | cfg::W);
+                        e.set(FIXED + 2 * i, Entry::base(start));
+                        e.set(FIXED + 2 * i + 1, Entry::top(end, cfg::R | cfg::W));
                     }
                 }
             }
@@ -358,16 +408,28 @@ impl Protection {
         e
     }
 
-    /// The entries to write before task `next` runs, if the hart does not
-    /// hold them already: only a switch, a refill or a new range list
-    /// changes them.
-    pub fn switch_to(&mut self, next: TaskId) -> Option<Entries> {
+    /// Give the hart task `next`'s entries, writing only those that
+    /// differ from what it holds (nothing when it holds them already: only
+    /// a switch, a refill or a new range list changes them).
+    pub fn switch_to(&mut self, next: TaskId, hart: &mut impl PmpRegisters) {
         if self.loaded == Some(next) && !self.stale {
-            return None;
+            return;
         }
         self.loaded = Some(next);
         self.stale = false;
-        Some(self.entries(next))
+        let want = &self.entries[next];
+        for (i, (held, want)) in self.held.addr.iter_mut().zip(&want.addr).enumerate() {
+            if *held != *want {
+                hart.set_addr(i, *want);
+                *held = *want;
+            }
+        }
+        for (half, (held, want)) in self.held.cfg.iter_mut().zip(&want.cfg).enumerate() {
+            if *held != *want {
+                hart.set_cfg(8 * half, *want);
+                *held = *want;
+            }
+        }
     }
 }
 
