@@ -494,3 +494,7 @@ impl Kernel {
         self.protection.refill(id, addr, |slot| live[slot])
     }
 }
+
+#[cfg(test)]
+#[path = "pmp_tests.rs"]
+mod tests;
