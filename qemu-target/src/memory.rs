@@ -2,7 +2,7 @@
 //! reads and writes it through raw addresses.
 //!
 //! ```text
-//! 0x8000_0000  OpenSBI
+//! 0x8000_0000  unused (no firmware: the kernel runs in M-mode)
 //! 0x8020_0000  the image (text, data, bss with the kernel stack and task table)
 //! __image_end  the task heap (stacks and Rust allocations of every task)
 //!              the arena: every page memsrv hands out, to the end of RAM
@@ -16,7 +16,7 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 /// The board is started with `-m 128M`.
 pub const RAM_SIZE: u64 = 128 << 20;
 pub const RAM_END: u64 = RAM_BASE + RAM_SIZE;
-/// Where OpenSBI ends and the image begins.
+/// Where the image begins (QEMU loads it here; the 2 MiB below are unused).
 pub const IMAGE_BASE: u64 = 0x8020_0000;
 /// The task heap.
 pub const HEAP_SIZE: u64 = 24 << 20;

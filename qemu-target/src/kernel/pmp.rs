@@ -11,11 +11,13 @@
 //!   devices' MMIO window and write the flash: what they serve.
 //! * A **privileged** task (init) may touch everything.
 //!
-//! Entries 0–3 are fixed per role; entries 4–15 hold a user task's arena
-//! ranges as TOR pairs, six at a time. A task with more ranges than that
-//! takes an access fault on a range that is not loaded, and the kernel
-//! loads it in place of the oldest one ([`Protection::refill`]), as a TLB
-//! is refilled; an access outside every range is stray and ends the task.
+//! Entries 0–3 are fixed per role; entries 4–15 hold blocks of a user
+//! task's arena ranges, one naturally aligned power-of-two block (NAPOT)
+//! each, twelve at a time. A task takes an access fault on a block that is
+//! not loaded, and the kernel loads the largest block of its range that
+//! holds the address in place of the oldest one ([`Protection::refill`]),
+//! as a TLB is refilled; an access outside every range is stray and ends
+//! the task.
 
 use super::ipc::ConnId;
 use super::task_table::{TaskId, MAX_TASKS};
@@ -30,8 +32,8 @@ pub const PMP_ENTRIES: usize = 16;
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 4;
-/// Arena ranges loaded at once (a TOR pair each).
-pub const RESIDENT: usize = (PMP_ENTRIES - FIXED) / 2;
+/// Arena blocks loaded at once (a NAPOT entry each).
+pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
 /// `pmpcfg` bits of one entry.
 pub mod cfg {
@@ -193,7 +195,8 @@ impl ConnRegions {
 #[derive(Clone, Copy)]
 struct TaskPmp {
     role: Role,
-    /// The arena ranges loaded for it, oldest replaced first.
+    /// The arena blocks loaded for it, `(base, size)`, oldest replaced
+    /// first.
     resident: [Option<(u64, u64)>; RESIDENT],
     next_victim: usize,
 }
@@ -204,6 +207,23 @@ impl TaskPmp {
         resident: [None; RESIDENT],
         next_victim: 0,
     };
+}
+
+/// The largest naturally aligned power-of-two block (8 bytes or more)
+/// inside `[start, end)` that holds `addr`: what one NAPOT entry can grant.
+fn napot_block(addr: u64, (start, end): (u64, u64)) -> Option<(u64, u64)> {
+    if addr < start || addr >= end {
+        return None;
+    }
+    let mut size = 1u64 << (63 - (end - start).leading_zeros());
+    while size >= 8 {
+        let base = addr & !(size - 1);
+        if base >= start && base + size <= end {
+            return Some((base, size));
+        }
+        size /= 2;
+    }
+    None
 }
 
 /// Every task's protection and the connections' arena ranges.
@@ -305,7 +325,7 @@ impl Protection {
         let arena = layout.data_end..layout.arena_end;
         if ranges.len() > REGIONS_PER_CONN
             || ranges.iter().any(|&(s, e)| {
-                s >= e || s < arena.start || e > arena.end || s % 4 != 0 || e % 4 != 0
+                s >= e || s < arena.start || e > arena.end || s % 8 != 0 || e % 8 != 0
             })
         {
             return false;
@@ -322,36 +342,54 @@ impl Protection {
         true
     }
 
-    /// The connection whose ranges slot `slot` holds.
-    fn conn_named(&self, slot: usize) -> ConnId {
-        self.conns[slot].conn
+    /// The arena range of task `task`'s processes holding `addr`, if any;
+    /// `live(conn)` says whether a connection is still open with `task`
+    /// as its client.
+    pub fn range_of(
+        &self,
+        task: TaskId,
+        addr: u64,
+        live: impl Fn(ConnId) -> bool,
+    ) -> Option<(u64, u64)> {
+        if self.layout.is_none() || self.tasks[task].role != Role::User {
+            return None;
+        }
+        self.conns
+            .iter()
+            .filter(|c| c.client == task && c.len > 0)
+            .filter(|c| {
+                c.ranges[..c.len]
+                    .iter()
+                    .any(|&(s, e)| s <= addr && addr < e)
+            })
+            .find(|c| live(c.conn))
+            .and_then(|c| {
+                c.ranges[..c.len]
+                    .iter()
+                    .find(|&&(s, e)| s <= addr && addr < e)
+            })
+            .copied()
     }
 
-    /// Task `task` took an access fault at `addr`. `live(slot)` says
-    /// whether the connection named in that slot is still open with
-    /// `task` as its client. If a range of its processes holds `addr` and
-    /// is not loaded, load it.
-    pub fn refill(&mut self, task: TaskId, addr: u64, live: impl Fn(usize) -> bool) -> Refill {
-        if self.layout.is_none() || self.tasks[task].role != Role::User {
-            return Refill::Stray;
-        }
-        let found = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter(|(slot, c)| c.client == task && c.len > 0 && live(*slot))
-            .flat_map(|(_, c)| c.ranges[..c.len].iter())
-            .find(|&&(s, e)| s <= addr && addr < e)
-            .copied();
-        let Some(range) = found else {
+    /// Task `task` took an access fault at `addr`, which lies in its range
+    /// `range` ([`Protection::range_of`]): load the largest naturally
+    /// aligned block of the range that holds `addr` (one NAPOT entry),
+    /// or, if that block is loaded already (the access runs past its
+    /// end), the block after it if the access reaches into it.
+    pub fn refill(&mut self, task: TaskId, addr: u64, range: (u64, u64)) -> Refill {
+        let t = &mut self.tasks[task];
+        let Some(mut block) = napot_block(addr, range) else {
             return Refill::Stray;
         };
-        let t = &mut self.tasks[task];
-        // Already loaded: the access runs past the range's end.
-        if t.resident.contains(&Some(range)) {
-            return Refill::Stray;
+        if t.resident.contains(&Some(block)) {
+            // The widest access is 8 bytes.
+            let next = block.0 + block.1;
+            match napot_block(next, range) {
+                Some(b) if addr + 8 > next && !t.resident.contains(&Some(b)) => block = b,
+                _ => return Refill::Stray,
+            }
         }
-        t.resident[t.next_victim] = Some(range);
+        t.resident[t.next_victim] = Some(block);
         t.next_victim = (t.next_victim + 1) % RESIDENT;
         self.changed(task);
         Refill::Loaded
@@ -397,10 +435,9 @@ impl Protection {
                 );
             }
             Role::User => {
-                for (i, range) in t.resident.iter().enumerate() {
-                    if let Some((start, end)) = *range {
-                        e.set(FIXED + 2 * i, Entry::base(start));
-                        e.set(FIXED + 2 * i + 1, Entry::top(end, cfg::R | cfg::W));
+                for (i, block) in t.resident.iter().enumerate() {
+                    if let Some((base, size)) = *block {
+                        e.set(FIXED + i, Entry::napot(base, size, cfg::R | cfg::W));
                     }
                 }
             }
@@ -486,12 +523,11 @@ impl Kernel {
     /// Task `id` took an access fault at `addr`: load its range if it has
     /// one there.
     pub fn access_fault(&mut self, id: TaskId, addr: u64) -> Refill {
-        let mut live = [false; MAX_CONNECTIONS];
-        for (slot, open) in live.iter_mut().enumerate() {
-            let conn = self.protection.conn_named(slot);
-            *open = self.peers(conn).is_some_and(|(_, client, _)| client == id);
+        let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
+        match self.protection.range_of(id, addr, live) {
+            Some(range) => self.protection.refill(id, addr, range),
+            None => Refill::Stray,
         }
-        self.protection.refill(id, addr, |slot| live[slot])
     }
 }
 

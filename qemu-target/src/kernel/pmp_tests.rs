@@ -35,14 +35,26 @@ fn protection(roles: &[Role]) -> Box<Protection> {
     p
 }
 
-/// The arena ranges task `task`'s entries let it touch.
+/// The arena blocks task `task`'s entries let it touch, `[start, end)`.
 fn loaded(p: &Protection, task: TaskId) -> Vec<(u64, u64)> {
     let e = p.entries(task);
     (FIXED..PMP_ENTRIES)
-        .step_by(2)
-        .filter(|&i| e.get(i + 1).cfg != 0)
-        .map(|i| (e.get(i).addr << 2, e.get(i + 1).addr << 2))
+        .map(|i| e.get(i))
+        .filter(|e| e.cfg != 0)
+        .map(|e| {
+            assert_eq!(e.cfg, cfg::NAPOT | cfg::R | cfg::W);
+            let size = 8u64 << (e.addr.trailing_ones());
+            let start = (e.addr << 2) & !(size - 1);
+            (start, start + size)
+        })
         .collect()
+}
+
+fn refill(p: &mut Protection, task: TaskId, addr: u64, live: impl Fn(ConnId) -> bool) -> Refill {
+    match p.range_of(task, addr, live) {
+        Some(range) => p.refill(task, addr, range),
+        None => Refill::Stray,
+    }
 }
 
 #[test]
@@ -91,16 +103,16 @@ fn a_fault_in_a_mapped_range_loads_it_and_a_fault_elsewhere_is_stray() {
     let mut p = protection(&[Role::User, Role::User]);
     let (start, end) = page(3);
     assert!(p.set_regions(7, 1, 0, &[page(1), (start, end)]));
-    let live = |slot: usize| slot == 1;
-    assert_eq!(p.refill(0, start + 8, live), Refill::Loaded);
+    let live = |conn: ConnId| conn == 7;
+    assert_eq!(refill(&mut p, 0, start + 8, live), Refill::Loaded);
     assert_eq!(loaded(&p, 0), [(start, end)]);
     // The same range again: the access runs past its end.
-    assert_eq!(p.refill(0, end - 4, live), Refill::Stray);
+    assert_eq!(refill(&mut p, 0, end - 4, live), Refill::Stray);
     // Between the ranges, and another task's fault at the same address.
-    assert_eq!(p.refill(0, page(2).0, live), Refill::Stray);
-    assert_eq!(p.refill(1, start, live), Refill::Stray);
+    assert_eq!(refill(&mut p, 0, page(2).0, live), Refill::Stray);
+    assert_eq!(refill(&mut p, 1, start, live), Refill::Stray);
     // A connection that is no longer open names nothing.
-    assert_eq!(p.refill(0, page(1).0, |_| false), Refill::Stray);
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| false), Refill::Stray);
 }
 
 #[test]
@@ -109,13 +121,13 @@ fn more_ranges_than_entries_are_loaded_oldest_out() {
     let ranges: Vec<_> = (0..RESIDENT as u64 + 2).map(page).collect();
     assert!(p.set_regions(7, 0, 0, &ranges));
     for r in &ranges {
-        assert_eq!(p.refill(0, r.0, |_| true), Refill::Loaded);
+        assert_eq!(refill(&mut p, 0, r.0, |_| true), Refill::Loaded);
     }
     let now = loaded(&p, 0);
     assert_eq!(now.len(), RESIDENT);
     assert!(!now.contains(&ranges[0]) && !now.contains(&ranges[1]));
     assert!(now.contains(&ranges[RESIDENT + 1]));
-    assert_eq!(p.refill(0, ranges[0].0, |_| true), Refill::Loaded);
+    assert_eq!(refill(&mut p, 0, ranges[0].0, |_| true), Refill::Loaded);
     assert!(loaded(&p, 0).contains(&ranges[0]));
 }
 
@@ -123,10 +135,10 @@ fn more_ranges_than_entries_are_loaded_oldest_out() {
 fn new_ranges_unload_the_old_ones_and_bad_ones_are_refused() {
     let mut p = protection(&[Role::User]);
     assert!(p.set_regions(7, 0, 0, &[page(1)]));
-    assert_eq!(p.refill(0, page(1).0, |_| true), Refill::Loaded);
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Loaded);
     assert!(p.set_regions(7, 0, 0, &[]));
     assert!(loaded(&p, 0).is_empty());
-    assert_eq!(p.refill(0, page(1).0, |_| true), Refill::Stray);
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Stray);
     // Outside the arena, empty, unaligned, too many.
     assert!(!p.set_regions(7, 0, 0, &[(0x8020_0000, 0x8020_1000)]));
     assert!(!p.set_regions(7, 0, 0, &[(DATA_END + 0x1000, DATA_END + 0x1000)]));
@@ -155,7 +167,7 @@ impl PmpRegisters for Recorder {
 fn a_switch_writes_only_the_entries_that_differ() {
     let mut p = protection(&[Role::User, Role::User]);
     assert!(p.set_regions(7, 0, 0, &[page(1)]));
-    assert_eq!(p.refill(0, page(1).0, |_| true), Refill::Loaded);
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Loaded);
     let mut hart = Recorder::default();
     p.switch_to(1, &mut hart);
     assert_eq!(hart.addr, [0, 1, 2, 3]);
@@ -164,17 +176,34 @@ fn a_switch_writes_only_the_entries_that_differ() {
     let mut hart = Recorder::default();
     p.switch_to(1, &mut hart);
     assert!(hart.addr.is_empty() && hart.cfg.is_empty());
-    // Another user task: only its arena pair.
+    // Another user task: only its arena block.
     let mut hart = Recorder::default();
     p.switch_to(0, &mut hart);
-    assert_eq!(hart.addr, [FIXED, FIXED + 1]);
+    assert_eq!(hart.addr, [FIXED]);
     assert_eq!(hart.cfg, [0]);
     // A refill of the running task rewrites its entries at the next switch.
     assert!(p.set_regions(7, 0, 0, &[page(1), page(2)]));
-    assert_eq!(p.refill(0, page(2).0, |_| true), Refill::Loaded);
+    assert_eq!(refill(&mut p, 0, page(2).0, |_| true), Refill::Loaded);
     let mut hart = Recorder::default();
     p.switch_to(0, &mut hart);
-    assert_eq!(hart.addr, [FIXED, FIXED + 1]);
+    assert_eq!(hart.addr, [FIXED]);
+}
+
+#[test]
+fn a_range_is_loaded_block_by_block() {
+    let mut p = protection(&[Role::User]);
+    // Three pages from an odd page: a page, then an aligned pair.
+    let start = DATA_END + 0x1000;
+    assert!(p.set_regions(7, 0, 0, &[(start, start + 0x3000)]));
+    assert_eq!(refill(&mut p, 0, start + 0x2800, |_| true), Refill::Loaded);
+    assert_eq!(loaded(&p, 0), [(start + 0x1000, start + 0x3000)]);
+    // An 8-byte access that starts 4 bytes before the pair.
+    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Loaded);
+    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Stray);
+    assert_eq!(
+        loaded(&p, 0),
+        [(start + 0x1000, start + 0x3000), (start, start + 0x1000)]
+    );
 }
 
 /// Task memory for the `Regions` call: one page at 0.

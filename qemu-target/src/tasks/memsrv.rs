@@ -127,6 +127,20 @@ impl Told {
             return;
         };
         server.mapped_ranges(client, &mut self.scratch);
+        // Whole pages: a mapping's last page is the process's to its end.
+        for r in self.scratch.iter_mut() {
+            *r = (
+                r.0 & !(memory::PAGE - 1),
+                r.1.next_multiple_of(memory::PAGE),
+            );
+        }
+        self.scratch.dedup_by(|next, prev| {
+            let touches = next.0 <= prev.1;
+            if touches {
+                prev.1 = prev.1.max(next.1);
+            }
+            touches
+        });
         // Too many for the kernel: join the closest neighbours (the gaps
         // between them become reachable too).
         while self.scratch.len() > crate::kernel::pmp::REGIONS_PER_CONN {
