@@ -9,7 +9,8 @@
 //!   ([`Sys::Regions`](super::Sys::Regions), memsrv's view of their VMAs).
 //! * A **server** (memsrv, the drivers) may also touch the whole arena, the
 //!   devices' MMIO window and write the flash: what they serve.
-//! * A **privileged** task (init) may touch everything.
+//! * A **privileged** task (init) may touch everything (but write the
+//!   text): a server's entries and one more for the rest.
 //!
 //! Entries 0–3 are fixed per role; entries 4–15 hold blocks of a user
 //! task's arena ranges, one naturally aligned power-of-two block (NAPOT)
@@ -409,23 +410,19 @@ impl Protection {
         let t = &self.tasks[task];
         let flash_size = l.flash.end - l.flash.start;
         let rwx = cfg::R | cfg::W | cfg::X;
+        let flash = if t.role == Role::User {
+            cfg::R | cfg::X
+        } else {
+            rwx
+        };
+        e.set(0, Entry::napot(l.flash.start, flash_size, flash));
+        e.set(1, Entry::base(l.text.start));
+        e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
+        e.set(3, Entry::top(l.data_end, cfg::R | cfg::W));
         match t.role {
-            Role::Privileged => e.set(0, Entry::everything()),
-            Role::Server | Role::User => {
-                let flash = if t.role == Role::Server {
-                    rwx
-                } else {
-                    cfg::R | cfg::X
-                };
-                e.set(0, Entry::napot(l.flash.start, flash_size, flash));
-                e.set(1, Entry::base(l.text.start));
-                e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
-                e.set(3, Entry::top(l.data_end, cfg::R | cfg::W));
-            }
-        }
-        match t.role {
-            Role::Privileged => {}
-            Role::Server => {
+            // A server's entries and, last, everything else: a switch
+            // between init and memsrv writes one address and one word.
+            Role::Privileged | Role::Server => {
                 // The arena follows the data: entry 3's top is its base.
                 e.set(FIXED, Entry::top(l.arena_end, cfg::R | cfg::W));
                 let size = l.devices.end - l.devices.start;
@@ -433,6 +430,9 @@ impl Protection {
                     FIXED + 1,
                     Entry::napot(l.devices.start, size, cfg::R | cfg::W),
                 );
+                if t.role == Role::Privileged {
+                    e.set(PMP_ENTRIES - 1, Entry::everything());
+                }
             }
             Role::User => {
                 for (i, block) in t.resident.iter().enumerate() {
