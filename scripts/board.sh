@@ -62,7 +62,7 @@ flash() {
 qemu() {
     local dir=$1
     shift
-    exec qemu-system-riscv64 -machine virt,pflash0=rom,pflash1=nor -m 128M -bios default \
+    exec qemu-system-riscv64 -machine virt,pflash0=rom,pflash1=nor -m 128M -bios none \
         -display none -serial stdio -monitor none -no-reboot \
         -accel tcg,thread=single \
         -blockdev "driver=file,filename=$dir/bank0.img,node-name=rom,read-only=on" \

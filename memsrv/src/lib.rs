@@ -787,6 +787,26 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         self.futex.check(&self.procs, self.config.max_pending_ops)
     }
 
+    /// The address ranges `client`'s process has mapped, `[start, end)`,
+    /// ascending, with touching or overlapping ones joined (empty for a
+    /// client with no process): what a home that confines its processes'
+    /// memory accesses (the board's PMP) lets that client touch.
+    pub fn mapped_ranges(&self, client: ClientId, out: &mut Vec<(u64, u64)>) {
+        out.clear();
+        let Ok((_, process)) = self.procs.caller(client) else {
+            return;
+        };
+        let Some(mm) = self.nommu.mms.get(&process.mm) else {
+            return;
+        };
+        for (key, _) in mm.iter() {
+            match out.last_mut() {
+                Some(last) if key.start <= last.1 => last.1 = last.1.max(key.end),
+                _ => out.push((key.start, key.end)),
+            }
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             total_pages: self.nommu.pages.total_pages(),

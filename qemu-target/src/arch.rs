@@ -1,17 +1,19 @@
 //! riscv64 specifics: the boot entry, the trap vectors that save and
 //! restore a task's [`TrapFrame`](crate::kernel::TrapFrame), CSR access and
-//! the SBI calls the kernel makes. All assembly lives here.
+//! the machine timer. All assembly lives here. The kernel runs in M-mode
+//! (no firmware below it), so it owns the PMP that confines the tasks
+//! (written by `pmp_hw`).
 
 use core::arch::{asm, global_asm};
 
-// Boot: OpenSBI enters in S-mode at 0x80200000 with a0 = hart id and
-// a1 = the device tree. Clear .bss, take the boot stack, run the kernel.
+// Boot: QEMU's reset code jumps to the boot stub in flash in M-mode with
+// a0 = hart id and a1 = the device tree; the stub jumps to 0x80200000. Clear .bss, take the boot stack, run the kernel.
 //
-// Trap vectors. While a task runs, `sscratch` holds its TrapFrame; the
+// Trap vectors. While a task runs, `mscratch` holds its TrapFrame; the
 // user vector swaps it into t6, saves every register there, and calls
 // `trap_handler` on the kernel stack, which returns the frame of the task
 // to run next; `restore_frame` loads it and returns to user mode. While
-// the kernel itself runs, `stvec` points at the kernel vector, which only
+// the kernel itself runs, `mtvec` points at the kernel vector, which only
 // reports (the kernel never expects a trap).
 global_asm!(
     r#"
@@ -34,7 +36,7 @@ _start:
     .align 4
     .globl user_trap_vector
 user_trap_vector:
-    csrrw t6, sscratch, t6
+    csrrw t6, mscratch, t6
     sd x1, 8(t6)
     sd x2, 16(t6)
     sd x3, 24(t6)
@@ -65,14 +67,14 @@ user_trap_vector:
     sd x28, 224(t6)
     sd x29, 232(t6)
     sd x30, 240(t6)
-    csrr t5, sscratch
+    csrr t5, mscratch
     sd t5, 248(t6)
     # The float registers only if the task wrote them since the kernel
-    # last saved or loaded them (sstatus.FS = Dirty): then they are saved,
+    # last saved or loaded them (mstatus.FS = Dirty): then they are saved,
     # the frame says so (fp_saved) and FS becomes Clean (clearing its low
     # bit, 1 << 13). The trap handler loads them back only when another
     # task's values are in them (see trap.rs).
-    csrr t5, sstatus
+    csrr t5, mstatus
     srli t5, t5, 13
     andi t5, t5, 3
     addi t5, t5, -3
@@ -114,13 +116,13 @@ user_trap_vector:
     li t5, 1
     sb t5, 536(t6)
     lui t5, 2
-    csrc sstatus, t5
+    csrc mstatus, t5
 5:
-    csrr t5, sepc
+    csrr t5, mepc
     sd t5, 520(t6)
     ld sp, 528(t6)
     la t5, kernel_trap_vector
-    csrw stvec, t5
+    csrw mtvec, t5
     mv a0, t6
     call trap_handler
     .globl restore_frame
@@ -131,10 +133,10 @@ restore_frame:
     # harmless if it happens).
     sc.d zero, zero, 0(a0)
     la t5, user_trap_vector
-    csrw stvec, t5
-    csrw sscratch, a0
+    csrw mtvec, t5
+    csrw mscratch, a0
     ld t5, 520(a0)
-    csrw sepc, t5
+    csrw mepc, t5
     ld x1, 8(a0)
     ld x2, 16(a0)
     ld x3, 24(a0)
@@ -166,7 +168,7 @@ restore_frame:
     ld x30, 240(a0)
     ld x31, 248(a0)
     ld x10, 80(a0)
-    sret
+    mret
 
     .globl fp_load
 fp_load:
@@ -222,17 +224,21 @@ extern "C" {
     fn kernel_trap_vector();
 }
 
-/// `sstatus` bits the kernel sets once.
-const SSTATUS_FS_INITIAL: u64 = 1 << 13;
-const SSTATUS_SPP: u64 = 1 << 8;
-const SSTATUS_SIE: u64 = 1 << 1;
-const SIE_STIE: u64 = 1 << 5;
+/// `mstatus` bits the kernel sets once.
+const MSTATUS_FS_INITIAL: u64 = 1 << 13;
+/// The mode `mret` returns to: cleared, user mode.
+const MSTATUS_MPP: u64 = 3 << 11;
+const MSTATUS_MIE: u64 = 1 << 3;
+const MIE_MTIE: u64 = 1 << 7;
 /// `time` and `instret` readable from user mode (`cycle` too).
-const SCOUNTEREN_CY_TM_IR: u64 = 0b111;
+const COUNTEREN_CY_TM_IR: u64 = 0b111;
+/// QEMU virt's CLINT: hart 0's timer compare register.
+const CLINT_MTIMECMP: u64 = 0x0200_4000;
 
 /// Put the hart in the state the kernel runs in: traps to the kernel
-/// vector, interrupts off in S-mode (the kernel polls), the timer
-/// interrupt enabled for user mode, floating point on, counters readable.
+/// vector, interrupts off in M-mode (the kernel polls), the timer
+/// interrupt enabled for user mode, floating point on, counters readable,
+/// `mret` bound for user mode.
 pub fn init_hart() {
     let vector = kernel_trap_vector as *const () as usize as u64;
     // SAFETY: the CSRs written here configure this hart's traps, interrupt
@@ -240,11 +246,12 @@ pub fn init_hart() {
     // the kernel is single-hart, so nothing else depends on their old
     // values.
     unsafe {
-        asm!("csrw stvec, {}", in(reg) vector);
-        asm!("csrc sstatus, {}", in(reg) SSTATUS_SIE | SSTATUS_SPP);
-        asm!("csrs sstatus, {}", in(reg) SSTATUS_FS_INITIAL);
-        asm!("csrs sie, {}", in(reg) SIE_STIE);
-        asm!("csrw scounteren, {}", in(reg) SCOUNTEREN_CY_TM_IR);
+        asm!("csrw mtvec, {}", in(reg) vector);
+        asm!("csrc mstatus, {}", in(reg) MSTATUS_MIE | MSTATUS_MPP);
+        asm!("csrs mstatus, {}", in(reg) MSTATUS_FS_INITIAL);
+        asm!("csrs mie, {}", in(reg) MIE_MTIE);
+        asm!("csrw mcounteren, {}", in(reg) COUNTEREN_CY_TM_IR);
+        asm!("csrw scounteren, {}", in(reg) COUNTEREN_CY_TM_IR);
     }
 }
 
@@ -254,7 +261,7 @@ pub fn init_hart() {
 fn fp_clean() {
     // SAFETY: clearing FS's low bit turns Dirty into Clean; the callers
     // only do it with FS Dirty.
-    unsafe { asm!("csrc sstatus, {}", in(reg) SSTATUS_FS_INITIAL) };
+    unsafe { asm!("csrc mstatus, {}", in(reg) MSTATUS_FS_INITIAL) };
 }
 
 /// Load the float registers and `fcsr` from `frame`.
@@ -295,14 +302,14 @@ pub fn enter(frame: *mut crate::kernel::TrapFrame) -> ! {
 
 /// The trap's cause, trapped pc and trap value.
 pub fn trap_cause() -> (u64, u64, u64) {
-    let (scause, sepc, stval): (u64, u64, u64);
+    let (mcause, mepc, mtval): (u64, u64, u64);
     // SAFETY: reading trap CSRs has no side effects.
     unsafe {
-        asm!("csrr {}, scause", out(reg) scause);
-        asm!("csrr {}, sepc", out(reg) sepc);
-        asm!("csrr {}, stval", out(reg) stval);
+        asm!("csrr {}, mcause", out(reg) mcause);
+        asm!("csrr {}, mepc", out(reg) mepc);
+        asm!("csrr {}, mtval", out(reg) mtval);
     }
-    (scause, sepc, stval)
+    (mcause, mepc, mtval)
 }
 
 /// The `time` counter (10 MHz on QEMU virt).
@@ -332,21 +339,48 @@ pub fn cycles() -> u64 {
     c
 }
 
-/// Ask the SBI to raise the timer interrupt at `ticks` (this also clears
-/// a pending one).
+/// Raise the machine timer interrupt at `ticks` (this also clears a
+/// pending one: the interrupt is pending while `mtime` ≥ `mtimecmp`).
 pub fn set_timer(ticks: u64) {
-    const TIME_EXTENSION: u64 = 0x5449_4D45;
-    // SAFETY: the SBI TIME extension's set_timer (function 0) only
-    // programs the timer; OpenSBI preserves every register but a0/a1.
-    unsafe {
-        asm!("ecall", inlateout("a0") ticks => _, lateout("a1") _,
-             in("a6") 0u64, in("a7") TIME_EXTENSION, options(nostack));
-    }
+    // SAFETY: CLINT_MTIMECMP is hart 0's compare register of QEMU virt's
+    // CLINT, an aligned 64-bit MMIO register the kernel alone writes.
+    unsafe { core::ptr::write_volatile(CLINT_MTIMECMP as *mut u64, ticks) };
 }
 
-/// Sleep until an interrupt is pending (interrupts stay off in S-mode;
+/// Sleep until an interrupt is pending (interrupts stay off in M-mode;
 /// `wfi` still wakes).
 pub fn wait_for_interrupt() {
     // SAFETY: wfi only stalls the hart until an interrupt is pending.
     unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// The hart's PMP registers.
+pub struct Pmp;
+
+impl crate::kernel::pmp::PmpRegisters for Pmp {
+    fn set_addr(&mut self, index: usize, addr: u64) {
+        macro_rules! write {
+            ($($n:literal)*) => {
+                match index {
+                    // SAFETY: pmpaddrN only bounds what U-mode may touch;
+                    // the kernel runs in M-mode, which unlocked entries do
+                    // not bind.
+                    $($n => unsafe { asm!(concat!("csrw pmpaddr", $n, ", {}"), in(reg) addr) },)*
+                    _ => {}
+                }
+            };
+        }
+        write!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    }
+
+    fn set_cfg(&mut self, first: usize, word: u64) {
+        if first == 0 {
+            // SAFETY: as for pmpaddr; pmpcfg0 holds entries 0–7, none
+            // locked.
+            unsafe { asm!("csrw pmpcfg0, {}", in(reg) word) };
+        } else {
+            // SAFETY: as above; on RV64 pmpcfg2 holds entries 8–15.
+            unsafe { asm!("csrw pmpcfg2, {}", in(reg) word) };
+        }
+    }
 }

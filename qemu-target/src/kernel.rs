@@ -11,8 +11,10 @@
 //! | [`task_table`] | tasks: saved registers, state, start, exit, join, the stack canary |
 //! | [`scheduler`] | which ready task runs next, and the deadlines that wake blocked ones |
 //! | [`ipc`] | connections and their frames: send, receive, reply, the short slots and the frame pool |
+//! | [`pmp`] | task isolation: what each task may touch, as the 16 PMP entries it runs with |
 
 pub mod ipc;
+pub mod pmp;
 pub mod scheduler;
 pub mod task_table;
 
@@ -66,6 +68,9 @@ pub enum Sys {
     /// `(task, deadline)` → `(0, exit code)`: wait for a task to end and
     /// free its slot.
     Join = 14,
+    /// `(conn, ptr, count)`: memsrv names the arena ranges the process on
+    /// `conn` has mapped ([`pmp`]); server tasks only.
+    Regions = 15,
 }
 
 impl Sys {
@@ -87,6 +92,7 @@ impl Sys {
             12 => PowerOff,
             13 => Spawn,
             14 => Join,
+            15 => Regions,
             _ => return None,
         })
     }
@@ -134,6 +140,8 @@ pub struct Kernel {
     /// frame queued, hung up), oldest first: a receive takes the first
     /// one of its own instead of scanning every connection.
     ready: Deque<u16, MAX_CONNECTIONS>,
+    /// What each task may touch, and the PMP entries it runs with.
+    pub protection: pmp::Protection,
 }
 
 fn neg(e: Errno) -> u64 {
@@ -155,6 +163,7 @@ impl Kernel {
             last_run: 0,
             handoff: None,
             ready: Deque::new(),
+            protection: pmp::Protection::new(),
         }
     }
 
@@ -200,6 +209,7 @@ impl Kernel {
                 self.spawn_call(id, r, machine)
             }
             Some(Sys::Join) => self.join(id, a0, a1, now_ms),
+            Some(Sys::Regions) => self.set_regions(id, a0, a1, a2, machine),
         };
         self.tasks[id].frame.regs[reg::A0] = match result {
             Ok(v) => v,

@@ -2,7 +2,7 @@
 //! reads and writes it through raw addresses.
 //!
 //! ```text
-//! 0x8000_0000  OpenSBI
+//! 0x8000_0000  unused (no firmware: the kernel runs in M-mode)
 //! 0x8020_0000  the image (text, data, bss with the kernel stack and task table)
 //! __image_end  the task heap (stacks and Rust allocations of every task)
 //!              the arena: every page memsrv hands out, to the end of RAM
@@ -16,7 +16,7 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 /// The board is started with `-m 128M`.
 pub const RAM_SIZE: u64 = 128 << 20;
 pub const RAM_END: u64 = RAM_BASE + RAM_SIZE;
-/// Where OpenSBI ends and the image begins.
+/// Where the image begins (QEMU loads it here; the 2 MiB below are unused).
 pub const IMAGE_BASE: u64 = 0x8020_0000;
 /// The task heap.
 pub const HEAP_SIZE: u64 = 24 << 20;
@@ -25,8 +25,14 @@ pub const PAGE: u64 = 4096;
 pub const FLASH_BASE: u64 = 0x2000_0000;
 pub const FLASH_SIZE: u64 = 64 << 20;
 
+/// QEMU virt's MMIO window the drivers reach: the UART and the
+/// virtio-mmio slots (naturally aligned, for one PMP entry).
+pub const DEVICES_BASE: u64 = 0x1000_0000;
+pub const DEVICES_SIZE: u64 = 0x1_0000;
+
 extern "C" {
     static __image_end: u8;
+    static __text_end: u8;
 }
 
 fn image_end() -> u64 {
@@ -39,6 +45,21 @@ fn image_end() -> u64 {
 pub fn heap() -> Range<u64> {
     let start = image_end().next_multiple_of(PAGE);
     start..start + HEAP_SIZE
+}
+
+/// The memory map as the tasks' PMP entries cut it
+/// ([`Protection`](crate::kernel::pmp::Protection)).
+pub fn pmp_layout() -> crate::kernel::pmp::Layout {
+    // Only the address is taken: the linker script's end of the read-only
+    // part of the image.
+    let text_end = core::ptr::addr_of!(__text_end) as u64;
+    crate::kernel::pmp::Layout {
+        flash: FLASH_BASE..FLASH_BASE + FLASH_SIZE,
+        text: IMAGE_BASE..text_end,
+        data_end: heap().end,
+        arena_end: RAM_END,
+        devices: DEVICES_BASE..DEVICES_BASE + DEVICES_SIZE,
+    }
 }
 
 /// The arena's range: the rest of RAM.

@@ -200,6 +200,21 @@ pub fn reply(conn: ConnId, frame: &[u8]) -> Result<(), Errno> {
     }
 }
 
+/// memsrv names the arena ranges the process on `conn` has mapped (at
+/// most [`REGIONS_PER_CONN`](crate::kernel::pmp::REGIONS_PER_CONN)): the
+/// kernel lets that connection's client task touch them and no other
+/// arena memory. `Ok(false)`: that task is not confined (it serves memory
+/// or is privileged), so its ranges need not be named again.
+pub fn set_regions(conn: ConnId, ranges: &[(u64, u64)]) -> Result<bool, Errno> {
+    let mut words = [0u64; 2 * crate::kernel::pmp::REGIONS_PER_CONN];
+    let count = ranges.len().min(crate::kernel::pmp::REGIONS_PER_CONN);
+    for (pair, &(start, end)) in words.chunks_exact_mut(2).zip(&ranges[..count]) {
+        pair[0] = start.to_le();
+        pair[1] = end.to_le();
+    }
+    call0(Sys::Regions, &[conn, words.as_ptr() as u64, count as u64]).map(|r| r == 0)
+}
+
 pub fn hangup(conn: ConnId) -> Result<(), Errno> {
     call0(Sys::Hangup, &[conn]).map(drop)
 }
@@ -279,6 +294,28 @@ pub fn spawn_with_tls(
     tls: u64,
     body: impl FnOnce() -> i64 + Send + 'static,
 ) -> Result<Task, Errno> {
+    let role = if privileged { 1 << 63 } else { 0 };
+    spawn_flagged(name, stack, role, tls, body)
+}
+
+/// Start `body` as a task that serves memory (memsrv, a driver): it may
+/// touch the arena, the devices and the flash ([`Role::Server`](crate::kernel::pmp::Role)).
+pub fn spawn_server(
+    name: &str,
+    stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    spawn_flagged(name, stack, crate::kernel::task_table::SERVER, 0, body)
+}
+
+/// `Spawn` with `role` the privileged or server bit.
+fn spawn_flagged(
+    name: &str,
+    stack: usize,
+    role: u64,
+    tls: u64,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
     if stack < 4096 {
         return Err(Errno::EINVAL);
     }
@@ -287,8 +324,7 @@ pub fn spawn_with_tls(
     let stack = stack_mem.len() * 16;
     let top = stack_mem.as_ptr() as u64 + stack as u64;
     let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
-    let flags =
-        name.len().min(0xffff) as u64 | (stack as u64) << 16 | if privileged { 1 << 63 } else { 0 };
+    let flags = name.len().min(0xffff) as u64 | (stack as u64) << 16 | role;
     let r = call0(
         Sys::Spawn,
         &[

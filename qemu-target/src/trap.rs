@@ -5,6 +5,7 @@
 
 use crate::arch;
 use crate::console;
+use crate::kernel::pmp::{Access, Refill};
 use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
 use crate::kprintln;
 use crate::memory;
@@ -149,6 +150,8 @@ pub fn start(name: &str, start: TaskStart) -> ! {
         console::power_off(2);
     };
     s.current = id;
+    s.kernel.protection.enable(memory::pmp_layout());
+    load_pmp(s, id);
     s.kernel.tasks[id].frame.kernel_sp = kernel_stack_top();
     arm(s, now_ms() + SLICE_MS);
     IN_KERNEL.store(false, Ordering::Relaxed);
@@ -169,7 +172,7 @@ fn arm(s: &mut State, at_ms: u64) {
 }
 
 const INTERRUPT: u64 = 1 << 63;
-const TIMER_INTERRUPT: u64 = INTERRUPT | 5;
+const TIMER_INTERRUPT: u64 = INTERRUPT | 7;
 const ECALL_FROM_USER: u64 = 8;
 
 fn cause_name(scause: u64) -> &'static str {
@@ -227,8 +230,20 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
                 }
             }
         }
+        _ if Access::from_cause(scause).is_some()
+            && s.kernel.access_fault(current, stval) == Refill::Loaded =>
+        {
+            // The range was the task's, now loaded: the access runs again.
+        }
         _ => {
             let task = &s.kernel.tasks[current];
+            if let Some(access) = Access::from_cause(scause) {
+                kprintln!(
+                    "kernel: task {} ({current}) stray {} at {stval:#x}: not its memory",
+                    task.name(),
+                    access.name()
+                );
+            }
             kprintln!(
                 "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
                 task.name(),
@@ -279,6 +294,7 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     if next != current {
         switch_fp(s, current, next);
     }
+    load_pmp(s, next);
     let frame = &mut s.kernel.tasks[next].frame;
     frame.kernel_sp = kernel_stack_top();
     if PROFILE {
@@ -308,6 +324,12 @@ fn switch_fp(s: &mut State, from: usize, to: usize) {
     } else if arch::fp_reset() {
         s.fp_owner = None;
     }
+}
+
+/// Give the hart task `next`'s PMP entries, writing only those that
+/// differ from what it holds.
+fn load_pmp(s: &mut State, next: usize) {
+    s.kernel.protection.switch_to(next, &mut arch::Pmp);
 }
 
 /// The next ready task, idling until a deadline makes one ready.

@@ -43,8 +43,13 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
     let failures: Vec<&str> = run
         .console
         .lines()
-        // The robustness suite's faulter is killed on purpose.
-        .filter(|l| !l.contains("task faulter"))
+        // The robustness suite's faulter and the isolation checks' snooper
+        // and unmapper are killed on purpose.
+        .filter(|l| {
+            !["task faulter", "task snooper", "task unmapper"]
+                .iter()
+                .any(|t| l.contains(t))
+        })
         .filter(|l| l.contains("FAIL") || l.contains("killed") || l.contains("panic"))
         .collect();
     assert!(
@@ -126,6 +131,22 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         run.console.lines().any(|l| l.contains("task faulter")
             && l.contains("killed: load access fault at pc")
             && l.contains("stval 0x90000000")),
+        "{}",
+        run.console
+    );
+    // A task that reads another task's mapping is reported and stopped
+    // by the PMP, and the suite saw the owner go on.
+    assert!(
+        run.console.lines().any(|l| l.contains("task snooper")
+            && l.contains("stray load at 0x")
+            && l.ends_with("not its memory")),
+        "{}",
+        run.console
+    );
+    assert!(
+        run.console
+            .lines()
+            .any(|l| l == "robustness: ok a task reading another task's mapping is stopped"),
         "{}",
         run.console
     );

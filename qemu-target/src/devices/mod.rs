@@ -23,8 +23,8 @@ pub const FLASH_BANK0: usize = 0x2000_0000;
 pub const FLASH_BANK1: usize = 0x2200_0000;
 pub const FLASH_BANK_SIZE: usize = 32 << 20;
 /// Where the romfs image starts in bank 0. Bank 0 is the boot flash: with
-/// a pflash0 image QEMU starts the machine from 0x2000_0000 (OpenSBI jumps
-/// there, not to the kernel), so its first sector holds a two-instruction
+/// a pflash0 image and `-bios none` QEMU's reset code jumps to 0x2000_0000
+/// in M-mode, so its first sector holds a two-instruction
 /// stub that jumps on to the image at 0x8020_0000, and the romfs image
 /// follows in the next sector.
 pub const ROMFS_OFFSET: usize = 256 << 10;

@@ -202,6 +202,13 @@ impl Kernel {
         Ok(cid)
     }
 
+    /// Connection `cid`'s slot, client and server, while it is open.
+    pub(super) fn peers(&self, cid: ConnId) -> Option<(usize, TaskId, TaskId)> {
+        let slot = conn_slot(cid);
+        let c = self.connections.get(slot)?;
+        (c.side == Side::Open && c.id(slot) == cid).then_some((slot, c.client, c.server))
+    }
+
     /// The connection `cid` if it is live and `task` is its `client` (or
     /// server).
     fn slot_of(&self, cid: ConnId, task: TaskId, as_client: bool) -> Result<usize, Errno> {

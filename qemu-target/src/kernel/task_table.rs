@@ -3,6 +3,7 @@
 //! at every trap.
 
 use super::ipc::ConnId;
+use super::pmp::Role;
 use super::scheduler::NEVER;
 use super::{Kernel, Machine};
 use protocol::Errno;
@@ -11,6 +12,8 @@ pub const MAX_TASKS: usize = 32;
 /// Bytes of a task's name kept for fault reports.
 pub const TASK_NAME: usize = 16;
 const PRIVILEGED: u64 = 1 << 63;
+/// A spawn flag: the task serves memory (memsrv, a driver): [`Role::Server`].
+pub const SERVER: u64 = 1 << 62;
 /// The word kept at the bottom of every task stack: a task whose stack
 /// ran over it is stopped at its next trap (see [`Kernel::stack_intact`]).
 pub const STACK_CANARY: u64 = 0x5afe_57ac_6b0d_dead;
@@ -176,6 +179,12 @@ impl Kernel {
             stack_bottom: start.stack_bottom,
             frame,
         };
+        let role = if start.privileged {
+            Role::Privileged
+        } else {
+            Role::User
+        };
+        self.protection.start(id, role);
         Some(id)
     }
 
@@ -210,7 +219,7 @@ impl Kernel {
         }
         let mut name = [0u8; TASK_NAME];
         let len = (r[reg::A5] & 0xffff).min(TASK_NAME as u64) as usize;
-        let stack_size = (r[reg::A5] & !PRIVILEGED) >> 16;
+        let stack_size = (r[reg::A5] & !(PRIVILEGED | SERVER)) >> 16;
         let stack_bottom = r[reg::A2].checked_sub(stack_size).ok_or(Errno::EINVAL)?;
         if stack_size < 8 || !machine.copy_out(stack_bottom, &STACK_CANARY.to_le_bytes()) {
             return Err(Errno::EFAULT);
@@ -230,6 +239,9 @@ impl Kernel {
         };
         let name = core::str::from_utf8(&name[..len]).map_err(|_| Errno::EINVAL)?;
         let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
+        if r[reg::A5] & SERVER != 0 && !start.privileged {
+            self.protection.start(child, Role::Server);
+        }
         Ok(child as u64)
     }
 

@@ -49,13 +49,14 @@ pub extern "C" fn entry(_arg: u64) -> ! {
         ..Config::default()
     };
     let started = sys::now_ms();
-    let memsrv = match sys::spawn("memsrv", MEMSRV_STACK, move || super::memsrv::serve(config)) {
-        Ok(task) => task.detach(),
-        Err(e) => {
-            println!("init: cannot start memsrv: {e:?}");
-            sys::power_off(10);
-        }
-    };
+    let memsrv =
+        match sys::spawn_server("memsrv", MEMSRV_STACK, move || super::memsrv::serve(config)) {
+            Ok(task) => task.detach(),
+            Err(e) => {
+                println!("init: cannot start memsrv: {e:?}");
+                sys::power_off(10);
+            }
+        };
     println!(
         "init: memsrv is task {memsrv}, arena {:#x}..{:#x} ({} pages)",
         arena.start,

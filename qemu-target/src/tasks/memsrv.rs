@@ -5,6 +5,7 @@
 
 use crate::memory;
 use crate::sys::{self, Received};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use memsrv::{
     ClientId, Config, Courier, Credentials, Effect, FrameBuf, MemoryServer, PhysicalMemory, Stats,
@@ -69,6 +70,7 @@ pub fn serve(config: Config) -> i64 {
     let mut frame = [0u8; MAX_FRAME];
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
+    let mut told = Told::default();
     loop {
         let now = sys::now_ms();
         match sys::receive(&mut frame, now + TICK_MS) {
@@ -93,6 +95,7 @@ pub fn serve(config: Config) -> i64 {
             }
             Ok(Received::Hangup { conn }) => {
                 inspectors.retain(|c| *c != conn);
+                told.ranges.remove(&conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Err(_) => {}
@@ -102,23 +105,82 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
-        carry_out(&mut server, &mut effects);
+        carry_out(&mut server, &mut effects, &mut told);
+    }
+}
+
+/// The arena ranges the kernel was last told each connection's process
+/// has mapped (`None`: its task is not confined, the kernel need not be
+/// told), and a list to build the next in.
+#[derive(Default)]
+struct Told {
+    ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
+    scratch: Vec<(u64, u64)>,
+}
+
+impl Told {
+    /// Before memsrv answers `client`, tell the kernel the ranges its
+    /// process has mapped if they changed, so its task may touch what a
+    /// `mmap` just gave and no longer what a `munmap` took.
+    fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId) {
+        let slot = self
+            .ranges
+            .entry(client.0)
+            .or_insert_with(|| Some(Vec::new()));
+        let Some(told) = slot else {
+            return;
+        };
+        server.mapped_ranges(client, &mut self.scratch);
+        // Whole pages: a mapping's last page is the process's to its end.
+        for r in self.scratch.iter_mut() {
+            *r = (
+                r.0 & !(memory::PAGE - 1),
+                r.1.next_multiple_of(memory::PAGE),
+            );
+        }
+        self.scratch.dedup_by(|next, prev| {
+            let touches = next.0 <= prev.1;
+            if touches {
+                prev.1 = prev.1.max(next.1);
+            }
+            touches
+        });
+        // Too many for the kernel: join the closest neighbours (the gaps
+        // between them become reachable too).
+        while self.scratch.len() > crate::kernel::pmp::REGIONS_PER_CONN {
+            let i = (1..self.scratch.len())
+                .min_by_key(|&i| self.scratch[i].0 - self.scratch[i - 1].1)
+                .unwrap_or(1);
+            self.scratch[i - 1].1 = self.scratch[i].1;
+            self.scratch.remove(i);
+        }
+        if *told == self.scratch {
+            return;
+        }
+        match sys::set_regions(client.0, &self.scratch) {
+            Ok(true) => told.clone_from(&self.scratch),
+            Ok(false) => *slot = None,
+            // The client is gone: its hang-up is on its way.
+            Err(_) => {}
+        }
     }
 }
 
 /// Deliver effects, including those that delivering causes (a dropped
 /// client's release may answer others).
-fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>) {
-    memsrv::carry_out(&mut Board { server }, effects);
+fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>, told: &mut Told) {
+    memsrv::carry_out(&mut Board { server, told }, effects);
 }
 
 /// The board's side of memsrv's effects: frames go out over kernel IPC.
 struct Board<'a> {
     server: &'a mut MemoryServer<BoardMemory>,
+    told: &'a mut Told,
 }
 
 impl Courier for Board<'_> {
     fn send(&mut self, to: ClientId, frame: &FrameBuf, _more: &mut Vec<Effect>) {
+        self.told.update(self.server, to);
         if sys::reply(to.0, frame.as_slice()).is_err() {
             // The peer is gone; its hang-up is on its way.
         }

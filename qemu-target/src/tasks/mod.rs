@@ -11,6 +11,7 @@ pub mod demo;
 pub mod driver;
 pub mod hardware;
 pub mod init;
+pub mod isolation;
 pub mod lua;
 pub mod memsrv;
 pub mod robustness;

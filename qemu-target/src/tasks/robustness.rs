@@ -1,6 +1,7 @@
 //! Bad input on the board: a task that faults is reported and ended while
 //! everyone else goes on; a task that sends memsrv garbage loses its
-//! connection, not the server; bad system-call arguments are errors.
+//! connection, not the server; bad system-call arguments are errors; a
+//! task that touches memory not its own is stopped (`isolation`).
 
 use crate::memory;
 use crate::println;
@@ -100,7 +101,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 4] = [
+    let checks: [(&str, fn(usize) -> Check); 6] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -108,6 +109,14 @@ pub fn run(memsrv: usize) -> usize {
             garbage_costs_only_the_sender,
         ),
         ("bad arguments are errors", bad_arguments_are_errors),
+        (
+            "a task reading another task's mapping is stopped",
+            super::isolation::reading_another_tasks_mapping_is_stopped,
+        ),
+        (
+            "a task reading a page it unmapped is stopped",
+            super::isolation::reading_an_unmapped_page_is_stopped,
+        ),
     ];
     let mut failed = 0;
     for (name, check) in checks {

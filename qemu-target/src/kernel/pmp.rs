@@ -1,0 +1,536 @@
+//! Task isolation with RISC-V PMP, as plain code: what each task may touch
+//! and the 16 PMP entries that say so while it runs. The kernel runs in
+//! M-mode, which PMP does not bind; tasks run in U-mode, which it does.
+//!
+//! * A **user** task may read and execute the flash and the image's text,
+//!   read and write the image's data and the task heap (every task's stack
+//!   and Rust allocations live there, under one allocator), and in the
+//!   arena only the ranges memsrv says its processes have mapped
+//!   ([`Sys::Regions`](super::Sys::Regions), memsrv's view of their VMAs).
+//! * A **server** (memsrv, the drivers) may also touch the whole arena, the
+//!   devices' MMIO window and write the flash: what they serve.
+//! * A **privileged** task (init) may touch everything (but write the
+//!   text): a server's entries and one more for the rest.
+//!
+//! Entries 0–3 are fixed per role; entries 4–15 hold blocks of a user
+//! task's arena ranges, one naturally aligned power-of-two block (NAPOT)
+//! each, twelve at a time. A task takes an access fault on a block that is
+//! not loaded, and the kernel loads the largest block of its range that
+//! holds the address in place of the oldest one ([`Protection::refill`]),
+//! as a TLB is refilled; an access outside every range is stray and ends
+//! the task.
+
+use super::ipc::ConnId;
+use super::task_table::{TaskId, MAX_TASKS};
+use super::{Kernel, Machine, MAX_CONNECTIONS};
+use core::ops::Range;
+use protocol::Errno;
+
+/// PMP entries QEMU's virt board gives a hart.
+pub const PMP_ENTRIES: usize = 16;
+/// Arena ranges memsrv may name for one connection: beyond this memsrv
+/// joins neighbours (granting the gaps between them).
+pub const REGIONS_PER_CONN: usize = 32;
+/// Entries kept for the role's fixed layout.
+const FIXED: usize = 4;
+/// Arena blocks loaded at once (a NAPOT entry each).
+pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
+
+/// `pmpcfg` bits of one entry.
+pub mod cfg {
+    pub const R: u8 = 1;
+    pub const W: u8 = 2;
+    pub const X: u8 = 4;
+    /// Top of range: from the previous entry's address to this one's.
+    pub const TOR: u8 = 1 << 3;
+    /// Naturally aligned power of two.
+    pub const NAPOT: u8 = 3 << 3;
+}
+
+/// One PMP entry as written: its `pmpcfg` byte and its `pmpaddr` (the
+/// address shifted right by 2). All zero: off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub cfg: u8,
+    pub addr: u64,
+}
+
+impl Entry {
+    /// A TOR base: off, only its address counts.
+    fn base(at: u64) -> Entry {
+        Entry {
+            cfg: 0,
+            addr: at >> 2,
+        }
+    }
+
+    fn top(at: u64, perms: u8) -> Entry {
+        Entry {
+            cfg: cfg::TOR | perms,
+            addr: at >> 2,
+        }
+    }
+
+    /// `[base, base + size)`, `size` a power of two ≥ 8 and `base` aligned
+    /// to it.
+    fn napot(base: u64, size: u64, perms: u8) -> Entry {
+        Entry {
+            cfg: cfg::NAPOT | perms,
+            addr: (base | (size / 2 - 1)) >> 2,
+        }
+    }
+
+    /// Every address.
+    fn everything() -> Entry {
+        Entry {
+            cfg: cfg::NAPOT | cfg::R | cfg::W | cfg::X,
+            addr: u64::MAX >> 10,
+        }
+    }
+}
+
+/// All entries as the registers hold them: the addresses, and the
+/// configuration bytes packed eight to a `pmpcfg` word (`pmpcfg0`,
+/// `pmpcfg2` on RV64), so a switch compares words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entries {
+    pub addr: [u64; PMP_ENTRIES],
+    pub cfg: [u64; PMP_ENTRIES / 8],
+}
+
+impl Entries {
+    const OFF: Entries = Entries {
+        addr: [0; PMP_ENTRIES],
+        cfg: [0; PMP_ENTRIES / 8],
+    };
+
+    pub fn get(&self, i: usize) -> Entry {
+        Entry {
+            cfg: (self.cfg[i / 8] >> (8 * (i % 8))) as u8,
+            addr: self.addr[i],
+        }
+    }
+
+    fn set(&mut self, i: usize, e: Entry) {
+        let shift = 8 * (i % 8);
+        self.addr[i] = e.addr;
+        self.cfg[i / 8] = (self.cfg[i / 8] & !(0xff << shift)) | u64::from(e.cfg) << shift;
+    }
+}
+
+/// What a task may touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Its own: the fixed part and the arena ranges its processes mapped.
+    User,
+    /// memsrv or a driver: the arena, the devices and the flash too.
+    Server,
+    /// Everything (init).
+    Privileged,
+}
+
+/// The board's memory map as PMP sees it (set once at boot; the host
+/// tests make one up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Flash: naturally aligned, a power of two.
+    pub flash: Range<u64>,
+    /// The image's text and read-only data.
+    pub text: Range<u64>,
+    /// From the end of the text: data, bss, the task heap.
+    pub data_end: u64,
+    /// The arena: from `data_end`.
+    pub arena_end: u64,
+    /// The devices' MMIO window: naturally aligned, a power of two.
+    pub devices: Range<u64>,
+}
+
+/// Why an access fault happened, as the report names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Fetch,
+    Load,
+    Store,
+}
+
+impl Access {
+    /// The access an `mcause` names, if it is an access fault.
+    pub fn from_cause(cause: u64) -> Option<Access> {
+        match cause {
+            1 => Some(Access::Fetch),
+            5 => Some(Access::Load),
+            7 => Some(Access::Store),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Fetch => "fetch",
+            Access::Load => "load",
+            Access::Store => "store",
+        }
+    }
+}
+
+/// The arena ranges memsrv named for one connection's process.
+#[derive(Clone, Copy)]
+struct ConnRegions {
+    /// The connection they were named for (its generation included, so a
+    /// reused slot does not inherit them).
+    conn: ConnId,
+    client: TaskId,
+    len: usize,
+    ranges: [(u64, u64); REGIONS_PER_CONN],
+}
+
+impl ConnRegions {
+    const NONE: ConnRegions = ConnRegions {
+        conn: u64::MAX,
+        client: 0,
+        len: 0,
+        ranges: [(0, 0); REGIONS_PER_CONN],
+    };
+}
+
+#[derive(Clone, Copy)]
+struct TaskPmp {
+    role: Role,
+    /// The arena blocks loaded for it, `(base, size)`, oldest replaced
+    /// first.
+    resident: [Option<(u64, u64)>; RESIDENT],
+    next_victim: usize,
+}
+
+impl TaskPmp {
+    const NEW: TaskPmp = TaskPmp {
+        role: Role::User,
+        resident: [None; RESIDENT],
+        next_victim: 0,
+    };
+}
+
+/// The largest naturally aligned power-of-two block (8 bytes or more)
+/// inside `[start, end)` that holds `addr`: what one NAPOT entry can grant.
+fn napot_block(addr: u64, (start, end): (u64, u64)) -> Option<(u64, u64)> {
+    if addr < start || addr >= end {
+        return None;
+    }
+    let mut size = 1u64 << (63 - (end - start).leading_zeros());
+    while size >= 8 {
+        let base = addr & !(size - 1);
+        if base >= start && base + size <= end {
+            return Some((base, size));
+        }
+        size /= 2;
+    }
+    None
+}
+
+/// Every task's protection and the connections' arena ranges.
+pub struct Protection {
+    layout: Option<Layout>,
+    tasks: [TaskPmp; MAX_TASKS],
+    conns: [ConnRegions; MAX_CONNECTIONS],
+    /// The task whose entries the hart holds, and whether they changed
+    /// since they were written (`None`: nobody's yet).
+    loaded: Option<TaskId>,
+    stale: bool,
+    /// Each task's entries, computed when its protection changes (rarely)
+    /// so a switch only compares.
+    entries: [Entries; MAX_TASKS],
+    /// The entries the hart holds (all off at reset).
+    held: Entries,
+}
+
+/// The hart's PMP registers (the board's; a record in the tests).
+pub trait PmpRegisters {
+    /// Write `pmpaddr<index>`.
+    fn set_addr(&mut self, index: usize, addr: u64);
+    /// Write the `pmpcfg` register holding entries `first..first + 8`.
+    fn set_cfg(&mut self, first: usize, word: u64);
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`Protection::refill`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refill {
+    /// The address is the task's: its range is loaded, retry the access.
+    Loaded,
+    /// Not the task's memory: a stray access.
+    Stray,
+}
+
+impl Protection {
+    pub const fn new() -> Self {
+        Self {
+            layout: None,
+            tasks: [TaskPmp::NEW; MAX_TASKS],
+            conns: [ConnRegions::NONE; MAX_CONNECTIONS],
+            loaded: None,
+            stale: true,
+            entries: [Entries::OFF; MAX_TASKS],
+            held: Entries::OFF,
+        }
+    }
+
+    /// Turn protection on with the board's memory map (until then, and in
+    /// the host tests that never call it, tasks are unconfined).
+    pub fn enable(&mut self, layout: Layout) {
+        self.layout = Some(layout);
+        for task in 0..MAX_TASKS {
+            self.changed(task);
+        }
+    }
+
+    pub fn role(&self, task: TaskId) -> Role {
+        self.tasks[task].role
+    }
+
+    /// A task starts in slot `task` with `role`, nothing loaded.
+    pub fn start(&mut self, task: TaskId, role: Role) {
+        self.tasks[task] = TaskPmp {
+            role,
+            ..TaskPmp::NEW
+        };
+        self.changed(task);
+    }
+
+    fn changed(&mut self, task: TaskId) {
+        self.entries[task] = self.compute(task);
+        if self.loaded == Some(task) {
+            self.stale = true;
+        }
+    }
+
+    /// memsrv names the arena ranges connection `conn` (client task
+    /// `client`) has mapped; they replace the last ones, and any range of
+    /// that task's loaded entries is unloaded, so an unmapped range is
+    /// gone before memsrv answers the unmap. `false` for a range outside
+    /// the arena or too many.
+    pub fn set_regions(
+        &mut self,
+        conn: ConnId,
+        slot: usize,
+        client: TaskId,
+        ranges: &[(u64, u64)],
+    ) -> bool {
+        let Some(layout) = &self.layout else {
+            return true;
+        };
+        let arena = layout.data_end..layout.arena_end;
+        if ranges.len() > REGIONS_PER_CONN
+            || ranges.iter().any(|&(s, e)| {
+                s >= e || s < arena.start || e > arena.end || s % 8 != 0 || e % 8 != 0
+            })
+        {
+            return false;
+        }
+        let entry = &mut self.conns[slot];
+        entry.conn = conn;
+        entry.client = client;
+        entry.len = ranges.len();
+        entry.ranges[..ranges.len()].copy_from_slice(ranges);
+        let t = &mut self.tasks[client];
+        t.resident = [None; RESIDENT];
+        t.next_victim = 0;
+        self.changed(client);
+        true
+    }
+
+    /// The arena range of task `task`'s processes holding `addr`, if any;
+    /// `live(conn)` says whether a connection is still open with `task`
+    /// as its client.
+    pub fn range_of(
+        &self,
+        task: TaskId,
+        addr: u64,
+        live: impl Fn(ConnId) -> bool,
+    ) -> Option<(u64, u64)> {
+        if self.layout.is_none() || self.tasks[task].role != Role::User {
+            return None;
+        }
+        self.conns
+            .iter()
+            .filter(|c| c.client == task && c.len > 0)
+            .filter(|c| {
+                c.ranges[..c.len]
+                    .iter()
+                    .any(|&(s, e)| s <= addr && addr < e)
+            })
+            .find(|c| live(c.conn))
+            .and_then(|c| {
+                c.ranges[..c.len]
+                    .iter()
+                    .find(|&&(s, e)| s <= addr && addr < e)
+            })
+            .copied()
+    }
+
+    /// Task `task` took an access fault at `addr`, which lies in its range
+    /// `range` ([`Protection::range_of`]): load the largest naturally
+    /// aligned block of the range that holds `addr` (one NAPOT entry),
+    /// or, if that block is loaded already (the access runs past its
+    /// end), the block after it if the access reaches into it.
+    pub fn refill(&mut self, task: TaskId, addr: u64, range: (u64, u64)) -> Refill {
+        let t = &mut self.tasks[task];
+        let Some(mut block) = napot_block(addr, range) else {
+            return Refill::Stray;
+        };
+        if t.resident.contains(&Some(block)) {
+            // The widest access is 8 bytes.
+            let next = block.0 + block.1;
+            match napot_block(next, range) {
+                Some(b) if addr + 8 > next && !t.resident.contains(&Some(b)) => block = b,
+                _ => return Refill::Stray,
+            }
+        }
+        t.resident[t.next_victim] = Some(block);
+        t.next_victim = (t.next_victim + 1) % RESIDENT;
+        self.changed(task);
+        Refill::Loaded
+    }
+
+    /// The entries task `task` runs with.
+    pub fn entries(&self, task: TaskId) -> &Entries {
+        &self.entries[task]
+    }
+
+    fn compute(&self, task: TaskId) -> Entries {
+        let mut e = Entries::OFF;
+        let Some(l) = &self.layout else {
+            e.set(0, Entry::everything());
+            return e;
+        };
+        let t = &self.tasks[task];
+        let flash_size = l.flash.end - l.flash.start;
+        let rwx = cfg::R | cfg::W | cfg::X;
+        let flash = if t.role == Role::User {
+            cfg::R | cfg::X
+        } else {
+            rwx
+        };
+        e.set(0, Entry::napot(l.flash.start, flash_size, flash));
+        e.set(1, Entry::base(l.text.start));
+        e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
+        e.set(3, Entry::top(l.data_end, cfg::R | cfg::W));
+        match t.role {
+            // A server's entries and, last, everything else: a switch
+            // between init and memsrv writes one address and one word.
+            Role::Privileged | Role::Server => {
+                // The arena follows the data: entry 3's top is its base.
+                e.set(FIXED, Entry::top(l.arena_end, cfg::R | cfg::W));
+                let size = l.devices.end - l.devices.start;
+                e.set(
+                    FIXED + 1,
+                    Entry::napot(l.devices.start, size, cfg::R | cfg::W),
+                );
+                if t.role == Role::Privileged {
+                    e.set(PMP_ENTRIES - 1, Entry::everything());
+                }
+            }
+            Role::User => {
+                for (i, block) in t.resident.iter().enumerate() {
+                    if let Some((base, size)) = *block {
+                        e.set(FIXED + i, Entry::napot(base, size, cfg::R | cfg::W));
+                    }
+                }
+            }
+        }
+        e
+    }
+
+    /// Give the hart task `next`'s entries, writing only those that
+    /// differ from what it holds (nothing when it holds them already: only
+    /// a switch, a refill or a new range list changes them).
+    pub fn switch_to(&mut self, next: TaskId, hart: &mut impl PmpRegisters) {
+        if self.loaded == Some(next) && !self.stale {
+            return;
+        }
+        self.loaded = Some(next);
+        self.stale = false;
+        let want = &self.entries[next];
+        for (i, (held, want)) in self.held.addr.iter_mut().zip(&want.addr).enumerate() {
+            if *held != *want {
+                hart.set_addr(i, *want);
+                *held = *want;
+            }
+        }
+        for (half, (held, want)) in self.held.cfg.iter_mut().zip(&want.cfg).enumerate() {
+            if *held != *want {
+                hart.set_cfg(8 * half, *want);
+                *held = *want;
+            }
+        }
+    }
+}
+
+impl Kernel {
+    /// `Regions(conn, ptr, count)`: memsrv (a server task, the server of
+    /// `conn`) names the arena ranges `conn`'s process has mapped: `count`
+    /// pairs of little-endian `(start, end)` words at `ptr`. 1 when the
+    /// client task is not confined (a server or privileged task): memsrv
+    /// need not name its ranges again.
+    pub(super) fn set_regions(
+        &mut self,
+        id: TaskId,
+        conn: u64,
+        addr: u64,
+        count: u64,
+        machine: &mut dyn Machine,
+    ) -> Result<u64, Errno> {
+        if self.protection.role(id) != Role::Server {
+            return Err(Errno::EPERM);
+        }
+        let (slot, client, _) = self
+            .peers(conn)
+            .filter(|(_, _, server)| *server == id)
+            .ok_or(Errno::EBADF)?;
+        if self.protection.role(client) != Role::User {
+            return Ok(1);
+        }
+        let count = usize::try_from(count)
+            .ok()
+            .filter(|n| *n <= REGIONS_PER_CONN)
+            .ok_or(Errno::EINVAL)?;
+        let mut bytes = [0u8; 16 * REGIONS_PER_CONN];
+        if !machine.copy_in(addr, &mut bytes[..16 * count]) {
+            return Err(Errno::EFAULT);
+        }
+        let mut ranges = [(0u64, 0u64); REGIONS_PER_CONN];
+        for (range, b) in ranges.iter_mut().zip(bytes.chunks_exact(16)).take(count) {
+            let word = |i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&b[i..i + 8]);
+                u64::from_le_bytes(w)
+            };
+            *range = (word(0), word(8));
+        }
+        if !self
+            .protection
+            .set_regions(conn, slot, client, &ranges[..count])
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(0)
+    }
+
+    /// Task `id` took an access fault at `addr`: load its range if it has
+    /// one there.
+    pub fn access_fault(&mut self, id: TaskId, addr: u64) -> Refill {
+        let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
+        match self.protection.range_of(id, addr, live) {
+            Some(range) => self.protection.refill(id, addr, range),
+            None => Refill::Stray,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "pmp_tests.rs"]
+mod tests;

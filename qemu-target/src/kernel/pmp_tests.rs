@@ -1,0 +1,295 @@
+//! Host tests of task isolation: the entries each role runs with, the
+//! refill of arena ranges on access faults, which writes a switch makes,
+//! and the `Regions` call memsrv makes.
+
+use super::*;
+use crate::kernel::{reg, Sys, TaskStart, TaskState};
+use std::boxed::Box;
+use std::vec::Vec;
+
+const DATA_END: u64 = 0x8100_0000;
+const ARENA_END: u64 = 0x8800_0000;
+
+fn layout() -> Layout {
+    Layout {
+        flash: 0x2000_0000..0x2400_0000,
+        text: 0x8020_0000..0x8030_0000,
+        data_end: DATA_END,
+        arena_end: ARENA_END,
+        devices: 0x1000_0000..0x1001_0000,
+    }
+}
+
+/// A page of the arena.
+fn page(n: u64) -> (u64, u64) {
+    let start = DATA_END + n * 0x2000;
+    (start, start + 0x1000)
+}
+
+fn protection(roles: &[Role]) -> Box<Protection> {
+    let mut p = Box::new(Protection::new());
+    p.enable(layout());
+    for (task, role) in roles.iter().enumerate() {
+        p.start(task, *role);
+    }
+    p
+}
+
+/// The arena blocks task `task`'s entries let it touch, `[start, end)`.
+fn loaded(p: &Protection, task: TaskId) -> Vec<(u64, u64)> {
+    let e = p.entries(task);
+    (FIXED..PMP_ENTRIES)
+        .map(|i| e.get(i))
+        .filter(|e| e.cfg != 0)
+        .map(|e| {
+            assert_eq!(e.cfg, cfg::NAPOT | cfg::R | cfg::W);
+            let size = 8u64 << (e.addr.trailing_ones());
+            let start = (e.addr << 2) & !(size - 1);
+            (start, start + size)
+        })
+        .collect()
+}
+
+fn refill(p: &mut Protection, task: TaskId, addr: u64, live: impl Fn(ConnId) -> bool) -> Refill {
+    match p.range_of(task, addr, live) {
+        Some(range) => p.refill(task, addr, range),
+        None => Refill::Stray,
+    }
+}
+
+#[test]
+fn a_user_task_runs_with_flash_text_and_data_and_no_arena() {
+    let p = protection(&[Role::User]);
+    let e = p.entries(0);
+    assert_eq!(e.get(0).cfg, cfg::NAPOT | cfg::R | cfg::X);
+    assert_eq!(e.get(0).addr, (0x2000_0000 | (0x200_0000 - 1)) >> 2);
+    assert_eq!(
+        e.get(1),
+        Entry {
+            cfg: 0,
+            addr: 0x8020_0000 >> 2
+        }
+    );
+    assert_eq!(e.get(2).cfg, cfg::TOR | cfg::R | cfg::X);
+    assert_eq!(
+        e.get(3),
+        Entry {
+            cfg: cfg::TOR | cfg::R | cfg::W,
+            addr: DATA_END >> 2
+        }
+    );
+    assert!(loaded(&p, 0).is_empty());
+}
+
+#[test]
+fn servers_reach_the_arena_and_devices_and_init_everything() {
+    let mut p = protection(&[Role::Server, Role::Privileged]);
+    let server = p.entries(0);
+    assert_eq!(server.get(0).cfg, cfg::NAPOT | cfg::R | cfg::W | cfg::X);
+    assert_eq!(
+        server.get(FIXED),
+        Entry {
+            cfg: cfg::TOR | cfg::R | cfg::W,
+            addr: ARENA_END >> 2
+        }
+    );
+    assert_eq!(server.get(FIXED + 1).cfg, cfg::NAPOT | cfg::R | cfg::W);
+    let init = p.entries(1);
+    assert!((0..PMP_ENTRIES).any(|i| init.get(i) == Entry::everything()));
+    // Between init and memsrv (the demo's requests) one entry differs.
+    p.switch_to(1, &mut Recorder::default());
+    let mut hart = Recorder::default();
+    p.switch_to(0, &mut hart);
+    assert_eq!(hart.addr, [PMP_ENTRIES - 1]);
+    assert_eq!(hart.cfg, [8]);
+}
+
+#[test]
+fn a_fault_in_a_mapped_range_loads_it_and_a_fault_elsewhere_is_stray() {
+    let mut p = protection(&[Role::User, Role::User]);
+    let (start, end) = page(3);
+    assert!(p.set_regions(7, 1, 0, &[page(1), (start, end)]));
+    let live = |conn: ConnId| conn == 7;
+    assert_eq!(refill(&mut p, 0, start + 8, live), Refill::Loaded);
+    assert_eq!(loaded(&p, 0), [(start, end)]);
+    // The same range again: the access runs past its end.
+    assert_eq!(refill(&mut p, 0, end - 4, live), Refill::Stray);
+    // Between the ranges, and another task's fault at the same address.
+    assert_eq!(refill(&mut p, 0, page(2).0, live), Refill::Stray);
+    assert_eq!(refill(&mut p, 1, start, live), Refill::Stray);
+    // A connection that is no longer open names nothing.
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| false), Refill::Stray);
+}
+
+#[test]
+fn more_ranges_than_entries_are_loaded_oldest_out() {
+    let mut p = protection(&[Role::User]);
+    let ranges: Vec<_> = (0..RESIDENT as u64 + 2).map(page).collect();
+    assert!(p.set_regions(7, 0, 0, &ranges));
+    for r in &ranges {
+        assert_eq!(refill(&mut p, 0, r.0, |_| true), Refill::Loaded);
+    }
+    let now = loaded(&p, 0);
+    assert_eq!(now.len(), RESIDENT);
+    assert!(!now.contains(&ranges[0]) && !now.contains(&ranges[1]));
+    assert!(now.contains(&ranges[RESIDENT + 1]));
+    assert_eq!(refill(&mut p, 0, ranges[0].0, |_| true), Refill::Loaded);
+    assert!(loaded(&p, 0).contains(&ranges[0]));
+}
+
+#[test]
+fn new_ranges_unload_the_old_ones_and_bad_ones_are_refused() {
+    let mut p = protection(&[Role::User]);
+    assert!(p.set_regions(7, 0, 0, &[page(1)]));
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Loaded);
+    assert!(p.set_regions(7, 0, 0, &[]));
+    assert!(loaded(&p, 0).is_empty());
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Stray);
+    // Outside the arena, empty, unaligned, too many.
+    assert!(!p.set_regions(7, 0, 0, &[(0x8020_0000, 0x8020_1000)]));
+    assert!(!p.set_regions(7, 0, 0, &[(DATA_END + 0x1000, DATA_END + 0x1000)]));
+    assert!(!p.set_regions(7, 0, 0, &[(DATA_END + 2, DATA_END + 0x1000)]));
+    let many: Vec<_> = (0..REGIONS_PER_CONN as u64 + 1).map(page).collect();
+    assert!(!p.set_regions(7, 0, 0, &many));
+}
+
+/// The writes a switch makes.
+#[derive(Default)]
+struct Recorder {
+    addr: Vec<usize>,
+    cfg: Vec<usize>,
+}
+
+impl PmpRegisters for Recorder {
+    fn set_addr(&mut self, index: usize, _addr: u64) {
+        self.addr.push(index);
+    }
+    fn set_cfg(&mut self, first: usize, _word: u64) {
+        self.cfg.push(first);
+    }
+}
+
+#[test]
+fn a_switch_writes_only_the_entries_that_differ() {
+    let mut p = protection(&[Role::User, Role::User]);
+    assert!(p.set_regions(7, 0, 0, &[page(1)]));
+    assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Loaded);
+    let mut hart = Recorder::default();
+    p.switch_to(1, &mut hart);
+    assert_eq!(hart.addr, [0, 1, 2, 3]);
+    assert_eq!(hart.cfg, [0]);
+    // The same task again: nothing.
+    let mut hart = Recorder::default();
+    p.switch_to(1, &mut hart);
+    assert!(hart.addr.is_empty() && hart.cfg.is_empty());
+    // Another user task: only its arena block.
+    let mut hart = Recorder::default();
+    p.switch_to(0, &mut hart);
+    assert_eq!(hart.addr, [FIXED]);
+    assert_eq!(hart.cfg, [0]);
+    // A refill of the running task rewrites its entries at the next switch.
+    assert!(p.set_regions(7, 0, 0, &[page(1), page(2)]));
+    assert_eq!(refill(&mut p, 0, page(2).0, |_| true), Refill::Loaded);
+    let mut hart = Recorder::default();
+    p.switch_to(0, &mut hart);
+    assert_eq!(hart.addr, [FIXED]);
+}
+
+#[test]
+fn a_range_is_loaded_block_by_block() {
+    let mut p = protection(&[Role::User]);
+    // Three pages from an odd page: a page, then an aligned pair.
+    let start = DATA_END + 0x1000;
+    assert!(p.set_regions(7, 0, 0, &[(start, start + 0x3000)]));
+    assert_eq!(refill(&mut p, 0, start + 0x2800, |_| true), Refill::Loaded);
+    assert_eq!(loaded(&p, 0), [(start + 0x1000, start + 0x3000)]);
+    // An 8-byte access that starts 4 bytes before the pair.
+    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Loaded);
+    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Stray);
+    assert_eq!(
+        loaded(&p, 0),
+        [(start + 0x1000, start + 0x3000), (start, start + 0x1000)]
+    );
+}
+
+/// Task memory for the `Regions` call: one page at 0.
+struct Page([u8; 4096]);
+
+impl Machine for Page {
+    fn copy_out(&mut self, addr: u64, bytes: &[u8]) -> bool {
+        let at = addr as usize;
+        self.0
+            .get_mut(at..at + bytes.len())
+            .map(|d| d.copy_from_slice(bytes))
+            .is_some()
+    }
+    fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> bool {
+        let at = addr as usize;
+        self.0
+            .get(at..at + out.len())
+            .map(|s| out.copy_from_slice(s))
+            .is_some()
+    }
+    fn copy(&mut self, _src: u64, _dst: u64, _len: usize) -> bool {
+        false
+    }
+    fn contains(&self, addr: u64, len: usize) -> bool {
+        (addr as usize).saturating_add(len) <= self.0.len()
+    }
+    fn console(&mut self, _bytes: &[u8]) {}
+}
+
+fn call(k: &mut Kernel, task: TaskId, nr: Sys, args: &[u64], m: &mut Page) -> i64 {
+    let frame = &mut k.tasks[task].frame;
+    frame.regs[reg::A7] = nr as u64;
+    for (i, a) in args.iter().enumerate() {
+        frame.regs[reg::A0 + i] = *a;
+    }
+    k.syscall(task, 0, m);
+    k.tasks[task].frame.regs[reg::A0] as i64
+}
+
+fn task(privileged: bool) -> TaskStart {
+    TaskStart {
+        entry: 0x100,
+        arg: 0,
+        stack_top: 0x800,
+        tls: 0,
+        gp: 0,
+        exit_trampoline: 0,
+        privileged,
+        stack_bottom: 0,
+    }
+}
+
+#[test]
+fn only_the_server_of_a_connection_names_its_ranges() {
+    let mut k = Box::new(Kernel::new());
+    let mut m = Page([0; 4096]);
+    k.protection.enable(layout());
+    for name in ["memsrv", "user", "init"] {
+        k.spawn(name, task(name == "init"));
+    }
+    k.protection.start(0, Role::Server);
+    let conn = call(&mut k, 1, Sys::Connect, &[0, 0, 0], &mut m) as u64;
+    let init_conn = call(&mut k, 2, Sys::Connect, &[0, 0, 0], &mut m) as u64;
+    let (start, end) = page(1);
+    m.0[..8].copy_from_slice(&start.to_le_bytes());
+    m.0[8..16].copy_from_slice(&end.to_le_bytes());
+    let eperm = -i64::from(Errno::EPERM.0);
+    // The client itself may not, nor may anyone not serving the connection.
+    assert_eq!(call(&mut k, 1, Sys::Regions, &[conn, 0, 1], &mut m), eperm);
+    assert_eq!(
+        call(&mut k, 0, Sys::Regions, &[0xdead_0001, 0, 1], &mut m),
+        -i64::from(Errno::EBADF.0)
+    );
+    assert_eq!(call(&mut k, 0, Sys::Regions, &[conn, 0, 1], &mut m), 0);
+    assert_eq!(k.access_fault(1, start), Refill::Loaded);
+    assert_eq!(k.access_fault(1, end), Refill::Stray);
+    // init is not confined: memsrv is told so, and need not say more.
+    assert_eq!(call(&mut k, 0, Sys::Regions, &[init_conn, 0, 1], &mut m), 1);
+    // Once the client closes, its ranges are gone with the connection.
+    call(&mut k, 1, Sys::Close, &[conn], &mut m);
+    assert_eq!(k.access_fault(1, start + 0x10), Refill::Stray);
+    assert_ne!(k.tasks[1].state, TaskState::Empty);
+}
