@@ -16,12 +16,19 @@ pub struct Daemon {
 impl Daemon {
     /// Start the workspace's `memsrvd` with a 64 MiB arena; `None` (with a
     /// note printed) if it does not come up.
+    #[allow(dead_code)] // each bench uses one of the two
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// The same with more command-line arguments (mounts, say).
+    pub fn start_with(extra: &[&str]) -> Option<Self> {
         let socket = std::env::temp_dir().join(format!("nommu-bench-{}.sock", std::process::id()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_memsrvd"))
             .arg("--socket")
             .arg(&socket)
             .args(["--arena-base", "0x300000000000", "--arena-size", "64M"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -44,6 +51,12 @@ impl Daemon {
                 None
             }
         }
+    }
+
+    /// Where the daemon listens (for other processes to connect).
+    #[allow(dead_code)]
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
     }
 
     /// A client of this process, over the fast path or the socket alone.
