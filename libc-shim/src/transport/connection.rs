@@ -3,6 +3,7 @@
 
 use super::arena::ArenaLease;
 use super::channel_page::{ChannelPage, Spin};
+use super::futex::{host_call, HostFutexes, MapGeneration};
 use crate::client::{Client, Transport, Welcome};
 use crate::sys::eventfd_ring;
 use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
@@ -140,6 +141,9 @@ pub struct DaemonConnection {
     /// into, allocated once; its lock serialises every call (channel page
     /// calls too).
     socket_frame: Mutex<Box<[u8; MAX_FRAME]>>,
+    /// Futexes on arena words in the host kernel (a daemon that sends no
+    /// map generation keeps them all).
+    futexes: Option<HostFutexes>,
 }
 
 impl DaemonConnection {
@@ -209,7 +213,7 @@ impl DaemonConnection {
             Reply::Error(e) => return Err(ConnectError::Refused(e)),
             _ => return Err(ConnectError::Protocol),
         };
-        let [arena_fd, channel_fd, doorbell, _] = fds;
+        let [arena_fd, channel_fd, doorbell, generation] = fds;
         let arena_fd = arena_fd.ok_or(ConnectError::Protocol)?;
         let arena = ArenaLease::map(arena_fd.as_fd(), welcome.arena_base, welcome.arena_size)
             .map_err(|e| match e {
@@ -226,6 +230,12 @@ impl DaemonConnection {
             }),
             _ => None,
         };
+        let futexes = match generation {
+            Some(fd) => Some(HostFutexes::new(
+                MapGeneration::open(fd.as_fd()).map_err(ConnectError::Map)?,
+            )),
+            None => None,
+        };
         Ok(Self {
             socket,
             fast,
@@ -234,6 +244,7 @@ impl DaemonConnection {
             identity: AtomicU64::new(identity),
             follow_identity: options.follow_identity,
             socket_frame: Mutex::new(Box::new([0u8; MAX_FRAME])),
+            futexes,
         })
     }
 
@@ -400,6 +411,35 @@ impl Transport for DaemonConnection {
             Some(fast) => self.channel_round_trip(fast, request, reply),
             None => self.socket_round_trip(request, reply),
         }
+    }
+
+    /// A wait or wake on an arena word sleeps and wakes in the host kernel
+    /// (see [`super::futex`]); the daemon only checks the word. A wait
+    /// holds the connection as a server-side wait does, and checks every
+    /// [`PARK_SLICE`] that the daemon is still there.
+    fn host_futex(
+        &self,
+        request: &Request,
+        check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
+    ) -> Option<Result<i64, Errno>> {
+        let Request::Futex {
+            uaddr,
+            op,
+            val,
+            timeout_ns,
+            val3,
+            ..
+        } = *request
+        else {
+            return None;
+        };
+        let futexes = self.futexes.as_ref()?;
+        let call = match host_call(op, val, timeout_ns, val3)? {
+            Ok(call) => call,
+            Err(e) => return Some(Err(e)),
+        };
+        let stay = || !self.socket.hung_up();
+        Some(futexes.carry(uaddr, op, call, check, PARK_SLICE, stay))
     }
 
     /// The request is encoded into the connection's one frame buffer and
