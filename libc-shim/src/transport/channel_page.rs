@@ -15,7 +15,9 @@
 //!   `poll` on the socket and the eventfd, bounded;
 //! * daemon: write the reply and its length, publish `reply_seq = request
 //!   sequence` (release), fence, and `FUTEX_WAKE` only if `client_waiting`;
-//! * client: spin briefly on `reply_seq`, then set `client_waiting`, fence,
+//! * client: spin briefly on `reply_seq` (after ringing a sleeping daemon,
+//!   about as long as the daemon has been taking to wake and answer, so
+//!   its wake-up is the only one), then set `client_waiting`, fence,
 //!   recheck and `FUTEX_WAIT` on `reply_seq` with a bound, checking the
 //!   socket for a hang-up after each timeout.
 //!
@@ -56,6 +58,10 @@ pub const CHANNEL_LEN: usize = 8192;
 /// sleeping thread on another (idle) CPU costs 25-30 µs on the 2-core
 /// virtual machines this was measured on.
 pub const CLIENT_SPIN: Duration = Duration::from_micros(20);
+/// The longest a client spins for the reply after ringing a sleeping
+/// daemon: waking a thread costs 25-170 µs on these machines, and a
+/// client that parks before the answer costs a second wake-up.
+pub const RING_SPIN: Duration = Duration::from_micros(200);
 /// How long a daemon thread spins for the next request before sleeping.
 /// A client in a loop sends its next request within a few µs; 5 µs
 /// proved too short to keep such a loop hot (every tenth call fell
@@ -214,9 +220,16 @@ impl ChannelPage {
 
     /// Spin up to [`CLIENT_SPIN`] for the reply to `seq`.
     pub fn spin_for_reply(&self, seq: u32) -> Spin {
+        self.spin_for_reply_within(seq, CLIENT_SPIN)
+    }
+
+    /// Spin up to `budget` for the reply to `seq` (longer than
+    /// [`CLIENT_SPIN`] after ringing a sleeping daemon: see
+    /// [`crate::spin::WakeEstimate`]).
+    pub fn spin_for_reply_within(&self, seq: u32, budget: Duration) -> Spin {
         let page = self.page();
         spin_beside(
-            CLIENT_SPIN,
+            budget,
             &page.client.client_cpu,
             &page.daemon.daemon_cpu,
             || page.daemon.reply_seq.load(Ordering::Acquire) == seq,

@@ -2,9 +2,10 @@
 //! carries frames over the shared channel page (fast path) or the socket.
 
 use super::arena::ArenaLease;
-use super::channel_page::{ChannelPage, Spin};
+use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, RING_SPIN};
 use super::futex::{host_call, HostFutexes, MapGeneration};
 use crate::client::{Client, Transport, Welcome};
+use crate::spin::WakeEstimate;
 use crate::sys::eventfd_ring;
 use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
@@ -16,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where `memsrvd` listens unless told otherwise (also the daemon's
 /// default): `$NOMMU_SOCKET`, else this path.
@@ -120,6 +121,8 @@ impl Default for ConnectOptions {
 struct FastPath {
     channel: ChannelPage,
     doorbell: OwnedFd,
+    /// How long the daemon takes to answer once rung.
+    rung: WakeEstimate,
 }
 
 /// One connection to `memsrvd`, speaking for this process. Callers on
@@ -227,6 +230,7 @@ impl DaemonConnection {
             (true, Some(channel), Some(doorbell)) => Some(FastPath {
                 channel: ChannelPage::open(channel.as_fd()).map_err(ConnectError::Map)?,
                 doorbell,
+                rung: WakeEstimate::new(),
             }),
             _ => None,
         };
@@ -385,17 +389,27 @@ impl DaemonConnection {
         fast.channel.take_reply(reply)
     }
 
-    /// Ring the daemon if it sleeps, then wait for the reply to `seq`.
+    /// Ring the daemon if it sleeps, then wait for the reply to `seq`:
+    /// spin (after a ring, for about as long as the daemon takes to wake
+    /// and answer), then park.
     fn await_channel_reply(&self, fast: &FastPath, seq: u32, wake: bool) -> Result<(), Errno> {
-        if wake {
+        let rung = wake.then(|| {
             eventfd_ring(fast.doorbell.as_fd());
-        }
-        if fast.channel.spin_for_reply(seq) != Spin::Ready {
+            Instant::now()
+        });
+        let budget = match rung {
+            Some(_) => fast.rung.budget(CLIENT_SPIN, RING_SPIN),
+            None => CLIENT_SPIN,
+        };
+        if fast.channel.spin_for_reply_within(seq, budget) != Spin::Ready {
             while !fast.channel.park_for_reply(seq, PARK_SLICE) {
                 if self.socket.hung_up() {
                     return Err(Errno::ENOTCONN);
                 }
             }
+        }
+        if let Some(rung) = rung {
+            fast.rung.learn(rung.elapsed());
         }
         Ok(())
     }
