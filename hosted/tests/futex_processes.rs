@@ -112,7 +112,9 @@ fn sleeping_in_futex(pid: u32, thread: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = false;
     while Instant::now() < deadline {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
         let asleep = tasks.flatten().any(|t| {
             let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
             read("comm").trim() == thread && read("wchan").contains("futex")
@@ -167,7 +169,10 @@ fn waits_in_other_processes_time_out_relative_and_absolute() {
         assert!((140..5_000).contains(&ms), "timed out after {ms} ms");
     }
     // Nobody waits any more.
-    assert_eq!(c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0), Ok(0));
+    assert_eq!(
+        c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0),
+        Ok(0)
+    );
     relative.finish();
     absolute.finish();
     c.shmdt(addr).unwrap();
@@ -217,7 +222,10 @@ fn a_killed_waiter_is_gone_and_the_wake_goes_to_the_next() {
         next.finish();
         // The dead waiter left no one behind to wake.
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0), Ok(0));
+        assert_eq!(
+            c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0),
+            Ok(0)
+        );
     }
     c.shmdt(addr).unwrap();
     c.shm_remove(id).unwrap();
