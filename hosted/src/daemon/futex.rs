@@ -13,7 +13,7 @@
 
 use super::server::Server;
 use memsrv::ClientId;
-use nommu::transport::futex::{check_request, host_call, requeue, wait, wake, HostFutex};
+use nommu::transport::futex::{check_request, host_request, requeue, wait, wake, HostFutex};
 use protocol::linux::{
     FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE,
 };
@@ -57,30 +57,30 @@ pub fn carry(
     request: &Request,
     mut stay: impl FnMut() -> bool,
 ) -> Option<Result<i64, Errno>> {
-    let Request::Futex {
+    if let Request::Futex {
         uaddr,
         op,
         val,
-        timeout_ns,
         val2,
         uaddr2,
         val3,
+        ..
     } = *request
-    else {
-        return None;
-    };
-    let cmd = op & FUTEX_CMD_MASK;
-    let known_flags = op & !(FUTEX_CMD_MASK | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) == 0;
-    if known_flags && (cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE) {
-        // memsrv checks both words, the counts and the compare; it holds
-        // no waiter to move, the host moves its own.
-        if let Err(e) = server.ask(client, request.clone()) {
-            return Some(Err(e));
+    {
+        let cmd = op & FUTEX_CMD_MASK;
+        let known_flags = op & !(FUTEX_CMD_MASK | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) == 0;
+        if known_flags && (cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE) {
+            // memsrv checks both words, the counts and the compare; it
+            // holds no waiter to move, the host moves its own.
+            if let Err(e) = server.ask(client, request.clone()) {
+                return Some(Err(e));
+            }
+            let compare = (cmd == FUTEX_CMP_REQUEUE).then_some(val3);
+            return Some(requeue(uaddr, val as i32, val2 as i32, uaddr2, compare));
         }
-        let compare = (cmd == FUTEX_CMP_REQUEUE).then_some(val3);
-        return Some(requeue(uaddr, val as i32, val2 as i32, uaddr2, compare));
     }
-    let call = match host_call(op, val, timeout_ns, val3)? {
+    let (uaddr, op, call) = host_request(request)?;
+    let call = match call {
         Ok(call) => call,
         Err(e) => return Some(Err(e)),
     };

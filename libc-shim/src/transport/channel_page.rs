@@ -42,11 +42,10 @@
 
 use super::mapping::SharedMapping;
 use crate::spin::{current_cpu, park_unless, spin_beside};
-use crate::sys::{file_identity, sealed_memfd};
 use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use protocol::{Errno, MAX_FRAME};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 pub use crate::spin::Spin;
@@ -136,19 +135,14 @@ impl ChannelPage {
     /// A new channel memory file, sealed against resizing, and this side's
     /// mapping of it (the daemon's side).
     pub fn create() -> Result<(Self, OwnedFd), Errno> {
-        let fd = sealed_memfd(c"nommu-channel", CHANNEL_LEN as u64)?;
-        let map = SharedMapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
+        let (map, fd) = SharedMapping::new_file(c"nommu-channel", CHANNEL_LEN)?;
         Ok((Self { map }, fd))
     }
 
     /// Map a channel memory file received from the daemon.
     pub fn open(fd: BorrowedFd<'_>) -> Result<Self, Errno> {
-        let (size, _, _) = file_identity(fd)?;
-        if size < CHANNEL_LEN as u64 {
-            return Err(Errno::EPROTO);
-        }
         Ok(Self {
-            map: SharedMapping::anywhere(fd, CHANNEL_LEN)?,
+            map: SharedMapping::received(fd, CHANNEL_LEN)?,
         })
     }
 
@@ -362,6 +356,7 @@ impl ChannelPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use protocol::{decode_reply, decode_request, encode_reply, encode_request, DecodeError};
     use protocol::{Reply, Request};
 

@@ -3,7 +3,7 @@
 
 use super::arena::ArenaLease;
 use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, RING_SPIN};
-use super::futex::{host_call, HostFutexes, MapGeneration};
+use super::futex::{host_request, HostFutexes, MapGeneration};
 use crate::client::{Client, Transport, Welcome};
 use crate::spin::WakeEstimate;
 use crate::sys::eventfd_ring;
@@ -436,19 +436,9 @@ impl Transport for DaemonConnection {
         request: &Request,
         check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
     ) -> Option<Result<i64, Errno>> {
-        let Request::Futex {
-            uaddr,
-            op,
-            val,
-            timeout_ns,
-            val3,
-            ..
-        } = *request
-        else {
-            return None;
-        };
         let futexes = self.futexes.as_ref()?;
-        let call = match host_call(op, val, timeout_ns, val3)? {
+        let (uaddr, op, call) = host_request(request)?;
+        let call = match call {
             Ok(call) => call,
             Err(e) => return Some(Err(e)),
         };

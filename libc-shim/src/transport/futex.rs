@@ -34,7 +34,7 @@ use protocol::linux::{
     FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET,
 };
 use protocol::{Errno, Request};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -104,6 +104,23 @@ pub fn host_call(
             bitset,
         },
     }))
+}
+
+/// [`host_call`] of a `Request::Futex`, with the word's address and the
+/// operation; `None` for any other request and for what the server keeps.
+pub fn host_request(request: &Request) -> Option<(u64, u32, Result<HostFutex, Errno>)> {
+    let Request::Futex {
+        uaddr,
+        op,
+        val,
+        timeout_ns,
+        val3,
+        ..
+    } = *request
+    else {
+        return None;
+    };
+    Some((uaddr, op, host_call(op, val, timeout_ns, val3)?))
 }
 
 /// The request whose answer says whether `uaddr` may hold a futex for
@@ -262,19 +279,14 @@ pub const GENERATION_LEN: usize = 4096;
 impl MapGeneration {
     /// A new generation file and this side's mapping (the daemon's side).
     pub fn create() -> Result<(Self, OwnedFd), Errno> {
-        let fd = crate::sys::sealed_memfd(c"nommu-map-generation", GENERATION_LEN as u64)?;
-        let map = SharedMapping::anywhere(fd.as_fd(), GENERATION_LEN)?;
+        let (map, fd) = SharedMapping::new_file(c"nommu-map-generation", GENERATION_LEN)?;
         Ok((Self { map }, fd))
     }
 
     /// Map a generation file received from the daemon.
     pub fn open(fd: BorrowedFd<'_>) -> Result<Self, Errno> {
-        let (size, _, _) = crate::sys::file_identity(fd)?;
-        if size < GENERATION_LEN as u64 {
-            return Err(Errno::EPROTO);
-        }
         Ok(Self {
-            map: SharedMapping::anywhere(fd, GENERATION_LEN)?,
+            map: SharedMapping::received(fd, GENERATION_LEN)?,
         })
     }
 
