@@ -273,8 +273,11 @@ pub struct MapGeneration {
     map: SharedMapping,
 }
 
-/// Size of the map generation's memory file.
-pub const GENERATION_LEN: usize = 4096;
+/// Size of the map generation's memory file: one word is used, but the
+/// mapping is as large as a channel page, so that the shim's mappings
+/// (made wherever the kernel likes) still fit no one-page hole a program
+/// keeps unmapped on purpose.
+pub const GENERATION_LEN: usize = super::channel_page::CHANNEL_LEN;
 
 impl MapGeneration {
     /// A new generation file and this side's mapping (the daemon's side).
