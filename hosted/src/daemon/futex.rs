@@ -14,9 +14,7 @@
 use super::server::Server;
 use memsrv::ClientId;
 use nommu::transport::futex::{check_request, host_request, requeue, wait, wake, HostFutex};
-use protocol::linux::{
-    FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE,
-};
+use protocol::linux::{FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE};
 use protocol::{decode_request, encode_request, peek, Errno, MessageKind, Request, HEADER_LEN};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -68,8 +66,7 @@ pub fn carry(
     } = *request
     {
         let cmd = op & FUTEX_CMD_MASK;
-        let known_flags = op & !(FUTEX_CMD_MASK | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) == 0;
-        if known_flags && (cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE) {
+        if cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE {
             // memsrv checks both words, the counts and the compare; it
             // holds no waiter to move, the host moves its own.
             if let Err(e) = server.ask(client, request.clone()) {

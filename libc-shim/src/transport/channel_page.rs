@@ -356,9 +356,9 @@ impl ChannelPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd;
     use protocol::{decode_reply, decode_request, encode_reply, encode_request, DecodeError};
     use protocol::{Reply, Request};
+    use std::os::fd::AsFd;
 
     /// The daemon's mapping and a client's mapping of one page.
     fn pair() -> (ChannelPage, ChannelPage) {

@@ -67,15 +67,13 @@ pub fn host_call(
     timeout_ns: Option<u64>,
     val3: u32,
 ) -> Option<Result<HostFutex, Errno>> {
+    // Bits beside the private and clock flags are part of the command:
+    // an unknown one is memsrv's to answer.
     let cmd = op & FUTEX_CMD_MASK;
     if !matches!(
         cmd,
         FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_WAKE | FUTEX_WAKE_BITSET
     ) {
-        return None;
-    }
-    if op & !(FUTEX_CMD_MASK | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) != 0 {
-        // Flags memsrv does not know: its answer, not ours.
         return None;
     }
     if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
