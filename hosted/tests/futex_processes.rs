@@ -260,6 +260,13 @@ fn a_word_accepted_once_is_refused_after_its_mapping_goes() {
         c.futex(addr, FUTEX_WAIT, 1, None, 0, 0, 0),
         Err(Errno::EAGAIN)
     );
+    // The word is compared before a timeout of zero is looked at.
+    assert_eq!(
+        c.futex(addr, FUTEX_WAIT, 1, Some(0), 0, 0, 0),
+        Err(Errno::EAGAIN)
+    );
+    let timed_out = c.futex(addr, FUTEX_WAIT, 0, Some(0), 0, 0, 0);
+    assert_eq!(timed_out, Err(Errno(110)), "ETIMEDOUT");
     assert_eq!(
         c.futex(addr + 2, FUTEX_WAKE, 1, None, 0, 0, 0),
         Err(Errno::EINVAL)

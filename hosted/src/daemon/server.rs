@@ -128,6 +128,8 @@ impl Server {
     /// long fail their operation with `EIO`.
     pub fn tick(&self, now_ms: u64, effects: &mut Vec<Effect>) {
         self.memsrv().tick(now_ms, effects);
+        // A driver call that timed out may end an operation on mappings.
+        self.advance_generation();
         self.carry_out(effects, None);
     }
 

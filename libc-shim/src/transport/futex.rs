@@ -190,9 +190,8 @@ pub fn wait(
             (Some(d), Some(s)) => Some(d.min(s)),
             (d, s) => d.or(s),
         };
-        if deadline.is_some_and(|d| now >= d) {
-            return Err(ETIMEDOUT);
-        }
+        // A deadline already past still goes to the kernel: it compares
+        // the word first (EAGAIN before ETIMEDOUT, as memsrv answers).
         let ts = end.map(|ns| libc::timespec {
             tv_sec: (ns / 1_000_000_000) as libc::time_t,
             tv_nsec: (ns % 1_000_000_000) as libc::c_long,
@@ -204,6 +203,9 @@ pub fn wait(
             Some(libc::EAGAIN) => return Err(Errno::EAGAIN),
             Some(libc::ETIMEDOUT | libc::EINTR) => {}
             other => return Err(host_errno(other)),
+        }
+        if deadline.is_some_and(|d| now_ns() >= d) {
+            return Err(ETIMEDOUT);
         }
         if !stay() {
             return Err(Errno::ENOTCONN);
