@@ -9,6 +9,8 @@
 
 #[path = "mmap/daemon.rs"]
 mod daemon;
+#[path = "mmap/patterns.rs"]
+mod patterns;
 
 use hosted::threads::{Arena, ArenaMemory, Process, ThreadsHome, Tuning};
 use memsrv::{Answer, ClientId, Config, Credentials, MemoryServer};
@@ -214,7 +216,7 @@ fn daemon_rows(len: u64, n: u32, host: Figure) {
 }
 
 fn main() {
-    if ipc_rows::pong_mode() {
+    if ipc_rows::pong_mode() || patterns::child_mode() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -258,6 +260,7 @@ fn main() {
     blocking.check_invariants().unwrap();
     file_rows::run();
     ipc_rows::run();
+    patterns::run();
 }
 
 /// File mappings through memsrvd: a 64 KiB read-only private mapping of a
@@ -430,7 +433,8 @@ mod file_rows {
 /// server's ramfs at /dev/shm; the host's tmpfs /dev/shm), and a futex
 /// ping-pong round trip between two processes over a shared word (memsrvd:
 /// this process and a re-executed copy of it attached to one SysV segment;
-/// host: this process and a forked child over a shared anonymous mapping).
+/// host: this process and a forked child attached to one host SysV
+/// segment).
 mod ipc_rows {
     use super::daemon::Daemon;
     use super::{measure, row, RUNS};
@@ -615,18 +619,19 @@ mod ipc_rows {
     }
 
     fn host_ping_pong() -> Option<super::Figure> {
-        // SAFETY: a fresh shared anonymous page, inherited by the child.
+        // SAFETY: a fresh private host SysV segment, attached here (the
+        // forked child inherits the attachment) and marked for removal at
+        // once, so it goes when both detach.
         let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+            let id = libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600);
+            if id < 0 {
+                return None;
+            }
+            let at = libc::shmat(id, std::ptr::null(), 0);
+            libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+            at
         };
-        if page == libc::MAP_FAILED {
+        if page as isize == -1 {
             return None;
         }
         let w = word(page as usize as u64);
@@ -658,11 +663,11 @@ mod ipc_rows {
             value += 1;
         });
         host_set_and_wake(w, STOP);
-        // SAFETY: reaping our own child; then unmapping the page used no
-        // more.
+        // SAFETY: reaping our own child; then detaching the segment used
+        // no more.
         unsafe {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
-            libc::munmap(page, 4096);
+            libc::shmdt(page);
         }
         Some(figure)
     }

@@ -400,7 +400,7 @@ fn raw_channel(d: &Daemon) -> RawChannel {
     let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
     let (got, count) = raw.0.recv_with_fds(&mut buf, &mut fds).unwrap();
     assert!(matches!(got, Datagram::Frame { .. }));
-    assert_eq!(count, 3, "arena, channel and doorbell");
+    assert_eq!(count, 4, "arena, channel, doorbell and map generation");
     let channel = ChannelPage::open(fds[1].as_ref().unwrap().as_fd()).unwrap();
     let doorbell = fds[2].take().unwrap();
     RawChannel {

@@ -39,6 +39,19 @@ pub trait Transport {
         decode(back.get(..got).ok_or(Errno::EMSGSIZE)?);
         Ok(())
     }
+
+    /// Carry the futex call `request` (a [`Request::Futex`]) on the host
+    /// kernel's own futex, where this transport can (`memsrvd`: words in
+    /// the arena every process maps); `check` asks the server whether the
+    /// word may hold a futex at all. `None`: the server carries the call.
+    fn host_futex(
+        &self,
+        request: &Request,
+        check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
+    ) -> Option<Result<i64, Errno>> {
+        let _ = (request, check);
+        None
+    }
 }
 
 /// What [`Client::hello`] learns.
@@ -444,7 +457,10 @@ impl<T: Transport> Client<T> {
     /// `futex(uaddr, op, val, timeout, uaddr2, val3)`; returns the call's
     /// value (woken count, requeued count, 0 for a wait that was woken).
     ///
-    /// A wait (`FUTEX_WAIT`, `FUTEX_WAIT_BITSET`) does not return until the
+    /// Where the transport carries futexes on the host kernel's own
+    /// ([`Transport::host_futex`]) the server only checks the word and the
+    /// sleep and wake are the host's; otherwise:
+    /// a wait (`FUTEX_WAIT`, `FUTEX_WAIT_BITSET`) does not return until the
     /// server answers: it blocks the calling thread and, because a
     /// transport carries one call at a time, every other call on the same
     /// connection. A thread that waits on a futex therefore needs its own
@@ -461,7 +477,7 @@ impl<T: Transport> Client<T> {
         uaddr2: u64,
         val3: u32,
     ) -> Result<i64, Errno> {
-        match self.call(&Request::Futex {
+        let request = Request::Futex {
             uaddr,
             op,
             val,
@@ -469,7 +485,12 @@ impl<T: Transport> Client<T> {
             val2,
             uaddr2,
             val3,
-        })? {
+        };
+        let mut check = |check: &Request| self.call(check).map(drop);
+        if let Some(done) = self.transport.host_futex(&request, &mut check) {
+            return done;
+        }
+        match self.call(&request)? {
             Reply::Value(v) => Ok(v),
             _ => Err(Errno::EPROTO),
         }

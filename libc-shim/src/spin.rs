@@ -124,6 +124,55 @@ pub fn park_unless(
     false
 }
 
+/// How long a sleeping peer takes to answer once rung (its wake-up and
+/// its work), learnt as calls go: the waiter that rang spins that long,
+/// so the peer's wake-up is the only one — a waiter that parked sooner
+/// would need waking too. When answers take longer than a spin is worth
+/// (a loaded machine, a peer on a busy CPU), the budget falls back to the
+/// short one; a parked waiter's measure (two wake-ups) brings it back once
+/// the machine is quiet.
+#[derive(Debug, Default)]
+pub struct WakeEstimate {
+    /// Moving average of rung-to-answered times, in ns (0: none yet).
+    ns: AtomicU32,
+}
+
+impl WakeEstimate {
+    pub const fn new() -> Self {
+        Self {
+            ns: AtomicU32::new(0),
+        }
+    }
+
+    /// How long to spin after ringing: half as long again as answers
+    /// have taken, within `[short, long]`; `short` if they take longer
+    /// than `long`, `long` before anything was learnt.
+    pub fn budget(&self, short: Duration, long: Duration) -> Duration {
+        let ns = self.ns.load(Ordering::Relaxed);
+        let estimate = Duration::from_nanos(u64::from(ns));
+        if ns == 0 {
+            long
+        } else if estimate > long {
+            short
+        } else {
+            (estimate * 3 / 2).clamp(short, long)
+        }
+    }
+
+    /// One answer took `took` after the ring.
+    pub fn learn(&self, took: Duration) {
+        let took = u32::try_from(took.as_nanos()).unwrap_or(u32::MAX);
+        let old = self.ns.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            took
+        } else {
+            // 7/8 of the old plus 1/8 of the new, in u64 so nothing wraps.
+            ((u64::from(old) * 7 + u64::from(took)) / 8) as u32
+        };
+        self.ns.store(new.max(1), Ordering::Relaxed);
+    }
+}
+
 /// A bound on how many waiters spin at once.
 #[derive(Debug)]
 pub struct SpinGate {
@@ -243,6 +292,29 @@ mod tests {
         assert!(seen && announced.get() && !slept.get());
         let seen = park_unless(|| {}, || false, || slept.set(true));
         assert!(!seen && slept.get());
+    }
+
+    #[test]
+    fn the_spin_after_a_ring_follows_how_long_answers_take() {
+        let (short, long) = (Duration::from_micros(20), Duration::from_micros(200));
+        let estimate = WakeEstimate::new();
+        assert_eq!(estimate.budget(short, long), long, "nothing learnt yet");
+        estimate.learn(Duration::from_micros(60));
+        assert_eq!(estimate.budget(short, long), Duration::from_micros(90));
+        estimate.learn(Duration::from_micros(2));
+        let fast = estimate.budget(short, long);
+        assert!(
+            fast < Duration::from_micros(90) && fast >= short,
+            "{fast:?}"
+        );
+        for _ in 0..64 {
+            estimate.learn(Duration::from_millis(3));
+        }
+        assert_eq!(estimate.budget(short, long), short, "not worth a spin");
+        for _ in 0..64 {
+            estimate.learn(Duration::from_micros(1));
+        }
+        assert_eq!(estimate.budget(short, long), short, "never below the floor");
     }
 
     #[test]

@@ -18,9 +18,16 @@ pub struct Daemon {
 impl Daemon {
     /// Start the workspace's `memsrvd` with a 64 MiB arena; `None` (with a
     /// note printed) if it does not come up.
+    #[allow(dead_code)] // each bench uses one of the two
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// The same with more command-line arguments (mounts, say).
+    pub fn start_with(extra: &[&str]) -> Option<Self> {
         let socket = std::env::temp_dir().join(format!("nommu-bench-{}.sock", std::process::id()));
-        Self::start_at(socket, "0x300000000000", &[])
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        Self::start_at(socket, "0x300000000000", &extra)
             .map_err(|e| println!("  memsrvd: {e}"))
             .ok()
     }
@@ -54,6 +61,12 @@ impl Daemon {
             Ok(line) if line.starts_with("memsrvd: ready") => Ok(daemon),
             other => Err(format!("not ready: {other:?}")),
         }
+    }
+
+    /// Where the daemon listens (for other processes to connect).
+    #[allow(dead_code)]
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
     }
 
     /// A client of this process, over the fast path or the socket alone.

@@ -28,6 +28,10 @@
 //! claim only ids it has); the daemon answers it itself. Identity is only
 //! ever taken from there, never from a message field.
 //!
+//! A futex call is carried on the host kernel's futex ([`futex`]), not
+//! by memsrv's queues, so that it meets the clients' own; every other
+//! call advances the map generation once memsrv has handled it.
+//!
 //! A request arriving over the socket with a descriptor attached
 //! (`SCM_RIGHTS`) is only accepted as `Open { path: "/.host-fd" }`: the
 //! descriptor goes to the host-file driver under a fresh token
@@ -36,6 +40,7 @@
 //! are closed.
 
 use super::affinity;
+use super::futex;
 use super::hostfile::HOST_FD_MOUNT;
 use super::registry::Peer;
 use super::server::Server;
@@ -350,7 +355,17 @@ impl Session {
         }
         let me = self.peer.id;
         let server = Arc::clone(&self.server);
+        if let Some((tag, request)) = futex::request(frame) {
+            let peer = Arc::clone(&self.peer);
+            let stay = || !peer.is_cut() && !peer.socket.hung_up();
+            if let Some(result) = futex::carry(&server, me, &request, stay) {
+                let reply = result.map_or_else(Reply::Error, Reply::Value);
+                self.deliver(&FrameBuf::reply(tag, &reply));
+                return;
+            }
+        }
         server.handle_frame(me, frame, &mut self.effects);
+        server.advance_generation();
         let mut effects = core::mem::take(&mut self.effects);
         server.carry_out(&mut effects, Some((me, self)));
         self.effects = effects;
@@ -382,17 +397,18 @@ impl Session {
     }
 
     /// Send one frame over the socket. The first successful Hello reply
-    /// carries the arena memory file, the channel memory file and the
-    /// doorbell.
+    /// carries the arena memory file, the channel memory file, the
+    /// doorbell and the map generation's memory file.
     fn send_socket(&mut self, frame: &FrameBuf) {
         let bytes = frame.as_slice();
         let sent = if !self.welcomed && is_welcome(bytes) {
             self.welcomed = true;
-            let fds = [
+            let mut fds = vec![
                 self.server.arena_file(),
                 self.channel_file.as_fd(),
                 self.peer.doorbell.as_fd(),
             ];
+            fds.extend(self.server.generation_file());
             self.peer.socket.send_with_fds(bytes, &fds)
         } else {
             self.peer.socket.send(bytes)

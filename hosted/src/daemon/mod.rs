@@ -26,6 +26,7 @@ pub mod affinity;
 pub mod arena;
 pub mod connection;
 pub mod driver;
+pub mod futex;
 pub mod hostfile;
 pub mod inproc;
 pub mod listener;

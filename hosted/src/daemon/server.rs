@@ -1,13 +1,17 @@
 //! The state every connection thread shares: the memsrv state machine
 //! behind a mutex (it never blocks, so the lock is held for microseconds),
-//! the arena, and the connection registry.
+//! the arena, the connection registry, and the map generation clients
+//! read to know their futex checks still hold
+//! (`nommu::transport::futex`).
 
 use super::arena::ArenaFile;
 use super::driver::ArenaWindow;
 use super::hostfile::HostFiles;
 use super::inproc::{self, InProc};
 use super::registry::Registry;
-use memsrv::{ClientId, Courier, Credentials, Effect, FrameBuf, MemoryServer};
+use memsrv::{Answer, ClientId, Courier, Credentials, Effect, FrameBuf, MemoryServer};
+use nommu::transport::futex::MapGeneration;
+use protocol::{Errno, Reply, Request};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,6 +26,10 @@ pub struct Server {
     arena_file: OwnedFd,
     arena_base: u64,
     arena_size: u64,
+    /// Advanced after every call that may change a mapping; `None` if its
+    /// memory file could not be made (clients then leave every futex call
+    /// to the daemon).
+    generation: Option<(MapGeneration, OwnedFd)>,
 }
 
 impl Server {
@@ -37,6 +45,32 @@ impl Server {
             arena_file,
             arena_base,
             arena_size,
+            generation: MapGeneration::create().ok(),
+        }
+    }
+
+    /// The map generation's memory file, passed to each client in its
+    /// welcome.
+    pub fn generation_file(&self) -> Option<BorrowedFd<'_>> {
+        self.generation.as_ref().map(|(_, file)| file.as_fd())
+    }
+
+    /// A call that may have changed a mapping was handled: futex checks
+    /// clients made before are stale. Done before its reply is sent, so a
+    /// client that heard of the change sees the new generation.
+    pub fn advance_generation(&self) {
+        if let Some((generation, _)) = &self.generation {
+            generation.advance();
+        }
+    }
+
+    /// memsrv's answer to a call the daemon makes for `client` (a futex
+    /// check); `EPROTO` for an answer that is not a value.
+    pub fn ask(&self, client: ClientId, request: Request) -> Result<i64, Errno> {
+        match self.memsrv().handle(client, request) {
+            Answer::Now(Reply::Value(v)) => Ok(v),
+            Answer::Now(Reply::Error(e)) => Err(e),
+            _ => Err(Errno::EPROTO),
         }
     }
 
@@ -85,6 +119,7 @@ impl Server {
     pub fn disconnect(&self, client: ClientId) {
         let mut effects = Vec::new();
         self.memsrv().disconnect_with(client, &mut effects);
+        self.advance_generation();
         self.carry_out(&mut effects, None);
     }
 
@@ -93,6 +128,8 @@ impl Server {
     /// long fail their operation with `EIO`.
     pub fn tick(&self, now_ms: u64, effects: &mut Vec<Effect>) {
         self.memsrv().tick(now_ms, effects);
+        // A driver call that timed out may end an operation on mappings.
+        self.advance_generation();
         self.carry_out(effects, None);
     }
 

@@ -15,7 +15,9 @@
 //!   `poll` on the socket and the eventfd, bounded;
 //! * daemon: write the reply and its length, publish `reply_seq = request
 //!   sequence` (release), fence, and `FUTEX_WAKE` only if `client_waiting`;
-//! * client: spin briefly on `reply_seq`, then set `client_waiting`, fence,
+//! * client: spin briefly on `reply_seq` (after ringing a sleeping daemon,
+//!   about as long as the daemon has been taking to wake and answer, so
+//!   its wake-up is the only one), then set `client_waiting`, fence,
 //!   recheck and `FUTEX_WAIT` on `reply_seq` with a bound, checking the
 //!   socket for a hang-up after each timeout.
 //!
@@ -40,11 +42,10 @@
 
 use super::mapping::SharedMapping;
 use crate::spin::{current_cpu, park_unless, spin_beside};
-use crate::sys::{file_identity, sealed_memfd};
 use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use protocol::{Errno, MAX_FRAME};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 pub use crate::spin::Spin;
@@ -56,6 +57,10 @@ pub const CHANNEL_LEN: usize = 8192;
 /// sleeping thread on another (idle) CPU costs 25-30 µs on the 2-core
 /// virtual machines this was measured on.
 pub const CLIENT_SPIN: Duration = Duration::from_micros(20);
+/// The longest a client spins for the reply after ringing a sleeping
+/// daemon: waking a thread costs 25-170 µs on these machines, and a
+/// client that parks before the answer costs a second wake-up.
+pub const RING_SPIN: Duration = Duration::from_micros(200);
 /// How long a daemon thread spins for the next request before sleeping.
 /// A client in a loop sends its next request within a few µs; 5 µs
 /// proved too short to keep such a loop hot (every tenth call fell
@@ -130,19 +135,14 @@ impl ChannelPage {
     /// A new channel memory file, sealed against resizing, and this side's
     /// mapping of it (the daemon's side).
     pub fn create() -> Result<(Self, OwnedFd), Errno> {
-        let fd = sealed_memfd(c"nommu-channel", CHANNEL_LEN as u64)?;
-        let map = SharedMapping::anywhere(fd.as_fd(), CHANNEL_LEN)?;
+        let (map, fd) = SharedMapping::new_file(c"nommu-channel", CHANNEL_LEN)?;
         Ok((Self { map }, fd))
     }
 
     /// Map a channel memory file received from the daemon.
     pub fn open(fd: BorrowedFd<'_>) -> Result<Self, Errno> {
-        let (size, _, _) = file_identity(fd)?;
-        if size < CHANNEL_LEN as u64 {
-            return Err(Errno::EPROTO);
-        }
         Ok(Self {
-            map: SharedMapping::anywhere(fd, CHANNEL_LEN)?,
+            map: SharedMapping::received(fd, CHANNEL_LEN)?,
         })
     }
 
@@ -214,9 +214,16 @@ impl ChannelPage {
 
     /// Spin up to [`CLIENT_SPIN`] for the reply to `seq`.
     pub fn spin_for_reply(&self, seq: u32) -> Spin {
+        self.spin_for_reply_within(seq, CLIENT_SPIN)
+    }
+
+    /// Spin up to `budget` for the reply to `seq` (longer than
+    /// [`CLIENT_SPIN`] after ringing a sleeping daemon: see
+    /// [`crate::spin::WakeEstimate`]).
+    pub fn spin_for_reply_within(&self, seq: u32, budget: Duration) -> Spin {
         let page = self.page();
         spin_beside(
-            CLIENT_SPIN,
+            budget,
             &page.client.client_cpu,
             &page.daemon.daemon_cpu,
             || page.daemon.reply_seq.load(Ordering::Acquire) == seq,
@@ -351,6 +358,7 @@ mod tests {
     use super::*;
     use protocol::{decode_reply, decode_request, encode_reply, encode_request, DecodeError};
     use protocol::{Reply, Request};
+    use std::os::fd::AsFd;
 
     /// The daemon's mapping and a client's mapping of one page.
     fn pair() -> (ChannelPage, ChannelPage) {

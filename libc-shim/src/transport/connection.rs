@@ -2,8 +2,10 @@
 //! carries frames over the shared channel page (fast path) or the socket.
 
 use super::arena::ArenaLease;
-use super::channel_page::{ChannelPage, Spin};
+use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, RING_SPIN};
+use super::futex::{host_request, HostFutexes, MapGeneration};
 use crate::client::{Client, Transport, Welcome};
+use crate::spin::WakeEstimate;
 use crate::sys::eventfd_ring;
 use crate::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use core::fmt;
@@ -15,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where `memsrvd` listens unless told otherwise (also the daemon's
 /// default): `$NOMMU_SOCKET`, else this path.
@@ -119,6 +121,8 @@ impl Default for ConnectOptions {
 struct FastPath {
     channel: ChannelPage,
     doorbell: OwnedFd,
+    /// How long the daemon takes to answer once rung.
+    rung: WakeEstimate,
 }
 
 /// One connection to `memsrvd`, speaking for this process. Callers on
@@ -140,6 +144,9 @@ pub struct DaemonConnection {
     /// into, allocated once; its lock serialises every call (channel page
     /// calls too).
     socket_frame: Mutex<Box<[u8; MAX_FRAME]>>,
+    /// Futexes on arena words in the host kernel (a daemon that sends no
+    /// map generation keeps them all).
+    futexes: Option<HostFutexes>,
 }
 
 impl DaemonConnection {
@@ -209,7 +216,7 @@ impl DaemonConnection {
             Reply::Error(e) => return Err(ConnectError::Refused(e)),
             _ => return Err(ConnectError::Protocol),
         };
-        let [arena_fd, channel_fd, doorbell, _] = fds;
+        let [arena_fd, channel_fd, doorbell, generation] = fds;
         let arena_fd = arena_fd.ok_or(ConnectError::Protocol)?;
         let arena = ArenaLease::map(arena_fd.as_fd(), welcome.arena_base, welcome.arena_size)
             .map_err(|e| match e {
@@ -223,8 +230,15 @@ impl DaemonConnection {
             (true, Some(channel), Some(doorbell)) => Some(FastPath {
                 channel: ChannelPage::open(channel.as_fd()).map_err(ConnectError::Map)?,
                 doorbell,
+                rung: WakeEstimate::new(),
             }),
             _ => None,
+        };
+        let futexes = match generation {
+            Some(fd) => Some(HostFutexes::new(
+                MapGeneration::open(fd.as_fd()).map_err(ConnectError::Map)?,
+            )),
+            None => None,
         };
         Ok(Self {
             socket,
@@ -234,6 +248,7 @@ impl DaemonConnection {
             identity: AtomicU64::new(identity),
             follow_identity: options.follow_identity,
             socket_frame: Mutex::new(Box::new([0u8; MAX_FRAME])),
+            futexes,
         })
     }
 
@@ -374,17 +389,27 @@ impl DaemonConnection {
         fast.channel.take_reply(reply)
     }
 
-    /// Ring the daemon if it sleeps, then wait for the reply to `seq`.
+    /// Ring the daemon if it sleeps, then wait for the reply to `seq`:
+    /// spin (after a ring, for about as long as the daemon takes to wake
+    /// and answer), then park.
     fn await_channel_reply(&self, fast: &FastPath, seq: u32, wake: bool) -> Result<(), Errno> {
-        if wake {
+        let rung = wake.then(|| {
             eventfd_ring(fast.doorbell.as_fd());
-        }
-        if fast.channel.spin_for_reply(seq) != Spin::Ready {
+            Instant::now()
+        });
+        let budget = match rung {
+            Some(_) => fast.rung.budget(CLIENT_SPIN, RING_SPIN),
+            None => CLIENT_SPIN,
+        };
+        if fast.channel.spin_for_reply_within(seq, budget) != Spin::Ready {
             while !fast.channel.park_for_reply(seq, PARK_SLICE) {
                 if self.socket.hung_up() {
                     return Err(Errno::ENOTCONN);
                 }
             }
+        }
+        if let Some(rung) = rung {
+            fast.rung.learn(rung.elapsed());
         }
         Ok(())
     }
@@ -400,6 +425,25 @@ impl Transport for DaemonConnection {
             Some(fast) => self.channel_round_trip(fast, request, reply),
             None => self.socket_round_trip(request, reply),
         }
+    }
+
+    /// A wait or wake on an arena word sleeps and wakes in the host kernel
+    /// (see [`super::futex`]); the daemon only checks the word. A wait
+    /// holds the connection as a server-side wait does, and checks every
+    /// [`PARK_SLICE`] that the daemon is still there.
+    fn host_futex(
+        &self,
+        request: &Request,
+        check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
+    ) -> Option<Result<i64, Errno>> {
+        let futexes = self.futexes.as_ref()?;
+        let (uaddr, op, call) = host_request(request)?;
+        let call = match call {
+            Ok(call) => call,
+            Err(e) => return Some(Err(e)),
+        };
+        let stay = || !self.socket.hung_up();
+        Some(futexes.carry(uaddr, op, call, check, PARK_SLICE, stay))
     }
 
     /// The request is encoded into the connection's one frame buffer and

@@ -1,8 +1,9 @@
 //! An owned `MAP_SHARED` mapping of a memory file, unmapped on drop.
 
-use crate::sys::{map_shared, unmap};
+use crate::sys::{file_identity, map_shared, sealed_memfd, unmap};
+use core::ffi::CStr;
 use protocol::Errno;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// A shared read-write mapping this value owns. It never replaces an
 /// existing mapping (see [`crate::sys::map_shared`]).
@@ -19,6 +20,25 @@ impl SharedMapping {
             addr: map_shared(fd, len, None)?,
             len,
         })
+    }
+
+    /// A new memory file of `len` bytes named `name`, sealed against
+    /// resizing, and this side's mapping of it (the side that hands the
+    /// file over).
+    pub fn new_file(name: &CStr, len: usize) -> Result<(Self, OwnedFd), Errno> {
+        let fd = sealed_memfd(name, len as u64)?;
+        let map = Self::anywhere(fd.as_fd(), len)?;
+        Ok((map, fd))
+    }
+
+    /// Map `len` bytes of a memory file handed over by the peer; `EPROTO`
+    /// if the file is shorter.
+    pub fn received(fd: BorrowedFd<'_>, len: usize) -> Result<Self, Errno> {
+        let (size, _, _) = file_identity(fd)?;
+        if size < len as u64 {
+            return Err(Errno::EPROTO);
+        }
+        Self::anywhere(fd, len)
     }
 
     /// Map `len` bytes of `fd` exactly at `addr`; `EEXIST` if anything is

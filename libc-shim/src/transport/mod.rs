@@ -4,7 +4,9 @@
 //! Hello frame and receives, with the welcome, the arena memory file (mapped
 //! here at the daemon's own address, so one address means the same bytes in
 //! every process), a per-connection shared channel page and a doorbell
-//! eventfd ([`channel_page`] explains the fast path). [`DaemonConnection`] is the
+//! eventfd ([`channel_page`] explains the fast path), and the daemon's map
+//! generation (futexes on arena words sleep in the host kernel, see
+//! [`futex`]). [`DaemonConnection`] is the
 //! [`crate::Transport`] over it:
 //!
 //! ```no_run
@@ -19,6 +21,7 @@
 pub mod arena;
 pub mod channel_page;
 pub mod connection;
+pub mod futex;
 pub mod mapping;
 
 pub use connection::{ConnectError, ConnectOptions, DaemonConnection, DEFAULT_SOCKET};

@@ -1,0 +1,285 @@
+//! Futex waits across host processes through `memsrvd`, where waits sleep
+//! in the host kernel (on the client's side, or on the daemon's for a
+//! wait sent to it as a frame): timeouts end them, a killed waiter is gone
+//! and a wake goes to the next waiter, and memsrv's rules about which
+//! words may hold a futex still answer (also once a word that was fine is
+//! unmapped).
+//!
+//! The waiters are copies of this test binary started in [`WAITER`] mode
+//! (entry [`waiter_entry`]): each connects, attaches the segment, says
+//! `READY`, waits and prints `RESULT: <value or errno> <ms>`.
+
+#[path = "common/daemon.rs"]
+mod daemon;
+
+use daemon::{Daemon, Interactive};
+use nommu::transport::DaemonConnection;
+use protocol::linux::{
+    FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, IPC_CREAT, IPC_PRIVATE,
+};
+use protocol::{encode_request, Errno, Request, MAX_FRAME};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The environment variable that makes this binary a waiter:
+/// `<socket>|<shmid>|<how>`, `how` one of `client:<timeout ms or ->`,
+/// `bitset:<ms from now>` or `daemon` (a raw frame over the socket, so the
+/// daemon's thread does the waiting).
+const WAITER: &str = "NOMMU_FUTEX_WAITER";
+
+/// Not a test of its own: the waiter's side, run only in a copy of this
+/// binary started with [`WAITER`] set.
+#[test]
+fn waiter_entry() {
+    let Ok(spec) = std::env::var(WAITER) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, '|');
+    let (socket, shmid, how) = (
+        parts.next().unwrap(),
+        parts.next().unwrap().parse::<i32>().unwrap(),
+        parts.next().unwrap(),
+    );
+    let client = DaemonConnection::connect(socket).unwrap();
+    let addr = client.shmat(shmid, 0, 0).unwrap();
+    // A wait for a value the word does not hold has the word checked, so
+    // that the wait below goes straight to its sleep: a thread of ours
+    // asleep in a futex is then that wait, not a round trip to the daemon.
+    let not_now = client.futex(addr, FUTEX_WAIT, 1, None, 0, 0, 0);
+    assert_eq!(not_now, Err(Errno::EAGAIN));
+    // On a line of its own: libtest has printed the test name before.
+    println!("\nREADY: {}", std::process::id());
+    let start = Instant::now();
+    let result = match how.split_once(':') {
+        Some(("client", "-")) => client.futex(addr, FUTEX_WAIT, 0, None, 0, 0, 0),
+        Some(("client", ms)) => {
+            let ns = ms.parse::<u64>().unwrap() * 1_000_000;
+            client.futex(addr, FUTEX_WAIT, 0, Some(ns), 0, 0, 0)
+        }
+        Some(("bitset", ms)) => {
+            let ts = nommu::sys::clock_now(libc::CLOCK_MONOTONIC);
+            let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            let deadline = now + ms.parse::<u64>().unwrap() * 1_000_000;
+            client.futex(addr, FUTEX_WAIT_BITSET, 0, Some(deadline), 0, 0, 0b10)
+        }
+        _ => {
+            let mut frame = [0u8; MAX_FRAME];
+            let request = Request::Futex {
+                uaddr: addr,
+                op: FUTEX_WAIT,
+                val: 0,
+                timeout_ns: None,
+                val2: 0,
+                uaddr2: 0,
+                val3: 0,
+            };
+            let len = encode_request(77, &request, &mut frame);
+            let mut reply = [0u8; MAX_FRAME];
+            let got = client
+                .transport()
+                .call_on_socket(&frame[..len], &mut reply)
+                .unwrap();
+            protocol::decode_reply(&reply[..got])
+                .unwrap()
+                .message
+                .into_result()
+                .and_then(|r| match r {
+                    protocol::Reply::Value(v) => Ok(v),
+                    _ => Err(Errno::EPROTO),
+                })
+        }
+    };
+    let shown = match result {
+        Ok(v) => v.to_string(),
+        Err(e) => format!("errno{}", e.0),
+    };
+    println!("RESULT: {shown} {}", start.elapsed().as_millis());
+}
+
+/// A waiter process on segment `shmid`, started and `READY`.
+fn waiter(d: &Daemon, shmid: i32, how: &str) -> (Interactive, u32) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "waiter_entry", "--nocapture", "--test-threads=1"])
+        .env(WAITER, format!("{}|{shmid}|{how}", d.socket.display()));
+    let mut w = Interactive::spawn(cmd);
+    let pid = w.expect("READY:").parse().unwrap();
+    (w, pid)
+}
+
+/// Wait (up to 10 s) until a thread of `pid` named `thread` sleeps in a
+/// futex: a wake sent after this cannot come before the wait.
+fn sleeping_in_futex(pid: u32, thread: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while Instant::now() < deadline {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        let asleep = tasks.flatten().any(|t| {
+            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+            read("comm").trim() == thread && read("wchan").contains("futex")
+        });
+        // Twice in a row, so a moment on a lock does not count.
+        if asleep && std::mem::replace(&mut seen, true) {
+            return;
+        }
+        seen = asleep;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // No wait channel to read (a restricted /proc): give it time.
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// A client-side waiter sleeps (libtest names the thread after the test).
+fn waiter_sleeping(pid: u32) {
+    sleeping_in_futex(pid, "waiter_entry");
+}
+
+/// The thread of a raw-frame waiter sleeps in the daemon (idle
+/// connection threads sleep in `poll`, not in a futex).
+fn daemon_sleeping_in_futex(d: &Daemon) {
+    sleeping_in_futex(d.pid, "memsrvd-conn");
+}
+
+/// The waiter's result: the value (or `errnoN`) and the milliseconds it
+/// took.
+fn result(w: &mut Interactive) -> (String, u64) {
+    let line = w.expect("RESULT:");
+    let (value, ms) = line.split_once(' ').unwrap();
+    (value.to_string(), ms.parse().unwrap())
+}
+
+/// A fresh segment of one page, attached here; its id and address.
+fn segment(c: &nommu::Client<DaemonConnection>) -> (i32, u64) {
+    let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+    let addr = c.shmat(id, 0, 0).unwrap();
+    (id, addr)
+}
+
+#[test]
+fn waits_in_other_processes_time_out_relative_and_absolute() {
+    let d = Daemon::start();
+    let c = d.client();
+    let (id, addr) = segment(&c);
+    let (mut relative, _) = waiter(&d, id, "client:150");
+    let (mut absolute, _) = waiter(&d, id, "bitset:150");
+    for w in [&mut relative, &mut absolute] {
+        let (value, ms) = result(w);
+        assert_eq!(value, format!("errno{}", 110), "ETIMEDOUT expected");
+        assert!((140..5_000).contains(&ms), "timed out after {ms} ms");
+    }
+    // Nobody waits any more.
+    assert_eq!(
+        c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0),
+        Ok(0)
+    );
+    relative.finish();
+    absolute.finish();
+    c.shmdt(addr).unwrap();
+    c.shm_remove(id).unwrap();
+}
+
+#[test]
+fn a_wake_before_the_timeout_ends_the_wait_with_zero() {
+    let d = Daemon::start();
+    let c = d.client();
+    let (id, addr) = segment(&c);
+    let (mut w, pid) = waiter(&d, id, "client:20000");
+    waiter_sleeping(pid);
+    assert_eq!(c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0), Ok(1));
+    let (value, ms) = result(&mut w);
+    assert_eq!(value, "0");
+    assert!(ms < 20_000, "woken only at the timeout");
+    w.finish();
+    c.shmdt(addr).unwrap();
+    c.shm_remove(id).unwrap();
+}
+
+#[test]
+fn a_killed_waiter_is_gone_and_the_wake_goes_to_the_next() {
+    let d = Daemon::start();
+    let c = d.client();
+    let (id, addr) = segment(&c);
+    // Oldest first: the one to be killed waits first, on each side.
+    for first in ["client:-", "daemon"] {
+        let (mut doomed, doomed_pid) = waiter(&d, id, first);
+        if first == "daemon" {
+            daemon_sleeping_in_futex(&d);
+        } else {
+            waiter_sleeping(doomed_pid);
+        }
+        let (mut next, next_pid) = waiter(&d, id, "client:-");
+        waiter_sleeping(next_pid);
+        doomed.child.kill().unwrap();
+        doomed.child.wait().unwrap();
+        // The kill is seen at once by the host kernel (client side) or
+        // within the daemon thread's slice; either way one wake reaches
+        // the live waiter, passed on if the dead one's thread took it.
+        let woken = c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0).unwrap();
+        assert!(woken <= 1, "woke {woken}");
+        let (value, _) = result(&mut next);
+        assert_eq!(value, "0", "{first}: the live waiter was not woken");
+        next.finish();
+        // The dead waiter left no one behind to wake.
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(
+            c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0),
+            Ok(0)
+        );
+    }
+    c.shmdt(addr).unwrap();
+    c.shm_remove(id).unwrap();
+}
+
+#[test]
+fn a_waiter_on_the_daemon_side_meets_a_wake_from_a_client() {
+    let d = Daemon::start();
+    let c = d.client();
+    let (id, addr) = segment(&c);
+    let (mut w, _) = waiter(&d, id, "daemon");
+    daemon_sleeping_in_futex(&d);
+    assert_eq!(c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0), Ok(1));
+    assert_eq!(result(&mut w).0, "0");
+    w.finish();
+    c.shmdt(addr).unwrap();
+    c.shm_remove(id).unwrap();
+}
+
+#[test]
+fn a_word_accepted_once_is_refused_after_its_mapping_goes() {
+    let d = Daemon::start();
+    // Two connections of this one process (one address space).
+    let c = d.client();
+    let other = d.client();
+    let (id, addr) = segment(&c);
+    c.shm_remove(id).unwrap();
+    for op in [FUTEX_WAKE, FUTEX_WAKE | FUTEX_PRIVATE_FLAG] {
+        assert_eq!(c.futex(addr, op, 1, None, 0, 0, 0), Ok(0));
+    }
+    assert_eq!(
+        c.futex(addr, FUTEX_WAIT, 1, None, 0, 0, 0),
+        Err(Errno::EAGAIN)
+    );
+    // The word is compared before a timeout of zero is looked at.
+    assert_eq!(
+        c.futex(addr, FUTEX_WAIT, 1, Some(0), 0, 0, 0),
+        Err(Errno::EAGAIN)
+    );
+    let timed_out = c.futex(addr, FUTEX_WAIT, 0, Some(0), 0, 0, 0);
+    assert_eq!(timed_out, Err(Errno(110)), "ETIMEDOUT");
+    assert_eq!(
+        c.futex(addr + 2, FUTEX_WAKE, 1, None, 0, 0, 0),
+        Err(Errno::EINVAL)
+    );
+    // Detached through the other connection: the checks this one made
+    // are stale, and the word is refused as memsrv refuses it.
+    other.shmdt(addr).unwrap();
+    for op in [FUTEX_WAKE, FUTEX_WAKE | FUTEX_PRIVATE_FLAG] {
+        let own = c.futex(addr, op, 1, None, 0, 0, 0);
+        assert_eq!(own, Err(Errno::EFAULT), "op {op:#x}");
+    }
+    assert_eq!(
+        c.futex(addr, FUTEX_WAIT, 0, Some(1_000_000), 0, 0, 0),
+        Err(Errno::EFAULT)
+    );
+}
