@@ -13,8 +13,13 @@
 
 use super::server::Server;
 use memsrv::ClientId;
-use nommu::transport::futex::{check_request, host_request, requeue, wait, wake, HostFutex};
-use protocol::linux::{FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE};
+use nommu::transport::futex::{
+    check_request, host_request, requeue, wait, wake, wake_op, HostFutex,
+};
+use protocol::linux::{
+    futex_op, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_OP_ADD, FUTEX_OP_CMP_EQ, FUTEX_REQUEUE,
+    FUTEX_WAKE_OP,
+};
 use protocol::{decode_request, encode_request, peek, Errno, MessageKind, Request, HEADER_LEN};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -74,6 +79,20 @@ pub fn carry(
             }
             let compare = (cmd == FUTEX_CMP_REQUEUE).then_some(val3);
             return Some(requeue(uaddr, val as i32, val2 as i32, uaddr2, compare));
+        }
+        if cmd == FUTEX_WAKE_OP {
+            // memsrv checks both words (`uaddr2` writable) with an
+            // operation that leaves the word as it is (add 0), so the
+            // host applies the real one exactly once, with Linux's own
+            // answer for an unknown operation or comparison.
+            let mut check = request.clone();
+            if let Request::Futex { val3, .. } = &mut check {
+                *val3 = futex_op(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0);
+            }
+            if let Err(e) = server.ask(client, check) {
+                return Some(Err(e));
+            }
+            return Some(wake_op(uaddr, val as i32, val2 as i32, uaddr2, val3));
         }
     }
     let (uaddr, op, call) = host_request(request)?;

@@ -264,6 +264,39 @@ pub fn requeue(
     Err(host_errno(std::io::Error::last_os_error().raw_os_error()))
 }
 
+/// `FUTEX_WAKE_OP` on the host kernel for two arena words memsrv accepted:
+/// the kernel applies `val3`'s operation to `uaddr2` atomically, wakes up
+/// to `nr_wake` waiters of `uaddr` and, if the old value compares, up to
+/// `nr_wake2` of `uaddr2`; how many it woke (`ENOSYS` for an unknown
+/// operation, as Linux answers).
+pub fn wake_op(
+    uaddr: u64,
+    nr_wake: i32,
+    nr_wake2: i32,
+    uaddr2: u64,
+    val3: u32,
+) -> Result<i64, Errno> {
+    // SAFETY: both words were accepted by memsrv (in the caller's
+    // mappings inside the arena, which this process maps at the same
+    // address; `uaddr2` writable); the kernel reads `val2` from the
+    // timeout argument as a number for FUTEX_WAKE_OP, never as a pointer.
+    let woken = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            uaddr as usize as *const u32,
+            libc::FUTEX_WAKE_OP,
+            nr_wake.max(0) as u32,
+            nr_wake2.max(0) as usize,
+            uaddr2 as usize as *const u32,
+            val3,
+        )
+    };
+    if woken >= 0 {
+        return Ok(woken);
+    }
+    Err(host_errno(std::io::Error::last_os_error().raw_os_error()))
+}
+
 /// The daemon's map generation: one word in a small memory file every
 /// client maps, advanced by the daemon after any call that may change a
 /// mapping (and when a connection ends), read by clients to know their
