@@ -6,6 +6,7 @@ mod chaos;
 mod conformance;
 pub mod fake_driver;
 mod files;
+mod limits;
 mod property;
 mod property_files;
 pub mod rig;
