@@ -8,11 +8,15 @@
 //! Pages are charged where memsrv allocates them, to whoever caused the
 //! allocation: a private copy or anonymous mapping to the address space
 //! and the uid of the call that made it, a SysV segment to its creator
-//! (`cuid`, which never changes). Each charge remembers whom it was
+//! (`cuid`, which never changes), memory-filesystem pages a driver takes
+//! (`AllocBacking`) to the uid of the one call it is serving when it asks
+//! (a write or `ftruncate` growing a file; storage a driver takes on its
+//! own, or while serving several uids at once, is charged to no one).
+//! Each charge remembers whom it was
 //! charged to, so the release uncharges the same address space and uid
-//! whatever the process's ids are by then. Copies are charged by page
-//! range ([`Charges::uncharge_pages`] is called from `free_page_series`,
-//! the one place copy pages go back), so a region split or trimmed later
+//! whatever the process's ids are by then. Copies and filesystem pages
+//! are charged by page range ([`Charges::uncharge_pages`] is called where
+//! either goes back: `free_page_series`, `release_backing_pages`), so a region split or trimmed later
 //! needs no bookkeeping of its own. A copy region other processes share
 //! (a read-only private file mapping reused) stays charged to its creator.
 
@@ -44,10 +48,12 @@ impl Limits {
     }
 }
 
-/// One run of copy pages and whom it is charged to.
+/// One run of copy or filesystem pages and whom it is charged to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Extent {
     pages: u64,
+    /// Filesystem storage (`AllocBacking`), not a copy.
+    store: bool,
     /// `None` once the address space is gone and others still map it.
     mm: Option<MmId>,
     uid: u32,
@@ -60,11 +66,13 @@ pub struct UserCharge {
     pub mapped: u64,
     /// SysV segments it created.
     pub shm: u64,
+    /// Memory-filesystem pages its writes and truncates took.
+    pub store: u64,
 }
 
 impl UserCharge {
     pub fn total(&self) -> u64 {
-        self.mapped + self.shm
+        self.mapped + self.shm + self.store
     }
 }
 
@@ -154,6 +162,7 @@ impl Charges {
             first,
             Extent {
                 pages,
+                store: false,
                 mm: Some(mm),
                 uid,
             },
@@ -197,12 +206,12 @@ impl Charges {
                 self.extents
                     .insert(cut_to as PageIndex, keep(cut_to, ext_end));
             }
-            self.uncharge(extent.mm, extent.uid, cut_to - cut_from);
+            self.uncharge(&extent, cut_to - cut_from);
         }
     }
 
-    fn uncharge(&mut self, mm: Option<MmId>, uid: u32, pages: u64) {
-        if let Some(mm) = mm {
+    fn uncharge(&mut self, extent: &Extent, pages: u64) {
+        if let Some(mm) = extent.mm {
             if let Some(held) = self.mms.get_mut(&mm) {
                 *held = held.saturating_sub(pages);
                 if *held == 0 {
@@ -210,9 +219,14 @@ impl Charges {
                 }
             }
         }
-        if let Some(user) = self.users.get_mut(&uid) {
-            user.mapped = user.mapped.saturating_sub(pages);
-            self.forget_if_idle(uid);
+        if let Some(user) = self.users.get_mut(&extent.uid) {
+            let held = if extent.store {
+                &mut user.store
+            } else {
+                &mut user.mapped
+            };
+            *held = held.saturating_sub(pages);
+            self.forget_if_idle(extent.uid);
         }
     }
 
@@ -245,6 +259,31 @@ impl Charges {
         } else {
             Err(Errno::ENOSPC)
         }
+    }
+
+    /// Whether `uid` may take `pages` more filesystem pages: `ENOSPC`
+    /// beyond its limit, tmpfs's answer when full (`shmem_inode_acct_blocks`).
+    pub fn may_store(&self, uid: u32, pages: u64) -> Result<(), Errno> {
+        if self.user_fits(uid, pages) {
+            Ok(())
+        } else {
+            Err(Errno::ENOSPC)
+        }
+    }
+
+    /// `pages` filesystem pages from `first` were taken on `uid`'s behalf.
+    pub fn charge_store(&mut self, uid: u32, first: PageIndex, pages: u64) {
+        if pages == 0 {
+            return;
+        }
+        let extent = Extent {
+            pages,
+            store: true,
+            mm: None,
+            uid,
+        };
+        self.extents.insert(first, extent);
+        self.users.entry(uid).or_default().store += pages;
     }
 
     pub fn charge_segment(&mut self, cuid: u32, pages: u64) {
@@ -290,11 +329,18 @@ impl Charges {
     }
 
     /// The bookkeeping agrees with itself and with `copy_pages`
-    /// (`mmap_copy_pages`) and `shm_of` (each uid's segment pages).
-    pub fn check(&self, copy_pages: u64, shm_of: &BTreeMap<u32, u64>) -> Result<(), String> {
+    /// (`mmap_copy_pages`), `store_pages` (the drivers' storage) and
+    /// `shm_of` (each uid's segment pages).
+    pub fn check(
+        &self,
+        copy_pages: u64,
+        store_pages: u64,
+        shm_of: &BTreeMap<u32, u64>,
+    ) -> Result<(), String> {
         let mut mms: BTreeMap<MmId, u64> = BTreeMap::new();
-        let mut mapped: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut total = 0;
+        // Each uid's copy and filesystem pages, as the runs say.
+        let mut runs: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        let (mut copies, mut stored) = (0, 0);
         let mut last_end = 0u64;
         for (&start, e) in &self.extents {
             if u64::from(start) < last_end || e.pages == 0 {
@@ -303,15 +349,21 @@ impl Charges {
                 ));
             }
             last_end = u64::from(start) + e.pages;
-            total += e.pages;
+            let of_uid = runs.entry(e.uid).or_default();
+            if e.store {
+                stored += e.pages;
+                of_uid.1 += e.pages;
+            } else {
+                copies += e.pages;
+                of_uid.0 += e.pages;
+            }
             if let Some(mm) = e.mm {
                 *mms.entry(mm).or_default() += e.pages;
             }
-            *mapped.entry(e.uid).or_default() += e.pages;
         }
-        if total != copy_pages {
+        if copies != copy_pages || stored > store_pages {
             return Err(alloc::format!(
-                "{total} copy pages charged, {copy_pages} held"
+                "charged {copies} copy and {stored} filesystem pages; {copy_pages} and {store_pages} held"
             ));
         }
         if mms != self.mms {
@@ -321,23 +373,22 @@ impl Charges {
             ));
         }
         for (&uid, user) in &self.users {
-            let runs = mapped.get(&uid).copied().unwrap_or(0);
+            let (mapped, store) = runs.get(&uid).copied().unwrap_or((0, 0));
             let segs = shm_of.get(&uid).copied().unwrap_or(0);
-            if user.mapped != runs || user.shm != segs || user.total() == 0 {
+            if (user.mapped, user.store, user.shm) != (mapped, store, segs) || user.total() == 0 {
                 return Err(alloc::format!(
-                    "uid {uid} charged {user:?}, holds {runs}+{segs}"
+                    "uid {uid} charged {user:?}, holds {mapped}+{store}+{segs}"
                 ));
             }
         }
-        for (&uid, &segs) in shm_of {
-            if segs > 0 && !self.users.contains_key(&uid) {
-                return Err(alloc::format!(
-                    "uid {uid} holds {segs} segment pages uncharged"
-                ));
-            }
-        }
-        if mapped.keys().any(|uid| !self.users.contains_key(uid)) {
-            return Err(String::from("a uid holds copy pages uncharged"));
+        let holders = runs
+            .keys()
+            .chain(shm_of.iter().filter(|(_, &n)| n > 0).map(|(u, _)| u));
+        if let Some(uid) = holders
+            .into_iter()
+            .find(|uid| !self.users.contains_key(uid))
+        {
+            return Err(alloc::format!("uid {uid} holds pages uncharged"));
         }
         Ok(())
     }
@@ -354,5 +405,52 @@ pub fn check(nommu: &crate::nommu::Nommu) -> Result<(), String> {
     if let Some(mm) = charges.mms.keys().find(|mm| !nommu.mms.contains_key(mm)) {
         return Err(alloc::format!("{mm:?} is gone but still charged"));
     }
-    charges.check(nommu.mmap_copy_pages, &shm_of)
+    charges.check(nommu.mmap_copy_pages, nommu.backing.pages, &shm_of)
+}
+
+impl<M: crate::PhysicalMemory> crate::MemoryServer<M> {
+    /// `AllocBacking` for `driver`, charged to the uid of the call it is
+    /// serving (`ENOSPC` beyond that uid's limit).
+    pub(crate) fn alloc_charged_backing(
+        &mut self,
+        driver: crate::region::DriverId,
+        pages: u64,
+    ) -> Result<u64, Errno> {
+        let payer = self.backing_payer(driver);
+        if let Some(uid) = payer {
+            self.nommu.charges.may_store(uid, pages)?;
+        }
+        let addr = self.nommu.alloc_backing(driver, pages, &mut self.memory)?;
+        if let Some(uid) = payer {
+            let first = self.nommu.page_of(addr);
+            self.nommu.charges.charge_store(uid, first, pages);
+        }
+        Ok(addr)
+    }
+
+    /// The uid of the one process whose calls `driver` is answering now,
+    /// if there is exactly one.
+    fn backing_payer(&self, driver: crate::region::DriverId) -> Option<u32> {
+        let mut payer = None;
+        for op in self.ops.live.values() {
+            if op.driver != driver || op.call.is_none() || op.client.is_none() {
+                continue;
+            }
+            let uid = self.procs.procs.get(&op.pid)?.uid;
+            if payer.is_some_and(|p| p != uid) {
+                return None;
+            }
+            payer = Some(uid);
+        }
+        payer
+    }
+}
+
+impl<M: crate::PhysicalMemory> crate::MemoryServer<M> {
+    /// [`Self::connect`] for a connection of the home itself (a driver
+    /// built into it): it holds no user's slot.
+    pub fn connect_builtin(&mut self, client: ClientId, credentials: crate::Credentials) {
+        self.connect(client, credentials);
+        self.nommu.charges.disconnect(client);
+    }
 }

@@ -116,6 +116,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             uid,
             mapped_pages: 0,
             shm_pages: 0,
+            fs_pages: 0,
             processes: 0,
             clients: 0,
         };
@@ -123,6 +124,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             let u = users.entry(uid).or_insert_with(|| blank(uid));
             u.mapped_pages = charge.mapped;
             u.shm_pages = charge.shm;
+            u.fs_pages = charge.store;
             u.clients = clients;
         }
         for (&uid, &n) in &processes {

@@ -78,6 +78,8 @@ pub struct UserUsage {
     pub mapped_pages: u64,
     /// SysV segments it created.
     pub shm_pages: u64,
+    /// Memory-filesystem pages its writes and truncates took.
+    pub fs_pages: u64,
     /// Its live processes.
     pub processes: u32,
     /// Its connections (slots).

@@ -184,3 +184,18 @@ fn proc_status_shows_the_process_in_linux_format() {
         Err(Errno::ESRCH)
     );
 }
+
+#[test]
+fn a_private_copy_of_a_file_counts_against_the_process_limit() {
+    use super::rig::{PR, RDONLY};
+    let mut r = super::files::env_with(|c| c.max_process_memory = Some(4 * P));
+    let fd = r.open(1, "/data/f", RDONLY).unwrap();
+    r.mmap(1, 2 * P, RW, ANON, -1, 0).unwrap();
+    // The file's 3 pages would make 5.
+    assert_eq!(r.mmap(1, 3 * P, PROT_READ, PR, fd, 0), Err(Errno::ENOMEM));
+    let copy = r.mmap(1, 2 * P, PROT_READ, PR, fd, 0).unwrap();
+    assert_eq!(charged(&r.s, 1000).0, 4);
+    r.munmap(1, copy, 2 * P).unwrap();
+    assert_eq!(charged(&r.s, 1000).0, 2);
+    r.ok();
+}
