@@ -81,6 +81,10 @@ pub fn run(options: &Options) -> Result<(), String> {
         strict_mremap: options.strict_mremap,
         drivers: drivers(options.drivers),
         placement: options.placement,
+        max_process_memory: options.max_process_memory,
+        max_user_memory: options.max_user_memory,
+        max_clients_per_user: options.max_clients_per_user,
+        max_map_count: options.max_map_count,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
