@@ -174,6 +174,15 @@ impl Charges {
     /// `[first, first+count)` copy pages were freed: uncharge whoever each
     /// part was charged to, splitting runs freed in part.
     pub fn uncharge_pages(&mut self, first: PageIndex, count: u32) {
+        // The common case, a whole run (an unmapped anonymous mapping),
+        // costs one lookup and no allocation.
+        if let Some(&extent) = self.extents.get(&first) {
+            if extent.pages == u64::from(count) {
+                self.extents.remove(&first);
+                self.uncharge(&extent, extent.pages);
+                return;
+            }
+        }
         let end = u64::from(first) + u64::from(count);
         let from = self
             .extents

@@ -6,7 +6,10 @@
 //! memsrv knows one uid and one gid per process (the effective ones the
 //! transport vouched for), so the four `Uid:`/`Gid:` columns (real,
 //! effective, saved, filesystem) repeat it. Every mapping on no-MMU is
-//! resident, so `VmRSS` is `VmSize` and `VmHWM` is `VmPeak`.
+//! resident, so `VmRSS` is `VmSize` and `VmHWM` is `VmPeak`. `PPid` is
+//! known while a clone child waits to be claimed; a live process's parent
+//! is the host's business, shown as 0. `Name` is what the home told
+//! ([`MemoryServer::name_connection`]), empty if nothing.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
