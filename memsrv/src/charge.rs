@@ -12,13 +12,14 @@
 //! (`AllocBacking`) to the uid of the one call it is serving when it asks
 //! (a write or `ftruncate` growing a file; storage a driver takes on its
 //! own, or while serving several uids at once, is charged to no one).
-//! Each charge remembers whom it was
-//! charged to, so the release uncharges the same address space and uid
-//! whatever the process's ids are by then. Copies and filesystem pages
-//! are charged by page range ([`Charges::uncharge_pages`] is called where
-//! either goes back: `free_page_series`, `release_backing_pages`), so a region split or trimmed later
-//! needs no bookkeeping of its own. A copy region other processes share
-//! (a read-only private file mapping reused) stays charged to its creator.
+//! Each charge remembers whom it was charged to, so the release uncharges
+//! the same address space and uid whatever the process's ids are by then.
+//! Copies and filesystem pages are charged by page range
+//! ([`Charges::uncharge_pages`] is called where either goes back:
+//! `free_page_series`, `release_backing_pages`), so a region split or
+//! trimmed later needs no bookkeeping of its own. A copy region other
+//! processes share (a read-only private file mapping reused) stays charged
+//! to its creator.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
