@@ -273,6 +273,8 @@ int nommu_refresh_mounts(void);
  *   "maps"        every region in the system (/proc/maps)
  *   "self/maps"   this process's mappings
  *   "<pid>/maps"  the mappings of process <pid>
+ *   "self/status", "<pid>/status"   /proc/<pid>/status (Linux's format;
+ *                 ESRCH for a process the server does not know)
  *   "meminfo"     /proc/meminfo
  * (a leading "/proc/" is accepted). At most len-1 bytes are copied and a
  * NUL is written after them (when len > 0). Returns the length of the whole

@@ -192,6 +192,7 @@ impl Nommu {
         let first = self.page_of(start);
         // A run is at most one maximal block, so the count fits.
         self.pages.free_range(first, pages as u32);
+        self.charges.uncharge_pages(first, pages as u32);
         self.backing.pages = self.backing.pages.saturating_sub(pages);
     }
 }

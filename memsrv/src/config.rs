@@ -1,6 +1,6 @@
 //! The server's configuration, fixed at start: the arena, the spec §4.2
 //! and §6 tunables, and the limits a home sets (descriptors, operations,
-//! clone children, driver timeout).
+//! clone children, driver timeout, memory per process and per user).
 
 /// Who besides root may serve a mount (`RegisterDriver`); anyone else is
 /// refused `EPERM`. A driver decides what every process sees under its
@@ -68,6 +68,14 @@ pub struct Config {
     /// keeps large free blocks after long churn; [`Placement::Linux`] is
     /// Linux's buddy allocator exactly.
     pub placement: crate::Placement,
+    /// Most bytes of anonymous mappings and private copies one address
+    /// space may hold (`mmap`/`mremap` beyond → `ENOMEM`); `None`: no limit.
+    pub max_process_memory: Option<u64>,
+    /// Most bytes one uid may hold: its processes' mappings and the SysV
+    /// segments it created (`ENOMEM`, `ENOSPC` for `shmget`); `None`: no limit.
+    pub max_user_memory: Option<u64>,
+    /// Most connections one uid may hold at once (`EAGAIN`); `None`: no limit.
+    pub max_clients_per_user: Option<u32>,
 }
 
 impl Default for Config {
@@ -89,6 +97,9 @@ impl Default for Config {
             strict_mremap: false,
             drivers: DriverOwner::Root,
             placement: crate::Placement::Grouped,
+            max_process_memory: None,
+            max_user_memory: None,
+            max_clients_per_user: None,
         }
     }
 }

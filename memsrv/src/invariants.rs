@@ -27,6 +27,7 @@ pub fn check(
     ops: &Operations,
 ) -> Result<(), String> {
     check_pages(nommu, ops)?;
+    crate::charge::check(nommu)?;
     check_regions_and_vmas(nommu, ops)?;
     check_object_index(nommu)?;
     check_objects(nommu, files, ops)?;

@@ -62,6 +62,7 @@ mod release;
 mod truncate;
 
 // Processes and what they share besides mappings (spec §8, §7.1–§7.4).
+mod charge;
 mod futex;
 mod process;
 mod ptrace;
@@ -77,6 +78,7 @@ mod ops;
 // Reading the state: `/proc` texts (spec §9) and the invariant checker.
 mod invariants;
 mod proc_fs;
+mod proc_status;
 
 #[cfg(test)]
 mod tests;
@@ -194,13 +196,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 u64::MAX
             },
         };
-        let nommu = Nommu::new(
+        let mut nommu = Nommu::new(
             config.arena_base,
             config.arena_size,
             config.max_order,
             config.placement,
             tunables,
         );
+        nommu.charges = charge::Charges::new(charge::Limits::of(&config));
         let procs = ProcessTable::new(config.first_pid, config.ticket_secret);
         Ok(Self {
             memory,
@@ -234,6 +237,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             // A transport reusing a live id: the old connection is gone.
             self.disconnect(client);
         }
+        self.nommu.charges.connect(client, credentials.uid);
         self.procs.conns.insert(
             client,
             Connection {
@@ -282,6 +286,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             self.driver_died(driver, effects);
         }
         self.procs.disconnect(&mut self.nommu, client);
+        self.nommu.charges.disconnect(client);
         self.futex_prune();
         self.settle(effects);
     }
@@ -495,6 +500,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     fn caller_mm(&mut self, client: ClientId) -> Result<mm::MmId, Errno> {
         let (pid, caller) = self.procs.caller(client)?;
         let mm = caller.mm;
+        self.nommu.charges.actor = Some((mm, caller.uid));
         self.nommu.shm.actor = pid;
         Ok(mm)
     }
@@ -552,6 +558,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let (pid, caller) = self.procs.caller(client)?;
         let (mm, uid, gid) = (caller.mm, caller.uid, caller.gid);
         let ptraced = caller.tracer.is_some();
+        self.nommu.charges.actor = Some((mm, uid));
         self.nommu.shm.actor = pid;
         let who = Caller {
             client,
@@ -598,7 +605,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 return self.mmap_file(&who, &args, pgoff, fx);
             }
             Request::ReadProc { view, offset } => {
-                let view = self.proc_view(view, mm, uid)?;
+                let view = match self.status_view(view, pid) {
+                    Some(status) => status?,
+                    None => self.proc_view(view, mm, uid)?,
+                };
                 Ok(proc_slice(&view, offset))
             }
             // Served by `dispatch`.
@@ -777,6 +787,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
             ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.pages.free_counts()),
             ProcView::Usage => return Ok(self.usage()),
+            // Served by `status_view`.
+            ProcView::ProcessStatus { .. } | ProcView::SelfStatus | ProcView::Users => {
+                return Err(Errno::EINVAL)
+            }
         };
         Ok(text.into_bytes())
     }

@@ -93,6 +93,10 @@ pub struct Mm {
     lengths: LengthClasses,
     /// Processes (live or waiting to be claimed) using this address space.
     pub users: u32,
+    /// Bytes mapped (`total_vm`) and the most ever mapped (`hiwater_vm`),
+    /// for `/proc/<pid>/status`.
+    pub total_vm: u64,
+    pub hiwater_vm: u64,
 }
 
 impl Mm {
@@ -118,12 +122,15 @@ impl Mm {
 
     pub fn insert(&mut self, key: VmaKey, vma: Vma) {
         self.lengths.add(key.end - key.start);
+        self.total_vm += key.end - key.start;
+        self.hiwater_vm = self.hiwater_vm.max(self.total_vm);
         self.vmas.insert(key, vma);
     }
 
     pub fn remove(&mut self, key: &VmaKey) -> Option<Vma> {
         let vma = self.vmas.remove(key)?;
         self.lengths.remove(key.end - key.start);
+        self.total_vm -= key.end - key.start;
         Some(vma)
     }
 

@@ -120,6 +120,7 @@ impl Nommu {
             _ => return Err(Errno::ENOMEM),
         }
         let pages = req.len / PAGE_SIZE;
+        self.charges.may_map(pages)?;
         let (first, kept) = self
             .pages
             .alloc_copy(pages, self.tunables.nr_trim_pages)
@@ -129,6 +130,7 @@ impl Nommu {
         let top = start + kept * PAGE_SIZE;
         let flags = vm_flags | VM_MAPPED_COPY;
         self.mmap_copy_pages += kept;
+        self.charges.charge_pages(first, kept);
         let region = self.regions.add(Region {
             start,
             end,

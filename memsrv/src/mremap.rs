@@ -150,11 +150,15 @@ impl Nommu {
             return Err(Errno::ENOMEM);
         }
         let pages = new_len / PAGE_SIZE;
+        // The old pages go back once the move is done: only the growth counts.
+        self.charges
+            .may_map(pages.saturating_sub((region.top - region.start) / PAGE_SIZE))?;
         let (first, kept) = self
             .pages
             .alloc_copy(pages, self.tunables.nr_trim_pages)
             .ok_or(Errno::ENOMEM)?;
         self.mmap_copy_pages += kept;
+        self.charges.charge_pages(first, kept);
         let to = self.addr_of(first);
         let used = key.end - key.start;
         memory.copy(key.start, to, used);

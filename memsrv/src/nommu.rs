@@ -81,6 +81,8 @@ pub struct Nommu {
     pub backing: BackingRuns,
     /// SysV shared memory segments (spec §7.1–§7.4).
     pub shm: crate::shm::ShmTable,
+    /// Who holds the copy pages and segments, against the limits.
+    pub charges: crate::charge::Charges,
     next_mm: u64,
     next_vma_seq: u64,
 }
@@ -107,6 +109,7 @@ impl Nommu {
             notices: Vec::new(),
             backing: BackingRuns::default(),
             shm: crate::shm::ShmTable::default(),
+            charges: crate::charge::Charges::default(),
             next_mm: 1,
             next_vma_seq: 0,
         }
@@ -139,6 +142,7 @@ impl Nommu {
         if last {
             if let Some(mut m) = self.mms.remove(&mm) {
                 self.exit_mmap(mm, &mut m);
+                self.charges.mm_gone(mm);
             }
         }
     }
@@ -171,6 +175,7 @@ impl Nommu {
         let first = self.page_of(from);
         let count = ((to - from) / PAGE_SIZE) as u32;
         self.pages.free_range(first, count);
+        self.charges.uncharge_pages(first, count);
         self.mmap_copy_pages = self.mmap_copy_pages.saturating_sub(u64::from(count));
     }
 

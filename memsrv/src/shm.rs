@@ -160,6 +160,7 @@ impl Nommu {
                 self.pages.free_range(first, seg.pages as u32);
             }
             self.shm.pages = self.shm.pages.saturating_sub(seg.pages);
+            self.charges.uncharge_segment(seg.cuid, seg.pages);
         }
     }
 }
@@ -232,6 +233,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if self.nommu.shm.segs.len() >= SHMMNI {
             return Err(Errno::ENOSPC);
         }
+        self.nommu.charges.may_create_segment(who.uid, pages)?;
         let (first, kept) = self.nommu.pages.alloc_copy(pages, 1).ok_or(Errno::ENOMEM)?;
         let addr = self.nommu.addr_of(first);
         if kept > pages {
@@ -241,6 +243,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
         self.memory.fill(addr, len, 0);
         self.nommu.shm.pages += pages;
+        self.nommu.charges.charge_segment(who.uid, pages);
         let id = self.nommu.shm.new_id();
         let now = self.shm_now();
         let object = Arc::new(BackingObject {

@@ -49,6 +49,41 @@ pub enum ProcView {
     /// [`ArenaUsage`], then its `processes` [`ProcessUsage`]s, then its
     /// `free_blocks` [`FreeBlock`]s (so no tool parses `/proc` text back).
     Usage,
+    /// `/proc/<pid>/status`, in Linux's format.
+    ProcessStatus { pid: u32 },
+    /// `/proc/self/status` of the requester.
+    SelfStatus,
+    /// Not text: what each uid holds against the limits, postcard-encoded
+    /// as one [`UsersHead`], then its `users` [`UserUsage`]s.
+    Users,
+}
+
+/// How [`ProcView::Users`] begins: the limits (`None`: unlimited).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersHead {
+    /// `--max-process-memory`, in pages.
+    pub process_limit_pages: Option<u64>,
+    /// `--max-user-memory`, in pages.
+    pub user_limit_pages: Option<u64>,
+    /// `--max-clients-per-user`.
+    pub clients_limit: Option<u32>,
+    pub users: u32,
+}
+
+/// One uid in [`ProcView::Users`]: what is charged to it, in pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserUsage {
+    pub uid: u32,
+    /// Anonymous mappings and private copies its processes made.
+    pub mapped_pages: u64,
+    /// SysV segments it created.
+    pub shm_pages: u64,
+    /// Memory-filesystem pages its writes and truncates took.
+    pub fs_pages: u64,
+    /// Its live processes.
+    pub processes: u32,
+    /// Its connections (slots).
+    pub clients: u32,
 }
 
 /// How [`ProcView::Usage`] begins: the arena and its counts, in pages.

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 #[path = "../ctl/arena.rs"]
 mod arena;
+#[path = "../ctl/users.rs"]
+mod users;
 
 /// `nommu-ctl`'s arguments; `--help` is generated from them.
 #[derive(Parser, Debug)]
@@ -82,6 +84,13 @@ enum View {
         once: bool,
         /// The frame as JSON (with --once)
         #[arg(long, requires = "once")]
+        json: bool,
+    },
+    /// What each user holds (mappings, SysV segments, memory-filesystem
+    /// pages, processes, connections) against the daemon's limits
+    Users {
+        /// As a JSON object, sizes in bytes
+        #[arg(long)]
         json: bool,
     },
     /// The mount points the server serves
@@ -205,6 +214,14 @@ fn run(Args { socket, view }: Args) -> Result<(), String> {
             }
             std::thread::sleep(std::time::Duration::from_secs(1));
         },
+        View::Users { json } => {
+            let view = users::decode_users(&read_bytes(client, ProcView::Users)?)?;
+            if json {
+                print_json(&users::users_json(&view));
+            } else {
+                print!("{}", users::users_text(&view));
+            }
+        }
         View::Mounts { json } => {
             let mounts: Vec<String> = client
                 .list_mounts()

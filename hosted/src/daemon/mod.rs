@@ -82,6 +82,10 @@ pub fn run(options: &Options) -> Result<(), String> {
         strict_mremap: options.strict_mremap,
         drivers: drivers(options.drivers),
         placement: options.placement,
+        max_process_memory: options.max_process_memory,
+        max_user_memory: options.max_user_memory,
+        max_clients_per_user: options.max_clients_per_user,
+        max_map_count: options.max_map_count,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
@@ -206,22 +210,62 @@ fn welcome(server: &Arc<Server>, socket: SeqPacket, process_per_connection: bool
     if socket.pass_credentials().is_err() {
         return;
     }
+    if let Err(e) = server.may_connect(cred.uid) {
+        refuse(socket, e);
+        return;
+    }
     let credentials = Credentials {
         pid: (!process_per_connection).then_some(cred.pid),
         uid: cred.uid,
         gid: cred.gid,
     };
-    welcome_as(server, socket, credentials, &groups);
+    // The kernel's `comm` of the peer, as `/proc/<pid>/status` names it.
+    let name = std::fs::read_to_string(format!("/proc/{}/comm", cred.pid)).unwrap_or_default();
+    welcome_as(server, socket, credentials, &groups, name.trim_end());
+}
+
+/// How long a refused peer has to send its `Hello` before it is cut off.
+const REFUSAL_WAIT_MS: i32 = 1000;
+
+/// Answer a peer that may not connect: its `Hello` gets `errno` (the
+/// client's connect fails with it: `EAGAIN` when its uid holds all its
+/// `--max-clients-per-user` slots), then the connection closes. On a
+/// thread of its own, so a silent peer never holds up the others.
+fn refuse(socket: SeqPacket, errno: protocol::Errno) {
+    let answer = move || {
+        let mut fds = [libc::pollfd {
+            fd: socket.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if !matches!(poll(&mut fds, REFUSAL_WAIT_MS), Ok(1..)) {
+            return;
+        }
+        let mut frame = [0u8; protocol::MAX_FRAME];
+        let Ok(nommu::sys::socket::Datagram::Frame { copied, .. }) = socket.recv(&mut frame) else {
+            return;
+        };
+        let Some((_, tag)) = protocol::peek(&frame[..copied]) else {
+            return;
+        };
+        let reply = memsrv::FrameBuf::reply(tag, &protocol::Reply::Error(errno));
+        let _ = socket.send(reply.as_slice());
+    };
+    // Without a thread (none left), the peer is simply closed.
+    let _ = std::thread::Builder::new()
+        .name("memsrvd-refuse".into())
+        .spawn(answer);
 }
 
 /// Register a connection speaking with `credentials` (and membership of
-/// `groups`) and start its thread; `false` (the connection closed) if it
+/// `groups`) from the program `name` and start its thread; `false` (the connection closed) if it
 /// cannot be served.
 fn welcome_as(
     server: &Arc<Server>,
     socket: SeqPacket,
     credentials: Credentials,
     groups: &[u32],
+    name: &str,
 ) -> bool {
     let Ok(doorbell) = eventfd() else {
         return false;
@@ -233,6 +277,7 @@ fn welcome_as(
         return false;
     };
     server.connect_in_groups(peer.id, credentials, groups);
+    server.name_connection(peer.id, name);
     let thread_server = Arc::clone(server);
     let thread_peer = Arc::clone(&peer);
     let spawned = std::thread::Builder::new()

@@ -50,6 +50,15 @@ pub struct Options {
     /// Where copies and anonymous memory go in the arena (memsrv
     /// `Config::placement`).
     pub placement: Placement,
+    /// Most bytes of mappings one process may hold; `None`: no limit
+    /// (memsrv `Config::max_process_memory`).
+    pub max_process_memory: Option<u64>,
+    /// Most bytes one uid may hold (memsrv `Config::max_user_memory`).
+    pub max_user_memory: Option<u64>,
+    /// Most connections of one uid at once.
+    pub max_clients_per_user: Option<u32>,
+    /// Most mappings one process may hold (`vm.max_map_count`).
+    pub max_map_count: usize,
 }
 
 /// A kind of backing device `--mount` can serve.
@@ -265,6 +274,10 @@ impl Options {
             process_per_connection: false,
             drivers: memsrv::DriverOwner::Root,
             placement: Placement::Grouped,
+            max_process_memory: None,
+            max_user_memory: None,
+            max_clients_per_user: None,
+            max_map_count: memsrv::Config::default().max_map_count,
         }
     }
 }
@@ -358,6 +371,25 @@ pub struct DaemonArgs {
     /// buddy allocator exactly (2^order blocks, trimmed)
     #[arg(long, value_name = "KIND", value_parser = placement)]
     pub placement: Option<Placement>,
+    /// Most memory one process may hold: its anonymous mappings and
+    /// private copies; suffixes K, M, G. mmap and mremap beyond it fail
+    /// ENOMEM. Applies to root too (default: no limit)
+    #[arg(long, value_name = "SIZE", value_parser = limit_size)]
+    pub max_process_memory: Option<u64>,
+    /// Most memory one user may hold: its processes' mappings, the SysV
+    /// segments and memory-filesystem pages it created; suffixes K, M, G.
+    /// Beyond it mmap and mremap fail ENOMEM, shmget, write and ftruncate
+    /// ENOSPC. Applies to root too (default: no limit)
+    #[arg(long, value_name = "SIZE", value_parser = limit_size)]
+    pub max_user_memory: Option<u64>,
+    /// Most connections one user may hold at once; the next one's
+    /// handshake is refused EAGAIN (default: no limit but --max-clients)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients_per_user: Option<u32>,
+    /// Most mappings one process may hold (vm.max_map_count); mmap beyond
+    /// it fails ENOMEM (default: 65530)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_map_count: Option<u64>,
     /// Serve a backing device at POINT from a driver built into the daemon
     /// (repeat for more); the kinds are listed below. A driver can also run
     /// as a process of its own: nommu-driver --socket PATH --mount POINT=KIND[:ARG]
@@ -452,6 +484,12 @@ fn placement(text: &str) -> Result<Placement, String> {
     }
 }
 
+fn limit_size(text: &str) -> Result<u64, String> {
+    parse_size(text)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| "a non-zero size in bytes (suffixes K, M, G)".into())
+}
+
 fn arena_size(text: &str) -> Result<u64, String> {
     parse_size(text)
         .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
@@ -498,6 +536,18 @@ impl DaemonArgs {
         }
         if let Some(n) = self.max_clients {
             options.max_clients = usize::try_from(n).map_err(|_| "too many --max-clients")?;
+        }
+        if self.max_process_memory.is_some() {
+            options.max_process_memory = self.max_process_memory;
+        }
+        if self.max_user_memory.is_some() {
+            options.max_user_memory = self.max_user_memory;
+        }
+        if self.max_clients_per_user.is_some() {
+            options.max_clients_per_user = self.max_clients_per_user;
+        }
+        if let Some(n) = self.max_map_count {
+            options.max_map_count = usize::try_from(n).map_err(|_| "too large --max-map-count")?;
         }
         if let Some(ms) = self.driver_timeout_ms {
             options.driver_timeout_ms = ms;
@@ -558,6 +608,32 @@ mod tests {
         assert_eq!(parse_size("0x1000"), Some(4096));
         assert_eq!(parse_size("8k"), Some(8192));
         assert_eq!(parse_size("x"), None);
+    }
+
+    #[test]
+    fn limits_are_unset_by_default_and_take_sizes() {
+        let o = parse_args(&[]).unwrap();
+        let unset = (
+            o.max_process_memory,
+            o.max_user_memory,
+            o.max_clients_per_user,
+        );
+        assert_eq!(unset, (None, None, None));
+        assert_eq!(o.max_map_count, 65530);
+        let o = parse_args(&[
+            "--max-process-memory=1M",
+            "--max-user-memory",
+            "0x20000",
+            "--max-clients-per-user=3",
+            "--max-map-count=100",
+        ])
+        .unwrap();
+        assert_eq!(o.max_process_memory, Some(1 << 20));
+        assert_eq!(o.max_user_memory, Some(0x20000));
+        assert_eq!((o.max_clients_per_user, o.max_map_count), (Some(3), 100));
+        assert!(usage_error(&["--max-user-memory=0"]));
+        assert!(usage_error(&["--max-clients-per-user=0"]));
+        assert!(usage_error(&["--max-process-memory=lots"]));
     }
 
     #[test]

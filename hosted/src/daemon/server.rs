@@ -92,8 +92,21 @@ impl Server {
         ArenaWindow::daemon(self.arena_base, self.arena_size)
     }
 
+    /// A connection of the daemon itself (a built-in driver): it holds no
+    /// user's slot (`--max-clients-per-user`).
     pub fn connect(&self, client: ClientId, credentials: Credentials) {
-        self.memsrv().connect(client, credentials);
+        self.memsrv().connect_builtin(client, credentials);
+    }
+
+    /// Whether a peer of `uid` may connect now (`EAGAIN`: its
+    /// `--max-clients-per-user` slots are taken).
+    pub fn may_connect(&self, uid: u32) -> Result<(), protocol::Errno> {
+        self.memsrv().may_connect(uid)
+    }
+
+    /// The peer program's name, for `/proc/<pid>/status`.
+    pub fn name_connection(&self, client: ClientId, name: &str) {
+        self.memsrv().name_connection(client, name);
     }
 
     /// [`Self::connect`] for a peer in supplementary `groups`.

@@ -75,6 +75,12 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Socket(e) => write!(f, "cannot reach memsrvd: {e}"),
+            Self::Refused(Errno::EAGAIN) => write!(
+                f,
+                "memsrvd refused the connection: this user holds every connection \
+                 it may (memsrvd --max-clients-per-user): {}",
+                Errno::EAGAIN
+            ),
             Self::Refused(e) => write!(f, "memsrvd refused the handshake: {e}"),
             Self::ArenaTaken { base, size } => write!(
                 f,

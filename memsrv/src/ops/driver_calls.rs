@@ -74,7 +74,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     pub(crate) fn alloc_backing(&mut self, client: ClientId, pages: u64) -> Result<Reply, Errno> {
         let driver = self.calling_driver(client)?;
-        let addr = self.nommu.alloc_backing(driver, pages, &mut self.memory)?;
+        let addr = self.alloc_charged_backing(driver, pages)?;
         Ok(Reply::Mapped { addr })
     }
 

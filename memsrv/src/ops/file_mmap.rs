@@ -420,6 +420,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Some(off) if off.checked_add(o.len).is_some_and(|e| e <= MAX_OFFSET) => off,
             _ => return Step::Done(Err(Errno::EINVAL)),
         };
+        // Charged to the caller as it is now (this step may run after a
+        // driver's answer, while serving someone else).
+        let uid = self.procs.procs.get(&o.pid).map_or(0, |p| p.uid);
+        self.nommu.charges.actor = Some((o.mm, uid));
+        if let Err(e) = self.nommu.charges.may_map(o.len / PAGE_SIZE) {
+            return Step::Done(Err(e));
+        }
         let Some((first, kept)) = self
             .nommu
             .pages
@@ -429,6 +436,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         };
         let start = self.nommu.addr_of(first);
         self.nommu.mmap_copy_pages += kept;
+        self.nommu.charges.charge_pages(first, kept);
         o.copy = Some((start, kept));
         o.state = MmapState::ReadCopy;
         Step::Send(DriverRequest::Read {

@@ -6,6 +6,7 @@ mod chaos;
 mod conformance;
 pub mod fake_driver;
 mod files;
+mod limits;
 mod mapped_ranges;
 mod property;
 mod property_files;

@@ -123,18 +123,24 @@ pub extern "C" fn nommu_munmap(addr: *mut c_void, len: usize) -> c_int {
 }
 
 /// Which view a `/proc` name means: "maps", "self/maps", "`<pid>`/maps",
-/// "meminfo", "buddyinfo" (a leading "/proc/" is allowed).
+/// "self/status", "`<pid>`/status", "meminfo", "buddyinfo" (a leading
+/// "/proc/" is allowed).
 pub fn parse_view(name: &[u8]) -> Option<ProcView> {
     let name = name.strip_prefix(b"/proc/").unwrap_or(name);
     match name {
         b"maps" => Some(ProcView::GlobalMaps),
         b"self/maps" => Some(ProcView::SelfMaps),
+        b"self/status" => Some(ProcView::SelfStatus),
         b"meminfo" => Some(ProcView::Meminfo),
         b"buddyinfo" => Some(ProcView::Buddyinfo),
         _ => {
-            let pid = name.strip_suffix(b"/maps")?;
+            let (pid, file) = name.split_at(name.iter().position(|&b| b == b'/')?);
             let pid = core::str::from_utf8(pid).ok()?.parse().ok()?;
-            Some(ProcView::ProcessMaps { pid })
+            match file {
+                b"/maps" => Some(ProcView::ProcessMaps { pid }),
+                b"/status" => Some(ProcView::ProcessStatus { pid }),
+                _ => None,
+            }
         }
     }
 }
