@@ -20,9 +20,10 @@ use protocol::message::{UserUsage, UsersHead};
 use protocol::{Errno, ProcView};
 
 use crate::mm::MmId;
+use crate::proc_views::push_postcard;
 use crate::process::ProcState;
 use crate::shm::SHM_DRIVER;
-use crate::{push_postcard, ClientId, MemoryServer, PhysicalMemory};
+use crate::{ClientId, MemoryServer, PhysicalMemory};
 
 /// Longest name `/proc/<pid>/status` shows (`TASK_COMM_LEN` − 1).
 const COMM_LEN: usize = 15;
