@@ -188,7 +188,7 @@ impl BlockDev {
                 Err(Errno::EINVAL)
             }
             // Device names are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { object, .. } | DriverRequest::Release { object } => {
                 check_device(object)?;
                 Ok(DriverReply::Done)

@@ -100,7 +100,7 @@ pub(crate) fn serve<D: WindowDevice>(
             Err(Errno::EINVAL)
         }
         // Device names and read-mostly files are not removed through the server.
-        DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+        DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
         DriverRequest::CloseVma { object, .. } | DriverRequest::Release { object } => {
             check_device(object)?;
             Ok(DriverReply::Done)

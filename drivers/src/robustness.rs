@@ -123,6 +123,10 @@ fn request(rng: &mut Rng, base: u64) -> DriverRequest {
                 path: path(pick(rng, &paths)),
                 flags,
                 mode: rng.next_u64() as u32,
+                caller: protocol::Owner {
+                    uid: rng.next_u64() as u32,
+                    gid: rng.next_u64() as u32,
+                },
             }
         }
         1 => DriverRequest::Read {

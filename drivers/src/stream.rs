@@ -125,7 +125,7 @@ impl<F: StreamFlavor> ByteStream<F> {
                 Err(Errno::EINVAL)
             }
             // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

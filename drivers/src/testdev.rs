@@ -395,7 +395,7 @@ impl TestDev {
                 Err(Errno::EINVAL)
             }
             // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 self.check(object)?;
                 Ok(DriverReply::Done)

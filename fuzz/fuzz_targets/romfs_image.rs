@@ -242,6 +242,7 @@ fuzz_target!(|input: Input| {
                 path: path(&paths[usize::from(p) % paths.len()]),
                 flags: u32::from(flags),
                 mode: 0o644,
+                caller: protocol::Owner { uid: 0, gid: 0 },
             },
             Call::Stat { object: o } => DriverRequest::Stat {
                 object: object(&objects, o),
@@ -300,6 +301,7 @@ fuzz_target!(|input: Input| {
             },
             Call::Unlink { path: p } => DriverRequest::Unlink {
                 path: path(&paths[usize::from(p) % paths.len()]),
+                caller: protocol::Owner { uid: 0, gid: 0 },
             },
         };
         let reply = fs.serve(request.clone(), &mut host);

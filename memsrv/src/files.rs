@@ -18,7 +18,7 @@ use crate::file_flags::Access;
 use crate::ops::OpId;
 use crate::region::{BackingObject, DriverId, ObjectKey};
 use crate::ClientId;
-use protocol::{DriverRegistration, Errno, MountName, ObjectInfo, MAX_MOUNTS};
+use protocol::{DriverRegistration, Errno, MountName, ObjectInfo, Owner, MAX_MOUNTS};
 
 /// Descriptors start here (0–2 belong to the host's stdio).
 pub const FIRST_FD: i32 = 3;
@@ -63,6 +63,9 @@ impl Driver {
 pub struct Object {
     /// What the last lookup or stat said.
     pub info: ObjectInfo,
+    /// Its owner, from a filesystem that keeps one per object
+    /// (`DriverReply::Owned`); `None`: the driver's connection owns it.
+    pub owner: Option<Owner>,
     /// Identity and `/proc` face shared with regions and mappings.
     pub backing: Arc<BackingObject>,
     pub refs: u32,
@@ -102,6 +105,9 @@ pub struct Files {
     pub open: BTreeMap<FileId, OpenFile>,
     /// Descriptor tables by pid (no entry: empty).
     pub fds: BTreeMap<u32, BTreeMap<i32, FileId>>,
+    /// The owner a driver's answer named for an object not in the table
+    /// yet (a lookup), taken by [`Files::object_for`] during that step.
+    pub reported_owner: Option<(ObjectKey, Owner)>,
     next_driver: u32,
     next_file: u64,
 }
@@ -235,6 +241,25 @@ impl Files {
         out
     }
 
+    /// The owner of an object: the one its driver reported, else the
+    /// driver's connection.
+    pub fn owner_of(&self, key: ObjectKey) -> Owner {
+        if let Some(owner) = self.objects.get(&key).and_then(|o| o.owner) {
+            return owner;
+        }
+        let (uid, gid) = self.drivers.get(&key.driver).map_or((0, 0), |d| d.owner);
+        Owner { uid, gid }
+    }
+
+    /// A driver's answer named `owner` for `key`: recorded on the object,
+    /// or kept for the lookup that is about to add it.
+    pub fn note_owner(&mut self, key: ObjectKey, owner: Owner) {
+        match self.objects.get_mut(&key) {
+            Some(o) => o.owner = Some(owner),
+            None => self.reported_owner = Some((key, owner)),
+        }
+    }
+
     /// `/proc` name of an object: mount + `/` + lookup path, or the device
     /// mount itself.
     pub fn display_path(&self, driver: DriverId, lookup: &str) -> String {
@@ -355,6 +380,7 @@ impl Files {
             driver,
             object: info.object,
         };
+        let reported = self.reported_owner.take().filter(|(k, _)| *k == key);
         if let Some(o) = self.objects.get_mut(&key) {
             o.info = info;
             o.refs += 1;
@@ -376,6 +402,7 @@ impl Files {
             key,
             Object {
                 info,
+                owner: reported.map(|(_, owner)| owner),
                 backing,
                 refs: 1,
                 active: None,

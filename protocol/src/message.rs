@@ -253,6 +253,25 @@ pub enum Request {
     /// calls after it are judged by them. A home without such a transport
     /// answers `EINVAL`.
     Identity,
+    /// `chmod`/`fchmod` (`mode`) and `chown`/`fchown`/`lchown` (`uid`,
+    /// `gid`; `None` for -1, "leave it") of a file under a server mount.
+    /// Answered by [`Reply::Done`].
+    SetAttributes {
+        target: AttributeTarget,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
+}
+
+/// Which file [`Request::SetAttributes`] changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttributeTarget {
+    /// A path under a server mount (the server's files have no symbolic
+    /// links, so `chown` and `lchown` name the same file).
+    Path(Path),
+    /// An open descriptor of the caller's process.
+    Fd(i32),
 }
 
 impl Request {
@@ -274,6 +293,7 @@ impl Request {
             | Request::ShmRemove { .. }
             | Request::ShmLock { .. }
             | Request::Unlink { .. }
+            | Request::SetAttributes { .. }
             | Request::RegisterDriver(_) => true,
             Request::Hello { .. }
             | Request::Fork
@@ -307,7 +327,7 @@ impl Request {
 
 /// Variant indices of the requests [`Request::checks_identity`] names,
 /// so a transport can tell from an encoded frame's first body byte.
-const IDENTITY_CHECKED: [u8; 13] = [1, 6, 8, 9, 16, 22, 24, 25, 27, 28, 29, 30, 37];
+const IDENTITY_CHECKED: [u8; 14] = [1, 6, 8, 9, 16, 22, 24, 25, 27, 28, 29, 30, 37, 39];
 
 /// [`Request::checks_identity`] of an encoded request frame, read from
 /// its first body byte (every variant index is below 128, one varint

@@ -140,7 +140,9 @@ impl<S: FileStore> CopyFs<S> {
         host: &mut dyn DriverHost,
     ) -> Result<DriverReply, Errno> {
         match request {
-            DriverRequest::Lookup { path, flags, mode } => {
+            DriverRequest::Lookup {
+                path, flags, mode, ..
+            } => {
                 let object = self.store.lookup(&path, flags, mode)?;
                 let info = self.info(object)?;
                 if info.kind == ObjectKind::Directory && open::wants_write(flags) {
@@ -186,7 +188,7 @@ impl<S: FileStore> CopyFs<S> {
             }
             DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
             // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 self.store.release(object);
                 Ok(DriverReply::Done)

@@ -440,7 +440,7 @@ impl Mtd {
             }
             DriverRequest::Truncate { .. } => Err(Errno::EINVAL),
             // Device names and read-mostly files are not removed through the server.
-            DriverRequest::Unlink { .. } => Err(Errno::EPERM),
+            DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::CloseVma { .. } | DriverRequest::Release { .. } => Ok(DriverReply::Done),
         }
     }

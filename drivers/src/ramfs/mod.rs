@@ -12,7 +12,9 @@
 //! otherwise answers `ENOSYS` ("copy instead").
 //!
 //! The namespace is flat: names without `/` directly under the mount.
+//! Every file, and the root, keeps a mode and an owner (`attributes`).
 
+mod attributes;
 mod runs;
 
 use crate::flags::{available, cap, data_len, open, pages, vm, P};
@@ -22,7 +24,8 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo,
+    ObjectKind, Owner,
 };
 use runs::Runs;
 
@@ -45,6 +48,7 @@ const OPS: u8 = DriverOps::MMAP
 struct File {
     ino: u64,
     mode: u32,
+    owner: Owner,
     size: u64,
     /// File page index → arena address. Bytes past `size` inside a page
     /// are always zero.
@@ -59,6 +63,8 @@ struct File {
 pub struct Ramfs {
     mount: MountPoint,
     scatter: bool,
+    /// The root directory's permission bits and owner.
+    root: attributes::Attributes,
     names: BTreeMap<String, u64>,
     files: BTreeMap<u64, File>,
     runs: Runs,
@@ -72,6 +78,7 @@ impl Ramfs {
         Self {
             mount,
             scatter: false,
+            root: attributes::Attributes::ROOT,
             names: BTreeMap::new(),
             files: BTreeMap::new(),
             runs: Runs::default(),
@@ -140,7 +147,7 @@ impl Ramfs {
                 object: ROOT,
                 ino: 1,
                 kind: ObjectKind::Directory,
-                mode: 0o1777,
+                mode: self.root.mode,
                 size: 0,
                 caps: None,
                 ops: DriverOps(0),
@@ -165,6 +172,7 @@ impl Ramfs {
         path: &str,
         flags: u32,
         mode: u32,
+        caller: Owner,
         host: &mut dyn DriverHost,
     ) -> Result<ObjectInfo, Errno> {
         if matches!(path, "" | "." | "..") {
@@ -195,14 +203,14 @@ impl Ramfs {
                 }
                 object
             }
-            None if flags & open::CREAT != 0 => self.create(path, mode)?,
+            None if flags & open::CREAT != 0 => self.create(path, mode, caller)?,
             None => return Err(Errno::ENOENT),
         };
         self.file_mut(object)?.in_use = true;
         self.info(object)
     }
 
-    fn create(&mut self, name: &str, mode: u32) -> Result<u64, Errno> {
+    fn create(&mut self, name: &str, mode: u32, owner: Owner) -> Result<u64, Errno> {
         let object = self.next_object;
         self.next_object = object.checked_add(1).ok_or(Errno::ENOSPC)?;
         let ino = self.next_ino;
@@ -213,6 +221,7 @@ impl Ramfs {
             File {
                 ino,
                 mode: mode & 0o7777,
+                owner,
                 size: 0,
                 pages: BTreeMap::new(),
                 linked: true,
@@ -449,10 +458,16 @@ impl Ramfs {
         host: &mut dyn DriverHost,
     ) -> Result<DriverReply, Errno> {
         match request {
-            DriverRequest::Lookup { path, flags, mode } => {
-                Ok(DriverReply::Opened(self.lookup(&path, flags, mode, host)?))
+            DriverRequest::Lookup {
+                path,
+                flags,
+                mode,
+                caller,
+            } => {
+                let info = self.lookup(&path, flags, mode, caller, host)?;
+                self.owned(info)
             }
-            DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
+            DriverRequest::Stat { object } => self.owned(self.info(object)?),
             DriverRequest::ReadData {
                 object,
                 offset,
@@ -493,7 +508,15 @@ impl Ramfs {
                 }
             }
             DriverRequest::CloseVma { .. } => Ok(DriverReply::Done),
-            DriverRequest::Unlink { path } => self.unlink(&path, host).map(|()| DriverReply::Done),
+            DriverRequest::Unlink { path, caller } => {
+                self.may_unlink(&path, caller)?;
+                self.unlink(&path, host).map(|()| DriverReply::Done)
+            }
+            DriverRequest::SetAttributes {
+                object,
+                mode,
+                owner,
+            } => self.set_attributes(object, mode, owner),
             DriverRequest::Release { object } => {
                 if object != ROOT {
                     let file = self.file_mut(object)?;

@@ -298,7 +298,9 @@ impl BackingDevice for HostFileDriver {
             }
             DriverRequest::CloseVma { .. } => DriverReply::Done,
             // Host files have no names in the server's namespace.
-            DriverRequest::Unlink { .. } => DriverReply::Error(Errno::EPERM),
+            DriverRequest::Unlink { .. } | DriverRequest::SetAttributes { .. } => {
+                DriverReply::Error(Errno::EPERM)
+            }
             DriverRequest::GetUnmappedArea { .. } | DriverRequest::Mmap { .. } => {
                 DriverReply::Error(Errno::ENOSYS)
             }
@@ -364,6 +366,7 @@ mod tests {
             path: path_of(&path),
             flags: 0,
             mode: 0,
+            caller: protocol::Owner { uid: 0, gid: 0 },
         };
         let DriverReply::Opened(info) = driver.serve(lookup.clone(), &mut host) else {
             panic!("lookup failed")
@@ -391,6 +394,7 @@ mod tests {
             path: path_of(&path),
             flags: 0,
             mode: 0,
+            caller: protocol::Owner { uid: 0, gid: 0 },
         };
         let DriverReply::Opened(second) = driver.serve(again, &mut host) else {
             panic!("second lookup failed")
@@ -415,6 +419,7 @@ mod tests {
             path: path_of(&path),
             flags,
             mode: 0,
+            caller: protocol::Owner { uid: 0, gid: 0 },
         };
         let DriverReply::Opened(info) = driver.serve(lookup, &mut host) else {
             panic!("lookup failed")

@@ -11,11 +11,12 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::attributes::AttributesOp;
 use crate::file_flags::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::{DriverId, ObjectKey};
 use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
-use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Path, Reply};
+use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Owner, Path, Reply};
 
 /// Where an open stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub enum OpenState {
     TruncStat,
     /// `O_TRUNC`: the driver truncates to 0.
     Truncating,
+    /// Not an open: a `SetAttributes` of the path looked up.
+    Attributes,
 }
 
 pub struct OpenOp {
@@ -36,6 +39,9 @@ pub struct OpenOp {
     pub caller: (u32, u32),
     pub read_only: bool,
     pub state: OpenState,
+    /// A lookup for `chmod`/`chown`, not an open: what to do with the
+    /// object once found.
+    pub attributes: Option<AttributesOp>,
 }
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -68,6 +74,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 caller: (who.uid, who.gid),
                 read_only,
                 state: OpenState::Lookup,
+                attributes: None,
             }),
         );
         Ok(self.submit_op(op, fx))
@@ -103,6 +110,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         holds: &mut bool,
         input: Input,
     ) -> Step {
+        if let (OpenState::Attributes, Some(a), Some(key)) = (o.state, &mut o.attributes, *object) {
+            return self.attributes_step(a, key, input);
+        }
         let reply = match input {
             Input::Start => {
                 return match (o.state, *object) {
@@ -115,6 +125,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                             path: o.lookup.clone(),
                             flags,
                             mode: o.mode,
+                            caller: Owner {
+                                uid: o.caller.0,
+                                gid: o.caller.1,
+                            },
                         })
                     }
                     (OpenState::TruncStat, Some(key)) => {
@@ -131,6 +145,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let key = self.files.object_for(driver, info, &lookup);
                 *object = Some(key);
                 *holds = true;
+                if o.attributes.is_some() {
+                    // Found: the rest waits for the object's turn.
+                    o.state = OpenState::Attributes;
+                    return Step::Queue;
+                }
                 // The lookup went without O_CREAT on a read-only mount;
                 // an exclusive create of an existing file is still EEXIST.
                 if o.read_only && o.flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
@@ -140,7 +159,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if info.kind == ObjectKind::Directory && (o.access.write || truncate) {
                     return Step::Done(Err(Errno::EISDIR));
                 }
-                let owner = self.files.drivers.get(&driver).map_or((0, 0), |d| d.owner);
+                let owner = self.files.owner_of(key);
+                let owner = (owner.uid, owner.gid);
                 let want = Access {
                     read: o.access.read,
                     write: o.access.write || truncate,

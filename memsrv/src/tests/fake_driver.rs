@@ -180,7 +180,9 @@ impl FakeDriver {
         s: &mut MemoryServer<SimMemory>,
     ) -> Result<DriverReply, Errno> {
         match req {
-            DriverRequest::Lookup { path, flags, mode } => {
+            DriverRequest::Lookup {
+                path, flags, mode, ..
+            } => {
                 let p = String::from(path.as_str());
                 if let Some(&id) = self.paths.get(&p) {
                     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
@@ -232,7 +234,7 @@ impl FakeDriver {
                 Ok(DriverReply::Done)
             }
             // A memory filesystem removes the name; the object lives on.
-            DriverRequest::Unlink { path } => {
+            DriverRequest::Unlink { path, .. } => {
                 let p = String::from(path.as_str());
                 let id = *self.paths.get(&p).ok_or(Errno::ENOENT)?;
                 if self.objects[&id].info.kind != ObjectKind::MemoryFile {
@@ -241,6 +243,8 @@ impl FakeDriver {
                 self.paths.remove(&p);
                 Ok(DriverReply::Done)
             }
+            // It keeps no attributes, as a device.
+            DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;
