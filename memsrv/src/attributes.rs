@@ -12,9 +12,9 @@
 //! * `chmod`: the owner or root (`EPERM`); `S_ISGID` is dropped unless the
 //!   caller is root or in the file's group;
 //! * `chown`: a new owner only by root (the owner may "change" it to
-//!   itself); a new group by root, or by the owner to its own group or the
-//!   file's (`EPERM`); "its groups" is its effective gid, the one id the
-//!   transport vouches for;
+//!   itself); a new group by root, or by the owner to the file's group or
+//!   one it is in (`EPERM`): its effective gid or a supplementary group the
+//!   transport reported for the connection;
 //! * a `chown` of anything but a directory drops `S_ISUID`, and `S_ISGID`
 //!   where group execute is set (Linux's `ATTR_KILL_SUID`/`ATTR_KILL_SGID`),
 //!   even by root; a caller who may not `chmod` gets `EPERM` when that would
@@ -67,7 +67,9 @@ pub fn judge(
     directory: bool,
     change: Change,
     caller: Owner,
+    groups: &[u32],
 ) -> Result<Attributes, Errno> {
+    let in_group = |gid: u32| gid == caller.gid || groups.contains(&gid);
     let root = caller.uid == 0;
     let owner_or_root = root || caller.uid == now.owner.uid;
     let uid = change.uid.unwrap_or(now.owner.uid);
@@ -76,7 +78,7 @@ pub fn judge(
     if change.uid.is_some() && !(root || (caller.uid == now.owner.uid && uid == now.owner.uid)) {
         return Err(Errno::EPERM);
     }
-    let own_group = gid == now.owner.gid || gid == caller.gid;
+    let own_group = gid == now.owner.gid || in_group(gid);
     if change.gid.is_some() && !(root || (caller.uid == now.owner.uid && own_group)) {
         return Err(Errno::EPERM);
     }
@@ -86,7 +88,7 @@ pub fn judge(
         mode = new & 0o7777;
         mode_set = true;
         // setattr_prepare: S_ISGID only for a member of the file's group.
-        if !root && caller.gid != gid {
+        if !root && !in_group(gid) {
             mode &= !S_ISGID;
         }
     }
@@ -120,17 +122,20 @@ pub enum AttributesState {
 pub struct AttributesOp {
     pub change: Change,
     pub caller: Owner,
+    /// The caller's supplementary groups.
+    pub groups: Vec<u32>,
     pub state: AttributesState,
 }
 
 impl AttributesOp {
-    fn new(change: Change, who: &Caller) -> Self {
+    fn new(change: Change, who: &Caller, groups: Vec<u32>) -> Self {
         Self {
             change,
             caller: Owner {
                 uid: who.uid,
                 gid: who.gid,
             },
+            groups,
             state: AttributesState::Stat,
         }
     }
@@ -145,7 +150,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         change: Change,
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
-        let attributes = AttributesOp::new(change, who);
+        let groups = self
+            .procs
+            .conns
+            .get(&who.client)
+            .map(|c| c.groups.clone())
+            .unwrap_or_default();
+        let attributes = AttributesOp::new(change, who, groups);
         let op = match target {
             AttributeTarget::Fd(fd) => {
                 let (_, f) = self.files.file_of(who.pid, fd)?;
@@ -198,7 +209,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     owner: self.files.owner_of(key),
                 };
                 let directory = info.kind == ObjectKind::Directory;
-                match judge(now, directory, a.change, a.caller) {
+                match judge(now, directory, a.change, a.caller, &a.groups) {
                     Ok(new) => {
                         a.state = AttributesState::Storing;
                         Step::Send(DriverRequest::SetAttributes {

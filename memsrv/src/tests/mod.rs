@@ -2,6 +2,7 @@
 //! on the bare state machine, state-machine tests and a model-checked
 //! random walk.
 
+mod attributes;
 mod chaos;
 mod conformance;
 pub mod fake_driver;
