@@ -441,6 +441,31 @@ impl<T: Transport> Client<T> {
         self.expect_done(&Request::Unlink { path })
     }
 
+    /// `chmod`/`fchmod` (`mode`) and `chown`/`fchown` (`uid`, `gid`;
+    /// `None` leaves it) of a path under a server mount or a server
+    /// descriptor. A path longer than [`protocol::PATH_MAX`] →
+    /// `ENAMETOOLONG`.
+    pub fn set_attributes(
+        &self,
+        target: Target<'_>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<(), Errno> {
+        let target = match target {
+            Target::Path(path) => protocol::AttributeTarget::Path(
+                Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?,
+            ),
+            Target::Fd(fd) => protocol::AttributeTarget::Fd(fd),
+        };
+        self.expect_done(&Request::SetAttributes {
+            target,
+            mode,
+            uid,
+            gid,
+        })
+    }
+
     /// `futex(uaddr, op, val, timeout, uaddr2, val3)`; returns the call's
     /// value (woken count, requeued count, 0 for a wait that was woken).
     ///
@@ -588,6 +613,15 @@ impl<T: Transport> Client<T> {
             _ => Err(Errno::EPROTO),
         }
     }
+}
+
+/// The file [`Client::set_attributes`] changes.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// A path under a server mount.
+    Path(&'a str),
+    /// A descriptor the server gave this process.
+    Fd(i32),
 }
 
 #[cfg(test)]

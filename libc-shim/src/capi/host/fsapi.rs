@@ -37,10 +37,11 @@
 //!   live in the server (ramfs pages, a driver's device), and the server's
 //!   writes have reached the driver when `write` returns; nothing is left
 //!   to flush from this process.
-//! * **`fchmod`/`fchown`** of a server file: the server has no call to
-//!   change an object's mode or owner. Asking for what it already has
-//!   succeeds, anything else fails `EPERM`; the stand-in is never changed.
+//! * **`fchmod`/`fchown`** of a server file are the server's
+//!   `SetAttributes` (`super::attributes`, with the path forms); the
+//!   stand-in is never changed.
 
+use super::attributes::on_server_fd;
 use super::fail;
 use super::fileapi::host_stat;
 use super::files::{route_path, Route};
@@ -322,34 +323,16 @@ pub extern "C" fn nommu_fdatasync(fd: c_int) -> c_int {
     }
 }
 
-/// `fchmod(fd, mode)`: on a server file, 0 when the permission bits are
-/// already `mode`, else `EPERM` (the server cannot change them).
+/// `fchmod(fd, mode)`: the server changes a server file's mode (owner or
+/// root, as Linux), the host any other descriptor's.
 #[no_mangle]
 pub extern "C" fn nommu_fchmod(fd: c_int, mode: u32) -> c_int {
-    let Some(server) = FDS.server_fd(fd) else {
-        return host::fchmod(fd, mode);
-    };
-    match global().and_then(|c| c.fstat(server)) {
-        Ok(stat) if stat.mode & 0o7777 == mode & 0o7777 => 0,
-        Ok(_) => fail(Errno::EPERM, -1),
-        Err(e) => fail(e, -1),
-    }
+    on_server_fd(fd, Some(mode), None).unwrap_or_else(|| host::fchmod(fd, mode))
 }
 
-/// `fchown(fd, uid, gid)`: on a server file, 0 when owner and group are
-/// already those (or -1, "unchanged"), else `EPERM`.
+/// `fchown(fd, uid, gid)`: the server changes a server file's owner and
+/// group (-1 leaves one), the host any other descriptor's.
 #[no_mangle]
 pub extern "C" fn nommu_fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
-    let Some(server) = FDS.server_fd(fd) else {
-        return host::fchown(fd, uid, gid);
-    };
-    match global().and_then(|c| c.fstat(server)) {
-        Ok(stat)
-            if (uid == u32::MAX || uid == stat.uid) && (gid == u32::MAX || gid == stat.gid) =>
-        {
-            0
-        }
-        Ok(_) => fail(Errno::EPERM, -1),
-        Err(e) => fail(e, -1),
-    }
+    on_server_fd(fd, None, Some((uid, gid))).unwrap_or_else(|| host::fchown(fd, uid, gid))
 }
