@@ -166,6 +166,14 @@ enum Call {
         uaddr2: u8,
         val3: u8,
     },
+    SetAttributes {
+        mount: u8,
+        name: u8,
+        fd: Option<u8>,
+        mode: Option<u16>,
+        uid: Option<u8>,
+        gid: Option<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -190,6 +198,13 @@ enum Answer {
     /// The request's own natural answer, roughly right, to get flows on.
     Plausible {
         object: u8,
+    },
+    /// A memory filesystem's answer with an owner.
+    Owned {
+        object: u8,
+        mode: u16,
+        uid: u8,
+        gid: u8,
     },
 }
 
@@ -472,6 +487,23 @@ fn request(h: &Harness, call: &Call) -> Request {
                 _ => Request::ShmLock { shmid, lock: false },
             }
         }
+        Call::SetAttributes {
+            mount,
+            name,
+            fd: f,
+            mode,
+            uid,
+            gid,
+        } => Request::SetAttributes {
+            target: match f {
+                Some(f) => protocol::AttributeTarget::Fd(fd(f)),
+                None => protocol::AttributeTarget::Path(path(mount, name)),
+            },
+            mode: mode.map(u32::from),
+            // Ids 0 (root) and 1000, 1001: the users the harness connects.
+            uid: uid.map(|u| [0, 1000, 1001][usize::from(u % 3)]),
+            gid: gid.map(|g| [0, 1000, 1001][usize::from(g % 3)]),
+        },
         Call::Futex {
             uaddr,
             op,
@@ -552,6 +584,22 @@ fn driver_reply(h: &Harness, request: &protocol::DriverRequest, answer: &Answer)
         Answer::Address { addr, offset } => {
             DriverReply::Address(h.addr(addr).wrapping_add(u64::from(offset)))
         }
+        Answer::Owned {
+            object,
+            mode,
+            uid,
+            gid,
+        } => {
+            let DriverReply::Opened(mut info) = opened(u64::from(object % 8), PAGE_SIZE) else {
+                return DriverReply::Done;
+            };
+            info.mode = u32::from(mode);
+            let owner = protocol::Owner {
+                uid: [0, 1000, 1001][usize::from(uid % 3)],
+                gid: [0, 1000, 1001][usize::from(gid % 3)],
+            };
+            DriverReply::Owned { info, owner }
+        }
         Answer::Plausible { object } => match request {
             D::Lookup { .. } => opened(u64::from(object % 8), u64::from(object) * 512),
             D::Stat { object } => opened(*object, 4 * PAGE_SIZE),
@@ -562,6 +610,7 @@ fn driver_reply(h: &Harness, request: &protocol::DriverRequest, answer: &Answer)
             }
             D::WriteData { data, .. } => DriverReply::Count(data.len() as u64),
             D::GetUnmappedArea { .. } => DriverReply::Address(h.addr(object)),
+            D::SetAttributes { object, .. } => opened(*object, PAGE_SIZE),
             _ => DriverReply::Done,
         },
     }
