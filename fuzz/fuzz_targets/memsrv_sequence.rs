@@ -16,7 +16,9 @@ use protocol::{
 };
 
 const MOUNTS: [&str; 4] = ["/mnt", "/dev/shm", "/dev/fb0", "/mnt/sub"];
-const NAMES: [&str; 4] = ["", "a", "b/c", "../x"];
+/// Names, bytes as a path's are: text, a separator, a parent, bytes that
+/// are not UTF-8 and a NUL no C caller could send.
+const NAMES: [&[u8]; 6] = [b"", b"a", b"b/c", b"../x", b"\x80\xff\n", b"a\0b"];
 
 #[derive(Arbitrary, Debug)]
 enum Len {
@@ -248,10 +250,10 @@ fn path(mount: u8, name: u8) -> Path {
     let m = MOUNTS[usize::from(mount) % MOUNTS.len()];
     let n = NAMES[usize::from(name) % NAMES.len()];
     let mut p = Path::new();
-    let _ = p.push_str(m);
+    let _ = p.extend_from_slice(m.as_bytes());
     if !n.is_empty() {
-        let _ = p.push('/');
-        let _ = p.push_str(n);
+        let _ = p.extend_from_slice(b"/");
+        let _ = p.extend_from_slice(n);
     }
     p
 }

@@ -183,7 +183,7 @@ fn repair(image: &mut [u8], error: RomfsError) -> bool {
 
 fn path(s: &str) -> Path {
     let mut p = Path::new();
-    let _ = p.push_str(s);
+    let _ = p.extend_from_slice(s.as_bytes());
     p
 }
 

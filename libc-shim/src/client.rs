@@ -208,9 +208,14 @@ impl<T: Transport> Client<T> {
 
     /// `open(path, flags, mode)` of a path under a server mount; returns
     /// the new descriptor. A path longer than [`protocol::PATH_MAX`] →
-    /// `ENAMETOOLONG`.
-    pub fn open(&self, path: &str, flags: u32, mode: u32) -> Result<i32, Errno> {
-        let path = Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?;
+    /// `ENAMETOOLONG`. A path is bytes (UTF-8 or not).
+    pub fn open(
+        &self,
+        path: &(impl AsRef<[u8]> + ?Sized),
+        flags: u32,
+        mode: u32,
+    ) -> Result<i32, Errno> {
+        let path = Path::try_from(path.as_ref()).map_err(|_| Errno::ENAMETOOLONG)?;
         match self.call(&Request::Open { path, flags, mode })? {
             Reply::Fd(fd) => Ok(fd),
             _ => Err(Errno::EPROTO),
@@ -436,8 +441,8 @@ impl<T: Transport> Client<T> {
 
     /// `unlink(path)` under a server mount (`shm_unlink`). A path longer
     /// than [`protocol::PATH_MAX`] → `ENAMETOOLONG`.
-    pub fn unlink(&self, path: &str) -> Result<(), Errno> {
-        let path = Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?;
+    pub fn unlink(&self, path: &(impl AsRef<[u8]> + ?Sized)) -> Result<(), Errno> {
+        let path = Path::try_from(path.as_ref()).map_err(|_| Errno::ENAMETOOLONG)?;
         self.expect_done(&Request::Unlink { path })
     }
 
@@ -618,8 +623,8 @@ impl<T: Transport> Client<T> {
 /// The file [`Client::set_attributes`] changes.
 #[derive(Clone, Copy, Debug)]
 pub enum Target<'a> {
-    /// A path under a server mount.
-    Path(&'a str),
+    /// A path under a server mount (bytes).
+    Path(&'a [u8]),
     /// A descriptor the server gave this process.
     Fd(i32),
 }

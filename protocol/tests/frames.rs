@@ -155,7 +155,7 @@ fn message_sizes_stay_bounded() {
         &mut buf,
     );
     assert!(len <= MAX_FRAME, "largest reply is {len} bytes");
-    let path = heapless::String::try_from("/".repeat(protocol::PATH_MAX).as_str()).unwrap();
+    let path = protocol::Path::try_from(&[0xffu8; protocol::PATH_MAX][..]).unwrap();
     let open = Request::Open {
         path,
         flags: u32::MAX,

@@ -27,6 +27,10 @@ fn s<const N: usize>(text: &str) -> heapless::String<N> {
     heapless::String::try_from(text).unwrap()
 }
 
+fn p(text: &str) -> protocol::Path {
+    protocol::Path::try_from(text).unwrap()
+}
+
 fn bytes(data: &[u8]) -> protocol::Bytes {
     heapless::Vec::from_slice(data).unwrap()
 }
@@ -144,7 +148,7 @@ fn requests() {
         ),
         (
             Request::Open {
-                path: s("/rom/t"),
+                path: p("/rom/t"),
                 flags: 2,
                 mode: 0o600,
             },
@@ -230,7 +234,7 @@ fn requests() {
         (Request::ShmRemove { shmid: 1 }, "1d 02"),
         (
             Request::Unlink {
-                path: s("/dev/shm/a"),
+                path: p("/dev/shm/a"),
             },
             "1e 0a 2f 64 65 76 2f 73 68 6d 2f 61",
         ),
@@ -296,9 +300,16 @@ fn requests() {
             "25 02 00",
         ),
         (Request::Identity, "26"),
+        // A path is bytes, not text: encoded as a string is.
+        (
+            Request::Unlink {
+                path: protocol::Path::try_from(&b"/dev/shm/\x80\xff"[..]).unwrap(),
+            },
+            "1e 0b 2f 64 65 76 2f 73 68 6d 2f 80 ff",
+        ),
         (
             Request::SetAttributes {
-                target: AttributeTarget::Path(s("/dev/shm/a")),
+                target: AttributeTarget::Path(p("/dev/shm/a")),
                 mode: Some(0o4755),
                 uid: None,
                 gid: Some(1000),
@@ -458,7 +469,7 @@ fn driver_requests() {
     let cases: &[(DriverRequest, &str)] = &[
         (
             DriverRequest::Lookup {
-                path: s("t"),
+                path: p("t"),
                 flags: 0,
                 mode: 0,
                 caller: Owner {
@@ -531,7 +542,7 @@ fn driver_requests() {
         (DriverRequest::Release { object: 7 }, "09 07"),
         (
             DriverRequest::Unlink {
-                path: s("a"),
+                path: p("a"),
                 caller: Owner { uid: 0, gid: 0 },
             },
             "0a 01 61 00 00",

@@ -143,7 +143,8 @@ impl<S: FileStore> CopyFs<S> {
             DriverRequest::Lookup {
                 path, flags, mode, ..
             } => {
-                let object = self.store.lookup(&path, flags, mode)?;
+                let path = crate::mount::text_path(&path)?;
+                let object = self.store.lookup(path, flags, mode)?;
                 let info = self.info(object)?;
                 if info.kind == ObjectKind::Directory && open::wants_write(flags) {
                     return Err(Errno::EISDIR);

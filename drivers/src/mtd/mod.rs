@@ -373,7 +373,8 @@ impl Mtd {
         };
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                Ok(DriverReply::Opened(self.lookup(&path, flags)?))
+                let path = crate::mount::text_path(&path)?;
+                Ok(DriverReply::Opened(self.lookup(path, flags)?))
             }
             DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
             DriverRequest::ReadData {

@@ -85,7 +85,7 @@ impl Ramfs {
 
     /// Linux's `may_delete` for removing `name` from the root: a missing
     /// name is left to `unlink` (`ENOENT`).
-    pub(super) fn may_unlink(&self, name: &str, caller: Owner) -> Result<(), Errno> {
+    pub(super) fn may_unlink(&self, name: &[u8], caller: Owner) -> Result<(), Errno> {
         let Some(&object) = self.names.get(name) else {
             return Ok(());
         };
@@ -226,5 +226,32 @@ mod tests {
             unlink(&mut fs, &mut host, "f", ROOT_USER),
             DriverReply::Done
         );
+    }
+
+    #[test]
+    fn names_are_bytes_but_never_hold_a_nul() {
+        let (mut fs, mut host) = fs();
+        let name = [0x80u8, 0xfe, 0xff];
+        let create = DriverRequest::Lookup {
+            path: protocol::Path::try_from(&name[..]).unwrap(),
+            flags: CREAT | RDWR,
+            mode: 0o600,
+            caller: ALICE,
+        };
+        let (info, owner) = owned(fs.serve(create.clone(), &mut host));
+        assert_eq!(owner, ALICE);
+        let (again, _) = owned(fs.serve(create, &mut host));
+        assert_eq!(again.object, info.object, "the same bytes, the same file");
+        let unlink = DriverRequest::Unlink {
+            path: protocol::Path::try_from(&name[..]).unwrap(),
+            caller: ALICE,
+        };
+        assert_eq!(fs.serve(unlink.clone(), &mut host), DriverReply::Done);
+        assert_eq!(
+            fs.serve(unlink, &mut host),
+            DriverReply::Error(Errno::ENOENT)
+        );
+        let nul = lookup_as("a\0b", CREAT | RDWR, 0o600, ALICE);
+        assert_eq!(fs.serve(nul, &mut host), DriverReply::Error(Errno::EINVAL));
     }
 }

@@ -11,7 +11,8 @@
 //! `get_unmapped_area` finds a contiguous run only when there is one and
 //! otherwise answers `ENOSYS` ("copy instead").
 //!
-//! The namespace is flat: names without `/` directly under the mount.
+//! The namespace is flat: names directly under the mount, bytes as Linux
+//! takes them (any byte but `/` and NUL; not necessarily UTF-8).
 //! Every file, and the root, keeps a mode and an owner (`attributes`).
 
 mod attributes;
@@ -21,7 +22,6 @@ use crate::flags::{available, cap, data_len, open, pages, vm, P};
 use crate::mount::MountPoint;
 use crate::{answer, BackingDevice, DriverHost};
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
 use protocol::{
     Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo,
@@ -65,7 +65,7 @@ pub struct Ramfs {
     scatter: bool,
     /// The root directory's permission bits and owner.
     root: attributes::Attributes,
-    names: BTreeMap<String, u64>,
+    names: BTreeMap<Vec<u8>, u64>,
     files: BTreeMap<u64, File>,
     runs: Runs,
     next_object: u64,
@@ -96,8 +96,12 @@ impl Ramfs {
 
     /// Remove `name`. Its pages go back at once if the server holds no
     /// reference to it, else when it sends `Release`.
-    pub fn unlink(&mut self, name: &str, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        let object = self.names.remove(name).ok_or(Errno::ENOENT)?;
+    pub fn unlink(
+        &mut self,
+        name: impl AsRef<[u8]>,
+        host: &mut dyn DriverHost,
+    ) -> Result<(), Errno> {
+        let object = self.names.remove(name.as_ref()).ok_or(Errno::ENOENT)?;
         let file = self.files.get_mut(&object).ok_or(Errno::EIO)?;
         file.linked = false;
         if file.in_use {
@@ -108,8 +112,8 @@ impl Ramfs {
     }
 
     /// The arena address of each page of the file `name`, by page index.
-    pub fn page_map(&self, name: &str) -> Option<Vec<(u64, u64)>> {
-        let file = self.files.get(self.names.get(name)?)?;
+    pub fn page_map(&self, name: impl AsRef<[u8]>) -> Option<Vec<(u64, u64)>> {
+        let file = self.files.get(self.names.get(name.as_ref())?)?;
         Some(file.pages.iter().map(|(i, a)| (*i, *a)).collect())
     }
 
@@ -169,13 +173,13 @@ impl Ramfs {
 
     fn lookup(
         &mut self,
-        path: &str,
+        path: &[u8],
         flags: u32,
         mode: u32,
         caller: Owner,
         host: &mut dyn DriverHost,
     ) -> Result<ObjectInfo, Errno> {
-        if matches!(path, "" | "." | "..") {
+        if matches!(path, b"" | b"." | b"..") {
             if open::creates_exclusively(flags) {
                 return Err(Errno::EEXIST);
             }
@@ -184,8 +188,12 @@ impl Ramfs {
             }
             return self.info(ROOT);
         }
-        if path.contains('/') {
+        if path.contains(&b'/') {
             return Err(Errno::ENOENT);
+        }
+        // A C path ends at its NUL: no name holds one.
+        if path.contains(&0) {
+            return Err(Errno::EINVAL);
         }
         if path.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
@@ -210,12 +218,12 @@ impl Ramfs {
         self.info(object)
     }
 
-    fn create(&mut self, name: &str, mode: u32, owner: Owner) -> Result<u64, Errno> {
+    fn create(&mut self, name: &[u8], mode: u32, owner: Owner) -> Result<u64, Errno> {
         let object = self.next_object;
         self.next_object = object.checked_add(1).ok_or(Errno::ENOSPC)?;
         let ino = self.next_ino;
         self.next_ino = ino.checked_add(1).ok_or(Errno::ENOSPC)?;
-        self.names.insert(String::from(name), object);
+        self.names.insert(Vec::from(name), object);
         self.files.insert(
             object,
             File {

@@ -299,7 +299,8 @@ impl Romfs {
     ) -> Result<DriverReply, Errno> {
         match request {
             DriverRequest::Lookup { path, flags, .. } => {
-                Ok(DriverReply::Opened(self.lookup(&path, flags)?))
+                let path = crate::mount::text_path(&path)?;
+                Ok(DriverReply::Opened(self.lookup(path, flags)?))
             }
             DriverRequest::Stat { object } => Ok(DriverReply::Opened(self.info(object)?)),
             DriverRequest::ReadData {

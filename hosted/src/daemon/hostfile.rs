@@ -274,7 +274,13 @@ impl BackingDevice for HostFileDriver {
 
     fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
         match request {
-            DriverRequest::Lookup { path, .. } => answer(self.lookup(&path), DriverReply::Opened),
+            // Its names are the ones it handed out: text.
+            DriverRequest::Lookup { path, .. } => answer(
+                core::str::from_utf8(&path)
+                    .map_err(|_| Errno::ENOENT)
+                    .and_then(|path| self.lookup(path)),
+                DriverReply::Opened,
+            ),
             DriverRequest::Stat { object } => answer(self.info(object), DriverReply::Opened),
             DriverRequest::Read {
                 object,
@@ -341,9 +347,7 @@ mod tests {
     }
 
     fn path_of(full: &str) -> protocol::Path {
-        let mut p = protocol::Path::new();
-        let _ = p.push_str(full.strip_prefix("/.host-fd/").unwrap());
-        p
+        protocol::Path::try_from(full.strip_prefix("/.host-fd/").unwrap()).unwrap()
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! driver: the server truncates through the §7.5 rules itself, so a file
 //! under a shared mapping cannot be emptied behind it (`ETXTBSY`).
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::attributes::AttributesOp;
@@ -48,7 +47,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn sys_open(
         &mut self,
         who: &Caller,
-        path: &str,
+        path: &[u8],
         flags: u32,
         mode: u32,
         fx: &mut Vec<Effect>,
@@ -81,8 +80,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// The mount serving `path`, the path relative to it, and whether the
-    /// mount is read-only.
-    pub(crate) fn resolve_mount(&self, path: &str) -> Result<(DriverId, Path, bool), Errno> {
+    /// mount is read-only. A path holding a NUL (no C caller can name one)
+    /// → `EINVAL`.
+    pub(crate) fn resolve_mount(&self, path: &[u8]) -> Result<(DriverId, Path, bool), Errno> {
+        if path.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
         let (driver, rest) = self.files.resolve(path)?;
         let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
         let read_only = self
@@ -141,7 +144,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         };
         match (o.state, reply, *object) {
             (OpenState::Lookup, DriverReply::Opened(info), _) => {
-                let lookup = String::from(o.lookup.as_str());
+                let lookup = o.lookup.clone();
                 let key = self.files.object_for(driver, info, &lookup);
                 *object = Some(key);
                 *holds = true;

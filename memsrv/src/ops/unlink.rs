@@ -19,7 +19,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn sys_unlink(
         &mut self,
         who: &Caller,
-        path: &str,
+        path: &[u8],
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
         let (driver, lookup, read_only) = self.resolve_mount(path)?;

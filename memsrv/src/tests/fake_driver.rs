@@ -183,7 +183,7 @@ impl FakeDriver {
             DriverRequest::Lookup {
                 path, flags, mode, ..
             } => {
-                let p = String::from(path.as_str());
+                let p = String::from(core::str::from_utf8(&path).map_err(|_| Errno::ENOENT)?);
                 if let Some(&id) = self.paths.get(&p) {
                     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
                         return Err(Errno::EEXIST);
@@ -235,7 +235,7 @@ impl FakeDriver {
             }
             // A memory filesystem removes the name; the object lives on.
             DriverRequest::Unlink { path, .. } => {
-                let p = String::from(path.as_str());
+                let p = String::from(core::str::from_utf8(&path).map_err(|_| Errno::ENOENT)?);
                 let id = *self.paths.get(&p).ok_or(Errno::ENOENT)?;
                 if self.objects[&id].info.kind != ObjectKind::MemoryFile {
                     return Err(Errno::EPERM);

@@ -3,6 +3,7 @@
 //! random walk.
 
 mod attributes;
+mod byte_names;
 mod chaos;
 mod conformance;
 pub mod fake_driver;

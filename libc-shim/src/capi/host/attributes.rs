@@ -90,10 +90,7 @@ unsafe fn by_path(
     match route_path(path.as_bytes()) {
         Route::Host => host(path.as_ptr()),
         Route::Server(_, _) if nofollow_refused => fail(Errno::EOPNOTSUPP, -1),
-        Route::Server(_, normal) => match normal.as_str() {
-            Some(text) => on_server(Target::Path(text), change),
-            None => fail(Errno::ENOENT, -1),
-        },
+        Route::Server(_, normal) => on_server(Target::Path(normal.as_bytes()), change),
     }
 }
 

@@ -158,7 +158,7 @@ unsafe fn record_lock(
 /// `fstat`, close.
 fn stat_on_server(
     client: &crate::client::Client<crate::transport::DaemonConnection>,
-    path: &str,
+    path: &[u8],
 ) -> Result<FileStat, Errno> {
     let fd = match client.open(path, libc::O_RDONLY as u32, 0) {
         Err(Errno::EACCES) => client.open(path, libc::O_WRONLY as u32, 0)?,
@@ -185,10 +185,7 @@ unsafe fn stat_path(path: *const c_char, st: *mut libc::stat, flags: c_int) -> c
         // the kernel checks.
         Route::Host => unsafe { host::stat_at(path.as_ptr(), st, flags) },
         Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| stat_on_server(client, text))
+            let result = stat_on_server(client, normal.as_bytes())
                 .and_then(|stat| user::write_to_user(st, &host_stat(&stat)));
             match result {
                 Ok(()) => 0,
@@ -237,10 +234,7 @@ pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int
         // SAFETY: the copy is a NUL-terminated string.
         Route::Host => unsafe { host::access(path.as_ptr(), mode) },
         Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| access_on_server(client, text, mode));
+            let result = access_on_server(client, normal.as_bytes(), mode);
             match result {
                 Ok(()) => 0,
                 Err(e) => fail(e, -1),
@@ -251,7 +245,7 @@ pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int
 
 fn access_on_server(
     client: &crate::client::Client<crate::transport::DaemonConnection>,
-    path: &str,
+    path: &[u8],
     mode: c_int,
 ) -> Result<(), Errno> {
     if mode & !(libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
@@ -290,10 +284,7 @@ pub unsafe extern "C" fn nommu_unlink(path: *const c_char) -> c_int {
         // SAFETY: the copy is a NUL-terminated string.
         Route::Host => unsafe { host::unlink(path.as_ptr()) },
         Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| client.unlink(text));
+            let result = client.unlink(normal.as_bytes());
             match result {
                 Ok(()) => 0,
                 Err(e) => fail(e, -1),
