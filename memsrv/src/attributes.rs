@@ -150,13 +150,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         change: Change,
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
-        let groups = self
-            .procs
-            .conns
-            .get(&who.client)
-            .map(|c| c.groups.clone())
-            .unwrap_or_default();
-        let attributes = AttributesOp::new(change, who, groups);
+        let groups = self.caller_groups(who);
+        let attributes = AttributesOp::new(change, who, groups.clone());
         let op = match target {
             AttributeTarget::Fd(fd) => {
                 let (_, f) = self.files.file_of(who.pid, fd)?;
@@ -173,6 +168,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                         write: false,
                     },
                     caller: (who.uid, who.gid),
+                    groups,
                     read_only,
                     state: OpenState::Lookup,
                     attributes: Some(attributes),

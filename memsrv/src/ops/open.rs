@@ -36,6 +36,8 @@ pub struct OpenOp {
     pub mode: u32,
     pub access: Access,
     pub caller: (u32, u32),
+    /// The caller's supplementary groups.
+    pub groups: Vec<u32>,
     pub read_only: bool,
     pub state: OpenState,
     /// A lookup for `chmod`/`chown`, not an open: what to do with the
@@ -71,12 +73,23 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 mode,
                 access,
                 caller: (who.uid, who.gid),
+                groups: self.caller_groups(who),
                 read_only,
                 state: OpenState::Lookup,
                 attributes: None,
             }),
         );
         Ok(self.submit_op(op, fx))
+    }
+
+    /// The supplementary groups the transport reported for the caller's
+    /// connection.
+    pub(crate) fn caller_groups(&self, who: &Caller) -> Vec<u32> {
+        self.procs
+            .conns
+            .get(&who.client)
+            .map(|c| c.groups.clone())
+            .unwrap_or_default()
     }
 
     /// The mount serving `path`, the path relative to it, and whether the
@@ -168,7 +181,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     read: o.access.read,
                     write: o.access.write || truncate,
                 };
-                if !permitted(info.mode, owner, o.caller, want) {
+                if !permitted(info.mode, owner, o.caller, &o.groups, want) {
                     return Step::Done(Err(Errno::EACCES));
                 }
                 let device = matches!(
