@@ -7,14 +7,18 @@
 //! files): its [`crate::BackingDevice::serve`] is one call to [`serve`].
 
 use crate::DriverHost;
-use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo};
+use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo, Owner};
 
 /// The fields of a `Lookup` request.
 #[derive(Clone, Copy, Debug)]
 pub struct Lookup<'a> {
-    pub path: &'a str,
+    /// Bytes, as Linux takes a name (a filesystem whose names are text
+    /// reads it with [`crate::mount::text_path`]).
+    pub path: &'a [u8],
     pub flags: u32,
     pub mode: u32,
+    /// Who the request acts for: a created object's owner.
+    pub caller: Owner,
 }
 
 /// The fields of a `ReadData` request.
@@ -94,10 +98,28 @@ pub trait Methods {
         Err(Self::FIXED_SIZE)
     }
 
-    /// Remove a name. Default: device names and read-mostly files are not
-    /// removed through the server (`EPERM`).
-    fn unlink(&mut self, _host: &mut dyn DriverHost, _path: &str) -> Result<(), Errno> {
+    /// Remove a name for `caller`. Default: device names and read-mostly
+    /// files are not removed through the server (`EPERM`).
+    fn unlink(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        _path: &[u8],
+        _caller: Owner,
+    ) -> Result<(), Errno> {
         Err(Errno::EPERM)
+    }
+
+    /// Store the permission bits and owner the server decided (`chmod`,
+    /// `chown`). Default: this driver keeps no attributes (`EPERM`).
+    fn set_attributes(&mut self, _object: u64, _mode: u32, _owner: Owner) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// The object's owner, for a filesystem that keeps one per object
+    /// (its lookups and stats then answer [`DriverReply::Owned`]).
+    /// Default: none (the driver's connection owns its objects).
+    fn owner_of(&self, _object: u64) -> Option<Owner> {
+        None
     }
 
     /// One mapping went away. Default: nothing to do.
@@ -118,15 +140,21 @@ pub fn serve<M: Methods + ?Sized>(
     host: &mut dyn DriverHost,
 ) -> DriverReply {
     let result = match request {
-        DriverRequest::Lookup { path, flags, mode } => {
+        DriverRequest::Lookup {
+            path,
+            flags,
+            mode,
+            caller,
+        } => {
             let req = Lookup {
                 path: &path,
                 flags,
                 mode,
+                caller,
             };
-            driver.lookup(host, req).map(DriverReply::Opened)
+            driver.lookup(host, req).map(|info| opened(driver, info))
         }
-        DriverRequest::Stat { object } => driver.stat(object).map(DriverReply::Opened),
+        DriverRequest::Stat { object } => driver.stat(object).map(|info| opened(driver, info)),
         DriverRequest::ReadData {
             object,
             offset,
@@ -182,7 +210,17 @@ pub fn serve<M: Methods + ?Sized>(
         DriverRequest::Truncate { object, size } => driver
             .truncate(host, object, size)
             .map(|()| DriverReply::Done),
-        DriverRequest::Unlink { path } => driver.unlink(host, &path).map(|()| DriverReply::Done),
+        DriverRequest::Unlink { path, caller } => driver
+            .unlink(host, &path, caller)
+            .map(|()| DriverReply::Done),
+        DriverRequest::SetAttributes {
+            object,
+            mode,
+            owner,
+        } => driver
+            .set_attributes(object, mode, owner)
+            .and_then(|()| driver.stat(object))
+            .map(|info| opened(driver, info)),
         DriverRequest::CloseVma { object, .. } => {
             driver.close_vma(object).map(|()| DriverReply::Done)
         }
@@ -191,6 +229,15 @@ pub fn serve<M: Methods + ?Sized>(
         }
     };
     result.unwrap_or_else(DriverReply::Error)
+}
+
+/// What a lookup or stat answers: the object, with its owner where the
+/// driver keeps one.
+fn opened<M: Methods + ?Sized>(driver: &M, info: ObjectInfo) -> DriverReply {
+    match driver.owner_of(info.object) {
+        Some(owner) => DriverReply::Owned { info, owner },
+        None => DriverReply::Opened(info),
+    }
 }
 
 /// Spec §1.2/§11.1: approve only shareable mappings for direct use;

@@ -71,7 +71,7 @@ impl MountPoint {
 pub const DEVICE_OBJECT: u64 = 1;
 
 /// A single-device mount answers only the empty lookup path.
-pub(crate) fn device_lookup(path: &str) -> Result<u64, Errno> {
+pub(crate) fn device_lookup(path: &[u8]) -> Result<u64, Errno> {
     if path.is_empty() {
         Ok(DEVICE_OBJECT)
     } else {
@@ -81,12 +81,18 @@ pub(crate) fn device_lookup(path: &str) -> Result<u64, Errno> {
 
 /// Opening a single-device mount: only the empty path, which always
 /// exists, so `O_CREAT|O_EXCL` fails `EEXIST`.
-pub(crate) fn device_open(path: &str, flags: u32) -> Result<(), Errno> {
+pub(crate) fn device_open(path: &[u8], flags: u32) -> Result<(), Errno> {
     device_lookup(path)?;
     if open::creates_exclusively(flags) {
         return Err(Errno::EEXIST);
     }
     Ok(())
+}
+
+/// A lookup path as a filesystem whose names are text reads it: a path
+/// that is not UTF-8 names nothing there (`ENOENT`).
+pub fn text_path(path: &[u8]) -> Result<&str, Errno> {
+    core::str::from_utf8(path).map_err(|_| Errno::ENOENT)
 }
 
 /// Requests must name the device's handle.

@@ -109,7 +109,11 @@ fn number(rng: &mut Rng, base: u64) -> u64 {
 fn request(rng: &mut Rng, base: u64) -> DriverRequest {
     let object = pick(rng, &[0, 1, 2, 3, 0x20, 0x60, u64::MAX, 42]);
     let (offset, len, dest) = (number(rng, base), number(rng, base), number(rng, base));
-    match rng.below(11) {
+    let caller = protocol::Owner {
+        uid: pick(rng, &[0, 1000, u32::MAX]),
+        gid: pick(rng, &[0, 1000, u32::MAX]),
+    };
+    match rng.below(13) {
         0 => {
             let long = "x".repeat(255);
             let paths = [
@@ -123,6 +127,7 @@ fn request(rng: &mut Rng, base: u64) -> DriverRequest {
                 path: path(pick(rng, &paths)),
                 flags,
                 mode: rng.next_u64() as u32,
+                caller,
             }
         }
         1 => DriverRequest::Read {
@@ -169,6 +174,15 @@ fn request(rng: &mut Rng, base: u64) -> DriverRequest {
         },
         8 => DriverRequest::Stat { object },
         9 => DriverRequest::Release { object },
+        10 => DriverRequest::Unlink {
+            path: path(pick(rng, &["", "t", "f", "d/l", "../x"])),
+            caller,
+        },
+        11 => DriverRequest::SetAttributes {
+            object,
+            mode: rng.next_u64() as u32,
+            owner: caller,
+        },
         _ => DriverRequest::ReadData {
             object,
             offset: rng.below(9000),

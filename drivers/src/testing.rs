@@ -22,7 +22,7 @@ use crate::{BackingDevice, DriverHost};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
-use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo, Path, PAGE_SIZE};
+use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo, Owner, Path, PAGE_SIZE};
 
 /// Something a driver asked of its [`TestHost`], in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,11 +293,18 @@ pub fn bytes(data: &[u8]) -> Bytes {
     Bytes::from_slice(data).expect("more than DATA_CHUNK bytes")
 }
 
+/// A lookup by root.
 pub fn lookup(p: &str, flags: u32, mode: u32) -> DriverRequest {
+    lookup_as(p, flags, mode, Owner { uid: 0, gid: 0 })
+}
+
+/// A lookup for `caller` (the owner of a file it creates).
+pub fn lookup_as(p: &str, flags: u32, mode: u32, caller: Owner) -> DriverRequest {
     DriverRequest::Lookup {
         path: path(p),
         flags,
         mode,
+        caller,
     }
 }
 
@@ -345,10 +352,10 @@ pub fn mmap(object: u64, start: u64, len: u64, pgoff: u64, vm_flags: u32) -> Dri
     }
 }
 
-/// The [`ObjectInfo`] of an `Opened` reply.
+/// The [`ObjectInfo`] of an `Opened` (or `Owned`) reply.
 pub fn opened(reply: DriverReply) -> ObjectInfo {
     match reply {
-        DriverReply::Opened(info) => info,
+        DriverReply::Opened(info) | DriverReply::Owned { info, .. } => info,
         other => panic!("expected Opened, got {other:?}"),
     }
 }

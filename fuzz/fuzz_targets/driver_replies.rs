@@ -102,7 +102,8 @@ enum Step {
 
 fn path(name: u8) -> Path {
     let mut p = Path::new();
-    let _ = p.push_str(["/mnt/a", "/mnt/b", "/mnt", "/mnt/a/b"][usize::from(name % 4)]);
+    let name = ["/mnt/a", "/mnt/b", "/mnt", "/mnt/a/b"][usize::from(name % 4)];
+    let _ = p.extend_from_slice(name.as_bytes());
     p
 }
 

@@ -16,7 +16,9 @@ use protocol::{
 };
 
 const MOUNTS: [&str; 4] = ["/mnt", "/dev/shm", "/dev/fb0", "/mnt/sub"];
-const NAMES: [&str; 4] = ["", "a", "b/c", "../x"];
+/// Names, bytes as a path's are: text, a separator, a parent, bytes that
+/// are not UTF-8 and a NUL no C caller could send.
+const NAMES: [&[u8]; 6] = [b"", b"a", b"b/c", b"../x", b"\x80\xff\n", b"a\0b"];
 
 #[derive(Arbitrary, Debug)]
 enum Len {
@@ -166,6 +168,14 @@ enum Call {
         uaddr2: u8,
         val3: u8,
     },
+    SetAttributes {
+        mount: u8,
+        name: u8,
+        fd: Option<u8>,
+        mode: Option<u16>,
+        uid: Option<u8>,
+        gid: Option<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -190,6 +200,13 @@ enum Answer {
     /// The request's own natural answer, roughly right, to get flows on.
     Plausible {
         object: u8,
+    },
+    /// A memory filesystem's answer with an owner.
+    Owned {
+        object: u8,
+        mode: u16,
+        uid: u8,
+        gid: u8,
     },
 }
 
@@ -233,10 +250,10 @@ fn path(mount: u8, name: u8) -> Path {
     let m = MOUNTS[usize::from(mount) % MOUNTS.len()];
     let n = NAMES[usize::from(name) % NAMES.len()];
     let mut p = Path::new();
-    let _ = p.push_str(m);
+    let _ = p.extend_from_slice(m.as_bytes());
     if !n.is_empty() {
-        let _ = p.push('/');
-        let _ = p.push_str(n);
+        let _ = p.extend_from_slice(b"/");
+        let _ = p.extend_from_slice(n);
     }
     p
 }
@@ -472,6 +489,23 @@ fn request(h: &Harness, call: &Call) -> Request {
                 _ => Request::ShmLock { shmid, lock: false },
             }
         }
+        Call::SetAttributes {
+            mount,
+            name,
+            fd: f,
+            mode,
+            uid,
+            gid,
+        } => Request::SetAttributes {
+            target: match f {
+                Some(f) => protocol::AttributeTarget::Fd(fd(f)),
+                None => protocol::AttributeTarget::Path(path(mount, name)),
+            },
+            mode: mode.map(u32::from),
+            // Ids 0 (root) and 1000, 1001: the users the harness connects.
+            uid: uid.map(|u| [0, 1000, 1001][usize::from(u % 3)]),
+            gid: gid.map(|g| [0, 1000, 1001][usize::from(g % 3)]),
+        },
         Call::Futex {
             uaddr,
             op,
@@ -552,6 +586,22 @@ fn driver_reply(h: &Harness, request: &protocol::DriverRequest, answer: &Answer)
         Answer::Address { addr, offset } => {
             DriverReply::Address(h.addr(addr).wrapping_add(u64::from(offset)))
         }
+        Answer::Owned {
+            object,
+            mode,
+            uid,
+            gid,
+        } => {
+            let DriverReply::Opened(mut info) = opened(u64::from(object % 8), PAGE_SIZE) else {
+                return DriverReply::Done;
+            };
+            info.mode = u32::from(mode);
+            let owner = protocol::Owner {
+                uid: [0, 1000, 1001][usize::from(uid % 3)],
+                gid: [0, 1000, 1001][usize::from(gid % 3)],
+            };
+            DriverReply::Owned { info, owner }
+        }
         Answer::Plausible { object } => match request {
             D::Lookup { .. } => opened(u64::from(object % 8), u64::from(object) * 512),
             D::Stat { object } => opened(*object, 4 * PAGE_SIZE),
@@ -562,6 +612,7 @@ fn driver_reply(h: &Harness, request: &protocol::DriverRequest, answer: &Answer)
             }
             D::WriteData { data, .. } => DriverReply::Count(data.len() as u64),
             D::GetUnmappedArea { .. } => DriverReply::Address(h.addr(object)),
+            D::SetAttributes { object, .. } => opened(*object, PAGE_SIZE),
             _ => DriverReply::Done,
         },
     }

@@ -183,7 +183,7 @@ fn repair(image: &mut [u8], error: RomfsError) -> bool {
 
 fn path(s: &str) -> Path {
     let mut p = Path::new();
-    let _ = p.push_str(s);
+    let _ = p.extend_from_slice(s.as_bytes());
     p
 }
 
@@ -242,6 +242,7 @@ fuzz_target!(|input: Input| {
                 path: path(&paths[usize::from(p) % paths.len()]),
                 flags: u32::from(flags),
                 mode: 0o644,
+                caller: protocol::Owner { uid: 0, gid: 0 },
             },
             Call::Stat { object: o } => DriverRequest::Stat {
                 object: object(&objects, o),
@@ -300,6 +301,7 @@ fuzz_target!(|input: Input| {
             },
             Call::Unlink { path: p } => DriverRequest::Unlink {
                 path: path(&paths[usize::from(p) % paths.len()]),
+                caller: protocol::Owner { uid: 0, gid: 0 },
             },
         };
         let reply = fs.serve(request.clone(), &mut host);

@@ -82,8 +82,17 @@
  * AArch64 Linux a variadic argument travels where a fixed one would.
  * fsync/fdatasync of a server file succeed at once: its bytes live in the
  * server, there is nothing to flush. fchmod/fchown of a server file
- * succeed only when nothing changes (EPERM otherwise: the server has no
- * such call).
+ * are the server's: it judges them as Linux does (chmod by the owner or
+ * root, chown by root, chgrp by the owner to a group it is in, else
+ * EPERM; S_ISUID/S_ISGID dropped as Linux drops them); the memory
+ * filesystem keeps each file's mode and owner, a device answers EPERM.
+ *
+ * chmod, fchmodat, chown, lchown and fchownat of an absolute path under a
+ * mount go to the server the same way (EROFS on a read-only mount, after
+ * ENOENT); server files have no symbolic links, so lchown is chown there
+ * and fchmodat(AT_SYMLINK_NOFOLLOW) fails EOPNOTSUPP. /dev/shm and the
+ * memory filesystem's root are sticky (01777): only a file's owner, the
+ * directory's owner or root may unlink it (EPERM).
  *
  * stat, lstat (and stat64, lstat64), access and unlink of an absolute
  * path under a mount go to the server: stat opens the path (read-only, or
@@ -196,6 +205,11 @@ int fsync(int fd);
 int fdatasync(int fd);
 int fchmod(int fd, mode_t mode);
 int fchown(int fd, uid_t uid, gid_t gid);
+int chmod(const char *path, mode_t mode);
+int fchmodat(int dirfd, const char *path, mode_t mode, int flags);
+int chown(const char *path, uid_t uid, gid_t gid);
+int lchown(const char *path, uid_t uid, gid_t gid);
+int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
 
 /* Shared memory, futexes, mremap and the small memory calls, also exported
  * with feature "posix" (signatures of <sys/shm.h>, <sys/mman.h>; futex has
@@ -243,6 +257,11 @@ int nommu_fsync(int fd);
 int nommu_fdatasync(int fd);
 int nommu_fchmod(int fd, mode_t mode);
 int nommu_fchown(int fd, uid_t uid, gid_t gid);
+int nommu_chmod(const char *path, mode_t mode);
+int nommu_fchmodat(int dirfd, const char *path, mode_t mode, int flags);
+int nommu_chown(const char *path, uid_t uid, gid_t gid);
+int nommu_lchown(const char *path, uid_t uid, gid_t gid);
+int nommu_fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
 int nommu_shmget(key_t key, size_t size, int shmflg);
 void *nommu_shmat(int shmid, const void *shmaddr, int shmflg);
 int nommu_shmdt(const void *shmaddr);

@@ -221,9 +221,14 @@ impl<T: Transport> Client<T> {
 
     /// `open(path, flags, mode)` of a path under a server mount; returns
     /// the new descriptor. A path longer than [`protocol::PATH_MAX`] →
-    /// `ENAMETOOLONG`.
-    pub fn open(&self, path: &str, flags: u32, mode: u32) -> Result<i32, Errno> {
-        let path = Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?;
+    /// `ENAMETOOLONG`. A path is bytes (UTF-8 or not).
+    pub fn open(
+        &self,
+        path: &(impl AsRef<[u8]> + ?Sized),
+        flags: u32,
+        mode: u32,
+    ) -> Result<i32, Errno> {
+        let path = Path::try_from(path.as_ref()).map_err(|_| Errno::ENAMETOOLONG)?;
         match self.call(&Request::Open { path, flags, mode })? {
             Reply::Fd(fd) => Ok(fd),
             _ => Err(Errno::EPROTO),
@@ -449,9 +454,34 @@ impl<T: Transport> Client<T> {
 
     /// `unlink(path)` under a server mount (`shm_unlink`). A path longer
     /// than [`protocol::PATH_MAX`] → `ENAMETOOLONG`.
-    pub fn unlink(&self, path: &str) -> Result<(), Errno> {
-        let path = Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?;
+    pub fn unlink(&self, path: &(impl AsRef<[u8]> + ?Sized)) -> Result<(), Errno> {
+        let path = Path::try_from(path.as_ref()).map_err(|_| Errno::ENAMETOOLONG)?;
         self.expect_done(&Request::Unlink { path })
+    }
+
+    /// `chmod`/`fchmod` (`mode`) and `chown`/`fchown` (`uid`, `gid`;
+    /// `None` leaves it) of a path under a server mount or a server
+    /// descriptor. A path longer than [`protocol::PATH_MAX`] →
+    /// `ENAMETOOLONG`.
+    pub fn set_attributes(
+        &self,
+        target: Target<'_>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<(), Errno> {
+        let target = match target {
+            Target::Path(path) => protocol::AttributeTarget::Path(
+                Path::try_from(path).map_err(|_| Errno::ENAMETOOLONG)?,
+            ),
+            Target::Fd(fd) => protocol::AttributeTarget::Fd(fd),
+        };
+        self.expect_done(&Request::SetAttributes {
+            target,
+            mode,
+            uid,
+            gid,
+        })
     }
 
     /// `futex(uaddr, op, val, timeout, uaddr2, val3)`; returns the call's
@@ -609,6 +639,15 @@ impl<T: Transport> Client<T> {
             _ => Err(Errno::EPROTO),
         }
     }
+}
+
+/// The file [`Client::set_attributes`] changes.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// A path under a server mount (bytes).
+    Path(&'a [u8]),
+    /// A descriptor the server gave this process.
+    Fd(i32),
 }
 
 #[cfg(test)]

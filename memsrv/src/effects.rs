@@ -217,6 +217,10 @@ mod tests {
                 .unwrap(),
             flags: 0o1102,
             mode: 0o644,
+            caller: protocol::Owner {
+                uid: 1000,
+                gid: 1000,
+            },
         };
         let mut buf = [0u8; MAX_FRAME];
         let len = encode_driver_request(9, &request, &mut buf);

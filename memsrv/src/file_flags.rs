@@ -61,14 +61,21 @@ pub fn is_stream(kind: ObjectKind) -> bool {
 }
 
 /// `inode_permission` against the owner's ids: root passes, else the
-/// owner, group or other bits of `mode` must grant every asked access.
-pub fn permitted(mode: u32, owner: (u32, u32), caller: (u32, u32), want: Access) -> bool {
+/// owner, group or other bits of `mode` must grant every asked access (the
+/// group's for a caller whose gid or supplementary `groups` hold it).
+pub fn permitted(
+    mode: u32,
+    owner: (u32, u32),
+    caller: (u32, u32),
+    groups: &[u32],
+    want: Access,
+) -> bool {
     if caller.0 == 0 {
         return true;
     }
     let bits = if caller.0 == owner.0 {
         (mode >> 6) & 7
-    } else if caller.1 == owner.1 {
+    } else if caller.1 == owner.1 || groups.contains(&owner.1) {
         (mode >> 3) & 7
     } else {
         mode & 7
@@ -90,12 +97,15 @@ mod tests {
             read: true,
             write: false,
         };
-        assert!(permitted(0o600, (5, 5), (5, 5), rw));
-        assert!(!permitted(0o600, (5, 5), (6, 5), r));
-        assert!(permitted(0o640, (5, 5), (6, 5), r));
-        assert!(!permitted(0o640, (5, 5), (6, 5), rw));
-        assert!(permitted(0o604, (5, 5), (6, 7), r));
-        assert!(permitted(0o000, (5, 5), (0, 0), rw));
+        assert!(permitted(0o600, (5, 5), (5, 5), &[], rw));
+        assert!(!permitted(0o600, (5, 5), (6, 5), &[], r));
+        assert!(permitted(0o640, (5, 5), (6, 5), &[], r));
+        assert!(!permitted(0o640, (5, 5), (6, 5), &[], rw));
+        assert!(permitted(0o604, (5, 5), (6, 7), &[], r));
+        assert!(permitted(0o000, (5, 5), (0, 0), &[], rw));
+        // A supplementary group counts as the group.
+        assert!(permitted(0o640, (5, 5), (6, 7), &[9, 5], r));
+        assert!(!permitted(0o604, (5, 5), (6, 7), &[9, 5], r));
         assert_eq!(Access::from_flags(3), None);
     }
 }

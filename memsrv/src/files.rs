@@ -18,7 +18,7 @@ use crate::file_flags::Access;
 use crate::ops::OpId;
 use crate::region::{BackingObject, DriverId, ObjectKey};
 use crate::ClientId;
-use protocol::{DriverRegistration, Errno, MountName, ObjectInfo, MAX_MOUNTS};
+use protocol::{DriverRegistration, Errno, MountName, ObjectInfo, Owner, MAX_MOUNTS};
 
 /// Descriptors start here (0–2 belong to the host's stdio).
 pub const FIRST_FD: i32 = 3;
@@ -63,6 +63,9 @@ impl Driver {
 pub struct Object {
     /// What the last lookup or stat said.
     pub info: ObjectInfo,
+    /// Its owner, from a filesystem that keeps one per object
+    /// (`DriverReply::Owned`); `None`: the driver's connection owns it.
+    pub owner: Option<Owner>,
     /// Identity and `/proc` face shared with regions and mappings.
     pub backing: Arc<BackingObject>,
     pub refs: u32,
@@ -102,6 +105,9 @@ pub struct Files {
     pub open: BTreeMap<FileId, OpenFile>,
     /// Descriptor tables by pid (no entry: empty).
     pub fds: BTreeMap<u32, BTreeMap<i32, FileId>>,
+    /// The owner a driver's answer named for an object not in the table
+    /// yet (a lookup), taken by [`Files::object_for`] during that step.
+    pub reported_owner: Option<(ObjectKey, Owner)>,
     next_driver: u32,
     next_file: u64,
 }
@@ -114,6 +120,25 @@ fn valid_mount(mount: &str) -> bool {
             && !mount.ends_with('/')
             && !mount.contains("//")
             && !mount.split('/').any(|c| c == "." || c == ".."))
+}
+
+/// Append a file name's bytes to `/proc` text as Linux's
+/// `seq_file_path(m, file, "\n")` does for `/proc/<pid>/maps`: a newline
+/// as the octal escape `\012`; a byte that is not part of UTF-8 text
+/// (Linux writes it raw, the text here is UTF-8) as `\ooo` too.
+pub fn push_proc_name(out: &mut String, name: &[u8]) {
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\n' {
+                out.push_str("\\012");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = core::fmt::Write::write_fmt(out, format_args!("\\{b:03o}"));
+        }
+    }
 }
 
 /// Whether one mount point is the other, or lies under it.
@@ -204,19 +229,24 @@ impl Files {
 
     /// The mount serving `path` (the longest mount that is the path itself
     /// or a prefix of it followed by `/`) and the rest of the path without
-    /// its leading `/` (`""` for the mount itself).
-    pub fn resolve<'p>(&self, path: &'p str) -> Result<(DriverId, &'p str), Errno> {
-        if !path.starts_with('/') {
+    /// its leading `/` (`""` for the mount itself). A path is bytes; mount
+    /// points are text, so a prefix that is not UTF-8 is no mount.
+    pub fn resolve<'p>(&self, path: &'p [u8]) -> Result<(DriverId, &'p [u8]), Errno> {
+        if path.first() != Some(&b'/') {
             return Err(Errno::ENOENT);
         }
         let mut prefix = path;
         loop {
-            if let Some(&driver) = self.mounts.get(prefix) {
-                let rest = &path[prefix.len()..];
-                return Ok((driver, rest.trim_start_matches('/')));
+            let mount = core::str::from_utf8(prefix).ok();
+            if let Some(&driver) = mount.and_then(|m| self.mounts.get(m)) {
+                let mut rest = &path[prefix.len()..];
+                while let [b'/', tail @ ..] = rest {
+                    rest = tail;
+                }
+                return Ok((driver, rest));
             }
-            match prefix.rfind('/') {
-                Some(0) if prefix != "/" => prefix = "/",
+            match prefix.iter().rposition(|&b| b == b'/') {
+                Some(0) if prefix != b"/" => prefix = b"/",
                 Some(0) | None => return Err(Errno::ENOENT),
                 Some(i) => prefix = &prefix[..i],
             }
@@ -235,9 +265,28 @@ impl Files {
         out
     }
 
+    /// The owner of an object: the one its driver reported, else the
+    /// driver's connection.
+    pub fn owner_of(&self, key: ObjectKey) -> Owner {
+        if let Some(owner) = self.objects.get(&key).and_then(|o| o.owner) {
+            return owner;
+        }
+        let (uid, gid) = self.drivers.get(&key.driver).map_or((0, 0), |d| d.owner);
+        Owner { uid, gid }
+    }
+
+    /// A driver's answer named `owner` for `key`: recorded on the object,
+    /// or kept for the lookup that is about to add it.
+    pub fn note_owner(&mut self, key: ObjectKey, owner: Owner) {
+        match self.objects.get_mut(&key) {
+            Some(o) => o.owner = Some(owner),
+            None => self.reported_owner = Some((key, owner)),
+        }
+    }
+
     /// `/proc` name of an object: mount + `/` + lookup path, or the device
-    /// mount itself.
-    pub fn display_path(&self, driver: DriverId, lookup: &str) -> String {
+    /// mount itself; the name's bytes as [`push_proc_name`] writes them.
+    pub fn display_path(&self, driver: DriverId, lookup: &[u8]) -> String {
         let mount = self
             .drivers
             .get(&driver)
@@ -248,7 +297,7 @@ impl Files {
             if !path.ends_with('/') {
                 path.push('/');
             }
-            path.push_str(lookup);
+            push_proc_name(&mut path, lookup);
         }
         path
     }
@@ -350,11 +399,12 @@ impl Files {
 
     /// The object for a lookup answer: found (its info refreshed) or made.
     /// Takes one reference.
-    pub fn object_for(&mut self, driver: DriverId, info: ObjectInfo, lookup: &str) -> ObjectKey {
+    pub fn object_for(&mut self, driver: DriverId, info: ObjectInfo, lookup: &[u8]) -> ObjectKey {
         let key = ObjectKey {
             driver,
             object: info.object,
         };
+        let reported = self.reported_owner.take().filter(|(k, _)| *k == key);
         if let Some(o) = self.objects.get_mut(&key) {
             o.info = info;
             o.refs += 1;
@@ -376,6 +426,7 @@ impl Files {
             key,
             Object {
                 info,
+                owner: reported.map(|(_, owner)| owner),
                 backing,
                 refs: 1,
                 active: None,
@@ -427,24 +478,24 @@ mod tests {
                 Err(Errno::EINVAL)
             );
         }
-        assert_eq!(f.resolve("/dev/fb0"), Ok((fb, "")));
-        assert_eq!(f.resolve("/dev/fb0/x"), Ok((fb, "x")));
-        assert_eq!(f.resolve("/dev/fb01"), Err(Errno::ENOENT));
-        assert_eq!(f.resolve("/dev/shm/a"), Ok((shm, "a")));
-        assert_eq!(f.resolve("/dev/shm2/a"), Ok((shm2, "a")));
-        assert_eq!(f.resolve("/dev"), Err(Errno::ENOENT));
-        assert_eq!(f.resolve("/rom"), Ok((rom, "")));
-        assert_eq!(f.resolve("/"), Err(Errno::ENOENT));
-        assert_eq!(f.resolve("rel"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(b"/dev/fb0"), Ok((fb, &b""[..])));
+        assert_eq!(f.resolve(b"/dev/fb0/x"), Ok((fb, &b"x"[..])));
+        assert_eq!(f.resolve(b"/dev/fb01"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(b"/dev/shm/a"), Ok((shm, &b"a"[..])));
+        assert_eq!(f.resolve(b"/dev/shm2/a"), Ok((shm2, &b"a"[..])));
+        assert_eq!(f.resolve(b"/dev"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(b"/rom"), Ok((rom, &b""[..])));
+        assert_eq!(f.resolve(b"/"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(b"rel"), Err(Errno::ENOENT));
         // Once a driver is gone its point, and what it enclosed, is free.
         f.kill(shm);
-        assert_eq!(f.resolve("/dev/shm/a"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(b"/dev/shm/a"), Err(Errno::ENOENT));
         let under = f
             .register(ClientId(6), (0, 0), reg("/dev/shm/deep"))
             .unwrap();
-        assert_eq!(f.resolve("/dev/shm/deep/z"), Ok((under, "z")));
-        assert_eq!(f.display_path(fb, ""), "/dev/fb0");
-        assert_eq!(f.display_path(rom, "a"), "/rom/a");
+        assert_eq!(f.resolve(b"/dev/shm/deep/z"), Ok((under, &b"z"[..])));
+        assert_eq!(f.display_path(fb, b""), "/dev/fb0");
+        assert_eq!(f.display_path(rom, b"a"), "/rom/a");
         assert_eq!(f.mount_names().len(), 4);
     }
 
@@ -452,15 +503,15 @@ mod tests {
     fn the_root_mount_takes_every_path_and_so_stands_alone() {
         let mut f = Files::default();
         let root = f.register(ClientId(1), (0, 0), reg("/")).unwrap();
-        assert_eq!(f.resolve("/devx/a"), Ok((root, "devx/a")));
-        assert_eq!(f.resolve("/"), Ok((root, "")));
-        assert_eq!(f.display_path(root, "a"), "/a");
+        assert_eq!(f.resolve(b"/devx/a"), Ok((root, &b"devx/a"[..])));
+        assert_eq!(f.resolve(b"/"), Ok((root, &b""[..])));
+        assert_eq!(f.display_path(root, b"a"), "/a");
         assert_eq!(
             f.register(ClientId(2), (0, 0), reg("/dev")),
             Err(Errno::EBUSY)
         );
         f.kill(root);
-        assert_eq!(f.resolve("/devx/a"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(b"/devx/a"), Err(Errno::ENOENT));
     }
 
     #[test]

@@ -70,6 +70,7 @@ mod shm;
 
 // Files and the drivers behind them: the mount table and descriptors, the
 // operations that wait for a driver, the storage drivers hold.
+mod attributes;
 mod backing;
 mod file_flags;
 mod files;
@@ -684,6 +685,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             // calls `set_identity`); memsrv alone cannot know them.
             Request::Identity => Err(Errno::EINVAL),
             Request::Unlink { path } => return self.sys_unlink(&who, &path, fx),
+            Request::SetAttributes {
+                target,
+                mode,
+                uid,
+                gid,
+            } => {
+                let change = attributes::Change { mode, uid, gid };
+                return self.sys_set_attributes(&who, target, change, fx);
+            }
             Request::Mremap {
                 addr,
                 old_len,

@@ -91,6 +91,14 @@ pub struct ObjectInfo {
     pub io_memory: bool,
 }
 
+/// A user and group id pair: the owner an object has, or the caller a
+/// request acts for (its effective ids, as the server knows them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// What `fstat` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStat {
@@ -109,9 +117,15 @@ pub struct FileStat {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DriverRequest {
     /// Find (or, with `O_CREAT`, create) `path` relative to the mount
-    /// (`""` for a single-device mount), honouring `O_TRUNC`. Answered by
-    /// [`DriverReply::Opened`].
-    Lookup { path: Path, flags: u32, mode: u32 },
+    /// (`""` for a single-device mount), honouring `O_TRUNC`. A created
+    /// object is owned by `caller` (a filesystem that keeps owners).
+    /// Answered by [`DriverReply::Opened`] or [`DriverReply::Owned`].
+    Lookup {
+        path: Path,
+        flags: u32,
+        mode: u32,
+        caller: Owner,
+    },
     /// Copy `len` bytes from `offset` of the object into the arena at
     /// `dest` (a private copy being filled). Answered by
     /// [`DriverReply::Count`] with the bytes delivered (short at EOF).
@@ -155,14 +169,25 @@ pub enum DriverRequest {
     /// Change the size (memory filesystems). The server has already
     /// refused shrinking under a mapping. Answered by [`DriverReply::Done`].
     Truncate { object: u64, size: u64 },
-    /// Current size and attributes. Answered by [`DriverReply::Opened`].
+    /// Current size and attributes. Answered by [`DriverReply::Opened`] or
+    /// [`DriverReply::Owned`].
     Stat { object: u64 },
     /// No descriptor and no mapping refers to the object any more.
     /// Answered by [`DriverReply::Done`].
     Release { object: u64 },
-    /// Remove the name `path` (relative to the mount); the object lives on
-    /// while referenced. Answered by [`DriverReply::Done`].
-    Unlink { path: Path },
+    /// Remove the name `path` (relative to the mount) for `caller`; the
+    /// object lives on while referenced. A filesystem that keeps owners
+    /// applies the sticky-directory rule (`EPERM`). Answered by
+    /// [`DriverReply::Done`].
+    Unlink { path: Path, caller: Owner },
+    /// Store the object's new permission bits (`0o7777`) and owner; the
+    /// server has judged the change (`chmod`, `chown`). A driver that keeps
+    /// no attributes answers `EPERM`. Answered by [`DriverReply::Owned`].
+    SetAttributes {
+        object: u64,
+        mode: u32,
+        owner: Owner,
+    },
 }
 
 /// A driver's answer.
@@ -174,4 +199,11 @@ pub enum DriverReply {
     Count(u64),
     Data(Bytes),
     Address(u64),
+    /// As [`DriverReply::Opened`], from a filesystem that keeps an owner
+    /// per object (the memory filesystem); a plain `Opened` object is
+    /// owned by the driver's connection.
+    Owned {
+        info: ObjectInfo,
+        owner: Owner,
+    },
 }

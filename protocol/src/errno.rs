@@ -55,6 +55,7 @@ errnos! {
     EOVERFLOW = 75, "Value too large for defined data type";
     EMSGSIZE = 90, "Message too long";
     EPROTONOSUPPORT = 93, "Protocol not supported";
+    EOPNOTSUPP = 95, "Operation not supported";
     ENOTCONN = 107, "Transport endpoint is not connected";
     ETIMEDOUT = 110, "Connection timed out";
 }

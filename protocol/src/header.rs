@@ -7,7 +7,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 pub const MAGIC: [u8; 4] = *b"NMMU";
 /// The protocol version this crate speaks. Any change to a message's
 /// encoding bumps it; the golden vectors make such a change visible.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Size of [`FrameHeader`] on the wire.
 pub const HEADER_LEN: usize = core::mem::size_of::<FrameHeader>();
 
@@ -102,7 +102,7 @@ mod tests {
         let h = FrameHeader::new(MessageKind::Reply, 0x0102_0304, 5);
         assert_eq!(
             h.as_bytes(),
-            &[b'N', b'M', b'M', b'U', 1, 0, 2, 0, 4, 3, 2, 1, 5, 0, 0, 0]
+            &[b'N', b'M', b'M', b'U', 2, 0, 2, 0, 4, 3, 2, 1, 5, 0, 0, 0]
         );
     }
 }

@@ -14,8 +14,68 @@ pub const PATH_MAX: usize = 256;
 /// Most mounts [`Reply::Mounts`] lists.
 pub const MAX_MOUNTS: usize = 16;
 
-/// A path as the client gave it.
-pub type Path = heapless::String<PATH_MAX>;
+/// A path as the client gave it: bytes, not text (a name is any byte but
+/// `/` and NUL; `/` separates). On the wire a varint length and the bytes,
+/// as a string would be.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Path(Vec<u8, PATH_MAX>);
+
+/// A path longer than [`PATH_MAX`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathTooLong;
+
+impl Path {
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Append `bytes`; `Err` past [`PATH_MAX`] (nothing appended).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) -> Result<(), PathTooLong> {
+        self.0.extend_from_slice(bytes).map_err(|()| PathTooLong)
+    }
+}
+
+impl core::ops::Deref for Path {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Path {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<&[u8]> for Path {
+    type Error = PathTooLong;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, PathTooLong> {
+        Vec::from_slice(bytes).map(Self).map_err(|()| PathTooLong)
+    }
+}
+
+impl TryFrom<&str> for Path {
+    type Error = PathTooLong;
+
+    fn try_from(text: &str) -> Result<Self, PathTooLong> {
+        Self::try_from(text.as_bytes())
+    }
+}
+
+impl core::fmt::Debug for Path {
+    /// As text where it is UTF-8, escaped where not.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
 /// Where a backing device sits in the namespace (`/rom`, `/dev/fb0`).
 pub type MountName = heapless::String<64>;
 /// File bytes carried in a frame.
@@ -289,6 +349,25 @@ pub enum Request {
     /// calls after it are judged by them. A home without such a transport
     /// answers `EINVAL`.
     Identity,
+    /// `chmod`/`fchmod` (`mode`) and `chown`/`fchown`/`lchown` (`uid`,
+    /// `gid`; `None` for -1, "leave it") of a file under a server mount.
+    /// Answered by [`Reply::Done`].
+    SetAttributes {
+        target: AttributeTarget,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
+}
+
+/// Which file [`Request::SetAttributes`] changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttributeTarget {
+    /// A path under a server mount (the server's files have no symbolic
+    /// links, so `chown` and `lchown` name the same file).
+    Path(Path),
+    /// An open descriptor of the caller's process.
+    Fd(i32),
 }
 
 impl Request {
@@ -310,6 +389,7 @@ impl Request {
             | Request::ShmRemove { .. }
             | Request::ShmLock { .. }
             | Request::Unlink { .. }
+            | Request::SetAttributes { .. }
             | Request::RegisterDriver(_) => true,
             Request::Hello { .. }
             | Request::Fork
@@ -343,7 +423,7 @@ impl Request {
 
 /// Variant indices of the requests [`Request::checks_identity`] names,
 /// so a transport can tell from an encoded frame's first body byte.
-const IDENTITY_CHECKED: [u8; 13] = [1, 6, 8, 9, 16, 22, 24, 25, 27, 28, 29, 30, 37];
+const IDENTITY_CHECKED: [u8; 14] = [1, 6, 8, 9, 16, 22, 24, 25, 27, 28, 29, 30, 37, 39];
 
 /// [`Request::checks_identity`] of an encoded request frame, read from
 /// its first body byte (every variant index is below 128, one varint

@@ -41,14 +41,14 @@ fn short_and_foreign_frames_cannot_be_addressed() {
 #[test]
 fn header_faults_keep_the_tag() {
     let (buf, len) = mmap_frame();
-    let mut v2 = buf;
-    v2[4] = 2;
-    let err = decode_request(&v2[..len]).unwrap_err();
+    let mut v3 = buf;
+    v3[4] = 3;
+    let err = decode_request(&v3[..len]).unwrap_err();
     assert_eq!(
         err,
         DecodeError::BadVersion {
             tag: 77,
-            version: 2
+            version: 3
         }
     );
     assert_eq!(err.errno(), Errno::EPROTONOSUPPORT);
@@ -155,7 +155,7 @@ fn message_sizes_stay_bounded() {
         &mut buf,
     );
     assert!(len <= MAX_FRAME, "largest reply is {len} bytes");
-    let path = heapless::String::try_from("/".repeat(protocol::PATH_MAX).as_str()).unwrap();
+    let path = protocol::Path::try_from(&[0xffu8; protocol::PATH_MAX][..]).unwrap();
     let open = Request::Open {
         path,
         flags: u32::MAX,

@@ -3,9 +3,10 @@
 
 use protocol::{
     decode_driver_reply, decode_driver_request, decode_incoming, decode_reply, decode_request,
-    encode_driver_reply, encode_driver_request, encode_reply, encode_request, DriverOps,
-    DriverRegistration, DriverReply, DriverRequest, Errno, FileStat, Incoming, MemoryCall,
-    ObjectInfo, ObjectKind, OffsetUnit, ProcView, Reply, Request, ShmStat, Sysctl, MAX_FRAME,
+    encode_driver_reply, encode_driver_request, encode_reply, encode_request, AttributeTarget,
+    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, FileStat, Incoming,
+    MemoryCall, ObjectInfo, ObjectKind, OffsetUnit, Owner, ProcView, Reply, Request, ShmStat,
+    Sysctl, MAX_FRAME,
 };
 
 fn hex(bytes: &[u8]) -> String {
@@ -19,11 +20,15 @@ fn hex(bytes: &[u8]) -> String {
 /// Header for a request (kind 1) or reply (kind 2) with tag 0x2a and the
 /// given body length.
 fn header(kind: u8, body_len: u8) -> String {
-    format!("4e 4d 4d 55 01 00 {kind:02x} 00 2a 00 00 00 {body_len:02x} 00 00 00")
+    format!("4e 4d 4d 55 02 00 {kind:02x} 00 2a 00 00 00 {body_len:02x} 00 00 00")
 }
 
 fn s<const N: usize>(text: &str) -> heapless::String<N> {
     heapless::String::try_from(text).unwrap()
+}
+
+fn p(text: &str) -> protocol::Path {
+    protocol::Path::try_from(text).unwrap()
 }
 
 fn bytes(data: &[u8]) -> protocol::Bytes {
@@ -143,7 +148,7 @@ fn requests() {
         ),
         (
             Request::Open {
-                path: s("/rom/t"),
+                path: p("/rom/t"),
                 flags: 2,
                 mode: 0o600,
             },
@@ -229,7 +234,7 @@ fn requests() {
         (Request::ShmRemove { shmid: 1 }, "1d 02"),
         (
             Request::Unlink {
-                path: s("/dev/shm/a"),
+                path: p("/dev/shm/a"),
             },
             "1e 0a 2f 64 65 76 2f 73 68 6d 2f 61",
         ),
@@ -295,6 +300,31 @@ fn requests() {
             "25 02 00",
         ),
         (Request::Identity, "26"),
+        // A path is bytes, not text: encoded as a string is.
+        (
+            Request::Unlink {
+                path: protocol::Path::try_from(&b"/dev/shm/\x80\xff"[..]).unwrap(),
+            },
+            "1e 0b 2f 64 65 76 2f 73 68 6d 2f 80 ff",
+        ),
+        (
+            Request::SetAttributes {
+                target: AttributeTarget::Path(p("/dev/shm/a")),
+                mode: Some(0o4755),
+                uid: None,
+                gid: Some(1000),
+            },
+            "27 00 0a 2f 64 65 76 2f 73 68 6d 2f 61 01 ed 13 00 01 e8 07",
+        ),
+        (
+            Request::SetAttributes {
+                target: AttributeTarget::Fd(3),
+                mode: None,
+                uid: Some(0),
+                gid: None,
+            },
+            "27 01 06 00 01 00 00",
+        ),
         (
             Request::ReadProc {
                 view: ProcView::SysvShm,
@@ -439,11 +469,15 @@ fn driver_requests() {
     let cases: &[(DriverRequest, &str)] = &[
         (
             DriverRequest::Lookup {
-                path: s("t"),
+                path: p("t"),
                 flags: 0,
                 mode: 0,
+                caller: Owner {
+                    uid: 1000,
+                    gid: 100,
+                },
             },
-            "00 01 74 00 00",
+            "00 01 74 00 00 e8 07 64",
         ),
         (
             DriverRequest::Read {
@@ -506,7 +540,21 @@ fn driver_requests() {
         ),
         (DriverRequest::Stat { object: 7 }, "08 07"),
         (DriverRequest::Release { object: 7 }, "09 07"),
-        (DriverRequest::Unlink { path: s("a") }, "0a 01 61"),
+        (
+            DriverRequest::Unlink {
+                path: p("a"),
+                caller: Owner { uid: 0, gid: 0 },
+            },
+            "0a 01 61 00 00",
+        ),
+        (
+            DriverRequest::SetAttributes {
+                object: 7,
+                mode: 0o1777,
+                owner: Owner { uid: 65534, gid: 5 },
+            },
+            "0b 07 ff 07 fe ff 03 05",
+        ),
     ];
     let mut buf = [0u8; MAX_FRAME];
     for (request, body) in cases {
@@ -541,6 +589,16 @@ fn driver_replies() {
         (DriverReply::Count(8192), "03 80 40"),
         (DriverReply::Data(bytes(b"hi")), "04 02 68 69"),
         (DriverReply::Address(0x4000_1230), "05 b0 a4 80 80 04"),
+        (
+            DriverReply::Owned {
+                info,
+                owner: Owner {
+                    uid: 1000,
+                    gid: 1000,
+                },
+            },
+            "06 07 25 00 a4 03 90 4e 00 03 00 e8 07 e8 07",
+        ),
     ];
     let mut buf = [0u8; MAX_FRAME];
     for (reply, body) in cases {

@@ -65,7 +65,7 @@ fn a_wrong_magic_or_an_unknown_kind_has_nothing_to_show() {
 #[test]
 fn another_version_still_shows_the_tag_its_refusal_echoes() {
     let mut frame = request_frame(42);
-    frame[4..6].copy_from_slice(&2u16.to_le_bytes());
+    frame[4..6].copy_from_slice(&3u16.to_le_bytes());
     assert_eq!(peek(&frame), Some((MessageKind::Request, 42)));
     assert_eq!(decode_request(&frame).unwrap_err().tag(), Some(42));
 }

@@ -107,7 +107,8 @@ impl<S: FileStore> Methods for CopyFs<S> {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        let object = self.store.lookup(req.path, req.flags, req.mode)?;
+        let path = crate::mount::text_path(req.path)?;
+        let object = self.store.lookup(path, req.flags, req.mode)?;
         let info = self.info(object)?;
         if info.kind == ObjectKind::Directory && open::wants_write(req.flags) {
             return Err(Errno::EISDIR);

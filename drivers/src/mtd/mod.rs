@@ -334,7 +334,7 @@ impl Methods for Mtd {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        let object = match req.path {
+        let object = match crate::mount::text_path(req.path)? {
             "" => DEVICE_OBJECT,
             ERASE_PATH if self.kind != MtdType::Rom => ERASE_OBJECT,
             _ => return Err(Errno::ENOENT),

@@ -11,8 +11,11 @@
 //! `get_unmapped_area` finds a contiguous run only when there is one and
 //! otherwise answers `ENOSYS` ("copy instead").
 //!
-//! The namespace is flat: names without `/` directly under the mount.
+//! The namespace is flat: names directly under the mount, bytes as Linux
+//! takes them (any byte but `/` and NUL; not necessarily UTF-8).
+//! Every file, and the root, keeps a mode and an owner (`attributes`).
 
+mod attributes;
 mod runs;
 
 use crate::flags::{available, cap, data_len, open, pages, P};
@@ -20,10 +23,10 @@ use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
 use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo,
+    ObjectKind, Owner,
 };
 use runs::Runs;
 
@@ -46,6 +49,7 @@ const OPS: u8 = DriverOps::MMAP
 struct File {
     ino: u64,
     mode: u32,
+    owner: Owner,
     size: u64,
     /// File page index → arena address. Bytes past `size` inside a page
     /// are always zero.
@@ -60,7 +64,9 @@ struct File {
 pub struct Ramfs {
     mount: MountPoint,
     scatter: bool,
-    names: BTreeMap<String, u64>,
+    /// The root directory's permission bits and owner.
+    root: attributes::Attributes,
+    names: BTreeMap<Vec<u8>, u64>,
     files: BTreeMap<u64, File>,
     runs: Runs,
     next_object: u64,
@@ -73,6 +79,7 @@ impl Ramfs {
         Self {
             mount,
             scatter: false,
+            root: attributes::Attributes::ROOT,
             names: BTreeMap::new(),
             files: BTreeMap::new(),
             runs: Runs::default(),
@@ -90,8 +97,12 @@ impl Ramfs {
 
     /// Remove `name`. Its pages go back at once if the server holds no
     /// reference to it, else when it sends `Release`.
-    pub fn unlink(&mut self, name: &str, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        let object = self.names.remove(name).ok_or(Errno::ENOENT)?;
+    pub fn unlink(
+        &mut self,
+        name: impl AsRef<[u8]>,
+        host: &mut dyn DriverHost,
+    ) -> Result<(), Errno> {
+        let object = self.names.remove(name.as_ref()).ok_or(Errno::ENOENT)?;
         let file = self.files.get_mut(&object).ok_or(Errno::EIO)?;
         file.linked = false;
         if file.in_use {
@@ -102,8 +113,8 @@ impl Ramfs {
     }
 
     /// The arena address of each page of the file `name`, by page index.
-    pub fn page_map(&self, name: &str) -> Option<Vec<(u64, u64)>> {
-        let file = self.files.get(self.names.get(name)?)?;
+    pub fn page_map(&self, name: impl AsRef<[u8]>) -> Option<Vec<(u64, u64)>> {
+        let file = self.files.get(self.names.get(name.as_ref())?)?;
         Some(file.pages.iter().map(|(i, a)| (*i, *a)).collect())
     }
 
@@ -141,7 +152,7 @@ impl Ramfs {
                 object: ROOT,
                 ino: 1,
                 kind: ObjectKind::Directory,
-                mode: 0o1777,
+                mode: self.root.mode,
                 size: 0,
                 caps: None,
                 ops: DriverOps(0),
@@ -163,12 +174,13 @@ impl Ramfs {
 
     fn lookup(
         &mut self,
-        path: &str,
+        path: &[u8],
         flags: u32,
         mode: u32,
+        caller: Owner,
         host: &mut dyn DriverHost,
     ) -> Result<ObjectInfo, Errno> {
-        if matches!(path, "" | "." | "..") {
+        if matches!(path, b"" | b"." | b"..") {
             if open::creates_exclusively(flags) {
                 return Err(Errno::EEXIST);
             }
@@ -177,8 +189,12 @@ impl Ramfs {
             }
             return self.info(ROOT);
         }
-        if path.contains('/') {
+        if path.contains(&b'/') {
             return Err(Errno::ENOENT);
+        }
+        // A C path ends at its NUL: no name holds one.
+        if path.contains(&0) {
+            return Err(Errno::EINVAL);
         }
         if path.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
@@ -196,24 +212,25 @@ impl Ramfs {
                 }
                 object
             }
-            None if flags & open::CREAT != 0 => self.create(path, mode)?,
+            None if flags & open::CREAT != 0 => self.create(path, mode, caller)?,
             None => return Err(Errno::ENOENT),
         };
         self.file_mut(object)?.in_use = true;
         self.info(object)
     }
 
-    fn create(&mut self, name: &str, mode: u32) -> Result<u64, Errno> {
+    fn create(&mut self, name: &[u8], mode: u32, owner: Owner) -> Result<u64, Errno> {
         let object = self.next_object;
         self.next_object = object.checked_add(1).ok_or(Errno::ENOSPC)?;
         let ino = self.next_ino;
         self.next_ino = ino.checked_add(1).ok_or(Errno::ENOSPC)?;
-        self.names.insert(String::from(name), object);
+        self.names.insert(Vec::from(name), object);
         self.files.insert(
             object,
             File {
                 ino,
                 mode: mode & 0o7777,
+                owner,
                 size: 0,
                 pages: BTreeMap::new(),
                 linked: true,
@@ -453,7 +470,7 @@ impl Methods for Ramfs {
     }
 
     fn lookup(&mut self, host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        Ramfs::lookup(self, req.path, req.flags, req.mode, host)
+        Ramfs::lookup(self, req.path, req.flags, req.mode, req.caller, host)
     }
 
     fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
@@ -485,8 +502,22 @@ impl Methods for Ramfs {
         methods::shareable_only(vm_flags)
     }
 
-    fn unlink(&mut self, host: &mut dyn DriverHost, path: &str) -> Result<(), Errno> {
+    fn unlink(
+        &mut self,
+        host: &mut dyn DriverHost,
+        path: &[u8],
+        caller: Owner,
+    ) -> Result<(), Errno> {
+        self.may_unlink(path, caller)?;
         Ramfs::unlink(self, path, host)
+    }
+
+    fn set_attributes(&mut self, object: u64, mode: u32, owner: Owner) -> Result<(), Errno> {
+        Ramfs::set_attributes(self, object, mode, owner)
+    }
+
+    fn owner_of(&self, object: u64) -> Option<Owner> {
+        Ramfs::owner(self, object).ok()
     }
 
     fn release(&mut self, host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {

@@ -224,16 +224,13 @@ impl Methods for Romfs {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        let found = match self.resolve(req.path, req.flags) {
+        let path = crate::mount::text_path(req.path)?;
+        let found = match self.resolve(path, req.flags) {
             Ok(found) => found,
             Err(e) if e == Errno::ENOENT && req.flags & open::CREAT != 0 => {
                 // Creating is a write; a missing leaf in an existing
                 // directory is EROFS, a missing directory stays ENOENT.
-                return Err(lookup::create_error(
-                    &self.index,
-                    self.mount.path(),
-                    req.path,
-                ));
+                return Err(lookup::create_error(&self.index, self.mount.path(), path));
             }
             Err(e) => return Err(e),
         };

@@ -299,7 +299,7 @@ impl Session {
     fn handle_with_fd(&mut self, frame: &[u8], fd: OwnedFd, single: bool) {
         let host_file = match decode_request(frame) {
             Ok(request) => match request.message {
-                Request::Open { ref path, .. } if path.as_str() == HOST_FD_MOUNT => {
+                Request::Open { ref path, .. } if path.as_bytes() == HOST_FD_MOUNT.as_bytes() => {
                     Some(request.tag)
                 }
                 _ => None,

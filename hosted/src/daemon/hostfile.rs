@@ -256,7 +256,8 @@ impl Methods for HostFileDriver {
     }
 
     fn lookup(&mut self, _host: &mut dyn DriverHost, req: Lookup<'_>) -> Result<ObjectInfo, Errno> {
-        HostFileDriver::lookup(self, req.path)
+        // Its names are the ones it handed out: text.
+        HostFileDriver::lookup(self, drivers::mount::text_path(req.path)?)
     }
 
     fn stat(&mut self, object: u64) -> Result<ObjectInfo, Errno> {
@@ -344,9 +345,7 @@ mod tests {
     }
 
     fn path_of(full: &str) -> protocol::Path {
-        let mut p = protocol::Path::new();
-        let _ = p.push_str(full.strip_prefix("/.host-fd/").unwrap());
-        p
+        protocol::Path::try_from(full.strip_prefix("/.host-fd/").unwrap()).unwrap()
     }
 
     #[test]
@@ -369,6 +368,7 @@ mod tests {
             path: path_of(&path),
             flags: 0,
             mode: 0,
+            caller: protocol::Owner { uid: 0, gid: 0 },
         };
         let DriverReply::Opened(info) = driver.serve(lookup.clone(), &mut host) else {
             panic!("lookup failed")
@@ -396,6 +396,7 @@ mod tests {
             path: path_of(&path),
             flags: 0,
             mode: 0,
+            caller: protocol::Owner { uid: 0, gid: 0 },
         };
         let DriverReply::Opened(second) = driver.serve(again, &mut host) else {
             panic!("second lookup failed")
@@ -420,6 +421,7 @@ mod tests {
             path: path_of(&path),
             flags,
             mode: 0,
+            caller: protocol::Owner { uid: 0, gid: 0 },
         };
         let DriverReply::Opened(info) = driver.serve(lookup, &mut host) else {
             panic!("lookup failed")

@@ -70,7 +70,10 @@ pub fn build(spec: &MountSpec, minor: u8, arena: ArenaRange) -> Result<Device, S
         }
         "ramfs" | "tmpfs" => {
             no_arg(spec)?;
-            Box::new(Ramfs::new(mount))
+            // Its root is the serving user's, as a mount of its own.
+            // SAFETY: geteuid and getegid have no preconditions.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            Box::new(Ramfs::new(mount).owned_by(protocol::Owner { uid, gid }))
         }
         "hostdir" => {
             let dir = need_arg(spec, "a directory")?;

@@ -418,6 +418,41 @@ pub mod host {
         unsafe { libc::syscall(libc::SYS_fchown, fd, uid, gid) as c_int }
     }
 
+    /// `fchmodat(dirfd, path, mode)` (no flags: the system call has none).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub unsafe fn fchmodat(dirfd: c_int, path: *const c_char, mode: u32) -> c_int {
+        // SAFETY: the kernel reads the path.
+        unsafe { libc::syscall(libc::SYS_fchmodat, dirfd, path, mode) as c_int }
+    }
+
+    /// `fchmodat2(dirfd, path, mode, flags)` (Linux 6.6; `ENOSYS` before).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub unsafe fn fchmodat2(dirfd: c_int, path: *const c_char, mode: u32, flags: c_int) -> c_int {
+        /// Its number on every architecture (the asm-generic table).
+        const SYS_FCHMODAT2: libc::c_long = 452;
+        // SAFETY: the kernel reads the path.
+        unsafe { libc::syscall(SYS_FCHMODAT2, dirfd, path, mode, flags) as c_int }
+    }
+
+    /// `fchownat(dirfd, path, uid, gid, flags)`.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub unsafe fn fchownat(
+        dirfd: c_int,
+        path: *const c_char,
+        uid: u32,
+        gid: u32,
+        flags: c_int,
+    ) -> c_int {
+        // SAFETY: the kernel reads the path.
+        unsafe { libc::syscall(libc::SYS_fchownat, dirfd, path, uid, gid, flags) as c_int }
+    }
+
     /// `futex(uaddr, op, val, timeout, uaddr2, val3)` on host memory.
     ///
     /// # Safety

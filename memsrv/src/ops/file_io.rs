@@ -55,7 +55,7 @@ pub struct TruncateOp {
 
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// An operation on the object behind a descriptor (holding a reference).
-    pub(super) fn object_op(&mut self, who: &Caller, key: ObjectKey, kind: OpKind) -> Op {
+    pub(crate) fn object_op(&mut self, who: &Caller, key: ObjectKey, kind: OpKind) -> Op {
         self.files.get_object(key);
         Op::for_caller(who, key.driver, Some(key), kind)
     }
@@ -285,6 +285,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 let Some(d) = self.files.drivers.get(&key.driver) else {
                     return Step::Done(Err(Errno::EIO));
                 };
+                let owner = self.files.owner_of(key);
                 let kind = self
                     .files
                     .objects
@@ -295,8 +296,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     ino: info.ino,
                     mode: type_bits(kind) | (info.mode & 0o7777),
                     size: info.size,
-                    uid: d.owner.0,
-                    gid: d.owner.1,
+                    uid: owner.uid,
+                    gid: owner.gid,
                 })))
             }
             Input::Reply(other) => unexpected(other),

@@ -49,8 +49,10 @@ pub enum OpKind {
     Stat(StatOp),
     Truncate(TruncateOp),
     Mmap(MmapOp),
-    /// `unlink` of this path (relative to the mount).
-    Unlink(protocol::Path),
+    /// `unlink` of this path (relative to the mount), for this caller.
+    Unlink(protocol::Path, protocol::Owner),
+    /// `chmod`/`chown` of an open object.
+    Attributes(crate::attributes::AttributesOp),
     /// A request nobody waits for (`CloseVma`, `Release`): it still takes
     /// its turn in the object's queue.
     Notify(DriverRequest),

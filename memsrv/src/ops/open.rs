@@ -8,14 +8,14 @@
 //! driver: the server truncates through the §7.5 rules itself, so a file
 //! under a shared mapping cannot be emptied behind it (`ETXTBSY`).
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::attributes::AttributesOp;
 use crate::file_flags::{permitted, Access, O_APPEND, O_CREAT, O_EXCL, O_TRUNC};
 use crate::ops::{driver_errno, Input, Op, OpKind, Step};
 use crate::region::{DriverId, ObjectKey};
 use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
-use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Path, Reply};
+use protocol::{DriverOps, DriverReply, DriverRequest, Errno, ObjectKind, Owner, Path, Reply};
 
 /// Where an open stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum OpenState {
     TruncStat,
     /// `O_TRUNC`: the driver truncates to 0.
     Truncating,
+    /// Not an open: a `SetAttributes` of the path looked up.
+    Attributes,
 }
 
 pub struct OpenOp {
@@ -34,15 +36,20 @@ pub struct OpenOp {
     pub mode: u32,
     pub access: Access,
     pub caller: (u32, u32),
+    /// The caller's supplementary groups.
+    pub groups: Vec<u32>,
     pub read_only: bool,
     pub state: OpenState,
+    /// A lookup for `chmod`/`chown`, not an open: what to do with the
+    /// object once found.
+    pub attributes: Option<AttributesOp>,
 }
 
 impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn sys_open(
         &mut self,
         who: &Caller,
-        path: &str,
+        path: &[u8],
         flags: u32,
         mode: u32,
         fx: &mut Vec<Effect>,
@@ -66,16 +73,32 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 mode,
                 access,
                 caller: (who.uid, who.gid),
+                groups: self.caller_groups(who),
                 read_only,
                 state: OpenState::Lookup,
+                attributes: None,
             }),
         );
         Ok(self.submit_op(op, fx))
     }
 
+    /// The supplementary groups the transport reported for the caller's
+    /// connection.
+    pub(crate) fn caller_groups(&self, who: &Caller) -> Vec<u32> {
+        self.procs
+            .conns
+            .get(&who.client)
+            .map(|c| c.groups.clone())
+            .unwrap_or_default()
+    }
+
     /// The mount serving `path`, the path relative to it, and whether the
-    /// mount is read-only.
-    pub(crate) fn resolve_mount(&self, path: &str) -> Result<(DriverId, Path, bool), Errno> {
+    /// mount is read-only. A path holding a NUL (no C caller can name one)
+    /// → `EINVAL`.
+    pub(crate) fn resolve_mount(&self, path: &[u8]) -> Result<(DriverId, Path, bool), Errno> {
+        if path.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
         let (driver, rest) = self.files.resolve(path)?;
         let lookup = Path::try_from(rest).map_err(|_| Errno::ENAMETOOLONG)?;
         let read_only = self
@@ -103,6 +126,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         holds: &mut bool,
         input: Input,
     ) -> Step {
+        if let (OpenState::Attributes, Some(a), Some(key)) = (o.state, &mut o.attributes, *object) {
+            return self.attributes_step(a, key, input);
+        }
         let reply = match input {
             Input::Start => {
                 return match (o.state, *object) {
@@ -115,6 +141,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                             path: o.lookup.clone(),
                             flags,
                             mode: o.mode,
+                            caller: Owner {
+                                uid: o.caller.0,
+                                gid: o.caller.1,
+                            },
                         })
                     }
                     (OpenState::TruncStat, Some(key)) => {
@@ -127,10 +157,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         };
         match (o.state, reply, *object) {
             (OpenState::Lookup, DriverReply::Opened(info), _) => {
-                let lookup = String::from(o.lookup.as_str());
+                let lookup = o.lookup.clone();
                 let key = self.files.object_for(driver, info, &lookup);
                 *object = Some(key);
                 *holds = true;
+                if o.attributes.is_some() {
+                    // Found: the rest waits for the object's turn.
+                    o.state = OpenState::Attributes;
+                    return Step::Queue;
+                }
                 // The lookup went without O_CREAT on a read-only mount;
                 // an exclusive create of an existing file is still EEXIST.
                 if o.read_only && o.flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
@@ -140,12 +175,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if info.kind == ObjectKind::Directory && (o.access.write || truncate) {
                     return Step::Done(Err(Errno::EISDIR));
                 }
-                let owner = self.files.drivers.get(&driver).map_or((0, 0), |d| d.owner);
+                let owner = self.files.owner_of(key);
+                let owner = (owner.uid, owner.gid);
                 let want = Access {
                     read: o.access.read,
                     write: o.access.write || truncate,
                 };
-                if !permitted(info.mode, owner, o.caller, want) {
+                if !permitted(info.mode, owner, o.caller, &o.groups, want) {
                     return Step::Done(Err(Errno::EACCES));
                 }
                 let device = matches!(

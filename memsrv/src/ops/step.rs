@@ -92,8 +92,26 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
     }
 
-    /// One step of an operation.
+    /// One step of an operation. An answer naming an owner
+    /// (`DriverReply::Owned`) records it and goes on as `Opened`.
     pub(super) fn op_step(&mut self, op: &mut Op, input: Input) -> Step {
+        let input = match input {
+            Input::Reply(DriverReply::Owned { info, owner }) => {
+                let key = ObjectKey {
+                    driver: op.driver,
+                    object: info.object,
+                };
+                self.files.note_owner(key, owner);
+                Input::Reply(DriverReply::Opened(info))
+            }
+            other => other,
+        };
+        let step = self.op_step_as_opened(op, input);
+        self.files.reported_owner = None;
+        step
+    }
+
+    fn op_step_as_opened(&mut self, op: &mut Op, input: Input) -> Step {
         let key = op.object;
         let pid = op.pid;
         match &mut op.kind {
@@ -112,7 +130,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 &mut op.holds_object,
                 input,
             ),
-            OpKind::Unlink(path) => self.unlink_step(path, input),
+            OpKind::Unlink(path, caller) => self.unlink_step(path, *caller, input),
             // The operations on an open object know it from the start.
             kind => {
                 let Some(key) = key else {
@@ -125,7 +143,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     OpKind::Stat(o) => self.stat_step(o, key, input),
                     OpKind::Truncate(o) => self.truncate_step(o, key, input),
                     OpKind::Mmap(o) => self.mmap_step(o, key, input),
-                    OpKind::Notify(_) | OpKind::Open(_) | OpKind::Unlink(_) => {
+                    OpKind::Attributes(a) => self.attributes_step(a, key, input),
+                    OpKind::Notify(_) | OpKind::Open(_) | OpKind::Unlink(..) => {
                         Step::Done(Err(Errno::EIO))
                     }
                 }

@@ -180,8 +180,10 @@ impl FakeDriver {
         s: &mut MemoryServer<SimMemory>,
     ) -> Result<DriverReply, Errno> {
         match req {
-            DriverRequest::Lookup { path, flags, mode } => {
-                let p = String::from(path.as_str());
+            DriverRequest::Lookup {
+                path, flags, mode, ..
+            } => {
+                let p = String::from(core::str::from_utf8(&path).map_err(|_| Errno::ENOENT)?);
                 if let Some(&id) = self.paths.get(&p) {
                     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
                         return Err(Errno::EEXIST);
@@ -232,8 +234,8 @@ impl FakeDriver {
                 Ok(DriverReply::Done)
             }
             // A memory filesystem removes the name; the object lives on.
-            DriverRequest::Unlink { path } => {
-                let p = String::from(path.as_str());
+            DriverRequest::Unlink { path, .. } => {
+                let p = String::from(core::str::from_utf8(&path).map_err(|_| Errno::ENOENT)?);
                 let id = *self.paths.get(&p).ok_or(Errno::ENOENT)?;
                 if self.objects[&id].info.kind != ObjectKind::MemoryFile {
                     return Err(Errno::EPERM);
@@ -241,6 +243,8 @@ impl FakeDriver {
                 self.paths.remove(&p);
                 Ok(DriverReply::Done)
             }
+            // It keeps no attributes, as a device.
+            DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;

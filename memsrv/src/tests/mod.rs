@@ -2,6 +2,8 @@
 //! on the bare state machine, state-machine tests and a model-checked
 //! random walk.
 
+mod attributes;
+mod byte_names;
 mod chaos;
 mod conformance;
 pub mod fake_driver;

@@ -72,7 +72,6 @@ pub fn open_on_server(
     flags: i32,
     mode: u32,
 ) -> Result<i32, Errno> {
-    let text = path.as_str().ok_or(Errno::ENOENT)?;
     // The kernel applies the process umask to a new file's mode; the
     // server cannot see it, so it is applied here.
     let mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
@@ -80,7 +79,7 @@ pub fn open_on_server(
     } else {
         mode
     };
-    let server = client.open(text, flags as u32, mode)?;
+    let server = client.open(path.as_bytes(), flags as u32, mode)?;
     // SAFETY: a NUL-terminated literal.
     let host = unsafe {
         crate::sys::host::openat(

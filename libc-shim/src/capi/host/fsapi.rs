@@ -37,10 +37,11 @@
 //!   live in the server (ramfs pages, a driver's device), and the server's
 //!   writes have reached the driver when `write` returns; nothing is left
 //!   to flush from this process.
-//! * **`fchmod`/`fchown`** of a server file: the server has no call to
-//!   change an object's mode or owner. Asking for what it already has
-//!   succeeds, anything else fails `EPERM`; the stand-in is never changed.
+//! * **`fchmod`/`fchown`** of a server file are the server's
+//!   `SetAttributes` (`super::attributes`, with the path forms); the
+//!   stand-in is never changed.
 
+use super::attributes::on_server_fd;
 use super::fail;
 use super::fileapi::host_stat;
 use super::files::{route_path, Route};
@@ -157,7 +158,7 @@ unsafe fn record_lock(
 /// `fstat`, close.
 fn stat_on_server(
     client: &crate::client::Client<crate::transport::DaemonConnection>,
-    path: &str,
+    path: &[u8],
 ) -> Result<FileStat, Errno> {
     let fd = match client.open(path, libc::O_RDONLY as u32, 0) {
         Err(Errno::EACCES) => client.open(path, libc::O_WRONLY as u32, 0)?,
@@ -184,10 +185,7 @@ unsafe fn stat_path(path: *const c_char, st: *mut libc::stat, flags: c_int) -> c
         // the kernel checks.
         Route::Host => unsafe { host::stat_at(path.as_ptr(), st, flags) },
         Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| stat_on_server(client, text))
+            let result = stat_on_server(client, normal.as_bytes())
                 .and_then(|stat| user::write_to_user(st, &host_stat(&stat)));
             match result {
                 Ok(()) => 0,
@@ -236,10 +234,7 @@ pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int
         // SAFETY: the copy is a NUL-terminated string.
         Route::Host => unsafe { host::access(path.as_ptr(), mode) },
         Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| access_on_server(client, text, mode));
+            let result = access_on_server(client, normal.as_bytes(), mode);
             match result {
                 Ok(()) => 0,
                 Err(e) => fail(e, -1),
@@ -250,7 +245,7 @@ pub unsafe extern "C" fn nommu_access(path: *const c_char, mode: c_int) -> c_int
 
 fn access_on_server(
     client: &crate::client::Client<crate::transport::DaemonConnection>,
-    path: &str,
+    path: &[u8],
     mode: c_int,
 ) -> Result<(), Errno> {
     if mode & !(libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
@@ -289,10 +284,7 @@ pub unsafe extern "C" fn nommu_unlink(path: *const c_char) -> c_int {
         // SAFETY: the copy is a NUL-terminated string.
         Route::Host => unsafe { host::unlink(path.as_ptr()) },
         Route::Server(client, normal) => {
-            let result = normal
-                .as_str()
-                .ok_or(Errno::ENOENT)
-                .and_then(|text| client.unlink(text));
+            let result = client.unlink(normal.as_bytes());
             match result {
                 Ok(()) => 0,
                 Err(e) => fail(e, -1),
@@ -322,34 +314,16 @@ pub extern "C" fn nommu_fdatasync(fd: c_int) -> c_int {
     }
 }
 
-/// `fchmod(fd, mode)`: on a server file, 0 when the permission bits are
-/// already `mode`, else `EPERM` (the server cannot change them).
+/// `fchmod(fd, mode)`: the server changes a server file's mode (owner or
+/// root, as Linux), the host any other descriptor's.
 #[no_mangle]
 pub extern "C" fn nommu_fchmod(fd: c_int, mode: u32) -> c_int {
-    let Some(server) = FDS.server_fd(fd) else {
-        return host::fchmod(fd, mode);
-    };
-    match global().and_then(|c| c.fstat(server)) {
-        Ok(stat) if stat.mode & 0o7777 == mode & 0o7777 => 0,
-        Ok(_) => fail(Errno::EPERM, -1),
-        Err(e) => fail(e, -1),
-    }
+    on_server_fd(fd, Some(mode), None).unwrap_or_else(|| host::fchmod(fd, mode))
 }
 
-/// `fchown(fd, uid, gid)`: on a server file, 0 when owner and group are
-/// already those (or -1, "unchanged"), else `EPERM`.
+/// `fchown(fd, uid, gid)`: the server changes a server file's owner and
+/// group (-1 leaves one), the host any other descriptor's.
 #[no_mangle]
 pub extern "C" fn nommu_fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
-    let Some(server) = FDS.server_fd(fd) else {
-        return host::fchown(fd, uid, gid);
-    };
-    match global().and_then(|c| c.fstat(server)) {
-        Ok(stat)
-            if (uid == u32::MAX || uid == stat.uid) && (gid == u32::MAX || gid == stat.gid) =>
-        {
-            0
-        }
-        Ok(_) => fail(Errno::EPERM, -1),
-        Err(e) => fail(e, -1),
-    }
+    on_server_fd(fd, None, Some((uid, gid))).unwrap_or_else(|| host::fchown(fd, uid, gid))
 }

@@ -3,8 +3,8 @@
 //! `posix`), over one process-wide connection to `memsrvd`.
 //!
 //! * [`mmap`]: `mmap`/`munmap`, `/proc` views, the pid and the arena.
-//! * [`fileapi`], [`fsapi`]: the file calls, routed to the server or the
-//!   host ([`files`] decides which).
+//! * [`fileapi`], [`fsapi`], [`attributes`]: the file calls, routed to
+//!   the server or the host ([`files`] decides which).
 //! * [`shm`]: SysV and POSIX shared memory; [`futex`]: futexes;
 //!   [`memory`]: `mremap` and the small memory calls (`msync`, `mlock`, ...).
 //! * [`process`]: the process-wide state all of them share (the
@@ -18,6 +18,7 @@
 //! Raw system calls (the host's half of every routed call) go through
 //! [`crate::sys`]; requests to the server through [`crate::transport`].
 
+pub mod attributes;
 pub mod fd_table;
 pub mod fileapi;
 pub mod files;

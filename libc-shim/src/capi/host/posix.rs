@@ -391,6 +391,69 @@ pub extern "C" fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
     nommu_fchown(fd, uid, gid)
 }
 
+use super::attributes::{nommu_chmod, nommu_chown, nommu_fchmodat, nommu_fchownat, nommu_lchown};
+
+/// `int chmod(const char *path, mode_t mode)`.
+///
+/// # Safety
+/// As [`nommu_chmod`].
+#[no_mangle]
+pub unsafe extern "C" fn chmod(path: *const c_char, mode: u32) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_chmod(path, mode) }
+}
+
+/// `int fchmodat(int dirfd, const char *path, mode_t mode, int flags)`.
+///
+/// # Safety
+/// As [`nommu_fchmodat`].
+#[no_mangle]
+pub unsafe extern "C" fn fchmodat(
+    dirfd: c_int,
+    path: *const c_char,
+    mode: u32,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_fchmodat(dirfd, path, mode, flags) }
+}
+
+/// `int chown(const char *path, uid_t uid, gid_t gid)`.
+///
+/// # Safety
+/// As [`nommu_chown`].
+#[no_mangle]
+pub unsafe extern "C" fn chown(path: *const c_char, uid: u32, gid: u32) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_chown(path, uid, gid) }
+}
+
+/// `int lchown(const char *path, uid_t uid, gid_t gid)`.
+///
+/// # Safety
+/// As [`nommu_lchown`].
+#[no_mangle]
+pub unsafe extern "C" fn lchown(path: *const c_char, uid: u32, gid: u32) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_lchown(path, uid, gid) }
+}
+
+/// `int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)`.
+///
+/// # Safety
+/// As [`nommu_fchownat`].
+#[no_mangle]
+pub unsafe extern "C" fn fchownat(
+    dirfd: c_int,
+    path: *const c_char,
+    uid: u32,
+    gid: u32,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { nommu_fchownat(dirfd, path, uid, gid, flags) }
+}
+
 // Shared memory, futexes, mremap and the small memory calls (see
 // `super::shm`, `super::futex` and `super::memory`: arena addresses go to
 // the server, others to the host).

@@ -143,12 +143,7 @@ pub unsafe extern "C" fn nommu_shm_unlink(name: *const c_char) -> c_int {
         Err(e) => return fail(e, -1),
     };
     match route_path(&path[..len]) {
-        Route::Server(client, normal) => {
-            let Some(text) = normal.as_str() else {
-                return fail(Errno::ENOENT, -1);
-            };
-            status(client.unlink(text))
-        }
+        Route::Server(client, normal) => status(client.unlink(normal.as_bytes())),
         // SAFETY: `path` is NUL terminated (zero filled past the name).
         Route::Host => unsafe { host::unlink(path.as_ptr().cast()) },
     }
