@@ -28,6 +28,9 @@ good=(
     "channel_page safety"
     "channel_page hang"
     "channel_page progress"
+    "threads_wait safety"
+    "threads_wait hang"
+    "threads_wait progress"
 )
 # mutation                 model         check that must fail
 mutations=(
@@ -42,6 +45,11 @@ mutations=(
     "M_STALE_LAST_SEQ         channel_page safety"
     "M_NO_HUP_CHECK           channel_page progress"
     "M_IGNORE_HUP             channel_page progress"
+    "M_NO_RING_FENCE          threads_wait hang"
+    "M_RING_BEFORE_SEND       threads_wait hang"
+    "M_NO_SLEEP_RECHECK       threads_wait hang"
+    "M_NO_WAKE_FENCE          threads_wait hang"
+    "M_FULL_BEFORE_PACKET     threads_wait safety"
 )
 
 work=$(mktemp -d)
