@@ -232,8 +232,10 @@ inline post_reply(seq, tag) {
     v = 0
 }
 
-/* The client: one thread calling through DaemonConnection::call, one call
- * at a time (the connection's lock), forever or until killed. */
+/* The client: one thread calling through DaemonConnection::call ->
+ * channel_round_trip (transport/connection.rs 394-405, 363-375), one call at
+ * a time (the connection's lock), forever or until killed. exchange
+ * (409-449) takes the same steps with read_reply for take_reply. */
 proctype client() {
     byte call;   /* the tag of the current call, which names its frame */
     byte seq, seen, v, sbi, rounds, outcome;
@@ -259,7 +261,7 @@ proctype client() {
        load(CLIENT, DAEMON_ASLEEP, v);
        wake = (v != 0);
        v = 0;
-       /* await_channel_reply (connection.rs 378-390) */
+       /* await_channel_reply (transport/connection.rs 378-390) */
        if
        :: wake -> doorbell = 1   /* eventfd_ring */
        :: else
@@ -305,7 +307,7 @@ proctype client() {
                   break
               :: else ->
 #ifndef M_NO_HUP_CHECK
-                  /* connection.rs 384-386: socket.hung_up() -> ENOTCONN */
+                  /* transport/connection.rs 384-386: socket.hung_up() -> ENOTCONN */
                   if
                   :: daemon_hup -> goto enotconn
                   :: else
@@ -332,7 +334,9 @@ enotconn:
     } unless { killed }
 }
 
-/* The daemon's connection thread (hosted/src/daemon/connection.rs). */
+/* The daemon's connection thread (hosted/src/daemon/connection.rs; the
+ * line numbers in this proctype are that file's unless named otherwise). The
+ * handshake over the socket is done: the session is welcomed. */
 proctype daemon() {
     byte last_seq, seq, tag, v, sbi, rounds, outcome;
     bit spinning, arrived, rev_door, rev_hup;
