@@ -18,8 +18,8 @@
  *   hosted/src/daemon/registry.rs           Peer::post, Peer::cut
  *   hosted/src/daemon/spin_gate.rs          SpinPermit::try_take
  *
- * Memory model: x86-TSO. Each side's stores go through a FIFO store buffer
- * that drains into the page at any later time (process `memory`); a load
+ * Memory model: x86-TSO (tso.pml). Each side's stores go through a FIFO
+ * store buffer that drains into the page at any later time; a load
  * sees its own side's newest buffered store first. This is the one
  * reordering x86 does (a store passing a later load), and the one the two
  * SeqCst fences exist for. Release/acquire pairs are kept as program order
@@ -73,11 +73,8 @@
 #endif
 
 byte page[NWORDS];
-
-/* x86-TSO store buffers, one per side. */
-#define SB 3
-typedef StoreBuffer { byte word[SB]; byte value[SB]; byte n };
-StoreBuffer sb[2];
+#define MEMORY page
+#include "tso.pml"
 
 byte client_cpu, daemon_cpu;
 
@@ -98,38 +95,6 @@ byte deferred, outbox;
 /* Ghosts for the properties. */
 byte served;        /* tag of the last request the daemon handed to memsrv */
 
-inline store(side, w, x) {
-    atomic {
-        sb[side].n < SB ->
-        sb[side].word[sb[side].n] = w;
-        sb[side].value[sb[side].n] = x;
-        sb[side].n++
-    }
-}
-
-/* A load: the side's own newest buffered store to `w`, else the page. */
-inline load(side, w, out) {
-    d_step {
-        out = page[w];
-        sbi = 0;
-        do
-        :: sbi < sb[side].n ->
-            if
-            :: sb[side].word[sbi] == w -> out = sb[side].value[sbi]
-            :: else
-            fi;
-            sbi++
-        :: else -> break
-        od;
-        sbi = 0
-    }
-}
-
-/* fence(SeqCst): wait until this side's buffer has drained. */
-inline fence(side) {
-    sb[side].n == 0
-}
-
 /* The CPU a thread finds itself on (sys::current_cpu); the scheduler may
  * move it at any time. Two CPUs; UNKNOWN_CPU (never "the same") behaves as
  * two different CPUs do, so it is not drawn. */
@@ -138,30 +103,6 @@ inline current_cpu(cpu) {
     :: cpu = 0
     :: cpu = 1
     fi
-}
-
-/* The store buffer draining into the page, oldest store first. */
-proctype memory(bit side) {
-    byte i;
-end:
-    do
-    :: d_step {
-        sb[side].n > 0 ->
-        page[sb[side].word[0]] = sb[side].value[0];
-        i = 1;
-        do
-        :: i < sb[side].n ->
-            sb[side].word[i - 1] = sb[side].word[i];
-            sb[side].value[i - 1] = sb[side].value[i];
-            i++
-        :: else -> break
-        od;
-        sb[side].n--;
-        sb[side].word[sb[side].n] = 0;
-        sb[side].value[sb[side].n] = 0;
-        i = 0
-       }
-    od
 }
 
 /* spin.rs spin + spin_beside (58-105): poll `ready` a round at a time; after

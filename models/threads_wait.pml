@@ -12,7 +12,7 @@
  *   hosted/src/threads/transport.rs  ChannelTransport::call (begin, finish)
  *   libc-shim/src/spin.rs            spin_until, park_unless
  *
- * Memory model: x86-TSO, as in channel_page.pml. A SeqCst store and a swap
+ * Memory model: x86-TSO (tso.pml), as in channel_page.pml. A SeqCst store and a swap
  * are locked instructions on x86 (xchg): they drain the store buffer. The
  * inbox (a crossbeam channel) is modelled more weakly than it is: the
  * message becomes visible through an ordinary buffered store, so the model
@@ -45,45 +45,13 @@
 #endif
 
 byte mem[NWORDS];
-
-#define SB 3
-typedef StoreBuffer { byte word[SB]; byte value[SB]; byte n };
-StoreBuffer sb[2];
+#define MEMORY mem
+#include "tso.pml"
 
 byte packet;           /* ReplySlot::packet (under its Mutex): the reply's tag */
 bit client_token;      /* the client thread's park token */
 bit server_token;      /* the server thread's park token */
 bit cut;               /* the server decided to close the connection */
-
-inline store(side, w, x) {
-    atomic {
-        sb[side].n < SB ->
-        sb[side].word[sb[side].n] = w;
-        sb[side].value[sb[side].n] = x;
-        sb[side].n++
-    }
-}
-
-inline load(side, w, out) {
-    d_step {
-        out = mem[w];
-        sbi = 0;
-        do
-        :: sbi < sb[side].n ->
-            if
-            :: sb[side].word[sbi] == w -> out = sb[side].value[sbi]
-            :: else
-            fi;
-            sbi++
-        :: else -> break
-        od;
-        sbi = 0
-    }
-}
-
-inline fence(side) {
-    sb[side].n == 0
-}
 
 /* A SeqCst store on x86: xchg, which drains the buffer. */
 inline store_seqcst(side, w, x) {
@@ -101,29 +69,6 @@ inline park_timeout(token) {
     :: atomic { token -> token = 0 }
     :: MAY_TIME_OUT -> skip
     fi
-}
-
-proctype memory(bit side) {
-    byte i;
-end:
-    do
-    :: d_step {
-        sb[side].n > 0 ->
-        mem[sb[side].word[0]] = sb[side].value[0];
-        i = 1;
-        do
-        :: i < sb[side].n ->
-            sb[side].word[i - 1] = sb[side].word[i];
-            sb[side].value[i - 1] = sb[side].value[i];
-            i++
-        :: else -> break
-        od;
-        sb[side].n--;
-        sb[side].word[sb[side].n] = 0;
-        sb[side].value[sb[side].n] = 0;
-        i = 0
-       }
-    od
 }
 
 /* ReplySlot::take's ready (wait.rs 164-166). */

@@ -61,7 +61,7 @@ run() {
     local model=$1 check=$2 define=${3:-} dir
     dir=$work/$model-$check${define:+-$define}
     mkdir -p "$dir"
-    cp "$models/$model.pml" "$dir/"
+    cp "$models"/*.pml "$dir/"
     local spin_defs=() cc_defs=(-DCOLLAPSE -DMEMLIM=4096) pan_args=(-m1000000 -w26)
     [ -n "$define" ] && spin_defs+=("-D$define")
     case $check in
