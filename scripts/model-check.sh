@@ -8,6 +8,7 @@
 #   scripts/model-check.sh            everything
 #   scripts/model-check.sh good       only the good models
 #   scripts/model-check.sh M_NO_RECHECK ...   only these mutations
+#   MODEL_CHECK_KEEP=1 scripts/model-check.sh ...   keep the runs' files
 #
 # Checks:
 #   safety    assertions, with timeouts and spurious wake-ups anywhere
@@ -23,7 +24,7 @@ models=$PWD/models
 command -v spin >/dev/null || { echo "spin is required (Debian package spin; scripts/setup-debian.sh)" >&2; exit 1; }
 command -v cc >/dev/null || { echo "a C compiler is required" >&2; exit 1; }
 
-# model  check  defines           (empty defines: the good model)
+# model         check: every good model must pass each of its checks
 good=(
     "channel_page safety"
     "channel_page hang"
@@ -52,8 +53,14 @@ mutations=(
     "M_FULL_BEFORE_PACKET     threads_wait safety"
 )
 
+# MODEL_CHECK_KEEP=1 keeps each run's directory (pan.out, the trail of a
+# failure for `spin -t -p`) and says where it is.
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${MODEL_CHECK_KEEP:-}" ]; then
+    echo "model-check: runs are kept in $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
 
 # run MODEL CHECK [DEFINE]: prints the outcome; returns 0 if the search
 # finished without an error, 1 if it found one, 2 if it could not finish.
@@ -81,13 +88,20 @@ run() {
         return 2
     fi
     if [ "$errors" != 0 ]; then
-        local what
-        what=$(grep -m1 -E "^pan:[0-9]+: |^pan: (invalid end state|non-progress cycle|acceptance cycle)" "$dir/pan.out" || true)
+        # The error must be the kind this check looks for: an assertion
+        # (safety), every thread stuck (hang), a cycle (progress).
+        local what kind
+        what=$(grep -m1 -E "^pan:[0-9]+: " "$dir/pan.out" || true)
+        case $check in
+            safety) kind="assertion violated" ;;
+            hang) kind="invalid end state" ;;
+            progress) kind="non-progress cycle" ;;
+        esac
         echo "error: ${what:-see pan.out} ($states states)"
-        return 1
+        case $what in *"$kind"*) return 1 ;; *) return 2 ;; esac
     fi
-    if grep -qE "Search not completed|out of memory|max search depth too small" "$dir/pan.out"; then
-        grep -m1 -E "Search not completed|out of memory|max search depth too small" "$dir/pan.out"
+    if grep -qE "Search not completed|reached -DMEMLIM|out of memory|max search depth too small" "$dir/pan.out"; then
+        grep -m1 -E "Search not completed|reached -DMEMLIM|out of memory|max search depth too small" "$dir/pan.out"
         return 2
     fi
     echo "ok ($states states)"
@@ -98,7 +112,14 @@ want_good=1 selected=()
 if [ $# -gt 0 ]; then
     want_good=
     for a in "$@"; do
-        if [ "$a" = good ]; then want_good=1; else selected+=("$a"); fi
+        if [ "$a" = good ]; then
+            want_good=1
+        elif printf '%s\n' "${mutations[@]}" | grep -q "^$a "; then
+            selected+=("$a")
+        else
+            echo "model-check: no mutation named $a" >&2
+            exit 2
+        fi
     done
 fi
 
