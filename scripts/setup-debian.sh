@@ -21,6 +21,7 @@ packages=(
     pkg-config        # nommu.pc from scripts/install.sh (and its test)
     genromfs          # romfs images for the romfs driver's tests
     librsvg2-bin      # rsvg-convert renders nommu-ctl map's SVG in its test
+    spin              # scripts/model-check.sh (models/)
 )
 # Without a cargo of its own, the machine gets Debian's Rust.
 command -v cargo >/dev/null || packages+=(rustc-web cargo-web)
