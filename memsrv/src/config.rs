@@ -68,6 +68,12 @@ pub struct Config {
     /// keeps large free blocks after long churn; [`Placement::Linux`] is
     /// Linux's buddy allocator exactly.
     pub placement: crate::Placement,
+    /// Pages granted to a connection ahead of time, for the anonymous
+    /// mappings its client makes without a round trip (rounded down to a
+    /// power of two, at most `protocol::reserve::WINDOW_PAGES`; 0: none).
+    /// Only a home whose connections share a reserve area
+    /// ([`crate::SharedReserve`]) uses it.
+    pub reserve_pages: u32,
 }
 
 impl Default for Config {
@@ -89,6 +95,7 @@ impl Default for Config {
             strict_mremap: false,
             drivers: DriverOwner::Root,
             placement: crate::Placement::Grouped,
+            reserve_pages: 0,
         }
     }
 }

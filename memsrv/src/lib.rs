@@ -59,6 +59,7 @@ mod mmap;
 mod mremap;
 mod munmap;
 mod release;
+mod reserve;
 mod truncate;
 
 // Processes and what they share besides mappings (spec §8, §7.1–§7.4).
@@ -84,6 +85,7 @@ mod tests;
 pub use config::{Config, DriverOwner};
 pub use effects::{carry_out, Answer, Courier, Effect, FrameBuf};
 pub use page_alloc::Placement;
+pub use reserve::SharedReserve;
 pub use stats::Stats;
 
 use alloc::vec::Vec;
@@ -276,7 +278,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(driver) = self.files.driver_of(client) {
             self.driver_died(driver, effects);
         }
+        let _ = self.drain_reserve(client);
         self.procs.disconnect(&mut self.nommu, client);
+        self.drop_reserve(client);
         self.futex_prune();
         self.settle(effects);
     }
@@ -711,7 +715,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let head = ArenaUsage {
             arena_base: self.config.arena_base,
             total_pages: pages.total_pages(),
-            free_pages: pages.free_pages(),
+            free_pages: self.nommu.free_pages(),
             mmap_copy_pages: self.nommu.mmap_copy_pages,
             backing_pages: self.nommu.backing.pages,
             shm_pages: self.nommu.shm.pages,
@@ -765,7 +769,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
             ProcView::Meminfo => proc_fs::meminfo(&proc_fs::MemCounts {
                 total: self.nommu.pages.total_pages(),
-                free: self.nommu.pages.free_pages(),
+                free: self.nommu.free_pages(),
                 mmap_copy: self.nommu.mmap_copy_pages,
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
@@ -785,7 +789,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub fn stats(&self) -> Stats {
         Stats {
             total_pages: self.nommu.pages.total_pages(),
-            free_pages: self.nommu.pages.free_pages(),
+            free_pages: self.nommu.free_pages(),
             mmap_copy_pages: self.nommu.mmap_copy_pages,
             regions: self.nommu.regions.len(),
             vmas: self.nommu.vma_count(),

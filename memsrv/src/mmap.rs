@@ -121,8 +121,7 @@ impl Nommu {
         }
         let pages = req.len / PAGE_SIZE;
         let (first, kept) = self
-            .pages
-            .alloc_copy(pages, self.tunables.nr_trim_pages)
+            .alloc_pages(pages, self.tunables.nr_trim_pages)
             .ok_or(Errno::ENOMEM)?;
         let start = self.addr_of(first);
         if zero {

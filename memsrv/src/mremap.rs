@@ -151,8 +151,7 @@ impl Nommu {
         }
         let pages = new_len / PAGE_SIZE;
         let (first, kept) = self
-            .pages
-            .alloc_copy(pages, self.tunables.nr_trim_pages)
+            .alloc_pages(pages, self.tunables.nr_trim_pages)
             .ok_or(Errno::ENOMEM)?;
         self.mmap_copy_pages += kept;
         let to = self.addr_of(first);

@@ -81,6 +81,8 @@ pub struct Nommu {
     pub backing: BackingRuns,
     /// SysV shared memory segments (spec §7.1–§7.4).
     pub shm: crate::shm::ShmTable,
+    /// Pages granted ahead of time to connections ([`crate::reserve`]).
+    pub reserves: crate::reserve::Reserves,
     next_mm: u64,
     next_vma_seq: u64,
 }
@@ -107,6 +109,7 @@ impl Nommu {
             notices: Vec::new(),
             backing: BackingRuns::default(),
             shm: crate::shm::ShmTable::default(),
+            reserves: crate::reserve::Reserves::default(),
             next_mm: 1,
             next_vma_seq: 0,
         }
@@ -170,7 +173,7 @@ impl Nommu {
         }
         let first = self.page_of(from);
         let count = ((to - from) / PAGE_SIZE) as u32;
-        self.pages.free_range(first, count);
+        self.release_pages(first, count);
         self.mmap_copy_pages = self.mmap_copy_pages.saturating_sub(u64::from(count));
     }
 

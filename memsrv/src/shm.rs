@@ -232,7 +232,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if self.nommu.shm.segs.len() >= SHMMNI {
             return Err(Errno::ENOSPC);
         }
-        let (first, kept) = self.nommu.pages.alloc_copy(pages, 1).ok_or(Errno::ENOMEM)?;
+        let (first, kept) = self.nommu.alloc_pages(pages, 1).ok_or(Errno::ENOMEM)?;
         let addr = self.nommu.addr_of(first);
         if kept > pages {
             // nr_trim_pages 1 keeps exactly `pages`; be safe anyway.

@@ -25,7 +25,7 @@
 //! Every word is an atomic, valid for any bit pattern: a client may write
 //! anything here, and the server validates every entry it reads.
 
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Words of the free mask: a window holds at most `64 · MASK_WORDS` pages.
 pub const MASK_WORDS: usize = 4;
@@ -92,10 +92,7 @@ impl Posted {
             Self::Mmap { first, pages, prot } => (KIND_MMAP, first, pages, prot),
             Self::Munmap { first, pages } => (KIND_MUNMAP, first, pages, 0),
         };
-        u64::from(first)
-            | u64::from(pages & 0xff) << 32
-            | u64::from(prot & 0xff) << 40
-            | kind << 60
+        u64::from(first) | u64::from(pages & 0xff) << 32 | u64::from(prot & 0xff) << 40 | kind << 60
     }
 
     /// The entry a word stands for; `None` for a word no client of this
@@ -114,6 +111,97 @@ impl Posted {
             KIND_MUNMAP if prot == 0 => Some(Self::Munmap { first, pages }),
             _ => None,
         }
+    }
+}
+
+/// The client's side of the area (the server's is memsrv's `reserve`).
+/// One thread at a time (the connection's lock) posts and takes.
+impl ReserveArea {
+    /// A zeroed area: no window, nothing posted (tests and models own one
+    /// on the heap; a home maps it from the connection's memory file).
+    pub fn new() -> Self {
+        Self {
+            client: ClientWords {
+                head: AtomicU32::new(0),
+            },
+            server: ServerWords {
+                window: AtomicU32::new(0),
+                window_pages: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+            },
+            free: FreeMask {
+                words: core::array::from_fn(|_| AtomicU64::new(0)),
+            },
+            ring: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Whether the ring has room for one more entry.
+    pub fn has_room(&self) -> bool {
+        let head = self.client.head.load(Ordering::Relaxed);
+        let tail = self.server.tail.load(Ordering::Acquire);
+        head.wrapping_sub(tail) < RING_LEN
+    }
+
+    /// Post `entry`; `false` (nothing posted) if the ring is full.
+    pub fn post(&self, entry: Posted) -> bool {
+        if !self.has_room() {
+            return false;
+        }
+        let head = self.client.head.load(Ordering::Relaxed);
+        self.ring[(head % RING_LEN) as usize].store(entry.encode(), Ordering::Relaxed);
+        self.client
+            .head
+            .store(head.wrapping_add(1), Ordering::Release);
+        true
+    }
+
+    /// Take `pages` (a power of two up to [`MAX_LOCAL_PAGES`]) offered
+    /// pages in a row, aligned to their count; the arena page index of the
+    /// first. `None` if no such run is offered (or the server revoked it
+    /// meanwhile: a bit is taken by the client or revoked, never both).
+    pub fn take_pages(&self, pages: u32) -> Option<u32> {
+        if !pages.is_power_of_two() || pages > MAX_LOCAL_PAGES {
+            return None;
+        }
+        let window = self.server.window.load(Ordering::Relaxed);
+        let limit = self
+            .server
+            .window_pages
+            .load(Ordering::Relaxed)
+            .min(WINDOW_PAGES);
+        let run = (1u64 << pages) - 1;
+        for (i, word) in self.free.words.iter().enumerate() {
+            let mut cur = word.load(Ordering::Acquire);
+            'retry: loop {
+                let mut k = 0;
+                while k < 64 && (i as u32) * 64 + k + pages <= limit {
+                    if (cur >> k) & run == run {
+                        match word.compare_exchange(
+                            cur,
+                            cur & !(run << k),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => return window.checked_add(i as u32 * 64 + k),
+                            Err(now) => {
+                                cur = now;
+                                continue 'retry;
+                            }
+                        }
+                    }
+                    k += pages;
+                }
+                break;
+            }
+        }
+        None
+    }
+}
+
+impl Default for ReserveArea {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

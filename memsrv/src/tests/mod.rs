@@ -8,6 +8,7 @@ pub mod fake_driver;
 mod files;
 mod property;
 mod property_files;
+mod reserve;
 pub mod rig;
 mod rng;
 mod security;
