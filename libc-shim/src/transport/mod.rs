@@ -20,5 +20,6 @@ pub mod arena;
 pub mod channel_page;
 pub mod connection;
 pub mod mapping;
+pub mod reserve;
 
 pub use connection::{ConnectError, ConnectOptions, DaemonConnection, DEFAULT_SOCKET};
