@@ -32,6 +32,7 @@ pub mod listener;
 pub mod mounts;
 pub mod options;
 pub mod registry;
+pub mod reserve;
 pub mod server;
 pub mod signals;
 pub mod spin_gate;
@@ -81,6 +82,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         strict_mremap: options.strict_mremap,
         drivers: drivers(options.drivers),
         placement: options.placement,
+        reserve_pages: reserve::RESERVE_PAGES,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
