@@ -705,7 +705,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         use protocol::message::{ArenaUsage, FreeBlock, ProcessUsage};
         let pages = &self.nommu.pages;
         let mut free = Vec::new();
-        for (page, order) in pages.free_blocks() {
+        for (page, order) in self.nommu.free_blocks() {
             free.push(FreeBlock {
                 start: self.config.arena_base + u64::from(page) * PAGE_SIZE,
                 order,
@@ -774,7 +774,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
-            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.pages.free_counts()),
+            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.free_counts()),
             ProcView::Usage => return Ok(self.usage()),
         };
         Ok(text.into_bytes())

@@ -170,6 +170,41 @@ impl Nommu {
         self.pages.free_pages() + self.reserves.held_pages
     }
 
+    /// Free blocks as every view shows them, `(first page, order)`: the
+    /// allocator's, then the reserved ones.
+    pub fn free_blocks(&self) -> Vec<(PageIndex, u32)> {
+        let mut out = self.pages.free_blocks();
+        out.extend(self.reserved_blocks());
+        out
+    }
+
+    /// Free blocks per order, order 0 first (`/proc/buddyinfo`), reserved
+    /// ones included.
+    pub fn free_counts(&self) -> Vec<u32> {
+        let mut counts = self.pages.free_counts();
+        for (_, order) in self.reserved_blocks() {
+            if let Some(count) = counts.get_mut(order as usize) {
+                *count += 1;
+            }
+        }
+        counts
+    }
+
+    /// Each reserved run cut into the largest blocks it holds (its pages
+    /// are free pages, as a per-CPU list's are).
+    fn reserved_blocks(&self) -> Vec<(PageIndex, u32)> {
+        let mut out = Vec::new();
+        for (mut at, mut left) in self.reserves.held_runs() {
+            while left > 0 {
+                let order = (31 - left.leading_zeros()).min(self.pages.max_order());
+                out.push((at, order));
+                at += 1 << order;
+                left -= 1 << order;
+            }
+        }
+        out
+    }
+
     /// [`crate::page_alloc::PageAllocator::alloc_copy`], taking every
     /// unused reserve back before it gives up.
     pub fn alloc_pages(&mut self, pages: u64, nr_trim_pages: u32) -> Option<(PageIndex, u64)> {
