@@ -179,22 +179,24 @@ fn garbage_in_a_ring_cuts_that_connection_and_the_others_are_served() {
     let d = Daemon::start();
     let good = d.client();
     let kept = good.mmap(0, PAGE, 3, ANON, -1, 0).unwrap();
-    for garbage in [
-        u64::MAX,
-        // Pages never offered.
-        Posted::Mmap {
-            first: 0,
-            pages: 1,
-            prot: 3,
-        }
-        .encode(),
-        // A munmap of nothing.
-        Posted::Munmap { first: 1, pages: 1 }.encode(),
-    ] {
+    for kind in 0..3 {
         let hand = Hand::connect(&d);
         assert!(hand.call().is_some());
         hand.local_mmap(1);
-        hand.post_word(garbage);
+        // A page still offered: never taken, so never mapped either.
+        let area = hand.reserve.area();
+        let window = area.server.window.load(Ordering::Relaxed);
+        let first = window + area.free.words[0].load(Ordering::Relaxed).trailing_zeros();
+        hand.post_word(match kind {
+            0 => u64::MAX,
+            1 => Posted::Mmap {
+                first,
+                pages: 1,
+                prot: 3,
+            }
+            .encode(),
+            _ => Posted::Munmap { first, pages: 1 }.encode(),
+        });
         assert_eq!(hand.call(), None, "cut");
         // The well-behaved client keeps being served.
         let addr = good.mmap(0, PAGE, 3, ANON, -1, 0).unwrap();
@@ -203,5 +205,45 @@ fn garbage_in_a_ring_cuts_that_connection_and_the_others_are_served() {
     }
     good.munmap(kept, PAGE).unwrap();
     drop(good);
+    d.assert_all_free();
+}
+
+#[test]
+fn the_shim_maps_and_unmaps_locally_while_the_daemon_is_stopped() {
+    let d = Daemon::start();
+    let client = std::sync::Arc::new(d.client());
+    // The first call is a round trip; it grants the reserve.
+    let first = client.mmap(0, PAGE, 3, ANON, -1, 0).unwrap();
+    client.munmap(first, PAGE).unwrap();
+    let pid = d.pid as libc::pid_t;
+    // SAFETY: signals to the daemon this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c = std::sync::Arc::clone(&client);
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for i in 0..100u64 {
+            let len = PAGE << (i % 3);
+            let addr = c.mmap(0, len, 3, ANON, -1, 0).unwrap();
+            // SAFETY: the mapping is `len` bytes, mapped here, ours alone.
+            unsafe { (addr as *mut u8).write(1) };
+            if i % 2 == 0 {
+                c.munmap(addr, len).unwrap();
+            } else {
+                kept.push(addr);
+            }
+        }
+        let _ = tx.send(kept);
+    });
+    let kept = rx.recv_timeout(Duration::from_secs(10));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let kept = kept.expect("local calls never wait for the daemon");
+    let maps = proc_text(&client, ProcView::SelfMaps);
+    for addr in &kept {
+        assert!(maps.contains(&format!("{addr:08x}-")), "{maps}");
+    }
+    assert_eq!(maps.lines().count(), kept.len(), "{maps}");
+    drop(client);
     d.assert_all_free();
 }
