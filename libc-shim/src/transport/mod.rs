@@ -4,8 +4,10 @@
 //! Hello frame and receives, with the welcome, the arena memory file (mapped
 //! here at the daemon's own address, so one address means the same bytes in
 //! every process), a per-connection shared channel page and a doorbell
-//! eventfd ([`channel_page`] explains the fast path). [`DaemonConnection`] is the
-//! [`crate::Transport`] over it:
+//! eventfd ([`channel_page`] explains the fast path). The channel file
+//! also holds the connection's page reserve ([`reserve`]): small anonymous
+//! private mappings are made and unmapped here, without a round trip.
+//! [`DaemonConnection`] is the [`crate::Transport`] over it:
 //!
 //! ```no_run
 //! let client = nommu::transport::DaemonConnection::connect("/tmp/nommu.sock").unwrap();
