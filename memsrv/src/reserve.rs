@@ -440,10 +440,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Pages one grant to `client` holds: the configured reserve, the one
     /// place a per-process memory limit narrows it (a power of two, so a
-    /// window is one allocation).
+    /// window is one allocation). None under [`crate::Placement::Linux`],
+    /// which promises Linux's buddy placement of every mapping exactly.
     fn grant_pages(&self, _client: ClientId) -> u32 {
         let pages = self.config.reserve_pages.min(WINDOW_PAGES);
-        if pages == 0 {
+        if pages == 0 || self.config.placement == crate::Placement::Linux {
             0
         } else {
             1 << (31 - pages.leading_zeros())

@@ -255,3 +255,15 @@ fn a_window_never_lets_a_process_pass_max_map_count() {
     assert_eq!(areas[0].take_pages(1), None);
     r.ok();
 }
+
+#[test]
+fn linux_placement_grants_nothing() {
+    let (mut r, areas) = rig_with(256, &[1], |c| {
+        c.reserve_pages = 16;
+        c.placement = crate::Placement::Linux;
+    });
+    serve(&mut r, 1, neutral());
+    assert_eq!(areas[0].take_pages(1), None);
+    assert_eq!(areas[0].server.window_pages.load(Ordering::Relaxed), 0);
+    r.ok();
+}
