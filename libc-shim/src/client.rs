@@ -52,6 +52,31 @@ pub trait Transport {
         let _ = (request, check);
         None
     }
+
+    /// Answer `mmap(hint, len, prot, flags, fd, offset)` without a round
+    /// trip, if the transport holds a page reserve and the call is one it
+    /// answers (a plain small anonymous private mapping); `None`: ask the
+    /// server.
+    fn local_mmap(
+        &self,
+        _len: u64,
+        _prot: u32,
+        _flags: u32,
+        _fd: i32,
+        _offset: u64,
+    ) -> Option<u64> {
+        None
+    }
+
+    /// `munmap` of a mapping [`Transport::local_mmap`] made, exactly;
+    /// `false`: ask the server.
+    fn local_munmap(&self, _addr: u64, _len: u64) -> bool {
+        false
+    }
+
+    /// A request is about to change `[addr, addr + len)` (`munmap`,
+    /// `mremap`): forget local mappings there.
+    fn forget_local(&self, _addr: u64, _len: u64) {}
 }
 
 /// What [`Client::hello`] learns.
@@ -148,6 +173,9 @@ impl<T: Transport> Client<T> {
         offset: u64,
         unit: OffsetUnit,
     ) -> Result<u64, Errno> {
+        if let Some(addr) = self.transport.local_mmap(len, prot, flags, fd, offset) {
+            return Ok(addr);
+        }
         match self.call(&Request::Mmap {
             addr,
             len,
@@ -163,6 +191,10 @@ impl<T: Transport> Client<T> {
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        if self.transport.local_munmap(addr, len) {
+            return Ok(());
+        }
+        self.transport.forget_local(addr, len);
         self.expect_done(&Request::Munmap { addr, len })
     }
 
@@ -536,6 +568,7 @@ impl<T: Transport> Client<T> {
         flags: u32,
         new_addr: u64,
     ) -> Result<u64, Errno> {
+        self.transport.forget_local(addr, old_len);
         match self.call(&Request::Mremap {
             addr,
             old_len,

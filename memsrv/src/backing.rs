@@ -79,7 +79,7 @@ impl Nommu {
             return Err(Errno::ENOMEM);
         }
         // Trimming by one page keeps exactly `pages`.
-        let (first, kept) = self.pages.alloc_copy(pages, 1).ok_or(Errno::ENOMEM)?;
+        let (first, kept) = self.alloc_pages(pages, 1).ok_or(Errno::ENOMEM)?;
         let start = self.addr_of(first);
         let len = kept * PAGE_SIZE;
         memory.fill(start, len, 0);

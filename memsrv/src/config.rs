@@ -76,6 +76,12 @@ pub struct Config {
     pub max_user_memory: Option<u64>,
     /// Most connections one uid may hold at once (`EAGAIN`); `None`: no limit.
     pub max_clients_per_user: Option<u32>,
+    /// Pages granted to a connection ahead of time, for the anonymous
+    /// mappings its client makes without a round trip (rounded down to a
+    /// power of two, at most `protocol::reserve::WINDOW_PAGES`; 0: none).
+    /// Only a home whose connections share a reserve area
+    /// ([`crate::SharedReserve`]) uses it.
+    pub reserve_pages: u32,
 }
 
 impl Default for Config {
@@ -100,6 +106,7 @@ impl Default for Config {
             max_process_memory: None,
             max_user_memory: None,
             max_clients_per_user: None,
+            reserve_pages: 0,
         }
     }
 }

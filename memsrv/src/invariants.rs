@@ -1,6 +1,6 @@
 //! The invariant checker (tests run it after every step): page ownership
-//! (free, copies, copies being filled, driver storage — each page exactly
-//! once), counters, region/VMA consistency and the per-object index,
+//! (free, copies, copies being filled, driver storage, reserves — each
+//! page exactly once), counters, region/VMA consistency and the per-object index,
 //! object reference counts, descriptor tables, pending operations and
 //! their driver calls, drivers and mounts, address-space users, tickets
 //! and connections.
@@ -110,12 +110,27 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
             start + run.pages * PAGE_SIZE,
         )?;
     }
+    let mut reserved = 0u64;
+    for (first, pages) in nommu.reserves.held_runs() {
+        let start = nommu.addr_of(first);
+        let top = start + u64::from(pages) * PAGE_SIZE;
+        reserved += claim(format!("reserve run at page {first}"), start, top)?;
+    }
+    if reserved != nommu.reserves.held_pages() {
+        return Err(format!(
+            "reserves count {} pages but hold {reserved}",
+            nommu.reserves.held_pages()
+        ));
+    }
     if let Some(p) = owner.iter().position(|&o| o != 1) {
         return Err(format!("page {p} is owned {} times", owner[p]));
     }
-    if free != nommu.pages.free_pages() || free + copy_pages + backing + shm_pages != total {
+    if free != nommu.pages.free_pages()
+        || free + copy_pages + backing + shm_pages + reserved != total
+    {
         return Err(format!(
-            "free {free} (counter {}) + copies {copy_pages} + runs {backing} + shm {shm_pages} != total {total}",
+            "free {free} (counter {}) + copies {copy_pages} + runs {backing} + shm {shm_pages} \
+             + reserved {reserved} != total {total}",
             nommu.pages.free_pages()
         ));
     }

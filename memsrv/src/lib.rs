@@ -59,6 +59,7 @@ mod mmap;
 mod mremap;
 mod munmap;
 mod release;
+mod reserve;
 mod truncate;
 
 // Processes and what they share besides mappings (spec §8, §7.1–§7.4).
@@ -88,6 +89,7 @@ mod tests;
 pub use config::{Config, DriverOwner};
 pub use effects::{carry_out, Answer, Courier, Effect, FrameBuf};
 pub use page_alloc::Placement;
+pub use reserve::SharedReserve;
 pub use stats::Stats;
 
 use alloc::vec::Vec;
@@ -284,7 +286,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(driver) = self.files.driver_of(client) {
             self.driver_died(driver, effects);
         }
+        let _ = self.drain_reserve(client);
         self.procs.disconnect(&mut self.nommu, client);
+        self.drop_reserve(client);
         self.nommu.charges.disconnect(client);
         self.futex_prune();
         self.settle(effects);
@@ -747,7 +751,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub fn stats(&self) -> Stats {
         Stats {
             total_pages: self.nommu.pages.total_pages(),
-            free_pages: self.nommu.pages.free_pages(),
+            free_pages: self.nommu.free_pages(),
             mmap_copy_pages: self.nommu.mmap_copy_pages,
             regions: self.nommu.regions.len(),
             vmas: self.nommu.vma_count(),

@@ -122,42 +122,56 @@ impl Nommu {
         let pages = req.len / PAGE_SIZE;
         self.charges.may_map(pages)?;
         let (first, kept) = self
-            .pages
-            .alloc_copy(pages, self.tunables.nr_trim_pages)
+            .alloc_pages(pages, self.tunables.nr_trim_pages)
             .ok_or(Errno::ENOMEM)?;
         let start = self.addr_of(first);
-        let end = start + req.len;
+        if zero {
+            // Only [start, end): the slack up to top is never reachable.
+            memory.fill(start, req.len, 0);
+        }
+        self.insert_private_copy(mm, start, req.len, kept, req.pgoff, vm_flags);
+        Ok(start)
+    }
+
+    /// Register the private copy `[start, start + len)` holding `kept`
+    /// pages as a region and add its mapping to `mm` (the tail of
+    /// `do_mmap_private`; the pages are already the region's).
+    pub fn insert_private_copy(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        len: u64,
+        kept: u64,
+        pgoff: u64,
+        vm_flags: VmFlags,
+    ) {
+        let end = start + len;
         let top = start + kept * PAGE_SIZE;
         let flags = vm_flags | VM_MAPPED_COPY;
         self.mmap_copy_pages += kept;
-        self.charges.charge_pages(first, kept);
+        self.charges.charge_pages(self.page_of(start), kept);
         let region = self.regions.add(Region {
             start,
             end,
             top,
-            pgoff: req.pgoff,
+            pgoff,
             flags,
             backing: None,
             usage: 1,
             icache_flushed: false,
         });
-        if zero {
-            // Only [start, end): the slack up to top is never reachable.
-            memory.fill(start, req.len, 0);
-        }
         let key = self.next_vma_key(start, end);
         if let Some(m) = self.mms.get_mut(&mm) {
             m.insert(
                 key,
                 Vma {
                     region,
-                    pgoff: req.pgoff,
+                    pgoff,
                     flags,
                     backing: None,
                 },
             );
         }
-        Ok(start)
     }
 }
 

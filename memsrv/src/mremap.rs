@@ -154,8 +154,7 @@ impl Nommu {
         self.charges
             .may_map(pages.saturating_sub((region.top - region.start) / PAGE_SIZE))?;
         let (first, kept) = self
-            .pages
-            .alloc_copy(pages, self.tunables.nr_trim_pages)
+            .alloc_pages(pages, self.tunables.nr_trim_pages)
             .ok_or(Errno::ENOMEM)?;
         self.mmap_copy_pages += kept;
         self.charges.charge_pages(first, kept);

@@ -83,6 +83,8 @@ pub struct Nommu {
     pub shm: crate::shm::ShmTable,
     /// Who holds the copy pages and segments, against the limits.
     pub charges: crate::charge::Charges,
+    /// Pages granted ahead of time to connections ([`crate::reserve`]).
+    pub reserves: crate::reserve::Reserves,
     next_mm: u64,
     next_vma_seq: u64,
 }
@@ -110,6 +112,7 @@ impl Nommu {
             backing: BackingRuns::default(),
             shm: crate::shm::ShmTable::default(),
             charges: crate::charge::Charges::default(),
+            reserves: crate::reserve::Reserves::default(),
             next_mm: 1,
             next_vma_seq: 0,
         }
@@ -174,7 +177,7 @@ impl Nommu {
         }
         let first = self.page_of(from);
         let count = ((to - from) / PAGE_SIZE) as u32;
-        self.pages.free_range(first, count);
+        self.release_pages(first, count);
         self.charges.uncharge_pages(first, count);
         self.mmap_copy_pages = self.mmap_copy_pages.saturating_sub(u64::from(count));
     }

@@ -15,7 +15,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         use protocol::message::{ArenaUsage, FreeBlock, ProcessUsage};
         let pages = &self.nommu.pages;
         let mut free = Vec::new();
-        for (page, order) in pages.free_blocks() {
+        for (page, order) in self.nommu.free_blocks() {
             free.push(FreeBlock {
                 start: self.config.arena_base + u64::from(page) * PAGE_SIZE,
                 order,
@@ -25,7 +25,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let head = ArenaUsage {
             arena_base: self.config.arena_base,
             total_pages: pages.total_pages(),
-            free_pages: pages.free_pages(),
+            free_pages: self.nommu.free_pages(),
             mmap_copy_pages: self.nommu.mmap_copy_pages,
             backing_pages: self.nommu.backing.pages,
             shm_pages: self.nommu.shm.pages,
@@ -84,12 +84,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
             ProcView::Meminfo => proc_fs::meminfo(&proc_fs::MemCounts {
                 total: self.nommu.pages.total_pages(),
-                free: self.nommu.pages.free_pages(),
+                free: self.nommu.free_pages(),
                 mmap_copy: self.nommu.mmap_copy_pages,
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
-            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.pages.free_counts()),
+            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.free_counts()),
             ProcView::Usage => return Ok(self.usage()),
             // Served by `status_view`.
             ProcView::ProcessStatus { .. } | ProcView::SelfStatus | ProcView::Users => {

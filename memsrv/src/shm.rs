@@ -234,7 +234,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             return Err(Errno::ENOSPC);
         }
         self.nommu.charges.may_create_segment(who.uid, pages)?;
-        let (first, kept) = self.nommu.pages.alloc_copy(pages, 1).ok_or(Errno::ENOMEM)?;
+        let (first, kept) = self.nommu.alloc_pages(pages, 1).ok_or(Errno::ENOMEM)?;
         let addr = self.nommu.addr_of(first);
         if kept > pages {
             // nr_trim_pages 1 keeps exactly `pages`; be safe anyway.

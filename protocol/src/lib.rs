@@ -21,6 +21,7 @@ pub mod frame;
 pub mod header;
 pub mod linux;
 pub mod message;
+pub mod reserve;
 
 pub use driver::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, FileStat, ObjectInfo, ObjectKind,

@@ -113,6 +113,7 @@ struct Session {
 /// Serve one connection until its peer hangs up, dies or is cut off; then
 /// memsrv releases everything the connection held.
 pub fn serve(server: Arc<Server>, peer: Arc<Peer>, channel: ChannelPage, channel_file: OwnedFd) {
+    server.attach_reserve(peer.id, channel_file.as_fd());
     let mut session = Session {
         server,
         peer,
@@ -364,7 +365,12 @@ impl Session {
                 return;
             }
         }
-        server.handle_frame(me, frame, &mut self.effects);
+        match path {
+            Path::Channel(_) if self.waiting.is_some() => {
+                server.handle_channel_frame(me, frame, &mut self.effects)
+            }
+            _ => server.handle_frame(me, frame, &mut self.effects),
+        }
         server.advance_generation();
         let mut effects = core::mem::take(&mut self.effects);
         server.carry_out(&mut effects, Some((me, self)));

@@ -33,6 +33,7 @@ pub mod listener;
 pub mod mounts;
 pub mod options;
 pub mod registry;
+pub mod reserve;
 pub mod server;
 pub mod signals;
 pub mod spin_gate;
@@ -86,6 +87,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         max_user_memory: options.max_user_memory,
         max_clients_per_user: options.max_clients_per_user,
         max_map_count: options.max_map_count,
+        reserve_pages: reserve::RESERVE_PAGES,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;

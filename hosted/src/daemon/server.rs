@@ -9,6 +9,7 @@ use super::driver::ArenaWindow;
 use super::hostfile::HostFiles;
 use super::inproc::{self, InProc};
 use super::registry::Registry;
+use super::reserve::DaemonReserve;
 use memsrv::{Answer, ClientId, Courier, Credentials, Effect, FrameBuf, MemoryServer};
 use nommu::transport::futex::MapGeneration;
 use protocol::{Errno, Reply, Request};
@@ -67,7 +68,21 @@ impl Server {
     /// memsrv's answer to a call the daemon makes for `client` (a futex
     /// check); `EPROTO` for an answer that is not a value.
     pub fn ask(&self, client: ClientId, request: Request) -> Result<i64, Errno> {
-        match self.memsrv().handle(client, request) {
+        let mut memsrv = self.memsrv();
+        // The word may lie in a mapping some process made locally: apply
+        // every posted entry first, as for any frame.
+        let mut refused = Vec::new();
+        memsrv.drain_reserves(&mut refused);
+        let answer = memsrv.handle(client, request);
+        drop(memsrv);
+        for bad in refused {
+            eprintln!(
+                "memsrvd: connection {} posted an invalid reserve entry; cut",
+                bad.0
+            );
+            self.cut(bad);
+        }
+        match answer {
             Answer::Now(Reply::Value(v)) => Ok(v),
             Answer::Now(Reply::Error(e)) => Err(e),
             _ => Err(Errno::EPROTO),
@@ -146,11 +161,63 @@ impl Server {
         self.carry_out(effects, None);
     }
 
+    /// `client`'s connection shares a page reserve, in its channel memory
+    /// file; `false` if it cannot be mapped (the connection then makes
+    /// every call a request).
+    pub fn attach_reserve(&self, client: ClientId, channel_file: BorrowedFd<'_>) -> bool {
+        match DaemonReserve::open(channel_file) {
+            Ok(area) => {
+                self.memsrv().attach_reserve(client, Box::new(area));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Hand one frame from `client` to memsrv (a request, or a driver's
     /// reply); its effects land in `effects` for the caller to carry out
     /// after the lock is dropped.
     pub fn handle_frame(&self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
-        self.memsrv().handle_frame(client, frame, effects);
+        self.handle_posted_first(client, frame, effects, false);
+    }
+
+    /// [`Self::handle_frame`] for a request whose client waits for the
+    /// reply on its channel page: its reserve may be refilled meanwhile.
+    pub fn handle_channel_frame(&self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
+        self.handle_posted_first(client, frame, effects, true);
+    }
+
+    /// Every connection's posted entries are applied before memsrv sees
+    /// the frame (so nothing it answers can miss a mapping a process made
+    /// locally) and after it (so a reply that let others run finds them
+    /// applied too). A connection whose entry is refused is cut, and its
+    /// own frame is not served.
+    fn handle_posted_first(
+        &self,
+        client: ClientId,
+        frame: &[u8],
+        effects: &mut Vec<Effect>,
+        waiting: bool,
+    ) {
+        let mut refused = Vec::new();
+        {
+            let mut memsrv = self.memsrv();
+            memsrv.drain_reserves(&mut refused);
+            if !refused.contains(&client) {
+                if waiting {
+                    memsrv.refill_reserve(client);
+                }
+                memsrv.handle_frame(client, frame, effects);
+                memsrv.drain_reserves(&mut refused);
+            }
+        }
+        for bad in refused {
+            eprintln!(
+                "memsrvd: connection {} posted an invalid reserve entry; cut",
+                bad.0
+            );
+            self.cut(bad);
+        }
     }
 
     /// Carry out memsrv's effects, emptying `effects`: those addressed to

@@ -50,8 +50,9 @@ use std::time::Duration;
 
 pub use crate::spin::Spin;
 
-/// Size of the channel memory file.
-pub const CHANNEL_LEN: usize = 8192;
+/// Size of the channel memory file: this page's slots, then the page
+/// reserve ([`super::reserve::RESERVE_OFFSET`]).
+pub const CHANNEL_LEN: usize = 16384;
 /// How long the client spins on the reply before parking on the futex.
 /// A request is served in 1-2 µs once the daemon thread runs; waking a
 /// sleeping thread on another (idle) CPU costs 25-30 µs on the 2-core
@@ -99,7 +100,7 @@ struct PageLayout {
     reply: [AtomicU64; FRAME_WORDS],
 }
 
-const _: () = assert!(core::mem::size_of::<PageLayout>() <= CHANNEL_LEN);
+const _: () = assert!(core::mem::size_of::<PageLayout>() <= super::reserve::RESERVE_OFFSET);
 
 fn store_frame(slot: &[AtomicU64; FRAME_WORDS], frame: &[u8]) {
     for (word, chunk) in slot.iter().zip(frame.chunks(8)) {

@@ -4,6 +4,7 @@
 use super::arena::ArenaLease;
 use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, RING_SPIN};
 use super::futex::{host_request, HostFutexes, MapGeneration};
+use super::reserve::{LocalReserve, ReserveMapping};
 use crate::client::{Client, Transport, Welcome};
 use crate::spin::WakeEstimate;
 use crate::sys::eventfd_ring;
@@ -129,6 +130,8 @@ struct FastPath {
     doorbell: OwnedFd,
     /// How long the daemon takes to answer once rung.
     rung: WakeEstimate,
+    /// The page reserve in the channel file (local `mmap`/`munmap`).
+    reserve: LocalReserve,
 }
 
 /// One connection to `memsrvd`, speaking for this process. Callers on
@@ -234,6 +237,11 @@ impl DaemonConnection {
             })?;
         let fast = match (options.fast_path, channel_fd, doorbell) {
             (true, Some(channel), Some(doorbell)) => Some(FastPath {
+                reserve: LocalReserve::new(
+                    ReserveMapping::open(channel.as_fd()).map_err(ConnectError::Map)?,
+                    welcome.arena_base,
+                    welcome.arena_size,
+                ),
                 channel: ChannelPage::open(channel.as_fd()).map_err(ConnectError::Map)?,
                 doorbell,
                 rung: WakeEstimate::new(),
@@ -421,7 +429,38 @@ impl DaemonConnection {
     }
 }
 
+impl DaemonConnection {
+    /// The page reserve, with the connection's lock held: the server
+    /// moves the window only while a request of this connection is in
+    /// flight, which the lock rules out.
+    fn with_reserve<R>(&self, f: impl FnOnce(&LocalReserve) -> R) -> Option<R> {
+        let fast = self.fast.as_ref()?;
+        let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&fast.reserve))
+    }
+}
+
 impl Transport for DaemonConnection {
+    fn local_mmap(&self, len: u64, prot: u32, flags: u32, fd: i32, offset: u64) -> Option<u64> {
+        self.with_reserve(|r| r.mmap(len, prot, flags, fd, offset))?
+    }
+
+    fn local_munmap(&self, addr: u64, len: u64) -> bool {
+        let unmapped = self.with_reserve(|r| r.munmap(addr, len)).unwrap_or(false);
+        if unmapped {
+            // The daemon's map generation did not move: a futex word
+            // checked inside the mapping must be checked again (EFAULT).
+            if let Some(futexes) = &self.futexes {
+                futexes.forget(addr, len);
+            }
+        }
+        unmapped
+    }
+
+    fn forget_local(&self, addr: u64, len: u64) {
+        self.with_reserve(|r| r.forget(addr, len));
+    }
+
     fn call(&self, request: &[u8], reply: &mut [u8; MAX_FRAME]) -> Result<usize, Errno> {
         let _guard = self.socket_frame.lock().unwrap_or_else(|e| e.into_inner());
         if frame_checks_identity(request) {

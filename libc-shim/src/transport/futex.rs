@@ -363,6 +363,17 @@ impl CheckCache {
             .any(|&e| e == (uaddr, private, generation))
     }
 
+    /// Drop what was found of words in `[addr, addr + len)`: a mapping
+    /// there went away without the daemon's generation moving (a local
+    /// `munmap` from the page reserve).
+    pub fn forget(&mut self, addr: u64, len: u64) {
+        for slot in &mut self.entries {
+            if slot.is_some_and(|(a, _, _)| a >= addr && a - addr < len) {
+                *slot = None;
+            }
+        }
+    }
+
     /// Remember that `uaddr` was found fit at `generation`.
     pub fn remember(&mut self, uaddr: u64, private: bool, generation: u64) {
         if let Some(slot) = self
@@ -392,6 +403,15 @@ impl HostFutexes {
             generation,
             checked: Mutex::new(CheckCache::default()),
         }
+    }
+
+    /// A mapping `[addr, addr + len)` went away locally: its words must
+    /// be checked again.
+    pub fn forget(&self, addr: u64, len: u64) {
+        self.checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(addr, len);
     }
 
     /// Carry `call` on the arena word `uaddr`: first make sure memsrv

@@ -6,7 +6,9 @@
 //! every process), a per-connection shared channel page and a doorbell
 //! eventfd ([`channel_page`] explains the fast path), and the daemon's map
 //! generation (futexes on arena words sleep in the host kernel, see
-//! [`futex`]). [`DaemonConnection`] is the
+//! [`futex`]). The channel file also holds the connection's page reserve
+//! ([`reserve`]): small anonymous private mappings are made and unmapped
+//! here, without a round trip. [`DaemonConnection`] is the
 //! [`crate::Transport`] over it:
 //!
 //! ```no_run
@@ -23,5 +25,6 @@ pub mod channel_page;
 pub mod connection;
 pub mod futex;
 pub mod mapping;
+pub mod reserve;
 
 pub use connection::{ConnectError, ConnectOptions, DaemonConnection, DEFAULT_SOCKET};

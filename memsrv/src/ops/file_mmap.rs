@@ -429,8 +429,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
         let Some((first, kept)) = self
             .nommu
-            .pages
-            .alloc_copy(o.len / PAGE_SIZE, self.nommu.tunables.nr_trim_pages)
+            .alloc_pages(o.len / PAGE_SIZE, self.nommu.tunables.nr_trim_pages)
         else {
             return Step::Done(Err(Errno::ENOMEM));
         };

@@ -12,6 +12,7 @@ mod limits;
 mod mapped_ranges;
 mod property;
 mod property_files;
+mod reserve;
 pub mod rig;
 mod rng;
 mod security;
