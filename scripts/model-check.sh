@@ -32,6 +32,7 @@ good=(
     "threads_wait safety"
     "threads_wait hang"
     "threads_wait progress"
+    "reserve safety"
 )
 # mutation                 model         check that must fail
 mutations=(
@@ -51,6 +52,9 @@ mutations=(
     "M_NO_SLEEP_RECHECK       threads_wait hang"
     "M_NO_WAKE_FENCE          threads_wait hang"
     "M_FULL_BEFORE_PACKET     threads_wait safety"
+    "MUTANT_REVOKE_LOAD_STORE reserve      safety"
+    "MUTANT_NO_ROOM_CHECK     reserve      safety"
+    "MUTANT_DROP_ON_KILL      reserve      safety"
 )
 
 # MODEL_CHECK_KEEP=1 keeps each run's directory (pan.out, the trail of a
