@@ -30,9 +30,6 @@
 #
 # The plumbing object keeps LTP's harness working while the shim lacks
 # what it needs, and stays out of the way once it has it:
-#   * LTP's library's chmod of its results page (/dev/shm/ltp_*) that the
-#     host answers ENOENT (the page is a server file) succeeds: it is the
-#     harness's own page;
 #   * syscall(SYS_futex, ...) (LTP's futex cases and checkpoints call the
 #     system call directly) goes to libnommu's futex(), which sends a word
 #     inside the arena to the server and any other to the host kernel;
@@ -115,13 +112,6 @@ cat >"$out/ltp_plumbing.c" <<'EOF'
 #include <unistd.h>
 #include "nommu.h"
 
-int __ltp_chmod(const char *path, mode_t mode) {
-    int rc = chmod(path, mode);
-    if (rc == -1 && errno == ENOENT && path && strncmp(path, "/dev/shm/ltp_", 13) == 0)
-        return 0;
-    return rc;
-}
-
 long __ltp_syscall(long nr, ...) {
     va_list ap;
     long a[6];
@@ -137,7 +127,7 @@ long __ltp_syscall(long nr, ...) {
 EOF
 cc -O2 -Wall -I "$root/libc-shim/include" -c "$out/ltp_plumbing.c" -o "$out/ltp_plumbing.o"
 mkdir -p "$out/obj" "$out/lib"
-redefine=(--redefine-sym syscall=__ltp_syscall --redefine-sym chmod=__ltp_chmod)
+redefine=(--redefine-sym syscall=__ltp_syscall)
 objcopy "${redefine[@]}" "$ltp/lib/libltp.a" "$out/lib/libltp.a"
 objcopy "${redefine[@]}" "$ltp/libs/newipc/libltpnewipc.a" "$out/lib/libltpnewipc.a"
 

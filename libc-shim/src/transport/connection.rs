@@ -473,9 +473,10 @@ impl Transport for DaemonConnection {
     }
 
     /// A wait or wake on an arena word sleeps and wakes in the host kernel
-    /// (see [`super::futex`]); the daemon only checks the word. A wait
-    /// holds the connection as a server-side wait does, and checks every
-    /// [`PARK_SLICE`] that the daemon is still there.
+    /// (see [`super::futex`]); the daemon only checks the word. A wait is
+    /// one sleep, not cut into slices: a waiter between two slices is in
+    /// no queue, so a wake then would be lost or counted wrong, and the
+    /// word can still be woken by any process if the daemon is gone.
     fn host_futex(
         &self,
         request: &Request,
@@ -487,8 +488,7 @@ impl Transport for DaemonConnection {
             Ok(call) => call,
             Err(e) => return Some(Err(e)),
         };
-        let stay = || !self.socket.hung_up();
-        Some(futexes.carry(uaddr, op, call, check, PARK_SLICE, stay))
+        Some(futexes.carry(uaddr, op, call, check, None, || true))
     }
 
     /// The request is encoded into the connection's one frame buffer and

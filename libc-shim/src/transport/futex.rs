@@ -183,6 +183,7 @@ pub fn wait(
     slice: Option<Duration>,
     mut stay: impl FnMut() -> bool,
 ) -> Result<i64, Errno> {
+    let mut slept = false;
     loop {
         let now = now_ns();
         let slice_end = slice.map(|s| now.saturating_add(s.as_nanos() as u64));
@@ -200,6 +201,10 @@ pub fn wait(
             return Ok(0);
         }
         match std::io::Error::last_os_error().raw_os_error() {
+            // The word changed while this waiter slept between slices:
+            // it was asleep, so this is a wake-up (futex(2) allows
+            // spurious ones), not a refusal of the call.
+            Some(libc::EAGAIN) if slept => return Ok(0),
             Some(libc::EAGAIN) => return Err(Errno::EAGAIN),
             Some(libc::ETIMEDOUT | libc::EINTR) => {}
             other => return Err(host_errno(other)),
@@ -210,6 +215,7 @@ pub fn wait(
         if !stay() {
             return Err(Errno::ENOTCONN);
         }
+        slept = true;
     }
 }
 
@@ -417,15 +423,15 @@ impl HostFutexes {
     /// Carry `call` on the arena word `uaddr`: first make sure memsrv
     /// accepts the word for `op` (a cached answer while the generation
     /// stands, else `check` asks), then sleep or wake in the host kernel.
-    /// A wait is cut into `slice`s, after each of which `stay` says
-    /// whether the daemon is still there.
+    /// A wait may be cut into `slice`s, after each of which `stay` says
+    /// whether to go on.
     pub fn carry(
         &self,
         uaddr: u64,
         op: u32,
         call: HostFutex,
         check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
-        slice: Duration,
+        slice: Option<Duration>,
         stay: impl FnMut() -> bool,
     ) -> Result<i64, Errno> {
         let private = op & FUTEX_PRIVATE_FLAG != 0;
@@ -441,7 +447,7 @@ impl HostFutexes {
                 val,
                 bitset,
                 deadline,
-            } => wait(uaddr, val, bitset, deadline, Some(slice), stay),
+            } => wait(uaddr, val, bitset, deadline, slice, stay),
             HostFutex::Wake { n, bitset } => Ok(wake(uaddr, n, bitset)),
         }
     }
