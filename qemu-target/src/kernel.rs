@@ -66,6 +66,12 @@ pub enum Sys {
     /// `(task, deadline)` → `(0, exit code)`: wait for a task to end and
     /// free its slot.
     Join = 14,
+    /// `(conn, ptr, len, buf, cap, deadline)` → as [`Sys::Receive`]: a
+    /// server's [`Sys::Reply`] and its next [`Sys::Receive`] in one trap.
+    /// A reply the kernel cannot take now (`EAGAIN`) or at all (`EFAULT`,
+    /// `EMSGSIZE`) fails the call before anything is received; one to a
+    /// client that is gone is dropped, as its hang-up follows.
+    ReplyReceive = 15,
 }
 
 impl Sys {
@@ -87,6 +93,7 @@ impl Sys {
             12 => PowerOff,
             13 => Spawn,
             14 => Join,
+            15 => ReplyReceive,
             _ => return None,
         })
     }
@@ -182,6 +189,10 @@ impl Kernel {
             },
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
+            Some(Sys::ReplyReceive) => {
+                let deadline = self.tasks[id].frame.regs[reg::A5];
+                return self.reply_receive(id, [a0, a1, a2], [a3, a4, deadline], now_ms, machine);
+            }
             Some(Sys::Hangup) => self.hangup(id, a0),
             Some(Sys::Yield) => {
                 self.tasks[id].frame.regs[reg::A0] = 0;
