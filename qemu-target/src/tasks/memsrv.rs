@@ -65,15 +65,22 @@ pub fn serve(config: Config) -> i64 {
     let mut frame = [0u8; MAX_FRAME];
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
-    // The one frame the last step left to send: it goes out with the
-    // next receive, in the same trap.
-    let mut pending: Option<(ClientId, FrameBuf)> = None;
     loop {
         let now = sys::now_ms();
-        let received = match pending.take() {
-            Some((to, out)) => sys::reply_receive(to.0, out.as_slice(), &mut frame, now + TICK_MS),
-            None => sys::receive(&mut frame, now + TICK_MS),
+        // A step that left one frame to send (nearly always a request's
+        // answer) sends it with the next receive, in the same trap and
+        // from where the step built it; anything else is carried out
+        // first.
+        let received = match effects.as_slice() {
+            [Effect::Send { to, frame: out }] => {
+                sys::reply_receive(to.0, out.as_slice(), &mut frame, now + TICK_MS)
+            }
+            _ => {
+                carry_out(&mut server, &mut effects);
+                sys::receive(&mut frame, now + TICK_MS)
+            }
         };
+        effects.clear();
         match received {
             Ok(Received::Open { conn, uid, .. }) if uid == INSPECTOR_UID => inspectors.push(conn),
             Ok(Received::Open { conn, uid, gid }) => {
@@ -105,20 +112,6 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
-        pending = last_send(&mut effects);
-        carry_out(&mut server, &mut effects);
-    }
-}
-
-/// The step's only effect, if it is a frame to send (a request's answer,
-/// nearly always): taken out, for the next receive to carry.
-fn last_send(effects: &mut Vec<Effect>) -> Option<(ClientId, FrameBuf)> {
-    match effects.as_slice() {
-        [Effect::Send { .. }] => match effects.pop() {
-            Some(Effect::Send { to, frame }) => Some((to, frame)),
-            _ => None,
-        },
-        _ => None,
     }
 }
 
