@@ -89,8 +89,8 @@ pub use stats::Stats;
 use alloc::vec::Vec;
 use protocol::linux::MAP_ANONYMOUS;
 use protocol::{
-    decode_incoming, DriverReply, Errno, Incoming, ProcView, Reply, Request, Sysctl, PAGE_SIZE,
-    PROC_CHUNK,
+    decode_incoming, DriverReply, Errno, Incoming, ProcView, Reply, Request, ShortRequest, Sysctl,
+    PAGE_SIZE, PROC_CHUNK,
 };
 
 use crate::files::Files;
@@ -288,6 +288,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// waiting for this one.
     pub fn handle_frame(&mut self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
         self.flush_outbox(effects);
+        // The common requests are short: decoded without the kilobyte
+        // `Request` (any other frame, or a refused one, goes on below).
+        if let Some(f) = protocol::decode_short_request(frame) {
+            let outcome = self.dispatch_short(client, f.tag, f.message, effects);
+            self.settle(effects);
+            return self.answer(client, f.tag, outcome, effects);
+        }
         match decode_incoming(frame) {
             Ok(Incoming::Request(f)) => self.handle_request(client, f.tag, f.message, effects),
             Ok(Incoming::DriverReply(f)) => {
@@ -323,12 +330,17 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         effects: &mut Vec<Effect>,
     ) {
+        let outcome = self.request(client, tag, request, effects);
+        self.answer(client, tag, outcome, effects);
+    }
+
+    /// Push a request's answer, if it came now.
+    fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.
-        let Some(frame) = self.request(client, tag, request, effects).frame(tag) else {
-            return;
-        };
-        effects.push(Effect::Send { to: client, frame });
+        if let Some(frame) = outcome.frame(tag) {
+            effects.push(Effect::Send { to: client, frame });
+        }
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
@@ -445,8 +457,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         fx: &mut Vec<Effect>,
     ) -> Outcome {
+        match ShortRequest::of(&request) {
+            Some(short) => self.dispatch_short(client, tag, short, fx),
+            None => self.other(client, tag, request, fx),
+        }
+    }
+
+    /// A short request's outcome; the common calls (anonymous mmap,
+    /// munmap, the sysctl read) are served first.
+    #[inline(always)]
+    fn dispatch_short(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: ShortRequest,
+        fx: &mut Vec<Effect>,
+    ) -> Outcome {
         match request {
-            Request::Mmap {
+            ShortRequest::Mmap {
                 addr,
                 len,
                 prot,
@@ -467,20 +495,31 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     Err(e) => Outcome::Failed(e),
                 }
             }
-            Request::Munmap { addr, len } => match self.munmap(client, addr, len) {
+            ShortRequest::Munmap { addr, len } => match self.munmap(client, addr, len) {
                 Ok(()) => Outcome::Done,
                 Err(e) => Outcome::Failed(e),
             },
-            Request::ReadSysctl {
+            ShortRequest::ReadSysctl {
                 name: Sysctl::NrTrimPages,
             } => match self.caller_mm(client) {
                 Ok(_) => Outcome::Value(i64::from(self.nommu.tunables.nr_trim_pages)),
                 Err(e) => Outcome::Failed(e),
             },
-            request => match self.dispatch_other(client, tag, request, fx) {
-                Ok(answer) => Outcome::Answer(answer),
-                Err(e) => Outcome::Failed(e),
-            },
+            short => self.other(client, tag, Request::from(short), fx),
+        }
+    }
+
+    /// The outcome of a request [`Self::dispatch_other`] serves.
+    fn other(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: Request,
+        fx: &mut Vec<Effect>,
+    ) -> Outcome {
+        match self.dispatch_other(client, tag, request, fx) {
+            Ok(answer) => Outcome::Answer(answer),
+            Err(e) => Outcome::Failed(e),
         }
     }
 
