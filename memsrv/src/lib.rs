@@ -43,6 +43,7 @@ extern crate alloc;
 // it carries out, the counters it reads.
 mod config;
 mod effects;
+mod outcome;
 mod stats;
 
 // The mapping state (mm/nommu.c): pages, regions, address spaces.
@@ -97,6 +98,7 @@ use crate::files::Files;
 use crate::mmap::{offset_to_pgoff, MmapArgs};
 use crate::nommu::{Nommu, Tunables};
 use crate::ops::Operations;
+use crate::outcome::Outcome;
 use crate::process::{Connection, ProcessTable};
 
 /// The memory the arena addresses refer to. The home supplies it: real
@@ -856,47 +858,6 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// test tell a fragmented arena from a wrong `ENOMEM`).
     pub fn has_free_block(&self, order: u32) -> bool {
         self.nommu.pages.has_block(order)
-    }
-}
-
-/// What [`MemoryServer::dispatch`] produced. The common small replies are
-/// carried as their values and become a `Reply` only where the caller
-/// receives it (its return slot, or the frame they are encoded into): a
-/// `Reply` is a kilobyte, and every move of one on the way — into a
-/// `Result`, out of it — would copy all of it.
-// Boxing the large variant would cost an allocation per other request.
-#[allow(clippy::large_enum_variant)]
-enum Outcome {
-    Mapped(u64),
-    Done,
-    Value(i64),
-    Failed(Errno),
-    Answer(Answer),
-}
-
-impl Outcome {
-    #[inline(always)]
-    fn into_answer(self) -> Answer {
-        match self {
-            Self::Mapped(addr) => Answer::Now(Reply::Mapped { addr }),
-            Self::Done => Answer::Now(Reply::Done),
-            Self::Value(value) => Answer::Now(Reply::Value(value)),
-            Self::Failed(e) => Answer::Now(Reply::Error(e)),
-            Self::Answer(answer) => answer,
-        }
-    }
-
-    /// The reply frame with tag `tag`, unless the reply comes later.
-    #[inline(always)]
-    fn frame(&self, tag: u32) -> Option<FrameBuf> {
-        Some(match self {
-            Self::Mapped(addr) => FrameBuf::reply(tag, &Reply::Mapped { addr: *addr }),
-            Self::Done => FrameBuf::reply(tag, &Reply::Done),
-            Self::Value(value) => FrameBuf::reply(tag, &Reply::Value(*value)),
-            Self::Failed(e) => FrameBuf::reply(tag, &Reply::Error(*e)),
-            Self::Answer(Answer::Now(reply)) => FrameBuf::reply(tag, reply),
-            Self::Answer(Answer::Later) => return None,
-        })
     }
 }
 
