@@ -12,101 +12,47 @@ use crate::{Errno, OffsetUnit, ProcView, Reply, Request, Sysctl};
 use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 
-/// [`Request`]'s variants 0 to 7, field for field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ShortRequest {
-    Hello {
-        ticket: Option<u64>,
-    },
-    Clone {
-        flags: u64,
-    },
-    Fork,
-    Exit,
-    Mmap {
-        addr: u64,
-        len: u64,
-        prot: u32,
-        flags: u32,
-        fd: i32,
-        offset: u64,
-        unit: OffsetUnit,
-    },
-    Munmap {
-        addr: u64,
-        len: u64,
-    },
-    ReadProc {
-        view: ProcView,
-        offset: u32,
-    },
-    ReadSysctl {
-        name: Sysctl,
-    },
-}
-
-impl From<ShortRequest> for Request {
-    fn from(short: ShortRequest) -> Self {
-        match short {
-            ShortRequest::Hello { ticket } => Request::Hello { ticket },
-            ShortRequest::Clone { flags } => Request::Clone { flags },
-            ShortRequest::Fork => Request::Fork,
-            ShortRequest::Exit => Request::Exit,
-            ShortRequest::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-                unit,
-            } => Request::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-                unit,
-            },
-            ShortRequest::Munmap { addr, len } => Request::Munmap { addr, len },
-            ShortRequest::ReadProc { view, offset } => Request::ReadProc { view, offset },
-            ShortRequest::ReadSysctl { name } => Request::ReadSysctl { name },
+/// One list of variants makes [`ShortRequest`] and both conversions, so
+/// the three cannot drift apart. Unit variants are written `Fork {}`:
+/// postcard encodes a variant without fields as its index alone either
+/// way.
+macro_rules! short_requests {
+    ($($variant:ident { $($field:ident: $ty:ty),* }),* $(,)?) => {
+        /// [`Request`]'s variants 0 to 7, field for field.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum ShortRequest {
+            $($variant { $($field: $ty),* }),*
         }
-    }
+
+        impl From<ShortRequest> for Request {
+            fn from(short: ShortRequest) -> Self {
+                match short {
+                    $(ShortRequest::$variant { $($field),* } => Request::$variant { $($field),* }),*
+                }
+            }
+        }
+
+        impl ShortRequest {
+            /// `request` as a short one, if it is one.
+            pub fn of(request: &Request) -> Option<Self> {
+                match *request {
+                    $(Request::$variant { $($field),* } => Some(Self::$variant { $($field),* }),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl ShortRequest {
-    /// `request` as a short one, if it is one.
-    pub fn of(request: &Request) -> Option<Self> {
-        Some(match *request {
-            Request::Hello { ticket } => Self::Hello { ticket },
-            Request::Clone { flags } => Self::Clone { flags },
-            Request::Fork => Self::Fork,
-            Request::Exit => Self::Exit,
-            Request::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-                unit,
-            } => Self::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-                unit,
-            },
-            Request::Munmap { addr, len } => Self::Munmap { addr, len },
-            Request::ReadProc { view, offset } => Self::ReadProc { view, offset },
-            Request::ReadSysctl { name } => Self::ReadSysctl { name },
-            _ => return None,
-        })
-    }
+short_requests! {
+    Hello { ticket: Option<u64> },
+    Clone { flags: u64 },
+    Fork {},
+    Exit {},
+    Mmap { addr: u64, len: u64, prot: u32, flags: u32, fd: i32, offset: u64, unit: OffsetUnit },
+    Munmap { addr: u64, len: u64 },
+    ReadProc { view: ProcView, offset: u32 },
+    ReadSysctl { name: Sysctl },
 }
 
 /// [`Reply`]'s variants 0 to 6, field for field, but for `ProcText`
