@@ -2,8 +2,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
-    decode_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat, MemoryCall,
-    MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_FRAME,
+    decode_reply, decode_short_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat,
+    MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, ShortReply, Sysctl,
+    DATA_CHUNK, MAX_FRAME,
 };
 
 /// Carries one request frame to the memory server and its reply back.
@@ -120,10 +121,32 @@ impl<T: Transport> Client<T> {
         frame.message.into_result()
     }
 
+    /// [`Client::call`] for a request whose answer is short (`Done`,
+    /// `Mapped`, `Value`, ...): the reply is decoded where it arrived
+    /// without building a kilobyte `Reply`. An error reply becomes `Err`,
+    /// as does a reply that is not short (`EPROTO`: no caller of this
+    /// expects one).
+    fn call_short(&self, request: &Request) -> Result<ShortReply, Errno> {
+        let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
+        let mut decoded = Err(Errno::EPROTO);
+        self.transport
+            .exchange(&mut |out| encode_request(tag, request, out), &mut |frame| {
+                decoded = match decode_short_reply(frame) {
+                    Some(f) if f.tag != tag => Err(Errno::EPROTO),
+                    Some(f) => Ok(f.message),
+                    None => Err(not_short(frame)),
+                }
+            })?;
+        match decoded? {
+            ShortReply::Error(e) => Err(e),
+            reply => Ok(reply),
+        }
+    }
+
     /// Become a process: a new one, or the clone child named by `ticket`.
     pub fn hello(&self, ticket: Option<u64>) -> Result<Welcome, Errno> {
-        match self.call(&Request::Hello { ticket })? {
-            Reply::Hello {
+        match self.call_short(&Request::Hello { ticket })? {
+            ShortReply::Hello {
                 pid,
                 arena_base,
                 arena_size,
@@ -176,7 +199,7 @@ impl<T: Transport> Client<T> {
         if let Some(addr) = self.transport.local_mmap(len, prot, flags, fd, offset) {
             return Ok(addr);
         }
-        match self.call(&Request::Mmap {
+        match self.call_short(&Request::Mmap {
             addr,
             len,
             prot,
@@ -185,7 +208,7 @@ impl<T: Transport> Client<T> {
             offset,
             unit,
         })? {
-            Reply::Mapped { addr } => Ok(addr),
+            ShortReply::Mapped { addr } => Ok(addr),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -201,15 +224,15 @@ impl<T: Transport> Client<T> {
     /// `clone(flags)`: returns the child's pid and the ticket its own
     /// connection presents to [`Client::hello`].
     pub fn clone_process(&self, flags: u64) -> Result<(u32, u64), Errno> {
-        match self.call(&Request::Clone { flags })? {
-            Reply::Cloned { pid, ticket } => Ok((pid, ticket)),
+        match self.call_short(&Request::Clone { flags })? {
+            ShortReply::Cloned { pid, ticket } => Ok((pid, ticket)),
             _ => Err(Errno::EPROTO),
         }
     }
 
     pub fn fork(&self) -> Result<u32, Errno> {
-        match self.call(&Request::Fork)? {
-            Reply::Cloned { pid, .. } => Ok(pid),
+        match self.call_short(&Request::Fork)? {
+            ShortReply::Cloned { pid, .. } => Ok(pid),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -241,8 +264,8 @@ impl<T: Transport> Client<T> {
     }
 
     pub fn read_sysctl(&self, name: Sysctl) -> Result<i64, Errno> {
-        match self.call(&Request::ReadSysctl { name })? {
-            Reply::Value(v) => Ok(v),
+        match self.call_short(&Request::ReadSysctl { name })? {
+            ShortReply::Value(v) => Ok(v),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -416,8 +439,8 @@ impl<T: Transport> Client<T> {
     /// `pages` contiguous zeroed arena pages for a driver's own storage;
     /// returns their address.
     pub fn alloc_backing(&self, pages: u64) -> Result<u64, Errno> {
-        match self.call(&Request::AllocBacking { pages })? {
-            Reply::Mapped { addr } => Ok(addr),
+        match self.call_short(&Request::AllocBacking { pages })? {
+            ShortReply::Mapped { addr } => Ok(addr),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -445,8 +468,8 @@ impl<T: Transport> Client<T> {
     /// `shmat(shmid, shmaddr, shmflg)`; returns the attach address (on
     /// no-MMU every attach of a segment returns the same address).
     pub fn shmat(&self, shmid: i32, addr: u64, flags: i32) -> Result<u64, Errno> {
-        match self.call(&Request::Shmat { shmid, addr, flags })? {
-            Reply::Mapped { addr } => Ok(addr),
+        match self.call_short(&Request::Shmat { shmid, addr, flags })? {
+            ShortReply::Mapped { addr } => Ok(addr),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -569,14 +592,14 @@ impl<T: Transport> Client<T> {
         new_addr: u64,
     ) -> Result<u64, Errno> {
         self.transport.forget_local(addr, old_len);
-        match self.call(&Request::Mremap {
+        match self.call_short(&Request::Mremap {
             addr,
             old_len,
             new_len,
             flags,
             new_addr,
         })? {
-            Reply::Mapped { addr } => Ok(addr),
+            ShortReply::Mapped { addr } => Ok(addr),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -667,8 +690,8 @@ impl<T: Transport> Client<T> {
     }
 
     fn expect_done(&self, request: &Request) -> Result<(), Errno> {
-        match self.call(request)? {
-            Reply::Done => Ok(()),
+        match self.call_short(request)? {
+            ShortReply::Done => Ok(()),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -681,6 +704,16 @@ pub enum Target<'a> {
     Path(&'a [u8]),
     /// A descriptor the server gave this process.
     Fd(i32),
+}
+
+/// Why a reply frame that is not a short one fails a short call: the
+/// full decoder's refusal, or `EPROTO` for a whole reply that is not short.
+#[cold]
+fn not_short(frame: &[u8]) -> Errno {
+    match decode_reply(frame) {
+        Err(e) => e.errno(),
+        Ok(_) => Errno::EPROTO,
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ extern crate alloc;
 // it carries out, the counters it reads.
 mod config;
 mod effects;
+mod outcome;
 mod stats;
 
 // The mapping state (mm/nommu.c): pages, regions, address spaces.
@@ -94,12 +95,15 @@ pub use stats::Stats;
 
 use alloc::vec::Vec;
 use protocol::linux::MAP_ANONYMOUS;
-use protocol::{decode_incoming, DriverReply, Errno, Incoming, Reply, Request, Sysctl, PAGE_SIZE};
+use protocol::{
+    decode_incoming, DriverReply, Errno, Incoming, Reply, Request, ShortRequest, Sysctl, PAGE_SIZE,
+};
 
 use crate::files::Files;
 use crate::mmap::{offset_to_pgoff, MmapArgs};
 use crate::nommu::{Nommu, Tunables};
 use crate::ops::Operations;
+use crate::outcome::Outcome;
 use crate::process::{Connection, ProcessTable};
 
 /// The memory the arena addresses refer to. The home supplies it: real
@@ -301,6 +305,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// waiting for this one.
     pub fn handle_frame(&mut self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
         self.flush_outbox(effects);
+        // The common requests are short: decoded without the kilobyte
+        // `Request` (any other frame, or a refused one, goes on below).
+        if let Some(f) = protocol::decode_short_request(frame) {
+            let outcome = self.dispatch_short(client, f.tag, f.message, effects);
+            self.settle(effects);
+            return self.answer(client, f.tag, outcome, effects);
+        }
         match decode_incoming(frame) {
             Ok(Incoming::Request(f)) => self.handle_request(client, f.tag, f.message, effects),
             Ok(Incoming::DriverReply(f)) => {
@@ -336,12 +347,17 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         effects: &mut Vec<Effect>,
     ) {
+        let outcome = self.request(client, tag, request, effects);
+        self.answer(client, tag, outcome, effects);
+    }
+
+    /// Push a request's answer, if it came now.
+    fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.
-        let Some(frame) = self.request(client, tag, request, effects).frame(tag) else {
-            return;
-        };
-        effects.push(Effect::Send { to: client, frame });
+        if let Some(frame) = outcome.frame(tag) {
+            effects.push(Effect::Send { to: client, frame });
+        }
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
@@ -458,8 +474,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         request: Request,
         fx: &mut Vec<Effect>,
     ) -> Outcome {
+        match ShortRequest::of(&request) {
+            Some(short) => self.dispatch_short(client, tag, short, fx),
+            None => self.other(client, tag, request, fx),
+        }
+    }
+
+    /// A short request's outcome; the common calls (anonymous mmap,
+    /// munmap, the sysctl read) are served first.
+    #[inline(always)]
+    fn dispatch_short(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: ShortRequest,
+        fx: &mut Vec<Effect>,
+    ) -> Outcome {
         match request {
-            Request::Mmap {
+            ShortRequest::Mmap {
                 addr,
                 len,
                 prot,
@@ -480,20 +512,31 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     Err(e) => Outcome::Failed(e),
                 }
             }
-            Request::Munmap { addr, len } => match self.munmap(client, addr, len) {
+            ShortRequest::Munmap { addr, len } => match self.munmap(client, addr, len) {
                 Ok(()) => Outcome::Done,
                 Err(e) => Outcome::Failed(e),
             },
-            Request::ReadSysctl {
+            ShortRequest::ReadSysctl {
                 name: Sysctl::NrTrimPages,
             } => match self.caller_mm(client) {
                 Ok(_) => Outcome::Value(i64::from(self.nommu.tunables.nr_trim_pages)),
                 Err(e) => Outcome::Failed(e),
             },
-            request => match self.dispatch_other(client, tag, request, fx) {
-                Ok(answer) => Outcome::Answer(answer),
-                Err(e) => Outcome::Failed(e),
-            },
+            short => self.other(client, tag, Request::from(short), fx),
+        }
+    }
+
+    /// The outcome of a request [`Self::dispatch_other`] serves.
+    fn other(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: Request,
+        fx: &mut Vec<Effect>,
+    ) -> Outcome {
+        match self.dispatch_other(client, tag, request, fx) {
+            Ok(answer) => Outcome::Answer(answer),
+            Err(e) => Outcome::Failed(e),
         }
     }
 
@@ -783,46 +826,5 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// test tell a fragmented arena from a wrong `ENOMEM`).
     pub fn has_free_block(&self, order: u32) -> bool {
         self.nommu.pages.has_block(order)
-    }
-}
-
-/// What [`MemoryServer::dispatch`] produced. The common small replies are
-/// carried as their values and become a `Reply` only where the caller
-/// receives it (its return slot, or the frame they are encoded into): a
-/// `Reply` is a kilobyte, and every move of one on the way — into a
-/// `Result`, out of it — would copy all of it.
-// Boxing the large variant would cost an allocation per other request.
-#[allow(clippy::large_enum_variant)]
-enum Outcome {
-    Mapped(u64),
-    Done,
-    Value(i64),
-    Failed(Errno),
-    Answer(Answer),
-}
-
-impl Outcome {
-    #[inline(always)]
-    fn into_answer(self) -> Answer {
-        match self {
-            Self::Mapped(addr) => Answer::Now(Reply::Mapped { addr }),
-            Self::Done => Answer::Now(Reply::Done),
-            Self::Value(value) => Answer::Now(Reply::Value(value)),
-            Self::Failed(e) => Answer::Now(Reply::Error(e)),
-            Self::Answer(answer) => answer,
-        }
-    }
-
-    /// The reply frame with tag `tag`, unless the reply comes later.
-    #[inline(always)]
-    fn frame(&self, tag: u32) -> Option<FrameBuf> {
-        Some(match self {
-            Self::Mapped(addr) => FrameBuf::reply(tag, &Reply::Mapped { addr: *addr }),
-            Self::Done => FrameBuf::reply(tag, &Reply::Done),
-            Self::Value(value) => FrameBuf::reply(tag, &Reply::Value(*value)),
-            Self::Failed(e) => FrameBuf::reply(tag, &Reply::Error(*e)),
-            Self::Answer(Answer::Now(reply)) => FrameBuf::reply(tag, reply),
-            Self::Answer(Answer::Later) => return None,
-        })
     }
 }

@@ -84,7 +84,10 @@ fn unreachable_bound() -> ! {
     panic!("a message exceeded MAX_BODY; the protocol's size bound is broken")
 }
 
-fn decode<T: DeserializeOwned>(kind: MessageKind, frame: &[u8]) -> Result<Frame<T>, DecodeError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    kind: MessageKind,
+    frame: &[u8],
+) -> Result<Frame<T>, DecodeError> {
     let (header, body) = FrameHeader::read_from_prefix(frame).map_err(|_| DecodeError::TooShort)?;
     if header.magic != MAGIC {
         return Err(DecodeError::BadMagic);

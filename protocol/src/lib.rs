@@ -22,6 +22,7 @@ pub mod header;
 pub mod linux;
 pub mod message;
 pub mod reserve;
+pub mod short;
 
 pub use driver::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, FileStat, ObjectInfo, ObjectKind,
@@ -38,6 +39,7 @@ pub use message::{
     frame_checks_identity, AttributeTarget, Bytes, MemoryCall, MountName, OffsetUnit, Path,
     ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
 };
+pub use short::{decode_short_reply, decode_short_request, ShortReply, ShortRequest};
 
 /// Largest body a frame may carry, in bytes.
 pub const MAX_BODY: usize = 2032;

@@ -71,6 +71,12 @@ pub enum Sys {
     /// `(conn, ptr, count)`: memsrv names the arena ranges the process on
     /// `conn` has mapped ([`pmp`]); server tasks only.
     Regions = 15,
+    /// `(conn, ptr, len, buf, cap, deadline)` → as [`Sys::Receive`]: a
+    /// server's [`Sys::Reply`] and its next [`Sys::Receive`] in one trap.
+    /// A reply the kernel cannot take now (`EAGAIN`) or at all (`EFAULT`,
+    /// `EMSGSIZE`) fails the call before anything is received; one to a
+    /// client that is gone is dropped, as its hang-up follows.
+    ReplyReceive = 16,
 }
 
 impl Sys {
@@ -93,6 +99,7 @@ impl Sys {
             13 => Spawn,
             14 => Join,
             15 => Regions,
+            16 => ReplyReceive,
             _ => return None,
         })
     }
@@ -191,6 +198,10 @@ impl Kernel {
             },
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
+            Some(Sys::ReplyReceive) => {
+                let deadline = self.tasks[id].frame.regs[reg::A5];
+                return self.reply_receive(id, [a0, a1, a2], [a3, a4, deadline], now_ms, machine);
+            }
             Some(Sys::Hangup) => self.hangup(id, a0),
             Some(Sys::Yield) => {
                 self.tasks[id].frame.regs[reg::A0] = 0;

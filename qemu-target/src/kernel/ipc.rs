@@ -561,6 +561,30 @@ impl Kernel {
         task.state = TaskState::Ready;
     }
 
+    /// [`Sys::ReplyReceive`](super::Sys::ReplyReceive): answer `(conn,
+    /// ptr, len)`, then wait as [`Self::receive`] with `(buf, cap,
+    /// deadline)`. The client woken by the answer runs next if the
+    /// receive blocks (the handoff), so a call to a waiting server costs
+    /// two traps, not three.
+    pub(super) fn reply_receive(
+        &mut self,
+        id: TaskId,
+        [cid, addr, len]: [u64; 3],
+        [buf, cap, deadline]: [u64; 3],
+        now_ms: u64,
+        machine: &mut dyn Machine,
+    ) -> Outcome {
+        match self.reply(id, cid, addr, len, machine) {
+            Ok(_) | Err(Errno::EBADF | Errno::ENOTCONN) => {
+                self.receive(id, buf, cap, deadline, now_ms, machine)
+            }
+            Err(e) => {
+                self.tasks[id].frame.regs[reg::A0] = neg(e);
+                Outcome::Continue
+            }
+        }
+    }
+
     pub(super) fn reply(
         &mut self,
         id: TaskId,

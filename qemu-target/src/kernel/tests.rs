@@ -1,3 +1,5 @@
+mod reply_receive;
+
 use super::ipc::UP_DEPTH;
 use super::*;
 use protocol::MAX_FRAME;

@@ -73,7 +73,24 @@ pub fn serve(config: Config) -> i64 {
     let mut told = Told::default();
     loop {
         let now = sys::now_ms();
-        match sys::receive(&mut frame, now + TICK_MS) {
+        // A step that left one frame to send (nearly always a request's
+        // answer) sends it with the next receive, in the same trap and
+        // from where the step built it; anything else is carried out
+        // first.
+        let received = match effects.as_slice() {
+            [Effect::Send { to, frame: out }] => {
+                // The kernel learns the process's ranges before it reads
+                // the answer (PMP: an mmap's pages are reachable at once).
+                told.update(&server, *to);
+                sys::reply_receive(to.0, out.as_slice(), &mut frame, now + TICK_MS)
+            }
+            _ => {
+                carry_out(&mut server, &mut effects, &mut told);
+                sys::receive(&mut frame, now + TICK_MS)
+            }
+        };
+        effects.clear();
+        match received {
             Ok(Received::Open { conn, uid, .. }) if uid == INSPECTOR_UID => inspectors.push(conn),
             Ok(Received::Open { conn, uid, gid }) => {
                 let credentials = Credentials {
@@ -105,7 +122,6 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
-        carry_out(&mut server, &mut effects, &mut told);
     }
 }
 
