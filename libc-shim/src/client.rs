@@ -148,7 +148,7 @@ impl<T: Transport> Client<T> {
         offset: u64,
         unit: OffsetUnit,
     ) -> Result<u64, Errno> {
-        match self.call(&Request::Mmap {
+        self.expect_mapped(&Request::Mmap {
             addr,
             len,
             prot,
@@ -156,10 +156,7 @@ impl<T: Transport> Client<T> {
             fd,
             offset,
             unit,
-        })? {
-            Reply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        })
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
@@ -209,10 +206,7 @@ impl<T: Transport> Client<T> {
     }
 
     pub fn read_sysctl(&self, name: Sysctl) -> Result<i64, Errno> {
-        match self.call(&Request::ReadSysctl { name })? {
-            Reply::Value(v) => Ok(v),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_value(&Request::ReadSysctl { name })
     }
 
     pub fn write_sysctl(&self, name: Sysctl, value: i64) -> Result<(), Errno> {
@@ -384,10 +378,7 @@ impl<T: Transport> Client<T> {
     /// `pages` contiguous zeroed arena pages for a driver's own storage;
     /// returns their address.
     pub fn alloc_backing(&self, pages: u64) -> Result<u64, Errno> {
-        match self.call(&Request::AllocBacking { pages })? {
-            Reply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_mapped(&Request::AllocBacking { pages })
     }
 
     pub fn free_backing(&self, addr: u64, pages: u64) -> Result<(), Errno> {
@@ -404,19 +395,14 @@ impl<T: Transport> Client<T> {
 
     /// `shmget(key, size, shmflg)`; returns the segment id.
     pub fn shmget(&self, key: i32, size: u64, flags: i32) -> Result<i32, Errno> {
-        match self.call(&Request::Shmget { key, size, flags })? {
-            Reply::Value(id) => i32::try_from(id).map_err(|_| Errno::EPROTO),
-            _ => Err(Errno::EPROTO),
-        }
+        let id = self.expect_value(&Request::Shmget { key, size, flags })?;
+        i32::try_from(id).map_err(|_| Errno::EPROTO)
     }
 
     /// `shmat(shmid, shmaddr, shmflg)`; returns the attach address (on
     /// no-MMU every attach of a segment returns the same address).
     pub fn shmat(&self, shmid: i32, addr: u64, flags: i32) -> Result<u64, Errno> {
-        match self.call(&Request::Shmat { shmid, addr, flags })? {
-            Reply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_mapped(&Request::Shmat { shmid, addr, flags })
     }
 
     /// `shmdt(shmaddr)`: removes exactly one attachment.
@@ -520,10 +506,7 @@ impl<T: Transport> Client<T> {
         if let Some(done) = self.transport.host_futex(&request, &mut check) {
             return done;
         }
-        match self.call(&request)? {
-            Reply::Value(v) => Ok(v),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_value(&request)
     }
 
     /// `mremap(addr, old_len, new_len, flags, new_addr)`; returns the
@@ -536,16 +519,13 @@ impl<T: Transport> Client<T> {
         flags: u32,
         new_addr: u64,
     ) -> Result<u64, Errno> {
-        match self.call(&Request::Mremap {
+        self.expect_mapped(&Request::Mremap {
             addr,
             old_len,
             new_len,
             flags,
             new_addr,
-        })? {
-            Reply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        })
     }
 
     /// `msync`, `mprotect`, `madvise`, `mlock`, `mlock2`, `munlock`,
@@ -622,10 +602,8 @@ impl<T: Transport> Client<T> {
 
     /// `PTRACE_PEEKDATA`: one word of `pid`'s memory.
     pub fn ptrace_peek(&self, pid: u32, addr: u64) -> Result<u64, Errno> {
-        match self.call(&Request::PtracePeek { pid, addr })? {
-            Reply::Value(v) => Ok(v as u64),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_value(&Request::PtracePeek { pid, addr })
+            .map(|v| v as u64)
     }
 
     /// `PTRACE_POKEDATA`: store one word in `pid`'s memory.
@@ -633,9 +611,27 @@ impl<T: Transport> Client<T> {
         self.expect_done(&Request::PtracePoke { pid, addr, word })
     }
 
+    /// [`Client::call`] for a request answered by [`Reply::Done`].
     fn expect_done(&self, request: &Request) -> Result<(), Errno> {
         match self.call(request)? {
             Reply::Done => Ok(()),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// [`Client::call`] for a request answered by [`Reply::Mapped`]: the
+    /// address.
+    fn expect_mapped(&self, request: &Request) -> Result<u64, Errno> {
+        match self.call(request)? {
+            Reply::Mapped { addr } => Ok(addr),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// [`Client::call`] for a request answered by [`Reply::Value`].
+    fn expect_value(&self, request: &Request) -> Result<i64, Errno> {
+        match self.call(request)? {
+            Reply::Value(v) => Ok(v),
             _ => Err(Errno::EPROTO),
         }
     }
