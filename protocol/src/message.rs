@@ -448,6 +448,21 @@ pub enum MemoryCall {
     Mincore,
 }
 
+impl MemoryCall {
+    /// Every call, in declaration (wire) order.
+    pub const ALL: [MemoryCall; 9] = [
+        MemoryCall::Msync,
+        MemoryCall::Mprotect,
+        MemoryCall::Madvise,
+        MemoryCall::Mlock,
+        MemoryCall::Mlock2,
+        MemoryCall::Munlock,
+        MemoryCall::Mlockall,
+        MemoryCall::Munlockall,
+        MemoryCall::Mincore,
+    ];
+}
+
 /// What `shmctl(IPC_STAT)` tells (`struct shmid_ds`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShmStat {
