@@ -2,8 +2,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
-    decode_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat, MemoryCall,
-    MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_FRAME,
+    decode_reply, encode_request, mmap_request, Bytes, DriverRegistration, Errno, FileStat,
+    MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK,
+    MAX_FRAME,
 };
 
 /// Carries one request frame to the memory server and its reply back.
@@ -148,15 +149,7 @@ impl<T: Transport> Client<T> {
         offset: u64,
         unit: OffsetUnit,
     ) -> Result<u64, Errno> {
-        self.expect_mapped(&Request::Mmap {
-            addr,
-            len,
-            prot,
-            flags,
-            fd,
-            offset,
-            unit,
-        })
+        self.expect_mapped(&mmap_request(addr, len, prot, flags, fd, offset, unit))
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {

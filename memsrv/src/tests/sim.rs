@@ -147,26 +147,7 @@ pub fn mmap(
     )
 }
 
-/// The `Mmap` request of these arguments, as a client sends it.
-pub fn mmap_request(
-    addr: u64,
-    len: u64,
-    prot: u32,
-    flags: u32,
-    fd: i32,
-    offset: u64,
-    unit: OffsetUnit,
-) -> Request {
-    Request::Mmap {
-        addr,
-        len,
-        prot,
-        flags,
-        fd,
-        offset,
-        unit,
-    }
-}
+pub use protocol::mmap_request;
 
 /// `mmap(0, len, RW, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)` as a request.
 pub fn anon_request(len: u64) -> Request {
