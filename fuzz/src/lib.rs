@@ -65,16 +65,11 @@ impl PhysicalMemory for Arena {
 
     fn load_u32(&self, addr: u64) -> u32 {
         assert!(addr % 4 == 0, "futex word {addr:#x} is not aligned");
-        let mut word = [0u8; 4];
-        self.read(addr, &mut word);
-        u32::from_ne_bytes(word)
+        memsrv::unshared_words::load_u32(self, addr)
     }
 
-    // One thread owns these bytes: a load then a store is atomic enough.
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
-        let old = self.load_u32(addr);
-        self.write(addr, &f(old).to_ne_bytes());
-        old
+        memsrv::unshared_words::update_u32(self, addr, f)
     }
 }
 

@@ -60,15 +60,7 @@ fn request(tag: u32, req: &Request) -> Vec<u8> {
 }
 
 fn mmap_request() -> Request {
-    Request::Mmap {
-        addr: 0,
-        len: 4096,
-        prot: 3,
-        flags: 0x22,
-        fd: -1,
-        offset: 0,
-        unit: protocol::OffsetUnit::Bytes,
-    }
+    protocol::mmap_request(0, 4096, 3, 0x22, -1, 0, protocol::OffsetUnit::Bytes)
 }
 
 /// A frame header as the wire format spells it (little-endian fields).

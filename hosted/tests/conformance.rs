@@ -22,7 +22,7 @@ use conformance::{
 use drivers::{BackingDevice, DriverHost};
 use hosted::daemon::driver::{ArenaWindow, SocketDriver};
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
-use memsrv::{Config, Credentials, Stats};
+use memsrv::{Config, Credentials};
 use nommu::sys::socket::SeqPacket;
 use nommu::transport::{ConnectOptions, DaemonConnection};
 use nommu::{Client, Transport};
@@ -186,19 +186,10 @@ fn start() -> Threads {
 /// answer `Release` and `close` after the vector's processes are gone, so
 /// the server is given a moment to settle.
 fn leftovers(home: &ThreadsHome) -> Option<String> {
-    let clean = |s: &Stats| {
-        s.mmap_copy_pages == 0
-            && s.free_pages + s.backing_pages == s.total_pages
-            && s.open_files == 0
-            && s.objects == 0
-            && s.pending_ops == 0
-            && s.shm_segments == 0
-            && s.shm_pages == 0
-    };
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         match home.stats() {
-            Ok(stats) if clean(&stats) => return None,
+            Ok(stats) if stats.left_nothing() => return None,
             Ok(stats) if Instant::now() >= deadline => return Some(format!("{stats:?}")),
             Err(e) => return Some(format!("no stats: {e:?}")),
             Ok(_) => std::thread::sleep(Duration::from_millis(5)),

@@ -2,9 +2,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
-    decode_reply, decode_short_reply, encode_request, Bytes, DriverRegistration, Errno, FileStat,
-    MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, ShortReply, Sysctl,
-    DATA_CHUNK, MAX_FRAME,
+    decode_reply, decode_short_reply, encode_request, mmap_request, Bytes, DriverRegistration,
+    Errno, FileStat, MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat,
+    ShortReply, Sysctl, DATA_CHUNK, MAX_FRAME,
 };
 
 /// Carries one request frame to the memory server and its reply back.
@@ -199,18 +199,7 @@ impl<T: Transport> Client<T> {
         if let Some(addr) = self.transport.local_mmap(len, prot, flags, fd, offset) {
             return Ok(addr);
         }
-        match self.call_short(&Request::Mmap {
-            addr,
-            len,
-            prot,
-            flags,
-            fd,
-            offset,
-            unit,
-        })? {
-            ShortReply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_mapped(&mmap_request(addr, len, prot, flags, fd, offset, unit))
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
@@ -264,10 +253,7 @@ impl<T: Transport> Client<T> {
     }
 
     pub fn read_sysctl(&self, name: Sysctl) -> Result<i64, Errno> {
-        match self.call_short(&Request::ReadSysctl { name })? {
-            ShortReply::Value(v) => Ok(v),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_value(&Request::ReadSysctl { name })
     }
 
     pub fn write_sysctl(&self, name: Sysctl, value: i64) -> Result<(), Errno> {
@@ -439,10 +425,7 @@ impl<T: Transport> Client<T> {
     /// `pages` contiguous zeroed arena pages for a driver's own storage;
     /// returns their address.
     pub fn alloc_backing(&self, pages: u64) -> Result<u64, Errno> {
-        match self.call_short(&Request::AllocBacking { pages })? {
-            ShortReply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_mapped(&Request::AllocBacking { pages })
     }
 
     pub fn free_backing(&self, addr: u64, pages: u64) -> Result<(), Errno> {
@@ -459,19 +442,14 @@ impl<T: Transport> Client<T> {
 
     /// `shmget(key, size, shmflg)`; returns the segment id.
     pub fn shmget(&self, key: i32, size: u64, flags: i32) -> Result<i32, Errno> {
-        match self.call(&Request::Shmget { key, size, flags })? {
-            Reply::Value(id) => i32::try_from(id).map_err(|_| Errno::EPROTO),
-            _ => Err(Errno::EPROTO),
-        }
+        let id = self.expect_value(&Request::Shmget { key, size, flags })?;
+        i32::try_from(id).map_err(|_| Errno::EPROTO)
     }
 
     /// `shmat(shmid, shmaddr, shmflg)`; returns the attach address (on
     /// no-MMU every attach of a segment returns the same address).
     pub fn shmat(&self, shmid: i32, addr: u64, flags: i32) -> Result<u64, Errno> {
-        match self.call_short(&Request::Shmat { shmid, addr, flags })? {
-            ShortReply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_mapped(&Request::Shmat { shmid, addr, flags })
     }
 
     /// `shmdt(shmaddr)`: removes exactly one attachment.
@@ -575,10 +553,7 @@ impl<T: Transport> Client<T> {
         if let Some(done) = self.transport.host_futex(&request, &mut check) {
             return done;
         }
-        match self.call(&request)? {
-            Reply::Value(v) => Ok(v),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_value(&request)
     }
 
     /// `mremap(addr, old_len, new_len, flags, new_addr)`; returns the
@@ -592,16 +567,13 @@ impl<T: Transport> Client<T> {
         new_addr: u64,
     ) -> Result<u64, Errno> {
         self.transport.forget_local(addr, old_len);
-        match self.call_short(&Request::Mremap {
+        self.expect_mapped(&Request::Mremap {
             addr,
             old_len,
             new_len,
             flags,
             new_addr,
-        })? {
-            ShortReply::Mapped { addr } => Ok(addr),
-            _ => Err(Errno::EPROTO),
-        }
+        })
     }
 
     /// `msync`, `mprotect`, `madvise`, `mlock`, `mlock2`, `munlock`,
@@ -678,10 +650,8 @@ impl<T: Transport> Client<T> {
 
     /// `PTRACE_PEEKDATA`: one word of `pid`'s memory.
     pub fn ptrace_peek(&self, pid: u32, addr: u64) -> Result<u64, Errno> {
-        match self.call(&Request::PtracePeek { pid, addr })? {
-            Reply::Value(v) => Ok(v as u64),
-            _ => Err(Errno::EPROTO),
-        }
+        self.expect_value(&Request::PtracePeek { pid, addr })
+            .map(|v| v as u64)
     }
 
     /// `PTRACE_POKEDATA`: store one word in `pid`'s memory.
@@ -689,9 +659,27 @@ impl<T: Transport> Client<T> {
         self.expect_done(&Request::PtracePoke { pid, addr, word })
     }
 
+    /// A short call (the reply decoded in place, no 1 KiB `Reply` built)
+    /// for a request answered by `Done`.
     fn expect_done(&self, request: &Request) -> Result<(), Errno> {
         match self.call_short(request)? {
             ShortReply::Done => Ok(()),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// A short call for a request answered by `Mapped`: the address.
+    fn expect_mapped(&self, request: &Request) -> Result<u64, Errno> {
+        match self.call_short(request)? {
+            ShortReply::Mapped { addr } => Ok(addr),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// A short call for a request answered by `Value`.
+    fn expect_value(&self, request: &Request) -> Result<i64, Errno> {
+        match self.call_short(request)? {
+            ShortReply::Value(v) => Ok(v),
             _ => Err(Errno::EPROTO),
         }
     }

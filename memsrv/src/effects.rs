@@ -179,6 +179,13 @@ mod tests {
         buf[..len].to_vec()
     }
 
+    /// The largest `Hello` reply: every field at its widest encoding.
+    const LARGEST_HELLO: Reply = Reply::Hello {
+        pid: u32::MAX,
+        arena_base: u64::MAX,
+        arena_size: u64::MAX,
+    };
+
     #[test]
     fn frames_match_the_protocol() {
         let full = heapless::Vec::from_slice(&[0xa5; PROC_CHUNK]).unwrap();
@@ -187,11 +194,7 @@ mod tests {
             Reply::Error(Errno::ENOMEM),
             Reply::Mapped { addr: u64::MAX },
             Reply::Value(i64::MIN),
-            Reply::Hello {
-                pid: u32::MAX,
-                arena_base: u64::MAX,
-                arena_size: u64::MAX,
-            },
+            LARGEST_HELLO,
             // Just past the inline bytes, and the largest reply there is.
             Reply::ProcText {
                 total: 1,
@@ -242,11 +245,7 @@ mod tests {
         for reply in [
             Reply::Mapped { addr: u64::MAX },
             Reply::Error(Errno::EINVAL),
-            Reply::Hello {
-                pid: u32::MAX,
-                arena_base: u64::MAX,
-                arena_size: u64::MAX,
-            },
+            LARGEST_HELLO,
         ] {
             let frame = FrameBuf::reply(1, &reply);
             assert!(matches!(frame.repr, Repr::Inline { .. }), "{reply:?}");

@@ -131,6 +131,31 @@ pub trait PhysicalMemory {
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32;
 }
 
+/// The futex word access of [`PhysicalMemory`] for memory only the
+/// server's thread touches (simulated arenas in tests and fuzzing), built
+/// on its `read` and `write`: there a load then a store is atomic enough.
+pub mod unshared_words {
+    use super::PhysicalMemory;
+
+    /// [`PhysicalMemory::load_u32`] as one `read`.
+    pub fn load_u32(memory: &(impl PhysicalMemory + ?Sized), addr: u64) -> u32 {
+        let mut word = [0u8; 4];
+        memory.read(addr, &mut word);
+        u32::from_ne_bytes(word)
+    }
+
+    /// [`PhysicalMemory::update_u32`] as a load then a `write`.
+    pub fn update_u32(
+        memory: &mut (impl PhysicalMemory + ?Sized),
+        addr: u64,
+        f: &dyn Fn(u32) -> u32,
+    ) -> u32 {
+        let old = memory.load_u32(addr);
+        memory.write(addr, &f(old).to_ne_bytes());
+        old
+    }
+}
+
 /// A transport's name for one connection. The transport makes it unique
 /// for the life of the server (a generation in the upper bits, say), so a
 /// reconnecting peer is never mistaken for the old one.

@@ -41,17 +41,7 @@ mod tests {
 
     #[test]
     fn every_small_memory_call_is_not_built_on_nommu() {
-        for call in [
-            MemoryCall::Msync,
-            MemoryCall::Mprotect,
-            MemoryCall::Madvise,
-            MemoryCall::Mlock,
-            MemoryCall::Mlock2,
-            MemoryCall::Munlock,
-            MemoryCall::Mlockall,
-            MemoryCall::Munlockall,
-            MemoryCall::Mincore,
-        ] {
+        for call in MemoryCall::ALL {
             assert_eq!(memory_call(call, 0x1000, 4096, 0), Err(Errno::ENOSYS));
             assert_eq!(memory_call(call, 1, 0, u32::MAX), Err(Errno::ENOSYS));
         }

@@ -236,16 +236,7 @@ mod tests {
     }
 
     fn file() -> Arc<BackingObject> {
-        Arc::new(BackingObject {
-            key: crate::region::ObjectKey {
-                driver: crate::region::DriverId(1),
-                object: 37,
-            },
-            dev_major: 0x1f,
-            dev_minor: 2,
-            inode: 37,
-            path: "/data/f".into(),
-        })
+        Arc::new(BackingObject::test_file())
     }
 
     fn region(nommu: &mut Nommu, start: u64, len: u64, copy: bool) -> RegionId {

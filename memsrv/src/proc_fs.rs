@@ -205,16 +205,7 @@ mod tests {
 
     #[test]
     fn vector_109_file_line_pads_to_column_48() {
-        let file = BackingObject {
-            key: crate::region::ObjectKey {
-                driver: crate::region::DriverId(1),
-                object: 37,
-            },
-            dev_major: 0x1f,
-            dev_minor: 2,
-            inode: 37,
-            path: "/data/f".into(),
-        };
+        let file = BackingObject::test_file();
         let line = MapsLine {
             start: 0x00a5_0000,
             end: 0x00a5_3000,

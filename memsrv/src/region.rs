@@ -44,6 +44,24 @@ pub struct BackingObject {
     pub path: String,
 }
 
+#[cfg(test)]
+impl BackingObject {
+    /// The file unit tests map: object 37 of driver 1, shown as `/data/f`
+    /// on device 1f:02 (vector 109's file).
+    pub(crate) fn test_file() -> Self {
+        Self {
+            key: ObjectKey {
+                driver: DriverId(1),
+                object: 37,
+            },
+            dev_major: 0x1f,
+            dev_minor: 2,
+            inode: 37,
+            path: "/data/f".into(),
+        }
+    }
+}
+
 /// One region (spec §1.3).
 #[derive(Clone, Debug)]
 pub struct Region {

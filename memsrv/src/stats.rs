@@ -27,3 +27,18 @@ pub struct Stats {
     /// SysV segments (including those marked for removal).
     pub shm_segments: usize,
 }
+
+impl Stats {
+    /// Whether nothing a conformance vector made is left once its
+    /// processes are gone: no copies, every page free but the drivers'
+    /// storage, no open file, object, waiting call or SysV segment.
+    pub fn left_nothing(&self) -> bool {
+        self.mmap_copy_pages == 0
+            && self.free_pages + self.backing_pages == self.total_pages
+            && self.open_files == 0
+            && self.objects == 0
+            && self.pending_ops == 0
+            && self.shm_segments == 0
+            && self.shm_pages == 0
+    }
+}

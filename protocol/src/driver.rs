@@ -31,6 +31,19 @@ pub enum ObjectKind {
     Directory,
 }
 
+impl ObjectKind {
+    /// Every kind, in declaration (wire) order.
+    pub const ALL: [ObjectKind; 7] = [
+        ObjectKind::RegularFile,
+        ObjectKind::MemoryFile,
+        ObjectKind::BlockDevice,
+        ObjectKind::CharDevice,
+        ObjectKind::Fifo,
+        ObjectKind::Socket,
+        ObjectKind::Directory,
+    ];
+}
+
 /// Which methods an object has, as bits (Linux's file operations that
 /// the mmap rules look at).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

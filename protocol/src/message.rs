@@ -421,6 +421,28 @@ impl Request {
     }
 }
 
+/// The [`Request::Mmap`] of `mmap(addr, len, prot, flags, fd, offset)`
+/// (`mmap2` with [`OffsetUnit::Pages`]), as every client sends it.
+pub fn mmap_request(
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    fd: i32,
+    offset: u64,
+    unit: OffsetUnit,
+) -> Request {
+    Request::Mmap {
+        addr,
+        len,
+        prot,
+        flags,
+        fd,
+        offset,
+        unit,
+    }
+}
+
 /// Variant indices of the requests [`Request::checks_identity`] names,
 /// so a transport can tell from an encoded frame's first body byte.
 const IDENTITY_CHECKED: [u8; 14] = [1, 6, 8, 9, 16, 22, 24, 25, 27, 28, 29, 30, 37, 39];
@@ -446,6 +468,21 @@ pub enum MemoryCall {
     Mlockall,
     Munlockall,
     Mincore,
+}
+
+impl MemoryCall {
+    /// Every call, in declaration (wire) order.
+    pub const ALL: [MemoryCall; 9] = [
+        MemoryCall::Msync,
+        MemoryCall::Mprotect,
+        MemoryCall::Madvise,
+        MemoryCall::Mlock,
+        MemoryCall::Mlock2,
+        MemoryCall::Munlock,
+        MemoryCall::Mlockall,
+        MemoryCall::Munlockall,
+        MemoryCall::Mincore,
+    ];
 }
 
 /// What `shmctl(IPC_STAT)` tells (`struct shmid_ds`).

@@ -2,21 +2,13 @@
 //! errno to answer with and, where the header was readable, the tag.
 
 use protocol::{
-    decode_reply, decode_request, encode_reply, encode_request, DecodeError, Errno, OffsetUnit,
-    ProcView, Reply, Request, HEADER_LEN, MAX_BODY, MAX_FRAME, PROC_CHUNK,
+    decode_reply, decode_request, encode_reply, encode_request, mmap_request, DecodeError, Errno,
+    OffsetUnit, ProcView, Reply, Request, HEADER_LEN, MAX_BODY, MAX_FRAME, PROC_CHUNK,
 };
 
 fn mmap_frame() -> ([u8; MAX_FRAME], usize) {
     let mut buf = [0u8; MAX_FRAME];
-    let request = Request::Mmap {
-        addr: 0,
-        len: 4096,
-        prot: 3,
-        flags: 0x22,
-        fd: -1,
-        offset: 0,
-        unit: OffsetUnit::Bytes,
-    };
+    let request = mmap_request(0, 4096, 3, 0x22, -1, 0, OffsetUnit::Bytes);
     let len = encode_request(77, &request, &mut buf);
     (buf, len)
 }

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 #[path = "../ctl/arena.rs"]
 mod arena;
+#[path = "../ctl/records.rs"]
+mod records;
 #[path = "../ctl/users.rs"]
 mod users;
 

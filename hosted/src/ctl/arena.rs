@@ -3,6 +3,7 @@
 //! picture and as SVG, from `/proc/maps`, each process's maps and the
 //! server's `Usage` view.
 
+use crate::records::Records;
 use protocol::message::{ArenaUsage, FreeBlock, ProcessUsage};
 use protocol::PAGE_SIZE;
 use std::fmt::Write;
@@ -53,20 +54,10 @@ pub struct Usage {
 
 /// Decode the bytes of `ProcView::Usage`.
 pub fn decode_usage(bytes: &[u8]) -> Result<Usage, String> {
-    let bad = |e: postcard::Error| format!("the Usage view does not decode: {e}");
-    let (arena, mut rest): (ArenaUsage, _) = postcard::take_from_bytes(bytes).map_err(bad)?;
-    let mut processes = Vec::new();
-    for _ in 0..arena.processes {
-        let (p, r) = postcard::take_from_bytes(rest).map_err(bad)?;
-        processes.push(p);
-        rest = r;
-    }
-    let mut free = Vec::new();
-    for _ in 0..arena.free_blocks {
-        let (b, r) = postcard::take_from_bytes(rest).map_err(bad)?;
-        free.push(b);
-        rest = r;
-    }
+    let mut records = Records::new(bytes, "Usage");
+    let arena: ArenaUsage = records.take()?;
+    let processes = records.take_list(arena.processes)?;
+    let free = records.take_list(arena.free_blocks)?;
     Ok(Usage {
         arena,
         processes,

@@ -4,6 +4,7 @@
 //! `--max-user-memory`, `--max-clients-per-user`), from the server's
 //! `Users` view.
 
+use crate::records::Records;
 use protocol::message::{UserUsage, UsersHead};
 use protocol::PAGE_SIZE;
 use serde_json::{json, Value};
@@ -17,14 +18,9 @@ pub struct Users {
 
 /// Decode the bytes of `ProcView::Users`.
 pub fn decode_users(bytes: &[u8]) -> Result<Users, String> {
-    let bad = |e: postcard::Error| format!("the Users view does not decode: {e}");
-    let (head, mut rest): (UsersHead, _) = postcard::take_from_bytes(bytes).map_err(bad)?;
-    let mut users = Vec::new();
-    for _ in 0..head.users {
-        let (u, r) = postcard::take_from_bytes(rest).map_err(bad)?;
-        users.push(u);
-        rest = r;
-    }
+    let mut records = Records::new(bytes, "Users");
+    let head: UsersHead = records.take()?;
+    let users = records.take_list(head.users)?;
     Ok(Users { head, users })
 }
 

@@ -416,52 +416,48 @@ fn socket_group(text: &str) -> Result<u32, String> {
 
 /// A group's id from its number or its name (`getgrnam_r`).
 pub fn group_id(text: &str) -> Option<u32> {
-    if let Ok(gid) = text.parse() {
-        return Some(gid);
-    }
-    let name = std::ffi::CString::new(text).ok()?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: all-zero bytes are a valid `struct group` (integers and null
-    // pointers); getgrnam_r only fills it.
-    let mut group: libc::group = unsafe { core::mem::zeroed() };
-    let mut found: *mut libc::group = core::ptr::null_mut();
-    // SAFETY: `name` is NUL-terminated; `group`, `buf` (its length passed)
-    // and `found` are live and writable for the call.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            &mut group,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    (rc == 0 && !found.is_null()).then_some(group.gr_gid)
+    id_from_text(text, libc::getgrnam_r, |group| group.gr_gid)
 }
 
 /// A user's id from its number or its name (`getpwnam_r`).
 pub fn user_id(text: &str) -> Option<u32> {
-    if let Ok(uid) = text.parse() {
-        return Some(uid);
+    id_from_text(text, libc::getpwnam_r, |user| user.pw_uid)
+}
+
+/// The `getpwnam_r`/`getgrnam_r` shape: name, entry, buffer, its length,
+/// where the found entry is put.
+type LookupByName<E> = unsafe extern "C" fn(
+    *const libc::c_char,
+    *mut E,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut *mut E,
+) -> libc::c_int;
+
+/// An id from its number, or from the entry `lookup` finds by that name
+/// (`id` reads it). `E` is `struct passwd` or `struct group`.
+fn id_from_text<E>(text: &str, lookup: LookupByName<E>, id: impl FnOnce(&E) -> u32) -> Option<u32> {
+    if let Ok(number) = text.parse() {
+        return Some(number);
     }
     let name = std::ffi::CString::new(text).ok()?;
     let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: all-zero bytes are a valid `struct passwd` (integers and null
-    // pointers); getpwnam_r only fills it.
-    let mut user: libc::passwd = unsafe { core::mem::zeroed() };
-    let mut found: *mut libc::passwd = core::ptr::null_mut();
-    // SAFETY: `name` is NUL-terminated; `user`, `buf` (its length passed)
+    // SAFETY: all-zero bytes are a valid `struct passwd` or `struct group`
+    // (integers and null pointers); the lookup only fills it.
+    let mut entry: E = unsafe { core::mem::zeroed() };
+    let mut found: *mut E = core::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `entry`, `buf` (its length passed)
     // and `found` are live and writable for the call.
     let rc = unsafe {
-        libc::getpwnam_r(
+        lookup(
             name.as_ptr(),
-            &mut user,
+            &mut entry,
             buf.as_mut_ptr().cast(),
             buf.len(),
             &mut found,
         )
     };
-    (rc == 0 && !found.is_null()).then_some(user.pw_uid)
+    (rc == 0 && !found.is_null()).then(|| id(&entry))
 }
 
 /// `--drivers USER|:GROUP`.

@@ -51,7 +51,7 @@ use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use protocol::linux::{
     FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE_OP,
-    IPC_RMID, IPC_SET, IPC_STAT, MREMAP_FIXED,
+    IPC_RMID, IPC_SET, IPC_STAT,
 };
 use protocol::{Errno, MAX_FRAME};
 
@@ -209,11 +209,7 @@ pub extern "C" fn mremap(
     flags: c_int,
     new_address: *mut c_void,
 ) -> *mut c_void {
-    let new_address = if flags as u32 & MREMAP_FIXED != 0 {
-        new_address as u64
-    } else {
-        0
-    };
+    let new_address = super::mremap_new_address(flags, new_address);
     with(MAP_FAILED, |c| {
         let at = c.mremap(
             old as u64,

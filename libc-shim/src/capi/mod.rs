@@ -10,5 +10,17 @@
 
 #[cfg(feature = "c-abi")]
 pub mod board;
+
+/// `mremap`'s `new_address` as both homes read it: the argument is
+/// variadic in C and passed only with `MREMAP_FIXED`, so without that flag
+/// whatever its register holds is ignored (0).
+#[cfg(any(feature = "c-abi", feature = "host"))]
+fn mremap_new_address(flags: core::ffi::c_int, new_address: *mut core::ffi::c_void) -> u64 {
+    if flags as u32 & protocol::linux::MREMAP_FIXED != 0 {
+        new_address as u64
+    } else {
+        0
+    }
+}
 #[cfg(feature = "host")]
 pub mod host;

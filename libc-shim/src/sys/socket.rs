@@ -84,28 +84,48 @@ pub fn new_socket() -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Run `call` (a system call returning -1 on error) until it is not
+/// interrupted: its non-negative result, or the errno it failed with.
+fn retrying_eintr(mut call: impl FnMut() -> isize) -> Result<usize, Errno> {
+    loop {
+        let ret = call();
+        if ret >= 0 {
+            return Ok(ret as usize);
+        }
+        let e = last_errno();
+        if i32::from(e.0) != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// What a receive of `len` bytes (`MSG_TRUNC`: the datagram's whole
+/// length) into a buffer of `room` bytes got.
+fn datagram(len: usize, room: usize) -> Datagram {
+    if len == 0 {
+        Datagram::Closed
+    } else {
+        Datagram::Frame {
+            copied: len.min(room),
+            len,
+        }
+    }
+}
+
 impl SeqPacket {
     /// Connect to the socket at `path`.
     pub fn connect(path: &[u8]) -> Result<Self, Errno> {
         let fd = new_socket()?;
         let (addr, len) = unix_address(path)?;
-        loop {
-            // SAFETY: `addr` is a live sockaddr_un of `len` valid bytes.
-            let ret = unsafe {
-                libc::connect(
-                    fd.as_raw_fd(),
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    len,
-                )
-            };
-            if ret == 0 {
-                return Ok(Self { fd });
-            }
-            let e = last_errno();
-            if i32::from(e.0) != libc::EINTR {
-                return Err(e);
-            }
-        }
+        // SAFETY: `addr` is a live sockaddr_un of `len` valid bytes.
+        retrying_eintr(|| unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            ) as isize
+        })?;
+        Ok(Self { fd })
     }
 
     /// A connected pair (close-on-exec): one end for each side of an
@@ -219,48 +239,17 @@ impl SeqPacket {
     /// `SCM_CREDENTIALS`. The kernel refuses (`EPERM`) ids that are not the
     /// sender's real, effective or saved ones, unless it may set ids.
     pub fn send_credentials(&self, frame: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
-        let mut iov = libc::iovec {
-            iov_base: frame.as_ptr() as *mut libc::c_void,
-            iov_len: frame.len(),
-        };
-        let mut control = ControlBuf([0; CONTROL_LEN]);
-        // SAFETY: msghdr is plain data; all zeroes is a valid value.
-        let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        let payload = core::mem::size_of::<libc::ucred>() as u32;
-        msg.msg_control = control.0.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE is pure arithmetic.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as _;
         let cred = libc::ucred {
             // SAFETY: getpid cannot fail and touches no memory.
             pid: unsafe { libc::getpid() },
             uid,
             gid,
         };
-        // SAFETY: the control buffer is aligned for cmsghdr and holds one
-        // header and a ucred (checked at compile time above).
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_CREDENTIALS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
-            libc::CMSG_DATA(cmsg)
-                .cast::<libc::ucred>()
-                .write_unaligned(cred);
-        }
-        loop {
-            // SAFETY: `msg` points at live buffers (the frame, `iov`,
-            // `control`) for the duration of the call.
-            let ret = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-            if ret >= 0 {
-                return Ok(());
-            }
-            let e = last_errno();
-            if i32::from(e.0) != libc::EINTR {
-                return Err(e);
-            }
-        }
+        let payload = core::mem::size_of::<libc::ucred>();
+        self.send_frame(frame, libc::SCM_CREDENTIALS, payload, |data| {
+            // SAFETY: `data` has room for one ucred (see `send_frame`).
+            unsafe { data.cast::<libc::ucred>().write_unaligned(cred) }
+        })
     }
 
     /// Send one frame as one datagram (never raising SIGPIPE).
@@ -273,6 +262,29 @@ impl SeqPacket {
         if fds.len() > MAX_FDS {
             return Err(Errno::EINVAL);
         }
+        let payload = core::mem::size_of_val(fds);
+        self.send_frame(frame, libc::SCM_RIGHTS, payload, |data| {
+            let data = data.cast::<libc::c_int>();
+            for (i, fd) in fds.iter().enumerate() {
+                // SAFETY: `data` has room for `fds.len()` ints (see
+                // `send_frame`).
+                unsafe { data.add(i).write_unaligned(fd.as_raw_fd()) };
+            }
+        })
+    }
+
+    /// Send `frame` as one datagram (never raising SIGPIPE) with one
+    /// `SOL_SOCKET` control message of type `cmsg_type` whose `payload`
+    /// bytes `fill` writes at the pointer it gets; no control message when
+    /// `payload` is 0. Callers keep `payload` within one header's room in
+    /// [`ControlBuf`] (at most [`MAX_FDS`] descriptors or one `ucred`).
+    fn send_frame(
+        &self,
+        frame: &[u8],
+        cmsg_type: libc::c_int,
+        payload: usize,
+        fill: impl FnOnce(*mut u8),
+    ) -> Result<(), Errno> {
         let mut iov = libc::iovec {
             iov_base: frame.as_ptr() as *mut libc::c_void,
             iov_len: frame.len(),
@@ -282,72 +294,45 @@ impl SeqPacket {
         let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
-        if !fds.is_empty() {
-            let payload = (fds.len() * core::mem::size_of::<libc::c_int>()) as u32;
+        if payload != 0 {
+            let payload = payload as u32;
             msg.msg_control = control.0.as_mut_ptr().cast();
             // SAFETY: CMSG_SPACE is pure arithmetic.
             msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as _;
             // SAFETY: the control buffer is aligned for cmsghdr and large
-            // enough for one header and MAX_FDS descriptors (checked at
-            // compile time above), so the first header and its data lie
-            // inside it.
+            // enough for one header and MAX_FDS descriptors or a ucred
+            // (checked at compile time above), so the first header and its
+            // data lie inside it.
             unsafe {
                 let cmsg = libc::CMSG_FIRSTHDR(&msg);
                 (*cmsg).cmsg_level = libc::SOL_SOCKET;
-                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_type = cmsg_type;
                 (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
-                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-                for (i, fd) in fds.iter().enumerate() {
-                    data.add(i).write_unaligned(fd.as_raw_fd());
-                }
+                fill(libc::CMSG_DATA(cmsg));
             }
         }
-        loop {
-            // SAFETY: `msg` points at live buffers (the frame, `iov`,
-            // `control`) for the duration of the call.
-            let ret = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-            if ret >= 0 {
-                return Ok(());
-            }
-            let e = last_errno();
-            if i32::from(e.0) != libc::EINTR {
-                return Err(e);
-            }
-        }
+        // SAFETY: `msg` points at live buffers (the frame, `iov`, `control`)
+        // for the duration of the call.
+        retrying_eintr(|| unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+            .map(|_| ())
     }
 
     /// Receive one datagram into `buf`, blocking. Descriptors a peer
     /// attaches are refused (the kernel closes them: no control buffer).
     pub fn recv(&self, buf: &mut [u8]) -> Result<Datagram, Errno> {
-        loop {
-            // SAFETY: `buf` is live and writable for `buf.len()` bytes.
-            let ret = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_TRUNC,
-                )
-            };
-            match ret {
-                0 => return Ok(Datagram::Closed),
-                n if n > 0 => {
-                    let len = n as usize;
-                    return Ok(Datagram::Frame {
-                        copied: len.min(buf.len()),
-                        len,
-                    });
-                }
-                _ => {
-                    let e = last_errno();
-                    if i32::from(e.0) == libc::ECONNRESET {
-                        return Ok(Datagram::Closed);
-                    }
-                    if i32::from(e.0) != libc::EINTR {
-                        return Err(e);
-                    }
-                }
-            }
+        // SAFETY: `buf` is live and writable for `buf.len()` bytes.
+        let received = retrying_eintr(|| unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        });
+        match received {
+            Ok(len) => Ok(datagram(len, buf.len())),
+            Err(e) if i32::from(e.0) == libc::ECONNRESET => Ok(Datagram::Closed),
+            Err(e) => Err(e),
         }
     }
 
@@ -381,23 +366,14 @@ impl SeqPacket {
         msg.msg_iovlen = 1;
         msg.msg_control = control.0.as_mut_ptr().cast();
         msg.msg_controllen = control.0.len() as _;
-        let ret = loop {
-            // SAFETY: `msg` points at live, writable buffers for the call.
-            let ret = unsafe {
-                libc::recvmsg(
-                    self.fd.as_raw_fd(),
-                    &mut msg,
-                    libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC,
-                )
-            };
-            if ret >= 0 {
-                break ret as usize;
-            }
-            let e = last_errno();
-            if i32::from(e.0) != libc::EINTR {
-                return Err(e);
-            }
-        };
+        // SAFETY: `msg` points at live, writable buffers for the call.
+        let ret = retrying_eintr(|| unsafe {
+            libc::recvmsg(
+                self.fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC,
+            )
+        })?;
         let mut count = 0;
         let mut cred = None;
         // SAFETY: the kernel filled `control` with `msg_controllen` bytes of
@@ -435,14 +411,7 @@ impl SeqPacket {
                 cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }
         }
-        let datagram = if ret == 0 {
-            Datagram::Closed
-        } else {
-            Datagram::Frame {
-                copied: ret.min(buf.len()),
-                len: ret,
-            }
-        };
+        let datagram = datagram(ret, buf.len());
         Ok((datagram, count, cred))
     }
 

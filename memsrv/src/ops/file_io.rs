@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use crate::file_flags::{is_stream, type_bits, MAX_OFFSET, SEEK_CUR, SEEK_END, SEEK_SET};
-use crate::files::FileId;
+use crate::files::{FileId, OpenFile};
 use crate::ops::{driver_errno, unexpected, Input, Op, OpKind, Step};
 use crate::region::ObjectKey;
 use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
@@ -79,6 +79,37 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         info.size
     }
 
+    /// The open file behind `fd` for a read or (`write`) a write at
+    /// `offset`, checked as `read`/`write` check it: `EBADF` without that
+    /// access, `EISDIR` for reading a directory, `EINVAL` when the driver
+    /// has no such method, then the offset (`check_offset`).
+    fn file_for_io(
+        &self,
+        who: &Caller,
+        fd: i32,
+        write: bool,
+        offset: Option<u64>,
+    ) -> Result<(FileId, OpenFile), Errno> {
+        let (file, f) = self.files.file_of(who.pid, fd)?;
+        let (allowed, method) = if write {
+            (f.access.write, DriverOps::WRITE)
+        } else {
+            (f.access.read, DriverOps::READ)
+        };
+        if !allowed {
+            return Err(Errno::EBADF);
+        }
+        let info = self.info_of(f.key)?;
+        if !write && info.kind == ObjectKind::Directory {
+            return Err(Errno::EISDIR);
+        }
+        if !info.ops.has(method) {
+            return Err(Errno::EINVAL);
+        }
+        check_offset(info.kind, offset)?;
+        Ok((file, f))
+    }
+
     pub(crate) fn sys_read(
         &mut self,
         who: &Caller,
@@ -87,18 +118,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         offset: Option<u64>,
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
-        let (file, f) = self.files.file_of(who.pid, fd)?;
-        if !f.access.read {
-            return Err(Errno::EBADF);
-        }
-        let info = self.info_of(f.key)?;
-        if info.kind == ObjectKind::Directory {
-            return Err(Errno::EISDIR);
-        }
-        if !info.ops.has(DriverOps::READ) {
-            return Err(Errno::EINVAL);
-        }
-        check_offset(info.kind, offset)?;
+        let (file, f) = self.file_for_io(who, fd, false, offset)?;
         let len = len.min(DATA_CHUNK as u32);
         if len == 0 {
             return Ok(Answer::Now(Reply::Data(Bytes::new())));
@@ -149,15 +169,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         offset: Option<u64>,
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
-        let (file, f) = self.files.file_of(who.pid, fd)?;
-        if !f.access.write {
-            return Err(Errno::EBADF);
-        }
-        let info = self.info_of(f.key)?;
-        if !info.ops.has(DriverOps::WRITE) {
-            return Err(Errno::EINVAL);
-        }
-        check_offset(info.kind, offset)?;
+        let (file, f) = self.file_for_io(who, fd, true, offset)?;
         if data.is_empty() {
             return Ok(Answer::Now(Reply::Count(0)));
         }

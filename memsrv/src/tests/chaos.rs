@@ -180,15 +180,7 @@ impl Chaos {
             2 | 3 => DriverReply::Opened(ObjectInfo {
                 object: self.below(3),
                 ino: self.next(),
-                kind: [
-                    ObjectKind::RegularFile,
-                    ObjectKind::MemoryFile,
-                    ObjectKind::BlockDevice,
-                    ObjectKind::CharDevice,
-                    ObjectKind::Fifo,
-                    ObjectKind::Socket,
-                    ObjectKind::Directory,
-                ][self.below(7) as usize],
+                kind: ObjectKind::ALL[self.below(7) as usize],
                 mode: self.next() as u32,
                 size: [0, 100, 3 * P, u64::MAX, i64::MAX as u64][self.below(5) as usize],
                 caps: [None, Some(0xff), Some(0x79), Some(0x39), Some(0x01)]

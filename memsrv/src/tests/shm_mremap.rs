@@ -698,17 +698,7 @@ fn vector_119_vfork_child_exec_leaves_the_parent_alone() {
 fn memory_calls_are_enosys() {
     let mut s = root_process(16);
     let a = mmap(&mut s, 1, P, RW, ANON).unwrap();
-    for call_kind in [
-        protocol::MemoryCall::Msync,
-        protocol::MemoryCall::Mprotect,
-        protocol::MemoryCall::Madvise,
-        protocol::MemoryCall::Mlock,
-        protocol::MemoryCall::Mlock2,
-        protocol::MemoryCall::Munlock,
-        protocol::MemoryCall::Mlockall,
-        protocol::MemoryCall::Munlockall,
-        protocol::MemoryCall::Mincore,
-    ] {
+    for call_kind in protocol::MemoryCall::ALL {
         assert_eq!(
             call(
                 &mut s,

@@ -55,16 +55,11 @@ impl PhysicalMemory for SimMemory {
     }
 
     fn load_u32(&self, addr: u64) -> u32 {
-        let mut word = [0u8; 4];
-        self.read(addr, &mut word);
-        u32::from_ne_bytes(word)
+        crate::unshared_words::load_u32(self, addr)
     }
 
-    // One thread owns these bytes: a load then a store is atomic enough.
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
-        let old = self.load_u32(addr);
-        self.write(addr, &f(old).to_ne_bytes());
-        old
+        crate::unshared_words::update_u32(self, addr, f)
     }
 }
 
@@ -147,26 +142,7 @@ pub fn mmap(
     )
 }
 
-/// The `Mmap` request of these arguments, as a client sends it.
-pub fn mmap_request(
-    addr: u64,
-    len: u64,
-    prot: u32,
-    flags: u32,
-    fd: i32,
-    offset: u64,
-    unit: OffsetUnit,
-) -> Request {
-    Request::Mmap {
-        addr,
-        len,
-        prot,
-        flags,
-        fd,
-        offset,
-        unit,
-    }
-}
+pub use protocol::mmap_request;
 
 /// `mmap(0, len, RW, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)` as a request.
 pub fn anon_request(len: u64) -> Request {

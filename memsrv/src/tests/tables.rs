@@ -377,14 +377,7 @@ fn rom_image() -> &'static [u8] {
 /// Nothing of the vector's is left: no copies, every page free except the
 /// drivers' storage, no open file, object, waiting call or segment.
 fn leftovers(s: &Stats) -> Option<String> {
-    let clean = s.mmap_copy_pages == 0
-        && s.free_pages + s.backing_pages == s.total_pages
-        && s.open_files == 0
-        && s.objects == 0
-        && s.pending_ops == 0
-        && s.shm_segments == 0
-        && s.shm_pages == 0;
-    (!clean).then(|| format!("{s:?}"))
+    (!s.left_nothing()).then(|| format!("{s:?}"))
 }
 
 #[test]

@@ -151,15 +151,7 @@ pub fn build(memsrv: usize) -> Result<Board, String> {
 /// Drivers answer releases after the processes are gone, so memsrv is
 /// given a moment.
 fn leftovers(inspector: u64) -> Option<String> {
-    settle(inspector, |c| {
-        c.mmap_copy_pages == 0
-            && c.free_pages + c.backing_pages == c.total_pages
-            && c.open_files == 0
-            && c.objects == 0
-            && c.pending_ops == 0
-            && c.shm_segments == 0
-            && c.shm_pages == 0
-    })
+    settle(inspector, |stats| stats.left_nothing())
 }
 
 fn run_one(board: &mut Board, inspector: u64, vector: &Vector) -> Vec<String> {

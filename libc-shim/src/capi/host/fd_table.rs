@@ -10,46 +10,58 @@ use protocol::Errno;
 /// higher one is given back and the open fails `EMFILE`).
 pub const MAX_TRACKED_FDS: usize = 4096;
 
+/// One atomic word per trackable host descriptor, all zero at first.
+struct Slots([AtomicI32; MAX_TRACKED_FDS]);
+
+impl Slots {
+    const fn new() -> Self {
+        Self([const { AtomicI32::new(0) }; MAX_TRACKED_FDS])
+    }
+
+    /// Host descriptor `fd`'s word; `None` for one that cannot be tracked.
+    fn of(&self, fd: i32) -> Option<&AtomicI32> {
+        self.0.get(usize::try_from(fd).ok()?)
+    }
+}
+
+/// The server descriptor a stored `server + 1` word names (0: none).
+fn server_of(plus_one: i32) -> Option<i32> {
+    match plus_one {
+        0 => None,
+        plus_one => Some(plus_one - 1),
+    }
+}
+
 /// Host descriptor → server descriptor + 1 (0: not a server file).
 pub struct FdTable {
-    slots: [AtomicI32; MAX_TRACKED_FDS],
+    slots: Slots,
 }
 
 impl FdTable {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { AtomicI32::new(0) }; MAX_TRACKED_FDS],
+            slots: Slots::new(),
         }
     }
 
     /// The server descriptor host descriptor `fd` stands for, if any.
     pub fn server_fd(&self, fd: i32) -> Option<i32> {
-        let slot = self.slots.get(usize::try_from(fd).ok()?)?;
-        match slot.load(Ordering::Acquire) {
-            0 => None,
-            plus_one => Some(plus_one - 1),
-        }
+        server_of(self.slots.of(fd)?.load(Ordering::Acquire))
     }
 
     /// Record that host descriptor `fd` stands for server descriptor
     /// `server`; returns the server descriptor it stood for before (one
     /// whose host descriptor was closed behind the library's back).
     pub(crate) fn bind(&self, fd: i32, server: i32) -> Result<Option<i32>, Errno> {
-        let slot = usize::try_from(fd)
-            .ok()
-            .and_then(|i| self.slots.get(i))
-            .ok_or(Errno::EMFILE)?;
+        let slot = self.slots.of(fd).ok_or(Errno::EMFILE)?;
         let plus_one = server.checked_add(1).ok_or(Errno::EMFILE)?;
-        Ok(match slot.swap(plus_one, Ordering::AcqRel) {
-            0 => None,
-            old => Some(old - 1),
-        })
+        Ok(server_of(slot.swap(plus_one, Ordering::AcqRel)))
     }
 
     /// Forget every binding; `each` is given each host descriptor that
     /// stood for a server file.
     pub(crate) fn unbind_all(&self, mut each: impl FnMut(i32)) {
-        for (fd, slot) in self.slots.iter().enumerate() {
+        for (fd, slot) in self.slots.0.iter().enumerate() {
             if slot.swap(0, Ordering::AcqRel) != 0 {
                 // Below MAX_TRACKED_FDS, so it fits.
                 each(fd as i32);
@@ -60,11 +72,7 @@ impl FdTable {
     /// Forget host descriptor `fd`; returns the server descriptor it stood
     /// for (only one of several racing callers gets it).
     pub(crate) fn unbind(&self, fd: i32) -> Option<i32> {
-        let slot = self.slots.get(usize::try_from(fd).ok()?)?;
-        match slot.swap(0, Ordering::AcqRel) {
-            0 => None,
-            plus_one => Some(plus_one - 1),
-        }
+        server_of(self.slots.of(fd)?.swap(0, Ordering::AcqRel))
     }
 }
 
@@ -72,27 +80,24 @@ impl FdTable {
 /// for (access mode, `O_APPEND`, `O_NONBLOCK`, ...), as `fcntl(F_GETFL)`
 /// answers them. Meaningful only while the [`FdTable`] has the descriptor.
 pub struct FlagTable {
-    slots: [AtomicI32; MAX_TRACKED_FDS],
+    slots: Slots,
 }
 
 impl FlagTable {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { AtomicI32::new(0) }; MAX_TRACKED_FDS],
+            slots: Slots::new(),
         }
     }
 
     /// The flags recorded for host descriptor `fd` (0 if out of range).
     pub fn get(&self, fd: i32) -> i32 {
-        usize::try_from(fd)
-            .ok()
-            .and_then(|i| self.slots.get(i))
-            .map_or(0, |s| s.load(Ordering::Acquire))
+        self.slots.of(fd).map_or(0, |s| s.load(Ordering::Acquire))
     }
 
     /// Record the flags of host descriptor `fd`.
     pub fn set(&self, fd: i32, flags: i32) {
-        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.slots.get(i)) {
+        if let Some(slot) = self.slots.of(fd) {
             slot.store(flags, Ordering::Release);
         }
     }

@@ -121,11 +121,16 @@ fn copy_in(
     Ok(())
 }
 
-/// Read a server file into `buf` in chunks (`offset: None` at the file
-/// position). Each chunk is read into a local buffer and copied out
-/// ([`copy_out`]): a `buf` that cannot be written fails `EFAULT` (or ends
-/// the read short after some bytes).
-fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
+/// Move up to `len` bytes (at most [`MAX_RW`]) in [`DATA_CHUNK`] pieces
+/// through a local chunk: `step(client, chunk, done)` moves the piece
+/// after the first `done` bytes and says how many of it went. A short
+/// piece ends the call with the count so far; an error fails it
+/// (`errno`, -1) when nothing moved yet, else also ends it short. A zero
+/// `len` still makes one step (the server checks the fd).
+fn in_chunks(
+    len: usize,
+    mut step: impl FnMut(&'static Client<DaemonConnection>, &mut [u8], usize) -> Result<usize, Errno>,
+) -> isize {
     let client = match global() {
         Ok(c) => c,
         Err(e) => return fail(e, -1),
@@ -135,68 +140,46 @@ fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -
     let mut done = 0usize;
     loop {
         let want = (len - done).min(DATA_CHUNK);
-        let got = match offset {
-            Some(at) => client.pread(server, &mut chunk[..want], at + done as u64),
-            None => client.read(server, &mut chunk[..want]),
-        };
-        let got = match got {
+        let moved = match step(client, &mut chunk[..want], done) {
             Ok(n) => n.min(want),
             Err(e) if done == 0 => return fail(e, -1),
             Err(_) => break,
         };
-        if let Err(e) = copy_out(client, (buf as usize).wrapping_add(done), &chunk[..got]) {
-            if done == 0 {
-                return fail(e, -1);
-            }
-            break;
-        }
-        done += got;
-        if got < want || done >= len {
+        done += moved;
+        if moved < want || done >= len {
             break;
         }
     }
     done as isize
 }
 
+/// Read a server file into `buf` in chunks (`offset: None` at the file
+/// position). Each chunk is read into a local buffer and copied out
+/// ([`copy_out`]): a `buf` that cannot be written fails `EFAULT` (or ends
+/// the read short after some bytes).
+fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
+    in_chunks(len, |client, chunk, done| {
+        let got = match offset {
+            Some(at) => client.pread(server, chunk, at + done as u64),
+            None => client.read(server, chunk),
+        }?
+        .min(chunk.len());
+        copy_out(client, (buf as usize).wrapping_add(done), &chunk[..got])?;
+        Ok(got)
+    })
+}
+
 /// Write `buf` to a server file in chunks, each copied in from the
 /// caller's memory first (`EFAULT` for bytes that cannot be read; after
 /// some bytes were written, a short count).
 fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
-    let client = match global() {
-        Ok(c) => c,
-        Err(e) => return fail(e, -1),
-    };
-    let len = len.min(MAX_RW);
-    let mut chunk = [0u8; DATA_CHUNK];
-    let mut done = 0usize;
-    // `write(fd, "", 0)` still reaches the server (it checks the fd).
-    loop {
-        let want = (len - done).min(DATA_CHUNK);
-        if let Err(e) = copy_in(
-            client,
-            &mut chunk[..want],
-            (buf as usize).wrapping_add(done),
-        ) {
-            if done == 0 {
-                return fail(e, -1);
-            }
-            break;
+    in_chunks(len, |client, chunk, done| {
+        copy_in(client, chunk, (buf as usize).wrapping_add(done))?;
+        match offset {
+            Some(at) => client.pwrite(server, chunk, at + done as u64),
+            None => client.write(server, chunk),
         }
-        let wrote = match offset {
-            Some(o) => client.pwrite(server, &chunk[..want], o + done as u64),
-            None => client.write(server, &chunk[..want]),
-        };
-        let wrote = match wrote {
-            Ok(n) => n.min(want),
-            Err(e) if done == 0 => return fail(e, -1),
-            Err(_) => break,
-        };
-        done += wrote;
-        if wrote < want || done >= len {
-            break;
-        }
-    }
-    done as isize
+    })
 }
 
 fn offset_of(offset: i64) -> Result<u64, Errno> {

@@ -17,7 +17,6 @@ use crate::client::Client;
 use crate::sys::{host, user};
 use crate::transport::DaemonConnection;
 use core::ffi::{c_int, c_long, c_uint, c_void};
-use protocol::linux::MREMAP_FIXED;
 use protocol::{Errno, MemoryCall, PAGE_SIZE};
 
 /// Whether `[addr, addr+len)` touches the arena (connecting if need be;
@@ -42,11 +41,7 @@ pub extern "C" fn nommu_mremap(
     flags: c_int,
     new_address: *mut c_void,
 ) -> *mut c_void {
-    let new_address = if flags as u32 & MREMAP_FIXED != 0 {
-        new_address
-    } else {
-        core::ptr::null_mut()
-    };
+    let new_address = super::super::mremap_new_address(flags, new_address);
     let Some(client) = in_arena(old as u64, old_len as u64) else {
         // SAFETY: host memory outside the arena is the C caller's own,
         // which it may move as with mremap(2); the kernel checks the
@@ -60,7 +55,7 @@ pub extern "C" fn nommu_mremap(
         old_len as u64,
         new_len as u64,
         flags as u32,
-        new_address as u64,
+        new_address,
     ) {
         Ok(at) => at as usize as *mut c_void,
         Err(e) => fail(e, MAP_FAILED),
