@@ -200,21 +200,14 @@ impl Nommu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nommu::Tunables;
     use crate::tests::sim::SimMemory;
 
     const P: u64 = PAGE_SIZE;
     const BASE: u64 = 0x10_0000;
 
     fn nommu() -> (Nommu, SimMemory) {
-        let tunables = Tunables {
-            nr_trim_pages: 1,
-            allow_uninitialized: false,
-            max_map_count: 100,
-            ulong_max: u64::MAX,
-        };
         (
-            Nommu::new(BASE, 64 * P, 4, crate::Placement::default(), tunables),
+            Nommu::for_tests(BASE, 64 * P, 4),
             SimMemory::new(BASE, 64 * P),
         )
     }

@@ -215,7 +215,6 @@ mod tests {
     //! The file-backed branch, on hand-made file mappings (no descriptor
     //! table exists yet to make them through mmap).
     use super::*;
-    use crate::nommu::Tunables;
     use crate::region::BackingObject;
     use crate::vm_flags::{VM_MAPPED_COPY, VM_MAYOVERLAY, VM_MAYREAD, VM_READ};
     use alloc::sync::Arc;
@@ -224,13 +223,7 @@ mod tests {
     const BASE: u64 = 0x10_0000;
 
     fn nommu() -> (Nommu, MmId) {
-        let tunables = Tunables {
-            nr_trim_pages: 1,
-            allow_uninitialized: false,
-            max_map_count: 100,
-            ulong_max: u64::MAX,
-        };
-        let mut nommu = Nommu::new(BASE, 64 * P, 10, crate::Placement::default(), tunables);
+        let mut nommu = Nommu::for_tests(BASE, 64 * P, 10);
         let mm = nommu.new_mm();
         (nommu, mm)
     }

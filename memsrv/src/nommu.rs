@@ -118,6 +118,20 @@ impl Nommu {
         }
     }
 
+    /// A machine of `arena_size` bytes at `base` for unit tests: the
+    /// default placement, one trim page, no uninitialized mappings, 100
+    /// mappings per address space and a 64-bit client ABI.
+    #[cfg(test)]
+    pub(crate) fn for_tests(base: u64, arena_size: u64, max_order: u32) -> Self {
+        let tunables = Tunables {
+            nr_trim_pages: 1,
+            allow_uninitialized: false,
+            max_map_count: 100,
+            ulong_max: u64::MAX,
+        };
+        Self::new(base, arena_size, max_order, Placement::default(), tunables)
+    }
+
     /// A new, empty address space with one user.
     pub fn new_mm(&mut self) -> MmId {
         let id = MmId(self.next_mm);
