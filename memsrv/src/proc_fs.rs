@@ -189,18 +189,28 @@ mod tests {
     use super::*;
     use crate::vm_flags::{VM_MAPPED_COPY, VM_MAYEXEC, VM_MAYOVERLAY, VM_MAYREAD, VM_MAYWRITE};
 
-    #[test]
-    fn vector_108_anonymous_line() {
+    /// The maps line of an anonymous mapping, for a client whose words are
+    /// `word_size` bytes.
+    fn anonymous_line(start: u64, end: u64, flags: VmFlags, offset: u64, word_size: u32) -> String {
         let mut s = String::new();
         let line = MapsLine {
-            start: 0x00a4_0000,
-            end: 0x00a4_2000,
-            flags: VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_MAPPED_COPY,
-            offset: 0,
+            start,
+            end,
+            flags,
+            offset,
             backing: None,
         };
-        write_maps_line(&mut s, &line, 4);
-        assert_eq!(s, "00a40000-00a42000 rw-p 00000000 00:00 0 \n");
+        write_maps_line(&mut s, &line, word_size);
+        s
+    }
+
+    #[test]
+    fn vector_108_anonymous_line() {
+        let flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_MAPPED_COPY;
+        assert_eq!(
+            anonymous_line(0x00a4_0000, 0x00a4_2000, flags, 0, 4),
+            "00a40000-00a42000 rw-p 00000000 00:00 0 \n"
+        );
     }
 
     #[test]
@@ -227,16 +237,11 @@ mod tests {
 
     #[test]
     fn shared_letters() {
-        let mut s = String::new();
-        let line = MapsLine {
-            start: 0,
-            end: 0x1000,
-            flags: VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE,
-            offset: 0x2000,
-            backing: None,
-        };
-        write_maps_line(&mut s, &line, 8);
-        assert_eq!(s, "00000000-00001000 rw-S 00002000 00:00 0 \n");
+        let flags = VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE;
+        assert_eq!(
+            anonymous_line(0, 0x1000, flags, 0x2000, 8),
+            "00000000-00001000 rw-S 00002000 00:00 0 \n"
+        );
     }
 
     #[test]
