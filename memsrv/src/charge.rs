@@ -409,7 +409,7 @@ impl Charges {
 pub fn check(nommu: &crate::nommu::Nommu) -> Result<(), String> {
     let mut shm_of: BTreeMap<u32, u64> = BTreeMap::new();
     for seg in nommu.shm.segs.values() {
-        *shm_of.entry(seg.cuid).or_default() += seg.pages;
+        *shm_of.entry(seg.stat.cuid).or_default() += seg.pages;
     }
     let charges = &nommu.charges;
     if let Some(mm) = charges.mms.keys().find(|mm| !nommu.mms.contains_key(mm)) {

@@ -567,18 +567,18 @@ fn check_shm(nommu: &Nommu) -> Result<(), String> {
     }
     for (id, seg) in &nommu.shm.segs {
         let n = attached.get(id).copied().unwrap_or(0);
-        if seg.nattch != n {
+        if seg.stat.nattch != n {
             return Err(format!(
                 "segment {id}: nattch {} but {n} attachments",
-                seg.nattch
+                seg.stat.nattch
             ));
         }
-        if n == 0 && seg.mode & protocol::linux::SHM_DEST != 0 {
+        if n == 0 && seg.stat.mode & protocol::linux::SHM_DEST != 0 {
             return Err(format!("removed segment {id} kept without attachments"));
         }
-        let public =
-            seg.key != protocol::linux::IPC_PRIVATE && seg.mode & protocol::linux::SHM_DEST == 0;
-        if public != (nommu.shm.by_key.get(&seg.key) == Some(id)) {
+        let public = seg.stat.key != protocol::linux::IPC_PRIVATE
+            && seg.stat.mode & protocol::linux::SHM_DEST == 0;
+        if public != (nommu.shm.by_key.get(&seg.stat.key) == Some(id)) {
             return Err(format!("key index wrong for segment {id}"));
         }
         if n > 0 && seg.region.is_none_or(|r| nommu.regions.get(r).is_none()) {
@@ -586,7 +586,7 @@ fn check_shm(nommu: &Nommu) -> Result<(), String> {
         }
     }
     for (key, id) in &nommu.shm.by_key {
-        if nommu.shm.segs.get(id).is_none_or(|s| s.key != *key) {
+        if nommu.shm.segs.get(id).is_none_or(|s| s.stat.key != *key) {
             return Err(format!("key {key} indexes a wrong segment"));
         }
     }

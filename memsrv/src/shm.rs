@@ -58,24 +58,13 @@ const PERM_BITS: u32 = 0o777;
 /// One segment (`struct shmid_kernel`).
 #[derive(Clone, Debug)]
 pub struct Segment {
-    /// The key; `IPC_PRIVATE` once removal is pending.
-    pub key: i32,
-    pub size: u64,
+    /// What `shmctl(IPC_STAT)` reports, kept as it changes: the key is
+    /// `IPC_PRIVATE` once removal is pending, the mode the permission bits
+    /// plus `SHM_DEST` and `SHM_LOCKED`.
+    pub stat: ShmStat,
     /// First byte of the segment's pages.
     pub addr: u64,
     pub pages: u64,
-    pub uid: u32,
-    pub gid: u32,
-    pub cuid: u32,
-    pub cgid: u32,
-    /// Permission bits, plus `SHM_DEST`.
-    pub mode: u32,
-    pub atime: u64,
-    pub dtime: u64,
-    pub ctime: u64,
-    pub cpid: u32,
-    pub lpid: u32,
-    pub nattch: u64,
     /// The region attachments share while there is one.
     pub region: Option<RegionId>,
     pub object: Arc<BackingObject>,
@@ -100,12 +89,12 @@ pub struct ShmTable {
 /// `ipcperms`: may a caller with `uid`/`gid` have the `want` bits (r=4,
 /// w=2, x=1) of a segment? Root (`CAP_IPC_OWNER`) always may.
 fn ipcperms(seg: &Segment, uid: u32, gid: u32, want: u32) -> bool {
-    let granted = if uid == seg.uid || uid == seg.cuid {
-        seg.mode >> 6
-    } else if gid == seg.gid || gid == seg.cgid {
-        seg.mode >> 3
+    let granted = if uid == seg.stat.uid || uid == seg.stat.cuid {
+        seg.stat.mode >> 6
+    } else if gid == seg.stat.gid || gid == seg.stat.cgid {
+        seg.stat.mode >> 3
     } else {
-        seg.mode
+        seg.stat.mode
     };
     uid == 0 || want & !granted & 7 == 0
 }
@@ -137,10 +126,10 @@ impl Nommu {
         };
         let destroy = match self.shm.segs.get_mut(&id) {
             Some(seg) => {
-                seg.nattch = seg.nattch.saturating_sub(1);
-                seg.dtime = self.shm.now_s;
-                seg.lpid = self.shm.actor;
-                seg.nattch == 0 && seg.mode & SHM_DEST != 0
+                seg.stat.nattch = seg.stat.nattch.saturating_sub(1);
+                seg.stat.dtime = self.shm.now_s;
+                seg.stat.lpid = self.shm.actor;
+                seg.stat.nattch == 0 && seg.stat.mode & SHM_DEST != 0
             }
             None => false,
         };
@@ -152,15 +141,15 @@ impl Nommu {
     /// `shm_destroy`: the segment goes and its pages are freed.
     fn shm_destroy(&mut self, id: i32) {
         if let Some(seg) = self.shm.segs.remove(&id) {
-            if self.shm.by_key.get(&seg.key) == Some(&id) {
-                self.shm.by_key.remove(&seg.key);
+            if self.shm.by_key.get(&seg.stat.key) == Some(&id) {
+                self.shm.by_key.remove(&seg.stat.key);
             }
             if self.in_arena(seg.addr, seg.addr + seg.pages * PAGE_SIZE) {
                 let first = self.page_of(seg.addr);
                 self.pages.free_range(first, seg.pages as u32);
             }
             self.shm.pages = self.shm.pages.saturating_sub(seg.pages);
-            self.charges.uncharge_segment(seg.cuid, seg.pages);
+            self.charges.uncharge_segment(seg.stat.cuid, seg.pages);
         }
     }
 }
@@ -189,7 +178,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 Some(id) => {
                     let seg = self.nommu.shm.segs.get(&id).ok_or(Errno::EINVAL)?;
                     // shm_more_checks comes before the permission check.
-                    if seg.size < size {
+                    if seg.stat.size < size {
                         return Err(Errno::EINVAL);
                     }
                     if !ipcperms(seg, who.uid, who.gid, requested(flags)) {
@@ -259,21 +248,23 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         self.nommu.shm.segs.insert(
             id,
             Segment {
-                key,
-                size,
+                stat: ShmStat {
+                    key,
+                    uid: who.uid,
+                    gid: who.gid,
+                    cuid: who.uid,
+                    cgid: who.gid,
+                    mode: (flags as u32) & PERM_BITS,
+                    size,
+                    atime: 0,
+                    dtime: 0,
+                    ctime: now,
+                    cpid: who.pid,
+                    lpid: 0,
+                    nattch: 0,
+                },
                 addr,
                 pages,
-                uid: who.uid,
-                gid: who.gid,
-                cuid: who.uid,
-                cgid: who.gid,
-                mode: (flags as u32) & PERM_BITS,
-                atime: 0,
-                dtime: 0,
-                ctime: now,
-                cpid: who.pid,
-                lpid: 0,
-                nattch: 0,
                 region: None,
                 object,
             },
@@ -376,9 +367,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let now = self.shm_now();
         if let Some(seg) = self.nommu.shm.segs.get_mut(&shmid) {
             seg.region = Some(region);
-            seg.nattch += 1;
-            seg.atime = now;
-            seg.lpid = who.pid;
+            seg.stat.nattch += 1;
+            seg.stat.atime = now;
+            seg.stat.lpid = who.pid;
         }
         Ok(Reply::Mapped { addr: start })
     }
@@ -416,21 +407,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if !ipcperms(seg, who.uid, who.gid, 4) {
             return Err(Errno::EACCES);
         }
-        Ok(Reply::ShmStat(ShmStat {
-            key: seg.key,
-            uid: seg.uid,
-            gid: seg.gid,
-            cuid: seg.cuid,
-            cgid: seg.cgid,
-            mode: seg.mode,
-            size: seg.size,
-            atime: seg.atime,
-            dtime: seg.dtime,
-            ctime: seg.ctime,
-            cpid: seg.cpid,
-            lpid: seg.lpid,
-            nattch: seg.nattch,
-        }))
+        Ok(Reply::ShmStat(seg.stat))
     }
 
     /// `shmctl(IPC_SET)`: owner, creator or root (else `EPERM`) sets the
@@ -445,13 +422,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     ) -> Result<Reply, Errno> {
         let now = self.shm_now();
         let seg = self.nommu.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
-        if who.uid != 0 && who.uid != seg.uid && who.uid != seg.cuid {
+        if who.uid != 0 && who.uid != seg.stat.uid && who.uid != seg.stat.cuid {
             return Err(Errno::EPERM);
         }
-        seg.uid = uid;
-        seg.gid = gid;
-        seg.mode = (seg.mode & !PERM_BITS) | (mode & PERM_BITS);
-        seg.ctime = now;
+        seg.stat.uid = uid;
+        seg.stat.gid = gid;
+        seg.stat.mode = (seg.stat.mode & !PERM_BITS) | (mode & PERM_BITS);
+        seg.stat.ctime = now;
         Ok(Reply::Done)
     }
 
@@ -471,13 +448,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         lock: bool,
     ) -> Result<Reply, Errno> {
         let seg = self.nommu.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
-        if who.uid != 0 && who.uid != seg.uid && who.uid != seg.cuid {
+        if who.uid != 0 && who.uid != seg.stat.uid && who.uid != seg.stat.cuid {
             return Err(Errno::EPERM);
         }
         if lock {
-            seg.mode |= SHM_LOCKED;
+            seg.stat.mode |= SHM_LOCKED;
         } else {
-            seg.mode &= !SHM_LOCKED;
+            seg.stat.mode &= !SHM_LOCKED;
         }
         Ok(Reply::Done)
     }
@@ -485,15 +462,15 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// `shmctl(IPC_RMID)` (spec §7.4).
     pub(crate) fn shm_remove(&mut self, who: &Caller, shmid: i32) -> Result<Reply, Errno> {
         let seg = self.nommu.shm.segs.get_mut(&shmid).ok_or(Errno::EINVAL)?;
-        if who.uid != 0 && who.uid != seg.uid && who.uid != seg.cuid {
+        if who.uid != 0 && who.uid != seg.stat.uid && who.uid != seg.stat.cuid {
             return Err(Errno::EPERM);
         }
-        if seg.nattch == 0 {
+        if seg.stat.nattch == 0 {
             self.nommu.shm_destroy(shmid);
         } else {
-            let key = seg.key;
-            seg.mode |= SHM_DEST;
-            seg.key = IPC_PRIVATE;
+            let key = seg.stat.key;
+            seg.stat.mode |= SHM_DEST;
+            seg.stat.key = IPC_PRIVATE;
             if self.nommu.shm.by_key.get(&key) == Some(&shmid) {
                 self.nommu.shm.by_key.remove(&key);
             }
@@ -516,20 +493,20 @@ pub fn sysvipc_shm(table: &ShmTable, word_size: u32) -> String {
         let _ = writeln!(
             out,
             "{:10} {:10}  {:4o} {:>w$} {:5} {:5}  {:5} {:5} {:5} {:5} {:5} {:10} {:10} {:10} {:>w$} {:>w$}",
-            s.key,
+            s.stat.key,
             id,
-            s.mode,
-            s.size,
-            s.cpid,
-            s.lpid,
-            s.nattch,
-            s.uid,
-            s.gid,
-            s.cuid,
-            s.cgid,
-            s.atime,
-            s.dtime,
-            s.ctime,
+            s.stat.mode,
+            s.stat.size,
+            s.stat.cpid,
+            s.stat.lpid,
+            s.stat.nattch,
+            s.stat.uid,
+            s.stat.gid,
+            s.stat.cuid,
+            s.stat.cgid,
+            s.stat.atime,
+            s.stat.dtime,
+            s.stat.ctime,
             s.pages * PAGE_SIZE,
             0
         );
