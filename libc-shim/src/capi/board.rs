@@ -45,6 +45,7 @@ compile_error!(
     "feature `c-abi` is for homes without an OS; a host program uses `host` (and `posix`)"
 );
 
+use super::offset_of;
 use crate::abi::{self, MAP_FAILED};
 use crate::client::{Client, Transport};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
@@ -167,7 +168,7 @@ pub extern "C" fn mmap(
     offset: i64,
 ) -> *mut c_void {
     with(MAP_FAILED, |c| {
-        let offset = u64::try_from(offset).map_err(|_| Errno::EINVAL)?;
+        let offset = offset_of(offset)?;
         let at = c.mmap(
             addr as u64,
             len as u64,
@@ -446,10 +447,6 @@ unsafe fn data<'a>(buf: *const c_void, len: usize) -> Result<&'a [u8], Errno> {
 
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
 const MAX_RW: usize = 0x7fff_f000;
-
-fn offset_of(offset: i64) -> Result<u64, Errno> {
-    u64::try_from(offset).map_err(|_| Errno::EINVAL)
-}
 
 /// `ssize_t read(int fd, void *buf, size_t len)`.
 ///

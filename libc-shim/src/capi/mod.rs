@@ -24,3 +24,10 @@ fn mremap_new_address(flags: core::ffi::c_int, new_address: *mut core::ffi::c_vo
 }
 #[cfg(feature = "host")]
 pub mod host;
+
+/// A C `off_t` (a file offset or length) as the server reads it: negative
+/// fails `EINVAL`, as Linux's `mmap`, `pread`, `pwrite` and `ftruncate` do.
+#[cfg(any(feature = "c-abi", feature = "host"))]
+fn offset_of(offset: i64) -> Result<u64, protocol::Errno> {
+    u64::try_from(offset).map_err(|_| protocol::Errno::EINVAL)
+}

@@ -8,6 +8,7 @@ use super::fail;
 use super::files::{self, open_on_server, route_path, Route};
 use super::paths::CallerPath;
 use super::process::{self, global, FDS};
+use crate::capi::offset_of;
 use crate::client::Client;
 use crate::sys::{host, user};
 use crate::transport::DaemonConnection;
@@ -180,10 +181,6 @@ fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>
             None => client.write(server, chunk),
         }
     })
-}
-
-fn offset_of(offset: i64) -> Result<u64, Errno> {
-    u64::try_from(offset).map_err(|_| Errno::EINVAL)
 }
 
 /// `read(fd, buf, len)`.

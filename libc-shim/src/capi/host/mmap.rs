@@ -6,6 +6,7 @@
 use super::paths::CallerPath;
 use super::process::{global, next_host_file_tag, FDS};
 use crate::abi::MAP_FAILED;
+use crate::capi::offset_of;
 use crate::client::Client;
 use crate::sys::{set_errno, user};
 use crate::transport::DaemonConnection;
@@ -38,18 +39,16 @@ pub extern "C" fn nommu_mmap(
     fd: c_int,
     offset: libc::off_t,
 ) -> *mut c_void {
-    let result = u64::try_from(offset)
-        .map_err(|_| Errno::EINVAL)
-        .and_then(|offset| {
-            map(
-                addr as u64,
-                len as u64,
-                prot as u32,
-                flags as u32,
-                fd,
-                offset,
-            )
-        });
+    let result = offset_of(offset).and_then(|offset| {
+        map(
+            addr as u64,
+            len as u64,
+            prot as u32,
+            flags as u32,
+            fd,
+            offset,
+        )
+    });
     match result {
         Ok(mapped) => mapped as usize as *mut c_void,
         Err(e) => {
