@@ -23,21 +23,15 @@
 
 #define CHECK_PROGRAM "futex_wake_op"
 #include "check.h"
+#include "waiters.h"
 
 static int *a, *b;
-static int results[4];
-static int started;
 
-static void *waiter(void *arg) {
-    int i = (int)(intptr_t)arg;
+/* Waiters 0 and 1 wait on a, 2 and 3 on b. */
+static int wait_on_a_or_b(int i) {
     int *word = i < 2 ? a : b;
-    __atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
-    results[i] = futex(word, FUTEX_WAIT, *word, NULL, NULL, 0);
-    return NULL;
+    return futex(word, FUTEX_WAIT, *word, NULL, NULL, 0);
 }
-
-/* The timeout argument carrying a count, as the kernel reads it. */
-#define VAL2(n) ((const struct timespec *)(uintptr_t)(n))
 
 static int wake_op(int val3) {
     errno = 0;
@@ -50,14 +44,7 @@ int main(void) {
     a = page;
     b = page + 16;
     *b = 3;
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
-        results[i] = -2;
-        CHECK(pthread_create(&t[i], NULL, waiter, (void *)(intptr_t)i) == 0, "pthread_create");
-    }
-    while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 4)
-        usleep(1000);
-    usleep(200000);
+    start_waiters(4, wait_on_a_or_b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 3)) == 2, "ADD 1 if old == 3");
     CHECK(*b == 4, "b after ADD: %d", *b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 3)) == 1, "SET 0 if old == 3");
@@ -67,10 +54,7 @@ int main(void) {
     CHECK(wake_op(FUTEX_OP(7, 1, FUTEX_OP_CMP_EQ, 0)) == -1 && errno == ENOSYS, "op 7");
     CHECK(*b == 8, "b after op 7: %d", *b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) == 0, "nobody left");
-    for (int i = 0; i < 4; i++) {
-        pthread_join(t[i], NULL);
-        CHECK(results[i] == 0, "waiter %d got %d", i, results[i]);
-    }
+    join_waiters();
     CHECK(munmap(page, 4096) == 0, "munmap");
     printf("futex_wake_op: ok\n");
     return 0;
