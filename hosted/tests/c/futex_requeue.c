@@ -22,18 +22,13 @@
 #include "check.h"
 #include "waiters.h"
 
-static int *a, *b;
-
 static int wait_on_a(int i) {
     (void)i;
     return futex(a, FUTEX_WAIT, 0, NULL, NULL, 0);
 }
 
 int main(void) {
-    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(page != MAP_FAILED, "mmap");
-    a = page;
-    b = page + 16;
+    map_words();
     start_waiters(3, wait_on_a);
     errno = 0;
     CHECK(futex(a, FUTEX_CMP_REQUEUE, 1, VAL2(1), b, 7) == -1 && errno == EAGAIN,
@@ -46,7 +41,7 @@ int main(void) {
     r = futex(b, FUTEX_WAKE, 10, NULL, NULL, 0);
     CHECK(r == 2, "wake b returned %d", r);
     join_waiters();
-    CHECK(munmap(page, 4096) == 0, "munmap");
+    unmap_words();
     printf("futex_requeue: ok\n");
     return 0;
 }

@@ -25,8 +25,6 @@
 #include "check.h"
 #include "waiters.h"
 
-static int *a, *b;
-
 /* Waiters 0 and 1 wait on a, 2 and 3 on b. */
 static int wait_on_a_or_b(int i) {
     int *word = i < 2 ? a : b;
@@ -39,10 +37,7 @@ static int wake_op(int val3) {
 }
 
 int main(void) {
-    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(page != MAP_FAILED, "mmap");
-    a = page;
-    b = page + 16;
+    map_words();
     *b = 3;
     start_waiters(4, wait_on_a_or_b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 3)) == 2, "ADD 1 if old == 3");
@@ -55,7 +50,7 @@ int main(void) {
     CHECK(*b == 8, "b after op 7: %d", *b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) == 0, "nobody left");
     join_waiters();
-    CHECK(munmap(page, 4096) == 0, "munmap");
+    unmap_words();
     printf("futex_wake_op: ok\n");
     return 0;
 }

@@ -1,13 +1,28 @@
-/* waiters.h: threads that each block in one futex wait, for the programs
- * that then wake or requeue them through the server (futex_requeue.c,
- * futex_wake_op.c). Include after check.h. */
+/* waiters.h: two futex words and threads that each block in one futex
+ * wait, for the programs that then wake or requeue them through the server
+ * (futex_requeue.c, futex_wake_op.c). Include after check.h. */
 #ifndef NOMMU_TESTS_WAITERS_H
 #define NOMMU_TESTS_WAITERS_H
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The two words, 64 bytes apart in one private anonymous page. */
+static int *a, *b;
+
+static void map_words(void) {
+    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(page != MAP_FAILED, "mmap");
+    a = page;
+    b = page + 16;
+}
+
+static void unmap_words(void) {
+    CHECK(munmap(a, 4096) == 0, "munmap");
+}
 
 /* The timeout argument carrying a count, as the kernel reads it. */
 #define VAL2(n) ((const struct timespec *)(uintptr_t)(n))
