@@ -80,30 +80,9 @@ fn v103_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
     let y = ok!(p.anon(P), "mmap a page");
     let x = ok!(p.anon(P), "mmap 1 page");
     ok!(p.munmap(x, P), "munmap it again");
-    ensure_errno!(
-        futex(&p, x, FUTEX_WAIT, 0),
-        Errno::EFAULT,
-        "FUTEX_WAIT in no mapping"
-    );
     // Server decision beside §8.3 (as MMU Linux): the private forms and a
     // requeue's second word are looked up too.
-    ensure_errno!(
-        futex(&p, x, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0),
-        Errno::EFAULT,
-        "FUTEX_WAIT_PRIVATE in no mapping"
-    );
-    ensure_errno!(
-        futex(&p, x, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1),
-        Errno::EFAULT,
-        "FUTEX_WAKE_PRIVATE in no mapping"
-    );
-    for op in [FUTEX_CMP_REQUEUE, FUTEX_CMP_REQUEUE | FUTEX_PRIVATE_FLAG] {
-        ensure_errno!(
-            p.client().futex(y, op, 1, None, 1, x, 0),
-            Errno::EFAULT,
-            "FUTEX_CMP_REQUEUE to a word in no mapping"
-        );
-    }
+    faults(&p, y, x, "a word in no mapping")?;
     ok!(p.munmap(y, P), "munmap");
     Ok(())
 }
@@ -211,26 +190,34 @@ fn v123_unreadable(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let good = ok!(p.anon(P), "mmap 1 page");
     let none = ok!(p.mmap(0, P, PROT_NONE, PRIVATE_ANON), "mmap PROT_NONE");
+    faults(&p, good, none, "PROT_NONE")?;
+    ok!(p.munmap(none, P), "munmap PROT_NONE");
+    ok!(p.munmap(good, P), "munmap");
+    Ok(())
+}
+
+/// Every operation on `bad` is `EFAULT`, with and without
+/// `FUTEX_PRIVATE_FLAG`: a wait, a wake, and a requeue from the good word
+/// `good` to it.
+fn faults(p: &Process<'_>, good: u64, bad: u64, what: &str) -> Result<(), Failure> {
     for flag in [0, FUTEX_PRIVATE_FLAG] {
         ensure_errno!(
-            futex(&p, none, FUTEX_WAIT | flag, 0),
+            futex(p, bad, FUTEX_WAIT | flag, 0),
             Errno::EFAULT,
-            "FUTEX_WAIT on PROT_NONE"
+            "FUTEX_WAIT (flags {flag:#x}) on {what}"
         );
         ensure_errno!(
-            futex(&p, none, FUTEX_WAKE | flag, 1),
+            futex(p, bad, FUTEX_WAKE | flag, 1),
             Errno::EFAULT,
-            "FUTEX_WAKE on PROT_NONE"
+            "FUTEX_WAKE (flags {flag:#x}) on {what}"
         );
         ensure_errno!(
             p.client()
-                .futex(good, FUTEX_CMP_REQUEUE | flag, 1, None, 1, none, 0),
+                .futex(good, FUTEX_CMP_REQUEUE | flag, 1, None, 1, bad, 0),
             Errno::EFAULT,
-            "FUTEX_CMP_REQUEUE to PROT_NONE"
+            "FUTEX_CMP_REQUEUE (flags {flag:#x}) to {what}"
         );
     }
-    ok!(p.munmap(none, P), "munmap PROT_NONE");
-    ok!(p.munmap(good, P), "munmap");
     Ok(())
 }
 

@@ -6,8 +6,12 @@
 //! they can do what no `BackingDevice` would: never answer, answer late,
 //! answer garbage, the wrong variant or a tag nobody asked for.
 
+#[path = "common/fake_driver.rs"]
+mod fake_driver;
+
 use drivers::ramfs::Ramfs;
 use drivers::MountPoint;
+use fake_driver::{wrong_lookup_answers_fail_the_open, FakeDriver};
 use hosted::threads::{request_frame, DriverConnection, Process, ThreadsHome, ROOT};
 use memsrv::Config;
 use nommu::Client;
@@ -62,8 +66,9 @@ impl Fake {
     fn connection(&self) -> &DriverConnection {
         self.client.transport()
     }
+}
 
-    /// The next request memsrv sends, decoded.
+impl FakeDriver for Fake {
     fn next(&self) -> Frame<DriverRequest> {
         let frame = self
             .connection()
@@ -225,27 +230,7 @@ fn a_reply_with_a_bad_body_fails_that_call() {
 #[test]
 fn the_wrong_reply_variant_fails_the_call() {
     let (home, fake, p) = home_with_fake();
-    for wrong in [
-        DriverReply::Count(3),
-        DriverReply::Address(0x1000),
-        DriverReply::Done,
-    ] {
-        let opened = open_in_background(&p, "/dev/fake");
-        let lookup = fake.next();
-        fake.answer(lookup.tag, &wrong);
-        assert_eq!(
-            opened.recv_timeout(PATIENCE).unwrap(),
-            Err(Errno::EIO),
-            "Lookup answered {wrong:?}"
-        );
-    }
-    // An errno is passed on as it is; ENOSYS never reaches a client.
-    for (answer, expected) in [(Errno::ENOENT, Errno::ENOENT), (Errno::ENOSYS, Errno::EIO)] {
-        let opened = open_in_background(&p, "/dev/fake");
-        let lookup = fake.next();
-        fake.answer(lookup.tag, &DriverReply::Error(answer));
-        assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(expected));
-    }
+    wrong_lookup_answers_fail_the_open(&fake, || open_in_background(&p, "/dev/fake"), PATIENCE);
     others_are_served_and_all_settles(&home);
 }
 

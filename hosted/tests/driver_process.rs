@@ -6,8 +6,11 @@
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/fake_driver.rs"]
+mod fake_driver;
 
 use daemon::{c_command, parse_addr, pattern, romfs_image, Daemon, DriverProcess, Scratch};
+use fake_driver::{wrong_lookup_answers_fail_the_open, FakeDriver};
 use nommu::sys::poll;
 use nommu::sys::socket::{Datagram, SeqPacket, MAX_FDS};
 use nommu::transport::DaemonConnection;
@@ -90,7 +93,12 @@ impl Fake {
         }
     }
 
-    /// The next driver request.
+    fn send(&self, bytes: &[u8]) {
+        self.socket.send(bytes).expect("send to the daemon");
+    }
+}
+
+impl FakeDriver for Fake {
     fn next(&self) -> Frame<DriverRequest> {
         let frame = self
             .frame(PATIENCE)
@@ -102,10 +110,6 @@ impl Fake {
         let mut buf = [0u8; MAX_FRAME];
         let len = encode_driver_reply(tag, reply, &mut buf);
         self.send(&buf[..len]);
-    }
-
-    fn send(&self, bytes: &[u8]) {
-        self.socket.send(bytes).expect("send to the daemon");
     }
 }
 
@@ -345,28 +349,7 @@ fn malformed_driver_replies_fail_the_call_and_the_daemon_serves_everyone() {
     let fake = Fake::register(&d.socket, "/fake");
     let client: Shared = Arc::new(d.client());
 
-    // The wrong variant for a lookup.
-    for wrong in [
-        DriverReply::Count(3),
-        DriverReply::Address(0x1000),
-        DriverReply::Done,
-    ] {
-        let opened = open_in_background(&client, "/fake");
-        let lookup = fake.next();
-        fake.answer(lookup.tag, &wrong);
-        assert_eq!(
-            opened.recv_timeout(PATIENCE).unwrap(),
-            Err(Errno::EIO),
-            "{wrong:?}"
-        );
-    }
-    // An errno passes through, except the internal ENOSYS.
-    for (errno, expected) in [(Errno::ENOENT, Errno::ENOENT), (Errno::ENOSYS, Errno::EIO)] {
-        let opened = open_in_background(&client, "/fake");
-        let lookup = fake.next();
-        fake.answer(lookup.tag, &DriverReply::Error(errno));
-        assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(expected));
-    }
+    wrong_lookup_answers_fail_the_open(&fake, || open_in_background(&client, "/fake"), PATIENCE);
     // A body that does not decode.
     let opened = open_in_background(&client, "/fake");
     let lookup = fake.next();

@@ -20,34 +20,16 @@
 
 #define CHECK_PROGRAM "futex_requeue"
 #include "check.h"
+#include "waiters.h"
 
-static int *a, *b;
-static int results[3];
-static int started;
-
-static void *waiter(void *arg) {
-    int i = (int)(intptr_t)arg;
-    __atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
-    results[i] = futex(a, FUTEX_WAIT, 0, NULL, NULL, 0);
-    return NULL;
+static int wait_on_a(int i) {
+    (void)i;
+    return futex(a, FUTEX_WAIT, 0, NULL, NULL, 0);
 }
 
-/* The timeout argument carrying a count, as the kernel reads it. */
-#define VAL2(n) ((const struct timespec *)(uintptr_t)(n))
-
 int main(void) {
-    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(page != MAP_FAILED, "mmap");
-    a = page;
-    b = page + 16;
-    pthread_t t[3];
-    for (int i = 0; i < 3; i++) {
-        results[i] = -2;
-        CHECK(pthread_create(&t[i], NULL, waiter, (void *)(intptr_t)i) == 0, "pthread_create");
-    }
-    while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 3)
-        usleep(1000);
-    usleep(200000);
+    map_words();
+    start_waiters(3, wait_on_a);
     errno = 0;
     CHECK(futex(a, FUTEX_CMP_REQUEUE, 1, VAL2(1), b, 7) == -1 && errno == EAGAIN,
           "stale val3");
@@ -58,11 +40,8 @@ int main(void) {
     CHECK(futex(a, FUTEX_WAKE, 10, NULL, NULL, 0) == 0, "a is empty");
     r = futex(b, FUTEX_WAKE, 10, NULL, NULL, 0);
     CHECK(r == 2, "wake b returned %d", r);
-    for (int i = 0; i < 3; i++) {
-        pthread_join(t[i], NULL);
-        CHECK(results[i] == 0, "waiter %d got %d", i, results[i]);
-    }
-    CHECK(munmap(page, 4096) == 0, "munmap");
+    join_waiters();
+    unmap_words();
     printf("futex_requeue: ok\n");
     return 0;
 }

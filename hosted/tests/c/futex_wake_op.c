@@ -21,30 +21,15 @@
 
 #include "nommu.h"
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "futex_wake_op: %s:%d: ", __FILE__, __LINE__);   \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", strerror(errno));                     \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK_PROGRAM "futex_wake_op"
+#include "check.h"
+#include "waiters.h"
 
-static int *a, *b;
-static int results[4];
-static int started;
-
-static void *waiter(void *arg) {
-    int i = (int)(intptr_t)arg;
+/* Waiters 0 and 1 wait on a, 2 and 3 on b. */
+static int wait_on_a_or_b(int i) {
     int *word = i < 2 ? a : b;
-    __atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
-    results[i] = futex(word, FUTEX_WAIT, *word, NULL, NULL, 0);
-    return NULL;
+    return futex(word, FUTEX_WAIT, *word, NULL, NULL, 0);
 }
-
-/* The timeout argument carrying a count, as the kernel reads it. */
-#define VAL2(n) ((const struct timespec *)(uintptr_t)(n))
 
 static int wake_op(int val3) {
     errno = 0;
@@ -52,19 +37,9 @@ static int wake_op(int val3) {
 }
 
 int main(void) {
-    int *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(page != MAP_FAILED, "mmap");
-    a = page;
-    b = page + 16;
+    map_words();
     *b = 3;
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
-        results[i] = -2;
-        CHECK(pthread_create(&t[i], NULL, waiter, (void *)(intptr_t)i) == 0, "pthread_create");
-    }
-    while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 4)
-        usleep(1000);
-    usleep(200000);
+    start_waiters(4, wait_on_a_or_b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 3)) == 2, "ADD 1 if old == 3");
     CHECK(*b == 4, "b after ADD: %d", *b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 3)) == 1, "SET 0 if old == 3");
@@ -74,11 +49,8 @@ int main(void) {
     CHECK(wake_op(FUTEX_OP(7, 1, FUTEX_OP_CMP_EQ, 0)) == -1 && errno == ENOSYS, "op 7");
     CHECK(*b == 8, "b after op 7: %d", *b);
     CHECK(wake_op(FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) == 0, "nobody left");
-    for (int i = 0; i < 4; i++) {
-        pthread_join(t[i], NULL);
-        CHECK(results[i] == 0, "waiter %d got %d", i, results[i]);
-    }
-    CHECK(munmap(page, 4096) == 0, "munmap");
+    join_waiters();
+    unmap_words();
     printf("futex_wake_op: ok\n");
     return 0;
 }

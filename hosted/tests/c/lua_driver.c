@@ -24,6 +24,8 @@
 #define APP_FREE free
 #endif
 
+#include "malloc_stats.h"
+
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
@@ -73,12 +75,6 @@ int main(int argc, char **argv)
     }
     lua_close(L);
     fflush(stdout);
-#ifdef NOMMU_MALLOC
-    struct nommu_malloc_stats st;
-    nommu_malloc_stats(&st);
-    fprintf(stderr, "nommu_malloc: mmap %llu munmap %llu mremap %llu mapped %llu\n",
-            (unsigned long long)st.mmap_calls, (unsigned long long)st.munmap_calls,
-            (unsigned long long)st.mremap_calls, (unsigned long long)st.mapped_bytes);
-#endif
+    print_malloc_stats();
     return status == LUA_OK ? 0 : 1;
 }

@@ -54,6 +54,8 @@ static const sqlite3_mem_methods nommu_methods = {
 };
 #endif
 
+#include "malloc_stats.h"
+
 static int failures;
 
 static void die(sqlite3 *db, const char *what)
@@ -358,12 +360,6 @@ int main(int argc, char **argv)
     workload("disk", argv[2], NULL, "PERSIST", rows);
     sqlite3_shutdown();
     fflush(stdout);
-#ifdef NOMMU_MALLOC
-    struct nommu_malloc_stats s;
-    nommu_malloc_stats(&s);
-    fprintf(stderr, "nommu_malloc: mmap %llu munmap %llu mremap %llu mapped %llu\n",
-            (unsigned long long)s.mmap_calls, (unsigned long long)s.munmap_calls,
-            (unsigned long long)s.mremap_calls, (unsigned long long)s.mapped_bytes);
-#endif
+    print_malloc_stats();
     return failures ? 1 : 0;
 }
