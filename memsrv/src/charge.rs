@@ -123,7 +123,9 @@ impl Charges {
         for slot in self.clients.values() {
             uids.entry(slot.uid).or_default().1 += 1;
         }
-        uids.into_iter().map(|(uid, (c, n))| (uid, c, n))
+        uids.into_iter()
+            .filter(|(_, (c, n))| c.total() > 0 || *n > 0)
+            .map(|(uid, (c, n))| (uid, c, n))
     }
 
     /// Whether `uid` may take `pages` more.
@@ -220,13 +222,13 @@ impl Charges {
         }
     }
 
+    /// An address space's or uid's entry stays when it drops to zero (it
+    /// goes with the address space, or when the uid's last client does):
+    /// the common mmap/munmap pair then touches no allocator.
     fn uncharge(&mut self, extent: &Extent, pages: u64) {
         if let Some(mm) = extent.mm {
             if let Some(held) = self.mms.get_mut(&mm) {
                 *held = held.saturating_sub(pages);
-                if *held == 0 {
-                    self.mms.remove(&mm);
-                }
             }
         }
         if let Some(user) = self.users.get_mut(&extent.uid) {
@@ -236,7 +238,6 @@ impl Charges {
                 &mut user.mapped
             };
             *held = held.saturating_sub(pages);
-            self.forget_if_idle(extent.uid);
         }
     }
 
@@ -335,7 +336,11 @@ impl Charges {
     }
 
     pub fn disconnect(&mut self, client: ClientId) {
-        self.clients.remove(&client);
+        if let Some(slot) = self.clients.remove(&client) {
+            if !self.clients.values().any(|s| s.uid == slot.uid) {
+                self.forget_if_idle(slot.uid);
+            }
+        }
     }
 
     /// The bookkeeping agrees with itself and with `copy_pages`
@@ -376,7 +381,13 @@ impl Charges {
                 "charged {copies} copy and {stored} filesystem pages; {copy_pages} and {store_pages} held"
             ));
         }
-        if mms != self.mms {
+        let charged: BTreeMap<MmId, u64> = self
+            .mms
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(&m, &n)| (m, n))
+            .collect();
+        if mms != charged {
             return Err(alloc::format!(
                 "address space charges {:?} ≠ runs {mms:?}",
                 self.mms
@@ -385,7 +396,7 @@ impl Charges {
         for (&uid, user) in &self.users {
             let (mapped, store) = runs.get(&uid).copied().unwrap_or((0, 0));
             let segs = shm_of.get(&uid).copied().unwrap_or(0);
-            if (user.mapped, user.store, user.shm) != (mapped, store, segs) || user.total() == 0 {
+            if (user.mapped, user.store, user.shm) != (mapped, store, segs) {
                 return Err(alloc::format!(
                     "uid {uid} charged {user:?}, holds {mapped}+{store}+{segs}"
                 ));
