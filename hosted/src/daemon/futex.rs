@@ -25,7 +25,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How often a waiting thread looks whether its client is still there.
-const SLICE: Duration = Duration::from_millis(50);
+/// Between two slices the thread is in no wait queue, so a wake that lands
+/// in that gap of a few microseconds is not counted for it (it then reads
+/// the word changed, a wake-up); a long slice keeps that rare, and a gone
+/// client's thread still ends within it.
+const SLICE: Duration = Duration::from_millis(500);
 
 /// The first body byte of every `Request::Futex` frame (its variant), so
 /// other frames are told apart without decoding them.
