@@ -488,7 +488,7 @@ impl Transport for DaemonConnection {
             Ok(call) => call,
             Err(e) => return Some(Err(e)),
         };
-        Some(futexes.carry(uaddr, op, call, check, None, || true))
+        Some(futexes.carry(uaddr, op, call, check))
     }
 
     /// The request is encoded into the connection's one frame buffer and

@@ -423,16 +423,14 @@ impl HostFutexes {
     /// Carry `call` on the arena word `uaddr`: first make sure memsrv
     /// accepts the word for `op` (a cached answer while the generation
     /// stands, else `check` asks), then sleep or wake in the host kernel.
-    /// A wait may be cut into `slice`s, after each of which `stay` says
-    /// whether to go on.
+    /// A wait is one sleep: a waiter between two slices would be in no
+    /// queue, and a wake then lost or miscounted.
     pub fn carry(
         &self,
         uaddr: u64,
         op: u32,
         call: HostFutex,
         check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
-        slice: Option<Duration>,
-        stay: impl FnMut() -> bool,
     ) -> Result<i64, Errno> {
         let private = op & FUTEX_PRIVATE_FLAG != 0;
         // Read before asking: a change after this makes the answer stale.
@@ -447,7 +445,7 @@ impl HostFutexes {
                 val,
                 bitset,
                 deadline,
-            } => wait(uaddr, val, bitset, deadline, slice, stay),
+            } => wait(uaddr, val, bitset, deadline, None, || true),
             HostFutex::Wake { n, bitset } => Ok(wake(uaddr, n, bitset)),
         }
     }
