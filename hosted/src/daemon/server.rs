@@ -75,17 +75,22 @@ impl Server {
         memsrv.drain_reserves(&mut refused);
         let answer = memsrv.handle(client, request);
         drop(memsrv);
+        self.cut_refused(refused);
+        match answer {
+            Answer::Now(Reply::Value(v)) => Ok(v),
+            Answer::Now(Reply::Error(e)) => Err(e),
+            _ => Err(Errno::EPROTO),
+        }
+    }
+
+    /// Cut each connection whose posted reserve entry memsrv refused.
+    fn cut_refused(&self, refused: Vec<ClientId>) {
         for bad in refused {
             eprintln!(
                 "memsrvd: connection {} posted an invalid reserve entry; cut",
                 bad.0
             );
             self.cut(bad);
-        }
-        match answer {
-            Answer::Now(Reply::Value(v)) => Ok(v),
-            Answer::Now(Reply::Error(e)) => Err(e),
-            _ => Err(Errno::EPROTO),
         }
     }
 
@@ -211,13 +216,7 @@ impl Server {
                 memsrv.drain_reserves(&mut refused);
             }
         }
-        for bad in refused {
-            eprintln!(
-                "memsrvd: connection {} posted an invalid reserve entry; cut",
-                bad.0
-            );
-            self.cut(bad);
-        }
+        self.cut_refused(refused);
     }
 
     /// Carry out memsrv's effects, emptying `effects`: those addressed to
