@@ -492,11 +492,7 @@ pub fn romfs_image(scratch: &Scratch, files: &[(&str, &[u8])]) -> PathBuf {
         .args(["-V", "nommu-test"])
         .output()
         .expect("run genromfs (apt-get install genromfs)");
-    assert!(
-        out.status.success(),
-        "genromfs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check(out, "genromfs");
     image
 }
 
