@@ -129,8 +129,7 @@ pub(super) fn v105_shm_processes(harness: &dyn Harness) -> Result<(), Failure> {
 pub(super) fn v106_threads(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let w = ok!(parent.anon(P), "mmap 1 page");
-    let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
-    let thread = Process::attach(harness, ticket)?;
+    let thread = parent.clone_child(harness, CLONE_VM, "clone(CLONE_VM)")?;
     let op = FUTEX_PRIVATE_FLAG;
     let waiting = thread.begin(&wait_request(w, FUTEX_WAIT | op, 0))?;
     settled(&parent)?;
@@ -239,8 +238,7 @@ pub(super) fn v124_wake_op(harness: &dyn Harness) -> Result<(), Failure> {
     );
     ensure_eq!(word(harness, b)?, 7, "the second word after the refusals");
     // A thread waits on the second word; SET 0 with "old > 6" wakes it.
-    let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
-    let thread = Process::attach(harness, ticket)?;
+    let thread = parent.clone_child(harness, CLONE_VM, "clone(CLONE_VM)")?;
     let private = FUTEX_PRIVATE_FLAG;
     let waiting = thread.begin(&wait_request(b, FUTEX_WAIT | private, 7))?;
     settled(&parent)?;

@@ -20,9 +20,7 @@ pub(super) fn v114_vfork_child_maps(harness: &dyn Harness) -> Result<(), Failure
     let parent = Process::spawn(harness)?;
     let before = parent.mmap_copy_kb()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-    let (pid, ticket) = ok!(parent.client().clone_process(flags), "vfork");
-    let child = Process::attach(harness, ticket)?;
-    ensure_eq!(child.pid(), pid, "the child's pid");
+    let child = parent.clone_child(harness, flags, "vfork")?;
     let c = ok!(child.anon(P), "child: mmap 1 page");
     ok!(child.client().exit(), "child: _exit");
     drop(child);
@@ -40,9 +38,7 @@ pub(super) fn v114_vfork_child_maps(harness: &dyn Harness) -> Result<(), Failure
 pub(super) fn v115_clone_without_vm(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
-    let (pid, ticket) = ok!(parent.client().clone_process(SIGCHLD), "clone(SIGCHLD)");
-    let child = Process::attach(harness, ticket)?;
-    ensure_eq!(child.pid(), pid, "the child's pid");
+    let child = parent.clone_child(harness, SIGCHLD, "clone(SIGCHLD)")?;
     ensure_eq!(child.maps()?, "", "/proc/<child>/maps");
     ensure_eq!(
         child.proc_text(ProcView::SelfMaps)?,
@@ -132,8 +128,7 @@ pub(super) fn v119_vfork_exec(harness: &dyn Harness) -> Result<(), Failure> {
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
     let before = parent.maps()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-    let (_, ticket) = ok!(parent.client().clone_process(flags), "vfork");
-    let child = Process::attach(harness, ticket)?;
+    let child = parent.clone_child(harness, flags, "vfork")?;
     ok!(child.client().exec(), "child: execve");
     ensure_eq!(child.maps()?, "", "the child's maps right after execve");
     let c = ok!(child.anon(2 * P), "child: the new image's mapping");

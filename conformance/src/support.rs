@@ -151,6 +151,20 @@ impl<'h> Process<'h> {
         Ok(Self { connection })
     }
 
+    /// `clone(flags)` of this process, `what` naming the call, and the
+    /// child's connection (whose pid must be the one `clone` returned).
+    pub fn clone_child(
+        &self,
+        harness: &'h dyn Harness,
+        flags: u64,
+        what: &str,
+    ) -> Result<Self, Failure> {
+        let (pid, ticket) = ok!(self.client().clone_process(flags), "{what}");
+        let child = Self::attach(harness, ticket)?;
+        ensure_eq!(child.pid(), pid, "the pid of the child of {what}");
+        Ok(child)
+    }
+
     pub fn pid(&self) -> u32 {
         self.connection.pid()
     }
