@@ -71,12 +71,7 @@ pub(super) fn v122_ramdisk(harness: &dyn Harness) -> Result<(), Failure> {
     ensure_eq!(p.mc_delta(before)?, 4, "MC delta of the copy");
     ensure_eq!(c % P, 0, "alignment of the copy {c:#x}");
     let direct = open(&p, RAMDISK_DIRECT, O_RDWR)?;
-    let before = p.mmap_copy_kb()?;
-    let x = ok!(
-        p.map_fd(P, RW, MAP_SHARED, direct, 0),
-        "SHARED RW of the ramdisk declaring DIRECT|COPY|READ|WRITE"
-    );
-    ensure_eq!(x, array, "address (the ramdisk's array)");
-    ensure_eq!(p.mc_delta(before)?, 0, "MC delta of the direct mapping");
+    let what = "SHARED RW of the ramdisk declaring DIRECT|COPY|READ|WRITE (at its array)";
+    p.map_direct(direct, (P, RW, MAP_SHARED, 0), array, what)?;
     Ok(())
 }

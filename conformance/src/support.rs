@@ -205,6 +205,23 @@ impl<'h> Process<'h> {
         self.client().mmap(0, len, prot, flags, fd, offset)
     }
 
+    /// `mmap(0, len, prot, flags, fd, offset)`, `what` naming it, as a
+    /// direct mapping: it lands at `at` and costs no copy (`MmapCopy`
+    /// unchanged). Returns the address.
+    pub fn map_direct(
+        &self,
+        fd: i32,
+        (len, prot, flags, offset): (u64, u32, u32, u64),
+        at: u64,
+        what: &str,
+    ) -> Result<u64, Failure> {
+        let before = self.mmap_copy_kb()?;
+        let x = ok!(self.map_fd(len, prot, flags, fd, offset), "{what}");
+        ensure_eq!(x, at, "address of {what}");
+        ensure_eq!(self.mc_delta(before)?, 0, "MC delta of {what}");
+        Ok(x)
+    }
+
     /// `open(path, flags)` then `mmap(0, len, prot, flags, fd, offset)`;
     /// the descriptor stays open (closed with the process).
     pub fn open_map(
