@@ -19,6 +19,16 @@ use std::time::{Duration, Instant};
 /// The arena size tests use (small: several daemons run at once).
 pub const ARENA_SIZE: u64 = 16 << 20;
 
+/// `nobody`/`nogroup`: an unprivileged user and group.
+pub const NOBODY: u32 = 65534;
+
+/// Panics unless the test runs as root (it switches users).
+pub fn assert_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert!(euid == 0, "this test switches users: run it as root");
+}
+
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// The workspace root.
