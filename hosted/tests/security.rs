@@ -12,7 +12,7 @@ use daemon::{
 };
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Run `nommu-driver --mount spec` (as that user and group if given; std
@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 /// exits refused. A driver still running after a while was accepted: it is
 /// killed and the test fails.
 fn refused_driver(d: &Daemon, spec: &str, as_user: Option<u32>) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
-    cmd.arg("--socket").arg(&d.socket).arg("--mount").arg(spec);
+    let mut cmd = DriverProcess::command(d, spec);
     if let Some(id) = as_user {
         cmd.uid(id).gid(id);
     }
@@ -99,14 +98,8 @@ fn the_user_or_group_drivers_names_may_serve() {
     assert_root();
     for who in [NOBODY.to_string(), format!(":{NOBODY}")] {
         let d = Daemon::start_with(&["--drivers", &who]);
-        let mut driver = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
-        driver
-            .arg("--socket")
-            .arg(&d.socket)
-            .arg("--mount")
-            .arg("/srv/nobody=ramfs")
-            .uid(NOBODY)
-            .gid(NOBODY);
+        let mut driver = DriverProcess::command(&d, "/srv/nobody=ramfs");
+        driver.uid(NOBODY).gid(NOBODY);
         let served = DriverProcess::spawn(driver);
         assert!(mounts(&d).contains(&"/srv/nobody".to_string()), "{who}");
         // Another unprivileged user is still refused.

@@ -146,14 +146,16 @@ impl Daemon {
         .expect("connect to memsrvd")
     }
 
+    /// `nommu-ctl --socket <ours> args...`, not started yet.
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-ctl"));
+        cmd.arg("--socket").arg(&self.socket).args(args);
+        cmd
+    }
+
     /// Run `nommu-ctl --socket <ours> args...`; returns its stdout.
     pub fn ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_nommu-ctl"))
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run nommu-ctl");
+        let out = self.ctl_command(args).output().expect("run nommu-ctl");
         assert!(
             out.status.success(),
             "nommu-ctl {args:?} failed: {}",
@@ -528,14 +530,19 @@ pub struct DriverProcess {
 }
 
 impl DriverProcess {
-    /// Start `nommu-driver --mount spec` and wait until it serves.
-    pub fn start(daemon: &Daemon, spec: &str) -> Self {
+    /// `nommu-driver --socket <daemon's> --mount spec`, not started yet.
+    pub fn command(daemon: &Daemon, spec: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
         cmd.arg("--socket")
             .arg(&daemon.socket)
             .arg("--mount")
             .arg(spec);
-        Self::spawn(cmd)
+        cmd
+    }
+
+    /// Start `nommu-driver --mount spec` and wait until it serves.
+    pub fn start(daemon: &Daemon, spec: &str) -> Self {
+        Self::spawn(Self::command(daemon, spec))
     }
 
     /// Start a `nommu-driver` command made by the caller (another user,
