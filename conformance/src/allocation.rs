@@ -2,30 +2,17 @@
 //! zero fill.
 
 use super::support::{expect_filled, fill, Process, TrimPages, P, PRIVATE_ANON, RW};
-use super::{Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use protocol::linux::MAP_UNINITIALIZED;
 use protocol::{Errno, Sysctl};
 
-const S: Section = Section::Allocation;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 57, section: S, name: "5 pages cost 20 kB (trimmed)", run: v57_trimmed },
-    Vector { id: 58, section: S, name: "nr_trim_pages = 0 keeps the block", run: v58_no_trim },
-    Vector { id: 59, section: S, name: "nr_trim_pages = 4 trims large excess only", run: v59_trim_threshold },
-    Vector { id: 60, section: S, name: "reused pages read zero", run: v60_reused_pages_zeroed },
-    Vector { id: 61, section: S, name: "unaligned length maps and unmaps", run: v61_unaligned_length },
-    Vector { id: 62, section: S, name: "nr_trim_pages refuses -1", run: v62_negative_trim },
-    Vector { id: 63, section: S, name: "MAP_UNINITIALIZED not permitted: zeroed", run: v63_uninitialized_zeroed },
-];
-
-fn v57_trimmed(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v57_trimmed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     mapped_and_freed(&p, 5 * P, 20)?;
     Ok(())
 }
 
-fn v58_no_trim(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v58_no_trim(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     mapped_and_freed(&p, 5 * P, 32)?;
@@ -43,7 +30,7 @@ fn mapped_and_freed(p: &Process<'_>, len: u64, kb: i64) -> Result<u64, Failure> 
     Ok(a)
 }
 
-fn v59_trim_threshold(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v59_trim_threshold(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 4)?;
     for (pages, kb) in [(5u64, 32i64), (9, 36), (3, 16)] {
@@ -56,7 +43,7 @@ fn v59_trim_threshold(harness: &dyn Harness) -> Result<(), Failure> {
 
 /// Another process writes pages and frees them; a new anonymous mapping
 /// of the same size (very likely the same pages) reads zero.
-fn v60_reused_pages_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v60_reused_pages_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     let b = Process::spawn(harness)?;
     let len = 8 * P;
     dirty_and_free(harness, &b, len, 0xa5)?;
@@ -66,14 +53,14 @@ fn v60_reused_pages_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     expect_filled(harness, new, len, 0, "A's fresh mapping")
 }
 
-fn v61_unaligned_length(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v61_unaligned_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = mapped_and_freed(&p, 100, 4)?;
     ensure_eq!(a % P, 0, "alignment of {a:#x}");
     Ok(())
 }
 
-fn v62_negative_trim(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v62_negative_trim(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let value = p.nr_trim_pages()?;
     ensure_errno!(
@@ -91,7 +78,7 @@ fn v62_negative_trim(harness: &dyn Harness) -> Result<(), Failure> {
 
 /// Pages are dirtied and freed first, so a mapping that skipped the zero
 /// fill would show it.
-fn v63_uninitialized_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v63_uninitialized_zeroed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let len = 4 * P;
     dirty_and_free(harness, &p, len, 0xff)?;

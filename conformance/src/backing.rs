@@ -4,21 +4,13 @@
 
 use super::env::{TestDevConfig, O_RDONLY, O_RDWR, RAMDISK, RAMDISK_DIRECT, TST};
 use super::support::{landmark, open, Process, Tst, P, RW};
-use super::{Failure, Harness, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark};
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ};
 use protocol::Errno;
 
-const S: Section = Section::Backing;
 const R: u32 = PROT_READ;
 
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 120, section: S, name: "mmap and close once per mapping", run: v120_per_mapping_hooks },
-    Vector { id: 121, section: S, name: "a device declaring no capabilities", run: v121_default_caps },
-    Vector { id: 122, section: S, name: "ramdisk: default COPY, or DIRECT over its array", run: v122_ramdisk },
-];
-
-fn v120_per_mapping_hooks(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v120_per_mapping_hooks(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let p = Process::spawn(harness)?;
     let start = tst.counters();
@@ -38,7 +30,7 @@ fn v120_per_mapping_hooks(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// The spec's `0x50000000` is the device's base.
-fn v121_default_caps(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v121_default_caps(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: None,
         get_unmapped_area: Some(Ok(())),
@@ -62,7 +54,7 @@ fn v121_default_caps(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// The direct ramdisk's array is [`Landmark::RamdiskArray`].
-fn v122_ramdisk(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v122_ramdisk(harness: &dyn Harness) -> Result<(), Failure> {
     let array = landmark(harness, Landmark::RamdiskArray)?;
     let p = Process::spawn(harness)?;
     let fd = open(&p, RAMDISK, O_RDONLY)?;
@@ -79,12 +71,7 @@ fn v122_ramdisk(harness: &dyn Harness) -> Result<(), Failure> {
     ensure_eq!(p.mc_delta(before)?, 4, "MC delta of the copy");
     ensure_eq!(c % P, 0, "alignment of the copy {c:#x}");
     let direct = open(&p, RAMDISK_DIRECT, O_RDWR)?;
-    let before = p.mmap_copy_kb()?;
-    let x = ok!(
-        p.map_fd(P, RW, MAP_SHARED, direct, 0),
-        "SHARED RW of the ramdisk declaring DIRECT|COPY|READ|WRITE"
-    );
-    ensure_eq!(x, array, "address (the ramdisk's array)");
-    ensure_eq!(p.mc_delta(before)?, 0, "MC delta of the direct mapping");
+    let what = "SHARED RW of the ramdisk declaring DIRECT|COPY|READ|WRITE (at its array)";
+    p.map_direct(direct, (P, RW, MAP_SHARED, 0), array, what)?;
     Ok(())
 }

@@ -12,33 +12,13 @@
 
 use super::env::{MEM, O_RDWR};
 use super::support::{landmark, Process, P, PRIVATE_ANON, RW};
-use super::{Failure, Harness, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark};
 use protocol::linux::{
     futex_op, CLONE_VM, FUTEX_CMP_REQUEUE, FUTEX_OP_ADD, FUTEX_OP_CMP_EQ, FUTEX_OP_CMP_GT,
     FUTEX_OP_SET, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAKE_OP, IPC_CREAT, MAP_SHARED,
     PROT_NONE, PROT_READ,
 };
 use protocol::{Errno, Reply, Request};
-
-const S: Section = Section::Futex;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 102, section: S, name: "misaligned word", run: v102_misaligned },
-    Vector { id: 103, section: S, name: "a word in no mapping", run: v103_unmapped },
-    Vector { id: 104, section: S, name: "a word in an I/O mapping", run: v104_io_mapping },
-    Vector { id: 105, section: S, name: "two processes meet on a shm segment", run: v105_shm_processes },
-    Vector { id: 106, section: S, name: "two CLONE_VM threads, private futex", run: v106_threads },
-    Vector { id: 107, section: S, name: "the word is not the expected value", run: v107_value_changed },
-];
-
-/// The project's futex vectors beyond the spec's list (server decisions
-/// beside §8.3, `docs/futex.md`), numbered on from the last spec vector.
-#[rustfmt::skip]
-pub const BEYOND_SPEC: &[Vector] = &[
-    Vector { id: 123, section: S, name: "a word in a mapping without read permission", run: v123_unreadable },
-    Vector { id: 124, section: S, name: "FUTEX_WAKE_OP", run: v124_wake_op },
-];
 
 /// `futex(uaddr, op, val, NULL, NULL, 0)`.
 pub fn futex(p: &Process<'_>, uaddr: u64, op: u32, val: u32) -> Result<i64, Errno> {
@@ -58,7 +38,7 @@ pub fn wait_request(uaddr: u64, op: u32, val: u32) -> Request {
     }
 }
 
-fn v102_misaligned(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v102_misaligned(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let x = ok!(p.anon(P), "mmap 1 page");
     ensure_errno!(
@@ -74,7 +54,7 @@ fn v102_misaligned(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v103_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v103_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     // `y` is mapped first, so it cannot take `x`'s place once `x` goes.
     let y = ok!(p.anon(P), "mmap a page");
@@ -88,7 +68,7 @@ fn v103_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// `/dev/mem` is the home's [`Landmark::DevMemWindow`] (as in vector 41).
-fn v104_io_mapping(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v104_io_mapping(harness: &dyn Harness) -> Result<(), Failure> {
     let window = landmark(harness, Landmark::DevMemWindow)?;
     let p = Process::spawn(harness)?;
     let fd = ok!(p.open(MEM, O_RDWR), "open /dev/mem");
@@ -124,7 +104,7 @@ fn woken(reply: Result<Reply, Errno>) -> Result<(), Failure> {
     }
 }
 
-fn v105_shm_processes(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v105_shm_processes(harness: &dyn Harness) -> Result<(), Failure> {
     let a = Process::spawn(harness)?;
     let b = Process::spawn(harness)?;
     let id = ok!(a.client().shmget(0x105, 4, IPC_CREAT | 0o666), "A: shmget");
@@ -146,11 +126,10 @@ fn v105_shm_processes(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v106_threads(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v106_threads(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let w = ok!(parent.anon(P), "mmap 1 page");
-    let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
-    let thread = Process::attach(harness, ticket)?;
+    let thread = parent.clone_child(harness, CLONE_VM, "clone(CLONE_VM)")?;
     let op = FUTEX_PRIVATE_FLAG;
     let waiting = thread.begin(&wait_request(w, FUTEX_WAIT | op, 0))?;
     settled(&parent)?;
@@ -166,7 +145,7 @@ fn v106_threads(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v107_value_changed(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v107_value_changed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let x = ok!(p.anon(P), "mmap 1 page");
     ok!(harness.write(x, &7u32.to_ne_bytes()), "the word = 7");
@@ -186,7 +165,7 @@ fn v107_value_changed(harness: &dyn Harness) -> Result<(), Failure> {
 /// LTP's bad address (`tst_get_bad_addr`): a `PROT_NONE` anonymous page.
 /// §8.2 step 3 answers `EACCES`; MMU Linux faults it `EFAULT` and so does
 /// this server, for `uaddr` and `uaddr2`, with or without the private flag.
-fn v123_unreadable(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v123_unreadable(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let good = ok!(p.anon(P), "mmap 1 page");
     let none = ok!(p.mmap(0, P, PROT_NONE, PRIVATE_ANON), "mmap PROT_NONE");
@@ -232,7 +211,7 @@ fn word(harness: &dyn Harness, addr: u64) -> Result<u32, Failure> {
 /// word returns its old value, the comparison of that decides whether its
 /// waiters wake; a second word without write permission is `EFAULT`, an
 /// unknown operation `ENOSYS`.
-fn v124_wake_op(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v124_wake_op(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "mmap the first word");
     let b = ok!(parent.anon(P), "mmap the second word");
@@ -259,8 +238,7 @@ fn v124_wake_op(harness: &dyn Harness) -> Result<(), Failure> {
     );
     ensure_eq!(word(harness, b)?, 7, "the second word after the refusals");
     // A thread waits on the second word; SET 0 with "old > 6" wakes it.
-    let (_, ticket) = ok!(parent.client().clone_process(CLONE_VM), "clone(CLONE_VM)");
-    let thread = Process::attach(harness, ticket)?;
+    let thread = parent.clone_child(harness, CLONE_VM, "clone(CLONE_VM)")?;
     let private = FUTEX_PRIVATE_FLAG;
     let waiting = thread.begin(&wait_request(b, FUTEX_WAIT | private, 7))?;
     settled(&parent)?;

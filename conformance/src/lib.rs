@@ -68,9 +68,11 @@ mod process;
 mod sharing;
 pub mod sysv_shm;
 mod validation;
+mod vectors;
 
 pub use env::{Landmark, TestDevConfig, TestDevControl, TestDevCounters};
 pub use support::{DynTransport, Process, SplitCall, TrimPages};
+pub use vectors::{DEFERRED, PENDING, VECTORS};
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -240,70 +242,6 @@ pub struct Deferred {
     /// expressed here.
     pub needs: &'static str,
 }
-
-const SECTIONS: &[&[Vector]] = &[
-    validation::VECTORS,
-    direct::VECTORS,
-    sharing::VECTORS,
-    allocation::VECTORS,
-    munmap::VECTORS,
-    mremap::VECTORS,
-    sysv_shm::VECTORS,
-    memfs::VECTORS,
-    futex::VECTORS,
-    proc::VECTORS,
-    process::VECTORS,
-    backing::VECTORS,
-    futex::BEYOND_SPEC,
-];
-
-/// Encoded vectors whose server side has not landed yet: [`PENDING`].
-const PENDING_SECTIONS: &[&[Vector]] = &[];
-
-const DEFERRED_SECTIONS: &[&[Deferred]] = &[memfs::DEFERRED, process::DEFERRED];
-
-const fn total<T>(parts: &[&[T]]) -> usize {
-    let mut sum = 0;
-    let mut i = 0;
-    while i < parts.len() {
-        sum += parts[i].len();
-        i += 1;
-    }
-    sum
-}
-
-const fn concat<T: Copy, const N: usize>(parts: &[&[T]], filler: T) -> [T; N] {
-    let mut out = [filler; N];
-    let mut n = 0;
-    let mut i = 0;
-    while i < parts.len() {
-        let mut j = 0;
-        while j < parts[i].len() {
-            out[n] = parts[i][j];
-            n += 1;
-            j += 1;
-        }
-        i += 1;
-    }
-    out
-}
-
-const ALL: [Vector; total(SECTIONS)] = concat(SECTIONS, validation::VECTORS[0]);
-const ALL_PENDING: [Vector; total(PENDING_SECTIONS)] =
-    concat(PENDING_SECTIONS, validation::VECTORS[0]);
-const ALL_DEFERRED: [Deferred; total(DEFERRED_SECTIONS)] =
-    concat(DEFERRED_SECTIONS, process::DEFERRED[0]);
-
-/// Every encoded vector, in spec order.
-pub const VECTORS: &[Vector] = &ALL;
-
-/// Vectors encoded but not yet in [`VECTORS`] because the server does not
-/// answer their calls yet (it says `ENOSYS`): a home may run them to see
-/// how far the server is; they join [`VECTORS`] as their features land.
-pub const PENDING: &[Vector] = &ALL_PENDING;
-
-/// Every vector of the covered sections that waits for a later feature.
-pub const DEFERRED: &[Deferred] = &ALL_DEFERRED;
 
 /// A client core over a connection's transport.
 pub fn client(connection: &dyn ProcessConnection) -> Client<DynTransport<'_>> {

@@ -8,27 +8,11 @@
 
 use super::env::{O_CREAT, O_RDWR};
 use super::support::{Process, RW};
-use super::{Deferred, Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use protocol::linux::MAP_SHARED;
 use protocol::Errno;
 
-const S: Section = Section::MemoryFs;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 96, section: S, name: "shm_open + ftruncate: every process at one address", run: v96_shared_address },
-    Vector { id: 97, section: S, name: "shrinking under a shared mapping", run: v97_shrink_under_mapping },
-    Vector { id: 98, section: S, name: "shrinking cuts the mappable range", run: v98_shrink },
-    Vector { id: 99, section: S, name: "growing adds no mappable pages", run: v99_grow },
-    Vector { id: 100, section: S, name: "truncating from 0 beyond the largest block", run: v100_too_big },
-];
-
-#[rustfmt::skip]
-pub const DEFERRED: &[Deferred] = &[
-    Deferred { id: 101, section: S, needs: "RLIMIT_FSIZE and SIGXFSZ: the protocol has no resource limits and no signals" },
-];
-
-fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let (_, x) = a.shared_fresh_file("/dev/shm/a", 8192)?;
     let fb = ok!(b.open("/dev/shm/a", O_CREAT | O_RDWR), "B: open /dev/shm/a");
@@ -44,7 +28,7 @@ fn v96_shared_address(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v97_shrink_under_mapping(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v97_shrink_under_mapping(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let (fd, x) = p.shared_fresh_file("/dev/shm/a", 8192)?;
     ensure_errno!(
@@ -62,11 +46,11 @@ fn v97_shrink_under_mapping(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v98_shrink(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v98_shrink(harness: &dyn Harness) -> Result<(), Failure> {
     resized(harness, "/dev/shm/b", 4096, 8192, 4096)
 }
 
-fn v99_grow(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v99_grow(harness: &dyn Harness) -> Result<(), Failure> {
     resized(harness, "/dev/shm/c", 16384, 16384, 8192)
 }
 
@@ -102,7 +86,7 @@ fn resized(
 
 /// The wire's length is 64 bits, so this is the 64-bit-length truncate
 /// call the spec asks for. 8 MiB needs order 11, above the maximum 10.
-fn v100_too_big(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v100_too_big(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     for (name, size) in [("5 GiB", 5u64 << 30), ("8 MiB", 8 << 20)] {
         let fd = p.fresh_file("/dev/shm/big", 0)?;

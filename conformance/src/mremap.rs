@@ -7,27 +7,11 @@
 
 use super::env::{DATA_F, O_RDONLY};
 use super::support::{Process, TrimPages, P, RW};
-use super::{Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use protocol::linux::{MAP_PRIVATE, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ};
 use protocol::Errno;
 
-const S: Section = Section::Mremap;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 74, section: S, name: "shrink, then grow back in place", run: v74_shrink_grow },
-    Vector { id: 75, section: S, name: "growing past the region: ENOMEM even with MAYMOVE", run: v75_no_move },
-    Vector { id: 76, section: S, name: "the bound is the mapped length, not the allocation", run: v76_bound_is_mapped_length },
-    Vector { id: 77, section: S, name: "old_len must match the mapping", run: v77_old_len_mismatch },
-    Vector { id: 78, section: S, name: "a shareable mapping cannot be resized", run: v78_shareable },
-    Vector { id: 79, section: S, name: "a private writable file copy can be resized", run: v79_private_copy },
-    Vector { id: 80, section: S, name: "MREMAP_FIXED only at the same address", run: v80_fixed },
-    Vector { id: 81, section: S, name: "misaligned address, zero length", run: v81_bad_arguments },
-    Vector { id: 82, section: S, name: "after shrinking, munmap takes the new length", run: v82_munmap_after_shrink },
-    Vector { id: 83, section: S, name: "a traced private read-only file mapping can be resized", run: v83_traced },
-];
-
-fn v74_shrink_grow(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v74_shrink_grow(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let c = p.client();
@@ -45,7 +29,7 @@ fn v74_shrink_grow(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v75_no_move(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v75_no_move(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ensure_errno!(
@@ -62,7 +46,7 @@ fn v75_no_move(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v76_bound_is_mapped_length(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v76_bound_is_mapped_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let a = ok!(p.anon(5 * P), "mmap 5 pages (8 allocated)");
@@ -75,7 +59,7 @@ fn v76_bound_is_mapped_length(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v77_old_len_mismatch(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v77_old_len_mismatch(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ensure_errno!(
@@ -86,7 +70,7 @@ fn v77_old_len_mismatch(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v78_shareable(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v78_shareable(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
     ensure_errno!(
@@ -97,7 +81,7 @@ fn v78_shareable(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v79_private_copy(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v79_private_copy(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, RW, MAP_PRIVATE, 0)?;
     ensure_eq!(
@@ -109,7 +93,7 @@ fn v79_private_copy(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v80_fixed(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v80_fixed(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let b = a + 16 * P;
@@ -131,7 +115,7 @@ fn v80_fixed(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v81_bad_arguments(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v81_bad_arguments(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     let c = p.client();
@@ -154,7 +138,7 @@ fn v81_bad_arguments(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v82_munmap_after_shrink(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v82_munmap_after_shrink(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(4 * P), "mmap 4 pages");
     ok!(p.client().mremap(a, 4 * P, 2 * P, 0, 0), "mremap 4P -> 2P");
@@ -169,7 +153,7 @@ fn v82_munmap_after_shrink(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v83_traced(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v83_traced(harness: &dyn Harness) -> Result<(), Failure> {
     let (debugger, t) = Process::two(harness)?;
     ok!(debugger.client().ptrace_attach(t.pid()), "ptrace attach");
     let a = t.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;

@@ -5,25 +5,9 @@ use super::env::{data_f_byte, DATA_F, O_RDONLY, ROM_T};
 use super::support::{
     expect_bytes, expect_filled, fill, landmark, ranges_within, Process, TrimPages, P,
 };
-use super::{Failure, Harness, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark};
 use protocol::linux::{MAP_PRIVATE, PROT_READ};
 use protocol::Errno;
-
-const S: Section = Section::Munmap;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 64, section: S, name: "punching a hole splits the mapping", run: v64_hole },
-    Vector { id: 65, section: S, name: "a range past the end is refused", run: v65_past_end },
-    Vector { id: 66, section: S, name: "an unaligned start is refused", run: v66_unaligned_start },
-    Vector { id: 67, section: S, name: "cutting the head", run: v67_head },
-    Vector { id: 68, section: S, name: "cutting the tail frees the slack", run: v68_tail_with_slack },
-    Vector { id: 69, section: S, name: "a file copy is unmapped only whole", run: v69_file_copy_whole },
-    Vector { id: 70, section: S, name: "an address in no mapping", run: v70_unmapped },
-    Vector { id: 71, section: S, name: "zero length is refused", run: v71_zero_length },
-    Vector { id: 72, section: S, name: "an unaligned XIP mapping with its own length", run: v72_xip_unaligned },
-    Vector { id: 73, section: S, name: "a shared copy outlives one of its processes", run: v73_shared_copy_exit },
-];
 
 /// 4 anonymous pages, page `i` filled with `i + 1`; returns the start.
 fn four_pages(harness: &dyn Harness, p: &Process<'_>) -> Result<u64, Failure> {
@@ -66,7 +50,7 @@ fn refused(harness: &dyn Harness, p: &Process<'_>, addr: u64, len: u64) -> Resul
     Ok(())
 }
 
-fn v64_hole(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v64_hole(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = four_pages(harness, &p)?;
     let before = p.mmap_copy_kb()?;
@@ -90,17 +74,17 @@ fn v64_hole(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v65_past_end(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v65_past_end(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     refused(harness, &p, 3 * P, 2 * P)
 }
 
-fn v66_unaligned_start(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v66_unaligned_start(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     refused(harness, &p, 100, P)
 }
 
-fn v67_head(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v67_head(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = four_pages(harness, &p)?;
     let before = p.mmap_copy_kb()?;
@@ -114,7 +98,7 @@ fn v67_head(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v68_tail_with_slack(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v68_tail_with_slack(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let _trim = TrimPages::set(&p, 0)?;
     let before = p.mmap_copy_kb()?;
@@ -132,7 +116,7 @@ fn v68_tail_with_slack(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v70_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v70_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(P), "mmap 1 page");
     ok!(p.munmap(a, P), "munmap");
@@ -141,12 +125,12 @@ fn v70_unmapped(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v71_zero_length(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v71_zero_length(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     refused(harness, &p, 0, 0)
 }
 
-fn v69_file_copy_whole(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v69_file_copy_whole(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let a = p.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
@@ -158,7 +142,7 @@ fn v69_file_copy_whole(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// The spec's `0x40001230` is [`Landmark::RomTData`].
-fn v72_xip_unaligned(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v72_xip_unaligned(harness: &dyn Harness) -> Result<(), Failure> {
     let t = landmark(harness, Landmark::RomTData)?;
     let p = Process::spawn(harness)?;
     let x = p.open_map(ROM_T, O_RDONLY, 8192, PROT_READ, MAP_PRIVATE, 0)?;
@@ -173,7 +157,7 @@ fn v72_xip_unaligned(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// "A exits" is A's `Exit` (its connection closes with it).
-fn v73_shared_copy_exit(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v73_shared_copy_exit(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let before = b.mmap_copy_kb()?;
     let x = a.open_map(DATA_F, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;

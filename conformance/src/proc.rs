@@ -2,25 +2,14 @@
 
 use super::env::{TestDevConfig, DATA_DEV, DATA_F, DATA_F_INO, O_RDONLY, TST};
 use super::support::{anon_rw_line, lines_for, Process, Tst, P};
-use super::{Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use alloc::format;
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ};
 use protocol::ProcView;
 
-const S: Section = Section::Proc;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 108, section: S, name: "maps line of an anonymous mapping", run: v108_anon_maps_line },
-    Vector { id: 109, section: S, name: "maps line of a file copy: device, inode, padded path", run: v109_file_maps_line },
-    Vector { id: 110, section: S, name: "a shared file mapping shows rw-S", run: v110_shared_perms },
-    Vector { id: 111, section: S, name: "the MmapCopy line of meminfo", run: v111_meminfo_line },
-    Vector { id: 112, section: S, name: "/proc/maps lists a direct region once", run: v112_direct_region_listed },
-];
-
 /// The spec's address 0x00a40000 is wherever the allocator puts the
 /// mapping here; the line is checked for the address returned.
-fn v108_anon_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v108_anon_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = ok!(p.anon(2 * P), "mmap 8192 bytes RW");
     let maps = p.maps()?;
@@ -31,7 +20,7 @@ fn v108_anon_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// Needs `MmapCopy` at 0 before the vector, as the spec's "zero baseline".
-fn v111_meminfo_line(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v111_meminfo_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     ensure_eq!(before, 0, "MmapCopy baseline (the vector needs 0)");
@@ -48,7 +37,7 @@ fn v111_meminfo_line(harness: &dyn Harness) -> Result<(), Failure> {
 /// The spec's 0x00a50000 is wherever the copy lands. The path column is
 /// `25 + 6·sizeof(void*) − 1` (48 on the spec's 32-bit system, 72 with
 /// 8-byte words): the line is padded with spaces to it, then one space.
-fn v109_file_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v109_file_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let a = p.open_map(DATA_F, O_RDONLY, 3 * P, PROT_READ, MAP_PRIVATE, 0)?;
     let (major, minor) = DATA_DEV;
@@ -64,7 +53,7 @@ fn v109_file_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v110_shared_perms(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v110_shared_perms(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let (_, x) = p.shared_fresh_file("/tmp/s", 8192)?;
     let maps = p.maps()?;
@@ -76,7 +65,7 @@ fn v110_shared_perms(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// Vector 54's two shared mappings of `/dev/tst`: one direct region.
-fn v112_direct_region_listed(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v112_direct_region_listed(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let (a, b) = Process::two(harness)?;
     let x = a.open_map(TST, O_RDONLY, P, PROT_READ, MAP_SHARED, 0)?;

@@ -6,40 +6,21 @@
 
 use super::env::{data_f_byte, DATA_F, O_RDONLY, ROM_T};
 use super::support::{expect_bytes, ranges, ranges_within, Process, P};
-use super::{Deferred, Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use protocol::linux::{CLONE_VFORK, CLONE_VM, MAP_PRIVATE, PROT_READ, SIGCHLD};
 use protocol::{Errno, ProcView};
 
-const S: Section = Section::ProcessModel;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 113, section: S, name: "fork is refused", run: v113_fork },
-    Vector { id: 114, section: S, name: "a vfork child's mapping is the parent's", run: v114_vfork_child_maps },
-    Vector { id: 115, section: S, name: "clone without CLONE_VM: empty address space", run: v115_clone_without_vm },
-    Vector { id: 116, section: S, name: "PTRACE_PEEKDATA never spans two mappings", run: v116_peek },
-    Vector { id: 117, section: S, name: "PTRACE_POKEDATA needs a writable mapping", run: v117_poke },
-    Vector { id: 119, section: S, name: "a vfork child's execve leaves the parent alone", run: v119_vfork_exec },
-];
-
-#[rustfmt::skip]
-pub const DEFERRED: &[Deferred] = &[
-    Deferred { id: 118, section: S, needs: "brk" },
-];
-
-fn v113_fork(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v113_fork(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     ensure_errno!(p.client().fork(), Errno::EINVAL, "fork()");
     Ok(())
 }
 
-fn v114_vfork_child_maps(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v114_vfork_child_maps(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let before = parent.mmap_copy_kb()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-    let (pid, ticket) = ok!(parent.client().clone_process(flags), "vfork");
-    let child = Process::attach(harness, ticket)?;
-    ensure_eq!(child.pid(), pid, "the child's pid");
+    let child = parent.clone_child(harness, flags, "vfork")?;
     let c = ok!(child.anon(P), "child: mmap 1 page");
     ok!(child.client().exit(), "child: _exit");
     drop(child);
@@ -54,12 +35,10 @@ fn v114_vfork_child_maps(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v115_clone_without_vm(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v115_clone_without_vm(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
-    let (pid, ticket) = ok!(parent.client().clone_process(SIGCHLD), "clone(SIGCHLD)");
-    let child = Process::attach(harness, ticket)?;
-    ensure_eq!(child.pid(), pid, "the child's pid");
+    let child = parent.clone_child(harness, SIGCHLD, "clone(SIGCHLD)")?;
     ensure_eq!(child.maps()?, "", "/proc/<child>/maps");
     ensure_eq!(
         child.proc_text(ProcView::SelfMaps)?,
@@ -82,7 +61,7 @@ fn v115_clone_without_vm(harness: &dyn Harness) -> Result<(), Failure> {
 }
 
 /// The debugger attaches first, as `PTRACE_PEEKDATA` requires.
-fn v116_peek(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v116_peek(harness: &dyn Harness) -> Result<(), Failure> {
     let (debugger, t) = Process::two(harness)?;
     let a = ok!(t.anon(P), "target: mmap 1 page");
     ok!(
@@ -111,7 +90,7 @@ fn v116_peek(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v117_poke(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v117_poke(harness: &dyn Harness) -> Result<(), Failure> {
     let (debugger, t) = Process::two(harness)?;
     let u = Process::spawn(harness)?;
     let rom = t.open_map(ROM_T, O_RDONLY, 2 * P, PROT_READ, MAP_PRIVATE, 0)?;
@@ -144,13 +123,12 @@ fn v117_poke(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v119_vfork_exec(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v119_vfork_exec(harness: &dyn Harness) -> Result<(), Failure> {
     let parent = Process::spawn(harness)?;
     let a = ok!(parent.anon(P), "parent: mmap 1 page");
     let before = parent.maps()?;
     let flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-    let (_, ticket) = ok!(parent.client().clone_process(flags), "vfork");
-    let child = Process::attach(harness, ticket)?;
+    let child = parent.clone_child(harness, flags, "vfork")?;
     ok!(child.client().exec(), "child: execve");
     ensure_eq!(child.maps()?, "", "the child's maps right after execve");
     let c = ok!(child.anon(2 * P), "child: the new image's mapping");

@@ -4,29 +4,12 @@
 use super::direct::data_or_zero;
 use super::env::{data_f_byte, TestDevConfig, DATA_F, O_RDONLY, O_RDWR, TST};
 use super::support::{expect_bytes, lines_for, open, Process, Tst, P, RW};
-use super::{Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use alloc::vec::Vec;
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ};
 use protocol::Errno;
 
-const S: Section = Section::Sharing;
 const R: u32 = PROT_READ;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 45, section: S, name: "two processes' PRIVATE R copies are one", run: v45_same_address },
-    Vector { id: 46, section: S, name: "a contained range reuses the region", run: v46_contained },
-    Vector { id: 47, section: S, name: "an overlapping, not contained copy request", run: v47_mismatched },
-    Vector { id: 48, section: S, name: "a larger range over a smaller copy, one process", run: v48_mismatched_same_process },
-    Vector { id: 49, section: S, name: "PRIVATE RW never shares", run: v49_rw_after_r },
-    Vector { id: 50, section: S, name: "PRIVATE RW is never shared", run: v50_r_after_rw },
-    Vector { id: 51, section: S, name: "a reused copy is the first mapper's snapshot", run: v51_stale_copy },
-    Vector { id: 52, section: S, name: "a traced process neither shares nor offers", run: v52_traced },
-    Vector { id: 53, section: S, name: "the same range twice in one process", run: v53_twice_in_one_process },
-    Vector { id: 54, section: S, name: "a shared direct region: mmap and close per mapping", run: v54_direct_shared },
-    Vector { id: 55, section: S, name: "a shared copy is one line of /proc/maps", run: v55_one_line },
-    Vector { id: 56, section: S, name: "a direct request over a smaller direct region", run: v56_duplicate_start },
-];
 
 /// `/data/f` mapped `prot`, `MAP_PRIVATE`, `pages` pages from `pgoff`.
 fn map_data(p: &Process<'_>, prot: u32, pgoff: u64, pages: u64) -> Result<u64, Errno> {
@@ -42,7 +25,7 @@ fn mapped(p: &Process<'_>, prot: u32, pgoff: u64, pages: u64) -> Result<u64, Fai
     ))
 }
 
-fn v45_same_address(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v45_same_address(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let before = a.mmap_copy_kb()?;
     let x = mapped(&a, R, 0, 2)?;
@@ -53,7 +36,7 @@ fn v45_same_address(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v46_contained(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v46_contained(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 4)?;
     let y = mapped(&b, R, 1, 2)?;
@@ -62,7 +45,7 @@ fn v46_contained(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v47_mismatched(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v47_mismatched(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     mapped(&a, R, 0, 2)?;
     let before = b.mmap_copy_kb()?;
@@ -75,7 +58,7 @@ fn v47_mismatched(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v48_mismatched_same_process(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v48_mismatched_same_process(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     mapped(&p, R, 0, 1)?;
     ensure_errno!(
@@ -86,11 +69,11 @@ fn v48_mismatched_same_process(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v49_rw_after_r(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v49_rw_after_r(harness: &dyn Harness) -> Result<(), Failure> {
     apart(harness, R, RW, "PRIVATE RW got the shared copy")
 }
 
-fn v50_r_after_rw(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v50_r_after_rw(harness: &dyn Harness) -> Result<(), Failure> {
     apart(harness, RW, R, "PRIVATE R got A's private RW copy")
 }
 
@@ -134,7 +117,7 @@ impl Drop for Rewritten<'_, '_> {
     }
 }
 
-fn v51_stale_copy(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v51_stale_copy(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let _rewritten = Rewritten::new(&a, &[0xee; 64])?;
@@ -151,7 +134,7 @@ fn v51_stale_copy(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v52_traced(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v52_traced(harness: &dyn Harness) -> Result<(), Failure> {
     let (debugger, t) = Process::two(harness)?;
     let (u, v) = Process::two(harness)?;
     ok!(
@@ -171,7 +154,7 @@ fn v52_traced(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v53_twice_in_one_process(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v53_twice_in_one_process(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let before = p.mmap_copy_kb()?;
     let x = mapped(&p, R, 0, 2)?;
@@ -192,7 +175,7 @@ fn v53_twice_in_one_process(harness: &dyn Harness) -> Result<(), Failure> {
 
 /// The spec's `0x50000000` is the test device's base
 /// ([`TestDevControl::base`](super::TestDevControl::base)).
-fn v54_direct_shared(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v54_direct_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let tst = Tst::set(harness, TestDevConfig::default())?;
     let (a, b) = Process::two(harness)?;
     let start = tst.counters();
@@ -210,7 +193,7 @@ fn v54_direct_shared(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v55_one_line(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v55_one_line(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let x = mapped(&a, R, 0, 2)?;
     let y = mapped(&b, R, 0, 2)?;
@@ -224,7 +207,7 @@ fn v55_one_line(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v56_duplicate_start(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v56_duplicate_start(harness: &dyn Harness) -> Result<(), Failure> {
     let (tst, p, fd) = Tst::opened(harness, TestDevConfig::default(), O_RDONLY)?;
     let x = ok!(p.map_fd(2 * P, R, MAP_SHARED, fd, 0), "SHARED R pages 0-1");
     let y = ok!(p.map_fd(4 * P, R, MAP_SHARED, fd, 0), "SHARED R pages 0-3");

@@ -151,6 +151,20 @@ impl<'h> Process<'h> {
         Ok(Self { connection })
     }
 
+    /// `clone(flags)` of this process, `what` naming the call, and the
+    /// child's connection (whose pid must be the one `clone` returned).
+    pub fn clone_child(
+        &self,
+        harness: &'h dyn Harness,
+        flags: u64,
+        what: &str,
+    ) -> Result<Self, Failure> {
+        let (pid, ticket) = ok!(self.client().clone_process(flags), "{what}");
+        let child = Self::attach(harness, ticket)?;
+        ensure_eq!(child.pid(), pid, "the pid of the child of {what}");
+        Ok(child)
+    }
+
     pub fn pid(&self) -> u32 {
         self.connection.pid()
     }
@@ -189,6 +203,23 @@ impl<'h> Process<'h> {
         offset: u64,
     ) -> Result<u64, Errno> {
         self.client().mmap(0, len, prot, flags, fd, offset)
+    }
+
+    /// `mmap(0, len, prot, flags, fd, offset)`, `what` naming it, as a
+    /// direct mapping: it lands at `at` and costs no copy (`MmapCopy`
+    /// unchanged). Returns the address.
+    pub fn map_direct(
+        &self,
+        fd: i32,
+        (len, prot, flags, offset): (u64, u32, u32, u64),
+        at: u64,
+        what: &str,
+    ) -> Result<u64, Failure> {
+        let before = self.mmap_copy_kb()?;
+        let x = ok!(self.map_fd(len, prot, flags, fd, offset), "{what}");
+        ensure_eq!(x, at, "address of {what}");
+        ensure_eq!(self.mc_delta(before)?, 0, "MC delta of {what}");
+        Ok(x)
     }
 
     /// `open(path, flags)` then `mmap(0, len, prot, flags, fd, offset)`;

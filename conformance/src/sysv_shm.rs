@@ -9,7 +9,7 @@
 //! ([`Harness::spawn_as`]): root would pass every check (`CAP_IPC_OWNER`).
 
 use super::support::{expect_filled, fill, Process, P};
-use super::{Failure, Harness, Section, Vector};
+use super::{Failure, Harness};
 use alloc::format;
 use alloc::vec::Vec;
 use protocol::linux::{
@@ -17,27 +17,9 @@ use protocol::linux::{
 };
 use protocol::{Errno, ShmStat};
 
-const S: Section = Section::SysvShm;
-
 /// The spec's key `K` (`/SYSV0000002a`), and neighbours for the other
 /// vectors.
 pub const K: i32 = 0x2a;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 84, section: S, name: "size 0 refused", run: v84_size_zero },
-    Vector { id: 85, section: S, name: "a segment above the largest block", run: v85_too_big },
-    Vector { id: 86, section: S, name: "two attaches: one address, nattch 2", run: v86_same_address },
-    Vector { id: 87, section: S, name: "another process attaches at the same address", run: v87_other_process },
-    Vector { id: 88, section: S, name: "an attach address or SHM_REMAP refused", run: v88_no_address },
-    Vector { id: 89, section: S, name: "shmdt removes one attachment", run: v89_shmdt },
-    Vector { id: 90, section: S, name: "IPC_RMID while attached", run: v90_rmid_attached },
-    Vector { id: 91, section: S, name: "size and IPC_EXCL of an existing key", run: v91_existing_key },
-    Vector { id: 92, section: S, name: "another user: no attach, no removal", run: v92_other_user },
-    Vector { id: 93, section: S, name: "SHM_EXEC and SHM_RDONLY permissions", run: v93_modes },
-    Vector { id: 94, section: S, name: "a removed segment dies with its last attacher", run: v94_last_attacher_exits },
-    Vector { id: 95, section: S, name: "the maps line of an attachment", run: v95_maps_line },
-];
 
 /// A segment that is removed (`IPC_RMID`) when the guard drops, by the
 /// process that made it.
@@ -68,7 +50,7 @@ fn stat(p: &Process<'_>, id: i32) -> Result<ShmStat, Failure> {
     Ok(ok!(p.client().shm_stat(id), "shmctl({id}, IPC_STAT)"))
 }
 
-fn v84_size_zero(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v84_size_zero(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     ensure_errno!(
         p.client().shmget(IPC_PRIVATE, 0, IPC_CREAT | 0o600),
@@ -78,7 +60,7 @@ fn v84_size_zero(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v85_too_big(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v85_too_big(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let result = p.client().shmget(IPC_PRIVATE, (4 << 20) + 1, 0o600);
     if let Ok(id) = result {
@@ -88,7 +70,7 @@ fn v85_too_big(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v86_same_address(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v86_same_address(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(p.client().shmat(seg.id, 0, 0), "first shmat");
@@ -103,7 +85,7 @@ fn v86_same_address(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v87_other_process(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v87_other_process(harness: &dyn Harness) -> Result<(), Failure> {
     let (a, b) = Process::two(harness)?;
     let seg = Segment::get(&a, K + 1, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(a.client().shmat(seg.id, 0, 0), "A: shmat");
@@ -123,7 +105,7 @@ fn v87_other_process(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v88_no_address(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v88_no_address(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 2, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -142,7 +124,7 @@ fn v88_no_address(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v89_shmdt(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v89_shmdt(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 3, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -166,7 +148,7 @@ fn v89_shmdt(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v90_rmid_attached(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v90_rmid_attached(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 4, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -200,7 +182,7 @@ fn v90_rmid_attached(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v91_existing_key(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v91_existing_key(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K + 5, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -222,7 +204,7 @@ fn v91_existing_key(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v92_other_user(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v92_other_user(harness: &dyn Harness) -> Result<(), Failure> {
     let owner = Process::spawn_as(harness, 1, 1)?;
     let other = Process::spawn_as(harness, 2, 2)?;
     let seg = Segment::get(&owner, K + 6, 8192, IPC_CREAT | 0o600)?;
@@ -246,7 +228,7 @@ fn v92_other_user(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v93_modes(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v93_modes(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn_as(harness, 1, 1)?;
     let rw = Segment::get(&p, K + 7, 8192, IPC_CREAT | 0o600)?;
     let c = p.client();
@@ -274,7 +256,7 @@ fn v93_modes(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v94_last_attacher_exits(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v94_last_attacher_exits(harness: &dyn Harness) -> Result<(), Failure> {
     let (watcher, a) = Process::two(harness)?;
     let id = ok!(a.client().shmget(K + 9, 8192, IPC_CREAT | 0o600), "shmget");
     ok!(a.client().shmat(id, 0, 0), "shmat");
@@ -290,7 +272,7 @@ fn v94_last_attacher_exits(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v95_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v95_maps_line(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let seg = Segment::get(&p, K, 8192, IPC_CREAT | 0o600)?;
     let x = ok!(p.client().shmat(seg.id, 0, 0), "shmat");

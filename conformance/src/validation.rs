@@ -4,39 +4,12 @@ use super::env::{
     caps, TestDevConfig, DATA_F, DATA_NOEXEC_F, FB0, O_RDONLY, O_RDWR, O_WRONLY, PIPE, SOCKET, TST,
 };
 use super::support::{landmark, open, ranges_within, Process, Tst, P, PRIVATE_ANON, RW};
-use super::{Failure, Harness, Landmark, Section, Vector};
+use super::{Failure, Harness, Landmark};
 use protocol::linux::{
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
     PROT_EXEC, PROT_READ,
 };
 use protocol::Errno;
-
-const S: Section = Section::Validation;
-
-#[rustfmt::skip]
-pub const VECTORS: &[Vector] = &[
-    Vector { id: 1, section: S, name: "MAP_FIXED is refused", run: v1_map_fixed },
-    Vector { id: 2, section: S, name: "an address hint is ignored", run: v2_hint_ignored },
-    Vector { id: 3, section: S, name: "zero length is refused", run: v3_zero_length },
-    Vector { id: 4, section: S, name: "mapping type 0 is refused", run: v4_type_zero },
-    Vector { id: 5, section: S, name: "MAP_SHARED_VALIDATE is refused", run: v5_shared_validate },
-    Vector { id: 6, section: S, name: "a length that wraps when aligned", run: v6_huge_length },
-    Vector { id: 7, section: S, name: "mmap2 page offset overflow", run: v7_pgoff_overflow },
-    Vector { id: 8, section: S, name: "unaligned byte offset, before the fd", run: v8_unaligned_offset },
-    Vector { id: 9, section: S, name: "an fd that is not open", run: v9_bad_fd },
-    Vector { id: 10, section: S, name: "a pipe has no mmap method", run: v10_pipe },
-    Vector { id: 11, section: S, name: "a socket declares no capabilities", run: v11_socket },
-    Vector { id: 12, section: S, name: "a file opened O_WRONLY", run: v12_write_only },
-    Vector { id: 13, section: S, name: "SHARED RW of a file opened O_RDONLY", run: v13_shared_rw_read_only },
-    Vector { id: 14, section: S, name: "SHARED of a copy-only file", run: v14_shared_copy_only },
-    Vector { id: 15, section: S, name: "PRIVATE of a framebuffer", run: v15_fb_private },
-    Vector { id: 16, section: S, name: "SHARED R|X of a framebuffer", run: v16_fb_exec },
-    Vector { id: 17, section: S, name: "SHARED RW of a framebuffer: its screen", run: v17_fb_shared },
-    Vector { id: 18, section: S, name: "PROT_EXEC on a noexec mount", run: v18_noexec },
-    Vector { id: 19, section: S, name: "MAP_FIXED_NOREPLACE is only a hint", run: v19_fixed_noreplace },
-    Vector { id: 20, section: S, name: "a device without get_unmapped_area", run: v20_no_get_unmapped_area },
-    Vector { id: 21, section: S, name: "COPY without a read method", run: v21_no_read },
-];
 
 /// `call` fails with exactly `errno` and leaves the maps and `MmapCopy`
 /// as they were.
@@ -59,7 +32,7 @@ macro_rules! refused_vectors {
     ($($(#[$doc:meta])* $name:ident: $errno:ident, $what:literal, |$p:ident| $call:expr;)*) => {
         $(
             $(#[$doc])*
-            fn $name(harness: &dyn Harness) -> Result<(), Failure> {
+            pub(super) fn $name(harness: &dyn Harness) -> Result<(), Failure> {
                 let p = Process::spawn(harness)?;
                 refused(&p, Errno::$errno, $what, |$p| $call)
             }
@@ -80,7 +53,7 @@ refused_vectors! {
     v9_bad_fd: EBADF, "mmap of fd 1234 (not open)", |p| p.client().mmap(0, P, PROT_READ, MAP_PRIVATE, 1234, 0);
 }
 
-fn v2_hint_ignored(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v2_hint_ignored(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let addr = ok!(p.mmap(0x1234_0000, P, RW, PRIVATE_ANON), "mmap with a hint");
     ensure_eq!(addr % P, 0, "alignment of {addr:#x}");
@@ -98,7 +71,7 @@ fn v2_hint_ignored(harness: &dyn Harness) -> Result<(), Failure> {
 /// before the descriptor is looked up: with `/data/f`, with a descriptor
 /// that is not open (where the fd test would give `EBADF` if it came
 /// first) and without one.
-fn v8_unaligned_offset(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v8_unaligned_offset(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = ok!(p.open(DATA_F, O_RDONLY), "open {DATA_F}");
     refused(
@@ -121,7 +94,7 @@ fn v8_unaligned_offset(harness: &dyn Harness) -> Result<(), Failure> {
     )
 }
 
-fn v19_fixed_noreplace(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v19_fixed_noreplace(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let flags = PRIVATE_ANON | MAP_FIXED_NOREPLACE;
     let addr = ok!(
@@ -152,7 +125,7 @@ fn map_refused(
 macro_rules! map_refused_vectors {
     ($($name:ident: $file:expr, ($len:expr, $prot:expr, $flags:expr), $errno:ident, $what:literal;)*) => {
         $(
-            fn $name(harness: &dyn Harness) -> Result<(), Failure> {
+            pub(super) fn $name(harness: &dyn Harness) -> Result<(), Failure> {
                 map_refused(harness, $file, ($len, $prot, $flags), Errno::$errno, $what)
             }
         )*
@@ -168,7 +141,7 @@ map_refused_vectors! {
     v16_fb_exec: (FB0, O_RDWR), (P, PROT_READ | PROT_EXEC, MAP_SHARED), EINVAL, "SHARED R|X of /dev/fb0";
 }
 
-fn v13_shared_rw_read_only(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v13_shared_rw_read_only(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let writer = p.fresh_file("/tmp/x", 8192)?;
     ok!(p.client().close(writer), "close /tmp/x");
@@ -183,17 +156,12 @@ fn v13_shared_rw_read_only(harness: &dyn Harness) -> Result<(), Failure> {
 
 /// The spec's `0x30000000` is the screen base the framebuffer driver got
 /// in this home's arena ([`Landmark::FrameBuffer`]).
-fn v17_fb_shared(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v17_fb_shared(harness: &dyn Harness) -> Result<(), Failure> {
     let screen = landmark(harness, Landmark::FrameBuffer)?;
     let p = Process::spawn(harness)?;
-    let before = p.mmap_copy_kb()?;
     let fd = open(&p, FB0, O_RDWR)?;
-    let x = ok!(
-        p.map_fd(8192, RW, MAP_SHARED, fd, 0),
-        "SHARED RW of /dev/fb0, len 8192"
-    );
-    ensure_eq!(x, screen, "address of the mapping (the screen base)");
-    ensure_eq!(p.mc_delta(before)?, 0, "MC delta of a direct mapping");
+    let what = "SHARED RW of /dev/fb0, len 8192 (at the screen base)";
+    let x = p.map_direct(fd, (8192, RW, MAP_SHARED, 0), screen, what)?;
     ok!(p.munmap(x, 8192), "munmap of the screen");
     Ok(())
 }
@@ -202,7 +170,7 @@ fn v17_fb_shared(harness: &dyn Harness) -> Result<(), Failure> {
 /// second copy-only mount registered `noexec` (the protocol has no
 /// remount). The same request on the executable mount succeeds, so the
 /// refusal is the mount's doing.
-fn v18_noexec(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v18_noexec(harness: &dyn Harness) -> Result<(), Failure> {
     let p = Process::spawn(harness)?;
     let fd = open(&p, DATA_NOEXEC_F, O_RDONLY)?;
     refused(
@@ -220,7 +188,7 @@ fn v18_noexec(harness: &dyn Harness) -> Result<(), Failure> {
     Ok(())
 }
 
-fn v20_no_get_unmapped_area(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v20_no_get_unmapped_area(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         get_unmapped_area: None,
         ..TestDevConfig::default()
@@ -229,7 +197,7 @@ fn v20_no_get_unmapped_area(harness: &dyn Harness) -> Result<(), Failure> {
     tst_map_refused(harness, config, MAP_SHARED, what)
 }
 
-fn v21_no_read(harness: &dyn Harness) -> Result<(), Failure> {
+pub(super) fn v21_no_read(harness: &dyn Harness) -> Result<(), Failure> {
     let config = TestDevConfig {
         caps: Some(caps::COPY | caps::DIRECT | caps::READ),
         read: false,

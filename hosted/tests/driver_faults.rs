@@ -136,6 +136,20 @@ fn home_with_fake() -> (ThreadsHome, Fake, Arc<Process>) {
     (home, fake, p)
 }
 
+/// A process opens `/dev/fake` and the fake driver, asked for its lookup,
+/// `misanswers` it: the open fails with `EIO`. Returns the home, the
+/// driver and the process, for what the test checks next.
+fn a_misanswered_lookup_fails_the_open(
+    misanswer: impl FnOnce(&Fake, Frame<DriverRequest>),
+) -> (ThreadsHome, Fake, Arc<Process>) {
+    let (home, fake, p) = home_with_fake();
+    let opened = open_in_background(&p, "/dev/fake");
+    let lookup = fake.next();
+    misanswer(&fake, lookup);
+    assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(Errno::EIO));
+    (home, fake, p)
+}
+
 /// The end of every misbehaving driver's story: others are served, the
 /// invariants hold and no call is left waiting.
 fn others_are_served_and_all_settles(home: &ThreadsHome) {
@@ -200,11 +214,9 @@ fn a_driver_that_never_answers_is_timed_out() {
 
 #[test]
 fn garbage_from_a_driver_closes_it_and_fails_its_calls() {
-    let (home, fake, p) = home_with_fake();
-    let opened = open_in_background(&p, "/dev/fake");
-    fake.next();
-    fake.connection().send(b"not a frame at all").unwrap();
-    assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(Errno::EIO));
+    let (home, fake, _p) = a_misanswered_lookup_fails_the_open(|fake, _| {
+        fake.connection().send(b"not a frame at all").unwrap();
+    });
     assert_eq!(
         fake.connection().recv_frame(Some(PATIENCE)),
         Err(Errno::ENOTCONN),
@@ -215,15 +227,13 @@ fn garbage_from_a_driver_closes_it_and_fails_its_calls() {
 
 #[test]
 fn a_reply_with_a_bad_body_fails_that_call() {
-    let (home, fake, p) = home_with_fake();
-    let opened = open_in_background(&p, "/dev/fake");
-    let lookup = fake.next();
-    let mut out = [0u8; MAX_FRAME];
-    let len = encode_driver_reply(lookup.tag, &DriverReply::Opened(device(1)), &mut out);
-    out[len - 1] = 0xff;
-    out[16] = 0xee;
-    fake.connection().send(&out[..len]).unwrap();
-    assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(Errno::EIO));
+    let (home, _fake, _p) = a_misanswered_lookup_fails_the_open(|fake, lookup| {
+        let mut out = [0u8; MAX_FRAME];
+        let len = encode_driver_reply(lookup.tag, &DriverReply::Opened(device(1)), &mut out);
+        out[len - 1] = 0xff;
+        out[16] = 0xee;
+        fake.connection().send(&out[..len]).unwrap();
+    });
     others_are_served_and_all_settles(&home);
 }
 
@@ -236,11 +246,9 @@ fn the_wrong_reply_variant_fails_the_call() {
 
 #[test]
 fn an_answer_to_nothing_fails_what_the_driver_was_asked() {
-    let (home, fake, p) = home_with_fake();
-    let opened = open_in_background(&p, "/dev/fake");
-    let lookup = fake.next();
-    fake.answer(lookup.tag ^ 0x5a5a_0000, &DriverReply::Opened(device(1)));
-    assert_eq!(opened.recv_timeout(PATIENCE).unwrap(), Err(Errno::EIO));
+    let (home, _fake, _p) = a_misanswered_lookup_fails_the_open(|fake, lookup| {
+        fake.answer(lookup.tag ^ 0x5a5a_0000, &DriverReply::Opened(device(1)));
+    });
     others_are_served_and_all_settles(&home);
 }
 

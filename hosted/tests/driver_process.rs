@@ -212,12 +212,7 @@ fn a_driver_process_registers_and_serves_mappings() {
     client.close(shm).unwrap();
 
     // A second driver for a mounted name is refused.
-    let out = Command::new(env!("CARGO_BIN_EXE_nommu-driver"))
-        .arg("--socket")
-        .arg(&d.socket)
-        .args(["--mount", "/shm2=ramfs"])
-        .output()
-        .unwrap();
+    let out = DriverProcess::command(&d, "/shm2=ramfs").output().unwrap();
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("EBUSY"),

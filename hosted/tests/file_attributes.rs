@@ -7,19 +7,11 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, check, Daemon};
-
-/// `nobody`: an unprivileged user (and its group id).
-const NOBODY: u32 = 65534;
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use daemon::{assert_root, c_command, check, Daemon, NOBODY};
 
 #[test]
 fn chmod_chown_and_the_sticky_dev_shm_as_linux() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     let d = Daemon::start_with(&["--mount", "/dev/shm=ramfs"]);
     let out = check(
         c_command(&d, "file_attributes")

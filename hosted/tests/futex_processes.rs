@@ -130,15 +130,18 @@ fn sleeping_in_futex(pid: u32, thread: &str) {
     std::thread::sleep(Duration::from_millis(500));
 }
 
-/// A client-side waiter sleeps (libtest names the thread after the test).
-fn waiter_sleeping(pid: u32) {
-    sleeping_in_futex(pid, "waiter_entry");
-}
-
-/// The thread of a raw-frame waiter sleeps in the daemon (idle
-/// connection threads sleep in `poll`, not in a futex).
-fn daemon_sleeping_in_futex(d: &Daemon) {
-    sleeping_in_futex(d.pid, "memsrvd-conn");
+/// A [`waiter`] whose wait has begun. A raw-frame waiter's thread sleeps
+/// in the daemon (idle connection threads sleep in `poll`, not in a
+/// futex); any other sleeps in the waiter (libtest names the thread after
+/// the test).
+fn sleeping_waiter(d: &Daemon, shmid: i32, how: &str) -> Interactive {
+    let (w, pid) = waiter(d, shmid, how);
+    if how == "daemon" {
+        sleeping_in_futex(d.pid, "memsrvd-conn");
+    } else {
+        sleeping_in_futex(pid, "waiter_entry");
+    }
+    w
 }
 
 /// The waiter's result: the value (or `errnoN`) and the milliseconds it
@@ -156,93 +159,83 @@ fn segment(c: &nommu::Client<DaemonConnection>) -> (i32, u64) {
     (id, addr)
 }
 
-#[test]
-fn waits_in_other_processes_time_out_relative_and_absolute() {
+/// Runs `test` with a daemon, a client of it and a fresh [`segment`]
+/// (its id and address), then detaches and removes the segment.
+fn with_segment(test: impl FnOnce(&Daemon, &nommu::Client<DaemonConnection>, i32, u64)) {
     let d = Daemon::start();
     let c = d.client();
     let (id, addr) = segment(&c);
-    let (mut relative, _) = waiter(&d, id, "client:150");
-    let (mut absolute, _) = waiter(&d, id, "bitset:150");
-    for w in [&mut relative, &mut absolute] {
-        let (value, ms) = result(w);
-        assert_eq!(value, format!("errno{}", 110), "ETIMEDOUT expected");
-        assert!((140..5_000).contains(&ms), "timed out after {ms} ms");
-    }
-    // Nobody waits any more.
-    assert_eq!(
-        c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0),
-        Ok(0)
-    );
-    relative.finish();
-    absolute.finish();
+    test(&d, &c, id, addr);
     c.shmdt(addr).unwrap();
     c.shm_remove(id).unwrap();
+}
+
+/// `FUTEX_WAKE` of up to `n` waiters on `addr`; how many it woke.
+fn wake(c: &nommu::Client<DaemonConnection>, addr: u64, n: u32) -> Result<i64, Errno> {
+    c.futex(addr, FUTEX_WAKE, n, None, 0, 0, 0)
+}
+
+#[test]
+fn waits_in_other_processes_time_out_relative_and_absolute() {
+    with_segment(|d, c, id, addr| {
+        let (mut relative, _) = waiter(d, id, "client:150");
+        let (mut absolute, _) = waiter(d, id, "bitset:150");
+        for w in [&mut relative, &mut absolute] {
+            let (value, ms) = result(w);
+            assert_eq!(value, format!("errno{}", 110), "ETIMEDOUT expected");
+            assert!((140..5_000).contains(&ms), "timed out after {ms} ms");
+        }
+        // Nobody waits any more.
+        assert_eq!(wake(c, addr, i32::MAX as u32), Ok(0));
+        relative.finish();
+        absolute.finish();
+    });
 }
 
 #[test]
 fn a_wake_before_the_timeout_ends_the_wait_with_zero() {
-    let d = Daemon::start();
-    let c = d.client();
-    let (id, addr) = segment(&c);
-    let (mut w, pid) = waiter(&d, id, "client:20000");
-    waiter_sleeping(pid);
-    assert_eq!(c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0), Ok(1));
-    let (value, ms) = result(&mut w);
-    assert_eq!(value, "0");
-    assert!(ms < 20_000, "woken only at the timeout");
-    w.finish();
-    c.shmdt(addr).unwrap();
-    c.shm_remove(id).unwrap();
+    with_segment(|d, c, id, addr| {
+        let mut w = sleeping_waiter(d, id, "client:20000");
+        assert_eq!(wake(c, addr, 1), Ok(1));
+        let (value, ms) = result(&mut w);
+        assert_eq!(value, "0");
+        assert!(ms < 20_000, "woken only at the timeout");
+        w.finish();
+    });
 }
 
 #[test]
 fn a_killed_waiter_is_gone_and_the_wake_goes_to_the_next() {
-    let d = Daemon::start();
-    let c = d.client();
-    let (id, addr) = segment(&c);
-    // Oldest first: the one to be killed waits first, on each side.
-    for first in ["client:-", "daemon"] {
-        let (mut doomed, doomed_pid) = waiter(&d, id, first);
-        if first == "daemon" {
-            daemon_sleeping_in_futex(&d);
-        } else {
-            waiter_sleeping(doomed_pid);
+    with_segment(|d, c, id, addr| {
+        // Oldest first: the one to be killed waits first, on each side.
+        for first in ["client:-", "daemon"] {
+            let mut doomed = sleeping_waiter(d, id, first);
+            let mut next = sleeping_waiter(d, id, "client:-");
+            doomed.child.kill().unwrap();
+            doomed.child.wait().unwrap();
+            // The kill is seen at once by the host kernel (client side) or
+            // within the daemon thread's slice; either way one wake reaches
+            // the live waiter, passed on if the dead one's thread took it.
+            let woken = wake(c, addr, 1).unwrap();
+            assert!(woken <= 1, "woke {woken}");
+            let (value, _) = result(&mut next);
+            assert_eq!(value, "0", "{first}: the live waiter was not woken");
+            next.finish();
+            // The dead waiter left no one behind to wake.
+            std::thread::sleep(Duration::from_millis(150));
+            assert_eq!(wake(c, addr, i32::MAX as u32), Ok(0));
         }
-        let (mut next, next_pid) = waiter(&d, id, "client:-");
-        waiter_sleeping(next_pid);
-        doomed.child.kill().unwrap();
-        doomed.child.wait().unwrap();
-        // The kill is seen at once by the host kernel (client side) or
-        // within the daemon thread's slice; either way one wake reaches
-        // the live waiter, passed on if the dead one's thread took it.
-        let woken = c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0).unwrap();
-        assert!(woken <= 1, "woke {woken}");
-        let (value, _) = result(&mut next);
-        assert_eq!(value, "0", "{first}: the live waiter was not woken");
-        next.finish();
-        // The dead waiter left no one behind to wake.
-        std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(
-            c.futex(addr, FUTEX_WAKE, i32::MAX as u32, None, 0, 0, 0),
-            Ok(0)
-        );
-    }
-    c.shmdt(addr).unwrap();
-    c.shm_remove(id).unwrap();
+    });
 }
 
 #[test]
 fn a_waiter_on_the_daemon_side_meets_a_wake_from_a_client() {
-    let d = Daemon::start();
-    let c = d.client();
-    let (id, addr) = segment(&c);
-    let (mut w, _) = waiter(&d, id, "daemon");
-    daemon_sleeping_in_futex(&d);
-    assert_eq!(c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0), Ok(1));
-    assert_eq!(result(&mut w).0, "0");
-    w.finish();
-    c.shmdt(addr).unwrap();
-    c.shm_remove(id).unwrap();
+    with_segment(|d, c, id, addr| {
+        let mut w = sleeping_waiter(d, id, "daemon");
+        assert_eq!(wake(c, addr, 1), Ok(1));
+        assert_eq!(result(&mut w).0, "0");
+        w.finish();
+    });
 }
 
 #[test]
@@ -267,10 +260,7 @@ fn a_word_accepted_once_is_refused_after_its_mapping_goes() {
     );
     let timed_out = c.futex(addr, FUTEX_WAIT, 0, Some(0), 0, 0, 0);
     assert_eq!(timed_out, Err(Errno(110)), "ETIMEDOUT");
-    assert_eq!(
-        c.futex(addr + 2, FUTEX_WAKE, 1, None, 0, 0, 0),
-        Err(Errno::EINVAL)
-    );
+    assert_eq!(wake(&c, addr + 2, 1), Err(Errno::EINVAL));
     // Detached through the other connection: the checks this one made
     // are stale, and the word is refused as memsrv refuses it.
     other.shmdt(addr).unwrap();

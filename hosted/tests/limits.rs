@@ -8,7 +8,7 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, Daemon, Interactive};
+use daemon::{c_command, Daemon, Interactive, NOBODY};
 use nommu::transport::{ConnectError, DaemonConnection};
 use protocol::linux::{IPC_CREAT, IPC_PRIVATE, MAP_ANONYMOUS, MAP_PRIVATE, O_CREAT, O_RDWR};
 use protocol::Errno;
@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 const K: u64 = 1024;
 const ANON: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
 const RW: u32 = 3;
-/// `nobody`: a second user.
-const NOBODY: u32 = 65534;
 
 type Client = nommu::Client<DaemonConnection>;
 

@@ -9,21 +9,13 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, c_program_alone, check, Daemon};
+use daemon::{assert_root, c_command, c_program_alone, check, Daemon, NOBODY};
 use protocol::linux::SHM_LOCKED;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-/// `nobody`/`nogroup`: an unprivileged user and group.
-const NOBODY: u32 = 65534;
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn shm_lock_and_unlock() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     let d = Daemon::start();
     let out = check(c_command(&d, "shm_lock").output().unwrap(), "shm_lock");
     let id: i32 = out
@@ -70,7 +62,7 @@ fn as_nobody(d: &Daemon) -> std::process::Output {
 
 #[test]
 fn a_process_that_dropped_privileges_connects() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     let d = Daemon::start();
     assert_eq!(socket_mode(&d).0, 0o666);
     let out = check(as_nobody(&d), "socket_nobody");
@@ -80,7 +72,7 @@ fn a_process_that_dropped_privileges_connects() {
 
 #[test]
 fn socket_mode_and_group_options() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     // Owner only: nobody cannot connect.
     let d = Daemon::start_with(&["--socket-mode", "0600"]);
     assert_eq!(socket_mode(&d), (0o600, 0));

@@ -7,7 +7,7 @@
 mod daemon;
 
 use daemon::{
-    c_command, check, create_and_join, meminfo_field, parse_addr, pattern, proc_text, romfs_image,
+    c_command, create_and_join, meminfo_field, parse_addr, pattern, proc_text, romfs_image,
     run_expecting, Daemon, Interactive, Scratch,
 };
 use protocol::linux::{MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
@@ -167,17 +167,14 @@ fn a_copy_only_file_refuses_shared_and_private_is_a_snapshot() {
     assert_no_copies(&d);
 
     // With every copy gone, a new mapping reads the file as it is now.
-    let out = check(
-        c_command(&d, "mapfile")
-            .args(["/data/g", "4096", "r", "private"])
-            .output()
-            .unwrap(),
-        "mapfile /data/g",
-    );
     let mut now = b"through the server".to_vec();
     now.extend(vec![0xee; 5000 - 18]);
     now.resize(4096, 0);
-    assert!(out.contains(&format!("sum {}", fnv(&now))), "{out}");
+    run_expecting(
+        c_command(&d, "mapfile").args(["/data/g", "4096", "r", "private"]),
+        "mapfile /data/g",
+        &[&format!("sum {}", fnv(&now))],
+    );
 }
 
 #[test]
@@ -201,24 +198,19 @@ fn host_files_map_as_copies_through_the_daemon() {
     let data = pattern(9000, 0x77);
     std::fs::write(&file, &data).unwrap();
     let path = file.to_str().unwrap();
-    let out = check(
-        c_command(&d, "mapfile")
-            .args([path, "12288", "r", "private"])
-            .output()
-            .unwrap(),
-        "mapfile host file",
-    );
     let mut want = data.clone();
     want.resize(12288, 0);
-    assert!(out.contains(&format!("sum {}", fnv(&want))), "{out}");
-    let out = check(
-        c_command(&d, "mapfile")
-            .args([path, "4096", "r", "shared"])
-            .output()
-            .unwrap(),
-        "mapfile host file shared",
+    run_expecting(
+        c_command(&d, "mapfile").args([path, "12288", "r", "private"]),
+        "mapfile host file",
+        &[&format!("sum {}", fnv(&want))],
     );
-    assert!(out.contains("errno 19"), "MAP_SHARED → ENODEV: {out}");
+    // MAP_SHARED of a host file: ENODEV.
+    run_expecting(
+        c_command(&d, "mapfile").args([path, "4096", "r", "shared"]),
+        "mapfile host file shared",
+        &["errno 19"],
+    );
 }
 
 #[test]

@@ -157,10 +157,8 @@ fn maps_meminfo_mounts_and_sysctl_as_json() {
 #[test]
 fn sysctl_refuses_an_unknown_name() {
     let d = Daemon::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_nommu-ctl"))
-        .arg("--socket")
-        .arg(&d.socket)
-        .args(["sysctl", "vm.overcommit_memory"])
+    let out = d
+        .ctl_command(&["sysctl", "vm.overcommit_memory"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

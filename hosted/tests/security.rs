@@ -7,28 +7,20 @@
 mod daemon;
 
 use daemon::{
-    c_command, c_program_alone, mount_points, run_expecting, Daemon, DriverProcess, Scratch,
+    assert_root, c_command, c_program_alone, mount_points, run_expecting, Daemon, DriverProcess,
+    Scratch, NOBODY,
 };
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// `nobody`/`nogroup`: an unprivileged user and group.
-const NOBODY: u32 = 65534;
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// Run `nommu-driver --mount spec` (as that user and group if given; std
 /// drops root's supplementary groups) and return what it printed once it
 /// exits refused. A driver still running after a while was accepted: it is
 /// killed and the test fails.
 fn refused_driver(d: &Daemon, spec: &str, as_user: Option<u32>) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
-    cmd.arg("--socket").arg(&d.socket).arg("--mount").arg(spec);
+    let mut cmd = DriverProcess::command(d, spec);
     if let Some(id) = as_user {
         cmd.uid(id).gid(id);
     }
@@ -73,7 +65,7 @@ fn host_dir() -> Scratch {
 
 #[test]
 fn an_unprivileged_driver_is_refused_and_root_files_stay_untouched() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     let d = Daemon::start();
     let dir = host_dir();
     let point = dir.path().to_str().unwrap().to_string();
@@ -103,17 +95,11 @@ fn an_unprivileged_driver_is_refused_and_root_files_stay_untouched() {
 
 #[test]
 fn the_user_or_group_drivers_names_may_serve() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     for who in [NOBODY.to_string(), format!(":{NOBODY}")] {
         let d = Daemon::start_with(&["--drivers", &who]);
-        let mut driver = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
-        driver
-            .arg("--socket")
-            .arg(&d.socket)
-            .arg("--mount")
-            .arg("/srv/nobody=ramfs")
-            .uid(NOBODY)
-            .gid(NOBODY);
+        let mut driver = DriverProcess::command(&d, "/srv/nobody=ramfs");
+        driver.uid(NOBODY).gid(NOBODY);
         let served = DriverProcess::spawn(driver);
         assert!(mounts(&d).contains(&"/srv/nobody".to_string()), "{who}");
         // Another unprivileged user is still refused.
@@ -138,7 +124,7 @@ fn a_served_point_and_points_above_or_inside_it_are_busy() {
 
 #[test]
 fn identity_is_the_callers_at_each_call_and_new_files_take_the_umask() {
-    assert!(root(), "these tests switch users: run them as root");
+    assert_root();
     c_program_alone(
         &["--mount", "/dev/shm=ramfs"],
         "identity",

@@ -8,7 +8,7 @@
 #[path = "common/daemon.rs"]
 mod daemon;
 
-use daemon::{c_command, c_program_alone, check, Daemon};
+use daemon::{assert_root, c_command, c_program_alone, check, Daemon, NOBODY};
 
 #[test]
 fn bad_pointers_are_efault() {
@@ -20,16 +20,9 @@ fn bad_pointers_are_efault() {
     );
 }
 
-/// `nobody`/`nogroup`: an unprivileged user and group.
-const NOBODY: u32 = 65534;
-
 #[test]
 fn a_forked_child_speaks_for_itself() {
-    // SAFETY: geteuid has no preconditions.
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "this test switches users: run it as root"
-    );
+    assert_root();
     let d = Daemon::start_with(&["--mount", "/srv=ramfs"]);
     let out = c_command(&d, "fork_child")
         .args([NOBODY.to_string(), NOBODY.to_string()])

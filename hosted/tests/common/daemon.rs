@@ -19,6 +19,16 @@ use std::time::{Duration, Instant};
 /// The arena size tests use (small: several daemons run at once).
 pub const ARENA_SIZE: u64 = 16 << 20;
 
+/// `nobody`/`nogroup`: an unprivileged user and group.
+pub const NOBODY: u32 = 65534;
+
+/// Panics unless the test runs as root (it switches users).
+pub fn assert_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert!(euid == 0, "this test switches users: run it as root");
+}
+
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// The workspace root.
@@ -136,14 +146,16 @@ impl Daemon {
         .expect("connect to memsrvd")
     }
 
+    /// `nommu-ctl --socket <ours> args...`, not started yet.
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-ctl"));
+        cmd.arg("--socket").arg(&self.socket).args(args);
+        cmd
+    }
+
     /// Run `nommu-ctl --socket <ours> args...`; returns its stdout.
     pub fn ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_nommu-ctl"))
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run nommu-ctl");
+        let out = self.ctl_command(args).output().expect("run nommu-ctl");
         assert!(
             out.status.success(),
             "nommu-ctl {args:?} failed: {}",
@@ -492,11 +504,7 @@ pub fn romfs_image(scratch: &Scratch, files: &[(&str, &[u8])]) -> PathBuf {
         .args(["-V", "nommu-test"])
         .output()
         .expect("run genromfs (apt-get install genromfs)");
-    assert!(
-        out.status.success(),
-        "genromfs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check(out, "genromfs");
     image
 }
 
@@ -522,14 +530,19 @@ pub struct DriverProcess {
 }
 
 impl DriverProcess {
-    /// Start `nommu-driver --mount spec` and wait until it serves.
-    pub fn start(daemon: &Daemon, spec: &str) -> Self {
+    /// `nommu-driver --socket <daemon's> --mount spec`, not started yet.
+    pub fn command(daemon: &Daemon, spec: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nommu-driver"));
         cmd.arg("--socket")
             .arg(&daemon.socket)
             .arg("--mount")
             .arg(spec);
-        Self::spawn(cmd)
+        cmd
+    }
+
+    /// Start `nommu-driver --mount spec` and wait until it serves.
+    pub fn start(daemon: &Daemon, spec: &str) -> Self {
+        Self::spawn(Self::command(daemon, spec))
     }
 
     /// Start a `nommu-driver` command made by the caller (another user,

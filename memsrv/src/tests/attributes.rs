@@ -3,7 +3,7 @@
 //! keeps no attributes, a read-only mount refuses, a missing path is
 //! `ENOENT`).
 
-use super::fake_driver::{FakeObject, Store, FILE_OPS};
+use super::fake_driver::{FakeObject, FILE_OPS};
 use super::rig::Rig;
 use crate::attributes::{judge, Attributes, Change};
 use protocol::{AttributeTarget, Errno, ObjectKind, Owner, Path, Reply, Request};
@@ -156,13 +156,7 @@ fn through_a_driver_errors_come_as_linux_gives_them() {
     rig.driver(11, "/rom", (1, 3), false, true);
     for (c, name) in [(10, "dev0"), (11, "file")] {
         rig.add(c, name, |_, _| {
-            FakeObject::new(
-                0,
-                ObjectKind::RegularFile,
-                None,
-                FILE_OPS,
-                Store::Heap(alloc::vec::Vec::new()),
-            )
+            FakeObject::heap(ObjectKind::RegularFile, FILE_OPS, alloc::vec::Vec::new())
         });
     }
     // A device keeps no attributes.

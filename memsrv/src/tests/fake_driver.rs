@@ -52,6 +52,12 @@ pub struct FakeObject {
 }
 
 impl FakeObject {
+    /// Object 0 of `kind`: it declares no capabilities (the server derives
+    /// them from its kind and methods) and keeps `bytes` on the heap.
+    pub fn heap(kind: ObjectKind, ops: u8, bytes: Vec<u8>) -> Self {
+        Self::new(0, kind, None, ops, Store::Heap(bytes))
+    }
+
     pub fn new(object: u64, kind: ObjectKind, caps: Option<u8>, ops: u8, store: Store) -> Self {
         let size = match &store {
             Store::Heap(b) => b.len() as u64,

@@ -141,12 +141,10 @@ fn vector_122_ramdisk() {
     let mut r = env();
     r.driver(109, "/dev/ram0", (1, 0), false, false);
     r.add(109, "", |_, _| {
-        FakeObject::new(
-            0,
+        FakeObject::heap(
             ObjectKind::BlockDevice,
-            None,
             DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE,
-            Store::Heap(pattern(3 * P as usize)),
+            pattern(3 * P as usize),
         )
     });
     let d = r.open(1, "/dev/ram0", RDWR).unwrap();

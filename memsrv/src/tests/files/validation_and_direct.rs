@@ -53,12 +53,10 @@ fn vector_18_noexec_mount() {
     let mut r = env();
     r.driver(105, "/mnt", (8, 1), true, false);
     r.add(105, "f", |_, _| {
-        FakeObject::new(
-            0,
+        FakeObject::heap(
             ObjectKind::RegularFile,
-            None,
             DriverOps::MMAP | DriverOps::READ,
-            Store::Heap(pattern(100)),
+            pattern(100),
         )
     });
     let fd = r.open(1, "/mnt/f", RDONLY).unwrap();
@@ -72,22 +70,14 @@ fn vectors_10_11_pipes_and_sockets() {
     let mut r = env();
     r.driver(106, "/dev/pipe", (0, 12), false, false);
     r.add(106, "", |_, _| {
-        FakeObject::new(
-            0,
-            ObjectKind::Fifo,
-            None,
-            DriverOps::READ,
-            Store::Heap(Vec::new()),
-        )
+        FakeObject::heap(ObjectKind::Fifo, DriverOps::READ, Vec::new())
     });
     r.driver(107, "/dev/sock", (0, 8), false, false);
     r.add(107, "", |_, _| {
-        FakeObject::new(
-            0,
+        FakeObject::heap(
             ObjectKind::Socket,
-            None,
             DriverOps::READ | DriverOps::MMAP,
-            Store::Heap(Vec::new()),
+            Vec::new(),
         )
     });
     let p = r.open(1, "/dev/pipe", RDONLY).unwrap();

@@ -346,12 +346,10 @@ impl Walk {
                 for path in DATA_FILES {
                     let name = &path[6..];
                     self.r.add(c, name, |_, _| {
-                        FakeObject::new(
-                            0,
+                        FakeObject::heap(
                             ObjectKind::RegularFile,
-                            None,
                             DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE,
-                            Store::Heap(data_file(path)),
+                            data_file(path),
                         )
                     });
                     self.m.data.insert((c, path), data_file(path));
