@@ -13,15 +13,13 @@
 
 use crate::device::{device_info, SingleDevice};
 use crate::flags::{available, cap, data_len, zeroed_bytes};
-use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::methods::{ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{BackingDevice, DriverHost};
+use crate::DriverHost;
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
-use protocol::{
-    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use protocol::{Bytes, Errno, ObjectInfo, ObjectKind};
 
 /// A disk addressed in whole sectors.
 pub trait BlockDevice {
@@ -81,6 +79,37 @@ impl BlockDev {
 }
 
 impl SingleDevice for BlockDev {
+    const NAME: &'static str = "blockdev";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
+
+    /// Check the geometry and allocate the sector buffers (nothing in the
+    /// arena: the disk is its own storage).
+    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
+        if self.started {
+            return Err(Errno::EBUSY);
+        }
+        let sector = self.disk.sector_size();
+        if sector == 0 || sector > MAX_SECTOR {
+            return Err(Errno::EINVAL);
+        }
+        self.size = self
+            .disk
+            .sector_count()
+            .checked_mul(sector as u64)
+            .ok_or(Errno::EFBIG)?;
+        if self.size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let per_stage = STAGE.checked_div(sector).unwrap_or(0).max(1);
+        self.sector = vec![0; sector];
+        self.stage = vec![0; sector.saturating_mul(per_stage)];
+        self.started = true;
+        Ok(())
+    }
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         if !self.started {
             return Err(Errno::EIO);
@@ -239,41 +268,6 @@ fn write_bytes(
         done = done.saturating_add(step);
     }
     Ok(())
-}
-
-impl BackingDevice for BlockDev {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("blockdev", false)
-    }
-
-    /// Check the geometry and allocate the sector buffers (nothing in the
-    /// arena: the disk is its own storage).
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.started {
-            return Err(Errno::EBUSY);
-        }
-        let sector = self.disk.sector_size();
-        if sector == 0 || sector > MAX_SECTOR {
-            return Err(Errno::EINVAL);
-        }
-        self.size = self
-            .disk
-            .sector_count()
-            .checked_mul(sector as u64)
-            .ok_or(Errno::EFBIG)?;
-        if self.size == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let per_stage = STAGE.checked_div(sector).unwrap_or(0).max(1);
-        self.sector = vec![0; sector];
-        self.stage = vec![0; sector.saturating_mul(per_stage)];
-        self.started = true;
-        Ok(())
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
 }
 
 #[cfg(test)]
