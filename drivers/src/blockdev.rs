@@ -201,6 +201,27 @@ fn next_run(offset: u64, done: usize, left: usize, size: usize) -> Result<Run, E
     })
 }
 
+/// Walk an I/O of `len` bytes at byte `offset` run by run ([`next_run`]
+/// with sectors of `size` bytes), handing `step` each run and how many
+/// bytes went before it.
+fn each_run(
+    offset: u64,
+    len: usize,
+    size: usize,
+    mut step: impl FnMut(usize, Run) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let mut done = 0usize;
+    while done < len {
+        let run = next_run(offset, done, len.saturating_sub(done), size)?;
+        let moved = match run {
+            Run::Whole { len, .. } | Run::Part { len, .. } => len,
+        };
+        step(done, run)?;
+        done = done.saturating_add(moved);
+    }
+    Ok(())
+}
+
 /// Read `buf.len()` bytes at byte `offset` (inside the disk): whole
 /// sectors straight into `buf`, partial ones through `sector`.
 fn read_bytes(
@@ -209,13 +230,11 @@ fn read_bytes(
     offset: u64,
     buf: &mut [u8],
 ) -> Result<(), Errno> {
-    let mut done = 0usize;
-    while done < buf.len() {
+    each_run(offset, buf.len(), sector.len(), |done, run| {
         let rest = buf.get_mut(done..).ok_or(Errno::EIO)?;
-        let step = match next_run(offset, done, rest.len(), sector.len())? {
+        match run {
             Run::Whole { sector: index, len } => {
-                disk.read_sectors(index, rest.get_mut(..len).ok_or(Errno::EIO)?)?;
-                len
+                disk.read_sectors(index, rest.get_mut(..len).ok_or(Errno::EIO)?)
             }
             Run::Part {
                 sector: index,
@@ -227,12 +246,10 @@ fn read_bytes(
                 rest.get_mut(..len)
                     .ok_or(Errno::EIO)?
                     .copy_from_slice(part.ok_or(Errno::EIO)?);
-                len
+                Ok(())
             }
-        };
-        done = done.saturating_add(step);
-    }
-    Ok(())
+        }
+    })
 }
 
 /// Write `data` at byte `offset` (inside the disk): whole sectors
@@ -243,13 +260,11 @@ fn write_bytes(
     offset: u64,
     data: &[u8],
 ) -> Result<(), Errno> {
-    let mut done = 0usize;
-    while done < data.len() {
+    each_run(offset, data.len(), sector.len(), |done, run| {
         let rest = data.get(done..).ok_or(Errno::EIO)?;
-        let step = match next_run(offset, done, rest.len(), sector.len())? {
+        match run {
             Run::Whole { sector: index, len } => {
-                disk.write_sectors(index, rest.get(..len).ok_or(Errno::EIO)?)?;
-                len
+                disk.write_sectors(index, rest.get(..len).ok_or(Errno::EIO)?)
             }
             Run::Part {
                 sector: index,
@@ -261,13 +276,10 @@ fn write_bytes(
                     .get_mut(within..within.saturating_add(len))
                     .ok_or(Errno::EIO)?
                     .copy_from_slice(rest.get(..len).ok_or(Errno::EIO)?);
-                disk.write_sectors(index, sector)?;
-                len
+                disk.write_sectors(index, sector)
             }
-        };
-        done = done.saturating_add(step);
-    }
-    Ok(())
+        }
+    })
 }
 
 #[cfg(test)]
