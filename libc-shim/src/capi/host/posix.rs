@@ -2,10 +2,13 @@
 //! static library built with feature `posix`: a C program linking it gets
 //! the memory server's mapping calls in place of the host kernel's.
 
+use super::mmap::{nommu_mmap, nommu_munmap};
 use super::preload::{self, Call};
 use core::ffi::{c_int, c_void};
 
-/// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
+/// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`:
+/// counted, traced, and passed to the host when
+/// [`preload::mmap_for_host`] says.
 #[no_mangle]
 pub extern "C" fn mmap(
     addr: *mut c_void,
@@ -15,7 +18,24 @@ pub extern "C" fn mmap(
     fd: c_int,
     offset: libc::off_t,
 ) -> *mut c_void {
-    preload::mmap(addr, len, prot, flags, fd, offset)
+    if preload::mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
+        // SAFETY: the C caller's own request, as mmap(2) would take it; the
+        // kernel checks every argument.
+        let got =
+            unsafe { libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset) };
+        return got as usize as *mut c_void;
+    }
+    let got = nommu_mmap(addr, len, prot, flags, fd, offset);
+    let request = || {
+        format!(
+            "mmap({:#x}, {len}, {}, {}, {}, {offset})",
+            addr as usize,
+            preload::prot_names(prot as u32),
+            preload::map_names(flags as u32),
+            preload::mmap_target(flags, fd)
+        )
+    };
+    preload::pointer_call(Call::Mmap, request, got, flags as u32)
 }
 
 /// `mmap` with a 64-bit offset (the same call on a 64-bit host).
@@ -28,13 +48,21 @@ pub extern "C" fn mmap64(
     fd: c_int,
     offset: libc::off64_t,
 ) -> *mut c_void {
-    preload::mmap(addr, len, prot, flags, fd, offset)
+    mmap(addr, len, prot, flags, fd, offset)
 }
 
-/// `int munmap(void *addr, size_t len)`.
+/// `int munmap(void *addr, size_t len)`: arena memory to the server;
+/// under `nommu-run`, memory outside the arena (which the host mapped) to
+/// the host.
 #[no_mangle]
 pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
-    preload::munmap(addr, len)
+    if preload::munmap_for_host(addr as u64, len as u64) {
+        // SAFETY: host memory outside the arena, the C caller's own to
+        // unmap as with munmap(2).
+        return unsafe { libc::syscall(libc::SYS_munmap, addr as usize, len) } as c_int;
+    }
+    let request = || format!("munmap({:#x}, {len})", addr as usize);
+    preload::int_call(Call::Munmap, request, nommu_munmap(addr, len).into()) as c_int
 }
 
 // The file calls. A path under a server mount or a descriptor standing for
@@ -461,9 +489,11 @@ pub unsafe extern "C" fn fchownat(
 use super::futex::nommu_futex;
 use super::memory::{
     nommu_madvise, nommu_mincore, nommu_mlock, nommu_mlock2, nommu_mlockall, nommu_mprotect,
-    nommu_msync, nommu_munlock, nommu_munlockall,
+    nommu_mremap, nommu_msync, nommu_munlock, nommu_munlockall,
 };
-use super::shm::{nommu_shm_open, nommu_shm_unlink, nommu_shmctl, nommu_shmdt, nommu_shmget};
+use super::shm::{
+    nommu_shm_open, nommu_shm_unlink, nommu_shmat, nommu_shmctl, nommu_shmdt, nommu_shmget,
+};
 use core::ffi::c_uint;
 
 /// `int shmget(key_t key, size_t size, int shmflg)`.
@@ -476,7 +506,8 @@ pub extern "C" fn shmget(key: libc::key_t, size: usize, flags: c_int) -> c_int {
 /// `void *shmat(int shmid, const void *shmaddr, int shmflg)`.
 #[no_mangle]
 pub extern "C" fn shmat(shmid: c_int, addr: *const c_void, flags: c_int) -> *mut c_void {
-    preload::shmat(shmid, addr, flags)
+    let request = || format!("shmat({shmid}, {:#x}, {flags:#x})", addr as usize);
+    preload::pointer_call(Call::Shmat, request, nommu_shmat(shmid, addr, flags), 0)
 }
 
 /// `int shmdt(const void *shmaddr)`.
@@ -559,9 +590,10 @@ pub unsafe extern "C" fn futex(
 }
 
 /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
-/// ...)`. Variadic in C; defined with `new_address` as a fixed fifth
-/// argument, which the ABIs this library builds for pass in the same
-/// register (read only with `MREMAP_FIXED`, as for `open`'s mode).
+/// ...)`: counted and traced when the server takes it (arena memory).
+/// Variadic in C; defined with `new_address` as a fixed fifth argument,
+/// which the ABIs this library builds for pass in the same register (read
+/// only with `MREMAP_FIXED`, as for `open`'s mode).
 #[no_mangle]
 pub extern "C" fn mremap(
     old: *mut c_void,
@@ -570,7 +602,18 @@ pub extern "C" fn mremap(
     flags: c_int,
     new_address: *mut c_void,
 ) -> *mut c_void {
-    preload::mremap(old, old_len, new_len, flags, new_address)
+    let served = super::memory::in_arena(old as u64, old_len as u64).is_some();
+    let got = nommu_mremap(old, old_len, new_len, flags, new_address);
+    if served {
+        let request = || {
+            format!(
+                "mremap({:#x}, {old_len}, {new_len}, {flags:#x})",
+                old as usize
+            )
+        };
+        preload::pointer_call(Call::Mremap, request, got, 0);
+    }
+    got
 }
 
 /// `int msync(void *addr, size_t len, int flags)`.
