@@ -46,6 +46,7 @@ compile_error!(
 );
 
 use super::offset_of;
+use super::signatures::{mmap_fn, mremap_fn};
 use crate::abi::{self, MAP_FAILED};
 use crate::client::{Client, Transport};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
@@ -157,41 +158,23 @@ unsafe fn text<'a>(s: *const c_char) -> Result<&'a str, Errno> {
 
 // ---- mappings ----
 
-/// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
-#[no_mangle]
-pub extern "C" fn mmap(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: i64,
-) -> *mut c_void {
-    with(MAP_FAILED, |c| {
-        let offset = offset_of(offset)?;
-        let at = c.mmap(
-            addr as u64,
-            len as u64,
-            prot as u32,
-            flags as u32,
-            fd,
-            offset,
-        )?;
-        Ok(at as usize as *mut c_void)
-    })
-}
-
-/// `mmap` with a 64-bit offset (the same call on a 64-bit target).
-#[no_mangle]
-pub extern "C" fn mmap64(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: i64,
-) -> *mut c_void {
-    mmap(addr, len, prot, flags, fd, offset)
+mmap_fn! {
+    /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
+    #[no_mangle]
+    pub [extern "C"] fn mmap(addr, len, prot, flags, fd, offset) {
+        with(MAP_FAILED, |c| {
+            let offset = offset_of(offset)?;
+            let at = c.mmap(
+                addr as u64,
+                len as u64,
+                prot as u32,
+                flags as u32,
+                fd,
+                offset,
+            )?;
+            Ok(at as usize as *mut c_void)
+        })
+    }
 }
 
 /// `int munmap(void *addr, size_t len)`.
@@ -200,27 +183,23 @@ pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
     with(-1, |c| status(c.munmap(addr as u64, len as u64)))
 }
 
-/// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
-/// ... /* void *new_address */)`.
-#[no_mangle]
-pub extern "C" fn mremap(
-    old: *mut c_void,
-    old_len: usize,
-    new_len: usize,
-    flags: c_int,
-    new_address: *mut c_void,
-) -> *mut c_void {
-    let new_address = super::mremap_new_address(flags, new_address);
-    with(MAP_FAILED, |c| {
-        let at = c.mremap(
-            old as u64,
-            old_len as u64,
-            new_len as u64,
-            flags as u32,
-            new_address,
-        )?;
-        Ok(at as usize as *mut c_void)
-    })
+mremap_fn! {
+    /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+    /// ... /* void *new_address */)`.
+    #[no_mangle]
+    pub [extern "C"] fn mremap(old, old_len, new_len, flags, new_address) {
+        let new_address = super::mremap_new_address(flags, new_address);
+        with(MAP_FAILED, |c| {
+            let at = c.mremap(
+                old as u64,
+                old_len as u64,
+                new_len as u64,
+                flags as u32,
+                new_address,
+            )?;
+            Ok(at as usize as *mut c_void)
+        })
+    }
 }
 
 // ---- SysV shared memory ----

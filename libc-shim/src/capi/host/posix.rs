@@ -1,54 +1,39 @@
-//! The POSIX names (`mmap`, `mmap64`, `munmap`), exported only by the
-//! static library built with feature `posix`: a C program linking it gets
-//! the memory server's mapping calls in place of the host kernel's.
+//! The POSIX names (`mmap`, `munmap`, the file, shared-memory, futex and
+//! small memory calls; `mmap64` is in `capi::signatures`), exported only by
+//! the static library built with feature `posix`: a C program linking it
+//! gets the memory server's mapping calls in place of the host kernel's.
 
 use super::mmap::{nommu_mmap, nommu_munmap};
 use super::preload::{self, Call};
+use crate::capi::signatures::{mmap_fn, mremap_fn};
 use core::ffi::{c_int, c_void};
 
-/// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`:
-/// counted, traced, and passed to the host when
-/// [`preload::mmap_for_host`] says.
-#[no_mangle]
-pub extern "C" fn mmap(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: libc::off_t,
-) -> *mut c_void {
-    if preload::mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
-        // SAFETY: the C caller's own request, as mmap(2) would take it; the
-        // kernel checks every argument.
-        let got =
-            unsafe { libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset) };
-        return got as usize as *mut c_void;
+mmap_fn! {
+    /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`:
+    /// counted, traced, and passed to the host when
+    /// [`preload::mmap_for_host`] says.
+    #[no_mangle]
+    pub [extern "C"] fn mmap(addr, len, prot, flags, fd, offset) {
+        if preload::mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
+            // SAFETY: the C caller's own request, as mmap(2) would take it;
+            // the kernel checks every argument.
+            let got = unsafe {
+                libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset)
+            };
+            return got as usize as *mut c_void;
+        }
+        let got = nommu_mmap(addr, len, prot, flags, fd, offset);
+        let request = || {
+            format!(
+                "mmap({:#x}, {len}, {}, {}, {}, {offset})",
+                addr as usize,
+                preload::prot_names(prot as u32),
+                preload::map_names(flags as u32),
+                preload::mmap_target(flags, fd)
+            )
+        };
+        preload::pointer_call(Call::Mmap, request, got, flags as u32)
     }
-    let got = nommu_mmap(addr, len, prot, flags, fd, offset);
-    let request = || {
-        format!(
-            "mmap({:#x}, {len}, {}, {}, {}, {offset})",
-            addr as usize,
-            preload::prot_names(prot as u32),
-            preload::map_names(flags as u32),
-            preload::mmap_target(flags, fd)
-        )
-    };
-    preload::pointer_call(Call::Mmap, request, got, flags as u32)
-}
-
-/// `mmap` with a 64-bit offset (the same call on a 64-bit host).
-#[no_mangle]
-pub extern "C" fn mmap64(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: libc::off64_t,
-) -> *mut c_void {
-    mmap(addr, len, prot, flags, fd, offset)
 }
 
 /// `int munmap(void *addr, size_t len)`: arena memory to the server;
@@ -589,31 +574,24 @@ pub unsafe extern "C" fn futex(
     rc
 }
 
-/// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
-/// ...)`: counted and traced when the server takes it (arena memory).
-/// Variadic in C; defined with `new_address` as a fixed fifth argument,
-/// which the ABIs this library builds for pass in the same register (read
-/// only with `MREMAP_FIXED`, as for `open`'s mode).
-#[no_mangle]
-pub extern "C" fn mremap(
-    old: *mut c_void,
-    old_len: usize,
-    new_len: usize,
-    flags: c_int,
-    new_address: *mut c_void,
-) -> *mut c_void {
-    let served = super::memory::in_arena(old as u64, old_len as u64).is_some();
-    let got = nommu_mremap(old, old_len, new_len, flags, new_address);
-    if served {
-        let request = || {
-            format!(
-                "mremap({:#x}, {old_len}, {new_len}, {flags:#x})",
-                old as usize
-            )
-        };
-        preload::pointer_call(Call::Mremap, request, got, 0);
+mremap_fn! {
+    /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+    /// ...)`: counted and traced when the server takes it (arena memory).
+    #[no_mangle]
+    pub [extern "C"] fn mremap(old, old_len, new_len, flags, new_address) {
+        let served = super::memory::in_arena(old as u64, old_len as u64).is_some();
+        let got = nommu_mremap(old, old_len, new_len, flags, new_address);
+        if served {
+            let request = || {
+                format!(
+                    "mremap({:#x}, {old_len}, {new_len}, {flags:#x})",
+                    old as usize
+                )
+            };
+            preload::pointer_call(Call::Mremap, request, got, 0);
+        }
+        got
     }
-    got
 }
 
 /// `int msync(void *addr, size_t len, int flags)`.
