@@ -46,7 +46,7 @@ compile_error!(
 );
 
 use super::offset_of;
-use super::signatures::{mmap_fn, mremap_fn};
+use super::signatures::c_fn;
 use crate::abi::{self, MAP_FAILED};
 use crate::client::{Client, Transport};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
@@ -158,10 +158,10 @@ unsafe fn text<'a>(s: *const c_char) -> Result<&'a str, Errno> {
 
 // ---- mappings ----
 
-mmap_fn! {
+c_fn! {
     /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
     #[no_mangle]
-    pub [extern "C"] fn mmap(addr, len, prot, flags, fd, offset) {
+    pub [extern "C"] fn mmap as mmap(addr, len, prot, flags, fd, offset) {
         with(MAP_FAILED, |c| {
             let offset = offset_of(offset)?;
             let at = c.mmap(
@@ -183,11 +183,11 @@ pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
     with(-1, |c| status(c.munmap(addr as u64, len as u64)))
 }
 
-mremap_fn! {
+c_fn! {
     /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     /// ... /* void *new_address */)`.
     #[no_mangle]
-    pub [extern "C"] fn mremap(old, old_len, new_len, flags, new_address) {
+    pub [extern "C"] fn mremap as mremap(old, old_len, new_len, flags, new_address) {
         let new_address = super::mremap_new_address(flags, new_address);
         with(MAP_FAILED, |c| {
             let at = c.mremap(

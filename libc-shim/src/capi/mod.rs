@@ -10,7 +10,7 @@
 
 #[cfg(feature = "c-abi")]
 pub mod board;
-mod signatures;
+pub(crate) mod signatures;
 
 /// `mremap`'s `new_address` as both homes read it: the argument is
 /// variadic in C and passed only with `MREMAP_FIXED`, so without that flag

@@ -13,7 +13,7 @@
 use super::process::global;
 use super::{fail, status};
 use crate::abi::MAP_FAILED;
-use crate::capi::signatures::mremap_fn;
+use crate::capi::signatures::c_fn;
 use crate::client::Client;
 use crate::sys::{host, user};
 use crate::transport::DaemonConnection;
@@ -29,14 +29,14 @@ pub(crate) fn in_arena(addr: u64, len: u64) -> Option<&'static Client<DaemonConn
     (addr < base.saturating_add(size) && end > base).then_some(client)
 }
 
-mremap_fn! {
+c_fn! {
     /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     /// ... /* void *new_address */)`: `new_address` is read only with
     /// `MREMAP_FIXED`. Arena mappings go to the server (which may move a
     /// private anonymous mapping with `MREMAP_MAYMOVE` unless it runs
     /// `--strict-mremap`); others to the host.
     #[no_mangle]
-    pub [extern "C"] fn nommu_mremap(old, old_len, new_len, flags, new_address) {
+    pub [extern "C"] fn nommu_mremap as mremap(old, old_len, new_len, flags, new_address) {
         let new_address = super::super::mremap_new_address(flags, new_address);
         let Some(client) = in_arena(old as u64, old_len as u64) else {
             // SAFETY: host memory outside the arena is the C caller's own,

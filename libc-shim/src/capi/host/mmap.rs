@@ -7,7 +7,7 @@ use super::paths::CallerPath;
 use super::process::{global, next_host_file_tag, FDS};
 use crate::abi::MAP_FAILED;
 use crate::capi::offset_of;
-use crate::capi::signatures::mmap_fn;
+use crate::capi::signatures::c_fn;
 use crate::client::Client;
 use crate::sys::{set_errno, user};
 use crate::transport::DaemonConnection;
@@ -22,7 +22,7 @@ use std::os::fd::BorrowedFd;
 /// path must carry the descriptor.
 const HOST_FD_PATH: &str = "/.host-fd";
 
-mmap_fn! {
+c_fn! {
     /// `mmap` through the memory server. Sets `errno` and returns `MAP_FAILED`
     /// on failure.
     ///
@@ -33,7 +33,7 @@ mmap_fn! {
     /// `ENODEV`, a pipe `ENODEV`, a socket `EINVAL`, a write-only descriptor
     /// `EACCES`), mapped, and closed again on the server.
     #[no_mangle]
-    pub [extern "C"] fn nommu_mmap(addr, len, prot, flags, fd, offset) {
+    pub [extern "C"] fn nommu_mmap as mmap(addr, len, prot, flags, fd, offset) {
         let result = offset_of(offset).and_then(|offset| {
             map(
                 addr as u64,

@@ -5,15 +5,15 @@
 
 use super::mmap::{nommu_mmap, nommu_munmap};
 use super::preload::{self, Call};
-use crate::capi::signatures::{mmap_fn, mremap_fn};
+use crate::capi::signatures::c_fn;
 use core::ffi::{c_int, c_void};
 
-mmap_fn! {
+c_fn! {
     /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`:
     /// counted, traced, and passed to the host when
     /// [`preload::mmap_for_host`] says.
     #[no_mangle]
-    pub [extern "C"] fn mmap(addr, len, prot, flags, fd, offset) {
+    pub [extern "C"] fn mmap as mmap(addr, len, prot, flags, fd, offset) {
         if preload::mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
             // SAFETY: the C caller's own request, as mmap(2) would take it;
             // the kernel checks every argument.
@@ -451,20 +451,16 @@ pub unsafe extern "C" fn lchown(path: *const c_char, uid: u32, gid: u32) -> c_in
     unsafe { nommu_lchown(path, uid, gid) }
 }
 
-/// `int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)`.
-///
-/// # Safety
-/// As [`nommu_fchownat`].
-#[no_mangle]
-pub unsafe extern "C" fn fchownat(
-    dirfd: c_int,
-    path: *const c_char,
-    uid: u32,
-    gid: u32,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchownat(dirfd, path, uid, gid, flags) }
+c_fn! {
+    /// `int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)`.
+    ///
+    /// # Safety
+    /// As [`nommu_fchownat`].
+    #[no_mangle]
+    pub [unsafe extern "C"] fn fchownat as fchownat(dirfd, path, uid, gid, flags) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_fchownat(dirfd, path, uid, gid, flags) }
+    }
 }
 
 // Shared memory, futexes, mremap and the small memory calls (see
@@ -549,36 +545,31 @@ pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
     preload::int_call(Call::ShmUnlink, request, rc.into()) as c_int
 }
 
-/// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
-/// int *uaddr2, int val3)` (glibc has no such function; this one is the
-/// system call's shape).
-///
-/// # Safety
-/// As [`nommu_futex`].
-#[no_mangle]
-pub unsafe extern "C" fn futex(
-    uaddr: *mut c_int,
-    op: c_int,
-    val: c_int,
-    timeout: *const libc::timespec,
-    uaddr2: *mut c_int,
-    val3: c_int,
-) -> c_int {
-    let served = super::memory::in_arena(uaddr as u64, 4).is_some();
-    // SAFETY: the caller's contract, passed on.
-    let rc = unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) };
-    if served {
-        let request = || format!("futex({:#x}, {op}, {val})", uaddr as usize);
-        preload::int_call(Call::Futex, request, rc.into());
+c_fn! {
+    /// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
+    /// int *uaddr2, int val3)` (glibc has no such function; this one is the
+    /// system call's shape).
+    ///
+    /// # Safety
+    /// As [`nommu_futex`].
+    #[no_mangle]
+    pub [unsafe extern "C"] fn futex as futex(uaddr, op, val, timeout, uaddr2, val3) {
+        let served = super::memory::in_arena(uaddr as u64, 4).is_some();
+        // SAFETY: the caller's contract, passed on.
+        let rc = unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) };
+        if served {
+            let request = || format!("futex({:#x}, {op}, {val})", uaddr as usize);
+            preload::int_call(Call::Futex, request, rc.into());
+        }
+        rc
     }
-    rc
 }
 
-mremap_fn! {
+c_fn! {
     /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     /// ...)`: counted and traced when the server takes it (arena memory).
     #[no_mangle]
-    pub [extern "C"] fn mremap(old, old_len, new_len, flags, new_address) {
+    pub [extern "C"] fn mremap as mremap(old, old_len, new_len, flags, new_address) {
         let served = super::memory::in_arena(old as u64, old_len as u64).is_some();
         let got = nommu_mremap(old, old_len, new_len, flags, new_address);
         if served {
