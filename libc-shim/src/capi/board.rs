@@ -46,7 +46,7 @@ compile_error!(
 );
 
 use super::offset_of;
-use super::signatures::c_fn;
+use super::signatures::{c_fn, exported_as};
 use crate::abi::{self, MAP_FAILED};
 use crate::client::{Client, Transport};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
@@ -355,27 +355,20 @@ pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
 
 // ---- files ----
 
-/// `int open(const char *path, int flags, ...)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    with(-1, |c| {
-        // SAFETY: the caller's contract, passed on.
-        let path = unsafe { text(path) }?;
-        c.open(path, flags as u32, abi::open_mode(flags, mode))
-    })
-}
-
-/// `open` with large-file support (the same call on a 64-bit target).
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { open(path, flags, mode) }
+exported_as! {
+    [open, open64]
+    /// `int open(const char *path, int flags, ...)`, and `open64` with
+    /// large-file support (the same call on a 64-bit target).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+        with(-1, |c| {
+            // SAFETY: the caller's contract, passed on.
+            let path = unsafe { text(path) }?;
+            c.open(path, flags as u32, abi::open_mode(flags, mode))
+        })
+    }
 }
 
 /// `int close(int fd)`.
@@ -491,16 +484,13 @@ pub extern "C" fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64 {
     })
 }
 
-/// `int ftruncate(int fd, off_t len)`.
-#[no_mangle]
-pub extern "C" fn ftruncate(fd: c_int, len: i64) -> c_int {
-    with(-1, |c| status(c.ftruncate(fd, offset_of(len)?)))
-}
-
-/// `ftruncate` with a 64-bit length.
-#[no_mangle]
-pub extern "C" fn ftruncate64(fd: c_int, len: i64) -> c_int {
-    ftruncate(fd, len)
+exported_as! {
+    [ftruncate, ftruncate64]
+    /// `int ftruncate(int fd, off_t len)`, and `ftruncate64` with a 64-bit
+    /// length.
+    pub [extern "C"] fn(fd: c_int, len: i64) -> c_int {
+        with(-1, |c| status(c.ftruncate(fd, offset_of(len)?)))
+    }
 }
 
 // ---- futexes ----

@@ -6,8 +6,10 @@
 //! caller's arguments as they came. A definition ([`c_fn`]) names its
 //! qualifiers, its parameters, its body and whose signature it has; the
 //! macro gives the parameters their C types, so every definition of one
-//! call takes the same arguments. `mmap64`, which every home that exports
-//! `mmap` exports alike, is defined here once.
+//! call takes the same arguments. A call exported under two names (a call
+//! and its large-file twin, one call on the 64-bit targets the shim builds
+//! for) is defined once with [`exported_as`]; `mmap64`, which every home
+//! that exports `mmap` exports alike, is defined here once.
 
 /// A function with one of the shim's repeated C signatures:
 /// `c_fn! { #[no_mangle] pub [extern "C"] fn nommu_mmap as mmap(addr, len,
@@ -82,6 +84,27 @@ macro_rules! c_fn {
     };
 }
 pub(crate) use c_fn;
+
+/// One C function exported (`#[no_mangle]`) under each of several names:
+/// `exported_as! { [open, open64] /// docs
+/// pub [unsafe extern "C"] fn(path: *const c_char, ...) -> c_int { ... } }`.
+#[cfg(any(feature = "c-abi", feature = "posix"))]
+macro_rules! exported_as {
+    ([] $($definition:tt)*) => {};
+    ([$name:ident $(, $more:ident)* $(,)?] $(#[$attr:meta])* $vis:vis [$($qual:tt)*] fn(
+        $($arg:ident: $ty:ty),* $(,)?
+    ) -> $ret:ty $body:block) => {
+        $(#[$attr])*
+        #[no_mangle]
+        $vis $($qual)* fn $name($($arg: $ty),*) -> $ret $body
+
+        $crate::capi::signatures::exported_as! {
+            [$($more),*] $(#[$attr])* $vis [$($qual)*] fn($($arg: $ty),*) -> $ret $body
+        }
+    };
+}
+#[cfg(any(feature = "c-abi", feature = "posix"))]
+pub(crate) use exported_as;
 
 #[cfg(feature = "c-abi")]
 use super::board::mmap;

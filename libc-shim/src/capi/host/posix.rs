@@ -5,7 +5,7 @@
 
 use super::mmap::{nommu_mmap, nommu_munmap};
 use super::preload::{self, Call};
-use crate::capi::signatures::c_fn;
+use crate::capi::signatures::{c_fn, exported_as};
 use core::ffi::{c_int, c_void};
 
 c_fn! {
@@ -68,78 +68,52 @@ use super::fileapi::{
 };
 use core::ffi::c_char;
 
-/// `int open(const char *path, int flags, ...)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
-}
-
-/// `open` with large-file support (the same call on a 64-bit host).
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
-}
-
-/// `int openat(int dirfd, const char *path, int flags, ...)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn openat(
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: u32,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
-}
-
-/// `openat` with large-file support.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn openat64(
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: u32,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
-}
-
-/// glibc's `_FORTIFY_SOURCE` form of `open` without a mode.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
-        // What glibc does: O_CREAT without a mode is a bug in the caller.
-        std::process::abort();
+exported_as! {
+    [open, open64]
+    /// `int open(const char *path, int flags, ...)`, and `open64` with
+    /// large-file support (the same call on a 64-bit host).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(path: *const c_char, flags: c_int, mode: u32) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
     }
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_open(path, flags, 0) }
 }
 
-/// glibc's `_FORTIFY_SOURCE` form of `open64` without a mode.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { __open_2(path, flags) }
+exported_as! {
+    [openat, openat64]
+    /// `int openat(int dirfd, const char *path, int flags, ...)`, and
+    /// `openat64` with large-file support.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(
+        dirfd: c_int,
+        path: *const c_char,
+        flags: c_int,
+        mode: u32,
+    ) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
+    }
+}
+
+exported_as! {
+    [__open_2, __open64_2]
+    /// glibc's `_FORTIFY_SOURCE` forms of `open` and `open64` without a
+    /// mode.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(path: *const c_char, flags: c_int) -> c_int {
+        if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+            // What glibc does: O_CREAT without a mode is a bug in the caller.
+            std::process::abort();
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_open(path, flags, 0) }
+    }
 }
 
 /// `int close(int fd)`.
@@ -168,113 +142,83 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isi
     unsafe { nommu_write(fd, buf, len) }
 }
 
-/// `ssize_t pread(int fd, void *buf, size_t len, off_t offset)`.
-///
-/// # Safety
-/// `buf` must be writable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pread(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    offset: libc::off_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pread(fd, buf, len, offset) }
+// The large-file twins below take `off_t` and `struct stat` where C has
+// `off64_t` and `struct stat64`: one type and one layout on the 64-bit
+// hosts this library builds for.
+const _: () = assert!(
+    core::mem::size_of::<libc::off_t>() == core::mem::size_of::<libc::off64_t>(),
+    "off64_t differs from off_t on this target"
+);
+const _: () = assert!(
+    core::mem::size_of::<libc::stat>() == core::mem::size_of::<libc::stat64>(),
+    "struct stat64 differs from struct stat on this target"
+);
+
+exported_as! {
+    [pread, pread64]
+    /// `ssize_t pread(int fd, void *buf, size_t len, off_t offset)`, and
+    /// `pread64` with a 64-bit offset.
+    ///
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    pub [unsafe extern "C"] fn(
+        fd: c_int,
+        buf: *mut c_void,
+        len: usize,
+        offset: libc::off_t,
+    ) -> isize {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_pread(fd, buf, len, offset) }
+    }
 }
 
-/// `pread` with a 64-bit offset (the same call on a 64-bit host).
-///
-/// # Safety
-/// `buf` must be writable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pread64(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    offset: libc::off64_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pread(fd, buf, len, offset) }
+exported_as! {
+    [pwrite, pwrite64]
+    /// `ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)`,
+    /// and `pwrite64` with a 64-bit offset.
+    ///
+    /// # Safety
+    /// `buf` must be readable for `len` bytes.
+    pub [unsafe extern "C"] fn(
+        fd: c_int,
+        buf: *const c_void,
+        len: usize,
+        offset: libc::off_t,
+    ) -> isize {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_pwrite(fd, buf, len, offset) }
+    }
 }
 
-/// `ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)`.
-///
-/// # Safety
-/// `buf` must be readable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pwrite(
-    fd: c_int,
-    buf: *const c_void,
-    len: usize,
-    offset: libc::off_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pwrite(fd, buf, len, offset) }
+exported_as! {
+    [ftruncate, ftruncate64]
+    /// `int ftruncate(int fd, off_t len)`, and `ftruncate64` with a 64-bit
+    /// length.
+    pub [extern "C"] fn(fd: c_int, len: libc::off_t) -> c_int {
+        nommu_ftruncate(fd, len)
+    }
 }
 
-/// `pwrite` with a 64-bit offset.
-///
-/// # Safety
-/// `buf` must be readable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pwrite64(
-    fd: c_int,
-    buf: *const c_void,
-    len: usize,
-    offset: libc::off64_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pwrite(fd, buf, len, offset) }
+exported_as! {
+    [lseek, lseek64]
+    /// `off_t lseek(int fd, off_t offset, int whence)`, and `lseek64` with
+    /// 64-bit offsets.
+    pub [extern "C"] fn(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
+        nommu_lseek(fd, offset, whence)
+    }
 }
 
-/// `int ftruncate(int fd, off_t len)`.
-#[no_mangle]
-pub extern "C" fn ftruncate(fd: c_int, len: libc::off_t) -> c_int {
-    nommu_ftruncate(fd, len)
-}
-
-/// `ftruncate` with a 64-bit length.
-#[no_mangle]
-pub extern "C" fn ftruncate64(fd: c_int, len: libc::off64_t) -> c_int {
-    nommu_ftruncate(fd, len)
-}
-
-/// `off_t lseek(int fd, off_t offset, int whence)`.
-#[no_mangle]
-pub extern "C" fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
-    nommu_lseek(fd, offset, whence)
-}
-
-/// `lseek` with 64-bit offsets.
-#[no_mangle]
-pub extern "C" fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t {
-    nommu_lseek(fd, offset, whence)
-}
-
-/// `int fstat(int fd, struct stat *st)`.
-///
-/// # Safety
-/// `st` must be writable for one `struct stat`.
-#[no_mangle]
-pub unsafe extern "C" fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fstat(fd, st) }
-}
-
-/// `fstat` into a `struct stat64` (the same layout on a 64-bit host).
-///
-/// # Safety
-/// `st` must be writable for one `struct stat64`.
-#[no_mangle]
-pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
-    const _: () = assert!(
-        core::mem::size_of::<libc::stat>() == core::mem::size_of::<libc::stat64>(),
-        "struct stat64 differs from struct stat on this target"
-    );
-    // SAFETY: the caller's contract; the two structs have one layout here
-    // (checked above).
-    unsafe { nommu_fstat(fd, st.cast()) }
+exported_as! {
+    [fstat, fstat64]
+    /// `int fstat(int fd, struct stat *st)`, and `fstat64` into a `struct
+    /// stat64`.
+    ///
+    /// # Safety
+    /// `st` must be writable for one `struct stat`.
+    pub [unsafe extern "C"] fn(fd: c_int, st: *mut libc::stat) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_fstat(fd, st) }
+    }
 }
 
 // fcntl, the path calls and fsync (see `super::fsapi`).
@@ -295,69 +239,48 @@ use super::fsapi::{
     nommu_lstat, nommu_stat, nommu_unlink,
 };
 
-/// `int fcntl(int fd, int cmd, ...)`.
-///
-/// # Safety
-/// As [`nommu_fcntl`].
-#[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fcntl(fd, cmd, arg) }
+const _: () = assert!(
+    core::mem::size_of::<libc::flock>() == core::mem::size_of::<libc::flock64>(),
+    "struct flock64 differs from struct flock on this target"
+);
+
+exported_as! {
+    [fcntl, fcntl64]
+    /// `int fcntl(int fd, int cmd, ...)`, and `fcntl64` with 64-bit locks
+    /// (one `struct flock` layout here).
+    ///
+    /// # Safety
+    /// As [`nommu_fcntl`].
+    pub [unsafe extern "C"] fn(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_fcntl(fd, cmd, arg) }
+    }
 }
 
-/// `fcntl` with 64-bit locks (the same call on a 64-bit host).
-///
-/// # Safety
-/// As [`nommu_fcntl`].
-#[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    const _: () = assert!(
-        core::mem::size_of::<libc::flock>() == core::mem::size_of::<libc::flock64>(),
-        "struct flock64 differs from struct flock on this target"
-    );
-    // SAFETY: the caller's contract; the two structs have one layout here.
-    unsafe { nommu_fcntl(fd, cmd, arg) }
+exported_as! {
+    [stat, stat64]
+    /// `int stat(const char *path, struct stat *st)`, and `stat64` into a
+    /// `struct stat64`.
+    ///
+    /// # Safety
+    /// As [`nommu_stat`].
+    pub [unsafe extern "C"] fn(path: *const c_char, st: *mut libc::stat) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_stat(path, st) }
+    }
 }
 
-/// `int stat(const char *path, struct stat *st)`.
-///
-/// # Safety
-/// As [`nommu_stat`].
-#[no_mangle]
-pub unsafe extern "C" fn stat(path: *const c_char, st: *mut libc::stat) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_stat(path, st) }
-}
-
-/// `stat` into a `struct stat64` (one layout with `struct stat` here, see
-/// `fstat64`).
-///
-/// # Safety
-/// As [`nommu_stat`].
-#[no_mangle]
-pub unsafe extern "C" fn stat64(path: *const c_char, st: *mut libc::stat64) -> c_int {
-    // SAFETY: the caller's contract; one layout (checked at `fstat64`).
-    unsafe { nommu_stat(path, st.cast()) }
-}
-
-/// `int lstat(const char *path, struct stat *st)`.
-///
-/// # Safety
-/// As [`nommu_lstat`].
-#[no_mangle]
-pub unsafe extern "C" fn lstat(path: *const c_char, st: *mut libc::stat) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_lstat(path, st) }
-}
-
-/// `lstat` into a `struct stat64`.
-///
-/// # Safety
-/// As [`nommu_lstat`].
-#[no_mangle]
-pub unsafe extern "C" fn lstat64(path: *const c_char, st: *mut libc::stat64) -> c_int {
-    // SAFETY: the caller's contract; one layout (checked at `fstat64`).
-    unsafe { nommu_lstat(path, st.cast()) }
+exported_as! {
+    [lstat, lstat64]
+    /// `int lstat(const char *path, struct stat *st)`, and `lstat64` into
+    /// a `struct stat64`.
+    ///
+    /// # Safety
+    /// As [`nommu_lstat`].
+    pub [unsafe extern "C"] fn(path: *const c_char, st: *mut libc::stat) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_lstat(path, st) }
+    }
 }
 
 /// `int access(const char *path, int mode)`.
