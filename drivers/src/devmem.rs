@@ -145,19 +145,18 @@ mod tests {
             address(m.serve(get_unmapped_area(1, 4096, pgoff + 15), &mut host)),
             0x2000_F000
         );
-        for (len, pgoff) in [
-            (8192, pgoff + 15),
-            (4096, pgoff - 1),
-            (4096, pgoff + 16),
-            (0, pgoff),
-            (1, u64::MAX),
-        ] {
-            assert_eq!(
-                error(m.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-                Errno::EINVAL,
-                "len {len} pgoff {pgoff:#x}"
-            );
-        }
+        assert_bad_ranges(
+            &mut m,
+            &mut host,
+            1,
+            &[
+                (8192, pgoff + 15),
+                (4096, pgoff - 1),
+                (4096, pgoff + 16),
+                (0, pgoff),
+                (1, u64::MAX),
+            ],
+        );
         assert_eq!(
             m.serve(
                 mmap(1, 0x2000_0000, 4096, pgoff, SHARED | MAYSHARE),

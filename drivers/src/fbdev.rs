@@ -150,19 +150,18 @@ mod tests {
             address(fb.serve(get_unmapped_area(1, 1 << 20, 0), &mut host)),
             base
         );
-        for (len, pgoff) in [
-            ((1 << 20) + 1, 0),
-            (4096, 256),
-            (8192, 255),
-            (1, (1 << 20) + 1),
-            (1, u64::MAX),
-        ] {
-            assert_eq!(
-                error(fb.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-                Errno::EINVAL,
-                "len {len} pgoff {pgoff}"
-            );
-        }
+        assert_bad_ranges(
+            &mut fb,
+            &mut host,
+            1,
+            &[
+                ((1 << 20) + 1, 0),
+                (4096, 256),
+                (8192, 255),
+                (1, (1 << 20) + 1),
+                (1, u64::MAX),
+            ],
+        );
         assert_eq!(
             fb.serve(mmap(1, base, 8192, 0, 0x8 | 0x80), &mut host),
             DriverReply::Done

@@ -157,13 +157,12 @@ mod tests {
             address(d.serve(get_unmapped_area(1, 4096, 2), &mut host)),
             base + 8192
         );
-        for (len, pgoff) in [(8192, 2), (4096, 3), (0, 0), (4 * 4096, 0), (1, u64::MAX)] {
-            assert_eq!(
-                error(d.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-                Errno::EINVAL,
-                "len {len} pgoff {pgoff}"
-            );
-        }
+        assert_bad_ranges(
+            &mut d,
+            &mut host,
+            1,
+            &[(8192, 2), (4096, 3), (0, 0), (4 * 4096, 0), (1, u64::MAX)],
+        );
         assert_eq!(
             d.serve(mmap(1, base, 4096, 0, SHARED), &mut host),
             DriverReply::Done
