@@ -7,6 +7,8 @@
 //! * `board` (feature `c-abi`, `no_std`): the same C names for a home
 //!   without an OS underneath (the riscv64 board), which registers how a
 //!   call reaches the calling task's connection.
+//! * `signatures`: the C signatures defined more than once (in both homes
+//!   and in [`crate::sys`]), each written once.
 
 #[cfg(feature = "c-abi")]
 pub mod board;
