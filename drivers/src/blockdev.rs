@@ -13,15 +13,13 @@
 
 use crate::device::{device_info, SingleDevice};
 use crate::flags::{available, cap, data_len, zeroed_bytes};
-use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::methods::{ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{BackingDevice, DriverHost};
+use crate::DriverHost;
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
-use protocol::{
-    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use protocol::{Bytes, Errno, ObjectInfo, ObjectKind};
 
 /// A disk addressed in whole sectors.
 pub trait BlockDevice {
@@ -81,6 +79,37 @@ impl BlockDev {
 }
 
 impl SingleDevice for BlockDev {
+    const NAME: &'static str = "blockdev";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
+
+    /// Check the geometry and allocate the sector buffers (nothing in the
+    /// arena: the disk is its own storage).
+    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
+        if self.started {
+            return Err(Errno::EBUSY);
+        }
+        let sector = self.disk.sector_size();
+        if sector == 0 || sector > MAX_SECTOR {
+            return Err(Errno::EINVAL);
+        }
+        self.size = self
+            .disk
+            .sector_count()
+            .checked_mul(sector as u64)
+            .ok_or(Errno::EFBIG)?;
+        if self.size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let per_stage = STAGE.checked_div(sector).unwrap_or(0).max(1);
+        self.sector = vec![0; sector];
+        self.stage = vec![0; sector.saturating_mul(per_stage)];
+        self.started = true;
+        Ok(())
+    }
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         if !self.started {
             return Err(Errno::EIO);
@@ -172,6 +201,27 @@ fn next_run(offset: u64, done: usize, left: usize, size: usize) -> Result<Run, E
     })
 }
 
+/// Walk an I/O of `len` bytes at byte `offset` run by run ([`next_run`]
+/// with sectors of `size` bytes), handing `step` each run and how many
+/// bytes went before it.
+fn each_run(
+    offset: u64,
+    len: usize,
+    size: usize,
+    mut step: impl FnMut(usize, Run) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let mut done = 0usize;
+    while done < len {
+        let run = next_run(offset, done, len.saturating_sub(done), size)?;
+        let moved = match run {
+            Run::Whole { len, .. } | Run::Part { len, .. } => len,
+        };
+        step(done, run)?;
+        done = done.saturating_add(moved);
+    }
+    Ok(())
+}
+
 /// Read `buf.len()` bytes at byte `offset` (inside the disk): whole
 /// sectors straight into `buf`, partial ones through `sector`.
 fn read_bytes(
@@ -180,13 +230,11 @@ fn read_bytes(
     offset: u64,
     buf: &mut [u8],
 ) -> Result<(), Errno> {
-    let mut done = 0usize;
-    while done < buf.len() {
+    each_run(offset, buf.len(), sector.len(), |done, run| {
         let rest = buf.get_mut(done..).ok_or(Errno::EIO)?;
-        let step = match next_run(offset, done, rest.len(), sector.len())? {
+        match run {
             Run::Whole { sector: index, len } => {
-                disk.read_sectors(index, rest.get_mut(..len).ok_or(Errno::EIO)?)?;
-                len
+                disk.read_sectors(index, rest.get_mut(..len).ok_or(Errno::EIO)?)
             }
             Run::Part {
                 sector: index,
@@ -198,12 +246,10 @@ fn read_bytes(
                 rest.get_mut(..len)
                     .ok_or(Errno::EIO)?
                     .copy_from_slice(part.ok_or(Errno::EIO)?);
-                len
+                Ok(())
             }
-        };
-        done = done.saturating_add(step);
-    }
-    Ok(())
+        }
+    })
 }
 
 /// Write `data` at byte `offset` (inside the disk): whole sectors
@@ -214,13 +260,11 @@ fn write_bytes(
     offset: u64,
     data: &[u8],
 ) -> Result<(), Errno> {
-    let mut done = 0usize;
-    while done < data.len() {
+    each_run(offset, data.len(), sector.len(), |done, run| {
         let rest = data.get(done..).ok_or(Errno::EIO)?;
-        let step = match next_run(offset, done, rest.len(), sector.len())? {
+        match run {
             Run::Whole { sector: index, len } => {
-                disk.write_sectors(index, rest.get(..len).ok_or(Errno::EIO)?)?;
-                len
+                disk.write_sectors(index, rest.get(..len).ok_or(Errno::EIO)?)
             }
             Run::Part {
                 sector: index,
@@ -232,48 +276,10 @@ fn write_bytes(
                     .get_mut(within..within.saturating_add(len))
                     .ok_or(Errno::EIO)?
                     .copy_from_slice(rest.get(..len).ok_or(Errno::EIO)?);
-                disk.write_sectors(index, sector)?;
-                len
+                disk.write_sectors(index, sector)
             }
-        };
-        done = done.saturating_add(step);
-    }
-    Ok(())
-}
-
-impl BackingDevice for BlockDev {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("blockdev", false)
-    }
-
-    /// Check the geometry and allocate the sector buffers (nothing in the
-    /// arena: the disk is its own storage).
-    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
-        if self.started {
-            return Err(Errno::EBUSY);
         }
-        let sector = self.disk.sector_size();
-        if sector == 0 || sector > MAX_SECTOR {
-            return Err(Errno::EINVAL);
-        }
-        self.size = self
-            .disk
-            .sector_count()
-            .checked_mul(sector as u64)
-            .ok_or(Errno::EFBIG)?;
-        if self.size == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let per_stage = STAGE.checked_div(sector).unwrap_or(0).max(1);
-        self.sector = vec![0; sector];
-        self.stage = vec![0; sector.saturating_mul(per_stage)];
-        self.started = true;
-        Ok(())
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
+    })
 }
 
 #[cfg(test)]

@@ -4,14 +4,18 @@
 //! answers alike (the lookup, the handle check, stat, truncate) and the
 //! lookup answer they share ([`device_info`]); a device whose contents
 //! are one arena [`Window`] (ramdisk, framebuffer, register memory) also
-//! gets its reads and writes from it.
+//! gets its reads and writes from it. Its [`BackingDevice`] (registration
+//! under its mount, start, every request through [`methods::serve`]) comes
+//! from [`SingleDevice`] too.
 
 use crate::flags::open;
-use crate::methods::{Lookup, Methods, ReadData, ReadInto, WriteData};
-use crate::mount::{check_device, device_open, DEVICE_OBJECT};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
+use crate::mount::{check_device, device_open, MountPoint, DEVICE_OBJECT};
 use crate::window::Window;
-use crate::DriverHost;
-use protocol::{Bytes, DriverOps, Errno, ObjectInfo, ObjectKind};
+use crate::{BackingDevice, DriverHost};
+use protocol::{
+    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
+};
 
 /// A device that is its mount's only object; the handle is checked before
 /// any of these is called (their requests' `object` is the device).
@@ -20,6 +24,14 @@ pub(crate) trait SingleDevice {
     /// and `Release` check the handle (`EBADF`). `/dev/mem`, `/dev/zero`
     /// and the byte streams do neither.
     const STRICT: bool = true;
+    /// The driver's name in its registration.
+    const NAME: &'static str;
+    /// Where the device is mounted.
+    fn mount(&self) -> &MountPoint;
+    /// [`BackingDevice::start`]. Default: nothing to allocate until asked.
+    fn start(&mut self, _host: &mut dyn DriverHost) -> Result<(), Errno> {
+        Ok(())
+    }
     /// What lookup and stat tell the server (`EIO` before start).
     fn info(&self) -> Result<ObjectInfo, Errno>;
     /// The contents as one arena window (`EIO` before start; a device
@@ -128,5 +140,19 @@ impl<D: SingleDevice> Methods for D {
 
     fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
         close::<D>(object)
+    }
+}
+
+impl<D: SingleDevice> BackingDevice for D {
+    fn registration(&self) -> DriverRegistration {
+        self.mount().registration(D::NAME, false)
+    }
+
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        SingleDevice::start(self, host)
+    }
+
+    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
+        methods::serve(self, request, host)
     }
 }

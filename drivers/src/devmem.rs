@@ -7,11 +7,9 @@ use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::{available, cap, data_len, page_offset, zeroed_bytes};
 use crate::methods::{self, ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{BackingDevice, DriverHost};
+use crate::DriverHost;
 use core::ops::Range;
-use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use protocol::{Bytes, DriverOps, Errno, ObjectInfo, ObjectKind};
 
 /// `/dev/mem` over the physical range `valid` (the arena).
 pub struct DevMem {
@@ -61,6 +59,11 @@ impl DevMem {
 
 impl SingleDevice for DevMem {
     const STRICT: bool = false;
+    const NAME: &'static str = "mem";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
 
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
@@ -107,21 +110,13 @@ impl SingleDevice for DevMem {
     }
 }
 
-impl BackingDevice for DevMem {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("mem", false)
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flags::vm::{MAYOVERLAY, MAYSHARE, SHARED};
     use crate::testing::*;
+    use crate::BackingDevice;
+    use protocol::DriverReply;
 
     /// Spec §14.0-like: physical memory from 0x2000_0000 (the arena).
     fn mem() -> (DevMem, TestHost) {
@@ -150,19 +145,18 @@ mod tests {
             address(m.serve(get_unmapped_area(1, 4096, pgoff + 15), &mut host)),
             0x2000_F000
         );
-        for (len, pgoff) in [
-            (8192, pgoff + 15),
-            (4096, pgoff - 1),
-            (4096, pgoff + 16),
-            (0, pgoff),
-            (1, u64::MAX),
-        ] {
-            assert_eq!(
-                error(m.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-                Errno::EINVAL,
-                "len {len} pgoff {pgoff:#x}"
-            );
-        }
+        assert_bad_ranges(
+            &mut m,
+            &mut host,
+            1,
+            &[
+                (8192, pgoff + 15),
+                (4096, pgoff - 1),
+                (4096, pgoff + 16),
+                (0, pgoff),
+                (1, u64::MAX),
+            ],
+        );
         assert_eq!(
             m.serve(
                 mmap(1, 0x2000_0000, 4096, pgoff, SHARED | MAYSHARE),

@@ -4,12 +4,10 @@
 
 use crate::device::{device_info, SingleDevice};
 use crate::flags::{cap, data_len, zeroed_bytes};
-use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::methods::{ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{BackingDevice, DriverHost};
-use protocol::{
-    Bytes, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use crate::DriverHost;
+use protocol::{Bytes, Errno, ObjectInfo, ObjectKind};
 
 pub struct DevZero {
     mount: MountPoint,
@@ -30,6 +28,11 @@ impl DevZero {
 
 impl SingleDevice for DevZero {
     const STRICT: bool = false;
+    const NAME: &'static str = "zero";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
 
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
@@ -55,20 +58,11 @@ impl SingleDevice for DevZero {
     // `ENOSYS` is Linux's mmap_zero on no-MMU.
 }
 
-impl BackingDevice for DevZero {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("zero", false)
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::*;
+    use crate::BackingDevice;
     use protocol::DriverOps;
 
     /// Vector 43: copies full of zeros, nothing direct.

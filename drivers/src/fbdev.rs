@@ -9,13 +9,11 @@
 
 use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::page_offset;
-use crate::methods::{self, WriteData};
+use crate::methods::WriteData;
 use crate::mount::MountPoint;
 use crate::window::{Storage, Window};
-use crate::{BackingDevice, DriverHost};
-use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use crate::DriverHost;
+use protocol::{DriverOps, Errno, ObjectInfo, ObjectKind};
 
 const BYTES_PER_PIXEL: u64 = 4;
 
@@ -53,6 +51,17 @@ impl Framebuffer {
 }
 
 impl SingleDevice for Framebuffer {
+    const NAME: &'static str = "fbdev";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
+
+    /// Allocate the screen, contiguous and zeroed (black).
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        self.screen.start(host)
+    }
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         let window = self.window()?;
         Ok(ObjectInfo {
@@ -93,25 +102,12 @@ impl SingleDevice for Framebuffer {
     }
 }
 
-impl BackingDevice for Framebuffer {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("fbdev", false)
-    }
-
-    /// Allocate the screen, contiguous and zeroed (black).
-    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        self.screen.start(host)
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::*;
+    use crate::BackingDevice;
+    use protocol::DriverReply;
 
     /// Spec §14.0's `/dev/fb0`: 1 MiB of screen.
     fn fb() -> (Framebuffer, TestHost) {
@@ -154,19 +150,18 @@ mod tests {
             address(fb.serve(get_unmapped_area(1, 1 << 20, 0), &mut host)),
             base
         );
-        for (len, pgoff) in [
-            ((1 << 20) + 1, 0),
-            (4096, 256),
-            (8192, 255),
-            (1, (1 << 20) + 1),
-            (1, u64::MAX),
-        ] {
-            assert_eq!(
-                error(fb.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-                Errno::EINVAL,
-                "len {len} pgoff {pgoff}"
-            );
-        }
+        assert_bad_ranges(
+            &mut fb,
+            &mut host,
+            1,
+            &[
+                ((1 << 20) + 1, 0),
+                (4096, 256),
+                (8192, 255),
+                (1, (1 << 20) + 1),
+                (1, u64::MAX),
+            ],
+        );
         assert_eq!(
             fb.serve(mmap(1, base, 8192, 0, 0x8 | 0x80), &mut host),
             DriverReply::Done
@@ -199,13 +194,16 @@ mod tests {
         let mut host = TestHost::new();
         let m = MountPoint::new("/dev/fb1", (29, 1)).unwrap();
         assert_eq!(
-            Framebuffer::new(m.clone(), 0, 10).start(&mut host),
+            BackingDevice::start(&mut Framebuffer::new(m.clone(), 0, 10), &mut host),
             Err(Errno::EINVAL)
         );
         let overflow = Framebuffer::new(m.clone(), u32::MAX, u32::MAX);
         assert_eq!(overflow.screen.size(), None);
         let mut huge = Framebuffer::new(m, 65536, 65536);
-        assert_eq!(huge.start(&mut host), Err(Errno::ENOMEM));
+        assert_eq!(
+            BackingDevice::start(&mut huge, &mut host),
+            Err(Errno::ENOMEM)
+        );
         assert_eq!(error(huge.serve(lookup("", 0, 0), &mut host)), Errno::EIO);
     }
 }

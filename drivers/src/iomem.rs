@@ -8,10 +8,8 @@
 use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::mount::MountPoint;
 use crate::window::{Storage, Window};
-use crate::{methods, BackingDevice, DriverHost};
-use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use crate::{methods, DriverHost};
+use protocol::{DriverOps, Errno, ObjectInfo, ObjectKind};
 
 /// A register window of `size` bytes.
 pub struct IoMem {
@@ -42,6 +40,16 @@ impl IoMem {
 }
 
 impl SingleDevice for IoMem {
+    const NAME: &'static str = "iomem";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
+
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        self.registers.start(host)
+    }
+
     /// Default character-device capabilities (`DIRECT|READ|WRITE`), I/O memory.
     fn info(&self) -> Result<ObjectInfo, Errno> {
         let window = self.window()?;
@@ -69,25 +77,13 @@ impl SingleDevice for IoMem {
     }
 }
 
-impl BackingDevice for IoMem {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("iomem", false)
-    }
-
-    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        self.registers.start(host)
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flags::vm::{MAYOVERLAY, SHARED};
     use crate::testing::*;
+    use crate::BackingDevice;
+    use protocol::DriverReply;
 
     #[test]
     fn register_memory_is_direct_io_memory() {

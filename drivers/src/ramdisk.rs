@@ -10,10 +10,8 @@ use crate::device::{device_info, SingleDevice, IN_PLACE_OPS};
 use crate::flags::{cap, vm};
 use crate::mount::MountPoint;
 use crate::window::{Storage, Window};
-use crate::{methods, BackingDevice, DriverHost};
-use protocol::{
-    DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use crate::DriverHost;
+use protocol::{DriverOps, Errno, ObjectInfo, ObjectKind};
 
 /// How the ramdisk may be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +55,17 @@ impl Ramdisk {
 }
 
 impl SingleDevice for Ramdisk {
+    const NAME: &'static str = "ramdisk";
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
+
+    /// Allocate the whole array, contiguous and zeroed.
+    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
+        self.array.start(host)
+    }
+
     fn info(&self) -> Result<ObjectInfo, Errno> {
         let window = self.window()?;
         let (caps, ops) = match self.mapping {
@@ -101,26 +110,13 @@ impl SingleDevice for Ramdisk {
     }
 }
 
-impl BackingDevice for Ramdisk {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration("ramdisk", false)
-    }
-
-    /// Allocate the whole array, contiguous and zeroed.
-    fn start(&mut self, host: &mut dyn DriverHost) -> Result<(), Errno> {
-        self.array.start(host)
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flags::vm::{MAYOVERLAY, SHARED};
     use crate::testing::*;
+    use crate::BackingDevice;
+    use protocol::{DriverReply, DriverRequest};
 
     fn disk(mapping: RamdiskMapping) -> (Ramdisk, TestHost) {
         started(Ramdisk::new(
@@ -161,13 +157,12 @@ mod tests {
             address(d.serve(get_unmapped_area(1, 4096, 2), &mut host)),
             base + 8192
         );
-        for (len, pgoff) in [(8192, 2), (4096, 3), (0, 0), (4 * 4096, 0), (1, u64::MAX)] {
-            assert_eq!(
-                error(d.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-                Errno::EINVAL,
-                "len {len} pgoff {pgoff}"
-            );
-        }
+        assert_bad_ranges(
+            &mut d,
+            &mut host,
+            1,
+            &[(8192, 2), (4096, 3), (0, 0), (4 * 4096, 0), (1, u64::MAX)],
+        );
         assert_eq!(
             d.serve(mmap(1, base, 4096, 0, SHARED), &mut host),
             DriverReply::Done
@@ -223,7 +218,7 @@ mod tests {
                 ),
             ],
         );
-        assert_eq!(d.start(&mut host), Err(Errno::EBUSY));
+        assert_eq!(BackingDevice::start(&mut d, &mut host), Err(Errno::EBUSY));
     }
 
     #[test]
@@ -231,11 +226,17 @@ mod tests {
         let mut host = TestHost::new();
         let m = MountPoint::new("/dev/ram1", (1, 1)).unwrap();
         assert_eq!(
-            Ramdisk::new(m.clone(), 0, RamdiskMapping::Copy).start(&mut host),
+            BackingDevice::start(
+                &mut Ramdisk::new(m.clone(), 0, RamdiskMapping::Copy),
+                &mut host
+            ),
             Err(Errno::EINVAL)
         );
         let mut big = Ramdisk::new(m, 1 << 40, RamdiskMapping::Copy);
-        assert_eq!(big.start(&mut host), Err(Errno::ENOMEM));
+        assert_eq!(
+            BackingDevice::start(&mut big, &mut host),
+            Err(Errno::ENOMEM)
+        );
         // Not started: requests fail cleanly.
         assert_eq!(error(big.serve(lookup("", 0, 0), &mut host)), Errno::EIO);
     }

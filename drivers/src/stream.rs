@@ -6,14 +6,12 @@
 
 use crate::device::{device_info, SingleDevice};
 use crate::flags::data_len;
-use crate::methods::{self, ReadData, ReadInto, WriteData};
+use crate::methods::{ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
-use crate::{BackingDevice, DriverHost};
+use crate::DriverHost;
 use alloc::collections::VecDeque;
 use core::marker::PhantomData;
-use protocol::{
-    Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo, ObjectKind,
-};
+use protocol::{Bytes, DriverOps, Errno, ObjectInfo, ObjectKind};
 
 /// Bytes a pipe holds (Linux's default pipe buffer).
 pub const PIPE_CAPACITY: usize = 65536;
@@ -86,6 +84,11 @@ impl<F: StreamFlavor> ByteStream<F> {
 
 impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
     const STRICT: bool = false;
+    const NAME: &'static str = F::NAME;
+
+    fn mount(&self) -> &MountPoint {
+        &self.mount
+    }
 
     fn info(&self) -> Result<ObjectInfo, Errno> {
         Ok(ObjectInfo {
@@ -114,15 +117,5 @@ impl<F: StreamFlavor> SingleDevice for ByteStream<F> {
 
     fn mmap(&self, _len: u64, _pgoff: u64, _vm_flags: u32) -> Result<(), Errno> {
         Err(Errno::ENODEV)
-    }
-}
-
-impl<F: StreamFlavor> BackingDevice for ByteStream<F> {
-    fn registration(&self) -> DriverRegistration {
-        self.mount.registration(F::NAME, false)
-    }
-
-    fn serve(&mut self, request: DriverRequest, host: &mut dyn DriverHost) -> DriverReply {
-        methods::serve(self, request, host)
     }
 }

@@ -412,6 +412,20 @@ pub fn assert_errors(
     }
 }
 
+/// `get_unmapped_area` of `object` fails `EINVAL` (a bad offset) for each
+/// `(len, pgoff)`: an empty range, or one past what lives in place.
+pub fn assert_bad_ranges(
+    device: &mut dyn BackingDevice,
+    host: &mut TestHost,
+    object: u64,
+    ranges: &[(u64, u64)],
+) {
+    for &(len, pgoff) in ranges {
+        let reply = device.serve(get_unmapped_area(object, len, pgoff), host);
+        assert_eq!(error(reply), Errno::EINVAL, "len {len} pgoff {pgoff:#x}");
+    }
+}
+
 /// A device that is only ever copied (block devices, `/dev/zero`):
 /// `get_unmapped_area` and a shared `mmap` of handle 1 fail `ENOSYS`.
 pub fn assert_copy_only(device: &mut dyn BackingDevice, host: &mut TestHost) {

@@ -1,8 +1,10 @@
 use super::*;
 use crate::testing::*;
+use crate::BackingDevice;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering::SeqCst;
 use protocol::DriverOps;
+use protocol::DriverRequest;
 
 const SECTOR: usize = 512;
 const SECTORS: u64 = 24;
@@ -20,7 +22,7 @@ fn disk() -> (BlockDev, TestHost, Arc<DiskStats>) {
         MountPoint::new("/dev/vda", (254, 0)).unwrap(),
         Box::new(sim),
     );
-    d.start(&mut host).unwrap();
+    BackingDevice::start(&mut d, &mut host).unwrap();
     (d, host, stats)
 }
 
@@ -152,7 +154,7 @@ fn bad_geometry_does_not_start() {
         SimDisk::with_contents(0, Vec::new()),
     ] {
         let mut d = BlockDev::new(m.clone(), Box::new(sim));
-        assert_eq!(d.start(&mut host), Err(Errno::EINVAL));
+        assert_eq!(BackingDevice::start(&mut d, &mut host), Err(Errno::EINVAL));
         assert_errors(
             &mut d,
             &mut host,
@@ -163,6 +165,6 @@ fn bad_geometry_does_not_start() {
         );
     }
     let mut d = BlockDev::new(m, Box::new(SimDisk::new(4096, 2)));
-    d.start(&mut host).unwrap();
-    assert_eq!(d.start(&mut host), Err(Errno::EBUSY));
+    BackingDevice::start(&mut d, &mut host).unwrap();
+    assert_eq!(BackingDevice::start(&mut d, &mut host), Err(Errno::EBUSY));
 }

@@ -98,13 +98,12 @@ fn get_unmapped_area_checks_like_mtdchar() {
         address(mtd.serve(get_unmapped_area(1, 10, 3), &mut host)),
         base + 3 * 4096
     );
-    for (len, pgoff) in [(4 * BLOCK + 1, 0), (4096, 4), (8192, 3), (1, u64::MAX)] {
-        assert_eq!(
-            error(mtd.serve(get_unmapped_area(1, len, pgoff), &mut host)),
-            Errno::EINVAL,
-            "len {len} pgoff {pgoff}"
-        );
-    }
+    assert_bad_ranges(
+        &mut mtd,
+        &mut host,
+        1,
+        &[(4 * BLOCK + 1, 0), (4096, 4), (8192, 3), (1, u64::MAX)],
+    );
     // NOR flash cannot be pointed at (Current Linux: ENODEV).
     let (mut nor, mut host) = device(MtdType::Nor);
     assert_eq!(

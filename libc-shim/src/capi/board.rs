@@ -46,6 +46,7 @@ compile_error!(
 );
 
 use super::offset_of;
+use super::signatures::{c_fn, exported_as};
 use crate::abi::{self, MAP_FAILED};
 use crate::client::{Client, Transport};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};
@@ -157,41 +158,23 @@ unsafe fn text<'a>(s: *const c_char) -> Result<&'a str, Errno> {
 
 // ---- mappings ----
 
-/// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
-#[no_mangle]
-pub extern "C" fn mmap(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: i64,
-) -> *mut c_void {
-    with(MAP_FAILED, |c| {
-        let offset = offset_of(offset)?;
-        let at = c.mmap(
-            addr as u64,
-            len as u64,
-            prot as u32,
-            flags as u32,
-            fd,
-            offset,
-        )?;
-        Ok(at as usize as *mut c_void)
-    })
-}
-
-/// `mmap` with a 64-bit offset (the same call on a 64-bit target).
-#[no_mangle]
-pub extern "C" fn mmap64(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: i64,
-) -> *mut c_void {
-    mmap(addr, len, prot, flags, fd, offset)
+c_fn! {
+    /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
+    #[no_mangle]
+    pub [extern "C"] fn mmap as mmap(addr, len, prot, flags, fd, offset) {
+        with(MAP_FAILED, |c| {
+            let offset = offset_of(offset)?;
+            let at = c.mmap(
+                addr as u64,
+                len as u64,
+                prot as u32,
+                flags as u32,
+                fd,
+                offset,
+            )?;
+            Ok(at as usize as *mut c_void)
+        })
+    }
 }
 
 /// `int munmap(void *addr, size_t len)`.
@@ -200,27 +183,23 @@ pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
     with(-1, |c| status(c.munmap(addr as u64, len as u64)))
 }
 
-/// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
-/// ... /* void *new_address */)`.
-#[no_mangle]
-pub extern "C" fn mremap(
-    old: *mut c_void,
-    old_len: usize,
-    new_len: usize,
-    flags: c_int,
-    new_address: *mut c_void,
-) -> *mut c_void {
-    let new_address = super::mremap_new_address(flags, new_address);
-    with(MAP_FAILED, |c| {
-        let at = c.mremap(
-            old as u64,
-            old_len as u64,
-            new_len as u64,
-            flags as u32,
-            new_address,
-        )?;
-        Ok(at as usize as *mut c_void)
-    })
+c_fn! {
+    /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+    /// ... /* void *new_address */)`.
+    #[no_mangle]
+    pub [extern "C"] fn mremap as mremap(old, old_len, new_len, flags, new_address) {
+        let new_address = super::mremap_new_address(flags, new_address);
+        with(MAP_FAILED, |c| {
+            let at = c.mremap(
+                old as u64,
+                old_len as u64,
+                new_len as u64,
+                flags as u32,
+                new_address,
+            )?;
+            Ok(at as usize as *mut c_void)
+        })
+    }
 }
 
 // ---- SysV shared memory ----
@@ -376,27 +355,20 @@ pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
 
 // ---- files ----
 
-/// `int open(const char *path, int flags, ...)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    with(-1, |c| {
-        // SAFETY: the caller's contract, passed on.
-        let path = unsafe { text(path) }?;
-        c.open(path, flags as u32, abi::open_mode(flags, mode))
-    })
-}
-
-/// `open` with large-file support (the same call on a 64-bit target).
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { open(path, flags, mode) }
+exported_as! {
+    [open, open64]
+    /// `int open(const char *path, int flags, ...)`, and `open64` with
+    /// large-file support (the same call on a 64-bit target).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+        with(-1, |c| {
+            // SAFETY: the caller's contract, passed on.
+            let path = unsafe { text(path) }?;
+            c.open(path, flags as u32, abi::open_mode(flags, mode))
+        })
+    }
 }
 
 /// `int close(int fd)`.
@@ -512,16 +484,13 @@ pub extern "C" fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64 {
     })
 }
 
-/// `int ftruncate(int fd, off_t len)`.
-#[no_mangle]
-pub extern "C" fn ftruncate(fd: c_int, len: i64) -> c_int {
-    with(-1, |c| status(c.ftruncate(fd, offset_of(len)?)))
-}
-
-/// `ftruncate` with a 64-bit length.
-#[no_mangle]
-pub extern "C" fn ftruncate64(fd: c_int, len: i64) -> c_int {
-    ftruncate(fd, len)
+exported_as! {
+    [ftruncate, ftruncate64]
+    /// `int ftruncate(int fd, off_t len)`, and `ftruncate64` with a 64-bit
+    /// length.
+    pub [extern "C"] fn(fd: c_int, len: i64) -> c_int {
+        with(-1, |c| status(c.ftruncate(fd, offset_of(len)?)))
+    }
 }
 
 // ---- futexes ----

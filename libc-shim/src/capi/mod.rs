@@ -7,9 +7,12 @@
 //! * `board` (feature `c-abi`, `no_std`): the same C names for a home
 //!   without an OS underneath (the riscv64 board), which registers how a
 //!   call reaches the calling task's connection.
+//! * `signatures`: the C signatures defined more than once (in both homes
+//!   and in [`crate::sys`]), each written once.
 
 #[cfg(feature = "c-abi")]
 pub mod board;
+pub(crate) mod signatures;
 
 /// `mremap`'s `new_address` as both homes read it: the argument is
 /// variadic in C and passed only with `MREMAP_FIXED`, so without that flag

@@ -438,37 +438,30 @@ pub mod host {
         unsafe { libc::syscall(SYS_FCHMODAT2, dirfd, path, mode, flags) as c_int }
     }
 
-    /// `fchownat(dirfd, path, uid, gid, flags)`.
-    ///
-    /// # Safety
-    /// `path` must be a NUL-terminated string.
-    pub unsafe fn fchownat(
-        dirfd: c_int,
-        path: *const c_char,
-        uid: u32,
-        gid: u32,
-        flags: c_int,
-    ) -> c_int {
-        // SAFETY: the kernel reads the path.
-        unsafe { libc::syscall(libc::SYS_fchownat, dirfd, path, uid, gid, flags) as c_int }
+    crate::capi::signatures::c_fn! {
+        /// `fchownat(dirfd, path, uid, gid, flags)`.
+        ///
+        /// # Safety
+        /// `path` must be a NUL-terminated string.
+        pub [unsafe] fn fchownat as fchownat(dirfd, path, uid, gid, flags) {
+            // SAFETY: the kernel reads the path.
+            unsafe { libc::syscall(libc::SYS_fchownat, dirfd, path, uid, gid, flags) as c_int }
+        }
     }
 
-    /// `futex(uaddr, op, val, timeout, uaddr2, val3)` on host memory.
-    ///
-    /// # Safety
-    /// The pointers must be what `op` reads or writes (the kernel checks
-    /// that they are mapped and fails `EFAULT` otherwise; a wait or wake
-    /// touches only the words).
-    pub unsafe fn futex(
-        uaddr: *mut c_int,
-        op: c_int,
-        val: c_int,
-        timeout: *const libc::timespec,
-        uaddr2: *mut c_int,
-        val3: c_int,
-    ) -> c_int {
-        // SAFETY: the caller's contract; the kernel checks every pointer.
-        unsafe { libc::syscall(libc::SYS_futex, uaddr, op, val, timeout, uaddr2, val3) as c_int }
+    crate::capi::signatures::c_fn! {
+        /// `futex(uaddr, op, val, timeout, uaddr2, val3)` on host memory.
+        ///
+        /// # Safety
+        /// The pointers must be what `op` reads or writes (the kernel checks
+        /// that they are mapped and fails `EFAULT` otherwise; a wait or wake
+        /// touches only the words).
+        pub [unsafe] fn futex as futex(uaddr, op, val, timeout, uaddr2, val3) {
+            // SAFETY: the caller's contract; the kernel checks every pointer.
+            unsafe {
+                libc::syscall(libc::SYS_futex, uaddr, op, val, timeout, uaddr2, val3) as c_int
+            }
+        }
     }
 
     /// `mremap(old, old_len, new_len, flags, new_address)`; the new

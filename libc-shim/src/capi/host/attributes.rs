@@ -14,6 +14,7 @@ use super::fail;
 use super::files::{route_path, Route};
 use super::paths::CallerPath;
 use super::process::{global, FDS};
+use crate::capi::signatures::c_fn;
 use crate::client::Target;
 use crate::sys::host;
 use core::ffi::{c_char, c_int};
@@ -155,39 +156,35 @@ pub unsafe extern "C" fn nommu_lchown(path: *const c_char, uid: u32, gid: u32) -
     unsafe { nommu_fchownat(libc::AT_FDCWD, path, uid, gid, libc::AT_SYMLINK_NOFOLLOW) }
 }
 
-/// `fchownat(dirfd, path, uid, gid, flags)`: `flags` may hold
-/// `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` (else `EINVAL`); an empty
-/// path with `AT_EMPTY_PATH` changes `dirfd` itself, as `fchown`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn nommu_fchownat(
-    dirfd: c_int,
-    path: *const c_char,
-    uid: u32,
-    gid: u32,
-    flags: c_int,
-) -> c_int {
-    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
-        return fail(Errno::EINVAL, -1);
-    }
-    let change = Change::owner(uid, gid);
-    if flags & libc::AT_EMPTY_PATH != 0 {
-        let empty = match CallerPath::copy_in(path) {
-            Ok(p) => p.as_bytes().is_empty(),
-            Err(e) => return fail(e, -1),
-        };
-        if empty {
-            if let Some(status) = on_server_fd(dirfd, None, Some((uid, gid))) {
-                return status;
+c_fn! {
+    /// `fchownat(dirfd, path, uid, gid, flags)`: `flags` may hold
+    /// `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` (else `EINVAL`); an empty
+    /// path with `AT_EMPTY_PATH` changes `dirfd` itself, as `fchown`.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    #[no_mangle]
+    pub [unsafe extern "C"] fn nommu_fchownat as fchownat(dirfd, path, uid, gid, flags) {
+        if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+            return fail(Errno::EINVAL, -1);
+        }
+        let change = Change::owner(uid, gid);
+        if flags & libc::AT_EMPTY_PATH != 0 {
+            let empty = match CallerPath::copy_in(path) {
+                Ok(p) => p.as_bytes().is_empty(),
+                Err(e) => return fail(e, -1),
+            };
+            if empty {
+                if let Some(status) = on_server_fd(dirfd, None, Some((uid, gid))) {
+                    return status;
+                }
             }
         }
-    }
-    // SAFETY: the caller's contract; the host call gets the copy.
-    unsafe {
-        by_path(path, change, false, |copy| {
-            host::fchownat(dirfd, copy, uid, gid, flags)
-        })
+        // SAFETY: the caller's contract; the host call gets the copy.
+        unsafe {
+            by_path(path, change, false, |copy| {
+                host::fchownat(dirfd, copy, uid, gid, flags)
+            })
+        }
     }
 }

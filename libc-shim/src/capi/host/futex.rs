@@ -28,6 +28,7 @@ use super::fail;
 use super::memory::in_arena;
 use super::process::{discard_waiter, give_back_waiter, take_waiter};
 use crate::abi;
+use crate::capi::signatures::c_fn;
 use crate::client::Client;
 use crate::sys::host;
 use crate::transport::DaemonConnection;
@@ -69,95 +70,90 @@ fn arena_readable(client: &Client<DaemonConnection>, addr: u64, len: u64) -> Res
     Ok(())
 }
 
-/// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
-/// int *uaddr2, int val3)`.
-///
-/// A word inside the arena goes to the memory server (so two processes
-/// attached to one segment meet on it); any other word to the host
-/// kernel. `timeout` is relative for `FUTEX_WAIT`, absolute for
-/// `FUTEX_WAIT_BITSET` (`CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with
-/// `FUTEX_CLOCK_REALTIME`; sent to the server as an absolute
-/// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`/
-/// `FUTEX_WAKE_OP` carries `val2` as a number, as Linux reads it. A wait blocks only the
-/// calling thread (see the module docs).
-///
-/// # Safety
-/// `timeout` must be null or readable for one `struct timespec` when the
-/// operation reads it as one (for a word in the arena, one that cannot be
-/// read fails `EFAULT`; the host kernel checks its own).
-#[no_mangle]
-pub unsafe extern "C" fn nommu_futex(
-    uaddr: *mut c_int,
-    op: c_int,
-    val: c_int,
-    timeout: *const libc::timespec,
-    uaddr2: *mut c_int,
-    val3: c_int,
-) -> c_int {
-    let cmd = op as u32 & FUTEX_CMD_MASK;
-    // Checked first, for host words too: the kernel copies the timeout
-    // before it looks at the word.
-    if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) && !timeout.is_null() {
-        let len = size_of::<libc::timespec>() as u64;
-        if let Some(c) = in_arena(timeout as u64, len) {
-            if let Err(e) = arena_readable(c, timeout as u64, len) {
-                return fail(e, -1);
+c_fn! {
+    /// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
+    /// int *uaddr2, int val3)`.
+    ///
+    /// A word inside the arena goes to the memory server (so two processes
+    /// attached to one segment meet on it); any other word to the host
+    /// kernel. `timeout` is relative for `FUTEX_WAIT`, absolute for
+    /// `FUTEX_WAIT_BITSET` (`CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with
+    /// `FUTEX_CLOCK_REALTIME`; sent to the server as an absolute
+    /// `CLOCK_MONOTONIC` time), and for `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`/
+    /// `FUTEX_WAKE_OP` carries `val2` as a number, as Linux reads it. A wait
+    /// blocks only the calling thread (see the module docs).
+    ///
+    /// # Safety
+    /// `timeout` must be null or readable for one `struct timespec` when the
+    /// operation reads it as one (for a word in the arena, one that cannot be
+    /// read fails `EFAULT`; the host kernel checks its own).
+    #[no_mangle]
+    pub [unsafe extern "C"] fn nommu_futex as futex(uaddr, op, val, timeout, uaddr2, val3) {
+        let cmd = op as u32 & FUTEX_CMD_MASK;
+        // Checked first, for host words too: the kernel copies the timeout
+        // before it looks at the word.
+        if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) && !timeout.is_null() {
+            let len = size_of::<libc::timespec>() as u64;
+            if let Some(c) = in_arena(timeout as u64, len) {
+                if let Err(e) = arena_readable(c, timeout as u64, len) {
+                    return fail(e, -1);
+                }
             }
         }
-    }
-    let second = || two_words(cmd).then(|| in_arena(uaddr2 as u64, 4)).flatten();
-    let Some(client) = in_arena(uaddr as u64, 4).or_else(second) else {
-        // SAFETY: a word outside the arena is host memory, the C caller's
-        // business as with futex(2); the kernel checks every pointer.
-        return unsafe { host::futex(uaddr, op, val, timeout, uaddr2, val3) };
-    };
-    let read_timeout = || -> Result<Option<u64>, Errno> {
-        if timeout.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: struct timespec is plain integers; one that cannot be
-        // read fails EFAULT, as from the kernel.
-        let ts = unsafe { crate::sys::user::read_from_user(timeout) }?;
-        timespec_ns(&ts).map(Some)
-    };
-    let (timeout_ns, val2) = match cmd {
-        FUTEX_WAIT => match read_timeout() {
-            Ok(t) => (t, 0),
-            Err(e) => return fail(e, -1),
-        },
-        FUTEX_WAIT_BITSET => match read_timeout() {
-            Ok(Some(abs)) if op as u32 & FUTEX_CLOCK_REALTIME != 0 => {
-                let (real, mono) = (
-                    clock_ns(libc::CLOCK_REALTIME),
-                    clock_ns(libc::CLOCK_MONOTONIC),
-                );
-                (Some(mono.saturating_add(abs.saturating_sub(real))), 0)
+        let second = || two_words(cmd).then(|| in_arena(uaddr2 as u64, 4)).flatten();
+        let Some(client) = in_arena(uaddr as u64, 4).or_else(second) else {
+            // SAFETY: a word outside the arena is host memory, the C caller's
+            // business as with futex(2); the kernel checks every pointer.
+            return unsafe { host::futex(uaddr, op, val, timeout, uaddr2, val3) };
+        };
+        let read_timeout = || -> Result<Option<u64>, Errno> {
+            if timeout.is_null() {
+                return Ok(None);
             }
-            Ok(t) => (t, 0),
-            Err(e) => return fail(e, -1),
-        },
-        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => (None, timeout as usize as u32),
-        _ => (None, 0),
-    };
-    let call = |c: &Client<DaemonConnection>| {
-        c.futex(
-            uaddr as u64,
-            op as u32,
-            val as u32,
-            timeout_ns,
-            val2,
-            uaddr2 as u64,
-            val3 as u32,
-        )
-    };
-    let result = if cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET {
-        wait_on_own_connection(call)
-    } else {
-        call(client)
-    };
-    match result {
-        Ok(v) => v as c_int,
-        Err(e) => fail(e, -1),
+            // SAFETY: struct timespec is plain integers; one that cannot be
+            // read fails EFAULT, as from the kernel.
+            let ts = unsafe { crate::sys::user::read_from_user(timeout) }?;
+            timespec_ns(&ts).map(Some)
+        };
+        let (timeout_ns, val2) = match cmd {
+            FUTEX_WAIT => match read_timeout() {
+                Ok(t) => (t, 0),
+                Err(e) => return fail(e, -1),
+            },
+            FUTEX_WAIT_BITSET => match read_timeout() {
+                Ok(Some(abs)) if op as u32 & FUTEX_CLOCK_REALTIME != 0 => {
+                    let (real, mono) = (
+                        clock_ns(libc::CLOCK_REALTIME),
+                        clock_ns(libc::CLOCK_MONOTONIC),
+                    );
+                    (Some(mono.saturating_add(abs.saturating_sub(real))), 0)
+                }
+                Ok(t) => (t, 0),
+                Err(e) => return fail(e, -1),
+            },
+            FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => (None, timeout as usize as u32),
+            _ => (None, 0),
+        };
+        let call = |c: &Client<DaemonConnection>| {
+            c.futex(
+                uaddr as u64,
+                op as u32,
+                val as u32,
+                timeout_ns,
+                val2,
+                uaddr2 as u64,
+                val3 as u32,
+            )
+        };
+        let result = if cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET {
+            wait_on_own_connection(call)
+        } else {
+            call(client)
+        };
+        match result {
+            Ok(v) => v as c_int,
+            Err(e) => fail(e, -1),
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 use super::process::global;
 use super::{fail, status};
 use crate::abi::MAP_FAILED;
+use crate::capi::signatures::c_fn;
 use crate::client::Client;
 use crate::sys::{host, user};
 use crate::transport::DaemonConnection;
@@ -28,37 +29,34 @@ pub(crate) fn in_arena(addr: u64, len: u64) -> Option<&'static Client<DaemonConn
     (addr < base.saturating_add(size) && end > base).then_some(client)
 }
 
-/// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
-/// ... /* void *new_address */)`: `new_address` is read only with
-/// `MREMAP_FIXED`. Arena mappings go to the server (which may move a
-/// private anonymous mapping with `MREMAP_MAYMOVE` unless it runs
-/// `--strict-mremap`); others to the host.
-#[no_mangle]
-pub extern "C" fn nommu_mremap(
-    old: *mut c_void,
-    old_len: usize,
-    new_len: usize,
-    flags: c_int,
-    new_address: *mut c_void,
-) -> *mut c_void {
-    let new_address = super::super::mremap_new_address(flags, new_address);
-    let Some(client) = in_arena(old as u64, old_len as u64) else {
-        // SAFETY: host memory outside the arena is the C caller's own,
-        // which it may move as with mremap(2); the kernel checks the
-        // addresses.
-        let moved =
-            unsafe { host::mremap(old as usize, old_len, new_len, flags, new_address as usize) };
-        return moved as *mut c_void;
-    };
-    match client.mremap(
-        old as u64,
-        old_len as u64,
-        new_len as u64,
-        flags as u32,
-        new_address,
-    ) {
-        Ok(at) => at as usize as *mut c_void,
-        Err(e) => fail(e, MAP_FAILED),
+c_fn! {
+    /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+    /// ... /* void *new_address */)`: `new_address` is read only with
+    /// `MREMAP_FIXED`. Arena mappings go to the server (which may move a
+    /// private anonymous mapping with `MREMAP_MAYMOVE` unless it runs
+    /// `--strict-mremap`); others to the host.
+    #[no_mangle]
+    pub [extern "C"] fn nommu_mremap as mremap(old, old_len, new_len, flags, new_address) {
+        let new_address = super::super::mremap_new_address(flags, new_address);
+        let Some(client) = in_arena(old as u64, old_len as u64) else {
+            // SAFETY: host memory outside the arena is the C caller's own,
+            // which it may move as with mremap(2); the kernel checks the
+            // addresses.
+            let moved = unsafe {
+                host::mremap(old as usize, old_len, new_len, flags, new_address as usize)
+            };
+            return moved as *mut c_void;
+        };
+        match client.mremap(
+            old as u64,
+            old_len as u64,
+            new_len as u64,
+            flags as u32,
+            new_address,
+        ) {
+            Ok(at) => at as usize as *mut c_void,
+            Err(e) => fail(e, MAP_FAILED),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use super::paths::CallerPath;
 use super::process::{global, next_host_file_tag, FDS};
 use crate::abi::MAP_FAILED;
 use crate::capi::offset_of;
+use crate::capi::signatures::c_fn;
 use crate::client::Client;
 use crate::sys::{set_errno, user};
 use crate::transport::DaemonConnection;
@@ -21,42 +22,40 @@ use std::os::fd::BorrowedFd;
 /// path must carry the descriptor.
 const HOST_FD_PATH: &str = "/.host-fd";
 
-/// `mmap` through the memory server. Sets `errno` and returns `MAP_FAILED`
-/// on failure.
-///
-/// `fd` may be a server file (one `nommu_open`/`open` gave for a path
-/// under a server mount) or a host descriptor: a host file is handed to
-/// the daemon over the socket, opened there through its host-file driver
-/// (a copy-only filesystem: `MAP_PRIVATE` gives a copy, `MAP_SHARED`
-/// `ENODEV`, a pipe `ENODEV`, a socket `EINVAL`, a write-only descriptor
-/// `EACCES`), mapped, and closed again on the server.
-#[no_mangle]
-pub extern "C" fn nommu_mmap(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: libc::off_t,
-) -> *mut c_void {
-    let result = offset_of(offset).and_then(|offset| {
-        map(
-            addr as u64,
-            len as u64,
-            prot as u32,
-            flags as u32,
-            fd,
-            offset,
-        )
-    });
-    match result {
-        Ok(mapped) => mapped as usize as *mut c_void,
-        Err(e) => {
-            set_errno(e);
-            MAP_FAILED
+c_fn! {
+    /// `mmap` through the memory server. Sets `errno` and returns `MAP_FAILED`
+    /// on failure.
+    ///
+    /// `fd` may be a server file (one `nommu_open`/`open` gave for a path
+    /// under a server mount) or a host descriptor: a host file is handed to
+    /// the daemon over the socket, opened there through its host-file driver
+    /// (a copy-only filesystem: `MAP_PRIVATE` gives a copy, `MAP_SHARED`
+    /// `ENODEV`, a pipe `ENODEV`, a socket `EINVAL`, a write-only descriptor
+    /// `EACCES`), mapped, and closed again on the server.
+    #[no_mangle]
+    pub [extern "C"] fn nommu_mmap as mmap(addr, len, prot, flags, fd, offset) {
+        let result = offset_of(offset).and_then(|offset| {
+            map(
+                addr as u64,
+                len as u64,
+                prot as u32,
+                flags as u32,
+                fd,
+                offset,
+            )
+        });
+        match result {
+            Ok(mapped) => mapped as usize as *mut c_void,
+            Err(e) => {
+                set_errno(e);
+                MAP_FAILED
+            }
         }
     }
 }
+
+// `off_t` is the `i64` the signature takes.
+const _: () = assert!(size_of::<libc::off_t>() == size_of::<i64>());
 
 fn map(addr: u64, len: u64, prot: u32, flags: u32, fd: c_int, offset: u64) -> Result<u64, Errno> {
     let client = global()?;

@@ -1,40 +1,53 @@
-//! The POSIX names (`mmap`, `mmap64`, `munmap`), exported only by the
-//! static library built with feature `posix`: a C program linking it gets
-//! the memory server's mapping calls in place of the host kernel's.
+//! The POSIX names (`mmap`, `munmap`, the file, shared-memory, futex and
+//! small memory calls; `mmap64` is in `capi::signatures`), exported only by
+//! the static library built with feature `posix`: a C program linking it
+//! gets the memory server's mapping calls in place of the host kernel's.
 
+use super::mmap::{nommu_mmap, nommu_munmap};
 use super::preload::{self, Call};
+use crate::capi::signatures::{c_fn, exported_as};
 use core::ffi::{c_int, c_void};
 
-/// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`.
-#[no_mangle]
-pub extern "C" fn mmap(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: libc::off_t,
-) -> *mut c_void {
-    preload::mmap(addr, len, prot, flags, fd, offset)
+c_fn! {
+    /// `void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)`:
+    /// counted, traced, and passed to the host when
+    /// [`preload::mmap_for_host`] says.
+    #[no_mangle]
+    pub [extern "C"] fn mmap as mmap(addr, len, prot, flags, fd, offset) {
+        if preload::mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
+            // SAFETY: the C caller's own request, as mmap(2) would take it;
+            // the kernel checks every argument.
+            let got = unsafe {
+                libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset)
+            };
+            return got as usize as *mut c_void;
+        }
+        let got = nommu_mmap(addr, len, prot, flags, fd, offset);
+        let request = || {
+            format!(
+                "mmap({:#x}, {len}, {}, {}, {}, {offset})",
+                addr as usize,
+                preload::prot_names(prot as u32),
+                preload::map_names(flags as u32),
+                preload::mmap_target(flags, fd)
+            )
+        };
+        preload::pointer_call(Call::Mmap, request, got, flags as u32)
+    }
 }
 
-/// `mmap` with a 64-bit offset (the same call on a 64-bit host).
-#[no_mangle]
-pub extern "C" fn mmap64(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: libc::off64_t,
-) -> *mut c_void {
-    preload::mmap(addr, len, prot, flags, fd, offset)
-}
-
-/// `int munmap(void *addr, size_t len)`.
+/// `int munmap(void *addr, size_t len)`: arena memory to the server;
+/// under `nommu-run`, memory outside the arena (which the host mapped) to
+/// the host.
 #[no_mangle]
 pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
-    preload::munmap(addr, len)
+    if preload::munmap_for_host(addr as u64, len as u64) {
+        // SAFETY: host memory outside the arena, the C caller's own to
+        // unmap as with munmap(2).
+        return unsafe { libc::syscall(libc::SYS_munmap, addr as usize, len) } as c_int;
+    }
+    let request = || format!("munmap({:#x}, {len})", addr as usize);
+    preload::int_call(Call::Munmap, request, nommu_munmap(addr, len).into()) as c_int
 }
 
 // The file calls. A path under a server mount or a descriptor standing for
@@ -55,78 +68,52 @@ use super::fileapi::{
 };
 use core::ffi::c_char;
 
-/// `int open(const char *path, int flags, ...)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
-}
-
-/// `open` with large-file support (the same call on a 64-bit host).
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: u32) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
-}
-
-/// `int openat(int dirfd, const char *path, int flags, ...)`.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn openat(
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: u32,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
-}
-
-/// `openat` with large-file support.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn openat64(
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: u32,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
-}
-
-/// glibc's `_FORTIFY_SOURCE` form of `open` without a mode.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
-        // What glibc does: O_CREAT without a mode is a bug in the caller.
-        std::process::abort();
+exported_as! {
+    [open, open64]
+    /// `int open(const char *path, int flags, ...)`, and `open64` with
+    /// large-file support (the same call on a 64-bit host).
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(path: *const c_char, flags: c_int, mode: u32) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { preload::opened(path, nommu_open(path, flags, mode)) }
     }
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_open(path, flags, 0) }
 }
 
-/// glibc's `_FORTIFY_SOURCE` form of `open64` without a mode.
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { __open_2(path, flags) }
+exported_as! {
+    [openat, openat64]
+    /// `int openat(int dirfd, const char *path, int flags, ...)`, and
+    /// `openat64` with large-file support.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(
+        dirfd: c_int,
+        path: *const c_char,
+        flags: c_int,
+        mode: u32,
+    ) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { preload::opened(path, nommu_openat(dirfd, path, flags, mode)) }
+    }
+}
+
+exported_as! {
+    [__open_2, __open64_2]
+    /// glibc's `_FORTIFY_SOURCE` forms of `open` and `open64` without a
+    /// mode.
+    ///
+    /// # Safety
+    /// `path` must be a NUL-terminated string.
+    pub [unsafe extern "C"] fn(path: *const c_char, flags: c_int) -> c_int {
+        if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+            // What glibc does: O_CREAT without a mode is a bug in the caller.
+            std::process::abort();
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_open(path, flags, 0) }
+    }
 }
 
 /// `int close(int fd)`.
@@ -155,113 +142,83 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isi
     unsafe { nommu_write(fd, buf, len) }
 }
 
-/// `ssize_t pread(int fd, void *buf, size_t len, off_t offset)`.
-///
-/// # Safety
-/// `buf` must be writable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pread(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    offset: libc::off_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pread(fd, buf, len, offset) }
+// The large-file twins below take `off_t` and `struct stat` where C has
+// `off64_t` and `struct stat64`: one type and one layout on the 64-bit
+// hosts this library builds for.
+const _: () = assert!(
+    core::mem::size_of::<libc::off_t>() == core::mem::size_of::<libc::off64_t>(),
+    "off64_t differs from off_t on this target"
+);
+const _: () = assert!(
+    core::mem::size_of::<libc::stat>() == core::mem::size_of::<libc::stat64>(),
+    "struct stat64 differs from struct stat on this target"
+);
+
+exported_as! {
+    [pread, pread64]
+    /// `ssize_t pread(int fd, void *buf, size_t len, off_t offset)`, and
+    /// `pread64` with a 64-bit offset.
+    ///
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    pub [unsafe extern "C"] fn(
+        fd: c_int,
+        buf: *mut c_void,
+        len: usize,
+        offset: libc::off_t,
+    ) -> isize {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_pread(fd, buf, len, offset) }
+    }
 }
 
-/// `pread` with a 64-bit offset (the same call on a 64-bit host).
-///
-/// # Safety
-/// `buf` must be writable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pread64(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    offset: libc::off64_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pread(fd, buf, len, offset) }
+exported_as! {
+    [pwrite, pwrite64]
+    /// `ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)`,
+    /// and `pwrite64` with a 64-bit offset.
+    ///
+    /// # Safety
+    /// `buf` must be readable for `len` bytes.
+    pub [unsafe extern "C"] fn(
+        fd: c_int,
+        buf: *const c_void,
+        len: usize,
+        offset: libc::off_t,
+    ) -> isize {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_pwrite(fd, buf, len, offset) }
+    }
 }
 
-/// `ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)`.
-///
-/// # Safety
-/// `buf` must be readable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pwrite(
-    fd: c_int,
-    buf: *const c_void,
-    len: usize,
-    offset: libc::off_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pwrite(fd, buf, len, offset) }
+exported_as! {
+    [ftruncate, ftruncate64]
+    /// `int ftruncate(int fd, off_t len)`, and `ftruncate64` with a 64-bit
+    /// length.
+    pub [extern "C"] fn(fd: c_int, len: libc::off_t) -> c_int {
+        nommu_ftruncate(fd, len)
+    }
 }
 
-/// `pwrite` with a 64-bit offset.
-///
-/// # Safety
-/// `buf` must be readable for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn pwrite64(
-    fd: c_int,
-    buf: *const c_void,
-    len: usize,
-    offset: libc::off64_t,
-) -> isize {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_pwrite(fd, buf, len, offset) }
+exported_as! {
+    [lseek, lseek64]
+    /// `off_t lseek(int fd, off_t offset, int whence)`, and `lseek64` with
+    /// 64-bit offsets.
+    pub [extern "C"] fn(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
+        nommu_lseek(fd, offset, whence)
+    }
 }
 
-/// `int ftruncate(int fd, off_t len)`.
-#[no_mangle]
-pub extern "C" fn ftruncate(fd: c_int, len: libc::off_t) -> c_int {
-    nommu_ftruncate(fd, len)
-}
-
-/// `ftruncate` with a 64-bit length.
-#[no_mangle]
-pub extern "C" fn ftruncate64(fd: c_int, len: libc::off64_t) -> c_int {
-    nommu_ftruncate(fd, len)
-}
-
-/// `off_t lseek(int fd, off_t offset, int whence)`.
-#[no_mangle]
-pub extern "C" fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
-    nommu_lseek(fd, offset, whence)
-}
-
-/// `lseek` with 64-bit offsets.
-#[no_mangle]
-pub extern "C" fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t {
-    nommu_lseek(fd, offset, whence)
-}
-
-/// `int fstat(int fd, struct stat *st)`.
-///
-/// # Safety
-/// `st` must be writable for one `struct stat`.
-#[no_mangle]
-pub unsafe extern "C" fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fstat(fd, st) }
-}
-
-/// `fstat` into a `struct stat64` (the same layout on a 64-bit host).
-///
-/// # Safety
-/// `st` must be writable for one `struct stat64`.
-#[no_mangle]
-pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
-    const _: () = assert!(
-        core::mem::size_of::<libc::stat>() == core::mem::size_of::<libc::stat64>(),
-        "struct stat64 differs from struct stat on this target"
-    );
-    // SAFETY: the caller's contract; the two structs have one layout here
-    // (checked above).
-    unsafe { nommu_fstat(fd, st.cast()) }
+exported_as! {
+    [fstat, fstat64]
+    /// `int fstat(int fd, struct stat *st)`, and `fstat64` into a `struct
+    /// stat64`.
+    ///
+    /// # Safety
+    /// `st` must be writable for one `struct stat`.
+    pub [unsafe extern "C"] fn(fd: c_int, st: *mut libc::stat) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_fstat(fd, st) }
+    }
 }
 
 // fcntl, the path calls and fsync (see `super::fsapi`).
@@ -282,69 +239,48 @@ use super::fsapi::{
     nommu_lstat, nommu_stat, nommu_unlink,
 };
 
-/// `int fcntl(int fd, int cmd, ...)`.
-///
-/// # Safety
-/// As [`nommu_fcntl`].
-#[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fcntl(fd, cmd, arg) }
+const _: () = assert!(
+    core::mem::size_of::<libc::flock>() == core::mem::size_of::<libc::flock64>(),
+    "struct flock64 differs from struct flock on this target"
+);
+
+exported_as! {
+    [fcntl, fcntl64]
+    /// `int fcntl(int fd, int cmd, ...)`, and `fcntl64` with 64-bit locks
+    /// (one `struct flock` layout here).
+    ///
+    /// # Safety
+    /// As [`nommu_fcntl`].
+    pub [unsafe extern "C"] fn(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_fcntl(fd, cmd, arg) }
+    }
 }
 
-/// `fcntl` with 64-bit locks (the same call on a 64-bit host).
-///
-/// # Safety
-/// As [`nommu_fcntl`].
-#[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    const _: () = assert!(
-        core::mem::size_of::<libc::flock>() == core::mem::size_of::<libc::flock64>(),
-        "struct flock64 differs from struct flock on this target"
-    );
-    // SAFETY: the caller's contract; the two structs have one layout here.
-    unsafe { nommu_fcntl(fd, cmd, arg) }
+exported_as! {
+    [stat, stat64]
+    /// `int stat(const char *path, struct stat *st)`, and `stat64` into a
+    /// `struct stat64`.
+    ///
+    /// # Safety
+    /// As [`nommu_stat`].
+    pub [unsafe extern "C"] fn(path: *const c_char, st: *mut libc::stat) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_stat(path, st) }
+    }
 }
 
-/// `int stat(const char *path, struct stat *st)`.
-///
-/// # Safety
-/// As [`nommu_stat`].
-#[no_mangle]
-pub unsafe extern "C" fn stat(path: *const c_char, st: *mut libc::stat) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_stat(path, st) }
-}
-
-/// `stat` into a `struct stat64` (one layout with `struct stat` here, see
-/// `fstat64`).
-///
-/// # Safety
-/// As [`nommu_stat`].
-#[no_mangle]
-pub unsafe extern "C" fn stat64(path: *const c_char, st: *mut libc::stat64) -> c_int {
-    // SAFETY: the caller's contract; one layout (checked at `fstat64`).
-    unsafe { nommu_stat(path, st.cast()) }
-}
-
-/// `int lstat(const char *path, struct stat *st)`.
-///
-/// # Safety
-/// As [`nommu_lstat`].
-#[no_mangle]
-pub unsafe extern "C" fn lstat(path: *const c_char, st: *mut libc::stat) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_lstat(path, st) }
-}
-
-/// `lstat` into a `struct stat64`.
-///
-/// # Safety
-/// As [`nommu_lstat`].
-#[no_mangle]
-pub unsafe extern "C" fn lstat64(path: *const c_char, st: *mut libc::stat64) -> c_int {
-    // SAFETY: the caller's contract; one layout (checked at `fstat64`).
-    unsafe { nommu_lstat(path, st.cast()) }
+exported_as! {
+    [lstat, lstat64]
+    /// `int lstat(const char *path, struct stat *st)`, and `lstat64` into
+    /// a `struct stat64`.
+    ///
+    /// # Safety
+    /// As [`nommu_lstat`].
+    pub [unsafe extern "C"] fn(path: *const c_char, st: *mut libc::stat) -> c_int {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_lstat(path, st) }
+    }
 }
 
 /// `int access(const char *path, int mode)`.
@@ -438,20 +374,16 @@ pub unsafe extern "C" fn lchown(path: *const c_char, uid: u32, gid: u32) -> c_in
     unsafe { nommu_lchown(path, uid, gid) }
 }
 
-/// `int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)`.
-///
-/// # Safety
-/// As [`nommu_fchownat`].
-#[no_mangle]
-pub unsafe extern "C" fn fchownat(
-    dirfd: c_int,
-    path: *const c_char,
-    uid: u32,
-    gid: u32,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: the caller's contract, passed on.
-    unsafe { nommu_fchownat(dirfd, path, uid, gid, flags) }
+c_fn! {
+    /// `int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)`.
+    ///
+    /// # Safety
+    /// As [`nommu_fchownat`].
+    #[no_mangle]
+    pub [unsafe extern "C"] fn fchownat as fchownat(dirfd, path, uid, gid, flags) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { nommu_fchownat(dirfd, path, uid, gid, flags) }
+    }
 }
 
 // Shared memory, futexes, mremap and the small memory calls (see
@@ -461,9 +393,11 @@ pub unsafe extern "C" fn fchownat(
 use super::futex::nommu_futex;
 use super::memory::{
     nommu_madvise, nommu_mincore, nommu_mlock, nommu_mlock2, nommu_mlockall, nommu_mprotect,
-    nommu_msync, nommu_munlock, nommu_munlockall,
+    nommu_mremap, nommu_msync, nommu_munlock, nommu_munlockall,
 };
-use super::shm::{nommu_shm_open, nommu_shm_unlink, nommu_shmctl, nommu_shmdt, nommu_shmget};
+use super::shm::{
+    nommu_shm_open, nommu_shm_unlink, nommu_shmat, nommu_shmctl, nommu_shmdt, nommu_shmget,
+};
 use core::ffi::c_uint;
 
 /// `int shmget(key_t key, size_t size, int shmflg)`.
@@ -476,7 +410,8 @@ pub extern "C" fn shmget(key: libc::key_t, size: usize, flags: c_int) -> c_int {
 /// `void *shmat(int shmid, const void *shmaddr, int shmflg)`.
 #[no_mangle]
 pub extern "C" fn shmat(shmid: c_int, addr: *const c_void, flags: c_int) -> *mut c_void {
-    preload::shmat(shmid, addr, flags)
+    let request = || format!("shmat({shmid}, {:#x}, {flags:#x})", addr as usize);
+    preload::pointer_call(Call::Shmat, request, nommu_shmat(shmid, addr, flags), 0)
 }
 
 /// `int shmdt(const void *shmaddr)`.
@@ -533,44 +468,44 @@ pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
     preload::int_call(Call::ShmUnlink, request, rc.into()) as c_int
 }
 
-/// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
-/// int *uaddr2, int val3)` (glibc has no such function; this one is the
-/// system call's shape).
-///
-/// # Safety
-/// As [`nommu_futex`].
-#[no_mangle]
-pub unsafe extern "C" fn futex(
-    uaddr: *mut c_int,
-    op: c_int,
-    val: c_int,
-    timeout: *const libc::timespec,
-    uaddr2: *mut c_int,
-    val3: c_int,
-) -> c_int {
-    let served = super::memory::in_arena(uaddr as u64, 4).is_some();
-    // SAFETY: the caller's contract, passed on.
-    let rc = unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) };
-    if served {
-        let request = || format!("futex({:#x}, {op}, {val})", uaddr as usize);
-        preload::int_call(Call::Futex, request, rc.into());
+c_fn! {
+    /// `int futex(int *uaddr, int op, int val, const struct timespec *timeout,
+    /// int *uaddr2, int val3)` (glibc has no such function; this one is the
+    /// system call's shape).
+    ///
+    /// # Safety
+    /// As [`nommu_futex`].
+    #[no_mangle]
+    pub [unsafe extern "C"] fn futex as futex(uaddr, op, val, timeout, uaddr2, val3) {
+        let served = super::memory::in_arena(uaddr as u64, 4).is_some();
+        // SAFETY: the caller's contract, passed on.
+        let rc = unsafe { nommu_futex(uaddr, op, val, timeout, uaddr2, val3) };
+        if served {
+            let request = || format!("futex({:#x}, {op}, {val})", uaddr as usize);
+            preload::int_call(Call::Futex, request, rc.into());
+        }
+        rc
     }
-    rc
 }
 
-/// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
-/// ...)`. Variadic in C; defined with `new_address` as a fixed fifth
-/// argument, which the ABIs this library builds for pass in the same
-/// register (read only with `MREMAP_FIXED`, as for `open`'s mode).
-#[no_mangle]
-pub extern "C" fn mremap(
-    old: *mut c_void,
-    old_len: usize,
-    new_len: usize,
-    flags: c_int,
-    new_address: *mut c_void,
-) -> *mut c_void {
-    preload::mremap(old, old_len, new_len, flags, new_address)
+c_fn! {
+    /// `void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+    /// ...)`: counted and traced when the server takes it (arena memory).
+    #[no_mangle]
+    pub [extern "C"] fn mremap as mremap(old, old_len, new_len, flags, new_address) {
+        let served = super::memory::in_arena(old as u64, old_len as u64).is_some();
+        let got = nommu_mremap(old, old_len, new_len, flags, new_address);
+        if served {
+            let request = || {
+                format!(
+                    "mremap({:#x}, {old_len}, {new_len}, {flags:#x})",
+                    old as usize
+                )
+            };
+            preload::pointer_call(Call::Mremap, request, got, 0);
+        }
+        got
+    }
 }
 
 /// `int msync(void *addr, size_t len, int flags)`.

@@ -145,7 +145,7 @@ pub fn reason(call: Call, errno: Errno, flags: u32) -> &'static str {
 }
 
 /// The names of the `PROT_*` bits in `prot`.
-fn prot_names(prot: u32) -> String {
+pub fn prot_names(prot: u32) -> String {
     let mut names: Vec<&str> = [
         (PROT_READ, "PROT_READ"),
         (PROT_WRITE, "PROT_WRITE"),
@@ -162,7 +162,7 @@ fn prot_names(prot: u32) -> String {
 }
 
 /// The names of the `MAP_*` bits in `flags` (unknown bits in hex).
-fn map_names(flags: u32) -> String {
+pub fn map_names(flags: u32) -> String {
     const BITS: [(u32, &str); 6] = [
         (MAP_FIXED, "MAP_FIXED"),
         (MAP_ANONYMOUS, "MAP_ANONYMOUS"),
@@ -245,7 +245,7 @@ fn int_answer(value: i64) -> Result<String, Errno> {
 /// `nommu-run` a stack that grows down (the server cannot grow one), and
 /// a host file placed with `MAP_FIXED` outside the arena (a loader laying
 /// a library over the reservation it made).
-fn mmap_for_host(addr: u64, len: u64, flags: u32, fd: c_int) -> bool {
+pub fn mmap_for_host(addr: u64, len: u64, flags: u32, fd: c_int) -> bool {
     if !under_run() {
         return false;
     }
@@ -256,92 +256,20 @@ fn mmap_for_host(addr: u64, len: u64, flags: u32, fd: c_int) -> bool {
     host_file && flags & MAP_FIXED != 0 && in_arena(addr, len).is_none()
 }
 
-/// `mmap` as the preloaded (or linked) library exports it: counted,
-/// traced, and passed to the host when [`mmap_for_host`] says.
-pub fn mmap(
-    addr: *mut c_void,
-    len: usize,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    offset: i64,
-) -> *mut c_void {
-    if mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
-        // SAFETY: the C caller's own request, as mmap(2) would take it; the
-        // kernel checks every argument.
-        let got =
-            unsafe { libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset) };
-        return got as usize as *mut c_void;
-    }
-    let got = super::mmap::nommu_mmap(addr, len, prot, flags, fd, offset);
-    let failed = got == MAP_FAILED;
-    count(Call::Mmap, failed);
-    trace(
-        Call::Mmap,
-        || {
-            let target = if flags as u32 & MAP_ANONYMOUS != 0 || fd < 0 {
-                String::from("-1")
-            } else {
-                format!("fd {fd} → {}", fd_target(fd))
-            };
-            format!(
-                "mmap({:#x}, {len}, {}, {}, {target}, {offset})",
-                addr as usize,
-                prot_names(prot as u32),
-                map_names(flags as u32)
-            )
-        },
-        pointer_answer(got, failed),
-        flags as u32,
-    );
-    got
+/// Whether `munmap` should go to the host kernel: under `nommu-run`,
+/// memory outside the arena (which the host mapped).
+pub fn munmap_for_host(addr: u64, len: u64) -> bool {
+    under_run() && in_arena(addr, len).is_none()
 }
 
-/// `munmap`: arena memory to the server; under `nommu-run`, memory
-/// outside the arena (which the host mapped) to the host.
-pub fn munmap(addr: *mut c_void, len: usize) -> c_int {
-    if under_run() && in_arena(addr as u64, len as u64).is_none() {
-        // SAFETY: host memory outside the arena, the C caller's own to
-        // unmap as with munmap(2).
-        return unsafe { libc::syscall(libc::SYS_munmap, addr as usize, len) } as c_int;
+/// What `mmap`'s descriptor argument names, for the trace: `-1` for an
+/// anonymous mapping, else the descriptor and its file.
+pub fn mmap_target(flags: c_int, fd: c_int) -> String {
+    if flags as u32 & MAP_ANONYMOUS != 0 || fd < 0 {
+        String::from("-1")
+    } else {
+        format!("fd {fd} → {}", fd_target(fd))
     }
-    let rc = super::mmap::nommu_munmap(addr, len);
-    count(Call::Munmap, rc < 0);
-    trace(
-        Call::Munmap,
-        || format!("munmap({:#x}, {len})", addr as usize),
-        int_answer(rc.into()),
-        0,
-    );
-    rc
-}
-
-/// `mremap`: counted and traced when the server takes it (arena memory).
-pub fn mremap(
-    old: *mut c_void,
-    old_len: usize,
-    new_len: usize,
-    flags: c_int,
-    new_address: *mut c_void,
-) -> *mut c_void {
-    let served = in_arena(old as u64, old_len as u64).is_some();
-    let got = super::memory::nommu_mremap(old, old_len, new_len, flags, new_address);
-    if served {
-        let failed = got == MAP_FAILED;
-        count(Call::Mremap, failed);
-        trace(
-            Call::Mremap,
-            || {
-                format!(
-                    "mremap({:#x}, {old_len}, {new_len}, {flags:#x})",
-                    old as usize
-                )
-            },
-            pointer_answer(got, failed),
-            0,
-        );
-    }
-    got
 }
 
 /// Count and trace a call that returns an integer (-1 on failure).
@@ -351,17 +279,17 @@ pub fn int_call(call: Call, request: impl FnOnce() -> String, rc: i64) -> i64 {
     rc
 }
 
-/// Count and trace `shmat`.
-pub fn shmat(shmid: c_int, addr: *const c_void, flags: c_int) -> *mut c_void {
-    let got = super::shm::nommu_shmat(shmid, addr, flags);
+/// Count and trace a call that returns a pointer (`MAP_FAILED` on
+/// failure); `flags` as [`reason`] takes them.
+pub fn pointer_call(
+    call: Call,
+    request: impl FnOnce() -> String,
+    got: *mut c_void,
+    flags: u32,
+) -> *mut c_void {
     let failed = got == MAP_FAILED;
-    count(Call::Shmat, failed);
-    trace(
-        Call::Shmat,
-        || format!("shmat({shmid}, {:#x}, {flags:#x})", addr as usize),
-        pointer_answer(got, failed),
-        0,
-    );
+    count(call, failed);
+    trace(call, request, pointer_answer(got, failed), flags);
     got
 }
 
