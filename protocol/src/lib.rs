@@ -26,7 +26,7 @@ pub mod short;
 
 pub use driver::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, FileStat, ObjectInfo, ObjectKind,
-    Owner,
+    Owner, PageList, LEASE_PAGES, LEASE_STEP,
 };
 pub use errno::Errno;
 pub use frame::{

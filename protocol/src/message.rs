@@ -358,6 +358,26 @@ pub enum Request {
         uid: Option<u32>,
         gid: Option<u32>,
     },
+    /// `read`/`pread` of up to `len` bytes into the caller's own memory at
+    /// arena address `buf` (a lease: the bytes move in one copy, not in
+    /// frames). `[buf, buf + len)` must lie inside one of the caller's
+    /// mappings that it may write, else `EFAULT`. Answered by
+    /// [`Reply::Count`] (short at end of file).
+    ReadLease {
+        fd: i32,
+        buf: u64,
+        len: u64,
+        offset: Option<u64>,
+    },
+    /// `write`/`pwrite` of `len` bytes from the caller's own memory at
+    /// arena address `buf` (inside one of its readable mappings, else
+    /// `EFAULT`). Answered by [`Reply::Count`].
+    WriteLease {
+        fd: i32,
+        buf: u64,
+        len: u64,
+        offset: Option<u64>,
+    },
 }
 
 /// Which file [`Request::SetAttributes`] changes.
@@ -416,6 +436,8 @@ impl Request {
             | Request::Exec
             | Request::PtracePeek { .. }
             | Request::PtracePoke { .. }
+            | Request::ReadLease { .. }
+            | Request::WriteLease { .. }
             | Request::Identity => false,
         }
     }
