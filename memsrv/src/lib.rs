@@ -707,6 +707,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Request::Write { fd, data, offset } => {
                 return self.sys_write(&who, fd, data, offset, fx)
             }
+            Request::ReadLease {
+                fd,
+                buf,
+                len,
+                offset,
+            } => return self.sys_lease(&who, fd, buf, len, offset, false, fx),
+            Request::WriteLease {
+                fd,
+                buf,
+                len,
+                offset,
+            } => return self.sys_lease(&who, fd, buf, len, offset, true, fx),
             Request::Ftruncate { fd, len } => return self.sys_ftruncate(&who, fd, len, fx),
             Request::Fstat { fd } => return self.sys_fstat(&who, fd, fx),
             Request::Lseek { fd, offset, whence } => {

@@ -20,6 +20,7 @@
 mod driver_calls;
 pub mod file_io;
 pub mod file_mmap;
+pub mod lease;
 pub mod open;
 mod queue;
 mod step;
@@ -45,6 +46,8 @@ pub enum OpKind {
     Open(OpenOp),
     Read(ReadOp),
     Write(WriteOp),
+    /// `read`/`write` by lease.
+    Lease(lease::LeaseOp),
     Seek(SeekOp),
     Stat(StatOp),
     Truncate(TruncateOp),
