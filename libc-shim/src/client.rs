@@ -1,5 +1,7 @@
 //! The Rust client API: one method per call, `Result<_, Errno>` out.
 
+mod lease;
+
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
     decode_reply, decode_short_reply, encode_request, mmap_request, Bytes, DriverRegistration,
@@ -78,6 +80,13 @@ pub trait Transport {
     /// A request is about to change `[addr, addr + len)` (`munmap`,
     /// `mremap`): forget local mappings there.
     fn forget_local(&self, _addr: u64, _len: u64) {}
+
+    /// The arena `(base, size)` when this process maps it as the server
+    /// does, so `read`/`write` may lend an arena buffer by address
+    /// (`crate::client::lease`); `None`: data travels in frames.
+    fn lease_arena(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// What [`Client::hello`] learns.
@@ -295,6 +304,10 @@ impl<T: Transport> Client<T> {
     }
 
     fn read_loop(&self, fd: i32, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+        let addr = buf.as_mut_ptr() as u64;
+        if let Some(result) = self.lease(fd, addr, buf.len(), offset, false) {
+            return result;
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let want = (buf.len() - done).min(DATA_CHUNK);
@@ -335,6 +348,9 @@ impl<T: Transport> Client<T> {
     }
 
     fn write_loop(&self, fd: i32, data: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+        if let Some(result) = self.lease(fd, data.as_ptr() as u64, data.len(), offset, true) {
+            return result;
+        }
         let mut done = 0usize;
         // `write(fd, "", 0)` still reaches the server (it checks the fd).
         loop {

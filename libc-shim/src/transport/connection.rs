@@ -441,6 +441,10 @@ impl DaemonConnection {
 }
 
 impl Transport for DaemonConnection {
+    fn lease_arena(&self) -> Option<(u64, u64)> {
+        Some(self.arena())
+    }
+
     fn local_mmap(&self, len: u64, prot: u32, flags: u32, fd: i32, offset: u64) -> Option<u64> {
         self.with_reserve(|r| r.mmap(len, prot, flags, fd, offset))?
     }
