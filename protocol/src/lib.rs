@@ -37,7 +37,8 @@ pub use frame::{
 pub use header::{peek, FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
 pub use message::{
     frame_checks_identity, mmap_request, AttributeTarget, Bytes, MemoryCall, MountName, OffsetUnit,
-    Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
+    Path, ProcView, Reply, Request, ShmStat, Sysctl, BULK_WINDOW, DATA_CHUNK, MAX_MOUNTS, PATH_MAX,
+    PROC_CHUNK,
 };
 pub use short::{decode_short_reply, decode_short_request, ShortReply, ShortRequest};
 

@@ -378,7 +378,16 @@ pub enum Request {
         len: u64,
         offset: Option<u64>,
     },
+    /// This connection's bulk window: [`BULK_WINDOW`] bytes of the arena,
+    /// zeroed, charged to the caller's process and freed when the
+    /// connection closes, that leases may always name (a client copies a
+    /// buffer that lies outside the arena through it). Asked again, the
+    /// same window. Answered by [`Reply::Mapped`].
+    BulkWindow,
 }
+
+/// The size of a connection's bulk window ([`Request::BulkWindow`]).
+pub const BULK_WINDOW: u64 = 256 << 10;
 
 /// Which file [`Request::SetAttributes`] changes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -438,6 +447,7 @@ impl Request {
             | Request::PtracePoke { .. }
             | Request::ReadLease { .. }
             | Request::WriteLease { .. }
+            | Request::BulkWindow
             | Request::Identity => false,
         }
     }

@@ -1,5 +1,5 @@
 //! Golden byte vectors of the lease messages (`ReadLease`, `WriteLease`,
-//! the driver's `Pages` and its answer): appended variants, so every older
+//! `BulkWindow`, the driver's `Pages` and its answer): appended variants, so every older
 //! vector (`golden.rs`) is unchanged.
 
 use protocol::{
@@ -43,6 +43,7 @@ fn lease_requests() {
             },
             "29 06 80 a0 80 80 04 88 27 01 81 20",
         ),
+        (Request::BulkWindow, "2a"),
     ];
     let mut buf = [0u8; MAX_FRAME];
     for (request, body) in cases {
