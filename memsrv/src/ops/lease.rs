@@ -14,6 +14,12 @@
 //! pages answers `ENOSYS`, and the server moves the bytes in
 //! `ReadData`/`WriteData` steps instead, still one round trip for the
 //! client.
+//!
+//! A connection may also ask for a bulk window (`BulkWindow`): arena pages
+//! of its own, charged to its process as a copy is and freed when the
+//! connection closes, through which a client moves a buffer that lies
+//! outside the arena. Since the server does every copy, freeing the window
+//! at hang-up can never race a driver writing into it.
 
 use alloc::vec::Vec;
 
@@ -23,9 +29,10 @@ use crate::mm::MmId;
 use crate::ops::{driver_errno, unexpected, Input, OpKind, Step};
 use crate::region::ObjectKey;
 use crate::vm_flags::{VmFlags, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE};
-use crate::{Answer, Caller, Effect, MemoryServer, PhysicalMemory};
+use crate::{Answer, Caller, ClientId, Effect, MemoryServer, PhysicalMemory};
 use protocol::{
-    Bytes, DriverReply, DriverRequest, Errno, PageList, Reply, DATA_CHUNK, LEASE_STEP, PAGE_SIZE,
+    Bytes, DriverReply, DriverRequest, Errno, PageList, Reply, BULK_WINDOW, DATA_CHUNK, LEASE_STEP,
+    PAGE_SIZE,
 };
 
 /// Linux's `MAX_RW_COUNT`: the most one `read`/`write` moves.
@@ -34,6 +41,8 @@ const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// A transfer between a file and the caller's memory.
 pub struct LeaseOp {
     pub file: FileId,
+    /// The calling connection, whose window the lease may name.
+    pub client: ClientId,
     /// The caller's address space, whose mappings the lease must lie in.
     pub mm: MmId,
     pub buf: u64,
@@ -71,12 +80,13 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if len == 0 {
             return Ok(Answer::Now(Reply::Count(0)));
         }
-        self.lease_range(who.mm, buf, len, write)?;
+        self.lease_range(who.client, who.mm, buf, len, write)?;
         let op = self.object_op(
             who,
             f.key,
             OpKind::Lease(LeaseOp {
                 file,
+                client: who.client,
                 mm: who.mm,
                 buf,
                 len,
@@ -92,11 +102,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(self.submit_op(op, fx))
     }
 
-    /// `[buf, buf + len)` lies inside one mapping of `mm` in the arena
-    /// that may be read (the source of a write) or written (the
-    /// destination of a read), and is not device memory; else `EFAULT`.
-    fn lease_range(&self, mm: MmId, buf: u64, len: u64, from: bool) -> Result<(), Errno> {
+    /// `[buf, buf + len)` lies inside `client`'s bulk window, or inside
+    /// one mapping of `mm` in the arena that may be read (the source of a
+    /// write) or written (the destination of a read) and is not device
+    /// memory; else `EFAULT`.
+    fn lease_range(
+        &self,
+        client: ClientId,
+        mm: MmId,
+        buf: u64,
+        len: u64,
+        from: bool,
+    ) -> Result<(), Errno> {
         let end = buf.checked_add(len).ok_or(Errno::EFAULT)?;
+        if let Some(&start) = self.ops.windows.get(&client) {
+            if buf >= start && end <= start + BULK_WINDOW {
+                return Ok(());
+            }
+        }
         let space = self.nommu.mms.get(&mm).ok_or(Errno::EFAULT)?;
         let key = space.find_vma(buf).ok_or(Errno::EFAULT)?;
         let vma = space.get(&key).ok_or(Errno::EFAULT)?;
@@ -137,7 +160,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 if bytes.len() as u64 > o.step {
                     Err(Errno::EIO)
                 } else {
-                    self.lease_range(o.mm, o.buf + o.done, bytes.len() as u64, false)
+                    self.lease_range(o.client, o.mm, o.buf + o.done, bytes.len() as u64, false)
                         .map(|()| {
                             self.memory.write(o.buf + o.done, &bytes);
                             bytes.len() as u64
@@ -202,7 +225,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             });
         }
         let src = o.buf + o.done;
-        if let Err(e) = self.lease_range(o.mm, src, o.step, true) {
+        if let Err(e) = self.lease_range(o.client, o.mm, src, o.step, true) {
             return self.lease_done(o, Err(e));
         }
         let mut data = [0u8; DATA_CHUNK];
@@ -250,7 +273,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
         }
         let lease = o.buf + o.done;
-        self.lease_range(o.mm, lease, n, o.write)?;
+        self.lease_range(o.client, o.mm, lease, n, o.write)?;
         let mut moved = 0u64;
         for &page in &list.pages {
             let pos = offset + moved;
@@ -281,5 +304,37 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
         }
         Step::Done(Ok(Reply::Count(o.done)))
+    }
+
+    /// `BulkWindow`: the connection's window, granted on first asking:
+    /// zeroed pages charged to the caller's process as a copy is (its
+    /// limits apply: `ENOMEM`), freed at hang-up ([`Self::drop_window`]).
+    pub(crate) fn bulk_window(&mut self, who: &Caller) -> Result<Reply, Errno> {
+        if let Some(&addr) = self.ops.windows.get(&who.client) {
+            return Ok(Reply::Mapped { addr });
+        }
+        let pages = BULK_WINDOW / PAGE_SIZE;
+        self.nommu.charges.actor = Some((who.mm, who.uid));
+        self.nommu.charges.may_map(pages)?;
+        // Untrimmed: a power of two, and the window is freed whole.
+        let (first, kept) = self.nommu.alloc_pages(pages, 0).ok_or(Errno::ENOMEM)?;
+        let addr = self.nommu.addr_of(first);
+        if kept != pages {
+            self.nommu.release_pages(first, kept as u32);
+            return Err(Errno::ENOMEM);
+        }
+        self.nommu.mmap_copy_pages += kept;
+        self.nommu.charges.charge_pages(first, kept);
+        // The pages may hold what an earlier owner left.
+        self.memory.fill(addr, BULK_WINDOW, 0);
+        self.ops.windows.insert(who.client, addr);
+        Ok(Reply::Mapped { addr })
+    }
+
+    /// The connection closed: its window's pages go back (uncharged).
+    pub(crate) fn drop_window(&mut self, client: ClientId) {
+        if let Some(addr) = self.ops.windows.remove(&client) {
+            self.nommu.free_page_series(addr, addr + BULK_WINDOW);
+        }
     }
 }
