@@ -1,9 +1,12 @@
 //! `read`/`write` by lease through memsrvd: a buffer in the arena is lent
-//! to the server by address and the whole request moves in one round trip.
+//! to the server by address and the whole request moves in one round trip;
+//! one outside it goes through the connection's bulk window.
 //! Bytes round-trip exactly through ramfs (the server copies to and from
 //! the file's own pages) and a host directory (server-side framed steps),
 //! at odd offsets and lengths and across several lease steps; a lease that
-//! names memory not the caller's is `EFAULT` and the daemon keeps serving;
+//! names memory not the caller's (another process's mapping or window) is
+//! `EFAULT` and the daemon keeps serving; reads and writes larger than the
+//! window come back whole;
 //! a process killed while its leases are in flight loses nothing.
 
 #[path = "common/daemon.rs"]
@@ -13,7 +16,7 @@ use daemon::{Daemon, Scratch};
 use nommu::transport::DaemonConnection;
 use nommu::Client;
 use protocol::linux::{O_CREAT, O_RDWR, O_TRUNC};
-use protocol::{Errno, Reply, Request, LEASE_STEP};
+use protocol::{Errno, Reply, Request, BULK_WINDOW, LEASE_STEP};
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,10 +109,23 @@ fn round_trip(client: &Client<DaemonConnection>, path: &str, offset: u64, len: u
         "{path}: hole not zero"
     );
     assert_eq!(back[head..head + some], data[..some]);
-    // The framed path sees what the lease wrote.
-    let mut framed = vec![0u8; len];
-    assert_eq!(client.pread(fd, &mut framed, offset).unwrap(), len);
-    assert!(framed == data, "{path}: framed read differs");
+    // A buffer outside the arena (through the bulk window) sees what the
+    // lease wrote, and writes the same; so does a read of one frame.
+    let mut heap = vec![0u8; len + 3000];
+    assert_eq!(client.pread(fd, &mut heap, offset).unwrap(), len);
+    assert!(
+        heap[..len] == data[..],
+        "{path}: read through the window differs"
+    );
+    assert_eq!(client.pwrite(fd, &heap[..len], offset).unwrap(), len);
+    let mut small = [0u8; 1000];
+    let n = client.pread(fd, &mut small, offset).unwrap();
+    assert_eq!(small[..n], data[..n.min(len)]);
+    assert_eq!(client.pread(fd, back, offset).unwrap(), len);
+    assert!(
+        back[..len] == data[..],
+        "{path}: bytes differ after the window's write"
+    );
 
     // At the file position, in uneven pieces.
     let fd2 = client
@@ -148,7 +164,8 @@ fn bytes_round_trip_exactly_through_ramfs_and_hostdir() {
     let client = d.client();
     // One step, several steps (a read larger than one lease step), odd
     // offsets and lengths.
-    let big = 2 * LEASE_STEP as usize + 12_345;
+    // Larger than the bulk window and than one lease step.
+    let big = 2 * BULK_WINDOW.max(LEASE_STEP) as usize + 12_345;
     for (offset, len) in [
         (0, 1025),
         (4097, 70_001),
@@ -186,7 +203,10 @@ fn a_lease_naming_memory_not_the_callers_is_efault() {
         l.ok()
             .and_then(|l| l.strip_prefix("buffer ").map(str::to_owned))
     });
-    let theirs = u64::from_str_radix(line.expect("the holder's buffer").trim(), 16).unwrap();
+    let line = line.expect("the holder's buffer and window");
+    let (buffer, window) = line.trim().split_once(' ').unwrap();
+    let theirs = u64::from_str_radix(buffer, 16).unwrap();
+    let their_window = u64::from_str_radix(window, 16).unwrap();
     let client = d.client();
     let fd = client.open("/dev/shm/f", O_CREAT | O_RDWR, 0o600).unwrap();
     assert_eq!(client.pwrite(fd, &[7u8; 3000], 0).unwrap(), 3000);
@@ -194,8 +214,9 @@ fn a_lease_naming_memory_not_the_callers_is_efault() {
     let ro = client.mmap(0, PAGE, 1, ANON, -1, 0).unwrap();
     let efault = Err(Errno::EFAULT);
     for write in [false, true] {
-        // Another process's mapping.
+        // Another process's mapping, and its window.
         assert_eq!(lease(&client, write, fd, theirs, 2048), efault);
+        assert_eq!(lease(&client, write, fd, their_window, 2048), efault);
         // Past the end of the caller's own mapping.
         assert_eq!(lease(&client, write, fd, mine + PAGE, 2 * PAGE), efault);
         // Outside the arena, and wrapping around.
@@ -241,7 +262,10 @@ fn child_mode() -> bool {
         // Hold a mapping and say where it is, until killed.
         "hold" => {
             let (addr, _) = arena_buffer(&client, 2 * PAGE as usize);
-            println!("buffer {addr:x}");
+            let Ok(Reply::Mapped { addr: window }) = client.call(&Request::BulkWindow) else {
+                panic!("no bulk window")
+            };
+            println!("buffer {addr:x} {window:x}");
             loop {
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -250,17 +274,20 @@ fn child_mode() -> bool {
     }
 }
 
-/// The killed process: a client reading and writing a ramfs file by lease
-/// in a loop until it is killed.
+/// The killed process: a client reading and writing a ramfs file by lease,
+/// from arena memory and through its bulk window, until it is killed.
 fn lease_loop(client: &Client<DaemonConnection>) -> ! {
     let fd = client
         .open("/dev/shm/victim", O_CREAT | O_RDWR, 0o600)
         .unwrap();
     let len = 3 * LEASE_STEP as usize;
     let (_, buf) = arena_buffer(client, len);
+    let mut heap = vec![0u8; len];
     println!("ready");
     loop {
         assert_eq!(client.pwrite(fd, buf, 1).unwrap(), len);
+        assert_eq!(client.pread(fd, &mut heap, 1).unwrap(), len);
+        assert_eq!(client.pwrite(fd, &heap, 1).unwrap(), len);
         assert_eq!(client.pread(fd, buf, 1).unwrap(), len);
     }
 }

@@ -87,6 +87,18 @@ pub trait Transport {
     fn lease_arena(&self) -> Option<(u64, u64)> {
         None
     }
+
+    /// Run `transfer` with this connection's bulk window
+    /// ([`Request::BulkWindow`], asked for with `grant` the first time),
+    /// the window the caller's alone meanwhile; `None` if the transport
+    /// has none or the server refused one.
+    fn with_bulk_window(
+        &self,
+        _grant: &mut dyn FnMut() -> Result<u64, Errno>,
+        _transfer: &mut dyn FnMut(u64) -> Result<usize, Errno>,
+    ) -> Option<Result<usize, Errno>> {
+        None
+    }
 }
 
 /// What [`Client::hello`] learns.
@@ -304,8 +316,7 @@ impl<T: Transport> Client<T> {
     }
 
     fn read_loop(&self, fd: i32, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
-        let addr = buf.as_mut_ptr() as u64;
-        if let Some(result) = self.lease(fd, addr, buf.len(), offset, false) {
+        if let Some(result) = self.read_by_lease(fd, buf, offset) {
             return result;
         }
         let mut done = 0usize;
@@ -348,7 +359,7 @@ impl<T: Transport> Client<T> {
     }
 
     fn write_loop(&self, fd: i32, data: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
-        if let Some(result) = self.lease(fd, data.as_ptr() as u64, data.len(), offset, true) {
+        if let Some(result) = self.write_by_lease(fd, data, offset) {
             return result;
         }
         let mut done = 0usize;
