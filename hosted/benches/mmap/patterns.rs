@@ -196,7 +196,7 @@ fn bulk_rows(daemon: &Daemon) {
     }));
     row("memsrvd ramfs file (arena buffers)", figure, host);
     let _ = client.munmap(buffers, two);
-    // Buffers outside the arena travel 1 KiB per frame.
+    // Buffers outside the arena go through the connection's bulk window.
     let figure = timed(Box::new(|| {
         bulk(
             &mut data_out,
@@ -205,7 +205,7 @@ fn bulk_rows(daemon: &Daemon) {
             |b, o| client.pread(fd, b, o).unwrap(),
         )
     }));
-    row("memsrvd ramfs file (host heap buffers)", figure, host);
+    row("memsrvd ramfs file (bulk window)", figure, host);
     let _ = client.close(fd);
     let _ = client.unlink("/dev/shm/bulk");
 }

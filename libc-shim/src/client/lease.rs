@@ -72,7 +72,8 @@ impl<T: Transport> Client<T> {
     /// `addr`, if the transport shares the arena, the range lies in it and
     /// it is longer than one frame carries; `None`: not by lease (also when
     /// the server says the range is not this process's: the caller's own
-    /// view then moves it, and faults there as the call would).
+    /// view then moves it, and faults there as the call would; or does not
+    /// know leases).
     pub(crate) fn lease(
         &self,
         fd: i32,
@@ -86,7 +87,9 @@ impl<T: Transport> Client<T> {
             return None;
         }
         match self.lease_call(fd, addr, len, offset, write) {
-            Err(Errno::EFAULT) => None,
+            // EBADMSG: a server from before leases, which cannot decode
+            // the request (nothing was moved).
+            Err(Errno::EFAULT | Errno::EBADMSG) => None,
             done => Some(done),
         }
     }
