@@ -708,18 +708,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Request::Write { fd, data, offset } => {
                 return self.sys_write(&who, fd, data, offset, fx)
             }
-            Request::ReadLease {
-                fd,
-                buf,
-                len,
-                offset,
-            } => return self.sys_lease(&who, fd, buf, len, offset, false, fx),
-            Request::WriteLease {
-                fd,
-                buf,
-                len,
-                offset,
-            } => return self.sys_lease(&who, fd, buf, len, offset, true, fx),
+            lease @ (Request::ReadLease { .. } | Request::WriteLease { .. }) => {
+                return self.sys_lease(&who, lease, fx)
+            }
             Request::BulkWindow => self.bulk_window(&who),
             Request::Ftruncate { fd, len } => return self.sys_ftruncate(&who, fd, len, fx),
             Request::Fstat { fd } => return self.sys_fstat(&who, fd, fx),

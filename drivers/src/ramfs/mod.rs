@@ -394,7 +394,7 @@ impl Ramfs {
             return Ok(list);
         }
         let first = req.offset / P;
-        let last = req.offset.saturating_add(len - 1) / P;
+        let last = req.offset.saturating_add(len.saturating_sub(1)) / P;
         for index in first..=last {
             let page = match self.file(object)?.pages.get(&index) {
                 Some(&page) => page,

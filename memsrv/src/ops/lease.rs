@@ -31,8 +31,8 @@ use crate::region::ObjectKey;
 use crate::vm_flags::{VmFlags, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE};
 use crate::{Answer, Caller, ClientId, Effect, MemoryServer, PhysicalMemory};
 use protocol::{
-    Bytes, DriverReply, DriverRequest, Errno, PageList, Reply, BULK_WINDOW, DATA_CHUNK, LEASE_STEP,
-    PAGE_SIZE,
+    Bytes, DriverReply, DriverRequest, Errno, PageList, Reply, Request, BULK_WINDOW, DATA_CHUNK,
+    LEASE_STEP, PAGE_SIZE,
 };
 
 /// Linux's `MAX_RW_COUNT`: the most one `read`/`write` moves.
@@ -64,17 +64,28 @@ pub struct LeaseOp {
 }
 
 impl<M: PhysicalMemory> MemoryServer<M> {
-    /// `ReadLease` (`write` false) and `WriteLease`.
+    /// `ReadLease` and `WriteLease` (anything else is `EINVAL`).
     pub(crate) fn sys_lease(
         &mut self,
         who: &Caller,
-        fd: i32,
-        buf: u64,
-        len: u64,
-        offset: Option<u64>,
-        write: bool,
+        request: Request,
         fx: &mut Vec<Effect>,
     ) -> Result<Answer, Errno> {
+        let (fd, buf, len, offset, write) = match request {
+            Request::ReadLease {
+                fd,
+                buf,
+                len,
+                offset,
+            } => (fd, buf, len, offset, false),
+            Request::WriteLease {
+                fd,
+                buf,
+                len,
+                offset,
+            } => (fd, buf, len, offset, true),
+            _ => return Err(Errno::EINVAL),
+        };
         let (file, f) = self.file_for_io(who, fd, write, offset)?;
         let len = len.min(MAX_RW_COUNT);
         if len == 0 {
