@@ -16,7 +16,7 @@ use daemon::{Daemon, Scratch};
 use nommu::transport::DaemonConnection;
 use nommu::Client;
 use protocol::linux::{O_CREAT, O_RDWR, O_TRUNC};
-use protocol::{Errno, Reply, Request, BULK_WINDOW, LEASE_STEP};
+use protocol::{lease_request, Errno, Reply, Request, BULK_WINDOW, LEASE_STEP};
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,22 +52,7 @@ fn lease(
     buf: u64,
     len: u64,
 ) -> Result<Reply, Errno> {
-    let offset = Some(0);
-    client.call(&if write {
-        Request::WriteLease {
-            fd,
-            buf,
-            len,
-            offset,
-        }
-    } else {
-        Request::ReadLease {
-            fd,
-            buf,
-            len,
-            offset,
-        }
-    })
+    client.call(&lease_request(write, fd, buf, len, Some(0)))
 }
 
 /// Write `len` bytes at `offset` with `pwrite` from an arena buffer, read

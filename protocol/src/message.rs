@@ -386,6 +386,26 @@ pub enum Request {
     BulkWindow,
 }
 
+/// [`Request::WriteLease`] (`write`) or [`Request::ReadLease`] of `len`
+/// bytes at arena address `buf`.
+pub fn lease_request(write: bool, fd: i32, buf: u64, len: u64, offset: Option<u64>) -> Request {
+    if write {
+        Request::WriteLease {
+            fd,
+            buf,
+            len,
+            offset,
+        }
+    } else {
+        Request::ReadLease {
+            fd,
+            buf,
+            len,
+            offset,
+        }
+    }
+}
+
 /// The size of a connection's bulk window ([`Request::BulkWindow`]).
 pub const BULK_WINDOW: u64 = 256 << 10;
 

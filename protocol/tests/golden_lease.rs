@@ -8,18 +8,20 @@ use protocol::{
     PageList, Request, LEASE_PAGES, LEASE_STEP, MAX_FRAME, PAGE_SIZE,
 };
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The bytes a hex listing names (`"4e 4d"` → `[0x4e, 0x4d]`).
+fn unhex(text: &str) -> Vec<u8> {
+    text.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
 }
 
 /// The frame: header (kind, tag 0x2a, body length), then `body`.
-fn framed(kind: u8, body: &str) -> String {
-    let len = body.split_whitespace().count();
-    format!("4e 4d 4d 55 02 00 {kind:02x} 00 2a 00 00 00 {len:02x} 00 00 00 {body}")
+fn framed(kind: u8, body: &str) -> Vec<u8> {
+    let body = unhex(body);
+    let mut frame = unhex("4e 4d 4d 55 02 00");
+    frame.extend([kind, 0, 0x2a, 0, 0, 0, body.len() as u8, 0, 0, 0]);
+    frame.extend(body);
+    frame
 }
 
 #[test]
@@ -48,7 +50,7 @@ fn lease_requests() {
     let mut buf = [0u8; MAX_FRAME];
     for (request, body) in cases {
         let len = encode_request(0x2a, &request, &mut buf);
-        assert_eq!(hex(&buf[..len]), framed(1, body), "{request:?}");
+        assert_eq!(buf[..len], framed(1, body), "{request:?}");
         assert_eq!(decode_request(&buf[..len]).unwrap().message, request);
         // Judged by the descriptor, not by identity.
         assert!(!request.checks_identity());
@@ -66,7 +68,7 @@ fn pages_request_and_answer() {
     };
     let mut buf = [0u8; MAX_FRAME];
     let len = encode_driver_request(0x2a, &request, &mut buf);
-    assert_eq!(hex(&buf[..len]), framed(3, "0c 07 81 20 80 40 01"));
+    assert_eq!(buf[..len], framed(3, "0c 07 81 20 80 40 01"));
     assert_eq!(decode_driver_request(&buf[..len]).unwrap().message, request);
 
     let reply = DriverReply::Pages(PageList {
@@ -74,7 +76,7 @@ fn pages_request_and_answer() {
         pages: heapless::Vec::from_slice(&[0x4000_1000, 0]).unwrap(),
     });
     let len = encode_driver_reply(0x2a, &reply, &mut buf);
-    assert_eq!(hex(&buf[..len]), framed(4, "07 64 02 80 a0 80 80 04 00"));
+    assert_eq!(buf[..len], framed(4, "07 64 02 80 a0 80 80 04 00"));
     assert_eq!(decode_driver_reply(&buf[..len]).unwrap().message, reply);
 }
 

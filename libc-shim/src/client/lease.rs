@@ -10,7 +10,7 @@
 //! framed path.
 
 use super::{Client, Transport};
-use protocol::{Errno, Reply, Request, BULK_WINDOW, DATA_CHUNK};
+use protocol::{lease_request, Errno, Reply, Request, BULK_WINDOW, DATA_CHUNK};
 
 /// Whether `[addr, addr + len)` lies inside the arena `(base, size)`.
 fn in_arena(arena: (u64, u64), addr: u64, len: u64) -> bool {
@@ -102,22 +102,7 @@ impl<T: Transport> Client<T> {
         offset: Option<u64>,
         write: bool,
     ) -> Result<usize, Errno> {
-        let len64 = len as u64;
-        let request = if write {
-            Request::WriteLease {
-                fd,
-                buf,
-                len: len64,
-                offset,
-            }
-        } else {
-            Request::ReadLease {
-                fd,
-                buf,
-                len: len64,
-                offset,
-            }
-        };
+        let request = lease_request(write, fd, buf, len as u64, offset);
         match self.call(&request)? {
             // A server that claims more than asked is not believed.
             Reply::Count(n) => Ok((n as usize).min(len)),

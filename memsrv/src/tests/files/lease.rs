@@ -15,25 +15,7 @@ fn window(r: &mut Rig, c: u64) -> u64 {
 }
 
 fn lease(r: &mut Rig, c: u64, write: bool, fd: i32, buf: u64, len: u64, at: u64) -> Reply {
-    let offset = Some(at);
-    r.call(
-        c,
-        if write {
-            Request::WriteLease {
-                fd,
-                buf,
-                len,
-                offset,
-            }
-        } else {
-            Request::ReadLease {
-                fd,
-                buf,
-                len,
-                offset,
-            }
-        },
-    )
+    r.call(c, protocol::lease_request(write, fd, buf, len, Some(at)))
 }
 
 #[test]
