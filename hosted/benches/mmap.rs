@@ -232,7 +232,7 @@ fn main() {
         if wanted("ipc") {
             ipc_rows::run();
         }
-        patterns::run(&wanted);
+        patterns::run(wanted);
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
