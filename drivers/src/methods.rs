@@ -7,7 +7,7 @@
 //! files): its [`crate::BackingDevice::serve`] is one call to [`serve`].
 
 use crate::DriverHost;
-use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo, Owner};
+use protocol::{Bytes, DriverReply, DriverRequest, Errno, ObjectInfo, Owner, PageList};
 
 /// The fields of a `Lookup` request.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +46,16 @@ pub struct WriteData<'a> {
     pub data: &'a [u8],
 }
 
+/// The fields of a `Pages` request.
+#[derive(Clone, Copy, Debug)]
+pub struct PagesOf {
+    pub object: u64,
+    pub offset: u64,
+    pub len: u64,
+    /// Add missing pages and grow the size to cover the range.
+    pub write: bool,
+}
+
 /// The methods of one driver's objects. The data requests' fields come
 /// as one struct each, so no driver can swap two of their numbers.
 pub trait Methods {
@@ -73,6 +83,15 @@ pub trait Methods {
 
     /// `write()`: the bytes taken.
     fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno>;
+
+    /// Where a range's bytes lie in the arena, for the server to copy a
+    /// `read`/`write` lease. Default: the bytes are not arena pages
+    /// (`ENOSYS`: the server moves them with `ReadData`/`WriteData`).
+    fn pages(&mut self, host: &mut dyn DriverHost, req: PagesOf) -> Result<PageList, Errno> {
+        let _ = host;
+        self.check(req.object)?;
+        Err(Errno::ENOSYS)
+    }
 
     /// Where `[pgoff·P, pgoff·P + len)` lives. Default: nothing lives in
     /// place, the generic no-MMU answer `ENOSYS` (copy instead).
@@ -226,6 +245,20 @@ pub fn serve<M: Methods + ?Sized>(
         }
         DriverRequest::Release { object } => {
             driver.release(host, object).map(|()| DriverReply::Done)
+        }
+        DriverRequest::Pages {
+            object,
+            offset,
+            len,
+            write,
+        } => {
+            let req = PagesOf {
+                object,
+                offset,
+                len,
+                write,
+            };
+            driver.pages(host, req).map(DriverReply::Pages)
         }
     };
     result.unwrap_or_else(DriverReply::Error)

@@ -219,6 +219,22 @@ fn main() {
     if ipc_rows::pong_mode() || patterns::child_mode() {
         return;
     }
+    // `NOMMU_BENCH_ONLY=files,patterns` runs only those sections (all by default).
+    let only = std::env::var("NOMMU_BENCH_ONLY").ok();
+    let wanted = |section: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|s| s == section))
+    };
+    if !wanted("mmap") {
+        if wanted("files") {
+            file_rows::run();
+        }
+        if wanted("ipc") {
+            ipc_rows::run();
+        }
+        patterns::run(wanted);
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "mmap + touch one byte per page + munmap: median ns per cycle of {RUNS} runs \
@@ -260,7 +276,7 @@ fn main() {
     blocking.check_invariants().unwrap();
     file_rows::run();
     ipc_rows::run();
-    patterns::run();
+    patterns::run(|_| true);
 }
 
 /// File mappings through memsrvd: a 64 KiB read-only private mapping of a

@@ -1,5 +1,7 @@
 //! The Rust client API: one method per call, `Result<_, Errno>` out.
 
+mod lease;
+
 use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
     decode_reply, decode_short_reply, encode_request, mmap_request, Bytes, DriverRegistration,
@@ -78,6 +80,25 @@ pub trait Transport {
     /// A request is about to change `[addr, addr + len)` (`munmap`,
     /// `mremap`): forget local mappings there.
     fn forget_local(&self, _addr: u64, _len: u64) {}
+
+    /// The arena `(base, size)` when this process maps it as the server
+    /// does, so `read`/`write` may lend an arena buffer by address
+    /// (`crate::client::lease`); `None`: data travels in frames.
+    fn lease_arena(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// Run `transfer` with this connection's bulk window
+    /// ([`Request::BulkWindow`], asked for with `grant` the first time),
+    /// the window the caller's alone meanwhile; `None` if the transport
+    /// has none or the server refused one.
+    fn with_bulk_window(
+        &self,
+        _grant: &mut dyn FnMut() -> Result<u64, Errno>,
+        _transfer: &mut dyn FnMut(u64) -> Result<usize, Errno>,
+    ) -> Option<Result<usize, Errno>> {
+        None
+    }
 }
 
 /// What [`Client::hello`] learns.
@@ -295,6 +316,9 @@ impl<T: Transport> Client<T> {
     }
 
     fn read_loop(&self, fd: i32, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+        if let Some(result) = self.read_by_lease(fd, buf, offset) {
+            return result;
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let want = (buf.len() - done).min(DATA_CHUNK);
@@ -335,6 +359,9 @@ impl<T: Transport> Client<T> {
     }
 
     fn write_loop(&self, fd: i32, data: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+        if let Some(result) = self.write_by_lease(fd, data, offset) {
+            return result;
+        }
         let mut done = 0usize;
         // `write(fd, "", 0)` still reaches the server (it checks the fd).
         loop {

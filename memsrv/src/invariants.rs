@@ -85,6 +85,10 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
             }
         }
     }
+    for (client, &start) in &ops.windows {
+        let top = start + protocol::BULK_WINDOW;
+        copy_pages += claim(format!("bulk window of {client:?}"), start, top)?;
+    }
     let mut shm_pages = 0u64;
     for (id, seg) in &nommu.shm.segs {
         shm_pages += claim(

@@ -318,6 +318,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let _ = self.drain_reserve(client);
         self.procs.disconnect(&mut self.nommu, client);
         self.drop_reserve(client);
+        self.drop_window(client);
         self.nommu.charges.disconnect(client);
         self.futex_prune();
         self.settle(effects);
@@ -707,6 +708,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Request::Write { fd, data, offset } => {
                 return self.sys_write(&who, fd, data, offset, fx)
             }
+            lease @ (Request::ReadLease { .. } | Request::WriteLease { .. }) => {
+                return self.sys_lease(&who, lease, fx)
+            }
+            Request::BulkWindow => self.bulk_window(&who),
             Request::Ftruncate { fd, len } => return self.sys_ftruncate(&who, fd, len, fx),
             Request::Fstat { fd } => return self.sys_fstat(&who, fd, fx),
             Request::Lseek { fd, offset, whence } => {

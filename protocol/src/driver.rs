@@ -201,6 +201,36 @@ pub enum DriverRequest {
         mode: u32,
         owner: Owner,
     },
+    /// Where the object's bytes `[offset, offset + len)` lie in the arena
+    /// (`len` at most [`LEASE_STEP`]), for the server to copy a lease
+    /// to or from them. With `write`, missing pages are added and the size
+    /// grows to cover the range first. Answered by [`DriverReply::Pages`],
+    /// or `Error(ENOSYS)` from a driver whose bytes are not arena pages
+    /// (the server then moves them in [`DriverRequest::ReadData`] /
+    /// [`DriverRequest::WriteData`] steps).
+    Pages {
+        object: u64,
+        offset: u64,
+        len: u64,
+        write: bool,
+    },
+}
+
+/// Most bytes one [`DriverRequest::Pages`] covers.
+pub const LEASE_STEP: u64 = 256 << 10;
+/// Most pages a [`DriverReply::Pages`] lists: a [`LEASE_STEP`] range at an
+/// offset inside a page touches one page more.
+pub const LEASE_PAGES: usize = (LEASE_STEP / crate::PAGE_SIZE) as usize + 1;
+
+/// The arena pages of a range ([`DriverRequest::Pages`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageList {
+    /// Bytes of the range the object holds (short at end of file when
+    /// reading).
+    pub len: u64,
+    /// The arena address of each page the range touches, from the page of
+    /// `offset` on; 0 for a hole (reads as zeros).
+    pub pages: heapless::Vec<u64, LEASE_PAGES>,
 }
 
 /// A driver's answer.
@@ -219,4 +249,6 @@ pub enum DriverReply {
         info: ObjectInfo,
         owner: Owner,
     },
+    /// Where a range's bytes lie ([`DriverRequest::Pages`]).
+    Pages(PageList),
 }

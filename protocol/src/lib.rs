@@ -26,7 +26,7 @@ pub mod short;
 
 pub use driver::{
     DriverOps, DriverRegistration, DriverReply, DriverRequest, FileStat, ObjectInfo, ObjectKind,
-    Owner,
+    Owner, PageList, LEASE_PAGES, LEASE_STEP,
 };
 pub use errno::Errno;
 pub use frame::{
@@ -36,8 +36,9 @@ pub use frame::{
 };
 pub use header::{peek, FrameHeader, MessageKind, HEADER_LEN, MAGIC, VERSION};
 pub use message::{
-    frame_checks_identity, mmap_request, AttributeTarget, Bytes, MemoryCall, MountName, OffsetUnit,
-    Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
+    frame_checks_identity, lease_request, mmap_request, AttributeTarget, Bytes, MemoryCall,
+    MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl, BULK_WINDOW,
+    DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
 };
 pub use short::{decode_short_reply, decode_short_request, ShortReply, ShortRequest};
 

@@ -358,7 +358,56 @@ pub enum Request {
         uid: Option<u32>,
         gid: Option<u32>,
     },
+    /// `read`/`pread` of up to `len` bytes into the caller's own memory at
+    /// arena address `buf` (a lease: the bytes move in one copy, not in
+    /// frames). `[buf, buf + len)` must lie inside one of the caller's
+    /// mappings that it may write, else `EFAULT`. Answered by
+    /// [`Reply::Count`] (short at end of file).
+    ReadLease {
+        fd: i32,
+        buf: u64,
+        len: u64,
+        offset: Option<u64>,
+    },
+    /// `write`/`pwrite` of `len` bytes from the caller's own memory at
+    /// arena address `buf` (inside one of its readable mappings, else
+    /// `EFAULT`). Answered by [`Reply::Count`].
+    WriteLease {
+        fd: i32,
+        buf: u64,
+        len: u64,
+        offset: Option<u64>,
+    },
+    /// This connection's bulk window: [`BULK_WINDOW`] bytes of the arena,
+    /// zeroed, charged to the caller's process and freed when the
+    /// connection closes, that leases may always name (a client copies a
+    /// buffer that lies outside the arena through it). Asked again, the
+    /// same window. Answered by [`Reply::Mapped`].
+    BulkWindow,
 }
+
+/// [`Request::WriteLease`] (`write`) or [`Request::ReadLease`] of `len`
+/// bytes at arena address `buf`.
+pub fn lease_request(write: bool, fd: i32, buf: u64, len: u64, offset: Option<u64>) -> Request {
+    if write {
+        Request::WriteLease {
+            fd,
+            buf,
+            len,
+            offset,
+        }
+    } else {
+        Request::ReadLease {
+            fd,
+            buf,
+            len,
+            offset,
+        }
+    }
+}
+
+/// The size of a connection's bulk window ([`Request::BulkWindow`]).
+pub const BULK_WINDOW: u64 = 256 << 10;
 
 /// Which file [`Request::SetAttributes`] changes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,6 +465,9 @@ impl Request {
             | Request::Exec
             | Request::PtracePeek { .. }
             | Request::PtracePoke { .. }
+            | Request::ReadLease { .. }
+            | Request::WriteLease { .. }
+            | Request::BulkWindow
             | Request::Identity => false,
         }
     }

@@ -54,8 +54,12 @@ pub struct CopyFs<S: FileStore> {
     store: S,
 }
 
-/// Bytes moved per step when filling a copy (a small stack buffer).
-const STEP: usize = 1024;
+/// Bytes moved per step when filling a copy: one buffer this large from
+/// the heap (one store read for a 64 KiB mapping), or, where the heap
+/// cannot give it, [`SMALL_STEP`] on the stack.
+const STEP: usize = 64 << 10;
+/// The stack buffer's size (a bare-metal driver task has a small stack).
+const SMALL_STEP: usize = 1024;
 
 impl<S: FileStore> CopyFs<S> {
     pub fn new(mount: MountPoint, store: S) -> Self {
@@ -134,10 +138,19 @@ impl<S: FileStore> Methods for CopyFs<S> {
     /// Fill a private copy at `dest`; short at end of file.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
         self.file(req.object)?;
-        let mut buf = [0u8; STEP];
+        let mut small = [0u8; SMALL_STEP];
+        let mut large = alloc::vec::Vec::new();
+        let size = usize::try_from(req.len).map_or(STEP, |n| n.min(STEP));
+        let buf: &mut [u8] = if size > SMALL_STEP && large.try_reserve_exact(size).is_ok() {
+            large.resize(size, 0);
+            &mut large
+        } else {
+            &mut small
+        };
+        let step = buf.len();
         let mut done = 0u64;
         while done < req.len {
-            let want = usize::try_from(req.len.saturating_sub(done)).map_or(STEP, |n| n.min(STEP));
+            let want = usize::try_from(req.len.saturating_sub(done)).map_or(step, |n| n.min(step));
             let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
             let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
             let n = self.store.read(req.object, at, part)?;

@@ -19,14 +19,14 @@ mod attributes;
 mod runs;
 
 use crate::flags::{available, cap, data_len, open, pages, P};
-use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
+use crate::methods::{self, Lookup, Methods, PagesOf, ReadData, ReadInto, WriteData};
 use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use protocol::{
     Bytes, DriverOps, DriverRegistration, DriverReply, DriverRequest, Errno, ObjectInfo,
-    ObjectKind, Owner,
+    ObjectKind, Owner, PageList,
 };
 use runs::Runs;
 
@@ -370,6 +370,58 @@ impl Ramfs {
         Ok(done)
     }
 
+    /// The arena pages of `[offset, offset + len)` for a lease: clipped
+    /// at the size when reading (a hole is 0); when writing, missing pages
+    /// are added as `write` adds them (short if the arena runs out after
+    /// the first) and the size grows to the range's end.
+    fn pages_of(&mut self, req: PagesOf, host: &mut dyn DriverHost) -> Result<PageList, Errno> {
+        let object = req.object;
+        let size = self.file(object)?.size;
+        let mut len = if req.write {
+            let end = req.offset.checked_add(req.len).ok_or(Errno::EFBIG)?;
+            if end > MAX_SIZE {
+                return Err(Errno::EFBIG);
+            }
+            req.len
+        } else {
+            available(req.offset, req.len, size)
+        };
+        let mut list = PageList {
+            len: 0,
+            pages: heapless::Vec::new(),
+        };
+        if len == 0 {
+            return Ok(list);
+        }
+        let first = req.offset / P;
+        let last = req.offset.saturating_add(len.saturating_sub(1)) / P;
+        for index in first..=last {
+            let page = match self.file(object)?.pages.get(&index) {
+                Some(&page) => page,
+                None if !req.write => 0,
+                None => match self.new_page(object, index, host) {
+                    Ok(page) => {
+                        self.runs.add(page, 1);
+                        self.file_mut(object)?.pages.insert(index, page);
+                        page
+                    }
+                    Err(e) if index == first => return Err(e),
+                    Err(_) => {
+                        len = index.saturating_mul(P).saturating_sub(req.offset);
+                        break;
+                    }
+                },
+            };
+            list.pages.push(page).map_err(|_| Errno::EIO)?;
+        }
+        list.len = len;
+        if req.write {
+            let file = self.file_mut(object)?;
+            file.size = file.size.max(req.offset.saturating_add(len));
+        }
+        Ok(list)
+    }
+
     /// Visit the file's bytes `[offset, offset + len)` (clipped at its
     /// size) page by page: `visit(done, addr, n)` for each piece, `addr`
     /// being its arena address or `None` for a hole (reads as zero).
@@ -483,6 +535,10 @@ impl Methods for Ramfs {
 
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
         Ramfs::read_into(self, req.object, req.offset, req.len, req.dest, host)
+    }
+
+    fn pages(&mut self, host: &mut dyn DriverHost, req: PagesOf) -> Result<PageList, Errno> {
+        self.pages_of(req, host)
     }
 
     fn write_data(&mut self, host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {

@@ -87,7 +87,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         max_user_memory: options.max_user_memory,
         max_clients_per_user: options.max_clients_per_user,
         max_map_count: options.max_map_count,
-        reserve_pages: reserve::RESERVE_PAGES,
+        reserve_pages: options.reserve_pages,
         ..Config::default()
     };
     let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;

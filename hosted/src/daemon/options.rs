@@ -59,6 +59,9 @@ pub struct Options {
     pub max_clients_per_user: Option<u32>,
     /// Most mappings one process may hold (`vm.max_map_count`).
     pub max_map_count: usize,
+    /// Pages granted to a connection's page reserve at a time (0: none;
+    /// memsrv `Config::reserve_pages`).
+    pub reserve_pages: u32,
 }
 
 /// A kind of backing device `--mount` can serve.
@@ -278,6 +281,7 @@ impl Options {
             max_user_memory: None,
             max_clients_per_user: None,
             max_map_count: memsrv::Config::default().max_map_count,
+            reserve_pages: super::reserve::RESERVE_PAGES,
         }
     }
 }
@@ -390,6 +394,11 @@ pub struct DaemonArgs {
     /// it fails ENOMEM (default: 65530)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_map_count: Option<u64>,
+    /// Pages granted to each connection's page reserve at a time, from
+    /// which small anonymous mappings are made without a round trip; they
+    /// count as free. 0 turns the reserve off (default: 256, the most)
+    #[arg(long, value_name = "N", value_parser = reserve_pages)]
+    pub reserve_pages: Option<u32>,
     /// Serve a backing device at POINT from a driver built into the daemon
     /// (repeat for more); the kinds are listed below. A driver can also run
     /// as a process of its own: nommu-driver --socket PATH --mount POINT=KIND[:ARG]
@@ -486,6 +495,15 @@ fn limit_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "a non-zero size in bytes (suffixes K, M, G)".into())
 }
 
+/// `--reserve-pages`: at most what a reserve's window holds.
+fn reserve_pages(text: &str) -> Result<u32, String> {
+    let max = protocol::reserve::WINDOW_PAGES;
+    match text.parse::<u32>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("a number of pages from 0 to {max}")),
+    }
+}
+
 fn arena_size(text: &str) -> Result<u64, String> {
     parse_size(text)
         .filter(|s| *s > 0 && s % protocol::PAGE_SIZE == 0)
@@ -544,6 +562,9 @@ impl DaemonArgs {
         }
         if let Some(n) = self.max_map_count {
             options.max_map_count = usize::try_from(n).map_err(|_| "too large --max-map-count")?;
+        }
+        if let Some(n) = self.reserve_pages {
+            options.reserve_pages = n;
         }
         if let Some(ms) = self.driver_timeout_ms {
             options.driver_timeout_ms = ms;
@@ -630,6 +651,20 @@ mod tests {
         assert!(usage_error(&["--max-user-memory=0"]));
         assert!(usage_error(&["--max-clients-per-user=0"]));
         assert!(usage_error(&["--max-process-memory=lots"]));
+    }
+
+    #[test]
+    fn the_reserve_takes_up_to_a_window_of_pages() {
+        assert_eq!(parse_args(&[]).unwrap().reserve_pages, 256);
+        assert_eq!(parse_args(&["--reserve-pages=0"]).unwrap().reserve_pages, 0);
+        assert_eq!(
+            parse_args(&["--reserve-pages", "64"])
+                .unwrap()
+                .reserve_pages,
+            64
+        );
+        assert!(usage_error(&["--reserve-pages=257"]));
+        assert!(usage_error(&["--reserve-pages=-1"]));
     }
 
     #[test]

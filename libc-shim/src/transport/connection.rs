@@ -156,6 +156,10 @@ pub struct DaemonConnection {
     /// Futexes on arena words in the host kernel (a daemon that sends no
     /// map generation keeps them all).
     futexes: Option<HostFutexes>,
+    /// The connection's bulk window: not asked for yet (`None`), refused
+    /// (`Some(None)`), or its address. Its lock keeps it one caller's for
+    /// the length of a transfer.
+    bulk_window: Mutex<Option<Option<u64>>>,
 }
 
 impl DaemonConnection {
@@ -263,6 +267,7 @@ impl DaemonConnection {
             follow_identity: options.follow_identity,
             socket_frame: Mutex::new(Box::new([0u8; MAX_FRAME])),
             futexes,
+            bulk_window: Mutex::new(None),
         })
     }
 
@@ -441,6 +446,20 @@ impl DaemonConnection {
 }
 
 impl Transport for DaemonConnection {
+    fn lease_arena(&self) -> Option<(u64, u64)> {
+        Some(self.arena())
+    }
+
+    fn with_bulk_window(
+        &self,
+        grant: &mut dyn FnMut() -> Result<u64, Errno>,
+        transfer: &mut dyn FnMut(u64) -> Result<usize, Errno>,
+    ) -> Option<Result<usize, Errno>> {
+        let mut window = self.bulk_window.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = (*window.get_or_insert_with(|| grant().ok()))?;
+        Some(transfer(addr))
+    }
+
     fn local_mmap(&self, len: u64, prot: u32, flags: u32, fd: i32, offset: u64) -> Option<u64> {
         self.with_reserve(|r| r.mmap(len, prot, flags, fd, offset))?
     }

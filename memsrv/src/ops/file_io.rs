@@ -83,7 +83,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// `offset`, checked as `read`/`write` check it: `EBADF` without that
     /// access, `EISDIR` for reading a directory, `EINVAL` when the driver
     /// has no such method, then the offset (`check_offset`).
-    fn file_for_io(
+    pub(super) fn file_for_io(
         &self,
         who: &Caller,
         fd: i32,

@@ -20,6 +20,7 @@
 mod driver_calls;
 pub mod file_io;
 pub mod file_mmap;
+pub mod lease;
 pub mod open;
 mod queue;
 mod step;
@@ -45,6 +46,8 @@ pub enum OpKind {
     Open(OpenOp),
     Read(ReadOp),
     Write(WriteOp),
+    /// `read`/`write` by lease.
+    Lease(lease::LeaseOp),
     Seek(SeekOp),
     Stat(StatOp),
     Truncate(TruncateOp),
@@ -137,6 +140,8 @@ pub struct Operations {
     pub clock: Option<u64>,
     /// Objects whose last reference went: `Release` is due.
     pub releases: Vec<ObjectKey>,
+    /// Each connection's bulk window (`lease`): its first address.
+    pub windows: BTreeMap<ClientId, u64>,
     /// The operation being submitted, and its answer if it finished at once.
     submitting: Option<OpId>,
     sync_reply: Option<Reply>,

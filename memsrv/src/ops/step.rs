@@ -139,6 +139,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 match kind {
                     OpKind::Read(o) => self.read_step(o, key, input),
                     OpKind::Write(o) => self.write_step(o, key, input),
+                    OpKind::Lease(o) => self.lease_step(o, key, input),
                     OpKind::Seek(o) => self.seek_step(o, key, input),
                     OpKind::Stat(o) => self.stat_step(o, key, input),
                     OpKind::Truncate(o) => self.truncate_step(o, key, input),

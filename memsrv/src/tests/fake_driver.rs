@@ -251,6 +251,8 @@ impl FakeDriver {
             }
             // It keeps no attributes, as a device.
             DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
+            // Its bytes are not handed out by page: leases move in frames.
+            DriverRequest::Pages { .. } => Err(Errno::ENOSYS),
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;

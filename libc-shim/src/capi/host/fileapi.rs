@@ -154,11 +154,25 @@ fn in_chunks(
     done as isize
 }
 
+/// The whole call in one round trip when `buf` lies in the arena (the
+/// nommu heap, a mapping): the server copies it (`crate::client::lease`).
+/// `None`: take the chunked path.
+fn by_lease(server: i32, buf: u64, len: usize, offset: Option<u64>, write: bool) -> Option<isize> {
+    let client = global().ok()?;
+    match client.lease(server, buf, len.min(MAX_RW), offset, write)? {
+        Ok(n) => Some(n as isize),
+        Err(e) => Some(fail(e, -1)),
+    }
+}
+
 /// Read a server file into `buf` in chunks (`offset: None` at the file
 /// position). Each chunk is read into a local buffer and copied out
 /// ([`copy_out`]): a `buf` that cannot be written fails `EFAULT` (or ends
 /// the read short after some bytes).
 fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
+    if let Some(n) = by_lease(server, buf as u64, len, offset, false) {
+        return n;
+    }
     in_chunks(len, |client, chunk, done| {
         let got = match offset {
             Some(at) => client.pread(server, chunk, at + done as u64),
@@ -174,6 +188,9 @@ fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -
 /// caller's memory first (`EFAULT` for bytes that cannot be read; after
 /// some bytes were written, a short count).
 fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
+    if let Some(n) = by_lease(server, buf as u64, len, offset, true) {
+        return n;
+    }
     in_chunks(len, |client, chunk, done| {
         copy_in(client, chunk, (buf as usize).wrapping_add(done))?;
         match offset {

@@ -16,6 +16,7 @@ use protocol::{DriverOps, DriverRequest, Errno, ObjectKind, ProcView, Reply, Req
 mod backing_storage;
 mod deferred;
 mod descriptors;
+mod lease;
 mod memfs_proc_contract;
 mod region_sharing;
 mod validation_and_direct;

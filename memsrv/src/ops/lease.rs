@@ -1,0 +1,351 @@
+//! `read`/`pread`, `write`/`pwrite` by lease (`ReadLease`, `WriteLease`):
+//! the caller names a range of its own memory in the arena, and the bytes
+//! move between it and the file in one copy, not 1 KiB per frame (the
+//! Hubris idea of lending the caller's buffer for the length of a call;
+//! Linux's `copy_to_user`/`copy_from_user` in `filemap_read` and
+//! `generic_perform_write`, spec §7).
+//!
+//! The server, not the driver, copies: it asks the driver where the file's
+//! bytes lie (`Pages`, checked against the driver's own storage), checks
+//! the lease against the caller's mappings as they are at that moment, and
+//! copies while no other request can run. So a lease that names memory
+//! not the caller's is `EFAULT`, and a buffer unmapped by another thread
+//! during the call is never written. A driver whose bytes are not arena
+//! pages answers `ENOSYS`, and the server moves the bytes in
+//! `ReadData`/`WriteData` steps instead, still one round trip for the
+//! client.
+//!
+//! A connection may also ask for a bulk window (`BulkWindow`): arena pages
+//! of its own, charged to its process as a copy is and freed when the
+//! connection closes, through which a client moves a buffer that lies
+//! outside the arena. Since the server does every copy, freeing the window
+//! at hang-up can never race a driver writing into it.
+
+use alloc::vec::Vec;
+
+use crate::file_flags::MAX_OFFSET;
+use crate::files::FileId;
+use crate::mm::MmId;
+use crate::ops::{driver_errno, unexpected, Input, OpKind, Step};
+use crate::region::ObjectKey;
+use crate::vm_flags::{VmFlags, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE};
+use crate::{Answer, Caller, ClientId, Effect, MemoryServer, PhysicalMemory};
+use protocol::{
+    Bytes, DriverReply, DriverRequest, Errno, PageList, Reply, Request, BULK_WINDOW, DATA_CHUNK,
+    LEASE_STEP, PAGE_SIZE,
+};
+
+/// Linux's `MAX_RW_COUNT`: the most one `read`/`write` moves.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+/// A transfer between a file and the caller's memory.
+pub struct LeaseOp {
+    pub file: FileId,
+    /// The calling connection, whose window the lease may name.
+    pub client: ClientId,
+    /// The caller's address space, whose mappings the lease must lie in.
+    pub mm: MmId,
+    pub buf: u64,
+    pub len: u64,
+    /// `pread`'s/`pwrite`'s offset; `None` moves at the file position.
+    pub offset: Option<u64>,
+    /// Into the file (`write`) or out of it.
+    pub write: bool,
+    /// Waiting for the size of an `O_APPEND` file.
+    pub sizing: bool,
+    /// Where the transfer starts in the file.
+    pub at: u64,
+    /// Bytes moved so far.
+    pub done: u64,
+    /// Bytes asked of the driver in the step in flight.
+    pub step: u64,
+    /// The driver's bytes are not arena pages: moved in framed steps.
+    pub framed: bool,
+}
+
+impl<M: PhysicalMemory> MemoryServer<M> {
+    /// `ReadLease` and `WriteLease` (anything else is `EINVAL`).
+    pub(crate) fn sys_lease(
+        &mut self,
+        who: &Caller,
+        request: Request,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Answer, Errno> {
+        let (fd, buf, len, offset, write) = match request {
+            Request::ReadLease {
+                fd,
+                buf,
+                len,
+                offset,
+            } => (fd, buf, len, offset, false),
+            Request::WriteLease {
+                fd,
+                buf,
+                len,
+                offset,
+            } => (fd, buf, len, offset, true),
+            _ => return Err(Errno::EINVAL),
+        };
+        let (file, f) = self.file_for_io(who, fd, write, offset)?;
+        let len = len.min(MAX_RW_COUNT);
+        if len == 0 {
+            return Ok(Answer::Now(Reply::Count(0)));
+        }
+        self.lease_range(who.client, who.mm, buf, len, write)?;
+        let op = self.object_op(
+            who,
+            f.key,
+            OpKind::Lease(LeaseOp {
+                file,
+                client: who.client,
+                mm: who.mm,
+                buf,
+                len,
+                offset,
+                write,
+                sizing: write && offset.is_none() && f.append,
+                at: 0,
+                done: 0,
+                step: 0,
+                framed: false,
+            }),
+        );
+        Ok(self.submit_op(op, fx))
+    }
+
+    /// `[buf, buf + len)` lies inside `client`'s bulk window, or inside
+    /// one mapping of `mm` in the arena that may be read (the source of a
+    /// write) or written (the destination of a read) and is not device
+    /// memory; else `EFAULT`.
+    fn lease_range(
+        &self,
+        client: ClientId,
+        mm: MmId,
+        buf: u64,
+        len: u64,
+        from: bool,
+    ) -> Result<(), Errno> {
+        let end = buf.checked_add(len).ok_or(Errno::EFAULT)?;
+        if let Some(&start) = self.ops.windows.get(&client) {
+            if buf >= start && end <= start + BULK_WINDOW {
+                return Ok(());
+            }
+        }
+        let space = self.nommu.mms.get(&mm).ok_or(Errno::EFAULT)?;
+        let key = space.find_vma(buf).ok_or(Errno::EFAULT)?;
+        let vma = space.get(&key).ok_or(Errno::EFAULT)?;
+        let need: VmFlags = if from { VM_READ } else { VM_WRITE };
+        if end > key.end
+            || vma.flags & need != need
+            || vma.flags & (VM_IO | VM_PFNMAP) != 0
+            || !self.nommu.in_arena(buf, end)
+        {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn lease_step(&mut self, o: &mut LeaseOp, key: ObjectKey, input: Input) -> Step {
+        let reply = match input {
+            Input::Start if o.sizing => {
+                return Step::Send(DriverRequest::Stat { object: key.object })
+            }
+            Input::Start => return self.lease_begin(o, key),
+            Input::Reply(reply) => reply,
+        };
+        let moved = match reply {
+            DriverReply::Opened(info) if o.sizing => {
+                o.sizing = false;
+                let size = self.refresh_info(key, &info);
+                if let Some(f) = self.files.open.get_mut(&o.file) {
+                    f.pos = size;
+                }
+                return self.lease_begin(o, key);
+            }
+            DriverReply::Pages(list) if !o.framed => self.lease_copy(o, key, &list),
+            DriverReply::Error(Errno::ENOSYS) if !o.framed && o.done == 0 => {
+                o.framed = true;
+                return self.lease_next(o, key);
+            }
+            DriverReply::Data(bytes) if o.framed && !o.write => {
+                if bytes.len() as u64 > o.step {
+                    Err(Errno::EIO)
+                } else {
+                    self.lease_range(o.client, o.mm, o.buf + o.done, bytes.len() as u64, false)
+                        .map(|()| {
+                            self.memory.write(o.buf + o.done, &bytes);
+                            bytes.len() as u64
+                        })
+                }
+            }
+            DriverReply::Count(n) if o.framed && o.write => {
+                if n > o.step {
+                    Err(Errno::EIO)
+                } else {
+                    Ok(n)
+                }
+            }
+            DriverReply::Error(e) => Err(driver_errno(e)),
+            other => return unexpected(other),
+        };
+        match moved {
+            Ok(n) => {
+                o.done += n;
+                if n == o.step && o.done < o.len {
+                    return self.lease_next(o, key);
+                }
+                self.lease_done(o, Ok(()))
+            }
+            Err(e) => self.lease_done(o, Err(e)),
+        }
+    }
+
+    /// The transfer's start is known: check a write's end, then the first
+    /// step.
+    fn lease_begin(&mut self, o: &mut LeaseOp, key: ObjectKey) -> Step {
+        o.at = o
+            .offset
+            .unwrap_or_else(|| self.files.open.get(&o.file).map_or(0, |f| f.pos));
+        let end = o.at.checked_add(o.len);
+        if o.write && end.is_none_or(|e| e > MAX_OFFSET) {
+            return Step::Done(Err(Errno::EFBIG));
+        }
+        self.lease_next(o, key)
+    }
+
+    /// Ask the driver for the next piece.
+    fn lease_next(&mut self, o: &mut LeaseOp, key: ObjectKey) -> Step {
+        let left = o.len - o.done;
+        let offset = o.at.saturating_add(o.done);
+        let object = key.object;
+        if !o.framed {
+            o.step = left.min(LEASE_STEP);
+            return Step::Send(DriverRequest::Pages {
+                object,
+                offset,
+                len: o.step,
+                write: o.write,
+            });
+        }
+        o.step = left.min(DATA_CHUNK as u64);
+        if !o.write {
+            return Step::Send(DriverRequest::ReadData {
+                object,
+                offset,
+                len: o.step as u32,
+            });
+        }
+        let src = o.buf + o.done;
+        if let Err(e) = self.lease_range(o.client, o.mm, src, o.step, true) {
+            return self.lease_done(o, Err(e));
+        }
+        let mut data = [0u8; DATA_CHUNK];
+        let piece = &mut data[..o.step as usize];
+        self.memory.read(src, piece);
+        // Cannot fail: a piece is at most DATA_CHUNK long.
+        let data = Bytes::from_slice(piece).unwrap_or_default();
+        Step::Send(DriverRequest::WriteData {
+            object,
+            offset,
+            data,
+        })
+    }
+
+    /// Copy one `Pages` answer's bytes between the file and the lease; the
+    /// bytes moved. The pages must be the driver's own storage and as many
+    /// as the range touches; the lease is checked again now, since the
+    /// caller's mappings may have changed while the driver worked.
+    fn lease_copy(&mut self, o: &LeaseOp, key: ObjectKey, list: &PageList) -> Result<u64, Errno> {
+        let n = list.len;
+        if n > o.step {
+            return Err(Errno::EIO);
+        }
+        let offset = o.at.saturating_add(o.done);
+        let first = offset / PAGE_SIZE;
+        let touched = match n {
+            0 => 0,
+            n => (offset + n - 1) / PAGE_SIZE - first + 1,
+        };
+        if list.pages.len() as u64 != touched {
+            return Err(Errno::EIO);
+        }
+        for &page in &list.pages {
+            let ok = if page == 0 {
+                !o.write
+            } else {
+                page.is_multiple_of(PAGE_SIZE)
+                    && page
+                        .checked_add(PAGE_SIZE)
+                        .is_some_and(|end| self.nommu.in_arena(page, end))
+                    && self.nommu.direct_range_ok(key.driver, page, PAGE_SIZE)
+            };
+            if !ok {
+                return Err(Errno::EIO);
+            }
+        }
+        let lease = o.buf + o.done;
+        self.lease_range(o.client, o.mm, lease, n, o.write)?;
+        let mut moved = 0u64;
+        for &page in &list.pages {
+            let pos = offset + moved;
+            let in_page = pos % PAGE_SIZE;
+            let piece = (PAGE_SIZE - in_page).min(n - moved);
+            let at = lease + moved;
+            match (page, o.write) {
+                (0, _) => self.memory.fill(at, piece, 0),
+                (page, false) => self.memory.copy(page + in_page, at, piece),
+                (page, true) => self.memory.copy(at, page + in_page, piece),
+            }
+            moved += piece;
+        }
+        Ok(n)
+    }
+
+    /// The answer: the bytes moved (the file position after them), or the
+    /// error if none moved (as Linux's short read or write).
+    fn lease_done(&mut self, o: &LeaseOp, result: Result<(), Errno>) -> Step {
+        if let Err(e) = result {
+            if o.done == 0 {
+                return Step::Done(Err(e));
+            }
+        }
+        if o.offset.is_none() {
+            if let Some(f) = self.files.open.get_mut(&o.file) {
+                f.pos = o.at.saturating_add(o.done);
+            }
+        }
+        Step::Done(Ok(Reply::Count(o.done)))
+    }
+
+    /// `BulkWindow`: the connection's window, granted on first asking:
+    /// zeroed pages charged to the caller's process as a copy is (its
+    /// limits apply: `ENOMEM`), freed at hang-up ([`Self::drop_window`]).
+    pub(crate) fn bulk_window(&mut self, who: &Caller) -> Result<Reply, Errno> {
+        if let Some(&addr) = self.ops.windows.get(&who.client) {
+            return Ok(Reply::Mapped { addr });
+        }
+        let pages = BULK_WINDOW / PAGE_SIZE;
+        self.nommu.charges.actor = Some((who.mm, who.uid));
+        self.nommu.charges.may_map(pages)?;
+        // Untrimmed: a power of two, and the window is freed whole.
+        let (first, kept) = self.nommu.alloc_pages(pages, 0).ok_or(Errno::ENOMEM)?;
+        let addr = self.nommu.addr_of(first);
+        if kept != pages {
+            self.nommu.release_pages(first, kept as u32);
+            return Err(Errno::ENOMEM);
+        }
+        self.nommu.mmap_copy_pages += kept;
+        self.nommu.charges.charge_pages(first, kept);
+        // The pages may hold what an earlier owner left.
+        self.memory.fill(addr, BULK_WINDOW, 0);
+        self.ops.windows.insert(who.client, addr);
+        Ok(Reply::Mapped { addr })
+    }
+
+    /// The connection closed: its window's pages go back (uncharged).
+    pub(crate) fn drop_window(&mut self, client: ClientId) {
+        if let Some(addr) = self.ops.windows.remove(&client) {
+            self.nommu.free_page_series(addr, addr + BULK_WINDOW);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Golden byte vectors of the lease messages (`ReadLease`, `WriteLease`,
+//! `BulkWindow`, the driver's `Pages` and its answer): appended variants, so every older
+//! vector (`golden.rs`) is unchanged.
+
+use protocol::{
+    decode_driver_reply, decode_driver_request, decode_request, encode_driver_reply,
+    encode_driver_request, encode_request, frame_checks_identity, DriverReply, DriverRequest,
+    PageList, Request, LEASE_PAGES, LEASE_STEP, MAX_FRAME, PAGE_SIZE,
+};
+
+/// The bytes a hex listing names (`"4e 4d"` → `[0x4e, 0x4d]`).
+fn unhex(text: &str) -> Vec<u8> {
+    text.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
+/// The frame: header (kind, tag 0x2a, body length), then `body`.
+fn framed(kind: u8, body: &str) -> Vec<u8> {
+    let body = unhex(body);
+    let mut frame = unhex("4e 4d 4d 55 02 00");
+    frame.extend([kind, 0, 0x2a, 0, 0, 0, body.len() as u8, 0, 0, 0]);
+    frame.extend(body);
+    frame
+}
+
+#[test]
+fn lease_requests() {
+    let cases = [
+        (
+            Request::ReadLease {
+                fd: 3,
+                buf: 0x4000_0000,
+                len: 65536,
+                offset: None,
+            },
+            "28 06 80 80 80 80 04 80 80 04 00",
+        ),
+        (
+            Request::WriteLease {
+                fd: 3,
+                buf: 0x4000_1000,
+                len: 5000,
+                offset: Some(4097),
+            },
+            "29 06 80 a0 80 80 04 88 27 01 81 20",
+        ),
+        (Request::BulkWindow, "2a"),
+    ];
+    let mut buf = [0u8; MAX_FRAME];
+    for (request, body) in cases {
+        let len = encode_request(0x2a, &request, &mut buf);
+        assert_eq!(buf[..len], framed(1, body), "{request:?}");
+        assert_eq!(decode_request(&buf[..len]).unwrap().message, request);
+        // Judged by the descriptor, not by identity.
+        assert!(!request.checks_identity());
+        assert!(!frame_checks_identity(&buf[..len]));
+    }
+}
+
+#[test]
+fn pages_request_and_answer() {
+    let request = DriverRequest::Pages {
+        object: 7,
+        offset: 4097,
+        len: 8192,
+        write: true,
+    };
+    let mut buf = [0u8; MAX_FRAME];
+    let len = encode_driver_request(0x2a, &request, &mut buf);
+    assert_eq!(buf[..len], framed(3, "0c 07 81 20 80 40 01"));
+    assert_eq!(decode_driver_request(&buf[..len]).unwrap().message, request);
+
+    let reply = DriverReply::Pages(PageList {
+        len: 100,
+        pages: heapless::Vec::from_slice(&[0x4000_1000, 0]).unwrap(),
+    });
+    let len = encode_driver_reply(0x2a, &reply, &mut buf);
+    assert_eq!(buf[..len], framed(4, "07 64 02 80 a0 80 80 04 00"));
+    assert_eq!(decode_driver_reply(&buf[..len]).unwrap().message, reply);
+}
+
+#[test]
+fn the_largest_page_list_fits_a_frame() {
+    // Every page at the top of a 48-bit address space: the longest varints.
+    let top = (1u64 << 48) - PAGE_SIZE;
+    let reply = DriverReply::Pages(PageList {
+        len: LEASE_STEP,
+        pages: heapless::Vec::from_slice(&[top; LEASE_PAGES]).unwrap(),
+    });
+    let mut buf = [0u8; MAX_FRAME];
+    let len = encode_driver_reply(0x2a, &reply, &mut buf);
+    assert_eq!(decode_driver_reply(&buf[..len]).unwrap().message, reply);
+}
