@@ -118,6 +118,30 @@ pub(crate) unsafe fn unmap(addr: usize, len: usize) {
     unsafe { libc::syscall(libc::SYS_munmap, addr, len) };
 }
 
+/// This process's effective uid and gid, as the host kernel has them now.
+pub fn effective_ids() -> (u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail and touch no memory.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// The process's file mode creation mask, read without changing it (the
+/// host has no call that only reads it: set and put back at once).
+pub fn umask() -> u32 {
+    // SAFETY: umask cannot fail and touches no memory.
+    unsafe {
+        let old = libc::umask(0);
+        libc::umask(old);
+        old & 0o777
+    }
+}
+
+/// The next definition of the C symbol `name` after this library's in
+/// lookup order (`dlsym(RTLD_NEXT, name)`), null if there is none.
+pub fn next_symbol(name: &CStr) -> *mut core::ffi::c_void {
+    // SAFETY: a lookup of a symbol by NUL-terminated name.
+    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
+}
+
 /// A memory file of `len` bytes, sealed against shrinking and growing so a
 /// peer holding it cannot pull pages out from under our mapping (which
 /// would turn our next access into SIGBUS).
@@ -462,6 +486,34 @@ pub mod host {
                 libc::syscall(libc::SYS_futex, uaddr, op, val, timeout, uaddr2, val3) as c_int
             }
         }
+    }
+
+    /// The host kernel's own `mmap(addr, len, prot, flags, fd, offset)`.
+    ///
+    /// # Safety
+    /// With `MAP_FIXED` the mapping replaces whatever lay at `addr`: the
+    /// caller must own that range, as with mmap(2).
+    pub unsafe fn mmap(
+        addr: usize,
+        len: usize,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        offset: i64,
+    ) -> *mut c_void {
+        // SAFETY: the caller's contract; the kernel checks every argument.
+        let got = unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, offset) };
+        got as usize as *mut c_void
+    }
+
+    /// The host kernel's own `munmap(addr, len)`.
+    ///
+    /// # Safety
+    /// Nothing may use `[addr, addr+len)` afterwards: the caller must own
+    /// it, as with munmap(2).
+    pub unsafe fn munmap(addr: usize, len: usize) -> c_int {
+        // SAFETY: the caller's contract; the kernel checks the range.
+        unsafe { libc::syscall(libc::SYS_munmap, addr, len) as c_int }
     }
 
     /// `mremap(old, old_len, new_len, flags, new_address)`; the new

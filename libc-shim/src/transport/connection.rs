@@ -40,8 +40,7 @@ const IDENTITY_TAG: u32 = 0;
 /// This process's effective uid and gid, packed as the connection keeps
 /// them.
 fn effective_ids() -> u64 {
-    // SAFETY: geteuid/getegid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (uid, gid) = crate::sys::effective_ids();
     (u64::from(uid) << 32) | u64::from(gid)
 }
 

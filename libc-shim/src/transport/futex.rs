@@ -28,6 +28,7 @@
 //! advances it after every call that may change any mapping.
 
 use super::mapping::SharedMapping;
+use core::ffi::c_int;
 use core::sync::atomic::{AtomicU64, Ordering};
 use protocol::linux::{
     FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_PRIVATE_FLAG,
@@ -151,17 +152,16 @@ fn host(uaddr: u64, op: i32, val: u32, deadline: Option<&libc::timespec>, val3: 
     // inside the arena, which this process maps at the same address for
     // as long as a connection lives; the kernel reads the word atomically
     // and the timespec (a live local or null).
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            uaddr as usize as *const u32,
+    i64::from(unsafe {
+        crate::sys::host::futex(
+            uaddr as usize as *mut c_int,
             op,
-            val,
+            val as c_int,
             timeout,
-            core::ptr::null::<u32>(),
-            val3,
+            core::ptr::null_mut(),
+            val3 as c_int,
         )
-    }
+    })
 }
 
 /// The host's error number as an [`Errno`] (`EIO` if there is none).
@@ -253,17 +253,16 @@ pub fn requeue(
     // mappings inside the arena, which this process maps at the same
     // address); the kernel reads `val2` from the timeout argument as a
     // number, never as a pointer, for the requeue operations.
-    let moved = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            uaddr as usize as *const u32,
+    let moved = i64::from(unsafe {
+        crate::sys::host::futex(
+            uaddr as usize as *mut c_int,
             op,
-            nr_wake.max(0) as u32,
-            nr_requeue.max(0) as usize,
-            uaddr2 as usize as *const u32,
-            compare.unwrap_or(0),
+            nr_wake.max(0),
+            nr_requeue.max(0) as usize as *const libc::timespec,
+            uaddr2 as usize as *mut c_int,
+            compare.unwrap_or(0) as c_int,
         )
-    };
+    });
     if moved >= 0 {
         return Ok(moved);
     }
@@ -286,17 +285,16 @@ pub fn wake_op(
     // mappings inside the arena, which this process maps at the same
     // address; `uaddr2` writable); the kernel reads `val2` from the
     // timeout argument as a number for FUTEX_WAKE_OP, never as a pointer.
-    let woken = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            uaddr as usize as *const u32,
+    let woken = i64::from(unsafe {
+        crate::sys::host::futex(
+            uaddr as usize as *mut c_int,
             libc::FUTEX_WAKE_OP,
-            nr_wake.max(0) as u32,
-            nr_wake2.max(0) as usize,
-            uaddr2 as usize as *const u32,
-            val3,
+            nr_wake.max(0),
+            nr_wake2.max(0) as usize as *const libc::timespec,
+            uaddr2 as usize as *mut c_int,
+            val3 as c_int,
         )
-    };
+    });
     if woken >= 0 {
         return Ok(woken);
     }

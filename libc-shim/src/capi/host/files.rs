@@ -140,11 +140,5 @@ fn process_umask() -> u32 {
             return mask & 0o777;
         }
     }
-    // SAFETY: umask cannot fail and touches no memory; the old mask is put
-    // back at once.
-    unsafe {
-        let old = libc::umask(0);
-        libc::umask(old);
-        old & 0o777
-    }
+    crate::sys::umask()
 }

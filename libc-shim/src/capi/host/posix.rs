@@ -17,10 +17,7 @@ c_fn! {
         if preload::mmap_for_host(addr as u64, len as u64, flags as u32, fd) {
             // SAFETY: the C caller's own request, as mmap(2) would take it;
             // the kernel checks every argument.
-            let got = unsafe {
-                libc::syscall(libc::SYS_mmap, addr as usize, len, prot, flags, fd, offset)
-            };
-            return got as usize as *mut c_void;
+            return unsafe { crate::sys::host::mmap(addr as usize, len, prot, flags, fd, offset) };
         }
         let got = nommu_mmap(addr, len, prot, flags, fd, offset);
         let request = || {
@@ -44,7 +41,7 @@ pub extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
     if preload::munmap_for_host(addr as u64, len as u64) {
         // SAFETY: host memory outside the arena, the C caller's own to
         // unmap as with munmap(2).
-        return unsafe { libc::syscall(libc::SYS_munmap, addr as usize, len) } as c_int;
+        return unsafe { crate::sys::host::munmap(addr as usize, len) };
     }
     let request = || format!("munmap({:#x}, {len})", addr as usize);
     preload::int_call(Call::Munmap, request, nommu_munmap(addr, len).into()) as c_int

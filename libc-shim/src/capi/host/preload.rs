@@ -349,8 +349,7 @@ pub extern "C" fn fork() -> libc::pid_t {
         set_errno(Errno::ENOSYS);
         return int_call(Call::Fork, || "fork()".into(), -1) as libc::pid_t;
     }
-    // SAFETY: a lookup of a symbol by NUL-terminated name.
-    let next = unsafe { libc::dlsym(libc::RTLD_NEXT, c"fork".as_ptr()) };
+    let next = crate::sys::next_symbol(c"fork");
     if next.is_null() {
         set_errno(Errno::ENOSYS);
         return -1;
