@@ -43,12 +43,19 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
     let failures: Vec<&str> = run
         .console
         .lines()
-        // The robustness suite's faulter and the isolation checks' snooper
-        // and unmapper are killed on purpose.
+        // The robustness suite's faulter and the isolation checks'
+        // snooper, unmapper and writers are killed on purpose.
         .filter(|l| {
-            !["task faulter", "task snooper", "task unmapper"]
-                .iter()
-                .any(|t| l.contains(t))
+            [
+                "task faulter",
+                "task snooper",
+                "task unmapper",
+                "task heap-writer",
+                "task stack-writer",
+                "task kernel-writer",
+            ]
+            .iter()
+            .all(|t| !l.contains(t))
         })
         .filter(|l| l.contains("FAIL") || l.contains("killed") || l.contains("panic"))
         .collect();
@@ -143,13 +150,31 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "{}",
         run.console
     );
-    assert!(
-        run.console
-            .lines()
-            .any(|l| l == "robustness: ok a task reading another task's mapping is stopped"),
-        "{}",
-        run.console
-    );
+    for line in [
+        "robustness: ok a task reading another task's mapping is stopped",
+        "robustness: ok a task writing another task's stack or heap is stopped",
+        "robustness: ok a task writing a kernel static is stopped",
+        "robustness: ok a task naming another task's memory in a system call gets EFAULT",
+    ] {
+        assert!(
+            run.console.lines().any(|l| l == line),
+            "missing {line:?}:\n{}",
+            run.console
+        );
+    }
+    // A task's stack, its heap and the kernel's statics are out of other
+    // tasks' reach: each stray store is reported.
+    for writer in ["heap-writer", "stack-writer", "kernel-writer"] {
+        assert!(
+            run.console
+                .lines()
+                .any(|l| l.contains(&format!("task {writer}"))
+                    && l.contains("stray store at 0x")
+                    && l.ends_with("not its memory")),
+            "{}",
+            run.console
+        );
+    }
     // Clone tickets are seeded per boot: the same clone, made after the
     // same suites, gets another ticket on a second boot.
     let ticket = |console: &str| {

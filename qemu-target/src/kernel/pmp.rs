@@ -3,18 +3,26 @@
 //! M-mode, which PMP does not bind; tasks run in U-mode, which it does.
 //!
 //! * A **user** task may read and execute the flash and the image's text,
-//!   read and write the image's data and the task heap (every task's stack
-//!   and Rust allocations live there, under one allocator), and in the
-//!   arena only the ranges memsrv says its processes have mapped
-//!   ([`Sys::Regions`](super::Sys::Regions), memsrv's view of their VMAs).
-//! * A **server** (memsrv, the drivers) may also touch the whole arena, the
-//!   devices' MMIO window and write the flash: what they serve.
+//!   read and write the image's shared data (the runtime's statics), its
+//!   own region (one naturally aligned power-of-two block of the task heap:
+//!   its stack and its Rust heap), and in the arena only the ranges memsrv
+//!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
+//!   memsrv's view of their VMAs).
+//! * A **server** (memsrv, the drivers) may also touch the whole task heap
+//!   and arena, the devices' MMIO window and write the flash: what they
+//!   serve.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
 //!
-//! Entries 0–3 are fixed per role; entries 4–15 hold blocks of a user
+//! No role's entries cover the kernel's own state (task table, connections,
+//! frames, the kernel stack): it lies below the image, where only M-mode
+//! reaches. The system calls check every buffer a task names against the
+//! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
+//! task could not touch itself.
+//!
+//! Entries 0–4 are fixed per role; entries 5–15 hold blocks of a user
 //! task's arena ranges, one naturally aligned power-of-two block (NAPOT)
-//! each, twelve at a time. A task takes an access fault on a block that is
+//! each, eleven at a time. A task takes an access fault on a block that is
 //! not loaded, and the kernel loads the largest block of its range that
 //! holds the address in place of the oldest one ([`Protection::refill`]),
 //! as a TLB is refilled; an access outside every range is stray and ends
@@ -32,7 +40,7 @@ pub const PMP_ENTRIES: usize = 16;
 /// joins neighbours (granting the gaps between them).
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
-const FIXED: usize = 4;
+const FIXED: usize = 5;
 /// Arena blocks loaded at once (a NAPOT entry each).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
@@ -135,11 +143,16 @@ pub enum Role {
 pub struct Layout {
     /// Flash: naturally aligned, a power of two.
     pub flash: Range<u64>,
-    /// The image's text and read-only data.
+    /// The image's text and read-only data (the kernel's state lies below
+    /// it).
     pub text: Range<u64>,
-    /// From the end of the text: data, bss, the task heap.
+    /// From the end of the text: the shared data and bss (the runtime's
+    /// statics).
     pub data_end: u64,
-    /// The arena: from `data_end`.
+    /// From `data_end`: the task heap (servers' and init's allocations,
+    /// and every user task's region).
+    pub heap_end: u64,
+    /// The arena: from `heap_end`.
     pub arena_end: u64,
     /// The devices' MMIO window: naturally aligned, a power of two.
     pub devices: Range<u64>,
@@ -196,6 +209,8 @@ impl ConnRegions {
 #[derive(Clone, Copy)]
 struct TaskPmp {
     role: Role,
+    /// A user task's region `(base, size)`: its stack and heap.
+    region: Option<(u64, u64)>,
     /// The arena blocks loaded for it, `(base, size)`, oldest replaced
     /// first.
     resident: [Option<(u64, u64)>; RESIDENT],
@@ -205,6 +220,7 @@ struct TaskPmp {
 impl TaskPmp {
     const NEW: TaskPmp = TaskPmp {
         role: Role::User,
+        region: None,
         resident: [None; RESIDENT],
         next_victim: 0,
     };
@@ -301,6 +317,62 @@ impl Protection {
         self.changed(task);
     }
 
+    /// Whether `[base, base + size)` can be a user task's region: a
+    /// naturally aligned power-of-two block (one NAPOT entry) of at least
+    /// a page inside the task heap (always, while protection is off).
+    pub fn region_fits(&self, base: u64, size: u64) -> bool {
+        let Some(l) = &self.layout else {
+            return true;
+        };
+        size.is_power_of_two()
+            && size >= 4096
+            && base.is_multiple_of(size)
+            && base >= l.data_end
+            && base.checked_add(size).is_some_and(|end| end <= l.heap_end)
+    }
+
+    /// User task `task` runs with its stack and heap in `region`
+    /// (`(base, size)`, [`Protection::region_fits`]).
+    pub fn set_region(&mut self, task: TaskId, region: (u64, u64)) {
+        self.tasks[task].region = Some(region);
+        self.changed(task);
+    }
+
+    /// Whether task `task` may touch `[addr, addr + len)` (write it too
+    /// if `write`), as its entries allow: the check of every buffer a
+    /// system call names. `live(conn)` as in [`Protection::range_of`].
+    pub fn may_touch(
+        &self,
+        task: TaskId,
+        addr: u64,
+        len: u64,
+        write: bool,
+        live: impl Fn(ConnId) -> bool,
+    ) -> bool {
+        let Some(l) = &self.layout else {
+            return true;
+        };
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        let t = &self.tasks[task];
+        let within = |r: Range<u64>| r.start <= addr && end <= r.end;
+        let served = match t.role {
+            Role::Privileged => return true,
+            Role::Server => within(l.data_end..l.arena_end),
+            Role::User => {
+                t.region
+                    .is_some_and(|(base, size)| within(base..base + size))
+                    || self
+                        .range_of(task, addr, live)
+                        .is_some_and(|(_, range_end)| end <= range_end)
+            }
+        };
+        served
+            || within(l.text.end..l.data_end)
+            || !write && (within(l.text.clone()) || within(l.flash.clone()))
+    }
+
     fn changed(&mut self, task: TaskId) {
         self.entries[task] = self.compute(task);
         if self.loaded == Some(task) {
@@ -323,7 +395,7 @@ impl Protection {
         let Some(layout) = &self.layout else {
             return true;
         };
-        let arena = layout.data_end..layout.arena_end;
+        let arena = layout.heap_end..layout.arena_end;
         if ranges.len() > REGIONS_PER_CONN
             || ranges.iter().any(|&(s, e)| {
                 s >= e || s < arena.start || e > arena.end || s % 8 != 0 || e % 8 != 0
@@ -423,18 +495,19 @@ impl Protection {
             // A server's entries and, last, everything else: a switch
             // between init and memsrv writes one address and one word.
             Role::Privileged | Role::Server => {
-                // The arena follows the data: entry 3's top is its base.
-                e.set(FIXED, Entry::top(l.arena_end, cfg::R | cfg::W));
+                // The task heap and the arena follow the data: entry 3's
+                // top is their base.
+                e.set(4, Entry::top(l.arena_end, cfg::R | cfg::W));
                 let size = l.devices.end - l.devices.start;
-                e.set(
-                    FIXED + 1,
-                    Entry::napot(l.devices.start, size, cfg::R | cfg::W),
-                );
+                e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
                 if t.role == Role::Privileged {
                     e.set(PMP_ENTRIES - 1, Entry::everything());
                 }
             }
             Role::User => {
+                if let Some((base, size)) = t.region {
+                    e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
+                }
                 for (i, block) in t.resident.iter().enumerate() {
                     if let Some((base, size)) = *block {
                         e.set(FIXED + i, Entry::napot(base, size, cfg::R | cfg::W));
@@ -499,7 +572,9 @@ impl Kernel {
             .filter(|n| *n <= REGIONS_PER_CONN)
             .ok_or(Errno::EINVAL)?;
         let mut bytes = [0u8; 16 * REGIONS_PER_CONN];
-        if !machine.copy_in(addr, &mut bytes[..16 * count]) {
+        if !self.may_touch(id, addr, 16 * count as u64, false)
+            || !machine.copy_in(addr, &mut bytes[..16 * count])
+        {
             return Err(Errno::EFAULT);
         }
         let mut ranges = [(0u64, 0u64); REGIONS_PER_CONN];
@@ -518,6 +593,13 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         Ok(0)
+    }
+
+    /// Whether task `id` may touch `[addr, addr + len)` (write it too if
+    /// `write`): every buffer a system call names is checked so.
+    pub(super) fn may_touch(&self, id: TaskId, addr: u64, len: u64, write: bool) -> bool {
+        let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
+        self.protection.may_touch(id, addr, len, write, live)
     }
 
     /// Task `id` took an access fault at `addr`: load its range if it has
