@@ -118,7 +118,11 @@ impl Profile {
                 self.kernel
             );
             for (id, n) in self.task.iter().enumerate().filter(|(_, n)| **n > 0) {
-                kprintln!("profile:   task {id} {}: {n}", kernel.tasks[id].name());
+                kprintln!(
+                    "profile:   task {id} {}: {n} ({} PMP refills since it started)",
+                    kernel.tasks[id].name(),
+                    kernel.protection.refills(id)
+                );
             }
         }
         *self = Self::new();

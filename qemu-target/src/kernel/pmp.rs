@@ -215,6 +215,8 @@ struct TaskPmp {
     /// first.
     resident: [Option<(u64, u64)>; RESIDENT],
     next_victim: usize,
+    /// Entries loaded on access faults since it started.
+    refills: u64,
 }
 
 impl TaskPmp {
@@ -223,6 +225,7 @@ impl TaskPmp {
         region: None,
         resident: [None; RESIDENT],
         next_victim: 0,
+        refills: 0,
     };
 }
 
@@ -464,8 +467,15 @@ impl Protection {
         }
         t.resident[t.next_victim] = Some(block);
         t.next_victim = (t.next_victim + 1) % RESIDENT;
+        t.refills += 1;
         self.changed(task);
         Refill::Loaded
+    }
+
+    /// How many refills task `task` has taken since it started (the
+    /// profile's figure).
+    pub fn refills(&self, task: TaskId) -> u64 {
+        self.tasks[task].refills
     }
 
     /// The entries task `task` runs with.
