@@ -20,13 +20,13 @@
 //! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
 //! task could not touch itself.
 //!
-//! Entries 0–4 are fixed per role; entries 5–15 hold blocks of a user
-//! task's arena ranges, one naturally aligned power-of-two block (NAPOT)
-//! each, eleven at a time. A task takes an access fault on a block that is
-//! not loaded, and the kernel loads the largest block of its range that
-//! holds the address in place of the oldest one ([`Protection::refill`]),
-//! as a TLB is refilled; an access outside every range is stray and ends
-//! the task.
+//! Entries 0–4 are fixed per role; entries 5–15 hold a user task's arena
+//! ranges, eleven entries at a time. A task takes an access fault on a
+//! range that is not loaded, and the kernel loads all of it in place of
+//! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
+//! is one naturally aligned power-of-two block takes one entry (NAPOT),
+//! any other a pair (TOR). An access outside every range is stray and
+//! ends the task.
 
 use super::ipc::ConnId;
 use super::task_table::{TaskId, MAX_TASKS};
@@ -211,9 +211,9 @@ struct TaskPmp {
     role: Role,
     /// A user task's region `(base, size)`: its stack and heap.
     region: Option<(u64, u64)>,
-    /// The arena blocks loaded for it, `(base, size)`, oldest replaced
+    /// The arena ranges loaded for it, entry by entry, oldest replaced
     /// first.
-    resident: [Option<(u64, u64)>; RESIDENT],
+    resident: [Slot; RESIDENT],
     next_victim: usize,
     /// Entries loaded on access faults since it started.
     refills: u64,
@@ -223,10 +223,64 @@ impl TaskPmp {
     const NEW: TaskPmp = TaskPmp {
         role: Role::User,
         region: None,
-        resident: [None; RESIDENT],
+        resident: [Slot::Empty; RESIDENT],
         next_victim: 0,
         refills: 0,
     };
+
+    /// Empty slot `i`, and the other half of the TOR pair it is part of.
+    fn evict(&mut self, i: usize) {
+        match self.resident[i] {
+            Slot::TorBase(_) => self.resident[i + 1] = Slot::Empty,
+            Slot::TorTop(..) => self.resident[i - 1] = Slot::Empty,
+            Slot::Empty | Slot::Napot(..) => {}
+        }
+        self.resident[i] = Slot::Empty;
+    }
+
+    /// Load `range` into the oldest slots: one for a NAPOT block, two in
+    /// a row for a TOR pair (whose top takes its base from the entry
+    /// before it).
+    fn load(&mut self, (start, end): (u64, u64), napot: bool) {
+        let mut i = self.next_victim;
+        let need = if napot { 1 } else { 2 };
+        if i + need > RESIDENT {
+            i = 0;
+        }
+        for j in i..i + need {
+            self.evict(j);
+        }
+        if napot {
+            self.resident[i] = Slot::Napot(start, end - start);
+        } else {
+            self.resident[i] = Slot::TorBase(start);
+            self.resident[i + 1] = Slot::TorTop(start, end);
+        }
+        self.next_victim = (i + need) % RESIDENT;
+        self.refills += 1;
+    }
+
+    /// Whether a loaded entry holds `addr`.
+    fn holds(&self, addr: u64) -> bool {
+        self.resident.iter().any(|s| match *s {
+            Slot::Napot(base, size) => base <= addr && addr - base < size,
+            Slot::TorTop(start, end) => start <= addr && addr < end,
+            Slot::Empty | Slot::TorBase(_) => false,
+        })
+    }
+}
+
+/// What one of a user task's arena entries holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Empty,
+    /// A naturally aligned block `(base, size)`: one NAPOT entry.
+    Napot(u64, u64),
+    /// The base of the TOR range in the next slot (an entry that is off,
+    /// only its address counts).
+    TorBase(u64),
+    /// A range `[start, end)` from the base in the slot before.
+    TorTop(u64, u64),
 }
 
 /// The largest naturally aligned power-of-two block (8 bytes or more)
@@ -412,7 +466,7 @@ impl Protection {
         entry.len = ranges.len();
         entry.ranges[..ranges.len()].copy_from_slice(ranges);
         let t = &mut self.tasks[client];
-        t.resident = [None; RESIDENT];
+        t.resident = [Slot::Empty; RESIDENT];
         t.next_victim = 0;
         self.changed(client);
         true
@@ -448,26 +502,22 @@ impl Protection {
     }
 
     /// Task `task` took an access fault at `addr`, which lies in its range
-    /// `range` ([`Protection::range_of`]): load the largest naturally
-    /// aligned block of the range that holds `addr` (one NAPOT entry),
-    /// or, if that block is loaded already (the access runs past its
-    /// end), the block after it if the access reaches into it.
+    /// `range` ([`Protection::range_of`]): load the whole range, as one
+    /// NAPOT entry if it is one naturally aligned block, else as a TOR
+    /// pair (a range of `n` pages would be up to 2·log₂ `n` blocks, each
+    /// its own fault; Lua's heap, hundreds of mappings memsrv joins into a
+    /// few long ranges, took a refill every few thousand instructions).
+    /// If it is loaded already, the access ran past the range's end: not
+    /// the task's memory.
     pub fn refill(&mut self, task: TaskId, addr: u64, range: (u64, u64)) -> Refill {
         let t = &mut self.tasks[task];
-        let Some(mut block) = napot_block(addr, range) else {
+        let Some(block) = napot_block(addr, range) else {
             return Refill::Stray;
         };
-        if t.resident.contains(&Some(block)) {
-            // The widest access is 8 bytes.
-            let next = block.0 + block.1;
-            match napot_block(next, range) {
-                Some(b) if addr + 8 > next && !t.resident.contains(&Some(b)) => block = b,
-                _ => return Refill::Stray,
-            }
+        if t.holds(addr) {
+            return Refill::Stray;
         }
-        t.resident[t.next_victim] = Some(block);
-        t.next_victim = (t.next_victim + 1) % RESIDENT;
-        t.refills += 1;
+        t.load(range, block == (range.0, range.1 - range.0));
         self.changed(task);
         Refill::Loaded
     }
@@ -518,10 +568,14 @@ impl Protection {
                 if let Some((base, size)) = t.region {
                     e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
                 }
-                for (i, block) in t.resident.iter().enumerate() {
-                    if let Some((base, size)) = *block {
-                        e.set(FIXED + i, Entry::napot(base, size, cfg::R | cfg::W));
-                    }
+                for (i, slot) in t.resident.iter().enumerate() {
+                    let entry = match *slot {
+                        Slot::Empty => continue,
+                        Slot::Napot(base, size) => Entry::napot(base, size, cfg::R | cfg::W),
+                        Slot::TorBase(start) => Entry::base(start),
+                        Slot::TorTop(_, end) => Entry::top(end, cfg::R | cfg::W),
+                    };
+                    e.set(FIXED + i, entry);
                 }
             }
         }

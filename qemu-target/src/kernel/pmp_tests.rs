@@ -37,16 +37,22 @@ fn protection(roles: &[Role]) -> Box<Protection> {
     p
 }
 
-/// The arena blocks task `task`'s entries let it touch, `[start, end)`.
+/// The arena ranges task `task`'s entries let it touch, `[start, end)`,
+/// entry by entry (a TOR range where its top is).
 fn loaded(p: &Protection, task: TaskId) -> Vec<(u64, u64)> {
     let e = p.entries(task);
     (FIXED..PMP_ENTRIES)
-        .map(|i| e.get(i))
-        .filter(|e| e.cfg != 0)
-        .map(|e| {
-            assert_eq!(e.cfg, cfg::NAPOT | cfg::R | cfg::W);
-            let size = 8u64 << (e.addr.trailing_ones());
-            let start = (e.addr << 2) & !(size - 1);
+        .filter(|&i| e.get(i).cfg != 0)
+        .map(|i| {
+            let entry = e.get(i);
+            if entry.cfg == cfg::TOR | cfg::R | cfg::W {
+                assert!(i > FIXED, "a TOR range takes its base from an arena entry");
+                assert_eq!(e.get(i - 1).cfg, 0, "its base is an entry that is off");
+                return (e.get(i - 1).addr << 2, entry.addr << 2);
+            }
+            assert_eq!(entry.cfg, cfg::NAPOT | cfg::R | cfg::W);
+            let size = 8u64 << (entry.addr.trailing_ones());
+            let start = (entry.addr << 2) & !(size - 1);
             (start, start + size)
         })
         .collect()
@@ -259,20 +265,50 @@ fn a_switch_writes_only_the_entries_that_differ() {
 }
 
 #[test]
-fn a_range_is_loaded_block_by_block() {
+fn a_range_that_is_not_one_block_is_loaded_whole_as_a_tor_pair() {
     let mut p = protection(&[Role::User]);
-    // Three pages from an odd page: a page, then an aligned pair.
+    // Three pages from an odd page (a page and an aligned pair as NAPOT
+    // blocks), and an aligned pair.
     let start = HEAP_END + 0x1000;
-    assert!(p.set_regions(7, 0, 0, &[(start, start + 0x3000)]));
+    let pair = (HEAP_END + 0x8000, HEAP_END + 0xa000);
+    assert!(p.set_regions(7, 0, 0, &[(start, start + 0x3000), pair]));
     assert_eq!(refill(&mut p, 0, start + 0x2800, |_| true), Refill::Loaded);
-    assert_eq!(loaded(&p, 0), [(start + 0x1000, start + 0x3000)]);
-    // An 8-byte access that starts 4 bytes before the pair.
-    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Loaded);
-    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Stray);
-    assert_eq!(
-        loaded(&p, 0),
-        [(start + 0x1000, start + 0x3000), (start, start + 0x1000)]
-    );
+    assert_eq!(loaded(&p, 0), [(start, start + 0x3000)]);
+    // Loaded already: an access that faults there ran past the end.
+    assert_eq!(refill(&mut p, 0, start + 0x2ffc, |_| true), Refill::Stray);
+    assert_eq!(refill(&mut p, 0, pair.0 + 0x1000, |_| true), Refill::Loaded);
+    assert_eq!(loaded(&p, 0), [(start, start + 0x3000), pair]);
+    assert_eq!(p.refills(0), 2);
+}
+
+#[test]
+fn a_tor_pair_goes_whole_when_either_half_is_replaced() {
+    let mut p = protection(&[Role::User]);
+    let long = (HEAP_END + 0x10_1000, HEAP_END + 0x10_4000);
+    let mut ranges: Vec<_> = (0..RESIDENT as u64 * 2).map(page).collect();
+    ranges.push(long);
+    assert!(p.set_regions(7, 0, 0, &ranges));
+    let load = |p: &mut Protection, at: u64| assert_eq!(refill(p, 0, at, |_| true), Refill::Loaded);
+    // Every slot but the last holds a page; the pair does not fit there,
+    // so it takes the first two.
+    for n in 0..RESIDENT as u64 - 1 {
+        load(&mut p, page(n).0);
+    }
+    load(&mut p, long.0);
+    let now = loaded(&p, 0);
+    assert_eq!(now.len(), RESIDENT - 2);
+    assert!(now.contains(&long) && !now.contains(&page(0)) && !now.contains(&page(1)));
+    // The pages that follow replace the oldest; the one that lands on the
+    // pair's base takes its top out with it (no entry is left to take
+    // another base).
+    for n in RESIDENT as u64..2 * RESIDENT as u64 - 1 {
+        load(&mut p, page(n).0);
+    }
+    let now = loaded(&p, 0);
+    assert!(!now.contains(&long));
+    assert!(now.contains(&page(2 * RESIDENT as u64 - 2)));
+    assert!(refill(&mut p, 0, long.0, |_| true) == Refill::Loaded);
+    assert!(loaded(&p, 0).contains(&long));
 }
 
 /// Task memory for system calls: two pages at [`DATA_END`], the start of
