@@ -118,10 +118,10 @@ impl Profile {
                 self.kernel
             );
             for (id, n) in self.task.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let (refills, ranges) = kernel.protection.refills(id);
                 kprintln!(
-                    "profile:   task {id} {}: {n} ({} PMP refills since it started)",
+                    "profile:   task {id} {}: {n} ({refills} PMP refills since it started, {ranges} arena ranges)",
                     kernel.tasks[id].name(),
-                    kernel.protection.refills(id)
                 );
             }
         }

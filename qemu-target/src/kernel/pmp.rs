@@ -522,10 +522,17 @@ impl Protection {
         Refill::Loaded
     }
 
-    /// How many refills task `task` has taken since it started (the
-    /// profile's figure).
-    pub fn refills(&self, task: TaskId) -> u64 {
-        self.tasks[task].refills
+    /// How many refills task `task` has taken since it started, and how
+    /// many arena ranges its open connections name (the profile's
+    /// figures).
+    pub fn refills(&self, task: TaskId) -> (u64, usize) {
+        let ranges = self
+            .conns
+            .iter()
+            .filter(|c| c.client == task)
+            .map(|c| c.len)
+            .sum();
+        (self.tasks[task].refills, ranges)
     }
 
     /// The entries task `task` runs with.
