@@ -362,15 +362,21 @@ fn task(privileged: bool) -> TaskStart {
     }
 }
 
-#[test]
-fn only_the_server_of_a_connection_names_its_ranges() {
+/// A kernel with protection on and tasks `names` (task 0 memsrv, a
+/// server; "init" privileged; the rest user tasks), and their memory.
+fn kernel_with(names: [&str; 3]) -> (Box<Kernel>, Page) {
     let mut k = Box::new(Kernel::new());
-    let mut m = Page([0; 0x2000]);
     k.protection.enable(layout());
-    for name in ["memsrv", "user", "init"] {
+    for name in names {
         k.spawn(name, task(name == "init"));
     }
     k.protection.start(0, Role::Server);
+    (k, Page([0; 0x2000]))
+}
+
+#[test]
+fn only_the_server_of_a_connection_names_its_ranges() {
+    let (mut k, mut m) = kernel_with(["memsrv", "user", "init"]);
     let conn = call(&mut k, 1, Sys::Connect, &[0, 0, 0], &mut m) as u64;
     let init_conn = call(&mut k, 2, Sys::Connect, &[0, 0, 0], &mut m) as u64;
     let (start, end) = page(1);
@@ -405,13 +411,7 @@ fn only_the_server_of_a_connection_names_its_ranges() {
 
 #[test]
 fn a_buffer_the_caller_may_not_touch_is_refused_before_any_copy() {
-    let mut k = Box::new(Kernel::new());
-    let mut m = Page([0; 0x2000]);
-    k.protection.enable(layout());
-    for name in ["memsrv", "user", "other"] {
-        k.spawn(name, task(false));
-    }
-    k.protection.start(0, Role::Server);
+    let (mut k, mut m) = kernel_with(["memsrv", "user", "other"]);
     // The page is the other task's region; the user's is the next block.
     k.protection.set_region(2, (DATA_END, 0x1000));
     k.protection.set_region(1, (DATA_END + 0x1000, 0x1000));
