@@ -202,6 +202,7 @@ impl Kernel {
                 Ok(_) => return self.recv(id, a0, a3, a4, NEVER, now_ms, machine),
                 Err(e) => Err(e),
             },
+            Some(Sys::Receive) if !self.may_touch(id, a0, a1, true) => Err(Errno::EFAULT),
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
             Some(Sys::ReplyReceive) => {

@@ -485,10 +485,8 @@ impl Kernel {
         now_ms: u64,
         machine: &mut dyn Machine,
     ) -> Outcome {
-        if !self.may_touch(id, addr, cap, true) {
-            self.tasks[id].frame.regs[reg::A0] = neg(Errno::EFAULT);
-            return Outcome::Continue;
-        }
+        // The buffer was checked by the caller (`syscall`, or
+        // `reply_receive` before its reply went out).
         self.tasks[id].state = TaskState::Receive {
             addr,
             cap,

@@ -398,6 +398,7 @@ impl Protection {
     /// Whether task `task` may touch `[addr, addr + len)` (write it too
     /// if `write`), as its entries allow: the check of every buffer a
     /// system call names. `live(conn)` as in [`Protection::range_of`].
+    #[inline]
     pub fn may_touch(
         &self,
         task: TaskId,
@@ -412,20 +413,43 @@ impl Protection {
         let Some(end) = addr.checked_add(len) else {
             return false;
         };
+        // Where a role's buffers usually are first (this runs for every
+        // buffer of every call): a server's in the task heap, a user
+        // task's in its region.
         let t = &self.tasks[task];
-        let within = |r: Range<u64>| r.start <= addr && end <= r.end;
-        let served = match t.role {
-            Role::Privileged => return true,
-            Role::Server => within(l.data_end..l.arena_end),
-            Role::User => {
-                t.region
-                    .is_some_and(|(base, size)| within(base..base + size))
-                    || self
-                        .range_of(task, addr, live)
-                        .is_some_and(|(_, range_end)| end <= range_end)
+        match t.role {
+            Role::Privileged => true,
+            Role::Server if l.data_end <= addr && end <= l.arena_end => true,
+            Role::User
+                if t.region
+                    .is_some_and(|(b, size)| b <= addr && end <= b + size) =>
+            {
+                true
             }
+            _ => self.may_touch_elsewhere(task, addr, end, write, live),
+        }
+    }
+
+    /// [`Protection::may_touch`] for `[addr, end)` outside the role's
+    /// usual place: a user task's arena ranges, the shared data, the text
+    /// and flash to read.
+    #[inline(never)]
+    fn may_touch_elsewhere(
+        &self,
+        task: TaskId,
+        addr: u64,
+        end: u64,
+        write: bool,
+        live: impl Fn(ConnId) -> bool,
+    ) -> bool {
+        let Some(l) = &self.layout else {
+            return true;
         };
-        served
+        let within = |r: Range<u64>| r.start <= addr && end <= r.end;
+        (self.tasks[task].role == Role::User
+            && self
+                .range_of(task, addr, live)
+                .is_some_and(|(_, range_end)| end <= range_end))
             || within(l.text.end..l.data_end)
             || !write && (within(l.text.clone()) || within(l.flash.clone()))
     }
@@ -668,6 +692,7 @@ impl Kernel {
 
     /// Whether task `id` may touch `[addr, addr + len)` (write it too if
     /// `write`): every buffer a system call names is checked so.
+    #[inline]
     pub(super) fn may_touch(&self, id: TaskId, addr: u64, len: u64, write: bool) -> bool {
         let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
         self.protection.may_touch(id, addr, len, write, live)
