@@ -314,6 +314,11 @@ pub struct Protection {
     entries: [Entries; MAX_TASKS],
     /// The entries the hart holds (all off at reset).
     held: Entries,
+    /// Where each task's system-call buffers usually are, `[start, end)`:
+    /// a server's in the task heap and arena, a user task's in its region,
+    /// anywhere for init (and everyone while protection is off). A buffer
+    /// inside passes [`Protection::may_touch`] at once.
+    usual: [(u64, u64); MAX_TASKS],
 }
 
 /// The hart's PMP registers (the board's; a record in the tests).
@@ -349,6 +354,7 @@ impl Protection {
             stale: true,
             entries: [Entries::OFF; MAX_TASKS],
             held: Entries::OFF,
+            usual: [(0, u64::MAX); MAX_TASKS],
         }
     }
 
@@ -407,30 +413,17 @@ impl Protection {
         write: bool,
         live: impl Fn(ConnId) -> bool,
     ) -> bool {
-        let Some(l) = &self.layout else {
-            return true;
-        };
-        let Some(end) = addr.checked_add(len) else {
-            return false;
-        };
-        // Where a role's buffers usually are first (this runs for every
-        // buffer of every call): a server's in the task heap, a user
-        // task's in its region.
-        let t = &self.tasks[task];
-        match t.role {
-            Role::Privileged => true,
-            Role::Server if l.data_end <= addr && end <= l.arena_end => true,
-            Role::User
-                if t.region
-                    .is_some_and(|(b, size)| b <= addr && end <= b + size) =>
-            {
-                true
-            }
-            _ => self.may_touch_elsewhere(task, addr, end, write, live),
+        // Where the task's buffers usually are first: this runs for every
+        // buffer of every call.
+        let (start, stop) = self.usual[task];
+        match addr.checked_add(len) {
+            Some(end) if start <= addr && end <= stop => true,
+            Some(end) => self.may_touch_elsewhere(task, addr, end, write, live),
+            None => false,
         }
     }
 
-    /// [`Protection::may_touch`] for `[addr, end)` outside the role's
+    /// [`Protection::may_touch`] for `[addr, end)` outside the task's
     /// usual place: a user task's arena ranges, the shared data, the text
     /// and flash to read.
     #[inline(never)]
@@ -456,6 +449,12 @@ impl Protection {
 
     fn changed(&mut self, task: TaskId) {
         self.entries[task] = self.compute(task);
+        let t = &self.tasks[task];
+        self.usual[task] = match (&self.layout, t.role) {
+            (None, _) | (_, Role::Privileged) => (0, u64::MAX),
+            (Some(l), Role::Server) => (l.data_end, l.arena_end),
+            (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
+        };
         if self.loaded == Some(task) {
             self.stale = true;
         }
