@@ -4,7 +4,8 @@
 //! ```text
 //! 0x8000_0000  the kernel's state (task table, connections, frames, its
 //!              stack): no task reaches it
-//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics)
+//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics;
+//!              then the drivers' statics, servers' only)
 //! __image_end  the task heap (servers' and init's allocations, and each
 //!              user task's region: its stack and its own heap)
 //!              the arena: every page memsrv hands out, to the end of RAM
@@ -35,6 +36,7 @@ pub const DEVICES_SIZE: u64 = 0x1_0000;
 extern "C" {
     static __image_end: u8;
     static __text_end: u8;
+    static __shared_end: u8;
 }
 
 fn image_end() -> u64 {
@@ -55,10 +57,13 @@ pub fn pmp_layout() -> crate::kernel::pmp::Layout {
     // Only the address is taken: the linker script's end of the read-only
     // part of the image.
     let text_end = core::ptr::addr_of!(__text_end) as u64;
+    // And where the statics every task may write end.
+    let shared_end = core::ptr::addr_of!(__shared_end) as u64;
     crate::kernel::pmp::Layout {
         flash: FLASH_BASE..FLASH_BASE + FLASH_SIZE,
         text: IMAGE_BASE..text_end,
-        data_end: heap().start,
+        data_end: shared_end,
+        heap_start: heap().start,
         heap_end: heap().end,
         arena_end: RAM_END,
         devices: DEVICES_BASE..DEVICES_BASE + DEVICES_SIZE,

@@ -53,6 +53,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task heap-writer",
                 "task stack-writer",
                 "task kernel-writer",
+                "task driver-writer",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -105,7 +106,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // and the kernel's statics, and gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
         "robustness: ok a task writing another task's stack or heap is stopped",
-        "robustness: ok a task writing a kernel static is stopped",
+        "robustness: ok a task writing a kernel or driver static is stopped",
         "robustness: ok a task naming another task's memory in a system call gets EFAULT",
     ] {
         assert!(
@@ -156,9 +157,14 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "{}",
         run.console
     );
-    // A task's stack, its heap and the kernel's statics are out of other
-    // tasks' reach: each stray store is reported.
-    for writer in ["heap-writer", "stack-writer", "kernel-writer"] {
+    // A task's stack, its heap, the kernel's and the drivers' statics are
+    // out of other tasks' reach: each stray store is reported.
+    for writer in [
+        "heap-writer",
+        "stack-writer",
+        "kernel-writer",
+        "driver-writer",
+    ] {
         assert!(
             run.console
                 .lines()

@@ -8,9 +8,9 @@
 //!   its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
-//! * A **server** (memsrv, the drivers) may also touch the whole task heap
-//!   and arena, the devices' MMIO window and write the flash: what they
-//!   serve.
+//! * A **server** (memsrv, the drivers) may also touch the drivers'
+//!   statics (after the shared data), the whole task heap and arena, the
+//!   devices' MMIO window and write the flash: what they serve.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
 //!
@@ -149,8 +149,10 @@ pub struct Layout {
     /// From the end of the text: the shared data and bss (the runtime's
     /// statics).
     pub data_end: u64,
-    /// From `data_end`: the task heap (servers' and init's allocations,
-    /// and every user task's region).
+    /// From `data_end`: the drivers' statics (servers only); from here the
+    /// task heap (servers' and init's allocations, and every user task's
+    /// region) up to `heap_end`.
+    pub heap_start: u64,
     pub heap_end: u64,
     /// The arena: from `heap_end`.
     pub arena_end: u64,
@@ -390,7 +392,7 @@ impl Protection {
         size.is_power_of_two()
             && size >= 4096
             && base.is_multiple_of(size)
-            && base >= l.data_end
+            && base >= l.heap_start
             && base.checked_add(size).is_some_and(|end| end <= l.heap_end)
     }
 

@@ -7,7 +7,9 @@ use crate::kernel::{reg, Event, Sys, TaskStart, TaskState};
 use std::boxed::Box;
 use std::vec::Vec;
 
-const DATA_END: u64 = 0x8040_0000;
+const DATA_END: u64 = 0x803f_0000;
+/// Between the two, the drivers' statics.
+const HEAP_START: u64 = 0x8040_0000;
 const HEAP_END: u64 = 0x8100_0000;
 const ARENA_END: u64 = 0x8800_0000;
 
@@ -16,6 +18,7 @@ fn layout() -> Layout {
         flash: 0x2000_0000..0x2400_0000,
         text: 0x8020_0000..0x8030_0000,
         data_end: DATA_END,
+        heap_start: HEAP_START,
         heap_end: HEAP_END,
         arena_end: ARENA_END,
         devices: 0x1000_0000..0x1001_0000,
@@ -92,7 +95,7 @@ fn a_user_task_runs_with_flash_text_and_data_and_no_arena() {
 }
 
 /// A user task's region: 64 KiB at the start of the task heap.
-const REGION: (u64, u64) = (DATA_END, 0x1_0000);
+const REGION: (u64, u64) = (HEAP_START, 0x1_0000);
 
 #[test]
 fn a_user_task_reaches_its_region_through_one_entry() {
@@ -105,9 +108,10 @@ fn a_user_task_reaches_its_region_through_one_entry() {
     );
     // Not a power of two, not aligned, smaller than a page, outside the
     // task heap (the image, the arena).
-    assert!(!p.region_fits(DATA_END, 0x1_8000));
-    assert!(!p.region_fits(DATA_END + 0x8000, 0x1_0000));
-    assert!(!p.region_fits(DATA_END, 0x800));
+    assert!(!p.region_fits(HEAP_START, 0x1_8000));
+    assert!(!p.region_fits(HEAP_START + 0x8000, 0x1_0000));
+    assert!(!p.region_fits(HEAP_START, 0x800));
+    assert!(!p.region_fits(DATA_END, 0x1_0000));
     assert!(!p.region_fits(0x8020_0000, 0x1_0000));
     assert!(!p.region_fits(HEAP_END - 0x8000, 0x1_0000));
     assert!(!p.region_fits(HEAP_END, 0x1_0000));
@@ -138,9 +142,12 @@ fn a_task_may_name_only_what_its_entries_cover() {
     assert!(!p.may_touch(0, page(1).0, 8, false, |_| false));
     assert!(!p.may_touch(0, 0x8000_1000, 8, false, yes));
     assert!(!p.may_touch(0, HEAP_END - 8, 8, false, yes));
+    assert!(!p.may_touch(0, DATA_END, 8, false, yes));
+    assert!(!p.may_touch(0, DATA_END - 8, 16, false, yes));
     assert!(!p.may_touch(0, u64::MAX - 4, 8, false, yes));
     // A server: the task heap and the arena, not the kernel's state.
     assert!(p.may_touch(2, base, 8, true, yes));
+    assert!(p.may_touch(2, DATA_END, 8, true, yes));
     assert!(p.may_touch(2, page(5).0, 8, true, yes));
     assert!(!p.may_touch(2, 0x8000_1000, 8, true, yes));
 }
@@ -311,20 +318,20 @@ fn a_tor_pair_goes_whole_when_either_half_is_replaced() {
     assert!(loaded(&p, 0).contains(&long));
 }
 
-/// Task memory for system calls: two pages at [`DATA_END`], the start of
+/// Task memory for system calls: two pages at [`HEAP_START`], the start of
 /// the task heap.
 struct Page([u8; 0x2000]);
 
 impl Machine for Page {
     fn copy_out(&mut self, addr: u64, bytes: &[u8]) -> bool {
-        let at = addr.wrapping_sub(DATA_END) as usize;
+        let at = addr.wrapping_sub(HEAP_START) as usize;
         self.0
             .get_mut(at..at + bytes.len())
             .map(|d| d.copy_from_slice(bytes))
             .is_some()
     }
     fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> bool {
-        let at = addr.wrapping_sub(DATA_END) as usize;
+        let at = addr.wrapping_sub(HEAP_START) as usize;
         self.0
             .get(at..at + out.len())
             .map(|s| out.copy_from_slice(s))
@@ -334,7 +341,7 @@ impl Machine for Page {
         false
     }
     fn contains(&self, addr: u64, len: usize) -> bool {
-        addr >= DATA_END && ((addr - DATA_END) as usize).saturating_add(len) <= self.0.len()
+        addr >= HEAP_START && ((addr - HEAP_START) as usize).saturating_add(len) <= self.0.len()
     }
     fn console(&mut self, _bytes: &[u8]) {}
 }
@@ -385,22 +392,28 @@ fn only_the_server_of_a_connection_names_its_ranges() {
     let eperm = -i64::from(Errno::EPERM.0);
     // The client itself may not, nor may anyone not serving the connection.
     assert_eq!(
-        call(&mut k, 1, Sys::Regions, &[conn, DATA_END, 1], &mut m),
+        call(&mut k, 1, Sys::Regions, &[conn, HEAP_START, 1], &mut m),
         eperm
     );
     assert_eq!(
-        call(&mut k, 0, Sys::Regions, &[0xdead_0001, DATA_END, 1], &mut m),
+        call(
+            &mut k,
+            0,
+            Sys::Regions,
+            &[0xdead_0001, HEAP_START, 1],
+            &mut m
+        ),
         -i64::from(Errno::EBADF.0)
     );
     assert_eq!(
-        call(&mut k, 0, Sys::Regions, &[conn, DATA_END, 1], &mut m),
+        call(&mut k, 0, Sys::Regions, &[conn, HEAP_START, 1], &mut m),
         0
     );
     assert_eq!(k.access_fault(1, start), Refill::Loaded);
     assert_eq!(k.access_fault(1, end), Refill::Stray);
     // init is not confined: memsrv is told so, and need not say more.
     assert_eq!(
-        call(&mut k, 0, Sys::Regions, &[init_conn, DATA_END, 1], &mut m),
+        call(&mut k, 0, Sys::Regions, &[init_conn, HEAP_START, 1], &mut m),
         1
     );
     // Once the client closes, its ranges are gone with the connection.
@@ -413,41 +426,65 @@ fn only_the_server_of_a_connection_names_its_ranges() {
 fn a_buffer_the_caller_may_not_touch_is_refused_before_any_copy() {
     let (mut k, mut m) = kernel_with(["memsrv", "user", "other"]);
     // The page is the other task's region; the user's is the next block.
-    k.protection.set_region(2, (DATA_END, 0x1000));
-    k.protection.set_region(1, (DATA_END + 0x1000, 0x1000));
+    k.protection.set_region(2, (HEAP_START, 0x1000));
+    k.protection.set_region(1, (HEAP_START + 0x1000, 0x1000));
     let conn = call(&mut k, 1, Sys::Connect, &[0, 0, 0], &mut m) as u64;
     let efault = -i64::from(Errno::EFAULT.0);
     m.0[..4].copy_from_slice(b"mine");
     // Console, send, call (either buffer), receive into the other's page.
     assert_eq!(
-        call(&mut k, 1, Sys::Console, &[DATA_END, 4], &mut m),
+        call(&mut k, 1, Sys::Console, &[HEAP_START, 4], &mut m),
         efault
     );
     assert_eq!(
-        call(&mut k, 1, Sys::Send, &[conn, DATA_END, 4], &mut m),
+        call(&mut k, 1, Sys::Send, &[conn, HEAP_START, 4], &mut m),
         efault
     );
-    let own = DATA_END + 0x1000;
+    let own = HEAP_START + 0x1000;
     assert_eq!(
-        call(&mut k, 1, Sys::Call, &[conn, own, 4, DATA_END, 64], &mut m),
+        call(
+            &mut k,
+            1,
+            Sys::Call,
+            &[conn, own, 4, HEAP_START, 64],
+            &mut m
+        ),
         efault
     );
     assert_eq!(
-        call(&mut k, 1, Sys::Call, &[conn, DATA_END, 4, own, 64], &mut m),
+        call(
+            &mut k,
+            1,
+            Sys::Call,
+            &[conn, HEAP_START, 4, own, 64],
+            &mut m
+        ),
         efault
     );
     assert_eq!(
-        call(&mut k, 1, Sys::Recv, &[conn, DATA_END, 64, 0], &mut m),
+        call(&mut k, 1, Sys::Recv, &[conn, HEAP_START, 64, 0], &mut m),
         efault
     );
     // Nothing reached memsrv, and the page is as it was.
     assert_eq!(
-        call(&mut k, 0, Sys::Receive, &[DATA_END + 0x800, 64, 0], &mut m),
+        call(
+            &mut k,
+            0,
+            Sys::Receive,
+            &[HEAP_START + 0x800, 64, 0],
+            &mut m
+        ),
         conn as i64
     );
     assert_eq!(k.tasks[0].frame.regs[reg::A2], Event::Open as u64);
     assert_eq!(
-        call(&mut k, 0, Sys::Receive, &[DATA_END + 0x800, 64, 0], &mut m),
+        call(
+            &mut k,
+            0,
+            Sys::Receive,
+            &[HEAP_START + 0x800, 64, 0],
+            &mut m
+        ),
         -i64::from(Errno::ETIMEDOUT.0)
     );
     assert_eq!(&m.0[..4], b"mine");

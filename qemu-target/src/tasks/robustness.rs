@@ -123,8 +123,8 @@ pub fn run(memsrv: usize) -> usize {
             super::isolation_regions::writing_another_tasks_stack_or_heap_is_stopped,
         ),
         (
-            "a task writing a kernel static is stopped",
-            super::isolation_regions::writing_a_kernel_static_is_stopped,
+            "a task writing a kernel or driver static is stopped",
+            super::isolation_regions::writing_a_kernel_or_driver_static_is_stopped,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",
