@@ -14,7 +14,7 @@
 pub mod lua_api;
 
 use crate::sys;
-use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+use alloc::alloc::{alloc_zeroed, Layout};
 use alloc::ffi::CString;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_long, c_void};
@@ -83,42 +83,26 @@ impl Home for BoardHome {
     }
 }
 
-/// A task's thread-local block: the `.tdata` template, then zeroed
-/// `.tbss`, 16-byte aligned (`tp` points at its start on RISC-V).
-pub struct TlsBlock {
-    ptr: *mut u8,
-    layout: Layout,
-}
-
-// SAFETY: the block is plain memory owned by one task at a time (made
-// here, used by the task, freed after it is joined).
-unsafe impl Send for TlsBlock {}
-
-impl TlsBlock {
-    fn new() -> Option<Self> {
-        let start = &raw const __tdata_start as usize;
-        let data_end = &raw const __tdata_end as usize;
-        let end = &raw const __tbss_end as usize;
-        let layout = Layout::from_size_align((end - start).max(16), 16).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: the template is the image's .tdata (start..data_end,
-        // read-only here) and the block is at least that long.
-        unsafe {
-            core::ptr::copy_nonoverlapping(start as *const u8, ptr, data_end - start);
-        }
-        Some(Self { ptr, layout })
+/// A thread-local block for the calling task's heap: the `.tdata`
+/// template, then zeroed `.tbss`, 16-byte aligned (`tp` points at its
+/// start on RISC-V). It lives as long as the heap: in a C task's region,
+/// freed with it.
+fn tls_block() -> Result<u64, Errno> {
+    let start = &raw const __tdata_start as usize;
+    let data_end = &raw const __tdata_end as usize;
+    let end = &raw const __tbss_end as usize;
+    let layout = Layout::from_size_align((end - start).max(16), 16).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: the layout has a non-zero size.
+    let ptr = unsafe { alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(Errno::ENOMEM);
     }
-}
-
-impl Drop for TlsBlock {
-    fn drop(&mut self) {
-        // SAFETY: made by alloc_zeroed with this layout, freed once.
-        unsafe { dealloc(self.ptr, self.layout) };
+    // SAFETY: the template is the image's .tdata (start..data_end,
+    // read-only here) and the block is at least that long.
+    unsafe {
+        core::ptr::copy_nonoverlapping(start as *const u8, ptr, data_end - start);
     }
+    Ok(ptr as u64)
 }
 
 /// Proof that the calling task is a C task: it runs with its own TLS
@@ -162,20 +146,22 @@ impl CTask {
     }
 }
 
-/// Start `body` as a C task `name` with its own TLS block, which the
-/// caller keeps until the task is joined.
+/// A C task's own heap, at least: its Rust allocations (its arguments,
+/// its connection's frame); C's malloc maps its memory from memsrv.
+pub const C_HEAP: usize = 256 << 10;
+
+/// Start `body` as a C task `name` (a user task) with its own TLS block
+/// in its own heap.
 pub fn spawn(
     name: &str,
     stack: usize,
-    body: impl FnOnce(&CTask) -> i64 + Send + 'static,
-) -> Result<(sys::Task, TlsBlock), Errno> {
+    body: impl FnOnce(&CTask) -> i64 + Send + Clone + 'static,
+) -> Result<sys::Task, Errno> {
     static HOME: &dyn Home = &BoardHome;
     nommu::capi::board::set_home(&HOME);
-    let tls = TlsBlock::new().ok_or(Errno::ENOMEM)?;
-    let task = sys::spawn_with_tls(name, stack, false, tls.ptr as u64, move || {
+    sys::spawn_user(name, stack, C_HEAP, tls_block, move || {
         body(&CTask {
             _not_send: PhantomData,
         })
-    })?;
-    Ok((task, tls))
+    })
 }

@@ -62,8 +62,11 @@ pub enum Sys {
     /// `(code)`: end the run (0 passes); privileged tasks only.
     PowerOff = 12,
     /// `(entry, arg, stack top, tls, name ptr, name len | stack size <<
-    /// 16 | privileged << 63, exit trampoline)` → task: start a task;
-    /// privileged tasks only.
+    /// 16 | privileged << 63 | server << 62, exit trampoline)` → task:
+    /// start a task; privileged tasks only. The child inherits `gp`; a
+    /// user task (neither bit) runs in its region `[gp, stack top)`, a
+    /// naturally aligned power-of-two block of the task heap holding its
+    /// heap (from `gp`) and its stack (`EINVAL` otherwise).
     Spawn = 13,
     /// `(task, deadline)` → `(0, exit code)`: wait for a task to end and
     /// free its slot.
@@ -183,7 +186,7 @@ impl Kernel {
         let (a0, a1, a2, a3, a4) = (r[reg::A0], r[reg::A1], r[reg::A2], r[reg::A3], r[reg::A4]);
         let result = match Sys::from_raw(r[reg::A7]) {
             None => Err(Errno::ENOSYS),
-            Some(Sys::Console) => self.console(a0, a1, machine),
+            Some(Sys::Console) => self.console(id, a0, a1, machine),
             Some(Sys::Exit) => {
                 self.exit(id, a0 as i64, machine);
                 return Outcome::Continue;
@@ -192,10 +195,14 @@ impl Kernel {
             Some(Sys::Close) => self.close(id, a0, machine),
             Some(Sys::Send) => self.send(id, a0, a1, a2, machine),
             Some(Sys::Recv) => return self.recv(id, a0, a1, a2, a3, now_ms, machine),
+            // A reply buffer the caller may not write fails the call
+            // before the request goes out.
+            Some(Sys::Call) if !self.may_touch(id, a3, a4, true) => Err(Errno::EFAULT),
             Some(Sys::Call) => match self.send(id, a0, a1, a2, machine) {
                 Ok(_) => return self.recv(id, a0, a3, a4, NEVER, now_ms, machine),
                 Err(e) => Err(e),
             },
+            Some(Sys::Receive) if !self.may_touch(id, a0, a1, true) => Err(Errno::EFAULT),
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
             Some(Sys::ReplyReceive) => {
@@ -229,7 +236,16 @@ impl Kernel {
         Outcome::Continue
     }
 
-    fn console(&mut self, addr: u64, len: u64, machine: &mut dyn Machine) -> Result<u64, Errno> {
+    fn console(
+        &mut self,
+        id: TaskId,
+        addr: u64,
+        len: u64,
+        machine: &mut dyn Machine,
+    ) -> Result<u64, Errno> {
+        if !self.may_touch(id, addr, len, false) {
+            return Err(Errno::EFAULT);
+        }
         let mut buf = [0u8; 256];
         let mut done = 0;
         while done < len {

@@ -8,6 +8,7 @@
 //! | `arch` | boot entry, trap vectors, CSRs, SBI calls |
 //! | `trap` | the trap path: system calls, the timer, faults, the idle loop |
 //! | `memory` | the physical memory map and raw access to it |
+//! | `heap` | the task heaps: the global allocator, a heap per user task |
 //! | `c_runtime` | C tasks' thread-local blocks, the C glue's accessors, `main`, Lua's C API |
 //! | `console` | the UART and the exit device |
 //! | `sys` | the task side: system calls, spawning, printing, the shim transport |
@@ -35,6 +36,8 @@ pub mod c_runtime;
 pub mod console;
 #[cfg(target_os = "none")]
 pub mod devices;
+#[cfg(target_os = "none")]
+pub mod heap;
 #[cfg(target_os = "none")]
 pub mod memory;
 #[cfg(target_os = "none")]

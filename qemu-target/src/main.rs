@@ -6,20 +6,15 @@
 
 extern crate alloc;
 
-use linked_list_allocator::LockedHeap;
 use qemu_target::kernel::TaskStart;
-use qemu_target::{console, kprintln, memory, tasks, trap};
+use qemu_target::{console, heap, kprintln, memory, tasks, trap};
 
-/// Every task's Rust heap (stacks included). Its lock is a spin lock: a
-/// task preempted while holding it only delays the others.
+/// Every task's Rust allocations, from the heap its `gp` names.
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: heap::TaskHeaps = heap::TaskHeaps;
 
-/// The init task's stack (the only one not on the heap).
+/// The init task's stack, from the task heap.
 const INIT_STACK: usize = 256 << 10;
-#[repr(align(16))]
-struct Stack(#[allow(dead_code)] [u8; INIT_STACK]);
-static mut INIT_STACK_MEM: Stack = Stack([0; INIT_STACK]);
 
 #[no_mangle]
 extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
@@ -36,13 +31,15 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
         (arena.end - arena.start) >> 20
     );
     // SAFETY: the heap range lies in RAM after the image and before the
-    // arena, is used for nothing else, and is given to the allocator once,
-    // before any task runs.
-    unsafe {
-        HEAP.lock()
-            .init(heap.start as *mut u8, (heap.end - heap.start) as usize)
-    };
-    let stack_top = core::ptr::addr_of_mut!(INIT_STACK_MEM) as u64 + INIT_STACK as u64;
+    // arena, page-aligned, is used for nothing else, and is made a heap
+    // once, before any task runs.
+    unsafe { heap::init(heap.start, heap.end - heap.start) };
+    // u128 words: the stack pointer must stay 16-byte aligned. Never
+    // freed: init runs for the machine's life.
+    let stack = heap::with_heap(heap.start, || {
+        alloc::vec![0u128; INIT_STACK / 16].leak().as_ptr() as u64
+    });
+    let stack_top = stack + INIT_STACK as u64;
     trap::start(
         "init",
         TaskStart {
@@ -50,7 +47,8 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
             arg: 0,
             stack_top,
             tls: 0,
-            gp: 0,
+            // init and the servers it starts allocate from the task heap.
+            gp: heap.start,
             exit_trampoline: tasks::init::entry as *const () as usize as u64,
             privileged: true,
             stack_bottom: 0,

@@ -2,9 +2,12 @@
 //! reads and writes it through raw addresses.
 //!
 //! ```text
-//! 0x8000_0000  unused (no firmware: the kernel runs in M-mode)
-//! 0x8020_0000  the image (text, data, bss with the kernel stack and task table)
-//! __image_end  the task heap (stacks and Rust allocations of every task)
+//! 0x8000_0000  the kernel's state (task table, connections, frames, its
+//!              stack): no task reaches it
+//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics;
+//!              then the drivers' statics, servers' only)
+//! __image_end  the task heap (servers' and init's allocations, and each
+//!              user task's region: its stack and its own heap)
 //!              the arena: every page memsrv hands out, to the end of RAM
 //! ```
 //! With paging off an address is the same in every task; bounds checks
@@ -33,6 +36,7 @@ pub const DEVICES_SIZE: u64 = 0x1_0000;
 extern "C" {
     static __image_end: u8;
     static __text_end: u8;
+    static __shared_end: u8;
 }
 
 fn image_end() -> u64 {
@@ -53,10 +57,14 @@ pub fn pmp_layout() -> crate::kernel::pmp::Layout {
     // Only the address is taken: the linker script's end of the read-only
     // part of the image.
     let text_end = core::ptr::addr_of!(__text_end) as u64;
+    // And where the statics every task may write end.
+    let shared_end = core::ptr::addr_of!(__shared_end) as u64;
     crate::kernel::pmp::Layout {
         flash: FLASH_BASE..FLASH_BASE + FLASH_SIZE,
         text: IMAGE_BASE..text_end,
-        data_end: heap().end,
+        data_end: shared_end,
+        heap_start: heap().start,
+        heap_end: heap().end,
         arena_end: RAM_END,
         devices: DEVICES_BASE..DEVICES_BASE + DEVICES_SIZE,
     }
@@ -67,7 +75,8 @@ pub fn arena() -> Range<u64> {
     heap().end..RAM_END
 }
 
-/// Memory tasks may name in system calls: all RAM after the firmware.
+/// Memory the kernel copies to and from for tasks: all RAM above its own
+/// state (which task gets what is [`Protection::may_touch`](crate::kernel::pmp::Protection::may_touch)).
 pub fn task_memory() -> Range<u64> {
     IMAGE_BASE..RAM_END
 }

@@ -2,20 +2,24 @@
 //! console printing, and [`IpcTransport`], the shim's transport over a
 //! kernel IPC connection.
 
+use crate::heap::{self, MAILBOX_WORDS};
 use crate::kernel::{ConnId, Event, Sys, NEVER};
+use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::cell::RefCell;
 use core::fmt;
+use core::sync::atomic::AtomicU64;
 use protocol::{Errno, MAX_FRAME};
 
 /// The raw system call: `a0..a2` back.
 fn syscall(nr: Sys, args: [u64; 7]) -> (u64, u64, u64) {
     let (a0, a1, a2);
     // SAFETY: ecall enters the kernel, which reads a0..a6 and a7, touches
-    // only the memory the arguments name (checked against RAM), writes
+    // only the memory the arguments name (checked against what the
+    // calling task may touch itself), writes
     // a0..a2 and restores every other register.
     unsafe {
         asm!("ecall",
@@ -34,6 +38,13 @@ fn result(a0: u64) -> Result<u64, Errno> {
     } else {
         Ok(a0)
     }
+}
+
+/// A system call with raw arguments, as any task can make with `ecall`
+/// (the kernel checks each: an address the caller may not touch is
+/// `EFAULT`). The isolation suite names other tasks' memory with it.
+pub fn raw_call(nr: Sys, args: &[u64]) -> Result<u64, Errno> {
+    call0(nr, &args[..args.len().min(7)])
 }
 
 fn call0(nr: Sys, args: &[u64]) -> Result<u64, Errno> {
@@ -284,35 +295,84 @@ pub fn instructions() -> u64 {
 
 pub const FOREVER: u64 = NEVER;
 
-/// A started task: its id and its stack (freed when joined).
+/// A user task's own heap, at least (its region is the power of two that
+/// holds the heap and the stack, so often more).
+pub const TASK_HEAP: usize = 64 << 10;
+
+/// A started task: its id and its memory (freed when joined).
 pub struct Task {
     pub id: usize,
-    stack: Vec<u128>,
+    memory: TaskMemory,
+}
+
+enum TaskMemory {
+    /// A server's stack, in the shared task heap (held only to be freed
+    /// with the handle).
+    Stack(#[allow(dead_code)] Vec<u128>),
+    /// A user task's region: its heap (from `base`) and its stack (at the
+    /// top), one naturally aligned block taken from the shared task heap.
+    Region { base: u64, layout: Layout },
 }
 
 impl Task {
     /// Let the task run for the rest of the machine's life (a server):
-    /// its stack is never freed. Its id.
+    /// its memory is never freed. Its id.
     pub fn detach(self) -> usize {
         let id = self.id;
-        core::mem::forget(self.stack);
+        core::mem::forget(self);
         id
     }
 
     /// Wait for the task to end; its exit code.
     pub fn join(self) -> Result<i64, Errno> {
         let (a0, a1, _) = syscall(Sys::Join, [self.id as u64, NEVER, 0, 0, 0, 0, 0]);
-        result(a0)?;
-        drop(self.stack);
+        if let Err(e) = result(a0) {
+            // Not known to have ended: its memory is never freed.
+            core::mem::forget(self);
+            return Err(e);
+        }
+        drop(self);
         Ok(a1 as i64)
     }
+
+    /// A user task's mailbox: words the task and its spawner both read
+    /// and write (the task sees them as [`mailbox`]). `None` for a server.
+    pub fn mailbox(&self) -> Option<&[AtomicU64; MAILBOX_WORDS]> {
+        match self.memory {
+            TaskMemory::Stack(_) => None,
+            // SAFETY: the region holds a header `heap::init` made, and
+            // stays until this handle is dropped (after the task ended).
+            TaskMemory::Region { base, .. } => {
+                Some(unsafe { &(*(base as *const heap::Header)).mailbox })
+            }
+        }
+    }
+}
+
+impl Drop for Task {
+    /// Only a joined task is dropped (an unjoined one is never freed:
+    /// `join` consumes the handle, `detach` forgets it), so its memory is
+    /// no one's any more.
+    fn drop(&mut self) {
+        if let TaskMemory::Region { base, layout } = self.memory {
+            // SAFETY: allocated with this layout by `spawn_user` from the
+            // spawner's heap, which is where this runs.
+            unsafe { dealloc(base as *mut u8, layout) };
+        }
+    }
+}
+
+/// The calling task's mailbox ([`Task::mailbox`]).
+pub fn mailbox() -> &'static [AtomicU64; MAILBOX_WORDS] {
+    &heap::current().mailbox
 }
 
 type Body = Box<dyn FnOnce() -> i64 + Send>;
 
 extern "C" fn run_body(arg: u64) -> i64 {
-    // SAFETY: `arg` is the pointer `spawn` made with Box::into_raw of a
-    // Box<Body>, handed to exactly this one task, which takes it back once.
+    // SAFETY: `arg` is the pointer `spawn_raw`'s caller made with
+    // Box::into_raw of a Box<Body> in this task's heap, handed to exactly
+    // this one task, which takes it back once.
     let body: Box<Body> = unsafe { Box::from_raw(arg as *mut Body) };
     body()
 }
@@ -321,35 +381,82 @@ extern "C" fn task_return(code: i64) -> ! {
     exit(code)
 }
 
-/// Start `body` as a task with a stack of `stack` bytes (privileged
-/// tasks only); `tls` is the task's thread pointer (0: none).
-pub fn spawn_with_tls(
+/// Start `body` as a user task with a stack of `stack` bytes and a heap
+/// of [`TASK_HEAP`] (privileged tasks only): it may touch its own region,
+/// the mappings its processes hold and the image's shared data, nothing
+/// else (`kernel/pmp.rs`).
+pub fn spawn(
     name: &str,
     stack: usize,
-    privileged: bool,
-    tls: u64,
-    body: impl FnOnce() -> i64 + Send + 'static,
+    body: impl FnOnce() -> i64 + Send + Clone + 'static,
 ) -> Result<Task, Errno> {
-    let role = if privileged { 1 << 63 } else { 0 };
-    spawn_flagged(name, stack, role, tls, body)
+    spawn_user(name, stack, TASK_HEAP, || Ok(0), body)
+}
+
+/// Start `body` as a user task in a region of its own: a naturally
+/// aligned power-of-two block holding a heap of at least `heap` bytes and
+/// a stack of `stack`. `tls` runs first and gives its thread pointer (0:
+/// none). Both `tls` and a clone of `body` run with the child's heap as
+/// theirs, so what they allocate (and what `body` captures: Strings,
+/// Vecs) lies in memory the child may touch; the child frees it there. A
+/// capture that points elsewhere (an `Arc` of the spawner's) would fault
+/// in the child: share words through [`Task::mailbox`] instead.
+pub fn spawn_user(
+    name: &str,
+    stack: usize,
+    heap: usize,
+    tls: impl FnOnce() -> Result<u64, Errno>,
+    body: impl FnOnce() -> i64 + Send + Clone + 'static,
+) -> Result<Task, Errno> {
+    if stack < 4096 {
+        return Err(Errno::EINVAL);
+    }
+    // The stack pointer must stay 16-byte aligned; a page for the header.
+    let stack = stack.next_multiple_of(16);
+    let size = stack
+        .checked_add(heap)
+        .and_then(|n| n.checked_add(4096))
+        .and_then(usize::checked_next_power_of_two)
+        .ok_or(Errno::ENOMEM)?;
+    let layout = Layout::from_size_align(size, size).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: a non-zero size.
+    let base = unsafe { alloc(layout) } as u64;
+    if base == 0 {
+        return Err(Errno::ENOMEM);
+    }
+    // SAFETY: a fresh block of `size` bytes, this task's until freed; the
+    // heap ends where the stack begins.
+    unsafe { heap::init(base, (size - stack) as u64) };
+    let top = base + size as u64;
+    // The kernel takes [gp, top) as the child's region: gp is the child's
+    // heap while it is spawned.
+    let started = heap::with_heap(base, || {
+        let tls = tls()?;
+        let arg = Box::into_raw(Box::new(Box::new(body.clone()) as Body)) as u64;
+        spawn_raw(name, stack, 0, tls, arg, top)
+    });
+    drop(body);
+    match started {
+        Ok(id) => Ok(Task {
+            id,
+            memory: TaskMemory::Region { base, layout },
+        }),
+        Err(e) => {
+            // Nothing runs in it: what was put there goes with it.
+            // SAFETY: allocated above with this layout.
+            unsafe { dealloc(base as *mut u8, layout) };
+            Err(e)
+        }
+    }
 }
 
 /// Start `body` as a task that serves memory (memsrv, a driver): it may
-/// touch the arena, the devices and the flash ([`Role::Server`](crate::kernel::pmp::Role)).
+/// touch the task heap, the arena, the devices and the flash
+/// ([`Role::Server`](crate::kernel::pmp::Role)). It allocates from the
+/// shared task heap, as its spawner does.
 pub fn spawn_server(
     name: &str,
     stack: usize,
-    body: impl FnOnce() -> i64 + Send + 'static,
-) -> Result<Task, Errno> {
-    spawn_flagged(name, stack, crate::kernel::task_table::SERVER, 0, body)
-}
-
-/// `Spawn` with `role` the privileged or server bit.
-fn spawn_flagged(
-    name: &str,
-    stack: usize,
-    role: u64,
-    tls: u64,
     body: impl FnOnce() -> i64 + Send + 'static,
 ) -> Result<Task, Errno> {
     if stack < 4096 {
@@ -360,6 +467,23 @@ fn spawn_flagged(
     let stack = stack_mem.len() * 16;
     let top = stack_mem.as_ptr() as u64 + stack as u64;
     let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
+    let id = spawn_raw(name, stack, crate::kernel::task_table::SERVER, 0, arg, top)?;
+    Ok(Task {
+        id,
+        memory: TaskMemory::Stack(stack_mem),
+    })
+}
+
+/// `Spawn` of `run_body(arg)` with `role` the server bit (or none: a user
+/// task); on failure the body is freed.
+fn spawn_raw(
+    name: &str,
+    stack: usize,
+    role: u64,
+    tls: u64,
+    arg: u64,
+    top: u64,
+) -> Result<usize, Errno> {
     let flags = name.len().min(0xffff) as u64 | (stack as u64) << 16 | role;
     let r = call0(
         Sys::Spawn,
@@ -373,25 +497,11 @@ fn spawn_flagged(
             task_return as *const () as usize as u64,
         ],
     );
-    match r {
-        Ok(id) => Ok(Task {
-            id: id as usize,
-            stack: stack_mem,
-        }),
-        Err(e) => {
-            // SAFETY: the kernel refused, so no task took the box.
-            drop(unsafe { Box::from_raw(arg as *mut Body) });
-            Err(e)
-        }
+    if r.is_err() {
+        // SAFETY: the kernel refused, so no task took the box.
+        drop(unsafe { Box::from_raw(arg as *mut Body) });
     }
-}
-
-pub fn spawn(
-    name: &str,
-    stack: usize,
-    body: impl FnOnce() -> i64 + Send + 'static,
-) -> Result<Task, Errno> {
-    spawn_with_tls(name, stack, false, 0, body)
+    r.map(|id| id as usize)
 }
 
 /// A kernel IPC connection as the shim's transport: one call at a time.

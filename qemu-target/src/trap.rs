@@ -13,11 +13,23 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the hart is in the kernel (for the panic handler: a task's
-/// panic ends the task, the kernel's ends the run).
+/// panic ends the task, the kernel's ends the run). Kernel state: below
+/// the image, out of every task's reach.
+#[link_section = ".data.kernel"]
 static IN_KERNEL: AtomicBool = AtomicBool::new(true);
 
 pub fn in_kernel() -> bool {
     IN_KERNEL.load(Ordering::Relaxed)
+}
+
+/// Store into a kernel static from a task, as a stray pointer would: no
+/// task's PMP entry covers the kernel's state, so the store faults and the
+/// kernel ends the task (the isolation suite's check). Were it let
+/// through, it would write the value the flag has while a task runs.
+pub fn store_to_kernel_static() {
+    // SAFETY: a byte store of `false` into the flag, which holds `false`
+    // while any task runs; under PMP it never happens (the task is ended).
+    unsafe { core::ptr::write_volatile(IN_KERNEL.as_ptr(), false) };
 }
 
 /// Time slice before a busy task is preempted.
@@ -27,8 +39,7 @@ struct State {
     kernel: Kernel,
     profile: Profile,
     current: usize,
-    /// The deadline (ms) the timer was last programmed for; 0: none (so
-    /// the state is all zeros and lives in .bss, not in the image).
+    /// The deadline (ms) the timer was last programmed for; 0: none.
     armed: u64,
     /// Whose float state the float registers hold (`None`: nobody's, or
     /// a reset `fcsr`): a switch loads them only when it changes owner.
@@ -42,6 +53,9 @@ struct Global(UnsafeCell<State>);
 // which never overlap or nest.
 unsafe impl Sync for Global {}
 
+/// The kernel's state, below the image where no task's PMP entry reaches
+/// (`link.ld`).
+#[link_section = ".data.kernel"]
 static STATE: Global = Global(UnsafeCell::new(State {
     kernel: Kernel::new(),
     profile: Profile::new(),
@@ -104,7 +118,11 @@ impl Profile {
                 self.kernel
             );
             for (id, n) in self.task.iter().enumerate().filter(|(_, n)| **n > 0) {
-                kprintln!("profile:   task {id} {}: {n}", kernel.tasks[id].name());
+                let (refills, ranges) = kernel.protection.refills(id);
+                kprintln!(
+                    "profile:   task {id} {}: {n} ({refills} PMP refills since it started, {ranges} arena ranges)",
+                    kernel.tasks[id].name(),
+                );
             }
         }
         *self = Self::new();

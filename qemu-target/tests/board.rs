@@ -53,12 +53,20 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
     let failures: Vec<&str> = run
         .console
         .lines()
-        // The robustness suite's faulter and the isolation checks' snooper
-        // and unmapper are killed on purpose.
+        // The robustness suite's faulter and the isolation checks'
+        // snooper, unmapper and writers are killed on purpose.
         .filter(|l| {
-            !["task faulter", "task snooper", "task unmapper"]
-                .iter()
-                .any(|t| l.contains(t))
+            [
+                "task faulter",
+                "task snooper",
+                "task unmapper",
+                "task heap-writer",
+                "task stack-writer",
+                "task kernel-writer",
+                "task driver-writer",
+            ]
+            .iter()
+            .all(|t| !l.contains(t))
         })
         .filter(|l| l.contains("FAIL") || l.contains("killed") || l.contains("panic"))
         .collect();
@@ -104,9 +112,12 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "robustness: ok garbage costs only the sender",
         "robustness: ok bad arguments are errors",
         "robustness: ok a clone ticket is made",
-        // A task that reads another task's mapping is stopped (its report
-        // is checked below) and the suite saw the owner go on.
+        // Isolation: a task stops at another's mapping, stack and heap
+        // and the kernel's statics, and gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
+        "robustness: ok a task writing another task's stack or heap is stopped",
+        "robustness: ok a task writing a kernel or driver static is stopped",
+        "robustness: ok a task naming another task's memory in a system call gets EFAULT",
     ] {
         expect_line(&run, line, |l| l == line);
     }
@@ -144,6 +155,20 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.contains("stray load at 0x")
             && l.ends_with("not its memory")
     });
+    // A task's stack, its heap, the kernel's and the drivers' statics are
+    // out of other tasks' reach: each stray store is reported.
+    for writer in [
+        "heap-writer",
+        "stack-writer",
+        "kernel-writer",
+        "driver-writer",
+    ] {
+        expect_line(&run, writer, |l| {
+            l.contains(&format!("task {writer}"))
+                && l.contains("stray store at 0x")
+                && l.ends_with("not its memory")
+        });
+    }
     // Clone tickets are seeded per boot: the same clone, made after the
     // same suites, gets another ticket on a second boot.
     let ticket = |console: &str| {

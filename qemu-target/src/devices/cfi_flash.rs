@@ -36,6 +36,8 @@ const fn both(v: u32) -> u32 {
     v | (v << 16)
 }
 
+/// Drivers' state: out of user tasks' reach (`link.ld`).
+#[link_section = ".server_bss"]
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Flash bank 1 driven by its commands.

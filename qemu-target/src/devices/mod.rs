@@ -83,7 +83,21 @@ pub struct RomImage {
     pub addr: u64,
 }
 
+/// Drivers' state: out of user tasks' reach (`link.ld`).
+#[link_section = ".server_bss"]
 static BANK0_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Store into a driver's static from a task, as a stray pointer would:
+/// the drivers' statics lie past the data user tasks may write, so for a
+/// user task the store faults and the kernel ends it (the isolation
+/// suite's check; a load would fault first, so none is made). Were it let
+/// through, it would mark bank 0 taken, as the romfs driver has before
+/// that check runs.
+pub fn store_to_driver_static() {
+    // SAFETY: a byte store of `true` into the flag, its value once the
+    // bank is claimed; nothing else reads or writes it unsynchronised.
+    unsafe { core::ptr::write_volatile(BANK0_TAKEN.as_ptr(), true) };
+}
 
 /// The romfs image at the start of flash bank 0 (0x2000_0000), if the
 /// bank holds one; `None` also on a second call. Bank 0 is never

@@ -86,9 +86,12 @@ struct QueueMemory {
     words: [AtomicU32; 2 * PAGE / 4],
 }
 
+/// Drivers' state: out of user tasks' reach (`link.ld`).
+#[link_section = ".server_bss"]
 static QUEUE: QueueMemory = QueueMemory {
     words: [const { AtomicU32::new(0) }; 2 * PAGE / 4],
 };
+#[link_section = ".server_bss"]
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 impl QueueMemory {

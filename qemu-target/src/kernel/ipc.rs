@@ -305,7 +305,7 @@ impl Kernel {
 
     /// The checks of a frame going out on `cid` from `id` (its client, or
     /// its server): the connection is open, the frame not too long and in
-    /// the sender's memory. Its slot and length.
+    /// memory the sender may read. Its slot and length.
     fn outgoing(
         &self,
         id: TaskId,
@@ -323,7 +323,7 @@ impl Kernel {
             .ok()
             .filter(|l| *l <= MAX_FRAME)
             .ok_or(Errno::EMSGSIZE)?;
-        if !machine.contains(addr, len) {
+        if !machine.contains(addr, len) || !self.may_touch(id, addr, len as u64, false) {
             return Err(Errno::EFAULT);
         }
         Ok((slot, len))
@@ -402,6 +402,7 @@ impl Kernel {
     ) -> Outcome {
         let result = match self.slot_of(cid, id, true) {
             Err(e) => Err(e),
+            Ok(_) if !self.may_touch(id, addr, cap, true) => Err(Errno::EFAULT),
             Ok(slot) => match self.connections[slot].down.pop_front() {
                 Some(ix) => Ok(self.hand_over(slot, DOWN, ix, addr, cap, machine)),
                 None if self.connections[slot].side != Side::Open => Err(Errno::ENOTCONN),
@@ -484,6 +485,8 @@ impl Kernel {
         now_ms: u64,
         machine: &mut dyn Machine,
     ) -> Outcome {
+        // The buffer was checked by the caller (`syscall`, or
+        // `reply_receive` before its reply went out).
         self.tasks[id].state = TaskState::Receive {
             addr,
             cap,
@@ -574,7 +577,14 @@ impl Kernel {
         now_ms: u64,
         machine: &mut dyn Machine,
     ) -> Outcome {
-        match self.reply(id, cid, addr, len, machine) {
+        // A buffer the server may not write fails the call before the
+        // reply goes out.
+        let reply = if self.may_touch(id, buf, cap, true) {
+            self.reply(id, cid, addr, len, machine)
+        } else {
+            Err(Errno::EFAULT)
+        };
+        match reply {
             Ok(_) | Err(Errno::EBADF | Errno::ENOTCONN) => {
                 self.receive(id, buf, cap, deadline, now_ms, machine)
             }

@@ -3,22 +3,30 @@
 //! M-mode, which PMP does not bind; tasks run in U-mode, which it does.
 //!
 //! * A **user** task may read and execute the flash and the image's text,
-//!   read and write the image's data and the task heap (every task's stack
-//!   and Rust allocations live there, under one allocator), and in the
-//!   arena only the ranges memsrv says its processes have mapped
-//!   ([`Sys::Regions`](super::Sys::Regions), memsrv's view of their VMAs).
-//! * A **server** (memsrv, the drivers) may also touch the whole arena, the
+//!   read and write the image's shared data (the runtime's statics), its
+//!   own region (one naturally aligned power-of-two block of the task heap:
+//!   its stack and its Rust heap), and in the arena only the ranges memsrv
+//!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
+//!   memsrv's view of their VMAs).
+//! * A **server** (memsrv, the drivers) may also touch the drivers'
+//!   statics (after the shared data), the whole task heap and arena, the
 //!   devices' MMIO window and write the flash: what they serve.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
 //!
-//! Entries 0–3 are fixed per role; entries 4–15 hold blocks of a user
-//! task's arena ranges, one naturally aligned power-of-two block (NAPOT)
-//! each, twelve at a time. A task takes an access fault on a block that is
-//! not loaded, and the kernel loads the largest block of its range that
-//! holds the address in place of the oldest one ([`Protection::refill`]),
-//! as a TLB is refilled; an access outside every range is stray and ends
-//! the task.
+//! No role's entries cover the kernel's own state (task table, connections,
+//! frames, the kernel stack): it lies below the image, where only M-mode
+//! reaches. The system calls check every buffer a task names against the
+//! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
+//! task could not touch itself.
+//!
+//! Entries 0–4 are fixed per role; entries 5–15 hold a user task's arena
+//! ranges, eleven entries at a time. A task takes an access fault on a
+//! range that is not loaded, and the kernel loads all of it in place of
+//! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
+//! is one naturally aligned power-of-two block takes one entry (NAPOT),
+//! any other a pair (TOR). An access outside every range is stray and
+//! ends the task.
 
 use super::ipc::ConnId;
 use super::task_table::{TaskId, MAX_TASKS};
@@ -32,7 +40,7 @@ pub const PMP_ENTRIES: usize = 16;
 /// joins neighbours (granting the gaps between them).
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
-const FIXED: usize = 4;
+const FIXED: usize = 5;
 /// Arena blocks loaded at once (a NAPOT entry each).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
@@ -135,11 +143,18 @@ pub enum Role {
 pub struct Layout {
     /// Flash: naturally aligned, a power of two.
     pub flash: Range<u64>,
-    /// The image's text and read-only data.
+    /// The image's text and read-only data (the kernel's state lies below
+    /// it).
     pub text: Range<u64>,
-    /// From the end of the text: data, bss, the task heap.
+    /// From the end of the text: the shared data and bss (the runtime's
+    /// statics).
     pub data_end: u64,
-    /// The arena: from `data_end`.
+    /// From `data_end`: the drivers' statics (servers only); from here the
+    /// task heap (servers' and init's allocations, and every user task's
+    /// region) up to `heap_end`.
+    pub heap_start: u64,
+    pub heap_end: u64,
+    /// The arena: from `heap_end`.
     pub arena_end: u64,
     /// The devices' MMIO window: naturally aligned, a power of two.
     pub devices: Range<u64>,
@@ -196,18 +211,78 @@ impl ConnRegions {
 #[derive(Clone, Copy)]
 struct TaskPmp {
     role: Role,
-    /// The arena blocks loaded for it, `(base, size)`, oldest replaced
+    /// A user task's region `(base, size)`: its stack and heap.
+    region: Option<(u64, u64)>,
+    /// The arena ranges loaded for it, entry by entry, oldest replaced
     /// first.
-    resident: [Option<(u64, u64)>; RESIDENT],
+    resident: [Slot; RESIDENT],
     next_victim: usize,
+    /// Entries loaded on access faults since it started.
+    refills: u64,
 }
 
 impl TaskPmp {
     const NEW: TaskPmp = TaskPmp {
         role: Role::User,
-        resident: [None; RESIDENT],
+        region: None,
+        resident: [Slot::Empty; RESIDENT],
         next_victim: 0,
+        refills: 0,
     };
+
+    /// Empty slot `i`, and the other half of the TOR pair it is part of.
+    fn evict(&mut self, i: usize) {
+        match self.resident[i] {
+            Slot::TorBase(_) => self.resident[i + 1] = Slot::Empty,
+            Slot::TorTop(..) => self.resident[i - 1] = Slot::Empty,
+            Slot::Empty | Slot::Napot(..) => {}
+        }
+        self.resident[i] = Slot::Empty;
+    }
+
+    /// Load `range` into the oldest slots: one for a NAPOT block, two in
+    /// a row for a TOR pair (whose top takes its base from the entry
+    /// before it).
+    fn load(&mut self, (start, end): (u64, u64), napot: bool) {
+        let mut i = self.next_victim;
+        let need = if napot { 1 } else { 2 };
+        if i + need > RESIDENT {
+            i = 0;
+        }
+        for j in i..i + need {
+            self.evict(j);
+        }
+        if napot {
+            self.resident[i] = Slot::Napot(start, end - start);
+        } else {
+            self.resident[i] = Slot::TorBase(start);
+            self.resident[i + 1] = Slot::TorTop(start, end);
+        }
+        self.next_victim = (i + need) % RESIDENT;
+        self.refills += 1;
+    }
+
+    /// Whether a loaded entry holds `addr`.
+    fn holds(&self, addr: u64) -> bool {
+        self.resident.iter().any(|s| match *s {
+            Slot::Napot(base, size) => base <= addr && addr - base < size,
+            Slot::TorTop(start, end) => start <= addr && addr < end,
+            Slot::Empty | Slot::TorBase(_) => false,
+        })
+    }
+}
+
+/// What one of a user task's arena entries holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Empty,
+    /// A naturally aligned block `(base, size)`: one NAPOT entry.
+    Napot(u64, u64),
+    /// The base of the TOR range in the next slot (an entry that is off,
+    /// only its address counts).
+    TorBase(u64),
+    /// A range `[start, end)` from the base in the slot before.
+    TorTop(u64, u64),
 }
 
 /// The largest naturally aligned power-of-two block (8 bytes or more)
@@ -241,6 +316,11 @@ pub struct Protection {
     entries: [Entries; MAX_TASKS],
     /// The entries the hart holds (all off at reset).
     held: Entries,
+    /// Where each task's system-call buffers usually are, `[start, end)`:
+    /// a server's in the task heap and arena, a user task's in its region,
+    /// anywhere for init (and everyone while protection is off). A buffer
+    /// inside passes [`Protection::may_touch`] at once.
+    usual: [(u64, u64); MAX_TASKS],
 }
 
 /// The hart's PMP registers (the board's; a record in the tests).
@@ -276,6 +356,7 @@ impl Protection {
             stale: true,
             entries: [Entries::OFF; MAX_TASKS],
             held: Entries::OFF,
+            usual: [(0, u64::MAX); MAX_TASKS],
         }
     }
 
@@ -301,8 +382,81 @@ impl Protection {
         self.changed(task);
     }
 
+    /// Whether `[base, base + size)` can be a user task's region: a
+    /// naturally aligned power-of-two block (one NAPOT entry) of at least
+    /// a page inside the task heap (always, while protection is off).
+    pub fn region_fits(&self, base: u64, size: u64) -> bool {
+        let Some(l) = &self.layout else {
+            return true;
+        };
+        size.is_power_of_two()
+            && size >= 4096
+            && base.is_multiple_of(size)
+            && base >= l.heap_start
+            && base.checked_add(size).is_some_and(|end| end <= l.heap_end)
+    }
+
+    /// User task `task` runs with its stack and heap in `region`
+    /// (`(base, size)`, [`Protection::region_fits`]).
+    pub fn set_region(&mut self, task: TaskId, region: (u64, u64)) {
+        self.tasks[task].region = Some(region);
+        self.changed(task);
+    }
+
+    /// Whether task `task` may touch `[addr, addr + len)` (write it too
+    /// if `write`), as its entries allow: the check of every buffer a
+    /// system call names. `live(conn)` as in [`Protection::range_of`].
+    #[inline]
+    pub fn may_touch(
+        &self,
+        task: TaskId,
+        addr: u64,
+        len: u64,
+        write: bool,
+        live: impl Fn(ConnId) -> bool,
+    ) -> bool {
+        // Where the task's buffers usually are first: this runs for every
+        // buffer of every call.
+        let (start, stop) = self.usual[task];
+        match addr.checked_add(len) {
+            Some(end) if start <= addr && end <= stop => true,
+            Some(end) => self.may_touch_elsewhere(task, addr, end, write, live),
+            None => false,
+        }
+    }
+
+    /// [`Protection::may_touch`] for `[addr, end)` outside the task's
+    /// usual place: a user task's arena ranges, the shared data, the text
+    /// and flash to read.
+    #[inline(never)]
+    fn may_touch_elsewhere(
+        &self,
+        task: TaskId,
+        addr: u64,
+        end: u64,
+        write: bool,
+        live: impl Fn(ConnId) -> bool,
+    ) -> bool {
+        let Some(l) = &self.layout else {
+            return true;
+        };
+        let within = |r: Range<u64>| r.start <= addr && end <= r.end;
+        (self.tasks[task].role == Role::User
+            && self
+                .range_of(task, addr, live)
+                .is_some_and(|(_, range_end)| end <= range_end))
+            || within(l.text.end..l.data_end)
+            || !write && (within(l.text.clone()) || within(l.flash.clone()))
+    }
+
     fn changed(&mut self, task: TaskId) {
         self.entries[task] = self.compute(task);
+        let t = &self.tasks[task];
+        self.usual[task] = match (&self.layout, t.role) {
+            (None, _) | (_, Role::Privileged) => (0, u64::MAX),
+            (Some(l), Role::Server) => (l.data_end, l.arena_end),
+            (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
+        };
         if self.loaded == Some(task) {
             self.stale = true;
         }
@@ -323,7 +477,7 @@ impl Protection {
         let Some(layout) = &self.layout else {
             return true;
         };
-        let arena = layout.data_end..layout.arena_end;
+        let arena = layout.heap_end..layout.arena_end;
         if ranges.len() > REGIONS_PER_CONN
             || ranges.iter().any(|&(s, e)| {
                 s >= e || s < arena.start || e > arena.end || s % 8 != 0 || e % 8 != 0
@@ -337,7 +491,7 @@ impl Protection {
         entry.len = ranges.len();
         entry.ranges[..ranges.len()].copy_from_slice(ranges);
         let t = &mut self.tasks[client];
-        t.resident = [None; RESIDENT];
+        t.resident = [Slot::Empty; RESIDENT];
         t.next_victim = 0;
         self.changed(client);
         true
@@ -373,27 +527,37 @@ impl Protection {
     }
 
     /// Task `task` took an access fault at `addr`, which lies in its range
-    /// `range` ([`Protection::range_of`]): load the largest naturally
-    /// aligned block of the range that holds `addr` (one NAPOT entry),
-    /// or, if that block is loaded already (the access runs past its
-    /// end), the block after it if the access reaches into it.
+    /// `range` ([`Protection::range_of`]): load the whole range, as one
+    /// NAPOT entry if it is one naturally aligned block, else as a TOR
+    /// pair (a range of `n` pages would be up to 2·log₂ `n` blocks, each
+    /// its own fault; Lua's heap, hundreds of mappings memsrv joins into a
+    /// few long ranges, took a refill every few thousand instructions).
+    /// If it is loaded already, the access ran past the range's end: not
+    /// the task's memory.
     pub fn refill(&mut self, task: TaskId, addr: u64, range: (u64, u64)) -> Refill {
         let t = &mut self.tasks[task];
-        let Some(mut block) = napot_block(addr, range) else {
+        let Some(block) = napot_block(addr, range) else {
             return Refill::Stray;
         };
-        if t.resident.contains(&Some(block)) {
-            // The widest access is 8 bytes.
-            let next = block.0 + block.1;
-            match napot_block(next, range) {
-                Some(b) if addr + 8 > next && !t.resident.contains(&Some(b)) => block = b,
-                _ => return Refill::Stray,
-            }
+        if t.holds(addr) {
+            return Refill::Stray;
         }
-        t.resident[t.next_victim] = Some(block);
-        t.next_victim = (t.next_victim + 1) % RESIDENT;
+        t.load(range, block == (range.0, range.1 - range.0));
         self.changed(task);
         Refill::Loaded
+    }
+
+    /// How many refills task `task` has taken since it started, and how
+    /// many arena ranges its open connections name (the profile's
+    /// figures).
+    pub fn refills(&self, task: TaskId) -> (u64, usize) {
+        let ranges = self
+            .conns
+            .iter()
+            .filter(|c| c.client == task)
+            .map(|c| c.len)
+            .sum();
+        (self.tasks[task].refills, ranges)
     }
 
     /// The entries task `task` runs with.
@@ -423,22 +587,27 @@ impl Protection {
             // A server's entries and, last, everything else: a switch
             // between init and memsrv writes one address and one word.
             Role::Privileged | Role::Server => {
-                // The arena follows the data: entry 3's top is its base.
-                e.set(FIXED, Entry::top(l.arena_end, cfg::R | cfg::W));
+                // The task heap and the arena follow the data: entry 3's
+                // top is their base.
+                e.set(4, Entry::top(l.arena_end, cfg::R | cfg::W));
                 let size = l.devices.end - l.devices.start;
-                e.set(
-                    FIXED + 1,
-                    Entry::napot(l.devices.start, size, cfg::R | cfg::W),
-                );
+                e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
                 if t.role == Role::Privileged {
                     e.set(PMP_ENTRIES - 1, Entry::everything());
                 }
             }
             Role::User => {
-                for (i, block) in t.resident.iter().enumerate() {
-                    if let Some((base, size)) = *block {
-                        e.set(FIXED + i, Entry::napot(base, size, cfg::R | cfg::W));
-                    }
+                if let Some((base, size)) = t.region {
+                    e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
+                }
+                for (i, slot) in t.resident.iter().enumerate() {
+                    let entry = match *slot {
+                        Slot::Empty => continue,
+                        Slot::Napot(base, size) => Entry::napot(base, size, cfg::R | cfg::W),
+                        Slot::TorBase(start) => Entry::base(start),
+                        Slot::TorTop(_, end) => Entry::top(end, cfg::R | cfg::W),
+                    };
+                    e.set(FIXED + i, entry);
                 }
             }
         }
@@ -499,7 +668,9 @@ impl Kernel {
             .filter(|n| *n <= REGIONS_PER_CONN)
             .ok_or(Errno::EINVAL)?;
         let mut bytes = [0u8; 16 * REGIONS_PER_CONN];
-        if !machine.copy_in(addr, &mut bytes[..16 * count]) {
+        if !self.may_touch(id, addr, 16 * count as u64, false)
+            || !machine.copy_in(addr, &mut bytes[..16 * count])
+        {
             return Err(Errno::EFAULT);
         }
         let mut ranges = [(0u64, 0u64); REGIONS_PER_CONN];
@@ -518,6 +689,14 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         Ok(0)
+    }
+
+    /// Whether task `id` may touch `[addr, addr + len)` (write it too if
+    /// `write`): every buffer a system call names is checked so.
+    #[inline]
+    pub(super) fn may_touch(&self, id: TaskId, addr: u64, len: u64, write: bool) -> bool {
+        let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
+        self.protection.may_touch(id, addr, len, write, live)
     }
 
     /// Task `id` took an access fault at `addr`: load its range if it has

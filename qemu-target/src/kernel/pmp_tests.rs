@@ -3,11 +3,14 @@
 //! and the `Regions` call memsrv makes.
 
 use super::*;
-use crate::kernel::{reg, Sys, TaskStart, TaskState};
+use crate::kernel::{reg, Event, Sys, TaskStart, TaskState};
 use std::boxed::Box;
 use std::vec::Vec;
 
-const DATA_END: u64 = 0x8100_0000;
+const DATA_END: u64 = 0x803f_0000;
+/// Between the two, the drivers' statics.
+const HEAP_START: u64 = 0x8040_0000;
+const HEAP_END: u64 = 0x8100_0000;
 const ARENA_END: u64 = 0x8800_0000;
 
 fn layout() -> Layout {
@@ -15,6 +18,8 @@ fn layout() -> Layout {
         flash: 0x2000_0000..0x2400_0000,
         text: 0x8020_0000..0x8030_0000,
         data_end: DATA_END,
+        heap_start: HEAP_START,
+        heap_end: HEAP_END,
         arena_end: ARENA_END,
         devices: 0x1000_0000..0x1001_0000,
     }
@@ -22,7 +27,7 @@ fn layout() -> Layout {
 
 /// A page of the arena.
 fn page(n: u64) -> (u64, u64) {
-    let start = DATA_END + n * 0x2000;
+    let start = HEAP_END + n * 0x2000;
     (start, start + 0x1000)
 }
 
@@ -35,16 +40,22 @@ fn protection(roles: &[Role]) -> Box<Protection> {
     p
 }
 
-/// The arena blocks task `task`'s entries let it touch, `[start, end)`.
+/// The arena ranges task `task`'s entries let it touch, `[start, end)`,
+/// entry by entry (a TOR range where its top is).
 fn loaded(p: &Protection, task: TaskId) -> Vec<(u64, u64)> {
     let e = p.entries(task);
     (FIXED..PMP_ENTRIES)
-        .map(|i| e.get(i))
-        .filter(|e| e.cfg != 0)
-        .map(|e| {
-            assert_eq!(e.cfg, cfg::NAPOT | cfg::R | cfg::W);
-            let size = 8u64 << (e.addr.trailing_ones());
-            let start = (e.addr << 2) & !(size - 1);
+        .filter(|&i| e.get(i).cfg != 0)
+        .map(|i| {
+            let entry = e.get(i);
+            if entry.cfg == cfg::TOR | cfg::R | cfg::W {
+                assert!(i > FIXED, "a TOR range takes its base from an arena entry");
+                assert_eq!(e.get(i - 1).cfg, 0, "its base is an entry that is off");
+                return (e.get(i - 1).addr << 2, entry.addr << 2);
+            }
+            assert_eq!(entry.cfg, cfg::NAPOT | cfg::R | cfg::W);
+            let size = 8u64 << (entry.addr.trailing_ones());
+            let start = (entry.addr << 2) & !(size - 1);
             (start, start + size)
         })
         .collect()
@@ -78,7 +89,67 @@ fn a_user_task_runs_with_flash_text_and_data_and_no_arena() {
             addr: DATA_END >> 2
         }
     );
+    // No region yet: entry 4 is off.
+    assert_eq!(e.get(4), Entry::default());
     assert!(loaded(&p, 0).is_empty());
+}
+
+/// A user task's region: 64 KiB at the start of the task heap.
+const REGION: (u64, u64) = (HEAP_START, 0x1_0000);
+
+#[test]
+fn a_user_task_reaches_its_region_through_one_entry() {
+    let mut p = protection(&[Role::User]);
+    assert!(p.region_fits(REGION.0, REGION.1));
+    p.set_region(0, REGION);
+    assert_eq!(
+        p.entries(0).get(4),
+        Entry::napot(REGION.0, REGION.1, cfg::R | cfg::W)
+    );
+    // Not a power of two, not aligned, smaller than a page, outside the
+    // task heap (the image, the arena).
+    assert!(!p.region_fits(HEAP_START, 0x1_8000));
+    assert!(!p.region_fits(HEAP_START + 0x8000, 0x1_0000));
+    assert!(!p.region_fits(HEAP_START, 0x800));
+    assert!(!p.region_fits(DATA_END, 0x1_0000));
+    assert!(!p.region_fits(0x8020_0000, 0x1_0000));
+    assert!(!p.region_fits(HEAP_END - 0x8000, 0x1_0000));
+    assert!(!p.region_fits(HEAP_END, 0x1_0000));
+}
+
+#[test]
+fn a_task_may_name_only_what_its_entries_cover() {
+    let mut p = protection(&[Role::User, Role::User, Role::Server]);
+    p.set_region(0, REGION);
+    p.set_region(1, (REGION.0 + REGION.1, REGION.1));
+    assert!(p.set_regions(7, 0, 0, &[page(1)]));
+    let yes = |_| true;
+    let (base, size) = REGION;
+    // Its region, its mapping, the shared data; text and flash to read.
+    assert!(p.may_touch(0, base, size, true, yes));
+    assert!(p.may_touch(0, page(1).0, 0x1000, true, yes));
+    assert!(p.may_touch(0, 0x8030_0000, 16, true, yes));
+    assert!(p.may_touch(0, 0x8020_0000, 16, false, yes));
+    assert!(!p.may_touch(0, 0x8020_0000, 16, true, yes));
+    assert!(p.may_touch(0, 0x2000_0000, 16, false, yes));
+    // Past its region or mapping, another task's region, the mapping of
+    // a closed connection, the kernel's state below the image, the task
+    // heap outside regions, a range that wraps.
+    assert!(!p.may_touch(0, base, size + 1, true, yes));
+    assert!(!p.may_touch(0, page(1).0, 0x1001, true, yes));
+    assert!(!p.may_touch(1, page(1).0, 8, false, yes));
+    assert!(!p.may_touch(0, base + size, 8, false, yes));
+    assert!(!p.may_touch(0, page(1).0, 8, false, |_| false));
+    assert!(!p.may_touch(0, 0x8000_1000, 8, false, yes));
+    assert!(!p.may_touch(0, HEAP_END - 8, 8, false, yes));
+    assert!(!p.may_touch(0, DATA_END, 8, false, yes));
+    assert!(!p.may_touch(0, DATA_END - 8, 16, false, yes));
+    assert!(!p.may_touch(0, u64::MAX - 4, 8, false, yes));
+    // A server: the task heap and the arena, not the kernel's state.
+    assert!(p.may_touch(2, base, 8, true, yes));
+    assert!(p.may_touch(2, DATA_END, 8, true, yes));
+    assert!(p.may_touch(2, page(5).0, 8, true, yes));
+    assert!(!p.may_touch(2, 0x8000_1000, 8, true, yes));
 }
 
 #[test]
@@ -87,13 +158,13 @@ fn servers_reach_the_arena_and_devices_and_init_everything() {
     let server = p.entries(0);
     assert_eq!(server.get(0).cfg, cfg::NAPOT | cfg::R | cfg::W | cfg::X);
     assert_eq!(
-        server.get(FIXED),
+        server.get(4),
         Entry {
             cfg: cfg::TOR | cfg::R | cfg::W,
             addr: ARENA_END >> 2
         }
     );
-    assert_eq!(server.get(FIXED + 1).cfg, cfg::NAPOT | cfg::R | cfg::W);
+    assert_eq!(server.get(FIXED).cfg, cfg::NAPOT | cfg::R | cfg::W);
     let init = p.entries(1);
     assert!((0..PMP_ENTRIES).any(|i| init.get(i) == Entry::everything()));
     // Between init and memsrv (the demo's requests) one entry differs.
@@ -147,8 +218,9 @@ fn new_ranges_unload_the_old_ones_and_bad_ones_are_refused() {
     assert_eq!(refill(&mut p, 0, page(1).0, |_| true), Refill::Stray);
     // Outside the arena, empty, unaligned, too many.
     assert!(!p.set_regions(7, 0, 0, &[(0x8020_0000, 0x8020_1000)]));
-    assert!(!p.set_regions(7, 0, 0, &[(DATA_END + 0x1000, DATA_END + 0x1000)]));
-    assert!(!p.set_regions(7, 0, 0, &[(DATA_END + 2, DATA_END + 0x1000)]));
+    assert!(!p.set_regions(7, 0, 0, &[(DATA_END, DATA_END + 0x1000)]));
+    assert!(!p.set_regions(7, 0, 0, &[(HEAP_END + 0x1000, HEAP_END + 0x1000)]));
+    assert!(!p.set_regions(7, 0, 0, &[(HEAP_END + 2, HEAP_END + 0x1000)]));
     let many: Vec<_> = (0..REGIONS_PER_CONN as u64 + 1).map(page).collect();
     assert!(!p.set_regions(7, 0, 0, &many));
 }
@@ -178,14 +250,18 @@ fn a_switch_writes_only_the_entries_that_differ() {
     p.switch_to(1, &mut hart);
     assert_eq!(hart.addr, [0, 1, 2, 3]);
     assert_eq!(hart.cfg, [0]);
+    // Each in its own region.
+    p.set_region(0, REGION);
+    p.set_region(1, (REGION.0 + REGION.1, REGION.1));
+    p.switch_to(1, &mut Recorder::default());
     // The same task again: nothing.
     let mut hart = Recorder::default();
     p.switch_to(1, &mut hart);
     assert!(hart.addr.is_empty() && hart.cfg.is_empty());
-    // Another user task: only its arena block.
+    // Another user task: only its region and its arena block.
     let mut hart = Recorder::default();
     p.switch_to(0, &mut hart);
-    assert_eq!(hart.addr, [FIXED]);
+    assert_eq!(hart.addr, [4, FIXED]);
     assert_eq!(hart.cfg, [0]);
     // A refill of the running task rewrites its entries at the next switch.
     assert!(p.set_regions(7, 0, 0, &[page(1), page(2)]));
@@ -196,35 +272,66 @@ fn a_switch_writes_only_the_entries_that_differ() {
 }
 
 #[test]
-fn a_range_is_loaded_block_by_block() {
+fn a_range_that_is_not_one_block_is_loaded_whole_as_a_tor_pair() {
     let mut p = protection(&[Role::User]);
-    // Three pages from an odd page: a page, then an aligned pair.
-    let start = DATA_END + 0x1000;
-    assert!(p.set_regions(7, 0, 0, &[(start, start + 0x3000)]));
+    // Three pages from an odd page (a page and an aligned pair as NAPOT
+    // blocks), and an aligned pair.
+    let start = HEAP_END + 0x1000;
+    let pair = (HEAP_END + 0x8000, HEAP_END + 0xa000);
+    assert!(p.set_regions(7, 0, 0, &[(start, start + 0x3000), pair]));
     assert_eq!(refill(&mut p, 0, start + 0x2800, |_| true), Refill::Loaded);
-    assert_eq!(loaded(&p, 0), [(start + 0x1000, start + 0x3000)]);
-    // An 8-byte access that starts 4 bytes before the pair.
-    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Loaded);
-    assert_eq!(refill(&mut p, 0, start + 0xffc, |_| true), Refill::Stray);
-    assert_eq!(
-        loaded(&p, 0),
-        [(start + 0x1000, start + 0x3000), (start, start + 0x1000)]
-    );
+    assert_eq!(loaded(&p, 0), [(start, start + 0x3000)]);
+    // Loaded already: an access that faults there ran past the end.
+    assert_eq!(refill(&mut p, 0, start + 0x2ffc, |_| true), Refill::Stray);
+    assert_eq!(refill(&mut p, 0, pair.0 + 0x1000, |_| true), Refill::Loaded);
+    assert_eq!(loaded(&p, 0), [(start, start + 0x3000), pair]);
+    assert_eq!(p.refills(0), (2, 2));
 }
 
-/// Task memory for the `Regions` call: one page at 0.
-struct Page([u8; 4096]);
+#[test]
+fn a_tor_pair_goes_whole_when_either_half_is_replaced() {
+    let mut p = protection(&[Role::User]);
+    let long = (HEAP_END + 0x10_1000, HEAP_END + 0x10_4000);
+    let mut ranges: Vec<_> = (0..RESIDENT as u64 * 2).map(page).collect();
+    ranges.push(long);
+    assert!(p.set_regions(7, 0, 0, &ranges));
+    let load = |p: &mut Protection, at: u64| assert_eq!(refill(p, 0, at, |_| true), Refill::Loaded);
+    // Every slot but the last holds a page; the pair does not fit there,
+    // so it takes the first two.
+    for n in 0..RESIDENT as u64 - 1 {
+        load(&mut p, page(n).0);
+    }
+    load(&mut p, long.0);
+    let now = loaded(&p, 0);
+    assert_eq!(now.len(), RESIDENT - 2);
+    assert!(now.contains(&long) && !now.contains(&page(0)) && !now.contains(&page(1)));
+    // The pages that follow replace the oldest; the one that lands on the
+    // pair's base takes its top out with it (no entry is left to take
+    // another base).
+    for n in RESIDENT as u64..2 * RESIDENT as u64 - 1 {
+        load(&mut p, page(n).0);
+    }
+    let now = loaded(&p, 0);
+    assert!(!now.contains(&long));
+    assert!(now.contains(&page(2 * RESIDENT as u64 - 2)));
+    assert!(refill(&mut p, 0, long.0, |_| true) == Refill::Loaded);
+    assert!(loaded(&p, 0).contains(&long));
+}
+
+/// Task memory for system calls: two pages at [`HEAP_START`], the start of
+/// the task heap.
+struct Page([u8; 0x2000]);
 
 impl Machine for Page {
     fn copy_out(&mut self, addr: u64, bytes: &[u8]) -> bool {
-        let at = addr as usize;
+        let at = addr.wrapping_sub(HEAP_START) as usize;
         self.0
             .get_mut(at..at + bytes.len())
             .map(|d| d.copy_from_slice(bytes))
             .is_some()
     }
     fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> bool {
-        let at = addr as usize;
+        let at = addr.wrapping_sub(HEAP_START) as usize;
         self.0
             .get(at..at + out.len())
             .map(|s| out.copy_from_slice(s))
@@ -234,7 +341,7 @@ impl Machine for Page {
         false
     }
     fn contains(&self, addr: u64, len: usize) -> bool {
-        (addr as usize).saturating_add(len) <= self.0.len()
+        addr >= HEAP_START && ((addr - HEAP_START) as usize).saturating_add(len) <= self.0.len()
     }
     fn console(&mut self, _bytes: &[u8]) {}
 }
@@ -262,15 +369,21 @@ fn task(privileged: bool) -> TaskStart {
     }
 }
 
-#[test]
-fn only_the_server_of_a_connection_names_its_ranges() {
+/// A kernel with protection on and tasks `names` (task 0 memsrv, a
+/// server; "init" privileged; the rest user tasks), and their memory.
+fn kernel_with(names: [&str; 3]) -> (Box<Kernel>, Page) {
     let mut k = Box::new(Kernel::new());
-    let mut m = Page([0; 4096]);
     k.protection.enable(layout());
-    for name in ["memsrv", "user", "init"] {
+    for name in names {
         k.spawn(name, task(name == "init"));
     }
     k.protection.start(0, Role::Server);
+    (k, Page([0; 0x2000]))
+}
+
+#[test]
+fn only_the_server_of_a_connection_names_its_ranges() {
+    let (mut k, mut m) = kernel_with(["memsrv", "user", "init"]);
     let conn = call(&mut k, 1, Sys::Connect, &[0, 0, 0], &mut m) as u64;
     let init_conn = call(&mut k, 2, Sys::Connect, &[0, 0, 0], &mut m) as u64;
     let (start, end) = page(1);
@@ -278,18 +391,88 @@ fn only_the_server_of_a_connection_names_its_ranges() {
     m.0[8..16].copy_from_slice(&end.to_le_bytes());
     let eperm = -i64::from(Errno::EPERM.0);
     // The client itself may not, nor may anyone not serving the connection.
-    assert_eq!(call(&mut k, 1, Sys::Regions, &[conn, 0, 1], &mut m), eperm);
     assert_eq!(
-        call(&mut k, 0, Sys::Regions, &[0xdead_0001, 0, 1], &mut m),
+        call(&mut k, 1, Sys::Regions, &[conn, HEAP_START, 1], &mut m),
+        eperm
+    );
+    assert_eq!(
+        call(
+            &mut k,
+            0,
+            Sys::Regions,
+            &[0xdead_0001, HEAP_START, 1],
+            &mut m
+        ),
         -i64::from(Errno::EBADF.0)
     );
-    assert_eq!(call(&mut k, 0, Sys::Regions, &[conn, 0, 1], &mut m), 0);
+    assert_eq!(
+        call(&mut k, 0, Sys::Regions, &[conn, HEAP_START, 1], &mut m),
+        0
+    );
     assert_eq!(k.access_fault(1, start), Refill::Loaded);
     assert_eq!(k.access_fault(1, end), Refill::Stray);
     // init is not confined: memsrv is told so, and need not say more.
-    assert_eq!(call(&mut k, 0, Sys::Regions, &[init_conn, 0, 1], &mut m), 1);
+    assert_eq!(
+        call(&mut k, 0, Sys::Regions, &[init_conn, HEAP_START, 1], &mut m),
+        1
+    );
     // Once the client closes, its ranges are gone with the connection.
     call(&mut k, 1, Sys::Close, &[conn], &mut m);
     assert_eq!(k.access_fault(1, start + 0x10), Refill::Stray);
     assert_ne!(k.tasks[1].state, TaskState::Empty);
+}
+
+#[test]
+fn a_buffer_the_caller_may_not_touch_is_refused_before_any_copy() {
+    let (mut k, mut m) = kernel_with(["memsrv", "user", "other"]);
+    // The page is the other task's region; the user's is the next block.
+    k.protection.set_region(2, (HEAP_START, 0x1000));
+    k.protection.set_region(1, (HEAP_START + 0x1000, 0x1000));
+    let conn = call(&mut k, 1, Sys::Connect, &[0, 0, 0], &mut m) as u64;
+    let efault = -i64::from(Errno::EFAULT.0);
+    m.0[..4].copy_from_slice(b"mine");
+    // Console, send, call (either buffer), receive into the other's page.
+    assert_eq!(
+        call(&mut k, 1, Sys::Console, &[HEAP_START, 4], &mut m),
+        efault
+    );
+    assert_eq!(
+        call(&mut k, 1, Sys::Send, &[conn, HEAP_START, 4], &mut m),
+        efault
+    );
+    let own = HEAP_START + 0x1000;
+    assert_eq!(
+        call(
+            &mut k,
+            1,
+            Sys::Call,
+            &[conn, own, 4, HEAP_START, 64],
+            &mut m
+        ),
+        efault
+    );
+    assert_eq!(
+        call(
+            &mut k,
+            1,
+            Sys::Call,
+            &[conn, HEAP_START, 4, own, 64],
+            &mut m
+        ),
+        efault
+    );
+    assert_eq!(
+        call(&mut k, 1, Sys::Recv, &[conn, HEAP_START, 64, 0], &mut m),
+        efault
+    );
+    // Nothing reached memsrv (its open, then nothing), and the page is as
+    // it was.
+    let receive =
+        |k: &mut Kernel, m: &mut Page| call(k, 0, Sys::Receive, &[HEAP_START + 0x800, 64, 0], m);
+    assert_eq!(receive(&mut k, &mut m), conn as i64);
+    assert_eq!(k.tasks[0].frame.regs[reg::A2], Event::Open as u64);
+    assert_eq!(receive(&mut k, &mut m), -i64::from(Errno::ETIMEDOUT.0));
+    assert_eq!(&m.0[..4], b"mine");
+    // Its own region is fine: the frame goes through.
+    assert_eq!(call(&mut k, 1, Sys::Send, &[conn, own, 4], &mut m), 0);
 }

@@ -238,9 +238,19 @@ impl Kernel {
             stack_bottom,
         };
         let name = core::str::from_utf8(&name[..len]).map_err(|_| Errno::EINVAL)?;
+        let server = r[reg::A5] & SERVER != 0;
+        // A user task's region: its heap from `gp` (where its allocator
+        // finds its heap), its stack up to the top.
+        let region = (start.gp, start.stack_top.wrapping_sub(start.gp));
+        let user = !server && !start.privileged;
+        if user && !self.protection.region_fits(region.0, region.1) {
+            return Err(Errno::EINVAL);
+        }
         let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
-        if r[reg::A5] & SERVER != 0 && !start.privileged {
+        if server && !start.privileged {
             self.protection.start(child, Role::Server);
+        } else if user {
+            self.protection.set_region(child, region);
         }
         Ok(child as u64)
     }

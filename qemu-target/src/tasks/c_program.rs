@@ -120,14 +120,14 @@ pub fn run(memsrv: usize) -> usize {
         match c_runtime::spawn(&name, C_STACK, move |task| {
             body(task, memsrv, &task_name, args)
         }) {
-            Ok((task, tls)) => tasks.push((role, task, tls)),
+            Ok(task) => tasks.push((role, task)),
             Err(e) => {
                 println!("c-program: FAILED cannot start {role}: {e:?}");
                 failed += 1;
             }
         }
     }
-    for (role, task, tls) in tasks {
+    for (role, task) in tasks {
         match task.join() {
             Ok(0) => println!("c-program: PASS {role}"),
             Ok(code) => {
@@ -139,8 +139,6 @@ pub fn run(memsrv: usize) -> usize {
                 failed += 1;
             }
         }
-        // The task has ended: nothing uses its block any more.
-        drop(tls);
     }
     if let Some(left) = left_behind(inspector, &before) {
         println!("c-program: FAILED memsrv not clean afterwards: {left}");

@@ -7,9 +7,8 @@ use crate::memory;
 use crate::sys::{self, IpcTransport};
 use alloc::format;
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use nommu::Client;
 use protocol::linux::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 
@@ -54,9 +53,10 @@ fn pages_hold_their_pattern(pages: &[u64]) -> bool {
 
 /// The owner: `RANGES` separate one-page mappings (every other page of a
 /// larger one unmapped), each written and read back twice round, its first
-/// page's address published in `shared`; then it waits for `done` and
-/// checks its pages again.
-fn owner(memsrv: usize, shared: Arc<AtomicU64>, done: Arc<AtomicU64>) -> i64 {
+/// page's address published in its mailbox's first word; then it waits
+/// for the second word and checks its pages again.
+fn owner(memsrv: usize) -> i64 {
+    let [shared, done, ..] = sys::mailbox();
     let run = || -> Result<(), String> {
         let client = process(memsrv)?;
         let base = mmap_pages(&client, 2 * RANGES)?;
@@ -98,11 +98,9 @@ fn owner(memsrv: usize, shared: Arc<AtomicU64>, done: Arc<AtomicU64>) -> i64 {
 /// task's mapping: the kernel reports the stray load and stops it; the
 /// owner's pages are untouched and it ends normally.
 pub fn reading_another_tasks_mapping_is_stopped(memsrv: usize) -> Check {
-    let shared = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicU64::new(0));
-    let (s, d) = (Arc::clone(&shared), Arc::clone(&done));
-    let owner = sys::spawn("owner", 32 << 10, move || owner(memsrv, s, d))
+    let owner = sys::spawn("owner", 32 << 10, move || owner(memsrv))
         .map_err(|e| format!("spawn the owner: {e:?}"))?;
+    let [shared, done, ..] = owner.mailbox().ok_or("the owner has no mailbox")?;
     let deadline = sys::now_ms() + 2000;
     while shared.load(Ordering::Acquire) == 0 && sys::now_ms() < deadline {
         sys::sleep_until(sys::now_ms() + 1);

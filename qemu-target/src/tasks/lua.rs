@@ -101,16 +101,13 @@ pub fn run(memsrv: usize) -> usize {
     });
     let mut failed = 0;
     match task {
-        Ok((task, tls)) => {
-            match task.join() {
-                Ok(0) => println!("lua: PASS in {} ms", sys::now_ms() - started),
-                other => {
-                    println!("lua: FAILED the script did not finish: {other:?}");
-                    failed += 1;
-                }
+        Ok(task) => match task.join() {
+            Ok(0) => println!("lua: PASS in {} ms", sys::now_ms() - started),
+            other => {
+                println!("lua: FAILED the script did not finish: {other:?}");
+                failed += 1;
             }
-            drop(tls);
-        }
+        },
         Err(e) => {
             println!("lua: FAILED cannot start: {e:?}");
             failed += 1;

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod hardware;
 pub mod init;
 pub mod isolation;
+pub mod isolation_regions;
 pub mod lua;
 pub mod memsrv;
 pub mod robustness;

@@ -1,7 +1,8 @@
 //! Bad input on the board: a task that faults is reported and ended while
 //! everyone else goes on; a task that sends memsrv garbage loses its
 //! connection, not the server; bad system-call arguments are errors; a
-//! task that touches memory not its own is stopped (`isolation`).
+//! task that touches memory not its own is stopped (`isolation`,
+//! `isolation_regions`).
 
 use crate::memory;
 use crate::println;
@@ -101,7 +102,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 6] = [
+    let checks: [(&str, fn(usize) -> Check); 9] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -116,6 +117,18 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a task reading a page it unmapped is stopped",
             super::isolation::reading_an_unmapped_page_is_stopped,
+        ),
+        (
+            "a task writing another task's stack or heap is stopped",
+            super::isolation_regions::writing_another_tasks_stack_or_heap_is_stopped,
+        ),
+        (
+            "a task writing a kernel or driver static is stopped",
+            super::isolation_regions::writing_a_kernel_or_driver_static_is_stopped,
+        ),
+        (
+            "a task naming another task's memory in a system call gets EFAULT",
+            super::isolation_regions::another_tasks_buffer_is_refused,
         ),
     ];
     let mut failed = 0;

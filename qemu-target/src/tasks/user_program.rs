@@ -58,7 +58,7 @@ pub fn run(memsrv: usize) -> u64 {
             task.main(core::slice::from_ref(&argv0))
         })
     });
-    let (task, tls) = match spawned {
+    let task = match spawned {
         Ok(started) => started,
         Err(e) => {
             println!("board: cannot start {PROGRAM}: {e:?}");
@@ -66,8 +66,6 @@ pub fn run(memsrv: usize) -> u64 {
         }
     };
     let joined = task.join();
-    // The task has ended: nothing uses its block any more.
-    drop(tls);
     match joined {
         Ok(code) => {
             println!("board: {PROGRAM} exited {code}");
