@@ -134,7 +134,7 @@ impl Nommu {
             (from, to)
         };
         if is_copy(region.flags) {
-            self.free_page_series(free_from, free_to);
+            self.free_page_series(free_from, free_to, region.payer);
         }
     }
 
@@ -177,7 +177,7 @@ impl Nommu {
         if last {
             if let Some(r) = self.regions.remove(id) {
                 if is_copy(r.flags) {
-                    self.free_page_series(r.start, r.top);
+                    self.free_page_series(r.start, r.top, r.payer);
                 }
                 if let Some(b) = &r.backing {
                     self.unindex_region(b.key, id, r.pgoff);
@@ -243,6 +243,7 @@ mod tests {
             backing: Some(file()),
             usage: 0,
             icache_flushed: false,
+            payer: None,
         })
     }
 

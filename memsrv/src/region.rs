@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use hashbrown::HashMap;
 
+use crate::charge::Payer;
 use crate::vm_flags::VmFlags;
 
 /// A region's identity: its creation sequence number, never reused.
@@ -78,6 +79,9 @@ pub struct Region {
     /// file-backed executable mappings arrive.
     #[allow(dead_code)]
     pub icache_flushed: bool,
+    /// Whom a copy's pages `[start, top)` are charged to (none for a
+    /// direct region, or a copy no call paid for).
+    pub payer: Option<Payer>,
 }
 
 /// The global registry (`nommu_region_tree`).
@@ -170,6 +174,7 @@ mod tests {
             backing: None,
             usage: 1,
             icache_flushed: false,
+            payer: None,
         }
     }
 
