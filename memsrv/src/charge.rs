@@ -127,10 +127,10 @@ impl Charges {
 
     /// Whether `uid` may take `pages` more.
     fn user_fits(&self, uid: u32, pages: u64) -> bool {
-        let held = self.users.get(&uid).map_or(0, UserCharge::total);
-        self.limits
-            .user_pages
-            .is_none_or(|limit| held.saturating_add(pages) <= limit)
+        self.limits.user_pages.is_none_or(|limit| {
+            let held = self.users.get(&uid).map_or(0, UserCharge::total);
+            held.saturating_add(pages) <= limit
+        })
     }
 
     /// `may_expand_vm`: whether the actor's address space and uid may

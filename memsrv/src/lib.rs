@@ -471,8 +471,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Carry out what the last step left for later: descriptors of exited
     /// processes, removed file mappings (`CloseVma`, references), due
-    /// `Release`s, and operations whose turn came. Cheap when idle.
+    /// `Release`s, and operations whose turn came. Cheap when idle: the
+    /// check is inlined into every request, the work is not.
+    #[inline(always)]
     fn settle(&mut self, fx: &mut Vec<Effect>) {
+        if !(self.procs.exited.is_empty()
+            && self.nommu.notices.is_empty()
+            && self.ops.releases.is_empty()
+            && self.ops.ready.is_empty())
+        {
+            self.settle_pending(fx);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_pending(&mut self, fx: &mut Vec<Effect>) {
         loop {
             if !self.procs.exited.is_empty() {
                 self.futex_prune();
