@@ -39,7 +39,9 @@ pub use message::{
     frame_checks_identity, mmap_request, AttributeTarget, Bytes, MemoryCall, MountName, OffsetUnit,
     Path, ProcView, Reply, Request, ShmStat, Sysctl, DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
 };
-pub use short::{decode_short_reply, decode_short_request, ShortReply, ShortRequest};
+pub use short::{
+    decode_short_reply, decode_short_request, ShortReply, ShortRequest, SHORT_REPLY_FRAME,
+};
 
 /// Largest body a frame may carry, in bytes.
 pub const MAX_BODY: usize = 2032;
