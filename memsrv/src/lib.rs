@@ -380,9 +380,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.
-        if let Some(frame) = outcome.frame(tag) {
-            effects.push(Effect::Send { to: client, frame });
-        }
+        outcome.push_frame(client, tag, effects);
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
