@@ -41,6 +41,7 @@ pub use message::{
 };
 pub use short::{
     decode_short_reply, decode_short_request, ShortReply, ShortRequest, SHORT_REPLY_FRAME,
+    SHORT_REQUEST_FRAME,
 };
 
 /// Largest body a frame may carry, in bytes.

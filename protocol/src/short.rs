@@ -170,6 +170,74 @@ pub fn decode_short_reply(frame: &[u8]) -> Option<Frame<ShortReply>> {
     r.0.is_empty().then_some(Frame { tag, message })
 }
 
+impl ShortRequest {
+    /// Encode this request as a whole frame with tag `tag` into `out`, the
+    /// bytes [`crate::encode_request`] gives for the same request, without
+    /// serde; returns the frame's length. `None` for `ReadProc` (its view
+    /// goes through serde) and when `out` holds fewer than
+    /// [`SHORT_REQUEST_FRAME`] bytes.
+    pub fn encode_frame(&self, tag: u32, out: &mut [u8]) -> Option<usize> {
+        let out = out.get_mut(..SHORT_REQUEST_FRAME)?;
+        let (head, body) = out.split_at_mut(HEADER_LEN);
+        let mut w = Writer { out: body, at: 0 };
+        match *self {
+            Self::Hello { ticket } => {
+                w.varint(0);
+                match ticket {
+                    None => w.varint(0),
+                    Some(t) => {
+                        w.varint(1);
+                        w.varint(t);
+                    }
+                }
+            }
+            Self::Clone { flags } => {
+                w.varint(1);
+                w.varint(flags);
+            }
+            Self::Fork {} => w.varint(2),
+            Self::Exit {} => w.varint(3),
+            Self::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                offset,
+                unit,
+            } => {
+                w.varint(4);
+                w.varint(addr);
+                w.varint(len);
+                w.varint(u64::from(prot));
+                w.varint(u64::from(flags));
+                // Zigzag, as postcard writes a signed integer.
+                w.varint(u64::from(((fd << 1) ^ (fd >> 31)) as u32));
+                w.varint(offset);
+                w.varint(unit as u64);
+            }
+            Self::Munmap { addr, len } => {
+                w.varint(5);
+                w.varint(addr);
+                w.varint(len);
+            }
+            Self::ReadProc { .. } => return None,
+            Self::ReadSysctl { name } => {
+                w.varint(7);
+                w.varint(name as u64);
+            }
+        }
+        let body_len = w.at;
+        head.copy_from_slice(FrameHeader::new(MessageKind::Request, tag, body_len).as_bytes());
+        Some(HEADER_LEN + body_len)
+    }
+}
+
+/// The longest frame [`ShortRequest::encode_frame`] writes: the header, the
+/// variant and the widest `Mmap` (three 64-bit, three 32-bit varints and
+/// the unit).
+pub const SHORT_REQUEST_FRAME: usize = HEADER_LEN + 1 + 3 * 10 + 3 * 5 + 1;
+
 impl ShortReply {
     /// Encode this reply as a whole frame with tag `tag` into `out`, the
     /// bytes [`crate::encode_reply`] gives for the same reply, without

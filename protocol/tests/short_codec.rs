@@ -6,7 +6,7 @@
 use protocol::{
     decode_reply, decode_request, decode_short_reply, decode_short_request, encode_reply,
     encode_request, Errno, OffsetUnit, Reply, Request, ShortReply, ShortRequest, Sysctl, MAX_FRAME,
-    SHORT_REPLY_FRAME,
+    SHORT_REPLY_FRAME, SHORT_REQUEST_FRAME,
 };
 
 /// Values at every varint width's edges.
@@ -83,6 +83,34 @@ fn short_replies_are_written_as_postcard_writes_them() {
         let short_buf = &mut fast[..SHORT_REPLY_FRAME - 1];
         assert!(reply.encode_frame(tag, short_buf).is_none());
     }
+}
+
+#[test]
+fn short_requests_are_written_as_postcard_writes_them() {
+    let mut requests = short_requests();
+    requests.extend([
+        Request::Hello { ticket: None },
+        Request::Fork,
+        Request::Exit,
+    ]);
+    for request in requests {
+        let short = ShortRequest::of(&request).unwrap();
+        let tag = 0x0102_0304;
+        let mut fast = [0u8; SHORT_REQUEST_FRAME];
+        let len = short.encode_frame(tag, &mut fast).unwrap();
+        let mut full = [0u8; MAX_FRAME];
+        let full_len = encode_request(tag, &request, &mut full);
+        assert_eq!(&fast[..len], &full[..full_len], "{request:?}");
+        assert!(short
+            .encode_frame(tag, &mut fast[..SHORT_REQUEST_FRAME - 1])
+            .is_none());
+    }
+    // A /proc view goes through serde.
+    let read_proc = ShortRequest::ReadProc {
+        view: protocol::ProcView::Meminfo,
+        offset: 0,
+    };
+    assert!(read_proc.encode_frame(1, &mut [0u8; MAX_FRAME]).is_none());
 }
 
 /// A small deterministic generator for the mutations.
