@@ -178,58 +178,56 @@ impl ShortRequest {
     /// [`SHORT_REQUEST_FRAME`] bytes.
     pub fn encode_frame(&self, tag: u32, out: &mut [u8]) -> Option<usize> {
         let out = out.get_mut(..SHORT_REQUEST_FRAME)?;
-        let (head, body) = out.split_at_mut(HEADER_LEN);
-        let mut w = Writer { out: body, at: 0 };
-        match *self {
-            Self::Hello { ticket } => {
-                w.varint(0);
-                match ticket {
-                    None => w.varint(0),
-                    Some(t) => {
-                        w.varint(1);
-                        w.varint(t);
+        write_frame(MessageKind::Request, tag, out, |w| {
+            match *self {
+                Self::Hello { ticket } => {
+                    w.varint(0);
+                    match ticket {
+                        None => w.varint(0),
+                        Some(t) => {
+                            w.varint(1);
+                            w.varint(t);
+                        }
                     }
                 }
+                Self::Clone { flags } => {
+                    w.varint(1);
+                    w.varint(flags);
+                }
+                Self::Fork {} => w.varint(2),
+                Self::Exit {} => w.varint(3),
+                Self::Mmap {
+                    addr,
+                    len,
+                    prot,
+                    flags,
+                    fd,
+                    offset,
+                    unit,
+                } => {
+                    w.varint(4);
+                    w.varint(addr);
+                    w.varint(len);
+                    w.varint(u64::from(prot));
+                    w.varint(u64::from(flags));
+                    // Zigzag, as postcard writes a signed integer.
+                    w.varint(u64::from(((fd << 1) ^ (fd >> 31)) as u32));
+                    w.varint(offset);
+                    w.varint(unit as u64);
+                }
+                Self::Munmap { addr, len } => {
+                    w.varint(5);
+                    w.varint(addr);
+                    w.varint(len);
+                }
+                Self::ReadProc { .. } => return None,
+                Self::ReadSysctl { name } => {
+                    w.varint(7);
+                    w.varint(name as u64);
+                }
             }
-            Self::Clone { flags } => {
-                w.varint(1);
-                w.varint(flags);
-            }
-            Self::Fork {} => w.varint(2),
-            Self::Exit {} => w.varint(3),
-            Self::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-                unit,
-            } => {
-                w.varint(4);
-                w.varint(addr);
-                w.varint(len);
-                w.varint(u64::from(prot));
-                w.varint(u64::from(flags));
-                // Zigzag, as postcard writes a signed integer.
-                w.varint(u64::from(((fd << 1) ^ (fd >> 31)) as u32));
-                w.varint(offset);
-                w.varint(unit as u64);
-            }
-            Self::Munmap { addr, len } => {
-                w.varint(5);
-                w.varint(addr);
-                w.varint(len);
-            }
-            Self::ReadProc { .. } => return None,
-            Self::ReadSysctl { name } => {
-                w.varint(7);
-                w.varint(name as u64);
-            }
-        }
-        let body_len = w.at;
-        head.copy_from_slice(FrameHeader::new(MessageKind::Request, tag, body_len).as_bytes());
-        Some(HEADER_LEN + body_len)
+            Some(())
+        })
     }
 }
 
@@ -245,8 +243,14 @@ impl ShortReply {
     /// [`SHORT_REPLY_FRAME`] bytes (else `None`).
     pub fn encode_frame(&self, tag: u32, out: &mut [u8]) -> Option<usize> {
         let out = out.get_mut(..SHORT_REPLY_FRAME)?;
-        let (head, body) = out.split_at_mut(HEADER_LEN);
-        let mut w = Writer { out: body, at: 0 };
+        write_frame(MessageKind::Reply, tag, out, |w| {
+            self.encode_body(w);
+            Some(())
+        })
+    }
+
+    #[inline(always)]
+    fn encode_body(&self, w: &mut Writer<'_>) {
         match *self {
             Self::Error(e) => {
                 w.varint(0);
@@ -279,10 +283,25 @@ impl ShortReply {
                 w.varint(((v << 1) ^ (v >> 63)) as u64);
             }
         }
-        let body_len = w.at;
-        head.copy_from_slice(FrameHeader::new(MessageKind::Reply, tag, body_len).as_bytes());
-        Some(HEADER_LEN + body_len)
     }
+}
+
+/// A whole frame of `kind` with tag `tag` in `out` (long enough for the
+/// widest message `body` writes), its body written by `body` (`None`: not
+/// a message written by hand); returns the frame's length.
+#[inline(always)]
+fn write_frame(
+    kind: MessageKind,
+    tag: u32,
+    out: &mut [u8],
+    body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
+) -> Option<usize> {
+    let (head, rest) = out.split_at_mut(HEADER_LEN);
+    let mut w = Writer { out: rest, at: 0 };
+    body(&mut w)?;
+    let body_len = w.at;
+    head.copy_from_slice(FrameHeader::new(kind, tag, body_len).as_bytes());
+    Some(HEADER_LEN + body_len)
 }
 
 /// The longest frame of a short reply: the header, the variant and the
