@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use protocol::{
     decode_reply, decode_short_reply, encode_request, mmap_request, Bytes, DriverRegistration,
     Errno, FileStat, MemoryCall, MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat,
-    ShortReply, Sysctl, DATA_CHUNK, MAX_FRAME,
+    ShortReply, ShortRequest, Sysctl, DATA_CHUNK, MAX_FRAME,
 };
 
 /// Carries one request frame to the memory server and its reply back.
@@ -132,7 +132,7 @@ impl<T: Transport> Client<T> {
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
         let mut decoded = Err(Errno::EPROTO);
         self.transport
-            .exchange(&mut |out| encode_request(tag, request, out), &mut |frame| {
+            .exchange(&mut |out| encode_call(tag, request, out), &mut |frame| {
                 decoded = decode_reply(frame).map_err(|e| e.errno())
             })?;
         let frame = decoded?;
@@ -151,7 +151,7 @@ impl<T: Transport> Client<T> {
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
         let mut decoded = Err(Errno::EPROTO);
         self.transport
-            .exchange(&mut |out| encode_request(tag, request, out), &mut |frame| {
+            .exchange(&mut |out| encode_call(tag, request, out), &mut |frame| {
                 decoded = match decode_short_reply(frame) {
                     Some(f) if f.tag != tag => Err(Errno::EPROTO),
                     Some(f) => Ok(f.message),
@@ -719,6 +719,16 @@ pub enum Target<'a> {
     Path(&'a [u8]),
     /// A descriptor the server gave this process.
     Fd(i32),
+}
+
+/// Encode `request` with tag `tag` into `out`: the short requests by hand
+/// (the same bytes, a few varints), the others through postcard.
+#[inline(always)]
+fn encode_call(tag: u32, request: &Request, out: &mut [u8; MAX_FRAME]) -> usize {
+    match ShortRequest::of(request).and_then(|short| short.encode_frame(tag, out)) {
+        Some(len) => len,
+        None => encode_request(tag, request, out),
+    }
 }
 
 /// Why a reply frame that is not a short one fails a short call: the

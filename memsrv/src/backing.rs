@@ -26,6 +26,8 @@ pub struct BackingRun {
     pub pages: u64,
     /// The driver died; the run goes once no region points into it.
     pub orphan: bool,
+    /// The uid the pages are charged to ([`crate::charge`]), if any.
+    pub payer: Option<u32>,
 }
 
 /// Every run, keyed by its first address.
@@ -89,6 +91,7 @@ impl Nommu {
                 driver,
                 pages: kept,
                 orphan: false,
+                payer: None,
             },
         );
         self.backing.pages += kept;
@@ -120,7 +123,7 @@ impl Nommu {
         self.backing
             .insert(start, BackingRun { pages: head, ..run });
         self.backing.insert(end, BackingRun { pages: tail, ..run });
-        self.release_backing_pages(addr, pages);
+        self.release_backing_pages(addr, pages, run.payer);
         Ok(())
     }
 
@@ -168,31 +171,33 @@ impl Nommu {
     /// Free the orphan runs of a dead `driver` that no region points into.
     pub fn free_orphans(&mut self, driver: DriverId) {
         let ranges: Vec<(u64, u64)> = self.direct_ranges_of(driver).collect();
-        let idle: Vec<(u64, u64)> = self
+        let idle: Vec<(u64, BackingRun)> = self
             .backing
             .runs
             .iter()
             .filter(|(_, r)| r.driver == driver && r.orphan)
-            .map(|(&s, r)| (s, r.pages))
-            .filter(|&(s, pages)| {
-                let e = s.saturating_add(pages.saturating_mul(PAGE_SIZE));
+            .map(|(&s, &r)| (s, r))
+            .filter(|&(s, r)| {
+                let e = s.saturating_add(r.pages.saturating_mul(PAGE_SIZE));
                 !ranges.iter().any(|&(a, b)| a < e && s < b)
             })
             .collect();
-        for (start, pages) in idle {
+        for (start, run) in idle {
             self.backing.runs.remove(&start);
-            self.release_backing_pages(start, pages);
+            self.release_backing_pages(start, run.pages, run.payer);
         }
     }
 
-    fn release_backing_pages(&mut self, start: u64, pages: u64) {
+    fn release_backing_pages(&mut self, start: u64, pages: u64, payer: Option<u32>) {
         if pages == 0 || !self.in_arena(start, start.saturating_add(pages * PAGE_SIZE)) {
             return;
         }
         let first = self.page_of(start);
         // A run is at most one maximal block, so the count fits.
         self.pages.free_range(first, pages as u32);
-        self.charges.uncharge_pages(first, pages as u32);
+        if let Some(uid) = payer {
+            self.charges.uncharge_store(uid, pages);
+        }
         self.backing.pages = self.backing.pages.saturating_sub(pages);
     }
 }

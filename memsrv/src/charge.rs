@@ -13,11 +13,12 @@
 //! (a write or `ftruncate` growing a file; storage a driver takes on its
 //! own, or while serving several uids at once, is charged to no one).
 //! Each charge remembers whom it was charged to, so the release uncharges
-//! the same address space and uid whatever the process's ids are by then.
-//! Copies and filesystem pages are charged by page range
-//! ([`Charges::uncharge_pages`] is called where either goes back:
-//! `free_page_series`, `release_backing_pages`), so a region split or
-//! trimmed later needs no bookkeeping of its own. A copy region other
+//! the same address space and uid whatever the process's ids are by then:
+//! a copy region keeps its [`Payer`] in its record ([`crate::region::Region`]),
+//! a copy still being filled in its operation, a driver's run in
+//! [`crate::backing::BackingRun`]. A region split or trimmed later keeps
+//! its payer with no bookkeeping of its own, and the common mmap/munmap
+//! pair touches no map here but the two counters. A copy region other
 //! processes share (a read-only private file mapping reused) stays charged
 //! to its creator.
 
@@ -26,7 +27,6 @@ use alloc::string::String;
 use protocol::{Errno, PAGE_SIZE};
 
 use crate::mm::MmId;
-use crate::page_alloc::PageIndex;
 use crate::ClientId;
 
 /// The limits, in pages and connections; `None` is unlimited.
@@ -49,15 +49,14 @@ impl Limits {
     }
 }
 
-/// One run of copy or filesystem pages and whom it is charged to.
+/// Whom a copy's pages are charged to: the address space and uid of the
+/// call that made it. The address space may be gone by the time the pages
+/// go (others still map a shared copy): a gone address space's share is
+/// then no one's, as identities are never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Extent {
-    pages: u64,
-    /// Filesystem storage (`AllocBacking`), not a copy.
-    store: bool,
-    /// `None` once the address space is gone and others still map it.
-    mm: Option<MmId>,
-    uid: u32,
+pub struct Payer {
+    pub mm: MmId,
+    pub uid: u32,
 }
 
 /// What one uid holds, in pages.
@@ -89,8 +88,6 @@ struct Slot {
 #[derive(Default)]
 pub struct Charges {
     pub limits: Limits,
-    /// Copy pages by first page.
-    extents: BTreeMap<PageIndex, Extent>,
     /// Copy pages charged to each live address space.
     mms: BTreeMap<MmId, u64>,
     users: BTreeMap<u32, UserCharge>,
@@ -130,10 +127,10 @@ impl Charges {
 
     /// Whether `uid` may take `pages` more.
     fn user_fits(&self, uid: u32, pages: u64) -> bool {
-        let held = self.users.get(&uid).map_or(0, UserCharge::total);
-        self.limits
-            .user_pages
-            .is_none_or(|limit| held.saturating_add(pages) <= limit)
+        self.limits.user_pages.is_none_or(|limit| {
+            let held = self.users.get(&uid).map_or(0, UserCharge::total);
+            held.saturating_add(pages) <= limit
+        })
     }
 
     /// `may_expand_vm`: whether the actor's address space and uid may
@@ -153,91 +150,33 @@ impl Charges {
         }
     }
 
-    /// `pages` copy pages from `first` were allocated for the actor.
-    pub fn charge_pages(&mut self, first: PageIndex, pages: u64) {
-        let Some((mm, uid)) = self.actor else {
+    /// The actor, as the payer a new copy records.
+    pub fn payer(&self) -> Option<Payer> {
+        self.actor.map(|(mm, uid)| Payer { mm, uid })
+    }
+
+    /// `pages` copy pages were allocated for `payer` (none: no one pays).
+    pub fn charge_copy(&mut self, payer: Option<Payer>, pages: u64) {
+        let Some(Payer { mm, uid }) = payer else {
             return;
         };
-        if pages == 0 {
-            return;
-        }
-        self.extents.insert(
-            first,
-            Extent {
-                pages,
-                store: false,
-                mm: Some(mm),
-                uid,
-            },
-        );
         *self.mms.entry(mm).or_default() += pages;
         self.users.entry(uid).or_default().mapped += pages;
     }
 
-    /// `[first, first+count)` copy pages were freed: uncharge whoever each
-    /// part was charged to, splitting runs freed in part.
-    pub fn uncharge_pages(&mut self, first: PageIndex, count: u32) {
-        // The common case, a whole run (an unmapped anonymous mapping),
-        // costs one lookup and no allocation.
-        if let Some(&extent) = self.extents.get(&first) {
-            if extent.pages == u64::from(count) {
-                self.extents.remove(&first);
-                self.uncharge(&extent, extent.pages);
-                return;
-            }
-        }
-        let end = u64::from(first) + u64::from(count);
-        let from = self
-            .extents
-            .range(..=first)
-            .next_back()
-            .map_or(first, |(&start, _)| start);
-        let hit: alloc::vec::Vec<(PageIndex, Extent)> = self
-            .extents
-            .range(from..)
-            .take_while(|(&start, _)| u64::from(start) < end)
-            .map(|(&s, &e)| (s, e))
-            .collect();
-        for (start, extent) in hit {
-            let ext_end = u64::from(start) + extent.pages;
-            let cut_from = u64::from(first).max(u64::from(start));
-            let cut_to = end.min(ext_end);
-            if cut_from >= cut_to {
-                continue;
-            }
-            self.extents.remove(&start);
-            let keep = |s: u64, e: u64| Extent {
-                pages: e - s,
-                ..extent
-            };
-            if cut_from > u64::from(start) {
-                self.extents.insert(start, keep(u64::from(start), cut_from));
-            }
-            if cut_to < ext_end {
-                // Below the page count of the arena, so it fits.
-                self.extents
-                    .insert(cut_to as PageIndex, keep(cut_to, ext_end));
-            }
-            self.uncharge(&extent, cut_to - cut_from);
-        }
-    }
-
-    /// An address space's or uid's entry stays when it drops to zero (it
-    /// goes with the address space, or when the uid's last client does):
-    /// the common mmap/munmap pair then touches no allocator.
-    fn uncharge(&mut self, extent: &Extent, pages: u64) {
-        if let Some(mm) = extent.mm {
-            if let Some(held) = self.mms.get_mut(&mm) {
-                *held = held.saturating_sub(pages);
-            }
-        }
-        if let Some(user) = self.users.get_mut(&extent.uid) {
-            let held = if extent.store {
-                &mut user.store
-            } else {
-                &mut user.mapped
-            };
+    /// `pages` copy pages charged to `payer` were freed. An address
+    /// space's or uid's entry stays when it drops to zero (it goes with
+    /// the address space, or when the uid's last client does): the common
+    /// mmap/munmap pair then touches no allocator.
+    pub fn uncharge_copy(&mut self, payer: Option<Payer>, pages: u64) {
+        let Some(Payer { mm, uid }) = payer else {
+            return;
+        };
+        if let Some(held) = self.mms.get_mut(&mm) {
             *held = held.saturating_sub(pages);
+        }
+        if let Some(user) = self.users.get_mut(&uid) {
+            user.mapped = user.mapped.saturating_sub(pages);
         }
     }
 
@@ -249,16 +188,9 @@ impl Charges {
 
     /// The address space `mm` is gone. What it still had charged is
     /// mapped by others (a shared copy region): the uid keeps paying, the
-    /// address space no longer counts.
+    /// address space no longer counts (its payers' `mm` names no one now).
     pub fn mm_gone(&mut self, mm: MmId) {
-        if self.mms.remove(&mm).is_none() {
-            return;
-        }
-        for extent in self.extents.values_mut() {
-            if extent.mm == Some(mm) {
-                extent.mm = None;
-            }
-        }
+        self.mms.remove(&mm);
     }
 
     /// Whether `uid` may create a SysV segment of `pages`. A quota, as
@@ -282,19 +214,16 @@ impl Charges {
         }
     }
 
-    /// `pages` filesystem pages from `first` were taken on `uid`'s behalf.
-    pub fn charge_store(&mut self, uid: u32, first: PageIndex, pages: u64) {
-        if pages == 0 {
-            return;
-        }
-        let extent = Extent {
-            pages,
-            store: true,
-            mm: None,
-            uid,
-        };
-        self.extents.insert(first, extent);
+    /// `pages` filesystem pages were taken on `uid`'s behalf.
+    pub fn charge_store(&mut self, uid: u32, pages: u64) {
         self.users.entry(uid).or_default().store += pages;
+    }
+
+    /// `pages` filesystem pages charged to `uid` went back.
+    pub fn uncharge_store(&mut self, uid: u32, pages: u64) {
+        if let Some(user) = self.users.get_mut(&uid) {
+            user.store = user.store.saturating_sub(pages);
+        }
     }
 
     pub fn charge_segment(&mut self, cuid: u32, pages: u64) {
@@ -343,42 +272,21 @@ impl Charges {
         }
     }
 
-    /// The bookkeeping agrees with itself and with `copy_pages`
-    /// (`mmap_copy_pages`), `store_pages` (the drivers' storage) and
-    /// `shm_of` (each uid's segment pages).
-    pub fn check(
+    /// The counters agree with what the records say is charged (`held`),
+    /// with `copy_pages` (`mmap_copy_pages`), `store_pages` (the drivers'
+    /// storage) and `shm_of` (each uid's segment pages).
+    fn check(
         &self,
+        held: &Held,
         copy_pages: u64,
         store_pages: u64,
         shm_of: &BTreeMap<u32, u64>,
     ) -> Result<(), String> {
-        let mut mms: BTreeMap<MmId, u64> = BTreeMap::new();
-        // Each uid's copy and filesystem pages, as the runs say.
-        let mut runs: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-        let (mut copies, mut stored) = (0, 0);
-        let mut last_end = 0u64;
-        for (&start, e) in &self.extents {
-            if u64::from(start) < last_end || e.pages == 0 {
-                return Err(alloc::format!(
-                    "charged run at page {start} overlaps or is empty"
-                ));
-            }
-            last_end = u64::from(start) + e.pages;
-            let of_uid = runs.entry(e.uid).or_default();
-            if e.store {
-                stored += e.pages;
-                of_uid.1 += e.pages;
-            } else {
-                copies += e.pages;
-                of_uid.0 += e.pages;
-            }
-            if let Some(mm) = e.mm {
-                *mms.entry(mm).or_default() += e.pages;
-            }
-        }
-        if copies != copy_pages || stored > store_pages {
+        let stored: u64 = held.store.values().sum();
+        if held.copies != copy_pages || stored > store_pages {
             return Err(alloc::format!(
-                "charged {copies} copy and {stored} filesystem pages; {copy_pages} and {store_pages} held"
+                "charged {} copy and {stored} filesystem pages; {copy_pages} and {store_pages} held",
+                held.copies
             ));
         }
         let charged: BTreeMap<MmId, u64> = self
@@ -387,14 +295,16 @@ impl Charges {
             .filter(|(_, &n)| n > 0)
             .map(|(&m, &n)| (m, n))
             .collect();
-        if mms != charged {
+        if held.mms != charged {
             return Err(alloc::format!(
-                "address space charges {:?} ≠ runs {mms:?}",
-                self.mms
+                "address space charges {:?} ≠ records {:?}",
+                self.mms,
+                held.mms
             ));
         }
         for (&uid, user) in &self.users {
-            let (mapped, store) = runs.get(&uid).copied().unwrap_or((0, 0));
+            let mapped = held.mapped.get(&uid).copied().unwrap_or(0);
+            let store = held.store.get(&uid).copied().unwrap_or(0);
             let segs = shm_of.get(&uid).copied().unwrap_or(0);
             if (user.mapped, user.store, user.shm) != (mapped, store, segs) {
                 return Err(alloc::format!(
@@ -402,8 +312,10 @@ impl Charges {
                 ));
             }
         }
-        let holders = runs
+        let holders = held
+            .mapped
             .keys()
+            .chain(held.store.keys())
             .chain(shm_of.iter().filter(|(_, &n)| n > 0).map(|(u, _)| u));
         if let Some(uid) = holders
             .into_iter()
@@ -415,9 +327,61 @@ impl Charges {
     }
 }
 
-/// The invariant checker's part: the charges agree with the pages copies
-/// and segments hold, and only live address spaces are charged.
-pub fn check(nommu: &crate::nommu::Nommu) -> Result<(), String> {
+/// What the records (regions, copies being filled, drivers' runs) say is
+/// charged, summed for the invariant checker.
+#[derive(Default)]
+struct Held {
+    /// Copy pages some payer pays for.
+    copies: u64,
+    /// Copy pages by live address space.
+    mms: BTreeMap<MmId, u64>,
+    /// Copy pages by uid.
+    mapped: BTreeMap<u32, u64>,
+    /// Filesystem pages by uid.
+    store: BTreeMap<u32, u64>,
+}
+
+impl Held {
+    fn copy(&mut self, nommu: &crate::nommu::Nommu, payer: Option<Payer>, pages: u64) {
+        let Some(Payer { mm, uid }) = payer else {
+            return;
+        };
+        self.copies += pages;
+        // A gone address space's share is no one's.
+        if nommu.mms.contains_key(&mm) {
+            *self.mms.entry(mm).or_default() += pages;
+        }
+        *self.mapped.entry(uid).or_default() += pages;
+    }
+}
+
+/// The invariant checker's part: the charges agree with the pages copies,
+/// copies being filled (`ops`), drivers' runs and segments hold, and only
+/// live address spaces are charged.
+pub fn check(nommu: &crate::nommu::Nommu, ops: &crate::ops::Operations) -> Result<(), String> {
+    let mut held = Held::default();
+    for (_, r) in nommu.regions.iter_ordered() {
+        if crate::vm_flags::is_copy(r.flags) {
+            held.copy(nommu, r.payer, (r.top - r.start) / PAGE_SIZE);
+        } else if r.payer.is_some() {
+            return Err(alloc::format!(
+                "direct region at {:#x} has a payer",
+                r.start
+            ));
+        }
+    }
+    for op in ops.live.values() {
+        if let crate::ops::OpKind::Mmap(m) = &op.kind {
+            if let Some((_, kept, payer)) = m.copy {
+                held.copy(nommu, payer, kept);
+            }
+        }
+    }
+    for run in nommu.backing.runs.values() {
+        if let Some(uid) = run.payer {
+            *held.store.entry(uid).or_default() += run.pages;
+        }
+    }
     let mut shm_of: BTreeMap<u32, u64> = BTreeMap::new();
     for seg in nommu.shm.segs.values() {
         *shm_of.entry(seg.stat.cuid).or_default() += seg.pages;
@@ -426,7 +390,7 @@ pub fn check(nommu: &crate::nommu::Nommu) -> Result<(), String> {
     if let Some(mm) = charges.mms.keys().find(|mm| !nommu.mms.contains_key(mm)) {
         return Err(alloc::format!("{mm:?} is gone but still charged"));
     }
-    charges.check(nommu.mmap_copy_pages, nommu.backing.pages, &shm_of)
+    charges.check(&held, nommu.mmap_copy_pages, nommu.backing.pages, &shm_of)
 }
 
 impl<M: crate::PhysicalMemory> crate::MemoryServer<M> {
@@ -443,8 +407,10 @@ impl<M: crate::PhysicalMemory> crate::MemoryServer<M> {
         }
         let addr = self.nommu.alloc_backing(driver, pages, &mut self.memory)?;
         if let Some(uid) = payer {
-            let first = self.nommu.page_of(addr);
-            self.nommu.charges.charge_store(uid, first, pages);
+            if let Some(run) = self.nommu.backing.runs.get_mut(&addr) {
+                run.payer = Some(uid);
+                self.nommu.charges.charge_store(uid, run.pages);
+            }
         }
         Ok(addr)
     }

@@ -3,7 +3,10 @@
 //! (now, or later as an effect), and the one loop every home carries them
 //! out with ([`carry_out`], through the home's [`Courier`]).
 
-use protocol::{DriverRequest, FrameHeader, MessageKind, Reply, HEADER_LEN, MAX_BODY};
+use protocol::{
+    DriverRequest, FrameHeader, MessageKind, Reply, ShortReply, HEADER_LEN, MAX_BODY,
+    SHORT_REPLY_FRAME,
+};
 use serde::Serialize;
 use zerocopy::IntoBytes;
 
@@ -67,6 +70,31 @@ impl FrameBuf {
         match &self.repr {
             Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Repr::Heap(bytes) => bytes,
+        }
+    }
+
+    /// Push a [`Effect::Send`] of the short reply `reply` with tag `tag`
+    /// to `to`, encoding it in the pushed effect's own inline bytes.
+    #[inline(always)]
+    pub fn push_short_reply(effects: &mut Vec<Effect>, to: ClientId, tag: u32, reply: &ShortReply) {
+        const { assert!(SHORT_REPLY_FRAME <= INLINE_FRAME) };
+        let repr = Repr::Inline {
+            len: 0,
+            bytes: [0; INLINE_FRAME],
+        };
+        effects.push(Effect::Send {
+            to,
+            frame: Self { repr },
+        });
+        if let Some(Effect::Send {
+            frame: FrameBuf {
+                repr: Repr::Inline { len, bytes },
+            },
+            ..
+        }) = effects.last_mut()
+        {
+            // Fits: SHORT_REPLY_FRAME ≤ INLINE_FRAME < 256.
+            *len = reply.encode_frame(tag, bytes).unwrap_or(0) as u8;
         }
     }
 
@@ -232,6 +260,38 @@ mod tests {
             FrameBuf::driver_request(9, &request).as_slice(),
             &buf[..len]
         );
+    }
+
+    #[test]
+    fn short_replies_pushed_in_place_are_the_protocol_frames() {
+        let replies = [
+            ShortReply::Done,
+            ShortReply::Error(Errno::ENOMEM),
+            ShortReply::Mapped { addr: u64::MAX },
+            ShortReply::Value(i64::MIN),
+            ShortReply::Hello {
+                pid: u32::MAX,
+                arena_base: u64::MAX,
+                arena_size: u64::MAX,
+            },
+        ];
+        let mut effects = alloc::vec![Effect::Drop {
+            client: ClientId(1)
+        }];
+        for (tag, reply) in replies.iter().enumerate() {
+            let tag = u32::MAX - tag as u32;
+            FrameBuf::push_short_reply(&mut effects, ClientId(9), tag, reply);
+            let Some(Effect::Send { to, frame }) = effects.last() else {
+                panic!("no frame pushed")
+            };
+            assert_eq!(*to, ClientId(9));
+            assert_eq!(
+                frame.as_slice(),
+                &protocol_reply(tag, &reply.to_reply())[..],
+                "{reply:?}"
+            );
+        }
+        assert_eq!(effects.len(), 1 + replies.len());
     }
 
     #[test]

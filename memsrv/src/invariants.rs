@@ -27,7 +27,7 @@ pub fn check(
     ops: &Operations,
 ) -> Result<(), String> {
     check_pages(nommu, ops)?;
-    crate::charge::check(nommu)?;
+    crate::charge::check(nommu, ops)?;
     check_regions_and_vmas(nommu, ops)?;
     check_object_index(nommu)?;
     check_objects(nommu, files, ops)?;
@@ -80,7 +80,7 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
     }
     for (id, op) in &ops.live {
         if let OpKind::Mmap(m) = &op.kind {
-            if let Some((start, kept)) = m.copy {
+            if let Some((start, kept, _)) = m.copy {
                 copy_pages += claim(format!("copy of {id:?}"), start, start + kept * PAGE_SIZE)?;
             }
         }

@@ -381,9 +381,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.
-        if let Some(frame) = outcome.frame(tag) {
-            effects.push(Effect::Send { to: client, frame });
-        }
+        outcome.push_frame(client, tag, effects);
     }
 
     /// A driver's answer (`client` must be a driver's connection; anyone
@@ -472,8 +470,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Carry out what the last step left for later: descriptors of exited
     /// processes, removed file mappings (`CloseVma`, references), due
-    /// `Release`s, and operations whose turn came. Cheap when idle.
+    /// `Release`s, and operations whose turn came. Cheap when idle: the
+    /// check is inlined into every request, the work is not.
+    #[inline(always)]
     fn settle(&mut self, fx: &mut Vec<Effect>) {
+        if !(self.procs.exited.is_empty()
+            && self.nommu.notices.is_empty()
+            && self.ops.releases.is_empty()
+            && self.ops.ready.is_empty())
+        {
+            self.settle_pending(fx);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_pending(&mut self, fx: &mut Vec<Effect>) {
         loop {
             if !self.procs.exited.is_empty() {
                 self.futex_prune();

@@ -149,6 +149,12 @@ impl Mm {
     /// `find_vma` (Legacy): the first mapping, in `(start, end, seq)` order,
     /// that contains `addr`.
     pub fn find_vma(&self, addr: u64) -> Option<VmaKey> {
+        self.find_vma_entry(addr).map(|(key, _)| key)
+    }
+
+    /// [`Self::find_vma`] with the mapping found, so a caller that reads
+    /// it does not walk the tree again.
+    pub fn find_vma_entry(&self, addr: u64) -> Option<(VmaKey, &Vma)> {
         let longest = self.lengths.longest_bound()?;
         let upper = VmaKey {
             start: addr,
@@ -156,12 +162,12 @@ impl Mm {
             seq: u64::MAX,
         };
         let mut first = None;
-        for (key, _) in self.vmas.range(..=upper).rev() {
+        for (key, vma) in self.vmas.range(..=upper).rev() {
             if key.start.saturating_add(longest) <= addr {
                 break;
             }
             if addr < key.end {
-                first = Some(*key);
+                first = Some((*key, vma));
             }
         }
         first

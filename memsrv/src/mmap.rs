@@ -149,7 +149,8 @@ impl Nommu {
         let top = start + kept * PAGE_SIZE;
         let flags = vm_flags | VM_MAPPED_COPY;
         self.mmap_copy_pages += kept;
-        self.charges.charge_pages(self.page_of(start), kept);
+        let payer = self.charges.payer();
+        self.charges.charge_copy(payer, kept);
         let region = self.regions.add(Region {
             start,
             end,
@@ -159,6 +160,7 @@ impl Nommu {
             backing: None,
             usage: 1,
             icache_flushed: false,
+            payer,
         });
         let key = self.next_vma_key(start, end);
         if let Some(m) = self.mms.get_mut(&mm) {

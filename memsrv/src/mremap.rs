@@ -157,16 +157,18 @@ impl Nommu {
             .alloc_pages(pages, self.tunables.nr_trim_pages)
             .ok_or(Errno::ENOMEM)?;
         self.mmap_copy_pages += kept;
-        self.charges.charge_pages(first, kept);
+        let payer = self.charges.payer();
+        self.charges.charge_copy(payer, kept);
         let to = self.addr_of(first);
         let used = key.end - key.start;
         memory.copy(key.start, to, used);
         memory.fill(to + used, new_len - used, 0);
-        self.free_page_series(region.start, region.top);
+        self.free_page_series(region.start, region.top, region.payer);
         self.regions.set_start(region_id, to);
         if let Some(r) = self.regions.get_mut(region_id) {
             r.end = to + new_len;
             r.top = to + kept * PAGE_SIZE;
+            r.payer = payer;
         }
         self.rekey_vma(mm_id, &key, to, to + new_len);
         Ok(to)

@@ -34,8 +34,8 @@ impl Nommu {
     }
 
     fn munmap_in(&mut self, mm_id: MmId, mm: &mut Mm, start: u64, end: u64) -> Result<(), Errno> {
-        let found = mm.find_vma(start).ok_or(Errno::EINVAL)?;
-        let file_backed = mm.get(&found).is_some_and(|v| v.backing.is_some());
+        let (found, vma) = mm.find_vma_entry(start).ok_or(Errno::EINVAL)?;
+        let file_backed = vma.backing.is_some();
         if file_backed {
             // Partial unmapping is impossible: walk on until a mapping ends
             // exactly at `end`; only that one goes.
@@ -134,7 +134,7 @@ impl Nommu {
             (from, to)
         };
         if is_copy(region.flags) {
-            self.free_page_series(free_from, free_to);
+            self.free_page_series(free_from, free_to, region.payer);
         }
     }
 
@@ -167,26 +167,17 @@ impl Nommu {
 
     /// `__put_nommu_region`: the last user frees a copy's `[start, top)`.
     pub fn put_region(&mut self, id: RegionId) {
-        let last = match self.regions.get_mut(id) {
-            Some(r) => {
-                r.usage = r.usage.saturating_sub(1);
-                r.usage == 0
+        if let Some(r) = self.regions.put(id) {
+            if is_copy(r.flags) {
+                self.free_page_series(r.start, r.top, r.payer);
             }
-            None => false,
-        };
-        if last {
-            if let Some(r) = self.regions.remove(id) {
-                if is_copy(r.flags) {
-                    self.free_page_series(r.start, r.top);
-                }
-                if let Some(b) = &r.backing {
-                    self.unindex_region(b.key, id, r.pgoff);
-                    self.notices.push(Notice::RegionGone {
-                        key: b.key,
-                        id,
-                        direct: !is_copy(r.flags),
-                    });
-                }
+            if let Some(b) = &r.backing {
+                self.unindex_region(b.key, id, r.pgoff);
+                self.notices.push(Notice::RegionGone {
+                    key: b.key,
+                    id,
+                    direct: !is_copy(r.flags),
+                });
             }
         }
     }
@@ -243,6 +234,7 @@ mod tests {
             backing: Some(file()),
             usage: 0,
             icache_flushed: false,
+            payer: None,
         })
     }
 

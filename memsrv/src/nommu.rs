@@ -7,6 +7,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::backing::BackingRuns;
+use crate::charge::Payer;
 use crate::mm::{Mm, MmId, VmaKey};
 use crate::page_alloc::{PageAllocator, PageIndex, Placement};
 use crate::region::{ObjectKey, RegionId, RegionRegistry};
@@ -184,15 +185,16 @@ impl Nommu {
         start >= self.base && start <= end && end - self.base <= self.arena_size
     }
 
-    /// `free_page_series`: give `[from, to)` back and uncount it from `MmapCopy`.
-    pub fn free_page_series(&mut self, from: u64, to: u64) {
+    /// `free_page_series`: give `[from, to)` back, uncount it from
+    /// `MmapCopy` and uncharge it from `payer`.
+    pub fn free_page_series(&mut self, from: u64, to: u64, payer: Option<Payer>) {
         if to <= from || !self.in_arena(from, to) {
             return;
         }
         let first = self.page_of(from);
         let count = ((to - from) / PAGE_SIZE) as u32;
         self.release_pages(first, count);
-        self.charges.uncharge_pages(first, count);
+        self.charges.uncharge_copy(payer, u64::from(count));
         self.mmap_copy_pages = self.mmap_copy_pages.saturating_sub(u64::from(count));
     }
 

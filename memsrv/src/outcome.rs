@@ -1,9 +1,12 @@
 //! A request's outcome inside the server, before it is a [`Reply`]: the
 //! common answers carried as their values, encoded straight into their
-//! frame ([`Outcome::frame`]) or made a reply where a caller receives one.
+//! frame ([`Outcome::push_frame`]) or made a reply where a caller receives one.
 
-use crate::effects::{Answer, FrameBuf};
-use protocol::{Errno, Reply};
+use alloc::vec::Vec;
+
+use crate::effects::{Answer, Effect, FrameBuf};
+use crate::ClientId;
+use protocol::{Errno, Reply, ShortReply};
 
 /// What [`crate::MemoryServer`]'s dispatch produced. The common small replies are
 /// carried as their values and become a `Reply` only where the caller
@@ -32,16 +35,22 @@ impl Outcome {
         }
     }
 
-    /// The reply frame with tag `tag`, unless the reply comes later.
+    /// Push the reply frame with tag `tag` to `effects` for `to`, unless
+    /// the reply comes later. The common replies are encoded by hand in
+    /// the effect's own slot: no frame is built elsewhere and moved in.
     #[inline(always)]
-    pub(crate) fn frame(&self, tag: u32) -> Option<FrameBuf> {
-        Some(match self {
-            Self::Mapped(addr) => FrameBuf::reply(tag, &Reply::Mapped { addr: *addr }),
-            Self::Done => FrameBuf::reply(tag, &Reply::Done),
-            Self::Value(value) => FrameBuf::reply(tag, &Reply::Value(*value)),
-            Self::Failed(e) => FrameBuf::reply(tag, &Reply::Error(*e)),
-            Self::Answer(Answer::Now(reply)) => FrameBuf::reply(tag, reply),
-            Self::Answer(Answer::Later) => return None,
-        })
+    pub(crate) fn push_frame(&self, to: ClientId, tag: u32, effects: &mut Vec<Effect>) {
+        let short = match self {
+            Self::Mapped(addr) => ShortReply::Mapped { addr: *addr },
+            Self::Done => ShortReply::Done,
+            Self::Value(value) => ShortReply::Value(*value),
+            Self::Failed(e) => ShortReply::Error(*e),
+            Self::Answer(Answer::Now(reply)) => {
+                let frame = FrameBuf::reply(tag, reply);
+                return effects.push(Effect::Send { to, frame });
+            }
+            Self::Answer(Answer::Later) => return,
+        };
+        FrameBuf::push_short_reply(effects, to, tag, &short);
     }
 }

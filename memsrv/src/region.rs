@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use hashbrown::HashMap;
 
+use crate::charge::Payer;
 use crate::vm_flags::VmFlags;
 
 /// A region's identity: its creation sequence number, never reused.
@@ -78,6 +79,9 @@ pub struct Region {
     /// file-backed executable mappings arrive.
     #[allow(dead_code)]
     pub icache_flushed: bool,
+    /// Whom a copy's pages `[start, top)` are charged to (none for a
+    /// direct region, or a copy no call paid for).
+    pub payer: Option<Payer>,
 }
 
 /// The global registry (`nommu_region_tree`).
@@ -101,9 +105,19 @@ impl RegionRegistry {
         id
     }
 
-    /// `delete_nommu_region`: take it out of the registry.
-    pub fn remove(&mut self, id: RegionId) -> Option<Region> {
-        let region = self.by_id.remove(&id)?;
+    /// One usage of region `id` is gone: the region, taken out of the
+    /// registry (`delete_nommu_region`), if that was its last (one look-up
+    /// either way).
+    pub fn put(&mut self, id: RegionId) -> Option<Region> {
+        let hashbrown::hash_map::EntryRef::Occupied(mut entry) = self.by_id.entry_ref(&id) else {
+            return None;
+        };
+        let usage = &mut entry.get_mut().usage;
+        *usage = usage.saturating_sub(1);
+        if *usage != 0 {
+            return None;
+        }
+        let region = entry.remove();
         self.by_start.remove(&(region.start, id));
         Some(region)
     }
@@ -170,6 +184,7 @@ mod tests {
             backing: None,
             usage: 1,
             icache_flushed: false,
+            payer: None,
         }
     }
 
@@ -185,7 +200,7 @@ mod tests {
         let order: alloc::vec::Vec<_> = reg.iter_ordered().map(|(id, _)| id).collect();
         assert_eq!(order, [a2, b, a1]);
         reg.check_index().unwrap();
-        assert!(reg.remove(a2).is_some());
+        assert!(reg.put(a2).is_some(), "its one usage was the last");
         assert_eq!(reg.len(), 2);
         reg.check_index().unwrap();
     }

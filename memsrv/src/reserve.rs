@@ -219,6 +219,10 @@ impl Nommu {
     /// Pages `[first, first + count)` of a copy are free: those inside a
     /// live window return to its reserve, the rest to the allocator.
     pub fn release_pages(&mut self, first: PageIndex, count: u32) {
+        if self.reserves.live.is_empty() {
+            // No window anywhere: all of it is the allocator's.
+            return self.pages.free_range(first, count);
+        }
         let end = first + count;
         let mut page = first;
         while page < end {

@@ -350,6 +350,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 backing: Some(object.clone()),
                 usage: 1,
                 icache_flushed: false,
+                payer: None,
             }),
         };
         let key = self.nommu.next_vma_key(start, end);

@@ -40,7 +40,10 @@ pub use message::{
     MountName, OffsetUnit, Path, ProcView, Reply, Request, ShmStat, Sysctl, BULK_WINDOW,
     DATA_CHUNK, MAX_MOUNTS, PATH_MAX, PROC_CHUNK,
 };
-pub use short::{decode_short_reply, decode_short_request, ShortReply, ShortRequest};
+pub use short::{
+    decode_short_reply, decode_short_request, ShortReply, ShortRequest, SHORT_REPLY_FRAME,
+    SHORT_REQUEST_FRAME,
+};
 
 /// Largest body a frame may carry, in bytes.
 pub const MAX_BODY: usize = 2032;

@@ -14,6 +14,7 @@
 
 use alloc::vec::Vec;
 
+use crate::charge::Payer;
 use crate::file_flags::{Access, MAX_OFFSET};
 use crate::mm::{MmId, Vma};
 use crate::mmap::{validate_mmap_request, MmapArgs};
@@ -64,8 +65,9 @@ pub struct MmapOp {
     pub reuse: Option<RegionId>,
     /// Where `get_unmapped_area` said the range lives.
     pub addr: Option<u64>,
-    /// A copy being filled: its start and the pages allocated.
-    pub copy: Option<(u64, u64)>,
+    /// A copy being filled: its start, the pages allocated and whom
+    /// they are charged to.
+    pub copy: Option<(u64, u64, Option<Payer>)>,
 }
 
 /// The §1.1 default capabilities of an object that declares none.
@@ -317,7 +319,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 self.mmap_copy(o, key)
             }
             (MmapState::ReadCopy, DriverReply::Count(n)) => {
-                let Some((start, _)) = o.copy else {
+                let Some((start, _, _)) = o.copy else {
                     return Step::Done(Err(Errno::EIO));
                 };
                 if n > o.len {
@@ -435,8 +437,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         };
         let start = self.nommu.addr_of(first);
         self.nommu.mmap_copy_pages += kept;
-        self.nommu.charges.charge_pages(first, kept);
-        o.copy = Some((start, kept));
+        let payer = self.nommu.charges.payer();
+        self.nommu.charges.charge_copy(payer, kept);
+        o.copy = Some((start, kept, payer));
         o.state = MmapState::ReadCopy;
         Step::Send(DriverRequest::Read {
             object: key.object,
@@ -484,11 +487,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             o.reuse = None;
             (id, start, flags)
         } else {
-            let (start, top, flags) = match (o.copy.take(), o.addr) {
-                (Some((start, kept)), _) => {
-                    (start, start + kept * PAGE_SIZE, o.vm_flags | VM_MAPPED_COPY)
-                }
-                (None, Some(addr)) => (addr, addr + o.len, o.vm_flags | io),
+            let (start, top, flags, payer) = match (o.copy.take(), o.addr) {
+                (Some((start, kept, payer)), _) => (
+                    start,
+                    start + kept * PAGE_SIZE,
+                    o.vm_flags | VM_MAPPED_COPY,
+                    payer,
+                ),
+                (None, Some(addr)) => (addr, addr + o.len, o.vm_flags | io, None),
                 (None, None) => return Err(Errno::EIO),
             };
             let id = self.nommu.add_file_region(
@@ -502,6 +508,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     backing: Some(backing.clone()),
                     usage: 1,
                     icache_flushed: false,
+                    payer,
                 },
             );
             self.files.get_object(key);
@@ -534,8 +541,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(id) = o.reuse.take() {
             self.nommu.put_region(id);
         }
-        if let Some((start, kept)) = o.copy.take() {
-            self.nommu.free_page_series(start, start + kept * PAGE_SIZE);
+        if let Some((start, kept, payer)) = o.copy.take() {
+            self.nommu
+                .free_page_series(start, start + kept * PAGE_SIZE, payer);
         }
     }
 

@@ -48,19 +48,40 @@ fn class_floor(c: usize) -> u64 {
     (4 + sl) << (fl - 2)
 }
 
+/// One page's part in the free extents (meaningful at an extent's first
+/// or last page).
+#[derive(Clone, Copy)]
+struct Boundary {
+    /// `FIRST`/`LAST` marks.
+    mark: u8,
+    /// At an extent's first page: its length.
+    len_at_first: u32,
+    /// At an extent's last page: its first page.
+    first_at_last: u32,
+    /// Class list links, at each extent's first page.
+    next: u32,
+    prev: u32,
+}
+
+impl Default for Boundary {
+    fn default() -> Self {
+        Self {
+            mark: 0,
+            len_at_first: 0,
+            first_at_last: 0,
+            next: NIL,
+            prev: NIL,
+        }
+    }
+}
+
 /// Free extents over `npages` pages.
 pub struct Extents {
     npages: u32,
     max_order: u32,
-    /// `FIRST`/`LAST` boundary marks.
-    mark: Vec<u8>,
-    /// At an extent's first page: its length.
-    len_at_first: Vec<u32>,
-    /// At an extent's last page: its first page.
-    first_at_last: Vec<u32>,
-    /// Class list links, at each extent's first page.
-    next: Vec<u32>,
-    prev: Vec<u32>,
+    /// What each page holds when it begins or ends a free extent: one
+    /// record a page, so a boundary costs one bounds check, not five.
+    at: Vec<Boundary>,
     /// First extent of each class, or `NIL`.
     class_head: Vec<u32>,
     /// Bit `c` set while class `c` holds an extent.
@@ -75,11 +96,7 @@ impl Extents {
         let mut this = Self {
             npages,
             max_order,
-            mark: vec![0; n],
-            len_at_first: vec![0; n],
-            first_at_last: vec![0; n],
-            next: vec![NIL; n],
-            prev: vec![NIL; n],
+            at: vec![Boundary::default(); n],
             class_head: vec![NIL; CLASSES],
             nonempty: 0,
             free_pages: 0,
@@ -104,7 +121,7 @@ impl Extents {
         // The extents of class `c` itself fit only if long enough: try its
         // first; past it every class fits (good fit, no list walk).
         let head = self.class_head[c];
-        let at = if head != NIL && self.len_at_first[head as usize] >= pages {
+        let at = if head != NIL && self.at[head as usize].len_at_first >= pages {
             head
         } else {
             let from = if class_floor(c) == u64::from(pages) {
@@ -118,7 +135,7 @@ impl Extents {
             }
             self.class_head[fits.trailing_zeros() as usize]
         };
-        let len = self.len_at_first[at as usize];
+        let len = self.at[at as usize].len_at_first;
         self.remove(at);
         let rest = len - pages;
         let first = if pages >= LARGE_PAGES {
@@ -145,13 +162,13 @@ impl Extents {
         }
         let mut start = first;
         let mut end = first + count;
-        if start > 0 && self.mark[start as usize - 1] & LAST != 0 {
-            let before = self.first_at_last[start as usize - 1];
+        if start > 0 && self.at[start as usize - 1].mark & LAST != 0 {
+            let before = self.at[start as usize - 1].first_at_last;
             self.remove(before);
             start = before;
         }
-        if end < self.npages && self.mark[end as usize] & FIRST != 0 {
-            let after_len = self.len_at_first[end as usize];
+        if end < self.npages && self.at[end as usize].mark & FIRST != 0 {
+            let after_len = self.at[end as usize].len_at_first;
             self.remove(end);
             end += after_len;
         }
@@ -161,16 +178,16 @@ impl Extents {
 
     fn insert(&mut self, first: PageIndex, len: u32) {
         let (f, l) = (first as usize, (first + len - 1) as usize);
-        self.mark[f] |= FIRST;
-        self.mark[l] |= LAST;
-        self.len_at_first[f] = len;
-        self.first_at_last[l] = first;
+        self.at[f].mark |= FIRST;
+        self.at[l].mark |= LAST;
+        self.at[f].len_at_first = len;
+        self.at[l].first_at_last = first;
         let c = class_of(len);
         let old = self.class_head[c];
-        self.next[f] = old;
-        self.prev[f] = NIL;
+        self.at[f].next = old;
+        self.at[f].prev = NIL;
         if old != NIL {
-            self.prev[old as usize] = first;
+            self.at[old as usize].prev = first;
         }
         self.class_head[c] = first;
         self.nonempty |= 1 << c;
@@ -178,26 +195,26 @@ impl Extents {
 
     fn remove(&mut self, first: PageIndex) {
         let f = first as usize;
-        let len = self.len_at_first[f];
+        let len = self.at[f].len_at_first;
         let l = (first + len - 1) as usize;
         let c = class_of(len);
-        let (next, prev) = (self.next[f], self.prev[f]);
+        let (next, prev) = (self.at[f].next, self.at[f].prev);
         if prev == NIL {
             self.class_head[c] = next;
             if next == NIL {
                 self.nonempty &= !(1 << c);
             }
         } else {
-            self.next[prev as usize] = next;
+            self.at[prev as usize].next = next;
         }
         if next != NIL {
-            self.prev[next as usize] = prev;
+            self.at[next as usize].prev = prev;
         }
-        self.next[f] = NIL;
-        self.prev[f] = NIL;
-        self.mark[f] &= !FIRST;
-        self.mark[l] &= !LAST;
-        self.len_at_first[f] = 0;
+        self.at[f].next = NIL;
+        self.at[f].prev = NIL;
+        self.at[f].mark &= !FIRST;
+        self.at[l].mark &= !LAST;
+        self.at[f].len_at_first = 0;
     }
 
     /// Whether a run of `pages` pages would be found: some class whose
@@ -226,8 +243,8 @@ impl Extents {
                 }
                 steps += 1;
                 let this = at;
-                at = self.next[at as usize];
-                Some((this, self.len_at_first[this as usize]))
+                at = self.at[at as usize].next;
+                Some((this, self.at[this as usize].len_at_first))
             })
         })
     }
@@ -284,7 +301,7 @@ impl Extents {
                     return Err(format!("class {c} loops"));
                 }
                 let a = at as usize;
-                let len = self.len_at_first[a];
+                let len = self.at[a].len_at_first;
                 if len == 0 || u64::from(at) + u64::from(len) > u64::from(self.npages) {
                     return Err(format!("extent {at}+{len} misplaced"));
                 }
@@ -292,20 +309,20 @@ impl Extents {
                     return Err(format!("extent {at}+{len} in class {c}"));
                 }
                 let last = (at + len - 1) as usize;
-                if self.mark[a] & FIRST == 0
-                    || self.mark[last] & LAST == 0
-                    || self.first_at_last[last] != at
+                if self.at[a].mark & FIRST == 0
+                    || self.at[last].mark & LAST == 0
+                    || self.at[last].first_at_last != at
                 {
                     return Err(format!("extent {at}+{len}: boundary marks"));
                 }
-                if self.prev[a] != back {
+                if self.at[a].prev != back {
                     return Err(format!("extent {at}: bad back link"));
                 }
                 seen.push((at, len));
                 counted += u64::from(len);
                 extents += 1;
                 back = at;
-                at = self.next[a];
+                at = self.at[a].next;
             }
         }
         seen.sort_unstable();
@@ -315,8 +332,8 @@ impl Extents {
                 return Err(format!("extents {a}+{alen} and {b} touch or overlap"));
             }
         }
-        let firsts = self.mark.iter().filter(|&&m| m & FIRST != 0).count();
-        let lasts = self.mark.iter().filter(|&&m| m & LAST != 0).count();
+        let firsts = self.at.iter().filter(|p| p.mark & FIRST != 0).count();
+        let lasts = self.at.iter().filter(|p| p.mark & LAST != 0).count();
         if firsts != extents || lasts != extents {
             return Err(format!(
                 "{firsts} first and {lasts} last marks but {extents} extents"
