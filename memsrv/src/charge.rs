@@ -377,6 +377,9 @@ pub fn check(nommu: &crate::nommu::Nommu, ops: &crate::ops::Operations) -> Resul
             }
         }
     }
+    for &(_, payer) in ops.windows.values() {
+        held.copy(nommu, payer, protocol::BULK_WINDOW / PAGE_SIZE);
+    }
     for run in nommu.backing.runs.values() {
         if let Some(uid) = run.payer {
             *held.store.entry(uid).or_default() += run.pages;

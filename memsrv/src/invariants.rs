@@ -85,7 +85,7 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
             }
         }
     }
-    for (client, &start) in &ops.windows {
+    for (client, &(start, _)) in &ops.windows {
         let top = start + protocol::BULK_WINDOW;
         copy_pages += claim(format!("bulk window of {client:?}"), start, top)?;
     }

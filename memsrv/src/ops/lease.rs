@@ -126,7 +126,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         from: bool,
     ) -> Result<(), Errno> {
         let end = buf.checked_add(len).ok_or(Errno::EFAULT)?;
-        if let Some(&start) = self.ops.windows.get(&client) {
+        if let Some(&(start, _)) = self.ops.windows.get(&client) {
             if buf >= start && end <= start + BULK_WINDOW {
                 return Ok(());
             }
@@ -321,7 +321,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// zeroed pages charged to the caller's process as a copy is (its
     /// limits apply: `ENOMEM`), freed at hang-up ([`Self::drop_window`]).
     pub(crate) fn bulk_window(&mut self, who: &Caller) -> Result<Reply, Errno> {
-        if let Some(&addr) = self.ops.windows.get(&who.client) {
+        if let Some(&(addr, _)) = self.ops.windows.get(&who.client) {
             return Ok(Reply::Mapped { addr });
         }
         let pages = BULK_WINDOW / PAGE_SIZE;
@@ -335,17 +335,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             return Err(Errno::ENOMEM);
         }
         self.nommu.mmap_copy_pages += kept;
-        self.nommu.charges.charge_pages(first, kept);
+        let payer = self.nommu.charges.payer();
+        self.nommu.charges.charge_copy(payer, kept);
         // The pages may hold what an earlier owner left.
         self.memory.fill(addr, BULK_WINDOW, 0);
-        self.ops.windows.insert(who.client, addr);
+        self.ops.windows.insert(who.client, (addr, payer));
         Ok(Reply::Mapped { addr })
     }
 
     /// The connection closed: its window's pages go back (uncharged).
     pub(crate) fn drop_window(&mut self, client: ClientId) {
-        if let Some(addr) = self.ops.windows.remove(&client) {
-            self.nommu.free_page_series(addr, addr + BULK_WINDOW);
+        if let Some((addr, payer)) = self.ops.windows.remove(&client) {
+            self.nommu.free_page_series(addr, addr + BULK_WINDOW, payer);
         }
     }
 }

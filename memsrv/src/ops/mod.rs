@@ -140,8 +140,9 @@ pub struct Operations {
     pub clock: Option<u64>,
     /// Objects whose last reference went: `Release` is due.
     pub releases: Vec<ObjectKey>,
-    /// Each connection's bulk window (`lease`): its first address.
-    pub windows: BTreeMap<ClientId, u64>,
+    /// Each connection's bulk window (`lease`): its first address and
+    /// whom its pages are charged to.
+    pub windows: BTreeMap<ClientId, (u64, Option<crate::charge::Payer>)>,
     /// The operation being submitted, and its answer if it finished at once.
     submitting: Option<OpId>,
     sync_reply: Option<Reply>,
