@@ -9,9 +9,10 @@
 //! allocation: a private copy or anonymous mapping to the address space
 //! and the uid of the call that made it, a SysV segment to its creator
 //! (`cuid`, which never changes), memory-filesystem pages a driver takes
-//! (`AllocBacking`) to the uid of the one call it is serving when it asks
-//! (a write or `ftruncate` growing a file; storage a driver takes on its
-//! own, or while serving several uids at once, is charged to no one).
+//! (`AllocBacking`) to the uid of the call it is serving when it asks
+//! (a write or `ftruncate` growing a file: the oldest of its requests in
+//! flight, as a driver serves them one at a time in order; storage a
+//! driver takes on its own is charged to no one).
 //! Each charge remembers whom it was charged to, so the release uncharges
 //! the same address space and uid whatever the process's ids are by then:
 //! a copy region keeps its [`Payer`] in its record ([`crate::region::Region`]),
@@ -418,21 +419,15 @@ impl<M: crate::PhysicalMemory> crate::MemoryServer<M> {
         Ok(addr)
     }
 
-    /// The uid of the one process whose calls `driver` is answering now,
-    /// if there is exactly one.
+    /// The uid of the process whose call `driver` is serving now: the
+    /// caller of its oldest request in flight (a driver serves one request
+    /// at a time, in the order sent). None when it serves memsrv's own
+    /// request (a release) or nothing.
     fn backing_payer(&self, driver: crate::region::DriverId) -> Option<u32> {
-        let mut payer = None;
-        for op in self.ops.live.values() {
-            if op.driver != driver || op.call.is_none() || op.client.is_none() {
-                continue;
-            }
-            let uid = self.procs.procs.get(&op.pid)?.uid;
-            if payer.is_some_and(|p| p != uid) {
-                return None;
-            }
-            payer = Some(uid);
-        }
-        payer
+        let call = self.ops.serving(driver)?;
+        let op = self.ops.live.get(&call.op)?;
+        op.client?;
+        Some(self.procs.procs.get(&op.pid)?.uid)
     }
 }
 

@@ -123,6 +123,10 @@ pub struct Call {
     pub op: OpId,
     /// The clock when it was sent (`None` before the first tick).
     pub sent: Option<u64>,
+    /// Its place in the order requests went to drivers: a driver serves
+    /// its requests one at a time in that order, so its oldest one in
+    /// flight is the one it is serving.
+    pub seq: u64,
 }
 
 /// Every operation not finished yet, the driver requests in flight, and
@@ -148,6 +152,7 @@ pub struct Operations {
     sync_reply: Option<Reply>,
     next_op: u64,
     next_tag: u32,
+    next_seq: u64,
 }
 
 impl Operations {
@@ -158,6 +163,20 @@ impl Operations {
                 return self.next_tag;
             }
         }
+    }
+
+    fn new_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// The driver request `driver` is serving now: its oldest one in
+    /// flight ([`Call::seq`]).
+    pub fn serving(&self, driver: DriverId) -> Option<&Call> {
+        self.calls
+            .values()
+            .filter(|call| call.driver == driver)
+            .min_by_key(|call| call.seq)
     }
 }
 

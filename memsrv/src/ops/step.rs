@@ -36,12 +36,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     return self.finish(id, op, Err(Errno::EIO), fx);
                 };
                 let tag = self.ops.new_tag();
+                let seq = self.ops.new_seq();
                 self.ops.calls.insert(
                     tag,
                     Call {
                         driver: op.driver,
                         op: id,
                         sent: self.ops.clock,
+                        seq,
                     },
                 );
                 op.call = Some(tag);

@@ -3,6 +3,7 @@
 //! random walk.
 
 mod attributes;
+mod backing_payer;
 mod byte_names;
 mod chaos;
 mod conformance;
