@@ -4,8 +4,8 @@
 //! ```text
 //! 0x8000_0000  the kernel's state (task table, connections, frames, its
 //!              stack): no task reaches it
-//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics;
-//!              then the drivers' statics, servers' only)
+//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics,
+//!              a copy per task; then the drivers' statics, servers' only)
 //! __image_end  the task heap (servers' and init's allocations, and each
 //!              user task's region: its stack and its own heap)
 //!              the arena: every page memsrv hands out, to the end of RAM
@@ -51,18 +51,24 @@ pub fn heap() -> Range<u64> {
     start..start + HEAP_SIZE
 }
 
+/// The runtime's statics: the image's data and bss, of which every task
+/// has its own copy (`kernel/pmp.rs`).
+pub fn statics() -> Range<u64> {
+    // Only the addresses are taken: the linker script's end of the text
+    // and of the statics.
+    let start = core::ptr::addr_of!(__text_end) as u64;
+    start..core::ptr::addr_of!(__shared_end) as u64
+}
+
 /// The memory map as the tasks' PMP entries cut it
 /// ([`Protection`](crate::kernel::pmp::Protection)).
 pub fn pmp_layout() -> crate::kernel::pmp::Layout {
-    // Only the address is taken: the linker script's end of the read-only
-    // part of the image.
-    let text_end = core::ptr::addr_of!(__text_end) as u64;
-    // And where the statics every task may write end.
-    let shared_end = core::ptr::addr_of!(__shared_end) as u64;
+    let statics = statics();
     crate::kernel::pmp::Layout {
         flash: FLASH_BASE..FLASH_BASE + FLASH_SIZE,
-        text: IMAGE_BASE..text_end,
-        data_end: shared_end,
+        text: IMAGE_BASE..statics.start,
+        data_end: statics.end,
+        statics_copy: crate::heap::STATICS_COPY_AT,
         heap_start: heap().start,
         heap_end: heap().end,
         arena_end: RAM_END,

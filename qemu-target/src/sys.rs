@@ -367,6 +367,16 @@ pub fn mailbox() -> &'static [AtomicU64; MAILBOX_WORDS] {
     &heap::current().mailbox
 }
 
+/// Where the calling task's copy of the static at `addr` is kept while
+/// another task's copy of the statics is in place (`kernel/pmp.rs`): in
+/// its heap's header. `None` if `addr` is not in the statics.
+pub fn saved_static_at(addr: u64) -> Option<u64> {
+    let statics = crate::memory::statics();
+    statics
+        .contains(&addr)
+        .then(|| heap::gp() + heap::STATICS_COPY_AT + (addr - statics.start))
+}
+
 type Body = Box<dyn FnOnce() -> i64 + Send>;
 
 extern "C" fn run_body(arg: u64) -> i64 {
@@ -411,11 +421,12 @@ pub fn spawn_user(
     if stack < 4096 {
         return Err(Errno::EINVAL);
     }
-    // The stack pointer must stay 16-byte aligned; a page for the header.
+    // The stack pointer must stay 16-byte aligned; room for the header
+    // and the task's copy of the statics.
     let stack = stack.next_multiple_of(16);
     let size = stack
         .checked_add(heap)
-        .and_then(|n| n.checked_add(4096))
+        .and_then(|n| n.checked_add(heap::RESERVED))
         .and_then(usize::checked_next_power_of_two)
         .ok_or(Errno::ENOMEM)?;
     let layout = Layout::from_size_align(size, size).map_err(|_| Errno::ENOMEM)?;

@@ -249,7 +249,7 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
             }
         }
         _ if Access::from_cause(scause).is_some()
-            && s.kernel.access_fault(current, stval) == Refill::Loaded =>
+            && s.kernel.access_fault(current, stval, &mut Board) == Refill::Loaded =>
         {
             // The range was the task's, now loaded: the access runs again.
         }

@@ -3,7 +3,7 @@
 //! M-mode, which PMP does not bind; tasks run in U-mode, which it does.
 //!
 //! * A **user** task may read and execute the flash and the image's text,
-//!   read and write the image's shared data (the runtime's statics), its
+//!   read and write its own copy of the runtime's statics (below), its
 //!   own region (one naturally aligned power-of-two block of the task heap:
 //!   its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
@@ -13,6 +13,16 @@
 //!   devices' MMIO window and write the flash: what they serve.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
+//!
+//! **The runtime's statics** (the image's `.data`/`.bss`: picolibc's
+//! streams, the shim's state, hash seeds) sit at one address, and every
+//! task has its own copy of them, kept in the header of the heap its `gp`
+//! names (a user task's in its region; init and the servers share the
+//! task heap's). Only the task whose copy is in place may touch them; any
+//! other takes an access fault there, and the kernel saves the copy in
+//! place to its owner's header and puts the faulting task's copy in
+//! ([`Protection::claim_statics`]), as a lazy FPU switch does. A user
+//! task's copy starts as its spawner's.
 //!
 //! No role's entries cover the kernel's own state (task table, connections,
 //! frames, the kernel stack): it lies below the image, where only M-mode
@@ -146,9 +156,12 @@ pub struct Layout {
     /// The image's text and read-only data (the kernel's state lies below
     /// it).
     pub text: Range<u64>,
-    /// From the end of the text: the shared data and bss (the runtime's
-    /// statics).
+    /// From the end of the text: the data and bss (the runtime's
+    /// statics, a copy per task).
     pub data_end: u64,
+    /// Where a heap's header keeps its tasks' copy of the statics: this
+    /// far from the header's start (`heap::Header::statics`).
+    pub statics_copy: u64,
     /// From `data_end`: the drivers' statics (servers only); from here the
     /// task heap (servers' and init's allocations, and every user task's
     /// region) up to `heap_end`.
@@ -211,6 +224,9 @@ impl ConnRegions {
 #[derive(Clone, Copy)]
 struct TaskPmp {
     role: Role,
+    /// The header of the heap it allocates from (its `gp`), which keeps
+    /// its copy of the runtime's statics.
+    heap: u64,
     /// A user task's region `(base, size)`: its stack and heap.
     region: Option<(u64, u64)>,
     /// The arena ranges loaded for it, entry by entry, oldest replaced
@@ -224,6 +240,7 @@ struct TaskPmp {
 impl TaskPmp {
     const NEW: TaskPmp = TaskPmp {
         role: Role::User,
+        heap: 0,
         region: None,
         resident: [Slot::Empty; RESIDENT],
         next_victim: 0,
@@ -316,11 +333,23 @@ pub struct Protection {
     entries: [Entries; MAX_TASKS],
     /// The entries the hart holds (all off at reset).
     held: Entries,
+    /// The heap whose tasks' copy of the runtime's statics is in place
+    /// (`None`: nobody's, after its task ended).
+    statics_holder: Option<u64>,
     /// Where each task's system-call buffers usually are, `[start, end)`:
     /// a server's in the task heap and arena, a user task's in its region,
     /// anywhere for init (and everyone while protection is off). A buffer
     /// inside passes [`Protection::may_touch`] at once.
     usual: [(u64, u64); MAX_TASKS],
+}
+
+/// The copies a change of whose statics are in place takes: the ones in
+/// place to `save` (their heap header's copy; none if their task ended),
+/// then `load` (the claiming task's heap header's copy) in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticsSwap {
+    pub save: Option<u64>,
+    pub load: u64,
 }
 
 /// The hart's PMP registers (the board's; a record in the tests).
@@ -356,13 +385,17 @@ impl Protection {
             stale: true,
             entries: [Entries::OFF; MAX_TASKS],
             held: Entries::OFF,
+            statics_holder: None,
             usual: [(0, u64::MAX); MAX_TASKS],
         }
     }
 
     /// Turn protection on with the board's memory map (until then, and in
     /// the host tests that never call it, tasks are unconfined).
+    /// The statics in place then are the image's own: init's (it
+    /// allocates from the task heap's header).
     pub fn enable(&mut self, layout: Layout) {
+        self.statics_holder = Some(layout.heap_start);
         self.layout = Some(layout);
         for task in 0..MAX_TASKS {
             self.changed(task);
@@ -380,6 +413,66 @@ impl Protection {
             ..TaskPmp::NEW
         };
         self.changed(task);
+    }
+
+    /// Task `task` allocates from the heap whose header is at `heap` (its
+    /// `gp`), where its copy of the runtime's statics is kept.
+    pub fn set_heap(&mut self, task: TaskId, heap: u64) {
+        self.tasks[task].heap = heap;
+        self.changed(task);
+    }
+
+    /// Task `task` ended: a user task's copy of the statics goes with its
+    /// region, so the copy in place is nobody's (the next task to touch
+    /// the statics loads its own without saving it).
+    pub fn exit(&mut self, task: TaskId) {
+        let t = &self.tasks[task];
+        if t.role == Role::User && self.statics_holder == Some(t.heap) {
+            self.statics_holder = None;
+            self.changed(task);
+        }
+    }
+
+    /// The runtime's statics, `[start, end)`: the range every task has
+    /// its own copy of (empty while protection is off).
+    pub fn statics(&self) -> Range<u64> {
+        self.layout
+            .as_ref()
+            .map_or(0..0, |l| l.text.end..l.data_end)
+    }
+
+    /// Where task `task`'s view of the statics is now: in place, or its
+    /// heap header's copy.
+    pub fn statics_of(&self, task: TaskId) -> u64 {
+        let heap = self.tasks[task].heap;
+        match &self.layout {
+            Some(l) if self.statics_holder != Some(heap) => heap + l.statics_copy,
+            _ => self.statics().start,
+        }
+    }
+
+    /// Put task `task`'s copy of the statics in place: the copies the
+    /// kernel must make, `None` if it is in place already (so the fault
+    /// that asked was not about whose copy it is).
+    pub fn claim_statics(&mut self, task: TaskId) -> Option<StaticsSwap> {
+        let l = self.layout.as_ref()?;
+        let heap = self.tasks[task].heap;
+        if self.statics_holder == Some(heap) {
+            return None;
+        }
+        let swap = StaticsSwap {
+            save: self.statics_holder.map(|h| h + l.statics_copy),
+            load: heap + l.statics_copy,
+        };
+        let before = self.statics_holder.replace(heap);
+        // Only entry 3 changes, and only for the tasks of the two heaps.
+        for t in 0..MAX_TASKS {
+            let h = self.tasks[t].heap;
+            if h == heap || Some(h) == before {
+                self.changed(t);
+            }
+        }
+        Some(swap)
     }
 
     /// Whether `[base, base + size)` can be a user task's region: a
@@ -426,8 +519,9 @@ impl Protection {
     }
 
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
-    /// usual place: a user task's arena ranges, the shared data, the text
-    /// and flash to read.
+    /// usual place: a user task's arena ranges, the text and flash to
+    /// read. Never the runtime's statics: the copy in place may be
+    /// another task's, and a posted receive buffer is written later.
     #[inline(never)]
     fn may_touch_elsewhere(
         &self,
@@ -445,7 +539,6 @@ impl Protection {
             && self
                 .range_of(task, addr, live)
                 .is_some_and(|(_, range_end)| end <= range_end))
-            || within(l.text.end..l.data_end)
             || !write && (within(l.text.clone()) || within(l.flash.clone()))
     }
 
@@ -582,7 +675,15 @@ impl Protection {
         e.set(0, Entry::napot(l.flash.start, flash_size, flash));
         e.set(1, Entry::base(l.text.start));
         e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
-        e.set(3, Entry::top(l.data_end, cfg::R | cfg::W));
+        // The statics: the task whose copy is in place may touch them;
+        // for any other the entry matches and grants nothing (so init's
+        // catch-all below does not reach them either).
+        let statics = if self.statics_holder == Some(t.heap) {
+            cfg::R | cfg::W
+        } else {
+            0
+        };
+        e.set(3, Entry::top(l.data_end, statics));
         match t.role {
             // A server's entries and, last, everything else: a switch
             // between init and memsrv writes one address and one word.
@@ -691,6 +792,37 @@ impl Kernel {
         Ok(0)
     }
 
+    /// Put task `id`'s copy of the statics in place (saving the one
+    /// there); `Stray` if it is there already (a fetch from the statics).
+    fn claim_statics(&mut self, id: TaskId, machine: &mut dyn Machine) -> Refill {
+        let statics = self.protection.statics();
+        let len = (statics.end - statics.start) as usize;
+        let Some(swap) = self.protection.claim_statics(id) else {
+            return Refill::Stray;
+        };
+        if let Some(save) = swap.save {
+            machine.copy(statics.start, save, len);
+        }
+        machine.copy(swap.load, statics.start, len);
+        Refill::Loaded
+    }
+
+    /// A user task `child` starts with a copy of its spawner `parent`'s
+    /// statics, as a forked process with its parent's data.
+    pub(super) fn inherit_statics(
+        &mut self,
+        parent: TaskId,
+        child: TaskId,
+        machine: &mut dyn Machine,
+    ) {
+        let statics = self.protection.statics();
+        let from = self.protection.statics_of(parent);
+        let to = self.protection.statics_of(child);
+        if from != to {
+            machine.copy(from, to, (statics.end - statics.start) as usize);
+        }
+    }
+
     /// Whether task `id` may touch `[addr, addr + len)` (write it too if
     /// `write`): every buffer a system call names is checked so.
     #[inline]
@@ -699,9 +831,13 @@ impl Kernel {
         self.protection.may_touch(id, addr, len, write, live)
     }
 
-    /// Task `id` took an access fault at `addr`: load its range if it has
-    /// one there.
-    pub fn access_fault(&mut self, id: TaskId, addr: u64) -> Refill {
+    /// Task `id` took an access fault at `addr`: put its copy of the
+    /// statics in place if `addr` is theirs, or load its arena range if it
+    /// has one there.
+    pub fn access_fault(&mut self, id: TaskId, addr: u64, machine: &mut dyn Machine) -> Refill {
+        if self.protection.statics().contains(&addr) {
+            return self.claim_statics(id, machine);
+        }
         let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
         match self.protection.range_of(id, addr, live) {
             Some(range) => self.protection.refill(id, addr, range),

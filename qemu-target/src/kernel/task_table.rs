@@ -185,6 +185,7 @@ impl Kernel {
             Role::User
         };
         self.protection.start(id, role);
+        self.protection.set_heap(id, start.gp);
         Some(id)
     }
 
@@ -249,8 +250,10 @@ impl Kernel {
         let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
         if server && !start.privileged {
             self.protection.start(child, Role::Server);
+            self.protection.set_heap(child, start.gp);
         } else if user {
             self.protection.set_region(child, region);
+            self.inherit_statics(id, child, machine);
         }
         Ok(child as u64)
     }
@@ -285,6 +288,7 @@ impl Kernel {
     /// connections fail their clients.
     pub fn exit(&mut self, id: TaskId, code: i64, machine: &mut dyn Machine) {
         self.tasks[id].state = TaskState::Exited { code };
+        self.protection.exit(id);
         if let Some(joiner) = self
             .tasks
             .iter()
