@@ -20,7 +20,7 @@ type Check = Result<(), String>;
 
 /// The kernel's exit code for a task stopped by a store access fault
 /// (128 + mcause 7).
-const KILLED_BY_STORE_FAULT: i64 = 128 + 7;
+pub(super) const KILLED_BY_STORE_FAULT: i64 = 128 + 7;
 /// What the victim keeps in its heap word and its stack word.
 const PATTERN: [u8; 8] = 0x0dd_ba11_c0ff_ee00u64.to_le_bytes();
 /// Its mailbox: where its heap word is, where its stack word is, and the
@@ -82,7 +82,7 @@ fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
 }
 
 /// A user task that stores [`PATTERN`]'s complement at `at`; how it ended.
-fn intruder(name: &str, at: u64) -> Result<i64, String> {
+pub(super) fn intruder(name: &str, at: u64) -> Result<i64, String> {
     let task = sys::spawn(name, 16 << 10, move || {
         memory::write(at, &(!u64::from_le_bytes(PATTERN)).to_le_bytes());
         // Only reached if the store was allowed.

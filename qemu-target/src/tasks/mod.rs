@@ -13,6 +13,7 @@ pub mod hardware;
 pub mod init;
 pub mod isolation;
 pub mod isolation_regions;
+pub mod isolation_statics;
 pub mod lua;
 pub mod memsrv;
 pub mod robustness;
