@@ -393,8 +393,8 @@ extern "C" fn task_return(code: i64) -> ! {
 
 /// Start `body` as a user task with a stack of `stack` bytes and a heap
 /// of [`TASK_HEAP`] (privileged tasks only): it may touch its own region,
-/// the mappings its processes hold and the image's shared data, nothing
-/// else (`kernel/pmp.rs`).
+/// the mappings its processes hold and its own copy of the runtime's
+/// statics, nothing else (`kernel/pmp.rs`).
 pub fn spawn(
     name: &str,
     stack: usize,
@@ -461,13 +461,36 @@ pub fn spawn_user(
     }
 }
 
-/// Start `body` as a task that serves memory (memsrv, a driver): it may
-/// touch the task heap, the arena, the devices and the flash
-/// ([`Role::Server`](crate::kernel::pmp::Role)). It allocates from the
-/// shared task heap, as its spawner does.
+/// Start `body` as memsrv: it may touch the task heap, the arena, the
+/// devices and the flash ([`Role::Server`](crate::kernel::pmp::Role)). It
+/// allocates from the shared task heap, as its spawner does.
 pub fn spawn_server(
     name: &str,
     stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    spawn_on_task_heap(name, stack, crate::kernel::task_table::SERVER, body)
+}
+
+/// Start `body` as a backing device's driver: it may touch the task heap
+/// (it allocates there, as its spawner does), the devices and the flash,
+/// and in the arena only what memsrv names for its connection: its
+/// backing runs and the page it fills for a call
+/// ([`Role::Driver`](crate::kernel::pmp::Role)).
+pub fn spawn_driver(
+    name: &str,
+    stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    spawn_on_task_heap(name, stack, crate::kernel::task_table::DRIVER, body)
+}
+
+/// Start `body` with its stack and allocations in the shared task heap,
+/// as a task of `role` (a spawn flag).
+fn spawn_on_task_heap(
+    name: &str,
+    stack: usize,
+    role: u64,
     body: impl FnOnce() -> i64 + Send + 'static,
 ) -> Result<Task, Errno> {
     if stack < 4096 {
@@ -478,15 +501,15 @@ pub fn spawn_server(
     let stack = stack_mem.len() * 16;
     let top = stack_mem.as_ptr() as u64 + stack as u64;
     let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
-    let id = spawn_raw(name, stack, crate::kernel::task_table::SERVER, 0, arg, top)?;
+    let id = spawn_raw(name, stack, role, 0, arg, top)?;
     Ok(Task {
         id,
         memory: TaskMemory::Stack(stack_mem),
     })
 }
 
-/// `Spawn` of `run_body(arg)` with `role` the server bit (or none: a user
-/// task); on failure the body is freed.
+/// `Spawn` of `run_body(arg)` with `role` the server or driver bit (or
+/// none: a user task); on failure the body is freed.
 fn spawn_raw(
     name: &str,
     stack: usize,

@@ -8,9 +8,14 @@
 //!   its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
-//! * A **server** (memsrv, the drivers) may also touch the drivers'
-//!   statics (after the shared data), the whole task heap and arena, the
-//!   devices' MMIO window and write the flash: what they serve.
+//! * A **driver** may touch its copy of the statics, the drivers'
+//!   statics (after the runtime's), the task heap (its stack and
+//!   allocations), the devices' MMIO window and the flash, and in the
+//!   arena only the ranges memsrv names for its connection: its backing
+//!   runs (`AllocBacking`) and the page it is filling for a call.
+//! * A **server** (memsrv) may touch the drivers' statics, the whole task
+//!   heap and arena, the devices' MMIO window and write the flash: what
+//!   it serves.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
 //!
@@ -30,8 +35,8 @@
 //! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
 //! task could not touch itself.
 //!
-//! Entries 0–4 are fixed per role; entries 5–15 hold a user task's arena
-//! ranges, eleven entries at a time. A task takes an access fault on a
+//! Entries 0–4 are fixed per role (0–5 for a driver); the rest hold a user
+//! task's or a driver's arena ranges, eleven (ten) entries at a time. A task takes an access fault on a
 //! range that is not loaded, and the kernel loads all of it in place of
 //! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
 //! is one naturally aligned power-of-two block takes one entry (NAPOT),
@@ -51,7 +56,8 @@ pub const PMP_ENTRIES: usize = 16;
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;
-/// Arena blocks loaded at once (a NAPOT entry each).
+/// Arena entries a user task has (a driver one fewer: its MMIO window
+/// takes one).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
 /// `pmpcfg` bits of one entry.
@@ -141,7 +147,10 @@ impl Entries {
 pub enum Role {
     /// Its own: the fixed part and the arena ranges its processes mapped.
     User,
-    /// memsrv or a driver: the arena, the devices and the flash too.
+    /// A backing device: the task heap, the devices, the flash, and in the
+    /// arena what memsrv names for it.
+    Driver,
+    /// memsrv: the arena, the devices and the flash too.
     Server,
     /// Everything (init).
     Privileged,
@@ -237,6 +246,24 @@ struct TaskPmp {
     refills: u64,
 }
 
+impl Role {
+    /// Whether memsrv names the arena ranges it may touch (confined to
+    /// them).
+    pub fn confined(self) -> bool {
+        matches!(self, Role::User | Role::Driver)
+    }
+
+    /// The first of its arena entries: a driver's MMIO window takes the
+    /// one after its fixed part.
+    fn first_arena_entry(self) -> usize {
+        if self == Role::Driver {
+            FIXED + 1
+        } else {
+            FIXED
+        }
+    }
+}
+
 impl TaskPmp {
     const NEW: TaskPmp = TaskPmp {
         role: Role::User,
@@ -261,9 +288,10 @@ impl TaskPmp {
     /// a row for a TOR pair (whose top takes its base from the entry
     /// before it).
     fn load(&mut self, (start, end): (u64, u64), napot: bool) {
+        let slots = PMP_ENTRIES - self.role.first_arena_entry();
         let mut i = self.next_victim;
         let need = if napot { 1 } else { 2 };
-        if i + need > RESIDENT {
+        if i + need > slots {
             i = 0;
         }
         for j in i..i + need {
@@ -275,7 +303,7 @@ impl TaskPmp {
             self.resident[i] = Slot::TorBase(start);
             self.resident[i + 1] = Slot::TorTop(start, end);
         }
-        self.next_victim = (i + need) % RESIDENT;
+        self.next_victim = (i + need) % slots;
         self.refills += 1;
     }
 
@@ -535,7 +563,7 @@ impl Protection {
             return true;
         };
         let within = |r: Range<u64>| r.start <= addr && end <= r.end;
-        (self.tasks[task].role == Role::User
+        (self.tasks[task].role.confined()
             && self
                 .range_of(task, addr, live)
                 .is_some_and(|(_, range_end)| end <= range_end))
@@ -548,6 +576,7 @@ impl Protection {
         self.usual[task] = match (&self.layout, t.role) {
             (None, _) | (_, Role::Privileged) => (0, u64::MAX),
             (Some(l), Role::Server) => (l.data_end, l.arena_end),
+            (Some(l), Role::Driver) => (l.data_end, l.heap_end),
             (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
         };
         if self.loaded == Some(task) {
@@ -599,7 +628,7 @@ impl Protection {
         addr: u64,
         live: impl Fn(ConnId) -> bool,
     ) -> Option<(u64, u64)> {
-        if self.layout.is_none() || self.tasks[task].role != Role::User {
+        if self.layout.is_none() || !self.tasks[task].role.confined() {
             return None;
         }
         self.conns
@@ -684,6 +713,7 @@ impl Protection {
             0
         };
         e.set(3, Entry::top(l.data_end, statics));
+        let first_arena = t.role.first_arena_entry();
         match t.role {
             // A server's entries and, last, everything else: a switch
             // between init and memsrv writes one address and one word.
@@ -697,18 +727,25 @@ impl Protection {
                     e.set(PMP_ENTRIES - 1, Entry::everything());
                 }
             }
-            Role::User => {
-                if let Some((base, size)) = t.region {
+            Role::User | Role::Driver => {
+                if t.role == Role::Driver {
+                    // The drivers' statics and the task heap follow the
+                    // runtime's statics: entry 3's top is their base.
+                    e.set(4, Entry::top(l.heap_end, cfg::R | cfg::W));
+                    let size = l.devices.end - l.devices.start;
+                    e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
+                } else if let Some((base, size)) = t.region {
                     e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
                 }
-                for (i, slot) in t.resident.iter().enumerate() {
+                let slots = PMP_ENTRIES - first_arena;
+                for (i, slot) in t.resident.iter().take(slots).enumerate() {
                     let entry = match *slot {
                         Slot::Empty => continue,
                         Slot::Napot(base, size) => Entry::napot(base, size, cfg::R | cfg::W),
                         Slot::TorBase(start) => Entry::base(start),
                         Slot::TorTop(_, end) => Entry::top(end, cfg::R | cfg::W),
                     };
-                    e.set(FIXED + i, entry);
+                    e.set(first_arena + i, entry);
                 }
             }
         }
@@ -744,7 +781,7 @@ impl Kernel {
     /// `Regions(conn, ptr, count)`: memsrv (a server task, the server of
     /// `conn`) names the arena ranges `conn`'s process has mapped: `count`
     /// pairs of little-endian `(start, end)` words at `ptr`. 1 when the
-    /// client task is not confined (a server or privileged task): memsrv
+    /// client task is not confined (memsrv or a privileged task): memsrv
     /// need not name its ranges again.
     pub(super) fn set_regions(
         &mut self,
@@ -761,7 +798,7 @@ impl Kernel {
             .peers(conn)
             .filter(|(_, _, server)| *server == id)
             .ok_or(Errno::EBADF)?;
-        if self.protection.role(client) != Role::User {
+        if !self.protection.role(client).confined() {
             return Ok(1);
         }
         let count = usize::try_from(count)

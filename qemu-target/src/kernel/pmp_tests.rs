@@ -486,3 +486,6 @@ fn a_buffer_the_caller_may_not_touch_is_refused_before_any_copy() {
 
 #[path = "statics_tests.rs"]
 mod statics;
+
+#[path = "driver_pmp_tests.rs"]
+mod drivers;
