@@ -2,7 +2,7 @@
 //! everyone else goes on; a task that sends memsrv garbage loses its
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
-//! `isolation_regions`, `isolation_statics`).
+//! `isolation_regions`, `isolation_statics`, `isolation_drivers`).
 
 use crate::memory;
 use crate::println;
@@ -102,7 +102,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 10] = [
+    let checks: [(&str, fn(usize) -> Check); 11] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -129,6 +129,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a task writing another task's statics is stopped",
             super::isolation_statics::writing_another_tasks_statics_is_stopped,
+        ),
+        (
+            "a driver touching arena pages not its own is stopped",
+            super::isolation_drivers::a_driver_touching_arena_pages_not_its_own_is_stopped,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",
