@@ -3,6 +3,7 @@
 //! random walk.
 
 mod attributes;
+mod backing_ranges;
 mod byte_names;
 mod chaos;
 mod conformance;
