@@ -4,6 +4,7 @@
 
 use crate::heap::{self, MAILBOX_WORDS};
 use crate::kernel::{ConnId, Event, Sys, NEVER};
+use crate::memory;
 use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::vec;
@@ -355,9 +356,7 @@ impl Drop for Task {
     /// no one's any more.
     fn drop(&mut self) {
         if let TaskMemory::Region { base, layout } = self.memory {
-            // SAFETY: allocated with this layout by `spawn_user` from the
-            // spawner's heap, which is where this runs.
-            unsafe { dealloc(base as *mut u8, layout) };
+            free_region(base, layout);
         }
     }
 }
@@ -430,8 +429,9 @@ pub fn spawn_user(
         .and_then(usize::checked_next_power_of_two)
         .ok_or(Errno::ENOMEM)?;
     let layout = Layout::from_size_align(size, size).map_err(|_| Errno::ENOMEM)?;
+    // From the region pool, which drivers do not reach.
     // SAFETY: a non-zero size.
-    let base = unsafe { alloc(layout) } as u64;
+    let base = heap::with_heap(memory::region_pool().start, || unsafe { alloc(layout) }) as u64;
     if base == 0 {
         return Err(Errno::ENOMEM);
     }
@@ -454,11 +454,19 @@ pub fn spawn_user(
         }),
         Err(e) => {
             // Nothing runs in it: what was put there goes with it.
-            // SAFETY: allocated above with this layout.
-            unsafe { dealloc(base as *mut u8, layout) };
+            free_region(base, layout);
             Err(e)
         }
     }
+}
+
+/// Give a user task's region back to the region pool.
+fn free_region(base: u64, layout: Layout) {
+    // SAFETY: allocated with this layout by `spawn_user` from the region
+    // pool, and no task runs in it any more.
+    heap::with_heap(memory::region_pool().start, || unsafe {
+        dealloc(base as *mut u8, layout)
+    });
 }
 
 /// Start `body` as memsrv: it may touch the task heap, the arena, the

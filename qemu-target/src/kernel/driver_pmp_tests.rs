@@ -1,5 +1,6 @@
-//! Host tests of a driver's confinement: its fixed entries (the task heap,
-//! the devices, no arena), the arena ranges memsrv names for its
+//! Host tests of a driver's confinement: its fixed entries (the drivers'
+//! statics and the task heap up to the user tasks' regions, the devices,
+//! no arena), the arena ranges memsrv names for its
 //! connection loaded on faults after its MMIO entry, and the buffers it
 //! may name.
 
@@ -11,20 +12,22 @@ fn a_driver_reaches_the_task_heap_and_devices_and_only_its_named_arena_ranges() 
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
     assert_eq!(e.get(0).cfg, cfg::NAPOT | rw | cfg::X);
-    // The drivers' statics and the task heap up to the arena, not past it.
+    // The drivers' statics and the task heap up to the region pool (all
+    // of the test layout's heap), not past it.
     assert_eq!(
         e.get(4),
         Entry {
             cfg: cfg::TOR | rw,
-            addr: HEAP_END >> 2
+            addr: HEAP_START >> 2
         }
     );
     assert_eq!(e.get(FIXED), Entry::napot(0x1000_0000, 0x1_0000, rw));
     assert!((FIXED + 1..PMP_ENTRIES).all(|i| e.get(i) == Entry::default()));
     assert!(Role::Driver.confined() && Role::User.confined() && !Role::Server.confined());
-    // Its buffers: the task heap, its named ranges; not other arena pages.
+    // Its buffers: the drivers' statics, its named ranges; not a user
+    // task's region nor other arena pages.
     let yes = |_| true;
-    assert!(p.may_touch(0, HEAP_START, 0x1000, true, yes));
+    assert!(!p.may_touch(0, HEAP_START, 8, false, yes));
     assert!(p.may_touch(0, DATA_END, 8, true, yes));
     assert!(!p.may_touch(0, page(1).0, 8, false, yes));
     assert!(p.set_regions(7, 0, 0, &[page(1)]));

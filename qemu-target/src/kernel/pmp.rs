@@ -9,8 +9,9 @@
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
 //! * A **driver** may touch its copy of the statics, the drivers'
-//!   statics (after the runtime's), the task heap (its stack and
-//!   allocations), the devices' MMIO window and the flash, and in the
+//!   statics (after the runtime's), the task heap but its region pool
+//!   (its stack and allocations are there, user tasks' regions are not),
+//!   the devices' MMIO window and the flash, and in the
 //!   arena only the ranges memsrv names for its connection: its backing
 //!   runs (`AllocBacking`) and the page it is filling for a call.
 //! * A **server** (memsrv) may touch the drivers' statics, the whole task
@@ -171,10 +172,12 @@ pub struct Layout {
     /// Where a heap's header keeps its tasks' copy of the statics: this
     /// far from the header's start (`heap::Header::statics`).
     pub statics_copy: u64,
-    /// From `data_end`: the drivers' statics (servers only); from here the
-    /// task heap (servers' and init's allocations, and every user task's
-    /// region) up to `heap_end`.
+    /// From `data_end`: the drivers' statics (memsrv's and the drivers'
+    /// only); from here the task heap (init's, memsrv's and the drivers'
+    /// allocations) up to `regions_start`, then the user tasks' regions up
+    /// to `heap_end`.
     pub heap_start: u64,
+    pub regions_start: u64,
     pub heap_end: u64,
     /// The arena: from `heap_end`.
     pub arena_end: u64,
@@ -505,7 +508,8 @@ impl Protection {
 
     /// Whether `[base, base + size)` can be a user task's region: a
     /// naturally aligned power-of-two block (one NAPOT entry) of at least
-    /// a page inside the task heap (always, while protection is off).
+    /// a page inside the region pool at the task heap's end (always,
+    /// while protection is off).
     pub fn region_fits(&self, base: u64, size: u64) -> bool {
         let Some(l) = &self.layout else {
             return true;
@@ -513,7 +517,7 @@ impl Protection {
         size.is_power_of_two()
             && size >= 4096
             && base.is_multiple_of(size)
-            && base >= l.heap_start
+            && base >= l.regions_start
             && base.checked_add(size).is_some_and(|end| end <= l.heap_end)
     }
 
@@ -576,7 +580,7 @@ impl Protection {
         self.usual[task] = match (&self.layout, t.role) {
             (None, _) | (_, Role::Privileged) => (0, u64::MAX),
             (Some(l), Role::Server) => (l.data_end, l.arena_end),
-            (Some(l), Role::Driver) => (l.data_end, l.heap_end),
+            (Some(l), Role::Driver) => (l.data_end, l.regions_start),
             (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
         };
         if self.loaded == Some(task) {
@@ -729,9 +733,10 @@ impl Protection {
             }
             Role::User | Role::Driver => {
                 if t.role == Role::Driver {
-                    // The drivers' statics and the task heap follow the
-                    // runtime's statics: entry 3's top is their base.
-                    e.set(4, Entry::top(l.heap_end, cfg::R | cfg::W));
+                    // The drivers' statics and the task heap up to the
+                    // user tasks' regions follow the runtime's statics:
+                    // entry 3's top is their base.
+                    e.set(4, Entry::top(l.regions_start, cfg::R | cfg::W));
                     let size = l.devices.end - l.devices.start;
                     e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
                 } else if let Some((base, size)) = t.region {

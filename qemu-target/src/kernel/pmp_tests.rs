@@ -22,6 +22,8 @@ fn layout() -> Layout {
         data_end: DATA_END,
         statics_copy: STATICS_COPY_AT,
         heap_start: HEAP_START,
+        // The whole task heap is the region pool here.
+        regions_start: HEAP_START,
         heap_end: HEAP_END,
         arena_end: ARENA_END,
         devices: 0x1000_0000..0x1001_0000,

@@ -1,11 +1,13 @@
 //! Task isolation of drivers (part of the robustness suite): a driver
 //! task reaches, in the arena, only what memsrv names for its connection
 //! (its backing runs and the page it fills for a call in flight; the
-//! suite's drivers serve every conformance vector so). A driver-role task
-//! that touches a page some process mapped is reported and stopped, and
-//! the process's page holds.
+//! suite's drivers serve every conformance vector so), and in the task
+//! heap no user task's region. A driver-role task that touches a page
+//! some process mapped, or a user task's heap, is reported and stopped,
+//! and what it aimed at holds.
 
 use super::isolation::{mmap_pages, process, KILLED_BY_LOAD_FAULT};
+use super::isolation_regions::{against_a_victim, intruder_as, KILLED_BY_STORE_FAULT};
 use crate::memory;
 use crate::sys;
 use alloc::format;
@@ -43,4 +45,15 @@ pub fn a_driver_touching_arena_pages_not_its_own_is_stopped(memsrv: usize) -> Ch
         (KILLED_BY_LOAD_FAULT, false) => Err("the page lost its bytes".into()),
         (code, _) => Err(format!("the driver-role snooper ended {code}, not stopped")),
     }
+}
+
+/// A driver-role task that writes a user task's heap word is stopped with
+/// a stray-store report; the user task's word holds and it ends normally.
+pub fn a_driver_writing_a_user_tasks_region_is_stopped(_memsrv: usize) -> Check {
+    against_a_victim(
+        |heap_at, _| match intruder_as("region-writer", heap_at, true)? {
+            KILLED_BY_STORE_FAULT => Ok(()),
+            code => Err(format!("the driver-role writer ended {code}, not stopped")),
+        },
+    )
 }

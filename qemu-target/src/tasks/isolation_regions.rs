@@ -58,7 +58,7 @@ fn victim() -> i64 {
 
 /// Start a victim, run `check` with its heap and stack addresses, then
 /// let it end: `check`'s verdict, and the victim must end 0.
-fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
+pub(super) fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
     let victim = sys::spawn("victim", 16 << 10, victim).map_err(|e| format!("spawn: {e:?}"))?;
     let mailbox = victim.mailbox().ok_or("the victim has no mailbox")?;
     let deadline = sys::now_ms() + 2000;
@@ -83,12 +83,22 @@ fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
 
 /// A user task that stores [`PATTERN`]'s complement at `at`; how it ended.
 pub(super) fn intruder(name: &str, at: u64) -> Result<i64, String> {
-    let task = sys::spawn(name, 16 << 10, move || {
+    intruder_as(name, at, false)
+}
+
+/// [`intruder`] as a driver-role task if `driver`.
+pub(super) fn intruder_as(name: &str, at: u64, driver: bool) -> Result<i64, String> {
+    let store = move || {
         memory::write(at, &(!u64::from_le_bytes(PATTERN)).to_le_bytes());
         // Only reached if the store was allowed.
         0
-    })
-    .map_err(|e| format!("spawn: {e:?}"))?;
+    };
+    let task = if driver {
+        sys::spawn_driver(name, 16 << 10, store)
+    } else {
+        sys::spawn(name, 16 << 10, store)
+    };
+    let task = task.map_err(|e| format!("spawn: {e:?}"))?;
     task.join().map_err(|e| format!("join: {e:?}"))
 }
 

@@ -102,7 +102,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 11] = [
+    let checks: [(&str, fn(usize) -> Check); 12] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -133,6 +133,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a driver touching arena pages not its own is stopped",
             super::isolation_drivers::a_driver_touching_arena_pages_not_its_own_is_stopped,
+        ),
+        (
+            "a driver writing a user task's region is stopped",
+            super::isolation_drivers::a_driver_writing_a_user_tasks_region_is_stopped,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",
