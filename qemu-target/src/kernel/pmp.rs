@@ -368,9 +368,9 @@ pub struct Protection {
     /// (`None`: nobody's, after its task ended).
     statics_holder: Option<u64>,
     /// Where each task's system-call buffers usually are, `[start, end)`:
-    /// a server's in the task heap and arena, a user task's in its region,
-    /// anywhere for init (and everyone while protection is off). A buffer
-    /// inside passes [`Protection::may_touch`] at once.
+    /// init's and memsrv's in the task heap and arena, a driver's in the
+    /// task heap, a user task's in its region (anywhere while protection
+    /// is off). A buffer inside passes [`Protection::may_touch`] at once.
     usual: [(u64, u64); MAX_TASKS],
 }
 
@@ -551,9 +551,10 @@ impl Protection {
     }
 
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
-    /// usual place: a user task's arena ranges, the text and flash to
-    /// read. Never the runtime's statics: the copy in place may be
-    /// another task's, and a posted receive buffer is written later.
+    /// usual place: a user task's or a driver's arena ranges, the text and
+    /// flash to read; for init anything. Never the runtime's statics: the
+    /// copy in place may be another task's, and a posted receive buffer
+    /// is written later.
     #[inline(never)]
     fn may_touch_elsewhere(
         &self,
@@ -566,6 +567,11 @@ impl Protection {
         let Some(l) = &self.layout else {
             return true;
         };
+        if self.tasks[task].role == Role::Privileged {
+            // Anything but the statics (the copy in place may be
+            // another task's).
+            return end <= l.text.end || addr >= l.data_end;
+        }
         let within = |r: Range<u64>| r.start <= addr && end <= r.end;
         (self.tasks[task].role.confined()
             && self
@@ -578,8 +584,8 @@ impl Protection {
         self.entries[task] = self.compute(task);
         let t = &self.tasks[task];
         self.usual[task] = match (&self.layout, t.role) {
-            (None, _) | (_, Role::Privileged) => (0, u64::MAX),
-            (Some(l), Role::Server) => (l.data_end, l.arena_end),
+            (None, _) => (0, u64::MAX),
+            (Some(l), Role::Server | Role::Privileged) => (l.data_end, l.arena_end),
             (Some(l), Role::Driver) => (l.data_end, l.regions_start),
             (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
         };

@@ -74,6 +74,21 @@ fn only_the_tasks_whose_copy_is_in_place_touch_the_statics() {
 }
 
 #[test]
+fn no_task_names_the_statics_in_a_system_call() {
+    let p = four_tasks();
+    let yes = |_| true;
+    for task in 0..4 {
+        assert!(!p.may_touch(task, STATICS.start, 8, false, yes));
+        assert!(!p.may_touch(task, STATICS.end - 4, 8, true, yes));
+    }
+    // init may name anything else: the text, the kernel's state, its heap.
+    assert!(p.may_touch(0, STATICS.start - 8, 8, true, yes));
+    assert!(p.may_touch(0, 0x8000_1000, 8, true, yes));
+    assert!(p.may_touch(0, HEAP_START, 0x1000, true, yes));
+    assert!(p.may_touch(0, STATICS.end, 8, true, yes));
+}
+
+#[test]
 fn a_task_that_ends_leaves_no_copy_to_save() {
     let mut p = four_tasks();
     p.claim_statics(2);
