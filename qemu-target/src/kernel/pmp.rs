@@ -247,6 +247,8 @@ struct TaskPmp {
     next_victim: usize,
     /// Entries loaded on access faults since it started.
     refills: u64,
+    /// Times its heap's copy of the statics was put in place for it.
+    statics_loads: u64,
 }
 
 impl Role {
@@ -275,6 +277,7 @@ impl TaskPmp {
         resident: [Slot::Empty; RESIDENT],
         next_victim: 0,
         refills: 0,
+        statics_loads: 0,
     };
 
     /// Empty slot `i`, and the other half of the TOR pair it is part of.
@@ -496,6 +499,7 @@ impl Protection {
             load: heap + l.statics_copy,
         };
         let before = self.statics_holder.replace(heap);
+        self.tasks[task].statics_loads += 1;
         // Only entry 3 changes, and only for the tasks of the two heaps.
         for t in 0..MAX_TASKS {
             let h = self.tasks[t].heap;
@@ -679,17 +683,21 @@ impl Protection {
         Refill::Loaded
     }
 
-    /// How many refills task `task` has taken since it started, and how
-    /// many arena ranges its open connections name (the profile's
-    /// figures).
-    pub fn refills(&self, task: TaskId) -> (u64, usize) {
+    /// How many refills task `task` has taken since it started, how many
+    /// times its copy of the statics was put in place, and how many arena
+    /// ranges its open connections name (the profile's figures).
+    pub fn refills(&self, task: TaskId) -> (u64, u64, usize) {
         let ranges = self
             .conns
             .iter()
             .filter(|c| c.client == task)
             .map(|c| c.len)
             .sum();
-        (self.tasks[task].refills, ranges)
+        (
+            self.tasks[task].refills,
+            self.tasks[task].statics_loads,
+            ranges,
+        )
     }
 
     /// The entries task `task` runs with.

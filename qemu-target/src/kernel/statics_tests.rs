@@ -71,6 +71,8 @@ fn only_the_tasks_whose_copy_is_in_place_touch_the_statics() {
     );
     // memsrv's copy is init's too.
     assert_eq!([0, 1, 2, 3].map(|t| statics_perms(&p, t)), [rw, rw, 0, 0]);
+    // The profile counts each task's loads.
+    assert_eq!([0, 1, 2, 3].map(|t| p.refills(t).1), [0, 1, 1, 1]);
 }
 
 #[test]
