@@ -42,23 +42,24 @@ pub struct Header {
 
 const HEADER: usize = core::mem::size_of::<Header>();
 
-/// Room for a copy of the runtime's statics: `link.ld` checks they fit
-/// (`__shared_end - __text_end`, whole pages).
-pub const STATICS_COPY: usize = 4096;
-
 /// Where a heap's copy of the statics starts, from its header's address.
 pub const STATICS_COPY_AT: u64 = HEADER as u64;
 
-/// What a heap keeps before its allocations: the header and the copy.
-pub const RESERVED: usize = HEADER + STATICS_COPY;
+/// What a heap keeps before its allocations: the header and room for a
+/// copy of the statics (whole pages: one in the suites' image, more for
+/// a C program with large globals).
+pub fn reserved() -> usize {
+    let statics = crate::memory::statics();
+    HEADER + (statics.end - statics.start) as usize
+}
 
 /// Make a heap of `[base, base + size)`: its header at `base`, then the
 /// room for the statics' copy (left to the kernel), the rest allocatable.
 ///
 /// # Safety
 ///
-/// The range is memory nothing else uses, at least two pages, 16-byte
-/// aligned, and stays so while the heap is used.
+/// The range is memory nothing else uses, at least [`reserved`] and a
+/// page, 16-byte aligned, and stays so while the heap is used.
 pub unsafe fn init(base: u64, size: u64) {
     let header = base as *mut Header;
     let mut heap = Heap::empty();
@@ -66,8 +67,8 @@ pub unsafe fn init(base: u64, size: u64) {
     // its first bytes and the heap the rest.
     unsafe {
         heap.init(
-            (base as usize + RESERVED) as *mut u8,
-            size as usize - RESERVED,
+            (base as usize + reserved()) as *mut u8,
+            size as usize - reserved(),
         );
         header.write(Header {
             heap: Spinlock::new(heap),

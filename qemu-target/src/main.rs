@@ -22,11 +22,13 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
     let pool = memory::region_pool();
     let arena = memory::arena();
     kprintln!(
-        "kernel: hart {hart}, paging off; image {:#x}..{:#x}, heap {:#x}..{:#x}, arena {:#x}..{:#x} ({} MiB)",
+        "kernel: hart {hart}, paging off; image {:#x}..{:#x}, heap {:#x}..{:#x}, region pool {:#x}..{:#x}, arena {:#x}..{:#x} ({} MiB)",
         memory::IMAGE_BASE,
         heap.start,
         heap.start,
         heap.end,
+        pool.start,
+        pool.end,
         arena.start,
         arena.end,
         (arena.end - arena.start) >> 20

@@ -425,7 +425,7 @@ pub fn spawn_user(
     let stack = stack.next_multiple_of(16);
     let size = stack
         .checked_add(heap)
-        .and_then(|n| n.checked_add(heap::RESERVED))
+        .and_then(|n| n.checked_add(heap::reserved()))
         .and_then(usize::checked_next_power_of_two)
         .ok_or(Errno::ENOMEM)?;
     let layout = Layout::from_size_align(size, size).map_err(|_| Errno::ENOMEM)?;
