@@ -4,16 +4,16 @@
 //!
 //! * A **user** task may read and execute the flash and the image's text,
 //!   read and write its own copy of the runtime's statics (below), its
-//!   own region (one naturally aligned power-of-two block of the task heap:
-//!   its stack and its Rust heap), and in the arena only the ranges memsrv
+//!   own region (one naturally aligned power-of-two block of the region
+//!   pool at the task heap's end: its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
 //! * A **driver** may touch its copy of the statics, the drivers'
 //!   statics (after the runtime's), the task heap but its region pool
 //!   (its stack and allocations are there, user tasks' regions are not),
-//!   the devices' MMIO window and the flash, and in the
-//!   arena only the ranges memsrv names for its connection: its backing
-//!   runs (`AllocBacking`) and the page it is filling for a call.
+//!   the devices' MMIO window and the flash, and in the arena only the
+//!   ranges memsrv names for its connection: its backing runs
+//!   (`AllocBacking`) and the page it is filling for a call.
 //! * A **server** (memsrv) may touch the drivers' statics, the whole task
 //!   heap and arena, the devices' MMIO window and write the flash: what
 //!   it serves.
@@ -22,9 +22,9 @@
 //!
 //! **The runtime's statics** (the image's `.data`/`.bss`: picolibc's
 //! streams, the shim's state, hash seeds) sit at one address, and every
-//! task has its own copy of them, kept in the header of the heap its `gp`
-//! names (a user task's in its region; init and the servers share the
-//! task heap's). Only the task whose copy is in place may touch them; any
+//! task has its own copy of them, kept after the header of the heap its
+//! `gp` names (a user task's in its region; init, memsrv and the drivers
+//! share the task heap's). Only the task whose copy is in place may touch them; any
 //! other takes an access fault there, and the kernel saves the copy in
 //! place to its owner's header and puts the faulting task's copy in
 //! ([`Protection::claim_statics`]), as a lazy FPU switch does. A user
@@ -37,8 +37,8 @@
 //! task could not touch itself.
 //!
 //! Entries 0–4 are fixed per role (0–5 for a driver); the rest hold a user
-//! task's or a driver's arena ranges, eleven (ten) entries at a time. A task takes an access fault on a
-//! range that is not loaded, and the kernel loads all of it in place of
+//! task's or a driver's arena ranges, eleven (ten) entries at a time. A
+//! task takes an access fault on a range that is not loaded, and the kernel loads all of it in place of
 //! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
 //! is one naturally aligned power-of-two block takes one entry (NAPOT),
 //! any other a pair (TOR). An access outside every range is stray and
@@ -169,8 +169,8 @@ pub struct Layout {
     /// From the end of the text: the data and bss (the runtime's
     /// statics, a copy per task).
     pub data_end: u64,
-    /// Where a heap's header keeps its tasks' copy of the statics: this
-    /// far from the header's start (`heap::Header::statics`).
+    /// Where a heap keeps its tasks' copy of the statics: this far from
+    /// its header's start (`heap::STATICS_COPY_AT`).
     pub statics_copy: u64,
     /// From `data_end`: the drivers' statics (memsrv's and the drivers'
     /// only); from here the task heap (init's, memsrv's and the drivers'
