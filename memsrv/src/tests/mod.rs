@@ -3,13 +3,13 @@
 //! random walk.
 
 mod attributes;
-mod backing_ranges;
 mod byte_names;
 mod chaos;
 mod conformance;
 pub mod fake_driver;
 mod files;
 mod limits;
+mod backing_ranges;
 mod mapped_ranges;
 mod property;
 mod property_files;
