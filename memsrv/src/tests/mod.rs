@@ -9,7 +9,6 @@ mod conformance;
 pub mod fake_driver;
 mod files;
 mod limits;
-mod backing_ranges;
 mod mapped_ranges;
 mod property;
 mod property_files;
@@ -20,3 +19,7 @@ mod security;
 mod shm_mremap;
 pub mod sim;
 mod tables;
+
+// What a home confining drivers lets a driver touch (as `mapped_ranges`
+// for a process).
+mod backing_ranges;
