@@ -74,6 +74,7 @@ mod shm;
 // operations that wait for a driver, the storage drivers hold.
 mod attributes;
 mod backing;
+mod driver_ranges;
 mod file_flags;
 mod files;
 mod ops;

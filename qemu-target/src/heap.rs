@@ -7,6 +7,12 @@
 //! task's allocations, and the allocator's bookkeeping for them, stay in
 //! memory only that task may touch.
 //!
+//! After the header, before the heap, is room for a copy of the
+//! runtime's statics (the image's `.data`/`.bss`): the kernel keeps the
+//! copy of the heap's tasks there while another task's copy is in place
+//! (`kernel/pmp.rs`), so each user task's statics are its own, in its
+//! region.
+//!
 //! The kernel copies `gp` from the spawner to the child and never changes
 //! it; Rust and C code never use it (no `__global_pointer$`, so the linker
 //! relaxes nothing against it). A spawner fills a child's heap by running
@@ -36,20 +42,34 @@ pub struct Header {
 
 const HEADER: usize = core::mem::size_of::<Header>();
 
-/// Make a heap of `[base, base + size)`: its header at `base`, the rest
-/// allocatable.
+/// Where a heap's copy of the statics starts, from its header's address.
+pub const STATICS_COPY_AT: u64 = HEADER as u64;
+
+/// What a heap keeps before its allocations: the header and room for a
+/// copy of the statics (whole pages: one in the suites' image, more for
+/// a C program with large globals).
+pub fn reserved() -> usize {
+    let statics = crate::memory::statics();
+    HEADER + (statics.end - statics.start) as usize
+}
+
+/// Make a heap of `[base, base + size)`: its header at `base`, then the
+/// room for the statics' copy (left to the kernel), the rest allocatable.
 ///
 /// # Safety
 ///
-/// The range is memory nothing else uses, at least a page, 16-byte
-/// aligned, and stays so while the heap is used.
+/// The range is memory nothing else uses, at least [`reserved`] and a
+/// page, 16-byte aligned, and stays so while the heap is used.
 pub unsafe fn init(base: u64, size: u64) {
     let header = base as *mut Header;
     let mut heap = Heap::empty();
-    // SAFETY: the caller gives the range; the header takes its first
-    // bytes and the heap the rest.
+    // SAFETY: the caller gives the range; the header and the copy take
+    // its first bytes and the heap the rest.
     unsafe {
-        heap.init((base as usize + HEADER) as *mut u8, size as usize - HEADER);
+        heap.init(
+            (base as usize + reserved()) as *mut u8,
+            size as usize - reserved(),
+        );
         header.write(Header {
             heap: Spinlock::new(heap),
             mailbox: [const { AtomicU64::new(0) }; MAILBOX_WORDS],

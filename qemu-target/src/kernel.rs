@@ -62,9 +62,9 @@ pub enum Sys {
     /// `(code)`: end the run (0 passes); privileged tasks only.
     PowerOff = 12,
     /// `(entry, arg, stack top, tls, name ptr, name len | stack size <<
-    /// 16 | privileged << 63 | server << 62, exit trampoline)` → task:
-    /// start a task; privileged tasks only. The child inherits `gp`; a
-    /// user task (neither bit) runs in its region `[gp, stack top)`, a
+    /// 16 | privileged << 63 | server << 62 | driver << 61, exit
+    /// trampoline)` → task: start a task; privileged tasks only. The child
+    /// inherits `gp`; a user task (none of the bits) runs in its region `[gp, stack top)`, a
     /// naturally aligned power-of-two block of the task heap holding its
     /// heap (from `gp`) and its stack (`EINVAL` otherwise).
     Spawn = 13,

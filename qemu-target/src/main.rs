@@ -18,14 +18,17 @@ const INIT_STACK: usize = 256 << 10;
 
 #[no_mangle]
 extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
-    let heap = memory::heap();
+    let heap = memory::shared_heap();
+    let pool = memory::region_pool();
     let arena = memory::arena();
     kprintln!(
-        "kernel: hart {hart}, paging off; image {:#x}..{:#x}, heap {:#x}..{:#x}, arena {:#x}..{:#x} ({} MiB)",
+        "kernel: hart {hart}, paging off; image {:#x}..{:#x}, heap {:#x}..{:#x}, region pool {:#x}..{:#x}, arena {:#x}..{:#x} ({} MiB)",
         memory::IMAGE_BASE,
         heap.start,
         heap.start,
         heap.end,
+        pool.start,
+        pool.end,
         arena.start,
         arena.end,
         (arena.end - arena.start) >> 20
@@ -34,6 +37,8 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
     // arena, page-aligned, is used for nothing else, and is made a heap
     // once, before any task runs.
     unsafe { heap::init(heap.start, heap.end - heap.start) };
+    // SAFETY: as above: the pool follows that heap, up to the arena.
+    unsafe { heap::init(pool.start, pool.end - pool.start) };
     // u128 words: the stack pointer must stay 16-byte aligned. Never
     // freed: init runs for the machine's life.
     let stack = heap::with_heap(heap.start, || {

@@ -4,10 +4,12 @@
 //! ```text
 //! 0x8000_0000  the kernel's state (task table, connections, frames, its
 //!              stack): no task reaches it
-//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics;
-//!              then the drivers' statics, servers' only)
-//! __image_end  the task heap (servers' and init's allocations, and each
-//!              user task's region: its stack and its own heap)
+//! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics,
+//!              a copy per task; then the drivers' statics, servers' only)
+//! __image_end  the task heap: init's, memsrv's and the drivers' stacks
+//!              and allocations, then the region pool (each user task's
+//!              region: its stack and its own heap), which drivers do not
+//!              reach
 //!              the arena: every page memsrv hands out, to the end of RAM
 //! ```
 //! With paging off an address is the same in every task; bounds checks
@@ -21,8 +23,10 @@ pub const RAM_SIZE: u64 = 128 << 20;
 pub const RAM_END: u64 = RAM_BASE + RAM_SIZE;
 /// Where the image begins (QEMU loads it here; the 2 MiB below are unused).
 pub const IMAGE_BASE: u64 = 0x8020_0000;
-/// The task heap.
+/// The task heap, with the region pool at its end.
 pub const HEAP_SIZE: u64 = 24 << 20;
+/// The user tasks' regions (a region is at most a few hundred KiB).
+pub const REGION_POOL: u64 = 8 << 20;
 pub const PAGE: u64 = 4096;
 /// QEMU virt's two CFI flash banks (romfs in place, the MTD chip).
 pub const FLASH_BASE: u64 = 0x2000_0000;
@@ -45,25 +49,44 @@ fn image_end() -> u64 {
     core::ptr::addr_of!(__image_end) as u64
 }
 
-/// The task heap's range.
+/// The task heap's range, the region pool included.
 pub fn heap() -> Range<u64> {
     let start = image_end().next_multiple_of(PAGE);
     start..start + HEAP_SIZE
 }
 
+/// The heap init, memsrv and the drivers allocate from: the task heap
+/// before the region pool.
+pub fn shared_heap() -> Range<u64> {
+    heap().start..region_pool().start
+}
+
+/// Where user tasks' regions come from: a heap of its own at the end of
+/// the task heap.
+pub fn region_pool() -> Range<u64> {
+    heap().end - REGION_POOL..heap().end
+}
+
+/// The runtime's statics: the image's data and bss, of which every task
+/// has its own copy (`kernel/pmp.rs`).
+pub fn statics() -> Range<u64> {
+    // Only the addresses are taken: the linker script's end of the text
+    // and of the statics.
+    let start = core::ptr::addr_of!(__text_end) as u64;
+    start..core::ptr::addr_of!(__shared_end) as u64
+}
+
 /// The memory map as the tasks' PMP entries cut it
 /// ([`Protection`](crate::kernel::pmp::Protection)).
 pub fn pmp_layout() -> crate::kernel::pmp::Layout {
-    // Only the address is taken: the linker script's end of the read-only
-    // part of the image.
-    let text_end = core::ptr::addr_of!(__text_end) as u64;
-    // And where the statics every task may write end.
-    let shared_end = core::ptr::addr_of!(__shared_end) as u64;
+    let statics = statics();
     crate::kernel::pmp::Layout {
         flash: FLASH_BASE..FLASH_BASE + FLASH_SIZE,
-        text: IMAGE_BASE..text_end,
-        data_end: shared_end,
+        text: IMAGE_BASE..statics.start,
+        data_end: statics.end,
+        statics_copy: crate::heap::STATICS_COPY_AT,
         heap_start: heap().start,
+        regions_start: region_pool().start,
         heap_end: heap().end,
         arena_end: RAM_END,
         devices: DEVICES_BASE..DEVICES_BASE + DEVICES_SIZE,

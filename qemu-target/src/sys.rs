@@ -4,6 +4,7 @@
 
 use crate::heap::{self, MAILBOX_WORDS};
 use crate::kernel::{ConnId, Event, Sys, NEVER};
+use crate::memory;
 use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::vec;
@@ -355,9 +356,7 @@ impl Drop for Task {
     /// no one's any more.
     fn drop(&mut self) {
         if let TaskMemory::Region { base, layout } = self.memory {
-            // SAFETY: allocated with this layout by `spawn_user` from the
-            // spawner's heap, which is where this runs.
-            unsafe { dealloc(base as *mut u8, layout) };
+            free_region(base, layout);
         }
     }
 }
@@ -365,6 +364,16 @@ impl Drop for Task {
 /// The calling task's mailbox ([`Task::mailbox`]).
 pub fn mailbox() -> &'static [AtomicU64; MAILBOX_WORDS] {
     &heap::current().mailbox
+}
+
+/// Where the calling task's copy of the static at `addr` is kept while
+/// another task's copy of the statics is in place (`kernel/pmp.rs`): in
+/// its heap's header. `None` if `addr` is not in the statics.
+pub fn saved_static_at(addr: u64) -> Option<u64> {
+    let statics = crate::memory::statics();
+    statics
+        .contains(&addr)
+        .then(|| heap::gp() + heap::STATICS_COPY_AT + (addr - statics.start))
 }
 
 type Body = Box<dyn FnOnce() -> i64 + Send>;
@@ -383,8 +392,8 @@ extern "C" fn task_return(code: i64) -> ! {
 
 /// Start `body` as a user task with a stack of `stack` bytes and a heap
 /// of [`TASK_HEAP`] (privileged tasks only): it may touch its own region,
-/// the mappings its processes hold and the image's shared data, nothing
-/// else (`kernel/pmp.rs`).
+/// the mappings its processes hold and its own copy of the runtime's
+/// statics, nothing else (`kernel/pmp.rs`).
 pub fn spawn(
     name: &str,
     stack: usize,
@@ -411,16 +420,18 @@ pub fn spawn_user(
     if stack < 4096 {
         return Err(Errno::EINVAL);
     }
-    // The stack pointer must stay 16-byte aligned; a page for the header.
+    // The stack pointer must stay 16-byte aligned; room for the header
+    // and the task's copy of the statics.
     let stack = stack.next_multiple_of(16);
     let size = stack
         .checked_add(heap)
-        .and_then(|n| n.checked_add(4096))
+        .and_then(|n| n.checked_add(heap::reserved()))
         .and_then(usize::checked_next_power_of_two)
         .ok_or(Errno::ENOMEM)?;
     let layout = Layout::from_size_align(size, size).map_err(|_| Errno::ENOMEM)?;
+    // From the region pool, which drivers do not reach.
     // SAFETY: a non-zero size.
-    let base = unsafe { alloc(layout) } as u64;
+    let base = heap::with_heap(memory::region_pool().start, || unsafe { alloc(layout) }) as u64;
     if base == 0 {
         return Err(Errno::ENOMEM);
     }
@@ -443,20 +454,51 @@ pub fn spawn_user(
         }),
         Err(e) => {
             // Nothing runs in it: what was put there goes with it.
-            // SAFETY: allocated above with this layout.
-            unsafe { dealloc(base as *mut u8, layout) };
+            free_region(base, layout);
             Err(e)
         }
     }
 }
 
-/// Start `body` as a task that serves memory (memsrv, a driver): it may
-/// touch the task heap, the arena, the devices and the flash
-/// ([`Role::Server`](crate::kernel::pmp::Role)). It allocates from the
-/// shared task heap, as its spawner does.
+/// Give a user task's region back to the region pool.
+fn free_region(base: u64, layout: Layout) {
+    // SAFETY: allocated with this layout by `spawn_user` from the region
+    // pool, and no task runs in it any more.
+    heap::with_heap(memory::region_pool().start, || unsafe {
+        dealloc(base as *mut u8, layout)
+    });
+}
+
+/// Start `body` as memsrv: it may touch the task heap, the arena, the
+/// devices and the flash ([`Role::Server`](crate::kernel::pmp::Role)). It
+/// allocates from the shared task heap, as its spawner does.
 pub fn spawn_server(
     name: &str,
     stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    spawn_on_task_heap(name, stack, crate::kernel::task_table::SERVER, body)
+}
+
+/// Start `body` as a backing device's driver: it may touch the task heap
+/// (it allocates there, as its spawner does), the devices and the flash,
+/// and in the arena only what memsrv names for its connection: its
+/// backing runs and the page it fills for a call
+/// ([`Role::Driver`](crate::kernel::pmp::Role)).
+pub fn spawn_driver(
+    name: &str,
+    stack: usize,
+    body: impl FnOnce() -> i64 + Send + 'static,
+) -> Result<Task, Errno> {
+    spawn_on_task_heap(name, stack, crate::kernel::task_table::DRIVER, body)
+}
+
+/// Start `body` with its stack and allocations in the shared task heap,
+/// as a task of `role` (a spawn flag).
+fn spawn_on_task_heap(
+    name: &str,
+    stack: usize,
+    role: u64,
     body: impl FnOnce() -> i64 + Send + 'static,
 ) -> Result<Task, Errno> {
     if stack < 4096 {
@@ -467,15 +509,15 @@ pub fn spawn_server(
     let stack = stack_mem.len() * 16;
     let top = stack_mem.as_ptr() as u64 + stack as u64;
     let arg = Box::into_raw(Box::new(Box::new(body) as Body)) as u64;
-    let id = spawn_raw(name, stack, crate::kernel::task_table::SERVER, 0, arg, top)?;
+    let id = spawn_raw(name, stack, role, 0, arg, top)?;
     Ok(Task {
         id,
         memory: TaskMemory::Stack(stack_mem),
     })
 }
 
-/// `Spawn` of `run_body(arg)` with `role` the server bit (or none: a user
-/// task); on failure the body is freed.
+/// `Spawn` of `run_body(arg)` with `role` the server or driver bit (or
+/// none: a user task); on failure the body is freed.
 fn spawn_raw(
     name: &str,
     stack: usize,

@@ -118,9 +118,9 @@ impl Profile {
                 self.kernel
             );
             for (id, n) in self.task.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let (refills, ranges) = kernel.protection.refills(id);
+                let (refills, loads, ranges) = kernel.protection.refills(id);
                 kprintln!(
-                    "profile:   task {id} {}: {n} ({refills} PMP refills since it started, {ranges} arena ranges)",
+                    "profile:   task {id} {}: {n} ({refills} PMP refills and {loads} statics loads since it started, {ranges} arena ranges)",
                     kernel.tasks[id].name(),
                 );
             }
@@ -249,7 +249,7 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
             }
         }
         _ if Access::from_cause(scause).is_some()
-            && s.kernel.access_fault(current, stval) == Refill::Loaded =>
+            && s.kernel.access_fault(current, stval, &mut Board) == Refill::Loaded =>
         {
             // The range was the task's, now loaded: the access runs again.
         }

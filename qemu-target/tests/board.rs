@@ -64,6 +64,9 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task stack-writer",
                 "task kernel-writer",
                 "task driver-writer",
+                "task statics-intruder",
+                "task driver-snooper",
+                "task region-writer",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -113,10 +116,15 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "robustness: ok bad arguments are errors",
         "robustness: ok a clone ticket is made",
         // Isolation: a task stops at another's mapping, stack and heap
-        // and the kernel's statics, and gets EFAULT for another's buffer.
+        // and the kernel's statics and another's copy of the runtime's,
+        // a driver at a page not its own or a user task's region, and a
+        // task gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
         "robustness: ok a task writing another task's stack or heap is stopped",
         "robustness: ok a task writing a kernel or driver static is stopped",
+        "robustness: ok a task writing another task's statics is stopped",
+        "robustness: ok a driver touching arena pages not its own is stopped",
+        "robustness: ok a driver writing a user task's region is stopped",
         "robustness: ok a task naming another task's memory in a system call gets EFAULT",
     ] {
         expect_line(&run, line, |l| l == line);

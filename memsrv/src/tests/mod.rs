@@ -20,3 +20,7 @@ mod security;
 mod shm_mremap;
 pub mod sim;
 mod tables;
+
+// What a home confining drivers lets a driver touch (as `mapped_ranges`
+// for a process).
+mod backing_ranges;

@@ -3,16 +3,32 @@
 //! M-mode, which PMP does not bind; tasks run in U-mode, which it does.
 //!
 //! * A **user** task may read and execute the flash and the image's text,
-//!   read and write the image's shared data (the runtime's statics), its
-//!   own region (one naturally aligned power-of-two block of the task heap:
-//!   its stack and its Rust heap), and in the arena only the ranges memsrv
+//!   read and write its own copy of the runtime's statics (below), its
+//!   own region (one naturally aligned power-of-two block of the region
+//!   pool at the task heap's end: its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
-//! * A **server** (memsrv, the drivers) may also touch the drivers'
-//!   statics (after the shared data), the whole task heap and arena, the
-//!   devices' MMIO window and write the flash: what they serve.
+//! * A **driver** may touch its copy of the statics, the drivers'
+//!   statics (after the runtime's), the task heap but its region pool
+//!   (its stack and allocations are there, user tasks' regions are not),
+//!   the devices' MMIO window and the flash, and in the arena only the
+//!   ranges memsrv names for its connection: its backing runs
+//!   (`AllocBacking`) and the page it is filling for a call.
+//! * A **server** (memsrv) may touch the drivers' statics, the whole task
+//!   heap and arena, the devices' MMIO window and write the flash: what
+//!   it serves.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
+//!
+//! **The runtime's statics** (the image's `.data`/`.bss`: picolibc's
+//! streams, the shim's state, hash seeds) sit at one address, and every
+//! task has its own copy of them, kept after the header of the heap its
+//! `gp` names (a user task's in its region; init, memsrv and the drivers
+//! share the task heap's). Only the task whose copy is in place may touch them; any
+//! other takes an access fault there, and the kernel saves the copy in
+//! place to its owner's header and puts the faulting task's copy in
+//! ([`Protection::claim_statics`]), as a lazy FPU switch does. A user
+//! task's copy starts as its spawner's.
 //!
 //! No role's entries cover the kernel's own state (task table, connections,
 //! frames, the kernel stack): it lies below the image, where only M-mode
@@ -20,9 +36,9 @@
 //! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
 //! task could not touch itself.
 //!
-//! Entries 0–4 are fixed per role; entries 5–15 hold a user task's arena
-//! ranges, eleven entries at a time. A task takes an access fault on a
-//! range that is not loaded, and the kernel loads all of it in place of
+//! Entries 0–4 are fixed per role (0–5 for a driver); the rest hold a user
+//! task's or a driver's arena ranges, eleven (ten) entries at a time. A
+//! task takes an access fault on a range that is not loaded, and the kernel loads all of it in place of
 //! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
 //! is one naturally aligned power-of-two block takes one entry (NAPOT),
 //! any other a pair (TOR). An access outside every range is stray and
@@ -41,7 +57,8 @@ pub const PMP_ENTRIES: usize = 16;
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;
-/// Arena blocks loaded at once (a NAPOT entry each).
+/// Arena entries a user task has (a driver one fewer: its MMIO window
+/// takes one).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
 /// `pmpcfg` bits of one entry.
@@ -131,7 +148,10 @@ impl Entries {
 pub enum Role {
     /// Its own: the fixed part and the arena ranges its processes mapped.
     User,
-    /// memsrv or a driver: the arena, the devices and the flash too.
+    /// A backing device: the task heap, the devices, the flash, and in the
+    /// arena what memsrv names for it.
+    Driver,
+    /// memsrv: the arena, the devices and the flash too.
     Server,
     /// Everything (init).
     Privileged,
@@ -146,13 +166,18 @@ pub struct Layout {
     /// The image's text and read-only data (the kernel's state lies below
     /// it).
     pub text: Range<u64>,
-    /// From the end of the text: the shared data and bss (the runtime's
-    /// statics).
+    /// From the end of the text: the data and bss (the runtime's
+    /// statics, a copy per task).
     pub data_end: u64,
-    /// From `data_end`: the drivers' statics (servers only); from here the
-    /// task heap (servers' and init's allocations, and every user task's
-    /// region) up to `heap_end`.
+    /// Where a heap keeps its tasks' copy of the statics: this far from
+    /// its header's start (`heap::STATICS_COPY_AT`).
+    pub statics_copy: u64,
+    /// From `data_end`: the drivers' statics (memsrv's and the drivers'
+    /// only); from here the task heap (init's, memsrv's and the drivers'
+    /// allocations) up to `regions_start`, then the user tasks' regions up
+    /// to `heap_end`.
     pub heap_start: u64,
+    pub regions_start: u64,
     pub heap_end: u64,
     /// The arena: from `heap_end`.
     pub arena_end: u64,
@@ -211,6 +236,9 @@ impl ConnRegions {
 #[derive(Clone, Copy)]
 struct TaskPmp {
     role: Role,
+    /// The header of the heap it allocates from (its `gp`), which keeps
+    /// its copy of the runtime's statics.
+    heap: u64,
     /// A user task's region `(base, size)`: its stack and heap.
     region: Option<(u64, u64)>,
     /// The arena ranges loaded for it, entry by entry, oldest replaced
@@ -219,15 +247,37 @@ struct TaskPmp {
     next_victim: usize,
     /// Entries loaded on access faults since it started.
     refills: u64,
+    /// Times its heap's copy of the statics was put in place for it.
+    statics_loads: u64,
+}
+
+impl Role {
+    /// Whether memsrv names the arena ranges it may touch (confined to
+    /// them).
+    pub fn confined(self) -> bool {
+        matches!(self, Role::User | Role::Driver)
+    }
+
+    /// The first of its arena entries: a driver's MMIO window takes the
+    /// one after its fixed part.
+    fn first_arena_entry(self) -> usize {
+        if self == Role::Driver {
+            FIXED + 1
+        } else {
+            FIXED
+        }
+    }
 }
 
 impl TaskPmp {
     const NEW: TaskPmp = TaskPmp {
         role: Role::User,
+        heap: 0,
         region: None,
         resident: [Slot::Empty; RESIDENT],
         next_victim: 0,
         refills: 0,
+        statics_loads: 0,
     };
 
     /// Empty slot `i`, and the other half of the TOR pair it is part of.
@@ -244,9 +294,10 @@ impl TaskPmp {
     /// a row for a TOR pair (whose top takes its base from the entry
     /// before it).
     fn load(&mut self, (start, end): (u64, u64), napot: bool) {
+        let slots = PMP_ENTRIES - self.role.first_arena_entry();
         let mut i = self.next_victim;
         let need = if napot { 1 } else { 2 };
-        if i + need > RESIDENT {
+        if i + need > slots {
             i = 0;
         }
         for j in i..i + need {
@@ -258,7 +309,7 @@ impl TaskPmp {
             self.resident[i] = Slot::TorBase(start);
             self.resident[i + 1] = Slot::TorTop(start, end);
         }
-        self.next_victim = (i + need) % RESIDENT;
+        self.next_victim = (i + need) % slots;
         self.refills += 1;
     }
 
@@ -316,11 +367,23 @@ pub struct Protection {
     entries: [Entries; MAX_TASKS],
     /// The entries the hart holds (all off at reset).
     held: Entries,
+    /// The heap whose tasks' copy of the runtime's statics is in place
+    /// (`None`: nobody's, after its task ended).
+    statics_holder: Option<u64>,
     /// Where each task's system-call buffers usually are, `[start, end)`:
-    /// a server's in the task heap and arena, a user task's in its region,
-    /// anywhere for init (and everyone while protection is off). A buffer
-    /// inside passes [`Protection::may_touch`] at once.
+    /// init's and memsrv's in the task heap and arena, a driver's in the
+    /// task heap, a user task's in its region (anywhere while protection
+    /// is off). A buffer inside passes [`Protection::may_touch`] at once.
     usual: [(u64, u64); MAX_TASKS],
+}
+
+/// The copies a change of whose statics are in place takes: the ones in
+/// place to `save` (their heap header's copy; none if their task ended),
+/// then `load` (the claiming task's heap header's copy) in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticsSwap {
+    pub save: Option<u64>,
+    pub load: u64,
 }
 
 /// The hart's PMP registers (the board's; a record in the tests).
@@ -356,13 +419,17 @@ impl Protection {
             stale: true,
             entries: [Entries::OFF; MAX_TASKS],
             held: Entries::OFF,
+            statics_holder: None,
             usual: [(0, u64::MAX); MAX_TASKS],
         }
     }
 
     /// Turn protection on with the board's memory map (until then, and in
     /// the host tests that never call it, tasks are unconfined).
+    /// The statics in place then are the image's own: init's (it
+    /// allocates from the task heap's header).
     pub fn enable(&mut self, layout: Layout) {
+        self.statics_holder = Some(layout.heap_start);
         self.layout = Some(layout);
         for task in 0..MAX_TASKS {
             self.changed(task);
@@ -382,9 +449,71 @@ impl Protection {
         self.changed(task);
     }
 
+    /// Task `task` allocates from the heap whose header is at `heap` (its
+    /// `gp`), where its copy of the runtime's statics is kept.
+    pub fn set_heap(&mut self, task: TaskId, heap: u64) {
+        self.tasks[task].heap = heap;
+        self.changed(task);
+    }
+
+    /// Task `task` ended: a user task's copy of the statics goes with its
+    /// region, so the copy in place is nobody's (the next task to touch
+    /// the statics loads its own without saving it).
+    pub fn exit(&mut self, task: TaskId) {
+        let t = &self.tasks[task];
+        if t.role == Role::User && self.statics_holder == Some(t.heap) {
+            self.statics_holder = None;
+            self.changed(task);
+        }
+    }
+
+    /// The runtime's statics, `[start, end)`: the range every task has
+    /// its own copy of (empty while protection is off).
+    pub fn statics(&self) -> Range<u64> {
+        self.layout
+            .as_ref()
+            .map_or(0..0, |l| l.text.end..l.data_end)
+    }
+
+    /// Where task `task`'s view of the statics is now: in place, or its
+    /// heap header's copy.
+    pub fn statics_of(&self, task: TaskId) -> u64 {
+        let heap = self.tasks[task].heap;
+        match &self.layout {
+            Some(l) if self.statics_holder != Some(heap) => heap + l.statics_copy,
+            _ => self.statics().start,
+        }
+    }
+
+    /// Put task `task`'s copy of the statics in place: the copies the
+    /// kernel must make, `None` if it is in place already (so the fault
+    /// that asked was not about whose copy it is).
+    pub fn claim_statics(&mut self, task: TaskId) -> Option<StaticsSwap> {
+        let l = self.layout.as_ref()?;
+        let heap = self.tasks[task].heap;
+        if self.statics_holder == Some(heap) {
+            return None;
+        }
+        let swap = StaticsSwap {
+            save: self.statics_holder.map(|h| h + l.statics_copy),
+            load: heap + l.statics_copy,
+        };
+        let before = self.statics_holder.replace(heap);
+        self.tasks[task].statics_loads += 1;
+        // Only entry 3 changes, and only for the tasks of the two heaps.
+        for t in 0..MAX_TASKS {
+            let h = self.tasks[t].heap;
+            if h == heap || Some(h) == before {
+                self.changed(t);
+            }
+        }
+        Some(swap)
+    }
+
     /// Whether `[base, base + size)` can be a user task's region: a
     /// naturally aligned power-of-two block (one NAPOT entry) of at least
-    /// a page inside the task heap (always, while protection is off).
+    /// a page inside the region pool at the task heap's end (always,
+    /// while protection is off).
     pub fn region_fits(&self, base: u64, size: u64) -> bool {
         let Some(l) = &self.layout else {
             return true;
@@ -392,7 +521,7 @@ impl Protection {
         size.is_power_of_two()
             && size >= 4096
             && base.is_multiple_of(size)
-            && base >= l.heap_start
+            && base >= l.regions_start
             && base.checked_add(size).is_some_and(|end| end <= l.heap_end)
     }
 
@@ -426,8 +555,10 @@ impl Protection {
     }
 
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
-    /// usual place: a user task's arena ranges, the shared data, the text
-    /// and flash to read.
+    /// usual place: a user task's or a driver's arena ranges, the text and
+    /// flash to read; for init anything. Never the runtime's statics: the
+    /// copy in place may be another task's, and a posted receive buffer
+    /// is written later.
     #[inline(never)]
     fn may_touch_elsewhere(
         &self,
@@ -440,12 +571,16 @@ impl Protection {
         let Some(l) = &self.layout else {
             return true;
         };
+        if self.tasks[task].role == Role::Privileged {
+            // Anything but the statics (the copy in place may be
+            // another task's).
+            return end <= l.text.end || addr >= l.data_end;
+        }
         let within = |r: Range<u64>| r.start <= addr && end <= r.end;
-        (self.tasks[task].role == Role::User
+        (self.tasks[task].role.confined()
             && self
                 .range_of(task, addr, live)
                 .is_some_and(|(_, range_end)| end <= range_end))
-            || within(l.text.end..l.data_end)
             || !write && (within(l.text.clone()) || within(l.flash.clone()))
     }
 
@@ -453,8 +588,9 @@ impl Protection {
         self.entries[task] = self.compute(task);
         let t = &self.tasks[task];
         self.usual[task] = match (&self.layout, t.role) {
-            (None, _) | (_, Role::Privileged) => (0, u64::MAX),
-            (Some(l), Role::Server) => (l.data_end, l.arena_end),
+            (None, _) => (0, u64::MAX),
+            (Some(l), Role::Server | Role::Privileged) => (l.data_end, l.arena_end),
+            (Some(l), Role::Driver) => (l.data_end, l.regions_start),
             (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
         };
         if self.loaded == Some(task) {
@@ -506,7 +642,7 @@ impl Protection {
         addr: u64,
         live: impl Fn(ConnId) -> bool,
     ) -> Option<(u64, u64)> {
-        if self.layout.is_none() || self.tasks[task].role != Role::User {
+        if self.layout.is_none() || !self.tasks[task].role.confined() {
             return None;
         }
         self.conns
@@ -547,17 +683,21 @@ impl Protection {
         Refill::Loaded
     }
 
-    /// How many refills task `task` has taken since it started, and how
-    /// many arena ranges its open connections name (the profile's
-    /// figures).
-    pub fn refills(&self, task: TaskId) -> (u64, usize) {
+    /// How many refills task `task` has taken since it started, how many
+    /// times its copy of the statics was put in place, and how many arena
+    /// ranges its open connections name (the profile's figures).
+    pub fn refills(&self, task: TaskId) -> (u64, u64, usize) {
         let ranges = self
             .conns
             .iter()
             .filter(|c| c.client == task)
             .map(|c| c.len)
             .sum();
-        (self.tasks[task].refills, ranges)
+        (
+            self.tasks[task].refills,
+            self.tasks[task].statics_loads,
+            ranges,
+        )
     }
 
     /// The entries task `task` runs with.
@@ -582,7 +722,16 @@ impl Protection {
         e.set(0, Entry::napot(l.flash.start, flash_size, flash));
         e.set(1, Entry::base(l.text.start));
         e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
-        e.set(3, Entry::top(l.data_end, cfg::R | cfg::W));
+        // The statics: the task whose copy is in place may touch them;
+        // for any other the entry matches and grants nothing (so init's
+        // catch-all below does not reach them either).
+        let statics = if self.statics_holder == Some(t.heap) {
+            cfg::R | cfg::W
+        } else {
+            0
+        };
+        e.set(3, Entry::top(l.data_end, statics));
+        let first_arena = t.role.first_arena_entry();
         match t.role {
             // A server's entries and, last, everything else: a switch
             // between init and memsrv writes one address and one word.
@@ -596,18 +745,26 @@ impl Protection {
                     e.set(PMP_ENTRIES - 1, Entry::everything());
                 }
             }
-            Role::User => {
-                if let Some((base, size)) = t.region {
+            Role::User | Role::Driver => {
+                if t.role == Role::Driver {
+                    // The drivers' statics and the task heap up to the
+                    // user tasks' regions follow the runtime's statics:
+                    // entry 3's top is their base.
+                    e.set(4, Entry::top(l.regions_start, cfg::R | cfg::W));
+                    let size = l.devices.end - l.devices.start;
+                    e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
+                } else if let Some((base, size)) = t.region {
                     e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
                 }
-                for (i, slot) in t.resident.iter().enumerate() {
+                let slots = PMP_ENTRIES - first_arena;
+                for (i, slot) in t.resident.iter().take(slots).enumerate() {
                     let entry = match *slot {
                         Slot::Empty => continue,
                         Slot::Napot(base, size) => Entry::napot(base, size, cfg::R | cfg::W),
                         Slot::TorBase(start) => Entry::base(start),
                         Slot::TorTop(_, end) => Entry::top(end, cfg::R | cfg::W),
                     };
-                    e.set(FIXED + i, entry);
+                    e.set(first_arena + i, entry);
                 }
             }
         }
@@ -643,7 +800,7 @@ impl Kernel {
     /// `Regions(conn, ptr, count)`: memsrv (a server task, the server of
     /// `conn`) names the arena ranges `conn`'s process has mapped: `count`
     /// pairs of little-endian `(start, end)` words at `ptr`. 1 when the
-    /// client task is not confined (a server or privileged task): memsrv
+    /// client task is not confined (memsrv or a privileged task): memsrv
     /// need not name its ranges again.
     pub(super) fn set_regions(
         &mut self,
@@ -660,7 +817,7 @@ impl Kernel {
             .peers(conn)
             .filter(|(_, _, server)| *server == id)
             .ok_or(Errno::EBADF)?;
-        if self.protection.role(client) != Role::User {
+        if !self.protection.role(client).confined() {
             return Ok(1);
         }
         let count = usize::try_from(count)
@@ -691,6 +848,37 @@ impl Kernel {
         Ok(0)
     }
 
+    /// Put task `id`'s copy of the statics in place (saving the one
+    /// there); `Stray` if it is there already (a fetch from the statics).
+    fn claim_statics(&mut self, id: TaskId, machine: &mut dyn Machine) -> Refill {
+        let statics = self.protection.statics();
+        let len = (statics.end - statics.start) as usize;
+        let Some(swap) = self.protection.claim_statics(id) else {
+            return Refill::Stray;
+        };
+        if let Some(save) = swap.save {
+            machine.copy(statics.start, save, len);
+        }
+        machine.copy(swap.load, statics.start, len);
+        Refill::Loaded
+    }
+
+    /// A user task `child` starts with a copy of its spawner `parent`'s
+    /// statics, as a forked process with its parent's data.
+    pub(super) fn inherit_statics(
+        &mut self,
+        parent: TaskId,
+        child: TaskId,
+        machine: &mut dyn Machine,
+    ) {
+        let statics = self.protection.statics();
+        let from = self.protection.statics_of(parent);
+        let to = self.protection.statics_of(child);
+        if from != to {
+            machine.copy(from, to, (statics.end - statics.start) as usize);
+        }
+    }
+
     /// Whether task `id` may touch `[addr, addr + len)` (write it too if
     /// `write`): every buffer a system call names is checked so.
     #[inline]
@@ -699,9 +887,13 @@ impl Kernel {
         self.protection.may_touch(id, addr, len, write, live)
     }
 
-    /// Task `id` took an access fault at `addr`: load its range if it has
-    /// one there.
-    pub fn access_fault(&mut self, id: TaskId, addr: u64) -> Refill {
+    /// Task `id` took an access fault at `addr`: put its copy of the
+    /// statics in place if `addr` is theirs, or load its arena range if it
+    /// has one there.
+    pub fn access_fault(&mut self, id: TaskId, addr: u64, machine: &mut dyn Machine) -> Refill {
+        if self.protection.statics().contains(&addr) {
+            return self.claim_statics(id, machine);
+        }
         let live = |conn| self.peers(conn).is_some_and(|(_, client, _)| client == id);
         match self.protection.range_of(id, addr, live) {
             Some(range) => self.protection.refill(id, addr, range),

@@ -14,6 +14,9 @@ pub const TASK_NAME: usize = 16;
 const PRIVILEGED: u64 = 1 << 63;
 /// A spawn flag: the task serves memory (memsrv, a driver): [`Role::Server`].
 pub const SERVER: u64 = 1 << 62;
+/// A spawn flag: the task is a backing device's driver, which allocates
+/// from the task heap as a server does: [`Role::Driver`].
+pub const DRIVER: u64 = 1 << 61;
 /// The word kept at the bottom of every task stack: a task whose stack
 /// ran over it is stopped at its next trap (see [`Kernel::stack_intact`]).
 pub const STACK_CANARY: u64 = 0x5afe_57ac_6b0d_dead;
@@ -185,6 +188,7 @@ impl Kernel {
             Role::User
         };
         self.protection.start(id, role);
+        self.protection.set_heap(id, start.gp);
         Some(id)
     }
 
@@ -219,7 +223,7 @@ impl Kernel {
         }
         let mut name = [0u8; TASK_NAME];
         let len = (r[reg::A5] & 0xffff).min(TASK_NAME as u64) as usize;
-        let stack_size = (r[reg::A5] & !(PRIVILEGED | SERVER)) >> 16;
+        let stack_size = (r[reg::A5] & !(PRIVILEGED | SERVER | DRIVER)) >> 16;
         let stack_bottom = r[reg::A2].checked_sub(stack_size).ok_or(Errno::EINVAL)?;
         if stack_size < 8 || !machine.copy_out(stack_bottom, &STACK_CANARY.to_le_bytes()) {
             return Err(Errno::EFAULT);
@@ -239,18 +243,22 @@ impl Kernel {
         };
         let name = core::str::from_utf8(&name[..len]).map_err(|_| Errno::EINVAL)?;
         let server = r[reg::A5] & SERVER != 0;
+        let driver = r[reg::A5] & DRIVER != 0;
         // A user task's region: its heap from `gp` (where its allocator
         // finds its heap), its stack up to the top.
         let region = (start.gp, start.stack_top.wrapping_sub(start.gp));
-        let user = !server && !start.privileged;
+        let user = !server && !driver && !start.privileged;
         if user && !self.protection.region_fits(region.0, region.1) {
             return Err(Errno::EINVAL);
         }
         let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
-        if server && !start.privileged {
-            self.protection.start(child, Role::Server);
+        if (server || driver) && !start.privileged {
+            let role = if server { Role::Server } else { Role::Driver };
+            self.protection.start(child, role);
+            self.protection.set_heap(child, start.gp);
         } else if user {
             self.protection.set_region(child, region);
+            self.inherit_statics(id, child, machine);
         }
         Ok(child as u64)
     }
@@ -285,6 +293,7 @@ impl Kernel {
     /// connections fail their clients.
     pub fn exit(&mut self, id: TaskId, code: i64, machine: &mut dyn Machine) {
         self.tasks[id].state = TaskState::Exited { code };
+        self.protection.exit(id);
         if let Some(joiner) = self
             .tasks
             .iter()

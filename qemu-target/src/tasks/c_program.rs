@@ -5,9 +5,9 @@
 //! says hello before `main` runs, and closes it (memsrv ends the process)
 //! after `main` returns. Each has its own thread-local block, where the
 //! shim finds its connection and `errno` ([`c_runtime`], which owns the
-//! raw side of C tasks). The C tasks share the image's `.data` and `.bss`
-//! (one copy, as on no-MMU without per-process data segments), so
-//! per-task C state must be `__thread`.
+//! raw side of C tasks). Each C task has its own copy of the image's
+//! `.data` and `.bss` (`kernel/pmp.rs`), so the two tasks below share
+//! words only through memsrv's mappings.
 //!
 //! Two tasks run the program: `main` makes every check and at its end
 //! waits on a futex in a SysV segment; `waker` attaches the same segment

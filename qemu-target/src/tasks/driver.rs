@@ -105,7 +105,7 @@ where
     let name: heapless::String<16> = name.chars().rev().collect();
     let started: Arc<Spinlock<Option<Result<(u32, R), Errno>>>> = Arc::new(Spinlock::new(None));
     let report = Arc::clone(&started);
-    let task = sys::spawn_server(&name, DRIVER_STACK, move || {
+    let task = sys::spawn_driver(&name, DRIVER_STACK, move || {
         let conn = match sys::connect(memsrv, 0, 0) {
             Ok(c) => c,
             Err(e) => {

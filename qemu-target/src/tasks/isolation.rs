@@ -16,14 +16,14 @@ type Check = Result<(), String>;
 
 /// The kernel's exit code for a task stopped by a load access fault
 /// (128 + mcause 5).
-const KILLED_BY_LOAD_FAULT: i64 = 128 + 5;
+pub(super) const KILLED_BY_LOAD_FAULT: i64 = 128 + 5;
 const PAGE: u64 = 4096;
 /// Separate mappings the owner holds: more than the six arena ranges the
 /// PMP holds at once, so touching them all refills entries.
 const RANGES: u64 = 9;
 
 /// A process of its own for the calling task.
-fn process(memsrv: usize) -> Result<Client<IpcTransport>, String> {
+pub(super) fn process(memsrv: usize) -> Result<Client<IpcTransport>, String> {
     let client = Client::new(IpcTransport::new(
         sys::connect(memsrv, 0, 0).map_err(|e| format!("connect: {e:?}"))?,
     ));
@@ -31,7 +31,7 @@ fn process(memsrv: usize) -> Result<Client<IpcTransport>, String> {
     Ok(client)
 }
 
-fn mmap_pages(client: &Client<IpcTransport>, pages: u64) -> Result<u64, String> {
+pub(super) fn mmap_pages(client: &Client<IpcTransport>, pages: u64) -> Result<u64, String> {
     let flags = MAP_PRIVATE | MAP_ANONYMOUS;
     client
         .mmap(0, pages * PAGE, PROT_READ | PROT_WRITE, flags, -1, 0)

@@ -20,7 +20,7 @@ type Check = Result<(), String>;
 
 /// The kernel's exit code for a task stopped by a store access fault
 /// (128 + mcause 7).
-const KILLED_BY_STORE_FAULT: i64 = 128 + 7;
+pub(super) const KILLED_BY_STORE_FAULT: i64 = 128 + 7;
 /// What the victim keeps in its heap word and its stack word.
 const PATTERN: [u8; 8] = 0x0dd_ba11_c0ff_ee00u64.to_le_bytes();
 /// Its mailbox: where its heap word is, where its stack word is, and the
@@ -58,7 +58,7 @@ fn victim() -> i64 {
 
 /// Start a victim, run `check` with its heap and stack addresses, then
 /// let it end: `check`'s verdict, and the victim must end 0.
-fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
+pub(super) fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
     let victim = sys::spawn("victim", 16 << 10, victim).map_err(|e| format!("spawn: {e:?}"))?;
     let mailbox = victim.mailbox().ok_or("the victim has no mailbox")?;
     let deadline = sys::now_ms() + 2000;
@@ -82,13 +82,23 @@ fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
 }
 
 /// A user task that stores [`PATTERN`]'s complement at `at`; how it ended.
-fn intruder(name: &str, at: u64) -> Result<i64, String> {
-    let task = sys::spawn(name, 16 << 10, move || {
+pub(super) fn intruder(name: &str, at: u64) -> Result<i64, String> {
+    intruder_as(name, at, false)
+}
+
+/// [`intruder`] as a driver-role task if `driver`.
+pub(super) fn intruder_as(name: &str, at: u64, driver: bool) -> Result<i64, String> {
+    let store = move || {
         memory::write(at, &(!u64::from_le_bytes(PATTERN)).to_le_bytes());
         // Only reached if the store was allowed.
         0
-    })
-    .map_err(|e| format!("spawn: {e:?}"))?;
+    };
+    let task = if driver {
+        sys::spawn_driver(name, 16 << 10, store)
+    } else {
+        sys::spawn(name, 16 << 10, store)
+    };
+    let task = task.map_err(|e| format!("spawn: {e:?}"))?;
     task.join().map_err(|e| format!("join: {e:?}"))
 }
 

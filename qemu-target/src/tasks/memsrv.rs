@@ -1,7 +1,10 @@
 //! memsrv as a task: receive a frame, let the state machine handle it,
 //! carry out its effects (replies to clients, requests to drivers, drops),
 //! and tick it for driver and futex timeouts. The same `MemoryServer` the
-//! hosted homes run, over kernel IPC.
+//! hosted homes run, over kernel IPC. Before it answers a client it names
+//! to the kernel what that client's task may touch in the arena: its
+//! process's mappings, and for a driver its backing runs and the page it
+//! is lent to fill for a call in flight.
 
 use crate::memory;
 use crate::sys::{self, Received};
@@ -10,7 +13,7 @@ use alloc::vec::Vec;
 use memsrv::{
     ClientId, Config, Courier, Credentials, Effect, FrameBuf, MemoryServer, PhysicalMemory, Stats,
 };
-use protocol::MAX_FRAME;
+use protocol::{DriverRequest, MessageKind, MAX_FRAME};
 
 /// The arena as memsrv sees it: raw RAM. memsrv only names arena
 /// addresses, which `memory` checks again.
@@ -81,7 +84,7 @@ pub fn serve(config: Config) -> i64 {
             [Effect::Send { to, frame: out }] => {
                 // The kernel learns the process's ranges before it reads
                 // the answer (PMP: an mmap's pages are reachable at once).
-                told.update(&server, *to);
+                told.update(&server, *to, out.as_slice());
                 sys::reply_receive(to.0, out.as_slice(), &mut frame, now + TICK_MS)
             }
             _ => {
@@ -104,6 +107,9 @@ pub fn serve(config: Config) -> i64 {
                 inspect(&server, conn);
             }
             Ok(Received::Frame { conn, len }) => {
+                if !told.lent.is_empty() {
+                    told.returned(&server, conn, &frame[..len]);
+                }
                 server.handle_frame(ClientId(conn), &frame[..len], &mut effects);
             }
             Ok(Received::Bad { conn, .. }) => {
@@ -113,6 +119,7 @@ pub fn serve(config: Config) -> i64 {
             Ok(Received::Hangup { conn }) => {
                 inspectors.retain(|c| *c != conn);
                 told.ranges.remove(&conn);
+                told.lent.remove(&conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Err(_) => {}
@@ -125,20 +132,44 @@ pub fn serve(config: Config) -> i64 {
     }
 }
 
-/// The arena ranges the kernel was last told each connection's process
-/// has mapped (`None`: its task is not confined, the kernel need not be
-/// told), and a list to build the next in.
+/// The arena ranges the kernel was last told each connection's task may
+/// touch (`None`: its task is not confined, the kernel need not be told),
+/// the pages lent to drivers for their calls in flight, and lists to
+/// build the next in.
 #[derive(Default)]
 struct Told {
     ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
+    /// Per driver connection: the tag of each `Read` in flight and the
+    /// range it fills (a private copy's page, not the driver's own).
+    lent: BTreeMap<u64, Vec<(u32, (u64, u64))>>,
     scratch: Vec<(u64, u64)>,
+    backing: Vec<(u64, u64)>,
 }
 
 impl Told {
-    /// Before memsrv answers `client`, tell the kernel the ranges its
-    /// process has mapped if they changed, so its task may touch what a
-    /// `mmap` just gave and no longer what a `munmap` took.
-    fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId) {
+    /// Before memsrv sends `frame` to `client`, tell the kernel what its
+    /// task may touch in the arena if that changed: what its process has
+    /// mapped (so a `mmap`'s pages are reachable at once and a
+    /// `munmap`'s no longer), and for a driver its backing runs and the
+    /// page a `Read` in `frame` lends it.
+    #[inline]
+    fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId, frame: &[u8]) {
+        // The demo's answers all go to init, which is not confined: this
+        // check stays in the loop, the rest out of it.
+        if let Some(None) = self.ranges.get(&client.0) {
+            return;
+        }
+        self.update_confined(server, client, frame);
+    }
+
+    /// [`Told::update`] for a client whose task is confined, or new.
+    #[inline(never)]
+    fn update_confined(
+        &mut self,
+        server: &MemoryServer<BoardMemory>,
+        client: ClientId,
+        frame: &[u8],
+    ) {
         let slot = self
             .ranges
             .entry(client.0)
@@ -146,7 +177,22 @@ impl Told {
         let Some(told) = slot else {
             return;
         };
+        if let Some((MessageKind::DriverRequest, tag)) = protocol::peek(frame) {
+            if let Ok(sent) = protocol::frame::decode_driver_request(frame) {
+                if let DriverRequest::Read { dest, len, .. } = sent.message {
+                    let lent = (dest, dest.saturating_add(len));
+                    self.lent.entry(client.0).or_default().push((tag, lent));
+                }
+            }
+        }
         server.mapped_ranges(client, &mut self.scratch);
+        server.backing_ranges(client, &mut self.backing);
+        let lent = self.lent.get(&client.0).into_iter().flatten();
+        let extra = self.backing.iter().copied().chain(lent.map(|l| l.1));
+        if !self.backing.is_empty() || self.lent.contains_key(&client.0) {
+            self.scratch.extend(extra);
+            self.scratch.sort_unstable();
+        }
         // Whole pages: a mapping's last page is the process's to its end.
         for r in self.scratch.iter_mut() {
             *r = (
@@ -180,6 +226,22 @@ impl Told {
             Err(_) => {}
         }
     }
+
+    /// A driver answered (`frame` from `conn`): the page lent for that
+    /// call is its no longer.
+    fn returned(&mut self, server: &MemoryServer<BoardMemory>, conn: u64, frame: &[u8]) {
+        let Some(lent) = self.lent.get_mut(&conn) else {
+            return;
+        };
+        let Some((MessageKind::DriverReply, tag)) = protocol::peek(frame) else {
+            return;
+        };
+        lent.retain(|(t, _)| *t != tag);
+        if lent.is_empty() {
+            self.lent.remove(&conn);
+        }
+        self.update(server, ClientId(conn), &[]);
+    }
 }
 
 /// Deliver effects, including those that delivering causes (a dropped
@@ -196,7 +258,7 @@ struct Board<'a> {
 
 impl Courier for Board<'_> {
     fn send(&mut self, to: ClientId, frame: &FrameBuf, _more: &mut Vec<Effect>) {
-        self.told.update(self.server, to);
+        self.told.update(self.server, to, frame.as_slice());
         if sys::reply(to.0, frame.as_slice()).is_err() {
             // The peer is gone; its hang-up is on its way.
         }
