@@ -27,6 +27,9 @@ use protocol::{
 pub trait FileStore {
     /// Find `path` (relative to the mount, `""` for its root), creating it
     /// with `O_CREAT` (`O_EXCL` → `EEXIST`) and emptying it with `O_TRUNC`.
+    /// (memsrv sends no `O_TRUNC`: it empties a file through
+    /// [`FileStore::truncate`], after its own checks, where the store has
+    /// one.)
     fn lookup(&mut self, path: &str, flags: u32, mode: u32) -> Result<u64, Errno>;
     /// The file's size in bytes.
     fn size(&mut self, id: u64) -> Result<u64, Errno>;
@@ -43,6 +46,16 @@ pub trait FileStore {
     /// Is it a directory (which can be opened but not read or mapped)?
     fn is_dir(&mut self, _id: u64) -> Result<bool, Errno> {
         Ok(false)
+    }
+    /// Whether files can change size other than by writing past the end
+    /// ([`FileStore::truncate`]); the filesystem then offers `TRUNCATE`.
+    fn resizable(&self) -> bool {
+        false
+    }
+    /// Make the file `size` bytes long (zeros added at the end). Default:
+    /// the size is fixed (`EINVAL`).
+    fn truncate(&mut self, _id: u64, _size: u64) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
     }
     /// The server dropped its last reference to the file.
     fn release(&mut self, _id: u64) {}
@@ -89,6 +102,8 @@ impl<S: FileStore> CopyFs<S> {
             caps: None,
             ops: DriverOps(if dir {
                 0
+            } else if self.store.resizable() {
+                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRUNCATE
             } else {
                 DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
             }),
@@ -170,7 +185,17 @@ impl<S: FileStore> Methods for CopyFs<S> {
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU
-    // answer; nor to resize (`EINVAL`).
+    // answer.
+
+    fn truncate(
+        &mut self,
+        _host: &mut dyn DriverHost,
+        object: u64,
+        size: u64,
+    ) -> Result<(), Errno> {
+        self.file(object)?;
+        self.store.truncate(object, size)
+    }
 
     fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
         self.store.release(object);
