@@ -15,6 +15,12 @@ use protocol::{lease_request, Errno, Reply, Request, BULK_WINDOW, DATA_CHUNK};
 /// `lseek`'s `SEEK_CUR` (Linux's number, as the server reads it).
 const SEEK_CUR: u32 = 1;
 
+/// Takes a window's worth read for the caller's bytes from the given
+/// count on.
+pub(crate) type Deliver<'a> = dyn FnMut(&[u8], usize) -> Result<(), Errno> + 'a;
+/// Fills the window from the caller's bytes from the given count on.
+pub(crate) type Fill<'a> = dyn FnMut(&mut [u8], usize) -> Result<(), Errno> + 'a;
+
 /// Whether `[addr, addr + len)` lies inside the arena `(base, size)`.
 fn in_arena(arena: (u64, u64), addr: u64, len: u64) -> bool {
     let (base, size) = arena;
@@ -73,7 +79,7 @@ impl<T: Transport> Client<T> {
         fd: i32,
         len: usize,
         offset: Option<u64>,
-        deliver: &mut dyn FnMut(&[u8], usize) -> Result<(), Errno>,
+        deliver: &mut Deliver<'_>,
     ) -> Option<Result<usize, Errno>> {
         self.through_window(fd, len, offset, false, &mut |window, at, n| {
             let result = deliver(window_bytes(window, n), at);
@@ -96,7 +102,7 @@ impl<T: Transport> Client<T> {
         fd: i32,
         len: usize,
         offset: Option<u64>,
-        fill: &mut dyn FnMut(&mut [u8], usize) -> Result<(), Errno>,
+        fill: &mut Fill<'_>,
     ) -> Option<Result<usize, Errno>> {
         self.through_window(fd, len, offset, true, &mut |window, at, n| {
             fill(window_bytes(window, n), at)
