@@ -99,6 +99,11 @@ pub trait Transport {
     ) -> Option<Result<usize, Errno>> {
         None
     }
+
+    /// The next call this thread makes asks the server to copy `bytes`
+    /// (a lease): a transport that spins for its reply may spin that much
+    /// longer rather than sleep through the copy. Default: nothing.
+    fn expect_copy(&self, _bytes: u64) {}
 }
 
 /// What [`Client::hello`] learns.

@@ -144,6 +144,7 @@ impl<T: Transport> Client<T> {
         write: bool,
     ) -> Result<usize, Errno> {
         let request = lease_request(write, fd, buf, len as u64, offset);
+        self.transport().expect_copy(len as u64);
         match self.call(&request)? {
             // A server that claims more than asked is not believed.
             Reply::Count(n) => Ok((n as usize).min(len)),
