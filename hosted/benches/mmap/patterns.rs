@@ -32,6 +32,8 @@ const PROCESSES: usize = 8;
 const CHILD_CYCLES: u32 = 5_000;
 const BULK: usize = 4 << 20;
 const CHUNK: usize = 64 << 10;
+/// The large requests' size: several bulk windows' worth.
+const BIG_CHUNK: usize = 1 << 20;
 
 /// The figure of individually timed samples (ns): median and middle half.
 fn figure_of(mut samples: Vec<f64>) -> Figure {
@@ -101,16 +103,17 @@ fn bulk(
     mut write_at: impl FnMut(&[u8], u64) -> usize,
     mut read_at: impl FnMut(&mut [u8], u64) -> usize,
 ) {
+    let chunk = data.len();
     for (i, b) in data.iter_mut().enumerate() {
         *b = (i % 251) as u8;
     }
-    for offset in (0..BULK).step_by(CHUNK) {
-        assert_eq!(write_at(data, offset as u64), CHUNK);
+    for offset in (0..BULK).step_by(chunk) {
+        assert_eq!(write_at(data, offset as u64), chunk);
     }
-    for offset in (0..BULK).step_by(CHUNK) {
-        back[CHUNK - 1] = 0;
-        assert_eq!(read_at(back, offset as u64), CHUNK);
-        assert_eq!(back[CHUNK - 1], data[CHUNK - 1]);
+    for offset in (0..BULK).step_by(chunk) {
+        back[chunk - 1] = 0;
+        assert_eq!(read_at(back, offset as u64), chunk);
+        assert_eq!(back[chunk - 1], data[chunk - 1]);
     }
 }
 
@@ -201,6 +204,37 @@ fn bulk_rows(daemon: &Daemon) {
         bulk(
             &mut data_out,
             &mut back_out,
+            |d, o| client.pwrite(fd, d, o).unwrap(),
+            |b, o| client.pread(fd, b, o).unwrap(),
+        )
+    }));
+    row("memsrvd ramfs file (bulk window)", figure, host);
+    // Requests larger than the window: several window steps per call.
+    let (mut data_big, mut back_big) = (vec![0u8; BIG_CHUNK], vec![0u8; BIG_CHUNK]);
+    println!("the same in 1 MiB requests");
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&host_path)
+    else {
+        return;
+    };
+    let host = timed(Box::new(|| {
+        bulk(
+            &mut data_big,
+            &mut back_big,
+            |d, o| file.write_at(d, o).unwrap(),
+            |b, o| file.read_at(b, o).unwrap(),
+        )
+    }));
+    let _ = std::fs::remove_file(&host_path);
+    row("host tmpfs file", host, host);
+    let figure = timed(Box::new(|| {
+        bulk(
+            &mut data_big,
+            &mut back_big,
             |d, o| client.pwrite(fd, d, o).unwrap(),
             |b, o| client.pread(fd, b, o).unwrap(),
         )
