@@ -7,9 +7,7 @@
 //! and `/proc/<pid>/maps` show are the host's. A file is opened once, when
 //! first looked up, and kept open until the server releases it. Lookups
 //! stay inside `DIR`: `..` components are refused, and a name that
-//! resolves (through symbolic links) outside it fails `EACCES`. Sizes
-//! change as the host's do: memsrv's `O_TRUNC` and `ftruncate` reach the
-//! host file (`TRUNCATE`).
+//! resolves (through symbolic links) outside it fails `EACCES`.
 
 use drivers::copyfs::FileStore;
 use drivers::flags::open;
@@ -223,17 +221,6 @@ impl FileStore for HostDir {
         repeat_io(data.len(), |done| {
             file.write_at(&data[done..], offset + done as u64)
         })
-    }
-
-    fn resizable(&self) -> bool {
-        true
-    }
-
-    fn truncate(&mut self, id: u64, size: u64) -> Result<(), Errno> {
-        if size > MAX_FILE {
-            return Err(Errno::EFBIG);
-        }
-        self.entry(id)?.set_len(size).map_err(|e| errno(&e))
     }
 
     fn release(&mut self, id: u64) {

@@ -27,9 +27,6 @@ use protocol::{
 pub trait FileStore {
     /// Find `path` (relative to the mount, `""` for its root), creating it
     /// with `O_CREAT` (`O_EXCL` → `EEXIST`) and emptying it with `O_TRUNC`.
-    /// (memsrv sends no `O_TRUNC`: it empties a file through
-    /// [`FileStore::truncate`], after its own checks, where the store has
-    /// one.)
     fn lookup(&mut self, path: &str, flags: u32, mode: u32) -> Result<u64, Errno>;
     /// The file's size in bytes.
     fn size(&mut self, id: u64) -> Result<u64, Errno>;
@@ -46,16 +43,6 @@ pub trait FileStore {
     /// Is it a directory (which can be opened but not read or mapped)?
     fn is_dir(&mut self, _id: u64) -> Result<bool, Errno> {
         Ok(false)
-    }
-    /// Whether files can change size other than by writing past the end
-    /// ([`FileStore::truncate`]); the filesystem then offers `TRUNCATE`.
-    fn resizable(&self) -> bool {
-        false
-    }
-    /// Make the file `size` bytes long (zeros added at the end). Default:
-    /// the size is fixed (`EINVAL`).
-    fn truncate(&mut self, _id: u64, _size: u64) -> Result<(), Errno> {
-        Err(Errno::EINVAL)
     }
     /// The server dropped its last reference to the file.
     fn release(&mut self, _id: u64) {}
@@ -102,8 +89,6 @@ impl<S: FileStore> CopyFs<S> {
             caps: None,
             ops: DriverOps(if dir {
                 0
-            } else if self.store.resizable() {
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRUNCATE
             } else {
                 DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
             }),
@@ -185,17 +170,7 @@ impl<S: FileStore> Methods for CopyFs<S> {
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU
-    // answer.
-
-    fn truncate(
-        &mut self,
-        _host: &mut dyn DriverHost,
-        object: u64,
-        size: u64,
-    ) -> Result<(), Errno> {
-        self.file(object)?;
-        self.store.truncate(object, size)
-    }
+    // answer; nor to resize (`EINVAL`).
 
     fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
         self.store.release(object);
