@@ -8,9 +8,11 @@
 //! change times, type and permission bits, and open flags (`fstat` and
 //! `F_GETFL`, two host calls). Anything else — the file changed since, the
 //! descriptor closed and its number reused, reopened write-only — opens the
-//! file afresh, so a `MAP_PRIVATE` copy is always taken of the file as it is
-//! at `mmap` (the server reads it through the daemon's descriptor at each
-//! mapping, and a fresh open refreshes the size memsrv knows).
+//! file afresh, so a new `MAP_PRIVATE` copy is taken of the file as it is
+//! at `mmap` (the server reads it through the daemon's descriptor for each
+//! copy, and a fresh open refreshes the size memsrv knows); a read-only
+//! private mapping of a range still mapped shares that copy (spec §3.3),
+//! cached or not.
 //!
 //! The server descriptors are this process's own (its table, its limits),
 //! closed when a slot is reused, when the host descriptor is closed through
