@@ -9,7 +9,7 @@ use super::process::{global, next_host_file_tag, FDS, HOST_FILES};
 use crate::abi::MAP_FAILED;
 use crate::capi::offset_of;
 use crate::capi::signatures::c_fn;
-use crate::client::{Client, Transport};
+use crate::client::Client;
 use crate::sys::{set_errno, user};
 use crate::transport::DaemonConnection;
 use core::ffi::{c_char, c_int, c_void};
@@ -64,11 +64,7 @@ fn map(addr: u64, len: u64, prot: u32, flags: u32, fd: c_int, offset: u64) -> Re
     if flags & MAP_ANONYMOUS != 0 || fd < 0 {
         return client.mmap(addr, len, prot, flags, fd, offset);
     }
-    // A file mapping may be a copy the daemon fills before it answers:
-    // worth spinning for rather than sleeping through (a direct one
-    // answers at once and ends the spin).
     if let Some(server) = FDS.server_fd(fd) {
-        client.transport().expect_copy(len);
         return client.mmap(addr, len, prot, flags, server, offset);
     }
     // Spec §2.1: an unaligned byte offset fails before the descriptor is
@@ -87,7 +83,6 @@ fn map(addr: u64, len: u64, prot: u32, flags: u32, fd: c_int, offset: u64) -> Re
             open_host_file(client, fd)?
         }
     };
-    client.transport().expect_copy(len);
     let mapped = client.mmap(addr, len, prot, flags, server, offset);
     // Kept under the identity seen before the open: a file that changed
     // since (even while it was being opened) no longer matches it.
