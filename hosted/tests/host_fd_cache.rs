@@ -31,14 +31,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// Map `len` bytes of host descriptor `fd` privately, read-only, through
 /// the shim: the bytes, or the errno.
 fn map_bytes(fd: i32, len: usize) -> Result<Vec<u8>, i32> {
-    let ptr = nommu_mmap(
-        std::ptr::null_mut(),
-        len,
-        libc::PROT_READ,
-        libc::MAP_PRIVATE,
-        fd,
-        0,
-    );
+    let ptr = map_private(fd, len);
     if ptr == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
     }
@@ -46,6 +39,18 @@ fn map_bytes(fd: i32, len: usize) -> Result<Vec<u8>, i32> {
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }.to_vec();
     assert_eq!(nommu_munmap(ptr, len), 0);
     Ok(bytes)
+}
+
+/// `mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)` through the shim.
+fn map_private(fd: i32, len: usize) -> *mut std::ffi::c_void {
+    nommu_mmap(
+        std::ptr::null_mut(),
+        len,
+        libc::PROT_READ,
+        libc::MAP_PRIVATE,
+        fd,
+        0,
+    )
 }
 
 /// How many of the daemon's descriptors are open on `path`, once that is
@@ -94,14 +99,7 @@ fn host_files_are_kept_for_the_next_mapping_but_never_trusted_stale() {
     assert_eq!(map_bytes(fd, LEN).unwrap(), pattern(LEN, 3));
 
     // A copy already taken is a snapshot: a later change is not in it.
-    let ptr = nommu_mmap(
-        std::ptr::null_mut(),
-        LEN,
-        libc::PROT_READ,
-        libc::MAP_PRIVATE,
-        fd,
-        0,
-    );
+    let ptr = map_private(fd, LEN);
     assert_ne!(ptr, libc::MAP_FAILED);
     writer.write_all_at(&pattern(LEN, 4), 0).unwrap();
     // SAFETY: the mapping above, readable for LEN bytes until unmapped.
