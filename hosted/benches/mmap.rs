@@ -395,8 +395,9 @@ mod file_rows {
         unsafe { libc::munmap(ptr, LEN as usize) };
     }
 
-    /// The shim's C `mmap` of a host descriptor: handed to the daemon,
-    /// mapped through its host-file driver, the server descriptor closed.
+    /// The shim's C `mmap` of a host descriptor: handed to the daemon on
+    /// the first cycle, then the server descriptor kept from it (the file
+    /// unchanged) mapped through the daemon's host-file driver.
     fn host_fd_cycle(fd: i32) {
         let ptr = nommu::capi::host::mmap::nommu_mmap(
             std::ptr::null_mut(),
@@ -439,7 +440,7 @@ mod file_rows {
         // The C ABI's own connection, found through NOMMU_SOCKET.
         std::env::set_var("NOMMU_SOCKET", &setup.daemon.socket);
         let figure = measure(n, || host_fd_cycle(host_file.as_raw_fd()));
-        row("memsrvd host fd (SCM_RIGHTS, copy)", figure, host);
+        row("memsrvd host fd (copy)", figure, host);
     }
 }
 

@@ -99,6 +99,11 @@ pub trait Transport {
     ) -> Option<Result<usize, Errno>> {
         None
     }
+
+    /// The next call this thread makes asks the server to copy `bytes`
+    /// (a lease): a transport that spins for its reply may spin that much
+    /// longer rather than sleep through the copy. Default: nothing.
+    fn expect_copy(&self, _bytes: u64) {}
 }
 
 /// What [`Client::hello`] learns.
@@ -220,6 +225,10 @@ impl<T: Transport> Client<T> {
         if let Some(addr) = self.transport.local_mmap(len, prot, flags, fd, offset) {
             return Ok(addr);
         }
+        // The server fills the mapping (zeros, or a file's copy) before it
+        // answers: worth spinning for rather than sleeping through; an
+        // answer that comes sooner ends the spin.
+        self.transport.expect_copy(len);
         self.expect_mapped(&mmap_request(addr, len, prot, flags, fd, offset, unit))
     }
 

@@ -32,6 +32,8 @@ const PROCESSES: usize = 8;
 const CHILD_CYCLES: u32 = 5_000;
 const BULK: usize = 4 << 20;
 const CHUNK: usize = 64 << 10;
+/// The large requests' size: several bulk windows' worth.
+const BIG_CHUNK: usize = 1 << 20;
 
 /// The figure of individually timed samples (ns): median and middle half.
 fn figure_of(mut samples: Vec<f64>) -> Figure {
@@ -101,22 +103,78 @@ fn bulk(
     mut write_at: impl FnMut(&[u8], u64) -> usize,
     mut read_at: impl FnMut(&mut [u8], u64) -> usize,
 ) {
+    let chunk = data.len();
     for (i, b) in data.iter_mut().enumerate() {
         *b = (i % 251) as u8;
     }
-    for offset in (0..BULK).step_by(CHUNK) {
-        assert_eq!(write_at(data, offset as u64), CHUNK);
+    for offset in (0..BULK).step_by(chunk) {
+        assert_eq!(write_at(data, offset as u64), chunk);
     }
-    for offset in (0..BULK).step_by(CHUNK) {
-        back[CHUNK - 1] = 0;
-        assert_eq!(read_at(back, offset as u64), CHUNK);
-        assert_eq!(back[CHUNK - 1], data[CHUNK - 1]);
+    for offset in (0..BULK).step_by(chunk) {
+        back[chunk - 1] = 0;
+        assert_eq!(read_at(back, offset as u64), chunk);
+        assert_eq!(back[chunk - 1], data[chunk - 1]);
     }
 }
 
+/// Runs of [`bulk`] in the bulk rows.
+const BULK_RUNS: usize = 9;
+
+/// The median of [`BULK_RUNS`] timed runs of `run` (after one untimed).
+fn timed(mut run: impl FnMut()) -> Figure {
+    run();
+    let samples = (0..BULK_RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_nanos() as f64
+        })
+        .collect();
+    figure_of(samples)
+}
+
+/// [`bulk`] through a fresh host file at `path` (removed after), with
+/// buffers of `chunk` bytes; `None` if it cannot be made.
+fn host_bulk(path: &std::path::Path, chunk: usize) -> Option<Figure> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .ok()?;
+    let (mut data, mut back) = (vec![0u8; chunk], vec![0u8; chunk]);
+    let figure = timed(|| {
+        bulk(
+            &mut data,
+            &mut back,
+            |d, o| file.write_at(d, o).unwrap(),
+            |b, o| file.read_at(b, o).unwrap(),
+        )
+    });
+    let _ = std::fs::remove_file(path);
+    Some(figure)
+}
+
+/// [`bulk`] through server file `fd` with the buffers given.
+fn server_bulk(
+    client: &Client<DaemonConnection>,
+    fd: i32,
+    data: &mut [u8],
+    back: &mut [u8],
+) -> Figure {
+    timed(|| {
+        bulk(
+            data,
+            back,
+            |d, o| client.pwrite(fd, d, o).unwrap(),
+            |b, o| client.pread(fd, b, o).unwrap(),
+        )
+    })
+}
+
 fn bulk_rows(daemon: &Daemon) {
-    const RUNS: usize = 9;
-    println!("4 MiB written then read in 64 KiB chunks (median of {RUNS} runs, per 4 MiB)");
+    println!("4 MiB written then read in 64 KiB chunks (median of {BULK_RUNS} runs, per 4 MiB)");
     let name = format!("nommu-bench-bulk-{}", std::process::id());
     let shm = std::path::Path::new("/dev/shm");
     let host_path = if shm.is_dir() {
@@ -124,45 +182,17 @@ fn bulk_rows(daemon: &Daemon) {
     } else {
         std::env::temp_dir().join(&name)
     };
-    let timed = |mut run: Box<dyn FnMut() + '_>| {
-        run();
-        let samples = (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                run();
-                start.elapsed().as_nanos() as f64
-            })
-            .collect();
-        figure_of(samples)
-    };
-    let Ok(file) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&host_path)
-    else {
+    let Some(host) = host_bulk(&host_path, CHUNK) else {
         println!(
             "  (bulk rows skipped: no host file at {})",
             host_path.display()
         );
         return;
     };
-    let (mut data, mut back) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let host = timed(Box::new(|| {
-        bulk(
-            &mut data,
-            &mut back,
-            |d, o| file.write_at(d, o).unwrap(),
-            |b, o| file.read_at(b, o).unwrap(),
-        )
-    }));
-    let _ = std::fs::remove_file(&host_path);
     row("host tmpfs file", host, host);
     let Some(client) = daemon.connect(true) else {
         return;
     };
-    let (mut data_out, mut back_out) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let fd = match client.open("/dev/shm/bulk", O_CREAT | O_RDWR | O_TRUNC, 0o600) {
         Ok(fd) => fd,
         Err(e) => {
@@ -186,26 +216,21 @@ fn bulk_rows(daemon: &Daemon) {
         )
     }
     .split_at_mut(CHUNK);
-    let figure = timed(Box::new(|| {
-        bulk(
-            data,
-            back,
-            |d, o| client.pwrite(fd, d, o).unwrap(),
-            |b, o| client.pread(fd, b, o).unwrap(),
-        )
-    }));
+    let figure = server_bulk(&client, fd, data, back);
     row("memsrvd ramfs file (arena buffers)", figure, host);
     let _ = client.munmap(buffers, two);
     // Buffers outside the arena go through the connection's bulk window.
-    let figure = timed(Box::new(|| {
-        bulk(
-            &mut data_out,
-            &mut back_out,
-            |d, o| client.pwrite(fd, d, o).unwrap(),
-            |b, o| client.pread(fd, b, o).unwrap(),
-        )
-    }));
+    let (mut data, mut back) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let figure = server_bulk(&client, fd, &mut data, &mut back);
     row("memsrvd ramfs file (bulk window)", figure, host);
+    // Requests larger than the window: several window steps per call.
+    println!("the same in 1 MiB requests");
+    if let Some(host) = host_bulk(&host_path, BIG_CHUNK) {
+        row("host tmpfs file", host, host);
+        let (mut data, mut back) = (vec![0u8; BIG_CHUNK], vec![0u8; BIG_CHUNK]);
+        let figure = server_bulk(&client, fd, &mut data, &mut back);
+        row("memsrvd ramfs file (bulk window)", figure, host);
+    }
     let _ = client.close(fd);
     let _ = client.unlink("/dev/shm/bulk");
 }

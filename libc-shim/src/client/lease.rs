@@ -12,6 +12,15 @@
 use super::{Client, Transport};
 use protocol::{lease_request, Errno, Reply, Request, BULK_WINDOW, DATA_CHUNK};
 
+/// `lseek`'s `SEEK_CUR` (Linux's number, as the server reads it).
+const SEEK_CUR: u32 = 1;
+
+/// Takes a window's worth read for the caller's bytes from the given
+/// count on.
+pub(crate) type Deliver<'a> = dyn FnMut(&[u8], usize) -> Result<(), Errno> + 'a;
+/// Fills the window from the caller's bytes from the given count on.
+pub(crate) type Fill<'a> = dyn FnMut(&mut [u8], usize) -> Result<(), Errno> + 'a;
+
 /// Whether `[addr, addr + len)` lies inside the arena `(base, size)`.
 fn in_arena(arena: (u64, u64), addr: u64, len: u64) -> bool {
     let (base, size) = arena;
@@ -35,16 +44,9 @@ impl<T: Transport> Client<T> {
         if let Some(done) = self.lease(fd, addr, buf.len(), offset, false) {
             return Some(done);
         }
-        self.through_window(fd, buf.len(), offset, false, &mut |window, at, n| {
-            let piece = &mut buf[at..at + n];
-            // SAFETY: the window is `BULK_WINDOW` bytes of the arena, which
-            // this process maps at the server's address, and is this
-            // caller's alone while the transport's window lock is held; `n`
-            // is at most `BULK_WINDOW` and `piece` is ours, apart from it.
-            unsafe {
-                let from: *const u8 = core::ptr::with_exposed_provenance(window as usize);
-                core::ptr::copy_nonoverlapping(from, piece.as_mut_ptr(), n);
-            }
+        self.read_through_window(fd, buf.len(), offset, &mut |piece, at| {
+            buf[at..at + piece.len()].copy_from_slice(piece);
+            Ok(())
         })
     }
 
@@ -58,13 +60,52 @@ impl<T: Transport> Client<T> {
         if let Some(done) = self.lease(fd, data.as_ptr() as u64, data.len(), offset, true) {
             return Some(done);
         }
-        self.through_window(fd, data.len(), offset, true, &mut |window, at, n| {
-            let piece = &data[at..at + n];
-            // SAFETY: as in `read_by_lease`, the other way.
-            unsafe {
-                let to: *mut u8 = core::ptr::with_exposed_provenance_mut(window as usize);
-                core::ptr::copy_nonoverlapping(piece.as_ptr(), to, n);
+        self.write_through_window(fd, data.len(), offset, &mut |piece, at| {
+            piece.copy_from_slice(&data[at..at + piece.len()]);
+            Ok(())
+        })
+    }
+
+    /// `read`/`pread` of `len` bytes through the bulk window, a window's
+    /// worth per round trip: `deliver(piece, done)` takes the bytes read
+    /// into the window for the caller's bytes from `done` on. If it fails
+    /// (the caller's memory cannot take them), the call ends there — with
+    /// its error when nothing was delivered, else short — and a read at the
+    /// file position moves the position back over what was not delivered
+    /// (as the kernel advances it only by what it copied out). `None`:
+    /// no window, or at most one frame's worth.
+    pub(crate) fn read_through_window(
+        &self,
+        fd: i32,
+        len: usize,
+        offset: Option<u64>,
+        deliver: &mut Deliver<'_>,
+    ) -> Option<Result<usize, Errno>> {
+        self.through_window(fd, len, offset, false, &mut |window, at, n| {
+            let result = deliver(window_bytes(window, n), at);
+            if result.is_err() && offset.is_none() && n > 0 {
+                // A pipe or socket cannot seek: its bytes are gone, as
+                // after any failed copy-out of them.
+                let _ = self.lseek(fd, -(n as i64), SEEK_CUR);
             }
+            result
+        })
+    }
+
+    /// `write`/`pwrite` of `len` bytes through the bulk window:
+    /// `fill(piece, done)` fills the window from the caller's bytes from
+    /// `done` on before each round trip. If it fails, nothing more is
+    /// written: the call fails with its error when nothing was written,
+    /// else ends short. `None` as for [`Self::read_through_window`].
+    pub(crate) fn write_through_window(
+        &self,
+        fd: i32,
+        len: usize,
+        offset: Option<u64>,
+        fill: &mut Fill<'_>,
+    ) -> Option<Result<usize, Errno>> {
+        self.through_window(fd, len, offset, true, &mut |window, at, n| {
+            fill(window_bytes(window, n), at)
         })
     }
 
@@ -103,6 +144,7 @@ impl<T: Transport> Client<T> {
         write: bool,
     ) -> Result<usize, Errno> {
         let request = lease_request(write, fd, buf, len as u64, offset);
+        self.transport().expect_copy(len as u64);
         match self.call(&request)? {
             // A server that claims more than asked is not believed.
             Reply::Count(n) => Ok((n as usize).min(len)),
@@ -114,14 +156,15 @@ impl<T: Transport> Client<T> {
     /// round trip: `copy(window, done, n)` fills the window from the
     /// caller's bytes `[done, done + n)` before a write, or empties it into
     /// them after a read. The count so far on a short piece, or on an
-    /// error after some bytes; `None` without a window.
+    /// error (the server's or the copy's) after some bytes; `None` without
+    /// a window.
     fn through_window(
         &self,
         fd: i32,
         len: usize,
         offset: Option<u64>,
         write: bool,
-        copy: &mut dyn FnMut(u64, usize, usize),
+        copy: &mut dyn FnMut(u64, usize, usize) -> Result<(), Errno>,
     ) -> Option<Result<usize, Errno>> {
         if len <= DATA_CHUNK {
             return None;
@@ -135,17 +178,17 @@ impl<T: Transport> Client<T> {
             while done < len {
                 let n = (len - done).min(BULK_WINDOW as usize);
                 let at = offset.map(|o| o.saturating_add(done as u64));
-                if write {
-                    copy(window, done, n);
-                }
-                let moved = match self.lease_call(fd, window, n, at, write) {
+                let step = if write {
+                    copy(window, done, n).and_then(|()| self.lease_call(fd, window, n, at, write))
+                } else {
+                    self.lease_call(fd, window, n, at, write)
+                        .and_then(|moved| copy(window, done, moved).map(|()| moved))
+                };
+                let moved = match step {
                     Ok(moved) => moved,
                     Err(e) if done == 0 => return Err(e),
                     Err(_) => break,
                 };
-                if !write {
-                    copy(window, done, moved);
-                }
                 done += moved;
                 if moved < n {
                     break;
@@ -154,6 +197,20 @@ impl<T: Transport> Client<T> {
             Ok(done)
         };
         self.transport().with_bulk_window(&mut grant, &mut transfer)
+    }
+}
+
+/// The first `n` bytes of the bulk window at `window`, while the transport's
+/// window lock is held (`through_window`'s `copy` runs only then).
+fn window_bytes<'a>(window: u64, n: usize) -> &'a mut [u8] {
+    debug_assert!(n <= BULK_WINDOW as usize);
+    // SAFETY: the window is `BULK_WINDOW` bytes of the arena, which this
+    // process maps read-write at the server's address for as long as it
+    // lives, and is this caller's alone while the transport's window lock
+    // is held (the server touches it only inside this caller's lease
+    // call, not while the slice is used); `n` is at most `BULK_WINDOW`.
+    unsafe {
+        core::slice::from_raw_parts_mut(core::ptr::with_exposed_provenance_mut(window as usize), n)
     }
 }
 

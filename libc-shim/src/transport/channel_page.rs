@@ -62,6 +62,12 @@ pub const CLIENT_SPIN: Duration = Duration::from_micros(20);
 /// daemon: waking a thread costs 25-170 µs on these machines, and a
 /// client that parks before the answer costs a second wake-up.
 pub const RING_SPIN: Duration = Duration::from_micros(200);
+/// Bytes a daemon thread copies per µs, at least, for a lease (its page
+/// by page copy runs at several GB/s): a client waiting for a lease's
+/// answer spins `bytes / COPY_BYTES_PER_US` µs longer (up to
+/// [`RING_SPIN`] in all) rather than park while the daemon copies and pay
+/// a wake-up after it.
+pub const COPY_BYTES_PER_US: u64 = 4096;
 /// How long a daemon thread spins for the next request before sleeping.
 /// A client in a loop sends its next request within a few µs; 5 µs
 /// proved too short to keep such a loop hot (every tenth call fell

@@ -2,7 +2,7 @@
 //! carries frames over the shared channel page (fast path) or the socket.
 
 use super::arena::ArenaLease;
-use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, RING_SPIN};
+use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, COPY_BYTES_PER_US, RING_SPIN};
 use super::futex::{host_request, HostFutexes, MapGeneration};
 use super::reserve::{LocalReserve, ReserveMapping};
 use crate::client::{Client, Transport, Welcome};
@@ -13,6 +13,7 @@ use core::fmt;
 use protocol::{
     decode_reply, encode_request, frame_checks_identity, Errno, Reply, Request, MAX_FRAME,
 };
+use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -415,9 +416,16 @@ impl DaemonConnection {
             eventfd_ring(fast.doorbell.as_fd());
             Instant::now()
         });
+        let copy = EXPECTED_COPY
+            .try_with(|bytes| bytes.replace(0))
+            .unwrap_or(0);
         let budget = match rung {
             Some(_) => fast.rung.budget(CLIENT_SPIN, RING_SPIN),
             None => CLIENT_SPIN,
+        };
+        let budget = match copy / COPY_BYTES_PER_US {
+            0 => budget,
+            us => (budget + Duration::from_micros(us)).min(RING_SPIN.max(budget)),
         };
         if fast.channel.spin_for_reply_within(seq, budget) != Spin::Ready {
             while !fast.channel.park_for_reply(seq, PARK_SLICE) {
@@ -426,11 +434,19 @@ impl DaemonConnection {
                 }
             }
         }
-        if let Some(rung) = rung {
+        // A copy's time is not a wake-up's: only plain calls teach the
+        // estimate.
+        if let Some(rung) = rung.filter(|_| copy == 0) {
             fast.rung.learn(rung.elapsed());
         }
         Ok(())
     }
+}
+
+std::thread_local! {
+    /// Bytes the server copies for this thread's next call
+    /// ([`Transport::expect_copy`]); read and cleared by that call.
+    static EXPECTED_COPY: Cell<u64> = const { Cell::new(0) };
 }
 
 impl DaemonConnection {
@@ -457,6 +473,12 @@ impl Transport for DaemonConnection {
         let mut window = self.bulk_window.lock().unwrap_or_else(|e| e.into_inner());
         let addr = (*window.get_or_insert_with(|| grant().ok()))?;
         Some(transfer(addr))
+    }
+
+    fn expect_copy(&self, bytes: u64) {
+        // A thread being torn down has no thread-locals: it just parks
+        // sooner.
+        let _ = EXPECTED_COPY.try_with(|expected| expected.set(bytes));
     }
 
     fn local_mmap(&self, len: u64, prot: u32, flags: u32, fd: i32, offset: u64) -> Option<u64> {

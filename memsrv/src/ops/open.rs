@@ -5,8 +5,12 @@
 //! the object's permission bits against the caller (the driver's
 //! connection owns its objects; uid 0 passes), and installs a descriptor
 //! at the lowest free number from 3. `O_TRUNC` is not passed to the
-//! driver: the server truncates through the §7.5 rules itself, so a file
-//! under a shared mapping cannot be emptied behind it (`ETXTBSY`).
+//! driver's first lookup: the server truncates through the §7.5 rules
+//! itself, so a file under a shared mapping cannot be emptied behind it
+//! (`ETXTBSY`). A regular file whose driver has no `TRUNCATE` (a copy-only
+//! filesystem: files grow by writing, never shrink by `ftruncate`) is
+//! looked up once more with `O_TRUNC`, after the same check, and empties
+//! itself there, as the driver contract's lookup does.
 
 use alloc::vec::Vec;
 
@@ -25,6 +29,9 @@ pub enum OpenState {
     TruncStat,
     /// `O_TRUNC`: the driver truncates to 0.
     Truncating,
+    /// `O_TRUNC` on a driver without `TRUNCATE`: the file looked up again
+    /// with `O_TRUNC`, which empties it.
+    TruncLookup,
     /// Not an open: a `SetAttributes` of the path looked up.
     Attributes,
 }
@@ -150,6 +157,24 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     (OpenState::TruncStat, Some(key)) => {
                         Step::Send(DriverRequest::Stat { object: key.object })
                     }
+                    (OpenState::TruncLookup, Some(key)) => {
+                        // In the object's turn: the §7.5 check, then the
+                        // lookup that empties it.
+                        let old = self.files.objects.get(&key).map_or(0, |o| o.info.size);
+                        if let Err(e) = self.truncate_allowed(key, old, 0) {
+                            return Step::Done(Err(e));
+                        }
+                        Step::Send(DriverRequest::Lookup {
+                            path: o.lookup.clone(),
+                            // The file exists now: only emptied.
+                            flags: o.flags & !(O_CREAT | O_EXCL),
+                            mode: o.mode,
+                            caller: Owner {
+                                uid: o.caller.0,
+                                gid: o.caller.1,
+                            },
+                        })
+                    }
                     _ => Step::Done(Err(Errno::EIO)),
                 };
             }
@@ -192,6 +217,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     o.state = OpenState::TruncStat;
                     return Step::Queue;
                 }
+                if truncate
+                    && o.access.write
+                    && info.kind == ObjectKind::RegularFile
+                    && info.size > 0
+                {
+                    o.state = OpenState::TruncLookup;
+                    return Step::Queue;
+                }
                 Step::Done(self.install_open(o, key, pid, holds))
             }
             (OpenState::Lookup, DriverReply::Error(e), _) => {
@@ -215,6 +248,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     object: key.object,
                     size: 0,
                 })
+            }
+            (OpenState::TruncLookup, DriverReply::Opened(info), Some(key)) => {
+                // The same file, or the name changed hands meanwhile.
+                if info.object != key.object {
+                    return Step::Done(Err(Errno::EIO));
+                }
+                let old = self.files.objects.get(&key).map_or(0, |o| o.info.size);
+                self.truncate_mappings(key, old, info.size);
+                self.refresh_info(key, &info);
+                Step::Done(self.install_open(o, key, pid, holds))
             }
             (OpenState::Truncating, DriverReply::Done, Some(key)) => {
                 self.truncate_done(key, 0);

@@ -181,7 +181,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         self.ops.live.values().any(|op| {
             op.driver == driver
                 && op.call.is_some()
-                && matches!(&op.kind, OpKind::Open(o) if o.state == OpenState::Lookup)
+                && matches!(&op.kind, OpKind::Open(o)
+                    if matches!(o.state, OpenState::Lookup | OpenState::TruncLookup))
         })
     }
 

@@ -156,19 +156,33 @@ fn in_chunks(
 
 /// The whole call in one round trip when `buf` lies in the arena (the
 /// nommu heap, a mapping): the server copies it (`crate::client::lease`).
-/// `None`: take the chunked path.
+/// Any other buffer longer than a frame moves through the connection's
+/// bulk window, a window's worth per round trip, copied to or from the
+/// caller's memory by the checked copies (`EFAULT`, or a short count after
+/// some bytes, for memory that cannot be reached). `None`: take the
+/// chunked path.
 fn by_lease(server: i32, buf: u64, len: usize, offset: Option<u64>, write: bool) -> Option<isize> {
     let client = global().ok()?;
-    match client.lease(server, buf, len.min(MAX_RW), offset, write)? {
+    let len = len.min(MAX_RW);
+    let done = match client.lease(server, buf, len, offset, write) {
+        Some(done) => done,
+        None if write => client.write_through_window(server, len, offset, &mut |piece, at| {
+            user::copy_from_user(piece, (buf as usize).wrapping_add(at) as *const c_void)
+        })?,
+        None => client.read_through_window(server, len, offset, &mut |piece, at| {
+            user::copy_to_user((buf as usize).wrapping_add(at) as *mut c_void, piece)
+        })?,
+    };
+    match done {
         Ok(n) => Some(n as isize),
         Err(e) => Some(fail(e, -1)),
     }
 }
 
-/// Read a server file into `buf` in chunks (`offset: None` at the file
-/// position). Each chunk is read into a local buffer and copied out
-/// ([`copy_out`]): a `buf` that cannot be written fails `EFAULT` (or ends
-/// the read short after some bytes).
+/// Read a server file into `buf` ([`by_lease`], else in chunks: each
+/// chunk is read into a local buffer and copied out ([`copy_out`]): a
+/// `buf` that cannot be written fails `EFAULT` (or ends the read short
+/// after some bytes)).
 fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -> isize {
     if let Some(n) = by_lease(server, buf as u64, len, offset, false) {
         return n;
@@ -184,9 +198,9 @@ fn server_read(server: i32, buf: *mut c_void, len: usize, offset: Option<u64>) -
     })
 }
 
-/// Write `buf` to a server file in chunks, each copied in from the
-/// caller's memory first (`EFAULT` for bytes that cannot be read; after
-/// some bytes were written, a short count).
+/// Write `buf` to a server file ([`by_lease`], else in chunks, each
+/// copied in from the caller's memory first: `EFAULT` for bytes that
+/// cannot be read; after some bytes were written, a short count).
 fn server_write(server: i32, buf: *const c_void, len: usize, offset: Option<u64>) -> isize {
     if let Some(n) = by_lease(server, buf as u64, len, offset, true) {
         return n;

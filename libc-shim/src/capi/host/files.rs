@@ -28,7 +28,7 @@
 
 use super::fd_table::status_flags;
 use super::paths::{normalise, NormalPath};
-use super::process::{client_for_paths, global, is_mounted, mounts_known, FDS, FLAGS};
+use super::process::{client_for_paths, global, is_mounted, mounts_known, FDS, FLAGS, HOST_FILES};
 use crate::client::Client;
 use crate::transport::DaemonConnection;
 use protocol::Errno;
@@ -120,11 +120,26 @@ pub fn close(fd: i32) -> Result<(), Errno> {
             result
         }
         None => {
+            forget_host_file(fd);
             if crate::sys::host::close(fd) < 0 {
                 Err(crate::sys::last_errno())
             } else {
                 Ok(())
             }
+        }
+    }
+}
+
+/// Host descriptor `fd` is being closed: the daemon need not keep its
+/// file open for the next mapping ([`super::host_files`]). Nothing to do
+/// before this process has connected.
+fn forget_host_file(fd: i32) {
+    if !super::process::connected() {
+        return;
+    }
+    if let Ok(client) = global() {
+        if let Some(server) = HOST_FILES.forget(client.transport().welcome().pid, fd) {
+            let _ = client.close(server);
         }
     }
 }

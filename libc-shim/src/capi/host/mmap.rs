@@ -3,8 +3,9 @@
 //! its `/proc` views, its pid and the arena. The connection they use is
 //! the process-wide one of [`super::process`].
 
+use super::host_files::Identity;
 use super::paths::CallerPath;
-use super::process::{global, next_host_file_tag, FDS};
+use super::process::{global, next_host_file_tag, FDS, HOST_FILES};
 use crate::abi::MAP_FAILED;
 use crate::capi::offset_of;
 use crate::capi::signatures::c_fn;
@@ -31,7 +32,8 @@ c_fn! {
     /// the daemon over the socket, opened there through its host-file driver
     /// (a copy-only filesystem: `MAP_PRIVATE` gives a copy, `MAP_SHARED`
     /// `ENODEV`, a pipe `ENODEV`, a socket `EINVAL`, a write-only descriptor
-    /// `EACCES`), mapped, and closed again on the server.
+    /// `EACCES`) and mapped; the server descriptor is kept for the next
+    /// mapping of the same unchanged file ([`super::host_files`]).
     #[no_mangle]
     pub [extern "C"] fn nommu_mmap as mmap(addr, len, prot, flags, fd, offset) {
         let result = offset_of(offset).and_then(|offset| {
@@ -70,9 +72,23 @@ fn map(addr: u64, len: u64, prot: u32, flags: u32, fd: c_int, offset: u64) -> Re
     if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
-    let server = open_host_file(client, fd)?;
+    let identity = Identity::of(fd)?;
+    let owner = client.transport().welcome().pid;
+    let server = match HOST_FILES.take(owner, fd, &identity) {
+        Ok(server) => server,
+        Err(stale) => {
+            if let Some(stale) = stale {
+                let _ = client.close(stale);
+            }
+            open_host_file(client, fd)?
+        }
+    };
     let mapped = client.mmap(addr, len, prot, flags, server, offset);
-    let _ = client.close(server);
+    // Kept under the identity seen before the open: a file that changed
+    // since (even while it was being opened) no longer matches it.
+    if let Some(released) = HOST_FILES.put(owner, fd, identity, server) {
+        let _ = client.close(released);
+    }
     mapped
 }
 

@@ -2,7 +2,8 @@
 //! with feature `posix` also `mmap`, `open`, `shmget`, `futex`, ... in
 //! `posix`), over one process-wide connection to `memsrvd`.
 //!
-//! * [`mmap`]: `mmap`/`munmap`, `/proc` views, the pid and the arena.
+//! * [`mmap`]: `mmap`/`munmap`, `/proc` views, the pid and the arena;
+//!   [`host_files`]: the host files it has handed to the daemon.
 //! * [`fileapi`], [`fsapi`], [`attributes`]: the file calls, routed to
 //!   the server or the host ([`files`] decides which).
 //! * [`shm`]: SysV and POSIX shared memory; [`futex`]: futexes;
@@ -24,6 +25,7 @@ pub mod fileapi;
 pub mod files;
 pub mod fsapi;
 pub mod futex;
+pub mod host_files;
 #[cfg(feature = "preload-malloc")]
 pub mod malloc_names;
 pub mod memory;

@@ -4,11 +4,12 @@
 //! first; a child made by `fork()` lets go of its parent's and makes its
 //! own),
 //! the descriptor and status-flag tables, the server's mount list, the
-//! idle connections of futex waiters and the tag counter of host-file
-//! opens. No other module of the C surface holds a `static`; they all ask
-//! here.
+//! idle connections of futex waiters, the host files handed to the daemon
+//! and the tag counter of host-file opens. No other module of the C
+//! surface holds a `static`; they all ask here.
 
 use super::fd_table::{FdTable, FlagTable};
+use super::host_files::HostFileCache;
 use super::paths::under;
 use crate::client::Client;
 use crate::transport::{ConnectOptions, DaemonConnection, DEFAULT_SOCKET};
@@ -214,6 +215,10 @@ pub static FDS: FdTable = FdTable::new();
 
 /// The file status flags of every server file this process has open.
 pub static FLAGS: FlagTable = FlagTable::new();
+
+/// The host files this process has handed to the daemon
+/// ([`super::host_files`]).
+pub static HOST_FILES: HostFileCache = HostFileCache::new();
 
 /// Tags of host-file opens, apart from the client's own numbering.
 static HOST_FILE_TAG: AtomicU32 = AtomicU32::new(0x8000_0000);
