@@ -344,10 +344,18 @@ struct Held {
 
 impl Held {
     fn copy(&mut self, nommu: &crate::nommu::Nommu, payer: Option<Payer>, pages: u64) {
+        if payer.is_some() {
+            self.copies += pages;
+        }
+        self.window(nommu, payer, pages);
+    }
+
+    /// Pages charged like a copy's that `MmapCopy` does not count (a
+    /// connection's bulk window).
+    fn window(&mut self, nommu: &crate::nommu::Nommu, payer: Option<Payer>, pages: u64) {
         let Some(Payer { mm, uid }) = payer else {
             return;
         };
-        self.copies += pages;
         // A gone address space's share is no one's.
         if nommu.mms.contains_key(&mm) {
             *self.mms.entry(mm).or_default() += pages;
@@ -379,7 +387,7 @@ pub fn check(nommu: &crate::nommu::Nommu, ops: &crate::ops::Operations) -> Resul
         }
     }
     for &(_, payer) in ops.windows.values() {
-        held.copy(nommu, payer, protocol::BULK_WINDOW / PAGE_SIZE);
+        held.window(nommu, payer, protocol::BULK_WINDOW / PAGE_SIZE);
     }
     for run in nommu.backing.runs.values() {
         if let Some(uid) = run.payer {

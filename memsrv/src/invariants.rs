@@ -85,9 +85,10 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
             }
         }
     }
+    let mut windows = 0u64;
     for (client, &(start, _)) in &ops.windows {
         let top = start + protocol::BULK_WINDOW;
-        copy_pages += claim(format!("bulk window of {client:?}"), start, top)?;
+        windows += claim(format!("bulk window of {client:?}"), start, top)?;
     }
     let mut shm_pages = 0u64;
     for (id, seg) in &nommu.shm.segs {
@@ -130,11 +131,11 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
         return Err(format!("page {p} is owned {} times", owner[p]));
     }
     if free != nommu.pages.free_pages()
-        || free + copy_pages + backing + shm_pages + reserved != total
+        || free + copy_pages + backing + shm_pages + reserved + windows != total
     {
         return Err(format!(
             "free {free} (counter {}) + copies {copy_pages} + runs {backing} + shm {shm_pages} \
-             + reserved {reserved} != total {total}",
+             + reserved {reserved} + bulk windows {windows} != total {total}",
             nommu.pages.free_pages()
         ));
     }

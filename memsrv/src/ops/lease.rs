@@ -334,7 +334,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             self.nommu.release_pages(first, kept as u32);
             return Err(Errno::ENOMEM);
         }
-        self.nommu.mmap_copy_pages += kept;
+        // Charged to the process as a copy is (its limits apply), but not
+        // `MmapCopy`: no mapping holds it, as no mapping holds a kernel's
+        // bounce buffer.
         let payer = self.nommu.charges.payer();
         self.nommu.charges.charge_copy(payer, kept);
         // The pages may hold what an earlier owner left.
@@ -346,7 +348,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// The connection closed: its window's pages go back (uncharged).
     pub(crate) fn drop_window(&mut self, client: ClientId) {
         if let Some((addr, payer)) = self.ops.windows.remove(&client) {
-            self.nommu.free_page_series(addr, addr + BULK_WINDOW, payer);
+            let pages = BULK_WINDOW / PAGE_SIZE;
+            let first = self.nommu.page_of(addr);
+            self.nommu.release_pages(first, pages as u32);
+            self.nommu.charges.uncharge_copy(payer, pages);
         }
     }
 }
