@@ -67,7 +67,8 @@ pub fn serve(config: Config) -> i64 {
         }
     };
     let mut effects = Vec::new();
-    let mut frame = [0u8; MAX_FRAME];
+    // Word aligned: the kernel copies requests in a word at a time.
+    let mut frame = sys::Frame::new();
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
     let mut told = Told::default();
@@ -82,11 +83,11 @@ pub fn serve(config: Config) -> i64 {
                 // The kernel learns the process's ranges before it reads
                 // the answer (PMP: an mmap's pages are reachable at once).
                 told.update(&server, *to);
-                sys::reply_receive(to.0, out.as_slice(), &mut frame, now + TICK_MS)
+                sys::reply_receive(to.0, out.as_slice(), &mut frame.0, now + TICK_MS)
             }
             _ => {
                 carry_out(&mut server, &mut effects, &mut told);
-                sys::receive(&mut frame, now + TICK_MS)
+                sys::receive(&mut frame.0, now + TICK_MS)
             }
         };
         effects.clear();
@@ -104,7 +105,7 @@ pub fn serve(config: Config) -> i64 {
                 inspect(&server, conn);
             }
             Ok(Received::Frame { conn, len }) => {
-                server.handle_frame(ClientId(conn), &frame[..len], &mut effects);
+                server.handle_frame(ClientId(conn), &frame.0[..len], &mut effects);
             }
             Ok(Received::Bad { conn, .. }) => {
                 let _ = sys::hangup(conn);
