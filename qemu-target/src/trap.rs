@@ -160,6 +160,16 @@ impl Machine for Board {
         memory::readable(addr, len)
     }
 
+    fn read_word(&mut self, addr: u64) -> Option<u64> {
+        if addr % 8 != 0 || !memory::readable(addr, 8) {
+            let mut word = [0u8; 8];
+            return memory::read(addr, &mut word).then_some(u64::from_le_bytes(word));
+        }
+        // SAFETY: an aligned word in RAM or the flash window (checked
+        // above).
+        Some(unsafe { (addr as *const u64).read() })
+    }
+
     fn console(&mut self, bytes: &[u8]) {
         console::put_bytes(bytes);
     }
@@ -338,14 +348,15 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     // A task that blocked in IPC hands the hart straight to the peer it
     // woke (a call to the server, a receive to the client just answered);
     // only a preemption or a wait nobody answered goes round robin.
-    let next = if preempt {
-        next_task(s)
+    // Only a pass that idled (waited for a deadline) reads the time again.
+    let (next, now) = if preempt {
+        (next_task(s), now_ms())
     } else if s.kernel.tasks[current].state == TaskState::Ready {
-        current
+        (current, now)
     } else if let Some(peer) = s.kernel.handoff() {
-        peer
+        (peer, now)
     } else {
-        next_task(s)
+        (next_task(s), now_ms())
     };
     s.current = next;
     // Only a timer that fired (armed = 0) needs every deadline; otherwise
@@ -356,7 +367,7 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     } else {
         s.kernel.tasks[current].state.deadline()
     };
-    let deadline = deadline.min(now_ms() + SLICE_MS);
+    let deadline = deadline.min(now + SLICE_MS);
     if deadline < s.armed || s.armed == 0 {
         arm(s, deadline);
     }
