@@ -565,7 +565,15 @@ impl Kernel {
     /// If `server` waits in [`Sys::Receive`](super::Sys::Receive) and some connection of its
     /// has an event, hand the oldest-served connection's event over and
     /// make the server ready. Returns whether it did.
+    #[inline]
     fn deliver_to_server(&mut self, server: TaskId, machine: &mut dyn Machine) -> bool {
+        // Nothing listed (a server answering calls one at a time): no
+        // call, no turn around the list.
+        !self.ready.is_empty() && self.deliver_from_ready_list(server, machine)
+    }
+
+    #[inline(never)]
+    fn deliver_from_ready_list(&mut self, server: TaskId, machine: &mut dyn Machine) -> bool {
         let TaskState::Receive { addr, cap, .. } = self.tasks[server].state else {
             return false;
         };
