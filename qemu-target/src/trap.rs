@@ -146,8 +146,17 @@ impl Machine for Board {
         // A frame into a word-aligned buffer (the client's and memsrv's
         // receive buffers, the common call) is a few word moves;
         // `memmove`'s set-up costs more than that for a short frame.
-        let apart = src.abs_diff(dst) >= len as u64;
-        if apart && dst % 8 == 0 && memory::readable(src, len) && memory::writable(dst, len) {
+        // Both in task memory (RAM, the common case: a frame from the
+        // flash window goes through `memory::copy`), apart: one pass of
+        // compares instead of `readable` and `writable` in turn.
+        let ram = memory::task_memory();
+        let (low, top, n) = (src.min(dst), src.max(dst), len as u64);
+        if dst % 8 == 0
+            && ram.start <= low
+            && top <= ram.end
+            && n <= ram.end - top
+            && top - low >= n
+        {
             // SAFETY: both ranges lie in task memory (checked above), do
             // not overlap, and `dst` is word aligned.
             unsafe { copy_to_aligned(src as *const u8, dst as *mut u8, len) };
