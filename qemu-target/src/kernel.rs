@@ -203,9 +203,6 @@ impl Kernel {
             Some(Sys::Close) => self.close(id, a0, machine),
             Some(Sys::Send) => self.send(id, a0, a1, a2, machine),
             Some(Sys::Recv) => return self.recv(id, a0, a1, a2, a3, now_ms, machine),
-            // A reply buffer the caller may not write fails the call
-            // before the request goes out.
-            Some(Sys::Call) if !self.may_touch(id, a3, a4, true) => Err(Errno::EFAULT),
             Some(Sys::Call) => return self.call(id, [a0, a1, a2], [a3, a4], now_ms, machine),
             Some(Sys::Receive) if !self.may_touch(id, a0, a1, true) => Err(Errno::EFAULT),
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
