@@ -390,12 +390,15 @@ impl Kernel {
             Err(Errno::EFAULT)
         };
         match sent {
-            Ok((slot, _)) => self.wait_reply(id, slot, cid, buf, cap, NEVER, now_ms, machine),
-            Err(e) => {
-                self.tasks[id].frame.regs[reg::A0] = neg(e);
-                Outcome::Continue
-            }
+            Ok((slot, _)) => self.wait_reply(id, (slot, cid), [buf, cap, NEVER], now_ms, machine),
+            Err(e) => self.fail(id, e),
         }
+    }
+
+    /// End task `id`'s call with `-e`.
+    fn fail(&mut self, id: TaskId, e: Errno) -> Outcome {
+        self.tasks[id].frame.regs[reg::A0] = neg(e);
+        Outcome::Continue
     }
 
     /// Send the checked frame `(addr, len)` to the server of `slot`:
@@ -444,26 +447,19 @@ impl Kernel {
             slot => slot,
         };
         match slot {
-            Ok(slot) => self.wait_reply(id, slot, cid, addr, cap, deadline, now_ms, machine),
-            Err(e) => {
-                self.tasks[id].frame.regs[reg::A0] = neg(e);
-                Outcome::Continue
-            }
+            Ok(slot) => self.wait_reply(id, (slot, cid), [addr, cap, deadline], now_ms, machine),
+            Err(e) => self.fail(id, e),
         }
     }
 
     /// The receiving half of [`Self::recv`] and [`Self::call`], on the
-    /// client's connection `slot` (`cid`) with its buffer checked: the
-    /// next queued frame, or wait for one until `deadline`.
-    #[allow(clippy::too_many_arguments)]
+    /// client's connection `slot` (`cid`) with its buffer `(addr, cap)`
+    /// checked: the next queued frame, or wait for one until `deadline`.
     fn wait_reply(
         &mut self,
         id: TaskId,
-        slot: usize,
-        cid: ConnId,
-        addr: u64,
-        cap: u64,
-        deadline: u64,
+        (slot, cid): (usize, ConnId),
+        [addr, cap, deadline]: [u64; 3],
         now_ms: u64,
         machine: &mut dyn Machine,
     ) -> Outcome {
