@@ -9,12 +9,15 @@ use core::arch::{asm, global_asm};
 // Boot: QEMU's reset code jumps to the boot stub in flash in M-mode with
 // a0 = hart id and a1 = the device tree; the stub jumps to 0x80200000. Clear .bss, take the boot stack, run the kernel.
 //
-// Trap vectors. While a task runs, `mscratch` holds its TrapFrame; the
-// user vector swaps it into t6, saves every register there, and calls
-// `trap_handler` on the kernel stack, which returns the frame of the task
-// to run next; `restore_frame` loads it and returns to user mode. While
-// the kernel itself runs, `mtvec` points at the kernel vector, which only
-// reports (the kernel never expects a trap).
+// Trap vectors. `mtvec` always points at the user vector. While a task
+// runs, `mscratch` holds its TrapFrame; the vector swaps it into t6, saves
+// every register there, and calls `trap_handler` on the kernel stack,
+// which returns the frame of the task to run next; `restore_frame` loads
+// it and returns to user mode. While the kernel itself runs `mscratch` is
+// 0 (the vector zeroes it as it takes the task's t6), so a trap in the
+// kernel swaps 0 into t6 and goes to the kernel vector, which only
+// reports (the kernel never expects a trap). One vector spares writing
+// `mtvec` twice a trap.
 global_asm!(
     r#"
     .option arch, +a, +d
@@ -37,6 +40,7 @@ _start:
     .globl user_trap_vector
 user_trap_vector:
     csrrw t6, mscratch, t6
+    beqz t6, kernel_trap_vector
     sd x1, 8(t6)
     sd x2, 16(t6)
     sd x3, 24(t6)
@@ -67,7 +71,7 @@ user_trap_vector:
     sd x28, 224(t6)
     sd x29, 232(t6)
     sd x30, 240(t6)
-    csrr t5, mscratch
+    csrrw t5, mscratch, zero
     sd t5, 248(t6)
     # The float registers only if the task wrote them since the kernel
     # last saved or loaded them (mstatus.FS = Dirty): then they are saved,
@@ -121,8 +125,6 @@ user_trap_vector:
     csrr t5, mepc
     sd t5, 520(t6)
     ld sp, 528(t6)
-    la t5, kernel_trap_vector
-    csrw mtvec, t5
     mv a0, t6
     call trap_handler
     .globl restore_frame
@@ -132,8 +134,6 @@ restore_frame:
     # task's reservation (slot 0 of the frame is unused, so the store is
     # harmless if it happens).
     sc.d zero, zero, 0(a0)
-    la t5, user_trap_vector
-    csrw mtvec, t5
     csrw mscratch, a0
     ld t5, 520(a0)
     csrw mepc, t5
@@ -221,7 +221,7 @@ kernel_trap_vector:
 extern "C" {
     fn restore_frame(frame: *mut crate::kernel::TrapFrame) -> !;
     fn fp_load(frame: *const crate::kernel::TrapFrame);
-    fn kernel_trap_vector();
+    fn user_trap_vector();
 }
 
 /// `mstatus` bits the kernel sets once.
@@ -235,17 +235,18 @@ const COUNTEREN_CY_TM_IR: u64 = 0b111;
 /// QEMU virt's CLINT: hart 0's timer compare register.
 const CLINT_MTIMECMP: u64 = 0x0200_4000;
 
-/// Put the hart in the state the kernel runs in: traps to the kernel
-/// vector, interrupts off in M-mode (the kernel polls), the timer
+/// Put the hart in the state the kernel runs in: traps to the vector with
+/// `mscratch` 0 (the kernel runs: a trap is reported), interrupts off in M-mode (the kernel polls), the timer
 /// interrupt enabled for user mode, floating point on, counters readable,
 /// `mret` bound for user mode.
 pub fn init_hart() {
-    let vector = kernel_trap_vector as *const () as usize as u64;
+    let vector = user_trap_vector as *const () as usize as u64;
     // SAFETY: the CSRs written here configure this hart's traps, interrupt
     // enables, FPU state and counter visibility; the values are valid and
     // the kernel is single-hart, so nothing else depends on their old
     // values.
     unsafe {
+        asm!("csrw mscratch, zero");
         asm!("csrw mtvec, {}", in(reg) vector);
         asm!("csrc mstatus, {}", in(reg) MSTATUS_MIE | MSTATUS_MPP);
         asm!("csrs mstatus, {}", in(reg) MSTATUS_FS_INITIAL);

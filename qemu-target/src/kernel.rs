@@ -120,6 +120,14 @@ pub trait Machine {
     fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool;
     /// Whether `[addr, addr+len)` is task memory.
     fn contains(&self, addr: u64, len: usize) -> bool;
+    /// The little-endian word at `addr`; `None` if it is not task
+    /// memory. (The board reads an aligned word in one load: the stack
+    /// canary is read at traps.)
+    fn read_word(&mut self, addr: u64) -> Option<u64> {
+        let mut word = [0u8; 8];
+        self.copy_in(addr, &mut word)
+            .then_some(u64::from_le_bytes(word))
+    }
     fn console(&mut self, bytes: &[u8]);
 }
 
@@ -195,13 +203,7 @@ impl Kernel {
             Some(Sys::Close) => self.close(id, a0, machine),
             Some(Sys::Send) => self.send(id, a0, a1, a2, machine),
             Some(Sys::Recv) => return self.recv(id, a0, a1, a2, a3, now_ms, machine),
-            // A reply buffer the caller may not write fails the call
-            // before the request goes out.
-            Some(Sys::Call) if !self.may_touch(id, a3, a4, true) => Err(Errno::EFAULT),
-            Some(Sys::Call) => match self.send(id, a0, a1, a2, machine) {
-                Ok(_) => return self.recv(id, a0, a3, a4, NEVER, now_ms, machine),
-                Err(e) => Err(e),
-            },
+            Some(Sys::Call) => return self.call(id, [a0, a1, a2], [a3, a4], now_ms, machine),
             Some(Sys::Receive) if !self.may_touch(id, a0, a1, true) => Err(Errno::EFAULT),
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),

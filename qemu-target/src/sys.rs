@@ -551,14 +551,31 @@ pub struct IpcTransport {
     pub conn: ConnId,
     /// The connection's frame, allocated once (a task's stack is small):
     /// a request is encoded into it and its reply received over it.
-    frame: RefCell<Box<[u8; MAX_FRAME]>>,
+    frame: RefCell<Box<Frame>>,
+}
+
+/// A frame buffer, word aligned: the kernel copies a frame between two
+/// such buffers a word at a time.
+#[repr(C, align(8))]
+pub struct Frame(pub [u8; MAX_FRAME]);
+
+impl Frame {
+    pub const fn new() -> Self {
+        Self([0; MAX_FRAME])
+    }
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl IpcTransport {
     pub fn new(conn: ConnId) -> Self {
         Self {
             conn,
-            frame: RefCell::new(Box::new([0; MAX_FRAME])),
+            frame: RefCell::new(Box::new(Frame::new())),
         }
     }
 }
@@ -575,8 +592,9 @@ impl nommu::Transport for IpcTransport {
     ) -> Result<(), Errno> {
         // A call made while decoding (none is) would find the frame lent.
         let mut frame = self.frame.try_borrow_mut().map_err(|_| Errno::EBUSY)?;
-        let len = encode(&mut frame);
-        let got = call_in_place(self.conn, &mut frame, len)?;
+        let frame = &mut frame.0;
+        let len = encode(frame);
+        let got = call_in_place(self.conn, frame, len)?;
         decode(frame.get(..got).ok_or(Errno::EMSGSIZE)?);
         Ok(())
     }

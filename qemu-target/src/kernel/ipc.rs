@@ -17,7 +17,7 @@
 //! or queue is `EAGAIN` to the sender, which retries.
 
 use super::task_table::{reg, TaskId, TaskState};
-use super::{neg, Kernel, Machine, Outcome};
+use super::{neg, Kernel, Machine, Outcome, NEVER};
 use heapless::Deque;
 use protocol::{Errno, MAX_FRAME};
 
@@ -368,6 +368,48 @@ impl Kernel {
         machine: &mut dyn Machine,
     ) -> Result<u64, Errno> {
         let (slot, len) = self.outgoing(id, cid, true, addr, len, machine)?;
+        self.send_on(slot, addr, len, machine)
+    }
+
+    /// [`Sys::Call`](super::Sys::Call): send `(conn, ptr, len)`, then
+    /// wait for the reply in `(buf, cap)`. The connection and both
+    /// buffers are checked once, before the request goes out (a reply
+    /// buffer the caller may not write fails the call).
+    pub(super) fn call(
+        &mut self,
+        id: TaskId,
+        [cid, addr, len]: [u64; 3],
+        [buf, cap]: [u64; 2],
+        now_ms: u64,
+        machine: &mut dyn Machine,
+    ) -> Outcome {
+        let sent = if self.may_touch(id, buf, cap, true) {
+            self.outgoing(id, cid, true, addr, len, machine)
+                .and_then(|(slot, len)| Ok((slot, self.send_on(slot, addr, len, machine)?)))
+        } else {
+            Err(Errno::EFAULT)
+        };
+        match sent {
+            Ok((slot, _)) => self.wait_reply(id, (slot, cid), [buf, cap, NEVER], now_ms, machine),
+            Err(e) => self.fail(id, e),
+        }
+    }
+
+    /// End task `id`'s call with `-e`.
+    fn fail(&mut self, id: TaskId, e: Errno) -> Outcome {
+        self.tasks[id].frame.regs[reg::A0] = neg(e);
+        Outcome::Continue
+    }
+
+    /// Send the checked frame `(addr, len)` to the server of `slot`:
+    /// straight into its buffer if it waits, else queued.
+    fn send_on(
+        &mut self,
+        slot: usize,
+        addr: u64,
+        len: usize,
+        machine: &mut dyn Machine,
+    ) -> Result<u64, Errno> {
         let server = self.connections[slot].server;
         // A server blocked in receive has no other event waiting (it
         // would have taken it), so the frame goes straight to it.
@@ -400,23 +442,40 @@ impl Kernel {
         now_ms: u64,
         machine: &mut dyn Machine,
     ) -> Outcome {
-        let result = match self.slot_of(cid, id, true) {
-            Err(e) => Err(e),
+        let slot = match self.slot_of(cid, id, true) {
             Ok(_) if !self.may_touch(id, addr, cap, true) => Err(Errno::EFAULT),
-            Ok(slot) => match self.connections[slot].down.pop_front() {
-                Some(ix) => Ok(self.hand_over(slot, DOWN, ix, addr, cap, machine)),
-                None if self.connections[slot].side != Side::Open => Err(Errno::ENOTCONN),
-                None if deadline <= now_ms => Err(Errno::ETIMEDOUT),
-                None => {
-                    self.tasks[id].state = TaskState::Recv {
-                        conn: cid,
-                        addr,
-                        cap,
-                        deadline,
-                    };
-                    return Outcome::Continue;
-                }
-            },
+            slot => slot,
+        };
+        match slot {
+            Ok(slot) => self.wait_reply(id, (slot, cid), [addr, cap, deadline], now_ms, machine),
+            Err(e) => self.fail(id, e),
+        }
+    }
+
+    /// The receiving half of [`Self::recv`] and [`Self::call`], on the
+    /// client's connection `slot` (`cid`) with its buffer `(addr, cap)`
+    /// checked: the next queued frame, or wait for one until `deadline`.
+    fn wait_reply(
+        &mut self,
+        id: TaskId,
+        (slot, cid): (usize, ConnId),
+        [addr, cap, deadline]: [u64; 3],
+        now_ms: u64,
+        machine: &mut dyn Machine,
+    ) -> Outcome {
+        let result = match self.connections[slot].down.pop_front() {
+            Some(ix) => Ok(self.hand_over(slot, DOWN, ix, addr, cap, machine)),
+            None if self.connections[slot].side != Side::Open => Err(Errno::ENOTCONN),
+            None if deadline <= now_ms => Err(Errno::ETIMEDOUT),
+            None => {
+                self.tasks[id].state = TaskState::Recv {
+                    conn: cid,
+                    addr,
+                    cap,
+                    deadline,
+                };
+                return Outcome::Continue;
+            }
         };
         self.tasks[id].frame.regs[reg::A0] = result.unwrap_or_else(neg);
         Outcome::Continue
@@ -502,7 +561,15 @@ impl Kernel {
     /// If `server` waits in [`Sys::Receive`](super::Sys::Receive) and some connection of its
     /// has an event, hand the oldest-served connection's event over and
     /// make the server ready. Returns whether it did.
+    #[inline]
     fn deliver_to_server(&mut self, server: TaskId, machine: &mut dyn Machine) -> bool {
+        // Nothing listed (a server answering calls one at a time): no
+        // call, no turn around the list.
+        !self.ready.is_empty() && self.deliver_from_ready_list(server, machine)
+    }
+
+    #[inline(never)]
+    fn deliver_from_ready_list(&mut self, server: TaskId, machine: &mut dyn Machine) -> bool {
         let TaskState::Receive { addr, cap, .. } = self.tasks[server].state else {
             return false;
         };

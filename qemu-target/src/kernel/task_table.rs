@@ -206,10 +206,8 @@ impl Kernel {
         if task.stack_bottom == 0 {
             return true;
         }
-        let mut word = [0u8; 8];
         task.frame.regs[reg::SP] > task.stack_bottom + 8
-            && machine.copy_in(task.stack_bottom, &mut word)
-            && u64::from_le_bytes(word) == STACK_CANARY
+            && machine.read_word(task.stack_bottom) == Some(STACK_CANARY)
     }
 
     pub(super) fn spawn_call(

@@ -70,7 +70,8 @@ pub fn serve(config: Config) -> i64 {
         }
     };
     let mut effects = Vec::new();
-    let mut frame = [0u8; MAX_FRAME];
+    // Word aligned: the kernel copies requests in a word at a time.
+    let mut frame = sys::Frame::new();
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
     let mut told = Told::default();
@@ -85,11 +86,11 @@ pub fn serve(config: Config) -> i64 {
                 // The kernel learns the process's ranges before it reads
                 // the answer (PMP: an mmap's pages are reachable at once).
                 told.update(&server, *to, out.as_slice());
-                sys::reply_receive(to.0, out.as_slice(), &mut frame, now + TICK_MS)
+                sys::reply_receive(to.0, out.as_slice(), &mut frame.0, now + TICK_MS)
             }
             _ => {
                 carry_out(&mut server, &mut effects, &mut told);
-                sys::receive(&mut frame, now + TICK_MS)
+                sys::receive(&mut frame.0, now + TICK_MS)
             }
         };
         effects.clear();
@@ -108,9 +109,9 @@ pub fn serve(config: Config) -> i64 {
             }
             Ok(Received::Frame { conn, len }) => {
                 if !told.lent.is_empty() {
-                    told.returned(&server, conn, &frame[..len]);
+                    told.returned(&server, conn, &frame.0[..len]);
                 }
-                server.handle_frame(ClientId(conn), &frame[..len], &mut effects);
+                server.handle_frame(ClientId(conn), &frame.0[..len], &mut effects);
             }
             Ok(Received::Bad { conn, .. }) => {
                 let _ = sys::hangup(conn);
