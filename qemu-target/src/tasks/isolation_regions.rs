@@ -94,7 +94,7 @@ pub(super) fn intruder_as(name: &str, at: u64, driver: bool) -> Result<i64, Stri
         0
     };
     let task = if driver {
-        sys::spawn_driver(name, 16 << 10, store)
+        sys::spawn_driver(name, 16 << 10, sys::TASK_HEAP, store)
     } else {
         sys::spawn(name, 16 << 10, store)
     };
