@@ -52,10 +52,20 @@ pub fn hand_over<T: Send>(mailbox: &Mailbox, result: Result<T, Errno>) {
 /// In the spawner: wait for the child that owns `mailbox` to
 /// [`hand_over`] a `T`, and move it out. The child must hand over the same
 /// `T` (the one caller pairs them), and what `T` owns must not need the
-/// spawner's heap to free: it lies in the child's.
-pub fn take_over<T: Send>(mailbox: &Mailbox) -> Result<T, Errno> {
+/// spawner's heap to free: it lies in the child's. `ended()` says whether
+/// the child has ended (a stray access stops it): then, with nothing
+/// handed over, `EIO`.
+pub fn take_over<T: Send>(mailbox: &Mailbox, mut ended: impl FnMut() -> bool) -> Result<T, Errno> {
     loop {
-        match mailbox[STATE].load(Ordering::Acquire) {
+        let state = mailbox[STATE].load(Ordering::Acquire);
+        if state != POSTED && state != FAILED && ended() {
+            // It may have said FAILED just before it ended.
+            return match mailbox[STATE].load(Ordering::Acquire) {
+                FAILED => Err(Errno(mailbox[PAYLOAD].load(Ordering::Relaxed) as u16)),
+                _ => Err(Errno::EIO),
+            };
+        }
+        match state {
             POSTED => {
                 let slot = mailbox[PAYLOAD].load(Ordering::Relaxed) as *const T;
                 // SAFETY: the child wrote a `T` there (in its region, which

@@ -70,6 +70,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task memsrv-writer",
                 "task drv-heap-writer",
                 "task drv-stack-writer",
+                "task stray-mount",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -177,6 +178,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "memsrv-writer",
         "drv-heap-writer",
         "drv-stack-writer",
+        "stray-mount",
     ] {
         expect_line(&run, writer, |l| {
             l.contains(&format!("task {writer}"))

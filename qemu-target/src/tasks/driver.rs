@@ -8,8 +8,10 @@
 //! for its reply, and serves them afterwards.
 
 use crate::handover;
+use crate::kernel::Sys;
 use crate::memory;
 use crate::sys::{self, FOREVER};
+use core::cell::Cell;
 use drivers::ramfs::Ramfs;
 use drivers::romfs::Romfs;
 use drivers::{BackingDevice, MountPoint};
@@ -146,15 +148,26 @@ where
         0
     })?;
     let mailbox = task.mailbox().ok_or(Errno::EINVAL)?;
-    match handover::take_over::<(u32, R)>(mailbox) {
+    // Whether it ended (and the kernel let it go) before it reported.
+    let reaped = Cell::new(false);
+    let ended = || {
+        let gone = sys::raw_call(Sys::Join, &[task.id as u64, 0]).is_ok();
+        reaped.set(gone);
+        gone
+    };
+    match handover::take_over::<(u32, R)>(mailbox, ended) {
         Ok((driver, seen)) => {
             // Driver tasks serve until memsrv goes: their regions stay.
             let task = task.detach();
             Ok((Mount { task, driver }, seen))
         }
         Err(e) => {
-            // The task ends after reporting: its region goes back.
-            let _ = task.join();
+            // It ends after reporting, or has ended: its region goes back.
+            if reaped.get() {
+                drop(task);
+            } else {
+                let _ = task.join();
+            }
             Err(e)
         }
     }

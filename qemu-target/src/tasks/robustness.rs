@@ -103,7 +103,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 14] = [
+    let checks: [(&str, fn(usize) -> Check); 15] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -142,6 +142,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a driver writing memsrv's heap is stopped",
             super::isolation_driver_regions::a_driver_writing_memsrvs_heap_is_stopped,
+        ),
+        (
+            "a driver stopped while it starts fails its mount",
+            super::isolation_driver_regions::a_driver_stopped_while_it_starts_fails_its_mount,
         ),
         (
             "a driver writing another driver's region is stopped",
