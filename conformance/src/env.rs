@@ -139,15 +139,25 @@ pub const MOUNT_POINTS: &[&str] = &[
 pub trait Mounter {
     /// What keeps the driver running; dropping it stops the driver.
     type Mount;
-    /// Run `device`; once its `start` is done, `look` runs on it and what
-    /// it returns comes back (where the driver put its storage).
-    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Self::Mount, R), Errno>
+    /// Build the device at `point` with `make` where the driver runs (a
+    /// board's driver task builds it in its own memory, which is all it
+    /// may touch), then run it; once its `start` is done, `look` runs on
+    /// it and what it returns comes back (where the driver put its
+    /// storage).
+    fn mount<D, F, R>(
+        &mut self,
+        point: MountPoint,
+        make: F,
+        look: fn(&D) -> R,
+    ) -> Result<(Self::Mount, R), Errno>
     where
         D: BackingDevice + Send + 'static,
+        F: FnOnce(MountPoint) -> Result<D, Errno> + Send + Clone + 'static,
         R: Send + 'static;
 }
 
 /// Where `/rom`'s image (a romfs holding `t`) comes from.
+#[derive(Clone, Copy)]
 pub enum RomImage {
     /// Copied into the arena when the driver starts (a host).
     Copied(&'static [u8]),
@@ -159,8 +169,9 @@ pub enum RomImage {
 pub enum NorFlash {
     /// 64 KiB of flash simulated in the arena.
     Simulated,
-    /// A real chip, with its program and erase commands.
-    Chip(Box<dyn FlashChip + Send>),
+    /// A real chip, with its program and erase commands: taken where
+    /// its driver runs (`None`: no chip).
+    Chip(fn() -> Option<Box<dyn FlashChip + Send>>),
 }
 
 /// What differs between homes' environments.
@@ -228,88 +239,107 @@ pub fn build<M: Mounter>(mounter: &mut M, setup: Setup) -> Result<Environment<M:
         move |e| format!("mounting {what}: {e:?}")
     }
     fn none<D>(_: &D) {}
+    /// Mount a device whose driver reports nothing back.
+    fn plain<M, D, F>(
+        mounter: &mut M,
+        mounts: &mut Vec<M::Mount>,
+        point: MountPoint,
+        make: F,
+    ) -> Result<(), String>
+    where
+        M: Mounter,
+        D: BackingDevice + Send + 'static,
+        F: FnOnce(MountPoint) -> Result<D, Errno> + Send + Clone + 'static,
+    {
+        let path = String::from(point.path());
+        let (mount, ()) = mounter.mount(point, make, none).map_err(fail(&path))?;
+        mounts.push(mount);
+        Ok(())
+    }
     let mut mounts = Vec::new();
-    let data: Vec<u8> = (0..DATA_F_LEN).map(data_f_byte).collect();
     for (path, minor, noexec) in [("/data", DATA_DEV.1, false), ("/data-noexec", 0x03, true)] {
         let mut point = at(path, (DATA_DEV.0, minor))?;
         if noexec {
             point = point.noexec();
         }
-        let store = MemStore::new().with_file("f", DATA_F_INO, &data);
-        let (mount, ()) = mounter
-            .mount(CopyFs::new(point, store), none)
-            .map_err(fail(path))?;
-        mounts.push(mount);
+        plain(mounter, &mut mounts, point, |point| {
+            let data: Vec<u8> = (0..DATA_F_LEN).map(data_f_byte).collect();
+            let store = MemStore::new().with_file("f", DATA_F_INO, &data);
+            Ok(CopyFs::new(point, store))
+        })?;
     }
     for (path, minor) in [("/tmp", 0x10), ("/dev/shm", 0x11)] {
-        let fs = Ramfs::new(at(path, (0, minor))?).scatter_written_pages(true);
-        mounts.push(mounter.mount(fs, none).map_err(fail(path))?.0);
+        plain(mounter, &mut mounts, at(path, (0, minor))?, |point| {
+            Ok(Ramfs::new(point).scatter_written_pages(true))
+        })?;
     }
-    let point = at("/rom", (0x1f, 0x00))?;
-    let rom = match setup.rom {
-        RomImage::Copied(image) => Romfs::mount(image, point),
-        RomImage::InPlace { image, addr } => Romfs::in_place(image, addr, point),
-    }
-    .map_err(|e| format!("indexing the romfs image: {e:?}"))?;
+    let rom = setup.rom;
+    let make_rom = move |point| {
+        match rom {
+            RomImage::Copied(image) => Romfs::mount(image, point),
+            RomImage::InPlace { image, addr } => Romfs::in_place(image, addr, point),
+        }
+        // The image is the environment's own: an index that fails is a
+        // broken build, reported as the mount's failure.
+        .map_err(|_| Errno::EINVAL)
+    };
     let (mount, rom_t) = mounter
-        .mount(rom, |rom| {
+        .mount(at("/rom", (0x1f, 0x00))?, make_rom, |rom| {
             Some(rom.image_base()? + u64::from(rom.data_offset("t")?))
         })
         .map_err(fail("/rom"))?;
     mounts.push(mount);
     let rom_t = rom_t.ok_or("romfs: no address for t")?;
-    let fb = Framebuffer::new(at(FB0, (29, 0))?, 512, 512);
+    let make_fb = |point| Ok(Framebuffer::new(point, 512, 512));
     let (mount, screen) = mounter
-        .mount(fb, Framebuffer::screen_base)
+        .mount(at(FB0, (29, 0))?, make_fb, Framebuffer::screen_base)
         .map_err(fail(FB0))?;
     mounts.push(mount);
     let screen = screen.ok_or("fbdev: no screen")?;
-    let mtd0 = Mtd::new(
-        at(MTD0, (90, 0))?,
-        MtdType::Rom,
-        &pattern(64 << 10, 7),
-        16 << 10,
-    );
-    mounts.push(mounter.mount(mtd0, none).map_err(fail(MTD0))?.0);
-    let mtd1 = match setup.nor {
-        NorFlash::Simulated => Mtd::new(
-            at(MTD1, (90, 2))?,
-            MtdType::Nor,
-            &pattern(64 << 10, 13),
-            16 << 10,
-        ),
-        NorFlash::Chip(chip) => Mtd::on_chip(at(MTD1, (90, 2))?, MtdType::Nor, chip),
-    };
-    mounts.push(mounter.mount(mtd1, none).map_err(fail(MTD1))?.0);
-    let (tst, control) = TestDev::new(at(TST, (240, 0))?);
-    mounts.push(
-        mounter
-            .mount(tst.with_window(16), none)
-            .map_err(fail(TST))?
-            .0,
-    );
+    plain(mounter, &mut mounts, at(MTD0, (90, 0))?, |point| {
+        let contents = pattern(64 << 10, 7);
+        Ok(Mtd::new(point, MtdType::Rom, &contents, 16 << 10))
+    })?;
+    let point = at(MTD1, (90, 2))?;
+    match setup.nor {
+        NorFlash::Simulated => plain(mounter, &mut mounts, point, |point| {
+            let contents = pattern(64 << 10, 13);
+            Ok(Mtd::new(point, MtdType::Nor, &contents, 16 << 10))
+        })?,
+        NorFlash::Chip(take) => plain(mounter, &mut mounts, point, move |point| {
+            let chip = take().ok_or(Errno::ENODEV)?;
+            Ok(Mtd::on_chip(point, MtdType::Nor, chip))
+        })?,
+    }
+    let make_tst = |point| Ok(TestDev::new(point).0.with_window(16));
+    let (mount, tst) = mounter
+        .mount(at(TST, (240, 0))?, make_tst, TestDev::control)
+        .map_err(fail(TST))?;
+    mounts.push(mount);
     let device_memory = setup.device_memory.start;
-    let mem = DevMem::new(at(MEM, (1, 1))?, setup.device_memory);
-    mounts.push(mounter.mount(mem, none).map_err(fail(MEM))?.0);
-    let zero = DevZero::new(at(ZERO, (1, 5))?);
-    mounts.push(mounter.mount(zero, none).map_err(fail(ZERO))?.0);
-    let pipe = Pipe::new(at(PIPE, (0, 0x12))?);
-    mounts.push(mounter.mount(pipe, none).map_err(fail(PIPE))?.0);
-    let socket = Socket::new(at(SOCKET, (0, 0x13))?);
-    mounts.push(mounter.mount(socket, none).map_err(fail(SOCKET))?.0);
-    let ram0 = Ramdisk::new(at(RAMDISK, (1, 0))?, 64 << 10, RamdiskMapping::Copy);
-    mounts.push(mounter.mount(ram0, none).map_err(fail(RAMDISK))?.0);
-    let ram1 = Ramdisk::new(
-        at(RAMDISK_DIRECT, (1, 1))?,
-        64 << 10,
-        RamdiskMapping::Direct,
-    );
+    let window = setup.device_memory;
+    plain(mounter, &mut mounts, at(MEM, (1, 1))?, move |point| {
+        Ok(DevMem::new(point, window))
+    })?;
+    plain(mounter, &mut mounts, at(ZERO, (1, 5))?, |point| {
+        Ok(DevZero::new(point))
+    })?;
+    plain(mounter, &mut mounts, at(PIPE, (0, 0x12))?, |point| {
+        Ok(Pipe::new(point))
+    })?;
+    plain(mounter, &mut mounts, at(SOCKET, (0, 0x13))?, |point| {
+        Ok(Socket::new(point))
+    })?;
+    plain(mounter, &mut mounts, at(RAMDISK, (1, 0))?, |point| {
+        Ok(Ramdisk::new(point, 64 << 10, RamdiskMapping::Copy))
+    })?;
+    let make_ram1 = |point| Ok(Ramdisk::new(point, 64 << 10, RamdiskMapping::Direct));
     let (mount, ramdisk) = mounter
-        .mount(ram1, Ramdisk::base)
+        .mount(at(RAMDISK_DIRECT, (1, 1))?, make_ram1, Ramdisk::base)
         .map_err(fail(RAMDISK_DIRECT))?;
     mounts.push(mount);
     Ok(Environment {
-        tst: control,
+        tst,
         rom_t,
         screen,
         ramdisk: ramdisk.ok_or("ramdisk: no array")?,

@@ -290,6 +290,12 @@ impl TestDev {
         (dev, config)
     }
 
+    /// The handle to change it (as [`TestDev::new`] gave it), for a home
+    /// that builds the device where its driver runs.
+    pub fn control(&self) -> TestDevControl {
+        self.config.clone()
+    }
+
     /// At start, allocate `pages` of arena and make them the
     /// `get_unmapped_area` base, so direct mappings are real memory.
     pub fn with_window(mut self, pages: u64) -> Self {

@@ -19,7 +19,7 @@ use conformance::env::{
 use conformance::{
     Harness, Landmark, ProcessConnection, TestDevControl, Vector, DEFERRED, VECTORS,
 };
-use drivers::{BackingDevice, DriverHost};
+use drivers::{BackingDevice, DriverHost, MountPoint};
 use hosted::daemon::driver::{ArenaWindow, SocketDriver};
 use hosted::threads::{Arena, Mount, Process, ThreadsHome};
 use memsrv::{Config, Credentials};
@@ -102,12 +102,18 @@ struct ThreadsMounter<'h>(&'h ThreadsHome);
 impl Mounter for ThreadsMounter<'_> {
     type Mount = Mount;
 
-    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Mount, R), Errno>
+    fn mount<D, F, R>(
+        &mut self,
+        point: MountPoint,
+        make: F,
+        look: fn(&D) -> R,
+    ) -> Result<(Mount, R), Errno>
     where
         D: BackingDevice + Send + 'static,
+        F: FnOnce(MountPoint) -> Result<D, Errno> + Send + Clone + 'static,
         R: Send + 'static,
     {
-        self.0.mount_with(device, look)
+        self.0.mount_with(make(point)?, look)
     }
 }
 
@@ -490,11 +496,18 @@ struct DaemonMounter<'d> {
 impl Mounter for DaemonMounter<'_> {
     type Mount = JoinHandle<()>;
 
-    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(JoinHandle<()>, R), Errno>
+    fn mount<D, F, R>(
+        &mut self,
+        point: MountPoint,
+        make: F,
+        look: fn(&D) -> R,
+    ) -> Result<(JoinHandle<()>, R), Errno>
     where
         D: BackingDevice + Send + 'static,
+        F: FnOnce(MountPoint) -> Result<D, Errno> + Send + Clone + 'static,
         R: Send + 'static,
     {
+        let device = make(point)?;
         let socket = SeqPacket::connect(self.socket.as_os_str().as_bytes())?;
         let (started, outcome) = mpsc::channel();
         let thread = std::thread::spawn(move || {

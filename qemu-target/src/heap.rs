@@ -1,11 +1,12 @@
 //! Task heaps: the board's global allocator, and the header that starts
 //! every heap. Each task's `gp` names the header of the heap its Rust
-//! allocations come from: init and the servers share the task heap's
-//! (gp = its start), and each user task has its own in its region (a
-//! naturally aligned power-of-two block of the task heap: the header, its
-//! heap, its stack at the top; one PMP entry, `kernel/pmp.rs`). So a user
-//! task's allocations, and the allocator's bookkeeping for them, stay in
-//! memory only that task may touch.
+//! allocations come from: init and memsrv share the task heap's
+//! (gp = its start), and each user task and each driver has its own in
+//! its region (a naturally aligned power-of-two block of the region pool:
+//! the header, its heap, its stack at the top; one PMP entry,
+//! `kernel/pmp.rs`). So a user task's or a driver's allocations, and the
+//! allocator's bookkeeping for them, stay in memory only that task may
+//! touch.
 //!
 //! After the header, before the heap, is room for a copy of the
 //! runtime's statics (the image's `.data`/`.bss`): the kernel keeps the

@@ -37,6 +37,8 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod devices;
 #[cfg(target_os = "none")]
+pub mod handover;
+#[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod memory;

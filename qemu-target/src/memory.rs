@@ -25,8 +25,9 @@ pub const RAM_END: u64 = RAM_BASE + RAM_SIZE;
 pub const IMAGE_BASE: u64 = 0x8020_0000;
 /// The task heap, with the region pool at its end.
 pub const HEAP_SIZE: u64 = 24 << 20;
-/// The user tasks' regions (a region is at most a few hundred KiB).
-pub const REGION_POOL: u64 = 8 << 20;
+/// The user tasks' and the drivers' regions (a region is at most a few
+/// hundred KiB; the suites' sixteen drivers take 256 KiB each).
+pub const REGION_POOL: u64 = 12 << 20;
 pub const PAGE: u64 = 4096;
 /// QEMU virt's two CFI flash banks (romfs in place, the MTD chip).
 pub const FLASH_BASE: u64 = 0x2000_0000;
@@ -55,14 +56,14 @@ pub fn heap() -> Range<u64> {
     start..start + HEAP_SIZE
 }
 
-/// The heap init, memsrv and the drivers allocate from: the task heap
-/// before the region pool.
+/// The heap init and memsrv allocate from: the task heap before the
+/// region pool (no driver reaches it).
 pub fn shared_heap() -> Range<u64> {
     heap().start..region_pool().start
 }
 
-/// Where user tasks' regions come from: a heap of its own at the end of
-/// the task heap.
+/// Where user tasks' and drivers' regions come from: a heap of its own at
+/// the end of the task heap.
 pub fn region_pool() -> Range<u64> {
     heap().end - REGION_POOL..heap().end
 }

@@ -310,8 +310,8 @@ enum TaskMemory {
     /// A server's stack, in the shared task heap (held only to be freed
     /// with the handle).
     Stack(#[allow(dead_code)] Vec<u128>),
-    /// A user task's region: its heap (from `base`) and its stack (at the
-    /// top), one naturally aligned block taken from the shared task heap.
+    /// A user task's or a driver's region: its heap (from `base`) and its
+    /// stack (at the top), one naturally aligned block of the region pool.
     Region { base: u64, layout: Layout },
 }
 
@@ -336,8 +336,9 @@ impl Task {
         Ok(a1 as i64)
     }
 
-    /// A user task's mailbox: words the task and its spawner both read
-    /// and write (the task sees them as [`mailbox`]). `None` for a server.
+    /// A user task's or a driver's mailbox: words the task and its
+    /// spawner both read and write (the task sees them as [`mailbox`]).
+    /// `None` for a server.
     pub fn mailbox(&self) -> Option<&[AtomicU64; MAILBOX_WORDS]> {
         match self.memory {
             TaskMemory::Stack(_) => None,
@@ -417,6 +418,19 @@ pub fn spawn_user(
     tls: impl FnOnce() -> Result<u64, Errno>,
     body: impl FnOnce() -> i64 + Send + Clone + 'static,
 ) -> Result<Task, Errno> {
+    spawn_in_region(name, stack, heap, 0, tls, body)
+}
+
+/// [`spawn_user`] as a task of `role` (a spawn flag: none for a user
+/// task, the driver bit for a driver).
+fn spawn_in_region(
+    name: &str,
+    stack: usize,
+    heap: usize,
+    role: u64,
+    tls: impl FnOnce() -> Result<u64, Errno>,
+    body: impl FnOnce() -> i64 + Send + Clone + 'static,
+) -> Result<Task, Errno> {
     if stack < 4096 {
         return Err(Errno::EINVAL);
     }
@@ -444,7 +458,7 @@ pub fn spawn_user(
     let started = heap::with_heap(base, || {
         let tls = tls()?;
         let arg = Box::into_raw(Box::new(Box::new(body.clone()) as Body)) as u64;
-        spawn_raw(name, stack, 0, tls, arg, top)
+        spawn_raw(name, stack, role, tls, arg, top)
     });
     drop(body);
     match started {
@@ -480,17 +494,28 @@ pub fn spawn_server(
     spawn_on_task_heap(name, stack, crate::kernel::task_table::SERVER, body)
 }
 
-/// Start `body` as a backing device's driver: it may touch the task heap
-/// (it allocates there, as its spawner does), the devices and the flash,
-/// and in the arena only what memsrv names for its connection: its
-/// backing runs and the page it fills for a call
-/// ([`Role::Driver`](crate::kernel::pmp::Role)).
+/// Start `body` as a backing device's driver in a region of its own, as
+/// [`spawn_user`] starts a user task (a heap of at least `heap` bytes, a
+/// stack of `stack`; `body` cloned into that heap): it may touch its
+/// region, the drivers' statics, the devices and the flash, and in the
+/// arena only what memsrv names for its connection: its backing runs and
+/// the page it fills for a call
+/// ([`Role::Driver`](crate::kernel::pmp::Role)). Not the task heap, where
+/// init and memsrv allocate, nor another driver's region.
 pub fn spawn_driver(
     name: &str,
     stack: usize,
-    body: impl FnOnce() -> i64 + Send + 'static,
+    heap: usize,
+    body: impl FnOnce() -> i64 + Send + Clone + 'static,
 ) -> Result<Task, Errno> {
-    spawn_on_task_heap(name, stack, crate::kernel::task_table::DRIVER, body)
+    spawn_in_region(
+        name,
+        stack,
+        heap,
+        crate::kernel::task_table::DRIVER,
+        || Ok(0),
+        body,
+    )
 }
 
 /// Start `body` with its stack and allocations in the shared task heap,

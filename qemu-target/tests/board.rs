@@ -67,6 +67,10 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task statics-intruder",
                 "task driver-snooper",
                 "task region-writer",
+                "task memsrv-writer",
+                "task drv-heap-writer",
+                "task drv-stack-writer",
+                "task stray-mount",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -164,12 +168,17 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.ends_with("not its memory")
     });
     // A task's stack, its heap, the kernel's and the drivers' statics are
-    // out of other tasks' reach: each stray store is reported.
+    // out of other tasks' reach, and memsrv's heap and a driver's region
+    // out of every driver's: each stray store is reported.
     for writer in [
         "heap-writer",
         "stack-writer",
         "kernel-writer",
         "driver-writer",
+        "memsrv-writer",
+        "drv-heap-writer",
+        "drv-stack-writer",
+        "stray-mount",
     ] {
         expect_line(&run, writer, |l| {
             l.contains(&format!("task {writer}"))

@@ -21,7 +21,7 @@ use crate::{ClientId, Config, Effect, MemoryServer, Stats};
 use conformance::env::{self, Mounter, NorFlash, RomImage, Setup, ROM_T_LEN};
 use conformance::{Harness, Landmark, ProcessConnection, TestDevControl, VECTORS};
 use drivers::testing::RomfsImage;
-use drivers::{serve_frame, BackingDevice, DriverHost};
+use drivers::{serve_frame, BackingDevice, DriverHost, MountPoint};
 use nommu::{Client, Transport};
 use protocol::{decode_reply, Errno, MAX_FRAME};
 
@@ -248,11 +248,18 @@ struct InlineMounter<'m> {
 impl Mounter for InlineMounter<'_> {
     type Mount = ClientId;
 
-    fn mount<D, R>(&mut self, mut device: D, look: fn(&D) -> R) -> Result<(ClientId, R), Errno>
+    fn mount<D, F, R>(
+        &mut self,
+        point: MountPoint,
+        make: F,
+        look: fn(&D) -> R,
+    ) -> Result<(ClientId, R), Errno>
     where
         D: BackingDevice + Send + 'static,
+        F: FnOnce(MountPoint) -> Result<D, Errno> + Send + Clone + 'static,
         R: Send + 'static,
     {
+        let mut device = make(point)?;
         let client = self.machine.borrow_mut().connect(0, 0);
         let mut host = InlineHost {
             machine: self.machine,

@@ -5,12 +5,14 @@
 //! virtio-mmio) and the modern one (version 2, with
 //! `-global virtio-mmio.force-legacy=false`) are driven.
 //!
-//! The queue lives in a static page-aligned array of atomics, so the
+//! The queue lives in a page-aligned array of atomics in the probing
+//! task's heap (the driver's own region), so the
 //! device's view and ours meet only through atomic stores and loads with
 //! fences around publishing; data moves straight to and from the caller's
 //! buffer (physical = virtual addresses).
 
 use super::Mmio;
+use alloc::boxed::Box;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use drivers::blockdev::BlockDevice;
 use protocol::Errno;
@@ -88,10 +90,6 @@ struct QueueMemory {
 
 /// Drivers' state: out of user tasks' reach (`link.ld`).
 #[link_section = ".server_bss"]
-static QUEUE: QueueMemory = QueueMemory {
-    words: [const { AtomicU32::new(0) }; 2 * PAGE / 4],
-};
-#[link_section = ".server_bss"]
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 impl QueueMemory {
@@ -139,9 +137,16 @@ impl VirtioBlk {
         if TAKEN.swap(true, Ordering::SeqCst) {
             return Err(Errno::EBUSY);
         }
+        // In the heap of the task that probes (the driver's region), not
+        // in the drivers' statics: the device writes it by DMA, which PMP
+        // does not check, so no other driver may reach it. Never freed:
+        // the device keeps its address.
+        let queue = Box::leak(Box::new(QueueMemory {
+            words: [const { AtomicU32::new(0) }; 2 * PAGE / 4],
+        }));
         let mut disk = Self {
             regs,
-            queue: &QUEUE,
+            queue,
             capacity: 0,
             read_only: false,
             avail_idx: 0,

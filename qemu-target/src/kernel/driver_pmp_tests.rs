@@ -1,19 +1,22 @@
 //! Host tests of a driver's confinement: its fixed entries (the drivers'
-//! statics and the task heap up to the user tasks' regions, the devices,
-//! no arena), the arena ranges memsrv names for its
-//! connection loaded on faults after its MMIO entry, and the buffers it
-//! may name.
+//! statics, its own region of the region pool, the devices, no task heap
+//! and no arena), the arena ranges memsrv names for its connection loaded
+//! on faults after its MMIO entry, and the buffers it may name.
 
 use super::*;
 
+/// A driver's region: 64 KiB of the region pool, after a user task's.
+const DRIVER_REGION: (u64, u64) = (HEAP_START + 0x1_0000, 0x1_0000);
+
 #[test]
-fn a_driver_reaches_the_task_heap_and_devices_and_only_its_named_arena_ranges() {
-    let mut p = protection(&[Role::Driver, Role::Server]);
+fn a_driver_reaches_its_region_the_drivers_statics_and_devices_and_only_its_named_arena_ranges() {
+    let mut p = protection(&[Role::Driver, Role::Server, Role::User]);
+    p.set_region(0, DRIVER_REGION);
+    p.set_region(2, (HEAP_START, 0x1_0000));
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
     assert_eq!(e.get(0).cfg, cfg::NAPOT | rw | cfg::X);
-    // The drivers' statics and the task heap up to the region pool (all
-    // of the test layout's heap), not past it.
+    // The drivers' statics, up to the task heap and not into it.
     assert_eq!(
         e.get(4),
         Entry {
@@ -21,13 +24,19 @@ fn a_driver_reaches_the_task_heap_and_devices_and_only_its_named_arena_ranges() 
             addr: HEAP_START >> 2
         }
     );
-    assert_eq!(e.get(FIXED), Entry::napot(0x1000_0000, 0x1_0000, rw));
-    assert!((FIXED + 1..PMP_ENTRIES).all(|i| e.get(i) == Entry::default()));
+    assert_eq!(
+        e.get(FIXED),
+        Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw)
+    );
+    assert_eq!(e.get(FIXED + 1), Entry::napot(0x1000_0000, 0x1_0000, rw));
+    assert!((FIXED + 2..PMP_ENTRIES).all(|i| e.get(i) == Entry::default()));
     assert!(Role::Driver.confined() && Role::User.confined() && !Role::Server.confined());
-    // Its buffers: the drivers' statics, its named ranges; not a user
-    // task's region nor other arena pages.
+    // Its buffers: its region, the drivers' statics, its named ranges;
+    // not a user task's region nor other arena pages.
     let yes = |_| true;
+    assert!(p.may_touch(0, DRIVER_REGION.0, 0x1_0000, true, yes));
     assert!(!p.may_touch(0, HEAP_START, 8, false, yes));
+    assert!(!p.may_touch(0, DRIVER_REGION.0 - 8, 16, false, yes));
     assert!(p.may_touch(0, DATA_END, 8, true, yes));
     assert!(!p.may_touch(0, page(1).0, 8, false, yes));
     assert!(p.set_regions(7, 0, 0, &[page(1)]));
@@ -37,27 +46,32 @@ fn a_driver_reaches_the_task_heap_and_devices_and_only_its_named_arena_ranges() 
     // A fault in its range loads it after the MMIO entry; elsewhere stray.
     assert_eq!(refill(&mut p, 0, page(1).0, yes), Refill::Loaded);
     assert_eq!(
-        p.entries(0).get(FIXED + 1),
+        p.entries(0).get(FIXED + 2),
         Entry::napot(page(1).0, 0x1000, rw)
     );
     assert_eq!(refill(&mut p, 0, page(2).0, yes), Refill::Stray);
 }
 
 #[test]
-fn a_driver_has_one_arena_entry_fewer_and_loads_oldest_out() {
+fn a_driver_has_two_arena_entries_fewer_and_loads_oldest_out() {
     let mut p = protection(&[Role::Driver]);
-    let slots = RESIDENT - 1;
+    p.set_region(0, DRIVER_REGION);
+    let slots = RESIDENT - 2;
     let ranges: Vec<_> = (0..slots as u64 + 1).map(page).collect();
     assert!(p.set_regions(7, 0, 0, &ranges));
     for r in &ranges {
         assert_eq!(refill(&mut p, 0, r.0, |_| true), Refill::Loaded);
     }
-    // The last range took the first arena entry back; the MMIO entry
-    // stays.
+    // The last range took the first arena entry back; the region and
+    // MMIO entries stay.
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
-    assert_eq!(e.get(FIXED), Entry::napot(0x1000_0000, 0x1_0000, rw));
-    assert_eq!(e.get(FIXED + 1), Entry::napot(ranges[slots].0, 0x1000, rw));
+    assert_eq!(
+        e.get(FIXED),
+        Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw)
+    );
+    assert_eq!(e.get(FIXED + 1), Entry::napot(0x1000_0000, 0x1_0000, rw));
+    assert_eq!(e.get(FIXED + 2), Entry::napot(ranges[slots].0, 0x1000, rw));
     assert_eq!(
         e.get(PMP_ENTRIES - 1),
         Entry::napot(ranges[slots - 1].0, 0x1000, rw)

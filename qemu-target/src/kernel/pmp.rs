@@ -9,11 +9,12 @@
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
 //! * A **driver** may touch its copy of the statics, the drivers'
-//!   statics (after the runtime's), the task heap but its region pool
-//!   (its stack and allocations are there, user tasks' regions are not),
-//!   the devices' MMIO window and the flash, and in the arena only the
-//!   ranges memsrv names for its connection: its backing runs
-//!   (`AllocBacking`) and the page it is filling for a call.
+//!   statics (after the runtime's), its own region of the region pool
+//!   (as a user task: its stack, its heap and the device built there;
+//!   not the task heap, where init and memsrv allocate, nor another
+//!   driver's region), the devices' MMIO window and the flash, and in the
+//!   arena only the ranges memsrv names for its connection: its backing
+//!   runs (`AllocBacking`) and the page it is filling for a call.
 //! * A **server** (memsrv) may touch the drivers' statics, the whole task
 //!   heap and arena, the devices' MMIO window and write the flash: what
 //!   it serves.
@@ -36,8 +37,8 @@
 //! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
 //! task could not touch itself.
 //!
-//! Entries 0–4 are fixed per role (0–5 for a driver); the rest hold a user
-//! task's or a driver's arena ranges, eleven (ten) entries at a time. A
+//! Entries 0–4 are fixed per role (0–6 for a driver); the rest hold a user
+//! task's or a driver's arena ranges, eleven (nine) entries at a time. A
 //! task takes an access fault on a range that is not loaded, and the kernel loads all of it in place of
 //! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
 //! is one naturally aligned power-of-two block takes one entry (NAPOT),
@@ -57,8 +58,8 @@ pub const PMP_ENTRIES: usize = 16;
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;
-/// Arena entries a user task has (a driver one fewer: its MMIO window
-/// takes one).
+/// Arena entries a user task has (a driver two fewer: its drivers'
+/// statics and MMIO window take them).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
 /// `pmpcfg` bits of one entry.
@@ -148,8 +149,8 @@ impl Entries {
 pub enum Role {
     /// Its own: the fixed part and the arena ranges its processes mapped.
     User,
-    /// A backing device: the task heap, the devices, the flash, and in the
-    /// arena what memsrv names for it.
+    /// A backing device: its region, the drivers' statics, the devices,
+    /// the flash, and in the arena what memsrv names for it.
     Driver,
     /// memsrv: the arena, the devices and the flash too.
     Server,
@@ -173,8 +174,8 @@ pub struct Layout {
     /// its header's start (`heap::STATICS_COPY_AT`).
     pub statics_copy: u64,
     /// From `data_end`: the drivers' statics (memsrv's and the drivers'
-    /// only); from here the task heap (init's, memsrv's and the drivers'
-    /// allocations) up to `regions_start`, then the user tasks' regions up
+    /// only); from here the task heap (init's and memsrv's allocations)
+    /// up to `regions_start`, then the user tasks' and drivers' regions up
     /// to `heap_end`.
     pub heap_start: u64,
     pub regions_start: u64,
@@ -239,7 +240,8 @@ struct TaskPmp {
     /// The header of the heap it allocates from (its `gp`), which keeps
     /// its copy of the runtime's statics.
     heap: u64,
-    /// A user task's region `(base, size)`: its stack and heap.
+    /// A user task's or a driver's region `(base, size)`: its stack and
+    /// heap.
     region: Option<(u64, u64)>,
     /// The arena ranges loaded for it, entry by entry, oldest replaced
     /// first.
@@ -258,11 +260,11 @@ impl Role {
         matches!(self, Role::User | Role::Driver)
     }
 
-    /// The first of its arena entries: a driver's MMIO window takes the
-    /// one after its fixed part.
+    /// The first of its arena entries: a driver's region and MMIO window
+    /// take the two after its fixed part (its drivers' statics the last).
     fn first_arena_entry(self) -> usize {
         if self == Role::Driver {
-            FIXED + 1
+            FIXED + 2
         } else {
             FIXED
         }
@@ -371,9 +373,8 @@ pub struct Protection {
     /// (`None`: nobody's, after its task ended).
     statics_holder: Option<u64>,
     /// Where each task's system-call buffers usually are, `[start, end)`:
-    /// init's and memsrv's in the task heap and arena, a driver's in the
-    /// task heap, a user task's in its region (anywhere while protection
-    /// is off). A buffer inside passes [`Protection::may_touch`] at once.
+    /// init's and memsrv's in the task heap and arena, a user task's or a
+    /// driver's in its region (anywhere while protection is off). A buffer inside passes [`Protection::may_touch`] at once.
     usual: [(u64, u64); MAX_TASKS],
 }
 
@@ -456,12 +457,12 @@ impl Protection {
         self.changed(task);
     }
 
-    /// Task `task` ended: a user task's copy of the statics goes with its
-    /// region, so the copy in place is nobody's (the next task to touch
-    /// the statics loads its own without saving it).
+    /// Task `task` ended: a user task's or a driver's copy of the statics
+    /// goes with its region, so the copy in place is nobody's (the next
+    /// task to touch the statics loads its own without saving it).
     pub fn exit(&mut self, task: TaskId) {
         let t = &self.tasks[task];
-        if t.role == Role::User && self.statics_holder == Some(t.heap) {
+        if t.region.is_some() && self.statics_holder == Some(t.heap) {
             self.statics_holder = None;
             self.changed(task);
         }
@@ -510,7 +511,8 @@ impl Protection {
         Some(swap)
     }
 
-    /// Whether `[base, base + size)` can be a user task's region: a
+    /// Whether `[base, base + size)` can be a user task's or a driver's
+    /// region: a
     /// naturally aligned power-of-two block (one NAPOT entry) of at least
     /// a page inside the region pool at the task heap's end (always,
     /// while protection is off).
@@ -525,7 +527,7 @@ impl Protection {
             && base.checked_add(size).is_some_and(|end| end <= l.heap_end)
     }
 
-    /// User task `task` runs with its stack and heap in `region`
+    /// User or driver task `task` runs with its stack and heap in `region`
     /// (`(base, size)`, [`Protection::region_fits`]).
     pub fn set_region(&mut self, task: TaskId, region: (u64, u64)) {
         self.tasks[task].region = Some(region);
@@ -555,8 +557,9 @@ impl Protection {
     }
 
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
-    /// usual place: a user task's or a driver's arena ranges, the text and
-    /// flash to read; for init anything. Never the runtime's statics: the
+    /// usual place (its region, for a driver the drivers' statics too): a
+    /// user task's or a driver's arena ranges, the text and flash to read;
+    /// for init anything. Never the runtime's statics: the
     /// copy in place may be another task's, and a posted receive buffer
     /// is written later.
     #[inline(never)]
@@ -577,10 +580,12 @@ impl Protection {
             return end <= l.text.end || addr >= l.data_end;
         }
         let within = |r: Range<u64>| r.start <= addr && end <= r.end;
-        (self.tasks[task].role.confined()
-            && self
-                .range_of(task, addr, live)
-                .is_some_and(|(_, range_end)| end <= range_end))
+        let role = self.tasks[task].role;
+        (role == Role::Driver && within(l.data_end..l.heap_start))
+            || (role.confined()
+                && self
+                    .range_of(task, addr, live)
+                    .is_some_and(|(_, range_end)| end <= range_end))
             || !write && (within(l.text.clone()) || within(l.flash.clone()))
     }
 
@@ -590,8 +595,9 @@ impl Protection {
         self.usual[task] = match (&self.layout, t.role) {
             (None, _) => (0, u64::MAX),
             (Some(l), Role::Server | Role::Privileged) => (l.data_end, l.arena_end),
-            (Some(l), Role::Driver) => (l.data_end, l.regions_start),
-            (Some(_), Role::User) => t.region.map_or((0, 0), |(base, size)| (base, base + size)),
+            (Some(_), Role::User | Role::Driver) => {
+                t.region.map_or((0, 0), |(base, size)| (base, base + size))
+            }
         };
         if self.loaded == Some(task) {
             self.stale = true;
@@ -746,15 +752,22 @@ impl Protection {
                 }
             }
             Role::User | Role::Driver => {
-                if t.role == Role::Driver {
-                    // The drivers' statics and the task heap up to the
-                    // user tasks' regions follow the runtime's statics:
-                    // entry 3's top is their base.
-                    e.set(4, Entry::top(l.regions_start, cfg::R | cfg::W));
+                let region = if t.role == Role::Driver {
+                    // The drivers' statics follow the runtime's: entry
+                    // 3's top is their base; the task heap after them is
+                    // init's and memsrv's, out of reach.
+                    e.set(4, Entry::top(l.heap_start, cfg::R | cfg::W));
                     let size = l.devices.end - l.devices.start;
-                    e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
-                } else if let Some((base, size)) = t.region {
-                    e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
+                    e.set(
+                        FIXED + 1,
+                        Entry::napot(l.devices.start, size, cfg::R | cfg::W),
+                    );
+                    FIXED
+                } else {
+                    4
+                };
+                if let Some((base, size)) = t.region {
+                    e.set(region, Entry::napot(base, size, cfg::R | cfg::W));
                 }
                 let slots = PMP_ENTRIES - first_arena;
                 for (i, slot) in t.resident.iter().take(slots).enumerate() {

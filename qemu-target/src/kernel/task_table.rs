@@ -12,10 +12,10 @@ pub const MAX_TASKS: usize = 32;
 /// Bytes of a task's name kept for fault reports.
 pub const TASK_NAME: usize = 16;
 const PRIVILEGED: u64 = 1 << 63;
-/// A spawn flag: the task serves memory (memsrv, a driver): [`Role::Server`].
+/// A spawn flag: the task serves memory (memsrv): [`Role::Server`].
 pub const SERVER: u64 = 1 << 62;
-/// A spawn flag: the task is a backing device's driver, which allocates
-/// from the task heap as a server does: [`Role::Driver`].
+/// A spawn flag: the task is a backing device's driver, which runs in a
+/// region of its own as a user task does: [`Role::Driver`].
 pub const DRIVER: u64 = 1 << 61;
 /// The word kept at the bottom of every task stack: a task whose stack
 /// ran over it is stopped at its next trap (see [`Kernel::stack_intact`]).
@@ -242,19 +242,23 @@ impl Kernel {
         let name = core::str::from_utf8(&name[..len]).map_err(|_| Errno::EINVAL)?;
         let server = r[reg::A5] & SERVER != 0;
         let driver = r[reg::A5] & DRIVER != 0;
-        // A user task's region: its heap from `gp` (where its allocator
-        // finds its heap), its stack up to the top.
+        // A user task's or a driver's region: its heap from `gp` (where
+        // its allocator finds its heap), its stack up to the top.
         let region = (start.gp, start.stack_top.wrapping_sub(start.gp));
         let user = !server && !driver && !start.privileged;
-        if user && !self.protection.region_fits(region.0, region.1) {
+        let driver = driver && !server && !start.privileged;
+        if (user || driver) && !self.protection.region_fits(region.0, region.1) {
             return Err(Errno::EINVAL);
         }
         let child = self.spawn(name, start).ok_or(Errno::EAGAIN)?;
-        if (server || driver) && !start.privileged {
-            let role = if server { Role::Server } else { Role::Driver };
-            self.protection.start(child, role);
+        if server && !start.privileged {
+            self.protection.start(child, Role::Server);
             self.protection.set_heap(child, start.gp);
-        } else if user {
+        } else if user || driver {
+            if driver {
+                self.protection.start(child, Role::Driver);
+                self.protection.set_heap(child, start.gp);
+            }
             self.protection.set_region(child, region);
             self.inherit_statics(id, child, machine);
         }

@@ -18,7 +18,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use conformance::env::{self, Environment, Mounter, NorFlash, RomImage, Setup};
 use conformance::{Harness, Landmark, ProcessConnection, TestDevControl, Vector, VECTORS};
-use drivers::BackingDevice;
+use drivers::flash::FlashChip;
+use drivers::{BackingDevice, MountPoint};
 use nommu::{Client, Transport};
 use protocol::Errno;
 
@@ -96,7 +97,8 @@ impl Harness for Board {
     }
 }
 
-/// The board runs each driver as a task of its own.
+/// The board runs each driver as a task of its own, which builds its
+/// device in its own region.
 struct TaskMounter {
     memsrv: usize,
 }
@@ -104,12 +106,18 @@ struct TaskMounter {
 impl Mounter for TaskMounter {
     type Mount = Mount;
 
-    fn mount<D, R>(&mut self, device: D, look: fn(&D) -> R) -> Result<(Mount, R), Errno>
+    fn mount<D, F, R>(
+        &mut self,
+        point: MountPoint,
+        make: F,
+        look: fn(&D) -> R,
+    ) -> Result<(Mount, R), Errno>
     where
         D: BackingDevice + Send + 'static,
+        F: FnOnce(MountPoint) -> Result<D, Errno> + Send + Clone + 'static,
         R: Send + 'static,
     {
-        mount(self.memsrv, device, look)
+        mount(self.memsrv, point, make, look)
     }
 }
 
@@ -132,14 +140,17 @@ fn device_memory(pages: usize) -> Result<u64, String> {
 /// `/dev/mtd1` the CFI flash of bank 1.
 pub fn build(memsrv: usize) -> Result<Board, String> {
     let rom = romfs_in_bank0().ok_or("no romfs image in flash bank 0 (pflash0)")?;
-    let chip = CfiFlash::take_bank1().ok_or("no CFI flash in bank 1 (pflash1)")?;
     let window = device_memory(16)?;
     let setup = Setup {
         rom: RomImage::InPlace {
             image: rom.image,
             addr: rom.addr,
         },
-        nor: NorFlash::Chip(Box::new(chip)),
+        // Taken in `/dev/mtd1`'s driver task (no chip in bank 1:
+        // ENODEV).
+        nor: NorFlash::Chip(|| {
+            CfiFlash::take_bank1().map(|chip| Box::new(chip) as Box<dyn FlashChip + Send>)
+        }),
         device_memory: window..window + 16 * 4096,
     };
     let env = env::build(&mut TaskMounter { memsrv }, setup)?;

@@ -5,13 +5,10 @@
 //! and finally times mmap/munmap round trips in instructions (exact under
 //! QEMU `-icount`).
 
-use super::driver::mount;
+use super::driver::{mount_rom_in_place, mount_tmp};
 use crate::devices::romfs_in_bank0;
 use crate::println;
 use crate::sys::{self, IpcTransport};
-use drivers::ramfs::Ramfs;
-use drivers::romfs::Romfs;
-use drivers::MountPoint;
 use nommu::Client;
 use protocol::linux::{
     IPC_CREAT, IPC_PRIVATE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
@@ -39,18 +36,14 @@ fn show(client: &Client<IpcTransport>, view: ProcView, title: &str, max_lines: u
 }
 
 fn start_servers(memsrv: usize) -> Result<(), Errno> {
-    let point = |path, dev| MountPoint::new(path, dev).map_err(|_| Errno::EINVAL);
-    let tmp = point("/tmp", (0, 0x10))?;
-    let (m, ()) = mount(memsrv, Ramfs::new(tmp), |_| ())?;
+    let m = mount_tmp(memsrv)?;
     println!(
         "demo: ramfs serves /tmp (task {}, driver {})",
         m.task, m.driver
     );
     match romfs_in_bank0() {
         Some(rom) => {
-            let at = point("/rom", (0x1f, 0))?;
-            let fs = Romfs::in_place(rom.image, rom.addr, at).map_err(|_| Errno::EINVAL)?;
-            let (m, ()) = mount(memsrv, fs, |_| ())?;
+            let m = mount_rom_in_place(memsrv, rom.image, rom.addr)?;
             println!(
                 "demo: romfs serves /rom in place from flash at {:#x} (task {}, driver {})",
                 rom.addr, m.task, m.driver

@@ -96,10 +96,10 @@ fn nor_flash(memsrv: usize) -> Check {
 /// from the disk's sectors, a shared one is refused; writes that straddle
 /// sectors read back.
 fn virtio_disk(memsrv: usize) -> Check {
-    let disk = VirtioBlk::probe().map_err(errno("virtio-blk probe"))?;
     let point = MountPoint::new("/dev/vda", (254, 0)).map_err(|e| format!("{e:?}"))?;
-    mount(memsrv, BlockDev::new(point, Box::new(disk)), |_| ())
-        .map_err(errno("mounting /dev/vda"))?;
+    // Probed in the driver task: the queue it sets up is the driver's.
+    let make = |point| Ok(BlockDev::new(point, Box::new(VirtioBlk::probe()?)));
+    mount(memsrv, point, make, |_| ()).map_err(errno("mounting /dev/vda (virtio-blk)"))?;
     let p = process(memsrv)?;
     let fd = p
         .open("/dev/vda", O_RDWR, 0)

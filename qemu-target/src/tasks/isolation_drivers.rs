@@ -26,7 +26,7 @@ pub fn a_driver_touching_arena_pages_not_its_own_is_stopped(memsrv: usize) -> Ch
     if !memory::write(page, &PATTERN) {
         return Err("a write outside RAM".into());
     }
-    let snooper = sys::spawn_driver("driver-snooper", 16 << 10, move || {
+    let snooper = sys::spawn_driver("driver-snooper", 16 << 10, sys::TASK_HEAP, move || {
         let mut word = [0u8; 8];
         memory::read(page, &mut word);
         core::hint::black_box(word);

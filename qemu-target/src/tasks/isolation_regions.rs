@@ -29,7 +29,8 @@ const HEAP_WORD: usize = 0;
 const STACK_WORD: usize = 1;
 const DONE: usize = 2;
 
-/// A user task with a word in its heap and one on its stack, both holding
+/// A user (or driver-role) task with a word in its heap and one on its
+/// stack, both holding
 /// [`PATTERN`], their addresses in its mailbox; when told it is done, it
 /// ends 0 if both still hold it.
 fn victim() -> i64 {
@@ -59,7 +60,18 @@ fn victim() -> i64 {
 /// Start a victim, run `check` with its heap and stack addresses, then
 /// let it end: `check`'s verdict, and the victim must end 0.
 pub(super) fn against_a_victim(check: impl FnOnce(u64, u64) -> Check) -> Check {
-    let victim = sys::spawn("victim", 16 << 10, victim).map_err(|e| format!("spawn: {e:?}"))?;
+    against_a_victim_as(false, check)
+}
+
+/// [`against_a_victim`] with a driver-role victim (in a driver's region)
+/// if `driver`.
+pub(super) fn against_a_victim_as(driver: bool, check: impl FnOnce(u64, u64) -> Check) -> Check {
+    let victim = if driver {
+        sys::spawn_driver("driver-victim", 16 << 10, sys::TASK_HEAP, victim)
+    } else {
+        sys::spawn("victim", 16 << 10, victim)
+    };
+    let victim = victim.map_err(|e| format!("spawn: {e:?}"))?;
     let mailbox = victim.mailbox().ok_or("the victim has no mailbox")?;
     let deadline = sys::now_ms() + 2000;
     while mailbox[STACK_WORD].load(Ordering::Acquire) == 0 && sys::now_ms() < deadline {
@@ -94,7 +106,7 @@ pub(super) fn intruder_as(name: &str, at: u64, driver: bool) -> Result<i64, Stri
         0
     };
     let task = if driver {
-        sys::spawn_driver(name, 16 << 10, store)
+        sys::spawn_driver(name, 16 << 10, sys::TASK_HEAP, store)
     } else {
         sys::spawn(name, 16 << 10, store)
     };

@@ -2,7 +2,8 @@
 //! everyone else goes on; a task that sends memsrv garbage loses its
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
-//! `isolation_regions`, `isolation_statics`, `isolation_drivers`).
+//! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
+//! `isolation_driver_regions`).
 
 use crate::memory;
 use crate::println;
@@ -102,7 +103,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 12] = [
+    let checks: [(&str, fn(usize) -> Check); 15] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -137,6 +138,18 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a driver writing a user task's region is stopped",
             super::isolation_drivers::a_driver_writing_a_user_tasks_region_is_stopped,
+        ),
+        (
+            "a driver writing memsrv's heap is stopped",
+            super::isolation_driver_regions::a_driver_writing_memsrvs_heap_is_stopped,
+        ),
+        (
+            "a driver stopped while it starts fails its mount",
+            super::isolation_driver_regions::a_driver_stopped_while_it_starts_fails_its_mount,
+        ),
+        (
+            "a driver writing another driver's region is stopped",
+            super::isolation_driver_regions::a_driver_writing_another_drivers_region_is_stopped,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",

@@ -8,14 +8,11 @@
 //! off with N's status: pass for 0.
 
 use super::c_program::as_process;
-use super::driver::mount;
+use super::driver::{mount_rom_in_place, mount_tmp};
 use crate::c_runtime;
 use crate::devices::romfs_in_bank0;
 use crate::println;
 use alloc::ffi::CString;
-use drivers::ramfs::Ramfs;
-use drivers::romfs::Romfs;
-use drivers::MountPoint;
 use protocol::Errno;
 
 /// The program's file name (what `argv[0]` and the exit line say).
@@ -26,12 +23,9 @@ const STACK: usize = 256 << 10;
 
 /// Mount `/tmp` (ramfs) and, when flash bank 0 holds one, `/rom` (romfs).
 fn start_servers(memsrv: usize) -> Result<(), Errno> {
-    let point = |path, dev| MountPoint::new(path, dev).map_err(|_| Errno::EINVAL);
-    mount(memsrv, Ramfs::new(point("/tmp", (0, 0x10))?), |_| ())?;
+    mount_tmp(memsrv)?;
     if let Some(rom) = romfs_in_bank0() {
-        let at = point("/rom", (0x1f, 0))?;
-        let fs = Romfs::in_place(rom.image, rom.addr, at).map_err(|_| Errno::EINVAL)?;
-        mount(memsrv, fs, |_| ())?;
+        mount_rom_in_place(memsrv, rom.image, rom.addr)?;
     }
     Ok(())
 }
