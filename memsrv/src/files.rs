@@ -47,6 +47,9 @@ pub struct Driver {
     pub expired: VecDeque<u32>,
     /// Objects whose `Release` waits for the lookups in flight.
     pub parked_releases: BTreeSet<u64>,
+    /// It answered `Pages` with `ENOSYS` (its bytes are not arena pages):
+    /// leases to it start in framed steps without asking again.
+    pub without_pages: bool,
 }
 
 impl Driver {
@@ -197,6 +200,7 @@ impl Files {
                 exclusive: BTreeSet::new(),
                 expired: VecDeque::new(),
                 parked_releases: BTreeSet::new(),
+                without_pages: false,
             },
         );
         Ok(id)

@@ -107,7 +107,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 at: 0,
                 done: 0,
                 step: 0,
-                framed: false,
+                framed: self
+                    .files
+                    .drivers
+                    .get(&f.key.driver)
+                    .is_some_and(|d| d.without_pages),
             }),
         );
         Ok(self.submit_op(op, fx))
@@ -165,6 +169,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             DriverReply::Pages(list) if !o.framed => self.lease_copy(o, key, &list),
             DriverReply::Error(Errno::ENOSYS) if !o.framed && o.done == 0 => {
                 o.framed = true;
+                if let Some(d) = self.files.drivers.get_mut(&key.driver) {
+                    d.without_pages = true;
+                }
                 return self.lease_next(o, key);
             }
             DriverReply::Data(bytes) if o.framed && !o.write => {

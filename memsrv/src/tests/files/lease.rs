@@ -1,8 +1,9 @@
 //! `ReadLease`, `WriteLease` and the bulk window at the memsrv level, with
 //! the fake driver (whose bytes are not arena pages, so the server moves
 //! them in framed steps): bytes land exactly, a lease outside the caller's
-//! memory is `EFAULT`, the window is accounted as a copy and goes back
-//! whole when its connection closes.
+//! memory is `EFAULT`, the window is charged like a copy and goes back
+//! whole when its connection closes; a driver without `Pages` is asked
+//! once.
 
 use super::*;
 use protocol::BULK_WINDOW;
@@ -77,4 +78,30 @@ fn leases_move_whole_requests_and_the_window_goes_back_at_hang_up() {
     r.ok();
     r.process(2, 0);
     assert_eq!(r.maps(2, ProcView::Meminfo), before);
+}
+
+#[test]
+fn a_driver_that_answered_pages_enosys_is_not_asked_again() {
+    let mut r = env();
+    let fd = r.open(1, "/data/f", RDWR).unwrap();
+    let win = window(&mut r, 1);
+    for at in [0, 100, 4096] {
+        assert_eq!(
+            lease(&mut r, 1, false, fd, win, 2000, at),
+            Reply::Count(2000)
+        );
+        assert_eq!(
+            r.bytes(win, 2000),
+            pattern(at as usize + 2000)[at as usize..]
+        );
+    }
+    assert_eq!(lease(&mut r, 1, true, fd, win, 10, 0), Reply::Count(10));
+    let asked = r
+        .d(DATA)
+        .log
+        .iter()
+        .filter(|q| matches!(q, DriverRequest::Pages { .. }))
+        .count();
+    assert_eq!(asked, 1, "Pages asked once, then framed steps");
+    r.ok();
 }
