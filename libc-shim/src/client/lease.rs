@@ -82,7 +82,9 @@ impl<T: Transport> Client<T> {
         deliver: &mut Deliver<'_>,
     ) -> Option<Result<usize, Errno>> {
         self.through_window(fd, len, offset, false, &mut |window, at, n| {
-            let result = deliver(window_bytes(window, n), at);
+            // SAFETY: `through_window` passes its granted window and at
+            // most a window's worth, with the window lock held.
+            let result = deliver(unsafe { window_bytes(window, n) }, at);
             if result.is_err() && offset.is_none() && n > 0 {
                 // A pipe or socket cannot seek: its bytes are gone, as
                 // after any failed copy-out of them.
@@ -105,7 +107,8 @@ impl<T: Transport> Client<T> {
         fill: &mut Fill<'_>,
     ) -> Option<Result<usize, Errno>> {
         self.through_window(fd, len, offset, true, &mut |window, at, n| {
-            fill(window_bytes(window, n), at)
+            // SAFETY: as in `read_through_window`.
+            fill(unsafe { window_bytes(window, n) }, at)
         })
     }
 
@@ -200,15 +203,19 @@ impl<T: Transport> Client<T> {
     }
 }
 
-/// The first `n` bytes of the bulk window at `window`, while the transport's
-/// window lock is held (`through_window`'s `copy` runs only then).
-fn window_bytes<'a>(window: u64, n: usize) -> &'a mut [u8] {
+/// The first `n` bytes of the bulk window at `window`.
+///
+/// # Safety
+/// `window` must be this connection's bulk window as the server granted it
+/// (`BULK_WINDOW` bytes of the arena, which this process maps read-write at
+/// the server's address for as long as it lives), `n` at most
+/// `BULK_WINDOW`, and the transport's window lock held for as long as the
+/// slice lives (`through_window`'s `copy` runs only then), so the window is
+/// this caller's alone: the server touches it only inside this caller's
+/// lease call, not while the slice is used.
+unsafe fn window_bytes<'a>(window: u64, n: usize) -> &'a mut [u8] {
     debug_assert!(n <= BULK_WINDOW as usize);
-    // SAFETY: the window is `BULK_WINDOW` bytes of the arena, which this
-    // process maps read-write at the server's address for as long as it
-    // lives, and is this caller's alone while the transport's window lock
-    // is held (the server touches it only inside this caller's lease
-    // call, not while the slice is used); `n` is at most `BULK_WINDOW`.
+    // SAFETY: this function's contract.
     unsafe {
         core::slice::from_raw_parts_mut(core::ptr::with_exposed_provenance_mut(window as usize), n)
     }
