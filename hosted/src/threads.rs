@@ -59,7 +59,7 @@ mod tests;
 pub use arena::{Arena, ArenaMemory};
 pub use driver::{request_frame, ArenaHost, DriverConnection, Mount};
 pub use process::Process;
-pub use server::{Server, TICK};
+pub use server::{Server, MAX_CLIENTS, TICK};
 pub use transport::ChannelTransport;
 
 use crossbeam_channel::{bounded, never, unbounded};

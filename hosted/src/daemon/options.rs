@@ -271,7 +271,7 @@ impl Options {
             nr_trim_pages: 1,
             allow_uninitialized: false,
             strict_mremap: false,
-            max_clients: 1024,
+            max_clients: crate::threads::MAX_CLIENTS,
             mounts: Vec::new(),
             driver_timeout_ms: 2000,
             process_per_connection: false,

@@ -106,7 +106,7 @@ impl DriverConnection {
             reply: Sink::Queue(queue),
             welcome,
         })?;
-        let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)?;
+        let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)??;
         Ok(Self {
             link: DriverLink::new(DriverQueue {
                 id,

@@ -75,6 +75,11 @@ impl Routes {
         ClientId((u64::from(slot.generation) << 32) | u64::from(index))
     }
 
+    /// How many connections are open.
+    pub fn open_count(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
     /// Whether any driver connection is open.
     pub fn has_queues(&self) -> bool {
         self.queues > 0
@@ -142,6 +147,7 @@ mod tests {
         assert!(routes.get(a).is_none());
         assert!(routes.get(c).is_some());
         assert!(routes.get(ClientId(u64::MAX)).is_none());
+        assert_eq!(routes.open_count(), 2);
     }
 
     #[test]

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// How often memsrv is given the time while a driver is connected.
 pub const TICK: Duration = Duration::from_millis(2);
 
+/// Most connections open at once, as memsrvd's default `--max-clients`.
+pub const MAX_CLIENTS: usize = 1024;
+
 /// The server as the threads home runs it.
 pub type Server = MemoryServer<ArenaMemory>;
 
@@ -32,11 +35,11 @@ pub type Inspection = Box<dyn FnOnce(&Server) + Send>;
 /// A message to the server thread.
 pub enum ToServer {
     /// A new connection: its frames go to `reply`; its id comes back on
-    /// `welcome`.
+    /// `welcome`, or why it is refused ([`ServerLoop::admit`]).
     Connect {
         credentials: Credentials,
         reply: Sink,
-        welcome: Sender<ClientId>,
+        welcome: Sender<Result<ClientId, Errno>>,
     },
     /// One encoded request frame from `from` (named by the transport, never
     /// by the frame).
@@ -136,9 +139,12 @@ impl ServerLoop {
                     reply,
                     welcome,
                 } => {
-                    let id = self.routes.open(reply);
-                    self.server.connect(id, credentials);
-                    if welcome.send(id).is_err() {
+                    let admitted = self.admit(credentials.uid).map(|()| {
+                        let id = self.routes.open(reply);
+                        self.server.connect(id, credentials);
+                        id
+                    });
+                    if let (Err(_), Ok(id)) = (welcome.send(admitted), admitted) {
                         self.close_now(id);
                     }
                 }
@@ -148,6 +154,18 @@ impl ServerLoop {
                 ToServer::Shutdown => break,
             }
         }
+    }
+
+    /// Whether a connection of `uid` may open now, with memsrvd's limits
+    /// and answers: `ENOTCONN` once [`MAX_CLIENTS`] connections are open
+    /// (memsrvd closes such a peer unanswered, which its client reads as
+    /// `ENOTCONN`), `EAGAIN` once `uid` holds its
+    /// [`memsrv::Config::max_clients_per_user`] connections.
+    fn admit(&self, uid: u32) -> Result<(), Errno> {
+        if self.routes.open_count() >= MAX_CLIENTS {
+            return Err(Errno::ENOTCONN);
+        }
+        self.server.may_connect(uid)
     }
 
     fn frame(&mut self, from: ClientId, packet: &Packet) {

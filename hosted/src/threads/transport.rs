@@ -40,7 +40,7 @@ impl ChannelTransport {
             reply: Sink::Slot(Arc::clone(&reply)),
             welcome,
         })?;
-        let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)?;
+        let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)??;
         Ok(Self {
             id,
             inbox: inbox.clone(),

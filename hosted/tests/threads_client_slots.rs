@@ -1,0 +1,53 @@
+//! The threads home admits connections with memsrvd's limits and answers:
+//! a uid holding its `max_clients_per_user` connections gets `EAGAIN`
+//! (others keep theirs; a closed connection gives its slot back), and the
+//! table of [`MAX_CLIENTS`] connections, once full, refuses with `ENOTCONN`.
+
+use hosted::threads::{ThreadsHome, MAX_CLIENTS};
+use memsrv::{Config, Credentials};
+use protocol::Errno;
+
+fn user(uid: u32) -> Credentials {
+    Credentials {
+        pid: None,
+        uid,
+        gid: uid,
+    }
+}
+
+#[test]
+fn a_user_beyond_its_client_slots_is_refused_eagain() {
+    let home = ThreadsHome::start(Config {
+        arena_size: 1 << 20,
+        max_clients_per_user: Some(2),
+        ..Config::default()
+    })
+    .unwrap();
+    let a = home.spawn_process_as(user(1000)).unwrap();
+    let _b = home.connect_driver(user(1000)).unwrap();
+    assert_eq!(home.spawn_process_as(user(1000)).err(), Some(Errno::EAGAIN));
+    assert_eq!(home.connect_driver(user(1000)).err(), Some(Errno::EAGAIN));
+    // Another user has slots of its own.
+    let _c = home.spawn_process_as(user(1001)).unwrap();
+    drop(a);
+    // The slot is back once the connection closed (the drop's
+    // disconnect reaches the server before the next connect).
+    let _d = home.spawn_process_as(user(1000)).unwrap();
+    home.check_invariants().unwrap();
+}
+
+#[test]
+fn a_full_connection_table_refuses_enotconn() {
+    let home = ThreadsHome::with_arena_size(1 << 20).unwrap();
+    let mut open: Vec<_> = (0..MAX_CLIENTS)
+        .map(|_| home.connect_driver(user(1000)).unwrap())
+        .collect();
+    assert_eq!(home.spawn_process().err(), Some(Errno::ENOTCONN));
+    assert_eq!(home.connect_driver(user(0)).err(), Some(Errno::ENOTCONN));
+    open.pop();
+    let p = home.spawn_process().unwrap();
+    assert_eq!(home.connect_driver(user(0)).err(), Some(Errno::ENOTCONN));
+    drop(p);
+    drop(open);
+    home.check_invariants().unwrap();
+}
