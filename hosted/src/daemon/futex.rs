@@ -3,8 +3,12 @@
 //! the same code a client runs on its side (`nommu::transport::futex`), so
 //! a waiter here meets a waker there and the other way round. memsrv
 //! judges every call (which words may hold a futex, a requeue's counts and
-//! compare) and, in memsrvd, never holds a waiter: its queues would be
-//! invisible to the host's wakes.
+//! compare) and never holds a non-private waiter: its queues would be
+//! invisible to the host's wakes. A `FUTEX_PRIVATE_FLAG` call is keyed by
+//! the caller's address space (spec §8.2): a client carries its own on
+//! the host's private futex, and one sent as a frame is memsrv's to answer
+//! from its own queues, which hold it under that key (this thread's host
+//! address space is the daemon's, which every process would share).
 //!
 //! A wait blocks the connection's thread, as a held server-side wait
 //! blocks the connection; it looks every [`SLICE`] whether its client is
@@ -13,13 +17,8 @@
 
 use super::server::Server;
 use memsrv::ClientId;
-use nommu::transport::futex::{
-    check_request, host_request, requeue, wait, wake, wake_op, HostFutex,
-};
-use protocol::linux::{
-    futex_op, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_OP_ADD, FUTEX_OP_CMP_EQ, FUTEX_REQUEUE,
-    FUTEX_WAKE_OP,
-};
+use nommu::transport::futex::{carry_pair, check_request, host_request, wait, wake, HostFutex};
+use protocol::linux::FUTEX_PRIVATE_FLAG;
 use protocol::{decode_request, encode_request, peek, Errno, MessageKind, Request, HEADER_LEN};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -56,55 +55,32 @@ pub fn request(frame: &[u8]) -> Option<(u32, Request)> {
 }
 
 /// Carry a futex `request` from `client` on the host kernel; `None` for
-/// what memsrv answers itself (an operation it does not know). `stay`
-/// says whether the client is still connected.
+/// what memsrv answers itself (an operation it does not know, and every
+/// private call). `stay` says whether the client is still connected.
 pub fn carry(
     server: &Server,
     client: ClientId,
     request: &Request,
     mut stay: impl FnMut() -> bool,
 ) -> Option<Result<i64, Errno>> {
-    if let Request::Futex {
-        uaddr,
-        op,
-        val,
-        val2,
-        uaddr2,
-        val3,
-        ..
-    } = *request
-    {
-        let cmd = op & FUTEX_CMD_MASK;
-        if cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE {
-            // memsrv checks both words, the counts and the compare; it
-            // holds no waiter to move, the host moves its own.
-            if let Err(e) = server.ask(client, request.clone()) {
-                return Some(Err(e));
-            }
-            let compare = (cmd == FUTEX_CMP_REQUEUE).then_some(val3);
-            return Some(requeue(uaddr, val as i32, val2 as i32, uaddr2, compare));
-        }
-        if cmd == FUTEX_WAKE_OP {
-            // memsrv checks both words (`uaddr2` writable) with an
-            // operation that leaves the word as it is (add 0), so the
-            // host applies the real one exactly once, with Linux's own
-            // answer for an unknown operation or comparison.
-            let mut check = request.clone();
-            if let Request::Futex { val3, .. } = &mut check {
-                *val3 = futex_op(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0);
-            }
-            if let Err(e) = server.ask(client, check) {
-                return Some(Err(e));
-            }
-            return Some(wake_op(uaddr, val as i32, val2 as i32, uaddr2, val3));
-        }
+    let Request::Futex { op, .. } = *request else {
+        return None;
+    };
+    if op & FUTEX_PRIVATE_FLAG != 0 {
+        // Keyed by the caller's address space: memsrv holds the waiter
+        // (the daemon's host address space would join every process's).
+        return None;
+    }
+    let mut check = |r: &Request| server.ask(client, r.clone()).map(drop);
+    if let Some(result) = carry_pair(request, &mut check) {
+        return Some(result);
     }
     let (uaddr, op, call) = host_request(request)?;
     let call = match call {
         Ok(call) => call,
         Err(e) => return Some(Err(e)),
     };
-    if let Err(e) = server.ask(client, check_request(uaddr, op)) {
+    if let Err(e) = check(&check_request(uaddr, op)) {
         return Some(Err(e));
     }
     Some(match call {
@@ -113,14 +89,14 @@ pub fn carry(
             bitset,
             deadline,
         } => {
-            let woken = wait(uaddr, val, bitset, deadline, Some(SLICE), &mut stay);
+            let woken = wait(uaddr, val, bitset, false, deadline, Some(SLICE), &mut stay);
             if woken.is_ok() && !stay() {
                 // Woken for a client that is gone: the wake belongs to
                 // a waiter still there.
-                wake(uaddr, 1, bitset);
+                wake(uaddr, 1, bitset, false);
             }
             woken
         }
-        HostFutex::Wake { n, bitset } => Ok(wake(uaddr, n, bitset)),
+        HostFutex::Wake { n, bitset } => Ok(wake(uaddr, n, bitset, false)),
     })
 }

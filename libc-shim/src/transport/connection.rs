@@ -3,7 +3,7 @@
 
 use super::arena::ArenaLease;
 use super::channel_page::{ChannelPage, Spin, CLIENT_SPIN, COPY_BYTES_PER_US, RING_SPIN};
-use super::futex::{host_request, HostFutexes, MapGeneration};
+use super::futex::{HostFutexes, MapGeneration};
 use super::reserve::{LocalReserve, ReserveMapping};
 use crate::client::{Client, Transport, Welcome};
 use crate::spin::WakeEstimate;
@@ -512,8 +512,9 @@ impl Transport for DaemonConnection {
         }
     }
 
-    /// A wait or wake on an arena word sleeps and wakes in the host kernel
-    /// (see [`super::futex`]); the daemon only checks the word. A wait is
+    /// A wait or wake on an arena word (and a private requeue or
+    /// `FUTEX_WAKE_OP`) sleeps and wakes in the host kernel (see
+    /// [`super::futex`]); the daemon only checks the words. A wait is
     /// one sleep, not cut into slices: a waiter between two slices is in
     /// no queue, so a wake then would be lost or counted wrong, and the
     /// word can still be woken by any process if the daemon is gone.
@@ -522,13 +523,7 @@ impl Transport for DaemonConnection {
         request: &Request,
         check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
     ) -> Option<Result<i64, Errno>> {
-        let futexes = self.futexes.as_ref()?;
-        let (uaddr, op, call) = host_request(request)?;
-        let call = match call {
-            Ok(call) => call,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(futexes.carry(uaddr, op, call, check))
+        self.futexes.as_ref()?.carry_request(request, check)
     }
 
     /// The request is encoded into the connection's one frame buffer and

@@ -13,11 +13,19 @@
 //! with that address: a shareable mapping's (object, page, offset) names
 //! the one place the object's page lies, and a private mapping's (address
 //! space, address) the one process whose mapping holds that address.
-//! (The one difference: memsrv keys a `FUTEX_PRIVATE_FLAG` call on a
-//! shareable mapping by address space, so two processes using the private
-//! flag on one segment would not meet there; here they do, as threads of
-//! one process would. A program that relies on that not meeting would
-//! hang on Linux too.)
+//!
+//! A `FUTEX_PRIVATE_FLAG` call keys on (address space, address) whatever
+//! the mapping (spec §8.2; Linux's `get_futex_key` with `FLAGS_SHARED`
+//! clear), so two processes using the private flag on one segment never
+//! meet. The client carries every private call itself, requeues and
+//! `FUTEX_WAKE_OP` included, on the host's private futex: its key is the
+//! client's own host address space, which is its memsrv process (numbered
+//! by its host pid; a `vfork` child shares both until it execs). The
+//! daemon never carries a private call on the host (its own address space
+//! would join every process's): memsrv answers one sent as a frame from
+//! its own queues, under the same key. (With `--process-per-connection`
+//! several memsrv processes share one host address space, and their
+//! private futexes meet as threads of that host process.)
 //!
 //! memsrv keeps judging the call: which words may hold a futex (EINVAL,
 //! EFAULT, EACCES, EPERM) is its answer to a check (a `FUTEX_REQUEUE`
@@ -31,8 +39,9 @@ use super::mapping::SharedMapping;
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicU64, Ordering};
 use protocol::linux::{
-    FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_PRIVATE_FLAG,
-    FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET,
+    futex_op, FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE,
+    FUTEX_OP_ADD, FUTEX_OP_CMP_EQ, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_WAIT,
+    FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
 };
 use protocol::{Errno, Request};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -144,9 +153,18 @@ pub fn now_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
-/// The host's futex call on the arena word at `uaddr`, non-private so
-/// that every process mapping the arena meets on it.
-fn host(uaddr: u64, op: i32, val: u32, deadline: Option<&libc::timespec>, val3: u32) -> i64 {
+/// The host's futex call on the arena word at `uaddr`: non-private so
+/// that every process mapping the arena meets on it, or `private` (the
+/// caller's memsrv call was), keyed by this host process alone.
+fn host(
+    uaddr: u64,
+    op: i32,
+    val: u32,
+    deadline: Option<&libc::timespec>,
+    val3: u32,
+    private: bool,
+) -> i64 {
+    let op = op | host_private(private);
     let timeout = deadline.map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: memsrv answered that `uaddr` lies in the caller's mapping
     // inside the arena, which this process maps at the same address for
@@ -164,6 +182,15 @@ fn host(uaddr: u64, op: i32, val: u32, deadline: Option<&libc::timespec>, val3: 
     })
 }
 
+/// The host's private flag, for a `private` call.
+fn host_private(private: bool) -> c_int {
+    if private {
+        libc::FUTEX_PRIVATE_FLAG
+    } else {
+        0
+    }
+}
+
 /// The host's error number as an [`Errno`] (`EIO` if there is none).
 fn host_errno(e: Option<i32>) -> Errno {
     e.and_then(|e| u16::try_from(e).ok())
@@ -174,11 +201,13 @@ fn host_errno(e: Option<i32>) -> Errno {
 /// is cut into `slice`s (if given); after each, `stay` says whether to
 /// go on (`false`: the caller is gone, `ENOTCONN`). A signal does not end
 /// the wait (memsrv's waits know none). `Ok(0)` once woken, `EAGAIN` if
-/// the word did not hold `val`, `ETIMEDOUT` at the deadline.
+/// the word did not hold `val`, `ETIMEDOUT` at the deadline. `private`:
+/// keyed by this host process alone (module docs).
 pub fn wait(
     uaddr: u64,
     val: u32,
     bitset: u32,
+    private: bool,
     deadline: Option<u64>,
     slice: Option<Duration>,
     mut stay: impl FnMut() -> bool,
@@ -197,7 +226,15 @@ pub fn wait(
             tv_sec: (ns / 1_000_000_000) as libc::time_t,
             tv_nsec: (ns % 1_000_000_000) as libc::c_long,
         });
-        if host(uaddr, libc::FUTEX_WAIT_BITSET, val, ts.as_ref(), bitset) == 0 {
+        if host(
+            uaddr,
+            libc::FUTEX_WAIT_BITSET,
+            val,
+            ts.as_ref(),
+            bitset,
+            private,
+        ) == 0
+        {
             return Ok(0);
         }
         match std::io::Error::last_os_error().raw_os_error() {
@@ -221,14 +258,16 @@ pub fn wait(
 
 /// Wake up to `n` waiters of the arena word at `uaddr` (which memsrv
 /// accepted) whose bitset meets `bitset`; how many woke. As Linux counts,
-/// 0 or a negative `n` still wakes one.
-pub fn wake(uaddr: u64, n: i32, bitset: u32) -> i64 {
+/// 0 or a negative `n` still wakes one. `private`: keyed by this host
+/// process alone.
+pub fn wake(uaddr: u64, n: i32, bitset: u32, private: bool) -> i64 {
     host(
         uaddr,
         libc::FUTEX_WAKE_BITSET,
         n.max(1) as u32,
         None,
         bitset,
+        private,
     )
     .max(0)
 }
@@ -236,19 +275,21 @@ pub fn wake(uaddr: u64, n: i32, bitset: u32) -> i64 {
 /// Wake up to `nr_wake` waiters of the arena word at `uaddr` and move up
 /// to `nr_requeue` more to the word at `uaddr2` (both accepted by
 /// memsrv), first comparing `uaddr` with `compare` if given (`EAGAIN` if
-/// it differs); how many were woken or moved.
+/// it differs); how many were woken or moved. `private`: keyed by this
+/// host process alone.
 pub fn requeue(
     uaddr: u64,
     nr_wake: i32,
     nr_requeue: i32,
     uaddr2: u64,
     compare: Option<u32>,
+    private: bool,
 ) -> Result<i64, Errno> {
     let op = if compare.is_some() {
         libc::FUTEX_CMP_REQUEUE
     } else {
         libc::FUTEX_REQUEUE
-    };
+    } | host_private(private);
     // SAFETY: both words were accepted by memsrv (in the caller's
     // mappings inside the arena, which this process maps at the same
     // address); the kernel reads `val2` from the timeout argument as a
@@ -273,13 +314,15 @@ pub fn requeue(
 /// the kernel applies `val3`'s operation to `uaddr2` atomically, wakes up
 /// to `nr_wake` waiters of `uaddr` and, if the old value compares, up to
 /// `nr_wake2` of `uaddr2`; how many it woke (`ENOSYS` for an unknown
-/// operation, as Linux answers).
+/// operation, as Linux answers). `private`: keyed by this host process
+/// alone.
 pub fn wake_op(
     uaddr: u64,
     nr_wake: i32,
     nr_wake2: i32,
     uaddr2: u64,
     val3: u32,
+    private: bool,
 ) -> Result<i64, Errno> {
     // SAFETY: both words were accepted by memsrv (in the caller's
     // mappings inside the arena, which this process maps at the same
@@ -288,7 +331,7 @@ pub fn wake_op(
     let woken = i64::from(unsafe {
         crate::sys::host::futex(
             uaddr as usize as *mut c_int,
-            libc::FUTEX_WAKE_OP,
+            libc::FUTEX_WAKE_OP | host_private(private),
             nr_wake.max(0),
             nr_wake2.max(0) as usize as *const libc::timespec,
             uaddr2 as usize as *mut c_int,
@@ -443,8 +486,87 @@ impl HostFutexes {
                 val,
                 bitset,
                 deadline,
-            } => wait(uaddr, val, bitset, deadline, None, || true),
-            HostFutex::Wake { n, bitset } => Ok(wake(uaddr, n, bitset)),
+            } => wait(uaddr, val, bitset, private, deadline, None, || true),
+            HostFutex::Wake { n, bitset } => Ok(wake(uaddr, n, bitset, private)),
         }
     }
+
+    /// Carry a `Request::Futex` of this client on the host kernel: waits
+    /// and wakes ([`Self::carry`]), and private requeues and
+    /// `FUTEX_WAKE_OP`s ([`carry_pair`]: the daemon could not reach this
+    /// process's private key). `None` for what the daemon carries.
+    pub fn carry_request(
+        &self,
+        request: &Request,
+        check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
+    ) -> Option<Result<i64, Errno>> {
+        if let Request::Futex { op, .. } = *request {
+            if op & FUTEX_PRIVATE_FLAG != 0 {
+                if let Some(result) = carry_pair(request, check) {
+                    return Some(result);
+                }
+            }
+        }
+        let (uaddr, op, call) = host_request(request)?;
+        Some(call.and_then(|call| self.carry(uaddr, op, call, check)))
+    }
+}
+
+/// Carry a requeue or `FUTEX_WAKE_OP` on the host kernel once memsrv
+/// accepted both words (`check`); `None` for any other request. memsrv
+/// checks a requeue's words, counts and compare as it is (in memsrvd it
+/// holds no host waiter to move), and a `FUTEX_WAKE_OP` as one that adds
+/// 0 (`uaddr2` writable; the word left as it is), so the host applies the
+/// real operation exactly once, with Linux's own answer for an unknown
+/// operation or comparison.
+pub fn carry_pair(
+    request: &Request,
+    check: &mut dyn FnMut(&Request) -> Result<(), Errno>,
+) -> Option<Result<i64, Errno>> {
+    let Request::Futex {
+        uaddr,
+        op,
+        val,
+        val2,
+        uaddr2,
+        val3,
+        ..
+    } = *request
+    else {
+        return None;
+    };
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
+    let cmd = op & FUTEX_CMD_MASK;
+    if cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE {
+        if let Err(e) = check(request) {
+            return Some(Err(e));
+        }
+        let compare = (cmd == FUTEX_CMP_REQUEUE).then_some(val3);
+        return Some(requeue(
+            uaddr,
+            val as i32,
+            val2 as i32,
+            uaddr2,
+            compare,
+            private,
+        ));
+    }
+    if cmd != FUTEX_WAKE_OP {
+        return None;
+    }
+    let mut checked = request.clone();
+    if let Request::Futex { val3, .. } = &mut checked {
+        *val3 = futex_op(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0);
+    }
+    if let Err(e) = check(&checked) {
+        return Some(Err(e));
+    }
+    Some(wake_op(
+        uaddr,
+        val as i32,
+        val2 as i32,
+        uaddr2,
+        val3,
+        private,
+    ))
 }

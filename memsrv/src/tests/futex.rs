@@ -763,3 +763,6 @@ mod efault;
 #[cfg(test)]
 #[path = "futex_wake_op.rs"]
 mod wake_op;
+
+#[path = "futex_private.rs"]
+mod private;
