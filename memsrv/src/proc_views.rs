@@ -89,7 +89,11 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 shmem: self.nommu.backing.pages + self.nommu.shm.pages,
             }),
             ProcView::SysvShm => shm::sysvipc_shm(&self.nommu.shm, word),
-            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.free_counts()),
+            // Linux's buddyinfo counts the buddy lists' blocks
+            // (`free_area[order].nr_free`); pages on per-CPU lists are in
+            // none, so reserved pages are left out here, though `MemFree`
+            // counts them.
+            ProcView::Buddyinfo => proc_fs::buddyinfo(&self.nommu.pages.free_counts()),
             ProcView::Usage => return Ok(self.usage()),
             // Served by `status_view`.
             ProcView::ProcessStatus { .. } | ProcView::SelfStatus | ProcView::Users => {

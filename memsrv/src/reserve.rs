@@ -178,18 +178,6 @@ impl Nommu {
         out
     }
 
-    /// Free blocks per order, order 0 first (`/proc/buddyinfo`), reserved
-    /// ones included.
-    pub fn free_counts(&self) -> Vec<u32> {
-        let mut counts = self.pages.free_counts();
-        for (_, order) in self.reserved_blocks() {
-            if let Some(count) = counts.get_mut(order as usize) {
-                *count += 1;
-            }
-        }
-        counts
-    }
-
     /// Each reserved run cut into the largest blocks it holds (its pages
     /// are free pages, as a per-CPU list's are).
     fn reserved_blocks(&self) -> Vec<(PageIndex, u32)> {
