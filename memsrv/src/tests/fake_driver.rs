@@ -21,6 +21,7 @@ use protocol::{
 const P: u64 = PAGE_SIZE;
 use super::rig::O_CREAT;
 const O_EXCL: u32 = 0o200;
+use protocol::linux::O_TRUNC;
 
 /// Where an object's bytes are.
 #[derive(Clone, Debug)]
@@ -193,6 +194,17 @@ impl FakeDriver {
                 if let Some(&id) = self.paths.get(&p) {
                     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
                         return Err(Errno::EEXIST);
+                    }
+                    let info = self.objects[&id].info;
+                    // Without `TRUNCATE`, a lookup with `O_TRUNC` empties a
+                    // regular file, as the driver contract's lookup does
+                    // (`copyfs::FileStore::lookup`); memsrv sends it only
+                    // in the object's turn, after its own checks.
+                    if flags & O_TRUNC != 0
+                        && info.kind == ObjectKind::RegularFile
+                        && !info.ops.has(DriverOps::TRUNCATE)
+                    {
+                        self.truncate(id, 0, s)?;
                     }
                     return Ok(DriverReply::Opened(self.objects[&id].info));
                 }

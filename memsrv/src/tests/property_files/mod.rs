@@ -597,6 +597,7 @@ fn run(seed: u64, steps: u64) {
             "truncate grow",
             "truncate busy",
             "truncate efbig",
+            "open trunc data",
             "driver killed",
             "clone claimed",
         ] {
