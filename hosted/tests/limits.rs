@@ -205,6 +205,7 @@ fn proc_status_reads_in_linuxs_format() {
     let order: Vec<&str> = out.iter().filter_map(|l| l.split(':').next()).collect();
     let linux = [
         "Name",
+        "Umask",
         "State",
         "Tgid",
         "Pid",

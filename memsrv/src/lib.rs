@@ -91,6 +91,7 @@ mod tests;
 pub use config::{Config, DriverOwner};
 pub use effects::{carry_out, Answer, Courier, Effect, FrameBuf};
 pub use page_alloc::Placement;
+pub use proc_status::{KernelRecord, RecordSource};
 pub use reserve::SharedReserve;
 pub use stats::Stats;
 

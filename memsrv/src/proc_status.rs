@@ -3,14 +3,28 @@
 //! and format) for the fields memsrv knows, and [`ProcView::Users`], what
 //! each uid holds against the limits (`nommu-ctl users`).
 //!
-//! memsrv knows one uid and one gid per process (the effective ones the
-//! transport vouched for), so the four `Uid:`/`Gid:` columns (real,
-//! effective, saved, filesystem) repeat it. Every mapping on no-MMU is
-//! resident, so `VmRSS` is `VmSize` and `VmHWM` is `VmPeak`. `PPid` is
-//! known while a clone child waits to be claimed; a live process's parent
-//! is the host's business, shown as 0. `Name` is what the home told
+//! Identity, per home, as the kernel holds it at the time of the read:
+//! - A process behind which the home names a host process (memsrvd: the
+//!   host pid its connection's [`crate::Credentials`] carry) shows what the
+//!   home's [`RecordSource`] reads of it then (memsrvd: the host's
+//!   `/proc/<hostpid>/status`): `Umask`, `PPid` and the real, saved and
+//!   filesystem ids; the effective ids are the transport's (`SO_PEERCRED`,
+//!   then `SCM_CREDENTIALS`), as every check of the server uses them.
+//! - Any other process (the threads home, the board's tasks, a clone child
+//!   of no host process, memsrvd's `--process-per-connection`) has no ids
+//!   but the ones its transport vouched for and nothing changes them
+//!   behind the server, so the four `Uid:`/`Gid:` columns (real, effective,
+//!   saved, filesystem) repeat them; `Umask` is `0000`, as no mask applies
+//!   to the modes it names; `PPid` is the process that cloned it while
+//!   that lives, else 0: a process the home started has its parent outside
+//!   memsrv's pid space, and Linux shows a parent the reader cannot see as
+//!   0 (memsrv has no init to reparent an orphan to).
+//!
+//! Every mapping on no-MMU is resident, so `VmRSS` is `VmSize` and `VmHWM`
+//! is `VmPeak`. `Name` is what the home told
 //! ([`MemoryServer::name_connection`]), empty if nothing.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -27,6 +41,24 @@ use crate::{ClientId, MemoryServer, PhysicalMemory};
 
 /// Longest name `/proc/<pid>/status` shows (`TASK_COMM_LEN` − 1).
 const COMM_LEN: usize = 15;
+
+/// What a home's kernel holds of one of its processes at the time of a
+/// read, for `/proc/<pid>/status` (module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelRecord {
+    /// The parent's pid as the reader sees it (0: none it can see).
+    pub ppid: u32,
+    pub umask: u32,
+    /// Real, saved set and filesystem user ids (the effective one is the
+    /// transport's).
+    pub uids: [u32; 3],
+    /// Real, saved set and filesystem group ids.
+    pub gids: [u32; 3],
+}
+
+/// Reads the [`KernelRecord`] of a home's process by its host pid, at the
+/// time of the call; `None` if there is none to read (it ended).
+pub type RecordSource = Box<dyn Fn(u32) -> Option<KernelRecord> + Send>;
 
 impl<M: PhysicalMemory> MemoryServer<M> {
     /// Whether a connection of `uid` may be accepted now: `EAGAIN` once
@@ -47,6 +79,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         self.nommu.charges.name(client, &name[..end]);
     }
 
+    /// Have `source` read what the home's kernel holds of a process that
+    /// is a host process (module docs), each time its status is read.
+    pub fn read_kernel_records(&mut self, source: RecordSource) {
+        self.procs.records = Some(source);
+    }
+
     /// The text of `/proc/<pid>/status` of `pid`, read by `reader`.
     pub(crate) fn process_status(&self, pid: u32, reader: u32) -> Result<String, Errno> {
         let p = self.procs.procs.get(&pid).ok_or(Errno::ESRCH)?;
@@ -59,18 +97,35 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             ProcState::Live if pid == reader => "R (running)",
             _ => "S (sleeping)",
         };
-        let ppid = match p.state {
-            ProcState::Pending { parent, .. } => parent,
-            ProcState::Live => 0,
+        let host = p
+            .connections
+            .iter()
+            .find_map(|c| self.procs.conns.get(c)?.credentials.pid);
+        let kernel = host.and_then(|hp| self.procs.records.as_ref()?(hp));
+        let (ppid, umask, uid, gid) = match kernel {
+            Some(k) => (
+                k.ppid,
+                k.umask,
+                [k.uids[0], p.uid, k.uids[1], k.uids[2]],
+                [k.gids[0], p.gid, k.gids[1], k.gids[2]],
+            ),
+            None => {
+                let ppid = match p.state {
+                    ProcState::Pending { parent, .. } => parent,
+                    ProcState::Live => p.parent.unwrap_or(0),
+                };
+                (ppid, 0, [p.uid; 4], [p.gid; 4])
+            }
         };
         let mut out = String::new();
+        let [ru, eu, su, fu] = uid;
+        let [rg, eg, sg, fg] = gid;
         let _ = write!(
             out,
-            "Name:\t{name}\nState:\t{state}\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t{ppid}\n\
-             TracerPid:\t{}\nUid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\n",
+            "Name:\t{name}\nUmask:\t{umask:04o}\nState:\t{state}\nTgid:\t{pid}\nPid:\t{pid}\n\
+             PPid:\t{ppid}\nTracerPid:\t{}\nUid:\t{ru}\t{eu}\t{su}\t{fu}\n\
+             Gid:\t{rg}\t{eg}\t{sg}\t{fg}\n",
             p.tracer.unwrap_or(0),
-            u = p.uid,
-            g = p.gid,
         );
         let mem = self.mem_counts(p.mm);
         let kb = |bytes: u64| bytes / 1024;

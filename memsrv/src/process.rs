@@ -41,6 +41,9 @@ pub struct Process {
     /// The process tracing this one (`PtraceAttach`): its new private file
     /// mappings are not shareable.
     pub tracer: Option<u32>,
+    /// The process that cloned this one, while it lives (`PPid`); `None`
+    /// for a process its home started.
+    pub parent: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +70,9 @@ pub struct ProcessTable {
     /// Processes that ended since the server last looked (their
     /// descriptors are still to be closed).
     pub exited: Vec<u32>,
+    /// Where the home reads what its kernel holds of a process
+    /// ([`crate::MemoryServer::read_kernel_records`]).
+    pub records: Option<crate::RecordSource>,
     first_pid: u32,
     next_pid: u32,
     ticket_secret: u64,
@@ -81,6 +87,7 @@ impl ProcessTable {
             conns: BTreeMap::new(),
             tickets: BTreeMap::new(),
             exited: Vec::new(),
+            records: None,
             first_pid,
             next_pid: first_pid,
             ticket_secret,
@@ -195,6 +202,7 @@ impl ProcessTable {
                 connections: BTreeSet::new(),
                 pending_children: BTreeSet::new(),
                 tracer: None,
+                parent: None,
             },
         );
     }
@@ -237,6 +245,7 @@ impl ProcessTable {
                 connections: BTreeSet::new(),
                 pending_children: BTreeSet::new(),
                 tracer: None,
+                parent: Some(parent_pid),
             },
         );
         if let Some(p) = self.procs.get_mut(&parent_pid) {
@@ -271,6 +280,12 @@ impl ProcessTable {
         for client in &p.connections {
             if let Some(c) = self.conns.get_mut(client) {
                 c.pid = None;
+            }
+        }
+        // Its children lose their parent (a reused pid must not become it).
+        for child in self.procs.values_mut() {
+            if child.parent == Some(pid) {
+                child.parent = None;
             }
         }
         nommu.put_mm(p.mm);

@@ -27,6 +27,7 @@ pub mod arena;
 pub mod connection;
 pub mod driver;
 pub mod futex;
+pub mod host_status;
 pub mod hostfile;
 pub mod inproc;
 pub mod listener;
@@ -90,7 +91,9 @@ pub fn run(options: &Options) -> Result<(), String> {
         reserve_pages: options.reserve_pages,
         ..Config::default()
     };
-    let memsrv = MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
+    let mut memsrv =
+        MemoryServer::new(config, arena).map_err(|e| format!("memsrv refused: {e}"))?;
+    memsrv.read_kernel_records(Box::new(host_status::kernel_record));
     let server = Arc::new(Server::new(memsrv, arena_file, options.max_clients));
     let range = ArenaRange {
         base: options.arena_base,

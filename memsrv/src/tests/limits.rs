@@ -170,7 +170,7 @@ fn proc_status_shows_the_process_in_linux_format() {
     munmap(&mut s, 1, a, 4 * P).unwrap();
     let own = read_proc(&mut s, 1, ProcView::SelfStatus).unwrap();
     let expected = alloc::format!(
-        "Name:\ta-very-long-pro\nState:\tR (running)\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t0\n\
+        "Name:\ta-very-long-pro\nUmask:\t0000\nState:\tR (running)\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t0\n\
          TracerPid:\t0\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n\
          VmPeak:\t      24 kB\nVmSize:\t       8 kB\nVmHWM:\t      24 kB\nVmRSS:\t       8 kB\n\
          RssAnon:\t       8 kB\nRssFile:\t       0 kB\nRssShmem:\t       0 kB\n"

@@ -11,6 +11,7 @@ pub mod fake_driver;
 mod files;
 mod limits;
 mod mapped_ranges;
+mod proc_status;
 mod property;
 mod property_files;
 mod reserve;
