@@ -7,23 +7,28 @@
 //!
 //! The other process is a copy of this test binary started in [`WAITER`]
 //! mode (entry [`waiter_entry`]): it connects, attaches the segment, says
-//! `READY`, waits and prints `RESULT: <value or errno>`.
+//! `READY`, waits and prints `RESULT: <value or errno> <ms>`.
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/futex_waiter.rs"]
+mod futex_waiter;
 
 use daemon::{Daemon, Interactive};
+use futex_waiter::{
+    print_result, raw_frame_call, result, segment, sleeping_in_futex, spawn_waiter, waiter_side,
+};
 use nommu::transport::DaemonConnection;
 use nommu::Client;
 use protocol::linux::{
     futex_op, FUTEX_CMP_REQUEUE, FUTEX_OP_CMP_EQ, FUTEX_OP_SET, FUTEX_PRIVATE_FLAG, FUTEX_WAIT,
-    FUTEX_WAKE, FUTEX_WAKE_OP, IPC_CREAT, IPC_PRIVATE,
+    FUTEX_WAKE, FUTEX_WAKE_OP,
 };
-use protocol::{encode_request, Errno, Reply, Request, MAX_FRAME};
-use std::process::Command;
+use protocol::{Errno, Request};
 use std::time::{Duration, Instant};
 
-/// The environment variable that makes this binary a waiter:
+/// The environment variable that makes this binary a waiter (see
+/// `common/futex_waiter.rs`):
 /// `<socket>|<shmid>|<how>`, `how` one of `private` (a private wait of
 /// 1.5 s carried by the client), `daemon-private` (the same sent as a raw
 /// frame, so memsrv in the daemon holds it) or `shared` (a non-private
@@ -37,28 +42,23 @@ const ETIMEDOUT: i64 = 110;
 /// binary started with [`WAITER`] set.
 #[test]
 fn waiter_entry() {
-    let Ok(spec) = std::env::var(WAITER) else {
+    let private = |how: &str| {
+        if how == "shared" {
+            FUTEX_WAIT
+        } else {
+            FUTEX_WAIT | PRIV
+        }
+    };
+    let Some((client, addr, how)) = waiter_side(WAITER, private) else {
         return;
     };
-    let mut parts = spec.splitn(3, '|');
-    let (socket, shmid, how) = (
-        parts.next().unwrap(),
-        parts.next().unwrap().parse::<i32>().unwrap(),
-        parts.next().unwrap(),
-    );
-    let client = DaemonConnection::connect(socket).unwrap();
-    let addr = client.shmat(shmid, 0, 0).unwrap();
-    let private = if how == "shared" { 0 } else { PRIV };
-    // The word is checked first, so the wait below goes straight to sleep.
-    let not_now = client.futex(addr, FUTEX_WAIT | private, 1, None, 0, 0, 0);
-    assert_eq!(not_now, Err(Errno::EAGAIN));
-    println!("\nREADY: {}", std::process::id());
-    let result = match how {
+    let start = Instant::now();
+    let result = match how.as_str() {
         "private" => client.futex(addr, FUTEX_WAIT | PRIV, 0, Some(1_500_000_000), 0, 0, 0),
         "shared" => client.futex(addr, FUTEX_WAIT, 0, Some(20_000_000_000), 0, 0, 0),
-        _ => {
-            let mut frame = [0u8; MAX_FRAME];
-            let request = Request::Futex {
+        _ => raw_frame_call(
+            &client,
+            &Request::Futex {
                 uaddr: addr,
                 op: FUTEX_WAIT | PRIV,
                 val: 0,
@@ -66,77 +66,24 @@ fn waiter_entry() {
                 val2: 0,
                 uaddr2: 0,
                 val3: 0,
-            };
-            let len = encode_request(77, &request, &mut frame);
-            let mut reply = [0u8; MAX_FRAME];
-            let got = client
-                .transport()
-                .call_on_socket(&frame[..len], &mut reply)
-                .unwrap();
-            match protocol::decode_reply(&reply[..got]).unwrap().message {
-                Reply::Value(v) => Ok(v),
-                Reply::Error(e) => Err(e),
-                _ => Err(Errno::EPROTO),
-            }
-        }
+            },
+        ),
     };
-    let shown = match result {
-        Ok(v) => v.to_string(),
-        Err(e) => format!("errno{}", e.0),
-    };
-    println!("RESULT: {shown}");
+    print_result(result, start);
 }
 
 /// A waiter process on segment `shmid`, `READY` and (for one the client
 /// carries) asleep in the host's futex.
 fn waiter(d: &Daemon, shmid: i32, how: &str) -> Interactive {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "waiter_entry", "--nocapture", "--test-threads=1"])
-        .env(WAITER, format!("{}|{shmid}|{how}", d.socket.display()));
-    let mut w = Interactive::spawn(cmd);
-    let pid: u32 = w.expect("READY:").parse().unwrap();
+    let (w, pid) = spawn_waiter(WAITER, d, shmid, how);
     if how == "daemon-private" {
         // memsrv holds it: no thread sleeps for it. The frame is on its
         // way; give it time to arrive.
         std::thread::sleep(Duration::from_millis(300));
     } else {
-        sleeping_in_futex(pid);
+        sleeping_in_futex(pid, "waiter_entry");
     }
     w
-}
-
-/// Wait (up to 10 s) until the waiter's test thread sleeps in a futex.
-fn sleeping_in_futex(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = false;
-    while Instant::now() < deadline {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .into_iter()
-            .flatten();
-        let asleep = tasks.flatten().any(|t| {
-            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
-            read("comm").trim() == "waiter_entry" && read("wchan").contains("futex")
-        });
-        // Twice in a row, so a moment on a lock does not count.
-        if asleep && std::mem::replace(&mut seen, true) {
-            return;
-        }
-        seen = asleep;
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-}
-
-fn result(w: &mut Interactive) -> String {
-    w.expect("RESULT:")
-}
-
-/// A fresh one-page segment attached by `c`: its id and address (the
-/// word and the next one hold 0).
-fn segment(c: &Client<DaemonConnection>) -> (i32, u64) {
-    let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
-    let addr = c.shmat(id, 0, 0).unwrap();
-    (id, addr)
 }
 
 /// The private ways to wake the word at `addr`.
@@ -170,13 +117,13 @@ fn private_futexes_of_two_processes_never_meet_on_one_segment() {
         for wake in PRIVATE_WAKES {
             assert_eq!(private_wake(&c, addr, wake), Ok(0), "{how} {wake}");
         }
-        assert_eq!(result(&mut w), format!("errno{ETIMEDOUT}"), "{how}");
+        assert_eq!(result(&mut w).0, format!("errno{ETIMEDOUT}"), "{how}");
         w.finish();
     }
     // Non-private calls on the segment still meet.
     let mut w = waiter(&d, id, "shared");
     assert_eq!(c.futex(addr, FUTEX_WAKE, 1, None, 0, 0, 0), Ok(1));
-    assert_eq!(result(&mut w), "0");
+    assert_eq!(result(&mut w).0, "0");
     w.finish();
     c.shmdt(addr).unwrap();
     c.shm_remove(id).unwrap();

@@ -11,14 +11,16 @@
 
 #[path = "common/daemon.rs"]
 mod daemon;
+#[path = "common/futex_waiter.rs"]
+mod futex_waiter;
 
 use daemon::{Daemon, Interactive};
-use nommu::transport::DaemonConnection;
-use protocol::linux::{
-    FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, IPC_CREAT, IPC_PRIVATE,
+use futex_waiter::{
+    print_result, raw_frame_call, result, segment, sleeping_in_futex, spawn_waiter, waiter_side,
 };
-use protocol::{encode_request, Errno, Request, MAX_FRAME};
-use std::process::Command;
+use nommu::transport::DaemonConnection;
+use protocol::linux::{FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE};
+use protocol::{Errno, Request};
 use std::time::{Duration, Instant};
 
 /// The environment variable that makes this binary a waiter:
@@ -31,24 +33,9 @@ const WAITER: &str = "NOMMU_FUTEX_WAITER";
 /// binary started with [`WAITER`] set.
 #[test]
 fn waiter_entry() {
-    let Ok(spec) = std::env::var(WAITER) else {
+    let Some((client, addr, how)) = waiter_side(WAITER, |_| FUTEX_WAIT) else {
         return;
     };
-    let mut parts = spec.splitn(3, '|');
-    let (socket, shmid, how) = (
-        parts.next().unwrap(),
-        parts.next().unwrap().parse::<i32>().unwrap(),
-        parts.next().unwrap(),
-    );
-    let client = DaemonConnection::connect(socket).unwrap();
-    let addr = client.shmat(shmid, 0, 0).unwrap();
-    // A wait for a value the word does not hold has the word checked, so
-    // that the wait below goes straight to its sleep: a thread of ours
-    // asleep in a futex is then that wait, not a round trip to the daemon.
-    let not_now = client.futex(addr, FUTEX_WAIT, 1, None, 0, 0, 0);
-    assert_eq!(not_now, Err(Errno::EAGAIN));
-    // On a line of its own: libtest has printed the test name before.
-    println!("\nREADY: {}", std::process::id());
     let start = Instant::now();
     let result = match how.split_once(':') {
         Some(("client", "-")) => client.futex(addr, FUTEX_WAIT, 0, None, 0, 0, 0),
@@ -62,9 +49,9 @@ fn waiter_entry() {
             let deadline = now + ms.parse::<u64>().unwrap() * 1_000_000;
             client.futex(addr, FUTEX_WAIT_BITSET, 0, Some(deadline), 0, 0, 0b10)
         }
-        _ => {
-            let mut frame = [0u8; MAX_FRAME];
-            let request = Request::Futex {
+        _ => raw_frame_call(
+            &client,
+            &Request::Futex {
                 uaddr: addr,
                 op: FUTEX_WAIT,
                 val: 0,
@@ -72,62 +59,15 @@ fn waiter_entry() {
                 val2: 0,
                 uaddr2: 0,
                 val3: 0,
-            };
-            let len = encode_request(77, &request, &mut frame);
-            let mut reply = [0u8; MAX_FRAME];
-            let got = client
-                .transport()
-                .call_on_socket(&frame[..len], &mut reply)
-                .unwrap();
-            protocol::decode_reply(&reply[..got])
-                .unwrap()
-                .message
-                .into_result()
-                .and_then(|r| match r {
-                    protocol::Reply::Value(v) => Ok(v),
-                    _ => Err(Errno::EPROTO),
-                })
-        }
+            },
+        ),
     };
-    let shown = match result {
-        Ok(v) => v.to_string(),
-        Err(e) => format!("errno{}", e.0),
-    };
-    println!("RESULT: {shown} {}", start.elapsed().as_millis());
+    print_result(result, start);
 }
 
 /// A waiter process on segment `shmid`, started and `READY`.
 fn waiter(d: &Daemon, shmid: i32, how: &str) -> (Interactive, u32) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "waiter_entry", "--nocapture", "--test-threads=1"])
-        .env(WAITER, format!("{}|{shmid}|{how}", d.socket.display()));
-    let mut w = Interactive::spawn(cmd);
-    let pid = w.expect("READY:").parse().unwrap();
-    (w, pid)
-}
-
-/// Wait (up to 10 s) until a thread of `pid` named `thread` sleeps in a
-/// futex: a wake sent after this cannot come before the wait.
-fn sleeping_in_futex(pid: u32, thread: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = false;
-    while Instant::now() < deadline {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .into_iter()
-            .flatten();
-        let asleep = tasks.flatten().any(|t| {
-            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
-            read("comm").trim() == thread && read("wchan").contains("futex")
-        });
-        // Twice in a row, so a moment on a lock does not count.
-        if asleep && std::mem::replace(&mut seen, true) {
-            return;
-        }
-        seen = asleep;
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // No wait channel to read (a restricted /proc): give it time.
-    std::thread::sleep(Duration::from_millis(500));
+    spawn_waiter(WAITER, d, shmid, how)
 }
 
 /// A [`waiter`] whose wait has begun. A raw-frame waiter's thread sleeps
@@ -142,21 +82,6 @@ fn sleeping_waiter(d: &Daemon, shmid: i32, how: &str) -> Interactive {
         sleeping_in_futex(pid, "waiter_entry");
     }
     w
-}
-
-/// The waiter's result: the value (or `errnoN`) and the milliseconds it
-/// took.
-fn result(w: &mut Interactive) -> (String, u64) {
-    let line = w.expect("RESULT:");
-    let (value, ms) = line.split_once(' ').unwrap();
-    (value.to_string(), ms.parse().unwrap())
-}
-
-/// A fresh segment of one page, attached here; its id and address.
-fn segment(c: &nommu::Client<DaemonConnection>) -> (i32, u64) {
-    let id = c.shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
-    let addr = c.shmat(id, 0, 0).unwrap();
-    (id, addr)
 }
 
 /// Runs `test` with a daemon, a client of it and a fresh [`segment`]

@@ -105,6 +105,15 @@ fn shared(r: &mut Rig, c: u64, name: &str) -> u64 {
     r.mmap(c, P, RW, SH, fd, 0).unwrap()
 }
 
+/// Connection 3: a `CLONE_VM` child of process 1 (its thread).
+fn clone_vm_thread(r: &mut Rig) {
+    let ticket = match r.call(1, Request::Clone { flags: CLONE_VM }) {
+        Reply::Cloned { ticket, .. } => ticket,
+        other => panic!("{other:?}"),
+    };
+    hello(&mut r.s, 3, 1000, Some(ticket)).unwrap();
+}
+
 fn held(r: &mut Rig, c: u64, tag: u32) -> bool {
     r.reply(c, tag).is_none()
 }
@@ -191,11 +200,7 @@ fn vector_105_two_processes_meet_on_a_shared_object() {
 fn vector_106_clone_vm_threads_private() {
     let mut r = env();
     let a = anon(&mut r, 1);
-    let ticket = match r.call(1, Request::Clone { flags: CLONE_VM }) {
-        Reply::Cloned { ticket, .. } => ticket,
-        other => panic!("{other:?}"),
-    };
-    hello(&mut r.s, 3, 1000, Some(ticket)).unwrap();
+    clone_vm_thread(&mut r);
     let tag = wait(&mut r, 1, a, FUTEX_WAIT | PRIV, 0, None);
     assert!(held(&mut r, 1, tag));
     assert_eq!(wake(&mut r, 3, a, FUTEX_WAKE | PRIV, 1), Ok(1));
@@ -544,11 +549,7 @@ fn random_walk(seed: u64) -> [u64; 5] {
     let mut rng = Rng(seed.wrapping_mul(0x1234_5678_9abc_def1));
     let mut r = env();
     // Clients 1, 2: separate processes; 3: a CLONE_VM thread of 1; 4: another process.
-    let ticket = match r.call(1, Request::Clone { flags: CLONE_VM }) {
-        Reply::Cloned { ticket, .. } => ticket,
-        other => panic!("{other:?}"),
-    };
-    hello(&mut r.s, 3, 1000, Some(ticket)).unwrap();
+    clone_vm_thread(&mut r);
     r.process(4, 1000);
     let group = |c: u64| if c == 3 { 1 } else { c };
     let mut anon_of = BTreeMap::new();

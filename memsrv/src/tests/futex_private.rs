@@ -79,11 +79,7 @@ fn private_waits_of_two_processes_on_one_segment_never_meet() {
 fn a_clone_vm_child_meets_its_parent_on_a_private_segment_word() {
     let mut r = env();
     let (a, _) = segment(&mut r);
-    let ticket = match r.call(1, Request::Clone { flags: CLONE_VM }) {
-        Reply::Cloned { ticket, .. } => ticket,
-        other => panic!("{other:?}"),
-    };
-    hello(&mut r.s, 3, 1000, Some(ticket)).unwrap();
+    clone_vm_thread(&mut r);
     for cmd in WAYS {
         let tag = wait(&mut r, 1, a, FUTEX_WAIT | PRIV, 0, None);
         assert!(held(&mut r, 1, tag));
