@@ -200,7 +200,7 @@ impl ThreadsHome {
     /// A bare driver connection, for a test that speaks for a driver by
     /// hand (registration, replies, misbehaviour).
     pub fn connect_driver(&self, credentials: Credentials) -> Result<DriverConnection, Errno> {
-        DriverConnection::connect(&self.inbox, credentials, never())
+        DriverConnection::connect(&self.inbox, credentials, never(), false)
     }
 
     /// Run `look` on the server thread, between two messages, and return

@@ -1,10 +1,15 @@
 //! The threads home admits connections with memsrvd's limits and answers:
 //! a uid holding its `max_clients_per_user` connections gets `EAGAIN`
 //! (others keep theirs; a closed connection gives its slot back), and the
-//! table of [`MAX_CLIENTS`] connections, once full, refuses with `ENOTCONN`.
+//! table of [`MAX_CLIENTS`] connections, once full, refuses with `ENOTCONN`;
+//! a driver the home mounts itself holds no slot, as memsrvd's built-in
+//! drivers.
 
+use drivers::ramfs::Ramfs;
+use drivers::MountPoint;
 use hosted::threads::{ThreadsHome, MAX_CLIENTS};
 use memsrv::{Config, Credentials};
+use protocol::linux::{O_CREAT, O_RDWR};
 use protocol::Errno;
 
 fn user(uid: u32) -> Credentials {
@@ -49,5 +54,22 @@ fn a_full_connection_table_refuses_enotconn() {
     assert_eq!(home.connect_driver(user(0)).err(), Some(Errno::ENOTCONN));
     drop(p);
     drop(open);
+    home.check_invariants().unwrap();
+}
+
+#[test]
+fn a_driver_the_home_mounts_holds_no_slot() {
+    let home = ThreadsHome::start(Config {
+        arena_size: 1 << 20,
+        max_clients_per_user: Some(1),
+        ..Config::default()
+    })
+    .unwrap();
+    let tmp = Ramfs::new(MountPoint::new("/tmp", (0, 0x10)).unwrap());
+    let _mount = home.mount(Box::new(tmp)).unwrap();
+    // Root's one slot is still free for a process.
+    let p = home.spawn_process().unwrap();
+    assert_eq!(home.spawn_process().err(), Some(Errno::EAGAIN));
+    p.client().open("/tmp/f", O_CREAT | O_RDWR, 0o600).unwrap();
     home.check_invariants().unwrap();
 }

@@ -93,11 +93,13 @@ pub struct DriverConnection {
 impl DriverConnection {
     /// Open a driver connection; `stop` is a receiver whose sender, once
     /// dropped, makes every wait on the connection end (use
-    /// [`crossbeam_channel::never`] for none).
+    /// [`crossbeam_channel::never`] for none). A `builtin` one (the home's
+    /// own mount) holds no client slot.
     pub(crate) fn connect(
         inbox: &Inbox,
         credentials: Credentials,
         stop: Receiver<()>,
+        builtin: bool,
     ) -> Result<Self, Errno> {
         let (queue, frames) = unbounded();
         let (welcome, welcomed) = bounded(1);
@@ -105,6 +107,7 @@ impl DriverConnection {
             credentials,
             reply: Sink::Queue(queue),
             welcome,
+            builtin,
         })?;
         let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)??;
         Ok(Self {
@@ -282,7 +285,7 @@ where
 {
     let mount = device.registration().mount.as_str().to_owned();
     let (stop, stopped) = bounded::<()>(0);
-    let connection = DriverConnection::connect(inbox, credentials, stopped)?;
+    let connection = DriverConnection::connect(inbox, credentials, stopped, true)?;
     let (ready, started) = bounded::<Result<(u32, R), Errno>>(1);
     let thread = std::thread::Builder::new()
         .name(format!("driver {mount}"))

@@ -17,6 +17,7 @@ use super::wait::{current_cpu, same_cpu, spin_until, Doorbell};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use memsrv::{ClientId, Courier, Credentials, Effect, FrameBuf, MemoryServer};
 use protocol::Errno;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,11 +36,14 @@ pub type Inspection = Box<dyn FnOnce(&Server) + Send>;
 /// A message to the server thread.
 pub enum ToServer {
     /// A new connection: its frames go to `reply`; its id comes back on
-    /// `welcome`, or why it is refused ([`ServerLoop::admit`]).
+    /// `welcome`, or why it is refused ([`ServerLoop::admit`]). A
+    /// `builtin` one (a driver the home mounts itself) holds no slot and
+    /// is never refused, as memsrvd's built-in drivers.
     Connect {
         credentials: Credentials,
         reply: Sink,
         welcome: Sender<Result<ClientId, Errno>>,
+        builtin: bool,
     },
     /// One encoded request frame from `from` (named by the transport, never
     /// by the frame).
@@ -82,6 +86,8 @@ impl Inbox {
 pub struct ServerLoop {
     server: Server,
     routes: Routes,
+    /// Open connections of the home's own drivers (they hold no slot).
+    builtins: BTreeSet<ClientId>,
     effects: Vec<Effect>,
     spin: Duration,
     /// The core of the client last answered: likely the next to ask.
@@ -96,6 +102,7 @@ impl ServerLoop {
         Self {
             server,
             routes: Routes::default(),
+            builtins: BTreeSet::new(),
             effects: Vec::new(),
             spin,
             peer_cpu: nommu::spin::UNKNOWN_CPU,
@@ -138,10 +145,21 @@ impl ServerLoop {
                     credentials,
                     reply,
                     welcome,
+                    builtin,
                 } => {
-                    let admitted = self.admit(credentials.uid).map(|()| {
+                    let admitted = if builtin {
+                        Ok(())
+                    } else {
+                        self.admit(credentials.uid)
+                    };
+                    let admitted = admitted.map(|()| {
                         let id = self.routes.open(reply);
-                        self.server.connect(id, credentials);
+                        if builtin {
+                            self.builtins.insert(id);
+                            self.server.connect_builtin(id, credentials);
+                        } else {
+                            self.server.connect(id, credentials);
+                        }
                         id
                     });
                     if let (Err(_), Ok(id)) = (welcome.send(admitted), admitted) {
@@ -162,7 +180,7 @@ impl ServerLoop {
     /// `ENOTCONN`), `EAGAIN` once `uid` holds its
     /// [`memsrv::Config::max_clients_per_user`] connections.
     fn admit(&self, uid: u32) -> Result<(), Errno> {
-        if self.routes.open_count() >= MAX_CLIENTS {
+        if self.routes.open_count() - self.builtins.len() >= MAX_CLIENTS {
             return Err(Errno::ENOTCONN);
         }
         self.server.may_connect(uid)
@@ -227,6 +245,7 @@ impl ServerLoop {
     /// callers told `EIO`) is appended to `effects`.
     fn close(&mut self, client: ClientId, effects: &mut Vec<Effect>) {
         if self.routes.close(client) {
+            self.builtins.remove(&client);
             self.server.disconnect_with(client, effects);
         }
     }

@@ -39,6 +39,7 @@ impl ChannelTransport {
             credentials,
             reply: Sink::Slot(Arc::clone(&reply)),
             welcome,
+            builtin: false,
         })?;
         let id = welcomed.recv().map_err(|_| Errno::ENOTCONN)??;
         Ok(Self {
