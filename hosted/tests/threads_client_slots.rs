@@ -20,14 +20,19 @@ fn user(uid: u32) -> Credentials {
     }
 }
 
-#[test]
-fn a_user_beyond_its_client_slots_is_refused_eagain() {
-    let home = ThreadsHome::start(Config {
+/// A threads home allowing each uid `slots` connections.
+fn home_with_slots(slots: u32) -> ThreadsHome {
+    ThreadsHome::start(Config {
         arena_size: 1 << 20,
-        max_clients_per_user: Some(2),
+        max_clients_per_user: Some(slots),
         ..Config::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_user_beyond_its_client_slots_is_refused_eagain() {
+    let home = home_with_slots(2);
     let a = home.spawn_process_as(user(1000)).unwrap();
     let _b = home.connect_driver(user(1000)).unwrap();
     assert_eq!(home.spawn_process_as(user(1000)).err(), Some(Errno::EAGAIN));
@@ -59,12 +64,7 @@ fn a_full_connection_table_refuses_enotconn() {
 
 #[test]
 fn a_driver_the_home_mounts_holds_no_slot() {
-    let home = ThreadsHome::start(Config {
-        arena_size: 1 << 20,
-        max_clients_per_user: Some(1),
-        ..Config::default()
-    })
-    .unwrap();
+    let home = home_with_slots(1);
     let tmp = Ramfs::new(MountPoint::new("/tmp", (0, 0x10)).unwrap());
     let _mount = home.mount(Box::new(tmp)).unwrap();
     // Root's one slot is still free for a process.
