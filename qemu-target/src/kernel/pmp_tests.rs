@@ -491,3 +491,6 @@ mod statics;
 
 #[path = "driver_pmp_tests.rs"]
 mod drivers;
+
+#[path = "pmp_switch_tests.rs"]
+mod switch;
