@@ -416,7 +416,8 @@ fn switch_fp(s: &mut State, from: usize, to: usize) {
 }
 
 /// Give the hart task `next`'s PMP entries, writing only those that
-/// differ from what it holds.
+/// differ from what it holds (inlined: it runs at every trap).
+#[inline(always)]
 fn load_pmp(s: &mut State, next: usize) {
     s.kernel.protection.switch_to(next, &mut arch::Pmp);
 }

@@ -18,12 +18,28 @@
 use super::{Entries, PmpRegisters, Protection, PMP_ENTRIES};
 use crate::kernel::task_table::{TaskId, MAX_TASKS};
 
-/// The registers two tasks' entries differ in: one bit per `pmpaddr`, one
-/// per `pmpcfg` word.
+/// The registers two tasks' entries differ in, as a list (a write per
+/// item, no bit scan): `pmpaddr<n>` as `n`, a `pmpcfg` word holding
+/// entries `8 * k..` as [`PMP_ENTRIES`]` + k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Difference {
-    addr: u16,
-    cfg: u8,
+    registers: [u8; REGISTERS],
+    len: u8,
+}
+
+/// The addresses and the configuration words.
+const REGISTERS: usize = PMP_ENTRIES + PMP_ENTRIES / 8;
+
+impl Difference {
+    const NONE: Difference = Difference {
+        registers: [0; REGISTERS],
+        len: 0,
+    };
+
+    fn push(&mut self, register: usize) {
+        self.registers[usize::from(self.len)] = register as u8;
+        self.len += 1;
+    }
 }
 
 /// A switch away from a task, remembered: the task switched to, both
@@ -44,7 +60,7 @@ impl LastSwitch {
         to: 0,
         from_generation: 0,
         to_generation: 0,
-        difference: Difference { addr: 0, cfg: 0 },
+        difference: Difference::NONE,
     };
 }
 
@@ -83,40 +99,35 @@ impl Hart {
 
     /// Compare every register the hart holds with `want`.
     fn compare(&self, want: &Entries) -> Difference {
-        let mut d = Difference { addr: 0, cfg: 0 };
+        let mut d = Difference::NONE;
         for (i, (held, want)) in self.held.addr.iter().zip(&want.addr).enumerate() {
             if held != want {
-                d.addr |= 1 << i;
+                d.push(i);
             }
         }
-        for (i, (held, want)) in self.held.cfg.iter().zip(&want.cfg).enumerate() {
+        for (k, (held, want)) in self.held.cfg.iter().zip(&want.cfg).enumerate() {
             if held != want {
-                d.cfg |= 1 << i;
+                d.push(PMP_ENTRIES + k);
             }
         }
         d
     }
+}
 
-    /// Write the registers `d` names from `want`.
-    fn write(&mut self, d: Difference, want: &Entries, hart: &mut impl PmpRegisters) {
-        let mut addr = d.addr;
-        while addr != 0 {
-            let i = addr.trailing_zeros() as usize;
-            addr &= addr - 1;
-            hart.set_addr(i, want.addr[i]);
-            self.held.addr[i] = want.addr[i];
-        }
-        let mut cfg = d.cfg;
-        while cfg != 0 {
-            let half = cfg.trailing_zeros() as usize;
-            cfg &= cfg - 1;
-            hart.set_cfg(8 * half, want.cfg[half]);
-            self.held.cfg[half] = want.cfg[half];
+/// Write the registers `d` names from `want` into the hart and `held`.
+#[inline]
+fn write(held: &mut Entries, d: &Difference, want: &Entries, hart: &mut impl PmpRegisters) {
+    for &register in &d.registers[..usize::from(d.len)] {
+        let i = usize::from(register);
+        if let Some(&addr) = want.addr.get(i) {
+            hart.set_addr(i, addr);
+            held.addr[i] = addr;
+        } else if let Some(&word) = want.cfg.get(i - PMP_ENTRIES) {
+            hart.set_cfg(8 * (i - PMP_ENTRIES), word);
+            held.cfg[i - PMP_ENTRIES] = word;
         }
     }
 }
-
-const _: () = assert!(PMP_ENTRIES <= 16 && PMP_ENTRIES / 8 <= 8);
 
 impl Protection {
     /// Give the hart task `next`'s entries, writing only those that
@@ -133,12 +144,12 @@ impl Protection {
         if from == next && from_generation == generation {
             return;
         }
-        let last = h.last_switch[from];
+        let last = &h.last_switch[from];
         if last.to == next
             && last.from_generation == from_generation
             && last.to_generation == generation
         {
-            h.write(last.difference, &self.entries[next], hart);
+            write(&mut h.held, &last.difference, &self.entries[next], hart);
             h.loaded = Some((next, generation));
             return;
         }
@@ -153,7 +164,7 @@ impl Protection {
         let h = &mut self.hart;
         let want = &self.entries[next];
         let difference = h.compare(want);
-        h.write(difference, want, hart);
+        write(&mut h.held, &difference, want, hart);
         let generation = h.generation[next];
         if let Some((from, from_generation)) = h.loaded.filter(|(from, _)| *from != next) {
             h.last_switch[from] = LastSwitch {
