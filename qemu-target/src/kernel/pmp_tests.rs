@@ -494,3 +494,6 @@ mod drivers;
 
 #[path = "pmp_switch_tests.rs"]
 mod switch;
+
+#[path = "recv_buffer_tests.rs"]
+mod recv_buffer;
