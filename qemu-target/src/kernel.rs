@@ -203,12 +203,19 @@ impl Kernel {
             Some(Sys::Close) => self.close(id, a0, machine),
             Some(Sys::Send) => self.send(id, a0, a1, a2, machine),
             Some(Sys::Recv) => return self.recv(id, a0, a1, a2, a3, now_ms, machine),
+            Some(Sys::Call) if self.call_fast(id, [a0, a1, a2, a3, a4], machine) => {
+                return Outcome::Continue;
+            }
             Some(Sys::Call) => return self.call(id, [a0, a1, a2], [a3, a4], now_ms, machine),
             Some(Sys::Receive) if !self.may_touch(id, a0, a1, true) => Err(Errno::EFAULT),
             Some(Sys::Receive) => return self.receive(id, a0, a1, a2, now_ms, machine),
             Some(Sys::Reply) => self.reply(id, a0, a1, a2, machine),
             Some(Sys::ReplyReceive) => {
                 let deadline = self.tasks[id].frame.regs[reg::A5];
+                let args = [a0, a1, a2, a3, a4, deadline];
+                if self.reply_receive_fast(id, args, now_ms, machine) {
+                    return Outcome::Continue;
+                }
                 return self.reply_receive(id, [a0, a1, a2], [a3, a4, deadline], now_ms, machine);
             }
             Some(Sys::Hangup) => self.hangup(id, a0),

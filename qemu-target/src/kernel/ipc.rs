@@ -21,6 +21,9 @@ use super::{neg, Kernel, Machine, Outcome, NEVER};
 use heapless::Deque;
 use protocol::{Errno, MAX_FRAME};
 
+#[path = "ipc_fast.rs"]
+mod fast;
+
 pub const MAX_CONNECTIONS: usize = 128;
 /// Frames queued in the kernel at once (over all connections).
 pub const FRAME_POOL: usize = 256;

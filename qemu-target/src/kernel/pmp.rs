@@ -553,6 +553,13 @@ impl Protection {
         }
     }
 
+    /// Where task `task`'s system-call buffers usually are, `[start,
+    /// end)`: a buffer inside passes [`Protection::may_touch`] at once.
+    #[inline]
+    pub fn usual_window(&self, task: TaskId) -> (u64, u64) {
+        self.usual[task]
+    }
+
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
     /// usual place (its region, for a driver the drivers' statics too): a
     /// user task's or a driver's arena ranges, the text and flash to read;
