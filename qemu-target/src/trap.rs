@@ -170,13 +170,16 @@ impl Machine for Board {
     }
 
     fn read_word(&mut self, addr: u64) -> Option<u64> {
-        if addr % 8 != 0 || !memory::readable(addr, 8) {
-            let mut word = [0u8; 8];
-            return memory::read(addr, &mut word).then_some(u64::from_le_bytes(word));
+        // The stack canary, read at traps: an aligned word in RAM, whose
+        // end is word aligned.
+        let ram = memory::task_memory();
+        if addr % 8 == 0 && ram.start <= addr && addr < ram.end {
+            // SAFETY: an aligned word in RAM (checked above); volatile so
+            // it stays one load.
+            return Some(unsafe { core::ptr::read_volatile(addr as *const u64) });
         }
-        // SAFETY: an aligned word in RAM or the flash window (checked
-        // above).
-        Some(unsafe { (addr as *const u64).read() })
+        let mut word = [0u8; 8];
+        memory::read(addr, &mut word).then_some(u64::from_le_bytes(word))
     }
 
     fn console(&mut self, bytes: &[u8]) {
@@ -240,18 +243,9 @@ pub fn start(name: &str, start: TaskStart) -> ! {
     s.current = id;
     s.kernel.protection.enable(memory::pmp_layout());
     load_pmp(s, id);
-    s.kernel.tasks[id].frame.kernel_sp = kernel_stack_top();
     arm(s, now_ms() + SLICE_MS);
     IN_KERNEL.store(false, Ordering::Relaxed);
     arch::enter(&mut s.kernel.tasks[id].frame);
-}
-
-fn kernel_stack_top() -> u64 {
-    extern "C" {
-        static __kernel_stack_top: u8;
-    }
-    // Only the address is taken: the linker script's top of the kernel stack.
-    core::ptr::addr_of!(__kernel_stack_top) as u64
 }
 
 fn arm(s: &mut State, at_ms: u64) {
@@ -309,13 +303,7 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
             match s.kernel.syscall(current, now, &mut Board) {
                 Outcome::Continue => {}
                 Outcome::Yield => preempt = true,
-                Outcome::PowerOff(code) => {
-                    kprintln!(
-                        "kernel: powered off by {} with {code}",
-                        s.kernel.tasks[current].name()
-                    );
-                    console::power_off(code);
-                }
+                Outcome::PowerOff(code) => power_off_by(s, current, code),
             }
         }
         _ if Access::from_cause(scause).is_some()
@@ -323,36 +311,12 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
         {
             // The range was the task's, now loaded: the access runs again.
         }
-        _ => {
-            let task = &s.kernel.tasks[current];
-            if let Some(access) = Access::from_cause(scause) {
-                kprintln!(
-                    "kernel: task {} ({current}) stray {} at {stval:#x}: not its memory",
-                    task.name(),
-                    access.name()
-                );
-            }
-            kprintln!(
-                "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
-                task.name(),
-                cause_name(scause),
-                task.frame.regs[reg::RA],
-                task.frame.regs[reg::SP],
-            );
-            s.kernel.exit(current, 128 + scause as i64, &mut Board);
-        }
+        _ => kill_faulting(s, current, scause, sepc, stval),
     }
     if s.kernel.tasks[current].state == TaskState::Ready
         && !s.kernel.stack_intact(current, &mut Board)
     {
-        let task = &s.kernel.tasks[current];
-        kprintln!(
-            "kernel: task {} ({current}) killed: stack overflow (sp {:#x}, stack bottom {:#x}, pc {sepc:#x})",
-            task.name(),
-            task.frame.regs[reg::SP],
-            task.stack_bottom
-        );
-        s.kernel.exit(current, 128 + 64, &mut Board);
+        kill_overflowed(s, current, sepc);
     }
     // A task that blocked in IPC hands the hart straight to the peer it
     // woke (a call to the server, a receive to the client just answered);
@@ -385,12 +349,61 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     }
     load_pmp(s, next);
     let frame = &mut s.kernel.tasks[next].frame;
-    frame.kernel_sp = kernel_stack_top();
     if PROFILE {
         s.profile.leave(entered);
     }
     IN_KERNEL.store(false, Ordering::Relaxed);
     frame
+}
+
+/// Task `current` asked to power the board off with `code`.
+#[cold]
+#[inline(never)]
+fn power_off_by(s: &State, current: usize, code: u64) -> ! {
+    kprintln!(
+        "kernel: powered off by {} with {code}",
+        s.kernel.tasks[current].name()
+    );
+    console::power_off(code);
+}
+
+/// Task `current` took a trap it cannot go on from (a fault outside its
+/// memory, an illegal instruction, ...): report it and end the task. Out
+/// of line, so the common trap keeps its registers for itself.
+#[cold]
+#[inline(never)]
+fn kill_faulting(s: &mut State, current: usize, scause: u64, sepc: u64, stval: u64) {
+    let task = &s.kernel.tasks[current];
+    if let Some(access) = Access::from_cause(scause) {
+        kprintln!(
+            "kernel: task {} ({current}) stray {} at {stval:#x}: not its memory",
+            task.name(),
+            access.name()
+        );
+    }
+    kprintln!(
+        "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
+        task.name(),
+        cause_name(scause),
+        task.frame.regs[reg::RA],
+        task.frame.regs[reg::SP],
+    );
+    s.kernel.exit(current, 128 + scause as i64, &mut Board);
+}
+
+/// Task `current`'s stack ran over its bottom: report it and end the
+/// task.
+#[cold]
+#[inline(never)]
+fn kill_overflowed(s: &mut State, current: usize, sepc: u64) {
+    let task = &s.kernel.tasks[current];
+    kprintln!(
+        "kernel: task {} ({current}) killed: stack overflow (sp {:#x}, stack bottom {:#x}, pc {sepc:#x})",
+        task.name(),
+        task.frame.regs[reg::SP],
+        task.stack_bottom
+    );
+    s.kernel.exit(current, 128 + 64, &mut Board);
 }
 
 /// The float registers on a switch from `from` to `to`. The entry code

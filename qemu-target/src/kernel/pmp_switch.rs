@@ -115,7 +115,7 @@ impl Hart {
 }
 
 /// Write the registers `d` names from `want` into the hart and `held`.
-#[inline]
+#[inline(always)]
 fn write(held: &mut Entries, d: &Difference, want: &Entries, hart: &mut impl PmpRegisters) {
     for &register in &d.registers[..usize::from(d.len)] {
         let i = usize::from(register);
