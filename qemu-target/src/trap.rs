@@ -300,10 +300,15 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
                 s.profile.report(&s.kernel);
             }
             s.kernel.tasks[current].frame.sepc = sepc + 4;
-            match s.kernel.syscall(current, now, &mut Board) {
-                Outcome::Continue => {}
-                Outcome::Yield => preempt = true,
-                Outcome::PowerOff(code) => power_off_by(s, current, code),
+            // The common request and answer first, inline here (done:
+            // the caller blocked, its peer is handed the hart); every other
+            // call, or that case failing a check, goes the general way.
+            if !s.kernel.syscall_fast(current, now, &mut Board) {
+                match s.kernel.syscall_general(current, now, &mut Board) {
+                    Outcome::Continue => {}
+                    Outcome::Yield => preempt = true,
+                    Outcome::PowerOff(code) => power_off_by(s, current, code),
+                }
             }
         }
         _ if Access::from_cause(scause).is_some()

@@ -32,11 +32,11 @@ impl Kernel {
     /// woken and handed the hart, the client waiting for the reply. False
     /// if the call is not that case (nothing changed).
     #[inline]
-    pub(in crate::kernel) fn call_fast(
+    pub(in crate::kernel) fn call_fast<M: Machine + ?Sized>(
         &mut self,
         id: TaskId,
         [cid, addr, len, buf, cap]: [u64; 5],
-        machine: &mut dyn Machine,
+        machine: &mut M,
     ) -> bool {
         let slot = super::conn_slot(cid);
         let Some(c) = self.connections.get(slot) else {
@@ -81,12 +81,12 @@ impl Kernel {
     /// answered, woken and handed the hart, the server waiting. False if
     /// not that case (nothing changed).
     #[inline]
-    pub(in crate::kernel) fn reply_receive_fast(
+    pub(in crate::kernel) fn reply_receive_fast<M: Machine + ?Sized>(
         &mut self,
         id: TaskId,
         [cid, addr, len, buf, cap, deadline]: [u64; 6],
         now_ms: u64,
-        machine: &mut dyn Machine,
+        machine: &mut M,
     ) -> bool {
         let slot = super::conn_slot(cid);
         let Some(c) = self.connections.get(slot) else {
