@@ -5,6 +5,7 @@
 
 use crate::arch;
 use crate::console;
+use crate::kernel::frame_copy;
 use crate::kernel::pmp::{Access, Refill};
 use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
 use crate::kprintln;
@@ -159,7 +160,7 @@ impl Machine for Board {
         {
             // SAFETY: both ranges lie in task memory (checked above), do
             // not overlap, and `dst` is word aligned.
-            unsafe { copy_to_aligned(src as *const u8, dst as *mut u8, len) };
+            unsafe { frame_copy::copy_to_aligned(src as *const u8, dst as *mut u8, len) };
             return true;
         }
         memory::copy(src, dst, len as u64)
@@ -184,47 +185,6 @@ impl Machine for Board {
 
     fn console(&mut self, bytes: &[u8]) {
         console::put_bytes(bytes);
-    }
-}
-
-/// Copy `len` bytes from `src` to the word-aligned `dst` a word at a
-/// time, then the tail byte by byte. A source that is not word aligned
-/// (memsrv's replies start two bytes into a word) is read as the aligned
-/// words that hold it, each destination word made of two of them.
-///
-/// # Safety
-/// Both ranges are valid for `len` bytes and disjoint, `dst` is word
-/// aligned, and the aligned words holding the source lie in the same
-/// memory (task memory and the flash window have word-aligned bounds).
-unsafe fn copy_to_aligned(src: *const u8, dst: *mut u8, len: usize) {
-    let words = len / 8;
-    let to = dst.cast::<u64>();
-    let offset = src as usize % 8;
-    if offset == 0 {
-        let from = src.cast::<u64>();
-        for i in 0..words {
-            // SAFETY: word `i` lies within both ranges, aligned.
-            unsafe { to.add(i).write(from.add(i).read()) };
-        }
-    } else if words > 0 {
-        let shift = 8 * offset as u32;
-        let from = src.wrapping_sub(offset).cast::<u64>();
-        // SAFETY: the aligned word holding `src`'s first byte.
-        let mut low = unsafe { from.read() };
-        for i in 0..words {
-            // SAFETY: the aligned word after it holds bytes of the source
-            // up to `src + 8 * (i + 1)`, all below `src + len`; the
-            // destination word `i` is in range and aligned.
-            unsafe {
-                let high = from.add(i + 1).read();
-                to.add(i).write((low >> shift) | (high << (64 - shift)));
-                low = high;
-            }
-        }
-    }
-    for i in words * 8..len {
-        // SAFETY: byte `i` lies within both ranges.
-        unsafe { dst.add(i).write(src.add(i).read()) };
     }
 }
 
