@@ -379,11 +379,21 @@ fn kill_overflowed(s: &mut State, current: usize, sepc: u64) {
 /// with `fcsr` reset if it is not already, so it does not round with
 /// another task's mode.
 fn switch_fp(s: &mut State, from: usize, to: usize) {
-    if s.kernel.tasks[from].frame.fp_saved {
+    let (saved_from, saved_to) = (
+        s.kernel.tasks[from].frame.fp_saved,
+        s.kernel.tasks[to].frame.fp_saved,
+    );
+    if !saved_from && !saved_to {
+        // Neither has float state: `from` never wrote the registers (the
+        // entry code would have saved them), and `fcsr` was reset when it
+        // was switched to, so there is nothing to do.
+        return;
+    }
+    if saved_from {
         s.fp_owner = Some(from);
     }
     let frame = &s.kernel.tasks[to].frame;
-    if frame.fp_saved {
+    if saved_to {
         if s.fp_owner != Some(to) {
             arch::fp_restore(frame);
             s.fp_owner = Some(to);

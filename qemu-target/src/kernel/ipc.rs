@@ -343,6 +343,7 @@ impl Kernel {
     /// blocks, unless a task woken earlier is still waiting for its turn:
     /// a server that sends a driver a request and then answers a client
     /// lets the driver run first, as the order of wake-ups says.
+    #[inline]
     fn hand_to(&mut self, task: TaskId) {
         match self.handoff {
             Some(earlier) if earlier != task && self.tasks[earlier].state == TaskState::Ready => {}
