@@ -18,13 +18,15 @@
 use super::{Entries, PmpRegisters, Protection, PMP_ENTRIES};
 use crate::kernel::task_table::{TaskId, MAX_TASKS};
 
-/// The registers two tasks' entries differ in, as a list (a write per
-/// item, no bit scan): `pmpaddr<n>` as `n`, a `pmpcfg` word holding
+/// The registers two tasks' entries differ in, as a list of the
+/// registers and the values to write (a write per item, no bit scan and no
+/// look-up of the entries): `pmpaddr<n>` as `n`, the `pmpcfg` word holding
 /// entries `8 * k..` as [`PMP_ENTRIES`]` + k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Difference {
-    registers: [u8; REGISTERS],
     len: u8,
+    registers: [u8; REGISTERS],
+    values: [u64; REGISTERS],
 }
 
 /// The addresses and the configuration words.
@@ -32,12 +34,15 @@ const REGISTERS: usize = PMP_ENTRIES + PMP_ENTRIES / 8;
 
 impl Difference {
     const NONE: Difference = Difference {
-        registers: [0; REGISTERS],
         len: 0,
+        registers: [0; REGISTERS],
+        values: [0; REGISTERS],
     };
 
-    fn push(&mut self, register: usize) {
-        self.registers[usize::from(self.len)] = register as u8;
+    fn push(&mut self, register: usize, value: u64) {
+        let n = usize::from(self.len);
+        self.registers[n] = register as u8;
+        self.values[n] = value;
         self.len += 1;
     }
 }
@@ -66,8 +71,9 @@ impl LastSwitch {
 
 /// What the hart holds and what the switch remembers.
 pub(super) struct Hart {
-    /// The registers as written (all off at reset).
-    held: Entries,
+    /// The registers as written (all off at reset): the addresses, then
+    /// the configuration words.
+    held: [u64; REGISTERS],
     /// Whose entries `held` is, at which generation (`None`: nobody's, as
     /// at reset).
     loaded: Option<(TaskId, u64)>,
@@ -82,7 +88,7 @@ pub(super) struct Hart {
 impl Hart {
     pub(super) const fn new() -> Self {
         Self {
-            held: Entries::OFF,
+            held: [0; REGISTERS],
             loaded: None,
             generation: [0; MAX_TASKS],
             next_generation: 1,
@@ -100,31 +106,29 @@ impl Hart {
     /// Compare every register the hart holds with `want`.
     fn compare(&self, want: &Entries) -> Difference {
         let mut d = Difference::NONE;
-        for (i, (held, want)) in self.held.addr.iter().zip(&want.addr).enumerate() {
+        let wanted = want.addr.iter().chain(&want.cfg);
+        for (i, (held, want)) in self.held.iter().zip(wanted).enumerate() {
             if held != want {
-                d.push(i);
-            }
-        }
-        for (k, (held, want)) in self.held.cfg.iter().zip(&want.cfg).enumerate() {
-            if held != want {
-                d.push(PMP_ENTRIES + k);
+                d.push(i, *want);
             }
         }
         d
     }
 }
 
-/// Write the registers `d` names from `want` into the hart and `held`.
+/// Write the registers `d` names into the hart and `held`.
 #[inline(always)]
-fn write(held: &mut Entries, d: &Difference, want: &Entries, hart: &mut impl PmpRegisters) {
-    for &register in &d.registers[..usize::from(d.len)] {
+fn write(held: &mut [u64; REGISTERS], d: &Difference, hart: &mut impl PmpRegisters) {
+    let n = usize::from(d.len);
+    for (&register, &value) in d.registers[..n].iter().zip(&d.values[..n]) {
         let i = usize::from(register);
-        if let Some(&addr) = want.addr.get(i) {
-            hart.set_addr(i, addr);
-            held.addr[i] = addr;
-        } else if let Some(&word) = want.cfg.get(i - PMP_ENTRIES) {
-            hart.set_cfg(8 * (i - PMP_ENTRIES), word);
-            held.cfg[i - PMP_ENTRIES] = word;
+        if i < PMP_ENTRIES {
+            hart.set_addr(i, value);
+        } else {
+            hart.set_cfg(8 * (i - PMP_ENTRIES), value);
+        }
+        if let Some(held) = held.get_mut(i) {
+            *held = value;
         }
     }
 }
@@ -149,7 +153,7 @@ impl Protection {
             && last.from_generation == from_generation
             && last.to_generation == generation
         {
-            write(&mut h.held, &last.difference, &self.entries[next], hart);
+            write(&mut h.held, &last.difference, hart);
             h.loaded = Some((next, generation));
             return;
         }
@@ -164,7 +168,7 @@ impl Protection {
         let h = &mut self.hart;
         let want = &self.entries[next];
         let difference = h.compare(want);
-        write(&mut h.held, &difference, want, hart);
+        write(&mut h.held, &difference, hart);
         let generation = h.generation[next];
         if let Some((from, from_generation)) = h.loaded.filter(|(from, _)| *from != next) {
             h.last_switch[from] = LastSwitch {
