@@ -17,7 +17,7 @@
 
 use super::super::task_table::{reg, TaskId, TaskState};
 use super::super::{Kernel, Machine, NEVER};
-use super::{Event, Side};
+use super::{ConnId, Event, Side};
 use protocol::MAX_FRAME;
 
 /// Whether `[addr, addr + len)` lies in `[start, stop)`.
@@ -27,6 +27,41 @@ fn within((start, stop): (u64, u64), addr: u64, len: u64) -> bool {
 }
 
 impl Kernel {
+    /// The peer of task `id` on connection `cid` if the connection is
+    /// open, `id` its client (or server, `as_client` false), and no frame
+    /// waits for the client: the common case's first checks.
+    #[inline(always)]
+    fn quiet_peer(&self, cid: ConnId, id: TaskId, as_client: bool) -> Option<TaskId> {
+        let slot = super::conn_slot(cid);
+        let c = self.connections.get(slot)?;
+        let (me, peer) = if as_client {
+            (c.client, c.server)
+        } else {
+            (c.server, c.client)
+        };
+        (c.side == Side::Open && me == id && c.id(slot) == cid && c.down.is_empty()).then_some(peer)
+    }
+
+    /// Copy task `id`'s frame `(addr, len)` into the buffer `(to, room)`
+    /// task `peer` posted, if the frame fits and lies in `id`'s usual
+    /// window, `id`'s next buffer `(buf, cap)` too, and the bytes written
+    /// in `peer`'s. False (nothing written) otherwise.
+    #[inline(always)]
+    fn copy_within_windows<M: Machine + ?Sized>(
+        &self,
+        machine: &mut M,
+        (id, [addr, len, buf, cap]): (TaskId, [u64; 4]),
+        (peer, to, room): (TaskId, u64, u64),
+    ) -> bool {
+        let mine = self.protection.usual_window(id);
+        len <= MAX_FRAME as u64
+            && len <= room
+            && within(mine, addr, len)
+            && within(mine, buf, cap)
+            && within(self.protection.usual_window(peer), to, len)
+            && machine.copy(addr, to, len as usize)
+    }
+
     /// [`Sys::Call`](super::super::Sys::Call) `(conn, ptr, len, buf, cap)`
     /// from task `id` to a server waiting in receive: done, the server
     /// woken and handed the hart, the client waiting for the reply. False
@@ -38,14 +73,9 @@ impl Kernel {
         [cid, addr, len, buf, cap]: [u64; 5],
         machine: &mut M,
     ) -> bool {
-        let slot = super::conn_slot(cid);
-        let Some(c) = self.connections.get(slot) else {
+        let Some(server) = self.quiet_peer(cid, id, true) else {
             return false;
         };
-        if c.side != Side::Open || c.client != id || c.id(slot) != cid || !c.down.is_empty() {
-            return false;
-        }
-        let server = c.server;
         let TaskState::Receive {
             addr: to,
             cap: room,
@@ -54,14 +84,7 @@ impl Kernel {
         else {
             return false;
         };
-        let mine = self.protection.usual_window(id);
-        if len > MAX_FRAME as u64
-            || len > room
-            || !within(mine, addr, len)
-            || !within(mine, buf, cap)
-            || !within(self.protection.usual_window(server), to, len)
-            || !machine.copy(addr, to, len as usize)
-        {
+        if !self.copy_within_windows(machine, (id, [addr, len, buf, cap]), (server, to, room)) {
             return false;
         }
         self.end_receive(server, cid, len, Event::Frame);
@@ -88,14 +111,9 @@ impl Kernel {
         now_ms: u64,
         machine: &mut M,
     ) -> bool {
-        let slot = super::conn_slot(cid);
-        let Some(c) = self.connections.get(slot) else {
+        let Some(client) = self.quiet_peer(cid, id, false) else {
             return false;
         };
-        if c.side != Side::Open || c.server != id || c.id(slot) != cid || !c.down.is_empty() {
-            return false;
-        }
-        let client = c.client;
         let TaskState::Recv {
             conn,
             addr: to,
@@ -105,16 +123,10 @@ impl Kernel {
         else {
             return false;
         };
-        let mine = self.protection.usual_window(id);
         if conn != cid
             || !self.ready.is_empty()
             || deadline <= now_ms
-            || len > MAX_FRAME as u64
-            || len > room
-            || !within(mine, addr, len)
-            || !within(mine, buf, cap)
-            || !within(self.protection.usual_window(client), to, len)
-            || !machine.copy(addr, to, len as usize)
+            || !self.copy_within_windows(machine, (id, [addr, len, buf, cap]), (client, to, room))
         {
             return false;
         }

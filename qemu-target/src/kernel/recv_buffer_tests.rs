@@ -56,29 +56,20 @@ impl Machine for Memory {
     fn console(&mut self, _bytes: &[u8]) {}
 }
 
-fn sys(k: &mut Kernel, task: TaskId, nr: Sys, args: &[u64], m: &mut Memory) -> i64 {
-    let frame = &mut k.tasks[task].frame;
-    frame.regs[reg::A7] = nr as u64;
-    for (i, a) in args.iter().enumerate() {
-        frame.regs[reg::A0 + i] = *a;
-    }
-    k.syscall(task, 0, m);
-    k.tasks[task].frame.regs[reg::A0] as i64
-}
-
 /// memsrv (task 0) with its buffers at the task heap's start, a user task
 /// (1) in its region after them, connected, and memsrv having named one
-/// arena page for the connection. The connection.
-fn connected(k: &mut Kernel, m: &mut Memory) -> u64 {
+/// arena page for the connection: the kernel, its memory and the
+/// connection.
+fn connected() -> (Box<Kernel>, Memory, u64) {
+    let (mut k, _) = kernel_with(["memsrv", "user", "init"]);
+    let mut m = Memory::new();
     k.protection.set_region(1, (HEAP_START + 0x1000, 0x1000));
-    let conn = sys(k, 1, Sys::Connect, &[0, 0, 0], m) as u64;
-    assert_eq!(
-        sys(k, 0, Sys::Receive, &[HEAP_START, 64, NEVER], m),
-        conn as i64
-    );
+    let conn = call(&mut k, 1, Sys::Connect, &[0, 0, 0], &mut m) as u64;
+    let receive = [HEAP_START, 64, NEVER];
+    assert_eq!(call(&mut k, 0, Sys::Receive, &receive, &mut m), conn as i64);
     assert_eq!(k.tasks[0].frame.regs[reg::A2], Event::Open as u64);
-    name_ranges(k, m, conn, &[page(0)]);
-    conn
+    name_ranges(&mut k, &mut m, conn, &[page(0)]);
+    (k, m, conn)
 }
 
 /// memsrv names `ranges` for `conn`, from a list at `HEAP_START + 0x100`.
@@ -89,23 +80,21 @@ fn name_ranges(k: &mut Kernel, m: &mut Memory, conn: u64, ranges: &[(u64, u64)])
         assert!(m.copy_out(at, &start.to_le_bytes()) && m.copy_out(at + 8, &end.to_le_bytes()));
     }
     let n = ranges.len() as u64;
-    assert_eq!(sys(k, 0, Sys::Regions, &[conn, list, n], m), 0);
+    assert_eq!(call(k, 0, Sys::Regions, &[conn, list, n], m), 0);
 }
 
 #[test]
 fn a_reply_into_a_buffer_unmapped_while_its_task_waited_is_efault() {
-    let (mut k, _) = kernel_with(["memsrv", "user", "init"]);
-    let mut m = Memory::new();
-    let conn = connected(&mut k, &mut m);
+    let (mut k, mut m, conn) = connected();
     let buf = page(0).0;
     // The client posts a receive into its arena page: fine while mapped.
-    sys(&mut k, 1, Sys::Recv, &[conn, buf, 64, NEVER], &mut m);
+    call(&mut k, 1, Sys::Recv, &[conn, buf, 64, NEVER], &mut m);
     assert!(matches!(k.tasks[1].state, TaskState::Recv { .. }));
     // memsrv unmaps it, then answers.
     name_ranges(&mut k, &mut m, conn, &[]);
     assert!(m.copy_out(HEAP_START + 0x200, b"late"));
     assert_eq!(
-        sys(
+        call(
             &mut k,
             0,
             Sys::Reply,
@@ -124,23 +113,21 @@ fn a_reply_into_a_buffer_unmapped_while_its_task_waited_is_efault() {
 
 #[test]
 fn a_call_whose_reply_buffer_was_unmapped_meanwhile_ends_with_efault() {
-    let (mut k, _) = kernel_with(["memsrv", "user", "init"]);
-    let mut m = Memory::new();
-    let conn = connected(&mut k, &mut m);
+    let (mut k, mut m, conn) = connected();
     let buf = page(0).0;
     // memsrv waits; the client's call reaches it and waits for the reply
     // in its arena page, which memsrv unmaps before answering.
-    sys(&mut k, 0, Sys::Receive, &[HEAP_START, 64, NEVER], &mut m);
+    call(&mut k, 0, Sys::Receive, &[HEAP_START, 64, NEVER], &mut m);
     assert!(matches!(k.tasks[0].state, TaskState::Receive { .. }));
     let request = HEAP_START + 0x1000;
     assert!(m.copy_out(request, b"ask"));
-    sys(&mut k, 1, Sys::Call, &[conn, request, 3, buf, 64], &mut m);
+    call(&mut k, 1, Sys::Call, &[conn, request, 3, buf, 64], &mut m);
     assert!(matches!(k.tasks[1].state, TaskState::Recv { .. }));
     assert_eq!(k.tasks[0].frame.regs[reg::A1], 3);
     name_ranges(&mut k, &mut m, conn, &[page(1)]);
     assert!(m.copy_out(HEAP_START + 0x200, b"answer"));
     let args = [conn, HEAP_START + 0x200, 6, HEAP_START, 64, NEVER];
-    sys(&mut k, 0, Sys::ReplyReceive, &args, &mut m);
+    call(&mut k, 0, Sys::ReplyReceive, &args, &mut m);
     assert_eq!(
         k.tasks[1].frame.regs[reg::A0] as i64,
         -i64::from(Errno::EFAULT.0)
@@ -148,8 +135,8 @@ fn a_call_whose_reply_buffer_was_unmapped_meanwhile_ends_with_efault() {
     assert_eq!(m.bytes(buf, 6).unwrap(), [0; 6]);
     // Mapped, the same call gets its answer.
     name_ranges(&mut k, &mut m, conn, &[page(0)]);
-    sys(&mut k, 1, Sys::Call, &[conn, request, 3, buf, 64], &mut m);
-    sys(&mut k, 0, Sys::ReplyReceive, &args, &mut m);
+    call(&mut k, 1, Sys::Call, &[conn, request, 3, buf, 64], &mut m);
+    call(&mut k, 0, Sys::ReplyReceive, &args, &mut m);
     assert_eq!(k.tasks[1].frame.regs[reg::A0], 6);
     assert_eq!(m.bytes(buf, 6).unwrap(), b"answer");
 }
