@@ -131,6 +131,13 @@ impl Profile {
     }
 }
 
+/// [`Board::copy`] outside the common case (a frame from the flash
+/// window, an unaligned buffer), out of line so the common one stays small.
+#[inline(never)]
+fn copy_elsewhere(src: u64, dst: u64, len: u64) -> bool {
+    memory::copy(src, dst, len)
+}
+
 /// Task memory as the kernel copies it: any RAM after the firmware.
 struct Board;
 
@@ -143,6 +150,7 @@ impl Machine for Board {
         memory::read(addr, out)
     }
 
+    #[inline]
     fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool {
         // A frame into a word-aligned buffer (the client's and memsrv's
         // receive buffers, the common call) is a few word moves;
@@ -163,7 +171,7 @@ impl Machine for Board {
             unsafe { frame_copy::copy_to_aligned(src as *const u8, dst as *mut u8, len) };
             return true;
         }
-        memory::copy(src, dst, len as u64)
+        copy_elsewhere(src, dst, len as u64)
     }
 
     fn contains(&self, addr: u64, len: usize) -> bool {
