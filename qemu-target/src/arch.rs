@@ -118,13 +118,14 @@ user_trap_vector:
     frcsr t5
     sd t5, 512(t6)
     li t5, 1
-    sb t5, 536(t6)
+    sb t5, 528(t6)
     lui t5, 2
     csrc mstatus, t5
 5:
     csrr t5, mepc
     sd t5, 520(t6)
-    ld sp, 528(t6)
+    # One kernel stack for every trap: its top is a link-time constant.
+    la sp, __kernel_stack_top
     mv a0, t6
     call trap_handler
     .globl restore_frame

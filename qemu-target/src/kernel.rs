@@ -11,8 +11,10 @@
 //! | [`task_table`] | tasks: saved registers, state, start, exit, join, the stack canary |
 //! | [`scheduler`] | which ready task runs next, and the deadlines that wake blocked ones |
 //! | [`ipc`] | connections and their frames: send, receive, reply, the short slots and the frame pool |
+//! | [`frame_copy`] | the word-at-a-time copy of a frame into a word-aligned buffer |
 //! | [`pmp`] | task isolation: what each task may touch, as the 16 PMP entries it runs with |
 
+pub mod frame_copy;
 pub mod ipc;
 pub mod pmp;
 pub mod scheduler;
@@ -188,6 +190,46 @@ impl Kernel {
     /// Handle the system call task `id` trapped with (its `sepc` already
     /// past the `ecall`).
     pub fn syscall(&mut self, id: TaskId, now_ms: u64, machine: &mut dyn Machine) -> Outcome {
+        if self.syscall_fast(id, now_ms, machine) {
+            return Outcome::Continue;
+        }
+        self.syscall_general(id, now_ms, machine)
+    }
+
+    /// The common case of a request and its answer on the fused path
+    /// ([`ipc`]'s `fast`): a [`Sys::Call`] to a waiting server or a
+    /// [`Sys::ReplyReceive`] to a waiting client. True if done (the
+    /// outcome is [`Outcome::Continue`]); false if the call is another, or
+    /// not that case, and nothing changed: then
+    /// [`Kernel::syscall_general`] handles it. Generic so the trap path
+    /// copies with its own machine's code, not through a `dyn` call.
+    #[inline(always)]
+    pub fn syscall_fast<M: Machine + ?Sized>(
+        &mut self,
+        id: TaskId,
+        now_ms: u64,
+        machine: &mut M,
+    ) -> bool {
+        let r = &self.tasks[id].frame.regs;
+        let (a0, a1, a2, a3, a4) = (r[reg::A0], r[reg::A1], r[reg::A2], r[reg::A3], r[reg::A4]);
+        match r[reg::A7] {
+            n if n == Sys::Call as u64 => self.call_fast(id, [a0, a1, a2, a3, a4], machine),
+            n if n == Sys::ReplyReceive as u64 => {
+                let args = [a0, a1, a2, a3, a4, r[reg::A5]];
+                self.reply_receive_fast(id, args, now_ms, machine)
+            }
+            _ => false,
+        }
+    }
+
+    /// [`Kernel::syscall`] but for the fused path: every call, each
+    /// checked in full.
+    pub fn syscall_general(
+        &mut self,
+        id: TaskId,
+        now_ms: u64,
+        machine: &mut dyn Machine,
+    ) -> Outcome {
         // Only the argument registers are read: copying the whole
         // register file would cost more than most calls.
         let r = &self.tasks[id].frame.regs;

@@ -5,6 +5,7 @@
 
 use crate::arch;
 use crate::console;
+use crate::kernel::frame_copy;
 use crate::kernel::pmp::{Access, Refill};
 use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
 use crate::kprintln;
@@ -130,6 +131,13 @@ impl Profile {
     }
 }
 
+/// [`Board::copy`] outside the common case (a frame from the flash
+/// window, an unaligned buffer), out of line so the common one stays small.
+#[inline(never)]
+fn copy_elsewhere(src: u64, dst: u64, len: u64) -> bool {
+    memory::copy(src, dst, len)
+}
+
 /// Task memory as the kernel copies it: any RAM after the firmware.
 struct Board;
 
@@ -142,6 +150,7 @@ impl Machine for Board {
         memory::read(addr, out)
     }
 
+    #[inline]
     fn copy(&mut self, src: u64, dst: u64, len: usize) -> bool {
         // A frame into a word-aligned buffer (the client's and memsrv's
         // receive buffers, the common call) is a few word moves;
@@ -159,10 +168,10 @@ impl Machine for Board {
         {
             // SAFETY: both ranges lie in task memory (checked above), do
             // not overlap, and `dst` is word aligned.
-            unsafe { copy_to_aligned(src as *const u8, dst as *mut u8, len) };
+            unsafe { frame_copy::copy_to_aligned(src as *const u8, dst as *mut u8, len) };
             return true;
         }
-        memory::copy(src, dst, len as u64)
+        copy_elsewhere(src, dst, len as u64)
     }
 
     fn contains(&self, addr: u64, len: usize) -> bool {
@@ -170,58 +179,20 @@ impl Machine for Board {
     }
 
     fn read_word(&mut self, addr: u64) -> Option<u64> {
-        if addr % 8 != 0 || !memory::readable(addr, 8) {
-            let mut word = [0u8; 8];
-            return memory::read(addr, &mut word).then_some(u64::from_le_bytes(word));
+        // The stack canary, read at traps: an aligned word in RAM, whose
+        // end is word aligned.
+        let ram = memory::task_memory();
+        if addr % 8 == 0 && ram.start <= addr && addr < ram.end {
+            // SAFETY: an aligned word in RAM (checked above); volatile so
+            // it stays one load.
+            return Some(unsafe { core::ptr::read_volatile(addr as *const u64) });
         }
-        // SAFETY: an aligned word in RAM or the flash window (checked
-        // above).
-        Some(unsafe { (addr as *const u64).read() })
+        let mut word = [0u8; 8];
+        memory::read(addr, &mut word).then_some(u64::from_le_bytes(word))
     }
 
     fn console(&mut self, bytes: &[u8]) {
         console::put_bytes(bytes);
-    }
-}
-
-/// Copy `len` bytes from `src` to the word-aligned `dst` a word at a
-/// time, then the tail byte by byte. A source that is not word aligned
-/// (memsrv's replies start two bytes into a word) is read as the aligned
-/// words that hold it, each destination word made of two of them.
-///
-/// # Safety
-/// Both ranges are valid for `len` bytes and disjoint, `dst` is word
-/// aligned, and the aligned words holding the source lie in the same
-/// memory (task memory and the flash window have word-aligned bounds).
-unsafe fn copy_to_aligned(src: *const u8, dst: *mut u8, len: usize) {
-    let words = len / 8;
-    let to = dst.cast::<u64>();
-    let offset = src as usize % 8;
-    if offset == 0 {
-        let from = src.cast::<u64>();
-        for i in 0..words {
-            // SAFETY: word `i` lies within both ranges, aligned.
-            unsafe { to.add(i).write(from.add(i).read()) };
-        }
-    } else if words > 0 {
-        let shift = 8 * offset as u32;
-        let from = src.wrapping_sub(offset).cast::<u64>();
-        // SAFETY: the aligned word holding `src`'s first byte.
-        let mut low = unsafe { from.read() };
-        for i in 0..words {
-            // SAFETY: the aligned word after it holds bytes of the source
-            // up to `src + 8 * (i + 1)`, all below `src + len`; the
-            // destination word `i` is in range and aligned.
-            unsafe {
-                let high = from.add(i + 1).read();
-                to.add(i).write((low >> shift) | (high << (64 - shift)));
-                low = high;
-            }
-        }
-    }
-    for i in words * 8..len {
-        // SAFETY: byte `i` lies within both ranges.
-        unsafe { dst.add(i).write(src.add(i).read()) };
     }
 }
 
@@ -240,18 +211,9 @@ pub fn start(name: &str, start: TaskStart) -> ! {
     s.current = id;
     s.kernel.protection.enable(memory::pmp_layout());
     load_pmp(s, id);
-    s.kernel.tasks[id].frame.kernel_sp = kernel_stack_top();
     arm(s, now_ms() + SLICE_MS);
     IN_KERNEL.store(false, Ordering::Relaxed);
     arch::enter(&mut s.kernel.tasks[id].frame);
-}
-
-fn kernel_stack_top() -> u64 {
-    extern "C" {
-        static __kernel_stack_top: u8;
-    }
-    // Only the address is taken: the linker script's top of the kernel stack.
-    core::ptr::addr_of!(__kernel_stack_top) as u64
 }
 
 fn arm(s: &mut State, at_ms: u64) {
@@ -306,15 +268,14 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
                 s.profile.report(&s.kernel);
             }
             s.kernel.tasks[current].frame.sepc = sepc + 4;
-            match s.kernel.syscall(current, now, &mut Board) {
-                Outcome::Continue => {}
-                Outcome::Yield => preempt = true,
-                Outcome::PowerOff(code) => {
-                    kprintln!(
-                        "kernel: powered off by {} with {code}",
-                        s.kernel.tasks[current].name()
-                    );
-                    console::power_off(code);
+            // The common request and answer first, inline here (done:
+            // the caller blocked, its peer is handed the hart); every other
+            // call, or that case failing a check, goes the general way.
+            if !s.kernel.syscall_fast(current, now, &mut Board) {
+                match s.kernel.syscall_general(current, now, &mut Board) {
+                    Outcome::Continue => {}
+                    Outcome::Yield => preempt = true,
+                    Outcome::PowerOff(code) => power_off_by(s, current, code),
                 }
             }
         }
@@ -323,36 +284,12 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
         {
             // The range was the task's, now loaded: the access runs again.
         }
-        _ => {
-            let task = &s.kernel.tasks[current];
-            if let Some(access) = Access::from_cause(scause) {
-                kprintln!(
-                    "kernel: task {} ({current}) stray {} at {stval:#x}: not its memory",
-                    task.name(),
-                    access.name()
-                );
-            }
-            kprintln!(
-                "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
-                task.name(),
-                cause_name(scause),
-                task.frame.regs[reg::RA],
-                task.frame.regs[reg::SP],
-            );
-            s.kernel.exit(current, 128 + scause as i64, &mut Board);
-        }
+        _ => kill_faulting(s, current, scause, sepc, stval),
     }
     if s.kernel.tasks[current].state == TaskState::Ready
         && !s.kernel.stack_intact(current, &mut Board)
     {
-        let task = &s.kernel.tasks[current];
-        kprintln!(
-            "kernel: task {} ({current}) killed: stack overflow (sp {:#x}, stack bottom {:#x}, pc {sepc:#x})",
-            task.name(),
-            task.frame.regs[reg::SP],
-            task.stack_bottom
-        );
-        s.kernel.exit(current, 128 + 64, &mut Board);
+        kill_overflowed(s, current, sepc);
     }
     // A task that blocked in IPC hands the hart straight to the peer it
     // woke (a call to the server, a receive to the client just answered);
@@ -385,12 +322,61 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
     }
     load_pmp(s, next);
     let frame = &mut s.kernel.tasks[next].frame;
-    frame.kernel_sp = kernel_stack_top();
     if PROFILE {
         s.profile.leave(entered);
     }
     IN_KERNEL.store(false, Ordering::Relaxed);
     frame
+}
+
+/// Task `current` asked to power the board off with `code`.
+#[cold]
+#[inline(never)]
+fn power_off_by(s: &State, current: usize, code: u64) -> ! {
+    kprintln!(
+        "kernel: powered off by {} with {code}",
+        s.kernel.tasks[current].name()
+    );
+    console::power_off(code);
+}
+
+/// Task `current` took a trap it cannot go on from (a fault outside its
+/// memory, an illegal instruction, ...): report it and end the task. Out
+/// of line, so the common trap keeps its registers for itself.
+#[cold]
+#[inline(never)]
+fn kill_faulting(s: &mut State, current: usize, scause: u64, sepc: u64, stval: u64) {
+    let task = &s.kernel.tasks[current];
+    if let Some(access) = Access::from_cause(scause) {
+        kprintln!(
+            "kernel: task {} ({current}) stray {} at {stval:#x}: not its memory",
+            task.name(),
+            access.name()
+        );
+    }
+    kprintln!(
+        "kernel: task {} ({current}) killed: {} at pc {sepc:#x} (stval {stval:#x}, ra {:#x}, sp {:#x})",
+        task.name(),
+        cause_name(scause),
+        task.frame.regs[reg::RA],
+        task.frame.regs[reg::SP],
+    );
+    s.kernel.exit(current, 128 + scause as i64, &mut Board);
+}
+
+/// Task `current`'s stack ran over its bottom: report it and end the
+/// task.
+#[cold]
+#[inline(never)]
+fn kill_overflowed(s: &mut State, current: usize, sepc: u64) {
+    let task = &s.kernel.tasks[current];
+    kprintln!(
+        "kernel: task {} ({current}) killed: stack overflow (sp {:#x}, stack bottom {:#x}, pc {sepc:#x})",
+        task.name(),
+        task.frame.regs[reg::SP],
+        task.stack_bottom
+    );
+    s.kernel.exit(current, 128 + 64, &mut Board);
 }
 
 /// The float registers on a switch from `from` to `to`. The entry code
@@ -401,11 +387,21 @@ extern "C" fn trap_handler(_frame: *mut crate::kernel::TrapFrame) -> *mut crate:
 /// with `fcsr` reset if it is not already, so it does not round with
 /// another task's mode.
 fn switch_fp(s: &mut State, from: usize, to: usize) {
-    if s.kernel.tasks[from].frame.fp_saved {
+    let (saved_from, saved_to) = (
+        s.kernel.tasks[from].frame.fp_saved,
+        s.kernel.tasks[to].frame.fp_saved,
+    );
+    if !saved_from && !saved_to {
+        // Neither has float state: `from` never wrote the registers (the
+        // entry code would have saved them), and `fcsr` was reset when it
+        // was switched to, so there is nothing to do.
+        return;
+    }
+    if saved_from {
         s.fp_owner = Some(from);
     }
     let frame = &s.kernel.tasks[to].frame;
-    if frame.fp_saved {
+    if saved_to {
         if s.fp_owner != Some(to) {
             arch::fp_restore(frame);
             s.fp_owner = Some(to);
@@ -416,7 +412,8 @@ fn switch_fp(s: &mut State, from: usize, to: usize) {
 }
 
 /// Give the hart task `next`'s PMP entries, writing only those that
-/// differ from what it holds.
+/// differ from what it holds (inlined: it runs at every trap).
+#[inline(always)]
 fn load_pmp(s: &mut State, next: usize) {
     s.kernel.protection.switch_to(next, &mut arch::Pmp);
 }

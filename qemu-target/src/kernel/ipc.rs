@@ -21,6 +21,9 @@ use super::{neg, Kernel, Machine, Outcome, NEVER};
 use heapless::Deque;
 use protocol::{Errno, MAX_FRAME};
 
+#[path = "ipc_fast.rs"]
+mod fast;
+
 pub const MAX_CONNECTIONS: usize = 128;
 /// Frames queued in the kernel at once (over all connections).
 pub const FRAME_POOL: usize = 256;
@@ -340,6 +343,7 @@ impl Kernel {
     /// blocks, unless a task woken earlier is still waiting for its turn:
     /// a server that sends a driver a request and then answers a client
     /// lets the driver run first, as the order of wake-ups says.
+    #[inline]
     fn hand_to(&mut self, task: TaskId) {
         match self.handoff {
             Some(earlier) if earlier != task && self.tasks[earlier].state == TaskState::Ready => {}
@@ -347,12 +351,21 @@ impl Kernel {
         }
     }
 
-    /// Copy a frame from one task's memory straight into a waiting task's
-    /// buffer; the waiter's result register value.
-    fn copy_direct(machine: &mut dyn Machine, from: u64, len: usize, to: u64, cap: u64) -> u64 {
+    /// Copy a frame from one task's memory straight into the buffer
+    /// `(to, cap)` task `receiver` posted; the receiver's result register
+    /// value. The buffer is checked again now, against what the receiver
+    /// may touch now: it was checked when posted, but memsrv may have
+    /// unmapped it since (usually two compares: the task's usual window).
+    fn copy_direct(
+        &self,
+        machine: &mut dyn Machine,
+        (from, len): (u64, usize),
+        receiver: TaskId,
+        (to, cap): (u64, u64),
+    ) -> u64 {
         if len as u64 > cap {
             neg(Errno::EMSGSIZE)
-        } else if !machine.copy(from, to, len) {
+        } else if !self.may_touch(receiver, to, len as u64, true) || !machine.copy(from, to, len) {
             neg(Errno::EFAULT)
         } else {
             len as u64
@@ -414,7 +427,7 @@ impl Kernel {
         // A server blocked in receive has no other event waiting (it
         // would have taken it), so the frame goes straight to it.
         if let TaskState::Receive { addr: to, cap, .. } = self.tasks[server].state {
-            let a1 = Self::copy_direct(machine, addr, len, to, cap);
+            let a1 = self.copy_direct(machine, (addr, len), server, (to, cap));
             self.end_receive(server, self.connections[slot].id(slot), a1, Event::Frame);
             // Only a frame hands the hart over, not an open or a hang-up:
             // a task's exit leaves the order of what runs next to the
@@ -464,7 +477,7 @@ impl Kernel {
         machine: &mut dyn Machine,
     ) -> Outcome {
         let result = match self.connections[slot].down.pop_front() {
-            Some(ix) => Ok(self.hand_over(slot, DOWN, ix, addr, cap, machine)),
+            Some(ix) => Ok(self.hand_over(slot, DOWN, ix, (id, addr, cap), machine)),
             None if self.connections[slot].side != Side::Open => Err(Errno::ENOTCONN),
             None if deadline <= now_ms => Err(Errno::ETIMEDOUT),
             None => {
@@ -504,17 +517,24 @@ impl Kernel {
     }
 
     /// Copy queued frame `ix` of direction `dir` of connection `slot` to
-    /// a task's buffer and free it; the result register value (length,
-    /// or `-EMSGSIZE`/`-EFAULT`).
+    /// the buffer `(addr, cap)` of task `receiver` and free it; the result
+    /// register value (length, or `-EMSGSIZE`/`-EFAULT`). The buffer is
+    /// checked now, as in [`Self::copy_direct`].
     fn hand_over(
         &mut self,
         slot: usize,
         dir: usize,
         ix: u16,
-        addr: u64,
-        cap: u64,
+        (receiver, addr, cap): (TaskId, u64, u64),
         machine: &mut dyn Machine,
     ) -> u64 {
+        let writable = |len: usize| self.may_touch(receiver, addr, len as u64, true);
+        let short = &self.connections[slot].short[dir];
+        let len = match (ix, short.len) {
+            (SHORT, len) => usize::from(len.unwrap_or(0)),
+            _ => self.pool.get(ix).len(),
+        };
+        let writable = writable(len);
         let short = &mut self.connections[slot].short[dir];
         let frame = match (ix, short.len) {
             (SHORT, len) => &short.bytes[..usize::from(len.unwrap_or(0))],
@@ -522,7 +542,7 @@ impl Kernel {
         };
         let result = if frame.len() as u64 > cap {
             neg(Errno::EMSGSIZE)
-        } else if !machine.copy_out(addr, frame) {
+        } else if !writable || !machine.copy_out(addr, frame) {
             neg(Errno::EFAULT)
         } else {
             frame.len() as u64
@@ -599,7 +619,7 @@ impl Kernel {
                 // A frame the server's buffer cannot take arrives as a
                 // negated errno in place of the length.
                 (
-                    self.hand_over(slot, UP, ix, addr, cap, machine),
+                    self.hand_over(slot, UP, ix, (server, addr, cap), machine),
                     Event::Frame,
                 )
             } else if c.side == Side::ClientGone {
@@ -680,7 +700,7 @@ impl Kernel {
         } = self.tasks[client].state
         {
             if conn == cid && self.connections[slot].down.is_empty() {
-                let result = Self::copy_direct(machine, addr, len, to, cap);
+                let result = self.copy_direct(machine, (addr, len), client, (to, cap));
                 self.tasks[client].frame.regs[reg::A0] = result;
                 self.tasks[client].state = TaskState::Ready;
                 self.hand_to(client);

@@ -51,6 +51,9 @@ use super::{Kernel, Machine, MAX_CONNECTIONS};
 use core::ops::Range;
 use protocol::Errno;
 
+#[path = "pmp_switch.rs"]
+mod switch;
+
 /// PMP entries QEMU's virt board gives a hart.
 pub const PMP_ENTRIES: usize = 16;
 /// Arena ranges memsrv may name for one connection: beyond this memsrv
@@ -360,15 +363,11 @@ pub struct Protection {
     layout: Option<Layout>,
     tasks: [TaskPmp; MAX_TASKS],
     conns: [ConnRegions; MAX_CONNECTIONS],
-    /// The task whose entries the hart holds, and whether they changed
-    /// since they were written (`None`: nobody's yet).
-    loaded: Option<TaskId>,
-    stale: bool,
     /// Each task's entries, computed when its protection changes (rarely)
-    /// so a switch only compares.
+    /// so a switch only writes ([`Protection::switch_to`]).
     entries: [Entries; MAX_TASKS],
-    /// The entries the hart holds (all off at reset).
-    held: Entries,
+    /// What the hart holds, and the switches remembered.
+    hart: switch::Hart,
     /// The heap whose tasks' copy of the runtime's statics is in place
     /// (`None`: nobody's, after its task ended).
     statics_holder: Option<u64>,
@@ -416,10 +415,8 @@ impl Protection {
             layout: None,
             tasks: [TaskPmp::NEW; MAX_TASKS],
             conns: [ConnRegions::NONE; MAX_CONNECTIONS],
-            loaded: None,
-            stale: true,
             entries: [Entries::OFF; MAX_TASKS],
-            held: Entries::OFF,
+            hart: switch::Hart::new(),
             statics_holder: None,
             usual: [(0, u64::MAX); MAX_TASKS],
         }
@@ -556,6 +553,13 @@ impl Protection {
         }
     }
 
+    /// Where task `task`'s system-call buffers usually are, `[start,
+    /// end)`: a buffer inside passes [`Protection::may_touch`] at once.
+    #[inline]
+    pub fn usual_window(&self, task: TaskId) -> (u64, u64) {
+        self.usual[task]
+    }
+
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
     /// usual place (its region, for a driver the drivers' statics too): a
     /// user task's or a driver's arena ranges, the text and flash to read;
@@ -599,9 +603,7 @@ impl Protection {
                 t.region.map_or((0, 0), |(base, size)| (base, base + size))
             }
         };
-        if self.loaded == Some(task) {
-            self.stale = true;
-        }
+        self.hart.changed(task);
     }
 
     /// memsrv names the arena ranges connection `conn` (client task
@@ -782,30 +784,6 @@ impl Protection {
             }
         }
         e
-    }
-
-    /// Give the hart task `next`'s entries, writing only those that
-    /// differ from what it holds (nothing when it holds them already: only
-    /// a switch, a refill or a new range list changes them).
-    pub fn switch_to(&mut self, next: TaskId, hart: &mut impl PmpRegisters) {
-        if self.loaded == Some(next) && !self.stale {
-            return;
-        }
-        self.loaded = Some(next);
-        self.stale = false;
-        let want = &self.entries[next];
-        for (i, (held, want)) in self.held.addr.iter_mut().zip(&want.addr).enumerate() {
-            if *held != *want {
-                hart.set_addr(i, *want);
-                *held = *want;
-            }
-        }
-        for (half, (held, want)) in self.held.cfg.iter_mut().zip(&want.cfg).enumerate() {
-            if *held != *want {
-                hart.set_cfg(8 * half, *want);
-                *held = *want;
-            }
-        }
     }
 }
 

@@ -355,7 +355,7 @@ impl Machine for Page {
     fn console(&mut self, _bytes: &[u8]) {}
 }
 
-fn call(k: &mut Kernel, task: TaskId, nr: Sys, args: &[u64], m: &mut Page) -> i64 {
+fn call(k: &mut Kernel, task: TaskId, nr: Sys, args: &[u64], m: &mut dyn Machine) -> i64 {
     let frame = &mut k.tasks[task].frame;
     frame.regs[reg::A7] = nr as u64;
     for (i, a) in args.iter().enumerate() {
@@ -491,3 +491,9 @@ mod statics;
 
 #[path = "driver_pmp_tests.rs"]
 mod drivers;
+
+#[path = "pmp_switch_tests.rs"]
+mod switch;
+
+#[path = "recv_buffer_tests.rs"]
+mod recv_buffer;

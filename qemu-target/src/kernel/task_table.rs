@@ -25,7 +25,7 @@ pub type TaskId = usize;
 
 /// The registers a trap saves: `x1..x31` (slot 0 unused), the float
 /// registers and `fcsr` (only once the task has written them:
-/// `fp_saved`), the trapped pc, and the kernel stack to switch to. The
+/// `fp_saved`) and the trapped pc. The
 /// layout is fixed for the trap entry code.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -34,14 +34,13 @@ pub struct TrapFrame {
     pub fregs: [u64; 32],
     pub fcsr: u64,
     pub sepc: u64,
-    pub kernel_sp: u64,
     /// `fregs` and `fcsr` hold the task's float state (it has used the
     /// FPU); until then the task has none to restore.
     pub fp_saved: bool,
 }
 
 // The trap entry code stores `fp_saved` at this offset.
-const _: () = assert!(core::mem::offset_of!(TrapFrame, fp_saved) == 536);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, fp_saved) == 528);
 
 impl TrapFrame {
     pub const fn zeroed() -> Self {
@@ -50,7 +49,6 @@ impl TrapFrame {
             fregs: [0; 32],
             fcsr: 0,
             sepc: 0,
-            kernel_sp: 0,
             fp_saved: false,
         }
     }
