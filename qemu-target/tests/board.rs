@@ -71,6 +71,8 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task drv-heap-writer",
                 "task drv-stack-writer",
                 "task stray-mount",
+                "task device-snooper",
+                "task flash-commander",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -129,6 +131,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "robustness: ok a task writing another task's statics is stopped",
         "robustness: ok a driver touching arena pages not its own is stopped",
         "robustness: ok a driver writing a user task's region is stopped",
+        "robustness: ok a driver touching another driver's device is stopped",
         "robustness: ok a task naming another task's memory in a system call gets EFAULT",
     ] {
         expect_line(&run, line, |l| l == line);
@@ -160,6 +163,12 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.contains("killed: load access fault at pc")
             && l.contains("stval 0x90000000")
     });
+    // A driver reading another driver's device registers is stopped.
+    expect_line(&run, "the device snooper's report", |l| {
+        l.contains("task device-snooper")
+            && l.contains("stray load at 0x1000")
+            && l.ends_with("not its memory")
+    });
     // A task that reads another task's mapping is reported and stopped
     // by the PMP.
     expect_line(&run, "the snooper's report", |l| {
@@ -179,6 +188,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "drv-heap-writer",
         "drv-stack-writer",
         "stray-mount",
+        "flash-commander",
     ] {
         expect_line(&run, writer, |l| {
             l.contains(&format!("task {writer}"))

@@ -9,6 +9,7 @@
 //! the bank reads as memory at its address.
 
 use super::{Mmio, FLASH_BANK1, FLASH_BANK_SIZE};
+use crate::kernel::pmp::device;
 use core::sync::atomic::{AtomicBool, Ordering};
 use drivers::flash::FlashChip;
 use protocol::Errno;
@@ -45,6 +46,23 @@ pub struct CfiFlash {
     bank: Mmio,
 }
 
+/// Send the chip its read-status command without claiming it, as a
+/// stray driver would: were it let through, bank 1 would read the status
+/// instead of its array until the next command. A driver that has not
+/// claimed the chip takes an access fault and is ended (the isolation
+/// suite's check).
+pub fn command_unclaimed() {
+    let bank = Mmio::fixed(FLASH_BANK1, FLASH_BANK_SIZE);
+    bank.write32(0, both(u32::from(READ_STATUS)));
+}
+
+/// Put the chip back in read-array mode (a task that reaches the whole
+/// flash, init, after [`command_unclaimed`] was let through).
+pub fn read_array_mode() {
+    let bank = Mmio::fixed(FLASH_BANK1, FLASH_BANK_SIZE);
+    bank.write32(0, both(u32::from(READ_ARRAY)));
+}
+
 impl CfiFlash {
     /// The bank, once (`None` on a second call: two drivers must not
     /// interleave commands). QEMU gives it a backing file with `-blockdev
@@ -52,7 +70,10 @@ impl CfiFlash {
     /// (exactly 32 MiB); without one it starts as zeroes in RAM. Not
     /// `-drive if=pflash,unit=1`: with a legacy pflash1 drive OpenSBI
     /// jumps into the flash instead of the kernel.
+    /// The calling driver claims the chip from the kernel first, which
+    /// then lets it, and only it, write the bank.
     pub fn take_bank1() -> Option<Self> {
+        super::claim(device::NOR_FLASH).ok()?;
         if TAKEN.swap(true, Ordering::SeqCst) {
             return None;
         }

@@ -15,7 +15,11 @@ pub mod virtio_blk;
 pub use cfi_flash::CfiFlash;
 pub use virtio_blk::VirtioBlk;
 
+use crate::kernel::pmp::device;
+use crate::kernel::Sys;
+use crate::sys;
 use core::sync::atomic::{AtomicBool, Ordering};
+use protocol::Errno;
 
 /// QEMU virt's flash: two CFI banks of 32 MiB (hw/riscv/virt.c
 /// `VIRT_FLASH`, split in halves by `virt_flash_map`).
@@ -71,6 +75,18 @@ impl Mmio {
             unsafe { core::ptr::write_volatile(p, value) }
         }
     }
+}
+
+/// Claim `device` (`kernel::pmp::device`) for the calling task: the
+/// kernel grants a driver that device's registers alone, and no other
+/// task may claim it until this one gives it back or ends (`EBUSY`).
+pub(crate) fn claim(device: u64) -> Result<(), Errno> {
+    sys::raw_call(Sys::Claim, &[device, 0]).map(drop)
+}
+
+/// Give back a device [`claim`] took.
+pub(crate) fn release(device: u64) -> Result<(), Errno> {
+    sys::raw_call(Sys::Claim, &[device, 1]).map(drop)
 }
 
 /// A romfs image found in flash, for [`drivers::romfs::Romfs::in_place`].

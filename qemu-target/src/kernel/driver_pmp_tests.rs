@@ -1,7 +1,8 @@
 //! Host tests of a driver's confinement: its fixed entries (the drivers'
-//! statics, its own region of the region pool, the devices, no task heap
-//! and no arena), the arena ranges memsrv names for its connection loaded
-//! on faults after its MMIO entry, and the buffers it may name.
+//! statics, its own region of the region pool, the flash to read, no
+//! device until it claims one, no task heap and no arena), the arena
+//! ranges memsrv names for its connection loaded on faults after its
+//! flash entry, and the buffers it may name.
 
 use super::*;
 
@@ -9,13 +10,14 @@ use super::*;
 const DRIVER_REGION: (u64, u64) = (HEAP_START + 0x1_0000, 0x1_0000);
 
 #[test]
-fn a_driver_reaches_its_region_the_drivers_statics_and_devices_and_only_its_named_arena_ranges() {
+fn a_driver_reaches_its_region_the_drivers_statics_and_flash_and_only_its_named_arena_ranges() {
     let mut p = protection(&[Role::Driver, Role::Server, Role::User]);
     p.set_region(0, DRIVER_REGION);
     p.set_region(2, (HEAP_START, 0x1_0000));
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
-    assert_eq!(e.get(0).cfg, cfg::NAPOT | rw | cfg::X);
+    // No device before it claims one (`device_claim_tests.rs`).
+    assert_eq!(e.get(0), Entry::default());
     // The drivers' statics, up to the task heap and not into it.
     assert_eq!(
         e.get(4),
@@ -28,7 +30,10 @@ fn a_driver_reaches_its_region_the_drivers_statics_and_devices_and_only_its_name
         e.get(FIXED),
         Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw)
     );
-    assert_eq!(e.get(FIXED + 1), Entry::napot(0x1000_0000, 0x1_0000, rw));
+    assert_eq!(
+        e.get(FIXED + 1),
+        Entry::napot(0x2000_0000, 0x400_0000, cfg::R | cfg::X)
+    );
     assert!((FIXED + 2..PMP_ENTRIES).all(|i| e.get(i) == Entry::default()));
     assert!(Role::Driver.confined() && Role::User.confined() && !Role::Server.confined());
     // Its buffers: its region, the drivers' statics, its named ranges;
@@ -43,7 +48,7 @@ fn a_driver_reaches_its_region_the_drivers_statics_and_devices_and_only_its_name
     assert!(p.may_touch(0, page(1).0, 0x1000, true, yes));
     assert!(!p.may_touch(0, page(2).0, 8, false, yes));
     assert!(!p.may_touch(0, HEAP_END - 8, 16, false, yes));
-    // A fault in its range loads it after the MMIO entry; elsewhere stray.
+    // A fault in its range loads it after the flash entry; elsewhere stray.
     assert_eq!(refill(&mut p, 0, page(1).0, yes), Refill::Loaded);
     assert_eq!(
         p.entries(0).get(FIXED + 2),
@@ -63,14 +68,17 @@ fn a_driver_has_two_arena_entries_fewer_and_loads_oldest_out() {
         assert_eq!(refill(&mut p, 0, r.0, |_| true), Refill::Loaded);
     }
     // The last range took the first arena entry back; the region and
-    // MMIO entries stay.
+    // flash entries stay.
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
     assert_eq!(
         e.get(FIXED),
         Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw)
     );
-    assert_eq!(e.get(FIXED + 1), Entry::napot(0x1000_0000, 0x1_0000, rw));
+    assert_eq!(
+        e.get(FIXED + 1),
+        Entry::napot(0x2000_0000, 0x400_0000, cfg::R | cfg::X)
+    );
     assert_eq!(e.get(FIXED + 2), Entry::napot(ranges[slots].0, 0x1000, rw));
     assert_eq!(
         e.get(PMP_ENTRIES - 1),

@@ -182,9 +182,36 @@ pub struct Layout {
     pub heap_end: u64,
     /// The arena: from `heap_end`.
     pub arena_end: u64,
-    /// The devices' MMIO window: naturally aligned, a power of two.
+    /// The devices' MMIO window (memsrv's): naturally aligned, a power
+    /// of two.
     pub devices: Range<u64>,
+    /// Each device a driver may claim ([`device`]): its registers (or a
+    /// flash bank) as `(base, size)`, a naturally aligned power of two.
+    pub device_windows: [(u64, u64); DEVICES],
 }
+
+/// The devices a task may claim ([`Protection::claim`]), one holder at a
+/// time: the kernel's record replaces taken flags in memory the drivers
+/// share.
+pub mod device {
+    /// The 16550 UART's page.
+    pub const UART: u64 = 0;
+    /// The virtio-mmio slots (QEMU virt: 8, a page each).
+    pub const VIRTIO_SLOTS: u64 = 8;
+    /// The page of virtio-mmio slot `slot` (`< VIRTIO_SLOTS`).
+    pub const fn virtio(slot: u64) -> u64 {
+        1 + slot
+    }
+    /// The NOR chip (flash bank 1), to send its commands.
+    pub const NOR_FLASH: u64 = 9;
+    /// Flash bank 0, which holds the romfs image read in place: a claim
+    /// grants no entry (every task may read the flash), it only makes one
+    /// holder.
+    pub const BOOT_FLASH: u64 = 10;
+}
+
+/// How many devices [`device`] names.
+pub const DEVICES: usize = 11;
 
 /// Why an access fault happened, as the report names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +278,8 @@ struct TaskPmp {
     refills: u64,
     /// Times its heap's copy of the statics was put in place for it.
     statics_loads: u64,
+    /// The device a driver claimed: the window its entry 0 grants.
+    device: Option<usize>,
 }
 
 impl Role {
@@ -280,6 +309,7 @@ impl TaskPmp {
         next_victim: 0,
         refills: 0,
         statics_loads: 0,
+        device: None,
     };
 
     /// Empty slot `i`, and the other half of the TOR pair it is part of.
@@ -376,6 +406,8 @@ pub struct Protection {
     /// init's and memsrv's in the task heap and arena, a user task's or a
     /// driver's in its region (anywhere while protection is off). A buffer inside passes [`Protection::may_touch`] at once.
     usual: [(u64, u64); MAX_TASKS],
+    /// Which task holds each device ([`device`]).
+    claims: [Option<TaskId>; DEVICES],
 }
 
 /// The copies a change of whose statics are in place takes: the ones in
@@ -422,6 +454,7 @@ impl Protection {
             held: Entries::OFF,
             statics_holder: None,
             usual: [(0, u64::MAX); MAX_TASKS],
+            claims: [None; DEVICES],
         }
     }
 
@@ -461,6 +494,12 @@ impl Protection {
     /// goes with its region, so the copy in place is nobody's (the next
     /// task to touch the statics loads its own without saving it).
     pub fn exit(&mut self, task: TaskId) {
+        for holder in self.claims.iter_mut().filter(|h| **h == Some(task)) {
+            *holder = None;
+        }
+        if self.tasks[task].device.take().is_some() {
+            self.changed(task);
+        }
         let t = &self.tasks[task];
         if t.region.is_some() && self.statics_holder == Some(t.heap) {
             self.statics_holder = None;
@@ -509,6 +548,47 @@ impl Protection {
             }
         }
         Some(swap)
+    }
+
+    /// Task `task` claims `device` ([`device`]): `EBUSY` if a task holds
+    /// it (the claimer included) or a driver holds another one already,
+    /// `EPERM` for a user task, `EINVAL` for no such device. A driver's
+    /// entry 0 then grants the device's window, read and write; a server
+    /// or privileged task reaches every device anyway and only becomes
+    /// its holder.
+    pub fn claim(&mut self, task: TaskId, device: u64) -> Result<(), Errno> {
+        let d = usize::try_from(device)
+            .ok()
+            .filter(|d| *d < DEVICES)
+            .ok_or(Errno::EINVAL)?;
+        let t = &mut self.tasks[task];
+        if t.role == Role::User {
+            return Err(Errno::EPERM);
+        }
+        if self.claims[d].is_some() || t.role == Role::Driver && t.device.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        self.claims[d] = Some(task);
+        if t.role == Role::Driver {
+            t.device = Some(d);
+            self.changed(task);
+        }
+        Ok(())
+    }
+
+    /// Task `task` gives `device` back (a probe that found another kind
+    /// of device there); `EINVAL` if it does not hold it.
+    pub fn release(&mut self, task: TaskId, device: u64) -> Result<(), Errno> {
+        let d = usize::try_from(device)
+            .ok()
+            .filter(|d| *d < DEVICES && self.claims[*d] == Some(task))
+            .ok_or(Errno::EINVAL)?;
+        self.claims[d] = None;
+        if self.tasks[task].device == Some(d) {
+            self.tasks[task].device = None;
+            self.changed(task);
+        }
+        Ok(())
     }
 
     /// Whether `[base, base + size)` can be a user task's or a driver's
@@ -720,12 +800,21 @@ impl Protection {
         let t = &self.tasks[task];
         let flash_size = l.flash.end - l.flash.start;
         let rwx = cfg::R | cfg::W | cfg::X;
-        let flash = if t.role == Role::User {
-            cfg::R | cfg::X
-        } else {
-            rwx
-        };
-        e.set(0, Entry::napot(l.flash.start, flash_size, flash));
+        let flash = Entry::napot(l.flash.start, flash_size, cfg::R | cfg::X);
+        match (t.role, t.device) {
+            // A driver's claimed device comes first, so that for the NOR
+            // chip it wins over the flash's read-only entry (the lowest
+            // matching entry decides); without one, nothing.
+            (Role::Driver, Some(d)) => {
+                let (base, size) = l.device_windows[d];
+                e.set(0, Entry::napot(base, size, cfg::R | cfg::W));
+            }
+            (Role::Driver, None) => {}
+            (Role::User, _) => e.set(0, flash),
+            (Role::Server | Role::Privileged, _) => {
+                e.set(0, Entry::napot(l.flash.start, flash_size, rwx))
+            }
+        }
         e.set(1, Entry::base(l.text.start));
         e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
         // The statics: the task whose copy is in place may touch them;
@@ -757,11 +846,9 @@ impl Protection {
                     // 3's top is their base; the task heap after them is
                     // init's and memsrv's, out of reach.
                     e.set(4, Entry::top(l.heap_start, cfg::R | cfg::W));
-                    let size = l.devices.end - l.devices.start;
-                    e.set(
-                        FIXED + 1,
-                        Entry::napot(l.devices.start, size, cfg::R | cfg::W),
-                    );
+                    // The flash to read (a romfs image in place): after
+                    // its device, which may be a flash bank.
+                    e.set(FIXED + 1, flash);
                     FIXED
                 } else {
                     4
@@ -859,6 +946,22 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         Ok(0)
+    }
+
+    /// `Claim(device, release)`: task `id` claims `device` (gives it back
+    /// if `release` is 1) ([`Protection::claim`]).
+    pub(super) fn claim_device(
+        &mut self,
+        id: TaskId,
+        device: u64,
+        release: u64,
+    ) -> Result<u64, Errno> {
+        match release {
+            0 => self.protection.claim(id, device),
+            1 => self.protection.release(id, device),
+            _ => Err(Errno::EINVAL),
+        }
+        .map(|()| 0)
     }
 
     /// Put task `id`'s copy of the statics in place (saving the one

@@ -27,8 +27,24 @@ fn layout() -> Layout {
         heap_end: HEAP_END,
         arena_end: ARENA_END,
         devices: 0x1000_0000..0x1001_0000,
+        device_windows: DEVICE_WINDOWS,
     }
 }
+
+/// QEMU virt's: the UART, eight virtio-mmio slots, the two flash banks.
+const DEVICE_WINDOWS: [(u64, u64); DEVICES] = [
+    (0x1000_0000, 0x1000),
+    (0x1000_1000, 0x1000),
+    (0x1000_2000, 0x1000),
+    (0x1000_3000, 0x1000),
+    (0x1000_4000, 0x1000),
+    (0x1000_5000, 0x1000),
+    (0x1000_6000, 0x1000),
+    (0x1000_7000, 0x1000),
+    (0x1000_8000, 0x1000),
+    (0x2200_0000, 0x200_0000),
+    (0x2000_0000, 0x200_0000),
+];
 
 /// A page of the arena.
 fn page(n: u64) -> (u64, u64) {
@@ -491,3 +507,6 @@ mod statics;
 
 #[path = "driver_pmp_tests.rs"]
 mod drivers;
+
+#[path = "device_claim_tests.rs"]
+mod devices;

@@ -3,7 +3,7 @@
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
 //! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
-//! `isolation_driver_regions`).
+//! `isolation_driver_regions`, `isolation_devices`).
 
 use crate::memory;
 use crate::println;
@@ -103,7 +103,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 15] = [
+    let checks: [(&str, fn(usize) -> Check); 16] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -150,6 +150,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a driver writing another driver's region is stopped",
             super::isolation_driver_regions::a_driver_writing_another_drivers_region_is_stopped,
+        ),
+        (
+            "a driver touching another driver's device is stopped",
+            super::isolation_devices::a_driver_touching_another_drivers_device_is_stopped,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",
