@@ -5,7 +5,7 @@
 //! 0x8000_0000  the kernel's state (task table, connections, frames, its
 //!              stack): no task reaches it
 //! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics,
-//!              a copy per task; then the drivers' statics, servers' only)
+//!              a copy per task)
 //! __image_end  the task heap: init's, memsrv's and the drivers' stacks
 //!              and allocations, then the region pool (each user task's
 //!              region: its stack and its own heap), which drivers do not

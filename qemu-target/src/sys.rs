@@ -497,7 +497,7 @@ pub fn spawn_server(
 /// Start `body` as a backing device's driver in a region of its own, as
 /// [`spawn_user`] starts a user task (a heap of at least `heap` bytes, a
 /// stack of `stack`; `body` cloned into that heap): it may touch its
-/// region, the drivers' statics, the devices and the flash, and in the
+/// region, read the flash, the one device it claims, and in the
 /// arena only what memsrv names for its connection: its backing runs and
 /// the page it fills for a call
 /// ([`Role::Driver`](crate::kernel::pmp::Role)). Not the task heap, where

@@ -127,11 +127,12 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // task gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
         "robustness: ok a task writing another task's stack or heap is stopped",
-        "robustness: ok a task writing a kernel or driver static is stopped",
+        "robustness: ok a user or driver task writing a kernel static is stopped",
         "robustness: ok a task writing another task's statics is stopped",
         "robustness: ok a driver touching arena pages not its own is stopped",
         "robustness: ok a driver writing a user task's region is stopped",
         "robustness: ok a driver touching another driver's device is stopped",
+        "robustness: ok a driver cannot take or give back another driver's device",
         "robustness: ok a task naming another task's memory in a system call gets EFAULT",
     ] {
         expect_line(&run, line, |l| l == line);
@@ -176,9 +177,9 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.contains("stray load at 0x")
             && l.ends_with("not its memory")
     });
-    // A task's stack, its heap, the kernel's and the drivers' statics are
-    // out of other tasks' reach, and memsrv's heap and a driver's region
-    // out of every driver's: each stray store is reported.
+    // A task's stack, its heap and the kernel's statics are out of other
+    // tasks' reach (drivers' too), and memsrv's heap and a driver's
+    // region out of every driver's: each stray store is reported.
     for writer in [
         "heap-writer",
         "stack-writer",

@@ -10,7 +10,6 @@
 
 use super::{Mmio, FLASH_BANK1, FLASH_BANK_SIZE};
 use crate::kernel::pmp::device;
-use core::sync::atomic::{AtomicBool, Ordering};
 use drivers::flash::FlashChip;
 use protocol::Errno;
 
@@ -37,10 +36,6 @@ const fn both(v: u32) -> u32 {
     v | (v << 16)
 }
 
-/// Drivers' state: out of user tasks' reach (`link.ld`).
-#[link_section = ".server_bss"]
-static TAKEN: AtomicBool = AtomicBool::new(false);
-
 /// Flash bank 1 driven by its commands.
 pub struct CfiFlash {
     bank: Mmio,
@@ -64,19 +59,16 @@ pub fn read_array_mode() {
 }
 
 impl CfiFlash {
-    /// The bank, once (`None` on a second call: two drivers must not
+    /// The bank, once (`None` while a task holds it: two drivers must not
     /// interleave commands). QEMU gives it a backing file with `-blockdev
     /// driver=file,filename=nor.img,node-name=nor -machine virt,pflash1=nor`
     /// (exactly 32 MiB); without one it starts as zeroes in RAM. Not
     /// `-drive if=pflash,unit=1`: with a legacy pflash1 drive OpenSBI
     /// jumps into the flash instead of the kernel.
-    /// The calling driver claims the chip from the kernel first, which
-    /// then lets it, and only it, write the bank.
+    /// The calling driver claims the chip from the kernel, which then
+    /// lets it, and only it, write the bank, until it ends.
     pub fn take_bank1() -> Option<Self> {
         super::claim(device::NOR_FLASH).ok()?;
-        if TAKEN.swap(true, Ordering::SeqCst) {
-            return None;
-        }
         Some(Self {
             bank: Mmio::fixed(FLASH_BANK1, FLASH_BANK_SIZE),
         })

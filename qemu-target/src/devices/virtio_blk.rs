@@ -14,7 +14,7 @@
 use super::Mmio;
 use crate::kernel::pmp::device;
 use alloc::boxed::Box;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicU32, Ordering};
 use drivers::blockdev::BlockDevice;
 use protocol::Errno;
 
@@ -89,10 +89,6 @@ struct QueueMemory {
     words: [AtomicU32; 2 * PAGE / 4],
 }
 
-/// Drivers' state: out of user tasks' reach (`link.ld`).
-#[link_section = ".server_bss"]
-static TAKEN: AtomicBool = AtomicBool::new(false);
-
 /// Where virtio-mmio slot `i`'s registers are.
 const fn slot_base(i: usize) -> usize {
     MMIO_BASE + i * MMIO_SLOT
@@ -159,7 +155,7 @@ pub struct VirtioBlk {
 
 impl VirtioBlk {
     /// Find the first virtio-mmio slot with a block device, reset it and
-    /// set it up (once: `EBUSY` on a second call). `ENODEV`: no disk, or
+    /// set it up (`EBUSY` while another task holds it). `ENODEV`: no disk, or
     /// one this driver cannot drive.
     ///
     /// The calling driver claims each slot from the kernel before it
@@ -183,11 +179,8 @@ impl VirtioBlk {
                 None
             })
             .ok_or(if busy { Errno::EBUSY } else { Errno::ENODEV })?;
-        if TAKEN.swap(true, Ordering::SeqCst) {
-            return Err(Errno::EBUSY);
-        }
         // In the heap of the task that probes (the driver's region), not
-        // in the drivers' statics: the device writes it by DMA, which PMP
+        // in statics: the device writes it by DMA, which PMP
         // does not check, so no other driver may reach it. Never freed:
         // the device keeps its address.
         let queue = Box::leak(Box::new(QueueMemory {

@@ -27,11 +27,11 @@ fn a_driver_reaches_only_the_device_it_claimed() {
     let nor = p.entries(1);
     assert_eq!(nor.get(0), Entry::napot(0x2200_0000, 0x200_0000, RW));
     assert_eq!(
-        nor.get(FIXED + 1),
+        nor.get(FIXED),
         Entry::napot(0x2000_0000, 0x400_0000, cfg::R | cfg::X)
     );
     assert_eq!(
-        p.entries(0).get(FIXED + 1),
+        p.entries(0).get(FIXED),
         Entry::napot(0x2000_0000, 0x400_0000, cfg::R | cfg::X)
     );
     // A user task claims nothing.

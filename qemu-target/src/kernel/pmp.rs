@@ -8,16 +8,16 @@
 //!   pool at the task heap's end: its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
-//! * A **driver** may touch its copy of the statics, the drivers'
-//!   statics (after the runtime's), its own region of the region pool
-//!   (as a user task: its stack, its heap and the device built there;
-//!   not the task heap, where init and memsrv allocate, nor another
-//!   driver's region), the devices' MMIO window and the flash, and in the
-//!   arena only the ranges memsrv names for its connection: its backing
-//!   runs (`AllocBacking`) and the page it is filling for a call.
-//! * A **server** (memsrv) may touch the drivers' statics, the whole task
-//!   heap and arena, the devices' MMIO window and write the flash: what
-//!   it serves.
+//! * A **driver** may touch its copy of the statics, its own region of
+//!   the region pool (as a user task: its stack, its heap and the device
+//!   built there; not the task heap, where init and memsrv allocate, nor
+//!   another driver's region), read the flash, the one device it claimed
+//!   ([`Protection::claim`]: one virtio-mmio slot's or the UART's page, or
+//!   the NOR chip's bank to send it commands), and in the arena only the
+//!   ranges memsrv names for its connection: its backing runs
+//!   (`AllocBacking`) and the page it is filling for a call.
+//! * A **server** (memsrv) may touch the whole task heap and arena, the
+//!   devices' MMIO window and write the flash: what it serves.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
 //!
@@ -37,8 +37,8 @@
 //! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
 //! task could not touch itself.
 //!
-//! Entries 0–4 are fixed per role (0–6 for a driver); the rest hold a user
-//! task's or a driver's arena ranges, eleven (nine) entries at a time. A
+//! Entries 0–4 are fixed per role (0–5 for a driver); the rest hold a user
+//! task's or a driver's arena ranges, eleven (ten) entries at a time. A
 //! task takes an access fault on a range that is not loaded, and the kernel loads all of it in place of
 //! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
 //! is one naturally aligned power-of-two block takes one entry (NAPOT),
@@ -58,8 +58,8 @@ pub const PMP_ENTRIES: usize = 16;
 pub const REGIONS_PER_CONN: usize = 32;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;
-/// Arena entries a user task has (a driver two fewer: its drivers'
-/// statics and MMIO window take them).
+/// Arena entries a user task has (a driver one fewer: its flash entry
+/// takes it, its device entry 0).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
 /// `pmpcfg` bits of one entry.
@@ -149,8 +149,8 @@ impl Entries {
 pub enum Role {
     /// Its own: the fixed part and the arena ranges its processes mapped.
     User,
-    /// A backing device: its region, the drivers' statics, the devices,
-    /// the flash, and in the arena what memsrv names for it.
+    /// A backing device: its region, the device it claimed, the flash to
+    /// read, and in the arena what memsrv names for it.
     Driver,
     /// memsrv: the arena, the devices and the flash too.
     Server,
@@ -173,10 +173,9 @@ pub struct Layout {
     /// Where a heap keeps its tasks' copy of the statics: this far from
     /// its header's start (`heap::STATICS_COPY_AT`).
     pub statics_copy: u64,
-    /// From `data_end`: the drivers' statics (memsrv's and the drivers'
-    /// only); from here the task heap (init's and memsrv's allocations)
-    /// up to `regions_start`, then the user tasks' and drivers' regions up
-    /// to `heap_end`.
+    /// From here (at or after `data_end`) the task heap (init's and
+    /// memsrv's allocations) up to `regions_start`, then the user tasks'
+    /// and drivers' regions up to `heap_end`.
     pub heap_start: u64,
     pub regions_start: u64,
     pub heap_end: u64,
@@ -289,11 +288,11 @@ impl Role {
         matches!(self, Role::User | Role::Driver)
     }
 
-    /// The first of its arena entries: a driver's region and MMIO window
-    /// take the two after its fixed part (its drivers' statics the last).
+    /// The first of its arena entries: a driver's flash entry takes the
+    /// one after its fixed part (its device took entry 0).
     fn first_arena_entry(self) -> usize {
         if self == Role::Driver {
-            FIXED + 2
+            FIXED + 1
         } else {
             FIXED
         }
@@ -637,8 +636,7 @@ impl Protection {
     }
 
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
-    /// usual place (its region, for a driver the drivers' statics too): a
-    /// user task's or a driver's arena ranges, the text and flash to read;
+    /// usual place (its region): a user task's or a driver's arena ranges, the text and flash to read;
     /// for init anything. Never the runtime's statics: the
     /// copy in place may be another task's, and a posted receive buffer
     /// is written later.
@@ -661,11 +659,10 @@ impl Protection {
         }
         let within = |r: Range<u64>| r.start <= addr && end <= r.end;
         let role = self.tasks[task].role;
-        (role == Role::Driver && within(l.data_end..l.heap_start))
-            || (role.confined()
-                && self
-                    .range_of(task, addr, live)
-                    .is_some_and(|(_, range_end)| end <= range_end))
+        (role.confined()
+            && self
+                .range_of(task, addr, live)
+                .is_some_and(|(_, range_end)| end <= range_end))
             || !write && (within(l.text.clone()) || within(l.flash.clone()))
     }
 
@@ -841,20 +838,13 @@ impl Protection {
                 }
             }
             Role::User | Role::Driver => {
-                let region = if t.role == Role::Driver {
-                    // The drivers' statics follow the runtime's: entry
-                    // 3's top is their base; the task heap after them is
-                    // init's and memsrv's, out of reach.
-                    e.set(4, Entry::top(l.heap_start, cfg::R | cfg::W));
+                if let Some((base, size)) = t.region {
+                    e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
+                }
+                if t.role == Role::Driver {
                     // The flash to read (a romfs image in place): after
                     // its device, which may be a flash bank.
-                    e.set(FIXED + 1, flash);
-                    FIXED
-                } else {
-                    4
-                };
-                if let Some((base, size)) = t.region {
-                    e.set(region, Entry::napot(base, size, cfg::R | cfg::W));
+                    e.set(FIXED, flash);
                 }
                 let slots = PMP_ENTRIES - first_arena;
                 for (i, slot) in t.resident.iter().take(slots).enumerate() {

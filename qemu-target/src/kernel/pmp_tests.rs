@@ -8,7 +8,8 @@ use std::boxed::Box;
 use std::vec::Vec;
 
 const DATA_END: u64 = 0x803f_0000;
-/// Between the two, the drivers' statics.
+/// Between the two, no task's but init's and memsrv's (their entry
+/// covers the task heap from the statics' end).
 const HEAP_START: u64 = 0x8040_0000;
 const HEAP_END: u64 = 0x8100_0000;
 const ARENA_END: u64 = 0x8800_0000;

@@ -3,12 +3,15 @@
 //! virtio-mmio slot's page, or the NOR chip's bank to send it commands.
 //! A driver-role task that touches the disk's registers or sends the NOR
 //! chip a command without holding them is reported and stopped, and the
-//! disk's driver serves on.
+//! disk's driver serves on; one that asks the kernel for a device another
+//! driver holds, or to give it back, is refused: there is no taken flag
+//! in memory it could set or clear.
 
 use super::hardware::disk_byte;
 use super::isolation::{process, KILLED_BY_LOAD_FAULT};
 use super::isolation_regions::KILLED_BY_STORE_FAULT;
-use crate::devices::{cfi_flash, virtio_blk, FLASH_BANK1};
+use crate::devices::{self, cfi_flash, virtio_blk, CfiFlash, VirtioBlk, FLASH_BANK1};
+use crate::kernel::pmp::device;
 use crate::memory;
 use crate::sys;
 use alloc::format;
@@ -60,7 +63,11 @@ pub fn a_driver_touching_another_drivers_device_is_stopped(memsrv: usize) -> Che
     if after != before {
         return Err("bank 1 no longer reads as its array".into());
     }
-    // The disk's driver runs on.
+    the_disk_serves(memsrv)
+}
+
+/// `/dev/vda` reads as the disk: its driver runs on.
+fn the_disk_serves(memsrv: usize) -> Check {
     let p = process(memsrv)?;
     let fd = p
         .open("/dev/vda", O_RDONLY, 0)
@@ -72,5 +79,35 @@ pub fn a_driver_touching_another_drivers_device_is_stopped(memsrv: usize) -> Che
     match (0..buf.len()).find(|&i| buf[i] != disk_byte(4096 + i as u64)) {
         None => Ok(()),
         Some(i) => Err(format!("/dev/vda byte {i} reads {:#x}", buf[i])),
+    }
+}
+
+/// What a driver-role task got when it asked for the devices other
+/// drivers hold: a bit per request granted.
+fn take_held_devices(_: u64) -> i64 {
+    let mut granted = 0;
+    if devices::release(device::NOR_FLASH).is_ok() {
+        granted |= 1;
+    }
+    if CfiFlash::take_bank1().is_some() {
+        granted |= 2;
+    }
+    match VirtioBlk::probe() {
+        Err(protocol::Errno::EBUSY) => {}
+        _ => granted |= 4,
+    }
+    granted
+}
+
+/// While `/dev/mtd1`'s driver holds the NOR chip and `/dev/vda`'s the
+/// disk's slot, a driver-role task can neither give them back for them
+/// nor take them (the disk's probe finds its slot busy); the disk serves
+/// on.
+pub fn a_driver_cannot_take_or_give_back_another_drivers_device(memsrv: usize) -> Check {
+    match stray_driver("device-taker", take_held_devices, 0)? {
+        0 => the_disk_serves(memsrv),
+        granted => Err(format!(
+            "a driver was given what another holds ({granted:#b})"
+        )),
     }
 }

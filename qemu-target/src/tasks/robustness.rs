@@ -103,7 +103,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 16] = [
+    let checks: [(&str, fn(usize) -> Check); 17] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -124,8 +124,8 @@ pub fn run(memsrv: usize) -> usize {
             super::isolation_regions::writing_another_tasks_stack_or_heap_is_stopped,
         ),
         (
-            "a task writing a kernel or driver static is stopped",
-            super::isolation_regions::writing_a_kernel_or_driver_static_is_stopped,
+            "a user or driver task writing a kernel static is stopped",
+            super::isolation_regions::writing_a_kernel_static_is_stopped,
         ),
         (
             "a task writing another task's statics is stopped",
@@ -154,6 +154,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a driver touching another driver's device is stopped",
             super::isolation_devices::a_driver_touching_another_drivers_device_is_stopped,
+        ),
+        (
+            "a driver cannot take or give back another driver's device",
+            super::isolation_devices::a_driver_cannot_take_or_give_back_another_drivers_device,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",
