@@ -130,6 +130,9 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
+        // Before anything of this step goes out (a freed copy's page
+        // handed to another process included).
+        told.take_back(&server);
     }
 }
 
@@ -225,6 +228,34 @@ impl Told {
             Ok(false) => *slot = None,
             // The client is gone: its hang-up is on its way.
             Err(_) => {}
+        }
+    }
+
+    /// The pages lent for `Read`s memsrv awaits no longer (answered, or
+    /// failed: a time-out, the driver gone) are their drivers' no longer.
+    #[inline]
+    fn take_back(&mut self, server: &MemoryServer<BoardMemory>) {
+        if !self.lent.is_empty() {
+            self.take_back_lent(server);
+        }
+    }
+
+    #[inline(never)]
+    fn take_back_lent(&mut self, server: &MemoryServer<BoardMemory>) {
+        let conns: Vec<u64> = self.lent.keys().copied().collect();
+        for conn in conns {
+            let Some(lent) = self.lent.get_mut(&conn) else {
+                continue;
+            };
+            let before = lent.len();
+            lent.retain(|(tag, _)| server.driver_call_in_flight(*tag));
+            if lent.len() == before {
+                continue;
+            }
+            if lent.is_empty() {
+                self.lent.remove(&conn);
+            }
+            self.update(server, ClientId(conn), &[]);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod isolation;
 pub mod isolation_devices;
 pub mod isolation_driver_regions;
 pub mod isolation_drivers;
+pub mod isolation_lent;
 pub mod isolation_regions;
 pub mod isolation_statics;
 pub mod lua;

@@ -3,7 +3,8 @@
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
 //! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
-//! `isolation_driver_regions`, `isolation_devices`).
+//! `isolation_driver_regions`, `isolation_devices`; `isolation_lent` runs
+//! with the hardware checks).
 
 use crate::memory;
 use crate::println;
