@@ -74,6 +74,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task device-snooper",
                 "task flash-commander",
                 "task slow ",
+                "task gap-reader",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -128,6 +129,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // a driver at a page not its own or a user task's region, and a
         // task gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
+        "robustness: ok a task with forty mappings reaches each and no gap between them",
         "robustness: ok a task writing another task's stack or heap is stopped",
         "robustness: ok a user or driver task writing a kernel static is stopped",
         "robustness: ok a task writing another task's statics is stopped",
@@ -165,6 +167,12 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         l.contains("task faulter")
             && l.contains("killed: load access fault at pc")
             && l.contains("stval 0x90000000")
+    });
+    // A task reading the gap between two of its forty mappings is stopped.
+    expect_line(&run, "the gap reader's report", |l| {
+        l.contains("task gap-reader")
+            && l.contains("stray load at 0x")
+            && l.ends_with("not its memory")
     });
     // A driver reading another driver's device registers is stopped.
     expect_line(&run, "the device snooper's report", |l| {

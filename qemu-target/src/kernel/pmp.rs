@@ -53,9 +53,13 @@ use protocol::Errno;
 
 /// PMP entries QEMU's virt board gives a hart.
 pub const PMP_ENTRIES: usize = 16;
-/// Arena ranges memsrv may name for one connection: beyond this memsrv
-/// joins neighbours (granting the gaps between them).
-pub const REGIONS_PER_CONN: usize = 32;
+/// Arena ranges the kernel keeps for all connections together (a pool,
+/// as many as 128 connections of 32 each took before: one process may
+/// have thousands of separate mappings, most few): each
+/// range exactly as memsrv names it, so no gap between two is reachable.
+/// A list that does not fit (after the ranges of closed connections are
+/// dropped) is refused and leaves its connection none.
+pub const RANGE_POOL: usize = 4096;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;
 /// Arena entries a user task has (a driver one fewer: its flash entry
@@ -240,23 +244,24 @@ impl Access {
     }
 }
 
-/// The arena ranges memsrv named for one connection's process.
+/// The arena ranges memsrv named for one connection's process: `len`
+/// ranges from `start` in the pool, ascending and apart.
 #[derive(Clone, Copy)]
 struct ConnRegions {
     /// The connection they were named for (its generation included, so a
     /// reused slot does not inherit them).
     conn: ConnId,
     client: TaskId,
+    start: usize,
     len: usize,
-    ranges: [(u64, u64); REGIONS_PER_CONN],
 }
 
 impl ConnRegions {
     const NONE: ConnRegions = ConnRegions {
         conn: u64::MAX,
         client: 0,
+        start: 0,
         len: 0,
-        ranges: [(0, 0); REGIONS_PER_CONN],
     };
 }
 
@@ -389,6 +394,10 @@ pub struct Protection {
     layout: Option<Layout>,
     tasks: [TaskPmp; MAX_TASKS],
     conns: [ConnRegions; MAX_CONNECTIONS],
+    /// Every connection's ranges, each list in one piece; free from
+    /// `pool_top` (and in the holes lists left, until a compaction).
+    pool: [(u64, u64); RANGE_POOL],
+    pool_top: usize,
     /// The task whose entries the hart holds, and whether they changed
     /// since they were written (`None`: nobody's yet).
     loaded: Option<TaskId>,
@@ -447,6 +456,8 @@ impl Protection {
             layout: None,
             tasks: [TaskPmp::NEW; MAX_TASKS],
             conns: [ConnRegions::NONE; MAX_CONNECTIONS],
+            pool: [(0, 0); RANGE_POOL],
+            pool_top: 0,
             loaded: None,
             stale: true,
             entries: [Entries::OFF; MAX_TASKS],
@@ -685,7 +696,8 @@ impl Protection {
     /// `client`) has mapped; they replace the last ones, and any range of
     /// that task's loaded entries is unloaded, so an unmapped range is
     /// gone before memsrv answers the unmap. `false` for a range outside
-    /// the arena or too many.
+    /// the arena, out of order, or too many (the connection then has
+    /// none). The host tests' form of [`Protection::set_regions_from`].
     pub fn set_regions(
         &mut self,
         conn: ConnId,
@@ -693,27 +705,121 @@ impl Protection {
         client: TaskId,
         ranges: &[(u64, u64)],
     ) -> bool {
+        let copy = |at: usize, out: &mut [(u64, u64)]| {
+            out.copy_from_slice(&ranges[at..at + out.len()]);
+            true
+        };
+        self.set_regions_from(
+            conn,
+            slot,
+            client,
+            ranges.len(),
+            &[true; MAX_CONNECTIONS],
+            copy,
+        )
+        .is_ok()
+    }
+
+    /// [`Protection::set_regions`] for `count` ranges that `read(at,
+    /// out)` copies in (ranges `at..at + out.len()`, false: `EFAULT`);
+    /// `alive[slot]` says whether the connection in a slot is still open
+    /// (a closed one's ranges go if the pool must be compacted). `EINVAL`
+    /// for a range outside the arena, unaligned or out of order,
+    /// `ENOMEM` if the pool has no room: on any error the connection keeps
+    /// no range, so nothing it no longer maps stays reachable.
+    pub fn set_regions_from(
+        &mut self,
+        conn: ConnId,
+        slot: usize,
+        client: TaskId,
+        count: usize,
+        alive: &[bool; MAX_CONNECTIONS],
+        mut read: impl FnMut(usize, &mut [(u64, u64)]) -> bool,
+    ) -> Result<(), Errno> {
         let Some(layout) = &self.layout else {
-            return true;
+            return Ok(());
         };
         let arena = layout.heap_end..layout.arena_end;
-        if ranges.len() > REGIONS_PER_CONN
-            || ranges.iter().any(|&(s, e)| {
-                s >= e || s < arena.start || e > arena.end || s % 8 != 0 || e % 8 != 0
-            })
-        {
-            return false;
-        }
-        let entry = &mut self.conns[slot];
-        entry.conn = conn;
-        entry.client = client;
-        entry.len = ranges.len();
-        entry.ranges[..ranges.len()].copy_from_slice(ranges);
+        self.conns[slot] = ConnRegions {
+            conn,
+            client,
+            ..ConnRegions::NONE
+        };
+        let result = self.fill(slot, count, alive, &mut read, arena);
         let t = &mut self.tasks[client];
         t.resident = [Slot::Empty; RESIDENT];
         t.next_victim = 0;
         self.changed(client);
-        true
+        result
+    }
+
+    /// Copy `count` ranges into the pool for slot `slot` and check them.
+    fn fill(
+        &mut self,
+        slot: usize,
+        count: usize,
+        alive: &[bool; MAX_CONNECTIONS],
+        read: &mut impl FnMut(usize, &mut [(u64, u64)]) -> bool,
+        arena: Range<u64>,
+    ) -> Result<(), Errno> {
+        if count > RANGE_POOL - self.pool_top {
+            self.compact(alive);
+        }
+        if count > RANGE_POOL - self.pool_top {
+            return Err(Errno::ENOMEM);
+        }
+        let start = self.pool_top;
+        let ranges = &mut self.pool[start..start + count];
+        // In pieces, so a fault in the middle copies no more.
+        for (i, piece) in ranges.chunks_mut(32).enumerate() {
+            if !read(32 * i, piece) {
+                return Err(Errno::EFAULT);
+            }
+        }
+        let mut last_end = arena.start;
+        for &(s, e) in ranges.iter() {
+            if s >= e || s < last_end || e > arena.end || s % 8 != 0 || e % 8 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            last_end = e;
+        }
+        self.pool_top += count;
+        self.conns[slot].start = start;
+        self.conns[slot].len = count;
+        Ok(())
+    }
+
+    /// Move the lists of open connections down to the pool's start, in
+    /// the order they lie (so none is overwritten before it moves);
+    /// closed connections' lists go.
+    fn compact(&mut self, alive: &[bool; MAX_CONNECTIONS]) {
+        let mut order: [usize; MAX_CONNECTIONS] = core::array::from_fn(|i| i);
+        order.sort_unstable_by_key(|&i| self.conns[i].start);
+        let mut top = 0;
+        for i in order {
+            let c = &mut self.conns[i];
+            if c.len == 0 || !alive[i] {
+                c.len = 0;
+                continue;
+            }
+            self.pool.copy_within(c.start..c.start + c.len, top);
+            c.start = top;
+            top += c.len;
+        }
+        self.pool_top = top;
+    }
+
+    /// The connection whose ranges slot `slot` holds and its client.
+    pub fn conn_at(&self, slot: usize) -> (ConnId, TaskId) {
+        (self.conns[slot].conn, self.conns[slot].client)
+    }
+
+    /// The range of connection slot `c` holding `addr`, if any: a binary
+    /// search of its list, which is ascending.
+    fn in_conn(&self, c: &ConnRegions, addr: u64) -> Option<(u64, u64)> {
+        let ranges = &self.pool[c.start..c.start + c.len];
+        let i = ranges.partition_point(|&(_, end)| end <= addr);
+        ranges.get(i).copied().filter(|&(start, _)| start <= addr)
     }
 
     /// The arena range of task `task`'s processes holding `addr`, if any;
@@ -731,18 +837,9 @@ impl Protection {
         self.conns
             .iter()
             .filter(|c| c.client == task && c.len > 0)
-            .filter(|c| {
-                c.ranges[..c.len]
-                    .iter()
-                    .any(|&(s, e)| s <= addr && addr < e)
-            })
-            .find(|c| live(c.conn))
-            .and_then(|c| {
-                c.ranges[..c.len]
-                    .iter()
-                    .find(|&&(s, e)| s <= addr && addr < e)
-            })
-            .copied()
+            .filter_map(|c| Some((c.conn, self.in_conn(c, addr)?)))
+            .find(|&(conn, _)| live(conn))
+            .map(|(_, range)| range)
     }
 
     /// Task `task` took an access fault at `addr`, which lies in its range
@@ -912,29 +1009,37 @@ impl Kernel {
         }
         let count = usize::try_from(count)
             .ok()
-            .filter(|n| *n <= REGIONS_PER_CONN)
+            .filter(|n| *n <= RANGE_POOL)
             .ok_or(Errno::EINVAL)?;
-        let mut bytes = [0u8; 16 * REGIONS_PER_CONN];
-        if !self.may_touch(id, addr, 16 * count as u64, false)
-            || !machine.copy_in(addr, &mut bytes[..16 * count])
-        {
-            return Err(Errno::EFAULT);
-        }
-        let mut ranges = [(0u64, 0u64); REGIONS_PER_CONN];
-        for (range, b) in ranges.iter_mut().zip(bytes.chunks_exact(16)).take(count) {
-            let word = |i: usize| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&b[i..i + 8]);
-                u64::from_le_bytes(w)
-            };
-            *range = (word(0), word(8));
-        }
-        if !self
-            .protection
-            .set_regions(conn, slot, client, &ranges[..count])
-        {
-            return Err(Errno::EINVAL);
-        }
+        // A list memsrv may not name is refused as a bad one: the
+        // connection keeps no range (its old ones may be unmapped).
+        let readable = count == 0 || self.may_touch(id, addr, 16 * count as u64, false);
+        let alive: [bool; MAX_CONNECTIONS] = core::array::from_fn(|slot| {
+            let (conn, client) = self.protection.conn_at(slot);
+            self.peers(conn)
+                .is_some_and(|(s, c, _)| s == slot && c == client)
+        });
+        let read = |at: usize, out: &mut [(u64, u64)]| {
+            if !readable {
+                return false;
+            }
+            let mut bytes = [0u8; 16 * 32];
+            let bytes = &mut bytes[..16 * out.len()];
+            if !machine.copy_in(addr + 16 * at as u64, bytes) {
+                return false;
+            }
+            for (range, b) in out.iter_mut().zip(bytes.chunks_exact(16)) {
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&b[i..i + 8]);
+                    u64::from_le_bytes(w)
+                };
+                *range = (word(0), word(8));
+            }
+            true
+        };
+        self.protection
+            .set_regions_from(conn, slot, client, count, &alive, read)?;
         Ok(0)
     }
 

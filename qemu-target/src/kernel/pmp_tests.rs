@@ -247,7 +247,7 @@ fn new_ranges_unload_the_old_ones_and_bad_ones_are_refused() {
     assert!(!p.set_regions(7, 0, 0, &[(DATA_END, DATA_END + 0x1000)]));
     assert!(!p.set_regions(7, 0, 0, &[(HEAP_END + 0x1000, HEAP_END + 0x1000)]));
     assert!(!p.set_regions(7, 0, 0, &[(HEAP_END + 2, HEAP_END + 0x1000)]));
-    let many: Vec<_> = (0..REGIONS_PER_CONN as u64 + 1).map(page).collect();
+    let many: Vec<_> = (0..RANGE_POOL as u64 + 1).map(page).collect();
     assert!(!p.set_regions(7, 0, 0, &many));
 }
 
@@ -511,3 +511,6 @@ mod drivers;
 
 #[path = "device_claim_tests.rs"]
 mod devices;
+
+#[path = "range_pool_tests.rs"]
+mod range_pool;

@@ -211,23 +211,16 @@ impl Told {
             }
             touches
         });
-        // Too many for the kernel: join the closest neighbours (the gaps
-        // between them become reachable too).
-        while self.scratch.len() > crate::kernel::pmp::REGIONS_PER_CONN {
-            let i = (1..self.scratch.len())
-                .min_by_key(|&i| self.scratch[i].0 - self.scratch[i - 1].1)
-                .unwrap_or(1);
-            self.scratch[i - 1].1 = self.scratch[i].1;
-            self.scratch.remove(i);
-        }
         if *told == self.scratch {
             return;
         }
         match sys::set_regions(client.0, &self.scratch) {
             Ok(true) => told.clone_from(&self.scratch),
             Ok(false) => *slot = None,
-            // The client is gone: its hang-up is on its way.
-            Err(_) => {}
+            // The client is gone (its hang-up is on its way), or the
+            // kernel had no room: it keeps no range for the connection,
+            // and the next list is named whatever it holds.
+            Err(_) => told.clear(),
         }
     }
 

@@ -3,7 +3,8 @@
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
 //! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
-//! `isolation_driver_regions`, `isolation_devices`; `isolation_lent` runs
+//! `isolation_driver_regions`, `isolation_devices`, `isolation_ranges`;
+//! `isolation_lent` runs
 //! with the hardware checks).
 
 use crate::memory;
@@ -104,7 +105,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 17] = [
+    let checks: [(&str, fn(usize) -> Check); 18] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -119,6 +120,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a task reading a page it unmapped is stopped",
             super::isolation::reading_an_unmapped_page_is_stopped,
+        ),
+        (
+            "a task with forty mappings reaches each and no gap between them",
+            super::isolation_ranges::a_task_with_forty_mappings_reaches_each_and_no_gap,
         ),
         (
             "a task writing another task's stack or heap is stopped",
