@@ -75,6 +75,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task flash-commander",
                 "task slow ",
                 "task gap-reader",
+                "task vm-sibling",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -130,6 +131,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // task gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
         "robustness: ok a task with forty mappings reaches each and no gap between them",
+        "robustness: ok a CLONE_VM sibling sees a range change at once",
         "robustness: ok a task writing another task's stack or heap is stopped",
         "robustness: ok a user or driver task writing a kernel static is stopped",
         "robustness: ok a task writing another task's statics is stopped",

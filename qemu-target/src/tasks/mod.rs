@@ -12,6 +12,7 @@ pub mod driver;
 pub mod hardware;
 pub mod init;
 pub mod isolation;
+pub mod isolation_clone_vm;
 pub mod isolation_devices;
 pub mod isolation_driver_regions;
 pub mod isolation_drivers;

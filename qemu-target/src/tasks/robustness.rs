@@ -3,7 +3,8 @@
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
 //! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
-//! `isolation_driver_regions`, `isolation_devices`, `isolation_ranges`;
+//! `isolation_driver_regions`, `isolation_devices`, `isolation_ranges`,
+//! `isolation_clone_vm`;
 //! `isolation_lent` runs
 //! with the hardware checks).
 
@@ -105,7 +106,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 18] = [
+    let checks: [(&str, fn(usize) -> Check); 19] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -124,6 +125,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a task with forty mappings reaches each and no gap between them",
             super::isolation_ranges::a_task_with_forty_mappings_reaches_each_and_no_gap,
+        ),
+        (
+            "a CLONE_VM sibling sees a range change at once",
+            super::isolation_clone_vm::a_clone_vm_sibling_sees_a_range_change_at_once,
         ),
         (
             "a task writing another task's stack or heap is stopped",
