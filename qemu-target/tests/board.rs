@@ -76,6 +76,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task slow ",
                 "task gap-reader",
                 "task vm-sibling",
+                "task flag-writer",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -203,6 +204,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "stray-mount",
         "flash-commander",
         "slow",
+        "flag-writer",
     ] {
         expect_line(&run, writer, |l| {
             l.contains(&format!("task {writer}"))

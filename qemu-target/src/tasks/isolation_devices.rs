@@ -9,7 +9,7 @@
 
 use super::hardware::disk_byte;
 use super::isolation::{process, KILLED_BY_LOAD_FAULT};
-use super::isolation_regions::KILLED_BY_STORE_FAULT;
+use super::isolation_regions::{intruder_as, KILLED_BY_STORE_FAULT};
 use crate::devices::{self, cfi_flash, virtio_blk, CfiFlash, VirtioBlk, FLASH_BANK1};
 use crate::kernel::pmp::device;
 use crate::memory;
@@ -101,13 +101,20 @@ fn take_held_devices(_: u64) -> i64 {
 
 /// While `/dev/mtd1`'s driver holds the NOR chip and `/dev/vda`'s the
 /// disk's slot, a driver-role task can neither give them back for them
-/// nor take them (the disk's probe finds its slot busy); the disk serves
-/// on.
+/// nor take them (the disk's probe finds its slot busy); nor can it store
+/// just past the runtime's statics, where the drivers' shared taken flags
+/// were (`stray store`): no memory holds such a flag. The disk serves on.
 pub fn a_driver_cannot_take_or_give_back_another_drivers_device(memsrv: usize) -> Check {
     match stray_driver("device-taker", take_held_devices, 0)? {
-        0 => the_disk_serves(memsrv),
-        granted => Err(format!(
-            "a driver was given what another holds ({granted:#b})"
-        )),
+        0 => {}
+        granted => {
+            return Err(format!(
+                "a driver was given what another holds ({granted:#b})"
+            ))
+        }
+    }
+    match intruder_as("flag-writer", memory::statics().end, true)? {
+        KILLED_BY_STORE_FAULT => the_disk_serves(memsrv),
+        code => Err(format!("a driver wrote past the statics ({code})")),
     }
 }
