@@ -2,8 +2,11 @@
 //! storage the server gave that driver (`AllocBacking`, spec §11, the
 //! backing contract), for a home that confines its drivers' memory
 //! accesses (the board's PMP), as [`MemoryServer::mapped_ranges`] does for
-//! a process. No Linux function: a Linux driver runs in the kernel and
-//! reaches everything.
+//! a process; and which connections share a process's address space
+//! (spec §14.11's `CLONE_VM`), so such a home names a change to each. No
+//! Linux function: a Linux driver runs in the kernel and reaches
+//! everything, and an MMU's page tables are shared by the threads of an
+//! `mm` by construction.
 
 use crate::{ClientId, MemoryServer, PhysicalMemory};
 use alloc::vec::Vec;
@@ -26,5 +29,22 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 _ => out.push((start, end)),
             }
         }
+    }
+
+    /// The address space (`mm`) `client`'s process uses, `None` for a
+    /// client with no process: connections with the same one have the
+    /// same [`MemoryServer::mapped_ranges`] (`CLONE_VM` siblings).
+    pub fn address_space_of(&self, client: ClientId) -> Option<u64> {
+        let (_, process) = self.procs.caller(client).ok()?;
+        Some(process.mm.0)
+    }
+
+    /// Whether the driver request with `tag` is still awaited: false once
+    /// it is answered, or its operation failed (a time-out, its driver
+    /// gone). A home that lent the driver an arena page for it (the
+    /// `dest` of a `Read`) takes the page back then: the operation's
+    /// pages may be freed and handed out again.
+    pub fn driver_call_in_flight(&self, tag: u32) -> bool {
+        self.ops.calls.contains_key(&tag)
     }
 }

@@ -82,6 +82,10 @@ pub enum Sys {
     /// `EMSGSIZE`) fails the call before anything is received; one to a
     /// client that is gone is dropped, as its hang-up follows.
     ReplyReceive = 16,
+    /// `(device, release)`: claim a device (give it back if `release` is
+    /// 1), one holder at a time; a driver's PMP entries then reach its
+    /// registers ([`pmp::Protection::claim`]).
+    Claim = 17,
 }
 
 impl Sys {
@@ -105,6 +109,7 @@ impl Sys {
             14 => Join,
             15 => Regions,
             16 => ReplyReceive,
+            17 => Claim,
             _ => return None,
         })
     }
@@ -272,6 +277,7 @@ impl Kernel {
             }
             Some(Sys::Join) => self.join(id, a0, a1, now_ms),
             Some(Sys::Regions) => self.set_regions(id, a0, a1, a2, machine),
+            Some(Sys::Claim) => self.claim_device(id, a0, a1),
         };
         self.tasks[id].frame.regs[reg::A0] = match result {
             Ok(v) => v,

@@ -5,7 +5,7 @@
 //! 0x8000_0000  the kernel's state (task table, connections, frames, its
 //!              stack): no task reaches it
 //! 0x8020_0000  the image (text, rodata; data and bss: the runtime's statics,
-//!              a copy per task; then the drivers' statics, servers' only)
+//!              a copy per task)
 //! __image_end  the task heap: init's, memsrv's and the drivers' stacks
 //!              and allocations, then the region pool (each user task's
 //!              region: its stack and its own heap), which drivers do not
@@ -91,7 +91,23 @@ pub fn pmp_layout() -> crate::kernel::pmp::Layout {
         heap_end: heap().end,
         arena_end: RAM_END,
         devices: DEVICES_BASE..DEVICES_BASE + DEVICES_SIZE,
+        device_windows: device_windows(),
     }
+}
+
+/// Each device a driver may claim (`kernel::pmp::device`), as one NAPOT
+/// block: the UART's page, the virtio-mmio slots' pages (0x1000 apart
+/// after it), the two flash banks.
+fn device_windows() -> [(u64, u64); crate::kernel::pmp::DEVICES] {
+    use crate::kernel::pmp::device;
+    let bank = FLASH_SIZE / 2;
+    let mut windows = [(DEVICES_BASE, PAGE); crate::kernel::pmp::DEVICES];
+    for slot in 0..device::VIRTIO_SLOTS {
+        windows[device::virtio(slot) as usize] = (DEVICES_BASE + PAGE * (1 + slot), PAGE);
+    }
+    windows[device::NOR_FLASH as usize] = (FLASH_BASE + bank, bank);
+    windows[device::BOOT_FLASH as usize] = (FLASH_BASE, bank);
+    windows
 }
 
 /// The arena's range: the rest of RAM.

@@ -248,19 +248,19 @@ pub fn reply(conn: ConnId, frame: &[u8]) -> Result<(), Errno> {
     }
 }
 
-/// memsrv names the arena ranges the process on `conn` has mapped (at
-/// most [`REGIONS_PER_CONN`](crate::kernel::pmp::REGIONS_PER_CONN)): the
-/// kernel lets that connection's client task touch them and no other
-/// arena memory. `Ok(false)`: that task is not confined (it serves memory
-/// or is privileged), so its ranges need not be named again.
+/// memsrv names the arena ranges the process on `conn` has mapped,
+/// ascending and apart: the kernel lets that connection's client task
+/// touch them and no other arena memory (`ENOMEM` if its pool has no
+/// room: the task then has none). `Ok(false)`: that task is not confined
+/// (it serves memory or is privileged), so its ranges need not be named
+/// again.
 pub fn set_regions(conn: ConnId, ranges: &[(u64, u64)]) -> Result<bool, Errno> {
-    let mut words = [0u64; 2 * crate::kernel::pmp::REGIONS_PER_CONN];
-    let count = ranges.len().min(crate::kernel::pmp::REGIONS_PER_CONN);
-    for (pair, &(start, end)) in words.chunks_exact_mut(2).zip(&ranges[..count]) {
-        pair[0] = start.to_le();
-        pair[1] = end.to_le();
-    }
-    call0(Sys::Regions, &[conn, words.as_ptr() as u64, count as u64]).map(|r| r == 0)
+    let words: Vec<u64> = ranges
+        .iter()
+        .flat_map(|&(s, e)| [s.to_le(), e.to_le()])
+        .collect();
+    let count = ranges.len() as u64;
+    call0(Sys::Regions, &[conn, words.as_ptr() as u64, count]).map(|r| r == 0)
 }
 
 pub fn hangup(conn: ConnId) -> Result<(), Errno> {
@@ -497,7 +497,7 @@ pub fn spawn_server(
 /// Start `body` as a backing device's driver in a region of its own, as
 /// [`spawn_user`] starts a user task (a heap of at least `heap` bytes, a
 /// stack of `stack`; `body` cloned into that heap): it may touch its
-/// region, the drivers' statics, the devices and the flash, and in the
+/// region, read the flash, the one device it claims, and in the
 /// arena only what memsrv names for its connection: its backing runs and
 /// the page it fills for a call
 /// ([`Role::Driver`](crate::kernel::pmp::Role)). Not the task heap, where

@@ -71,6 +71,12 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task drv-heap-writer",
                 "task drv-stack-writer",
                 "task stray-mount",
+                "task device-snooper",
+                "task flash-commander",
+                "task slow ",
+                "task gap-reader",
+                "task vm-sibling",
+                "task flag-writer",
             ]
             .iter()
             .all(|t| !l.contains(t))
@@ -113,6 +119,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // /dev/mtd1, the virtio-blk disk served copy only.
         "hardware: ok nor-flash",
         "hardware: ok virtio-blk",
+        "hardware: ok a page lent to a driver is taken back when memsrv gives up",
         // Bad input: a faulting task ends alone, garbage costs only the
         // sender's connection, bad arguments are errors.
         "robustness: ok a faulting task ends alone",
@@ -124,11 +131,15 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // a driver at a page not its own or a user task's region, and a
         // task gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
+        "robustness: ok a task with forty mappings reaches each and no gap between them",
+        "robustness: ok a CLONE_VM sibling sees a range change at once",
         "robustness: ok a task writing another task's stack or heap is stopped",
-        "robustness: ok a task writing a kernel or driver static is stopped",
+        "robustness: ok a user or driver task writing a kernel static is stopped",
         "robustness: ok a task writing another task's statics is stopped",
         "robustness: ok a driver touching arena pages not its own is stopped",
         "robustness: ok a driver writing a user task's region is stopped",
+        "robustness: ok a driver touching another driver's device is stopped",
+        "robustness: ok a driver cannot take or give back another driver's device",
         "robustness: ok a task naming another task's memory in a system call gets EFAULT",
     ] {
         expect_line(&run, line, |l| l == line);
@@ -160,6 +171,18 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.contains("killed: load access fault at pc")
             && l.contains("stval 0x90000000")
     });
+    // A task reading the gap between two of its forty mappings is stopped.
+    expect_line(&run, "the gap reader's report", |l| {
+        l.contains("task gap-reader")
+            && l.contains("stray load at 0x")
+            && l.ends_with("not its memory")
+    });
+    // A driver reading another driver's device registers is stopped.
+    expect_line(&run, "the device snooper's report", |l| {
+        l.contains("task device-snooper")
+            && l.contains("stray load at 0x1000")
+            && l.ends_with("not its memory")
+    });
     // A task that reads another task's mapping is reported and stopped
     // by the PMP.
     expect_line(&run, "the snooper's report", |l| {
@@ -167,9 +190,9 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.contains("stray load at 0x")
             && l.ends_with("not its memory")
     });
-    // A task's stack, its heap, the kernel's and the drivers' statics are
-    // out of other tasks' reach, and memsrv's heap and a driver's region
-    // out of every driver's: each stray store is reported.
+    // A task's stack, its heap and the kernel's statics are out of other
+    // tasks' reach (drivers' too), and memsrv's heap and a driver's
+    // region out of every driver's: each stray store is reported.
     for writer in [
         "heap-writer",
         "stack-writer",
@@ -179,6 +202,9 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "drv-heap-writer",
         "drv-stack-writer",
         "stray-mount",
+        "flash-commander",
+        "slow",
+        "flag-writer",
     ] {
         expect_line(&run, writer, |l| {
             l.contains(&format!("task {writer}"))

@@ -2,6 +2,7 @@
 //! on the bare state machine, state-machine tests and a model-checked
 //! random walk.
 
+mod address_space;
 mod attributes;
 mod backing_payer;
 mod byte_names;

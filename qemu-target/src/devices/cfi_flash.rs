@@ -9,7 +9,7 @@
 //! the bank reads as memory at its address.
 
 use super::{Mmio, FLASH_BANK1, FLASH_BANK_SIZE};
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::kernel::pmp::device;
 use drivers::flash::FlashChip;
 use protocol::Errno;
 
@@ -36,26 +36,39 @@ const fn both(v: u32) -> u32 {
     v | (v << 16)
 }
 
-/// Drivers' state: out of user tasks' reach (`link.ld`).
-#[link_section = ".server_bss"]
-static TAKEN: AtomicBool = AtomicBool::new(false);
-
 /// Flash bank 1 driven by its commands.
 pub struct CfiFlash {
     bank: Mmio,
 }
 
+/// Send the chip its read-status command without claiming it, as a
+/// stray driver would: were it let through, bank 1 would read the status
+/// instead of its array until the next command. A driver that has not
+/// claimed the chip takes an access fault and is ended (the isolation
+/// suite's check).
+pub fn command_unclaimed() {
+    let bank = Mmio::fixed(FLASH_BANK1, FLASH_BANK_SIZE);
+    bank.write32(0, both(u32::from(READ_STATUS)));
+}
+
+/// Put the chip back in read-array mode (a task that reaches the whole
+/// flash, init, after [`command_unclaimed`] was let through).
+pub fn read_array_mode() {
+    let bank = Mmio::fixed(FLASH_BANK1, FLASH_BANK_SIZE);
+    bank.write32(0, both(u32::from(READ_ARRAY)));
+}
+
 impl CfiFlash {
-    /// The bank, once (`None` on a second call: two drivers must not
+    /// The bank, once (`None` while a task holds it: two drivers must not
     /// interleave commands). QEMU gives it a backing file with `-blockdev
     /// driver=file,filename=nor.img,node-name=nor -machine virt,pflash1=nor`
     /// (exactly 32 MiB); without one it starts as zeroes in RAM. Not
     /// `-drive if=pflash,unit=1`: with a legacy pflash1 drive OpenSBI
     /// jumps into the flash instead of the kernel.
+    /// The calling driver claims the chip from the kernel, which then
+    /// lets it, and only it, write the bank, until it ends.
     pub fn take_bank1() -> Option<Self> {
-        if TAKEN.swap(true, Ordering::SeqCst) {
-            return None;
-        }
+        super::claim(device::NOR_FLASH).ok()?;
         Some(Self {
             bank: Mmio::fixed(FLASH_BANK1, FLASH_BANK_SIZE),
         })

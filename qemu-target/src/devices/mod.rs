@@ -15,7 +15,10 @@ pub mod virtio_blk;
 pub use cfi_flash::CfiFlash;
 pub use virtio_blk::VirtioBlk;
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::kernel::pmp::device;
+use crate::kernel::Sys;
+use crate::sys;
+use protocol::Errno;
 
 /// QEMU virt's flash: two CFI banks of 32 MiB (hw/riscv/virt.c
 /// `VIRT_FLASH`, split in halves by `virt_flash_map`).
@@ -73,6 +76,18 @@ impl Mmio {
     }
 }
 
+/// Claim `device` (`kernel::pmp::device`) for the calling task: the
+/// kernel grants a driver that device's registers alone, and no other
+/// task may claim it until this one gives it back or ends (`EBUSY`).
+pub(crate) fn claim(device: u64) -> Result<(), Errno> {
+    sys::raw_call(Sys::Claim, &[device, 0]).map(drop)
+}
+
+/// Give back a device [`claim`] took.
+pub(crate) fn release(device: u64) -> Result<(), Errno> {
+    sys::raw_call(Sys::Claim, &[device, 1]).map(drop)
+}
+
 /// A romfs image found in flash, for [`drivers::romfs::Romfs::in_place`].
 #[derive(Clone, Copy, Debug)]
 pub struct RomImage {
@@ -83,24 +98,9 @@ pub struct RomImage {
     pub addr: u64,
 }
 
-/// Drivers' state: out of user tasks' reach (`link.ld`).
-#[link_section = ".server_bss"]
-static BANK0_TAKEN: AtomicBool = AtomicBool::new(false);
-
-/// Store into a driver's static from a task, as a stray pointer would:
-/// the drivers' statics lie past the data user tasks may write, so for a
-/// user task the store faults and the kernel ends it (the isolation
-/// suite's check; a load would fault first, so none is made). Were it let
-/// through, it would mark bank 0 taken, as the romfs driver has before
-/// that check runs.
-pub fn store_to_driver_static() {
-    // SAFETY: a byte store of `true` into the flag, its value once the
-    // bank is claimed; nothing else reads or writes it unsynchronised.
-    unsafe { core::ptr::write_volatile(BANK0_TAKEN.as_ptr(), true) };
-}
-
 /// The romfs image at the start of flash bank 0 (0x2000_0000), if the
-/// bank holds one; `None` also on a second call. Bank 0 is never
+/// bank holds one; `None` also on a second call (the calling task claims
+/// the bank from the kernel, which allows one holder). Bank 0 is never
 /// programmed by anything here (only bank 1 has a [`CfiFlash`]), so it
 /// stays in read-array mode and the slice stays valid.
 ///
@@ -117,9 +117,10 @@ pub fn romfs_in_bank0() -> Option<RomImage> {
         chunk.copy_from_slice(&bank.read32(i * 4).to_le_bytes());
     }
     let size = usize::try_from(drivers::romfs::image_size(&header)?).ok()?;
-    if size > FLASH_BANK_SIZE - ROMFS_OFFSET || BANK0_TAKEN.swap(true, Ordering::SeqCst) {
+    if size > FLASH_BANK_SIZE - ROMFS_OFFSET {
         return None;
     }
+    claim(device::BOOT_FLASH).ok()?;
     // The medium is the rest of the bank, not just the image: like Linux's
     // romfs on an MTD partition, a mapping may run past the image's end
     // as long as it stays on the device.

@@ -12,8 +12,9 @@
 //! buffer (physical = virtual addresses).
 
 use super::Mmio;
+use crate::kernel::pmp::device;
 use alloc::boxed::Box;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicU32, Ordering};
 use drivers::blockdev::BlockDevice;
 use protocol::Errno;
 
@@ -88,9 +89,36 @@ struct QueueMemory {
     words: [AtomicU32; 2 * PAGE / 4],
 }
 
-/// Drivers' state: out of user tasks' reach (`link.ld`).
-#[link_section = ".server_bss"]
-static TAKEN: AtomicBool = AtomicBool::new(false);
+/// Where virtio-mmio slot `i`'s registers are.
+const fn slot_base(i: usize) -> usize {
+    MMIO_BASE + i * MMIO_SLOT
+}
+
+/// Whether the slot at `r` holds a virtio block device.
+fn is_disk(r: Mmio) -> bool {
+    r.read32(MAGIC) == MAGIC_VALUE && r.read32(DEVICE_ID) == BLOCK_DEVICE
+}
+
+/// The registers' address of the slot that holds the disk, read by a
+/// task that reaches every slot (init): where the isolation suite aims
+/// a stray driver.
+pub fn disk_registers() -> Option<u64> {
+    (0..MMIO_SLOTS)
+        .map(slot_base)
+        .find(|&base| is_disk(Mmio::fixed(base, MMIO_SLOT)))
+        .map(|base| base as u64)
+}
+
+/// Read the magic register of the virtio-mmio slot at `base` (one of the
+/// slots) without claiming it, as a stray driver would: a driver that
+/// has not claimed that slot takes an access fault and is ended (the
+/// isolation suite's check). `None` if `base` is no slot.
+pub fn read_unclaimed_slot(base: u64) -> Option<u32> {
+    (0..MMIO_SLOTS)
+        .map(slot_base)
+        .find(|&b| b as u64 == base)
+        .map(|b| Mmio::fixed(b, MMIO_SLOT).read32(MAGIC))
+}
 
 impl QueueMemory {
     fn addr(&self) -> u64 {
@@ -127,18 +155,32 @@ pub struct VirtioBlk {
 
 impl VirtioBlk {
     /// Find the first virtio-mmio slot with a block device, reset it and
-    /// set it up (once: `EBUSY` on a second call). `ENODEV`: no disk, or
+    /// set it up (`EBUSY` while another task holds it). `ENODEV`: no disk, or
     /// one this driver cannot drive.
+    ///
+    /// The calling driver claims each slot from the kernel before it
+    /// reads its registers (its PMP entries reach no other page), gives
+    /// back the ones holding other devices and keeps the disk's; a slot
+    /// another driver holds is skipped.
     pub fn probe() -> Result<Self, Errno> {
+        let mut busy = false;
         let regs = (0..MMIO_SLOTS)
-            .map(|i| Mmio::fixed(MMIO_BASE + i * MMIO_SLOT, MMIO_SLOT))
-            .find(|r| r.read32(MAGIC) == MAGIC_VALUE && r.read32(DEVICE_ID) == BLOCK_DEVICE)
-            .ok_or(Errno::ENODEV)?;
-        if TAKEN.swap(true, Ordering::SeqCst) {
-            return Err(Errno::EBUSY);
-        }
+            .find_map(|i| {
+                let slot = device::virtio(i as u64);
+                if super::claim(slot).is_err() {
+                    busy = true;
+                    return None;
+                }
+                let r = Mmio::fixed(slot_base(i), MMIO_SLOT);
+                if is_disk(r) {
+                    return Some(r);
+                }
+                let _ = super::release(slot);
+                None
+            })
+            .ok_or(if busy { Errno::EBUSY } else { Errno::ENODEV })?;
         // In the heap of the task that probes (the driver's region), not
-        // in the drivers' statics: the device writes it by DMA, which PMP
+        // in statics: the device writes it by DMA, which PMP
         // does not check, so no other driver may reach it. Never freed:
         // the device keeps its address.
         let queue = Box::leak(Box::new(QueueMemory {

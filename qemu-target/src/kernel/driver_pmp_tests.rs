@@ -1,7 +1,8 @@
-//! Host tests of a driver's confinement: its fixed entries (the drivers'
-//! statics, its own region of the region pool, the devices, no task heap
-//! and no arena), the arena ranges memsrv names for its connection loaded
-//! on faults after its MMIO entry, and the buffers it may name.
+//! Host tests of a driver's confinement: its fixed entries (its own
+//! region of the region pool, the flash to read, no device until it
+//! claims one, no shared statics, no task heap and no arena), the arena
+//! ranges memsrv names for its connection loaded on faults after its
+//! flash entry, and the buffers it may name.
 
 use super::*;
 
@@ -9,69 +10,65 @@ use super::*;
 const DRIVER_REGION: (u64, u64) = (HEAP_START + 0x1_0000, 0x1_0000);
 
 #[test]
-fn a_driver_reaches_its_region_the_drivers_statics_and_devices_and_only_its_named_arena_ranges() {
+fn a_driver_reaches_its_region_and_flash_and_only_its_named_arena_ranges() {
     let mut p = protection(&[Role::Driver, Role::Server, Role::User]);
     p.set_region(0, DRIVER_REGION);
     p.set_region(2, (HEAP_START, 0x1_0000));
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
-    assert_eq!(e.get(0).cfg, cfg::NAPOT | rw | cfg::X);
-    // The drivers' statics, up to the task heap and not into it.
-    assert_eq!(
-        e.get(4),
-        Entry {
-            cfg: cfg::TOR | rw,
-            addr: HEAP_START >> 2
-        }
-    );
+    // No device before it claims one (`device_claim_tests.rs`).
+    assert_eq!(e.get(0), Entry::default());
+    // Its region, then the flash; nothing between the statics and the
+    // task heap (no statics are shared between drivers).
+    assert_eq!(e.get(4), Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw));
     assert_eq!(
         e.get(FIXED),
-        Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw)
+        Entry::napot(0x2000_0000, 0x400_0000, cfg::R | cfg::X)
     );
-    assert_eq!(e.get(FIXED + 1), Entry::napot(0x1000_0000, 0x1_0000, rw));
-    assert!((FIXED + 2..PMP_ENTRIES).all(|i| e.get(i) == Entry::default()));
+    assert!((FIXED + 1..PMP_ENTRIES).all(|i| e.get(i) == Entry::default()));
     assert!(Role::Driver.confined() && Role::User.confined() && !Role::Server.confined());
-    // Its buffers: its region, the drivers' statics, its named ranges;
-    // not a user task's region nor other arena pages.
+    // Its buffers: its region, its named ranges; not what lies between
+    // the statics and the task heap, a user task's region nor other
+    // arena pages.
     let yes = |_| true;
     assert!(p.may_touch(0, DRIVER_REGION.0, 0x1_0000, true, yes));
     assert!(!p.may_touch(0, HEAP_START, 8, false, yes));
     assert!(!p.may_touch(0, DRIVER_REGION.0 - 8, 16, false, yes));
-    assert!(p.may_touch(0, DATA_END, 8, true, yes));
+    assert!(!p.may_touch(0, DATA_END, 8, true, yes));
     assert!(!p.may_touch(0, page(1).0, 8, false, yes));
     assert!(p.set_regions(7, 0, 0, &[page(1)]));
     assert!(p.may_touch(0, page(1).0, 0x1000, true, yes));
     assert!(!p.may_touch(0, page(2).0, 8, false, yes));
     assert!(!p.may_touch(0, HEAP_END - 8, 16, false, yes));
-    // A fault in its range loads it after the MMIO entry; elsewhere stray.
+    // A fault in its range loads it after the flash entry; elsewhere stray.
     assert_eq!(refill(&mut p, 0, page(1).0, yes), Refill::Loaded);
     assert_eq!(
-        p.entries(0).get(FIXED + 2),
+        p.entries(0).get(FIXED + 1),
         Entry::napot(page(1).0, 0x1000, rw)
     );
     assert_eq!(refill(&mut p, 0, page(2).0, yes), Refill::Stray);
 }
 
 #[test]
-fn a_driver_has_two_arena_entries_fewer_and_loads_oldest_out() {
+fn a_driver_has_one_arena_entry_fewer_and_loads_oldest_out() {
     let mut p = protection(&[Role::Driver]);
     p.set_region(0, DRIVER_REGION);
-    let slots = RESIDENT - 2;
+    let slots = RESIDENT - 1;
     let ranges: Vec<_> = (0..slots as u64 + 1).map(page).collect();
     assert!(p.set_regions(7, 0, 0, &ranges));
     for r in &ranges {
         assert_eq!(refill(&mut p, 0, r.0, |_| true), Refill::Loaded);
     }
     // The last range took the first arena entry back; the region and
-    // MMIO entries stay.
+    // flash entries stay.
     let e = p.entries(0);
     let rw = cfg::R | cfg::W;
+    assert_eq!(e.get(4), Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw));
     assert_eq!(
         e.get(FIXED),
-        Entry::napot(DRIVER_REGION.0, DRIVER_REGION.1, rw)
+        Entry::napot(0x2000_0000, 0x400_0000, cfg::R | cfg::X)
     );
-    assert_eq!(e.get(FIXED + 1), Entry::napot(0x1000_0000, 0x1_0000, rw));
-    assert_eq!(e.get(FIXED + 2), Entry::napot(ranges[slots].0, 0x1000, rw));
+    assert_eq!(e.get(FIXED + 1), Entry::napot(ranges[slots].0, 0x1000, rw));
     assert_eq!(
         e.get(PMP_ENTRIES - 1),
         Entry::napot(ranges[slots - 1].0, 0x1000, rw)

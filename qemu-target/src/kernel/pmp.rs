@@ -8,16 +8,16 @@
 //!   pool at the task heap's end: its stack and its Rust heap), and in the arena only the ranges memsrv
 //!   says its processes have mapped ([`Sys::Regions`](super::Sys::Regions),
 //!   memsrv's view of their VMAs).
-//! * A **driver** may touch its copy of the statics, the drivers'
-//!   statics (after the runtime's), its own region of the region pool
-//!   (as a user task: its stack, its heap and the device built there;
-//!   not the task heap, where init and memsrv allocate, nor another
-//!   driver's region), the devices' MMIO window and the flash, and in the
-//!   arena only the ranges memsrv names for its connection: its backing
-//!   runs (`AllocBacking`) and the page it is filling for a call.
-//! * A **server** (memsrv) may touch the drivers' statics, the whole task
-//!   heap and arena, the devices' MMIO window and write the flash: what
-//!   it serves.
+//! * A **driver** may touch its copy of the statics, its own region of
+//!   the region pool (as a user task: its stack, its heap and the device
+//!   built there; not the task heap, where init and memsrv allocate, nor
+//!   another driver's region), read the flash, the one device it claimed
+//!   ([`Protection::claim`]: one virtio-mmio slot's or the UART's page, or
+//!   the NOR chip's bank to send it commands), and in the arena only the
+//!   ranges memsrv names for its connection: its backing runs
+//!   (`AllocBacking`) and the page it is filling for a call.
+//! * A **server** (memsrv) may touch the whole task heap and arena, the
+//!   devices' MMIO window and write the flash: what it serves.
 //! * A **privileged** task (init) may touch everything (but write the
 //!   text): a server's entries and one more for the rest.
 //!
@@ -37,8 +37,8 @@
 //! same rules ([`Protection::may_touch`]), so the kernel copies nothing a
 //! task could not touch itself.
 //!
-//! Entries 0–4 are fixed per role (0–6 for a driver); the rest hold a user
-//! task's or a driver's arena ranges, eleven (nine) entries at a time. A
+//! Entries 0–4 are fixed per role (0–5 for a driver); the rest hold a user
+//! task's or a driver's arena ranges, eleven (ten) entries at a time. A
 //! task takes an access fault on a range that is not loaded, and the kernel loads all of it in place of
 //! the oldest ([`Protection::refill`]), as a TLB is refilled: a range that
 //! is one naturally aligned power-of-two block takes one entry (NAPOT),
@@ -56,13 +56,17 @@ mod switch;
 
 /// PMP entries QEMU's virt board gives a hart.
 pub const PMP_ENTRIES: usize = 16;
-/// Arena ranges memsrv may name for one connection: beyond this memsrv
-/// joins neighbours (granting the gaps between them).
-pub const REGIONS_PER_CONN: usize = 32;
+/// Arena ranges the kernel keeps for all connections together (a pool,
+/// as many as 128 connections of 32 each took before: one process may
+/// have thousands of separate mappings, most few): each
+/// range exactly as memsrv names it, so no gap between two is reachable.
+/// A list that does not fit (after the ranges of closed connections are
+/// dropped) is refused and leaves its connection none.
+pub const RANGE_POOL: usize = 4096;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;
-/// Arena entries a user task has (a driver two fewer: its drivers'
-/// statics and MMIO window take them).
+/// Arena entries a user task has (a driver one fewer: its flash entry
+/// takes it, its device entry 0).
 pub const RESIDENT: usize = PMP_ENTRIES - FIXED;
 
 /// `pmpcfg` bits of one entry.
@@ -152,8 +156,8 @@ impl Entries {
 pub enum Role {
     /// Its own: the fixed part and the arena ranges its processes mapped.
     User,
-    /// A backing device: its region, the drivers' statics, the devices,
-    /// the flash, and in the arena what memsrv names for it.
+    /// A backing device: its region, the device it claimed, the flash to
+    /// read, and in the arena what memsrv names for it.
     Driver,
     /// memsrv: the arena, the devices and the flash too.
     Server,
@@ -176,18 +180,44 @@ pub struct Layout {
     /// Where a heap keeps its tasks' copy of the statics: this far from
     /// its header's start (`heap::STATICS_COPY_AT`).
     pub statics_copy: u64,
-    /// From `data_end`: the drivers' statics (memsrv's and the drivers'
-    /// only); from here the task heap (init's and memsrv's allocations)
-    /// up to `regions_start`, then the user tasks' and drivers' regions up
-    /// to `heap_end`.
+    /// From here (at or after `data_end`) the task heap (init's and
+    /// memsrv's allocations) up to `regions_start`, then the user tasks'
+    /// and drivers' regions up to `heap_end`.
     pub heap_start: u64,
     pub regions_start: u64,
     pub heap_end: u64,
     /// The arena: from `heap_end`.
     pub arena_end: u64,
-    /// The devices' MMIO window: naturally aligned, a power of two.
+    /// The devices' MMIO window (memsrv's): naturally aligned, a power
+    /// of two.
     pub devices: Range<u64>,
+    /// Each device a driver may claim ([`device`]): its registers (or a
+    /// flash bank) as `(base, size)`, a naturally aligned power of two.
+    pub device_windows: [(u64, u64); DEVICES],
 }
+
+/// The devices a task may claim ([`Protection::claim`]), one holder at a
+/// time: the kernel's record replaces taken flags in memory the drivers
+/// share.
+pub mod device {
+    /// The 16550 UART's page.
+    pub const UART: u64 = 0;
+    /// The virtio-mmio slots (QEMU virt: 8, a page each).
+    pub const VIRTIO_SLOTS: u64 = 8;
+    /// The page of virtio-mmio slot `slot` (`< VIRTIO_SLOTS`).
+    pub const fn virtio(slot: u64) -> u64 {
+        1 + slot
+    }
+    /// The NOR chip (flash bank 1), to send its commands.
+    pub const NOR_FLASH: u64 = 9;
+    /// Flash bank 0, which holds the romfs image read in place: a claim
+    /// grants no entry (every task may read the flash), it only makes one
+    /// holder.
+    pub const BOOT_FLASH: u64 = 10;
+}
+
+/// How many devices [`device`] names.
+pub const DEVICES: usize = 11;
 
 /// Why an access fault happened, as the report names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,23 +247,24 @@ impl Access {
     }
 }
 
-/// The arena ranges memsrv named for one connection's process.
+/// The arena ranges memsrv named for one connection's process: `len`
+/// ranges from `start` in the pool, ascending and apart.
 #[derive(Clone, Copy)]
 struct ConnRegions {
     /// The connection they were named for (its generation included, so a
     /// reused slot does not inherit them).
     conn: ConnId,
     client: TaskId,
+    start: usize,
     len: usize,
-    ranges: [(u64, u64); REGIONS_PER_CONN],
 }
 
 impl ConnRegions {
     const NONE: ConnRegions = ConnRegions {
         conn: u64::MAX,
         client: 0,
+        start: 0,
         len: 0,
-        ranges: [(0, 0); REGIONS_PER_CONN],
     };
 }
 
@@ -254,6 +285,8 @@ struct TaskPmp {
     refills: u64,
     /// Times its heap's copy of the statics was put in place for it.
     statics_loads: u64,
+    /// The device a driver claimed: the window its entry 0 grants.
+    device: Option<usize>,
 }
 
 impl Role {
@@ -263,11 +296,11 @@ impl Role {
         matches!(self, Role::User | Role::Driver)
     }
 
-    /// The first of its arena entries: a driver's region and MMIO window
-    /// take the two after its fixed part (its drivers' statics the last).
+    /// The first of its arena entries: a driver's flash entry takes the
+    /// one after its fixed part (its device took entry 0).
     fn first_arena_entry(self) -> usize {
         if self == Role::Driver {
-            FIXED + 2
+            FIXED + 1
         } else {
             FIXED
         }
@@ -283,6 +316,7 @@ impl TaskPmp {
         next_victim: 0,
         refills: 0,
         statics_loads: 0,
+        device: None,
     };
 
     /// Empty slot `i`, and the other half of the TOR pair it is part of.
@@ -363,6 +397,10 @@ pub struct Protection {
     layout: Option<Layout>,
     tasks: [TaskPmp; MAX_TASKS],
     conns: [ConnRegions; MAX_CONNECTIONS],
+    /// Every connection's ranges, each list in one piece; free from
+    /// `pool_top` (and in the holes lists left, until a compaction).
+    pool: [(u64, u64); RANGE_POOL],
+    pool_top: usize,
     /// Each task's entries, computed when its protection changes (rarely)
     /// so a switch only writes ([`Protection::switch_to`]).
     entries: [Entries; MAX_TASKS],
@@ -375,6 +413,8 @@ pub struct Protection {
     /// init's and memsrv's in the task heap and arena, a user task's or a
     /// driver's in its region (anywhere while protection is off). A buffer inside passes [`Protection::may_touch`] at once.
     usual: [(u64, u64); MAX_TASKS],
+    /// Which task holds each device ([`device`]).
+    claims: [Option<TaskId>; DEVICES],
 }
 
 /// The copies a change of whose statics are in place takes: the ones in
@@ -415,10 +455,13 @@ impl Protection {
             layout: None,
             tasks: [TaskPmp::NEW; MAX_TASKS],
             conns: [ConnRegions::NONE; MAX_CONNECTIONS],
+            pool: [(0, 0); RANGE_POOL],
+            pool_top: 0,
             entries: [Entries::OFF; MAX_TASKS],
             hart: switch::Hart::new(),
             statics_holder: None,
             usual: [(0, u64::MAX); MAX_TASKS],
+            claims: [None; DEVICES],
         }
     }
 
@@ -458,6 +501,12 @@ impl Protection {
     /// goes with its region, so the copy in place is nobody's (the next
     /// task to touch the statics loads its own without saving it).
     pub fn exit(&mut self, task: TaskId) {
+        for holder in self.claims.iter_mut().filter(|h| **h == Some(task)) {
+            *holder = None;
+        }
+        if self.tasks[task].device.take().is_some() {
+            self.changed(task);
+        }
         let t = &self.tasks[task];
         if t.region.is_some() && self.statics_holder == Some(t.heap) {
             self.statics_holder = None;
@@ -506,6 +555,47 @@ impl Protection {
             }
         }
         Some(swap)
+    }
+
+    /// Task `task` claims `device` ([`device`]): `EBUSY` if a task holds
+    /// it (the claimer included) or a driver holds another one already,
+    /// `EPERM` for a user task, `EINVAL` for no such device. A driver's
+    /// entry 0 then grants the device's window, read and write; a server
+    /// or privileged task reaches every device anyway and only becomes
+    /// its holder.
+    pub fn claim(&mut self, task: TaskId, device: u64) -> Result<(), Errno> {
+        let d = usize::try_from(device)
+            .ok()
+            .filter(|d| *d < DEVICES)
+            .ok_or(Errno::EINVAL)?;
+        let t = &mut self.tasks[task];
+        if t.role == Role::User {
+            return Err(Errno::EPERM);
+        }
+        if self.claims[d].is_some() || t.role == Role::Driver && t.device.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        self.claims[d] = Some(task);
+        if t.role == Role::Driver {
+            t.device = Some(d);
+            self.changed(task);
+        }
+        Ok(())
+    }
+
+    /// Task `task` gives `device` back (a probe that found another kind
+    /// of device there); `EINVAL` if it does not hold it.
+    pub fn release(&mut self, task: TaskId, device: u64) -> Result<(), Errno> {
+        let d = usize::try_from(device)
+            .ok()
+            .filter(|d| *d < DEVICES && self.claims[*d] == Some(task))
+            .ok_or(Errno::EINVAL)?;
+        self.claims[d] = None;
+        if self.tasks[task].device == Some(d) {
+            self.tasks[task].device = None;
+            self.changed(task);
+        }
+        Ok(())
     }
 
     /// Whether `[base, base + size)` can be a user task's or a driver's
@@ -561,8 +651,7 @@ impl Protection {
     }
 
     /// [`Protection::may_touch`] for `[addr, end)` outside the task's
-    /// usual place (its region, for a driver the drivers' statics too): a
-    /// user task's or a driver's arena ranges, the text and flash to read;
+    /// usual place (its region): a user task's or a driver's arena ranges, the text and flash to read;
     /// for init anything. Never the runtime's statics: the
     /// copy in place may be another task's, and a posted receive buffer
     /// is written later.
@@ -585,11 +674,10 @@ impl Protection {
         }
         let within = |r: Range<u64>| r.start <= addr && end <= r.end;
         let role = self.tasks[task].role;
-        (role == Role::Driver && within(l.data_end..l.heap_start))
-            || (role.confined()
-                && self
-                    .range_of(task, addr, live)
-                    .is_some_and(|(_, range_end)| end <= range_end))
+        (role.confined()
+            && self
+                .range_of(task, addr, live)
+                .is_some_and(|(_, range_end)| end <= range_end))
             || !write && (within(l.text.clone()) || within(l.flash.clone()))
     }
 
@@ -610,7 +698,8 @@ impl Protection {
     /// `client`) has mapped; they replace the last ones, and any range of
     /// that task's loaded entries is unloaded, so an unmapped range is
     /// gone before memsrv answers the unmap. `false` for a range outside
-    /// the arena or too many.
+    /// the arena, out of order, or too many (the connection then has
+    /// none). The host tests' form of [`Protection::set_regions_from`].
     pub fn set_regions(
         &mut self,
         conn: ConnId,
@@ -618,27 +707,121 @@ impl Protection {
         client: TaskId,
         ranges: &[(u64, u64)],
     ) -> bool {
+        let copy = |at: usize, out: &mut [(u64, u64)]| {
+            out.copy_from_slice(&ranges[at..at + out.len()]);
+            true
+        };
+        self.set_regions_from(
+            conn,
+            slot,
+            client,
+            ranges.len(),
+            &[true; MAX_CONNECTIONS],
+            copy,
+        )
+        .is_ok()
+    }
+
+    /// [`Protection::set_regions`] for `count` ranges that `read(at,
+    /// out)` copies in (ranges `at..at + out.len()`, false: `EFAULT`);
+    /// `alive[slot]` says whether the connection in a slot is still open
+    /// (a closed one's ranges go if the pool must be compacted). `EINVAL`
+    /// for a range outside the arena, unaligned or out of order,
+    /// `ENOMEM` if the pool has no room: on any error the connection keeps
+    /// no range, so nothing it no longer maps stays reachable.
+    pub fn set_regions_from(
+        &mut self,
+        conn: ConnId,
+        slot: usize,
+        client: TaskId,
+        count: usize,
+        alive: &[bool; MAX_CONNECTIONS],
+        mut read: impl FnMut(usize, &mut [(u64, u64)]) -> bool,
+    ) -> Result<(), Errno> {
         let Some(layout) = &self.layout else {
-            return true;
+            return Ok(());
         };
         let arena = layout.heap_end..layout.arena_end;
-        if ranges.len() > REGIONS_PER_CONN
-            || ranges.iter().any(|&(s, e)| {
-                s >= e || s < arena.start || e > arena.end || s % 8 != 0 || e % 8 != 0
-            })
-        {
-            return false;
-        }
-        let entry = &mut self.conns[slot];
-        entry.conn = conn;
-        entry.client = client;
-        entry.len = ranges.len();
-        entry.ranges[..ranges.len()].copy_from_slice(ranges);
+        self.conns[slot] = ConnRegions {
+            conn,
+            client,
+            ..ConnRegions::NONE
+        };
+        let result = self.fill(slot, count, alive, &mut read, arena);
         let t = &mut self.tasks[client];
         t.resident = [Slot::Empty; RESIDENT];
         t.next_victim = 0;
         self.changed(client);
-        true
+        result
+    }
+
+    /// Copy `count` ranges into the pool for slot `slot` and check them.
+    fn fill(
+        &mut self,
+        slot: usize,
+        count: usize,
+        alive: &[bool; MAX_CONNECTIONS],
+        read: &mut impl FnMut(usize, &mut [(u64, u64)]) -> bool,
+        arena: Range<u64>,
+    ) -> Result<(), Errno> {
+        if count > RANGE_POOL - self.pool_top {
+            self.compact(alive);
+        }
+        if count > RANGE_POOL - self.pool_top {
+            return Err(Errno::ENOMEM);
+        }
+        let start = self.pool_top;
+        let ranges = &mut self.pool[start..start + count];
+        // In pieces, so a fault in the middle copies no more.
+        for (i, piece) in ranges.chunks_mut(32).enumerate() {
+            if !read(32 * i, piece) {
+                return Err(Errno::EFAULT);
+            }
+        }
+        let mut last_end = arena.start;
+        for &(s, e) in ranges.iter() {
+            if s >= e || s < last_end || e > arena.end || s % 8 != 0 || e % 8 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            last_end = e;
+        }
+        self.pool_top += count;
+        self.conns[slot].start = start;
+        self.conns[slot].len = count;
+        Ok(())
+    }
+
+    /// Move the lists of open connections down to the pool's start, in
+    /// the order they lie (so none is overwritten before it moves);
+    /// closed connections' lists go.
+    fn compact(&mut self, alive: &[bool; MAX_CONNECTIONS]) {
+        let mut order: [usize; MAX_CONNECTIONS] = core::array::from_fn(|i| i);
+        order.sort_unstable_by_key(|&i| self.conns[i].start);
+        let mut top = 0;
+        for i in order {
+            let c = &mut self.conns[i];
+            if c.len == 0 || !alive[i] {
+                c.len = 0;
+                continue;
+            }
+            self.pool.copy_within(c.start..c.start + c.len, top);
+            c.start = top;
+            top += c.len;
+        }
+        self.pool_top = top;
+    }
+
+    /// The connection whose ranges slot `slot` holds and its client.
+    pub fn conn_at(&self, slot: usize) -> (ConnId, TaskId) {
+        (self.conns[slot].conn, self.conns[slot].client)
+    }
+
+    /// The range of connection slot `c` holding `addr`, if any: a binary
+    /// search of its list, which is ascending.
+    fn in_conn(&self, c: &ConnRegions, addr: u64) -> Option<(u64, u64)> {
+        let ranges = &self.pool[c.start..c.start + c.len];
+        let i = ranges.partition_point(|&(_, end)| end <= addr);
+        ranges.get(i).copied().filter(|&(start, _)| start <= addr)
     }
 
     /// The arena range of task `task`'s processes holding `addr`, if any;
@@ -656,18 +839,9 @@ impl Protection {
         self.conns
             .iter()
             .filter(|c| c.client == task && c.len > 0)
-            .filter(|c| {
-                c.ranges[..c.len]
-                    .iter()
-                    .any(|&(s, e)| s <= addr && addr < e)
-            })
-            .find(|c| live(c.conn))
-            .and_then(|c| {
-                c.ranges[..c.len]
-                    .iter()
-                    .find(|&&(s, e)| s <= addr && addr < e)
-            })
-            .copied()
+            .filter_map(|c| Some((c.conn, self.in_conn(c, addr)?)))
+            .find(|&(conn, _)| live(conn))
+            .map(|(_, range)| range)
     }
 
     /// Task `task` took an access fault at `addr`, which lies in its range
@@ -722,12 +896,21 @@ impl Protection {
         let t = &self.tasks[task];
         let flash_size = l.flash.end - l.flash.start;
         let rwx = cfg::R | cfg::W | cfg::X;
-        let flash = if t.role == Role::User {
-            cfg::R | cfg::X
-        } else {
-            rwx
-        };
-        e.set(0, Entry::napot(l.flash.start, flash_size, flash));
+        let flash = Entry::napot(l.flash.start, flash_size, cfg::R | cfg::X);
+        match (t.role, t.device) {
+            // A driver's claimed device comes first, so that for the NOR
+            // chip it wins over the flash's read-only entry (the lowest
+            // matching entry decides); without one, nothing.
+            (Role::Driver, Some(d)) => {
+                let (base, size) = l.device_windows[d];
+                e.set(0, Entry::napot(base, size, cfg::R | cfg::W));
+            }
+            (Role::Driver, None) => {}
+            (Role::User, _) => e.set(0, flash),
+            (Role::Server | Role::Privileged, _) => {
+                e.set(0, Entry::napot(l.flash.start, flash_size, rwx))
+            }
+        }
         e.set(1, Entry::base(l.text.start));
         e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
         // The statics: the task whose copy is in place may touch them;
@@ -754,22 +937,13 @@ impl Protection {
                 }
             }
             Role::User | Role::Driver => {
-                let region = if t.role == Role::Driver {
-                    // The drivers' statics follow the runtime's: entry
-                    // 3's top is their base; the task heap after them is
-                    // init's and memsrv's, out of reach.
-                    e.set(4, Entry::top(l.heap_start, cfg::R | cfg::W));
-                    let size = l.devices.end - l.devices.start;
-                    e.set(
-                        FIXED + 1,
-                        Entry::napot(l.devices.start, size, cfg::R | cfg::W),
-                    );
-                    FIXED
-                } else {
-                    4
-                };
                 if let Some((base, size)) = t.region {
-                    e.set(region, Entry::napot(base, size, cfg::R | cfg::W));
+                    e.set(4, Entry::napot(base, size, cfg::R | cfg::W));
+                }
+                if t.role == Role::Driver {
+                    // The flash to read (a romfs image in place): after
+                    // its device, which may be a flash bank.
+                    e.set(FIXED, flash);
                 }
                 let slots = PMP_ENTRIES - first_arena;
                 for (i, slot) in t.resident.iter().take(slots).enumerate() {
@@ -813,30 +987,54 @@ impl Kernel {
         }
         let count = usize::try_from(count)
             .ok()
-            .filter(|n| *n <= REGIONS_PER_CONN)
+            .filter(|n| *n <= RANGE_POOL)
             .ok_or(Errno::EINVAL)?;
-        let mut bytes = [0u8; 16 * REGIONS_PER_CONN];
-        if !self.may_touch(id, addr, 16 * count as u64, false)
-            || !machine.copy_in(addr, &mut bytes[..16 * count])
-        {
-            return Err(Errno::EFAULT);
-        }
-        let mut ranges = [(0u64, 0u64); REGIONS_PER_CONN];
-        for (range, b) in ranges.iter_mut().zip(bytes.chunks_exact(16)).take(count) {
-            let word = |i: usize| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&b[i..i + 8]);
-                u64::from_le_bytes(w)
-            };
-            *range = (word(0), word(8));
-        }
-        if !self
-            .protection
-            .set_regions(conn, slot, client, &ranges[..count])
-        {
-            return Err(Errno::EINVAL);
-        }
+        // A list memsrv may not name is refused as a bad one: the
+        // connection keeps no range (its old ones may be unmapped).
+        let readable = count == 0 || self.may_touch(id, addr, 16 * count as u64, false);
+        let alive: [bool; MAX_CONNECTIONS] = core::array::from_fn(|slot| {
+            let (conn, client) = self.protection.conn_at(slot);
+            self.peers(conn)
+                .is_some_and(|(s, c, _)| s == slot && c == client)
+        });
+        let read = |at: usize, out: &mut [(u64, u64)]| {
+            if !readable {
+                return false;
+            }
+            let mut bytes = [0u8; 16 * 32];
+            let bytes = &mut bytes[..16 * out.len()];
+            if !machine.copy_in(addr + 16 * at as u64, bytes) {
+                return false;
+            }
+            for (range, b) in out.iter_mut().zip(bytes.chunks_exact(16)) {
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&b[i..i + 8]);
+                    u64::from_le_bytes(w)
+                };
+                *range = (word(0), word(8));
+            }
+            true
+        };
+        self.protection
+            .set_regions_from(conn, slot, client, count, &alive, read)?;
         Ok(0)
+    }
+
+    /// `Claim(device, release)`: task `id` claims `device` (gives it back
+    /// if `release` is 1) ([`Protection::claim`]).
+    pub(super) fn claim_device(
+        &mut self,
+        id: TaskId,
+        device: u64,
+        release: u64,
+    ) -> Result<u64, Errno> {
+        match release {
+            0 => self.protection.claim(id, device),
+            1 => self.protection.release(id, device),
+            _ => Err(Errno::EINVAL),
+        }
+        .map(|()| 0)
     }
 
     /// Put task `id`'s copy of the statics in place (saving the one

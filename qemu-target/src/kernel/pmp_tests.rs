@@ -8,7 +8,8 @@ use std::boxed::Box;
 use std::vec::Vec;
 
 const DATA_END: u64 = 0x803f_0000;
-/// Between the two, the drivers' statics.
+/// Between the two, no task's but init's and memsrv's (their entry
+/// covers the task heap from the statics' end).
 const HEAP_START: u64 = 0x8040_0000;
 const HEAP_END: u64 = 0x8100_0000;
 const ARENA_END: u64 = 0x8800_0000;
@@ -27,8 +28,24 @@ fn layout() -> Layout {
         heap_end: HEAP_END,
         arena_end: ARENA_END,
         devices: 0x1000_0000..0x1001_0000,
+        device_windows: DEVICE_WINDOWS,
     }
 }
+
+/// QEMU virt's: the UART, eight virtio-mmio slots, the two flash banks.
+const DEVICE_WINDOWS: [(u64, u64); DEVICES] = [
+    (0x1000_0000, 0x1000),
+    (0x1000_1000, 0x1000),
+    (0x1000_2000, 0x1000),
+    (0x1000_3000, 0x1000),
+    (0x1000_4000, 0x1000),
+    (0x1000_5000, 0x1000),
+    (0x1000_6000, 0x1000),
+    (0x1000_7000, 0x1000),
+    (0x1000_8000, 0x1000),
+    (0x2200_0000, 0x200_0000),
+    (0x2000_0000, 0x200_0000),
+];
 
 /// A page of the arena.
 fn page(n: u64) -> (u64, u64) {
@@ -230,7 +247,7 @@ fn new_ranges_unload_the_old_ones_and_bad_ones_are_refused() {
     assert!(!p.set_regions(7, 0, 0, &[(DATA_END, DATA_END + 0x1000)]));
     assert!(!p.set_regions(7, 0, 0, &[(HEAP_END + 0x1000, HEAP_END + 0x1000)]));
     assert!(!p.set_regions(7, 0, 0, &[(HEAP_END + 2, HEAP_END + 0x1000)]));
-    let many: Vec<_> = (0..REGIONS_PER_CONN as u64 + 1).map(page).collect();
+    let many: Vec<_> = (0..RANGE_POOL as u64 + 1).map(page).collect();
     assert!(!p.set_regions(7, 0, 0, &many));
 }
 
@@ -497,3 +514,9 @@ mod switch;
 
 #[path = "recv_buffer_tests.rs"]
 mod recv_buffer;
+
+#[path = "device_claim_tests.rs"]
+mod devices;
+
+#[path = "range_pool_tests.rs"]
+mod range_pool;

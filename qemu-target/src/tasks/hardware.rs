@@ -4,7 +4,9 @@
 //! virtio-blk disk serves `/dev/vda` copy only.
 //!
 //! The disk holds [`disk_byte`] at every offset (written by
-//! `scripts/board.sh flash`).
+//! `scripts/board.sh flash`). A slow disk in memory checks, before the
+//! virtio disk is mounted, that a driver answering after memsrv gave up
+//! cannot fill the page it was lent (`isolation_lent`).
 
 use super::driver::mount;
 use crate::devices::{VirtioBlk, FLASH_BANK1};
@@ -146,8 +148,16 @@ fn virtio_disk(memsrv: usize) -> Check {
 
 /// Run the device checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 2] =
-        [("nor-flash", nor_flash), ("virtio-blk", virtio_disk)];
+    let checks: [(&str, fn(usize) -> Check); 3] = [
+        ("nor-flash", nor_flash),
+        // Before `/dev/vda` takes the last of memsrv's 16 mount points:
+        // the slow disk's is free again once its driver is stopped.
+        (
+            "a page lent to a driver is taken back when memsrv gives up",
+            super::isolation_lent::a_page_lent_to_a_driver_is_taken_back_when_memsrv_gives_up,
+        ),
+        ("virtio-blk", virtio_disk),
+    ];
     let mut failed = 0;
     for (name, check) in checks {
         match check(memsrv) {

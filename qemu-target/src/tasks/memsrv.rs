@@ -121,6 +121,7 @@ pub fn serve(config: Config) -> i64 {
                 inspectors.retain(|c| *c != conn);
                 told.ranges.remove(&conn);
                 told.lent.remove(&conn);
+                told.spaces.remove(&conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Err(_) => {}
@@ -130,16 +131,23 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
+        // Before anything of this step goes out (a freed copy's page
+        // handed to another process included).
+        told.take_back(&server);
     }
 }
 
 /// The arena ranges the kernel was last told each connection's task may
 /// touch (`None`: its task is not confined, the kernel need not be told),
-/// the pages lent to drivers for their calls in flight, and lists to
-/// build the next in.
+/// the address spaces of the confined ones' processes, the pages lent to
+/// drivers for their calls in flight, and lists to build the next in.
 #[derive(Default)]
 struct Told {
     ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
+    /// Per confined connection with a process: its address space, which
+    /// `CLONE_VM` siblings in other tasks share (their ranges change
+    /// together).
+    spaces: BTreeMap<u64, u64>,
     /// Per driver connection: the tag of each `Read` in flight and the
     /// range it fills (a private copy's page, not the driver's own).
     lent: BTreeMap<u64, Vec<(u32, (u64, u64))>>,
@@ -158,9 +166,35 @@ impl Told {
         // The demo's answers all go to init, which is not confined: this
         // check stays in the loop, the rest out of it.
         if let Some(None) = self.ranges.get(&client.0) {
+            if !self.spaces.is_empty() {
+                // What init's process changed may be a confined
+                // sibling's too.
+                self.tell_siblings(server, client);
+            }
             return;
         }
         self.update_confined(server, client, frame);
+    }
+
+    /// Tell the kernel the ranges of the confined connections whose
+    /// processes share `client`'s address space (`CLONE_VM` siblings in
+    /// other tasks) if they changed, before the answer to `client` that
+    /// changed them goes out: no sibling keeps a range unmapped, or misses
+    /// one mapped, after that call returns.
+    #[inline(never)]
+    fn tell_siblings(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId) {
+        let Some(space) = server.address_space_of(client) else {
+            return;
+        };
+        let sibling = |(&c, &s): (&u64, &u64)| (s == space && c != client.0).then_some(c);
+        if !self.spaces.iter().any(|e| sibling(e).is_some()) {
+            return;
+        }
+        let siblings: Vec<u64> = self.spaces.iter().filter_map(sibling).collect();
+        for c in siblings {
+            // Its list, once told, equals this one's: no call back.
+            self.update_confined(server, ClientId(c), &[]);
+        }
     }
 
     /// [`Told::update`] for a client whose task is confined, or new.
@@ -171,6 +205,7 @@ impl Told {
         client: ClientId,
         frame: &[u8],
     ) {
+        let new = !self.ranges.contains_key(&client.0);
         let slot = self
             .ranges
             .entry(client.0)
@@ -208,23 +243,57 @@ impl Told {
             }
             touches
         });
-        // Too many for the kernel: join the closest neighbours (the gaps
-        // between them become reachable too).
-        while self.scratch.len() > crate::kernel::pmp::REGIONS_PER_CONN {
-            let i = (1..self.scratch.len())
-                .min_by_key(|&i| self.scratch[i].0 - self.scratch[i - 1].1)
-                .unwrap_or(1);
-            self.scratch[i - 1].1 = self.scratch[i].1;
-            self.scratch.remove(i);
-        }
-        if *told == self.scratch {
+        if *told == self.scratch && !new {
             return;
         }
-        match sys::set_regions(client.0, &self.scratch) {
-            Ok(true) => told.clone_from(&self.scratch),
-            Ok(false) => *slot = None,
-            // The client is gone: its hang-up is on its way.
-            Err(_) => {}
+        let mut confined = true;
+        if *told != self.scratch {
+            match sys::set_regions(client.0, &self.scratch) {
+                Ok(true) => told.clone_from(&self.scratch),
+                Ok(false) => {
+                    *slot = None;
+                    confined = false;
+                }
+                // The client is gone (its hang-up is on its way), or the
+                // kernel had no room: it keeps no range for the
+                // connection, and the next list is named whatever it
+                // holds.
+                Err(_) => told.clear(),
+            }
+        }
+        // New or changed (an exec gives a process another address space).
+        match server.address_space_of(client) {
+            Some(space) if confined => self.spaces.insert(client.0, space),
+            _ => self.spaces.remove(&client.0),
+        };
+        self.tell_siblings(server, client);
+    }
+
+    /// The pages lent for `Read`s memsrv awaits no longer (answered, or
+    /// failed: a time-out, the driver gone) are their drivers' no longer.
+    #[inline]
+    fn take_back(&mut self, server: &MemoryServer<BoardMemory>) {
+        if !self.lent.is_empty() {
+            self.take_back_lent(server);
+        }
+    }
+
+    #[inline(never)]
+    fn take_back_lent(&mut self, server: &MemoryServer<BoardMemory>) {
+        let conns: Vec<u64> = self.lent.keys().copied().collect();
+        for conn in conns {
+            let Some(lent) = self.lent.get_mut(&conn) else {
+                continue;
+            };
+            let before = lent.len();
+            lent.retain(|(tag, _)| server.driver_call_in_flight(*tag));
+            if lent.len() == before {
+                continue;
+            }
+            if lent.is_empty() {
+                self.lent.remove(&conn);
+            }
+            self.update(server, ClientId(conn), &[]);
         }
     }
 

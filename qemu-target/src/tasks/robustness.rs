@@ -3,7 +3,10 @@
 //! connection, not the server; bad system-call arguments are errors; a
 //! task that touches memory not its own is stopped (`isolation`,
 //! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
-//! `isolation_driver_regions`).
+//! `isolation_driver_regions`, `isolation_devices`, `isolation_ranges`,
+//! `isolation_clone_vm`;
+//! `isolation_lent` runs
+//! with the hardware checks).
 
 use crate::memory;
 use crate::println;
@@ -103,7 +106,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 15] = [
+    let checks: [(&str, fn(usize) -> Check); 19] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -120,12 +123,20 @@ pub fn run(memsrv: usize) -> usize {
             super::isolation::reading_an_unmapped_page_is_stopped,
         ),
         (
+            "a task with forty mappings reaches each and no gap between them",
+            super::isolation_ranges::a_task_with_forty_mappings_reaches_each_and_no_gap,
+        ),
+        (
+            "a CLONE_VM sibling sees a range change at once",
+            super::isolation_clone_vm::a_clone_vm_sibling_sees_a_range_change_at_once,
+        ),
+        (
             "a task writing another task's stack or heap is stopped",
             super::isolation_regions::writing_another_tasks_stack_or_heap_is_stopped,
         ),
         (
-            "a task writing a kernel or driver static is stopped",
-            super::isolation_regions::writing_a_kernel_or_driver_static_is_stopped,
+            "a user or driver task writing a kernel static is stopped",
+            super::isolation_regions::writing_a_kernel_static_is_stopped,
         ),
         (
             "a task writing another task's statics is stopped",
@@ -150,6 +161,14 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a driver writing another driver's region is stopped",
             super::isolation_driver_regions::a_driver_writing_another_drivers_region_is_stopped,
+        ),
+        (
+            "a driver touching another driver's device is stopped",
+            super::isolation_devices::a_driver_touching_another_drivers_device_is_stopped,
+        ),
+        (
+            "a driver cannot take or give back another driver's device",
+            super::isolation_devices::a_driver_cannot_take_or_give_back_another_drivers_device,
         ),
         (
             "a task naming another task's memory in a system call gets EFAULT",
