@@ -14,7 +14,7 @@ mod mem_store;
 pub use mem_store::MemStore;
 
 use crate::flags::{data_len, open};
-use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, TransferOf, WriteData};
 use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use protocol::{
@@ -90,7 +90,7 @@ impl<S: FileStore> CopyFs<S> {
             ops: DriverOps(if dir {
                 0
             } else {
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
+                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRANSFER
             }),
             io_memory: false,
         })
@@ -138,35 +138,27 @@ impl<S: FileStore> Methods for CopyFs<S> {
     /// Fill a private copy at `dest`; short at end of file.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
         self.file(req.object)?;
-        let mut small = [0u8; SMALL_STEP];
-        let mut large = alloc::vec::Vec::new();
-        let size = usize::try_from(req.len).map_or(STEP, |n| n.min(STEP));
-        let buf: &mut [u8] = if size > SMALL_STEP && large.try_reserve_exact(size).is_ok() {
-            large.resize(size, 0);
-            &mut large
-        } else {
-            &mut small
-        };
-        let step = buf.len();
-        let mut done = 0u64;
-        while done < req.len {
-            let want = usize::try_from(req.len.saturating_sub(done)).map_or(step, |n| n.min(step));
-            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
-            let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
-            let n = self.store.read(req.object, at, part)?;
-            let got = part.get(..n).ok_or(Errno::EIO)?;
-            host.write_arena(req.dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
-            done = done.saturating_add(n as u64);
-            if n < want {
-                break;
-            }
-        }
-        Ok(done)
+        self.copy_out(host, req.object, req.offset, req.len, req.dest)
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
         self.file(req.object)?;
         Ok(self.store.write(req.object, req.offset, req.data)? as u64)
+    }
+
+    /// A lease's bytes in one step: the file's bytes into the staging
+    /// buffer (short at end of file), or the staging buffer's into the
+    /// file.
+    fn transfer(&mut self, host: &mut dyn DriverHost, req: TransferOf) -> Result<u64, Errno> {
+        self.file(req.object)?;
+        if req.len > protocol::LEASE_STEP {
+            return Err(Errno::EINVAL);
+        }
+        if req.write {
+            self.copy_in(host, req.object, req.offset, req.len, req.at)
+        } else {
+            self.copy_out(host, req.object, req.offset, req.len, req.at)
+        }
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU
@@ -175,6 +167,88 @@ impl<S: FileStore> Methods for CopyFs<S> {
     fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
         self.store.release(object);
         Ok(())
+    }
+}
+
+impl<S: FileStore> CopyFs<S> {
+    /// Copy `len` bytes of the file from `offset` into the arena at
+    /// `dest` in large steps; short at end of file.
+    fn copy_out(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u64,
+        dest: u64,
+    ) -> Result<u64, Errno> {
+        let mut small = [0u8; SMALL_STEP];
+        let mut large = alloc::vec::Vec::new();
+        let buf = step_buffer(len, &mut small, &mut large);
+        let step = buf.len();
+        let mut done = 0u64;
+        while done < len {
+            let want = usize::try_from(len.saturating_sub(done)).map_or(step, |n| n.min(step));
+            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
+            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let n = self.store.read(object, at, part)?;
+            let got = part.get(..n).ok_or(Errno::EIO)?;
+            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
+            done = done.saturating_add(n as u64);
+            if n < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Copy `len` arena bytes at `src` into the file from `offset` in
+    /// large steps; a failure after some bytes ends the run short, as a
+    /// short `write` does.
+    fn copy_in(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u64,
+        src: u64,
+    ) -> Result<u64, Errno> {
+        let mut small = [0u8; SMALL_STEP];
+        let mut large = alloc::vec::Vec::new();
+        let buf = step_buffer(len, &mut small, &mut large);
+        let step = buf.len();
+        let mut done = 0u64;
+        while done < len {
+            let want = usize::try_from(len.saturating_sub(done)).map_or(step, |n| n.min(step));
+            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
+            host.read_arena(src.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
+            let at = offset.checked_add(done).ok_or(Errno::EFBIG)?;
+            let n = match self.store.write(object, at, part) {
+                Ok(n) => n,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            done = done.saturating_add(n as u64);
+            if n < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The buffer a copy of `len` bytes moves through: [`STEP`] bytes (or
+/// fewer) from the heap, or, where the heap cannot give them, `small`.
+fn step_buffer<'a>(
+    len: u64,
+    small: &'a mut [u8; SMALL_STEP],
+    large: &'a mut alloc::vec::Vec<u8>,
+) -> &'a mut [u8] {
+    let size = usize::try_from(len).map_or(STEP, |n| n.min(STEP));
+    if size > SMALL_STEP && large.try_reserve_exact(size).is_ok() {
+        large.resize(size, 0);
+        large
+    } else {
+        small
     }
 }
 
