@@ -264,3 +264,5 @@ impl<S: FileStore> BackingDevice for CopyFs<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

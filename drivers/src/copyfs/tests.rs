@@ -29,9 +29,10 @@ fn regular_files_are_copy_only() {
     assert_eq!(f.ino, 37);
     assert_eq!(f.kind, ObjectKind::RegularFile);
     assert_eq!(f.caps, None, "a regular file's default: COPY");
+    // Its bytes are not arena pages: it moves a lease step itself.
     assert_eq!(
         f.ops.0,
-        DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
+        DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRANSFER
     );
     assert_eq!(f.size, 10000);
     assert_eq!(f.mode, 0o644);
