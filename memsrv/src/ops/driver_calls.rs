@@ -143,6 +143,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn driver_died(&mut self, driver: DriverId, fx: &mut Vec<Effect>) {
         self.files.kill(driver);
         self.fail_driver_calls(driver, fx);
+        self.free_orphan_stages(driver);
         self.nommu.orphan_backing(driver);
         let idle: Vec<ObjectKey> = self
             .files

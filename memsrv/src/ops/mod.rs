@@ -24,6 +24,7 @@ pub mod lease;
 pub mod open;
 mod queue;
 mod step;
+pub mod transfer;
 mod undo;
 mod unlink;
 
@@ -147,6 +148,9 @@ pub struct Operations {
     /// Each connection's bulk window (`lease`): its first address and
     /// whom its pages are charged to.
     pub windows: BTreeMap<ClientId, (u64, Option<crate::charge::Payer>)>,
+    /// Staging buffers of `Transfer` requests that failed unanswered, by
+    /// driver: freed when the driver's connection closes.
+    pub orphan_stages: BTreeMap<crate::region::DriverId, Vec<transfer::Stage>>,
     /// The operation being submitted, and its answer if it finished at once.
     submitting: Option<OpId>,
     sync_reply: Option<Reply>,

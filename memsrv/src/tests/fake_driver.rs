@@ -253,6 +253,29 @@ impl FakeDriver {
             DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             // Its bytes are not handed out by page: leases move in frames.
             DriverRequest::Pages { .. } => Err(Errno::ENOSYS),
+            // Only an object that declared it moves a lease step itself.
+            DriverRequest::Transfer {
+                object,
+                offset,
+                len,
+                at,
+                write,
+            } => {
+                let o = self.objects.get(&object).ok_or(Errno::ENOENT)?;
+                if !o.info.ops.has(DriverOps::TRANSFER) {
+                    return Err(Errno::ENOSYS);
+                }
+                if write {
+                    let data = s.memory().slice(at, len).to_vec();
+                    self.write_bytes(object, offset, &data, s)?;
+                    return Ok(DriverReply::Count(len));
+                }
+                let data = self.read_bytes(object, offset, len, s);
+                s.memory_mut()
+                    .bytes_at(at, data.len() as u64)
+                    .copy_from_slice(&data);
+                Ok(DriverReply::Count(data.len() as u64))
+            }
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;

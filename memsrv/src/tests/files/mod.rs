@@ -19,6 +19,7 @@ mod descriptors;
 mod lease;
 mod memfs_proc_contract;
 mod region_sharing;
+mod transfer;
 mod trunc_lookup;
 mod validation_and_direct;
 
