@@ -189,7 +189,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 }
                 return self.lease_begin(o, key);
             }
-            DriverReply::Pages(list) if !o.framed => self.lease_copy(o, key, &list),
+            DriverReply::Pages(list) if !o.framed => {
+                let offset = o.at.saturating_add(o.done);
+                let copied = self.lease_copy(o, key, &list);
+                if copied.is_ok() {
+                    self.ops.page_maps.learn(key, offset, &list);
+                }
+                copied
+            }
             DriverReply::Error(Errno::ENOSYS) if o.transfer && o.done == 0 => {
                 // It declared `TRANSFER` but cannot: the ordinary way.
                 o.transfer = false;
@@ -291,6 +298,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         }
         if !o.framed {
             o.step = left.min(LEASE_STEP);
+            if let Some(list) = self.ops.page_maps.lookup(key, offset, o.step, o.write) {
+                return self.lease_known(o, key, &list);
+            }
             return Step::Send(DriverRequest::Pages {
                 object,
                 offset,
@@ -320,6 +330,29 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             offset,
             data,
         })
+    }
+
+    /// Copy steps whose pages the server already knows
+    /// ([`super::page_map`]) without asking the driver, as long as it
+    /// knows them; then ask for the next, or answer.
+    fn lease_known(&mut self, o: &mut LeaseOp, key: ObjectKey, first: &PageList) -> Step {
+        let mut list = first.clone();
+        loop {
+            let n = match self.lease_copy(o, key, &list) {
+                Ok(n) => n,
+                Err(e) => return self.lease_done(o, Err(e)),
+            };
+            o.done += n;
+            if o.done == o.len {
+                return self.lease_done(o, Ok(()));
+            }
+            let offset = o.at.saturating_add(o.done);
+            o.step = (o.len - o.done).min(LEASE_STEP);
+            match self.ops.page_maps.lookup(key, offset, o.step, o.write) {
+                Some(next) => list = next,
+                None => return self.lease_next(o, key),
+            }
+        }
     }
 
     /// Send one `Transfer` through `stage`, a write's bytes copied into it

@@ -22,6 +22,7 @@ pub mod file_io;
 pub mod file_mmap;
 pub mod lease;
 pub mod open;
+pub mod page_map;
 mod queue;
 mod step;
 pub mod transfer;
@@ -151,6 +152,8 @@ pub struct Operations {
     /// Staging buffers of `Transfer` requests that failed unanswered, by
     /// driver: freed when the driver's connection closes.
     pub orphan_stages: BTreeMap<crate::region::DriverId, Vec<transfer::Stage>>,
+    /// Where leased objects' pages lie, as their drivers last said.
+    pub page_maps: page_map::PageMaps,
     /// The operation being submitted, and its answer if it finished at once.
     submitting: Option<OpId>,
     sync_reply: Option<Reply>,

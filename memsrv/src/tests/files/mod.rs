@@ -18,6 +18,7 @@ mod deferred;
 mod descriptors;
 mod lease;
 mod memfs_proc_contract;
+mod page_map;
 mod region_sharing;
 mod transfer;
 mod trunc_lookup;
