@@ -6,7 +6,8 @@
 //! `generic_perform_write`, spec §7).
 //!
 //! The server, not the driver, copies: it asks the driver where the file's
-//! bytes lie (`Pages`, checked against the driver's own storage), checks
+//! bytes lie (`Pages`, checked against the driver's own storage; pages it
+//! was told of before are remembered, [`super::page_map`]), checks
 //! the lease against the caller's mappings as they are at that moment, and
 //! copies while no other request can run. So a lease that names memory
 //! not the caller's is `EFAULT`, and a buffer unmapped by another thread
@@ -299,7 +300,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if !o.framed {
             o.step = left.min(LEASE_STEP);
             if let Some(list) = self.ops.page_maps.lookup(key, offset, o.step, o.write) {
-                return self.lease_known(o, key, &list);
+                return self.lease_known(o, key, list);
             }
             return Step::Send(DriverRequest::Pages {
                 object,
@@ -335,8 +336,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     /// Copy steps whose pages the server already knows
     /// ([`super::page_map`]) without asking the driver, as long as it
     /// knows them; then ask for the next, or answer.
-    fn lease_known(&mut self, o: &mut LeaseOp, key: ObjectKey, first: &PageList) -> Step {
-        let mut list = first.clone();
+    fn lease_known(&mut self, o: &mut LeaseOp, key: ObjectKey, mut list: PageList) -> Step {
         loop {
             let n = match self.lease_copy(o, key, &list) {
                 Ok(n) => n,
