@@ -138,7 +138,7 @@ impl<S: FileStore> Methods for CopyFs<S> {
     /// Fill a private copy at `dest`; short at end of file.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
         self.file(req.object)?;
-        self.copy_out(host, req.object, req.offset, req.len, req.dest)
+        self.copy_steps(host, req.object, req.offset, req.len, req.dest, false)
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
@@ -154,11 +154,7 @@ impl<S: FileStore> Methods for CopyFs<S> {
         if req.len > protocol::LEASE_STEP {
             return Err(Errno::EINVAL);
         }
-        if req.write {
-            self.copy_in(host, req.object, req.offset, req.len, req.at)
-        } else {
-            self.copy_out(host, req.object, req.offset, req.len, req.at)
-        }
+        self.copy_steps(host, req.object, req.offset, req.len, req.at, req.write)
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU
@@ -171,15 +167,18 @@ impl<S: FileStore> Methods for CopyFs<S> {
 }
 
 impl<S: FileStore> CopyFs<S> {
-    /// Copy `len` bytes of the file from `offset` into the arena at
-    /// `dest` in large steps; short at end of file.
-    fn copy_out(
+    /// Move `len` bytes between the file from `offset` and the arena at
+    /// `at` (into the file with `write`) through one buffer, piece by
+    /// piece; short at the end of the file, or when a piece fails after
+    /// some bytes moved (as a short `read`/`write`).
+    fn copy_steps(
         &mut self,
         host: &mut dyn DriverHost,
         object: u64,
         offset: u64,
         len: u64,
-        dest: u64,
+        at: u64,
+        write: bool,
     ) -> Result<u64, Errno> {
         let mut small = [0u8; SMALL_STEP];
         let mut large = alloc::vec::Vec::new();
@@ -189,42 +188,20 @@ impl<S: FileStore> CopyFs<S> {
         while done < len {
             let want = usize::try_from(len.saturating_sub(done)).map_or(step, |n| n.min(step));
             let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
-            let at = offset.checked_add(done).ok_or(Errno::EINVAL)?;
-            let n = self.store.read(object, at, part)?;
-            let got = part.get(..n).ok_or(Errno::EIO)?;
-            host.write_arena(dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
-            done = done.saturating_add(n as u64);
-            if n < want {
-                break;
-            }
-        }
-        Ok(done)
-    }
-
-    /// Copy `len` arena bytes at `src` into the file from `offset` in
-    /// large steps; a failure after some bytes ends the run short, as a
-    /// short `write` does.
-    fn copy_in(
-        &mut self,
-        host: &mut dyn DriverHost,
-        object: u64,
-        offset: u64,
-        len: u64,
-        src: u64,
-    ) -> Result<u64, Errno> {
-        let mut small = [0u8; SMALL_STEP];
-        let mut large = alloc::vec::Vec::new();
-        let buf = step_buffer(len, &mut small, &mut large);
-        let step = buf.len();
-        let mut done = 0u64;
-        while done < len {
-            let want = usize::try_from(len.saturating_sub(done)).map_or(step, |n| n.min(step));
-            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
-            host.read_arena(src.checked_add(done).ok_or(Errno::EFAULT)?, part)?;
-            let at = offset.checked_add(done).ok_or(Errno::EFBIG)?;
-            let n = match self.store.write(object, at, part) {
+            let arena = at.checked_add(done).ok_or(Errno::EFAULT)?;
+            let pos = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let moved = if write {
+                host.read_arena(arena, part)?;
+                self.store.write(object, pos, part)
+            } else {
+                self.store.read(object, pos, part).and_then(|n| {
+                    host.write_arena(arena, part.get(..n).ok_or(Errno::EIO)?)?;
+                    Ok(n)
+                })
+            };
+            let n = match moved {
                 Ok(n) => n,
-                Err(e) if done == 0 => return Err(e),
+                Err(e) if done == 0 || !write => return Err(e),
                 Err(_) => break,
             };
             done = done.saturating_add(n as u64);

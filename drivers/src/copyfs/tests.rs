@@ -3,13 +3,13 @@ use crate::flags::open::{CREAT, EXCL, RDONLY, RDWR, TRUNC, WRONLY};
 use crate::testing::*;
 use alloc::vec::Vec;
 
-fn f_bytes() -> Vec<u8> {
+pub(super) fn f_bytes() -> Vec<u8> {
     (0..10000).map(pattern).collect()
 }
 
 /// Spec §14.0's `/data`: `/data/f` is 10000 bytes of a known pattern,
 /// inode 37 on device 1f:02.
-fn data_fs() -> (CopyFs<MemStore>, TestHost) {
+pub(super) fn data_fs() -> (CopyFs<MemStore>, TestHost) {
     let store = MemStore::new().with_file("f", 37, &f_bytes());
     let mut fs = CopyFs::new(MountPoint::new("/data", (0x1f, 0x02)).unwrap(), store);
     let mut host = TestHost::new();

@@ -3,23 +3,12 @@
 //! short at end of file, growing the file on a write, refused beyond one
 //! step or for a handle never given out.
 
+use super::tests::{data_fs, f_bytes};
 use super::*;
 use crate::flags::open::{RDONLY, RDWR};
 use crate::testing::*;
 use alloc::vec::Vec;
 use protocol::LEASE_STEP;
-
-fn f_bytes() -> Vec<u8> {
-    (0..10000).map(pattern).collect()
-}
-
-fn data_fs() -> (CopyFs<MemStore>, TestHost) {
-    let store = MemStore::new().with_file("f", 37, &f_bytes());
-    let mut fs = CopyFs::new(MountPoint::new("/data", (0x1f, 0x02)).unwrap(), store);
-    let mut host = TestHost::new();
-    fs.start(&mut host).unwrap();
-    (fs, host)
-}
 
 fn transfer(object: u64, offset: u64, len: u64, at: u64, write: bool) -> DriverRequest {
     DriverRequest::Transfer {

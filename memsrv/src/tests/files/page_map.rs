@@ -16,7 +16,17 @@ fn env_pages(size: u64) -> (Rig, i32) {
     (r, fd)
 }
 
-fn lease(r: &mut Rig, c: u64, write: bool, fd: i32, buf: u64, len: u64, at: u64) -> Reply {
+/// `pread`/`pwrite` (`write`) of `len` bytes at `at` by lease, from or
+/// into `buf`.
+pub(super) fn lease(
+    r: &mut Rig,
+    c: u64,
+    write: bool,
+    fd: i32,
+    buf: u64,
+    len: u64,
+    at: u64,
+) -> Reply {
     r.call(c, protocol::lease_request(write, fd, buf, len, Some(at)))
 }
 
@@ -28,7 +38,8 @@ fn pages_asked(r: &mut Rig) -> usize {
         .count()
 }
 
-fn buffer(r: &mut Rig, c: u64, len: u64) -> u64 {
+/// A fresh private anonymous mapping of `len` bytes for process `c`.
+pub(super) fn buffer(r: &mut Rig, c: u64, len: u64) -> u64 {
     r.mmap(c, len, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         .unwrap()
 }

@@ -5,11 +5,14 @@
 //! killed while the driver works, a timed-out step whose buffer waits for
 //! the driver to go; the staging pages always come back.
 
+use super::page_map::{buffer, lease};
 use super::*;
 use protocol::{DriverReply, BULK_WINDOW, LEASE_STEP};
 
-/// `/data/g`: 300 KiB on the heap whose driver declares `TRANSFER`.
-fn env_transfer() -> (Rig, u64) {
+/// `/data/g`: 300 KiB on the heap whose driver declares `TRANSFER`,
+/// opened read-write by process 1, which holds a buffer of `pages` pages;
+/// the object's handle.
+fn env_transfer(pages: u64) -> (Rig, i32, u64, u64) {
     let mut r = env();
     let g = r.add(DATA, "g", |_, _| {
         FakeObject::new(
@@ -20,11 +23,9 @@ fn env_transfer() -> (Rig, u64) {
             Store::Heap(pattern(300 << 10)),
         )
     });
-    (r, g)
-}
-
-fn lease(r: &mut Rig, c: u64, write: bool, fd: i32, buf: u64, len: u64, at: u64) -> Reply {
-    r.call(c, protocol::lease_request(write, fd, buf, len, Some(at)))
+    let fd = r.open(1, "/data/g", RDWR).unwrap();
+    let buf = buffer(&mut r, 1, pages * P);
+    (r, fd, buf, g)
 }
 
 fn transfers(r: &mut Rig) -> Vec<(u64, u64, bool)> {
@@ -61,11 +62,7 @@ fn free_pages(r: &Rig) -> u64 {
 
 #[test]
 fn whole_steps_at_odd_offsets_short_past_the_end_and_growing_writes() {
-    let (mut r, _) = env_transfer();
-    let fd = r.open(1, "/data/g", RDWR).unwrap();
-    let buf = r
-        .mmap(1, 100 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        .unwrap();
+    let (mut r, fd, buf, _) = env_transfer(100);
     let free = free_pages(&r);
     let size = 300u64 << 10;
     // A read across a step boundary at odd places: two Transfers.
@@ -126,8 +123,7 @@ fn whole_steps_at_odd_offsets_short_past_the_end_and_growing_writes() {
 
 #[test]
 fn memory_not_the_callers_is_efault_and_nothing_is_sent() {
-    let (mut r, _) = env_transfer();
-    let fd = r.open(1, "/data/g", RDWR).unwrap();
+    let (mut r, fd, _, _) = env_transfer(1);
     let theirs = r
         .mmap(2, P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         .unwrap();
@@ -142,11 +138,7 @@ fn memory_not_the_callers_is_efault_and_nothing_is_sent() {
 
 #[test]
 fn a_count_above_the_step_is_refused_and_nothing_is_copied() {
-    let (mut r, _) = env_transfer();
-    let fd = r.open(1, "/data/g", RDWR).unwrap();
-    let buf = r
-        .mmap(1, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        .unwrap();
+    let (mut r, fd, buf, _) = env_transfer(2);
     let free = free_pages(&r);
     r.d(DATA).hold = true;
     let tag = r.send(1, protocol::lease_request(false, fd, buf, 100, Some(0)));
@@ -183,13 +175,8 @@ fn a_count_above_the_step_is_refused_and_nothing_is_copied() {
 
 #[test]
 fn a_client_killed_while_the_driver_works_loses_nothing() {
-    let (mut r, _) = env_transfer();
-    let before = r.maps(2, ProcView::Meminfo);
+    let (mut r, fd, buf, _) = env_transfer(4);
     let free = free_pages(&r);
-    let fd = r.open(1, "/data/g", RDWR).unwrap();
-    let buf = r
-        .mmap(1, 4 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        .unwrap();
     r.d(DATA).hold = true;
     let tag = r.send(1, protocol::lease_request(false, fd, buf, 4 * P, Some(0)));
     assert_eq!(r.d(DATA).held.len(), 1);
@@ -197,26 +184,20 @@ fn a_client_killed_while_the_driver_works_loses_nothing() {
     r.disconnect(1);
     // The caller's pages may go to someone else now; the driver writes
     // only the staging buffer, which is still the server's.
-    let other = r
-        .mmap(2, 4 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        .unwrap();
+    let other = buffer(&mut r, 2, 4 * P);
     r.ok();
     r.release_held(DATA);
     assert!(r.bytes(other, 4 * P).iter().all(|&b| b == 0));
     assert_eq!(r.reply(1, tag), None, "nobody to answer");
     r.munmap(2, other, 4 * P).unwrap();
     r.ok();
-    assert_eq!(free_pages(&r), free);
-    assert_eq!(r.maps(2, ProcView::Meminfo), before);
+    // Process 1's buffer went with it; the staging buffer came back.
+    assert_eq!(free_pages(&r), free + 4);
 }
 
 #[test]
 fn a_timed_out_step_keeps_its_buffer_until_the_driver_goes() {
-    let (mut r, _) = env_transfer();
-    let fd = r.open(1, "/data/g", RDWR).unwrap();
-    let buf = r
-        .mmap(1, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        .unwrap();
+    let (mut r, fd, buf, _) = env_transfer(2);
     let free = free_pages(&r);
     r.tick(0);
     r.d(DATA).hold = true;
@@ -234,11 +215,7 @@ fn a_timed_out_step_keeps_its_buffer_until_the_driver_goes() {
 
 #[test]
 fn a_driver_that_declared_it_but_answers_enosys_gets_framed_steps() {
-    let (mut r, g) = env_transfer();
-    let fd = r.open(1, "/data/g", RDWR).unwrap();
-    let buf = r
-        .mmap(1, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        .unwrap();
+    let (mut r, fd, buf, g) = env_transfer(2);
     // The object's store cannot do it after all.
     r.d(DATA).objects.get_mut(&g).unwrap().info.ops.0 &= !DriverOps::TRANSFER;
     assert_eq!(
