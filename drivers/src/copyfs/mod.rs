@@ -7,7 +7,9 @@
 //! The files come from a [`FileStore`]: [`MemStore`] keeps them in memory
 //! (tests, bare metal); a hosted home can put a host directory behind the
 //! same trait. A `pwrite` changes the file, never a copy already made:
-//! copies are the server's.
+//! copies are the server's. Files declare `TRANSFER`: a `read`/`write`
+//! lease moves through the store in one request per step, between the
+//! file and the server's staging buffer.
 
 mod mem_store;
 
@@ -54,7 +56,8 @@ pub struct CopyFs<S: FileStore> {
     store: S,
 }
 
-/// Bytes moved per step when filling a copy: one buffer this large from
+/// Bytes moved per piece when filling a copy or moving a lease step: one
+/// buffer this large from
 /// the heap (one store read for a 64 KiB mapping), or, where the heap
 /// cannot give it, [`SMALL_STEP`] on the stack.
 const STEP: usize = 64 << 10;

@@ -14,8 +14,9 @@
 //! The folder: `queue` (submit, wait for the object, finish), `step`
 //! (advance an operation, driver answers), `undo` (fail, time out, give
 //! back), one file per operation (`open`, `file_io`, `file_mmap`,
-//! `unlink`), and `driver_calls`, the calls a driver makes on its own
-//! connection and what its death undoes.
+//! `unlink`, `lease` with its staging buffers in `transfer` and the pages
+//! it remembers in `page_map`), and `driver_calls`, the calls a driver
+//! makes on its own connection and what its death undoes.
 
 mod driver_calls;
 pub mod file_io;
