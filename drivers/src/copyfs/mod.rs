@@ -57,9 +57,8 @@ pub struct CopyFs<S: FileStore> {
 }
 
 /// Bytes moved per piece when filling a copy or moving a lease step: one
-/// buffer this large from
-/// the heap (one store read for a 64 KiB mapping), or, where the heap
-/// cannot give it, [`SMALL_STEP`] on the stack.
+/// buffer this large from the heap (one store read for a 64 KiB mapping),
+/// or, where the heap cannot give it, [`SMALL_STEP`] on the stack.
 const STEP: usize = 64 << 10;
 /// The stack buffer's size (a bare-metal driver task has a small stack).
 const SMALL_STEP: usize = 1024;
