@@ -56,6 +56,18 @@ pub struct PagesOf {
     pub write: bool,
 }
 
+/// The fields of a `Transfer` request.
+#[derive(Clone, Copy, Debug)]
+pub struct TransferOf {
+    pub object: u64,
+    pub offset: u64,
+    pub len: u64,
+    /// The server's staging buffer in the arena.
+    pub at: u64,
+    /// From the arena into the file (else from the file into the arena).
+    pub write: bool,
+}
+
 /// The methods of one driver's objects. The data requests' fields come
 /// as one struct each, so no driver can swap two of their numbers.
 pub trait Methods {
@@ -88,6 +100,16 @@ pub trait Methods {
     /// `read`/`write` lease. Default: the bytes are not arena pages
     /// (`ENOSYS`: the server moves them with `ReadData`/`WriteData`).
     fn pages(&mut self, host: &mut dyn DriverHost, req: PagesOf) -> Result<PageList, Errno> {
+        let _ = host;
+        self.check(req.object)?;
+        Err(Errno::ENOSYS)
+    }
+
+    /// Move a lease's bytes between the file and the server's staging
+    /// buffer in one step; the bytes moved (at most `len`). Only objects
+    /// whose methods include `TRANSFER` are asked. Default: not supported
+    /// (`ENOSYS`: the server moves them with `ReadData`/`WriteData`).
+    fn transfer(&mut self, host: &mut dyn DriverHost, req: TransferOf) -> Result<u64, Errno> {
         let _ = host;
         self.check(req.object)?;
         Err(Errno::ENOSYS)
@@ -259,6 +281,22 @@ pub fn serve<M: Methods + ?Sized>(
                 write,
             };
             driver.pages(host, req).map(DriverReply::Pages)
+        }
+        DriverRequest::Transfer {
+            object,
+            offset,
+            len,
+            at,
+            write,
+        } => {
+            let req = TransferOf {
+                object,
+                offset,
+                len,
+                at,
+                write,
+            };
+            driver.transfer(host, req).map(DriverReply::Count)
         }
     };
     result.unwrap_or_else(DriverReply::Error)

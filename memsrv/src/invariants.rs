@@ -90,6 +90,19 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
         let top = start + protocol::BULK_WINDOW;
         windows += claim(format!("bulk window of {client:?}"), start, top)?;
     }
+    let mut stages = 0u64;
+    let live_stages = ops.live.values().filter_map(|op| match &op.kind {
+        OpKind::Lease(l) => l.stage,
+        _ => None,
+    });
+    for stage in live_stages.chain(ops.orphan_stages.values().flatten().copied()) {
+        let top = stage.addr + stage.pages * PAGE_SIZE;
+        stages += claim(
+            format!("staging buffer at {:#x}", stage.addr),
+            stage.addr,
+            top,
+        )?;
+    }
     let mut shm_pages = 0u64;
     for (id, seg) in &nommu.shm.segs {
         shm_pages += claim(
@@ -131,11 +144,11 @@ fn check_pages(nommu: &Nommu, ops: &Operations) -> Result<(), String> {
         return Err(format!("page {p} is owned {} times", owner[p]));
     }
     if free != nommu.pages.free_pages()
-        || free + copy_pages + backing + shm_pages + reserved + windows != total
+        || free + copy_pages + backing + shm_pages + reserved + windows + stages != total
     {
         return Err(format!(
             "free {free} (counter {}) + copies {copy_pages} + runs {backing} + shm {shm_pages} \
-             + reserved {reserved} + bulk windows {windows} != total {total}",
+             + reserved {reserved} + bulk windows {windows} + staging {stages} != total {total}",
             nommu.pages.free_pages()
         ));
     }

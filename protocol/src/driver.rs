@@ -62,6 +62,11 @@ impl DriverOps {
     pub const CLOSE_VMA: u8 = 0x10;
     /// Can change size ([`DriverRequest::Truncate`]).
     pub const TRUNCATE: u8 = 0x20;
+    /// Moves a lease's bytes itself in one step
+    /// ([`DriverRequest::Transfer`]): a driver whose bytes are not arena
+    /// pages (a host directory) reads or writes its file straight from or
+    /// into the arena range the server names.
+    pub const TRANSFER: u8 = 0x40;
 
     pub const fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -212,6 +217,22 @@ pub enum DriverRequest {
         object: u64,
         offset: u64,
         len: u64,
+        write: bool,
+    },
+    /// Move `[offset, offset + len)` of the object (`len` at most
+    /// [`LEASE_STEP`]) between the file and the arena at `at`: with
+    /// `write`, the arena bytes go into the file (growing it); without,
+    /// the file's bytes come into the arena (short at end of file). `at`
+    /// is a staging buffer the server owns for the length of the request,
+    /// never a client's memory; the server copies between it and the
+    /// lease. Sent only for objects whose methods include
+    /// [`DriverOps::TRANSFER`]. Answered by [`DriverReply::Count`], at
+    /// most `len`.
+    Transfer {
+        object: u64,
+        offset: u64,
+        len: u64,
+        at: u64,
         write: bool,
     },
 }

@@ -92,3 +92,63 @@ fn the_largest_page_list_fits_a_frame() {
     let len = encode_driver_reply(0x2a, &reply, &mut buf);
     assert_eq!(decode_driver_reply(&buf[..len]).unwrap().message, reply);
 }
+
+// `Transfer` (a lease step the driver moves itself, appended after
+// `Pages`) and the `TRANSFER` method bit.
+
+#[test]
+fn transfer_request_and_answer() {
+    let cases = [
+        (
+            DriverRequest::Transfer {
+                object: 7,
+                offset: 4097,
+                len: 8192,
+                at: 0x4000_1000,
+                write: true,
+            },
+            "0d 07 81 20 80 40 80 a0 80 80 04 01",
+        ),
+        (
+            DriverRequest::Transfer {
+                object: 1,
+                offset: 0,
+                len: 100,
+                at: 0x4000_0000,
+                write: false,
+            },
+            "0d 01 00 64 80 80 80 80 04 00",
+        ),
+    ];
+    let mut buf = [0u8; MAX_FRAME];
+    for (request, body) in cases {
+        let len = encode_driver_request(0x2a, &request, &mut buf);
+        assert_eq!(buf[..len], framed(3, body), "{request:?}");
+        assert_eq!(decode_driver_request(&buf[..len]).unwrap().message, request);
+    }
+    // The answer is the existing `Count`.
+    let reply = DriverReply::Count(4096);
+    let len = encode_driver_reply(0x2a, &reply, &mut buf);
+    assert_eq!(buf[..len], framed(4, "03 80 20"));
+    assert_eq!(decode_driver_reply(&buf[..len]).unwrap().message, reply);
+}
+
+#[test]
+fn the_transfer_bit_is_new() {
+    let older = [
+        protocol::DriverOps::MMAP,
+        protocol::DriverOps::READ,
+        protocol::DriverOps::WRITE,
+        protocol::DriverOps::GET_UNMAPPED_AREA,
+        protocol::DriverOps::CLOSE_VMA,
+        protocol::DriverOps::TRUNCATE,
+    ];
+    assert_eq!(protocol::DriverOps::TRANSFER, 0x40);
+    assert!(older
+        .iter()
+        .all(|&bit| bit & protocol::DriverOps::TRANSFER == 0));
+    assert!(
+        protocol::DriverOps(protocol::DriverOps::READ | protocol::DriverOps::TRANSFER)
+            .has(protocol::DriverOps::TRANSFER)
+    );
+}

@@ -7,14 +7,16 @@
 //! The files come from a [`FileStore`]: [`MemStore`] keeps them in memory
 //! (tests, bare metal); a hosted home can put a host directory behind the
 //! same trait. A `pwrite` changes the file, never a copy already made:
-//! copies are the server's.
+//! copies are the server's. Files declare `TRANSFER`: a `read`/`write`
+//! lease moves through the store in one request per step, between the
+//! file and the server's staging buffer.
 
 mod mem_store;
 
 pub use mem_store::MemStore;
 
 use crate::flags::{data_len, open};
-use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, WriteData};
+use crate::methods::{self, Lookup, Methods, ReadData, ReadInto, TransferOf, WriteData};
 use crate::mount::MountPoint;
 use crate::{BackingDevice, DriverHost};
 use protocol::{
@@ -54,9 +56,9 @@ pub struct CopyFs<S: FileStore> {
     store: S,
 }
 
-/// Bytes moved per step when filling a copy: one buffer this large from
-/// the heap (one store read for a 64 KiB mapping), or, where the heap
-/// cannot give it, [`SMALL_STEP`] on the stack.
+/// Bytes moved per piece when filling a copy or moving a lease step: one
+/// buffer this large from the heap (one store read for a 64 KiB mapping),
+/// or, where the heap cannot give it, [`SMALL_STEP`] on the stack.
 const STEP: usize = 64 << 10;
 /// The stack buffer's size (a bare-metal driver task has a small stack).
 const SMALL_STEP: usize = 1024;
@@ -90,7 +92,7 @@ impl<S: FileStore> CopyFs<S> {
             ops: DriverOps(if dir {
                 0
             } else {
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
+                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRANSFER
             }),
             io_memory: false,
         })
@@ -138,35 +140,23 @@ impl<S: FileStore> Methods for CopyFs<S> {
     /// Fill a private copy at `dest`; short at end of file.
     fn read_into(&mut self, host: &mut dyn DriverHost, req: ReadInto) -> Result<u64, Errno> {
         self.file(req.object)?;
-        let mut small = [0u8; SMALL_STEP];
-        let mut large = alloc::vec::Vec::new();
-        let size = usize::try_from(req.len).map_or(STEP, |n| n.min(STEP));
-        let buf: &mut [u8] = if size > SMALL_STEP && large.try_reserve_exact(size).is_ok() {
-            large.resize(size, 0);
-            &mut large
-        } else {
-            &mut small
-        };
-        let step = buf.len();
-        let mut done = 0u64;
-        while done < req.len {
-            let want = usize::try_from(req.len.saturating_sub(done)).map_or(step, |n| n.min(step));
-            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
-            let at = req.offset.checked_add(done).ok_or(Errno::EINVAL)?;
-            let n = self.store.read(req.object, at, part)?;
-            let got = part.get(..n).ok_or(Errno::EIO)?;
-            host.write_arena(req.dest.checked_add(done).ok_or(Errno::EFAULT)?, got)?;
-            done = done.saturating_add(n as u64);
-            if n < want {
-                break;
-            }
-        }
-        Ok(done)
+        self.copy_steps(host, req.object, req.offset, req.len, req.dest, false)
     }
 
     fn write_data(&mut self, _host: &mut dyn DriverHost, req: WriteData<'_>) -> Result<u64, Errno> {
         self.file(req.object)?;
         Ok(self.store.write(req.object, req.offset, req.data)? as u64)
+    }
+
+    /// A lease's bytes in one step: the file's bytes into the staging
+    /// buffer (short at end of file), or the staging buffer's into the
+    /// file.
+    fn transfer(&mut self, host: &mut dyn DriverHost, req: TransferOf) -> Result<u64, Errno> {
+        self.file(req.object)?;
+        if req.len > protocol::LEASE_STEP {
+            return Err(Errno::EINVAL);
+        }
+        self.copy_steps(host, req.object, req.offset, req.len, req.at, req.write)
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU
@@ -175,6 +165,69 @@ impl<S: FileStore> Methods for CopyFs<S> {
     fn release(&mut self, _host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {
         self.store.release(object);
         Ok(())
+    }
+}
+
+impl<S: FileStore> CopyFs<S> {
+    /// Move `len` bytes between the file from `offset` and the arena at
+    /// `at` (into the file with `write`) through one buffer, piece by
+    /// piece; short at the end of the file, or when a piece fails after
+    /// some bytes moved (as a short `read`/`write`).
+    fn copy_steps(
+        &mut self,
+        host: &mut dyn DriverHost,
+        object: u64,
+        offset: u64,
+        len: u64,
+        at: u64,
+        write: bool,
+    ) -> Result<u64, Errno> {
+        let mut small = [0u8; SMALL_STEP];
+        let mut large = alloc::vec::Vec::new();
+        let buf = step_buffer(len, &mut small, &mut large);
+        let step = buf.len();
+        let mut done = 0u64;
+        while done < len {
+            let want = usize::try_from(len.saturating_sub(done)).map_or(step, |n| n.min(step));
+            let part = buf.get_mut(..want).ok_or(Errno::EIO)?;
+            let arena = at.checked_add(done).ok_or(Errno::EFAULT)?;
+            let pos = offset.checked_add(done).ok_or(Errno::EINVAL)?;
+            let moved = if write {
+                host.read_arena(arena, part)?;
+                self.store.write(object, pos, part)
+            } else {
+                self.store.read(object, pos, part).and_then(|n| {
+                    host.write_arena(arena, part.get(..n).ok_or(Errno::EIO)?)?;
+                    Ok(n)
+                })
+            };
+            let n = match moved {
+                Ok(n) => n,
+                Err(e) if done == 0 || !write => return Err(e),
+                Err(_) => break,
+            };
+            done = done.saturating_add(n as u64);
+            if n < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The buffer a copy of `len` bytes moves through: [`STEP`] bytes (or
+/// fewer) from the heap, or, where the heap cannot give them, `small`.
+fn step_buffer<'a>(
+    len: u64,
+    small: &'a mut [u8; SMALL_STEP],
+    large: &'a mut alloc::vec::Vec<u8>,
+) -> &'a mut [u8] {
+    let size = usize::try_from(len).map_or(STEP, |n| n.min(STEP));
+    if size > SMALL_STEP && large.try_reserve_exact(size).is_ok() {
+        large.resize(size, 0);
+        large
+    } else {
+        small
     }
 }
 
@@ -190,3 +243,5 @@ impl<S: FileStore> BackingDevice for CopyFs<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

@@ -3,13 +3,13 @@ use crate::flags::open::{CREAT, EXCL, RDONLY, RDWR, TRUNC, WRONLY};
 use crate::testing::*;
 use alloc::vec::Vec;
 
-fn f_bytes() -> Vec<u8> {
+pub(super) fn f_bytes() -> Vec<u8> {
     (0..10000).map(pattern).collect()
 }
 
 /// Spec §14.0's `/data`: `/data/f` is 10000 bytes of a known pattern,
 /// inode 37 on device 1f:02.
-fn data_fs() -> (CopyFs<MemStore>, TestHost) {
+pub(super) fn data_fs() -> (CopyFs<MemStore>, TestHost) {
     let store = MemStore::new().with_file("f", 37, &f_bytes());
     let mut fs = CopyFs::new(MountPoint::new("/data", (0x1f, 0x02)).unwrap(), store);
     let mut host = TestHost::new();
@@ -29,9 +29,10 @@ fn regular_files_are_copy_only() {
     assert_eq!(f.ino, 37);
     assert_eq!(f.kind, ObjectKind::RegularFile);
     assert_eq!(f.caps, None, "a regular file's default: COPY");
+    // Its bytes are not arena pages: it moves a lease step itself.
     assert_eq!(
         f.ops.0,
-        DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE
+        DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRANSFER
     );
     assert_eq!(f.size, 10000);
     assert_eq!(f.mode, 0o644);

@@ -17,6 +17,18 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         client: ClientId,
         request: Request,
     ) -> Result<Answer, Errno> {
+        if matches!(
+            request,
+            Request::FreeBacking { .. }
+                | Request::BeginExclusive { .. }
+                | Request::EndExclusive { .. }
+        ) {
+            // Storage given back or moved: what the server knew of where
+            // the driver's files lie may be stale.
+            if let Some(driver) = self.files.driver_of(client) {
+                self.ops.page_maps.forget_driver(driver);
+            }
+        }
         match request {
             Request::RegisterDriver(registration) => {
                 self.register_driver(client, registration).map(Answer::Now)
@@ -143,6 +155,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn driver_died(&mut self, driver: DriverId, fx: &mut Vec<Effect>) {
         self.files.kill(driver);
         self.fail_driver_calls(driver, fx);
+        self.free_orphan_stages(driver);
+        self.ops.page_maps.forget_driver(driver);
         self.nommu.orphan_backing(driver);
         let idle: Vec<ObjectKey> = self
             .files

@@ -6,7 +6,8 @@
 //! `generic_perform_write`, spec §7).
 //!
 //! The server, not the driver, copies: it asks the driver where the file's
-//! bytes lie (`Pages`, checked against the driver's own storage), checks
+//! bytes lie (`Pages`, checked against the driver's own storage; pages it
+//! was told of before are remembered, [`super::page_map`]), checks
 //! the lease against the caller's mappings as they are at that moment, and
 //! copies while no other request can run. So a lease that names memory
 //! not the caller's is `EFAULT`, and a buffer unmapped by another thread
@@ -26,13 +27,14 @@ use alloc::vec::Vec;
 use crate::file_flags::MAX_OFFSET;
 use crate::files::FileId;
 use crate::mm::MmId;
+use crate::ops::transfer::Stage;
 use crate::ops::{driver_errno, unexpected, Input, OpKind, Step};
 use crate::region::ObjectKey;
 use crate::vm_flags::{VmFlags, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE};
 use crate::{Answer, Caller, ClientId, Effect, MemoryServer, PhysicalMemory};
 use protocol::{
-    Bytes, DriverReply, DriverRequest, Errno, PageList, Reply, Request, BULK_WINDOW, DATA_CHUNK,
-    LEASE_STEP, PAGE_SIZE,
+    Bytes, DriverOps, DriverReply, DriverRequest, Errno, PageList, Reply, Request, BULK_WINDOW,
+    DATA_CHUNK, LEASE_STEP, PAGE_SIZE,
 };
 
 /// Linux's `MAX_RW_COUNT`: the most one `read`/`write` moves.
@@ -61,6 +63,10 @@ pub struct LeaseOp {
     pub step: u64,
     /// The driver's bytes are not arena pages: moved in framed steps.
     pub framed: bool,
+    /// The object's driver moves the bytes itself (`Transfer`).
+    pub transfer: bool,
+    /// The staging buffer of the `Transfer` in flight.
+    pub stage: Option<Stage>,
 }
 
 impl<M: PhysicalMemory> MemoryServer<M> {
@@ -87,6 +93,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             _ => return Err(Errno::EINVAL),
         };
         let (file, f) = self.file_for_io(who, fd, write, offset)?;
+        let transfer = self.info_of(f.key)?.ops.has(DriverOps::TRANSFER);
         let len = len.min(MAX_RW_COUNT);
         if len == 0 {
             return Ok(Answer::Now(Reply::Count(0)));
@@ -112,6 +119,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     .drivers
                     .get(&f.key.driver)
                     .is_some_and(|d| d.without_pages),
+                transfer,
+                stage: None,
             }),
         );
         Ok(self.submit_op(op, fx))
@@ -150,6 +159,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     pub(crate) fn lease_step(&mut self, o: &mut LeaseOp, key: ObjectKey, input: Input) -> Step {
+        let Some(stage) = o.stage.take() else {
+            return self.lease_answer(o, key, input);
+        };
+        // The driver answered (whatever it said): it is done with the
+        // staging buffer once the bytes it read are copied out.
+        let step = match input {
+            Input::Reply(DriverReply::Count(n)) => self.transfer_done(o, key, stage, n),
+            other => self.lease_answer(o, key, other),
+        };
+        self.free_stage(stage);
+        step
+    }
+
+    /// Continue after a driver's answer that named no staging buffer.
+    fn lease_answer(&mut self, o: &mut LeaseOp, key: ObjectKey, input: Input) -> Step {
         let reply = match input {
             Input::Start if o.sizing => {
                 return Step::Send(DriverRequest::Stat { object: key.object })
@@ -166,7 +190,19 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 }
                 return self.lease_begin(o, key);
             }
-            DriverReply::Pages(list) if !o.framed => self.lease_copy(o, key, &list),
+            DriverReply::Pages(list) if !o.framed => {
+                let offset = o.at.saturating_add(o.done);
+                let copied = self.lease_copy(o, key, &list);
+                if copied.is_ok() {
+                    self.ops.page_maps.learn(key, offset, &list);
+                }
+                copied
+            }
+            DriverReply::Error(Errno::ENOSYS) if o.transfer && o.done == 0 => {
+                // It declared `TRANSFER` but cannot: the ordinary way.
+                o.transfer = false;
+                return self.lease_next(o, key);
+            }
             DriverReply::Error(Errno::ENOSYS) if !o.framed && o.done == 0 => {
                 o.framed = true;
                 if let Some(d) = self.files.drivers.get_mut(&key.driver) {
@@ -195,6 +231,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             DriverReply::Error(e) => Err(driver_errno(e)),
             other => return unexpected(other),
         };
+        self.lease_moved(o, key, moved)
+    }
+
+    /// One step moved `moved` bytes (or failed): the next step, or the
+    /// answer.
+    fn lease_moved(&mut self, o: &mut LeaseOp, key: ObjectKey, moved: Result<u64, Errno>) -> Step {
         match moved {
             Ok(n) => {
                 o.done += n;
@@ -205,6 +247,25 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             }
             Err(e) => self.lease_done(o, Err(e)),
         }
+    }
+
+    /// The driver moved `n` bytes of a `Transfer`: a read's bytes go from
+    /// the staging buffer into the lease, checked again now (the caller's
+    /// mappings may have changed while the driver worked). A count above
+    /// the step is a broken driver (`EIO`), never a reason to copy more.
+    fn transfer_done(&mut self, o: &mut LeaseOp, key: ObjectKey, stage: Stage, n: u64) -> Step {
+        let moved = if n > o.step {
+            Err(Errno::EIO)
+        } else if o.write {
+            Ok(n)
+        } else {
+            let dest = o.buf + o.done;
+            self.lease_range(o.client, o.mm, dest, n, false).map(|()| {
+                self.memory.copy(stage.addr, dest, n);
+                n
+            })
+        };
+        self.lease_moved(o, key, moved)
     }
 
     /// The transfer's start is known: check a write's end, then the first
@@ -225,8 +286,22 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let left = o.len - o.done;
         let offset = o.at.saturating_add(o.done);
         let object = key.object;
+        if o.transfer {
+            o.step = left.min(LEASE_STEP);
+            match self.alloc_stage(o.step) {
+                Some(stage) => return self.transfer_send(o, object, offset, stage),
+                // No room for a staging buffer: framed steps.
+                None => {
+                    o.transfer = false;
+                    o.framed = true;
+                }
+            }
+        }
         if !o.framed {
             o.step = left.min(LEASE_STEP);
+            if let Some(list) = self.ops.page_maps.lookup(key, offset, o.step, o.write) {
+                return self.lease_known(o, key, list);
+            }
             return Step::Send(DriverRequest::Pages {
                 object,
                 offset,
@@ -255,6 +330,49 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             object,
             offset,
             data,
+        })
+    }
+
+    /// Copy steps whose pages the server already knows
+    /// ([`super::page_map`]) without asking the driver, as long as it
+    /// knows them; then ask for the next, or answer.
+    fn lease_known(&mut self, o: &mut LeaseOp, key: ObjectKey, mut list: PageList) -> Step {
+        loop {
+            let n = match self.lease_copy(o, key, &list) {
+                Ok(n) => n,
+                Err(e) => return self.lease_done(o, Err(e)),
+            };
+            o.done += n;
+            if o.done == o.len {
+                return self.lease_done(o, Ok(()));
+            }
+            let offset = o.at.saturating_add(o.done);
+            o.step = (o.len - o.done).min(LEASE_STEP);
+            match self.ops.page_maps.lookup(key, offset, o.step, o.write) {
+                Some(next) => list = next,
+                None => return self.lease_next(o, key),
+            }
+        }
+    }
+
+    /// Send one `Transfer` through `stage`, a write's bytes copied into it
+    /// first from the lease (checked again now).
+    fn transfer_send(&mut self, o: &mut LeaseOp, object: u64, offset: u64, stage: Stage) -> Step {
+        if o.write {
+            let src = o.buf + o.done;
+            if let Err(e) = self.lease_range(o.client, o.mm, src, o.step, true) {
+                self.free_stage(stage);
+                return self.lease_done(o, Err(e));
+            }
+            self.memory.copy(src, stage.addr, o.step);
+        }
+        o.stage = Some(stage);
+        Step::Send(DriverRequest::Transfer {
+            object,
+            offset,
+            len: o.step,
+            at: stage.addr,
+            write: o.write,
         })
     }
 

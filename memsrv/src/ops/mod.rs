@@ -14,16 +14,19 @@
 //! The folder: `queue` (submit, wait for the object, finish), `step`
 //! (advance an operation, driver answers), `undo` (fail, time out, give
 //! back), one file per operation (`open`, `file_io`, `file_mmap`,
-//! `unlink`), and `driver_calls`, the calls a driver makes on its own
-//! connection and what its death undoes.
+//! `unlink`, `lease` with its staging buffers in `transfer` and the pages
+//! it remembers in `page_map`), and `driver_calls`, the calls a driver
+//! makes on its own connection and what its death undoes.
 
 mod driver_calls;
 pub mod file_io;
 pub mod file_mmap;
 pub mod lease;
 pub mod open;
+pub mod page_map;
 mod queue;
 mod step;
+pub mod transfer;
 mod undo;
 mod unlink;
 
@@ -147,6 +150,11 @@ pub struct Operations {
     /// Each connection's bulk window (`lease`): its first address and
     /// whom its pages are charged to.
     pub windows: BTreeMap<ClientId, (u64, Option<crate::charge::Payer>)>,
+    /// Staging buffers of `Transfer` requests that failed unanswered, by
+    /// driver: freed when the driver's connection closes.
+    pub orphan_stages: BTreeMap<crate::region::DriverId, Vec<transfer::Stage>>,
+    /// Where leased objects' pages lie, as their drivers last said.
+    pub page_maps: page_map::PageMaps,
     /// The operation being submitted, and its answer if it finished at once.
     submitting: Option<OpId>,
     sync_reply: Option<Reply>,

@@ -47,6 +47,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     },
                 );
                 op.call = Some(tag);
+                self.ops.page_maps.note_sent(op.driver, &request);
                 self.ops.live.insert(id, op);
                 fx.push(Effect::Send {
                     to: client,

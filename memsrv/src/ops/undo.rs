@@ -54,8 +54,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
 
     /// Give back what a failed operation held.
     pub(super) fn op_undo(&mut self, op: &mut Op) {
-        if let OpKind::Mmap(m) = &mut op.kind {
-            self.mmap_undo(m);
+        match &mut op.kind {
+            OpKind::Mmap(m) => self.mmap_undo(m),
+            OpKind::Lease(l) => {
+                if let Some(stage) = l.stage.take() {
+                    self.orphan_stage(op.driver, stage);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct FakeObject {
     pub read_error: Option<Errno>,
     /// `Read` delivers this byte for every requested byte (a device).
     pub read_fill: Option<u8>,
+    /// An arena-stored object answers `Pages` (else `ENOSYS`).
+    pub answers_pages: bool,
     pub mmaps: u32,
     pub closes: u32,
     pub releases: u32,
@@ -80,6 +82,7 @@ impl FakeObject {
             mmap: None,
             read_error: None,
             read_fill: None,
+            answers_pages: false,
             mmaps: 0,
             closes: 0,
             releases: 0,
@@ -264,7 +267,42 @@ impl FakeDriver {
             // It keeps no attributes, as a device.
             DriverRequest::SetAttributes { .. } => Err(Errno::EPERM),
             // Its bytes are not handed out by page: leases move in frames.
-            DriverRequest::Pages { .. } => Err(Errno::ENOSYS),
+            DriverRequest::Pages {
+                object,
+                offset,
+                len,
+                write,
+            } => {
+                let o = self.objects.get(&object).ok_or(Errno::ENOENT)?;
+                if !o.answers_pages || !matches!(o.store, Store::Arena(_)) {
+                    return Err(Errno::ENOSYS);
+                }
+                self.pages(object, offset, len, write, s)
+                    .map(DriverReply::Pages)
+            }
+            // Only an object that declared it moves a lease step itself.
+            DriverRequest::Transfer {
+                object,
+                offset,
+                len,
+                at,
+                write,
+            } => {
+                let o = self.objects.get(&object).ok_or(Errno::ENOENT)?;
+                if !o.info.ops.has(DriverOps::TRANSFER) {
+                    return Err(Errno::ENOSYS);
+                }
+                if write {
+                    let data = s.memory().slice(at, len).to_vec();
+                    self.write_bytes(object, offset, &data, s)?;
+                    return Ok(DriverReply::Count(len));
+                }
+                let data = self.read_bytes(object, offset, len, s);
+                s.memory_mut()
+                    .bytes_at(at, data.len() as u64)
+                    .copy_from_slice(&data);
+                Ok(DriverReply::Count(data.len() as u64))
+            }
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {
                     o.releases += 1;
@@ -421,6 +459,54 @@ impl FakeDriver {
         }
         o.info.size = o.info.size.max(end);
         Ok(())
+    }
+
+    /// `Pages` of an arena-stored object: its pages (0 past them), a
+    /// write adding the missing ones and growing the size first.
+    fn pages(
+        &mut self,
+        object: u64,
+        offset: u64,
+        len: u64,
+        write: bool,
+        s: &mut MemoryServer<SimMemory>,
+    ) -> Result<protocol::PageList, Errno> {
+        let size = self.objects[&object].info.size;
+        let n = if write {
+            len
+        } else {
+            len.min(size.saturating_sub(offset))
+        };
+        if write {
+            let need = (offset + n).div_ceil(P) as usize;
+            let have = match &self.objects[&object].store {
+                Store::Arena(p) => p.len(),
+                _ => return Err(Errno::ENOSYS),
+            };
+            let mut fresh = Vec::new();
+            for _ in have..need {
+                fresh.push(self.alloc(s, 1)?);
+            }
+            let o = self.objects.get_mut(&object).unwrap();
+            if let Store::Arena(p) = &mut o.store {
+                p.extend(fresh);
+            }
+            o.info.size = o.info.size.max(offset + n);
+        }
+        let Store::Arena(pages) = &self.objects[&object].store else {
+            return Err(Errno::ENOSYS);
+        };
+        let mut list = protocol::PageList {
+            len: n,
+            pages: heapless::Vec::new(),
+        };
+        if n > 0 {
+            for index in offset / P..=(offset + n - 1) / P {
+                let page = pages.get(index as usize).copied().unwrap_or(0);
+                list.pages.push(page).map_err(|_| Errno::EIO)?;
+            }
+        }
+        Ok(list)
     }
 
     fn truncate(

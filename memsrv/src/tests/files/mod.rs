@@ -19,7 +19,9 @@ mod deferred;
 mod descriptors;
 mod lease;
 mod memfs_proc_contract;
+mod page_map;
 mod region_sharing;
+mod transfer;
 mod trunc_lookup;
 mod validation_and_direct;
 
