@@ -365,11 +365,10 @@ impl Reader<'_> {
     #[inline(never)]
     fn long_varint(&mut self, max: usize, last_max: u8) -> Option<u64> {
         let mut out = 0u64;
-        for i in 0..max {
-            let (&byte, rest) = self.0.split_first()?;
-            self.0 = rest;
+        for (i, &byte) in self.0.iter().take(max).enumerate() {
             out |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
                 return (i + 1 < max || byte <= last_max).then_some(out);
             }
         }
