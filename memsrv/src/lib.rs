@@ -387,6 +387,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     }
 
     /// Push a request's answer, if it came now.
+    #[inline(always)]
     fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.

@@ -121,6 +121,7 @@ impl ShortReply {
 /// The calls every program makes (`mmap`, `munmap`, the sysctl read) are
 /// read by hand, a few varints as postcard reads them; the other short
 /// requests go through serde.
+#[inline]
 pub fn decode_short_request(frame: &[u8]) -> Option<Frame<ShortRequest>> {
     let (tag, body) = whole_body(MessageKind::Request, frame)?;
     let mut r = Reader(body);
@@ -241,6 +242,7 @@ impl ShortReply {
     /// bytes [`crate::encode_reply`] gives for the same reply, without
     /// serde; returns the frame's length. `out` must hold
     /// [`SHORT_REPLY_FRAME`] bytes (else `None`).
+    #[inline]
     pub fn encode_frame(&self, tag: u32, out: &mut [u8]) -> Option<usize> {
         let out = out.get_mut(..SHORT_REPLY_FRAME)?;
         write_frame(MessageKind::Reply, tag, out, |w| {
