@@ -337,7 +337,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(f) = protocol::decode_short_request(frame) {
             let outcome = self.dispatch_short(client, f.tag, f.message, effects);
             self.settle(effects);
-            return self.answer(client, f.tag, outcome, effects);
+            return self.answer(client, f.tag, &outcome, effects);
         }
         self.handle_long_frame(client, frame, effects);
     }
@@ -383,12 +383,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         effects: &mut Vec<Effect>,
     ) {
         let outcome = self.request(client, tag, request, effects);
-        self.answer(client, tag, outcome, effects);
+        self.answer(client, tag, &outcome, effects);
     }
 
     /// Push a request's answer, if it came now.
     #[inline(always)]
-    fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
+    fn answer(&self, client: ClientId, tag: u32, outcome: &Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.
         outcome.push_frame(client, tag, effects);
