@@ -48,7 +48,9 @@ impl PartialEq<Reply> for Answer {
 /// Frames up to this many bytes (header included) are held inline; larger
 /// ones (file data, `/proc` text, paths) on the heap, at their own length.
 /// The common replies (`Mapped`, `Done`, `Value`, `Error`, `Hello`) fit.
-const INLINE_FRAME: usize = 54;
+/// Held as words after the length, so that a short reply's header is two
+/// word stores and an effect stays 64 bytes.
+const INLINE_FRAME: usize = 48;
 
 /// An encoded frame ready to send: header and body, exactly as long as the
 /// frame is (never the 2 KiB of the largest one), so building, moving and
@@ -60,15 +62,22 @@ pub struct FrameBuf {
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE_FRAME] },
+    /// `_gap` fills the bytes before the word-aligned `words` (always
+    /// zero), so that building one writes every byte it copies.
+    Inline {
+        len: u8,
+        _gap: [u8; 6],
+        words: [u64; INLINE_FRAME / 8],
+    },
     Heap(Box<[u8]>),
 }
 
 impl FrameBuf {
-    /// The frame's bytes.
+    /// The frame's bytes (inlined: a home calls it once per answer).
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match &self.repr {
-            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Inline { len, words, .. } => &words.as_bytes()[..usize::from(*len)],
             Repr::Heap(bytes) => bytes,
         }
     }
@@ -80,7 +89,8 @@ impl FrameBuf {
         const { assert!(SHORT_REPLY_FRAME <= INLINE_FRAME) };
         let repr = Repr::Inline {
             len: 0,
-            bytes: [0; INLINE_FRAME],
+            _gap: [0; 6],
+            words: [0; INLINE_FRAME / 8],
         };
         effects.push(Effect::Send {
             to,
@@ -88,13 +98,13 @@ impl FrameBuf {
         });
         if let Some(Effect::Send {
             frame: FrameBuf {
-                repr: Repr::Inline { len, bytes },
+                repr: Repr::Inline { len, words, .. },
             },
             ..
         }) = effects.last_mut()
         {
             // Fits: SHORT_REPLY_FRAME ≤ INLINE_FRAME < 256.
-            *len = reply.encode_frame(tag, bytes).unwrap_or(0) as u8;
+            *len = reply.encode_frame(tag, words.as_mut_bytes()).unwrap_or(0) as u8;
         }
     }
 
@@ -112,7 +122,8 @@ impl FrameBuf {
     /// them is encoded again onto the heap. The bytes are those
     /// `protocol::encode_*` produce (the `frames_match_the_protocol` test).
     fn encode<T: Serialize>(kind: MessageKind, tag: u32, message: &T) -> Self {
-        let mut bytes = [0u8; INLINE_FRAME];
+        let mut words = [0u64; INLINE_FRAME / 8];
+        let bytes = words.as_mut_bytes();
         if let Ok(body) = postcard::to_slice(message, &mut bytes[HEADER_LEN..]) {
             let body_len = body.len();
             let len = HEADER_LEN + body_len;
@@ -121,7 +132,8 @@ impl FrameBuf {
             return Self {
                 repr: Repr::Inline {
                     len: len as u8,
-                    bytes,
+                    _gap: [0; 6],
+                    words,
                 },
             };
         }

@@ -338,8 +338,16 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         if let Some(f) = protocol::decode_short_request(frame) {
             let outcome = self.dispatch_short(client, f.tag, f.message, effects);
             self.settle(effects);
-            return self.answer(client, f.tag, outcome, effects);
+            return self.answer(client, f.tag, &outcome, effects);
         }
+        self.handle_long_frame(client, frame, effects);
+    }
+
+    /// [`Self::handle_frame`] for a frame that is not a short request: out
+    /// of line, so that the short requests' path does not set up the stack
+    /// this one needs for a whole `Request`.
+    #[inline(never)]
+    fn handle_long_frame(&mut self, client: ClientId, frame: &[u8], effects: &mut Vec<Effect>) {
         match decode_incoming(frame) {
             Ok(Incoming::Request(f)) => self.handle_request(client, f.tag, f.message, effects),
             Ok(Incoming::DriverReply(f)) => {
@@ -376,11 +384,12 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         effects: &mut Vec<Effect>,
     ) {
         let outcome = self.request(client, tag, request, effects);
-        self.answer(client, tag, outcome, effects);
+        self.answer(client, tag, &outcome, effects);
     }
 
     /// Push a request's answer, if it came now.
-    fn answer(&self, client: ClientId, tag: u32, outcome: Outcome, effects: &mut Vec<Effect>) {
+    #[inline(always)]
+    fn answer(&self, client: ClientId, tag: u32, outcome: &Outcome, effects: &mut Vec<Effect>) {
         // The reply is encoded where it lies: a `Reply` is a kilobyte, a
         // move would copy all of it.
         outcome.push_frame(client, tag, effects);
@@ -561,8 +570,21 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                 Ok(_) => Outcome::Value(i64::from(self.nommu.tunables.nr_trim_pages)),
                 Err(e) => Outcome::Failed(e),
             },
-            short => self.other(client, tag, Request::from(short), fx),
+            short => self.other_short(client, tag, short, fx),
         }
+    }
+
+    /// A short request other than the common calls: out of line, so that
+    /// the kilobyte `Request` it becomes is not on the common calls' stack.
+    #[inline(never)]
+    fn other_short(
+        &mut self,
+        client: ClientId,
+        tag: u32,
+        request: ShortRequest,
+        fx: &mut Vec<Effect>,
+    ) -> Outcome {
+        self.other(client, tag, Request::from(request), fx)
     }
 
     /// The outcome of a request [`Self::dispatch_other`] serves.

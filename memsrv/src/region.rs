@@ -96,7 +96,9 @@ pub struct RegionRegistry {
 }
 
 impl RegionRegistry {
-    /// `add_nommu_region`.
+    /// `add_nommu_region`. Inlined, so that the region is built where the
+    /// map keeps it rather than copied there (80 bytes, a `memcpy` call).
+    #[inline(always)]
     pub fn add(&mut self, region: Region) -> RegionId {
         let id = RegionId(self.next_seq);
         self.next_seq += 1;
@@ -107,7 +109,9 @@ impl RegionRegistry {
 
     /// One usage of region `id` is gone: the region, taken out of the
     /// registry (`delete_nommu_region`), if that was its last (one look-up
-    /// either way).
+    /// either way). Inlined, so that the caller reads the fields it needs
+    /// instead of a copy of the whole region.
+    #[inline(always)]
     pub fn put(&mut self, id: RegionId) -> Option<Region> {
         let hashbrown::hash_map::EntryRef::Occupied(mut entry) = self.by_id.entry_ref(&id) else {
             return None;

@@ -121,6 +121,7 @@ impl ShortReply {
 /// The calls every program makes (`mmap`, `munmap`, the sysctl read) are
 /// read by hand, a few varints as postcard reads them; the other short
 /// requests go through serde.
+#[inline]
 pub fn decode_short_request(frame: &[u8]) -> Option<Frame<ShortRequest>> {
     let (tag, body) = whole_body(MessageKind::Request, frame)?;
     let mut r = Reader(body);
@@ -241,6 +242,7 @@ impl ShortReply {
     /// bytes [`crate::encode_reply`] gives for the same reply, without
     /// serde; returns the frame's length. `out` must hold
     /// [`SHORT_REPLY_FRAME`] bytes (else `None`).
+    #[inline]
     pub fn encode_frame(&self, tag: u32, out: &mut [u8]) -> Option<usize> {
         let out = out.get_mut(..SHORT_REPLY_FRAME)?;
         write_frame(MessageKind::Reply, tag, out, |w| {
@@ -300,7 +302,14 @@ fn write_frame(
     let mut w = Writer { out: rest, at: 0 };
     body(&mut w)?;
     let body_len = w.at;
-    head.copy_from_slice(FrameHeader::new(kind, tag, body_len).as_bytes());
+    match <[u64; 2]>::mut_from_bytes(head) {
+        // A word-aligned frame (the board's buffers are): two word stores.
+        Ok(words) => {
+            words[0] = first_word(kind).to_le();
+            words[1] = (u64::from(tag) | (body_len as u64) << 32).to_le();
+        }
+        Err(_) => head.copy_from_slice(FrameHeader::new(kind, tag, body_len).as_bytes()),
+    }
     Some(HEADER_LEN + body_len)
 }
 
@@ -312,6 +321,14 @@ pub const SHORT_REPLY_FRAME: usize = HEADER_LEN + 1 + 5 + 10 + 10;
 /// (the checks of the full decoder, in any order: any failure is `None`).
 #[inline(always)]
 fn whole_body(kind: MessageKind, frame: &[u8]) -> Option<(u32, &[u8])> {
+    // A word-aligned frame (the board's buffers are): the header is two
+    // word loads, not sixteen byte loads put together.
+    if let Ok((words, body)) = <[u64; 2]>::ref_from_prefix(frame) {
+        let (head, rest) = (u64::from_le(words[0]), u64::from_le(words[1]));
+        let body_len = (rest >> 32) as usize;
+        let whole = head == first_word(kind) && body_len <= MAX_BODY && body.len() == body_len;
+        return whole.then_some((rest as u32, body));
+    }
     let (header, body) = FrameHeader::read_from_prefix(frame).ok()?;
     let whole = header.magic == MAGIC
         && header.version.get() == VERSION
@@ -319,6 +336,13 @@ fn whole_body(kind: MessageKind, frame: &[u8]) -> Option<(u32, &[u8])> {
         && header.body_len.get() as usize <= MAX_BODY
         && body.len() == header.body_len.get() as usize;
     whole.then_some((header.tag.get(), body))
+}
+
+/// The header's first eight bytes read as a little-endian word: the magic,
+/// the version and `kind`.
+#[inline(always)]
+const fn first_word(kind: MessageKind) -> u64 {
+    u32::from_le_bytes(MAGIC) as u64 | (VERSION as u64) << 32 | (kind as u16 as u64) << 48
 }
 
 /// Postcard's varints read off the front of a body, as its deserializer
@@ -329,35 +353,52 @@ struct Reader<'a>(&'a [u8]);
 impl Reader<'_> {
     #[inline(always)]
     fn varint(&mut self, max: usize, last_max: u8) -> Option<u64> {
+        // Most fields of the common calls fit one byte (`max` is at least
+        // 3, so one byte is never the last that may carry fewer bits).
+        match self.0.split_first() {
+            Some((&byte, rest)) if byte < 0x80 => {
+                self.0 = rest;
+                Some(u64::from(byte))
+            }
+            _ => self.long_varint(max, last_max),
+        }
+    }
+
+    #[inline(never)]
+    fn long_varint(&mut self, max: usize, last_max: u8) -> Option<u64> {
         let mut out = 0u64;
-        for i in 0..max {
-            let (&byte, rest) = self.0.split_first()?;
-            self.0 = rest;
+        for (i, &byte) in self.0.iter().take(max).enumerate() {
             out |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
                 return (i + 1 < max || byte <= last_max).then_some(out);
             }
         }
         None
     }
 
+    #[inline(always)]
     fn u16(&mut self) -> Option<u16> {
         self.varint(3, 0x03).map(|v| v as u16)
     }
 
+    #[inline(always)]
     fn u32(&mut self) -> Option<u32> {
         self.varint(5, 0x0f).map(|v| v as u32)
     }
 
+    #[inline(always)]
     fn u64(&mut self) -> Option<u64> {
         self.varint(10, 0x01)
     }
 
+    #[inline(always)]
     fn i32(&mut self) -> Option<i32> {
         let n = self.u32()?;
         Some(((n >> 1) as i32) ^ -((n & 1) as i32))
     }
 
+    #[inline(always)]
     fn i64(&mut self) -> Option<i64> {
         let n = self.u64()?;
         Some(((n >> 1) as i64) ^ -((n & 1) as i64))

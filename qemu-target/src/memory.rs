@@ -171,10 +171,31 @@ pub fn fill(addr: u64, byte: u8, len: u64) -> bool {
     if !writable(addr, n) {
         return false;
     }
+    if byte == 0 && (addr | len) % ZERO_BLOCK == 0 {
+        // memsrv zeroes an anonymous mapping's pages on every `mmap`: whole
+        // words, eight stores a turn (`memset`'s loop spends three
+        // instructions a word). Volatile, so that the compiler does not
+        // turn the loop back into a call of `memset`.
+        let mut at = addr as *mut u64;
+        for _ in 0..len / ZERO_BLOCK {
+            // SAFETY: the range lies in RAM (checked above) and is whole
+            // aligned 64-byte blocks, this one among them.
+            unsafe {
+                for word in 0..8 {
+                    at.add(word).write_volatile(0);
+                }
+                at = at.add(8);
+            }
+        }
+        return true;
+    }
     // SAFETY: the range lies in RAM (checked above).
     unsafe { core::ptr::write_bytes(addr as *mut u8, byte, n) };
     true
 }
+
+/// The bytes [`fill`] zeroes a turn when it can: eight words.
+const ZERO_BLOCK: u64 = 64;
 
 /// Copy `len` bytes from `src` to `dst` (may overlap).
 pub fn copy(src: u64, dst: u64, len: u64) -> bool {

@@ -104,7 +104,9 @@ pub fn serve(config: Config) -> i64 {
                 };
                 server.connect(ClientId(conn), credentials);
             }
-            Ok(Received::Frame { conn, .. }) if inspectors.contains(&conn) => {
+            Ok(Received::Frame { conn, .. })
+                if !inspectors.is_empty() && inspectors.contains(&conn) =>
+            {
                 inspect(&server, conn);
             }
             Ok(Received::Frame { conn, len }) => {
@@ -115,13 +117,15 @@ pub fn serve(config: Config) -> i64 {
             }
             Ok(Received::Bad { conn, .. }) => {
                 let _ = sys::hangup(conn);
+                // A refused frame ends the connection as a hang-up does:
+                // nothing told for it may outlive it (a later connection
+                // may reuse its number).
+                told.forget(conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Ok(Received::Hangup { conn }) => {
                 inspectors.retain(|c| *c != conn);
-                told.ranges.remove(&conn);
-                told.lent.remove(&conn);
-                told.spaces.remove(&conn);
+                told.forget(conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Err(_) => {}
@@ -141,9 +145,11 @@ pub fn serve(config: Config) -> i64 {
 /// touch (`None`: its task is not confined, the kernel need not be told),
 /// the address spaces of the confined ones' processes, the pages lent to
 /// drivers for their calls in flight, and lists to build the next in.
-#[derive(Default)]
 struct Told {
     ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
+    /// The connection last found in `ranges` as not confined (`u64::MAX`:
+    /// none), so that answering it again takes no look-up in `ranges`.
+    unconfined: u64,
     /// Per confined connection with a process: its address space, which
     /// `CLONE_VM` siblings in other tasks share (their ranges change
     /// together).
@@ -155,7 +161,30 @@ struct Told {
     backing: Vec<(u64, u64)>,
 }
 
+impl Default for Told {
+    fn default() -> Self {
+        Self {
+            ranges: BTreeMap::new(),
+            unconfined: u64::MAX,
+            spaces: BTreeMap::new(),
+            lent: BTreeMap::new(),
+            scratch: Vec::new(),
+            backing: Vec::new(),
+        }
+    }
+}
+
 impl Told {
+    /// Connection `conn` hung up: nothing is told for it any more.
+    fn forget(&mut self, conn: u64) {
+        self.ranges.remove(&conn);
+        self.lent.remove(&conn);
+        self.spaces.remove(&conn);
+        if self.unconfined == conn {
+            self.unconfined = u64::MAX;
+        }
+    }
+
     /// Before memsrv sends `frame` to `client`, tell the kernel what its
     /// task may touch in the arena if that changed: what its process has
     /// mapped (so a `mmap`'s pages are reachable at once and a
@@ -165,15 +194,18 @@ impl Told {
     fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId, frame: &[u8]) {
         // The demo's answers all go to init, which is not confined: this
         // check stays in the loop, the rest out of it.
-        if let Some(None) = self.ranges.get(&client.0) {
-            if !self.spaces.is_empty() {
-                // What init's process changed may be a confined
-                // sibling's too.
-                self.tell_siblings(server, client);
+        if client.0 != self.unconfined {
+            if !matches!(self.ranges.get(&client.0), Some(None)) {
+                self.update_confined(server, client, frame);
+                return;
             }
-            return;
+            self.unconfined = client.0;
         }
-        self.update_confined(server, client, frame);
+        if !self.spaces.is_empty() {
+            // What an unconfined process (init's) changed may be a
+            // confined sibling's too.
+            self.tell_siblings(server, client);
+        }
     }
 
     /// Tell the kernel the ranges of the confined connections whose
