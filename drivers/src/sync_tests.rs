@@ -4,59 +4,21 @@
 //! without an fsync method answers `EINVAL`, and a handle never given out
 //! is `EBADF`.
 
-use crate::copyfs::{CopyFs, FileStore, MemStore};
+use crate::copyfs::{CopyFs, MemStore};
 use crate::flags::open::{CREAT, RDONLY, RDWR};
 use crate::mount::MountPoint;
 use crate::pipe::Pipe;
 use crate::ramfs::Ramfs;
 use crate::testing::*;
 use crate::BackingDevice;
-use alloc::vec::Vec;
 use protocol::{DriverOps, DriverReply, DriverRequest, Errno};
 
 fn sync(object: u64, data_only: bool) -> DriverRequest {
     DriverRequest::Sync { object, data_only }
 }
 
-/// A memory store that records every sync it is asked for and fails
-/// them with `fail` when set (a host's `EIO` or `ENOSPC`).
-struct Recording {
-    files: MemStore,
-    syncs: Vec<(u64, bool)>,
-    fail: Option<Errno>,
-}
-
-impl FileStore for Recording {
-    fn lookup(&mut self, path: &str, flags: u32, mode: u32) -> Result<u64, Errno> {
-        self.files.lookup(path, flags, mode)
-    }
-    fn size(&mut self, id: u64) -> Result<u64, Errno> {
-        self.files.size(id)
-    }
-    fn ino(&mut self, id: u64) -> Result<u64, Errno> {
-        self.files.ino(id)
-    }
-    fn read(&mut self, id: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.files.read(id, offset, buf)
-    }
-    fn write(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<usize, Errno> {
-        self.files.write(id, offset, data)
-    }
-    fn is_dir(&mut self, id: u64) -> Result<bool, Errno> {
-        self.files.is_dir(id)
-    }
-    fn sync(&mut self, id: u64, data_only: bool) -> Result<(), Errno> {
-        self.syncs.push((id, data_only));
-        self.fail.map_or(Ok(()), Err)
-    }
-}
-
-fn recording_fs() -> (CopyFs<Recording>, TestHost) {
-    let store = Recording {
-        files: MemStore::new().with_file("f", 37, b"bytes"),
-        syncs: Vec::new(),
-        fail: None,
-    };
+fn watched_fs() -> (CopyFs<SyncWatch<MemStore>>, TestHost) {
+    let store = SyncWatch::new(MemStore::new().with_file("f", 37, b"bytes"));
     started(CopyFs::new(
         MountPoint::new("/data", (0x1f, 2)).unwrap(),
         store,
@@ -65,38 +27,40 @@ fn recording_fs() -> (CopyFs<Recording>, TestHost) {
 
 #[test]
 fn copyfs_files_and_directories_sync_through_the_store() {
-    let (mut fs, mut host) = recording_fs();
+    let (mut fs, mut host) = watched_fs();
     let f = opened(fs.serve(lookup("f", RDWR, 0), &mut host));
     let root = opened(fs.serve(lookup("", RDONLY, 0), &mut host));
     assert!(f.ops.has(DriverOps::SYNC));
     assert!(root.ops.has(DriverOps::SYNC));
+    let stats = fs.store().stats.clone();
     assert_eq!(
         fs.serve(sync(f.object, false), &mut host),
         DriverReply::Done
     );
+    assert_eq!(stats.seen(), (1, 0, f.object));
     assert_eq!(fs.serve(sync(f.object, true), &mut host), DriverReply::Done);
+    assert_eq!(stats.seen(), (2, 1, f.object));
     assert_eq!(
         fs.serve(sync(root.object, false), &mut host),
         DriverReply::Done
     );
-    assert_eq!(
-        fs.store().syncs,
-        [(f.object, false), (f.object, true), (root.object, false)]
-    );
+    assert_eq!(stats.seen(), (3, 1, root.object));
     // A handle the store never gave out never reaches its sync.
     assert_errors(&mut fs, &mut host, &[(sync(999, false), Errno::EBADF)]);
-    assert_eq!(fs.store().syncs.len(), 3);
+    assert_eq!(stats.seen().0, 3);
 }
 
 #[test]
 fn copyfs_passes_the_stores_sync_error_on() {
-    let (mut fs, mut host) = recording_fs();
+    let (mut fs, mut host) = watched_fs();
     let f = opened(fs.serve(lookup("new", CREAT | RDWR, 0o600), &mut host));
     for errno in [Errno::EIO, Errno::ENOSPC] {
-        fs.store_mut().fail = Some(errno);
+        fs.store().stats.fail_with(Some(errno));
         assert_errors(&mut fs, &mut host, &[(sync(f.object, true), errno)]);
     }
-    assert_eq!(fs.store().syncs, [(f.object, true), (f.object, true)]);
+    fs.store().stats.fail_with(None);
+    assert_eq!(fs.serve(sync(f.object, true), &mut host), DriverReply::Done);
+    assert_eq!(fs.store().stats.seen(), (3, 3, f.object));
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! [`DriverHost`] over a plain byte vector that checks what drivers do
 //! with it, request builders, checks that several drivers' tests share
 //! (a table of refusals, copy-only devices, the end of a device), a romfs
-//! image writer for exact layouts, and simulated hardware (a NOR chip, a
-//! disk) for the drivers over devices.
+//! image writer for exact layouts, simulated hardware (a NOR chip, a
+//! disk) for the drivers over devices, and a file store whose syncs a
+//! test watches.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,9 +15,11 @@
 
 mod romfs_image;
 mod sim;
+mod sync_watch;
 
 pub use romfs_image::{checksum as romfs_checksum, RomfsImage};
 pub use sim::{DiskStats, FlashStats, SimDisk, SimFlash};
+pub use sync_watch::{SyncStats, SyncWatch};
 
 use crate::{BackingDevice, DriverHost};
 use alloc::collections::{BTreeMap, BTreeSet};

@@ -3,30 +3,18 @@
  * (its driver flushes the host file), TMPDIR a ramfs mount (synced at
  * once), ZERODEV a character device without an fsync method (EINVAL).
  * Writes "durable\n" to DATADIR/f; the Rust test reads the host file.
- * Prints "ok WHAT" per check and "all ok" at the end; a failed check
- * prints "FAIL ..." and exits 1.
+ * Prints "all ok" at the end; a failed check exits 1 (check.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "nommu.h"
 
-static int failed;
-
-static void expect(int cond, const char *what)
-{
-    if (cond) {
-        printf("ok %s\n", what);
-    } else {
-        printf("FAIL %s (errno %d %s)\n", what, errno, strerror(errno));
-        failed = 1;
-    }
-}
+#define CHECK_PROGRAM "fsync"
+#include "check.h"
 
 /* -1 with errno `e`. */
 static int fails(int ret, int e) { return ret == -1 && errno == e; }
@@ -48,47 +36,45 @@ int main(int argc, char **argv)
     /* A host directory's file: written, then flushed by its driver. */
     join(path, sizeof path, data, "f");
     int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
-    expect(fd >= 0, "open of a host-directory file");
-    expect(pwrite(fd, "durable\n", 8, 0) == 8, "pwrite");
-    expect(fsync(fd) == 0, "fsync of a host-directory file");
-    expect(fdatasync(fd) == 0, "fdatasync of a host-directory file");
+    CHECK(fd >= 0, "open of a host-directory file");
+    CHECK(pwrite(fd, "durable\n", 8, 0) == 8, "pwrite");
+    CHECK(fsync(fd) == 0, "fsync of a host-directory file");
+    CHECK(fdatasync(fd) == 0, "fdatasync of a host-directory file");
     int ro = open(path, O_RDONLY);
-    expect(ro >= 0 && fsync(ro) == 0, "fsync through a read-only descriptor");
+    CHECK(ro >= 0 && fsync(ro) == 0, "fsync through a read-only descriptor");
     close(ro);
     int dir = open(data, O_RDONLY | O_DIRECTORY);
-    expect(dir >= 0 && fsync(dir) == 0, "fsync of the host directory");
+    CHECK(dir >= 0 && fsync(dir) == 0, "fsync of the host directory");
     close(dir);
 
     /* ramfs: nothing to flush, 0 at once. */
     join(path, sizeof path, tmp, "m");
     int mem = open(path, O_CREAT | O_RDWR, 0600);
-    expect(mem >= 0 && write(mem, "x", 1) == 1, "a ramfs file written");
-    expect(fsync(mem) == 0, "fsync of a ramfs file");
-    expect(fdatasync(mem) == 0, "fdatasync of a ramfs file");
+    CHECK(mem >= 0 && write(mem, "x", 1) == 1, "a ramfs file written");
+    CHECK(fsync(mem) == 0, "fsync of a ramfs file");
+    CHECK(fdatasync(mem) == 0, "fdatasync of a ramfs file");
     close(mem);
-    expect(unlink(path) == 0, "unlink of the ramfs file");
+    CHECK(unlink(path) == 0, "unlink of the ramfs file");
     int root = open(tmp, O_RDONLY | O_DIRECTORY);
-    expect(root >= 0 && fsync(root) == 0, "fsync of the ramfs root");
+    CHECK(root >= 0 && fsync(root) == 0, "fsync of the ramfs root");
     close(root);
 
     /* A device without an fsync method, as Linux's /dev/zero. */
     int z = open(zero, O_RDWR);
-    expect(z >= 0, "open of the device");
+    CHECK(z >= 0, "open of the device");
     errno = 0;
-    expect(fails(fsync(z), EINVAL), "fsync of a device without the method: EINVAL");
+    CHECK(fails(fsync(z), EINVAL), "fsync of a device without the method: EINVAL");
     errno = 0;
-    expect(fails(fdatasync(z), EINVAL), "fdatasync of it: EINVAL");
+    CHECK(fails(fdatasync(z), EINVAL), "fdatasync of it: EINVAL");
     close(z);
 
     /* A descriptor no longer open. */
     close(fd);
     errno = 0;
-    expect(fails(fsync(fd), EBADF), "fsync of a closed server descriptor: EBADF");
+    CHECK(fails(fsync(fd), EBADF), "fsync of a closed server descriptor: EBADF");
     errno = 0;
-    expect(fails(fdatasync(fd), EBADF), "fdatasync of it: EBADF");
+    CHECK(fails(fdatasync(fd), EBADF), "fdatasync of it: EBADF");
 
-    if (failed)
-        return 1;
     printf("all ok\n");
     return 0;
 }

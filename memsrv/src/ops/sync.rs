@@ -84,16 +84,7 @@ mod tests {
     use super::*;
 
     fn info(kind: ObjectKind, ops: u8) -> ObjectInfo {
-        ObjectInfo {
-            object: 1,
-            ino: 1,
-            kind,
-            mode: 0o644,
-            size: 0,
-            caps: None,
-            ops: DriverOps(ops),
-            io_memory: false,
-        }
+        crate::tests::fake_driver::FakeObject::heap(kind, ops, Vec::new()).info
     }
 
     #[test]
