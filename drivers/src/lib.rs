@@ -83,6 +83,8 @@ pub mod testing;
 
 #[cfg(test)]
 mod robustness;
+#[cfg(test)]
+mod sync_tests;
 
 pub use mount::MountPoint;
 

@@ -163,6 +163,16 @@ pub trait Methods {
         None
     }
 
+    /// `fsync` (`fdatasync` with `data_only`): the object's bytes (and,
+    /// without `data_only`, its attributes) reach stable storage before
+    /// the answer. Only objects whose methods include `SYNC` are asked.
+    /// Default: no such method (`EINVAL`, as Linux's `vfs_fsync_range`
+    /// for a file without `fsync`).
+    fn sync(&mut self, object: u64, _data_only: bool) -> Result<(), Errno> {
+        self.check(object)?;
+        Err(Errno::EINVAL)
+    }
+
     /// One mapping went away. Default: nothing to do.
     fn close_vma(&mut self, _object: u64) -> Result<(), Errno> {
         Ok(())
@@ -297,6 +307,9 @@ pub fn serve<M: Methods + ?Sized>(
                 write,
             };
             driver.transfer(host, req).map(DriverReply::Count)
+        }
+        DriverRequest::Sync { object, data_only } => {
+            driver.sync(object, data_only).map(|()| DriverReply::Done)
         }
     };
     result.unwrap_or_else(DriverReply::Error)

@@ -2,8 +2,9 @@
 //! [`DriverHost`] over a plain byte vector that checks what drivers do
 //! with it, request builders, checks that several drivers' tests share
 //! (a table of refusals, copy-only devices, the end of a device), a romfs
-//! image writer for exact layouts, and simulated hardware (a NOR chip, a
-//! disk) for the drivers over devices.
+//! image writer for exact layouts, simulated hardware (a NOR chip, a
+//! disk) for the drivers over devices, and a file store whose syncs a
+//! test watches.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,9 +15,11 @@
 
 mod romfs_image;
 mod sim;
+mod sync_watch;
 
 pub use romfs_image::{checksum as romfs_checksum, RomfsImage};
 pub use sim::{DiskStats, FlashStats, SimDisk, SimFlash};
+pub use sync_watch::{SyncStats, SyncWatch};
 
 use crate::{BackingDevice, DriverHost};
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -454,12 +457,17 @@ pub fn assert_writes_stop_at(
     assert_eq!(error(at), at_end, "a write at the end");
 }
 
-/// A filesystem's root, opened read-only: a directory without methods,
-/// refused for writing (`EISDIR`). Its lookup answer.
+/// A filesystem's root, opened read-only: a directory without methods
+/// (but, on a filesystem that has one, `fsync`), refused for writing
+/// (`EISDIR`). Its lookup answer.
 pub fn assert_root_is_a_directory(fs: &mut dyn BackingDevice, host: &mut TestHost) -> ObjectInfo {
     let root = opened(fs.serve(lookup("", crate::flags::open::RDONLY, 0), host));
     assert_eq!(root.kind, protocol::ObjectKind::Directory);
-    assert_eq!(root.ops.0, 0, "a directory has no methods");
+    assert_eq!(
+        root.ops.0 & !protocol::DriverOps::SYNC,
+        0,
+        "a directory has no methods but fsync"
+    );
     let write = lookup("", crate::flags::open::RDWR, 0);
     assert_eq!(error(fs.serve(write, host)), Errno::EISDIR);
     root

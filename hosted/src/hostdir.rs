@@ -8,6 +8,7 @@
 //! first looked up, and kept open until the server releases it. Lookups
 //! stay inside `DIR`: `..` components are refused, and a name that
 //! resolves (through symbolic links) outside it fails `EACCES`.
+//! `fsync`/`fdatasync` are the host's, on the descriptor kept.
 
 use drivers::copyfs::FileStore;
 use drivers::flags::open;
@@ -223,6 +224,19 @@ impl FileStore for HostDir {
         })
     }
 
+    /// The host's `fsync` (`fdatasync` with `data_only`) of the file or
+    /// the directory: what `pwrite` left in the host's page cache reaches
+    /// its disk; the host's error (`EIO`, `ENOSPC`) is the answer.
+    fn sync(&mut self, id: u64, data_only: bool) -> Result<(), Errno> {
+        let file = self.entry(id)?;
+        let synced = if data_only {
+            file.sync_data()
+        } else {
+            file.sync_all()
+        };
+        synced.map_err(|e| errno(&e))
+    }
+
     fn release(&mut self, id: u64) {
         if let Some(entry) = self.entries.remove(&id) {
             self.by_inode.remove(&entry.key);
@@ -259,6 +273,21 @@ mod tests {
         assert_eq!(store.is_dir(ROOT), Ok(true));
         assert_eq!(store.lookup("", 0, 0), Ok(ROOT));
         store.release(id);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sync_is_the_hosts_on_files_and_the_directory() {
+        let dir = scratch("sync");
+        let mut store = HostDir::new(&dir).unwrap();
+        let id = store.lookup("f", open::RDWR | open::CREAT, 0o600).unwrap();
+        store.write(id, 0, b"durable").unwrap();
+        assert_eq!(store.sync(id, false), Ok(()));
+        assert_eq!(store.sync(id, true), Ok(()));
+        assert_eq!(store.sync(ROOT, false), Ok(()));
+        assert_eq!(store.sync(id + 1, false), Err(Errno::EBADF));
+        store.release(id);
+        assert_eq!(store.sync(id, false), Err(Errno::EBADF));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

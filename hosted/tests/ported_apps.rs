@@ -191,9 +191,10 @@ fn sqlite_on_ramfs_and_copy_only_files_matches_the_host_build() {
     assert_eq!(nommu_out.matches("integrity: ok").count(), 2, "{nommu_out}");
 
     // SQLite's default VFS throughout ("unix": fcntl() record locks,
-    // which the shim answers for server files; fsync, which succeeds;
-    // stat() of paths, which the server answers). What stays: no-MMU
-    // shares only memory that exists once.
+    // which the shim answers for server files; fsync, which the server
+    // passes to the host directory's driver; stat() of paths, which the
+    // server answers). What stays: no-MMU shares only memory that exists
+    // once.
     let nommu_says = |prefix: &str| note(&nommu_out, prefix).to_string();
     // ramfs: the -shm file is extended the way SQLite does it (truncate to
     // 3 bytes, then one byte written at the end of each 4 KiB page), so its

@@ -80,8 +80,11 @@
  * other commands reach the stand-in. The third argument is taken as a
  * pointer-sized value: glibc reads it as void *, and on x86-64 and
  * AArch64 Linux a variadic argument travels where a fixed one would.
- * fsync/fdatasync of a server file succeed at once: its bytes live in the
- * server, there is nothing to flush. fchmod/fchown of a server file
+ * fsync/fdatasync of a server file are the server's: a driver that keeps
+ * the bytes in a cache (a host directory: the host's page cache) is asked
+ * to flush them and its error (EIO, ENOSPC) is returned; a memory
+ * filesystem's file succeeds at once; a pipe, a socket or a character
+ * device without an fsync method fails EINVAL. fchmod/fchown of a server file
  * are the server's: it judges them as Linux does (chmod by the owner or
  * root, chown by root, chgrp by the owner to a group it is in, else
  * EPERM; S_ISUID/S_ISGID dropped as Linux drops them); the memory

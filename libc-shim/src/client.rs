@@ -403,6 +403,13 @@ impl<T: Transport> Client<T> {
         self.expect_done(&Request::Ftruncate { fd, len })
     }
 
+    /// `fsync(fd)`, or `fdatasync(fd)` with `data_only`: done once the
+    /// server (and the file's backing device, where it keeps a cache)
+    /// has the bytes on stable storage.
+    pub fn fsync(&self, fd: i32, data_only: bool) -> Result<(), Errno> {
+        self.expect_done(&Request::Fsync { fd, data_only })
+    }
+
     pub fn fstat(&self, fd: i32) -> Result<FileStat, Errno> {
         match self.call(&Request::Fstat { fd })? {
             Reply::Stat(stat) => Ok(stat),

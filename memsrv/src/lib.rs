@@ -749,6 +749,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             Request::BulkWindow => self.bulk_window(&who),
             Request::Ftruncate { fd, len } => return self.sys_ftruncate(&who, fd, len, fx),
             Request::Fstat { fd } => return self.sys_fstat(&who, fd, fx),
+            Request::Fsync { fd, data_only } => return self.sys_fsync(&who, fd, data_only, fx),
             Request::Lseek { fd, offset, whence } => {
                 return self.sys_lseek(&who, fd, offset, whence, fx)
             }

@@ -67,6 +67,13 @@ impl DriverOps {
     /// pages (a host directory) reads or writes its file straight from or
     /// into the arena range the server names.
     pub const TRANSFER: u8 = 0x40;
+    /// Has an `fsync` method ([`DriverRequest::Sync`]): the object's bytes
+    /// may sit in a cache (a host's page cache) until asked to reach
+    /// stable storage. Without it, `fsync` of a memory filesystem's file
+    /// succeeds at once (tmpfs's `noop_fsync`), of a block device too
+    /// (nothing cached beyond the driver), and of any other object fails
+    /// `EINVAL`, as Linux's `vfs_fsync_range` for a file without one.
+    pub const SYNC: u8 = 0x80;
 
     pub const fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -235,6 +242,12 @@ pub enum DriverRequest {
         at: u64,
         write: bool,
     },
+    /// `fsync` (`fdatasync` with `data_only`) of the object: its bytes,
+    /// and without `data_only` its attributes, reach stable storage
+    /// before the answer. Sent only for objects whose methods include
+    /// [`DriverOps::SYNC`]. Answered by [`DriverReply::Done`] or the
+    /// storage's error (`EIO`, `ENOSPC`, `EDQUOT`).
+    Sync { object: u64, data_only: bool },
 }
 
 /// Most bytes one [`DriverRequest::Pages`] covers.

@@ -384,6 +384,14 @@ pub enum Request {
     /// buffer that lies outside the arena through it). Asked again, the
     /// same window. Answered by [`Reply::Mapped`].
     BulkWindow,
+    /// `fsync(fd)`, or `fdatasync(fd)` with `data_only`: the file's bytes
+    /// (and, without `data_only`, its attributes) reach stable storage
+    /// before the answer. `EBADF` for a descriptor not open, `EINVAL` for
+    /// an object that has nothing to sync with (a pipe, a socket, most
+    /// character devices: Linux's file without an `fsync` method); a
+    /// memory filesystem's file answers at once. Answered by
+    /// [`Reply::Done`], or the backing device's error (`EIO`, `ENOSPC`).
+    Fsync { fd: i32, data_only: bool },
 }
 
 /// [`Request::WriteLease`] (`write`) or [`Request::ReadLease`] of `len`
@@ -468,6 +476,7 @@ impl Request {
             | Request::ReadLease { .. }
             | Request::WriteLease { .. }
             | Request::BulkWindow
+            | Request::Fsync { .. }
             | Request::Identity => false,
         }
     }

@@ -3,26 +3,14 @@
 //! vector (`golden.rs`) is unchanged.
 
 use protocol::{
-    decode_driver_reply, decode_driver_request, decode_request, encode_driver_reply,
-    encode_driver_request, encode_request, frame_checks_identity, DriverReply, DriverRequest,
-    PageList, Request, LEASE_PAGES, LEASE_STEP, MAX_FRAME, PAGE_SIZE,
+    decode_driver_reply, decode_driver_request, encode_driver_reply, encode_driver_request,
+    DriverReply, DriverRequest, PageList, Request, LEASE_PAGES, LEASE_STEP, MAX_FRAME, PAGE_SIZE,
 };
 
-/// The bytes a hex listing names (`"4e 4d"` → `[0x4e, 0x4d]`).
-fn unhex(text: &str) -> Vec<u8> {
-    text.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap())
-        .collect()
-}
+#[path = "common/golden_frames.rs"]
+mod golden_frames;
 
-/// The frame: header (kind, tag 0x2a, body length), then `body`.
-fn framed(kind: u8, body: &str) -> Vec<u8> {
-    let body = unhex(body);
-    let mut frame = unhex("4e 4d 4d 55 02 00");
-    frame.extend([kind, 0, 0x2a, 0, 0, 0, body.len() as u8, 0, 0, 0]);
-    frame.extend(body);
-    frame
-}
+use golden_frames::{assert_descriptor_requests, assert_driver_requests, framed};
 
 #[test]
 fn lease_requests() {
@@ -47,15 +35,7 @@ fn lease_requests() {
         ),
         (Request::BulkWindow, "2a"),
     ];
-    let mut buf = [0u8; MAX_FRAME];
-    for (request, body) in cases {
-        let len = encode_request(0x2a, &request, &mut buf);
-        assert_eq!(buf[..len], framed(1, body), "{request:?}");
-        assert_eq!(decode_request(&buf[..len]).unwrap().message, request);
-        // Judged by the descriptor, not by identity.
-        assert!(!request.checks_identity());
-        assert!(!frame_checks_identity(&buf[..len]));
-    }
+    assert_descriptor_requests(cases);
 }
 
 #[test]
@@ -120,12 +100,8 @@ fn transfer_request_and_answer() {
             "0d 01 00 64 80 80 80 80 04 00",
         ),
     ];
+    assert_driver_requests(cases);
     let mut buf = [0u8; MAX_FRAME];
-    for (request, body) in cases {
-        let len = encode_driver_request(0x2a, &request, &mut buf);
-        assert_eq!(buf[..len], framed(3, body), "{request:?}");
-        assert_eq!(decode_driver_request(&buf[..len]).unwrap().message, request);
-    }
     // The answer is the existing `Count`.
     let reply = DriverReply::Count(4096);
     let len = encode_driver_reply(0x2a, &reply, &mut buf);

@@ -9,7 +9,8 @@
 //! same trait. A `pwrite` changes the file, never a copy already made:
 //! copies are the server's. Files declare `TRANSFER`: a `read`/`write`
 //! lease moves through the store in one request per step, between the
-//! file and the server's staging buffer.
+//! file and the server's staging buffer. Files and directories declare
+//! `SYNC`: `fsync`/`fdatasync` reach the store ([`FileStore::sync`]).
 
 mod mem_store;
 
@@ -45,6 +46,13 @@ pub trait FileStore {
     /// Is it a directory (which can be opened but not read or mapped)?
     fn is_dir(&mut self, _id: u64) -> Result<bool, Errno> {
         Ok(false)
+    }
+    /// `fsync` of the file or directory (`fdatasync` with `data_only`):
+    /// what the store wrote reaches stable storage before it returns.
+    /// Default: the store keeps nothing in a cache between it and its
+    /// storage (memory), so there is nothing to do.
+    fn sync(&mut self, _id: u64, _data_only: bool) -> Result<(), Errno> {
+        Ok(())
     }
     /// The server dropped its last reference to the file.
     fn release(&mut self, _id: u64) {}
@@ -89,10 +97,17 @@ impl<S: FileStore> CopyFs<S> {
             mode: self.store.mode(object)?,
             size: if dir { 0 } else { self.store.size(object)? },
             caps: None,
+            // A disk-like filesystem's files and directories have an
+            // fsync method (a host directory's bytes sit in the host's
+            // page cache until asked).
             ops: DriverOps(if dir {
-                0
+                DriverOps::SYNC
             } else {
-                DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRANSFER
+                DriverOps::MMAP
+                    | DriverOps::READ
+                    | DriverOps::WRITE
+                    | DriverOps::TRANSFER
+                    | DriverOps::SYNC
             }),
             io_memory: false,
         })
@@ -157,6 +172,14 @@ impl<S: FileStore> Methods for CopyFs<S> {
             return Err(Errno::EINVAL);
         }
         self.copy_steps(host, req.object, req.offset, req.len, req.at, req.write)
+    }
+
+    /// `fsync`/`fdatasync` of a file or a directory: the store's.
+    fn sync(&mut self, object: u64, data_only: bool) -> Result<(), Errno> {
+        // Any object the store knows (`EBADF` for one it never gave out),
+        // directories too: Linux syncs a directory's entries.
+        self.store.is_dir(object)?;
+        self.store.sync(object, data_only)
     }
 
     // Nothing to map in place: the default `ENOSYS`, the generic no-MMU

@@ -29,10 +29,15 @@ fn regular_files_are_copy_only() {
     assert_eq!(f.ino, 37);
     assert_eq!(f.kind, ObjectKind::RegularFile);
     assert_eq!(f.caps, None, "a regular file's default: COPY");
-    // Its bytes are not arena pages: it moves a lease step itself.
+    // Its bytes are not arena pages: it moves a lease step itself; and
+    // it has an fsync method (a disk-like filesystem's file).
     assert_eq!(
         f.ops.0,
-        DriverOps::MMAP | DriverOps::READ | DriverOps::WRITE | DriverOps::TRANSFER
+        DriverOps::MMAP
+            | DriverOps::READ
+            | DriverOps::WRITE
+            | DriverOps::TRANSFER
+            | DriverOps::SYNC
     );
     assert_eq!(f.size, 10000);
     assert_eq!(f.mode, 0o644);

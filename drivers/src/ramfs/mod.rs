@@ -155,7 +155,9 @@ impl Ramfs {
                 mode: self.root.mode,
                 size: 0,
                 caps: None,
-                ops: DriverOps(0),
+                // A directory's `fsync` is ramfs's `noop_fsync`; the files'
+                // the server answers itself (a memory filesystem's file).
+                ops: DriverOps(DriverOps::SYNC),
                 io_memory: false,
             });
         }
@@ -574,6 +576,14 @@ impl Methods for Ramfs {
 
     fn owner_of(&self, object: u64) -> Option<Owner> {
         Ramfs::owner(self, object).ok()
+    }
+
+    /// `noop_fsync`: the bytes are memory, nothing is ever cached.
+    fn sync(&mut self, object: u64, _data_only: bool) -> Result<(), Errno> {
+        if object == ROOT {
+            return Ok(());
+        }
+        self.check(object)
     }
 
     fn release(&mut self, host: &mut dyn DriverHost, object: u64) -> Result<(), Errno> {

@@ -14,7 +14,7 @@
 //! The folder: `queue` (submit, wait for the object, finish), `step`
 //! (advance an operation, driver answers), `undo` (fail, time out, give
 //! back), one file per operation (`open`, `file_io`, `file_mmap`,
-//! `unlink`, `lease` with its staging buffers in `transfer` and the pages
+//! `unlink`, `sync`, `lease` with its staging buffers in `transfer` and the pages
 //! it remembers in `page_map`), and `driver_calls`, the calls a driver
 //! makes on its own connection and what its death undoes.
 
@@ -26,6 +26,7 @@ pub mod open;
 pub mod page_map;
 mod queue;
 mod step;
+pub mod sync;
 pub mod transfer;
 mod undo;
 mod unlink;
@@ -59,6 +60,8 @@ pub enum OpKind {
     Unlink(protocol::Path, protocol::Owner),
     /// `chmod`/`chown` of an open object.
     Attributes(crate::attributes::AttributesOp),
+    /// `fsync`/`fdatasync` of an open object.
+    Sync(sync::SyncOp),
     /// A request nobody waits for (`CloseVma`, `Release`): it still takes
     /// its turn in the object's queue.
     Notify(DriverRequest),

@@ -62,6 +62,7 @@ impl PageMaps {
             | DriverRequest::Read { .. }
             | DriverRequest::ReadData { .. }
             | DriverRequest::Pages { .. }
+            | DriverRequest::Sync { .. }
             | DriverRequest::Unlink { .. } => return,
             DriverRequest::Lookup { flags, .. } if flags & O_TRUNC == 0 => return,
             DriverRequest::Lookup { .. } => return self.forget_driver(driver),

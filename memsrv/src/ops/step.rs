@@ -148,6 +148,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
                     OpKind::Truncate(o) => self.truncate_step(o, key, input),
                     OpKind::Mmap(o) => self.mmap_step(o, key, input),
                     OpKind::Attributes(a) => self.attributes_step(a, key, input),
+                    OpKind::Sync(o) => self.sync_step(o, key, input),
                     OpKind::Notify(_) | OpKind::Open(_) | OpKind::Unlink(..) => {
                         Step::Done(Err(Errno::EIO))
                     }

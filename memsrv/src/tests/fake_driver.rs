@@ -49,6 +49,8 @@ pub struct FakeObject {
     pub read_fill: Option<u8>,
     /// An arena-stored object answers `Pages` (else `ENOSYS`).
     pub answers_pages: bool,
+    /// `Sync` fails with this (a disk's `EIO`).
+    pub sync_error: Option<Errno>,
     pub mmaps: u32,
     pub closes: u32,
     pub releases: u32,
@@ -83,6 +85,7 @@ impl FakeObject {
             read_error: None,
             read_fill: None,
             answers_pages: false,
+            sync_error: None,
             mmaps: 0,
             closes: 0,
             releases: 0,
@@ -302,6 +305,14 @@ impl FakeDriver {
                     .bytes_at(at, data.len() as u64)
                     .copy_from_slice(&data);
                 Ok(DriverReply::Count(data.len() as u64))
+            }
+            // Only an object that declared it has an fsync method.
+            DriverRequest::Sync { object, .. } => {
+                let o = self.objects.get(&object).ok_or(Errno::ENOENT)?;
+                if !o.info.ops.has(DriverOps::SYNC) {
+                    return Err(Errno::EINVAL);
+                }
+                o.sync_error.map_or(Ok(DriverReply::Done), Err)
             }
             DriverRequest::Release { object } => {
                 if let Some(o) = self.objects.get_mut(&object) {

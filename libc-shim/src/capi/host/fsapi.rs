@@ -33,10 +33,15 @@
 //!   it and close it: the server's files have no symbolic links, so both
 //!   answer alike. `access` opens it with the access asked (`X_OK` looks
 //!   at the mode bits). `unlink` is the server's `Unlink`.
-//! * **`fsync`/`fdatasync`** of a server file succeed at once: its bytes
-//!   live in the server (ramfs pages, a driver's device), and the server's
-//!   writes have reached the driver when `write` returns; nothing is left
-//!   to flush from this process.
+//! * **`fsync`/`fdatasync`** of a server file are the server's `Fsync`,
+//!   as Linux's `do_fsync`: nothing is left to flush from this process
+//!   (the server's writes have reached the driver when `write` returns),
+//!   but the driver may keep the bytes in a cache — a host directory's
+//!   files sit in the host's page cache after `pwrite` — so the server
+//!   asks a driver that has an fsync method, and its error (`EIO`,
+//!   `ENOSPC`) is the caller's. A memory filesystem's file (tmpfs,
+//!   `/dev/shm`) succeeds at once in the server; a pipe, a socket or a
+//!   character device without the method fails `EINVAL`.
 //! * **`fchmod`/`fchown`** of a server file are the server's
 //!   `SetAttributes` (`super::attributes`, with the path forms); the
 //!   stand-in is never changed.
@@ -295,22 +300,27 @@ pub unsafe extern "C" fn nommu_unlink(path: *const c_char) -> c_int {
 
 // ---- fsync, fchmod, fchown ----
 
-/// `fsync(fd)`: 0 at once for a server file (nothing to flush from here),
-/// the host's for any other descriptor.
+/// `fsync(fd)`: the server's for a server file, the host's for any other
+/// descriptor.
 #[no_mangle]
 pub extern "C" fn nommu_fsync(fd: c_int) -> c_int {
-    match FDS.server_fd(fd) {
-        Some(_) => 0,
-        None => host::fsync(fd, false),
-    }
+    sync_fd(fd, false)
 }
 
-/// `fdatasync(fd)`: as [`nommu_fsync`].
+/// `fdatasync(fd)`: as [`nommu_fsync`], the data alone.
 #[no_mangle]
 pub extern "C" fn nommu_fdatasync(fd: c_int) -> c_int {
-    match FDS.server_fd(fd) {
-        Some(_) => 0,
-        None => host::fsync(fd, true),
+    sync_fd(fd, true)
+}
+
+/// `fsync` (`fdatasync` with `data_only`) of `fd`.
+fn sync_fd(fd: c_int, data_only: bool) -> c_int {
+    let Some(server) = FDS.server_fd(fd) else {
+        return host::fsync(fd, data_only);
+    };
+    match global().and_then(|client| client.fsync(server, data_only)) {
+        Ok(()) => 0,
+        Err(e) => fail(e, -1),
     }
 }
 

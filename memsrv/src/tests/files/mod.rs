@@ -21,6 +21,7 @@ mod lease;
 mod memfs_proc_contract;
 mod page_map;
 mod region_sharing;
+mod sync;
 mod transfer;
 mod trunc_lookup;
 mod validation_and_direct;
