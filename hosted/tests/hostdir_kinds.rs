@@ -3,25 +3,22 @@
 //! the answer must stay the open file's own: a directory, a regular file,
 //! and no answer for an id the store never gave.
 
+#[path = "common/daemon.rs"]
+mod daemon;
+
+use daemon::Scratch;
 use drivers::copyfs::FileStore;
 use drivers::flags::open;
 use hosted::hostdir::{HostDir, ROOT};
 use protocol::Errno;
-use std::path::PathBuf;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hostdir-kinds-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn an_open_file_keeps_the_kind_it_was_opened_as() {
-    let dir = scratch("kinds");
+    let scratch = Scratch::new("hostdir-kinds");
+    let dir = scratch.path();
     std::fs::create_dir(dir.join("sub")).unwrap();
     std::fs::write(dir.join("f"), b"data").unwrap();
-    let mut store = HostDir::new(&dir).unwrap();
+    let mut store = HostDir::new(dir).unwrap();
     let sub = store.lookup("sub", open::RDONLY, 0).unwrap();
     let file = store.lookup("f", open::RDWR, 0).unwrap();
     assert_eq!(store.is_dir(ROOT), Ok(true));
@@ -36,17 +33,16 @@ fn an_open_file_keeps_the_kind_it_was_opened_as() {
     let again = store.lookup("f", open::RDONLY, 0).unwrap();
     assert_ne!(again, file);
     assert_eq!(store.is_dir(again), Ok(true));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_released_or_unknown_id_has_no_kind() {
-    let dir = scratch("released");
+    let scratch = Scratch::new("hostdir-released");
+    let dir = scratch.path();
     std::fs::write(dir.join("f"), b"x").unwrap();
-    let mut store = HostDir::new(&dir).unwrap();
+    let mut store = HostDir::new(dir).unwrap();
     let file = store.lookup("f", open::RDONLY, 0).unwrap();
     store.release(file);
     assert_eq!(store.is_dir(file), Err(Errno::EBADF));
     assert_eq!(store.is_dir(12345), Err(Errno::EBADF));
-    let _ = std::fs::remove_dir_all(&dir);
 }
