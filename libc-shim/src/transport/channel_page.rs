@@ -256,6 +256,11 @@ impl ChannelPage {
         if done {
             page.client.client_waiting.store(0, Ordering::Relaxed);
         }
+        // Woken, perhaps on another CPU than the one published: the
+        // daemon's next spin judges by this one.
+        page.client
+            .client_cpu
+            .store(current_cpu(), Ordering::Relaxed);
         done
     }
 
@@ -339,7 +344,13 @@ impl ChannelPage {
 
     /// The daemon side is awake again.
     pub fn announce_awake(&self) {
-        self.page().daemon.daemon_asleep.store(0, Ordering::Relaxed);
+        let page = self.page();
+        page.daemon.daemon_asleep.store(0, Ordering::Relaxed);
+        // Woken, perhaps on another CPU than the one published: a client
+        // that rang judges by this one whether to spin for the reply.
+        page.daemon
+            .daemon_cpu
+            .store(current_cpu(), Ordering::Relaxed);
     }
 
     /// Publish `frame` as the answer to request `seq`, waking the client if
