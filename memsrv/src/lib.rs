@@ -131,6 +131,14 @@ pub trait PhysicalMemory {
     /// to the word concurrently, and a load then a store would lose their
     /// update). `f` may be called more than once (a compare-exchange loop).
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32;
+    /// The driver request `tag` is awaited no longer: answered, or its
+    /// operation failed (a time-out, a bad answer, its driver gone).
+    /// Called before anything the request was to fill is used, freed or
+    /// handed out again, so a home that lent the driver arena memory for
+    /// it (the board's PMP: the page a `Read` fills) takes it back here,
+    /// with no moment in which the driver could still write a page that
+    /// is already someone else's.
+    fn driver_call_ended(&mut self, _tag: u32) {}
 }
 
 /// The futex word access of [`PhysicalMemory`] for memory only the

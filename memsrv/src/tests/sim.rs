@@ -12,6 +12,8 @@ use protocol::{Errno, OffsetUnit, ProcView, Reply, Request, PAGE_SIZE};
 pub struct SimMemory {
     pub base: u64,
     pub bytes: Vec<u8>,
+    /// The driver requests the server said it awaits no longer, in order.
+    pub ended_calls: Vec<u32>,
 }
 
 impl SimMemory {
@@ -20,6 +22,7 @@ impl SimMemory {
         Self {
             base,
             bytes: vec![0xEE; size as usize],
+            ended_calls: Vec::new(),
         }
     }
 
@@ -60,6 +63,10 @@ impl PhysicalMemory for SimMemory {
 
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
         crate::unshared_words::update_u32(self, addr, f)
+    }
+
+    fn driver_call_ended(&mut self, tag: u32) {
+        self.ended_calls.push(tag);
     }
 }
 

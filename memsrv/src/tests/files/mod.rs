@@ -14,6 +14,7 @@ use protocol::linux::*;
 use protocol::{DriverOps, DriverRequest, Errno, ObjectKind, ProcView, Reply, Request};
 
 mod backing_storage;
+mod calls_ended;
 mod calls_in_flight;
 mod deferred;
 mod descriptors;
