@@ -14,6 +14,9 @@ pub struct SimMemory {
     pub bytes: Vec<u8>,
     /// The driver requests the server said it awaits no longer, in order.
     pub ended_calls: Vec<u32>,
+    /// Answer [`PhysicalMemory::may_add_mapping`] `false` for every
+    /// address space.
+    pub refuse_mappings: bool,
 }
 
 impl SimMemory {
@@ -23,6 +26,7 @@ impl SimMemory {
             base,
             bytes: vec![0xEE; size as usize],
             ended_calls: Vec::new(),
+            refuse_mappings: false,
         }
     }
 
@@ -67,6 +71,10 @@ impl PhysicalMemory for SimMemory {
 
     fn driver_call_ended(&mut self, tag: u32) {
         self.ended_calls.push(tag);
+    }
+
+    fn may_add_mapping(&self, _mm: u64) -> bool {
+        !self.refuse_mappings
     }
 }
 

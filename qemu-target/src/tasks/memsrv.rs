@@ -7,6 +7,7 @@
 //! is lent to fill for a call in flight, taken back the moment memsrv
 //! awaits that call no longer (`PhysicalMemory::driver_call_ended`).
 
+use crate::kernel::pmp::RANGE_POOL;
 use crate::memory;
 use crate::sys::{self, Received};
 use alloc::collections::BTreeMap;
@@ -57,7 +58,17 @@ impl PhysicalMemory for BoardMemory {
         // that is already another's.
         self.told.borrow_mut().take_back(tag);
     }
+
+    fn may_add_mapping(&self, mm: u64) -> bool {
+        // Told is never borrowed while memsrv handles a call.
+        self.told.try_borrow().map_or(true, |t| t.has_room(mm))
+    }
 }
+
+/// Ranges of the kernel's pool that processes' mappings may fill; the
+/// rest is left for drivers' backing runs and the pages lent to them,
+/// which memsrv cannot refuse a driver the way it refuses a `mmap`.
+const PROCESS_RANGES: usize = RANGE_POOL - RANGE_POOL / 8;
 
 /// How often memsrv is ticked while idle.
 const TICK_MS: u64 = 5;
@@ -158,6 +169,9 @@ pub fn serve(config: Config) -> i64 {
 /// drivers for their calls in flight, and lists to build the next in.
 struct Told {
     ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
+    /// The ranges in all of `ranges`' lists: what the kernel's pool holds
+    /// for open connections.
+    held: usize,
     /// The connection last found in `ranges` as not confined (`u64::MAX`:
     /// none), so that answering it again takes no look-up in `ranges`.
     unconfined: u64,
@@ -176,6 +190,7 @@ impl Default for Told {
     fn default() -> Self {
         Self {
             ranges: BTreeMap::new(),
+            held: 0,
             unconfined: u64::MAX,
             spaces: BTreeMap::new(),
             lent: BTreeMap::new(),
@@ -188,7 +203,9 @@ impl Default for Told {
 impl Told {
     /// Connection `conn` hung up: nothing is told for it any more.
     fn forget(&mut self, conn: u64) {
-        self.ranges.remove(&conn);
+        if let Some(Some(told)) = self.ranges.remove(&conn) {
+            self.held -= told.len();
+        }
         self.lent.remove(&conn);
         self.spaces.remove(&conn);
         if self.unconfined == conn {
@@ -278,6 +295,7 @@ impl Told {
         }
         let mut confined = true;
         if *told != self.scratch {
+            self.held -= told.len();
             match sys::set_regions(client.0, &self.scratch) {
                 Ok(true) => told.clone_from(&self.scratch),
                 Ok(false) => {
@@ -290,6 +308,7 @@ impl Told {
                 // holds.
                 Err(_) => told.clear(),
             }
+            self.held += slot.as_ref().map_or(0, Vec::len);
         }
         // New or changed (an exec gives a process another address space).
         match server.address_space_of(client) {
@@ -340,11 +359,24 @@ impl Told {
         if *told == self.scratch {
             return;
         }
+        self.held -= told.len();
         match sys::set_regions(conn, &self.scratch) {
             Ok(_) => told.clone_from(&self.scratch),
             // The driver is gone: the kernel keeps no range for it.
             Err(_) => told.clear(),
         }
+        self.held += told.len();
+    }
+
+    /// Whether the kernel's pool has room for a new mapping of address
+    /// space `mm`: one more range in the list of each confined connection
+    /// whose process uses it (none for init's own, which is not
+    /// confined), within [`PROCESS_RANGES`]. A `mmap` beyond it fails
+    /// `ENOMEM` before anything changes, rather than the kernel refusing
+    /// the list afterwards and the task being stopped.
+    fn has_room(&self, mm: u64) -> bool {
+        let users = self.spaces.values().filter(|&&s| s == mm).count();
+        users == 0 || self.held + users <= PROCESS_RANGES
     }
 }
 

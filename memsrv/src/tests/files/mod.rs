@@ -19,6 +19,7 @@ mod calls_in_flight;
 mod deferred;
 mod descriptors;
 mod lease;
+mod mapping_room;
 mod memfs_proc_contract;
 mod page_map;
 mod region_sharing;
