@@ -131,6 +131,23 @@ pub trait PhysicalMemory {
     /// to the word concurrently, and a load then a store would lose their
     /// update). `f` may be called more than once (a compare-exchange loop).
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32;
+    /// The driver request `tag` is awaited no longer: answered, or its
+    /// operation failed (a time-out, a bad answer, its driver gone).
+    /// Called before anything the request was to fill is used, freed or
+    /// handed out again, so a home that lent the driver arena memory for
+    /// it (the board's PMP: the page a `Read` fills) takes it back here,
+    /// with no moment in which the driver could still write a page that
+    /// is already someone else's.
+    fn driver_call_ended(&mut self, _tag: u32) {}
+    /// Whether address space `mm` may hold one more mapping as far as the
+    /// home is concerned: a home that confines each process to what it
+    /// has mapped (the board's PMP) keeps every process's ranges in a
+    /// table of fixed size. `false` fails the call that would add the
+    /// mapping (`mmap`, `shmat`) with `ENOMEM` before anything changes, as
+    /// `max_map_count` does in Linux.
+    fn may_add_mapping(&self, _mm: u64) -> bool {
+        true
+    }
 }
 
 /// The futex word access of [`PhysicalMemory`] for memory only the
@@ -630,6 +647,10 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     #[inline(always)]
     fn munmap(&mut self, client: ClientId, addr: u64, len: u64) -> Result<(), Errno> {
         let mm = self.caller_mm(client)?;
+        // Cutting a hole in a mapping adds one, as `split_vma` counts it.
+        if !self.memory.may_add_mapping(mm.0) && self.nommu.munmap_splits(mm, addr, len) {
+            return Err(Errno::ENOMEM);
+        }
         self.nommu.do_munmap(mm, addr, len)
     }
 

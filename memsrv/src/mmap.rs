@@ -115,7 +115,7 @@ impl Nommu {
     ) -> Result<u64, Errno> {
         let max_map_count = self.tunables.max_map_count;
         match self.mms.get(&mm) {
-            Some(m) if m.map_count() < max_map_count => {}
+            Some(m) if m.map_count() < max_map_count && memory.may_add_mapping(mm.0) => {}
             // Bookkeeping is charged to the address space that asks for it.
             _ => return Err(Errno::ENOMEM),
         }

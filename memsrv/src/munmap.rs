@@ -33,6 +33,21 @@ impl Nommu {
         result
     }
 
+    /// Whether `do_munmap(mm_id, start, len)` would cut a hole in an
+    /// anonymous mapping (`split_vma`: one mapping more).
+    pub fn munmap_splits(&self, mm_id: MmId, start: u64, len: u64) -> bool {
+        let Some(mm) = self.mms.get(&mm_id) else {
+            return false;
+        };
+        let end = page_align(len).and_then(|len| start.checked_add(len));
+        match (mm.find_vma_entry(start), end) {
+            (Some((found, vma)), Some(end)) => {
+                vma.backing.is_none() && start > found.start && end < found.end
+            }
+            _ => false,
+        }
+    }
+
     fn munmap_in(&mut self, mm_id: MmId, mm: &mut Mm, start: u64, end: u64) -> Result<(), Errno> {
         let (found, vma) = mm.find_vma_entry(start).ok_or(Errno::EINVAL)?;
         let file_backed = vma.backing.is_some();

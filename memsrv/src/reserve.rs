@@ -377,7 +377,8 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         match entry {
             Posted::Mmap { first, pages, prot } => {
                 let count = self.nommu.mms.get(&mm).ok_or(())?.map_count();
-                if count >= self.nommu.tunables.max_map_count {
+                if count >= self.nommu.tunables.max_map_count || !self.memory.may_add_mapping(mm.0)
+                {
                     return Err(());
                 }
                 self.nommu.take_held(client, first, pages)?;

@@ -330,7 +330,9 @@ impl<M: PhysicalMemory> MemoryServer<M> {
             seg.region,
         );
         match self.nommu.mms.get(&who.mm) {
-            Some(m) if m.map_count() < self.nommu.tunables.max_map_count => {}
+            Some(m)
+                if m.map_count() < self.nommu.tunables.max_map_count
+                    && self.memory.may_add_mapping(who.mm.0) => {}
             _ => return Err(Errno::ENOMEM),
         }
         let end = start + len;

@@ -132,6 +132,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         // task gets EFAULT for another's buffer.
         "robustness: ok a task reading another task's mapping is stopped",
         "robustness: ok a task with forty mappings reaches each and no gap between them",
+        "robustness: ok a task beyond the range pool gets ENOMEM and goes on",
         "robustness: ok a CLONE_VM sibling sees a range change at once",
         "robustness: ok a task writing another task's stack or heap is stopped",
         "robustness: ok a user or driver task writing a kernel static is stopped",

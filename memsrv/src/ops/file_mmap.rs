@@ -273,12 +273,14 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         Ok(self.submit_op(op, fx))
     }
 
-    /// Whether the address space is gone or holds `max_map_count` mappings.
+    /// Whether the address space is gone, holds `max_map_count` mappings
+    /// or may hold no more as far as the home is concerned.
     fn mm_full(&self, mm: MmId) -> bool {
         self.nommu
             .mms
             .get(&mm)
             .is_none_or(|m| m.map_count() >= self.nommu.tunables.max_map_count)
+            || !self.memory.may_add_mapping(mm.0)
     }
 
     pub(crate) fn mmap_step(&mut self, o: &mut MmapOp, key: ObjectKey, input: Input) -> Step {

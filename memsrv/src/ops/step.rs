@@ -72,7 +72,7 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     ) {
         match self.ops.calls.get(&tag).copied() {
             Some(call) if call.driver == driver => {
-                self.ops.calls.remove(&tag);
+                self.end_call(tag);
                 if let Some(op) = self.ops.live.get_mut(&call.op) {
                     op.call = None;
                 }

@@ -10,12 +10,19 @@ impl<M: PhysicalMemory> MemoryServer<M> {
     pub(crate) fn fail(&mut self, id: OpId, errno: Errno, fx: &mut Vec<Effect>) {
         if let Some(mut op) = self.ops.live.remove(&id) {
             if let Some(tag) = op.call.take() {
-                self.ops.calls.remove(&tag);
+                self.end_call(tag);
             }
             let driver = op.driver;
             self.finish(id, op, Err(errno), fx);
             self.unpark_releases(driver);
         }
+    }
+
+    /// The driver request `tag` is awaited no longer: the home learns it
+    /// before the operation goes on or gives back what it built.
+    pub(super) fn end_call(&mut self, tag: u32) {
+        self.ops.calls.remove(&tag);
+        self.memory.driver_call_ended(tag);
     }
 
     /// Fail every request in flight to `driver`.

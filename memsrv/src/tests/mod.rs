@@ -12,6 +12,7 @@ pub mod fake_driver;
 mod files;
 mod limits;
 mod mapped_ranges;
+mod mapping_room;
 mod proc_status;
 mod property;
 mod property_files;

@@ -12,6 +12,11 @@ use protocol::{Errno, OffsetUnit, ProcView, Reply, Request, PAGE_SIZE};
 pub struct SimMemory {
     pub base: u64,
     pub bytes: Vec<u8>,
+    /// The driver requests the server said it awaits no longer, in order.
+    pub ended_calls: Vec<u32>,
+    /// Answer [`PhysicalMemory::may_add_mapping`] `false` for every
+    /// address space.
+    pub refuse_mappings: bool,
 }
 
 impl SimMemory {
@@ -20,6 +25,8 @@ impl SimMemory {
         Self {
             base,
             bytes: vec![0xEE; size as usize],
+            ended_calls: Vec::new(),
+            refuse_mappings: false,
         }
     }
 
@@ -60,6 +67,14 @@ impl PhysicalMemory for SimMemory {
 
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
         crate::unshared_words::update_u32(self, addr, f)
+    }
+
+    fn driver_call_ended(&mut self, tag: u32) {
+        self.ended_calls.push(tag);
+    }
+
+    fn may_add_mapping(&self, _mm: u64) -> bool {
+        !self.refuse_mappings
     }
 }
 

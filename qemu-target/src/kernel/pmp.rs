@@ -61,7 +61,8 @@ pub const PMP_ENTRIES: usize = 16;
 /// have thousands of separate mappings, most few): each
 /// range exactly as memsrv names it, so no gap between two is reachable.
 /// A list that does not fit (after the ranges of closed connections are
-/// dropped) is refused and leaves its connection none.
+/// dropped) is refused and leaves its connection none; memsrv fails the
+/// mapping calls that would get there `ENOMEM` (`tasks/memsrv.rs`).
 pub const RANGE_POOL: usize = 4096;
 /// Entries kept for the role's fixed layout.
 const FIXED: usize = 5;

@@ -18,9 +18,10 @@ type Check = Result<(), String>;
 /// (128 + mcause 5).
 pub(super) const KILLED_BY_LOAD_FAULT: i64 = 128 + 5;
 const PAGE: u64 = 4096;
-/// Separate mappings the owner holds: more than the six arena ranges the
-/// PMP holds at once, so touching them all refills entries.
-const RANGES: u64 = 9;
+/// Separate mappings the owner holds: more than the eleven arena ranges
+/// a user task's PMP entries hold at once, so touching them all refills
+/// entries.
+const RANGES: u64 = 13;
 
 /// A process of its own for the calling task.
 pub(super) fn process(memsrv: usize) -> Result<Client<IpcTransport>, String> {

@@ -4,20 +4,28 @@
 //! hosted homes run, over kernel IPC. Before it answers a client it names
 //! to the kernel what that client's task may touch in the arena: its
 //! process's mappings, and for a driver its backing runs and the page it
-//! is lent to fill for a call in flight.
+//! is lent to fill for a call in flight, taken back the moment memsrv
+//! awaits that call no longer (`PhysicalMemory::driver_call_ended`).
 
+use crate::kernel::pmp::RANGE_POOL;
 use crate::memory;
 use crate::sys::{self, Received};
 use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use memsrv::{
     ClientId, Config, Courier, Credentials, Effect, FrameBuf, MemoryServer, PhysicalMemory, Stats,
 };
 use protocol::{DriverRequest, MessageKind, MAX_FRAME};
 
 /// The arena as memsrv sees it: raw RAM. memsrv only names arena
-/// addresses, which `memory` checks again.
-pub struct BoardMemory;
+/// addresses, which `memory` checks again. It shares what the kernel was
+/// told with the serving loop, to take a lent page back from its driver
+/// inside the step that gives its request up.
+pub struct BoardMemory {
+    told: Rc<RefCell<Told>>,
+}
 
 impl PhysicalMemory for BoardMemory {
     fn fill(&mut self, addr: u64, len: u64, byte: u8) {
@@ -43,7 +51,24 @@ impl PhysicalMemory for BoardMemory {
     fn update_u32(&mut self, addr: u64, f: &dyn Fn(u32) -> u32) -> u32 {
         memory::update_u32(addr, f).unwrap_or(0)
     }
+
+    fn driver_call_ended(&mut self, tag: u32) {
+        // Before memsrv goes on with the operation (frees the copy, or
+        // maps it): preempted or not, a late driver never writes a page
+        // that is already another's.
+        self.told.borrow_mut().take_back(tag);
+    }
+
+    fn may_add_mapping(&self, mm: u64) -> bool {
+        // Told is never borrowed while memsrv handles a call.
+        self.told.try_borrow().map_or(true, |t| t.has_room(mm))
+    }
 }
+
+/// Ranges of the kernel's pool that processes' mappings may fill; the
+/// rest is left for drivers' backing runs and the pages lent to them,
+/// which memsrv cannot refuse a driver the way it refuses a `mmap`.
+const PROCESS_RANGES: usize = RANGE_POOL - RANGE_POOL / 8;
 
 /// How often memsrv is ticked while idle.
 const TICK_MS: u64 = 5;
@@ -62,7 +87,11 @@ pub struct Inspection {
 
 /// Serve forever (or until the arena cannot be set up).
 pub fn serve(config: Config) -> i64 {
-    let mut server = match MemoryServer::new(config, BoardMemory) {
+    let told = Rc::new(RefCell::new(Told::default()));
+    let memory = BoardMemory {
+        told: Rc::clone(&told),
+    };
+    let mut server = match MemoryServer::new(config, memory) {
         Ok(server) => server,
         Err(e) => {
             crate::println!("memsrv: cannot start: {e:?}");
@@ -74,7 +103,6 @@ pub fn serve(config: Config) -> i64 {
     let mut frame = sys::Frame::new();
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
-    let mut told = Told::default();
     loop {
         let now = sys::now_ms();
         // A step that left one frame to send (nearly always a request's
@@ -85,11 +113,11 @@ pub fn serve(config: Config) -> i64 {
             [Effect::Send { to, frame: out }] => {
                 // The kernel learns the process's ranges before it reads
                 // the answer (PMP: an mmap's pages are reachable at once).
-                told.update(&server, *to, out.as_slice());
+                told.borrow_mut().update(&server, *to, out.as_slice());
                 sys::reply_receive(to.0, out.as_slice(), &mut frame.0, now + TICK_MS)
             }
             _ => {
-                carry_out(&mut server, &mut effects, &mut told);
+                carry_out(&mut server, &mut effects, &told);
                 sys::receive(&mut frame.0, now + TICK_MS)
             }
         };
@@ -110,9 +138,6 @@ pub fn serve(config: Config) -> i64 {
                 inspect(&server, conn);
             }
             Ok(Received::Frame { conn, len }) => {
-                if !told.lent.is_empty() {
-                    told.returned(&server, conn, &frame.0[..len]);
-                }
                 server.handle_frame(ClientId(conn), &frame.0[..len], &mut effects);
             }
             Ok(Received::Bad { conn, .. }) => {
@@ -120,12 +145,12 @@ pub fn serve(config: Config) -> i64 {
                 // A refused frame ends the connection as a hang-up does:
                 // nothing told for it may outlive it (a later connection
                 // may reuse its number).
-                told.forget(conn);
+                told.borrow_mut().forget(conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Ok(Received::Hangup { conn }) => {
                 inspectors.retain(|c| *c != conn);
-                told.forget(conn);
+                told.borrow_mut().forget(conn);
                 server.disconnect_with(ClientId(conn), &mut effects);
             }
             Err(_) => {}
@@ -135,9 +160,6 @@ pub fn serve(config: Config) -> i64 {
             last_tick = now;
             server.tick(now, &mut effects);
         }
-        // Before anything of this step goes out (a freed copy's page
-        // handed to another process included).
-        told.take_back(&server);
     }
 }
 
@@ -147,6 +169,9 @@ pub fn serve(config: Config) -> i64 {
 /// drivers for their calls in flight, and lists to build the next in.
 struct Told {
     ranges: BTreeMap<u64, Option<Vec<(u64, u64)>>>,
+    /// The ranges in all of `ranges`' lists: what the kernel's pool holds
+    /// for open connections.
+    held: usize,
     /// The connection last found in `ranges` as not confined (`u64::MAX`:
     /// none), so that answering it again takes no look-up in `ranges`.
     unconfined: u64,
@@ -165,6 +190,7 @@ impl Default for Told {
     fn default() -> Self {
         Self {
             ranges: BTreeMap::new(),
+            held: 0,
             unconfined: u64::MAX,
             spaces: BTreeMap::new(),
             lent: BTreeMap::new(),
@@ -177,7 +203,9 @@ impl Default for Told {
 impl Told {
     /// Connection `conn` hung up: nothing is told for it any more.
     fn forget(&mut self, conn: u64) {
-        self.ranges.remove(&conn);
+        if let Some(Some(told)) = self.ranges.remove(&conn) {
+            self.held -= told.len();
+        }
         self.lent.remove(&conn);
         self.spaces.remove(&conn);
         if self.unconfined == conn {
@@ -261,25 +289,13 @@ impl Told {
             self.scratch.extend(extra);
             self.scratch.sort_unstable();
         }
-        // Whole pages: a mapping's last page is the process's to its end.
-        for r in self.scratch.iter_mut() {
-            *r = (
-                r.0 & !(memory::PAGE - 1),
-                r.1.next_multiple_of(memory::PAGE),
-            );
-        }
-        self.scratch.dedup_by(|next, prev| {
-            let touches = next.0 <= prev.1;
-            if touches {
-                prev.1 = prev.1.max(next.1);
-            }
-            touches
-        });
+        join_whole_pages(&mut self.scratch);
         if *told == self.scratch && !new {
             return;
         }
         let mut confined = true;
         if *told != self.scratch {
+            self.held -= told.len();
             match sys::set_regions(client.0, &self.scratch) {
                 Ok(true) => told.clone_from(&self.scratch),
                 Ok(false) => {
@@ -292,6 +308,7 @@ impl Told {
                 // holds.
                 Err(_) => told.clear(),
             }
+            self.held += slot.as_ref().map_or(0, Vec::len);
         }
         // New or changed (an exec gives a process another address space).
         match server.address_space_of(client) {
@@ -301,66 +318,112 @@ impl Told {
         self.tell_siblings(server, client);
     }
 
-    /// The pages lent for `Read`s memsrv awaits no longer (answered, or
-    /// failed: a time-out, the driver gone) are their drivers' no longer.
-    #[inline]
-    fn take_back(&mut self, server: &MemoryServer<BoardMemory>) {
-        if !self.lent.is_empty() {
-            self.take_back_lent(server);
-        }
-    }
-
-    #[inline(never)]
-    fn take_back_lent(&mut self, server: &MemoryServer<BoardMemory>) {
-        let conns: Vec<u64> = self.lent.keys().copied().collect();
-        for conn in conns {
-            let Some(lent) = self.lent.get_mut(&conn) else {
-                continue;
-            };
-            let before = lent.len();
-            lent.retain(|(tag, _)| server.driver_call_in_flight(*tag));
-            if lent.len() == before {
-                continue;
-            }
-            if lent.is_empty() {
-                self.lent.remove(&conn);
-            }
-            self.update(server, ClientId(conn), &[]);
-        }
-    }
-
-    /// A driver answered (`frame` from `conn`): the page lent for that
-    /// call is its no longer.
-    fn returned(&mut self, server: &MemoryServer<BoardMemory>, conn: u64, frame: &[u8]) {
-        let Some(lent) = self.lent.get_mut(&conn) else {
+    /// memsrv awaits the driver request `tag` no longer (answered, failed
+    /// on a time-out, or with its driver): the page lent for it, if any,
+    /// is its driver's no longer. The kernel learns it before memsrv goes
+    /// on with the operation (maps or frees the page): the list last told
+    /// less that page, with the pages still lent to the same driver.
+    fn take_back(&mut self, tag: u32) {
+        let found = self.lent.iter_mut().find_map(|(&conn, lent)| {
+            let i = lent.iter().position(|(t, _)| *t == tag)?;
+            Some((conn, lent.remove(i).1))
+        });
+        let Some((conn, page)) = found else {
             return;
         };
-        let Some((MessageKind::DriverReply, tag)) = protocol::peek(frame) else {
-            return;
-        };
-        lent.retain(|(t, _)| *t != tag);
-        if lent.is_empty() {
+        if self.lent.get(&conn).is_some_and(Vec::is_empty) {
             self.lent.remove(&conn);
         }
-        self.update(server, ClientId(conn), &[]);
+        let Some(Some(told)) = self.ranges.get_mut(&conn) else {
+            return;
+        };
+        let (cut, cut_end) = whole_pages(page);
+        self.scratch.clear();
+        for &(start, end) in told.iter() {
+            if end <= cut || start >= cut_end {
+                self.scratch.push((start, end));
+                continue;
+            }
+            if start < cut {
+                self.scratch.push((start, cut));
+            }
+            if end > cut_end {
+                self.scratch.push((cut_end, end));
+            }
+        }
+        // Two reads may fill one page: what another still fills stays.
+        let others = self.lent.get(&conn).into_iter().flatten();
+        self.scratch.extend(others.map(|l| l.1));
+        self.scratch.sort_unstable();
+        join_whole_pages(&mut self.scratch);
+        if *told == self.scratch {
+            return;
+        }
+        self.held -= told.len();
+        match sys::set_regions(conn, &self.scratch) {
+            Ok(_) => told.clone_from(&self.scratch),
+            // The driver is gone: the kernel keeps no range for it.
+            Err(_) => told.clear(),
+        }
+        self.held += told.len();
     }
+
+    /// Whether the kernel's pool has room for a new mapping of address
+    /// space `mm`: one more range in the list of each confined connection
+    /// whose process uses it (none for init's own, which is not
+    /// confined), within [`PROCESS_RANGES`]. A `mmap` beyond it fails
+    /// `ENOMEM` before anything changes, rather than the kernel refusing
+    /// the list afterwards and the task being stopped.
+    fn has_room(&self, mm: u64) -> bool {
+        let users = self.spaces.values().filter(|&&s| s == mm).count();
+        users == 0 || self.held + users <= PROCESS_RANGES
+    }
+}
+
+/// `range` widened to whole pages: a mapping's last page is the process's
+/// to its end.
+fn whole_pages(range: (u64, u64)) -> (u64, u64) {
+    (
+        range.0 & !(memory::PAGE - 1),
+        range.1.next_multiple_of(memory::PAGE),
+    )
+}
+
+/// Ascending `ranges` as whole pages, those that touch joined.
+fn join_whole_pages(ranges: &mut Vec<(u64, u64)>) {
+    for r in ranges.iter_mut() {
+        *r = whole_pages(*r);
+    }
+    ranges.dedup_by(|next, prev| {
+        let touches = next.0 <= prev.1;
+        if touches {
+            prev.1 = prev.1.max(next.1);
+        }
+        touches
+    });
 }
 
 /// Deliver effects, including those that delivering causes (a dropped
 /// client's release may answer others).
-fn carry_out(server: &mut MemoryServer<BoardMemory>, effects: &mut Vec<Effect>, told: &mut Told) {
+fn carry_out(
+    server: &mut MemoryServer<BoardMemory>,
+    effects: &mut Vec<Effect>,
+    told: &RefCell<Told>,
+) {
     memsrv::carry_out(&mut Board { server, told }, effects);
 }
 
 /// The board's side of memsrv's effects: frames go out over kernel IPC.
 struct Board<'a> {
     server: &'a mut MemoryServer<BoardMemory>,
-    told: &'a mut Told,
+    told: &'a RefCell<Told>,
 }
 
 impl Courier for Board<'_> {
     fn send(&mut self, to: ClientId, frame: &FrameBuf, _more: &mut Vec<Effect>) {
-        self.told.update(self.server, to, frame.as_slice());
+        self.told
+            .borrow_mut()
+            .update(self.server, to, frame.as_slice());
         if sys::reply(to.0, frame.as_slice()).is_err() {
             // The peer is gone; its hang-up is on its way.
         }

@@ -17,6 +17,7 @@ pub mod isolation_devices;
 pub mod isolation_driver_regions;
 pub mod isolation_drivers;
 pub mod isolation_lent;
+pub mod isolation_range_pool;
 pub mod isolation_ranges;
 pub mod isolation_regions;
 pub mod isolation_statics;

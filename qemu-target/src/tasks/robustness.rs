@@ -4,6 +4,7 @@
 //! task that touches memory not its own is stopped (`isolation`,
 //! `isolation_regions`, `isolation_statics`, `isolation_drivers`,
 //! `isolation_driver_regions`, `isolation_devices`, `isolation_ranges`,
+//! `isolation_range_pool`,
 //! `isolation_clone_vm`;
 //! `isolation_lent` runs
 //! with the hardware checks).
@@ -106,7 +107,7 @@ fn clone_ticket(memsrv: usize) -> Check {
 
 /// Run the checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 19] = [
+    let checks: [(&str, fn(usize) -> Check); 20] = [
         ("a clone ticket is made", clone_ticket),
         ("a faulting task ends alone", a_faulting_task_ends_alone),
         (
@@ -125,6 +126,10 @@ pub fn run(memsrv: usize) -> usize {
         (
             "a task with forty mappings reaches each and no gap between them",
             super::isolation_ranges::a_task_with_forty_mappings_reaches_each_and_no_gap,
+        ),
+        (
+            "a task beyond the range pool gets ENOMEM and goes on",
+            super::isolation_range_pool::a_task_beyond_the_range_pool_gets_enomem_and_goes_on,
         ),
         (
             "a CLONE_VM sibling sees a range change at once",

@@ -14,10 +14,12 @@ use protocol::linux::*;
 use protocol::{DriverOps, DriverRequest, Errno, ObjectKind, ProcView, Reply, Request};
 
 mod backing_storage;
+mod calls_ended;
 mod calls_in_flight;
 mod deferred;
 mod descriptors;
 mod lease;
+mod mapping_room;
 mod memfs_proc_contract;
 mod page_map;
 mod region_sharing;
