@@ -38,13 +38,4 @@ impl<M: PhysicalMemory> MemoryServer<M> {
         let (_, process) = self.procs.caller(client).ok()?;
         Some(process.mm.0)
     }
-
-    /// Whether the driver request with `tag` is still awaited: false once
-    /// it is answered, or its operation failed (a time-out, its driver
-    /// gone). A home that lent the driver an arena page for it (the
-    /// `dest` of a `Read`) takes the page back then: the operation's
-    /// pages may be freed and handed out again.
-    pub fn driver_call_in_flight(&self, tag: u32) -> bool {
-        self.ops.calls.contains_key(&tag)
-    }
 }

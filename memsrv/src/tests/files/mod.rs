@@ -15,7 +15,6 @@ use protocol::{DriverOps, DriverRequest, Errno, ObjectKind, ProcView, Reply, Req
 
 mod backing_storage;
 mod calls_ended;
-mod calls_in_flight;
 mod deferred;
 mod descriptors;
 mod lease;
