@@ -257,6 +257,57 @@ pub fn init_hart() {
     }
 }
 
+/// `menvcfg.CBZE` / `senvcfg.CBZE`: `cbo.zero` allowed below M-mode / in
+/// U-mode (privileged spec, the environment configuration registers).
+const ENVCFG_CBZE: u64 = 1 << 7;
+
+/// Let user mode run `cbo.zero`. Only on a hart with Zicboz (the device
+/// tree says so), whose `menvcfg` and `senvcfg` then hold CBZE. The board's
+/// hart has S-mode (its `scounteren` is written above), and a U-mode
+/// `cbo.zero` needs both bits when S-mode exists.
+pub fn enable_cbo_zero() {
+    // SAFETY: setting CBZE only permits `cbo.zero` below M-mode; it
+    // changes no other state, and tasks' stores stay bound by PMP.
+    unsafe {
+        asm!("csrs menvcfg, {}", in(reg) ENVCFG_CBZE);
+        asm!("csrs senvcfg, {}", in(reg) ENVCFG_CBZE);
+    }
+}
+
+/// Zero `[addr, end)` with `cbo.zero`, four blocks of `block` bytes a turn
+/// (the instruction takes no offset: each block costs it and an add).
+///
+/// # Safety
+/// `[addr, end)` must be memory the caller may write and a non-empty
+/// whole number of four-block runs, `addr` a multiple of `block`, `block`
+/// the hart's cache-block zero size, and `cbo.zero` enabled for the running
+/// mode ([`enable_cbo_zero`]).
+pub unsafe fn cbo_zero(addr: u64, end: u64, block: u64) {
+    let mut at = addr;
+    while at < end {
+        // SAFETY: the caller's contract: the four blocks from `at` lie in
+        // the range, and `cbo.zero` stores zeros over each as stores would.
+        unsafe {
+            asm!(
+                ".option push",
+                ".option arch, +zicboz",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                ".option pop",
+                at = inout(reg) at,
+                block = in(reg) block,
+                options(nostack),
+            )
+        };
+    }
+}
+
 /// Mark the float registers clean (they match a saved state, or were
 /// reset): the task's next write to them sets Dirty again. Only with FS
 /// Dirty.
