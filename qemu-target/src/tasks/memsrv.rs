@@ -75,8 +75,10 @@ pub fn serve(config: Config) -> i64 {
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
     let mut told = Told::default();
+    // The time as the last step ended (read once a turn, for the tick and
+    // the next receive's deadline).
+    let mut now = sys::now_ms();
     loop {
-        let now = sys::now_ms();
         // A step that left one frame to send (nearly always a request's
         // answer) sends it with the next receive, in the same trap and
         // from where the step built it; anything else is carried out
@@ -130,7 +132,7 @@ pub fn serve(config: Config) -> i64 {
             }
             Err(_) => {}
         }
-        let now = sys::now_ms();
+        now = sys::now_ms();
         if now >= last_tick + TICK_MS {
             last_tick = now;
             server.tick(now, &mut effects);
