@@ -123,6 +123,8 @@ pub fn call(conn: ConnId, request: &[u8], reply: &mut [u8]) -> Result<usize, Err
 /// [`call`] with one buffer: the request is the first `len` bytes of
 /// `frame` and the reply is written over it (the kernel takes the request
 /// when it is sent, before any reply can exist). The reply's length.
+/// Inlined into the transport's `exchange`, every client request's path.
+#[inline(always)]
 pub fn call_in_place(
     conn: ConnId,
     frame: &mut [u8; MAX_FRAME],
