@@ -192,7 +192,7 @@ impl Told {
     /// mapped (so a `mmap`'s pages are reachable at once and a
     /// `munmap`'s no longer), and for a driver its backing runs and the
     /// page a `Read` in `frame` lends it.
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId, frame: &[u8]) {
         // The demo's answers all go to init, which is not confined: this
         // check stays in the loop, the rest out of it.
