@@ -12,8 +12,8 @@ use core::arch::{asm, global_asm};
 // Trap vectors. `mtvec` always points at the user vector. While a task
 // runs, `mscratch` holds its TrapFrame; the vector swaps it into t6, saves
 // every register there, and calls `trap_handler` on the kernel stack,
-// which returns the frame of the task to run next; `restore_frame` loads
-// it and returns to user mode. While the kernel itself runs `mscratch` is
+// which does not return: it jumps to `restore_frame` with the frame of
+// the task to run next, which loads it and returns to user mode. While the kernel itself runs `mscratch` is
 // 0 (the vector zeroes it as it takes the task's t6), so a trap in the
 // kernel swaps 0 into t6 and goes to the kernel vector, which only
 // reports (the kernel never expects a trap). One vector spares writing
