@@ -345,7 +345,9 @@ pub fn fp_reset() -> bool {
     true
 }
 
-/// Enter a task for the first time (or after the kernel idled).
+/// Enter a task: the first time, after the kernel idled, and at the end of
+/// every trap (inlined there: a jump to `restore_frame`).
+#[inline(always)]
 pub fn enter(frame: *mut crate::kernel::TrapFrame) -> ! {
     // SAFETY: `frame` is a task's frame in the kernel's task table, set up
     // by `Kernel::spawn` with a valid pc and stack; restore_frame returns
