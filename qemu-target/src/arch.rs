@@ -77,12 +77,13 @@ user_trap_vector:
     # last saved or loaded them (mstatus.FS = Dirty): then they are saved,
     # the frame says so (fp_saved) and FS becomes Clean (clearing its low
     # bit, 1 << 13). The trap handler loads them back only when another
-    # task's values are in them (see trap.rs).
+    # task's values are in them (see trap.rs). Dirty is read as
+    # mstatus.SD (bit 63, the sign), which sums up FS, VS and XS: the
+    # board's hart has no vector or custom state (VS and XS stay 0), and
+    # were SD set by them the save would only be spare work (FS is never
+    # Off, so the stores cannot trap).
     csrr t5, mstatus
-    srli t5, t5, 13
-    andi t5, t5, 3
-    addi t5, t5, -3
-    bnez t5, 5f
+    bgez t5, 5f
     fsd f0, 256(t6)
     fsd f1, 264(t6)
     fsd f2, 272(t6)
