@@ -52,6 +52,7 @@ mod nommu;
 mod page_alloc;
 mod region;
 pub mod vm_flags;
+mod vma_set;
 
 // The memory calls on that state (spec §2–§7, §10).
 mod exec;

@@ -1,18 +1,18 @@
 //! Address spaces (Linux `mm_struct`) and their mappings (VMAs).
 //!
 //! VMAs are kept in an ordered multimap keyed `(start, end, seq)`, the
-//! Legacy rb-tree order, so identical mappings coexist (spec §3.4 server
+//! Legacy rb-tree order ([`VmaSet`]: a sorted vector for a few mappings, a
+//! B-tree for more), so identical mappings coexist (spec §3.4 server
 //! decision). Mappings of one address space may overlap (shared regions), so
 //! an address lookup scans back from the address only as far as the longest
 //! mapping could reach (known within a factor of two from a count of
 //! mappings per power-of-two length class), never over the whole set.
 
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use core::ops::Bound;
 
 use crate::region::{BackingObject, RegionId};
 use crate::vm_flags::VmFlags;
+use crate::vma_set::VmaSet;
 
 /// An address space's identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,7 +87,7 @@ impl LengthClasses {
 /// One address space, shared by every process that uses it (`CLONE_VM`).
 #[derive(Default)]
 pub struct Mm {
-    vmas: BTreeMap<VmaKey, Vma>,
+    vmas: VmaSet,
     /// The mappings' lengths by class, to bound the backward scan of
     /// [`Mm::find_vma`].
     lengths: LengthClasses,
@@ -162,7 +162,7 @@ impl Mm {
             seq: u64::MAX,
         };
         let mut first = None;
-        for (key, vma) in self.vmas.range(..=upper).rev() {
+        for (key, vma) in self.vmas.down_from(&upper) {
             if key.start.saturating_add(longest) <= addr {
                 break;
             }
@@ -175,10 +175,7 @@ impl Mm {
 
     /// The mapping after `key` in address order.
     pub fn next_after(&self, key: &VmaKey) -> Option<VmaKey> {
-        self.vmas
-            .range((Bound::Excluded(*key), Bound::Unbounded))
-            .next()
-            .map(|(k, _)| *k)
+        self.vmas.after(key)
     }
 
     /// Every mapping in address order.
@@ -188,13 +185,16 @@ impl Mm {
 
     /// The lowest mapping, for tearing an address space down in order.
     pub fn first(&self) -> Option<VmaKey> {
-        self.vmas.keys().next().copied()
+        self.vmas.iter().next().map(|(k, _)| *k)
     }
 
     /// Consistency of the length index (invariant checker).
     pub fn check_lengths(&self) -> Result<(), alloc::string::String> {
         let mut expect = LengthClasses::default();
-        for key in self.vmas.keys() {
+        if !self.vmas.form_fits() {
+            return Err("VMA set's form does not fit its size".into());
+        }
+        for (key, _) in self.vmas.iter() {
             if key.start >= key.end {
                 return Err(alloc::format!("empty or inverted VMA {key:?}"));
             }

@@ -12,8 +12,8 @@ use core::arch::{asm, global_asm};
 // Trap vectors. `mtvec` always points at the user vector. While a task
 // runs, `mscratch` holds its TrapFrame; the vector swaps it into t6, saves
 // every register there, and calls `trap_handler` on the kernel stack,
-// which returns the frame of the task to run next; `restore_frame` loads
-// it and returns to user mode. While the kernel itself runs `mscratch` is
+// which does not return: it jumps to `restore_frame` with the frame of
+// the task to run next, which loads it and returns to user mode. While the kernel itself runs `mscratch` is
 // 0 (the vector zeroes it as it takes the task's t6), so a trap in the
 // kernel swaps 0 into t6 and goes to the kernel vector, which only
 // reports (the kernel never expects a trap). One vector spares writing
@@ -77,12 +77,13 @@ user_trap_vector:
     # last saved or loaded them (mstatus.FS = Dirty): then they are saved,
     # the frame says so (fp_saved) and FS becomes Clean (clearing its low
     # bit, 1 << 13). The trap handler loads them back only when another
-    # task's values are in them (see trap.rs).
+    # task's values are in them (see trap.rs). Dirty is read as
+    # mstatus.SD (bit 63, the sign), which sums up FS, VS and XS: the
+    # board's hart has no vector or custom state (VS and XS stay 0), and
+    # were SD set by them the save would only be spare work (FS is never
+    # Off, so the stores cannot trap).
     csrr t5, mstatus
-    srli t5, t5, 13
-    andi t5, t5, 3
-    addi t5, t5, -3
-    bnez t5, 5f
+    bgez t5, 5f
     fsd f0, 256(t6)
     fsd f1, 264(t6)
     fsd f2, 272(t6)
@@ -257,6 +258,57 @@ pub fn init_hart() {
     }
 }
 
+/// `menvcfg.CBZE` / `senvcfg.CBZE`: `cbo.zero` allowed below M-mode / in
+/// U-mode (privileged spec, the environment configuration registers).
+const ENVCFG_CBZE: u64 = 1 << 7;
+
+/// Let user mode run `cbo.zero`. Only on a hart with Zicboz (the device
+/// tree says so), whose `menvcfg` and `senvcfg` then hold CBZE. The board's
+/// hart has S-mode (its `scounteren` is written above), and a U-mode
+/// `cbo.zero` needs both bits when S-mode exists.
+pub fn enable_cbo_zero() {
+    // SAFETY: setting CBZE only permits `cbo.zero` below M-mode; it
+    // changes no other state, and tasks' stores stay bound by PMP.
+    unsafe {
+        asm!("csrs menvcfg, {}", in(reg) ENVCFG_CBZE);
+        asm!("csrs senvcfg, {}", in(reg) ENVCFG_CBZE);
+    }
+}
+
+/// Zero `[addr, end)` with `cbo.zero`, four blocks of `block` bytes a turn
+/// (the instruction takes no offset: each block costs it and an add).
+///
+/// # Safety
+/// `[addr, end)` must be memory the caller may write and a non-empty
+/// whole number of four-block runs, `addr` a multiple of `block`, `block`
+/// the hart's cache-block zero size, and `cbo.zero` enabled for the running
+/// mode ([`enable_cbo_zero`]).
+pub unsafe fn cbo_zero(addr: u64, end: u64, block: u64) {
+    let mut at = addr;
+    while at < end {
+        // SAFETY: the caller's contract: the four blocks from `at` lie in
+        // the range, and `cbo.zero` stores zeros over each as stores would.
+        unsafe {
+            asm!(
+                ".option push",
+                ".option arch, +zicboz",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                "cbo.zero ({at})",
+                "add {at}, {at}, {block}",
+                ".option pop",
+                at = inout(reg) at,
+                block = in(reg) block,
+                options(nostack),
+            )
+        };
+    }
+}
+
 /// Mark the float registers clean (they match a saved state, or were
 /// reset): the task's next write to them sets Dirty again. Only with FS
 /// Dirty.
@@ -294,7 +346,9 @@ pub fn fp_reset() -> bool {
     true
 }
 
-/// Enter a task for the first time (or after the kernel idled).
+/// Enter a task: the first time, after the kernel idled, and at the end of
+/// every trap (inlined there: a jump to `restore_frame`).
+#[inline(always)]
 pub fn enter(frame: *mut crate::kernel::TrapFrame) -> ! {
     // SAFETY: `frame` is a task's frame in the kernel's task table, set up
     // by `Kernel::spawn` with a valid pc and stack; restore_frame returns

@@ -11,9 +11,11 @@
 //! | [`task_table`] | tasks: saved registers, state, start, exit, join, the stack canary |
 //! | [`scheduler`] | which ready task runs next, and the deadlines that wake blocked ones |
 //! | [`ipc`] | connections and their frames: send, receive, reply, the short slots and the frame pool |
+//! | [`device_tree`] | what the boot hart's device tree says of Zicboz (`cbo.zero`) |
 //! | [`frame_copy`] | the word-at-a-time copy of a frame into a word-aligned buffer |
 //! | [`pmp`] | task isolation: what each task may touch, as the 16 PMP entries it runs with |
 
+pub mod device_tree;
 pub mod frame_copy;
 pub mod ipc;
 pub mod pmp;

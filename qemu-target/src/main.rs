@@ -6,7 +6,7 @@
 
 extern crate alloc;
 
-use qemu_target::kernel::TaskStart;
+use qemu_target::kernel::{self, TaskStart};
 use qemu_target::{console, heap, kprintln, memory, tasks, trap};
 
 /// Every task's Rust allocations, from the heap its `gp` names.
@@ -17,7 +17,7 @@ static HEAP: heap::TaskHeaps = heap::TaskHeaps;
 const INIT_STACK: usize = 256 << 10;
 
 #[no_mangle]
-extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
+extern "C" fn kmain(hart: u64, device_tree: u64) -> ! {
     let heap = memory::shared_heap();
     let pool = memory::region_pool();
     let arena = memory::arena();
@@ -33,6 +33,19 @@ extern "C" fn kmain(hart: u64, _device_tree: u64) -> ! {
         arena.end,
         (arena.end - arena.start) >> 20
     );
+    // Read before the heaps are made: the blob may lie anywhere in RAM.
+    match memory::with_device_tree(device_tree, |blob| {
+        kernel::device_tree::cboz_block_size(blob, hart)
+    }) {
+        Some(Some(block)) => {
+            memory::enable_cbo_zero(block);
+            kprintln!("kernel: Zicboz: pages zeroed with cbo.zero, {block}-byte blocks");
+        }
+        Some(None) => kprintln!("kernel: no Zicboz: pages zeroed a word at a time"),
+        None => {
+            kprintln!("kernel: no device tree at {device_tree:#x}: pages zeroed a word at a time")
+        }
+    }
     // SAFETY: the heap range lies in RAM after the image and before the
     // arena, page-aligned, is used for nothing else, and is made a heap
     // once, before any task runs.

@@ -123,6 +123,8 @@ pub fn call(conn: ConnId, request: &[u8], reply: &mut [u8]) -> Result<usize, Err
 /// [`call`] with one buffer: the request is the first `len` bytes of
 /// `frame` and the reply is written over it (the kernel takes the request
 /// when it is sent, before any reply can exist). The reply's length.
+/// Inlined into the transport's `exchange`, every client request's path.
+#[inline(always)]
 pub fn call_in_place(
     conn: ConnId,
     frame: &mut [u8; MAX_FRAME],
@@ -187,7 +189,10 @@ pub fn receive(buf: &mut [u8], deadline: u64) -> Result<Received, Errno> {
 /// Answer `frame` on `conn` (as [`reply`]) and wait for the next event
 /// (as [`receive`]), in one trap: a server's usual step. A reply to a
 /// client that is gone is dropped (its hang-up follows); one the kernel
-/// cannot take is the error, and nothing was received.
+/// cannot take is the error, and nothing was received. Inlined: memsrv's
+/// loop makes it once a request, and out of line its arguments were
+/// moved twice around the trap.
+#[inline(always)]
 pub fn reply_receive(
     conn: ConnId,
     frame: &[u8],
@@ -216,6 +221,7 @@ pub fn reply_receive(
 }
 
 /// A receive's registers as what it produced.
+#[inline(always)]
 fn received(a0: u64, a1: u64, a2: u64) -> Result<Received, Errno> {
     let conn = result(a0)?;
     Ok(match a2 {

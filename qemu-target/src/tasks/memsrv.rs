@@ -103,8 +103,10 @@ pub fn serve(config: Config) -> i64 {
     let mut frame = sys::Frame::new();
     let mut inspectors: Vec<u64> = Vec::new();
     let mut last_tick = 0;
+    // The time as the last step ended (read once a turn, for the tick and
+    // the next receive's deadline).
+    let mut now = sys::now_ms();
     loop {
-        let now = sys::now_ms();
         // A step that left one frame to send (nearly always a request's
         // answer) sends it with the next receive, in the same trap and
         // from where the step built it; anything else is carried out
@@ -155,7 +157,7 @@ pub fn serve(config: Config) -> i64 {
             }
             Err(_) => {}
         }
-        let now = sys::now_ms();
+        now = sys::now_ms();
         if now >= last_tick + TICK_MS {
             last_tick = now;
             server.tick(now, &mut effects);
@@ -218,7 +220,7 @@ impl Told {
     /// mapped (so a `mmap`'s pages are reachable at once and a
     /// `munmap`'s no longer), and for a driver its backing runs and the
     /// page a `Read` in `frame` lends it.
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, server: &MemoryServer<BoardMemory>, client: ClientId, frame: &[u8]) {
         // The demo's answers all go to init, which is not confined: this
         // check stays in the loop, the rest out of it.
