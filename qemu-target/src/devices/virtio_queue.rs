@@ -21,7 +21,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 use protocol::Errno;
 
-pub(super) const MMIO_BASE: usize = 0x1000_1000;
+const MMIO_BASE: usize = 0x1000_1000;
 pub(super) const MMIO_SLOT: usize = 0x1000;
 pub(super) const MMIO_SLOTS: usize = 8;
 
@@ -99,7 +99,7 @@ static QUEUE: QueueMemory = QueueMemory {
 };
 
 /// The disk the kernel drives, if a driver has claimed one.
-struct Attached(UnsafeCell<Option<VirtioBlk>>);
+struct Attached(UnsafeCell<Option<Disk>>);
 
 // SAFETY: only the kernel touches it, on one hart with interrupts off,
 // from system calls, which never overlap or nest.
@@ -108,7 +108,7 @@ unsafe impl Sync for Attached {}
 #[link_section = ".data.kernel"]
 static DISK: Attached = Attached(UnsafeCell::new(None));
 
-fn attached() -> &'static mut Option<VirtioBlk> {
+fn attached() -> &'static mut Option<Disk> {
     // SAFETY: as for `Attached`: one system call at a time, and no
     // reference outlives the call that took it.
     unsafe { &mut *DISK.0.get() }
@@ -135,7 +135,7 @@ pub fn attach(slot: u64) -> Result<(), Errno> {
     for word in &QUEUE.words {
         word.store(0, Ordering::Relaxed);
     }
-    let mut disk = VirtioBlk {
+    let mut disk = Disk {
         slot,
         regs,
         queue: &QUEUE,
@@ -202,7 +202,7 @@ impl QueueMemory {
 }
 
 /// A polled virtio-blk disk on the kernel's queue.
-struct VirtioBlk {
+struct Disk {
     slot: u64,
     regs: Mmio,
     queue: &'static QueueMemory,
@@ -213,7 +213,7 @@ struct VirtioBlk {
     broken: bool,
 }
 
-impl VirtioBlk {
+impl Disk {
     fn init(&mut self) -> Result<(), Errno> {
         let r = self.regs;
         let modern = match r.read32(VERSION) {
