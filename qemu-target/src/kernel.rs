@@ -14,7 +14,9 @@
 //! | [`device_tree`] | what the boot hart's device tree says of Zicboz (`cbo.zero`) |
 //! | [`frame_copy`] | the word-at-a-time copy of a frame into a word-aligned buffer |
 //! | [`pmp`] | task isolation: what each task may touch, as the 16 PMP entries it runs with |
+//! | [`block_io`] | the virtio disk's requests, each buffer checked before the device moves data by DMA |
 
+pub mod block_io;
 pub mod device_tree;
 pub mod frame_copy;
 pub mod ipc;
@@ -86,8 +88,16 @@ pub enum Sys {
     ReplyReceive = 16,
     /// `(device, release)`: claim a device (give it back if `release` is
     /// 1), one holder at a time; a driver's PMP entries then reach its
-    /// registers ([`pmp::Protection::claim`]).
+    /// registers ([`pmp::Protection::claim`]). A virtio-mmio slot's
+    /// registers stay the kernel's: claiming one sets up the disk in it
+    /// (`ENODEV` if none is there, and the slot is not taken), which the
+    /// holder then reaches only through [`Sys::BlockIo`].
     Claim = 17,
+    /// `(op, sector, buf, len)` → as [`block_io::BlockOp`] says: a request
+    /// to the virtio disk in the slot the caller claimed (`ENODEV` if
+    /// none). `buf` must be memory the caller may touch (`EFAULT`), so the
+    /// device's DMA, which PMP does not check, reaches nothing else.
+    BlockIo = 18,
 }
 
 impl Sys {
@@ -112,6 +122,7 @@ impl Sys {
             15 => Regions,
             16 => ReplyReceive,
             17 => Claim,
+            18 => BlockIo,
             _ => return None,
         })
     }
@@ -138,6 +149,25 @@ pub trait Machine {
             .then_some(u64::from_le_bytes(word))
     }
     fn console(&mut self, bytes: &[u8]);
+    /// Set up the virtio disk in virtio-mmio slot `slot` for the kernel to
+    /// drive (a driver claimed the slot); `ENODEV` if there is none, or
+    /// none this machine drives.
+    fn attach_disk(&mut self, _slot: u64) -> Result<(), Errno> {
+        Err(Errno::ENODEV)
+    }
+    /// Do one request `op` to the disk attached in `slot`, moving `len`
+    /// bytes at `buf` (already checked against the caller) for sector
+    /// `sector` ([`block_io::BlockOp`]).
+    fn disk_request(
+        &mut self,
+        _slot: u64,
+        _op: block_io::BlockOp,
+        _sector: u64,
+        _buf: u64,
+        _len: u64,
+    ) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
 }
 
 /// What the trap handler must do after a system call.
@@ -279,7 +309,8 @@ impl Kernel {
             }
             Some(Sys::Join) => self.join(id, a0, a1, now_ms),
             Some(Sys::Regions) => self.set_regions(id, a0, a1, a2, machine),
-            Some(Sys::Claim) => self.claim_device(id, a0, a1),
+            Some(Sys::Claim) => self.claim_device(id, a0, a1, machine),
+            Some(Sys::BlockIo) => self.block_io(id, [a0, a1, a2, a3], machine),
         };
         self.tasks[id].frame.regs[reg::A0] = match result {
             Ok(v) => v,

@@ -5,6 +5,8 @@
 
 use crate::arch;
 use crate::console;
+use crate::devices::virtio_queue;
+use crate::kernel::block_io::BlockOp;
 use crate::kernel::frame_copy;
 use crate::kernel::pmp::{Access, Refill};
 use crate::kernel::{reg, Kernel, Machine, Outcome, TaskStart, TaskState, NEVER};
@@ -12,6 +14,7 @@ use crate::kprintln;
 use crate::memory;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
+use protocol::Errno;
 
 /// Whether the hart is in the kernel (for the panic handler: a task's
 /// panic ends the task, the kernel's ends the run). Kernel state: below
@@ -193,6 +196,21 @@ impl Machine for Board {
 
     fn console(&mut self, bytes: &[u8]) {
         console::put_bytes(bytes);
+    }
+
+    fn attach_disk(&mut self, slot: u64) -> Result<(), Errno> {
+        virtio_queue::attach(slot)
+    }
+
+    fn disk_request(
+        &mut self,
+        slot: u64,
+        op: BlockOp,
+        sector: u64,
+        buf: u64,
+        len: u64,
+    ) -> Result<u64, Errno> {
+        virtio_queue::request(slot, op, sector, buf, len)
     }
 }
 

@@ -72,6 +72,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
                 "task drv-stack-writer",
                 "task stray-mount",
                 "task device-snooper",
+                "task slot-reader",
                 "task flash-commander",
                 "task slow ",
                 "task gap-reader",
@@ -120,6 +121,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "hardware: ok nor-flash",
         "hardware: ok virtio-blk",
         "hardware: ok a page lent to a driver is taken back when memsrv gives up",
+        "hardware: ok a driver's disk request into another task's memory is refused",
         // Bad input: a faulting task ends alone, garbage costs only the
         // sender's connection, bad arguments are errors.
         "robustness: ok a faulting task ends alone",
@@ -181,6 +183,13 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
     // A driver reading another driver's device registers is stopped.
     expect_line(&run, "the device snooper's report", |l| {
         l.contains("task device-snooper")
+            && l.contains("stray load at 0x1000")
+            && l.ends_with("not its memory")
+    });
+    // The disk's holder reading its slot's registers is stopped: the
+    // kernel keeps them.
+    expect_line(&run, "the slot reader's report", |l| {
+        l.contains("task slot-reader")
             && l.contains("stray load at 0x1000")
             && l.ends_with("not its memory")
     });

@@ -1,7 +1,8 @@
 //! QEMU `virt` devices behind the drivers crate's hardware interfaces:
 //! the second CFI flash bank as a [`drivers::flash::FlashChip`]
 //! ([`cfi_flash`]) and a virtio-blk disk as a
-//! [`drivers::blockdev::BlockDevice`] ([`virtio_blk`]), plus a romfs image
+//! [`drivers::blockdev::BlockDevice`] ([`virtio_blk`], its queue driven
+//! by the kernel in [`virtio_queue`]), plus a romfs image
 //! in the first flash bank for [`drivers::romfs::Romfs::in_place`].
 //!
 //! Paging is off, so device registers and DMA buffers are at their
@@ -11,6 +12,7 @@
 
 pub mod cfi_flash;
 pub mod virtio_blk;
+pub mod virtio_queue;
 
 pub use cfi_flash::CfiFlash;
 pub use virtio_blk::VirtioBlk;

@@ -1,204 +1,57 @@
-//! A virtio-blk disk on QEMU virt's virtio-mmio transport (8 slots of
-//! 0x1000 bytes from 0x1000_1000), polled: one split virtqueue of 8
-//! entries, one request at a time as a 3-descriptor chain (header, data,
-//! status). Both the legacy interface (version 1, QEMU's default for
-//! virtio-mmio) and the modern one (version 2, with
-//! `-global virtio-mmio.force-legacy=false`) are driven.
-//!
-//! The queue lives in a page-aligned array of atomics in the probing
-//! task's heap (the driver's own region), so the
-//! device's view and ours meet only through atomic stores and loads with
-//! fences around publishing; data moves straight to and from the caller's
-//! buffer (physical = virtual addresses).
+//! A virtio-blk disk as a driver task sees it: a
+//! [`drivers::blockdev::BlockDevice`] whose requests go to the kernel
+//! (`Sys::BlockIo`), which drives the disk's queue ([`super::virtio_queue`])
+//! and checks each data buffer against the calling task before the
+//! device moves it by DMA. The driver claims the slot (`Sys::Claim`) but
+//! never reaches its registers.
 
+use super::virtio_queue::{
+    check_sectors, is_disk, slot_base, MAGIC, MAX_REQUEST, MMIO_SLOT, MMIO_SLOTS,
+};
 use super::Mmio;
+use crate::kernel::block_io::BlockOp;
 use crate::kernel::pmp::device;
-use alloc::boxed::Box;
-use core::sync::atomic::{fence, AtomicU32, Ordering};
+use crate::kernel::Sys;
+use crate::sys;
 use drivers::blockdev::BlockDevice;
 use protocol::Errno;
 
-const MMIO_BASE: usize = 0x1000_1000;
-const MMIO_SLOT: usize = 0x1000;
-const MMIO_SLOTS: usize = 8;
+pub use super::virtio_queue::SECTOR;
 
-// Register offsets (virtio 1.2 §4.2.2, legacy §4.2.4).
-const MAGIC: usize = 0x000;
-const VERSION: usize = 0x004;
-const DEVICE_ID: usize = 0x008;
-const DEVICE_FEATURES: usize = 0x010;
-const DEVICE_FEATURES_SEL: usize = 0x014;
-const DRIVER_FEATURES: usize = 0x020;
-const DRIVER_FEATURES_SEL: usize = 0x024;
-const GUEST_PAGE_SIZE: usize = 0x028; // legacy
-const QUEUE_SEL: usize = 0x030;
-const QUEUE_NUM_MAX: usize = 0x034;
-const QUEUE_NUM: usize = 0x038;
-const QUEUE_ALIGN: usize = 0x03c; // legacy
-const QUEUE_PFN: usize = 0x040; // legacy
-const QUEUE_READY: usize = 0x044;
-const QUEUE_NOTIFY: usize = 0x050;
-const INTERRUPT_STATUS: usize = 0x060;
-const INTERRUPT_ACK: usize = 0x064;
-const STATUS: usize = 0x070;
-const QUEUE_DESC: usize = 0x080;
-const QUEUE_DRIVER: usize = 0x090;
-const QUEUE_DEVICE: usize = 0x0a0;
-const CONFIG_GENERATION: usize = 0x0fc;
-const CONFIG_CAPACITY: usize = 0x100;
-
-const MAGIC_VALUE: u32 = 0x7472_6976; // "virt"
-const BLOCK_DEVICE: u32 = 2;
-
-const ACKNOWLEDGE: u32 = 1;
-const DRIVER: u32 = 2;
-const DRIVER_OK: u32 = 4;
-const FEATURES_OK: u32 = 8;
-const FAILED: u32 = 128;
-
-/// `VIRTIO_BLK_F_RO` (word 0) and `VIRTIO_F_VERSION_1` (word 1, bit 0).
-const F_RO: u32 = 1 << 5;
-const F_VERSION_1: u32 = 1;
-
-const REQ_IN: u32 = 0;
-const REQ_OUT: u32 = 1;
-const DESC_NEXT: u32 = 1;
-const DESC_WRITE: u32 = 2;
-const AVAIL_NO_INTERRUPT: u32 = 1;
-
-/// Requests always count 512-byte sectors.
-pub const SECTOR: usize = 512;
-/// Bytes one request moves at most.
-const MAX_REQUEST: usize = 32 * 1024;
-/// Used-ring polls before the device counts as stuck.
-const POLLS: u32 = 1 << 28;
-
-/// Queue geometry: 8 entries, legacy layout with 4096-byte alignment
-/// (descriptors at 0, available ring at 128, used ring at 4096), the
-/// request header and status byte after the used ring.
-const QUEUE_SIZE: u32 = 8;
-const PAGE: usize = 4096;
-const AVAIL: usize = 16 * QUEUE_SIZE as usize;
-const USED: usize = PAGE;
-const HEADER: usize = PAGE + 256;
-const STATUS_BYTE: usize = HEADER + 16;
-
-/// Two pages of queue memory, shared with the device.
-#[repr(C, align(4096))]
-struct QueueMemory {
-    words: [AtomicU32; 2 * PAGE / 4],
+/// `Sys::BlockIo(op, sector, buf, len)`.
+pub fn block_io(op: BlockOp, sector: u64, buf: u64, len: u64) -> Result<u64, Errno> {
+    sys::raw_call(Sys::BlockIo, &[op as u64, sector, buf, len])
 }
 
-/// Where virtio-mmio slot `i`'s registers are.
-const fn slot_base(i: usize) -> usize {
-    MMIO_BASE + i * MMIO_SLOT
-}
-
-/// Whether the slot at `r` holds a virtio block device.
-fn is_disk(r: Mmio) -> bool {
-    r.read32(MAGIC) == MAGIC_VALUE && r.read32(DEVICE_ID) == BLOCK_DEVICE
-}
-
-/// The registers' address of the slot that holds the disk, read by a
-/// task that reaches every slot (init): where the isolation suite aims
-/// a stray driver.
-pub fn disk_registers() -> Option<u64> {
-    (0..MMIO_SLOTS)
-        .map(slot_base)
-        .find(|&base| is_disk(Mmio::fixed(base, MMIO_SLOT)))
-        .map(|base| base as u64)
-}
-
-/// Read the magic register of the virtio-mmio slot at `base` (one of the
-/// slots) without claiming it, as a stray driver would: a driver that
-/// has not claimed that slot takes an access fault and is ended (the
-/// isolation suite's check). `None` if `base` is no slot.
-pub fn read_unclaimed_slot(base: u64) -> Option<u32> {
-    (0..MMIO_SLOTS)
-        .map(slot_base)
-        .find(|&b| b as u64 == base)
-        .map(|b| Mmio::fixed(b, MMIO_SLOT).read32(MAGIC))
-}
-
-impl QueueMemory {
-    fn addr(&self) -> u64 {
-        self.words.as_ptr() as u64
-    }
-
-    /// The word at byte `offset` (4-aligned, inside).
-    fn word(&self, offset: usize) -> &AtomicU32 {
-        &self.words[offset / 4]
-    }
-
-    /// Descriptor `i`: address, length, flags, next.
-    fn describe(&self, i: usize, addr: u64, len: u32, flags: u32, next: u32) {
-        let at = 16 * i;
-        self.word(at).store(addr as u32, Ordering::Relaxed);
-        self.word(at + 4)
-            .store((addr >> 32) as u32, Ordering::Relaxed);
-        self.word(at + 8).store(len, Ordering::Relaxed);
-        self.word(at + 12)
-            .store(flags | (next << 16), Ordering::Relaxed);
-    }
-}
-
-/// A polled virtio-blk disk.
+/// The virtio disk in the slot the calling task claimed.
 pub struct VirtioBlk {
-    regs: Mmio,
-    queue: &'static QueueMemory,
     capacity: u64,
     read_only: bool,
-    avail_idx: u16,
-    /// A request timed out: the queue state is unknown, refuse more.
-    broken: bool,
 }
 
 impl VirtioBlk {
-    /// Find the first virtio-mmio slot with a block device, reset it and
-    /// set it up (`EBUSY` while another task holds it). `ENODEV`: no disk, or
-    /// one this driver cannot drive.
+    /// Claim the first virtio-mmio slot with a block device, which the
+    /// kernel then sets up (`EBUSY` while another task holds it).
+    /// `ENODEV`: no disk, or one the kernel cannot drive.
     ///
-    /// The calling driver claims each slot from the kernel before it
-    /// reads its registers (its PMP entries reach no other page), gives
-    /// back the ones holding other devices and keeps the disk's; a slot
-    /// another driver holds is skipped.
+    /// The kernel refuses the claim of a slot holding no disk (`ENODEV`),
+    /// so the calling driver needs to read no register; a slot another
+    /// driver holds is skipped.
     pub fn probe() -> Result<Self, Errno> {
         let mut busy = false;
-        let regs = (0..MMIO_SLOTS)
-            .find_map(|i| {
-                let slot = device::virtio(i as u64);
-                if super::claim(slot).is_err() {
-                    busy = true;
-                    return None;
+        (0..MMIO_SLOTS as u64)
+            .find(|&i| match super::claim(device::virtio(i)) {
+                Ok(()) => true,
+                Err(e) => {
+                    busy |= e == Errno::EBUSY;
+                    false
                 }
-                let r = Mmio::fixed(slot_base(i), MMIO_SLOT);
-                if is_disk(r) {
-                    return Some(r);
-                }
-                let _ = super::release(slot);
-                None
             })
             .ok_or(if busy { Errno::EBUSY } else { Errno::ENODEV })?;
-        // In the heap of the task that probes (the driver's region), not
-        // in statics: the device writes it by DMA, which PMP
-        // does not check, so no other driver may reach it. Never freed:
-        // the device keeps its address.
-        let queue = Box::leak(Box::new(QueueMemory {
-            words: [const { AtomicU32::new(0) }; 2 * PAGE / 4],
-        }));
-        let mut disk = Self {
-            regs,
-            queue,
-            capacity: 0,
-            read_only: false,
-            avail_idx: 0,
-            broken: false,
-        };
-        if let Err(e) = disk.init() {
-            disk.regs.write32(STATUS, FAILED);
-            return Err(e);
-        }
-        Ok(disk)
+        Ok(Self {
+            capacity: block_io(BlockOp::Capacity, 0, 0, 0)?,
+            read_only: block_io(BlockOp::ReadOnly, 0, 0, 0)? != 0,
+        })
     }
 
     /// Whether the device refuses writes (`VIRTIO_BLK_F_RO`).
@@ -206,152 +59,18 @@ impl VirtioBlk {
         self.read_only
     }
 
-    fn init(&mut self) -> Result<(), Errno> {
-        let r = self.regs;
-        let modern = match r.read32(VERSION) {
-            1 => false,
-            2 => true,
-            _ => return Err(Errno::ENODEV),
-        };
-        r.write32(STATUS, 0);
-        let mut status = ACKNOWLEDGE;
-        r.write32(STATUS, status);
-        status |= DRIVER;
-        r.write32(STATUS, status);
-
-        r.write32(DEVICE_FEATURES_SEL, 0);
-        self.read_only = r.read32(DEVICE_FEATURES) & F_RO != 0;
-        r.write32(DRIVER_FEATURES_SEL, 0);
-        r.write32(DRIVER_FEATURES, 0);
-        if modern {
-            r.write32(DEVICE_FEATURES_SEL, 1);
-            if r.read32(DEVICE_FEATURES) & F_VERSION_1 == 0 {
-                return Err(Errno::ENODEV);
-            }
-            r.write32(DRIVER_FEATURES_SEL, 1);
-            r.write32(DRIVER_FEATURES, F_VERSION_1);
-            status |= FEATURES_OK;
-            r.write32(STATUS, status);
-            if r.read32(STATUS) & FEATURES_OK == 0 {
-                return Err(Errno::ENODEV);
-            }
-        } else {
-            r.write32(GUEST_PAGE_SIZE, PAGE as u32);
-        }
-
-        r.write32(QUEUE_SEL, 0);
-        if r.read32(QUEUE_NUM_MAX) < QUEUE_SIZE {
-            return Err(Errno::ENODEV);
-        }
-        let base = self.queue.addr();
-        if modern {
-            if r.read32(QUEUE_READY) != 0 {
-                return Err(Errno::EBUSY);
-            }
-            r.write32(QUEUE_NUM, QUEUE_SIZE);
-            for (reg, addr) in [
-                (QUEUE_DESC, base),
-                (QUEUE_DRIVER, base + AVAIL as u64),
-                (QUEUE_DEVICE, base + USED as u64),
-            ] {
-                r.write32(reg, addr as u32);
-                r.write32(reg + 4, (addr >> 32) as u32);
-            }
-        } else {
-            if r.read32(QUEUE_PFN) != 0 {
-                return Err(Errno::EBUSY);
-            }
-            r.write32(QUEUE_NUM, QUEUE_SIZE);
-            r.write32(QUEUE_ALIGN, PAGE as u32);
-        }
-        // No interrupts: we poll. Ring entries stay 0 (every chain starts
-        // at descriptor 0), the index starts at 0.
-        self.queue
-            .word(AVAIL)
-            .store(AVAIL_NO_INTERRUPT, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        if modern {
-            r.write32(QUEUE_READY, 1);
-        } else {
-            let pfn = u32::try_from(base / PAGE as u64).map_err(|_| Errno::ENODEV)?;
-            r.write32(QUEUE_PFN, pfn);
-        }
-        status |= DRIVER_OK;
-        r.write32(STATUS, status);
-
-        self.capacity = loop {
-            let generation = r.read32(CONFIG_GENERATION);
-            let low = r.read32(CONFIG_CAPACITY);
-            let high = r.read32(CONFIG_CAPACITY + 4);
-            // Legacy devices have no generation counter (reads 0).
-            if !modern || r.read32(CONFIG_GENERATION) == generation {
-                break u64::from(low) | (u64::from(high) << 32);
-            }
-        };
-        Ok(())
-    }
-
-    /// One request of `len` bytes at `data` for sector `sector`.
-    fn request(&mut self, kind: u32, sector: u64, data: u64, len: usize) -> Result<(), Errno> {
-        if self.broken {
-            return Err(Errno::EIO);
-        }
-        let q = self.queue;
-        let header = q.addr() + HEADER as u64;
-        q.word(HEADER).store(kind, Ordering::Relaxed);
-        q.word(HEADER + 4).store(0, Ordering::Relaxed);
-        q.word(HEADER + 8).store(sector as u32, Ordering::Relaxed);
-        q.word(HEADER + 12)
-            .store((sector >> 32) as u32, Ordering::Relaxed);
-        q.word(STATUS_BYTE).store(0xFF, Ordering::Relaxed);
-        let data_flags = if kind == REQ_IN { DESC_WRITE } else { 0 };
-        q.describe(0, header, 16, DESC_NEXT, 1);
-        q.describe(1, data, len as u32, DESC_NEXT | data_flags, 2);
-        q.describe(2, q.addr() + STATUS_BYTE as u64, 1, DESC_WRITE, 0);
-
-        // Publish: descriptors before the index, the index before the
-        // notification.
-        fence(Ordering::SeqCst);
-        let idx = self.avail_idx.wrapping_add(1);
-        q.word(AVAIL).store(
-            AVAIL_NO_INTERRUPT | (u32::from(idx) << 16),
-            Ordering::Release,
-        );
-        self.avail_idx = idx;
-        fence(Ordering::SeqCst);
-        self.regs.write32(QUEUE_NOTIFY, 0);
-
-        let mut done = false;
-        for _ in 0..POLLS {
-            if (q.word(USED).load(Ordering::Acquire) >> 16) as u16 == idx {
-                done = true;
-                break;
-            }
-            core::hint::spin_loop();
-        }
-        fence(Ordering::SeqCst);
-        let pending = self.regs.read32(INTERRUPT_STATUS);
-        self.regs.write32(INTERRUPT_ACK, pending);
-        if !done {
-            self.broken = true;
-            return Err(Errno::EIO);
-        }
-        match q.word(STATUS_BYTE).load(Ordering::Acquire) & 0xFF {
-            0 => Ok(()),
-            _ => Err(Errno::EIO),
-        }
-    }
-
-    /// Check a transfer of `len` bytes from sector `first`.
-    fn check(&self, first: u64, len: usize) -> Result<(), Errno> {
-        if !len.is_multiple_of(SECTOR) {
-            return Err(Errno::EINVAL);
-        }
-        let end = first
-            .checked_add((len / SECTOR) as u64)
-            .ok_or(Errno::EINVAL)?;
-        if end > self.capacity {
-            return Err(Errno::EINVAL);
+    /// `len` bytes at `buf` from sector `first`, a request per
+    /// [`MAX_REQUEST`] bytes.
+    fn transfer(&self, op: BlockOp, first: u64, buf: u64, len: usize) -> Result<(), Errno> {
+        // All of it checked first: no chunk moves if a later one could not.
+        check_sectors(self.capacity, first, len)?;
+        let mut sector = first;
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(MAX_REQUEST);
+            block_io(op, sector, buf + done as u64, n as u64)?;
+            sector += (n / SECTOR) as u64;
+            done += n;
         }
         Ok(())
     }
@@ -367,26 +86,36 @@ impl BlockDevice for VirtioBlk {
     }
 
     fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.check(first, buf.len())?;
-        let mut sector = first;
-        for chunk in buf.chunks_mut(MAX_REQUEST) {
-            // The device writes the chunk; we hold it exclusively meanwhile.
-            self.request(REQ_IN, sector, chunk.as_mut_ptr() as u64, chunk.len())?;
-            sector += (chunk.len() / SECTOR) as u64;
-        }
-        Ok(())
+        // The device writes the buffer; we hold it exclusively meanwhile.
+        self.transfer(BlockOp::Read, first, buf.as_mut_ptr() as u64, buf.len())
     }
 
     fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), Errno> {
         if self.read_only {
             return Err(Errno::EROFS);
         }
-        self.check(first, data.len())?;
-        let mut sector = first;
-        for chunk in data.chunks(MAX_REQUEST) {
-            self.request(REQ_OUT, sector, chunk.as_ptr() as u64, chunk.len())?;
-            sector += (chunk.len() / SECTOR) as u64;
-        }
-        Ok(())
+        self.transfer(BlockOp::Write, first, data.as_ptr() as u64, data.len())
     }
+}
+
+/// The registers' address of the slot that holds the disk, read by a
+/// task that reaches every slot (init): where the isolation suite aims
+/// a stray driver.
+pub fn disk_registers() -> Option<u64> {
+    (0..MMIO_SLOTS)
+        .map(slot_base)
+        .find(|&base| is_disk(Mmio::fixed(base, MMIO_SLOT)))
+        .map(|base| base as u64)
+}
+
+/// Read the magic register of the virtio-mmio slot at `base` (one of the
+/// slots), as a stray driver would: no driver's PMP entries reach a slot
+/// (the kernel drives the disk, even for the driver that claimed it), so
+/// a driver takes an access fault and is ended (the isolation suite's
+/// check). `None` if `base` is no slot.
+pub fn read_slot(base: u64) -> Option<u32> {
+    (0..MMIO_SLOTS)
+        .map(slot_base)
+        .find(|&b| b as u64 == base)
+        .map(|b| Mmio::fixed(b, MMIO_SLOT).read32(MAGIC))
 }

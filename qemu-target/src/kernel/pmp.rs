@@ -12,8 +12,9 @@
 //!   the region pool (as a user task: its stack, its heap and the device
 //!   built there; not the task heap, where init and memsrv allocate, nor
 //!   another driver's region), read the flash, the one device it claimed
-//!   ([`Protection::claim`]: one virtio-mmio slot's or the UART's page, or
-//!   the NOR chip's bank to send it commands), and in the arena only the
+//!   ([`Protection::claim`]: the UART's page or the NOR chip's bank to
+//!   send it commands; a virtio slot grants no entry, the kernel drives
+//!   its disk, `kernel/block_io.rs`), and in the arena only the
 //!   ranges memsrv names for its connection: its backing runs
 //!   (`AllocBacking`) and the page it is filling for a call.
 //! * A **server** (memsrv) may touch the whole task heap and arena, the
@@ -208,6 +209,14 @@ pub mod device {
     /// The page of virtio-mmio slot `slot` (`< VIRTIO_SLOTS`).
     pub const fn virtio(slot: u64) -> u64 {
         1 + slot
+    }
+    /// The virtio-mmio slot `device` is, if it is one.
+    pub const fn virtio_slot(device: u64) -> Option<u64> {
+        if device >= 1 && device <= VIRTIO_SLOTS {
+            Some(device - 1)
+        } else {
+            None
+        }
     }
     /// The NOR chip (flash bank 1), to send its commands.
     pub const NOR_FLASH: u64 = 9;
@@ -561,7 +570,8 @@ impl Protection {
     /// Task `task` claims `device` ([`device`]): `EBUSY` if a task holds
     /// it (the claimer included) or a driver holds another one already,
     /// `EPERM` for a user task, `EINVAL` for no such device. A driver's
-    /// entry 0 then grants the device's window, read and write; a server
+    /// entry 0 then grants the device's window, read and write (but for a
+    /// virtio slot, whose registers stay the kernel's); a server
     /// or privileged task reaches every device anyway and only becomes
     /// its holder.
     pub fn claim(&mut self, task: TaskId, device: u64) -> Result<(), Errno> {
@@ -597,6 +607,11 @@ impl Protection {
             self.changed(task);
         }
         Ok(())
+    }
+
+    /// The virtio-mmio slot task `task` holds, if any.
+    pub fn claimed_virtio_slot(&self, task: TaskId) -> Option<u64> {
+        (0..device::VIRTIO_SLOTS).find(|&s| self.claims[device::virtio(s) as usize] == Some(task))
     }
 
     /// Whether `[base, base + size)` can be a user task's or a driver's
@@ -902,6 +917,10 @@ impl Protection {
             // A driver's claimed device comes first, so that for the NOR
             // chip it wins over the flash's read-only entry (the lowest
             // matching entry decides); without one, nothing.
+            // A virtio slot's registers stay the kernel's
+            // (`Sys::BlockIo`): with them a driver could point the
+            // device's DMA anywhere.
+            (Role::Driver, Some(d)) if device::virtio_slot(d as u64).is_some() => {}
             (Role::Driver, Some(d)) => {
                 let (base, size) = l.device_windows[d];
                 e.set(0, Entry::napot(base, size, cfg::R | cfg::W));
@@ -1029,9 +1048,21 @@ impl Kernel {
         id: TaskId,
         device: u64,
         release: u64,
+        machine: &mut dyn Machine,
     ) -> Result<u64, Errno> {
         match release {
-            0 => self.protection.claim(id, device),
+            0 => {
+                self.protection.claim(id, device)?;
+                // A virtio slot's queue is the kernel's to set up: the
+                // holder never reaches its registers.
+                if let Some(slot) = device::virtio_slot(device) {
+                    if let Err(e) = machine.attach_disk(slot) {
+                        self.protection.release(id, device)?;
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
             1 => self.protection.release(id, device),
             _ => Err(Errno::EINVAL),
         }

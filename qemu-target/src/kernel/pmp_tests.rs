@@ -518,5 +518,8 @@ mod recv_buffer;
 #[path = "device_claim_tests.rs"]
 mod devices;
 
+#[path = "block_io_tests.rs"]
+mod block_io;
+
 #[path = "range_pool_tests.rs"]
 mod range_pool;

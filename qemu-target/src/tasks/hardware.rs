@@ -99,7 +99,8 @@ fn nor_flash(memsrv: usize) -> Check {
 /// sectors read back.
 fn virtio_disk(memsrv: usize) -> Check {
     let point = MountPoint::new("/dev/vda", (254, 0)).map_err(|e| format!("{e:?}"))?;
-    // Probed in the driver task: the queue it sets up is the driver's.
+    // Probed in the driver task: it holds the slot, whose queue the
+    // kernel drives.
     let make = |point| Ok(BlockDev::new(point, Box::new(VirtioBlk::probe()?)));
     mount(memsrv, point, make, |_| ()).map_err(errno("mounting /dev/vda (virtio-blk)"))?;
     let p = process(memsrv)?;
@@ -148,13 +149,18 @@ fn virtio_disk(memsrv: usize) -> Check {
 
 /// Run the device checks; the number that failed.
 pub fn run(memsrv: usize) -> usize {
-    let checks: [(&str, fn(usize) -> Check); 3] = [
+    let checks: [(&str, fn(usize) -> Check); 4] = [
         ("nor-flash", nor_flash),
         // Before `/dev/vda` takes the last of memsrv's 16 mount points:
         // the slow disk's is free again once its driver is stopped.
         (
             "a page lent to a driver is taken back when memsrv gives up",
             super::isolation_lent::a_page_lent_to_a_driver_is_taken_back_when_memsrv_gives_up,
+        ),
+        // While the disk's slot is free: `/dev/vda` is mounted after.
+        (
+            "a driver's disk request into another task's memory is refused",
+            super::isolation_dma::a_drivers_disk_request_into_another_tasks_memory_is_refused,
         ),
         ("virtio-blk", virtio_disk),
     ];

@@ -14,6 +14,7 @@ pub mod init;
 pub mod isolation;
 pub mod isolation_clone_vm;
 pub mod isolation_devices;
+pub mod isolation_dma;
 pub mod isolation_driver_regions;
 pub mod isolation_drivers;
 pub mod isolation_lent;
