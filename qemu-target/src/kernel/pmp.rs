@@ -161,7 +161,8 @@ pub enum Role {
     /// A backing device: its region, the device it claimed, the flash to
     /// read, and in the arena what memsrv names for it.
     Driver,
-    /// memsrv: the arena, the devices and the flash too.
+    /// memsrv: the task heap, the arena, and the flash to read and
+    /// execute (no device: it serves memory).
     Server,
     /// Everything (init).
     Privileged,
@@ -926,10 +927,12 @@ impl Protection {
                 e.set(0, Entry::napot(base, size, cfg::R | cfg::W));
             }
             (Role::Driver, None) => {}
-            (Role::User, _) => e.set(0, flash),
-            (Role::Server | Role::Privileged, _) => {
-                e.set(0, Entry::napot(l.flash.start, flash_size, rwx))
-            }
+            // memsrv reads and executes the flash (romfs files mapped in
+            // place) and writes it never: the NOR chip's driver does.
+            // Init has the same entry, so a switch between the two writes
+            // only their last entry; init's writes to the flash go
+            // through the NOR chip's driver too.
+            (Role::User | Role::Server | Role::Privileged, _) => e.set(0, flash),
         }
         e.set(1, Entry::base(l.text.start));
         e.set(2, Entry::top(l.text.end, cfg::R | cfg::X));
@@ -948,10 +951,10 @@ impl Protection {
             // between init and memsrv writes one address and one word.
             Role::Privileged | Role::Server => {
                 // The task heap and the arena follow the data: entry 3's
-                // top is their base.
+                // top is their base. No device: memsrv serves memory, the
+                // drivers their devices; init reaches them through its
+                // last entry.
                 e.set(4, Entry::top(l.arena_end, cfg::R | cfg::W));
-                let size = l.devices.end - l.devices.start;
-                e.set(FIXED, Entry::napot(l.devices.start, size, cfg::R | cfg::W));
                 if t.role == Role::Privileged {
                     e.set(PMP_ENTRIES - 1, Entry::everything());
                 }
