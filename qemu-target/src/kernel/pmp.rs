@@ -912,7 +912,6 @@ impl Protection {
         };
         let t = &self.tasks[task];
         let flash_size = l.flash.end - l.flash.start;
-        let rwx = cfg::R | cfg::W | cfg::X;
         let flash = Entry::napot(l.flash.start, flash_size, cfg::R | cfg::X);
         match (t.role, t.device) {
             // A driver's claimed device comes first, so that for the NOR
