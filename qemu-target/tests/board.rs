@@ -43,6 +43,17 @@ fn expect_line(run: &Run, what: &str, seen: impl Fn(&str) -> bool) {
     );
 }
 
+/// The kernel's report of `task` stopped at a stray `access` ("load" or
+/// "store") at an address starting `at`.
+fn expect_stray(run: &Run, task: &str, access: &str, at: &str) {
+    let what = format!("{task}'s stray {access}");
+    expect_line(run, &what, |l| {
+        l.contains(&format!("task {task}"))
+            && l.contains(&format!("stray {access} at {at}"))
+            && l.ends_with("not its memory")
+    });
+}
+
 #[test]
 fn the_board_runs_every_suite_and_powers_off_with_success() {
     if !board_tools_present("the board") {
@@ -175,31 +186,15 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
             && l.contains("stval 0x90000000")
     });
     // A task reading the gap between two of its forty mappings is stopped.
-    expect_line(&run, "the gap reader's report", |l| {
-        l.contains("task gap-reader")
-            && l.contains("stray load at 0x")
-            && l.ends_with("not its memory")
-    });
+    expect_stray(&run, "gap-reader", "load", "0x");
     // A driver reading another driver's device registers is stopped.
-    expect_line(&run, "the device snooper's report", |l| {
-        l.contains("task device-snooper")
-            && l.contains("stray load at 0x1000")
-            && l.ends_with("not its memory")
-    });
+    expect_stray(&run, "device-snooper", "load", "0x1000");
     // The disk's holder reading its slot's registers is stopped: the
     // kernel keeps them.
-    expect_line(&run, "the slot reader's report", |l| {
-        l.contains("task slot-reader")
-            && l.contains("stray load at 0x1000")
-            && l.ends_with("not its memory")
-    });
+    expect_stray(&run, "slot-reader", "load", "0x1000");
     // A task that reads another task's mapping is reported and stopped
     // by the PMP.
-    expect_line(&run, "the snooper's report", |l| {
-        l.contains("task snooper")
-            && l.contains("stray load at 0x")
-            && l.ends_with("not its memory")
-    });
+    expect_stray(&run, "snooper", "load", "0x");
     // A task's stack, its heap and the kernel's statics are out of other
     // tasks' reach (drivers' too), and memsrv's heap and a driver's
     // region out of every driver's: each stray store is reported.
@@ -216,11 +211,7 @@ fn the_board_runs_every_suite_and_powers_off_with_success() {
         "slow",
         "flag-writer",
     ] {
-        expect_line(&run, writer, |l| {
-            l.contains(&format!("task {writer}"))
-                && l.contains("stray store at 0x")
-                && l.ends_with("not its memory")
-        });
+        expect_stray(&run, writer, "store", "0x");
     }
     // Clone tickets are seeded per boot: the same clone, made after the
     // same suites, gets another ticket on a second boot.
